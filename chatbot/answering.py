@@ -1,0 +1,136 @@
+"""Answers one stored visitor message: runs the pipeline, streams its events to the
+conversation's group, and stores the bot message with its trace.
+
+It runs as its own task, not inside a consumer, so an answer is finished and stored even when
+the visitor's socket drops half-way; `resume` then replays it."""
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from chatbot import copy, services
+from chatbot.models import Message
+from chatbot.pipeline.base import DoneEvent, Stage, StatusEvent, TokenEvent
+from chatbot.pipeline.orchestrator import run_pipeline
+from chatbot.pipeline.registry import configured_stages
+from chatbot.pipeline.trace import Trace
+from chatbot.protocol import error_frame
+from chatbot.shared_state import shared_state
+
+logger = logging.getLogger(__name__)
+
+CLAIM_TTL_S = 300.0
+_conversation_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+_running: set[asyncio.Task[None]] = set()
+
+
+def group_name(public_id: str) -> str:
+    return f"chat.{public_id}"
+
+
+def partial_key(message_id: int) -> str:
+    return f"partial:{message_id}"
+
+
+def answering_key(message_id: int) -> str:
+    return f"answering:{message_id}"
+
+
+async def publish(public_id: str, frame: dict[str, Any]) -> None:
+    await get_channel_layer().group_send(
+        group_name(public_id), {"type": "chat.frame", "frame": frame}
+    )
+
+
+def start_answer(message_id: int, public_id: str, locale: str) -> asyncio.Task[None]:
+    """Schedules the answer; keeps a reference so the task is not garbage-collected mid-way."""
+    task = asyncio.create_task(answer_message(message_id, public_id, locale=locale))
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    return task
+
+
+async def wait_for_running_answers() -> None:
+    """Lets tests and shutdown wait for answers still being written."""
+    while _running:
+        await asyncio.gather(*list(_running), return_exceptions=True)
+
+
+def _load(message_id: int) -> tuple[Message, bool]:
+    message = Message.objects.select_related("conversation").get(pk=message_id)
+    return message, services.message_has_reply(message_id=message_id)
+
+
+async def answer_message(
+    message_id: int, public_id: str, *, locale: str = "en", stages: Sequence[Stage] | None = None
+) -> None:
+    state = shared_state()
+    if not await state.claim(answering_key(message_id), CLAIM_TTL_S):
+        return  # another task or process is answering it
+    lock = _conversation_locks.setdefault(public_id, asyncio.Lock())
+    try:
+        async with lock:  # one answer at a time per conversation, in order
+            message, answered = await database_sync_to_async(_load)(message_id)
+            if answered:
+                return
+            await _answer(message, stages if stages is not None else configured_stages())
+    except Exception:
+        logger.exception("answering message %s failed", message_id)
+        frame = error_frame("internal", locale=locale)
+        frame["reply_to"] = message_id
+        await publish(public_id, frame)
+    finally:
+        await state.delete(partial_key(message_id))
+        await state.release(answering_key(message_id))
+
+
+async def _answer(message: Message, stages: Sequence[Stage]) -> None:
+    state = shared_state()
+    conversation = message.conversation
+    public_id = conversation.public_id
+    turn = await database_sync_to_async(services.turn_build)(message=message)
+    trace = Trace()
+    offset = 0
+    async for event in run_pipeline(turn, stages, trace):
+        if isinstance(event, StatusEvent):
+            await publish(
+                public_id,
+                {
+                    "type": "status",
+                    "reply_to": message.id,
+                    "stage": event.stage,
+                    "text": copy.render(
+                        copy.STAGE_STATUS.get(event.stage, copy.STAGE_STATUS["llm"]), turn.locale
+                    ),
+                },
+            )
+        elif isinstance(event, TokenEvent):
+            await state.append(partial_key(message.id), event.text, CLAIM_TTL_S)
+            await publish(
+                public_id,
+                {"type": "token", "reply_to": message.id, "offset": offset, "text": event.text},
+            )
+            offset += len(event.text)
+        elif isinstance(event, DoneEvent):
+            bot_message = await database_sync_to_async(services.bot_message_store)(
+                conversation_id=conversation.pk,
+                reply_to_id=message.id,
+                text=event.text,
+                source=event.source,
+                trace=event.trace.to_dict(),
+            )
+            await publish(
+                public_id,
+                {
+                    "type": "done",
+                    "reply_to": message.id,
+                    "message": services.message_payload(bot_message),
+                    "source": event.source,
+                    "trace": event.trace.summary(),
+                },
+            )

@@ -1,0 +1,21 @@
+"""ASGI entry point: HTTP through Django, websockets through Channels behind an origin check."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry ready)
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from chatbot.routing import websocket_urlpatterns  # noqa: E402
+from chatbot.security import chat_origin_validator  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": chat_origin_validator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)

@@ -1,0 +1,38 @@
+"""Visitor-facing copy of the server, translated with Django i18n."""
+
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+
+STAGE_STATUS = {
+    "faq": _("Checking our help centre…"),
+    "cache": _("Checking our help centre…"),
+    "llm": _("Thinking…"),
+    "fallback": _("Still working on it…"),
+}
+
+FALLBACK_ANSWER = _(
+    "Sorry, I can't answer that right now. Please try again in a moment, "
+    "or ask to talk to a person and someone from our team will help you."
+)
+
+INTERRUPTED_NOTE = _("(Sorry, my answer was cut off. Please ask again if you need more.)")
+
+SUPPORTED_LOCALES = ("en", "zh-hans")
+
+
+def normalise_locale(value: str | None) -> str:
+    value = (value or "").strip().lower().replace("_", "-")
+    if value.startswith("zh"):
+        return "zh-hans"
+    return "en"
+
+
+def render(text: object, locale: str) -> str:
+    with translation.override(locale):
+        return str(text)
+
+
+def interrupted_note(shown: str, locale: str) -> str:
+    """The note that ends an answer cut off mid-way, spaced after what was already shown."""
+    note = render(INTERRUPTED_NOTE, locale)
+    return note if not shown or shown[-1].isspace() else " " + note

@@ -1,0 +1,231 @@
+"""An OpenAI-compatible chat-completions server for tests and benchmarks that injects faults on
+demand: latency, a slow first token, 429 with Retry-After, 5xx, hangs, streams cut mid-way,
+malformed chunks.
+
+Run it in-process (`UpstreamSimulator().start()`) or as `python -m chatbot.llm.simulator`.
+Faults are set on `simulator.faults` or, across processes, with POST /_faults (JSON)."""
+
+import asyncio
+import json
+import random
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+@dataclass
+class Faults:
+    latency_s: float = 0.0  # before the response starts
+    first_token_delay_s: float = 0.0  # after headers, before the first token
+    token_delay_s: float = 0.0  # between tokens
+    error_rate: float = 0.0  # share of requests failed with `error_status`
+    error_status: int = 500
+    retry_after_s: float | None = None  # sent with 429s
+    hang: bool = False  # accept the request, never answer
+    cut_after_tokens: int | None = None  # drop the connection after this many tokens
+    malformed_after_tokens: int | None = None  # send a broken chunk after this many tokens
+    seed: int | None = None
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    failed: int = 0
+    completed: int = 0
+    questions: list[str] = field(default_factory=list)
+
+
+def default_answer(question: str) -> str:
+    return f"Thanks for asking. Here is what I know about: {question.strip()}"
+
+
+class UpstreamSimulator:
+    def __init__(
+        self,
+        *,
+        answer: Callable[[str], str] = default_answer,
+        faults: Faults | None = None,
+        model: str = "sim-model",
+    ) -> None:
+        self.answer = answer
+        self.faults = faults or Faults()
+        self.model = model
+        self.stats = Stats()
+        self._random = random.Random(self.faults.seed)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+                Route("/_faults", self._set_faults, methods=["POST"]),
+                Route("/_stats", self._get_stats, methods=["GET"]),
+            ]
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self, port: int = 0) -> "UpstreamSimulator":
+        """Serves on 127.0.0.1 in a background thread until `stop()`."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def reset(self, faults: Faults | None = None) -> None:
+        self.faults = faults or Faults()
+        self._random = random.Random(self.faults.seed)
+        self.stats = Stats()
+
+    async def _models(self, request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [{"id": self.model, "object": "model"}]})
+
+    async def _set_faults(self, request: Request) -> Response:
+        self.reset(Faults(**await request.json()))
+        return JSONResponse(asdict(self.faults))
+
+    async def _get_stats(self, request: Request) -> Response:
+        return JSONResponse(asdict(self.stats))
+
+    async def _chat(self, request: Request) -> Response:
+        faults = self.faults
+        body = await request.json()
+        self.stats.requests += 1
+        question = next(
+            (m["content"] for m in reversed(body.get("messages", [])) if m.get("role") == "user"),
+            "",
+        )
+        self.stats.questions.append(question)
+        if faults.latency_s:
+            await asyncio.sleep(faults.latency_s)
+        if faults.hang:
+            await asyncio.sleep(3600)
+        if faults.error_rate and self._random.random() < faults.error_rate:
+            self.stats.failed += 1
+            headers = {}
+            if faults.error_status == 429 and faults.retry_after_s is not None:
+                headers["Retry-After"] = str(faults.retry_after_s)
+            return JSONResponse(
+                {"error": {"message": "simulated failure", "type": "server_error"}},
+                status_code=faults.error_status,
+                headers=headers,
+            )
+        text = self.answer(question)
+        tokens = [piece + " " for piece in text.split(" ")]
+        tokens[-1] = tokens[-1].rstrip()
+        if not body.get("stream"):
+            self.stats.completed += 1
+            return JSONResponse(self._completion(text, body, len(tokens)))
+        return StreamingResponse(self._stream(tokens, body), media_type="text/event-stream")
+
+    async def _stream(self, tokens: list[str], body: dict[str, Any]) -> AsyncIterator[bytes]:
+        faults = self.faults
+        created = int(time.time())
+        if faults.first_token_delay_s:
+            await asyncio.sleep(faults.first_token_delay_s)
+        for index, token in enumerate(tokens):
+            if faults.cut_after_tokens is not None and index >= faults.cut_after_tokens:
+                raise ConnectionResetError("simulated cut")
+            if faults.malformed_after_tokens is not None and index >= faults.malformed_after_tokens:
+                yield b"data: {not json\n\n"
+                return
+            chunk = {
+                "id": "chatcmpl-sim",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": self.model,
+                "choices": [{"index": 0, "delta": {"content": token}, "finish_reason": None}],
+            }
+            yield f"data: {json.dumps(chunk)}\n\n".encode()
+            if faults.token_delay_s:
+                await asyncio.sleep(faults.token_delay_s)
+        final = {
+            "id": "chatcmpl-sim",
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        }
+        yield f"data: {json.dumps(final)}\n\n".encode()
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = {
+                "id": "chatcmpl-sim",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": self.model,
+                "choices": [],
+                "usage": self._usage(body, len(tokens)),
+            }
+            yield f"data: {json.dumps(usage)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+        self.stats.completed += 1
+
+    def _usage(self, body: dict[str, Any], completion_tokens: int) -> dict[str, int]:
+        prompt_chars = sum(len(m.get("content", "")) for m in body.get("messages", []))
+        prompt_tokens = prompt_chars // 4 + 1
+        return {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+
+    def _completion(
+        self, text: str, body: dict[str, Any], completion_tokens: int
+    ) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-sim",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": self._usage(body, completion_tokens),
+        }
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8799)
+    args = parser.parse_args()
+    sim = UpstreamSimulator().start(args.port)
+    print(f"upstream simulator on {sim.base_url}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        sim.stop()

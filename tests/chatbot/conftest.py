@@ -1,0 +1,95 @@
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from channels.testing import WebsocketCommunicator
+
+from chatbot import answering
+from chatbot.asgi import application
+from chatbot.llm.simulator import UpstreamSimulator
+
+ORIGIN = [(b"origin", b"http://localhost")]
+
+
+@pytest.fixture(scope="session")
+def _simulator_server() -> UpstreamSimulator:
+    sim = UpstreamSimulator().start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def upstream(_simulator_server: UpstreamSimulator, settings) -> UpstreamSimulator:
+    """The OpenAI-compatible upstream simulator as the (only) model tier, faults cleared."""
+    _simulator_server.reset()
+    settings.LOCAL_LLM_BASE_URL = _simulator_server.base_url
+    settings.LOCAL_LLM_MODEL = "sim-model"
+    settings.OPENAI_API_KEY = ""
+    return _simulator_server
+
+
+@pytest.fixture
+def upstream_down(settings) -> None:
+    """No model reachable: a closed port refuses the connection at once."""
+    settings.LOCAL_LLM_BASE_URL = "http://127.0.0.1:9/v1"
+    settings.OPENAI_API_KEY = ""
+
+
+class Client:
+    """A visitor's socket with helpers to read frames."""
+
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
+        self.ws = communicator
+        self.hello: dict[str, Any] = {}
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.ws.send_to(text_data=json.dumps(frame))
+
+    async def recv(self, timeout: float = 5) -> dict[str, Any]:
+        return json.loads(await self.ws.receive_from(timeout=timeout))
+
+    async def recv_until(self, frame_type: str, timeout: float = 10) -> list[dict[str, Any]]:
+        """Every frame up to and including the first of `frame_type`."""
+        frames = []
+        while True:
+            frame = await self.recv(timeout)
+            frames.append(frame)
+            if frame["type"] == frame_type:
+                return frames
+
+    async def say(self, text: str, client_id: str) -> list[dict[str, Any]]:
+        await self.send({"type": "message", "client_id": client_id, "text": text})
+        return await self.recv_until("done")
+
+
+@asynccontextmanager
+async def chat_socket(
+    query: str = "", *, headers: list[tuple[bytes, bytes]] | None = None
+) -> AsyncIterator[Client]:
+    communicator = WebsocketCommunicator(
+        application, f"/ws/chat/{query}", headers=headers or ORIGIN
+    )
+    connected, _ = await communicator.connect()
+    assert connected
+    client = Client(communicator)
+    try:
+        client.hello = await client.recv()
+        yield client
+    finally:
+        await communicator.disconnect()
+
+
+@pytest.fixture
+async def settle() -> AsyncIterator[None]:
+    """Waits for answers still being written before the test's database goes away."""
+    yield
+    await answering.wait_for_running_answers()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_shared_state() -> None:
+    from chatbot.shared_state import reset_shared_state
+
+    reset_shared_state()

@@ -1,0 +1,288 @@
+"""Protocol and persistence over a real websocket stack (channels' WebsocketCommunicator)."""
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from chatbot import answering
+from chatbot.asgi import application
+from chatbot.llm.simulator import Faults
+from chatbot.models import Conversation, Feedback, Message
+from tests.chatbot.conftest import chat_socket
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("settle")]
+
+
+@database_sync_to_async
+def stored(conversation: str) -> list[Message]:
+    return list(Message.objects.filter(conversation__public_id=conversation).order_by("id"))
+
+
+def answer_text(frames: list[dict]) -> str:
+    return "".join(f["text"] for f in frames if f["type"] == "token")
+
+
+async def test_new_visitor_gets_a_conversation_and_token(upstream):
+    async with chat_socket() as client:
+        hello = client.hello
+    assert hello["type"] == "hello" and hello["v"] == 1
+    assert len(hello["conversation"]) >= 16 and len(hello["token"]) >= 24
+    assert hello["status"] == "bot" and hello["last_id"] == 0
+    assert await database_sync_to_async(
+        Conversation.objects.filter(public_id=hello["conversation"]).exists
+    )()
+
+
+async def test_answer_streams_in_order_and_is_stored_with_trace(upstream):
+    async with chat_socket() as client:
+        frames = await client.say("Where is my parcel?", "c-1")
+    types = [f["type"] for f in frames]
+    assert types[0] == "ack" and frames[0]["client_id"] == "c-1" and not frames[0]["duplicate"]
+    assert types[-1] == "done"
+    assert "status" in types and types.index("status") < types.index("token")
+    assert types.count("token") > 3, "the answer must stream in pieces"
+    done = frames[-1]
+    assert done["source"] == "llm"
+    assert answer_text(frames) == done["message"]["text"]
+    assert (
+        done["message"]["text"]
+        == "Thanks for asking. Here is what I know about: Where is my parcel?"
+    )
+    offsets = [f["offset"] for f in frames if f["type"] == "token"]
+    assert offsets[0] == 0 and offsets == sorted(offsets)
+
+    visitor, bot = await stored(client.hello["conversation"])
+    assert (visitor.role, visitor.text, visitor.client_id) == (
+        "visitor",
+        "Where is my parcel?",
+        "c-1",
+    )
+    assert visitor.id == frames[0]["message_id"]
+    assert bot.role == "bot" and bot.reply_to_id == visitor.id and bot.source == "llm"
+    assert bot.text == done["message"]["text"]
+    assert bot.trace["source"] == "llm" and bot.trace["model"] == "sim-model"
+    assert bot.trace["completion_tokens"] > 0 and bot.trace["ttft_ms"] is not None
+    assert [s["stage"] for s in bot.trace["steps"]] == ["llm"]
+
+
+async def test_visitor_message_is_stored_before_the_answer_starts(upstream):
+    upstream.faults = Faults(first_token_delay_s=0.5)
+    async with chat_socket() as client:
+        await client.send({"type": "message", "client_id": "early", "text": "hello"})
+        ack = await client.recv()
+        assert ack["type"] == "ack"
+        messages = await stored(client.hello["conversation"])
+        assert [m.text for m in messages] == ["hello"], "stored at ack time, before any answer"
+        await client.recv_until("done")
+
+
+async def test_resent_message_is_acked_again_and_not_answered_twice(upstream):
+    async with chat_socket() as client:
+        first = await client.say("What are your opening hours?", "same-id")
+        await client.send(
+            {"type": "message", "client_id": "same-id", "text": "What are your opening hours?"}
+        )
+        ack = await client.recv()
+        assert ack == {
+            "type": "ack",
+            "client_id": "same-id",
+            "message_id": first[0]["message_id"],
+            "duplicate": True,
+        }
+        assert await client.ws.receive_nothing(timeout=0.5)
+    await answering.wait_for_running_answers()
+    messages = await stored(client.hello["conversation"])
+    assert [m.role for m in messages] == ["visitor", "bot"]
+    assert upstream.stats.requests == 1
+
+
+async def test_resume_replays_an_answer_that_finished_while_disconnected(upstream):
+    upstream.faults = Faults(token_delay_s=0.05)
+    async with chat_socket() as client:
+        await client.send({"type": "message", "client_id": "m1", "text": "Tell me about returns"})
+        frames = await client.recv_until("token")
+        conversation, token = client.hello["conversation"], client.hello["token"]
+    # The socket is gone mid-answer; the answer is still finished and stored.
+    await answering.wait_for_running_answers()
+    async with chat_socket(f"?conversation={conversation}&token={token}") as client:
+        assert client.hello["conversation"] == conversation
+        await client.send({"type": "resume", "after": frames[0]["message_id"]})
+        replay = await client.recv_until("resumed")
+    assert [f["type"] for f in replay] == ["message", "resumed"]
+    bot = replay[0]["message"]
+    assert bot["role"] == "bot" and bot["reply_to"] == frames[0]["message_id"]
+    assert bot["text"] == "Thanks for asking. Here is what I know about: Tell me about returns"
+    assert replay[1]["last_id"] == bot["id"]
+
+
+async def test_resume_during_an_answer_sends_the_text_so_far_then_the_rest(upstream):
+    upstream.faults = Faults(token_delay_s=0.1)
+    async with chat_socket() as client:
+        await client.send(
+            {"type": "message", "client_id": "m1", "text": "one two three four five six"}
+        )
+        await client.recv_until("token")
+        await client.recv_until("token")
+        conversation, token = client.hello["conversation"], client.hello["token"]
+    async with chat_socket(f"?conversation={conversation}&token={token}") as client:
+        await client.send({"type": "resume", "after": 0})
+        frames = await client.recv_until("done")
+    types = [f["type"] for f in frames]
+    assert types[:2] == ["message", "resumed"], "the visitor's message is replayed first"
+    text = ""
+    for frame in frames:
+        if frame["type"] == "token" and frame["offset"] <= len(text):
+            text = (
+                text[: frame["offset"]] + frame["text"]
+                if frame["offset"] == 0
+                else text + frame["text"][len(text) - frame["offset"] :]
+            )
+    first_token = next(f for f in frames if f["type"] == "token")
+    assert first_token["offset"] == 0 and len(first_token["text"]) > 0
+    assert text == frames[-1]["message"]["text"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("not json", "invalid_json"),
+        ("[1, 2]", "invalid_json"),
+        ('{"type": "shout"}', "unknown_type"),
+        ('{"text": "no type"}', "unknown_type"),
+        ('{"type": "message", "text": "no client id"}', "invalid_frame"),
+        ('{"type": "message", "client_id": "x"}', "invalid_frame"),
+        ('{"type": "message", "client_id": "bad id!", "text": "hi"}', "invalid_frame"),
+        ('{"type": "message", "client_id": "x", "text": 5}', "invalid_frame"),
+        ('{"type": "message", "client_id": "x", "text": "   "}', "empty_message"),
+        ('{"type": "message", "client_id": "x", "text": "' + "a" * 4001 + '"}', "too_long"),
+        ('{"type": "message", "client_id": "x", "text": "hi", "v": 2}', "unsupported_version"),
+        ('{"type": "resume", "after": -1}', "invalid_frame"),
+        ('{"type": "resume", "after": "3"}', "invalid_frame"),
+        ('{"type": "feedback", "message_id": 1, "value": "meh"}', "invalid_frame"),
+    ],
+)
+async def test_bad_input_gets_an_error_frame_and_the_socket_stays_usable(upstream, raw, code):
+    async with chat_socket() as client:
+        await client.ws.send_to(text_data=raw)
+        error = await client.recv()
+        assert error["type"] == "error" and error["code"] == code
+        assert error["text"] and "Traceback" not in error["text"]
+        assert await stored(client.hello["conversation"]) == [], "nothing stored half-way"
+        frames = await client.say("still there?", "after-error")
+        assert frames[0]["type"] == "ack" and frames[-1]["type"] == "done"
+
+
+async def test_oversized_frame_and_binary_frame_are_refused(upstream):
+    async with chat_socket() as client:
+        await client.ws.send_to(
+            text_data='{"type": "message", "client_id": "x", "text": "' + "b" * 20000 + '"}'
+        )
+        assert (await client.recv())["code"] == "too_long"
+        await client.ws.send_to(bytes_data=b"\x00\x01binary")
+        assert (await client.recv())["code"] == "binary_not_supported"
+        assert (await client.say("ok", "c"))[-1]["type"] == "done"
+
+
+async def test_text_of_exactly_the_limit_is_accepted(upstream):
+    async with chat_socket() as client:
+        await client.send({"type": "message", "client_id": "limit", "text": "a" * 4000})
+        assert (await client.recv())["type"] == "ack"
+        await client.recv_until("done")
+
+
+async def test_error_copy_follows_the_conversation_locale(upstream):
+    async with chat_socket("?locale=zh-hans") as client:
+        await client.ws.send_to(text_data="nope")
+        error = await client.recv()
+    assert error["code"] == "invalid_json"
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in error["text"]), error["text"]
+
+
+async def test_foreign_origin_is_refused():
+    communicator = WebsocketCommunicator(
+        application, "/ws/chat/", headers=[(b"origin", b"https://evil.example")]
+    )
+    connected, _ = await communicator.connect()
+    assert not connected
+    await communicator.disconnect()
+
+
+async def test_another_visitors_conversation_is_refused(upstream):
+    async with chat_socket() as owner:
+        conversation = owner.hello["conversation"]
+        await owner.say("my private question", "p1")
+    communicator = WebsocketCommunicator(
+        application,
+        f"/ws/chat/?conversation={conversation}&token=guessed",
+        headers=[(b"origin", b"http://localhost")],
+    )
+    await communicator.connect()
+    import json
+
+    error = json.loads(await communicator.receive_from())
+    assert error["type"] == "error" and error["code"] == "forbidden"
+    closed = await communicator.receive_output()
+    assert closed["type"] == "websocket.close" and closed["code"] == 4403
+    await communicator.disconnect()
+
+
+async def test_feedback_is_stored_for_own_bot_messages_only(upstream):
+    async with chat_socket() as client:
+        frames = await client.say("Do you ship abroad?", "f1")
+        bot_id = frames[-1]["message"]["id"]
+        await client.send(
+            {"type": "feedback", "message_id": bot_id, "value": "down", "comment": "vague"}
+        )
+        await client.send(
+            {"type": "feedback", "message_id": frames[0]["message_id"], "value": "up"}
+        )
+        error = await client.recv()
+    assert error["code"] == "not_found", "feedback on the visitor's own message is refused"
+    feedback = await database_sync_to_async(Feedback.objects.get)(message_id=bot_id)
+    assert (feedback.value, feedback.comment) == ("down", "vague")
+
+
+async def test_fallback_answers_when_no_model_is_reachable(upstream_down):
+    async with chat_socket() as client:
+        frames = await client.say("Is anyone there?", "down-1")
+    done = frames[-1]
+    assert done["source"] == "fallback"
+    assert [f["stage"] for f in frames if f["type"] == "status"] == ["llm", "fallback"]
+    assert sum(f["type"] == "token" for f in frames) > 3
+    assert "person" in done["message"]["text"]
+    bot = (await stored(client.hello["conversation"]))[-1]
+    assert [s["decision"] for s in bot.trace["steps"]] == ["tier_failed", "canned_answer"]
+
+
+async def test_a_stream_cut_midway_keeps_what_was_shown_and_ends_with_a_note(upstream):
+    upstream.faults = Faults(cut_after_tokens=3)
+    async with chat_socket() as client:
+        frames = await client.say("Explain your warranty", "cut-1")
+    shown = answer_text(frames)
+    done = frames[-1]
+    assert done["source"] == "llm"
+    assert shown.startswith("Thanks for asking. (Sorry, my answer was cut off.")
+    assert "cut off" in shown
+    assert done["message"]["text"] == shown, "stored as what the visitor actually saw"
+    assert shown.count("Thanks for asking") == 1
+
+
+async def test_messages_in_one_conversation_are_answered_in_order(upstream):
+    upstream.faults = Faults(token_delay_s=0.01)
+    async with chat_socket() as client:
+        await client.send({"type": "message", "client_id": "a", "text": "first"})
+        await client.send({"type": "message", "client_id": "b", "text": "second"})
+        frames = await client.recv_until("done")
+        frames += await client.recv_until("done")
+    dones = [f for f in frames if f["type"] == "done"]
+    assert [d["message"]["text"].rsplit(": ", 1)[1] for d in dones] == ["first", "second"]
+
+
+async def test_history_goes_with_the_request(upstream):
+    async with chat_socket() as client:
+        await client.say("My name is Ada", "h1")
+        await client.say("What did I just say?", "h2")
+    assert upstream.stats.questions[-1] == "What did I just say?"
+    await asyncio.sleep(0)
