@@ -25,7 +25,7 @@ install: $(INSTALLED)
 	$(PY) -c "import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(50))" > .env
 
 messages: $(INSTALLED)
-	$(PY) manage.py compilemessages --ignore=.venv -v 0
+	SECRET_KEY=$${SECRET_KEY:-only-for-compilemessages} $(PY) manage.py compilemessages --ignore=.venv -v 0
 
 run: $(INSTALLED) .env messages
 	$(PY) manage.py migrate --noinput -v 0
