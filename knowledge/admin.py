@@ -1,0 +1,160 @@
+"""Django admin for the FAQ store: FAQs with inline paraphrases and variants, bulk approval,
+import/export, hit counts."""
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path
+
+from knowledge import services
+from knowledge.importing import ImportError_, export_faqs, import_faqs
+from knowledge.models import FAQ, AnswerVariant, Paraphrase, RuleTemplate
+
+
+class ParaphraseInline(admin.TabularInline):
+    model = Paraphrase
+    extra = 1
+    fields = ("text", "origin", "approved", "has_embedding")
+    readonly_fields = ("has_embedding",)
+
+    @admin.display(boolean=True, description="embedded")
+    def has_embedding(self, obj: Paraphrase) -> bool:
+        return bool(obj.embedding)
+
+
+class AnswerVariantInline(admin.TabularInline):
+    model = AnswerVariant
+    extra = 0
+    fields = ("text", "status", "origin", "created_by", "served_count")
+    readonly_fields = ("served_count",)
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(help_text="A JSON file in the format of docs/faq-format.md.")
+
+
+@admin.register(FAQ)
+class FAQAdmin(admin.ModelAdmin):
+    list_display = ("question", "locale", "active", "hit_count", "last_hit_at", "approved_variants")
+    list_filter = ("locale", "active")
+    search_fields = ("question", "answer", "paraphrases__text")
+    inlines = [ParaphraseInline, AnswerVariantInline]
+    actions = ["approve_draft_variants", "reject_draft_variants", "export_selected"]
+    change_list_template = "admin/knowledge/faq/change_list.html"
+
+    @admin.display(description="approved variants")
+    def approved_variants(self, obj: FAQ) -> int:
+        return obj.variants.filter(status=AnswerVariant.Status.APPROVED).count()
+
+    def save_model(self, request: HttpRequest, obj: FAQ, form, change: bool) -> None:
+        answer_changed = not change or "answer" in form.changed_data
+        super().save_model(request, obj, form, change)
+        services.faq_sync_canonical(
+            faq=obj, answer_changed=answer_changed, created_by=request.user.get_username()
+        )
+
+    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
+        instances = formset.save()
+        new_paraphrases = [i.pk for i in instances if isinstance(i, Paraphrase)]
+        if new_paraphrases:
+            services._enqueue_embeddings(new_paraphrases)
+        services.knowledge_version_bump()
+
+    @admin.action(description="Approve draft answer variants of the selected FAQs")
+    def approve_draft_variants(self, request: HttpRequest, queryset) -> None:
+        ids = AnswerVariant.objects.filter(
+            faq__in=queryset, status=AnswerVariant.Status.DRAFT
+        ).values_list("pk", flat=True)
+        count = services.variants_set_status(
+            variant_ids=list(ids), status=AnswerVariant.Status.APPROVED
+        )
+        self.message_user(request, f"{count} variant(s) approved.")
+
+    @admin.action(description="Reject draft answer variants of the selected FAQs")
+    def reject_draft_variants(self, request: HttpRequest, queryset) -> None:
+        ids = AnswerVariant.objects.filter(
+            faq__in=queryset, status=AnswerVariant.Status.DRAFT
+        ).values_list("pk", flat=True)
+        count = services.variants_set_status(
+            variant_ids=list(ids), status=AnswerVariant.Status.REJECTED
+        )
+        self.message_user(request, f"{count} variant(s) rejected.")
+
+    @admin.action(description="Export the selected FAQs as JSON")
+    def export_selected(self, request: HttpRequest, queryset) -> HttpResponse:
+        response = HttpResponse(
+            json.dumps(export_faqs(queryset), ensure_ascii=False, indent=2),
+            content_type="application/json",
+        )
+        response["Content-Disposition"] = 'attachment; filename="faqs.json"'
+        return response
+
+    def get_urls(self):
+        return [
+            path(
+                "import/", self.admin_site.admin_view(self.import_view), name="knowledge_faq_import"
+            ),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        form = ImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                data = json.loads(form.cleaned_data["file"].read().decode("utf-8"))
+                result = import_faqs(data, created_by=request.user.get_username())
+            except (ValueError, UnicodeDecodeError) as exc:
+                messages.error(request, f"Not a JSON file: {exc}")
+            except ImportError_ as exc:
+                for error in exc.errors:
+                    messages.error(request, error)
+            else:
+                messages.success(
+                    request, f"Imported: {result.created} new, {result.updated} updated."
+                )
+                return redirect("admin:knowledge_faq_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "title": "Import FAQs",
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/knowledge/faq/import.html", context)
+
+
+@admin.register(AnswerVariant)
+class AnswerVariantAdmin(admin.ModelAdmin):
+    list_display = ("text", "faq", "status", "origin", "served_count", "updated_at")
+    list_filter = ("status", "origin", "faq__locale")
+    search_fields = ("text", "faq__question")
+    actions = ["approve", "reject"]
+
+    @admin.action(description="Approve selected variants")
+    def approve(self, request: HttpRequest, queryset) -> None:
+        count = services.variants_set_status(
+            variant_ids=list(queryset.values_list("pk", flat=True)),
+            status=AnswerVariant.Status.APPROVED,
+        )
+        self.message_user(request, f"{count} variant(s) approved.")
+
+    @admin.action(description="Reject selected variants")
+    def reject(self, request: HttpRequest, queryset) -> None:
+        count = services.variants_set_status(
+            variant_ids=list(queryset.values_list("pk", flat=True)),
+            status=AnswerVariant.Status.REJECTED,
+        )
+        self.message_user(request, f"{count} variant(s) rejected.")
+
+
+@admin.register(RuleTemplate)
+class RuleTemplateAdmin(admin.ModelAdmin):
+    list_display = ("name", "locale", "priority", "active", "updated_at")
+    list_filter = ("locale", "active")
+    search_fields = ("name", "patterns", "text")
+
+    def save_model(self, request: HttpRequest, obj: RuleTemplate, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.knowledge_version_bump()

@@ -1,0 +1,84 @@
+"""Vector search over approved paraphrases, behind one interface.
+
+`InMemoryIndex` does an exact search over the stored embeddings (the embedded default on
+SQLite); it is a per-process copy rebuilt from the database whenever the knowledge version
+changes, so every worker sees the same content."""
+
+import threading
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from knowledge.models import Paraphrase
+from knowledge.services import knowledge_version
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    faq_id: int
+    score: float
+    text: str
+
+
+class VectorIndex(Protocol):
+    def search(self, vector: np.ndarray, *, locale: str, k: int) -> list[Neighbour]: ...
+
+
+@dataclass
+class _LocaleMatrix:
+    vectors: np.ndarray  # (n, d) float32, unit rows
+    faq_ids: np.ndarray  # (n,) int64
+    texts: list[str]
+
+
+class InMemoryIndex:
+    def __init__(self) -> None:
+        self._version: int | None = None
+        self._by_locale: dict[str, _LocaleMatrix] = {}
+        self._lock = threading.Lock()
+
+    def _load(self) -> None:
+        rows: dict[str, list[tuple[int, str, bytes]]] = {}
+        paraphrases = Paraphrase.objects.filter(
+            approved=True, faq__active=True, embedding__isnull=False
+        ).values_list("faq_id", "faq__locale", "text", "embedding")
+        for faq_id, locale, text, embedding in paraphrases.iterator():
+            rows.setdefault(locale, []).append((faq_id, text, bytes(embedding)))
+        by_locale = {}
+        for locale, items in rows.items():
+            by_locale[locale] = _LocaleMatrix(
+                vectors=np.stack([np.frombuffer(e, dtype=np.float32) for _, _, e in items]),
+                faq_ids=np.array([f for f, _, _ in items], dtype=np.int64),
+                texts=[t for _, t, _ in items],
+            )
+        self._by_locale = by_locale
+
+    def refresh(self) -> None:
+        version = knowledge_version()
+        if version != self._version:
+            with self._lock:
+                if version != self._version:
+                    self._load()
+                    self._version = version
+
+    def search(self, vector: np.ndarray, *, locale: str, k: int) -> list[Neighbour]:
+        self.refresh()
+        matrix = self._by_locale.get(locale)
+        if matrix is None or len(matrix.faq_ids) == 0:
+            return []
+        scores = matrix.vectors @ vector.astype(np.float32)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        return [Neighbour(int(matrix.faq_ids[i]), float(scores[i]), matrix.texts[i]) for i in top]
+
+
+_index: VectorIndex | None = None
+
+
+def get_index() -> VectorIndex:
+    global _index
+    if _index is None:
+        _index = InMemoryIndex()
+    return _index

@@ -1,0 +1,148 @@
+"""Writes to the FAQ store. Admin actions, import and the management commands call these."""
+
+from collections.abc import Iterable, Sequence
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from knowledge.models import FAQ, AnswerVariant, Origin, Paraphrase
+
+KNOWLEDGE_VERSION_KEY = "knowledge:version"
+
+
+def knowledge_version() -> int:
+    """Changes whenever FAQ content or rules change: indexes reload, cached answers expire."""
+    version = cache.get(KNOWLEDGE_VERSION_KEY)
+    if version is None:
+        cache.add(KNOWLEDGE_VERSION_KEY, 1, timeout=None)
+        version = cache.get(KNOWLEDGE_VERSION_KEY, 1)
+    return int(version)
+
+
+def knowledge_version_bump() -> None:
+    try:
+        cache.incr(KNOWLEDGE_VERSION_KEY)
+    except ValueError:
+        cache.set(KNOWLEDGE_VERSION_KEY, 2, timeout=None)
+
+
+def _enqueue_embeddings(paraphrase_ids: Sequence[int]) -> None:
+    from knowledge.tasks import embed_paraphrases
+
+    ids = list(paraphrase_ids)
+    if ids:
+        transaction.on_commit(lambda: embed_paraphrases.delay(ids))
+
+
+@transaction.atomic
+def faq_save(
+    *,
+    faq: FAQ | None = None,
+    question: str,
+    answer: str,
+    locale: str = "en",
+    tags: Sequence[str] = (),
+    active: bool = True,
+    created_by: str = "",
+) -> FAQ:
+    """Creates or updates an FAQ, keeping its canonical paraphrase and canonical answer variant
+    in step. A changed answer makes the generated rewordings stale until re-approved."""
+    answer_changed = faq is None or faq.answer != answer
+    if faq is None:
+        faq = FAQ(question=question, answer=answer, locale=locale, tags=list(tags), active=active)
+    else:
+        faq.question, faq.answer, faq.locale, faq.tags, faq.active = (
+            question, answer, locale, list(tags), active,
+        )  # fmt: skip
+    faq.save()
+    faq_sync_canonical(faq=faq, answer_changed=answer_changed, created_by=created_by)
+    return faq
+
+
+def faq_sync_canonical(*, faq: FAQ, answer_changed: bool, created_by: str = "") -> None:
+    """Called after an FAQ row is saved (by faq_save or the admin form)."""
+    canonical_q = faq.paraphrases.filter(origin=Origin.CANONICAL).first()
+    if canonical_q is None or canonical_q.text != faq.question:
+        faq.paraphrases.filter(origin=Origin.CANONICAL).delete()
+        paraphrase, _ = Paraphrase.objects.update_or_create(
+            faq=faq, text=faq.question, defaults={"origin": Origin.CANONICAL, "approved": True}
+        )
+        _enqueue_embeddings([paraphrase.pk])
+    if answer_changed:
+        faq.variants.filter(origin=Origin.CANONICAL).delete()
+        AnswerVariant.objects.create(
+            faq=faq,
+            text=faq.answer,
+            status=AnswerVariant.Status.APPROVED,
+            origin=Origin.CANONICAL,
+            created_by=created_by,
+        )
+        faq.variants.exclude(origin=Origin.CANONICAL).filter(
+            status__in=[AnswerVariant.Status.APPROVED, AnswerVariant.Status.DRAFT]
+        ).update(status=AnswerVariant.Status.STALE, updated_at=timezone.now())
+    transaction.on_commit(knowledge_version_bump)
+
+
+def paraphrases_add(
+    *, faq: FAQ, texts: Iterable[str], origin: str = Origin.HUMAN, approved: bool = True
+) -> list[Paraphrase]:
+    created = []
+    for text in texts:
+        text = text.strip()
+        if not text:
+            continue
+        paraphrase, was_created = Paraphrase.objects.get_or_create(
+            faq=faq, text=text, defaults={"origin": origin, "approved": approved}
+        )
+        if was_created:
+            created.append(paraphrase)
+    _enqueue_embeddings([p.pk for p in created])
+    transaction.on_commit(knowledge_version_bump)
+    return created
+
+
+def variants_add(
+    *, faq: FAQ, texts: Iterable[str], origin: str, status: str, created_by: str = ""
+) -> list[AnswerVariant]:
+    existing = set(faq.variants.values_list("text", flat=True))
+    created = [
+        AnswerVariant.objects.create(
+            faq=faq, text=text.strip(), origin=origin, status=status, created_by=created_by
+        )
+        for text in texts
+        if text.strip() and text.strip() not in existing
+    ]
+    transaction.on_commit(knowledge_version_bump)
+    return created
+
+
+def variants_set_status(*, variant_ids: Sequence[int], status: str) -> int:
+    updated = AnswerVariant.objects.filter(pk__in=variant_ids).update(
+        status=status, updated_at=timezone.now()
+    )
+    transaction.on_commit(knowledge_version_bump)
+    return updated
+
+
+def faq_record_hit(*, faq_id: int, variant_id: int) -> None:
+    FAQ.objects.filter(pk=faq_id).update(hit_count=F("hit_count") + 1, last_hit_at=timezone.now())
+    AnswerVariant.objects.filter(pk=variant_id).update(served_count=F("served_count") + 1)
+
+
+def embeddings_compute(*, paraphrase_ids: Sequence[int]) -> int:
+    """Embeds the given paraphrases in one batch. Returns how many were embedded."""
+    from knowledge.embeddings import get_embedder
+
+    paraphrases = list(Paraphrase.objects.filter(pk__in=paraphrase_ids))
+    if not paraphrases:
+        return 0
+    embedder = get_embedder()
+    vectors = embedder.embed([p.text for p in paraphrases])
+    for paraphrase, vector in zip(paraphrases, vectors, strict=True):
+        paraphrase.embedding = vector.astype("float32").tobytes()
+        paraphrase.embedding_model = type(embedder).__name__
+    Paraphrase.objects.bulk_update(paraphrases, ["embedding", "embedding_model"])
+    transaction.on_commit(knowledge_version_bump)
+    return len(paraphrases)
