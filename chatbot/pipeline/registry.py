@@ -8,6 +8,7 @@ from django.conf import settings
 from chatbot.llm.tiers import configured_tiers
 from chatbot.pipeline.base import Stage
 from chatbot.pipeline.fallback_stage import FallbackStage
+from chatbot.pipeline.faq_stage import FAQStage
 from chatbot.pipeline.llm_stage import LLMStage
 
 
@@ -20,6 +21,7 @@ def _llm_stage() -> Stage:
 
 
 STAGE_FACTORIES: dict[str, Callable[[], Stage]] = {
+    "faq": FAQStage,
     "llm": _llm_stage,
     "fallback": FallbackStage,
 }

@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 
 from chatbot import localmodel
 from chatbot.models import Message
-from tests.chatbot.conftest import chat_socket
+from tests.conftest import chat_socket
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
 
@@ -45,12 +45,20 @@ def test_the_model_file_ships_in_the_installed_package():
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("settle")
-async def test_a_question_streams_from_the_real_model_and_is_stored_with_its_trace(local_model, settings):
+async def test_a_question_streams_from_the_real_model_and_is_stored_with_its_trace(
+    local_model, settings
+):
     settings.LOCAL_LLM_BASE_URL = local_model
     settings.OPENAI_API_KEY = ""
     settings.LLM_MAX_TOKENS = 48
     async with chat_socket() as client:
-        await client.send({"type": "message", "client_id": "llm-1", "text": "Hello! Can you help me with my order?"})
+        await client.send(
+            {
+                "type": "message",
+                "client_id": "llm-1",
+                "text": "Hello! Can you help me with my order?",
+            }
+        )
         frames = await client.recv_until("done", timeout=120)
     tokens = [f["text"] for f in frames if f["type"] == "token"]
     done = frames[-1]

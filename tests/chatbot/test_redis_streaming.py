@@ -7,7 +7,7 @@ import pytest
 import redis
 
 from chatbot.shared_state import RedisState, reset_shared_state, shared_state
-from tests.chatbot.conftest import chat_socket
+from tests.conftest import chat_socket
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -55,7 +55,9 @@ async def test_answer_streams_through_the_redis_channel_layer(on_redis, upstream
         conversation, token = client.hello["conversation"], client.hello["token"]
     types = [f["type"] for f in frames]
     assert types[0] == "ack" and types[-1] == "done" and types.count("token") > 3
-    assert "".join(f["text"] for f in frames if f["type"] == "token") == frames[-1]["message"]["text"]
+    assert (
+        "".join(f["text"] for f in frames if f["type"] == "token") == frames[-1]["message"]["text"]
+    )
     # A second socket on the same conversation (another tab, or another daphne process)
     # sees the same stored history.
     async with chat_socket(f"?conversation={conversation}&token={token}") as other:

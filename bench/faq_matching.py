@@ -1,0 +1,296 @@
+"""Measure FAQ-matching decision rules on CLINC150 and pick operating points at <= 1% wrong answers.
+
+Protocol: a store is `--intents` intents drawn with a seed, each FAQ being its first 5 `train`
+phrasings. Queries are the split's utterances of in-store intents (must get the right FAQ), of the
+other intents and the out-of-scope set (must get nothing). Parameters are tuned on `val`+`oos_val`
+pooled over the tuning seeds, with wrong/total AND wrong/answered <= 1%, maximising coverage
+(= correctly answered in-store queries / in-store queries); figures are then reported on
+`test`+`oos_test`, pooled and per seed / store size.
+
+    python -m bench.faq_matching [--out bench/results/faq_matching.json] [--cache /tmp/clinc.npz]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from knowledge.matching import (
+    DEFAULT_K,
+    CandidateFeatures,
+    FixedThresholdPolicy,
+    MatchPolicy,
+    batch_top_k,
+    candidate_features,
+)
+
+DATA = Path(os.environ.get("SHARED_DIR", "/work/shared")) / "datasets/clinc150/data_full.json"
+PHRASINGS_PER_FAQ = 5
+MAX_WRONG = 0.01
+GROUPS = ("in_store", "other_intent", "oos")
+THRESHOLDS = np.round(np.arange(0.60, 0.95, 0.005), 3)
+MIN_MARGINS = (0.0, 0.02, 0.05, 0.08)
+MATCHED_LIMITS = (0.005, 0.01, 0.02)
+
+
+@dataclass
+class Split:
+    """Top-K features of one store's queries plus the truth to score them."""
+
+    features: CandidateFeatures
+    truth: np.ndarray  # FAQ index of the query's intent, -1 when not in the store
+    group: np.ndarray  # index into GROUPS
+
+
+def embed_all(texts: list[str], cache: Path | None) -> np.ndarray:
+    """Embeds with MiniLM, reusing `cache` when it holds exactly these texts."""
+    key = hashlib.sha256("\n".join(texts).encode()).hexdigest()
+    if cache and cache.exists():
+        stored = np.load(cache)
+        if str(stored["key"]) == key:
+            return stored["vectors"]
+    from knowledge.embeddings import MiniLMEmbedder
+
+    vectors = MiniLMEmbedder(batch_size=128).embed(texts)
+    if cache:
+        np.savez(cache, key=key, vectors=vectors)
+    return vectors
+
+
+def load(cache: Path | None) -> tuple[dict[str, list[list[str]]], dict[str, np.ndarray]]:
+    """CLINC rows per split (store phrasings as split 'store') and their embeddings."""
+    data = json.loads(DATA.read_text())
+    store: dict[str, list[str]] = {}
+    for text, intent in data["train"]:
+        if len(store.setdefault(intent, [])) < PHRASINGS_PER_FAQ:
+            store[intent].append(text)
+    rows = {"store": [[t, i] for i in sorted(store) for t in store[i]]}
+    for name in ("val", "oos_val", "test", "oos_test"):
+        rows[name] = data[name]
+    names = list(rows)
+    texts = [row[0] for name in names for row in rows[name]]
+    started = time.perf_counter()
+    vectors = embed_all(texts, cache)
+    print(f"embedded {len(texts)} sentences in {time.perf_counter() - started:.0f}s")
+    out, start = {}, 0
+    for name in names:
+        out[name] = vectors[start : start + len(rows[name])]
+        start += len(rows[name])
+    return rows, out
+
+
+def build_split(rows, vectors, seed: int, n_intents: int, split: str) -> Split:
+    """Store of `n_intents` seeded intents, queried with `split` and its oos counterpart."""
+    intents = sorted({intent for _, intent in rows["store"]})
+    chosen = sorted(np.random.default_rng(seed).choice(intents, n_intents, replace=False))
+    index = {intent: i for i, intent in enumerate(chosen)}
+    keep = np.array([intent in index for _, intent in rows["store"]])
+    faq_ids = np.array([index[intent] for _, intent in rows["store"] if intent in index])
+    oos = "oos_" + split
+    queries = np.vstack([vectors[split], vectors[oos]])
+    labels = [intent for _, intent in rows[split] + rows[oos]]
+    ids, scores = batch_top_k(vectors["store"][keep], faq_ids, queries, DEFAULT_K)
+    truth = np.array([index.get(label, -1) for label in labels])
+    group = np.array([0 if label in index else 2 if label == "oos" else 1 for label in labels])
+    return Split(candidate_features(ids, scores), truth, group)
+
+
+def pool(splits: list[Split]) -> Split:
+    fields = CandidateFeatures.__dataclass_fields__
+    features = CandidateFeatures(
+        **{f: np.concatenate([getattr(s.features, f) for s in splits]) for f in fields}
+    )
+    return Split(
+        features,
+        np.concatenate([s.truth for s in splits]),
+        np.concatenate([s.group for s in splits]),
+    )
+
+
+def evaluate(answered: np.ndarray, split: Split) -> dict[str, float]:
+    correct = answered & (split.group == 0) & (split.features.best_faq == split.truth)
+    wrong = answered & ~correct
+    result = {
+        "coverage": correct.sum() / max((split.group == 0).sum(), 1),
+        "wrong_per_total": wrong.sum() / len(answered),
+        "wrong_per_answered": wrong.sum() / max(answered.sum(), 1),
+        "answered": int(answered.sum()),
+        "wrong": int(wrong.sum()),
+        "queries": len(answered),
+    }
+    for g, name in enumerate(GROUPS):
+        in_group = split.group == g
+        result[f"wrong_rate_{name}"] = (wrong & in_group).sum() / max(in_group.sum(), 1)
+    return {k: float(v) if isinstance(v, np.floating) else v for k, v in result.items()}
+
+
+def meets(result: dict[str, float]) -> bool:
+    return result["wrong_per_total"] <= MAX_WRONG and result["wrong_per_answered"] <= MAX_WRONG
+
+
+def tune(candidates, split: Split):
+    """The candidate policy with the best coverage meeting the 1% limits on `split`."""
+    best, best_key = None, None
+    for policy in candidates:
+        result = evaluate(policy.accept(split.features), split)
+        key = (result["coverage"], -result["wrong"])
+        # On ties the later, more conservative candidate (higher margin / threshold) wins.
+        if meets(result) and (best_key is None or key >= best_key):
+            best, best_key = policy, key
+    return best
+
+
+def matched_coverage(policy, split: Split) -> dict[str, float]:
+    """Best coverage of `policy`'s family (threshold swept) per wrong/answered limit on `split`.
+
+    Removes the val-to-test threshold noise so two rules can be compared at equal wrong rates.
+    """
+    results = [
+        evaluate(replace(policy, threshold=float(t)).accept(split.features), split)
+        for t in np.arange(0.5, 1.0, 0.0025)
+    ]
+    return {
+        f"{limit:g}": max(
+            (r["coverage"] for r in results if r["wrong_per_answered"] <= limit), default=0.0
+        )
+        for limit in MATCHED_LIMITS
+    }
+
+
+def decision_latency_ms(policy: MatchPolicy, n_faqs: int = 2000, repeats: int = 300) -> dict:
+    """Median time of exact top-K search + decision per query on a 10k-paraphrase store."""
+    rng = np.random.default_rng(0)
+    store = rng.standard_normal((n_faqs * PHRASINGS_PER_FAQ, 384)).astype(np.float32)
+    store /= np.linalg.norm(store, axis=1, keepdims=True)
+    faq_ids = np.repeat(np.arange(n_faqs), PHRASINGS_PER_FAQ)
+    queries = store[rng.integers(0, len(store), repeats)] + 0.05 * rng.standard_normal(
+        (repeats, 384)
+    ).astype(np.float32)
+    search, decide = [], []
+    for query in queries:
+        t0 = time.perf_counter()
+        ids, scores = batch_top_k(store, faq_ids, query[None, :], DEFAULT_K)
+        t1 = time.perf_counter()
+        policy.decide(ids[0], scores[0])
+        t2 = time.perf_counter()
+        search.append(t1 - t0)
+        decide.append(t2 - t1)
+    return {
+        "paraphrases": len(store),
+        "search_ms_median": 1000 * float(np.median(search)),
+        "decide_ms_median": 1000 * float(np.median(decide)),
+        "total_ms_p95": 1000 * float(np.percentile(np.add(search, decide), 95)),
+    }
+
+
+def fmt(name: str, params: str, val: dict, test: dict) -> str:
+    def cells(r: dict) -> str:
+        return (
+            f"{r['coverage']:6.3f} {r['wrong_per_total']:7.4f} {r['wrong_per_answered']:7.4f} "
+            f"{r['wrong_rate_in_store']:7.4f} {r['wrong_rate_other_intent']:7.4f} "
+            f"{r['wrong_rate_oos']:7.4f}"
+        )
+
+    return f"{name:10s} {params:34s} | {cells(val)} | {cells(test)}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("bench/results/faq_matching.json"))
+    parser.add_argument("--cache", type=Path, default=None, help="embedding cache (.npz)")
+    parser.add_argument("--intents", type=int, default=75)
+    parser.add_argument("--tune-seeds", type=int, nargs="+", default=list(range(10)))
+    parser.add_argument(
+        "--robustness",
+        type=str,
+        nargs="+",
+        default=["10:40", "11:40", "10:110", "11:110", "12:75", "13:75"],
+    )
+    args = parser.parse_args()
+
+    rows, vectors = load(args.cache)
+
+    def pooled(split: str, seeds, n: int) -> Split:
+        return pool([build_split(rows, vectors, s, n, split) for s in seeds])
+
+    val = pooled("val", args.tune_seeds, args.intents)
+    test = pooled("test", args.tune_seeds, args.intents)
+
+    chosen = tune(
+        (MatchPolicy(float(t), m) for m, t in itertools.product(MIN_MARGINS, THRESHOLDS)),
+        val,
+    )
+    baseline = tune((FixedThresholdPolicy(float(t)) for t in THRESHOLDS), val)
+    policies = {"chosen": chosen, "baseline": baseline, "default": MatchPolicy()}
+
+    header = "cov    w/tot   w/ans   wFAQ    other   oos    "
+    print(
+        f"\nstores of {args.intents} intents x {PHRASINGS_PER_FAQ} phrasings, seeds "
+        f"{args.tune_seeds} pooled; rates per query group = wrong answers / group queries"
+    )
+    print(f"{'policy':10s} {'parameters':34s} | val  {header}| test {header}")
+    report: dict = {"protocol": {"intents": args.intents, "tune_seeds": args.tune_seeds}}
+    for name, policy in policies.items():
+        if policy is None:
+            print(f"{name:10s} no operating point meets the 1% limits on val")
+            continue
+        v = evaluate(policy.accept(val.features), val)
+        t = evaluate(policy.accept(test.features), test)
+        params = ", ".join(f"{k}={val_:g}" for k, val_ in asdict(policy).items())
+        print(fmt(name, f"{type(policy).__name__[:5]} {params}", v, t))
+        report[name] = {"policy": type(policy).__name__, "params": asdict(policy)}
+        report[name] |= {"val": v, "test": t}
+
+    print("\nrobustness on test (seed:intents), chosen vs baseline, same parameters")
+    report["robustness"] = {}
+    for spec in args.robustness + [f"{s}:{args.intents}" for s in args.tune_seeds]:
+        seed, n = (int(x) for x in spec.split(":"))
+        split = build_split(rows, vectors, seed, n, "test")
+        entry = {}
+        line = f"  {spec:7s}"
+        for name in ("chosen", "baseline"):
+            if policies[name] is None:
+                continue
+            r = evaluate(policies[name].accept(split.features), split)
+            entry[name] = r
+            line += (
+                f"  {name}: cov {r['coverage']:.3f} w/tot {r['wrong_per_total']:.4f} "
+                f"w/ans {r['wrong_per_answered']:.4f}"
+            )
+        report["robustness"][spec] = entry
+        print(line)
+
+    print(
+        "\ntest coverage at matched test wrong/answered"
+        " (threshold re-swept on test, to compare the rules at equal wrong rates)"
+    )
+    report["matched_test"] = {}
+    for name in ("chosen", "baseline"):
+        if policies[name] is None:
+            continue
+        covers = matched_coverage(policies[name], test)
+        report["matched_test"][name] = covers
+        print(f"  {name:9s} " + "  ".join(f"<= {k}: {v:.3f}" for k, v in covers.items()))
+
+    latency = decision_latency_ms(chosen or MatchPolicy())
+    report["latency"] = latency
+    print(
+        f"\nlatency on {latency['paraphrases']} paraphrases: exact top-{DEFAULT_K} search "
+        f"{latency['search_ms_median']:.3f} ms, decision {latency['decide_ms_median']:.3f} ms "
+        f"(median); p95 total {latency['total_ms_p95']:.3f} ms"
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Reads from the FAQ store for the answer pipeline: confident matching and variant rotation."""
+
+import re
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+
+from knowledge import services
+from knowledge.embeddings import get_embedder
+from knowledge.index import Neighbour, get_index
+from knowledge.matching import ANSWER, MatchPolicy, MatchResult
+from knowledge.models import AnswerVariant
+
+EXACT = "exact"
+
+
+@dataclass
+class FaqLookup:
+    result: MatchResult
+    decision: str
+    variant_id: int | None = None
+    text: str = ""
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def answered(self) -> bool:
+        return self.variant_id is not None
+
+
+def match_policy() -> MatchPolicy:
+    return MatchPolicy(
+        threshold=settings.FAQ_MATCH_THRESHOLD, min_margin=settings.FAQ_MATCH_MIN_MARGIN
+    )
+
+
+def normalise_question(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())
+
+
+def _exact_faq(query: str, neighbours: list[Neighbour]) -> int | None:
+    """The FAQ whose stored wording is exactly the query (ignoring case and punctuation), when
+    only one FAQ has that wording: a repeat of a known question never needs the model."""
+    wanted = normalise_question(query)
+    faqs = {n.faq_id for n in neighbours if normalise_question(n.text) == wanted}
+    return faqs.pop() if len(faqs) == 1 else None
+
+
+def faq_match(*, text: str, locale: str) -> tuple[MatchResult, str, dict[str, float]]:
+    """(the policy's result, the decision incl. exact repeats, timings) for one question."""
+    started = time.perf_counter()
+    vector = get_embedder().embed([text])[0]
+    embedded = time.perf_counter()
+    neighbours = get_index().search(vector, locale=locale, k=settings.FAQ_MATCH_K)
+    searched = time.perf_counter()
+    ids = np.array([n.faq_id for n in neighbours], dtype=np.int64)
+    scores = np.array([n.score for n in neighbours], dtype=np.float32)
+    result = match_policy().decide(ids, scores)
+    decision = result.decision
+    exact = _exact_faq(text, neighbours)
+    if exact is not None and not result.answered:
+        result = MatchResult(**{**result.__dict__, "faq_id": exact, "decision": EXACT})
+        decision = EXACT
+    timings = {
+        "embed_ms": round((embedded - started) * 1000, 2),
+        "search_ms": round((searched - embedded) * 1000, 2),
+        "decide_ms": round((time.perf_counter() - searched) * 1000, 2),
+    }
+    return result, decision, timings
+
+
+def variant_pick(*, faq_id: int) -> AnswerVariant | None:
+    """The approved variant served least so far, so repeat visitors see different wordings."""
+    return (
+        AnswerVariant.objects.filter(
+            faq_id=faq_id, status=AnswerVariant.Status.APPROVED, faq__active=True
+        )
+        .order_by("served_count", "?")
+        .first()
+    )
+
+
+def faq_lookup(*, text: str, locale: str) -> FaqLookup:
+    result, decision, timings = faq_match(text=text, locale=locale)
+    lookup = FaqLookup(result=result, decision=decision, timings_ms=timings)
+    if result.faq_id is None or decision not in (ANSWER, EXACT):
+        return lookup
+    variant = variant_pick(faq_id=result.faq_id)
+    if variant is None:
+        lookup.decision = "no_approved_variant"
+        return lookup
+    with transaction.atomic():
+        services.faq_record_hit(faq_id=result.faq_id, variant_id=variant.pk)
+    lookup.variant_id, lookup.text = variant.pk, variant.text
+    return lookup

@@ -1,0 +1,1245 @@
+/*
+ * Customer-service chat widget. Plain JS, no dependencies, no build step.
+ *
+ * Embed with one tag:
+ *   <script src="https://HOST/static/chatbot/widget.js" data-server="https://HOST"
+ *           data-title="Help" data-color="#4f46e5" data-locale="en" defer></script>
+ *
+ * Speaks websocket protocol v1 (docs/protocol.md). Everything renders inside an open Shadow DOM
+ * so the host page's CSS cannot reach it, and server text is only ever set with textContent.
+ */
+(function () {
+  "use strict";
+
+  if (window.__chatbotWidget) return; // embedded twice: keep the first one
+
+  var PROTOCOL_VERSION = 1;
+  var MAX_CHARS = 4000;
+  var STATUS_DELAY_MS = 600;
+  var SLOW_ANSWER_MS = 45000;
+  var BACKOFF_MIN_MS = 500;
+  var BACKOFF_MAX_MS = 10000;
+  var FORBIDDEN_CLOSE_CODE = 4403;
+
+  // ---------------------------------------------------------------------------------------
+  // Copy
+  // ---------------------------------------------------------------------------------------
+  var STRINGS = {
+    en: {
+      title: "Chat with us",
+      subtitle: "We usually answer right away",
+      launcherOpen: "Open chat",
+      launcherClose: "Close chat",
+      close: "Close chat",
+      placeholder: "Type your message…",
+      inputLabel: "Message",
+      send: "Send",
+      you: "You",
+      assistant: "Assistant",
+      agent: "Agent",
+      system: "System",
+      connecting: "Connecting…",
+      reconnecting: "Reconnecting…",
+      offline: "You are offline. We'll reconnect when you're back online.",
+      sending: "Sending…",
+      notSent: "Not sent.",
+      retry: "Retry",
+      retryLabel: "Retry sending this message",
+      thinking: "Thinking…",
+      typing: "The assistant is typing",
+      slow: "This is taking longer than usual.",
+      failed: "Sorry, something went wrong. Please try again.",
+      tooLong: "Messages can be at most {max} characters.",
+      counter: "{n} / {max}",
+      helpful: "Helpful",
+      notHelpful: "Not helpful",
+      thanks: "Thanks for your feedback!",
+      welcome: "Hi! How can we help you today?",
+      queued: "We're connecting you with a member of our team…",
+      withAgent: "You're now chatting with our team.",
+      closed: "This conversation has ended.",
+      newConversation: "Start a new conversation",
+      messages: "Chat messages",
+      unread: "New message",
+    },
+    "zh-hans": {
+      title: "在线客服",
+      subtitle: "我们通常会立即回复",
+      launcherOpen: "打开聊天",
+      launcherClose: "关闭聊天",
+      close: "关闭聊天",
+      placeholder: "请输入您的问题…",
+      inputLabel: "消息",
+      send: "发送",
+      you: "您",
+      assistant: "智能助手",
+      agent: "客服",
+      system: "系统",
+      connecting: "正在连接…",
+      reconnecting: "正在重新连接…",
+      offline: "您已离线，恢复网络后将自动重新连接。",
+      sending: "发送中…",
+      notSent: "未发送。",
+      retry: "重试",
+      retryLabel: "重新发送这条消息",
+      thinking: "正在思考…",
+      typing: "智能助手正在输入",
+      slow: "处理时间比平时长一些。",
+      failed: "抱歉，出了点问题，请重试。",
+      tooLong: "每条消息最多 {max} 个字符。",
+      counter: "{n} / {max}",
+      helpful: "有帮助",
+      notHelpful: "没有帮助",
+      thanks: "感谢您的反馈！",
+      welcome: "您好！请问有什么可以帮您？",
+      queued: "正在为您转接人工客服…",
+      withAgent: "您正在与人工客服对话。",
+      closed: "本次对话已结束。",
+      newConversation: "开始新的对话",
+      messages: "聊天消息",
+      unread: "新消息",
+    },
+  };
+
+  function normaliseLocale(value) {
+    value = String(value || "").trim().toLowerCase().replace("_", "-");
+    return value.indexOf("zh") === 0 ? "zh-hans" : "en";
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Configuration from the script tag
+  // ---------------------------------------------------------------------------------------
+  var script =
+    document.currentScript ||
+    document.querySelector('script[src*="chatbot/widget.js"]') ||
+    document.createElement("script");
+
+  function attr(name) {
+    var v = script.getAttribute(name);
+    return v && v.trim() ? v.trim() : "";
+  }
+
+  var serverOrigin;
+  try {
+    serverOrigin = new URL(attr("data-server") || script.src || location.href, location.href).origin;
+  } catch (e) {
+    serverOrigin = location.origin;
+  }
+  var locale = normaliseLocale(attr("data-locale") || navigator.language || "en");
+  var T = STRINGS[locale];
+  var title = attr("data-title") || T.title;
+  var accent = attr("data-color") || "#4f46e5";
+  if (!(window.CSS && CSS.supports && CSS.supports("color", accent))) accent = "#4f46e5";
+
+  function fmt(s, values) {
+    return s.replace(/\{(\w+)\}/g, function (_, k) {
+      return values[k] != null ? String(values[k]) : "";
+    });
+  }
+
+  function charCount(s) {
+    return Array.from(s).length; // code points, as the server counts them
+  }
+
+  function newClientId() {
+    try {
+      if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    } catch (e) {
+      /* insecure context: fall through */
+    }
+    var bytes = new Uint8Array(16);
+    if (window.crypto && crypto.getRandomValues) crypto.getRandomValues(bytes);
+    else for (var i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256);
+    return Array.prototype.map
+      .call(bytes, function (b) {
+        return (b < 16 ? "0" : "") + b.toString(16);
+      })
+      .join("");
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Persistence: {conversation, token, lastSeenId, pending: [{client_id, text}]}
+  // ---------------------------------------------------------------------------------------
+  var STORAGE_KEY = "chatbot:v1:" + serverOrigin;
+  var memoryStore = null; // when localStorage is unavailable (privacy mode, sandboxed iframe)
+
+  function loadStore() {
+    var raw = null;
+    try {
+      raw = localStorage.getItem(STORAGE_KEY);
+    } catch (e) {
+      raw = memoryStore;
+    }
+    var data = {};
+    try {
+      data = raw ? JSON.parse(raw) : {};
+    } catch (e) {
+      data = {};
+    }
+    if (!data || typeof data !== "object") data = {};
+    return {
+      conversation: typeof data.conversation === "string" ? data.conversation : "",
+      token: typeof data.token === "string" ? data.token : "",
+      lastSeenId: typeof data.lastSeenId === "number" ? data.lastSeenId : 0,
+      pending: Array.isArray(data.pending)
+        ? data.pending.filter(function (p) {
+            return p && typeof p.client_id === "string" && typeof p.text === "string";
+          })
+        : [],
+    };
+  }
+
+  var store = loadStore();
+
+  function saveStore() {
+    var raw = JSON.stringify(store);
+    try {
+      localStorage.setItem(STORAGE_KEY, raw);
+    } catch (e) {
+      memoryStore = raw;
+    }
+  }
+
+  function clearConversation() {
+    store.conversation = "";
+    store.token = "";
+    store.lastSeenId = 0;
+    saveStore();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // DOM
+  // ---------------------------------------------------------------------------------------
+  var CSS_TEXT = [
+    ":host{all:initial !important;}",
+    "*,*::before,*::after{box-sizing:border-box;font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,'Noto Sans','PingFang SC','Microsoft YaHei',sans-serif;}",
+    ".wrap{--accent:" + accent + ";--on-accent:#fff;--bg:#fff;--fg:#111827;--muted:#6b7280;--line:#e5e7eb;--bubble:#f3f4f6;--danger:#b91c1c;font-size:15px;line-height:1.45;color:var(--fg);-webkit-font-smoothing:antialiased;}",
+    "button{font:inherit;color:inherit;cursor:pointer;margin:0;}",
+    "button:focus-visible,textarea:focus-visible{outline:3px solid var(--accent);outline-offset:2px;}",
+    ".launcher{position:fixed;right:20px;bottom:20px;z-index:2147483646;width:60px;height:60px;border-radius:50%;border:0;padding:0;background:var(--accent);color:var(--on-accent);box-shadow:0 6px 24px rgba(0,0,0,.25);display:flex;align-items:center;justify-content:center;transition:transform .15s ease;}",
+    ".launcher:hover{transform:scale(1.05);}",
+    ".launcher:focus-visible{outline:3px solid var(--accent);outline-offset:4px;}",
+    ".launcher svg{width:28px;height:28px;fill:currentColor;}",
+    ".launcher .ic-close{display:none;}",
+    ".wrap.open .launcher .ic-chat{display:none;}",
+    ".wrap.open .launcher .ic-close{display:block;}",
+    ".badge{position:absolute;top:2px;right:2px;width:14px;height:14px;border-radius:50%;background:#ef4444;border:2px solid #fff;display:none;}",
+    ".wrap.unread .badge{display:block;}",
+    ".panel{position:fixed;right:20px;bottom:92px;z-index:2147483647;width:380px;height:min(620px,calc(100vh - 120px));min-height:320px;background:var(--bg);border-radius:16px;box-shadow:0 12px 48px rgba(0,0,0,.28);display:none;flex-direction:column;overflow:hidden;border:1px solid var(--line);}",
+    ".wrap.open .panel{display:flex;}",
+    ".header{display:flex;align-items:center;gap:10px;padding:14px 14px 14px 18px;background:var(--accent);color:var(--on-accent);flex:none;}",
+    ".header .titles{flex:1;min-width:0;}",
+    ".header h2{margin:0;font-size:16px;font-weight:650;line-height:1.25;color:inherit;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;}",
+    ".header .sub{margin:2px 0 0;font-size:12.5px;opacity:.88;}",
+    ".icon-btn{border:0;background:transparent;color:inherit;width:36px;height:36px;border-radius:8px;display:flex;align-items:center;justify-content:center;padding:0;flex:none;}",
+    ".icon-btn:hover{background:rgba(255,255,255,.18);}",
+    ".icon-btn svg{width:20px;height:20px;fill:currentColor;}",
+    ".header .icon-btn:focus-visible{outline-color:var(--on-accent);outline-offset:-3px;}",
+    ".conn{flex:none;font-size:12.5px;padding:6px 14px;background:#fef3c7;color:#78350f;border-bottom:1px solid #fde68a;display:none;}",
+    ".conn.show{display:block;}",
+    ".log{flex:1;overflow-y:auto;padding:16px 14px 8px;display:flex;flex-direction:column;gap:10px;background:#fafafa;overscroll-behavior:contain;}",
+    ".row{display:flex;flex-direction:column;max-width:85%;}",
+    ".row.visitor{align-self:flex-end;align-items:flex-end;}",
+    ".row.bot,.row.agent,.row.typing{align-self:flex-start;align-items:flex-start;}",
+    ".row.system,.row.notice{align-self:center;max-width:92%;text-align:center;}",
+    ".who{font-size:11.5px;color:var(--muted);margin:0 4px 3px;font-weight:600;letter-spacing:.01em;}",
+    ".row.agent .who{color:#047857;}",
+    ".bubble{padding:9px 13px;border-radius:16px;white-space:pre-wrap;word-wrap:break-word;overflow-wrap:anywhere;font-size:15px;}",
+    ".row.visitor .bubble{background:var(--accent);color:var(--on-accent);border-bottom-right-radius:5px;}",
+    ".row.bot .bubble{background:#fff;border:1px solid var(--line);border-bottom-left-radius:5px;}",
+    ".row.agent .bubble{background:#ecfdf5;border:1px solid #a7f3d0;border-bottom-left-radius:5px;}",
+    ".row.system .bubble,.row.notice .bubble{background:transparent;color:var(--muted);font-size:12.5px;padding:2px 8px;}",
+    ".row.notice .bubble{color:var(--fg);}",
+    ".row.visitor.pending .bubble{opacity:.7;}",
+    ".row.visitor.failed .bubble{opacity:.85;box-shadow:0 0 0 2px var(--danger);}",
+    ".meta{font-size:12px;color:var(--muted);margin:4px 4px 0;display:flex;align-items:center;gap:8px;flex-wrap:wrap;}",
+    ".row.failed .meta,.err{color:var(--danger);}",
+    ".err{font-size:13px;margin:6px 4px 0;display:flex;align-items:center;gap:8px;flex-wrap:wrap;}",
+    ".retry{border:1px solid currentColor;background:#fff;color:var(--danger);border-radius:999px;padding:2px 12px;font-size:12.5px;font-weight:600;}",
+    ".retry:hover{background:#fef2f2;}",
+    ".link-btn{border:1px solid var(--accent);background:#fff;color:var(--accent);border-radius:999px;padding:4px 14px;font-size:13px;font-weight:600;margin-top:6px;}",
+    ".typing .bubble{background:#fff;border:1px solid var(--line);border-bottom-left-radius:5px;display:inline-flex;align-items:center;gap:4px;padding:12px 14px;}",
+    ".dot{width:7px;height:7px;border-radius:50%;background:#9ca3af;animation:cbw-bounce 1.2s infinite ease-in-out;}",
+    ".dot:nth-child(2){animation-delay:.15s;}.dot:nth-child(3){animation-delay:.3s;}",
+    "@keyframes cbw-bounce{0%,60%,100%{transform:translateY(0);opacity:.5;}30%{transform:translateY(-4px);opacity:1;}}",
+    "@media (prefers-reduced-motion:reduce){.dot{animation:none;opacity:.8;}.launcher{transition:none;}}",
+    ".status-text{font-size:12.5px;color:var(--muted);margin:4px 4px 0;min-height:0;}",
+    ".status-text:empty{display:none;}",
+    ".fb{display:flex;gap:4px;margin:4px 2px 0;align-items:center;}",
+    ".fb button{border:1px solid transparent;background:transparent;border-radius:6px;width:30px;height:28px;padding:0;display:flex;align-items:center;justify-content:center;color:var(--muted);}",
+    ".fb button:hover{background:#f3f4f6;color:var(--fg);}",
+    ".fb button[aria-pressed=true]{color:var(--accent);border-color:var(--accent);background:#fff;}",
+    ".fb svg{width:16px;height:16px;fill:currentColor;}",
+    ".fb .thanks{font-size:12px;color:var(--muted);margin-left:4px;}",
+    ".composer{flex:none;border-top:1px solid var(--line);padding:10px 12px 12px;background:#fff;}",
+    ".composer .box{display:flex;align-items:flex-end;gap:8px;}",
+    "textarea{flex:1;resize:none;border:1px solid #d1d5db;border-radius:12px;padding:9px 12px;font-size:15px;line-height:1.4;max-height:140px;min-height:42px;color:var(--fg);background:#fff;margin:0;}",
+    "textarea::placeholder{color:#9ca3af;}",
+    "textarea:focus{border-color:var(--accent);}",
+    ".send{border:0;background:var(--accent);color:var(--on-accent);border-radius:12px;height:42px;min-width:42px;padding:0 14px;font-weight:600;display:flex;align-items:center;gap:6px;}",
+    ".send svg{width:18px;height:18px;fill:currentColor;}",
+    ".send:disabled{opacity:.45;cursor:not-allowed;}",
+    ".counter{font-size:12px;color:var(--muted);margin:6px 2px 0;display:none;}",
+    ".counter.show{display:block;}",
+    ".counter.over{color:var(--danger);font-weight:600;}",
+    ".sr{position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;clip:rect(0,0,0,0);white-space:nowrap;border:0;}",
+    "@media (max-width:480px){",
+    " .panel{right:0;left:0;bottom:0;top:0;width:100%;height:100%;min-height:0;border-radius:0;border:0;}",
+    " .wrap.open .launcher{display:none;}",
+    " .launcher{right:16px;bottom:16px;width:56px;height:56px;}",
+    " .row{max-width:90%;}",
+    " textarea{font-size:16px;}", // keeps iOS from zooming in on focus
+    "}",
+  ].join("\n");
+
+  var ICONS = {
+    chat: '<path d="M12 3C6.5 3 2 6.6 2 11c0 2.2 1.1 4.2 2.9 5.6-.2 1.4-.8 2.8-1.8 3.9-.2.2 0 .6.3.6 2 0 3.8-.8 5-1.7 1.1.3 2.3.5 3.6.5 5.5 0 10-3.6 10-8S17.5 3 12 3z"/>',
+    close: '<path d="M18.3 5.7a1 1 0 0 0-1.4 0L12 10.6 7.1 5.7a1 1 0 1 0-1.4 1.4l4.9 4.9-4.9 4.9a1 1 0 1 0 1.4 1.4l4.9-4.9 4.9 4.9a1 1 0 0 0 1.4-1.4L13.4 12l4.9-4.9a1 1 0 0 0 0-1.4z"/>',
+    send: '<path d="M3.4 20.4 21 12.9c.8-.4.8-1.5 0-1.8L3.4 3.6c-.7-.3-1.4.4-1.2 1.1L4 11l9 1-9 1-1.8 6.3c-.2.7.5 1.4 1.2 1.1z"/>',
+    up: '<path d="M2 21h3V9H2v12zm20-11c0-1.1-.9-2-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6C6.2 8 6 8.5 6 9v10c0 1.1.9 2 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z"/>',
+    down: '<path d="M22 3h-3v12h3V3zM2 14c0 1.1.9 2 2 2h6.3l-1 4.6v.3c0 .4.2.8.4 1.1l1.1 1L17.4 16.4c.4-.4.6-.9.6-1.4V5c0-1.1-.9-2-2-2H7c-.8 0-1.5.5-1.8 1.2l-3 7.1c-.1.2-.2.5-.2.7v2z"/>',
+  };
+
+  function svg(name) {
+    // Static markup from the constants above only; server text never goes through innerHTML.
+    var s = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    s.setAttribute("viewBox", "0 0 24 24");
+    s.setAttribute("aria-hidden", "true");
+    s.setAttribute("focusable", "false");
+    s.innerHTML = ICONS[name];
+    return s;
+  }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    return e;
+  }
+
+  function button(cls, label, text) {
+    var b = el("button", cls, text);
+    b.type = "button";
+    if (label) b.setAttribute("aria-label", label);
+    return b;
+  }
+
+  var host = document.createElement("chatbot-widget");
+  host.setAttribute("data-chatbot-widget", "");
+  var root = host.attachShadow({ mode: "open" });
+  var styleEl = document.createElement("style");
+  styleEl.textContent = CSS_TEXT;
+  root.appendChild(styleEl);
+
+  var wrap = el("div", "wrap");
+  wrap.setAttribute("lang", locale === "zh-hans" ? "zh-Hans" : "en");
+  root.appendChild(wrap);
+
+  var panelId = "cbw-panel";
+  var panel = el("section", "panel");
+  panel.id = panelId;
+  panel.setAttribute("role", "dialog");
+  panel.setAttribute("aria-modal", "false");
+  panel.setAttribute("aria-labelledby", "cbw-title");
+
+  var header = el("div", "header");
+  var titles = el("div", "titles");
+  var h2 = el("h2", null, title);
+  h2.id = "cbw-title";
+  var sub = el("p", "sub", T.subtitle);
+  titles.appendChild(h2);
+  titles.appendChild(sub);
+  var closeBtn = button("icon-btn close", T.close);
+  closeBtn.appendChild(svg("close"));
+  header.appendChild(titles);
+  header.appendChild(closeBtn);
+
+  var conn = el("div", "conn");
+  conn.setAttribute("role", "status");
+  conn.setAttribute("aria-live", "polite");
+
+  var log = el("div", "log");
+  log.setAttribute("role", "log");
+  log.setAttribute("aria-live", "polite");
+  log.setAttribute("aria-label", T.messages);
+  log.tabIndex = 0;
+
+  var composer = el("form", "composer");
+  composer.setAttribute("novalidate", "");
+  var box = el("div", "box");
+  var input = el("textarea");
+  input.rows = 1;
+  input.placeholder = T.placeholder;
+  input.setAttribute("aria-label", T.inputLabel);
+  input.setAttribute("enterkeyhint", "send");
+  var sendBtn = button("send", T.send);
+  sendBtn.type = "submit";
+  sendBtn.appendChild(svg("send"));
+  sendBtn.disabled = true;
+  box.appendChild(input);
+  box.appendChild(sendBtn);
+  var counter = el("div", "counter");
+  counter.setAttribute("aria-live", "polite");
+  counter.id = "cbw-counter";
+  input.setAttribute("aria-describedby", "cbw-counter");
+  composer.appendChild(box);
+  composer.appendChild(counter);
+
+  panel.appendChild(header);
+  panel.appendChild(conn);
+  panel.appendChild(log);
+  panel.appendChild(composer);
+
+  var launcher = button("launcher", T.launcherOpen);
+  launcher.setAttribute("aria-expanded", "false");
+  launcher.setAttribute("aria-controls", panelId);
+  launcher.appendChild(svg("chat"));
+  var closeIcon = svg("close");
+  closeIcon.classList.add("ic-close");
+  launcher.firstChild.classList.add("ic-chat");
+  launcher.appendChild(closeIcon);
+  var badge = el("span", "badge");
+  badge.setAttribute("aria-hidden", "true");
+  launcher.appendChild(badge);
+
+  wrap.appendChild(panel);
+  wrap.appendChild(launcher);
+
+  // Readable text on the accent colour.
+  function pickOnAccent() {
+    var probe = el("span");
+    probe.style.color = accent;
+    wrap.appendChild(probe);
+    var m = getComputedStyle(probe).color.match(/[\d.]+/g);
+    wrap.removeChild(probe);
+    if (!m || m.length < 3) return;
+    var lum = [0, 1, 2].map(function (i) {
+      var c = Number(m[i]) / 255;
+      return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+    });
+    var L = 0.2126 * lum[0] + 0.7152 * lum[1] + 0.0722 * lum[2];
+    if (L > 0.45) wrap.style.setProperty("--on-accent", "#111827");
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Message list: rows are kept in order of a sort key (message id; an answer being written
+  // sits at its question's id + 0.5; messages not yet acknowledged go last).
+  // ---------------------------------------------------------------------------------------
+  var rendered = new Set(); // message ids on screen
+  var visitorRows = new Map(); // client_id -> {row, text, id, state}
+  var visitorById = new Map(); // message id -> client_id
+  var replies = new Map(); // reply_to -> reply state
+  var welcomeShown = false;
+  var isOpen = false;
+
+  function sortKeyOf(row) {
+    var k = row.getAttribute("data-key");
+    return k == null ? Infinity : Number(k);
+  }
+
+  function place(row, key) {
+    if (key == null || key === Infinity) row.removeAttribute("data-key");
+    else row.setAttribute("data-key", String(key));
+    var k = sortKeyOf(row);
+    var stick = nearBottom();
+    if (row.parentNode === log) log.removeChild(row);
+    var children = log.children;
+    var before = null;
+    for (var i = children.length - 1; i >= 0; i--) {
+      var ck = sortKeyOf(children[i]);
+      if (ck <= k) break;
+      before = children[i];
+    }
+    log.insertBefore(row, before);
+    if (stick) scrollToBottom();
+  }
+
+  function nearBottom() {
+    return log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+  }
+
+  function scrollToBottom() {
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function markSeen(id) {
+    if (typeof id !== "number") return;
+    rendered.add(id);
+    if (id > store.lastSeenId) {
+      store.lastSeenId = id;
+      saveStore();
+    }
+  }
+
+  function maxRenderedId() {
+    var max = 0;
+    rendered.forEach(function (id) {
+      if (id > max) max = id;
+    });
+    return max;
+  }
+
+  function roleLabel(role) {
+    if (role === "agent") return T.agent;
+    if (role === "bot") return T.assistant;
+    if (role === "visitor") return T.you;
+    return T.system;
+  }
+
+  function makeRow(role) {
+    var row = el("div", "row " + role);
+    if (role !== "system" && role !== "notice") {
+      var who = el("div", "who", roleLabel(role));
+      if (role === "visitor") who.className = "sr";
+      row.appendChild(who);
+    }
+    var bubble = el("div", "bubble");
+    row.appendChild(bubble);
+    return row;
+  }
+
+  function showWelcome() {
+    if (welcomeShown) return;
+    welcomeShown = true;
+    var row = makeRow("bot");
+    row.classList.add("welcome");
+    row.querySelector(".bubble").textContent = T.welcome;
+    place(row, 0);
+  }
+
+  function clearLog() {
+    while (log.firstChild) log.removeChild(log.firstChild);
+    rendered.clear();
+    visitorById.clear();
+    replies.forEach(function (r) {
+      clearReplyTimers(r);
+    });
+    replies.clear();
+    var keep = [];
+    visitorRows.forEach(function (v, cid) {
+      if (v.state !== "sent") keep.push([cid, v]);
+    });
+    visitorRows.clear();
+    welcomeShown = false;
+    showWelcome();
+    keep.forEach(function (pair) {
+      var v = pair[1];
+      v.id = null;
+      visitorRows.set(pair[0], v);
+      place(v.row, Infinity);
+    });
+  }
+
+  // --- visitor messages -------------------------------------------------------------------
+  function renderVisitor(clientId, text, state) {
+    var v = visitorRows.get(clientId);
+    if (v) return v;
+    var row = makeRow("visitor");
+    row.querySelector(".bubble").textContent = text;
+    var meta = el("div", "meta");
+    row.appendChild(meta);
+    v = { row: row, text: text, id: null, state: state, meta: meta, clientId: clientId };
+    visitorRows.set(clientId, v);
+    setVisitorState(v, state);
+    place(row, Infinity);
+    return v;
+  }
+
+  function setVisitorState(v, state, errorText) {
+    v.state = state;
+    v.row.classList.toggle("pending", state === "pending");
+    v.row.classList.toggle("failed", state === "failed");
+    var meta = v.meta;
+    while (meta.firstChild) meta.removeChild(meta.firstChild);
+    if (state === "pending") {
+      meta.appendChild(el("span", null, T.sending));
+    } else if (state === "failed") {
+      meta.appendChild(el("span", null, errorText || T.notSent));
+      var r = button("retry", T.retryLabel, T.retry);
+      r.addEventListener("click", function () {
+        retryVisitor(v.clientId);
+      });
+      meta.appendChild(r);
+    }
+  }
+
+  function addPending(clientId, text) {
+    for (var i = 0; i < store.pending.length; i++) if (store.pending[i].client_id === clientId) return;
+    store.pending.push({ client_id: clientId, text: text });
+    saveStore();
+  }
+
+  function removePending(clientId) {
+    var before = store.pending.length;
+    store.pending = store.pending.filter(function (p) {
+      return p.client_id !== clientId;
+    });
+    if (store.pending.length !== before) saveStore();
+  }
+
+  function visitorStored(clientId, messageId, text) {
+    // The server holds this message (ack, or seen in a replay).
+    var v = visitorRows.get(clientId);
+    if (!v) v = renderVisitor(clientId, text, "sent");
+    v.id = messageId;
+    visitorById.set(messageId, clientId);
+    setVisitorState(v, "sent");
+    removePending(clientId);
+    markSeen(messageId);
+    place(v.row, messageId);
+    return v;
+  }
+
+  function sendVisitor(clientId, text) {
+    var v = renderVisitor(clientId, text, "pending");
+    setVisitorState(v, "pending");
+    addPending(clientId, text);
+    if (ready) sendFrame({ type: "message", client_id: clientId, text: text });
+    else ensureConnected();
+  }
+
+  function retryVisitor(clientId) {
+    var v = visitorRows.get(clientId);
+    if (!v) return;
+    if (v.id != null) {
+      var r = replies.get(v.id);
+      if (r && r.done) return;
+      if (r) clearReplyError(r);
+      startThinking(v.id);
+    }
+    sendVisitor(clientId, v.text);
+  }
+
+  // --- answers ----------------------------------------------------------------------------
+  function getReply(replyTo) {
+    var r = replies.get(replyTo);
+    if (!r) {
+      r = {
+        replyTo: replyTo,
+        chars: [], // answer so far, in code points (offsets are in characters)
+        held: new Map(), // offset -> text received ahead of a gap
+        row: null,
+        statusText: "",
+        statusEl: null,
+        gotToken: false,
+        done: false,
+        messageId: null,
+        statusTimer: null,
+        slowTimer: null,
+        statusDue: false,
+      };
+      replies.set(replyTo, r);
+    }
+    return r;
+  }
+
+  function clearReplyTimers(r) {
+    clearTimeout(r.statusTimer);
+    clearTimeout(r.slowTimer);
+    r.statusTimer = r.slowTimer = null;
+  }
+
+  function clearReplyError(r) {
+    // Back to "thinking" (a retry): drop the error, show the dots again if nothing came yet.
+    clearReplyTimers(r);
+    if (!r.row) return;
+    var err = r.row.querySelector(".err");
+    if (err) err.parentNode.removeChild(err);
+    var dots = r.row.classList.contains("typing") && r.row.querySelector(".bubble");
+    if (dots) dots.style.display = "";
+    if (r.statusEl) r.statusEl.textContent = "";
+    r.statusDue = false;
+  }
+
+  function ensureTypingRow(r) {
+    if (r.row) return r.row;
+    var row = el("div", "row typing");
+    row.appendChild(el("div", "who", T.assistant));
+    var b = el("div", "bubble");
+    b.setAttribute("role", "img");
+    b.setAttribute("aria-label", T.typing);
+    b.appendChild(el("span", "dot"));
+    b.appendChild(el("span", "dot"));
+    b.appendChild(el("span", "dot"));
+    row.appendChild(b);
+    r.statusEl = el("div", "status-text");
+    row.appendChild(r.statusEl);
+    r.row = row;
+    place(row, r.replyTo + 0.5);
+    return row;
+  }
+
+  function startThinking(replyTo) {
+    var r = getReply(replyTo);
+    if (r.done) return;
+    ensureTypingRow(r);
+    armSlowTimer(r);
+    if (!r.statusTimer && !r.gotToken) {
+      r.statusTimer = setTimeout(function () {
+        r.statusDue = true;
+        showStatus(r);
+      }, STATUS_DELAY_MS);
+    }
+  }
+
+  function armSlowTimer(r) {
+    clearTimeout(r.slowTimer);
+    r.slowTimer = setTimeout(function () {
+      onSlow(r);
+    }, SLOW_ANSWER_MS);
+  }
+
+  function showStatus(r) {
+    if (!r.statusEl || r.gotToken || r.done || !r.statusDue) return;
+    r.statusEl.textContent = r.statusText || T.thinking;
+  }
+
+  function replyError(r, text) {
+    clearReplyTimers(r);
+    ensureTypingRow(r);
+    var row = r.row;
+    var old = row.querySelector(".err");
+    if (old) old.parentNode.removeChild(old);
+    if (r.statusEl) r.statusEl.textContent = "";
+    var err = el("div", "err");
+    err.setAttribute("role", "alert");
+    err.appendChild(el("span", null, text));
+    var clientId = visitorById.get(r.replyTo);
+    if (clientId) {
+      var btn = button("retry", T.retryLabel, T.retry);
+      btn.addEventListener("click", function () {
+        retryVisitor(clientId);
+      });
+      err.appendChild(btn);
+    }
+    row.appendChild(err);
+    if (!r.gotToken) {
+      var dots = row.querySelector(".bubble");
+      if (dots && row.classList.contains("typing")) dots.style.display = "none";
+    }
+    if (nearBottom()) scrollToBottom();
+  }
+
+  function onSlow(r) {
+    if (r.done) return;
+    replyError(r, T.slow);
+  }
+
+  function becomeBubble(r) {
+    // Turns the typing row into the bot's answer bubble.
+    var row = r.row;
+    if (!row || !row.classList.contains("typing")) {
+      if (!row) {
+        row = makeRow("bot");
+        r.row = row;
+        place(row, r.replyTo + 0.5);
+      }
+      return row;
+    }
+    var fresh = makeRow("bot");
+    row.parentNode.replaceChild(fresh, row);
+    fresh.setAttribute("data-key", String(r.replyTo + 0.5));
+    r.row = fresh;
+    r.statusEl = null;
+    return fresh;
+  }
+
+  function applyToken(replyTo, offset, text) {
+    if (typeof replyTo !== "number" || typeof offset !== "number" || typeof text !== "string") return;
+    var r = getReply(replyTo);
+    if (r.done) return;
+    var piece = Array.from(text);
+    var len = r.chars.length;
+    if (offset + piece.length <= len) return;
+    if (offset > len) {
+      var prev = r.held.get(offset);
+      if (!prev || Array.from(prev).length < piece.length) r.held.set(offset, text);
+      return;
+    }
+    appendChars(r, piece.slice(len - offset));
+    drainHeld(r);
+    var stick = nearBottom();
+    r.gotToken = true;
+    clearTimeout(r.statusTimer);
+    armSlowTimer(r);
+    var row = becomeBubble(r);
+    var err = row.querySelector(".err");
+    if (err) err.parentNode.removeChild(err);
+    row.querySelector(".bubble").textContent = r.chars.join("");
+    if (stick) scrollToBottom();
+  }
+
+  function appendChars(r, chars) {
+    for (var i = 0; i < chars.length; i++) r.chars.push(chars[i]);
+  }
+
+  function drainHeld(r) {
+    var progressed = true;
+    while (progressed && r.held.size) {
+      progressed = false;
+      r.held.forEach(function (text, offset) {
+        if (progressed) return;
+        var piece = Array.from(text);
+        var len = r.chars.length;
+        if (offset + piece.length <= len) {
+          r.held.delete(offset);
+          progressed = true;
+        } else if (offset <= len) {
+          appendChars(r, piece.slice(len - offset));
+          r.held.delete(offset);
+          progressed = true;
+        }
+      });
+    }
+  }
+
+  function finishReply(replyTo, message) {
+    var r = getReply(replyTo);
+    clearReplyTimers(r);
+    r.held.clear();
+    if (r.done && r.messageId === message.id) return;
+    r.done = true;
+    r.messageId = message.id;
+    var row = becomeBubble(r);
+    var err = row.querySelector(".err");
+    if (err) err.parentNode.removeChild(err);
+    row.className = "row " + (message.role === "agent" ? "agent" : "bot");
+    row.querySelector(".who").textContent = roleLabel(message.role);
+    row.querySelector(".bubble").textContent = String(message.text || "");
+    r.chars = Array.from(String(message.text || ""));
+    if (message.role === "bot") addFeedback(row, message.id);
+    markSeen(message.id);
+    place(row, message.id);
+  }
+
+  function addFeedback(row, messageId) {
+    if (row.querySelector(".fb")) return;
+    var fb = el("div", "fb");
+    var up = button(null, T.helpful);
+    up.appendChild(svg("up"));
+    up.setAttribute("aria-pressed", "false");
+    var down = button(null, T.notHelpful);
+    down.appendChild(svg("down"));
+    down.setAttribute("aria-pressed", "false");
+    var thanks = el("span", "thanks");
+    thanks.setAttribute("aria-live", "polite");
+    function give(value, btn, other) {
+      if (btn.getAttribute("aria-pressed") === "true") return;
+      btn.setAttribute("aria-pressed", "true");
+      other.setAttribute("aria-pressed", "false");
+      sendFrame({ type: "feedback", message_id: messageId, value: value });
+      thanks.textContent = T.thanks;
+    }
+    up.addEventListener("click", function () {
+      give("up", up, down);
+    });
+    down.addEventListener("click", function () {
+      give("down", down, up);
+    });
+    fb.appendChild(up);
+    fb.appendChild(down);
+    fb.appendChild(thanks);
+    row.appendChild(fb);
+  }
+
+  // --- stored messages (replay, agents, the system, other tabs) ---------------------------
+  function renderMessage(m) {
+    if (!m || typeof m.id !== "number") return;
+    var role = m.role;
+    if (role === "visitor") {
+      if (rendered.has(m.id)) return;
+      var cid = typeof m.client_id === "string" && m.client_id ? m.client_id : "srv-" + m.id;
+      var v = visitorStored(cid, m.id, String(m.text || ""));
+      v.row.querySelector(".bubble").textContent = String(m.text || "");
+      return;
+    }
+    if ((role === "bot" || role === "agent") && typeof m.reply_to === "number") {
+      var r = replies.get(m.reply_to);
+      if (r && r.done && r.messageId === m.id) return;
+      if (!rendered.has(m.id) || r) {
+        finishReply(m.reply_to, m);
+        return;
+      }
+    }
+    if (rendered.has(m.id)) return;
+    var kind = role === "bot" || role === "agent" ? role : "system";
+    var row = makeRow(kind);
+    row.querySelector(".bubble").textContent = String(m.text || "");
+    if (kind === "bot") addFeedback(row, m.id);
+    markSeen(m.id);
+    place(row, m.id);
+    if (!isOpen && ready && kind !== "bot") wrap.classList.add("unread");
+  }
+
+  function showNotice(text, action) {
+    var row = makeRow("notice");
+    row.querySelector(".bubble").textContent = text;
+    row.setAttribute("role", "status");
+    if (action) row.appendChild(action);
+    place(row, Infinity);
+    return row;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Connection
+  // ---------------------------------------------------------------------------------------
+  var ws = null;
+  var connected = false; // hello received on the current socket
+  var ready = false; // resumed received: safe to send messages
+  var attempts = 0;
+  var reconnectTimer = null;
+  var everConnected = false;
+  var convStatus = "bot";
+  var statusNotice = null;
+
+  function wsUrl() {
+    var u = new URL("/ws/chat/", serverOrigin);
+    u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+    if (store.conversation) {
+      u.searchParams.set("conversation", store.conversation);
+      u.searchParams.set("token", store.token);
+    }
+    u.searchParams.set("locale", locale);
+    return u.toString();
+  }
+
+  function setConn(text) {
+    conn.textContent = text || "";
+    conn.classList.toggle("show", !!text);
+  }
+
+  function ensureConnected() {
+    if (ws || reconnectTimer) return;
+    connect();
+  }
+
+  function connect() {
+    clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    if (ws) return;
+    if (!everConnected) setConn(T.connecting);
+    var sock;
+    try {
+      sock = new WebSocket(wsUrl());
+    } catch (e) {
+      scheduleReconnect();
+      return;
+    }
+    ws = sock;
+    sock.onmessage = function (ev) {
+      if (sock !== ws) return;
+      var frame;
+      try {
+        frame = JSON.parse(ev.data);
+      } catch (e) {
+        return;
+      }
+      if (frame && typeof frame === "object") handleFrame(frame);
+    };
+    sock.onclose = function (ev) {
+      if (sock !== ws) return;
+      ws = null;
+      connected = false;
+      ready = false;
+      if (ev.code === FORBIDDEN_CLOSE_CODE) {
+        startOver();
+        return;
+      }
+      scheduleReconnect();
+    };
+    sock.onerror = function () {
+      /* onclose follows and reconnects */
+    };
+  }
+
+  function scheduleReconnect() {
+    if (reconnectTimer) return;
+    setConn(navigator.onLine === false ? T.offline : T.reconnecting);
+    var base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, attempts));
+    var delay = base / 2 + Math.random() * (base / 2); // jitter
+    attempts++;
+    reconnectTimer = setTimeout(function () {
+      reconnectTimer = null;
+      connect();
+    }, delay);
+  }
+
+  function startOver() {
+    // forbidden: our stored conversation is gone or not ours; start a new one.
+    clearConversation();
+    clearLog();
+    attempts = 0;
+    if (ws) {
+      try {
+        ws.close();
+      } catch (e) {
+        /* already closed */
+      }
+      ws = null;
+    }
+    connected = ready = false;
+    connect();
+  }
+
+  function sendFrame(frame) {
+    if (!ws || ws.readyState !== 1) return false;
+    frame.v = PROTOCOL_VERSION;
+    try {
+      ws.send(JSON.stringify(frame));
+      return true;
+    } catch (e) {
+      return false;
+    }
+  }
+
+  function handleFrame(f) {
+    switch (f.type) {
+      case "hello":
+        onHello(f);
+        break;
+      case "resumed":
+        onResumed();
+        break;
+      case "ack":
+        onAck(f);
+        break;
+      case "status":
+        onStatus(f);
+        break;
+      case "token":
+        applyToken(f.reply_to, f.offset, f.text);
+        break;
+      case "done":
+        if (f.message && typeof f.message.id === "number") finishReply(f.reply_to, f.message);
+        break;
+      case "message":
+        renderMessage(f.message);
+        break;
+      case "error":
+        onError(f);
+        break;
+      default:
+        break; // newer server frames this widget does not know yet
+    }
+  }
+
+  function onHello(f) {
+    if (typeof f.conversation === "string" && f.conversation !== store.conversation) {
+      if (store.conversation) clearLog(); // a different conversation than the one shown
+      store.conversation = f.conversation;
+    }
+    if (typeof f.token === "string") store.token = f.token;
+    saveStore();
+    connected = true;
+    everConnected = true;
+    attempts = 0;
+    setConn("");
+    setConversationStatus(f.status);
+    // after 0 on a fresh page: the whole history; after a reconnect: only what we have not shown.
+    sendFrame({ type: "resume", after: maxRenderedId() });
+  }
+
+  function onResumed() {
+    ready = true;
+    // The newest message is a question still being answered (or whose answer was lost):
+    // show the bot thinking; the slow-answer notice offers a retry if nothing comes.
+    var newest = maxRenderedId();
+    if (convStatus === "bot" && visitorById.has(newest)) startThinking(newest);
+    // Re-send what the server never acknowledged, with the same client_id (it dedupes).
+    store.pending.slice().forEach(function (p) {
+      var v = visitorRows.get(p.client_id);
+      if (v && v.state === "failed") return;
+      if (!v) renderVisitor(p.client_id, p.text, "pending");
+      sendFrame({ type: "message", client_id: p.client_id, text: p.text });
+    });
+  }
+
+  function onAck(f) {
+    if (typeof f.client_id !== "string" || typeof f.message_id !== "number") return;
+    var v = visitorRows.get(f.client_id);
+    var text = v ? v.text : "";
+    visitorStored(f.client_id, f.message_id, text);
+    var r = replies.get(f.message_id);
+    if (!(r && r.done)) startThinking(f.message_id);
+  }
+
+  function onStatus(f) {
+    if (typeof f.reply_to !== "number") return;
+    var r = getReply(f.reply_to);
+    if (r.done) return;
+    if (typeof f.text === "string" && f.text) r.statusText = f.text;
+    if (!r.row) startThinking(f.reply_to);
+    showStatus(r);
+  }
+
+  function onError(f) {
+    var text = typeof f.text === "string" && f.text ? f.text : T.failed;
+    if (f.code === "forbidden") {
+      // The server closes with 4403 next; onclose starts over. Start over now in case it doesn't.
+      startOver();
+      return;
+    }
+    if (typeof f.client_id === "string" && visitorRows.has(f.client_id)) {
+      var v = visitorRows.get(f.client_id);
+      removePending(f.client_id);
+      setVisitorState(v, "failed", text);
+      if (f.code === "rate_limited" && typeof f.retry_after === "number") {
+        var btn = v.meta.querySelector(".retry");
+        if (btn) {
+          btn.disabled = true;
+          setTimeout(function () {
+            btn.disabled = false;
+          }, Math.min(f.retry_after, 120) * 1000);
+        }
+      }
+      return;
+    }
+    if (typeof f.reply_to === "number") {
+      var r = getReply(f.reply_to);
+      if (!r.done) replyError(r, text);
+      return;
+    }
+    showNotice(text);
+  }
+
+  function setConversationStatus(status) {
+    if (status === convStatus) return;
+    convStatus = status;
+    if (statusNotice && statusNotice.parentNode) statusNotice.parentNode.removeChild(statusNotice);
+    statusNotice = null;
+    if (status === "queued") statusNotice = showNotice(T.queued);
+    else if (status === "agent") statusNotice = showNotice(T.withAgent);
+    else if (status === "closed") {
+      var again = button("link-btn", null, T.newConversation);
+      again.addEventListener("click", function () {
+        startOver();
+        input.focus();
+      });
+      statusNotice = showNotice(T.closed, again);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Composer
+  // ---------------------------------------------------------------------------------------
+  function updateComposer() {
+    var value = input.value;
+    var n = charCount(value);
+    var over = n > MAX_CHARS;
+    sendBtn.disabled = !value.trim() || over;
+    counter.classList.toggle("show", n > MAX_CHARS - 500);
+    counter.classList.toggle("over", over);
+    counter.textContent = over
+      ? fmt(T.tooLong, { max: MAX_CHARS }) + " " + fmt(T.counter, { n: n, max: MAX_CHARS })
+      : n > MAX_CHARS - 500
+        ? fmt(T.counter, { n: n, max: MAX_CHARS })
+        : "";
+    input.setAttribute("aria-invalid", over ? "true" : "false");
+    input.style.height = "auto";
+    input.style.height = Math.min(input.scrollHeight + 2, 140) + "px";
+  }
+
+  function submit() {
+    var text = input.value.trim();
+    if (!text || charCount(text) > MAX_CHARS) return;
+    input.value = "";
+    updateComposer();
+    sendVisitor(newClientId(), text);
+    scrollToBottom();
+  }
+
+  composer.addEventListener("submit", function (e) {
+    e.preventDefault();
+    submit();
+  });
+  input.addEventListener("input", updateComposer);
+  input.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      submit();
+    }
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // Open / close
+  // ---------------------------------------------------------------------------------------
+  function setOpen(open) {
+    isOpen = open;
+    wrap.classList.toggle("open", open);
+    launcher.setAttribute("aria-expanded", open ? "true" : "false");
+    launcher.setAttribute("aria-label", open ? T.launcherClose : T.launcherOpen);
+    if (open) {
+      wrap.classList.remove("unread");
+      showWelcome();
+      ensureConnected();
+      scrollToBottom();
+      setTimeout(function () {
+        input.focus();
+      }, 0);
+    }
+  }
+
+  launcher.addEventListener("click", function () {
+    setOpen(!isOpen);
+  });
+  closeBtn.addEventListener("click", function () {
+    setOpen(false);
+    launcher.focus();
+  });
+  wrap.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" && isOpen) {
+      e.stopPropagation();
+      setOpen(false);
+      launcher.focus();
+    }
+  });
+
+  window.addEventListener("online", function () {
+    if (!ws && (everConnected || isOpen)) {
+      attempts = 0;
+      connect();
+    }
+  });
+  window.addEventListener("offline", function () {
+    if (!connected) setConn(T.offline);
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // Boot
+  // ---------------------------------------------------------------------------------------
+  function boot() {
+    document.body.appendChild(host);
+    pickOnAccent();
+    showWelcome();
+    store.pending.forEach(function (p) {
+      renderVisitor(p.client_id, p.text, "pending");
+    });
+    // A conversation already exists: connect now so its history and agent replies show.
+    if (store.conversation || store.pending.length) connect();
+  }
+
+  window.__chatbotWidget = {
+    root: root,
+    state: function () {
+      return {
+        conversation: store.conversation,
+        lastSeenId: store.lastSeenId,
+        connected: connected,
+        ready: ready,
+        open: isOpen,
+        locale: locale,
+        server: serverOrigin,
+        pending: store.pending.length,
+      };
+    },
+    open: function () {
+      setOpen(true);
+    },
+    close: function () {
+      setOpen(false);
+    },
+  };
+
+  if (document.body) boot();
+  else document.addEventListener("DOMContentLoaded", boot);
+})();

@@ -1,0 +1,382 @@
+"""The embeddable widget in a real chromium against a real daphne server (fallback answers)."""
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, WebSocketRoute, expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
+
+# Runs before the page's scripts: records every websocket frame both ways, whether the typing
+# indicator was ever shown, and each length the streaming bot bubble went through.
+RECORDER = """
+(() => {
+  window.__frames = [];
+  window.__sent = [];
+  window.__sawTyping = false;
+  window.__botLengths = [];
+  const Native = window.WebSocket;
+  class RecordingWebSocket extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (ev) => {
+        try { window.__frames.push(JSON.parse(ev.data)); } catch (e) {}
+      });
+    }
+    send(data) {
+      try { window.__sent.push(JSON.parse(data)); } catch (e) {}
+      return super.send(data);
+    }
+  }
+  window.WebSocket = RecordingWebSocket;
+  const attach = Element.prototype.attachShadow;
+  Element.prototype.attachShadow = function (init) {
+    const root = attach.call(this, init);
+    new MutationObserver(() => {
+      if (root.querySelector(".row.typing .dot")) window.__sawTyping = true;
+      const bots = root.querySelectorAll(".row.bot:not(.welcome) .bubble");
+      if (bots.length) {
+        const n = bots[bots.length - 1].textContent.length;
+        const seen = window.__botLengths;
+        if (!seen.length || seen[seen.length - 1] !== n) seen.push(n);
+      }
+    }).observe(root, { childList: true, subtree: true, characterData: true });
+    return root;
+  };
+})();
+"""
+
+ANSWERED = "() => !!window.__chatbotWidget.root.querySelector('.row.bot:not(.welcome) .fb')"
+READY = "() => window.__chatbotWidget && window.__chatbotWidget.state().ready"
+
+
+def _context(browser: Browser, **kwargs: object) -> BrowserContext:
+    context = browser.new_context(**kwargs)
+    context.set_default_timeout(10_000)
+    context.add_init_script(RECORDER)
+    return context
+
+
+@pytest.fixture
+def desktop(browser: Browser) -> Iterator[Page]:
+    context = _context(browser, viewport={"width": 1280, "height": 800}, locale="en-US")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == [], errors
+
+
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[Page]:
+    context = _context(browser, viewport={"width": 360, "height": 740}, locale="en-US")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == [], errors
+
+
+def frames(page: Page, kind: str) -> list[dict]:
+    return page.evaluate("(t) => window.__frames.filter((f) => f.type === t)", kind)
+
+
+def test_send_stream_and_history_survives_reload(
+    desktop: Page, daphne_server: str, screenshot_dir: Path
+) -> None:
+    page = desktop
+    page.goto(daphne_server + "/")
+    widget = page.locator("chatbot-widget")
+    launcher = widget.locator("button.launcher")
+    expect(launcher).to_be_visible()
+
+    # The host page's `button { all: unset }` and `* { font-family: serif !important }` stay out.
+    assert page.evaluate(
+        "() => document.querySelector('chatbot-widget').shadowRoot === window.__chatbotWidget.root"
+    )
+    box = launcher.bounding_box()
+    assert box is not None and round(box["width"]) == 60 and round(box["height"]) == 60
+    launcher.click()
+    textarea = widget.locator("textarea")
+    font = textarea.evaluate("(e) => getComputedStyle(e).fontFamily")
+    assert "Georgia" not in font and "serif" in font  # ends in sans-serif, never the page's serif
+    expect(launcher).to_have_attribute("aria-expanded", "true")
+    expect(widget.locator("[role=log][aria-live=polite]")).to_be_visible()
+
+    # Opening moves focus to the input; the send button waits for text.
+    assert page.evaluate("() => window.__chatbotWidget.root.activeElement?.tagName") == "TEXTAREA"
+    send = widget.locator("button.send")
+    expect(send).to_be_disabled()
+
+    question = 'Where is my parcel? <img src=x onerror="window.__xss=1">'
+    textarea.fill(question)
+    expect(send).to_be_enabled()
+    textarea.press("Enter")
+
+    # The visitor's message shows at once, as text (no markup), before any answer.
+    visitor = widget.locator(".row.visitor .bubble")
+    expect(visitor).to_have_text(question, timeout=500)
+    expect(textarea).to_have_value("")
+
+    page.wait_for_function(ANSWERED)
+    assert page.evaluate("() => window.__sawTyping"), "the typing indicator never showed"
+
+    acks = frames(page, "ack")
+    assert len(acks) == 1 and acks[0]["duplicate"] is False
+    tokens = frames(page, "token")
+    done = frames(page, "done")
+    assert len(done) == 1
+    assert len(tokens) >= 3, tokens
+    lengths = page.evaluate("() => window.__botLengths")
+    assert len(lengths) >= 3 and lengths == sorted(lengths), lengths  # it grew as it streamed
+    answer = done[0]["message"]["text"]
+    bot = widget.locator(".row.bot:not(.welcome) .bubble")
+    expect(bot).to_have_count(1)
+    expect(bot).to_have_text(answer)
+    expect(widget.locator(".row.bot:not(.welcome) .who")).to_have_text("Assistant")
+    assert page.evaluate("() => window.__xss") is None
+    assert widget.locator("img").count() == 0
+
+    # Feedback goes out as a frame and gets no error back.
+    thumbs_up = widget.get_by_role("button", name="Helpful", exact=True)
+    thumbs_up.click()
+    expect(thumbs_up).to_have_attribute("aria-pressed", "true")
+    sent = page.evaluate("() => window.__sent.filter((f) => f.type === 'feedback')")
+    assert sent == [
+        {"type": "feedback", "message_id": done[0]["message"]["id"], "value": "up", "v": 1}
+    ]
+    page.wait_for_timeout(300)
+    assert frames(page, "error") == []
+
+    state = page.evaluate("() => window.__chatbotWidget.state()")
+    assert state["connected"] and state["lastSeenId"] == done[0]["message"]["id"]
+    page.screenshot(path=str(screenshot_dir / "desktop-answered.png"))
+
+    # Escape closes the panel and gives focus back to the launcher.
+    textarea.press("Escape")
+    expect(widget.locator(".panel")).to_be_hidden()
+    expect(launcher).to_have_attribute("aria-expanded", "false")
+
+    # After a reload the stored conversation reconnects at once and replays the history once.
+    conversation = state["conversation"]
+    page.reload()
+    page.wait_for_function(READY)
+    assert page.evaluate("() => window.__chatbotWidget.state().conversation") == conversation
+    resume = page.evaluate("() => window.__sent.filter((f) => f.type === 'resume')")
+    assert resume == [{"type": "resume", "after": 0, "v": 1}]
+    launcher.click()
+    expect(widget.locator(".row.visitor .bubble")).to_have_text([question])
+    expect(widget.locator(".row.bot:not(.welcome) .bubble")).to_have_text([answer])
+    keys = widget.locator(".row[data-key]").evaluate_all(
+        "(rows) => rows.map((r) => r.getAttribute('data-key'))"
+    )
+    assert len(keys) == len(set(keys))
+    replayed = [f["message"]["id"] for f in frames(page, "message")]
+    assert len(replayed) == 2 and len(set(replayed)) == 2
+    page.screenshot(path=str(screenshot_dir / "desktop-after-reload.png"))
+
+
+def test_phone_layout_keyboard_and_chinese(
+    phone: Page, daphne_server: str, screenshot_dir: Path
+) -> None:
+    page = phone
+    page.goto(daphne_server + "/?locale=zh-hans")
+    widget = page.locator("chatbot-widget")
+    launcher = widget.get_by_role("button", name="打开聊天")
+    launcher.click()
+
+    panel = widget.locator(".panel")
+    box = panel.bounding_box()
+    assert box is not None
+    assert round(box["width"]) == 360 and box["height"] >= 700, box
+
+    textarea = widget.get_by_role("textbox", name="消息")
+    expect(textarea).to_have_attribute("placeholder", "请输入您的问题…")
+    send = widget.locator("button.send")
+    textarea.fill("x" * 4001)  # over the limit: a notice, and no sending
+    expect(send).to_be_disabled()
+    expect(widget.locator(".counter")).to_contain_text("4000")
+    textarea.fill("   ")
+    expect(send).to_be_disabled()
+    textarea.fill("第一行")
+    textarea.press("Shift+Enter")  # a newline, not a send
+    textarea.press_sequentially("第二行")
+    expect(textarea).to_have_value("第一行\n第二行")
+    expect(widget.locator(".row.visitor")).to_have_count(0)
+    textarea.press("Enter")
+    expect(widget.locator(".row.visitor .bubble")).to_have_text("第一行\n第二行", timeout=500)
+
+    page.wait_for_function(ANSWERED)
+    bot = widget.locator(".row.bot:not(.welcome)")
+    expect(bot.locator(".who")).to_have_text("智能助手")
+    answer = bot.locator(".bubble").inner_text()
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in answer), answer
+    assert len(frames(page, "token")) >= 3
+    page.screenshot(path=str(screenshot_dir / "phone-360x740.png"))
+
+    # On a phone the panel covers the launcher; the header's close button closes it.
+    widget.get_by_role("button", name="关闭聊天").first.click()
+    expect(panel).to_be_hidden()
+    expect(launcher).to_be_visible()
+
+
+def test_forbidden_conversation_starts_a_new_one(desktop: Page, daphne_server: str) -> None:
+    page = desktop
+    stale = json.dumps({"conversation": "not-mine", "token": "nope", "lastSeenId": 7})
+    page.add_init_script(
+        f"localStorage.setItem('chatbot:v1:' + location.origin, {json.dumps(stale)})"
+    )
+    page.goto(daphne_server + "/")
+    page.wait_for_function(READY)
+    errors = frames(page, "error")
+    assert [e["code"] for e in errors] == ["forbidden"]
+    state = page.evaluate("() => window.__chatbotWidget.state()")
+    assert state["conversation"] not in ("", "not-mine")
+    assert state["lastSeenId"] == 0
+    stored = page.evaluate(
+        "() => JSON.parse(localStorage.getItem('chatbot:v1:' + location.origin))"
+    )
+    assert stored["conversation"] == state["conversation"] and stored["token"]
+
+
+def test_scripted_server_offsets_errors_and_reconnect(desktop: Page, daphne_server: str) -> None:
+    """Server frames played by hand (no real socket): gaps and overlaps in token offsets,
+    the delayed status line, an `internal` error with Retry, the slow-answer notice, and a
+    dropped socket that reconnects and resumes after the newest id shown."""
+    page = desktop
+    sockets: list[WebSocketRoute] = []
+    received: list[dict] = []
+
+    def on_socket(ws: WebSocketRoute) -> None:
+        sockets.append(ws)
+
+        def on_message(raw: str | bytes) -> None:
+            frame = json.loads(raw)
+            received.append(frame)
+            if frame["type"] == "resume":
+                ws.send(json.dumps({"type": "resumed", "last_id": frame["after"]}))
+
+        ws.on_message(on_message)
+        ws.send(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "v": 1,
+                    "conversation": "scripted",
+                    "token": "t0ken",
+                    "locale": "en",
+                    "status": "bot",
+                    "last_id": 0,
+                }
+            )
+        )
+
+    def server(frame: dict) -> None:
+        sockets[-1].send(json.dumps(frame))
+
+    def sent(kind: str) -> list[dict]:
+        return [f for f in received if f["type"] == kind]
+
+    def wait_sent(kind: str, count: int) -> None:
+        for _ in range(100):
+            if len(sent(kind)) >= count:
+                return
+            page.wait_for_timeout(50)
+        raise AssertionError(f"the widget never sent {count} {kind} frame(s): {received}")
+
+    page.clock.install()
+    page.route_web_socket(re.compile(r"/ws/chat/"), on_socket)
+    page.goto(daphne_server + "/")
+    widget = page.locator("chatbot-widget")
+    widget.locator("button.launcher").click()
+    page.wait_for_function(READY)
+    assert sent("resume") == [{"type": "resume", "after": 0, "v": 1}]
+
+    textarea = widget.locator("textarea")
+    textarea.fill("Do you ship to Norway?")
+    textarea.press("Enter")
+    expect(widget.locator(".row.visitor.pending")).to_have_count(1)
+    wait_sent("message", 1)
+    client_id = sent("message")[0]["client_id"]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", client_id)
+
+    server({"type": "ack", "client_id": client_id, "message_id": 2, "duplicate": False})
+    expect(widget.locator(".row.visitor.pending")).to_have_count(0)
+    server({"type": "status", "reply_to": 2, "stage": "faq", "text": "Checking our help centre…"})
+    typing = widget.locator(".row.typing")
+    expect(typing.locator(".dot")).to_have_count(3)
+    expect(typing.locator(".status-text")).to_be_hidden()  # not before ~600 ms
+    page.clock.run_for(700)
+    expect(typing.locator(".status-text")).to_have_text("Checking our help centre…")
+
+    bubble = widget.locator(".row.bot:not(.welcome) .bubble")
+    server({"type": "token", "reply_to": 2, "offset": 0, "text": "Hello "})
+    expect(bubble).to_have_text("Hello ")
+    expect(typing).to_have_count(0)
+    server({"type": "token", "reply_to": 2, "offset": 13, "text": "there!"})  # after a gap: held
+    server({"type": "token", "reply_to": 2, "offset": 3, "text": "lo world"})  # overlaps
+    expect(bubble).to_have_text("Hello world")
+    server({"type": "token", "reply_to": 2, "offset": 0, "text": "Hello"})  # already held: ignored
+    server({"type": "token", "reply_to": 2, "offset": 0, "text": "Hello world, "})  # fills the gap
+    expect(bubble).to_have_text("Hello world, there!")
+    done_message = {
+        "id": 3,
+        "role": "bot",
+        "text": "Hello world, there! 🚚",
+        "source": "llm",
+        "client_id": None,
+        "reply_to": 2,
+        "created": "2025-01-01T00:00:00Z",
+    }
+    server({"type": "done", "reply_to": 2, "message": done_message, "source": "llm", "trace": {}})
+    expect(bubble).to_have_text("Hello world, there! 🚚")
+    expect(widget.locator(".row.bot:not(.welcome) .fb button")).to_have_count(2)
+    server({"type": "message", "message": done_message})  # a replay of it: not shown twice
+    server({"type": "token", "reply_to": 2, "offset": 19, "text": " late"})  # after done: ignored
+    expect(bubble).to_have_count(1)
+    expect(bubble).to_have_text("Hello world, there! 🚚")
+
+    # An agent joins: labelled, styled apart from the bot, no feedback buttons.
+    agent = {**done_message, "id": 4, "role": "agent", "text": "Hi, I'm Sam.", "reply_to": None}
+    server({"type": "message", "message": agent})
+    expect(widget.locator(".row.agent .who")).to_have_text("Agent")
+    expect(widget.locator(".row.agent .fb")).to_have_count(0)
+
+    # The server fails on the next question: friendly text and Retry with the same client_id.
+    textarea.fill("And to Iceland?")
+    textarea.press("Enter")
+    wait_sent("message", 2)
+    second = sent("message")[1]["client_id"]
+    assert second != client_id
+    server({"type": "ack", "client_id": second, "message_id": 5, "duplicate": False})
+    oops = "Something went wrong on our side. Your message is safe; please try again."
+    server({"type": "error", "code": "internal", "reply_to": 5, "text": oops})
+    error = widget.locator(".row.typing .err")
+    expect(error).to_contain_text(oops)
+    error.get_by_role("button", name="Retry sending this message").click()
+    wait_sent("message", 3)
+    assert sent("message")[2]["client_id"] == second
+    server({"type": "ack", "client_id": second, "message_id": 5, "duplicate": True})
+    expect(error).to_have_count(0)
+
+    # No answer for 45 s: a friendly notice with Retry, never a raw error.
+    page.clock.run_for(46_000)
+    expect(widget.locator(".row.typing .err")).to_contain_text("taking longer than usual")
+
+    # The socket drops: "Reconnecting…", then a new socket resumes after the newest id shown.
+    sockets[-1].close()
+    expect(widget.locator(".conn")).to_have_text("Reconnecting…")
+    page.clock.run_for(1_000)
+    page.wait_for_function(READY)
+    assert len(sockets) == 2
+    assert "conversation=scripted" in sockets[-1].url and "token=t0ken" in sockets[-1].url
+    assert sent("resume")[-1] == {"type": "resume", "after": 5, "v": 1}
+    expect(widget.locator(".conn")).to_be_hidden()
+    assert widget.locator(".row[data-key]").count() == len(
+        set(widget.locator(".row[data-key]").evaluate_all("(r) => r.map((e) => e.dataset.key)"))
+    )

@@ -1,0 +1,102 @@
+"""The FAQ stage in the pipeline, over the websocket: confident matches get an approved variant
+with no model call; anything else goes on to the model."""
+
+import pytest
+from channels.db import database_sync_to_async
+
+from knowledge import services
+from knowledge.models import FAQ, AnswerVariant
+from tests.conftest import chat_socket
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("settle")]
+
+
+@database_sync_to_async
+def make_store() -> FAQ:
+    faq = services.faq_save(
+        question="How long does delivery take?",
+        answer="Standard delivery takes 3-5 working days.",
+    )
+    services.paraphrases_add(
+        faq=faq,
+        texts=["When will my order arrive?", "how many days for shipping", "delivery time"],
+    )
+    services.variants_add(
+        faq=faq,
+        texts=["Orders usually arrive within 3-5 working days."],
+        origin="generated",
+        status="approved",
+    )
+    services.variants_add(faq=faq, texts=["DRAFT never served"], origin="generated", status="draft")
+    other = services.faq_save(question="Can I pay with PayPal?", answer="Yes, we accept PayPal.")
+    services.paraphrases_add(faq=other, texts=["is paypal accepted", "paying via paypal"])
+    return faq
+
+
+async def test_a_paraphrase_gets_an_approved_variant_without_a_model_call(upstream):
+    faq = await make_store()
+    async with chat_socket() as client:
+        frames = await client.say("How many days does delivery take?", "q1")
+    done = frames[-1]
+    assert done["source"] == "faq"
+    assert [f["stage"] for f in frames if f["type"] == "status"] == ["faq"]
+    assert sum(f["type"] == "token" for f in frames) > 3, "streams like a live answer"
+    approved = {
+        "Standard delivery takes 3-5 working days.",
+        "Orders usually arrive within 3-5 working days.",
+    }
+    assert done["message"]["text"] in approved
+    assert done["trace"]["score"] >= 0.81
+    assert upstream.stats.requests == 0
+    await database_sync_to_async(faq.refresh_from_db)()
+    assert faq.hit_count == 1
+
+
+async def test_variants_rotate_and_drafts_are_never_served(upstream):
+    await make_store()
+    served = []
+    async with chat_socket() as client:
+        for n in range(4):
+            served.append(
+                (await client.say("How long does delivery take?", f"r{n}"))[-1]["message"]["text"]
+            )
+    assert set(served) == {
+        "Standard delivery takes 3-5 working days.",
+        "Orders usually arrive within 3-5 working days.",
+    }
+    assert "DRAFT never served" not in served
+    counts = await database_sync_to_async(
+        lambda: sorted(
+            AnswerVariant.objects.filter(status="approved").values_list("served_count", flat=True)
+        )
+    )()
+    assert counts == [0, 2, 2]
+
+
+async def test_an_unrelated_question_goes_to_the_model(upstream):
+    await make_store()
+    async with chat_socket() as client:
+        frames = await client.say("What is the capital of France?", "x1")
+    assert frames[-1]["source"] == "llm"
+    assert [f["stage"] for f in frames if f["type"] == "status"] == ["faq", "llm"]
+    assert upstream.stats.requests == 1
+
+
+async def test_stale_variants_are_not_served_after_the_answer_changes(upstream):
+    faq = await make_store()
+    await database_sync_to_async(services.faq_save)(
+        faq=faq, question=faq.question, answer="Delivery now takes 2 working days."
+    )
+    async with chat_socket() as client:
+        texts = {
+            (await client.say("How long does delivery take?", f"s{n}"))[-1]["message"]["text"]
+            for n in range(3)
+        }
+    assert texts == {"Delivery now takes 2 working days."}
+
+
+async def test_faq_of_another_locale_is_not_served(upstream):
+    await make_store()
+    async with chat_socket("?locale=zh-hans") as client:
+        frames = await client.say("How long does delivery take?", "z1")
+    assert frames[-1]["source"] == "llm"

@@ -1,0 +1,178 @@
+"""Behaviour of the FAQ decision rules on hand-made embeddings, plus one real-model check."""
+
+import numpy as np
+import pytest
+
+from knowledge.matching import (
+    AMBIGUOUS,
+    ANSWER,
+    BELOW_THRESHOLD,
+    NO_CANDIDATES,
+    FixedThresholdPolicy,
+    MatchPolicy,
+    batch_top_k,
+    candidate_features,
+    top_k,
+)
+
+DIM = 16
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def near(axis: int, noise: float, rng: np.random.Generator) -> np.ndarray:
+    """A unit vector at cosine ~1/sqrt(1+noise^2*DIM) from basis vector `axis`."""
+    v = np.zeros(DIM)
+    v[axis] = 1.0
+    return unit(v + noise * rng.standard_normal(DIM))
+
+
+def mix(a: np.ndarray, b: np.ndarray, wa: float) -> np.ndarray:
+    return unit(wa * a + (1 - wa) * b)
+
+
+@pytest.fixture
+def store():
+    """Two FAQs (ids 10 and 20) of four tight paraphrases each, around basis vectors 0 and 1."""
+    rng = np.random.default_rng(0)
+    rows = [near(0, 0.05, rng) for _ in range(4)] + [near(1, 0.05, rng) for _ in range(4)]
+    return np.vstack(rows), np.array([10] * 4 + [20] * 4)
+
+
+def basis(i: int) -> np.ndarray:
+    v = np.zeros(DIM, dtype=np.float32)
+    v[i] = 1.0
+    return v
+
+
+def decide(policy, store, query):
+    return policy.decide(*top_k(*store, query, k=20))
+
+
+def test_clear_paraphrase_is_answered(store):
+    result = decide(MatchPolicy(), store, near(0, 0.05, np.random.default_rng(1)))
+    assert result.decision == ANSWER
+    assert result.faq_id == 10
+    assert result.runner_up_faq_id == 20
+    assert result.margin > 0.5
+
+
+def test_near_tie_between_two_faqs_is_declined_as_ambiguous(store):
+    query = mix(basis(0), basis(1), 0.505)
+    result = decide(MatchPolicy(threshold=0.5), store, query)
+    assert result.best_similarity > 0.65  # close enough to both to pass a plain threshold
+    assert result.decision == AMBIGUOUS
+    assert result.faq_id is None
+    assert decide(FixedThresholdPolicy(threshold=0.5), store, query).answered
+
+
+def test_far_query_is_declined(store):
+    result = decide(MatchPolicy(), store, basis(5))
+    assert result.decision == BELOW_THRESHOLD
+    assert result.faq_id is None
+    assert not result.answered
+
+
+def test_a_single_agreeing_paraphrase_is_not_enough():
+    """One stray paraphrase close to the query must not carry an FAQ whose others disagree."""
+    rng = np.random.default_rng(2)
+    stray = near(3, 0.01, rng)
+    faq_10 = [stray] + [near(0, 0.05, rng) for _ in range(4)]
+    faq_20 = [near(1, 0.05, rng) for _ in range(5)]
+    embeddings = np.vstack(faq_10 + faq_20)
+    ids = np.array([10] * 5 + [20] * 5)
+    query = near(3, 0.02, rng)
+
+    result = decide(MatchPolicy(threshold=0.8, min_margin=0.0), (embeddings, ids), query)
+    assert result.best_faq_id == 10
+    assert result.best_similarity > 0.95
+    assert result.support < 0.6
+    assert result.decision == BELOW_THRESHOLD
+    assert decide(FixedThresholdPolicy(threshold=0.8), (embeddings, ids), query).faq_id == 10
+
+
+def test_support_averages_the_two_nearest_paraphrases_of_the_best_faq():
+    ids = np.array([[7, 9, 7, 9]])
+    scores = np.array([[0.9, 0.8, 0.7, 0.1]], dtype=np.float32)
+    f = candidate_features(ids, scores)
+    assert f.best_faq[0] == 7 and f.runner_up_faq[0] == 9
+    assert f.support[0] == pytest.approx(0.8)
+    assert f.margin[0] == pytest.approx(0.1)
+
+
+def test_missing_second_paraphrase_and_runner_up_fall_back_to_the_kth_score():
+    f = candidate_features(np.array([[7, 9, 9]]), np.array([[0.9, 0.5, 0.4]]))
+    assert f.support[0] == pytest.approx(0.65)
+    g = candidate_features(np.array([[7, 7, 7]]), np.array([[0.9, 0.8, 0.6]]))
+    assert not g.has_runner_up[0]
+    assert g.margin[0] == pytest.approx(0.3)
+    result = MatchPolicy(threshold=0.8, min_margin=0.1).decide(np.array([7, 7, 7]), [0.9, 0.8, 0.6])
+    assert result.decision == ANSWER and result.runner_up_faq_id is None
+
+
+def test_fixed_threshold_baseline_is_a_cut_on_the_nearest_paraphrase():
+    ids, scores = np.array([3, 4]), np.array([0.85, 0.84])
+    assert FixedThresholdPolicy(threshold=0.84).decide(ids, scores).faq_id == 3
+    below = FixedThresholdPolicy(threshold=0.86).decide(ids, scores)
+    assert below.faq_id is None and below.decision == BELOW_THRESHOLD
+
+
+def test_empty_candidate_list_declines():
+    assert MatchPolicy().decide(np.array([], dtype=int), np.array([])).decision == NO_CANDIDATES
+
+
+def test_batch_accept_agrees_with_single_decisions(store):
+    rng = np.random.default_rng(3)
+    queries = np.vstack([near(i % 3, 0.3, rng) for i in range(30)])
+    ids, scores = batch_top_k(*store, queries, k=5)
+    policy = MatchPolicy(threshold=0.7, min_margin=0.05)
+    mask = policy.accept(candidate_features(ids, scores))
+    single = [policy.decide(ids[i], scores[i]).answered for i in range(len(queries))]
+    assert mask.tolist() == single
+    assert 0 < mask.sum() < len(queries)
+
+
+def test_exact_top_k_is_sorted_and_matches_brute_force():
+    rng = np.random.default_rng(4)
+    embeddings = np.vstack([unit(rng.standard_normal(DIM)) for _ in range(50)])
+    faq_ids = np.arange(50) // 5
+    query = unit(rng.standard_normal(DIM))
+    ids, scores = top_k(embeddings, faq_ids, query, k=7)
+    expected = np.argsort(-(embeddings @ query))[:7]
+    assert ids.tolist() == faq_ids[expected].tolist()
+    assert np.all(np.diff(scores) <= 0)
+    assert top_k(embeddings, faq_ids, query, k=500)[0].shape == (50,)
+
+
+@pytest.mark.slow
+def test_real_minilm_matches_a_paraphrase_and_rejects_an_unrelated_question():
+    from knowledge.embeddings import MiniLMEmbedder
+
+    faqs = {
+        1: [
+            "how do i reset my password",
+            "i forgot my password, how can i change it",
+            "what are the steps to reset my account password",
+        ],
+        2: [
+            "how long does shipping take",
+            "when will my order be delivered",
+            "what is the delivery time for orders",
+        ],
+    }
+    embedder = MiniLMEmbedder()
+    texts = [t for phrasings in faqs.values() for t in phrasings]
+    embeddings = embedder.embed(texts)
+    faq_ids = np.array([f for f, phrasings in faqs.items() for _ in phrasings])
+    assert embeddings.shape == (6, embedder.dimension) and embeddings.dtype == np.float32
+    assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
+
+    policy = MatchPolicy()
+    paraphrase, unrelated = embedder.embed(
+        ["how can i reset my password", "what's the weather like in paris tomorrow"]
+    )
+    assert decide(policy, (embeddings, faq_ids), paraphrase).faq_id == 1
+    rejected = decide(policy, (embeddings, faq_ids), unrelated)
+    assert rejected.faq_id is None and rejected.decision == BELOW_THRESHOLD
