@@ -34,8 +34,11 @@ run: $(INSTALLED) .env messages
 	mkdir -p staticfiles
 	$(PY) manage.py serve --port $(PORT)
 
+# Everything on the embedded default (SQLite), then the database-facing suites once more on
+# PostgreSQL + pgvector (from the pgserver package).
 test: $(INSTALLED) messages
 	$(PY) -m pytest -q -p no:cacheprovider
+	CHATBOT_TEST_POSTGRES=1 $(PY) -m pytest -q -p no:cacheprovider tests/chatbot tests/knowledge
 
 test-fast: $(INSTALLED) messages
 	$(PY) -m pytest -q -m "not slow"

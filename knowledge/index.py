@@ -78,7 +78,15 @@ _index: VectorIndex | None = None
 
 
 def get_index() -> VectorIndex:
+    """pgvector on PostgreSQL, the in-process exact search elsewhere."""
     global _index
     if _index is None:
-        _index = InMemoryIndex()
+        from django.db import connection
+
+        if connection.vendor == "postgresql":
+            from knowledge.pgvector_index import PgVectorIndex
+
+            _index = PgVectorIndex()
+        else:
+            _index = InMemoryIndex()
     return _index

@@ -3,7 +3,7 @@
 from collections.abc import Iterable, Sequence
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -144,5 +144,9 @@ def embeddings_compute(*, paraphrase_ids: Sequence[int]) -> int:
         paraphrase.embedding = vector.astype("float32").tobytes()
         paraphrase.embedding_model = type(embedder).__name__
     Paraphrase.objects.bulk_update(paraphrases, ["embedding", "embedding_model"])
+    if connection.vendor == "postgresql":
+        from knowledge.pgvector_index import store_vectors
+
+        store_vectors([(p.pk, v) for p, v in zip(paraphrases, vectors, strict=True)])
     transaction.on_commit(knowledge_version_bump)
     return len(paraphrases)
