@@ -2,6 +2,7 @@
 default (SQLite, in-memory channel layer, local-memory cache, eager Celery, local model)."""
 
 from pathlib import Path
+from urllib.parse import unquote
 
 import environ
 
@@ -68,6 +69,8 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
+# A Unix socket directory may be given percent-encoded as the host (postgres://u@%2Ftmp%2Fpg/db).
+DATABASES["default"]["HOST"] = unquote(DATABASES["default"].get("HOST", ""))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the websocket workers and Celery share the file.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

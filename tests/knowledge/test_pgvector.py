@@ -35,7 +35,8 @@ def store():
 def test_the_hnsw_index_exists():
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT indexdef FROM pg_indexes WHERE indexname = 'knowledge_paraphrase_embedding_hnsw'"
+            "SELECT indexdef FROM pg_indexes "
+            "WHERE indexname = 'knowledge_paraphrase_embedding_hnsw'"
         )
         (definition,) = cursor.fetchone()
     assert "hnsw" in definition and "vector_ip_ops" in definition
