@@ -159,6 +159,10 @@ FAQ_MATCH_THRESHOLD = env.float("FAQ_MATCH_THRESHOLD", default=0.81)
 FAQ_MATCH_MIN_MARGIN = env.float("FAQ_MATCH_MIN_MARGIN", default=0.08)
 OPENAI_EMBEDDING_DIMENSION = env.int("OPENAI_EMBEDDING_DIMENSION", default=1536)
 FAQ_MATCH_K = env.int("FAQ_MATCH_K", default=20)
+# "Generate variants": drafts from the OpenAI model when configured, else the local model.
+GENERATION_ATTEMPTS = env.int("GENERATION_ATTEMPTS", default=3)
+GENERATION_TIMEOUT_S = env.float("GENERATION_TIMEOUT_S", default=60.0)
+GENERATION_BATCH_SIZE = env.int("GENERATION_BATCH_SIZE", default=10)
 
 # --- LLM ------------------------------------------------------------------------------------
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")

@@ -10,8 +10,9 @@ from django.shortcuts import redirect, render
 from django.urls import path
 
 from knowledge import services
+from knowledge.generation import jobs_create
 from knowledge.importing import ImportError_, export_faqs, import_faqs
-from knowledge.models import FAQ, AnswerVariant, Paraphrase, RuleTemplate
+from knowledge.models import FAQ, AnswerVariant, GenerationJob, Paraphrase, RuleTemplate
 
 
 class ParaphraseInline(admin.TabularInline):
@@ -38,16 +39,57 @@ class ImportForm(forms.Form):
 
 @admin.register(FAQ)
 class FAQAdmin(admin.ModelAdmin):
-    list_display = ("question", "locale", "active", "hit_count", "last_hit_at", "approved_variants")
+    list_display = (
+        "question",
+        "locale",
+        "active",
+        "hit_count",
+        "last_hit_at",
+        "approved_variants",
+        "draft_variants",
+        "last_generation",
+    )
     list_filter = ("locale", "active")
     search_fields = ("question", "answer", "paraphrases__text")
     inlines = [ParaphraseInline, AnswerVariantInline]
-    actions = ["approve_draft_variants", "reject_draft_variants", "export_selected"]
+    actions = [
+        "generate_variants",
+        "approve_draft_variants",
+        "reject_draft_variants",
+        "export_selected",
+    ]
     change_list_template = "admin/knowledge/faq/change_list.html"
 
     @admin.display(description="approved variants")
     def approved_variants(self, obj: FAQ) -> int:
         return obj.variants.filter(status=AnswerVariant.Status.APPROVED).count()
+
+    @admin.display(description="drafts")
+    def draft_variants(self, obj: FAQ) -> int:
+        return obj.variants.filter(status=AnswerVariant.Status.DRAFT).count()
+
+    @admin.display(description="generation")
+    def last_generation(self, obj: FAQ) -> str:
+        job = obj.generation_jobs.first()
+        if job is None:
+            return "—"
+        if job.status == GenerationJob.Status.DONE:
+            return f"done: {job.answers_created} answers, {job.paraphrases_created} paraphrases"
+        return job.status
+
+    @admin.action(description="Generate answer variants and paraphrases (drafts)")
+    def generate_variants(self, request: HttpRequest, queryset) -> None:
+        jobs = jobs_create(
+            faq_ids=list(queryset.values_list("pk", flat=True)),
+            answers=3,
+            paraphrases=5,
+            requested_by=request.user.get_username(),
+        )
+        self.message_user(
+            request,
+            f"Generating variants for {len(jobs)} FAQ(s); progress in the generation column "
+            "and under Generation jobs.",
+        )
 
     def save_model(self, request: HttpRequest, obj: FAQ, form, change: bool) -> None:
         answer_changed = not change or "answer" in form.changed_data
@@ -158,3 +200,22 @@ class RuleTemplateAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: RuleTemplate, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
         services.knowledge_version_bump()
+
+
+@admin.register(GenerationJob)
+class GenerationJobAdmin(admin.ModelAdmin):
+    list_display = (
+        "faq",
+        "status",
+        "answers_created",
+        "paraphrases_created",
+        "model",
+        "error",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("status",)
+    readonly_fields = [f.name for f in GenerationJob._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

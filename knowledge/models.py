@@ -105,3 +105,31 @@ class RuleTemplate(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class GenerationJob(models.Model):
+    """One "generate variants" request for one FAQ; its progress is what the admin shows."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    faq = models.ForeignKey(FAQ, on_delete=models.CASCADE, related_name="generation_jobs")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    answers_requested = models.PositiveSmallIntegerField(default=3)
+    paraphrases_requested = models.PositiveSmallIntegerField(default=5)
+    answers_created = models.PositiveSmallIntegerField(default=0)
+    paraphrases_created = models.PositiveSmallIntegerField(default=0)
+    model = models.CharField(max_length=100, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    requested_by = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.faq} ({self.status})"

@@ -1,0 +1,176 @@
+"""Pre-generation of answer rewordings and question paraphrases with the configured model.
+
+Drafts only: nothing generated is served or matched until a person approves it. Everything for
+one FAQ is written in one transaction after the model answered, so a failure writes nothing."""
+
+import logging
+import re
+from dataclasses import dataclass
+
+import httpx
+import openai
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from tenacity import (
+    retry,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from knowledge import services
+from knowledge.models import FAQ, AnswerVariant, GenerationJob, Origin
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE = (
+    openai.APIConnectionError,
+    openai.APITimeoutError,
+    openai.RateLimitError,
+    openai.InternalServerError,
+)
+_NUMBERING = re.compile(r"^\s*(?:[-*•]|\d+[.)]|[a-z][.)])\s*", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class GenerationModel:
+    base_url: str | None
+    model: str
+    api_key: str
+
+
+def generation_model() -> GenerationModel:
+    """The OpenAI model when a key is configured, the local model otherwise."""
+    if settings.OPENAI_API_KEY:
+        return GenerationModel(
+            settings.OPENAI_BASE_URL or None, settings.OPENAI_MODEL, settings.OPENAI_API_KEY
+        )
+    return GenerationModel(settings.LOCAL_LLM_BASE_URL, settings.LOCAL_LLM_MODEL, "local-no-key")
+
+
+def parse_lines(text: str, *, exclude: set[str], limit: int) -> list[str]:
+    """One candidate per line, numbering and quotes stripped, duplicates and echoes dropped."""
+    seen = {e.casefold().strip() for e in exclude}
+    out = []
+    for line in text.splitlines():
+        candidate = _NUMBERING.sub("", line).strip().strip('"“”').strip()
+        key = candidate.casefold()
+        if len(candidate) < 3 or len(candidate) > 500 or key in seen:
+            continue
+        seen.add(key)
+        out.append(candidate)
+        if len(out) == limit:
+            break
+    return out
+
+
+@retry(
+    retry=retry_if_exception_type(RETRYABLE),
+    stop=stop_after_attempt(settings.GENERATION_ATTEMPTS),
+    wait=wait_exponential_jitter(initial=0.5, max=8),
+    reraise=True,
+)
+def _complete(model: GenerationModel, prompt: str) -> str:
+    client = openai.OpenAI(
+        base_url=model.base_url,
+        api_key=model.api_key,
+        max_retries=0,
+        timeout=httpx.Timeout(settings.GENERATION_TIMEOUT_S, connect=5.0),
+    )
+    response = client.chat.completions.create(
+        model=model.model,
+        messages=[{"role": "user", "content": prompt}],
+        max_tokens=400,
+        temperature=0.7,
+    )
+    return response.choices[0].message.content or ""
+
+
+def _answer_prompt(faq: FAQ, count: int) -> str:
+    return (
+        f"Rewrite this customer-support answer in {count} different ways. "
+        "Keep every fact the same. Write one version per line, nothing else.\n\n"
+        f"Question: {faq.question}\nAnswer: {faq.answer}"
+    )
+
+
+def _paraphrase_prompt(faq: FAQ, count: int) -> str:
+    return (
+        f"Write {count} different ways a customer might ask this question. "
+        f"One per line, nothing else.\n\nQuestion: {faq.question}"
+    )
+
+
+def job_run(*, job_id: int) -> GenerationJob:
+    job = GenerationJob.objects.select_related("faq").get(pk=job_id)
+    faq = job.faq
+    model = generation_model()
+    job.status, job.model = GenerationJob.Status.RUNNING, model.model
+    job.save(update_fields=["status", "model"])
+    try:
+        answers, paraphrases = [], []
+        if job.answers_requested:
+            known = set(faq.variants.values_list("text", flat=True))
+            answers = parse_lines(
+                _complete(model, _answer_prompt(faq, job.answers_requested)),
+                exclude=known | {faq.answer},
+                limit=job.answers_requested,
+            )
+        if job.paraphrases_requested:
+            known = set(faq.paraphrases.values_list("text", flat=True))
+            paraphrases = parse_lines(
+                _complete(model, _paraphrase_prompt(faq, job.paraphrases_requested)),
+                exclude=known,
+                limit=job.paraphrases_requested,
+            )
+    except Exception as exc:
+        logger.warning("variant generation for FAQ %s failed: %r", faq.pk, exc)
+        job.status, job.error, job.finished_at = (
+            GenerationJob.Status.FAILED,
+            f"{type(exc).__name__}: {exc}"[:2000],
+            timezone.now(),
+        )
+        job.save(update_fields=["status", "error", "finished_at"])
+        return job
+    with transaction.atomic():
+        created_answers = services.variants_add(
+            faq=faq,
+            texts=answers,
+            origin=Origin.GENERATED,
+            status=AnswerVariant.Status.DRAFT,
+            created_by=model.model,
+        )
+        created_paraphrases = services.paraphrases_add(
+            faq=faq, texts=paraphrases, origin=Origin.GENERATED, approved=False
+        )
+        job.status, job.finished_at = GenerationJob.Status.DONE, timezone.now()
+        job.answers_created, job.paraphrases_created = (
+            len(created_answers),
+            len(created_paraphrases),
+        )
+        job.save(update_fields=["status", "finished_at", "answers_created", "paraphrases_created"])
+    return job
+
+
+def jobs_create(
+    *, faq_ids: list[int], answers: int, paraphrases: int, requested_by: str
+) -> list[GenerationJob]:
+    """Creates queued jobs and enqueues them in batches once the transaction commits."""
+    from knowledge.tasks import generate_variants
+
+    jobs = [
+        GenerationJob.objects.create(
+            faq_id=faq_id,
+            answers_requested=answers,
+            paraphrases_requested=paraphrases,
+            requested_by=requested_by,
+        )
+        for faq_id in faq_ids
+    ]
+    ids = [job.pk for job in jobs]
+    batch = settings.GENERATION_BATCH_SIZE
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        transaction.on_commit(lambda chunk=chunk: generate_variants.delay(chunk))
+    return jobs

@@ -1,0 +1,69 @@
+"""Generating answer variants and paraphrases as drafts, against the upstream simulator."""
+
+import pytest
+from django.core.management import call_command
+
+from chatbot.llm.simulator import Faults
+from knowledge import services
+from knowledge.generation import jobs_create, parse_lines
+from knowledge.models import AnswerVariant, GenerationJob, Paraphrase
+from knowledge.selectors import faq_lookup
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LINES = "1. Delivery takes three to five working days.\n2) Expect it in 3-5 working days.\n- hi\n"
+
+
+def numbered_lines(question: str) -> str:
+    if question.startswith("Rewrite"):
+        return "1. Your parcel arrives in 3-5 working days.\n2. Delivery needs 3-5 working days."
+    return "1. how long is shipping\n2. when does my stuff arrive\n3. delivery duration?"
+
+
+@pytest.fixture
+def faq():
+    return services.faq_save(question="How long does delivery take?", answer="3-5 working days.")
+
+
+def test_parse_lines_strips_numbering_and_drops_echoes():
+    assert parse_lines(LINES + "3. 3-5 working days.", exclude={"3-5 working days."}, limit=5) == [
+        "Delivery takes three to five working days.",
+        "Expect it in 3-5 working days.",
+    ]
+    assert parse_lines(LINES, exclude=set(), limit=1) == [
+        "Delivery takes three to five working days."
+    ]
+
+
+def test_generated_variants_are_stored_as_drafts_and_not_served(upstream, faq):
+    upstream.answer = numbered_lines
+    call_command("generate_variants", "--faq", str(faq.pk), "--answers", "2", "--paraphrases", "3")
+    job = GenerationJob.objects.get()
+    assert (job.status, job.answers_created, job.paraphrases_created) == ("done", 2, 3)
+    drafts = AnswerVariant.objects.filter(faq=faq, origin="generated")
+    assert sorted(drafts.values_list("status", flat=True)) == ["draft", "draft"]
+    assert Paraphrase.objects.filter(faq=faq, origin="generated", approved=False).count() == 3
+    for _ in range(3):
+        assert (
+            faq_lookup(text="How long does delivery take?", locale="en").text == "3-5 working days."
+        )
+    services.variants_set_status(
+        variant_ids=list(drafts.values_list("pk", flat=True)), status="approved"
+    )
+    served = {faq_lookup(text="How long does delivery take?", locale="en").text for _ in range(2)}
+    assert served == {
+        "Your parcel arrives in 3-5 working days.",
+        "Delivery needs 3-5 working days.",
+    }, "approved rewordings rotate in, least served first"
+
+
+def test_a_failing_model_fails_that_faq_only_and_writes_nothing(upstream, faq):
+    other = services.faq_save(question="Do you ship abroad?", answer="Yes.")
+    upstream.faults = Faults(error_rate=1.0, error_status=503)
+    jobs = jobs_create(faq_ids=[faq.pk, other.pk], answers=2, paraphrases=2, requested_by="test")
+    statuses = {j.faq_id: j for j in GenerationJob.objects.filter(pk__in=[j.pk for j in jobs])}
+    assert {j.status for j in statuses.values()} == {"failed"}
+    assert "InternalServerError" in statuses[faq.pk].error
+    assert upstream.stats.requests == 2 * 3, "three attempts per FAQ, then it gives up"
+    assert AnswerVariant.objects.filter(origin="generated").count() == 0
+    assert Paraphrase.objects.filter(origin="generated").count() == 0
