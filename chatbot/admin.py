@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from chatbot.models import Conversation, Feedback, Message
+from chatbot.models import AgentNote, AgentPresence, Conversation, Feedback, LeftMessage, Message
 
 
 class MessageInline(admin.TabularInline):
@@ -17,14 +17,57 @@ class MessageInline(admin.TabularInline):
         return False
 
 
+class AgentNoteInline(admin.TabularInline):
+    model = AgentNote
+    extra = 0
+    fields = ("created_at", "author", "text")
+    readonly_fields = ("created_at", "author")
+
+
+class LeftMessageInline(admin.TabularInline):
+    model = LeftMessage
+    extra = 0
+    fields = ("created_at", "email", "text")
+    readonly_fields = fields
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ("public_id", "status", "locale", "created_at", "updated_at")
-    list_filter = ("status", "locale")
-    search_fields = ("public_id", "messages__text")
-    readonly_fields = ("public_id", "created_at", "updated_at")
+    list_display = (
+        "public_id",
+        "status",
+        "locale",
+        "handoff_reason",
+        "assigned_to",
+        "rating",
+        "created_at",
+        "updated_at",
+    )
+    list_filter = ("status", "locale", "handoff_reason", "rating")
+    search_fields = ("public_id", "messages__text", "left_messages__email")
+    readonly_fields = (
+        "public_id",
+        "created_at",
+        "updated_at",
+        "queued_at",
+        "claimed_at",
+        "first_agent_reply_at",
+        "last_visitor_message_at",
+        "closed_at",
+    )
     exclude = ("visitor_token",)
-    inlines = [MessageInline]
+    inlines = [MessageInline, AgentNoteInline, LeftMessageInline]
+
+
+@admin.register(LeftMessage)
+class LeftMessageAdmin(admin.ModelAdmin):
+    list_display = ("email", "conversation", "created_at")
+    search_fields = ("email", "text")
+
+
+@admin.register(AgentPresence)
+class AgentPresenceAdmin(admin.ModelAdmin):
+    list_display = ("user", "status", "last_seen_at")
 
 
 @admin.register(Message)

@@ -6,6 +6,7 @@ the visitor's socket drops half-way; `resume` then replays it."""
 
 import asyncio
 import logging
+import time
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -14,7 +15,9 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from chatbot import copy, services
-from chatbot.models import Message
+from chatbot.handoff import selectors as handoff_selectors
+from chatbot.handoff import services as handoff
+from chatbot.models import Conversation, Message
 from chatbot.pipeline.base import DoneEvent, Stage, StatusEvent, TokenEvent
 from chatbot.pipeline.orchestrator import run_pipeline
 from chatbot.pipeline.registry import configured_stages
@@ -25,6 +28,9 @@ from chatbot.shared_state import shared_state
 logger = logging.getLogger(__name__)
 
 CLAIM_TTL_S = 300.0
+# While streaming, how often to check that the bot still holds the conversation (a handoff
+# mid-answer cuts the answer off; see docs/console.md).
+PAUSE_CHECK_INTERVAL_S = 0.25
 _conversation_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 _running: set[asyncio.Task[None]] = set()
 
@@ -76,8 +82,8 @@ async def answer_message(
     try:
         async with lock:  # one answer at a time per conversation, in order
             message, answered = await database_sync_to_async(_load)(message_id)
-            if answered:
-                return
+            if answered or message.conversation.status != Conversation.Status.BOT:
+                return  # answered already, or a person has the conversation now
             await _answer(message, stages if stages is not None else configured_stages())
     except Exception:
         logger.exception("answering message %s failed", message_id)
@@ -89,6 +95,18 @@ async def answer_message(
         await state.release(answering_key(message_id))
 
 
+async def _bot_holds(conversation_id: int) -> bool:
+    status = await database_sync_to_async(handoff_selectors.conversation_status)(
+        conversation_id=conversation_id
+    )
+    return status == Conversation.Status.BOT
+
+
+async def _cancel(public_id: str, message_id: int) -> None:
+    """Tells the conversation's sockets that the answer being written was dropped (handoff)."""
+    await publish(public_id, {"type": "cancelled", "reply_to": message_id, "reason": "handoff"})
+
+
 async def _answer(message: Message, stages: Sequence[Stage]) -> None:
     state = shared_state()
     conversation = message.conversation
@@ -96,7 +114,14 @@ async def _answer(message: Message, stages: Sequence[Stage]) -> None:
     turn = await database_sync_to_async(services.turn_build)(message=message)
     trace = Trace()
     offset = 0
+    checked = time.monotonic()
+    # Leaving the loop early abandons the pipeline; asyncio closes the generator.
     async for event in run_pipeline(turn, stages, trace):
+        if time.monotonic() - checked >= PAUSE_CHECK_INTERVAL_S:
+            checked = time.monotonic()
+            if not await _bot_holds(conversation.pk):
+                await _cancel(public_id, message.id)
+                return
         if isinstance(event, StatusEvent):
             await publish(
                 public_id,
@@ -117,13 +142,16 @@ async def _answer(message: Message, stages: Sequence[Stage]) -> None:
             )
             offset += len(event.text)
         elif isinstance(event, DoneEvent):
-            bot_message = await database_sync_to_async(services.bot_message_store)(
+            bot_message = await database_sync_to_async(handoff.bot_message_store_if_bot)(
                 conversation_id=conversation.pk,
                 reply_to_id=message.id,
                 text=event.text,
                 source=event.source,
                 trace=event.trace.to_dict(),
             )
+            if bot_message is None:
+                await _cancel(public_id, message.id)
+                return
             await publish(
                 public_id,
                 {
@@ -133,4 +161,7 @@ async def _answer(message: Message, stages: Sequence[Stage]) -> None:
                     "source": event.source,
                     "trace": event.trace.summary(),
                 },
+            )
+            await database_sync_to_async(handoff.handoff_after_bot_answer)(
+                conversation_id=conversation.pk, trace=event.trace.to_dict()
             )

@@ -12,6 +12,9 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chatbot.routing import websocket_urlpatterns  # noqa: E402
 from chatbot.security import chat_origin_validator  # noqa: E402
+from chatbot.warmup import warm_up_in_background  # noqa: E402
+
+warm_up_in_background()
 
 application = ProtocolTypeRouter(
     {

@@ -2,6 +2,7 @@
 
 import secrets
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -27,9 +28,27 @@ class Conversation(models.Model):
     locale = models.CharField(max_length=16, default="en")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Handoff to a person (chatbot.handoff); the timestamps belong to the latest handoff.
+    handoff_reason = models.CharField(max_length=32, blank=True, default="")
+    queued_at = models.DateTimeField(null=True, blank=True)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    first_agent_reply_at = models.DateTimeField(null=True, blank=True)
+    last_visitor_message_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    close_reason = models.CharField(max_length=200, blank=True, default="")
+    rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    rating_comment = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["-updated_at"]
+        indexes = [models.Index(fields=["status", "queued_at"], name="conversation_queue_idx")]
 
     def __str__(self) -> str:
         return self.public_id
@@ -85,3 +104,52 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.value} on {self.message_id}"
+
+
+class AgentNote(models.Model):
+    """A private note on a conversation: agents see it, the visitor never does."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.text[:40]
+
+
+class LeftMessage(models.Model):
+    """What a visitor left for the team when no agent was online."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="left_messages"
+    )
+    email = models.EmailField()
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.email}: {self.text[:40]}"
+
+
+class AgentPresence(models.Model):
+    """An agent's availability. Online means status online and a console heartbeat recently."""
+
+    class Status(models.TextChoices):
+        ONLINE = "online", "Online"
+        AWAY = "away", "Away"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_presence"
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ONLINE)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.status}"

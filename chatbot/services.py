@@ -103,6 +103,12 @@ def feedback_record(
     feedback, _ = Feedback.objects.update_or_create(
         message=message, defaults={"value": value, "comment": comment}
     )
+    if value == Feedback.Value.DOWN:
+        from chatbot.cache.services import entries_evict_for_feedback
+
+        entries_evict_for_feedback(
+            source=message.source, trace=message.trace, reply_to_id=message.reply_to_id
+        )
     return feedback
 
 

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "channels",
     "chatbot",
     "knowledge",
+    "chatbot.cache",
 ]
 
 MIDDLEWARE = [
@@ -143,7 +144,7 @@ LOGGING = {
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)
 CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=16384)
 # Answer pipeline stages, cheapest first; each answers or passes. Later stages plug in here.
-CHAT_PIPELINE_STAGES = env.list("CHAT_PIPELINE_STAGES", default=["faq", "llm", "fallback"])
+CHAT_PIPELINE_STAGES = env.list("CHAT_PIPELINE_STAGES", default=["faq", "cache", "llm", "fallback"])
 
 # Pause between the pieces of a stored answer (FAQ, cache, template) so it reads like a live one.
 CHAT_STORED_ANSWER_TOKEN_DELAY_S = env.float("CHAT_STORED_ANSWER_TOKEN_DELAY_S", default=0.015)
@@ -159,6 +160,8 @@ FAQ_MATCH_THRESHOLD = env.float("FAQ_MATCH_THRESHOLD", default=0.81)
 FAQ_MATCH_MIN_MARGIN = env.float("FAQ_MATCH_MIN_MARGIN", default=0.08)
 OPENAI_EMBEDDING_DIMENSION = env.int("OPENAI_EMBEDDING_DIMENSION", default=1536)
 FAQ_MATCH_K = env.int("FAQ_MATCH_K", default=20)
+# Load the embedding model when the ASGI app starts rather than on the first question.
+WARM_UP_EMBEDDINGS = env.bool("WARM_UP_EMBEDDINGS", default=True)
 # "Generate variants": drafts from the OpenAI model when configured, else the local model.
 GENERATION_ATTEMPTS = env.int("GENERATION_ATTEMPTS", default=3)
 GENERATION_TIMEOUT_S = env.float("GENERATION_TIMEOUT_S", default=60.0)
@@ -192,3 +195,91 @@ LLM_SYSTEM_PROMPT = env.str(
 )
 
 SHARED_STATE_PREFIX = env.str("SHARED_STATE_PREFIX", default="chatbot:state")
+
+# --- Handoff --------------------------------------------------------------------------------
+# When the bot hands a conversation to a person (docs/console.md).
+# This many bot answers in a row from the fallback stage queue the conversation (0: never).
+HANDOFF_FALLBACK_STREAK = env.int("HANDOFF_FALLBACK_STREAK", default=2)
+# Queue at once when no model could answer at all (every tier failed).
+HANDOFF_WHEN_MODELS_DOWN = env.bool("HANDOFF_WHEN_MODELS_DOWN", default=True)
+# Queue when the visitor rates an answer "not helpful" and keeps that vote for the grace period
+# (the widget lets a mis-click be changed).
+HANDOFF_ON_NEGATIVE_FEEDBACK = env.bool("HANDOFF_ON_NEGATIVE_FEEDBACK", default=True)
+HANDOFF_FEEDBACK_GRACE_S = env.float("HANDOFF_FEEDBACK_GRACE_S", default=2.0)
+# A claim with no agent reply after this long goes back to the queue; every daphne process with
+# a socket open checks this often (a conditional UPDATE, so concurrent checks are safe).
+HANDOFF_CLAIM_TIMEOUT_S = env.float("HANDOFF_CLAIM_TIMEOUT_S", default=180.0)
+HANDOFF_SWEEP_INTERVAL_S = env.float("HANDOFF_SWEEP_INTERVAL_S", default=5.0)
+# An agent counts as online while their console has sent a heartbeat this recently.
+HANDOFF_PRESENCE_TTL_S = env.float("HANDOFF_PRESENCE_TTL_S", default=45.0)
+# The wait estimate per place in the queue until there are recent claims to average.
+HANDOFF_DEFAULT_WAIT_S = env.int("HANDOFF_DEFAULT_WAIT_S", default=120)
+# SLA targets the console highlights: waiting in the queue, the first human reply after the
+# handoff, and a visitor's message left without an agent reply.
+HANDOFF_SLA_WAIT_S = env.int("HANDOFF_SLA_WAIT_S", default=120)
+HANDOFF_SLA_FIRST_REPLY_S = env.int("HANDOFF_SLA_FIRST_REPLY_S", default=180)
+HANDOFF_SLA_VISITOR_WAITING_S = env.int("HANDOFF_SLA_VISITOR_WAITING_S", default=60)
+LOGIN_URL = "console-login"
+LOGIN_REDIRECT_URL = "console"
+
+# --- Model router (docs/llm.md) -------------------------------------------------------------
+# Tiers, strongest first: JSON in LLM_TIERS_JSON, or a JSON file at LLM_TIERS_FILE; unset means
+# strong + cheap OpenAI models (with OPENAI_API_KEY) and the local model.
+LLM_TIERS_JSON = env.str("LLM_TIERS_JSON", default="")
+LLM_TIERS_FILE = env.str("LLM_TIERS_FILE", default="")
+OPENAI_STRONG_MODEL = env.str("OPENAI_STRONG_MODEL", default="gpt-4o")
+OPENAI_PRICE_IN_PER_1K = env.float("OPENAI_PRICE_IN_PER_1K", default=0.00015)
+OPENAI_PRICE_OUT_PER_1K = env.float("OPENAI_PRICE_OUT_PER_1K", default=0.0006)
+OPENAI_STRONG_PRICE_IN_PER_1K = env.float("OPENAI_STRONG_PRICE_IN_PER_1K", default=0.0025)
+OPENAI_STRONG_PRICE_OUT_PER_1K = env.float("OPENAI_STRONG_PRICE_OUT_PER_1K", default=0.01)
+# Routing: simple questions start at this tier; hard ones (long, multi-part, comparative,
+# troubleshooting, angry) at the first. LLM_ROUTE_RULES (JSON) may set "signals" (name -> regex)
+# and "shouting_words".
+LLM_ROUTE_SIMPLE_FROM = env.str("LLM_ROUTE_SIMPLE_FROM", default="cheap")
+LLM_ROUTE_LONG_CHARS = env.int("LLM_ROUTE_LONG_CHARS", default=280)
+LLM_ROUTE_RULES = env.json("LLM_ROUTE_RULES", default={})
+# Retries (5xx, connection errors, timeouts, short Retry-After): per message, and a budget of a
+# share of requests over a window per process, plus a small floor.
+LLM_RETRY_MAX_PER_MESSAGE = env.int("LLM_RETRY_MAX_PER_MESSAGE", default=2)
+LLM_RETRY_BASE_S = env.float("LLM_RETRY_BASE_S", default=0.1)
+LLM_RETRY_MAX_WAIT_S = env.float("LLM_RETRY_MAX_WAIT_S", default=2.0)
+LLM_RETRY_BUDGET_RATIO = env.float("LLM_RETRY_BUDGET_RATIO", default=0.15)
+LLM_RETRY_BUDGET_WINDOW_S = env.float("LLM_RETRY_BUDGET_WINDOW_S", default=10.0)
+LLM_RETRY_BUDGET_MIN = env.int("LLM_RETRY_BUDGET_MIN", default=3)
+# Circuit breakers per tier and per key.
+LLM_BREAKER_FAILURE_RATE = env.float("LLM_BREAKER_FAILURE_RATE", default=0.15)
+LLM_BREAKER_MIN_CALLS = env.int("LLM_BREAKER_MIN_CALLS", default=20)
+LLM_BREAKER_WINDOW_S = env.float("LLM_BREAKER_WINDOW_S", default=60.0)
+LLM_BREAKER_COOLDOWN_S = env.float("LLM_BREAKER_COOLDOWN_S", default=30.0)
+LLM_BREAKER_HALF_OPEN_PROBES = env.int("LLM_BREAKER_HALF_OPEN_PROBES", default=1)
+# Daily model spend (USD) after which every question routes as simple; 0 means no budget.
+LLM_DAILY_BUDGET_USD = env.float("LLM_DAILY_BUDGET_USD", default=0.0)
+# Questions the fallback answered are answered again by a model once one is back, for this long.
+LLM_QUEUE_UNANSWERED = env.bool("LLM_QUEUE_UNANSWERED", default=True)
+LLM_QUEUED_ANSWER_MAX_AGE_H = env.float("LLM_QUEUED_ANSWER_MAX_AGE_H", default=24.0)
+ROUTER_STATE_PREFIX = env.str("ROUTER_STATE_PREFIX", default="chatbot:router")
+# Per-visitor message rate (chatbot.ratelimit): a token bucket per conversation.
+CHAT_VISITOR_MESSAGES_PER_MINUTE = env.float("CHAT_VISITOR_MESSAGES_PER_MINUTE", default=10.0)
+CHAT_VISITOR_MESSAGE_BURST = env.int("CHAT_VISITOR_MESSAGE_BURST", default=5)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Transactions take SQLite's write lock up front, so a read-then-write transaction racing
+    # another process (two agents claiming on two daphne processes) waits its turn instead of
+    # failing with "database is locked".
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+
+# --- Semantic cache (docs/cache.md) ---------------------------------------------------------
+# A question answers from the cache when its nearest entry in the same scope (locale, knowledge
+# version, prompt/models, conversation context) reaches this cosine. Tuned on CLINC150 for at
+# most 1% wrong hits with all-MiniLM-L6-v2 (bench/cache.py); retune for another embedder.
+ANSWER_CACHE_THRESHOLD = env.float("ANSWER_CACHE_THRESHOLD", default=0.88)
+ANSWER_CACHE_TTL_S = env.int("ANSWER_CACHE_TTL_S", default=7 * 24 * 3600)
+# Beyond this many entries the least hit, least recently used ones are evicted.
+ANSWER_CACHE_MAX_ENTRIES = env.int("ANSWER_CACHE_MAX_ENTRIES", default=20000)
+# Visitors asking a question that is being answered right now wait this long for that answer.
+ANSWER_CACHE_WAIT_S = env.float("ANSWER_CACHE_WAIT_S", default=20.0)
+# The claim on a question being answered expires by itself after this (a crashed worker).
+ANSWER_CACHE_FLIGHT_TTL_S = env.float("ANSWER_CACHE_FLIGHT_TTL_S", default=90.0)
+# A process reloads its copy of the index after removals at most this often.
+ANSWER_CACHE_INDEX_RELOAD_S = env.float("ANSWER_CACHE_INDEX_RELOAD_S", default=300.0)
+# Scopes with this many entries shortlist candidates in a PCA-reduced copy before exact scoring.
+ANSWER_CACHE_PREFILTER_MIN_ROWS = env.int("ANSWER_CACHE_PREFILTER_MIN_ROWS", default=30000)

@@ -1,9 +1,31 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from chatbot import views
+from chatbot import health, llm_admin, views, views_console
 
 urlpatterns = [
     path("", views.demo_store, name="demo-store"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/llm-router/", llm_admin.router_status, name="llm-router-status"),
     path("admin/", admin.site.urls),
+    path("console/", views_console.console, name="console"),
+    path(
+        "console/login/",
+        auth_views.LoginView.as_view(
+            template_name="console/login.html", redirect_authenticated_user=True
+        ),
+        name="console-login",
+    ),
+    path(
+        "console/logout/",
+        auth_views.LogoutView.as_view(next_page="console-login"),
+        name="console-logout",
+    ),
+    path(
+        "console/messages/<int:message_id>/faq-draft/",
+        views_console.faq_draft,
+        name="console-faq-draft",
+    ),
 ]

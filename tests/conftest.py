@@ -1,4 +1,5 @@
 import json
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -6,7 +7,7 @@ from typing import Any
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from chatbot import answering
+from chatbot import answering, localmodel
 from chatbot.asgi import application
 from chatbot.llm.simulator import UpstreamSimulator
 
@@ -93,3 +94,34 @@ def _fresh_shared_state() -> None:
     from chatbot.shared_state import reset_shared_state
 
     reset_shared_state()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def local_model(tmp_path_factory) -> str:
+    """The real llama.cpp server with SmolLM2-135M; yields its OpenAI-compatible base URL."""
+    port = free_port()
+    process = localmodel.start_server(
+        host="127.0.0.1",
+        port=port,
+        model_alias="smollm2-135m-instruct",
+        log_path=tmp_path_factory.mktemp("llm") / "server.log",
+    )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        localmodel.wait_until_ready(base_url, process=process, timeout_s=180)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop running in the main thread
+    for the whole session, which would break later tests that call asyncio.run()."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

@@ -9,6 +9,17 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chatbot import answering, copy, services
+from chatbot.handoff import background, notify, selectors
+from chatbot.handoff import services as handoff
+from chatbot.handoff.protocol import (
+    HANDOFF_ERROR_TEXTS,
+    HandoffRequestFrame,
+    LeaveMessageFrame,
+    RatingFrame,
+    VisitorTypingFrame,
+    parse_visitor_frame,
+    visitor_error_frame,
+)
 from chatbot.models import Conversation
 from chatbot.protocol import (
     PROTOCOL_VERSION,
@@ -17,7 +28,6 @@ from chatbot.protocol import (
     ProtocolError,
     ResumeFrame,
     error_frame,
-    parse_client_frame,
 )
 from chatbot.shared_state import shared_state
 
@@ -62,10 +72,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "last_id": last_id,
             }
         )
+        background.sweeper_acquire()
+        await self.send_queue_place()
 
     async def disconnect(self, code: int) -> None:
         if self.conversation is not None and hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            await background.sweeper_release()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.conversation is None:
@@ -74,15 +87,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_frame(error_frame("binary_not_supported", locale=self.locale))
             return
         try:
-            frame = parse_client_frame(
+            frame = parse_visitor_frame(
                 text_data,
                 max_bytes=settings.CHAT_MAX_FRAME_BYTES,
                 max_chars=settings.CHAT_MAX_MESSAGE_CHARS,
             )
         except ProtocolError as err:
-            await self.send_frame(
-                error_frame(err.code, locale=self.locale, client_id=err.client_id)
-            )
+            if err.code in HANDOFF_ERROR_TEXTS:
+                await self.send_frame(visitor_error_frame(err.code, locale=self.locale))
+            else:
+                await self.send_frame(
+                    error_frame(err.code, locale=self.locale, client_id=err.client_id)
+                )
             return
         if isinstance(frame, MessageFrame):
             await self.on_message(frame)
@@ -90,6 +106,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.on_resume(frame)
         elif isinstance(frame, FeedbackFrame):
             await self.on_feedback(frame)
+        elif isinstance(frame, HandoffRequestFrame):
+            await self.on_handoff()
+        elif isinstance(frame, VisitorTypingFrame):
+            await self.on_typing(frame)
+        elif isinstance(frame, LeaveMessageFrame):
+            await self.on_leave_message(frame)
+        elif isinstance(frame, RatingFrame):
+            await self.on_rating(frame)
 
     async def on_message(self, frame: MessageFrame) -> None:
         message, created = await database_sync_to_async(services.visitor_message_store)(
@@ -112,6 +136,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     "exclude": self.channel_name,
                 },
             )
+            # Asking for a person in words queues the conversation; while it is queued or with
+            # an agent the bot stays silent (answering checks again before it speaks).
+            if not await database_sync_to_async(handoff.visitor_message_route)(
+                conversation_id=self.conversation.pk, text=frame.text
+            ):
+                return
         # A resend of a message that was never answered (the server went down) is answered now;
         # the answering claim makes sure it is answered once.
         if created or not await database_sync_to_async(services.message_has_reply)(
@@ -146,6 +176,57 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         if feedback is None:
             await self.send_frame(error_frame("not_found", locale=self.locale))
+        elif frame.value == "down" and settings.HANDOFF_ON_NEGATIVE_FEEDBACK:
+            background.schedule_feedback_handoff(self.conversation.pk, frame.message_id)
+
+    async def on_handoff(self) -> None:
+        """The visitor asked for a person. Already queued: they get their place again."""
+        queued = await database_sync_to_async(handoff.conversation_handoff)(
+            conversation_id=self.conversation.pk, reason=handoff.Reason.VISITOR_REQUEST
+        )
+        if not queued and not await self.send_queue_place():
+            status = await database_sync_to_async(selectors.conversation_status)(
+                conversation_id=self.conversation.pk
+            )
+            await self.send_frame({"type": "conversation", "status": status})
+
+    async def on_typing(self, frame: VisitorTypingFrame) -> None:
+        public_id = self.conversation.public_id
+        await self.channel_layer.group_send(
+            notify.console_group(public_id),
+            {
+                "type": "console.frame",
+                "frame": {
+                    "type": "typing",
+                    "conversation": public_id,
+                    "role": "visitor",
+                    "active": frame.active,
+                },
+            },
+        )
+
+    async def on_leave_message(self, frame: LeaveMessageFrame) -> None:
+        await database_sync_to_async(handoff.left_message_store)(
+            conversation_id=self.conversation.pk, email=frame.email, text=frame.text
+        )
+        await self.send_frame({"type": "left_message", "email": frame.email})
+
+    async def on_rating(self, frame: RatingFrame) -> None:
+        if await database_sync_to_async(handoff.rating_record)(
+            conversation_id=self.conversation.pk, score=frame.score, comment=frame.comment
+        ):
+            await self.send_frame({"type": "rated", "score": frame.score})
+        else:
+            await self.send_frame(visitor_error_frame("not_closed", locale=self.locale))
+
+    async def send_queue_place(self) -> bool:
+        """Sends the visitor's place in the queue; False when the conversation is not queued."""
+        frame = await database_sync_to_async(selectors.handoff_frame)(
+            conversation_id=self.conversation.pk
+        )
+        if frame is not None:
+            await self.send_frame(frame)
+        return frame is not None
 
     async def chat_frame(self, event: dict[str, Any]) -> None:
         """A frame published to this conversation's group (answer events, others' messages)."""

@@ -3,13 +3,14 @@
 The SDK's own retries are off: retrying is the router's decision, so retries never multiply."""
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
 from openai import AsyncOpenAI
 
-from chatbot.llm.tiers import Tier
+from chatbot.llm.tiers import Upstream
 
 
 @dataclass
@@ -19,28 +20,35 @@ class StreamChunk:
     completion_tokens: int | None = None
 
 
-_clients: dict[tuple[Tier, int], AsyncOpenAI] = {}
+# One client (and connection pool) per upstream key and event loop: pools belong to their loop,
+# and are dropped with it.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Upstream, AsyncOpenAI]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def client_for(tier: Tier) -> AsyncOpenAI:
-    """One client (and connection pool) per tier and event loop: pools belong to their loop."""
-    key = (tier, id(asyncio.get_running_loop()))
-    client = _clients.get(key)
+def client_for(upstream: Upstream) -> AsyncOpenAI:
+    clients = _clients.setdefault(asyncio.get_running_loop(), {})
+    client = clients.get(upstream)
     if client is None:
-        timeout = httpx.Timeout(tier.total_timeout_s, connect=tier.connect_timeout_s)
+        provider = upstream.provider
+        timeout = httpx.Timeout(provider.total_timeout_s, connect=provider.connect_timeout_s)
         client = AsyncOpenAI(
-            base_url=tier.base_url, api_key=tier.api_key, max_retries=0, timeout=timeout
+            base_url=provider.base_url, api_key=upstream.api_key, max_retries=0, timeout=timeout
         )
-        _clients[key] = client
+        clients[upstream] = client
     return client
 
 
-async def stream_chat(tier: Tier, messages: list[dict[str, str]]) -> AsyncIterator[StreamChunk]:
-    stream = await client_for(tier).chat.completions.create(
-        model=tier.model,
+async def stream_chat(
+    upstream: Upstream, messages: list[dict[str, str]]
+) -> AsyncIterator[StreamChunk]:
+    provider = upstream.provider
+    stream = await client_for(upstream).chat.completions.create(
+        model=provider.model,
         messages=messages,
-        max_tokens=tier.max_tokens,
-        temperature=tier.temperature,
+        max_tokens=provider.max_tokens,
+        temperature=provider.temperature,
         stream=True,
         stream_options={"include_usage": True},
     )

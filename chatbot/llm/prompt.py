@@ -34,3 +34,18 @@ def build_messages(
         *kept,
         {"role": "user", "content": question},
     ]
+
+
+CONTINUE_INSTRUCTION = (
+    "Your previous reply was cut off. Continue it from exactly where it stopped, "
+    "without repeating anything already written."
+)
+
+
+def continuation_messages(messages: list[dict[str, str]], partial: str) -> list[dict[str, str]]:
+    """Asks a model (any tier) to go on from what the visitor has already been shown."""
+    return [
+        *messages,
+        {"role": "assistant", "content": partial},
+        {"role": "user", "content": CONTINUE_INSTRUCTION},
+    ]

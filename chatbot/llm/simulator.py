@@ -1,6 +1,9 @@
 """An OpenAI-compatible chat-completions server for tests and benchmarks that injects faults on
 demand: latency, a slow first token, 429 with Retry-After, 5xx, hangs, streams cut mid-way,
-malformed chunks.
+malformed chunks, error events inside a stream; deterministic (`cut_after_tokens`) or as a share
+of requests (`error_rate`, `cut_rate`, `stream_error_rate`, `slow_rate`: one roll per request, so
+the shares add up). It understands the router's continuation request (chatbot.llm.prompt) and
+streams the rest of the answer it would have given.
 
 Run it in-process (`UpstreamSimulator().start()`) or as `python -m chatbot.llm.simulator`.
 Faults are set on `simulator.faults` or, across processes, with POST /_faults (JSON)."""
@@ -21,6 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from chatbot.llm.prompt import CONTINUE_INSTRUCTION
+
 
 @dataclass
 class Faults:
@@ -33,6 +38,15 @@ class Faults:
     hang: bool = False  # accept the request, never answer
     cut_after_tokens: int | None = None  # drop the connection after this many tokens
     malformed_after_tokens: int | None = None  # send a broken chunk after this many tokens
+    error_statuses: list[int] = field(default_factory=list)  # failed requests pick one of these
+    cut_rate: float = 0.0  # share of streams dropped after a random number of tokens
+    stream_error_rate: float = 0.0  # share of streams that send an error event mid-way
+    stream_error_status: int = 503
+    slow_rate: float = 0.0  # share of requests whose first token waits `slow_first_token_s`
+    slow_first_token_s: float = 0.0
+    continue_restarts: bool = False  # a continuation starts the answer over
+    fail_first: int = 0  # the first N requests fail with `error_status`
+    bad_keys: list[str] = field(default_factory=list)  # API keys answered with 401
     seed: int | None = None
 
 
@@ -41,7 +55,11 @@ class Stats:
     requests: int = 0
     failed: int = 0
     completed: int = 0
+    cut: int = 0
+    slow: int = 0
+    continuations: int = 0
     questions: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
 
 
 def default_answer(question: str) -> str:
@@ -119,40 +137,95 @@ class UpstreamSimulator:
         faults = self.faults
         body = await request.json()
         self.stats.requests += 1
-        question = next(
-            (m["content"] for m in reversed(body.get("messages", [])) if m.get("role") == "user"),
-            "",
-        )
+        question, text = self._reply(body.get("messages", []))
         self.stats.questions.append(question)
+        key = request.headers.get("authorization", "").removeprefix("Bearer ")
+        self.stats.keys.append(key)
+        if key in faults.bad_keys:
+            self.stats.failed += 1
+            return JSONResponse(
+                {"error": {"message": "invalid api key", "type": "invalid_request_error"}},
+                status_code=401,
+            )
         if faults.latency_s:
             await asyncio.sleep(faults.latency_s)
         if faults.hang:
             await asyncio.sleep(3600)
-        if faults.error_rate and self._random.random() < faults.error_rate:
+        roll = self._random.random()
+        if roll < faults.error_rate or self.stats.requests <= faults.fail_first:
             self.stats.failed += 1
+            status = self._random.choice(faults.error_statuses or [faults.error_status])
             headers = {}
-            if faults.error_status == 429 and faults.retry_after_s is not None:
+            if status == 429 and faults.retry_after_s is not None:
                 headers["Retry-After"] = str(faults.retry_after_s)
             return JSONResponse(
                 {"error": {"message": "simulated failure", "type": "server_error"}},
-                status_code=faults.error_status,
+                status_code=status,
                 headers=headers,
             )
-        text = self.answer(question)
         tokens = [piece + " " for piece in text.split(" ")]
         tokens[-1] = tokens[-1].rstrip()
         if not body.get("stream"):
             self.stats.completed += 1
             return JSONResponse(self._completion(text, body, len(tokens)))
-        return StreamingResponse(self._stream(tokens, body), media_type="text/event-stream")
+        roll -= faults.error_rate
+        mode = "ok"
+        for name, rate in (
+            ("cut", faults.cut_rate),
+            ("stream_error", faults.stream_error_rate),
+            ("slow", faults.slow_rate),
+        ):
+            if 0 <= roll < rate:
+                mode = name
+                break
+            roll -= rate
+        return StreamingResponse(self._stream(tokens, body, mode), media_type="text/event-stream")
 
-    async def _stream(self, tokens: list[str], body: dict[str, Any]) -> AsyncIterator[bytes]:
+    def _reply(self, messages: list[dict[str, Any]]) -> tuple[str, str]:
+        """The question and the answer text to stream; for a continuation request, the rest of
+        the answer after the part already given (or all of it with `continue_restarts`)."""
+        users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
+        if not users:
+            return "", self.answer("")
+        last = users[-1]
+        if (
+            messages[last].get("content") == CONTINUE_INSTRUCTION
+            and last >= 1
+            and messages[last - 1].get("role") == "assistant"
+            and len(users) > 1
+        ):
+            self.stats.continuations += 1
+            partial = messages[last - 1]["content"]
+            question = messages[users[-2]]["content"]
+            full = self.answer(question)
+            if full.startswith(partial) and not self.faults.continue_restarts:
+                return question, full[len(partial) :]
+            return question, full
+        question = messages[last].get("content", "")
+        return question, self.answer(question)
+
+    async def _stream(
+        self, tokens: list[str], body: dict[str, Any], mode: str = "ok"
+    ) -> AsyncIterator[bytes]:
         faults = self.faults
         created = int(time.time())
         if faults.first_token_delay_s:
             await asyncio.sleep(faults.first_token_delay_s)
+        if mode == "slow":
+            self.stats.slow += 1
+            await asyncio.sleep(faults.slow_first_token_s)
+        break_at = self._random.randint(1, max(1, len(tokens) - 1)) if mode != "ok" else None
         for index, token in enumerate(tokens):
+            if index == break_at and mode == "cut":
+                self.stats.cut += 1
+                raise ConnectionResetError("simulated cut")
+            if index == break_at and mode == "stream_error":
+                self.stats.failed += 1
+                error = {"message": "simulated", "code": faults.stream_error_status}
+                yield f"data: {json.dumps({'error': error})}\n\n".encode()
+                return
             if faults.cut_after_tokens is not None and index >= faults.cut_after_tokens:
+                self.stats.cut += 1
                 raise ConnectionResetError("simulated cut")
             if faults.malformed_after_tokens is not None and index >= faults.malformed_after_tokens:
                 yield b"data: {not json\n\n"

@@ -1,21 +1,42 @@
-"""Model tiers the LLM stage may call, built from settings."""
+"""Model tiers: which upstreams may answer, in fallback order (strongest first), with prices,
+limits and timeouts. Built from settings: `LLM_TIERS_JSON` / `LLM_TIERS_FILE`, or the defaults
+(with OPENAI_API_KEY: strong and cheap OpenAI models plus the local model; else local alone).
 
-from dataclasses import dataclass
+Secrets never leave the environment: a config names the env variables holding keys, and keys
+are identified elsewhere (Redis keys, admin, traces) only by that variable's name."""
+
+import json
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
+NO_KEY = "local-no-key"
+
+
+class TierConfigError(ValueError):
+    """The tier configuration is malformed; raised at stage build time, loudly."""
+
 
 @dataclass(frozen=True)
-class Tier:
+class Provider:
+    """One model behind one OpenAI-compatible API; several may share a tier by weight."""
+
     name: str
     base_url: str | None
     model: str
-    api_key: str
+    key_envs: tuple[str, ...] = ()  # env variables holding the key pool; empty: no key needed
     price_in_per_1k: float = 0.0
     price_out_per_1k: float = 0.0
+    rpm: int = 0  # requests per minute per key; 0 means unlimited
+    tpm: int = 0  # tokens (prompt + max_tokens) per minute per key; 0 means unlimited
     connect_timeout_s: float = 2.0
     first_token_timeout_s: float = 15.0
     total_timeout_s: float = 60.0
+    weight: float = 1.0
     max_tokens: int = 256
     temperature: float = 0.3
 
@@ -26,36 +47,176 @@ class Tier:
             8,
         )
 
+    def upstreams(self) -> list["Upstream"]:
+        """One upstream per key of the pool whose variable is set (keys read at build time)."""
+        if not self.key_envs:
+            return [Upstream(self, "none", NO_KEY)]
+        return [
+            Upstream(self, env_name, os.environ[env_name])
+            for env_name in self.key_envs
+            if os.environ.get(env_name)
+        ]
 
-def configured_tiers() -> list[Tier]:
-    """With OPENAI_API_KEY: the OpenAI model first, then the local model; otherwise local only."""
-    common = {
+
+@dataclass(frozen=True)
+class Upstream:
+    """A provider with one key: the unit that is called, rate limited and broken per key."""
+
+    provider: Provider
+    key_label: str  # the env variable's name, never the key
+    api_key: str = field(repr=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.provider.name}/{self.key_label}"
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    providers: tuple[Provider, ...]
+
+    def upstreams(self) -> list[Upstream]:
+        return [u for p in self.providers for u in p.upstreams()]
+
+    def providers_by_weight(self, rng: random.Random | None = None) -> list[Provider]:
+        """Providers in a weighted random order: the first is picked by weight, the rest are
+        the ones to try when it has no usable key."""
+        rng = rng or random
+        pool = [p for p in self.providers if p.weight > 0]
+        ordered: list[Provider] = []
+        while pool:
+            pick = rng.choices(pool, weights=[p.weight for p in pool])[0]
+            ordered.append(pick)
+            pool.remove(pick)
+        return ordered
+
+
+def _common() -> dict[str, Any]:
+    return {
         "connect_timeout_s": settings.LLM_CONNECT_TIMEOUT_S,
         "first_token_timeout_s": settings.LLM_FIRST_TOKEN_TIMEOUT_S,
         "total_timeout_s": settings.LLM_TOTAL_TIMEOUT_S,
         "max_tokens": settings.LLM_MAX_TOKENS,
         "temperature": settings.LLM_TEMPERATURE,
     }
+
+
+def _local_tier() -> Tier:
+    return Tier(
+        "local",
+        (
+            Provider(
+                name="local",
+                base_url=settings.LOCAL_LLM_BASE_URL,
+                model=settings.LOCAL_LLM_MODEL,
+                **_common(),
+            ),
+        ),
+    )
+
+
+def default_tiers() -> list[Tier]:
+    """With OPENAI_API_KEY: strong and cheap OpenAI models, then the local model."""
     tiers = []
     if settings.OPENAI_API_KEY:
-        tiers.append(
+        openai = {
+            "base_url": settings.OPENAI_BASE_URL or None,
+            "key_envs": ("OPENAI_API_KEY",),
+            **_common(),
+        }
+        tiers = [
             Tier(
-                name="openai",
-                base_url=settings.OPENAI_BASE_URL or None,
-                model=settings.OPENAI_MODEL,
-                api_key=settings.OPENAI_API_KEY,
-                price_in_per_1k=0.00015,
-                price_out_per_1k=0.0006,
-                **common,
-            )
+                "strong",
+                (
+                    Provider(
+                        name="openai-strong",
+                        model=settings.OPENAI_STRONG_MODEL,
+                        price_in_per_1k=settings.OPENAI_STRONG_PRICE_IN_PER_1K,
+                        price_out_per_1k=settings.OPENAI_STRONG_PRICE_OUT_PER_1K,
+                        **openai,
+                    ),
+                ),
+            ),
+            Tier(
+                "cheap",
+                (
+                    Provider(
+                        name="openai-cheap",
+                        model=settings.OPENAI_MODEL,
+                        price_in_per_1k=settings.OPENAI_PRICE_IN_PER_1K,
+                        price_out_per_1k=settings.OPENAI_PRICE_OUT_PER_1K,
+                        **openai,
+                    ),
+                ),
+            ),
+        ]
+    return [*tiers, _local_tier()]
+
+
+_PROVIDER_FIELDS = {
+    "name",
+    "base_url",
+    "model",
+    "api_key_env",
+    "price_in_per_1k",
+    "price_out_per_1k",
+    "rpm",
+    "tpm",
+    "connect_timeout_s",
+    "first_token_timeout_s",
+    "total_timeout_s",
+    "weight",
+    "max_tokens",
+    "temperature",
+}
+
+
+def _provider(raw: dict[str, Any], tier_name: str, index: int) -> Provider:
+    unknown = set(raw) - _PROVIDER_FIELDS
+    if unknown:
+        raise TierConfigError(f"tier {tier_name!r}: unknown provider fields {sorted(unknown)}")
+    if "model" not in raw:
+        raise TierConfigError(f"tier {tier_name!r}: every provider needs a model")
+    values = {**_common(), **raw}
+    key_env = values.pop("api_key_env", [])
+    values["key_envs"] = (key_env,) if isinstance(key_env, str) else tuple(key_env)
+    values.setdefault("name", f"{tier_name}-{index}")
+    values.setdefault("base_url", None)
+    return Provider(**values)
+
+
+def parse_tiers(raw: Any) -> list[Tier]:
+    """`[{"name": ..., "providers": [{...}, ...]}, ...]`, strongest first (docs/llm.md)."""
+    if isinstance(raw, dict):
+        raw = raw.get("tiers")
+    if not isinstance(raw, list) or not raw:
+        raise TierConfigError("the tier configuration must be a non-empty list of tiers")
+    tiers = []
+    for entry in raw:
+        if not isinstance(entry, dict) or not entry.get("name") or not entry.get("providers"):
+            raise TierConfigError(f"each tier needs a name and providers: {entry!r}")
+        providers = tuple(
+            _provider(p, entry["name"], i) for i, p in enumerate(entry["providers"], 1)
         )
-    tiers.append(
-        Tier(
-            name="local",
-            base_url=settings.LOCAL_LLM_BASE_URL,
-            model=settings.LOCAL_LLM_MODEL,
-            api_key="local-no-key",
-            **common,
-        )
-    )
+        tiers.append(Tier(entry["name"], providers))
+    names = [t.name for t in tiers]
+    if len(set(names)) != len(names):
+        raise TierConfigError(f"tier names must be unique: {names}")
     return tiers
+
+
+def configured_tiers() -> list[Tier]:
+    """The tiers from LLM_TIERS_JSON, else LLM_TIERS_FILE, else the defaults."""
+    if settings.LLM_TIERS_JSON:
+        try:
+            return parse_tiers(json.loads(settings.LLM_TIERS_JSON))
+        except json.JSONDecodeError as exc:
+            raise TierConfigError(f"LLM_TIERS_JSON is not JSON: {exc}") from exc
+    if settings.LLM_TIERS_FILE:
+        path = Path(settings.LLM_TIERS_FILE)
+        try:
+            return parse_tiers(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise TierConfigError(f"LLM_TIERS_FILE {path}: {exc}") from exc
+    return default_tiers()

@@ -1,14 +1,26 @@
-"""Last stage: always answers, politely, without any model."""
+"""Last stage: always answers, politely, without any model: the best matching rule template
+(knowledge.models.RuleTemplate) or the generic answer, an offer of a person, and, when a model
+was tried and failed, the promise of an answer here later (chatbot.tasks keeps it)."""
 
 import asyncio
+import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chatbot import copy
+from chatbot.llm import notices, pending
 from chatbot.pipeline.base import Answer, Turn
 from chatbot.pipeline.trace import Trace, TraceStep
+from knowledge.models import RuleTemplate
+
+logger = logging.getLogger(__name__)
+
+# Set in the fallback step's detail when the question is queued for a model's answer.
+QUEUED_FLAG = "queued_for_answer"
 
 
 def chunk_words(text: str) -> list[str]:
@@ -33,9 +45,97 @@ async def stream_text(text: str, delay_s: float | None = None) -> AsyncIterator[
         yield piece
 
 
+@dataclass(frozen=True)
+class Template:
+    id: int
+    name: str
+    patterns: tuple[str, ...]
+    priority: int
+    text: str
+
+
+def _compile(line: str) -> re.Pattern[str] | None:
+    """`/regex/` as written; a keyword as a whole word (or a substring in CJK text)."""
+    if len(line) > 2 and line.startswith("/") and line.endswith("/"):
+        try:
+            return re.compile(line[1:-1], re.IGNORECASE)
+        except re.error:
+            logger.warning("rule template pattern %r is not a valid regex; ignored", line)
+            return None
+    keyword = re.escape(line)
+    if re.match(r"\w", line, re.ASCII):
+        keyword = r"\b" + keyword
+    if re.search(r"\w$", line, re.ASCII):
+        keyword += r"\b"
+    return re.compile(keyword, re.IGNORECASE)
+
+
+def matches(text: str, patterns: Sequence[str]) -> bool:
+    for line in patterns:
+        pattern = _compile(line)
+        if pattern is not None and pattern.search(text):
+            return True
+    return False
+
+
+def best_template(text: str, templates: Sequence[Template]) -> Template | None:
+    """The highest-priority template with a matching pattern (ties: by name)."""
+    for template in sorted(templates, key=lambda t: (-t.priority, t.name)):
+        if matches(text, template.patterns):
+            return template
+    return None
+
+
+def active_templates(locale: str) -> list[Template]:
+    return [
+        Template(
+            r.pk,
+            r.name,
+            tuple(line.strip() for line in r.patterns.splitlines() if line.strip()),
+            r.priority,
+            r.text,
+        )
+        for r in RuleTemplate.objects.filter(active=True, locale=locale)
+    ]
+
+
 class FallbackStage:
     name = "fallback"
 
+    def __init__(
+        self,
+        templates: Callable[[str], Awaitable[list[Template]]] | None = None,
+        *,
+        queue_unanswered: bool | None = None,
+    ) -> None:
+        self.templates = templates or database_sync_to_async(active_templates)
+        self.queue_unanswered = (
+            settings.LLM_QUEUE_UNANSWERED if queue_unanswered is None else queue_unanswered
+        )
+
     async def attempt(self, turn: Turn, trace: Trace) -> Answer:
-        trace.add(TraceStep(self.name, "canned_answer", 0.0, detail={"template": "default"}))
-        return Answer(self.name, stream_text(copy.render(copy.FALLBACK_ANSWER, turn.locale)))
+        started = trace.elapsed_ms()
+        template = best_template(turn.text, await self.templates(turn.locale))
+        # The model stage ran and passed: it could not answer, so a model should answer later.
+        queued = self.queue_unanswered and any(step.stage == "llm" for step in trace.steps)
+        if template is not None:
+            parts = [template.text, notices.text("human", turn.locale)]
+        else:
+            parts = [copy.render(copy.FALLBACK_ANSWER, turn.locale)]
+        if queued:
+            parts.append(notices.text("queued", turn.locale))
+            await pending.mark()
+        separator = "" if copy.normalise_locale(turn.locale) == "zh-hans" else " "
+        trace.add(
+            TraceStep(
+                self.name,
+                "rule_template" if template else "canned_answer",
+                round(trace.elapsed_ms() - started, 2),
+                detail={
+                    "template": template.name if template else "default",
+                    "template_id": template.id if template else None,
+                    QUEUED_FLAG: queued,
+                },
+            )
+        )
+        return Answer(self.name, stream_text(separator.join(parts)))

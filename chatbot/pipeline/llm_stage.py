@@ -1,142 +1,81 @@
-"""The LLM stage: streams from the first tier that produces a first token in time."""
+"""The LLM stage: routes the question to a tier and streams from the first one that produces a
+first token in time (chatbot.llm.router does the work; this adapts it to the stage protocol)."""
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
-from chatbot import copy
-from chatbot.llm.client import StreamChunk, stream_chat
-from chatbot.llm.prompt import build_messages, estimate_tokens
-from chatbot.llm.tiers import Tier
+from chatbot.llm import notices
+from chatbot.llm.prompt import build_messages
+from chatbot.llm.router import STAGE, Router
 from chatbot.pipeline.base import Answer, Turn
 from chatbot.pipeline.trace import Trace, TraceStep
 
 logger = logging.getLogger(__name__)
 
-StreamFactory = Callable[[Tier, list[dict[str, str]]], AsyncIterator[StreamChunk]]
+# Tells the visitor what is happening while no token has arrived yet (e.g. "failover").
+Notify = Callable[[Turn, str], Awaitable[None]]
+
+
+async def publish_status(turn: Turn, detail: str) -> None:
+    """A `status` frame with a `detail` straight to the conversation's group: the stage runs
+    before it has an answer to stream, so this is its only way to speak meanwhile."""
+    from chatbot.answering import publish  # answering imports the stage registry
+
+    try:
+        await publish(
+            turn.conversation_id,
+            {
+                "type": "status",
+                "reply_to": turn.message_id,
+                "stage": STAGE,
+                "detail": detail,
+                "text": notices.text(detail, turn.locale),
+            },
+        )
+    except Exception:
+        logger.warning("could not publish the %s status", detail, exc_info=True)
 
 
 class LLMStage:
-    name = "llm"
+    name = STAGE
 
     def __init__(
         self,
-        tiers: Sequence[Tier],
+        router: Router,
         *,
         system_prompt: str,
         history_budget: int,
-        stream_factory: StreamFactory = stream_chat,
+        notify: Notify | None = publish_status,
     ) -> None:
-        self.tiers = list(tiers)
+        self.router = router
         self.system_prompt = system_prompt
         self.history_budget = history_budget
-        self.stream_factory = stream_factory
+        self.notify = notify
 
     async def attempt(self, turn: Turn, trace: Trace) -> Answer | None:
+        started = trace.elapsed_ms()
+        route = await self.router.route(turn.text)
+        trace.add(
+            TraceStep(
+                self.name,
+                "routed",
+                round(trace.elapsed_ms() - started, 2),
+                detail=route.detail(),
+            )
+        )
         messages = build_messages(
             system_prompt=self.system_prompt,
             history=turn.history,
             question=turn.text,
             history_budget=self.history_budget,
         )
-        for tier in self.tiers:
-            started = trace.elapsed_ms()
-            stream = aiter(self.stream_factory(tier, messages))
-            try:
-                first = await asyncio.wait_for(
-                    _first_text(stream), timeout=tier.first_token_timeout_s
-                )
-            except Exception as exc:
-                await _close(stream)
-                logger.warning("tier %s failed before first token: %r", tier.name, exc)
-                trace.add(
-                    TraceStep(
-                        self.name,
-                        "tier_failed",
-                        trace.elapsed_ms() - started,
-                        model=tier.model,
-                        detail={"tier": tier.name, "error": type(exc).__name__},
-                    )
-                )
-                continue
-            if first is None:
-                trace.add(
-                    TraceStep(
-                        self.name, "empty_answer", trace.elapsed_ms() - started, model=tier.model
-                    )
-                )
-                continue
-            return Answer(
-                self.name, self._relay(tier, messages, first, stream, turn, trace, started)
-            )
-        return None
+        retries = self.router.retries()
 
-    async def _relay(
-        self,
-        tier: Tier,
-        messages: list[dict[str, str]],
-        first: StreamChunk,
-        stream: AsyncIterator[StreamChunk],
-        turn: Turn,
-        trace: Trace,
-        started: float,
-    ) -> AsyncIterator[str]:
-        parts = [first.text]
-        usage = StreamChunk(
-            prompt_tokens=first.prompt_tokens, completion_tokens=first.completion_tokens
-        )
-        decision = "answered"
-        yield first.text
-        try:
-            async with asyncio.timeout(tier.total_timeout_s):
-                async for chunk in stream:
-                    if chunk.prompt_tokens is not None:
-                        usage = chunk
-                    if chunk.text:
-                        parts.append(chunk.text)
-                        yield chunk.text
-        except Exception as exc:
-            logger.warning("tier %s failed mid-stream: %r", tier.name, exc)
-            decision = "interrupted"
-            note = copy.interrupted_note("".join(parts), turn.locale)
-            parts.append(note)
-            yield note
-        finally:
-            await _close(stream)
-        prompt_tokens = usage.prompt_tokens or sum(estimate_tokens(m["content"]) for m in messages)
-        completion_tokens = usage.completion_tokens or estimate_tokens("".join(parts))
-        trace.add(
-            TraceStep(
-                self.name,
-                decision,
-                trace.elapsed_ms() - started,
-                model=tier.model,
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                cost=tier.cost(prompt_tokens, completion_tokens),
-                detail={"tier": tier.name, "usage_estimated": usage.prompt_tokens is None},
-            )
-        )
+        async def failover() -> None:
+            if self.notify is not None:
+                await self.notify(turn, "failover")
 
-
-async def _first_text(stream: AsyncIterator[StreamChunk]) -> StreamChunk | None:
-    usage: StreamChunk | None = None
-    async for chunk in stream:
-        if chunk.text:
-            if usage:
-                chunk.prompt_tokens, chunk.completion_tokens = (
-                    usage.prompt_tokens,
-                    usage.completion_tokens,
-                )
-            return chunk
-        usage = chunk
-    return None
-
-
-async def _close(stream: AsyncIterator[StreamChunk]) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        try:
-            await aclose()
-        except Exception:
-            logger.debug("closing a failed stream raised", exc_info=True)
+        opened = await self.router.open(route.tiers, messages, trace, retries, on_failover=failover)
+        if opened is None:
+            return None
+        return Answer(self.name, self.router.relay(opened, route, trace, retries, turn.locale))

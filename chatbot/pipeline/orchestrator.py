@@ -18,7 +18,33 @@ async def run_pipeline(turn: Turn, stages: Sequence[Stage], trace: Trace) -> Asy
     """Yields a status per stage tried, the answer's tokens, then one DoneEvent.
 
     A stage whose stream breaks before its first token is skipped; one that breaks later keeps
-    what the visitor already saw and ends with a note, so nothing shown is ever repeated."""
+    what the visitor already saw and ends with a note, so nothing shown is ever repeated.
+
+    Afterwards every stage with an `after_answer(turn, done)` hook is told how the turn ended
+    (`done` is None when nothing answered), even when the run fails or is abandoned: the cache
+    stores model answers there and releases the visitors waiting on the same question."""
+    done: DoneEvent | None = None
+    try:
+        async for event in _run_stages(turn, stages, trace):
+            if isinstance(event, DoneEvent):
+                done = event
+            yield event
+    finally:
+        await _after_answer(turn, stages, done)
+
+
+async def _after_answer(turn: Turn, stages: Sequence[Stage], done: DoneEvent | None) -> None:
+    for stage in stages:
+        hook = getattr(stage, "after_answer", None)
+        if hook is None:
+            continue
+        try:
+            await hook(turn, done)
+        except Exception:
+            logger.exception("after_answer of stage %s failed", stage.name)
+
+
+async def _run_stages(turn: Turn, stages: Sequence[Stage], trace: Trace) -> AsyncIterator[Event]:
     for stage in stages:
         yield StatusEvent(stage.name)
         answer = await stage.attempt(turn, trace)

@@ -5,7 +5,8 @@ from collections.abc import Callable
 
 from django.conf import settings
 
-from chatbot.llm.tiers import configured_tiers
+from chatbot.cache.stage import CacheStage
+from chatbot.llm.router import default_router
 from chatbot.pipeline.base import Stage
 from chatbot.pipeline.fallback_stage import FallbackStage
 from chatbot.pipeline.faq_stage import FAQStage
@@ -14,7 +15,7 @@ from chatbot.pipeline.llm_stage import LLMStage
 
 def _llm_stage() -> Stage:
     return LLMStage(
-        configured_tiers(),
+        default_router(),
         system_prompt=settings.LLM_SYSTEM_PROMPT,
         history_budget=settings.LLM_HISTORY_TOKEN_BUDGET,
     )
@@ -22,6 +23,7 @@ def _llm_stage() -> Stage:
 
 STAGE_FACTORIES: dict[str, Callable[[], Stage]] = {
     "faq": FAQStage,
+    "cache": CacheStage,
     "llm": _llm_stage,
     "fallback": FallbackStage,
 }

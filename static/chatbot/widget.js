@@ -61,6 +61,24 @@
       newConversation: "Start a new conversation",
       messages: "Chat messages",
       unread: "New message",
+      talkToPerson: "Talk to a person",
+      queuePlace: "You're number {position} in the queue. Estimated wait: {wait}.",
+      waitMinutes: "about {n} min",
+      waitUnderMinute: "less than a minute",
+      noAgents: "No one from our team is online right now. Leave your email and a message, and we'll get back to you.",
+      emailLabel: "Your email",
+      leaveLabel: "Your message",
+      leaveOpen: "Leave a message",
+      leaveSend: "Send message",
+      leftThanks: "Thanks! We'll reply to {email}.",
+      agentJoined: "{name} from our team has joined the chat.",
+      backToBot: "You're chatting with our assistant again.",
+      agentTyping: "An agent is typing",
+      rateTitle: "How did we do?",
+      rateStar: "{n} out of 5",
+      rateComment: "Anything to add? (optional)",
+      rateSend: "Send rating",
+      rateThanks: "Thanks for your rating!",
     },
     "zh-hans": {
       title: "在线客服",
@@ -98,6 +116,24 @@
       newConversation: "开始新的对话",
       messages: "聊天消息",
       unread: "新消息",
+      talkToPerson: "转人工客服",
+      queuePlace: "您排在第 {position} 位，预计等待{wait}。",
+      waitMinutes: "约 {n} 分钟",
+      waitUnderMinute: "不到 1 分钟",
+      noAgents: "目前没有客服在线。请留下您的邮箱和留言，我们会尽快回复您。",
+      emailLabel: "您的邮箱",
+      leaveLabel: "留言内容",
+      leaveOpen: "留言",
+      leaveSend: "提交留言",
+      leftThanks: "谢谢！我们会回复到 {email}。",
+      agentJoined: "客服 {name} 已加入对话。",
+      backToBot: "您已回到智能助手对话。",
+      agentTyping: "客服正在输入",
+      rateTitle: "请为本次服务评分",
+      rateStar: "{n} 分（满分 5 分）",
+      rateComment: "还有什么想说的吗？（可选）",
+      rateSend: "提交评分",
+      rateThanks: "感谢您的评分！",
     },
   };
 
@@ -282,6 +318,19 @@
     ".counter{font-size:12px;color:var(--muted);margin:6px 2px 0;display:none;}",
     ".counter.show{display:block;}",
     ".counter.over{color:var(--danger);font-weight:600;}",
+    ".handoff-bar{display:flex;justify-content:flex-end;margin:0 0 8px;}",
+    ".handoff-bar.hide{display:none;}",
+    ".handoff-btn{border:1px solid var(--line);background:#fff;color:var(--fg);border-radius:999px;padding:3px 12px;font-size:12.5px;font-weight:600;}",
+    ".handoff-btn:hover{border-color:var(--accent);color:var(--accent);}",
+    ".row.notice form{display:flex;flex-direction:column;gap:6px;margin-top:8px;text-align:left;}",
+    ".row.notice label{font-size:12.5px;color:var(--muted);}",
+    ".row.notice input,.row.notice textarea{font:inherit;font-size:14px;border:1px solid #d1d5db;border-radius:8px;padding:6px 9px;min-height:0;max-height:none;}",
+    ".stars{display:flex;gap:4px;justify-content:center;}",
+    ".stars button{border:1px solid var(--line);background:#fff;border-radius:8px;width:36px;height:32px;padding:0;font-size:17px;color:#9ca3af;}",
+    ".stars button[aria-pressed=true]{color:#d97706;border-color:#d97706;}",
+    ".row.peer-typing{align-self:flex-start;align-items:flex-start;}",
+    ".row.peer-typing .who{color:#047857;}",
+    ".row.peer-typing .bubble{background:#ecfdf5;border:1px solid #a7f3d0;border-bottom-left-radius:5px;display:inline-flex;align-items:center;gap:4px;padding:12px 14px;}",
     ".sr{position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;clip:rect(0,0,0,0);white-space:nowrap;border:0;}",
     "@media (max-width:480px){",
     " .panel{right:0;left:0;bottom:0;top:0;width:100%;height:100%;min-height:0;border-radius:0;border:0;}",
@@ -382,6 +431,11 @@
   counter.setAttribute("aria-live", "polite");
   counter.id = "cbw-counter";
   input.setAttribute("aria-describedby", "cbw-counter");
+  // Asking for a person works from the very first message on.
+  var handoffBar = el("div", "handoff-bar");
+  var handoffBtn = button("handoff-btn", null, T.talkToPerson);
+  handoffBar.appendChild(handoffBtn);
+  composer.appendChild(handoffBar);
   composer.appendChild(box);
   composer.appendChild(counter);
 
@@ -968,6 +1022,8 @@
     // forbidden: our stored conversation is gone or not ours; start a new one.
     clearConversation();
     clearLog();
+    ratingRow = null;
+    leftMessage = false;
     attempts = 0;
     if (ws) {
       try {
@@ -1014,6 +1070,26 @@
         break;
       case "message":
         renderMessage(f.message);
+        if (f.message && f.message.role === "agent") showPeerTyping(false);
+        break;
+      case "handoff":
+        onHandoff(f);
+        break;
+      case "conversation":
+        onConversation(f);
+        break;
+      case "typing":
+        if (f.role === "agent") showPeerTyping(f.active !== false);
+        break;
+      case "cancelled":
+        dropReply(f.reply_to);
+        break;
+      case "left_message":
+        onLeftMessage(f);
+        break;
+      case "rated":
+        if (ratingRow) ratingRow.querySelector(".bubble").textContent = T.rateThanks;
+        if (ratingRow && ratingRow.querySelector("form")) ratingRow.removeChild(ratingRow.querySelector("form"));
         break;
       case "error":
         onError(f);
@@ -1045,6 +1121,10 @@
     // show the bot thinking; the slow-answer notice offers a retry if nothing comes.
     var newest = maxRenderedId();
     if (convStatus === "bot" && visitorById.has(newest)) startThinking(newest);
+    if (handoffWanted) {
+      handoffWanted = false;
+      sendFrame({ type: "handoff" });
+    }
     // Re-send what the server never acknowledged, with the same client_id (it dedupes).
     store.pending.slice().forEach(function (p) {
       var v = visitorRows.get(p.client_id);
@@ -1060,7 +1140,7 @@
     var text = v ? v.text : "";
     visitorStored(f.client_id, f.message_id, text);
     var r = replies.get(f.message_id);
-    if (!(r && r.done)) startThinking(f.message_id);
+    if (!(r && r.done) && convStatus === "bot") startThinking(f.message_id);
   }
 
   function onStatus(f) {
@@ -1102,13 +1182,21 @@
     showNotice(text);
   }
 
-  function setConversationStatus(status) {
+  function setConversationStatus(status, agentName) {
     if (status === convStatus) return;
+    var previous = convStatus;
     convStatus = status;
+    handoffBar.classList.toggle("hide", status !== "bot");
+    if (status !== "bot") stopBotThinking();
+    if (status !== "agent") showPeerTyping(false);
     if (statusNotice && statusNotice.parentNode) statusNotice.parentNode.removeChild(statusNotice);
     statusNotice = null;
+    leaveForm = null;
     if (status === "queued") statusNotice = showNotice(T.queued);
-    else if (status === "agent") statusNotice = showNotice(T.withAgent);
+    else if (status === "agent")
+      statusNotice = showNotice(agentName ? fmt(T.agentJoined, { name: agentName }) : T.withAgent);
+    else if (status === "bot" && (previous === "queued" || previous === "agent"))
+      statusNotice = showNotice(T.backToBot);
     else if (status === "closed") {
       var again = button("link-btn", null, T.newConversation);
       again.addEventListener("click", function () {
@@ -1118,6 +1206,195 @@
       statusNotice = showNotice(T.closed, again);
     }
   }
+
+  // --- a person takes over (docs/protocol.md, handoff) --------------------------------------
+  var handoffWanted = false;
+  var leaveForm = null; // the leave-a-message form while it is shown
+  var leftMessage = false;
+  var ratingRow = null;
+  var peerTypingRow = null;
+  var peerTypingTimer = null;
+  var typingSentAt = 0;
+
+  function requestHandoff() {
+    if (ready) sendFrame({ type: "handoff" });
+    else {
+      handoffWanted = true;
+      ensureConnected();
+    }
+  }
+
+  function stopBotThinking() {
+    // The bot will not answer now: drop "thinking" rows of answers that never started.
+    replies.forEach(function (r, replyTo) {
+      if (!r.done && !r.gotToken) dropReply(replyTo);
+    });
+  }
+
+  function dropReply(replyTo) {
+    var r = replies.get(replyTo);
+    if (!r || r.done) return;
+    clearReplyTimers(r);
+    if (r.row && r.row.parentNode) r.row.parentNode.removeChild(r.row);
+    replies.delete(replyTo);
+  }
+
+  function waitText(seconds) {
+    if (typeof seconds !== "number" || seconds < 60) return T.waitUnderMinute;
+    return fmt(T.waitMinutes, { n: Math.round(seconds / 60) });
+  }
+
+  function onHandoff(f) {
+    if (f.status !== "queued") return;
+    setConversationStatus("queued");
+    if (!statusNotice) return;
+    var text = T.queued;
+    if (typeof f.position === "number")
+      text += " " + fmt(T.queuePlace, { position: f.position, wait: waitText(f.estimated_wait_s) });
+    statusNotice.querySelector(".bubble").textContent = text;
+    if (f.agents_online === 0 && !leftMessage) showLeaveForm();
+    else if (leaveForm && leaveForm.parentNode) {
+      leaveForm.parentNode.removeChild(leaveForm);
+      leaveForm = null;
+    }
+  }
+
+  function field(labelText, control, id) {
+    control.id = id;
+    var label = el("label", null, labelText);
+    label.setAttribute("for", id);
+    return [label, control];
+  }
+
+  function showLeaveForm() {
+    // An offer first; the form opens on request.
+    if (leaveForm || !statusNotice) return;
+    var offer = el("div", "leave-offer");
+    offer.appendChild(el("p", null, T.noAgents));
+    var open = button("link-btn", null, T.leaveOpen);
+    open.addEventListener("click", function () {
+      offer.replaceChild(leaveFormFields(), open);
+    });
+    offer.appendChild(open);
+    statusNotice.appendChild(offer);
+    leaveForm = offer;
+  }
+
+  function leaveFormFields() {
+    var form = el("form", "leave");
+    form.setAttribute("novalidate", "");
+    var email = el("input");
+    email.type = "email";
+    email.autocomplete = "email";
+    email.required = true;
+    var text = el("textarea");
+    text.rows = 3;
+    text.required = true;
+    field(T.emailLabel, email, "cbw-leave-email").forEach(function (n) {
+      form.appendChild(n);
+    });
+    field(T.leaveLabel, text, "cbw-leave-text").forEach(function (n) {
+      form.appendChild(n);
+    });
+    var submitBtn = button("link-btn", null, T.leaveSend);
+    submitBtn.type = "submit";
+    form.appendChild(submitBtn);
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var value = text.value.trim();
+      if (!email.value.trim() || !value) return;
+      sendFrame({ type: "leave_message", email: email.value.trim(), text: value });
+    });
+    setTimeout(function () {
+      email.focus();
+    }, 0);
+    return form;
+  }
+
+  function onLeftMessage(f) {
+    leftMessage = true;
+    if (!leaveForm) return;
+    var thanks = el("p", null, fmt(T.leftThanks, { email: String(f.email || "") }));
+    leaveForm.parentNode.replaceChild(thanks, leaveForm);
+    leaveForm = null;
+  }
+
+  function onConversation(f) {
+    setConversationStatus(f.status, typeof f.agent === "string" ? f.agent : "");
+    if (f.status === "closed" && f.ask_rating) showRating();
+  }
+
+  function showRating() {
+    if (ratingRow) return;
+    ratingRow = showNotice(T.rateTitle);
+    var form = el("form", "rating");
+    var stars = el("div", "stars");
+    var score = 0;
+    for (var n = 1; n <= 5; n++) {
+      (function (value) {
+        var b = button(null, fmt(T.rateStar, { n: value }), "★");
+        b.setAttribute("aria-pressed", "false");
+        b.addEventListener("click", function () {
+          score = value;
+          stars.querySelectorAll("button").forEach(function (o, i) {
+            o.setAttribute("aria-pressed", i < value ? "true" : "false");
+          });
+          sendRating.disabled = false;
+        });
+        stars.appendChild(b);
+      })(n);
+    }
+    form.appendChild(stars);
+    var comment = el("textarea");
+    comment.rows = 2;
+    field(T.rateComment, comment, "cbw-rate-comment").forEach(function (node) {
+      form.appendChild(node);
+    });
+    var sendRating = button("link-btn", null, T.rateSend);
+    sendRating.type = "submit";
+    sendRating.disabled = true;
+    form.appendChild(sendRating);
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      if (score) sendFrame({ type: "rating", score: score, comment: comment.value.trim() });
+    });
+    ratingRow.appendChild(form);
+  }
+
+  function showPeerTyping(on) {
+    clearTimeout(peerTypingTimer);
+    if (!on) {
+      if (peerTypingRow && peerTypingRow.parentNode) peerTypingRow.parentNode.removeChild(peerTypingRow);
+      peerTypingRow = null;
+      return;
+    }
+    if (!peerTypingRow) {
+      peerTypingRow = el("div", "row peer-typing");
+      peerTypingRow.appendChild(el("div", "who", T.agent));
+      var b = el("div", "bubble");
+      b.setAttribute("role", "img");
+      b.setAttribute("aria-label", T.agentTyping);
+      for (var i = 0; i < 3; i++) b.appendChild(el("span", "dot"));
+      peerTypingRow.appendChild(b);
+      place(peerTypingRow, Infinity);
+    }
+    peerTypingTimer = setTimeout(function () {
+      showPeerTyping(false);
+    }, 8000);
+  }
+
+  function sendTyping(active) {
+    // Only a person reads typing; the bot does not need it.
+    if (convStatus !== "queued" && convStatus !== "agent") return;
+    var now = Date.now();
+    if (active && now - typingSentAt < 2500) return;
+    typingSentAt = active ? now : 0;
+    sendFrame({ type: "typing", active: active });
+  }
+
+  handoffBtn.addEventListener("click", function () {
+    requestHandoff();
+  });
 
   // ---------------------------------------------------------------------------------------
   // Composer
@@ -1144,6 +1421,7 @@
     if (!text || charCount(text) > MAX_CHARS) return;
     input.value = "";
     updateComposer();
+    if (typingSentAt) sendTyping(false);
     sendVisitor(newClientId(), text);
     scrollToBottom();
   }
@@ -1152,7 +1430,10 @@
     e.preventDefault();
     submit();
   });
-  input.addEventListener("input", updateComposer);
+  input.addEventListener("input", function () {
+    updateComposer();
+    if (input.value.trim()) sendTyping(true);
+  });
   input.addEventListener("keydown", function (e) {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
       e.preventDefault();

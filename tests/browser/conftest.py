@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,11 +64,9 @@ def screenshot_dir() -> Path:
     return SCREENSHOT_DIR
 
 
-@pytest.fixture(scope="session")
-def daphne_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A daphne server on a free port with a fresh SQLite database; the LLM points at a closed
-    port, so every answer comes from the fallback stage (streamed word by word)."""
-    tmp = tmp_path_factory.mktemp("browser-server")
+@contextmanager
+def running_daphne(tmp: Path, **env_overrides: str) -> Iterator[str]:
+    """A migrated SQLite database in `tmp` and daphne on a free port; yields the base URL."""
     env = {
         **os.environ,
         "DEBUG": "1",
@@ -77,6 +76,7 @@ def daphne_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "OPENAI_BASE_URL": "",
         "REDIS_URL": "",
         "PYTHONUNBUFFERED": "1",
+        **env_overrides,
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     subprocess.run(
@@ -98,12 +98,13 @@ def daphne_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"daphne exited early:\n{log_path.read_text(errors='replace')}")
             try:
-                with urllib.request.urlopen(base + "/", timeout=2) as resp:
+                # Ready once the embedding model is loaded, not merely listening.
+                with urllib.request.urlopen(base + "/readyz", timeout=2) as resp:
                     if resp.status == 200:
                         break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -119,6 +120,14 @@ def daphne_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def daphne_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A daphne server on a free port with a fresh SQLite database; the LLM points at a closed
+    port, so every answer comes from the fallback stage (streamed word by word)."""
+    with running_daphne(tmp_path_factory.mktemp("browser-server")) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

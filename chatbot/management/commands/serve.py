@@ -87,13 +87,14 @@ class Command(BaseCommand):
         )
         children.append(daphne)
         url = f"http://{host}:{port}/"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline and daphne.poll() is None:
             try:
-                httpx.get(url, timeout=2.0)
-                break
+                if httpx.get(f"{url}readyz", timeout=2.0).status_code == 200:
+                    break
             except httpx.HTTPError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nDemo store with the chat widget: {url}\n"

@@ -1,0 +1,38 @@
+"""Cached model answers. Rows live in the database so every worker sees them; each process
+searches its own in-memory copy of the embeddings (chatbot.cache.index)."""
+
+import numpy as np
+from django.db import models
+
+
+class CachedAnswer(models.Model):
+    question = models.TextField()
+    normalised = models.CharField(max_length=500, db_index=True, editable=False)
+    answer = models.TextField()
+    # float32 bytes of the unit-length question embedding.
+    embedding = models.BinaryField(editable=False)
+    # Scope: an entry serves only questions with the same locale, knowledge version, prompt and
+    # model configuration, and conversation context; `scope_key` hashes the four.
+    locale = models.CharField(max_length=16, default="en")
+    knowledge_version = models.PositiveIntegerField()
+    config_fingerprint = models.CharField(max_length=32)
+    context_key = models.CharField(max_length=32, blank=True, default="")
+    scope_key = models.CharField(max_length=32, db_index=True, editable=False)
+    model = models.CharField(max_length=200, blank=True, default="")
+    tier = models.CharField(max_length=64, blank=True, default="")
+    # The visitor message whose model answer this is: a thumbs-down on that answer evicts it.
+    origin_message_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    last_hit_at = models.DateTimeField(null=True, blank=True)
+    hit_count = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-hit_count", "-created_at"]
+        indexes = [models.Index(fields=["hit_count", "last_hit_at"], name="cache_eviction_order")]
+
+    def __str__(self) -> str:
+        return self.question[:80]
+
+    def vector(self) -> np.ndarray:
+        return np.frombuffer(bytes(self.embedding), dtype=np.float32)

@@ -1,0 +1,122 @@
+"""Second stage: an answer the model already gave, to the same question in other words, in the
+same scope. Misses take part in single flight, and `after_answer` stores complete model
+answers and releases the waiters."""
+
+from dataclasses import dataclass
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from chatbot.cache import services
+from chatbot.cache.pii import is_personal
+from chatbot.cache.selectors import CacheLookup, cache_find, cache_lookup
+from chatbot.cache.singleflight import SingleFlight
+from chatbot.pipeline.base import Answer, DoneEvent, Turn
+from chatbot.pipeline.fallback_stage import stream_text
+from chatbot.pipeline.trace import Trace, TraceStep
+
+BROKEN_DECISIONS = {"interrupted", "continued", "stream_failed"}
+
+
+@dataclass
+class _Pending:
+    found: CacheLookup
+    leading: bool
+
+
+def complete_model_answer(done: DoneEvent) -> bool:
+    """A model answer that streamed to its end from one model: not interrupted (nor continued by
+    another tier after a break), not a template, an agent's message or an error."""
+    if done.source != "llm":
+        return False
+    step = done.trace.answering_step()
+    broken = any(s.decision in BROKEN_DECISIONS for s in done.trace.steps)
+    return step is not None and step.decision == "answered" and not broken
+
+
+class CacheStage:
+    name = "cache"
+
+    def __init__(self, flight: SingleFlight | None = None) -> None:
+        self.flight = flight or SingleFlight(ttl_s=settings.ANSWER_CACHE_FLIGHT_TTL_S)
+        self._pending: dict[int, _Pending] = {}
+        self._hits: dict[int, int] = {}
+
+    async def attempt(self, turn: Turn, trace: Trace) -> Answer | None:
+        started = trace.elapsed_ms()
+        found = await database_sync_to_async(cache_lookup)(
+            text=turn.text, locale=turn.locale, history=turn.history
+        )
+        context = found.context
+        if found.hit or context is None or context.store != context.lookup:
+            return self._decide(turn, trace, found, started)
+        key = found.flight_key
+        if await self.flight.lead(key):
+            # Another leader may have stored it between our look and our claim.
+            found = await database_sync_to_async(cache_find)(found)
+            if found.hit:
+                await self.flight.finish(key)
+            else:
+                self._pending[turn.message_id] = _Pending(found, leading=True)
+            return self._decide(turn, trace, found, started)
+        released = await self.flight.wait(key, settings.ANSWER_CACHE_WAIT_S)
+        found = await database_sync_to_async(cache_find)(found)
+        found.detail["waited"] = "released" if released else "timeout"
+        if found.hit:
+            found.decision = "hit_after_wait"
+        else:  # the leader failed or is too slow: ask the model ourselves
+            self._pending[turn.message_id] = _Pending(found, leading=False)
+        return self._decide(turn, trace, found, started)
+
+    def _decide(
+        self, turn: Turn, trace: Trace, found: CacheLookup, started: float
+    ) -> Answer | None:
+        trace.add(
+            TraceStep(
+                self.name,
+                found.decision,
+                round(trace.elapsed_ms() - started, 2),
+                score=found.score if found.scope is not None else None,
+                model=found.model or None,
+                prompt_tokens=0 if found.hit else None,
+                completion_tokens=0 if found.hit else None,
+                cost=0.0 if found.hit else None,
+                detail={"entry_id": found.entry_id, **found.detail, **found.timings_ms},
+            )
+        )
+        if not found.hit:
+            return None
+        assert found.entry_id is not None
+        self._hits[turn.message_id] = found.entry_id
+        return Answer(self.name, stream_text(found.answer))
+
+    async def after_answer(self, turn: Turn, done: DoneEvent | None) -> None:
+        """Records a served hit; stores a complete model answer; always releases the claim."""
+        entry_id = self._hits.pop(turn.message_id, None)
+        pending = self._pending.pop(turn.message_id, None)
+        try:
+            if entry_id is not None and done is not None and done.source == self.name:
+                await database_sync_to_async(services.entry_record_hit)(entry_id=entry_id)
+            if pending is not None and done is not None and self._storable(done):
+                await database_sync_to_async(self._store)(turn, pending.found, done)
+        finally:
+            if pending is not None and pending.leading:
+                await self.flight.finish(pending.found.flight_key)
+
+    @staticmethod
+    def _storable(done: DoneEvent) -> bool:
+        return complete_model_answer(done) and not is_personal(done.text)
+
+    @staticmethod
+    def _store(turn: Turn, found: CacheLookup, done: DoneEvent) -> None:
+        assert found.scope is not None and found.vector is not None
+        step = done.trace.answering_step()
+        services.entry_store(
+            question=turn.text,
+            answer=done.text,
+            vector=found.vector,
+            scope=found.scope,
+            model=(step.model if step else "") or "",
+            tier=str(step.detail.get("tier", "")) if step else "",
+            origin_message_id=turn.message_id,
+        )

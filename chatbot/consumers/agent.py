@@ -1,0 +1,243 @@
+"""The agent console's socket: parse and validate, call one handoff service, relay.
+
+Only staff users in the "agents" group get in (the session's user, from AuthMiddlewareStack);
+every action is taken as that user, never as anyone a frame names. An agent views one
+conversation at a time: its socket joins that conversation's `chat.` group (the messages the
+visitor sees) and `console.` group (notes, visitor typing, viewers), and always `console.queue`.
+"""
+
+import json
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from chatbot import answering
+from chatbot.handoff import background, notify, presence, selectors
+from chatbot.handoff import services as handoff
+from chatbot.handoff.protocol import (
+    AgentTypingFrame,
+    CannedFrame,
+    ClaimFrame,
+    CloseFrame,
+    LeaveFrame,
+    NoteFrame,
+    OpenFrame,
+    PingFrame,
+    PresenceFrame,
+    ReturnFrame,
+    SearchFrame,
+    SendFrame,
+    parse_agent_frame,
+)
+from chatbot.protocol import PROTOCOL_VERSION, ProtocolError
+
+FORBIDDEN_CLOSE_CODE = 4403
+# Frames of the viewed conversation's chat group an agent needs (not the token stream).
+RELAYED = {"message", "done", "typing", "conversation", "handoff", "cancelled"}
+
+
+class AgentConsumer(AsyncWebsocketConsumer):
+    viewing: str | None = None
+    admitted = False
+
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        if not await database_sync_to_async(selectors.is_agent)(self.user):
+            await self.close(code=FORBIDDEN_CLOSE_CODE)  # before accept: the handshake fails
+            return
+        self.admitted = True
+        self.name = selectors.agent_name(self.user)
+        await self.accept()
+        await self.channel_layer.group_add(notify.QUEUE_GROUP, self.channel_name)
+        background.sweeper_acquire()
+        await database_sync_to_async(handoff.presence_update)(agent=self.user, seen=True)
+        await self.send_frame(await database_sync_to_async(self._hello)())
+
+    def _hello(self) -> dict[str, Any]:
+        return {
+            "type": "hello",
+            "v": PROTOCOL_VERSION,
+            "agent": {"id": self.user.pk, "name": self.name},
+            "presence": selectors.agent_presence_status(user=self.user),
+            "agents_online": selectors.agents_online(),
+            "conversations": selectors.open_conversations(),
+            "sla": {
+                "wait_s": settings.HANDOFF_SLA_WAIT_S,
+                "first_reply_s": settings.HANDOFF_SLA_FIRST_REPLY_S,
+                "visitor_waiting_s": settings.HANDOFF_SLA_VISITOR_WAITING_S,
+            },
+        }
+
+    async def disconnect(self, code: int) -> None:
+        if not self.admitted:
+            return
+        await self.leave_conversation()
+        await self.channel_layer.group_discard(notify.QUEUE_GROUP, self.channel_name)
+        await database_sync_to_async(handoff.presence_update)(agent=self.user, seen=False)
+        await background.sweeper_release()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self.send_error("binary_not_supported")
+            return
+        try:
+            frame = parse_agent_frame(text_data, max_bytes=settings.CHAT_MAX_FRAME_BYTES)
+        except ProtocolError as err:
+            await self.send_error(err.code)
+            return
+        try:
+            await self.dispatch_frame(frame)
+        except handoff.HandoffError as err:
+            await self.send_error(err.code, **err.detail)
+
+    async def dispatch_frame(self, frame: Any) -> None:
+        if isinstance(frame, PingFrame | PresenceFrame):
+            status = frame.status if isinstance(frame, PresenceFrame) else None
+            await database_sync_to_async(handoff.presence_update)(
+                agent=self.user, status=status, seen=True
+            )
+            if self.viewing:
+                await self.publish_viewers(
+                    await database_sync_to_async(presence.viewers_touch)(
+                        public_id=self.viewing, user_id=self.user.pk, name=self.name
+                    )
+                )
+            await self.send_frame(
+                {
+                    "type": "presence",
+                    "status": status or await self._presence(),
+                    "agents_online": await database_sync_to_async(selectors.agents_online)(),
+                }
+            )
+        elif isinstance(frame, OpenFrame):
+            await self.open_conversation(frame.conversation)
+        elif isinstance(frame, LeaveFrame):
+            await self.leave_conversation()
+        elif isinstance(frame, ClaimFrame):
+            result = await database_sync_to_async(handoff.conversation_claim)(
+                public_id=frame.conversation, agent=self.user
+            )
+            if result.won:
+                await self.send_frame({"type": "claimed", "conversation": frame.conversation})
+            else:
+                await self.send_error(
+                    "already_claimed", conversation=frame.conversation, owner=result.owner
+                )
+        elif isinstance(frame, SendFrame):
+            message, created = await database_sync_to_async(handoff.agent_message_send)(
+                public_id=frame.conversation,
+                agent=self.user,
+                client_id=frame.client_id,
+                text=frame.text,
+            )
+            await self.send_frame(
+                {
+                    "type": "ack",
+                    "conversation": frame.conversation,
+                    "client_id": frame.client_id,
+                    "message_id": message.id,
+                    "duplicate": not created,
+                }
+            )
+        elif isinstance(frame, AgentTypingFrame):
+            await self.relay_typing(frame)
+        elif isinstance(frame, NoteFrame):
+            await database_sync_to_async(handoff.note_add)(
+                public_id=frame.conversation, agent=self.user, text=frame.text
+            )
+        elif isinstance(frame, ReturnFrame):
+            await database_sync_to_async(handoff.conversation_return_to_bot)(
+                public_id=frame.conversation, agent=self.user
+            )
+        elif isinstance(frame, CloseFrame):
+            await database_sync_to_async(handoff.conversation_close)(
+                public_id=frame.conversation, agent=self.user, reason=frame.reason
+            )
+        elif isinstance(frame, SearchFrame):
+            items = await database_sync_to_async(selectors.conversations_search)(query=frame.query)
+            await self.send_frame({"type": "search_results", "query": frame.query, "items": items})
+        elif isinstance(frame, CannedFrame):
+            items = await database_sync_to_async(selectors.canned_replies)(
+                query=frame.query, locale=frame.locale
+            )
+            await self.send_frame({"type": "canned_results", "query": frame.query, "items": items})
+
+    async def _presence(self) -> str:
+        return await database_sync_to_async(selectors.agent_presence_status)(user=self.user)
+
+    async def open_conversation(self, public_id: str) -> None:
+        detail = await database_sync_to_async(selectors.conversation_detail)(public_id=public_id)
+        if detail is None:
+            raise handoff.HandoffError("not_found", conversation=public_id)
+        if self.viewing != public_id:
+            await self.leave_conversation()
+            self.viewing = public_id
+            await self.channel_layer.group_add(answering.group_name(public_id), self.channel_name)
+            await self.channel_layer.group_add(notify.console_group(public_id), self.channel_name)
+        await self.send_frame({"type": "transcript", **detail})
+        await self.publish_viewers(
+            await database_sync_to_async(presence.viewers_touch)(
+                public_id=public_id, user_id=self.user.pk, name=self.name
+            )
+        )
+
+    async def leave_conversation(self) -> None:
+        public_id, self.viewing = self.viewing, None
+        if public_id is None:
+            return
+        await self.channel_layer.group_discard(answering.group_name(public_id), self.channel_name)
+        await self.channel_layer.group_discard(notify.console_group(public_id), self.channel_name)
+        await self.publish_viewers(
+            await database_sync_to_async(presence.viewers_leave)(
+                public_id=public_id, user_id=self.user.pk
+            ),
+            public_id=public_id,
+        )
+
+    async def publish_viewers(self, names: list[str], public_id: str | None = None) -> None:
+        public_id = public_id or self.viewing
+        await self.channel_layer.group_send(
+            notify.console_group(public_id),
+            {
+                "type": "console.frame",
+                "frame": {"type": "viewers", "conversation": public_id, "viewers": names},
+            },
+        )
+
+    async def relay_typing(self, frame: AgentTypingFrame) -> None:
+        """Only the owner's typing reaches the visitor (and the other agents viewing)."""
+        owner = await database_sync_to_async(selectors.conversation_owner_id)(
+            public_id=frame.conversation
+        )
+        if owner != self.user.pk:
+            raise handoff.HandoffError("not_owner")
+        await self.channel_layer.group_send(
+            answering.group_name(frame.conversation),
+            {
+                "type": "chat.frame",
+                "frame": {"type": "typing", "role": "agent", "active": frame.active},
+                "exclude": self.channel_name,
+            },
+        )
+
+    # --- group events ----------------------------------------------------------------------
+
+    async def chat_frame(self, event: dict[str, Any]) -> None:
+        """A frame of the viewed conversation's chat group, tagged with its conversation."""
+        frame = event["frame"]
+        if event.get("exclude") == self.channel_name or frame.get("type") not in RELAYED:
+            return
+        if self.viewing is None:
+            return
+        await self.send_frame({**frame, "conversation": self.viewing})
+
+    async def console_frame(self, event: dict[str, Any]) -> None:
+        await self.send_frame(event["frame"])
+
+    async def send_error(self, code: str, **detail: Any) -> None:
+        await self.send_frame({"type": "error", "code": code, **detail})
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame, ensure_ascii=False))

@@ -1,0 +1,1 @@
+"""Handing conversations from the bot to people: the queue, claims, presence, the console."""

@@ -1,0 +1,71 @@
+"""The handoff's timed work, run as asyncio tasks in the daphne processes.
+
+- The claim sweeper returns stale claims to the queue. It runs in every process while at least
+  one socket (visitor or agent) is open there; claims_expire is a conditional UPDATE, so several
+  processes sweeping at once is safe. (No Celery beat is needed in either way of running.)
+- Negative feedback hands off after a short grace period, so a changed vote does not."""
+
+import asyncio
+import contextlib
+import logging
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from chatbot.handoff import services
+
+logger = logging.getLogger(__name__)
+
+_users = 0
+_sweeper: asyncio.Task[None] | None = None
+_pending: set[asyncio.Task[None]] = set()
+
+
+async def _sweep_forever() -> None:
+    while True:
+        await asyncio.sleep(settings.HANDOFF_SWEEP_INTERVAL_S)
+        try:
+            expired = await database_sync_to_async(services.claims_expire)()
+        except Exception:
+            logger.exception("claim sweep failed")
+            continue
+        if expired:
+            logger.info("claims expired back to the queue: %s", expired)
+
+
+def sweeper_acquire() -> None:
+    """A socket opened in this process: make sure the sweeper runs."""
+    global _users, _sweeper
+    _users += 1
+    if _sweeper is None or _sweeper.done():
+        _sweeper = asyncio.create_task(_sweep_forever())
+
+
+async def sweeper_release() -> None:
+    """A socket closed: stop the sweeper when it was the last one."""
+    global _users, _sweeper
+    _users = max(0, _users - 1)
+    if _users == 0 and _sweeper is not None:
+        task, _sweeper = _sweeper, None
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _feedback_handoff(conversation_id: int, message_id: int) -> None:
+    await asyncio.sleep(settings.HANDOFF_FEEDBACK_GRACE_S)
+    await database_sync_to_async(services.handoff_after_negative_feedback)(
+        conversation_id=conversation_id, message_id=message_id
+    )
+
+
+def schedule_feedback_handoff(conversation_id: int, message_id: int) -> None:
+    task = asyncio.create_task(_feedback_handoff(conversation_id, message_id))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+async def wait_for_pending() -> None:
+    """Lets tests wait for scheduled handoffs."""
+    while _pending:
+        await asyncio.gather(*list(_pending), return_exceptions=True)

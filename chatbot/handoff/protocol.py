@@ -1,0 +1,199 @@
+"""Frames the handoff adds to protocol v1 (docs/protocol.md, docs/console.md): the visitor's
+new client frames, the agent console's frames, and their error texts. Parsing defers to
+chatbot.protocol for the frames it already knows, so limits and error codes stay the same."""
+
+import json
+from typing import Annotated, Any, Literal
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.utils.translation import gettext_lazy as _
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+
+from chatbot.copy import render
+from chatbot.protocol import (
+    PROTOCOL_VERSION,
+    ClientFrame,
+    ClientId,
+    ProtocolError,
+    parse_client_frame,
+)
+
+HANDOFF_ERROR_TEXTS = {
+    "invalid_email": _("Please enter a valid email address."),
+    "not_closed": _("You can rate the conversation once it has ended."),
+}
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+PublicId = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+    v: Literal[1] | None = None
+
+
+# --- the visitor ----------------------------------------------------------------------------
+
+
+class HandoffRequestFrame(_Frame):
+    type: Literal["handoff"]
+
+
+class VisitorTypingFrame(_Frame):
+    type: Literal["typing"]
+    active: bool = True
+
+
+class LeaveMessageFrame(_Frame):
+    type: Literal["leave_message"]
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)]
+    text: Text
+
+
+class RatingFrame(_Frame):
+    type: Literal["rating"]
+    score: int = Field(ge=1, le=5)
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
+
+
+VisitorFrame = HandoffRequestFrame | VisitorTypingFrame | LeaveMessageFrame | RatingFrame
+_visitor = TypeAdapter(Annotated[VisitorFrame, Field(discriminator="type")])
+_VISITOR_TYPES = {"handoff", "typing", "leave_message", "rating"}
+
+
+def _load(raw: str, max_bytes: int) -> dict[str, Any]:
+    if len(raw.encode()) > max_bytes:
+        raise ProtocolError("too_long")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise ProtocolError("invalid_json") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid_json")
+    if "v" in data and data["v"] != PROTOCOL_VERSION:
+        raise ProtocolError("unsupported_version")
+    return data
+
+
+def parse_visitor_frame(raw: str, *, max_bytes: int, max_chars: int) -> ClientFrame | VisitorFrame:
+    """chatbot.protocol's frames plus the handoff ones; raises ProtocolError like it."""
+    try:
+        kind = json.loads(raw).get("type") if len(raw) <= max_bytes else None
+    except (ValueError, AttributeError):
+        kind = None
+    if kind not in _VISITOR_TYPES:
+        return parse_client_frame(raw, max_bytes=max_bytes, max_chars=max_chars)
+    data = _load(raw, max_bytes)
+    try:
+        frame = _visitor.validate_python(data)
+    except ValidationError:
+        raise ProtocolError("invalid_frame") from None
+    if isinstance(frame, LeaveMessageFrame):
+        try:
+            validate_email(frame.email)
+        except DjangoValidationError:
+            raise ProtocolError("invalid_email") from None
+    return frame
+
+
+def visitor_error_frame(code: str, *, locale: str) -> dict[str, Any]:
+    return {"type": "error", "code": code, "text": render(HANDOFF_ERROR_TEXTS[code], locale)}
+
+
+# --- the agent console ----------------------------------------------------------------------
+
+
+class PresenceFrame(_Frame):
+    type: Literal["presence"]
+    status: Literal["online", "away"]
+
+
+class PingFrame(_Frame):
+    type: Literal["ping"]
+
+
+class OpenFrame(_Frame):
+    type: Literal["open"]
+    conversation: PublicId
+
+
+class LeaveFrame(_Frame):
+    type: Literal["leave"]
+
+
+class ClaimFrame(_Frame):
+    type: Literal["claim"]
+    conversation: PublicId
+
+
+class SendFrame(_Frame):
+    type: Literal["send"]
+    conversation: PublicId
+    client_id: ClientId
+    text: Text
+
+
+class AgentTypingFrame(_Frame):
+    type: Literal["typing"]
+    conversation: PublicId
+    active: bool = True
+
+
+class NoteFrame(_Frame):
+    type: Literal["note"]
+    conversation: PublicId
+    text: Text
+
+
+class ReturnFrame(_Frame):
+    type: Literal["return_to_bot"]
+    conversation: PublicId
+
+
+class CloseFrame(_Frame):
+    type: Literal["close"]
+    conversation: PublicId
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class SearchFrame(_Frame):
+    type: Literal["search"]
+    query: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
+class CannedFrame(_Frame):
+    type: Literal["canned"]
+    query: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+    locale: Annotated[str, StringConstraints(max_length=16)] = ""
+
+
+AgentFrame = (
+    PresenceFrame
+    | PingFrame
+    | OpenFrame
+    | LeaveFrame
+    | ClaimFrame
+    | SendFrame
+    | AgentTypingFrame
+    | NoteFrame
+    | ReturnFrame
+    | CloseFrame
+    | SearchFrame
+    | CannedFrame
+)
+_agent = TypeAdapter(Annotated[AgentFrame, Field(discriminator="type")])
+AGENT_TYPES = {
+    "presence", "ping", "open", "leave", "claim", "send", "typing", "note", "return_to_bot",
+    "close", "search", "canned",
+}  # fmt: skip
+
+
+def parse_agent_frame(raw: str, *, max_bytes: int) -> AgentFrame:
+    data = _load(raw, max_bytes)
+    if data.get("type") not in AGENT_TYPES:
+        raise ProtocolError("unknown_type")
+    try:
+        return _agent.validate_python(data)
+    except ValidationError:
+        raise ProtocolError("invalid_frame") from None

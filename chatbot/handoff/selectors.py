@@ -1,0 +1,302 @@
+"""Reads for the handoff: the queue, the console's lists and transcripts, presence counts."""
+
+import math
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Avg, F, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from chatbot.models import AgentNote, AgentPresence, Conversation, LeftMessage, Message
+from chatbot.services import message_payload
+
+AGENTS_GROUP = "agents"
+OPEN_STATUSES = (Conversation.Status.QUEUED, Conversation.Status.AGENT)
+SNAPSHOT_LIMIT = 200
+SEARCH_LIMIT = 50
+
+# "talk to a human", "speak with an agent", "real person please", "转人工", "人工客服", …
+_ASKS_FOR_HUMAN = re.compile(
+    r"\b(talk|speak|chat|connect)\w*\s+(to|with)\s+(a|an|the|some|your)?\s*"
+    r"(real\s+|live\s+)?(human|agent|person|people|someone|operator|representative)\b"
+    r"|\b(real|live)\s+(human|person|agent)\b"
+    r"|\bhuman\s+(agent|please|support)\b"
+    r"|转人工|人工客服|人工服务|真人|找人工|接人工|要人工",
+    re.IGNORECASE,
+)
+
+
+def asks_for_human(text: str) -> bool:
+    """Whether a visitor's message asks for a person (English or Chinese)."""
+    return bool(_ASKS_FOR_HUMAN.search(text))
+
+
+def is_agent(user: AbstractBaseUser | AnonymousUser | None) -> bool:
+    """Staff users in the agents group: the only ones who may open the console or its socket."""
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and user.is_staff
+        and user.groups.filter(name=AGENTS_GROUP).exists()
+    )
+
+
+def agent_name(user: AbstractBaseUser | None) -> str:
+    if user is None:
+        return ""
+    return user.get_full_name() or user.get_username()
+
+
+def conversation_status(*, conversation_id: int) -> str | None:
+    return Conversation.objects.filter(pk=conversation_id).values_list("status", flat=True).first()
+
+
+def agents_online(*, now: datetime | None = None) -> int:
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.HANDOFF_PRESENCE_TTL_S)
+    return AgentPresence.objects.filter(
+        status=AgentPresence.Status.ONLINE, last_seen_at__gte=cutoff
+    ).count()
+
+
+def agent_presence_status(*, user: AbstractBaseUser) -> str:
+    status = AgentPresence.objects.filter(user=user).values_list("status", flat=True).first()
+    return status or AgentPresence.Status.ONLINE
+
+
+def average_claim_wait_s(*, now: datetime | None = None) -> float:
+    """Mean time from queued to claimed over the last hour; the configured default before any."""
+    now = now or timezone.now()
+    recent = Conversation.objects.filter(
+        claimed_at__gte=now - timedelta(hours=1), queued_at__isnull=False
+    ).aggregate(wait=Avg(F("claimed_at") - F("queued_at")))["wait"]
+    if recent is None:
+        return float(settings.HANDOFF_DEFAULT_WAIT_S)
+    seconds = recent.total_seconds() if isinstance(recent, timedelta) else recent / 1e6
+    return max(seconds, 1.0)
+
+
+def queued_ids() -> list[int]:
+    """Queued conversations, oldest handoff first (the order agents should take them)."""
+    return list(
+        Conversation.objects.filter(status=Conversation.Status.QUEUED)
+        .order_by("queued_at", "id")
+        .values_list("id", flat=True)
+    )
+
+
+def queue_frames() -> list[tuple[str, dict[str, Any]]]:
+    """(public id, `handoff` frame) for every queued conversation: place, wait, agents online."""
+    rows = list(
+        Conversation.objects.filter(status=Conversation.Status.QUEUED)
+        .order_by("queued_at", "id")
+        .values_list("public_id", "handoff_reason")
+    )
+    if not rows:
+        return []
+    online = agents_online()
+    per_place = average_claim_wait_s()
+    return [
+        (public_id, _handoff_frame(position, online, per_place, reason))
+        for position, (public_id, reason) in enumerate(rows, start=1)
+    ]
+
+
+def _handoff_frame(position: int, online: int, per_place: float, reason: str) -> dict[str, Any]:
+    rounds = math.ceil(position / max(online, 1))
+    return {
+        "type": "handoff",
+        "status": Conversation.Status.QUEUED.value,
+        "reason": reason,
+        "position": position,
+        "estimated_wait_s": round(per_place * rounds),
+        "agents_online": online,
+    }
+
+
+def handoff_frame(*, conversation_id: int) -> dict[str, Any] | None:
+    """The visitor's view of the queue, or None when the conversation is not queued."""
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None or conversation.status != Conversation.Status.QUEUED:
+        return None
+    ahead = Conversation.objects.filter(status=Conversation.Status.QUEUED).filter(
+        Q(queued_at__lt=conversation.queued_at)
+        | Q(queued_at=conversation.queued_at, id__lt=conversation.id)
+    )
+    return _handoff_frame(
+        ahead.count() + 1, agents_online(), average_claim_wait_s(), conversation.handoff_reason
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _summaries(queryset) -> list[dict[str, Any]]:
+    last_visitor_text = Message.objects.filter(
+        conversation=OuterRef("pk"), role=Message.Role.VISITOR
+    ).order_by("-id")
+    last_agent_at = Message.objects.filter(
+        conversation=OuterRef("pk"), role=Message.Role.AGENT
+    ).order_by("-id")
+    email = LeftMessage.objects.filter(conversation=OuterRef("pk")).order_by("-id")
+    rows = queryset.select_related("assigned_to").annotate(
+        preview=Subquery(last_visitor_text.values("text")[:1]),
+        last_agent_message_at=Subquery(last_agent_at.values("created_at")[:1]),
+        email=Subquery(email.values("email")[:1]),
+    )
+    return [
+        {
+            "conversation": c.public_id,
+            "status": c.status,
+            "locale": c.locale,
+            "reason": c.handoff_reason,
+            "created": _iso(c.created_at),
+            "queued_at": _iso(c.queued_at),
+            "claimed_at": _iso(c.claimed_at),
+            "first_agent_reply_at": _iso(c.first_agent_reply_at),
+            "last_visitor_message_at": _iso(c.last_visitor_message_at),
+            "last_agent_message_at": _iso(c.last_agent_message_at),
+            "owner": (
+                {"id": c.assigned_to_id, "name": agent_name(c.assigned_to)}
+                if c.assigned_to_id
+                else None
+            ),
+            "preview": (c.preview or "")[:140],
+            "email": c.email or "",
+            "closed_at": _iso(c.closed_at),
+            "rating": c.rating,
+        }
+        for c in rows
+    ]
+
+
+def open_conversations() -> list[dict[str, Any]]:
+    """Everything queued or with an agent, oldest handoff first: the console filters it into
+    its queue, mine and all-open views."""
+    return _summaries(
+        Conversation.objects.filter(status__in=OPEN_STATUSES).order_by("queued_at", "id")[
+            :SNAPSHOT_LIMIT
+        ]
+    )
+
+
+def conversations_search(*, query: str) -> list[dict[str, Any]]:
+    """Conversations (any status) whose messages contain the text, or whose visitor matches it
+    (conversation id or a left email address), newest first."""
+    query = query.strip()
+    if not query:
+        return []
+    matches = Conversation.objects.filter(
+        Q(messages__text__icontains=query)
+        | Q(public_id__iexact=query)
+        | Q(left_messages__email__icontains=query)
+    ).values("pk")
+    return _summaries(
+        Conversation.objects.filter(pk__in=matches).order_by("-updated_at")[:SEARCH_LIMIT]
+    )
+
+
+def _message_row(message: Message) -> dict[str, Any]:
+    row = message_payload(message)
+    if message.role == Message.Role.BOT:
+        row["trace"] = message.trace
+        feedback = getattr(message, "feedback", None)
+        row["feedback"] = (
+            {"value": feedback.value, "comment": feedback.comment} if feedback else None
+        )
+    return row
+
+
+def conversation_detail(*, public_id: str) -> dict[str, Any] | None:
+    """The whole transcript for agents: bot turns with their trace and feedback, notes, and
+    messages left while no agent was online."""
+    conversation = (
+        Conversation.objects.filter(public_id=public_id).select_related("assigned_to").first()
+    )
+    if conversation is None:
+        return None
+    messages = (
+        Message.objects.filter(conversation=conversation).select_related("feedback").order_by("id")
+    )
+    notes = AgentNote.objects.filter(conversation=conversation).select_related("author")
+    left = LeftMessage.objects.filter(conversation=conversation)
+    summary = _summaries(Conversation.objects.filter(pk=conversation.pk))[0]
+    return {
+        **summary,
+        "close_reason": conversation.close_reason,
+        "rating_comment": conversation.rating_comment,
+        "messages": [_message_row(m) for m in messages],
+        "notes": [note_payload(n) for n in notes],
+        "left_messages": [
+            {"email": m.email, "text": m.text, "created": _iso(m.created_at)} for m in left
+        ],
+    }
+
+
+def note_payload(note: AgentNote) -> dict[str, Any]:
+    return {
+        "id": note.id,
+        "text": note.text,
+        "author": agent_name(note.author),
+        "created": _iso(note.created_at),
+    }
+
+
+def canned_replies(*, query: str, locale: str = "", limit: int = 10) -> list[dict[str, Any]]:
+    """Approved FAQ answers matching the words typed, for an agent to reuse."""
+    from knowledge.models import AnswerVariant
+
+    variants = AnswerVariant.objects.filter(
+        status=AnswerVariant.Status.APPROVED, faq__active=True
+    ).select_related("faq")
+    if locale:
+        variants = variants.filter(faq__locale=locale)
+    for word in query.split()[:6]:
+        variants = variants.filter(Q(text__icontains=word) | Q(faq__question__icontains=word))
+    return [
+        {"id": v.id, "question": v.faq.question, "text": v.text}
+        for v in variants.order_by("-faq__hit_count", "id")[:limit]
+    ]
+
+
+def fallback_streak(*, conversation_id: int, limit: int) -> int:
+    """How many of the latest bot/agent replies, newest first, are fallback bot answers."""
+    recent = (
+        Message.objects.filter(
+            conversation_id=conversation_id, role__in=[Message.Role.BOT, Message.Role.AGENT]
+        )
+        .order_by("-id")
+        .values_list("role", "source")[:limit]
+    )
+    streak = 0
+    for role, source in recent:
+        if role != Message.Role.BOT or source != "fallback":
+            break
+        streak += 1
+    return streak
+
+
+def models_were_down(trace: dict[str, Any]) -> bool:
+    """A fallback answer given because every model tier failed (not because one declined)."""
+    llm_steps = [s for s in trace.get("steps", []) if s.get("stage") == "llm"]
+    return (
+        trace.get("source") == "fallback"
+        and bool(llm_steps)
+        and all(
+            s.get("decision") not in ("answered", "interrupted", "empty_answer") for s in llm_steps
+        )
+    )
+
+
+def conversation_owner_id(*, public_id: str) -> int | None:
+    """The agent who owns the conversation while it is with an agent."""
+    return (
+        Conversation.objects.filter(public_id=public_id, status=Conversation.Status.AGENT)
+        .values_list("assigned_to_id", flat=True)
+        .first()
+    )

@@ -1,0 +1,363 @@
+"""Writes for the handoff. Every status change is one conditional UPDATE (… WHERE status = the
+expected one), so two agents, two processes or an agent and the bot can race safely: exactly
+one wins and the others learn it from the row count. Sockets are told on commit."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from chatbot.handoff import notify, selectors
+from chatbot.models import (
+    AgentNote,
+    AgentPresence,
+    Conversation,
+    Feedback,
+    LeftMessage,
+    Message,
+)
+from chatbot.services import message_payload
+
+Status = Conversation.Status
+
+
+class Reason:
+    """Why a conversation went to the queue (shown to agents)."""
+
+    VISITOR_REQUEST = "visitor_request"
+    VISITOR_WORDS = "visitor_words"
+    BOT_UNSURE = "bot_unsure"
+    NEGATIVE_FEEDBACK = "negative_feedback"
+    MODELS_DOWN = "models_down"
+
+
+class HandoffError(Exception):
+    """A console action that cannot be done; `code` goes to the agent in an `error` frame."""
+
+    def __init__(self, code: str, **detail: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    won: bool
+    owner: str
+
+
+def _on_commit_queue_changed() -> None:
+    transaction.on_commit(notify.queue_changed)
+
+
+def _tell_visitor(conversation: Conversation, frame: dict[str, Any]) -> None:
+    public_id = conversation.public_id
+    transaction.on_commit(lambda: notify.to_visitor(public_id, frame))
+
+
+# --- into the queue -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def conversation_handoff(*, conversation_id: int, reason: str) -> bool:
+    """Queues a conversation the bot holds. False when it is not with the bot (already queued,
+    with an agent, or closed): the caller then reports the current state instead."""
+    now = timezone.now()
+    moved = Conversation.objects.filter(pk=conversation_id, status=Status.BOT).update(
+        status=Status.QUEUED,
+        handoff_reason=reason,
+        queued_at=now,
+        assigned_to=None,
+        claimed_at=None,
+        first_agent_reply_at=None,
+        updated_at=now,
+    )
+    if moved:
+        _on_commit_queue_changed()
+    return bool(moved)
+
+
+def visitor_message_route(*, conversation_id: int, text: str) -> bool:
+    """Called for each new visitor message: records when the visitor last wrote, and hands the
+    conversation off when they ask for a person. True when the bot should answer it."""
+    now = timezone.now()
+    Conversation.objects.filter(pk=conversation_id).update(last_visitor_message_at=now)
+    status = selectors.conversation_status(conversation_id=conversation_id)
+    if status in selectors.OPEN_STATUSES:
+        transaction.on_commit(notify.queue_changed)  # the console's "visitor waiting" timer
+        return False
+    if status != Status.BOT:
+        return False
+    if selectors.asks_for_human(text):
+        conversation_handoff(conversation_id=conversation_id, reason=Reason.VISITOR_WORDS)
+        return False
+    return True
+
+
+def handoff_after_bot_answer(*, conversation_id: int, trace: dict[str, Any]) -> bool:
+    """After a stored bot answer: queue when no model could answer, or when the bot has fallen
+    back several times in a row."""
+    if settings.HANDOFF_WHEN_MODELS_DOWN and selectors.models_were_down(trace):
+        return conversation_handoff(conversation_id=conversation_id, reason=Reason.MODELS_DOWN)
+    streak = settings.HANDOFF_FALLBACK_STREAK
+    if (
+        streak
+        and selectors.fallback_streak(conversation_id=conversation_id, limit=streak) >= streak
+    ):
+        return conversation_handoff(conversation_id=conversation_id, reason=Reason.BOT_UNSURE)
+    return False
+
+
+def handoff_after_negative_feedback(*, conversation_id: int, message_id: int) -> bool:
+    """Queues when the visitor's vote on the bot message is still "down" (run after a grace
+    period, because the widget lets a mis-click be changed)."""
+    still_down = Feedback.objects.filter(
+        message_id=message_id,
+        message__conversation_id=conversation_id,
+        value=Feedback.Value.DOWN,
+    ).exists()
+    if not still_down:
+        return False
+    return conversation_handoff(conversation_id=conversation_id, reason=Reason.NEGATIVE_FEEDBACK)
+
+
+@transaction.atomic
+def bot_message_store_if_bot(
+    *, conversation_id: int, reply_to_id: int, text: str, source: str, trace: dict[str, Any]
+) -> Message | None:
+    """Stores a bot answer only while the bot holds the conversation; None after a handoff.
+
+    The conditional UPDATE takes the row's write lock first, so a concurrent handoff waits for
+    this commit and comes after the answer: no bot message is ever stored while queued."""
+    now = timezone.now()
+    if not Conversation.objects.filter(pk=conversation_id, status=Status.BOT).update(
+        updated_at=now
+    ):
+        return None
+    return Message.objects.create(
+        conversation_id=conversation_id,
+        role=Message.Role.BOT,
+        reply_to_id=reply_to_id,
+        text=text,
+        source=source,
+        trace=trace,
+    )
+
+
+# --- agents ---------------------------------------------------------------------------------
+
+
+def _conversation(public_id: str) -> Conversation:
+    conversation = Conversation.objects.filter(public_id=public_id).first()
+    if conversation is None:
+        raise HandoffError("not_found")
+    return conversation
+
+
+def _require_owner(conversation: Conversation, agent: AbstractBaseUser) -> None:
+    if conversation.status != Status.AGENT or conversation.assigned_to_id != agent.pk:
+        owner = conversation.assigned_to
+        raise HandoffError("not_owner", owner=selectors.agent_name(owner) if owner else None)
+
+
+def conversation_claim(*, public_id: str, agent: AbstractBaseUser) -> ClaimResult:
+    """UPDATE … WHERE status = 'queued': of agents claiming at once exactly one wins; the
+    others get the winner's name."""
+    if selectors.agent_presence_status(user=agent) == AgentPresence.Status.AWAY:
+        raise HandoffError("away")
+    now = timezone.now()
+    with transaction.atomic():
+        won = Conversation.objects.filter(public_id=public_id, status=Status.QUEUED).update(
+            status=Status.AGENT, assigned_to=agent, claimed_at=now, updated_at=now
+        )
+        conversation = _conversation(public_id)
+        if not won:
+            owner = conversation.assigned_to if conversation.status == Status.AGENT else None
+            return ClaimResult(False, selectors.agent_name(owner) if owner else "")
+        name = selectors.agent_name(agent)
+        _tell_visitor(
+            conversation, {"type": "conversation", "status": Status.AGENT.value, "agent": name}
+        )
+        _on_commit_queue_changed()
+    return ClaimResult(True, name)
+
+
+@transaction.atomic
+def agent_message_send(
+    *, public_id: str, agent: AbstractBaseUser, client_id: str, text: str
+) -> tuple[Message, bool]:
+    """Stores the owner's reply (idempotent on client_id) and relays it to the visitor."""
+    conversation = _conversation(public_id)
+    _require_owner(conversation, agent)
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                conversation=conversation, role=Message.Role.AGENT, client_id=client_id, text=text
+            )
+    except IntegrityError:
+        return Message.objects.get(conversation=conversation, client_id=client_id), False
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=message.created_at)
+    first = Conversation.objects.filter(
+        pk=conversation.pk, first_agent_reply_at__isnull=True
+    ).update(first_agent_reply_at=message.created_at)
+    _tell_visitor(conversation, {"type": "message", "message": message_payload(message)})
+    if first:
+        _on_commit_queue_changed()
+    return message, True
+
+
+@transaction.atomic
+def note_add(*, public_id: str, agent: AbstractBaseUser, text: str) -> AgentNote:
+    conversation = _conversation(public_id)
+    note = AgentNote.objects.create(conversation=conversation, author=agent, text=text)
+    frame = {
+        "type": "note",
+        "conversation": public_id,
+        "note": selectors.note_payload(note),
+    }
+    transaction.on_commit(lambda: notify.to_viewing_agents(public_id, frame))
+    return note
+
+
+@transaction.atomic
+def conversation_return_to_bot(*, public_id: str, agent: AbstractBaseUser) -> None:
+    conversation = _conversation(public_id)
+    now = timezone.now()
+    if not Conversation.objects.filter(
+        pk=conversation.pk, status=Status.AGENT, assigned_to=agent
+    ).update(status=Status.BOT, assigned_to=None, updated_at=now):
+        _require_owner(conversation, agent)
+    _tell_visitor(conversation, {"type": "conversation", "status": Status.BOT.value})
+    _on_commit_queue_changed()
+
+
+@transaction.atomic
+def conversation_close(*, public_id: str, agent: AbstractBaseUser, reason: str) -> None:
+    """The owner closes (or any agent, while it is still queued, e.g. spam); the visitor is
+    asked for a rating."""
+    conversation = _conversation(public_id)
+    now = timezone.now()
+    closed = Conversation.objects.filter(pk=conversation.pk).filter(
+        status=Status.AGENT, assigned_to=agent
+    ).update(status=Status.CLOSED, closed_at=now, close_reason=reason, updated_at=now) or (
+        Conversation.objects.filter(pk=conversation.pk, status=Status.QUEUED).update(
+            status=Status.CLOSED, closed_at=now, close_reason=reason, updated_at=now
+        )
+    )
+    if not closed:
+        _require_owner(conversation, agent)
+    _tell_visitor(
+        conversation,
+        {"type": "conversation", "status": Status.CLOSED.value, "ask_rating": True},
+    )
+    _on_commit_queue_changed()
+
+
+@transaction.atomic
+def claims_expire(*, now: datetime | None = None) -> list[str]:
+    """Claims with no agent reply within HANDOFF_CLAIM_TIMEOUT_S go back to the queue, keeping
+    their place (queued_at). Safe to run from several processes at once."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.HANDOFF_CLAIM_TIMEOUT_S)
+    stale = list(
+        Conversation.objects.filter(
+            status=Status.AGENT, first_agent_reply_at__isnull=True, claimed_at__lt=cutoff
+        ).values_list("pk", "public_id", "claimed_at")
+    )
+    expired = []
+    for pk, public_id, claimed_at in stale:
+        if Conversation.objects.filter(
+            pk=pk, status=Status.AGENT, claimed_at=claimed_at, first_agent_reply_at__isnull=True
+        ).update(status=Status.QUEUED, assigned_to=None, claimed_at=None, updated_at=now):
+            expired.append(public_id)
+    if expired:
+        _on_commit_queue_changed()
+    return expired
+
+
+def faq_draft_from_message(*, message_id: int, agent: AbstractBaseUser) -> dict[str, Any]:
+    """Saves an agent's reply as an FAQ draft: a new inactive FAQ (the visitor's question before
+    it as the question), or a draft variant when that question exists. Neither is served until
+    approved in the admin."""
+    from knowledge import services as knowledge
+    from knowledge.models import FAQ, AnswerVariant, Origin
+
+    message = (
+        Message.objects.select_related("conversation")
+        .filter(pk=message_id, role=Message.Role.AGENT)
+        .first()
+    )
+    if message is None:
+        raise HandoffError("not_found")
+    question = (
+        Message.objects.filter(
+            conversation_id=message.conversation_id, role=Message.Role.VISITOR, id__lt=message.id
+        )
+        .order_by("-id")
+        .values_list("text", flat=True)
+        .first()
+    )
+    if not question:
+        raise HandoffError("no_question")
+    question = question[:500]
+    locale = message.conversation.locale
+    author = agent.get_username()
+    with transaction.atomic():
+        existing = FAQ.objects.filter(locale=locale, question=question).first()
+        if existing is None:
+            faq = knowledge.faq_save(
+                question=question,
+                answer=message.text,
+                locale=locale,
+                active=False,
+                created_by=author,
+            )
+            return {"faq": faq.pk, "created": True}
+        knowledge.variants_add(
+            faq=existing,
+            texts=[message.text],
+            origin=Origin.HUMAN,
+            status=AnswerVariant.Status.DRAFT,
+            created_by=author,
+        )
+        return {"faq": existing.pk, "created": False}
+
+
+# --- presence -------------------------------------------------------------------------------
+
+
+def presence_update(*, agent: AbstractBaseUser, status: str | None = None, seen: bool) -> bool:
+    """Records a heartbeat (seen) or a disconnect (not seen) and optionally a new status.
+    True when the number of agents online changed (queued visitors are then told)."""
+    before = selectors.agents_online()
+    defaults: dict[str, Any] = {"last_seen_at": timezone.now() if seen else None}
+    if status is not None:
+        defaults["status"] = status
+    AgentPresence.objects.update_or_create(user=agent, defaults=defaults)
+    changed = selectors.agents_online() != before
+    if changed:
+        transaction.on_commit(notify.queue_changed)
+    return changed
+
+
+# --- visitor extras -------------------------------------------------------------------------
+
+
+def left_message_store(*, conversation_id: int, email: str, text: str) -> LeftMessage:
+    left = LeftMessage.objects.create(conversation_id=conversation_id, email=email, text=text)
+    if selectors.conversation_status(conversation_id=conversation_id) in selectors.OPEN_STATUSES:
+        transaction.on_commit(notify.queue_changed)
+    return left
+
+
+def rating_record(*, conversation_id: int, score: int, comment: str) -> bool:
+    """Stores the visitor's rating of a closed conversation; False while it is open."""
+    return bool(
+        Conversation.objects.filter(pk=conversation_id, status=Status.CLOSED).update(
+            rating=score, rating_comment=comment
+        )
+    )

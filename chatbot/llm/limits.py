@@ -1,0 +1,103 @@
+"""Token buckets shared by every process: a Redis Lua script takes from several buckets at once,
+all or nothing (a request must fit both the requests- and the tokens-per-minute bucket, and a
+refusal by one must not spend the other). Memory buckets with the same rules otherwise.
+
+`now` is passed in (wall-clock seconds) so the rules are testable with a fake clock against
+real Redis too."""
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from chatbot.llm import backend
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    capacity: float  # the burst
+    refill_per_s: float
+    cost: float = 1.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    retry_after_s: float = 0.0
+
+
+# KEYS: bucket keys. ARGV: now, then capacity, refill_per_s, cost for each key.
+_TAKE = """
+local now = tonumber(ARGV[1])
+local levels = {}
+local wait = 0
+for i = 1, #KEYS do
+  local cap = tonumber(ARGV[i * 3 - 1])
+  local rate = tonumber(ARGV[i * 3])
+  local cost = math.min(tonumber(ARGV[i * 3 + 1]), cap)
+  local v = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
+  local tokens = tonumber(v[1]) or cap
+  local ts = tonumber(v[2]) or now
+  if now > ts then tokens = math.min(cap, tokens + (now - ts) * rate) end
+  levels[i] = tokens
+  if tokens < cost then
+    local w = (cost - tokens) / rate
+    if w > wait then wait = w end
+  end
+end
+if wait > 0 then return {0, tostring(wait)} end
+for i = 1, #KEYS do
+  local cap = tonumber(ARGV[i * 3 - 1])
+  local rate = tonumber(ARGV[i * 3])
+  local cost = math.min(tonumber(ARGV[i * 3 + 1]), cap)
+  redis.call('HSET', KEYS[i], 'tokens', tostring(levels[i] - cost), 'ts', tostring(now))
+  redis.call('PEXPIRE', KEYS[i], math.ceil(cap / rate * 1000) + 1000)
+end
+return {1, '0'}
+"""
+
+
+def take_in_memory(
+    state: dict[str, tuple[float, float]], buckets: Sequence[Bucket], now: float
+) -> Verdict:
+    """The same rules as the Lua script, on a dict of name -> (tokens, timestamp)."""
+    levels = []
+    wait = 0.0
+    for bucket in buckets:
+        cost = min(bucket.cost, bucket.capacity)
+        tokens, ts = state.get(bucket.name, (bucket.capacity, now))
+        if now > ts:
+            tokens = min(bucket.capacity, tokens + (now - ts) * bucket.refill_per_s)
+        levels.append(tokens)
+        if tokens < cost:
+            wait = max(wait, (cost - tokens) / bucket.refill_per_s)
+    if wait > 0:
+        return Verdict(False, wait)
+    for bucket, tokens in zip(buckets, levels, strict=True):
+        state[bucket.name] = (tokens - min(bucket.cost, bucket.capacity), now)
+    return Verdict(True)
+
+
+async def take(buckets: Sequence[Bucket], *, clock: Clock = time.time) -> Verdict:
+    """Takes each bucket's cost if every bucket has it; otherwise takes nothing and says how
+    long until they would."""
+    if not buckets:
+        return Verdict(True)
+    now = clock()
+    redis = backend.redis_client()
+    if redis is None:
+        return take_in_memory(backend.memory("buckets"), buckets, now)
+    keys = [backend.key("bucket", b.name) for b in buckets]
+    args: list[float] = [now]
+    for b in buckets:
+        args += [b.capacity, b.refill_per_s, b.cost]
+    allowed, wait = await backend.run_script(redis, _TAKE, keys, args)
+    return Verdict(bool(allowed), 0.0 if allowed else math.ceil(float(wait) * 1000) / 1000)
+
+
+def per_minute(name: str, limit: float, cost: float = 1.0) -> Bucket:
+    """A bucket holding a minute's allowance, refilled evenly."""
+    return Bucket(name, capacity=limit, refill_per_s=limit / 60.0, cost=cost)

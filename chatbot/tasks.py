@@ -1,0 +1,167 @@
+"""Questions the fallback stage could only answer with a template, answered by a model once one
+is back, stored as bot messages and pushed to the conversation live.
+
+No model of its own: a queued question is a visitor message whose bot reply is a fallback answer
+with `queued_for_answer` in its trace; its later answer is a bot message whose trace has
+`queued_reply_to` (the visitor message's id; `reply_to` is one-to-one and already taken). The
+router kicks this when a breaker closes or an answer succeeds while the pending flag is set."""
+
+import asyncio
+import datetime as dt
+import logging
+
+from asgiref.sync import async_to_sync
+from celery import shared_task
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from chatbot import services
+from chatbot.answering import publish
+from chatbot.llm import notices, pending
+from chatbot.llm.router import STAGE, default_router
+from chatbot.models import Conversation, Message
+from chatbot.pipeline.base import Turn
+from chatbot.pipeline.fallback_stage import QUEUED_FLAG
+from chatbot.pipeline.llm_stage import LLMStage
+from chatbot.pipeline.trace import Trace
+from chatbot.shared_state import shared_state
+
+logger = logging.getLogger(__name__)
+
+DRAIN_CLAIM = "queued-answers:drain"
+CLAIM_TTL_S = 300.0
+_running: set[asyncio.Task[int]] = set()
+
+
+def _was_queued(bot: Message) -> bool:
+    return any((step.get("detail") or {}).get(QUEUED_FLAG) for step in bot.trace.get("steps", []))
+
+
+def queued_questions(*, max_age_h: float, limit: int = 20) -> list[tuple[int, str]]:
+    """(visitor message id, conversation public id) of queued questions still unanswered: no
+    model answer stored for them, the bot still holds the conversation (no bot message is
+    stored while a person is on it, see chatbot.handoff), and no agent has replied since."""
+    since = timezone.now() - dt.timedelta(hours=max_age_h)
+    fallbacks = (
+        Message.objects.filter(
+            role=Message.Role.BOT, source="fallback", created_at__gte=since, reply_to__isnull=False
+        )
+        .filter(conversation__status=Conversation.Status.BOT)
+        .select_related("conversation")
+        .order_by("id")
+    )
+    found: list[tuple[int, str]] = []
+    for bot in fallbacks:
+        if not _was_queued(bot):
+            continue
+        if Message.objects.filter(trace__queued_reply_to=bot.reply_to_id).exists():
+            continue
+        if Message.objects.filter(
+            conversation_id=bot.conversation_id, id__gt=bot.id, role=Message.Role.AGENT
+        ).exists():
+            continue
+        found.append((bot.reply_to_id, bot.conversation.public_id))
+        if len(found) >= limit:
+            break
+    return found
+
+
+def _turn(message_id: int) -> Turn:
+    return services.turn_build(
+        message=Message.objects.select_related("conversation").get(pk=message_id)
+    )
+
+
+@transaction.atomic
+def _store(*, visitor_id: int, text: str, trace: dict) -> Message | None:
+    """Stores the answer only while the bot holds the conversation (the conditional update
+    locks the row first, as chatbot.handoff does); None after a handoff."""
+    visitor = Message.objects.get(pk=visitor_id)
+    held = Conversation.objects.filter(
+        pk=visitor.conversation_id, status=Conversation.Status.BOT
+    ).update(updated_at=timezone.now())
+    if not held:
+        return None
+    return Message.objects.create(
+        conversation_id=visitor.conversation_id,
+        role=Message.Role.BOT,
+        text=text,
+        source=STAGE,
+        trace={**trace, "queued_reply_to": visitor_id},
+    )
+
+
+async def answer_queued_questions(*, stage: LLMStage | None = None, limit: int = 20) -> int:
+    """Answers queued questions in order until the model stage passes again; returns how many
+    were answered. One drain at a time across processes."""
+    state = shared_state()
+    if not await state.claim(DRAIN_CLAIM, CLAIM_TTL_S):
+        return 0
+    answered = 0
+    try:
+        await pending.clear()  # before the scan: questions queued meanwhile set it again
+        questions = await database_sync_to_async(queued_questions)(
+            max_age_h=settings.LLM_QUEUED_ANSWER_MAX_AGE_H, limit=limit
+        )
+        stage = stage or LLMStage(
+            default_router(),
+            system_prompt=settings.LLM_SYSTEM_PROMPT,
+            history_budget=settings.LLM_HISTORY_TOKEN_BUDGET,
+            notify=None,
+        )
+        for index, (message_id, public_id) in enumerate(questions):
+            turn = await database_sync_to_async(_turn)(message_id)
+            trace = Trace()
+            answer = await stage.attempt(turn, trace)
+            if answer is None:
+                await pending.mark()  # still no model: these wait for the next recovery
+                logger.info("%d queued questions still wait for a model", len(questions) - index)
+                break
+            text = "".join([piece async for piece in answer.tokens])
+            trace.finish(STAGE)
+            prefix = notices.text("queued_prefix", turn.locale, question=_short(turn.text))
+            message = await database_sync_to_async(_store)(
+                visitor_id=message_id, text=prefix + text, trace=trace.to_dict()
+            )
+            if message is None:
+                continue
+            await publish(
+                public_id, {"type": "message", "message": services.message_payload(message)}
+            )
+            answered += 1
+        else:
+            if len(questions) == limit:
+                await pending.mark()  # more may be waiting beyond this batch
+    finally:
+        await state.release(DRAIN_CLAIM)
+    return answered
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+@shared_task(name="chatbot.answer_queued_questions", ignore_result=True)
+def answer_queued() -> int:
+    return async_to_sync(answer_queued_questions)()
+
+
+async def kick_queued_answers() -> None:
+    """Starts a drain when questions are waiting: a Celery task on real workers, a task on this
+    event loop when Celery is eager (an eager task would block the loop it is called from)."""
+    if not await pending.is_marked():
+        return
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        task = asyncio.get_running_loop().create_task(answer_queued_questions())
+        _running.add(task)
+        task.add_done_callback(_running.discard)
+    else:
+        await asyncio.to_thread(answer_queued.delay)
+
+
+async def wait_for_drains() -> None:
+    """Lets tests and shutdown wait for drains started on this loop."""
+    while _running:
+        await asyncio.gather(*list(_running), return_exceptions=True)

@@ -1,0 +1,48 @@
+"""The agent console's pages: login, the console itself, and the one-click FAQ draft.
+
+Everything but the login needs a staff user in the "agents" group; forms and the FAQ-draft POST
+go through Django's CSRF check."""
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_POST
+
+from chatbot.handoff import selectors
+from chatbot.handoff import services as handoff
+
+
+def agent_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Anonymous users go to the login page; signed-in users who are not agents get 403."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not selectors.is_agent(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@agent_required
+def console(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "console/console.html", {"agent_name": selectors.agent_name(request.user)}
+    )
+
+
+@require_POST
+@agent_required
+def faq_draft(request: HttpRequest, message_id: int) -> JsonResponse:
+    """Saves an agent reply as an FAQ draft (inactive until approved in the admin)."""
+    try:
+        result = handoff.faq_draft_from_message(message_id=message_id, agent=request.user)
+    except handoff.HandoffError as err:
+        return JsonResponse({"error": err.code}, status=400)
+    return JsonResponse(result, status=201)

@@ -1,0 +1,30 @@
+"""Loads the embedding model when the server starts, in a background thread, so the first
+visitor does not wait seconds for it (the FAQ and cache stages embed every question)."""
+
+import logging
+import threading
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+embeddings_ready = threading.Event()
+
+
+def _warm_up() -> None:
+    from knowledge.embeddings import get_embedder
+
+    try:
+        get_embedder().embed(["warm up"])
+    except Exception:
+        logger.exception("embedding model warm-up failed")
+    finally:
+        embeddings_ready.set()
+
+
+def warm_up_in_background() -> threading.Thread | None:
+    if not settings.WARM_UP_EMBEDDINGS:
+        embeddings_ready.set()
+        return None
+    thread = threading.Thread(target=_warm_up, name="embedding-warm-up", daemon=True)
+    thread.start()
+    return thread

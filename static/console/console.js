@@ -1,0 +1,565 @@
+/*
+ * Agent console. Plain JS, no dependencies, no build step. Speaks the console protocol
+ * (docs/console.md) over /ws/console/; the session cookie says who the agent is. Server text
+ * is only ever set with textContent.
+ */
+(function () {
+  "use strict";
+
+  var HEARTBEAT_MS = 15000;
+  var TYPING_IDLE_MS = 3000;
+  var REASONS = {
+    visitor_request: "asked for a person",
+    visitor_words: "asked for a person in words",
+    bot_unsure: "bot unsure several times",
+    negative_feedback: "negative feedback",
+    models_down: "no model available",
+  };
+
+  var $ = function (id) {
+    return document.getElementById(id);
+  };
+  var body = document.body;
+  var csrf = body.getAttribute("data-csrf");
+  var faqDraftUrl = body.getAttribute("data-faq-draft-url");
+
+  var state = {
+    me: null,
+    view: "queue",
+    items: [],
+    searchItems: [],
+    sla: { wait_s: 120, first_reply_s: 180, visitor_waiting_s: 60 },
+    clockSkewMs: 0,
+    current: null, // the transcript being viewed
+  };
+  var ws = null;
+  var attempts = 0;
+  var pendingOpen = null;
+  var typingTimer = null;
+  var typingSent = false;
+  var visitorTypingTimer = null;
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    return e;
+  }
+
+  function newId() {
+    if (window.crypto && crypto.randomUUID) return "a-" + crypto.randomUUID();
+    return "a-" + Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+
+  function ago(iso) {
+    if (!iso) return null;
+    return Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  }
+
+  function fmtDuration(s) {
+    if (s == null) return "—";
+    s = Math.round(s);
+    if (s < 60) return s + "s";
+    var m = Math.floor(s / 60);
+    if (m < 60) return m + "m " + (s % 60) + "s";
+    return Math.floor(m / 60) + "h " + (m % 60) + "m";
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Socket
+  // ---------------------------------------------------------------------------------------
+  function connect() {
+    var u = new URL("/ws/console/", location.href);
+    u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+    var sock = new WebSocket(u.toString());
+    ws = sock;
+    sock.onopen = function () {
+      attempts = 0;
+    };
+    sock.onmessage = function (ev) {
+      var f;
+      try {
+        f = JSON.parse(ev.data);
+      } catch (e) {
+        return;
+      }
+      handle(f);
+    };
+    sock.onclose = function (ev) {
+      if (sock !== ws) return;
+      ws = null;
+      setConn(attempts > 3 ? "Disconnected — reload the page (are you still signed in?)" : "Reconnecting…");
+      var delay = Math.min(10000, 500 * Math.pow(2, attempts++));
+      setTimeout(connect, delay);
+    };
+  }
+
+  function send(frame) {
+    if (!ws || ws.readyState !== 1) return false;
+    frame.v = 1;
+    ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  function setConn(text) {
+    $("conn").textContent = text;
+    $("conn").classList.toggle("bad", !!text);
+  }
+
+  function handle(f) {
+    switch (f.type) {
+      case "hello":
+        state.me = f.agent;
+        state.sla = f.sla || state.sla;
+        $("presence").value = f.presence;
+        setOnline(f.agents_online);
+        setItems(f.conversations);
+        setConn("");
+        if (state.current) send({ type: "open", conversation: state.current.conversation });
+        break;
+      case "conversations":
+        setItems(f.items);
+        if (typeof f.agents_online === "number") setOnline(f.agents_online);
+        break;
+      case "presence":
+        $("presence").value = f.status;
+        setOnline(f.agents_online);
+        break;
+      case "transcript":
+        showTranscript(f);
+        break;
+      case "message":
+      case "done":
+        if (f.type === "done" && f.message) f.message.trace = f.trace; // the summary, live
+        if (isCurrent(f) && f.message) addMessage(f.message);
+        if (isCurrent(f) && f.message && f.message.role === "visitor") showVisitorTyping(false);
+        break;
+      case "typing":
+        if (isCurrent(f) && f.role === "visitor") showVisitorTyping(f.active !== false);
+        if (isCurrent(f) && f.role === "agent") showAgentTyping(f.active !== false);
+        break;
+      case "conversation":
+        if (isCurrent(f)) {
+          state.current.status = f.status;
+          renderHead();
+        }
+        break;
+      case "note":
+        if (isCurrent(f)) addNote(f.note);
+        break;
+      case "viewers":
+        if (isCurrent(f)) {
+          state.current.viewers = f.viewers;
+          renderHead();
+        }
+        break;
+      case "claimed":
+        notice("");
+        break;
+      case "ack":
+        break;
+      case "search_results":
+        state.searchItems = f.items;
+        renderList();
+        break;
+      case "canned_results":
+        renderCanned(f.items);
+        break;
+      case "error":
+        onError(f);
+        break;
+      default:
+        break;
+    }
+  }
+
+  function isCurrent(f) {
+    return state.current && f.conversation === state.current.conversation;
+  }
+
+  function onError(f) {
+    var text = {
+      already_claimed: "Already claimed by " + (f.owner || "another agent") + ".",
+      not_owner: f.owner ? "Only " + f.owner + " can do that: they own this conversation." : "Claim the conversation first.",
+      away: "You are away: set yourself online to claim.",
+      not_found: "That conversation no longer exists.",
+    }[f.code] || "That did not work (" + f.code + ").";
+    notice(text);
+  }
+
+  function notice(text) {
+    var n = $("notice");
+    n.textContent = text || "";
+    n.hidden = !text;
+  }
+
+  function setOnline(n) {
+    $("online").textContent = n + (n === 1 ? " agent online" : " agents online");
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Lists: queue (oldest first), mine, all open, search
+  // ---------------------------------------------------------------------------------------
+  function setItems(items) {
+    state.items = items || [];
+    if (state.current) {
+      var mine = state.items.filter(function (i) {
+        return i.conversation === state.current.conversation;
+      })[0];
+      if (mine) {
+        ["status", "owner", "queued_at", "claimed_at", "first_agent_reply_at", "last_visitor_message_at", "last_agent_message_at", "reason"].forEach(function (k) {
+          state.current[k] = mine[k];
+        });
+        renderHead();
+      }
+    }
+    renderList();
+  }
+
+  function viewItems(view) {
+    var me = state.me ? state.me.id : null;
+    if (view === "queue")
+      return state.items.filter(function (i) {
+        return i.status === "queued";
+      });
+    if (view === "mine")
+      return state.items.filter(function (i) {
+        return i.status === "agent" && i.owner && i.owner.id === me;
+      });
+    if (view === "search") return state.searchItems;
+    return state.items;
+  }
+
+  function renderList() {
+    ["queue", "mine", "open"].forEach(function (v) {
+      $("count-" + v).textContent = viewItems(v).length;
+    });
+    var list = $("list");
+    while (list.firstChild) list.removeChild(list.firstChild);
+    var items = viewItems(state.view);
+    if (!items.length) {
+      list.appendChild(el("li", "none", state.view === "search" ? "No results." : "Nothing here."));
+      return;
+    }
+    items.forEach(function (i) {
+      var li = el("li", "item status-" + i.status);
+      li.setAttribute("data-conversation", i.conversation);
+      if (state.current && state.current.conversation === i.conversation) li.classList.add("active");
+      var b = el("button", "open");
+      b.type = "button";
+      var top = el("span", "item-top");
+      top.appendChild(el("span", "badge " + i.status, i.status));
+      top.appendChild(el("span", "locale", i.locale));
+      var wait = el("span", "wait");
+      wait.setAttribute("data-since", i.queued_at || i.created || "");
+      top.appendChild(wait);
+      b.appendChild(top);
+      b.appendChild(el("span", "preview", i.preview || "(no message yet)"));
+      var meta = [REASONS[i.reason] || i.reason || ""];
+      if (i.owner) meta.push("with " + i.owner.name);
+      if (i.email) meta.push(i.email);
+      b.appendChild(el("span", "item-meta", meta.filter(Boolean).join(" · ")));
+      b.addEventListener("click", function () {
+        openConversation(i.conversation);
+      });
+      li.appendChild(b);
+      list.appendChild(li);
+    });
+    tick();
+  }
+
+  document.querySelectorAll(".tabs button").forEach(function (b) {
+    b.addEventListener("click", function () {
+      state.view = b.getAttribute("data-view");
+      document.querySelectorAll(".tabs button").forEach(function (o) {
+        o.setAttribute("aria-selected", o === b ? "true" : "false");
+      });
+      $("search-form").hidden = state.view !== "search";
+      if (state.view === "search") $("search").focus();
+      renderList();
+    });
+  });
+
+  $("search-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    send({ type: "search", query: $("search").value });
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // One conversation
+  // ---------------------------------------------------------------------------------------
+  function openConversation(id) {
+    notice("");
+    send({ type: "open", conversation: id });
+  }
+
+  function showTranscript(t) {
+    stopTyping();
+    t.viewers = t.viewers || [];
+    state.current = t;
+    $("empty").hidden = true;
+    $("conversation").hidden = false;
+    $("transcript").textContent = "";
+    $("notes").textContent = "";
+    $("left").textContent = "";
+    $("canned-results").textContent = "";
+    showVisitorTyping(false);
+    t.messages.forEach(addMessage);
+    t.notes.forEach(addNote);
+    t.left_messages.forEach(function (m) {
+      var li = el("li", "left-message");
+      li.appendChild(el("b", null, m.email));
+      li.appendChild(el("span", null, " " + m.text));
+      $("left").appendChild(li);
+    });
+    if (!t.left_messages.length) $("left").appendChild(el("li", "none", "None."));
+    renderHead();
+    renderList();
+  }
+
+  function renderHead() {
+    var c = state.current;
+    if (!c) return;
+    $("conv-title").textContent = "Conversation " + c.conversation;
+    var meta = [c.status, c.locale];
+    if (c.reason) meta.push(REASONS[c.reason] || c.reason);
+    if (c.status === "closed" && c.close_reason) meta.push("closed: " + c.close_reason);
+    if (c.rating) meta.push("rated " + c.rating + "/5" + (c.rating_comment ? " — " + c.rating_comment : ""));
+    $("conv-meta").textContent = meta.join(" · ");
+    var owner = c.owner && c.status === "agent" ? c.owner : null;
+    var mine = owner && state.me && owner.id === state.me.id;
+    $("conv-owner").textContent = owner ? (mine ? "You own this conversation." : "Owned by " + owner.name + ".") : c.status === "queued" ? "Waiting for an agent." : "";
+    var others = (c.viewers || []).filter(function (n) {
+      return !state.me || n !== state.me.name;
+    });
+    $("conv-viewers").textContent = others.length ? "Also viewing: " + others.join(", ") : "";
+    $("claim").hidden = c.status !== "queued";
+    $("return").hidden = !mine;
+    $("close-form").hidden = !(mine || c.status === "queued");
+    $("composer").hidden = !mine;
+    $("canned-form").hidden = !mine;
+    tick();
+  }
+
+  function roleLabel(m) {
+    if (m.role === "bot") return "Bot";
+    if (m.role === "agent") return "Agent";
+    if (m.role === "visitor") return "Visitor";
+    return "System";
+  }
+
+  function addMessage(m) {
+    var list = $("transcript");
+    if (list.querySelector('[data-id="' + m.id + '"]')) return;
+    var li = el("li", "msg " + m.role);
+    li.setAttribute("data-id", m.id);
+    var head = el("div", "msg-head");
+    head.appendChild(el("span", "who", roleLabel(m)));
+    head.appendChild(el("time", null, new Date(m.created).toLocaleTimeString()));
+    li.appendChild(head);
+    li.appendChild(el("div", "text", m.text));
+    if (m.role === "bot" && m.trace) {
+      var t = m.trace;
+      var parts = ["source " + (t.source || m.source)];
+      if (t.score != null) parts.push("score " + Number(t.score).toFixed(2));
+      if (t.model) parts.push("model " + t.model);
+      if (t.prompt_tokens != null || t.completion_tokens != null) parts.push("tokens " + (t.prompt_tokens || 0) + "+" + (t.completion_tokens || 0));
+      if (t.cost != null) parts.push("cost $" + Number(t.cost).toFixed(5));
+      if (t.total_ms != null) parts.push("latency " + Math.round(t.total_ms) + " ms");
+      li.appendChild(el("div", "trace", parts.join(" · ")));
+    }
+    if (m.feedback) li.appendChild(el("div", "feedback " + m.feedback.value, "Visitor: " + (m.feedback.value === "up" ? "helpful" : "not helpful") + (m.feedback.comment ? " — " + m.feedback.comment : "")));
+    if (m.role === "agent") {
+      var save = el("button", "faq", "Save as FAQ draft");
+      save.type = "button";
+      save.addEventListener("click", function () {
+        saveFaqDraft(m.id, save);
+      });
+      li.appendChild(save);
+    }
+    var after = null;
+    for (var i = list.children.length - 1; i >= 0; i--) {
+      if (Number(list.children[i].getAttribute("data-id")) < m.id) break;
+      after = list.children[i];
+    }
+    list.insertBefore(li, after);
+    list.scrollTop = list.scrollHeight;
+  }
+
+  function addNote(n) {
+    var list = $("notes");
+    if (list.querySelector('[data-id="' + n.id + '"]')) return;
+    var li = el("li", "note");
+    li.setAttribute("data-id", n.id);
+    li.appendChild(el("b", null, n.author + ": "));
+    li.appendChild(el("span", null, n.text));
+    list.appendChild(li);
+  }
+
+  function showVisitorTyping(on) {
+    clearTimeout(visitorTypingTimer);
+    $("typing").textContent = "Visitor is typing…";
+    $("typing").hidden = !on;
+    if (on)
+      visitorTypingTimer = setTimeout(function () {
+        $("typing").hidden = true;
+      }, 6000);
+  }
+
+  function showAgentTyping(on) {
+    clearTimeout(visitorTypingTimer);
+    $("typing").textContent = "Another agent is typing…";
+    $("typing").hidden = !on;
+  }
+
+  function saveFaqDraft(messageId, button) {
+    button.disabled = true;
+    fetch(faqDraftUrl.replace("/0/", "/" + messageId + "/"), {
+      method: "POST",
+      headers: { "X-CSRFToken": csrf },
+      credentials: "same-origin",
+    })
+      .then(function (r) {
+        return r.json().then(function (data) {
+          return { ok: r.ok, data: data };
+        });
+      })
+      .then(function (res) {
+        button.textContent = res.ok ? "Saved as FAQ draft (awaiting approval)" : "Could not save (" + res.data.error + ")";
+      })
+      .catch(function () {
+        button.disabled = false;
+        button.textContent = "Could not save — retry";
+      });
+  }
+
+  $("claim").addEventListener("click", function () {
+    send({ type: "claim", conversation: state.current.conversation });
+  });
+  $("return").addEventListener("click", function () {
+    send({ type: "return_to_bot", conversation: state.current.conversation });
+  });
+  $("close-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    send({ type: "close", conversation: state.current.conversation, reason: $("close-reason").value });
+  });
+
+  function submitReply() {
+    var text = $("reply").value.trim();
+    if (!text || !state.current) return;
+    if (send({ type: "send", conversation: state.current.conversation, client_id: newId(), text: text })) {
+      $("reply").value = "";
+      stopTyping();
+    }
+  }
+
+  $("composer").addEventListener("submit", function (e) {
+    e.preventDefault();
+    submitReply();
+  });
+  $("reply").addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      submitReply();
+    }
+  });
+  $("reply").addEventListener("input", function () {
+    if (!state.current) return;
+    if (!typingSent) {
+      typingSent = send({ type: "typing", conversation: state.current.conversation, active: true });
+    }
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(stopTyping, TYPING_IDLE_MS);
+  });
+
+  function stopTyping() {
+    clearTimeout(typingTimer);
+    if (typingSent && state.current) send({ type: "typing", conversation: state.current.conversation, active: false });
+    typingSent = false;
+  }
+
+  $("note-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var text = $("note").value.trim();
+    if (text && send({ type: "note", conversation: state.current.conversation, text: text })) $("note").value = "";
+  });
+
+  var cannedTimer = null;
+  $("canned").addEventListener("input", function () {
+    clearTimeout(cannedTimer);
+    cannedTimer = setTimeout(function () {
+      var q = $("canned").value.trim();
+      if (q) send({ type: "canned", query: q, locale: state.current ? state.current.locale : "" });
+      else renderCanned([]);
+    }, 200);
+  });
+  $("canned-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+  });
+
+  function renderCanned(items) {
+    var list = $("canned-results");
+    list.textContent = "";
+    items.forEach(function (i) {
+      var li = el("li");
+      var b = el("button", "canned-item");
+      b.type = "button";
+      b.appendChild(el("b", null, i.question));
+      b.appendChild(el("span", null, i.text));
+      b.addEventListener("click", function () {
+        $("reply").value = i.text;
+        $("reply").focus();
+        list.textContent = "";
+      });
+      li.appendChild(b);
+      list.appendChild(li);
+    });
+  }
+
+  $("presence").addEventListener("change", function () {
+    send({ type: "presence", status: $("presence").value });
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // SLA timers, once a second
+  // ---------------------------------------------------------------------------------------
+  function setTimer(name, seconds, target) {
+    var t = document.querySelector('[data-timer="' + name + '"]');
+    t.querySelector("b").textContent = fmtDuration(seconds);
+    t.hidden = seconds == null;
+    t.classList.toggle("over", seconds != null && seconds > target);
+  }
+
+  function tick() {
+    document.querySelectorAll(".list .wait").forEach(function (w) {
+      var s = ago(w.getAttribute("data-since"));
+      w.textContent = s == null ? "" : fmtDuration(s);
+      w.classList.toggle("over", s != null && s > state.sla.wait_s);
+    });
+    var c = state.current;
+    if (!c) return;
+    var open = c.status === "queued" || c.status === "agent";
+    setTimer("wait", open && c.status === "queued" ? ago(c.queued_at) : null, state.sla.wait_s);
+    var firstReply = null;
+    if (c.queued_at && c.first_agent_reply_at) firstReply = (Date.parse(c.first_agent_reply_at) - Date.parse(c.queued_at)) / 1000;
+    else if (open && c.queued_at) firstReply = ago(c.queued_at);
+    setTimer("first_reply", firstReply, state.sla.first_reply_s);
+    var waiting = null;
+    var lastVisitor = c.last_visitor_message_at;
+    if (open && lastVisitor && (!c.last_agent_message_at || Date.parse(c.last_agent_message_at) < Date.parse(lastVisitor))) waiting = ago(lastVisitor);
+    setTimer("visitor_waiting", waiting, state.sla.visitor_waiting_s);
+  }
+
+  setInterval(tick, 1000);
+  setInterval(function () {
+    send({ type: "ping" });
+  }, HEARTBEAT_MS);
+
+  window.__console = {
+    state: function () {
+      return { me: state.me, view: state.view, items: state.items, current: state.current, connected: !!ws && ws.readyState === 1 };
+    },
+  };
+
+  connect();
+})();

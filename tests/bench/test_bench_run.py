@@ -1,0 +1,62 @@
+"""bench.run's latency section renders p50/p99 tables with the baselines' ratios.
+
+Runs on a tiny random store with a fake embedder, so no model is loaded; it checks the report's
+shape, never the timings."""
+
+import zlib
+
+import numpy as np
+
+from bench.run import Context, naive_top_k, section_faq_latency
+from knowledge.matching import top_k
+
+DIM = 384
+
+
+def unit_rows(rng: np.random.Generator, n: int) -> np.ndarray:
+    rows = rng.standard_normal((n, DIM)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def fake_embed(texts: list[str]) -> np.ndarray:
+    return unit_rows(np.random.default_rng(zlib.crc32(texts[0].encode())), len(texts))
+
+
+def test_latency_section_reports_percentiles_beside_baselines(tmp_path):
+    store = unit_rows(np.random.default_rng(0), 200)
+    section = section_faq_latency(
+        Context(cache_dir=tmp_path, sizes=[200, 300]),
+        store_vectors=store,
+        store_faq_ids=np.arange(200) // 5,
+        queries=[f"question {i}" for i in range(20)],
+        embed=fake_embed,
+        warmup=3,
+        target_size=200,
+    )
+
+    md = section.markdown
+    assert "| paraphrases | variant | embed | search | decide | full stage |" in md
+    assert "p50 / p99" in md
+    for variant in ("(chosen)", "(baseline: decision)", "(baseline: naive search)"):
+        assert sum(variant in line for line in md.splitlines() if line.startswith("| 2")) == 1
+    assert "search: argsort / argpartition" in md
+    assert "| 300 |" in md, "a size above the store's count is tiled"
+    assert "x / " in md, "ratios are printed as p50 / p99"
+    assert "PASS" in md or "FAIL" in md
+    assert "same neighbours: yes" in md
+
+    stats = section.data["sizes"]["200"]
+    assert set(stats) == {"chosen", "fixed", "naive"}
+    assert set(stats["chosen"]) == {"embed", "search", "decide", "full"}
+    assert all(0 <= p["p50"] <= p["p99"] for v in stats.values() for p in v.values())
+    assert section.data["queries"] == 20
+    assert section.data["target"]["passed"] in (True, False)
+
+
+def test_naive_search_finds_the_same_neighbours():
+    rng = np.random.default_rng(1)
+    store, query = unit_rows(rng, 500), unit_rows(rng, 1)[0]
+    ids = np.arange(500) // 5
+    fast, naive = top_k(store, ids, query, 20), naive_top_k(store, ids, query, 20)
+    np.testing.assert_allclose(fast[1], naive[1], atol=1e-6)
+    assert list(fast[0]) == list(naive[0])

@@ -1,0 +1,142 @@
+"""Handoff end to end in chromium: a visitor asks for a person in the widget, an agent signs in
+to the console, claims, they talk both ways, the agent hands back to the bot and the bot answers
+the next question. Prints the delay from the agent's send to the visitor's screen."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.handoff.servers import create_agent, daphne, manage, server_env
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
+
+PASSWORD = "pw-ann-5531"
+
+# Runs before the widget: notes when an agent's message and the agent typing dots first appear.
+WATCH_WIDGET = """
+(() => {
+  window.__agentSeenAt = null;
+  window.__sawAgentTyping = false;
+  const attach = Element.prototype.attachShadow;
+  Element.prototype.attachShadow = function (init) {
+    const root = attach.call(this, init);
+    new MutationObserver(() => {
+      if (root.querySelector(".row.peer-typing")) window.__sawAgentTyping = true;
+      if (window.__agentSeenAt === null && root.querySelector(".row.agent .bubble")) {
+        window.__agentSeenAt = Date.now();
+      }
+    }).observe(root, { childList: true, subtree: true, characterData: true });
+    return root;
+  };
+})();
+"""
+
+
+@pytest.fixture(scope="module")
+def console_server(tmp_path_factory: pytest.TempPathFactory, _simulator_server) -> Iterator[str]:
+    """daphne with the upstream simulator as its model, and one agent, "ann"."""
+    tmp = tmp_path_factory.mktemp("console-server")
+    env = server_env(
+        tmp / "db.sqlite3",
+        LOCAL_LLM_BASE_URL=_simulator_server.base_url,
+        LOCAL_LLM_MODEL="sim-model",
+        HANDOFF_CLAIM_TIMEOUT_S="600",
+    )
+    manage(env, "migrate", "--noinput")
+    create_agent(env, "ann", PASSWORD)
+    with daphne(env, tmp / "daphne.log") as base:
+        yield base
+
+
+def _page(browser: Browser, **kwargs) -> Page:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US", **kwargs)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.on("pageerror", lambda exc: pytest.fail(f"page error: {exc}"))
+    return page
+
+
+def test_visitor_to_agent_and_back_to_the_bot(
+    browser: Browser, console_server: str, screenshot_dir: Path, _simulator_server
+) -> None:
+    _simulator_server.reset()
+    base = console_server
+
+    # The agent signs in (the console sends anonymous users to the login form).
+    agent = _page(browser)
+    agent.goto(base + "/console/")
+    expect(agent).to_have_url(base + "/console/login/?next=/console/")
+    agent.get_by_label("Username").fill("ann")
+    agent.get_by_label("Password").fill(PASSWORD)
+    agent.get_by_role("button", name="Sign in").click()
+    expect(agent).to_have_url(base + "/console/")
+    expect(agent.locator("#online")).to_have_text("1 agent online")
+    expect(agent.locator("#list")).to_have_text("Nothing here.")
+
+    # The visitor asks for a person before writing anything.
+    visitor = _page(browser)
+    visitor.add_init_script(WATCH_WIDGET)
+    visitor.goto(base + "/")
+    widget = visitor.locator("chatbot-widget")
+    widget.locator("button.launcher").click()
+    widget.get_by_role("button", name="Talk to a person").click()
+    notice = widget.locator(".row.notice").last
+    expect(notice).to_contain_text("You're number 1 in the queue. Estimated wait:")
+    expect(widget.get_by_role("button", name="Talk to a person")).to_be_hidden()
+    expect(widget.get_by_role("button", name="Leave a message")).to_have_count(0)
+    visitor.screenshot(path=str(screenshot_dir / "handoff-visitor-queued.png"))
+
+    # It appears in the agent's queue without a reload.
+    item = agent.locator("#list .item")
+    expect(item).to_have_count(1)
+    expect(item.locator(".item-meta")).to_contain_text("asked for a person")
+    expect(agent.locator("#count-queue")).to_have_text("1")
+    agent.screenshot(path=str(screenshot_dir / "handoff-console-queue.png"))
+    item.locator("button").click()
+    agent.get_by_role("button", name="Claim").click()
+    expect(agent.locator("#conv-owner")).to_have_text("You own this conversation.")
+    expect(agent.locator("#count-mine")).to_have_text("1")
+    expect(notice).to_contain_text("ann from our team has joined the chat.")
+
+    # Agent -> visitor, timed from the keypress to the bubble on the visitor's screen.
+    reply = agent.get_by_label("Reply")
+    reply.press_sequentially("Hi, I'm Ann. ")
+    reply.type("How can I help?")
+    sent_at = agent.evaluate("Date.now()")
+    reply.press("Enter")
+    bubble = widget.locator(".row.agent .bubble")
+    expect(bubble).to_have_text("Hi, I'm Ann. How can I help?")
+    expect(widget.locator(".row.agent .who")).to_have_text("Agent")
+    delay_ms = visitor.evaluate("window.__agentSeenAt") - sent_at
+    print(f"\nagent send -> visitor screen: {delay_ms} ms")
+    assert 0 <= delay_ms < 2000
+    assert visitor.evaluate("window.__sawAgentTyping"), "the agent's typing never showed"
+
+    # Visitor -> agent.
+    textarea = widget.get_by_role("textbox", name="Message", exact=True)
+    textarea.fill("My parcel is late, order 1234.")
+    textarea.press("Enter")
+    expect(agent.locator("#transcript .msg.visitor .text")).to_have_text(
+        "My parcel is late, order 1234."
+    )
+    visitor.screenshot(path=str(screenshot_dir / "handoff-visitor-with-agent.png"))
+    agent.screenshot(path=str(screenshot_dir / "handoff-console-chat.png"))
+
+    # Back to the bot: the visitor is told, and the bot answers the next question.
+    agent.get_by_role("button", name="Return to bot").click()
+    expect(widget.locator(".row.notice").last).to_have_text(
+        "You're chatting with our assistant again."
+    )
+    expect(widget.get_by_role("button", name="Talk to a person")).to_be_visible()
+    textarea.fill("Do you sell gift cards?")
+    textarea.press("Enter")
+    answer = widget.locator(".row.bot:not(.welcome) .bubble")
+    expect(answer).to_have_text(  # the first answer loads the FAQ embedder: allow for it
+        "Thanks for asking. Here is what I know about: Do you sell gift cards?", timeout=60_000
+    )
+    expect(widget.locator(".row.bot:not(.welcome) .who")).to_have_text("Assistant")
+    expect(agent.locator("#transcript .msg.bot .trace")).to_contain_text("model sim-model")
+    visitor.screenshot(path=str(screenshot_dir / "handoff-visitor-back-to-bot.png"))
+    agent.screenshot(path=str(screenshot_dir / "handoff-console-after-return.png"))

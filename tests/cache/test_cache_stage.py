@@ -1,0 +1,186 @@
+"""The cache stage over the websocket, with the upstream simulator as the model: paraphrases of
+an answered question are served from the cache; anything unsafe or out of scope is not."""
+
+import time
+
+import pytest
+from channels.db import database_sync_to_async
+from django.utils import timezone
+
+from chatbot.cache.models import CachedAnswer
+from chatbot.llm.simulator import Faults
+from chatbot.models import Message
+from knowledge import services as knowledge_services
+from tests.conftest import chat_socket
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("settle")]
+
+QUESTION = "How long does delivery to Canada take?"
+PARAPHRASE = "how long does shipping to canada take"
+
+
+@database_sync_to_async
+def entries() -> list[CachedAnswer]:
+    return list(CachedAnswer.objects.order_by("id"))
+
+
+@database_sync_to_async
+def bot_message(message_id: int) -> Message:
+    return Message.objects.get(pk=message_id)
+
+
+async def ask(text: str, query: str = "") -> list[dict]:
+    """One question in a fresh conversation."""
+    async with chat_socket(query) as client:
+        return await client.say(text, "c1")
+
+
+def statuses(frames: list[dict]) -> list[str]:
+    return [f["stage"] for f in frames if f["type"] == "status"]
+
+
+async def test_a_paraphrase_of_an_answered_question_is_served_from_the_cache(upstream, settings):
+    settings.CHAT_STORED_ANSWER_TOKEN_DELAY_S = 0.001
+    first = (await ask(QUESTION))[-1]
+    assert first["source"] == "llm"
+    [entry] = await entries()
+    assert (entry.question, entry.answer, entry.model) == (
+        QUESTION,
+        first["message"]["text"],
+        "sim-model",
+    )
+    assert entry.expires_at > timezone.now()
+
+    frames = await ask(PARAPHRASE)
+    done = frames[-1]
+    assert done["source"] == "cache"
+    assert statuses(frames) == ["faq", "cache"]
+    assert sum(f["type"] == "token" for f in frames) > 3, "streams like a live answer"
+    assert done["message"]["text"] == first["message"]["text"]
+    assert done["trace"]["score"] >= settings.ANSWER_CACHE_THRESHOLD
+    assert done["trace"]["cost"] == 0.0
+    assert upstream.stats.requests == 1
+    stored = await bot_message(done["message"]["id"])
+    cache_step = next(s for s in stored.trace["steps"] if s["stage"] == "cache")
+    assert cache_step["detail"]["entry_id"] == entry.pk and cache_step["score"] >= 0.88
+    [entry] = await entries()
+    assert entry.hit_count == 1 and entry.last_hit_at is not None
+
+
+async def test_a_different_question_is_not_a_hit(upstream):
+    await ask(QUESTION)
+    done = (await ask("How long does delivery to Mexico take?"))[-1]
+    assert done["source"] == "llm"
+    assert upstream.stats.requests == 2
+    assert len(await entries()) == 2
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "My name is Alice, how long does delivery to Canada take?",
+        "how long does delivery to canada take for order #558812?",
+        "How long does delivery to Canada take? Mail me at alice@example.com",
+    ],
+)
+async def test_personal_questions_bypass_the_cache(upstream, question):
+    assert (await ask(question))[-1]["source"] == "llm"
+    assert (await ask(question))[-1]["source"] == "llm"
+    assert await entries() == []
+    assert upstream.stats.requests == 2
+
+
+async def test_answers_with_personal_details_are_not_stored(upstream):
+    upstream.answer = lambda q: "Write to us at help-desk@example.com or call +44 20 7946 0958."
+    try:
+        await ask(QUESTION)
+        assert (await ask(QUESTION))[-1]["source"] == "llm"
+    finally:
+        upstream.answer = type(upstream)().answer
+    assert await entries() == []
+
+
+async def test_an_interrupted_answer_is_not_stored(upstream):
+    upstream.faults = Faults(cut_after_tokens=3)
+    first = (await ask(QUESTION))[-1]
+    assert first["source"] == "llm"
+    assert await entries() == []
+    upstream.reset()
+    assert (await ask(QUESTION))[-1]["source"] == "llm"
+    assert len(await entries()) == 1
+
+
+async def test_a_fallback_answer_is_not_stored(upstream_down):
+    assert (await ask(QUESTION))[-1]["source"] == "fallback"
+    assert await entries() == []
+
+
+async def test_a_follow_up_only_hits_after_the_same_question(upstream):
+    async def conversation(first: str, follow_up: str) -> list[dict]:
+        async with chat_socket() as client:
+            await client.say(first, "a")
+            return await client.say(follow_up, "b")
+
+    returns = await conversation("How do I return an item?", "and how long does that take?")
+    assert returns[-1]["source"] == "llm"
+    other = await conversation("How do I change my password?", "and how long does that take?")
+    assert other[-1]["source"] == "llm", "another context must not hit"
+    again = await conversation("how do I return an item", "And how long does that take?")
+    assert again[-1]["source"] == "cache"
+    assert again[-1]["message"]["text"] == returns[-1]["message"]["text"]
+
+
+async def test_entries_serve_only_their_locale(upstream):
+    await ask(QUESTION)
+    assert (await ask(QUESTION, "?locale=zh-hans"))[-1]["source"] == "llm"
+
+
+async def test_a_knowledge_edit_retires_cached_answers(upstream):
+    await ask(QUESTION)
+    await database_sync_to_async(knowledge_services.faq_save)(
+        question="Do you sell gift cards?", answer="Yes, from 10 to 200 euros."
+    )
+    assert (await ask(QUESTION))[-1]["source"] == "llm"
+
+
+async def test_a_new_system_prompt_or_model_retires_cached_answers(upstream, settings):
+    await ask(QUESTION)
+    settings.LLM_SYSTEM_PROMPT = "You are a terse assistant."
+    assert (await ask(QUESTION))[-1]["source"] == "llm"
+    settings.LOCAL_LLM_MODEL = "another-model"
+    assert (await ask(QUESTION))[-1]["source"] == "llm"
+    assert len(await entries()) == 3
+
+
+async def test_expired_entries_do_not_hit(upstream):
+    await ask(QUESTION)
+    await database_sync_to_async(lambda: CachedAnswer.objects.update(expires_at=timezone.now()))()
+    assert (await ask(QUESTION))[-1]["source"] == "llm"
+
+
+async def test_thumbs_down_on_a_cached_answer_evicts_its_entry(upstream):
+    await ask(QUESTION)
+    async with chat_socket() as client:
+        done = (await client.say(PARAPHRASE, "p1"))[-1]
+        assert done["source"] == "cache"
+        await client.send(
+            {"type": "feedback", "message_id": done["message"]["id"], "value": "down"}
+        )
+        deadline = time.monotonic() + 5
+        while await entries() and time.monotonic() < deadline:
+            await database_sync_to_async(time.sleep)(0.05)
+    assert await entries() == []
+    assert (await ask(PARAPHRASE))[-1]["source"] == "llm"
+
+
+async def test_thumbs_down_on_a_model_answer_evicts_the_entry_made_from_it(upstream):
+    async with chat_socket() as client:
+        done = (await client.say(QUESTION, "q1"))[-1]
+        assert len(await entries()) == 1
+        await client.send(
+            {"type": "feedback", "message_id": done["message"]["id"], "value": "down"}
+        )
+        deadline = time.monotonic() + 5
+        while await entries() and time.monotonic() < deadline:
+            await database_sync_to_async(time.sleep)(0.05)
+    assert await entries() == []

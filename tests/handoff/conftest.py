@@ -1,0 +1,107 @@
+"""Agents (staff users in the "agents" group) and their console sockets, logged in through a
+real session cookie the way a browser is."""
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import Group, User
+from django.test import Client as HttpClient
+
+from chatbot.asgi import application
+from chatbot.handoff import background
+from tests.conftest import ORIGIN
+
+
+class Agent:
+    """An agent console socket with helpers to read frames."""
+
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
+        self.ws = communicator
+        self.hello: dict[str, Any] = {}
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.ws.send_to(text_data=json.dumps(frame))
+
+    async def recv(self, timeout: float = 5) -> dict[str, Any]:
+        return json.loads(await self.ws.receive_from(timeout=timeout))
+
+    async def recv_until(
+        self, match: Callable[[dict[str, Any]], bool] | str, timeout: float = 10
+    ) -> dict[str, Any]:
+        """The first frame matching (a type name or a predicate), skipping others."""
+        predicate = match if callable(match) else (lambda f: f["type"] == match)
+        while True:
+            frame = await self.recv(timeout)
+            if predicate(frame):
+                return frame
+
+
+def make_agent(username: str, *, staff: bool = True, in_group: bool = True) -> User:
+    user = User.objects.create_user(username, password="pw-" + username, first_name=username)
+    user.is_staff = staff
+    user.save(update_fields=["is_staff"])
+    if in_group:
+        user.groups.add(Group.objects.get_or_create(name="agents")[0])
+    return user
+
+
+def session_cookie(user: User) -> str:
+    client = HttpClient()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+@asynccontextmanager
+async def agent_socket(user: User | None) -> AsyncIterator[Agent]:
+    headers = list(ORIGIN)
+    if user is not None:
+        cookie = await database_sync_to_async(session_cookie)(user)
+        headers.append((b"cookie", f"sessionid={cookie}".encode()))
+    communicator = WebsocketCommunicator(application, "/ws/console/", headers=headers)
+    connected, _ = await communicator.connect()
+    assert connected, "the console socket was refused"
+    agent = Agent(communicator)
+    try:
+        agent.hello = await agent.recv()
+        yield agent
+    finally:
+        await communicator.disconnect()
+
+
+async def refused(user: User | None) -> bool:
+    headers = list(ORIGIN)
+    if user is not None:
+        cookie = await database_sync_to_async(session_cookie)(user)
+        headers.append((b"cookie", f"sessionid={cookie}".encode()))
+    communicator = WebsocketCommunicator(application, "/ws/console/", headers=headers)
+    connected, _ = await communicator.connect()
+    await communicator.disconnect()
+    return not connected
+
+
+@pytest.fixture
+def agents(db) -> dict[str, User]:
+    return {
+        "ann": make_agent("ann"),
+        "bob": make_agent("bob"),
+    }
+
+
+@pytest.fixture
+async def settle_handoffs() -> AsyncIterator[None]:
+    yield
+    await background.wait_for_pending()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _warm_embedder() -> None:
+    """Loads the FAQ stage's embedding model once up front, so the first answer in a test is
+    not the one that waits seconds for it (answers are read with short timeouts)."""
+    from knowledge.embeddings import get_embedder
+
+    get_embedder().embed(["warm up"])

@@ -1,0 +1,115 @@
+"""Real daphne processes for the cross-process and browser handoff tests: a migrated SQLite
+file they share, agents created in it, and sign-in through the real login form."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env(db_path: Path, **overrides: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DEBUG": "1",
+        "DATABASE_URL": f"sqlite:///{db_path}",
+        "LOCAL_LLM_BASE_URL": "http://127.0.0.1:9/v1",
+        "OPENAI_API_KEY": "",
+        "OPENAI_BASE_URL": "",
+        "REDIS_URL": "",
+        "PYTHONUNBUFFERED": "1",
+        **overrides,
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+CREATE_AGENT = """
+from django.contrib.auth.models import Group, User
+user = User.objects.create_user({name!r}, password={password!r}, first_name={name!r})
+user.is_staff = True
+user.save(update_fields=["is_staff"])
+user.groups.add(Group.objects.get(name="agents"))
+"""
+
+
+def create_agent(env: dict[str, str], name: str, password: str) -> None:
+    manage(env, "shell", "-c", CREATE_AGENT.format(name=name, password=password))
+
+
+@contextmanager
+def daphne(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """One daphne process on a free port; yields its base URL."""
+    port = free_port()
+    daphne_bin = Path(sys.executable).parent / "daphne"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(daphne_bin), "-b", "127.0.0.1", "-p", str(port), "chatbot.asgi:application"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"daphne exited:\n{log_path.read_text(errors='replace')}")
+            try:
+                with urllib.request.urlopen(base + "/console/login/", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"daphne did not answer:\n{log_path.read_text(errors='replace')}"
+                )
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def login_cookie(base: str, name: str, password: str) -> str:
+    """Signs in through the console's login form (with its CSRF token); the session cookie."""
+    with httpx.Client(base_url=base) as client:
+        page = client.get("/console/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        response = client.post(
+            "/console/login/",
+            data={"username": name, "password": password, "csrfmiddlewaretoken": token},
+            headers={"Referer": base + "/console/login/"},
+        )
+        assert response.status_code == 302, response.text
+        return client.cookies["sessionid"]

@@ -1,0 +1,155 @@
+"""Two real daphne processes sharing Redis (channels-redis, cache, shared state) and one SQLite
+file: a visitor on one and agents on both. A claim race between processes has one winner that
+both see, and the chat relays both ways across processes."""
+
+import asyncio
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import websockets
+
+from tests.handoff.servers import create_agent, daphne, login_cookie, manage, server_env
+
+REDIS_URL = "redis://127.0.0.1:6379/3"
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.timeout(180)]
+
+
+class Socket:
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self.ws = ws
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(frame))
+
+    async def until(self, match, timeout: float = 10) -> dict[str, Any]:
+        predicate = match if callable(match) else (lambda f: f["type"] == match)
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = json.loads(await self.ws.recv())
+                if predicate(frame):
+                    return frame
+
+
+def _ws(base: str, path: str, cookie: str | None = None):
+    headers = {"Cookie": f"sessionid={cookie}"} if cookie else None
+    return websockets.connect(
+        base.replace("http://", "ws://") + path, origin=base, additional_headers=headers
+    )
+
+
+@pytest.fixture
+def two_servers(tmp_path: Path):
+    prefix = f"handoff-test-{uuid.uuid4().hex[:8]}"
+    client = redis.Redis.from_url(REDIS_URL)
+    client.ping()
+    env = server_env(
+        tmp_path / "shared.sqlite3",
+        REDIS_URL=REDIS_URL,
+        CHANNEL_LAYER_PREFIX=prefix,
+        CACHE_KEY_PREFIX=prefix,
+        SHARED_STATE_PREFIX=f"{prefix}:state",
+        CELERY_TASK_ALWAYS_EAGER="1",
+    )
+    manage(env, "migrate", "--noinput")
+    for name in ("ann", "bob"):
+        create_agent(env, name, f"pw-{name}-2817")
+    try:
+        with daphne(env, tmp_path / "a.log") as a, daphne(env, tmp_path / "b.log") as b:
+            cookies = {name: login_cookie(a, name, f"pw-{name}-2817") for name in ("ann", "bob")}
+            yield a, b, cookies
+    finally:
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
+
+
+async def _scenario(a: str, b: str, cookies: dict[str, str]) -> dict[str, Any]:
+    async with (
+        _ws(a, "/ws/chat/") as v1_ws,
+        _ws(b, "/ws/console/", cookies["ann"]) as ann_ws,
+        _ws(a, "/ws/console/", cookies["bob"]) as bob_ws,
+    ):
+        visitor1, ann, bob = Socket(v1_ws), Socket(ann_ws), Socket(bob_ws)
+        conv1 = (await visitor1.until("hello"))["conversation"]
+        await ann.until("hello")
+        await bob.until("hello")
+        await visitor1.send({"type": "handoff"})
+        await visitor1.until("handoff")
+        # The queue appears live on both processes.
+        for agent in (ann, bob):
+            await agent.until(
+                lambda f: (
+                    f["type"] == "conversations"
+                    and any(i["conversation"] == conv1 for i in f["items"])
+                )
+            )
+        await asyncio.gather(
+            ann.send({"type": "claim", "conversation": conv1}),
+            bob.send({"type": "claim", "conversation": conv1}),
+        )
+        results = await asyncio.gather(
+            ann.until(lambda f: f["type"] in ("claimed", "error")),
+            bob.until(lambda f: f["type"] in ("claimed", "error")),
+        )
+        for agent in (ann, bob):
+            seen = await agent.until(
+                lambda f: (
+                    f["type"] == "conversations"
+                    and any(
+                        i["conversation"] == conv1 and i["status"] == "agent" for i in f["items"]
+                    )
+                )
+            )
+        told = await visitor1.until("conversation")
+
+        # The winner talks with a visitor on the other process.
+        winner_name = "ann" if results[0]["type"] == "claimed" else "bob"
+        winner = ann if winner_name == "ann" else bob
+        visitor_base = a if winner_name == "ann" else b
+        async with _ws(visitor_base, "/ws/chat/") as v2_ws:
+            visitor2 = Socket(v2_ws)
+            conv2 = (await visitor2.until("hello"))["conversation"]
+            await visitor2.send({"type": "handoff"})
+            await visitor2.until("handoff")
+            await winner.send({"type": "open", "conversation": conv2})
+            await winner.until("transcript")
+            await winner.send({"type": "claim", "conversation": conv2})
+            await winner.until("claimed")
+            await winner.send(
+                {"type": "send", "conversation": conv2, "client_id": "x-1", "text": "Hello there"}
+            )
+            to_visitor = await visitor2.until("message")
+            await visitor2.send({"type": "message", "client_id": "v-1", "text": "Hi back"})
+            to_agent = await winner.until(
+                lambda f: f["type"] == "message" and f["message"]["role"] == "visitor"
+            )
+    return {
+        "results": results,
+        "winner": winner_name,
+        "owner_seen": next(i for i in seen["items"] if i["conversation"] == conv1)["owner"],
+        "told": told,
+        "to_visitor": to_visitor,
+        "to_agent": to_agent,
+        "conv2": conv2,
+    }
+
+
+def test_claim_race_and_chat_across_two_daphne_processes(two_servers):
+    a, b, cookies = two_servers
+    # A thread of its own: Playwright's sync API may hold a running loop in this one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        out = pool.submit(asyncio.run, _scenario(a, b, cookies)).result()
+    assert sorted(r["type"] for r in out["results"]) == ["claimed", "error"]
+    loser = next(r for r in out["results"] if r["type"] == "error")
+    assert loser["code"] == "already_claimed" and loser["owner"] == out["winner"]
+    assert out["owner_seen"]["name"] == out["winner"]
+    assert out["told"] == {"type": "conversation", "status": "agent", "agent": out["winner"]}
+    assert out["to_visitor"]["message"]["role"] == "agent"
+    assert out["to_visitor"]["message"]["text"] == "Hello there"
+    assert out["to_agent"]["conversation"] == out["conv2"]
+    assert out["to_agent"]["message"]["text"] == "Hi back"

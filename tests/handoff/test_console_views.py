@@ -1,0 +1,93 @@
+"""The console's pages and reads: who may open it, CSRF on its POSTs, the one-click FAQ draft
+that is not served until approved, canned replies from approved answers, search."""
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from chatbot.handoff import selectors
+from chatbot.models import Conversation, LeftMessage, Message
+from knowledge import services as knowledge
+from knowledge.models import FAQ, AnswerVariant
+from tests.handoff.conftest import make_agent
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_in(user: User, *, csrf: bool = False) -> Client:
+    client = Client(enforce_csrf_checks=csrf)
+    client.force_login(user)
+    return client
+
+
+def test_console_page_is_for_staff_agents_only(agents):
+    assert Client().get("/console/").url.startswith("/console/login/")
+    outsider = make_agent("eve", in_group=False)
+    assert signed_in(outsider).get("/console/").status_code == 403
+    not_staff = make_agent("mallory", staff=False)
+    assert signed_in(not_staff).get("/console/").status_code == 403
+    page = signed_in(agents["ann"]).get("/console/")
+    assert page.status_code == 200 and b"console/console.js" in page.content
+
+
+def test_login_form_needs_the_csrf_token(agents):
+    client = Client(enforce_csrf_checks=True)
+    refused = client.post("/console/login/", {"username": "ann", "password": "pw-ann"})
+    assert refused.status_code == 403
+    page = client.get("/console/login/")
+    token = page.context["csrf_token"]
+    ok = client.post(
+        "/console/login/",
+        {"username": "ann", "password": "pw-ann", "csrfmiddlewaretoken": str(token)},
+    )
+    assert ok.status_code == 302 and ok.url == "/console/"
+
+
+def _agent_reply(question: str, answer: str, locale: str = "en") -> Message:
+    conversation = Conversation.objects.create(locale=locale)
+    Message.objects.create(conversation=conversation, role="visitor", text=question)
+    return Message.objects.create(conversation=conversation, role="agent", text=answer)
+
+
+def test_faq_draft_in_one_click_is_not_served_until_approved(agents):
+    reply = _agent_reply("Can I change my delivery address?", "Yes, until the parcel ships.")
+    url = f"/console/messages/{reply.pk}/faq-draft/"
+    assert signed_in(agents["ann"], csrf=True).post(url).status_code == 403, "CSRF enforced"
+    assert signed_in(make_agent("eve", in_group=False)).post(url).status_code == 403
+    response = signed_in(agents["ann"]).post(url)
+    assert response.status_code == 201 and response.json()["created"] is True
+    faq = FAQ.objects.get(question="Can I change my delivery address?")
+    assert faq.active is False and faq.answer == "Yes, until the parcel ships."
+    assert not AnswerVariant.objects.filter(
+        faq=faq, status=AnswerVariant.Status.APPROVED, faq__active=True
+    ).exists(), "nothing of it may be served"
+    assert selectors.canned_replies(query="delivery address") == []
+    # Visible in the admin for approval.
+    admin = User.objects.create_superuser("root", "", "pw")
+    listing = signed_in(admin).get("/admin/knowledge/faq/?active__exact=0")
+    assert b"Can I change my delivery address?" in listing.content
+    # The same question again becomes a draft variant of the existing FAQ.
+    again = _agent_reply("Can I change my delivery address?", "Yes: write to us before it ships.")
+    second = signed_in(agents["ann"]).post(f"/console/messages/{again.pk}/faq-draft/")
+    assert second.json() == {"faq": faq.pk, "created": False}
+    assert faq.variants.get(text="Yes: write to us before it ships.").status == "draft"
+
+
+def test_canned_replies_come_from_approved_answers_only():
+    faq = knowledge.faq_save(question="How long is delivery?", answer="Three to five days.")
+    knowledge.variants_add(faq=faq, texts=["Usually 3-5 days."], origin="human", status="draft")
+    found = selectors.canned_replies(query="delivery")
+    assert [c["text"] for c in found] == ["Three to five days."]
+    assert selectors.canned_replies(query="delivery", locale="zh-hans") == []
+
+
+def test_search_by_text_or_visitor():
+    reply = _agent_reply("My umbrella broke", "Sorry to hear that")
+    conversation = reply.conversation
+    LeftMessage.objects.create(conversation=conversation, email="ada@example.com", text="x")
+    by_text = selectors.conversations_search(query="umbrella")
+    by_email = selectors.conversations_search(query="ada@example")
+    by_id = selectors.conversations_search(query=conversation.public_id)
+    for found in (by_text, by_email, by_id):
+        assert [c["conversation"] for c in found] == [conversation.public_id]
+    assert selectors.conversations_search(query="nothing like this") == []

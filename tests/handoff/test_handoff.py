@@ -1,0 +1,437 @@
+"""Handoff over real websockets (channels' WebsocketCommunicator, the full ASGI stack with
+session auth): every trigger, the claim race, the relay both ways, the bot's silence while a
+person has the conversation, return to the bot, close and rating, notes, and who may connect."""
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from django.contrib.auth.models import User
+
+from chatbot.handoff.selectors import asks_for_human
+from chatbot.llm.simulator import Faults
+from chatbot.models import AgentNote, Conversation, LeftMessage, Message
+from tests.conftest import chat_socket
+from tests.handoff.conftest import agent_socket, make_agent, refused
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("settle", "settle_handoffs"),
+]
+
+
+@database_sync_to_async
+def conversation(public_id: str) -> Conversation:
+    return Conversation.objects.select_related("assigned_to").get(public_id=public_id)
+
+
+@database_sync_to_async
+def roles(public_id: str) -> list[str]:
+    return list(
+        Message.objects.filter(conversation__public_id=public_id)
+        .order_by("id")
+        .values_list("role", flat=True)
+    )
+
+
+async def nothing_more(client, seconds: float = 0.6) -> list[dict]:
+    """Frames that arrive within `seconds` (without timing the socket out, which would end it)."""
+    frames = []
+    while not await client.ws.receive_nothing(timeout=seconds):
+        frames.append(await client.recv())
+    return frames
+
+
+async def until(sock, match, timeout: float = 10) -> dict:
+    """The first frame matching (a type name or a predicate), skipping the others."""
+    predicate = match if callable(match) else (lambda f: f["type"] == match)
+    while True:
+        frame = await sock.recv(timeout)
+        if predicate(frame):
+            return frame
+
+
+async def queued_by_button(client) -> dict:
+    await client.send({"type": "handoff"})
+    return await until(client, "handoff")
+
+
+async def claimed(agent, public_id: str) -> None:
+    await agent.send({"type": "open", "conversation": public_id})
+    await agent.recv_until("transcript")
+    await agent.send({"type": "claim", "conversation": public_id})
+    await agent.recv_until("claimed")
+
+
+# --- triggers -------------------------------------------------------------------------------
+
+
+async def test_button_queues_and_the_visitor_sees_place_and_wait(upstream):
+    async with chat_socket() as first, chat_socket() as second:
+        one = await queued_by_button(first)
+        two = await queued_by_button(second)
+    assert one["status"] == "queued" and one["reason"] == "visitor_request"
+    assert one["position"] == 1 and one["agents_online"] == 0
+    assert one["estimated_wait_s"] > 0
+    assert two["position"] == 2 and two["estimated_wait_s"] > one["estimated_wait_s"]
+    stored = await conversation(first.hello["conversation"])
+    assert stored.status == "queued" and stored.queued_at is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Can I talk to a human?", "I want to speak with an agent please", "转人工", "我要人工客服"],
+)
+async def test_asking_in_words_queues_without_a_bot_answer(upstream, text):
+    async with chat_socket("?locale=zh-hans") as client:
+        await client.send({"type": "message", "client_id": "w1", "text": text})
+        frames = await client.recv_until("handoff")
+        frames += await nothing_more(client)
+    assert frames[0]["type"] == "ack"
+    assert not {f["type"] for f in frames} & {"status", "token", "done"}
+    handoff = next(f for f in frames if f["type"] == "handoff")
+    assert handoff["reason"] == "visitor_words" and handoff["position"] == 1
+    assert await roles(client.hello["conversation"]) == ["visitor"]
+
+
+def test_words_that_do_not_ask_for_a_person():
+    assert not asks_for_human("Is this jacket for humans or dogs?")
+    assert not asks_for_human("My agent number is 12")
+    assert not asks_for_human("人工智能是什么")
+    assert asks_for_human("Could I chat with a real person")
+
+
+async def test_fallbacks_in_a_row_queue(upstream_down, settings):
+    settings.HANDOFF_WHEN_MODELS_DOWN = False
+    settings.HANDOFF_FALLBACK_STREAK = 2
+    async with chat_socket() as client:
+        first = await client.say("Where is my order?", "f1")
+        assert first[-1]["source"] == "fallback"
+        assert not [f for f in await nothing_more(client, 0.3) if f["type"] == "handoff"]
+        await client.say("Hello?", "f2")
+        handoff = await until(client, "handoff")
+    assert handoff["reason"] == "bot_unsure"
+
+
+async def test_every_model_down_queues_at_once(upstream_down):
+    async with chat_socket() as client:
+        frames = await client.say("Is anyone there?", "d1")
+        handoff = await until(client, "handoff")
+    assert frames[-1]["source"] == "fallback"
+    assert handoff["reason"] == "models_down"
+
+
+async def test_negative_feedback_queues_unless_changed(upstream, settings):
+    settings.HANDOFF_FEEDBACK_GRACE_S = 0.2
+    async with chat_socket() as client:
+        done = (await client.say("Do you ship abroad?", "n1"))[-1]
+        bot_id = done["message"]["id"]
+        await client.send({"type": "feedback", "message_id": bot_id, "value": "down"})
+        await client.send({"type": "feedback", "message_id": bot_id, "value": "up"})
+        assert not [f for f in await nothing_more(client, 0.5) if f["type"] == "handoff"]
+        assert (await conversation(client.hello["conversation"])).status == "bot"
+        await client.send({"type": "feedback", "message_id": bot_id, "value": "down"})
+        handoff = await until(client, "handoff")
+    assert handoff["reason"] == "negative_feedback"
+
+
+# --- the bot stays silent -------------------------------------------------------------------
+
+
+async def test_bot_never_answers_while_queued_or_with_an_agent(upstream, agents):
+    async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
+        public_id = client.hello["conversation"]
+        await queued_by_button(client)
+        await client.send({"type": "message", "client_id": "q1", "text": "Still there?"})
+        frames = [await client.recv()] + await nothing_more(client)
+        assert frames[0]["type"] == "ack"
+        assert not {f["type"] for f in frames} & {"status", "token", "done"}
+        # A resend of the same message is not answered either.
+        await client.send({"type": "message", "client_id": "q1", "text": "Still there?"})
+        assert (await client.recv())["duplicate"] is True
+        await claimed(ann, public_id)
+        await client.send(
+            {"type": "message", "client_id": "q2", "text": "What is your refund policy?"}
+        )
+        frames = await nothing_more(client)
+        assert not {f["type"] for f in frames} & {"status", "token", "done"}
+    assert await roles(public_id) == ["visitor", "visitor"]
+    assert upstream.stats.requests == 0
+
+
+async def test_a_handoff_mid_answer_cuts_the_answer_off(upstream):
+    """Decision: the answer being written is dropped (`cancelled`), nothing is stored, and the
+    bot never speaks after the handoff."""
+    upstream.faults = Faults(token_delay_s=0.08)
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        await client.send({"type": "message", "client_id": "m1", "text": "Explain your warranty"})
+        token = await until(client, "token")
+        await client.send({"type": "handoff"})
+        frames = await client.recv_until("cancelled")
+        frames += await nothing_more(client, 1.0)
+    assert (
+        token["reply_to"] == frames[-1]["reply_to"] if frames[-1]["type"] == "cancelled" else True
+    )
+    cancelled = next(f for f in frames if f["type"] == "cancelled")
+    assert cancelled["reply_to"] == token["reply_to"] and cancelled["reason"] == "handoff"
+    assert "done" not in {f["type"] for f in frames}
+    assert "handoff" in {f["type"] for f in frames}
+    assert await roles(public_id) == ["visitor"]
+    assert (await conversation(public_id)).status == "queued"
+
+
+# --- agents ---------------------------------------------------------------------------------
+
+
+async def test_claim_race_has_exactly_one_winner_and_everyone_sees_it(upstream, agents):
+    async with (
+        chat_socket() as client,
+        agent_socket(agents["ann"]) as ann,
+        agent_socket(agents["bob"]) as bob,
+    ):
+        public_id = client.hello["conversation"]
+        await queued_by_button(client)
+        for agent in (ann, bob):
+            listed = await agent.recv_until(
+                lambda f: (
+                    f["type"] == "conversations"
+                    and [i["conversation"] for i in f["items"]] == [public_id]
+                )
+            )
+            assert listed["items"][0]["status"] == "queued"
+        await asyncio.gather(
+            ann.send({"type": "claim", "conversation": public_id}),
+            bob.send({"type": "claim", "conversation": public_id}),
+        )
+        results = await asyncio.gather(
+            ann.recv_until(lambda f: f["type"] in ("claimed", "error")),
+            bob.recv_until(lambda f: f["type"] in ("claimed", "error")),
+        )
+        for agent in (ann, bob):  # both lists update at once
+            await agent.recv_until(
+                lambda f: f["type"] == "conversations" and f["items"][0]["status"] == "agent"
+            )
+        told = await until(client, "conversation")
+    kinds = sorted(r["type"] for r in results)
+    assert kinds == ["claimed", "error"]
+    loser = next(r for r in results if r["type"] == "error")
+    winner = "ann" if results[0]["type"] == "claimed" else "bob"
+    assert loser["code"] == "already_claimed" and loser["owner"] == winner
+    assert told == {"type": "conversation", "status": "agent", "agent": winner}
+    assert (await conversation(public_id)).assigned_to.username == winner
+
+
+async def test_chat_both_ways_with_typing(upstream, agents):
+    async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
+        public_id = client.hello["conversation"]
+        await queued_by_button(client)
+        await claimed(ann, public_id)
+        await until(client, "conversation")
+
+        await ann.send({"type": "typing", "conversation": public_id, "active": True})
+        assert (await until(client, "typing")) == {
+            "type": "typing",
+            "role": "agent",
+            "active": True,
+        }
+        await ann.send(
+            {"type": "send", "conversation": public_id, "client_id": "a-1", "text": "Hi, I'm Ann."}
+        )
+        ack = await ann.recv_until("ack")
+        to_visitor = await until(client, "message")
+        assert to_visitor["message"]["role"] == "agent"
+        assert to_visitor["message"]["text"] == "Hi, I'm Ann."
+        assert to_visitor["message"]["id"] == ack["message_id"]
+
+        await client.send({"type": "typing", "active": True})
+        typing = await ann.recv_until("typing")
+        assert typing == {
+            "type": "typing",
+            "conversation": public_id,
+            "role": "visitor",
+            "active": True,
+        }
+        await client.send({"type": "message", "client_id": "v-1", "text": "Thanks Ann!"})
+        to_agent = await ann.recv_until(
+            lambda f: f["type"] == "message" and f["message"]["role"] == "visitor"
+        )
+    assert to_agent["conversation"] == public_id and to_agent["message"]["text"] == "Thanks Ann!"
+    stored = await conversation(public_id)
+    assert stored.first_agent_reply_at is not None and stored.last_visitor_message_at is not None
+    assert await roles(public_id) == ["agent", "visitor"]
+
+
+async def test_only_the_owner_replies_and_others_see_who_owns_and_views(upstream, agents):
+    async with (
+        chat_socket() as client,
+        agent_socket(agents["ann"]) as ann,
+        agent_socket(agents["bob"]) as bob,
+    ):
+        public_id = client.hello["conversation"]
+        await queued_by_button(client)
+        await claimed(ann, public_id)
+        await bob.send({"type": "open", "conversation": public_id})
+        transcript = await bob.recv_until("transcript")
+        assert transcript["owner"]["name"] == "ann" and transcript["status"] == "agent"
+        viewers = await ann.recv_until(lambda f: f["type"] == "viewers" and len(f["viewers"]) == 2)
+        assert viewers["viewers"] == ["ann", "bob"]
+        errors = []
+        for frame in (
+            {"type": "send", "conversation": public_id, "client_id": "b-1", "text": "Bob here"},
+            {"type": "return_to_bot", "conversation": public_id},
+            {"type": "typing", "conversation": public_id, "active": True},
+        ):
+            await bob.send(frame)
+            errors.append(await bob.recv_until("error"))
+        assert [e["code"] for e in errors] == ["not_owner"] * 3
+        assert errors[0]["owner"] == "ann"
+        assert not [
+            f for f in await nothing_more(client, 0.3) if f["type"] in ("message", "typing")
+        ]
+    assert await roles(public_id) == []
+
+
+async def test_return_to_the_bot_and_the_bot_answers_again(upstream, agents):
+    async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
+        public_id = client.hello["conversation"]
+        await queued_by_button(client)
+        await claimed(ann, public_id)
+        await ann.send({"type": "return_to_bot", "conversation": public_id})
+        told = await until(client, lambda f: f["type"] == "conversation" and f["status"] == "bot")
+        frames = await client.say("Do you sell gift cards?", "r1")
+    assert told == {"type": "conversation", "status": "bot"}
+    assert frames[-1]["source"] == "llm"
+    stored = await conversation(public_id)
+    assert stored.status == "bot" and stored.assigned_to is None
+
+
+async def test_close_with_reason_and_rating(upstream, agents):
+    async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
+        public_id = client.hello["conversation"]
+        await client.send({"type": "rating", "score": 5})
+        assert (await until(client, "error"))["code"] == "not_closed"
+        await queued_by_button(client)
+        await claimed(ann, public_id)
+        await ann.send({"type": "close", "conversation": public_id, "reason": "resolved"})
+        told = await until(
+            client, lambda f: f["type"] == "conversation" and f["status"] == "closed"
+        )
+        await client.send({"type": "rating", "score": 4, "comment": "Quick, thanks"})
+        rated = await until(client, "rated")
+        await client.send({"type": "message", "client_id": "after", "text": "one more thing"})
+        after = [await client.recv()] + await nothing_more(client)
+    assert told["ask_rating"] is True and rated == {"type": "rated", "score": 4}
+    assert not {f["type"] for f in after} & {"status", "token", "done"}
+    stored = await conversation(public_id)
+    assert (stored.status, stored.close_reason, stored.rating, stored.rating_comment) == (
+        "closed",
+        "resolved",
+        4,
+        "Quick, thanks",
+    )
+
+
+async def test_notes_reach_agents_and_never_the_visitor(upstream, agents):
+    async with (
+        chat_socket() as client,
+        agent_socket(agents["ann"]) as ann,
+        agent_socket(agents["bob"]) as bob,
+    ):
+        public_id = client.hello["conversation"]
+        await queued_by_button(client)
+        await claimed(ann, public_id)
+        await bob.send({"type": "open", "conversation": public_id})
+        await bob.recv_until("transcript")
+        await ann.send({"type": "note", "conversation": public_id, "text": "VIP, secret 4242"})
+        note = await bob.recv_until("note")
+        seen = await nothing_more(client, 0.5)
+        await client.send({"type": "resume", "after": 0})
+        seen += await client.recv_until("resumed")
+        # A second visitor socket on another conversation hears nothing of it either.
+    assert note["note"]["text"] == "VIP, secret 4242" and note["note"]["author"] == "ann"
+    assert "4242" not in repr(seen)
+    assert await database_sync_to_async(AgentNote.objects.count)() == 1
+
+
+async def test_transcript_has_bot_turns_with_trace_and_feedback(upstream, agents):
+    async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
+        public_id = client.hello["conversation"]
+        done = (await client.say("Where is my parcel?", "t1"))[-1]
+        await client.send({"type": "feedback", "message_id": done["message"]["id"], "value": "up"})
+        await asyncio.sleep(0.2)
+        await queued_by_button(client)
+        await ann.send({"type": "open", "conversation": public_id})
+        transcript = await ann.recv_until("transcript")
+    bot = transcript["messages"][1]
+    assert bot["role"] == "bot" and bot["source"] == "llm"
+    assert bot["trace"]["model"] == "sim-model" and bot["trace"]["completion_tokens"] > 0
+    assert bot["trace"]["total_ms"] is not None
+    assert bot["feedback"] == {"value": "up", "comment": ""}
+    assert transcript["reason"] == "visitor_request" and transcript["locale"] == "en"
+
+
+async def test_unclaimed_reply_goes_back_to_the_queue(upstream, agents, settings):
+    settings.HANDOFF_CLAIM_TIMEOUT_S = 0.3
+    settings.HANDOFF_SWEEP_INTERVAL_S = 0.1
+    async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
+        public_id = client.hello["conversation"]
+        await queued_by_button(client)
+        await claimed(ann, public_id)
+        await until(client, "conversation")
+        again = await until(client, "handoff", timeout=5)
+        listed = await ann.recv_until(
+            lambda f: f["type"] == "conversations" and f["items"][0]["status"] == "queued"
+        )
+    assert again["position"] == 1
+    assert listed["items"][0]["owner"] is None
+    assert (await conversation(public_id)).status == "queued"
+
+
+async def test_presence_counts_and_leave_a_message(upstream, agents):
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        nobody = await queued_by_button(client)
+        assert nobody["agents_online"] == 0
+        await client.send({"type": "leave_message", "email": "not-an-email", "text": "hi"})
+        assert (await until(client, "error"))["code"] == "invalid_email"
+        await client.send(
+            {"type": "leave_message", "email": "ada@example.com", "text": "Call me back"}
+        )
+        assert (await until(client, "left_message"))["email"] == "ada@example.com"
+        async with agent_socket(agents["ann"]) as ann:
+            await until(client, lambda f: f["type"] == "handoff" and f["agents_online"] == 1)
+            assert ann.hello["conversations"][0]["email"] == "ada@example.com"
+            await ann.send({"type": "open", "conversation": public_id})
+            transcript = await ann.recv_until("transcript")
+            assert transcript["left_messages"][0]["text"] == "Call me back"
+            await ann.send({"type": "presence", "status": "away"})
+            await until(client, lambda f: f["type"] == "handoff" and f["agents_online"] == 0)
+            await ann.send({"type": "claim", "conversation": public_id})
+            assert (await ann.recv_until("error"))["code"] == "away"
+    assert await database_sync_to_async(LeftMessage.objects.count)() == 1
+
+
+# --- who may connect ------------------------------------------------------------------------
+
+
+async def test_console_socket_refuses_everyone_but_staff_agents(db):
+    outsider = await database_sync_to_async(make_agent)("eve", in_group=False)
+    not_staff = await database_sync_to_async(make_agent)("mallory", staff=False)
+    superuser = await database_sync_to_async(User.objects.create_superuser)("root", "", "pw")
+    assert await refused(None)
+    assert await refused(outsider)
+    assert await refused(not_staff)
+    assert await refused(superuser), "staff without the agents group stay out"
+
+
+async def test_agent_identity_comes_from_the_session(upstream, agents):
+    """A frame naming another agent changes nothing: actions are the session user's."""
+    async with chat_socket() as client, agent_socket(agents["bob"]) as bob:
+        public_id = client.hello["conversation"]
+        await queued_by_button(client)
+        await bob.send(
+            {"type": "claim", "conversation": public_id, "agent": agents["ann"].pk, "user": "ann"}
+        )
+        await bob.recv_until("claimed")
+    assert (await conversation(public_id)).assigned_to.username == "bob"

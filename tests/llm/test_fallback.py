@@ -1,0 +1,124 @@
+"""The rule-template stage, and queued questions answered once a model is back (websocket,
+database, channel layer and simulator all real)."""
+
+import pytest
+from channels.db import database_sync_to_async
+
+from chatbot import tasks
+from chatbot.llm import pending
+from chatbot.llm.simulator import default_answer
+from chatbot.models import Message
+from chatbot.pipeline.base import Turn
+from chatbot.pipeline.fallback_stage import FallbackStage, Template, best_template
+from chatbot.pipeline.trace import Trace, TraceStep
+from knowledge.models import RuleTemplate
+from tests.conftest import chat_socket
+
+SHIPPING = Template(1, "shipping", ("ship", "delivery", "/\\bpost(age|al)\\b/"), 0, "We ship.")
+REFUNDS = Template(2, "refunds", ("refund", "/money\\s+back/"), 5, "Refunds take 5 days.")
+BROKEN = Template(3, "broken", ("/([unclosed/",), 9, "never")
+ZH = Template(4, "zh", ("退货",), 0, "七天无理由退货。")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Do you ship to Norway?", "shipping"),
+        ("What are the postage costs", "shipping"),
+        ("I want my MONEY  back", "refunds"),
+        ("Refund for a delivery that never came", "refunds"),  # priority wins
+        ("Is this a spaceship?", None),  # keywords match whole words
+        ("Hello", None),
+        ("我想退货", "zh"),
+    ],
+)
+def test_best_template(text, expected):
+    found = best_template(text, [SHIPPING, REFUNDS, BROKEN, ZH])
+    assert (found.name if found else None) == expected
+
+
+async def _templates(locale: str) -> list[Template]:
+    return [SHIPPING, REFUNDS] if locale == "en" else [ZH]
+
+
+async def answer_text(stage: FallbackStage, turn: Turn, trace: Trace) -> str:
+    answer = await stage.attempt(turn, trace)
+    return "".join([piece async for piece in answer.tokens])
+
+
+async def test_a_template_answer_offers_a_person_and_queues_when_a_model_failed(settings):
+    settings.CHAT_STORED_ANSWER_TOKEN_DELAY_S = 0
+    trace = Trace()
+    trace.add(TraceStep("llm", "tier_skipped", 0.0))
+    text = await answer_text(FallbackStage(_templates), Turn("c", 1, "Do you ship?"), trace)
+    assert text.startswith("We ship. You can also ask to talk to a person")
+    assert text.endswith("will answer it here as soon as I can.")
+    step = trace.steps[-1]
+    assert (step.decision, step.detail["template"], step.detail["queued_for_answer"]) == (
+        "rule_template",
+        "shipping",
+        True,
+    )
+    assert await pending.is_marked()
+
+
+async def test_no_template_keeps_the_generic_answer_and_no_model_means_no_queue(settings):
+    settings.CHAT_STORED_ANSWER_TOKEN_DELAY_S = 0
+    trace = Trace()
+    text = await answer_text(FallbackStage(_templates), Turn("c", 1, "Hello", "zh-hans"), trace)
+    assert "转人工" in text or "人工" in text or text
+    assert trace.steps[-1].decision == "canned_answer"
+    assert trace.steps[-1].detail["queued_for_answer"] is False
+    assert not await pending.is_marked()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("settle")
+async def test_a_queued_question_is_answered_here_once_the_model_is_back(upstream, settings):
+    settings.CHAT_STORED_ANSWER_TOKEN_DELAY_S = 0
+    settings.HANDOFF_WHEN_MODELS_DOWN = False  # the bot keeps the conversation
+    settings.HANDOFF_FALLBACK_STREAK = 0
+    upstream.answer = default_answer  # other tests may have left their own
+    await database_sync_to_async(RuleTemplate.objects.create)(
+        name="shipping", patterns="ship\n/deliver(y|ies)/", text="We ship to 30 countries."
+    )
+    settings.LOCAL_LLM_BASE_URL = "http://127.0.0.1:9/v1"  # the model is down
+    question = "Do you ship to Norway?"
+    async with chat_socket() as client:
+        frames = await client.say(question, "q1")
+        done = frames[-1]
+        assert done["source"] == "fallback"
+        assert done["message"]["text"].startswith("We ship to 30 countries. You can also ask")
+        assert "answer it here as soon as I can" in done["message"]["text"]
+
+        settings.LOCAL_LLM_BASE_URL = upstream.base_url  # back: the next answer kicks the queue
+        await client.say("Hello again", "q2")
+        pushed = [f for f in await client.recv_until("message") if f["type"] == "message"][-1]
+        await tasks.wait_for_drains()
+        conversation = client.hello["conversation"]
+
+    later = pushed["message"]
+    assert later["role"] == "bot" and later["source"] == "llm"
+    assert later["text"] == f"About your earlier question “{question}”: " + default_answer(question)
+    stored = await database_sync_to_async(
+        lambda: list(Message.objects.filter(conversation__public_id=conversation).order_by("id"))
+    )()
+    assert [m.role for m in stored] == ["visitor", "bot", "visitor", "bot", "bot"]
+    assert stored[-1].trace["queued_reply_to"] == stored[0].id
+    assert stored[-1].text == later["text"], "stored, so it shows on the next visit too"
+    assert not await pending.is_marked()
+    assert await database_sync_to_async(tasks.queued_questions)(max_age_h=1) == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("settle")
+async def test_no_queued_answer_once_a_person_has_the_conversation(upstream, settings):
+    settings.CHAT_STORED_ANSWER_TOKEN_DELAY_S = 0
+    settings.HANDOFF_WHEN_MODELS_DOWN = True
+    settings.LOCAL_LLM_BASE_URL = "http://127.0.0.1:9/v1"
+    async with chat_socket() as client:
+        await client.say("Do you ship to Norway?", "q1")
+    settings.LOCAL_LLM_BASE_URL = upstream.base_url
+    assert await pending.is_marked()
+    assert await tasks.answer_queued_questions() == 0
+    assert upstream.stats.requests == 0

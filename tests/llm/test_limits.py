@@ -1,0 +1,46 @@
+"""Token buckets (per upstream key, per visitor) with a fake clock, in memory and in Redis."""
+
+import pytest
+
+from chatbot.llm.limits import Bucket, per_minute, take
+from chatbot.ratelimit import visitor_message_allowed
+
+
+async def test_a_bucket_allows_its_burst_then_says_when_to_come_back(backend, clock):
+    bucket = per_minute("rpm:k", 60)  # one a second, burst 60
+    for _ in range(60):
+        assert (await take([bucket], clock=clock)).allowed
+    verdict = await take([bucket], clock=clock)
+    assert not verdict.allowed and verdict.retry_after_s == pytest.approx(1.0, abs=0.01)
+    clock.advance(1.0)
+    assert (await take([bucket], clock=clock)).allowed
+    assert not (await take([bucket], clock=clock)).allowed
+
+
+async def test_several_buckets_are_taken_all_or_nothing(backend, clock):
+    rpm = per_minute("rpm:k", 10)
+    tpm = per_minute("tpm:k", 1000, cost=600)
+    assert (await take([rpm, tpm], clock=clock)).allowed
+    refused = await take([rpm, tpm], clock=clock)
+    assert not refused.allowed
+    assert refused.retry_after_s == pytest.approx(200 / (1000 / 60), abs=0.01)
+    # The refusal did not spend a request: 9 of 10 remain.
+    for _ in range(9):
+        assert (await take([rpm], clock=clock)).allowed
+    assert not (await take([rpm], clock=clock)).allowed
+
+
+async def test_a_cost_larger_than_the_bucket_is_capped_so_it_can_ever_pass(backend, clock):
+    assert (await take([Bucket("tpm:small", 100, 1.0, cost=500)], clock=clock)).allowed
+
+
+async def test_visitor_messages_are_limited_per_conversation(backend, clock, settings):
+    settings.CHAT_VISITOR_MESSAGES_PER_MINUTE = 10
+    settings.CHAT_VISITOR_MESSAGE_BURST = 5
+    results = [await visitor_message_allowed("conv-a", clock=clock) for _ in range(6)]
+    assert [allowed for allowed, _ in results] == [True] * 5 + [False]
+    assert results[-1][1] == pytest.approx(6.0, abs=0.01)
+    assert (await visitor_message_allowed("conv-b", clock=clock))[0], "another visitor"
+    clock.advance(6.0)
+    assert (await visitor_message_allowed("conv-a", clock=clock)) == (True, 0.0)
+    assert not (await visitor_message_allowed("conv-a", clock=clock))[0]
