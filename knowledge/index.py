@@ -90,3 +90,9 @@ def get_index() -> VectorIndex:
         else:
             _index = InMemoryIndex()
     return _index
+
+
+def reset_index() -> None:
+    """Forget this process's copy; tests call it when the database is flushed under it."""
+    global _index
+    _index = None

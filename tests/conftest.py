@@ -91,9 +91,17 @@ async def settle() -> AsyncIterator[None]:
 
 @pytest.fixture(autouse=True)
 def _fresh_shared_state() -> None:
+    """Each test starts with empty caches and per-process indexes, as the database does."""
+    from django.core.cache import cache
+
+    from chatbot.cache.index import reset_index as reset_cache_index
     from chatbot.shared_state import reset_shared_state
+    from knowledge.index import reset_index as reset_faq_index
 
     reset_shared_state()
+    cache.clear()
+    reset_faq_index()
+    reset_cache_index()
 
 
 def free_port() -> int:

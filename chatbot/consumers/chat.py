@@ -29,6 +29,7 @@ from chatbot.protocol import (
     ResumeFrame,
     error_frame,
 )
+from chatbot.ratelimit import visitor_message_allowed
 from chatbot.shared_state import shared_state
 
 FORBIDDEN_CLOSE_CODE = 4403
@@ -116,6 +117,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.on_rating(frame)
 
     async def on_message(self, frame: MessageFrame) -> None:
+        allowed, retry_after = await visitor_message_allowed(self.conversation.public_id)
+        if not allowed:
+            # Not stored: the widget keeps the text and lets the visitor resend it (same client
+            # id) once retry_after has passed.
+            await self.send_frame(
+                error_frame(
+                    "rate_limited",
+                    locale=self.locale,
+                    client_id=frame.client_id,
+                    retry_after=round(retry_after, 1),
+                )
+            )
+            return
         message, created = await database_sync_to_async(services.visitor_message_store)(
             conversation=self.conversation, client_id=frame.client_id, text=frame.text
         )

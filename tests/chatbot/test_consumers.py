@@ -293,3 +293,20 @@ async def test_history_goes_with_the_request(upstream):
         await client.say("What did I just say?", "h2")
     assert upstream.stats.questions[-1] == "What did I just say?"
     await asyncio.sleep(0)
+
+
+async def test_too_many_messages_get_rate_limited_and_the_socket_stays_usable(upstream, settings):
+    settings.CHAT_VISITOR_MESSAGE_BURST = 2
+    settings.CHAT_VISITOR_MESSAGES_PER_MINUTE = 6.0
+    async with chat_socket() as client:
+        await client.say("one", "rl-1")
+        await client.say("two", "rl-2")
+        await client.send({"type": "message", "client_id": "rl-3", "text": "three"})
+        error = await client.recv()
+        assert error["type"] == "error" and error["code"] == "rate_limited"
+        assert error["client_id"] == "rl-3" and 0 < error["retry_after"] <= 10
+        assert "Traceback" not in error["text"]
+        texts = [m.text for m in await stored(client.hello["conversation"]) if m.role == "visitor"]
+        assert texts == ["one", "two"], "a refused message is not stored; the widget keeps it"
+        await client.send({"type": "resume", "after": 0})
+        assert (await client.recv_until("resumed"))[-1]["type"] == "resumed"
