@@ -530,10 +530,38 @@ def section_sqlite_lookup(ctx: Context) -> Section:
 
 # --- driver ---------------------------------------------------------------------------------
 
+
+def _module_output(module: str, *args: str) -> str:
+    """Runs another bench module in its own process (each sets Django up its own way) and
+    returns the markdown it prints."""
+    cmd = [sys.executable, "-m", module, *args]
+    done = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def section_cache(ctx: Context) -> Section:
+    """Semantic cache: hit and wrong-hit rates vs a fixed-threshold cache on CLINC150, lookup
+    latency at 100k entries, upstream calls for 50 identical concurrent questions."""
+    out = ctx.cache_dir / "cache.json"
+    text = _module_output(
+        "bench.cache", "--out", str(out), "--embeddings", str(ctx.cache_dir / "clinc-cache.npz")
+    )
+    return Section("cache", "Semantic cache (bench/cache.py)", text, json.loads(out.read_text()))
+
+
+def section_router(ctx: Context) -> Section:
+    """Time to first token through the whole pipeline vs the openai SDK calling the same
+    upstream directly; cost of a routed mix vs everything on the strong tier."""
+    text = _module_output("bench.router")
+    return Section("router", "Model router (bench/router.py)", text, {})
+
+
 SECTIONS: dict[str, Callable[[Context], Section]] = {
     "faq_quality": section_faq_quality,
     "faq_latency": section_faq_latency,
     "sqlite_lookup": section_sqlite_lookup,
+    "cache": section_cache,
+    "router": section_router,
 }
 
 INTRO = """\

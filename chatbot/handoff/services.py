@@ -99,9 +99,17 @@ def visitor_message_route(*, conversation_id: int, text: str) -> bool:
 
 
 def handoff_after_bot_answer(*, conversation_id: int, trace: dict[str, Any]) -> bool:
-    """After a stored bot answer: queue when no model could answer, or when the bot has fallen
-    back several times in a row."""
-    if settings.HANDOFF_WHEN_MODELS_DOWN and selectors.models_were_down(trace):
+    """After a stored bot answer: queue when no model could answer and an agent is online to
+    take it, or when the bot has fallen back several times in a row.
+
+    With every model down and nobody online, the conversation stays with the bot: the fallback
+    answer promised to answer the kept question here, and the queued-answer task (which never
+    writes into a conversation a person holds) does so once a breaker closes."""
+    if (
+        settings.HANDOFF_WHEN_MODELS_DOWN
+        and selectors.models_were_down(trace)
+        and selectors.agents_online()
+    ):
         return conversation_handoff(conversation_id=conversation_id, reason=Reason.MODELS_DOWN)
     streak = settings.HANDOFF_FALLBACK_STREAK
     if (

@@ -1,6 +1,6 @@
 import pytest
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_healthz_is_alive(client):

@@ -7,10 +7,11 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from chatbot.handoff.selectors import asks_for_human
 from chatbot.llm.simulator import Faults
-from chatbot.models import AgentNote, Conversation, LeftMessage, Message
+from chatbot.models import AgentNote, AgentPresence, Conversation, LeftMessage, Message
 from tests.conftest import chat_socket
 from tests.handoff.conftest import agent_socket, make_agent, refused
 
@@ -113,12 +114,25 @@ async def test_fallbacks_in_a_row_queue(upstream_down, settings):
     assert handoff["reason"] == "bot_unsure"
 
 
-async def test_every_model_down_queues_at_once(upstream_down):
+async def test_every_model_down_queues_at_once_when_an_agent_is_online(upstream_down):
+    agent = await database_sync_to_async(make_agent)("online-ann")
+    await database_sync_to_async(AgentPresence.objects.create)(
+        user=agent, status=AgentPresence.Status.ONLINE, last_seen_at=timezone.now()
+    )
     async with chat_socket() as client:
         frames = await client.say("Is anyone there?", "d1")
         handoff = await until(client, "handoff")
     assert frames[-1]["source"] == "fallback"
     assert handoff["reason"] == "models_down"
+
+
+async def test_every_model_down_with_nobody_online_stays_with_the_bot(upstream_down):
+    """The fallback promised to answer the kept question here once a model is back."""
+    async with chat_socket() as client:
+        frames = await client.say("Is anyone there?", "d2")
+        assert not [f for f in await nothing_more(client, 0.3) if f["type"] == "handoff"]
+    assert frames[-1]["source"] == "fallback"
+    assert (await conversation(client.hello["conversation"])).status == "bot"
 
 
 async def test_negative_feedback_queues_unless_changed(upstream, settings):
