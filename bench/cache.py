@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import os
 import time
 from collections.abc import Iterator
@@ -360,7 +361,7 @@ def benchmark(embeddings: Path | None = None, end_to_end_questions: int = 300) -
         figures["end_to_end"] = end_to_end(
             streams["test"], end_to_end_questions, tuned["threshold"]
         )
-        print(f"end to end: {time.perf_counter() - started:.0f}s", flush=True)
+        print(f"end to end: {time.perf_counter() - started:.0f}s", file=sys.stderr, flush=True)
         figures["stampede"] = stampede()
         all_texts = streams["tune"].texts + streams["test"].texts
         all_vectors = np.vstack([streams["tune"].vectors, streams["test"].vectors])
