@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
