@@ -105,25 +105,20 @@ class FAQAdmin(admin.ModelAdmin):
             services._enqueue_embeddings(new_paraphrases)
         services.knowledge_version_bump()
 
-    @admin.action(description="Approve draft answer variants of the selected FAQs")
-    def approve_draft_variants(self, request: HttpRequest, queryset) -> None:
+    def _set_draft_variants(self, request: HttpRequest, queryset, status: str) -> None:
         ids = AnswerVariant.objects.filter(
             faq__in=queryset, status=AnswerVariant.Status.DRAFT
         ).values_list("pk", flat=True)
-        count = services.variants_set_status(
-            variant_ids=list(ids), status=AnswerVariant.Status.APPROVED
-        )
-        self.message_user(request, f"{count} variant(s) approved.")
+        count = services.variants_set_status(variant_ids=list(ids), status=status)
+        self.message_user(request, f"{count} variant(s) {status}.")
+
+    @admin.action(description="Approve draft answer variants of the selected FAQs")
+    def approve_draft_variants(self, request: HttpRequest, queryset) -> None:
+        self._set_draft_variants(request, queryset, AnswerVariant.Status.APPROVED)
 
     @admin.action(description="Reject draft answer variants of the selected FAQs")
     def reject_draft_variants(self, request: HttpRequest, queryset) -> None:
-        ids = AnswerVariant.objects.filter(
-            faq__in=queryset, status=AnswerVariant.Status.DRAFT
-        ).values_list("pk", flat=True)
-        count = services.variants_set_status(
-            variant_ids=list(ids), status=AnswerVariant.Status.REJECTED
-        )
-        self.message_user(request, f"{count} variant(s) rejected.")
+        self._set_draft_variants(request, queryset, AnswerVariant.Status.REJECTED)
 
     @admin.action(description="Export the selected FAQs as JSON")
     def export_selected(self, request: HttpRequest, queryset) -> HttpResponse:
@@ -174,21 +169,18 @@ class AnswerVariantAdmin(admin.ModelAdmin):
     search_fields = ("text", "faq__question")
     actions = ["approve", "reject"]
 
+    def _set_status(self, request: HttpRequest, queryset, status: str) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        count = services.variants_set_status(variant_ids=ids, status=status)
+        self.message_user(request, f"{count} variant(s) {status}.")
+
     @admin.action(description="Approve selected variants")
     def approve(self, request: HttpRequest, queryset) -> None:
-        count = services.variants_set_status(
-            variant_ids=list(queryset.values_list("pk", flat=True)),
-            status=AnswerVariant.Status.APPROVED,
-        )
-        self.message_user(request, f"{count} variant(s) approved.")
+        self._set_status(request, queryset, AnswerVariant.Status.APPROVED)
 
     @admin.action(description="Reject selected variants")
     def reject(self, request: HttpRequest, queryset) -> None:
-        count = services.variants_set_status(
-            variant_ids=list(queryset.values_list("pk", flat=True)),
-            status=AnswerVariant.Status.REJECTED,
-        )
-        self.message_user(request, f"{count} variant(s) rejected.")
+        self._set_status(request, queryset, AnswerVariant.Status.REJECTED)
 
 
 @admin.register(RuleTemplate)

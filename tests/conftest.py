@@ -1,5 +1,4 @@
 import json
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,6 +9,7 @@ from channels.testing import WebsocketCommunicator
 from chatbot import answering, localmodel
 from chatbot.asgi import application
 from chatbot.llm.simulator import UpstreamSimulator
+from tests.servers import free_port
 
 ORIGIN = [(b"origin", b"http://localhost")]
 
@@ -102,12 +102,6 @@ def _fresh_shared_state() -> None:
     cache.clear()
     reset_faq_index()
     reset_cache_index()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -5,17 +5,14 @@ are root). Screenshots go to test-output/browser/."""
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.servers import daphne, manage, server_env
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -47,17 +44,6 @@ def _ensure_chromium() -> str:
     return CHROMIUM
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _bin(name: str) -> str:
-    candidate = Path(sys.executable).parent / name
-    return str(candidate) if candidate.exists() else name
-
-
 @pytest.fixture(scope="session")
 def screenshot_dir() -> Path:
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
@@ -67,59 +53,10 @@ def screenshot_dir() -> Path:
 @contextmanager
 def running_daphne(tmp: Path, **env_overrides: str) -> Iterator[str]:
     """A migrated SQLite database in `tmp` and daphne on a free port; yields the base URL."""
-    env = {
-        **os.environ,
-        "DEBUG": "1",
-        "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
-        "LOCAL_LLM_BASE_URL": "http://127.0.0.1:9/v1",
-        "OPENAI_API_KEY": "",
-        "OPENAI_BASE_URL": "",
-        "REDIS_URL": "",
-        "PYTHONUNBUFFERED": "1",
-        **env_overrides,
-    }
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=REPO,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    port = _free_port()
-    log_path = tmp / "daphne.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [_bin("daphne"), "-b", "127.0.0.1", "-p", str(port), "chatbot.asgi:application"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"daphne exited early:\n{log_path.read_text(errors='replace')}")
-            try:
-                # Ready once the embedding model is loaded, not merely listening.
-                with urllib.request.urlopen(base + "/readyz", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"daphne did not answer:\n{log_path.read_text(errors='replace')}")
-            time.sleep(0.2)
+    env = server_env(tmp / "db.sqlite3", **env_overrides)
+    manage(env, "migrate", "--noinput")
+    with daphne(env, tmp / "daphne.log") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import pytest
 import redis
 import websockets
 
-from tests.handoff.servers import create_agent, daphne, login_cookie, manage, server_env
+from tests.servers import create_agent, daphne, login_cookie, manage, server_env
 
 REDIS_URL = "redis://127.0.0.1:6379/3"
 

@@ -1,5 +1,5 @@
-"""Real daphne processes for the cross-process and browser handoff tests: a migrated SQLite
-file they share, agents created in it, and sign-in through the real login form."""
+"""Real daphne processes for the browser and cross-process tests: a migrated SQLite file they
+share, agents created in it, and sign-in through the real login form."""
 
 import os
 import re
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -76,12 +76,13 @@ def daphne(env: dict[str, str], log_path: Path) -> Iterator[str]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"daphne exited:\n{log_path.read_text(errors='replace')}")
             try:
-                with urllib.request.urlopen(base + "/console/login/", timeout=2) as resp:
+                # Ready once the embedding model is loaded, not merely listening.
+                with urllib.request.urlopen(base + "/readyz", timeout=2) as resp:
                     if resp.status == 200:
                         break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
