@@ -3,11 +3,13 @@ database, channel layer and simulator all real)."""
 
 import pytest
 from channels.db import database_sync_to_async
+from django.contrib.auth.models import User
+from django.utils import timezone
 
 from chatbot import tasks
 from chatbot.llm import pending
 from chatbot.llm.simulator import default_answer
-from chatbot.models import Message
+from chatbot.models import AgentPresence, Message
 from chatbot.pipeline.base import Turn
 from chatbot.pipeline.fallback_stage import FallbackStage, Template, best_template
 from chatbot.pipeline.trace import Trace, TraceStep
@@ -116,6 +118,10 @@ async def test_no_queued_answer_once_a_person_has_the_conversation(upstream, set
     settings.CHAT_STORED_ANSWER_TOKEN_DELAY_S = 0
     settings.HANDOFF_WHEN_MODELS_DOWN = True
     settings.LOCAL_LLM_BASE_URL = "http://127.0.0.1:9/v1"
+    agent = await database_sync_to_async(User.objects.create_user)("ann", is_staff=True)
+    await database_sync_to_async(AgentPresence.objects.create)(
+        user=agent, status=AgentPresence.Status.ONLINE, last_seen_at=timezone.now()
+    )  # with an agent online, "every model down" hands the conversation to a person
     async with chat_socket() as client:
         await client.say("Do you ship to Norway?", "q1")
     settings.LOCAL_LLM_BASE_URL = upstream.base_url
