@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
-PORT ?= 8000
+RUN_PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -32,7 +32,7 @@ run: $(INSTALLED) .env messages
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py load_demo
 	mkdir -p staticfiles
-	$(PY) manage.py serve --port $(PORT)
+	$(PY) manage.py serve --port $(RUN_PORT)
 
 # Everything on the embedded default (SQLite), then the database-facing suites once more on
 # PostgreSQL + pgvector (from the pgserver package).

@@ -38,6 +38,14 @@ def server_command(*, host: str, port: int, model_alias: str, n_ctx: int = 2048)
     ]  # fmt: skip
 
 
+def _server_env() -> dict[str, str]:
+    """The server's settings also read HOST, PORT, MODEL… from the environment, and those would
+    win over our arguments (a `PORT` meant for daphne moved it once): leave them out."""
+    ignored = {"HOST", "PORT", "MODEL", "MODEL_ALIAS", "N_CTX", "N_THREADS", "CONFIG_FILE"}
+    env = {k: v for k, v in os.environ.items() if k.upper() not in ignored}
+    return {**env, "HF_HUB_OFFLINE": "1"}
+
+
 def start_server(
     *, host: str, port: int, model_alias: str, log_path: Path | None = None
 ) -> subprocess.Popen:
@@ -46,7 +54,7 @@ def start_server(
         server_command(host=host, port=port, model_alias=model_alias),
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        env=_server_env(),
     )
 
 

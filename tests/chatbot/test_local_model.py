@@ -43,3 +43,11 @@ async def test_a_question_streams_from_the_real_model_and_is_stored_with_its_tra
     assert bot.trace["model"] == "smollm2-135m-instruct"
     assert bot.trace["completion_tokens"] > 1 and bot.trace["prompt_tokens"] > 10
     assert bot.trace["ttft_ms"] > 0 and bot.trace["total_ms"] >= bot.trace["ttft_ms"]
+
+
+def test_the_server_ignores_a_port_meant_for_someone_else(monkeypatch):
+    monkeypatch.setenv("PORT", "8031")
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    env = localmodel._server_env()
+    assert "PORT" not in env and "HOST" not in env
+    assert env["HF_HUB_OFFLINE"] == "1"
