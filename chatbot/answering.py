@@ -14,10 +14,11 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from chatbot import copy, services
+from chatbot import copy, metrics, services
 from chatbot.handoff import selectors as handoff_selectors
 from chatbot.handoff import services as handoff
 from chatbot.models import Conversation, Message
+from chatbot.observability.logs import log_context, new_trace_id, redact
 from chatbot.pipeline.base import DoneEvent, Stage, StatusEvent, TokenEvent
 from chatbot.pipeline.orchestrator import run_pipeline
 from chatbot.pipeline.registry import configured_stages
@@ -79,20 +80,23 @@ async def answer_message(
     if not await state.claim(answering_key(message_id), CLAIM_TTL_S):
         return  # another task or process is answering it
     lock = _conversation_locks.setdefault(public_id, asyncio.Lock())
-    try:
-        async with lock:  # one answer at a time per conversation, in order
-            message, answered = await database_sync_to_async(_load)(message_id)
-            if answered or message.conversation.status != Conversation.Status.BOT:
-                return  # answered already, or a person has the conversation now
-            await _answer(message, stages if stages is not None else configured_stages())
-    except Exception:
-        logger.exception("answering message %s failed", message_id)
-        frame = error_frame("internal", locale=locale)
-        frame["reply_to"] = message_id
-        await publish(public_id, frame)
-    finally:
-        await state.delete(partial_key(message_id))
-        await state.release(answering_key(message_id))
+    trace_id = new_trace_id()
+    with log_context(conversation=public_id, trace=trace_id):
+        try:
+            async with lock:  # one answer at a time per conversation, in order
+                message, answered = await database_sync_to_async(_load)(message_id)
+                if answered or message.conversation.status != Conversation.Status.BOT:
+                    return  # answered already, or a person has the conversation now
+                stages = stages if stages is not None else configured_stages()
+                await _answer(message, stages, trace_id)
+        except Exception:
+            logger.exception("answering message %s failed", message_id)
+            frame = error_frame("internal", locale=locale)
+            frame["reply_to"] = message_id
+            await publish(public_id, frame)
+        finally:
+            await state.delete(partial_key(message_id))
+            await state.release(answering_key(message_id))
 
 
 async def _bot_holds(conversation_id: int) -> bool:
@@ -107,7 +111,7 @@ async def _cancel(public_id: str, message_id: int) -> None:
     await publish(public_id, {"type": "cancelled", "reply_to": message_id, "reason": "handoff"})
 
 
-async def _answer(message: Message, stages: Sequence[Stage]) -> None:
+async def _answer(message: Message, stages: Sequence[Stage], trace_id: str) -> None:
     state = shared_state()
     conversation = message.conversation
     public_id = conversation.public_id
@@ -142,16 +146,32 @@ async def _answer(message: Message, stages: Sequence[Stage]) -> None:
             )
             offset += len(event.text)
         elif isinstance(event, DoneEvent):
+            stored_trace = {**event.trace.to_dict(), "trace_id": trace_id}
             bot_message = await database_sync_to_async(handoff.bot_message_store_if_bot)(
                 conversation_id=conversation.pk,
                 reply_to_id=message.id,
                 text=event.text,
                 source=event.source,
-                trace=event.trace.to_dict(),
+                trace=stored_trace,
             )
             if bot_message is None:
                 await _cancel(public_id, message.id)
                 return
+            metrics.answer_stored(event)
+            logger.info(
+                "answered message %s from %s",
+                message.id,
+                event.source,
+                extra={
+                    "event": "answer",
+                    "message_id": message.id,
+                    "source": event.source,
+                    "ttft_ms": event.trace.ttft_ms,
+                    "total_ms": event.trace.total_ms,
+                    "question": redact(message.text),
+                    "answer": redact(event.text),
+                },
+            )
             await publish(
                 public_id,
                 {
@@ -163,5 +183,5 @@ async def _answer(message: Message, stages: Sequence[Stage]) -> None:
                 },
             )
             await database_sync_to_async(handoff.handoff_after_bot_answer)(
-                conversation_id=conversation.pk, trace=event.trace.to_dict()
+                conversation_id=conversation.pk, trace=stored_trace
             )

@@ -2,13 +2,15 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from chatbot import health, llm_admin, views, views_console
+from chatbot import health, llm_admin, views, views_analytics, views_console, views_metrics
 
 urlpatterns = [
     path("", views.demo_store, name="demo-store"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", views_metrics.metrics_view, name="metrics"),
     path("admin/llm-router/", llm_admin.router_status, name="llm-router-status"),
+    path("admin/analytics/", views_analytics.analytics_dashboard, name="admin-analytics"),
     path("admin/", admin.site.urls),
     path("console/", views_console.console, name="console"),
     path(

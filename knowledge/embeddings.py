@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -121,6 +122,40 @@ class OpenAIEmbedder:
         return vectors
 
 
+class CachingEmbedder:
+    """Remembers the vectors of recently embedded texts. Visitors ask the same few questions
+    over and over, and the model forward pass (~10 ms on 2 CPU cores) is most of the FAQ and
+    cache stages' time; a repeat costs a dictionary lookup instead."""
+
+    def __init__(self, inner: Embedder, size: int) -> None:
+        self.inner = inner
+        self.size = size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            found = {t: self._vectors[t] for t in texts if t in self._vectors}
+            for text in found:
+                self._vectors.move_to_end(text)
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            fresh = self.inner.embed(missing)
+            with self._lock:
+                for text, vector in zip(missing, fresh, strict=True):
+                    found[text] = vector
+                    self._vectors[text] = vector
+                while len(self._vectors) > self.size:
+                    self._vectors.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([found[t] for t in texts]).astype(np.float32, copy=False)
+
+
 _default: Embedder | None = None
 _default_lock = threading.Lock()
 
@@ -138,6 +173,12 @@ def get_embedder() -> Embedder:
 def _build_from_settings() -> Embedder:
     from django.conf import settings
 
+    inner = _backend_from_settings(settings)
+    size = getattr(settings, "EMBEDDING_CACHE_SIZE", 0)
+    return CachingEmbedder(inner, size) if size else inner
+
+
+def _backend_from_settings(settings: Any) -> Embedder:
     backend = getattr(settings, "EMBEDDING_BACKEND", "minilm")
     if backend == "minilm":
         return MiniLMEmbedder()

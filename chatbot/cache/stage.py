@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from chatbot import metrics
 from chatbot.cache import services
 from chatbot.cache.pii import is_personal
 from chatbot.cache.selectors import CacheLookup, cache_find, cache_lookup
@@ -84,6 +85,7 @@ class CacheStage:
                 detail={"entry_id": found.entry_id, **found.detail, **found.timings_ms},
             )
         )
+        metrics.cache_lookup(hit=found.hit, decision=found.decision)
         if not found.hit:
             return None
         assert found.entry_id is not None

@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chatbot import answering
+from chatbot import answering, metrics
 from chatbot.handoff import background, notify, presence, selectors
 from chatbot.handoff import services as handoff
 from chatbot.handoff.protocol import (
@@ -31,6 +31,7 @@ from chatbot.handoff.protocol import (
     SendFrame,
     parse_agent_frame,
 )
+from chatbot.observability.logs import set_conversation
 from chatbot.protocol import PROTOCOL_VERSION, ProtocolError
 
 FORBIDDEN_CLOSE_CODE = 4403
@@ -50,6 +51,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self.admitted = True
         self.name = selectors.agent_name(self.user)
         await self.accept()
+        metrics.WEBSOCKETS.labels("agent").inc()
         await self.channel_layer.group_add(notify.QUEUE_GROUP, self.channel_name)
         background.sweeper_acquire()
         await database_sync_to_async(handoff.presence_update)(agent=self.user, seen=True)
@@ -73,6 +75,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if not self.admitted:
             return
+        metrics.WEBSOCKETS.labels("agent").dec()
         await self.leave_conversation()
         await self.channel_layer.group_discard(notify.QUEUE_GROUP, self.channel_name)
         await database_sync_to_async(handoff.presence_update)(agent=self.user, seen=False)
@@ -87,6 +90,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         except ProtocolError as err:
             await self.send_error(err.code)
             return
+        set_conversation(getattr(frame, "conversation", None))
         try:
             await self.dispatch_frame(frame)
         except handoff.HandoffError as err:

@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chatbot import answering, copy, services
+from chatbot import answering, copy, metrics, services
 from chatbot.handoff import background, notify, selectors
 from chatbot.handoff import services as handoff
 from chatbot.handoff.protocol import (
@@ -21,6 +21,7 @@ from chatbot.handoff.protocol import (
     visitor_error_frame,
 )
 from chatbot.models import Conversation
+from chatbot.observability.logs import set_conversation
 from chatbot.protocol import (
     PROTOCOL_VERSION,
     FeedbackFrame,
@@ -42,6 +43,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         query = {k: v[0] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
         self.locale = copy.normalise_locale(query.get("locale"))
         await self.accept()
+        metrics.WEBSOCKETS.labels("visitor").inc()
         if query.get("conversation"):
             self.conversation = await database_sync_to_async(services.conversation_open)(
                 public_id=query["conversation"], token=query.get("token", "")
@@ -57,6 +59,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.conversation = await database_sync_to_async(services.conversation_start)(
                 locale=self.locale
             )
+        set_conversation(self.conversation.public_id)
         self.group = answering.group_name(self.conversation.public_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         last_id = await database_sync_to_async(services.last_message_id)(
@@ -77,6 +80,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send_queue_place()
 
     async def disconnect(self, code: int) -> None:
+        metrics.WEBSOCKETS.labels("visitor").dec()
         if self.conversation is not None and hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
             await background.sweeper_release()

@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from chatbot import metrics
 from chatbot.handoff import notify, selectors
 from chatbot.models import (
     AgentNote,
@@ -191,6 +192,9 @@ def conversation_claim(*, public_id: str, agent: AbstractBaseUser) -> ClaimResul
             conversation, {"type": "conversation", "status": Status.AGENT.value, "agent": name}
         )
         _on_commit_queue_changed()
+        if conversation.queued_at is not None:
+            waited = (now - conversation.queued_at).total_seconds()
+            transaction.on_commit(lambda: metrics.HANDOFF_WAIT.observe(waited))
     return ClaimResult(True, name)
 
 

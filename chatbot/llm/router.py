@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from chatbot import copy
+from chatbot import copy, metrics
 from chatbot.llm import backend, spend
 from chatbot.llm.breaker import (
     BreakerPolicy,
@@ -38,6 +38,7 @@ from chatbot.llm.retry import (
 )
 from chatbot.llm.routing import Route, RoutingRules, classify_complexity, plan
 from chatbot.llm.tiers import Tier, Upstream, configured_tiers
+from chatbot.observability.logs import describe_error
 from chatbot.pipeline.trace import Trace, TraceStep
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class Opened:
     started_ms: float
     deadline: float  # loop time by which the whole answer must be in
     attempts: int
+    called_at: float  # loop time the upstream call began (for its duration metric)
     parts: list[str] = field(default_factory=list)
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
@@ -191,6 +193,8 @@ class Router:
             async for attempt in retries.retrying(self.sleep):
                 with attempt:
                     attempts += 1
+                    if attempts > 1:
+                        metrics.UPSTREAM_RETRIES.labels(tier.name).inc()
                     upstream = await self._pick(tier, needed, avoid=upstream)
                     return await self._call(tier, upstream, messages, started, attempts)
         except Exception as exc:
@@ -256,7 +260,8 @@ class Router:
             self.retry_budget.note_request()
         provider = upstream.provider
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + provider.total_timeout_s
+        called_at = loop.time()
+        deadline = called_at + provider.total_timeout_s
         stream = aiter(self.stream_factory(upstream, messages))
         try:
             try:
@@ -269,12 +274,17 @@ class Router:
                 raise EmptyAnswer(upstream.id)
         except Exception as exc:
             await _close(stream)
-            await self._record(tier, upstream, classify(exc))
+            await self._record(tier, upstream, classify(exc), called_at)
             raise
-        return Opened(tier, upstream, messages, stream, first, started, deadline, attempts)
+        return Opened(
+            tier, upstream, messages, stream, first, started, deadline, attempts, called_at
+        )
 
-    async def _record(self, tier: Tier, upstream: Upstream, failure: Failure | None) -> None:
+    async def _record(
+        self, tier: Tier, upstream: Upstream, failure: Failure | None, called_at: float
+    ) -> None:
         ok = failure is None
+        metrics.upstream_call(tier.name, failure, asyncio.get_running_loop().time() - called_at)
         changes = []
         if ok or failure.counts_for_key:
             changes.append(
@@ -302,11 +312,14 @@ class Router:
                 tier.name,
                 failure.status,
                 failure.error,
-                exc,
+                describe_error(exc),
             )
         else:
             logger.warning(
-                "tier %s failed before the first token (%s): %r", where, failure.kind, exc
+                "tier %s failed before the first token (%s): %s",
+                where,
+                failure.kind,
+                describe_error(exc),
             )
 
     async def relay(
@@ -331,9 +344,11 @@ class Router:
                     text = await current.next_text()
                 except Exception as exc:
                     failure = classify(exc)
-                    logger.warning("tier %s failed mid-stream: %r", current.upstream.id, exc)
+                    logger.warning(
+                        "tier %s failed mid-stream: %s", current.upstream.id, describe_error(exc)
+                    )
                     await _close(current.stream)
-                    await self._record(current.tier, current.upstream, failure)
+                    await self._record(current.tier, current.upstream, failure, current.called_at)
                     cost += self._step(trace, current, "interrupted", failure)
                     so_far = "".join(shown)
                     later = route.tiers[route.tiers.index(current.tier) + 1 :]
@@ -351,7 +366,7 @@ class Router:
                 if text is None:
                     if restart_guard is not None:
                         restart_guard.finish()
-                    await self._record(current.tier, current.upstream, None)
+                    await self._record(current.tier, current.upstream, None, current.called_at)
                     cost += self._step(trace, current, decision, None)
                     if self.on_recovery is not None:
                         await self.on_recovery()
@@ -370,6 +385,7 @@ class Router:
         prompt = opened.prompt_tokens or sum(estimate_tokens(m["content"]) for m in opened.messages)
         completion = opened.completion_tokens or estimate_tokens("".join(opened.parts))
         cost = provider.cost(prompt, completion)
+        metrics.llm_usage(opened.tier.name, prompt, completion, cost)
         detail: dict[str, object] = {
             "tier": opened.tier.name,
             "provider": provider.name,

@@ -176,3 +176,33 @@ def test_real_minilm_matches_a_paraphrase_and_rejects_an_unrelated_question():
     assert decide(policy, (embeddings, faq_ids), paraphrase).faq_id == 1
     rejected = decide(policy, (embeddings, faq_ids), unrelated)
     assert rejected.faq_id is None and rejected.decision == BELOW_THRESHOLD
+
+
+class CountingEmbedder:
+    """A deterministic stand-in backend that counts how many texts reach it."""
+
+    dimension = 4
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        rows = [[len(t), t.count("a"), t.count("e"), 1.0] for t in texts]
+        return np.asarray(rows, dtype=np.float32)
+
+
+def test_caching_embedder_embeds_each_text_once_and_evicts_the_oldest():
+    from knowledge.embeddings import CachingEmbedder
+
+    inner = CountingEmbedder()
+    cached = CachingEmbedder(inner, size=2)
+    first = cached.embed(["banana", "apple"])
+    again = cached.embed(["apple", "banana", "apple"])
+    assert np.array_equal(again, first[[1, 0, 1]])
+    assert inner.calls == [["banana", "apple"]], "repeats never reach the model"
+    cached.embed(["banana"])  # now "apple" is the least recently used
+    cached.embed(["cherry"])  # evicts "apple"
+    cached.embed(["banana", "apple"])
+    assert inner.calls == [["banana", "apple"], ["cherry"], ["apple"]]
+    assert cached.embed([]).shape == (0, 4)

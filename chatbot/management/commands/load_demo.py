@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from knowledge.importing import import_faqs
@@ -29,3 +30,4 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo FAQs: {result.created} new, {result.updated} updated.")
         if password_file.exists():
             self.stdout.write(f"Admin login: admin / {password_file.read_text().strip()}")
+        call_command("seed_analytics_demo", stdout=self.stdout)

@@ -1,0 +1,1 @@
+"""Logs and their context (conversation and trace ids); metrics live in chatbot.metrics."""

@@ -1,0 +1,75 @@
+"""Structured logs: the conversation and the answer run a line belongs to travel in context
+variables, so every logger call (ours, Django's, a library's) carries them without passing
+them around; a filter copies them onto the record and the JSON formatter writes one line each.
+
+Visitor text stays out of the logs unless LOG_MESSAGE_TEXT is on: wrap it in `redact()`."""
+
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from django.conf import settings
+from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
+
+conversation_id: ContextVar[str | None] = ContextVar("conversation_id", default=None)
+trace_id: ContextVar[str | None] = ContextVar("trace_id", default=None)
+
+
+def new_trace_id() -> str:
+    return uuid.uuid4().hex
+
+
+def set_conversation(public_id: str | None) -> None:
+    """For a consumer: its task (and the tasks it starts) belongs to one conversation."""
+    conversation_id.set(public_id)
+
+
+@contextmanager
+def log_context(*, conversation: str, trace: str) -> Iterator[None]:
+    """Binds an answer run's ids for its duration and restores the caller's afterwards."""
+    tokens = (conversation_id.set(conversation), trace_id.set(trace))
+    try:
+        yield
+    finally:
+        trace_id.reset(tokens[1])
+        conversation_id.reset(tokens[0])
+
+
+def redact(text: str) -> str:
+    """Visitor or model text as it may appear in a log line."""
+    if settings.LOG_MESSAGE_TEXT:
+        return text
+    return f"<{len(text)} chars>"
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception for a log line. A response body an upstream sent back can echo the request
+    (a 422 often quotes the messages), so its text is redacted like visitor text."""
+    if getattr(exc, "body", None) is not None:
+        return f"{type(exc).__name__}: {redact(str(exc))}"
+    return repr(exc)
+
+
+class ContextFilter(logging.Filter):
+    """Copies the known context ids onto each record (unknown ones are left off)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, var in (("conversation_id", conversation_id), ("trace_id", trace_id)):
+            value = var.get()
+            if value is not None and not hasattr(record, name):
+                setattr(record, name, value)
+        return True
+
+
+class JsonFormatter(_JsonFormatter):
+    """One JSON object per line: timestamp, level, logger, message, the context ids when known,
+    and any `extra=` fields."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("fmt", ["levelname", "name", "message"])
+        kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger"})
+        kwargs.setdefault("timestamp", True)
+        super().__init__(**kwargs)

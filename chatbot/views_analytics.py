@@ -1,0 +1,210 @@
+"""Staff analytics page in the admin (/admin/analytics/): figures from chatbot.analytics drawn as
+server-rendered SVG, so the page needs no JavaScript and no chart library."""
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from chatbot import analytics
+from chatbot.handoff.services import Reason
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+COLORS = {
+    "faq": "#16a34a",
+    "cache": "#0891b2",
+    "llm": "#4f46e5",
+    "fallback": "#d97706",
+    "agent": "#db2777",
+    "skipped": "#f59e0b",
+    "failed": "#dc2626",
+    "cost": "#4f46e5",
+    "p50": "#0891b2",
+    "p99": "#4f46e5",
+    "bar": "#4f46e5",
+}
+REASONS = {
+    Reason.VISITOR_REQUEST: "Visitor pressed “talk to a person”",
+    Reason.VISITOR_WORDS: "Visitor asked for a person in words",
+    Reason.BOT_UNSURE: "Bot fell back repeatedly",
+    Reason.NEGATIVE_FEEDBACK: "Thumbs-down on an answer",
+    Reason.MODELS_DOWN: "Every model down",
+}
+
+
+class RangeForm(forms.Form):
+    start = forms.DateField(required=False)
+    end = forms.DateField(required=False)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.errors:
+            return data
+        end = data.get("end") or timezone.localdate()
+        start = data.get("start") or end - dt.timedelta(days=DEFAULT_DAYS - 1)
+        if start > end:
+            raise forms.ValidationError("The start date must not be after the end date.")
+        if (end - start).days >= MAX_DAYS:
+            raise forms.ValidationError(f"Choose a range of at most {MAX_DAYS} days.")
+        return {**data, "start": start, "end": end}
+
+
+def default_range() -> tuple[dt.date, dt.date]:
+    end = timezone.localdate()
+    return end - dt.timedelta(days=DEFAULT_DAYS - 1), end
+
+
+# --- chart geometry (SVG user units) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rect:
+    x: float
+    y: float
+    width: float
+    height: float
+    color: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Label:
+    x: float
+    y: float
+    text: str
+    anchor: str = "end"  # SVG text-anchor
+
+
+@dataclass(frozen=True)
+class Chart:
+    width: int
+    height: int
+    rects: list[Rect]
+    labels: list[Label]
+    legend: list[tuple[str, str]]  # name, colour
+    empty: bool
+
+
+def column_chart(
+    columns: Sequence[tuple[dt.date, dict[str, float]]],
+    series: Sequence[str],
+    fmt: Callable[[float], str] = lambda v: f"{v:g}",
+    width: int = 720,
+    height: int = 190,
+) -> Chart:
+    """Stacked columns, one per day, with the axis maximum and a few day labels."""
+    left, bottom, top = 56, 18, 8
+    plot_w, plot_h = width - left - 4, height - bottom - top
+    peak = max((sum(values.get(s, 0) for s in series) for _, values in columns), default=0)
+    step = plot_w / max(len(columns), 1)
+    rects: list[Rect] = []
+    labels = [Label(left - 6, top + 10, fmt(peak)), Label(left - 6, top + plot_h, fmt(0))]
+    every = max(1, round(len(columns) / 8))
+    for index, (day, values) in enumerate(columns):
+        x = left + index * step
+        y = top + plot_h
+        for name in series:
+            value = values.get(name, 0)
+            if value and peak:
+                h = plot_h * value / peak
+                y -= h
+                title = f"{day:%b %d} {name}: {fmt(value)}"
+                rects.append(Rect(x + step * 0.1, y, step * 0.8, h, COLORS[name], title))
+        if index % every == 0:
+            labels.append(Label(x + step / 2, height - 4, f"{day:%b %d}", "middle"))
+    legend = [(name, COLORS[name]) for name in series] if len(series) > 1 else []
+    return Chart(width, height, rects, labels, legend, empty=not peak)
+
+
+def bar_chart(
+    rows: Sequence[tuple[str, float, str]], color: str = COLORS["bar"], width: int = 460
+) -> Chart:
+    """Horizontal bars: (label, value, shown value) per row."""
+    row_h, label_w = 24, 70
+    left = 12 + 6 * max((len(label) for label, _, _ in rows), default=0)
+    peak = max((value for _, value, _ in rows), default=0)
+    plot_w = width - left - label_w
+    rects, labels = [], []
+    for index, (label, value, shown) in enumerate(rows):
+        y = index * row_h + 4
+        w = plot_w * value / peak if peak else 0
+        rects.append(Rect(left, y, max(w, 1), row_h - 8, color, f"{label}: {shown}"))
+        labels.append(Label(left - 8, y + row_h - 11, label))
+        labels.append(Label(left + w + 6, y + row_h - 11, shown, "start"))
+    return Chart(width, len(rows) * row_h + 8, rects, labels, [], empty=not peak)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} ms"
+
+
+def _charts(board: analytics.Dashboard) -> dict[str, Chart]:
+    latency_rows: list[tuple[str, float, str]] = []
+    for row in board.ttft:
+        latency_rows.append((f"{row.source} p50", row.p50 or 0, _ms(row.p50)))
+        latency_rows.append((f"{row.source} p99", row.p99 or 0, _ms(row.p99)))
+    res = board.resolution
+    return {
+        "sources": column_chart([(m.day, m.counts) for m in board.source_mix], analytics.SOURCES),
+        "cost": column_chart(
+            [(day, {"cost": cost}) for day, cost in board.costs.by_day],
+            ["cost"],
+            fmt=lambda v: f"${v:.4f}",
+            width=460,
+        ),
+        "breakers": column_chart(
+            [(d.day, {"skipped": d.skipped, "failed": d.failed}) for d in board.breakers.by_day],
+            ["skipped", "failed"],
+        ),
+        "ttft": bar_chart(latency_rows),
+        "handoffs": bar_chart(
+            [(REASONS.get(r, r), n, str(n)) for r, n in board.handoffs.by_reason],
+            COLORS["agent"],
+        ),
+        "csat": bar_chart([(f"{r} ★", n, str(n)) for r, n in board.csat.distribution]),
+        "resolution": bar_chart(
+            [
+                (name, getattr(res, key), f"{getattr(res, key)} ({res.share(key):.0%})")
+                for key, name in (
+                    ("confirmed", "Confirmed"),
+                    ("assumed", "Assumed"),
+                    ("recontact", "Re-contact"),
+                    ("handed_off", "Handed off"),
+                    ("unresolved", "Unresolved"),
+                )
+            ],
+            COLORS["faq"],
+        ),
+    }
+
+
+@staff_member_required
+def analytics_dashboard(request: HttpRequest) -> HttpResponse:
+    form = RangeForm(request.GET)
+    start, end = (
+        (form.cleaned_data["start"], form.cleaned_data["end"])
+        if form.is_valid()
+        else default_range()
+    )
+    board = analytics.dashboard(start, end)
+    context = {
+        **admin.site.each_context(request),
+        "title": "Analytics",
+        "form": form,
+        "board": board,
+        "charts": _charts(board),
+        "max_messages": analytics.MAX_MESSAGES,
+        "recontact_hours": int(analytics.RECONTACT_WINDOW.total_seconds() // 3600),
+        "recontact_gap_min": int(analytics.RECONTACT_GAP.total_seconds() // 60),
+        "same_topic_score": analytics.SAME_TOPIC_FAQ_SCORE,
+        "faq_threshold": settings.FAQ_MATCH_THRESHOLD,
+    }
+    return render(request, "admin/analytics/dashboard.html", context)

@@ -1,0 +1,284 @@
+"""Each dashboard figure over hand-built rows with known numbers."""
+
+import datetime as dt
+from itertools import count
+from typing import Any
+
+import pytest
+
+from chatbot import analytics
+from chatbot.analytics import ConversationRow, Dataset, MessageRow
+
+DAY1 = dt.date(2025, 3, 10)
+DAY2 = dt.date(2025, 3, 11)
+T0 = dt.datetime(2025, 3, 10, 10, 0, tzinfo=dt.UTC)
+_ids = count(1)
+
+
+def faq(score: float, faq_id: int = 1) -> dict[str, Any]:
+    return {"stage": "faq", "decision": "answer", "score": score, "detail": {"faq_id": faq_id}}
+
+
+def trace(source: str, ttft: float, *steps: dict[str, Any]) -> dict[str, Any]:
+    return {"source": source, "ttft_ms": ttft, "steps": list(steps)}
+
+
+def llm_answer(cost: float) -> dict[str, Any]:
+    return {"stage": "llm", "decision": "answered", "cost": cost, "detail": {"tier": "local"}}
+
+
+SKIPPED = {"stage": "llm", "decision": "tier_skipped", "detail": {"tier": "cloud"}}
+FAILED = {"stage": "llm", "decision": "tier_failed", "detail": {"tier": "local"}}
+FALLBACK = {"stage": "fallback", "decision": "canned_answer"}
+
+
+class Builder:
+    """Conversations and messages as `load` would return them."""
+
+    def __init__(self) -> None:
+        self.conversations: list[ConversationRow] = []
+        self.messages: list[MessageRow] = []
+        self.tokens: dict[int, str] = {}
+
+    def conversation(self, token: str, at: dt.datetime, **fields: Any) -> int:
+        row = ConversationRow(next(_ids), token, at, **fields)
+        self.conversations.append(row)
+        self.tokens[row.id] = token
+        return row.id
+
+    def turn(
+        self,
+        conversation: int,
+        at: dt.datetime,
+        text: str,
+        source: str | None = None,
+        answer_trace: dict[str, Any] | None = None,
+        feedback: str | None = None,
+    ) -> None:
+        """A visitor message and, when `source` is given, the bot's answer a second later."""
+        token = self.tokens[conversation]
+        visitor = MessageRow(next(_ids), conversation, token, "visitor", at, text)
+        self.messages.append(visitor)
+        if source is not None:
+            bot = MessageRow(
+                next(_ids),
+                conversation,
+                token,
+                "bot",
+                at + dt.timedelta(seconds=1),
+                "answer",
+                source,
+                answer_trace or {},
+                reply_to_id=visitor.id,
+                feedback=feedback,
+            )
+            self.messages.append(bot)
+
+    def agent(self, conversation: int, at: dt.datetime) -> None:
+        token = self.tokens[conversation]
+        self.messages.append(MessageRow(next(_ids), conversation, token, "agent", at, "hi"))
+
+    def dataset(self, start: dt.date = DAY1, end: dt.date = DAY2) -> Dataset:
+        self.messages.sort(key=lambda m: (m.created_at, m.id))
+        return Dataset(*analytics.day_range(start, end), self.conversations, self.messages)
+
+
+@pytest.fixture
+def ds() -> Dataset:
+    """Seven conversations over two days (see each figure's test for what they add up to)."""
+    b = Builder()
+    h = dt.timedelta(hours=1)
+    # c1: FAQ answer, thumbs up -> deflected, confirmed.
+    c1 = b.conversation("A", T0)
+    b.turn(c1, T0, "How long does shipping take?", "faq", trace("faq", 50, faq(0.9)), "up")
+    # c2: cache then FAQ -> deflected; ends on an answer -> assumed.
+    c2 = b.conversation("B", T0 + h)
+    b.turn(c2, T0 + h, "Is there a student discount?", "cache", trace("cache", 80, faq(0.5, 7)))
+    b.turn(c2, T0 + 2 * h, "thanks!", "faq", trace("faq", 30, faq(0.95, 8)))
+    # c3 and c4: the same visitor asks the same thing again 2 h later -> c3 is a re-contact.
+    question = "Can I combine discount codes?"
+    c3 = b.conversation("C", T0 + h)
+    b.turn(c3, T0 + h, question, "llm", trace("llm", 900, faq(0.4, 3), llm_answer(0.002)))
+    c4 = b.conversation("C", T0 + 3 * h)
+    b.turn(c4, T0 + 3 * h, question, "llm", trace("llm", 1100, faq(0.4, 3), llm_answer(0.003)))
+    # c5: every model down, fallback, thumbs down, handed off, rated 2.
+    c5 = b.conversation("D", T0 + 4 * h, handoff_reason="negative_feedback", rating=2)
+    down = trace("fallback", 3000, faq(0.2, 5), SKIPPED, FAILED, FALLBACK)
+    b.turn(c5, T0 + 4 * h, "Do you offer gift wrapping?", "fallback", down, "down")
+    b.agent(c5, T0 + 5 * h)
+    # c6: asks for a person straight away (no bot answer), rated 5.
+    c6 = b.conversation("E", T0 + 5 * h, handoff_reason="visitor_words", rating=5)
+    b.turn(c6, T0 + 5 * h, "talk to a human")
+    b.agent(c6, T0 + 6 * h)
+    # c7, day 2: fallback without any model step; ends on it -> unresolved.
+    c7 = b.conversation("F", T0 + 24 * h)
+    b.turn(
+        c7,
+        T0 + 24 * h,
+        "do you offer GIFT wrapping",
+        "fallback",
+        trace("fallback", 20, faq(0.3, 5), FALLBACK),
+    )
+    # Outside the range: a conversation the day after, never counted.
+    c8 = b.conversation("G", T0 + 48 * h)
+    b.conversations.pop()
+    b.turn(c8, T0 + 48 * h, "later question", "faq", trace("faq", 10, faq(0.9)), "up")
+    return b.dataset()
+
+
+def test_deflection_counts_conversations_and_messages_answered_by_faq_or_cache(ds):
+    d = analytics.deflection(ds)
+    assert (d.conversations, d.deflected) == (7, 2)
+    assert d.rate == pytest.approx(2 / 7)
+    assert (d.visitor_messages, d.deflected_messages) == (8, 3)
+
+
+def test_a_cache_answer_after_a_model_call_is_not_deflection():
+    b = Builder()
+    c = b.conversation("A", T0)
+    b.turn(c, T0, "q", "cache", trace("cache", 10, faq(0.2), FAILED))
+    d = analytics.deflection(b.dataset())
+    assert (d.conversations, d.deflected, d.deflected_messages) == (1, 0, 0)
+
+
+def test_a_handed_off_conversation_is_not_deflected_even_with_faq_answers():
+    b = Builder()
+    c = b.conversation("A", T0, handoff_reason="visitor_request")
+    b.turn(c, T0, "q", "faq", trace("faq", 10, faq(0.9)))
+    assert analytics.deflection(b.dataset()).deflected == 0
+
+
+def test_source_mix_per_day_includes_agents_and_empty_days(ds):
+    mix = analytics.source_mix(ds)
+    assert [m.day for m in mix] == [DAY1, DAY2]
+    assert mix[0].counts == {"faq": 2, "cache": 1, "llm": 2, "fallback": 1, "agent": 2}
+    assert mix[1].counts == {"faq": 0, "cache": 0, "llm": 0, "fallback": 1, "agent": 0}
+
+
+def test_percentile_is_nearest_rank():
+    values = list(range(100, 0, -1))
+    assert analytics.percentile(values, 50) == 50
+    assert analytics.percentile(values, 99) == 99
+    assert analytics.percentile([7.0], 99) == 7.0
+    assert analytics.percentile([], 50) is None
+
+
+def test_ttft_percentiles_by_source(ds):
+    rows = {r.source: r for r in analytics.ttft_by_source(ds)}
+    assert list(rows) == ["faq", "cache", "llm", "fallback"]
+    assert (rows["faq"].count, rows["faq"].p50, rows["faq"].p99) == (2, 30, 50)
+    assert (rows["llm"].p50, rows["llm"].p99) == (900, 1100)
+    assert (rows["fallback"].p50, rows["fallback"].p99) == (20, 3000)
+
+
+def test_cost_per_day_and_per_conversation(ds):
+    c = analytics.costs(ds)
+    assert c.by_day == [(DAY1, 0.005), (DAY2, 0.0)]
+    assert c.total == 0.005
+    assert c.conversations == 7
+    assert c.per_conversation == pytest.approx(0.005 / 7)
+
+
+def test_handoff_rate_and_reasons(ds):
+    h = analytics.handoffs(ds)
+    assert (h.conversations, h.handed_off) == (7, 2)
+    assert h.rate == pytest.approx(2 / 7)
+    assert sorted(h.by_reason) == [("negative_feedback", 1), ("visitor_words", 1)]
+
+
+def test_thumbs_and_csat(ds):
+    t = analytics.thumbs(ds)
+    assert (t.up, t.down) == (1, 1)
+    assert t.by_source == [("faq", 1, 0), ("fallback", 0, 1)]
+    c = analytics.csat(ds)
+    assert c.distribution == [(1, 0), (2, 1), (3, 0), (4, 0), (5, 1)]
+    assert (c.count, c.mean, c.satisfied) == (2, 3.5, 0.5)
+
+
+def test_breaker_events_from_traces(ds):
+    b = analytics.breaker_events(ds)
+    assert [(d.day, d.skipped, d.failed, d.models_down) for d in b.by_day] == [
+        (DAY1, 1, 1, 1),
+        (DAY2, 0, 0, 0),
+    ]
+    assert sorted(b.by_tier) == [("cloud", 1, 0), ("local", 0, 1)]
+    assert (b.total, b.models_down) == (2, 1)
+
+
+def test_top_unanswered_groups_normalised_text(ds):
+    rows = analytics.top_unanswered(ds)
+    assert [(r.text, r.count, r.fallback, r.best_score) for r in rows] == [
+        ("do you offer GIFT wrapping", 2, 2, 0.3),
+        ("Can I combine discount codes?", 2, 0, 0.4),
+        ("Is there a student discount?", 1, 0, 0.5),
+    ]
+
+
+def test_top_unanswered_is_capped():
+    b = Builder()
+    c = b.conversation("A", T0)
+    for i in range(25):
+        b.turn(c, T0 + dt.timedelta(minutes=i), f"question {i}", "fallback", trace("fallback", 1))
+    assert len(analytics.top_unanswered(b.dataset())) == 20
+
+
+def test_resolution_outcomes(ds):
+    r = analytics.resolution(ds)
+    assert r.conversations == 6
+    assert (r.confirmed, r.assumed, r.recontact, r.handed_off, r.unresolved) == (1, 2, 1, 1, 1)
+    assert r.share("assumed") == pytest.approx(2 / 6)
+
+
+def _two_visits(gap: dt.timedelta, second: str, faq_id: int = 3, score: float = 0.7) -> Dataset:
+    b = Builder()
+    first = b.conversation("V", T0)
+    b.turn(first, T0, "Where is my parcel?", "llm", trace("llm", 1, faq(score, 3)))
+    later = b.conversation("V", T0 + gap)
+    b.turn(later, T0 + gap, second, "llm", trace("llm", 1, faq(score, faq_id)))
+    return b.dataset()
+
+
+@pytest.mark.parametrize(
+    ("gap", "second", "faq_id", "score", "expected"),
+    [
+        (dt.timedelta(hours=2), "where is my parcel", 3, 0.7, True),  # same normalised text
+        (dt.timedelta(hours=2), "has my order shipped yet?", 3, 0.7, True),  # same FAQ
+        (dt.timedelta(hours=2), "has my order shipped yet?", 3, 0.5, False),  # weak match
+        (dt.timedelta(hours=2), "do you sell gift cards?", 9, 0.7, False),  # other topic
+        (dt.timedelta(minutes=10), "where is my parcel", 3, 0.7, False),  # no 30 min gap
+        (dt.timedelta(hours=25), "where is my parcel", 3, 0.7, False),  # after 24 h
+    ],
+)
+def test_recontact_rules(gap, second, faq_id, score, expected):
+    ds = _two_visits(gap, second, faq_id, score)
+    first_id = ds.conversations[0].id
+    assert (first_id in analytics.recontacted(ds)) is expected
+
+
+def test_recontact_within_the_same_conversation_after_a_gap():
+    b = Builder()
+    c = b.conversation("V", T0)
+    b.turn(c, T0, "Where is my parcel?", "llm", trace("llm", 1, faq(0.3)))
+    b.turn(c, T0 + dt.timedelta(hours=1), "where is my parcel??", "llm", trace("llm", 1))
+    assert analytics.recontacted(b.dataset()) == {c}
+
+
+def test_recontact_beats_a_thumbs_up():
+    b = Builder()
+    c = b.conversation("V", T0)
+    b.turn(c, T0, "Where is my parcel?", "faq", trace("faq", 1, faq(0.9)), "up")
+    again = b.conversation("V", T0 + dt.timedelta(hours=3))
+    b.turn(again, T0 + dt.timedelta(hours=3), "Where is my parcel?", "faq", trace("faq", 1), "up")
+    r = analytics.resolution(b.dataset())
+    assert (r.recontact, r.confirmed) == (1, 1)
+
+
+def test_a_rating_confirms_and_a_follow_up_question_is_not_assumed():
+    b = Builder()
+    rated = b.conversation("A", T0, rating=4)
+    b.turn(rated, T0, "q1", "llm", trace("llm", 1))
+    open_ = b.conversation("B", T0)
+    b.turn(open_, T0, "q2", "llm", trace("llm", 1))
+    b.turn(open_, T0 + dt.timedelta(seconds=30), "that didn't help")
+    r = analytics.resolution(b.dataset())
+    assert (r.confirmed, r.assumed, r.unresolved) == (1, 0, 1)

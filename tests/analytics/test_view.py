@@ -1,0 +1,170 @@
+"""Loading from the database, and the staff page."""
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from chatbot import analytics
+from chatbot.models import Conversation, Feedback, Message
+
+pytestmark = pytest.mark.django_db
+
+URL = "/admin/analytics/"
+
+
+def conversation_at(at: dt.datetime, **fields) -> Conversation:
+    conversation = Conversation.objects.create(**fields)
+    Conversation.objects.filter(pk=conversation.pk).update(created_at=at)
+    return conversation
+
+
+def message_at(conversation: Conversation, at: dt.datetime, **fields) -> Message:
+    message = Message.objects.create(conversation=conversation, **fields)
+    Message.objects.filter(pk=message.pk).update(created_at=at)
+    return message
+
+
+def answered(conversation: Conversation, at: dt.datetime, source: str, cost: float = 0.0):
+    question = message_at(conversation, at, role="visitor", text="Where is my parcel?")
+    trace = {"source": source, "ttft_ms": 42.0, "steps": [{"stage": source, "cost": cost}]}
+    return message_at(
+        conversation,
+        at + dt.timedelta(seconds=1),
+        role="bot",
+        text="On its way.",
+        source=source,
+        reply_to=question,
+        trace=trace,
+    )
+
+
+def test_load_reads_the_range_with_feedback_and_the_day_after_for_recontact():
+    start = dt.datetime(2025, 3, 10, tzinfo=dt.UTC)
+    inside = conversation_at(start + dt.timedelta(hours=5), visitor_token="t1", rating=5)
+    bot = answered(inside, start + dt.timedelta(hours=5), "faq")
+    Feedback.objects.create(message=bot, value="up")
+    before = conversation_at(start - dt.timedelta(minutes=1), visitor_token="t0")
+    answered(before, start - dt.timedelta(minutes=1), "llm")
+    after = conversation_at(start + dt.timedelta(days=1, hours=2), visitor_token="t1")
+    answered(after, start + dt.timedelta(days=1, hours=2), "llm")
+
+    ds = analytics.load(dt.date(2025, 3, 10), dt.date(2025, 3, 10))
+
+    assert [c.id for c in ds.conversations] == [inside.pk]
+    assert ds.conversations[0].rating == 5
+    assert [m.conversation_id for m in ds.messages] == [inside.pk] * 2 + [after.pk] * 2
+    assert [m.feedback for m in ds.messages if m.role == "bot"] == ["up", None]
+    assert ds.messages[0].visitor_token == "t1"
+    assert not ds.truncated
+
+
+def test_load_marks_a_truncated_range(monkeypatch):
+    monkeypatch.setattr(analytics, "MAX_MESSAGES", 3)
+    today = timezone.localdate()
+    c = Conversation.objects.create()
+    for _ in range(2):
+        answered(c, timezone.now(), "faq")
+    ds = analytics.load(today, today)
+    assert ds.truncated and len(ds.messages) == 3
+
+
+@pytest.fixture
+def staff_client(client):
+    user = User.objects.create_user("staff", password="pw-123456", is_staff=True)
+    client.force_login(user)
+    return client
+
+
+def test_only_staff_may_see_the_page(client):
+    assert client.get(URL).status_code == 302
+    User.objects.create_user("visitor", password="pw-123456")
+    client.login(username="visitor", password="pw-123456")
+    response = client.get(URL)
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_the_page_shows_the_figures_for_the_chosen_range(staff_client):
+    day = dt.datetime(2025, 3, 10, 9, tzinfo=dt.UTC)
+    deflected = conversation_at(day)
+    answered(deflected, day, "faq")
+    costly = conversation_at(day, handoff_reason="models_down")
+    answered(costly, day, "llm", cost=0.25)
+    outside = conversation_at(day + dt.timedelta(days=5))
+    answered(outside, day + dt.timedelta(days=5), "faq")
+
+    response = staff_client.get(URL, {"start": "2025-03-09", "end": "2025-03-11"})
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    board = response.context["board"]
+    assert (board.start, board.end, board.conversations) == (
+        dt.date(2025, 3, 9),
+        dt.date(2025, 3, 11),
+        2,
+    )
+    assert '<div class="value">2</div><div class="name">conversations</div>' in html
+    assert "deflected (1 of 2)" in html
+    assert "$0.1250" in html, "cost per conversation"
+    assert "Every model down" in html
+    assert html.count('<svg class="chart"') == 7
+    assert "Mar 10 faq: 1" in html, "a bar's tooltip in the source chart"
+    assert 'value="2025-03-09"' in html and 'value="2025-03-11"' in html
+
+
+def test_the_default_range_is_the_last_30_days(staff_client):
+    board = staff_client.get(URL).context["board"]
+    assert board.end == timezone.localdate()
+    assert board.end - board.start == dt.timedelta(days=29)
+
+
+@pytest.mark.parametrize(
+    ("params", "error"),
+    [
+        ({"start": "2025-13-01"}, "Enter a valid date."),
+        ({"start": "2025-03-11", "end": "2025-03-10"}, "must not be after the end date"),
+        ({"start": "2020-01-01", "end": "2025-01-01"}, "at most 366 days"),
+    ],
+)
+def test_an_invalid_range_is_refused_and_the_default_shown(staff_client, params, error):
+    response = staff_client.get(URL, params)
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert response.context["board"].end == timezone.localdate()
+
+
+def test_the_admin_index_links_to_the_page(admin_client):
+    assert reverse("admin-analytics") in admin_client.get("/admin/").content.decode()
+
+
+def test_the_demo_seed_fills_the_dashboard_once():
+    call_command("seed_analytics_demo")
+    first = Conversation.objects.count()
+    call_command("seed_analytics_demo")
+    assert Conversation.objects.count() == first > 30
+    assert not Conversation.objects.filter(status__in=["queued", "agent"]).exists()
+    today = timezone.localdate()
+    board = analytics.dashboard(today - dt.timedelta(days=29), today)
+    assert board.conversations == first
+    assert board.deflection.deflected > 0 and board.costs.total > 0
+    assert board.handoffs.handed_off > 0 and board.resolution.recontact > 0
+    assert board.breakers.total > 0 and board.unanswered
+
+
+def test_columns_stack_to_the_peak_and_bars_scale_to_the_longest():
+    from chatbot.views_analytics import bar_chart, column_chart
+
+    days = [dt.date(2025, 3, 10), dt.date(2025, 3, 11)]
+    chart = column_chart([(days[0], {"faq": 3, "llm": 1}), (days[1], {"llm": 2})], ["faq", "llm"])
+    first = [r for r in chart.rects if r.title.startswith("Mar 10")]
+    second = [r for r in chart.rects if r.title.startswith("Mar 11")]
+    plot_h = chart.height - 18 - 8
+    assert sum(r.height for r in first) == pytest.approx(plot_h)
+    assert sum(r.height for r in second) == pytest.approx(plot_h / 2)
+    assert [lbl.text for lbl in chart.labels[:2]] == ["4", "0"]
+    bars = bar_chart([("a", 10, "10"), ("b", 5, "5")])
+    assert bars.rects[0].width == pytest.approx(2 * bars.rects[1].width)
+    assert column_chart([(days[0], {})], ["faq"]).empty

@@ -1,0 +1,59 @@
+"""Embeddings computed by a real Celery worker on Redis, the way production runs it: the web
+process saves content, the worker embeds it, and the store sees the vectors."""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from tests.servers import REPO, manage, server_env
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis]
+
+SAVE_FAQ = """
+from knowledge import services
+faq = services.faq_save(question="Can I pay with PayPal?", answer="Yes, we accept PayPal.")
+services.paraphrases_add(faq=faq, texts=["paypal accepted?", "pay via paypal"])
+"""
+
+COUNT_EMBEDDED = """
+from knowledge.models import Paraphrase
+print(Paraphrase.objects.exclude(embedding=None).count(), Paraphrase.objects.count())
+"""
+
+
+def test_a_real_worker_embeds_saved_paraphrases(tmp_path):
+    env = server_env(
+        tmp_path / "db.sqlite3",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
+        CACHE_KEY_PREFIX=f"test-{uuid.uuid4().hex[:8]}",
+    )
+    env["CELERY_TASK_DEFAULT_QUEUE"] = f"test-{uuid.uuid4().hex[:8]}"
+    manage(env, "migrate", "--noinput")
+    manage(env, "shell", "-c", SAVE_FAQ)
+    assert manage(env, "shell", "-v", "0", "-c", COUNT_EMBEDDED).split() == ["0", "3"], (
+        "nothing is embedded in the web process: the task waits in the broker"
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "chatbot", "worker", "-l", "warning", "-c", "1",
+         "-Q", env["CELERY_TASK_DEFAULT_QUEUE"], "--without-gossip", "--without-mingle"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        counts = []
+        while time.monotonic() < deadline:
+            counts = manage(env, "shell", "-v", "0", "-c", COUNT_EMBEDDED).split()
+            if counts == ["3", "3"]:
+                break
+            time.sleep(1)
+        assert counts == ["3", "3"], "the worker embedded every paraphrase"
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+        if os.environ.get("CI_DEBUG"):
+            print(worker.stdout.read().decode(errors="replace"))
