@@ -190,3 +190,8 @@ def _backend_from_settings(settings: Any) -> Embedder:
             base_url=getattr(settings, "OPENAI_BASE_URL", None) or None,
         )
     raise ValueError(f"unknown EMBEDDING_BACKEND {backend!r}; expected 'minilm' or 'openai'")
+
+
+def embed_one(text: str) -> np.ndarray:
+    """One text's vector from the process-wide embedder."""
+    return get_embedder().embed([text])[0]

@@ -48,10 +48,14 @@ def _exact_faq(query: str, neighbours: list[Neighbour]) -> int | None:
     return faqs.pop() if len(faqs) == 1 else None
 
 
-def faq_match(*, text: str, locale: str) -> tuple[MatchResult, str, dict[str, float]]:
-    """(the policy's result, the decision incl. exact repeats, timings) for one question."""
+def faq_match(
+    *, text: str, locale: str, vector: np.ndarray | None = None
+) -> tuple[MatchResult, str, dict[str, float]]:
+    """(the policy's result, the decision incl. exact repeats, timings) for one question; pass
+    `vector` when the question was embedded already."""
     started = time.perf_counter()
-    vector = get_embedder().embed([text])[0]
+    if vector is None:
+        vector = get_embedder().embed([text])[0]
     embedded = time.perf_counter()
     neighbours = get_index().search(vector, locale=locale, k=settings.FAQ_MATCH_K)
     searched = time.perf_counter()
@@ -82,8 +86,8 @@ def variant_pick(*, faq_id: int) -> AnswerVariant | None:
     )
 
 
-def faq_lookup(*, text: str, locale: str) -> FaqLookup:
-    result, decision, timings = faq_match(text=text, locale=locale)
+def faq_lookup(*, text: str, locale: str, vector: np.ndarray | None = None) -> FaqLookup:
+    result, decision, timings = faq_match(text=text, locale=locale, vector=vector)
     lookup = FaqLookup(result=result, decision=decision, timings_ms=timings)
     if result.faq_id is None or decision not in (ANSWER, EXACT):
         return lookup

@@ -2,11 +2,13 @@
 
 from collections.abc import Awaitable, Callable
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
 from chatbot.pipeline.base import Answer, Turn
 from chatbot.pipeline.fallback_stage import stream_text
 from chatbot.pipeline.trace import Trace, TraceStep
+from knowledge.embeddings import embed_one
 from knowledge.selectors import FaqLookup, faq_lookup
 
 Lookup = Callable[..., Awaitable[FaqLookup]]
@@ -20,7 +22,13 @@ class FAQStage:
 
     async def attempt(self, turn: Turn, trace: Trace) -> Answer | None:
         started = trace.elapsed_ms()
-        found = await self.lookup(text=turn.text, locale=turn.locale)
+        # Embedding is CPU work that needs no database: it runs in a pool thread, so it never
+        # holds up the one thread every database call of this process goes through.
+        embedded = trace.elapsed_ms()
+        vector = await sync_to_async(embed_one, thread_sensitive=False)(turn.text)
+        embed_ms = round(trace.elapsed_ms() - embedded, 2)
+        found = await self.lookup(text=turn.text, locale=turn.locale, vector=vector)
+        found.timings_ms["embed_ms"] = embed_ms
         result = found.result
         trace.add(
             TraceStep(
