@@ -6,11 +6,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 RUN_PORT ?= 8000
+SESSIONS ?= 200
+DURATION ?= 60
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-fast lint format bench install messages demo-data clean
+.PHONY: run test test-fast lint format bench loadtest install messages demo-data clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +55,11 @@ format: $(INSTALLED)
 
 bench: $(INSTALLED) messages
 	$(PY) -m bench.run
+
+# 200 concurrent visitor sockets against a daphne of its own (demo FAQs, upstream simulator);
+# exits non-zero when a message is lost. Against a running server: $(PY) -m bench.loadtest --url …
+loadtest: $(INSTALLED) messages
+	$(PY) -m bench.loadtest --start-server --sessions $(SESSIONS) --duration $(DURATION)
 
 clean:
 	rm -rf $(VENV) db.sqlite3* var staticfiles

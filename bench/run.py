@@ -556,12 +556,79 @@ def section_router(ctx: Context) -> Section:
     return Section("router", "Model router (bench/router.py)", text, {})
 
 
+def _loadtest(sessions: int, duration: int, stages: str, out: Path) -> dict:
+    cmd = [sys.executable, "-m", "bench.loadtest", "--start-server", "--sessions", str(sessions),
+           "--duration", str(duration), "--stages", stages, "--out", str(out)]  # fmt: skip
+    subprocess.run(cmd, cwd=ROOT, check=False, capture_output=True, text=True)
+    return json.loads(out.read_text())
+
+
+def section_loadtest(ctx: Context) -> Section:
+    """Concurrent visitor sockets against one daphne process: the full pipeline beside the same
+    load with the FAQ and cache stages off (every answer from the model)."""
+    runs = {}
+    for sessions in (200, 50):
+        for label, stages in (
+            ("full pipeline", "faq,cache,llm,fallback"),
+            ("model only", "llm,fallback"),
+        ):
+            out = ctx.cache_dir / f"loadtest-{sessions}-{stages.replace(',', '-')}.json"
+            runs[(sessions, label)] = _loadtest(sessions, 30, stages, out)
+    rows = []
+    for (sessions, label), run in runs.items():
+        m = run["messages"]
+        for source, figures in sorted(run["by_source"].items()):
+            ttft = figures["ttft_ms"]
+            rows.append([sessions, label, source, figures["answers"], f"{ttft['p50']:.1f}",
+                         f"{ttft['p99']:.1f}", run["answers_per_s"], m["lost"],
+                         run["sessions"]["dropped"], sum(run["errors"].values())])  # fmt: skip
+    full = runs[(200, "full pipeline")]
+    stored = [
+        full["by_source"][s]["ttft_ms"]["p99"] for s in ("faq", "cache") if s in full["by_source"]
+    ]
+    passed = full["messages"]["lost"] == 0 and bool(stored) and max(stored) <= 50
+    md = [
+        "`python -m bench.loadtest --start-server --sessions N --duration 30 [--stages …]`: N "
+        "visitor websockets (ramped over 10 s, 2-8 s think time) asking demo FAQ questions, "
+        "repeats and new questions; the model is the upstream simulator; load generator, daphne "
+        "and simulator share this machine's 2 cores. Time to first token is end to end over the "
+        "socket (send → first token).",
+        "",
+        table(
+            [
+                "sessions",
+                "pipeline",
+                "source",
+                "answers",
+                "TTFT p50 ms",
+                "TTFT p99 ms",
+                "answers/s",
+                "lost",
+                "dropped",
+                "errors",
+            ],
+            rows,
+        ),
+        "",
+        "Target (200 sessions, one daphne process, zero lost, FAQ/cache first token p99 "
+        "<= 50 ms): "
+        f"**{'PASS' if passed else 'FAIL'}**.",
+    ]
+    return Section(
+        "loadtest",
+        "Load test (bench/loadtest.py)",
+        "\n".join(md),
+        {str(k): v for k, v in runs.items()},
+    )
+
+
 SECTIONS: dict[str, Callable[[Context], Section]] = {
     "faq_quality": section_faq_quality,
     "faq_latency": section_faq_latency,
     "sqlite_lookup": section_sqlite_lookup,
     "cache": section_cache,
     "router": section_router,
+    "loadtest": section_loadtest,
 }
 
 INTRO = """\

@@ -1,0 +1,29 @@
+"""The load test end to end at a small size: every message acked and answered once."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.servers import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def test_small_load_loses_nothing(tmp_path):
+    out = tmp_path / "loadtest.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.loadtest", "--start-server", "--sessions", "10",
+         "--duration", "8", "--ramp", "1", "--think", "0.2", "0.5", "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    figures = json.loads(out.read_text())
+    assert {"sessions", "messages", "errors", "answers_per_s", "ack_ms", "by_source"} <= set(
+        figures
+    )
+    messages = figures["messages"]
+    assert messages["sent"] > 10 and messages["sent"] == messages["acked"] == messages["answered"]
+    assert messages["lost"] == messages["duplicated"] == messages["corrupt"] == 0
+    assert {"faq", "llm"} <= set(figures["by_source"]), figures["mix"]
