@@ -70,6 +70,9 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
+# Keep database connections between calls: Channels runs every ORM call of a process on one
+# thread and closes stale connections around each, so without this each call reconnects.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 # A Unix socket directory may be given percent-encoded as the host (postgres://u@%2Ftmp%2Fpg/db).
 DATABASES["default"]["HOST"] = unquote(DATABASES["default"].get("HOST", ""))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
