@@ -65,8 +65,8 @@ class ProtocolError(Exception):
     client_id: str | None = None
 
 
-def parse_client_frame(raw: str, *, max_bytes: int, max_chars: int) -> ClientFrame:
-    """Turn one text frame into a typed frame, or raise ProtocolError with the code to send."""
+def load_frame(raw: str, *, max_bytes: int) -> dict[str, Any]:
+    """The JSON object in one text frame, or ProtocolError (too long, not a JSON object)."""
     if len(raw.encode()) > max_bytes:
         raise ProtocolError("too_long")
     try:
@@ -75,6 +75,16 @@ def parse_client_frame(raw: str, *, max_bytes: int, max_chars: int) -> ClientFra
         raise ProtocolError("invalid_json") from None
     if not isinstance(data, dict):
         raise ProtocolError("invalid_json")
+    return data
+
+
+def parse_client_frame(raw: str, *, max_bytes: int, max_chars: int) -> ClientFrame:
+    """Turn one text frame into a typed frame, or raise ProtocolError with the code to send."""
+    return client_frame_from(load_frame(raw, max_bytes=max_bytes), max_chars=max_chars)
+
+
+def client_frame_from(data: dict[str, Any], *, max_chars: int) -> ClientFrame:
+    """Validates an already loaded frame object (see `load_frame`)."""
     client_id = data.get("client_id") if isinstance(data.get("client_id"), str) else None
     if "v" in data and data["v"] != PROTOCOL_VERSION:
         raise ProtocolError("unsupported_version", client_id)

@@ -2,7 +2,6 @@
 new client frames, the agent console's frames, and their error texts. Parsing defers to
 chatbot.protocol for the frames it already knows, so limits and error codes stay the same."""
 
-import json
 from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -16,7 +15,8 @@ from chatbot.protocol import (
     ClientFrame,
     ClientId,
     ProtocolError,
-    parse_client_frame,
+    client_frame_from,
+    load_frame,
 )
 
 HANDOFF_ERROR_TEXTS = {
@@ -63,14 +63,7 @@ _VISITOR_TYPES = {"handoff", "typing", "leave_message", "rating"}
 
 
 def _load(raw: str, max_bytes: int) -> dict[str, Any]:
-    if len(raw.encode()) > max_bytes:
-        raise ProtocolError("too_long")
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise ProtocolError("invalid_json") from None
-    if not isinstance(data, dict):
-        raise ProtocolError("invalid_json")
+    data = load_frame(raw, max_bytes=max_bytes)
     if "v" in data and data["v"] != PROTOCOL_VERSION:
         raise ProtocolError("unsupported_version")
     return data
@@ -78,13 +71,11 @@ def _load(raw: str, max_bytes: int) -> dict[str, Any]:
 
 def parse_visitor_frame(raw: str, *, max_bytes: int, max_chars: int) -> ClientFrame | VisitorFrame:
     """chatbot.protocol's frames plus the handoff ones; raises ProtocolError like it."""
-    try:
-        kind = json.loads(raw).get("type") if len(raw) <= max_bytes else None
-    except (ValueError, AttributeError):
-        kind = None
-    if kind not in _VISITOR_TYPES:
-        return parse_client_frame(raw, max_bytes=max_bytes, max_chars=max_chars)
-    data = _load(raw, max_bytes)
+    data = load_frame(raw, max_bytes=max_bytes)
+    if data.get("type") not in _VISITOR_TYPES:
+        return client_frame_from(data, max_chars=max_chars)
+    if "v" in data and data["v"] != PROTOCOL_VERSION:
+        raise ProtocolError("unsupported_version")
     try:
         frame = _visitor.validate_python(data)
     except ValidationError:
