@@ -38,8 +38,8 @@ def upstream_down(settings) -> None:
     settings.OPENAI_API_KEY = ""
 
 
-class Client:
-    """A visitor's socket with helpers to read frames."""
+class Socket:
+    """A test websocket that speaks JSON frames."""
 
     def __init__(self, communicator: WebsocketCommunicator) -> None:
         self.ws = communicator
@@ -50,6 +50,10 @@ class Client:
 
     async def recv(self, timeout: float = 5) -> dict[str, Any]:
         return json.loads(await self.ws.receive_from(timeout=timeout))
+
+
+class Client(Socket):
+    """A visitor's socket with helpers to read frames."""
 
     async def recv_until(self, frame_type: str, timeout: float = 10) -> list[dict[str, Any]]:
         """Every frame up to and including the first of `frame_type`."""

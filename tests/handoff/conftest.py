@@ -1,7 +1,6 @@
 """Agents (staff users in the "agents" group) and their console sockets, logged in through a
 real session cookie the way a browser is."""
 
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,21 +13,11 @@ from django.test import Client as HttpClient
 
 from chatbot.asgi import application
 from chatbot.handoff import background
-from tests.conftest import ORIGIN
+from tests.conftest import ORIGIN, Socket
 
 
-class Agent:
+class Agent(Socket):
     """An agent console socket with helpers to read frames."""
-
-    def __init__(self, communicator: WebsocketCommunicator) -> None:
-        self.ws = communicator
-        self.hello: dict[str, Any] = {}
-
-    async def send(self, frame: dict[str, Any]) -> None:
-        await self.ws.send_to(text_data=json.dumps(frame))
-
-    async def recv(self, timeout: float = 5) -> dict[str, Any]:
-        return json.loads(await self.ws.receive_from(timeout=timeout))
 
     async def recv_until(
         self, match: Callable[[dict[str, Any]], bool] | str, timeout: float = 10
