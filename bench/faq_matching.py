@@ -32,6 +32,7 @@ from knowledge.matching import (
     candidate_features,
 )
 
+ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("SHARED_DIR", "/work/shared")) / "datasets/clinc150/data_full.json"
 PHRASINGS_PER_FAQ = 5
 MAX_WRONG = 0.01
@@ -59,7 +60,7 @@ def embed_all(texts: list[str], cache: Path | None) -> np.ndarray:
             return stored["vectors"]
     from knowledge.embeddings import MiniLMEmbedder
 
-    vectors = MiniLMEmbedder(batch_size=128).embed(texts)
+    vectors = MiniLMEmbedder(model_dir=ROOT / "var" / "models").embed(texts)
     if cache:
         np.savez(cache, key=key, vectors=vectors)
     return vectors

@@ -76,6 +76,7 @@ JSON_KEYS = (
     "mix",
     "load_average",
     "ok",
+    "cpu",
 )
 
 # New questions: product questions outside the FAQs' topics, standalone (no pronoun, no
@@ -225,7 +226,8 @@ class Session:
             if left <= 0:
                 return
             try:
-                raw = await asyncio.wait_for(self.ws.recv(), left)
+                async with asyncio.timeout(left):
+                    raw = await self.ws.recv()
             except TimeoutError:
                 return
             self.handle(json.loads(raw), time.perf_counter())
@@ -418,6 +420,10 @@ def report_text(figures: dict) -> str:
             f"p99 {_ms(t['p99'])} ms  done p50 {_ms(d['p50'])} ms p99 {_ms(d['p99'])} ms"
         )
     lines.append(f"asked -> answered by: {figures['mix']}")
+    for role, use in figures.get("cpu", {}).items():
+        lines.append(
+            f"cpu {role}: {use['cpu_s']} s ({use['cores']} cores), {use['ms_per_answer']} ms/answer"
+        )
     lines.append(f"load average (1 min) start/end: {figures['load_average']}")
     lines.append("OK" if figures["ok"] else "FAILED: lost, duplicated or garbled answers")
     return "\n".join(lines)
@@ -432,9 +438,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass
+class OwnServer:
+    url: str
+    pids: dict[str, int]  # role ("daphne", "simulator", "local model") -> process id
+
+
 @contextmanager
-def upstream(local_model: bool, log_dir: Path) -> Iterator[str]:
-    """The model's base URL: the upstream simulator in this process, or the local model."""
+def upstream(local_model: bool, log_dir: Path) -> Iterator[tuple[str, str, int]]:
+    """(base URL, role, process id) of the model: the upstream simulator or the local model,
+    each in a process of its own."""
     if local_model:
         from chatbot import localmodel
 
@@ -444,19 +457,44 @@ def upstream(local_model: bool, log_dir: Path) -> Iterator[str]:
         )
         try:
             localmodel.wait_until_ready(base_url, process=server)
-            yield base_url
+            yield base_url, "local model", server.pid
         finally:
             server.terminate()
             server.wait(timeout=10)
         return
-    from chatbot.llm.simulator import Faults, UpstreamSimulator
-
-    faults = Faults(first_token_delay_s=SIM_FIRST_TOKEN_S, token_delay_s=SIM_TOKEN_S)
-    sim = UpstreamSimulator(faults=faults).start()
+    # Its own process: in ours it would share the interpreter lock with hundreds of sockets.
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}/v1"
+    with (log_dir / "simulator.log").open("wb") as log:
+        sim = subprocess.Popen(
+            [sys.executable, "-m", "chatbot.llm.simulator", "--port", str(port)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        yield sim.base_url
+        _wait_for_simulator(base_url, sim)
+        faults = {"first_token_delay_s": SIM_FIRST_TOKEN_S, "token_delay_s": SIM_TOKEN_S}
+        request = urllib.request.Request(
+            base_url.removesuffix("/v1") + "/_faults",
+            data=json.dumps(faults).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=5).close()
+        yield base_url, "simulator", sim.pid
     finally:
-        sim.stop()
+        _stop(sim)
+
+
+def _wait_for_simulator(base_url: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            urllib.request.urlopen(base_url + "/models", timeout=1).close()
+            return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.1)
+    raise RuntimeError("the upstream simulator did not start")
 
 
 def server_env(tmp: Path, llm_url: str, stages: str) -> dict[str, str]:
@@ -513,12 +551,12 @@ def wait_ready(base: str, proc: subprocess.Popen, log_path: Path) -> None:
 
 
 @contextmanager
-def own_server(*, local_model: bool, stages: str) -> Iterator[str]:
-    """One daphne process on a fresh demo database; yields its websocket URL."""
+def own_server(*, local_model: bool, stages: str) -> Iterator[OwnServer]:
+    """One daphne process on a fresh demo database, and its model."""
     tmp = Path(tempfile.mkdtemp(prefix="loadtest-"))
     try:
         with ExitStack() as stack:
-            llm_url = stack.enter_context(upstream(local_model, tmp))
+            llm_url, llm_role, llm_pid = stack.enter_context(upstream(local_model, tmp))
             env = server_env(tmp, llm_url, stages)
             prepare_database(env)
             port = free_port()
@@ -534,7 +572,10 @@ def own_server(*, local_model: bool, stages: str) -> Iterator[str]:
             stack.callback(_stop, proc)
             wait_ready(f"http://127.0.0.1:{port}", proc, log_path)
             start_up = log_path.stat().st_size
-            yield f"ws://127.0.0.1:{port}/ws/chat/?locale=en"
+            yield OwnServer(
+                f"ws://127.0.0.1:{port}/ws/chat/?locale=en",
+                {"daphne": proc.pid, llm_role: llm_pid},
+            )
             _report_server_log(log_path, start_up)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -584,11 +625,40 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pids: dict[str, int]) -> dict[str, float]:
+    return {"load generator": time.process_time()} | {r: cpu_seconds(p) for r, p in pids.items()}
+
+
+def cpu_use(before: dict[str, float], after: dict[str, float], answers: int, wall_s: float) -> dict:
+    """Per process: CPU seconds over the run, share of one core, and CPU ms per answer."""
+    return {
+        role: {
+            "cpu_s": round(after[role] - before[role], 2),
+            "cores": round((after[role] - before[role]) / wall_s, 2) if wall_s else None,
+            "ms_per_answer": round((after[role] - before[role]) * 1000 / answers, 2)
+            if answers
+            else None,
+        }
+        for role in before
+    }
+
+
 def run(args: argparse.Namespace) -> dict:
     with ExitStack() as stack:
-        url = args.url or stack.enter_context(
-            own_server(local_model=args.local_model, stages=args.stages)
-        )
+        pids: dict[str, int] = {}
+        if args.url:
+            url = args.url
+        else:
+            server = stack.enter_context(
+                own_server(local_model=args.local_model, stages=args.stages)
+            )
+            url, pids = server.url, server.pids
         plan = Plan(
             url=url,
             origin=origin_of(url),
@@ -601,7 +671,11 @@ def run(args: argparse.Namespace) -> dict:
         )
         print(f"{plan.sessions} sessions for {plan.duration_s:g} s against {url}", flush=True)
         load0 = os.getloadavg()[0]
+        cpu0 = process_cpu(pids)
+        wall0 = time.monotonic()
         logs = asyncio.run(run_load(plan))
+        wall = time.monotonic() - wall0
+        cpu1 = process_cpu(pids)
         load1 = os.getloadavg()[0]
     config = {
         "url": "own server" if args.start_server else args.url,
@@ -620,7 +694,9 @@ def run(args: argparse.Namespace) -> dict:
         "rate_limits": RAISED_RATE_LIMITS if args.start_server else "server's own",
         "nproc": len(os.sched_getaffinity(0)),
     }  # fmt: skip
-    return summarise(logs, config, (load0, load1))
+    figures = summarise(logs, config, (load0, load1))
+    figures["cpu"] = cpu_use(cpu0, cpu1, figures["messages"]["answered"], wall)
+    return figures
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -125,10 +125,21 @@ def clinc() -> dict[str, list[list[str]]]:
     return json.loads(DATA.read_text())
 
 
+MODEL_DIR = ROOT / "var" / "models"
+
+
 def minilm_embed() -> Embed:
+    """The app's embedder: all-MiniLM-L6-v2 on ONNX Runtime."""
     from knowledge.embeddings import MiniLMEmbedder
 
-    return MiniLMEmbedder().embed
+    return MiniLMEmbedder(model_dir=MODEL_DIR, threads=2).embed
+
+
+def torch_minilm_embed() -> Embed:
+    """The reference it replaced: the same model through sentence-transformers and PyTorch."""
+    from knowledge.embeddings import TorchMiniLMEmbedder
+
+    return TorchMiniLMEmbedder().embed
 
 
 # --- a. FAQ matching quality on CLINC150 ---------------------------------------------------
@@ -294,14 +305,16 @@ def section_faq_latency(
     store_faq_ids: np.ndarray | None = None,
     queries: list[str] | None = None,
     embed: Embed | None = None,
+    reference_embed: Embed | None = None,
     warmup: int = 20,
     target_size: int = TARGET_SIZE,
 ) -> Section:
-    """p50/p99 of embed + top-k search + decision per store size, chosen vs two baselines.
+    """p50/p99 of embed + top-k search + decision per store size, chosen vs two baselines, and
+    the embedding alone: ONNX Runtime (chosen) vs sentence-transformers on PyTorch (baseline).
 
     By default: the store is CLINC150's distinct `train` utterances (FAQ = intent) embedded once
     with MiniLM (cached), queries are `test` utterances embedded live one at a time. Tests pass a
-    tiny store, a few queries and a fake `embed`.
+    tiny store, a few queries and fake embedders.
     """
     rng = np.random.default_rng(ctx.seed)
     described, asked = "caller-supplied vectors", "caller-supplied queries"
@@ -324,7 +337,9 @@ def section_faq_latency(
         )
         asked = "CLINC150 `test` utterances"
     embed = embed or minilm_embed()
+    reference_embed = reference_embed or torch_minilm_embed()
     store_faq_ids = np.asarray(store_faq_ids)
+    embedders = embedding_comparison(embed, reference_embed, queries, warmup)
 
     results: dict[int, dict] = {}
     agree = True
@@ -427,6 +442,8 @@ def section_faq_latency(
             f"Naive and top-k search return the same neighbours: {'yes' if agree else 'NO'}.",
             "",
             verdict,
+            "",
+            embedders["markdown"],
         ]
     )
     data = {
@@ -434,8 +451,77 @@ def section_faq_latency(
         "queries": len(queries),
         "target": target,
         "same_neighbours": agree,
+        "embedders": {k: v for k, v in embedders.items() if k != "markdown"},
     }
     return Section("faq_latency", "FAQ stage latency (embed + search + decide)", md, data)
+
+
+EMBED_BATCHES = (1, 4, 8, 16)
+
+
+def embedding_comparison(embed: Embed, reference: Embed, queries: list[str], warmup: int) -> dict:
+    """The same questions through both embedders, interleaved (each goes first in turn): single
+    question latency, agreement of the vectors, and per-question cost in batches (what the
+    app's embedding batcher gains when questions arrive together)."""
+    pair = {"onnx": embed, "torch": reference}
+    times: dict[str, list[float]] = {name: [] for name in pair}
+    cosines = []
+    for q, text in enumerate(queries[:warmup] + queries):
+        vectors = {}
+        for name in list(pair)[q % 2 :] + list(pair)[: q % 2]:
+            t0 = time.perf_counter()
+            vectors[name] = pair[name]([text])[0]
+            if q >= warmup:
+                times[name].append(time.perf_counter() - t0)
+        cosines.append(float(vectors["onnx"] @ vectors["torch"]))
+    single = {name: percentiles_ms(times[name]) for name in pair}
+    batches: dict[str, dict[int, float]] = {name: {} for name in pair}
+    for size in EMBED_BATCHES:
+        groups = [queries[i : i + size] for i in range(0, len(queries) - size + 1, size)][:40]
+        for name, fn in pair.items():
+            took = []
+            for group in groups:
+                t0 = time.perf_counter()
+                fn(group)
+                took.append((time.perf_counter() - t0) / size)
+            batches[name][size] = float(np.median(took) * 1000) if took else float("nan")
+    o, t = single["onnx"], single["torch"]
+    md = "\n".join(
+        [
+            "Embedding one question, the app's ONNX Runtime embedder (chosen) vs the same model "
+            f"through sentence-transformers on PyTorch (baseline), {len(queries)} queries "
+            f"interleaved; lowest cosine between the two vectors of a query: {min(cosines):.6f}.",
+            "",
+            table(
+                ["embedder", "p50 ms", "p99 ms", "ratio torch / onnx (p50 / p99)"],
+                [
+                    ["ONNX Runtime (chosen)", f"{o['p50']:.3f}", f"{o['p99']:.3f}", ""],
+                    [
+                        "sentence-transformers (baseline)",
+                        f"{t['p50']:.3f}",
+                        f"{t['p99']:.3f}",
+                        f"{t['p50'] / o['p50']:.2f}x / {t['p99'] / o['p99']:.2f}x",
+                    ],
+                ],
+            ),
+            "",
+            "Median cost per question when questions are embedded together (ms):",
+            "",
+            table(
+                ["embedder", *[f"batch of {n}" for n in EMBED_BATCHES]],
+                [
+                    [name, *[f"{batches[name][n]:.3f}" for n in EMBED_BATCHES]]
+                    for name in ("onnx", "torch")
+                ],
+            ),
+        ]
+    )
+    return {
+        "single": single,
+        "min_cosine": min(cosines),
+        "per_question_in_batch": batches,
+        "markdown": md,
+    }
 
 
 # --- c. SQLite end-to-end FAQ lookup --------------------------------------------------------

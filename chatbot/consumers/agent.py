@@ -6,14 +6,13 @@ conversation at a time: its socket joins that conversation's `chat.` group (the 
 visitor sees) and `console.` group (notes, visitor typing, viewers), and always `console.queue`.
 """
 
-import json
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chatbot import answering, metrics
+from chatbot.consumers.base import JsonSocketConsumer
 from chatbot.handoff import background, notify, presence, selectors
 from chatbot.handoff import services as handoff
 from chatbot.handoff.protocol import (
@@ -39,7 +38,7 @@ FORBIDDEN_CLOSE_CODE = 4403
 RELAYED = {"message", "done", "typing", "conversation", "handoff", "cancelled"}
 
 
-class AgentConsumer(AsyncWebsocketConsumer):
+class AgentConsumer(JsonSocketConsumer):
     viewing: str | None = None
     admitted = False
 
@@ -242,6 +241,3 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def send_error(self, code: str, **detail: Any) -> None:
         await self.send_frame({"type": "error", "code": code, **detail})
-
-    async def send_frame(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame, ensure_ascii=False))

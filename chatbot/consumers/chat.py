@@ -1,14 +1,13 @@
 """The visitor's chat socket: parse and validate, persist, start the answer, relay events."""
 
-import json
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chatbot import answering, copy, metrics, services
+from chatbot.consumers.base import JsonSocketConsumer
 from chatbot.handoff import background, notify, selectors
 from chatbot.handoff import services as handoff
 from chatbot.handoff.protocol import (
@@ -34,9 +33,12 @@ from chatbot.ratelimit import visitor_message_allowed
 from chatbot.shared_state import shared_state
 
 FORBIDDEN_CLOSE_CODE = 4403
+# Frames telling the visitor who holds the conversation now (queued, an agent, closed, back to
+# the bot): an answer this process is writing must look again before it goes on.
+HOLD_FRAMES = frozenset({"handoff", "conversation"})
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(JsonSocketConsumer):
     conversation: Conversation | None = None
 
     async def connect(self) -> None:
@@ -134,7 +136,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 )
             )
             return
-        message, created = await database_sync_to_async(services.visitor_message_store)(
+        message, created, answer = await database_sync_to_async(handoff.visitor_message_accept)(
             conversation=self.conversation, client_id=frame.client_id, text=frame.text
         )
         await self.send_frame(
@@ -154,17 +156,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     "exclude": self.channel_name,
                 },
             )
-            # Asking for a person in words queues the conversation; while it is queued or with
-            # an agent the bot stays silent (answering checks again before it speaks).
-            if not await database_sync_to_async(handoff.visitor_message_route)(
-                conversation_id=self.conversation.pk, text=frame.text
-            ):
-                return
-        # A resend of a message that was never answered (the server went down) is answered now;
-        # the answering claim makes sure it is answered once.
-        if created or not await database_sync_to_async(services.message_has_reply)(
-            message_id=message.id
-        ):
+        # Asking for a person in words queues the conversation, and while it is queued or with
+        # an agent the bot stays silent (answering checks again before it speaks). A resend of
+        # a message never answered (the server went down) is answered now; the answering claim
+        # makes sure it is answered once.
+        if answer:
             answering.start_answer(message.id, self.conversation.public_id, self.locale)
 
     async def on_resume(self, frame: ResumeFrame) -> None:
@@ -250,7 +246,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """A frame published to this conversation's group (answer events, others' messages)."""
         if event.get("exclude") == self.channel_name:
             return
-        await self.send_frame(event["frame"])
-
-    async def send_frame(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame, ensure_ascii=False))
+        frame = event["frame"]
+        if frame["type"] in HOLD_FRAMES:
+            answering.hold_may_have_changed(self.conversation.public_id)
+        await self.send_frame(frame)

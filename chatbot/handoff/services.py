@@ -21,7 +21,7 @@ from chatbot.models import (
     LeftMessage,
     Message,
 )
-from chatbot.services import message_payload
+from chatbot.services import message_has_reply, message_payload, visitor_message_store
 
 Status = Conversation.Status
 
@@ -155,6 +155,21 @@ def bot_message_store_if_bot(
         source=source,
         trace=trace,
     )
+
+
+def visitor_message_accept(
+    *, conversation: Conversation, client_id: str, text: str
+) -> tuple[Message, bool, bool]:
+    """Stores a visitor message once per client id and says whether the bot answers it now:
+    (message, created, answer). A new message is answered unless it asks for a person or the
+    bot does not hold the conversation; a resend only if it was never answered (the server went
+    down before the answer was stored). One call, so the socket acks after one round trip."""
+    message, created = visitor_message_store(
+        conversation=conversation, client_id=client_id, text=text
+    )
+    if created:
+        return message, True, visitor_message_route(conversation_id=conversation.pk, text=text)
+    return message, False, not message_has_reply(message_id=message.id)
 
 
 # --- agents ---------------------------------------------------------------------------------

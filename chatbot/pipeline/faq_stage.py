@@ -2,14 +2,14 @@
 
 from collections.abc import Awaitable, Callable
 
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
-from chatbot.pipeline.base import Answer, Turn
+from chatbot.pipeline.base import Answer, DoneEvent, Turn
 from chatbot.pipeline.fallback_stage import stream_text
 from chatbot.pipeline.trace import Trace, TraceStep
-from knowledge.embeddings import embed_one
-from knowledge.selectors import FaqLookup, faq_lookup
+from knowledge.embeddings import embed_one_async
+from knowledge.selectors import FaqLookup, faq_find
+from knowledge.services import faq_record_hit
 
 Lookup = Callable[..., Awaitable[FaqLookup]]
 
@@ -18,14 +18,15 @@ class FAQStage:
     name = "faq"
 
     def __init__(self, lookup: Lookup | None = None) -> None:
-        self.lookup = lookup or database_sync_to_async(faq_lookup)
+        self.lookup = lookup or database_sync_to_async(faq_find)
+        self._served: dict[int, tuple[int, int]] = {}
 
     async def attempt(self, turn: Turn, trace: Trace) -> Answer | None:
         started = trace.elapsed_ms()
-        # Embedding is CPU work that needs no database: it runs in a pool thread, so it never
-        # holds up the one thread every database call of this process goes through.
+        # Embedding is CPU work that needs no database: it runs on the embedding thread, so it
+        # never holds up the one thread every database call of this process goes through.
         embedded = trace.elapsed_ms()
-        vector = await sync_to_async(embed_one, thread_sensitive=False)(turn.text)
+        vector = await embed_one_async(turn.text)
         embed_ms = round(trace.elapsed_ms() - embedded, 2)
         found = await self.lookup(text=turn.text, locale=turn.locale, vector=vector)
         found.timings_ms["embed_ms"] = embed_ms
@@ -48,4 +49,12 @@ class FAQStage:
         )
         if not found.answered:
             return None
+        assert result.faq_id is not None and found.variant_id is not None
+        self._served[turn.message_id] = (result.faq_id, found.variant_id)
         return Answer(self.name, stream_text(found.text))
+
+    async def after_answer(self, turn: Turn, done: DoneEvent | None) -> None:
+        """Counts the hit once the answer went out, off the path to its first word."""
+        served = self._served.pop(turn.message_id, None)
+        if served is not None and done is not None and done.source == self.name:
+            await database_sync_to_async(faq_record_hit)(faq_id=served[0], variant_id=served[1])

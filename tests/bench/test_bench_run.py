@@ -30,6 +30,7 @@ def test_latency_section_reports_percentiles_beside_baselines(tmp_path):
         store_faq_ids=np.arange(200) // 5,
         queries=[f"question {i}" for i in range(20)],
         embed=fake_embed,
+        reference_embed=fake_embed,
         warmup=3,
         target_size=200,
     )
@@ -51,6 +52,12 @@ def test_latency_section_reports_percentiles_beside_baselines(tmp_path):
     assert all(0 <= p["p50"] <= p["p99"] for v in stats.values() for p in v.values())
     assert section.data["queries"] == 20
     assert section.data["target"]["passed"] in (True, False)
+
+    embedders = section.data["embedders"]
+    assert "ONNX Runtime (chosen)" in md and "sentence-transformers (baseline)" in md
+    assert abs(embedders["min_cosine"] - 1.0) < 1e-5, "the same fake embedder on both sides"
+    assert set(embedders["per_question_in_batch"]["onnx"]) == {1, 4, 8, 16}
+    assert all(0 < p["p50"] <= p["p99"] for p in embedders["single"].values())
 
 
 def test_naive_search_finds_the_same_neighbours():

@@ -7,6 +7,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
+from chatbot import answering
 from chatbot.cache.models import CachedAnswer
 from chatbot.llm.simulator import Faults
 from chatbot.models import Message
@@ -30,9 +31,12 @@ def bot_message(message_id: int) -> Message:
 
 
 async def ask(text: str, query: str = "") -> list[dict]:
-    """One question in a fresh conversation."""
+    """One question in a fresh conversation, and the answer's bookkeeping after `done` (the
+    cache stores a model answer once it went out)."""
     async with chat_socket(query) as client:
-        return await client.say(text, "c1")
+        frames = await client.say(text, "c1")
+    await answering.wait_for_running_answers()
+    return frames
 
 
 def statuses(frames: list[dict]) -> list[str]:
@@ -41,6 +45,7 @@ def statuses(frames: list[dict]) -> list[str]:
 
 async def test_a_paraphrase_of_an_answered_question_is_served_from_the_cache(upstream, settings):
     settings.CHAT_STORED_ANSWER_TOKEN_DELAY_S = 0.001
+    settings.CHAT_TOKEN_FRAME_INTERVAL_S = 0  # every piece its own frame
     first = (await ask(QUESTION))[-1]
     assert first["source"] == "llm"
     [entry] = await entries()
@@ -176,6 +181,7 @@ async def test_thumbs_down_on_a_cached_answer_evicts_its_entry(upstream):
 async def test_thumbs_down_on_a_model_answer_evicts_the_entry_made_from_it(upstream):
     async with chat_socket() as client:
         done = (await client.say(QUESTION, "q1"))[-1]
+        await answering.wait_for_running_answers()
         assert len(await entries()) == 1
         await client.send(
             {"type": "feedback", "message_id": done["message"]["id"], "value": "down"}

@@ -35,7 +35,8 @@ async def test_new_visitor_gets_a_conversation_and_token(upstream):
     )()
 
 
-async def test_answer_streams_in_order_and_is_stored_with_trace(upstream):
+async def test_answer_streams_in_order_and_is_stored_with_trace(upstream, settings):
+    settings.CHAT_TOKEN_FRAME_INTERVAL_S = 0  # every piece its own frame
     async with chat_socket() as client:
         frames = await client.say("Where is my parcel?", "c-1")
     types = [f["type"] for f in frames]

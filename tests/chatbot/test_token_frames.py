@@ -1,0 +1,75 @@
+"""An answer's pieces become `token` frames: the first at once, later ones merged to at most one
+frame per interval, in offset order, with nothing held back when the source pauses."""
+
+import asyncio
+import itertools
+
+import pytest
+
+from chatbot import answering
+from chatbot.answering import TokenFrames, partial_key
+from chatbot.shared_state import shared_state
+
+PUBLIC_ID = "conv-frames"
+
+
+@pytest.fixture
+def published(monkeypatch) -> list[tuple[float, dict]]:
+    frames: list[tuple[float, dict]] = []
+
+    async def record(public_id: str, frame: dict) -> None:
+        assert public_id == PUBLIC_ID
+        frames.append((asyncio.get_running_loop().time(), frame))
+
+    monkeypatch.setattr(answering, "publish", record)
+    return frames
+
+
+def texts(published: list[tuple[float, dict]]) -> list[str]:
+    return [frame["text"] for _, frame in published]
+
+
+async def test_pieces_are_merged_to_one_frame_per_interval(published):
+    frames = TokenFrames(PUBLIC_ID, 7, interval_s=0.05)
+    started = asyncio.get_running_loop().time()
+    pieces = [f"w{n} " for n in range(20)]
+    for piece in pieces:
+        await frames.add(piece)
+        await asyncio.sleep(0.01)
+    await frames.flush()
+
+    assert texts(published)[0] == "w0 ", "the first piece goes out alone, at once"
+    assert published[0][0] - started < 0.01
+    assert "".join(texts(published)) == "".join(pieces)
+    assert 3 <= len(published) <= 7, "about 200 ms of pieces at one frame per 50 ms"
+    offsets = [frame["offset"] for _, frame in published]
+    assert offsets == [sum(len(t) for t in texts(published)[:i]) for i in range(len(published))]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(published[:-1])]  # not the final flush
+    assert all(gap >= 0.045 for gap in gaps), gaps
+    assert await shared_state().read(partial_key(7)) == "".join(pieces), "resume sees it all"
+
+
+async def test_a_piece_waiting_for_its_frame_is_sent_when_the_source_pauses(published):
+    frames = TokenFrames(PUBLIC_ID, 8, interval_s=0.05)
+    await frames.add("Hello")
+    await frames.add(", world")  # within the interval: waits for the timer
+    assert texts(published) == ["Hello"]
+    await asyncio.sleep(0.08)  # the source says nothing more for a while
+    assert texts(published) == ["Hello", ", world"]
+    assert [frame["offset"] for _, frame in published] == [0, 5]
+
+
+async def test_a_cancelled_answer_sends_nothing_more(published):
+    frames = TokenFrames(PUBLIC_ID, 9, interval_s=0.05)
+    await frames.add("Let me")
+    await frames.add(" check")
+    frames.discard()
+    await asyncio.sleep(0.08)
+    assert texts(published) == ["Let me"]
+
+
+async def test_interval_zero_sends_every_piece(published):
+    frames = TokenFrames(PUBLIC_ID, 10, interval_s=0)
+    for piece in ("a", "b", "c"):
+        await frames.add(piece)
+    assert texts(published) == ["a", "b", "c"]
