@@ -559,6 +559,23 @@ def section_cache(ctx: Context) -> Section:
     return Section("cache", "Semantic cache (bench/cache.py)", text, json.loads(out.read_text()))
 
 
+def section_pg_lookup(ctx: Context) -> Section:
+    """The FAQ stage on PostgreSQL + pgvector (HNSW) at 1k and 100k paraphrases beside exact
+    search on the same rows, with the index's recall; bench/pg_lookup.py in its own process."""
+    out = ctx.cache_dir / "pg_lookup.json"
+    text = _module_output(
+        "bench.pg_lookup",
+        *("--out", str(out), "--cache", str(ctx.cache_dir / "clinc_train.npz")),
+        *("--queries", str(ctx.queries)),
+    )
+    return Section(
+        "pg_lookup",
+        "PostgreSQL + pgvector FAQ lookup (bench/pg_lookup.py)",
+        text,
+        json.loads(out.read_text()),
+    )
+
+
 def section_router(ctx: Context) -> Section:
     """Time to first token through the whole pipeline vs the openai SDK calling the same
     upstream directly; cost of a routed mix vs everything on the strong tier."""
@@ -636,6 +653,7 @@ SECTIONS: dict[str, Callable[[Context], Section]] = {
     "faq_quality": section_faq_quality,
     "faq_latency": section_faq_latency,
     "sqlite_lookup": section_sqlite_lookup,
+    "pg_lookup": section_pg_lookup,
     "cache": section_cache,
     "router": section_router,
     "loadtest": section_loadtest,
