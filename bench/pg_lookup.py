@@ -338,6 +338,8 @@ def run(args: argparse.Namespace) -> dict:
     from django.core.management import call_command
     from django.db import connection
 
+    from knowledge.pgvector_index import EF_SEARCH
+
     logging.getLogger("celery").setLevel(logging.WARNING)
     call_command("migrate", verbosity=0, interactive=False)
     with connection.cursor() as cursor:
@@ -381,7 +383,7 @@ def run(args: argparse.Namespace) -> dict:
         "postgres": postgres.split(" on ")[0],
         "pgvector": pgvector,
         "index": index_def,
-        "ef_search": importlib.import_module("knowledge.pgvector_index").EF_SEARCH,
+        "ef_search": EF_SEARCH,
     }
 
 
