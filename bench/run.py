@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,6 +117,19 @@ def machine() -> dict[str, str]:
         pass
     info["load average (1 min) at the end"] = f"{os.getloadavg()[0]:.2f}"
     return info
+
+
+def embedded_queries(
+    queries: Sequence[str], warmup: int, embed: Embed
+) -> Iterator[tuple[bool, int, np.ndarray, float]]:
+    """(warm-up?, position, vector, seconds to embed) for the first `warmup` queries, then for
+    every query: each is embedded live once, as a visitor's question is, before it is timed."""
+    for warm in (True, False):
+        gc.collect()
+        for q, text in enumerate(queries[:warmup] if warm else queries):
+            t0 = time.perf_counter()
+            vector = embed([text])[0]
+            yield warm, q, vector, time.perf_counter() - t0
 
 
 def clinc() -> dict[str, list[list[str]]]:
@@ -351,26 +364,21 @@ def section_faq_latency(
         }
         times = {name: {p: [] for p in PARTS} for name in VARIANTS}
         names = list(VARIANTS)
-        for warm in (True, False):
-            gc.collect()
-            for q, text in enumerate(queries[:warmup] if warm else queries):
-                t0 = time.perf_counter()
-                vector = embed([text])[0]
-                embedded = time.perf_counter() - t0
-                for name in names[q % 3 :] + names[: q % 3]:  # each goes first in turn
-                    _, how, policy = VARIANTS[name]
-                    t1 = time.perf_counter()
-                    found, scores = search[how](vector)
-                    t2 = time.perf_counter()
-                    policy.decide(found, scores)
-                    t3 = time.perf_counter()
-                    if not warm:
-                        took = (embedded, t2 - t1, t3 - t2, embedded + t3 - t1)
-                        for part, dt_ in zip(PARTS, took, strict=True):
-                            times[name][part].append(dt_)
-                if warm or q < 20:  # the naive search must find the same neighbours
-                    a, b = search["top_k"](vector), search["argsort"](vector)
-                    agree &= bool(np.allclose(a[1], b[1], atol=1e-6))
+        for warm, q, vector, embedded in embedded_queries(queries, warmup, embed):
+            for name in names[q % 3 :] + names[: q % 3]:  # each goes first in turn
+                _, how, policy = VARIANTS[name]
+                t1 = time.perf_counter()
+                found, scores = search[how](vector)
+                t2 = time.perf_counter()
+                policy.decide(found, scores)
+                t3 = time.perf_counter()
+                if not warm:
+                    took = (embedded, t2 - t1, t3 - t2, embedded + t3 - t1)
+                    for part, dt_ in zip(PARTS, took, strict=True):
+                        times[name][part].append(dt_)
+            if warm or q < 20:  # the naive search must find the same neighbours
+                a, b = search["top_k"](vector), search["argsort"](vector)
+                agree &= bool(np.allclose(a[1], b[1], atol=1e-6))
         results[size] = {
             name: {part: percentiles_ms(times[name][part]) for part in PARTS} for name in VARIANTS
         }
@@ -530,13 +538,15 @@ SQLITE_INTENTS = 100
 SQLITE_PER_FAQ = 10  # question + 9 paraphrases: 1,000 stored paraphrases
 
 
-def _django_setup(db_path: Path) -> None:
+def django_setup(database_url: str) -> None:
+    """Sets Django up on `database_url` with the embedded defaults; only once per process, so
+    each database gets a process of its own."""
     import django
     from django.conf import settings
 
     if settings.configured:
-        raise RuntimeError("Django is already configured; the SQLite section needs its own setup")
-    os.environ["DATABASE_URL"] = f"sqlite:///{db_path}"
+        raise RuntimeError("Django is already configured; each database needs its own process")
+    os.environ["DATABASE_URL"] = database_url
     os.environ["SECRET_KEY"] = os.environ.get("SECRET_KEY") or "bench"
     os.environ["REDIS_URL"] = ""  # embedded defaults: eager Celery, local-memory cache
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
@@ -546,7 +556,7 @@ def _django_setup(db_path: Path) -> None:
 def section_sqlite_lookup(ctx: Context) -> Section:
     """`faq_lookup` (match + variant pick + hit count on SQLite) vs `faq_match` alone."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-sqlite-"))
-    _django_setup(tmp / "bench.sqlite3")
+    django_setup(f"sqlite:///{tmp / 'bench.sqlite3'}")
     from django.core.management import call_command
 
     from knowledge import selectors, services
@@ -635,6 +645,23 @@ def section_cache(ctx: Context) -> Section:
     return Section("cache", "Semantic cache (bench/cache.py)", text, json.loads(out.read_text()))
 
 
+def section_pg_lookup(ctx: Context) -> Section:
+    """The FAQ stage on PostgreSQL + pgvector (HNSW) at 1k and 100k paraphrases beside exact
+    search on the same rows, with the index's recall; bench/pg_lookup.py in its own process."""
+    out = ctx.cache_dir / "pg_lookup.json"
+    text = _module_output(
+        "bench.pg_lookup",
+        *("--out", str(out), "--cache", str(ctx.cache_dir / "clinc_train.npz")),
+        *("--queries", str(ctx.queries)),
+    )
+    return Section(
+        "pg_lookup",
+        "PostgreSQL + pgvector FAQ lookup (bench/pg_lookup.py)",
+        text,
+        json.loads(out.read_text()),
+    )
+
+
 def section_router(ctx: Context) -> Section:
     """Time to first token through the whole pipeline vs the openai SDK calling the same
     upstream directly; cost of a routed mix vs everything on the strong tier."""
@@ -712,6 +739,7 @@ SECTIONS: dict[str, Callable[[Context], Section]] = {
     "faq_quality": section_faq_quality,
     "faq_latency": section_faq_latency,
     "sqlite_lookup": section_sqlite_lookup,
+    "pg_lookup": section_pg_lookup,
     "cache": section_cache,
     "router": section_router,
     "loadtest": section_loadtest,
