@@ -56,9 +56,12 @@ async def publish(public_id: str, frame: dict[str, Any]) -> None:
     )
 
 
-def start_answer(message_id: int, public_id: str, locale: str) -> asyncio.Task[None]:
-    """Schedules the answer; keeps a reference so the task is not garbage-collected mid-way."""
-    task = asyncio.create_task(answer_message(message_id, public_id, locale=locale))
+def start_answer(
+    message_id: int, public_id: str, locale: str, turn: services.AnswerTurn | None = None
+) -> asyncio.Task[None]:
+    """Schedules the answer; keeps a reference so the task is not garbage-collected mid-way.
+    `turn`: what the answer needs, when the caller read it already."""
+    task = asyncio.create_task(answer_message(message_id, public_id, locale=locale, turn=turn))
     _running.add(task)
     task.add_done_callback(_running.discard)
     return task
@@ -93,8 +96,16 @@ def _watch_hold(public_id: str) -> Iterator[asyncio.Event]:
 
 
 async def answer_message(
-    message_id: int, public_id: str, *, locale: str = "en", stages: Sequence[Stage] | None = None
+    message_id: int,
+    public_id: str,
+    *,
+    locale: str = "en",
+    stages: Sequence[Stage] | None = None,
+    turn: services.AnswerTurn | None = None,
 ) -> None:
+    """Answers the message unless another task or process is at it. A `turn` read when the
+    message was stored is used only if no earlier answer of the conversation was still being
+    written: otherwise its history would miss that answer, and it is read again."""
     state = shared_state()
     if not await state.claim(answering_key(message_id), CLAIM_TTL_S):
         return  # another task or process is answering it
@@ -102,9 +113,12 @@ async def answer_message(
     trace_id = new_trace_id()
     with log_context(conversation=public_id, trace=trace_id), _watch_hold(public_id) as hint:
         try:
+            if lock.locked():
+                turn = None
             async with lock:  # one answer at a time per conversation, in order
-                hint.clear()
-                loaded = await database_sync_to_async(services.answer_turn)(message_id=message_id)
+                loaded = turn or await database_sync_to_async(services.answer_turn)(
+                    message_id=message_id
+                )
                 if loaded is None:
                     return  # answered already, or a person has the conversation now
                 stages = stages if stages is not None else configured_stages()
@@ -272,6 +286,7 @@ async def _finish(turn: Turn, conversation_id: int, event: DoneEvent, trace_id: 
             "trace": event.trace.summary(),
         },
     )
-    await database_sync_to_async(handoff.handoff_after_bot_answer)(
-        conversation_id=conversation_id, trace=stored_trace
-    )
+    if event.source == "fallback":  # nothing else can lead to a handoff (see the service)
+        await database_sync_to_async(handoff.handoff_after_bot_answer)(
+            conversation_id=conversation_id, trace=stored_trace
+        )

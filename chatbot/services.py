@@ -31,10 +31,11 @@ def conversation_set_locale(*, conversation: Conversation, locale: str) -> None:
         conversation.save(update_fields=["locale", "updated_at"])
 
 
-def visitor_message_store(
+def visitor_message_insert(
     *, conversation: Conversation, client_id: str, text: str
 ) -> tuple[Message, bool]:
-    """Stores the message unless this client id was stored before. Returns (message, created)."""
+    """Stores the message unless this client id was stored before. Returns (message, created).
+    The conversation's timestamps are the caller's to update."""
     try:
         with transaction.atomic():
             message = Message.objects.create(
@@ -42,8 +43,19 @@ def visitor_message_store(
             )
     except IntegrityError:
         return Message.objects.get(conversation=conversation, client_id=client_id), False
-    Conversation.objects.filter(pk=conversation.pk).update(updated_at=message.created_at)
     return message, True
+
+
+def visitor_message_store(
+    *, conversation: Conversation, client_id: str, text: str
+) -> tuple[Message, bool]:
+    """Stores the message unless this client id was stored before. Returns (message, created)."""
+    message, created = visitor_message_insert(
+        conversation=conversation, client_id=client_id, text=text
+    )
+    if created:
+        Conversation.objects.filter(pk=conversation.pk).update(updated_at=message.created_at)
+    return message, created
 
 
 def message_has_reply(*, message_id: int) -> bool:
@@ -91,8 +103,9 @@ def answer_turn(*, message_id: int) -> AnswerTurn | None:
     return AnswerTurn(turn_build(message=message), message.conversation_id)
 
 
-def turn_build(*, message: Message) -> Turn:
-    """The question with the conversation's recent turns before it."""
+def turn_build(*, message: Message, conversation: Conversation | None = None) -> Turn:
+    """The question with the conversation's recent turns before it (`conversation`: the
+    message's, when the caller has it already)."""
     earlier = (
         Message.objects.filter(conversation_id=message.conversation_id, id__lt=message.id)
         .exclude(role=Message.Role.SYSTEM)
@@ -100,7 +113,7 @@ def turn_build(*, message: Message) -> Turn:
         .values_list("role", "text")[:HISTORY_TURNS]  # not the stored traces: JSON to decode
     )
     history = tuple(HistoryItem(role, text) for role, text in reversed(earlier))
-    conversation = message.conversation
+    conversation = conversation or message.conversation
     return Turn(
         conversation_id=conversation.public_id,
         message_id=message.id,

@@ -136,18 +136,19 @@ class ChatConsumer(JsonSocketConsumer):
                 )
             )
             return
-        message, created, answer = await database_sync_to_async(handoff.visitor_message_accept)(
+        accepted = await database_sync_to_async(handoff.visitor_message_accept)(
             conversation=self.conversation, client_id=frame.client_id, text=frame.text
         )
+        message = accepted.message
         await self.send_frame(
             {
                 "type": "ack",
                 "client_id": frame.client_id,
                 "message_id": message.id,
-                "duplicate": not created,
+                "duplicate": not accepted.created,
             }
         )
-        if created:
+        if accepted.created:
             await self.channel_layer.group_send(
                 self.group,
                 {
@@ -160,8 +161,10 @@ class ChatConsumer(JsonSocketConsumer):
         # an agent the bot stays silent (answering checks again before it speaks). A resend of
         # a message never answered (the server went down) is answered now; the answering claim
         # makes sure it is answered once.
-        if answer:
-            answering.start_answer(message.id, self.conversation.public_id, self.locale)
+        if accepted.answer:
+            answering.start_answer(
+                message.id, self.conversation.public_id, self.locale, turn=accepted.turn
+            )
 
     async def on_resume(self, frame: ResumeFrame) -> None:
         messages = await database_sync_to_async(services.messages_after)(

@@ -21,7 +21,13 @@ from chatbot.models import (
     LeftMessage,
     Message,
 )
-from chatbot.services import message_has_reply, message_payload, visitor_message_store
+from chatbot.services import (
+    AnswerTurn,
+    message_has_reply,
+    message_payload,
+    turn_build,
+    visitor_message_insert,
+)
 
 Status = Conversation.Status
 
@@ -84,10 +90,16 @@ def conversation_handoff(*, conversation_id: int, reason: str) -> bool:
 
 def visitor_message_route(*, conversation_id: int, text: str) -> bool:
     """Called for each new visitor message: records when the visitor last wrote, and hands the
-    conversation off when they ask for a person. True when the bot should answer it."""
+    conversation off when they ask for a person. True when the bot should answer it.
+
+    While the bot holds the conversation (nearly always) this is a single UPDATE."""
     now = timezone.now()
-    Conversation.objects.filter(pk=conversation_id).update(last_visitor_message_at=now)
-    status = selectors.conversation_status(conversation_id=conversation_id)
+    touched = {"last_visitor_message_at": now, "updated_at": now}
+    if Conversation.objects.filter(pk=conversation_id, status=Status.BOT).update(**touched):
+        status = Status.BOT
+    else:
+        Conversation.objects.filter(pk=conversation_id).update(**touched)
+        status = selectors.conversation_status(conversation_id=conversation_id)
     if status in selectors.OPEN_STATUSES:
         transaction.on_commit(notify.queue_changed)  # the console's "visitor waiting" timer
         return False
@@ -105,7 +117,11 @@ def handoff_after_bot_answer(*, conversation_id: int, trace: dict[str, Any]) -> 
 
     With every model down and nobody online, the conversation stays with the bot: the fallback
     answer promised to answer the kept question here, and the queued-answer task (which never
-    writes into a conversation a person holds) does so once a breaker closes."""
+    writes into a conversation a person holds) does so once a breaker closes.
+
+    Both cases need this answer to be a fallback; any other answer ends the streak."""
+    if trace.get("source") != "fallback":
+        return False
     if (
         settings.HANDOFF_WHEN_MODELS_DOWN
         and selectors.models_were_down(trace)
@@ -157,19 +173,29 @@ def bot_message_store_if_bot(
     )
 
 
-def visitor_message_accept(
-    *, conversation: Conversation, client_id: str, text: str
-) -> tuple[Message, bool, bool]:
-    """Stores a visitor message once per client id and says whether the bot answers it now:
-    (message, created, answer). A new message is answered unless it asks for a person or the
-    bot does not hold the conversation; a resend only if it was never answered (the server went
-    down before the answer was stored). One call, so the socket acks after one round trip."""
-    message, created = visitor_message_store(
+@dataclass(frozen=True)
+class Accepted:
+    message: Message
+    created: bool
+    answer: bool  # the bot answers it now
+    turn: AnswerTurn | None = None  # what the answer needs, read while we were at it
+
+
+def visitor_message_accept(*, conversation: Conversation, client_id: str, text: str) -> Accepted:
+    """Stores a visitor message once per client id and says whether the bot answers it now. A
+    new message is answered unless it asks for a person or the bot does not hold the
+    conversation; a resend only if it was never answered (the server went down before the
+    answer was stored). One call, so the socket acks after one round trip and the answer starts
+    without another."""
+    message, created = visitor_message_insert(
         conversation=conversation, client_id=client_id, text=text
     )
-    if created:
-        return message, True, visitor_message_route(conversation_id=conversation.pk, text=text)
-    return message, False, not message_has_reply(message_id=message.id)
+    if not created:
+        return Accepted(message, False, not message_has_reply(message_id=message.id))
+    if not visitor_message_route(conversation_id=conversation.pk, text=text):
+        return Accepted(message, True, False)
+    turn = turn_build(message=message, conversation=conversation)
+    return Accepted(message, True, True, AnswerTurn(turn, conversation.pk))
 
 
 # --- agents ---------------------------------------------------------------------------------
