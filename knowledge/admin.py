@@ -15,6 +15,24 @@ from knowledge.importing import ImportError_, export_faqs, import_faqs
 from knowledge.models import FAQ, AnswerVariant, GenerationJob, Paraphrase, RuleTemplate
 
 
+class ContentAdmin(admin.ModelAdmin):
+    """Any change to FAQ content made here moves the knowledge version, so every process's
+    index reloads and cached answers built on the old content stop being served (services do
+    the same for the changes they make)."""
+
+    def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        services.knowledge_version_bump()
+
+    def delete_model(self, request: HttpRequest, obj) -> None:
+        super().delete_model(request, obj)
+        services.knowledge_version_bump()
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        super().delete_queryset(request, queryset)
+        services.knowledge_version_bump()
+
+
 class ParaphraseInline(admin.TabularInline):
     model = Paraphrase
     extra = 1
@@ -38,7 +56,7 @@ class ImportForm(forms.Form):
 
 
 @admin.register(FAQ)
-class FAQAdmin(admin.ModelAdmin):
+class FAQAdmin(ContentAdmin):
     list_display = (
         "question",
         "locale",
@@ -163,7 +181,7 @@ class FAQAdmin(admin.ModelAdmin):
 
 
 @admin.register(AnswerVariant)
-class AnswerVariantAdmin(admin.ModelAdmin):
+class AnswerVariantAdmin(ContentAdmin):
     list_display = ("text", "faq", "status", "origin", "served_count", "updated_at")
     list_filter = ("status", "origin", "faq__locale")
     search_fields = ("text", "faq__question")
@@ -184,14 +202,10 @@ class AnswerVariantAdmin(admin.ModelAdmin):
 
 
 @admin.register(RuleTemplate)
-class RuleTemplateAdmin(admin.ModelAdmin):
+class RuleTemplateAdmin(ContentAdmin):
     list_display = ("name", "locale", "priority", "active", "updated_at")
     list_filter = ("locale", "active")
     search_fields = ("name", "patterns", "text")
-
-    def save_model(self, request: HttpRequest, obj: RuleTemplate, form, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        services.knowledge_version_bump()
 
 
 @admin.register(GenerationJob)

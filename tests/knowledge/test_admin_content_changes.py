@@ -1,0 +1,50 @@
+"""Editing or deleting FAQ content in the admin moves the knowledge version: indexes reload and
+a deleted FAQ or an edited variant is never served from an old copy."""
+
+import pytest
+from django.urls import reverse
+
+from knowledge import services
+from knowledge.models import FAQ, AnswerVariant
+from knowledge.selectors import faq_find
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def faq() -> FAQ:
+    faq = services.faq_save(question="Do you ship to Norway?", answer="Yes, in 4-6 days.")
+    services.embeddings_compute(paraphrase_ids=list(faq.paraphrases.values_list("pk", flat=True)))
+    return faq
+
+
+def test_deleting_an_faq_in_the_admin_stops_it_being_found(admin_client, faq):
+    assert faq_find(text="Do you ship to Norway?", locale="en").answered
+    before = services.knowledge_version()
+    response = admin_client.post(
+        reverse("admin:knowledge_faq_changelist"),
+        {"action": "delete_selected", "_selected_action": [faq.pk], "post": "yes"},
+    )
+    assert response.status_code == 302 and not FAQ.objects.exists()
+    assert services.knowledge_version() != before
+    found = faq_find(text="Do you ship to Norway?", locale="en")
+    assert not found.answered and found.result.best_faq_id is None
+
+
+def test_editing_a_variant_in_the_admin_moves_the_version(admin_client, faq):
+    variant = AnswerVariant.objects.get(faq=faq)
+    before = services.knowledge_version()
+    response = admin_client.post(
+        reverse("admin:knowledge_answervariant_change", args=[variant.pk]),
+        {
+            "faq": faq.pk,
+            "text": "Yes: 4-6 working days.",
+            "status": "approved",
+            "origin": variant.origin,
+            "created_by": "",
+            "served_count": 0,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert services.knowledge_version() != before
+    assert faq_find(text="Do you ship to Norway?", locale="en").text == "Yes: 4-6 working days."
