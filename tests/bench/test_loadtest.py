@@ -27,3 +27,9 @@ def test_small_load_loses_nothing(tmp_path):
     assert messages["sent"] > 10 and messages["sent"] == messages["acked"] == messages["answered"]
     assert messages["lost"] == messages["duplicated"] == messages["corrupt"] == 0
     assert {"faq", "llm"} <= set(figures["by_source"]), figures["mix"]
+    for source in figures["by_source"].values():
+        inside, end_to_end = source["pipeline_ttft_ms"], source["ttft_ms"]
+        assert inside["n"] == end_to_end["n"] and 0 < inside["p50"] <= end_to_end["p50"]
+    cpu = figures["cpu"]
+    assert set(cpu) == {"load generator", "daphne", "simulator"}
+    assert cpu["daphne"]["cpu_s"] > 0 and cpu["daphne"]["ms_per_answer"] > 0
