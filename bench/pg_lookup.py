@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from pgserver import PostgresServer
 
     from knowledge.index import Neighbour, VectorIndex
+    from knowledge.pgvector_index import PgVectorIndex
 
 SIZES = (1_000, 100_000)
 LOCALE = "en"
@@ -172,13 +173,22 @@ class SeqScanIndex:
 
         self.inner = PgVectorIndex()
 
-    def search(self, vector: np.ndarray, *, locale: str, k: int) -> list[Neighbour]:
+    @contextmanager
+    def _without_index_scans(self) -> Iterator[None]:
         from django.db import connection, transaction
 
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL enable_indexscan = off")
+            yield
+
+    def search(self, vector: np.ndarray, *, locale: str, k: int) -> list[Neighbour]:
+        with self._without_index_scans():
             return self.inner.search(vector, locale=locale, k=k)
+
+    def plan(self, vector: np.ndarray, *, locale: str, k: int) -> list[str]:
+        with self._without_index_scans():
+            return self.inner.plan(vector, locale=locale, k=k)
 
 
 @contextmanager
@@ -190,18 +200,10 @@ def serving(index: VectorIndex) -> Iterator[None]:
         yield
 
 
-def search_plan(index: VectorIndex, vector: np.ndarray, k: int) -> str:
-    """How PostgreSQL runs the SQL that `index.search` sends (captured, then EXPLAINed): whether
-    it walks the HNSW graph or scans the table."""
-    from django.db import connection, transaction
-    from django.test.utils import CaptureQueriesContext
-
-    with transaction.atomic(), CaptureQueriesContext(connection) as sent:
-        index.search(vector, locale=LOCALE, k=k)
-        select = [q["sql"] for q in sent.captured_queries if q["sql"].lstrip().startswith("SELECT")]
-        with connection.cursor() as cursor:
-            cursor.execute("EXPLAIN " + select[-1])
-            plan = [row[0] for row in cursor.fetchall()]
+def search_plan(index: PgVectorIndex | SeqScanIndex, vector: np.ndarray, k: int) -> str:
+    """How PostgreSQL runs the SQL that `index.search` sends (its EXPLAIN): whether it walks
+    the HNSW graph or scans the table."""
+    plan = index.plan(vector, locale=LOCALE, k=k)
     for line in plan:
         if f"Index Scan using {HNSW_NAME}" in line:
             return "HNSW index scan"
@@ -335,10 +337,9 @@ def run(args: argparse.Namespace) -> dict:
 
     server, url = start_postgres()
     django_setup(url)
+    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
-
-    from knowledge.pgvector_index import EF_SEARCH
 
     logging.getLogger("celery").setLevel(logging.WARNING)
     call_command("migrate", verbosity=0, interactive=False)
@@ -383,7 +384,7 @@ def run(args: argparse.Namespace) -> dict:
         "postgres": postgres.split(" on ")[0],
         "pgvector": pgvector,
         "index": index_def,
-        "ef_search": EF_SEARCH,
+        "ef_search": settings.PGVECTOR_EF_SEARCH,
     }
 
 

@@ -164,6 +164,10 @@ FAQ_MATCH_THRESHOLD = env.float("FAQ_MATCH_THRESHOLD", default=0.81)
 FAQ_MATCH_MIN_MARGIN = env.float("FAQ_MATCH_MIN_MARGIN", default=0.08)
 OPENAI_EMBEDDING_DIMENSION = env.int("OPENAI_EMBEDDING_DIMENSION", default=1536)
 FAQ_MATCH_K = env.int("FAQ_MATCH_K", default=20)
+# On PostgreSQL: candidates the HNSW graph walk keeps (pgvector's hnsw.ef_search, 1-1000), set
+# once per connection. At least FAQ_MATCH_K; wider finds more of the exact neighbours and costs
+# more per search (bench/pg_lookup.py measures both).
+PGVECTOR_EF_SEARCH = env.int("PGVECTOR_EF_SEARCH", default=100)
 # Load the embedding model when the ASGI app starts rather than on the first question.
 WARM_UP_EMBEDDINGS = env.bool("WARM_UP_EMBEDDINGS", default=True)
 # "Generate variants": drafts from the OpenAI model when configured, else the local model.

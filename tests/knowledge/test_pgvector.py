@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from knowledge import services
 from knowledge.embeddings import get_embedder
@@ -48,7 +49,7 @@ def test_pgvector_search_agrees_with_the_exact_search(store):
     from_pg = PgVectorIndex().search(query, locale="en", k=5)
     exact = InMemoryIndex().search(query, locale="en", k=5)
     assert [n.text for n in from_pg] == [n.text for n in exact]
-    assert np.allclose([n.score for n in from_pg], [n.score for n in exact], atol=1e-4)
+    assert np.allclose([n.score for n in from_pg], [n.score for n in exact], atol=1e-6)
     assert {n.faq_id for n in from_pg} == {store.pk, store.pk + 1}, (
         "the Chinese FAQ is filtered out"
     )
@@ -58,3 +59,37 @@ def test_faq_lookup_answers_through_pgvector(store):
     found = faq_lookup(text="How can I reset my password?", locale="en")
     assert found.answered and found.result.faq_id == store.pk
     assert found.text == "Use the reset link."
+
+
+def test_a_search_is_one_query_with_the_vector_sent_once(store):
+    query = get_embedder().embed(["I forgot my password, what now?"])[0]
+    index = PgVectorIndex()
+    index.search(query, locale="en", k=5)  # the connection is open: its setup is not counted
+    with CaptureQueriesContext(connection) as sent:
+        found = index.search(query, locale="en", k=5)
+    assert found and len(sent) == 1, [q["sql"] for q in sent]
+    sql = sent[0]["sql"]
+    assert "SET" not in sql.upper().split("OFFSET")[0]
+    assert sql.count("$1") == 1 and "$4" not in sql, "vector, locale and limit, each once"
+    assert len(sql) < 500, "the vector is a bound parameter, not 384 floats spelled out"
+
+
+@pytest.fixture
+def fresh_connection():
+    """Closes the connection before and after the test: settings are read when one opens."""
+    connection.close()
+    yield
+    connection.close()
+
+
+def test_ef_search_is_set_once_when_a_connection_opens(settings, fresh_connection):
+    settings.PGVECTOR_EF_SEARCH = 57
+    query = np.ones(384, dtype=np.float32) / np.sqrt(384)
+    PgVectorIndex().search(query, locale="en", k=5)  # opens the connection, loads pgvector
+    with CaptureQueriesContext(connection) as sent:
+        PgVectorIndex().search(query, locale="en", k=5)
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW hnsw.ef_search")
+            (value,) = cursor.fetchone()
+    assert value == "57"
+    assert not any("ef_search" in q["sql"] for q in sent[:-1]), "no SET per search"
