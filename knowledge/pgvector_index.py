@@ -21,14 +21,19 @@ from pgvector.psycopg.vector import VectorBinaryDumper
 from knowledge.index import Neighbour
 
 # `%b::vector`: the binary vector travels without a type of its own (no per-connection type
-# lookup); the cast tells the server what it is. `<#>` is the negative inner product.
+# lookup); the cast tells the server what it is. `<#>` is the negative inner product. Rows not
+# embedded yet are dropped in Python, not by `embedding_vec IS NOT NULL`: the HNSW index never
+# returns them and a scan sorts them last, while that condition would make the planner trust the
+# null fraction it saw at the last ANALYZE, often taken before the vectors were written (it then
+# expects a handful of rows and scans the table instead of walking the graph).
 _SEARCH_SQL = """
     SELECT p.faq_id, p.text, p.embedding_vec <#> %b::vector AS distance
     FROM knowledge_paraphrase p JOIN knowledge_faq f ON f.id = p.faq_id
-    WHERE p.approved AND f.active AND f.locale = %s AND p.embedding_vec IS NOT NULL
+    WHERE p.approved AND f.active AND f.locale = %s
     ORDER BY distance
     LIMIT %s
 """
+_TABLES = ("knowledge_faq", "knowledge_paraphrase")
 
 
 @contextmanager
@@ -45,7 +50,11 @@ def vector_cursor() -> Iterator[CursorWrapper]:
 class PgVectorIndex:
     def search(self, vector: np.ndarray, *, locale: str, k: int) -> list[Neighbour]:
         rows = self._fetch(_SEARCH_SQL, [vector, locale, k])
-        return [Neighbour(int(faq_id), -float(distance), text) for faq_id, text, distance in rows]
+        return [
+            Neighbour(int(faq_id), -float(distance), text)
+            for faq_id, text, distance in rows
+            if distance is not None
+        ]
 
     def plan(self, vector: np.ndarray, *, locale: str, k: int) -> list[str]:
         """EXPLAIN of the search's query: whether PostgreSQL walks the HNSW graph or scans."""
@@ -65,6 +74,24 @@ def store_vectors(rows: list[tuple[int, np.ndarray]]) -> None:
             "UPDATE knowledge_paraphrase SET embedding_vec = %b::vector WHERE id = %s",
             [(vector, pk) for pk, vector in rows],
         )
+
+
+def ensure_statistics() -> bool:
+    """ANALYZEs the FAQ and paraphrase tables when either has no statistics yet (a fresh
+    database, or one just truncated), and says whether it did. Without them the planner takes
+    the locale for a rare one, expects a single FAQ and searches by scanning its paraphrases
+    instead of the HNSW index, until autovacuum gets to the tables. Once gathered, the planner
+    scales them to the table's current size and autovacuum refreshes them. ANALYZE costs ~1 ms
+    at 1k paraphrases, ~0.2 s at 100k; the check is one catalog lookup."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT bool_or(reltuples <= 0) FROM pg_class WHERE oid = ANY(%s::regclass[])",
+            [list(_TABLES)],
+        )
+        (missing,) = cursor.fetchone()
+        if missing:
+            cursor.execute("ANALYZE " + ", ".join(_TABLES))
+    return bool(missing)
 
 
 def configure_connection(

@@ -1,12 +1,15 @@
 """The pgvector path: runs in the PostgreSQL pass of `make test` (CHATBOT_TEST_POSTGRES=1)."""
 
+import zlib
+
 import numpy as np
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from knowledge import services
+from knowledge import embeddings, services
 from knowledge.embeddings import get_embedder
+from knowledge.importing import import_faqs
 from knowledge.index import InMemoryIndex, get_index
 from knowledge.pgvector_index import PgVectorIndex
 from knowledge.selectors import faq_lookup
@@ -74,6 +77,16 @@ def test_a_search_is_one_query_with_the_vector_sent_once(store):
     assert len(sql) < 500, "the vector is a bound parameter, not 384 floats spelled out"
 
 
+def test_unembedded_paraphrases_are_never_neighbours(store, monkeypatch):
+    monkeypatch.setattr(services, "_enqueue_embeddings", lambda ids: None)
+    services.paraphrases_add(faq=store, texts=["not embedded yet"])
+    query = get_embedder().embed(["forgot my password"])[0]
+    found = PgVectorIndex().search(query, locale="en", k=50)
+    exact = InMemoryIndex().search(query, locale="en", k=50)
+    assert [(n.faq_id, n.text) for n in found] == [(n.faq_id, n.text) for n in exact]
+    assert len(found) == 6 and "not embedded yet" not in {n.text for n in found}
+
+
 @pytest.fixture
 def fresh_connection():
     """Closes the connection before and after the test: settings are read when one opens."""
@@ -93,3 +106,44 @@ def test_ef_search_is_set_once_when_a_connection_opens(settings, fresh_connectio
             (value,) = cursor.fetchone()
     assert value == "57"
     assert not any("ef_search" in q["sql"] for q in sent[:-1]), "no SET per search"
+
+
+class RandomEmbedder:
+    """A unit vector per text, the same for the same text: only the planner is under test."""
+
+    dimension = 384
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        rows = [np.random.default_rng(zlib.crc32(t.encode())).standard_normal(384) for t in texts]
+        vectors = np.array(rows, dtype=np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _never_analysed() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT bool_and(reltuples <= 0) FROM pg_class "
+            "WHERE relname IN ('knowledge_faq', 'knowledge_paraphrase')"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_a_fresh_import_is_searched_through_the_hnsw_index(monkeypatch):
+    monkeypatch.setattr(embeddings, "_default", RandomEmbedder())
+    assert _never_analysed(), "precondition: tables without statistics, as after migrating"
+    faqs = [
+        {
+            "question": f"question {i}",
+            "answer": f"answer {i}",
+            "paraphrases": [f"question {i}, wording {j}" for j in range(9)],
+        }
+        for i in range(40)
+    ]
+    import_faqs({"version": 1, "faqs": faqs})
+    assert not _never_analysed()
+
+    query = RandomEmbedder().embed(["question 7"])[0]
+    plan = PgVectorIndex().plan(query, locale="en", k=20)
+    assert any("Index Scan using knowledge_paraphrase_embedding_hnsw" in p for p in plan), plan
+    found = PgVectorIndex().search(query, locale="en", k=20)
+    assert found[0].text == "question 7" and found[0].score == pytest.approx(1.0, abs=1e-6)
