@@ -626,12 +626,19 @@ def section_sqlite_lookup(ctx: Context) -> Section:
 
 # --- driver ---------------------------------------------------------------------------------
 
+STDERR_TAIL = 4000  # characters of a failed section's stderr shown (its traceback's end)
+
 
 def _module_output(module: str, *args: str) -> str:
     """Runs another bench module in its own process (each sets Django up its own way) and
     returns the markdown it prints."""
     cmd = [sys.executable, "-m", module, *args]
-    done = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"`{shlex.join(cmd[1:])}` exited with {done.returncode}; the end of its stderr:\n"
+            + done.stderr[-STDERR_TAIL:]
+        )
     return done.stdout.strip()
 
 
@@ -814,6 +821,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
+    ctx.cache_dir.mkdir(parents=True, exist_ok=True)
     raw = {s.key: s.data | {"seconds": s.seconds, "load": s.load} for s in sections}
     (ctx.cache_dir / "results.json").write_text(json.dumps(raw, indent=2, default=str))
     print(f"wrote {args.out} and {ctx.cache_dir / 'results.json'} in {total:.0f} s")

@@ -1,13 +1,15 @@
-"""bench.run's latency section renders p50/p99 tables with the baselines' ratios.
+"""bench.run's latency section renders p50/p99 tables with the baselines' ratios; a failing
+section's error.
 
-Runs on a tiny random store with a fake embedder, so no model is loaded; it checks the report's
+Runs on tiny random stores with fake embedders, so no model is loaded; it checks the report's
 shape, never the timings."""
 
 import zlib
 
 import numpy as np
+import pytest
 
-from bench.run import Context, naive_top_k, section_faq_latency
+from bench.run import Context, _module_output, naive_top_k, section_faq_latency
 from knowledge.matching import top_k
 
 DIM = 384
@@ -67,3 +69,11 @@ def test_naive_search_finds_the_same_neighbours():
     fast, naive = top_k(store, ids, query, 20), naive_top_k(store, ids, query, 20)
     np.testing.assert_allclose(fast[1], naive[1], atol=1e-6)
     assert list(fast[0]) == list(naive[0])
+
+
+def test_a_failing_section_shows_the_end_of_its_stderr():
+    with pytest.raises(RuntimeError) as failed:
+        _module_output("bench.no_such_section", "--flag")
+    message = str(failed.value)
+    assert "`-m bench.no_such_section --flag` exited with 1" in message
+    assert "No module named bench.no_such_section" in message
