@@ -9,10 +9,13 @@ own statement (building after the load is much faster than inserting into the in
 `test` query is embedded live once and then goes through `faq_match` / `faq_lookup` with that
 vector on three indexes in rotating order: pgvector HNSW (the production path), pgvector with
 index scans off (exact sequential scan) and the in-process exact `InMemoryIndex` (the SQLite
-path) over the same rows. Prints markdown; `--out` gets the figures as JSON.
+path) over the same rows. Then every query once more on HNSW per `hnsw.ef_search` value, for the
+latency / recall trade-off behind the PGVECTOR_EF_SEARCH default. Prints markdown; `--out` gets
+the figures as JSON.
 
     python -m bench.pg_lookup [--out var/bench/pg_lookup.json] [--cache var/bench/clinc_train.npz]
                               [--sizes 1000 100000] [--queries 300] [--pool N]
+                              [--ef-search 40 64 100 200 400]
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ SIZES = (1_000, 100_000)
 LOCALE = "en"
 REPEATS = 50  # stored paraphrases asked again verbatim, for the recall check
 EXACT_QUERIES = 50  # queries timed on the sequential scan (~0.3 s each at 100k paraphrases)
+EF_SWEEP = (40, 64, 100, 200, 400)  # hnsw.ef_search values compared (pgvector's default is 40)
 MIGRATION = importlib.import_module("knowledge.migrations.0002_pgvector")
 HNSW_CREATE = next(s for s in MIGRATION.FORWARD if "USING hnsw" in s)
 HNSW_NAME = "knowledge_paraphrase_embedding_hnsw"
@@ -266,19 +270,78 @@ def time_queries(
     return timed
 
 
+def overlap(found: list[Neighbour], exact: list[Neighbour]) -> tuple[float, bool]:
+    """The share of the exact top-k paraphrases that `found` holds too, and whether the nearest
+    paraphrase belongs to the same FAQ in both."""
+    common = {(n.faq_id, n.text) for n in found} & {(n.faq_id, n.text) for n in exact}
+    return len(common) / max(len(exact), 1), bool(
+        found and exact and found[0].faq_id == exact[0].faq_id
+    )
+
+
 def recall(
     indexes: dict[str, VectorIndex], vectors: list[np.ndarray], k: int
 ) -> tuple[float, float]:
     """HNSW against the exact search: mean recall@k of the paraphrases, and the share of queries
     whose nearest paraphrase belongs to the same FAQ."""
-    found_share, same_best = [], []
-    for vector in vectors:
-        found = indexes["hnsw"].search(vector, locale=LOCALE, k=k)
-        exact = indexes["memory"].search(vector, locale=LOCALE, k=k)
-        common = {(n.faq_id, n.text) for n in found} & {(n.faq_id, n.text) for n in exact}
-        found_share.append(len(common) / max(len(exact), 1))
-        same_best.append(bool(found and exact and found[0].faq_id == exact[0].faq_id))
-    return float(np.mean(found_share)), float(np.mean(same_best))
+    pairs = [
+        overlap(
+            indexes["hnsw"].search(vector, locale=LOCALE, k=k),
+            indexes["memory"].search(vector, locale=LOCALE, k=k),
+        )
+        for vector in vectors
+    ]
+    return float(np.mean([p[0] for p in pairs])), float(np.mean([p[1] for p in pairs]))
+
+
+def set_ef_search(value: int) -> None:
+    """This connection's `hnsw.ef_search` from now on (the app sets it when a connection opens)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('hnsw.ef_search', %s, false)", [str(value)])
+
+
+def ef_sweep(
+    indexes: dict[str, VectorIndex],
+    queries: list[str],
+    timed: Timed,
+    values: list[int],
+    k: int,
+) -> dict[str, dict]:
+    """Per `hnsw.ef_search` value: `faq_match` latency through the HNSW index, its recall@k and
+    the share of queries given the exact search's best FAQ and answer. Each query visits every
+    value in rotating order (the SET before each call is not timed); the app's value is put
+    back afterwards."""
+    from django.conf import settings
+
+    from knowledge import selectors
+
+    exact = [indexes["memory"].search(v, locale=LOCALE, k=k) for v in timed.vectors]
+    seen: dict[int, dict[str, list]] = {
+        ef: {"seconds": [], "recall": [], "best": [], "answer": []} for ef in values
+    }
+    for q, (text, vector) in enumerate(zip(queries, timed.vectors, strict=True)):
+        for ef in values[q % len(values) :] + values[: q % len(values)]:
+            set_ef_search(ef)
+            with serving(indexes["hnsw"]):
+                t0 = time.perf_counter()
+                result, _, _ = selectors.faq_match(text=text, locale=LOCALE, vector=vector)
+                seen[ef]["seconds"].append(time.perf_counter() - t0)
+            share, same_best = overlap(indexes["hnsw"].search(vector, locale=LOCALE, k=k), exact[q])
+            seen[ef]["recall"].append(share)
+            seen[ef]["best"].append(same_best)
+            seen[ef]["answer"].append(result.faq_id == timed.decisions["memory"][q][1])
+    set_ef_search(settings.PGVECTOR_EF_SEARCH)
+    return {
+        str(ef): {
+            "match_ms": percentiles_ms(s["seconds"]),
+            "recall_at_k": float(np.mean(s["recall"])),
+            "same_best_faq": float(np.mean(s["best"])),
+            "same_answer": float(np.mean(s["answer"])),
+        }
+        for ef, s in seen.items()
+    }
 
 
 def measure(
@@ -299,6 +362,7 @@ def measure(
     timed = time_queries(indexes, queries, args.warmup, args.exact_queries)
     k = settings.FAQ_MATCH_K
     recall_at_k, same_best = recall(indexes, timed.vectors, k)
+    sweep = ef_sweep(indexes, queries, timed, args.ef_search, k)
 
     asked = rng.choice(store.originals, min(args.repeats, len(store.originals)), replace=False)
     repeated = dict.fromkeys(LOOKUP_VARIANTS, 0)
@@ -324,6 +388,7 @@ def measure(
         "k": k,
         "recall_at_k": recall_at_k,
         "same_best_faq": same_best,
+        "ef_sweep": sweep,
         "same_best_faq_as_memory": {name: agree(name, 0) for name in PLANNED},
         "same_answer_as_memory": {name: agree(name, 1) for name in PLANNED},
         "answered": timed.answered,
@@ -400,7 +465,7 @@ def render(report: dict, command: str) -> str:
     def pct(x: float) -> str:
         return f"{100 * x:.1f}%"
 
-    rows, ratios, quality, loads = [], [], [], []
+    rows, ratios, quality, sweep, loads = [], [], [], [], []
     for size, r in report["sizes"].items():
         lat, n = r["latency_ms"], f"{int(size):,}"
         for name, label in VARIANTS.items():
@@ -430,6 +495,18 @@ def render(report: dict, command: str) -> str:
                 f"{answered['hnsw']} / {answered['memory']} of {r['timed_queries']['hnsw']}",
             ]
         )
+        for ef, e in r["ef_sweep"].items():
+            setting = " (app setting)" if int(ef) == report["ef_search"] else ""
+            sweep.append(
+                [
+                    n,
+                    f"{ef}{setting}",
+                    cell(e["match_ms"]),
+                    pct(e["recall_at_k"]),
+                    pct(e["same_best_faq"]),
+                    pct(e["same_answer"]),
+                ]
+            )
         loads.append([n, f"{r['copy_s']:.1f}", f"{r['index_s']:.1f}"])
 
     k = next(iter(report["sizes"].values()))["k"]
@@ -493,6 +570,23 @@ def render(report: dict, command: str) -> str:
                 quality,
             ),
             "",
+            "`hnsw.ef_search` (candidates the graph walk keeps) against cost and agreement: every "
+            "timed query through `faq_match` on the HNSW index at each value, in rotating order "
+            "(the SET between calls is not timed); recall, best FAQ and answer against the exact "
+            "search as above.",
+            "",
+            md_table(
+                [
+                    "paraphrases",
+                    "hnsw.ef_search",
+                    "match ms, p50 / p99",
+                    f"recall@{k}",
+                    "same best FAQ",
+                    "same answer",
+                ],
+                sweep,
+            ),
+            "",
             "Load, seconds:",
             "",
             md_table(["paraphrases", "COPY", "HNSW index build"], loads),
@@ -512,6 +606,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=REPEATS)
     parser.add_argument("--exact-queries", type=int, default=EXACT_QUERIES)
+    parser.add_argument("--ef-search", type=int, nargs="+", default=list(EF_SWEEP))
     parser.add_argument("--pool", type=int, default=0, help="random train utterances (0: all)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
