@@ -75,7 +75,9 @@ def test_pg_lookup_reports_hnsw_beside_exact_search(tmp_path):
         assert r["plans"]["pg_exact"] == "sequential scan"
         sweep = r["ef_sweep"]
         assert set(sweep) == {"20", "100"}
-        assert sweep[str(report["ef_search"])]["recall_at_k"] == r["recall_at_k"]
+        at_setting = sweep[str(report["ef_search"])]
+        assert at_setting["recall_at_k"] == r["recall_at_k"]
+        assert at_setting["repeats_answered_with_their_faq"] == 20
         for point in sweep.values():
             assert 0 < point["match_ms"]["p50"] <= point["match_ms"]["p99"]
             assert 0 < point["recall_at_k"] <= 1 and 0 < point["same_answer"] <= 1
