@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from django.conf import settings
 
 from bench.pg_lookup import VARIANTS, make_store
 from tests.servers import REPO
@@ -46,7 +47,8 @@ def test_pg_lookup_reports_hnsw_beside_exact_search(tmp_path):
     out = tmp_path / "pg.json"
     cmd = [sys.executable, "-m", "bench.pg_lookup", "--out", str(out), "--pool", "200"]
     cmd += ["--sizes", "200", "400", "--queries", "20", "--warmup", "3"]
-    cmd += ["--repeats", "20", "--exact-queries", "10", "--ef-search", "20", "100"]
+    ef = str(settings.PGVECTOR_EF_SEARCH)
+    cmd += ["--repeats", "20", "--exact-queries", "10", "--ef-search", "20", ef]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -74,8 +76,8 @@ def test_pg_lookup_reports_hnsw_beside_exact_search(tmp_path):
         }, "a stored question asked verbatim is answered with its FAQ"
         assert r["plans"]["pg_exact"] == "sequential scan"
         sweep = r["ef_sweep"]
-        assert set(sweep) == {"20", "100"}
-        at_setting = sweep[str(report["ef_search"])]
+        assert set(sweep) == {"20", ef} and report["ef_search"] == int(ef)
+        at_setting = sweep[ef]
         assert at_setting["recall_at_k"] == r["recall_at_k"]
         assert at_setting["repeats_answered_with_their_faq"] == 20
         for point in sweep.values():
