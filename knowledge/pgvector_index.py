@@ -43,6 +43,7 @@ def vector_cursor() -> Iterator[CursorWrapper]:
     connection.ensure_connection()
     cursor = psycopg.Cursor(connection.connection)
     cursor.adapters.register_dumper(np.ndarray, VectorBinaryDumper)
+    # What `connection.cursor()` does to the cursor it creates (there is no public hook).
     with connection._prepare_cursor(cursor) as wrapped:
         yield wrapped
 
@@ -76,9 +77,9 @@ def store_vectors(rows: list[tuple[int, np.ndarray]]) -> None:
         )
 
 
-def ensure_statistics() -> bool:
+def ensure_statistics() -> None:
     """ANALYZEs the FAQ and paraphrase tables when either has no statistics yet (a fresh
-    database, or one just truncated), and says whether it did. Without them the planner takes
+    database, or one just truncated). Without them the planner takes
     the locale for a rare one, expects a single FAQ and searches by scanning its paraphrases
     instead of the HNSW index, until autovacuum gets to the tables. Once gathered, the planner
     scales them to the table's current size and autovacuum refreshes them. ANALYZE costs ~1 ms
@@ -91,7 +92,6 @@ def ensure_statistics() -> bool:
         (missing,) = cursor.fetchone()
         if missing:
             cursor.execute("ANALYZE " + ", ".join(_TABLES))
-    return bool(missing)
 
 
 def configure_connection(
