@@ -9,10 +9,13 @@ own statement (building after the load is much faster than inserting into the in
 `test` query is embedded live once and then goes through `faq_match` / `faq_lookup` with that
 vector on three indexes in rotating order: pgvector HNSW (the production path), pgvector with
 index scans off (exact sequential scan) and the in-process exact `InMemoryIndex` (the SQLite
-path) over the same rows. Prints markdown; `--out` gets the figures as JSON.
+path) over the same rows. Then every query once more on HNSW per `hnsw.ef_search` value, for the
+latency / recall trade-off behind the PGVECTOR_EF_SEARCH default. Prints markdown; `--out` gets
+the figures as JSON.
 
     python -m bench.pg_lookup [--out var/bench/pg_lookup.json] [--cache var/bench/clinc_train.npz]
                               [--sizes 1000 100000] [--queries 300] [--pool N]
+                              [--ef-search 40 64 100 150 200 400]
 """
 
 from __future__ import annotations
@@ -52,11 +55,13 @@ if TYPE_CHECKING:
     from pgserver import PostgresServer
 
     from knowledge.index import Neighbour, VectorIndex
+    from knowledge.pgvector_index import PgVectorIndex
 
 SIZES = (1_000, 100_000)
 LOCALE = "en"
-REPEATS = 50  # stored paraphrases asked again verbatim, for the recall check
+REPEATS = 500  # stored paraphrases asked again verbatim, for the recall check
 EXACT_QUERIES = 50  # queries timed on the sequential scan (~0.3 s each at 100k paraphrases)
+EF_SWEEP = (40, 64, 100, 150, 200, 400)  # hnsw.ef_search values compared (pgvector's default is 40)
 MIGRATION = importlib.import_module("knowledge.migrations.0002_pgvector")
 HNSW_CREATE = next(s for s in MIGRATION.FORWARD if "USING hnsw" in s)
 HNSW_NAME = "knowledge_paraphrase_embedding_hnsw"
@@ -172,13 +177,22 @@ class SeqScanIndex:
 
         self.inner = PgVectorIndex()
 
-    def search(self, vector: np.ndarray, *, locale: str, k: int) -> list[Neighbour]:
+    @contextmanager
+    def _without_index_scans(self) -> Iterator[None]:
         from django.db import connection, transaction
 
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL enable_indexscan = off")
+            yield
+
+    def search(self, vector: np.ndarray, *, locale: str, k: int) -> list[Neighbour]:
+        with self._without_index_scans():
             return self.inner.search(vector, locale=locale, k=k)
+
+    def plan(self, vector: np.ndarray, *, locale: str, k: int) -> list[str]:
+        with self._without_index_scans():
+            return self.inner.plan(vector, locale=locale, k=k)
 
 
 @contextmanager
@@ -190,18 +204,10 @@ def serving(index: VectorIndex) -> Iterator[None]:
         yield
 
 
-def search_plan(index: VectorIndex, vector: np.ndarray, k: int) -> str:
-    """How PostgreSQL runs the SQL that `index.search` sends (captured, then EXPLAINed): whether
-    it walks the HNSW graph or scans the table."""
-    from django.db import connection, transaction
-    from django.test.utils import CaptureQueriesContext
-
-    with transaction.atomic(), CaptureQueriesContext(connection) as sent:
-        index.search(vector, locale=LOCALE, k=k)
-        select = [q["sql"] for q in sent.captured_queries if q["sql"].lstrip().startswith("SELECT")]
-        with connection.cursor() as cursor:
-            cursor.execute("EXPLAIN " + select[-1])
-            plan = [row[0] for row in cursor.fetchall()]
+def search_plan(index: PgVectorIndex | SeqScanIndex, vector: np.ndarray, k: int) -> str:
+    """How PostgreSQL runs the SQL that `index.search` sends (its EXPLAIN): whether it walks
+    the HNSW graph or scans the table."""
+    plan = index.plan(vector, locale=LOCALE, k=k)
     for line in plan:
         if f"Index Scan using {HNSW_NAME}" in line:
             return "HNSW index scan"
@@ -264,19 +270,91 @@ def time_queries(
     return timed
 
 
+def overlap(found: list[Neighbour], exact: list[Neighbour]) -> tuple[float, bool]:
+    """The share of the exact top-k paraphrases that `found` holds too, and whether the nearest
+    paraphrase belongs to the same FAQ in both."""
+    common = {(n.faq_id, n.text) for n in found} & {(n.faq_id, n.text) for n in exact}
+    return len(common) / max(len(exact), 1), bool(
+        found and exact and found[0].faq_id == exact[0].faq_id
+    )
+
+
 def recall(
     indexes: dict[str, VectorIndex], vectors: list[np.ndarray], k: int
 ) -> tuple[float, float]:
     """HNSW against the exact search: mean recall@k of the paraphrases, and the share of queries
     whose nearest paraphrase belongs to the same FAQ."""
-    found_share, same_best = [], []
-    for vector in vectors:
-        found = indexes["hnsw"].search(vector, locale=LOCALE, k=k)
-        exact = indexes["memory"].search(vector, locale=LOCALE, k=k)
-        common = {(n.faq_id, n.text) for n in found} & {(n.faq_id, n.text) for n in exact}
-        found_share.append(len(common) / max(len(exact), 1))
-        same_best.append(bool(found and exact and found[0].faq_id == exact[0].faq_id))
-    return float(np.mean(found_share)), float(np.mean(same_best))
+    pairs = [
+        overlap(
+            indexes["hnsw"].search(vector, locale=LOCALE, k=k),
+            indexes["memory"].search(vector, locale=LOCALE, k=k),
+        )
+        for vector in vectors
+    ]
+    return float(np.mean([p[0] for p in pairs])), float(np.mean([p[1] for p in pairs]))
+
+
+def set_ef_search(value: int) -> None:
+    """This connection's `hnsw.ef_search` from now on (the app sets it when a connection opens)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('hnsw.ef_search', %s, false)", [str(value)])
+
+
+def ef_sweep(
+    indexes: dict[str, VectorIndex],
+    queries: list[str],
+    timed: Timed,
+    values: list[int],
+    k: int,
+    repeats: list[tuple[str, np.ndarray, int]],
+) -> dict[str, dict]:
+    """Per `hnsw.ef_search` value: `faq_match` latency through the HNSW index, its recall@k,
+    the share of queries given the exact search's best FAQ and answer, and how many `repeats`
+    (text, stored vector, its FAQ) are answered with their FAQ. One pass over the queries per
+    value, each pass giving query q value q + pass (mod the count): every call follows another
+    query, as in production (back to back, the same query would find the graph pages it walks
+    in the CPU caches), and every pass spans all values. The SET before each call is not timed;
+    the app's value is put back afterwards."""
+    from django.conf import settings
+
+    from knowledge import selectors
+
+    exact = [indexes["memory"].search(v, locale=LOCALE, k=k) for v in timed.vectors]
+    seen: dict[int, dict[str, list]] = {
+        ef: {"seconds": [], "recall": [], "best": [], "answer": [], "repeats": []} for ef in values
+    }
+    for shift in range(len(values)):
+        for q, (text, vector) in enumerate(zip(queries, timed.vectors, strict=True)):
+            ef = values[(q + shift) % len(values)]
+            set_ef_search(ef)
+            with serving(indexes["hnsw"]):
+                t0 = time.perf_counter()
+                result, _, _ = selectors.faq_match(text=text, locale=LOCALE, vector=vector)
+                seen[ef]["seconds"].append(time.perf_counter() - t0)
+            found = indexes["hnsw"].search(vector, locale=LOCALE, k=k)
+            share, same_best = overlap(found, exact[q])
+            seen[ef]["recall"].append(share)
+            seen[ef]["best"].append(same_best)
+            seen[ef]["answer"].append(result.faq_id == timed.decisions["memory"][q][1])
+    for ef in values:
+        set_ef_search(ef)
+        with serving(indexes["hnsw"]):
+            for text, vector, faq_id in repeats:
+                result, _, _ = selectors.faq_match(text=text, locale=LOCALE, vector=vector)
+                seen[ef]["repeats"].append(result.faq_id == faq_id)
+    set_ef_search(settings.PGVECTOR_EF_SEARCH)
+    return {
+        str(ef): {
+            "match_ms": percentiles_ms(s["seconds"]),
+            "recall_at_k": float(np.mean(s["recall"])),
+            "same_best_faq": float(np.mean(s["best"])),
+            "same_answer": float(np.mean(s["answer"])),
+            "repeats_answered_with_their_faq": int(np.sum(s["repeats"])),
+        }
+        for ef, s in seen.items()
+    }
 
 
 def measure(
@@ -307,6 +385,8 @@ def measure(
                     text=store.texts[row], locale=LOCALE, vector=store.vectors[row]
                 )
             repeated[name] += result.faq_id == faq_ids[store.intents[row]]
+    repeats = [(store.texts[r], store.vectors[r], faq_ids[store.intents[r]]) for r in asked]
+    sweep = ef_sweep(indexes, queries, timed, args.ef_search, k, repeats)
 
     def agree(name: str, field: int) -> float:
         pairs = zip(timed.decisions[name], timed.decisions["memory"], strict=False)
@@ -322,6 +402,7 @@ def measure(
         "k": k,
         "recall_at_k": recall_at_k,
         "same_best_faq": same_best,
+        "ef_sweep": sweep,
         "same_best_faq_as_memory": {name: agree(name, 0) for name in PLANNED},
         "same_answer_as_memory": {name: agree(name, 1) for name in PLANNED},
         "answered": timed.answered,
@@ -335,10 +416,9 @@ def run(args: argparse.Namespace) -> dict:
 
     server, url = start_postgres()
     django_setup(url)
+    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
-
-    from knowledge.pgvector_index import EF_SEARCH
 
     logging.getLogger("celery").setLevel(logging.WARNING)
     call_command("migrate", verbosity=0, interactive=False)
@@ -383,7 +463,7 @@ def run(args: argparse.Namespace) -> dict:
         "postgres": postgres.split(" on ")[0],
         "pgvector": pgvector,
         "index": index_def,
-        "ef_search": EF_SEARCH,
+        "ef_search": settings.PGVECTOR_EF_SEARCH,
     }
 
 
@@ -399,7 +479,7 @@ def render(report: dict, command: str) -> str:
     def pct(x: float) -> str:
         return f"{100 * x:.1f}%"
 
-    rows, ratios, quality, loads = [], [], [], []
+    rows, ratios, quality, sweep, loads = [], [], [], [], []
     for size, r in report["sizes"].items():
         lat, n = r["latency_ms"], f"{int(size):,}"
         for name, label in VARIANTS.items():
@@ -429,6 +509,19 @@ def render(report: dict, command: str) -> str:
                 f"{answered['hnsw']} / {answered['memory']} of {r['timed_queries']['hnsw']}",
             ]
         )
+        for ef, e in r["ef_sweep"].items():
+            setting = " (app setting)" if int(ef) == report["ef_search"] else ""
+            sweep.append(
+                [
+                    n,
+                    f"{ef}{setting}",
+                    cell(e["match_ms"]),
+                    pct(e["recall_at_k"]),
+                    pct(e["same_best_faq"]),
+                    pct(e["same_answer"]),
+                    f"{e['repeats_answered_with_their_faq']}/{asked}",
+                ]
+            )
         loads.append([n, f"{r['copy_s']:.1f}", f"{r['index_s']:.1f}"])
 
     k = next(iter(report["sizes"].values()))["k"]
@@ -492,6 +585,25 @@ def render(report: dict, command: str) -> str:
                 quality,
             ),
             "",
+            "`hnsw.ef_search` (candidates the graph walk keeps) against cost and agreement: every "
+            "timed query through `faq_match` on the HNSW index once per value, values interleaved "
+            "so that each call follows another query (the SET between calls is not timed; no "
+            "embedding comes between them, so *match* runs below the table above); recall, best "
+            "FAQ, answer and repeats as above.",
+            "",
+            md_table(
+                [
+                    "paraphrases",
+                    "hnsw.ef_search",
+                    "match ms, p50 / p99",
+                    f"recall@{k}",
+                    "same best FAQ",
+                    "same answer",
+                    "repeats answered right",
+                ],
+                sweep,
+            ),
+            "",
             "Load, seconds:",
             "",
             md_table(["paraphrases", "COPY", "HNSW index build"], loads),
@@ -511,6 +623,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=REPEATS)
     parser.add_argument("--exact-queries", type=int, default=EXACT_QUERIES)
+    parser.add_argument("--ef-search", type=int, nargs="+", default=list(EF_SWEEP))
     parser.add_argument("--pool", type=int, default=0, help="random train utterances (0: all)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

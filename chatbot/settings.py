@@ -164,6 +164,12 @@ FAQ_MATCH_THRESHOLD = env.float("FAQ_MATCH_THRESHOLD", default=0.81)
 FAQ_MATCH_MIN_MARGIN = env.float("FAQ_MATCH_MIN_MARGIN", default=0.08)
 OPENAI_EMBEDDING_DIMENSION = env.int("OPENAI_EMBEDDING_DIMENSION", default=1536)
 FAQ_MATCH_K = env.int("FAQ_MATCH_K", default=20)
+# On PostgreSQL: candidates the HNSW graph walk keeps (pgvector's hnsw.ef_search, 1-1000), set
+# once per connection; at least FAQ_MATCH_K. bench/pg_lookup.py: at 1k paraphrases every value
+# from 40 up answers as exact search does; at 100k, 150 halves 100's misses (questions answered
+# otherwise than by exact search, stored questions asked verbatim not answered with their FAQ;
+# each under 1%) for ~0.3 ms more per search, while 200 costs twice that for no clear gain.
+PGVECTOR_EF_SEARCH = env.int("PGVECTOR_EF_SEARCH", default=150)
 # Load the embedding model when the ASGI app starts rather than on the first question.
 WARM_UP_EMBEDDINGS = env.bool("WARM_UP_EMBEDDINGS", default=True)
 # "Generate variants": drafts from the OpenAI model when configured, else the local model.

@@ -146,8 +146,9 @@ def embeddings_compute(*, paraphrase_ids: Sequence[int]) -> int:
         paraphrase.embedding_model = type(embedder).__name__
     Paraphrase.objects.bulk_update(paraphrases, ["embedding", "embedding_model"])
     if connection.vendor == "postgresql":
-        from knowledge.pgvector_index import store_vectors
+        from knowledge.pgvector_index import ensure_statistics, store_vectors
 
         store_vectors([(p.pk, v) for p, v in zip(paraphrases, vectors, strict=True)])
+        ensure_statistics()
     transaction.on_commit(knowledge_version_bump)
     return len(paraphrases)

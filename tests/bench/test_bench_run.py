@@ -1,13 +1,22 @@
-"""bench.run's latency section renders p50/p99 tables with the baselines' ratios.
+"""bench.run's latency section renders p50/p99 tables with the baselines' ratios; the SQLite
+lookup section's timing loop; a failing section's error.
 
-Runs on a tiny random store with a fake embedder, so no model is loaded; it checks the report's
+Runs on tiny random stores with fake embedders, so no model is loaded; it checks the report's
 shape, never the timings."""
 
 import zlib
 
 import numpy as np
+import pytest
 
-from bench.run import Context, naive_top_k, section_faq_latency
+from bench.run import (
+    Context,
+    _module_output,
+    lookup_timings,
+    naive_top_k,
+    section_faq_latency,
+)
+from knowledge import embeddings, services
 from knowledge.matching import top_k
 
 DIM = 384
@@ -67,3 +76,52 @@ def test_naive_search_finds_the_same_neighbours():
     fast, naive = top_k(store, ids, query, 20), naive_top_k(store, ids, query, 20)
     np.testing.assert_allclose(fast[1], naive[1], atol=1e-6)
     assert list(fast[0]) == list(naive[0])
+
+
+class TextEmbedder:
+    """One fixed unit vector per text; counts the texts it was asked for."""
+
+    dimension = DIM
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.asked += texts
+        return np.vstack([fake_embed([t]) for t in texts])
+
+
+class NoEmbedder:
+    dimension = DIM
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        raise AssertionError(f"the timed calls embedded {texts}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lookup_timings_embed_each_query_once_outside_the_timed_calls(monkeypatch):
+    monkeypatch.setattr(embeddings, "_default", TextEmbedder())
+    for i in range(5):
+        services.faq_save(question=f"question {i}", answer=f"answer {i}")
+    monkeypatch.setattr(embeddings, "_default", NoEmbedder())
+    queries = [f"question {i}" for i in range(5)] + ["something else entirely"]
+    counting = TextEmbedder()
+
+    times, answered = lookup_timings(queries, 2, counting.embed)
+
+    assert counting.asked == queries[:2] + queries, "warm-up, then each query once"
+    assert {name: len(t) for name, t in times.items()} == {
+        "embed": 6,
+        "faq_lookup": 6,
+        "faq_match": 6,
+    }
+    assert all(t > 0 for ts in times.values() for t in ts)
+    assert answered == 5, "the stored questions, asked again with their own vectors"
+
+
+def test_a_failing_section_shows_the_end_of_its_stderr():
+    with pytest.raises(RuntimeError) as failed:
+        _module_output("bench.no_such_section", "--flag")
+    message = str(failed.value)
+    assert "`-m bench.no_such_section --flag` exited with 1" in message
+    assert "No module named bench.no_such_section" in message

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from django.conf import settings
 
 from bench.pg_lookup import VARIANTS, make_store
 from tests.servers import REPO
@@ -46,7 +47,8 @@ def test_pg_lookup_reports_hnsw_beside_exact_search(tmp_path):
     out = tmp_path / "pg.json"
     cmd = [sys.executable, "-m", "bench.pg_lookup", "--out", str(out), "--pool", "200"]
     cmd += ["--sizes", "200", "400", "--queries", "20", "--warmup", "3"]
-    cmd += ["--repeats", "20", "--exact-queries", "10"]
+    ef = str(settings.PGVECTOR_EF_SEARCH)
+    cmd += ["--repeats", "20", "--exact-queries", "10", "--ef-search", "20", ef]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -73,6 +75,14 @@ def test_pg_lookup_reports_hnsw_beside_exact_search(tmp_path):
             "answered_with_their_faq": {"hnsw": 20, "memory": 20},
         }, "a stored question asked verbatim is answered with its FAQ"
         assert r["plans"]["pg_exact"] == "sequential scan"
+        sweep = r["ef_sweep"]
+        assert set(sweep) == {"20", ef} and report["ef_search"] == int(ef)
+        at_setting = sweep[ef]
+        assert at_setting["recall_at_k"] == r["recall_at_k"]
+        assert at_setting["repeats_answered_with_their_faq"] == 20
+        for point in sweep.values():
+            assert 0 < point["match_ms"]["p50"] <= point["match_ms"]["p99"]
+            assert 0 < point["recall_at_k"] <= 1 and 0 < point["same_answer"] <= 1
         assert r["copy_s"] > 0 and r["index_s"] > 0
     assert report["sizes"]["400"]["plans"]["hnsw"] == "HNSW index scan"
 
@@ -80,7 +90,8 @@ def test_pg_lookup_reports_hnsw_beside_exact_search(tmp_path):
     assert "| paraphrases | variant | plan | queries | embed | match | full stage |" in md
     for size in ("200", "400"):
         rows = [line for line in md.splitlines() if line.startswith(f"| {size} |")]
-        assert len(rows) == 3 + 1 + 1 + 1, "three variants, ratios, recall, load"
+        assert len(rows) == 3 + 1 + 1 + 2 + 1, "three variants, ratios, recall, sweep, load"
         assert sum("(baseline)" in row for row in rows) == 2
     assert "match: HNSW / pgvector exact" in md and "x / " in md
+    assert f"| 400 | {report['ef_search']} (app setting) |" in md
     assert "Command: `python -m bench.pg_lookup --out" in md
