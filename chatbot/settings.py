@@ -78,7 +78,13 @@ DATABASES["default"]["HOST"] = unquote(DATABASES["default"].get("HOST", ""))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the websocket workers and Celery share the file.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;",
+            # A transaction takes the write lock when it begins, not on its first write: two
+            # threads' transactions can then never deadlock upgrading a read lock.
+            "transaction_mode": "IMMEDIATE",
+        }
     )
 
 REDIS_URL = env.str("REDIS_URL", default="")

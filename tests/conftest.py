@@ -15,6 +15,20 @@ ORIGIN = [(b"origin", b"http://localhost")]
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory) -> None:
+    """SQLite tests run on a file, as the app does, not in shared-cache memory: the answer
+    pipeline reads and writes from more than one thread (chatbot.database_lanes), and shared-cache
+    memory databases fail such access at once with "table is locked" instead of waiting."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(
+            tmp_path_factory.mktemp("db") / "test.sqlite3"
+        )
+
+
+@pytest.fixture(scope="session")
 def _simulator_server() -> UpstreamSimulator:
     sim = UpstreamSimulator().start()
     yield sim

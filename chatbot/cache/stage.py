@@ -4,7 +4,6 @@ answers and releases the waiters."""
 
 from dataclasses import dataclass
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chatbot import metrics
@@ -12,6 +11,7 @@ from chatbot.cache import services
 from chatbot.cache.pii import is_personal
 from chatbot.cache.selectors import CacheLookup, cache_find, cache_lookup
 from chatbot.cache.singleflight import SingleFlight
+from chatbot.database_lanes import on_bookkeeping_lane, on_lookup_lane
 from chatbot.pipeline.base import Answer, DoneEvent, Turn
 from chatbot.pipeline.fallback_stage import stream_text
 from chatbot.pipeline.trace import Trace, TraceStep
@@ -45,7 +45,7 @@ class CacheStage:
 
     async def attempt(self, turn: Turn, trace: Trace) -> Answer | None:
         started = trace.elapsed_ms()
-        found = await database_sync_to_async(cache_lookup)(
+        found = await on_lookup_lane(cache_lookup)(
             text=turn.text, locale=turn.locale, history=turn.history
         )
         context = found.context
@@ -54,14 +54,14 @@ class CacheStage:
         key = found.flight_key
         if await self.flight.lead(key):
             # Another leader may have stored it between our look and our claim.
-            found = await database_sync_to_async(cache_find)(found)
+            found = await on_lookup_lane(cache_find)(found)
             if found.hit:
                 await self.flight.finish(key)
             else:
                 self._pending[turn.message_id] = _Pending(found, leading=True)
             return self._decide(turn, trace, found, started)
         released = await self.flight.wait(key, settings.ANSWER_CACHE_WAIT_S)
-        found = await database_sync_to_async(cache_find)(found)
+        found = await on_lookup_lane(cache_find)(found)
         found.detail["waited"] = "released" if released else "timeout"
         if found.hit:
             found.decision = "hit_after_wait"
@@ -98,9 +98,9 @@ class CacheStage:
         pending = self._pending.pop(turn.message_id, None)
         try:
             if entry_id is not None and done is not None and done.source == self.name:
-                await database_sync_to_async(services.entry_record_hit)(entry_id=entry_id)
+                await on_bookkeeping_lane(services.entry_record_hit)(entry_id=entry_id)
             if pending is not None and done is not None and self._storable(done):
-                await database_sync_to_async(self._store)(turn, pending.found, done)
+                await on_bookkeeping_lane(self._store)(turn, pending.found, done)
         finally:
             if pending is not None and pending.leading:
                 await self.flight.finish(pending.found.flight_key)

@@ -2,8 +2,7 @@
 
 from collections.abc import Awaitable, Callable
 
-from channels.db import database_sync_to_async
-
+from chatbot.database_lanes import on_bookkeeping_lane, on_lookup_lane
 from chatbot.pipeline.base import Answer, DoneEvent, Turn
 from chatbot.pipeline.fallback_stage import stream_text
 from chatbot.pipeline.trace import Trace, TraceStep
@@ -18,7 +17,7 @@ class FAQStage:
     name = "faq"
 
     def __init__(self, lookup: Lookup | None = None) -> None:
-        self.lookup = lookup or database_sync_to_async(faq_find)
+        self.lookup = lookup or on_lookup_lane(faq_find)
         self._served: dict[int, tuple[int, int]] = {}
 
     async def attempt(self, turn: Turn, trace: Trace) -> Answer | None:
@@ -57,4 +56,4 @@ class FAQStage:
         """Counts the hit once the answer went out, off the path to its first word."""
         served = self._served.pop(turn.message_id, None)
         if served is not None and done is not None and done.source == self.name:
-            await database_sync_to_async(faq_record_hit)(faq_id=served[0], variant_id=served[1])
+            await on_bookkeeping_lane(faq_record_hit)(faq_id=served[0], variant_id=served[1])

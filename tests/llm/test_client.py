@@ -1,0 +1,67 @@
+"""Streaming from an OpenAI-compatible server: pieces, usage and in-stream errors, against the
+upstream simulator over real HTTP."""
+
+import json
+
+import openai
+import pytest
+
+from chatbot.llm.client import StreamChunk, _event_data, stream_chat
+from chatbot.llm.simulator import Faults, UpstreamSimulator
+from chatbot.llm.tiers import Provider
+
+MESSAGES = [{"role": "user", "content": "Where is my parcel?"}]
+
+
+@pytest.fixture
+def sim(_simulator_server: UpstreamSimulator) -> UpstreamSimulator:
+    _simulator_server.reset()
+    return _simulator_server
+
+
+def upstream_of(sim: UpstreamSimulator):
+    [upstream] = Provider("sim", sim.base_url, "sim-model").upstreams()
+    return upstream
+
+
+async def collect(sim: UpstreamSimulator) -> list[StreamChunk]:
+    return [chunk async for chunk in stream_chat(upstream_of(sim), MESSAGES)]
+
+
+async def test_pieces_add_up_to_the_answer_and_usage_is_reported(sim):
+    chunks = await collect(sim)
+    text = "".join(c.text for c in chunks)
+    assert text == "Thanks for asking. Here is what I know about: Where is my parcel?"
+    assert sum(bool(c.text) for c in chunks) > 3, "streamed in pieces"
+    [usage] = [c for c in chunks if c.completion_tokens is not None]
+    assert usage.prompt_tokens > 0 and usage.completion_tokens == sum(bool(c.text) for c in chunks)
+
+
+async def test_an_error_event_inside_the_stream_raises_the_sdks_error(sim):
+    sim.faults = Faults(stream_error_rate=1.0, stream_error_status=429, seed=1)
+    with pytest.raises(openai.APIError) as raised:
+        await collect(sim)
+    assert not isinstance(raised.value, openai.APIStatusError)
+    assert raised.value.body == {"message": "simulated", "code": 429}
+
+
+async def test_a_broken_chunk_raises(sim):
+    sim.faults = Faults(malformed_after_tokens=2)
+    with pytest.raises(json.JSONDecodeError):
+        await collect(sim)
+
+
+async def test_an_error_status_raises_the_sdks_status_error(sim):
+    sim.faults = Faults(error_rate=1.0, error_status=503)
+    with pytest.raises(openai.APIStatusError) as raised:
+        await collect(sim)
+    assert raised.value.status_code == 503
+
+
+async def test_event_data_joins_lines_and_skips_comments_and_other_fields():
+    async def lines():
+        stream = [": keep-alive", "event: x", 'data: {"a":', "data: 1}", "", "", "data:[DONE]"]
+        for line in stream:
+            yield line
+
+    assert [d async for d in _event_data(lines())] == ['{"a":\n1}', "[DONE]"]
