@@ -7,8 +7,7 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry ready)
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs the app registry)
 
 from chatbot.routing import websocket_urlpatterns  # noqa: E402
 from chatbot.security import chat_origin_validator  # noqa: E402
@@ -19,6 +18,6 @@ warm_up_in_background()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": chat_origin_validator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": chat_origin_validator(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -1,0 +1,31 @@
+"""Stored answers (FAQ, cache, templates) stream at a reading pace: the first word at once,
+then groups of words that fill one token frame each."""
+
+import asyncio
+
+from chatbot.pipeline.fallback_stage import stream_text
+
+TEXT = "Standard delivery takes three to five working days, tracked, to most addresses."
+
+
+async def timed(text: str, delay_s: float, frame_s: float) -> list[tuple[float, str]]:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    return [(loop.time() - started, piece) async for piece in stream_text(text, delay_s, frame_s)]
+
+
+async def test_words_go_in_frame_sized_groups_at_the_same_pace():
+    pieces = await timed(TEXT, delay_s=0.01, frame_s=0.03)
+    assert "".join(p for _, p in pieces) == TEXT
+    assert pieces[0] == (pieces[0][0], "Standard ") and pieces[0][0] < 0.005
+    assert [len(p.split()) for _, p in pieces[1:]] == [3, 3, 3, 2]
+    assert 0.10 <= pieces[-1][0] < 0.2, "eleven words after the first at 10 ms each"
+
+
+async def test_without_frame_merging_every_word_is_its_own_piece():
+    pieces = await timed(TEXT, delay_s=0.001, frame_s=0)
+    assert [p for _, p in pieces] == [w + " " for w in TEXT.split()[:-1]] + [TEXT.split()[-1]]
+
+
+async def test_an_empty_answer_streams_nothing():
+    assert await timed("", delay_s=0.01, frame_s=0.05) == []
