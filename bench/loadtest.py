@@ -77,6 +77,7 @@ JSON_KEYS = (
     "load_average",
     "ok",
     "cpu",
+    "host_cpu_percent",
 )
 
 # New questions: product questions outside the FAQs' topics, standalone (no pronoun, no
@@ -432,6 +433,8 @@ def report_text(figures: dict) -> str:
             f"cpu {role}: {use['cpu_s']} s ({use['cores']} cores), {use['ms_per_answer']} ms/answer"
         )
     lines.append(f"load average (1 min) start/end: {figures['load_average']}")
+    if "host_cpu_percent" in figures:
+        lines.append(f"machine CPU over the run (%): {figures['host_cpu_percent']}")
     lines.append("OK" if figures["ok"] else "FAILED: lost, duplicated or garbled answers")
     return "\n".join(lines)
 
@@ -638,6 +641,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+HOST_CPU_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def host_cpu() -> list[int]:
+    """The machine's CPU time counters (Linux /proc/stat, first line)."""
+    return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def host_cpu_shares(before: list[int], after: list[int]) -> dict[str, float]:
+    """Percent of the machine's CPU time per kind over the run; `steal` is time the hypervisor
+    gave to other machines, which slows everything here without showing as load."""
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(spent) or 1
+    return {name: round(100 * v / total, 1) for name, v in zip(HOST_CPU_FIELDS, spent, strict=True)}
+
+
 def process_cpu(pids: dict[str, int]) -> dict[str, float]:
     return {"load generator": time.process_time()} | {r: cpu_seconds(p) for r, p in pids.items()}
 
@@ -678,11 +697,11 @@ def run(args: argparse.Namespace) -> dict:
         )
         print(f"{plan.sessions} sessions for {plan.duration_s:g} s against {url}", flush=True)
         load0 = os.getloadavg()[0]
-        cpu0 = process_cpu(pids)
+        cpu0, host0 = process_cpu(pids), host_cpu()
         wall0 = time.monotonic()
         logs = asyncio.run(run_load(plan))
         wall = time.monotonic() - wall0
-        cpu1 = process_cpu(pids)
+        cpu1, host1 = process_cpu(pids), host_cpu()
         load1 = os.getloadavg()[0]
     config = {
         "url": "own server" if args.start_server else args.url,
@@ -703,6 +722,7 @@ def run(args: argparse.Namespace) -> dict:
     }  # fmt: skip
     figures = summarise(logs, config, (load0, load1))
     figures["cpu"] = cpu_use(cpu0, cpu1, figures["messages"]["answered"], wall)
+    figures["host_cpu_percent"] = host_cpu_shares(host0, host1)
     return figures
 
 

@@ -33,3 +33,5 @@ def test_small_load_loses_nothing(tmp_path):
     cpu = figures["cpu"]
     assert set(cpu) == {"load generator", "daphne", "simulator"}
     assert cpu["daphne"]["cpu_s"] > 0 and cpu["daphne"]["ms_per_answer"] > 0
+    host = figures["host_cpu_percent"]
+    assert {"user", "idle", "steal"} <= set(host) and 99 <= sum(host.values()) <= 101
