@@ -1,5 +1,5 @@
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,6 +26,21 @@ def django_db_modify_db_settings(tmp_path_factory) -> None:
         database.setdefault("TEST", {})["NAME"] = str(
             tmp_path_factory.mktemp("db") / "test.sqlite3"
         )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _lane_connections_closed_first(django_db_setup: None) -> Iterator[None]:
+    """The database lanes and Channels' database thread keep their connections open; they are
+    closed before the test database is dropped (a PostgreSQL database with sessions on it
+    cannot be)."""
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    from chatbot.database_lanes import lanes_close_connections
+
+    yield
+    lanes_close_connections()
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 @pytest.fixture(scope="session")
