@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 MINILM_DIMENSION = 384
 MINILM_MAX_TOKENS = 256
 ONNX_BATCH_SIZE = 64
+DEFAULT_MODEL_DIR = Path("var") / "models"
+DEFAULT_THREADS = 2
 
 
 @runtime_checkable
@@ -78,10 +80,10 @@ class MiniLMEmbedder:
     def _model_path(self) -> Path:
         from knowledge.onnx_export import ensure_exported
 
-        return ensure_exported(self.model_dir or _setting("EMBEDDING_MODEL_DIR"))
+        return ensure_exported(self.model_dir or _setting("EMBEDDING_MODEL_DIR", DEFAULT_MODEL_DIR))
 
     def _threads(self) -> int:
-        return self.threads or _setting("EMBEDDING_THREADS")
+        return self.threads or _setting("EMBEDDING_THREADS", DEFAULT_THREADS)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -101,10 +103,11 @@ class MiniLMEmbedder:
         return _normalise(np.concatenate(rows))
 
 
-def _setting(name: str) -> Any:
+def _setting(name: str, default: Any) -> Any:
+    """From Django's settings when they are configured (the app), else the default (scripts)."""
     from django.conf import settings
 
-    return getattr(settings, name)
+    return getattr(settings, name, default) if settings.configured else default
 
 
 def _minilm_tokenizer() -> Any:
