@@ -818,10 +818,12 @@ What the numbers mean:
 - **ratio a / b**: a's latency divided by b's at the same percentile; above 1x means a is
   slower.
 
-Latencies are wall-clock on a shared machine: each section's footer gives the load average, and
-figures taken while other processes used the CPUs are inflated (embedding and search share one
-process, as in the app, so torch's OpenMP threads and numpy's OpenBLAS threads compete for the
-same cores; rerun on an idle machine before comparing with the targets).
+Latencies are wall-clock on a shared virtual machine: each section's footer gives the load
+average, and the load test gives the share of CPU time the hypervisor gave to other machines
+(*steal*) during each run. Figures taken while other processes used the CPUs are inflated
+(embedding and search share one process, as in the app, so ONNX Runtime's threads and numpy's
+OpenBLAS threads compete for the same cores); the same command gave up to 2-3x different
+load-test tails an hour apart on this machine, so compare figures within one run.
 """
 
 
