@@ -170,6 +170,11 @@ FAQ_MATCH_THRESHOLD = env.float("FAQ_MATCH_THRESHOLD", default=0.81)
 FAQ_MATCH_MIN_MARGIN = env.float("FAQ_MATCH_MIN_MARGIN", default=0.08)
 OPENAI_EMBEDDING_DIMENSION = env.int("OPENAI_EMBEDDING_DIMENSION", default=1536)
 FAQ_MATCH_K = env.int("FAQ_MATCH_K", default=20)
+# The in-memory FAQ index answers on the event loop, without a database call, when it compared
+# itself with the knowledge version less than this long ago (content changes show after at
+# most this long) and a locale has at most this many paraphrases (a search then takes < 1 ms).
+FAQ_INDEX_RECHECK_S = env.float("FAQ_INDEX_RECHECK_S", default=1.0)
+FAQ_IN_MEMORY_MAX_ROWS = env.int("FAQ_IN_MEMORY_MAX_ROWS", default=20000)
 # On PostgreSQL: candidates the HNSW graph walk keeps (pgvector's hnsw.ef_search, 1-1000), set
 # once per connection; at least FAQ_MATCH_K. bench/pg_lookup.py: at 1k paraphrases every value
 # from 40 up answers as exact search does; at 100k, 150 halves 100's misses (questions answered

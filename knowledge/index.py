@@ -2,15 +2,18 @@
 
 `InMemoryIndex` does an exact search over the stored embeddings (the embedded default on
 SQLite); it is a per-process copy rebuilt from the database whenever the knowledge version
-changes, so every worker sees the same content."""
+changes, so every worker sees the same content. It keeps the approved answer variants with it,
+so a confident match can be answered from memory (`search_fresh`, `variant_pick`)."""
 
+import random
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
-from knowledge.models import Paraphrase
+from knowledge.models import AnswerVariant, Paraphrase
 from knowledge.services import knowledge_version
 
 
@@ -32,10 +35,20 @@ class _LocaleMatrix:
     texts: list[str]
 
 
+@dataclass
+class _Variant:
+    id: int
+    text: str
+    served: int  # stored count when loaded, plus this process's serves since
+    order: float = field(default_factory=random.random)  # breaks ties, differently per process
+
+
 class InMemoryIndex:
     def __init__(self) -> None:
         self._version: int | None = None
         self._by_locale: dict[str, _LocaleMatrix] = {}
+        self._variants: dict[int, list[_Variant]] = {}
+        self._checked_at = -float("inf")
         self._lock = threading.Lock()
 
     def _load(self) -> None:
@@ -53,6 +66,13 @@ class InMemoryIndex:
                 texts=[t for _, t, _ in items],
             )
         self._by_locale = by_locale
+        variants: dict[int, list[_Variant]] = {}
+        approved = AnswerVariant.objects.filter(
+            status=AnswerVariant.Status.APPROVED, faq__active=True
+        ).values_list("id", "faq_id", "text", "served_count")
+        for variant_id, faq_id, text, served in approved.iterator():
+            variants.setdefault(faq_id, []).append(_Variant(variant_id, text, served))
+        self._variants = variants
 
     def refresh(self) -> None:
         version = knowledge_version()
@@ -61,9 +81,37 @@ class InMemoryIndex:
                 if version != self._version:
                     self._load()
                     self._version = version
+        self._checked_at = time.monotonic()
 
     def search(self, vector: np.ndarray, *, locale: str, k: int) -> list[Neighbour]:
         self.refresh()
+        return self._search(vector, locale=locale, k=k)
+
+    def search_fresh(
+        self, vector: np.ndarray, *, locale: str, k: int, max_age_s: float, max_rows: int
+    ) -> list[Neighbour] | None:
+        """The search without looking at the knowledge version (a cache read, over the network
+        with Redis) when it was looked at less than `max_age_s` ago, and the locale's matrix is
+        small enough to search on an event loop; None otherwise: call `search` off the loop."""
+        if time.monotonic() - self._checked_at > max_age_s:
+            return None
+        matrix = self._by_locale.get(locale)
+        if matrix is not None and len(matrix.faq_ids) > max_rows:
+            return None
+        return self._search(vector, locale=locale, k=k)
+
+    def variant_pick(self, faq_id: int) -> tuple[int, str] | None:
+        """The approved variant this process served least (from the stored counts at load), so
+        repeat visitors see different wordings; (id, text) or None."""
+        with self._lock:
+            options = self._variants.get(faq_id)
+            if not options:
+                return None
+            chosen = min(options, key=lambda v: (v.served, v.order))
+            chosen.served += 1
+            return chosen.id, chosen.text
+
+    def _search(self, vector: np.ndarray, *, locale: str, k: int) -> list[Neighbour]:
         matrix = self._by_locale.get(locale)
         if matrix is None or len(matrix.faq_ids) == 0:
             return []

@@ -9,7 +9,7 @@ from django.conf import settings
 
 from knowledge import services
 from knowledge.embeddings import get_embedder
-from knowledge.index import Neighbour, get_index
+from knowledge.index import InMemoryIndex, Neighbour, get_index
 from knowledge.matching import ANSWER, MatchPolicy, MatchResult
 from knowledge.models import AnswerVariant
 
@@ -58,6 +58,16 @@ def faq_match(
     embedded = time.perf_counter()
     neighbours = get_index().search(vector, locale=locale, k=settings.FAQ_MATCH_K)
     searched = time.perf_counter()
+    result, decision = _decide(text, neighbours)
+    timings = {
+        "embed_ms": round((embedded - started) * 1000, 2),
+        "search_ms": round((searched - embedded) * 1000, 2),
+        "decide_ms": round((time.perf_counter() - searched) * 1000, 2),
+    }
+    return result, decision, timings
+
+
+def _decide(text: str, neighbours: list[Neighbour]) -> tuple[MatchResult, str]:
     ids = np.array([n.faq_id for n in neighbours], dtype=np.int64)
     scores = np.array([n.score for n in neighbours], dtype=np.float32)
     result = match_policy().decide(ids, scores)
@@ -66,12 +76,7 @@ def faq_match(
     if exact is not None and not result.answered:
         result = MatchResult(**{**result.__dict__, "faq_id": exact, "decision": EXACT})
         decision = EXACT
-    timings = {
-        "embed_ms": round((embedded - started) * 1000, 2),
-        "search_ms": round((searched - embedded) * 1000, 2),
-        "decide_ms": round((time.perf_counter() - searched) * 1000, 2),
-    }
-    return result, decision, timings
+    return result, decision
 
 
 def variant_pick(*, faq_id: int) -> AnswerVariant | None:
@@ -89,14 +94,49 @@ def faq_find(*, text: str, locale: str, vector: np.ndarray | None = None) -> Faq
     """The confident match and the variant to serve, without writing anything: the answer
     pipeline records the hit after the answer went out (`faq_record_hit`)."""
     result, decision, timings = faq_match(text=text, locale=locale, vector=vector)
-    lookup = FaqLookup(result=result, decision=decision, timings_ms=timings)
-    if result.faq_id is None or decision not in (ANSWER, EXACT):
+    return _with_variant(FaqLookup(result=result, decision=decision, timings_ms=timings))
+
+
+def faq_find_in_memory(*, text: str, locale: str, vector: np.ndarray) -> FaqLookup | None:
+    """`faq_find` answered from this process's in-memory index, without the database, when
+    that index was checked against the knowledge version within FAQ_INDEX_RECHECK_S and is
+    small enough to search on the event loop; None when `faq_find` must run instead."""
+    index = get_index()
+    if not isinstance(index, InMemoryIndex):
+        return None
+    started = time.perf_counter()
+    neighbours = index.search_fresh(
+        vector,
+        locale=locale,
+        k=settings.FAQ_MATCH_K,
+        max_age_s=settings.FAQ_INDEX_RECHECK_S,
+        max_rows=settings.FAQ_IN_MEMORY_MAX_ROWS,
+    )
+    if neighbours is None:
+        return None
+    searched = time.perf_counter()
+    result, decision = _decide(text, neighbours)
+    timings = {
+        "search_ms": round((searched - started) * 1000, 2),
+        "decide_ms": round((time.perf_counter() - searched) * 1000, 2),
+    }
+    return _with_variant(FaqLookup(result=result, decision=decision, timings_ms=timings))
+
+
+def _with_variant(lookup: FaqLookup) -> FaqLookup:
+    faq_id = lookup.result.faq_id
+    if faq_id is None or lookup.decision not in (ANSWER, EXACT):
         return lookup
-    variant = variant_pick(faq_id=result.faq_id)
-    if variant is None:
+    index = get_index()
+    if isinstance(index, InMemoryIndex):
+        picked = index.variant_pick(faq_id)
+    else:
+        variant = variant_pick(faq_id=faq_id)
+        picked = (variant.pk, variant.text) if variant is not None else None
+    if picked is None:
         lookup.decision = "no_approved_variant"
         return lookup
-    lookup.variant_id, lookup.text = variant.pk, variant.text
+    lookup.variant_id, lookup.text = picked
     return lookup
 
 

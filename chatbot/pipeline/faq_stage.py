@@ -7,7 +7,7 @@ from chatbot.pipeline.base import Answer, DoneEvent, Turn
 from chatbot.pipeline.fallback_stage import stream_text
 from chatbot.pipeline.trace import Trace, TraceStep
 from knowledge.embeddings import embed_one_async
-from knowledge.selectors import FaqLookup, faq_find
+from knowledge.selectors import FaqLookup, faq_find, faq_find_in_memory
 from knowledge.services import faq_record_hit
 
 Lookup = Callable[..., Awaitable[FaqLookup]]
@@ -27,7 +27,11 @@ class FAQStage:
         embedded = trace.elapsed_ms()
         vector = await embed_one_async(turn.text)
         embed_ms = round(trace.elapsed_ms() - embedded, 2)
-        found = await self.lookup(text=turn.text, locale=turn.locale, vector=vector)
+        # A fresh in-memory index answers here, without waiting for a database thread.
+        found = faq_find_in_memory(text=turn.text, locale=turn.locale, vector=vector)
+        lookup = "memory" if found is not None else "database"
+        if found is None:
+            found = await self.lookup(text=turn.text, locale=turn.locale, vector=vector)
         found.timings_ms["embed_ms"] = embed_ms
         result = found.result
         trace.add(
@@ -42,6 +46,7 @@ class FAQStage:
                     "runner_up_faq_id": result.runner_up_faq_id,
                     "margin": round(result.margin, 4),
                     "variant_id": found.variant_id,
+                    "lookup": lookup,
                     **found.timings_ms,
                 },
             )

@@ -1,0 +1,77 @@
+"""The in-memory FAQ index answers a confident match without the database while it is fresh,
+rotates the approved variants itself, and sees content changes after the recheck interval."""
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from knowledge import services
+from knowledge.embeddings import get_embedder
+from knowledge.models import AnswerVariant
+from knowledge.selectors import faq_find, faq_find_in_memory
+
+pytestmark = pytest.mark.django_db
+QUESTION = "How long does delivery take?"
+
+
+@pytest.fixture
+def store(settings):
+    settings.FAQ_INDEX_RECHECK_S = 60.0
+    faq = services.faq_save(question=QUESTION, answer="Standard delivery takes 3-5 working days.")
+    services.paraphrases_add(faq=faq, texts=["when will my order arrive", "delivery time"])
+    services.variants_add(
+        faq=faq, texts=["Orders arrive within 3-5 working days."], origin="generated",
+        status="approved",
+    )  # fmt: skip
+    services.variants_add(faq=faq, texts=["DRAFT"], origin="generated", status="draft")
+    services.embeddings_compute(paraphrase_ids=list(faq.paraphrases.values_list("pk", flat=True)))
+    return faq
+
+
+def vector(text: str) -> np.ndarray:
+    return get_embedder().embed([text])[0]
+
+
+def test_a_fresh_index_answers_without_the_database_and_rotates_variants(store):
+    assert faq_find_in_memory(text=QUESTION, locale="en", vector=vector(QUESTION)) is None, (
+        "never checked against the knowledge version yet"
+    )
+    first = faq_find(text=QUESTION, locale="en", vector=vector(QUESTION))  # loads the index
+    served = [first.text]
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(3):
+            found = faq_find_in_memory(text=QUESTION, locale="en", vector=vector(QUESTION))
+            assert found is not None and found.answered and found.result.faq_id == store.pk
+            served.append(found.text)
+    assert queries.captured_queries == []
+    assert sorted(served) == sorted(
+        ["Standard delivery takes 3-5 working days.", "Orders arrive within 3-5 working days."] * 2
+    ), "least served first; drafts never"
+
+
+def test_an_unrelated_question_is_declined_in_memory_too(store):
+    faq_find(text=QUESTION, locale="en", vector=vector(QUESTION))
+    found = faq_find_in_memory(
+        text="what's the weather in paris", locale="en", vector=vector("weather in paris")
+    )
+    assert found is not None and not found.answered
+
+
+def test_after_the_recheck_interval_the_database_decides_again(store, settings):
+    faq_find(text=QUESTION, locale="en", vector=vector(QUESTION))
+    AnswerVariant.objects.filter(faq=store).update(status=AnswerVariant.Status.REJECTED)
+    services.knowledge_version_bump()
+    assert faq_find_in_memory(text=QUESTION, locale="en", vector=vector(QUESTION)).answered, (
+        "within the interval the snapshot still serves"
+    )
+    settings.FAQ_INDEX_RECHECK_S = 0.0
+    assert faq_find_in_memory(text=QUESTION, locale="en", vector=vector(QUESTION)) is None
+    found = faq_find(text=QUESTION, locale="en", vector=vector(QUESTION))
+    assert found.decision == "no_approved_variant" and not found.answered
+
+
+def test_a_large_store_is_searched_off_the_event_loop(store, settings):
+    faq_find(text=QUESTION, locale="en", vector=vector(QUESTION))
+    settings.FAQ_IN_MEMORY_MAX_ROWS = 2
+    assert faq_find_in_memory(text=QUESTION, locale="en", vector=vector(QUESTION)) is None
