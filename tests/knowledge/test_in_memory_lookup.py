@@ -18,6 +18,17 @@ QUESTION = "How long does delivery take?"
 @pytest.fixture
 def store(settings):
     settings.FAQ_INDEX_RECHECK_S = 60.0
+    return make_store()
+
+
+@pytest.fixture
+def sqlite_store(store):
+    if connection.vendor != "sqlite":
+        pytest.skip("the in-memory index serves SQLite; PostgreSQL searches with pgvector")
+    return store
+
+
+def make_store():
     faq = services.faq_save(question=QUESTION, answer="Standard delivery takes 3-5 working days.")
     services.paraphrases_add(faq=faq, texts=["when will my order arrive", "delivery time"])
     services.variants_add(
@@ -33,7 +44,8 @@ def vector(text: str) -> np.ndarray:
     return get_embedder().embed([text])[0]
 
 
-def test_a_fresh_index_answers_without_the_database_and_rotates_variants(store):
+def test_a_fresh_index_answers_without_the_database_and_rotates_variants(sqlite_store):
+    store = sqlite_store
     assert faq_find_in_memory(text=QUESTION, locale="en", vector=vector(QUESTION)) is None, (
         "never checked against the knowledge version yet"
     )
@@ -50,7 +62,7 @@ def test_a_fresh_index_answers_without_the_database_and_rotates_variants(store):
     ), "least served first; drafts never"
 
 
-def test_an_unrelated_question_is_declined_in_memory_too(store):
+def test_an_unrelated_question_is_declined_in_memory_too(sqlite_store):
     faq_find(text=QUESTION, locale="en", vector=vector(QUESTION))
     found = faq_find_in_memory(
         text="what's the weather in paris", locale="en", vector=vector("weather in paris")
@@ -58,7 +70,8 @@ def test_an_unrelated_question_is_declined_in_memory_too(store):
     assert found is not None and not found.answered
 
 
-def test_after_the_recheck_interval_the_database_decides_again(store, settings):
+def test_after_the_recheck_interval_the_database_decides_again(sqlite_store, settings):
+    store = sqlite_store
     faq_find(text=QUESTION, locale="en", vector=vector(QUESTION))
     AnswerVariant.objects.filter(faq=store).update(status=AnswerVariant.Status.REJECTED)
     services.knowledge_version_bump()
@@ -71,7 +84,14 @@ def test_after_the_recheck_interval_the_database_decides_again(store, settings):
     assert found.decision == "no_approved_variant" and not found.answered
 
 
-def test_a_large_store_is_searched_off_the_event_loop(store, settings):
+def test_a_large_store_is_searched_off_the_event_loop(sqlite_store, settings):
     faq_find(text=QUESTION, locale="en", vector=vector(QUESTION))
     settings.FAQ_IN_MEMORY_MAX_ROWS = 2
+    assert faq_find_in_memory(text=QUESTION, locale="en", vector=vector(QUESTION)) is None
+
+
+def test_on_postgresql_every_lookup_goes_to_pgvector(store):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    assert faq_find(text=QUESTION, locale="en", vector=vector(QUESTION)).answered
     assert faq_find_in_memory(text=QUESTION, locale="en", vector=vector(QUESTION)) is None
