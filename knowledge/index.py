@@ -49,7 +49,9 @@ class InMemoryIndex:
         self._by_locale: dict[str, _LocaleMatrix] = {}
         self._variants: dict[int, list[_Variant]] = {}
         self._checked_at = -float("inf")
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one reload at a time
+        # Serve counts only: a reload (database queries) never holds up a pick on the event loop.
+        self._serve_lock = threading.Lock()
 
     def _load(self) -> None:
         rows: dict[str, list[tuple[int, str, bytes]]] = {}
@@ -65,14 +67,14 @@ class InMemoryIndex:
                 faq_ids=np.array([f for f, _, _ in items], dtype=np.int64),
                 texts=[t for _, t, _ in items],
             )
-        self._by_locale = by_locale
         variants: dict[int, list[_Variant]] = {}
         approved = AnswerVariant.objects.filter(
             status=AnswerVariant.Status.APPROVED, faq__active=True
         ).values_list("id", "faq_id", "text", "served_count")
         for variant_id, faq_id, text, served in approved.iterator():
             variants.setdefault(faq_id, []).append(_Variant(variant_id, text, served))
-        self._variants = variants
+        # Swapped together, so a search never sees the new paraphrases with the old variants.
+        self._by_locale, self._variants = by_locale, variants
 
     def refresh(self) -> None:
         version = knowledge_version()
@@ -103,7 +105,7 @@ class InMemoryIndex:
     def variant_pick(self, faq_id: int) -> tuple[int, str] | None:
         """The approved variant this process served least (from the stored counts at load), so
         repeat visitors see different wordings; (id, text) or None."""
-        with self._lock:
+        with self._serve_lock:
             options = self._variants.get(faq_id)
             if not options:
                 return None
