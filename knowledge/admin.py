@@ -5,6 +5,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
@@ -18,19 +19,21 @@ from knowledge.models import FAQ, AnswerVariant, GenerationJob, Paraphrase, Rule
 class ContentAdmin(admin.ModelAdmin):
     """Any change to FAQ content made here moves the knowledge version, so every process's
     index reloads and cached answers built on the old content stop being served (services do
-    the same for the changes they make)."""
+    the same for the changes they make). The version moves when the admin's transaction
+    commits: moved earlier, another process could reload the old rows under the new version
+    and keep them."""
 
     def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        services.knowledge_version_bump()
+        transaction.on_commit(services.knowledge_version_bump)
 
     def delete_model(self, request: HttpRequest, obj) -> None:
         super().delete_model(request, obj)
-        services.knowledge_version_bump()
+        transaction.on_commit(services.knowledge_version_bump)
 
     def delete_queryset(self, request: HttpRequest, queryset) -> None:
         super().delete_queryset(request, queryset)
-        services.knowledge_version_bump()
+        transaction.on_commit(services.knowledge_version_bump)
 
 
 class ParaphraseInline(admin.TabularInline):
@@ -121,7 +124,7 @@ class FAQAdmin(ContentAdmin):
         new_paraphrases = [i.pk for i in instances if isinstance(i, Paraphrase)]
         if new_paraphrases:
             services._enqueue_embeddings(new_paraphrases)
-        services.knowledge_version_bump()
+        transaction.on_commit(services.knowledge_version_bump)
 
     def _set_draft_variants(self, request: HttpRequest, queryset, status: str) -> None:
         ids = AnswerVariant.objects.filter(

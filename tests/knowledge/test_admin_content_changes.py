@@ -18,33 +18,39 @@ def faq() -> FAQ:
     return faq
 
 
-def test_deleting_an_faq_in_the_admin_stops_it_being_found(admin_client, faq):
+def test_deleting_an_faq_in_the_admin_stops_it_being_found(
+    admin_client, faq, django_capture_on_commit_callbacks
+):
     assert faq_find(text="Do you ship to Norway?", locale="en").answered
     before = services.knowledge_version()
-    response = admin_client.post(
-        reverse("admin:knowledge_faq_changelist"),
-        {"action": "delete_selected", "_selected_action": [faq.pk], "post": "yes"},
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # the admin's transaction commits
+        response = admin_client.post(
+            reverse("admin:knowledge_faq_changelist"),
+            {"action": "delete_selected", "_selected_action": [faq.pk], "post": "yes"},
+        )
     assert response.status_code == 302 and not FAQ.objects.exists()
     assert services.knowledge_version() != before
     found = faq_find(text="Do you ship to Norway?", locale="en")
     assert not found.answered and found.result.best_faq_id is None
 
 
-def test_editing_a_variant_in_the_admin_moves_the_version(admin_client, faq):
+def test_editing_a_variant_in_the_admin_moves_the_version(
+    admin_client, faq, django_capture_on_commit_callbacks
+):
     variant = AnswerVariant.objects.get(faq=faq)
     before = services.knowledge_version()
-    response = admin_client.post(
-        reverse("admin:knowledge_answervariant_change", args=[variant.pk]),
-        {
-            "faq": faq.pk,
-            "text": "Yes: 4-6 working days.",
-            "status": "approved",
-            "origin": variant.origin,
-            "created_by": "",
-            "served_count": 0,
-        },
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # the admin's transaction commits
+        response = admin_client.post(
+            reverse("admin:knowledge_answervariant_change", args=[variant.pk]),
+            {
+                "faq": faq.pk,
+                "text": "Yes: 4-6 working days.",
+                "status": "approved",
+                "origin": variant.origin,
+                "created_by": "",
+                "served_count": 0,
+            },
+        )
     assert response.status_code == 302, response.content.decode()[:2000]
     assert services.knowledge_version() != before
     assert faq_find(text="Do you ship to Norway?", locale="en").text == "Yes: 4-6 working days."
