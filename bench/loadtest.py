@@ -458,9 +458,9 @@ class OwnServer:
 def upstream(local_model: bool, log_dir: Path) -> Iterator[tuple[str, str, int]]:
     """(base URL, role, process id) of the model: the upstream simulator or the local model,
     each in a process of its own."""
-    if local_model:
-        from chatbot import localmodel
+    from chatbot import localmodel
 
+    if local_model:
         base_url = f"http://127.0.0.1:{(port := free_port())}/v1"
         server = localmodel.start_server(
             host="127.0.0.1", port=port, model_alias="local", log_path=log_dir / "local-llm.log"
@@ -483,7 +483,7 @@ def upstream(local_model: bool, log_dir: Path) -> Iterator[tuple[str, str, int]]
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_for_simulator(base_url, sim)
+        localmodel.wait_until_ready(base_url, timeout_s=30, process=sim)
         faults = {"first_token_delay_s": SIM_FIRST_TOKEN_S, "token_delay_s": SIM_TOKEN_S}
         request = urllib.request.Request(
             base_url.removesuffix("/v1") + "/_faults",
@@ -494,17 +494,6 @@ def upstream(local_model: bool, log_dir: Path) -> Iterator[tuple[str, str, int]]
         yield base_url, "simulator", sim.pid
     finally:
         _stop(sim)
-
-
-def _wait_for_simulator(base_url: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            urllib.request.urlopen(base_url + "/models", timeout=1).close()
-            return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.1)
-    raise RuntimeError("the upstream simulator did not start")
 
 
 def server_env(tmp: Path, llm_url: str, stages: str) -> dict[str, str]:
