@@ -369,6 +369,9 @@ def summarise(logs: list[SessionLog], config: dict[str, Any], load: tuple[float,
             "pipeline_ttft_ms": percentiles(
                 [r.pipeline_ttft_s for r in mine if r.pipeline_ttft_s is not None]
             ),
+            "after_ack_ms": percentiles(
+                [r.first_token_at - r.acked_at for r in mine if r.first_token_at and r.acked_at]
+            ),
         }
     mix: dict[str, Counter] = {}
     for r in records:
@@ -421,10 +424,11 @@ def report_text(figures: dict) -> str:
         f"errors: {figures['errors'] or 'none'}",
     ]
     for source, f in figures["by_source"].items():
-        t, d, p = f["ttft_ms"], f["done_ms"], f["pipeline_ttft_ms"]
+        t, d, p, a = f["ttft_ms"], f["done_ms"], f["pipeline_ttft_ms"], f["after_ack_ms"]
         lines.append(
             f"  {source:<8} {f['answers']:>6} answers  first token p50 {_ms(t['p50'])} ms "
-            f"p99 {_ms(t['p99'])} ms (in the pipeline p50 {_ms(p['p50'])} p99 {_ms(p['p99'])})"
+            f"p99 {_ms(t['p99'])} ms (after the ack p50 {_ms(a['p50'])} p99 {_ms(a['p99'])}; "
+            f"in the pipeline p50 {_ms(p['p50'])} p99 {_ms(p['p99'])})"
             f"  done p50 {_ms(d['p50'])} ms p99 {_ms(d['p99'])} ms"
         )
     lines.append(f"asked -> answered by: {figures['mix']}")

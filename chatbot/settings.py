@@ -148,8 +148,8 @@ CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=16384)
 # Answer pipeline stages, cheapest first; each answers or passes. Later stages plug in here.
 CHAT_PIPELINE_STAGES = env.list("CHAT_PIPELINE_STAGES", default=["faq", "cache", "llm", "fallback"])
 
-# Pause between the pieces of a stored answer (FAQ, cache, template) so it reads like a live one.
-CHAT_STORED_ANSWER_TOKEN_DELAY_S = env.float("CHAT_STORED_ANSWER_TOKEN_DELAY_S", default=0.015)
+# A stored answer (FAQ, cache, template) goes out whole; a pause per word paces it like a live one.
+CHAT_STORED_ANSWER_TOKEN_DELAY_S = env.float("CHAT_STORED_ANSWER_TOKEN_DELAY_S", default=0.0)
 # An answer's pieces are merged into at most one `token` frame per interval (the first at once).
 CHAT_TOKEN_FRAME_INTERVAL_S = env.float("CHAT_TOKEN_FRAME_INTERVAL_S", default=0.05)
 

@@ -62,8 +62,11 @@ def running_daphne(tmp: Path, **env_overrides: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def daphne_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A daphne server on a free port with a fresh SQLite database; the LLM points at a closed
-    port, so every answer comes from the fallback stage (streamed word by word)."""
-    with running_daphne(tmp_path_factory.mktemp("browser-server")) as base:
+    port, so every answer comes from the fallback stage, paced word by word here (stored
+    answers go out whole by default) so the widget's streaming is what the tests see."""
+    with running_daphne(
+        tmp_path_factory.mktemp("browser-server"), CHAT_STORED_ANSWER_TOKEN_DELAY_S="0.015"
+    ) as base:
         yield base
 
 

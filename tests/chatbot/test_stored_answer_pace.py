@@ -1,5 +1,5 @@
-"""Stored answers (FAQ, cache, templates) stream at a reading pace: the first word at once,
-then groups of words that fill one token frame each."""
+"""Stored answers (FAQ, cache, templates) go out whole by default; paced, they stream at a
+reading pace: the first word at once, then groups of words that fill one token frame each."""
 
 import asyncio
 
@@ -25,6 +25,16 @@ async def test_words_go_in_frame_sized_groups_at_the_same_pace():
 async def test_without_frame_merging_every_word_is_its_own_piece():
     pieces = await timed(TEXT, delay_s=0.001, frame_s=0)
     assert [p for _, p in pieces] == [w + " " for w in TEXT.split()[:-1]] + [TEXT.split()[-1]]
+
+
+async def test_unpaced_the_answer_is_one_piece_at_once():
+    pieces = await timed(TEXT, delay_s=0, frame_s=0.05)
+    assert [p for _, p in pieces] == [TEXT]
+    assert pieces[0][0] < 0.005
+
+
+async def test_by_default_a_stored_answer_is_one_piece():
+    assert [piece async for piece in stream_text(TEXT)] == [TEXT]
 
 
 async def test_an_empty_answer_streams_nothing():

@@ -2,6 +2,7 @@
 upstream simulator over real HTTP."""
 
 import json
+import socket
 
 import openai
 import pytest
@@ -56,6 +57,23 @@ async def test_an_error_status_raises_the_sdks_status_error(sim):
     with pytest.raises(openai.APIStatusError) as raised:
         await collect(sim)
     assert raised.value.status_code == 503
+
+
+async def test_a_refused_connection_is_a_connection_error_not_a_timeout():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once the socket is closed
+    [upstream] = Provider("down", f"http://127.0.0.1:{port}/v1", "m").upstreams()
+    with pytest.raises(openai.APIConnectionError) as raised:
+        [chunk async for chunk in stream_chat(upstream, MESSAGES)]
+    assert not isinstance(raised.value, openai.APITimeoutError)
+
+
+async def test_an_upstream_that_never_answers_times_out(sim):
+    sim.faults = Faults(hang=True)
+    [upstream] = Provider("sim", sim.base_url, "sim-model", total_timeout_s=0.3).upstreams()
+    with pytest.raises(openai.APITimeoutError):
+        [chunk async for chunk in stream_chat(upstream, MESSAGES)]
 
 
 async def test_event_data_joins_lines_and_skips_comments_and_other_fields():
