@@ -82,7 +82,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": 20,
             "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;",
             # A transaction takes the write lock when it begins, not on its first write: two
-            # threads' transactions can then never deadlock upgrading a read lock.
+            # threads' transactions can then never deadlock upgrading a read lock, and a
+            # read-then-write transaction racing another process (two agents claiming on two
+            # daphne processes) waits its turn instead of failing with "database is locked".
             "transaction_mode": "IMMEDIATE",
         }
     )
@@ -282,11 +284,6 @@ ROUTER_STATE_PREFIX = env.str("ROUTER_STATE_PREFIX", default="chatbot:router")
 # Per-visitor message rate (chatbot.ratelimit): a token bucket per conversation.
 CHAT_VISITOR_MESSAGES_PER_MINUTE = env.float("CHAT_VISITOR_MESSAGES_PER_MINUTE", default=10.0)
 CHAT_VISITOR_MESSAGE_BURST = env.int("CHAT_VISITOR_MESSAGE_BURST", default=5)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Transactions take SQLite's write lock up front, so a read-then-write transaction racing
-    # another process (two agents claiming on two daphne processes) waits its turn instead of
-    # failing with "database is locked".
-    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 
 # --- Semantic cache (docs/cache.md) ---------------------------------------------------------
 # A question answers from the cache when its nearest entry in the same scope (locale, knowledge

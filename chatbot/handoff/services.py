@@ -187,12 +187,14 @@ def visitor_message_accept(*, conversation: Conversation, client_id: str, text: 
     conversation; a resend only if it was never answered (the server went down before the
     answer was stored). One call, so the socket acks after one round trip and the answer starts
     without another."""
-    message, created = visitor_message_insert(
-        conversation=conversation, client_id=client_id, text=text
-    )
+    with transaction.atomic():  # one write transaction: on SQLite, one turn at the write lock
+        message, created = visitor_message_insert(
+            conversation=conversation, client_id=client_id, text=text
+        )
+        answer = created and visitor_message_route(conversation_id=conversation.pk, text=text)
     if not created:
         return Accepted(message, False, not message_has_reply(message_id=message.id))
-    if not visitor_message_route(conversation_id=conversation.pk, text=text):
+    if not answer:
         return Accepted(message, True, False)
     turn = turn_build(message=message, conversation=conversation)
     return Accepted(message, True, True, AnswerTurn(turn, conversation.pk))
