@@ -209,12 +209,71 @@ class TokenFrames:
             self._timer = None
 
 
+class StatusFrames:
+    """`status` frames for an answer that takes a while: the stage at work goes out once the
+    answer has run `delay_s`, and every stage after that at once. An answer found at once (FAQ,
+    cache, a fast model) sends none: the widget shows status text only after 600 ms anyway, and
+    each frame costs a publish, a socket write (a system call of its own) and a parse."""
+
+    def __init__(self, public_id: str, message_id: int, locale: str, delay_s: float) -> None:
+        self.public_id = public_id
+        self.message_id = message_id
+        self.locale = locale
+        self.deadline = asyncio.get_running_loop().time() + delay_s
+        self._stage: str | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._sending: asyncio.Task[None] | None = None
+
+    async def show(self, stage: str) -> None:
+        self._stage = stage
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self.deadline:
+            await self._send()
+        elif self._timer is None:
+            self._timer = loop.call_at(self.deadline, self._on_deadline)
+
+    def _on_deadline(self) -> None:
+        self._timer = None
+        self._sending = asyncio.ensure_future(self._send())
+
+    async def _send(self) -> None:
+        stage, self._stage = self._stage, None
+        if stage is None:
+            return
+        await publish(
+            self.public_id,
+            {
+                "type": "status",
+                "reply_to": self.message_id,
+                "stage": stage,
+                "text": copy.render(
+                    copy.STAGE_STATUS.get(stage, copy.STAGE_STATUS["llm"]), self.locale
+                ),
+            },
+        )
+
+    async def settle(self) -> None:
+        """Before the answer's text: a status not sent yet never will be; one being sent goes
+        out first, so no status follows a token."""
+        self.discard()
+        if self._sending is not None:
+            sending, self._sending = self._sending, None
+            await sending
+
+    def discard(self) -> None:
+        self._stage = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
 async def _answer(
     loaded: services.AnswerTurn, stages: Sequence[Stage], trace_id: str, hint: asyncio.Event
 ) -> None:
     turn, conversation_id = loaded.turn, loaded.conversation_id
     public_id, message_id = turn.conversation_id, turn.message_id
     trace = Trace()
+    statuses = StatusFrames(public_id, message_id, turn.locale, settings.CHAT_STATUS_DELAY_S)
     frames = TokenFrames(public_id, message_id, settings.CHAT_TOKEN_FRAME_INTERVAL_S)
     try:
         # Leaving the loop early abandons the pipeline; asyncio closes the generator.
@@ -222,28 +281,21 @@ async def _answer(
             if hint.is_set():
                 hint.clear()
                 if not await _bot_holds(conversation_id):
+                    statuses.discard()
                     frames.discard()
                     await _cancel(public_id, message_id)
                     return
             if isinstance(event, StatusEvent):
-                await publish(
-                    public_id,
-                    {
-                        "type": "status",
-                        "reply_to": message_id,
-                        "stage": event.stage,
-                        "text": copy.render(
-                            copy.STAGE_STATUS.get(event.stage, copy.STAGE_STATUS["llm"]),
-                            turn.locale,
-                        ),
-                    },
-                )
+                await statuses.show(event.stage)
             elif isinstance(event, TokenEvent):
+                await statuses.settle()
                 await frames.add(event.text)
             elif isinstance(event, DoneEvent):
+                await statuses.settle()
                 await frames.flush()
                 await _finish(turn, conversation_id, event, trace_id)
     finally:
+        statuses.discard()
         frames.discard()
 
 

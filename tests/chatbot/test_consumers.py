@@ -37,6 +37,7 @@ async def test_new_visitor_gets_a_conversation_and_token(upstream):
 
 async def test_answer_streams_in_order_and_is_stored_with_trace(upstream, settings):
     settings.CHAT_TOKEN_FRAME_INTERVAL_S = 0  # every piece its own frame
+    settings.CHAT_STATUS_DELAY_S = 0  # every stage's status as it starts
     async with chat_socket() as client:
         frames = await client.say("Where is my parcel?", "c-1")
     types = [f["type"] for f in frames]
@@ -245,7 +246,8 @@ async def test_feedback_is_stored_for_own_bot_messages_only(upstream):
     assert (feedback.value, feedback.comment) == ("down", "vague")
 
 
-async def test_fallback_answers_when_no_model_is_reachable(upstream_down):
+async def test_fallback_answers_when_no_model_is_reachable(upstream_down, settings):
+    settings.CHAT_STATUS_DELAY_S = 0  # every stage's status as it starts
     async with chat_socket() as client:
         frames = await client.say("Is anyone there?", "down-1")
     done = frames[-1]
