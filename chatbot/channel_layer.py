@@ -6,7 +6,11 @@ and `group_send` starts a task per member. A streamed answer publishes a frame t
 conversation's group many times a second, so with a few hundred visitors that walk dominated
 the event loop (measured under `make loadtest`). This subclass keeps its semantics (capacity,
 per-message expiry, group expiry) but does the walk at most once a second and delivers to a
-group's members in place. Production runs channels_redis, which has neither cost."""
+group's members in place. Production runs channels_redis, which has neither cost.
+
+A message naming an `exclude` channel (the consumers' convention for "not back to the socket it
+came from": every visitor message is echoed to the conversation's other tabs) is not delivered
+to that channel: the consumer would drop it, after a wake-up and a dispatch per message."""
 
 import contextlib
 import time
@@ -33,6 +37,9 @@ class InProcessChannelLayer(InMemoryChannelLayer):
         assert isinstance(message, dict), "Message is not a dict"
         self.require_valid_group_name(group)
         self._clean_expired()
+        excluded = message.get("exclude")
         for channel in list(self.groups.get(group, ())):
+            if channel == excluded:
+                continue
             with contextlib.suppress(ChannelFull):  # as the parent: a full channel misses it
                 await self.send(channel, message)

@@ -29,6 +29,16 @@ async def test_a_group_message_reaches_each_member_once_in_order():
     assert await receive_all(layer, outsider) == []
 
 
+async def test_the_excluded_channel_is_left_out():
+    layer = InProcessChannelLayer()
+    sender, other_tab = [await layer.new_channel() for _ in range(2)]
+    for channel in (sender, other_tab):
+        await layer.group_add("chat.x", channel)
+    await layer.group_send("chat.x", {"type": "chat.frame", "exclude": sender})
+    assert await receive_all(layer, sender) == []
+    assert [m["exclude"] for m in await receive_all(layer, other_tab)] == [sender]
+
+
 async def test_members_get_copies_and_a_full_member_does_not_stop_the_others():
     layer = InProcessChannelLayer(capacity=1)
     full, free = await layer.new_channel(), await layer.new_channel()
