@@ -281,7 +281,7 @@ async def _answer(
             if hint.is_set():
                 hint.clear()
                 if not await _bot_holds(conversation_id):
-                    statuses.discard()
+                    await statuses.settle()  # a status being sent goes before `cancelled`
                     frames.discard()
                     await _cancel(public_id, message_id)
                     return
