@@ -228,6 +228,7 @@ class StatusFrames:
         self._stage = stage
         loop = asyncio.get_running_loop()
         if loop.time() >= self.deadline:
+            await self._sent()  # statuses leave in order
             await self._send()
         elif self._timer is None:
             self._timer = loop.call_at(self.deadline, self._on_deadline)
@@ -256,6 +257,9 @@ class StatusFrames:
         """Before the answer's text: a status not sent yet never will be; one being sent goes
         out first, so no status follows a token."""
         self.discard()
+        await self._sent()
+
+    async def _sent(self) -> None:
         if self._sending is not None:
             sending, self._sending = self._sending, None
             await sending
