@@ -11,9 +11,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs
 
 from chatbot.routing import websocket_urlpatterns  # noqa: E402
 from chatbot.security import chat_origin_validator  # noqa: E402
+from chatbot.sqlite_checkpoints import start_checkpointer  # noqa: E402
 from chatbot.warmup import warm_up_in_background  # noqa: E402
 
 warm_up_in_background()
+start_checkpointer()
 
 application = ProtocolTypeRouter(
     {

@@ -1,0 +1,67 @@
+"""SQLite's WAL checkpoints on a thread of their own instead of inside a visitor's commit.
+
+In WAL mode SQLite copies the log back into the database file every 1000 pages, during the
+commit that crossed the mark: at 200 load-test sessions that was every few seconds, and the
+commit that drew it (storing a message before its `ack`, or an answer before its `done`) waited
+for the copy and its fsync (docs/loadtest.md has the paired runs). The serving process turns
+automatic checkpoints off on its connections and checkpoints every SQLITE_CHECKPOINT_INTERVAL_S
+instead (PASSIVE: readers and writers go on meanwhile). Other processes (manage.py, a Celery
+worker) keep SQLite's automatic checkpoints."""
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db.backends.signals import connection_created
+
+logger = logging.getLogger(__name__)
+
+
+def _no_automatic_checkpoints(sender: Any, connection: Any, **kwargs: Any) -> None:
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
+
+
+def checkpoint(path: str, timeout_s: float = 20.0) -> tuple[int, int, int]:
+    """One passive checkpoint: (busy, frames in the log, frames copied)."""
+    db = sqlite3.connect(path, timeout=timeout_s)
+    try:
+        return db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    finally:
+        db.close()
+
+
+def run_checkpoints(
+    interval_s: float, database_path: Callable[[], str], stop: threading.Event
+) -> None:
+    while not stop.wait(interval_s):
+        path = database_path()
+        if not Path(path).is_file():
+            continue  # not created yet (or in memory): nothing to copy, and never create it
+        try:
+            checkpoint(path)
+        except sqlite3.Error:
+            logger.warning("WAL checkpoint of %s failed", path, exc_info=True)
+
+
+def start_checkpointer() -> threading.Thread | None:
+    """In the serving process, on SQLite with a file database; None otherwise."""
+    interval_s = settings.SQLITE_CHECKPOINT_INTERVAL_S
+    database = settings.DATABASES["default"]
+    if interval_s <= 0 or database["ENGINE"] != "django.db.backends.sqlite3":
+        return None
+    connection_created.connect(_no_automatic_checkpoints, dispatch_uid="sqlite-checkpoints")
+    thread = threading.Thread(
+        target=run_checkpoints,
+        # Read each time: a test run points the settings at its own database after start-up.
+        args=(interval_s, lambda: str(settings.DATABASES["default"]["NAME"]), threading.Event()),
+        name="sqlite-checkpoint",
+        daemon=True,
+    )
+    thread.start()
+    return thread
