@@ -127,7 +127,6 @@ def variants_set_status(*, variant_ids: Sequence[int], status: str) -> int:
 
 
 @transaction.atomic
-@transaction.atomic  # one write transaction: on SQLite, one turn at the write lock
 def faq_record_hit(*, faq_id: int, variant_id: int) -> None:
     FAQ.objects.filter(pk=faq_id).update(hit_count=F("hit_count") + 1, last_hit_at=timezone.now())
     AnswerVariant.objects.filter(pk=variant_id).update(served_count=F("served_count") + 1)
