@@ -27,7 +27,7 @@ def _no_automatic_checkpoints(sender: Any, connection: Any, **kwargs: Any) -> No
             cursor.execute("PRAGMA wal_autocheckpoint=0")
 
 
-def checkpoint(path: str, timeout_s: float = 20.0) -> tuple[int, int, int]:
+def checkpoint(path: str, timeout_s: float) -> tuple[int, int, int]:
     """One passive checkpoint: (busy, frames in the log, frames copied)."""
     db = sqlite3.connect(path, timeout=timeout_s)
     try:
@@ -37,14 +37,14 @@ def checkpoint(path: str, timeout_s: float = 20.0) -> tuple[int, int, int]:
 
 
 def run_checkpoints(
-    interval_s: float, database_path: Callable[[], str], stop: threading.Event
+    interval_s: float, database_path: Callable[[], str], timeout_s: float, stop: threading.Event
 ) -> None:
     while not stop.wait(interval_s):
         path = database_path()
         if not Path(path).is_file():
             continue  # not created yet (or in memory): nothing to copy, and never create it
         try:
-            checkpoint(path)
+            checkpoint(path, timeout_s)
         except sqlite3.Error:
             logger.warning("WAL checkpoint of %s failed", path, exc_info=True)
 
@@ -58,8 +58,13 @@ def start_checkpointer() -> threading.Thread | None:
     connection_created.connect(_no_automatic_checkpoints, dispatch_uid="sqlite-checkpoints")
     thread = threading.Thread(
         target=run_checkpoints,
-        # Read each time: a test run points the settings at its own database after start-up.
-        args=(interval_s, lambda: str(settings.DATABASES["default"]["NAME"]), threading.Event()),
+        args=(
+            interval_s,
+            # Read each time: a test run points the settings at its own database after start-up.
+            lambda: str(settings.DATABASES["default"]["NAME"]),
+            database["OPTIONS"]["timeout"],  # as long as the app's own connections wait
+            threading.Event(),
+        ),
         name="sqlite-checkpoint",
         daemon=True,
     )

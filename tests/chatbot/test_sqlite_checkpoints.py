@@ -31,7 +31,7 @@ def test_a_checkpoint_copies_the_log_into_the_database_file(tmp_path):
     db = wal_database(path)
     db.executemany("INSERT INTO t VALUES (?)", [("x" * 500,)] * 200)
     before = path.stat().st_size
-    busy, logged, copied = checkpoint(str(path))
+    busy, logged, copied = checkpoint(str(path), timeout_s=5)
     assert busy == 0 and logged > 0 and copied == logged
     assert path.stat().st_size > before
     db.close()
@@ -60,7 +60,7 @@ def test_the_thread_copies_what_connections_without_checkpoints_leave_in_the_log
     time.sleep(0.3)
     assert path.stat().st_size == size, "with automatic checkpoints off, the log keeps it all"
     stop = threading.Event()
-    thread = threading.Thread(target=run_checkpoints, args=(0.05, lambda: str(path), stop))
+    thread = threading.Thread(target=run_checkpoints, args=(0.05, lambda: str(path), 5, stop))
     thread.start()
     try:
         deadline = time.monotonic() + 5
