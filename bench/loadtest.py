@@ -407,6 +407,34 @@ def summarise(logs: list[SessionLog], config: dict[str, Any], load: tuple[float,
     }
 
 
+def sample_lines(logs: list[SessionLog]) -> Iterator[str]:
+    """One JSON line per message, in send order: when the slow ones were sent tells a stall
+    of the whole server (slow answers bunched together) from slow answers of one kind."""
+    records = sorted((r for log in logs for r in log.sent), key=lambda r: r.sent_at)
+    if not records:
+        return
+    start = records[0].sent_at
+
+    def after_send(at: float | None, r: Sent) -> float | None:
+        return None if at is None else round((at - r.sent_at) * 1000, 2)
+
+    for r in records:
+        yield json.dumps(
+            {
+                "sent_s": round(r.sent_at - start, 3),
+                "kind": r.kind,
+                "source": r.source,
+                "outcome": outcome(r),
+                "ack_ms": after_send(r.acked_at, r),
+                "ttft_ms": after_send(r.first_token_at, r),
+                "done_ms": after_send(r.done_at, r),
+                "pipeline_ttft_ms": None
+                if r.pipeline_ttft_s is None
+                else round(r.pipeline_ttft_s * 1000, 2),
+            }
+        )
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -625,6 +653,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds to open all sockets")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
+    parser.add_argument(
+        "--samples", type=Path, help="write one JSON line per message here (timings, outcome)"
+    )
     return parser.parse_args(argv)
 
 
@@ -716,6 +747,9 @@ def run(args: argparse.Namespace) -> dict:
     figures = summarise(logs, config, (load0, load1))
     figures["cpu"] = cpu_use(cpu0, cpu1, figures["messages"]["answered"], wall)
     figures["host_cpu_percent"] = host_cpu_shares(host0, host1)
+    if args.samples:
+        args.samples.parent.mkdir(parents=True, exist_ok=True)
+        args.samples.write_text("".join(f"{line}\n" for line in sample_lines(logs)))
     return figures
 
 
