@@ -44,6 +44,9 @@ def warm_up_in_background() -> threading.Thread | None:
         settle_heap()
         embeddings_ready.set()
         return None
-    thread = threading.Thread(target=_warm_up, name="embedding-warm-up", daemon=True)
+    # Not a daemon: the interpreter waits for it at exit. A daemon thread still loading the model
+    # when the process ends dies inside ONNX Runtime's C++ code, and that aborts the process
+    # ("terminate called without an active exception", exit code 134), a short test run included.
+    thread = threading.Thread(target=_warm_up, name="embedding-warm-up")
     thread.start()
     return thread
