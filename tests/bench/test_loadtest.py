@@ -12,10 +12,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_small_load_loses_nothing(tmp_path):
-    out = tmp_path / "loadtest.json"
+    out, samples = tmp_path / "loadtest.json", tmp_path / "samples.jsonl"
     done = subprocess.run(
         [sys.executable, "-m", "bench.loadtest", "--start-server", "--sessions", "10",
-         "--duration", "8", "--ramp", "1", "--think", "0.2", "0.5", "--out", str(out)],
+         "--duration", "8", "--ramp", "1", "--think", "0.2", "0.5", "--out", str(out),
+         "--samples", str(samples)],
         cwd=REPO, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -35,3 +36,12 @@ def test_small_load_loses_nothing(tmp_path):
     assert cpu["daphne"]["cpu_s"] > 0 and cpu["daphne"]["ms_per_answer"] > 0
     host = figures["host_cpu_percent"]
     assert {"user", "idle", "steal"} <= set(host) and 99 <= sum(host.values()) <= 101
+    rows = [json.loads(line) for line in samples.read_text().splitlines()]
+    assert len(rows) == messages["sent"]
+    sent_at = [r["sent_s"] for r in rows]
+    assert sent_at == sorted(sent_at) and sent_at[0] == 0
+    answered = [r for r in rows if r["outcome"] == "answered"]
+    assert len(answered) == messages["answered"]
+    assert all(0 < r["ack_ms"] <= r["ttft_ms"] <= r["done_ms"] for r in answered)
+    by_source = {s: sum(r["source"] == s for r in answered) for s in figures["by_source"]}
+    assert by_source == {s: f["answers"] for s, f in figures["by_source"].items()}
