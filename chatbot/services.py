@@ -5,8 +5,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from chatbot import message_sql
 from chatbot.models import Conversation, Feedback, Message
 from chatbot.pipeline.base import HistoryItem, Turn
 
@@ -36,13 +37,25 @@ def visitor_message_insert(
 ) -> tuple[Message, bool]:
     """Stores the message unless this client id was stored before. Returns (message, created).
     The conversation's timestamps are the caller's to update."""
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                conversation=conversation, role=Message.Role.VISITOR, client_id=client_id, text=text
-            )
-    except IntegrityError:
+    now = timezone.now()
+    message_id = message_sql.message_insert(
+        conversation_id=conversation.pk,
+        role=Message.Role.VISITOR,
+        text=text,
+        client_id=client_id,
+        created_at=now,
+        skip_duplicate=True,
+    )
+    if message_id is None:
         return Message.objects.get(conversation=conversation, client_id=client_id), False
+    message = message_sql.stored_message(
+        message_id,
+        conversation=conversation,
+        role=Message.Role.VISITOR,
+        text=text,
+        client_id=client_id,
+        created_at=now,
+    )
     return message, True
 
 
@@ -106,20 +119,16 @@ def answer_turn(*, message_id: int) -> AnswerTurn | None:
 def turn_build(*, message: Message, conversation: Conversation | None = None) -> Turn:
     """The question with the conversation's recent turns before it (`conversation`: the
     message's, when the caller has it already)."""
-    earlier = (
-        Message.objects.filter(conversation_id=message.conversation_id, id__lt=message.id)
-        .exclude(role=Message.Role.SYSTEM)
-        .order_by("-id")
-        .values_list("role", "text")[:HISTORY_TURNS]  # not the stored traces: JSON to decode
+    earlier = message_sql.recent_turns(
+        conversation_id=message.conversation_id, before_id=message.id, limit=HISTORY_TURNS
     )
-    history = tuple(HistoryItem(role, text) for role, text in reversed(earlier))
     conversation = conversation or message.conversation
     return Turn(
         conversation_id=conversation.public_id,
         message_id=message.id,
         text=message.text,
         locale=conversation.locale,
-        history=history,
+        history=tuple(HistoryItem(role, text) for role, text in earlier),
     )
 
 

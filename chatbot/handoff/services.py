@@ -11,7 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from chatbot import metrics
+from chatbot import message_sql, metrics
 from chatbot.handoff import notify, selectors
 from chatbot.models import (
     AgentNote,
@@ -94,11 +94,14 @@ def visitor_message_route(*, conversation_id: int, text: str) -> bool:
 
     While the bot holds the conversation (nearly always) this is a single UPDATE."""
     now = timezone.now()
-    touched = {"last_visitor_message_at": now, "updated_at": now}
-    if Conversation.objects.filter(pk=conversation_id, status=Status.BOT).update(**touched):
+    if message_sql.conversation_touch_if(
+        conversation_id=conversation_id, status=Status.BOT, now=now, visitor_wrote=True
+    ):
         status = Status.BOT
     else:
-        Conversation.objects.filter(pk=conversation_id).update(**touched)
+        Conversation.objects.filter(pk=conversation_id).update(
+            last_visitor_message_at=now, updated_at=now
+        )
         status = selectors.conversation_status(conversation_id=conversation_id)
     if status in selectors.OPEN_STATUSES:
         transaction.on_commit(notify.queue_changed)  # the console's "visitor waiting" timer
@@ -159,18 +162,20 @@ def bot_message_store_if_bot(
     The conditional UPDATE takes the row's write lock first, so a concurrent handoff waits for
     this commit and comes after the answer: no bot message is ever stored while queued."""
     now = timezone.now()
-    if not Conversation.objects.filter(pk=conversation_id, status=Status.BOT).update(
-        updated_at=now
+    if not message_sql.conversation_touch_if(
+        conversation_id=conversation_id, status=Status.BOT, now=now, visitor_wrote=False
     ):
         return None
-    return Message.objects.create(
-        conversation_id=conversation_id,
-        role=Message.Role.BOT,
-        reply_to_id=reply_to_id,
-        text=text,
-        source=source,
-        trace=trace,
-    )
+    fields = {
+        "conversation_id": conversation_id,
+        "role": Message.Role.BOT,
+        "reply_to_id": reply_to_id,
+        "text": text,
+        "source": source,
+        "trace": trace,
+        "created_at": now,
+    }
+    return message_sql.stored_message(message_sql.message_insert(**fields), **fields)
 
 
 @dataclass(frozen=True)
