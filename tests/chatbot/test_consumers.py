@@ -35,6 +35,21 @@ async def test_new_visitor_gets_a_conversation_and_token(upstream):
     )()
 
 
+async def test_a_new_visitors_hello_reads_nothing_back(upstream, monkeypatch):
+    """A conversation started by this socket has no messages and no place in the queue."""
+    from chatbot import services
+    from chatbot.handoff import selectors
+
+    def must_not_run(**kwargs):
+        raise AssertionError("read back for a conversation started just now")
+
+    monkeypatch.setattr(services, "last_message_id", must_not_run)
+    monkeypatch.setattr(selectors, "handoff_frame", must_not_run)
+    async with chat_socket() as client:
+        frames = await client.say("Where is my parcel?", "n-1")
+    assert client.hello["last_id"] == 0 and frames[-1]["type"] == "done"
+
+
 async def test_answer_streams_in_order_and_is_stored_with_trace(upstream, settings):
     settings.CHAT_TOKEN_FRAME_INTERVAL_S = 0  # every piece its own frame
     settings.CHAT_STATUS_DELAY_S = 0  # every stage's status as it starts
