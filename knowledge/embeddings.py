@@ -13,6 +13,7 @@ import os
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -238,6 +239,22 @@ class CachingEmbedder:
                 self._vectors.move_to_end(text)
             return vector
 
+    def seed(self, texts: Sequence[str], vectors: np.ndarray) -> int:
+        """Vectors known without the model (the FAQ's stored paraphrase embeddings), kept in
+        the room that is free and at the least recently used end: a visitor who asks an FAQ
+        question word for word skips the forward pass from the first time on, and nothing
+        visitors asked is pushed out for them. Returns how many were added."""
+        added = 0
+        with self._lock:
+            for text, vector in zip(texts, vectors, strict=True):
+                if len(self._vectors) >= self.size:
+                    break
+                if text not in self._vectors:
+                    self._vectors[text] = vector.copy()  # not a view holding the whole matrix
+                    self._vectors.move_to_end(text, last=False)
+                    added += 1
+        return added
+
     def embed(self, texts: list[str]) -> np.ndarray:
         with self._lock:
             found = {t: self._vectors[t] for t in texts if t in self._vectors}
@@ -295,6 +312,12 @@ def _backend_from_settings(settings: Any) -> Embedder:
     raise ValueError(
         f"unknown EMBEDDING_BACKEND {backend!r}; expected 'minilm', 'minilm-torch' or 'openai'"
     )
+
+
+def embedding_cache_seed(texts: Sequence[str], vectors: np.ndarray) -> int:
+    """Hands known vectors to the process-wide embedder's cache (see CachingEmbedder.seed)."""
+    embedder = get_embedder()
+    return embedder.seed(texts, vectors) if isinstance(embedder, CachingEmbedder) else 0
 
 
 def embed_one(text: str) -> np.ndarray:

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from knowledge.embeddings import embedding_cache_seed
 from knowledge.models import AnswerVariant, Paraphrase
 from knowledge.services import knowledge_version
 
@@ -75,6 +76,8 @@ class InMemoryIndex:
             variants.setdefault(faq_id, []).append(_Variant(variant_id, text, served))
         # Swapped together, so a search never sees the new paraphrases with the old variants.
         self._by_locale, self._variants = by_locale, variants
+        for matrix in by_locale.values():
+            embedding_cache_seed(matrix.texts, matrix.vectors)
 
     def refresh(self) -> None:
         version = knowledge_version()

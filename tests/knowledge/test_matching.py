@@ -206,3 +206,40 @@ def test_caching_embedder_embeds_each_text_once_and_evicts_the_oldest():
     cached.embed(["banana", "apple"])
     assert inner.calls == [["banana", "apple"], ["cherry"], ["apple"]]
     assert cached.embed([]).shape == (0, 4)
+
+
+def test_seeded_vectors_fill_free_room_only_and_go_first_when_room_runs_out():
+    from knowledge.embeddings import CachingEmbedder
+
+    inner = CountingEmbedder()
+    cached = CachingEmbedder(inner, size=3)
+    asked = cached.embed(["asked"])
+    known = np.asarray([[9, 9, 9, 9], [8, 8, 8, 8], [7, 7, 7, 7]], dtype=np.float32)
+    assert cached.seed(["asked", "faq one", "faq two"], known) == 2
+    assert np.array_equal(cached.embed(["asked"]), asked), "a visitor's vector is not replaced"
+    assert np.array_equal(cached.embed(["faq one"])[0], known[1])
+    assert inner.calls == [["asked"]], "seeded texts never reach the model"
+    assert cached.seed(["faq three"], known[:1]) == 0, "no room: nothing pushed out"
+    cached.embed(["new question"])  # evicts the least recently used: the unused seed
+    cached.embed(["faq two"])
+    assert inner.calls == [["asked"], ["new question"], ["faq two"]]
+
+
+@pytest.mark.django_db
+def test_an_faq_question_asked_word_for_word_skips_the_model(monkeypatch):
+    from knowledge import embeddings
+    from knowledge.embeddings import CachingEmbedder
+    from knowledge.index import InMemoryIndex
+    from knowledge.models import FAQ, Paraphrase
+
+    faq = FAQ.objects.create(question="How do I reset my password?", answer="Use the link.")
+    paraphrase = Paraphrase.objects.create(faq=faq, text="I forgot my password", approved=True)
+    stored = np.asarray([0.6, 0.8, 0.0, 0.0], dtype=np.float32)
+    Paraphrase.objects.filter(pk=paraphrase.pk).update(embedding=stored.tobytes())
+    inner = CountingEmbedder()
+    monkeypatch.setattr(embeddings, "_default", CachingEmbedder(inner, size=16))
+    index = InMemoryIndex()
+    index.refresh()
+    vector = embeddings.embed_one("I forgot my password")
+    assert np.array_equal(vector, stored) and inner.calls == []
+    assert index.search(vector, locale="en", k=1)[0].faq_id == faq.pk
