@@ -45,3 +45,21 @@ def test_small_load_loses_nothing(tmp_path):
     assert all(0 < r["ack_ms"] <= r["ttft_ms"] <= r["done_ms"] for r in answered)
     by_source = {s: sum(r["source"] == s for r in answered) for s in figures["by_source"]}
     assert by_source == {s: f["answers"] for s, f in figures["by_source"].items()}
+    stored_by_kind = figures["stored_by_kind"]
+    assert sum(k["answers"] for k in stored_by_kind.values()) == sum(
+        figures["by_source"].get(s, {}).get("answers", 0) for s in ("faq", "cache")
+    )
+    assert set(stored_by_kind) <= {"faq", "faq_reworded", "repeat", "new"}
+
+
+def test_reworded_faq_questions_differ_from_the_stored_wording_only_in_case_and_punctuation():
+    import random
+    import re
+
+    from bench.loadtest import Questions
+
+    questions = Questions(random.Random(1))
+    stored = {re.sub(r"[^\w\s]", "", q).lower() for q in questions.faq}
+    reworded = [questions.reworded(q) for q in questions.faq for _ in range(3)]
+    assert all(re.sub(r"[^\w\s]", "", r).lower().strip() in stored for r in reworded)
+    assert not set(reworded) & set(questions.faq), "never word for word"
