@@ -752,10 +752,16 @@ def section_loadtest(ctx: Context) -> Section:
                         host["idle"], host["steal"]])  # fmt: skip
     issue = runs[(200, "full pipeline", (2, 8))]
     slower = runs[(200, "full pipeline", (5, 15))]
+    by_kind = [
+        [kind, f["answers"], f"{f['ttft_ms']['p50']:.1f} / {f['ttft_ms']['p99']:.1f}",
+         f"{f['pipeline_ttft_ms']['p50']:.1f} / {f['pipeline_ttft_ms']['p99']:.1f}"]
+        for kind, f in issue["stored_by_kind"].items()
+    ]  # fmt: skip
     md = [
         "`python -m bench.loadtest --start-server --sessions N --duration 30 --think MIN MAX "
-        "[--stages …]`: N visitor websockets (ramped over 10 s) asking demo FAQ questions, "
-        "repeats and new questions, with MIN-MAX s between an answer and the next message; the "
+        "[--stages …]`: N visitor websockets (ramped over 10 s) asking demo FAQ questions "
+        "(word for word and reworded), repeats of earlier questions and new questions, with "
+        "MIN-MAX s between an answer and the next message; the "
         "model is the upstream simulator (its own process, 20 ms to the first token, 5 ms per "
         "token); load generator, daphne and simulator share this machine's 2 cores. *First "
         "token* is end to end over the socket (send → first `token` frame); *in the pipeline* "
@@ -764,6 +770,13 @@ def section_loadtest(ctx: Context) -> Section:
         "First token in ms, p50 / p99:",
         "",
         table(LOADTEST_COLUMNS, rows),
+        "",
+        "The FAQ and cache answers of the first run (200 sessions, 2-8 s) by what was asked "
+        "(`faq`: an FAQ phrasing word for word, its vector known; `faq_reworded`: one in "
+        "another case or punctuation, embedded by the model; `repeat`: another visitor's "
+        "question, in the cache), first token ms p50 / p99:",
+        "",
+        table(("asked", "answers", "first token", "in the pipeline"), by_kind),
         "",
         "Where the CPU went (`ack` = send → `ack`, after the message is stored; daphne's CPU "
         "per answer counts all its threads; *steal* is CPU time the hypervisor gave to other "
