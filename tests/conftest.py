@@ -1,3 +1,4 @@
+import inspect
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -8,6 +9,7 @@ from channels.testing import WebsocketCommunicator
 
 from chatbot import answering, localmodel
 from chatbot.asgi import application
+from chatbot.llm.client import clients_close
 from chatbot.llm.simulator import UpstreamSimulator
 from tests.servers import free_port
 
@@ -122,6 +124,14 @@ async def settle() -> AsyncIterator[None]:
     await answering.wait_for_running_answers()
 
 
+@pytest.fixture
+async def close_model_clients() -> AsyncIterator[None]:
+    """Closes the model clients of the test's event loop: their pooled keep-alive connections
+    would otherwise be reported unclosed when the loop is collected."""
+    yield
+    await clients_close()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_shared_state() -> None:
     """Each test starts with empty caches and per-process indexes, as the database does."""
@@ -158,5 +168,11 @@ def local_model(tmp_path_factory) -> str:
 
 def pytest_collection_modifyitems(config, items) -> None:
     """Browser tests last: Playwright's sync API keeps an event loop running in the main thread
-    for the whole session, which would break later tests that call asyncio.run()."""
+    for the whole session, which would break later tests that call asyncio.run().
+
+    Every async test closes its loop's model clients (`close_model_clients`); as an autouse
+    fixture it would give sync tests an event loop too, which the browser tests refuse."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    for item in items:
+        if inspect.iscoroutinefunction(getattr(item, "function", None)):
+            item.fixturenames.append("close_model_clients")

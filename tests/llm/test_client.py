@@ -83,3 +83,16 @@ async def test_event_data_joins_lines_and_skips_comments_and_other_fields():
             yield line
 
     assert [d async for d in _event_data(lines())] == ['{"a":\n1}', "[DONE]"]
+
+
+async def test_closing_the_loops_clients_closes_their_pools_and_the_next_call_opens_anew(sim):
+    from chatbot.llm.client import client_for, clients_close
+
+    upstream = upstream_of(sim)
+    await collect(sim)
+    first = client_for(upstream)
+    await clients_close()
+    assert first.is_closed()
+    assert "".join(c.text for c in await collect(sim)).endswith("Where is my parcel?")
+    assert client_for(upstream) is not first
+    assert sim.stats.requests == 2 and sim.stats.questions == ["Where is my parcel?"] * 2
