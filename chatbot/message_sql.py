@@ -20,6 +20,18 @@ def _column_value(model: type, name: str, value: Any) -> Any:
     return model._meta.get_field(name).get_db_prep_save(value, connection)
 
 
+_MESSAGE_COLUMNS = (
+    "conversation_id",
+    "role",
+    "text",
+    "client_id",
+    "reply_to_id",
+    "source",
+    "trace",
+    "created_at",
+)
+
+
 @cache
 def _statements() -> dict[str, str]:
     """The SQL, with the tables' quoted names: identifiers from the models, and every value a
@@ -27,10 +39,9 @@ def _statements() -> dict[str, str]:
     quote = connection.ops.quote_name
     messages = quote(Message._meta.db_table)
     conversations = quote(Conversation._meta.db_table)
-    insert = (
-        f"INSERT INTO {messages} (conversation_id, role, text, client_id, reply_to_id, source,"  # noqa: S608
-        " trace, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-    )
+    columns = ", ".join(_MESSAGE_COLUMNS)
+    placeholders = ", ".join(["%s"] * len(_MESSAGE_COLUMNS))
+    insert = f"INSERT INTO {messages} ({columns}) VALUES ({placeholders})"  # noqa: S608
     touch = f"UPDATE {conversations} SET updated_at = %s"  # noqa: S608
     return {
         "insert": f"{insert} RETURNING id",
@@ -42,7 +53,7 @@ def _statements() -> dict[str, str]:
     }
 
 
-def message_insert(
+def message_store(
     *,
     conversation_id: int,
     role: str,
@@ -53,26 +64,33 @@ def message_insert(
     source: str = "",
     trace: dict[str, Any] | None = None,
     skip_duplicate: bool = False,
-) -> int | None:
-    """The new message's id. `skip_duplicate`: a message of the same client id stored before
-    is left alone and None returned (ON CONFLICT DO NOTHING), no exception and no savepoint."""
+) -> Message | None:
+    """The new message, as the ORM would have returned it. `skip_duplicate`: a message of the
+    same client id stored before is left alone and None returned (ON CONFLICT DO NOTHING), no
+    exception and no savepoint."""
+    fields = {
+        "conversation_id": conversation_id,
+        "role": role,
+        "text": text,
+        "client_id": client_id,
+        "reply_to_id": reply_to_id,
+        "source": source,
+        "trace": trace if trace is not None else {},
+        "created_at": created_at,
+    }
     statement = "insert_unless_duplicate" if skip_duplicate else "insert"
     with connection.cursor() as cursor:
         cursor.execute(
             _statements()[statement],
-            [
-                conversation_id,
-                role,
-                text,
-                client_id,
-                reply_to_id,
-                source,
-                _column_value(Message, "trace", trace or {}),
-                _column_value(Message, "created_at", created_at),
-            ],
+            [_column_value(Message, name, fields[name]) for name in _MESSAGE_COLUMNS],
         )
         row = cursor.fetchone()
-    return None if row is None else row[0]
+    if row is None:
+        return None
+    message = Message(id=row[0], **fields)
+    message._state.adding = False
+    message._state.db = connection.alias
+    return message
 
 
 def conversation_touch_if(
@@ -98,11 +116,3 @@ def recent_turns(*, conversation_id: int, before_id: int, limit: int) -> list[tu
         )
         rows = cursor.fetchall()
     return [(role, text) for role, text in reversed(rows)]
-
-
-def stored_message(message_id: int, **fields: Any) -> Message:
-    """The Message the ORM would have returned for a row just inserted here."""
-    message = Message(id=message_id, **fields)
-    message._state.adding = False
-    message._state.db = connection.alias
-    return message

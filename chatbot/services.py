@@ -37,25 +37,17 @@ def visitor_message_insert(
 ) -> tuple[Message, bool]:
     """Stores the message unless this client id was stored before. Returns (message, created).
     The conversation's timestamps are the caller's to update."""
-    now = timezone.now()
-    message_id = message_sql.message_insert(
+    message = message_sql.message_store(
         conversation_id=conversation.pk,
         role=Message.Role.VISITOR,
         text=text,
         client_id=client_id,
-        created_at=now,
+        created_at=timezone.now(),
         skip_duplicate=True,
     )
-    if message_id is None:
+    if message is None:
         return Message.objects.get(conversation=conversation, client_id=client_id), False
-    message = message_sql.stored_message(
-        message_id,
-        conversation=conversation,
-        role=Message.Role.VISITOR,
-        text=text,
-        client_id=client_id,
-        created_at=now,
-    )
+    message.conversation = conversation  # the caller's instance: no query to read it back
     return message, True
 
 

@@ -166,16 +166,15 @@ def bot_message_store_if_bot(
         conversation_id=conversation_id, status=Status.BOT, now=now, visitor_wrote=False
     ):
         return None
-    fields = {
-        "conversation_id": conversation_id,
-        "role": Message.Role.BOT,
-        "reply_to_id": reply_to_id,
-        "text": text,
-        "source": source,
-        "trace": trace,
-        "created_at": now,
-    }
-    return message_sql.stored_message(message_sql.message_insert(**fields), **fields)
+    return message_sql.message_store(
+        conversation_id=conversation_id,
+        role=Message.Role.BOT,
+        reply_to_id=reply_to_id,
+        text=text,
+        source=source,
+        trace=trace,
+        created_at=now,
+    )
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ pytestmark = pytest.mark.django_db
 def test_an_inserted_message_reads_back_through_the_orm_as_it_was_given():
     conversation = services.conversation_start(locale="en")
     now = timezone.now()
-    question = message_sql.message_insert(
+    question = message_sql.message_store(
         conversation_id=conversation.pk, role="visitor", text="Hi", client_id="c1", created_at=now
-    )
+    ).id
     trace = {"source": "faq", "steps": [{"stage": "faq", "score": 0.93}], "text": "naïve 你好"}
-    answer = message_sql.message_insert(
+    answer = message_sql.message_store(
         conversation_id=conversation.pk,
         role="bot",
         text="Hello!",
@@ -24,7 +24,7 @@ def test_an_inserted_message_reads_back_through_the_orm_as_it_was_given():
         source="faq",
         trace=trace,
         created_at=now,
-    )
+    ).id
     stored = Message.objects.get(pk=answer)
     assert (stored.role, stored.text, stored.source, stored.trace) == (
         "bot",
@@ -41,8 +41,8 @@ def test_an_inserted_message_reads_back_through_the_orm_as_it_was_given():
 def test_a_second_message_with_the_same_client_id_is_skipped_not_an_error():
     conversation = services.conversation_start(locale="en")
 
-    def store() -> int | None:
-        return message_sql.message_insert(
+    def store() -> Message | None:
+        return message_sql.message_store(
             conversation_id=conversation.pk,
             role="visitor",
             text="Hi",
@@ -78,12 +78,12 @@ def test_recent_turns_are_the_last_ones_before_the_message_oldest_first_without_
     ids = []
     for n, role in enumerate(["visitor", "bot", "system", "agent", "visitor", "bot", "visitor"]):
         ids.append(
-            message_sql.message_insert(
+            message_sql.message_store(
                 conversation_id=conversation.pk,
                 role=role,
                 text=f"m{n}",
                 created_at=timezone.now(),
-            )
+            ).id
         )
     assert message_sql.recent_turns(conversation_id=conversation.pk, before_id=ids[6], limit=3) == [
         ("agent", "m3"),
