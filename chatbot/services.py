@@ -3,6 +3,7 @@ database_sync_to_async)."""
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
@@ -67,12 +68,34 @@ def message_has_reply(*, message_id: int) -> bool:
     return Message.objects.filter(reply_to_id=message_id).exists()
 
 
+def bot_message_insert(
+    *,
+    conversation_id: int,
+    reply_to_id: int,
+    text: str,
+    source: str,
+    trace: dict[str, Any],
+    created_at: datetime | None = None,
+) -> Message:
+    """Stores a bot answer; the conversation's timestamps are the caller's to update."""
+    message = message_sql.message_store(
+        conversation_id=conversation_id,
+        role=Message.Role.BOT,
+        reply_to_id=reply_to_id,
+        text=text,
+        source=source,
+        trace=trace,
+        created_at=created_at or timezone.now(),
+    )
+    assert message is not None  # only visitor messages skip a duplicate
+    return message
+
+
 def bot_message_store(
     *, conversation_id: int, reply_to_id: int, text: str, source: str, trace: dict[str, Any]
 ) -> Message:
-    message = Message.objects.create(
+    message = bot_message_insert(
         conversation_id=conversation_id,
-        role=Message.Role.BOT,
         reply_to_id=reply_to_id,
         text=text,
         source=source,

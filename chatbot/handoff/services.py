@@ -23,6 +23,7 @@ from chatbot.models import (
 )
 from chatbot.services import (
     AnswerTurn,
+    bot_message_insert,
     message_has_reply,
     message_payload,
     turn_build,
@@ -166,9 +167,8 @@ def bot_message_store_if_bot(
         conversation_id=conversation_id, status=Status.BOT, now=now, visitor_wrote=False
     ):
         return None
-    return message_sql.message_store(
+    return bot_message_insert(
         conversation_id=conversation_id,
-        role=Message.Role.BOT,
         reply_to_id=reply_to_id,
         text=text,
         source=source,
