@@ -370,6 +370,17 @@ def outcome(record: Sent) -> str:
     return "failed" if record.error is not None else "lost"
 
 
+def first_token_figures(records: list[Sent]) -> dict[str, Any]:
+    """How many answers, and their first token end to end and inside the pipeline."""
+    return {
+        "answers": len(records),
+        "ttft_ms": percentiles([r.first_token_at - r.sent_at for r in records if r.first_token_at]),
+        "pipeline_ttft_ms": percentiles(
+            [r.pipeline_ttft_s for r in records if r.pipeline_ttft_s is not None]
+        ),
+    }
+
+
 def summarise(logs: list[SessionLog], config: dict[str, Any], load: tuple[float, float]) -> dict:
     records = [r for log in logs for r in log.sent]
     outcomes = Counter(outcome(r) for r in records)
@@ -378,29 +389,16 @@ def summarise(logs: list[SessionLog], config: dict[str, Any], load: tuple[float,
     for source in sorted({r.source for r in answered}):
         mine = [r for r in answered if r.source == source]
         by_source[source] = {
-            "answers": len(mine),
-            "ttft_ms": percentiles(
-                [r.first_token_at - r.sent_at for r in mine if r.first_token_at]
-            ),
+            **first_token_figures(mine),
             "done_ms": percentiles([r.done_at - r.sent_at for r in mine]),
-            "pipeline_ttft_ms": percentiles(
-                [r.pipeline_ttft_s for r in mine if r.pipeline_ttft_s is not None]
-            ),
             "after_ack_ms": percentiles(
                 [r.first_token_at - r.acked_at for r in mine if r.first_token_at and r.acked_at]
             ),
         }
     stored_answers = [r for r in answered if r.source in STORED_SOURCES and r.first_token_at]
     stored_by_kind = {
-        kind: {
-            "answers": len(mine),
-            "ttft_ms": percentiles([r.first_token_at - r.sent_at for r in mine]),
-            "pipeline_ttft_ms": percentiles(
-                [r.pipeline_ttft_s for r in mine if r.pipeline_ttft_s is not None]
-            ),
-        }
+        kind: first_token_figures([r for r in stored_answers if r.kind == kind])
         for kind in sorted({r.kind for r in stored_answers})
-        for mine in [[r for r in stored_answers if r.kind == kind]]
     }
     mix: dict[str, Counter] = {}
     for r in records:

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from bench.loadtest import STORED_SOURCES
 from tests.servers import REPO
 
 pytestmark = pytest.mark.slow
@@ -47,7 +48,7 @@ def test_small_load_loses_nothing(tmp_path):
     assert by_source == {s: f["answers"] for s, f in figures["by_source"].items()}
     stored_by_kind = figures["stored_by_kind"]
     assert sum(k["answers"] for k in stored_by_kind.values()) == sum(
-        figures["by_source"].get(s, {}).get("answers", 0) for s in ("faq", "cache")
+        figures["by_source"].get(s, {}).get("answers", 0) for s in STORED_SOURCES
     )
     assert set(stored_by_kind) <= {"faq", "faq_reworded", "repeat", "new"}
 
