@@ -11,6 +11,16 @@ DURATION ?= 60
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# llama-cpp-python compiles llama.cpp, by default for the build machine's own CPU: such a build
+# crashed on a machine of the same kind with AVX-512 + AMX (llama.cpp's AMX repack path). Pinned,
+# portable flags instead (any x86-64 CPU with AVX2, FMA and F16C), built once into a wheel kept
+# under ~/.cache by version and flags, so make run, make test and CI install the same binary.
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_AVX=ON -DGGML_AVX2=ON \
+	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF \
+	-DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF -DGGML_AVX_VNNI=OFF -DGGML_AMX_TILE=OFF \
+	-DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_CURL=OFF
+LLAMA_WHEELS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/helpdesk-chatbot/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | sha1sum | cut -c1-12)
 
 .PHONY: run test test-fast lint format bench loadtest install messages demo-data clean
 
@@ -18,6 +28,14 @@ $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first and pinned: pip takes the CPU build that lies on this machine's disk.
 	$(PY) -m pip install --quiet torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
+	test -n "$$(ls $(LLAMA_WHEELS)/*.whl 2>/dev/null)" || { \
+	  echo "Building llama-cpp-python $(LLAMA_CPP_VERSION) for any AVX2 CPU (once; 5-10 min) …"; \
+	  rm -rf $(LLAMA_WHEELS).partial && \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	    $(PY) -m pip wheel --quiet --no-deps --no-cache-dir --no-binary llama-cpp-python \
+	    -w $(LLAMA_WHEELS).partial llama-cpp-python==$(LLAMA_CPP_VERSION) && \
+	  mv $(LLAMA_WHEELS).partial $(LLAMA_WHEELS); }
+	$(PY) -m pip install --quiet --no-deps --force-reinstall $(LLAMA_WHEELS)/*.whl
 	$(PY) -m pip install --quiet -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
 	$(PY) -c "import torch, django, channels, llama_cpp, sentence_transformers"
 	touch $@
