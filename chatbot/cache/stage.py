@@ -48,8 +48,10 @@ class CacheStage:
         found = await on_lookup_lane(cache_lookup)(
             text=turn.text, locale=turn.locale, history=turn.history
         )
+        # No scope (a bypass) or a scope that is not stored into: single flight has nothing
+        # to wait for.
         context = found.context
-        if found.hit or context is None or context.store != context.lookup:
+        if found.hit or found.scope is None or context is None or context.store != context.lookup:
             return self._decide(turn, trace, found, started)
         key = found.flight_key
         if await self.flight.lead(key):

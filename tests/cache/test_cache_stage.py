@@ -136,6 +136,25 @@ async def test_a_follow_up_only_hits_after_the_same_question(upstream):
     assert again[-1]["message"]["text"] == returns[-1]["message"]["text"]
 
 
+async def test_a_long_chain_of_follow_ups_bypasses_the_cache_and_is_answered(upstream, settings):
+    """Beyond MAX_CHAIN follow-ups in a row the cache has no scope to look in: those questions
+    go to the model (they used to end in an `internal` error, retries too)."""
+    settings.CHAT_VISITOR_MESSAGE_BURST = 100  # the visitor limit is not under test here
+    follow_ups = ["Is it waterproof?", "What about that one?", "And this?", "Is it cheaper?"]
+    async with chat_socket() as client:
+        await client.say("Tell me about the trail jacket", "q0")
+        for index, text in enumerate([*follow_ups, "And that one?"], start=1):
+            frames = await client.say(text, f"q{index}")
+            assert not [f for f in frames if f["type"] == "error"], frames
+            assert frames[-1]["source"] == "llm", (text, frames[-1])
+        resent = await client.say("And that one?", "q5-again")
+        assert resent[-1]["source"] == "llm"
+    stored = await bot_message(frames[-1]["message"]["id"])
+    cache_step = next(s for s in stored.trace["steps"] if s["stage"] == "cache")
+    assert cache_step["decision"] == "bypass_context"
+    assert cache_step["detail"]["context"] == "context_too_deep"
+
+
 async def test_entries_serve_only_their_locale(upstream):
     await ask(QUESTION)
     assert (await ask(QUESTION, "?locale=zh-hans"))[-1]["source"] == "llm"
