@@ -51,6 +51,11 @@ LLM_TOKENS = Counter(
     "chatbot_llm_tokens", "Tokens by tier and kind (prompt, completion).", ["tier", "kind"]
 )
 LLM_COST = Counter("chatbot_llm_cost_usd", "Model spend in USD by tier.", ["tier"])
+STAGE_FAILURES = Counter(
+    "chatbot_stage_failures",
+    "Pipeline stages that raised (the next stage answered), by stage and failure kind.",
+    ["stage", "kind"],
+)
 CACHE_HITS = Counter("chatbot_cache_hits", "Semantic cache lookups that answered.")
 CACHE_MISSES = Counter(
     "chatbot_cache_misses",

@@ -13,6 +13,7 @@ from django.conf import settings
 
 from chatbot import copy
 from chatbot.llm import notices, pending
+from chatbot.observability.logs import describe_error
 from chatbot.pipeline.base import Answer, Turn
 from chatbot.pipeline.trace import Trace, TraceStep
 from knowledge.models import RuleTemplate
@@ -129,17 +130,28 @@ class FallbackStage:
         )
 
     async def attempt(self, turn: Turn, trace: Trace) -> Answer:
+        """Never raises: without its templates (the database failed) it gives the generic
+        answer, and without the shared queued flag (Redis failed) it promises no later answer."""
         started = trace.elapsed_ms()
-        template = best_template(turn.text, await self.templates(turn.locale))
+        try:
+            template = best_template(turn.text, await self.templates(turn.locale))
+        except Exception as exc:
+            logger.warning("rule templates unavailable: %s", describe_error(exc))
+            template = None
         # The model stage ran and passed: it could not answer, so a model should answer later.
         queued = self.queue_unanswered and any(step.stage == "llm" for step in trace.steps)
+        if queued:
+            try:
+                await pending.mark()
+            except Exception as exc:
+                logger.warning("could not queue the question for later: %s", describe_error(exc))
+                queued = False
         if template is not None:
             parts = [template.text, notices.text("human", turn.locale)]
         else:
             parts = [copy.render(copy.FALLBACK_ANSWER, turn.locale)]
         if queued:
             parts.append(notices.text("queued", turn.locale))
-            await pending.mark()
         separator = "" if copy.normalise_locale(turn.locale) == "zh-hans" else " "
         trace.add(
             TraceStep(

@@ -3,11 +3,15 @@
 import logging
 from collections.abc import AsyncIterator, Sequence
 
-from chatbot import copy
-from chatbot.pipeline.base import DoneEvent, Event, Stage, StatusEvent, TokenEvent, Turn
+from chatbot import copy, metrics
+from chatbot.observability.logs import describe_error
+from chatbot.pipeline.base import Answer, DoneEvent, Event, Stage, StatusEvent, TokenEvent, Turn
+from chatbot.pipeline.failures import FailureKind, failure_kind
 from chatbot.pipeline.trace import Trace, TraceStep
 
 logger = logging.getLogger(__name__)
+
+STAGE_FAILED = "stage_failed"
 
 
 class NoStageAnswered(RuntimeError):
@@ -44,10 +48,37 @@ async def _after_answer(turn: Turn, stages: Sequence[Stage], done: DoneEvent | N
             logger.exception("after_answer of stage %s failed", stage.name)
 
 
+async def _attempt(stage: Stage, turn: Turn, trace: Trace) -> Answer | None:
+    """The stage's answer, or None when it passes or fails: a stage that raises (a locked
+    database, Redis not answering, a bug) is recorded and the next stage answers."""
+    started = trace.elapsed_ms()
+    try:
+        return await stage.attempt(turn, trace)
+    except Exception as exc:
+        kind = failure_kind(exc)
+        logger.warning(
+            "stage %s failed (%s), the next stage answers: %s",
+            stage.name,
+            kind,
+            describe_error(exc),
+            exc_info=kind == FailureKind.INTERNAL,
+        )
+        metrics.STAGE_FAILURES.labels(stage.name, kind).inc()
+        trace.add(
+            TraceStep(
+                stage.name,
+                STAGE_FAILED,
+                round(trace.elapsed_ms() - started, 2),
+                detail={"error": type(exc).__name__, "kind": kind.value},
+            )
+        )
+        return None
+
+
 async def _run_stages(turn: Turn, stages: Sequence[Stage], trace: Trace) -> AsyncIterator[Event]:
     for stage in stages:
         yield StatusEvent(stage.name)
-        answer = await stage.attempt(turn, trace)
+        answer = await _attempt(stage, turn, trace)
         if answer is None:
             continue
         parts: list[str] = []
