@@ -1,4 +1,13 @@
-"""Liveness and readiness for load balancers and `make run`: JSON, no authentication."""
+"""Liveness and readiness for load balancers, monitors and `make run`: JSON, no authentication.
+
+`/readyz` answers whether this process can serve visitors: its database, Redis (when configured)
+and the embedding model. The model tiers are not part of it: with every tier down the FAQ store,
+the cache, the rule templates and the agents still answer, so taking the process out of rotation
+would turn a degraded service into an outage. Their state is reported beside the checks and on
+`/readyz/models`, which answers 503 when no tier can be tried (for alerting, not for rotation).
+
+A failing check is logged once when it starts failing and once when it recovers, without a
+traceback, however often a load balancer probes."""
 
 import logging
 
@@ -13,49 +22,102 @@ from chatbot.warmup import embeddings_ready
 
 logger = logging.getLogger(__name__)
 
+_failing: dict[str, str] = {}  # check -> the error it last failed with
+
 
 async def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-def _database_ok() -> bool:
+def _database_ok() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
-        return cursor.fetchone() == (1,)
+        if cursor.fetchone() != (1,):
+            raise RuntimeError("SELECT 1 did not return 1")
 
 
-async def _redis_ok() -> bool:
-    client = aioredis.Redis.from_url(settings.REDIS_URL)
+async def _redis_ok() -> None:
+    client = aioredis.Redis.from_url(
+        settings.REDIS_URL, socket_connect_timeout=1.0, socket_timeout=1.0
+    )
     try:
-        return bool(await client.ping())
+        await client.ping()
     finally:
         await client.aclose()
 
 
-async def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready when the database answers, Redis answers (when configured), the embedding model is
-    loaded, and at least one model tier's breaker is not open."""
-    checks: dict[str, bool] = {}
-    try:
-        checks["database"] = await database_sync_to_async(_database_ok)()
-    except Exception:
-        logger.warning("readiness: database check failed", exc_info=True)
-        checks["database"] = False
+def _note(check: str, error: Exception | None) -> bool:
+    """Logs a check's change between passing and failing; returns whether it passes."""
+    if error is None:
+        if _failing.pop(check, None) is not None:
+            logger.info("readiness: the %s check passes again", check)
+        return True
+    if check not in _failing:
+        logger.warning("readiness: the %s check fails: %r", check, error)
+    _failing[check] = repr(error)
+    return False
+
+
+async def _checks() -> dict[str, bool]:
+    probes = {"database": database_sync_to_async(_database_ok)}
     if settings.REDIS_URL:
+        probes["redis"] = _redis_ok
+    checks: dict[str, bool] = {}
+    for name, probe in probes.items():
         try:
-            checks["redis"] = await _redis_ok()
-        except Exception:
-            logger.warning("readiness: redis check failed", exc_info=True)
-            checks["redis"] = False
+            await probe()
+        except Exception as exc:
+            checks[name] = _note(name, exc)
+        else:
+            checks[name] = _note(name, None)
     checks["embeddings"] = embeddings_ready.is_set()
+    return checks
+
+
+async def _tier_states() -> dict[str, str]:
+    """Each model tier's breaker: closed, half_open, open, or unknown when its store failed."""
     try:
-        tiers = [s for s in await breaker_states() if s.name.startswith("tier:")]
-        checks["model_tier"] = not tiers or any(s.state != "open" for s in tiers)
-    except Exception:
-        logger.warning("readiness: breaker state unavailable", exc_info=True)
-        checks["model_tier"] = False
+        states = {
+            s.name.removeprefix("tier:"): s.state
+            for s in await breaker_states()
+            if s.name.startswith("tier:")
+        }
+    except Exception as exc:
+        _note("model tiers", exc)
+        return {}
+    _note("model tiers", None)
+    return states
+
+
+def _answerable(tiers: dict[str, str]) -> bool:
+    return not tiers or any(state != "open" for state in tiers.values())
+
+
+def _unlogged(response: JsonResponse) -> JsonResponse:
+    """Django's request logger writes every 5xx as an error; a failing probe is logged above,
+    once, instead of once per probe."""
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
+async def readyz(request: HttpRequest) -> JsonResponse:
+    """200 when the database, Redis (when configured) and the embedding model are ready; the
+    model tiers' states are reported, not required."""
+    checks = await _checks()
+    tiers = await _tier_states()
     ready = all(checks.values())
-    return JsonResponse(
-        {"status": "ready" if ready else "not_ready", "checks": checks},
-        status=200 if ready else 503,
+    body = {
+        "status": "ready" if ready else "not_ready",
+        "checks": checks,
+        "models": {"answering": _answerable(tiers), "tiers": tiers},
+    }
+    return _unlogged(JsonResponse(body, status=200 if ready else 503))
+
+
+async def readyz_models(request: HttpRequest) -> JsonResponse:
+    """200 while at least one model tier can be tried, 503 when every tier's breaker is open."""
+    tiers = await _tier_states()
+    answering = _answerable(tiers)
+    return _unlogged(
+        JsonResponse({"answering": answering, "tiers": tiers}, status=200 if answering else 503)
     )

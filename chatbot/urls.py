@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.demo_store, name="demo-store"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("readyz/models", health.readyz_models, name="readyz-models"),
     path("metrics", views_metrics.metrics_view, name="metrics"),
     path("admin/llm-router/", llm_admin.router_status, name="llm-router-status"),
     path("admin/analytics/", views_analytics.analytics_dashboard, name="admin-analytics"),

@@ -1,6 +1,22 @@
+import logging
+
 import pytest
+from asgiref.sync import async_to_sync
+
+from chatbot.llm.breaker import Breakers, tier_breaker
+from chatbot.llm.router import router_policy
+from chatbot.llm.tiers import configured_tiers
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _embeddings_loaded_and_no_check_failing(monkeypatch) -> None:
+    from chatbot import health
+    from chatbot.warmup import embeddings_ready
+
+    embeddings_ready.set()
+    monkeypatch.setattr(health, "_failing", {})
 
 
 def test_healthz_is_alive(client):
@@ -8,18 +24,53 @@ def test_healthz_is_alive(client):
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-def test_readyz_reports_each_check(client, settings):
-    from chatbot.warmup import embeddings_ready
-
-    embeddings_ready.set()
+def test_readyz_reports_each_check_and_the_model_tiers(client, settings):
     response = client.get("/readyz")
     body = response.json()
     assert response.status_code == 200, body
-    assert body["checks"] == {"database": True, "embeddings": True, "model_tier": True}
+    assert body["checks"] == {"database": True, "embeddings": True}
+    assert body["models"] == {"answering": True, "tiers": {"local": "closed"}}
+    assert client.get("/readyz/models").status_code == 200
 
 
-def test_readyz_fails_when_redis_is_unreachable(client, settings):
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+def _open_every_tier_breaker() -> None:
+    policy = router_policy()
+    breakers = Breakers(policy.breaker)
+    for tier in configured_tiers():
+        for _ in range(policy.breaker.min_calls):
+            async_to_sync(breakers.record)(tier_breaker(tier.name), False)
+
+
+def test_with_every_model_tier_down_the_process_stays_in_rotation(client, settings):
+    """FAQ answers, the cache, templates and agents still work: /readyz stays 200 and says the
+    model is down; /readyz/models is the one that fails (for alerts)."""
+    _open_every_tier_breaker()
     response = client.get("/readyz")
-    assert response.status_code == 503
-    assert response.json()["checks"]["redis"] is False
+    assert response.status_code == 200
+    assert response.json()["models"] == {"answering": False, "tiers": {"local": "open"}}
+    models = client.get("/readyz/models")
+    assert models.status_code == 503
+    assert models.json() == {"answering": False, "tiers": {"local": "open"}}
+
+
+@pytest.mark.redis
+def test_readyz_fails_when_redis_is_unreachable_and_says_so_once(client, settings, caplog):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    with caplog.at_level(logging.INFO):
+        responses = [client.get("/readyz") for _ in range(5)]
+    assert [r.status_code for r in responses] == [503] * 5
+    assert responses[0].json()["checks"]["redis"] is False
+    redis_lines = [r for r in caplog.records if "redis check" in r.getMessage()]
+    assert len(redis_lines) == 1, [r.getMessage() for r in caplog.records]
+    assert redis_lines[0].levelno == logging.WARNING
+    assert not [r for r in caplog.records if r.exc_info], "no tracebacks"
+    assert not [r for r in caplog.records if r.name == "django.request"]
+
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0"
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert client.get("/readyz").status_code == 200
+    assert [r.getMessage() for r in caplog.records if "passes again" in r.getMessage()] == [
+        "readiness: the redis check passes again",
+        "readiness: the model tiers check passes again",
+    ]
