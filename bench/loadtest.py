@@ -533,7 +533,7 @@ def upstream(local_model: bool, log_dir: Path) -> Iterator[tuple[str, str, int]]
             host="127.0.0.1", port=port, model_alias="local", log_path=log_dir / "local-llm.log"
         )
         try:
-            localmodel.wait_until_ready(base_url, process=server)
+            localmodel.wait_until_answering(base_url, "local", process=server)
             yield base_url, "local model", server.pid
         finally:
             server.terminate()

@@ -24,12 +24,15 @@ def gguf_path() -> Path:
     return path
 
 
-def server_command(*, host: str, port: int, model_alias: str, n_ctx: int = 2048) -> list[str]:
+def server_command(
+    *, host: str, port: int, model_alias: str, n_ctx: int = 2048, model_file: str = ""
+) -> list[str]:
+    """`model_file`: a GGUF file to serve instead of the packaged SmolLM2."""
     return [
         sys.executable,
         "-m",
         "llama_cpp.server",
-        "--model", str(gguf_path()),
+        "--model", model_file or str(gguf_path()),
         "--model_alias", model_alias,
         "--host", host,
         "--port", str(port),
@@ -47,11 +50,19 @@ def _server_env() -> dict[str, str]:
 
 
 def start_server(
-    *, host: str, port: int, model_alias: str, log_path: Path | None = None
+    *,
+    host: str,
+    port: int,
+    model_alias: str,
+    log_path: Path | None = None,
+    n_ctx: int = 2048,
+    model_file: str = "",
 ) -> subprocess.Popen:
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - lives with the process
     return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        server_command(host=host, port=port, model_alias=model_alias),
+        server_command(
+            host=host, port=port, model_alias=model_alias, n_ctx=n_ctx, model_file=model_file
+        ),
         stdout=log,
         stderr=subprocess.STDOUT,
         env=_server_env(),
@@ -73,3 +84,46 @@ def wait_until_ready(
             pass
         time.sleep(0.3)
     raise TimeoutError(f"the local model server at {base_url} did not start in {timeout_s:.0f}s")
+
+
+class NotAnswering(RuntimeError):
+    """The local model server listed its model but failed a real completion."""
+
+
+def probe(base_url: str, model: str, *, timeout_s: float = 60.0) -> str:
+    """A real chat completion, its text. A server that lists its model can still crash on its
+    first completion (a build for another CPU's AVX-512/AMX did), so ready means answering."""
+    try:
+        response = httpx.post(
+            f"{base_url.rstrip('/')}/chat/completions",
+            json={
+                "model": model,
+                "messages": [{"role": "user", "content": "Say hello."}],
+                "max_tokens": 8,
+                "temperature": 0,
+            },
+            timeout=timeout_s,
+        )
+    except httpx.HTTPError as exc:
+        raise NotAnswering(f"the test completion failed: {exc!r}") from exc
+    if response.status_code != 200:
+        raise NotAnswering(
+            f"the test completion got HTTP {response.status_code}: {response.text[:300]}"
+        )
+    choices = response.json().get("choices") or [{}]
+    text = (choices[0].get("message") or {}).get("content") or ""
+    if not text.strip():
+        raise NotAnswering("the test completion came back empty")
+    return text
+
+
+def wait_until_answering(
+    base_url: str,
+    model: str,
+    *,
+    timeout_s: float = 120.0,
+    process: subprocess.Popen | None = None,
+) -> str:
+    """Waits for the server to list its model, then proves it with `probe`."""
+    wait_until_ready(base_url, timeout_s=timeout_s, process=process)
+    return probe(base_url, model)

@@ -207,6 +207,9 @@ LOCAL_LLM_BASE_URL = env.str(
     "LOCAL_LLM_BASE_URL", default=f"http://{LOCAL_LLM_HOST}:{LOCAL_LLM_PORT}/v1"
 )
 LOCAL_LLM_MODEL = env.str("LOCAL_LLM_MODEL", default="smollm2-135m-instruct")
+# A GGUF file to serve instead of the packaged SmolLM2-135M, and the server's context size.
+LOCAL_LLM_MODEL_FILE = env.str("LOCAL_LLM_MODEL_FILE", default="")
+LOCAL_LLM_CONTEXT = env.int("LOCAL_LLM_CONTEXT", default=2048)
 LLM_MAX_TOKENS = env.int("LLM_MAX_TOKENS", default=256)
 LLM_TEMPERATURE = env.float("LLM_TEMPERATURE", default=0.3)
 LLM_CONNECT_TIMEOUT_S = env.float("LLM_CONNECT_TIMEOUT_S", default=2.0)

@@ -149,7 +149,8 @@ def _fresh_shared_state() -> None:
 
 @pytest.fixture(scope="session")
 def local_model(tmp_path_factory) -> str:
-    """The real llama.cpp server with SmolLM2-135M; yields its OpenAI-compatible base URL."""
+    """The real llama.cpp server with SmolLM2-135M, proven by a real completion; yields its
+    OpenAI-compatible base URL."""
     port = free_port()
     process = localmodel.start_server(
         host="127.0.0.1",
@@ -159,7 +160,9 @@ def local_model(tmp_path_factory) -> str:
     )
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        localmodel.wait_until_ready(base_url, process=process, timeout_s=180)
+        localmodel.wait_until_answering(
+            base_url, "smollm2-135m-instruct", process=process, timeout_s=180
+        )
         yield base_url
     finally:
         process.terminate()
