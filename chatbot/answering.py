@@ -107,7 +107,9 @@ async def answer_message(
     message was stored is used only if no earlier answer of the conversation was still being
     written: otherwise its history would miss that answer, and it is read again."""
     state = shared_state()
-    if not await state.claim(answering_key(message_id), CLAIM_TTL_S):
+    # Fails open: without Redis the claim is this process's own, so the answer still comes
+    # (the database keeps one bot answer per message; docs/operations.md).
+    if not await state.claim(answering_key(message_id), CLAIM_TTL_S, fail_open=True):
         return  # another task or process is answering it
     lock = _conversation_locks.setdefault(public_id, asyncio.Lock())
     trace_id = new_trace_id()

@@ -4,17 +4,21 @@ for what is read at scrape time (breaker states, the handoff queue).
 Metrics are per process (prometheus-client's default registry); scrape every daphne process.
 Names, labels and example queries: docs/operations.md."""
 
+from __future__ import annotations
+
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
-from chatbot.llm.breaker import BreakerState
-from chatbot.llm.retry import Failure
-from chatbot.pipeline.base import DoneEvent
+if TYPE_CHECKING:  # a leaf module: anything may record a metric without an import cycle
+    from chatbot.llm.breaker import BreakerState
+    from chatbot.llm.retry import Failure
+    from chatbot.pipeline.base import DoneEvent
 
 # From a stored answer's first piece (5 ms) to a slow model's whole answer (30 s).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30)
@@ -55,6 +59,11 @@ STAGE_FAILURES = Counter(
     "chatbot_stage_failures",
     "Pipeline stages that raised (the next stage answered), by stage and failure kind.",
     ["stage", "kind"],
+)
+REDIS_UNAVAILABLE = Counter(
+    "chatbot_redis_unavailable",
+    "Shared-state operations Redis did not answer, by store and what was done instead.",
+    ["store", "instead"],
 )
 CACHE_HITS = Counter("chatbot_cache_hits", "Semantic cache lookups that answered.")
 CACHE_MISSES = Counter(

@@ -94,6 +94,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 SQLITE_CHECKPOINT_INTERVAL_S = env.float("SQLITE_CHECKPOINT_INTERVAL_S", default=1.0)
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# Longest wait for Redis to connect or answer one command: a Redis that hangs must not hold up
+# an answer (what each part does meanwhile: docs/operations.md, "When Redis does not answer").
+REDIS_TIMEOUT_S = env.float("REDIS_TIMEOUT_S", default=1.0)
 
 if REDIS_URL:
     CACHES = {
@@ -101,6 +104,10 @@ if REDIS_URL:
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="chatbot"),
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": REDIS_TIMEOUT_S,
+                "SOCKET_TIMEOUT": REDIS_TIMEOUT_S,
+            },
         }
     }
     CHANNEL_LAYERS = {

@@ -11,7 +11,7 @@ from chatbot import answering, localmodel
 from chatbot.asgi import application
 from chatbot.llm.client import clients_close
 from chatbot.llm.simulator import UpstreamSimulator
-from tests.servers import free_port
+from tests.servers import RedisServer, free_port
 
 ORIGIN = [(b"origin", b"http://localhost")]
 
@@ -179,3 +179,11 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if inspect.iscoroutinefunction(getattr(item, "function", None)):
             item.fixturenames.append("close_model_clients")
+
+
+@pytest.fixture
+def own_redis(tmp_path) -> Iterator[RedisServer]:
+    """A Redis server of this test's own (tests.servers.RedisServer), stopped at the end."""
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()
