@@ -17,6 +17,27 @@ def test_the_model_file_ships_in_the_installed_package():
     assert "site-packages" in str(path)
 
 
+def test_the_installed_build_is_the_portable_one():
+    """The Makefile's LLAMA_CMAKE_ARGS: AVX2, FMA and F16C, nothing the build machine has beyond
+    them (an AVX-512 + AMX build crashed on its first completion on another machine)."""
+    import llama_cpp
+
+    features = dict(
+        part.strip().split(" = ")
+        for part in llama_cpp.llama_print_system_info().decode().split("|")
+        if " = " in part
+    )
+    assert {name: features.get(name) for name in ("AVX2", "FMA", "F16C")} == dict.fromkeys(
+        ("AVX2", "FMA", "F16C"), "1"
+    )
+    beyond = [
+        name
+        for name, on in features.items()
+        if on == "1" and name.startswith(("AVX512", "AMX", "AVX_VNNI"))
+    ]
+    assert beyond == [], f"built for a newer CPU than promised: {beyond}"
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("settle")
 async def test_a_question_streams_from_the_real_model_and_is_stored_with_its_trace(
