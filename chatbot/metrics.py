@@ -4,17 +4,22 @@ for what is read at scrape time (breaker states, the handoff queue).
 Metrics are per process (prometheus-client's default registry); scrape every daphne process.
 Names, labels and example queries: docs/operations.md."""
 
+from __future__ import annotations
+
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
-from chatbot.llm.breaker import BreakerState
-from chatbot.llm.retry import Failure
 from chatbot.pipeline.base import DoneEvent
+
+if TYPE_CHECKING:  # types only: chatbot.llm.backend records into this module
+    from chatbot.llm.breaker import BreakerState
+    from chatbot.llm.retry import Failure
 
 # From a stored answer's first piece (5 ms) to a slow model's whole answer (30 s).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30)
@@ -47,6 +52,12 @@ UPSTREAM_ERRORS = Counter(
     ["tier", "status", "kind"],
 )
 UPSTREAM_RETRIES = Counter("chatbot_llm_upstream_retries", "Model call retries by tier.", ["tier"])
+ROUTER_STATE_FALLBACKS = Counter(
+    "chatbot_llm_state_redis_fallbacks",
+    "Router state reads and writes served from this process's memory because Redis did not "
+    "answer, by store (breaker, bucket, spend, pending).",
+    ["store"],
+)
 LLM_TOKENS = Counter(
     "chatbot_llm_tokens", "Tokens by tier and kind (prompt, completion).", ["tier", "kind"]
 )

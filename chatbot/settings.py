@@ -287,6 +287,10 @@ LLM_DAILY_BUDGET_USD = env.float("LLM_DAILY_BUDGET_USD", default=0.0)
 LLM_QUEUE_UNANSWERED = env.bool("LLM_QUEUE_UNANSWERED", default=True)
 LLM_QUEUED_ANSWER_MAX_AGE_H = env.float("LLM_QUEUED_ANSWER_MAX_AGE_H", default=24.0)
 ROUTER_STATE_PREFIX = env.str("ROUTER_STATE_PREFIX", default="chatbot:router")
+# Router state fails open: when Redis does not answer within this timeout, this process's memory
+# stands in, and Redis is asked again after the retry interval.
+ROUTER_STATE_REDIS_TIMEOUT_S = env.float("ROUTER_STATE_REDIS_TIMEOUT_S", default=0.25)
+ROUTER_STATE_REDIS_RETRY_S = env.float("ROUTER_STATE_REDIS_RETRY_S", default=1.0)
 # Per-visitor message rate (chatbot.ratelimit): a token bucket per conversation.
 CHAT_VISITOR_MESSAGES_PER_MINUTE = env.float("CHAT_VISITOR_MESSAGES_PER_MINUTE", default=10.0)
 CHAT_VISITOR_MESSAGE_BURST = env.int("CHAT_VISITOR_MESSAGE_BURST", default=5)

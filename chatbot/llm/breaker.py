@@ -5,13 +5,15 @@ holds a minimum number of calls), lets a limited number of probes through after 
 (half-open), and closes on a probe's success. Why not pybreaker/aiobreaker/purgatory: they
 open on N *consecutive* failures (no failure rate, no minimum volume) and share state through a
 read-modify-write or a blocking Redis client; here every decision is one atomic Lua script on
-redis.asyncio. The memory store runs the same rules in Python; the tests run both with a fake
-clock (`now` is passed in)."""
+redis.asyncio. The memory store runs the same rules in Python, also while Redis does not answer
+(chatbot.llm.backend); the tests run both with a fake clock (`now` is passed in)."""
 
 import time
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
+
+import redis.asyncio as aioredis
 
 from chatbot.llm import backend
 
@@ -195,32 +197,36 @@ class Breakers:
         self.clock = clock
 
     async def allow(self, name: str) -> Permit:
-        now = self.clock()
-        redis = backend.redis_client()
-        if redis is None:
-            return allow_in_memory(self._fields(name), self.policy, now)
-        args = [now, self.policy.cooldown_s, self.policy.half_open_probes]
-        allowed, probe, retry_at = await backend.run_script(
-            redis, _ALLOW, [backend.key("breaker", name)], args
+        now, p = self.clock(), self.policy
+        args = [now, p.cooldown_s, p.half_open_probes]
+
+        async def on_redis(redis: aioredis.Redis) -> Permit:
+            allowed, probe, retry_at = await backend.run_script(
+                redis, _ALLOW, [backend.key("breaker", name)], args
+            )
+            return Permit(bool(allowed), bool(probe), float(retry_at))
+
+        return await backend.shared(
+            "breaker", on_redis, lambda: allow_in_memory(self._fields(name), p, now)
         )
-        return Permit(bool(allowed), bool(probe), float(retry_at))
 
     async def record(self, name: str, ok: bool) -> str:
         """Counts one call's outcome; returns the state change it caused ('' if none)."""
-        now = self.clock()
-        redis = backend.redis_client()
-        if redis is None:
-            return record_in_memory(self._fields(name), self.policy, now, ok)
-        p = self.policy
+        now, p = self.clock(), self.policy
         args = [now, int(ok), p.window_s, p.slots, p.failure_rate, p.min_calls, p.cooldown_s]
-        return await backend.run_script(redis, _RECORD, [backend.key("breaker", name)], args)
+
+        async def on_redis(redis: aioredis.Redis) -> str:
+            return await backend.run_script(redis, _RECORD, [backend.key("breaker", name)], args)
+
+        return await backend.shared(
+            "breaker", on_redis, lambda: record_in_memory(self._fields(name), p, now, ok)
+        )
 
     async def snapshot(self, name: str) -> BreakerState:
-        redis = backend.redis_client()
-        if redis is None:
-            fields: MutableMapping[str, Any] = self._fields(name)
-        else:
-            fields = await redis.hgetall(backend.key("breaker", name))
+        async def on_redis(redis: aioredis.Redis) -> MutableMapping[str, Any]:
+            return await redis.hgetall(backend.key("breaker", name))
+
+        fields = await backend.shared("breaker", on_redis, lambda: self._fields(name))
         return describe(name, fields, self.policy, self.clock())
 
     def _fields(self, name: str) -> dict[str, Any]:
