@@ -137,12 +137,26 @@ class ScrapeCollector(Collector):
                 "Upstream key circuit breaker: 0 closed, 1 half-open, 2 open.",
                 labels=["upstream"],
             )
+            throttles = {
+                "tier": GaugeMetricFamily(
+                    "chatbot_llm_tier_throttle_ratio",
+                    "Share of calls to the tier its throttle refuses now (0: none).",
+                    labels=["tier"],
+                ),
+                "key": GaugeMetricFamily(
+                    "chatbot_llm_key_throttle_ratio",
+                    "Share of calls on the upstream key its throttle refuses now (0: none).",
+                    labels=["upstream"],
+                ),
+            }
             for breaker in self.state.breakers:
                 kind, _, name = breaker.name.partition(":")
                 family = tiers if kind == "tier" else keys
                 family.add_metric([name], BREAKER_STATES[breaker.state])
+                throttles[kind].add_metric([name], breaker.throttle)
             yield tiers
             yield keys
+            yield from throttles.values()
         yield GaugeMetricFamily(
             "chatbot_handoff_queue_length",
             "Conversations waiting for an agent.",
