@@ -693,6 +693,15 @@ def section_router(ctx: Context) -> Section:
     return Section("router", "Model router (bench/router.py)", text, {})
 
 
+def section_partial_failure(ctx: Context) -> Section:
+    """Partial failure vs outages through the pipeline against faulty upstream simulators, each
+    target PASS or FAIL from the measured figures (bench/partial_failure.py, its own process)."""
+    out = ctx.cache_dir / "partial_failure.json"
+    text = _module_output("bench.partial_failure", "--out", str(out))
+    title = "Partial failure and outages (bench/partial_failure.py)"
+    return Section("partial_failure", title, text, json.loads(out.read_text()))
+
+
 LOADTEST_RUNS = (  # (sessions, pipeline, stages, think time s, duration s)
     (200, "full pipeline", "faq,cache,llm,fallback", (2, 8), 30),
     (200, "model only", "llm,fallback", (2, 8), 30),
@@ -807,6 +816,7 @@ SECTIONS: dict[str, Callable[[Context], Section]] = {
     "pg_lookup": section_pg_lookup,
     "cache": section_cache,
     "router": section_router,
+    "partial_failure": section_partial_failure,
     "loadtest": section_loadtest,
 }
 

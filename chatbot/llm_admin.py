@@ -20,10 +20,11 @@ _PAGE = engines["django"].from_string(
 <h2>Circuit breakers</h2>
 <table>
 <tr><th>breaker</th><th>state</th><th>failure rate</th><th>calls in window</th>
-<th>next probe</th><th>opened</th><th>closed</th></tr>
+<th>throttled</th><th>next probe</th><th>opened</th><th>closed</th></tr>
 {% for b in breakers %}
 <tr><td>{{ b.name }}</td><td><strong>{{ b.state }}</strong></td>
 <td>{% widthratio b.failure_rate 1 100 %}%</td><td>{{ b.calls }}</td>
+<td>{% widthratio b.throttle 1 100 %}%</td>
 <td>{{ b.next_probe|default:"-" }}</td><td>{{ b.opens }}</td><td>{{ b.closes }}</td></tr>
 {% endfor %}
 </table>

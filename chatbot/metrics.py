@@ -51,6 +51,12 @@ UPSTREAM_ERRORS = Counter(
     ["tier", "status", "kind"],
 )
 UPSTREAM_RETRIES = Counter("chatbot_llm_upstream_retries", "Model call retries by tier.", ["tier"])
+ROUTER_STATE_FALLBACKS = Counter(
+    "chatbot_llm_state_redis_fallbacks",
+    "Router state reads and writes served from this process's memory because Redis did not "
+    "answer, by store (breaker, bucket, spend, pending).",
+    ["store"],
+)
 LLM_TOKENS = Counter(
     "chatbot_llm_tokens", "Tokens by tier and kind (prompt, completion).", ["tier", "kind"]
 )
@@ -140,12 +146,26 @@ class ScrapeCollector(Collector):
                 "Upstream key circuit breaker: 0 closed, 1 half-open, 2 open.",
                 labels=["upstream"],
             )
+            throttles = {
+                "tier": GaugeMetricFamily(
+                    "chatbot_llm_tier_throttle_ratio",
+                    "Share of calls to the tier its throttle refuses now (0: none).",
+                    labels=["tier"],
+                ),
+                "key": GaugeMetricFamily(
+                    "chatbot_llm_key_throttle_ratio",
+                    "Share of calls on the upstream key its throttle refuses now (0: none).",
+                    labels=["upstream"],
+                ),
+            }
             for breaker in self.state.breakers:
                 kind, _, name = breaker.name.partition(":")
                 family = tiers if kind == "tier" else keys
                 family.add_metric([name], BREAKER_STATES[breaker.state])
+                throttles[kind].add_metric([name], breaker.throttle)
             yield tiers
             yield keys
+            yield from throttles.values()
         yield GaugeMetricFamily(
             "chatbot_handoff_queue_length",
             "Conversations waiting for an agent.",

@@ -1,17 +1,29 @@
-"""Circuit breakers per tier and per upstream key, with state shared across processes.
+"""Circuit breakers with adaptive client-side throttling, per tier and per upstream key, with
+state shared across processes.
 
-A breaker opens when the failure rate over a sliding window passes a threshold (once the window
-holds a minimum number of calls), lets a limited number of probes through after a cooldown
-(half-open), and closes on a probe's success. Why not pybreaker/aiobreaker/purgatory: they
-open on N *consecutive* failures (no failure rate, no minimum volume) and share state through a
-read-modify-write or a blocking Redis client; here every decision is one atomic Lua script on
-redis.asyncio. The memory store runs the same rules in Python; the tests run both with a fake
-clock (`now` is passed in)."""
+Partial failure is not an outage (docs/llm.md, "Breakers and throttling"). While closed, a
+breaker throttles: over a sliding window it rejects a call locally with probability
+max(0, (requests - K x accepts) / (requests + 1)) (the SRE book's "Handling Overload"), so
+calls are refused only once requests outrun K x successes. It opens only when the tier is down:
+more than `failure_rate` of the calls made in the window failed, once the window holds
+`min_calls` requests. After a cooldown it half-opens and lets `half_open_probes` calls through,
+closing when `probe_success_share` of them succeed and re-opening when that can no longer
+happen; probes that never report are replaced after a cooldown.
 
+Why not pybreaker/aiobreaker/purgatory: they open on N *consecutive* failures (no failure rate,
+no minimum volume, no throttling, one probe) and share state through a read-modify-write or a
+blocking Redis client; here every decision is one atomic Lua script on redis.asyncio. The memory
+store runs the same rules in Python, also when Redis does not answer (chatbot.llm.backend); the
+tests run both with a fake clock (`now` and the random draw are passed in)."""
+
+import math
+import random
 import time
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
+
+import redis.asyncio as aioredis
 
 from chatbot.llm import backend
 
@@ -20,89 +32,136 @@ Clock = Callable[[], float]
 
 @dataclass(frozen=True)
 class BreakerPolicy:
-    failure_rate: float = 0.15
-    min_calls: int = 20
+    failure_rate: float = 0.9  # opens above this share of failed calls: the tier is down
+    min_calls: int = 20  # requests in the window before it throttles or opens
     window_s: float = 60.0
     slots: int = 10
     cooldown_s: float = 30.0
-    half_open_probes: int = 1
+    half_open_probes: int = 5
+    probe_success_share: float = 0.4  # of the probes, to close
+    throttle_k: float = 2.0  # K: requests may run to K x successes before any is refused
+
+    @property
+    def probes_to_close(self) -> int:
+        return max(1, math.ceil(self.probe_success_share * self.half_open_probes))
 
 
 @dataclass(frozen=True)
 class Permit:
     allowed: bool
     probe: bool = False
-    retry_at: float = 0.0  # when a refused call may be tried again
+    retry_at: float = 0.0  # when a call refused by an open breaker may be tried again
+    throttled: bool = False  # refused by the throttle (the breaker is closed)
 
 
 @dataclass(frozen=True)
 class BreakerState:
     name: str
     state: str  # closed | open | half_open
-    failure_rate: float
+    failure_rate: float  # of the calls made in the window
     calls: int
+    throttle: float  # the share of calls the throttle refuses now
     next_probe_at: float | None
     opens: int
     closes: int
 
 
-# KEYS[1]. ARGV: now, cooldown, max probes. Returns {allowed, probe, retry_at}.
-_ALLOW = """
+# The sliding window, shared by both scripts. KEYS[1]; ARGV: now, window_s, slots. Slot i holds
+# its index `t`, successes `s`, failures `f` and calls dropped by the throttle `d`.
+_WINDOW = """
+local key = KEYS[1]
 local now = tonumber(ARGV[1])
-local cooldown = tonumber(ARGV[2])
-local v = redis.call('HMGET', KEYS[1], 'state', 'opened_at', 'probe_at', 'probes')
-if v[1] ~= 'open' then return {1, 0, '0'} end
-local opened_at = tonumber(v[2]) or 0
-if now < opened_at + cooldown then return {0, 0, tostring(opened_at + cooldown)} end
-local probe_at = tonumber(v[3]) or 0
-local probes = tonumber(v[4]) or 0
-if now >= probe_at + cooldown then probes = 0 end
-if probes >= tonumber(ARGV[3]) then return {0, 0, tostring(probe_at + cooldown)} end
-redis.call('HSET', KEYS[1], 'probes', probes + 1, 'probe_at', tostring(now))
-return {1, 1, '0'}
+local slots = tonumber(ARGV[3])
+local idx = math.floor(now / (tonumber(ARGV[2]) / slots))
+local function bump(field)
+  local slot = idx % slots
+  if tonumber(redis.call('HGET', key, 't' .. slot)) ~= idx then
+    redis.call('HSET', key, 't' .. slot, idx, 's' .. slot, 0, 'f' .. slot, 0, 'd' .. slot, 0)
+  end
+  redis.call('HINCRBY', key, field .. slot, 1)
+  redis.call('EXPIRE', key, 86400)
+end
+local function totals()
+  local s, f, d = 0, 0, 0
+  for i = 0, slots - 1 do
+    local v = redis.call('HMGET', key, 't' .. i, 's' .. i, 'f' .. i, 'd' .. i)
+    if tonumber(v[1]) and tonumber(v[1]) > idx - slots then
+      s = s + tonumber(v[2])
+      f = f + tonumber(v[3])
+      d = d + (tonumber(v[4]) or 0)
+    end
+  end
+  return s, f, d
+end
 """
 
-# KEYS[1]. ARGV: now, ok, window_s, slots, failure_rate, min_calls, cooldown.
-# Returns the transition: '', 'opened', 'reopened' or 'closed'.
-_RECORD = """
-local now = tonumber(ARGV[1])
-local ok = ARGV[2] == '1'
-local slots = tonumber(ARGV[4])
-local idx = math.floor(now / (tonumber(ARGV[3]) / slots))
-local slot = idx % slots
-if tonumber(redis.call('HGET', KEYS[1], 't' .. slot)) ~= idx then
-  redis.call('HSET', KEYS[1], 't' .. slot, idx, 's' .. slot, 0, 'f' .. slot, 0)
+# ARGV (after the window's): draw, min_calls, K, cooldown, probes.
+# Returns {allowed, probe, retry_at, throttled}.
+_ALLOW = (
+    _WINDOW
+    + """
+local v = redis.call('HMGET', key, 'state', 'opened_at', 'probe_at', 'probes')
+if v[1] == 'open' then
+  local cooldown = tonumber(ARGV[7])
+  local opened_at = tonumber(v[2]) or 0
+  if now < opened_at + cooldown then return {0, 0, tostring(opened_at + cooldown), 0} end
+  local probe_at = tonumber(v[3]) or 0
+  local probes = tonumber(v[4]) or 0
+  if probes >= tonumber(ARGV[8]) then
+    if now < probe_at + cooldown then return {0, 0, tostring(probe_at + cooldown), 0} end
+    probes = 0
+    redis.call('HSET', key, 'probe_ok', 0, 'probe_failed', 0)
+  end
+  redis.call('HSET', key, 'probes', probes + 1, 'probe_at', tostring(now))
+  return {1, 1, '0', 0}
 end
-redis.call('HINCRBY', KEYS[1], (ok and 's' or 'f') .. slot, 1)
-redis.call('EXPIRE', KEYS[1], 86400)
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'open' then
-  local opened_at = tonumber(redis.call('HGET', KEYS[1], 'opened_at')) or 0
-  if now < opened_at + tonumber(ARGV[7]) then return '' end
-  if ok then
-    for i = 0, slots - 1 do redis.call('HDEL', KEYS[1], 't' .. i, 's' .. i, 'f' .. i) end
-    redis.call('HSET', KEYS[1], 'state', 'closed', 'probes', 0)
-    redis.call('HINCRBY', KEYS[1], 'closes', 1)
+local s, f, d = totals()
+local requests = s + f + d
+if requests >= tonumber(ARGV[5]) then
+  if tonumber(ARGV[4]) < (requests - tonumber(ARGV[6]) * s) / (requests + 1) then
+    bump('d')
+    return {0, 0, '0', 1}
+  end
+end
+return {1, 0, '0', 0}
+"""
+)
+
+# ARGV (after the window's): ok, failure_rate, min_calls, cooldown, probes, probes to close.
+# Returns the transition: '', 'opened', 'reopened' or 'closed'.
+_RECORD = (
+    _WINDOW
+    + """
+local ok = ARGV[4] == '1'
+bump(ok and 's' or 'f')
+local v = redis.call('HMGET', key, 'state', 'opened_at')
+if v[1] == 'open' then
+  if now < (tonumber(v[2]) or 0) + tonumber(ARGV[7]) then return '' end
+  local needed = tonumber(ARGV[9])
+  local n = redis.call('HINCRBY', key, ok and 'probe_ok' or 'probe_failed', 1)
+  if ok and n >= needed then
+    for i = 0, slots - 1 do redis.call('HDEL', key, 't' .. i, 's' .. i, 'f' .. i, 'd' .. i) end
+    redis.call('HSET', key, 'state', 'closed', 'probes', 0, 'probe_ok', 0, 'probe_failed', 0)
+    redis.call('HINCRBY', key, 'closes', 1)
     return 'closed'
   end
-  redis.call('HSET', KEYS[1], 'opened_at', tostring(now), 'probes', 0)
-  return 'reopened'
-end
-local calls, fails = 0, 0
-for i = 0, slots - 1 do
-  local v = redis.call('HMGET', KEYS[1], 't' .. i, 's' .. i, 'f' .. i)
-  if tonumber(v[1]) and tonumber(v[1]) > idx - slots then
-    calls = calls + tonumber(v[2]) + tonumber(v[3])
-    fails = fails + tonumber(v[3])
+  if not ok and n > tonumber(ARGV[8]) - needed then
+    redis.call('HSET', key, 'opened_at', tostring(now), 'probes', 0, 'probe_ok', 0,
+      'probe_failed', 0)
+    return 'reopened'
   end
+  return ''
 end
-if calls >= tonumber(ARGV[6]) and fails / calls > tonumber(ARGV[5]) then
-  redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', tostring(now), 'probes', 0)
-  redis.call('HINCRBY', KEYS[1], 'opens', 1)
+local s, f, d = totals()
+if s + f + d >= tonumber(ARGV[6]) and f / (s + f) > tonumber(ARGV[5]) then
+  redis.call('HSET', key, 'state', 'open', 'opened_at', tostring(now), 'probes', 0,
+    'probe_ok', 0, 'probe_failed', 0)
+  redis.call('HINCRBY', key, 'opens', 1)
   return 'opened'
 end
 return ''
 """
+)
 
 
 def _num(fields: MutableMapping[str, Any], name: str) -> float:
@@ -110,54 +169,86 @@ def _num(fields: MutableMapping[str, Any], name: str) -> float:
     return float(value) if value not in (None, "") else 0.0
 
 
-def allow_in_memory(fields: dict[str, Any], policy: BreakerPolicy, now: float) -> Permit:
-    """The rules of `_ALLOW` on a dict standing for the Redis hash."""
-    if fields.get("state") != "open":
-        return Permit(True)
-    opened_at = _num(fields, "opened_at")
-    if now < opened_at + policy.cooldown_s:
-        return Permit(False, retry_at=opened_at + policy.cooldown_s)
-    probe_at, probes = _num(fields, "probe_at"), _num(fields, "probes")
-    if now >= probe_at + policy.cooldown_s:
-        probes = 0
-    if probes >= policy.half_open_probes:
-        return Permit(False, retry_at=probe_at + policy.cooldown_s)
-    fields.update(probes=probes + 1, probe_at=now)
-    return Permit(True, probe=True)
+def _index(policy: BreakerPolicy, now: float) -> int:
+    return int(now // (policy.window_s / policy.slots))
 
 
-def _window(fields: MutableMapping[str, Any], policy: BreakerPolicy, now: float) -> tuple[int, int]:
-    idx = int(now // (policy.window_s / policy.slots))
-    calls = fails = 0
+def _bump(fields: dict[str, Any], policy: BreakerPolicy, now: float, field: str) -> None:
+    idx = _index(policy, now)
+    slot = idx % policy.slots
+    if fields.get(f"t{slot}") != idx:
+        fields.update({f"t{slot}": idx, f"s{slot}": 0, f"f{slot}": 0, f"d{slot}": 0})
+    fields[f"{field}{slot}"] += 1
+
+
+def _totals(
+    fields: MutableMapping[str, Any], policy: BreakerPolicy, now: float
+) -> tuple[int, int, int]:
+    """Successes, failures and throttled calls in the window."""
+    idx = _index(policy, now)
+    s = f = d = 0
     for i in range(policy.slots):
         stamp = fields.get(f"t{i}")
         if stamp not in (None, "") and int(stamp) > idx - policy.slots:
-            calls += int(fields[f"s{i}"]) + int(fields[f"f{i}"])
-            fails += int(fields[f"f{i}"])
-    return calls, fails
+            s += int(fields[f"s{i}"])
+            f += int(fields[f"f{i}"])
+            d += int(_num(fields, f"d{i}"))
+    return s, f, d
+
+
+def _throttle(policy: BreakerPolicy, s: int, f: int, d: int) -> float:
+    requests = s + f + d
+    if requests < policy.min_calls:
+        return 0.0
+    return max(0.0, (requests - policy.throttle_k * s) / (requests + 1))
+
+
+def allow_in_memory(
+    fields: dict[str, Any], policy: BreakerPolicy, now: float, draw: float
+) -> Permit:
+    """The rules of `_ALLOW` on a dict standing for the Redis hash."""
+    if fields.get("state") == "open":
+        opened_at = _num(fields, "opened_at")
+        if now < opened_at + policy.cooldown_s:
+            return Permit(False, retry_at=opened_at + policy.cooldown_s)
+        probe_at, probes = _num(fields, "probe_at"), _num(fields, "probes")
+        if probes >= policy.half_open_probes:
+            if now < probe_at + policy.cooldown_s:
+                return Permit(False, retry_at=probe_at + policy.cooldown_s)
+            probes = 0
+            fields.update(probe_ok=0, probe_failed=0)
+        fields.update(probes=probes + 1, probe_at=now)
+        return Permit(True, probe=True)
+    if draw < _throttle(policy, *_totals(fields, policy, now)):
+        _bump(fields, policy, now, "d")
+        return Permit(False, throttled=True)
+    return Permit(True)
 
 
 def record_in_memory(fields: dict[str, Any], policy: BreakerPolicy, now: float, ok: bool) -> str:
     """The rules of `_RECORD` on a dict standing for the Redis hash."""
-    idx = int(now // (policy.window_s / policy.slots))
-    slot = idx % policy.slots
-    if fields.get(f"t{slot}") != idx:
-        fields.update({f"t{slot}": idx, f"s{slot}": 0, f"f{slot}": 0})
-    fields[f"{'s' if ok else 'f'}{slot}"] += 1
+    _bump(fields, policy, now, "s" if ok else "f")
     if fields.get("state") == "open":
         if now < _num(fields, "opened_at") + policy.cooldown_s:
             return ""
-        if ok:
+        outcome = "probe_ok" if ok else "probe_failed"
+        fields[outcome] = n = int(_num(fields, outcome)) + 1
+        needed = policy.probes_to_close
+        if ok and n >= needed:
             for i in range(policy.slots):
-                for prefix in "tsf":
+                for prefix in "tsfd":
                     fields.pop(f"{prefix}{i}", None)
-            fields.update(state="closed", probes=0, closes=int(_num(fields, "closes")) + 1)
+            fields.update(state="closed", probes=0, probe_ok=0, probe_failed=0)
+            fields["closes"] = int(_num(fields, "closes")) + 1
             return "closed"
-        fields.update(opened_at=now, probes=0)
-        return "reopened"
-    calls, fails = _window(fields, policy, now)
-    if calls >= policy.min_calls and fails / calls > policy.failure_rate:
-        fields.update(state="open", opened_at=now, probes=0, opens=int(_num(fields, "opens")) + 1)
+        if not ok and n > policy.half_open_probes - needed:
+            fields.update(opened_at=now, probes=0, probe_ok=0, probe_failed=0)
+            return "reopened"
+        return ""
+    s, f, d = _totals(fields, policy, now)
+    if s + f + d >= policy.min_calls and f / (s + f) > policy.failure_rate:
+        fields.update(state="open", opened_at=now, probes=0, probe_ok=0, probe_failed=0)
+        fields["opens"] = int(_num(fields, "opens")) + 1
         return "opened"
     return ""
 
@@ -166,9 +257,10 @@ def describe(
     name: str, fields: MutableMapping[str, Any], policy: BreakerPolicy, now: float
 ) -> BreakerState:
     """A snapshot for the admin page and metrics."""
-    calls, fails = _window(fields, policy, now)
-    state, next_probe = "closed", None
+    s, f, d = _totals(fields, policy, now)
+    state, next_probe, throttle = "closed", None, _throttle(policy, s, f, d)
     if fields.get("state") == "open":
+        throttle = 0.0
         next_probe = _num(fields, "opened_at") + policy.cooldown_s
         if now >= next_probe:
             state = "half_open"
@@ -179,8 +271,9 @@ def describe(
     return BreakerState(
         name=name,
         state=state,
-        failure_rate=round(fails / calls, 4) if calls else 0.0,
-        calls=calls,
+        failure_rate=round(f / (s + f), 4) if s + f else 0.0,
+        calls=s + f,
+        throttle=round(throttle, 4),
         next_probe_at=next_probe,
         opens=int(_num(fields, "opens")),
         closes=int(_num(fields, "closes")),
@@ -190,37 +283,66 @@ def describe(
 class Breakers:
     """Breakers by name (`tier:<name>`, `key:<provider>/<key variable>`)."""
 
-    def __init__(self, policy: BreakerPolicy, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        policy: BreakerPolicy,
+        clock: Clock = time.time,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
         self.policy = policy
         self.clock = clock
+        self.draw = draw
+
+    def _window_args(self, now: float) -> list[float]:
+        return [now, self.policy.window_s, self.policy.slots]
 
     async def allow(self, name: str) -> Permit:
-        now = self.clock()
-        redis = backend.redis_client()
-        if redis is None:
-            return allow_in_memory(self._fields(name), self.policy, now)
-        args = [now, self.policy.cooldown_s, self.policy.half_open_probes]
-        allowed, probe, retry_at = await backend.run_script(
-            redis, _ALLOW, [backend.key("breaker", name)], args
+        """Whether to call now: closed and not throttled, or a half-open probe."""
+        now, draw, p = self.clock(), self.draw(), self.policy
+        args = [
+            *self._window_args(now),
+            draw,
+            p.min_calls,
+            p.throttle_k,
+            p.cooldown_s,
+            p.half_open_probes,
+        ]
+
+        async def on_redis(redis: aioredis.Redis) -> Permit:
+            allowed, probe, retry_at, throttled = await backend.run_script(
+                redis, _ALLOW, [backend.key("breaker", name)], args
+            )
+            return Permit(bool(allowed), bool(probe), float(retry_at), bool(throttled))
+
+        return await backend.shared(
+            "breaker", on_redis, lambda: allow_in_memory(self._fields(name), p, now, draw)
         )
-        return Permit(bool(allowed), bool(probe), float(retry_at))
 
     async def record(self, name: str, ok: bool) -> str:
         """Counts one call's outcome; returns the state change it caused ('' if none)."""
-        now = self.clock()
-        redis = backend.redis_client()
-        if redis is None:
-            return record_in_memory(self._fields(name), self.policy, now, ok)
-        p = self.policy
-        args = [now, int(ok), p.window_s, p.slots, p.failure_rate, p.min_calls, p.cooldown_s]
-        return await backend.run_script(redis, _RECORD, [backend.key("breaker", name)], args)
+        now, p = self.clock(), self.policy
+        args = [
+            *self._window_args(now),
+            int(ok),
+            p.failure_rate,
+            p.min_calls,
+            p.cooldown_s,
+            p.half_open_probes,
+            p.probes_to_close,
+        ]
+
+        async def on_redis(redis: aioredis.Redis) -> str:
+            return await backend.run_script(redis, _RECORD, [backend.key("breaker", name)], args)
+
+        return await backend.shared(
+            "breaker", on_redis, lambda: record_in_memory(self._fields(name), p, now, ok)
+        )
 
     async def snapshot(self, name: str) -> BreakerState:
-        redis = backend.redis_client()
-        if redis is None:
-            fields: MutableMapping[str, Any] = self._fields(name)
-        else:
-            fields = await redis.hgetall(backend.key("breaker", name))
+        async def on_redis(redis: aioredis.Redis) -> MutableMapping[str, Any]:
+            return await redis.hgetall(backend.key("breaker", name))
+
+        fields = await backend.shared("breaker", on_redis, lambda: self._fields(name))
         return describe(name, fields, self.policy, self.clock())
 
     def _fields(self, name: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Token buckets shared by every process: a Redis Lua script takes from several buckets at once,
 all or nothing (a request must fit both the requests- and the tokens-per-minute bucket, and a
-refusal by one must not spend the other). Memory buckets with the same rules otherwise.
+refusal by one must not spend the other). Memory buckets with the same rules otherwise, and
+while Redis does not answer (chatbot.llm.backend: limits fail open).
 
 `now` is passed in (wall-clock seconds) so the rules are testable with a fake clock against
 real Redis too."""
@@ -9,6 +10,8 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import redis.asyncio as aioredis
 
 from chatbot.llm import backend
 
@@ -87,15 +90,18 @@ async def take(buckets: Sequence[Bucket], *, clock: Clock = time.time) -> Verdic
     if not buckets:
         return Verdict(True)
     now = clock()
-    redis = backend.redis_client()
-    if redis is None:
-        return take_in_memory(backend.memory("buckets"), buckets, now)
     keys = [backend.key("bucket", b.name) for b in buckets]
     args: list[float] = [now]
     for b in buckets:
         args += [b.capacity, b.refill_per_s, b.cost]
-    allowed, wait = await backend.run_script(redis, _TAKE, keys, args)
-    return Verdict(bool(allowed), 0.0 if allowed else math.ceil(float(wait) * 1000) / 1000)
+
+    async def on_redis(redis: aioredis.Redis) -> Verdict:
+        allowed, wait = await backend.run_script(redis, _TAKE, keys, args)
+        return Verdict(bool(allowed), 0.0 if allowed else math.ceil(float(wait) * 1000) / 1000)
+
+    return await backend.shared(
+        "bucket", on_redis, lambda: take_in_memory(backend.memory("buckets"), buckets, now)
+    )
 
 
 def per_minute(name: str, limit: float, cost: float = 1.0) -> Bucket:

@@ -1,15 +1,19 @@
 """What a failed upstream call means, and whether to retry it.
 
-- 429: wait for Retry-After and retry when it is short, else fail over (another tier or key
-  is better than waiting); our own rate limiter's refusal fails over the same way.
+- 429: retry after Retry-After when it is short, with backoff when there is none (another key
+  first); fail over when it is long (the upstream said how long); our own rate limiter's
+  refusal fails over too.
 - 5xx, connection errors, timeouts, broken streams: retry with exponential backoff and full
   jitter (tenacity's wait_random_exponential), then fail over.
 - 400/401/403/404: never retried; fail over and log loudly (a config or key problem).
 - No first token in time: fail over at once (the visitor is already waiting).
+- Refused by the tier's breaker or throttle: fail over without a call.
 
 Retries are capped per message (failing over does not start a fresh cycle) and by a budget:
 retries stay under a share of requests over a sliding window, per process (each process keeping
-its own share keeps the sum under it too, without a shared counter in the hot path)."""
+its own share keeps the sum under it too, without a shared counter in the hot path). Partial
+failure is met by these retries, overload and outages by the breaker's throttle and opening
+(docs/llm.md, "Breakers and throttling")."""
 
 import asyncio
 import json
@@ -35,6 +39,8 @@ class Kind(StrEnum):
     OWN_LIMIT = "own_rate_limit"
     KEYS_UNAVAILABLE = "keys_unavailable"
     EMPTY = "empty_answer"
+    BREAKER_OPEN = "breaker_open"
+    THROTTLED = "throttled"
 
 
 class FirstTokenTimeout(Exception):
@@ -50,7 +56,16 @@ class OwnRateLimited(Exception):
 
 
 class KeysUnavailable(Exception):
-    """Every key of the tier is behind an open breaker."""
+    """Every key of the tier is behind an open or throttling breaker."""
+
+
+class TierRefused(Exception):
+    """The tier's breaker is open, or its throttle refused the call."""
+
+    def __init__(self, *, throttled: bool, retry_at: float) -> None:
+        super().__init__("throttled" if throttled else f"breaker open until {retry_at:.3f}")
+        self.throttled = throttled
+        self.retry_at = retry_at
 
 
 class EmptyAnswer(Exception):
@@ -66,14 +81,17 @@ class Failure:
 
     @property
     def counts_for_tier(self) -> bool:
-        """Key-specific failures (quota, auth) open the key's breaker, not the tier's."""
-        return self.kind not in (Kind.RATE_LIMITED, Kind.OWN_LIMIT, Kind.KEYS_UNAVAILABLE) and (
-            self.status not in (401, 403)
-        )
+        """Auth failures open the key's breaker, not the tier's. A 429 counts for both: a tier
+        only opens when nearly every call fails, i.e. when all its keys are refused."""
+        return self.kind not in _NOT_CALLED and self.status not in (401, 403)
 
     @property
     def counts_for_key(self) -> bool:
-        return self.kind not in (Kind.OWN_LIMIT, Kind.KEYS_UNAVAILABLE)
+        return self.kind not in _NOT_CALLED
+
+
+# Refusals on our side: no upstream call was made, so no breaker counts them.
+_NOT_CALLED = (Kind.OWN_LIMIT, Kind.KEYS_UNAVAILABLE, Kind.BREAKER_OPEN, Kind.THROTTLED)
 
 
 def retry_after_s(headers: httpx.Headers) -> float | None:
@@ -103,6 +121,8 @@ def classify(exc: BaseException) -> Failure:
         return Failure(Kind.OWN_LIMIT, name, 429, exc.retry_after_s)
     if isinstance(exc, KeysUnavailable):
         return Failure(Kind.KEYS_UNAVAILABLE, name)
+    if isinstance(exc, TierRefused):
+        return Failure(Kind.THROTTLED if exc.throttled else Kind.BREAKER_OPEN, name)
     if isinstance(exc, EmptyAnswer):
         return Failure(Kind.EMPTY, name)
     if isinstance(exc, openai.APIStatusError):
@@ -125,10 +145,10 @@ def classify(exc: BaseException) -> Failure:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_per_message: int = 2
+    max_per_message: int = 3
     base_s: float = 0.1  # first backoff is uniform in [0, base_s], doubling per attempt
     max_wait_s: float = 2.0  # longest backoff, and longest Retry-After we wait for
-    budget_ratio: float = 0.2
+    budget_ratio: float = 0.7  # at most 1.7 calls per request
     budget_window_s: float = 10.0
     budget_min: int = 3  # retries always allowed per window, so a quiet site still retries
 
@@ -172,7 +192,7 @@ class MessageRetries:
     def should_retry(self, failure: Failure) -> bool:
         if failure.kind == Kind.RATE_LIMITED:
             wait = failure.retry_after_s
-            if wait is None or wait > self.policy.max_wait_s:
+            if wait is not None and wait > self.policy.max_wait_s:
                 return False
         elif failure.kind != Kind.TRANSIENT:
             return False

@@ -1,6 +1,6 @@
 """The model router: picks tiers for a question, opens a stream on the first tier that yields a
-first token in time (retrying, breaking circuits and rate limiting on the way), and relays it,
-continuing on the next tier if it breaks mid-way. Framework-free apart from settings in
+first token in time (retrying, throttling, breaking circuits and rate limiting on the way), and
+relays it, continuing on the next tier if it breaks mid-way. Framework-free apart from settings in
 `router_policy()`; the pipeline stage (chatbot.pipeline.llm_stage) is a thin adapter."""
 
 import asyncio
@@ -34,6 +34,7 @@ from chatbot.llm.retry import (
     OwnRateLimited,
     RetryBudget,
     RetryPolicy,
+    TierRefused,
     classify,
 )
 from chatbot.llm.routing import Route, RoutingRules, classify_complexity, plan
@@ -74,6 +75,8 @@ def router_policy() -> RouterPolicy:
             window_s=s.LLM_BREAKER_WINDOW_S,
             cooldown_s=s.LLM_BREAKER_COOLDOWN_S,
             half_open_probes=s.LLM_BREAKER_HALF_OPEN_PROBES,
+            probe_success_share=s.LLM_BREAKER_PROBE_SUCCESS_SHARE,
+            throttle_k=s.LLM_THROTTLE_K,
         ),
         routing=RoutingRules(long_chars=s.LLM_ROUTE_LONG_CHARS, **s.LLM_ROUTE_RULES),
         simple_from=s.LLM_ROUTE_SIMPLE_FROM,
@@ -134,10 +137,10 @@ class Router:
         self.policy = policy
         self.stream_factory = stream_factory
         self.retry_budget = retry_budget or RetryBudget(policy.retry)
-        self.breakers = Breakers(policy.breaker, clock)
         self.clock = clock
         self.sleep = sleep
         self.rng = rng or random.Random()
+        self.breakers = Breakers(policy.breaker, clock, self.rng.random)
         self.on_recovery = on_recovery
 
     def retries(self) -> MessageRetries:
@@ -171,27 +174,16 @@ class Router:
         self, tier: Tier, messages: list[dict[str, str]], trace: Trace, retries: MessageRetries
     ) -> Opened | None:
         started = trace.elapsed_ms()
-        permit = await self.breakers.allow(tier_breaker(tier.name))
-        if not permit.allowed:
-            trace.add(
-                TraceStep(
-                    STAGE,
-                    "tier_skipped",
-                    0.0,
-                    detail={
-                        "tier": tier.name,
-                        "reason": "breaker_open",
-                        "retry_at": permit.retry_at,
-                    },
-                )
-            )
-            return None
         needed = sum(estimate_tokens(m["content"]) for m in messages)
         attempts = 0
         upstream: Upstream | None = None
         try:
             async for attempt in retries.retrying(self.sleep):
                 with attempt:
+                    # Every try, retries too, asks the tier's breaker: they count as requests.
+                    permit = await self.breakers.allow(tier_breaker(tier.name))
+                    if not permit.allowed:
+                        raise TierRefused(throttled=permit.throttled, retry_at=permit.retry_at)
                     attempts += 1
                     if attempts > 1:
                         metrics.UPSTREAM_RETRIES.labels(tier.name).inc()
@@ -199,6 +191,11 @@ class Router:
                     return await self._call(tier, upstream, messages, started, attempts)
         except Exception as exc:
             failure = classify(exc)
+            if isinstance(exc, TierRefused) and attempts == 0:
+                reason = failure.kind.value
+                skipped = {"tier": tier.name, "reason": reason, "retry_at": exc.retry_at}
+                trace.add(TraceStep(STAGE, "tier_skipped", 0.0, detail=skipped))
+                return None
             self._log(tier, upstream, failure, exc)
             detail: dict[str, object] = {
                 "tier": tier.name,

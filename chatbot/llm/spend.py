@@ -1,9 +1,12 @@
 """Today's model spend, shared across processes, for the daily budget.
 
 Per-answer costs live in the trace (the source of truth the admin sums); this counter exists so
-the router can check the budget with one read instead of a database query."""
+the router can check the budget with one read instead of a database query. While Redis does not
+answer, this process's memory counts (chatbot.llm.backend: spend fails open)."""
 
 import datetime as dt
+
+import redis.asyncio as aioredis
 
 from chatbot.llm import backend
 
@@ -18,24 +21,30 @@ async def add(cost: float, *, now: dt.datetime | None = None) -> None:
     if cost <= 0:
         return
     day = _day(now)
-    redis = backend.redis_client()
-    if redis is None:
+
+    async def on_redis(redis: aioredis.Redis) -> None:
+        key = backend.key("spend", day)
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.incrbyfloat(key, cost)
+            pipe.expire(key, _TTL_S)
+            await pipe.execute()
+
+    def in_memory() -> None:
         totals = backend.memory("spend")
         totals[day] = totals.get(day, 0.0) + cost
-        return
-    key = backend.key("spend", day)
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.incrbyfloat(key, cost)
-        pipe.expire(key, _TTL_S)
-        await pipe.execute()
+
+    await backend.shared("spend", on_redis, in_memory)
 
 
 async def spent(*, now: dt.datetime | None = None) -> float:
     day = _day(now)
-    redis = backend.redis_client()
-    if redis is None:
-        return float(backend.memory("spend").get(day, 0.0))
-    return float(await redis.get(backend.key("spend", day)) or 0.0)
+
+    async def on_redis(redis: aioredis.Redis) -> float:
+        return float(await redis.get(backend.key("spend", day)) or 0.0)
+
+    return await backend.shared(
+        "spend", on_redis, lambda: float(backend.memory("spend").get(day, 0.0))
+    )
 
 
 async def over_budget(budget_usd: float) -> bool:

@@ -1,10 +1,23 @@
-"""Circuit breaker rules with a fake clock, against memory and the real Redis alike."""
+"""Circuit breaker and throttling rules with a fake clock, against memory and the real Redis
+alike."""
+
+import random
 
 import pytest
 
 from chatbot.llm.breaker import BreakerPolicy, Breakers
 
-POLICY = BreakerPolicy(failure_rate=0.15, min_calls=10, window_s=60, cooldown_s=30)
+POLICY = BreakerPolicy(min_calls=10, window_s=60, cooldown_s=30, half_open_probes=5)
+
+
+class Draws:
+    """The throttle's random draw, set by the test."""
+
+    def __init__(self, value: float = 0.999) -> None:
+        self.value = value
+
+    def __call__(self) -> float:
+        return self.value
 
 
 async def run(breakers: Breakers, name: str, *, ok: int, failed: int) -> list[str]:
@@ -17,69 +30,135 @@ async def run(breakers: Breakers, name: str, *, ok: int, failed: int) -> list[st
 
 
 async def test_stays_closed_until_the_window_holds_the_minimum_calls(backend, clock):
-    breakers = Breakers(POLICY, clock)
+    breakers = Breakers(POLICY, clock, Draws(0.0))
     assert await run(breakers, "tier:a", ok=0, failed=9) == []
-    assert (await breakers.allow("tier:a")).allowed
+    assert (await breakers.allow("tier:a")).allowed, "neither open nor throttling yet"
     assert (await breakers.snapshot("tier:a")).failure_rate == 1.0
 
 
-async def test_opens_when_the_failure_rate_passes_the_threshold(backend, clock):
-    breakers = Breakers(POLICY, clock)
-    assert await run(breakers, "tier:a", ok=17, failed=3) == [], "15% is not past 15%"
+async def test_opens_only_when_nearly_every_call_fails(backend, clock):
+    breakers = Breakers(POLICY, clock, Draws())
+    assert await run(breakers, "tier:a", ok=2, failed=18) == [], "90% is not past 90%"
     assert await run(breakers, "tier:a", ok=0, failed=1) == ["opened"]
     permit = await breakers.allow("tier:a")
-    assert not permit.allowed and permit.retry_at == clock.now + 30
+    assert not permit.allowed and not permit.throttled and permit.retry_at == clock.now + 30
     state = await breakers.snapshot("tier:a")
     assert (state.state, state.opens, state.next_probe_at) == ("open", 1, clock.now + 30)
-    assert state.failure_rate == pytest.approx(4 / 21, abs=1e-3)
+    assert state.failure_rate == pytest.approx(19 / 21, abs=1e-3)
 
 
-async def test_half_open_lets_limited_probes_through_and_closes_on_success(backend, clock):
-    breakers = Breakers(POLICY, clock)
+async def test_partial_failure_does_not_open_and_is_seldom_throttled(backend, clock):
+    """40% of calls failing (the old breaker opened at 15%): the breaker stays closed, and the
+    throttle refuses only while chance puts a window's failures well past half."""
+    calls = refused = 0
+    for seed in range(10):
+        rng = random.Random(seed)
+        breakers = Breakers(BreakerPolicy(), clock, rng.random)
+        for _ in range(500):
+            calls += 1
+            if (await breakers.allow(f"tier:{seed}")).allowed:
+                assert await breakers.record(f"tier:{seed}", rng.random() >= 0.4) == ""
+            else:
+                refused += 1
+            clock.advance(0.2)
+        state = await breakers.snapshot(f"tier:{seed}")
+        assert (state.state, state.opens) == ("closed", 0)
+        assert 0.3 < state.failure_rate < 0.5
+    assert refused / calls < 0.01, f"{refused} of {calls} refused"
+
+
+async def test_the_throttle_refuses_with_the_sre_probability(backend, clock):
+    """max(0, (requests - K x accepts) / (requests + 1)), refusals counted as requests."""
+    draws = Draws()
+    breakers = Breakers(POLICY, clock, draws)
+    await run(breakers, "tier:a", ok=10, failed=10)
+    draws.value = 0.0
+    assert (await breakers.allow("tier:a")).allowed, "requests = K x accepts: no refusal"
+    await run(breakers, "tier:a", ok=0, failed=6)  # 26 requests, 10 accepts, 62% failed
+    assert (await breakers.snapshot("tier:a")).throttle == pytest.approx(6 / 27, abs=1e-4)
+    draws.value = 6 / 27 - 0.001
+    refused = await breakers.allow("tier:a")
+    assert (refused.allowed, refused.throttled, refused.retry_at) == (False, True, 0.0)
+    state = await breakers.snapshot("tier:a")
+    assert state.throttle == pytest.approx(7 / 28, abs=1e-4), "the refusal was a request"
+    assert (state.state, state.calls) == ("closed", 26)
+    assert state.failure_rate == pytest.approx(16 / 26, abs=1e-4)
+    draws.value = 7 / 28 + 0.001
+    assert (await breakers.allow("tier:a")).allowed
+
+
+async def test_a_dead_tier_is_throttled_then_opened(backend, clock):
+    draws = Draws(0.5)
+    breakers = Breakers(POLICY, clock, draws)
+    await run(breakers, "tier:a", ok=0, failed=2)
+    assert [(await breakers.allow("tier:a")).throttled for _ in range(3)] == [False] * 3
+    await run(breakers, "tier:a", ok=0, failed=7)  # 9 requests: below min_calls
+    assert await run(breakers, "tier:a", ok=0, failed=1) == ["opened"]
+
+
+async def test_throttled_calls_fill_the_window_but_are_not_failures(backend, clock):
+    breakers = Breakers(POLICY, clock, Draws(0.0))
+    await run(breakers, "tier:a", ok=1, failed=9)  # 10 requests: the throttle starts
+    for _ in range(5):
+        assert (await breakers.allow("tier:a")).throttled
+    assert await run(breakers, "tier:a", ok=1, failed=0) == []
+    state = await breakers.snapshot("tier:a")
+    assert (state.state, state.calls) == ("closed", 11)
+    assert state.failure_rate == pytest.approx(9 / 11, abs=1e-4)
+
+
+async def test_half_open_lets_several_probes_through_and_closes_on_a_share_of_successes(
+    backend, clock
+):
+    breakers = Breakers(POLICY, clock, Draws(0.0))
     await run(breakers, "tier:a", ok=0, failed=10)
     clock.advance(29.9)
     assert not (await breakers.allow("tier:a")).allowed
     clock.advance(0.1)
     assert (await breakers.snapshot("tier:a")).state == "half_open"
-    probe = await breakers.allow("tier:a")
-    assert probe.allowed and probe.probe
-    assert not (await breakers.allow("tier:a")).allowed, "one probe at a time"
-    assert await breakers.record("tier:a", True) == "closed"
+    permits = [await breakers.allow("tier:a") for _ in range(6)]
+    assert [p.probe for p in permits] == [True] * 5 + [False], "five probes at a time"
+    assert permits[-1].retry_at == clock.now + 30
+    assert await breakers.record("tier:a", False) == ""
+    assert await breakers.record("tier:a", True) == ""
+    assert await breakers.record("tier:a", True) == "closed", "two of five (40%) close it"
     state = await breakers.snapshot("tier:a")
-    assert (state.state, state.calls, state.closes) == ("closed", 0, 1)
-    assert (await breakers.allow("tier:a")).allowed
+    assert (state.state, state.calls, state.throttle, state.closes) == ("closed", 0, 0.0, 1)
+    assert (await breakers.allow("tier:a")).allowed, "a fresh window: no throttling"
 
 
-async def test_a_failed_probe_reopens_for_another_cooldown(backend, clock):
+async def test_probes_reopen_once_the_share_cannot_be_reached(backend, clock):
     breakers = Breakers(POLICY, clock)
     await run(breakers, "tier:a", ok=0, failed=10)
     clock.advance(31)
-    assert (await breakers.allow("tier:a")).probe
-    assert await breakers.record("tier:a", False) == "reopened"
+    assert all([(await breakers.allow("tier:a")).probe for _ in range(5)])
+    assert await run(breakers, "tier:a", ok=1, failed=3) == [], "two successes still possible"
+    assert await run(breakers, "tier:a", ok=0, failed=1) == ["reopened"]
     clock.advance(29)
     assert not (await breakers.allow("tier:a")).allowed
     clock.advance(1)
-    assert (await breakers.allow("tier:a")).allowed
+    assert (await breakers.allow("tier:a")).probe
+    assert await run(breakers, "tier:a", ok=1, failed=0) == [], "a new round counts afresh"
 
 
-async def test_a_probe_that_never_reports_frees_its_slot_after_a_cooldown(backend, clock):
+async def test_probes_that_never_report_are_replaced_after_a_cooldown(backend, clock):
     breakers = Breakers(POLICY, clock)
     await run(breakers, "tier:a", ok=0, failed=10)
     clock.advance(30)
-    assert (await breakers.allow("tier:a")).probe
+    assert all([(await breakers.allow("tier:a")).probe for _ in range(5)])
     clock.advance(29)
     assert not (await breakers.allow("tier:a")).allowed
     clock.advance(1)
-    assert (await breakers.allow("tier:a")).probe, "the lost probe is replaced"
+    assert (await breakers.allow("tier:a")).probe, "the lost probes are replaced"
 
 
 async def test_failures_older_than_the_window_no_longer_count(backend, clock):
     breakers = Breakers(POLICY, clock)
-    await run(breakers, "tier:a", ok=5, failed=4)
+    await run(breakers, "tier:a", ok=1, failed=8)
     clock.advance(61)
-    assert await run(breakers, "tier:a", ok=10, failed=1) == []
+    assert await run(breakers, "tier:a", ok=1, failed=9) == []
     state = await breakers.snapshot("tier:a")
-    assert (state.calls, state.failure_rate) == (11, pytest.approx(1 / 11, abs=1e-3))
+    assert (state.calls, state.failure_rate) == (10, pytest.approx(0.9, abs=1e-3))
 
 
 async def test_breakers_are_independent_by_name(backend, clock):

@@ -1,6 +1,7 @@
 """Chaos: 200 visitor messages through the whole websocket stack while the upstreams fail 40% of
 calls (5xx, 429, streams cut or erroring mid-way, first tokens too slow). Router state in the
-real Redis."""
+real Redis. Partial failure is not an outage: the models keep answering, no breaker opens, and
+retries stay within 1.7 calls per message (tests/llm/test_partial_failure.py has the outages)."""
 
 import asyncio
 import json
@@ -85,7 +86,7 @@ def check_answer(result: dict) -> str:
     return done["source"]
 
 
-async def test_every_message_is_answered_in_time_without_repeats_or_call_storms(chaos_settings):
+async def test_models_keep_answering_in_time_without_repeats_or_call_storms(chaos_settings):
     sims = chaos_settings
     results: list[dict] = []
     seen_states: set[tuple[str, str]] = set()
@@ -111,12 +112,13 @@ async def test_every_message_is_answered_in_time_without_repeats_or_call_storms(
         s.stats.failed + s.stats.cut + s.stats.slow for s in (sims["cheap"], sims["local"])
     )
     assert 0.3 < failed / calls < 0.5, "the upstreams really failed about 40% of calls"
-    assert calls / len(results) <= 1.5, f"{calls} upstream calls for {len(results)} messages"
+    assert calls / len(results) <= 1.7, f"{calls} upstream calls for {len(results)} messages"
+    answered = sources.count("llm") / len(sources)
+    assert answered >= 0.95, f"the models answered {answered:.1%}"
 
     states = await breaker_states()
-    assert any(s.opens >= 1 for s in states), "a breaker opened"
-    assert any(s.closes >= 1 for s in states), "and later closed"
-    assert ("tier:cheap", "open") in seen_states
+    assert all(s.opens == 0 for s in states), "no breaker opened"
+    assert {state for _, state in seen_states} == {"closed"}, "not even for a moment"
 
     print(
         f"\nchaos: {sources.count('llm')} model answers, {sources.count('fallback')} templates, "

@@ -7,11 +7,13 @@ from tenacity import RetryCallState
 
 from chatbot.llm.retry import (
     FirstTokenTimeout,
+    KeysUnavailable,
     Kind,
     MessageRetries,
     OwnRateLimited,
     RetryBudget,
     RetryPolicy,
+    TierRefused,
     classify,
     retry_after_s,
 )
@@ -30,7 +32,7 @@ def status_error(status: int, headers: dict[str, str] | None = None) -> openai.A
     [
         (status_error(500), Kind.TRANSIENT, True, True),
         (status_error(503), Kind.TRANSIENT, True, True),
-        (status_error(429, {"Retry-After": "1.5"}), Kind.RATE_LIMITED, False, True),
+        (status_error(429, {"Retry-After": "1.5"}), Kind.RATE_LIMITED, True, True),
         (status_error(401), Kind.FATAL, False, True),
         (status_error(403), Kind.FATAL, False, True),
         (status_error(400), Kind.FATAL, True, True),
@@ -41,6 +43,9 @@ def status_error(status: int, headers: dict[str, str] | None = None) -> openai.A
         (ConnectionResetError(), Kind.TRANSIENT, True, True),
         (FirstTokenTimeout(), Kind.FIRST_TOKEN_TIMEOUT, True, True),
         (OwnRateLimited(2.0), Kind.OWN_LIMIT, False, False),
+        (KeysUnavailable("t"), Kind.KEYS_UNAVAILABLE, False, False),
+        (TierRefused(throttled=True, retry_at=0), Kind.THROTTLED, False, False),
+        (TierRefused(throttled=False, retry_at=5), Kind.BREAKER_OPEN, False, False),
     ],
 )
 def test_classification_and_which_breakers_count_it(exc, kind, tier, key):
@@ -73,11 +78,12 @@ def test_what_is_retried():
     assert not retries.should_retry(classify(status_error(429, {"Retry-After": "30"}))), (
         "a long Retry-After fails over instead of waiting"
     )
-    assert not retries.should_retry(classify(status_error(429))), "no Retry-After: fail over"
+    assert retries.should_retry(classify(status_error(429))), "no Retry-After: backoff"
     for status in (400, 401, 403, 404):
         assert not retries.should_retry(classify(status_error(status)))
     assert not retries.should_retry(classify(FirstTokenTimeout()))
     assert not retries.should_retry(classify(OwnRateLimited(0.1)))
+    assert not retries.should_retry(classify(TierRefused(throttled=True, retry_at=0)))
 
 
 def test_retries_per_message_are_capped_across_tiers():
@@ -123,4 +129,5 @@ def test_backoff_is_full_jitter_exponential_and_honours_retry_after():
     assert max(third) <= 0.8 and max(third) > 0.4 and min(third) < 0.2, "jitter from zero"
     assert max(wait(status_error(500), 10) for _ in range(50)) <= 2.0
     assert wait(status_error(429, {"Retry-After": "1.25"}), 1) == 1.25
+    assert 0 <= wait(status_error(429), 1) <= 0.2, "a 429 without Retry-After backs off"
     assert wait(status_error(429, {"Retry-After": "60"}), 1) == 2.0

@@ -191,6 +191,24 @@ async def test_an_open_tier_breaker_skips_the_tier_without_calling_it(sims, back
     assert trace.steps[1].decision == "tier_skipped"
 
 
+async def test_a_throttled_tier_is_skipped_without_calling_it(sims, backend):
+    never_opens = BreakerPolicy(min_calls=4, failure_rate=1.0)
+    policy = RouterPolicy(retry=RetryPolicy(max_per_message=0), breaker=never_opens)
+    router = make_router(sims, policy=policy)
+    sims["cheap"].faults = Faults(error_rate=1.0, error_status=500)
+    for _ in range(4):
+        assert (await ask(router, SIMPLE))[0] == default_answer(SIMPLE)
+    router.breakers.draw = lambda: 0.79  # under (4 - 2 x 0) / (4 + 1) = 0.8
+    text, trace = await ask(router, SIMPLE)
+    assert text == default_answer(SIMPLE)
+    assert requests(sims) == {"strong": 0, "cheap": 4, "local": 5}
+    assert trace.steps[1].decision == "tier_skipped"
+    assert trace.steps[1].detail["reason"] == "throttled"
+    router.breakers.draw = lambda: 5 / 6 + 0.001  # the refusal counted: (5 - 0) / (5 + 1)
+    await ask(router, SIMPLE)
+    assert requests(sims)["cheap"] == 5
+
+
 async def test_a_bad_key_in_a_pool_is_broken_and_the_others_carry_on(sims, monkeypatch):
     monkeypatch.setenv("SIM_KEY_GOOD", "good-key")
     monkeypatch.setenv("SIM_KEY_BAD", "bad-key")

@@ -132,13 +132,19 @@ async def test_breaker_state_per_configured_tier(async_client, metrics_token, se
         ' {"name": "ops-b", "providers": [{"model": "m", "base_url": "http://127.0.0.1:9/v1"}]}]'
     )
     settings.LLM_BREAKER_MIN_CALLS = 1
-    await Breakers(router_policy().breaker).record(tier_breaker("ops-b"), False)
+    breakers = Breakers(router_policy().breaker)
+    await breakers.record(tier_breaker("ops-b"), False)
+    for ok in [True] * 2 + [False] * 8:  # 80% failed: not down, but throttled
+        await breakers.record(tier_breaker("ops-a"), ok)
 
     scraped = await scrape(async_client)
 
     assert scraped[("chatbot_llm_tier_breaker_state", (("tier", "ops-a"),))] == 0  # closed
     assert scraped[("chatbot_llm_tier_breaker_state", (("tier", "ops-b"),))] == 2  # open
     assert scraped[("chatbot_llm_key_breaker_state", (("upstream", "ops-a-1/none"),))] == 0
+    throttle = scraped[("chatbot_llm_tier_throttle_ratio", (("tier", "ops-a"),))]
+    assert throttle == pytest.approx((10 - 2 * 2) / 11, abs=1e-4)  # (requests - K x ok) / (n + 1)
+    assert scraped[("chatbot_llm_tier_throttle_ratio", (("tier", "ops-b"),))] == 0
 
 
 @database_sync_to_async

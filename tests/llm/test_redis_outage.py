@@ -1,0 +1,112 @@
+"""Router state fails open: with its Redis stopped or hung mid-test, breakers, rate-limit buckets
+(upstream keys and visitors), today's spend and the pending flag keep answering from this
+process's memory under the same rules, with one warning per outage and a metric, and go back to
+Redis once it answers. Each test runs a redis-server of its own (never the shared one)."""
+
+import logging
+import time
+
+import pytest
+from prometheus_client import REGISTRY
+
+from chatbot.llm import pending, spend
+from chatbot.llm.breaker import BreakerPolicy, Breakers
+from chatbot.llm.limits import per_minute, take
+from chatbot.llm.router import Router, RouterPolicy
+from chatbot.llm.simulator import default_answer
+from chatbot.llm.tiers import parse_tiers
+from chatbot.ratelimit import visitor_message_allowed
+from tests.llm.conftest import tier_config
+from tests.llm.test_router import FAST_RETRIES, SIMPLE, ask
+
+POLICY = BreakerPolicy(min_calls=10)
+STORES = ("breaker", "bucket", "spend", "pending")
+
+
+def fallbacks(store: str) -> float:
+    value = REGISTRY.get_sample_value("chatbot_llm_state_redis_fallbacks_total", {"store": store})
+    return value or 0.0
+
+
+def backend_warnings(caplog) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "chatbot.llm.backend" and r.levelno == logging.WARNING
+    ]
+
+
+async def exercise(breakers: Breakers, clock) -> dict[str, object]:
+    """One call of each kind of router state, as the router and the consumer make them."""
+    return {
+        "breaker": [await breakers.record("tier:a", False) for _ in range(10)],
+        "allowed": (await breakers.allow("tier:a")).allowed,
+        "bucket": [(await take([per_minute("rpm:k", 2)], clock=clock)).allowed for _ in range(3)],
+        "visitor": (await visitor_message_allowed("conv", clock=clock))[0],
+        "spent": (await spend.add(0.25), await spend.spent())[1],
+        "pending": (await pending.mark(), await pending.is_marked())[1],
+    }
+
+
+EXPECTED = {  # the same rules on either store, from a fresh state
+    "breaker": [""] * 9 + ["opened"],
+    "allowed": False,
+    "bucket": [True, True, False],
+    "visitor": True,
+    "spent": 0.25,
+    "pending": True,
+}
+
+
+async def test_state_falls_back_to_memory_while_redis_is_down_and_returns_after(
+    own_redis, settings, clock, caplog
+):
+    settings.ROUTER_STATE_REDIS_RETRY_S = 0  # ask Redis on every call
+    breakers = Breakers(POLICY, clock)
+    assert await exercise(breakers, clock) == EXPECTED
+    assert own_redis.client().hget("test-router:breaker:tier:a", "state") == "open"
+    before = {store: fallbacks(store) for store in STORES}
+
+    own_redis.stop()
+    with caplog.at_level(logging.INFO, logger="chatbot.llm.backend"):
+        assert await exercise(breakers, clock) == EXPECTED, "memory, same rules"
+        assert await exercise(breakers, clock) != EXPECTED, "and it keeps its state"
+        for store in STORES:
+            assert fallbacks(store) > before[store], store
+        assert len(backend_warnings(caplog)) == 1, "one warning per outage"
+
+        own_redis.start()  # empty: it keeps nothing on disk
+        assert await spend.spent() == 0.0, "Redis again, not this process's 0.5"
+        assert (await breakers.allow("tier:a")).allowed, "not this process's open breaker"
+        await breakers.record("tier:a", True)
+        assert own_redis.client().exists("test-router:breaker:tier:a")
+    assert any("answers again" in r.getMessage() for r in caplog.records)
+    assert len(backend_warnings(caplog)) == 1
+
+
+async def test_a_hung_redis_costs_one_short_timeout_per_retry_interval(own_redis, settings, clock):
+    settings.ROUTER_STATE_REDIS_TIMEOUT_S = 0.2
+    settings.ROUTER_STATE_REDIS_RETRY_S = 60
+    breakers = Breakers(POLICY, clock)
+    assert (await breakers.allow("tier:a")).allowed  # connected
+    own_redis.hang()
+    took = []
+    for _ in range(20):
+        started = time.perf_counter()
+        assert (await breakers.allow("tier:a")).allowed
+        await breakers.record("tier:a", True)
+        await spend.spent()
+        took.append(time.perf_counter() - started)
+    assert 0.2 <= took[0] < 1.0, "the first call waits for one timeout"
+    assert max(took[1:]) < 0.05, "later ones go straight to memory"
+
+
+async def test_the_router_answers_while_redis_is_down(own_redis, sims, settings):
+    """Breakers, the key's rpm/tpm buckets and the daily budget all read Redis on the way."""
+    own_redis.stop()
+    policy = RouterPolicy(retry=FAST_RETRIES, daily_budget_usd=1.0)
+    router = Router(parse_tiers(tier_config(sims, cheap={"rpm": 100, "tpm": 100_000})), policy)
+    for _ in range(3):
+        text, trace = await ask(router, SIMPLE)
+        assert text == default_answer(SIMPLE)
+    assert await spend.spent() == pytest.approx(3 * trace.steps[-1].cost)
