@@ -51,10 +51,10 @@ UPSTREAM_ERRORS = Counter(
     ["tier", "status", "kind"],
 )
 UPSTREAM_RETRIES = Counter("chatbot_llm_upstream_retries", "Model call retries by tier.", ["tier"])
-ROUTER_STATE_FALLBACKS = Counter(
-    "chatbot_llm_state_redis_fallbacks",
-    "Router state reads and writes served from this process's memory because Redis did not "
-    "answer, by store (breaker, bucket, spend, pending).",
+REDIS_FALLBACKS = Counter(
+    "chatbot_redis_fallbacks",
+    "Shared-state operations done without Redis because it did not answer (or failed less "
+    "than REDIS_RETRY_S ago), by store (breaker, bucket, spend, pending, claim, buffer).",
     ["store"],
 )
 LLM_TOKENS = Counter(
@@ -65,11 +65,6 @@ STAGE_FAILURES = Counter(
     "chatbot_stage_failures",
     "Pipeline stages that raised (the next stage answered), by stage and failure kind.",
     ["stage", "kind"],
-)
-REDIS_UNAVAILABLE = Counter(
-    "chatbot_redis_unavailable",
-    "Shared-state operations Redis did not answer, by store and what was done instead.",
-    ["store", "instead"],
 )
 CACHE_HITS = Counter("chatbot_cache_hits", "Semantic cache lookups that answered.")
 CACHE_MISSES = Counter(

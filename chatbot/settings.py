@@ -94,9 +94,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 SQLITE_CHECKPOINT_INTERVAL_S = env.float("SQLITE_CHECKPOINT_INTERVAL_S", default=1.0)
 
 REDIS_URL = env.str("REDIS_URL", default="")
-# Longest wait for Redis to connect or answer one command: a Redis that hangs must not hold up
-# an answer (what each part does meanwhile: docs/operations.md, "When Redis does not answer").
-REDIS_TIMEOUT_S = env.float("REDIS_TIMEOUT_S", default=1.0)
+# Longest wait for Redis to connect or answer one command, and how long shared state goes
+# without asking it after it did not answer: a Redis that hangs costs one timeout per interval,
+# not one per call (what each part does meanwhile: docs/operations.md, "When Redis does not
+# answer").
+REDIS_TIMEOUT_S = env.float("REDIS_TIMEOUT_S", default=0.25)
+REDIS_RETRY_S = env.float("REDIS_RETRY_S", default=1.0)
 
 if REDIS_URL:
     CACHES = {
@@ -302,10 +305,6 @@ LLM_DAILY_BUDGET_USD = env.float("LLM_DAILY_BUDGET_USD", default=0.0)
 LLM_QUEUE_UNANSWERED = env.bool("LLM_QUEUE_UNANSWERED", default=True)
 LLM_QUEUED_ANSWER_MAX_AGE_H = env.float("LLM_QUEUED_ANSWER_MAX_AGE_H", default=24.0)
 ROUTER_STATE_PREFIX = env.str("ROUTER_STATE_PREFIX", default="chatbot:router")
-# Router state fails open: when Redis does not answer within this timeout, this process's memory
-# stands in, and Redis is asked again after the retry interval.
-ROUTER_STATE_REDIS_TIMEOUT_S = env.float("ROUTER_STATE_REDIS_TIMEOUT_S", default=0.25)
-ROUTER_STATE_REDIS_RETRY_S = env.float("ROUTER_STATE_REDIS_RETRY_S", default=1.0)
 # Per-visitor message rate (chatbot.ratelimit): a token bucket per conversation.
 CHAT_VISITOR_MESSAGES_PER_MINUTE = env.float("CHAT_VISITOR_MESSAGES_PER_MINUTE", default=10.0)
 CHAT_VISITOR_MESSAGE_BURST = env.int("CHAT_VISITOR_MESSAGE_BURST", default=5)

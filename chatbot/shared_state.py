@@ -4,26 +4,109 @@ append-only text buffers. Redis when REDIS_URL is set, this process's memory oth
 Django's cache API would do, but its async methods hop to a thread per call; these run on every
 streamed token, so they talk to Redis natively through redis.asyncio.
 
-When Redis does not answer (docs/operations.md, "When Redis does not answer"): a claim raises,
-unless its caller asks for `fail_open`, which falls back to a claim in this process's memory;
-releases, buffer writes and reads carry on without it (a claim expires by itself, and a partial
-answer buffer only speeds up a resume: the stored answer is the record). One warning per outage,
-one line when Redis answers again."""
+`via_redis` is how every piece of shared state here and in chatbot.llm (breakers, buckets, spend)
+reaches Redis, with one policy for when Redis does not answer (docs/operations.md, "When Redis
+does not answer"): each caller says what stands in for Redis (its rules on this process's
+memory: fails open) or gets RedisUnavailable (fails closed); Redis is asked again only after
+REDIS_RETRY_S, so a hung Redis costs one REDIS_TIMEOUT_S per interval, not one per call; one
+warning per outage and one line when it answers again."""
 
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Protocol
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chatbot import metrics
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# What "Redis does not answer" means; anything else (a script error) is a bug and raises.
+UNANSWERED = (RedisConnectionError, RedisTimeoutError)
+
+
+class RedisUnavailable(RedisError):
+    """Redis did not answer (or failed less than REDIS_RETRY_S ago) and nothing stands in."""
+
+
+@dataclass
+class Outage:
+    """Per Redis URL and process (not per event loop: one outage, one warning)."""
+
+    down: bool = False  # an outage was logged and Redis has not answered since
+    retry_at: float = 0.0  # monotonic time before which Redis is not asked
+
+
+_outages: dict[str, Outage] = {}
+# A connection belongs to the loop that made it; keyed weakly so a closed loop's clients go too.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, aioredis.Redis]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _client(url: str) -> aioredis.Redis:
+    clients = _clients.setdefault(asyncio.get_running_loop(), {})
+    client = clients.get(url)
+    if client is None:
+        timeout = settings.REDIS_TIMEOUT_S  # connections made by from_url do not retry
+        client = clients[url] = aioredis.Redis.from_url(
+            url, decode_responses=True, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+    return client
+
+
+def outage(url: str) -> Outage:
+    return _outages.setdefault(url, Outage())
+
+
+async def via_redis(
+    store: str,
+    on_redis: Callable[[aioredis.Redis], Awaitable[T]],
+    instead: Callable[[], T] | None = None,
+    *,
+    url: str | None = None,
+) -> T:
+    """`on_redis(client)` when Redis answers; otherwise `instead()` (the caller's rules on this
+    process's memory) or, without one, RedisUnavailable. Every time Redis is not used counts
+    in chatbot_redis_fallbacks_total{store}."""
+    url = url or settings.REDIS_URL
+    state = outage(url)
+    if time.monotonic() < state.retry_at:
+        return _without_redis(store, instead, None)
+    try:
+        result = await on_redis(_client(url))
+    except UNANSWERED as exc:
+        state.retry_at = time.monotonic() + settings.REDIS_RETRY_S
+        if not state.down:
+            state.down = True
+            logger.warning(
+                "Redis did not answer (%r): until it does, breakers, rate limits and spend run "
+                "on this process's memory, answer claims are this process's own, resume "
+                "buffers are skipped and the queued-answer drain waits",
+                exc,
+            )
+        return _without_redis(store, instead, exc)
+    if state.down:
+        state.down = False
+        logger.info("Redis answers again: shared state is shared again")
+    return result
+
+
+def _without_redis(store: str, instead: Callable[[], T] | None, exc: Exception | None) -> T:
+    metrics.REDIS_FALLBACKS.labels(store).inc()
+    if instead is None:
+        raise RedisUnavailable(store) from exc
+    return instead()
 
 
 class SharedState(Protocol):
@@ -47,11 +130,14 @@ class MemoryState:
             return None
         return entry[0]
 
-    async def claim(self, key: str, ttl_s: float, *, fail_open: bool = False) -> bool:
+    def claim_now(self, key: str, ttl_s: float) -> bool:
         if self._get(key) is not None:
             return False
         self._values[key] = ("1", time.monotonic() + ttl_s)
         return True
+
+    async def claim(self, key: str, ttl_s: float, *, fail_open: bool = False) -> bool:
+        return self.claim_now(key, ttl_s)
 
     async def release(self, key: str) -> None:
         self._values.pop(key, None)
@@ -67,96 +153,54 @@ class MemoryState:
 
 
 class RedisState:
+    """Without Redis: a claim raises RedisUnavailable unless its caller asks for `fail_open`
+    (then the claim is this process's own; another process may claim the same key meanwhile);
+    releases, buffer writes and reads carry on without it (a claim expires by itself, and a
+    partial answer buffer only speeds up a resume: the stored answer is the record)."""
+
     def __init__(self, url: str, prefix: str) -> None:
         self._url = url
         self._prefix = prefix
-        self._clients: dict[int, aioredis.Redis] = {}
         self._local = MemoryState()  # claims that fail open while Redis does not answer
-        self._down = False
-
-    def _redis(self) -> aioredis.Redis:
-        # One client per event loop: a redis.asyncio connection belongs to the loop that made it.
-        loop_id = id(asyncio.get_running_loop())
-        client = self._clients.get(loop_id)
-        if client is None:
-            timeout = settings.REDIS_TIMEOUT_S
-            client = aioredis.Redis.from_url(
-                self._url,
-                decode_responses=True,
-                socket_connect_timeout=timeout,
-                socket_timeout=timeout,
-            )
-            self._clients[loop_id] = client
-        return client
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}:{key}"
 
-    @asynccontextmanager
-    async def _noting_outages(self, operation: str, instead: str) -> AsyncIterator[None]:
-        try:
-            yield
-        except RedisError as exc:
-            metrics.REDIS_UNAVAILABLE.labels("shared_state", instead).inc()
-            if not self._down:
-                self._down = True
-                logger.warning(
-                    "shared state: Redis did not answer a %s (%r); %s until it does",
-                    operation,
-                    exc,
-                    instead,
-                )
-            raise
-        if self._down:
-            self._down = False
-            logger.info("shared state: Redis answers again")
-
     async def claim(self, key: str, ttl_s: float, *, fail_open: bool = False) -> bool:
-        """Raises RedisError when Redis does not answer, unless `fail_open`: then the claim is
-        this process's own (another process may claim the same key meanwhile)."""
-        try:
-            async with self._noting_outages("claim", "claims in process memory"):
-                return bool(
-                    await self._redis().set(self._key(key), "1", nx=True, px=int(ttl_s * 1000))
-                )
-        except RedisError:
-            if not fail_open:
-                raise
-            return await self._local.claim(key, ttl_s)
+        async def on_redis(redis: aioredis.Redis) -> bool:
+            return bool(await redis.set(self._key(key), "1", nx=True, px=int(ttl_s * 1000)))
+
+        instead = (lambda: self._local.claim_now(key, ttl_s)) if fail_open else None
+        return await via_redis("claim", on_redis, instead, url=self._url)
 
     async def release(self, key: str) -> None:
         await self._local.release(key)
-        try:
-            async with self._noting_outages("release", "claims expire by themselves"):
-                await self._redis().delete(self._key(key))
-        except RedisError:
-            pass
+        await via_redis(
+            "claim", lambda redis: redis.delete(self._key(key)), _nothing, url=self._url
+        )
 
     async def append(self, key: str, text: str, ttl_s: float) -> None:
-        try:
-            async with (
-                self._noting_outages("buffer write", "answers stream without resume buffers"),
-                self._redis().pipeline(transaction=True) as pipe,
-            ):
+        async def on_redis(redis: aioredis.Redis) -> None:
+            async with redis.pipeline(transaction=True) as pipe:
                 pipe.append(self._key(key), text)
                 pipe.pexpire(self._key(key), int(ttl_s * 1000))
                 await pipe.execute()
-        except RedisError:
-            pass
+
+        await via_redis("buffer", on_redis, _nothing, url=self._url)
 
     async def read(self, key: str) -> str | None:
-        try:
-            async with self._noting_outages("buffer read", "resumes without partial answers"):
-                return await self._redis().get(self._key(key))
-        except RedisError:
-            return None
+        return await via_redis(
+            "buffer", lambda redis: redis.get(self._key(key)), _nothing, url=self._url
+        )
 
     async def delete(self, key: str) -> None:
-        try:
-            async with self._noting_outages("buffer delete", "buffers expire by themselves"):
-                await self._redis().delete(self._key(key))
-        except RedisError:
-            pass
+        await via_redis(
+            "buffer", lambda redis: redis.delete(self._key(key)), _nothing, url=self._url
+        )
+
+
+def _nothing() -> None:
+    return None
 
 
 _state: SharedState | None = None
@@ -176,3 +220,4 @@ def reset_shared_state() -> None:
     """For tests that switch settings between backends."""
     global _state
     _state = None
+    _outages.clear()

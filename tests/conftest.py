@@ -182,8 +182,15 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 
 @pytest.fixture
-def own_redis(tmp_path) -> Iterator[RedisServer]:
-    """A Redis server of this test's own (tests.servers.RedisServer), stopped at the end."""
-    server = RedisServer(tmp_path).start()
-    yield server
-    server.stop()
+def own_redis(settings) -> Iterator[RedisServer]:
+    """Shared state and router state in a redis-server of this test's own (to stop or hang)."""
+    server = RedisServer().start()
+    settings.REDIS_URL = server.url
+    settings.ROUTER_STATE_PREFIX = "test-router"
+    settings.SHARED_STATE_PREFIX = "test-router:state"
+    try:
+        yield server
+    finally:
+        if server.process is not None and server.process.poll() is None:
+            server.resume()
+            server.stop()

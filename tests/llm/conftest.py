@@ -1,14 +1,8 @@
-import os
-import signal
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import redis
-
-from tests.servers import free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -41,66 +35,6 @@ def on_redis(settings) -> Iterator[redis.Redis]:
     yield client
     for key in client.scan_iter(f"{prefix}*"):
         client.delete(key)
-
-
-class RedisServer:
-    """A redis-server of the test's own on a free port, to stop, hang and start again mid-test
-    (never the shared one on 6379)."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-
-    def stop(self) -> None:
-        assert self.process is not None
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-    def hang(self) -> None:
-        """Still accepts connections, never answers (a stopped process)."""
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGCONT)
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, decode_responses=True)
-
-
-@pytest.fixture
-def own_redis(settings) -> Iterator[RedisServer]:
-    """Router state in a Redis server of this test's own."""
-    server = RedisServer()
-    server.start()
-    settings.REDIS_URL = server.url
-    settings.ROUTER_STATE_PREFIX = "test-router"
-    settings.SHARED_STATE_PREFIX = "test-router:state"
-    try:
-        yield server
-    finally:
-        if server.process is not None and server.process.poll() is None:
-            server.resume()
-            server.stop()
 
 
 @pytest.fixture(params=["memory", "redis"])
