@@ -29,12 +29,16 @@ from typing import Any
 
 import numpy as np
 
+from bench.verdicts import Verdict, dump, load
+from bench.verdicts import markdown as verdict_lines
+
 DATA = Path(os.environ.get("SHARED_DIR", "/work/shared")) / "datasets/clinc150/data_full.json"
 MAX_WRONG = 0.01
 NEIGHBOURS = 64  # earlier questions kept per question; the stored ones among them are searched
 BASELINE_THRESHOLD = 0.80  # GPTCache / RedisVL style: cosine >= 0.8 (distance <= 0.2)
 THRESHOLDS = np.round(np.arange(0.76, 0.97, 0.005), 3)
 SEED = 7
+TARGET_LOOKUP_P50_MS = 10.0  # a cache hit, the question's embedding included (docs/cache.md)
 
 
 @dataclass
@@ -366,7 +370,40 @@ def benchmark(embeddings: Path | None = None, end_to_end_questions: int = 300) -
         all_texts = streams["tune"].texts + streams["test"].texts
         all_vectors = np.vstack([streams["tune"].vectors, streams["test"].vectors])
         figures["latency"] = lookup_latency(all_vectors, all_texts)
+    figures["verdicts"] = dump(cache_verdicts(figures))
     return markdown(figures), figures
+
+
+def cache_verdicts(f: dict[str, Any]) -> list[Verdict]:
+    """The cache's promises: wrong hits within the 1% budget on test, the real pipeline doing
+    what the tuning replay predicts, one upstream call per stampede, fast hits."""
+    test, e2e, crowd, lat = f["test"], f["end_to_end"], f["stampede"], f["latency"]
+    return [
+        Verdict(
+            f"tuned threshold on CLINC150 test: wrong/hit and wrong/question <= {MAX_WRONG:.0%}",
+            f"wrong/hit {test['wrong_per_hit']:.2%}, wrong/question "
+            f"{test['wrong_per_question']:.2%}",
+            test["wrong_per_hit"] <= MAX_WRONG and test["wrong_per_question"] <= MAX_WRONG,
+        ),
+        Verdict(
+            "end to end, the real pipeline's hits and wrong hits are the ones the replay predicts",
+            f"{e2e['hits']} hits, {e2e['wrong_hits']} wrong (predicted {e2e['simulated_hits']}, "
+            f"{e2e['simulated_wrong_hits']})",
+            (e2e["hits"], e2e["wrong_hits"])
+            == (e2e["simulated_hits"], e2e["simulated_wrong_hits"]),
+        ),
+        Verdict(
+            f"{crowd['visitors']} concurrent identical questions make one upstream call",
+            f"{crowd['upstream_calls']} upstream call(s)",
+            crowd["upstream_calls"] == 1,
+        ),
+        Verdict(
+            f"cache-hit lookup at {lat['entries']:,} entries, embedding included: p50 <= "
+            f"{TARGET_LOOKUP_P50_MS:g} ms",
+            f"p50 {lat['lookup_p50_ms']} ms",
+            lat["lookup_p50_ms"] <= TARGET_LOOKUP_P50_MS,
+        ),
+    ]
 
 
 def markdown(f: dict[str, Any]) -> str:
@@ -405,6 +442,8 @@ def markdown(f: dict[str, Any]) -> str:
             f"Stampede: {f['stampede']['visitors']} concurrent identical questions → "
             f"{f['stampede']['upstream_calls']} upstream call(s), "
             f"{f['stampede']['served_from_cache']} served from the cache.",
+            "",
+            verdict_lines(load(f["verdicts"])),
         ]
     )
 
