@@ -183,6 +183,7 @@ def _pipeline_settings(simulator: Any) -> Any:
 def end_to_end(stream: Stream, n: int, threshold: float) -> dict[str, Any]:
     """The first `n` questions through the real pipeline (cache stage, LLM stage, upstream
     simulator answering by intent), compared with `replay` on the same prefix."""
+    from chatbot.llm.client import clients_close
     from chatbot.llm.simulator import UpstreamSimulator
     from chatbot.management.commands.replay import Replayer
 
@@ -195,10 +196,13 @@ def end_to_end(stream: Stream, n: int, threshold: float) -> dict[str, Any]:
 
     async def ask_all() -> list[dict[str, Any]]:
         replayer = Replayer()
-        return [
-            await replayer.answer({"conversation": i, "text": text})
-            for i, text in enumerate(stream.texts[:n])
-        ]
+        try:
+            return [
+                await replayer.answer({"conversation": i, "text": text})
+                for i, text in enumerate(stream.texts[:n])
+            ]
+        finally:
+            await clients_close()
 
     simulator = UpstreamSimulator(answer=answer).start()
     by_answer = {text: intent for intent, text in answers.items()}
@@ -299,6 +303,7 @@ def lookup_latency(vectors: np.ndarray, texts: list[str], entries: int = 100_000
 def stampede(n: int = 50) -> dict[str, int]:
     """`n` visitors ask the same new question at once through the real pipeline."""
     from chatbot import services
+    from chatbot.llm.client import clients_close
     from chatbot.llm.simulator import Faults, UpstreamSimulator
     from chatbot.pipeline.base import DoneEvent
     from chatbot.pipeline.orchestrator import run_pipeline
@@ -322,7 +327,10 @@ def stampede(n: int = 50) -> dict[str, int]:
         return ""
 
     async def everyone() -> list[str]:
-        return await asyncio.gather(*(ask(t) for t in turns))
+        try:
+            return await asyncio.gather(*(ask(t) for t in turns))
+        finally:
+            await clients_close()
 
     turns = [turn(i) for i in range(n)]
 
