@@ -29,12 +29,16 @@ from typing import Any
 
 import numpy as np
 
+from bench.verdicts import Verdict, dump, load
+from bench.verdicts import markdown as verdict_lines
+
 DATA = Path(os.environ.get("SHARED_DIR", "/work/shared")) / "datasets/clinc150/data_full.json"
 MAX_WRONG = 0.01
 NEIGHBOURS = 64  # earlier questions kept per question; the stored ones among them are searched
 BASELINE_THRESHOLD = 0.80  # GPTCache / RedisVL style: cosine >= 0.8 (distance <= 0.2)
 THRESHOLDS = np.round(np.arange(0.76, 0.97, 0.005), 3)
 SEED = 7
+TARGET_LOOKUP_P50_MS = 10.0  # a cache hit, the question's embedding included (docs/cache.md)
 
 
 @dataclass
@@ -179,6 +183,7 @@ def _pipeline_settings(simulator: Any) -> Any:
 def end_to_end(stream: Stream, n: int, threshold: float) -> dict[str, Any]:
     """The first `n` questions through the real pipeline (cache stage, LLM stage, upstream
     simulator answering by intent), compared with `replay` on the same prefix."""
+    from chatbot.llm.client import clients_close
     from chatbot.llm.simulator import UpstreamSimulator
     from chatbot.management.commands.replay import Replayer
 
@@ -191,10 +196,13 @@ def end_to_end(stream: Stream, n: int, threshold: float) -> dict[str, Any]:
 
     async def ask_all() -> list[dict[str, Any]]:
         replayer = Replayer()
-        return [
-            await replayer.answer({"conversation": i, "text": text})
-            for i, text in enumerate(stream.texts[:n])
-        ]
+        try:
+            return [
+                await replayer.answer({"conversation": i, "text": text})
+                for i, text in enumerate(stream.texts[:n])
+            ]
+        finally:
+            await clients_close()
 
     simulator = UpstreamSimulator(answer=answer).start()
     by_answer = {text: intent for intent, text in answers.items()}
@@ -295,6 +303,7 @@ def lookup_latency(vectors: np.ndarray, texts: list[str], entries: int = 100_000
 def stampede(n: int = 50) -> dict[str, int]:
     """`n` visitors ask the same new question at once through the real pipeline."""
     from chatbot import services
+    from chatbot.llm.client import clients_close
     from chatbot.llm.simulator import Faults, UpstreamSimulator
     from chatbot.pipeline.base import DoneEvent
     from chatbot.pipeline.orchestrator import run_pipeline
@@ -318,7 +327,10 @@ def stampede(n: int = 50) -> dict[str, int]:
         return ""
 
     async def everyone() -> list[str]:
-        return await asyncio.gather(*(ask(t) for t in turns))
+        try:
+            return await asyncio.gather(*(ask(t) for t in turns))
+        finally:
+            await clients_close()
 
     turns = [turn(i) for i in range(n)]
 
@@ -366,7 +378,40 @@ def benchmark(embeddings: Path | None = None, end_to_end_questions: int = 300) -
         all_texts = streams["tune"].texts + streams["test"].texts
         all_vectors = np.vstack([streams["tune"].vectors, streams["test"].vectors])
         figures["latency"] = lookup_latency(all_vectors, all_texts)
+    figures["verdicts"] = dump(cache_verdicts(figures))
     return markdown(figures), figures
+
+
+def cache_verdicts(f: dict[str, Any]) -> list[Verdict]:
+    """The cache's promises: wrong hits within the 1% budget on test, the real pipeline doing
+    what the tuning replay predicts, one upstream call per stampede, fast hits."""
+    test, e2e, crowd, lat = f["test"], f["end_to_end"], f["stampede"], f["latency"]
+    return [
+        Verdict(
+            f"tuned threshold on CLINC150 test: wrong/hit and wrong/question <= {MAX_WRONG:.0%}",
+            f"wrong/hit {test['wrong_per_hit']:.2%}, wrong/question "
+            f"{test['wrong_per_question']:.2%}",
+            test["wrong_per_hit"] <= MAX_WRONG and test["wrong_per_question"] <= MAX_WRONG,
+        ),
+        Verdict(
+            "end to end, the real pipeline's hits and wrong hits are the ones the replay predicts",
+            f"{e2e['hits']} hits, {e2e['wrong_hits']} wrong (predicted {e2e['simulated_hits']}, "
+            f"{e2e['simulated_wrong_hits']})",
+            (e2e["hits"], e2e["wrong_hits"])
+            == (e2e["simulated_hits"], e2e["simulated_wrong_hits"]),
+        ),
+        Verdict(
+            f"{crowd['visitors']} concurrent identical questions make one upstream call",
+            f"{crowd['upstream_calls']} upstream call(s)",
+            crowd["upstream_calls"] == 1,
+        ),
+        Verdict(
+            f"cache-hit lookup at {lat['entries']:,} entries, embedding included: p50 <= "
+            f"{TARGET_LOOKUP_P50_MS:g} ms",
+            f"p50 {lat['lookup_p50_ms']} ms",
+            lat["lookup_p50_ms"] <= TARGET_LOOKUP_P50_MS,
+        ),
+    ]
 
 
 def markdown(f: dict[str, Any]) -> str:
@@ -405,6 +450,8 @@ def markdown(f: dict[str, Any]) -> str:
             f"Stampede: {f['stampede']['visitors']} concurrent identical questions → "
             f"{f['stampede']['upstream_calls']} upstream call(s), "
             f"{f['stampede']['served_from_cache']} served from the cache.",
+            "",
+            verdict_lines(load(f["verdicts"])),
         ]
     )
 

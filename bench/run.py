@@ -1,7 +1,9 @@
 """`make bench`: run every benchmark once and write docs/benchmarks.md (also printed to stdout).
 
 Each section is a function `section_*(ctx) -> Section` returning markdown plus a dict of the raw
-figures; every figure is shown beside a baseline measured in the same run. Add a section by
+figures; every figure is shown beside a baseline measured in the same run, and every section
+states its targets and shows PASS or FAIL against them (bench/verdicts.py). The report and the
+terminal end with every verdict; the command exits with 1 when one failed. Add a section by
 writing such a function and listing it in `SECTIONS`. Embeddings are cached under var/bench/,
 so reruns skip the slow part (the first run embeds ~25k CLINC150 sentences, ~3 minutes on 2 cores).
 
@@ -28,7 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import verdicts
+from bench.faq_matching import MAX_WRONG
 from bench.loadtest import STORED_SOURCES, TARGET_STORED_TTFT_P99_MS
+from bench.verdicts import Verdict
 from knowledge.matching import DEFAULT_K, FixedThresholdPolicy, MatchPolicy, top_k
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +63,7 @@ class Section:
     title: str
     markdown: str
     data: dict
+    verdicts: list[Verdict] = field(default_factory=list)  # shown in `markdown` too
     seconds: float = 0.0
     load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average at its start and end
 
@@ -68,6 +74,15 @@ class Section:
 def percentiles_ms(seconds: Sequence[float]) -> dict[str, float]:
     p50, p99 = np.percentile(np.asarray(seconds) * 1000, [50, 99])
     return {"p50": float(p50), "p99": float(p99)}
+
+
+def stage_latency_verdict(where: str, full: dict[str, float]) -> Verdict:
+    """The FAQ stage's latency target (embedding the question included), wherever measured."""
+    return Verdict(
+        f"{where}: p50 <= {TARGET_P50_MS:g} ms and p99 <= {TARGET_P99_MS:g} ms",
+        f"p50 {full['p50']:.2f} ms, p99 {full['p99']:.2f} ms",
+        full["p50"] <= TARGET_P50_MS and full["p99"] <= TARGET_P99_MS,
+    )
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -165,6 +180,21 @@ RATE_NAMES = ("coverage", "wrong/total", "wrong/answered")
 
 def _pct(x: float) -> str:
     return f"{100 * x:.2f}%"
+
+
+def faq_quality_verdicts(report: dict) -> list[Verdict]:
+    """The operating point the app ships (settings default) keeps within the 1% budget on
+    test: per answer given and per question asked."""
+    test = report["default"]["test"]
+    return [
+        Verdict(
+            f"settings default on CLINC150 test: wrong/answered and wrong/total <= "
+            f"{_pct(MAX_WRONG)}",
+            f"wrong/answered {_pct(test['wrong_per_answered'])}, wrong/total "
+            f"{_pct(test['wrong_per_total'])}",
+            test["wrong_per_answered"] <= MAX_WRONG and test["wrong_per_total"] <= MAX_WRONG,
+        )
+    ]
 
 
 def section_faq_quality(ctx: Context) -> Section:
@@ -267,8 +297,11 @@ def section_faq_quality(ctx: Context) -> Section:
                 robust_rows,
             ),
         ]
-    md += ["", f"Command: `{shlex.join(['python', *cmd[1:]])}`"]
-    return Section("faq_quality", "FAQ matching quality on CLINC150", "\n".join(md), report)
+    checked = faq_quality_verdicts(report)
+    md += ["", f"Command: `{shlex.join(['python', *cmd[1:]])}`", "", verdicts.markdown(checked)]
+    return Section(
+        "faq_quality", "FAQ matching quality on CLINC150", "\n".join(md), report, checked
+    )
 
 
 # --- b. FAQ stage latency -------------------------------------------------------------------
@@ -408,17 +441,16 @@ def section_faq_latency(
         )
 
     target: dict = {"size": target_size, "p50_ms": TARGET_P50_MS, "p99_ms": TARGET_P99_MS}
+    where = f"full stage of the chosen variant at {target_size:,} paraphrases"
     if target_size in results:
-        full = results[target_size]["chosen"]["full"]
-        target["passed"] = full["p50"] <= TARGET_P50_MS and full["p99"] <= TARGET_P99_MS
-        verdict = (
-            f"**{'PASS' if target['passed'] else 'FAIL'}** — target full stage p50 <= "
-            f"{TARGET_P50_MS:g} ms and p99 <= {TARGET_P99_MS:g} ms at {target_size:,} "
-            f"paraphrases; measured p50 {full['p50']:.2f} ms, p99 {full['p99']:.2f} ms."
-        )
+        verdict = stage_latency_verdict(where, results[target_size]["chosen"]["full"])
     else:
-        target["passed"] = None
-        verdict = f"Target at {target_size:,} paraphrases: not measured (size not in this run)."
+        verdict = Verdict(
+            f"{where}: p50 <= {TARGET_P50_MS:g} ms and p99 <= {TARGET_P99_MS:g} ms",
+            "not measured (size not in this run)",
+            None,
+        )
+    target["passed"] = verdict.passed
 
     md = "\n".join(
         [
@@ -450,7 +482,7 @@ def section_faq_latency(
             "",
             f"Naive and top-k search return the same neighbours: {'yes' if agree else 'NO'}.",
             "",
-            verdict,
+            verdicts.markdown([verdict]),
             "",
             embedders["markdown"],
         ]
@@ -462,7 +494,9 @@ def section_faq_latency(
         "same_neighbours": agree,
         "embedders": {k: v for k, v in embedders.items() if k != "markdown"},
     }
-    return Section("faq_latency", "FAQ stage latency (embed + search + decide)", md, data)
+    return Section(
+        "faq_latency", "FAQ stage latency (embed + search + decide)", md, data, [verdict]
+    )
 
 
 EMBED_BATCHES = (1, 4, 8, 16)
@@ -614,14 +648,17 @@ def section_sqlite_lookup(ctx: Context) -> Section:
     test = [t for t, _ in data["test"]]
     queries = [test[i] for i in rng.choice(len(test), min(ctx.queries, len(test)), False)]
     times, answered = lookup_timings(queries, SQLITE_WARMUP, minilm_embed())
+    times["stage"] = [e + lk for e, lk in zip(times["embed"], times["faq_lookup"], strict=True)]
     stats = {name: percentiles_ms(ts) for name, ts in times.items()}
-    lk, mt, em = stats["faq_lookup"], stats["faq_match"], stats["embed"]
+    lk, mt, em, st = stats["faq_lookup"], stats["faq_match"], stats["embed"], stats["stage"]
     rows = [
         ["`faq_lookup` (match + variant pick + hit count)", f"{lk['p50']:.3f}", f"{lk['p99']:.3f}"],
         ["`faq_match` only (baseline)", f"{mt['p50']:.3f}", f"{mt['p99']:.3f}"],
         ["ratio lookup / match", f"{lk['p50'] / mt['p50']:.2f}x", f"{lk['p99'] / mt['p99']:.2f}x"],
         ["embedding the question (in neither call)", f"{em['p50']:.3f}", f"{em['p99']:.3f}"],
+        ["embedding + `faq_lookup`, per query (the stage)", f"{st['p50']:.3f}", f"{st['p99']:.3f}"],
     ]
+    checked = [stage_latency_verdict("embedding + `faq_lookup` on SQLite", st)]
     md = "\n".join(
         [
             f"Django on a temporary SQLite file (WAL), in-memory index, eager Celery. "
@@ -635,10 +672,12 @@ def section_sqlite_lookup(ctx: Context) -> Section:
             f"never an embedding. `faq_lookup` answered {answered}/{len(queries)}.",
             "",
             table(["call", "p50 ms", "p99 ms"], rows),
+            "",
+            verdicts.markdown(checked),
         ]
     )
     data = {"paraphrases": stored, "import_s": imported, "answered": answered} | stats
-    return Section("sqlite_lookup", "SQLite end-to-end FAQ lookup", md, data)
+    return Section("sqlite_lookup", "SQLite end-to-end FAQ lookup", md, data, checked)
 
 
 # --- driver ---------------------------------------------------------------------------------
@@ -666,7 +705,14 @@ def section_cache(ctx: Context) -> Section:
     text = _module_output(
         "bench.cache", "--out", str(out), "--embeddings", str(ctx.cache_dir / "clinc-cache.npz")
     )
-    return Section("cache", "Semantic cache (bench/cache.py)", text, json.loads(out.read_text()))
+    data = json.loads(out.read_text())
+    return Section(
+        "cache",
+        "Semantic cache (bench/cache.py)",
+        text,
+        data,
+        verdicts.load(data["verdicts"]),
+    )
 
 
 def section_pg_lookup(ctx: Context) -> Section:
@@ -678,19 +724,24 @@ def section_pg_lookup(ctx: Context) -> Section:
         *("--out", str(out), "--cache", str(ctx.cache_dir / "clinc_train.npz")),
         *("--queries", str(ctx.queries)),
     )
+    data = json.loads(out.read_text())
     return Section(
         "pg_lookup",
         "PostgreSQL + pgvector FAQ lookup (bench/pg_lookup.py)",
         text,
-        json.loads(out.read_text()),
+        data,
+        verdicts.load(data["verdicts"]),
     )
 
 
 def section_router(ctx: Context) -> Section:
     """Time to first token through the whole pipeline vs the openai SDK calling the same
     upstream directly; cost of a routed mix vs everything on the strong tier."""
-    text = _module_output("bench.router")
-    return Section("router", "Model router (bench/router.py)", text, {})
+    out = ctx.cache_dir / "router.json"
+    text = _module_output("bench.router", "--out", str(out))
+    data = json.loads(out.read_text())
+    checked = [v for part in data.values() for v in verdicts.load(part["verdicts"])]
+    return Section("router", "Model router (bench/router.py)", text, data, checked)
 
 
 def section_partial_failure(ctx: Context) -> Section:
@@ -729,11 +780,17 @@ def _loadtest(sessions: int, duration: int, stages: str, think: tuple[int, int],
     return json.loads(out.read_text())
 
 
-def _stored_p99_ok(run: dict) -> bool:
+def loadtest_verdict(run: dict, pace: str) -> Verdict:
+    """Issue 7's target for one run: nothing lost, stored answers' first token p99 in time."""
     by_source = run["by_source"]
-    stored = [by_source[s]["ttft_ms"]["p99"] for s in STORED_SOURCES if s in by_source]
-    return (
-        run["messages"]["lost"] == 0 and bool(stored) and max(stored) <= TARGET_STORED_TTFT_P99_MS
+    stored = {s: by_source[s]["ttft_ms"]["p99"] for s in STORED_SOURCES if s in by_source}
+    lost = run["messages"]["lost"]
+    measured = ", ".join(f"{s} p99 {p99:.1f} ms" for s, p99 in stored.items())
+    return Verdict(
+        f"{run['sessions']['planned']} sessions, {pace} between messages, one daphne process: "
+        f"zero lost, FAQ/cache first token p99 <= {TARGET_STORED_TTFT_P99_MS:g} ms",
+        f"{lost} lost, {measured or 'no FAQ/cache answer'}",
+        lost == 0 and bool(stored) and max(stored.values()) <= TARGET_STORED_TTFT_P99_MS,
     )
 
 
@@ -763,7 +820,10 @@ def section_loadtest(ctx: Context) -> Section:
                         daphne["ms_per_answer"], run["cpu"]["load generator"]["cores"],
                         host["idle"], host["steal"]])  # fmt: skip
     issue = runs[(200, "full pipeline", (2, 8))]
-    slower = runs[(200, "full pipeline", (5, 15))]
+    checked = [
+        loadtest_verdict(issue, "2-8 s"),
+        loadtest_verdict(runs[(200, "full pipeline", (5, 15))], "5-15 s"),
+    ]
     by_kind = [
         [kind, f["answers"], f"{f['ttft_ms']['p50']:.1f} / {f['ttft_ms']['p99']:.1f}",
          f"{f['pipeline_ttft_ms']['p50']:.1f} / {f['pipeline_ttft_ms']['p99']:.1f}"]
@@ -796,16 +856,14 @@ def section_loadtest(ctx: Context) -> Section:
         "",
         table(LOADTEST_CPU_COLUMNS, machine),
         "",
-        "Target (200 sessions, one daphne process, zero lost, FAQ/cache first token p99 "
-        f"<= {TARGET_STORED_TTFT_P99_MS:g} ms), 2-8 s between messages: "
-        f"**{'PASS' if _stored_p99_ok(issue) else 'FAIL'}**; "
-        f"5-15 s between messages: **{'PASS' if _stored_p99_ok(slower) else 'FAIL'}**.",
+        verdicts.markdown(checked),
     ]
     return Section(
         "loadtest",
         "Load test (bench/loadtest.py)",
         "\n".join(md),
         {str(k): v for k, v in runs.items()},
+        checked,
     )
 
 
@@ -825,7 +883,9 @@ INTRO = """\
 
 Generated by `make bench` (= `.venv/bin/python -m bench.run`), which runs every section below
 in one process on the machine listed and overwrites this file; it is not edited by hand. Each
-figure sits beside its baseline measured in the same run. Embeddings are cached under
+figure sits beside its baseline measured in the same run. Each section states its targets and
+shows PASS or FAIL against them, computed from the measured figures; "Targets" below lists every
+verdict, and the command exits non-zero when one is FAIL. Embeddings are cached under
 `var/bench/` (the first run embeds ~25k CLINC150 sentences, a few minutes on 2 cores; reruns
 take about a minute). Data: CLINC150 (`data_full.json`), model all-MiniLM-L6-v2 on CPU.
 
@@ -854,10 +914,21 @@ load-test tails an hour apart on this machine, so compare figures within one run
 """
 
 
+def summary(sections: list[Section]) -> str:
+    """Every section's verdicts in one table; a section without any shows as FAIL."""
+    rows = [
+        [s.title, v.target, v.measured, f"**{v.word}**"]
+        for s in sections
+        for v in s.verdicts or [Verdict("none stated", "-", False)]
+    ]
+    return table(["section", "target", "measured", "verdict"], rows)
+
+
 def render(sections: list[Section], info: dict[str, str], command: str, total: float) -> str:
     md = [INTRO, "## Run", ""]
     md += [f"- {k}: {v}" for k, v in info.items()]
     md += [f"- command: `{command}`", f"- total runtime: {total:.0f} s", ""]
+    md += ["## Targets", "", summary(sections), ""]
     for s in sections:
         footer = (
             f"_Section runtime: {s.seconds:.0f} s; 1-minute load average {s.load[0]:.2f} at its "
@@ -867,7 +938,7 @@ def render(sections: list[Section], info: dict[str, str], command: str, total: f
     return "\n".join(md).rstrip() + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DOC)
     parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR)
@@ -895,7 +966,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     raw = {s.key: s.data | {"seconds": s.seconds, "load": s.load} for s in sections}
     (ctx.cache_dir / "results.json").write_text(json.dumps(raw, indent=2, default=str))
     print(f"wrote {args.out} and {ctx.cache_dir / 'results.json'} in {total:.0f} s")
+    failing = [s.title for s in sections if verdicts.failed(s.verdicts)]
+    print(f"\nTargets:\n\n{summary(sections)}\n")
+    print(f"FAIL: {', '.join(failing)}" if failing else "No target failed.")
+    return 1 if failing else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

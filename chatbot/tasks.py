@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from chatbot import services
 from chatbot.answering import publish
 from chatbot.llm import notices, pending
+from chatbot.llm.client import clients_close
 from chatbot.llm.router import STAGE, default_router
 from chatbot.models import Conversation, Message
 from chatbot.pipeline.base import Turn
@@ -150,9 +151,18 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+async def _answer_queued_on_own_loop() -> int:
+    """The drain on the event loop async_to_sync makes for one task call: the model clients it
+    opens are closed before that loop ends (left open, aiohttp reports them unclosed)."""
+    try:
+        return await answer_queued_questions()
+    finally:
+        await clients_close()
+
+
 @shared_task(name="chatbot.answer_queued_questions", ignore_result=True)
 def answer_queued() -> int:
-    return async_to_sync(answer_queued_questions)()
+    return async_to_sync(_answer_queued_on_own_loop)()
 
 
 async def kick_queued_answers() -> None:

@@ -8,7 +8,6 @@ the same SDK exceptions."""
 
 import asyncio
 import json
-import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -27,11 +26,10 @@ class StreamChunk:
     completion_tokens: int | None = None
 
 
-# One client (and connection pool) per upstream key and event loop: pools belong to their loop,
-# and are dropped with it.
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Upstream, AsyncOpenAI]] = (
-    weakref.WeakKeyDictionary()
-)
+# One client (and connection pool) per upstream key and event loop: pools belong to their loop.
+# Nothing drops them when the loop ends (each client refers to its loop): a loop that ends before
+# the process (asyncio.run, async_to_sync in a worker) calls clients_close() first.
+_clients: dict[asyncio.AbstractEventLoop, dict[Upstream, AsyncOpenAI]] = {}
 
 
 def client_for(upstream: Upstream) -> AsyncOpenAI:
@@ -52,8 +50,8 @@ def client_for(upstream: Upstream) -> AsyncOpenAI:
 
 
 async def clients_close() -> None:
-    """Closes the clients this event loop opened, with their pooled connections (the end of a
-    test's loop; otherwise a client lives as long as its loop)."""
+    """Closes the clients this event loop opened, with their pooled connections: call it before
+    a loop of its own ends (a command's, a task's, a test's); the server's loop keeps its own."""
     for client in _clients.pop(asyncio.get_running_loop(), {}).values():
         await client.close()
 

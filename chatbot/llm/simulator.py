@@ -97,7 +97,11 @@ class UpstreamSimulator:
 
     def start(self, port: int = 0) -> "UpstreamSimulator":
         """Serves on 127.0.0.1 in a background thread until `stop()`."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on connections accepted
+        # from a socket whose protocol says TCP. Without it, Nagle held each response's first
+        # chunk until the client's delayed ACK of the headers (40 ms on a reused connection;
+        # docs/llm.md, "Measured").
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
         self.port = sock.getsockname()[1]

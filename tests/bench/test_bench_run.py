@@ -1,5 +1,6 @@
 """bench.run's latency section renders p50/p99 tables with the baselines' ratios; the SQLite
-lookup section's timing loop; a failing section's error.
+lookup section's timing loop; a failing section's error; every section's verdicts at the top of
+the report and the end of the run, and a failed target failing the command.
 
 Runs on tiny random stores with fake embedders, so no model is loaded; it checks the report's
 shape, never the timings."""
@@ -9,13 +10,16 @@ import zlib
 import numpy as np
 import pytest
 
+from bench import run
 from bench.run import (
     Context,
+    Section,
     _module_output,
     lookup_timings,
     naive_top_k,
     section_faq_latency,
 )
+from bench.verdicts import Verdict
 from knowledge import embeddings, services
 from knowledge.matching import top_k
 
@@ -52,7 +56,8 @@ def test_latency_section_reports_percentiles_beside_baselines(tmp_path):
     assert "search: argsort / argpartition" in md
     assert "| 300 |" in md, "a size above the store's count is tiled"
     assert "x / " in md, "ratios are printed as p50 / p99"
-    assert "PASS" in md or "FAIL" in md
+    [verdict] = section.verdicts
+    assert verdict.line() in md
     assert "same neighbours: yes" in md
 
     stats = section.data["sizes"]["200"]
@@ -60,7 +65,24 @@ def test_latency_section_reports_percentiles_beside_baselines(tmp_path):
     assert set(stats["chosen"]) == {"embed", "search", "decide", "full"}
     assert all(0 <= p["p50"] <= p["p99"] for v in stats.values() for p in v.values())
     assert section.data["queries"] == 20
-    assert section.data["target"]["passed"] in (True, False)
+    full = stats["chosen"]["full"]
+    assert (
+        verdict.passed
+        is section.data["target"]["passed"]
+        is (full["p50"] <= 10 and full["p99"] <= 25)
+    )
+
+    unmeasured = section_faq_latency(
+        Context(cache_dir=tmp_path, sizes=[200]),
+        store_vectors=store,
+        store_faq_ids=np.arange(200) // 5,
+        queries=[f"question {i}" for i in range(5)],
+        embed=fake_embed,
+        reference_embed=fake_embed,
+        warmup=1,
+        target_size=10_000,
+    )
+    assert [v.word for v in unmeasured.verdicts] == ["NOT MEASURED"]
 
     embedders = section.data["embedders"]
     assert "ONNX Runtime (chosen)" in md and "sentence-transformers (baseline)" in md
@@ -125,3 +147,52 @@ def test_a_failing_section_shows_the_end_of_its_stderr():
     message = str(failed.value)
     assert "`-m bench.no_such_section --flag` exited with 1" in message
     assert "No module named bench.no_such_section" in message
+
+
+def fake_sections(*sections: Section):
+    return {s.key: (lambda ctx, s=s: s) for s in sections}
+
+
+def test_the_report_and_the_run_end_list_every_verdict_and_a_fail_fails_the_command(
+    tmp_path, monkeypatch, capsys
+):
+    met = Verdict("p50 <= 10 ms", "p50 4.00 ms", True)
+    missed = Verdict("wrong/answered <= 1.00%", "wrong/answered 1.56%", False)
+    sections = fake_sections(
+        Section("fine", "A fine section", "figures " + met.line(), {}, [met]),
+        Section("worse", "A worse section", "figures " + missed.line(), {}, [met, missed]),
+        Section("silent", "A section without a target", "figures", {}),
+    )
+    monkeypatch.setattr(run, "SECTIONS", sections)
+    monkeypatch.setattr(run, "machine", lambda: {"nproc": "2"})
+    out = tmp_path / "benchmarks.md"
+
+    code = run.main(
+        ["--only", "fine", "worse", "silent", "--out", str(out), "--cache-dir", str(tmp_path)]
+    )
+
+    assert code == 1
+    doc = out.read_text()
+    targets = doc[doc.index("## Targets") : doc.index("## A fine section")]
+    assert (
+        "| A worse section | wrong/answered <= 1.00% | wrong/answered 1.56% | **FAIL** |" in targets
+    )
+    assert "| A fine section | p50 <= 10 ms | p50 4.00 ms | **PASS** |" in targets
+    assert "| A section without a target | none stated | - | **FAIL** |" in targets
+    end = capsys.readouterr().out.rsplit("wrote ", 1)[1]
+    assert "| A worse section | wrong/answered <= 1.00% | wrong/answered 1.56% | **FAIL** |" in end
+    assert end.rstrip().endswith("FAIL: A worse section, A section without a target")
+
+
+def test_a_run_whose_targets_are_met_or_not_measured_exits_zero(tmp_path, monkeypatch, capsys):
+    met = Verdict("p50 <= 10 ms", "p50 4.00 ms", True)
+    unmeasured = Verdict("at 10,000 paraphrases", "not measured (size not in this run)", None)
+    sections = fake_sections(Section("fine", "A fine section", "figures", {}, [met, unmeasured]))
+    monkeypatch.setattr(run, "SECTIONS", sections)
+    monkeypatch.setattr(run, "machine", lambda: {"nproc": "2"})
+
+    code = run.main(["--out", str(tmp_path / "b.md"), "--cache-dir", str(tmp_path)])
+
+    assert code == 0
+    assert "**NOT MEASURED**" in (tmp_path / "b.md").read_text()
+    assert capsys.readouterr().out.rstrip().endswith("No target failed.")

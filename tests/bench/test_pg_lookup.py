@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from django.conf import settings
 
+from bench import verdicts
 from bench.pg_lookup import VARIANTS, make_store
 from tests.servers import REPO
 
@@ -95,3 +96,8 @@ def test_pg_lookup_reports_hnsw_beside_exact_search(tmp_path):
     assert "match: HNSW / pgvector exact" in md and "x / " in md
     assert f"| 400 | {report['ef_search']} (app setting) |" in md
     assert "Command: `python -m bench.pg_lookup --out" in md
+    checked = verdicts.load(report["verdicts"])
+    assert len(checked) == 3 * 2, "per size: latency, same answer, repeats"
+    assert all(v.line() in md for v in checked)
+    answers = [v.passed for v in checked if "answers" in v.target]
+    assert answers == [True] * 4, "HNSW is exact on a store this small"

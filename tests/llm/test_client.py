@@ -2,6 +2,7 @@
 upstream simulator over real HTTP."""
 
 import json
+import os
 import socket
 
 import openai
@@ -74,6 +75,44 @@ async def test_an_upstream_that_never_answers_times_out(sim):
     [upstream] = Provider("sim", sim.base_url, "sim-model", total_timeout_s=0.3).upstreams()
     with pytest.raises(openai.APITimeoutError):
         [chunk async for chunk in stream_chat(upstream, MESSAGES)]
+
+
+def tcp_nodelay_by_end(port: int) -> dict[str, list[bool]]:
+    """TCP_NODELAY of this process's connections on `port`: the server's accepted sockets and
+    the clients' sockets, read from the process's open descriptors (Linux)."""
+    ends: dict[str, list[bool]] = {"server": [], "client": []}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            sock = socket.socket(fileno=os.dup(int(fd)))
+        except OSError:
+            continue  # not a socket (or already gone)
+        with sock:
+            if sock.family != socket.AF_INET or sock.type != socket.SOCK_STREAM:
+                continue
+            try:
+                peer = sock.getpeername()
+            except OSError:
+                continue  # listening, not connected
+            nodelay = bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            if sock.getsockname()[1] == port:
+                ends["server"].append(nodelay)
+            elif peer[1] == port:
+                ends["client"].append(nodelay)
+    return ends
+
+
+async def test_both_ends_of_a_model_stream_send_small_writes_at_once():
+    """With Nagle's algorithm on either end, a response's first chunk waited behind its headers
+    for the other end's delayed ACK: 40 ms on every reused connection (docs/llm.md)."""
+    sim = UpstreamSimulator().start()  # its own port: only this test's connection is on it
+    try:
+        stream = aiter(stream_chat(upstream_of(sim), MESSAGES))
+        assert (await anext(stream)).text
+        ends = tcp_nodelay_by_end(sim.port)
+        await stream.aclose()
+    finally:
+        sim.stop()
+    assert ends == {"server": [True], "client": [True]}
 
 
 async def test_event_data_joins_lines_and_skips_comments_and_other_fields():

@@ -1,17 +1,20 @@
 """The rule-template stage, and queued questions answered once a model is back (websocket,
 database, channel layer and simulator all real)."""
 
+import gc
+
+import aiohttp
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from chatbot import tasks
+from chatbot import services, tasks
 from chatbot.llm import pending
 from chatbot.llm.simulator import default_answer
 from chatbot.models import AgentPresence, Message
 from chatbot.pipeline.base import Turn
-from chatbot.pipeline.fallback_stage import FallbackStage, Template, best_template
+from chatbot.pipeline.fallback_stage import QUEUED_FLAG, FallbackStage, Template, best_template
 from chatbot.pipeline.trace import Trace, TraceStep
 from knowledge.models import RuleTemplate
 from tests.conftest import chat_socket
@@ -128,3 +131,32 @@ async def test_no_queued_answer_once_a_person_has_the_conversation(upstream, set
     assert await pending.is_marked()
     assert await tasks.answer_queued_questions() == 0
     assert upstream.stats.requests == 0
+
+
+def open_model_sessions() -> list[aiohttp.ClientSession]:
+    return [o for o in gc.get_objects() if isinstance(o, aiohttp.ClientSession) and not o.closed]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_celery_task_closes_the_model_clients_of_its_own_event_loop(upstream):
+    """A worker runs each task call on an event loop of its own (async_to_sync): a client left
+    open there stays open for good (it refers to its loop, so nothing collects either), with its
+    connection, and is reported unclosed at exit."""
+    conversation = services.conversation_start(locale="en")
+    visitor, _ = services.visitor_message_store(
+        conversation=conversation, client_id="q1", text="Do you ship to Norway?"
+    )
+    services.bot_message_store(
+        conversation_id=conversation.pk,
+        reply_to_id=visitor.pk,
+        text="We ship. I've kept your question.",
+        source="fallback",
+        trace={"steps": [{"stage": "fallback", "detail": {QUEUED_FLAG: True}}]},
+    )
+    before = open_model_sessions()
+
+    assert tasks.answer_queued() == 1
+
+    assert upstream.stats.requests == 1, "the model was asked"
+    gc.collect()
+    assert [s for s in open_model_sessions() if s not in before] == []

@@ -18,11 +18,13 @@ from channels.db import database_sync_to_async
 from django.core.management.base import BaseCommand, CommandError
 
 from chatbot import services
+from chatbot.llm.client import clients_close
 from chatbot.models import Conversation
 from chatbot.pipeline.base import DoneEvent
 from chatbot.pipeline.orchestrator import run_pipeline
 from chatbot.pipeline.registry import configured_stages
 from chatbot.pipeline.trace import Trace
+from chatbot.tasks import wait_for_drains
 
 
 def result_record(text: str, done: DoneEvent) -> dict[str, Any]:
@@ -83,18 +85,24 @@ class Replayer:
 
 
 async def replay(source: IO[str], sink: IO[str]) -> int:
+    """Answers every line; then, as its event loop ends with it, lets queued-answer drains this
+    loop started finish and closes the model clients it opened."""
     replayer = Replayer()
-    while line := await asyncio.to_thread(source.readline):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict) or not str(record.get("text", "")).strip():
-                raise ValueError("needs a non-empty 'text'")
-        except ValueError as exc:
-            raise CommandError(f"bad input line {line.strip()[:80]!r}: {exc}") from exc
-        sink.write(json.dumps(await replayer.answer(record), ensure_ascii=False) + "\n")
-        sink.flush()
+    try:
+        while line := await asyncio.to_thread(source.readline):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict) or not str(record.get("text", "")).strip():
+                    raise ValueError("needs a non-empty 'text'")
+            except ValueError as exc:
+                raise CommandError(f"bad input line {line.strip()[:80]!r}: {exc}") from exc
+            sink.write(json.dumps(await replayer.answer(record), ensure_ascii=False) + "\n")
+            sink.flush()
+    finally:
+        await wait_for_drains()
+        await clients_close()
     return replayer.turns
 
 
