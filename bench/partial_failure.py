@@ -37,6 +37,8 @@ django.setup()
 
 import numpy as np  # noqa: E402
 
+from bench import verdicts as bench_verdicts  # noqa: E402
+from bench.verdicts import Verdict  # noqa: E402
 from chatbot.llm.breaker import BreakerPolicy, tier_breaker  # noqa: E402
 from chatbot.llm.client import clients_close  # noqa: E402
 from chatbot.llm.retry import RetryPolicy  # noqa: E402
@@ -338,10 +340,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="write the figures here as JSON")
     args = parser.parse_args(argv)
     results = run(questions=args.questions, concurrency=args.concurrency)
-    for s in SCENARIOS:
-        results[s.key]["targets"] = [
-            {"target": t, "measured": m, "met": ok} for t, m, ok in verdicts(s.key, results[s.key])
+    results["verdicts"] = bench_verdicts.dump(
+        [
+            Verdict(f"{s.title}: {target}", measured, met)
+            for s in SCENARIOS
+            for target, measured, met in verdicts(s.key, results[s.key])
         ]
+    )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))

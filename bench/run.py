@@ -750,7 +750,8 @@ def section_partial_failure(ctx: Context) -> Section:
     out = ctx.cache_dir / "partial_failure.json"
     text = _module_output("bench.partial_failure", "--out", str(out))
     title = "Partial failure and outages (bench/partial_failure.py)"
-    return Section("partial_failure", title, text, json.loads(out.read_text()))
+    data = json.loads(out.read_text())
+    return Section("partial_failure", title, text, data, verdicts.load(data["verdicts"]))
 
 
 LOADTEST_RUNS = (  # (sessions, pipeline, stages, think time s, duration s)
