@@ -296,6 +296,9 @@ LLM_BREAKER_FAILURE_RATE = env.float("LLM_BREAKER_FAILURE_RATE", default=0.9)
 LLM_BREAKER_MIN_CALLS = env.int("LLM_BREAKER_MIN_CALLS", default=20)
 LLM_BREAKER_WINDOW_S = env.float("LLM_BREAKER_WINDOW_S", default=60.0)
 LLM_BREAKER_COOLDOWN_S = env.float("LLM_BREAKER_COOLDOWN_S", default=30.0)
+# A refused connection (nothing listens: a local model server that died) opens the breaker at
+# once, with this cooldown instead (the supervisor restarts a local server within seconds).
+LLM_BREAKER_UNREACHABLE_COOLDOWN_S = env.float("LLM_BREAKER_UNREACHABLE_COOLDOWN_S", default=2.0)
 LLM_BREAKER_HALF_OPEN_PROBES = env.int("LLM_BREAKER_HALF_OPEN_PROBES", default=5)
 LLM_BREAKER_PROBE_SUCCESS_SHARE = env.float("LLM_BREAKER_PROBE_SUCCESS_SHARE", default=0.4)
 LLM_THROTTLE_K = env.float("LLM_THROTTLE_K", default=2.0)

@@ -40,6 +40,9 @@ class BreakerPolicy:
     half_open_probes: int = 5
     probe_success_share: float = 0.4  # of the probes, to close
     throttle_k: float = 2.0  # K: requests may run to K x successes before any is refused
+    # A refused connection (nothing listens) opens the breaker at once, probing again after
+    # this long instead of `cooldown_s`: a local server restarting is back in seconds.
+    unreachable_cooldown_s: float = 2.0
 
     @property
     def probes_to_close(self) -> int:
@@ -162,6 +165,29 @@ end
 return ''
 """
 )
+
+
+# KEYS[1]; ARGV: opened_at. Opens the breaker (whatever its state), probes from scratch.
+# Returns 'opened', or '' when it was open already.
+_TRIP = """
+local was = redis.call('HGET', KEYS[1], 'state')
+redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', ARGV[1], 'probes', 0, 'probe_ok', 0,
+  'probe_failed', 0)
+redis.call('EXPIRE', KEYS[1], 86400)
+if was == 'open' then return '' end
+redis.call('HINCRBY', KEYS[1], 'opens', 1)
+return 'opened'
+"""
+
+
+def trip_in_memory(fields: dict[str, Any], opened_at: float) -> str:
+    """The rules of `_TRIP` on a dict standing for the Redis hash."""
+    was = fields.get("state")
+    fields.update(state="open", opened_at=opened_at, probes=0, probe_ok=0, probe_failed=0)
+    if was == "open":
+        return ""
+    fields["opens"] = int(_num(fields, "opens")) + 1
+    return "opened"
 
 
 def _num(fields: MutableMapping[str, Any], name: str) -> float:
@@ -336,6 +362,22 @@ class Breakers:
 
         return await backend.shared(
             "breaker", on_redis, lambda: record_in_memory(self._fields(name), p, now, ok)
+        )
+
+    async def trip(self, name: str) -> str:
+        """Opens the breaker now because the upstream is not listening; its half-open probes
+        start after `unreachable_cooldown_s` (opened_at is set so that the cooldown ends then).
+        Returns 'opened', or '' when it was open already."""
+        p = self.policy
+        opened_at = self.clock() + p.unreachable_cooldown_s - p.cooldown_s
+
+        async def on_redis(redis: aioredis.Redis) -> str:
+            return await backend.run_script(
+                redis, _TRIP, [backend.key("breaker", name)], [opened_at]
+            )
+
+        return await backend.shared(
+            "breaker", on_redis, lambda: trip_in_memory(self._fields(name), opened_at)
         )
 
     async def snapshot(self, name: str) -> BreakerState:

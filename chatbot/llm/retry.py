@@ -41,6 +41,7 @@ class Kind(StrEnum):
     EMPTY = "empty_answer"
     BREAKER_OPEN = "breaker_open"
     THROTTLED = "throttled"
+    UNREACHABLE = "unreachable"  # connection refused: nothing listens (a local server down)
 
 
 class FirstTokenTimeout(Exception):
@@ -137,10 +138,26 @@ def classify(exc: BaseException) -> Failure:
         code = str(exc.body.get("code") or exc.body.get("type") or "")
         if "429" in code or "rate_limit" in code:
             return Failure(Kind.RATE_LIMITED, name, 429)
+    if _refused(exc):
+        return Failure(Kind.UNREACHABLE, name)
     transient = (openai.APIError, httpx.HTTPError, json.JSONDecodeError, TimeoutError, OSError)
     if isinstance(exc, transient):
         return Failure(Kind.TRANSIENT, name)
     return Failure(Kind.FATAL, name)
+
+
+def _refused(exc: BaseException) -> bool:
+    """A connection error caused by a refused connection (the SDK over aiohttp reports one as
+    a connect timeout caused by ConnectionRefusedError); other errors are not followed."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    connection_errors = (openai.APIConnectionError, httpx.TransportError, OSError)
+    while isinstance(current, connection_errors) and id(current) not in seen:
+        if isinstance(current, ConnectionRefusedError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 @dataclass(frozen=True)

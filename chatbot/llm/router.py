@@ -77,6 +77,7 @@ def router_policy() -> RouterPolicy:
             half_open_probes=s.LLM_BREAKER_HALF_OPEN_PROBES,
             probe_success_share=s.LLM_BREAKER_PROBE_SUCCESS_SHARE,
             throttle_k=s.LLM_THROTTLE_K,
+            unreachable_cooldown_s=s.LLM_BREAKER_UNREACHABLE_COOLDOWN_S,
         ),
         routing=RoutingRules(long_chars=s.LLM_ROUTE_LONG_CHARS, **s.LLM_ROUTE_RULES),
         simple_from=s.LLM_ROUTE_SIMPLE_FROM,
@@ -291,13 +292,33 @@ class Router:
             changes.append(
                 (tier_breaker(tier.name), await self.breakers.record(tier_breaker(tier.name), ok))
             )
+        if failure is not None and failure.kind == Kind.UNREACHABLE:
+            changes += await self._trip_unreachable(tier, upstream)
         for name, change in changes:
             if change == "opened":
                 logger.warning("circuit breaker %s opened", name)
+            elif change == "tripped":
+                logger.warning(
+                    "circuit breaker %s opened: the upstream is not listening (connection "
+                    "refused); probing it again in %g s",
+                    name,
+                    self.policy.breaker.unreachable_cooldown_s,
+                )
             elif change == "closed":
                 logger.info("circuit breaker %s closed", name)
         if any(change == "closed" for _, change in changes) and self.on_recovery is not None:
             await self.on_recovery()
+
+    async def _trip_unreachable(self, tier: Tier, upstream: Upstream) -> list[tuple[str, str]]:
+        """Nothing listens at the key's URL: its breaker opens now, and the tier's too once
+        every key of the tier is open (a local model server that died)."""
+        name = key_breaker(upstream.id)
+        changes = [(name, "tripped" if await self.breakers.trip(name) else "")]
+        states = [(await self.breakers.snapshot(key_breaker(u.id))).state for u in tier.upstreams()]
+        if all(state == "open" for state in states):
+            tripped = await self.breakers.trip(tier_breaker(tier.name))
+            changes.append((tier_breaker(tier.name), "tripped" if tripped else ""))
+        return changes
 
     def _log(self, tier: Tier, upstream: Upstream | None, failure: Failure, exc: Exception) -> None:
         where = upstream.id if upstream else tier.name

@@ -15,12 +15,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import websockets
 
 from tests.servers import REPO, free_port, manage, server_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.llm, pytest.mark.timeout(240)]
+
+METRICS_TOKEN = "serve-test-metrics-token"
 
 
 def serve_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
@@ -122,6 +125,19 @@ class Visitor:
                 return frame
 
 
+def model_state(base: str) -> dict[str, Any]:
+    """What /readyz, /readyz/models and /metrics say about the model tier."""
+    metrics = httpx.get(
+        f"{base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    ).text
+    gauge = re.search(r'chatbot_llm_tier_breaker_state\{tier="local"\} (\S+)', metrics)
+    return {
+        "readyz": httpx.get(f"{base}/readyz").status_code,
+        "models": httpx.get(f"{base}/readyz/models").status_code,
+        "breaker_gauge": float(gauge.group(1)) if gauge else None,
+    }
+
+
 async def conversation(base: str, kill_model, model_back) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     async with websockets.connect(base.replace("http", "ws") + "/ws/chat/", origin=base) as ws:
@@ -130,6 +146,7 @@ async def conversation(base: str, kill_model, model_back) -> dict[str, Any]:
         seen["before"] = await visitor.ask("Hi! What can you help me with?")
         kill_model()
         seen["down"] = await visitor.ask("Can you tell me about your opening hours?")
+        seen["while_down"] = await asyncio.to_thread(model_state, base)
         await asyncio.to_thread(model_back)
         answers = []
         for attempt in range(30):  # the breaker lets a probe through after its cooldown
@@ -152,7 +169,7 @@ def test_a_killed_model_server_is_restarted_while_daphne_keeps_answering(tmp_pat
     env = serve_env(
         tmp_path,
         TEST_WEB_PORT=str(port),
-        LLM_BREAKER_COOLDOWN_S="1",
+        METRICS_TOKEN=METRICS_TOKEN,
         HANDOFF_WHEN_MODELS_DOWN="0",
         HANDOFF_FALLBACK_STREAK="0",
     )
@@ -172,6 +189,10 @@ def test_a_killed_model_server_is_restarted_while_daphne_keeps_answering(tmp_pat
     assert "the local model server was killed by SIGKILL (signal 9); restarting it in 1 s" in errors
     assert seen["before"]["source"] == "llm"
     assert seen["down"]["source"] == "fallback", "the visitor got the template, no raw error"
+    assert seen["while_down"] == {"readyz": 200, "models": 503, "breaker_gauge": 2.0}, (
+        "the tier's breaker opened: still in rotation, the model reported down"
+    )
+    assert "circuit breaker tier:local opened: the upstream is not listening" in errors
     assert seen["after"][-1]["source"] == "llm", "model answers are back without a restart"
     assert all(a["source"] == "fallback" for a in seen["after"][:-1])
     assert seen["queued"]["text"].startswith("About your earlier question")

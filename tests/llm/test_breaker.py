@@ -174,3 +174,23 @@ async def test_state_is_shared_through_redis(on_redis, clock):
     keys = list(on_redis.scan_iter("*breaker:tier:shared"))
     assert len(keys) == 1 and on_redis.hget(keys[0], "state") == "open"
     assert not (await Breakers(POLICY, clock).allow("tier:shared")).allowed
+
+
+async def test_a_trip_opens_at_once_with_the_short_unreachable_cooldown(backend, clock):
+    """A refused connection: open now, probes after `unreachable_cooldown_s`, not `cooldown_s`."""
+    policy = BreakerPolicy(cooldown_s=30, unreachable_cooldown_s=2, half_open_probes=5)
+    breakers = Breakers(policy, clock, Draws())
+    assert await breakers.trip("tier:a") == "opened"
+    permit = await breakers.allow("tier:a")
+    assert not permit.allowed and permit.retry_at == clock.now + 2
+    state = await breakers.snapshot("tier:a")
+    assert (state.state, state.opens, state.next_probe_at) == ("open", 1, clock.now + 2)
+    clock.advance(1)
+    assert await breakers.trip("tier:a") == "", "open already: not counted again"
+    assert (await breakers.snapshot("tier:a")).next_probe_at == clock.now + 2, "moved on"
+    clock.advance(2)
+    assert (await breakers.allow("tier:a")).probe
+    assert await breakers.record("tier:a", True) == ""
+    assert (await breakers.allow("tier:a")).probe
+    assert await breakers.record("tier:a", True) == "closed", "two of five probes succeed"
+    assert (await breakers.snapshot("tier:a")).opens == 1

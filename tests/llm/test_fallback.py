@@ -88,6 +88,7 @@ async def test_a_queued_question_is_answered_here_once_the_model_is_back(upstrea
         name="shipping", patterns="ship\n/deliver(y|ies)/", text="We ship to 30 countries."
     )
     settings.LOCAL_LLM_BASE_URL = "http://127.0.0.1:9/v1"  # the model is down
+    settings.LLM_BREAKER_UNREACHABLE_COOLDOWN_S = 0  # probe it again on the next question
     question = "Do you ship to Norway?"
     async with chat_socket() as client:
         frames = await client.say(question, "q1")

@@ -244,3 +244,36 @@ async def test_a_consumer_that_stops_early_closes_the_upstream_stream(sims):
     await asyncio.sleep(0.3)
     assert first == "Thanks "
     assert sims["cheap"].stats.completed == 0
+
+
+async def test_a_tier_that_refuses_connections_is_not_retried_and_its_breakers_open(sims, caplog):
+    """Nothing listens (a local model server that died): fail over at once without retries,
+    open the key's and the tier's breakers, and probe again after the short cooldown."""
+    now = [1_000_000.0]
+    policy = RouterPolicy(retry=FAST_RETRIES, breaker=BreakerPolicy(unreachable_cooldown_s=2))
+    config = tier_config(sims, cheap={"base_url": "http://127.0.0.1:9/v1"})
+    router = Router(parse_tiers(config), policy, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="chatbot.llm.router"):
+        text, trace = await ask(router, SIMPLE)
+    assert text == default_answer(SIMPLE), "the next tier answered"
+    failed = next(s for s in trace.steps if s.decision == "tier_failed")
+    assert (failed.detail["tier"], failed.detail["kind"], failed.detail["attempts"]) == (
+        "cheap",
+        "unreachable",
+        1,
+    )
+    for name in ("tier:cheap", "key:cheap/none"):
+        assert (await router.breakers.snapshot(name)).state == "open", name
+    assert any(
+        "circuit breaker tier:cheap opened: the upstream is not listening" in r.getMessage()
+        for r in caplog.records
+    )
+
+    _, trace = await ask(router, SIMPLE)
+    skipped = next(s for s in trace.steps if s.decision == "tier_skipped")
+    assert (skipped.detail["tier"], skipped.detail["reason"]) == ("cheap", "breaker_open")
+    now[0] += 2
+    _, trace = await ask(router, SIMPLE)
+    assert any(s.decision == "tier_failed" and s.detail["tier"] == "cheap" for s in trace.steps), (
+        "probed again after the short cooldown"
+    )
