@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 from channels.db import database_sync_to_async
 from django.db import OperationalError
+from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -45,6 +46,7 @@ class Answering:
         (sqlite3.OperationalError("disk I/O error"), "database"),
         (RedisConnectionError("Connection refused"), "redis"),
         (RedisTimeoutError("Timeout reading from socket"), "redis"),
+        (ConnectionInterrupted("Redis ConnectionError: refused"), "redis"),
         (TimeoutError(), "timeout"),
         (ConnectionRefusedError(111, "refused"), "connection"),
         (KeyError("bug"), "internal"),
