@@ -43,7 +43,7 @@ class ChildSpec:
     log_path: Path | None = None
     # Called after a restart; raises when the child is not ready (it is then killed and
     # restarted again, after the next backoff).
-    check_ready: Callable[[subprocess.Popen], None] | None = None
+    check_ready: Callable[[subprocess.Popen], object] | None = None
 
 
 class ChildDied(RuntimeError):

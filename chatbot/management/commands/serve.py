@@ -102,14 +102,14 @@ class Command(BaseCommand):
                 model_file=settings.LOCAL_LLM_MODEL_FILE,
             )
 
-        def check_ready(process: subprocess.Popen) -> None:
-            localmodel.wait_until_answering(base_url, model, process=process)
+        def check_ready(process: subprocess.Popen) -> str:
+            return localmodel.wait_until_answering(base_url, model, process=process)
 
         self.stdout.write(f"Starting the local model on {base_url} …")
         spec = ChildSpec("the local model server", start, True, log_path, check_ready)
         process = start()
         try:
-            answer = localmodel.wait_until_answering(base_url, model, process=process)
+            answer = check_ready(process)
         except Exception as exc:
             time.sleep(0.5)  # a crash during the probe: let the exit status arrive
             code, tail = process.poll(), log_tail(log_path)
