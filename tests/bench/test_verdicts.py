@@ -42,15 +42,23 @@ def test_a_section_fails_on_a_fail_or_without_any_verdict_but_not_on_an_unmeasur
     assert unmeasured.word == "NOT MEASURED"
 
 
-def quality_report(wrong_per_answered: float, wrong_per_total: float) -> dict:
-    rates = {"wrong_per_answered": wrong_per_answered, "wrong_per_total": wrong_per_total}
+def quality_report(wrong_per_answered: float, wrong_per_total: float, coverage: float) -> dict:
+    rates = {
+        "wrong_per_answered": wrong_per_answered,
+        "wrong_per_total": wrong_per_total,
+        "coverage": coverage,
+    }
     return {"default": {"test": rates}, "chosen": {"test": {"wrong_per_answered": 0.0}}}
 
 
 def test_faq_quality_is_judged_on_the_shipped_operating_point_per_answer_and_per_question():
-    assert words(faq_quality_verdicts(quality_report(0.0045, 0.0002))) == ["PASS"]
-    assert words(faq_quality_verdicts(quality_report(0.0101, 0.0002))) == ["FAIL"]
-    assert words(faq_quality_verdicts(quality_report(0.005, 0.011))) == ["FAIL"]
+    assert words(faq_quality_verdicts(quality_report(0.0045, 0.0002, 0.31))) == ["PASS", "PASS"]
+    assert words(faq_quality_verdicts(quality_report(0.0045, 0.0002, 0.0975))) == [
+        "PASS",
+        "FAIL",
+    ], "too few phrasings recognised"
+    assert words(faq_quality_verdicts(quality_report(0.0101, 0.0002, 0.5))) == ["FAIL"] * 2
+    assert words(faq_quality_verdicts(quality_report(0.005, 0.011, 0.5))) == ["FAIL"] * 2
 
 
 def loadtest_run(*, lost: int = 0, faq_p99: float = 17.9, cache_p99: float | None = 16.6) -> dict:
@@ -98,7 +106,7 @@ def test_routing_sends_exactly_the_hard_questions_to_strong_and_saves_at_least_h
 
 def cache_figures(**changes: dict) -> dict:
     figures = {
-        "test": {"wrong_per_hit": 0.0077, "wrong_per_question": 0.0016},
+        "test": {"wrong_per_hit": 0.0077, "wrong_per_question": 0.0016, "hit_rate": 0.31},
         "end_to_end": {
             "hits": 12,
             "wrong_hits": 0,
@@ -114,15 +122,22 @@ def cache_figures(**changes: dict) -> dict:
 
 
 def test_cache_verdicts_follow_each_figure():
-    assert words(cache_verdicts(cache_figures())) == ["PASS"] * 4
+    assert words(cache_verdicts(cache_figures())) == ["PASS"] * 5
+    assert words(cache_verdicts(cache_figures(test={"wrong_per_hit": 0.0263}))) == [
+        "FAIL",
+        "FAIL",
+        "PASS",
+        "PASS",
+        "PASS",
+    ], "hits beyond the wrong budget do not count"
     failing = [
-        cache_figures(test={"wrong_per_hit": 0.0263}),
+        cache_figures(test={"hit_rate": 0.211}),
         cache_figures(end_to_end={"hits": 11}),
         cache_figures(stampede={"upstream_calls": 2}),
         cache_figures(latency={"lookup_p50_ms": 10.5}),
     ]
-    for which, figures in enumerate(failing):
-        expected = ["PASS"] * 4
+    for which, figures in enumerate(failing, start=1):
+        expected = ["PASS"] * 5
         expected[which] = "FAIL"
         assert words(cache_verdicts(figures)) == expected
 
