@@ -181,6 +181,9 @@ EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=2)
 OPENAI_EMBEDDING_MODEL = env.str("OPENAI_EMBEDDING_MODEL", default="text-embedding-3-small")
 # Vectors of this many recent texts are kept per process: a repeated question skips the model.
 EMBEDDING_CACHE_SIZE = env.int("EMBEDDING_CACHE_SIZE", default=4096)
+# Paraphrases embedded together by one task (an import, `manage.py reembed`): one forward pass
+# per batch instead of one task per FAQ (docs/faq-format.md, "Importing many FAQs").
+EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=256)
 # The FAQ match operating point (docs/benchmarks.md): answer when the mean similarity of the best
 # FAQ's two nearest paraphrases reaches the threshold and it leads the next FAQ by the margin.
 # Tuned on CLINC150 for at most 1% wrong answers with all-MiniLM-L6-v2; retune for another model.

@@ -1,7 +1,11 @@
 """Writes to the FAQ store. Admin actions, import and the management commands call these."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import partial
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F
@@ -28,12 +32,37 @@ def knowledge_version_bump() -> None:
         cache.set(KNOWLEDGE_VERSION_KEY, 2, timeout=None)
 
 
+_batched: ContextVar[list[int] | None] = ContextVar("embeddings_batched", default=None)
+
+
 def _enqueue_embeddings(paraphrase_ids: Sequence[int]) -> None:
     from knowledge.tasks import embed_paraphrases
 
     ids = list(paraphrase_ids)
-    if ids:
+    pending = _batched.get()
+    if pending is not None:
+        pending.extend(ids)
+    elif ids:
         transaction.on_commit(lambda: embed_paraphrases.delay(ids))
+
+
+@contextmanager
+def embeddings_batched() -> Iterator[None]:
+    """Paraphrases saved inside are embedded after the commit by one task per
+    EMBEDDING_BATCH_SIZE of them (one forward pass each), not by one task per save: importing
+    4,000 FAQs made 8,000 tasks, and as many log lines (docs/faq-format.md). Use inside the
+    transaction that saves them; nothing is enqueued when the block raises."""
+    from knowledge.tasks import embed_paraphrases
+
+    pending: list[int] = []
+    token = _batched.set(pending)
+    try:
+        yield
+    finally:
+        _batched.reset(token)
+    size = settings.EMBEDDING_BATCH_SIZE
+    for start in range(0, len(pending), size):
+        transaction.on_commit(partial(embed_paraphrases.delay, pending[start : start + size]))
 
 
 @transaction.atomic
