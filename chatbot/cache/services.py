@@ -16,6 +16,7 @@ from chatbot.cache.index import bump_inserts, bump_removals, get_index
 from chatbot.cache.models import CachedAnswer
 from chatbot.cache.scope import Scope, config_fingerprint
 from knowledge import services as knowledge_services
+from knowledge.embeddings import get_embedder
 from knowledge.models import FAQ
 
 
@@ -42,6 +43,7 @@ def entry_store(
         normalised=normalised,
         answer=answer,
         embedding=np.asarray(vector, dtype=np.float32).tobytes(),
+        embedding_model=scope.embedding_model,
         locale=scope.locale,
         knowledge_version=scope.knowledge_version,
         config_fingerprint=scope.config,
@@ -65,8 +67,9 @@ def entry_record_hit(*, entry_id: int) -> None:
 
 def entries_evict_over_capacity(*, max_entries: int | None = None) -> int:
     """Keeps at most ANSWER_CACHE_MAX_ENTRIES rows: expired entries go first, then entries of an
-    old knowledge version or configuration (they can never hit again), then the least hit,
-    least recently used (LFU with LRU between equals). Returns how many were removed."""
+    old knowledge version, configuration or embedding model (they can never hit again), then the
+    least hit, least recently used (LFU with LRU between equals). Returns how many were
+    removed."""
     limit = settings.ANSWER_CACHE_MAX_ENTRIES if max_entries is None else max_entries
     excess = CachedAnswer.objects.count() - limit
     if excess <= 0:
@@ -76,6 +79,7 @@ def entries_evict_over_capacity(*, max_entries: int | None = None) -> int:
         stale = CachedAnswer.objects.exclude(
             knowledge_version=knowledge_services.knowledge_version(),
             config_fingerprint=config_fingerprint(),
+            embedding_model=get_embedder().identity,
         )
         removed += stale.delete()[0]
     if removed < excess:
@@ -100,6 +104,18 @@ def entries_purge(*, entry_ids: Iterable[int] | None = None) -> int:
     index = get_index()
     for entry_id in ids or []:
         index.discard(entry_id)
+    if removed:
+        bump_removals()
+    return removed
+
+
+def entries_drop_other_models() -> int:
+    """Deletes the entries whose question vector another embedding model made; returns how many.
+
+    Dropped rather than re-embedded: they could never hit again anyway. Re-embedding the FAQ
+    store moves the knowledge version, and an entry serves only its own knowledge version, so
+    re-embedded entries would sit unreachable until evicted; an answer is one model call away."""
+    removed = CachedAnswer.objects.exclude(embedding_model=get_embedder().identity).delete()[0]
     if removed:
         bump_removals()
     return removed

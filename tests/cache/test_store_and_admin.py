@@ -36,7 +36,7 @@ def test_the_same_question_is_stored_once_per_scope():
         question="do you ship abroad", answer="x", vector=vector, scope=scope
     )
     assert again is None
-    other = Scope("en", scope.knowledge_version + 1, scope.config, "")
+    other = Scope("en", scope.knowledge_version + 1, scope.config, "", scope.embedding_model)
     assert services.entry_store(
         question="do you ship abroad", answer="y", vector=vector, scope=other
     )
