@@ -22,6 +22,7 @@ from chatbot.cache.pii import personal_kinds
 from chatbot.cache.scope import Scope, current_scope
 from chatbot.pipeline.base import HistoryItem
 from knowledge.embeddings import get_embedder
+from knowledge.greetings import strip_greetings
 
 HIT = "hit"
 MISS = "miss"
@@ -108,7 +109,7 @@ def cache_lookup(*, text: str, locale: str, history: Sequence[HistoryItem]) -> C
     if context.lookup is None:
         return CacheLookup(BYPASS_CONTEXT, text, context, detail={"context": context.reason})
     started = time.perf_counter()
-    vector = get_embedder().embed([text])[0]
+    vector = get_embedder().embed([strip_greetings(text)])[0]  # as the FAQ stage embeds it
     embed_ms = round((time.perf_counter() - started) * 1000, 2)
     found = CacheLookup(
         MISS,
