@@ -9,6 +9,7 @@ downloaded at run time.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 import weakref
@@ -49,6 +50,7 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> np.ndarray: ...
 
 
+@functools.cache  # reading the installed version takes ~0.5 ms; identities are read per search
 def model_identity(model: str, package: str, dimension: int) -> str:
     """The identity of a packaged model's vectors: a new package version may ship other weights."""
     return f"{model}/{package}=={metadata.version(package)}/{dimension}"
