@@ -34,10 +34,11 @@ from knowledge.index import Neighbour
 # `%b::vector(d)`: the binary vector travels without a type of its own (no per-connection type
 # lookup); the cast tells the server what it is. `<#>` is the negative inner product, on the
 # column cast exactly as the model's partial index casts it (else the index does not apply).
-# Rows not embedded yet are dropped in Python, not by `embedding_vec IS NOT NULL`: the HNSW index
-# never returns them and a scan sorts them last, while that condition would make the planner
-# trust the null fraction it saw at the last ANALYZE, often taken before the vectors were written
-# (it then expects a handful of rows and scans the table instead of walking the graph).
+# A row of the model without a vector (its model and vector are written in one statement now;
+# before migration 0004 they were two, and a crash between them left such rows) is dropped in
+# Python, not by `embedding_vec IS NOT NULL`: the HNSW index never returns it and a scan sorts it
+# last, while that condition would make the planner trust the null fraction it saw at the last
+# ANALYZE (it then expects a handful of rows and scans the table instead of walking the graph).
 _SEARCH_SQL = """
     SELECT p.faq_id, p.text, (p.embedding_vec::vector({dimension})) <#> %b::vector({dimension})
         AS distance
