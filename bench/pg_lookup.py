@@ -4,8 +4,8 @@ and 100k paraphrases beside exact search on the same rows, and the HNSW index's 
 Runs in its own process (Django is set up once per process): starts a throwaway PostgreSQL from
 the `pgserver` package, migrates it, and per size loads CLINC150 `train` utterances as the
 paraphrases of one FAQ per intent (tiled with noisy copies beyond their count, as
-`bench.run.store_of_size` does) by binary COPY, then builds the HNSW index with migration 0002's
-own statement (building after the load is much faster than inserting into the index). Each
+`bench.run.store_of_size` does) by binary COPY, then builds the app's own HNSW index for MiniLM's
+vectors (building after the load is much faster than inserting into the index). Each
 `test` query is embedded live once and then goes through `faq_match` / `faq_lookup` with that
 vector on three indexes in rotating order: pgvector HNSW (the production path), pgvector with
 index scans off (exact sequential scan) and the in-process exact `InMemoryIndex` (the SQLite
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
 import json
 import logging
 import os
@@ -53,6 +52,7 @@ from bench.run import (
 from bench.run import table as md_table
 from bench.verdicts import Verdict, dump, load
 from bench.verdicts import markdown as verdict_lines
+from knowledge.embeddings import MINILM_DIMENSION, minilm_identity
 
 if TYPE_CHECKING:
     from pgserver import PostgresServer
@@ -68,10 +68,7 @@ EXACT_QUERIES = 50  # queries timed on the sequential scan (~0.3 s each at 100k 
 # questions asked verbatim not answered with their FAQ (each under 1%: PGVECTOR_EF_SEARCH).
 MAX_MISSES = 0.01
 EF_SWEEP = (40, 64, 100, 150, 200, 400)  # hnsw.ef_search values compared (pgvector's default is 40)
-MIGRATION = importlib.import_module("knowledge.migrations.0002_pgvector")
-HNSW_CREATE = next(s for s in MIGRATION.FORWARD if "USING hnsw" in s)
-HNSW_NAME = "knowledge_paraphrase_embedding_hnsw"
-HNSW_DROP = next(s for s in MIGRATION.BACKWARD if s.startswith("DROP INDEX"))
+MODEL = minilm_identity()  # the rows' embedding_model, so that the app's search reads them
 VARIANTS = {
     "hnsw": "pgvector HNSW index (production path)",
     "pg_exact": "pgvector exact: sequential scan (baseline)",
@@ -124,6 +121,14 @@ def make_store(
     return Store(rows, [intents[s] for s in source], stored, originals)
 
 
+def hnsw_index() -> tuple[str, str]:
+    """The name of the app's HNSW index for MiniLM's vectors and the statement that builds it
+    (knowledge.pgvector_index; Django must be set up to import it)."""
+    from knowledge.pgvector_index import model_index_name, model_index_sql
+
+    return model_index_name(MODEL), model_index_sql(identity=MODEL, dimension=MINILM_DIMENSION)
+
+
 def create_faqs(intents: list[str]) -> dict[str, int]:
     """One active FAQ per intent with one approved answer variant; returns intent -> FAQ id."""
     from knowledge.models import FAQ, AnswerVariant
@@ -148,7 +153,8 @@ def load_paraphrases(conninfo: str, store: Store, faq_ids: dict[str, int]) -> di
     now = dt.datetime.now(dt.UTC)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         register_vector(conn)
-        conn.execute(HNSW_DROP)
+        name, create = hnsw_index()
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
         conn.execute("TRUNCATE knowledge_paraphrase")
         t0 = time.perf_counter()
         columns = "faq_id, text, origin, approved, embedding, embedding_model, created_at"
@@ -161,13 +167,13 @@ def load_paraphrases(conninfo: str, store: Store, faq_ids: dict[str, int]) -> di
             )
             for text, intent, vector in zip(store.texts, store.intents, store.vectors, strict=True):
                 copy.write_row(
-                    [faq_ids[intent], text, "human", True, vector.tobytes(), "bench", now, vector]
+                    [faq_ids[intent], text, "human", True, vector.tobytes(), MODEL, now, vector]
                 )
         t1 = time.perf_counter()
         # The graph of 100k 384-d vectors outgrows the default 64MB and the build slows down.
         conn.execute("SET maintenance_work_mem = '1GB'")
         conn.execute(f"SET max_parallel_maintenance_workers = {len(os.sched_getaffinity(0)) - 1}")
-        conn.execute(HNSW_CREATE)
+        conn.execute(create)
         t2 = time.perf_counter()
         # Without statistics the planner expects one FAQ row and skips the HNSW index.
         conn.execute("ANALYZE")
@@ -215,7 +221,7 @@ def search_plan(index: PgVectorIndex | SeqScanIndex, vector: np.ndarray, k: int)
     the HNSW graph or scans the table."""
     plan = index.plan(vector, locale=LOCALE, k=k)
     for line in plan:
-        if f"Index Scan using {HNSW_NAME}" in line:
+        if f"Index Scan using {hnsw_index()[0]}" in line:
             return "HNSW index scan"
     return (
         "sequential scan" if any("Seq Scan on knowledge_paraphrase" in p for p in plan) else plan[0]
@@ -458,7 +464,7 @@ def run(args: argparse.Namespace) -> dict:
         hnsw = sizes[str(size)]["latency_ms"]["hnsw"]["match"]
         log(f"{size:>7} paraphrases: HNSW match p50 {hnsw['p50']:.2f} ms p99 {hnsw['p99']:.2f}")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [HNSW_NAME])
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [hnsw_index()[0]])
         (index_def,) = cursor.fetchone()
     return {
         "sizes": sizes,

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from chatbot import message_sql
+from chatbot.cache.services import entries_evict_for_feedback
 from chatbot.models import Conversation, Feedback, Message
 from chatbot.pipeline.base import HistoryItem, Turn
 
@@ -150,21 +152,26 @@ def turn_build(*, message: Message, conversation: Conversation | None = None) ->
 def feedback_record(
     *, conversation: Conversation, message_id: int, value: str, comment: str
 ) -> Feedback | None:
-    """None when the message is not a bot message of this conversation."""
+    """None when the message is not a bot message of this conversation. A thumbs-down takes the
+    answer out of the answer cache (docs/cache.md, "Feedback and admin")."""
     message = Message.objects.filter(
         pk=message_id, conversation=conversation, role=Message.Role.BOT
     ).first()
     if message is None:
         return None
-    feedback, _ = Feedback.objects.update_or_create(
-        message=message, defaults={"value": value, "comment": comment}
-    )
-    if value == Feedback.Value.DOWN:
-        from chatbot.cache.services import entries_evict_for_feedback
-
-        entries_evict_for_feedback(
-            source=message.source, trace=message.trace, reply_to_id=message.reply_to_id
+    with transaction.atomic():
+        if message.reply_to_id is not None:  # one at a time with the cache storing this answer
+            Message.objects.select_for_update().filter(pk=message.reply_to_id).exists()
+        feedback, _ = Feedback.objects.update_or_create(
+            message=message, defaults={"value": value, "comment": comment}
         )
+        if value == Feedback.Value.DOWN:
+            entries_evict_for_feedback(
+                source=message.source,
+                trace=message.trace,
+                reply_to_id=message.reply_to_id,
+                text=message.text,
+            )
     return feedback
 
 

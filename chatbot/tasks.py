@@ -1,5 +1,8 @@
-"""Questions the fallback stage could only answer with a template, answered by a model once one
-is back, stored as bot messages and pushed to the conversation live.
+"""Celery tasks of the conversation core: queued questions, and re-embedding after an embedding
+model change (`reembed`, chatbot.reembedding).
+
+Queued questions: those the fallback stage could only answer with a template, answered by a
+model once one is back, stored as bot messages and pushed to the conversation live.
 
 No model of its own: a queued question is a visitor message whose bot reply is a fallback answer
 with `queued_for_answer` in its trace; its later answer is a bot message whose trace has
@@ -28,6 +31,7 @@ from chatbot.pipeline.base import Turn
 from chatbot.pipeline.fallback_stage import QUEUED_FLAG
 from chatbot.pipeline.llm_stage import LLMStage
 from chatbot.pipeline.trace import Trace
+from chatbot.reembedding import embeddings_reembed
 from chatbot.shared_state import shared_state
 
 logger = logging.getLogger(__name__)
@@ -163,6 +167,22 @@ async def _answer_queued_on_own_loop() -> int:
 @shared_task(name="chatbot.answer_queued_questions", ignore_result=True)
 def answer_queued() -> int:
     return async_to_sync(_answer_queued_on_own_loop)()
+
+
+@shared_task(name="chatbot.reembed", autoretry_for=(OSError,), retry_backoff=True, max_retries=3)
+def reembed() -> dict[str, int]:
+    """`manage.py reembed --in-worker`. A worker that dies midway loses at most a batch: the
+    retry (or the next run) skips what is on the configured model already."""
+    result = embeddings_reembed(batch_size=settings.EMBEDDING_BATCH_SIZE)
+    logger.info(
+        "re-embedded %d paraphrases, dropped %d cached answers of another embedding model",
+        result.paraphrases_reembedded,
+        result.cache_entries_dropped,
+    )
+    return {
+        "paraphrases_reembedded": result.paraphrases_reembedded,
+        "cache_entries_dropped": result.cache_entries_dropped,
+    }
 
 
 async def kick_queued_answers() -> None:

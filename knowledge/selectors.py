@@ -9,6 +9,7 @@ from django.conf import settings
 
 from knowledge import services
 from knowledge.embeddings import get_embedder
+from knowledge.greetings import strip_greetings
 from knowledge.index import InMemoryIndex, Neighbour, get_index
 from knowledge.matching import ANSWER, MatchPolicy, MatchResult
 from knowledge.models import AnswerVariant
@@ -40,10 +41,11 @@ def normalise_question(text: str) -> str:
 
 
 def _exact_faq(query: str, neighbours: list[Neighbour]) -> int | None:
-    """The FAQ whose stored wording is exactly the query (ignoring case and punctuation), when
-    only one FAQ has that wording: a repeat of a known question never needs the model."""
-    wanted = normalise_question(query)
-    faqs = {n.faq_id for n in neighbours if normalise_question(n.text) == wanted}
+    """The FAQ whose stored wording is exactly the query (ignoring case, punctuation and
+    leading greetings), when only one FAQ has that wording: a repeat of a known question never
+    needs the model."""
+    wanted = normalise_question(strip_greetings(query))
+    faqs = {n.faq_id for n in neighbours if normalise_question(strip_greetings(n.text)) == wanted}
     return faqs.pop() if len(faqs) == 1 else None
 
 
@@ -51,10 +53,10 @@ def faq_match(
     *, text: str, locale: str, vector: np.ndarray | None = None
 ) -> tuple[MatchResult, str, dict[str, float]]:
     """(the policy's result, the decision incl. exact repeats, timings) for one question; pass
-    `vector` when the question was embedded already."""
+    `vector` when the question was embedded already (without its leading greetings, as here)."""
     started = time.perf_counter()
     if vector is None:
-        vector = get_embedder().embed([text])[0]
+        vector = get_embedder().embed([strip_greetings(text)])[0]
     embedded = time.perf_counter()
     neighbours = get_index().search(vector, locale=locale, k=settings.FAQ_MATCH_K)
     searched = time.perf_counter()

@@ -1,12 +1,18 @@
 """Writes to the FAQ store. Admin actions, import and the management commands call these."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import partial
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from knowledge.embeddings import get_embedder
 from knowledge.models import FAQ, AnswerVariant, Origin, Paraphrase
 
 KNOWLEDGE_VERSION_KEY = "knowledge:version"
@@ -28,12 +34,37 @@ def knowledge_version_bump() -> None:
         cache.set(KNOWLEDGE_VERSION_KEY, 2, timeout=None)
 
 
+_batched: ContextVar[list[int] | None] = ContextVar("embeddings_batched", default=None)
+
+
 def _enqueue_embeddings(paraphrase_ids: Sequence[int]) -> None:
     from knowledge.tasks import embed_paraphrases
 
     ids = list(paraphrase_ids)
-    if ids:
+    pending = _batched.get()
+    if pending is not None:
+        pending.extend(ids)
+    elif ids:
         transaction.on_commit(lambda: embed_paraphrases.delay(ids))
+
+
+@contextmanager
+def embeddings_batched() -> Iterator[None]:
+    """Paraphrases saved inside are embedded after the commit by one task per
+    EMBEDDING_BATCH_SIZE of them (one forward pass each), not by one task per save: importing
+    4,000 FAQs made 8,000 tasks, and as many log lines (docs/faq-format.md). Use inside the
+    transaction that saves them; nothing is enqueued when the block raises."""
+    from knowledge.tasks import embed_paraphrases
+
+    pending: list[int] = []
+    token = _batched.set(pending)
+    try:
+        yield
+    finally:
+        _batched.reset(token)
+    size = settings.EMBEDDING_BATCH_SIZE
+    for start in range(0, len(pending), size):
+        transaction.on_commit(partial(embed_paraphrases.delay, pending[start : start + size]))
 
 
 @transaction.atomic
@@ -133,22 +164,55 @@ def faq_record_hit(*, faq_id: int, variant_id: int) -> None:
 
 
 def embeddings_compute(*, paraphrase_ids: Sequence[int]) -> int:
-    """Embeds the given paraphrases in one batch. Returns how many were embedded."""
-    from knowledge.embeddings import get_embedder
-
+    """Embeds the given paraphrases in one batch with the configured model, recording which
+    model made each vector. Returns how many were embedded. The model runs before the write
+    transaction opens: on SQLite a transaction holds the database's write lock from its start."""
     paraphrases = list(Paraphrase.objects.filter(pk__in=paraphrase_ids))
     if not paraphrases:
         return 0
     embedder = get_embedder()
     vectors = embedder.embed([p.text for p in paraphrases])
-    for paraphrase, vector in zip(paraphrases, vectors, strict=True):
-        paraphrase.embedding = vector.astype("float32").tobytes()
-        paraphrase.embedding_model = type(embedder).__name__
-    Paraphrase.objects.bulk_update(paraphrases, ["embedding", "embedding_model"])
-    if connection.vendor == "postgresql":
-        from knowledge.pgvector_index import ensure_statistics, store_vectors
+    postgres = connection.vendor == "postgresql"
+    with transaction.atomic():
+        if postgres:
+            # pgvector_index imports index, which imports this module.
+            from knowledge.pgvector_index import ensure_model_index, store_vectors
 
-        store_vectors([(p.pk, v) for p, v in zip(paraphrases, vectors, strict=True)])
-        ensure_statistics()
-    transaction.on_commit(knowledge_version_bump)
+            ensure_model_index(identity=embedder.identity, dimension=embedder.dimension)
+            store_vectors(
+                rows=[(p.pk, v) for p, v in zip(paraphrases, vectors, strict=True)],
+                identity=embedder.identity,
+            )
+        else:
+            for paraphrase, vector in zip(paraphrases, vectors, strict=True):
+                paraphrase.embedding = vector.astype("float32").tobytes()
+                paraphrase.embedding_model = embedder.identity
+            Paraphrase.objects.bulk_update(paraphrases, ["embedding", "embedding_model"])
+        transaction.on_commit(knowledge_version_bump)
+    if postgres:
+        from knowledge.pgvector_index import ensure_statistics  # see above: a cycle
+
+        ensure_statistics(identity=embedder.identity)
     return len(paraphrases)
+
+
+@dataclass(frozen=True)
+class ReembedProgress:
+    done: int  # paraphrases re-embedded so far by this run
+    total: int  # paraphrases that were not on the configured model when the run started
+
+
+def paraphrases_reembed(*, batch_size: int) -> Iterator[ReembedProgress]:
+    """Embeds, `batch_size` at a time, every paraphrase the configured model did not embed
+    (another model's, or none yet); yields after each batch. Resumable: rows already on the
+    configured model are skipped, so a run that stopped halfway continues where it was."""
+    pending = Paraphrase.objects.exclude(embedding_model=get_embedder().identity).order_by("pk")
+    total, done, after = pending.count(), 0, 0
+    while ids := list(pending.filter(pk__gt=after).values_list("pk", flat=True)[:batch_size]):
+        done += embeddings_compute(paraphrase_ids=ids)
+        after = ids[-1]
+        yield ReembedProgress(done=done, total=total)
+    if done and connection.vendor == "postgresql":
+        from knowledge.pgvector_index import statistics_refresh  # a cycle, as above
+
+        statistics_refresh()

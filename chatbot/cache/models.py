@@ -9,10 +9,12 @@ class CachedAnswer(models.Model):
     question = models.TextField()
     normalised = models.CharField(max_length=500, db_index=True, editable=False)
     answer = models.TextField()
-    # float32 bytes of the unit-length question embedding.
+    # float32 bytes of the unit-length question embedding, and the model that made it
+    # (knowledge.embeddings, `identity`).
     embedding = models.BinaryField(editable=False)
+    embedding_model = models.CharField(max_length=128, default="", editable=False)
     # Scope: an entry serves only questions with the same locale, knowledge version, prompt and
-    # model configuration, and conversation context; `scope_key` hashes the four.
+    # model configuration, conversation context and embedding model; `scope_key` hashes the five.
     locale = models.CharField(max_length=16, default="en")
     knowledge_version = models.PositiveIntegerField()
     config_fingerprint = models.CharField(max_length=32)

@@ -1,4 +1,5 @@
-"""The scope an entry serves: locale, knowledge version, prompt/model configuration, context."""
+"""The scope an entry serves: locale, knowledge version, prompt/model configuration, context,
+and the embedding model that made its vector (another model's vectors mean nothing to ours)."""
 
 import hashlib
 from dataclasses import dataclass
@@ -6,6 +7,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from chatbot.llm.tiers import configured_tiers
+from knowledge.embeddings import get_embedder
 from knowledge.services import knowledge_version
 
 
@@ -26,12 +28,17 @@ class Scope:
     knowledge_version: int
     config: str
     context: str
+    embedding_model: str
 
     @property
     def key(self) -> str:
-        return _hash(self.locale, self.knowledge_version, self.config, self.context)
+        return _hash(
+            self.locale, self.knowledge_version, self.config, self.context, self.embedding_model
+        )
 
 
 def current_scope(*, locale: str, context: str) -> Scope:
     """Reads the knowledge version from Django's cache: call it from sync code."""
-    return Scope(locale, knowledge_version(), config_fingerprint(), context)
+    return Scope(
+        locale, knowledge_version(), config_fingerprint(), context, get_embedder().identity
+    )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from chatbot.cache.context import CacheContext, cache_context, normalise
@@ -20,8 +21,10 @@ from chatbot.cache.index import get_index
 from chatbot.cache.models import CachedAnswer
 from chatbot.cache.pii import personal_kinds
 from chatbot.cache.scope import Scope, current_scope
+from chatbot.models import Feedback
 from chatbot.pipeline.base import HistoryItem
 from knowledge.embeddings import get_embedder
+from knowledge.greetings import strip_greetings
 
 HIT = "hit"
 MISS = "miss"
@@ -108,7 +111,7 @@ def cache_lookup(*, text: str, locale: str, history: Sequence[HistoryItem]) -> C
     if context.lookup is None:
         return CacheLookup(BYPASS_CONTEXT, text, context, detail={"context": context.reason})
     started = time.perf_counter()
-    vector = get_embedder().embed([text])[0]
+    vector = get_embedder().embed([strip_greetings(text)])[0]  # as the FAQ stage embeds it
     embed_ms = round((time.perf_counter() - started) * 1000, 2)
     found = CacheLookup(
         MISS,
@@ -120,3 +123,12 @@ def cache_lookup(*, text: str, locale: str, history: Sequence[HistoryItem]) -> C
     )
     found.timings_ms["embed_ms"] = embed_ms
     return cache_find(found)
+
+
+def answer_voted_down(*, answer: str, origin_message_id: int | None) -> bool:
+    """A thumbs-down was given to this answer text, or to the answer of this visitor message."""
+    down = Feedback.objects.filter(value=Feedback.Value.DOWN)
+    voted = Q(message__text=answer)
+    if origin_message_id is not None:
+        voted |= Q(message__reply_to_id=origin_message_id)
+    return down.filter(voted).exists()

@@ -15,7 +15,10 @@ from chatbot.cache.context import normalise
 from chatbot.cache.index import bump_inserts, bump_removals, get_index
 from chatbot.cache.models import CachedAnswer
 from chatbot.cache.scope import Scope, config_fingerprint
+from chatbot.cache.selectors import answer_voted_down
+from chatbot.models import Message
 from knowledge import services as knowledge_services
+from knowledge.embeddings import get_embedder
 from knowledge.models import FAQ
 
 
@@ -29,29 +32,36 @@ def entry_store(
     tier: str = "",
     origin_message_id: int | None = None,
 ) -> CachedAnswer | None:
-    """Stores a complete model answer; None when the scope already holds this exact question
-    (two visitors racing past the single-flight wait)."""
+    """Stores a model answer worth reusing; None when the scope already holds this exact
+    question (two visitors racing past the single-flight wait), or when the answer got a
+    thumbs-down already (a quick visitor can vote before the bookkeeping lane stores it)."""
     normalised = normalise(question)[:500]
     now = timezone.now()
-    if CachedAnswer.objects.filter(
-        scope_key=scope.key, normalised=normalised, expires_at__gt=now
-    ).exists():
-        return None
-    entry = CachedAnswer.objects.create(
-        question=question,
-        normalised=normalised,
-        answer=answer,
-        embedding=np.asarray(vector, dtype=np.float32).tobytes(),
-        locale=scope.locale,
-        knowledge_version=scope.knowledge_version,
-        config_fingerprint=scope.config,
-        context_key=scope.context,
-        scope_key=scope.key,
-        model=model,
-        tier=tier,
-        origin_message_id=origin_message_id,
-        expires_at=now + timedelta(seconds=settings.ANSWER_CACHE_TTL_S),
-    )
+    with transaction.atomic():
+        if origin_message_id is not None:  # one at a time with feedback_record on this turn
+            Message.objects.select_for_update().filter(pk=origin_message_id).exists()
+        if answer_voted_down(answer=answer, origin_message_id=origin_message_id):
+            return None
+        if CachedAnswer.objects.filter(
+            scope_key=scope.key, normalised=normalised, expires_at__gt=now
+        ).exists():
+            return None
+        entry = CachedAnswer.objects.create(
+            question=question,
+            normalised=normalised,
+            answer=answer,
+            embedding=np.asarray(vector, dtype=np.float32).tobytes(),
+            embedding_model=scope.embedding_model,
+            locale=scope.locale,
+            knowledge_version=scope.knowledge_version,
+            config_fingerprint=scope.config,
+            context_key=scope.context,
+            scope_key=scope.key,
+            model=model,
+            tier=tier,
+            origin_message_id=origin_message_id,
+            expires_at=now + timedelta(seconds=settings.ANSWER_CACHE_TTL_S),
+        )
     bump_inserts()
     entries_evict_over_capacity()
     return entry
@@ -65,8 +75,9 @@ def entry_record_hit(*, entry_id: int) -> None:
 
 def entries_evict_over_capacity(*, max_entries: int | None = None) -> int:
     """Keeps at most ANSWER_CACHE_MAX_ENTRIES rows: expired entries go first, then entries of an
-    old knowledge version or configuration (they can never hit again), then the least hit,
-    least recently used (LFU with LRU between equals). Returns how many were removed."""
+    old knowledge version, configuration or embedding model (they can never hit again), then the
+    least hit, least recently used (LFU with LRU between equals). Returns how many were
+    removed."""
     limit = settings.ANSWER_CACHE_MAX_ENTRIES if max_entries is None else max_entries
     excess = CachedAnswer.objects.count() - limit
     if excess <= 0:
@@ -76,6 +87,7 @@ def entries_evict_over_capacity(*, max_entries: int | None = None) -> int:
         stale = CachedAnswer.objects.exclude(
             knowledge_version=knowledge_services.knowledge_version(),
             config_fingerprint=config_fingerprint(),
+            embedding_model=get_embedder().identity,
         )
         removed += stale.delete()[0]
     if removed < excess:
@@ -105,6 +117,18 @@ def entries_purge(*, entry_ids: Iterable[int] | None = None) -> int:
     return removed
 
 
+def entries_drop_other_models() -> int:
+    """Deletes the entries whose question vector another embedding model made; returns how many.
+
+    Dropped rather than re-embedded: they could never hit again anyway. Re-embedding the FAQ
+    store moves the knowledge version, and an entry serves only its own knowledge version, so
+    re-embedded entries would sit unreachable until evicted; an answer is one model call away."""
+    removed = CachedAnswer.objects.exclude(embedding_model=get_embedder().identity).delete()[0]
+    if removed:
+        bump_removals()
+    return removed
+
+
 def entry_ids_for_answer(
     *, source: str, trace: dict[str, Any], reply_to_id: int | None
 ) -> list[int]:
@@ -124,10 +148,15 @@ def entry_ids_for_answer(
 
 
 def entries_evict_for_feedback(
-    *, source: str, trace: dict[str, Any], reply_to_id: int | None
+    *, source: str, trace: dict[str, Any], reply_to_id: int | None, text: str
 ) -> int:
-    """A thumbs-down on an answer the cache served or would serve takes it out of the cache."""
-    ids = entry_ids_for_answer(source=source, trace=trace, reply_to_id=reply_to_id)
+    """A thumbs-down on an answer the cache served or would serve takes it out of the cache, for
+    every question: the entry named by the answer (whichever rewordings it was serving), and
+    any other entry holding the same answer text (another scope, another question)."""
+    if source not in ("cache", "llm"):
+        return 0
+    ids = set(entry_ids_for_answer(source=source, trace=trace, reply_to_id=reply_to_id))
+    ids.update(CachedAnswer.objects.filter(answer=text).values_list("id", flat=True))
     return entries_purge(entry_ids=ids) if ids else 0
 
 

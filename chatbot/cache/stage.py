@@ -1,6 +1,6 @@
 """Second stage: an answer the model already gave, to the same question in other words, in the
-same scope. Misses take part in single flight, and `after_answer` stores complete model
-answers and releases the waiters."""
+same scope. Misses take part in single flight, and `after_answer` stores the model answers worth
+reusing (`reusable`) and releases the waiters."""
 
 from dataclasses import dataclass
 
@@ -12,6 +12,7 @@ from chatbot.cache.pii import is_personal
 from chatbot.cache.selectors import CacheLookup, cache_find, cache_lookup
 from chatbot.cache.singleflight import SingleFlight
 from chatbot.database_lanes import on_bookkeeping_lane, on_lookup_lane
+from chatbot.llm.tiers import configured_tiers
 from chatbot.pipeline.base import Answer, DoneEvent, Turn
 from chatbot.pipeline.fallback_stage import stream_text
 from chatbot.pipeline.trace import Trace, TraceStep
@@ -33,6 +34,39 @@ def complete_model_answer(done: DoneEvent) -> bool:
     step = done.trace.answering_step()
     broken = any(s.decision in BROKEN_DECISIONS for s in done.trace.steps)
     return step is not None and step.decision == "answered" and not broken
+
+
+def cut_off(done: DoneEvent) -> bool:
+    """The model stopped because it reached its tier's `max_tokens`: the completion tokens the
+    upstream reported are at that limit (the client records no finish reason; an estimated
+    count says nothing either way)."""
+    step = done.trace.answering_step()
+    if step is None or step.completion_tokens is None or step.detail.get("usage_estimated"):
+        return False
+    limits = [
+        provider.max_tokens
+        for tier in configured_tiers()
+        if tier.name == step.detail.get("tier")
+        for provider in tier.providers
+        if provider.name == step.detail.get("provider")
+    ]
+    return bool(limits) and step.completion_tokens >= limits[0]
+
+
+def ungrounded(done: DoneEvent) -> bool:
+    """A step marked the answer `grounded: false` (not supported by the knowledge base)."""
+    return any(step.detail.get("grounded") is False for step in done.trace.steps)
+
+
+def reusable(done: DoneEvent) -> bool:
+    """Worth serving to the next visitor who asks: a complete model answer, not cut off at its
+    token limit, not marked ungrounded, with no personal details in it."""
+    return (
+        complete_model_answer(done)
+        and not cut_off(done)
+        and not ungrounded(done)
+        and not is_personal(done.text)
+    )
 
 
 class CacheStage:
@@ -101,15 +135,11 @@ class CacheStage:
         try:
             if entry_id is not None and done is not None and done.source == self.name:
                 await on_bookkeeping_lane(services.entry_record_hit)(entry_id=entry_id)
-            if pending is not None and done is not None and self._storable(done):
+            if pending is not None and done is not None and reusable(done):
                 await on_bookkeeping_lane(self._store)(turn, pending.found, done)
         finally:
             if pending is not None and pending.leading:
                 await self.flight.finish(pending.found.flight_key)
-
-    @staticmethod
-    def _storable(done: DoneEvent) -> bool:
-        return complete_model_answer(done) and not is_personal(done.text)
 
     @staticmethod
     def _store(turn: Turn, found: CacheLookup, done: DoneEvent) -> None:

@@ -104,6 +104,7 @@ class TextEmbedder:
     """One fixed unit vector per text; counts the texts it was asked for."""
 
     dimension = DIM
+    identity = f"fake/{DIM}"
 
     def __init__(self) -> None:
         self.asked: list[str] = []
@@ -115,6 +116,7 @@ class TextEmbedder:
 
 class NoEmbedder:
     dimension = DIM
+    identity = TextEmbedder.identity
 
     def embed(self, texts: list[str]) -> np.ndarray:
         raise AssertionError(f"the timed calls embedded {texts}")

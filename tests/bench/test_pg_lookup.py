@@ -55,7 +55,8 @@ def test_pg_lookup_reports_hnsw_beside_exact_search(tmp_path):
     report = json.loads(out.read_text())
 
     assert report["postgres"].startswith("PostgreSQL 16") and report["pgvector"]
-    assert "USING hnsw (embedding_vec vector_ip_ops)" in report["index"]
+    assert "USING hnsw (((embedding_vec)::vector(384)) vector_ip_ops)" in report["index"]
+    assert "WHERE ((embedding_model)::text = " in report["index"]
     assert report["queries"] == 20 and report["pool"] == 200
     assert set(report["sizes"]) == {"200", "400"}
     for size, r in report["sizes"].items():

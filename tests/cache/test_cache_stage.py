@@ -210,3 +210,52 @@ async def test_thumbs_down_on_a_model_answer_evicts_the_entry_made_from_it(upstr
         while await entries() and time.monotonic() < deadline:
             await database_sync_to_async(time.sleep)(0.05)
     assert await entries() == []
+
+
+async def vote_down(client, message_id: int) -> None:
+    await client.send({"type": "feedback", "message_id": message_id, "value": "down"})
+
+
+async def wait_until_gone(entry_id: int) -> None:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if not await database_sync_to_async(CachedAnswer.objects.filter(pk=entry_id).exists)():
+            return
+        await database_sync_to_async(time.sleep)(0.05)
+
+
+async def test_one_thumbs_down_takes_an_entry_away_from_every_rewording_it_served(upstream):
+    rewordings = [
+        PARAPHRASE,
+        "How long is delivery to Canada?",
+        "how long does delivery to canada take please",
+    ]
+    first = (await ask(QUESTION))[-1]
+    [entry] = await entries()
+    served = [(await ask(text))[-1] for text in rewordings]
+    assert [d["source"] for d in served] == ["cache"] * 3, "one entry serving three rewordings"
+    async with chat_socket() as client:  # one visitor, on one of them
+        done = (await client.say(rewordings[1], "down"))[-1]
+        assert done["source"] == "cache"
+        await vote_down(client, done["message"]["id"])
+        await wait_until_gone(entry.pk)
+    again = [(await ask(text))[-1] for text in [QUESTION, *rewordings]]
+    assert all(d["message"]["text"] != first["message"]["text"] for d in again[1:]), [
+        (d["source"], d["message"]["text"]) for d in again
+    ]
+    assert again[0]["source"] == "llm", "the question itself goes to the model again"
+    assert entry.pk not in {e.pk for e in await entries()}
+    assert first["message"]["text"] not in {e.answer for e in await entries()}, (
+        "the model gave the voted-down answer again: it is not stored again"
+    )
+
+
+async def test_an_answer_cut_off_at_its_token_limit_is_not_stored(upstream, settings):
+    settings.LLM_MAX_TOKENS = 6  # the simulator's answer is longer: it reports all its tokens
+    done = (await ask(QUESTION))[-1]
+    assert done["source"] == "llm" and done["trace"]["completion_tokens"] >= 6
+    assert await entries() == []
+    assert (await ask(PARAPHRASE))[-1]["source"] == "llm"
+    settings.LLM_MAX_TOKENS = 256
+    await ask(QUESTION)
+    assert len(await entries()) == 1, "the same answer within its limit is stored"

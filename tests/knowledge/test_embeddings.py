@@ -42,6 +42,7 @@ class SlowCountingEmbedder:
     """Records each batch and which thread ran it; the first batch is held until released."""
 
     dimension = 3
+    identity = "slow-counting/3"
 
     def __init__(self) -> None:
         self.batches: list[list[str]] = []

@@ -2,10 +2,11 @@
 
 import json
 
+import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from knowledge import services
+from knowledge import embeddings, services, tasks
 from knowledge.importing import ImportError_, export_faqs, import_faqs
 from knowledge.models import FAQ, AnswerVariant, Paraphrase
 
@@ -113,3 +114,72 @@ def test_saving_content_embeds_paraphrases(django_capture_on_commit_callbacks):
         services.paraphrases_add(faq=faq, texts=["paypal accepted?"])
     vectors = [p.vector() for p in faq.paraphrases.all()]
     assert len(vectors) == 2 and all(v is not None and v.shape == (384,) for v in vectors)
+
+
+class UnitEmbedder:
+    """Counts forward passes; any unit vectors will do."""
+
+    dimension = 384
+    identity = "unit/384"
+
+    def __init__(self) -> None:
+        self.passes: list[int] = []
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.passes.append(len(texts))
+        return np.full((len(texts), 384), 384**-0.5, dtype=np.float32)
+
+
+def many_faqs(count: int) -> dict:
+    return {
+        "version": 1,
+        "faqs": [
+            {"question": f"question {i}", "answer": f"answer {i}", "paraphrases": [f"q{i}"]}
+            for i in range(count)
+        ],
+    }
+
+
+@pytest.mark.django_db(transaction=True)  # committed for real: PostgreSQL indexes a new model
+def test_a_large_import_embeds_one_batch_per_task(settings, monkeypatch):
+    settings.EMBEDDING_BATCH_SIZE = 256
+    embedder = UnitEmbedder()
+    monkeypatch.setattr(embeddings, "_default", embedder)
+    enqueued: list[list[int]] = []
+    seen_faqs: list[int] = []
+    delay = tasks.embed_paraphrases.delay
+
+    def spy(ids: list[int]):
+        enqueued.append(ids)
+        seen_faqs.append(FAQ.objects.count())
+        return delay(ids)
+
+    monkeypatch.setattr(tasks.embed_paraphrases, "delay", spy)
+    import_faqs(many_faqs(300))  # 600 paraphrases: a question and a paraphrase each
+    assert [len(ids) for ids in enqueued] == [256, 256, 88]
+    assert seen_faqs == [300, 300, 300], "enqueued once every row was saved, not row by row"
+    assert embedder.passes == [256, 256, 88], "one forward pass per task"
+    all_ids = sorted(Paraphrase.objects.values_list("pk", flat=True))
+    assert sorted(pk for ids in enqueued for pk in ids) == all_ids
+    assert not Paraphrase.objects.exclude(embedding_model="unit/384").exists()
+
+
+def test_an_import_that_fails_midway_enqueues_nothing(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    enqueued: list[list[int]] = []
+    monkeypatch.setattr(tasks.embed_paraphrases, "delay", enqueued.append)
+    add = services.paraphrases_add
+
+    def fail_on_the_third(**kwargs):
+        if FAQ.objects.count() == 3:
+            raise RuntimeError("disk full")
+        return add(**kwargs)
+
+    monkeypatch.setattr(services, "paraphrases_add", fail_on_the_third)
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+        import_faqs(many_faqs(5))
+    assert enqueued == [] and not FAQ.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.faq_save(question="Saved alone", answer="A task of its own.")
+    assert len(enqueued) == 1, "after the failed import, saves are no longer held for a batch"

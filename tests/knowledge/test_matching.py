@@ -182,6 +182,7 @@ class CountingEmbedder:
     """A deterministic stand-in backend that counts how many texts reach it."""
 
     dimension = 4
+    identity = "counting/4"
 
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
@@ -235,7 +236,9 @@ def test_an_faq_question_asked_word_for_word_skips_the_model(monkeypatch):
     faq = FAQ.objects.create(question="How do I reset my password?", answer="Use the link.")
     paraphrase = Paraphrase.objects.create(faq=faq, text="I forgot my password", approved=True)
     stored = np.asarray([0.6, 0.8, 0.0, 0.0], dtype=np.float32)
-    Paraphrase.objects.filter(pk=paraphrase.pk).update(embedding=stored.tobytes())
+    Paraphrase.objects.filter(pk=paraphrase.pk).update(
+        embedding=stored.tobytes(), embedding_model=CountingEmbedder.identity
+    )
     inner = CountingEmbedder()
     monkeypatch.setattr(embeddings, "_default", CachingEmbedder(inner, size=16))
     index = InMemoryIndex()

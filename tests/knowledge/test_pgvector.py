@@ -11,7 +11,8 @@ from knowledge import embeddings, services
 from knowledge.embeddings import get_embedder
 from knowledge.importing import import_faqs
 from knowledge.index import InMemoryIndex, get_index
-from knowledge.pgvector_index import PgVectorIndex
+from knowledge.models import Paraphrase
+from knowledge.pgvector_index import PgVectorIndex, model_index_name
 from knowledge.selectors import faq_lookup
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -36,14 +37,16 @@ def store():
     return faq
 
 
-def test_the_hnsw_index_exists():
+def test_the_minilm_vectors_have_their_own_hnsw_index():
+    identity = get_embedder().identity
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT indexdef FROM pg_indexes "
-            "WHERE indexname = 'knowledge_paraphrase_embedding_hnsw'"
+            "SELECT indexdef FROM pg_indexes WHERE indexname = %s", [model_index_name(identity)]
         )
         (definition,) = cursor.fetchone()
     assert "hnsw" in definition and "vector_ip_ops" in definition
+    assert "(embedding_vec)::vector(384)" in definition
+    assert f"(embedding_model)::text = '{identity}'::text" in definition
 
 
 def test_pgvector_search_agrees_with_the_exact_search(store):
@@ -112,6 +115,7 @@ class RandomEmbedder:
     """A unit vector per text, the same for the same text: only the planner is under test."""
 
     dimension = 384
+    identity = "random/384"
 
     def embed(self, texts: list[str]) -> np.ndarray:
         rows = [np.random.default_rng(zlib.crc32(t.encode())).standard_normal(384) for t in texts]
@@ -145,6 +149,50 @@ def test_a_fresh_import_is_searched_through_the_hnsw_index(monkeypatch):
 
     query = RandomEmbedder().embed(["question 7"])[0]
     plan = PgVectorIndex().plan(query, locale="en", k=20)
-    assert any("Index Scan using knowledge_paraphrase_embedding_hnsw" in p for p in plan), plan
+    index_name = model_index_name(RandomEmbedder.identity)
+    assert any(f"Index Scan using {index_name}" in p for p in plan), plan
     found = PgVectorIndex().search(query, locale="en", k=20)
     assert found[0].text == "question 7" and found[0].score == pytest.approx(1.0, abs=1e-6)
+
+
+class Random512Embedder(RandomEmbedder):
+    """Another model, of another dimension."""
+
+    dimension = 512
+    identity = "random/512"
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        rows = [np.random.default_rng(zlib.crc32(t.encode())).standard_normal(512) for t in texts]
+        vectors = np.array(rows, dtype=np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_two_models_of_two_dimensions_share_the_column_each_through_its_own_index(monkeypatch):
+    monkeypatch.setattr(embeddings, "_default", RandomEmbedder())
+    faqs = [
+        {"question": f"question {i}", "answer": f"answer {i}",
+         "paraphrases": [f"question {i}, wording {j}" for j in range(9)]}
+        for i in range(40)
+    ]  # fmt: skip
+    import_faqs({"version": 1, "faqs": faqs})
+    monkeypatch.setattr(embeddings, "_default", Random512Embedder())
+    batches = services.paraphrases_reembed(batch_size=100)
+    next(batches)  # a store halfway through: 100 rows on the new model, 300 on the old
+    query = Random512Embedder().embed(["question 7"])[0]
+    found = PgVectorIndex().search(query, locale="en", k=400)
+    moved = set(Paraphrase.objects.filter(embedding_model="random/512").values_list("text"))
+    assert len(found) == 100 and {(n.text,) for n in found} == moved
+    monkeypatch.setattr(embeddings, "_default", RandomEmbedder())
+    old = PgVectorIndex().search(RandomEmbedder().embed(["question 7"])[0], locale="en", k=400)
+    assert len(old) == 300 and not {n.text for n in old} & {t for (t,) in moved}
+
+    monkeypatch.setattr(embeddings, "_default", Random512Embedder())
+    list(batches)  # the rest, then fresh statistics
+    found = PgVectorIndex().search(query, locale="en", k=20)
+    assert found[0].text == "question 7" and found[0].score == pytest.approx(1.0, abs=1e-6)
+    plan = PgVectorIndex().plan(query, locale="en", k=20)
+    name = model_index_name("random/512")
+    assert any(f"Index Scan using {name}" in p for p in plan), plan
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT vector_dims(embedding_vec) FROM knowledge_paraphrase")
+        assert cursor.fetchall() == [(512,)]
