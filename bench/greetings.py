@@ -23,6 +23,7 @@ import numpy as np
 from knowledge.embeddings import MiniLMEmbedder, USEEmbedder
 from knowledge.greetings import strip_greetings
 from knowledge.matching import DEFAULT_K, MatchPolicy, batch_top_k, candidate_features
+from knowledge.operating_points import MEASURED
 
 DATA = Path(__file__).resolve().parent / "data"
 EMBEDDERS = {"minilm": MiniLMEmbedder, "use": USEEmbedder}
@@ -47,7 +48,8 @@ def measure(embedder, language: str, prefixes: list[str], held_out: list[str]) -
         "prefixed": [(prefix + text, truth) for prefix in prefixes for text, truth in queries],
         "held-out prefixes": [(p + text, truth) for p in held_out for text, truth in queries],
     }
-    policy = MatchPolicy()
+    point = MEASURED[embedder.identity.split("/", 1)[0]]  # the model's shipped point
+    policy = MatchPolicy(point.faq_threshold, point.faq_min_margin)
     results = {}
     stored = _embed(embedder, [t for _, t in phrasings])
     matrix = np.vstack([stored[t] for _, t in phrasings])

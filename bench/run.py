@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from bench import verdicts
-from bench.faq_matching import MAX_WRONG
+from bench.faq_matching import MAX_WRONG, shipped_policy
 from bench.loadtest import STORED_SOURCES, TARGET_STORED_TTFT_P99_MS
 from bench.verdicts import Verdict
-from knowledge.matching import DEFAULT_K, FixedThresholdPolicy, MatchPolicy, top_k
+from knowledge.matching import DEFAULT_K, FixedThresholdPolicy, top_k
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = ROOT / "var" / "bench"
@@ -345,13 +345,17 @@ def store_of_size(
 
 
 VARIANTS = {
-    "chosen": ("MatchPolicy + argpartition top-k (chosen)", "top_k", MatchPolicy()),
+    "chosen": ("MatchPolicy + argpartition top-k (chosen)", "top_k", shipped_policy()),
     "fixed": (
         "FixedThresholdPolicy + argpartition top-k (baseline: decision)",
         "top_k",
         FixedThresholdPolicy(),
     ),
-    "naive": ("MatchPolicy + full np.argsort (baseline: naive search)", "argsort", MatchPolicy()),
+    "naive": (
+        "MatchPolicy + full np.argsort (baseline: naive search)",
+        "argsort",
+        shipped_policy(),
+    ),
 }
 PARTS = ("embed", "search", "decide", "full")
 

@@ -11,12 +11,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
 from chatbot.handoff.selectors import models_were_down
 from chatbot.llm.costs import trace_cost
 from chatbot.models import Conversation, Message
+from knowledge.matching import BELOW_THRESHOLD
 from knowledge.selectors import normalise_question
 
 MAX_MESSAGES = 50_000
@@ -408,8 +408,8 @@ def _not_answered_by_faq(reply: MessageRow) -> bool:
     if reply.source == "fallback":
         return True
     step = _faq_step(reply.trace)
-    score = step.get("score") if step else None
-    return reply.source != "faq" and score is not None and score < settings.FAQ_MATCH_THRESHOLD
+    # Decided when it was asked, at the operating point of that locale's model then.
+    return reply.source != "faq" and step is not None and step.get("decision") == BELOW_THRESHOLD
 
 
 def top_unanswered(ds: Dataset, limit: int = TOP_UNANSWERED) -> list[Unanswered]:

@@ -178,6 +178,10 @@ CHAT_STATUS_DELAY_S = env.float("CHAT_STATUS_DELAY_S", default=0.3)
 # "openai". Stored vectors of another model are not searched: run `manage.py reembed` after a
 # change.
 EMBEDDING_BACKEND = env.str("EMBEDDING_BACKEND", default="minilm")
+# Locales embedded by another backend than EMBEDDING_BACKEND ("zh-hans=use,fr=use"): MiniLM is
+# English-only (most Chinese characters become [UNK]); USE multilingual v3 reads Chinese
+# (docs/embedding-candidates.md).
+EMBEDDING_BACKENDS = env.dict("EMBEDDING_BACKENDS", default={"zh-hans": "use"})
 # Where the ONNX graph exported from the packaged weights is kept (exported on first use).
 EMBEDDING_MODEL_DIR = Path(env.str("EMBEDDING_MODEL_DIR", default=str(BASE_DIR / "var" / "models")))
 EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=2)
@@ -187,11 +191,11 @@ EMBEDDING_CACHE_SIZE = env.int("EMBEDDING_CACHE_SIZE", default=4096)
 # Paraphrases embedded together by one task (an import, `manage.py reembed`): one forward pass
 # per batch instead of one task per FAQ (docs/faq-format.md, "Importing many FAQs").
 EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=256)
-# The FAQ match operating point (docs/benchmarks.md): answer when the mean similarity of the best
-# FAQ's two nearest paraphrases reaches the threshold and it leads the next FAQ by the margin.
-# Tuned on CLINC150 for at most 1% wrong answers with all-MiniLM-L6-v2; retune for another model.
-FAQ_MATCH_THRESHOLD = env.float("FAQ_MATCH_THRESHOLD", default=0.81)
-FAQ_MATCH_MIN_MARGIN = env.float("FAQ_MATCH_MIN_MARGIN", default=0.08)
+# The FAQ match operating point: answer when the mean similarity of the best FAQ's two nearest
+# paraphrases reaches the threshold and it leads the next FAQ by the margin. Unset: the point
+# measured for the locale's embedding model (knowledge/operating_points.py); set, for all models.
+FAQ_MATCH_THRESHOLD = env.float("FAQ_MATCH_THRESHOLD", default=None)
+FAQ_MATCH_MIN_MARGIN = env.float("FAQ_MATCH_MIN_MARGIN", default=None)
 OPENAI_EMBEDDING_DIMENSION = env.int("OPENAI_EMBEDDING_DIMENSION", default=1536)
 FAQ_MATCH_K = env.int("FAQ_MATCH_K", default=20)
 # The in-memory FAQ index answers on the event loop, without a database call, when it compared
@@ -320,9 +324,9 @@ CHAT_VISITOR_MESSAGE_BURST = env.int("CHAT_VISITOR_MESSAGE_BURST", default=5)
 
 # --- Semantic cache (docs/cache.md) ---------------------------------------------------------
 # A question answers from the cache when its nearest entry in the same scope (locale, knowledge
-# version, prompt/models, conversation context) reaches this cosine. Tuned on CLINC150 for at
-# most 1% wrong hits with all-MiniLM-L6-v2 (bench/cache.py); retune for another embedder.
-ANSWER_CACHE_THRESHOLD = env.float("ANSWER_CACHE_THRESHOLD", default=0.88)
+# version, prompt/models, conversation context) reaches this cosine. Unset: the threshold
+# measured for the locale's embedding model (knowledge/operating_points.py; bench/cache.py).
+ANSWER_CACHE_THRESHOLD = env.float("ANSWER_CACHE_THRESHOLD", default=None)
 ANSWER_CACHE_TTL_S = env.int("ANSWER_CACHE_TTL_S", default=7 * 24 * 3600)
 # Beyond this many entries the least hit, least recently used ones are evicted.
 ANSWER_CACHE_MAX_ENTRIES = env.int("ANSWER_CACHE_MAX_ENTRIES", default=20000)

@@ -6,7 +6,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
@@ -205,6 +204,5 @@ def analytics_dashboard(request: HttpRequest) -> HttpResponse:
         "recontact_hours": int(analytics.RECONTACT_WINDOW.total_seconds() // 3600),
         "recontact_gap_min": int(analytics.RECONTACT_GAP.total_seconds() // 60),
         "same_topic_score": analytics.SAME_TOPIC_FAQ_SCORE,
-        "faq_threshold": settings.FAQ_MATCH_THRESHOLD,
     }
     return render(request, "admin/analytics/dashboard.html", context)

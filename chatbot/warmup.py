@@ -21,12 +21,13 @@ GC_YOUNG_THRESHOLD = 50_000  # allocations between young collections (CPython's 
 
 
 def _warm_up() -> None:
-    from knowledge.embeddings import get_embedder
+    from knowledge.embeddings import configured_embedders
 
     try:
         import openai.resources.chat  # noqa: F401
 
-        get_embedder().embed(["warm up"])
+        for embedder in configured_embedders():
+            embedder.embed(["warm up"])
     except Exception:
         logger.exception("embedding model warm-up failed")
     finally:

@@ -349,30 +349,61 @@ class CachingEmbedder:
         return np.stack([found[t] for t in texts]).astype(np.float32, copy=False)
 
 
-_default: Embedder | None = None
-_default_lock = threading.Lock()
+_embedders: dict[str, Embedder] = {}  # by backend name (`minilm`, `use`, …)
+_embedders_lock = threading.Lock()
 
 
-def get_embedder() -> Embedder:
-    """The process-wide embedder chosen by `settings.EMBEDDING_BACKEND`."""
-    global _default
-    if _default is None:
-        with _default_lock:
-            if _default is None:
-                _default = _build_from_settings()
-    return _default
-
-
-def _build_from_settings() -> Embedder:
+def backend_name(locale: str | None = None) -> str:
+    """The backend embedding a locale's questions and phrasings: EMBEDDING_BACKENDS names one
+    per locale (Chinese on a multilingual model), EMBEDDING_BACKEND the rest."""
     from django.conf import settings
 
-    inner = _backend_from_settings(settings)
+    default = getattr(settings, "EMBEDDING_BACKEND", "minilm")
+    if locale is None:
+        return default
+    return getattr(settings, "EMBEDDING_BACKENDS", {}).get(locale.lower(), default)
+
+
+def get_embedder(locale: str | None = None) -> Embedder:
+    """The process-wide embedder for `locale` (see `backend_name`), built on first use."""
+    return _embedder(backend_name(locale))
+
+
+def configured_embedders() -> list[Embedder]:
+    """Every embedder a locale may use: the default's and EMBEDDING_BACKENDS' (for warm-up)."""
+    from django.conf import settings
+
+    names = {backend_name(), *getattr(settings, "EMBEDDING_BACKENDS", {}).values()}
+    return [_embedder(name) for name in sorted(names)]
+
+
+def embedding_models() -> tuple[str, ...]:
+    """The backend configuration, to notice a change of it (the in-memory index reloads)."""
+    from django.conf import settings
+
+    per_locale = sorted(getattr(settings, "EMBEDDING_BACKENDS", {}).items())
+    return (backend_name(), *(f"{locale}={backend}" for locale, backend in per_locale))
+
+
+def _embedder(backend: str) -> Embedder:
+    embedder = _embedders.get(backend)
+    if embedder is None:
+        with _embedders_lock:
+            embedder = _embedders.get(backend)
+            if embedder is None:
+                embedder = _embedders[backend] = _build(backend)
+    return embedder
+
+
+def _build(backend: str) -> Embedder:
+    from django.conf import settings
+
+    inner = _backend(settings, backend)
     size = getattr(settings, "EMBEDDING_CACHE_SIZE", 0)
     return CachingEmbedder(inner, size) if size else inner
 
 
-def _backend_from_settings(settings: Any) -> Embedder:
-    backend = getattr(settings, "EMBEDDING_BACKEND", "minilm")
+def _backend(settings: Any, backend: str) -> Embedder:
     if backend == "minilm":
         return MiniLMEmbedder()
     if backend == "minilm-torch":
@@ -387,20 +418,20 @@ def _backend_from_settings(settings: Any) -> Embedder:
             base_url=getattr(settings, "OPENAI_BASE_URL", None) or None,
         )
     raise ValueError(
-        f"unknown EMBEDDING_BACKEND {backend!r}; expected 'minilm', 'minilm-torch', 'use' or "
+        f"unknown embedding backend {backend!r}; expected 'minilm', 'minilm-torch', 'use' or "
         "'openai'"
     )
 
 
-def embedding_cache_seed(texts: Sequence[str], vectors: np.ndarray) -> int:
-    """Hands known vectors to the process-wide embedder's cache (see CachingEmbedder.seed)."""
-    embedder = get_embedder()
+def embedding_cache_seed(texts: Sequence[str], vectors: np.ndarray, *, locale: str) -> int:
+    """Hands known vectors to the locale's embedder's cache (see CachingEmbedder.seed)."""
+    embedder = get_embedder(locale)
     return embedder.seed(texts, vectors) if isinstance(embedder, CachingEmbedder) else 0
 
 
-def embed_one(text: str) -> np.ndarray:
-    """One text's vector from the process-wide embedder."""
-    return get_embedder().embed([text])[0]
+def embed_one(text: str, locale: str | None = None) -> np.ndarray:
+    """One text's vector from the locale's embedder."""
+    return get_embedder(locale).embed([text])[0]
 
 
 # Threads start on first use; every event loop's batcher shares the one thread.
@@ -447,21 +478,22 @@ class EmbeddingBatcher:
                     future.set_result(vector)
 
 
-_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EmbeddingBatcher] = (
+# Per event loop, one batcher per embedder.
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, EmbeddingBatcher]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-async def embed_one_async(text: str) -> np.ndarray:
-    """One text's vector for async code: from the recent-vectors cache at once when it is there,
-    else through this loop's batcher."""
-    embedder = get_embedder()
+async def embed_one_async(text: str, locale: str | None = None) -> np.ndarray:
+    """One text's vector for async code, from the locale's embedder: from the recent-vectors
+    cache at once when it is there, else through this loop's batcher."""
+    embedder = get_embedder(locale)
     if isinstance(embedder, CachingEmbedder):
         vector = embedder.cached(text)
         if vector is not None:
             return vector
-    loop = asyncio.get_running_loop()
-    batcher = _batchers.get(loop)
+    batchers = _batchers.setdefault(asyncio.get_running_loop(), {})
+    batcher = batchers.get(id(embedder))
     if batcher is None or batcher.embedder is not embedder:
-        batcher = _batchers[loop] = EmbeddingBatcher(embedder)
+        batcher = batchers[id(embedder)] = EmbeddingBatcher(embedder)
     return await batcher.embed(text)

@@ -5,7 +5,8 @@ SQLite); it is a per-process copy rebuilt from the database whenever the knowled
 changes, so every worker sees the same content. It keeps the approved answer variants with it,
 so a confident match can be answered from memory (`search_fresh`, `variant_pick`). Both indexes
 hold only vectors of the process's embedding model: rows another model embedded are not
-searched until `manage.py reembed` moved them to this one."""
+searched until `manage.py reembed` moved them to this one. A locale's rows are those of the
+model that embeds that locale (EMBEDDING_BACKENDS: Chinese on a multilingual model)."""
 
 import random
 import threading
@@ -15,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from knowledge.embeddings import embedding_cache_seed, get_embedder
+from knowledge.embeddings import embedding_cache_seed, embedding_models, get_embedder
 from knowledge.models import AnswerVariant, Paraphrase
 from knowledge.services import knowledge_version
 
@@ -48,7 +49,7 @@ class _Variant:
 
 class InMemoryIndex:
     def __init__(self) -> None:
-        self._version: tuple[int, str] | None = None
+        self._version: tuple[int, tuple[str, ...]] | None = None
         self._by_locale: dict[str, _LocaleMatrix] = {}
         self._variants: dict[int, list[_Variant]] = {}
         self._checked_at = -float("inf")
@@ -56,13 +57,17 @@ class InMemoryIndex:
         # Serve counts only: a reload (database queries) never holds up a pick on the event loop.
         self._serve_lock = threading.Lock()
 
-    def _load(self, model: str) -> None:
+    def _load(self) -> None:
         rows: dict[str, list[tuple[int, str, bytes]]] = {}
         paraphrases = Paraphrase.objects.filter(
-            approved=True, faq__active=True, embedding__isnull=False, embedding_model=model
-        ).values_list("faq_id", "faq__locale", "text", "embedding")
-        for faq_id, locale, text, embedding in paraphrases.iterator():
-            rows.setdefault(locale, []).append((faq_id, text, bytes(embedding)))
+            approved=True, faq__active=True, embedding__isnull=False
+        ).values_list("faq_id", "faq__locale", "text", "embedding", "embedding_model")
+        models: dict[str, str] = {}
+        for faq_id, locale, text, embedding, model in paraphrases.iterator():
+            if locale not in models:
+                models[locale] = get_embedder(locale).identity
+            if model == models[locale]:
+                rows.setdefault(locale, []).append((faq_id, text, bytes(embedding)))
         by_locale = {}
         for locale, items in rows.items():
             by_locale[locale] = _LocaleMatrix(
@@ -78,15 +83,15 @@ class InMemoryIndex:
             variants.setdefault(faq_id, []).append(_Variant(variant_id, text, served))
         # Swapped together, so a search never sees the new paraphrases with the old variants.
         self._by_locale, self._variants = by_locale, variants
-        for matrix in by_locale.values():
-            embedding_cache_seed(matrix.texts, matrix.vectors)
+        for locale, matrix in by_locale.items():
+            embedding_cache_seed(matrix.texts, matrix.vectors, locale=locale)
 
     def refresh(self) -> None:
-        version = (knowledge_version(), get_embedder().identity)
+        version = (knowledge_version(), embedding_models())
         if version != self._version:
             with self._lock:
                 if version != self._version:
-                    self._load(version[1])
+                    self._load()
                     self._version = version
         self._checked_at = time.monotonic()
 

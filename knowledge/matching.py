@@ -105,13 +105,11 @@ def _no_candidates() -> MatchResult:
 class MatchPolicy:
     """Answer when the best FAQ's `support >= threshold` and its `margin >= min_margin`.
 
-    Defaults were tuned on CLINC150 val (75-intent stores of 5 phrasings, all-MiniLM-L6-v2) for
-    at most 1% wrong answers, both per query and per answered query; see bench/faq_matching.py.
-    They are specific to the embedding model: retune when changing EMBEDDING_BACKEND.
-    """
+    The values are specific to the embedding model: the app takes them from
+    knowledge.operating_points (measured per model, bench/faq_matching.py)."""
 
-    threshold: float = 0.81
-    min_margin: float = 0.08
+    threshold: float
+    min_margin: float
 
     def accept(self, features: CandidateFeatures) -> np.ndarray:
         """Boolean answer mask for a batch of queries."""

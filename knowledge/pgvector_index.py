@@ -101,13 +101,13 @@ def vector_cursor() -> Iterator[CursorWrapper]:
 
 
 class PgVectorIndex:
-    """Searches the paraphrases embedded by the process's embedding model, and only those."""
+    """Searches a locale's paraphrases embedded by that locale's model, and only those."""
 
     def __init__(self) -> None:
         self._sql: dict[tuple[str, int], str] = {}
 
-    def _search_sql(self) -> str:
-        embedder = get_embedder()
+    def _search_sql(self, locale: str) -> str:
+        embedder = get_embedder(locale)
         key = (embedder.identity, embedder.dimension)
         if key not in self._sql:
             self._sql[key] = (
@@ -118,7 +118,7 @@ class PgVectorIndex:
         return self._sql[key]
 
     def search(self, vector: np.ndarray, *, locale: str, k: int) -> list[Neighbour]:
-        rows = self._fetch(self._search_sql(), [vector, locale, k])
+        rows = self._fetch(self._search_sql(locale), [vector, locale, k])
         return [
             Neighbour(int(faq_id), -float(distance), text)
             for faq_id, text, distance in rows
@@ -127,7 +127,7 @@ class PgVectorIndex:
 
     def plan(self, vector: np.ndarray, *, locale: str, k: int) -> list[str]:
         """EXPLAIN of the search's query: whether PostgreSQL walks the HNSW graph or scans."""
-        rows = self._fetch("EXPLAIN " + self._search_sql(), [vector, locale, k])
+        rows = self._fetch("EXPLAIN " + self._search_sql(locale), [vector, locale, k])
         return [line for (line,) in rows]
 
     def _fetch(self, query: str, params: Sequence[Any]) -> list[tuple]:

@@ -13,6 +13,7 @@ from knowledge.greetings import strip_greetings
 from knowledge.index import InMemoryIndex, Neighbour, get_index
 from knowledge.matching import ANSWER, MatchPolicy, MatchResult
 from knowledge.models import AnswerVariant
+from knowledge.operating_points import operating_point
 
 EXACT = "exact"
 
@@ -30,10 +31,10 @@ class FaqLookup:
         return self.variant_id is not None
 
 
-def match_policy() -> MatchPolicy:
-    return MatchPolicy(
-        threshold=settings.FAQ_MATCH_THRESHOLD, min_margin=settings.FAQ_MATCH_MIN_MARGIN
-    )
+def match_policy(locale: str | None = None) -> MatchPolicy:
+    """MatchPolicy at the operating point of the model that embeds `locale`."""
+    point = operating_point(locale)
+    return MatchPolicy(threshold=point.faq_threshold, min_margin=point.faq_min_margin)
 
 
 def normalise_question(text: str) -> str:
@@ -56,11 +57,11 @@ def faq_match(
     `vector` when the question was embedded already (without its leading greetings, as here)."""
     started = time.perf_counter()
     if vector is None:
-        vector = get_embedder().embed([strip_greetings(text)])[0]
+        vector = get_embedder(locale).embed([strip_greetings(text)])[0]
     embedded = time.perf_counter()
     neighbours = get_index().search(vector, locale=locale, k=settings.FAQ_MATCH_K)
     searched = time.perf_counter()
-    result, decision = _decide(text, neighbours)
+    result, decision = _decide(text, locale, neighbours)
     timings = {
         "embed_ms": round((embedded - started) * 1000, 2),
         "search_ms": round((searched - embedded) * 1000, 2),
@@ -69,10 +70,10 @@ def faq_match(
     return result, decision, timings
 
 
-def _decide(text: str, neighbours: list[Neighbour]) -> tuple[MatchResult, str]:
+def _decide(text: str, locale: str, neighbours: list[Neighbour]) -> tuple[MatchResult, str]:
     ids = np.array([n.faq_id for n in neighbours], dtype=np.int64)
     scores = np.array([n.score for n in neighbours], dtype=np.float32)
-    result = match_policy().decide(ids, scores)
+    result = match_policy(locale).decide(ids, scores)
     decision = result.decision
     exact = _exact_faq(text, neighbours)
     if exact is not None and not result.answered:
@@ -117,7 +118,7 @@ def faq_find_in_memory(*, text: str, locale: str, vector: np.ndarray) -> FaqLook
     if neighbours is None:
         return None
     searched = time.perf_counter()
-    result, decision = _decide(text, neighbours)
+    result, decision = _decide(text, locale, neighbours)
     timings = {
         "search_ms": round((searched - started) * 1000, 2),
         "decide_ms": round((time.perf_counter() - searched) * 1000, 2),

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from knowledge.embeddings import get_embedder
+from knowledge.embeddings import Embedder, get_embedder
 from knowledge.models import FAQ, AnswerVariant, Origin, Paraphrase
 
 KNOWLEDGE_VERSION_KEY = "knowledge:version"
@@ -164,13 +164,19 @@ def faq_record_hit(*, faq_id: int, variant_id: int) -> None:
 
 
 def embeddings_compute(*, paraphrase_ids: Sequence[int]) -> int:
-    """Embeds the given paraphrases in one batch with the configured model, recording which
-    model made each vector. Returns how many were embedded. The model runs before the write
-    transaction opens: on SQLite a transaction holds the database's write lock from its start."""
-    paraphrases = list(Paraphrase.objects.filter(pk__in=paraphrase_ids))
-    if not paraphrases:
-        return 0
-    embedder = get_embedder()
+    """Embeds the given paraphrases with the model of their FAQ's locale, one batch per model,
+    recording which model made each vector. Returns how many were embedded."""
+    by_locale: dict[str, list[Paraphrase]] = {}
+    for paraphrase in Paraphrase.objects.filter(pk__in=paraphrase_ids).select_related("faq"):
+        by_locale.setdefault(paraphrase.faq.locale, []).append(paraphrase)
+    for locale, paraphrases in by_locale.items():
+        _embed_with(get_embedder(locale), paraphrases)
+    return sum(len(group) for group in by_locale.values())
+
+
+def _embed_with(embedder: Embedder, paraphrases: list[Paraphrase]) -> None:
+    """The model runs before the write transaction opens: on SQLite a transaction holds the
+    database's write lock from its start."""
     vectors = embedder.embed([p.text for p in paraphrases])
     postgres = connection.vendor == "postgresql"
     with transaction.atomic():
@@ -193,7 +199,6 @@ def embeddings_compute(*, paraphrase_ids: Sequence[int]) -> int:
         from knowledge.pgvector_index import ensure_statistics  # see above: a cycle
 
         ensure_statistics(identity=embedder.identity)
-    return len(paraphrases)
 
 
 @dataclass(frozen=True)
@@ -202,16 +207,28 @@ class ReembedProgress:
     total: int  # paraphrases that were not on the configured model when the run started
 
 
+def paraphrases_pending_reembed() -> list[int]:
+    """Ids of the paraphrases their locale's model did not embed (another model's, or none)."""
+    identities: dict[str, str] = {}
+    pending = []
+    rows = Paraphrase.objects.order_by("pk").values_list("pk", "faq__locale", "embedding_model")
+    for pk, locale, model in rows.iterator():
+        if locale not in identities:
+            identities[locale] = get_embedder(locale).identity
+        if model != identities[locale]:
+            pending.append(pk)
+    return pending
+
+
 def paraphrases_reembed(*, batch_size: int) -> Iterator[ReembedProgress]:
-    """Embeds, `batch_size` at a time, every paraphrase the configured model did not embed
-    (another model's, or none yet); yields after each batch. Resumable: rows already on the
-    configured model are skipped, so a run that stopped halfway continues where it was."""
-    pending = Paraphrase.objects.exclude(embedding_model=get_embedder().identity).order_by("pk")
-    total, done, after = pending.count(), 0, 0
-    while ids := list(pending.filter(pk__gt=after).values_list("pk", flat=True)[:batch_size]):
-        done += embeddings_compute(paraphrase_ids=ids)
-        after = ids[-1]
-        yield ReembedProgress(done=done, total=total)
+    """Embeds, `batch_size` at a time, every paraphrase its locale's model did not embed;
+    yields after each batch. Resumable: rows already on their model are skipped, so a run that
+    stopped halfway continues where it was."""
+    pending = paraphrases_pending_reembed()
+    done = 0
+    for start in range(0, len(pending), batch_size):
+        done += embeddings_compute(paraphrase_ids=pending[start : start + batch_size])
+        yield ReembedProgress(done=done, total=len(pending))
     if done and connection.vendor == "postgresql":
         from knowledge.pgvector_index import statistics_refresh  # a cycle, as above
 

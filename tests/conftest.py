@@ -194,3 +194,14 @@ def own_redis(settings) -> Iterator[RedisServer]:
         if server.process is not None and server.process.poll() is None:
             server.resume()
             server.stop()
+
+
+@pytest.fixture
+def swap_embedder(monkeypatch):
+    """Replaces the embedder of a locale (the default one when None) for this test."""
+    from knowledge import embeddings
+
+    def swap(embedder, locale: str | None = None) -> None:
+        monkeypatch.setitem(embeddings._embedders, embeddings.backend_name(locale), embedder)
+
+    return swap

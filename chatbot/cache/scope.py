@@ -40,5 +40,5 @@ class Scope:
 def current_scope(*, locale: str, context: str) -> Scope:
     """Reads the knowledge version from Django's cache: call it from sync code."""
     return Scope(
-        locale, knowledge_version(), config_fingerprint(), context, get_embedder().identity
+        locale, knowledge_version(), config_fingerprint(), context, get_embedder(locale).identity
     )

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -25,6 +24,7 @@ from chatbot.models import Feedback
 from chatbot.pipeline.base import HistoryItem
 from knowledge.embeddings import get_embedder
 from knowledge.greetings import strip_greetings
+from knowledge.operating_points import operating_point
 
 HIT = "hit"
 MISS = "miss"
@@ -65,7 +65,7 @@ def cache_find(found: CacheLookup) -> CacheLookup:
     assert found.scope is not None and found.vector is not None
     started = time.perf_counter()
     index = get_index()
-    threshold = settings.ANSWER_CACHE_THRESHOLD
+    threshold = operating_point(found.scope.locale).cache_threshold
     found.entry_id, found.answer, found.model, found.score = None, "", "", 0.0
     found.decision = MISS
     for _ in range(MAX_STALE_RETRIES):
@@ -111,7 +111,7 @@ def cache_lookup(*, text: str, locale: str, history: Sequence[HistoryItem]) -> C
     if context.lookup is None:
         return CacheLookup(BYPASS_CONTEXT, text, context, detail={"context": context.reason})
     started = time.perf_counter()
-    vector = get_embedder().embed([strip_greetings(text)])[0]  # as the FAQ stage embeds it
+    vector = get_embedder(locale).embed([strip_greetings(text)])[0]  # as the FAQ stage does
     embed_ms = round((time.perf_counter() - started) * 1000, 2)
     found = CacheLookup(
         MISS,

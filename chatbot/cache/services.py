@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -20,6 +20,7 @@ from chatbot.models import Message
 from knowledge import services as knowledge_services
 from knowledge.embeddings import get_embedder
 from knowledge.models import FAQ
+from knowledge.operating_points import operating_point
 
 
 def entry_store(
@@ -84,10 +85,10 @@ def entries_evict_over_capacity(*, max_entries: int | None = None) -> int:
         return 0
     removed, _ = CachedAnswer.objects.filter(expires_at__lte=timezone.now()).delete()
     if removed < excess:
-        stale = CachedAnswer.objects.exclude(
-            knowledge_version=knowledge_services.knowledge_version(),
-            config_fingerprint=config_fingerprint(),
-            embedding_model=get_embedder().identity,
+        stale = CachedAnswer.objects.filter(
+            ~Q(knowledge_version=knowledge_services.knowledge_version())
+            | ~Q(config_fingerprint=config_fingerprint())
+            | _other_models()
         )
         removed += stale.delete()[0]
     if removed < excess:
@@ -123,10 +124,18 @@ def entries_drop_other_models() -> int:
     Dropped rather than re-embedded: they could never hit again anyway. Re-embedding the FAQ
     store moves the knowledge version, and an entry serves only its own knowledge version, so
     re-embedded entries would sit unreachable until evicted; an answer is one model call away."""
-    removed = CachedAnswer.objects.exclude(embedding_model=get_embedder().identity).delete()[0]
+    removed = CachedAnswer.objects.filter(_other_models()).delete()[0]
     if removed:
         bump_removals()
     return removed
+
+
+def _other_models() -> Q:
+    """Entries whose question vector was not made by their locale's embedding model."""
+    condition = Q(pk__in=[])
+    for locale in CachedAnswer.objects.values_list("locale", flat=True).distinct():
+        condition |= Q(locale=locale) & ~Q(embedding_model=get_embedder(locale).identity)
+    return condition
 
 
 def entry_ids_for_answer(
@@ -177,7 +186,7 @@ def entry_promote(*, entry: CachedAnswer, created_by: str = "") -> FAQ:
     siblings = [
         other
         for other in CachedAnswer.objects.filter(scope_key=entry.scope_key).exclude(pk=entry.pk)
-        if float(other.vector() @ vector) >= settings.ANSWER_CACHE_THRESHOLD
+        if float(other.vector() @ vector) >= operating_point(entry.locale).cache_threshold
     ]
     knowledge_services.paraphrases_add(faq=faq, texts=[s.question[:500] for s in siblings])
     entries_purge(entry_ids=[entry.pk, *(s.pk for s in siblings)])

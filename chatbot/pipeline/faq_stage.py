@@ -26,7 +26,7 @@ class FAQStage:
         # Embedding is CPU work that needs no database: it runs on the embedding thread, so it
         # never holds up the one thread every database call of this process goes through.
         embedded = trace.elapsed_ms()
-        vector = await embed_one_async(strip_greetings(turn.text))
+        vector = await embed_one_async(strip_greetings(turn.text), turn.locale)
         embed_ms = round(trace.elapsed_ms() - embedded, 2)
         # A fresh in-memory index answers here, without waiting for a database thread.
         found = faq_find_in_memory(text=turn.text, locale=turn.locale, vector=vector)

@@ -16,7 +16,9 @@ _ids = count(1)
 
 
 def faq(score: float, faq_id: int = 1) -> dict[str, Any]:
-    return {"stage": "faq", "decision": "answer", "score": score, "detail": {"faq_id": faq_id}}
+    """The FAQ stage's step as it records it (answered from 0.8 on, for these tests)."""
+    decision = "answer" if score >= 0.8 else "below_threshold"
+    return {"stage": "faq", "decision": decision, "score": score, "detail": {"faq_id": faq_id}}
 
 
 def trace(source: str, ttft: float, *steps: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from bench.run import (
     section_faq_latency,
 )
 from bench.verdicts import Verdict
-from knowledge import embeddings, services
+from knowledge import services
 from knowledge.matching import top_k
 
 DIM = 384
@@ -123,11 +123,11 @@ class NoEmbedder:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_lookup_timings_embed_each_query_once_outside_the_timed_calls(monkeypatch):
-    monkeypatch.setattr(embeddings, "_default", TextEmbedder())
+def test_lookup_timings_embed_each_query_once_outside_the_timed_calls(monkeypatch, swap_embedder):
+    swap_embedder(TextEmbedder())
     for i in range(5):
         services.faq_save(question=f"question {i}", answer=f"answer {i}")
-    monkeypatch.setattr(embeddings, "_default", NoEmbedder())
+    swap_embedder(NoEmbedder())
     queries = [f"question {i}" for i in range(5)] + ["something else entirely"]
     counting = TextEmbedder()
 

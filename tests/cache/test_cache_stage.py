@@ -12,6 +12,7 @@ from chatbot.cache.models import CachedAnswer
 from chatbot.llm.simulator import Faults
 from chatbot.models import Message
 from knowledge import services as knowledge_services
+from knowledge.operating_points import operating_point
 from tests.conftest import chat_socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("settle")]
@@ -63,7 +64,7 @@ async def test_a_paraphrase_of_an_answered_question_is_served_from_the_cache(ups
     assert statuses(frames) == ["faq", "cache"]
     assert sum(f["type"] == "token" for f in frames) > 3, "streams like a live answer"
     assert done["message"]["text"] == first["message"]["text"]
-    assert done["trace"]["score"] >= settings.ANSWER_CACHE_THRESHOLD
+    assert done["trace"]["score"] >= operating_point("en").cache_threshold
     assert done["trace"]["cost"] == 0.0
     assert upstream.stats.requests == 1
     stored = await bot_message(done["message"]["id"])

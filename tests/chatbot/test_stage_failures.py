@@ -88,7 +88,7 @@ async def test_the_fallback_answers_without_its_templates_or_the_queued_flag(set
 
 
 def _fail_faq(monkeypatch) -> None:
-    async def embed(text: str):
+    async def embed(text: str, locale: str | None = None):
         raise OperationalError("database is locked")
 
     monkeypatch.setattr("chatbot.pipeline.faq_stage.embed_one_async", embed)

@@ -7,7 +7,6 @@ import threading
 import numpy as np
 import pytest
 
-from knowledge import embeddings
 from knowledge.embeddings import (
     CachingEmbedder,
     EmbeddingBatcher,
@@ -93,11 +92,11 @@ async def test_a_failed_pass_fails_only_its_own_questions():
     assert results[2].tolist() == [5, 1, 1]
 
 
-async def test_a_remembered_question_skips_the_embedding_thread(monkeypatch):
+async def test_a_remembered_question_skips_the_embedding_thread(monkeypatch, swap_embedder):
     inner = SlowCountingEmbedder()
     inner.release.set()
     cached = CachingEmbedder(inner, size=8)
-    monkeypatch.setattr(embeddings, "_default", cached)
+    swap_embedder(cached)
     first = await embed_one_async("where is my parcel")
     again = await embed_one_async("where is my parcel")
     assert np.array_equal(first, again)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from knowledge import embeddings, services, tasks
+from knowledge import services, tasks
 from knowledge.importing import ImportError_, export_faqs, import_faqs
 from knowledge.models import FAQ, AnswerVariant, Paraphrase
 
@@ -141,10 +141,10 @@ def many_faqs(count: int) -> dict:
 
 
 @pytest.mark.django_db(transaction=True)  # committed for real: PostgreSQL indexes a new model
-def test_a_large_import_embeds_one_batch_per_task(settings, monkeypatch):
+def test_a_large_import_embeds_one_batch_per_task(settings, monkeypatch, swap_embedder):
     settings.EMBEDDING_BATCH_SIZE = 256
     embedder = UnitEmbedder()
-    monkeypatch.setattr(embeddings, "_default", embedder)
+    swap_embedder(embedder)
     enqueued: list[list[int]] = []
     seen_faqs: list[int] = []
     delay = tasks.embed_paraphrases.delay

@@ -52,7 +52,7 @@ def decide(policy, store, query):
 
 
 def test_clear_paraphrase_is_answered(store):
-    result = decide(MatchPolicy(), store, near(0, 0.05, np.random.default_rng(1)))
+    result = decide(MatchPolicy(0.81, 0.08), store, near(0, 0.05, np.random.default_rng(1)))
     assert result.decision == ANSWER
     assert result.faq_id == 10
     assert result.runner_up_faq_id == 20
@@ -61,7 +61,7 @@ def test_clear_paraphrase_is_answered(store):
 
 def test_near_tie_between_two_faqs_is_declined_as_ambiguous(store):
     query = mix(basis(0), basis(1), 0.505)
-    result = decide(MatchPolicy(threshold=0.5), store, query)
+    result = decide(MatchPolicy(threshold=0.5, min_margin=0.08), store, query)
     assert result.best_similarity > 0.65  # close enough to both to pass a plain threshold
     assert result.decision == AMBIGUOUS
     assert result.faq_id is None
@@ -69,7 +69,7 @@ def test_near_tie_between_two_faqs_is_declined_as_ambiguous(store):
 
 
 def test_far_query_is_declined(store):
-    result = decide(MatchPolicy(), store, basis(5))
+    result = decide(MatchPolicy(0.81, 0.08), store, basis(5))
     assert result.decision == BELOW_THRESHOLD
     assert result.faq_id is None
     assert not result.answered
@@ -120,7 +120,10 @@ def test_fixed_threshold_baseline_is_a_cut_on_the_nearest_paraphrase():
 
 
 def test_empty_candidate_list_declines():
-    assert MatchPolicy().decide(np.array([], dtype=int), np.array([])).decision == NO_CANDIDATES
+    assert (
+        MatchPolicy(0.81, 0.08).decide(np.array([], dtype=int), np.array([])).decision
+        == NO_CANDIDATES
+    )
 
 
 def test_batch_accept_agrees_with_single_decisions(store):
@@ -169,7 +172,7 @@ def test_real_minilm_matches_a_paraphrase_and_rejects_an_unrelated_question():
     assert embeddings.shape == (6, embedder.dimension) and embeddings.dtype == np.float32
     assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
 
-    policy = MatchPolicy()
+    policy = MatchPolicy(0.81, 0.08)
     paraphrase, unrelated = embedder.embed(
         ["how can i reset my password", "what's the weather like in paris tomorrow"]
     )
@@ -227,7 +230,7 @@ def test_seeded_vectors_fill_free_room_only_and_go_first_when_room_runs_out():
 
 
 @pytest.mark.django_db
-def test_an_faq_question_asked_word_for_word_skips_the_model(monkeypatch):
+def test_an_faq_question_asked_word_for_word_skips_the_model(monkeypatch, swap_embedder):
     from knowledge import embeddings
     from knowledge.embeddings import CachingEmbedder
     from knowledge.index import InMemoryIndex
@@ -240,7 +243,7 @@ def test_an_faq_question_asked_word_for_word_skips_the_model(monkeypatch):
         embedding=stored.tobytes(), embedding_model=CountingEmbedder.identity
     )
     inner = CountingEmbedder()
-    monkeypatch.setattr(embeddings, "_default", CachingEmbedder(inner, size=16))
+    swap_embedder(CachingEmbedder(inner, size=16))
     index = InMemoryIndex()
     index.refresh()
     vector = embeddings.embed_one("I forgot my password")

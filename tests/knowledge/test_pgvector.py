@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from knowledge import embeddings, services
+from knowledge import services
 from knowledge.embeddings import get_embedder
 from knowledge.importing import import_faqs
 from knowledge.index import InMemoryIndex, get_index
@@ -133,8 +133,8 @@ def _row_estimates() -> list[float]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def test_a_fresh_import_is_searched_through_the_hnsw_index(monkeypatch):
-    monkeypatch.setattr(embeddings, "_default", RandomEmbedder())
+def test_a_fresh_import_is_searched_through_the_hnsw_index(monkeypatch, swap_embedder):
+    swap_embedder(RandomEmbedder())
     assert all(n <= 0 for n in _row_estimates()), "precondition: no statistics, as after migrate"
     faqs = [
         {
@@ -167,26 +167,28 @@ class Random512Embedder(RandomEmbedder):
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def test_two_models_of_two_dimensions_share_the_column_each_through_its_own_index(monkeypatch):
-    monkeypatch.setattr(embeddings, "_default", RandomEmbedder())
+def test_two_models_of_two_dimensions_share_the_column_each_through_its_own_index(
+    monkeypatch, swap_embedder
+):
+    swap_embedder(RandomEmbedder())
     faqs = [
         {"question": f"question {i}", "answer": f"answer {i}",
          "paraphrases": [f"question {i}, wording {j}" for j in range(9)]}
         for i in range(40)
     ]  # fmt: skip
     import_faqs({"version": 1, "faqs": faqs})
-    monkeypatch.setattr(embeddings, "_default", Random512Embedder())
+    swap_embedder(Random512Embedder())
     batches = services.paraphrases_reembed(batch_size=100)
     next(batches)  # a store halfway through: 100 rows on the new model, 300 on the old
     query = Random512Embedder().embed(["question 7"])[0]
     found = PgVectorIndex().search(query, locale="en", k=400)
     moved = set(Paraphrase.objects.filter(embedding_model="random/512").values_list("text"))
     assert len(found) == 100 and {(n.text,) for n in found} == moved
-    monkeypatch.setattr(embeddings, "_default", RandomEmbedder())
+    swap_embedder(RandomEmbedder())
     old = PgVectorIndex().search(RandomEmbedder().embed(["question 7"])[0], locale="en", k=400)
     assert len(old) == 300 and not {n.text for n in old} & {t for (t,) in moved}
 
-    monkeypatch.setattr(embeddings, "_default", Random512Embedder())
+    swap_embedder(Random512Embedder())
     list(batches)  # the rest, then fresh statistics
     found = PgVectorIndex().search(query, locale="en", k=20)
     assert found[0].text == "question 7" and found[0].score == pytest.approx(1.0, abs=1e-6)

@@ -36,8 +36,9 @@ class Command(BaseCommand):
             result = reembed.delay()
             self.stdout.write(f"Queued the re-embedding as Celery task {result.id}.")
             return
-        identity = get_embedder().identity
-        self.stdout.write(f"Embedding model: {identity}")
+        self.stdout.write(f"Embedding model: {get_embedder().identity}")
+        for locale in sorted(settings.EMBEDDING_BACKENDS):
+            self.stdout.write(f"  for {locale}: {get_embedder(locale).identity}")
         started = time.monotonic()
 
         def report(progress: ReembedProgress) -> None:

@@ -1,0 +1,47 @@
+"""The decision thresholds measured for each embedding model: the FAQ stage's MatchPolicy point
+and the semantic cache's threshold. Cosine scores mean different things per model (unrelated
+pairs score ~0.2 on MiniLM, ~0.8 on e5), so the points belong to the model, not to the store.
+
+MiniLM's FAQ point is tuned on CLINC150 val for at most 0.5% wrong answers, half the 1% promise:
+a point tuned to the limit on one benchmark went over it on a held-out store (docs/benchmarks.md,
+docs/faq-adaptation.md). USE's was tuned on the zh-hans evaluation store's val split
+(bench/data/zh_faq_eval.json; 0 wrong of 11 answered on its test split). The settings
+FAQ_MATCH_THRESHOLD, FAQ_MATCH_MIN_MARGIN and ANSWER_CACHE_THRESHOLD override them for every
+model when set."""
+
+from dataclasses import dataclass, replace
+
+from django.conf import settings
+
+from knowledge.embeddings import get_embedder
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    faq_threshold: float  # support: mean cosine of the best FAQ's two nearest paraphrases
+    faq_min_margin: float  # lead of the best FAQ's support over the next FAQ's
+    cache_threshold: float  # cosine of the nearest cached question
+
+
+MEASURED = {
+    "all-MiniLM-L6-v2": OperatingPoint(
+        faq_threshold=0.815, faq_min_margin=0.08, cache_threshold=0.88
+    ),
+    "use-multilingual-v3": OperatingPoint(
+        faq_threshold=0.8275, faq_min_margin=0.08, cache_threshold=0.92
+    ),
+}
+# A model never measured here (an OpenAI embedding model): MiniLM's point, to be retuned.
+UNMEASURED = MEASURED["all-MiniLM-L6-v2"]
+
+
+def operating_point(locale: str | None = None) -> OperatingPoint:
+    """The point for the model embedding `locale`, with the settings' overrides."""
+    model = get_embedder(locale).identity.split("/", 1)[0]
+    point = MEASURED.get(model, UNMEASURED)
+    overrides = {
+        "faq_threshold": settings.FAQ_MATCH_THRESHOLD,
+        "faq_min_margin": settings.FAQ_MATCH_MIN_MARGIN,
+        "cache_threshold": settings.ANSWER_CACHE_THRESHOLD,
+    }
+    return replace(point, **{k: v for k, v in overrides.items() if v is not None})
