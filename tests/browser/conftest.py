@@ -71,6 +71,18 @@ def daphne_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A daphne server with the demo store's FAQs (`manage.py load_demo`), English and Chinese;
+    the LLM points at a closed port."""
+    tmp = tmp_path_factory.mktemp("demo-server")
+    env = server_env(tmp / "db.sqlite3")
+    manage(env, "migrate", "--noinput")
+    manage(env, "load_demo")
+    with daphne(env, tmp / "daphne.log") as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     executable = _ensure_chromium()
     from playwright.sync_api import sync_playwright

@@ -225,6 +225,37 @@ def test_phone_layout_keyboard_and_chinese(
     expect(launcher).to_be_visible()
 
 
+@pytest.mark.parametrize(
+    ("question", "fact"),
+    [
+        ("我忘了密码怎么办", "重置链接"),  # any approved variant of "忘记密码怎么办？" says it
+        ("你好，请问怎么退货", "30天"),  # of "怎么退货？"
+    ],
+)
+def test_chinese_demo_faqs_are_answered_by_the_faq_store(
+    browser: Browser, demo_server: str, question: str, fact: str
+) -> None:
+    """Reworded Chinese questions (one behind a greeting) get an approved answer of the zh-hans
+    demo FAQ from the FAQ stage, embedded by the multilingual model, with no model call."""
+    context = _context(browser, viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    page = context.new_page()
+    try:
+        page.goto(demo_server + "/?locale=zh-hans")
+        widget = page.locator("chatbot-widget")
+        widget.get_by_role("button", name="打开聊天").click()
+        page.wait_for_function(READY)
+        textarea = widget.get_by_role("textbox", name="消息")
+        textarea.fill(question)
+        textarea.press("Enter")
+        page.wait_for_function(ANSWERED)
+        [done] = frames(page, "done")
+        assert done["source"] == "faq", done
+        answer = widget.locator(".row.bot:not(.welcome) .bubble").inner_text()
+        assert fact in answer, answer
+    finally:
+        context.close()
+
+
 def test_forbidden_conversation_starts_a_new_one(desktop: Page, daphne_server: str) -> None:
     page = desktop
     stale = json.dumps({"conversation": "not-mine", "token": "nope", "lastSeenId": 7})
