@@ -713,6 +713,16 @@ def _module_output(module: str, *args: str) -> str:
     return done.stdout.strip()
 
 
+def section_shop_matching(ctx: Context) -> Section:
+    """The zh-hans and English shop stores: the locale's model at its point vs MiniLM for all
+    (before issue 14) and a fixed threshold; bench/shop_matching.py in its own process."""
+    out = ctx.cache_dir / "shop_matching.json"
+    text = _module_output("bench.shop_matching", "--out", str(out))
+    data = json.loads(out.read_text())
+    title = "FAQ matching in Chinese and English (bench/shop_matching.py)"
+    return Section("shop_matching", title, text, data, verdicts.load(data["verdicts"]))
+
+
 def section_cache(ctx: Context) -> Section:
     """Semantic cache: hit and wrong-hit rates vs a fixed-threshold cache on CLINC150, lookup
     latency at 100k entries, upstream calls for 50 identical concurrent questions."""
@@ -885,6 +895,7 @@ def section_loadtest(ctx: Context) -> Section:
 
 SECTIONS: dict[str, Callable[[Context], Section]] = {
     "faq_quality": section_faq_quality,
+    "shop_matching": section_shop_matching,
     "faq_latency": section_faq_latency,
     "sqlite_lookup": section_sqlite_lookup,
     "pg_lookup": section_pg_lookup,

@@ -155,3 +155,20 @@ def test_pgvector_verdicts_per_size_latency_and_answers_as_exact_search_gives():
     assert words(pg_verdicts(report)) == ["PASS"] * 6
     report = {"sizes": {"100000": pg_size(full_p50=10.2, same=0.985, right=494)}}
     assert words(pg_verdicts(report)) == ["FAIL"] * 3
+
+
+def shop_report(zh: tuple[float, float], en: tuple[float, float]) -> dict:
+    def rules(coverage: float, wrong: float) -> dict:
+        test = {"coverage": coverage, "wrong_per_answered": wrong, "wrong": 0, "answered": 10}
+        return {"rules": {"shipped": {"test": test}}}
+
+    return {"zh-hans": rules(*zh), "en": rules(*en)}
+
+
+def test_shop_verdicts_want_chinese_right_and_within_80_percent_of_english():
+    from bench.shop_matching import verdicts as shop_verdicts
+
+    assert words(shop_verdicts(shop_report((0.15, 0.0), (0.178, 0.0)))) == ["PASS", "PASS"]
+    assert words(shop_verdicts(shop_report((0.082, 0.0), (0.178, 0.0)))) == ["PASS", "FAIL"]
+    assert words(shop_verdicts(shop_report((0.3, 0.02), (0.178, 0.0)))) == ["FAIL", "FAIL"]
+    assert words(shop_verdicts(shop_report((0.3, 0.0), (0.35, 0.05)))) == ["PASS", "FAIL"]
