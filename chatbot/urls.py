@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from chatbot import health, llm_admin, views, views_analytics, views_console, views_metrics
+from knowledge import views as knowledge_views
 
 urlpatterns = [
     path("", views.demo_store, name="demo-store"),
@@ -12,6 +13,7 @@ urlpatterns = [
     path("metrics", views_metrics.metrics_view, name="metrics"),
     path("admin/llm-router/", llm_admin.router_status, name="llm-router-status"),
     path("admin/analytics/", views_analytics.analytics_dashboard, name="admin-analytics"),
+    path("admin/matching-quality/", knowledge_views.matching_quality, name="matching-quality"),
     path("admin/", admin.site.urls),
     path("console/", views_console.console, name="console"),
     path(

@@ -21,14 +21,23 @@ class OperatingPoint:
     faq_threshold: float  # support: mean cosine of the best FAQ's two nearest paraphrases
     faq_min_margin: float  # lead of the best FAQ's support over the next FAQ's
     cache_threshold: float  # cosine of the nearest cached question
+    measured: str = ""  # the FAQ point's wrong-answer rate where it was measured
 
 
 MEASURED = {
     "all-MiniLM-L6-v2": OperatingPoint(
-        faq_threshold=0.815, faq_min_margin=0.08, cache_threshold=0.88
+        faq_threshold=0.815,
+        faq_min_margin=0.08,
+        cache_threshold=0.88,
+        measured="0.20% of answers wrong on CLINC150 test (75-FAQ stores, 5 phrasings each; "
+        "0 of 16 stores above 1%), 0 of 24 on the English shop store",
     ),
     "use-multilingual-v3": OperatingPoint(
-        faq_threshold=0.8275, faq_min_margin=0.08, cache_threshold=0.92
+        faq_threshold=0.8275,
+        faq_min_margin=0.08,
+        cache_threshold=0.92,
+        measured="0 of 11 answers wrong on the zh-hans shop store's test split (too few "
+        "answers to bound the rate below 1%)",
     ),
 }
 # A model never measured here (an OpenAI embedding model): MiniLM's point, to be retuned.
