@@ -1,0 +1,74 @@
+"""The data that flows from a file or a web page to a cited answer."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class BlockKind(StrEnum):
+    HEADING = "heading"
+    PARAGRAPH = "paragraph"
+    LIST = "list"
+    TABLE = "table"
+    CODE = "code"
+
+
+@dataclass(frozen=True)
+class Block:
+    """One structural unit of a document; lists and tables are one block each, so a chunker can
+    keep them whole. `text` is plain text (Markdown-like for lists and tables)."""
+
+    kind: BlockKind
+    text: str
+    level: int = 0  # 1-6 for headings
+
+
+@dataclass(frozen=True)
+class ParsedDocument:
+    title: str
+    blocks: tuple[Block, ...]
+    locale: str  # "en" or "zh-hans": given by the importer, else guessed from the text
+
+
+class DocumentError(Exception):
+    """A file or page that cannot become a document; `message` is shown to the admin as is."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ChunkDraft:
+    """A chunk before it is stored: its place in the document and the headings above it."""
+
+    position: int
+    heading_path: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with what a citation needs."""
+
+    chunk_id: int
+    document_id: int
+    document_version: int
+    title: str
+    url: str
+    heading_path: tuple[str, ...]
+    text: str
+    score: float  # fused rank score (higher is better)
+    vector_score: float  # cosine similarity, 0 when only the lexical side found it
+    lexical_score: float  # BM25 / ts_rank, 0 when only the vector side found it
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """The top passages for a question and whether any of them clears the relevance floor."""
+
+    passages: tuple[Passage, ...]
+    relevant: bool
+    best_vector_score: float
+    best_lexical_score: float
+    elapsed_ms: float
