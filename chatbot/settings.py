@@ -246,6 +246,18 @@ LLM_SYSTEM_PROMPT = env.str(
     ),
 )
 
+# Grounded answers (docs/knowledge-base.md): the model answers from the help centre's best
+# passages, sent as numbered sources within this many estimated tokens, and cites them.
+LLM_RETRIEVAL_TOP_K = env.int("LLM_RETRIEVAL_TOP_K", default=5)
+LLM_SOURCES_TOKEN_BUDGET = env.int("LLM_SOURCES_TOKEN_BUDGET", default=800)
+# When nothing in the help centre is relevant: "never" (say so and offer a person), "when_empty"
+# (the model answers without sources only while the locale has no documents at all, as before
+# the help centre existed) or "always" (the model answers from its own knowledge, marked so).
+LLM_ANSWER_WITHOUT_SOURCES = env.str("LLM_ANSWER_WITHOUT_SOURCES", default="when_empty")
+# A model answer given sources that cites none of them: "send" (marked ungrounded in the trace,
+# counted on the dashboard, never cached) or "replace" (the visitor gets the not-found answer).
+LLM_UNGROUNDED = env.str("LLM_UNGROUNDED", default="send")
+
 SHARED_STATE_PREFIX = env.str("SHARED_STATE_PREFIX", default="chatbot:state")
 
 # --- Handoff --------------------------------------------------------------------------------

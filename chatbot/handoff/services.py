@@ -156,7 +156,13 @@ def handoff_after_negative_feedback(*, conversation_id: int, message_id: int) ->
 
 @transaction.atomic
 def bot_message_store_if_bot(
-    *, conversation_id: int, reply_to_id: int, text: str, source: str, trace: dict[str, Any]
+    *,
+    conversation_id: int,
+    reply_to_id: int,
+    text: str,
+    source: str,
+    trace: dict[str, Any],
+    citations: list[dict[str, Any]] | None = None,
 ) -> Message | None:
     """Stores a bot answer only while the bot holds the conversation; None after a handoff.
 
@@ -174,6 +180,7 @@ def bot_message_store_if_bot(
         source=source,
         trace=trace,
         created_at=now,
+        citations=citations,
     )
 
 
