@@ -1,0 +1,151 @@
+"""Lexical search over chunks in English and Chinese: one tokenizer for every side (the in-process
+BM25 index, the PostgreSQL full-text column, the relevance floor's token coverage), so a word
+matches the same way wherever it is looked up. Figures and choices: docs/retrieval.md.
+
+English (and any Latin or digit word) is lowercased, stop words dropped and stemmed with
+PyStemmer's Snowball English stemmer; Chinese runs are segmented by jieba in search mode (long
+words also yield their shorter dictionary words, so 订单号 matches 订单) and the commonest function
+words dropped. Text is NFKC-normalised first, so full-width letters and digits match their ASCII
+forms.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import bm25s
+import jieba
+import numpy as np
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+jieba.setLogLevel(logging.WARNING)  # it logs its dictionary load at INFO, once per process
+
+CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+TOKEN = re.compile(rf"(?P<cjk>[{CJK}]+)|(?P<word>[^\W_{CJK}]+)")
+
+# NLTK's English list (as shipped by bm25s): it drops the question words ("how", "what", "my")
+# that carry nothing for retrieval and would dilute the floor's token coverage.
+ENGLISH_STOPWORDS = frozenset(STOPWORDS_EN_PLUS)
+# The commonest Chinese particles, pronouns and question words. Deliberately short: longer lists
+# (bm25s' 841 words) drop words a help centre is about, such as 安全, 使用, 帮助, 问题.
+_CHINESE_STOPWORDS = (
+    "的 了 吗 呢 吧 啊 呀 嘛 么 着 过 地 得 是 我 我们 你 你们 您 他 她 它 他们 她们 它们 这 那 "
+    "这个 那个 这些 那些 这里 那里 这样 那样 在 和 与 及 或 或者 也 都 就 还 又 把 被 对 给 跟 从 "
+    "一个 一下 个 到 将 有 有没有 是不是 能 能否 可以 可 会 要 想 请 请问 "
+    "怎么 怎么样 怎样 如何 什么 哪 哪个 哪些 哪里 为什么 为何 多少 几 啦 哦 嗯 谢谢"
+)
+CHINESE_STOPWORDS = frozenset(_CHINESE_STOPWORDS.split())
+
+
+def _jieba_ready() -> None:
+    """Loads jieba's dictionary once per process (~0.5 s from its cache file, ~1 s without):
+    call it before the first question so that no visitor waits for it."""
+    jieba.initialize()
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    """Text to search tokens. The defaults are the measured choice (docs/retrieval.md); the
+    options exist so that the benchmark can compare the alternatives."""
+
+    search_mode: bool = True  # jieba's cut_for_search (else plain cut)
+    stopwords: bool = True
+    _stemmer: Stemmer.Stemmer = field(
+        default_factory=lambda: Stemmer.Stemmer("english"), compare=False, repr=False
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    def tokenize(self, text: str) -> list[str]:
+        tokens: list[str] = []
+        for match in TOKEN.finditer(unicodedata.normalize("NFKC", text).lower()):
+            if match.lastgroup == "cjk":
+                run = match.group()
+                words = jieba.lcut_for_search(run) if self.search_mode else jieba.lcut(run)
+                tokens += (w for w in words if not (self.stopwords and w in CHINESE_STOPWORDS))
+            else:
+                word = match.group()
+                if not (self.stopwords and word in ENGLISH_STOPWORDS):
+                    with self._lock:  # a Stemmer object is not thread-safe
+                        tokens.append(self._stemmer.stemWord(word))
+        return tokens
+
+
+DEFAULT_TOKENIZER = Tokenizer()
+
+
+def tokenize(text: str) -> list[str]:
+    """Search tokens of `text`: lowercase stems of Latin/digit words, jieba words of Chinese
+    runs, without stop words or punctuation."""
+    return DEFAULT_TOKENIZER.tokenize(text)
+
+
+def search_tokens(text: str) -> str:
+    """The tokens space-joined: stored beside a chunk (PostgreSQL indexes it with
+    `to_tsvector('simple', ...)`, which then needs no language support, Chinese included, and
+    the in-process index rebuilds from it without segmenting again)."""
+    return " ".join(tokenize(text))
+
+
+class LexicalIndex:
+    """BM25 (bm25s, Lucene's variant, k1=1.5, b=0.75) over chunks, held in process memory and
+    rebuilt from the database; search cost grows with the postings of the query's tokens."""
+
+    def __init__(
+        self, ids: Sequence[int], texts: Sequence[str], tokenizer: Tokenizer = DEFAULT_TOKENIZER
+    ) -> None:
+        _jieba_ready()
+        self._build(ids, [tokenizer.tokenize(text) for text in texts], tokenizer)
+
+    @classmethod
+    def from_search_tokens(
+        cls, ids: Sequence[int], stored: Sequence[str], tokenizer: Tokenizer = DEFAULT_TOKENIZER
+    ) -> LexicalIndex:
+        """From the stored `search_tokens(text)` of each chunk (no segmentation at start-up)."""
+        _jieba_ready()  # queries are still segmented
+        index = cls.__new__(cls)
+        index._build(ids, [s.split() for s in stored], tokenizer)
+        return index
+
+    def _build(
+        self, ids: Sequence[int], token_lists: list[list[str]], tokenizer: Tokenizer
+    ) -> None:
+        if len(ids) != len(token_lists):
+            raise ValueError(f"{len(ids)} ids for {len(token_lists)} texts")
+        self.tokenizer = tokenizer
+        self._ids = np.asarray(ids, dtype=np.int64)
+        self._tokens = {int(i): frozenset(t) for i, t in zip(self._ids, token_lists, strict=True)}
+        self._bm25: bm25s.BM25 | None = None
+        if any(token_lists):
+            self._bm25 = bm25s.BM25()
+            self._bm25.index(token_lists, show_progress=False)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def tokens_of(self, chunk_id: int) -> frozenset[str]:
+        return self._tokens.get(chunk_id, frozenset())
+
+    def search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """The `k` best chunks by BM25 score, best first; only chunks sharing a token with the
+        query (an unrelated question gets an empty list, not the corpus's first rows)."""
+        return self.search_tokens(self.tokenizer.tokenize(query), k)
+
+    def search_tokens(self, query_tokens: Sequence[str], k: int) -> list[tuple[int, float]]:
+        """As `search`, for a query tokenized already (the caller needs its tokens too)."""
+        if self._bm25 is None or k <= 0:
+            return []
+        token_ids = self._bm25.get_tokens_ids(list(dict.fromkeys(query_tokens)))
+        if not token_ids:
+            return []
+        scores = self._bm25.get_scores_from_ids(token_ids)
+        matched = np.flatnonzero(scores > 0)
+        if len(matched) > k:
+            matched = matched[np.argpartition(-scores[matched], k - 1)[:k]]
+        order = matched[np.lexsort((matched, -scores[matched]))]
+        return [(int(self._ids[i]), float(scores[i])) for i in order]

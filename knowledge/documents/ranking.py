@@ -1,0 +1,110 @@
+"""Hybrid ranking: the vector and the lexical rankings fused by reciprocal rank fusion, and the
+relevance floor that decides "nothing relevant". Pure functions over ids and scores, shared by
+the in-process (SQLite) and the PostgreSQL retrieval; figures in docs/retrieval.md.
+
+Rank fusion needs no calibration between a cosine and a BM25 or ts_rank score, which live on
+unrelated scales; the floor looks only at signals whose meaning does not depend on the corpus
+(the embedding model's cosine, the share of the question's tokens a passage contains), so that
+floors measured on one help centre hold for another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
+
+RRF_K = 60  # Cormack et al. (2009)'s constant; it damps the weight of the very first ranks
+CANDIDATES = 50  # depth of each ranking before fusion
+
+
+def reciprocal_rank_fusion(
+    rankings: Iterable[Sequence[int]], *, k: int = RRF_K
+) -> list[tuple[int, float]]:
+    """Ids of every ranking (best first) scored by the sum of 1 / (k + rank) over the rankings
+    that hold them (rank from 1), best first; ties keep the order in which ids first appeared."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+    return sorted(fused.items(), key=lambda pair: -pair[1])
+
+
+@dataclass(frozen=True)
+class Ranked:
+    chunk_id: int
+    score: float  # fused (RRF)
+    vector_score: float  # cosine; 0 when the vector side did not rank it
+    lexical_score: float  # BM25 / ts_rank; 0 when the lexical side did not rank it
+
+
+def fuse(
+    vector: Sequence[tuple[int, float]],
+    lexical: Sequence[tuple[int, float]],
+    *,
+    limit: int,
+    k: int = RRF_K,
+) -> list[Ranked]:
+    """The top `limit` of the two rankings ((id, score) best first) fused by RRF."""
+    cosine, bm25 = dict(vector), dict(lexical)
+    fused = reciprocal_rank_fusion([[i for i, _ in vector], [i for i, _ in lexical]], k=k)
+    return [Ranked(i, score, cosine.get(i, 0.0), bm25.get(i, 0.0)) for i, score in fused[:limit]]
+
+
+def token_coverage(query_tokens: Collection[str], passage_tokens: Collection[str]) -> float:
+    """Share of the question's distinct tokens found in a passage (0 for a question without
+    tokens): unlike a BM25 score, its meaning does not change with the corpus."""
+    distinct = set(query_tokens)
+    if not distinct:
+        return 0.0
+    return len(distinct.intersection(passage_tokens)) / len(distinct)
+
+
+@dataclass(frozen=True)
+class RelevanceFloor:
+    """When retrieval found something worth answering from: the best passage is close enough
+    in meaning (cosine >= `min_cosine`), or one passage holds most of the question's words
+    (`token_coverage` >= `min_coverage`) while still at least `coverage_min_cosine` close.
+    Floors belong to the embedding model (knowledge/documents/retrieval_points.py)."""
+
+    min_cosine: float
+    min_coverage: float
+    coverage_min_cosine: float
+
+    def relevant(self, *, best_cosine: float, coverage: float) -> bool:
+        return best_cosine >= self.min_cosine or (
+            coverage >= self.min_coverage and best_cosine >= self.coverage_min_cosine
+        )
+
+
+@dataclass(frozen=True)
+class Hybrid:
+    ranked: tuple[Ranked, ...]
+    relevant: bool
+    best_cosine: float  # of the vector ranking's first chunk, shown or not
+    best_lexical: float
+    coverage: float  # the best token coverage among the ranked chunks
+
+
+def hybrid(
+    vector: Sequence[tuple[int, float]],
+    lexical: Sequence[tuple[int, float]],
+    *,
+    query_tokens: Collection[str],
+    tokens_of: Callable[[int], Collection[str]],
+    floor: RelevanceFloor,
+    limit: int,
+) -> Hybrid:
+    """Fused top `limit` and the floor's decision. `vector` holds cosine scores, `lexical` BM25
+    or ts_rank scores, each best first; `tokens_of(chunk_id)` a ranked chunk's search tokens."""
+    ranked = fuse(vector, lexical, limit=limit)
+    best_cosine = max((score for _, score in vector), default=0.0)
+    coverage = max(
+        (token_coverage(query_tokens, tokens_of(r.chunk_id)) for r in ranked), default=0.0
+    )
+    return Hybrid(
+        ranked=tuple(ranked),
+        relevant=bool(ranked) and floor.relevant(best_cosine=best_cosine, coverage=coverage),
+        best_cosine=best_cosine,
+        best_lexical=max((score for _, score in lexical), default=0.0),
+        coverage=coverage,
+    )

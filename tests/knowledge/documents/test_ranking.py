@@ -1,0 +1,88 @@
+"""Rank fusion and the relevance floor (pure functions)."""
+
+import pytest
+
+from knowledge.documents.lexical import LexicalIndex, tokenize
+from knowledge.documents.ranking import (
+    RelevanceFloor,
+    fuse,
+    hybrid,
+    reciprocal_rank_fusion,
+    token_coverage,
+)
+
+
+def test_rrf_sums_one_over_k_plus_rank_across_rankings() -> None:
+    fused = dict(reciprocal_rank_fusion([[1, 2, 3], [3, 1]], k=60))
+    assert fused[1] == pytest.approx(1 / 61 + 1 / 62)
+    assert fused[2] == pytest.approx(1 / 62)
+    assert fused[3] == pytest.approx(1 / 63 + 1 / 61)
+
+
+def test_rrf_orders_best_first_and_an_id_in_both_lists_beats_a_single_first_place() -> None:
+    assert [i for i, _ in reciprocal_rank_fusion([[1, 2], [3, 2]], k=60)] == [2, 1, 3]
+
+
+def test_rrf_ties_keep_first_appearance_and_empty_input_gives_nothing() -> None:
+    assert [i for i, _ in reciprocal_rank_fusion([[5], [9]])] == [5, 9]
+    assert reciprocal_rank_fusion([]) == reciprocal_rank_fusion([[], []]) == []
+
+
+def test_fuse_keeps_each_sides_score_and_zero_for_the_side_that_missed() -> None:
+    ranked = fuse([(1, 0.9), (2, 0.5)], [(2, 7.0), (3, 4.0)], limit=2)
+    assert [r.chunk_id for r in ranked] == [2, 1]
+    assert (ranked[0].vector_score, ranked[0].lexical_score) == (0.5, 7.0)
+    assert (ranked[1].vector_score, ranked[1].lexical_score) == (0.9, 0.0)
+
+
+def test_token_coverage_is_the_share_of_distinct_query_tokens_in_the_passage() -> None:
+    assert token_coverage(["reset", "password", "reset"], {"password", "page"}) == 0.5
+    assert token_coverage([], {"password"}) == 0.0
+
+
+FLOOR = RelevanceFloor(min_cosine=0.5, min_coverage=0.99, coverage_min_cosine=0.3)
+
+
+@pytest.mark.parametrize(
+    ("best_cosine", "coverage", "relevant"),
+    [(0.55, 0.0, True), (0.35, 1.0, True), (0.35, 0.5, False), (0.2, 1.0, False)],
+)
+def test_floor_accepts_a_close_passage_or_a_covering_one_that_is_not_far(
+    best_cosine: float, coverage: float, relevant: bool
+) -> None:
+    assert FLOOR.relevant(best_cosine=best_cosine, coverage=coverage) is relevant
+
+
+PASSAGES = {
+    1: "Reset your password from the sign-in page.",
+    2: "Refunds are paid back to the original card within 5 business days.",
+    3: "如果忘记密码，可以在登录页面重置密码。",
+}
+
+
+def _hybrid(question: str, vector: list[tuple[int, float]]):
+    index = LexicalIndex(list(PASSAGES), list(PASSAGES.values()))
+    query = tokenize(question)
+    lexical = index.search_tokens(query, k=10)
+    return hybrid(
+        vector, lexical, query_tokens=query, tokens_of=index.tokens_of, floor=FLOOR, limit=3
+    )
+
+
+def test_hybrid_answers_a_covered_question_and_reports_its_signals() -> None:
+    result = _hybrid("How do I reset my password?", [(3, 0.42), (1, 0.40)])
+    assert result.relevant
+    assert result.ranked[0].chunk_id == 1  # second by vector, first by BM25
+    assert (result.best_cosine, result.coverage) == (0.42, 1.0)
+    assert result.best_lexical > 0
+
+
+def test_hybrid_declines_an_unrelated_question_in_a_tiny_corpus() -> None:
+    result = _hybrid("What is the weather in Paris tomorrow?", [(2, 0.12), (1, 0.08)])
+    assert not result.relevant
+    assert result.coverage == 0.0
+    assert [r.chunk_id for r in result.ranked] == [2, 1]  # still ranked, for the trace
+
+
+def test_hybrid_with_nothing_ranked_is_not_relevant() -> None:
+    assert not _hybrid("？", []).relevant
