@@ -3,8 +3,11 @@ citations are checked against them before they go out with it.
 
 Passages and the visitor's words are data, not instructions: each source sits between tags the
 text cannot close (a closing tag inside a document is defused), and the instructions say so.
-A citation is valid when its number names a source the model was given; an answer given sources
-that cites none validly is `ungrounded`."""
+A citation is valid when its number names a source the model was given. A cited sentence is
+supported when most of its words (stemmed; Chinese segmented) and every number in it appear in
+the sources it cites: a model that cites [1] for "refunds within 365 days" when source 1 says 30
+is not grounded. An answer given sources is `ungrounded` unless it cites at least one validly and
+every sentence it cites is supported."""
 
 import re
 from collections.abc import Sequence
@@ -13,7 +16,13 @@ from enum import StrEnum
 
 from chatbot.llm.prompt import estimate_tokens
 from chatbot.pipeline.base import Citation
+from knowledge.documents.lexical import tokenize
 from knowledge.documents.types import Passage
+
+# A cited sentence is supported when at least this share of its words is in its sources.
+SUPPORT_MIN_SHARE = 0.5
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*(?![\[【\s])")
+_NUMBER = re.compile(r"^\d+(?:[.,]\d+)?$")
 
 GROUNDING_INSTRUCTIONS = (
     "Answer the customer's question using only the numbered help-centre sources below. "
@@ -57,10 +66,11 @@ class Grounding:
     citations: tuple[Citation, ...]
     cited: tuple[int, ...]  # valid numbers, in order of first use
     invalid: tuple[int, ...]  # numbers that name no source
+    unsupported: tuple[str, ...] = ()  # cited sentences their sources do not bear out
 
     @property
     def grounded(self) -> bool:
-        return bool(self.cited)
+        return bool(self.cited) and not self.unsupported
 
 
 def _defuse(text: str) -> str:
@@ -96,7 +106,8 @@ def citation_numbers(text: str) -> list[int]:
 
 
 def ground(text: str, passages: Sequence[Passage]) -> Grounding:
-    """The citations of an answer given `passages` (numbered from 1)."""
+    """The citations of an answer given `passages` (numbered from 1), and the cited sentences
+    their sources do not support."""
     cited: list[int] = []
     invalid: list[int] = []
     for number in citation_numbers(text):
@@ -104,7 +115,26 @@ def ground(text: str, passages: Sequence[Passage]) -> Grounding:
         if number not in target:
             target.append(number)
     citations = tuple(citation_for(number, passages[number - 1]) for number in cited)
-    return Grounding(citations, tuple(cited), tuple(invalid))
+    return Grounding(citations, tuple(cited), tuple(invalid), unsupported_sentences(text, passages))
+
+
+def unsupported_sentences(text: str, passages: Sequence[Passage]) -> tuple[str, ...]:
+    """Sentences with valid citations whose words (or any number) are not in the cited sources."""
+    unsupported = []
+    for sentence in _SENTENCE_END.split(text):
+        numbers = [n for n in citation_numbers(sentence) if 1 <= n <= len(passages)]
+        claim = tokenize(_CITATION.sub(" ", sentence))
+        if not numbers or not claim:
+            continue
+        evidence = set()
+        for number in numbers:
+            passage = passages[number - 1]
+            evidence.update(tokenize(f"{passage.title} {passage.text}"))
+        share = sum(token in evidence for token in claim) / len(claim)
+        numbers_missing = any(_NUMBER.match(t) and t not in evidence for t in claim)
+        if share < SUPPORT_MIN_SHARE or numbers_missing:
+            unsupported.append(sentence.strip())
+    return tuple(unsupported)
 
 
 def citation_for(number: int, passage: Passage) -> Citation:

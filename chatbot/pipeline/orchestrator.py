@@ -133,6 +133,8 @@ def _cite(text: str, answer: Answer, trace: Trace) -> tuple[str, tuple[Citation,
         step.detail["cited"] = list(grounding.cited)
         if grounding.invalid:
             step.detail["invalid_citations"] = list(grounding.invalid)
+        if grounding.unsupported:
+            step.detail["unsupported_sentences"] = len(grounding.unsupported)
     if not grounding.grounded:
         metrics.UNGROUNDED_ANSWERS.labels(
             "replaced" if answer.replace_ungrounded is not None else "sent"
@@ -141,4 +143,5 @@ def _cite(text: str, answer: Answer, trace: Trace) -> tuple[str, tuple[Citation,
             if step is not None:
                 step.detail["replaced"] = True
             return answer.replace_ungrounded, ()
+        return text, ()  # no link under a claim its sources do not bear out
     return text, grounding.citations

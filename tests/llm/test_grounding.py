@@ -171,3 +171,25 @@ async def test_without_documents_the_setting_decides_whether_the_model_answers(s
     done = await _run([always, FallbackStage()], question)
     assert (done.source, done.text) == ("llm", default_answer(question))
     assert done.citations == ()
+
+
+def test_a_cited_sentence_must_be_borne_out_by_its_source():
+    supported = ground("You can return unworn items within 30 days [1].", [RETURNS])
+    assert supported.grounded and supported.unsupported == ()
+    wrong_number = ground("You can return unworn items within 90 days [1].", [RETURNS])
+    assert not wrong_number.grounded and wrong_number.cited == (1,)
+    elsewhere = ground("Standard shipping takes 3-5 business days [1].", [RETURNS, SHIPPING])
+    assert not elsewhere.grounded, "cites the returns article for a shipping fact"
+    uncited_extra = ground("Refunds take 5 days [1]. Anything else I can help with?", [RETURNS])
+    assert uncited_extra.grounded, "a sentence without a citation claims nothing"
+    chinese = Passage(**{**RETURNS.__dict__, "text": "您可以在收货后30天内退回未穿过的商品。"})
+    assert ground("收货后30天内可以退回未穿过的商品【1】。", [chinese]).grounded
+    assert not ground("收货后60天内可以退回商品【1】。", [chinese]).grounded
+
+
+async def test_a_misquoted_source_is_not_grounded(sims):
+    sims["local"].reset(Faults(sources="misquote"))
+    done = await _run([_stage(sims, _retrieval(RETURNS))])
+    step = done.trace.answering_step()
+    assert step.detail["cited"] == [1] and step.detail["unsupported_sentences"] == 1
+    assert step.detail["grounded"] is False and done.citations == ()
