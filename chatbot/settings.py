@@ -22,6 +22,9 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Origins (scheme://host[:port] or host) allowed to open the chat websocket from other sites
 # that embed the widget. Empty means the hosts in ALLOWED_HOSTS only.
 CHAT_ALLOWED_ORIGINS = env.list("CHAT_ALLOWED_ORIGINS", default=[])
+# The agent console's socket takes only the site's own exact origin (scheme://host:port, as the
+# browser asked for it); list others here when a proxy rewrites the Host header.
+CONSOLE_ALLOWED_ORIGINS = env.list("CONSOLE_ALLOWED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "daphne",

@@ -496,3 +496,33 @@ async def test_a_visitor_cannot_make_the_bot_answer_an_agents_message(upstream, 
         lambda: list(Message.objects.filter(reply_to_id=agent_message))
     )()
     assert replies == [], "the bot never answered the agent's message"
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "accepted"),
+    [
+        (b"http://localhost", b"localhost", True),
+        (b"http://localhost:8080", b"localhost", False),  # another port of the same host
+        (b"https://localhost", b"localhost", False),  # another scheme
+        (b"http://localhost", None, False),  # no Host to compare with
+        (b"https://shop.example", b"localhost", False),  # a widget site, not the console's
+        (b"http://evil.example", b"evil.example", False),  # a host Django does not serve
+    ],
+)
+async def test_the_console_socket_takes_only_the_sites_own_origin(
+    agents, settings, origin, host, accepted
+):
+    from channels.testing import WebsocketCommunicator
+
+    from chatbot.asgi import application
+    from tests.handoff.conftest import session_cookie
+
+    settings.CHAT_ALLOWED_ORIGINS = ["https://shop.example"]
+    cookie = await database_sync_to_async(session_cookie)(agents["ann"])
+    headers = [(b"origin", origin), (b"cookie", f"sessionid={cookie}".encode())]
+    if host is not None:
+        headers.append((b"host", host))
+    communicator = WebsocketCommunicator(application, "/ws/console/", headers=headers)
+    connected, _ = await communicator.connect()
+    await communicator.disconnect()
+    assert connected is accepted
