@@ -214,6 +214,9 @@ class Document(models.Model):
     error = models.TextField(blank=True, default="")
     etag = models.CharField(max_length=500, blank=True, default="")
     last_modified = models.CharField(max_length=100, blank=True, default="")
+    # A crawled page's in-scope links at the last crawl (None: not known), so the next crawl
+    # goes on past the page when it answers 304 Not Modified.
+    links = models.JSONField(null=True, blank=True, editable=False)
     source_import = models.ForeignKey(
         DocumentImport,
         null=True,

@@ -183,7 +183,7 @@ def passages_retrieve(
         candidates.lexical,
         query_tokens=query_tokens,
         tokens_of=candidates.tokens_of,
-        floor=relevance_floor(embedder.identity),
+        floor=relevance_floor(locale),
         limit=k,
     )
     infos = index.chunks([ranked.chunk_id for ranked in result.ranked])

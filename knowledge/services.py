@@ -2,6 +2,7 @@
 the management commands call these."""
 
 import hashlib
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,10 +21,10 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from knowledge.documents.chunking import chunk_document, chunk_search_text
-from knowledge.documents.crawler import CrawledPage, CrawlLimits, crawl
+from knowledge.documents.chunking import chunk_document, chunk_search_text, estimate_tokens
+from knowledge.documents.crawler import CrawledPage, CrawlLimits, PageStatus, PreviousFetch, crawl
 from knowledge.documents.files import SourceFile, iter_source_files, iter_upload
-from knowledge.documents.lexical import search_tokens, tokenize
+from knowledge.documents.lexical import search_tokens
 from knowledge.documents.parsing import parse_document
 from knowledge.documents.types import Block, BlockKind, DocumentError, ParsedDocument
 from knowledge.embeddings import Embedder, get_embedder
@@ -298,6 +299,7 @@ def document_upsert(
     tags: Sequence[str] = (),
     etag: str = "",
     last_modified: str = "",
+    links: Sequence[str] | None = None,
     source_import: DocumentImport | None = None,
     index_inline: bool = False,
 ) -> DocumentUpsert:
@@ -316,7 +318,8 @@ def document_upsert(
             audience_changed = document.visibility != visibility
             document.visibility, document.tags = visibility, list(tags)
             document.etag, document.last_modified = etag, last_modified
-            document.save(update_fields=["visibility", "tags", "etag", "last_modified"])
+            document.links = None if links is None else list(links)
+            document.save(update_fields=["visibility", "tags", "etag", "last_modified", "links"])
             if audience_changed:
                 transaction.on_commit(knowledge_version_bump)
         else:
@@ -326,6 +329,7 @@ def document_upsert(
             document.source_url, document.locale = source_url, parsed.locale
             document.visibility, document.tags = visibility, list(tags)
             document.etag, document.last_modified = etag, last_modified
+            document.links = None if links is None else list(links)
             document.content_hash, document.blocks = digest, blocks_to_json(parsed.blocks)
             document.version += 1
             document.status, document.error = Document.Status.PENDING, ""
@@ -386,7 +390,7 @@ def document_index(*, document_id: int) -> int:
                 heading_path=list(draft.heading_path),
                 text=draft.text,
                 search_tokens=search_tokens(search_text),
-                token_count=len(tokenize(draft.text)),
+                token_count=estimate_tokens(draft.text),
                 embedding=vector.astype(np.float32).tobytes(),
                 embedding_model=embedder.identity,
             )
@@ -480,6 +484,7 @@ class ImportedItem:
 
 
 ERROR = "error"
+SKIPPED = "skipped"  # listed with the errors, not counted as failed (robots.txt, not a document)
 
 
 @transaction.atomic
@@ -517,12 +522,14 @@ def _import_record(
 ) -> ImportedItem:
     """Counts one file or page and saves the progress at once, for the admin to show."""
     document_import.seen += 1
-    if item.outcome == ERROR:
+    if item.outcome == SKIPPED:
+        document_import.errors.append({"name": item.name, "code": code, "message": item.message})
+    elif item.outcome == ERROR:
         document_import.failed += 1
         document_import.errors.append({"name": item.name, "code": code, "message": item.message})
     else:
-        field = {"created": "created", "updated": "updated", "unchanged": "unchanged"}
-        setattr(document_import, field[item.outcome], getattr(document_import, item.outcome) + 1)
+        counter = UpsertOutcome(item.outcome).value  # the field of the same name
+        setattr(document_import, counter, getattr(document_import, counter) + 1)
     document_import.save(
         update_fields=["seen", "created", "updated", "unchanged", "failed", "errors"]
     )
@@ -551,9 +558,15 @@ def documents_import(
     options = document_import.options
     try:
         if document_import.kind == DocumentImport.Kind.UPLOAD:
-            files = iter_upload(document_import.source, bytes(document_import.upload or b""))
+            files = iter_upload(
+                document_import.source,
+                bytes(document_import.upload or b""),
+                max_bytes=settings.KNOWLEDGE_MAX_FILE_BYTES,
+            )
         else:
-            files = iter_source_files(Path(document_import.source))
+            files = iter_source_files(
+                Path(document_import.source), max_bytes=settings.KNOWLEDGE_MAX_FILE_BYTES
+            )
         for source_file in files:
             item, code = _import_one(document_import, source_file, options, index_inline)
             _import_record(document_import, item, code)
@@ -573,8 +586,9 @@ def _import_one(
     index_inline: bool,
 ) -> tuple[ImportedItem, str]:
     if source_file.error is not None:
-        code, message = _error_parts(source_file.error)
-        return ImportedItem(source_file.name, ERROR, message), code
+        return ImportedItem(
+            source_file.name, ERROR, source_file.error.message
+        ), source_file.error.code
     try:
         parsed = parse_document(
             source_file.data,
@@ -595,27 +609,29 @@ def _import_one(
     return ImportedItem(source_file.name, result.outcome), ""
 
 
-def _error_parts(error: DocumentError | str) -> tuple[str, str]:
-    if isinstance(error, DocumentError):
-        return error.code, error.message
-    return "unreadable", str(error)
-
-
 def documents_crawl(*, import_id: int, index_inline: bool = False) -> DocumentImport:
-    """Crawls the import's start URL within its limits, sending each page's stored ETag and
-    Last-Modified so unchanged pages cost a 304. Pages are parsed and stored one transaction
-    each; page errors are recorded. A page stored by an earlier crawl that now answers 404 or
-    410 is reported (code "gone") and its document marked with the error, not deleted: removing
-    content from answers stays an editor's decision, made in the admin."""
+    """Crawls the import's start URL within its limits, sending each page's stored ETag,
+    Last-Modified and links, so an unchanged page costs a 304 and the crawl still goes on past
+    it. Pages are parsed and stored one transaction each; page errors are recorded. A page an
+    earlier crawl stored that now answers 404 or 410 is reported (code "gone") and its document
+    marked with the error, not deleted: taking content out of answers stays an editor's
+    decision, made in the admin."""
     document_import = _import_begin(import_id)
     options = document_import.options
-    host = urlsplit(document_import.source).netloc
+    origin = _origin(document_import.source)
     known = {
-        d.source_key: d
-        for d in Document.objects.filter(source_url__contains=f"//{host}")
-        if urlsplit(d.source_url).netloc == host
+        d.source_url: d
+        for d in Document.objects.filter(source_url__startswith=origin + "/")
+        if _origin(d.source_url) == origin
     }
-    previous = {key: (d.etag, d.last_modified) for key, d in known.items()}
+    previous = {
+        url: PreviousFetch(
+            etag=d.etag or None,
+            last_modified=d.last_modified or None,
+            links=None if d.links is None else tuple(d.links),
+        )
+        for url, d in known.items()
+    }
     limits = CrawlLimits(**options.get("limits", {}))
     try:
         for page in crawl(document_import.source, limits=limits, previous=previous):
@@ -628,7 +644,13 @@ def documents_crawl(*, import_id: int, index_inline: bool = False) -> DocumentIm
     return document_import
 
 
-GONE = (404, 410)
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+# The crawler reports an HTTP error as a message ("HTTP 404 Not Found"); this reads it back.
+_GONE = re.compile(r"^HTTP (404|410)\b")
 
 
 def _crawl_one(
@@ -638,19 +660,24 @@ def _crawl_one(
     known: dict[str, Document],
     index_inline: bool,
 ) -> tuple[ImportedItem, str]:
-    if page.status == 304 and page.url in known:
+    document = known.get(page.url)
+    if page.status == PageStatus.NOT_MODIFIED:
+        if document is not None:
+            Document.objects.filter(pk=document.pk).update(error="")
         return ImportedItem(page.url, UpsertOutcome.UNCHANGED), ""
-    if page.status in GONE and page.url in known:
-        message = f"The page answered {page.status}; its document is kept: delete it if retired."
-        Document.objects.filter(pk=known[page.url].pk).update(error=message)
-        return ImportedItem(page.url, ERROR, message), "gone"
-    if page.error is not None:
-        code, message = _error_parts(page.error)
-        return ImportedItem(page.url, ERROR, message), code
+    if page.status == PageStatus.SKIPPED:
+        return ImportedItem(page.url, SKIPPED, page.error or ""), "skipped"
+    if page.status == PageStatus.ERROR:
+        message = page.error or "The page could not be fetched."
+        if document is not None and _GONE.match(message):
+            message = f"{message}: its document is kept; delete it if the page was retired."
+            Document.objects.filter(pk=document.pk).update(error=message)
+            return ImportedItem(page.url, ERROR, message), "gone"
+        return ImportedItem(page.url, ERROR, message), "fetch"
     try:
         parsed = parse_document(
             page.body,
-            filename=page.url,
+            filename=urlsplit(page.url).path.rsplit("/", 1)[-1] or "index.html",
             content_type=page.content_type,
             locale=options.get("locale") or None,
             max_bytes=settings.KNOWLEDGE_MAX_FILE_BYTES,
@@ -663,9 +690,12 @@ def _crawl_one(
             tags=options.get("tags", []),
             etag=page.etag or "",
             last_modified=page.last_modified or "",
+            links=page.links,
             source_import=document_import,
             index_inline=index_inline,
         )
     except DocumentError as exc:
         return ImportedItem(page.url, ERROR, exc.message), exc.code
+    if document is not None and document.error:
+        Document.objects.filter(pk=document.pk).update(error="")
     return ImportedItem(page.url, result.outcome), ""

@@ -143,6 +143,7 @@ class Migration(migrations.Migration):
                 ("error", models.TextField(blank=True, default="")),
                 ("etag", models.CharField(blank=True, default="", max_length=500)),
                 ("last_modified", models.CharField(blank=True, default="", max_length=100)),
+                ("links", models.JSONField(blank=True, editable=False, null=True)),
                 ("cited_count", models.PositiveIntegerField(default=0)),
                 ("last_cited_at", models.DateTimeField(blank=True, null=True)),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
