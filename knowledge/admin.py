@@ -264,6 +264,13 @@ class ChunkInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        """Chunks are part of the document: whoever may see it sees them."""
+        return request.user.has_perm("knowledge.view_document")
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
 
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
