@@ -181,7 +181,8 @@ class _FetchFailed(Exception):
 class _Response:
     status_code: int
     headers: httpx.Headers
-    media_type: str
+    media_type: str  # lowercase, no parameters; from the URL's suffix when the header is generic
+    content_type: str | None  # the header as sent, or the media type when that came from the URL
     body: bytes  # read only for 2xx answers of a wanted media type
 
 
@@ -189,17 +190,20 @@ def _size(n_bytes: int) -> str:
     return f"{n_bytes / MiB:.1f} MB" if n_bytes >= MiB else f"{n_bytes / 1024:.0f} KB"
 
 
-def _media_type(content_type: str | None, url: str) -> str:
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    if media_type in GENERIC_TYPES:
-        path = httpx.URL(url).path.lower()
-        return next((t for s, t in TYPES_BY_SUFFIX.items() if path.endswith(s)), media_type)
-    return media_type
+def _content_type(sent: str | None, url: str) -> tuple[str, str | None]:
+    """(media type, Content-Type for the page): the header decides unless it is missing or
+    generic (application/octet-stream), then the URL's suffix does."""
+    media_type = (sent or "").split(";", 1)[0].strip().lower()
+    if media_type not in GENERIC_TYPES:
+        return media_type, sent
+    path = httpx.URL(url).path.lower()
+    guessed = next((t for s, t in TYPES_BY_SUFFIX.items() if path.endswith(s)), None)
+    return (guessed, guessed) if guessed else (media_type, sent)
 
 
 def _may_link(url: str) -> bool:
     """Whether the URL may name an HTML page: its suffix names no other supported type."""
-    guessed = _media_type(None, url)
+    guessed, _ = _content_type(None, url)
     return guessed in HTML_TYPES or guessed not in SUPPORTED_TYPES
 
 
@@ -352,7 +356,7 @@ class _Crawler:
                     current,
                     PageStatus.SKIPPED,
                     depth,
-                    error=f"redirects to another site ({target}): not followed",
+                    error=f"redirects to {target}, outside {scope.origin}: not followed",
                 )
             if target in seen:
                 return None
@@ -395,17 +399,15 @@ class _Crawler:
                 url,
                 PageStatus.SKIPPED,
                 depth,
-                content_type=headers.get("Content-Type"),
+                content_type=response.content_type,
                 error=f"not HTML, Markdown, text or PDF ({media_type or 'no Content-Type'})",
             )
-        sent_type = headers.get("Content-Type")
-        content_type = sent_type if _media_type(sent_type, "") == media_type else media_type
         return CrawledPage(
             url,
             PageStatus.FETCHED,
             depth,
             body=response.body,
-            content_type=content_type,
+            content_type=response.content_type,
             etag=headers.get("ETag"),
             last_modified=headers.get("Last-Modified"),
             links=_page_links(response.body, url, scope) if media_type in HTML_TYPES else (),
@@ -447,11 +449,13 @@ class _Crawler:
                 timeout=timeout,
                 follow_redirects=follow_redirects,
             ) as response:
-                media_type = _media_type(response.headers.get("Content-Type"), url)
+                media_type, content_type = _content_type(response.headers.get("Content-Type"), url)
                 body = b""
                 if response.is_success and (wanted_types is None or media_type in wanted_types):
                     body = self._read(response, max_bytes=max_bytes, started=started)
-                return _Response(response.status_code, response.headers, media_type, body)
+                return _Response(
+                    response.status_code, response.headers, media_type, content_type, body
+                )
         except httpx.TimeoutException:
             raise _FetchFailed(f"timed out after {timeout:g} s") from None
         except httpx.TooManyRedirects:
@@ -459,7 +463,7 @@ class _Crawler:
         except httpx.DecodingError:
             raise _FetchFailed("the response could not be decoded (Content-Encoding)") from None
         except httpx.TransportError as exc:
-            raise _FetchFailed(f"could not connect: {exc or type(exc).__name__}") from None
+            raise _FetchFailed(f"network error: {exc or type(exc).__name__}") from None
         finally:
             self.last_request_end = self.clock()
 
@@ -572,6 +576,7 @@ def crawl(
     start = normalise_url(start_url)
     if start is None:
         raise ValueError(f"Not an http or https URL: {start_url!r}")
+    previous = {normalise_url(url) or url: fetch for url, fetch in previous.items()}
     own_client = client is None
     http = client if client is not None else httpx.Client()
     crawler = _Crawler(client=http, limits=limits, user_agent=user_agent, clock=clock, sleep=sleep)

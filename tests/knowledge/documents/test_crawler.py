@@ -19,7 +19,9 @@ from knowledge.documents.crawler import (
     crawl,
     normalise_url,
 )
+from tests.servers import free_port
 
+RETURNS_ZH = "/help/%E9%80%80%E8%B4%A7%E6%94%BF%E7%AD%96"  # /help/退货政策 as sent
 LAST_MODIFIED = "Wed, 01 Jan 2025 00:00:00 GMT"
 ROBOTS = "User-agent: *\nDisallow: /help/private/\nCrawl-delay: 0\n"
 
@@ -32,6 +34,7 @@ class Resource:
     location: str | None = None
     validators: bool = True  # ETag + Last-Modified, 304 when the request carries them
     length: bool = True  # without Content-Length a client only learns the size by reading
+    hang_up: bool = False  # close the connection without an answer
 
 
 def html(*hrefs: str, title: str = "Help") -> Resource:
@@ -64,6 +67,8 @@ class Site:
         resource = self.resources.get(handler.path)
         if resource is None:
             resource = Resource(b"not found", "text/plain", status=404, validators=False)
+        if resource.hang_up:
+            return
         headers = {"Content-Type": resource.content_type}
         if resource.location:
             headers["Location"] = resource.location
@@ -104,7 +109,7 @@ def serve() -> Iterator[Callable[[], Site]]:
                 pass
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
         servers.append(server)
         site.base = f"http://127.0.0.1:{server.server_port}"
         return site
@@ -139,10 +144,12 @@ def help_site(serve, other: Site) -> Site:
             "/help/returns#policy",
             "./returns",
             "shipping.txt",
+            "退货政策",
             "manual.pdf",
             "logo.png",
             "private/secret.html",
             "missing",
+            "broken",
             "old",
             "moved",
             "/blog/news.html",
@@ -154,9 +161,11 @@ def help_site(serve, other: Site) -> Site:
         "/help/returns/exchanges": html("exchanges/deep", title="Exchanges"),
         "/help/returns/exchanges/deep": html("/help/too-deep", title="Deep"),
         "/help/too-deep": html(),
+        "/help/broken": Resource(hang_up=True),
         "/help/shipping.txt": Resource(
             "Shipping takes 3-5 days. 配送需要 3 到 5 天。".encode(), "text/plain; charset=utf-8"
         ),
+        RETURNS_ZH: Resource("<h1>退货政策</h1><p>30 天内可退货。</p>".encode()),
         "/help/manual.pdf": Resource(b"%PDF-1.4\n1 0 obj <<>> endobj\n%%EOF\n", "application/pdf"),
         "/help/logo.png": Resource(b"\x89PNG\r\n\x1a\n" + bytes(64), "image/png"),
         "/help/private/secret.html": html(),
@@ -206,6 +215,7 @@ def test_without_a_sitemap_links_are_followed_under_the_start_path(help_site, ot
         "/help/returns/exchanges",
         "/help/returns/exchanges/deep",
         "/help/shipping.txt",
+        RETURNS_ZH,
         "/help/manual.pdf",
         "/help/new",
     }
@@ -215,6 +225,7 @@ def test_without_a_sitemap_links_are_followed_under_the_start_path(help_site, ot
     assert shipping.body.decode() == "Shipping takes 3-5 days. 配送需要 3 到 5 天。"
     assert shipping.content_type == "text/plain; charset=utf-8"
     assert pages["/help/manual.pdf"].body.startswith(b"%PDF-1.4")
+    assert "30 天内可退货" in pages[RETURNS_ZH].body.decode()
     assert pages["/help/returns"].links == (
         f"{help_site.base}/help/",
         f"{help_site.base}/help/returns/exchanges",
@@ -227,7 +238,9 @@ def test_without_a_sitemap_links_are_followed_under_the_start_path(help_site, ot
     assert pages["/help/private/secret.html"].status == PageStatus.SKIPPED
     assert pages["/help/private/secret.html"].error == "disallowed by robots.txt"
     assert pages["/help/moved"].status == PageStatus.SKIPPED
-    assert "another site" in pages["/help/moved"].error
+    assert pages["/help/moved"].error == (
+        f"redirects to {other.base}/help/moved-here, outside {help_site.base}: not followed"
+    )
 
     # Never requested: disallowed, outside the path prefix, beyond max_depth, another host.
     for path in ("/help/private/secret.html", "/blog/news.html", "/help/too-deep"):
@@ -239,13 +252,18 @@ def test_without_a_sitemap_links_are_followed_under_the_start_path(help_site, ot
     assert {r.headers["User-Agent"] for r in help_site.requests} == {"HelpdeskChatbotCrawler/1.0"}
 
 
-def test_a_404_is_reported_and_the_crawl_goes_on(help_site) -> None:
+def test_a_404_and_a_dropped_connection_are_errors_and_the_crawl_goes_on(help_site) -> None:
     pages = run(help_site)
     urls = [page.url.removeprefix(help_site.base) for page in pages]
 
     missing = pages[urls.index("/help/missing")]
     assert (missing.status, missing.error) == (PageStatus.ERROR, "HTTP 404 Not Found")
-    assert urls.index("/help/returns/exchanges") > urls.index("/help/missing")
+    broken = pages[urls.index("/help/broken")]
+    assert (broken.status, broken.error) == (
+        PageStatus.ERROR,
+        "network error: Server disconnected without sending a response.",
+    )
+    assert urls.index("/help/returns/exchanges") > urls.index("/help/broken")
 
 
 def test_the_sitemap_index_and_its_sitemaps_make_the_frontier(serve, other) -> None:
@@ -520,3 +538,12 @@ def test_only_http_and_https_start_urls_are_accepted() -> None:
 )
 def test_urls_are_normalised(url: str, base: str | None, expected: str | None) -> None:
     assert normalise_url(url, base=base) == expected
+
+
+def test_an_unreachable_site_is_one_skipped_page_saying_why() -> None:
+    start = f"http://127.0.0.1:{free_port()}/help/"  # nothing listens there
+
+    pages = list(crawl(start, limits=CrawlLimits()))
+
+    assert [(p.url, p.status) for p in pages] == [(start, PageStatus.SKIPPED)]
+    assert pages[0].error.startswith("robots.txt could not be read (network error: ")
