@@ -70,7 +70,7 @@ class CrawlLimits:
     max_page_bytes: int = 5 * MiB  # decoded size, so a gzip bomb stops here too
     request_timeout_seconds: float = 10.0  # per request, the whole body included
     delay_seconds: float = 0.0  # between requests; robots.txt Crawl-delay wins when larger
-    max_crawl_delay_seconds: float = 10.0  # a Crawl-delay above this is capped to it
+    max_crawl_delay_seconds: float = 10.0  # caps Crawl-delay and the back-off after 429 / 503
 
 
 @dataclass(frozen=True)
@@ -341,6 +341,8 @@ class _Crawler:
                 )
             except _FetchFailed as failure:
                 return CrawledPage(current, PageStatus.ERROR, depth, error=failure.message)
+            if response.status_code in (429, 503):
+                self._slow_down(response.headers.get("Retry-After", ""))
             if response.status_code not in REDIRECT_STATUSES:
                 return self._page(current, depth, response, prior=prior, scope=scope)
             target = normalise_url(response.headers.get("Location", ""), base=current)
@@ -415,6 +417,13 @@ class _Crawler:
 
     # Requests: each waits its turn (the delay since the previous one ended), ends the crawl
     # when the time budget is spent, and reads at most `max_bytes` within the request timeout.
+
+    def _slow_down(self, retry_after: str) -> None:
+        """A page answered 429 or 503: wait as long as Retry-After asks (in seconds), or twice
+        as long as before (at least 1 s), up to the Crawl-delay cap, before every later
+        request. The page itself is reported as an error, not retried."""
+        asked = float(retry_after) if retry_after.isdigit() else max(1.0, 2 * self.delay)
+        self.delay = max(self.delay, min(asked, self.limits.max_crawl_delay_seconds))
 
     def _wait_turn(self) -> None:
         now = self.clock()
@@ -506,7 +515,7 @@ class _Crawler:
             )
         lines = []
         if response.status_code < 300:
-            lines = response.body.decode("utf-8", errors="replace").splitlines()
+            lines = response.body.decode("utf-8-sig", errors="replace").splitlines()
         self.robots.parse(lines)
         crawl_delay = self.robots.crawl_delay(self.user_agent)
         if crawl_delay:
@@ -571,12 +580,28 @@ def crawl(
     """Yield each page of the site under `start_url` as it is fetched, within `limits`.
 
     `previous` maps URLs (as `CrawledPage.url` gave them) to what the last crawl saw, for
-    conditional requests. Raises ValueError when `start_url` is not an http(s) URL; every
-    other problem is a page with status error or skipped, and the crawl goes on."""
+    conditional requests. Raises ValueError at once when `start_url` is not an http(s) URL;
+    every other problem is a page with status error or skipped, and the crawl goes on. The
+    time budget starts with the first page asked for."""
     start = normalise_url(start_url)
     if start is None:
         raise ValueError(f"Not an http or https URL: {start_url!r}")
-    previous = {normalise_url(url) or url: fetch for url, fetch in previous.items()}
+    known = {normalise_url(url) or url: fetch for url, fetch in previous.items()}
+    return _crawl(
+        start, known, limits=limits, user_agent=user_agent, client=client, clock=clock, sleep=sleep
+    )
+
+
+def _crawl(
+    start: str,
+    previous: Mapping[str, PreviousFetch],
+    *,
+    limits: CrawlLimits,
+    user_agent: str,
+    client: httpx.Client | None,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> Iterator[CrawledPage]:
     own_client = client is None
     http = client if client is not None else httpx.Client()
     crawler = _Crawler(client=http, limits=limits, user_agent=user_agent, clock=clock, sleep=sleep)

@@ -35,6 +35,7 @@ class Resource:
     validators: bool = True  # ETag + Last-Modified, 304 when the request carries them
     length: bool = True  # without Content-Length a client only learns the size by reading
     hang_up: bool = False  # close the connection without an answer
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def html(*hrefs: str, title: str = "Help") -> Resource:
@@ -69,7 +70,7 @@ class Site:
             resource = Resource(b"not found", "text/plain", status=404, validators=False)
         if resource.hang_up:
             return
-        headers = {"Content-Type": resource.content_type}
+        headers = {"Content-Type": resource.content_type, **resource.headers}
         if resource.location:
             headers["Location"] = resource.location
         if resource.validators:
@@ -447,6 +448,29 @@ def test_a_configured_delay_larger_than_crawl_delay_wins(help_site) -> None:
     assert clock.sleeps == [1.5, 1.5]
 
 
+@pytest.mark.parametrize(("retry_after", "expected_pause"), [("3", 3.0), ("", 1.0), ("600", 5.0)])
+def test_a_429_slows_the_rest_of_the_crawl_down(help_site, retry_after, expected_pause) -> None:
+    help_site.resources["/help/"] = html("busy", "a", "b")
+    help_site.resources |= {
+        "/help/busy": Resource(b"slow down", "text/plain", status=429, validators=False),
+        "/help/a": html(),
+        "/help/b": html(),
+    }
+    if retry_after:
+        help_site.resources["/help/busy"].headers = {"Retry-After": retry_after}
+    clock = FakeClock()
+
+    pages = run(
+        help_site, limits=CrawlLimits(max_crawl_delay_seconds=5), clock=clock, sleep=clock.sleep
+    )
+
+    assert [p.status for p in pages] == [PageStatus.FETCHED, PageStatus.ERROR] + [
+        PageStatus.FETCHED
+    ] * 2
+    assert pages[1].error == "HTTP 429 Too Many Requests"
+    assert clock.sleeps == [expected_pause, expected_pause]  # before /help/a and /help/b
+
+
 def test_pages_larger_than_max_page_bytes_are_errors(help_site) -> None:
     help_site.resources["/help/"] = html("declared.txt", "streamed.txt", "small.txt")
     help_site.resources |= {
@@ -521,7 +545,7 @@ def test_without_kept_links_html_pages_whose_links_are_needed_are_fetched_in_ful
 
 def test_only_http_and_https_start_urls_are_accepted() -> None:
     with pytest.raises(ValueError, match="Not an http or https URL"):
-        list(crawl("ftp://example.com/help/", limits=CrawlLimits()))
+        crawl("ftp://example.com/help/", limits=CrawlLimits())
 
 
 @pytest.mark.parametrize(
