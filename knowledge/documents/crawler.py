@@ -70,7 +70,7 @@ class CrawlLimits:
     max_page_bytes: int = 5 * MiB  # decoded size, so a gzip bomb stops here too
     request_timeout_seconds: float = 10.0  # per request, the whole body included
     delay_seconds: float = 0.0  # between requests; robots.txt Crawl-delay wins when larger
-    max_crawl_delay_seconds: float = 10.0  # a Crawl-delay above this is capped to it
+    max_crawl_delay_seconds: float = 10.0  # caps Crawl-delay and the back-off after 429 / 503
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,8 @@ class _FetchFailed(Exception):
 class _Response:
     status_code: int
     headers: httpx.Headers
-    media_type: str
+    media_type: str  # lowercase, no parameters; from the URL's suffix when the header is generic
+    content_type: str | None  # the header as sent, or the media type when that came from the URL
     body: bytes  # read only for 2xx answers of a wanted media type
 
 
@@ -189,17 +190,20 @@ def _size(n_bytes: int) -> str:
     return f"{n_bytes / MiB:.1f} MB" if n_bytes >= MiB else f"{n_bytes / 1024:.0f} KB"
 
 
-def _media_type(content_type: str | None, url: str) -> str:
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    if media_type in GENERIC_TYPES:
-        path = httpx.URL(url).path.lower()
-        return next((t for s, t in TYPES_BY_SUFFIX.items() if path.endswith(s)), media_type)
-    return media_type
+def _content_type(sent: str | None, url: str) -> tuple[str, str | None]:
+    """(media type, Content-Type for the page): the header decides unless it is missing or
+    generic (application/octet-stream), then the URL's suffix does."""
+    media_type = (sent or "").split(";", 1)[0].strip().lower()
+    if media_type not in GENERIC_TYPES:
+        return media_type, sent
+    path = httpx.URL(url).path.lower()
+    guessed = next((t for s, t in TYPES_BY_SUFFIX.items() if path.endswith(s)), None)
+    return (guessed, guessed) if guessed else (media_type, sent)
 
 
 def _may_link(url: str) -> bool:
     """Whether the URL may name an HTML page: its suffix names no other supported type."""
-    guessed = _media_type(None, url)
+    guessed, _ = _content_type(None, url)
     return guessed in HTML_TYPES or guessed not in SUPPORTED_TYPES
 
 
@@ -337,6 +341,8 @@ class _Crawler:
                 )
             except _FetchFailed as failure:
                 return CrawledPage(current, PageStatus.ERROR, depth, error=failure.message)
+            if response.status_code in (429, 503):
+                self._slow_down(response.headers.get("Retry-After", ""))
             if response.status_code not in REDIRECT_STATUSES:
                 return self._page(current, depth, response, prior=prior, scope=scope)
             target = normalise_url(response.headers.get("Location", ""), base=current)
@@ -352,7 +358,7 @@ class _Crawler:
                     current,
                     PageStatus.SKIPPED,
                     depth,
-                    error=f"redirects to another site ({target}): not followed",
+                    error=f"redirects to {target}, outside {scope.origin}: not followed",
                 )
             if target in seen:
                 return None
@@ -395,17 +401,15 @@ class _Crawler:
                 url,
                 PageStatus.SKIPPED,
                 depth,
-                content_type=headers.get("Content-Type"),
+                content_type=response.content_type,
                 error=f"not HTML, Markdown, text or PDF ({media_type or 'no Content-Type'})",
             )
-        sent_type = headers.get("Content-Type")
-        content_type = sent_type if _media_type(sent_type, "") == media_type else media_type
         return CrawledPage(
             url,
             PageStatus.FETCHED,
             depth,
             body=response.body,
-            content_type=content_type,
+            content_type=response.content_type,
             etag=headers.get("ETag"),
             last_modified=headers.get("Last-Modified"),
             links=_page_links(response.body, url, scope) if media_type in HTML_TYPES else (),
@@ -413,6 +417,13 @@ class _Crawler:
 
     # Requests: each waits its turn (the delay since the previous one ended), ends the crawl
     # when the time budget is spent, and reads at most `max_bytes` within the request timeout.
+
+    def _slow_down(self, retry_after: str) -> None:
+        """A page answered 429 or 503: wait as long as Retry-After asks (in seconds), or twice
+        as long as before (at least 1 s), up to the Crawl-delay cap, before every later
+        request. The page itself is reported as an error, not retried."""
+        asked = float(retry_after) if retry_after.isdigit() else max(1.0, 2 * self.delay)
+        self.delay = max(self.delay, min(asked, self.limits.max_crawl_delay_seconds))
 
     def _wait_turn(self) -> None:
         now = self.clock()
@@ -447,11 +458,13 @@ class _Crawler:
                 timeout=timeout,
                 follow_redirects=follow_redirects,
             ) as response:
-                media_type = _media_type(response.headers.get("Content-Type"), url)
+                media_type, content_type = _content_type(response.headers.get("Content-Type"), url)
                 body = b""
                 if response.is_success and (wanted_types is None or media_type in wanted_types):
                     body = self._read(response, max_bytes=max_bytes, started=started)
-                return _Response(response.status_code, response.headers, media_type, body)
+                return _Response(
+                    response.status_code, response.headers, media_type, content_type, body
+                )
         except httpx.TimeoutException:
             raise _FetchFailed(f"timed out after {timeout:g} s") from None
         except httpx.TooManyRedirects:
@@ -459,7 +472,7 @@ class _Crawler:
         except httpx.DecodingError:
             raise _FetchFailed("the response could not be decoded (Content-Encoding)") from None
         except httpx.TransportError as exc:
-            raise _FetchFailed(f"could not connect: {exc or type(exc).__name__}") from None
+            raise _FetchFailed(f"network error: {exc or type(exc).__name__}") from None
         finally:
             self.last_request_end = self.clock()
 
@@ -502,7 +515,7 @@ class _Crawler:
             )
         lines = []
         if response.status_code < 300:
-            lines = response.body.decode("utf-8", errors="replace").splitlines()
+            lines = response.body.decode("utf-8-sig", errors="replace").splitlines()
         self.robots.parse(lines)
         crawl_delay = self.robots.crawl_delay(self.user_agent)
         if crawl_delay:
@@ -567,11 +580,28 @@ def crawl(
     """Yield each page of the site under `start_url` as it is fetched, within `limits`.
 
     `previous` maps URLs (as `CrawledPage.url` gave them) to what the last crawl saw, for
-    conditional requests. Raises ValueError when `start_url` is not an http(s) URL; every
-    other problem is a page with status error or skipped, and the crawl goes on."""
+    conditional requests. Raises ValueError at once when `start_url` is not an http(s) URL;
+    every other problem is a page with status error or skipped, and the crawl goes on. The
+    time budget starts with the first page asked for."""
     start = normalise_url(start_url)
     if start is None:
         raise ValueError(f"Not an http or https URL: {start_url!r}")
+    known = {normalise_url(url) or url: fetch for url, fetch in previous.items()}
+    return _crawl(
+        start, known, limits=limits, user_agent=user_agent, client=client, clock=clock, sleep=sleep
+    )
+
+
+def _crawl(
+    start: str,
+    previous: Mapping[str, PreviousFetch],
+    *,
+    limits: CrawlLimits,
+    user_agent: str,
+    client: httpx.Client | None,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> Iterator[CrawledPage]:
     own_client = client is None
     http = client if client is not None else httpx.Client()
     crawler = _Crawler(client=http, limits=limits, user_agent=user_agent, clock=clock, sleep=sleep)

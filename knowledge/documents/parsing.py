@@ -9,11 +9,12 @@ import io
 import logging
 import re
 import unicodedata
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import PurePosixPath
 
 import pypdf
-from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 
@@ -71,7 +72,7 @@ _BINARY_SIGNATURES = {
     b"MZ": "a Windows program",
 }
 _HEADING_TAGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
-_DROPPED_HTML = [
+_DROPPED_HTML = {
     "script",
     "style",
     "noscript",
@@ -85,7 +86,15 @@ _DROPPED_HTML = [
     "svg",
     "footer",
     "header",
-]
+}
+_CHROME_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search"}
+# Class or id of page chrome that is not marked up as <nav>: documentation generators' previous /
+# next bars (DocBook's navheader), breadcrumbs, sidebars, cookie banners.
+_CHROME_CLASS = re.compile(
+    r"^(?:nav|navbar|navheader|navfooter|navigation|nav-.+|breadcrumbs?|breadcrumb-.+|sidebar"
+    r"|sidebar-.+|site-header|site-footer|skip-link|skip-to-content|cookie-.+)$",
+    re.I,
+)
 _HTML_BLOCK_TAGS = sorted(
     {
         *_HEADING_TAGS,
@@ -366,7 +375,10 @@ def _table_text(rows: list[list[str]]) -> str:
 
 
 def _soup(text: str) -> BeautifulSoup:
-    return BeautifulSoup(text, "lxml")
+    """XHTML pages (with an <?xml ?> line) parse fine as HTML; bs4's warning about them is noise."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        return BeautifulSoup(text, "lxml")
 
 
 def _parse_html(text: str) -> tuple[str | None, list[Block]]:
@@ -386,24 +398,45 @@ def _html_blocks(soup: BeautifulSoup) -> Iterator[Block]:
     """Blocks of the page's main content: <main>, a single <article> or role=main when present,
     else the body, without scripts, navigation, forms and page chrome. A <header> inside the
     main content (an article's title) is kept."""
-    articles = soup.find_all("article")
-    root = (
-        soup.find("main")
-        or (articles[0] if len(articles) == 1 else None)
-        or soup.find(attrs={"role": "main"})
-    )
+    mains, articles, role_mains = [], [], []
+    for tag in soup.descendants:
+        if not isinstance(tag, Tag):
+            continue
+        if tag.name == "main":
+            mains.append(tag)
+        elif tag.name == "article":
+            articles.append(tag)
+        elif tag.get("role") == "main":
+            role_mains.append(tag)
+    single_article = articles if len(articles) == 1 else []
+    root = next(iter(mains or single_article or role_mains), None)
     content_root = root is not None
     root = root or soup.body or soup
-    for tag in root.find_all(_DROPPED_HTML):
-        if not (content_root and tag.name == "header"):
-            tag.decompose()
-    for tag in root.find_all(attrs={"hidden": True}):
-        tag.decompose()
-    for tag in root.find_all(attrs={"aria-hidden": "true"}):
-        tag.decompose()
-    for line_break in root.find_all("br"):
+    chrome, line_breaks = [], []
+    for tag in root.descendants:
+        if not isinstance(tag, Tag):
+            continue
+        if tag.name == "br":
+            line_breaks.append(tag)
+        elif _is_chrome(tag, keep_header=content_root):
+            chrome.append(tag)
+    for line_break in line_breaks:
         line_break.replace_with("\n")
+    for tag in chrome:
+        if not tag.decomposed:  # not inside chrome removed before it
+            tag.decompose()
     yield from _html_element_blocks(root)
+
+
+def _is_chrome(tag: Tag, *, keep_header: bool) -> bool:
+    if tag.name in _DROPPED_HTML:
+        return not (keep_header and tag.name == "header")
+    if tag.has_attr("hidden") or tag.get("aria-hidden") == "true":
+        return True
+    if tag.get("role") in _CHROME_ROLES:
+        return True
+    names = [*tag.get("class", ()), tag.get("id") or ""]
+    return any(_CHROME_CLASS.match(name) for name in names)
 
 
 def _html_element_blocks(element: Tag) -> Iterator[Block]:
@@ -460,14 +493,27 @@ def _html_list_lines(list_tag: Tag, *, depth: int) -> Iterator[str]:
             yield from _html_list_lines(sub_list, depth=depth + 1)
 
 
-def _html_definition_lines(definitions: Tag) -> Iterator[str]:
-    term = ""
-    for child in definitions.find_all(("dt", "dd")):
+def _html_definition_lines(definitions: Tag, *, depth: int = 0) -> Iterator[str]:
+    """ "- term: definition" per pair; a term without a definition (a table of contents) alone;
+    a definition list nested in a definition is indented below it."""
+    indent = "  " * depth
+    term, term_used = "", True
+    for child in definitions.find_all(["dt", "dd"]):
+        if child.find_parent("dl") is not definitions:
+            continue
         if child.name == "dt":
-            term = clean_text(child.get_text())
-        else:
-            definition = clean_text(child.get_text())
-            yield f"- {term}: {definition}" if term else f"- {definition}"
+            if not term_used:
+                yield f"{indent}- {term}"
+            term, term_used = clean_text(child.get_text()), False
+            continue
+        nested = [dl.extract() for dl in child.find_all("dl") if dl.find_parent("dd") is child]
+        definition = clean_text(child.get_text())
+        yield f"{indent}- {f'{term}: {definition}' if term and definition else term or definition}"
+        term_used = True
+        for dl in nested:
+            yield from _html_definition_lines(dl, depth=depth + 1)
+    if not term_used:
+        yield f"{indent}- {term}"
 
 
 def _html_table(table: Tag) -> str:

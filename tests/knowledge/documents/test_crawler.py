@@ -19,7 +19,9 @@ from knowledge.documents.crawler import (
     crawl,
     normalise_url,
 )
+from tests.servers import free_port
 
+RETURNS_ZH = "/help/%E9%80%80%E8%B4%A7%E6%94%BF%E7%AD%96"  # /help/退货政策 as sent
 LAST_MODIFIED = "Wed, 01 Jan 2025 00:00:00 GMT"
 ROBOTS = "User-agent: *\nDisallow: /help/private/\nCrawl-delay: 0\n"
 
@@ -32,6 +34,8 @@ class Resource:
     location: str | None = None
     validators: bool = True  # ETag + Last-Modified, 304 when the request carries them
     length: bool = True  # without Content-Length a client only learns the size by reading
+    hang_up: bool = False  # close the connection without an answer
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def html(*hrefs: str, title: str = "Help") -> Resource:
@@ -64,7 +68,9 @@ class Site:
         resource = self.resources.get(handler.path)
         if resource is None:
             resource = Resource(b"not found", "text/plain", status=404, validators=False)
-        headers = {"Content-Type": resource.content_type}
+        if resource.hang_up:
+            return
+        headers = {"Content-Type": resource.content_type, **resource.headers}
         if resource.location:
             headers["Location"] = resource.location
         if resource.validators:
@@ -104,7 +110,7 @@ def serve() -> Iterator[Callable[[], Site]]:
                 pass
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
         servers.append(server)
         site.base = f"http://127.0.0.1:{server.server_port}"
         return site
@@ -139,10 +145,12 @@ def help_site(serve, other: Site) -> Site:
             "/help/returns#policy",
             "./returns",
             "shipping.txt",
+            "退货政策",
             "manual.pdf",
             "logo.png",
             "private/secret.html",
             "missing",
+            "broken",
             "old",
             "moved",
             "/blog/news.html",
@@ -154,9 +162,11 @@ def help_site(serve, other: Site) -> Site:
         "/help/returns/exchanges": html("exchanges/deep", title="Exchanges"),
         "/help/returns/exchanges/deep": html("/help/too-deep", title="Deep"),
         "/help/too-deep": html(),
+        "/help/broken": Resource(hang_up=True),
         "/help/shipping.txt": Resource(
             "Shipping takes 3-5 days. 配送需要 3 到 5 天。".encode(), "text/plain; charset=utf-8"
         ),
+        RETURNS_ZH: Resource("<h1>退货政策</h1><p>30 天内可退货。</p>".encode()),
         "/help/manual.pdf": Resource(b"%PDF-1.4\n1 0 obj <<>> endobj\n%%EOF\n", "application/pdf"),
         "/help/logo.png": Resource(b"\x89PNG\r\n\x1a\n" + bytes(64), "image/png"),
         "/help/private/secret.html": html(),
@@ -206,6 +216,7 @@ def test_without_a_sitemap_links_are_followed_under_the_start_path(help_site, ot
         "/help/returns/exchanges",
         "/help/returns/exchanges/deep",
         "/help/shipping.txt",
+        RETURNS_ZH,
         "/help/manual.pdf",
         "/help/new",
     }
@@ -215,6 +226,7 @@ def test_without_a_sitemap_links_are_followed_under_the_start_path(help_site, ot
     assert shipping.body.decode() == "Shipping takes 3-5 days. 配送需要 3 到 5 天。"
     assert shipping.content_type == "text/plain; charset=utf-8"
     assert pages["/help/manual.pdf"].body.startswith(b"%PDF-1.4")
+    assert "30 天内可退货" in pages[RETURNS_ZH].body.decode()
     assert pages["/help/returns"].links == (
         f"{help_site.base}/help/",
         f"{help_site.base}/help/returns/exchanges",
@@ -227,7 +239,9 @@ def test_without_a_sitemap_links_are_followed_under_the_start_path(help_site, ot
     assert pages["/help/private/secret.html"].status == PageStatus.SKIPPED
     assert pages["/help/private/secret.html"].error == "disallowed by robots.txt"
     assert pages["/help/moved"].status == PageStatus.SKIPPED
-    assert "another site" in pages["/help/moved"].error
+    assert pages["/help/moved"].error == (
+        f"redirects to {other.base}/help/moved-here, outside {help_site.base}: not followed"
+    )
 
     # Never requested: disallowed, outside the path prefix, beyond max_depth, another host.
     for path in ("/help/private/secret.html", "/blog/news.html", "/help/too-deep"):
@@ -239,13 +253,18 @@ def test_without_a_sitemap_links_are_followed_under_the_start_path(help_site, ot
     assert {r.headers["User-Agent"] for r in help_site.requests} == {"HelpdeskChatbotCrawler/1.0"}
 
 
-def test_a_404_is_reported_and_the_crawl_goes_on(help_site) -> None:
+def test_a_404_and_a_dropped_connection_are_errors_and_the_crawl_goes_on(help_site) -> None:
     pages = run(help_site)
     urls = [page.url.removeprefix(help_site.base) for page in pages]
 
     missing = pages[urls.index("/help/missing")]
     assert (missing.status, missing.error) == (PageStatus.ERROR, "HTTP 404 Not Found")
-    assert urls.index("/help/returns/exchanges") > urls.index("/help/missing")
+    broken = pages[urls.index("/help/broken")]
+    assert (broken.status, broken.error) == (
+        PageStatus.ERROR,
+        "network error: Server disconnected without sending a response.",
+    )
+    assert urls.index("/help/returns/exchanges") > urls.index("/help/broken")
 
 
 def test_the_sitemap_index_and_its_sitemaps_make_the_frontier(serve, other) -> None:
@@ -429,6 +448,29 @@ def test_a_configured_delay_larger_than_crawl_delay_wins(help_site) -> None:
     assert clock.sleeps == [1.5, 1.5]
 
 
+@pytest.mark.parametrize(("retry_after", "expected_pause"), [("3", 3.0), ("", 1.0), ("600", 5.0)])
+def test_a_429_slows_the_rest_of_the_crawl_down(help_site, retry_after, expected_pause) -> None:
+    help_site.resources["/help/"] = html("busy", "a", "b")
+    help_site.resources |= {
+        "/help/busy": Resource(b"slow down", "text/plain", status=429, validators=False),
+        "/help/a": html(),
+        "/help/b": html(),
+    }
+    if retry_after:
+        help_site.resources["/help/busy"].headers = {"Retry-After": retry_after}
+    clock = FakeClock()
+
+    pages = run(
+        help_site, limits=CrawlLimits(max_crawl_delay_seconds=5), clock=clock, sleep=clock.sleep
+    )
+
+    assert [p.status for p in pages] == [PageStatus.FETCHED, PageStatus.ERROR] + [
+        PageStatus.FETCHED
+    ] * 2
+    assert pages[1].error == "HTTP 429 Too Many Requests"
+    assert clock.sleeps == [expected_pause, expected_pause]  # before /help/a and /help/b
+
+
 def test_pages_larger_than_max_page_bytes_are_errors(help_site) -> None:
     help_site.resources["/help/"] = html("declared.txt", "streamed.txt", "small.txt")
     help_site.resources |= {
@@ -503,7 +545,7 @@ def test_without_kept_links_html_pages_whose_links_are_needed_are_fetched_in_ful
 
 def test_only_http_and_https_start_urls_are_accepted() -> None:
     with pytest.raises(ValueError, match="Not an http or https URL"):
-        list(crawl("ftp://example.com/help/", limits=CrawlLimits()))
+        crawl("ftp://example.com/help/", limits=CrawlLimits())
 
 
 @pytest.mark.parametrize(
@@ -520,3 +562,12 @@ def test_only_http_and_https_start_urls_are_accepted() -> None:
 )
 def test_urls_are_normalised(url: str, base: str | None, expected: str | None) -> None:
     assert normalise_url(url, base=base) == expected
+
+
+def test_an_unreachable_site_is_one_skipped_page_saying_why() -> None:
+    start = f"http://127.0.0.1:{free_port()}/help/"  # nothing listens there
+
+    pages = list(crawl(start, limits=CrawlLimits()))
+
+    assert [(p.url, p.status) for p in pages] == [(start, PageStatus.SKIPPED)]
+    assert pages[0].error.startswith("robots.txt could not be read (network error: ")

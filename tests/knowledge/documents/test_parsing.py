@@ -155,6 +155,23 @@ def test_html_without_main_uses_body_and_title_tag():
     ]
 
 
+def test_xhtml_documentation_page_without_navigation_bars():
+    """A DocBook page as Debian's postgresql-doc ships: XHTML, prev/next tables in divs of class
+    navheader/navfooter, a table of contents as a definition list of terms only."""
+    doc = parse_file("docbook-toc.xhtml.html")
+    assert doc.title == "47.1. Interface Functions"
+    assert shape(doc) == [
+        (H, 2, "47.1. Interface Functions"),
+        (
+            L,
+            0,
+            "- SPI_connect — connect a C function to the SPI manager\n"
+            "- SPI_finish — disconnect a C function from the SPI manager\n"
+            "  - SPI_finish details: when to call it",
+        ),
+    ]
+
+
 def test_plain_text_setext_and_standalone_headings_lists_and_paragraphs():
     doc = parse_file("warranty.txt")
     assert doc.title == "Warranty"
