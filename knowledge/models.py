@@ -169,7 +169,8 @@ class DocumentImport(models.Model):
     failed = models.PositiveIntegerField(default=0)
     # [{"name": file or URL, "code": DocumentError code, "message": shown as is}]
     errors = models.JSONField(default=list, blank=True)
-    # locale, visibility, tags; for crawls the limits (max_pages, max_depth, max_seconds).
+    # locale, visibility, tags; for files a key_prefix before each file's relative path (two
+    # imported folders may hold files of the same name); for crawls the limits (CrawlLimits).
     options = models.JSONField(default=dict, blank=True)
     # An uploaded file or zip, kept until the import has read it.
     upload = models.BinaryField(null=True, blank=True, editable=False)

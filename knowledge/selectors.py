@@ -160,15 +160,22 @@ def faq_lookup(*, text: str, locale: str, vector: np.ndarray | None = None) -> F
 
 
 def passages_retrieve(
-    *, text: str, locale: str, k: int = 5, include_agents_only: bool = False
+    *,
+    text: str,
+    locale: str,
+    k: int = 5,
+    include_agents_only: bool = False,
+    vector: np.ndarray | None = None,
 ) -> Retrieval:
     """The `k` best chunks for a question by hybrid retrieval: the nearest by vector and the
     best by words (Chinese segmented), fused by reciprocal rank; `relevant` says whether they
     clear the relevance floor of the locale's embedding model. Only public documents unless
-    `include_agents_only`. Sync: the chatbot calls it off the event loop."""
+    `include_agents_only`. Pass `vector` when the question was embedded already (by the
+    locale's model). Sync: the chatbot calls it off the event loop."""
     started = time.perf_counter()
     embedder = get_embedder(locale)
-    vector = embedder.embed([text])[0]
+    if vector is None:
+        vector = embedder.embed([text])[0]
     query_tokens = tokenize(text)
     index = get_chunk_index()
     candidates = index.candidates(

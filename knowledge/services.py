@@ -598,7 +598,7 @@ def _import_one(
         )
         result = document_upsert(
             parsed=parsed,
-            source_key=source_file.name,
+            source_key=options.get("key_prefix", "") + source_file.name,
             visibility=options.get("visibility", Visibility.PUBLIC),
             tags=options.get("tags", []),
             source_import=document_import,

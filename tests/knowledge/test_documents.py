@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from chatbot.management.commands.load_demo import Command as LoadDemo
+from chatbot.reembedding import embeddings_reembed
 from knowledge import selectors, services
 from knowledge.documents.indexing import reset_chunk_index
 from knowledge.documents.parsing import parse_document
@@ -255,10 +257,29 @@ def test_reembedding_moves_chunks_of_another_model(help_centre, counting):
     Chunk.objects.filter(document__locale="en").update(embedding_model="old-model/1")
     pending = services.documents_pending_reembed()
     assert set(pending) == set(Document.objects.filter(locale="en").values_list("pk", flat=True))
+    assert not selectors.passages_retrieve(text="When will my refund arrive?", locale="en").passages
 
-    progress = list(services.documents_reembed())
+    result = embeddings_reembed(batch_size=64)  # what `manage.py reembed` runs
 
-    assert [p.done for p in progress] == list(range(1, len(pending) + 1))
+    assert result.documents_reindexed == len(pending)
     assert services.documents_pending_reembed() == []
     retrieval = selectors.passages_retrieve(text="When will my refund arrive?", locale="en")
     assert retrieval.passages and retrieval.relevant
+
+
+def test_load_demo_imports_each_locale_and_indexes_before_it_returns(tmp_path):
+    root = write_articles(
+        tmp_path,
+        {
+            "en/returns.md": ARTICLES["en/returns.md"],
+            "zh-hans/returns.md": ARTICLES["zh-hans/退货.md"],
+        },
+    )
+
+    LoadDemo().load_help_centre(root)
+
+    keys = dict(Document.objects.values_list("source_key", "locale"))
+    assert keys == {"en/returns.md": "en", "zh-hans/returns.md": "zh-hans"}, "no name clash"
+    assert not Document.objects.exclude(status=Document.Status.INDEXED).exists()
+    answer = selectors.passages_retrieve(text="退款多久到账？", locale="zh-hans")
+    assert answer.relevant and answer.passages[0].heading_path[-1] == "退款时间"

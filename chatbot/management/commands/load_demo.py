@@ -43,7 +43,12 @@ class Command(BaseCommand):
             document_import = DocumentImport.objects.create(
                 kind=DocumentImport.Kind.FILES,
                 source=str(folder),
-                options={"locale": folder.name, "visibility": "public", "tags": ["demo"]},
+                options={
+                    "locale": folder.name,
+                    "visibility": "public",
+                    "tags": ["demo"],
+                    "key_prefix": f"{folder.name}/",
+                },
             )
             result = documents_import(import_id=document_import.pk, index_inline=True)
             self.stdout.write(
