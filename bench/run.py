@@ -723,6 +723,16 @@ def section_shop_matching(ctx: Context) -> Section:
     return Section("shop_matching", title, text, data, verdicts.load(data["verdicts"]))
 
 
+def section_retrieval(ctx: Context) -> Section:
+    """Knowledge-base retrieval (help centre en + zh-hans, PostgreSQL manual): hybrid vs vector
+    and lexical only, chunk sizes, the relevance floor, latency at 10k chunks; own process."""
+    out = ctx.cache_dir / "retrieval.json"
+    text = _module_output("bench.retrieval", "--out", str(out), "--cache-dir", str(ctx.cache_dir))
+    data = json.loads(out.read_text())
+    title = "Knowledge-base retrieval (bench/retrieval.py)"
+    return Section("retrieval", title, text, data, verdicts.load(data["verdicts"]))
+
+
 def section_cache(ctx: Context) -> Section:
     """Semantic cache: hit and wrong-hit rates vs a fixed-threshold cache on CLINC150, lookup
     latency at 100k entries, upstream calls for 50 identical concurrent questions."""
@@ -896,6 +906,7 @@ def section_loadtest(ctx: Context) -> Section:
 SECTIONS: dict[str, Callable[[Context], Section]] = {
     "faq_quality": section_faq_quality,
     "shop_matching": section_shop_matching,
+    "retrieval": section_retrieval,
     "faq_latency": section_faq_latency,
     "sqlite_lookup": section_sqlite_lookup,
     "pg_lookup": section_pg_lookup,

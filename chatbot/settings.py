@@ -230,6 +230,19 @@ GENERATION_ATTEMPTS = env.int("GENERATION_ATTEMPTS", default=3)
 GENERATION_TIMEOUT_S = env.float("GENERATION_TIMEOUT_S", default=60.0)
 GENERATION_BATCH_SIZE = env.int("GENERATION_BATCH_SIZE", default=10)
 
+# --- Knowledge base (documents) -------------------------------------------------------------
+# Largest chunk, in the chunker's tokens (knowledge/documents/chunking.py says how they were chosen).
+KNOWLEDGE_CHUNK_MAX_TOKENS = env.int("KNOWLEDGE_CHUNK_MAX_TOKENS", default=200)
+# Largest file an import parses, and largest upload (a zip) the admin accepts.
+KNOWLEDGE_MAX_FILE_BYTES = env.int("KNOWLEDGE_MAX_FILE_BYTES", default=20 * 1024 * 1024)
+KNOWLEDGE_MAX_UPLOAD_BYTES = env.int("KNOWLEDGE_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
+# Candidates each side of hybrid retrieval (vector, lexical) hands to the rank fusion.
+KNOWLEDGE_RETRIEVAL_CANDIDATES = env.int("KNOWLEDGE_RETRIEVAL_CANDIDATES", default=30)
+# Default bounds of a crawl (the admin's crawl form can lower or raise them per crawl).
+KNOWLEDGE_CRAWL_MAX_PAGES = env.int("KNOWLEDGE_CRAWL_MAX_PAGES", default=200)
+KNOWLEDGE_CRAWL_MAX_DEPTH = env.int("KNOWLEDGE_CRAWL_MAX_DEPTH", default=5)
+KNOWLEDGE_CRAWL_MAX_SECONDS = env.float("KNOWLEDGE_CRAWL_MAX_SECONDS", default=300.0)
+
 # --- LLM ------------------------------------------------------------------------------------
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")

@@ -1,0 +1,79 @@
+"""bench.retrieval end to end on a tiny help centre with a bag-of-words embedder: the app's
+parsing and chunking path, the three methods' recall and MRR, the sweep, the floor study and
+the latency table with their verdicts. It checks the report's shape and the figures that a
+tiny corpus makes certain, never timings."""
+
+import zlib
+
+import numpy as np
+
+from bench.retrieval import Question, Source, markdown, run
+from bench.verdicts import load
+
+DIM = 64
+
+
+class BagOfWords:
+    """Unit vectors of hashed lowercase words: texts sharing words are close."""
+
+    identity = "bag-of-words/test/64"
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        rows = np.zeros((len(texts), DIM), dtype=np.float32)
+        for row, text in zip(rows, texts, strict=True):
+            for word in text.lower().split():
+                row[zlib.crc32(word.strip("?.,!").encode()) % DIM] += 1
+        return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
+ARTICLES = {
+    "passwords.md": "# Passwords\n\n## Reset\n\nOpen the sign-in page and choose Forgot password."
+    " A reset link arrives by email within five minutes.\n",
+    "refunds.md": "# Refunds\n\n## Timing\n\nRefunds reach the original card within 5 business "
+    "days after the parcel arrives at our warehouse.\n",
+    "shipping.md": "# Shipping\n\n## Rates\n\n| zone | price |\n|---|---|\n| domestic | $5 |\n"
+    "| international | $20 |\n\nParcels leave the warehouse within two days.\n",
+}
+QUESTIONS = [
+    Question("how do I reset my password", "passwords", "Forgot password"),
+    Question("when do refunds reach my card", "refunds", "within 5 business days"),
+    Question("what does international shipping cost", "shipping", "international | $20"),
+    Question("do you sell bicycles in Tokyo", None, None),
+    Question("can I pay the refund to another card", None, None, near_miss=True),
+]
+
+
+def test_bench_reports_quality_sweep_floors_and_latency_with_verdicts():
+    source = Source("tiny", "en", [(n, t.encode()) for n, t in ARTICLES.items()], QUESTIONS)
+    report = run(
+        [source],
+        lambda locale: BagOfWords(),
+        sizes=(20, 200),
+        default_size=200,
+        latency_chunks=50,
+        latency_rounds=10,
+        cache_dir=None,
+    )
+
+    at_default = report["sweep"]["tiny"]["200"]
+    assert at_default["questions"] == 3
+    assert at_default["chunks"] == 3
+    assert at_default["evidence_split"] == 0
+    assert at_default["lexical"]["recall"] == at_default["hybrid"]["recall"] == 1.0
+    assert report["sweep"]["tiny"]["20"]["chunks"] >= at_default["chunks"]
+
+    study = report["floors"]["bag-of-words"]
+    for rule in ("cosine_and_coverage", "cosine_only"):
+        assert study[rule]["test"]["oos"] + study[rule]["tune"]["oos"] == 2
+    assert set(report["tokenizers"]["tiny"]) >= {"jieba search mode + stop words (chosen)"}
+
+    latency = report["latency"]["en"]
+    assert (latency["chunks"], latency["distinct_chunks"], latency["queries"]) == (50, 3, 10)
+    assert latency["hybrid_with_embedding"]["p50"] >= latency["hybrid"]["p50"]
+
+    checked = load(report["verdicts"])
+    assert [v.passed for v in checked[:2]] == [True, False]  # lexical alone already finds all
+    assert "at 50 chunks" in checked[2].target
+    text = markdown(report)
+    assert "| tiny | bag-of-words | 3 | 3 | 100.0% / 1.000 |" in text
+    assert all(v.line() in text for v in checked)
