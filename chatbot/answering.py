@@ -17,6 +17,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chatbot import copy, metrics, services
+from chatbot.database_lanes import on_bookkeeping_lane
 from chatbot.handoff import selectors as handoff_selectors
 from chatbot.handoff import services as handoff
 from chatbot.models import Conversation
@@ -27,6 +28,7 @@ from chatbot.pipeline.registry import configured_stages
 from chatbot.pipeline.trace import Trace
 from chatbot.protocol import error_frame
 from chatbot.shared_state import shared_state
+from knowledge import services as knowledge_services
 
 logger = logging.getLogger(__name__)
 
@@ -321,6 +323,10 @@ async def _finish(turn: Turn, conversation_id: int, event: DoneEvent, trace_id: 
         await _cancel(public_id, message_id)
         return
     metrics.answer_stored(event)
+    if event.citations:
+        await on_bookkeeping_lane(knowledge_services.document_cited)(
+            document_ids=[citation.document_id for citation in event.citations]
+        )
     logger.info(
         "answered message %s from %s",
         message_id,

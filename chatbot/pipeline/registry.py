@@ -6,11 +6,33 @@ from collections.abc import Callable
 from django.conf import settings
 
 from chatbot.cache.stage import CacheStage
+from chatbot.database_lanes import on_lookup_lane
 from chatbot.llm.router import default_router
-from chatbot.pipeline.base import Stage
+from chatbot.pipeline.base import Stage, Turn
 from chatbot.pipeline.fallback_stage import FallbackStage
 from chatbot.pipeline.faq_stage import FAQStage
-from chatbot.pipeline.llm_stage import LLMStage
+from chatbot.pipeline.grounding import UngroundedPolicy, WithoutSources
+from chatbot.pipeline.llm_stage import LLMStage, Retrieve
+from knowledge.documents.types import Retrieval
+from knowledge.embeddings import embed_one_async
+from knowledge.greetings import strip_greetings
+from knowledge.selectors import passages_retrieve
+
+
+def help_centre_retriever(*, top_k: int) -> Retrieve:
+    """The help centre's best passages for a turn (public documents of its locale), or None
+    when the locale has no indexed documents at all. The question is embedded on the embedding
+    thread (the FAQ stage embedded the same text a moment ago: a cache hit), then searched on
+    the lookup lane."""
+    search = on_lookup_lane(passages_retrieve)
+
+    async def retrieve(turn: Turn) -> Retrieval | None:
+        text = strip_greetings(turn.text)
+        vector = await embed_one_async(text, turn.locale)
+        found = await search(text=text, locale=turn.locale, k=top_k, vector=vector)
+        return found if found.passages else None
+
+    return retrieve
 
 
 def _llm_stage() -> Stage:
@@ -18,6 +40,10 @@ def _llm_stage() -> Stage:
         default_router(),
         system_prompt=settings.LLM_SYSTEM_PROMPT,
         history_budget=settings.LLM_HISTORY_TOKEN_BUDGET,
+        retrieve=help_centre_retriever(top_k=settings.LLM_RETRIEVAL_TOP_K),
+        without_sources=WithoutSources(settings.LLM_ANSWER_WITHOUT_SOURCES),
+        sources_budget=settings.LLM_SOURCES_TOKEN_BUDGET,
+        ungrounded=UngroundedPolicy(settings.LLM_UNGROUNDED),
     )
 
 
