@@ -354,8 +354,10 @@ def document_index(*, document_id: int) -> int:
     batches of EMBEDDING_BATCH_SIZE (before the write transaction: on SQLite a transaction holds
     the write lock from its start), then replaces its chunks in one transaction and moves the
     knowledge version. A document edited meanwhile is left to the task its edit enqueued.
-    Returns the number of chunks."""
-    document = Document.objects.get(pk=document_id)
+    Returns the number of chunks (0 for a document deleted before its task ran)."""
+    document = Document.objects.filter(pk=document_id).first()
+    if document is None:
+        return 0
     embedder = get_embedder(document.locale)
     try:
         parsed = ParsedDocument(

@@ -43,7 +43,7 @@ class ChunkInfo:
     document_id: int
     document_version: int
     title: str
-    url: str
+    source_url: str  # blank for a file's document: `document_url` gives its help page
     heading_path: tuple[str, ...]
     text: str
 
@@ -91,7 +91,7 @@ def _info(row: tuple) -> ChunkInfo:
         document_id=document_id,
         document_version=version,
         title=title,
-        url=document_url(document_id=document_id, source_url=source_url),
+        source_url=source_url,
         heading_path=tuple(heading_path),
         text=text,
     )
@@ -102,6 +102,16 @@ class _Corpus:
     ids: np.ndarray  # (n,) int64
     vectors: np.ndarray  # (n, d) float32, unit rows
     lexical: LexicalIndex
+
+
+def _corpus(rows: list[tuple[int, str, str, bytes]]) -> _Corpus:
+    """From (chunk id, visibility, search tokens, embedding bytes) rows."""
+    ids = [r[0] for r in rows]
+    return _Corpus(
+        ids=np.array(ids, dtype=np.int64),
+        vectors=np.stack([np.frombuffer(r[3], dtype=np.float32) for r in rows]),
+        lexical=LexicalIndex.from_search_tokens(ids, [r[2] for r in rows]),
+    )
 
 
 class InMemoryChunkIndex:
@@ -132,16 +142,12 @@ class InMemoryChunkIndex:
             rows.setdefault(locale, []).append((fields[0], visibility, tokens, bytes(embedding)))
         corpora = {}
         for locale, items in rows.items():
-            for agents in (False, True):
-                chosen = [r for r in items if agents or r[1] == Visibility.PUBLIC]
-                if chosen:
-                    corpora[(locale, agents)] = _Corpus(
-                        ids=np.array([r[0] for r in chosen], dtype=np.int64),
-                        vectors=np.stack([np.frombuffer(r[3], dtype=np.float32) for r in chosen]),
-                        lexical=LexicalIndex.from_search_tokens(
-                            [r[0] for r in chosen], [r[2] for r in chosen]
-                        ),
-                    )
+            public = [r for r in items if r[1] == Visibility.PUBLIC]
+            if public:
+                corpora[(locale, False)] = _corpus(public)
+            # Most help centres have no agents-only documents: then agents search the same copy.
+            everyone = len(public) == len(items) and corpora.get((locale, False))
+            corpora[(locale, True)] = everyone or _corpus(items)
         # Swapped together, so a search never finds a chunk whose citation data is missing.
         self._corpora, self._info = corpora, info
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.db import transaction
 
 from chatbot.management.commands.load_demo import Command as LoadDemo
 from chatbot.reembedding import embeddings_reembed
-from knowledge import selectors, services
+from knowledge import selectors, services, tasks
 from knowledge.documents.indexing import reset_chunk_index
 from knowledge.documents.parsing import parse_document
 from knowledge.embeddings import get_embedder
@@ -283,3 +284,12 @@ def test_load_demo_imports_each_locale_and_indexes_before_it_returns(tmp_path):
     assert not Document.objects.exclude(status=Document.Status.INDEXED).exists()
     answer = selectors.passages_retrieve(text="退款多久到账？", locale="zh-hans")
     assert answer.relevant and answer.passages[0].heading_path[-1] == "退款时间"
+
+
+def test_indexing_waits_for_the_commit_and_skips_a_document_deleted_meanwhile(counting):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        upsert(RETURNS_V1)
+        raise RuntimeError("the import failed after the upsert")
+    assert not Document.objects.exists()
+    assert counting.texts == [], "no task ran for the rolled-back document"
+    assert tasks.document_index(10**9) == 0
