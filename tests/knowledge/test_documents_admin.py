@@ -76,8 +76,11 @@ def test_uploading_a_zip_imports_its_good_files_and_lists_the_bad_one(client):
     assert (document.source_key, document.tags) == ("returns.md", ["returns", "demo"])
     assert document.status == Document.Status.INDEXED
     page = client.get(response["Location"]).content.decode()
+    assert 'http-equiv="refresh"' not in page, "a finished import's page stays put"
     assert "broken/manual.pdf" in page
     assert document_import.errors[0]["message"] in page.replace("&#x27;", "'")
+    DocumentImport.objects.filter(pk=document_import.pk).update(status="running")
+    assert 'http-equiv="refresh"' in client.get(response["Location"]).content.decode()
 
 
 def test_a_document_page_shows_its_chunks_and_the_reindex_action_embeds_again(
