@@ -7,10 +7,13 @@ files) so that a wrongly encoded file is reported instead of being indexed as mo
 import codecs
 import io
 import logging
+import math
 import re
 import unicodedata
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import pypdf
@@ -125,6 +128,11 @@ _LIST_MARKER = re.compile(r"^\s*(?:[-*+•·▪‣◦]|\d{1,3}[.)、]|[a-zA-Z][.
 _PAGE_NUMBER = re.compile(
     r"^\s*(?:(?:page|p\.)\s*)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?\s*$|^\s*第\s*\d+\s*页", re.I
 )
+# A PDF line set at least this much larger than the body text, and not longer, is a heading.
+HEADING_SIZE_RATIO = 1.15
+MAX_PDF_HEADING_CHARS = 150
+RUNNING_LINE_SHARE = 0.3
+_PDF_HEADING_TEXT = re.compile(rf"[^\W\d_]|{CJK}")  # has a letter: not a bare number
 _DOT_LEADER = re.compile(r"(?:\s*\.){4,}\s*")  # a table of contents' ". . . . 12"
 _SETEXT_UNDERLINE = re.compile(r"^\s*(=+|-+)\s*$")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*(?:\n|\Z)", re.S)
@@ -599,6 +607,12 @@ def _looks_like_heading(line: str) -> bool:
 # --- PDF --------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _PdfLine:
+    text: str
+    size: float  # the font size most of the line's characters are set in, in points
+
+
 def _parse_pdf(data: bytes) -> tuple[str | None, list[Block]]:
     if b"%PDF-" not in data[:1024]:
         raise DocumentError("corrupt_pdf", "The file is not a PDF (it has no PDF header).")
@@ -610,7 +624,7 @@ def _parse_pdf(data: bytes) -> tuple[str | None, list[Block]]:
                 "The PDF is password-protected; remove the password and import it again.",
             )
         metadata_title = (reader.metadata.title if reader.metadata else None) or ""
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = [_pdf_page_lines(page) for page in reader.pages]
     except DocumentError:
         raise
     except Exception as error:  # pypdf raises many types (ValueError, KeyError...) on bad input
@@ -618,40 +632,130 @@ def _parse_pdf(data: bytes) -> tuple[str | None, list[Block]]:
         raise DocumentError(
             "corrupt_pdf", "The PDF is damaged or not a PDF and cannot be read."
         ) from error
-    if not any(page.strip() for page in pages):
+    if not any(line.text for lines in pages for line in lines):
         raise DocumentError(
             "no_text",
             "The PDF has no text to extract (a scanned PDF needs OCR before it can be imported).",
         )
+    pages = _without_running_lines(pages)
+    heading_levels = _pdf_heading_levels([line for lines in pages for line in lines])
     blocks: list[Block] = []
-    for page in pages:
-        blocks.extend(_pdf_page_blocks(page, first=not blocks))
-    return clean_text(metadata_title) or None, blocks
+    for lines in pages:
+        blocks.extend(_pdf_page_blocks(lines, heading_levels, first=not blocks))
+    return clean_text(metadata_title) or None, _merge_adjacent_lists(blocks)
 
 
-def _pdf_page_blocks(page_text: str, *, first: bool) -> list[Block]:
-    """Paragraphs from a page's lines: a paragraph ends at a blank line, or at a line that ends
-    a sentence well short of the page's full line width. The first short line of the document
-    without final punctuation is its title heading."""
-    lines = [_DOT_LEADER.sub(" ", line).strip() for line in page_text.splitlines()]
-    lines = [line for line in lines if not _PAGE_NUMBER.match(line) or not line]
-    full_width = max((len(line) for line in lines), default=0)
-    groups: list[list[str]] = [[]]
+def _pdf_page_lines(page: pypdf.PageObject) -> list[_PdfLine]:
+    """The lines of pypdf's extract_text (the visitor sees the same text, piece by piece), each
+    with its font size, without page numbers and table-of-contents dot leaders."""
+    lines: list[_PdfLine] = []
+    parts: list[str] = []
+    characters_by_size: Counter[float] = Counter()
+
+    def end_line() -> None:
+        text = _DOT_LEADER.sub(" ", "".join(parts)).strip()
+        size = characters_by_size.most_common(1)[0][0] if characters_by_size else 0.0
+        if not _PAGE_NUMBER.match(text):
+            lines.append(_PdfLine(text, size))
+        parts.clear()
+        characters_by_size.clear()
+
+    def visit(text: str, cm: list[float], tm: list[float], font: object, font_size: float) -> None:
+        size = round(abs(font_size) * math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3]), 1)
+        for index, part in enumerate(text.split("\n")):
+            if index:
+                end_line()
+            parts.append(part)
+            characters_by_size[size] += len(part.strip())
+
+    page.extract_text(visitor_text=visit)
+    end_line()
+    return lines
+
+
+def _without_running_lines(pages: list[list[_PdfLine]]) -> list[list[_PdfLine]]:
+    """Drop running headers and footers: a first or last line of a page that, page numbers
+    aside, is the first or last line of at least RUNNING_LINE_SHARE of the pages (3 at least).
+    The first page keeps its lines: its top line is often the title the header repeats."""
+
+    def key(line: _PdfLine) -> str:
+        return re.sub(r"\d+", "#", line.text)
+
+    edges: Counter[str] = Counter()
+    for lines in pages:
+        texts = [line for line in lines if line.text]
+        edges.update({key(line) for line in (texts[:1] + texts[-1:])})
+    threshold = max(3, RUNNING_LINE_SHARE * len(pages))
+    running = {text for text, count in edges.items() if count >= threshold}
+    if not running:
+        return pages
+    cleaned = pages[:1]
+    for lines in pages[1:]:
+        texts = [index for index, line in enumerate(lines) if line.text]
+        edge_indexes = {texts[0], texts[-1]} if texts else set()
+        cleaned.append(
+            [
+                line
+                for index, line in enumerate(lines)
+                if index not in edge_indexes or key(line) not in running
+            ]
+        )
+    return cleaned
+
+
+def _pdf_heading_levels(lines: list[_PdfLine]) -> dict[float, int]:
+    """Heading font sizes and their levels: sizes at least HEADING_SIZE_RATIO above the body
+    text's (the size most characters are set in), the largest level 1."""
+    characters_by_size: Counter[float] = Counter()
     for line in lines:
-        if not line:
-            groups.append([])
-            continue
-        if groups[-1] and _LIST_MARKER.match(line):
-            groups.append([])
-        groups[-1].append(line)
-        if line.endswith(_TERMINAL_PUNCTUATION) and len(line) < 0.8 * full_width:
-            groups.append([])
+        characters_by_size[line.size] += len(line.text)
+    body_size = characters_by_size.most_common(1)[0][0]
+    sizes = sorted(
+        {line.size for line in lines if line.text and line.size >= body_size * HEADING_SIZE_RATIO},
+        reverse=True,
+    )
+    return {size: min(level, 6) for level, size in enumerate(sizes, start=1)}
+
+
+def _pdf_page_blocks(
+    lines: list[_PdfLine], heading_levels: dict[float, int], *, first: bool
+) -> list[Block]:
+    """Headings by font size; paragraphs end at a blank line, or at a line that ends a sentence
+    well short of the page's full line width. A PDF set in one size has its first short line
+    without final punctuation as its title heading."""
+    full_width = max((len(line.text) for line in lines), default=0)
     blocks: list[Block] = []
-    for lines_of_group in (group for group in groups if group):
-        if first and not blocks and _looks_like_heading(lines_of_group[0]):
-            blocks.append(Block(BlockKind.HEADING, clean_text(lines_of_group[0]), level=1))
-            lines_of_group = lines_of_group[1:]
-            if not lines_of_group:
-                continue
-        blocks.extend(_text_body_blocks(lines_of_group))
-    return _merge_adjacent_lists(blocks)
+    group: list[str] = []
+    previous_level = 0
+
+    def end_group() -> None:
+        if group:
+            blocks.extend(_text_body_blocks(group))
+            group.clear()
+
+    for line in lines:
+        level = heading_levels.get(line.size, 0) if _PDF_HEADING_TEXT.search(line.text) else 0
+        if level and len(line.text) <= MAX_PDF_HEADING_CHARS:
+            end_group()
+            if previous_level == level:  # a heading set on two lines
+                text = clean_text(f"{blocks[-1].text}\n{line.text}")
+                blocks[-1] = Block(BlockKind.HEADING, text, level=level)
+            else:
+                blocks.append(Block(BlockKind.HEADING, clean_text(line.text), level=level))
+            previous_level = level
+            continue
+        previous_level = 0
+        if not line.text:
+            end_group()
+            continue
+        if group and _LIST_MARKER.match(line.text):
+            end_group()
+        first_line = first and not blocks and not group
+        if first_line and not heading_levels and _looks_like_heading(line.text):
+            blocks.append(Block(BlockKind.HEADING, clean_text(line.text), level=1))
+            continue
+        group.append(line.text)
+        if line.text.endswith(_TERMINAL_PUNCTUATION) and len(line.text) < 0.8 * full_width:
+            end_group()
+    end_group()
+    return blocks

@@ -29,19 +29,31 @@ def shape(doc) -> list[tuple[BlockKind, int, str]]:
 
 
 def minimal_pdf(lines: list[str], *, title: str | None = None) -> bytes:
-    """A valid one-page PDF drawing `lines` in Helvetica, written byte by byte (pypdf's writer
-    cannot draw text), with a correct cross-reference table."""
-    text_ops = "".join(
-        f"BT /F1 12 Tf 72 {720 - 16 * i} Td ({line}) Tj ET\n" for i, line in enumerate(lines)
-    ).encode("latin-1")
+    return pdf_pages([[(12, line) for line in lines]], title=title)
+
+
+def pdf_pages(pages: list[list[tuple[float, str]]], *, title: str | None = None) -> bytes:
+    """A valid PDF drawing each page's (font size, text) lines in Helvetica, written byte by
+    byte (pypdf's writer cannot draw text), with a correct cross-reference table."""
+    first_page = 4
+    kids = " ".join(f"{first_page + 2 * i} 0 R" for i in range(len(pages)))
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode(),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        b"<< /Length %d >>\nstream\n" % len(text_ops) + text_ops + b"endstream",
     ]
+    for index, lines in enumerate(pages):
+        y, ops = 740, []
+        for size, text in lines:
+            y -= int(size * 1.5)
+            ops.append(f"BT /F1 {size} Tf 72 {y} Td ({text}) Tj ET\n")
+        stream = "".join(ops).encode("latin-1")
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>"
+            % (first_page + 2 * index + 1)
+        )
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"endstream")
     if title:
         objects.append(f"<< /Title ({title}) >>".encode("latin-1"))
     out = bytearray(b"%PDF-1.4\n")
@@ -263,6 +275,34 @@ def test_pdf_without_metadata_title_uses_first_line():
         minimal_pdf(["Care instructions", "Wash at 30 degrees."]), filename="care.pdf"
     )
     assert doc.title == "Care instructions"
+
+
+def test_pdf_headings_from_font_sizes_and_running_headers_dropped():
+    one, two, three, four = (
+        f"Body text on page {word} is set in the size most characters use."
+        for word in ("one", "two", "three", "four")
+    )
+    pdf = pdf_pages(
+        [
+            [(20, "Printer manual"), (11, one), (15, "Setting up"), (11, one)],
+            [(9, "Printer manual"), (13, "Loading paper"), (13, "and envelopes"), (11, two)],
+            [(9, "Printer manual"), (15, "Troubleshooting"), (11, three), (11, "Page 3")],
+            [(9, "Printer manual"), (11, four)],
+        ]
+    )
+    doc = parse_document(pdf, filename="printer.pdf")
+    assert doc.title == "Printer manual"
+    assert shape(doc) == [
+        (H, 1, "Printer manual"),
+        (P, 0, one),
+        (H, 2, "Setting up"),
+        (P, 0, one),
+        (H, 3, "Loading paper and envelopes"),  # one heading set on two lines
+        (P, 0, two),
+        (H, 2, "Troubleshooting"),
+        (P, 0, three),
+        (P, 0, four),
+    ]
 
 
 def test_pdf_encrypted_with_empty_user_password_is_read():
