@@ -72,7 +72,6 @@ _BINARY_SIGNATURES = {
     b"\x1f\x8b": "a gzip archive",
     b"\xd0\xcf\x11\xe0": "an old Office document",
     b"\x7fELF": "a program",
-    b"MZ": "a Windows program",
 }
 _HEADING_TAGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _DROPPED_HTML = {
@@ -121,8 +120,19 @@ _HTML_BLOCK_TAGS = sorted(
         "html",
         "address",
         "hr",
+        "caption",
+        "thead",
+        "tbody",
+        "tfoot",
+        "tr",
+        "th",
+        "td",
+        "dt",
+        "dd",
     }
 )
+# A table holding headings or other tables lays out a page; its cells are read as blocks.
+_LAYOUT_TABLE_MARKERS = ["table", *_HEADING_TAGS]
 _TERMINAL_PUNCTUATION = tuple(".!?;:,。！？；：，、…)")
 _LIST_MARKER = re.compile(r"^\s*(?:[-*+•·▪‣◦]|\d{1,3}[.)、]|[a-zA-Z][.)])\s+")
 _PAGE_NUMBER = re.compile(
@@ -163,7 +173,10 @@ def parse_document(
     if document_format == PDF:
         title, blocks = _parse_pdf(data)
     else:
-        text = decode_text(data, declared_charset=_declared_charset(data, content_type))
+        declared_charset = _declared_charset(
+            data, content_type, look_in_html=document_format == HTML
+        )
+        text = decode_text(data, declared_charset=declared_charset)
         if document_format == MARKDOWN:
             title, blocks = _parse_markdown(text)
         elif document_format == HTML:
@@ -259,12 +272,13 @@ def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
-def _declared_charset(data: bytes, content_type: str | None) -> str | None:
+def _declared_charset(data: bytes, content_type: str | None, *, look_in_html: bool) -> str | None:
+    """The charset of the HTTP Content-Type, else of an HTML page's <meta> tag."""
     if content_type:
         match = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", content_type, re.I)
         if match:
             return match.group(1)
-    match = _META_CHARSET.search(data[:4096])
+    match = _META_CHARSET.search(data[:4096]) if look_in_html else None
     return match.group(1).decode("ascii") if match else None
 
 
@@ -347,7 +361,9 @@ def _markdown_list_lines(node: SyntaxTreeNode, *, depth: int) -> Iterator[str]:
         number += 1
         texts = [_markdown_inline(c) for c in item.children if c.type == "paragraph"]
         texts += [c.content.strip() for c in item.children if c.type in ("fence", "code_block")]
-        yield f"{'  ' * depth}{marker} {' '.join(t for t in texts if t)}"
+        text = " ".join(t for t in texts if t)
+        if text:
+            yield f"{'  ' * depth}{marker} {text}"
         for child in item.children:
             if child.type in ("bullet_list", "ordered_list"):
                 yield from _markdown_list_lines(child, depth=depth + 1)
@@ -420,7 +436,7 @@ def _html_blocks(soup: BeautifulSoup) -> Iterator[Block]:
     root = next(iter(mains or single_article or role_mains), None)
     content_root = root is not None
     root = root or soup.body or soup
-    chrome, line_breaks = [], []
+    chrome, line_breaks, block_tags = [], [], []
     for tag in root.descendants:
         if not isinstance(tag, Tag):
             continue
@@ -428,8 +444,15 @@ def _html_blocks(soup: BeautifulSoup) -> Iterator[Block]:
             line_breaks.append(tag)
         elif _is_chrome(tag, keep_header=content_root):
             chrome.append(tag)
+        elif tag.name in _HTML_BLOCK_TAGS and tag.name != "pre":
+            block_tags.append(tag)
     for line_break in line_breaks:
         line_break.replace_with("\n")
+    for tag in block_tags:
+        # Text of adjacent blocks (<li><p>a</p><p>b</p></li>) is separated when flattened, by a
+        # line break that clean_text turns into a space, or into nothing between CJK characters.
+        tag.insert(0, "\n")
+        tag.append("\n")
     for tag in chrome:
         if not tag.decomposed:  # not inside chrome removed before it
             tag.decompose()
@@ -471,7 +494,11 @@ def _html_element_blocks(element: Tag) -> Iterator[Block]:
             yield Block(BlockKind.LIST, "\n".join(_html_list_lines(child, depth=0)))
         elif child.name == "dl":
             yield Block(BlockKind.LIST, "\n".join(_html_definition_lines(child)))
-        elif child.name == "table":
+        elif (
+            child.name == "table"
+            and child.get("role") != "presentation"
+            and not child.find(_LAYOUT_TABLE_MARKERS)
+        ):
             yield Block(BlockKind.TABLE, _html_table(child))
         elif child.name == "pre":
             yield Block(BlockKind.CODE, child.get_text().strip("\n"))
@@ -496,7 +523,9 @@ def _html_list_lines(list_tag: Tag, *, depth: int) -> Iterator[str]:
         ]
         marker = f"{number}." if list_tag.name == "ol" else "-"
         number += 1
-        yield f"{'  ' * depth}{marker} {clean_text(item.get_text())}"
+        text = clean_text(item.get_text())
+        if text:
+            yield f"{'  ' * depth}{marker} {text}"
         for sub_list in sub_lists:
             yield from _html_list_lines(sub_list, depth=depth + 1)
 
@@ -530,7 +559,7 @@ def _html_table(table: Tag) -> str:
         if row.find_parent("table") is not table:
             continue
         rows.append(
-            [clean_text(cell.get_text(" ")) for cell in row.find_all(("th", "td"), recursive=False)]
+            [clean_text(cell.get_text()) for cell in row.find_all(("th", "td"), recursive=False)]
         )
     return _table_text(rows)
 

@@ -167,6 +167,33 @@ def test_html_without_main_uses_body_and_title_tag():
     ]
 
 
+def test_html_text_is_flattened_without_merging_blocks_or_splitting_chinese():
+    page = """<html><body>
+      <p><b>退货</b>政策<a href="/x">说明</a></p>
+      <ul><li><p>First step.</p><p>Then this.</p></li><li>  </li><li>Last</li></ul>
+      <table><tr><td><h2>Layout</h2><p>Cell text.</p></td><td><p>Other cell.</p></td></tr></table>
+      <table><tr><th>Size</th><th>Fits</th></tr><tr><td><b>S</b>mall</td><td>A<br>B</td></tr></table>
+    </body></html>"""
+    doc = parse_document(page.encode(), filename="a.html")
+    assert shape(doc) == [
+        (P, 0, "退货政策说明"),
+        (L, 0, "- First step. Then this.\n- Last"),
+        (H, 2, "Layout"),
+        (P, 0, "Cell text."),
+        (P, 0, "Other cell."),
+        (T, 0, "| Size | Fits |\n| --- | --- |\n| Small | A B |"),
+    ]
+
+
+def test_html_charset_declared_by_the_server_or_the_page_is_used():
+    body = "<p>Caf\xe9 cr\xe8me, na\xefve.</p>".encode("cp1252")
+    assert error_code(body, "menu.html") == "encoding"
+    from_header = parse_document(body, filename="menu", content_type="text/html; charset=cp1252")
+    assert from_header.blocks == (Block(P, "Café crème, naïve."),)
+    in_page = b'<html><head><meta charset="windows-1252"></head><body>' + body + b"</body></html>"
+    assert parse_document(in_page, filename="menu.html").blocks == (Block(P, "Café crème, naïve."),)
+
+
 def test_xhtml_documentation_page_without_navigation_bars():
     """A DocBook page as Debian's postgresql-doc ships: XHTML, prev/next tables in divs of class
     navheader/navfooter, a table of contents as a definition list of terms only."""
