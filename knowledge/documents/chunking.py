@@ -68,9 +68,10 @@ def chunk_document(
     for block in doc.blocks:
         if block.kind == BlockKind.HEADING:
             flush()
-            while headings and headings[-1][0] >= block.level:
+            level = max(block.level, 1)
+            while headings and headings[-1][0] >= level:
                 headings.pop()
-            headings.append((block.level, block.text))
+            headings.append((level, block.text))
         else:
             section.append(block)
     flush()

@@ -14,6 +14,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import PurePosixPath
 
 import pypdf
@@ -24,6 +25,27 @@ from markdown_it.tree import SyntaxTreeNode
 from knowledge.documents.types import Block, BlockKind, DocumentError, ParsedDocument
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
+
+
+class ErrorCode(StrEnum):
+    """The `code` of a DocumentError: what the admin's per-file list and services branch on."""
+
+    EMPTY = "empty"
+    TOO_LARGE = "too_large"
+    BINARY = "binary"
+    ENCODING = "encoding"
+    CORRUPT_PDF = "corrupt_pdf"
+    UNSUPPORTED = "unsupported"
+    NO_TEXT = "no_text"
+    # Folders and archives (knowledge.documents.files)
+    NOT_FOUND = "not_found"
+    CORRUPT_ZIP = "corrupt_zip"
+    ZIP_TOO_MANY_FILES = "zip_too_many_files"
+    ZIP_TOO_LARGE = "zip_too_large"
+    ZIP_BOMB = "zip_bomb"
+    UNSAFE_PATH = "unsafe_path"
+    ENCRYPTED = "encrypted"
+
 
 MARKDOWN, HTML, TEXT, PDF = "markdown", "html", "text", "pdf"
 FORMAT_BY_EXTENSION = {
@@ -164,7 +186,7 @@ def parse_document(
 
     The size is checked before anything else is done with the data."""
     if not data:
-        raise DocumentError("empty", "The file is empty.")
+        raise DocumentError(ErrorCode.EMPTY, "The file is empty.")
     if len(data) > max_bytes:
         raise too_large_error(len(data), max_bytes)
     document_format = document_format_for(filename, content_type)
@@ -185,7 +207,7 @@ def parse_document(
             title, blocks = None, _parse_plain_text(text)
     blocks = tuple(block for block in blocks if block.text.strip())
     if not any(block.kind != BlockKind.HEADING for block in blocks):
-        raise DocumentError("no_text", "The file has no text to import.")
+        raise DocumentError(ErrorCode.NO_TEXT, "The file has no text to import.")
     title = (
         title
         or next((block.text for block in blocks if block.kind == BlockKind.HEADING), None)
@@ -210,7 +232,7 @@ def document_format_for(filename: str, content_type: str | None = None) -> str |
 def unsupported_error(filename: str, content_type: str | None = None) -> DocumentError:
     kind = PurePosixPath(filename).suffix.lower() or content_type or "Files without an extension"
     return DocumentError(
-        "unsupported",
+        ErrorCode.UNSUPPORTED,
         f"{kind} files cannot be imported; use Markdown (.md), HTML (.html), "
         "plain text (.txt) or PDF (.pdf).",
     )
@@ -218,7 +240,7 @@ def unsupported_error(filename: str, content_type: str | None = None) -> Documen
 
 def too_large_error(size: int, max_bytes: int) -> DocumentError:
     return DocumentError(
-        "too_large",
+        ErrorCode.TOO_LARGE,
         f"The file is {_megabytes(size)}; files up to {_megabytes(max_bytes)} can be imported.",
     )
 
@@ -251,10 +273,10 @@ def decode_text(data: bytes, *, declared_charset: str | None = None) -> str:
             continue
         controls = len(_CONTROL.findall(text))
         if controls > max(2, len(text) // 100):
-            raise DocumentError("binary", "The file holds binary data, not text.")
+            raise DocumentError(ErrorCode.BINARY, "The file holds binary data, not text.")
         return text.lstrip("\ufeff")
     raise DocumentError(
-        "encoding",
+        ErrorCode.ENCODING,
         "The file's text encoding is not supported: save it as UTF-8 "
         "(UTF-16 with a byte-order mark and GB18030/GBK are also read).",
     )
@@ -285,9 +307,9 @@ def _declared_charset(data: bytes, content_type: str | None, *, look_in_html: bo
 def _reject_binary(data: bytes) -> None:
     for signature, what in _BINARY_SIGNATURES.items():
         if data.startswith(signature):
-            raise DocumentError("binary", f"The file looks like {what}, not text.")
+            raise DocumentError(ErrorCode.BINARY, f"The file looks like {what}, not text.")
     if b"\x00" in data[:8192]:
-        raise DocumentError("binary", "The file holds binary data, not text.")
+        raise DocumentError(ErrorCode.BINARY, "The file holds binary data, not text.")
 
 
 def _plausible_gb18030(text: str) -> bool:
@@ -644,12 +666,12 @@ class _PdfLine:
 
 def _parse_pdf(data: bytes) -> tuple[str | None, list[Block]]:
     if b"%PDF-" not in data[:1024]:
-        raise DocumentError("corrupt_pdf", "The file is not a PDF (it has no PDF header).")
+        raise DocumentError(ErrorCode.CORRUPT_PDF, "The file is not a PDF (it has no PDF header).")
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise DocumentError(
-                "corrupt_pdf",
+                ErrorCode.CORRUPT_PDF,
                 "The PDF is password-protected; remove the password and import it again.",
             )
         metadata_title = (reader.metadata.title if reader.metadata else None) or ""
@@ -659,11 +681,11 @@ def _parse_pdf(data: bytes) -> tuple[str | None, list[Block]]:
     except Exception as error:  # pypdf raises many types (ValueError, KeyError...) on bad input
         log.info("unreadable PDF: %r", error)
         raise DocumentError(
-            "corrupt_pdf", "The PDF is damaged or not a PDF and cannot be read."
+            ErrorCode.CORRUPT_PDF, "The PDF is damaged or not a PDF and cannot be read."
         ) from error
     if not any(line.text for lines in pages for line in lines):
         raise DocumentError(
-            "no_text",
+            ErrorCode.NO_TEXT,
             "The PDF has no text to extract (a scanned PDF needs OCR before it can be imported).",
         )
     pages = _without_running_lines(pages)

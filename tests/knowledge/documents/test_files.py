@@ -47,6 +47,22 @@ def test_folder_is_walked_recursively_sorted_without_hidden_files(tmp_path: Path
     assert parse_document(wifi.data, filename=wifi.name).title == "Wi-Fi"
 
 
+def test_a_link_out_of_the_folder_is_listed_as_unsafe_and_not_read(tmp_path: Path):
+    outside = tmp_path / "secret.txt"
+    outside.write_text("Not for the help centre.")
+    folder = tmp_path / "help"
+    folder.mkdir()
+    (folder / "faq.md").write_text("# FAQ")
+    (folder / "link-inside.md").symlink_to(folder / "faq.md")
+    (folder / "link-out.txt").symlink_to(outside)
+    sources = list(iter_source_files(folder))
+    assert listing(sources) == [
+        ("faq.md", "ok"),
+        ("link-inside.md", "ok"),
+        ("link-out.txt", "unsafe_path"),
+    ]
+
+
 def test_one_file_keeps_its_name_and_bytes():
     sources = list(iter_source_files(FIXTURES / "returns.md"))
     assert sources == [SourceFile("returns.md", data=(FIXTURES / "returns.md").read_bytes())]
