@@ -113,7 +113,7 @@ def _pieces(block: Block, max_tokens: int) -> list[str]:
         return _grouped(_list_items(text), max_tokens, joiner="\n")
     if block.kind == BlockKind.CODE:
         return _grouped(text.splitlines(), max_tokens, joiner="\n")
-    return _grouped(_sentences(text), max_tokens, joiner="")
+    return _cut(text, max_tokens)
 
 
 def _table_pieces(text: str, max_tokens: int) -> list[str]:
@@ -121,10 +121,9 @@ def _table_pieces(text: str, max_tokens: int) -> list[str]:
     header_lines = lines[:2] if len(lines) > 1 and _TABLE_SEPARATOR.match(lines[1]) else lines[:1]
     header = "\n".join(header_lines)
     budget = max_tokens - math.ceil(_weight(header))
-    rows = lines[len(header_lines) :]
-    if budget < 1 or any(not _fits(_weight(row), budget) for row in rows):
-        # A row does not fit even under its header: cut the table as plain lines.
+    if budget < max_tokens / 2:  # the header would crowd out the rows: no repeating it
         return _grouped(lines, max_tokens, joiner="\n")
+    rows = lines[len(header_lines) :]
     return [f"{header}\n{group}" for group in _grouped(rows, budget, joiner="\n")]
 
 
@@ -152,8 +151,8 @@ def _sentences(text: str) -> list[str]:
 
 
 def _grouped(parts: list[str], max_tokens: int, *, joiner: str) -> list[str]:
-    """Consecutive parts packed up to the budget; a part over it alone is cut into words (or
-    CJK characters)."""
+    """Consecutive parts packed up to the budget; a part over it alone is cut into sentences,
+    and a sentence over it into words (or CJK characters)."""
     groups: list[str] = []
     current: list[str] = []
     weight = 0.0
@@ -163,9 +162,7 @@ def _grouped(parts: list[str], max_tokens: int, *, joiner: str) -> list[str]:
             if current:
                 groups.append(joiner.join(current).strip())
                 current, weight = [], 0.0
-            units = _UNIT.findall(part)
-            # One word over a budget below 2 tokens cannot be cut further; it goes alone.
-            groups.extend(_grouped(units, max_tokens, joiner="") if len(units) > 1 else [part])
+            groups.extend(_cut(part, max_tokens))
             continue
         if current and not _fits(weight + part_weight, max_tokens):
             groups.append(joiner.join(current).strip())
@@ -175,3 +172,13 @@ def _grouped(parts: list[str], max_tokens: int, *, joiner: str) -> list[str]:
     if current:
         groups.append(joiner.join(current).strip())
     return [group for group in groups if group]
+
+
+def _cut(text: str, max_tokens: int) -> list[str]:
+    sentences = _sentences(text)
+    if len(sentences) > 1:
+        return _grouped(sentences, max_tokens, joiner="")
+    units = _UNIT.findall(text)
+    if len(units) > 1:
+        return _grouped(units, max_tokens, joiner="")
+    return [text]  # one word over a budget below 2 tokens: it goes alone
