@@ -220,13 +220,14 @@ def parse_document(
 
 
 def document_format_for(filename: str, content_type: str | None = None) -> str | None:
-    """The format by file extension, else by content type (a crawled URL has no extension)."""
-    by_extension = FORMAT_BY_EXTENSION.get(PurePosixPath(filename).suffix.lower())
-    if by_extension:
-        return by_extension
+    """The format a server declared (a crawled URL may have no extension, or a misleading one),
+    unless it only said text/plain or nothing known, then the file extension's."""
+    declared = None
     if content_type:
-        return FORMAT_BY_CONTENT_TYPE.get(content_type.split(";", 1)[0].strip().lower())
-    return None
+        declared = FORMAT_BY_CONTENT_TYPE.get(content_type.split(";", 1)[0].strip().lower())
+    if declared and declared != TEXT:
+        return declared
+    return FORMAT_BY_EXTENSION.get(PurePosixPath(filename).suffix.lower()) or declared
 
 
 def unsupported_error(filename: str, content_type: str | None = None) -> DocumentError:

@@ -167,6 +167,25 @@ def test_html_without_main_uses_body_and_title_tag():
     ]
 
 
+HTML_TABLE = b"<table><tr><th>a</th></tr><tr><td>1</td></tr></table>"
+MARKDOWN_TABLE = b"| a |\n|---|\n| 1 |"
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "content_type", "kind"),
+    [
+        (HTML_TABLE, "https://help.example/articles/42", "text/html; charset=utf-8", T),
+        (HTML_TABLE, "https://help.example/guide.pdf", "text/html", T),  # a landing page
+        (MARKDOWN_TABLE, "notes.md", "text/plain", T),  # a raw file server's type for Markdown
+        (MARKDOWN_TABLE, "notes.md", None, T),
+        (MARKDOWN_TABLE, "notes.txt", "application/octet-stream", P),
+    ],
+)
+def test_format_by_declared_content_type_else_extension(data, filename, content_type, kind):
+    doc = parse_document(data, filename=filename, content_type=content_type)
+    assert [block.kind for block in doc.blocks] == [kind]
+
+
 def test_html_text_is_flattened_without_merging_blocks_or_splitting_chinese():
     page = """<html><body>
       <p><b>退货</b>政策<a href="/x">说明</a></p>
