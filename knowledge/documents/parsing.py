@@ -165,6 +165,8 @@ HEADING_SIZE_RATIO = 1.15
 MAX_PDF_HEADING_CHARS = 150
 RUNNING_LINE_SHARE = 0.3
 _PDF_HEADING_TEXT = re.compile(rf"[^\W\d_]|{CJK}")  # has a letter: not a bare number
+# pypdf puts a space between characters a PDF places one by one, as Chinese PDFs often do.
+_SPACE_BETWEEN_CJK = re.compile(f"(?<={CJK}) (?={CJK})")
 _DOT_LEADER = re.compile(r"(?:\s*\.){4,}\s*")  # a table of contents' ". . . . 12"
 _SETEXT_UNDERLINE = re.compile(r"^\s*(=+|-+)\s*$")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*(?:\n|\Z)", re.S)
@@ -706,6 +708,7 @@ def _pdf_page_lines(page: pypdf.PageObject) -> list[_PdfLine]:
 
     def end_line() -> None:
         text = _DOT_LEADER.sub(" ", "".join(parts)).strip()
+        text = _SPACE_BETWEEN_CJK.sub("", text)
         size = characters_by_size.most_common(1)[0][0] if characters_by_size else 0.0
         if not _PAGE_NUMBER.match(text):
             lines.append(_PdfLine(text, size))

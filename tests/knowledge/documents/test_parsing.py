@@ -33,21 +33,46 @@ def minimal_pdf(lines: list[str], *, title: str | None = None) -> bytes:
 
 
 def pdf_pages(pages: list[list[tuple[float, str]]], *, title: str | None = None) -> bytes:
-    """A valid PDF drawing each page's (font size, text) lines in Helvetica, written byte by
-    byte (pypdf's writer cannot draw text), with a correct cross-reference table."""
-    first_page = 4
-    kids = " ".join(f"{first_page + 2 * i} 0 R" for i in range(len(pages)))
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode(),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    for index, lines in enumerate(pages):
+    """A valid PDF drawing each page's (font size, text) lines in Helvetica."""
+    contents = []
+    for lines in pages:
         y, ops = 740, []
         for size, text in lines:
             y -= int(size * 1.5)
             ops.append(f"BT /F1 {size} Tf 72 {y} Td ({text}) Tj ET\n")
-        stream = "".join(ops).encode("latin-1")
+        contents.append("".join(ops).encode("latin-1"))
+    font = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+    return pdf_bytes(contents, fonts=[font], title=title)
+
+
+def chinese_pdf(lines: list[str]) -> bytes:
+    """A PDF in Adobe's STSong-Light with each character placed by itself, as many Chinese PDF
+    producers do (pypdf then reads a space between the characters)."""
+    ops = []
+    for row, line in enumerate(lines):
+        for column, char in enumerate(line):
+            code = char.encode("utf-16-be").hex()
+            ops.append(f"BT /F1 12 Tf {72 + 13 * column} {720 - 18 * row} Td <{code}> Tj ET\n")
+    fonts = [
+        b"<< /Type /Font /Subtype /Type0 /BaseFont /STSong-Light /Encoding /UniGB-UCS2-H "
+        b"/DescendantFonts [4 0 R] >>",
+        b"<< /Type /Font /Subtype /CIDFontType0 /BaseFont /STSong-Light "
+        b"/CIDSystemInfo << /Registry (Adobe) /Ordering (GB1) /Supplement 2 >> >>",
+    ]
+    return pdf_bytes(["".join(ops).encode()], fonts=fonts)
+
+
+def pdf_bytes(contents: list[bytes], *, fonts: list[bytes], title: str | None = None) -> bytes:
+    """A PDF with one page per content stream, the first font as /F1, written byte by byte
+    (pypdf's writer cannot draw text) with a correct cross-reference table."""
+    first_page = 3 + len(fonts)
+    kids = " ".join(f"{first_page + 2 * i} 0 R" for i in range(len(contents)))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {len(contents)} >>".encode(),
+        *fonts,
+    ]
+    for index, stream in enumerate(contents):
         objects.append(
             b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
             b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>"
@@ -349,6 +374,15 @@ def test_pdf_headings_from_font_sizes_and_running_headers_dropped():
         (P, 0, three),
         (P, 0, four),
     ]
+
+
+def test_chinese_pdf_characters_placed_one_by_one_read_without_spaces():
+    pdf = chinese_pdf(["退货政策", "我们支持七天无理由退货。"])
+    assert "我 们" in pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    doc = parse_document(pdf, filename="tuihuo.pdf")
+    assert doc.locale == "zh-hans"
+    assert doc.title == "退货政策"
+    assert shape(doc) == [(H, 1, "退货政策"), (P, 0, "我们支持七天无理由退货。")]
 
 
 def test_pdf_encrypted_with_empty_user_password_is_read():
