@@ -6,7 +6,6 @@ Sizes are estimated, not tokenized: the embedding models of different locales us
 tokenizers, and a chunk only has to stay near a budget. `max_tokens` is a parameter so that the
 retrieval benchmark can choose it."""
 
-import math
 import re
 from collections.abc import Iterator
 
@@ -16,6 +15,8 @@ from knowledge.documents.types import Block, BlockKind, ChunkDraft, ParsedDocume
 # BPE tokenizers (GPT, Llama, BERT WordPiece) average ~1.3 tokens per English word; Chinese text
 # costs about one token per character in the multilingual models, more in English-first ones.
 TOKENS_PER_WORD = 1.3
+# Weights are counted in tenths of a token, in integers, so that sums are exact.
+_TENTHS_PER_WORD = round(TOKENS_PER_WORD * 10)
 _WORD = re.compile(rf"[^\s{CJK[1:-1]}]+")
 _CJK_CHAR = re.compile(CJK)
 # A sentence ends after . ! ? (and closing quotes or brackets) followed by a space, or after
@@ -32,7 +33,7 @@ def estimate_tokens(text: str) -> int:
     """About how many tokens an embedding model or LLM sees: one per CJK character (CJK
     punctuation included) and TOKENS_PER_WORD per other whitespace-separated run: a word, a
     number, a lone | of a table row. Punctuation attached to a word rides along with it."""
-    return math.ceil(_weight(text))
+    return _tokens(_weight(text))
 
 
 def chunk_search_text(title: str, heading_path: tuple[str, ...], text: str) -> str:
@@ -78,17 +79,22 @@ def chunk_document(
     return chunks
 
 
-def _weight(text: str) -> float:
-    return len(_CJK_CHAR.findall(text)) + TOKENS_PER_WORD * len(_WORD.findall(text))
+def _weight(text: str) -> int:
+    """The token estimate in tenths."""
+    return 10 * len(_CJK_CHAR.findall(text)) + _TENTHS_PER_WORD * len(_WORD.findall(text))
 
 
-def _fits(weight: float, max_tokens: int) -> bool:
-    return math.ceil(weight) <= max_tokens
+def _tokens(weight: int) -> int:
+    return -(-weight // 10)
+
+
+def _fits(weight: int, max_tokens: int) -> bool:
+    return weight <= 10 * max_tokens
 
 
 def _pack(blocks: list[Block], max_tokens: int, overlap_blocks: int) -> Iterator[str]:
     """Pieces joined by blank lines, so their weights add up (no word spans two pieces)."""
-    current: list[tuple[str, float]] = []
+    current: list[tuple[str, int]] = []
     for block in blocks:
         for piece in _pieces(block, max_tokens):
             weight = _weight(piece)
@@ -120,7 +126,7 @@ def _table_pieces(text: str, max_tokens: int) -> list[str]:
     lines = text.splitlines()
     header_lines = lines[:2] if len(lines) > 1 and _TABLE_SEPARATOR.match(lines[1]) else lines[:1]
     header = "\n".join(header_lines)
-    budget = max_tokens - math.ceil(_weight(header))
+    budget = max_tokens - _tokens(_weight(header))
     if budget < max_tokens / 2:  # the header would crowd out the rows: no repeating it
         return _grouped(lines, max_tokens, joiner="\n")
     rows = lines[len(header_lines) :]
@@ -155,18 +161,18 @@ def _grouped(parts: list[str], max_tokens: int, *, joiner: str) -> list[str]:
     and a sentence over it into words (or CJK characters)."""
     groups: list[str] = []
     current: list[str] = []
-    weight = 0.0
+    weight = 0
     for part in parts:
         part_weight = _weight(part)
         if not _fits(part_weight, max_tokens):
             if current:
                 groups.append(joiner.join(current).strip())
-                current, weight = [], 0.0
+                current, weight = [], 0
             groups.extend(_cut(part, max_tokens))
             continue
         if current and not _fits(weight + part_weight, max_tokens):
             groups.append(joiner.join(current).strip())
-            current, weight = [], 0.0
+            current, weight = [], 0
         current.append(part)
         weight += part_weight
     if current:

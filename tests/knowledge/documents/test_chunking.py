@@ -73,6 +73,12 @@ def test_small_blocks_of_a_section_are_packed_up_to_the_budget():
     )
 
 
+def test_packing_fills_the_budget_exactly():
+    words = [paragraph(f"word{i}") for i in range(10)]  # 10 x 1.3 = 13 tokens
+    assert [c.text.count("word") for c in chunk_document(document(*words), max_tokens=13)] == [10]
+    assert [c.text.count("word") for c in chunk_document(document(*words), max_tokens=12)] == [9, 1]
+
+
 def test_a_document_without_headings_is_chunked_by_paragraphs():
     doc = document(paragraph("First topic. " * 5), paragraph("Second topic. " * 5))
     chunks = chunk_document(doc, max_tokens=15)
