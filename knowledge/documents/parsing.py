@@ -9,6 +9,7 @@ import io
 import logging
 import math
 import re
+import textwrap
 import unicodedata
 import warnings
 from collections import Counter
@@ -168,6 +169,7 @@ _PDF_HEADING_TEXT = re.compile(rf"[^\W\d_]|{CJK}")  # has a letter: not a bare n
 # pypdf puts a space between characters a PDF places one by one, as Chinese PDFs often do.
 _SPACE_BETWEEN_CJK = re.compile(f"(?<={CJK}) (?={CJK})")
 _DOT_LEADER = re.compile(r"(?:\s*\.){4,}\s*")  # a table of contents' ". . . . 12"
+_CODE_INDENT = ("\t", "    ")
 _SETEXT_UNDERLINE = re.compile(r"^\s*(=+|-+)\s*$")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*(?:\n|\Z)", re.S)
 _FRONT_MATTER_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.M)
@@ -620,6 +622,8 @@ def _merge_adjacent_lists(blocks: list[Block]) -> list[Block]:
 
 
 def _text_group_blocks(lines: list[str], more_text_follows: bool, *, first: bool) -> list[Block]:
+    if all(line.startswith(_CODE_INDENT) for line in lines):
+        return [Block(BlockKind.CODE, textwrap.dedent("\n".join(lines)).expandtabs(4))]
     if len(lines) >= 2 and _SETEXT_UNDERLINE.match(lines[1]) and _looks_like_heading(lines[0]):
         level = 1 if lines[1].strip().startswith("=") else 2
         heading = Block(BlockKind.HEADING, clean_text(lines[0]), level=level)
@@ -636,18 +640,26 @@ def _text_group_blocks(lines: list[str], more_text_follows: bool, *, first: bool
 
 
 def _text_body_blocks(lines: list[str]) -> list[Block]:
+    """A list when the first line has a list marker (numbers are kept, bullets become "-"),
+    else one paragraph of the wrapped lines."""
     if _LIST_MARKER.match(lines[0]):
         items: list[str] = []
         for line in lines:
-            if _LIST_MARKER.match(line) or not items:
-                items.append(_LIST_MARKER.sub("", line))
+            marker = _LIST_MARKER.match(line)
+            if marker or not items:
+                number = re.match(r"\s*(\d+)", marker.group()) if marker else None
+                prefix = f"{number.group(1)}." if number else "-"
+                items.append(f"{prefix} {line[marker.end() if marker else 0 :]}")
             else:
                 items[-1] += "\n" + line
-        return [Block(BlockKind.LIST, "\n".join(f"- {clean_text(item)}" for item in items))]
+        return [Block(BlockKind.LIST, "\n".join(clean_text(item) for item in items))]
     return [Block(BlockKind.PARAGRAPH, clean_text("\n".join(lines)))]
 
 
 def _looks_like_heading(line: str) -> bool:
+    """Short, without final punctuation, not indented (code), not a list item, URL or rule."""
+    if line.startswith(_CODE_INDENT) or "://" in line:
+        return False
     line = line.strip()
     limit = 40 if re.search(CJK, line) else 80
     return (

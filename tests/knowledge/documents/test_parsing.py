@@ -291,6 +291,23 @@ def test_plain_text_wrapped_lines_are_not_headings():
     assert doc.title == "orders"
 
 
+def test_plain_text_indented_code_numbered_lists_and_urls():
+    text = (
+        "Set the variable in your shell profile:\n\n"
+        "\t#!/bin/sh\n\texport SHOP_TOKEN=abc\n\n"
+        "1) Open Settings\n2) Paste the token\n\n"
+        "https://help.example/tokens\n\n"
+        "More about tokens there."
+    )
+    assert shape(parse_document(text.encode(), filename="token.txt")) == [
+        (P, 0, "Set the variable in your shell profile:"),
+        (C, 0, "#!/bin/sh\nexport SHOP_TOKEN=abc"),
+        (L, 0, "1. Open Settings\n2. Paste the token"),
+        (P, 0, "https://help.example/tokens"),
+        (P, 0, "More about tokens there."),
+    ]
+
+
 def test_gb18030_chinese_text_is_decoded_without_spaces_between_characters():
     doc = parse_file("points-gb18030.txt")
     assert doc.locale == "zh-hans"
