@@ -114,10 +114,12 @@ _DROPPED_HTML = {
 }
 _CHROME_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search"}
 # Class or id of page chrome that is not marked up as <nav>: documentation generators' previous /
-# next bars (DocBook's navheader), breadcrumbs, sidebars, cookie banners.
+# next bars (DocBook's navheader), breadcrumbs, sidebars, cookie banners, and the "¶" links
+# that Sphinx and MkDocs put in headings.
 _CHROME_CLASS = re.compile(
     r"^(?:nav|navbar|navheader|navfooter|navigation|nav-.+|breadcrumbs?|breadcrumb-.+|sidebar"
-    r"|sidebar-.+|site-header|site-footer|skip-link|skip-to-content|cookie-.+)$",
+    r"|sidebar-.+|site-header|site-footer|skip-link|skip-to-content|cookie-.+|headerlink"
+    r"|anchorjs-link|header-anchor)$",
     re.I,
 )
 _HTML_BLOCK_TAGS = sorted(

@@ -213,6 +213,7 @@ def test_format_by_declared_content_type_else_extension(data, filename, content_
 
 def test_html_text_is_flattened_without_merging_blocks_or_splitting_chinese():
     page = """<html><body>
+      <h2 id="p">Policy<a class="headerlink" href="#p">¶</a></h2>
       <p><b>退货</b>政策<a href="/x">说明</a></p>
       <ul><li><p>First step.</p><p>Then this.</p></li><li>  </li><li>Last</li></ul>
       <table><tr><td><h2>Layout</h2><p>Cell text.</p></td><td><p>Other cell.</p></td></tr></table>
@@ -220,6 +221,7 @@ def test_html_text_is_flattened_without_merging_blocks_or_splitting_chinese():
     </body></html>"""
     doc = parse_document(page.encode(), filename="a.html")
     assert shape(doc) == [
+        (H, 2, "Policy"),
         (P, 0, "退货政策说明"),
         (L, 0, "- First step. Then this.\n- Last"),
         (H, 2, "Layout"),
