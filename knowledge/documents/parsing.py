@@ -320,13 +320,16 @@ def _reject_binary(data: bytes) -> None:
 
 
 def _plausible_gb18030(text: str) -> bool:
-    """GB18030 decodes many byte strings; text whose non-ASCII characters are not mostly CJK
-    (e.g. Latin-1 bytes read as GB18030) was not Chinese to begin with."""
+    """GB18030 decodes many byte strings. Chinese text decoded from it has no private-use or
+    unassigned characters and its non-ASCII letters are CJK (punctuation such as “” — ℃ is
+    not counted); other legacy text read as GB18030 often fails that."""
     non_ascii = _NON_ASCII.findall(text)
-    if any(unicodedata.category(char) in ("Co", "Cn") for char in non_ascii):
+    categories = [unicodedata.category(char) for char in non_ascii]
+    if any(category in ("Co", "Cn") for category in categories):
         return False
-    cjk = len(re.findall(CJK, "".join(non_ascii)))
-    return cjk >= 0.9 * len(non_ascii)
+    letters = [c for c, category in zip(non_ascii, categories, strict=True) if category[0] == "L"]
+    cjk = len(re.findall(CJK, "".join(letters)))
+    return cjk >= 0.9 * len(letters)
 
 
 # --- Markdown ---------------------------------------------------------------------------------

@@ -323,6 +323,12 @@ def test_gb18030_chinese_text_is_decoded_without_spaces_between_characters():
     ]
 
 
+def test_gbk_text_with_typographic_punctuation_is_decoded():
+    text = "“保修”说明——温度低于５℃时请勿使用……详见第②条。"
+    doc = parse_document(text.encode("gbk"), filename="baoxiu.txt")
+    assert doc.blocks == (Block(P, text),)
+
+
 @pytest.mark.parametrize(
     "data",
     [
