@@ -63,6 +63,19 @@ def test_a_link_out_of_the_folder_is_listed_as_unsafe_and_not_read(tmp_path: Pat
     ]
 
 
+def test_a_zip_in_a_folder_lists_its_members_under_the_zip_folder(tmp_path: Path):
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "archive" / "help.zip").write_bytes(make_zip({"faq.md": b"# FAQ"}))
+    (tmp_path / "intro.md").write_text("# Intro")
+    assert listing(iter_source_files(tmp_path)) == [("archive/faq.md", "ok"), ("intro.md", "ok")]
+
+
+def test_a_missing_path_is_an_error(tmp_path: Path):
+    with pytest.raises(DocumentError) as raised:
+        list(iter_source_files(tmp_path / "nowhere"))
+    assert raised.value.code == "not_found"
+
+
 def test_one_file_keeps_its_name_and_bytes():
     sources = list(iter_source_files(FIXTURES / "returns.md"))
     assert sources == [SourceFile("returns.md", data=(FIXTURES / "returns.md").read_bytes())]
