@@ -146,7 +146,22 @@ def _archive_problem(members: list[zipfile.ZipInfo]) -> DocumentError | None:
             f"The zip archive unpacks to {_megabytes(total)}; at most "
             f"{_megabytes(MAX_ZIP_TOTAL_BYTES)} can be imported at once.",
         )
+    # Members too small for their own ratio to count are checked together: many of them, each
+    # harmless, can still unpack far beyond their size.
+    small = [info for info in members if info.file_size < RATIO_CHECKED_FROM_BYTES]
+    small_total = sum(info.file_size for info in small)
+    ratio = small_total / max(sum(info.compress_size for info in small), 1)
+    if small_total >= RATIO_CHECKED_FROM_BYTES and ratio > MAX_COMPRESSION_RATIO:
+        return _bomb_error(ratio, "The zip archive")
     return None
+
+
+def _bomb_error(ratio: float, what: str) -> DocumentError:
+    return DocumentError(
+        ErrorCode.ZIP_BOMB,
+        f"{what} unpacks to {ratio:.0f} times its packed size (at most "
+        f"{MAX_COMPRESSION_RATIO}); it looks like a zip bomb and was not unpacked.",
+    )
 
 
 def _zip_member(
@@ -181,14 +196,7 @@ def _zip_member(
         return SourceFile(name, error=too_large_error(info.file_size, max_bytes))
     ratio = info.file_size / max(info.compress_size, 1)
     if info.file_size >= RATIO_CHECKED_FROM_BYTES and ratio > MAX_COMPRESSION_RATIO:
-        return SourceFile(
-            name,
-            error=DocumentError(
-                ErrorCode.ZIP_BOMB,
-                f"The zip member unpacks to {ratio:.0f} times its packed size (at most "
-                f"{MAX_COMPRESSION_RATIO}); it looks like a zip bomb and was not unpacked.",
-            ),
-        )
+        return SourceFile(name, error=_bomb_error(ratio, "The zip member"))
     try:
         with zipped.open(info) as member:
             data = member.read(max_bytes + 1)

@@ -165,6 +165,12 @@ def test_zip_bomb_member_is_refused_by_its_compression_ratio_before_unpacking():
     ]
 
 
+def test_zip_of_many_small_members_that_together_unpack_too_far_is_refused_whole():
+    small = b"b" * (200 * 1024)  # each under the size from which a member's ratio counts
+    archive = make_zip({f"page-{i}.txt": small for i in range(8)})
+    assert listing(iter_upload("pages.zip", archive)) == [("pages.zip", "zip_bomb")]
+
+
 def test_zip_member_over_the_size_limit_is_refused():
     archive = make_zip({"big.txt": b"word " * 3000}, compression=zipfile.ZIP_STORED)
     assert listing(iter_upload("help.zip", archive, max_bytes=10_000)) == [("big.txt", "too_large")]
