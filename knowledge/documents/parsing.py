@@ -170,6 +170,12 @@ RUNNING_LINE_SHARE = 0.3
 _PDF_HEADING_TEXT = re.compile(rf"[^\W\d_]|{CJK}")  # has a letter: not a bare number
 # pypdf puts a space between characters a PDF places one by one, as Chinese PDFs often do.
 _SPACE_BETWEEN_CJK = re.compile(f"(?<={CJK}) (?={CJK})")
+# Titles that PDF producers fill in by themselves: no title at all.
+_GENERATED_PDF_TITLE = re.compile(
+    r"^(?:|untitled.*|microsoft (?:word|powerpoint|excel) - .*|document\d*|.*\.(?:docx?|pptx?|"
+    r"xlsx?|indd|pdf|tex|dvi|html?))$",
+    re.I,
+)
 _DOT_LEADER = re.compile(r"(?:\s*\.){4,}\s*")  # a table of contents' ". . . . 12"
 _CODE_INDENT = ("\t", "    ")
 _SETEXT_UNDERLINE = re.compile(r"^\s*(=+|-+)\s*$")
@@ -713,7 +719,8 @@ def _parse_pdf(data: bytes) -> tuple[str | None, list[Block]]:
     blocks: list[Block] = []
     for lines in pages:
         blocks.extend(_pdf_page_blocks(lines, heading_levels, first=not blocks))
-    return clean_text(metadata_title) or None, _merge_adjacent_lists(blocks)
+    title = clean_text(metadata_title)
+    return (None if _GENERATED_PDF_TITLE.match(title) else title), _merge_adjacent_lists(blocks)
 
 
 def _pdf_page_lines(page: pypdf.PageObject) -> list[_PdfLine]:
@@ -809,7 +816,9 @@ def _pdf_page_blocks(
         level = heading_levels.get(line.size, 0) if _PDF_HEADING_TEXT.search(line.text) else 0
         if level and len(line.text) <= MAX_PDF_HEADING_CHARS:
             end_group()
-            if previous_level == level:  # a heading set on two lines
+            if previous_level == level and (
+                len(blocks[-1].text) + len(line.text) < MAX_PDF_HEADING_CHARS
+            ):  # a heading set on two lines
                 text = clean_text(f"{blocks[-1].text}\n{line.text}")
                 blocks[-1] = Block(BlockKind.HEADING, text, level=level)
             else:

@@ -366,11 +366,10 @@ def test_pdf_text_paragraphs_and_metadata_title():
     ]
 
 
-def test_pdf_without_metadata_title_uses_first_line():
-    doc = parse_document(
-        minimal_pdf(["Care instructions", "Wash at 30 degrees."]), filename="care.pdf"
-    )
-    assert doc.title == "Care instructions"
+@pytest.mark.parametrize("metadata_title", [None, "Microsoft Word - care.docx", "untitled"])
+def test_pdf_without_a_real_metadata_title_uses_first_line(metadata_title):
+    pdf = minimal_pdf(["Care instructions", "Wash at 30 degrees."], title=metadata_title)
+    assert parse_document(pdf, filename="care.pdf").title == "Care instructions"
 
 
 def test_pdf_headings_from_font_sizes_and_running_headers_dropped():
