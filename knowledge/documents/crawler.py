@@ -17,9 +17,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 from urllib.robotparser import RobotFileParser
 
 import httpx
+import idna
 from bs4 import BeautifulSoup
 from lxml import etree
 
@@ -112,18 +114,39 @@ class CrawledPage:
     links: tuple[str, ...] = ()
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# RFC 3986 characters that stay as they are in a path and a query; "%" keeps existing escapes.
+PATH_SAFE = "/:@!$&'()*+,;=%~"
+QUERY_SAFE = PATH_SAFE + "?"
+
+
 def normalise_url(url: str, base: str | None = None) -> str | None:
     """The URL (resolved against `base`) in one spelling, fragment dropped; None unless it is a
-    valid http(s) URL. Scheme and host are lowercased, the default port and dot segments go."""
+    valid http(s) URL. Scheme and host are lowercased (IDNA for non-ASCII hosts), the default
+    port, user info and dot segments go, non-ASCII is percent-encoded as UTF-8.
+
+    urllib.parse, not httpx.URL: every link of every page comes here, and httpx's parser took
+    175 us a link against 27 us (a page's links took 23 ms instead of 6 ms)."""
     try:
-        parsed = httpx.URL(base).join(url.strip()) if base else httpx.URL(url.strip())
-    except (httpx.InvalidURL, TypeError, ValueError):
+        parts = urlsplit(urljoin(base, url.strip()) if base else url.strip())
+        port = parts.port
+        host = parts.hostname or ""
+        if not host.isascii():  # as httpx does: IDNA 2008 with UTS 46 mapping
+            host = idna.encode(host, uts46=True).decode("ascii")
+    except (ValueError, UnicodeError, idna.IDNAError):
         return None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not host:
         return None
-    default_port = {"http": 80, "https": 443}[parsed.scheme]
-    port = None if parsed.port in (None, default_port) else parsed.port
-    return str(parsed.copy_with(fragment=None, port=port, raw_path=parsed.raw_path or b"/"))
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    path = parts.path or "/"
+    if "/." in path:  # urljoin resolves dot segments in a reference's path
+        path = urlsplit(urljoin("http://h/", path)).path if path.startswith("/") else path
+    return urlunsplit(
+        (scheme, netloc, quote(path, safe=PATH_SAFE), quote(parts.query, safe=QUERY_SAFE), "")
+    )
 
 
 @dataclass(frozen=True)
@@ -140,8 +163,9 @@ class _Scope:
 
     @classmethod
     def of(cls, start_url: str) -> "_Scope":
-        url = httpx.URL(start_url)
-        path = url.path
+        """`start_url` is normalised (`normalise_url`), as are the URLs asked about."""
+        parts = urlsplit(start_url)
+        path = parts.path
         last_segment = path.rsplit("/", 1)[-1]
         if path.endswith("/"):
             prefix = path
@@ -149,20 +173,15 @@ class _Scope:
             prefix = path[: len(path) - len(last_segment)]
         else:
             prefix = path + "/"
-        return cls(origin=_origin(url), start_path=path, prefix=prefix)
+        return cls(origin=f"{parts.scheme}://{parts.netloc}", start_path=path, prefix=prefix)
 
     def same_origin(self, url: str) -> bool:
-        return _origin(httpx.URL(url)) == self.origin
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}" == self.origin
 
     def contains(self, url: str) -> bool:
-        path = httpx.URL(url).path
+        path = urlsplit(url).path
         return self.same_origin(url) and (path == self.start_path or path.startswith(self.prefix))
-
-
-def _origin(url: httpx.URL) -> str:
-    default_port = {"http": 80, "https": 443}.get(url.scheme)
-    port = "" if url.port in (None, default_port) else f":{url.port}"
-    return f"{url.scheme}://{url.host}{port}"
 
 
 class _OutOfTime(Exception):
@@ -196,7 +215,7 @@ def _content_type(sent: str | None, url: str) -> tuple[str, str | None]:
     media_type = (sent or "").split(";", 1)[0].strip().lower()
     if media_type not in GENERIC_TYPES:
         return media_type, sent
-    path = httpx.URL(url).path.lower()
+    path = urlsplit(url).path.lower()
     guessed = next((t for s, t in TYPES_BY_SUFFIX.items() if path.endswith(s)), None)
     return (guessed, guessed) if guessed else (media_type, sent)
 

@@ -103,6 +103,8 @@ def serve() -> Iterator[Callable[[], Site]]:
         site = Site()
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart
+
             def do_GET(self) -> None:
                 site.respond(self)
 
@@ -558,6 +560,20 @@ def test_only_http_and_https_start_urls_are_accepted() -> None:
         ("mailto:help@example.com", "https://example.com/", None),
         ("javascript:void(0)", "https://example.com/", None),
         ("/退货", "https://example.com/", "https://example.com/%E9%80%80%E8%B4%A7"),
+        (
+            "https://帮助.例子.中国/文章?q=退货 政策",
+            None,
+            "https://xn--7frx1y.xn--fsqu00a.xn--fiqs8s/%E6%96%87%E7%AB%A0"
+            "?q=%E9%80%80%E8%B4%A7%20%E6%94%BF%E7%AD%96",
+        ),
+        ("//cdn.example.com/a", "https://example.com/", "https://cdn.example.com/a"),
+        ("http://user:secret@example.com/a b", None, "http://example.com/a%20b"),
+        ("?page=2", "https://example.com/help/list?page=1", "https://example.com/help/list?page=2"),
+        ("http://[::1]:8080/a", None, "http://[::1]:8080/a"),
+        ("http://example.com:99999/", None, None),
+        ("http://[broken/", None, None),
+        ("https://Straße.de/", None, "https://xn--strae-oqa.de/"),
+        ("http://my_host.internal/a", None, "http://my_host.internal/a"),
     ],
 )
 def test_urls_are_normalised(url: str, base: str | None, expected: str | None) -> None:
