@@ -269,10 +269,12 @@ def _page_links(body: bytes, page_url: str, scope: _Scope) -> tuple[str, ...]:
 
 
 class _Crawler:
-    """One crawl's state: the client, the budget, robots.txt's rules and the pacing."""
+    """One crawl's state: the scope, the client, the budget, robots.txt's rules and the
+    pacing."""
 
     def __init__(
         self,
+        start: str,
         *,
         client: httpx.Client,
         limits: CrawlLimits,
@@ -289,16 +291,17 @@ class _Crawler:
         self.delay = limits.delay_seconds
         self.last_request_end: float | None = None
         self.robots = RobotFileParser()
+        self.start = start
+        self.scope = _Scope.of(start)
 
-    def run(self, start: str, previous: Mapping[str, PreviousFetch]) -> Iterator[CrawledPage]:
-        scope = _Scope.of(start)
-        refusal = self.read_robots(scope.origin)
+    def run(self, previous: Mapping[str, PreviousFetch]) -> Iterator[CrawledPage]:
+        refusal = self.read_robots(self.scope.origin)
         if refusal is not None:
-            yield CrawledPage(start, PageStatus.SKIPPED, depth=0, error=refusal)
+            yield CrawledPage(self.start, PageStatus.SKIPPED, depth=0, error=refusal)
             return
-        listed = self.sitemap_urls(scope)
+        listed = self.sitemap_urls()
         follow_links = not listed
-        frontier = deque((url, 0) for url in listed or [start])
+        frontier = deque((url, 0) for url in listed or [self.start])
         seen = {url for url, _ in frontier}
         counted = 0
         while frontier and counted < self.limits.max_pages:
@@ -307,10 +310,10 @@ class _Crawler:
             page = self.fetch_page(
                 url,
                 depth=depth,
-                scope=scope,
                 previous=previous,
                 seen=seen,
                 links_needed=links_needed,
+                rescope=follow_links and url == self.start,
             )
             if page is None:
                 continue
@@ -328,13 +331,15 @@ class _Crawler:
         url: str,
         *,
         depth: int,
-        scope: _Scope,
         previous: Mapping[str, PreviousFetch],
         seen: set[str],
         links_needed: bool,
+        rescope: bool,
     ) -> CrawledPage | None:
         """Fetch one URL, following same-host redirects; None when it redirects to a URL
-        this crawl already has (fetched or queued)."""
+        this crawl already has (fetched or queued). With `rescope` (the start URL, links to
+        follow), a redirect out of the scope's folder moves the scope to the target's folder:
+        `/docs` answering with `/en/docs/` says where the help centre lives."""
         current = url
         for _ in range(MAX_REDIRECTS + 1):
             if not self.allowed(current):
@@ -363,7 +368,7 @@ class _Crawler:
             if response.status_code in (429, 503):
                 self._slow_down(response.headers.get("Retry-After", ""))
             if response.status_code not in REDIRECT_STATUSES:
-                return self._page(current, depth, response, prior=prior, scope=scope)
+                return self._page(current, depth, response, prior=prior)
             target = normalise_url(response.headers.get("Location", ""), base=current)
             if target is None:
                 return CrawledPage(
@@ -372,13 +377,15 @@ class _Crawler:
                     depth,
                     error=f"HTTP {response.status_code} without a valid redirect target",
                 )
-            if not scope.same_origin(target):
+            if not self.scope.same_origin(target):
                 return CrawledPage(
                     current,
                     PageStatus.SKIPPED,
                     depth,
-                    error=f"redirects to {target}, outside {scope.origin}: not followed",
+                    error=f"redirects to {target}, outside {self.scope.origin}: not followed",
                 )
+            if rescope and not self.scope.contains(target):
+                self.scope = _Scope.of(target)
             if target in seen:
                 return None
             seen.add(target)
@@ -392,7 +399,6 @@ class _Crawler:
         response: _Response,
         *,
         prior: PreviousFetch | None,
-        scope: _Scope,
     ) -> CrawledPage:
         headers = response.headers
         if response.status_code == 304:
@@ -431,7 +437,7 @@ class _Crawler:
             content_type=response.content_type,
             etag=headers.get("ETag"),
             last_modified=headers.get("Last-Modified"),
-            links=_page_links(response.body, url, scope) if media_type in HTML_TYPES else (),
+            links=_page_links(response.body, url, self.scope) if media_type in HTML_TYPES else (),
         )
 
     # Requests: each waits its turn (the delay since the previous one ended), ends the crawl
@@ -549,9 +555,10 @@ class _Crawler:
     def allowed(self, url: str) -> bool:
         return self.robots.can_fetch(self.user_agent, url)
 
-    def sitemap_urls(self, scope: _Scope) -> list[str]:
+    def sitemap_urls(self) -> list[str]:
         """The in-scope page URLs of the site's sitemaps, in order, once each; sitemaps on
         other hosts are not read."""
+        scope = self.scope
         declared = [normalise_url(url) for url in self.robots.site_maps() or []]
         same_host = [url for url in declared if url is not None and scope.same_origin(url)]
         queue = deque(same_host or [f"{scope.origin}/sitemap.xml"])
@@ -623,9 +630,11 @@ def _crawl(
 ) -> Iterator[CrawledPage]:
     own_client = client is None
     http = client if client is not None else httpx.Client()
-    crawler = _Crawler(client=http, limits=limits, user_agent=user_agent, clock=clock, sleep=sleep)
+    crawler = _Crawler(
+        start, client=http, limits=limits, user_agent=user_agent, clock=clock, sleep=sleep
+    )
     try:
-        yield from crawler.run(start, previous)
+        yield from crawler.run(previous)
     except _OutOfTime:
         return
     finally:

@@ -337,6 +337,63 @@ def test_sitemap_xml_is_used_when_robots_txt_names_none(serve) -> None:
     assert site.paths == ["/robots.txt", "/sitemap.xml", "/help/a", "/help/b"]
 
 
+def test_a_sitemap_with_nothing_under_the_start_path_leaves_link_following(serve) -> None:
+    site = serve()
+    site.resources = {
+        "/sitemap.xml": Resource(
+            f"""<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+<url><loc>{site.base}/blog/news.html</loc></url></urlset>""".encode(),
+            "application/xml",
+        ),
+        "/help/": html("a"),
+        "/help/a": html(),
+        "/blog/news.html": html(),
+    }
+
+    pages = run(site)
+
+    assert [(p.url.removeprefix(site.base), p.depth) for p in pages] == [
+        ("/help/", 0),
+        ("/help/a", 1),
+    ]
+    assert "/blog/news.html" not in site.paths
+
+
+def test_a_start_url_redirecting_elsewhere_on_the_host_moves_the_scope_there(serve) -> None:
+    site = serve()
+    site.resources = {
+        "/docs": Resource(status=301, location="/en/docs/", validators=False),
+        "/en/docs/": html("install", "/en/blog/"),
+        "/en/docs/install": html(),
+        "/en/blog/": html(),
+    }
+
+    pages = run(site, path="/docs")
+
+    assert [p.url.removeprefix(site.base) for p in pages] == ["/en/docs/", "/en/docs/install"]
+    assert "/en/blog/" not in site.paths
+
+
+def test_robots_txt_rules_for_this_crawler_apply_and_other_crawlers_rules_do_not(serve) -> None:
+    site = serve()
+    site.resources = {
+        "/robots.txt": Resource(
+            b"User-agent: OtherBot\nDisallow: /\n\n"
+            b"User-agent: HelpdeskChatbotCrawler\nDisallow: /help/drafts/\n",
+            "text/plain",
+        ),
+        "/help/": html("drafts/new-policy", "faq"),
+        "/help/drafts/new-policy": html(),
+        "/help/faq": html(),
+    }
+
+    pages = by_path(site, run(site))
+
+    assert pages["/help/faq"].status == PageStatus.FETCHED
+    assert pages["/help/drafts/new-policy"].status == PageStatus.SKIPPED
+    assert "/help/drafts/new-policy" not in site.paths
+
+
 def test_a_missing_robots_txt_allows_everything(serve) -> None:
     site = serve()
     site.resources = {"/help/": html("private/page"), "/help/private/page": html()}
