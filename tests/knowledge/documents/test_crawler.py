@@ -394,6 +394,19 @@ def test_robots_txt_rules_for_this_crawler_apply_and_other_crawlers_rules_do_not
     assert "/help/drafts/new-policy" not in site.paths
 
 
+def test_relative_links_resolve_against_the_pages_base_element(serve) -> None:
+    site = serve()
+    site.resources = {
+        "/help/": Resource(b'<base href="/help/articles/"><a href="refunds">Refunds</a>'),
+        "/help/articles/refunds": html(),
+    }
+
+    pages = run(site)
+
+    assert pages[0].links == (f"{site.base}/help/articles/refunds",)
+    assert site.paths[-1] == "/help/articles/refunds"
+
+
 def test_a_missing_robots_txt_allows_everything(serve) -> None:
     site = serve()
     site.resources = {"/help/": html("private/page"), "/help/private/page": html()}
