@@ -71,6 +71,8 @@ ACCEPT = (
 
 @dataclass(frozen=True)
 class CrawlLimits:
+    """A crawl's budget and pace; the defaults fit a help centre of a few hundred articles."""
+
     max_pages: int = 200  # pages fetched or not modified; errors and skips do not count
     max_depth: int = 3  # link hops from the start URL; sitemap URLs are depth 0
     max_seconds: float = 300.0  # checked before each request: one request may overrun it
@@ -94,6 +96,10 @@ class PreviousFetch:
 
 
 class PageStatus(StrEnum):
+    """fetched: body to parse; not_modified: the stored document stands; error: the page
+    should be there and is not (HTTP 404, timeout, too large); skipped: not ours to fetch
+    (robots.txt, another site, not a document type)."""
+
     FETCHED = "fetched"
     NOT_MODIFIED = "not_modified"
     ERROR = "error"
