@@ -111,8 +111,10 @@ class CrawledPage:
     """One URL's outcome. `url` is the final URL after same-host redirects; `content_type` is
     the Content-Type header as sent (parameters such as charset included), or the type implied
     by the URL's suffix when the server sent none or a generic one; `error` is a message for
-    the admin when status is error or skipped; `links` are the in-scope links of an HTML page
-    (normalised, in page order) to keep in `PreviousFetch.links`."""
+    the admin when status is error or skipped; `http_status` is the site's last answer (None
+    when none came), for code that acts on it (404 / 410: the page is gone) without reading
+    `error`; `links` are the in-scope links of an HTML page (normalised, in page order) to keep
+    in `PreviousFetch.links`."""
 
     url: str
     status: PageStatus
@@ -123,6 +125,7 @@ class CrawledPage:
     last_modified: str | None = None
     error: str | None = None
     links: tuple[str, ...] = ()
+    http_status: int | None = None
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -354,7 +357,7 @@ class _Crawler:
         this crawl already has (fetched or queued). With `rescope` (the start URL, links to
         follow), a redirect out of the scope's folder moves the scope to the target's folder:
         `/docs` answering with `/en/docs/` says where the help centre lives."""
-        current = url
+        current, status = url, None
         for _ in range(MAX_REDIRECTS + 1):
             if not self.allowed(current):
                 return CrawledPage(
@@ -381,7 +384,8 @@ class _Crawler:
                 return CrawledPage(current, PageStatus.ERROR, depth, error=failure.message)
             if response.status_code in (429, 503):
                 self._slow_down(response.headers.get("Retry-After", ""))
-            if response.status_code not in REDIRECT_STATUSES:
+            status = response.status_code
+            if status not in REDIRECT_STATUSES:
                 return self._page(current, depth, response, prior=prior)
             target = normalise_url(response.headers.get("Location", ""), base=current)
             if target is None:
@@ -390,6 +394,7 @@ class _Crawler:
                     PageStatus.ERROR,
                     depth,
                     error=f"HTTP {response.status_code} without a valid redirect target",
+                    http_status=response.status_code,
                 )
             if not self.scope.same_origin(target):
                 return CrawledPage(
@@ -397,6 +402,7 @@ class _Crawler:
                     PageStatus.SKIPPED,
                     depth,
                     error=f"redirects to {target}, outside {self.scope.origin}: not followed",
+                    http_status=response.status_code,
                 )
             if rescope and not self.scope.contains(target):
                 self.scope = _Scope.of(target)
@@ -404,7 +410,13 @@ class _Crawler:
                 return None
             seen.add(target)
             current = target
-        return CrawledPage(current, PageStatus.ERROR, depth, error="too many redirects")
+        return CrawledPage(
+            url,
+            PageStatus.ERROR,
+            depth,
+            error=f"more than {MAX_REDIRECTS} redirects",
+            http_status=status,
+        )
 
     def _page(
         self,
@@ -425,6 +437,7 @@ class _Crawler:
                 last_modified=headers.get("Last-Modified")
                 or (prior.last_modified if prior else None),
                 links=(prior.links or ()) if prior else (),
+                http_status=304,
             )
         if not 200 <= response.status_code < 300:
             reason = httpx.codes.get_reason_phrase(response.status_code)
@@ -433,6 +446,7 @@ class _Crawler:
                 PageStatus.ERROR,
                 depth,
                 error=f"HTTP {response.status_code} {reason}".strip(),
+                http_status=response.status_code,
             )
         media_type = response.media_type
         if media_type not in SUPPORTED_TYPES:
@@ -442,6 +456,7 @@ class _Crawler:
                 depth,
                 content_type=response.content_type,
                 error=f"not HTML, Markdown, text or PDF ({media_type or 'no Content-Type'})",
+                http_status=response.status_code,
             )
         return CrawledPage(
             url,
@@ -452,6 +467,7 @@ class _Crawler:
             etag=headers.get("ETag"),
             last_modified=headers.get("Last-Modified"),
             links=_page_links(response.body, url, self.scope) if media_type in HTML_TYPES else (),
+            http_status=response.status_code,
         )
 
     # Requests: each waits its turn (the delay since the previous one ended), ends the crawl

@@ -244,6 +244,8 @@ def test_without_a_sitemap_links_are_followed_under_the_start_path(help_site, ot
     assert pages["/help/moved"].error == (
         f"redirects to {other.base}/help/moved-here, outside {help_site.base}: not followed"
     )
+    assert pages["/help/moved"].http_status == 302
+    assert pages["/help/new"].http_status == 200
 
     # Never requested: disallowed, outside the path prefix, beyond max_depth, another host.
     for path in ("/help/private/secret.html", "/blog/news.html", "/help/too-deep"):
@@ -261,11 +263,13 @@ def test_a_404_and_a_dropped_connection_are_errors_and_the_crawl_goes_on(help_si
 
     missing = pages[urls.index("/help/missing")]
     assert (missing.status, missing.error) == (PageStatus.ERROR, "HTTP 404 Not Found")
+    assert missing.http_status == 404
     broken = pages[urls.index("/help/broken")]
     assert (broken.status, broken.error) == (
         PageStatus.ERROR,
         "network error: Server disconnected without sending a response.",
     )
+    assert broken.http_status is None
     assert urls.index("/help/returns/exchanges") > urls.index("/help/broken")
 
 
@@ -392,6 +396,20 @@ def test_robots_txt_rules_for_this_crawler_apply_and_other_crawlers_rules_do_not
     assert pages["/help/faq"].status == PageStatus.FETCHED
     assert pages["/help/drafts/new-policy"].status == PageStatus.SKIPPED
     assert "/help/drafts/new-policy" not in site.paths
+
+
+def test_a_redirect_chain_longer_than_five_is_an_error(serve) -> None:
+    site = serve()
+    site.resources = {"/help/": html("r0")} | {
+        f"/help/r{i}": Resource(status=307, location=f"r{i + 1}", validators=False)
+        for i in range(7)
+    }
+
+    pages = run(site)
+
+    assert (pages[1].url, pages[1].status) == (f"{site.base}/help/r0", PageStatus.ERROR)
+    assert (pages[1].error, pages[1].http_status) == ("more than 5 redirects", 307)
+    assert site.paths[2:] == ["/help/", *(f"/help/r{i}" for i in range(6))]
 
 
 def test_relative_links_resolve_against_the_pages_base_element(serve) -> None:
@@ -593,6 +611,7 @@ def test_a_re_crawl_with_previous_validators_gets_304s_and_still_reaches_every_p
         if page.status == PageStatus.FETCHED:
             assert after[path].status == PageStatus.NOT_MODIFIED, path
             assert after[path].body == b""
+            assert after[path].http_status == 304
             assert (after[path].etag, after[path].last_modified) == (page.etag, page.last_modified)
     conditional = [r for r in help_site.requests if "If-None-Match" in r.headers]
     assert {r.headers["If-Modified-Since"] for r in conditional} == {LAST_MODIFIED}
