@@ -2,7 +2,6 @@
 the management commands call these."""
 
 import hashlib
-import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -651,8 +650,7 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-# The crawler reports an HTTP error as a message ("HTTP 404 Not Found"); this reads it back.
-_GONE = re.compile(r"^HTTP (404|410)\b")
+GONE = (404, 410)
 
 
 def _crawl_one(
@@ -671,7 +669,7 @@ def _crawl_one(
         return ImportedItem(page.url, SKIPPED, page.error or ""), "skipped"
     if page.status == PageStatus.ERROR:
         message = page.error or "The page could not be fetched."
-        if document is not None and _GONE.match(message):
+        if document is not None and page.http_status in GONE:
             message = f"{message}: its document is kept; delete it if the page was retired."
             Document.objects.filter(pk=document.pk).update(error=message)
             return ImportedItem(page.url, ERROR, message), "gone"
