@@ -309,5 +309,5 @@ def test_on_postgresql_chunks_have_their_models_hnsw_index_and_a_full_text_index
         identity = get_embedder(locale).identity
         definition = indexes[chunk_model_index_name(identity)]
         assert "hnsw" in definition and f"'{identity}'" in definition
-    assert "to_tsvector('simple'" in indexes["knowledge_chunk_search_tokens_gin"]
+    assert "gin (search_vector)" in indexes["knowledge_chunk_search_vector_gin"]
     assert without_vector == 0
