@@ -8,7 +8,7 @@ vectors and a BM25 index (`lexical.LexicalIndex`) over their search tokens, once
 the knowledge version or the embedding models change, as `knowledge.index.InMemoryIndex` is.
 `PgChunkIndex` asks PostgreSQL: one pgvector query over the model's partial HNSW index and one
 full-text query over the stored `search_vector` (to_tsvector('simple', search_tokens)) and its
-GIN index (migration 0005). Both search only chunks of the locale's current embedding model
+GIN index (migration 0006). Both search only chunks of the locale's current embedding model
 (rows another model embedded wait for `manage.py reembed`). At 10k chunks a search without the
 question's embedding takes 11 ms p50 / 18 ms p99 on PostgreSQL (2 loaded cores, Dec 2026)."""
 
