@@ -45,6 +45,7 @@ HELP_ZIP = zip_of(
 
 def test_a_staff_user_without_the_permission_to_add_documents_gets_403(client):
     client.force_login(staff("view_documentimport", "view_document"))
+    assert "/admin/knowledge/documentimport/upload/" not in client.get("/admin/").content.decode()
     assert client.get("/admin/knowledge/documentimport/upload/").status_code == 403
     assert upload(client, HELP_ZIP).status_code == 403
     assert client.get("/admin/knowledge/documentimport/crawl/").status_code == 403
