@@ -402,8 +402,7 @@ def document_index(*, document_id: int) -> int:
         if postgres:
             from knowledge.documents.indexing import store_chunk_vectors  # as above
 
-            if chunks and chunks[0].pk is None:  # backends without RETURNING on bulk inserts
-                chunks = list(locked.chunks.order_by("position"))
+            # bulk_create set the ids: PostgreSQL returns them.
             store_chunk_vectors(rows=[(c.pk, v) for c, v in zip(chunks, vectors, strict=True)])
         locked.status, locked.error, locked.indexed_at = Document.Status.INDEXED, "", timezone.now()
         locked.save(update_fields=["status", "error", "indexed_at"])
