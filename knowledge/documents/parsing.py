@@ -537,6 +537,9 @@ def _html_element_blocks(element: Tag) -> Iterator[Block]:
             and child.get("role") != "presentation"
             and not child.find(_LAYOUT_TABLE_MARKERS)
         ):
+            caption = child.find("caption")
+            if caption:
+                yield from _paragraph_from([caption.get_text()])
             yield Block(BlockKind.TABLE, _html_table(child))
         elif child.name == "pre":
             yield Block(BlockKind.CODE, child.get_text().strip("\n"))

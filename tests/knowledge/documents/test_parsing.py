@@ -217,7 +217,8 @@ def test_html_text_is_flattened_without_merging_blocks_or_splitting_chinese():
       <p><b>退货</b>政策<a href="/x">说明</a></p>
       <ul><li><p>First step.</p><p>Then this.</p></li><li>  </li><li>Last</li></ul>
       <table><tr><td><h2>Layout</h2><p>Cell text.</p></td><td><p>Other cell.</p></td></tr></table>
-      <table><tr><th>Size</th><th>Fits</th></tr><tr><td><b>S</b>mall</td><td>A<br>B</td></tr></table>
+      <table><caption>Sizes</caption>
+        <tr><th>Size</th><th>Fits</th></tr><tr><td><b>S</b>mall</td><td>A<br>B</td></tr></table>
     </body></html>"""
     doc = parse_document(page.encode(), filename="a.html")
     assert shape(doc) == [
@@ -227,6 +228,7 @@ def test_html_text_is_flattened_without_merging_blocks_or_splitting_chinese():
         (H, 2, "Layout"),
         (P, 0, "Cell text."),
         (P, 0, "Other cell."),
+        (P, 0, "Sizes"),
         (T, 0, "| Size | Fits |\n| --- | --- |\n| Small | A B |"),
     ]
 
