@@ -502,6 +502,8 @@ def _is_chrome(tag: Tag, *, keep_header: bool) -> bool:
         return not (keep_header and tag.name == "header")
     if tag.has_attr("hidden") or tag.get("aria-hidden") == "true":
         return True
+    if "display:none" in str(tag.get("style", "")).replace(" ", "").lower():
+        return True
     if tag.get("role") in _CHROME_ROLES:
         return True
     names = [*tag.get("class", ()), tag.get("id") or ""]

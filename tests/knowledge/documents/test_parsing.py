@@ -179,6 +179,7 @@ def test_html_without_main_uses_body_and_title_tag():
     page = (
         "<html><head><title>Contact us</title></head><body><nav>Menu</nav>"
         "<div>Call <b>0800 123</b> any day.<p>Or email us.</p></div>"
+        '<p style="display: none">Hidden tracking text</p><p hidden>Hidden too</p>'
         "<ol start=3><li>Three<ul><li>nested</li></ul></li><li>Four</li></ol>"
         "<pre>  indented\n  code</pre></body></html>"
     )
