@@ -502,6 +502,8 @@ def _is_chrome(tag: Tag, *, keep_header: bool) -> bool:
         return not (keep_header and tag.name == "header")
     if tag.has_attr("hidden") or tag.get("aria-hidden") == "true":
         return True
+    if "display:none" in str(tag.get("style", "")).replace(" ", "").lower():
+        return True
     if tag.get("role") in _CHROME_ROLES:
         return True
     names = [*tag.get("class", ()), tag.get("id") or ""]
@@ -537,6 +539,9 @@ def _html_element_blocks(element: Tag) -> Iterator[Block]:
             and child.get("role") != "presentation"
             and not child.find(_LAYOUT_TABLE_MARKERS)
         ):
+            caption = child.find("caption")
+            if caption:
+                yield from _paragraph_from([caption.get_text()])
             yield Block(BlockKind.TABLE, _html_table(child))
         elif child.name == "pre":
             yield Block(BlockKind.CODE, child.get_text().strip("\n"))

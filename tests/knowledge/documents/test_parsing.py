@@ -179,6 +179,7 @@ def test_html_without_main_uses_body_and_title_tag():
     page = (
         "<html><head><title>Contact us</title></head><body><nav>Menu</nav>"
         "<div>Call <b>0800 123</b> any day.<p>Or email us.</p></div>"
+        '<p style="display: none">Hidden tracking text</p><p hidden>Hidden too</p>'
         "<ol start=3><li>Three<ul><li>nested</li></ul></li><li>Four</li></ol>"
         "<pre>  indented\n  code</pre></body></html>"
     )
@@ -217,7 +218,8 @@ def test_html_text_is_flattened_without_merging_blocks_or_splitting_chinese():
       <p><b>退货</b>政策<a href="/x">说明</a></p>
       <ul><li><p>First step.</p><p>Then this.</p></li><li>  </li><li>Last</li></ul>
       <table><tr><td><h2>Layout</h2><p>Cell text.</p></td><td><p>Other cell.</p></td></tr></table>
-      <table><tr><th>Size</th><th>Fits</th></tr><tr><td><b>S</b>mall</td><td>A<br>B</td></tr></table>
+      <table><caption>Sizes</caption>
+        <tr><th>Size</th><th>Fits</th></tr><tr><td><b>S</b>mall</td><td>A<br>B</td></tr></table>
     </body></html>"""
     doc = parse_document(page.encode(), filename="a.html")
     assert shape(doc) == [
@@ -227,6 +229,7 @@ def test_html_text_is_flattened_without_merging_blocks_or_splitting_chinese():
         (H, 2, "Layout"),
         (P, 0, "Cell text."),
         (P, 0, "Other cell."),
+        (P, 0, "Sizes"),
         (T, 0, "| Size | Fits |\n| --- | --- |\n| Small | A B |"),
     ]
 
