@@ -231,7 +231,8 @@ GENERATION_TIMEOUT_S = env.float("GENERATION_TIMEOUT_S", default=60.0)
 GENERATION_BATCH_SIZE = env.int("GENERATION_BATCH_SIZE", default=10)
 
 # --- Knowledge base (documents) -------------------------------------------------------------
-# Largest chunk in the chunker's tokens (knowledge/documents/chunking.py: how they were chosen).
+# Largest chunk, in the chunker's estimated tokens: the size bench.retrieval measured best
+# (knowledge/documents/retrieval_points.py, docs/retrieval.md).
 KNOWLEDGE_CHUNK_MAX_TOKENS = env.int("KNOWLEDGE_CHUNK_MAX_TOKENS", default=200)
 # Largest file an import parses, and largest upload (a zip) the admin accepts.
 KNOWLEDGE_MAX_FILE_BYTES = env.int("KNOWLEDGE_MAX_FILE_BYTES", default=20 * 1024 * 1024)

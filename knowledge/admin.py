@@ -416,6 +416,7 @@ class DocumentImportAdmin(admin.ModelAdmin):
     )
     readonly_fields = fields
     change_list_template = "admin/knowledge/documentimport/change_list.html"
+    change_form_template = "admin/knowledge/documentimport/change_form.html"  # reloads if running
 
     @admin.display(description="errors")
     def error_list(self, obj: DocumentImport) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 from django.conf import settings
 
 from knowledge import services
-from knowledge.documents.indexing import get_chunk_index
+from knowledge.documents.indexing import document_url, get_chunk_index
 from knowledge.documents.lexical import tokenize
 from knowledge.documents.ranking import hybrid
 from knowledge.documents.retrieval_points import relevance_floor
@@ -200,7 +200,7 @@ def passages_retrieve(
             document_id=info.document_id,
             document_version=info.document_version,
             title=info.title,
-            url=info.url,
+            url=document_url(document_id=info.document_id, source_url=info.source_url),
             heading_path=info.heading_path,
             text=info.text,
             score=ranked.score,

@@ -2,7 +2,6 @@
 the management commands call these."""
 
 import hashlib
-import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -354,8 +353,10 @@ def document_index(*, document_id: int) -> int:
     batches of EMBEDDING_BATCH_SIZE (before the write transaction: on SQLite a transaction holds
     the write lock from its start), then replaces its chunks in one transaction and moves the
     knowledge version. A document edited meanwhile is left to the task its edit enqueued.
-    Returns the number of chunks."""
-    document = Document.objects.get(pk=document_id)
+    Returns the number of chunks (0 for a document deleted before its task ran)."""
+    document = Document.objects.filter(pk=document_id).first()
+    if document is None:
+        return 0
     embedder = get_embedder(document.locale)
     try:
         parsed = ParsedDocument(
@@ -401,8 +402,7 @@ def document_index(*, document_id: int) -> int:
         if postgres:
             from knowledge.documents.indexing import store_chunk_vectors  # as above
 
-            if chunks and chunks[0].pk is None:  # backends without RETURNING on bulk inserts
-                chunks = list(locked.chunks.order_by("position"))
+            # bulk_create set the ids: PostgreSQL returns them.
             store_chunk_vectors(rows=[(c.pk, v) for c, v in zip(chunks, vectors, strict=True)])
         locked.status, locked.error, locked.indexed_at = Document.Status.INDEXED, "", timezone.now()
         locked.save(update_fields=["status", "error", "indexed_at"])
@@ -649,8 +649,7 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-# The crawler reports an HTTP error as a message ("HTTP 404 Not Found"); this reads it back.
-_GONE = re.compile(r"^HTTP (404|410)\b")
+GONE = (404, 410)
 
 
 def _crawl_one(
@@ -669,7 +668,7 @@ def _crawl_one(
         return ImportedItem(page.url, SKIPPED, page.error or ""), "skipped"
     if page.status == PageStatus.ERROR:
         message = page.error or "The page could not be fetched."
-        if document is not None and _GONE.match(message):
+        if document is not None and page.http_status in GONE:
             message = f"{message}: its document is kept; delete it if the page was retired."
             Document.objects.filter(pk=document.pk).update(error=message)
             return ImportedItem(page.url, ERROR, message), "gone"

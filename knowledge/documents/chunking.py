@@ -6,7 +6,6 @@ Sizes are estimated, not tokenized: the embedding models of different locales us
 tokenizers, and a chunk only has to stay near a budget. `max_tokens` is a parameter so that the
 retrieval benchmark can choose it."""
 
-import math
 import re
 from collections.abc import Iterator
 
@@ -15,7 +14,12 @@ from knowledge.documents.types import Block, BlockKind, ChunkDraft, ParsedDocume
 
 # BPE tokenizers (GPT, Llama, BERT WordPiece) average ~1.3 tokens per English word; Chinese text
 # costs about one token per character in the multilingual models, more in English-first ones.
+# Checked against the embedding models' own tokenizers: MiniLM's WordPiece counts 0.9-1.0 of the
+# estimate on help-centre prose (English and Chinese) and a median 1.07 (p95 1.6) on PostgreSQL's
+# HTML manual, where identifiers split into many pieces; USE's SentencePiece 0.9-1.1.
 TOKENS_PER_WORD = 1.3
+# Weights are counted in tenths of a token, in integers, so that sums are exact.
+_TENTHS_PER_WORD = round(TOKENS_PER_WORD * 10)
 _WORD = re.compile(rf"[^\s{CJK[1:-1]}]+")
 _CJK_CHAR = re.compile(CJK)
 # A sentence ends after . ! ? (and closing quotes or brackets) followed by a space, or after
@@ -32,7 +36,7 @@ def estimate_tokens(text: str) -> int:
     """About how many tokens an embedding model or LLM sees: one per CJK character (CJK
     punctuation included) and TOKENS_PER_WORD per other whitespace-separated run: a word, a
     number, a lone | of a table row. Punctuation attached to a word rides along with it."""
-    return math.ceil(_weight(text))
+    return _tokens(_weight(text))
 
 
 def chunk_search_text(title: str, heading_path: tuple[str, ...], text: str) -> str:
@@ -68,26 +72,32 @@ def chunk_document(
     for block in doc.blocks:
         if block.kind == BlockKind.HEADING:
             flush()
-            while headings and headings[-1][0] >= block.level:
+            level = max(block.level, 1)
+            while headings and headings[-1][0] >= level:
                 headings.pop()
-            headings.append((block.level, block.text))
+            headings.append((level, block.text))
         else:
             section.append(block)
     flush()
     return chunks
 
 
-def _weight(text: str) -> float:
-    return len(_CJK_CHAR.findall(text)) + TOKENS_PER_WORD * len(_WORD.findall(text))
+def _weight(text: str) -> int:
+    """The token estimate in tenths."""
+    return 10 * len(_CJK_CHAR.findall(text)) + _TENTHS_PER_WORD * len(_WORD.findall(text))
 
 
-def _fits(weight: float, max_tokens: int) -> bool:
-    return math.ceil(weight) <= max_tokens
+def _tokens(weight: int) -> int:
+    return -(-weight // 10)
+
+
+def _fits(weight: int, max_tokens: int) -> bool:
+    return weight <= 10 * max_tokens
 
 
 def _pack(blocks: list[Block], max_tokens: int, overlap_blocks: int) -> Iterator[str]:
     """Pieces joined by blank lines, so their weights add up (no word spans two pieces)."""
-    current: list[tuple[str, float]] = []
+    current: list[tuple[str, int]] = []
     for block in blocks:
         for piece in _pieces(block, max_tokens):
             weight = _weight(piece)
@@ -112,18 +122,17 @@ def _pieces(block: Block, max_tokens: int) -> list[str]:
         return _grouped(_list_items(text), max_tokens, joiner="\n")
     if block.kind == BlockKind.CODE:
         return _grouped(text.splitlines(), max_tokens, joiner="\n")
-    return _grouped(_sentences(text), max_tokens, joiner="")
+    return _cut(text, max_tokens)
 
 
 def _table_pieces(text: str, max_tokens: int) -> list[str]:
     lines = text.splitlines()
     header_lines = lines[:2] if len(lines) > 1 and _TABLE_SEPARATOR.match(lines[1]) else lines[:1]
     header = "\n".join(header_lines)
-    budget = max_tokens - math.ceil(_weight(header))
-    rows = lines[len(header_lines) :]
-    if budget < 1 or any(not _fits(_weight(row), budget) for row in rows):
-        # A row does not fit even under its header: cut the table as plain lines.
+    budget = max_tokens - _tokens(_weight(header))
+    if budget < max_tokens / 2:  # the header would crowd out the rows: no repeating it
         return _grouped(lines, max_tokens, joiner="\n")
+    rows = lines[len(header_lines) :]
     return [f"{header}\n{group}" for group in _grouped(rows, budget, joiner="\n")]
 
 
@@ -151,26 +160,34 @@ def _sentences(text: str) -> list[str]:
 
 
 def _grouped(parts: list[str], max_tokens: int, *, joiner: str) -> list[str]:
-    """Consecutive parts packed up to the budget; a part over it alone is cut into words (or
-    CJK characters)."""
+    """Consecutive parts packed up to the budget; a part over it alone is cut into sentences,
+    and a sentence over it into words (or CJK characters)."""
     groups: list[str] = []
     current: list[str] = []
-    weight = 0.0
+    weight = 0
     for part in parts:
         part_weight = _weight(part)
         if not _fits(part_weight, max_tokens):
             if current:
                 groups.append(joiner.join(current).strip())
-                current, weight = [], 0.0
-            units = _UNIT.findall(part)
-            # One word over a budget below 2 tokens cannot be cut further; it goes alone.
-            groups.extend(_grouped(units, max_tokens, joiner="") if len(units) > 1 else [part])
+                current, weight = [], 0
+            groups.extend(_cut(part, max_tokens))
             continue
         if current and not _fits(weight + part_weight, max_tokens):
             groups.append(joiner.join(current).strip())
-            current, weight = [], 0.0
+            current, weight = [], 0
         current.append(part)
         weight += part_weight
     if current:
         groups.append(joiner.join(current).strip())
     return [group for group in groups if group]
+
+
+def _cut(text: str, max_tokens: int) -> list[str]:
+    sentences = _sentences(text)
+    if len(sentences) > 1:
+        return _grouped(sentences, max_tokens, joiner="")
+    units = _UNIT.findall(text)
+    if len(units) > 1:
+        return _grouped(units, max_tokens, joiner="")
+    return [text]  # one word over a budget below 2 tokens: it goes alone

@@ -11,17 +11,24 @@ breadth first from the start URL.
 """
 
 import time
+import warnings
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 from urllib.robotparser import RobotFileParser
 
 import httpx
-from bs4 import BeautifulSoup
+import idna
+from bs4 import BeautifulSoup, SoupStrainer, XMLParsedAsHTMLWarning
 from lxml import etree
+
+# XHTML pages (with an <?xml?> line) served as text/html are read as HTML, as browsers do;
+# BeautifulSoup warns about each one (all 1,169 pages of the PostgreSQL manual).
+warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning, module=__name__)
 
 MiB = 1024 * 1024
 
@@ -64,6 +71,8 @@ ACCEPT = (
 
 @dataclass(frozen=True)
 class CrawlLimits:
+    """A crawl's budget and pace; the defaults fit a help centre of a few hundred articles."""
+
     max_pages: int = 200  # pages fetched or not modified; errors and skips do not count
     max_depth: int = 3  # link hops from the start URL; sitemap URLs are depth 0
     max_seconds: float = 300.0  # checked before each request: one request may overrun it
@@ -87,6 +96,10 @@ class PreviousFetch:
 
 
 class PageStatus(StrEnum):
+    """fetched: body to parse; not_modified: the stored document stands; error: the page
+    should be there and is not (HTTP 404, timeout, too large); skipped: not ours to fetch
+    (robots.txt, another site, not a document type)."""
+
     FETCHED = "fetched"
     NOT_MODIFIED = "not_modified"
     ERROR = "error"
@@ -98,8 +111,10 @@ class CrawledPage:
     """One URL's outcome. `url` is the final URL after same-host redirects; `content_type` is
     the Content-Type header as sent (parameters such as charset included), or the type implied
     by the URL's suffix when the server sent none or a generic one; `error` is a message for
-    the admin when status is error or skipped; `links` are the in-scope links of an HTML page
-    (normalised, in page order) to keep in `PreviousFetch.links`."""
+    the admin when status is error or skipped; `http_status` is the site's last answer (None
+    when none came), for code that acts on it (404 / 410: the page is gone) without reading
+    `error`; `links` are the in-scope links of an HTML page (normalised, in page order) to keep
+    in `PreviousFetch.links`."""
 
     url: str
     status: PageStatus
@@ -110,20 +125,42 @@ class CrawledPage:
     last_modified: str | None = None
     error: str | None = None
     links: tuple[str, ...] = ()
+    http_status: int | None = None
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+# RFC 3986 characters that stay as they are in a path and a query; "%" keeps existing escapes.
+PATH_SAFE = "/:@!$&'()*+,;=%~"
+QUERY_SAFE = PATH_SAFE + "?"
 
 
 def normalise_url(url: str, base: str | None = None) -> str | None:
     """The URL (resolved against `base`) in one spelling, fragment dropped; None unless it is a
-    valid http(s) URL. Scheme and host are lowercased, the default port and dot segments go."""
+    valid http(s) URL. Scheme and host are lowercased (IDNA for non-ASCII hosts), the default
+    port, user info and dot segments go, non-ASCII is percent-encoded as UTF-8.
+
+    urllib.parse, not httpx.URL: every link of every page comes here, and httpx's parser took
+    175 us a link against 27 us (a page's links took 23 ms instead of 6 ms)."""
     try:
-        parsed = httpx.URL(base).join(url.strip()) if base else httpx.URL(url.strip())
-    except (httpx.InvalidURL, TypeError, ValueError):
+        parts = urlsplit(urljoin(base, url.strip()) if base else url.strip())
+        port = parts.port
+        host = parts.hostname or ""
+        if not host.isascii():  # as httpx does: IDNA 2008 with UTS 46 mapping
+            host = idna.encode(host, uts46=True).decode("ascii")
+    except (ValueError, UnicodeError, idna.IDNAError):
         return None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not host:
         return None
-    default_port = {"http": 80, "https": 443}[parsed.scheme]
-    port = None if parsed.port in (None, default_port) else parsed.port
-    return str(parsed.copy_with(fragment=None, port=port, raw_path=parsed.raw_path or b"/"))
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    path = parts.path or "/"
+    if "/." in path:  # urljoin resolves dot segments in a reference's path
+        path = urlsplit(urljoin("http://h/", path)).path if path.startswith("/") else path
+    return urlunsplit(
+        (scheme, netloc, quote(path, safe=PATH_SAFE), quote(parts.query, safe=QUERY_SAFE), "")
+    )
 
 
 @dataclass(frozen=True)
@@ -140,8 +177,9 @@ class _Scope:
 
     @classmethod
     def of(cls, start_url: str) -> "_Scope":
-        url = httpx.URL(start_url)
-        path = url.path
+        """`start_url` is normalised (`normalise_url`), as are the URLs asked about."""
+        parts = urlsplit(start_url)
+        path = parts.path
         last_segment = path.rsplit("/", 1)[-1]
         if path.endswith("/"):
             prefix = path
@@ -149,20 +187,15 @@ class _Scope:
             prefix = path[: len(path) - len(last_segment)]
         else:
             prefix = path + "/"
-        return cls(origin=_origin(url), start_path=path, prefix=prefix)
+        return cls(origin=f"{parts.scheme}://{parts.netloc}", start_path=path, prefix=prefix)
 
     def same_origin(self, url: str) -> bool:
-        return _origin(httpx.URL(url)) == self.origin
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}" == self.origin
 
     def contains(self, url: str) -> bool:
-        path = httpx.URL(url).path
+        path = urlsplit(url).path
         return self.same_origin(url) and (path == self.start_path or path.startswith(self.prefix))
-
-
-def _origin(url: httpx.URL) -> str:
-    default_port = {"http": 80, "https": 443}.get(url.scheme)
-    port = "" if url.port in (None, default_port) else f":{url.port}"
-    return f"{url.scheme}://{url.host}{port}"
 
 
 class _OutOfTime(Exception):
@@ -196,7 +229,7 @@ def _content_type(sent: str | None, url: str) -> tuple[str, str | None]:
     media_type = (sent or "").split(";", 1)[0].strip().lower()
     if media_type not in GENERIC_TYPES:
         return media_type, sent
-    path = httpx.URL(url).path.lower()
+    path = urlsplit(url).path.lower()
     guessed = next((t for s, t in TYPES_BY_SUFFIX.items() if path.endswith(s)), None)
     return (guessed, guessed) if guessed else (media_type, sent)
 
@@ -235,8 +268,11 @@ def _parse_sitemap(body: bytes) -> tuple[str, list[str]]:
 
 
 def _page_links(body: bytes, page_url: str, scope: _Scope) -> tuple[str, ...]:
-    """The page's `<a href>` links inside the scope, normalised, in order, once each."""
-    soup = BeautifulSoup(body, "lxml")
+    """The page's `<a href>` links inside the scope, normalised, in order, once each.
+
+    Only <a> and <base> become a tree: 4.4 ms a page instead of 9.9 ms with the whole tree
+    (300 pages of the PostgreSQL manual, the same 8,696 links)."""
+    soup = BeautifulSoup(body, "lxml", parse_only=SoupStrainer(["a", "base"]))
     base = page_url
     base_tag = soup.find("base", href=True)
     if base_tag is not None:
@@ -250,10 +286,12 @@ def _page_links(body: bytes, page_url: str, scope: _Scope) -> tuple[str, ...]:
 
 
 class _Crawler:
-    """One crawl's state: the client, the budget, robots.txt's rules and the pacing."""
+    """One crawl's state: the scope, the client, the budget, robots.txt's rules and the
+    pacing."""
 
     def __init__(
         self,
+        start: str,
         *,
         client: httpx.Client,
         limits: CrawlLimits,
@@ -270,16 +308,17 @@ class _Crawler:
         self.delay = limits.delay_seconds
         self.last_request_end: float | None = None
         self.robots = RobotFileParser()
+        self.start = start
+        self.scope = _Scope.of(start)
 
-    def run(self, start: str, previous: Mapping[str, PreviousFetch]) -> Iterator[CrawledPage]:
-        scope = _Scope.of(start)
-        refusal = self.read_robots(scope.origin)
+    def run(self, previous: Mapping[str, PreviousFetch]) -> Iterator[CrawledPage]:
+        refusal = self.read_robots(self.scope.origin)
         if refusal is not None:
-            yield CrawledPage(start, PageStatus.SKIPPED, depth=0, error=refusal)
+            yield CrawledPage(self.start, PageStatus.SKIPPED, depth=0, error=refusal)
             return
-        listed = self.sitemap_urls(scope)
+        listed = self.sitemap_urls()
         follow_links = not listed
-        frontier = deque((url, 0) for url in listed or [start])
+        frontier = deque((url, 0) for url in listed or [self.start])
         seen = {url for url, _ in frontier}
         counted = 0
         while frontier and counted < self.limits.max_pages:
@@ -288,10 +327,10 @@ class _Crawler:
             page = self.fetch_page(
                 url,
                 depth=depth,
-                scope=scope,
                 previous=previous,
                 seen=seen,
                 links_needed=links_needed,
+                rescope=follow_links and url == self.start,
             )
             if page is None:
                 continue
@@ -309,14 +348,16 @@ class _Crawler:
         url: str,
         *,
         depth: int,
-        scope: _Scope,
         previous: Mapping[str, PreviousFetch],
         seen: set[str],
         links_needed: bool,
+        rescope: bool,
     ) -> CrawledPage | None:
         """Fetch one URL, following same-host redirects; None when it redirects to a URL
-        this crawl already has (fetched or queued)."""
-        current = url
+        this crawl already has (fetched or queued). With `rescope` (the start URL, links to
+        follow), a redirect out of the scope's folder moves the scope to the target's folder:
+        `/docs` answering with `/en/docs/` says where the help centre lives."""
+        current, status = url, None
         for _ in range(MAX_REDIRECTS + 1):
             if not self.allowed(current):
                 return CrawledPage(
@@ -343,8 +384,9 @@ class _Crawler:
                 return CrawledPage(current, PageStatus.ERROR, depth, error=failure.message)
             if response.status_code in (429, 503):
                 self._slow_down(response.headers.get("Retry-After", ""))
-            if response.status_code not in REDIRECT_STATUSES:
-                return self._page(current, depth, response, prior=prior, scope=scope)
+            status = response.status_code
+            if status not in REDIRECT_STATUSES:
+                return self._page(current, depth, response, prior=prior)
             target = normalise_url(response.headers.get("Location", ""), base=current)
             if target is None:
                 return CrawledPage(
@@ -352,19 +394,29 @@ class _Crawler:
                     PageStatus.ERROR,
                     depth,
                     error=f"HTTP {response.status_code} without a valid redirect target",
+                    http_status=response.status_code,
                 )
-            if not scope.same_origin(target):
+            if not self.scope.same_origin(target):
                 return CrawledPage(
                     current,
                     PageStatus.SKIPPED,
                     depth,
-                    error=f"redirects to {target}, outside {scope.origin}: not followed",
+                    error=f"redirects to {target}, outside {self.scope.origin}: not followed",
+                    http_status=response.status_code,
                 )
+            if rescope and not self.scope.contains(target):
+                self.scope = _Scope.of(target)
             if target in seen:
                 return None
             seen.add(target)
             current = target
-        return CrawledPage(current, PageStatus.ERROR, depth, error="too many redirects")
+        return CrawledPage(
+            url,
+            PageStatus.ERROR,
+            depth,
+            error=f"more than {MAX_REDIRECTS} redirects",
+            http_status=status,
+        )
 
     def _page(
         self,
@@ -373,7 +425,6 @@ class _Crawler:
         response: _Response,
         *,
         prior: PreviousFetch | None,
-        scope: _Scope,
     ) -> CrawledPage:
         headers = response.headers
         if response.status_code == 304:
@@ -386,6 +437,7 @@ class _Crawler:
                 last_modified=headers.get("Last-Modified")
                 or (prior.last_modified if prior else None),
                 links=(prior.links or ()) if prior else (),
+                http_status=304,
             )
         if not 200 <= response.status_code < 300:
             reason = httpx.codes.get_reason_phrase(response.status_code)
@@ -394,6 +446,7 @@ class _Crawler:
                 PageStatus.ERROR,
                 depth,
                 error=f"HTTP {response.status_code} {reason}".strip(),
+                http_status=response.status_code,
             )
         media_type = response.media_type
         if media_type not in SUPPORTED_TYPES:
@@ -403,6 +456,7 @@ class _Crawler:
                 depth,
                 content_type=response.content_type,
                 error=f"not HTML, Markdown, text or PDF ({media_type or 'no Content-Type'})",
+                http_status=response.status_code,
             )
         return CrawledPage(
             url,
@@ -412,7 +466,8 @@ class _Crawler:
             content_type=response.content_type,
             etag=headers.get("ETag"),
             last_modified=headers.get("Last-Modified"),
-            links=_page_links(response.body, url, scope) if media_type in HTML_TYPES else (),
+            links=_page_links(response.body, url, self.scope) if media_type in HTML_TYPES else (),
+            http_status=response.status_code,
         )
 
     # Requests: each waits its turn (the delay since the previous one ended), ends the crawl
@@ -530,9 +585,10 @@ class _Crawler:
     def allowed(self, url: str) -> bool:
         return self.robots.can_fetch(self.user_agent, url)
 
-    def sitemap_urls(self, scope: _Scope) -> list[str]:
+    def sitemap_urls(self) -> list[str]:
         """The in-scope page URLs of the site's sitemaps, in order, once each; sitemaps on
         other hosts are not read."""
+        scope = self.scope
         declared = [normalise_url(url) for url in self.robots.site_maps() or []]
         same_host = [url for url in declared if url is not None and scope.same_origin(url)]
         queue = deque(same_host or [f"{scope.origin}/sitemap.xml"])
@@ -604,9 +660,11 @@ def _crawl(
 ) -> Iterator[CrawledPage]:
     own_client = client is None
     http = client if client is not None else httpx.Client()
-    crawler = _Crawler(client=http, limits=limits, user_agent=user_agent, clock=clock, sleep=sleep)
+    crawler = _Crawler(
+        start, client=http, limits=limits, user_agent=user_agent, clock=clock, sleep=sleep
+    )
     try:
-        yield from crawler.run(start, previous)
+        yield from crawler.run(previous)
     except _OutOfTime:
         return
     finally:

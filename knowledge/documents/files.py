@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from knowledge.documents.parsing import (
     MAX_DOCUMENT_BYTES,
     SUPPORTED_EXTENSIONS,
+    ErrorCode,
     too_large_error,
     unsupported_error,
 )
@@ -51,7 +52,7 @@ def iter_source_files(path: Path, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> Ite
     elif path.is_file():
         yield from _iter_path(path, path.name, max_bytes=max_bytes)
     else:
-        raise DocumentError("not_found", f"{path} is not a file or a folder.")
+        raise DocumentError(ErrorCode.NOT_FOUND, f"{path} is not a file or a folder.")
 
 
 def iter_upload(
@@ -67,13 +68,24 @@ def iter_upload(
 
 
 def _iter_folder(folder: Path, *, max_bytes: int) -> Iterator[SourceFile]:
-    """Symlinked folders are not followed (os.walk's default), so a walk stays in the folder."""
+    """The walk stays in the folder: symlinked folders are not followed (os.walk's default) and
+    a symlinked file that points outside is listed as unsafe."""
     paths: list[Path] = []
     for directory, subfolders, files in os.walk(folder):
         subfolders[:] = [name for name in subfolders if not _is_hidden(name)]
         paths.extend(Path(directory, name) for name in files if not _is_hidden(name))
+    inside = folder.resolve()
     for path in sorted(paths, key=lambda p: p.relative_to(folder).as_posix()):
-        yield from _iter_path(path, path.relative_to(folder).as_posix(), max_bytes=max_bytes)
+        name = path.relative_to(folder).as_posix()
+        if path.is_symlink() and not path.resolve().is_relative_to(inside):
+            yield SourceFile(
+                name,
+                error=DocumentError(
+                    ErrorCode.UNSAFE_PATH, "The file is a link to a place outside the folder."
+                ),
+            )
+            continue
+        yield from _iter_path(path, name, max_bytes=max_bytes)
 
 
 def _iter_path(path: Path, name: str, *, max_bytes: int) -> Iterator[SourceFile]:
@@ -116,25 +128,40 @@ def _iter_zip(
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
         yield SourceFile(
             name,
-            error=DocumentError("corrupt_zip", f"The zip archive is damaged ({error})."),
+            error=DocumentError(ErrorCode.CORRUPT_ZIP, f"The zip archive is damaged ({error})."),
         )
 
 
 def _archive_problem(members: list[zipfile.ZipInfo]) -> DocumentError | None:
     if len(members) > MAX_ZIP_MEMBERS:
         return DocumentError(
-            "zip_too_many_files",
+            ErrorCode.ZIP_TOO_MANY_FILES,
             f"The zip archive holds {len(members)} files; at most {MAX_ZIP_MEMBERS} "
             "can be imported at once.",
         )
     total = sum(info.file_size for info in members)
     if total > MAX_ZIP_TOTAL_BYTES:
         return DocumentError(
-            "zip_too_large",
+            ErrorCode.ZIP_TOO_LARGE,
             f"The zip archive unpacks to {_megabytes(total)}; at most "
             f"{_megabytes(MAX_ZIP_TOTAL_BYTES)} can be imported at once.",
         )
+    # Members too small for their own ratio to count are checked together: many of them, each
+    # harmless, can still unpack far beyond their size.
+    small = [info for info in members if info.file_size < RATIO_CHECKED_FROM_BYTES]
+    small_total = sum(info.file_size for info in small)
+    ratio = small_total / max(sum(info.compress_size for info in small), 1)
+    if small_total >= RATIO_CHECKED_FROM_BYTES and ratio > MAX_COMPRESSION_RATIO:
+        return _bomb_error(ratio, "The zip archive")
     return None
+
+
+def _bomb_error(ratio: float, what: str) -> DocumentError:
+    return DocumentError(
+        ErrorCode.ZIP_BOMB,
+        f"{what} unpacks to {ratio:.0f} times its packed size (at most "
+        f"{MAX_COMPRESSION_RATIO}); it looks like a zip bomb and was not unpacked.",
+    )
 
 
 def _zip_member(
@@ -146,7 +173,7 @@ def _zip_member(
         return SourceFile(
             prefix + name,
             error=DocumentError(
-                "unsafe_path",
+                ErrorCode.UNSAFE_PATH,
                 "The zip member's path leaves the archive (absolute or with ..); skipped.",
             ),
         )
@@ -154,33 +181,29 @@ def _zip_member(
     if _is_zip_name(name):
         return SourceFile(
             name,
-            error=DocumentError("unsupported", "Archives inside an archive are not imported."),
+            error=DocumentError(
+                ErrorCode.UNSUPPORTED, "Archives inside an archive are not imported."
+            ),
         )
     if PurePosixPath(name).suffix.lower() not in SUPPORTED_EXTENSIONS:
         return SourceFile(name, error=unsupported_error(name))
     if info.flag_bits & _ENCRYPTED_FLAG:
         return SourceFile(
             name,
-            error=DocumentError("encrypted", "The zip member is password-protected."),
+            error=DocumentError(ErrorCode.ENCRYPTED, "The zip member is password-protected."),
         )
     if info.file_size > max_bytes:
         return SourceFile(name, error=too_large_error(info.file_size, max_bytes))
     ratio = info.file_size / max(info.compress_size, 1)
     if info.file_size >= RATIO_CHECKED_FROM_BYTES and ratio > MAX_COMPRESSION_RATIO:
-        return SourceFile(
-            name,
-            error=DocumentError(
-                "zip_bomb",
-                f"The zip member unpacks to {ratio:.0f} times its packed size (at most "
-                f"{MAX_COMPRESSION_RATIO}); it looks like a zip bomb and was not unpacked.",
-            ),
-        )
+        return SourceFile(name, error=_bomb_error(ratio, "The zip member"))
     try:
         with zipped.open(info) as member:
             data = member.read(max_bytes + 1)
     except (zipfile.BadZipFile, NotImplementedError, EOFError, OSError) as error:
         return SourceFile(
-            name, error=DocumentError("corrupt_zip", f"The zip member is damaged ({error}).")
+            name,
+            error=DocumentError(ErrorCode.CORRUPT_ZIP, f"The zip member is damaged ({error})."),
         )
     if len(data) > max_bytes:
         return SourceFile(name, error=too_large_error(len(data), max_bytes))

@@ -4,8 +4,10 @@ matches the same way wherever it is looked up. Figures and choices: docs/retriev
 
 English (and any Latin or digit word) is lowercased, stop words dropped and stemmed with
 PyStemmer's Snowball English stemmer; Chinese runs are segmented by jieba in search mode (long
-words also yield their shorter dictionary words, so 订单号 matches 订单) and the commonest function
-words dropped. Text is NFKC-normalised first, so full-width letters and digits match their ASCII
+words also yield their shorter dictionary words, so 订单号 matches 订单) and, beside its words, cut
+into character bigrams, which match where the question and the article were segmented apart
+(优惠码 is 优惠 + 码 to jieba) or use words its dictionary lacks; the commonest function words are
+dropped. Text is NFKC-normalised first, so full-width letters and digits match their ASCII
 forms.
 """
 
@@ -55,6 +57,7 @@ class Tokenizer:
     options exist so that the benchmark can compare the alternatives."""
 
     search_mode: bool = True  # jieba's cut_for_search (else plain cut)
+    bigrams: bool = True  # a Chinese run's character bigrams beside its words
     stopwords: bool = True
     _stemmer: Stemmer.Stemmer = field(
         default_factory=lambda: Stemmer.Stemmer("english"), compare=False, repr=False
@@ -67,6 +70,12 @@ class Tokenizer:
             if match.lastgroup == "cjk":
                 run = match.group()
                 words = jieba.lcut_for_search(run) if self.search_mode else jieba.lcut(run)
+                if self.bigrams:
+                    words += (
+                        run[i : i + 2]
+                        for i in range(len(run) - 1)
+                        if not {run[i], run[i + 1]} <= CHINESE_STOPWORDS  # 我的, 了吗
+                    )
                 tokens += (w for w in words if not (self.stopwords and w in CHINESE_STOPWORDS))
             else:
                 word = match.group()
@@ -80,8 +89,8 @@ DEFAULT_TOKENIZER = Tokenizer()
 
 
 def tokenize(text: str) -> list[str]:
-    """Search tokens of `text`: lowercase stems of Latin/digit words, jieba words of Chinese
-    runs, without stop words or punctuation."""
+    """Search tokens of `text`: lowercase stems of Latin/digit words, jieba words and character
+    bigrams of Chinese runs, without stop words or punctuation."""
     return DEFAULT_TOKENIZER.tokenize(text)
 
 

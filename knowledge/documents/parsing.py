@@ -7,10 +7,15 @@ files) so that a wrongly encoded file is reported instead of being indexed as mo
 import codecs
 import io
 import logging
+import math
 import re
+import textwrap
 import unicodedata
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import PurePosixPath
 
 import pypdf
@@ -21,6 +26,27 @@ from markdown_it.tree import SyntaxTreeNode
 from knowledge.documents.types import Block, BlockKind, DocumentError, ParsedDocument
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
+
+
+class ErrorCode(StrEnum):
+    """The `code` of a DocumentError: what the admin's per-file list and services branch on."""
+
+    EMPTY = "empty"
+    TOO_LARGE = "too_large"
+    BINARY = "binary"
+    ENCODING = "encoding"
+    CORRUPT_PDF = "corrupt_pdf"
+    UNSUPPORTED = "unsupported"
+    NO_TEXT = "no_text"
+    # Folders and archives (knowledge.documents.files)
+    NOT_FOUND = "not_found"
+    CORRUPT_ZIP = "corrupt_zip"
+    ZIP_TOO_MANY_FILES = "zip_too_many_files"
+    ZIP_TOO_LARGE = "zip_too_large"
+    ZIP_BOMB = "zip_bomb"
+    UNSAFE_PATH = "unsafe_path"
+    ENCRYPTED = "encrypted"
+
 
 MARKDOWN, HTML, TEXT, PDF = "markdown", "html", "text", "pdf"
 FORMAT_BY_EXTENSION = {
@@ -69,7 +95,6 @@ _BINARY_SIGNATURES = {
     b"\x1f\x8b": "a gzip archive",
     b"\xd0\xcf\x11\xe0": "an old Office document",
     b"\x7fELF": "a program",
-    b"MZ": "a Windows program",
 }
 _HEADING_TAGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _DROPPED_HTML = {
@@ -89,10 +114,12 @@ _DROPPED_HTML = {
 }
 _CHROME_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search"}
 # Class or id of page chrome that is not marked up as <nav>: documentation generators' previous /
-# next bars (DocBook's navheader), breadcrumbs, sidebars, cookie banners.
+# next bars (DocBook's navheader), breadcrumbs, sidebars, cookie banners, and the "¶" links
+# that Sphinx and MkDocs put in headings.
 _CHROME_CLASS = re.compile(
     r"^(?:nav|navbar|navheader|navfooter|navigation|nav-.+|breadcrumbs?|breadcrumb-.+|sidebar"
-    r"|sidebar-.+|site-header|site-footer|skip-link|skip-to-content|cookie-.+)$",
+    r"|sidebar-.+|site-header|site-footer|skip-link|skip-to-content|cookie-.+|headerlink"
+    r"|anchorjs-link|header-anchor)$",
     re.I,
 )
 _HTML_BLOCK_TAGS = sorted(
@@ -118,14 +145,39 @@ _HTML_BLOCK_TAGS = sorted(
         "html",
         "address",
         "hr",
+        "caption",
+        "thead",
+        "tbody",
+        "tfoot",
+        "tr",
+        "th",
+        "td",
+        "dt",
+        "dd",
     }
 )
+# A table holding headings or other tables lays out a page; its cells are read as blocks.
+_LAYOUT_TABLE_MARKERS = ["table", *_HEADING_TAGS]
 _TERMINAL_PUNCTUATION = tuple(".!?;:,。！？；：，、…)")
 _LIST_MARKER = re.compile(r"^\s*(?:[-*+•·▪‣◦]|\d{1,3}[.)、]|[a-zA-Z][.)])\s+")
 _PAGE_NUMBER = re.compile(
     r"^\s*(?:(?:page|p\.)\s*)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?\s*$|^\s*第\s*\d+\s*页", re.I
 )
+# A PDF line set at least this much larger than the body text, and not longer, is a heading.
+HEADING_SIZE_RATIO = 1.15
+MAX_PDF_HEADING_CHARS = 150
+RUNNING_LINE_SHARE = 0.3
+_PDF_HEADING_TEXT = re.compile(rf"[^\W\d_]|{CJK}")  # has a letter: not a bare number
+# pypdf puts a space between characters a PDF places one by one, as Chinese PDFs often do.
+_SPACE_BETWEEN_CJK = re.compile(f"(?<={CJK}) (?={CJK})")
+# Titles that PDF producers fill in by themselves: no title at all.
+_GENERATED_PDF_TITLE = re.compile(
+    r"^(?:|untitled.*|microsoft (?:word|powerpoint|excel) - .*|document\d*|.*\.(?:docx?|pptx?|"
+    r"xlsx?|indd|pdf|tex|dvi|html?))$",
+    re.I,
+)
 _DOT_LEADER = re.compile(r"(?:\s*\.){4,}\s*")  # a table of contents' ". . . . 12"
+_CODE_INDENT = ("\t", "    ")
 _SETEXT_UNDERLINE = re.compile(r"^\s*(=+|-+)\s*$")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*(?:\n|\Z)", re.S)
 _FRONT_MATTER_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.M)
@@ -146,7 +198,7 @@ def parse_document(
 
     The size is checked before anything else is done with the data."""
     if not data:
-        raise DocumentError("empty", "The file is empty.")
+        raise DocumentError(ErrorCode.EMPTY, "The file is empty.")
     if len(data) > max_bytes:
         raise too_large_error(len(data), max_bytes)
     document_format = document_format_for(filename, content_type)
@@ -155,7 +207,10 @@ def parse_document(
     if document_format == PDF:
         title, blocks = _parse_pdf(data)
     else:
-        text = decode_text(data, declared_charset=_declared_charset(data, content_type))
+        declared_charset = _declared_charset(
+            data, content_type, look_in_html=document_format == HTML
+        )
+        text = decode_text(data, declared_charset=declared_charset)
         if document_format == MARKDOWN:
             title, blocks = _parse_markdown(text)
         elif document_format == HTML:
@@ -164,7 +219,7 @@ def parse_document(
             title, blocks = None, _parse_plain_text(text)
     blocks = tuple(block for block in blocks if block.text.strip())
     if not any(block.kind != BlockKind.HEADING for block in blocks):
-        raise DocumentError("no_text", "The file has no text to import.")
+        raise DocumentError(ErrorCode.NO_TEXT, "The file has no text to import.")
     title = (
         title
         or next((block.text for block in blocks if block.kind == BlockKind.HEADING), None)
@@ -177,19 +232,20 @@ def parse_document(
 
 
 def document_format_for(filename: str, content_type: str | None = None) -> str | None:
-    """The format by file extension, else by content type (a crawled URL has no extension)."""
-    by_extension = FORMAT_BY_EXTENSION.get(PurePosixPath(filename).suffix.lower())
-    if by_extension:
-        return by_extension
+    """The format a server declared (a crawled URL may have no extension, or a misleading one),
+    unless it only said text/plain or nothing known, then the file extension's."""
+    declared = None
     if content_type:
-        return FORMAT_BY_CONTENT_TYPE.get(content_type.split(";", 1)[0].strip().lower())
-    return None
+        declared = FORMAT_BY_CONTENT_TYPE.get(content_type.split(";", 1)[0].strip().lower())
+    if declared and declared != TEXT:
+        return declared
+    return FORMAT_BY_EXTENSION.get(PurePosixPath(filename).suffix.lower()) or declared
 
 
 def unsupported_error(filename: str, content_type: str | None = None) -> DocumentError:
     kind = PurePosixPath(filename).suffix.lower() or content_type or "Files without an extension"
     return DocumentError(
-        "unsupported",
+        ErrorCode.UNSUPPORTED,
         f"{kind} files cannot be imported; use Markdown (.md), HTML (.html), "
         "plain text (.txt) or PDF (.pdf).",
     )
@@ -197,7 +253,7 @@ def unsupported_error(filename: str, content_type: str | None = None) -> Documen
 
 def too_large_error(size: int, max_bytes: int) -> DocumentError:
     return DocumentError(
-        "too_large",
+        ErrorCode.TOO_LARGE,
         f"The file is {_megabytes(size)}; files up to {_megabytes(max_bytes)} can be imported.",
     )
 
@@ -230,10 +286,10 @@ def decode_text(data: bytes, *, declared_charset: str | None = None) -> str:
             continue
         controls = len(_CONTROL.findall(text))
         if controls > max(2, len(text) // 100):
-            raise DocumentError("binary", "The file holds binary data, not text.")
+            raise DocumentError(ErrorCode.BINARY, "The file holds binary data, not text.")
         return text.lstrip("\ufeff")
     raise DocumentError(
-        "encoding",
+        ErrorCode.ENCODING,
         "The file's text encoding is not supported: save it as UTF-8 "
         "(UTF-16 with a byte-order mark and GB18030/GBK are also read).",
     )
@@ -251,31 +307,35 @@ def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
-def _declared_charset(data: bytes, content_type: str | None) -> str | None:
+def _declared_charset(data: bytes, content_type: str | None, *, look_in_html: bool) -> str | None:
+    """The charset of the HTTP Content-Type, else of an HTML page's <meta> tag."""
     if content_type:
         match = re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", content_type, re.I)
         if match:
             return match.group(1)
-    match = _META_CHARSET.search(data[:4096])
+    match = _META_CHARSET.search(data[:4096]) if look_in_html else None
     return match.group(1).decode("ascii") if match else None
 
 
 def _reject_binary(data: bytes) -> None:
     for signature, what in _BINARY_SIGNATURES.items():
         if data.startswith(signature):
-            raise DocumentError("binary", f"The file looks like {what}, not text.")
+            raise DocumentError(ErrorCode.BINARY, f"The file looks like {what}, not text.")
     if b"\x00" in data[:8192]:
-        raise DocumentError("binary", "The file holds binary data, not text.")
+        raise DocumentError(ErrorCode.BINARY, "The file holds binary data, not text.")
 
 
 def _plausible_gb18030(text: str) -> bool:
-    """GB18030 decodes many byte strings; text whose non-ASCII characters are not mostly CJK
-    (e.g. Latin-1 bytes read as GB18030) was not Chinese to begin with."""
+    """GB18030 decodes many byte strings. Chinese text decoded from it has no private-use or
+    unassigned characters and its non-ASCII letters are CJK (punctuation such as “” — ℃ is
+    not counted); other legacy text read as GB18030 often fails that."""
     non_ascii = _NON_ASCII.findall(text)
-    if any(unicodedata.category(char) in ("Co", "Cn") for char in non_ascii):
+    categories = [unicodedata.category(char) for char in non_ascii]
+    if any(category in ("Co", "Cn") for category in categories):
         return False
-    cjk = len(re.findall(CJK, "".join(non_ascii)))
-    return cjk >= 0.9 * len(non_ascii)
+    letters = [c for c, category in zip(non_ascii, categories, strict=True) if category[0] == "L"]
+    cjk = len(re.findall(CJK, "".join(letters)))
+    return cjk >= 0.9 * len(letters)
 
 
 # --- Markdown ---------------------------------------------------------------------------------
@@ -339,7 +399,9 @@ def _markdown_list_lines(node: SyntaxTreeNode, *, depth: int) -> Iterator[str]:
         number += 1
         texts = [_markdown_inline(c) for c in item.children if c.type == "paragraph"]
         texts += [c.content.strip() for c in item.children if c.type in ("fence", "code_block")]
-        yield f"{'  ' * depth}{marker} {' '.join(t for t in texts if t)}"
+        text = " ".join(t for t in texts if t)
+        if text:
+            yield f"{'  ' * depth}{marker} {text}"
         for child in item.children:
             if child.type in ("bullet_list", "ordered_list"):
                 yield from _markdown_list_lines(child, depth=depth + 1)
@@ -412,7 +474,7 @@ def _html_blocks(soup: BeautifulSoup) -> Iterator[Block]:
     root = next(iter(mains or single_article or role_mains), None)
     content_root = root is not None
     root = root or soup.body or soup
-    chrome, line_breaks = [], []
+    chrome, line_breaks, block_tags = [], [], []
     for tag in root.descendants:
         if not isinstance(tag, Tag):
             continue
@@ -420,8 +482,15 @@ def _html_blocks(soup: BeautifulSoup) -> Iterator[Block]:
             line_breaks.append(tag)
         elif _is_chrome(tag, keep_header=content_root):
             chrome.append(tag)
+        elif tag.name in _HTML_BLOCK_TAGS and tag.name != "pre":
+            block_tags.append(tag)
     for line_break in line_breaks:
         line_break.replace_with("\n")
+    for tag in block_tags:
+        # Text of adjacent blocks (<li><p>a</p><p>b</p></li>) is separated when flattened, by a
+        # line break that clean_text turns into a space, or into nothing between CJK characters.
+        tag.insert(0, "\n")
+        tag.append("\n")
     for tag in chrome:
         if not tag.decomposed:  # not inside chrome removed before it
             tag.decompose()
@@ -432,6 +501,8 @@ def _is_chrome(tag: Tag, *, keep_header: bool) -> bool:
     if tag.name in _DROPPED_HTML:
         return not (keep_header and tag.name == "header")
     if tag.has_attr("hidden") or tag.get("aria-hidden") == "true":
+        return True
+    if "display:none" in str(tag.get("style", "")).replace(" ", "").lower():
         return True
     if tag.get("role") in _CHROME_ROLES:
         return True
@@ -463,7 +534,14 @@ def _html_element_blocks(element: Tag) -> Iterator[Block]:
             yield Block(BlockKind.LIST, "\n".join(_html_list_lines(child, depth=0)))
         elif child.name == "dl":
             yield Block(BlockKind.LIST, "\n".join(_html_definition_lines(child)))
-        elif child.name == "table":
+        elif (
+            child.name == "table"
+            and child.get("role") != "presentation"
+            and not child.find(_LAYOUT_TABLE_MARKERS)
+        ):
+            caption = child.find("caption")
+            if caption:
+                yield from _paragraph_from([caption.get_text()])
             yield Block(BlockKind.TABLE, _html_table(child))
         elif child.name == "pre":
             yield Block(BlockKind.CODE, child.get_text().strip("\n"))
@@ -488,7 +566,9 @@ def _html_list_lines(list_tag: Tag, *, depth: int) -> Iterator[str]:
         ]
         marker = f"{number}." if list_tag.name == "ol" else "-"
         number += 1
-        yield f"{'  ' * depth}{marker} {clean_text(item.get_text())}"
+        text = clean_text(item.get_text())
+        if text:
+            yield f"{'  ' * depth}{marker} {text}"
         for sub_list in sub_lists:
             yield from _html_list_lines(sub_list, depth=depth + 1)
 
@@ -522,7 +602,7 @@ def _html_table(table: Tag) -> str:
         if row.find_parent("table") is not table:
             continue
         rows.append(
-            [clean_text(cell.get_text(" ")) for cell in row.find_all(("th", "td"), recursive=False)]
+            [clean_text(cell.get_text()) for cell in row.find_all(("th", "td"), recursive=False)]
         )
     return _table_text(rows)
 
@@ -558,6 +638,8 @@ def _merge_adjacent_lists(blocks: list[Block]) -> list[Block]:
 
 
 def _text_group_blocks(lines: list[str], more_text_follows: bool, *, first: bool) -> list[Block]:
+    if all(line.startswith(_CODE_INDENT) for line in lines):
+        return [Block(BlockKind.CODE, textwrap.dedent("\n".join(lines)).expandtabs(4))]
     if len(lines) >= 2 and _SETEXT_UNDERLINE.match(lines[1]) and _looks_like_heading(lines[0]):
         level = 1 if lines[1].strip().startswith("=") else 2
         heading = Block(BlockKind.HEADING, clean_text(lines[0]), level=level)
@@ -574,18 +656,26 @@ def _text_group_blocks(lines: list[str], more_text_follows: bool, *, first: bool
 
 
 def _text_body_blocks(lines: list[str]) -> list[Block]:
+    """A list when the first line has a list marker (numbers are kept, bullets become "-"),
+    else one paragraph of the wrapped lines."""
     if _LIST_MARKER.match(lines[0]):
         items: list[str] = []
         for line in lines:
-            if _LIST_MARKER.match(line) or not items:
-                items.append(_LIST_MARKER.sub("", line))
+            marker = _LIST_MARKER.match(line)
+            if marker or not items:
+                number = re.match(r"\s*(\d+)", marker.group()) if marker else None
+                prefix = f"{number.group(1)}." if number else "-"
+                items.append(f"{prefix} {line[marker.end() if marker else 0 :]}")
             else:
                 items[-1] += "\n" + line
-        return [Block(BlockKind.LIST, "\n".join(f"- {clean_text(item)}" for item in items))]
+        return [Block(BlockKind.LIST, "\n".join(clean_text(item) for item in items))]
     return [Block(BlockKind.PARAGRAPH, clean_text("\n".join(lines)))]
 
 
 def _looks_like_heading(line: str) -> bool:
+    """Short, without final punctuation, not indented (code), not a list item, URL or rule."""
+    if line.startswith(_CODE_INDENT) or "://" in line:
+        return False
     line = line.strip()
     limit = 40 if re.search(CJK, line) else 80
     return (
@@ -599,59 +689,159 @@ def _looks_like_heading(line: str) -> bool:
 # --- PDF --------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _PdfLine:
+    text: str
+    size: float  # the font size most of the line's characters are set in, in points
+
+
 def _parse_pdf(data: bytes) -> tuple[str | None, list[Block]]:
     if b"%PDF-" not in data[:1024]:
-        raise DocumentError("corrupt_pdf", "The file is not a PDF (it has no PDF header).")
+        raise DocumentError(ErrorCode.CORRUPT_PDF, "The file is not a PDF (it has no PDF header).")
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise DocumentError(
-                "corrupt_pdf",
+                ErrorCode.CORRUPT_PDF,
                 "The PDF is password-protected; remove the password and import it again.",
             )
         metadata_title = (reader.metadata.title if reader.metadata else None) or ""
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = [_pdf_page_lines(page) for page in reader.pages]
     except DocumentError:
         raise
     except Exception as error:  # pypdf raises many types (ValueError, KeyError...) on bad input
         log.info("unreadable PDF: %r", error)
         raise DocumentError(
-            "corrupt_pdf", "The PDF is damaged or not a PDF and cannot be read."
+            ErrorCode.CORRUPT_PDF, "The PDF is damaged or not a PDF and cannot be read."
         ) from error
-    if not any(page.strip() for page in pages):
+    if not any(line.text for lines in pages for line in lines):
         raise DocumentError(
-            "no_text",
+            ErrorCode.NO_TEXT,
             "The PDF has no text to extract (a scanned PDF needs OCR before it can be imported).",
         )
+    pages = _without_running_lines(pages)
+    heading_levels = _pdf_heading_levels([line for lines in pages for line in lines])
     blocks: list[Block] = []
-    for page in pages:
-        blocks.extend(_pdf_page_blocks(page, first=not blocks))
-    return clean_text(metadata_title) or None, blocks
+    for lines in pages:
+        blocks.extend(_pdf_page_blocks(lines, heading_levels, first=not blocks))
+    title = clean_text(metadata_title)
+    return (None if _GENERATED_PDF_TITLE.match(title) else title), _merge_adjacent_lists(blocks)
 
 
-def _pdf_page_blocks(page_text: str, *, first: bool) -> list[Block]:
-    """Paragraphs from a page's lines: a paragraph ends at a blank line, or at a line that ends
-    a sentence well short of the page's full line width. The first short line of the document
-    without final punctuation is its title heading."""
-    lines = [_DOT_LEADER.sub(" ", line).strip() for line in page_text.splitlines()]
-    lines = [line for line in lines if not _PAGE_NUMBER.match(line) or not line]
-    full_width = max((len(line) for line in lines), default=0)
-    groups: list[list[str]] = [[]]
+def _pdf_page_lines(page: pypdf.PageObject) -> list[_PdfLine]:
+    """The lines of pypdf's extract_text (the visitor sees the same text, piece by piece), each
+    with its font size, without page numbers and table-of-contents dot leaders."""
+    lines: list[_PdfLine] = []
+    parts: list[str] = []
+    characters_by_size: Counter[float] = Counter()
+
+    def end_line() -> None:
+        text = _DOT_LEADER.sub(" ", "".join(parts)).strip()
+        text = _SPACE_BETWEEN_CJK.sub("", text)
+        size = characters_by_size.most_common(1)[0][0] if characters_by_size else 0.0
+        if not _PAGE_NUMBER.match(text):
+            lines.append(_PdfLine(text, size))
+        parts.clear()
+        characters_by_size.clear()
+
+    def visit(text: str, cm: list[float], tm: list[float], font: object, font_size: float) -> None:
+        size = round(abs(font_size) * math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3]), 1)
+        for index, part in enumerate(text.split("\n")):
+            if index:
+                end_line()
+            parts.append(part)
+            characters_by_size[size] += len(part.strip())
+
+    page.extract_text(visitor_text=visit)
+    end_line()
+    return lines
+
+
+def _without_running_lines(pages: list[list[_PdfLine]]) -> list[list[_PdfLine]]:
+    """Drop running headers and footers: a first or last line of a page that, page numbers
+    aside, is the first or last line of at least RUNNING_LINE_SHARE of the pages (3 at least).
+    The first page keeps its lines: its top line is often the title the header repeats."""
+
+    def key(line: _PdfLine) -> str:
+        return re.sub(r"\d+", "#", line.text)
+
+    edges: Counter[str] = Counter()
+    for lines in pages:
+        texts = [line for line in lines if line.text]
+        edges.update({key(line) for line in (texts[:1] + texts[-1:])})
+    threshold = max(3, RUNNING_LINE_SHARE * len(pages))
+    running = {text for text, count in edges.items() if count >= threshold}
+    if not running:
+        return pages
+    cleaned = pages[:1]
+    for lines in pages[1:]:
+        texts = [index for index, line in enumerate(lines) if line.text]
+        edge_indexes = {texts[0], texts[-1]} if texts else set()
+        cleaned.append(
+            [
+                line
+                for index, line in enumerate(lines)
+                if index not in edge_indexes or key(line) not in running
+            ]
+        )
+    return cleaned
+
+
+def _pdf_heading_levels(lines: list[_PdfLine]) -> dict[float, int]:
+    """Heading font sizes and their levels: sizes at least HEADING_SIZE_RATIO above the body
+    text's (the size most characters are set in), the largest level 1."""
+    characters_by_size: Counter[float] = Counter()
     for line in lines:
-        if not line:
-            groups.append([])
-            continue
-        if groups[-1] and _LIST_MARKER.match(line):
-            groups.append([])
-        groups[-1].append(line)
-        if line.endswith(_TERMINAL_PUNCTUATION) and len(line) < 0.8 * full_width:
-            groups.append([])
+        characters_by_size[line.size] += len(line.text)
+    body_size = characters_by_size.most_common(1)[0][0]
+    sizes = sorted(
+        {line.size for line in lines if line.text and line.size >= body_size * HEADING_SIZE_RATIO},
+        reverse=True,
+    )
+    return {size: min(level, 6) for level, size in enumerate(sizes, start=1)}
+
+
+def _pdf_page_blocks(
+    lines: list[_PdfLine], heading_levels: dict[float, int], *, first: bool
+) -> list[Block]:
+    """Headings by font size; paragraphs end at a blank line, or at a line that ends a sentence
+    well short of the page's full line width. A PDF set in one size has its first short line
+    without final punctuation as its title heading."""
+    full_width = max((len(line.text) for line in lines), default=0)
     blocks: list[Block] = []
-    for lines_of_group in (group for group in groups if group):
-        if first and not blocks and _looks_like_heading(lines_of_group[0]):
-            blocks.append(Block(BlockKind.HEADING, clean_text(lines_of_group[0]), level=1))
-            lines_of_group = lines_of_group[1:]
-            if not lines_of_group:
-                continue
-        blocks.extend(_text_body_blocks(lines_of_group))
-    return _merge_adjacent_lists(blocks)
+    group: list[str] = []
+    previous_level = 0
+
+    def end_group() -> None:
+        if group:
+            blocks.extend(_text_body_blocks(group))
+            group.clear()
+
+    for line in lines:
+        level = heading_levels.get(line.size, 0) if _PDF_HEADING_TEXT.search(line.text) else 0
+        if level and len(line.text) <= MAX_PDF_HEADING_CHARS:
+            end_group()
+            if previous_level == level and (
+                len(blocks[-1].text) + len(line.text) < MAX_PDF_HEADING_CHARS
+            ):  # a heading set on two lines
+                text = clean_text(f"{blocks[-1].text}\n{line.text}")
+                blocks[-1] = Block(BlockKind.HEADING, text, level=level)
+            else:
+                blocks.append(Block(BlockKind.HEADING, clean_text(line.text), level=level))
+            previous_level = level
+            continue
+        previous_level = 0
+        if not line.text:
+            end_group()
+            continue
+        if group and _LIST_MARKER.match(line.text):
+            end_group()
+        first_line = first and not blocks and not group
+        if first_line and not heading_levels and _looks_like_heading(line.text):
+            blocks.append(Block(BlockKind.HEADING, clean_text(line.text), level=1))
+            continue
+        group.append(line.text)
+        if line.text.endswith(_TERMINAL_PUNCTUATION) and len(line.text) < 0.8 * full_width:
+            end_group()
+    end_group()
+    return blocks

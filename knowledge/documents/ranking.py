@@ -10,6 +10,7 @@ floors measured on one help centre hold for another.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -67,8 +68,8 @@ class RelevanceFloor:
     Floors belong to the embedding model (knowledge/documents/retrieval_points.py)."""
 
     min_cosine: float
-    min_coverage: float
-    coverage_min_cosine: float
+    min_coverage: float = math.inf  # off unless set: no floor measured so far needed it
+    coverage_min_cosine: float = 0.0
 
     def relevant(self, *, best_cosine: float, coverage: float) -> bool:
         return best_cosine >= self.min_cosine or (

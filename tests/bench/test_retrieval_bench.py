@@ -65,7 +65,9 @@ def test_bench_reports_quality_sweep_floors_and_latency_with_verdicts():
     study = report["floors"]["bag-of-words"]
     for rule in ("cosine_and_coverage", "cosine_only"):
         assert study[rule]["test"]["oos"] + study[rule]["tune"]["oos"] == 2
-    assert set(report["tokenizers"]["tiny"]) >= {"jieba search mode + stop words (chosen)"}
+    assert set(report["tokenizers"]["tiny"]) >= {
+        "stop words dropped; Chinese: jieba search mode + bigrams (chosen)"
+    }
 
     latency = report["latency"]["en"]
     assert (latency["chunks"], latency["distinct_chunks"], latency["queries"]) == (50, 3, 10)

@@ -5,6 +5,7 @@ chunker relies on (one `# Title`, `##` sections), and the sets keep their minimu
 
 import json
 import re
+import shutil
 from collections import Counter
 from functools import cache
 from pathlib import Path
@@ -13,7 +14,7 @@ import jieba
 import pytest
 from bs4 import BeautifulSoup
 
-from bench.pgdocs import cached_pgdocs_folder
+from bench.pgdocs import HTML_SUBDIR, PgDocsUnavailable, cached_pgdocs_folder, pgdocs_folder
 
 REPO = Path(__file__).resolve().parents[2]
 HELPCENTRE = REPO / "knowledge" / "fixtures" / "helpcentre"
@@ -38,9 +39,10 @@ def slugs(locale: str) -> set[str]:
     return {path.stem for path in (HELPCENTRE / locale).glob("*.md")}
 
 
-def word_count(text: str) -> int:
-    """Words as a reader counts them: jieba's words for Chinese, whitespace words otherwise."""
-    return sum(1 for token in jieba.lcut(text) if re.search(r"\w", token))
+def word_count(locale: str, text: str) -> int:
+    """Words as a reader counts them: jieba's words in Chinese, whitespace-separated in English."""
+    tokens = jieba.lcut(text) if locale == "zh-hans" else text.split()
+    return sum(1 for token in tokens if re.search(r"\w", token))
 
 
 def test_every_article_exists_in_both_languages():
@@ -57,7 +59,8 @@ def test_articles_have_one_title_sections_a_readable_length_and_tables_across_th
         assert lines[0].startswith("# "), f"{locale}/{slug}: starts with its # Title"
         assert sum(line.startswith("# ") for line in lines) == 1, f"{locale}/{slug}: one h1"
         assert sum(line.startswith("## ") for line in lines) >= 3, f"{locale}/{slug}: sections"
-        assert 200 <= word_count(text) <= 800, f"{locale}/{slug}: {word_count(text)} words"
+        words = word_count(locale, text)
+        assert 200 <= words <= 800, f"{locale}/{slug}: {words} words"
         tables += any(line.startswith("|---") for line in lines)
     assert tables >= 3
 
@@ -114,3 +117,33 @@ def test_each_pgdocs_evidence_is_in_the_text_of_its_manual_page():
         if q["document"] and collapsed(q["evidence"]) not in manual_page_text(folder, q["document"])
     ]
     assert missing == []
+
+
+def test_the_cached_manual_is_reused_without_apt(tmp_path, monkeypatch):
+    html = tmp_path / HTML_SUBDIR
+    html.mkdir(parents=True)
+    (html / "index.html").write_text("<html></html>")
+    monkeypatch.setattr(shutil, "which", lambda tool: None)
+    assert pgdocs_folder(tmp_path) == html
+
+
+def test_without_apt_the_manual_fetch_says_what_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda tool: None)
+    with pytest.raises(PgDocsUnavailable, match=r"apt-get not found.*postgresql-doc-15"):
+        pgdocs_folder(tmp_path)
+    assert cached_pgdocs_folder(tmp_path) is None
+
+
+def test_a_failing_apt_download_is_reported_with_apts_own_message(tmp_path, monkeypatch):
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    for tool, script in {
+        "apt-get": "echo 'E: Unable to locate package postgresql-doc-15' >&2; exit 100",
+        "dpkg-deb": "exit 0",
+    }.items():
+        (fake_bin / tool).write_text(f"#!/bin/sh\n{script}\n")
+        (fake_bin / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}:/usr/bin:/bin")
+    with pytest.raises(PgDocsUnavailable, match="Unable to locate package"):
+        pgdocs_folder(tmp_path / "cache")
+    assert cached_pgdocs_folder(tmp_path / "cache") is None

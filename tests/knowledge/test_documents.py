@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.db import connection, transaction
 
 from chatbot.management.commands.load_demo import Command as LoadDemo
 from chatbot.reembedding import embeddings_reembed
-from knowledge import selectors, services
-from knowledge.documents.indexing import reset_chunk_index
+from knowledge import selectors, services, tasks
+from knowledge.documents.indexing import chunk_model_index_name, reset_chunk_index
 from knowledge.documents.parsing import parse_document
 from knowledge.embeddings import get_embedder
 from knowledge.models import Chunk, Document, DocumentImport, Visibility
@@ -283,3 +284,30 @@ def test_load_demo_imports_each_locale_and_indexes_before_it_returns(tmp_path):
     assert not Document.objects.exclude(status=Document.Status.INDEXED).exists()
     answer = selectors.passages_retrieve(text="退款多久到账？", locale="zh-hans")
     assert answer.relevant and answer.passages[0].heading_path[-1] == "退款时间"
+
+
+def test_indexing_waits_for_the_commit_and_skips_a_document_deleted_meanwhile(counting):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        upsert(RETURNS_V1)
+        raise RuntimeError("the import failed after the upsert")
+    assert not Document.objects.exists()
+    assert counting.texts == [], "no task ran for the rolled-back document"
+    assert tasks.document_index(10**9) == 0
+
+
+def test_on_postgresql_chunks_have_their_models_hnsw_index_and_a_full_text_index(help_centre):
+    if connection.vendor != "postgresql":
+        pytest.skip("runs in the PostgreSQL pass (CHATBOT_TEST_POSTGRES=1)")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'knowledge_chunk'"
+        )
+        indexes = dict(cursor.fetchall())
+        cursor.execute("SELECT count(*) FROM knowledge_chunk WHERE embedding_vec IS NULL")
+        (without_vector,) = cursor.fetchone()
+    for locale in ("en", "zh-hans"):
+        identity = get_embedder(locale).identity
+        definition = indexes[chunk_model_index_name(identity)]
+        assert "hnsw" in definition and f"'{identity}'" in definition
+    assert "gin (search_vector)" in indexes["knowledge_chunk_search_vector_gin"]
+    assert without_vector == 0

@@ -45,6 +45,7 @@ HELP_ZIP = zip_of(
 
 def test_a_staff_user_without_the_permission_to_add_documents_gets_403(client):
     client.force_login(staff("view_documentimport", "view_document"))
+    assert "/admin/knowledge/documentimport/upload/" not in client.get("/admin/").content.decode()
     assert client.get("/admin/knowledge/documentimport/upload/").status_code == 403
     assert upload(client, HELP_ZIP).status_code == 403
     assert client.get("/admin/knowledge/documentimport/crawl/").status_code == 403
@@ -76,8 +77,11 @@ def test_uploading_a_zip_imports_its_good_files_and_lists_the_bad_one(client):
     assert (document.source_key, document.tags) == ("returns.md", ["returns", "demo"])
     assert document.status == Document.Status.INDEXED
     page = client.get(response["Location"]).content.decode()
+    assert 'http-equiv="refresh"' not in page, "a finished import's page stays put"
     assert "broken/manual.pdf" in page
     assert document_import.errors[0]["message"] in page.replace("&#x27;", "'")
+    DocumentImport.objects.filter(pk=document_import.pk).update(status="running")
+    assert 'http-equiv="refresh"' in client.get(response["Location"]).content.decode()
 
 
 def test_a_document_page_shows_its_chunks_and_the_reindex_action_embeds_again(

@@ -1,6 +1,7 @@
 """Imports of documents: a bad file imports nothing while the others proceed, the
 import_documents command's lines and exit status, and a crawl of a small site served on
-127.0.0.1 (conditional re-fetch, a page that is gone reported, not deleted)."""
+127.0.0.1 (conditional re-fetch, a page that is gone reported, not deleted), started from the
+admin's crawl page."""
 
 import hashlib
 import io
@@ -10,10 +11,11 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 
 from knowledge import services
-from knowledge.models import Chunk, Document, DocumentImport
+from knowledge.models import Chunk, Document, DocumentImport, Visibility
 from tests.knowledge.test_documents import ARTICLES, write_articles
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -155,3 +157,25 @@ def test_a_crawl_imports_the_pages_then_refetches_only_what_changed(site):
     points = Document.objects.get(source_url=site.url + "points")
     assert points.version == 2
     assert "two loyalty point" in points.chunks.get().text
+
+
+def test_the_crawl_page_queues_a_crawl_within_the_limits_given(client, site):
+    editor = User.objects.create_user("editor", password="pw-5521", is_staff=True)
+    editor.user_permissions.add(
+        *Permission.objects.filter(codename__in=["add_document", "view_documentimport"])
+    )
+    client.force_login(editor)
+    form = client.get("/admin/knowledge/documentimport/crawl/").content.decode()
+    assert 'name="max_pages"' in form and 'value="200"' in form, "defaults from settings"
+
+    response = client.post(
+        "/admin/knowledge/documentimport/crawl/",
+        {"start_url": site.url, "locale": "en", "visibility": "agents", "tags": "",
+         "max_pages": 2, "max_depth": 1, "max_seconds": 30},
+    )  # fmt: skip
+
+    crawl = DocumentImport.objects.get()
+    assert response["Location"] == f"/admin/knowledge/documentimport/{crawl.pk}/change/"
+    assert (crawl.kind, crawl.status, crawl.created) == ("crawl", "done", 2), crawl.errors
+    assert crawl.options["limits"] == {"max_pages": 2, "max_depth": 1, "max_seconds": 30.0}
+    assert set(Document.objects.values_list("visibility", flat=True)) == {Visibility.AGENTS}

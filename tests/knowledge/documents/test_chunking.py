@@ -73,6 +73,12 @@ def test_small_blocks_of_a_section_are_packed_up_to_the_budget():
     )
 
 
+def test_packing_fills_the_budget_exactly():
+    words = [paragraph(f"word{i}") for i in range(10)]  # 10 x 1.3 = 13 tokens
+    assert [c.text.count("word") for c in chunk_document(document(*words), max_tokens=13)] == [10]
+    assert [c.text.count("word") for c in chunk_document(document(*words), max_tokens=12)] == [9, 1]
+
+
 def test_a_document_without_headings_is_chunked_by_paragraphs():
     doc = document(paragraph("First topic. " * 5), paragraph("Second topic. " * 5))
     chunks = chunk_document(doc, max_tokens=15)
@@ -117,6 +123,28 @@ def test_a_long_table_is_split_on_rows_with_the_header_row_repeated():
         assert chunk.text.startswith(header + "\n| Plan ")
         assert estimate_tokens(chunk.text) <= 40
     assert [line for c in chunks for line in c.text.splitlines()[2:]] == rows
+
+
+def test_a_table_row_over_the_budget_is_cut_under_the_repeated_header():
+    header = "| Question | Answer |\n| --- | --- |"
+    long_row = "| Can I return a sale item? | " + "Yes, within thirty days of delivery. " * 6 + "|"
+    table = Block(BlockKind.TABLE, f"{header}\n| Short | Yes |\n{long_row}")
+    chunks = chunk_document(document(table), max_tokens=40)
+    assert len(chunks) > 2
+    assert all(c.text.startswith(header + "\n") for c in chunks)
+    assert all(estimate_tokens(c.text) <= 40 for c in chunks)
+    assert chunks[0].text == f"{header}\n| Short | Yes |"
+
+
+def test_a_long_list_item_is_cut_on_its_sentences():
+    item = "- " + " ".join(f"Sentence {i} of the item." for i in range(6))  # 6.5 each
+    chunks = chunk_document(document(Block(BlockKind.LIST, f"- Short item\n{item}")), max_tokens=15)
+    assert [c.text for c in chunks] == [
+        "- Short item",
+        "- Sentence 0 of the item. Sentence 1 of the item.",
+        "Sentence 2 of the item. Sentence 3 of the item.",
+        "Sentence 4 of the item. Sentence 5 of the item.",
+    ]
 
 
 def test_a_long_chinese_paragraph_is_split_on_chinese_sentence_ends():

@@ -103,6 +103,8 @@ def serve() -> Iterator[Callable[[], Site]]:
         site = Site()
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart
+
             def do_GET(self) -> None:
                 site.respond(self)
 
@@ -242,6 +244,8 @@ def test_without_a_sitemap_links_are_followed_under_the_start_path(help_site, ot
     assert pages["/help/moved"].error == (
         f"redirects to {other.base}/help/moved-here, outside {help_site.base}: not followed"
     )
+    assert pages["/help/moved"].http_status == 302
+    assert pages["/help/new"].http_status == 200
 
     # Never requested: disallowed, outside the path prefix, beyond max_depth, another host.
     for path in ("/help/private/secret.html", "/blog/news.html", "/help/too-deep"):
@@ -259,11 +263,13 @@ def test_a_404_and_a_dropped_connection_are_errors_and_the_crawl_goes_on(help_si
 
     missing = pages[urls.index("/help/missing")]
     assert (missing.status, missing.error) == (PageStatus.ERROR, "HTTP 404 Not Found")
+    assert missing.http_status == 404
     broken = pages[urls.index("/help/broken")]
     assert (broken.status, broken.error) == (
         PageStatus.ERROR,
         "network error: Server disconnected without sending a response.",
     )
+    assert broken.http_status is None
     assert urls.index("/help/returns/exchanges") > urls.index("/help/broken")
 
 
@@ -333,6 +339,90 @@ def test_sitemap_xml_is_used_when_robots_txt_names_none(serve) -> None:
 
     assert [p.url.removeprefix(site.base) for p in counted(pages)] == ["/help/a", "/help/b"]
     assert site.paths == ["/robots.txt", "/sitemap.xml", "/help/a", "/help/b"]
+
+
+def test_a_sitemap_with_nothing_under_the_start_path_leaves_link_following(serve) -> None:
+    site = serve()
+    site.resources = {
+        "/sitemap.xml": Resource(
+            f"""<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+<url><loc>{site.base}/blog/news.html</loc></url></urlset>""".encode(),
+            "application/xml",
+        ),
+        "/help/": html("a"),
+        "/help/a": html(),
+        "/blog/news.html": html(),
+    }
+
+    pages = run(site)
+
+    assert [(p.url.removeprefix(site.base), p.depth) for p in pages] == [
+        ("/help/", 0),
+        ("/help/a", 1),
+    ]
+    assert "/blog/news.html" not in site.paths
+
+
+def test_a_start_url_redirecting_elsewhere_on_the_host_moves_the_scope_there(serve) -> None:
+    site = serve()
+    site.resources = {
+        "/docs": Resource(status=301, location="/en/docs/", validators=False),
+        "/en/docs/": html("install", "/en/blog/"),
+        "/en/docs/install": html(),
+        "/en/blog/": html(),
+    }
+
+    pages = run(site, path="/docs")
+
+    assert [p.url.removeprefix(site.base) for p in pages] == ["/en/docs/", "/en/docs/install"]
+    assert "/en/blog/" not in site.paths
+
+
+def test_robots_txt_rules_for_this_crawler_apply_and_other_crawlers_rules_do_not(serve) -> None:
+    site = serve()
+    site.resources = {
+        "/robots.txt": Resource(
+            b"User-agent: OtherBot\nDisallow: /\n\n"
+            b"User-agent: HelpdeskChatbotCrawler\nDisallow: /help/drafts/\n",
+            "text/plain",
+        ),
+        "/help/": html("drafts/new-policy", "faq"),
+        "/help/drafts/new-policy": html(),
+        "/help/faq": html(),
+    }
+
+    pages = by_path(site, run(site))
+
+    assert pages["/help/faq"].status == PageStatus.FETCHED
+    assert pages["/help/drafts/new-policy"].status == PageStatus.SKIPPED
+    assert "/help/drafts/new-policy" not in site.paths
+
+
+def test_a_redirect_chain_longer_than_five_is_an_error(serve) -> None:
+    site = serve()
+    site.resources = {"/help/": html("r0")} | {
+        f"/help/r{i}": Resource(status=307, location=f"r{i + 1}", validators=False)
+        for i in range(7)
+    }
+
+    pages = run(site)
+
+    assert (pages[1].url, pages[1].status) == (f"{site.base}/help/r0", PageStatus.ERROR)
+    assert (pages[1].error, pages[1].http_status) == ("more than 5 redirects", 307)
+    assert site.paths[2:] == ["/help/", *(f"/help/r{i}" for i in range(6))]
+
+
+def test_relative_links_resolve_against_the_pages_base_element(serve) -> None:
+    site = serve()
+    site.resources = {
+        "/help/": Resource(b'<base href="/help/articles/"><a href="refunds">Refunds</a>'),
+        "/help/articles/refunds": html(),
+    }
+
+    pages = run(site)
+
+    assert pages[0].links == (f"{site.base}/help/articles/refunds",)
+    assert site.paths[-1] == "/help/articles/refunds"
 
 
 def test_a_missing_robots_txt_allows_everything(serve) -> None:
@@ -521,6 +611,7 @@ def test_a_re_crawl_with_previous_validators_gets_304s_and_still_reaches_every_p
         if page.status == PageStatus.FETCHED:
             assert after[path].status == PageStatus.NOT_MODIFIED, path
             assert after[path].body == b""
+            assert after[path].http_status == 304
             assert (after[path].etag, after[path].last_modified) == (page.etag, page.last_modified)
     conditional = [r for r in help_site.requests if "If-None-Match" in r.headers]
     assert {r.headers["If-Modified-Since"] for r in conditional} == {LAST_MODIFIED}
@@ -558,6 +649,20 @@ def test_only_http_and_https_start_urls_are_accepted() -> None:
         ("mailto:help@example.com", "https://example.com/", None),
         ("javascript:void(0)", "https://example.com/", None),
         ("/退货", "https://example.com/", "https://example.com/%E9%80%80%E8%B4%A7"),
+        (
+            "https://帮助.例子.中国/文章?q=退货 政策",
+            None,
+            "https://xn--7frx1y.xn--fsqu00a.xn--fiqs8s/%E6%96%87%E7%AB%A0"
+            "?q=%E9%80%80%E8%B4%A7%20%E6%94%BF%E7%AD%96",
+        ),
+        ("//cdn.example.com/a", "https://example.com/", "https://cdn.example.com/a"),
+        ("http://user:secret@example.com/a b", None, "http://example.com/a%20b"),
+        ("?page=2", "https://example.com/help/list?page=1", "https://example.com/help/list?page=2"),
+        ("http://[::1]:8080/a", None, "http://[::1]:8080/a"),
+        ("http://example.com:99999/", None, None),
+        ("http://[broken/", None, None),
+        ("https://Straße.de/", None, "https://xn--strae-oqa.de/"),
+        ("http://my_host.internal/a", None, "http://my_host.internal/a"),
     ],
 )
 def test_urls_are_normalised(url: str, base: str | None, expected: str | None) -> None:

@@ -47,6 +47,35 @@ def test_folder_is_walked_recursively_sorted_without_hidden_files(tmp_path: Path
     assert parse_document(wifi.data, filename=wifi.name).title == "Wi-Fi"
 
 
+def test_a_link_out_of_the_folder_is_listed_as_unsafe_and_not_read(tmp_path: Path):
+    outside = tmp_path / "secret.txt"
+    outside.write_text("Not for the help centre.")
+    folder = tmp_path / "help"
+    folder.mkdir()
+    (folder / "faq.md").write_text("# FAQ")
+    (folder / "link-inside.md").symlink_to(folder / "faq.md")
+    (folder / "link-out.txt").symlink_to(outside)
+    sources = list(iter_source_files(folder))
+    assert listing(sources) == [
+        ("faq.md", "ok"),
+        ("link-inside.md", "ok"),
+        ("link-out.txt", "unsafe_path"),
+    ]
+
+
+def test_a_zip_in_a_folder_lists_its_members_under_the_zip_folder(tmp_path: Path):
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "archive" / "help.zip").write_bytes(make_zip({"faq.md": b"# FAQ"}))
+    (tmp_path / "intro.md").write_text("# Intro")
+    assert listing(iter_source_files(tmp_path)) == [("archive/faq.md", "ok"), ("intro.md", "ok")]
+
+
+def test_a_missing_path_is_an_error(tmp_path: Path):
+    with pytest.raises(DocumentError) as raised:
+        list(iter_source_files(tmp_path / "nowhere"))
+    assert raised.value.code == "not_found"
+
+
 def test_one_file_keeps_its_name_and_bytes():
     sources = list(iter_source_files(FIXTURES / "returns.md"))
     assert sources == [SourceFile("returns.md", data=(FIXTURES / "returns.md").read_bytes())]
@@ -134,6 +163,12 @@ def test_zip_bomb_member_is_refused_by_its_compression_ratio_before_unpacking():
         ("bomb.txt", "zip_bomb"),
         ("fine.txt", "ok"),
     ]
+
+
+def test_zip_of_many_small_members_that_together_unpack_too_far_is_refused_whole():
+    small = b"b" * (200 * 1024)  # each under the size from which a member's ratio counts
+    archive = make_zip({f"page-{i}.txt": small for i in range(8)})
+    assert listing(iter_upload("pages.zip", archive)) == [("pages.zip", "zip_bomb")]
 
 
 def test_zip_member_over_the_size_limit_is_refused():

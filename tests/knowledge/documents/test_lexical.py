@@ -33,7 +33,13 @@ def test_chinese_is_segmented_into_words_without_punctuation_or_function_words()
 
 def test_search_mode_also_yields_the_shorter_words_of_a_long_one() -> None:
     assert {"订单", "订单号"} <= set(tokenize("订单号"))
-    assert "订单" not in Tokenizer(search_mode=False).tokenize("订单号")
+    assert "订单" not in Tokenizer(search_mode=False, bigrams=False).tokenize("订单号")
+
+
+def test_chinese_runs_also_give_character_bigrams_that_match_across_segmentations() -> None:
+    assert {"优惠", "惠码"} <= set(tokenize("优惠码"))
+    assert "惠码" not in Tokenizer(bigrams=False).tokenize("优惠码")
+    assert "我的" not in tokenize("我的订单")  # both characters are function words
 
 
 def test_mixed_text_keeps_both_languages_apart() -> None:

@@ -29,19 +29,56 @@ def shape(doc) -> list[tuple[BlockKind, int, str]]:
 
 
 def minimal_pdf(lines: list[str], *, title: str | None = None) -> bytes:
-    """A valid one-page PDF drawing `lines` in Helvetica, written byte by byte (pypdf's writer
-    cannot draw text), with a correct cross-reference table."""
-    text_ops = "".join(
-        f"BT /F1 12 Tf 72 {720 - 16 * i} Td ({line}) Tj ET\n" for i, line in enumerate(lines)
-    ).encode("latin-1")
+    return pdf_pages([[(12, line) for line in lines]], title=title)
+
+
+def pdf_pages(pages: list[list[tuple[float, str]]], *, title: str | None = None) -> bytes:
+    """A valid PDF drawing each page's (font size, text) lines in Helvetica."""
+    contents = []
+    for lines in pages:
+        y, ops = 740, []
+        for size, text in lines:
+            y -= int(size * 1.5)
+            ops.append(f"BT /F1 {size} Tf 72 {y} Td ({text}) Tj ET\n")
+        contents.append("".join(ops).encode("latin-1"))
+    font = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+    return pdf_bytes(contents, fonts=[font], title=title)
+
+
+def chinese_pdf(lines: list[str]) -> bytes:
+    """A PDF in Adobe's STSong-Light with each character placed by itself, as many Chinese PDF
+    producers do (pypdf then reads a space between the characters)."""
+    ops = []
+    for row, line in enumerate(lines):
+        for column, char in enumerate(line):
+            code = char.encode("utf-16-be").hex()
+            ops.append(f"BT /F1 12 Tf {72 + 13 * column} {720 - 18 * row} Td <{code}> Tj ET\n")
+    fonts = [
+        b"<< /Type /Font /Subtype /Type0 /BaseFont /STSong-Light /Encoding /UniGB-UCS2-H "
+        b"/DescendantFonts [4 0 R] >>",
+        b"<< /Type /Font /Subtype /CIDFontType0 /BaseFont /STSong-Light "
+        b"/CIDSystemInfo << /Registry (Adobe) /Ordering (GB1) /Supplement 2 >> >>",
+    ]
+    return pdf_bytes(["".join(ops).encode()], fonts=fonts)
+
+
+def pdf_bytes(contents: list[bytes], *, fonts: list[bytes], title: str | None = None) -> bytes:
+    """A PDF with one page per content stream, the first font as /F1, written byte by byte
+    (pypdf's writer cannot draw text) with a correct cross-reference table."""
+    first_page = 3 + len(fonts)
+    kids = " ".join(f"{first_page + 2 * i} 0 R" for i in range(len(contents)))
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        b"<< /Length %d >>\nstream\n" % len(text_ops) + text_ops + b"endstream",
+        f"<< /Type /Pages /Kids [{kids}] /Count {len(contents)} >>".encode(),
+        *fonts,
     ]
+    for index, stream in enumerate(contents):
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>"
+            % (first_page + 2 * index + 1)
+        )
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"endstream")
     if title:
         objects.append(f"<< /Title ({title}) >>".encode("latin-1"))
     out = bytearray(b"%PDF-1.4\n")
@@ -142,6 +179,7 @@ def test_html_without_main_uses_body_and_title_tag():
     page = (
         "<html><head><title>Contact us</title></head><body><nav>Menu</nav>"
         "<div>Call <b>0800 123</b> any day.<p>Or email us.</p></div>"
+        '<p style="display: none">Hidden tracking text</p><p hidden>Hidden too</p>'
         "<ol start=3><li>Three<ul><li>nested</li></ul></li><li>Four</li></ol>"
         "<pre>  indented\n  code</pre></body></html>"
     )
@@ -153,6 +191,56 @@ def test_html_without_main_uses_body_and_title_tag():
         (L, 0, "3. Three\n  - nested\n4. Four"),
         (C, 0, "  indented\n  code"),
     ]
+
+
+HTML_TABLE = b"<table><tr><th>a</th></tr><tr><td>1</td></tr></table>"
+MARKDOWN_TABLE = b"| a |\n|---|\n| 1 |"
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "content_type", "kind"),
+    [
+        (HTML_TABLE, "https://help.example/articles/42", "text/html; charset=utf-8", T),
+        (HTML_TABLE, "https://help.example/guide.pdf", "text/html", T),  # a landing page
+        (MARKDOWN_TABLE, "notes.md", "text/plain", T),  # a raw file server's type for Markdown
+        (MARKDOWN_TABLE, "notes.md", None, T),
+        (MARKDOWN_TABLE, "notes.txt", "application/octet-stream", P),
+    ],
+)
+def test_format_by_declared_content_type_else_extension(data, filename, content_type, kind):
+    doc = parse_document(data, filename=filename, content_type=content_type)
+    assert [block.kind for block in doc.blocks] == [kind]
+
+
+def test_html_text_is_flattened_without_merging_blocks_or_splitting_chinese():
+    page = """<html><body>
+      <h2 id="p">Policy<a class="headerlink" href="#p">¶</a></h2>
+      <p><b>退货</b>政策<a href="/x">说明</a></p>
+      <ul><li><p>First step.</p><p>Then this.</p></li><li>  </li><li>Last</li></ul>
+      <table><tr><td><h2>Layout</h2><p>Cell text.</p></td><td><p>Other cell.</p></td></tr></table>
+      <table><caption>Sizes</caption>
+        <tr><th>Size</th><th>Fits</th></tr><tr><td><b>S</b>mall</td><td>A<br>B</td></tr></table>
+    </body></html>"""
+    doc = parse_document(page.encode(), filename="a.html")
+    assert shape(doc) == [
+        (H, 2, "Policy"),
+        (P, 0, "退货政策说明"),
+        (L, 0, "- First step. Then this.\n- Last"),
+        (H, 2, "Layout"),
+        (P, 0, "Cell text."),
+        (P, 0, "Other cell."),
+        (P, 0, "Sizes"),
+        (T, 0, "| Size | Fits |\n| --- | --- |\n| Small | A B |"),
+    ]
+
+
+def test_html_charset_declared_by_the_server_or_the_page_is_used():
+    body = "<p>Caf\xe9 cr\xe8me, na\xefve.</p>".encode("cp1252")
+    assert error_code(body, "menu.html") == "encoding"
+    from_header = parse_document(body, filename="menu", content_type="text/html; charset=cp1252")
+    assert from_header.blocks == (Block(P, "Café crème, naïve."),)
+    in_page = b'<html><head><meta charset="windows-1252"></head><body>' + body + b"</body></html>"
+    assert parse_document(in_page, filename="menu.html").blocks == (Block(P, "Café crème, naïve."),)
 
 
 def test_xhtml_documentation_page_without_navigation_bars():
@@ -208,6 +296,23 @@ def test_plain_text_wrapped_lines_are_not_headings():
     assert doc.title == "orders"
 
 
+def test_plain_text_indented_code_numbered_lists_and_urls():
+    text = (
+        "Set the variable in your shell profile:\n\n"
+        "\t#!/bin/sh\n\texport SHOP_TOKEN=abc\n\n"
+        "1) Open Settings\n2) Paste the token\n\n"
+        "https://help.example/tokens\n\n"
+        "More about tokens there."
+    )
+    assert shape(parse_document(text.encode(), filename="token.txt")) == [
+        (P, 0, "Set the variable in your shell profile:"),
+        (C, 0, "#!/bin/sh\nexport SHOP_TOKEN=abc"),
+        (L, 0, "1. Open Settings\n2. Paste the token"),
+        (P, 0, "https://help.example/tokens"),
+        (P, 0, "More about tokens there."),
+    ]
+
+
 def test_gb18030_chinese_text_is_decoded_without_spaces_between_characters():
     doc = parse_file("points-gb18030.txt")
     assert doc.locale == "zh-hans"
@@ -219,6 +324,12 @@ def test_gb18030_chinese_text_is_decoded_without_spaces_between_characters():
         (P, 0, "积分自获得之日起一年内有效。过期积分将自动清零。"),
         (L, 0, "- 积分不可转让\n- 积分不可兑换现金"),
     ]
+
+
+def test_gbk_text_with_typographic_punctuation_is_decoded():
+    text = "“保修”说明——温度低于５℃时请勿使用……详见第②条。"
+    doc = parse_document(text.encode("gbk"), filename="baoxiu.txt")
+    assert doc.blocks == (Block(P, text),)
 
 
 @pytest.mark.parametrize(
@@ -258,11 +369,47 @@ def test_pdf_text_paragraphs_and_metadata_title():
     ]
 
 
-def test_pdf_without_metadata_title_uses_first_line():
-    doc = parse_document(
-        minimal_pdf(["Care instructions", "Wash at 30 degrees."]), filename="care.pdf"
+@pytest.mark.parametrize("metadata_title", [None, "Microsoft Word - care.docx", "untitled"])
+def test_pdf_without_a_real_metadata_title_uses_first_line(metadata_title):
+    pdf = minimal_pdf(["Care instructions", "Wash at 30 degrees."], title=metadata_title)
+    assert parse_document(pdf, filename="care.pdf").title == "Care instructions"
+
+
+def test_pdf_headings_from_font_sizes_and_running_headers_dropped():
+    one, two, three, four = (
+        f"Body text on page {word} is set in the size most characters use."
+        for word in ("one", "two", "three", "four")
     )
-    assert doc.title == "Care instructions"
+    pdf = pdf_pages(
+        [
+            [(20, "Printer manual"), (11, one), (15, "Setting up"), (11, one)],
+            [(9, "Printer manual"), (13, "Loading paper"), (13, "and envelopes"), (11, two)],
+            [(9, "Printer manual"), (15, "Troubleshooting"), (11, three), (11, "Page 3")],
+            [(9, "Printer manual"), (11, four)],
+        ]
+    )
+    doc = parse_document(pdf, filename="printer.pdf")
+    assert doc.title == "Printer manual"
+    assert shape(doc) == [
+        (H, 1, "Printer manual"),
+        (P, 0, one),
+        (H, 2, "Setting up"),
+        (P, 0, one),
+        (H, 3, "Loading paper and envelopes"),  # one heading set on two lines
+        (P, 0, two),
+        (H, 2, "Troubleshooting"),
+        (P, 0, three),
+        (P, 0, four),
+    ]
+
+
+def test_chinese_pdf_characters_placed_one_by_one_read_without_spaces():
+    pdf = chinese_pdf(["退货政策", "我们支持七天无理由退货。"])
+    assert "我 们" in pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    doc = parse_document(pdf, filename="tuihuo.pdf")
+    assert doc.locale == "zh-hans"
+    assert doc.title == "退货政策"
+    assert shape(doc) == [(H, 1, "退货政策"), (P, 0, "我们支持七天无理由退货。")]
 
 
 def test_pdf_encrypted_with_empty_user_password_is_read():

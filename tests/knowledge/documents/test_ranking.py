@@ -86,3 +86,9 @@ def test_hybrid_declines_an_unrelated_question_in_a_tiny_corpus() -> None:
 
 def test_hybrid_with_nothing_ranked_is_not_relevant() -> None:
     assert not _hybrid("？", []).relevant
+
+
+def test_a_floor_without_a_coverage_rule_looks_at_the_cosine_alone() -> None:
+    floor = RelevanceFloor(min_cosine=0.42)
+    assert not floor.relevant(best_cosine=0.41, coverage=1.0)
+    assert floor.relevant(best_cosine=0.42, coverage=0.0)
