@@ -43,7 +43,7 @@ $(INSTALLED): pyproject.toml
 install: $(INSTALLED)
 
 .env:
-	$(PY) -c "import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(50))" > .env
+	(umask 077 && $(PY) -c "import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(50))" > .env)
 
 messages: $(INSTALLED)
 	SECRET_KEY=$${SECRET_KEY:-only-for-compilemessages} $(PY) manage.py compilemessages --ignore=.venv -v 0

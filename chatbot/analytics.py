@@ -11,11 +11,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from django.utils import timezone
 
 from chatbot.handoff.selectors import models_were_down
 from chatbot.llm.costs import trace_cost
 from chatbot.models import Conversation, Message
+from chatbot.pipeline.grounding import NOTHING_RELEVANT
+from knowledge.embeddings import get_embedder
 from knowledge.matching import BELOW_THRESHOLD
 from knowledge.selectors import normalise_question
 
@@ -29,6 +32,11 @@ RECONTACT_GAP = dt.timedelta(minutes=30)
 # to the same FAQ with at least this support (a weak match is not a shared topic).
 SAME_TOPIC_FAQ_SCORE = 0.6
 TOP_UNANSWERED = 20
+# Content gaps: questions whose nearest neighbour in a cluster is at least this similar ask about
+# one missing topic; the newest this many are clustered.
+GAP_SIMILARITY = 0.6
+MAX_GAP_QUESTIONS = 1000
+TOP_GAPS = 20
 
 
 @dataclass(frozen=True)
@@ -438,6 +446,117 @@ def top_unanswered(ds: Dataset, limit: int = TOP_UNANSWERED) -> list[Unanswered]
     return rows[:limit]
 
 
+# --- help-centre grounding and content gaps ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """Model answers given help-centre sources, and questions the help centre had nothing on."""
+
+    with_sources: int
+    grounded: int
+    ungrounded_sent: int
+    ungrounded_replaced: int
+    nothing_relevant: int
+
+    @property
+    def ungrounded_share(self) -> float:
+        return _share(self.ungrounded_sent + self.ungrounded_replaced, self.with_sources)
+
+
+def _llm_steps(trace: dict[str, Any]) -> list[dict[str, Any]]:
+    return [step for step in trace.get("steps", []) if step.get("stage") == "llm"]
+
+
+def _nothing_relevant(trace: dict[str, Any]) -> bool:
+    return any(step.get("decision") == NOTHING_RELEVANT for step in _llm_steps(trace))
+
+
+def grounding(ds: Dataset) -> Grounding:
+    counts: Counter[str] = Counter()
+    for m in ds.range_messages():
+        if m.role != "bot":
+            continue
+        if _nothing_relevant(m.trace):
+            counts["nothing_relevant"] += 1
+        for step in _llm_steps(m.trace):
+            grounded = step.get("detail", {}).get("grounded")
+            if grounded is None:
+                continue
+            counts["with_sources"] += 1
+            if grounded:
+                counts["grounded"] += 1
+            elif step.get("detail", {}).get("replaced"):
+                counts["replaced"] += 1
+            else:
+                counts["sent"] += 1
+    return Grounding(
+        with_sources=counts["with_sources"],
+        grounded=counts["grounded"],
+        ungrounded_sent=counts["sent"],
+        ungrounded_replaced=counts["replaced"],
+        nothing_relevant=counts["nothing_relevant"],
+    )
+
+
+@dataclass(frozen=True)
+class ContentGap:
+    """Visitor questions the help centre had nothing relevant for, about one topic."""
+
+    example: str  # the wording closest to the others
+    count: int
+    questions: tuple[str, ...]  # up to five other wordings
+
+
+def _locale_of(text: str) -> str:
+    return "zh-hans" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
+
+
+def cluster_questions(vectors: np.ndarray, similarity: float) -> list[list[int]]:
+    """Single-link clusters of unit vectors: two questions share a cluster when a chain of
+    neighbours at least `similarity` apart joins them."""
+    parent = list(range(len(vectors)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    if len(vectors):
+        pairs = np.argwhere(np.triu(vectors @ vectors.T, k=1) >= similarity)
+        for i, j in pairs:
+            parent[root(int(i))] = root(int(j))
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(vectors)):
+        groups[root(i)].append(i)
+    return list(groups.values())
+
+
+def content_gaps(ds: Dataset, limit: int = TOP_GAPS) -> list[ContentGap]:
+    """Questions answered "not in the help centre", clustered by meaning per language, biggest
+    first: candidates for new articles."""
+    replies = ds.replies()
+    asked = [
+        m.text
+        for m in ds.range_messages()
+        if m.role == "visitor" and (r := replies.get(m.id)) and _nothing_relevant(r.trace)
+    ][-MAX_GAP_QUESTIONS:]
+    by_locale: dict[str, list[str]] = defaultdict(list)
+    for text in asked:
+        by_locale[_locale_of(text)].append(text)
+    gaps = []
+    for locale, texts in by_locale.items():
+        vectors = get_embedder(locale).embed(texts)
+        for members in cluster_questions(vectors, GAP_SIMILARITY):
+            centre = vectors[members].mean(axis=0)
+            ordered = sorted(members, key=lambda i: -float(vectors[i] @ centre))
+            wordings = list(dict.fromkeys(texts[i] for i in ordered))
+            gaps.append(ContentGap(wordings[0], len(members), tuple(wordings[1:6])))
+    gaps.sort(key=lambda g: (-g.count, g.example))
+    return gaps[:limit]
+
+
 # --- resolution ------------------------------------------------------------------------------
 
 
@@ -554,6 +673,8 @@ class Dashboard:
     breakers: BreakerEvents
     unanswered: list[Unanswered]
     resolution: Resolution
+    grounding: Grounding
+    content_gaps: list[ContentGap]
 
 
 def dashboard(start_day: dt.date, end_day: dt.date) -> Dashboard:
@@ -573,4 +694,6 @@ def dashboard(start_day: dt.date, end_day: dt.date) -> Dashboard:
         breakers=breaker_events(ds),
         unanswered=top_unanswered(ds),
         resolution=resolution(ds),
+        grounding=grounding(ds),
+        content_gaps=content_gaps(ds),
     )

@@ -315,6 +315,7 @@ async def _finish(turn: Turn, conversation_id: int, event: DoneEvent, trace_id: 
         text=event.text,
         source=event.source,
         trace=stored_trace,
+        citations=[citation.to_dict() for citation in event.citations],
     )
     if bot_message is None:
         await _cancel(public_id, message_id)

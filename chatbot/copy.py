@@ -15,6 +15,11 @@ FALLBACK_ANSWER = _(
     "or ask to talk to a person and someone from our team will help you."
 )
 
+NOT_FOUND_ANSWER = _(
+    "I couldn't find that in our help centre, and I'd rather not guess. "
+    "Would you like to talk to a person? Someone from our team can help you."
+)
+
 INTERRUPTED_NOTE = _("(Sorry, my answer was cut off. Please ask again if you need more.)")
 
 SUPPORTED_LOCALES = ("en", "zh-hans")

@@ -28,6 +28,7 @@ _MESSAGE_COLUMNS = (
     "reply_to_id",
     "source",
     "trace",
+    "citations",
     "created_at",
 )
 
@@ -63,6 +64,7 @@ def message_store(
     reply_to_id: int | None = None,
     source: str = "",
     trace: dict[str, Any] | None = None,
+    citations: list[dict[str, Any]] | None = None,
     skip_duplicate: bool = False,
 ) -> Message | None:
     """The new message, as the ORM would have returned it. `skip_duplicate`: a message of the
@@ -76,6 +78,7 @@ def message_store(
         "reply_to_id": reply_to_id,
         "source": source,
         "trace": trace if trace is not None else {},
+        "citations": citations or [],
         "created_at": created_at,
     }
     statement = "insert_unless_duplicate" if skip_duplicate else "insert"

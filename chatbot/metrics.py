@@ -66,6 +66,17 @@ STAGE_FAILURES = Counter(
     "Pipeline stages that raised (the next stage answered), by stage and failure kind.",
     ["stage", "kind"],
 )
+UNGROUNDED_ANSWERS = Counter(
+    "chatbot_ungrounded_answers",
+    "Model answers given help-centre sources that cited none of them, by what became of them.",
+    ["outcome"],
+)
+RETRIEVALS = Counter(
+    "chatbot_retrievals",
+    "Help-centre retrievals before a model answer, by outcome (relevant, nothing_relevant, "
+    "no_documents).",
+    ["outcome"],
+)
 CACHE_HITS = Counter("chatbot_cache_hits", "Semantic cache lookups that answered.")
 CACHE_MISSES = Counter(
     "chatbot_cache_misses",

@@ -75,6 +75,9 @@ class Message(models.Model):
     # faq / cache / llm / fallback for bot messages; empty otherwise.
     source = models.CharField(max_length=16, blank=True, default="")
     trace = models.JSONField(default=dict, blank=True)
+    # For bot answers from the help centre: the sources it cites (chatbot.pipeline.base.Citation),
+    # shown as links under the answer.
+    citations = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

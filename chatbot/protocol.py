@@ -65,17 +65,47 @@ class ProtocolError(Exception):
     client_id: str | None = None
 
 
+# Deeper JSON than any frame needs is refused before it is walked.
+MAX_FRAME_DEPTH = 8
+
+
 def load_frame(raw: str, *, max_bytes: int) -> dict[str, Any]:
-    """The JSON object in one text frame, or ProtocolError (too long, not a JSON object)."""
-    if len(raw.encode()) > max_bytes:
+    """The JSON object in one text frame, or ProtocolError (too long, not a JSON object,
+    nested too deep, or text no database can store: lone surrogates). NUL characters, which
+    PostgreSQL refuses in text, are dropped from every string."""
+    if len(raw.encode("utf-8", "surrogatepass")) > max_bytes:
         raise ProtocolError("too_long")
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ProtocolError("invalid_json") from None
     if not isinstance(data, dict):
         raise ProtocolError("invalid_json")
-    return data
+    return _storable(data, depth=0)
+
+
+def _storable(value: Any, *, depth: int) -> Any:
+    if depth > MAX_FRAME_DEPTH:
+        raise ProtocolError("invalid_frame")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ProtocolError("invalid_frame") from None
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {
+            _storable(k, depth=depth + 1): _storable(v, depth=depth + 1) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_storable(item, depth=depth + 1) for item in value]
+    return value
+
+
+def frame_type(data: dict[str, Any]) -> str | None:
+    """The frame's `type` when it is a string (a list or an object is no type)."""
+    value = data.get("type")
+    return value if isinstance(value, str) else None
 
 
 def parse_client_frame(raw: str, *, max_bytes: int, max_chars: int) -> ClientFrame:
@@ -88,7 +118,7 @@ def client_frame_from(data: dict[str, Any], *, max_chars: int) -> ClientFrame:
     client_id = data.get("client_id") if isinstance(data.get("client_id"), str) else None
     if "v" in data and data["v"] != PROTOCOL_VERSION:
         raise ProtocolError("unsupported_version", client_id)
-    if data.get("type") not in _CLIENT_TYPES:
+    if frame_type(data) not in _CLIENT_TYPES:
         raise ProtocolError("unknown_type", client_id)
     try:
         frame = _client_frame.validate_python(data)

@@ -1,5 +1,6 @@
 """Moves every stored vector to the configured embedding model, after EMBEDDING_BACKEND changed:
-FAQ paraphrases are embedded again, batch by batch; cached answers of another model are dropped
+FAQ paraphrases are embedded again, batch by batch, and documents with chunks of another model
+are indexed again, one at a time; cached answers of another model are dropped
 (`entries_drop_other_models` says why). Until then the FAQ stage searches only the paraphrases
 the configured model embedded. Here, in the project's wiring, because it writes to the FAQ store
 and to the answer cache, and `knowledge` never imports `chatbot`."""
@@ -8,25 +9,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chatbot.cache.services import entries_drop_other_models
-from knowledge.services import ReembedProgress, paraphrases_reembed
+from knowledge.services import ReembedProgress, documents_reembed, paraphrases_reembed
 
 
 @dataclass(frozen=True)
 class ReembedResult:
     cache_entries_dropped: int
     paraphrases_reembedded: int
+    documents_reindexed: int = 0
 
 
 def embeddings_reembed(
     *, batch_size: int, on_batch: Callable[[ReembedProgress], None] | None = None
 ) -> ReembedResult:
     """Drops other models' cache entries, then re-embeds the paraphrases of other models (or of
-    none), `batch_size` per forward pass, calling `on_batch` after each. Safe to run again: what
-    is on the configured model already is skipped."""
+    none), `batch_size` per forward pass, calling `on_batch` after each, then the documents'
+    chunks. Safe to run again: what is on the configured model already is skipped."""
     dropped = entries_drop_other_models()
     done = 0
     for progress in paraphrases_reembed(batch_size=batch_size):
         done = progress.done
         if on_batch is not None:
             on_batch(progress)
-    return ReembedResult(cache_entries_dropped=dropped, paraphrases_reembedded=done)
+    documents = sum(1 for _ in documents_reembed())
+    return ReembedResult(
+        cache_entries_dropped=dropped, paraphrases_reembedded=done, documents_reindexed=documents
+    )

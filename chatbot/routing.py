@@ -6,8 +6,9 @@ from django.urls import path
 
 from chatbot.consumers.agent import AgentConsumer
 from chatbot.consumers.chat import ChatConsumer
+from chatbot.security import SameOriginValidator
 
 websocket_urlpatterns = [
     path("ws/chat/", ChatConsumer.as_asgi()),
-    path("ws/console/", AuthMiddlewareStack(AgentConsumer.as_asgi())),
+    path("ws/console/", SameOriginValidator(AuthMiddlewareStack(AgentConsumer.as_asgi()))),
 ]

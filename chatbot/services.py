@@ -78,6 +78,7 @@ def bot_message_insert(
     source: str,
     trace: dict[str, Any],
     created_at: datetime | None = None,
+    citations: list[dict[str, Any]] | None = None,
 ) -> Message:
     """Stores a bot answer; the conversation's timestamps are the caller's to update."""
     message = message_sql.message_store(
@@ -87,6 +88,7 @@ def bot_message_insert(
         text=text,
         source=source,
         trace=trace,
+        citations=citations,
         created_at=created_at or timezone.now(),
     )
     assert message is not None  # only visitor messages skip a duplicate
@@ -183,6 +185,7 @@ def message_payload(message: Message) -> dict[str, Any]:
         "source": message.source,
         "client_id": message.client_id,
         "reply_to": message.reply_to_id,
+        "citations": message.citations or [],
         "created": message.created_at.isoformat(),
     }
 

@@ -12,16 +12,30 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-if DEBUG:
-    SECRET_KEY = env.str("SECRET_KEY", default="insecure-development-key-only-for-debug")
-else:
-    SECRET_KEY = env.str("SECRET_KEY")
+# Never a key in the source: `make run` writes a random one to .env (mode 600).
+SECRET_KEY = env.str("SECRET_KEY")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Behind TLS (docs/operations.md): trust the proxy's X-Forwarded-Proto, send cookies over HTTPS
+# only, redirect plain HTTP and send HSTS. Off by default: `make run` serves plain HTTP.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
 # Origins (scheme://host[:port] or host) allowed to open the chat websocket from other sites
 # that embed the widget. Empty means the hosts in ALLOWED_HOSTS only.
 CHAT_ALLOWED_ORIGINS = env.list("CHAT_ALLOWED_ORIGINS", default=[])
+# The agent console's socket takes only the site's own exact origin (scheme://host:port, as the
+# browser asked for it); list others here when a proxy rewrites the Host header.
+CONSOLE_ALLOWED_ORIGINS = env.list("CONSOLE_ALLOWED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "daphne",
@@ -216,6 +230,19 @@ GENERATION_ATTEMPTS = env.int("GENERATION_ATTEMPTS", default=3)
 GENERATION_TIMEOUT_S = env.float("GENERATION_TIMEOUT_S", default=60.0)
 GENERATION_BATCH_SIZE = env.int("GENERATION_BATCH_SIZE", default=10)
 
+# --- Knowledge base (documents) -------------------------------------------------------------
+# Largest chunk, in the chunker's tokens (knowledge/documents/chunking.py says how they were chosen).
+KNOWLEDGE_CHUNK_MAX_TOKENS = env.int("KNOWLEDGE_CHUNK_MAX_TOKENS", default=200)
+# Largest file an import parses, and largest upload (a zip) the admin accepts.
+KNOWLEDGE_MAX_FILE_BYTES = env.int("KNOWLEDGE_MAX_FILE_BYTES", default=20 * 1024 * 1024)
+KNOWLEDGE_MAX_UPLOAD_BYTES = env.int("KNOWLEDGE_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
+# Candidates each side of hybrid retrieval (vector, lexical) hands to the rank fusion.
+KNOWLEDGE_RETRIEVAL_CANDIDATES = env.int("KNOWLEDGE_RETRIEVAL_CANDIDATES", default=30)
+# Default bounds of a crawl (the admin's crawl form can lower or raise them per crawl).
+KNOWLEDGE_CRAWL_MAX_PAGES = env.int("KNOWLEDGE_CRAWL_MAX_PAGES", default=200)
+KNOWLEDGE_CRAWL_MAX_DEPTH = env.int("KNOWLEDGE_CRAWL_MAX_DEPTH", default=5)
+KNOWLEDGE_CRAWL_MAX_SECONDS = env.float("KNOWLEDGE_CRAWL_MAX_SECONDS", default=300.0)
+
 # --- LLM ------------------------------------------------------------------------------------
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
@@ -245,6 +272,18 @@ LLM_SYSTEM_PROMPT = env.str(
         "the customer with a human agent. Never invent order details."
     ),
 )
+
+# Grounded answers (docs/knowledge-base.md): the model answers from the help centre's best
+# passages, sent as numbered sources within this many estimated tokens, and cites them.
+LLM_RETRIEVAL_TOP_K = env.int("LLM_RETRIEVAL_TOP_K", default=5)
+LLM_SOURCES_TOKEN_BUDGET = env.int("LLM_SOURCES_TOKEN_BUDGET", default=800)
+# When nothing in the help centre is relevant: "never" (say so and offer a person), "when_empty"
+# (the model answers without sources only while the locale has no documents at all, as before
+# the help centre existed) or "always" (the model answers from its own knowledge, marked so).
+LLM_ANSWER_WITHOUT_SOURCES = env.str("LLM_ANSWER_WITHOUT_SOURCES", default="when_empty")
+# A model answer given sources that cites none of them: "send" (marked ungrounded in the trace,
+# counted on the dashboard, never cached) or "replace" (the visitor gets the not-found answer).
+LLM_UNGROUNDED = env.str("LLM_UNGROUNDED", default="send")
 
 SHARED_STATE_PREFIX = env.str("SHARED_STATE_PREFIX", default="chatbot:state")
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/llm-router/", llm_admin.router_status, name="llm-router-status"),
     path("admin/analytics/", views_analytics.analytics_dashboard, name="admin-analytics"),
     path("admin/matching-quality/", knowledge_views.matching_quality, name="matching-quality"),
+    path("help/<int:pk>/", knowledge_views.help_article, name="help-article"),
     path("admin/", admin.site.urls),
     path("console/", views_console.console, name="console"),
     path(

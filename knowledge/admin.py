@@ -1,19 +1,34 @@
 """Django admin for the FAQ store: FAQs with inline paraphrases and variants, bulk approval,
-import/export, hit counts."""
+import/export, hit counts; and for the knowledge base: documents with their chunks, imports and
+crawls with their progress and errors."""
 
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
+from django.utils.html import format_html, format_html_join
 
 from knowledge import services
 from knowledge.generation import jobs_create
 from knowledge.importing import ImportError_, export_faqs, import_faqs
-from knowledge.models import FAQ, AnswerVariant, GenerationJob, Paraphrase, RuleTemplate
+from knowledge.models import (
+    FAQ,
+    AnswerVariant,
+    Chunk,
+    Document,
+    DocumentImport,
+    GenerationJob,
+    Paraphrase,
+    RuleTemplate,
+    Visibility,
+)
 
 
 class ContentAdmin(admin.ModelAdmin):
@@ -228,3 +243,275 @@ class GenerationJobAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+# --- Documents ------------------------------------------------------------------------------
+
+
+class ChunkInline(admin.TabularInline):
+    """The chunks retrieval searches, as indexed: read-only (they follow the document)."""
+
+    model = Chunk
+    extra = 0
+    can_delete = False
+    fields = ("position", "headings", "text", "token_count", "embedding_model")
+    readonly_fields = fields
+
+    @admin.display(description="heading path")
+    def headings(self, obj: Chunk) -> str:
+        return " › ".join(obj.heading_path)
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        """Chunks are part of the document: whoever may see it sees them."""
+        return request.user.has_perm("knowledge.view_document")
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin):
+    """Documents come from imports and crawls; here editors see their chunks, change who sees
+    them, re-index or delete them (both move the knowledge version)."""
+
+    list_display = (
+        "title",
+        "locale",
+        "visibility",
+        "status",
+        "version",
+        "chunk_count",
+        "cited_count",
+        "updated_at",
+    )
+    list_filter = ("locale", "visibility", "status")
+    search_fields = ("title", "source_key", "tags")
+    fields = (
+        "title",
+        "source_key",
+        "source_url",
+        "locale",
+        "visibility",
+        "tags",
+        "version",
+        "status",
+        "error",
+        "content_hash",
+        "etag",
+        "last_modified",
+        "source_import",
+        "cited_count",
+        "last_cited_at",
+        "created_at",
+        "updated_at",
+        "indexed_at",
+    )
+    readonly_fields = tuple(f for f in fields if f not in ("visibility", "tags"))
+    inlines = [ChunkInline]
+    actions = ["reindex"]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).annotate(_chunks=Count("chunks"))
+
+    @admin.display(description="chunks", ordering="_chunks")
+    def chunk_count(self, obj: Document) -> int:
+        return obj._chunks
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Document, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        transaction.on_commit(services.knowledge_version_bump)  # visibility decides who sees it
+
+    def delete_model(self, request: HttpRequest, obj: Document) -> None:
+        services.document_delete(document=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        for document in queryset:
+            services.document_delete(document=document)
+
+    @admin.action(description="Re-index the selected documents", permissions=["change"])
+    def reindex(self, request: HttpRequest, queryset) -> None:
+        count = services.documents_reindex(document_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"Re-indexing {count} document(s).")
+
+
+class DocumentOptionsForm(forms.Form):
+    locale = forms.ChoiceField(
+        choices=[("", "Guess from the text"), *settings.LANGUAGES], required=False
+    )
+    visibility = forms.ChoiceField(choices=Visibility.choices, initial=Visibility.PUBLIC)
+    tags = forms.CharField(required=False, help_text="Comma-separated.")
+
+    def options(self) -> dict:
+        data = self.cleaned_data
+        tags = [t.strip() for t in data["tags"].split(",") if t.strip()]
+        return {"locale": data["locale"], "visibility": data["visibility"], "tags": tags}
+
+
+class DocumentUploadForm(DocumentOptionsForm):
+    file = forms.FileField(help_text="Markdown, HTML, plain text or PDF; or a zip of them.")
+    field_order = ["file"]
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.KNOWLEDGE_MAX_UPLOAD_BYTES:
+            limit = settings.KNOWLEDGE_MAX_UPLOAD_BYTES // (1024 * 1024)
+            raise forms.ValidationError(f"The file is larger than {limit} MB.")
+        return upload
+
+
+class CrawlForm(DocumentOptionsForm):
+    start_url = forms.URLField(
+        assume_scheme="https", help_text="Pages on this host under this address are crawled."
+    )
+    max_pages = forms.IntegerField(min_value=1, max_value=10000)
+    max_depth = forms.IntegerField(min_value=0, max_value=50)
+    max_seconds = forms.FloatField(min_value=1, max_value=3600)
+    field_order = ["start_url"]
+
+    def options(self) -> dict:
+        data = self.cleaned_data
+        limits = {name: data[name] for name in ("max_pages", "max_depth", "max_seconds")}
+        return {**super().options(), "limits": limits}
+
+
+@admin.register(DocumentImport)
+class DocumentImportAdmin(admin.ModelAdmin):
+    """Imports and crawls with their progress and the error of every file or page; the import
+    and crawl pages start new ones (permission: add documents)."""
+
+    list_display = (
+        "__str__",
+        "status",
+        "seen",
+        "created",
+        "updated",
+        "unchanged",
+        "failed",
+        "created_by",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("kind", "status")
+    fields = (
+        "kind",
+        "source",
+        "status",
+        "seen",
+        "created",
+        "updated",
+        "unchanged",
+        "failed",
+        "error_list",
+        "options",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    )
+    readonly_fields = fields
+    change_list_template = "admin/knowledge/documentimport/change_list.html"
+
+    @admin.display(description="errors")
+    def error_list(self, obj: DocumentImport) -> str:
+        if not obj.errors:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((e.get("name", ""), e.get("code", ""), e.get("message", "")) for e in obj.errors),
+        )
+        return format_html(
+            '<table class="import-errors"><tr><th>file or page</th><th>code</th>'
+            "<th>error</th></tr>{}</table>",
+            rows,
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_urls(self):
+        return [
+            path(
+                "upload/",
+                self.admin_site.admin_view(self.upload_view),
+                name="knowledge_documentimport_upload",
+            ),
+            path(
+                "crawl/",
+                self.admin_site.admin_view(self.crawl_view),
+                name="knowledge_documentimport_crawl",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _start_page(
+        self, request: HttpRequest, form: forms.Form, title: str, intro: str
+    ) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "title": title,
+            "intro": intro,
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/knowledge/documentimport/start.html", context)
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload one file or a zip: queued as an import, whose page this redirects to."""
+        if not request.user.has_perm("knowledge.add_document"):
+            raise PermissionDenied
+        form = DocumentUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            document_import = services.document_import_start(
+                kind=DocumentImport.Kind.UPLOAD,
+                source=upload.name,
+                options=form.options(),
+                upload=upload.read(),
+                created_by=request.user,
+            )
+            messages.success(request, f"Import of {upload.name} queued.")
+            return redirect("admin:knowledge_documentimport_change", document_import.pk)
+        intro = (
+            "Each file becomes a document; a file that cannot be read imports nothing and is "
+            "listed with its error, the others are imported. Files imported before under the "
+            "same name are updated, and only re-embedded when their content changed."
+        )
+        return self._start_page(request, form, "Import documents", intro)
+
+    def crawl_view(self, request: HttpRequest) -> HttpResponse:
+        """Crawl a site from a start URL within limits: queued, then redirected to its page."""
+        if not request.user.has_perm("knowledge.add_document"):
+            raise PermissionDenied
+        form = CrawlForm(
+            request.POST or None,
+            initial={
+                "max_pages": settings.KNOWLEDGE_CRAWL_MAX_PAGES,
+                "max_depth": settings.KNOWLEDGE_CRAWL_MAX_DEPTH,
+                "max_seconds": settings.KNOWLEDGE_CRAWL_MAX_SECONDS,
+            },
+        )
+        if request.method == "POST" and form.is_valid():
+            document_import = services.document_import_start(
+                kind=DocumentImport.Kind.CRAWL,
+                source=form.cleaned_data["start_url"],
+                options=form.options(),
+                created_by=request.user,
+            )
+            messages.success(request, "Crawl queued.")
+            return redirect("admin:knowledge_documentimport_change", document_import.pk)
+        intro = (
+            "Follows the site's sitemap.xml, or the links under the start URL, on the same host "
+            "only and as robots.txt allows. Pages crawled before are fetched again only when "
+            "they changed; a page that is gone is reported, its document kept until you delete it."
+        )
+        return self._start_page(request, form, "Crawl a site", intro)

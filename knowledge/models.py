@@ -1,6 +1,8 @@
-"""The FAQ store: questions with paraphrases, answer variants with approval, rule templates."""
+"""The FAQ store: questions with paraphrases, answer variants with approval, rule templates;
+the knowledge base: documents, their chunks, and the imports and crawls that bring them."""
 
 import numpy as np
+from django.conf import settings
 from django.db import models
 
 
@@ -135,3 +137,130 @@ class GenerationJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.faq} ({self.status})"
+
+
+class Visibility(models.TextChoices):
+    PUBLIC = "public", "Public"
+    AGENTS = "agents", "Agents only"
+
+
+class DocumentImport(models.Model):
+    """One import of files (a folder, an upload) or one crawl of a site; its counts and errors
+    are the progress the admin shows, saved after every file or page."""
+
+    class Kind(models.TextChoices):
+        FILES = "files", "Files on the server"
+        UPLOAD = "upload", "Uploaded file or zip"
+        CRAWL = "crawl", "Crawled site"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    source = models.CharField(max_length=2000, help_text="Path, start URL or uploaded file name.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    seen = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    # [{"name": file or URL, "code": DocumentError code, "message": shown as is}]
+    errors = models.JSONField(default=list, blank=True)
+    # locale, visibility, tags; for files a key_prefix before each file's relative path (two
+    # imported folders may hold files of the same name); for crawls the limits (CrawlLimits).
+    options = models.JSONField(default=dict, blank=True)
+    # An uploaded file or zip, kept until the import has read it.
+    upload = models.BinaryField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.source}"
+
+
+class Document(models.Model):
+    """A help-centre article, manual or policy, as parsed blocks; its chunks are what retrieval
+    searches. `version` moves with every content change; the answer cache uses it to refuse an
+    answer that cites an older version."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be indexed"
+        INDEXED = "indexed", "Indexed"
+        FAILED = "failed", "Indexing failed"
+
+    title = models.CharField(max_length=500)
+    # The page URL, or the file's path relative to the imported folder (or the upload's name).
+    source_key = models.CharField(max_length=2000, unique=True)
+    source_url = models.URLField(max_length=2000, blank=True, default="")
+    locale = models.CharField(max_length=16, default="en", db_index=True)
+    tags = models.JSONField(default=list, blank=True)
+    visibility = models.CharField(
+        max_length=16, choices=Visibility.choices, default=Visibility.PUBLIC
+    )
+    version = models.PositiveIntegerField(default=1)
+    content_hash = models.CharField(max_length=64, editable=False)
+    # The parsed blocks ({"kind", "text", "level"}), so re-chunking needs no re-fetch.
+    blocks = models.JSONField(default=list, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True, default="")
+    etag = models.CharField(max_length=500, blank=True, default="")
+    last_modified = models.CharField(max_length=100, blank=True, default="")
+    # A crawled page's in-scope links at the last crawl (None: not known), so the next crawl
+    # goes on past the page when it answers 304 Not Modified.
+    links = models.JSONField(null=True, blank=True, editable=False)
+    source_import = models.ForeignKey(
+        DocumentImport,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="documents",
+        help_text="The import that last created or changed it.",
+    )
+    cited_count = models.PositiveIntegerField(default=0)
+    last_cited_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    indexed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["locale", "title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Chunk(models.Model):
+    """A passage of a document that follows its structure; embedded and tokenised for search.
+    On PostgreSQL the table also has `embedding_vec` (pgvector, any dimension; migration 0005)."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    position = models.PositiveIntegerField()
+    heading_path = models.JSONField(default=list)
+    text = models.TextField()
+    # lexical.search_tokens of title + headings + text: words (jieba for Chinese) joined by spaces.
+    search_tokens = models.TextField()
+    token_count = models.PositiveIntegerField()
+    # float32 bytes of the unit-length embedding, and the model that made it (as on Paraphrase).
+    embedding = models.BinaryField(null=True, blank=True, editable=False)
+    embedding_model = models.CharField(max_length=128, blank=True, default="", editable=False)
+
+    class Meta:
+        ordering = ["document", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["document", "position"], name="unique_chunk_position_per_document"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return " › ".join([*self.heading_path, self.text[:60]])

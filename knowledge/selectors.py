@@ -1,18 +1,25 @@
-"""Reads from the FAQ store for the answer pipeline: confident matching and variant rotation."""
+"""Reads for the answer pipeline: confident FAQ matching and variant rotation, and the passages
+of the knowledge base a grounded answer cites."""
 
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
 
 from knowledge import services
+from knowledge.documents.indexing import get_chunk_index
+from knowledge.documents.lexical import tokenize
+from knowledge.documents.ranking import hybrid
+from knowledge.documents.retrieval_points import relevance_floor
+from knowledge.documents.types import Passage, Retrieval
 from knowledge.embeddings import get_embedder
 from knowledge.greetings import strip_greetings
 from knowledge.index import InMemoryIndex, Neighbour, get_index
 from knowledge.matching import ANSWER, MatchPolicy, MatchResult
-from knowledge.models import AnswerVariant
+from knowledge.models import AnswerVariant, Document
 from knowledge.operating_points import operating_point
 
 EXACT = "exact"
@@ -150,3 +157,69 @@ def faq_lookup(*, text: str, locale: str, vector: np.ndarray | None = None) -> F
         assert lookup.result.faq_id is not None and lookup.variant_id is not None
         services.faq_record_hit(faq_id=lookup.result.faq_id, variant_id=lookup.variant_id)
     return lookup
+
+
+def passages_retrieve(
+    *,
+    text: str,
+    locale: str,
+    k: int = 5,
+    include_agents_only: bool = False,
+    vector: np.ndarray | None = None,
+) -> Retrieval:
+    """The `k` best chunks for a question by hybrid retrieval: the nearest by vector and the
+    best by words (Chinese segmented), fused by reciprocal rank; `relevant` says whether they
+    clear the relevance floor of the locale's embedding model. Only public documents unless
+    `include_agents_only`. Pass `vector` when the question was embedded already (by the
+    locale's model). Sync: the chatbot calls it off the event loop."""
+    started = time.perf_counter()
+    embedder = get_embedder(locale)
+    if vector is None:
+        vector = embedder.embed([text])[0]
+    query_tokens = tokenize(text)
+    index = get_chunk_index()
+    candidates = index.candidates(
+        vector=vector,
+        tokens=query_tokens,
+        locale=locale,
+        include_agents_only=include_agents_only,
+        n=max(k, settings.KNOWLEDGE_RETRIEVAL_CANDIDATES),
+    )
+    result = hybrid(
+        candidates.vector,
+        candidates.lexical,
+        query_tokens=query_tokens,
+        tokens_of=candidates.tokens_of,
+        floor=relevance_floor(locale),
+        limit=k,
+    )
+    infos = index.chunks([ranked.chunk_id for ranked in result.ranked])
+    passages = tuple(
+        Passage(
+            chunk_id=ranked.chunk_id,
+            document_id=info.document_id,
+            document_version=info.document_version,
+            title=info.title,
+            url=info.url,
+            heading_path=info.heading_path,
+            text=info.text,
+            score=ranked.score,
+            vector_score=ranked.vector_score,
+            lexical_score=ranked.lexical_score,
+        )
+        for ranked in result.ranked
+        if (info := infos.get(ranked.chunk_id)) is not None
+    )
+    return Retrieval(
+        passages=passages,
+        relevant=result.relevant and bool(passages),
+        best_vector_score=result.best_cosine,
+        best_lexical_score=result.best_lexical,
+        elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+
+
+def documents_versions(ids: Iterable[int]) -> dict[int, int]:
+    """Current version of each existing document among `ids` (a deleted one is absent): the
+    answer cache refuses an entry whose cited document moved on."""
+    return dict(Document.objects.filter(pk__in=set(ids)).values_list("pk", "version"))

@@ -1,19 +1,43 @@
-"""Writes to the FAQ store. Admin actions, import and the management commands call these."""
+"""Writes to the FAQ store and the knowledge base's documents. Admin actions, imports, tasks and
+the management commands call these."""
 
-from collections.abc import Iterable, Iterator, Sequence
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
+import numpy as np
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from knowledge.documents.chunking import chunk_document, chunk_search_text, estimate_tokens
+from knowledge.documents.crawler import CrawledPage, CrawlLimits, PageStatus, PreviousFetch, crawl
+from knowledge.documents.files import SourceFile, iter_source_files, iter_upload
+from knowledge.documents.lexical import search_tokens
+from knowledge.documents.parsing import parse_document
+from knowledge.documents.types import Block, BlockKind, DocumentError, ParsedDocument
 from knowledge.embeddings import Embedder, get_embedder
-from knowledge.models import FAQ, AnswerVariant, Origin, Paraphrase
+from knowledge.models import (
+    FAQ,
+    AnswerVariant,
+    Chunk,
+    Document,
+    DocumentImport,
+    Origin,
+    Paraphrase,
+    Visibility,
+)
 
 KNOWLEDGE_VERSION_KEY = "knowledge:version"
 
@@ -233,3 +257,445 @@ def paraphrases_reembed(*, batch_size: int) -> Iterator[ReembedProgress]:
         from knowledge.pgvector_index import statistics_refresh  # a cycle, as above
 
         statistics_refresh()
+
+
+# --- Documents ------------------------------------------------------------------------------
+
+
+class UpsertOutcome(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class DocumentUpsert:
+    document: Document
+    outcome: UpsertOutcome
+
+
+def content_hash(parsed: ParsedDocument) -> str:
+    """sha256 of the title and the blocks, Unicode-normalised (NFKC) with whitespace collapsed:
+    a re-export that only re-wraps lines is not a change, and is not embedded again."""
+    parts = [parsed.title, *(f"{b.kind}:{b.level}:{b.text}" for b in parsed.blocks)]
+    normalised = "\n".join(" ".join(unicodedata.normalize("NFKC", p).split()) for p in parts)
+    return hashlib.sha256(normalised.encode()).hexdigest()
+
+
+def blocks_to_json(blocks: Sequence[Block]) -> list[dict[str, Any]]:
+    return [{"kind": str(b.kind), "text": b.text, "level": b.level} for b in blocks]
+
+
+def blocks_from_json(data: Sequence[dict[str, Any]]) -> tuple[Block, ...]:
+    return tuple(Block(BlockKind(b["kind"]), b["text"], int(b.get("level", 0))) for b in data)
+
+
+def document_upsert(
+    *,
+    parsed: ParsedDocument,
+    source_key: str,
+    source_url: str = "",
+    visibility: str = Visibility.PUBLIC,
+    tags: Sequence[str] = (),
+    etag: str = "",
+    last_modified: str = "",
+    links: Sequence[str] | None = None,
+    source_import: DocumentImport | None = None,
+    index_inline: bool = False,
+) -> DocumentUpsert:
+    """Creates or updates the document at `source_key`. New or changed content (another content
+    hash or locale) gets version + 1 and is indexed by the `document_index` task after the
+    commit, or in this process right after it when `index_inline`; unchanged content keeps its
+    chunks and vectors (only visibility, tags and the HTTP validators are updated)."""
+    with transaction.atomic():
+        document = Document.objects.select_for_update().filter(source_key=source_key).first()
+        digest = content_hash(parsed)
+        if document is not None and (document.content_hash, document.locale) == (
+            digest,
+            parsed.locale,
+        ):
+            outcome = UpsertOutcome.UNCHANGED
+            audience_changed = document.visibility != visibility
+            document.visibility, document.tags = visibility, list(tags)
+            document.etag, document.last_modified = etag, last_modified
+            document.links = None if links is None else list(links)
+            document.save(update_fields=["visibility", "tags", "etag", "last_modified", "links"])
+            if audience_changed:
+                transaction.on_commit(knowledge_version_bump)
+        else:
+            outcome = UpsertOutcome.CREATED if document is None else UpsertOutcome.UPDATED
+            document = document or Document(source_key=source_key, version=0)
+            document.title = parsed.title[:500]
+            document.source_url, document.locale = source_url, parsed.locale
+            document.visibility, document.tags = visibility, list(tags)
+            document.etag, document.last_modified = etag, last_modified
+            document.links = None if links is None else list(links)
+            document.content_hash, document.blocks = digest, blocks_to_json(parsed.blocks)
+            document.version += 1
+            document.status, document.error = Document.Status.PENDING, ""
+            document.source_import = source_import
+            document.save()
+            if not index_inline:
+                _enqueue_index(document.pk)
+    if index_inline and outcome != UpsertOutcome.UNCHANGED:
+        document_index(document_id=document.pk)
+        document.refresh_from_db()
+    return DocumentUpsert(document=document, outcome=outcome)
+
+
+def _enqueue_index(document_id: int) -> None:
+    from knowledge.tasks import document_index as task  # tasks import this module
+
+    transaction.on_commit(partial(task.delay, document_id))
+
+
+def document_index(*, document_id: int) -> int:
+    """Chunks the document's stored blocks, embeds the chunks with its locale's model in
+    batches of EMBEDDING_BATCH_SIZE (before the write transaction: on SQLite a transaction holds
+    the write lock from its start), then replaces its chunks in one transaction and moves the
+    knowledge version. A document edited meanwhile is left to the task its edit enqueued.
+    Returns the number of chunks."""
+    document = Document.objects.get(pk=document_id)
+    embedder = get_embedder(document.locale)
+    try:
+        parsed = ParsedDocument(
+            title=document.title,
+            blocks=blocks_from_json(document.blocks),
+            locale=document.locale,
+        )
+        drafts = chunk_document(parsed, max_tokens=settings.KNOWLEDGE_CHUNK_MAX_TOKENS)
+        search_texts = [
+            chunk_search_text(document.title, draft.heading_path, draft.text) for draft in drafts
+        ]
+        vectors = _embed_in_batches(embedder, search_texts)
+    except Exception as exc:
+        Document.objects.filter(pk=document_id, version=document.version).update(
+            status=Document.Status.FAILED, error=f"{type(exc).__name__}: {exc}"
+        )
+        raise
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        from knowledge.documents.indexing import ensure_chunk_model_index  # imports this module
+
+        ensure_chunk_model_index(identity=embedder.identity, dimension=embedder.dimension)
+    with transaction.atomic():
+        locked = Document.objects.select_for_update().filter(pk=document_id).first()
+        if locked is None or locked.version != document.version:
+            return 0
+        locked.chunks.all().delete()
+        chunks = Chunk.objects.bulk_create(
+            Chunk(
+                document=locked,
+                position=position,
+                heading_path=list(draft.heading_path),
+                text=draft.text,
+                search_tokens=search_tokens(search_text),
+                token_count=estimate_tokens(draft.text),
+                embedding=vector.astype(np.float32).tobytes(),
+                embedding_model=embedder.identity,
+            )
+            for position, (draft, search_text, vector) in enumerate(
+                zip(drafts, search_texts, vectors, strict=True)
+            )
+        )
+        if postgres:
+            from knowledge.documents.indexing import store_chunk_vectors  # as above
+
+            if chunks and chunks[0].pk is None:  # backends without RETURNING on bulk inserts
+                chunks = list(locked.chunks.order_by("position"))
+            store_chunk_vectors(rows=[(c.pk, v) for c, v in zip(chunks, vectors, strict=True)])
+        locked.status, locked.error, locked.indexed_at = Document.Status.INDEXED, "", timezone.now()
+        locked.save(update_fields=["status", "error", "indexed_at"])
+        transaction.on_commit(knowledge_version_bump)
+    return len(chunks)
+
+
+def _embed_in_batches(embedder: Embedder, texts: list[str]) -> np.ndarray:
+    size = settings.EMBEDDING_BATCH_SIZE
+    batches = [embedder.embed(texts[i : i + size]) for i in range(0, len(texts), size)]
+    if not batches:
+        return np.zeros((0, embedder.dimension), dtype=np.float32)
+    return np.concatenate(batches)
+
+
+@transaction.atomic
+def document_delete(*, document: Document) -> None:
+    """Deletes the document with its chunks; retrieval and cached answers move on."""
+    document.delete()
+    transaction.on_commit(knowledge_version_bump)
+
+
+@transaction.atomic
+def documents_reindex(*, document_ids: Sequence[int] | None = None) -> int:
+    """Marks the documents (all when None) pending and enqueues their re-chunking and
+    embedding after the commit; their current chunks stay searchable until replaced."""
+    documents = (
+        Document.objects.all()
+        if document_ids is None
+        else Document.objects.filter(pk__in=document_ids)
+    )
+    ids = list(documents.values_list("pk", flat=True))
+    Document.objects.filter(pk__in=ids).update(status=Document.Status.PENDING, error="")
+    for document_id in ids:
+        _enqueue_index(document_id)
+    return len(ids)
+
+
+def documents_pending_reembed() -> list[int]:
+    """Ids of documents with a chunk their locale's model did not embed."""
+    identities: dict[str, str] = {}
+    pending: set[int] = set()
+    rows = Chunk.objects.values_list("document_id", "document__locale", "embedding_model")
+    for document_id, locale, model in rows.iterator():
+        if locale not in identities:
+            identities[locale] = get_embedder(locale).identity
+        if model != identities[locale]:
+            pending.add(document_id)
+    return sorted(pending)
+
+
+def documents_reembed() -> Iterator[ReembedProgress]:
+    """Indexes again, one document at a time, every document with chunks of another model;
+    yields after each. Resumable as `paraphrases_reembed` is."""
+    pending = documents_pending_reembed()
+    for done, document_id in enumerate(pending, start=1):
+        document_index(document_id=document_id)
+        yield ReembedProgress(done=done, total=len(pending))
+
+
+@transaction.atomic
+def document_cited(*, document_ids: Sequence[int]) -> None:
+    """Counts an answer that cited these documents (each once per answer)."""
+    Document.objects.filter(pk__in=set(document_ids)).update(
+        cited_count=F("cited_count") + 1, last_cited_at=timezone.now()
+    )
+
+
+# --- Imports and crawls ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportedItem:
+    """One file or page of an import, as the command prints it."""
+
+    name: str
+    outcome: str  # an UpsertOutcome, or "error"
+    message: str = ""
+
+
+ERROR = "error"
+SKIPPED = "skipped"  # listed with the errors, not counted as failed (robots.txt, not a document)
+
+
+@transaction.atomic
+def document_import_start(
+    *,
+    kind: str,
+    source: str,
+    options: dict[str, Any],
+    upload: bytes | None = None,
+    created_by: Any = None,
+) -> DocumentImport:
+    """Records an import or crawl and enqueues it after the commit."""
+    from knowledge import tasks  # tasks import this module
+
+    document_import = DocumentImport.objects.create(
+        kind=kind, source=source, options=options, upload=upload, created_by=created_by
+    )
+    task = tasks.documents_crawl if kind == DocumentImport.Kind.CRAWL else tasks.documents_import
+    transaction.on_commit(partial(task.delay, document_import.pk))
+    return document_import
+
+
+def _import_begin(import_id: int) -> DocumentImport:
+    document_import = DocumentImport.objects.get(pk=import_id)
+    document_import.status, document_import.started_at = (
+        DocumentImport.Status.RUNNING,
+        timezone.now(),
+    )
+    document_import.save(update_fields=["status", "started_at"])
+    return document_import
+
+
+def _import_record(
+    document_import: DocumentImport, item: ImportedItem, code: str = ""
+) -> ImportedItem:
+    """Counts one file or page and saves the progress at once, for the admin to show."""
+    document_import.seen += 1
+    if item.outcome == SKIPPED:
+        document_import.errors.append({"name": item.name, "code": code, "message": item.message})
+    elif item.outcome == ERROR:
+        document_import.failed += 1
+        document_import.errors.append({"name": item.name, "code": code, "message": item.message})
+    else:
+        counter = UpsertOutcome(item.outcome).value  # the field of the same name
+        setattr(document_import, counter, getattr(document_import, counter) + 1)
+    document_import.save(
+        update_fields=["seen", "created", "updated", "unchanged", "failed", "errors"]
+    )
+    return item
+
+
+def _import_end(document_import: DocumentImport, status: str, error: str = "") -> None:
+    if error:
+        document_import.errors.append({"name": document_import.source, "code": "failed",
+                                       "message": error})  # fmt: skip
+    document_import.status, document_import.finished_at = status, timezone.now()
+    document_import.upload = None
+    document_import.save(update_fields=["status", "finished_at", "upload", "errors"])
+
+
+def documents_import(
+    *,
+    import_id: int,
+    index_inline: bool = False,
+    on_item: Callable[[ImportedItem], None] | None = None,
+) -> DocumentImport:
+    """Imports the files of a files or upload import: each file is parsed and stored in its own
+    transaction, so a bad file imports nothing and the others proceed; its error is recorded
+    with the import. `on_item` hears of every file (the command prints them)."""
+    document_import = _import_begin(import_id)
+    options = document_import.options
+    try:
+        if document_import.kind == DocumentImport.Kind.UPLOAD:
+            files = iter_upload(
+                document_import.source,
+                bytes(document_import.upload or b""),
+                max_bytes=settings.KNOWLEDGE_MAX_FILE_BYTES,
+            )
+        else:
+            files = iter_source_files(
+                Path(document_import.source), max_bytes=settings.KNOWLEDGE_MAX_FILE_BYTES
+            )
+        for source_file in files:
+            item, code = _import_one(document_import, source_file, options, index_inline)
+            _import_record(document_import, item, code)
+            if on_item is not None:
+                on_item(item)
+    except Exception as exc:
+        _import_end(document_import, DocumentImport.Status.FAILED, f"{exc}")
+        raise
+    _import_end(document_import, DocumentImport.Status.DONE)
+    return document_import
+
+
+def _import_one(
+    document_import: DocumentImport,
+    source_file: SourceFile,
+    options: dict[str, Any],
+    index_inline: bool,
+) -> tuple[ImportedItem, str]:
+    if source_file.error is not None:
+        return ImportedItem(
+            source_file.name, ERROR, source_file.error.message
+        ), source_file.error.code
+    try:
+        parsed = parse_document(
+            source_file.data,
+            filename=source_file.name,
+            locale=options.get("locale") or None,
+            max_bytes=settings.KNOWLEDGE_MAX_FILE_BYTES,
+        )
+        result = document_upsert(
+            parsed=parsed,
+            source_key=options.get("key_prefix", "") + source_file.name,
+            visibility=options.get("visibility", Visibility.PUBLIC),
+            tags=options.get("tags", []),
+            source_import=document_import,
+            index_inline=index_inline,
+        )
+    except DocumentError as exc:
+        return ImportedItem(source_file.name, ERROR, exc.message), exc.code
+    return ImportedItem(source_file.name, result.outcome), ""
+
+
+def documents_crawl(*, import_id: int, index_inline: bool = False) -> DocumentImport:
+    """Crawls the import's start URL within its limits, sending each page's stored ETag,
+    Last-Modified and links, so an unchanged page costs a 304 and the crawl still goes on past
+    it. Pages are parsed and stored one transaction each; page errors are recorded. A page an
+    earlier crawl stored that now answers 404 or 410 is reported (code "gone") and its document
+    marked with the error, not deleted: taking content out of answers stays an editor's
+    decision, made in the admin."""
+    document_import = _import_begin(import_id)
+    options = document_import.options
+    origin = _origin(document_import.source)
+    known = {
+        d.source_url: d
+        for d in Document.objects.filter(source_url__startswith=origin + "/")
+        if _origin(d.source_url) == origin
+    }
+    previous = {
+        url: PreviousFetch(
+            etag=d.etag or None,
+            last_modified=d.last_modified or None,
+            links=None if d.links is None else tuple(d.links),
+        )
+        for url, d in known.items()
+    }
+    limits = CrawlLimits(**options.get("limits", {}))
+    try:
+        for page in crawl(document_import.source, limits=limits, previous=previous):
+            item, code = _crawl_one(document_import, page, options, known, index_inline)
+            _import_record(document_import, item, code)
+    except Exception as exc:
+        _import_end(document_import, DocumentImport.Status.FAILED, f"{exc}")
+        raise
+    _import_end(document_import, DocumentImport.Status.DONE)
+    return document_import
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+# The crawler reports an HTTP error as a message ("HTTP 404 Not Found"); this reads it back.
+_GONE = re.compile(r"^HTTP (404|410)\b")
+
+
+def _crawl_one(
+    document_import: DocumentImport,
+    page: CrawledPage,
+    options: dict[str, Any],
+    known: dict[str, Document],
+    index_inline: bool,
+) -> tuple[ImportedItem, str]:
+    document = known.get(page.url)
+    if page.status == PageStatus.NOT_MODIFIED:
+        if document is not None:
+            Document.objects.filter(pk=document.pk).update(error="")
+        return ImportedItem(page.url, UpsertOutcome.UNCHANGED), ""
+    if page.status == PageStatus.SKIPPED:
+        return ImportedItem(page.url, SKIPPED, page.error or ""), "skipped"
+    if page.status == PageStatus.ERROR:
+        message = page.error or "The page could not be fetched."
+        if document is not None and _GONE.match(message):
+            message = f"{message}: its document is kept; delete it if the page was retired."
+            Document.objects.filter(pk=document.pk).update(error=message)
+            return ImportedItem(page.url, ERROR, message), "gone"
+        return ImportedItem(page.url, ERROR, message), "fetch"
+    try:
+        parsed = parse_document(
+            page.body,
+            filename=urlsplit(page.url).path.rsplit("/", 1)[-1] or "index.html",
+            content_type=page.content_type,
+            locale=options.get("locale") or None,
+            max_bytes=settings.KNOWLEDGE_MAX_FILE_BYTES,
+        )
+        result = document_upsert(
+            parsed=parsed,
+            source_key=page.url,
+            source_url=page.url,
+            visibility=options.get("visibility", Visibility.PUBLIC),
+            tags=options.get("tags", []),
+            etag=page.etag or "",
+            last_modified=page.last_modified or "",
+            links=page.links,
+            source_import=document_import,
+            index_inline=index_inline,
+        )
+    except DocumentError as exc:
+        return ImportedItem(page.url, ERROR, exc.message), exc.code
+    if document is not None and document.error:
+        Document.objects.filter(pk=document.pk).update(error="")
+    return ImportedItem(page.url, result.outcome), ""

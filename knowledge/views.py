@@ -1,13 +1,16 @@
-"""Staff pages of the FAQ store outside the model admin."""
+"""Staff pages of the FAQ store outside the model admin, and the public page of a help article."""
+
+import re
 
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 
-from knowledge.models import FAQ
+from knowledge.documents.types import BlockKind
+from knowledge.models import FAQ, Document, Visibility
 from knowledge.quality import MAX_PHRASINGS, locale_quality
 
 
@@ -26,3 +29,48 @@ def matching_quality(request: HttpRequest) -> HttpResponse:
         "max_phrasings": MAX_PHRASINGS,
     }
     return render(request, "admin/knowledge/quality.html", context)
+
+
+_LIST_MARKER = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
+_ORDERED_MARKER = re.compile(r"^\s*\d+[.)]\s+")
+_TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}")
+
+
+def _table_rows(text: str) -> tuple[list[str], list[list[str]]]:
+    """(header cells, body rows) of a Markdown-like table block."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+    if len(lines) > 1 and _TABLE_RULE.match(lines[1]):
+        return rows[0], rows[2:]
+    return [], rows
+
+
+def article_parts(document: Document) -> list[dict]:
+    """The document's blocks as the help page's template shows them (all text is escaped
+    there): headings, paragraphs, lists, tables and code."""
+    parts = []
+    for block in document.blocks:
+        kind, text, level = block["kind"], block["text"], int(block.get("level", 0))
+        if kind == BlockKind.HEADING:
+            if level <= 1 and text.strip() == document.title.strip():
+                continue  # the page's own title
+            parts.append({"kind": kind, "text": text, "level": min(max(level + 1, 2), 6)})
+        elif kind == BlockKind.LIST:
+            lines = [line for line in text.splitlines() if line.strip()]
+            ordered = bool(lines) and bool(_ORDERED_MARKER.match(lines[0]))
+            items = [_LIST_MARKER.sub("", line, count=1) for line in lines]
+            parts.append({"kind": kind, "items": items, "ordered": ordered})
+        elif kind == BlockKind.TABLE:
+            header, rows = _table_rows(text)
+            parts.append({"kind": kind, "header": header, "rows": rows})
+        else:
+            parts.append({"kind": kind, "text": text})
+    return parts
+
+
+def help_article(request: HttpRequest, pk: int) -> HttpResponse:
+    """A public document as a page, so a citation of an imported file has somewhere to link;
+    agents-only documents are not found here."""
+    document = get_object_or_404(Document, pk=pk, visibility=Visibility.PUBLIC)
+    context = {"document": document, "parts": article_parts(document)}
+    return render(request, "knowledge/help_article.html", context)

@@ -94,6 +94,9 @@ class ChatConsumer(JsonSocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
             await background.sweeper_release()
 
+    def internal_error_frame(self) -> dict[str, Any]:
+        return error_frame("internal", locale=self.locale)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.conversation is None:
             return

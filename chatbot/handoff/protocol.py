@@ -16,6 +16,7 @@ from chatbot.protocol import (
     ClientId,
     ProtocolError,
     client_frame_from,
+    frame_type,
     load_frame,
 )
 
@@ -72,7 +73,7 @@ def _load(raw: str, max_bytes: int) -> dict[str, Any]:
 def parse_visitor_frame(raw: str, *, max_bytes: int, max_chars: int) -> ClientFrame | VisitorFrame:
     """chatbot.protocol's frames plus the handoff ones; raises ProtocolError like it."""
     data = load_frame(raw, max_bytes=max_bytes)
-    if data.get("type") not in _VISITOR_TYPES:
+    if frame_type(data) not in _VISITOR_TYPES:
         return client_frame_from(data, max_chars=max_chars)
     if "v" in data and data["v"] != PROTOCOL_VERSION:
         raise ProtocolError("unsupported_version")
@@ -182,7 +183,7 @@ AGENT_TYPES = {
 
 def parse_agent_frame(raw: str, *, max_bytes: int) -> AgentFrame:
     data = _load(raw, max_bytes)
-    if data.get("type") not in AGENT_TYPES:
+    if frame_type(data) not in AGENT_TYPES:
         raise ProtocolError("unknown_type")
     try:
         return _agent.validate_python(data)

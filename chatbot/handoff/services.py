@@ -156,7 +156,13 @@ def handoff_after_negative_feedback(*, conversation_id: int, message_id: int) ->
 
 @transaction.atomic
 def bot_message_store_if_bot(
-    *, conversation_id: int, reply_to_id: int, text: str, source: str, trace: dict[str, Any]
+    *,
+    conversation_id: int,
+    reply_to_id: int,
+    text: str,
+    source: str,
+    trace: dict[str, Any],
+    citations: list[dict[str, Any]] | None = None,
 ) -> Message | None:
     """Stores a bot answer only while the bot holds the conversation; None after a handoff.
 
@@ -174,6 +180,7 @@ def bot_message_store_if_bot(
         source=source,
         trace=trace,
         created_at=now,
+        citations=citations,
     )
 
 
@@ -189,15 +196,19 @@ def visitor_message_accept(*, conversation: Conversation, client_id: str, text: 
     """Stores a visitor message once per client id and says whether the bot answers it now. A
     new message is answered unless it asks for a person or the bot does not hold the
     conversation; a resend only if it was never answered (the server went down before the
-    answer was stored). One call, so the socket acks after one round trip and the answer starts
-    without another."""
+    answer was stored), and never when the id is of another role's message. One call, so the
+    socket acks after one round trip and the answer starts without another."""
     with transaction.atomic():  # one write transaction: on SQLite, one turn at the write lock
         message, created = visitor_message_insert(
             conversation=conversation, client_id=client_id, text=text
         )
         answer = created and visitor_message_route(conversation_id=conversation.pk, text=text)
     if not created:
-        return Accepted(message, False, not message_has_reply(message_id=message.id))
+        # The client id of an agent's (or the bot's) message is not the visitor's to resend.
+        is_visitors = message.role == Message.Role.VISITOR
+        return Accepted(
+            message, False, is_visitors and not message_has_reply(message_id=message.id)
+        )
     if not answer:
         return Accepted(message, True, False)
     turn = turn_build(message=message, conversation=conversation)

@@ -11,6 +11,7 @@ Faults are set on `simulator.faults` or, across processes, with POST /_faults (J
 import asyncio
 import json
 import random
+import re
 import socket
 import threading
 import time
@@ -47,6 +48,10 @@ class Faults:
     continue_restarts: bool = False  # a continuation starts the answer over
     fail_first: int = 0  # the first N requests fail with `error_status`
     bad_keys: list[str] = field(default_factory=list)  # API keys answered with 401
+    # With help-centre sources in the prompt: "cite" (quote source 1 and cite it), "ignore"
+    # (answer as without sources, no citation), "misquote" (cite [1] for text not in it),
+    # "invalid" (cite a source number the prompt does not have).
+    sources: str = "cite"
     seed: int | None = None
 
 
@@ -60,6 +65,14 @@ class Stats:
     continuations: int = 0
     questions: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
+
+
+_SOURCE_TEXT = re.compile(r"<source id=\"\d+\"[^\n]*\n(.*?)\n</source>", re.S)
+
+
+def _first_sentence(text: str) -> str:
+    match = re.match(r"(.+?[.!?。！？])(\s|$)", text.strip(), re.S)
+    return (match.group(1) if match else text.strip()[:200]).strip()
 
 
 def default_answer(question: str) -> str:
@@ -206,7 +219,18 @@ class UpstreamSimulator:
                 return question, full[len(partial) :]
             return question, full
         question = messages[last].get("content", "")
+        system = next((m.get("content", "") for m in messages if m.get("role") == "system"), "")
+        sources = _SOURCE_TEXT.findall(system or "")
+        if sources and self.faults.sources != "ignore":
+            return question, self._grounded_answer(sources)
         return question, self.answer(question)
+
+    def _grounded_answer(self, sources: list[str]) -> str:
+        if self.faults.sources == "misquote":
+            return "Our team can refund any order within 365 days, no questions asked [1]."
+        if self.faults.sources == "invalid":
+            return f"{_first_sentence(sources[0])} [{len(sources) + 3}]"
+        return f"{_first_sentence(sources[0])} [1]"
 
     async def _stream(
         self, tokens: list[str], body: dict[str, Any], mode: str = "ok"

@@ -1,10 +1,11 @@
 """Stage protocol and the events a pipeline run emits."""
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
 from chatbot.pipeline.trace import Trace
+from knowledge.documents.types import Passage
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,31 @@ class TokenEvent:
 
 
 @dataclass(frozen=True)
+class Citation:
+    """A help-centre source an answer cites, as the widget links it."""
+
+    number: int
+    title: str
+    url: str
+    heading: str
+    document_id: int
+    document_version: int
+    chunk_id: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Citation":
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
 class DoneEvent:
     source: str
     text: str
     trace: Trace
+    citations: tuple[Citation, ...] = ()
 
 
 Event = StatusEvent | TokenEvent | DoneEvent
@@ -50,6 +72,13 @@ class Answer:
 
     source: str
     tokens: AsyncIterator[str]
+    # The passages the model was given, numbered from 1: the answer's citations are checked
+    # against them when it has streamed.
+    sources: tuple[Passage, ...] = ()
+    # Citations known before streaming (a cached answer keeps those it was stored with).
+    citations: tuple[Citation, ...] = ()
+    # Replaces an answer given sources that cites none of them (LLM_UNGROUNDED=replace).
+    replace_ungrounded: str | None = None
 
 
 class Stage(Protocol):

@@ -15,6 +15,7 @@ from chatbot import copy
 from chatbot.llm import notices, pending
 from chatbot.observability.logs import describe_error
 from chatbot.pipeline.base import Answer, Turn
+from chatbot.pipeline.grounding import NO_DOCUMENTS, NOTHING_RELEVANT
 from chatbot.pipeline.trace import Trace, TraceStep
 from knowledge.models import RuleTemplate
 
@@ -138,8 +139,20 @@ class FallbackStage:
         except Exception as exc:
             logger.warning("rule templates unavailable: %s", describe_error(exc))
             template = None
+        # The help centre has nothing on it: say so rather than let anything guess, and do not
+        # promise a model's answer later.
+        not_found = any(
+            step.stage == "llm"
+            and step.decision in (NOTHING_RELEVANT, NO_DOCUMENTS)
+            and not step.detail.get("answer_without_sources")
+            for step in trace.steps
+        )
         # The model stage ran and passed: it could not answer, so a model should answer later.
-        queued = self.queue_unanswered and any(step.stage == "llm" for step in trace.steps)
+        queued = (
+            self.queue_unanswered
+            and not not_found
+            and any(step.stage == "llm" for step in trace.steps)
+        )
         if queued:
             try:
                 await pending.mark()
@@ -148,6 +161,8 @@ class FallbackStage:
                 queued = False
         if template is not None:
             parts = [template.text, notices.text("human", turn.locale)]
+        elif not_found:
+            parts = [copy.render(copy.NOT_FOUND_ANSWER, turn.locale)]
         else:
             parts = [copy.render(copy.FALLBACK_ANSWER, turn.locale)]
         if queued:
@@ -156,7 +171,7 @@ class FallbackStage:
         trace.add(
             TraceStep(
                 self.name,
-                "rule_template" if template else "canned_answer",
+                "rule_template" if template else ("not_found" if not_found else "canned_answer"),
                 round(trace.elapsed_ms() - started, 2),
                 detail={
                     "template": template.name if template else "default",

@@ -1,19 +1,35 @@
-"""The LLM stage: routes the question to a tier and streams from the first one that produces a
-first token in time (chatbot.llm.router does the work; this adapts it to the stage protocol)."""
+"""The LLM stage: finds the help-centre passages that answer the question, routes it to a tier
+with them as numbered sources, and streams from the first tier that produces a first token in
+time (chatbot.llm.router does the work; this adapts it to the stage protocol).
+
+With nothing relevant in the help centre the stage passes before any model is asked, and the
+fallback stage says so and offers a person (LLM_ANSWER_WITHOUT_SOURCES decides otherwise)."""
 
 import logging
 from collections.abc import Awaitable, Callable
 
+from chatbot import copy, metrics
 from chatbot.llm import notices
 from chatbot.llm.prompt import build_messages
 from chatbot.llm.router import STAGE, Router
 from chatbot.pipeline.base import Answer, Turn
+from chatbot.pipeline.grounding import (
+    NO_DOCUMENTS,
+    NOTHING_RELEVANT,
+    RETRIEVED,
+    UngroundedPolicy,
+    WithoutSources,
+    sources_prompt,
+)
 from chatbot.pipeline.trace import Trace, TraceStep
+from knowledge.documents.types import Passage, Retrieval
 
 logger = logging.getLogger(__name__)
 
 # Tells the visitor what is happening while no token has arrived yet (e.g. "failover").
 Notify = Callable[[Turn, str], Awaitable[None]]
+# The help-centre passages for a turn; None when its locale has no documents at all.
+Retrieve = Callable[[Turn], Awaitable[Retrieval | None]]
 
 
 async def publish_status(turn: Turn, detail: str) -> None:
@@ -46,13 +62,65 @@ class LLMStage:
         system_prompt: str,
         history_budget: int,
         notify: Notify | None = publish_status,
+        retrieve: Retrieve | None = None,
+        without_sources: WithoutSources = WithoutSources.WHEN_EMPTY,
+        sources_budget: int = 800,
+        ungrounded: UngroundedPolicy = UngroundedPolicy.SEND,
     ) -> None:
         self.router = router
         self.system_prompt = system_prompt
         self.history_budget = history_budget
         self.notify = notify
+        self.retrieve = retrieve
+        self.without_sources = without_sources
+        self.sources_budget = sources_budget
+        self.ungrounded = ungrounded
+
+    async def _sources(self, turn: Turn, trace: Trace) -> tuple[Passage, ...] | None:
+        """The passages to answer from; None when the model must not answer without them."""
+        if self.retrieve is None:
+            return ()
+        started = trace.elapsed_ms()
+        found = await self.retrieve(turn)
+        if found is None:
+            decision, allowed = NO_DOCUMENTS, self.without_sources != WithoutSources.NEVER
+        elif found.relevant:
+            decision, allowed = RETRIEVED, True
+        else:
+            decision, allowed = NOTHING_RELEVANT, self.without_sources == WithoutSources.ALWAYS
+        metrics.RETRIEVALS.labels(decision).inc()
+        detail: dict = {"answer_without_sources": allowed} if decision != RETRIEVED else {}
+        if found is not None:
+            detail |= {
+                "passages": [
+                    {
+                        "chunk_id": p.chunk_id,
+                        "document_id": p.document_id,
+                        "score": round(p.score, 4),
+                    }
+                    for p in found.passages
+                ],
+                "vector_score": round(found.best_vector_score, 4),
+                "lexical_score": round(found.best_lexical_score, 4),
+                "retrieval_ms": round(found.elapsed_ms, 2),
+            }
+        trace.add(
+            TraceStep(
+                self.name,
+                decision,
+                round(trace.elapsed_ms() - started, 2),
+                score=round(found.best_vector_score, 4) if found is not None else None,
+                detail=detail,
+            )
+        )
+        if not allowed:
+            return None
+        return found.passages if found is not None and found.relevant else ()
 
     async def attempt(self, turn: Turn, trace: Trace) -> Answer | None:
+        sources = await self._sources(turn, trace)
+        if sources is None:
+            return None
         started = trace.elapsed_ms()
         route = await self.router.route(turn.text)
         trace.add(
@@ -63,11 +131,17 @@ class LLMStage:
                 detail=route.detail(),
             )
         )
+        system_prompt, history_budget = self.system_prompt, self.history_budget
+        if sources:
+            grounding, count = sources_prompt(sources, budget_tokens=self.sources_budget)
+            sources = sources[:count]
+            system_prompt = f"{system_prompt}\n\n{grounding}"
+            history_budget = max(200, history_budget - self.sources_budget)
         messages = build_messages(
-            system_prompt=self.system_prompt,
+            system_prompt=system_prompt,
             history=turn.history,
             question=turn.text,
-            history_budget=self.history_budget,
+            history_budget=history_budget,
         )
         retries = self.router.retries()
 
@@ -78,4 +152,12 @@ class LLMStage:
         opened = await self.router.open(route.tiers, messages, trace, retries, on_failover=failover)
         if opened is None:
             return None
-        return Answer(self.name, self.router.relay(opened, route, trace, retries, turn.locale))
+        replacement = None
+        if sources and self.ungrounded == UngroundedPolicy.REPLACE:
+            replacement = copy.render(copy.NOT_FOUND_ANSWER, turn.locale)
+        return Answer(
+            self.name,
+            self.router.relay(opened, route, trace, retries, turn.locale),
+            sources=sources,
+            replace_ungrounded=replacement,
+        )

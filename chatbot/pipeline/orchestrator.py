@@ -5,8 +5,18 @@ from collections.abc import AsyncIterator, Sequence
 
 from chatbot import copy, metrics
 from chatbot.observability.logs import describe_error
-from chatbot.pipeline.base import Answer, DoneEvent, Event, Stage, StatusEvent, TokenEvent, Turn
+from chatbot.pipeline.base import (
+    Answer,
+    Citation,
+    DoneEvent,
+    Event,
+    Stage,
+    StatusEvent,
+    TokenEvent,
+    Turn,
+)
 from chatbot.pipeline.failures import FailureKind, failure_kind
+from chatbot.pipeline.grounding import ground
 from chatbot.pipeline.trace import Trace, TraceStep
 
 logger = logging.getLogger(__name__)
@@ -104,6 +114,34 @@ async def _run_stages(turn: Turn, stages: Sequence[Stage], trace: Trace) -> Asyn
             parts.append(note)
             yield TokenEvent(note)
         trace.finish(answer.source)
-        yield DoneEvent(answer.source, "".join(parts), trace)
+        text, citations = _cite("".join(parts), answer, trace)
+        yield DoneEvent(answer.source, text, trace, citations)
         return
     raise NoStageAnswered(f"no stage answered turn {turn.message_id}")
+
+
+def _cite(text: str, answer: Answer, trace: Trace) -> tuple[str, tuple[Citation, ...]]:
+    """The answer's citations, checked against the sources it was given; an answer given
+    sources that cites none is marked `grounded: false` in its step (the cache never keeps it)
+    and, when the stage asked for it, replaced by its not-found answer."""
+    if not answer.sources:
+        return text, answer.citations
+    grounding = ground(text, answer.sources)
+    step = trace.answering_step()
+    if step is not None:
+        step.detail["grounded"] = grounding.grounded
+        step.detail["cited"] = list(grounding.cited)
+        if grounding.invalid:
+            step.detail["invalid_citations"] = list(grounding.invalid)
+        if grounding.unsupported:
+            step.detail["unsupported_sentences"] = len(grounding.unsupported)
+    if not grounding.grounded:
+        metrics.UNGROUNDED_ANSWERS.labels(
+            "replaced" if answer.replace_ungrounded is not None else "sent"
+        ).inc()
+        if answer.replace_ungrounded is not None:
+            if step is not None:
+                step.detail["replaced"] = True
+            return answer.replace_ungrounded, ()
+        return text, ()  # no link under a claim its sources do not bear out
+    return text, grounding.citations

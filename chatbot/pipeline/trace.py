@@ -60,6 +60,7 @@ class Trace:
             "cost": step.cost if step else None,
             "ttft_ms": self.ttft_ms,
             "total_ms": self.total_ms,
+            "grounded": step.detail.get("grounded") if step else None,
         }
 
     def to_dict(self) -> dict[str, Any]:

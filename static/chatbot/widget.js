@@ -52,6 +52,7 @@
       tooLong: "Messages can be at most {max} characters.",
       counter: "{n} / {max}",
       helpful: "Helpful",
+      sources: "Sources",
       notHelpful: "Not helpful",
       thanks: "Thanks for your feedback!",
       welcome: "Hi! How can we help you today?",
@@ -107,6 +108,7 @@
       tooLong: "每条消息最多 {max} 个字符。",
       counter: "{n} / {max}",
       helpful: "有帮助",
+      sources: "来源",
       notHelpful: "没有帮助",
       thanks: "感谢您的反馈！",
       welcome: "您好！请问有什么可以帮您？",
@@ -301,6 +303,8 @@
     "@media (prefers-reduced-motion:reduce){.dot{animation:none;opacity:.8;}.launcher{transition:none;}}",
     ".status-text{font-size:12.5px;color:var(--muted);margin:4px 4px 0;min-height:0;}",
     ".status-text:empty{display:none;}",
+    ".cites{margin:4px 2px 0;font-size:12px;color:var(--muted);display:flex;flex-wrap:wrap;gap:2px 8px;}",
+    ".cites a{color:var(--accent);text-decoration:underline;overflow-wrap:anywhere;}",
     ".fb{display:flex;gap:4px;margin:4px 2px 0;align-items:center;}",
     ".fb button{border:1px solid transparent;background:transparent;border-radius:6px;width:30px;height:28px;padding:0;display:flex;align-items:center;justify-content:center;color:var(--muted);}",
     ".fb button:hover{background:#f3f4f6;color:var(--fg);}",
@@ -861,9 +865,37 @@
     row.querySelector(".who").textContent = roleLabel(message.role);
     row.querySelector(".bubble").textContent = String(message.text || "");
     r.chars = Array.from(String(message.text || ""));
+    addCitations(row, message.citations);
     if (message.role === "bot") addFeedback(row, message.id);
     markSeen(message.id);
     place(row, message.id);
+  }
+
+  // The help-centre sources an answer cites, as links under it (http(s) and same-site paths only).
+  function addCitations(row, citations) {
+    var old = row.querySelector(".cites");
+    if (old) old.parentNode.removeChild(old);
+    if (!Array.isArray(citations) || !citations.length) return;
+    var box = el("div", "cites");
+    box.appendChild(document.createTextNode(T.sources + ":"));
+    citations.forEach(function (c) {
+      if (!c || typeof c.title !== "string") return;
+      var label = "[" + String(c.number) + "] " + c.title + (c.heading ? " — " + c.heading : "");
+      var url = typeof c.url === "string" ? c.url : "";
+      var item;
+      if (/^https?:\/\//i.test(url) || /^\/(?!\/)/.test(url)) {
+        item = document.createElement("a");
+        item.href = /^\//.test(url) ? serverOrigin + url : url;
+        item.target = "_blank";
+        item.rel = "noopener noreferrer";
+      } else {
+        item = document.createElement("span");
+      }
+      item.textContent = label;
+      box.appendChild(item);
+    });
+    var fb = row.querySelector(".fb");
+    row.insertBefore(box, fb || null);
   }
 
   function addFeedback(row, messageId) {
@@ -919,6 +951,7 @@
     var kind = role === "bot" || role === "agent" ? role : "system";
     var row = makeRow(kind);
     row.querySelector(".bubble").textContent = String(m.text || "");
+    if (kind === "bot") addCitations(row, m.citations);
     if (kind === "bot") addFeedback(row, m.id);
     markSeen(m.id);
     place(row, m.id);

@@ -366,7 +366,25 @@
       if (t.prompt_tokens != null || t.completion_tokens != null) parts.push("tokens " + (t.prompt_tokens || 0) + "+" + (t.completion_tokens || 0));
       if (t.cost != null) parts.push("cost $" + Number(t.cost).toFixed(5));
       if (t.total_ms != null) parts.push("latency " + Math.round(t.total_ms) + " ms");
+      if (t.grounded === false) parts.push("ungrounded: cites no source");
       li.appendChild(el("div", "trace", parts.join(" · ")));
+    }
+    if (m.role === "bot" && Array.isArray(m.citations) && m.citations.length) {
+      var cites = el("div", "cites");
+      m.citations.forEach(function (c) {
+        var label = "[" + c.number + "] " + c.title + (c.heading ? " — " + c.heading : "");
+        var url = String(c.url || "");
+        if (/^https?:\/\//i.test(url) || /^\/(?!\/)/.test(url)) {
+          var a = el("a", null, label);
+          a.href = url;
+          a.target = "_blank";
+          a.rel = "noopener noreferrer";
+          cites.appendChild(a);
+        } else {
+          cites.appendChild(el("span", null, label));
+        }
+      });
+      li.appendChild(cites);
     }
     if (m.feedback) li.appendChild(el("div", "feedback " + m.feedback.value, "Visitor: " + (m.feedback.value === "up" ? "helpful" : "not helpful") + (m.feedback.comment ? " — " + m.feedback.comment : "")));
     if (m.role === "agent") {

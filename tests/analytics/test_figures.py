@@ -284,3 +284,58 @@ def test_a_rating_confirms_and_a_follow_up_question_is_not_assumed():
     b.turn(open_, T0 + dt.timedelta(seconds=30), "that didn't help")
     r = analytics.resolution(b.dataset())
     assert (r.confirmed, r.assumed, r.unresolved) == (1, 0, 1)
+
+
+NOTHING = {"stage": "llm", "decision": "nothing_relevant", "detail": {"vector_score": 0.1}}
+NOT_FOUND = {"stage": "fallback", "decision": "not_found"}
+
+
+def grounded_answer(grounded: bool, replaced: bool = False) -> dict[str, Any]:
+    detail: dict[str, Any] = {"tier": "local", "grounded": grounded}
+    if replaced:
+        detail["replaced"] = True
+    return {"stage": "llm", "decision": "answered", "detail": detail}
+
+
+def test_grounding_counts_cited_ungrounded_and_nothing_relevant():
+    b = Builder()
+    c = b.conversation("A", T0)
+    m = dt.timedelta(minutes=1)
+    b.turn(c, T0, "return window?", "llm", trace("llm", 500, grounded_answer(True)))
+    b.turn(c, T0 + m, "refund time?", "llm", trace("llm", 500, grounded_answer(False)))
+    b.turn(c, T0 + 2 * m, "exchange?", "llm", trace("llm", 500, grounded_answer(False, True)))
+    b.turn(
+        c, T0 + 3 * m, "garden furniture?", "fallback", trace("fallback", 20, NOTHING, NOT_FOUND)
+    )
+    b.turn(c, T0 + 4 * m, "hello", "llm", trace("llm", 500, llm_answer(0.0)))  # no sources
+    figures = analytics.grounding(b.dataset())
+    assert figures == analytics.Grounding(
+        with_sources=3, grounded=1, ungrounded_sent=1, ungrounded_replaced=1, nothing_relevant=1
+    )
+    assert figures.ungrounded_share == pytest.approx(2 / 3)
+
+
+def test_content_gaps_cluster_questions_by_meaning_per_language():
+    b = Builder()
+    c = b.conversation("A", T0)
+    gap = trace("fallback", 20, NOTHING, NOT_FOUND)
+    asked = [
+        "Do you sell garden furniture?",
+        "do you have outdoor garden furniture",
+        "Can I buy patio furniture from you?",
+        "Do you ship to Antarctica?",
+        "你们卖花园家具吗？",
+        "有没有户外花园家具？",
+    ]
+    for i, text in enumerate(asked):
+        b.turn(c, T0 + dt.timedelta(minutes=i), text, "fallback", gap)
+    b.turn(c, T0 + dt.timedelta(hours=1), "Where is my parcel?", "faq", trace("faq", 9, faq(0.9)))
+    gaps = analytics.content_gaps(b.dataset())
+    members = {gap.example: {gap.example, *gap.questions} for gap in gaps}
+    furniture = next(m for m in members.values() if "Do you sell garden furniture?" in m)
+    assert "do you have outdoor garden furniture" in furniture
+    assert "Do you ship to Antarctica?" not in furniture
+    chinese = next(m for m in members.values() if "你们卖花园家具吗？" in m)
+    assert chinese == {"你们卖花园家具吗？", "有没有户外花园家具？"}
+    assert sum(gap.count for gap in gaps) == len(asked), "the answered FAQ question is no gap"
+    assert gaps[0].count >= 2

@@ -15,6 +15,9 @@ from chatbot.asgi import application
 from chatbot.handoff import background
 from tests.conftest import ORIGIN, Socket
 
+# The console's socket takes only the site's own origin: the page's Host header is sent too.
+CONSOLE_HEADERS = [*ORIGIN, (b"host", b"localhost")]
+
 
 class Agent(Socket):
     """An agent console socket with helpers to read frames."""
@@ -47,7 +50,7 @@ def session_cookie(user: User) -> str:
 
 @asynccontextmanager
 async def agent_socket(user: User | None) -> AsyncIterator[Agent]:
-    headers = list(ORIGIN)
+    headers = list(CONSOLE_HEADERS)
     if user is not None:
         cookie = await database_sync_to_async(session_cookie)(user)
         headers.append((b"cookie", f"sessionid={cookie}".encode()))
@@ -63,7 +66,7 @@ async def agent_socket(user: User | None) -> AsyncIterator[Agent]:
 
 
 async def refused(user: User | None) -> bool:
-    headers = list(ORIGIN)
+    headers = list(CONSOLE_HEADERS)
     if user is not None:
         cookie = await database_sync_to_async(session_cookie)(user)
         headers.append((b"cookie", f"sessionid={cookie}".encode()))

@@ -451,3 +451,78 @@ async def test_agent_identity_comes_from_the_session(upstream, agents):
         )
         await bob.recv_until("claimed")
     assert (await conversation(public_id)).assigned_to.username == "bob"
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ('{"type": ["claim"], "conversation": "x"}', "unknown_type"),
+        ('{"type": {"a": 1}}', "unknown_type"),
+        ('{"type": "note", "conversation": "x", "text": "' + "[" * 1200 + '"}', None),
+        ('{"type": "ping", "x": ' + "[" * 1200 + "]" * 1200 + "}", "invalid_json"),
+        ('{"type": "search", "query": "\\ud800"}', "invalid_frame"),
+    ],
+)
+async def test_malformed_console_frames_get_an_error_and_the_socket_stays(agents, raw, code):
+    async with agent_socket(agents["ann"]) as ann:
+        await ann.ws.send_to(text_data=raw)
+        frame = await ann.recv_until("error")
+        if code is not None:
+            assert frame == {"type": "error", "code": code}
+        else:  # brackets are text; the note goes to a conversation that does not exist
+            assert frame["type"] == "error" and frame["code"] != "internal"
+        await ann.send({"type": "search", "query": "nobody"})
+        assert (await ann.recv_until("search_results"))["type"] == "search_results"
+
+
+async def test_a_visitor_cannot_make_the_bot_answer_an_agents_message(upstream, agents):
+    async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
+        public_id = client.hello["conversation"]
+        await queued_by_button(client)
+        await claimed(ann, public_id)
+        await ann.send(
+            {"type": "send", "conversation": public_id, "client_id": "a-1", "text": "Hi, Ann here."}
+        )
+        agent_message = (await ann.recv_until("ack"))["message_id"]
+        await ann.send({"type": "return_to_bot", "conversation": public_id})
+        await until(client, lambda f: f["type"] == "conversation" and f["status"] == "bot")
+
+        await client.send({"type": "message", "client_id": "a-1", "text": "answer this"})
+        ack = await until(client, "ack")
+        assert ack["message_id"] == agent_message
+        frames = await client.say("Where is my parcel?", "v-2")
+        assert frames[-1]["type"] == "done"
+    replies = await database_sync_to_async(
+        lambda: list(Message.objects.filter(reply_to_id=agent_message))
+    )()
+    assert replies == [], "the bot never answered the agent's message"
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "accepted"),
+    [
+        (b"http://localhost", b"localhost", True),
+        (b"http://localhost:8080", b"localhost", False),  # another port of the same host
+        (b"https://localhost", b"localhost", False),  # another scheme
+        (b"http://localhost", None, False),  # no Host to compare with
+        (b"https://shop.example", b"localhost", False),  # a widget site, not the console's
+        (b"http://evil.example", b"evil.example", False),  # a host Django does not serve
+    ],
+)
+async def test_the_console_socket_takes_only_the_sites_own_origin(
+    agents, settings, origin, host, accepted
+):
+    from channels.testing import WebsocketCommunicator
+
+    from chatbot.asgi import application
+    from tests.handoff.conftest import session_cookie
+
+    settings.CHAT_ALLOWED_ORIGINS = ["https://shop.example"]
+    cookie = await database_sync_to_async(session_cookie)(agents["ann"])
+    headers = [(b"origin", origin), (b"cookie", f"sessionid={cookie}".encode())]
+    if host is not None:
+        headers.append((b"host", host))
+    communicator = WebsocketCommunicator(application, "/ws/console/", headers=headers)
+    connected, _ = await communicator.connect()
+    await communicator.disconnect()
+    assert connected is accepted

@@ -1,5 +1,6 @@
-"""Demo data for `make run`: an admin account (its password written to var/admin-password.txt)
-and whatever demo content the installed apps provide. Safe to run again."""
+"""Demo data for `make run`: an admin account (its password written to var/admin-password.txt),
+the demo FAQs, the demo help centre (indexed here, so the first question finds it) and whatever
+demo content the installed apps provide. Safe to run again."""
 
 import json
 import secrets
@@ -11,8 +12,11 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from knowledge.importing import import_faqs
+from knowledge.models import DocumentImport
+from knowledge.services import documents_import
 
 DEMO_FAQS = Path(settings.BASE_DIR) / "knowledge" / "fixtures" / "demo_faqs.json"
+HELP_CENTRE = Path(settings.BASE_DIR) / "knowledge" / "fixtures" / "helpcentre"
 
 
 class Command(BaseCommand):
@@ -28,6 +32,26 @@ class Command(BaseCommand):
             password_file.write_text(password + "\n")
         result = import_faqs(json.loads(DEMO_FAQS.read_text(encoding="utf-8")), created_by="demo")
         self.stdout.write(f"Demo FAQs: {result.created} new, {result.updated} updated.")
+        self.load_help_centre(HELP_CENTRE)
         if password_file.exists():
             self.stdout.write(f"Admin login: admin / {password_file.read_text().strip()}")
         call_command("seed_analytics_demo", stdout=self.stdout)
+
+    def load_help_centre(self, root: Path) -> None:
+        """Each locale's folder of articles, imported and indexed in this process."""
+        for folder in sorted(p for p in root.glob("*") if p.is_dir()):
+            document_import = DocumentImport.objects.create(
+                kind=DocumentImport.Kind.FILES,
+                source=str(folder),
+                options={
+                    "locale": folder.name,
+                    "visibility": "public",
+                    "tags": ["demo"],
+                    "key_prefix": f"{folder.name}/",
+                },
+            )
+            result = documents_import(import_id=document_import.pk, index_inline=True)
+            self.stdout.write(
+                f"Demo help centre ({folder.name}): {result.created} new, {result.updated} "
+                f"updated, {result.unchanged} unchanged, {result.failed} failed."
+            )

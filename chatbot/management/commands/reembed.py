@@ -51,6 +51,7 @@ class Command(BaseCommand):
         result = embeddings_reembed(batch_size=batch_size, on_batch=report)
         self.stdout.write(
             f"Dropped {result.cache_entries_dropped} cached answers of another embedding model; "
-            f"re-embedded {result.paraphrases_reembedded} paraphrases in "
+            f"re-embedded {result.paraphrases_reembedded} paraphrases and the chunks of "
+            f"{result.documents_reindexed} documents in "
             f"{time.monotonic() - started:.1f} s."
         )

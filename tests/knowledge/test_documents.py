@@ -1,0 +1,285 @@
+"""The knowledge base's documents: upserts that re-embed only changed content, chunks replaced
+on re-index, the knowledge version moved by edits and deletes, and hybrid retrieval in English
+and Chinese that declines an unrelated question and respects visibility. Runs on SQLite (the
+in-process index) and in the PostgreSQL pass (pgvector + full-text search)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chatbot.management.commands.load_demo import Command as LoadDemo
+from chatbot.reembedding import embeddings_reembed
+from knowledge import selectors, services
+from knowledge.documents.indexing import reset_chunk_index
+from knowledge.documents.parsing import parse_document
+from knowledge.embeddings import get_embedder
+from knowledge.models import Chunk, Document, DocumentImport, Visibility
+
+pytestmark = pytest.mark.django_db(transaction=True)  # on_commit tasks run as in production
+
+ARTICLES = {
+    "en/returns.md": """# Returns and refunds
+
+## How to return an item
+
+You can return any unworn item within 30 days of delivery. Print the prepaid return label from
+your order page and drop the parcel at any post office.
+
+## Refund timing
+
+Refunds reach your card 5 to 7 working days after we receive the returned parcel.
+""",
+    "en/shipping.md": """# Shipping
+
+## Delivery times
+
+Standard delivery takes 3 to 5 working days; express delivery arrives the next working day.
+
+## International shipping
+
+We ship to 40 countries. Customs duties and import taxes are paid by the recipient.
+""",
+    "zh-hans/退货.md": """# 退货与退款
+
+## 如何退货
+
+收到商品后30天内，未穿过的商品都可以退货。在订单页面打印预付退货运单，把包裹交到任何邮局即可。
+
+## 退款时间
+
+我们收到退回的包裹后，退款会在5到7个工作日内退回您的银行卡。
+""",
+    "zh-hans/配送.md": """# 配送
+
+## 配送时间
+
+标准配送需要3到5个工作日；加急配送在下一个工作日送达。
+""",
+}
+
+
+def write_articles(root: Path, articles: dict[str, str] = ARTICLES) -> Path:
+    for name, text in articles.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def import_folder(folder: Path, **options) -> DocumentImport:
+    document_import = DocumentImport.objects.create(
+        kind=DocumentImport.Kind.FILES,
+        source=str(folder),
+        options={"locale": folder.name, **options},
+    )
+    return services.documents_import(import_id=document_import.pk)
+
+
+class CountingEmbedder:
+    """The real embedder, counting the texts it was asked to embed."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.dimension = inner.dimension
+        self.identity = inner.identity
+        self.texts: list[str] = []
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.texts += texts
+        return self.inner.embed(texts)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_chunk_index():
+    reset_chunk_index()
+    yield
+    reset_chunk_index()
+
+
+@pytest.fixture
+def help_centre(tmp_path) -> Path:
+    root = write_articles(tmp_path / "helpcentre")
+    for locale in ("en", "zh-hans"):
+        done = import_folder(root / locale)
+        assert (done.status, done.failed) == ("done", 0), done.errors
+    return root
+
+
+@pytest.fixture
+def counting(swap_embedder) -> CountingEmbedder:
+    embedder = CountingEmbedder(get_embedder("en"))
+    swap_embedder(embedder, "en")
+    return embedder
+
+
+def upsert(text: str, key: str = "guide.md", **kwargs) -> services.DocumentUpsert:
+    parsed = parse_document(text.encode(), filename=key, locale="en")
+    return services.document_upsert(parsed=parsed, source_key=key, **kwargs)
+
+
+RETURNS_V1 = "# Returns\n\n## Window\n\nYou can return items within 30 days of delivery.\n"
+RETURNS_V2 = "# Returns\n\n## Window\n\nYou can return items within 60 days of delivery.\n"
+
+
+def test_unchanged_content_keeps_its_version_and_is_not_embedded_again(counting):
+    first = upsert(RETURNS_V1)
+    assert first.outcome == services.UpsertOutcome.CREATED
+    document = Document.objects.get()
+    assert (document.version, document.status) == (1, Document.Status.INDEXED)
+    embedded = len(counting.texts)
+    assert embedded == document.chunks.count() > 0
+
+    again = upsert(RETURNS_V1.replace("within 30", "within   30"), etag='"v1"')
+    assert again.outcome == services.UpsertOutcome.UNCHANGED, "only whitespace moved"
+    document.refresh_from_db()
+    assert (document.version, document.etag) == (1, '"v1"')
+    assert len(counting.texts) == embedded, "no re-embedding"
+
+
+def test_changed_content_gets_a_new_version_and_new_chunks(counting):
+    upsert(RETURNS_V1)
+    old_chunks = set(Chunk.objects.values_list("pk", flat=True))
+    version_before = services.knowledge_version()
+
+    changed = upsert(RETURNS_V2)
+
+    assert changed.outcome == services.UpsertOutcome.UPDATED
+    document = Document.objects.get()
+    assert (document.version, document.status) == (2, Document.Status.INDEXED)
+    chunks = list(document.chunks.all())
+    assert old_chunks.isdisjoint(c.pk for c in chunks), "the chunks were replaced"
+    assert any("60 days" in c.text for c in chunks)
+    assert not any("30 days" in c.text for c in chunks)
+    assert all(c.embedding_model == counting.identity for c in chunks)
+    assert any("60 days" in text for text in counting.texts)
+    assert services.knowledge_version() > version_before
+
+
+def test_deleting_a_document_moves_the_knowledge_version_and_drops_its_chunks():
+    upsert(RETURNS_V1)
+    before = services.knowledge_version()
+    services.document_delete(document=Document.objects.get())
+    assert services.knowledge_version() > before
+    assert not Chunk.objects.exists()
+
+
+def test_a_failed_embedding_marks_the_document_failed(swap_embedder):
+    class Broken:
+        dimension, identity = 384, "broken/384"
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            raise RuntimeError("model file missing")
+
+    swap_embedder(Broken(), "en")
+    with pytest.raises(RuntimeError):
+        upsert(RETURNS_V1)
+    document = Document.objects.get()
+    assert document.status == Document.Status.FAILED
+    assert "model file missing" in document.error
+    assert not document.chunks.exists()
+
+
+@pytest.mark.parametrize(
+    ("locale", "question", "heading"),
+    [
+        ("en", "How long until my refund reaches my card?", "Refund timing"),
+        ("en", "Do you deliver to other countries? Who pays customs?", "International shipping"),
+        ("zh-hans", "退款多久能到账？", "退款时间"),
+        ("zh-hans", "加急配送要几天？", "配送时间"),
+    ],
+)
+def test_retrieval_finds_the_right_chunk(help_centre, locale, question, heading):
+    retrieval = selectors.passages_retrieve(text=question, locale=locale, k=3)
+    assert retrieval.relevant, retrieval
+    best = retrieval.passages[0]
+    assert best.heading_path[-1] == heading
+    document = Document.objects.get(pk=best.document_id)
+    assert document.locale == locale
+    assert best.document_version == document.version == 1
+    assert best.url == f"/help/{document.pk}/", "file documents cite the help page"
+    assert best.vector_score > 0
+
+
+@pytest.mark.parametrize(
+    ("locale", "question"),
+    [("en", "What is the boiling point of mercury?"), ("zh-hans", "明天北京会下雨吗？")],
+)
+def test_retrieval_declines_an_unrelated_question(help_centre, locale, question):
+    retrieval = selectors.passages_retrieve(text=question, locale=locale)
+    assert not retrieval.relevant, retrieval
+
+
+def test_agents_only_documents_are_retrieved_for_agents_only(tmp_path):
+    folder = write_articles(
+        tmp_path,
+        {"en/escalation.md": "# Escalation\n\nWarehouse damage claims go to the claims desk "
+         "on extension 4410 before any refund is approved.\n"},
+    )  # fmt: skip
+    import_folder(folder / "en", visibility=Visibility.AGENTS)
+    question = "Which extension handles warehouse damage claims?"
+
+    for_visitors = selectors.passages_retrieve(text=question, locale="en")
+    for_agents = selectors.passages_retrieve(text=question, locale="en", include_agents_only=True)
+
+    assert for_visitors.passages == ()
+    assert not for_visitors.relevant
+    assert for_agents.relevant
+    assert "4410" in for_agents.passages[0].text
+
+
+def test_retrieval_sees_an_edit_at_once(help_centre):
+    question = "How many days do I have to return an item?"
+    before = selectors.passages_retrieve(text=question, locale="en")
+    assert "30 days" in before.passages[0].text
+    text = ARTICLES["en/returns.md"].replace("within 30 days", "within 45 days")
+    write_articles(help_centre, {"en/returns.md": text})
+    assert import_folder(help_centre / "en").updated == 1
+
+    after = selectors.passages_retrieve(text=question, locale="en")
+    assert "45 days" in after.passages[0].text
+    assert after.passages[0].document_version == 2
+    assert selectors.documents_versions([after.passages[0].document_id, 10**9]) == {
+        after.passages[0].document_id: 2
+    }
+
+
+def test_citing_counts_each_document_once_per_answer(help_centre):
+    documents = list(Document.objects.order_by("pk")[:2])
+    services.document_cited(document_ids=[documents[0].pk, documents[0].pk, documents[1].pk])
+    services.document_cited(document_ids=[documents[0].pk])
+    counts = dict(Document.objects.values_list("pk", "cited_count"))
+    assert (counts[documents[0].pk], counts[documents[1].pk]) == (2, 1)
+    assert Document.objects.get(pk=documents[0].pk).last_cited_at is not None
+
+
+def test_reembedding_moves_chunks_of_another_model(help_centre, counting):
+    Chunk.objects.filter(document__locale="en").update(embedding_model="old-model/1")
+    pending = services.documents_pending_reembed()
+    assert set(pending) == set(Document.objects.filter(locale="en").values_list("pk", flat=True))
+    assert not selectors.passages_retrieve(text="When will my refund arrive?", locale="en").passages
+
+    result = embeddings_reembed(batch_size=64)  # what `manage.py reembed` runs
+
+    assert result.documents_reindexed == len(pending)
+    assert services.documents_pending_reembed() == []
+    retrieval = selectors.passages_retrieve(text="When will my refund arrive?", locale="en")
+    assert retrieval.passages and retrieval.relevant
+
+
+def test_load_demo_imports_each_locale_and_indexes_before_it_returns(tmp_path):
+    root = write_articles(
+        tmp_path,
+        {
+            "en/returns.md": ARTICLES["en/returns.md"],
+            "zh-hans/returns.md": ARTICLES["zh-hans/退货.md"],
+        },
+    )
+
+    LoadDemo().load_help_centre(root)
+
+    keys = dict(Document.objects.values_list("source_key", "locale"))
+    assert keys == {"en/returns.md": "en", "zh-hans/returns.md": "zh-hans"}, "no name clash"
+    assert not Document.objects.exclude(status=Document.Status.INDEXED).exists()
+    answer = selectors.passages_retrieve(text="退款多久到账？", locale="zh-hans")
+    assert answer.relevant and answer.passages[0].heading_path[-1] == "退款时间"

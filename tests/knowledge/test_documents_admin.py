@@ -1,0 +1,169 @@
+"""The knowledge base in the admin: uploading a zip needs the permission to add documents (a
+staff user without it gets 403), the import's page lists each file's error, documents show
+their chunks and are re-indexed by an action; and the public help page escapes HTML."""
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from knowledge import services
+from knowledge.documents.indexing import reset_chunk_index
+from knowledge.documents.types import Block, BlockKind, ParsedDocument
+from knowledge.embeddings import get_embedder
+from knowledge.models import Chunk, Document, DocumentImport, Visibility
+from tests.knowledge.test_documents import ARTICLES, CountingEmbedder
+from tests.knowledge.test_documents_import import CORRUPT_PDF, zip_of
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_chunk_index():
+    reset_chunk_index()
+    yield
+    reset_chunk_index()
+
+
+def staff(*codenames: str) -> User:
+    user = User.objects.create_user("editor", password="pw-5521", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+def upload(client, data: bytes, name: str = "help.zip", **fields):
+    return client.post(
+        "/admin/knowledge/documentimport/upload/",
+        {"file": SimpleUploadedFile(name, data), "locale": "en", "visibility": "public",
+         "tags": "returns, demo", **fields},
+    )  # fmt: skip
+
+
+HELP_ZIP = zip_of(
+    {"returns.md": ARTICLES["en/returns.md"].encode(), "broken/manual.pdf": CORRUPT_PDF}
+)
+
+
+def test_a_staff_user_without_the_permission_to_add_documents_gets_403(client):
+    client.force_login(staff("view_documentimport", "view_document"))
+    assert client.get("/admin/knowledge/documentimport/upload/").status_code == 403
+    assert upload(client, HELP_ZIP).status_code == 403
+    assert client.get("/admin/knowledge/documentimport/crawl/").status_code == 403
+    response = client.post(
+        "/admin/knowledge/documentimport/crawl/",
+        {"start_url": "http://127.0.0.1:9/", "visibility": "public", "max_pages": 5,
+         "max_depth": 1, "max_seconds": 5},
+    )  # fmt: skip
+    assert response.status_code == 403
+    assert not DocumentImport.objects.exists()
+
+
+def test_uploading_a_zip_imports_its_good_files_and_lists_the_bad_one(client):
+    client.force_login(staff("add_document", "view_documentimport", "view_document"))
+    assert client.get("/admin/").content.decode().count("/admin/knowledge/documentimport/") >= 2
+
+    response = upload(client, HELP_ZIP)
+
+    document_import = DocumentImport.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/knowledge/documentimport/{document_import.pk}/change/"
+    assert (document_import.status, document_import.created, document_import.failed) == (
+        "done",
+        1,
+        1,
+    )
+    assert document_import.created_by.username == "editor"
+    document = Document.objects.get()
+    assert (document.source_key, document.tags) == ("returns.md", ["returns", "demo"])
+    assert document.status == Document.Status.INDEXED
+    page = client.get(response["Location"]).content.decode()
+    assert "broken/manual.pdf" in page
+    assert document_import.errors[0]["message"] in page.replace("&#x27;", "'")
+
+
+def test_a_document_page_shows_its_chunks_and_the_reindex_action_embeds_again(
+    client, swap_embedder
+):
+    counting = CountingEmbedder(get_embedder("en"))
+    swap_embedder(counting, "en")
+    parsed = ParsedDocument(
+        title="Returns",
+        blocks=(
+            Block(BlockKind.HEADING, "Refund timing", 2),
+            Block(BlockKind.PARAGRAPH, "Refunds reach your card within 7 working days."),
+        ),
+        locale="en",
+    )
+    document = services.document_upsert(parsed=parsed, source_key="returns.md").document
+    embedded = len(counting.texts)
+    client.force_login(staff("view_document", "change_document"))
+
+    page = client.get(f"/admin/knowledge/document/{document.pk}/change/").content.decode()
+    assert "Refund timing" in page and "within 7 working days" in page
+
+    chunk_before = Chunk.objects.get().pk
+    response = client.post(
+        "/admin/knowledge/document/",
+        {"action": "reindex", "_selected_action": [document.pk]},
+    )
+    assert response.status_code == 302
+    assert len(counting.texts) == 2 * embedded, "embedded again"
+    assert Chunk.objects.get().pk != chunk_before, "chunks replaced"
+
+
+def test_the_reindex_action_needs_the_permission_to_change_documents(client):
+    parsed = ParsedDocument(
+        title="Returns", blocks=(Block(BlockKind.PARAGRAPH, "Within 30 days."),), locale="en"
+    )
+    document = services.document_upsert(parsed=parsed, source_key="returns.md").document
+    chunk_before = Chunk.objects.get().pk
+    client.force_login(staff("view_document"))
+    client.post(
+        "/admin/knowledge/document/", {"action": "reindex", "_selected_action": [document.pk]}
+    )
+    assert Chunk.objects.get().pk == chunk_before
+
+
+def test_deleting_a_document_in_the_admin_moves_the_knowledge_version(client):
+    parsed = ParsedDocument(
+        title="Returns", blocks=(Block(BlockKind.PARAGRAPH, "Within 30 days."),), locale="en"
+    )
+    document = services.document_upsert(parsed=parsed, source_key="returns.md").document
+    before = services.knowledge_version()
+    client.force_login(staff("view_document", "delete_document"))
+    response = client.post(f"/admin/knowledge/document/{document.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Document.objects.exists() and not Chunk.objects.exists()
+    assert services.knowledge_version() > before
+
+
+def test_the_help_page_renders_blocks_with_their_text_escaped(client):
+    document = Document.objects.create(
+        title="Returns <b>now</b>",
+        source_key="returns.md",
+        content_hash="x",
+        blocks=[
+            {"kind": "heading", "text": "Returns <b>now</b>", "level": 1},
+            {"kind": "heading", "text": "Steps", "level": 2},
+            {"kind": "paragraph", "text": "Click <script>alert(1)</script> here.", "level": 0},
+            {"kind": "list", "text": "1. Print the label\n2. Post the <i>parcel</i>", "level": 0},
+            {"kind": "table", "text": "| Days | Fee |\n| --- | --- |\n| 30 | free |", "level": 0},
+        ],
+    )
+
+    page = client.get(f"/help/{document.pk}/").content.decode()
+
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<h1>Returns &lt;b&gt;now&lt;/b&gt;</h1>" in page
+    assert page.count("Returns &lt;b&gt;now") == 2, "<title> and <h1>; the repeated heading dropped"
+    assert "<h3>Steps</h3>" in page
+    assert "<ol>" in page and "<li>Post the &lt;i&gt;parcel&lt;/i&gt;</li>" in page
+    assert "<th>Days</th>" in page and "<td>free</td>" in page
+
+
+def test_the_help_page_does_not_show_agents_only_documents(client):
+    document = Document.objects.create(
+        title="Escalation", source_key="escalation.md", content_hash="x",
+        visibility=Visibility.AGENTS, blocks=[{"kind": "paragraph", "text": "x", "level": 0}],
+    )  # fmt: skip
+    assert client.get(f"/help/{document.pk}/").status_code == 404
+    assert client.get("/help/999999/").status_code == 404

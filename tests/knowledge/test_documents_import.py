@@ -1,0 +1,157 @@
+"""Imports of documents: a bad file imports nothing while the others proceed, the
+import_documents command's lines and exit status, and a crawl of a small site served on
+127.0.0.1 (conditional re-fetch, a page that is gone reported, not deleted)."""
+
+import hashlib
+import io
+import threading
+import zipfile
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.core.management import call_command
+
+from knowledge import services
+from knowledge.models import Chunk, Document, DocumentImport
+from tests.knowledge.test_documents import ARTICLES, write_articles
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+GOOD = "# Gift cards\n\nGift cards never expire and can be used for any order.\n"
+CORRUPT_PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage without xref"
+
+
+def zip_of(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_a_corrupt_file_imports_nothing_and_the_good_one_is_imported():
+    upload = zip_of({"gift-cards.md": GOOD.encode(), "manual.pdf": CORRUPT_PDF})
+    document_import = DocumentImport.objects.create(
+        kind=DocumentImport.Kind.UPLOAD, source="help.zip", options={"locale": "en"}, upload=upload
+    )
+
+    done = services.documents_import(import_id=document_import.pk)
+
+    assert (done.status, done.seen, done.created, done.failed) == ("done", 2, 1, 1)
+    assert [e["name"] for e in done.errors] == ["manual.pdf"]
+    assert done.errors[0]["code"] and done.errors[0]["message"]
+    assert list(Document.objects.values_list("source_key", flat=True)) == ["gift-cards.md"]
+    assert Chunk.objects.filter(document__source_key="gift-cards.md").exists()
+    assert DocumentImport.objects.get(pk=done.pk).upload is None, "the upload is not kept"
+
+
+def test_the_command_prints_a_line_per_file_and_fails_when_a_file_failed(tmp_path, capsys):
+    folder = write_articles(tmp_path / "docs", {"en/returns.md": ARTICLES["en/returns.md"]})
+    (folder / "en" / "empty.md").write_bytes(b"")
+
+    with pytest.raises(SystemExit) as exit_:
+        call_command("import_documents", str(folder / "en"), "--locale", "en", "--tags", "a,b")
+    lines = capsys.readouterr().out.splitlines()
+
+    assert exit_.value.code == 1
+    assert lines[0].startswith("error") and "empty.md:" in lines[0]
+    assert lines[1].split() == ["created", "returns.md"]
+    assert lines[-1] == "2 file(s): 1 created, 0 updated, 0 unchanged, 1 failed."
+    assert Document.objects.get().tags == ["a", "b"]
+
+    (folder / "en" / "empty.md").unlink()
+    call_command("import_documents", str(folder / "en"))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "unchanged returns.md",
+        "1 file(s): 0 created, 0 updated, 1 unchanged, 0 failed.",
+    ]
+
+
+class Site:
+    """A tiny help centre with ETags, served by the test; pages can be changed or removed."""
+
+    def __init__(self) -> None:
+        self.pages = {
+            "/help/": '<html><head><title>Help</title></head><body><h1>Help</h1><p>Our help '
+            'centre.</p><a href="/help/returns">Returns</a> <a href="/help/points">Points</a>'
+            "</body></html>",
+            "/help/returns": "<html><head><title>Returns</title></head><body><h1>Returns</h1>"
+            "<p>Return unworn items within 30 days for a full refund.</p></body></html>",
+            "/help/points": "<html><head><title>Loyalty points</title></head><body>"
+            "<h1>Loyalty points</h1><p>Every euro spent earns one loyalty point.</p>"
+            "</body></html>",
+        }  # fmt: skip
+        self.requests: list[tuple[str, int]] = []
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                page = site.pages.get(self.path)
+                if page is None:
+                    site.requests.append((self.path, 404))
+                    self.send_error(404)
+                    return
+                etag = '"' + hashlib.sha256(page.encode()).hexdigest()[:16] + '"'
+                if self.headers.get("If-None-Match") == etag:
+                    site.requests.append((self.path, 304))
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.end_headers()
+                    return
+                site.requests.append((self.path, 200))
+                body = page.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("ETag", etag)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/help/"
+
+    def crawl(self) -> DocumentImport:
+        document_import = DocumentImport.objects.create(
+            kind=DocumentImport.Kind.CRAWL,
+            source=self.url,
+            options={"locale": "en", "limits": {"max_pages": 20, "max_depth": 3}},
+        )
+        return services.documents_crawl(import_id=document_import.pk)
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    served = Site()
+    thread = threading.Thread(target=served.server.serve_forever, daemon=True)
+    thread.start()
+    yield served
+    served.server.shutdown()
+    served.server.server_close()
+
+
+def test_a_crawl_imports_the_pages_then_refetches_only_what_changed(site):
+    first = site.crawl()
+    assert (first.status, first.created, first.failed) == ("done", 3, 0), first.errors
+    returns = Document.objects.get(source_url=site.url + "returns")
+    assert returns.title == "Returns" and returns.etag
+
+    site.pages["/help/points"] = site.pages["/help/points"].replace("one", "two")
+    del site.pages["/help/returns"]
+    site.requests.clear()
+    second = site.crawl()
+
+    assert (second.unchanged, second.updated, second.failed) == (1, 1, 1), second.errors
+    assert ("/help/", 304) in site.requests, "the unchanged page was not sent again"
+    (gone,) = second.errors
+    assert (gone["name"], gone["code"]) == (site.url + "returns", "gone")
+    returns.refresh_from_db()
+    assert "404" in returns.error, "reported on the document"
+    assert returns.chunks.exists(), "kept until an editor deletes it"
+    points = Document.objects.get(source_url=site.url + "points")
+    assert points.version == 2
+    assert "two loyalty point" in points.chunks.get().text
