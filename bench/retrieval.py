@@ -4,7 +4,7 @@ Hybrid (BM25 + vectors, reciprocal rank fusion) beside vector-only and lexical-o
 MRR@10 per corpus and chunk size, the tokenizer's variants, the relevance floor tuned on half the
 documents and reported on the other half, and the latency of one retrieval at 10,000 chunks.
 
-    python -m bench.retrieval [--out var/bench/retrieval.json] [--sizes 100 200 350]
+    python -m bench.retrieval [--out FILE.json] [--sizes 100 200 350] [--pg-sizes 200]
 
 A question counts as found at rank r when the r-th passage is a chunk of its gold document that
 contains its evidence string (whitespace-normalised). Figures and choices: docs/retrieval.md.
