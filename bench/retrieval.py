@@ -4,7 +4,7 @@ Hybrid (BM25 + vectors, reciprocal rank fusion) beside vector-only and lexical-o
 MRR@10 per corpus and chunk size, the tokenizer's variants, the relevance floor tuned on half the
 documents and reported on the other half, and the latency of one retrieval at 10,000 chunks.
 
-    python -m bench.retrieval [--out var/bench/retrieval.json] [--sizes 100 200 350]
+    python -m bench.retrieval [--out FILE.json] [--sizes 100 200 350] [--pg-sizes 200]
 
 A question counts as found at rank r when the r-th passage is a chunk of its gold document that
 contains its evidence string (whitespace-normalised). Figures and choices: docs/retrieval.md.
@@ -98,6 +98,7 @@ class Found:
     vector: int
     lexical: int
     hybrid: int
+    hybrid_document: int  # any chunk of the gold document, evidence or not
     best_cosine: float
     coverage: float
 
@@ -181,6 +182,14 @@ def evaluate(corpus: Corpus, embed: Embed, tokenizer: Tokenizer | None = None) -
                 vector=first_rank([i for i, _ in vector], gold),
                 lexical=first_rank([i for i, _ in lexical], gold),
                 hybrid=first_rank([r.chunk_id for r in fused], gold),
+                hybrid_document=first_rank(
+                    [r.chunk_id for r in fused],
+                    {
+                        r.chunk_id
+                        for r in fused
+                        if corpus.documents[r.chunk_id] == question.document
+                    },
+                ),
                 best_cosine=vector[0][1] if vector else 0.0,
                 coverage=coverage,
             )
@@ -212,6 +221,10 @@ def quality(questions: Sequence[Question], found: Sequence[Found]) -> dict[str, 
             "mrr": round(float(reciprocal.mean()) if len(ranks) else 0.0, 4),
             "found": int(hit.sum()),
         }
+    documents = np.array([f.hybrid_document for f in answerable])
+    out["hybrid_document_recall"] = round(
+        float(((documents > 0) & (documents <= TOP)).mean()) if len(documents) else 0.0, 4
+    )
     return out
 
 
@@ -528,6 +541,7 @@ def markdown(report: dict[str, Any]) -> str:
     quality_rows = [
         [name, by_size["model"].split("/")[0], by_size[size]["chunks"], by_size[size]["questions"]]
         + [f"{_pct(by_size[size][m]['recall'])} / {by_size[size][m]['mrr']:.3f}" for m in methods]
+        + [_pct(by_size[size]["hybrid_document_recall"])]
         for name, by_size in report["sweep"].items()
     ]
     sweep_rows = [
@@ -581,7 +595,10 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Recall@{TOP} / MRR@{MRR_DEPTH} at the default chunk size (max_tokens={size}):",
         "",
-        _table(["corpus", "model", "chunks", "questions", *methods], quality_rows),
+        _table(
+            ["corpus", "model", "chunks", "questions", *methods, "hybrid: gold document in top 5"],
+            quality_rows,
+        ),
         "",
         "Chunk-size sweep (*evidence split*: answerable questions whose evidence no single chunk "
         "holds, counted as misses):",

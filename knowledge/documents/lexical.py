@@ -46,8 +46,8 @@ CHINESE_STOPWORDS = frozenset(_CHINESE_STOPWORDS.split())
 
 
 def _jieba_ready() -> None:
-    """Loads jieba's dictionary once per process (~0.5 s from its cache file, ~1 s without):
-    call it before the first question so that no visitor waits for it."""
+    """Loads jieba's dictionary once per process (0.5-0.9 s from its cache file, measured in
+    docs/retrieval.md): done when an index is built, so that no visitor waits for it."""
     jieba.initialize()
 
 

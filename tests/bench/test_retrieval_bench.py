@@ -60,6 +60,7 @@ def test_bench_reports_quality_sweep_floors_and_latency_with_verdicts():
     assert at_default["chunks"] == 3
     assert at_default["evidence_split"] == 0
     assert at_default["lexical"]["recall"] == at_default["hybrid"]["recall"] == 1.0
+    assert at_default["hybrid_document_recall"] == 1.0
     assert report["sweep"]["tiny"]["20"]["chunks"] >= at_default["chunks"]
 
     study = report["floors"]["bag-of-words"]
