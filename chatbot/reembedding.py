@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chatbot.cache.services import entries_drop_other_models
+from knowledge.negative_store import negatives_reembed
 from knowledge.services import ReembedProgress, paraphrases_reembed
 
 
@@ -15,18 +16,25 @@ from knowledge.services import ReembedProgress, paraphrases_reembed
 class ReembedResult:
     cache_entries_dropped: int
     paraphrases_reembedded: int
+    negatives_reembedded: int = 0
 
 
 def embeddings_reembed(
     *, batch_size: int, on_batch: Callable[[ReembedProgress], None] | None = None
 ) -> ReembedResult:
     """Drops other models' cache entries, then re-embeds the paraphrases of other models (or of
-    none), `batch_size` per forward pass, calling `on_batch` after each. Safe to run again: what
-    is on the configured model already is skipped."""
+    none), `batch_size` per forward pass, calling `on_batch` after each, and the confirmed
+    negative examples likewise. Safe to run again: what is on the configured model already is
+    skipped."""
     dropped = entries_drop_other_models()
     done = 0
     for progress in paraphrases_reembed(batch_size=batch_size):
         done = progress.done
         if on_batch is not None:
             on_batch(progress)
-    return ReembedResult(cache_entries_dropped=dropped, paraphrases_reembedded=done)
+    negatives = 0
+    for progress in negatives_reembed(batch_size=batch_size):
+        negatives = progress.done
+    return ReembedResult(
+        cache_entries_dropped=dropped, paraphrases_reembedded=done, negatives_reembedded=negatives
+    )

@@ -49,6 +49,14 @@ class FAQStage:
                     "variant_id": found.variant_id,
                     "lookup": lookup,
                     **found.timings_ms,
+                    **(
+                        {
+                            "negative_id": found.negative.negative_id,
+                            "negative_similarity": round(found.negative.similarity, 4),
+                        }
+                        if found.negative is not None
+                        else {}
+                    ),
                 },
             )
         )
