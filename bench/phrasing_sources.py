@@ -50,6 +50,8 @@ CLINC_SEEDS = tuple(range(10))
 CLINC_INTENTS = 75
 CLINC_HANDOFFS_PER_FAQ = 5  # of the 20 val questions per intent
 GENERATED_PER_FAQ = 5
+HANDOFF_SWEEP = (0, 2, 5, 10, 15)
+NEGATIVE_SWEEP = (0.8, 0.85, 0.9, 0.95)
 MAX_WRONG = 0.01
 SOURCES = ("human", "handoff", "negatives", "generated")
 LABELS = {
@@ -231,73 +233,103 @@ def generated_store(
 # --- CLINC150 -------------------------------------------------------------------------------
 
 
-def clinc(cache: Path | None, generator: Generator | None, generated_seeds: int) -> dict[str, Any]:
+def clinc(cache: Path | None, generator: Generator | None, generated_stores: int) -> dict[str, Any]:
     rows, vectors = faq_matching.load(cache)
-    intents = sorted({intent for _, intent in rows["store"]})
     policy = faq_matching.shipped_policy()
-    min_similarity = DEFAULT_MIN_SIMILARITY
-    # Handoff phrasings: the first val questions of each intent; all of val mines negatives.
+    generated: dict[str, np.ndarray] = {}
+    if generator is not None:
+        # The first stores' intents only: SmolLM2 takes seconds per prompt on a laptop's cores.
+        intents = sorted({intent for _, intent in rows["store"]})
+        wanted = sorted(
+            {i for s in CLINC_SEEDS[:generated_stores] for i in _store_intents(intents, s)}
+        )
+        first_phrasing: dict[str, str] = {}
+        for text, intent in rows["store"]:
+            first_phrasing.setdefault(intent, text)
+        for intent in wanted:
+            texts = generator.paraphrases(first_phrasing[intent])
+            generated[intent] = (
+                faq_matching.embed_all(texts, None)
+                if texts
+                else np.zeros((0, vectors["store"].shape[1]), dtype=np.float32)
+            )
+    report: dict[str, Any] = {
+        "policy": f"{policy.threshold:g} / {policy.min_margin:g}",
+        "stores": f"{len(CLINC_SEEDS)} stores of {CLINC_INTENTS} intents",
+        "sources": evaluate_sources(
+            _clinc_entries(rows, vectors, CLINC_HANDOFFS_PER_FAQ), policy, DEFAULT_MIN_SIMILARITY
+        ),
+    }
+    # How the figures move with the number of handoffs per FAQ and the negatives' similarity.
+    report["handoff_sweep"] = {
+        str(n): evaluate_sources(_clinc_entries(rows, vectors, n), policy, DEFAULT_MIN_SIMILARITY)
+        for n in HANDOFF_SWEEP
+    }
+    report["negative_sweep"] = {
+        str(m): evaluate_sources(_clinc_entries(rows, vectors, CLINC_HANDOFFS_PER_FAQ), policy, m)
+        for m in NEGATIVE_SWEEP
+    }
+    if generated:
+        entries = _clinc_entries(
+            rows, vectors, CLINC_HANDOFFS_PER_FAQ, generated, CLINC_SEEDS[:generated_stores]
+        )
+        report["generated_subset"] = {
+            "stores": f"{len(entries)} store(s) of {CLINC_INTENTS} intents",
+            "sources": evaluate_sources(entries, policy, DEFAULT_MIN_SIMILARITY),
+        }
+    return report
+
+
+def _clinc_entries(
+    rows,
+    vectors,
+    handoffs_per_faq: int,
+    generated: dict[str, np.ndarray] | None = None,
+    seeds: tuple[int, ...] = CLINC_SEEDS,
+) -> list[tuple]:
+    """One `evaluate_sources` entry per store: handoff phrasings are the first
+    `handoffs_per_faq` val questions of each intent; all of val (and oos_val) mines negatives."""
+    intents = sorted({intent for _, intent in rows["store"]})
     val_labels = [intent for _, intent in rows["val"]]
     seen: dict[str, int] = {}
     handoff_rows = []
     for i, intent in enumerate(val_labels):
         seen[intent] = seen.get(intent, 0) + 1
-        if seen[intent] <= CLINC_HANDOFFS_PER_FAQ:
+        if seen[intent] <= handoffs_per_faq:
             handoff_rows.append(i)
-    handoff_rows_arr = np.array(handoff_rows)
-    generated_by_intent: dict[str, list[np.ndarray]] = {}
-    if generator is not None:
-        # A subset of stores, as generation is slow: the intents of the first stores.
-        wanted = set()
-        for seed in CLINC_SEEDS[:generated_seeds]:
-            wanted |= set(_store_intents(intents, seed))
-        first_phrasing = {}
-        for text, intent in rows["store"]:
-            first_phrasing.setdefault(intent, text)
-        embed = faq_matching.embed_all
-        for intent in sorted(wanted):
-            texts = generator.paraphrases(first_phrasing[intent])
-            generated_by_intent[intent] = (
-                [embed(texts, None)] if texts else [np.zeros((0, 384), dtype=np.float32)]
-            )
-
-    entries, with_generated = [], []
-    for seed in CLINC_SEEDS:
+    dimension = vectors["store"].shape[1]
+    entries = []
+    for seed in seeds:
         chosen = _store_intents(intents, seed)
         index = {intent: i for i, intent in enumerate(chosen)}
         keep = np.array([intent in index for _, intent in rows["store"]])
         human = Store(
             vectors["store"][keep],
             np.array([index[intent] for _, intent in rows["store"] if intent in index]),
-            NegativeVectors.empty(vectors["store"].shape[1]),
+            NegativeVectors.empty(dimension),
         )
-        handoff_keep = [i for i in handoff_rows_arr if val_labels[i] in index]
-        handoff_vectors = vectors["val"][handoff_keep]
+        handoff_keep = [i for i in handoff_rows if val_labels[i] in index]
         handoff_faqs = np.array([index[val_labels[i]] for i in handoff_keep], dtype=np.int64)
-        mining = _clinc_queries(rows, vectors, "val", index)
-        test = _clinc_queries(rows, vectors, "test", index)
-        generated = None
-        if generator is not None and seed in CLINC_SEEDS[:generated_seeds]:
-            generated = Store(
-                np.vstack([generated_by_intent[i][0] for i in chosen]),
-                np.concatenate(
-                    [np.full(len(generated_by_intent[i][0]), index[i]) for i in chosen]
-                ).astype(np.int64),
-                NegativeVectors.empty(human.vectors.shape[1]),
+        model_written = None
+        if generated is not None:
+            model_written = Store(
+                np.vstack([generated[i] for i in chosen]),
+                np.concatenate([np.full(len(generated[i]), index[i]) for i in chosen]).astype(
+                    np.int64
+                ),
+                NegativeVectors.empty(dimension),
             )
-            with_generated.append((human, handoff_vectors, handoff_faqs, mining, test, generated))
-        entries.append((human, handoff_vectors, handoff_faqs, mining, test, None))
-    report = {
-        "policy": f"{policy.threshold:g} / {policy.min_margin:g}",
-        "stores": f"{len(CLINC_SEEDS)} stores of {CLINC_INTENTS} intents",
-        "sources": evaluate_sources(entries, policy, min_similarity),
-    }
-    if with_generated:
-        report["generated_subset"] = {
-            "stores": f"{len(with_generated)} stores of {CLINC_INTENTS} intents",
-            "sources": evaluate_sources(with_generated, policy, min_similarity),
-        }
-    return report
+        entries.append(
+            (
+                human,
+                vectors["val"][handoff_keep].reshape(-1, dimension),
+                handoff_faqs,
+                _clinc_queries(rows, vectors, "val", index),
+                _clinc_queries(rows, vectors, "test", index),
+                model_written,
+            )
+        )
+    return entries
 
 
 def _store_intents(intents: list[str], seed: int) -> list[str]:
@@ -439,6 +471,36 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         *rows,
     ]
+    clinc_report = report.get("clinc150", {})
+    if "handoff_sweep" in clinc_report:
+        lines += [
+            "",
+            "CLINC150, handoff phrasings per FAQ (negatives at "
+            f"{DEFAULT_MIN_SIMILARITY:g}), coverage / wrong per answer:",
+            "",
+            "| handoffs per FAQ | (b) + handoff phrasings | (c) + negatives | negatives |",
+            "|---|---|---|---|",
+        ]
+        for n, sources in clinc_report["handoff_sweep"].items():
+            b, c = sources["handoff"], sources["negatives"]
+            lines.append(
+                f"| {n} | {b['coverage']:.1%} / {b['wrong_per_answered']:.2%} "
+                f"| {c['coverage']:.1%} / {c['wrong_per_answered']:.2%} | {c['negatives']} |"
+            )
+    if "negative_sweep" in clinc_report:
+        lines += [
+            "",
+            f"CLINC150, FAQ_NEGATIVE_MIN_SIMILARITY ({CLINC_HANDOFFS_PER_FAQ} handoffs per FAQ):",
+            "",
+            "| min similarity | (c) coverage | wrong / answered | kept from right / from wrong |",
+            "|---|---|---|---|",
+        ]
+        for m, sources in clinc_report["negative_sweep"].items():
+            c = sources["negatives"]
+            lines.append(
+                f"| {m} | {c['coverage']:.1%} | {c['wrong_per_answered']:.2%} "
+                f"({c['wrong']}/{c['answered']}) | {c['vetoed_right']} / {c['vetoed_wrong']} |"
+            )
     if "generation" in report:
         g = report["generation"]
         lines += [
@@ -456,7 +518,7 @@ def main() -> None:
         "--generated", action="store_true", help="(d): paraphrases from SmolLM2-135M (slow)"
     )
     parser.add_argument(
-        "--generated-stores", type=int, default=2, help="CLINC stores measured with (d)"
+        "--generated-stores", type=int, default=1, help="CLINC stores measured with (d)"
     )
     args = parser.parse_args()
     report = run(args.cache, args.generated, args.generated_stores)
