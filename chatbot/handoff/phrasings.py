@@ -38,6 +38,18 @@ def visitor_question_before(*, conversation_id: int, message_id: int | None) -> 
     return messages.order_by("-id").first()
 
 
+def paraphrase_draft_from_reply(*, reply: Message, locale: str) -> Paraphrase | None:
+    """When an agent's reply is an FAQ's approved answer, the visitor's question before it as a
+    draft paraphrase of that FAQ (see `paraphrase_draft_from_question`)."""
+    faq_id = faq_answered_with(text=reply.text, locale=locale)
+    if faq_id is None:
+        return None
+    question = visitor_question_before(conversation_id=reply.conversation_id, message_id=reply.pk)
+    if question is None:
+        return None
+    return paraphrase_draft_from_question(faq_id=faq_id, question=question.text)
+
+
 def paraphrase_draft_from_question(*, faq_id: int, question: str) -> Paraphrase | None:
     """A draft paraphrase of the FAQ from the visitor's question, greetings stripped; None when
     the question holds personal details, is too long, or the FAQ already has that wording

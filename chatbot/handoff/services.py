@@ -266,13 +266,7 @@ def agent_message_send(
     _tell_visitor(conversation, {"type": "message", "message": message_payload(message)})
     if first:
         _on_commit_queue_changed()
-    faq_id = phrasings.faq_answered_with(text=text, locale=conversation.locale)
-    if faq_id is not None:
-        question = phrasings.visitor_question_before(
-            conversation_id=conversation.pk, message_id=message.pk
-        )
-        if question is not None:
-            phrasings.paraphrase_draft_from_question(faq_id=faq_id, question=question.text)
+    phrasings.paraphrase_draft_from_reply(reply=message, locale=conversation.locale)
     return message, True
 
 
