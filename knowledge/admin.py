@@ -248,6 +248,11 @@ class ParaphraseAdmin(ContentAdmin):
     search_fields = ("text", "faq__question")
     actions = ["approve", "unapprove"]
 
+    def save_model(self, request: HttpRequest, obj: Paraphrase, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change or "text" in form.changed_data:  # an edited draft is embedded again
+            services._enqueue_embeddings([obj.pk])
+
     def _set_approved(self, request: HttpRequest, queryset, approved: bool) -> None:
         ids = list(queryset.values_list("pk", flat=True))
         count = services.paraphrases_set_approved(paraphrase_ids=ids, approved=approved)
