@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import Permission, User
+from django.db import connection
 from django.test import Client as HttpClient
 from django.urls import reverse
 
@@ -125,24 +126,32 @@ def test_a_confirmed_negative_is_embedded_and_declines_the_question_not_the_faqs
 
 
 @pytest.mark.usefixtures("settle")
-async def test_the_faq_stage_records_the_veto_in_the_trace(upstream):
+async def test_the_faq_stage_records_the_veto_in_the_trace(upstream, settings):
+    """Asked twice: the first lookup goes to the database, the repeat (on SQLite) is answered
+    from the in-memory index; both paths decline."""
+    settings.FAQ_INDEX_RECHECK_S = 60
     faq = await database_sync_to_async(make_store)()
     negative = await database_sync_to_async(pending_negative)(faq)
     await database_sync_to_async(negatives_confirm)(negative_ids=[negative.pk])
     async with chat_socket() as client:
-        declined = (await client.say(WRONGLY_ANSWERED, "q1"))[-1]
-        answered = (await client.say(OWN_PHRASING, "q2"))[-1]
-    assert declined["source"] != "faq"
+        declined = [(await client.say(WRONGLY_ANSWERED, f"q{n}"))[-1] for n in range(2)]
+        answered = (await client.say(OWN_PHRASING, "own"))[-1]
+    assert all(d["source"] != "faq" for d in declined)  # the model, then its cached answer
     assert answered["source"] == "faq"
     await answering.wait_for_running_answers()
-    trace = await database_sync_to_async(
-        lambda: Message.objects.get(pk=declined["message"]["id"]).trace
-    )()
-    step = next(s for s in trace["steps"] if s["stage"] == "faq")
-    assert step["decision"] == NEGATIVE_EXAMPLE
-    assert step["detail"]["faq_id"] == faq.pk
-    assert step["detail"]["negative_id"] == negative.pk
-    assert step["detail"]["negative_similarity"] >= 0.9
+    lookups = []
+    for done in declined:
+        trace = await database_sync_to_async(
+            lambda done=done: Message.objects.get(pk=done["message"]["id"]).trace
+        )()
+        step = next(s for s in trace["steps"] if s["stage"] == "faq")
+        assert step["decision"] == NEGATIVE_EXAMPLE
+        assert step["detail"]["faq_id"] == faq.pk
+        assert step["detail"]["negative_id"] == negative.pk
+        assert step["detail"]["negative_similarity"] >= 0.9
+        lookups.append(step["detail"]["lookup"])
+    expected = "database" if connection.vendor == "postgresql" else "memory"
+    assert lookups == ["database", expected]
 
 
 def test_reembed_moves_confirmed_negatives_to_the_configured_model():
