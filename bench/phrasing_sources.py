@@ -208,7 +208,7 @@ class Generator:
         prompt = _paraphrase_prompt(SimpleNamespace(question=question), count)
         response = self.llm.create_chat_completion(
             messages=[{"role": "user", "content": prompt}],
-            max_tokens=200,
+            max_tokens=160,
             temperature=0.7,
             seed=len(question),
         )
@@ -401,11 +401,16 @@ def shop(locale: str, path: Path, generator: Generator | None) -> dict[str, Any]
 # --- report ---------------------------------------------------------------------------------
 
 
-def run(cache: Path | None, generate: bool, generated_seeds: int) -> dict[str, Any]:
+def run(
+    cache: Path | None, generate: bool, generated_stores: int, generated_locales: list[str]
+) -> dict[str, Any]:
     generator = Generator() if generate else None
     report: dict[str, Any] = {
-        "clinc150": clinc(cache, generator, generated_seeds),
-        **{f"shop {locale}": shop(locale, path, generator) for locale, path in SHOP_SETS.items()},
+        "clinc150": clinc(cache, generator, generated_stores),
+        **{
+            f"shop {locale}": shop(locale, path, generator if locale in generated_locales else None)
+            for locale, path in SHOP_SETS.items()
+        },
     }
     if generator is not None:
         report["generation"] = {
@@ -518,10 +523,13 @@ def main() -> None:
         "--generated", action="store_true", help="(d): paraphrases from SmolLM2-135M (slow)"
     )
     parser.add_argument(
-        "--generated-stores", type=int, default=1, help="CLINC stores measured with (d)"
+        "--generated-stores", type=int, default=0, help="CLINC stores measured with (d)"
+    )
+    parser.add_argument(
+        "--generated-locales", nargs="*", default=["en"], help="shop stores measured with (d)"
     )
     args = parser.parse_args()
-    report = run(args.cache, args.generated, args.generated_stores)
+    report = run(args.cache, args.generated, args.generated_stores, args.generated_locales)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
