@@ -733,6 +733,17 @@ def section_retrieval(ctx: Context) -> Section:
     return Section("retrieval", title, text, data, verdicts.load(data["verdicts"]))
 
 
+def section_phrasing_sources(ctx: Context) -> Section:
+    """What handoff phrasings and negative examples add to the human ones, at the shipped
+    operating points; bench/phrasing_sources.py in its own process (without the slow (d))."""
+    out = ctx.cache_dir / "phrasing_sources.json"
+    cache = ctx.cache_dir / "clinc_eval.npz"  # the same texts as the faq_quality section's
+    text = _module_output("bench.phrasing_sources", "--out", str(out), "--cache", str(cache))
+    data = json.loads(out.read_text())
+    title = "What each phrasing source adds (bench/phrasing_sources.py)"
+    return Section("phrasing_sources", title, text, data, verdicts.load(data["verdicts"]))
+
+
 def section_cache(ctx: Context) -> Section:
     """Semantic cache: hit and wrong-hit rates vs a fixed-threshold cache on CLINC150, lookup
     latency at 100k entries, upstream calls for 50 identical concurrent questions."""
@@ -907,6 +918,7 @@ SECTIONS: dict[str, Callable[[Context], Section]] = {
     "faq_quality": section_faq_quality,
     "shop_matching": section_shop_matching,
     "retrieval": section_retrieval,
+    "phrasing_sources": section_phrasing_sources,
     "faq_latency": section_faq_latency,
     "sqlite_lookup": section_sqlite_lookup,
     "pg_lookup": section_pg_lookup,

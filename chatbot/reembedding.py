@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chatbot.cache.services import entries_drop_other_models
+from knowledge.negative_store import negatives_reembed
 from knowledge.services import ReembedProgress, documents_reembed, paraphrases_reembed
 
 
@@ -17,21 +18,29 @@ class ReembedResult:
     cache_entries_dropped: int
     paraphrases_reembedded: int
     documents_reindexed: int = 0
+    negatives_reembedded: int = 0
 
 
 def embeddings_reembed(
     *, batch_size: int, on_batch: Callable[[ReembedProgress], None] | None = None
 ) -> ReembedResult:
     """Drops other models' cache entries, then re-embeds the paraphrases of other models (or of
-    none), `batch_size` per forward pass, calling `on_batch` after each, then the documents'
-    chunks. Safe to run again: what is on the configured model already is skipped."""
+    none), `batch_size` per forward pass, calling `on_batch` after each, then the confirmed
+    negative examples likewise and the documents' chunks. Safe to run again: what is on the
+    configured model already is skipped."""
     dropped = entries_drop_other_models()
     done = 0
     for progress in paraphrases_reembed(batch_size=batch_size):
         done = progress.done
         if on_batch is not None:
             on_batch(progress)
+    negatives = 0
+    for progress in negatives_reembed(batch_size=batch_size):
+        negatives = progress.done
     documents = sum(1 for _ in documents_reembed())
     return ReembedResult(
-        cache_entries_dropped=dropped, paraphrases_reembedded=done, documents_reindexed=documents
+        cache_entries_dropped=dropped,
+        paraphrases_reembedded=done,
+        documents_reindexed=documents,
+        negatives_reembedded=negatives,
     )

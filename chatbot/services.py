@@ -13,6 +13,7 @@ from chatbot import message_sql
 from chatbot.cache.services import entries_evict_for_feedback
 from chatbot.models import Conversation, Feedback, Message
 from chatbot.pipeline.base import HistoryItem, Turn
+from knowledge.negative_store import negative_record
 
 HISTORY_TURNS = 20
 
@@ -174,7 +175,29 @@ def feedback_record(
                 reply_to_id=message.reply_to_id,
                 text=message.text,
             )
+            _negative_from_thumbs_down(message, locale=conversation.locale)
     return feedback
+
+
+def _negative_from_thumbs_down(message: Message, *, locale: str) -> None:
+    """A thumbs-down on an answer the FAQ stage served records the visitor's question as a
+    pending negative example of that FAQ, for a person to confirm or dismiss in the admin."""
+    if message.source != "faq" or message.reply_to_id is None:
+        return
+    step = next((s for s in message.trace.get("steps", []) if s.get("stage") == "faq"), None)
+    faq_id = (step or {}).get("detail", {}).get("faq_id")
+    if faq_id is None:
+        return
+    question = Message.objects.filter(pk=message.reply_to_id).values_list("text", flat=True).first()
+    if not question:
+        return
+    negative_record(
+        faq_id=faq_id,
+        text=question,
+        locale=locale,
+        score=float(step.get("score") or 0.0),
+        message_id=message.pk,
+    )
 
 
 def message_payload(message: Message) -> dict[str, Any]:

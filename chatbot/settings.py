@@ -212,6 +212,9 @@ FAQ_MATCH_THRESHOLD = env.float("FAQ_MATCH_THRESHOLD", default=None)
 FAQ_MATCH_MIN_MARGIN = env.float("FAQ_MATCH_MIN_MARGIN", default=None)
 OPENAI_EMBEDDING_DIMENSION = env.int("OPENAI_EMBEDDING_DIMENSION", default=1536)
 FAQ_MATCH_K = env.int("FAQ_MATCH_K", default=20)
+# A confirmed negative example of an FAQ (a thumbed-down question, knowledge/negatives.py) keeps
+# the FAQ from answering a query at least this close to it and at least as close as to the FAQ.
+FAQ_NEGATIVE_MIN_SIMILARITY = env.float("FAQ_NEGATIVE_MIN_SIMILARITY", default=0.9)
 # The in-memory FAQ index answers on the event loop, without a database call, when it compared
 # itself with the knowledge version less than this long ago (content changes show after at
 # most this long) and a locale has at most this many paraphrases (a search then takes < 1 ms).

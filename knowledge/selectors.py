@@ -20,6 +20,8 @@ from knowledge.greetings import strip_greetings
 from knowledge.index import InMemoryIndex, Neighbour, get_index
 from knowledge.matching import ANSWER, MatchPolicy, MatchResult
 from knowledge.models import AnswerVariant, Document
+from knowledge.negative_store import negative_store
+from knowledge.negatives import NEGATIVE_EXAMPLE, NegativeHit
 from knowledge.operating_points import operating_point
 
 EXACT = "exact"
@@ -32,6 +34,7 @@ class FaqLookup:
     variant_id: int | None = None
     text: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
+    negative: NegativeHit | None = None  # the confirmed negative that declined the match
 
     @property
     def answered(self) -> bool:
@@ -60,21 +63,49 @@ def _exact_faq(query: str, neighbours: list[Neighbour]) -> int | None:
 def faq_match(
     *, text: str, locale: str, vector: np.ndarray | None = None
 ) -> tuple[MatchResult, str, dict[str, float]]:
-    """(the policy's result, the decision incl. exact repeats, timings) for one question; pass
-    `vector` when the question was embedded already (without its leading greetings, as here)."""
+    """(the policy's result, the decision incl. exact repeats and negative vetoes, timings) for
+    one question; pass `vector` when the question was embedded already (without its leading
+    greetings, as here)."""
+    result, decision, timings, _ = _match(text=text, locale=locale, vector=vector)
+    return result, decision, timings
+
+
+def _match(
+    *, text: str, locale: str, vector: np.ndarray | None
+) -> tuple[MatchResult, str, dict[str, float], NegativeHit | None]:
+    """`faq_match` and the confirmed negative that declined the match, if one did."""
     started = time.perf_counter()
     if vector is None:
         vector = get_embedder(locale).embed([strip_greetings(text)])[0]
     embedded = time.perf_counter()
     neighbours = get_index().search(vector, locale=locale, k=settings.FAQ_MATCH_K)
     searched = time.perf_counter()
+    negative_store().refresh()
     result, decision = _decide(text, locale, neighbours)
+    result, decision, negative = _negative_veto(result, decision, locale, vector)
     timings = {
         "embed_ms": round((embedded - started) * 1000, 2),
         "search_ms": round((searched - embedded) * 1000, 2),
         "decide_ms": round((time.perf_counter() - searched) * 1000, 2),
     }
-    return result, decision, timings
+    return result, decision, timings, negative
+
+
+def _negative_veto(
+    result: MatchResult, decision: str, locale: str, vector: np.ndarray
+) -> tuple[MatchResult, str, NegativeHit | None]:
+    """Declines the match when the query is as close to a confirmed negative of the FAQ as to
+    the FAQ itself (knowledge/negatives.py); the best FAQ and its scores stay in the result. A
+    stored wording asked as written (EXACT) is the FAQ's by definition and is never vetoed."""
+    if decision != ANSWER or result.faq_id is None:
+        return result, decision, None
+    negative = negative_store().veto(
+        faq_id=result.faq_id, locale=locale, vector=vector, best_similarity=result.best_similarity
+    )
+    if negative is None:
+        return result, decision, None
+    declined = MatchResult(**{**result.__dict__, "faq_id": None, "decision": NEGATIVE_EXAMPLE})
+    return declined, NEGATIVE_EXAMPLE, negative
 
 
 def _decide(text: str, locale: str, neighbours: list[Neighbour]) -> tuple[MatchResult, str]:
@@ -103,8 +134,10 @@ def variant_pick(*, faq_id: int) -> AnswerVariant | None:
 def faq_find(*, text: str, locale: str, vector: np.ndarray | None = None) -> FaqLookup:
     """The confident match and the variant to serve, without writing anything: the answer
     pipeline records the hit after the answer went out (`faq_record_hit`)."""
-    result, decision, timings = faq_match(text=text, locale=locale, vector=vector)
-    return _with_variant(FaqLookup(result=result, decision=decision, timings_ms=timings))
+    result, decision, timings, negative = _match(text=text, locale=locale, vector=vector)
+    return _with_variant(
+        FaqLookup(result=result, decision=decision, timings_ms=timings, negative=negative)
+    )
 
 
 def faq_find_in_memory(*, text: str, locale: str, vector: np.ndarray) -> FaqLookup | None:
@@ -112,7 +145,9 @@ def faq_find_in_memory(*, text: str, locale: str, vector: np.ndarray) -> FaqLook
     that index was checked against the knowledge version within FAQ_INDEX_RECHECK_S and is
     small enough to search on the event loop; None when `faq_find` must run instead."""
     index = get_index()
-    if not isinstance(index, InMemoryIndex):
+    if not isinstance(index, InMemoryIndex) or not negative_store().is_fresh(
+        settings.FAQ_INDEX_RECHECK_S
+    ):
         return None
     started = time.perf_counter()
     neighbours = index.search_fresh(
@@ -126,11 +161,14 @@ def faq_find_in_memory(*, text: str, locale: str, vector: np.ndarray) -> FaqLook
         return None
     searched = time.perf_counter()
     result, decision = _decide(text, locale, neighbours)
+    result, decision, negative = _negative_veto(result, decision, locale, vector)
     timings = {
         "search_ms": round((searched - started) * 1000, 2),
         "decide_ms": round((time.perf_counter() - searched) * 1000, 2),
     }
-    return _with_variant(FaqLookup(result=result, decision=decision, timings_ms=timings))
+    return _with_variant(
+        FaqLookup(result=result, decision=decision, timings_ms=timings, negative=negative)
+    )
 
 
 def _with_variant(lookup: FaqLookup) -> FaqLookup:

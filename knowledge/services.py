@@ -157,6 +157,20 @@ def paraphrases_add(
     return created
 
 
+def paraphrases_set_approved(*, paraphrase_ids: Sequence[int], approved: bool) -> int:
+    """Approves (or holds back) proposed paraphrases; approved ones not embedded yet (the task
+    that embeds proposals had not run) are embedded after the commit."""
+    updated = Paraphrase.objects.filter(pk__in=paraphrase_ids).update(approved=approved)
+    if approved:
+        _enqueue_embeddings(
+            Paraphrase.objects.filter(pk__in=paraphrase_ids, embedding__isnull=True).values_list(
+                "pk", flat=True
+            )
+        )
+    transaction.on_commit(knowledge_version_bump)
+    return updated
+
+
 def variants_add(
     *, faq: FAQ, texts: Iterable[str], origin: str, status: str, created_by: str = ""
 ) -> list[AnswerVariant]:

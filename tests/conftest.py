@@ -141,12 +141,14 @@ def _fresh_shared_state() -> None:
     from chatbot.shared_state import reset_shared_state
     from knowledge.documents.indexing import reset_chunk_index
     from knowledge.index import reset_index as reset_faq_index
+    from knowledge.negative_store import reset_negative_store
 
     reset_shared_state()
     cache.clear()
     reset_faq_index()
     reset_cache_index()
     reset_chunk_index()
+    reset_negative_store()
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from chatbot.handoff.protocol import (
     ClaimFrame,
     CloseFrame,
     LeaveFrame,
+    LinkFaqFrame,
     NoteFrame,
     OpenFrame,
     PingFrame,
@@ -166,6 +167,13 @@ class AgentConsumer(JsonSocketConsumer):
                 query=frame.query, locale=frame.locale
             )
             await self.send_frame({"type": "canned_results", "query": frame.query, "items": items})
+        elif isinstance(frame, LinkFaqFrame):
+            linked = await database_sync_to_async(handoff.faq_link_question)(
+                public_id=frame.conversation, faq_id=frame.faq, message_id=frame.message
+            )
+            await self.send_frame(
+                {"type": "faq_linked", "conversation": frame.conversation, **linked}
+            )
 
     async def _presence(self) -> str:
         return await database_sync_to_async(selectors.agent_presence_status)(user=self.user)

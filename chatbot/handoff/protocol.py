@@ -160,6 +160,15 @@ class CannedFrame(_Frame):
     locale: Annotated[str, StringConstraints(max_length=16)] = ""
 
 
+class LinkFaqFrame(_Frame):
+    """The agent says the visitor's question (`message`, else their latest) was this FAQ."""
+
+    type: Literal["link_faq"]
+    conversation: PublicId
+    faq: Annotated[int, Field(ge=1)]
+    message: Annotated[int, Field(ge=1)] | None = None
+
+
 AgentFrame = (
     PresenceFrame
     | PingFrame
@@ -173,11 +182,12 @@ AgentFrame = (
     | CloseFrame
     | SearchFrame
     | CannedFrame
+    | LinkFaqFrame
 )
 _agent = TypeAdapter(Annotated[AgentFrame, Field(discriminator="type")])
 AGENT_TYPES = {
     "presence", "ping", "open", "leave", "claim", "send", "typing", "note", "return_to_bot",
-    "close", "search", "canned",
+    "close", "search", "canned", "link_faq",
 }  # fmt: skip
 
 

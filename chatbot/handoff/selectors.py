@@ -259,7 +259,7 @@ def canned_replies(*, query: str, locale: str = "", limit: int = 10) -> list[dic
     for word in query.split()[:6]:
         variants = variants.filter(Q(text__icontains=word) | Q(faq__question__icontains=word))
     return [
-        {"id": v.id, "question": v.faq.question, "text": v.text}
+        {"id": v.id, "faq": v.faq_id, "question": v.faq.question, "text": v.text}
         for v in variants.order_by("-faq__hit_count", "id")[:limit]
     ]
 

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from chatbot import message_sql, metrics
-from chatbot.handoff import notify, selectors
+from chatbot.handoff import notify, phrasings, selectors
 from chatbot.models import (
     AgentNote,
     AgentPresence,
@@ -277,7 +277,32 @@ def agent_message_send(
     _tell_visitor(conversation, {"type": "message", "message": message_payload(message)})
     if first:
         _on_commit_queue_changed()
+    phrasings.paraphrase_draft_from_reply(reply=message, locale=conversation.locale)
     return message, True
+
+
+def faq_link_question(
+    *, public_id: str, faq_id: int, message_id: int | None = None
+) -> dict[str, Any]:
+    """An agent says the visitor's question (`message_id`, else their latest) was this FAQ: it
+    becomes a draft paraphrase of it unless it holds personal details or is known already."""
+    from knowledge.models import FAQ
+
+    conversation = _conversation(public_id)
+    if not FAQ.objects.filter(pk=faq_id, locale=conversation.locale).exists():
+        raise HandoffError("not_found")
+    if message_id is None:
+        question = phrasings.visitor_question_before(
+            conversation_id=conversation.pk, message_id=None
+        )
+    else:
+        question = Message.objects.filter(
+            pk=message_id, conversation=conversation, role=Message.Role.VISITOR
+        ).first()
+    if question is None:
+        raise HandoffError("no_question")
+    draft = phrasings.paraphrase_draft_from_question(faq_id=faq_id, question=question.text)
+    return {"faq": faq_id, "paraphrase": draft.pk if draft is not None else None}
 
 
 @transaction.atomic

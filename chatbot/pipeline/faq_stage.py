@@ -35,21 +35,25 @@ class FAQStage:
             found = await self.lookup(text=turn.text, locale=turn.locale, vector=vector)
         found.timings_ms["embed_ms"] = embed_ms
         result = found.result
+        detail = {
+            "faq_id": result.best_faq_id,
+            "similarity": round(result.best_similarity, 4),
+            "runner_up_faq_id": result.runner_up_faq_id,
+            "margin": round(result.margin, 4),
+            "variant_id": found.variant_id,
+            "lookup": lookup,
+            **found.timings_ms,
+        }
+        if found.negative is not None:  # a confirmed negative example declined the match
+            detail["negative_id"] = found.negative.negative_id
+            detail["negative_similarity"] = round(found.negative.similarity, 4)
         trace.add(
             TraceStep(
                 self.name,
                 found.decision,
                 round(trace.elapsed_ms() - started, 2),
                 score=round(result.score, 4),
-                detail={
-                    "faq_id": result.best_faq_id,
-                    "similarity": round(result.best_similarity, 4),
-                    "runner_up_faq_id": result.runner_up_faq_id,
-                    "margin": round(result.margin, 4),
-                    "variant_id": found.variant_id,
-                    "lookup": lookup,
-                    **found.timings_ms,
-                },
+                detail=detail,
             )
         )
         if not found.answered:

@@ -165,6 +165,9 @@
       case "canned_results":
         renderCanned(f.items);
         break;
+      case "faq_linked":
+        notice(f.paraphrase ? "Saved the visitor's question as a draft phrasing of the FAQ (awaiting approval)." : "Not saved: the FAQ has that phrasing already, or the question holds personal details.");
+        break;
       case "error":
         onError(f);
         break;
@@ -530,6 +533,14 @@
         list.textContent = "";
       });
       li.appendChild(b);
+      // Sending the answer as it is saves the visitor's question as a draft phrasing too.
+      var link = el("button", "canned-link", "The visitor asked this FAQ");
+      link.type = "button";
+      link.title = "Save the visitor's last question as a draft phrasing of this FAQ";
+      link.addEventListener("click", function () {
+        if (state.current) send({ type: "link_faq", conversation: state.current.conversation, faq: i.faq });
+      });
+      li.appendChild(link);
       list.appendChild(li);
     });
   }
