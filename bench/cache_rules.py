@@ -73,6 +73,7 @@ class Rule:
     same_answer: float = 0.9  # answer-embedding cosine at which two answers count as the same
     support: int = 1  # entries at or above `threshold` - `support_slack` agreeing with the best
     support_slack: float = 0.0
+    alone: float = 1.01  # a score at which the best entry serves without support
     faq_gap: float | None = None  # decline when the query's nearest FAQ is this much nearer
     # than the entry's nearest FAQ (None: the FAQ store is not consulted)
 
@@ -83,6 +84,8 @@ class Rule:
             parts.append(f"margin={self.margin:.2f}@ans>={self.same_answer:.2f}")
         if self.support > 1:
             parts.append(f"support>={self.support}@t-{self.support_slack:.2f}")
+            if self.alone <= 1:
+                parts.append(f"alone>={self.alone:.3f}")
         if self.faq_gap is not None:
             parts.append(f"faq_gap={self.faq_gap:+.2f}")
         return " ".join(parts)
@@ -375,7 +378,7 @@ def replay(stream: Stream, rule: Rule) -> dict:
                 served = top - runner_up >= rule.margin
             if served and rule.support > 1:
                 near = alive & same & (scores[i] >= rule.threshold - rule.support_slack)
-                served = int(near.sum()) >= rule.support
+                served = int(near.sum()) >= rule.support or top >= rule.alone
         if served and rule.faq_gap is not None:
             mine, theirs = faq_top[i], faq_top[best]
             served = mine == theirs or faq[i, mine] - faq[i, theirs] < rule.faq_gap
@@ -419,9 +422,11 @@ def candidate_rules() -> dict[str, list[Rule]]:
             Rule(t, margin=m, same_answer=a)
             for t, m, a in itertools.product(coarse, margins, (0.8, 0.9, 0.99))
         ],
-        "support (2 agreeing entries)": [
-            Rule(t, support=n, support_slack=s, same_answer=a)
-            for t, n, s, a in itertools.product(coarse, (2, 3), (0.0, 0.05, 0.1), (0.8, 0.9))
+        "support (agreeing entries; a near-certain match alone)": [
+            Rule(t, support=n, support_slack=s, same_answer=a, alone=x)
+            for t, n, s, a, x in itertools.product(
+                coarse, (2, 3), (0.05, 0.1), (0.8, 0.9), (1.01, 0.97, 0.95, 0.93)
+            )
         ],
         "FAQ paraphrases as known neighbours": [
             Rule(t, faq_gap=g) for t, g in itertools.product(coarse, (-0.02, 0.0, 0.03, 0.06))
