@@ -213,7 +213,7 @@ def test_the_upgrade_labels_minilm_vectors_and_keeps_the_cache_serving():
     before = [("knowledge", "0003_generation_job"), ("answer_cache", "0001_initial")]
     after = [
         ("knowledge", "0004_embedding_model_identity"),
-        ("answer_cache", "0002_cachedanswer_embedding_model"),
+        ("answer_cache", "0003_cachedanswer_answer_embedding"),
     ]
     postgres = connection.vendor == "postgresql"
     question = "How do I reset my password?"
