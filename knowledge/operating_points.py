@@ -69,6 +69,6 @@ def operating_point(locale: str | None = None) -> OperatingPoint:
         "faq_threshold": settings.FAQ_MATCH_THRESHOLD,
         "faq_min_margin": settings.FAQ_MATCH_MIN_MARGIN,
         "cache_threshold": settings.ANSWER_CACHE_THRESHOLD,
-        "cache_support": getattr(settings, "ANSWER_CACHE_SUPPORT", None),
+        "cache_support": settings.ANSWER_CACHE_SUPPORT,
     }
     return replace(point, **{k: v for k, v in overrides.items() if v is not None})
