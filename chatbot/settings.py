@@ -370,6 +370,9 @@ CHAT_VISITOR_MESSAGE_BURST = env.int("CHAT_VISITOR_MESSAGE_BURST", default=5)
 # version, prompt/models, conversation context) reaches this cosine. Unset: the threshold
 # measured for the locale's embedding model (knowledge/operating_points.py; bench/cache.py).
 ANSWER_CACHE_THRESHOLD = env.float("ANSWER_CACHE_THRESHOLD", default=None)
+# Entries with agreeing answers the nearest one needs below its model's `cache_alone` cosine
+# (docs/cache.md, "Decision rule"); 1 is a plain threshold. Unset: the model's (2).
+ANSWER_CACHE_SUPPORT = env.int("ANSWER_CACHE_SUPPORT", default=None)
 ANSWER_CACHE_TTL_S = env.int("ANSWER_CACHE_TTL_S", default=7 * 24 * 3600)
 # Beyond this many entries the least hit, least recently used ones are evicted.
 ANSWER_CACHE_MAX_ENTRIES = env.int("ANSWER_CACHE_MAX_ENTRIES", default=20000)

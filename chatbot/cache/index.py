@@ -27,6 +27,7 @@ PREFILTER_CANDIDATES = 256
 class CacheIndex(Protocol):
     def search(self, vector: np.ndarray, *, scope_key: str, k: int) -> list[tuple[int, float]]: ...
     def discard(self, entry_id: int) -> None: ...
+    def answer_vectors(self, entry_ids: list[int]) -> np.ndarray: ...
 
 
 def _bump(key: str) -> None:
@@ -47,10 +48,13 @@ def bump_removals() -> None:
 @dataclass
 class _ScopeMatrix:
     """Rows of one scope with spare capacity, so appending a row is amortised O(d). Large scopes
-    get a PCA-reduced copy to shortlist candidates before the exact rescoring."""
+    get a PCA-reduced copy to shortlist candidates before the exact rescoring. The answers'
+    embeddings sit beside the questions' (zeros when an entry has none): the hit rule asks
+    whether the entries near a question agree."""
 
     dim: int
     vectors: np.ndarray = field(init=False)
+    answers: np.ndarray = field(init=False)
     ids: np.ndarray = field(init=False)
     n: int = 0
     basis: np.ndarray | None = None
@@ -59,18 +63,21 @@ class _ScopeMatrix:
 
     def __post_init__(self) -> None:
         self.vectors = np.zeros((16, self.dim), dtype=np.float32)
+        self.answers = np.zeros((16, self.dim), dtype=np.float32)
         self.ids = np.zeros(16, dtype=np.int64)
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> range:
+    def add(self, ids: np.ndarray, vectors: np.ndarray, answers: np.ndarray) -> range:
         need = self.n + len(ids)
         if need > len(self.ids):
             capacity = max(need, 2 * len(self.ids))
             self.vectors = np.resize(self.vectors, (capacity, self.dim))
+            self.answers = np.resize(self.answers, (capacity, self.dim))
             self.ids = np.resize(self.ids, capacity)
             if self.reduced is not None:
                 self.reduced = np.resize(self.reduced, (capacity, PREFILTER_DIMENSIONS))
         rows = range(self.n, need)
         self.vectors[rows.start : rows.stop] = vectors
+        self.answers[rows.start : rows.stop] = answers
         self.ids[rows.start : rows.stop] = ids
         if self.basis is not None and self.reduced is not None:
             self.reduced[rows.start : rows.stop] = vectors @ self.basis
@@ -79,6 +86,7 @@ class _ScopeMatrix:
 
     def clear_row(self, row: int) -> None:
         self.vectors[row] = 0.0
+        self.answers[row] = 0.0
         if self.reduced is not None:
             self.reduced[row] = 0.0
 
@@ -126,20 +134,26 @@ class InMemoryCacheIndex:
         rows = CachedAnswer.objects.filter(expires_at__gt=timezone.now())
         if since is not None:
             rows = rows.filter(created_at__gte=since - SYNC_SLACK)
-        grouped: dict[str, list[tuple[int, bytes]]] = {}
+        grouped: dict[str, list[tuple[int, bytes, bytes]]] = {}
         started = timezone.now()
-        for entry_id, scope_key, embedding in rows.values_list(
-            "id", "scope_key", "embedding"
+        for entry_id, scope_key, embedding, answer in rows.values_list(
+            "id", "scope_key", "embedding", "answer_embedding"
         ).iterator(chunk_size=2000):
             if entry_id not in self._rows:
-                grouped.setdefault(scope_key, []).append((entry_id, bytes(embedding)))
+                grouped.setdefault(scope_key, []).append(
+                    (entry_id, bytes(embedding), bytes(answer))
+                )
         for scope_key, items in grouped.items():
-            vectors = np.stack([np.frombuffer(e, dtype=np.float32) for _, e in items])
+            vectors = np.stack([np.frombuffer(e, dtype=np.float32) for _, e, _ in items])
+            answers = np.zeros_like(vectors)
+            for row, (_, _, answer) in enumerate(items):
+                if len(answer) == vectors.shape[1] * 4:
+                    answers[row] = np.frombuffer(answer, dtype=np.float32)
             matrix = self._scopes.get(scope_key)
             if matrix is None:
                 matrix = self._scopes[scope_key] = _ScopeMatrix(vectors.shape[1])
-            ids = np.array([i for i, _ in items], dtype=np.int64)
-            for entry_id, row in zip(ids, matrix.add(ids, vectors), strict=True):
+            ids = np.array([i for i, _, _ in items], dtype=np.int64)
+            for entry_id, row in zip(ids, matrix.add(ids, vectors, answers), strict=True):
                 self._rows[int(entry_id)] = (scope_key, row)
         self._synced_until = started
 
@@ -165,6 +179,17 @@ class InMemoryCacheIndex:
         self.refresh()
         matrix = self._scopes.get(scope_key)
         return matrix.search(vector.astype(np.float32, copy=False), k) if matrix else []
+
+    def answer_vectors(self, entry_ids: list[int]) -> np.ndarray:
+        """The answers' embeddings of these entries, one row each (zeros for an entry this
+        index does not hold: it agrees with nothing)."""
+        located = [self._rows.get(entry_id) for entry_id in entry_ids]
+        dims = {self._scopes[where[0]].dim for where in located if where is not None}
+        out = np.zeros((len(entry_ids), dims.pop() if dims else 0), dtype=np.float32)
+        for i, where in enumerate(located):
+            if where is not None:
+                out[i] = self._scopes[where[0]].answers[where[1]]
+        return out
 
     def discard(self, entry_id: int) -> None:
         with self._lock:

@@ -13,6 +13,10 @@ class CachedAnswer(models.Model):
     # (knowledge.embeddings, `identity`).
     embedding = models.BinaryField(editable=False)
     embedding_model = models.CharField(max_length=128, default="", editable=False)
+    # float32 bytes of the unit-length answer embedding, by the same model: the hit rule counts
+    # entries whose answers agree (chatbot.cache.selectors). Empty on entries stored before it
+    # existed; they never count as agreeing.
+    answer_embedding = models.BinaryField(default=b"", editable=False)
     # Scope: an entry serves only questions with the same locale, knowledge version, prompt and
     # model configuration, conversation context and embedding model; `scope_key` hashes the five.
     locale = models.CharField(max_length=16, default="en")
@@ -38,3 +42,8 @@ class CachedAnswer(models.Model):
 
     def vector(self) -> np.ndarray:
         return np.frombuffer(bytes(self.embedding), dtype=np.float32)
+
+    def answer_vector(self) -> np.ndarray:
+        """The answer's embedding; zeros (agreeing with nothing) when none was stored."""
+        stored = np.frombuffer(bytes(self.answer_embedding), dtype=np.float32)
+        return stored if len(stored) else np.zeros_like(self.vector())

@@ -1,10 +1,13 @@
 """Reads for the cache stage: is there a confident entry for this question in its scope?
 
-The rule: the nearest entry of the scope answers when its cosine reaches
-ANSWER_CACHE_THRESHOLD. Entries are single phrasings, so the FAQ store's two-paraphrase support
-does not apply, and a margin over the runner-up entry mostly rejects paraphrases of the same
-question; the threshold is tuned for at most 1% wrong hits on a CLINC150 stream (bench/cache.py,
-docs/cache.md)."""
+The rule (the model's operating point, knowledge.operating_points): the nearest entry of the
+scope answers when its cosine reaches the threshold and either it is supported — at least
+`cache_support` entries within `cache_support_slack` below the threshold, itself included, hold
+answers that agree with its answer (answer embeddings' cosine >= `cache_same_answer`) — or its
+own cosine reaches `cache_alone` (a near-certain rewording, an exact repeat). A question close to
+one earlier question only waits for a second agreeing one: between close intents ("card arrival"
+/ "card delivery estimate") a lone nearest entry is wrong far more often than two that agree.
+Measured against a fixed threshold and other rules in bench/cache_rules.py (docs/cache.md)."""
 
 import hashlib
 import time
@@ -24,14 +27,16 @@ from chatbot.models import Feedback
 from chatbot.pipeline.base import HistoryItem
 from knowledge.embeddings import get_embedder
 from knowledge.greetings import strip_greetings
-from knowledge.operating_points import operating_point
+from knowledge.operating_points import OperatingPoint, operating_point
 
 HIT = "hit"
 MISS = "miss"
 BELOW_THRESHOLD = "below_threshold"
+UNSUPPORTED = "unsupported"
 BYPASS_PERSONAL = "bypass_personal"
 BYPASS_CONTEXT = "bypass_context"
 MAX_STALE_RETRIES = 3
+SUPPORT_NEIGHBOURS = 16  # entries looked at for agreeing answers
 
 
 @dataclass
@@ -65,11 +70,13 @@ def cache_find(found: CacheLookup) -> CacheLookup:
     assert found.scope is not None and found.vector is not None
     started = time.perf_counter()
     index = get_index()
-    threshold = operating_point(found.scope.locale).cache_threshold
+    point = operating_point(found.scope.locale)
+    threshold = point.cache_threshold
+    k = SUPPORT_NEIGHBOURS if point.cache_support > 1 else 2
     found.entry_id, found.answer, found.model, found.score = None, "", "", 0.0
     found.decision = MISS
     for _ in range(MAX_STALE_RETRIES):
-        neighbours = index.search(found.vector, scope_key=found.scope.key, k=2)
+        neighbours = index.search(found.vector, scope_key=found.scope.key, k=k)
         if not neighbours:
             break
         entry_id, score = neighbours[0]
@@ -84,7 +91,7 @@ def cache_find(found: CacheLookup) -> CacheLookup:
             CachedAnswer.objects.filter(
                 pk=entry_id, scope_key=found.scope.key, expires_at__gt=timezone.now()
             )
-            .only("id", "answer", "model", "embedding")
+            .only("id", "answer", "model", "embedding", "answer_embedding")
             .first()
         )
         if entry is None:  # evicted or expired since the index last synced
@@ -95,11 +102,38 @@ def cache_find(found: CacheLookup) -> CacheLookup:
         if score < threshold:
             index.discard(entry_id)
             continue
+        if point.cache_support > 1 and score < point.cache_alone:
+            support = agreeing_entries(entry, neighbours[1:], threshold=threshold, point=point)
+            found.detail["support"] = support
+            if support < point.cache_support:
+                found.decision = UNSUPPORTED
+                break
         found.decision, found.entry_id = HIT, entry.pk
         found.answer, found.model = entry.answer, entry.model
         break
     found.timings_ms["search_ms"] = round((time.perf_counter() - started) * 1000, 2)
     return found
+
+
+def agreeing_entries(
+    entry: CachedAnswer,
+    others: Sequence[tuple[int, float]],
+    *,
+    threshold: float,
+    point: OperatingPoint,
+) -> int:
+    """How many entries support `entry`: itself, and those of `others` (id, cosine to the
+    question) within the slack below the threshold whose answer agrees with its answer."""
+    near = [
+        entry_id for entry_id, score in others if score >= threshold - point.cache_support_slack
+    ]
+    answer = entry.answer_vector()
+    if not near or not answer.any():
+        return 1
+    vectors = get_index().answer_vectors(near)
+    if vectors.shape[1] != len(answer):
+        return 1
+    return 1 + int(np.count_nonzero(vectors @ answer >= point.cache_same_answer))
 
 
 def cache_lookup(*, text: str, locale: str, history: Sequence[HistoryItem]) -> CacheLookup:

@@ -35,8 +35,10 @@ def entry_store(
 ) -> CachedAnswer | None:
     """Stores a model answer worth reusing; None when the scope already holds this exact
     question (two visitors racing past the single-flight wait), or when the answer got a
-    thumbs-down already (a quick visitor can vote before the bookkeeping lane stores it)."""
+    thumbs-down already (a quick visitor can vote before the bookkeeping lane stores it).
+    The answer is embedded too, by the scope's model: the hit rule counts agreeing answers."""
     normalised = normalise(question)[:500]
+    answer_vector = get_embedder(scope.locale).embed([answer])[0]
     now = timezone.now()
     with transaction.atomic():
         if origin_message_id is not None:  # one at a time with feedback_record on this turn
@@ -52,6 +54,7 @@ def entry_store(
             normalised=normalised,
             answer=answer,
             embedding=np.asarray(vector, dtype=np.float32).tobytes(),
+            answer_embedding=np.asarray(answer_vector, dtype=np.float32).tobytes(),
             embedding_model=scope.embedding_model,
             locale=scope.locale,
             knowledge_version=scope.knowledge_version,
@@ -171,9 +174,9 @@ def entries_evict_for_feedback(
 
 @transaction.atomic
 def entry_promote(*, entry: CachedAnswer, created_by: str = "") -> FAQ:
-    """Makes an FAQ of a cached answer, with the other cached questions that match it as
-    paraphrases, and removes those entries (the FAQ now answers them, and the new knowledge
-    version retires the rest of the cache anyway)."""
+    """Makes an FAQ of a cached answer, with the other cached questions that match it and whose
+    answers agree with its answer as paraphrases, and removes those entries (the FAQ now answers
+    them, and the new knowledge version retires the rest of the cache anyway)."""
     faq = FAQ.objects.filter(locale=entry.locale, question=entry.question).first()
     faq = knowledge_services.faq_save(
         faq=faq,
@@ -182,11 +185,16 @@ def entry_promote(*, entry: CachedAnswer, created_by: str = "") -> FAQ:
         locale=entry.locale,
         created_by=created_by,
     )
-    vector = entry.vector()
+    vector, answer = entry.vector(), entry.answer_vector()
+    point = operating_point(entry.locale)
     siblings = [
         other
         for other in CachedAnswer.objects.filter(scope_key=entry.scope_key).exclude(pk=entry.pk)
-        if float(other.vector() @ vector) >= operating_point(entry.locale).cache_threshold
+        if float(other.vector() @ vector) >= point.cache_threshold
+        and (
+            other.answer == entry.answer
+            or float(other.answer_vector() @ answer) >= point.cache_same_answer
+        )
     ]
     knowledge_services.paraphrases_add(faq=faq, texts=[s.question[:500] for s in siblings])
     entries_purge(entry_ids=[entry.pk, *(s.pk for s in siblings)])

@@ -105,8 +105,15 @@ def test_routing_sends_exactly_the_hard_questions_to_strong_and_saves_at_least_h
 
 
 def cache_figures(**changes: dict) -> dict:
+    good = {"wrong_per_hit": 0.0077, "wrong_hits": 4, "hits": 520, "hit_rate": 0.31}
     figures = {
-        "test": {"wrong_per_hit": 0.0077, "wrong_per_question": 0.0016, "hit_rate": 0.31},
+        "rules": {
+            stream: {
+                "support": good | {"wrong_per_hit_upper95": 0.02},
+                "today": good | changes.pop(f"{stream}_today", {}),
+            }
+            for stream in ("clinc_test", "stress_test")
+        },
         "end_to_end": {
             "hits": 12,
             "wrong_hits": 0,
@@ -116,28 +123,30 @@ def cache_figures(**changes: dict) -> dict:
         "stampede": {"visitors": 50, "upstream_calls": 1},
         "latency": {"entries": 100_000, "lookup_p50_ms": 5.98},
     }
+    for stream in ("clinc_test", "stress_test"):
+        figures["rules"][stream]["support"] |= changes.pop(stream, {})
     for part, values in changes.items():
         figures[part] = figures[part] | values
     return figures
 
 
 def test_cache_verdicts_follow_each_figure():
-    assert words(cache_verdicts(cache_figures())) == ["PASS"] * 5
-    assert words(cache_verdicts(cache_figures(test={"wrong_per_hit": 0.0263}))) == [
-        "FAIL",
-        "FAIL",
-        "PASS",
-        "PASS",
-        "PASS",
-    ], "hits beyond the wrong budget do not count"
-    failing = [
-        cache_figures(test={"hit_rate": 0.211}),
-        cache_figures(end_to_end={"hits": 11}),
-        cache_figures(stampede={"upstream_calls": 2}),
-        cache_figures(latency={"lookup_p50_ms": 10.5}),
-    ]
-    for which, figures in enumerate(failing, start=1):
-        expected = ["PASS"] * 5
+    """Per stream: the shipped rule's wrong budget, its hit target, today's hit target; then
+    end to end, stampede, latency."""
+    assert words(cache_verdicts(cache_figures())) == ["PASS"] * 9
+    over_budget = cache_figures(stress_test={"wrong_per_hit": 0.0263})
+    assert words(cache_verdicts(over_budget))[3:6] == ["FAIL", "FAIL", "PASS"], (
+        "hits beyond the wrong budget do not count"
+    )
+    failing = {
+        1: cache_figures(clinc_test={"hit_rate": 0.211}),
+        2: cache_figures(clinc_test_today={"wrong_per_hit": 0.0198}),
+        6: cache_figures(end_to_end={"hits": 11}),
+        7: cache_figures(stampede={"upstream_calls": 2}),
+        8: cache_figures(latency={"lookup_p50_ms": 10.5}),
+    }
+    for which, figures in failing.items():
+        expected = ["PASS"] * 9
         expected[which] = "FAIL"
         assert words(cache_verdicts(figures)) == expected
 
