@@ -435,47 +435,6 @@ class DocumentImportAdmin(admin.ModelAdmin):
             rows,
         )
 
-
-@admin.register(Paraphrase)
-class ParaphraseAdmin(ContentAdmin):
-    """Proposed phrasings (a model's, or visitors' questions agents answered with an FAQ) await
-    approval here; approved ones are matched (they were embedded when proposed)."""
-
-    list_display = ("text", "faq", "origin", "approved", "created_at")
-    list_filter = ("approved", "origin", "faq__locale")
-    search_fields = ("text", "faq__question")
-    actions = ["approve", "unapprove"]
-
-    def save_model(self, request: HttpRequest, obj: Paraphrase, form, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        if not change or "text" in form.changed_data:  # an edited draft is embedded again
-            services._enqueue_embeddings([obj.pk])
-
-    def _set_approved(self, request: HttpRequest, queryset, approved: bool) -> None:
-        ids = list(queryset.values_list("pk", flat=True))
-        count = services.paraphrases_set_approved(paraphrase_ids=ids, approved=approved)
-        self.message_user(request, f"{count} paraphrase(s) {'approved' if approved else 'held'}.")
-
-    @admin.action(description="Approve selected paraphrases", permissions=["change"])
-    def approve(self, request: HttpRequest, queryset) -> None:
-        self._set_approved(request, queryset, True)
-
-    @admin.action(description="Stop matching selected paraphrases", permissions=["change"])
-    def unapprove(self, request: HttpRequest, queryset) -> None:
-        self._set_approved(request, queryset, False)
-
-
-@admin.register(NegativeExample)
-class NegativeExampleAdmin(admin.ModelAdmin):
-    """Visitors' questions an FAQ answered and they thumbed down. Confirmed ones keep that FAQ
-    from answering questions like them (knowledge/negatives.py); dismissed ones do nothing."""
-
-    list_display = ("text", "faq", "status", "score", "locale", "message_id", "created_at")
-    list_filter = ("status", "locale")
-    search_fields = ("text", "faq__question")
-    readonly_fields = ("faq", "text", "locale", "score", "message_id", "created_at")
-    actions = ["confirm", "dismiss"]
-
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -559,6 +518,50 @@ class NegativeExampleAdmin(admin.ModelAdmin):
             "they changed; a page that is gone is reported, its document kept until you delete it."
         )
         return self._start_page(request, form, "Crawl a site", intro)
+
+
+@admin.register(Paraphrase)
+class ParaphraseAdmin(ContentAdmin):
+    """Proposed phrasings (a model's, or visitors' questions agents answered with an FAQ) await
+    approval here; approved ones are matched (they were embedded when proposed)."""
+
+    list_display = ("text", "faq", "origin", "approved", "created_at")
+    list_filter = ("approved", "origin", "faq__locale")
+    search_fields = ("text", "faq__question")
+    actions = ["approve", "unapprove"]
+
+    def save_model(self, request: HttpRequest, obj: Paraphrase, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change or "text" in form.changed_data:  # an edited draft is embedded again
+            services._enqueue_embeddings([obj.pk])
+
+    def _set_approved(self, request: HttpRequest, queryset, approved: bool) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        count = services.paraphrases_set_approved(paraphrase_ids=ids, approved=approved)
+        self.message_user(request, f"{count} paraphrase(s) {'approved' if approved else 'held'}.")
+
+    @admin.action(description="Approve selected paraphrases", permissions=["change"])
+    def approve(self, request: HttpRequest, queryset) -> None:
+        self._set_approved(request, queryset, True)
+
+    @admin.action(description="Stop matching selected paraphrases", permissions=["change"])
+    def unapprove(self, request: HttpRequest, queryset) -> None:
+        self._set_approved(request, queryset, False)
+
+
+@admin.register(NegativeExample)
+class NegativeExampleAdmin(admin.ModelAdmin):
+    """Visitors' questions an FAQ answered and they thumbed down. Confirmed ones keep that FAQ
+    from answering questions like them (knowledge/negatives.py); dismissed ones do nothing."""
+
+    list_display = ("text", "faq", "status", "score", "locale", "message_id", "created_at")
+    list_filter = ("status", "locale")
+    search_fields = ("text", "faq__question")
+    readonly_fields = ("faq", "text", "locale", "score", "message_id", "created_at")
+    actions = ["confirm", "dismiss"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
     @admin.action(description="Confirm: the question is not this FAQ", permissions=["change"])
     def confirm(self, request: HttpRequest, queryset) -> None:

@@ -89,6 +89,8 @@ class LLMStage:
         else:
             decision, allowed = NOTHING_RELEVANT, self.without_sources == WithoutSources.ALWAYS
         metrics.RETRIEVALS.labels(decision).inc()
+        if decision == NO_DOCUMENTS and allowed:
+            return ()  # no help centre in this locale: answered as before it existed
         detail: dict = {"answer_without_sources": allowed} if decision != RETRIEVED else {}
         if found is not None:
             detail |= {

@@ -13,6 +13,7 @@ GIN index (migration 0006). Both search only chunks of the locale's current embe
 question's embedding takes 11 ms p50 / 18 ms p99 on PostgreSQL (2 loaded cores, Dec 2026)."""
 
 import hashlib
+import logging
 import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from knowledge.embeddings import embedding_models, get_embedder
 from knowledge.models import Chunk, Visibility
 from knowledge.pgvector_index import vector_cursor
 from knowledge.services import knowledge_version
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ def _corpus(rows: list[tuple[int, str, str, bytes]]) -> _Corpus:
 
 class InMemoryChunkIndex:
     def __init__(self) -> None:
-        self._version: tuple[int, tuple[str, ...]] | None = None
+        self._version: tuple[int | None, tuple[str, ...]] | None = None
         self._corpora: dict[tuple[str, bool], _Corpus] = {}
         self._info: dict[int, ChunkInfo] = {}
         self._lock = threading.Lock()  # one reload at a time
@@ -154,7 +157,16 @@ class InMemoryChunkIndex:
         self._corpora, self._info = corpora, info
 
     def refresh(self) -> None:
-        version = (knowledge_version(), embedding_models())
+        """Reloads when the knowledge version moved. Without the shared cache (Redis down) the
+        version cannot be read: the copy this process has keeps answering (or one is loaded)."""
+        try:
+            current: int | None = knowledge_version()
+        except Exception:
+            logger.warning("knowledge version unreadable; searching this process's copy")
+            if self._version is not None:
+                return
+            current = None
+        version = (current, embedding_models())
         if version != self._version:
             with self._lock:
                 if version != self._version:
