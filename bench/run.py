@@ -733,6 +733,16 @@ def section_retrieval(ctx: Context) -> Section:
     return Section("retrieval", title, text, data, verdicts.load(data["verdicts"]))
 
 
+def section_grounding(ctx: Context) -> Section:
+    """Grounded answers on the demo help centre with the simulator scripted to cite, ignore,
+    misquote or cite a missing source, and the real local model on a sample; own process."""
+    out = ctx.cache_dir / "grounding.json"
+    text = _module_output("bench.grounding", "--out", str(out))
+    data = json.loads(out.read_text())
+    title = "Grounded answers and citations (bench/grounding.py)"
+    return Section("grounding", title, text, data, verdicts.load(data["verdicts"]))
+
+
 def section_phrasing_sources(ctx: Context) -> Section:
     """What handoff phrasings and negative examples add to the human ones, at the shipped
     operating points; bench/phrasing_sources.py in its own process (without the slow (d))."""
@@ -919,6 +929,7 @@ SECTIONS: dict[str, Callable[[Context], Section]] = {
     "shop_matching": section_shop_matching,
     "retrieval": section_retrieval,
     "phrasing_sources": section_phrasing_sources,
+    "grounding": section_grounding,
     "faq_latency": section_faq_latency,
     "sqlite_lookup": section_sqlite_lookup,
     "pg_lookup": section_pg_lookup,

@@ -20,6 +20,8 @@ NOT_FOUND_ANSWER = _(
     "Would you like to talk to a person? Someone from our team can help you."
 )
 
+QUOTE_INTRO = _("Here is what our help centre says about that:")
+
 INTERRUPTED_NOTE = _("(Sorry, my answer was cut off. Please ask again if you need more.)")
 
 SUPPORTED_LOCALES = ("en", "zh-hans")

@@ -285,9 +285,11 @@ LLM_SOURCES_TOKEN_BUDGET = env.int("LLM_SOURCES_TOKEN_BUDGET", default=800)
 # (the model answers without sources only while the locale has no documents at all, as before
 # the help centre existed) or "always" (the model answers from its own knowledge, marked so).
 LLM_ANSWER_WITHOUT_SOURCES = env.str("LLM_ANSWER_WITHOUT_SOURCES", default="when_empty")
-# A model answer given sources that cites none of them: "send" (marked ungrounded in the trace,
-# counted on the dashboard, never cached) or "replace" (the visitor gets the not-found answer).
-LLM_UNGROUNDED = env.str("LLM_UNGROUNDED", default="send")
+# A model answer given sources that cites none of them (or cites them for claims they do not
+# bear out) is marked ungrounded, counted and never cached, and: "quote" (replaced by the best
+# passage, quoted and cited: the default, as the local model rarely cites), "replace" (replaced
+# by the not-found answer) or "send" (goes out as written).
+LLM_UNGROUNDED = env.str("LLM_UNGROUNDED", default="quote")
 
 SHARED_STATE_PREFIX = env.str("SHARED_STATE_PREFIX", default="chatbot:state")
 

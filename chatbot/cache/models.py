@@ -26,6 +26,9 @@ class CachedAnswer(models.Model):
     scope_key = models.CharField(max_length=32, db_index=True, editable=False)
     model = models.CharField(max_length=200, blank=True, default="")
     tier = models.CharField(max_length=64, blank=True, default="")
+    # The help-centre sources the answer cites (chatbot.pipeline.base.Citation as dicts): served
+    # with it, and the entry is not served once one of those documents changed.
+    citations = models.JSONField(default=list, blank=True)
     # The visitor message whose model answer this is: a thumbs-down on that answer evicts it.
     origin_message_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -28,11 +28,13 @@ from chatbot.pipeline.base import HistoryItem
 from knowledge.embeddings import get_embedder
 from knowledge.greetings import strip_greetings
 from knowledge.operating_points import OperatingPoint, operating_point
+from knowledge.selectors import documents_versions
 
 HIT = "hit"
 MISS = "miss"
 BELOW_THRESHOLD = "below_threshold"
 UNSUPPORTED = "unsupported"
+CITED_CHANGED = "cited_changed"  # a help-centre document the answer cites changed since
 BYPASS_PERSONAL = "bypass_personal"
 BYPASS_CONTEXT = "bypass_context"
 MAX_STALE_RETRIES = 3
@@ -49,6 +51,7 @@ class CacheLookup:
     entry_id: int | None = None
     answer: str = ""
     model: str = ""
+    citations: list[dict] = field(default_factory=list)
     score: float = 0.0
     timings_ms: dict[str, float] = field(default_factory=dict)
     detail: dict[str, object] = field(default_factory=dict)
@@ -91,7 +94,7 @@ def cache_find(found: CacheLookup) -> CacheLookup:
             CachedAnswer.objects.filter(
                 pk=entry_id, scope_key=found.scope.key, expires_at__gt=timezone.now()
             )
-            .only("id", "answer", "model", "embedding", "answer_embedding")
+            .only("id", "answer", "model", "embedding", "answer_embedding", "citations")
             .first()
         )
         if entry is None:  # evicted or expired since the index last synced
@@ -108,11 +111,20 @@ def cache_find(found: CacheLookup) -> CacheLookup:
             if support < point.cache_support:
                 found.decision = UNSUPPORTED
                 break
+        if entry.citations and not citations_current(entry.citations):
+            found.decision = CITED_CHANGED
+            break
         found.decision, found.entry_id = HIT, entry.pk
-        found.answer, found.model = entry.answer, entry.model
+        found.answer, found.model, found.citations = entry.answer, entry.model, entry.citations
         break
     found.timings_ms["search_ms"] = round((time.perf_counter() - started) * 1000, 2)
     return found
+
+
+def citations_current(citations: Sequence[dict]) -> bool:
+    """Every document the answer cites is still there at the version it cited."""
+    cited = {int(c["document_id"]): int(c["document_version"]) for c in citations}
+    return documents_versions(cited) == cited
 
 
 def agreeing_entries(

@@ -32,6 +32,7 @@ def entry_store(
     model: str = "",
     tier: str = "",
     origin_message_id: int | None = None,
+    citations: list[dict] | None = None,
 ) -> CachedAnswer | None:
     """Stores a model answer worth reusing; None when the scope already holds this exact
     question (two visitors racing past the single-flight wait), or when the answer got a
@@ -64,6 +65,7 @@ def entry_store(
             model=model,
             tier=tier,
             origin_message_id=origin_message_id,
+            citations=citations or [],
             expires_at=now + timedelta(seconds=settings.ANSWER_CACHE_TTL_S),
         )
     bump_inserts()

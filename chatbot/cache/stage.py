@@ -13,7 +13,7 @@ from chatbot.cache.selectors import CacheLookup, cache_find, cache_lookup
 from chatbot.cache.singleflight import SingleFlight
 from chatbot.database_lanes import on_bookkeeping_lane, on_lookup_lane
 from chatbot.llm.tiers import configured_tiers
-from chatbot.pipeline.base import Answer, DoneEvent, Turn
+from chatbot.pipeline.base import Answer, Citation, DoneEvent, Turn
 from chatbot.pipeline.fallback_stage import stream_text
 from chatbot.pipeline.trace import Trace, TraceStep
 
@@ -126,7 +126,8 @@ class CacheStage:
             return None
         assert found.entry_id is not None
         self._hits[turn.message_id] = found.entry_id
-        return Answer(self.name, stream_text(found.answer))
+        citations = tuple(Citation.from_dict(c) for c in found.citations)
+        return Answer(self.name, stream_text(found.answer), citations=citations)
 
     async def after_answer(self, turn: Turn, done: DoneEvent | None) -> None:
         """Records a served hit; stores a complete model answer; always releases the claim."""
@@ -153,4 +154,5 @@ class CacheStage:
             model=(step.model if step else "") or "",
             tier=str(step.detail.get("tier", "")) if step else "",
             origin_message_id=turn.message_id,
+            citations=[citation.to_dict() for citation in done.citations],
         )

@@ -77,8 +77,10 @@ class Answer:
     sources: tuple[Passage, ...] = ()
     # Citations known before streaming (a cached answer keeps those it was stored with).
     citations: tuple[Citation, ...] = ()
-    # Replaces an answer given sources that cites none of them (LLM_UNGROUNDED=replace).
+    # Replaces an answer given sources that cites none of them (LLM_UNGROUNDED), with the
+    # citations of the replacement.
     replace_ungrounded: str | None = None
+    replacement_citations: tuple[Citation, ...] = ()
 
 
 class Stage(Protocol):

@@ -59,6 +59,9 @@ class UngroundedPolicy(StrEnum):
 
     SEND = "send"  # it goes out, marked ungrounded in the trace and counted
     REPLACE = "replace"  # the streamed text is replaced by the not-found answer
+    # Replaced by the best passage, quoted and cited: a small local model rarely cites, and
+    # the passage is what it should have answered from.
+    QUOTE = "quote"
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ def sources_prompt(passages: Sequence[Passage], *, budget_tokens: int) -> tuple[
     used = estimate_tokens(GROUNDING_INSTRUCTIONS)
     count = 0
     for number, passage in enumerate(passages, start=1):
-        heading = " / ".join(passage.heading_path)
+        heading = " / ".join(_headings_below_title(passage))
         title = _defuse(passage.title + (f" — {heading}" if heading else ""))
         title = title.replace('"', "'").replace(">", "›")
         block = f'<source id="{number}" title="{title}">\n{_defuse(passage.text)}\n</source>'
@@ -137,12 +140,18 @@ def unsupported_sentences(text: str, passages: Sequence[Passage]) -> tuple[str, 
     return tuple(unsupported)
 
 
+def _headings_below_title(passage: Passage) -> tuple[str, ...]:
+    """The heading path without the document's own title at its top (an article's h1)."""
+    path = passage.heading_path
+    return path[1:] if path and path[0].strip() == passage.title.strip() else path
+
+
 def citation_for(number: int, passage: Passage) -> Citation:
     return Citation(
         number=number,
         title=passage.title,
         url=passage.url,
-        heading=" > ".join(passage.heading_path),
+        heading=" > ".join(_headings_below_title(passage)),
         document_id=passage.document_id,
         document_version=passage.document_version,
         chunk_id=passage.chunk_id,

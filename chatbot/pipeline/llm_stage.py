@@ -19,6 +19,7 @@ from chatbot.pipeline.grounding import (
     RETRIEVED,
     UngroundedPolicy,
     WithoutSources,
+    citation_for,
     sources_prompt,
 )
 from chatbot.pipeline.trace import Trace, TraceStep
@@ -65,7 +66,7 @@ class LLMStage:
         retrieve: Retrieve | None = None,
         without_sources: WithoutSources = WithoutSources.WHEN_EMPTY,
         sources_budget: int = 800,
-        ungrounded: UngroundedPolicy = UngroundedPolicy.SEND,
+        ungrounded: UngroundedPolicy = UngroundedPolicy.QUOTE,
     ) -> None:
         self.router = router
         self.system_prompt = system_prompt
@@ -154,12 +155,17 @@ class LLMStage:
         opened = await self.router.open(route.tiers, messages, trace, retries, on_failover=failover)
         if opened is None:
             return None
-        replacement = None
+        replacement, replacement_citations = None, ()
         if sources and self.ungrounded == UngroundedPolicy.REPLACE:
             replacement = copy.render(copy.NOT_FOUND_ANSWER, turn.locale)
+        elif sources and self.ungrounded == UngroundedPolicy.QUOTE:
+            intro = copy.render(copy.QUOTE_INTRO, turn.locale)
+            replacement = f"{intro}\n\n{sources[0].text} [1]"
+            replacement_citations = (citation_for(1, sources[0]),)
         return Answer(
             self.name,
             self.router.relay(opened, route, trace, retries, turn.locale),
             sources=sources,
             replace_ungrounded=replacement,
+            replacement_citations=replacement_citations,
         )

@@ -142,6 +142,6 @@ def _cite(text: str, answer: Answer, trace: Trace) -> tuple[str, tuple[Citation,
         if answer.replace_ungrounded is not None:
             if step is not None:
                 step.detail["replaced"] = True
-            return answer.replace_ungrounded, ()
+            return answer.replace_ungrounded, answer.replacement_citations
         return text, ()  # no link under a claim its sources do not bear out
     return text, grounding.citations

@@ -83,6 +83,24 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def grounded_demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The demo store (FAQs and help centre, `manage.py load_demo`) with the upstream simulator
+    as its model: it answers from the sources it is given and cites them."""
+    from chatbot.llm.simulator import UpstreamSimulator
+
+    simulator = UpstreamSimulator().start()
+    tmp = tmp_path_factory.mktemp("grounded-demo-server")
+    env = server_env(tmp / "db.sqlite3", LOCAL_LLM_BASE_URL=simulator.base_url)
+    manage(env, "migrate", "--noinput")
+    manage(env, "load_demo")
+    try:
+        with daphne(env, tmp / "daphne.log") as base:
+            yield base
+    finally:
+        simulator.stop()
+
+
+@pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     executable = _ensure_chromium()
     from playwright.sync_api import sync_playwright

@@ -411,3 +411,36 @@ def test_scripted_server_offsets_errors_and_reconnect(desktop: Page, daphne_serv
     assert widget.locator(".row[data-key]").count() == len(
         set(widget.locator(".row[data-key]").evaluate_all("(r) => r.map((e) => e.dataset.key)"))
     )
+
+
+def test_a_model_answer_shows_its_help_centre_sources_as_links(
+    browser: Browser, grounded_demo_server: str, screenshot_dir: Path
+) -> None:
+    """A question the FAQ store does not answer goes to the model with the demo help centre's
+    passages; the answer cites them and the widget links each source under the bubble."""
+    context = _context(browser, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto(grounded_demo_server + "/")
+        widget = page.locator("chatbot-widget")
+        widget.get_by_role("button", name="Open chat").click()
+        page.wait_for_function(READY)
+        textarea = widget.get_by_role("textbox", name="Message")
+        textarea.fill("If I order after 2 pm on a working day, when does my parcel ship?")
+        textarea.press("Enter")
+        page.wait_for_function(ANSWERED)
+        [done] = frames(page, "done")
+        assert done["source"] == "llm", done
+        assert done["message"]["citations"], done
+        link = widget.locator(".row.bot:not(.welcome) .cites a").first
+        expect(link).to_be_visible()
+        citation = done["message"]["citations"][0]
+        assert link.inner_text().startswith(f"[{citation['number']}] {citation['title']}")
+        href = link.get_attribute("href")
+        assert href == grounded_demo_server + citation["url"]
+        assert link.get_attribute("rel") == "noopener noreferrer"
+        article = page.request.get(href)
+        assert article.status == 200 and citation["title"] in article.text()
+        page.screenshot(path=str(screenshot_dir / "widget-citations.png"))
+    finally:
+        context.close()

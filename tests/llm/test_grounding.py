@@ -93,7 +93,7 @@ def test_only_numbers_of_given_sources_count():
     assert grounding.cited == (1, 2)
     assert grounding.invalid == (4,)
     assert [c.title for c in grounding.citations] == ["Returns and refunds", "Shipping"]
-    assert grounding.citations[0].heading == "Returns and refunds > Return window"
+    assert grounding.citations[0].heading == "Return window", "the title is not repeated"
     assert not ground("No citation here.", [RETURNS]).grounded
 
 
@@ -121,7 +121,9 @@ async def test_an_answer_from_the_sources_goes_out_with_its_citations(sims):
 async def test_an_answer_that_ignores_its_sources_is_marked_and_can_be_replaced(sims):
     sims["local"].reset(Faults(sources="ignore"))
     question = "How long do I have to return shoes?"
-    sent = await _run([_stage(sims, _retrieval(RETURNS))], question)
+    sent = await _run(
+        [_stage(sims, _retrieval(RETURNS), ungrounded=UngroundedPolicy.SEND)], question
+    )
     assert sent.text == default_answer(question)
     assert sent.citations == ()
     assert sent.trace.answering_step().detail["grounded"] is False
@@ -132,10 +134,18 @@ async def test_an_answer_that_ignores_its_sources_is_marked_and_can_be_replaced(
     assert replaced.text == copy.render(copy.NOT_FOUND_ANSWER, "en")
     assert replaced.trace.answering_step().detail["replaced"] is True
 
+    quoted = await _run([_stage(sims, _retrieval(RETURNS, SHIPPING))], question)  # the default
+    assert quoted.text == (
+        "Here is what our help centre says about that:\n\n" + RETURNS.text + " [1]"
+    )
+    assert [c.chunk_id for c in quoted.citations] == [RETURNS.chunk_id]
+    assert quoted.trace.answering_step().detail["grounded"] is False, "still counted"
+
 
 async def test_a_citation_of_a_source_that_was_not_given_is_not_a_citation(sims):
     sims["local"].reset(Faults(sources="invalid"))
-    done = await _run([_stage(sims, _retrieval(RETURNS, SHIPPING))])
+    send = UngroundedPolicy.SEND
+    done = await _run([_stage(sims, _retrieval(RETURNS, SHIPPING), ungrounded=send)])
     step = done.trace.answering_step()
     assert step.detail["grounded"] is False
     assert step.detail["invalid_citations"] == [5]
@@ -189,7 +199,7 @@ def test_a_cited_sentence_must_be_borne_out_by_its_source():
 
 async def test_a_misquoted_source_is_not_grounded(sims):
     sims["local"].reset(Faults(sources="misquote"))
-    done = await _run([_stage(sims, _retrieval(RETURNS))])
+    done = await _run([_stage(sims, _retrieval(RETURNS), ungrounded=UngroundedPolicy.SEND)])
     step = done.trace.answering_step()
     assert step.detail["cited"] == [1] and step.detail["unsupported_sentences"] == 1
     assert step.detail["grounded"] is False and done.citations == ()

@@ -1,0 +1,113 @@
+"""Help-centre documents through the whole chat: imported and indexed, retrieved for a visitor's
+question, sent to the (simulated) model as sources, and the cited answer streamed with its
+citations in `done` and in the stored message; nothing relevant hands over instead of inventing;
+an edit to a cited document stops the cache serving the answer that cited it. Runs on SQLite and
+in the PostgreSQL pass."""
+
+import pytest
+from channels.db import database_sync_to_async
+
+from chatbot import copy
+from chatbot.models import Message
+from knowledge import services
+from knowledge.documents.parsing import parse_document
+from knowledge.models import Document
+from tests.conftest import chat_socket
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RETURNS = """# Returns and refunds
+## How to return an item
+You can return any unworn item within 30 days of delivery. Print the prepaid return label from
+your order page and drop the parcel at any post office.
+## Refund timing
+Refunds reach your card 5 to 7 working days after we receive the returned parcel.
+"""
+RETURNS_ZH = """# 退货与退款
+## 如何退货
+收到商品后30天内，未穿过的商品都可以退货。在订单页面打印预付退货运单，把包裹交到任何邮局即可。
+"""
+
+
+@database_sync_to_async
+def upsert(name: str, text: str, locale: str) -> Document:
+    parsed = parse_document(text.encode(), filename=name, locale=locale)
+    return services.document_upsert(parsed=parsed, source_key=name, index_inline=True).document
+
+
+@database_sync_to_async
+def stored_citations(message_id: int) -> list[dict]:
+    return Message.objects.get(pk=message_id).citations
+
+
+@database_sync_to_async
+def cited_count(document_id: int) -> int:
+    return Document.objects.get(pk=document_id).cited_count
+
+
+@pytest.fixture
+def no_faq_or_fallback_handoff(settings):
+    settings.HANDOFF_FALLBACK_STREAK = 0
+
+
+async def test_a_cited_answer_streams_with_its_sources(upstream):
+    document = await upsert("en/returns.md", RETURNS, "en")
+    async with chat_socket() as client:
+        frames = await client.say(
+            "Can I still return unworn shoes a few weeks after delivery?", "g1"
+        )
+    done = frames[-1]
+    assert done["type"] == "done" and done["source"] == "llm"
+    assert done["message"]["text"].endswith("[1]")
+    assert "30 days" in done["message"]["text"]
+    (citation,) = done["message"]["citations"]
+    assert citation["title"] == "Returns and refunds"
+    assert citation["heading"] == "How to return an item"
+    assert citation["url"] == f"/help/{document.pk}/"
+    assert await stored_citations(done["message"]["id"]) == [citation]
+    assert done["trace"]["grounded"] is True
+    assert await cited_count(document.pk) == 1
+    prompt = upstream.stats.questions[-1]
+    assert prompt == "Can I still return unworn shoes a few weeks after delivery?"
+
+
+async def test_chinese_questions_get_chinese_sources(upstream):
+    await upsert("zh-hans/returns.md", RETURNS_ZH, "zh-hans")
+    async with chat_socket("?locale=zh-hans") as client:
+        frames = await client.say("买了鞋子多少天内可以退货？", "g2")
+    done = frames[-1]
+    assert done["source"] == "llm" and "30天内" in done["message"]["text"]
+    assert [c["title"] for c in done["message"]["citations"]] == ["退货与退款"]
+
+
+@pytest.mark.usefixtures("no_faq_or_fallback_handoff")
+@pytest.mark.parametrize("locale", ["en", "zh-hans"])
+async def test_nothing_relevant_says_so_and_asks_no_model(upstream, locale):
+    await upsert("en/returns.md", RETURNS, "en")
+    await upsert("zh-hans/returns.md", RETURNS_ZH, "zh-hans")
+    before = upstream.stats.requests
+    question = "Do you sell garden furniture?" if locale == "en" else "你们卖花园家具吗？"
+    async with chat_socket(f"?locale={locale}") as client:
+        frames = await client.say(question, "g3")
+    done = frames[-1]
+    assert done["source"] == "fallback"
+    assert done["message"]["text"] == copy.render(copy.NOT_FOUND_ANSWER, locale)
+    assert done["message"]["citations"] == []
+    assert upstream.stats.requests == before
+
+
+async def test_an_edited_document_stops_the_cache_serving_what_cited_it(upstream):
+    await upsert("en/returns.md", RETURNS, "en")
+    question = "Can I still return unworn shoes a few weeks after delivery?"
+    async with chat_socket() as client:
+        first = (await client.say(question, "c1"))[-1]
+        again = (await client.say(question, "c2"))[-1]
+    assert (first["source"], again["source"]) == ("llm", "cache")
+    assert again["message"]["citations"] == first["message"]["citations"]
+
+    await upsert("en/returns.md", RETURNS.replace("30 days", "45 days"), "en")
+    async with chat_socket() as client:
+        after = (await client.say(question, "c3"))[-1]
+    assert after["source"] == "llm"
+    assert "45 days" in after["message"]["text"]
+    assert after["message"]["citations"][0]["document_version"] == 2
