@@ -59,7 +59,7 @@ from chatbot.pipeline.trace import Trace  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "bench" / "data" / "retrieval_helpcentre.json"
 MODES = ("cite", "ignore", "misquote", "invalid")
-POLICIES = (UngroundedPolicy.SEND, UngroundedPolicy.REPLACE, UngroundedPolicy.QUOTE)
+POLICIES = (UngroundedPolicy.SEND, UngroundedPolicy.REPLACE, UngroundedPolicy.SUGGEST)
 SOURCES_BUDGET = 800
 TARGET_CITE_GROUNDED = 0.95  # a faithful quote must pass the support check
 
@@ -240,7 +240,7 @@ def verdicts(figures: dict[str, Any]) -> list[Verdict]:
     ]
     for mode in ("ignore", "misquote", "invalid"):
         sent = modes[mode]["send"]
-        for policy in ("replace", "quote"):
+        for policy in ("replace", "suggest"):
             kept = modes[mode][policy]
             checks.append(
                 Verdict(
@@ -265,7 +265,7 @@ def markdown(figures: dict[str, Any]) -> str:
         "fallback; the simulator answers as each mode scripts it.",
         "",
         "| mode | LLM_UNGROUNDED | model answers | valid citations | grounded (valid and "
-        "supported) | ungrounded reaching the visitor | replaced (not-found or quote) | "
+        "supported) | ungrounded reaching the visitor | replaced (not-found or suggestions) | "
         "not found |",
         "|---|---|---|---|---|---|---|---|",
     ]

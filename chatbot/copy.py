@@ -20,7 +20,10 @@ NOT_FOUND_ANSWER = _(
     "Would you like to talk to a person? Someone from our team can help you."
 )
 
-QUOTE_INTRO = _("Here is what our help centre says about that:")
+SUGGEST_ARTICLES = _(
+    "I'm not sure I can answer that exactly. These help-centre articles may help; "
+    "or ask to talk to a person."
+)
 
 INTERRUPTED_NOTE = _("(Sorry, my answer was cut off. Please ask again if you need more.)")
 

@@ -286,10 +286,10 @@ LLM_SOURCES_TOKEN_BUDGET = env.int("LLM_SOURCES_TOKEN_BUDGET", default=800)
 # the help centre existed) or "always" (the model answers from its own knowledge, marked so).
 LLM_ANSWER_WITHOUT_SOURCES = env.str("LLM_ANSWER_WITHOUT_SOURCES", default="when_empty")
 # A model answer given sources that cites none of them (or cites them for claims they do not
-# bear out) is marked ungrounded, counted and never cached, and: "quote" (replaced by the best
-# passage, quoted and cited: the default, as the local model rarely cites), "replace" (replaced
-# by the not-found answer) or "send" (goes out as written).
-LLM_UNGROUNDED = env.str("LLM_UNGROUNDED", default="quote")
+# bear out) is marked ungrounded, counted and never cached, and: "suggest" (replaced by "these
+# articles may help" with links to the retrieved articles: the default, as the local model
+# rarely cites), "replace" (replaced by the not-found answer) or "send" (goes out as written).
+LLM_UNGROUNDED = env.str("LLM_UNGROUNDED", default="suggest")
 
 SHARED_STATE_PREFIX = env.str("SHARED_STATE_PREFIX", default="chatbot:state")
 

@@ -13,7 +13,11 @@ from django.db import transaction
 from knowledge.embeddings import embedding_models, get_embedder
 from knowledge.models import FAQ, NegativeExample
 from knowledge.negatives import NegativeHit, NegativeVectors, declines
-from knowledge.services import ReembedProgress, knowledge_version, knowledge_version_bump
+from knowledge.services import (
+    ReembedProgress,
+    knowledge_version_bump,
+    knowledge_version_readable,
+)
 
 
 def negative_record(
@@ -96,7 +100,7 @@ class NegativeStore:
     so it serves PostgreSQL deployments as well."""
 
     def __init__(self) -> None:
-        self._version: tuple[int, tuple[str, ...]] | None = None
+        self._version: tuple[int | None, tuple[str, ...]] | None = None
         self._by_locale: dict[str, NegativeVectors] = {}
         self._checked_at = -float("inf")
         self._lock = threading.Lock()
@@ -122,7 +126,10 @@ class NegativeStore:
         }
 
     def refresh(self) -> None:
-        version = (knowledge_version(), embedding_models())
+        current = knowledge_version_readable()
+        if current is None and self._version is not None:
+            return
+        version = (current, embedding_models())
         if version != self._version:
             with self._lock:
                 if version != self._version:

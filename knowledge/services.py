@@ -2,6 +2,7 @@
 the management commands call these."""
 
 import hashlib
+import logging
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -38,6 +39,8 @@ from knowledge.models import (
     Visibility,
 )
 
+logger = logging.getLogger(__name__)
+
 KNOWLEDGE_VERSION_KEY = "knowledge:version"
 
 
@@ -48,6 +51,16 @@ def knowledge_version() -> int:
         cache.add(KNOWLEDGE_VERSION_KEY, 1, timeout=None)
         version = cache.get(KNOWLEDGE_VERSION_KEY, 1)
     return int(version)
+
+
+def knowledge_version_readable() -> int | None:
+    """The knowledge version, or None when the shared cache (Redis) does not answer: per-process
+    indexes then keep serving the copy they have (fail open; docs/operations.md)."""
+    try:
+        return knowledge_version()
+    except Exception as exc:
+        logger.warning("knowledge version unreadable (%s); serving this process's copy", exc)
+        return None
 
 
 def knowledge_version_bump() -> None:

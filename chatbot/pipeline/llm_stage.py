@@ -19,8 +19,8 @@ from chatbot.pipeline.grounding import (
     RETRIEVED,
     UngroundedPolicy,
     WithoutSources,
-    citation_for,
     sources_prompt,
+    suggested_articles,
 )
 from chatbot.pipeline.trace import Trace, TraceStep
 from knowledge.documents.types import Passage, Retrieval
@@ -66,7 +66,7 @@ class LLMStage:
         retrieve: Retrieve | None = None,
         without_sources: WithoutSources = WithoutSources.WHEN_EMPTY,
         sources_budget: int = 800,
-        ungrounded: UngroundedPolicy = UngroundedPolicy.QUOTE,
+        ungrounded: UngroundedPolicy = UngroundedPolicy.SUGGEST,
     ) -> None:
         self.router = router
         self.system_prompt = system_prompt
@@ -158,10 +158,9 @@ class LLMStage:
         replacement, replacement_citations = None, ()
         if sources and self.ungrounded == UngroundedPolicy.REPLACE:
             replacement = copy.render(copy.NOT_FOUND_ANSWER, turn.locale)
-        elif sources and self.ungrounded == UngroundedPolicy.QUOTE:
-            intro = copy.render(copy.QUOTE_INTRO, turn.locale)
-            replacement = f"{intro}\n\n{sources[0].text} [1]"
-            replacement_citations = (citation_for(1, sources[0]),)
+        elif sources and self.ungrounded == UngroundedPolicy.SUGGEST:
+            replacement = copy.render(copy.SUGGEST_ARTICLES, turn.locale)
+            replacement_citations = suggested_articles(sources)
         return Answer(
             self.name,
             self.router.relay(opened, route, trace, retries, turn.locale),

@@ -13,7 +13,6 @@ GIN index (migration 0006). Both search only chunks of the locale's current embe
 question's embedding takes 11 ms p50 / 18 ms p99 on PostgreSQL (2 loaded cores, Dec 2026)."""
 
 import hashlib
-import logging
 import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -28,9 +27,7 @@ from knowledge.documents.lexical import LexicalIndex
 from knowledge.embeddings import embedding_models, get_embedder
 from knowledge.models import Chunk, Visibility
 from knowledge.pgvector_index import vector_cursor
-from knowledge.services import knowledge_version
-
-logger = logging.getLogger(__name__)
+from knowledge.services import knowledge_version_readable
 
 
 @dataclass(frozen=True)
@@ -159,13 +156,9 @@ class InMemoryChunkIndex:
     def refresh(self) -> None:
         """Reloads when the knowledge version moved. Without the shared cache (Redis down) the
         version cannot be read: the copy this process has keeps answering (or one is loaded)."""
-        try:
-            current: int | None = knowledge_version()
-        except Exception:
-            logger.warning("knowledge version unreadable; searching this process's copy")
-            if self._version is not None:
-                return
-            current = None
+        current = knowledge_version_readable()
+        if current is None and self._version is not None:
+            return
         version = (current, embedding_models())
         if version != self._version:
             with self._lock:

@@ -134,12 +134,14 @@ async def test_an_answer_that_ignores_its_sources_is_marked_and_can_be_replaced(
     assert replaced.text == copy.render(copy.NOT_FOUND_ANSWER, "en")
     assert replaced.trace.answering_step().detail["replaced"] is True
 
-    quoted = await _run([_stage(sims, _retrieval(RETURNS, SHIPPING))], question)  # the default
-    assert quoted.text == (
-        "Here is what our help centre says about that:\n\n" + RETURNS.text + " [1]"
-    )
-    assert [c.chunk_id for c in quoted.citations] == [RETURNS.chunk_id]
-    assert quoted.trace.answering_step().detail["grounded"] is False, "still counted"
+    again = Passage(**{**RETURNS.__dict__, "chunk_id": 13})  # a second chunk of one article
+    suggested = await _run([_stage(sims, _retrieval(RETURNS, again, SHIPPING))], question)
+    assert suggested.text == copy.render(copy.SUGGEST_ARTICLES, "en")  # the default
+    assert [(c.number, c.title) for c in suggested.citations] == [
+        (1, "Returns and refunds"),
+        (2, "Shipping"),
+    ], "one link per article, best first"
+    assert suggested.trace.answering_step().detail["grounded"] is False, "still counted"
 
 
 async def test_a_citation_of_a_source_that_was_not_given_is_not_a_citation(sims):
