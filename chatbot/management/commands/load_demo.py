@@ -29,12 +29,14 @@ class Command(BaseCommand):
             password = secrets.token_urlsafe(12)
             user_model.objects.create_superuser("admin", "admin@example.com", password)
             password_file.parent.mkdir(parents=True, exist_ok=True)
+            password_file.touch(mode=0o600)
+            password_file.chmod(0o600)  # only its owner reads it
             password_file.write_text(password + "\n")
         result = import_faqs(json.loads(DEMO_FAQS.read_text(encoding="utf-8")), created_by="demo")
         self.stdout.write(f"Demo FAQs: {result.created} new, {result.updated} updated.")
         self.load_help_centre(HELP_CENTRE)
-        if password_file.exists():
-            self.stdout.write(f"Admin login: admin / {password_file.read_text().strip()}")
+        if password_file.exists():  # the path, not the password: terminals and CI logs keep it
+            self.stdout.write(f"Admin login: admin, password in {password_file}")
         call_command("seed_analytics_demo", stdout=self.stdout)
 
     def load_help_centre(self, root: Path) -> None:
