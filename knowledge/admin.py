@@ -176,6 +176,10 @@ class FAQAdmin(ContentAdmin):
         ]
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Creates and rewrites FAQs and their live answers: the model permissions it changes
+        are checked here (admin_view only checks is_staff)."""
+        if not request.user.has_perms(["knowledge.add_faq", "knowledge.change_faq"]):
+            raise PermissionDenied
         form = ImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             try:
