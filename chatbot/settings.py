@@ -311,6 +311,8 @@ HANDOFF_SWEEP_INTERVAL_S = env.float("HANDOFF_SWEEP_INTERVAL_S", default=5.0)
 HANDOFF_PRESENCE_TTL_S = env.float("HANDOFF_PRESENCE_TTL_S", default=45.0)
 # The wait estimate per place in the queue until there are recent claims to average.
 HANDOFF_DEFAULT_WAIT_S = env.int("HANDOFF_DEFAULT_WAIT_S", default=120)
+# Messages a visitor may leave for the team per conversation (each at most 4,000 characters).
+HANDOFF_LEFT_MESSAGES_MAX = env.int("HANDOFF_LEFT_MESSAGES_MAX", default=5)
 # SLA targets the console highlights: waiting in the queue, the first human reply after the
 # handoff, and a visitor's message left without an agent reply.
 HANDOFF_SLA_WAIT_S = env.int("HANDOFF_SLA_WAIT_S", default=120)

@@ -233,9 +233,19 @@ class ChatConsumer(JsonSocketConsumer):
         )
 
     async def on_leave_message(self, frame: LeaveMessageFrame) -> None:
-        await database_sync_to_async(handoff.left_message_store)(
+        # The same per-visitor budget as messages: both are text a visitor stores.
+        allowed, retry_after = await visitor_message_allowed(self.conversation.public_id)
+        if not allowed:
+            await self.send_frame(
+                error_frame("rate_limited", locale=self.locale, retry_after=round(retry_after, 1))
+            )
+            return
+        stored = await database_sync_to_async(handoff.left_message_store)(
             conversation_id=self.conversation.pk, email=frame.email, text=frame.text
         )
+        if stored is None:
+            await self.send_frame(visitor_error_frame("left_message_limit", locale=self.locale))
+            return
         await self.send_frame({"type": "left_message", "email": frame.email})
 
     async def on_rating(self, frame: RatingFrame) -> None:

@@ -23,6 +23,9 @@ from chatbot.protocol import (
 HANDOFF_ERROR_TEXTS = {
     "invalid_email": _("Please enter a valid email address."),
     "not_closed": _("You can rate the conversation once it has ended."),
+    "left_message_limit": _(
+        "We already have your messages and will reply by email. Please wait for our answer."
+    ),
 }
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]

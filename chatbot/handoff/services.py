@@ -442,8 +442,15 @@ def presence_update(*, agent: AbstractBaseUser, status: str | None = None, seen:
 # --- visitor extras -------------------------------------------------------------------------
 
 
-def left_message_store(*, conversation_id: int, email: str, text: str) -> LeftMessage:
-    left = LeftMessage.objects.create(conversation_id=conversation_id, email=email, text=text)
+def left_message_store(*, conversation_id: int, email: str, text: str) -> LeftMessage | None:
+    """Stores a message for the team; None once the conversation holds HANDOFF_LEFT_MESSAGES_MAX
+    (one socket stored 107 MB in 25 s before there was a cap)."""
+    with transaction.atomic():
+        Conversation.objects.select_for_update().filter(pk=conversation_id).exists()
+        count = LeftMessage.objects.filter(conversation_id=conversation_id).count()
+        if count >= settings.HANDOFF_LEFT_MESSAGES_MAX:
+            return None
+        left = LeftMessage.objects.create(conversation_id=conversation_id, email=email, text=text)
     if selectors.conversation_status(conversation_id=conversation_id) in selectors.OPEN_STATUSES:
         transaction.on_commit(notify.queue_changed)
     return left

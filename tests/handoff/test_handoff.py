@@ -526,3 +526,32 @@ async def test_the_console_socket_takes_only_the_sites_own_origin(
     connected, _ = await communicator.connect()
     await communicator.disconnect()
     assert connected is accepted
+
+
+async def test_left_messages_are_capped_per_conversation_and_rate_limited(upstream, settings):
+    settings.HANDOFF_LEFT_MESSAGES_MAX = 3
+    settings.CHAT_VISITOR_MESSAGE_BURST = 100
+    frame = {"type": "leave_message", "email": "ada@example.com", "text": "x" * 4000}
+    async with chat_socket() as client:
+        for _ in range(3):
+            await client.send(frame)
+            assert (await until(client, lambda f: f["type"] in ("left_message", "error")))[
+                "type"
+            ] == "left_message"
+        await client.send(frame)
+        refused = await until(client, "error")
+        assert refused["code"] == "left_message_limit" and refused["text"]
+        assert (await client.say("still there?", "after-cap"))[-1]["type"] == "done"
+        public_id = client.hello["conversation"]
+    stored = await database_sync_to_async(
+        lambda: LeftMessage.objects.filter(conversation__public_id=public_id).count()
+    )()
+    assert stored == 3
+
+    settings.CHAT_VISITOR_MESSAGE_BURST = 1
+    async with chat_socket() as client:
+        await client.send(frame)
+        await until(client, "left_message")
+        await client.send(frame)
+        limited = await until(client, "error")
+    assert limited["code"] == "rate_limited" and limited["retry_after"] > 0
