@@ -1282,7 +1282,8 @@
     setConversationStatus("queued");
     if (!statusNotice) return;
     var text = T.queued;
-    if (typeof f.position === "number")
+    // No wait estimate when nobody is online: the leave-a-message form says what happens.
+    if (typeof f.position === "number" && f.agents_online !== 0)
       text += " " + fmt(T.queuePlace, { position: f.position, wait: waitText(f.estimated_wait_s) });
     statusNotice.querySelector(".bubble").textContent = text;
     if (f.agents_online === 0 && !leftMessage) showLeaveForm();

@@ -444,3 +444,19 @@ def test_a_model_answer_shows_its_help_centre_sources_as_links(
         page.screenshot(path=str(screenshot_dir / "widget-citations.png"))
     finally:
         context.close()
+
+
+def test_with_nobody_online_the_queue_promises_no_wait(desktop: Page, daphne_server: str) -> None:
+    """Issue [13]: "Estimated wait: about 4 min" was shown above "No one from our team is
+    online right now"; with nobody online only the leave-a-message offer is shown."""
+    page = desktop
+    page.goto(daphne_server + "/")
+    widget = page.locator("chatbot-widget")
+    widget.get_by_role("button", name="Open chat").click()
+    page.wait_for_function(READY)
+    widget.get_by_role("button", name="Talk to a person").click()
+    notice = widget.locator(".row.notice").last
+    expect(notice).to_contain_text("We're connecting you with a member of our team")
+    expect(widget.get_by_text("No one from our team is online right now")).to_be_visible()
+    assert "Estimated wait" not in notice.inner_text()
+    assert "in the queue" not in notice.inner_text()
