@@ -17,14 +17,17 @@ from chatbot.handoff import services as handoff
 
 
 def agent_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Anonymous users go to the login page; signed-in users who are not agents get 403."""
+    """Anonymous users go to the login page; signed-in users who are not agents get a 403 page
+    that says how to become one (a page, not a bare 403; the JSON endpoint keeps its 403)."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not selectors.is_agent(request.user):
-            raise PermissionDenied
+            if request.method != "GET":
+                raise PermissionDenied
+            return render(request, "console/not_agent.html", status=403)
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -23,7 +23,10 @@ def signed_in(user: User, *, csrf: bool = False) -> Client:
 def test_console_page_is_for_staff_agents_only(agents):
     assert Client().get("/console/").url.startswith("/console/login/")
     outsider = make_agent("eve", in_group=False)
-    assert signed_in(outsider).get("/console/").status_code == 403
+    refused = signed_in(outsider).get("/console/")
+    assert refused.status_code == 403
+    assert b"this account is not an agent" in refused.content and b"agents" in refused.content
+    assert b"console/console.js" not in refused.content
     not_staff = make_agent("mallory", staff=False)
     assert signed_in(not_staff).get("/console/").status_code == 403
     page = signed_in(agents["ann"]).get("/console/")
