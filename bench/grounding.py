@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import sys
@@ -196,7 +197,7 @@ async def _with_clients(coro):
 
 def run(*, local_model: bool, local_sample: int) -> dict[str, Any]:
     call_command("migrate", "--noinput", verbosity=0)
-    call_command("load_demo", verbosity=0)
+    call_command("load_demo", verbosity=0, stdout=io.StringIO())  # its lines are not figures
     data = json.loads(QUESTIONS.read_text())["questions"]
     answerable = [q for q in data if q["document"]]
     out_of_scope = [q for q in data if not q["document"]]
