@@ -2,7 +2,6 @@
 admin, embedded when confirmed, and kept per process for the FAQ stage's veto
 (knowledge/negatives.py has the rule)."""
 
-import threading
 import time
 from collections.abc import Iterator, Sequence
 
@@ -10,13 +9,13 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 
-from knowledge.embeddings import embedding_models, get_embedder
+from knowledge.embeddings import get_embedder
 from knowledge.models import FAQ, NegativeExample
 from knowledge.negatives import NegativeHit, NegativeVectors, declines
+from knowledge.process_copy import VersionedCopy
 from knowledge.services import (
     ReembedProgress,
     knowledge_version_bump,
-    knowledge_version_readable,
 )
 
 
@@ -93,17 +92,16 @@ def negatives_reembed(*, batch_size: int) -> Iterator[ReembedProgress]:
         yield ReembedProgress(done=done, total=len(pending))
 
 
-class NegativeStore:
+class NegativeStore(VersionedCopy):
     """This process's copy of the confirmed negatives of active FAQs, per locale, reloaded when
     the knowledge version or an embedding model changes (as the in-memory FAQ index is). Only
     vectors of the locale's current model are kept. Small (one row per confirmed thumbs-down),
     so it serves PostgreSQL deployments as well."""
 
     def __init__(self) -> None:
-        self._version: tuple[int | None, tuple[str, ...]] | None = None
+        super().__init__()
         self._by_locale: dict[str, NegativeVectors] = {}
         self._checked_at = -float("inf")
-        self._lock = threading.Lock()
 
     def _load(self) -> None:
         rows: dict[str, list[tuple[int, int, bytes]]] = {}
@@ -126,15 +124,7 @@ class NegativeStore:
         }
 
     def refresh(self) -> None:
-        current = knowledge_version_readable()
-        if current is None and self._version is not None:
-            return
-        version = (current, embedding_models())
-        if version != self._version:
-            with self._lock:
-                if version != self._version:
-                    self._load()
-                    self._version = version
+        super().refresh()
         self._checked_at = time.monotonic()
 
     def is_fresh(self, max_age_s: float) -> bool:

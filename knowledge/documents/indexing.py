@@ -13,7 +13,6 @@ GIN index (migration 0006). Both search only chunks of the locale's current embe
 question's embedding takes 11 ms p50 / 18 ms p99 on PostgreSQL (2 loaded cores, Dec 2026)."""
 
 import hashlib
-import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -24,10 +23,10 @@ from django.urls import reverse
 from psycopg import sql
 
 from knowledge.documents.lexical import LexicalIndex
-from knowledge.embeddings import embedding_models, get_embedder
+from knowledge.embeddings import get_embedder
 from knowledge.models import Chunk, Visibility
 from knowledge.pgvector_index import vector_cursor
-from knowledge.services import knowledge_version_readable
+from knowledge.process_copy import VersionedCopy
 
 
 @dataclass(frozen=True)
@@ -116,12 +115,11 @@ def _corpus(rows: list[tuple[int, str, str, bytes]]) -> _Corpus:
     )
 
 
-class InMemoryChunkIndex:
+class InMemoryChunkIndex(VersionedCopy):
     def __init__(self) -> None:
-        self._version: tuple[int | None, tuple[str, ...]] | None = None
+        super().__init__()
         self._corpora: dict[tuple[str, bool], _Corpus] = {}
         self._info: dict[int, ChunkInfo] = {}
-        self._lock = threading.Lock()  # one reload at a time
 
     def _load(self) -> None:
         models: dict[str, str] = {}
@@ -152,19 +150,6 @@ class InMemoryChunkIndex:
             corpora[(locale, True)] = everyone or _corpus(items)
         # Swapped together, so a search never finds a chunk whose citation data is missing.
         self._corpora, self._info = corpora, info
-
-    def refresh(self) -> None:
-        """Reloads when the knowledge version moved. Without the shared cache (Redis down) the
-        version cannot be read: the copy this process has keeps answering (or one is loaded)."""
-        current = knowledge_version_readable()
-        if current is None and self._version is not None:
-            return
-        version = (current, embedding_models())
-        if version != self._version:
-            with self._lock:
-                if version != self._version:
-                    self._load()
-                    self._version = version
 
     def candidates(
         self,
