@@ -125,15 +125,18 @@ def ground(text: str, passages: Sequence[Passage]) -> Grounding:
 def unsupported_sentences(text: str, passages: Sequence[Passage]) -> tuple[str, ...]:
     """Sentences with valid citations whose words (or any number) are not in the cited sources."""
     unsupported = []
+    words: dict[int, set[str]] = {}  # a passage's tokens, once per answer (jieba is not free)
     for sentence in _SENTENCE_END.split(text):
         numbers = [n for n in citation_numbers(sentence) if 1 <= n <= len(passages)]
         claim = tokenize(_CITATION.sub(" ", sentence))
         if not numbers or not claim:
             continue
-        evidence = set()
+        evidence: set[str] = set()
         for number in numbers:
-            passage = passages[number - 1]
-            evidence.update(tokenize(f"{passage.title} {passage.text}"))
+            if number not in words:
+                passage = passages[number - 1]
+                words[number] = set(tokenize(f"{passage.title} {passage.text}"))
+            evidence |= words[number]
         share = sum(token in evidence for token in claim) / len(claim)
         numbers_missing = any(_NUMBER.match(t) and t not in evidence for t in claim)
         if share < SUPPORT_MIN_SHARE or numbers_missing:
