@@ -132,19 +132,24 @@ class ChatConsumer(JsonSocketConsumer):
         elif isinstance(frame, RatingFrame):
             await self.on_rating(frame)
 
-    async def on_message(self, frame: MessageFrame) -> None:
+    async def _rate_limited(self, client_id: str | None = None) -> bool:
+        """Takes from the visitor's budget for stored text (messages and left messages); when it
+        is spent, sends `rate_limited` with the wait and says so. Nothing is stored then: the
+        widget keeps the text and lets the visitor resend it once retry_after has passed."""
         allowed, retry_after = await visitor_message_allowed(self.conversation.public_id)
         if not allowed:
-            # Not stored: the widget keeps the text and lets the visitor resend it (same client
-            # id) once retry_after has passed.
             await self.send_frame(
                 error_frame(
                     "rate_limited",
                     locale=self.locale,
-                    client_id=frame.client_id,
+                    client_id=client_id,
                     retry_after=round(retry_after, 1),
                 )
             )
+        return not allowed
+
+    async def on_message(self, frame: MessageFrame) -> None:
+        if await self._rate_limited(frame.client_id):
             return
         accepted = await database_sync_to_async(handoff.visitor_message_accept)(
             conversation=self.conversation, client_id=frame.client_id, text=frame.text
@@ -233,12 +238,7 @@ class ChatConsumer(JsonSocketConsumer):
         )
 
     async def on_leave_message(self, frame: LeaveMessageFrame) -> None:
-        # The same per-visitor budget as messages: both are text a visitor stores.
-        allowed, retry_after = await visitor_message_allowed(self.conversation.public_id)
-        if not allowed:
-            await self.send_frame(
-                error_frame("rate_limited", locale=self.locale, retry_after=round(retry_after, 1))
-            )
+        if await self._rate_limited():
             return
         stored = await database_sync_to_async(handoff.left_message_store)(
             conversation_id=self.conversation.pk, email=frame.email, text=frame.text
