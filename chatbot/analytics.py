@@ -18,6 +18,7 @@ from chatbot.handoff.selectors import models_were_down
 from chatbot.llm.costs import trace_cost
 from chatbot.models import Conversation, Message
 from chatbot.pipeline.grounding import NOTHING_RELEVANT
+from knowledge.documents.parsing import guess_locale
 from knowledge.embeddings import get_embedder
 from knowledge.matching import BELOW_THRESHOLD
 from knowledge.selectors import normalise_question
@@ -141,8 +142,12 @@ def _local_day(moment: dt.datetime) -> dt.date:
     return timezone.localtime(moment).date()
 
 
+def _llm_steps(trace: dict[str, Any]) -> list[dict[str, Any]]:
+    return [step for step in trace.get("steps", []) if step.get("stage") == "llm"]
+
+
 def _has_llm_step(trace: dict[str, Any]) -> bool:
-    return any(step.get("stage") == "llm" for step in trace.get("steps", []))
+    return bool(_llm_steps(trace))
 
 
 def _faq_step(trace: dict[str, Any]) -> dict[str, Any] | None:
@@ -464,10 +469,6 @@ class Grounding:
         return _share(self.ungrounded_sent + self.ungrounded_replaced, self.with_sources)
 
 
-def _llm_steps(trace: dict[str, Any]) -> list[dict[str, Any]]:
-    return [step for step in trace.get("steps", []) if step.get("stage") == "llm"]
-
-
 def _nothing_relevant(trace: dict[str, Any]) -> bool:
     return any(step.get("decision") == NOTHING_RELEVANT for step in _llm_steps(trace))
 
@@ -508,10 +509,6 @@ class ContentGap:
     questions: tuple[str, ...]  # up to five other wordings
 
 
-def _locale_of(text: str) -> str:
-    return "zh-hans" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
-
-
 def cluster_questions(vectors: np.ndarray, similarity: float) -> list[list[int]]:
     """Single-link clusters of unit vectors: two questions share a cluster when a chain of
     neighbours at least `similarity` apart joins them."""
@@ -544,7 +541,7 @@ def content_gaps(ds: Dataset, limit: int = TOP_GAPS) -> list[ContentGap]:
     ][-MAX_GAP_QUESTIONS:]
     by_locale: dict[str, list[str]] = defaultdict(list)
     for text in asked:
-        by_locale[_locale_of(text)].append(text)
+        by_locale[guess_locale([text])].append(text)
     gaps = []
     for locale, texts in by_locale.items():
         vectors = get_embedder(locale).embed(texts)
