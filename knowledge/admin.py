@@ -7,6 +7,7 @@ import json
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count
@@ -31,6 +32,7 @@ from knowledge.models import (
     Visibility,
 )
 from knowledge.negative_store import negatives_confirm, negatives_dismiss
+from knowledge.variant_check import VariantCheck, variant_check
 
 
 class ContentAdmin(admin.ModelAdmin):
@@ -53,6 +55,52 @@ class ContentAdmin(admin.ModelAdmin):
         transaction.on_commit(services.knowledge_version_bump)
 
 
+def _variant_check(variant: AnswerVariant) -> VariantCheck:
+    return variant_check(canonical=variant.faq.answer, variant=variant.text)
+
+
+def _fact_check_label(variant: AnswerVariant) -> str:
+    if not variant.pk or not variant.faq_id:
+        return ""
+    check = _variant_check(variant)
+    return "ok" if check.ok else "flagged: " + check.summary()
+
+
+def approve_after_review(
+    model_admin: admin.ModelAdmin, request: HttpRequest, selected, variants
+) -> HttpResponse | None:
+    """Bulk approval in two steps: a page showing every variant's text beside its FAQ's answer
+    and what the fact check found, then approval of the ones it did not flag. A flagged variant
+    is approved one at a time from its own page, by a person who has read it."""
+    variants = list(variants.select_related("faq"))
+    checked = [(variant, _variant_check(variant)) for variant in variants]
+    if request.POST.get("confirm_approval") != "yes":
+        context = {
+            **model_admin.admin_site.each_context(request),
+            "title": "Approve answer variants",
+            "opts": model_admin.model._meta,
+            "rows": checked,
+            "flagged": sum(not check.ok for _, check in checked),
+            "approvable": sum(check.ok for _, check in checked),
+            "selected_ids": [str(pk) for pk in selected.values_list("pk", flat=True)],
+            "action": request.POST.get("action", ""),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return render(request, "admin/knowledge/answervariant/approve_review.html", context)
+    clean = [variant.pk for variant, check in checked if check.ok]
+    count = services.variants_set_status(variant_ids=clean, status=AnswerVariant.Status.APPROVED)
+    model_admin.message_user(request, f"{count} variant(s) approved.")
+    flagged = [variant for variant, check in checked if not check.ok]
+    if flagged:
+        model_admin.message_user(
+            request,
+            f"{len(flagged)} flagged variant(s) left as they were: open each one, read it and "
+            "approve it there if it is right.",
+            level=messages.WARNING,
+        )
+    return None
+
+
 class ParaphraseInline(admin.TabularInline):
     model = Paraphrase
     extra = 1
@@ -67,8 +115,12 @@ class ParaphraseInline(admin.TabularInline):
 class AnswerVariantInline(admin.TabularInline):
     model = AnswerVariant
     extra = 0
-    fields = ("text", "status", "origin", "created_by", "served_count")
-    readonly_fields = ("served_count",)
+    fields = ("text", "status", "fact_check", "origin", "created_by", "served_count")
+    readonly_fields = ("fact_check", "served_count")
+
+    @admin.display(description="fact check")
+    def fact_check(self, obj: AnswerVariant) -> str:
+        return _fact_check_label(obj)
 
 
 class ImportForm(forms.Form):
@@ -150,11 +202,17 @@ class FAQAdmin(ContentAdmin):
         count = services.variants_set_status(variant_ids=list(ids), status=status)
         self.message_user(request, f"{count} variant(s) {status}.")
 
-    @admin.action(description="Approve draft answer variants of the selected FAQs")
-    def approve_draft_variants(self, request: HttpRequest, queryset) -> None:
-        self._set_draft_variants(request, queryset, AnswerVariant.Status.APPROVED)
+    @admin.action(
+        description="Approve draft answer variants of the selected FAQs (after review)",
+        permissions=["change"],
+    )
+    def approve_draft_variants(self, request: HttpRequest, queryset) -> HttpResponse | None:
+        drafts = AnswerVariant.objects.filter(faq__in=queryset, status=AnswerVariant.Status.DRAFT)
+        return approve_after_review(self, request, queryset, drafts)
 
-    @admin.action(description="Reject draft answer variants of the selected FAQs")
+    @admin.action(
+        description="Reject draft answer variants of the selected FAQs", permissions=["change"]
+    )
     def reject_draft_variants(self, request: HttpRequest, queryset) -> None:
         self._set_draft_variants(request, queryset, AnswerVariant.Status.REJECTED)
 
@@ -206,21 +264,31 @@ class FAQAdmin(ContentAdmin):
 
 @admin.register(AnswerVariant)
 class AnswerVariantAdmin(ContentAdmin):
-    list_display = ("text", "faq", "status", "origin", "served_count", "updated_at")
+    list_display = ("text", "faq", "status", "fact_check", "origin", "served_count", "updated_at")
     list_filter = ("status", "origin", "faq__locale")
+    list_select_related = ("faq",)
     search_fields = ("text", "faq__question")
+    readonly_fields = ("canonical_answer", "fact_check")
     actions = ["approve", "reject"]
+
+    @admin.display(description="canonical answer")
+    def canonical_answer(self, obj: AnswerVariant) -> str:
+        return obj.faq.answer if obj.faq_id else ""
+
+    @admin.display(description="fact check")
+    def fact_check(self, obj: AnswerVariant) -> str:
+        return _fact_check_label(obj)
 
     def _set_status(self, request: HttpRequest, queryset, status: str) -> None:
         ids = list(queryset.values_list("pk", flat=True))
         count = services.variants_set_status(variant_ids=ids, status=status)
         self.message_user(request, f"{count} variant(s) {status}.")
 
-    @admin.action(description="Approve selected variants")
-    def approve(self, request: HttpRequest, queryset) -> None:
-        self._set_status(request, queryset, AnswerVariant.Status.APPROVED)
+    @admin.action(description="Approve selected variants (after review)", permissions=["change"])
+    def approve(self, request: HttpRequest, queryset) -> HttpResponse | None:
+        return approve_after_review(self, request, queryset, queryset)
 
-    @admin.action(description="Reject selected variants")
+    @admin.action(description="Reject selected variants", permissions=["change"])
     def reject(self, request: HttpRequest, queryset) -> None:
         self._set_status(request, queryset, AnswerVariant.Status.REJECTED)
 
