@@ -246,6 +246,9 @@ KNOWLEDGE_RETRIEVAL_CANDIDATES = env.int("KNOWLEDGE_RETRIEVAL_CANDIDATES", defau
 KNOWLEDGE_CRAWL_MAX_PAGES = env.int("KNOWLEDGE_CRAWL_MAX_PAGES", default=200)
 KNOWLEDGE_CRAWL_MAX_DEPTH = env.int("KNOWLEDGE_CRAWL_MAX_DEPTH", default=5)
 KNOWLEDGE_CRAWL_MAX_SECONDS = env.float("KNOWLEDGE_CRAWL_MAX_SECONDS", default=300.0)
+# The crawler refuses hosts on loopback and private addresses (an editor's URL must not reach
+# this machine's services or its network); set to crawl an intranet help centre.
+KNOWLEDGE_CRAWL_PRIVATE_NETWORKS = env.bool("KNOWLEDGE_CRAWL_PRIVATE_NETWORKS", default=False)
 
 # --- LLM ------------------------------------------------------------------------------------
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")

@@ -661,7 +661,12 @@ def documents_crawl(*, import_id: int, index_inline: bool = False) -> DocumentIm
     }
     limits = CrawlLimits(**options.get("limits", {}))
     try:
-        for page in crawl(document_import.source, limits=limits, previous=previous):
+        for page in crawl(
+            document_import.source,
+            limits=limits,
+            previous=previous,
+            private_networks=settings.KNOWLEDGE_CRAWL_PRIVATE_NETWORKS,
+        ):
             item, code = _crawl_one(document_import, page, options, known, index_inline)
             _import_record(document_import, item, code)
     except Exception as exc:

@@ -8,8 +8,16 @@ Last-Modified) and stops at a page, depth and time budget. It only fetches: pars
 The frontier is the site's sitemap when it lists pages under the start URL (`Sitemap:` lines of
 robots.txt, else `/sitemap.xml`; sitemap index files are followed); otherwise links are followed
 breadth first from the start URL.
+
+It fetches only from public internet addresses unless told otherwise: an editor's start URL must
+not reach the machine's own services or the private network it runs in (server-side request
+forgery). The host is resolved before the first request, and the address each answer came
+from is checked before its body is read (a host that resolves differently later, or a
+robots.txt redirect, gains nothing).
 """
 
+import ipaddress
+import socket
 import time
 import warnings
 import zlib
@@ -19,12 +27,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
-from urllib.robotparser import RobotFileParser
 
 import httpx
 import idna
 from bs4 import BeautifulSoup, SoupStrainer, XMLParsedAsHTMLWarning
 from lxml import etree
+from protego import Protego
 
 # XHTML pages (with an <?xml?> line) served as text/html are read as HTML, as browsers do;
 # BeautifulSoup warns about each one (all 1,169 pages of the PostgreSQL manual).
@@ -285,6 +293,28 @@ def _page_links(body: bytes, page_url: str, scope: _Scope) -> tuple[str, ...]:
     return tuple(links)
 
 
+def _is_public(address: str) -> bool:
+    """Whether `address` is a global unicast address (not loopback, private, link-local,
+    shared, reserved or multicast); an IPv4-mapped IPv6 address is judged by its IPv4 part."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def _private_addresses(host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to that are not public; empty when it does not resolve
+    (the request then fails as a network error)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return []
+    return sorted({info[4][0] for info in infos if not _is_public(info[4][0])})
+
+
 class _Crawler:
     """One crawl's state: the scope, the client, the budget, robots.txt's rules and the
     pacing."""
@@ -298,21 +328,23 @@ class _Crawler:
         user_agent: str,
         clock: Callable[[], float],
         sleep: Callable[[float], None],
+        private_networks: bool,
     ) -> None:
         self.client = client
         self.limits = limits
+        self.private_networks = private_networks
         self.user_agent = user_agent
         self.clock = clock
         self.sleep = sleep
         self.deadline = clock() + limits.max_seconds
         self.delay = limits.delay_seconds
         self.last_request_end: float | None = None
-        self.robots = RobotFileParser()
+        self.robots = Protego.parse("")
         self.start = start
         self.scope = _Scope.of(start)
 
     def run(self, previous: Mapping[str, PreviousFetch]) -> Iterator[CrawledPage]:
-        refusal = self.read_robots(self.scope.origin)
+        refusal = self.private_refusal() or self.read_robots(self.scope.origin)
         if refusal is not None:
             yield CrawledPage(self.start, PageStatus.SKIPPED, depth=0, error=refusal)
             return
@@ -342,6 +374,24 @@ class _Crawler:
                     if link not in seen:
                         seen.add(link)
                         frontier.append((link, depth + 1))
+
+    def private_refusal(self) -> str | None:
+        if self.private_networks:
+            return None
+        parts = urlsplit(self.start)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        private = _private_addresses(parts.hostname or "", port)
+        if private:
+            return f"{parts.hostname} is on a private network ({', '.join(private)}): not crawled"
+        return None
+
+    def _check_peer(self, response: httpx.Response) -> None:
+        if self.private_networks:
+            return
+        stream = response.extensions.get("network_stream")
+        peer = stream.get_extra_info("server_addr") if stream is not None else None
+        if peer and not _is_public(str(peer[0])):
+            raise _FetchFailed(f"answered from a private network address ({peer[0]}): not read")
 
     def fetch_page(
         self,
@@ -513,6 +563,7 @@ class _Crawler:
                 timeout=timeout,
                 follow_redirects=follow_redirects,
             ) as response:
+                self._check_peer(response)
                 media_type, content_type = _content_type(response.headers.get("Content-Type"), url)
                 body = b""
                 if response.is_success and (wanted_types is None or media_type in wanted_types):
@@ -568,10 +619,12 @@ class _Crawler:
                 f"robots.txt answered HTTP {response.status_code}: the whole site counts as "
                 "disallowed until robots.txt can be read"
             )
-        lines = []
+        text = ""
         if response.status_code < 300:
-            lines = response.body.decode("utf-8-sig", errors="replace").splitlines()
-        self.robots.parse(lines)
+            text = response.body.decode("utf-8-sig", errors="replace")
+        # Protego, not urllib.robotparser: it knows the wildcards (* and $) of RFC 9309 that
+        # help centres use ("Disallow: /*.pdf$") and picks the longest matching rule.
+        self.robots = Protego.parse(text)
         crawl_delay = self.robots.crawl_delay(self.user_agent)
         if crawl_delay:
             capped = min(float(crawl_delay), self.limits.max_crawl_delay_seconds)
@@ -579,17 +632,17 @@ class _Crawler:
         return None
 
     def _disallow_all(self, reason: str) -> str:
-        self.robots.parse(["User-agent: *", "Disallow: /"])
+        self.robots = Protego.parse("User-agent: *\nDisallow: /")
         return reason
 
     def allowed(self, url: str) -> bool:
-        return self.robots.can_fetch(self.user_agent, url)
+        return self.robots.can_fetch(url, self.user_agent)
 
     def sitemap_urls(self) -> list[str]:
         """The in-scope page URLs of the site's sitemaps, in order, once each; sitemaps on
         other hosts are not read."""
         scope = self.scope
-        declared = [normalise_url(url) for url in self.robots.site_maps() or []]
+        declared = [normalise_url(url) for url in self.robots.sitemaps]
         same_host = [url for url in declared if url is not None and scope.same_origin(url)]
         queue = deque(same_host or [f"{scope.origin}/sitemap.xml"])
         read: set[str] = set()
@@ -632,8 +685,11 @@ def crawl(
     client: httpx.Client | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    private_networks: bool = False,
 ) -> Iterator[CrawledPage]:
     """Yield each page of the site under `start_url` as it is fetched, within `limits`.
+    With `private_networks` false (the default) a host on a loopback or private address is
+    not crawled: the start page comes back skipped, saying why.
 
     `previous` maps URLs (as `CrawledPage.url` gave them) to what the last crawl saw, for
     conditional requests. Raises ValueError at once when `start_url` is not an http(s) URL;
@@ -644,7 +700,14 @@ def crawl(
         raise ValueError(f"Not an http or https URL: {start_url!r}")
     known = {normalise_url(url) or url: fetch for url, fetch in previous.items()}
     return _crawl(
-        start, known, limits=limits, user_agent=user_agent, client=client, clock=clock, sleep=sleep
+        start,
+        known,
+        limits=limits,
+        user_agent=user_agent,
+        client=client,
+        clock=clock,
+        sleep=sleep,
+        private_networks=private_networks,
     )
 
 
@@ -657,11 +720,18 @@ def _crawl(
     client: httpx.Client | None,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
+    private_networks: bool,
 ) -> Iterator[CrawledPage]:
     own_client = client is None
     http = client if client is not None else httpx.Client()
     crawler = _Crawler(
-        start, client=http, limits=limits, user_agent=user_agent, clock=clock, sleep=sleep
+        start,
+        client=http,
+        limits=limits,
+        user_agent=user_agent,
+        clock=clock,
+        sleep=sleep,
+        private_networks=private_networks,
     )
     try:
         yield from crawler.run(previous)

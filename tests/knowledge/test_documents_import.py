@@ -127,7 +127,8 @@ class Site:
 
 
 @pytest.fixture
-def site() -> Iterator[Site]:
+def site(settings) -> Iterator[Site]:
+    settings.KNOWLEDGE_CRAWL_PRIVATE_NETWORKS = True  # the site listens on 127.0.0.1
     served = Site()
     thread = threading.Thread(target=served.server.serve_forever, daemon=True)
     thread.start()

@@ -184,6 +184,7 @@ def help_site(serve, other: Site) -> Site:
 
 def run(site: Site, path: str = "/help/", **kwargs) -> list[CrawledPage]:
     kwargs.setdefault("limits", CrawlLimits())
+    kwargs.setdefault("private_networks", True)  # the test sites listen on 127.0.0.1
     return list(crawl(site.base + path, **kwargs))
 
 
@@ -396,6 +397,30 @@ def test_robots_txt_rules_for_this_crawler_apply_and_other_crawlers_rules_do_not
     assert pages["/help/faq"].status == PageStatus.FETCHED
     assert pages["/help/drafts/new-policy"].status == PageStatus.SKIPPED
     assert "/help/drafts/new-policy" not in site.paths
+
+
+def test_robots_txt_wildcards_apply(serve) -> None:
+    """RFC 9309's `*` and `$`, and the longest match winning over an earlier shorter rule."""
+    site = serve()
+    site.resources = {
+        "/robots.txt": Resource(
+            b"User-agent: *\nDisallow: /*.pdf$\nDisallow: /help/old-*\nAllow: /help/old-but-kept\n",
+            "text/plain",
+        ),
+        "/help/": html("manual.pdf", "old-returns", "old-but-kept", "faq"),
+        "/help/manual.pdf": Resource(b"%PDF-1.4", "application/pdf"),
+        "/help/old-returns": html(),
+        "/help/old-but-kept": html(),
+        "/help/faq": html(),
+    }
+
+    pages = by_path(site, run(site))
+
+    assert pages["/help/manual.pdf"].status == PageStatus.SKIPPED
+    assert pages["/help/old-returns"].status == PageStatus.SKIPPED
+    assert pages["/help/old-but-kept"].status == PageStatus.FETCHED
+    assert pages["/help/faq"].status == PageStatus.FETCHED
+    assert not {"/help/manual.pdf", "/help/old-returns"} & set(site.paths)
 
 
 def test_a_redirect_chain_longer_than_five_is_an_error(serve) -> None:
@@ -672,7 +697,41 @@ def test_urls_are_normalised(url: str, base: str | None, expected: str | None) -
 def test_an_unreachable_site_is_one_skipped_page_saying_why() -> None:
     start = f"http://127.0.0.1:{free_port()}/help/"  # nothing listens there
 
-    pages = list(crawl(start, limits=CrawlLimits()))
+    pages = list(crawl(start, limits=CrawlLimits(), private_networks=True))
 
     assert [(p.url, p.status) for p in pages] == [(start, PageStatus.SKIPPED)]
     assert pages[0].error.startswith("robots.txt could not be read (network error: ")
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        "/help/",  # the test site itself, on 127.0.0.1
+        "http://localhost:{port}/help/",
+        "http://[::ffff:127.0.0.1]:{port}/help/",
+        "http://10.1.2.3/help/",
+        "http://169.254.169.254/latest/meta-data/",  # a cloud's metadata service
+        "http://[::1]:{port}/help/",
+    ],
+)
+def test_hosts_on_private_networks_are_not_crawled_by_default(help_site: Site, start: str) -> None:
+    port = help_site.base.rsplit(":", 1)[1]
+    url = help_site.base + start if start.startswith("/") else start.format(port=port)
+
+    pages = list(crawl(url, limits=CrawlLimits()))
+
+    assert [p.status for p in pages] == [PageStatus.SKIPPED]
+    assert "private network" in pages[0].error
+    assert help_site.requests == [], "nothing was asked of the private host"
+
+
+def test_an_answer_from_a_private_address_is_not_read(help_site: Site, monkeypatch) -> None:
+    """A public name that resolves to a private address when connecting (DNS rebinding) is
+    caught by the address the answer came from: here the check before the crawl is passed by
+    a name resolution of our own, and the connection goes to 127.0.0.1 all the same."""
+    monkeypatch.setattr("knowledge.documents.crawler._private_addresses", lambda host, port: [])
+
+    pages = list(crawl(help_site.base + "/help/", limits=CrawlLimits()))
+
+    assert [p.status for p in pages] == [PageStatus.SKIPPED]
+    assert "private network address (127.0.0.1)" in pages[0].error
