@@ -380,9 +380,17 @@
   var host = document.createElement("chatbot-widget");
   host.setAttribute("data-chatbot-widget", "");
   var root = host.attachShadow({ mode: "open" });
-  var styleEl = document.createElement("style");
-  styleEl.textContent = CSS_TEXT;
-  root.appendChild(styleEl);
+  // A constructed stylesheet, not a <style> element: a host page whose Content-Security-Policy
+  // has no 'unsafe-inline' for styles blocks the element but not the sheet.
+  if (root.adoptedStyleSheets !== undefined && typeof CSSStyleSheet === "function") {
+    var sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS_TEXT);
+    root.adoptedStyleSheets = [sheet];
+  } else {
+    var styleEl = document.createElement("style");
+    styleEl.textContent = CSS_TEXT;
+    root.appendChild(styleEl);
+  }
 
   var wrap = el("div", "wrap");
   wrap.setAttribute("lang", locale === "zh-hans" ? "zh-Hans" : "en");

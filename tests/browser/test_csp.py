@@ -1,0 +1,128 @@
+"""Content-Security-Policy, in a real chromium: the widget works on a host page whose policy
+forbids inline styles and scripts, and the app's own pages (store, console, admin) run under
+their own strict policy without a single violation."""
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import running_daphne
+from tests.servers import free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
+
+# Records every violation the page reports, from the document and from inside shadow roots.
+VIOLATIONS = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__csp.push(e.violatedDirective + " " + e.blockedURI);
+}, true);
+"""
+
+HOST_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>A strict host</title>
+</head><body><h1>Shop</h1>
+<script src="{chat}/static/chatbot/widget.js" data-title="Help" defer></script></body></html>"""
+
+# What a careful site sends: no inline anything; scripts and sockets from itself and the chat
+# server it embeds, as the README tells owners to allow.
+HOST_POLICY = (
+    "default-src 'none'; script-src 'self' {chat}; style-src 'self'; "
+    "connect-src 'self' {chat_ws}; img-src 'self'; base-uri 'none'; form-action 'none'"
+)
+
+
+class _HostPage(BaseHTTPRequestHandler):
+    chat = ""
+
+    def do_GET(self) -> None:
+        body = HOST_PAGE.format(chat=self.chat).encode()
+        chat_ws = self.chat.replace("http://", "ws://", 1)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header(
+            "Content-Security-Policy", HOST_POLICY.format(chat=self.chat, chat_ws=chat_ws)
+        )
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def strict_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Another site (its own port, so its own origin) with a strict policy that embeds the
+    widget of a chat server which lists it in CHAT_ALLOWED_ORIGINS."""
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    tmp: Path = tmp_path_factory.mktemp("csp-chat-server")
+    with running_daphne(tmp, CHAT_ALLOWED_ORIGINS=origin) as chat:
+        handler = type("HostPage", (_HostPage,), {"chat": chat})
+        server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield origin + "/"
+        finally:
+            server.shutdown()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    context.set_default_timeout(10_000)
+    context.add_init_script(VIOLATIONS)
+    page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text) if "Content Security" in m.text else None)
+    page.console_violations = console  # type: ignore[attr-defined]
+    yield page
+    context.close()
+
+
+def _violations(page: Page) -> list[str]:
+    return page.evaluate("() => window.__csp") + page.console_violations  # type: ignore[attr-defined]
+
+
+def test_the_widget_answers_on_a_host_page_with_a_strict_policy(
+    page: Page, strict_host: str
+) -> None:
+    response = page.goto(strict_host)
+    assert (
+        response is not None and "style-src 'self'" in response.headers["content-security-policy"]
+    )
+    widget = page.locator("chatbot-widget")
+    launcher = widget.locator("button.launcher")
+    expect(launcher).to_be_visible()
+    assert launcher.evaluate("(e) => getComputedStyle(e).position") == "fixed", "styles applied"
+    box = launcher.bounding_box()
+    assert box is not None and round(box["width"]) == 60
+
+    launcher.click()
+    widget.locator("textarea").fill("How much does shipping cost?")
+    widget.locator("textarea").press("Enter")
+    answer = widget.locator(".row.bot:not(.welcome) .bubble")
+    expect(answer).not_to_have_text("", timeout=15_000)  # the fallback answer: no model here
+    expect(widget.locator(".row.bot:not(.welcome) .fb button")).to_have_count(2)
+    assert _violations(page) == []
+
+
+@pytest.mark.parametrize("path", ["/", "/?locale=zh-hans", "/console/login/", "/admin/login/"])
+def test_the_apps_own_pages_send_a_strict_policy_and_break_none_of_it(
+    page: Page, demo_server: str, path: str
+) -> None:
+    response = page.goto(demo_server + path)
+    assert response is not None
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "object-src 'none'" in policy
+    assert "frame-ancestors 'none'" in policy and "unsafe-eval" not in policy
+    page.wait_for_load_state("networkidle")
+    if path.startswith("/?") or path == "/":
+        page.locator("chatbot-widget").locator("button.launcher").click()
+        page.wait_for_function("() => window.__chatbotWidget.state().ready")
+    assert _violations(page) == []
