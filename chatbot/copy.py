@@ -25,6 +25,11 @@ SUGGEST_ARTICLES = _(
     "or ask to talk to a person."
 )
 
+BLOCKED_ANSWER = _(
+    "Sorry, I can't help with that here. Would you like to talk to a person? Someone from our "
+    "team can help you."
+)
+
 INTERRUPTED_NOTE = _("(Sorry, my answer was cut off. Please ask again if you need more.)")
 
 SUPPORTED_LOCALES = ("en", "zh-hans")

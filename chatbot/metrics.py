@@ -71,6 +71,12 @@ UNGROUNDED_ANSWERS = Counter(
     "Model answers given help-centre sources that cited none of them, by what became of them.",
     ["outcome"],
 )
+OUTPUT_BLOCKED = Counter(
+    "chatbot_output_blocked",
+    "Model answers the output filter stopped, by reason (rule kind, unknown_link, "
+    "unknown_price, system_prompt).",
+    ["reason"],
+)
 RETRIEVALS = Counter(
     "chatbot_retrievals",
     "Help-centre retrievals before a model answer, by outcome (relevant, nothing_relevant, "

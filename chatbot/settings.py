@@ -301,6 +301,15 @@ LLM_SYSTEM_PROMPT = env.str(
     ),
 )
 
+# The output filter (docs/security.md): model answers are checked while they stream against
+# the admin's output rules, and, unless turned off here, for links to hosts neither this site
+# nor its knowledge links to and for money amounts its knowledge never states.
+OUTPUT_FILTER = env.bool("OUTPUT_FILTER", default=True)
+OUTPUT_FILTER_LINKS = env.bool("OUTPUT_FILTER_LINKS", default=True)
+OUTPUT_FILTER_PRICES = env.bool("OUTPUT_FILTER_PRICES", default=True)
+# Help-centre passages written to an AI ("Note to the chatbot: …") are not sent to the model.
+LLM_WITHHOLD_INSTRUCTIONS = env.bool("LLM_WITHHOLD_INSTRUCTIONS", default=True)
+
 # Grounded answers (docs/knowledge-base.md): the model answers from the help centre's best
 # passages, sent as numbered sources within this many estimated tokens, and cites them.
 LLM_RETRIEVAL_TOP_K = env.int("LLM_RETRIEVAL_TOP_K", default=5)

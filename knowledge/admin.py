@@ -27,6 +27,7 @@ from knowledge.models import (
     DocumentImport,
     GenerationJob,
     NegativeExample,
+    OutputRule,
     Paraphrase,
     RuleTemplate,
     Visibility,
@@ -291,6 +292,16 @@ class AnswerVariantAdmin(ContentAdmin):
     @admin.action(description="Reject selected variants", permissions=["change"])
     def reject(self, request: HttpRequest, queryset) -> None:
         self._set_status(request, queryset, AnswerVariant.Status.REJECTED)
+
+
+@admin.register(OutputRule)
+class OutputRuleAdmin(ContentAdmin):
+    """What model-written answers may not say; saving moves the knowledge version, so every
+    process reloads the rules and cached answers made under the old ones stop being served."""
+
+    list_display = ("name", "kind", "locale", "active", "updated_at")
+    list_filter = ("kind", "locale", "active")
+    search_fields = ("name", "lines")
 
 
 @admin.register(RuleTemplate)

@@ -1,8 +1,11 @@
 """The FAQ store: questions with paraphrases, answer variants with approval, rule templates;
 the knowledge base: documents, their chunks, and the imports and crawls that bring them."""
 
+import re
+
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -303,3 +306,38 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return " › ".join([*self.heading_path, self.text[:60]])
+
+
+class OutputRule(models.Model):
+    """What no model-written answer may say, set by the business: an answer that breaks a rule
+    is replaced before it ends (docs/security.md)."""
+
+    class Kind(models.TextChoices):
+        TERM = "term", "Blocked terms (one per line; any case, whole words)"
+        PATTERN = "pattern", "Blocked patterns (one regular expression per line)"
+        TOPIC = "topic", "Topic to refuse (keywords, one per line, in the question or the answer)"
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TERM)
+    lines = models.TextField(help_text="One term, regular expression or keyword per line.")
+    locale = models.CharField(
+        max_length=16, blank=True, default="", help_text="Empty: answers in every language."
+    )
+    active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.kind != self.Kind.PATTERN:
+            return
+        for number, line in enumerate(self.lines.splitlines(), start=1):
+            try:
+                re.compile(line.strip())
+            except re.error as exc:
+                message = f"Line {number}: not a regular expression ({exc})."
+                raise ValidationError({"lines": message}) from exc

@@ -58,13 +58,19 @@ def ungrounded(done: DoneEvent) -> bool:
     return any(step.detail.get("grounded") is False for step in done.trace.steps)
 
 
+def blocked(done: DoneEvent) -> bool:
+    """The output filter stopped the answer, or the question is on a refused topic."""
+    return any("blocked" in step.detail for step in done.trace.steps)
+
+
 def reusable(done: DoneEvent) -> bool:
     """Worth serving to the next visitor who asks: a complete model answer, not cut off at its
-    token limit, not marked ungrounded, with no personal details in it."""
+    token limit, not marked ungrounded or blocked, with no personal details in it."""
     return (
         complete_model_answer(done)
         and not cut_off(done)
         and not ungrounded(done)
+        and not blocked(done)
         and not is_personal(done.text)
     )
 

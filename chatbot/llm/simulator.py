@@ -52,6 +52,10 @@ class Faults:
     # (answer as without sources, no citation), "misquote" (cite [1] for text not in it),
     # "invalid" (cite a source number the prompt does not have).
     sources: str = "cite"
+    # A model that obeys any instruction reaching it: when a message of the request (system,
+    # sources, history or question) contains a key, the answer is its value, with "{system}"
+    # replaced by the system prompt (the prompt-injection suite measures what gets through).
+    obey: dict[str, str] = field(default_factory=dict)
     seed: int | None = None
 
 
@@ -65,6 +69,7 @@ class Stats:
     continuations: int = 0
     questions: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
+    obeyed: int = 0  # requests answered with a `Faults.obey` output
 
 
 _SOURCE_TEXT = re.compile(r"<source id=\"\d+\"[^\n]*\n(.*?)\n</source>", re.S)
@@ -88,6 +93,7 @@ class UpstreamSimulator:
         model: str = "sim-model",
     ) -> None:
         self.answer = answer
+        self._initial_answer = answer
         self.faults = faults or Faults()
         self.model = model
         self.stats = Stats()
@@ -136,6 +142,8 @@ class UpstreamSimulator:
             self._thread.join(timeout=5)
 
     def reset(self, faults: Faults | None = None) -> None:
+        """Faults, statistics and the answer function back to how the simulator started."""
+        self.answer = self._initial_answer
         self.faults = faults or Faults()
         self._random = random.Random(self.faults.seed)
         self.stats = Stats()
@@ -220,6 +228,10 @@ class UpstreamSimulator:
             return question, full
         question = messages[last].get("content", "")
         system = next((m.get("content", "") for m in messages if m.get("role") == "system"), "")
+        for instruction, output in self.faults.obey.items():
+            if any(instruction in str(m.get("content", "")) for m in messages):
+                self.stats.obeyed += 1
+                return question, output.replace("{system}", system)
         sources = _SOURCE_TEXT.findall(system or "")
         if sources and self.faults.sources != "ignore":
             return question, self._grounded_answer(sources)

@@ -2,10 +2,13 @@
 
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chatbot.pipeline.trace import Trace
 from knowledge.documents.types import Passage
+
+if TYPE_CHECKING:  # the filter's module loads knowledge's models, which this one must not
+    from chatbot.pipeline.output_filter import OutputCheck
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,10 @@ class Answer:
     # citations of the replacement.
     replace_ungrounded: str | None = None
     replacement_citations: tuple[Citation, ...] = ()
+    # What the answer may not say (chatbot.pipeline.output_filter): checked while it streams,
+    # and the text that replaces it when it says it.
+    output_check: "OutputCheck | None" = None
+    replace_blocked: str | None = None
 
 
 class Stage(Protocol):

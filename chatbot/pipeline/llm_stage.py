@@ -6,7 +6,8 @@ With nothing relevant in the help centre the stage passes before any model is as
 fallback stage says so and offers a person (LLM_ANSWER_WITHOUT_SOURCES decides otherwise)."""
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 
 from chatbot import copy, metrics
 from chatbot.llm import notices
@@ -22,7 +23,9 @@ from chatbot.pipeline.grounding import (
     sources_prompt,
     suggested_articles,
 )
+from chatbot.pipeline.output_filter import OutputCheck
 from chatbot.pipeline.trace import Trace, TraceStep
+from knowledge.documents.instructions import looks_like_instructions
 from knowledge.documents.types import Passage, Retrieval
 
 logger = logging.getLogger(__name__)
@@ -31,6 +34,8 @@ logger = logging.getLogger(__name__)
 Notify = Callable[[Turn, str], Awaitable[None]]
 # The help-centre passages for a turn; None when its locale has no documents at all.
 Retrieve = Callable[[Turn], Awaitable[Retrieval | None]]
+# What the answer to a turn may not say, given the text of the passages it is sent.
+OutputPolicy = Callable[[Turn, str], Awaitable[OutputCheck]]
 
 
 async def publish_status(turn: Turn, detail: str) -> None:
@@ -53,6 +58,16 @@ async def publish_status(turn: Turn, detail: str) -> None:
         logger.warning("could not publish the %s status", detail, exc_info=True)
 
 
+def _without_instructions(found: Retrieval) -> tuple[Retrieval, list[int]]:
+    """The retrieval without passages written to an AI rather than to customers (an instruction
+    planted in a help-centre page), and the chunk ids withheld."""
+    withheld = [p.chunk_id for p in found.passages if looks_like_instructions(p.text)]
+    if not withheld:
+        return found, []
+    kept = tuple(p for p in found.passages if p.chunk_id not in withheld)
+    return replace(found, passages=kept, relevant=found.relevant and bool(kept)), withheld
+
+
 class LLMStage:
     name = STAGE
 
@@ -67,6 +82,8 @@ class LLMStage:
         without_sources: WithoutSources = WithoutSources.WHEN_EMPTY,
         sources_budget: int = 800,
         ungrounded: UngroundedPolicy = UngroundedPolicy.SUGGEST,
+        output_policy: OutputPolicy | None = None,
+        withhold_instructions: bool = True,
     ) -> None:
         self.router = router
         self.system_prompt = system_prompt
@@ -76,6 +93,8 @@ class LLMStage:
         self.without_sources = without_sources
         self.sources_budget = sources_budget
         self.ungrounded = ungrounded
+        self.output_policy = output_policy
+        self.withhold_instructions = withhold_instructions
 
     async def _sources(self, turn: Turn, trace: Trace) -> tuple[Passage, ...] | None:
         """The passages to answer from; None when the model must not answer without them."""
@@ -83,6 +102,9 @@ class LLMStage:
             return ()
         started = trace.elapsed_ms()
         found = await self.retrieve(turn)
+        withheld: list[int] = []
+        if found is not None and self.withhold_instructions:
+            found, withheld = _without_instructions(found)
         if found is None:
             decision, allowed = NO_DOCUMENTS, self.without_sources != WithoutSources.NEVER
         elif found.relevant:
@@ -107,6 +129,8 @@ class LLMStage:
                 "lexical_score": round(found.best_lexical_score, 4),
                 "retrieval_ms": round(found.elapsed_ms, 2),
             }
+        if withheld:
+            detail["withheld_passages"] = withheld
         trace.add(
             TraceStep(
                 self.name,
@@ -121,6 +145,12 @@ class LLMStage:
         return found.passages if found is not None and found.relevant else ()
 
     async def attempt(self, turn: Turn, trace: Trace) -> Answer | None:
+        check = None
+        if self.output_policy is not None:
+            check = await self.output_policy(turn, "")
+            refused = check.refused_topic()
+            if refused is not None:
+                return self._refuse(turn, trace, refused)
         sources = await self._sources(turn, trace)
         if sources is None:
             return None
@@ -161,10 +191,24 @@ class LLMStage:
         elif sources and self.ungrounded == UngroundedPolicy.SUGGEST:
             replacement = copy.render(copy.SUGGEST_ARTICLES, turn.locale)
             replacement_citations = suggested_articles(sources)
+        if check is not None and sources:
+            check = replace(check, sources_text="\n".join(p.text for p in sources))
         return Answer(
             self.name,
             self.router.relay(opened, route, trace, retries, turn.locale),
             sources=sources,
             replace_ungrounded=replacement,
             replacement_citations=replacement_citations,
+            output_check=check,
+            replace_blocked=copy.render(copy.BLOCKED_ANSWER, turn.locale),
         )
+
+    def _refuse(self, turn: Turn, trace: Trace, reason: str) -> Answer:
+        """A topic the business refuses: answered with the refusal, no model asked."""
+        trace.add(TraceStep(self.name, "refused", 0.0, detail={"blocked": reason}))
+        metrics.OUTPUT_BLOCKED.labels("topic").inc()
+
+        async def refusal() -> AsyncIterator[str]:
+            yield copy.render(copy.BLOCKED_ANSWER, turn.locale)
+
+        return Answer(self.name, refusal())

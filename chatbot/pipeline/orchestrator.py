@@ -17,6 +17,7 @@ from chatbot.pipeline.base import (
 )
 from chatbot.pipeline.failures import FailureKind, failure_kind
 from chatbot.pipeline.grounding import ground
+from chatbot.pipeline.output_filter import settled
 from chatbot.pipeline.trace import Trace, TraceStep
 
 logger = logging.getLogger(__name__)
@@ -92,12 +93,24 @@ async def _run_stages(turn: Turn, stages: Sequence[Stage], trace: Trace) -> Asyn
         if answer is None:
             continue
         parts: list[str] = []
+        shown = 0  # characters sent; with an output check, only settled text is sent
+        blocked: str | None = None
         try:
             async for token in answer.tokens:
-                if token:
-                    trace.mark_first_token()
-                    parts.append(token)
+                if not token:
+                    continue
+                trace.mark_first_token()
+                parts.append(token)
+                if answer.output_check is None:
                     yield TokenEvent(token)
+                    continue
+                ready = settled("".join(parts))
+                blocked = answer.output_check.blocked(ready)
+                if blocked is not None:
+                    break
+                if len(ready) > shown:
+                    yield TokenEvent(ready[shown:])
+                    shown = len(ready)
         except Exception as exc:
             logger.exception("stage %s broke while streaming", stage.name)
             trace.add(
@@ -113,11 +126,31 @@ async def _run_stages(turn: Turn, stages: Sequence[Stage], trace: Trace) -> Asyn
             note = copy.interrupted_note("".join(parts), turn.locale)
             parts.append(note)
             yield TokenEvent(note)
+        text = "".join(parts)
+        if answer.output_check is not None:
+            if blocked is None:
+                blocked = answer.output_check.blocked(text)
+            if blocked is None and len(text) > shown:
+                yield TokenEvent(text[shown:])
         trace.finish(answer.source)
-        text, citations = _cite("".join(parts), answer, trace)
+        if blocked is not None:
+            yield DoneEvent(answer.source, _block(answer, blocked, trace), trace)
+            return
+        text, citations = _cite(text, answer, trace)
         yield DoneEvent(answer.source, text, trace, citations)
         return
     raise NoStageAnswered(f"no stage answered turn {turn.message_id}")
+
+
+def _block(answer: Answer, reason: str, trace: Trace) -> str:
+    """Records why the answer was stopped (the cache never keeps it) and returns what the
+    visitor gets instead."""
+    step = trace.answering_step()
+    if step is not None:
+        step.detail["blocked"] = reason
+    metrics.OUTPUT_BLOCKED.labels(reason.split(":", 1)[0]).inc()
+    logger.info("answer blocked by the output filter: %s", reason.split(":", 1)[0])
+    return answer.replace_blocked or ""
 
 
 def _cite(text: str, answer: Answer, trace: Trace) -> tuple[str, tuple[Citation, ...]]:

@@ -2,6 +2,7 @@
 slot in here without touching the consumer."""
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
@@ -12,10 +13,12 @@ from chatbot.pipeline.base import Stage, Turn
 from chatbot.pipeline.fallback_stage import FallbackStage
 from chatbot.pipeline.faq_stage import FAQStage
 from chatbot.pipeline.grounding import UngroundedPolicy, WithoutSources
-from chatbot.pipeline.llm_stage import LLMStage, Retrieve
+from chatbot.pipeline.llm_stage import LLMStage, OutputPolicy, Retrieve
+from chatbot.pipeline.output_filter import OutputCheck
 from knowledge.documents.types import Retrieval
 from knowledge.embeddings import embed_one_async
 from knowledge.greetings import strip_greetings
+from knowledge.output_rules import output_knowledge
 from knowledge.selectors import passages_retrieve
 
 
@@ -35,6 +38,34 @@ def help_centre_retriever(*, top_k: int) -> Retrieve:
     return retrieve
 
 
+def _own_hosts() -> frozenset[str]:
+    """This site's hosts and the sites that embed the widget: links to them are always fine."""
+    hosts = {h.lstrip(".").lower() for h in settings.ALLOWED_HOSTS if h not in ("*", "")}
+    hosts |= {urlsplit(o).hostname or o for o in settings.CHAT_ALLOWED_ORIGINS}
+    return frozenset(h.strip("[]") for h in hosts)
+
+
+def knowledge_output_policy() -> OutputPolicy:
+    """The output filter's rules and known facts (reloaded when the knowledge moves, on the
+    lookup lane) with this site's settings."""
+    load = on_lookup_lane(output_knowledge)
+    own_hosts = _own_hosts()
+
+    async def policy(turn: Turn, sources_text: str) -> OutputCheck:
+        return OutputCheck(
+            knowledge=await load(),
+            locale=turn.locale,
+            question=turn.text,
+            sources_text=sources_text,
+            own_hosts=own_hosts,
+            system_prompt=settings.LLM_SYSTEM_PROMPT,
+            check_links=settings.OUTPUT_FILTER_LINKS,
+            check_prices=settings.OUTPUT_FILTER_PRICES,
+        )
+
+    return policy
+
+
 def _llm_stage() -> Stage:
     return LLMStage(
         default_router(),
@@ -44,6 +75,8 @@ def _llm_stage() -> Stage:
         without_sources=WithoutSources(settings.LLM_ANSWER_WITHOUT_SOURCES),
         sources_budget=settings.LLM_SOURCES_TOKEN_BUDGET,
         ungrounded=UngroundedPolicy(settings.LLM_UNGROUNDED),
+        output_policy=knowledge_output_policy() if settings.OUTPUT_FILTER else None,
+        withhold_instructions=settings.LLM_WITHHOLD_INSTRUCTIONS,
     )
 
 
