@@ -6,7 +6,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chatbot import answering, copy, metrics, services
+from chatbot import answering, copy, metrics, services, tasks
 from chatbot.consumers.base import JsonSocketConsumer
 from chatbot.handoff import background, notify, selectors
 from chatbot.handoff import services as handoff
@@ -85,6 +85,7 @@ class ChatConsumer(JsonSocketConsumer):
             }
         )
         background.sweeper_acquire()
+        tasks.kick_after_start()  # questions queued before this process started
         if returning:
             await self.send_queue_place()
 
