@@ -1277,6 +1277,11 @@
     if (statusNotice && statusNotice.parentNode) statusNotice.parentNode.removeChild(statusNotice);
     statusNotice = null;
     leaveForm = null;
+    if (previous === "closed" && ratingRow) {
+      // Reopened: an unanswered rating offer goes (the server takes ratings of closed ones).
+      if (ratingRow.querySelector("form") && ratingRow.parentNode) ratingRow.parentNode.removeChild(ratingRow);
+      ratingRow = null;
+    }
     if (status === "queued") statusNotice = showNotice(T.queued, leaveQueueButton());
     else if (status === "agent")
       statusNotice = showNotice(agentName ? fmt(T.agentJoined, { name: agentName }) : T.withAgent);

@@ -578,3 +578,57 @@ def test_writing_to_a_closed_conversation_reopens_it_and_says_so(
         page.screenshot(path=str(screenshot_dir / "widget-closed-reopened.png"))
     finally:
         page.context.close()
+
+
+def test_a_reopened_conversation_drops_the_rating_offer(desktop: Page, daphne_server: str) -> None:
+    """Server frames played by hand: the agent closes (a rating is offered), the visitor writes,
+    the server reopens the conversation. The bot is shown thinking from the ack on, the system
+    line shows, and the rating offer goes (a rating is only taken for a closed conversation)."""
+    page = desktop
+    sockets: list[WebSocketRoute] = []
+    received: list[dict] = []
+
+    def on_socket(ws: WebSocketRoute) -> None:
+        sockets.append(ws)
+
+        def on_message(raw: str | bytes) -> None:
+            frame = json.loads(raw)
+            received.append(frame)
+            if frame["type"] == "resume":
+                ws.send(json.dumps({"type": "resumed", "last_id": frame["after"]}))
+
+        ws.on_message(on_message)
+        hello = {"type": "hello", "v": 1, "conversation": "scripted", "token": "t0ken"}
+        ws.send(json.dumps({**hello, "locale": "en", "status": "bot", "last_id": 0}))
+
+    def server(frame: dict) -> None:
+        sockets[-1].send(json.dumps(frame))
+
+    page.route_web_socket(re.compile(r"/ws/chat/"), on_socket)
+    page.goto(daphne_server + "/")
+    widget = page.locator("chatbot-widget")
+    widget.locator("button.launcher").click()
+    page.wait_for_function(READY)
+    server({"type": "conversation", "status": "closed", "ask_rating": True})
+    expect(widget.get_by_text("This conversation has ended.")).to_be_visible()
+    expect(widget.locator("form.rating")).to_be_visible()
+
+    textarea = widget.get_by_role("textbox", name="Message")
+    textarea.fill("One more thing")
+    textarea.press("Enter")
+    expect(widget.locator(".row.visitor.pending")).to_have_count(1)
+    for _ in range(100):
+        if any(f["type"] == "message" for f in received):
+            break
+        page.wait_for_timeout(50)
+    client_id = next(f for f in received if f["type"] == "message")["client_id"]
+    server({"type": "ack", "client_id": client_id, "message_id": 5, "duplicate": False})
+    expect(widget.locator(".row.typing .dot")).to_have_count(3)
+    line = "This conversation is open again. Our assistant will answer you."
+    system = {"id": 6, "role": "system", "text": line, "source": "", "client_id": None}
+    server({"type": "message", "message": {**system, "reply_to": None, "created": ""}})
+    server({"type": "conversation", "status": "bot"})
+    expect(widget.locator(".row.system .bubble")).to_have_text(line)
+    expect(widget.locator("form.rating")).to_have_count(0)
+    expect(widget.get_by_text("This conversation has ended.")).to_have_count(0)
+    expect(widget.locator(".row.typing .dot")).to_have_count(3)
