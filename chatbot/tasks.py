@@ -189,8 +189,10 @@ def reembed() -> dict[str, int]:
 async def kick_queued_answers() -> None:
     """Starts a drain when questions are waiting: a Celery task on real workers, a task on this
     event loop when Celery is eager (an eager task would block the loop it is called from)."""
-    await pending.load_once()
-    if not await pending.is_marked():
+    waiting = await pending.marked()
+    if waiting is None:  # a fresh process, or Redis lost the flag: the database knows
+        waiting = await pending.load()
+    if not waiting:
         return
     if settings.CELERY_TASK_ALWAYS_EAGER:
         _track(asyncio.get_running_loop().create_task(answer_queued_questions()))
@@ -198,17 +200,12 @@ async def kick_queued_answers() -> None:
         await asyncio.to_thread(answer_queued.delay)
 
 
-async def _kick_after_start() -> None:
-    if await pending.load_once():  # nothing in this process has looked yet
-        await kick_queued_answers()
-
-
 def kick_after_start() -> None:
-    """Called when a visitor socket opens: in a fresh process, drains the questions queued
-    before it started, even if no model answer comes to kick the drain. A task of its own, so
-    the socket does not wait for the database."""
-    if not pending.loaded():
-        _track(asyncio.get_running_loop().create_task(_kick_after_start()))
+    """Called when a visitor socket opens: a process's first one kicks a drain, so questions
+    queued before a restart are answered even if no model answer comes to kick it. A task of
+    its own, so the socket does not wait for the database."""
+    if pending.first_socket():
+        _track(asyncio.get_running_loop().create_task(kick_queued_answers()))
 
 
 def _track(task: asyncio.Task[Any]) -> None:

@@ -3,8 +3,9 @@ whether queued questions need answering. The questions themselves are rows in th
 (chatbot.models.QueuedQuestion); the flag only saves a query per answer. While Redis does not
 answer (or without REDIS_URL), this process's memory holds it (chatbot.llm.backend).
 
-A flag in memory (or in a Redis that restarted) knows nothing of questions queued before:
-`load_once` asks the database on a process's first kick, so a restart loses no promised answer."""
+The flag says "waiting" or "none waiting"; no flag at all means nobody knows (a fresh process,
+a Redis that restarted, an expired key), and then the database is asked once (`load`), so a
+restart loses no promised answer."""
 
 import datetime as dt
 from typing import Any
@@ -33,40 +34,45 @@ def questions_kept() -> bool:
     return QueuedQuestion.objects.filter(created_at__gte=since).exists()
 
 
-async def mark() -> None:
+async def _set(waiting: bool) -> None:
     async def on_redis(redis: aioredis.Redis) -> None:
-        await redis.set(backend.key("queued-pending"), "1", ex=_TTL_S)
+        await redis.set(backend.key("queued-pending"), "1" if waiting else "0", ex=_TTL_S)
 
-    await backend.shared("pending", on_redis, lambda: backend.memory("pending").update(set=True))
-
-
-async def is_marked() -> bool:
-    async def on_redis(redis: aioredis.Redis) -> bool:
-        return bool(await redis.exists(backend.key("queued-pending")))
-
-    return await backend.shared(
-        "pending", on_redis, lambda: bool(backend.memory("pending").get("set"))
-    )
+    await backend.shared("pending", on_redis, lambda: backend.memory("pending").update(set=waiting))
 
 
-def loaded() -> bool:
-    """Whether this process has asked the database (`load_once`)."""
-    return bool(backend.memory("pending").get("loaded"))
-
-
-async def load_once() -> bool:
-    """Sets the flag when the database keeps questions; asks only on this process's first call
-    (a fresh process knows nothing of what was queued before it started). True when it asked."""
-    if loaded():
-        return False
-    backend.memory("pending")["loaded"] = True
-    if await database_sync_to_async(questions_kept)():
-        await mark()
-    return True
+async def mark() -> None:
+    await _set(True)
 
 
 async def clear() -> None:
-    async def on_redis(redis: aioredis.Redis) -> None:
-        await redis.delete(backend.key("queued-pending"))
+    await _set(False)
 
-    await backend.shared("pending", on_redis, lambda: backend.memory("pending").pop("set", None))
+
+async def marked() -> bool | None:
+    """True when questions wait, False when none do, None when nobody knows."""
+
+    async def on_redis(redis: aioredis.Redis) -> bool | None:
+        value = await redis.get(backend.key("queued-pending"))
+        return None if value is None else value == "1"  # the client decodes responses
+
+    return await backend.shared("pending", on_redis, lambda: backend.memory("pending").get("set"))
+
+
+async def is_marked() -> bool:
+    return bool(await marked())
+
+
+def first_socket() -> bool:
+    """True once per process (per shared state): its first visitor socket kicks a drain."""
+    memory = backend.memory("pending")
+    first = not memory.get("started")
+    memory["started"] = True
+    return first
+
+
+async def load() -> bool:
+    """Sets the flag from the database (when `marked` is None); True when questions wait."""
+    waiting = await database_sync_to_async(questions_kept)()
+    await _set(waiting)
+    return waiting

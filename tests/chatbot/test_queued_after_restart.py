@@ -63,3 +63,32 @@ async def test_a_question_queued_before_a_restart_is_answered_once_after_it(upst
     assert [m.id for m in stored] == [pushed["id"]]
     assert upstream.stats.requests == 1
     assert not await database_sync_to_async(QueuedQuestion.objects.exists)()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("settle")
+async def test_a_question_queued_before_redis_restarted_is_answered_on_the_next_kick(
+    upstream, own_redis, settings
+):
+    """With REDIS_URL the flag lives in Redis; a Redis that restarts empty forgets it, and the
+    next kick (here: a model answer) asks the database instead of believing nothing waits."""
+    settings.REDIS_RETRY_S = 0
+    settings.CHAT_STORED_ANSWER_TOKEN_DELAY_S = 0
+    settings.HANDOFF_WHEN_MODELS_DOWN = False
+    settings.HANDOFF_FALLBACK_STREAK = 0
+    settings.LLM_BREAKER_UNREACHABLE_COOLDOWN_S = 0  # probe the model again on the next question
+    upstream.answer = default_answer
+    settings.LOCAL_LLM_BASE_URL = "http://127.0.0.1:9/v1"
+    async with chat_socket() as client:
+        assert (await client.say(QUESTION, "q1"))[-1]["source"] == "fallback"
+        assert own_redis.client().get("test-router:queued-pending") == "1"
+        own_redis.stop()
+        own_redis.start()  # empty: it keeps nothing on disk
+        assert await pending.marked() is None
+        settings.LOCAL_LLM_BASE_URL = upstream.base_url
+        assert (await client.say("Hello again", "q2"))[-1]["source"] == "llm"
+        pushed = [f for f in await client.recv_until("message") if f["type"] == "message"][-1]
+        await tasks.wait_for_drains()
+    assert pushed["message"]["text"].startswith(f"About your earlier question “{QUESTION}”")
+    assert upstream.stats.requests == 2
+    assert await pending.marked() is False
