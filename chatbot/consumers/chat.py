@@ -247,7 +247,10 @@ class ChatConsumer(JsonSocketConsumer):
 
     async def on_handoff_cancel(self) -> None:
         """The queued visitor goes back to the bot; the service tells every socket. Not queued
-        (an agent claimed it meanwhile): they get the current state."""
+        (an agent claimed it meanwhile): they get the current state. Takes from the message
+        budget: each queue change is pushed to every agent, so toggling must not be free."""
+        if await self._rate_limited():
+            return
         if not await database_sync_to_async(handoff.conversation_handoff_cancel)(
             conversation_id=self.conversation.pk
         ):

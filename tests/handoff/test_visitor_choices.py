@@ -172,3 +172,19 @@ async def test_asking_for_a_person_in_a_closed_conversation_queues_it_and_says_s
     assert not {f["type"] for f in frames} & {"status", "token", "done"}
     stored = await database_sync_to_async(Conversation.objects.get)(public_id=public_id)
     assert stored.status == "queued"
+
+
+async def test_going_in_and_out_of_the_queue_is_rate_limited(upstream, settings):
+    """Each queue change is pushed to every agent's console: toggling must not be free."""
+    settings.CHAT_VISITOR_MESSAGE_BURST = 2
+    settings.CHAT_VISITOR_MESSAGES_PER_MINUTE = 1
+    async with chat_socket() as client:
+        for _ in range(2):
+            await queued_by_button(client)
+            await client.send({"type": "handoff_cancel"})
+            assert (await until(client, "conversation"))["status"] == "bot"
+        await queued_by_button(client)
+        await client.send({"type": "handoff_cancel"})
+        limited = await until(client, "error")
+    assert limited["code"] == "rate_limited" and limited["retry_after"] > 0
+    assert (await conversation(client.hello["conversation"])).status == "queued"
