@@ -1279,7 +1279,8 @@
     leaveForm = null;
     if (previous === "closed" && ratingRow) {
       // Reopened: an unanswered rating offer goes (the server takes ratings of closed ones).
-      if (ratingRow.querySelector("form") && ratingRow.parentNode) ratingRow.parentNode.removeChild(ratingRow);
+      var unrated = ratingRow.querySelector("form") && ratingRow.parentNode;
+      if (unrated) ratingRow.parentNode.removeChild(ratingRow);
       ratingRow = null;
     }
     if (status === "queued") statusNotice = showNotice(T.queued, leaveQueueButton());
