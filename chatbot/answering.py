@@ -33,6 +33,9 @@ from knowledge import services as knowledge_services
 logger = logging.getLogger(__name__)
 
 CLAIM_TTL_S = 300.0
+# "Try again" after a thumbs-down: the stored answers (an FAQ's, an earlier model answer) would
+# be the disliked one again, so the retry goes to the model (docs/protocol.md, `retry`).
+RETRY_SKIPPED_STAGES = frozenset({"faq", "cache"})
 _conversation_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 _running: set[asyncio.Task[None]] = set()
 # Per conversation, the events of this process's answers to set when a handoff frame reaches
@@ -59,11 +62,18 @@ async def publish(public_id: str, frame: dict[str, Any]) -> None:
 
 
 def start_answer(
-    message_id: int, public_id: str, locale: str, turn: services.AnswerTurn | None = None
+    message_id: int,
+    public_id: str,
+    locale: str,
+    turn: services.AnswerTurn | None = None,
+    *,
+    skip: frozenset[str] = frozenset(),
 ) -> asyncio.Task[None]:
     """Schedules the answer; keeps a reference so the task is not garbage-collected mid-way.
-    `turn`: what the answer needs, when the caller read it already."""
-    task = asyncio.create_task(answer_message(message_id, public_id, locale=locale, turn=turn))
+    `turn`: what the answer needs, when the caller read it already; `skip`: stages not to try."""
+    task = asyncio.create_task(
+        answer_message(message_id, public_id, locale=locale, turn=turn, skip=skip)
+    )
     _running.add(task)
     task.add_done_callback(_running.discard)
     return task
@@ -104,6 +114,7 @@ async def answer_message(
     locale: str = "en",
     stages: Sequence[Stage] | None = None,
     turn: services.AnswerTurn | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> None:
     """Answers the message unless another task or process is at it. A `turn` read when the
     message was stored is used only if no earlier answer of the conversation was still being
@@ -126,6 +137,8 @@ async def answer_message(
                 if loaded is None:
                     return  # answered already, or a person has the conversation now
                 stages = stages if stages is not None else configured_stages()
+                if skip:
+                    stages = [stage for stage in stages if stage.name not in skip]
                 await _answer(loaded, stages, trace_id, hint)
         except Exception:
             logger.exception("answering message %s failed", message_id)

@@ -94,6 +94,21 @@ class Message(models.Model):
         return f"{self.role}: {self.text[:40]}"
 
 
+class QueuedQuestion(models.Model):
+    """A visitor question the fallback promised a model's answer to later (chatbot.tasks keeps
+    the promise, then deletes the row). In the database, not in process memory or Redis, so the
+    promise survives a restart on every deployment shape (docs/llm.md, "queued answers")."""
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="queued")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"queued {self.message_id}"
+
+
 class Feedback(models.Model):
     class Value(models.TextChoices):
         UP = "up", "Helpful"

@@ -54,9 +54,17 @@ class FeedbackFrame(_Frame):
     comment: Annotated[str, StringConstraints(max_length=2000)] = ""
 
 
-ClientFrame = MessageFrame | ResumeFrame | FeedbackFrame
+class RetryFrame(_Frame):
+    """The visitor chose "try again" after a thumbs-down: the question `message_id` answered."""
+
+    type: Literal["retry"]
+    client_id: ClientId
+    message_id: int = Field(ge=1)
+
+
+ClientFrame = MessageFrame | ResumeFrame | FeedbackFrame | RetryFrame
 _client_frame = TypeAdapter(Annotated[ClientFrame, Field(discriminator="type")])
-_CLIENT_TYPES = {"message", "resume", "feedback"}
+_CLIENT_TYPES = {"message", "resume", "feedback", "retry"}
 
 
 @dataclass

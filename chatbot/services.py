@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from chatbot import message_sql
 from chatbot.cache.services import entries_evict_for_feedback
-from chatbot.models import Conversation, Feedback, Message
+from chatbot.llm import pending
+from chatbot.models import Conversation, Feedback, Message, QueuedQuestion
 from chatbot.pipeline.base import HistoryItem, Turn
 from knowledge.negative_store import negative_record
 
@@ -81,7 +82,8 @@ def bot_message_insert(
     created_at: datetime | None = None,
     citations: list[dict[str, Any]] | None = None,
 ) -> Message:
-    """Stores a bot answer; the conversation's timestamps are the caller's to update."""
+    """Stores a bot answer, and its question as queued when the answer promises a model's
+    answer later (chatbot.tasks); the conversation's timestamps are the caller's to update."""
     message = message_sql.message_store(
         conversation_id=conversation_id,
         role=Message.Role.BOT,
@@ -93,6 +95,8 @@ def bot_message_insert(
         created_at=created_at or timezone.now(),
     )
     assert message is not None  # only visitor messages skip a duplicate
+    if pending.promised(trace):
+        QueuedQuestion.objects.create(message_id=reply_to_id)
     return message
 
 

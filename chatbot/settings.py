@@ -332,10 +332,6 @@ SHARED_STATE_PREFIX = env.str("SHARED_STATE_PREFIX", default="chatbot:state")
 HANDOFF_FALLBACK_STREAK = env.int("HANDOFF_FALLBACK_STREAK", default=2)
 # Queue at once when no model could answer at all (every tier failed).
 HANDOFF_WHEN_MODELS_DOWN = env.bool("HANDOFF_WHEN_MODELS_DOWN", default=True)
-# Queue when the visitor rates an answer "not helpful" and keeps that vote for the grace period
-# (the widget lets a mis-click be changed).
-HANDOFF_ON_NEGATIVE_FEEDBACK = env.bool("HANDOFF_ON_NEGATIVE_FEEDBACK", default=True)
-HANDOFF_FEEDBACK_GRACE_S = env.float("HANDOFF_FEEDBACK_GRACE_S", default=2.0)
 # A claim with no agent reply after this long goes back to the queue; every daphne process with
 # a socket open checks this often (a conditional UPDATE, so concurrent checks are safe).
 HANDOFF_CLAIM_TIMEOUT_S = env.float("HANDOFF_CLAIM_TIMEOUT_S", default=180.0)

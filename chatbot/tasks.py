@@ -4,20 +4,24 @@ model change (`reembed`, chatbot.reembedding).
 Queued questions: those the fallback stage could only answer with a template, answered by a
 model once one is back, stored as bot messages and pushed to the conversation live.
 
-No model of its own: a queued question is a visitor message whose bot reply is a fallback answer
-with `queued_for_answer` in its trace; its later answer is a bot message whose trace has
-`queued_reply_to` (the visitor message's id; `reply_to` is one-to-one and already taken). The
-router kicks this when a breaker closes or an answer succeeds while the pending flag is set."""
+A queued question is a `QueuedQuestion` row, stored with the fallback answer that promised it
+(its trace has `queued_for_answer`); its later answer is a bot message whose trace has
+`queued_reply_to` (the visitor message's id; `reply_to` is one-to-one and already taken), and
+storing it deletes the row. The router kicks this when a breaker closes or an answer succeeds
+while the pending flag is set; a process's first visitor socket kicks it too, so questions
+queued before a restart are answered without waiting for the next model answer."""
 
 import asyncio
 import datetime as dt
 import logging
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from celery import shared_task
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -26,9 +30,8 @@ from chatbot.answering import publish
 from chatbot.llm import notices, pending
 from chatbot.llm.client import clients_close
 from chatbot.llm.router import STAGE, default_router
-from chatbot.models import Conversation, Message
+from chatbot.models import Conversation, Message, QueuedQuestion
 from chatbot.pipeline.base import Turn
-from chatbot.pipeline.fallback_stage import QUEUED_FLAG
 from chatbot.pipeline.llm_stage import LLMStage
 from chatbot.pipeline.trace import Trace
 from chatbot.reembedding import embeddings_reembed
@@ -38,40 +41,34 @@ logger = logging.getLogger(__name__)
 
 DRAIN_CLAIM = "queued-answers:drain"
 CLAIM_TTL_S = 300.0
-_running: set[asyncio.Task[int]] = set()
-
-
-def _was_queued(bot: Message) -> bool:
-    return any((step.get("detail") or {}).get(QUEUED_FLAG) for step in bot.trace.get("steps", []))
+_running: set[asyncio.Task[Any]] = set()
 
 
 def queued_questions(*, max_age_h: float, limit: int = 20) -> list[tuple[int, str]]:
-    """(visitor message id, conversation public id) of queued questions still unanswered: no
-    model answer stored for them, the bot still holds the conversation (no bot message is
-    stored while a person is on it, see chatbot.handoff), and no agent has replied since."""
+    """(visitor message id, conversation public id) of queued questions still unanswered, oldest
+    first: the bot still holds the conversation (no bot message is stored while a person is on
+    it, see chatbot.handoff), and no agent has replied since the question."""
     since = timezone.now() - dt.timedelta(hours=max_age_h)
-    fallbacks = (
-        Message.objects.filter(
-            role=Message.Role.BOT, source="fallback", created_at__gte=since, reply_to__isnull=False
-        )
-        .filter(conversation__status=Conversation.Status.BOT)
-        .select_related("conversation")
-        .order_by("id")
+    agent_replied = Message.objects.filter(
+        conversation_id=OuterRef("message__conversation_id"),
+        id__gt=OuterRef("message_id"),
+        role=Message.Role.AGENT,
     )
-    found: list[tuple[int, str]] = []
-    for bot in fallbacks:
-        if not _was_queued(bot):
-            continue
-        if Message.objects.filter(trace__queued_reply_to=bot.reply_to_id).exists():
-            continue
-        if Message.objects.filter(
-            conversation_id=bot.conversation_id, id__gt=bot.id, role=Message.Role.AGENT
-        ).exists():
-            continue
-        found.append((bot.reply_to_id, bot.conversation.public_id))
-        if len(found) >= limit:
-            break
-    return found
+    return list(
+        QueuedQuestion.objects.filter(
+            created_at__gte=since, message__conversation__status=Conversation.Status.BOT
+        )
+        .exclude(Exists(agent_replied))
+        .order_by("id")
+        .values_list("message_id", "message__conversation__public_id")[:limit]
+    )
+
+
+def queued_questions_expire(*, max_age_h: float) -> int:
+    """Forgets queued questions too old to answer now (the promise lapsed); returns how many."""
+    since = timezone.now() - dt.timedelta(hours=max_age_h)
+    deleted, _ = QueuedQuestion.objects.filter(created_at__lt=since).delete()
+    return deleted
 
 
 def _turn(message_id: int) -> Turn:
@@ -83,13 +80,17 @@ def _turn(message_id: int) -> Turn:
 @transaction.atomic
 def _store(*, visitor_id: int, text: str, trace: dict) -> Message | None:
     """Stores the answer only while the bot holds the conversation (the conditional update
-    locks the row first, as chatbot.handoff does); None after a handoff."""
+    locks the row first, as chatbot.handoff does) and the question is still queued (taking it
+    off the queue in the same transaction answers it once); None otherwise."""
     visitor = Message.objects.get(pk=visitor_id)
     held = Conversation.objects.filter(
         pk=visitor.conversation_id, status=Conversation.Status.BOT
     ).update(updated_at=timezone.now())
     if not held:
-        return None
+        return None  # it stays queued for when the bot holds the conversation again
+    if not QueuedQuestion.objects.filter(message_id=visitor_id).delete()[0]:
+        transaction.set_rollback(True)
+        return None  # answered already
     return Message.objects.create(
         conversation_id=visitor.conversation_id,
         role=Message.Role.BOT,
@@ -114,9 +115,9 @@ async def answer_queued_questions(*, stage: LLMStage | None = None, limit: int =
     answered = 0
     try:
         await pending.clear()  # before the scan: questions queued meanwhile set it again
-        questions = await database_sync_to_async(queued_questions)(
-            max_age_h=settings.LLM_QUEUED_ANSWER_MAX_AGE_H, limit=limit
-        )
+        max_age_h = settings.LLM_QUEUED_ANSWER_MAX_AGE_H
+        await database_sync_to_async(queued_questions_expire)(max_age_h=max_age_h)
+        questions = await database_sync_to_async(queued_questions)(max_age_h=max_age_h, limit=limit)
         stage = stage or LLMStage(
             default_router(),
             system_prompt=settings.LLM_SYSTEM_PROMPT,
@@ -188,14 +189,28 @@ def reembed() -> dict[str, int]:
 async def kick_queued_answers() -> None:
     """Starts a drain when questions are waiting: a Celery task on real workers, a task on this
     event loop when Celery is eager (an eager task would block the loop it is called from)."""
-    if not await pending.is_marked():
+    waiting = await pending.marked()
+    if waiting is None:  # a fresh process, or Redis lost the flag: the database knows
+        waiting = await pending.load()
+    if not waiting:
         return
     if settings.CELERY_TASK_ALWAYS_EAGER:
-        task = asyncio.get_running_loop().create_task(answer_queued_questions())
-        _running.add(task)
-        task.add_done_callback(_running.discard)
+        _track(asyncio.get_running_loop().create_task(answer_queued_questions()))
     else:
         await asyncio.to_thread(answer_queued.delay)
+
+
+def kick_after_start() -> None:
+    """Called when a visitor socket opens: a process's first one kicks a drain, so questions
+    queued before a restart are answered even if no model answer comes to kick it. A task of
+    its own, so the socket does not wait for the database."""
+    if pending.first_socket():
+        _track(asyncio.get_running_loop().create_task(kick_queued_answers()))
+
+
+def _track(task: asyncio.Task[Any]) -> None:
+    _running.add(task)
+    task.add_done_callback(_running.discard)
 
 
 async def wait_for_drains() -> None:

@@ -6,12 +6,13 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chatbot import answering, copy, metrics, services
+from chatbot import answering, copy, metrics, services, tasks
 from chatbot.consumers.base import JsonSocketConsumer
 from chatbot.handoff import background, notify, selectors
 from chatbot.handoff import services as handoff
 from chatbot.handoff.protocol import (
     HANDOFF_ERROR_TEXTS,
+    HandoffCancelFrame,
     HandoffRequestFrame,
     LeaveMessageFrame,
     RatingFrame,
@@ -27,6 +28,7 @@ from chatbot.protocol import (
     MessageFrame,
     ProtocolError,
     ResumeFrame,
+    RetryFrame,
     error_frame,
 )
 from chatbot.ratelimit import visitor_message_allowed
@@ -85,6 +87,7 @@ class ChatConsumer(JsonSocketConsumer):
             }
         )
         background.sweeper_acquire()
+        tasks.kick_after_start()  # questions queued before this process started
         if returning:
             await self.send_queue_place()
 
@@ -123,8 +126,12 @@ class ChatConsumer(JsonSocketConsumer):
             await self.on_resume(frame)
         elif isinstance(frame, FeedbackFrame):
             await self.on_feedback(frame)
+        elif isinstance(frame, RetryFrame):
+            await self.on_retry(frame)
         elif isinstance(frame, HandoffRequestFrame):
-            await self.on_handoff()
+            await self.on_handoff(frame)
+        elif isinstance(frame, HandoffCancelFrame):
+            await self.on_handoff_cancel()
         elif isinstance(frame, VisitorTypingFrame):
             await self.on_typing(frame)
         elif isinstance(frame, LeaveMessageFrame):
@@ -154,11 +161,32 @@ class ChatConsumer(JsonSocketConsumer):
         accepted = await database_sync_to_async(handoff.visitor_message_accept)(
             conversation=self.conversation, client_id=frame.client_id, text=frame.text
         )
+        await self._accepted(frame.client_id, accepted)
+
+    async def on_retry(self, frame: RetryFrame) -> None:
+        """A "try again" after a thumbs-down: the question once more, past the stored answers."""
+        if await self._rate_limited(frame.client_id):
+            return
+        accepted = await database_sync_to_async(handoff.visitor_retry_accept)(
+            conversation=self.conversation, client_id=frame.client_id, message_id=frame.message_id
+        )
+        if accepted is None:
+            await self.send_frame(
+                error_frame("not_found", locale=self.locale, client_id=frame.client_id)
+            )
+            return
+        await self._accepted(frame.client_id, accepted, skip=answering.RETRY_SKIPPED_STAGES)
+
+    async def _accepted(
+        self, client_id: str, accepted: handoff.Accepted, skip: frozenset[str] = frozenset()
+    ) -> None:
+        """Acks a stored visitor message, shows it in the conversation's other sockets, and
+        starts its answer when the bot answers it."""
         message = accepted.message
         await self.send_frame(
             {
                 "type": "ack",
-                "client_id": frame.client_id,
+                "client_id": client_id,
                 "message_id": message.id,
                 "duplicate": not accepted.created,
             }
@@ -178,7 +206,7 @@ class ChatConsumer(JsonSocketConsumer):
         # makes sure it is answered once.
         if accepted.answer:
             answering.start_answer(
-                message.id, self.conversation.public_id, self.locale, turn=accepted.turn
+                message.id, self.conversation.public_id, self.locale, turn=accepted.turn, skip=skip
             )
 
     async def on_resume(self, frame: ResumeFrame) -> None:
@@ -208,19 +236,31 @@ class ChatConsumer(JsonSocketConsumer):
         )
         if feedback is None:
             await self.send_frame(error_frame("not_found", locale=self.locale))
-        elif frame.value == "down" and settings.HANDOFF_ON_NEGATIVE_FEEDBACK:
-            background.schedule_feedback_handoff(self.conversation.pk, frame.message_id)
 
-    async def on_handoff(self) -> None:
+    async def on_handoff(self, frame: HandoffRequestFrame) -> None:
         """The visitor asked for a person. Already queued: they get their place again."""
         queued = await database_sync_to_async(handoff.conversation_handoff)(
-            conversation_id=self.conversation.pk, reason=handoff.Reason.VISITOR_REQUEST
+            conversation_id=self.conversation.pk, reason=frame.reason
         )
         if not queued and not await self.send_queue_place():
-            status = await database_sync_to_async(selectors.conversation_status)(
-                conversation_id=self.conversation.pk
-            )
-            await self.send_frame({"type": "conversation", "status": status})
+            await self.send_status()
+
+    async def on_handoff_cancel(self) -> None:
+        """The queued visitor goes back to the bot; the service tells every socket. Not queued
+        (an agent claimed it meanwhile): they get the current state. Takes from the message
+        budget: each queue change is pushed to every agent, so toggling must not be free."""
+        if await self._rate_limited():
+            return
+        if not await database_sync_to_async(handoff.conversation_handoff_cancel)(
+            conversation_id=self.conversation.pk
+        ):
+            await self.send_status()
+
+    async def send_status(self) -> None:
+        status = await database_sync_to_async(selectors.conversation_status)(
+            conversation_id=self.conversation.pk
+        )
+        await self.send_frame({"type": "conversation", "status": status})
 
     async def on_typing(self, frame: VisitorTypingFrame) -> None:
         public_id = self.conversation.public_id

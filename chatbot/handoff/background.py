@@ -2,8 +2,7 @@
 
 - The claim sweeper returns stale claims to the queue. It runs in every process while at least
   one socket (visitor or agent) is open there; claims_expire is a conditional UPDATE, so several
-  processes sweeping at once is safe. (No Celery beat is needed in either way of running.)
-- Negative feedback hands off after a short grace period, so a changed vote does not."""
+  processes sweeping at once is safe. (No Celery beat is needed in either way of running.)"""
 
 import asyncio
 import contextlib
@@ -18,7 +17,6 @@ logger = logging.getLogger(__name__)
 
 _users = 0
 _sweeper: asyncio.Task[None] | None = None
-_pending: set[asyncio.Task[None]] = set()
 
 
 async def _sweep_forever() -> None:
@@ -50,22 +48,3 @@ async def sweeper_release() -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-async def _feedback_handoff(conversation_id: int, message_id: int) -> None:
-    await asyncio.sleep(settings.HANDOFF_FEEDBACK_GRACE_S)
-    await database_sync_to_async(services.handoff_after_negative_feedback)(
-        conversation_id=conversation_id, message_id=message_id
-    )
-
-
-def schedule_feedback_handoff(conversation_id: int, message_id: int) -> None:
-    task = asyncio.create_task(_feedback_handoff(conversation_id, message_id))
-    _pending.add(task)
-    task.add_done_callback(_pending.discard)
-
-
-async def wait_for_pending() -> None:
-    """Lets tests wait for scheduled handoffs."""
-    while _pending:
-        await asyncio.gather(*list(_pending), return_exceptions=True)

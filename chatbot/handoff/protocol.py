@@ -42,6 +42,14 @@ class _Frame(BaseModel):
 
 class HandoffRequestFrame(_Frame):
     type: Literal["handoff"]
+    # "negative_feedback": chosen in the question a thumbs-down asks (shown to agents).
+    reason: Literal["visitor_request", "negative_feedback"] = "visitor_request"
+
+
+class HandoffCancelFrame(_Frame):
+    """The queued visitor goes back to the bot."""
+
+    type: Literal["handoff_cancel"]
 
 
 class VisitorTypingFrame(_Frame):
@@ -61,9 +69,11 @@ class RatingFrame(_Frame):
     comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
 
 
-VisitorFrame = HandoffRequestFrame | VisitorTypingFrame | LeaveMessageFrame | RatingFrame
+VisitorFrame = (
+    HandoffRequestFrame | HandoffCancelFrame | VisitorTypingFrame | LeaveMessageFrame | RatingFrame
+)
 _visitor = TypeAdapter(Annotated[VisitorFrame, Field(discriminator="type")])
-_VISITOR_TYPES = {"handoff", "typing", "leave_message", "rating"}
+_VISITOR_TYPES = {"handoff", "handoff_cancel", "typing", "leave_message", "rating"}
 
 
 def _load(raw: str, max_bytes: int) -> dict[str, Any]:

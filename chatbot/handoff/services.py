@@ -10,14 +10,15 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from chatbot import message_sql, metrics
+from chatbot.copy import render
 from chatbot.handoff import notify, phrasings, selectors
 from chatbot.models import (
     AgentNote,
     AgentPresence,
     Conversation,
-    Feedback,
     LeftMessage,
     Message,
 )
@@ -31,6 +32,10 @@ from chatbot.services import (
 )
 
 Status = Conversation.Status
+
+# The system line a visitor sees when writing to a closed conversation reopens it.
+REOPENED_TO_BOT = _("This conversation is open again. Our assistant will answer you.")
+REOPENED_TO_QUEUE = _("This conversation is open again. We're connecting you with our team.")
 
 
 class Reason:
@@ -89,9 +94,52 @@ def conversation_handoff(*, conversation_id: int, reason: str) -> bool:
     return bool(moved)
 
 
+@transaction.atomic
+def conversation_handoff_cancel(*, conversation_id: int) -> bool:
+    """The queued visitor goes back to the bot: the conversation leaves the queue (agents see
+    it go) and its sockets hear `conversation` `bot`. False when it was not queued (an agent
+    claimed it meanwhile, or it was never queued): the caller reports the current state."""
+    now = timezone.now()
+    moved = Conversation.objects.filter(pk=conversation_id, status=Status.QUEUED).update(
+        status=Status.BOT, handoff_reason="", queued_at=None, updated_at=now
+    )
+    if moved:
+        public_id = Conversation.objects.values_list("public_id", flat=True).get(pk=conversation_id)
+        frame = {"type": "conversation", "status": Status.BOT.value}
+        transaction.on_commit(lambda: notify.to_visitor(public_id, frame))
+        _on_commit_queue_changed()
+    return bool(moved)
+
+
+def conversation_reopen(*, conversation_id: int, text: str) -> bool:
+    """A visitor wrote to a closed conversation: it is open again, with the bot, or queued when
+    the message asks for a person; a system line says which (docs/protocol.md, "Closed
+    conversations"). True when the bot should answer the message. Call inside the transaction
+    that stored the message."""
+    now = timezone.now()
+    if not Conversation.objects.filter(pk=conversation_id, status=Status.CLOSED).update(
+        status=Status.BOT, assigned_to=None, updated_at=now
+    ):
+        return False  # reopened by another message meanwhile; that one said so
+    to_person = selectors.asks_for_human(text)
+    if to_person:
+        conversation_handoff(conversation_id=conversation_id, reason=Reason.VISITOR_WORDS)
+    conversation = Conversation.objects.get(pk=conversation_id)
+    line = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.SYSTEM,
+        text=render(REOPENED_TO_QUEUE if to_person else REOPENED_TO_BOT, conversation.locale),
+    )
+    _tell_visitor(conversation, {"type": "message", "message": message_payload(line)})
+    if not to_person:
+        _tell_visitor(conversation, {"type": "conversation", "status": Status.BOT.value})
+    return not to_person
+
+
 def visitor_message_route(*, conversation_id: int, text: str) -> bool:
-    """Called for each new visitor message: records when the visitor last wrote, and hands the
-    conversation off when they ask for a person. True when the bot should answer it.
+    """Called for each new visitor message: records when the visitor last wrote, hands the
+    conversation off when they ask for a person, and reopens a closed one. True when the bot
+    should answer it.
 
     While the bot holds the conversation (nearly always) this is a single UPDATE."""
     now = timezone.now()
@@ -107,6 +155,8 @@ def visitor_message_route(*, conversation_id: int, text: str) -> bool:
     if status in selectors.OPEN_STATUSES:
         transaction.on_commit(notify.queue_changed)  # the console's "visitor waiting" timer
         return False
+    if status == Status.CLOSED:
+        return conversation_reopen(conversation_id=conversation_id, text=text)
     if status != Status.BOT:
         return False
     if selectors.asks_for_human(text):
@@ -139,19 +189,6 @@ def handoff_after_bot_answer(*, conversation_id: int, trace: dict[str, Any]) -> 
     ):
         return conversation_handoff(conversation_id=conversation_id, reason=Reason.BOT_UNSURE)
     return False
-
-
-def handoff_after_negative_feedback(*, conversation_id: int, message_id: int) -> bool:
-    """Queues when the visitor's vote on the bot message is still "down" (run after a grace
-    period, because the widget lets a mis-click be changed)."""
-    still_down = Feedback.objects.filter(
-        message_id=message_id,
-        message__conversation_id=conversation_id,
-        value=Feedback.Value.DOWN,
-    ).exists()
-    if not still_down:
-        return False
-    return conversation_handoff(conversation_id=conversation_id, reason=Reason.NEGATIVE_FEEDBACK)
 
 
 @transaction.atomic
@@ -213,6 +250,24 @@ def visitor_message_accept(*, conversation: Conversation, client_id: str, text: 
         return Accepted(message, True, False)
     turn = turn_build(message=message, conversation=conversation)
     return Accepted(message, True, True, AnswerTurn(turn, conversation.pk))
+
+
+def visitor_retry_accept(
+    *, conversation: Conversation, client_id: str, message_id: int
+) -> Accepted | None:
+    """A "try again" on a bot answer: its question is stored again as a new visitor message (the
+    new answer needs a question of its own: `reply_to` is one-to-one) and accepted like any
+    message. None when `message_id` is not a bot answer to a question of this conversation."""
+    question = (
+        Message.objects.filter(
+            conversation=conversation, role=Message.Role.VISITOR, reply__pk=message_id
+        )
+        .values_list("text", flat=True)
+        .first()
+    )
+    if question is None:
+        return None
+    return visitor_message_accept(conversation=conversation, client_id=client_id, text=question)
 
 
 # --- agents ---------------------------------------------------------------------------------

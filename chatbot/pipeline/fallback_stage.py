@@ -13,6 +13,7 @@ from django.conf import settings
 
 from chatbot import copy
 from chatbot.llm import notices, pending
+from chatbot.llm.pending import QUEUED_FLAG
 from chatbot.observability.logs import describe_error
 from chatbot.pipeline.base import Answer, Turn
 from chatbot.pipeline.grounding import NO_DOCUMENTS, NOTHING_RELEVANT
@@ -20,9 +21,6 @@ from chatbot.pipeline.trace import Trace, TraceStep
 from knowledge.models import RuleTemplate
 
 logger = logging.getLogger(__name__)
-
-# Set in the fallback step's detail when the question is queued for a model's answer.
-QUEUED_FLAG = "queued_for_answer"
 
 
 def chunk_words(text: str) -> list[str]:

@@ -55,6 +55,8 @@
       sources: "Sources",
       notHelpful: "Not helpful",
       thanks: "Thanks for your feedback!",
+      downAsk: "Want a person, or shall I try again?",
+      tryAgain: "Try again",
       welcome: "Hi! How can we help you today?",
       queued: "We're connecting you with a member of our team…",
       withAgent: "You're now chatting with our team.",
@@ -63,6 +65,7 @@
       messages: "Chat messages",
       unread: "New message",
       talkToPerson: "Talk to a person",
+      leaveQueue: "Back to the assistant",
       queuePlace: "You're number {position} in the queue. Estimated wait: {wait}.",
       waitMinutes: "about {n} min",
       waitUnderMinute: "less than a minute",
@@ -111,6 +114,8 @@
       sources: "来源",
       notHelpful: "没有帮助",
       thanks: "感谢您的反馈！",
+      downAsk: "需要转人工客服，还是让我再试一次？",
+      tryAgain: "再试一次",
       welcome: "您好！请问有什么可以帮您？",
       queued: "正在为您转接人工客服…",
       withAgent: "您正在与人工客服对话。",
@@ -119,6 +124,7 @@
       messages: "聊天消息",
       unread: "新消息",
       talkToPerson: "转人工客服",
+      leaveQueue: "返回智能助手",
       queuePlace: "您排在第 {position} 位，预计等待{wait}。",
       waitMinutes: "约 {n} 分钟",
       waitUnderMinute: "不到 1 分钟",
@@ -311,6 +317,8 @@
     ".fb button[aria-pressed=true]{color:var(--accent);border-color:var(--accent);background:#fff;}",
     ".fb svg{width:16px;height:16px;fill:currentColor;}",
     ".fb .thanks{font-size:12px;color:var(--muted);margin-left:4px;}",
+    ".fb-ask{margin:4px 2px 0;font-size:12.5px;color:var(--muted);display:flex;flex-wrap:wrap;align-items:center;gap:0 8px;}",
+    ".fb-ask p{margin:0;flex-basis:100%;}",
     ".composer{flex:none;border-top:1px solid var(--line);padding:10px 12px 12px;background:#fff;}",
     ".composer .box{display:flex;align-items:flex-end;gap:8px;}",
     "textarea{flex:1;resize:none;border:1px solid #d1d5db;border-radius:12px;padding:9px 12px;font-size:15px;line-height:1.4;max-height:140px;min-height:42px;color:var(--fg);background:#fff;margin:0;}",
@@ -874,7 +882,7 @@
     row.querySelector(".bubble").textContent = String(message.text || "");
     r.chars = Array.from(String(message.text || ""));
     addCitations(row, message.citations);
-    if (message.role === "bot") addFeedback(row, message.id);
+    if (message.role === "bot") addFeedback(row, message.id, replyTo);
     markSeen(message.id);
     place(row, message.id);
   }
@@ -906,7 +914,7 @@
     row.insertBefore(box, fb || null);
   }
 
-  function addFeedback(row, messageId) {
+  function addFeedback(row, messageId, replyTo) {
     if (row.querySelector(".fb")) return;
     var fb = el("div", "fb");
     var up = button(null, T.helpful);
@@ -923,6 +931,9 @@
       other.setAttribute("aria-pressed", "false");
       sendFrame({ type: "feedback", message_id: messageId, value: value });
       thanks.textContent = T.thanks;
+      if (value === "down" && typeof replyTo === "number") {
+        askAfterThumbsDown(row, messageId, replyTo);
+      } else dropAsk(row);
     }
     up.addEventListener("click", function () {
       give("up", up, down);
@@ -934,6 +945,45 @@
     fb.appendChild(down);
     fb.appendChild(thanks);
     row.appendChild(fb);
+  }
+
+  // A thumbs-down asks what the visitor wants instead of queueing them for a person
+  // (docs/protocol.md, `retry`).
+  function askAfterThumbsDown(row, messageId, replyTo) {
+    if (row.querySelector(".fb-ask") || convStatus !== "bot") return;
+    var ask = el("div", "fb-ask");
+    ask.setAttribute("role", "group");
+    ask.setAttribute("aria-label", T.downAsk);
+    ask.appendChild(el("p", null, T.downAsk));
+    var again = button("link-btn", null, T.tryAgain);
+    again.addEventListener("click", function () {
+      dropAsk(row);
+      retryAnswer(messageId, replyTo);
+    });
+    var person = button("link-btn", null, T.talkToPerson);
+    person.addEventListener("click", function () {
+      dropAsk(row);
+      requestHandoff("negative_feedback");
+    });
+    ask.appendChild(again);
+    ask.appendChild(person);
+    row.appendChild(ask);
+  }
+
+  function dropAsk(row) {
+    var ask = row.querySelector(".fb-ask");
+    if (ask) ask.parentNode.removeChild(ask);
+  }
+
+  function retryAnswer(messageId, replyTo) {
+    // The question again as a visitor message of its own; the server answers it past the FAQ
+    // and cache answers. Not kept for a resend: a lost retry is one click to repeat.
+    if (!ready) return ensureConnected();
+    var asked = visitorRows.get(visitorById.get(replyTo));
+    var clientId = newClientId();
+    renderVisitor(clientId, asked ? asked.text : "", "pending");
+    sendFrame({ type: "retry", client_id: clientId, message_id: messageId });
+    scrollToBottom();
   }
 
   // --- stored messages (replay, agents, the system, other tabs) ---------------------------
@@ -960,7 +1010,7 @@
     var row = makeRow(kind);
     row.querySelector(".bubble").textContent = String(m.text || "");
     if (kind === "bot") addCitations(row, m.citations);
-    if (kind === "bot") addFeedback(row, m.id);
+    if (kind === "bot") addFeedback(row, m.id, m.reply_to);
     markSeen(m.id);
     place(row, m.id);
     if (!isOpen && ready && kind !== "bot") wrap.classList.add("unread");
@@ -1163,8 +1213,8 @@
     var newest = maxRenderedId();
     if (convStatus === "bot" && visitorById.has(newest)) startThinking(newest);
     if (handoffWanted) {
-      handoffWanted = false;
-      sendFrame({ type: "handoff" });
+      sendFrame(handoffWanted);
+      handoffWanted = null;
     }
     // Re-send what the server never acknowledged, with the same client_id (it dedupes).
     store.pending.slice().forEach(function (p) {
@@ -1181,7 +1231,9 @@
     var text = v ? v.text : "";
     visitorStored(f.client_id, f.message_id, text);
     var r = replies.get(f.message_id);
-    if (!(r && r.done) && convStatus === "bot") startThinking(f.message_id);
+    // A message to a closed conversation reopens it (to the bot unless it asks for a person).
+    var botMayAnswer = convStatus === "bot" || convStatus === "closed";
+    if (!(r && r.done) && botMayAnswer) startThinking(f.message_id);
   }
 
   function onStatus(f) {
@@ -1233,7 +1285,13 @@
     if (statusNotice && statusNotice.parentNode) statusNotice.parentNode.removeChild(statusNotice);
     statusNotice = null;
     leaveForm = null;
-    if (status === "queued") statusNotice = showNotice(T.queued);
+    if (previous === "closed" && ratingRow) {
+      // Reopened: an unanswered rating offer goes (the server takes ratings of closed ones).
+      var unrated = ratingRow.querySelector("form") && ratingRow.parentNode;
+      if (unrated) ratingRow.parentNode.removeChild(ratingRow);
+      ratingRow = null;
+    }
+    if (status === "queued") statusNotice = showNotice(T.queued, leaveQueueButton());
     else if (status === "agent")
       statusNotice = showNotice(agentName ? fmt(T.agentJoined, { name: agentName }) : T.withAgent);
     else if (status === "bot" && (previous === "queued" || previous === "agent"))
@@ -1249,7 +1307,7 @@
   }
 
   // --- a person takes over (docs/protocol.md, handoff) --------------------------------------
-  var handoffWanted = false;
+  var handoffWanted = null; // the handoff frame to send once connected
   var leaveForm = null; // the leave-a-message form while it is shown
   var leftMessage = false;
   var ratingRow = null;
@@ -1257,12 +1315,23 @@
   var peerTypingTimer = null;
   var typingSentAt = 0;
 
-  function requestHandoff() {
-    if (ready) sendFrame({ type: "handoff" });
+  function requestHandoff(reason) {
+    var frame = { type: "handoff" };
+    if (reason) frame.reason = reason;
+    if (ready) sendFrame(frame);
     else {
-      handoffWanted = true;
+      handoffWanted = frame;
       ensureConnected();
     }
+  }
+
+  function leaveQueueButton() {
+    var back = button("link-btn", null, T.leaveQueue);
+    back.addEventListener("click", function () {
+      back.disabled = true;
+      sendFrame({ type: "handoff_cancel" });
+    });
+    return back;
   }
 
   function stopBotThinking() {

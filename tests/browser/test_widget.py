@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, WebSocketRoute, expect
 
+from tests.servers import daphne, manage, server_env
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
 
 # Runs before the page's scripts: records every websocket frame both ways, whether the typing
@@ -460,3 +462,173 @@ def test_with_nobody_online_the_queue_promises_no_wait(desktop: Page, daphne_ser
     expect(widget.get_by_text("No one from our team is online right now")).to_be_visible()
     assert "Estimated wait" not in notice.inner_text()
     assert "in the queue" not in notice.inner_text()
+
+
+def _english_page(browser: Browser) -> Page:
+    return _context(browser, viewport={"width": 1280, "height": 800}, locale="en-US").new_page()
+
+
+def _ask(page: Page, question: str, answers: int) -> dict:
+    """Sends `question` from the composer; returns the `done` frame of the `answers`-th answer."""
+    textarea = page.locator("chatbot-widget").get_by_role("textbox", name="Message")
+    textarea.fill(question)
+    textarea.press("Enter")
+    page.wait_for_function(
+        "(n) => window.__frames.filter((f) => f.type === 'done').length >= n", arg=answers
+    )
+    return frames(page, "done")[answers - 1]
+
+
+def test_a_thumbs_down_asks_and_a_queued_visitor_can_go_back_to_the_bot(
+    browser: Browser, demo_server: str, screenshot_dir: Path
+) -> None:
+    """Issue [13]: a thumbs-down quietly queued the visitor after 2 s, with no way back to the
+    bot. Now it asks; "Try again" answers the question again past the disliked FAQ answer, "Talk
+    to a person" queues, and the queue notice takes the visitor back to the bot."""
+    page = _english_page(browser)
+    try:
+        page.goto(demo_server + "/")
+        widget = page.locator("chatbot-widget")
+        widget.get_by_role("button", name="Open chat").click()
+        page.wait_for_function(READY)
+        question = "How do I return an item?"
+        first = _ask(page, question, 1)
+        assert first["source"] == "faq", first
+
+        answer = widget.locator(".row.bot:not(.welcome)").first
+        answer.get_by_role("button", name="Not helpful").click()
+        ask = answer.get_by_role("group", name="Want a person, or shall I try again?")
+        expect(ask).to_be_visible()
+        page.screenshot(path=str(screenshot_dir / "widget-thumbs-down-asks.png"))
+        ask.get_by_role("button", name="Try again").click()
+        expect(ask).to_have_count(0)
+        page.wait_for_function("() => window.__frames.filter((f) => f.type === 'done').length > 1")
+        again = frames(page, "done")[1]
+        retries = page.evaluate("() => window.__sent.filter((f) => f.type === 'retry')")
+        assert [r["message_id"] for r in retries] == [first["message"]["id"]]
+        assert again["source"] != "faq", "the disliked FAQ answer is not served again"
+        expect(widget.locator(".row.visitor .bubble")).to_have_text([question, question])
+        expect(widget.locator(".row.bot:not(.welcome) .bubble")).to_have_count(2)
+        assert frames(page, "handoff") == [], "a thumbs-down alone never queues"
+
+        latest = widget.locator(".row.bot:not(.welcome)").last
+        latest.get_by_role("button", name="Not helpful").click()
+        latest.get_by_role("button", name="Talk to a person").click()
+        notice = widget.locator(".row.notice").last
+        expect(notice).to_contain_text("We're connecting you with a member of our team")
+        assert frames(page, "handoff")[0]["reason"] == "negative_feedback"
+        page.screenshot(path=str(screenshot_dir / "widget-queue-with-way-back.png"))
+
+        notice.get_by_role("button", name="Back to the assistant").click()
+        expect(widget.get_by_text("You're chatting with our assistant again.")).to_be_visible()
+        expect(widget.get_by_role("button", name="Talk to a person")).to_be_visible()
+        assert frames(page, "conversation")[-1]["status"] == "bot"
+        assert _ask(page, "How can I track my order?", 3)["source"] == "faq"
+    finally:
+        page.context.close()
+
+
+CLOSE_CONVERSATION = """
+from django.utils import timezone
+from chatbot.models import Conversation
+Conversation.objects.filter(public_id={public_id!r}).update(
+    status="closed", closed_at=timezone.now(), close_reason="resolved"
+)
+"""
+
+
+@pytest.fixture(scope="module")
+def server_and_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
+    """A daphne server (model down) and the environment to run manage.py against its database."""
+    tmp = tmp_path_factory.mktemp("closing-server")
+    env = server_env(tmp / "db.sqlite3")
+    manage(env, "migrate", "--noinput")
+    with daphne(env, tmp / "daphne.log") as base:
+        yield base, env
+
+
+def test_writing_to_a_closed_conversation_reopens_it_and_says_so(
+    browser: Browser, server_and_env: tuple[str, dict], screenshot_dir: Path
+) -> None:
+    """Issue [13]: after an agent closed the conversation, what the visitor wrote was stored and
+    nobody saw it. Now it reopens the conversation to the bot, which answers, and says so."""
+    base, env = server_and_env
+    page = _english_page(browser)
+    try:
+        page.goto(base + "/")
+        widget = page.locator("chatbot-widget")
+        widget.get_by_role("button", name="Open chat").click()
+        page.wait_for_function(READY)
+        public_id = page.evaluate("() => window.__chatbotWidget.state().conversation")
+        manage(env, "shell", "-c", CLOSE_CONVERSATION.format(public_id=public_id))
+        page.reload()
+        widget.get_by_role("button", name="Open chat").click()
+        page.wait_for_function(READY)
+        closed = widget.get_by_text("This conversation has ended.")
+        expect(closed).to_be_visible()
+
+        done = _ask(page, "Do you ship to Norway?", 1)
+        line = widget.locator(".row.system .bubble")
+        expect(line).to_have_text("This conversation is open again. Our assistant will answer you.")
+        expect(closed).to_have_count(0)
+        expect(widget.locator(".row.bot:not(.welcome) .bubble")).to_have_text(
+            done["message"]["text"]
+        )
+        assert frames(page, "conversation")[-1]["status"] == "bot"
+        page.screenshot(path=str(screenshot_dir / "widget-closed-reopened.png"))
+    finally:
+        page.context.close()
+
+
+def test_a_reopened_conversation_drops_the_rating_offer(desktop: Page, daphne_server: str) -> None:
+    """Server frames played by hand: the agent closes (a rating is offered), the visitor writes,
+    the server reopens the conversation. The bot is shown thinking from the ack on, the system
+    line shows, and the rating offer goes (a rating is only taken for a closed conversation)."""
+    page = desktop
+    sockets: list[WebSocketRoute] = []
+    received: list[dict] = []
+
+    def on_socket(ws: WebSocketRoute) -> None:
+        sockets.append(ws)
+
+        def on_message(raw: str | bytes) -> None:
+            frame = json.loads(raw)
+            received.append(frame)
+            if frame["type"] == "resume":
+                ws.send(json.dumps({"type": "resumed", "last_id": frame["after"]}))
+
+        ws.on_message(on_message)
+        hello = {"type": "hello", "v": 1, "conversation": "scripted", "token": "t0ken"}
+        ws.send(json.dumps({**hello, "locale": "en", "status": "bot", "last_id": 0}))
+
+    def server(frame: dict) -> None:
+        sockets[-1].send(json.dumps(frame))
+
+    page.route_web_socket(re.compile(r"/ws/chat/"), on_socket)
+    page.goto(daphne_server + "/")
+    widget = page.locator("chatbot-widget")
+    widget.locator("button.launcher").click()
+    page.wait_for_function(READY)
+    server({"type": "conversation", "status": "closed", "ask_rating": True})
+    expect(widget.get_by_text("This conversation has ended.")).to_be_visible()
+    expect(widget.locator("form.rating")).to_be_visible()
+
+    textarea = widget.get_by_role("textbox", name="Message")
+    textarea.fill("One more thing")
+    textarea.press("Enter")
+    expect(widget.locator(".row.visitor.pending")).to_have_count(1)
+    for _ in range(100):
+        if any(f["type"] == "message" for f in received):
+            break
+        page.wait_for_timeout(50)
+    client_id = next(f for f in received if f["type"] == "message")["client_id"]
+    server({"type": "ack", "client_id": client_id, "message_id": 5, "duplicate": False})
+    expect(widget.locator(".row.typing .dot")).to_have_count(3)
+    line = "This conversation is open again. Our assistant will answer you."
+    system = {"id": 6, "role": "system", "text": line, "source": "", "client_id": None}
+    server({"type": "message", "message": {**system, "reply_to": None, "created": ""}})
+    server({"type": "conversation", "status": "bot"})
+    expect(widget.locator(".row.system .bubble")).to_have_text(line)
+    expect(widget.locator("form.rating")).to_have_count(0)
+    expect(widget.get_by_text("This conversation has ended.")).to_have_count(0)
+    expect(widget.locator(".row.typing .dot")).to_have_count(3)

@@ -11,8 +11,8 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group, User
 from django.test import Client as HttpClient
 
+from chatbot import tasks
 from chatbot.asgi import application
-from chatbot.handoff import background
 from tests.conftest import ORIGIN, Socket
 
 # The console's socket takes only the site's own origin: the page's Host header is sent too.
@@ -86,8 +86,9 @@ def agents(db) -> dict[str, User]:
 
 @pytest.fixture
 async def settle_handoffs() -> AsyncIterator[None]:
+    """Waits for the queued-answer kicks a socket's connect starts (chatbot.tasks)."""
     yield
-    await background.wait_for_pending()
+    await tasks.wait_for_drains()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -135,20 +135,6 @@ async def test_every_model_down_with_nobody_online_stays_with_the_bot(upstream_d
     assert (await conversation(client.hello["conversation"])).status == "bot"
 
 
-async def test_negative_feedback_queues_unless_changed(upstream, settings):
-    settings.HANDOFF_FEEDBACK_GRACE_S = 0.2
-    async with chat_socket() as client:
-        done = (await client.say("Do you ship abroad?", "n1"))[-1]
-        bot_id = done["message"]["id"]
-        await client.send({"type": "feedback", "message_id": bot_id, "value": "down"})
-        await client.send({"type": "feedback", "message_id": bot_id, "value": "up"})
-        assert not [f for f in await nothing_more(client, 0.5) if f["type"] == "handoff"]
-        assert (await conversation(client.hello["conversation"])).status == "bot"
-        await client.send({"type": "feedback", "message_id": bot_id, "value": "down"})
-        handoff = await until(client, "handoff")
-    assert handoff["reason"] == "negative_feedback"
-
-
 # --- the bot stays silent -------------------------------------------------------------------
 
 
@@ -335,10 +321,7 @@ async def test_close_with_reason_and_rating(upstream, agents):
         )
         await client.send({"type": "rating", "score": 4, "comment": "Quick, thanks"})
         rated = await until(client, "rated")
-        await client.send({"type": "message", "client_id": "after", "text": "one more thing"})
-        after = [await client.recv()] + await nothing_more(client)
     assert told["ask_rating"] is True and rated == {"type": "rated", "score": 4}
-    assert not {f["type"] for f in after} & {"status", "token", "done"}
     stored = await conversation(public_id)
     assert (stored.status, stored.close_reason, stored.rating, stored.rating_comment) == (
         "closed",
