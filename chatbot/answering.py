@@ -5,6 +5,7 @@ It runs as its own task, not inside a consumer, so an answer is finished and sto
 the visitor's socket drops half-way; `resume` then replays it."""
 
 import asyncio
+import dataclasses
 import logging
 import math
 import weakref
@@ -59,11 +60,17 @@ async def publish(public_id: str, frame: dict[str, Any]) -> None:
 
 
 def start_answer(
-    message_id: int, public_id: str, locale: str, turn: services.AnswerTurn | None = None
+    message_id: int,
+    public_id: str,
+    locale: str,
+    turn: services.AnswerTurn | None = None,
+    client: str = "",
 ) -> asyncio.Task[None]:
     """Schedules the answer; keeps a reference so the task is not garbage-collected mid-way.
-    `turn`: what the answer needs, when the caller read it already."""
-    task = asyncio.create_task(answer_message(message_id, public_id, locale=locale, turn=turn))
+    `turn`: what the answer needs, when the caller read it already; `client`: who asked."""
+    task = asyncio.create_task(
+        answer_message(message_id, public_id, locale=locale, turn=turn, client=client)
+    )
     _running.add(task)
     task.add_done_callback(_running.discard)
     return task
@@ -104,6 +111,7 @@ async def answer_message(
     locale: str = "en",
     stages: Sequence[Stage] | None = None,
     turn: services.AnswerTurn | None = None,
+    client: str = "",
 ) -> None:
     """Answers the message unless another task or process is at it. A `turn` read when the
     message was stored is used only if no earlier answer of the conversation was still being
@@ -125,6 +133,10 @@ async def answer_message(
                 )
                 if loaded is None:
                     return  # answered already, or a person has the conversation now
+                if client:
+                    loaded = dataclasses.replace(
+                        loaded, turn=dataclasses.replace(loaded.turn, client=client)
+                    )
                 stages = stages if stages is not None else configured_stages()
                 await _answer(loaded, stages, trace_id, hint)
         except Exception:

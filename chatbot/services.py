@@ -18,8 +18,11 @@ from knowledge.negative_store import negative_record
 HISTORY_TURNS = 20
 
 
-def conversation_start(*, locale: str) -> Conversation:
-    return Conversation.objects.create(locale=locale)
+def conversation_start(*, locale: str, public_id: str = "", token: str = "") -> Conversation:
+    """Stores a new conversation, under the id and token its socket's `hello` already gave
+    (a row is made only once the visitor sends something: docs/security.md)."""
+    ids = {"public_id": public_id, "visitor_token": token} if public_id else {}
+    return Conversation.objects.create(locale=locale, **ids)
 
 
 def conversation_open(*, public_id: str, token: str) -> Conversation | None:
