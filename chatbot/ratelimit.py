@@ -37,8 +37,9 @@ def client_ip(scope: dict[str, Any]) -> str:
     X-Forwarded-For the first of them appended (python-ipware counts the proxies after the
     client in the header, one fewer: the last proxy is the socket's peer); entries a client
     wrote before it are ignored. Otherwise the socket's peer: by default no header is trusted,
-    since anyone can write one."""
-    peer = str((scope.get("client") or ("",))[0] or "") or "unknown"
+    since anyone can write one. "" when there is neither (a unix socket without a proxy count):
+    per-client limits then do not apply, rather than lump every visitor into one bucket."""
+    peer = str((scope.get("client") or ("",))[0] or "")
     proxies = settings.CHAT_TRUSTED_PROXY_COUNT
     if proxies <= 0:
         return peer
@@ -55,7 +56,7 @@ def client_ip(scope: dict[str, Any]) -> str:
 
 def _client_bucket(action: ClientAction, client: str) -> Bucket | None:
     limit = settings.CHAT_CLIENT_LIMITS.get(action.value)
-    if not limit or limit[0] <= 0:
+    if not client or not limit or limit[0] <= 0:
         return None
     rate, burst = limit
     return Bucket(f"client:{action.value}:{client}", capacity=burst, refill_per_s=rate / 60.0)
@@ -82,7 +83,7 @@ async def visitor_message_allowed(
             refill_per_s=settings.CHAT_VISITOR_MESSAGES_PER_MINUTE / 60.0,
         )
     ]
-    client_bucket = _client_bucket(ClientAction.MESSAGE, client) if client else None
+    client_bucket = _client_bucket(ClientAction.MESSAGE, client)
     if client_bucket is not None:
         buckets.append(client_bucket)
     verdict = await take(buckets, clock=clock)
@@ -92,7 +93,7 @@ async def visitor_message_allowed(
 async def model_call_allowed(client: str = "", *, clock: Clock = time.time) -> str | None:
     """None when a model may be asked; else the limit that refused: CLIENT_LIMITED (this
     client's allowance, checked first so one client cannot spend everyone's) or MODEL_BRAKE."""
-    client_bucket = _client_bucket(ClientAction.MODEL, client) if client else None
+    client_bucket = _client_bucket(ClientAction.MODEL, client)
     if client_bucket is not None and not (await take([client_bucket], clock=clock)).allowed:
         return CLIENT_LIMITED
     if settings.LLM_MODEL_CALLS_PER_MINUTE > 0:
