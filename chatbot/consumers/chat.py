@@ -19,7 +19,7 @@ from chatbot.handoff.protocol import (
     parse_visitor_frame,
     visitor_error_frame,
 )
-from chatbot.models import Conversation, new_public_id, new_visitor_token
+from chatbot.models import Conversation
 from chatbot.observability.logs import set_conversation
 from chatbot.protocol import (
     PROTOCOL_VERSION,
@@ -56,24 +56,27 @@ class ChatConsumer(JsonSocketConsumer):
             await self.send_limited("too_many_requests", ClientAction.CONNECT, retry_after)
             await self.close(code=RATE_LIMITED_CLOSE_CODE)
             return
-        if query.get("conversation"):
+        public_id, token = query.get("conversation", ""), query.get("token", "")
+        if public_id:
             self.conversation = await database_sync_to_async(services.conversation_open)(
-                public_id=query["conversation"], token=query.get("token", "")
+                public_id=public_id, token=token
             )
-            if self.conversation is None:
+            if self.conversation is None and not services.pending_token_valid(
+                public_id=public_id, token=token
+            ):
                 await self.send_frame(error_frame("forbidden", locale=self.locale))
                 await self.close(code=FORBIDDEN_CLOSE_CODE)
                 return
+        else:
+            # No row until the visitor writes: 2,000 sockets that never spoke made 2,000 rows.
+            public_id, token = services.pending_conversation_new()
+        self.public_id, self.token = public_id, token
+        status = Conversation.Status.BOT.value
+        if self.conversation is not None:
             await database_sync_to_async(services.conversation_set_locale)(
                 conversation=self.conversation, locale=self.locale
             )
-            self.public_id, token = self.conversation.public_id, self.conversation.visitor_token
             status = self.conversation.status
-        else:
-            # No row yet: 2,000 sockets that never spoke made 2,000 rows (issue 16).
-            self.public_id, token = new_public_id(), new_visitor_token()
-            self.pending_token = token
-            status = Conversation.Status.BOT.value
         set_conversation(self.public_id)
         self.group = answering.group_name(self.public_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -134,9 +137,13 @@ class ChatConsumer(JsonSocketConsumer):
             code = "rate_limited" if client_id is not None else "too_many_requests"
             await self.send_limited(code, ClientAction.CONVERSATION, retry_after, client_id)
             return False
-        self.conversation = await database_sync_to_async(services.conversation_start)(
-            locale=self.locale, public_id=self.public_id, token=self.pending_token
+        self.conversation = await database_sync_to_async(services.conversation_store_pending)(
+            public_id=self.public_id, token=self.token, locale=self.locale
         )
+        if self.conversation is None:
+            await self.send_frame(error_frame("forbidden", locale=self.locale))
+            await self.close(code=FORBIDDEN_CLOSE_CODE)
+            return False
         background.visitor_present(self.conversation.pk)
         return True
 

@@ -65,7 +65,18 @@ async def test_sockets_that_send_nothing_store_no_conversation(upstream, limits)
             assert (await client.recv())["type"] == "resumed"
             await client.send({"type": "typing", "active": True})
             assert client.hello["conversation"] and client.hello["token"]
+            pending = client.hello
     assert await conversations() == 0
+    # A reload before the first message comes back to the same conversation, still no row.
+    query = f"?conversation={pending['conversation']}&token={pending['token']}"
+    async with visitor("203.0.113.1", query) as reloaded:
+        assert reloaded.hello["conversation"] == pending["conversation"]
+        assert reloaded.hello["last_id"] == 0
+    assert await conversations() == 0
+    forged = communicator("203.0.113.1", f"?conversation={pending['conversation']}&token=x")
+    await forged.connect()
+    assert json.loads(await forged.receive_from())["code"] == "forbidden"
+    await forged.disconnect()
 
     async with visitor("203.0.113.1") as client:
         frames = await client.say("Where is my parcel?", "m1")
