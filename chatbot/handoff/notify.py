@@ -9,7 +9,7 @@ Groups: `chat.<public id>` (the visitor's sockets, and agents viewing that conve
 Queue changes are coalesced: places and the console's list go out at once, then at most once per
 HANDOFF_QUEUE_BROADCAST_INTERVAL_S, however many changes land meanwhile. One wave per change
 sent a frame to every queued visitor per handoff: 50 handoffs into a queue of 250 took 3.45 s
-against 0.75 s into an empty one (issue 16; docs/console.md, "Queue under a flood")."""
+against 0.75 s into an empty one (issue 16; docs/console.md, "Decisions")."""
 
 import asyncio
 import contextvars

@@ -381,7 +381,7 @@ def claims_expire(*, now: datetime | None = None) -> list[str]:
 
 
 ABANDONED = "abandoned"  # close_reason of a queued conversation its visitor left
-_SEEN_CHUNK = 500  # ids per UPDATE: SQLite's bound-parameter limit is far above, a flood is not
+_SEEN_CHUNK = 500  # ids per UPDATE, far under SQLite's bound-parameter limit however many sockets
 
 
 @dataclass(frozen=True)
