@@ -3,6 +3,7 @@ were fresh budgets (40 sockets made 205 model calls in 18 s) and every socket a 
 sockets, 2,001 rows). Real sockets through the full ASGI stack, each with a peer address."""
 
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -201,3 +202,35 @@ async def test_sockets_behind_a_trusted_proxy_are_limited_per_forwarded_address(
     await refused.connect()
     assert json.loads(await refused.receive_from())["code"] == "too_many_requests"
     await refused.disconnect()
+
+
+async def test_the_reported_flood_with_the_default_limits(upstream, settings):
+    """The finding: 40 fresh sockets from one client, each asking the model until refused."""
+    settings.CHAT_PIPELINE_STAGES = ["llm", "fallback"]
+    settings.HANDOFF_FALLBACK_STREAK = 0
+    started = time.monotonic()
+    refused_sockets = 0
+    for n in range(40):
+        socket = communicator("203.0.113.99")
+        await socket.connect()
+        client = Client(socket)
+        hello = await client.recv()
+        if hello["type"] == "error":
+            refused_sockets += 1
+            await socket.disconnect()
+            continue
+        for m in range(5):
+            await client.send({"type": "message", "client_id": f"{n}-{m}", "text": f"Order {m}?"})
+            if (await client.recv())["type"] == "ack":
+                await client.recv_until("done")
+        await socket.disconnect()
+    elapsed = time.monotonic() - started
+    rows, calls = await conversations(), upstream.stats.requests
+    print(f"\n40 sockets in {elapsed:.1f} s: {refused_sockets} refused, {rows} rows, {calls} calls")
+    connect, conversation, _, _, model = (
+        settings.CHAT_CLIENT_LIMITS[a]
+        for a in ("connect", "conversation", "message", "handoff", "model")
+    )
+    assert refused_sockets >= 40 - connect[1] - connect[0] / 60 * elapsed - 1
+    assert rows <= conversation[1] + conversation[0] / 60 * elapsed + 1
+    assert calls <= model[1] + model[0] / 60 * elapsed + 1, "was 205 calls in 18 s"
