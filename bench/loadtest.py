@@ -52,6 +52,9 @@ DEMO_FAQS = ROOT / "knowledge" / "fixtures" / "demo_faqs.json"
 RAISED_RATE_LIMITS = {
     "CHAT_VISITOR_MESSAGES_PER_MINUTE": "6000",
     "CHAT_VISITOR_MESSAGE_BURST": "1000",
+    # Every simulated visitor comes from 127.0.0.1: no per-client limits, no model-call brake.
+    "CHAT_CLIENT_LIMITS": "connect=0/0,conversation=0/0,message=0/0,handoff=0/0,model=0/0",
+    "LLM_MODEL_CALLS_PER_MINUTE": "0",
 }
 SIM_FIRST_TOKEN_S = 0.020
 SIM_TOKEN_S = 0.005

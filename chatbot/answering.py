@@ -5,6 +5,7 @@ It runs as its own task, not inside a consumer, so an answer is finished and sto
 the visitor's socket drops half-way; `resume` then replays it."""
 
 import asyncio
+import dataclasses
 import logging
 import math
 import weakref
@@ -66,13 +67,15 @@ def start_answer(
     public_id: str,
     locale: str,
     turn: services.AnswerTurn | None = None,
+    client: str = "",
     *,
     skip: frozenset[str] = frozenset(),
 ) -> asyncio.Task[None]:
     """Schedules the answer; keeps a reference so the task is not garbage-collected mid-way.
-    `turn`: what the answer needs, when the caller read it already; `skip`: stages not to try."""
+    `turn`: what the answer needs, when the caller read it already; `client`: who asked;
+    `skip`: stages not to try."""
     task = asyncio.create_task(
-        answer_message(message_id, public_id, locale=locale, turn=turn, skip=skip)
+        answer_message(message_id, public_id, locale=locale, turn=turn, client=client, skip=skip)
     )
     _running.add(task)
     task.add_done_callback(_running.discard)
@@ -114,6 +117,7 @@ async def answer_message(
     locale: str = "en",
     stages: Sequence[Stage] | None = None,
     turn: services.AnswerTurn | None = None,
+    client: str = "",
     skip: frozenset[str] = frozenset(),
 ) -> None:
     """Answers the message unless another task or process is at it. A `turn` read when the
@@ -136,6 +140,10 @@ async def answer_message(
                 )
                 if loaded is None:
                     return  # answered already, or a person has the conversation now
+                if client:
+                    loaded = dataclasses.replace(
+                        loaded, turn=dataclasses.replace(loaded.turn, client=client)
+                    )
                 stages = stages if stages is not None else configured_stages()
                 if skip:
                     stages = [stage for stage in stages if stage.name not in skip]

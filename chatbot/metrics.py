@@ -83,6 +83,16 @@ RETRIEVALS = Counter(
     "no_documents).",
     ["outcome"],
 )
+MODEL_CALLS_REFUSED = Counter(
+    "chatbot_model_calls_refused",
+    "Model calls a limit refused (the rule templates answered), by limit.",
+    ["limit"],
+)
+VISITOR_LIMITED = Counter(
+    "chatbot_visitor_limited",
+    "Visitor actions refused by a per-client limit, by action.",
+    ["action"],
+)
 CACHE_HITS = Counter("chatbot_cache_hits", "Semantic cache lookups that answered.")
 CACHE_MISSES = Counter(
     "chatbot_cache_misses",

@@ -41,6 +41,9 @@ class Conversation(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     first_agent_reply_at = models.DateTimeField(null=True, blank=True)
     last_visitor_message_at = models.DateTimeField(null=True, blank=True)
+    # Refreshed while a visitor socket is open on a queued or claimed conversation (the handoff
+    # sweeper, chatbot.handoff.background): a queued one left without it leaves the queue.
+    visitor_seen_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     close_reason = models.CharField(max_length=200, blank=True, default="")
     rating = models.PositiveSmallIntegerField(null=True, blank=True)

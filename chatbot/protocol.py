@@ -22,6 +22,9 @@ ERROR_TEXTS = {
     "unsupported_version": _("Please reload the page to update the chat."),
     "not_found": _("That message could not be found."),
     "rate_limited": _("You are sending messages quickly. Please wait a moment and try again."),
+    "too_many_requests": _(
+        "There are too many chats from your network right now. Please wait a moment and try again."
+    ),
     "forbidden": _("This conversation could not be opened. Please reload the page."),
     "internal": _("Something went wrong on our side. Your message is safe; please try again."),
 }

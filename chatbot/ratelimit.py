@@ -1,21 +1,103 @@
-"""Per-visitor message limits: a token bucket per conversation (CHAT_VISITOR_MESSAGES_PER_MINUTE,
-burst CHAT_VISITOR_MESSAGE_BURST), shared across processes through Redis when REDIS_URL is set."""
+"""Visitor limits (docs/security.md, "Abuse limits"), token buckets shared across processes
+through Redis when REDIS_URL is set (chatbot.llm.limits; they fail open when Redis does not
+answer):
+
+- per conversation: stored text (CHAT_VISITOR_MESSAGES_PER_MINUTE, burst
+  CHAT_VISITOR_MESSAGE_BURST);
+- per client (IP address): connects, new conversations, messages, handoffs and model calls
+  (CHAT_CLIENT_LIMITS), since every new socket was a fresh conversation with a fresh budget;
+- across every visitor: model calls per minute (LLM_MODEL_CALLS_PER_MINUTE), the brake."""
 
 import time
+from enum import StrEnum
+from typing import Any
 
 from django.conf import settings
+from python_ipware import IpWare
 
-from chatbot.llm.limits import Bucket, Clock, take
+from chatbot.llm.limits import Bucket, Clock, per_minute, take
+
+# Trace decisions of the LLM stage when a limit, not the models, kept it from answering: the
+# fallback then promises no later model answer, and no one is handed a person for it.
+MODEL_BRAKE = "model_brake"
+CLIENT_LIMITED = "client_limited"
+LIMITED_DECISIONS = frozenset({MODEL_BRAKE, CLIENT_LIMITED})
+
+
+class ClientAction(StrEnum):
+    CONNECT = "connect"
+    CONVERSATION = "conversation"
+    MESSAGE = "message"
+    HANDOFF = "handoff"
+    MODEL = "model"
+
+
+def client_ip(scope: dict[str, Any]) -> str:
+    """The visitor's address. Behind CHAT_TRUSTED_PROXY_COUNT proxies, the entry of
+    X-Forwarded-For the first of them appended (python-ipware counts the proxies after the
+    client in the header, one fewer: the last proxy is the socket's peer); entries a client
+    wrote before it are ignored. Otherwise the socket's peer: by default no header is trusted,
+    since anyone can write one. "" when there is neither (a unix socket without a proxy count):
+    per-client limits then do not apply, rather than lump every visitor into one bucket."""
+    peer = str((scope.get("client") or ("",))[0] or "")
+    proxies = settings.CHAT_TRUSTED_PROXY_COUNT
+    if proxies <= 0:
+        return peer
+    forwarded = ", ".join(
+        value.decode("latin-1")
+        for name, value in scope.get("headers", ())
+        if name.lower() == b"x-forwarded-for"
+    )
+    ip, _trusted = IpWare(precedence=("X_FORWARDED_FOR",), proxy_count=proxies - 1).get_client_ip(
+        {"X_FORWARDED_FOR": forwarded}
+    )
+    return str(ip) if ip is not None else peer
+
+
+def _client_bucket(action: ClientAction, client: str) -> Bucket | None:
+    limit = settings.CHAT_CLIENT_LIMITS.get(action.value)
+    if not client or not limit or limit[0] <= 0:
+        return None
+    rate, burst = limit
+    return Bucket(f"client:{action.value}:{client}", capacity=burst, refill_per_s=rate / 60.0)
+
+
+async def client_allowed(
+    client: str, action: ClientAction, *, clock: Clock = time.time
+) -> tuple[bool, float]:
+    """(allowed, seconds until it would be) for one action of one client."""
+    bucket = _client_bucket(action, client)
+    verdict = await take([bucket] if bucket else [], clock=clock)
+    return verdict.allowed, verdict.retry_after_s
 
 
 async def visitor_message_allowed(
-    conversation_public_id: str, *, clock: Clock = time.time
+    conversation_public_id: str, client: str = "", *, clock: Clock = time.time
 ) -> tuple[bool, float]:
-    """(allowed, seconds until the next message would be)."""
-    bucket = Bucket(
-        f"visitor:{conversation_public_id}",
-        capacity=settings.CHAT_VISITOR_MESSAGE_BURST,
-        refill_per_s=settings.CHAT_VISITOR_MESSAGES_PER_MINUTE / 60.0,
-    )
-    verdict = await take([bucket], clock=clock)
+    """(allowed, seconds until the next message would be): the conversation's bucket and, when
+    the client is known, the client's, taken together (a refusal by one spends neither)."""
+    buckets = [
+        Bucket(
+            f"visitor:{conversation_public_id}",
+            capacity=settings.CHAT_VISITOR_MESSAGE_BURST,
+            refill_per_s=settings.CHAT_VISITOR_MESSAGES_PER_MINUTE / 60.0,
+        )
+    ]
+    client_bucket = _client_bucket(ClientAction.MESSAGE, client)
+    if client_bucket is not None:
+        buckets.append(client_bucket)
+    verdict = await take(buckets, clock=clock)
     return verdict.allowed, verdict.retry_after_s
+
+
+async def model_call_allowed(client: str = "", *, clock: Clock = time.time) -> str | None:
+    """None when a model may be asked; else the limit that refused: CLIENT_LIMITED (this
+    client's allowance, checked first so one client cannot spend everyone's) or MODEL_BRAKE."""
+    client_bucket = _client_bucket(ClientAction.MODEL, client)
+    if client_bucket is not None and not (await take([client_bucket], clock=clock)).allowed:
+        return CLIENT_LIMITED
+    if settings.LLM_MODEL_CALLS_PER_MINUTE > 0:
+        brake = per_minute("model-brake", settings.LLM_MODEL_CALLS_PER_MINUTE)
+        if not (await take([brake], clock=clock)).allowed:
+            return MODEL_BRAKE
+    return None

@@ -8,11 +8,12 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from chatbot import message_sql
 from chatbot.cache.services import entries_evict_for_feedback
 from chatbot.llm import pending
-from chatbot.models import Conversation, Feedback, Message, QueuedQuestion
+from chatbot.models import Conversation, Feedback, Message, QueuedQuestion, new_public_id
 from chatbot.pipeline.base import HistoryItem, Turn
 from knowledge.negative_store import negative_record
 
@@ -21,6 +22,34 @@ HISTORY_TURNS = 20
 
 def conversation_start(*, locale: str) -> Conversation:
     return Conversation.objects.create(locale=locale)
+
+
+# A new visitor's conversation is not stored until they write (docs/security.md, "Abuse
+# limits"): its id is random and its token an HMAC of the id, so a socket that comes back with
+# both (a reload before the first message, a second tab) is recognised without a row.
+def _pending_token(public_id: str) -> str:
+    return salted_hmac("chatbot.pending-conversation", public_id, algorithm="sha256").hexdigest()
+
+
+def pending_conversation_new() -> tuple[str, str]:
+    """(public id, visitor token) for a conversation not stored yet."""
+    public_id = new_public_id()
+    return public_id, _pending_token(public_id)
+
+
+def pending_token_valid(*, public_id: str, token: str) -> bool:
+    return secrets.compare_digest(_pending_token(public_id), token)
+
+
+def conversation_store_pending(*, public_id: str, token: str, locale: str) -> Conversation | None:
+    """Stores the conversation a `hello` named (once: a second tab may store it first); None
+    when a conversation with that id has another token."""
+    conversation, _ = Conversation.objects.get_or_create(
+        public_id=public_id, defaults={"visitor_token": token, "locale": locale}
+    )
+    if not secrets.compare_digest(conversation.visitor_token, token):
+        return None
+    return conversation
 
 
 def conversation_open(*, public_id: str, token: str) -> Conversation | None:

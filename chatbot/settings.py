@@ -347,6 +347,14 @@ HANDOFF_LEFT_MESSAGES_MAX = env.int("HANDOFF_LEFT_MESSAGES_MAX", default=5)
 HANDOFF_SLA_WAIT_S = env.int("HANDOFF_SLA_WAIT_S", default=120)
 HANDOFF_SLA_FIRST_REPLY_S = env.int("HANDOFF_SLA_FIRST_REPLY_S", default=180)
 HANDOFF_SLA_VISITOR_WAITING_S = env.int("HANDOFF_SLA_VISITOR_WAITING_S", default=60)
+# Queue places and the console's list go out at most once per interval per process, however many
+# handoffs land in it (one frame per handoff per queued visitor was O(n^2) under a flood).
+HANDOFF_QUEUE_BROADCAST_INTERVAL_S = env.float("HANDOFF_QUEUE_BROADCAST_INTERVAL_S", default=1.0)
+# Queued conversations the console lists per page (the true total is sent with them).
+HANDOFF_QUEUE_PAGE_SIZE = env.int("HANDOFF_QUEUE_PAGE_SIZE", default=50)
+# A queued conversation with no visitor socket open for this long leaves the queue (closed as
+# "abandoned"), unless the visitor left a message for the team; 0 keeps them queued.
+HANDOFF_ABANDONED_AFTER_S = env.float("HANDOFF_ABANDONED_AFTER_S", default=300.0)
 LOGIN_URL = "console-login"
 LOGIN_REDIRECT_URL = "console"
 
@@ -397,6 +405,27 @@ ROUTER_STATE_PREFIX = env.str("ROUTER_STATE_PREFIX", default="chatbot:router")
 # Per-visitor message rate (chatbot.ratelimit): a token bucket per conversation.
 CHAT_VISITOR_MESSAGES_PER_MINUTE = env.float("CHAT_VISITOR_MESSAGES_PER_MINUTE", default=10.0)
 CHAT_VISITOR_MESSAGE_BURST = env.int("CHAT_VISITOR_MESSAGE_BURST", default=5)
+# Per-client limits (chatbot.ratelimit, docs/security.md "Abuse limits"): "per minute/burst" for
+# each action, keyed on the client's IP address. Generous enough for an office behind one NAT.
+_CLIENT_LIMITS_DEFAULT = {
+    "connect": "60/30",
+    "conversation": "20/10",
+    "message": "60/20",
+    "handoff": "6/3",
+    "model": "30/10",
+}
+CHAT_CLIENT_LIMITS = {
+    action: tuple(float(part) for part in limit.split("/"))
+    for action, limit in (
+        _CLIENT_LIMITS_DEFAULT | env.dict("CHAT_CLIENT_LIMITS", default={})
+    ).items()
+}
+# How many proxies in front of daphne append to X-Forwarded-For; 0 (the default) trusts no
+# header and takes the socket's peer address (anyone can write X-Forwarded-For).
+CHAT_TRUSTED_PROXY_COUNT = env.int("CHAT_TRUSTED_PROXY_COUNT", default=0)
+# Model calls per minute across every visitor (0: no brake). Over it, questions go to the rule
+# templates until the minute's allowance refills; separate from LLM_DAILY_BUDGET_USD's rerouting.
+LLM_MODEL_CALLS_PER_MINUTE = env.float("LLM_MODEL_CALLS_PER_MINUTE", default=120.0)
 
 # --- Semantic cache (docs/cache.md) ---------------------------------------------------------
 # A question answers from the cache when its nearest entry in the same scope (locale, knowledge

@@ -36,6 +36,9 @@ def server_env(db_path: Path, **overrides: str) -> dict[str, str]:
         "OPENAI_BASE_URL": "",
         "REDIS_URL": "",
         "PYTHONUNBUFFERED": "1",
+        # Every page comes from 127.0.0.1; the per-client limits are tested in
+        # tests/chatbot/test_client_limits.py.
+        "CHAT_CLIENT_LIMITS": "connect=0/0,conversation=0/0,message=0/0,handoff=0/0,model=0/0",
         **overrides,
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)

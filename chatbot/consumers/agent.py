@@ -26,6 +26,7 @@ from chatbot.handoff.protocol import (
     OpenFrame,
     PingFrame,
     PresenceFrame,
+    QueuePageFrame,
     ReturnFrame,
     SearchFrame,
     SendFrame,
@@ -58,13 +59,16 @@ class AgentConsumer(JsonSocketConsumer):
         await self.send_frame(await database_sync_to_async(self._hello)())
 
     def _hello(self) -> dict[str, Any]:
+        snapshot = selectors.open_conversations()
         return {
             "type": "hello",
             "v": PROTOCOL_VERSION,
             "agent": {"id": self.user.pk, "name": self.name},
             "presence": selectors.agent_presence_status(user=self.user),
             "agents_online": selectors.agents_online(),
-            "conversations": selectors.open_conversations(),
+            "conversations": snapshot["items"],
+            "counts": snapshot["counts"],
+            "page_size": snapshot["page_size"],
             "sla": {
                 "wait_s": settings.HANDOFF_SLA_WAIT_S,
                 "first_reply_s": settings.HANDOFF_SLA_FIRST_REPLY_S,
@@ -159,6 +163,11 @@ class AgentConsumer(JsonSocketConsumer):
             await database_sync_to_async(handoff.conversation_close)(
                 public_id=frame.conversation, agent=self.user, reason=frame.reason
             )
+        elif isinstance(frame, QueuePageFrame):
+            items, counts = await database_sync_to_async(self._queue_page)(frame.offset)
+            await self.send_frame(
+                {"type": "queue_page", "offset": frame.offset, "items": items, "counts": counts}
+            )
         elif isinstance(frame, SearchFrame):
             items = await database_sync_to_async(selectors.conversations_search)(query=frame.query)
             await self.send_frame({"type": "search_results", "query": frame.query, "items": items})
@@ -174,6 +183,10 @@ class AgentConsumer(JsonSocketConsumer):
             await self.send_frame(
                 {"type": "faq_linked", "conversation": frame.conversation, **linked}
             )
+
+    @staticmethod
+    def _queue_page(offset: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        return selectors.queue_page(offset=offset), selectors.open_counts()
 
     async def _presence(self) -> str:
         return await database_sync_to_async(selectors.agent_presence_status)(user=self.user)

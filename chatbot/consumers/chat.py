@@ -31,77 +31,130 @@ from chatbot.protocol import (
     RetryFrame,
     error_frame,
 )
-from chatbot.ratelimit import visitor_message_allowed
+from chatbot.ratelimit import ClientAction, client_allowed, client_ip, visitor_message_allowed
 from chatbot.shared_state import shared_state
 
 FORBIDDEN_CLOSE_CODE = 4403
+RATE_LIMITED_CLOSE_CODE = 4429
 # Frames telling the visitor who holds the conversation now (queued, an agent, closed, back to
 # the bot): an answer this process is writing must look again before it goes on.
 HOLD_FRAMES = frozenset({"handoff", "conversation"})
 
 
 class ChatConsumer(JsonSocketConsumer):
+    # The stored conversation; None until the visitor sends something worth storing (a new
+    # visitor's `hello` names the id and token the row will get: docs/security.md).
     conversation: Conversation | None = None
+    opened = False  # the hello went out: frames are taken
 
     async def connect(self) -> None:
         query = {k: v[0] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
         self.locale = copy.normalise_locale(query.get("locale"))
+        self.client = client_ip(self.scope)
         await self.accept()
         metrics.WEBSOCKETS.labels("visitor").inc()
-        if query.get("conversation"):
+        allowed, retry_after = await client_allowed(self.client, ClientAction.CONNECT)
+        if not allowed:
+            await self.send_limited("too_many_requests", ClientAction.CONNECT, retry_after)
+            await self.close(code=RATE_LIMITED_CLOSE_CODE)
+            return
+        public_id, token = query.get("conversation", ""), query.get("token", "")
+        if public_id:
             self.conversation = await database_sync_to_async(services.conversation_open)(
-                public_id=query["conversation"], token=query.get("token", "")
+                public_id=public_id, token=token
             )
-            if self.conversation is None:
+            if self.conversation is None and not services.pending_token_valid(
+                public_id=public_id, token=token
+            ):
                 await self.send_frame(error_frame("forbidden", locale=self.locale))
                 await self.close(code=FORBIDDEN_CLOSE_CODE)
                 return
+        else:
+            # No row until the visitor writes: 2,000 sockets that never spoke made 2,000 rows.
+            public_id, token = services.pending_conversation_new()
+        self.public_id, self.token = public_id, token
+        status = Conversation.Status.BOT.value
+        if self.conversation is not None:
             await database_sync_to_async(services.conversation_set_locale)(
                 conversation=self.conversation, locale=self.locale
             )
-        else:
-            self.conversation = await database_sync_to_async(services.conversation_start)(
-                locale=self.locale
-            )
-        set_conversation(self.conversation.public_id)
-        self.group = answering.group_name(self.conversation.public_id)
+            status = self.conversation.status
+        set_conversation(self.public_id)
+        self.group = answering.group_name(self.public_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         # Read after joining the group, so nothing published meanwhile falls between the two.
-        # A conversation started just now has no messages and no place in the queue: two
-        # database calls fewer per new visitor.
-        returning = bool(query.get("conversation"))
+        # A new visitor has no messages and no place in the queue: no database call at all.
         last_id = (
             await database_sync_to_async(services.last_message_id)(conversation=self.conversation)
-            if returning
+            if self.conversation is not None
             else 0
         )
         await self.send_frame(
             {
                 "type": "hello",
                 "v": PROTOCOL_VERSION,
-                "conversation": self.conversation.public_id,
-                "token": self.conversation.visitor_token,
+                "conversation": self.public_id,
+                "token": token,
                 "locale": self.locale,
-                "status": self.conversation.status,
+                "status": status,
                 "last_id": last_id,
             }
         )
+        self.opened = True
         background.sweeper_acquire()
         tasks.kick_after_start()  # questions queued before this process started
-        if returning:
+        if self.conversation is not None:
+            background.visitor_present(self.conversation.pk)
             await self.send_queue_place()
 
     async def disconnect(self, code: int) -> None:
         metrics.WEBSOCKETS.labels("visitor").dec()
-        if self.conversation is not None and hasattr(self, "group"):
+        if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.opened:
+            if self.conversation is not None:
+                background.visitor_absent(self.conversation.pk)
             await background.sweeper_release()
+
+    async def send_limited(
+        self,
+        code: str,
+        action: ClientAction,
+        retry_after: float,
+        client_id: str | None = None,
+    ) -> None:
+        metrics.VISITOR_LIMITED.labels(action.value).inc()
+        await self.send_frame(
+            error_frame(
+                code, locale=self.locale, client_id=client_id, retry_after=round(retry_after, 1)
+            )
+        )
+
+    async def started(self, client_id: str | None = None) -> bool:
+        """Stores the conversation on the first frame that stores something, within the
+        client's allowance of new conversations; False (and an error frame) when over it."""
+        if self.conversation is not None:
+            return True
+        allowed, retry_after = await client_allowed(self.client, ClientAction.CONVERSATION)
+        if not allowed:
+            code = "rate_limited" if client_id is not None else "too_many_requests"
+            await self.send_limited(code, ClientAction.CONVERSATION, retry_after, client_id)
+            return False
+        self.conversation = await database_sync_to_async(services.conversation_store_pending)(
+            public_id=self.public_id, token=self.token, locale=self.locale
+        )
+        if self.conversation is None:
+            await self.send_frame(error_frame("forbidden", locale=self.locale))
+            await self.close(code=FORBIDDEN_CLOSE_CODE)
+            return False
+        background.visitor_present(self.conversation.pk)
+        return True
 
     def internal_error_frame(self) -> dict[str, Any]:
         return error_frame("internal", locale=self.locale)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.conversation is None:
+        if not self.opened:
             return
         if text_data is None:
             await self.send_frame(error_frame("binary_not_supported", locale=self.locale))
@@ -143,20 +196,13 @@ class ChatConsumer(JsonSocketConsumer):
         """Takes from the visitor's budget for stored text (messages and left messages); when it
         is spent, sends `rate_limited` with the wait and says so. Nothing is stored then: the
         widget keeps the text and lets the visitor resend it once retry_after has passed."""
-        allowed, retry_after = await visitor_message_allowed(self.conversation.public_id)
+        allowed, retry_after = await visitor_message_allowed(self.public_id, self.client)
         if not allowed:
-            await self.send_frame(
-                error_frame(
-                    "rate_limited",
-                    locale=self.locale,
-                    client_id=client_id,
-                    retry_after=round(retry_after, 1),
-                )
-            )
+            await self.send_limited("rate_limited", ClientAction.MESSAGE, retry_after, client_id)
         return not allowed
 
     async def on_message(self, frame: MessageFrame) -> None:
-        if await self._rate_limited(frame.client_id):
+        if await self._rate_limited(frame.client_id) or not await self.started(frame.client_id):
             return
         accepted = await database_sync_to_async(handoff.visitor_message_accept)(
             conversation=self.conversation, client_id=frame.client_id, text=frame.text
@@ -166,6 +212,11 @@ class ChatConsumer(JsonSocketConsumer):
     async def on_retry(self, frame: RetryFrame) -> None:
         """A "try again" after a thumbs-down: the question once more, past the stored answers."""
         if await self._rate_limited(frame.client_id):
+            return
+        if self.conversation is None:  # nothing stored yet, so no answer to try again
+            await self.send_frame(
+                error_frame("not_found", locale=self.locale, client_id=frame.client_id)
+            )
             return
         accepted = await database_sync_to_async(handoff.visitor_retry_accept)(
             conversation=self.conversation, client_id=frame.client_id, message_id=frame.message_id
@@ -206,10 +257,18 @@ class ChatConsumer(JsonSocketConsumer):
         # makes sure it is answered once.
         if accepted.answer:
             answering.start_answer(
-                message.id, self.conversation.public_id, self.locale, turn=accepted.turn, skip=skip
+                message.id,
+                self.public_id,
+                self.locale,
+                turn=accepted.turn,
+                client=self.client,
+                skip=skip,
             )
 
     async def on_resume(self, frame: ResumeFrame) -> None:
+        if self.conversation is None:  # nothing stored yet, so nothing to replay
+            await self.send_frame({"type": "resumed", "last_id": frame.after})
+            return
         messages = await database_sync_to_async(services.messages_after)(
             conversation=self.conversation, after=frame.after
         )
@@ -228,6 +287,9 @@ class ChatConsumer(JsonSocketConsumer):
                 )
 
     async def on_feedback(self, frame: FeedbackFrame) -> None:
+        if self.conversation is None:
+            await self.send_frame(error_frame("not_found", locale=self.locale))
+            return
         feedback = await database_sync_to_async(services.feedback_record)(
             conversation=self.conversation,
             message_id=frame.message_id,
@@ -239,6 +301,12 @@ class ChatConsumer(JsonSocketConsumer):
 
     async def on_handoff(self, frame: HandoffRequestFrame) -> None:
         """The visitor asked for a person. Already queued: they get their place again."""
+        allowed, retry_after = await client_allowed(self.client, ClientAction.HANDOFF)
+        if not allowed:
+            await self.send_limited("too_many_requests", ClientAction.HANDOFF, retry_after)
+            return
+        if not await self.started():
+            return
         queued = await database_sync_to_async(handoff.conversation_handoff)(
             conversation_id=self.conversation.pk, reason=frame.reason
         )
@@ -250,6 +318,9 @@ class ChatConsumer(JsonSocketConsumer):
         (an agent claimed it meanwhile): they get the current state. Takes from the message
         budget: each queue change is pushed to every agent, so toggling must not be free."""
         if await self._rate_limited():
+            return
+        if self.conversation is None:  # never stored, so never queued
+            await self.send_frame({"type": "conversation", "status": Conversation.Status.BOT})
             return
         if not await database_sync_to_async(handoff.conversation_handoff_cancel)(
             conversation_id=self.conversation.pk
@@ -263,7 +334,9 @@ class ChatConsumer(JsonSocketConsumer):
         await self.send_frame({"type": "conversation", "status": status})
 
     async def on_typing(self, frame: VisitorTypingFrame) -> None:
-        public_id = self.conversation.public_id
+        if self.conversation is None:
+            return  # no agent can be viewing a conversation not stored yet
+        public_id = self.public_id
         await self.channel_layer.group_send(
             notify.console_group(public_id),
             {
@@ -278,7 +351,7 @@ class ChatConsumer(JsonSocketConsumer):
         )
 
     async def on_leave_message(self, frame: LeaveMessageFrame) -> None:
-        if await self._rate_limited():
+        if await self._rate_limited() or not await self.started():
             return
         stored = await database_sync_to_async(handoff.left_message_store)(
             conversation_id=self.conversation.pk, email=frame.email, text=frame.text
@@ -289,7 +362,7 @@ class ChatConsumer(JsonSocketConsumer):
         await self.send_frame({"type": "left_message", "email": frame.email})
 
     async def on_rating(self, frame: RatingFrame) -> None:
-        if await database_sync_to_async(handoff.rating_record)(
+        if self.conversation is not None and await database_sync_to_async(handoff.rating_record)(
             conversation_id=self.conversation.pk, score=frame.score, comment=frame.comment
         ):
             await self.send_frame({"type": "rated", "score": frame.score})
@@ -298,6 +371,8 @@ class ChatConsumer(JsonSocketConsumer):
 
     async def send_queue_place(self) -> bool:
         """Sends the visitor's place in the queue; False when the conversation is not queued."""
+        if self.conversation is None:
+            return False
         frame = await database_sync_to_async(selectors.handoff_frame)(
             conversation_id=self.conversation.pk
         )
@@ -311,5 +386,5 @@ class ChatConsumer(JsonSocketConsumer):
             return
         frame = event["frame"]
         if frame["type"] in HOLD_FRAMES:
-            answering.hold_may_have_changed(self.conversation.public_id)
+            answering.hold_may_have_changed(self.public_id)
         await self.send_frame(frame)

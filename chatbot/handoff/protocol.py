@@ -173,6 +173,13 @@ class CannedFrame(_Frame):
     locale: Annotated[str, StringConstraints(max_length=16)] = ""
 
 
+class QueuePageFrame(_Frame):
+    """The queued conversations from `offset` (oldest handoff first), a page at a time."""
+
+    type: Literal["queue_page"]
+    offset: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+
+
 class LinkFaqFrame(_Frame):
     """The agent says the visitor's question (`message`, else their latest) was this FAQ."""
 
@@ -196,11 +203,12 @@ AgentFrame = (
     | SearchFrame
     | CannedFrame
     | LinkFaqFrame
+    | QueuePageFrame
 )
 _agent = TypeAdapter(Annotated[AgentFrame, Field(discriminator="type")])
 AGENT_TYPES = {
     "presence", "ping", "open", "leave", "claim", "send", "typing", "note", "return_to_bot",
-    "close", "search", "canned", "link_faq",
+    "close", "search", "canned", "link_faq", "queue_page",
 }  # fmt: skip
 
 

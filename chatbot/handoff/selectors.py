@@ -7,15 +7,16 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Avg, F, OuterRef, Q, Subquery
+from django.db.models import Avg, Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from chatbot.models import AgentNote, AgentPresence, Conversation, LeftMessage, Message
+from chatbot.ratelimit import LIMITED_DECISIONS
 from chatbot.services import message_payload
 
 AGENTS_GROUP = "agents"
 OPEN_STATUSES = (Conversation.Status.QUEUED, Conversation.Status.AGENT)
-SNAPSHOT_LIMIT = 200
+SNAPSHOT_LIMIT = 200  # conversations with an agent listed at once (the queue is paged)
 SEARCH_LIMIT = 50
 
 # "talk to a human", "speak with an agent", "real person please", "转人工", "人工客服", …
@@ -118,8 +119,8 @@ def _handoff_frame(position: int, online: int, per_place: float, reason: str) ->
     }
 
 
-def handoff_frame(*, conversation_id: int) -> dict[str, Any] | None:
-    """The visitor's view of the queue, or None when the conversation is not queued."""
+def queued_visitor_frame(*, conversation_id: int) -> tuple[str, dict[str, Any]] | None:
+    """(public id, the visitor's view of the queue), or None when it is not queued."""
     conversation = Conversation.objects.filter(pk=conversation_id).first()
     if conversation is None or conversation.status != Conversation.Status.QUEUED:
         return None
@@ -127,9 +128,15 @@ def handoff_frame(*, conversation_id: int) -> dict[str, Any] | None:
         Q(queued_at__lt=conversation.queued_at)
         | Q(queued_at=conversation.queued_at, id__lt=conversation.id)
     )
-    return _handoff_frame(
+    return conversation.public_id, _handoff_frame(
         ahead.count() + 1, agents_online(), average_claim_wait_s(), conversation.handoff_reason
     )
+
+
+def handoff_frame(*, conversation_id: int) -> dict[str, Any] | None:
+    """The visitor's view of the queue, or None when the conversation is not queued."""
+    found = queued_visitor_frame(conversation_id=conversation_id)
+    return found[1] if found is not None else None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -175,14 +182,43 @@ def _summaries(queryset) -> list[dict[str, Any]]:
     ]
 
 
-def open_conversations() -> list[dict[str, Any]]:
-    """Everything queued or with an agent, oldest handoff first: the console filters it into
-    its queue, mine and all-open views."""
+def queue_page(*, offset: int = 0) -> list[dict[str, Any]]:
+    """HANDOFF_QUEUE_PAGE_SIZE queued conversations from `offset`, oldest handoff first."""
+    size = settings.HANDOFF_QUEUE_PAGE_SIZE
     return _summaries(
-        Conversation.objects.filter(status__in=OPEN_STATUSES).order_by("queued_at", "id")[
+        Conversation.objects.filter(status=Conversation.Status.QUEUED).order_by("queued_at", "id")[
+            offset : offset + size
+        ]
+    )
+
+
+def open_counts() -> dict[str, int]:
+    """How many conversations are queued and with an agent: the true totals, not a page's."""
+    counts = dict(
+        Conversation.objects.filter(status__in=OPEN_STATUSES)
+        .order_by()
+        .values("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    return {status.value: counts.get(status.value, 0) for status in OPEN_STATUSES}
+
+
+def open_conversations() -> dict[str, Any]:
+    """The console's list: the first page of the queue (oldest handoff first; the console pages
+    the rest), every conversation with an agent, and the true counts. Listing the oldest 200
+    open conversations hid a visitor queued behind 300 junk handoffs, and the count stopped at
+    200 (issue 16)."""
+    with_agents = _summaries(
+        Conversation.objects.filter(status=Conversation.Status.AGENT).order_by("queued_at", "id")[
             :SNAPSHOT_LIMIT
         ]
     )
+    return {
+        "items": queue_page(offset=0) + with_agents,
+        "counts": open_counts(),
+        "page_size": settings.HANDOFF_QUEUE_PAGE_SIZE,
+    }
 
 
 def conversations_search(*, query: str) -> list[dict[str, Any]]:
@@ -288,7 +324,8 @@ def models_were_down(trace: dict[str, Any]) -> bool:
         trace.get("source") == "fallback"
         and bool(llm_steps)
         and all(
-            s.get("decision") not in ("answered", "interrupted", "empty_answer") for s in llm_steps
+            s.get("decision") not in ("answered", "interrupted", "empty_answer", *LIMITED_DECISIONS)
+            for s in llm_steps
         )
     )
 

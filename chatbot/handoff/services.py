@@ -2,6 +2,7 @@
 expected one), so two agents, two processes or an agent and the bot can race safely: exactly
 one wins and the others learn it from the row count. Sockets are told on commit."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -84,12 +86,16 @@ def conversation_handoff(*, conversation_id: int, reason: str) -> bool:
         status=Status.QUEUED,
         handoff_reason=reason,
         queued_at=now,
+        visitor_seen_at=now,
         assigned_to=None,
         claimed_at=None,
         first_agent_reply_at=None,
         updated_at=now,
     )
     if moved:
+        # The visitor's place at once (their sockets and answers being written hear of the
+        # handoff now); everyone else's in the next coalesced wave.
+        transaction.on_commit(lambda: notify.visitor_queued(conversation_id))
         _on_commit_queue_changed()
     return bool(moved)
 
@@ -427,6 +433,58 @@ def claims_expire(*, now: datetime | None = None) -> list[str]:
     if expired:
         _on_commit_queue_changed()
     return expired
+
+
+ABANDONED = "abandoned"  # close_reason of a queued conversation its visitor left
+_SEEN_CHUNK = 500  # ids per UPDATE, far under SQLite's bound-parameter limit however many sockets
+
+
+@dataclass(frozen=True)
+class Swept:
+    claims_expired: list[str]
+    abandoned: list[str]
+
+
+def queue_sweep(*, present_ids: Sequence[int], now: datetime | None = None) -> Swept:
+    """The sweeper's round (chatbot.handoff.background): stale claims back to the queue, the
+    visitors with a socket open in this process seen, then queued conversations nobody has
+    had open for HANDOFF_ABANDONED_AFTER_S closed as abandoned. Seen before closing, so a
+    visitor still here is never closed by their own process's round."""
+    now = now or timezone.now()
+    expired = claims_expire(now=now)
+    ids = list(present_ids)
+    for start in range(0, len(ids), _SEEN_CHUNK):
+        Conversation.objects.filter(
+            pk__in=ids[start : start + _SEEN_CHUNK], status__in=selectors.OPEN_STATUSES
+        ).update(visitor_seen_at=now)
+    return Swept(expired, queue_abandoned_close(now=now))
+
+
+@transaction.atomic
+def queue_abandoned_close(*, now: datetime | None = None) -> list[str]:
+    """Closes queued conversations whose visitor has had no socket open for
+    HANDOFF_ABANDONED_AFTER_S (junk from a flood stayed queued after its sockets closed),
+    except those with a message left for the team: an agent answers those by email."""
+    after = settings.HANDOFF_ABANDONED_AFTER_S
+    if after <= 0:
+        return []
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=after)
+    gone = (
+        Conversation.objects.filter(status=Status.QUEUED)
+        .filter(
+            Q(visitor_seen_at__lt=cutoff) | Q(visitor_seen_at__isnull=True, queued_at__lt=cutoff)
+        )
+        .exclude(Exists(LeftMessage.objects.filter(conversation=OuterRef("pk"))))
+    )
+    abandoned = list(gone.values_list("public_id", flat=True))
+    if abandoned:
+        # The same conditions in the UPDATE: a visitor seen meanwhile stays queued.
+        gone.filter(public_id__in=abandoned).update(
+            status=Status.CLOSED, closed_at=now, close_reason=ABANDONED, updated_at=now
+        )
+        _on_commit_queue_changed()
+    return abandoned
 
 
 def faq_draft_from_message(*, message_id: int, agent: AbstractBaseUser) -> dict[str, Any]:

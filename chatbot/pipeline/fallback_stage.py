@@ -18,6 +18,7 @@ from chatbot.observability.logs import describe_error
 from chatbot.pipeline.base import Answer, Turn
 from chatbot.pipeline.grounding import NO_DOCUMENTS, NOTHING_RELEVANT
 from chatbot.pipeline.trace import Trace, TraceStep
+from chatbot.ratelimit import LIMITED_DECISIONS
 from knowledge.models import RuleTemplate
 
 logger = logging.getLogger(__name__)
@@ -145,11 +146,13 @@ class FallbackStage:
             and not step.detail.get("answer_without_sources")
             for step in trace.steps
         )
-        # The model stage ran and passed: it could not answer, so a model should answer later.
+        # The model stage ran and passed: it could not answer, so a model should answer later
+        # (not when a limit kept it from asking: a later answer would be the call refused).
         queued = (
             self.queue_unanswered
             and not not_found
             and any(step.stage == "llm" for step in trace.steps)
+            and not any(step.decision in LIMITED_DECISIONS for step in trace.steps)
         )
         if queued:
             try:

@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
-from chatbot import copy, metrics
+from chatbot import copy, metrics, ratelimit
 from chatbot.llm import notices
 from chatbot.llm.prompt import build_messages
 from chatbot.llm.router import STAGE, Router
@@ -155,6 +155,13 @@ class LLMStage:
         if sources is None:
             return None
         started = trace.elapsed_ms()
+        # The brake and per-client allowance (docs/security.md, "Abuse limits"): over either,
+        # the rule templates answer.
+        refused = await ratelimit.model_call_allowed(turn.client)
+        if refused is not None:
+            metrics.MODEL_CALLS_REFUSED.labels(refused).inc()
+            trace.add(TraceStep(self.name, refused, round(trace.elapsed_ms() - started, 2)))
+            return None
         route = await self.router.route(turn.text)
         trace.add(
             TraceStep(

@@ -1036,6 +1036,8 @@
   var everConnected = false;
   var convStatus = "bot";
   var statusNotice = null;
+  var limitedNotice = null; // "too many chats from your network", shown once
+  var limitedWaitMs = 0; // the server's retry_after for the next reconnect
 
   function wsUrl() {
     var u = new URL("/ws/chat/", serverOrigin);
@@ -1101,7 +1103,8 @@
     if (reconnectTimer) return;
     setConn(navigator.onLine === false ? T.offline : T.reconnecting);
     var base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, attempts));
-    var delay = base / 2 + Math.random() * (base / 2); // jitter
+    var delay = Math.max(base / 2 + Math.random() * (base / 2), limitedWaitMs); // jitter
+    limitedWaitMs = 0;
     attempts++;
     reconnectTimer = setTimeout(function () {
       reconnectTimer = null;
@@ -1191,6 +1194,8 @@
   }
 
   function onHello(f) {
+    if (limitedNotice && limitedNotice.parentNode) limitedNotice.parentNode.removeChild(limitedNotice);
+    limitedNotice = null;
     if (typeof f.conversation === "string" && f.conversation !== store.conversation) {
       if (store.conversation) clearLog(); // a different conversation than the one shown
       store.conversation = f.conversation;
@@ -1270,6 +1275,17 @@
     if (typeof f.reply_to === "number") {
       var r = getReply(f.reply_to);
       if (!r.done) replyError(r, text);
+      return;
+    }
+    if (f.code === "too_many_requests") {
+      // Too many sockets or handoffs from this network: one notice, and no reconnect before
+      // the server's retry_after (the socket is closed with 4429 next).
+      if (typeof f.retry_after === "number") limitedWaitMs = Math.min(f.retry_after, 120) * 1000;
+      if (limitedNotice && limitedNotice.parentNode) {
+        limitedNotice.querySelector(".bubble").textContent = text;
+        return;
+      }
+      limitedNotice = showNotice(text);
       return;
     }
     showNotice(text);

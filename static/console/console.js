@@ -26,7 +26,11 @@
   var state = {
     me: null,
     view: "queue",
-    items: [],
+    items: [], // the queue's first page and every conversation with an agent
+    counts: { queued: 0, agent: 0 }, // the true totals (the queue is paged)
+    pageSize: 50,
+    queueOffset: 0, // the queue page shown; past the first, its items are queuePage
+    queuePage: null,
     searchItems: [],
     sla: { wait_s: 120, first_reply_s: 180, visitor_waiting_s: 60 },
     clockSkewMs: 0,
@@ -113,13 +117,21 @@
         state.sla = f.sla || state.sla;
         $("presence").value = f.presence;
         setOnline(f.agents_online);
-        setItems(f.conversations);
+        state.pageSize = f.page_size || state.pageSize;
+        setItems(f.conversations, f.counts);
         setConn("");
         if (state.current) send({ type: "open", conversation: state.current.conversation });
         break;
       case "conversations":
-        setItems(f.items);
+        setItems(f.items, f.counts);
         if (typeof f.agents_online === "number") setOnline(f.agents_online);
+        break;
+      case "queue_page":
+        if (f.offset === state.queueOffset) {
+          state.queuePage = f.items;
+          if (f.counts) state.counts = f.counts;
+          renderList();
+        }
         break;
       case "presence":
         $("presence").value = f.status;
@@ -203,8 +215,14 @@
   // ---------------------------------------------------------------------------------------
   // Lists: queue (oldest first), mine, all open, search
   // ---------------------------------------------------------------------------------------
-  function setItems(items) {
+  function setItems(items, counts) {
     state.items = items || [];
+    if (counts) state.counts = counts;
+    // The queue moved: a later page is read again (the first comes with the list).
+    if (state.queueOffset > 0) {
+      if (state.queueOffset >= state.counts.queued) state.queueOffset = Math.max(0, state.counts.queued - state.pageSize);
+      requestQueuePage();
+    }
     if (state.current) {
       var mine = state.items.filter(function (i) {
         return i.conversation === state.current.conversation;
@@ -219,8 +237,21 @@
     renderList();
   }
 
+  function requestQueuePage() {
+    if (state.queueOffset === 0) state.queuePage = null;
+    else send({ type: "queue_page", offset: state.queueOffset });
+  }
+
+  function showQueuePage(offset) {
+    state.queueOffset = Math.max(0, offset);
+    state.queuePage = null;
+    requestQueuePage();
+    renderList();
+  }
+
   function viewItems(view) {
     var me = state.me ? state.me.id : null;
+    if (view === "queue" && state.queueOffset > 0) return state.queuePage || [];
     if (view === "queue")
       return state.items.filter(function (i) {
         return i.status === "queued";
@@ -234,14 +265,15 @@
   }
 
   function renderList() {
-    ["queue", "mine", "open"].forEach(function (v) {
-      $("count-" + v).textContent = viewItems(v).length;
-    });
+    $("count-queue").textContent = state.counts.queued;
+    $("count-open").textContent = state.counts.queued + state.counts.agent;
+    $("count-mine").textContent = viewItems("mine").length;
     var list = $("list");
     while (list.firstChild) list.removeChild(list.firstChild);
     var items = viewItems(state.view);
+    if (state.view === "queue") renderPager(list);
     if (!items.length) {
-      list.appendChild(el("li", "none", state.view === "search" ? "No results." : "Nothing here."));
+      list.appendChild(el("li", "none", state.view === "search" ? "No results." : state.view === "queue" && state.queueOffset > 0 && !state.queuePage ? "Loading…" : "Nothing here."));
       return;
     }
     items.forEach(function (i) {
@@ -269,6 +301,30 @@
       list.appendChild(li);
     });
     tick();
+  }
+
+  // Oldest handoff first, a page at a time: a flood of handoffs must not hide who came after.
+  function renderPager(list) {
+    var total = state.counts.queued;
+    if (total <= state.pageSize && state.queueOffset === 0) return;
+    var li = el("li", "pager");
+    var prev = el("button", "prev", "‹ Older");
+    prev.type = "button";
+    prev.disabled = state.queueOffset === 0;
+    prev.addEventListener("click", function () {
+      showQueuePage(state.queueOffset - state.pageSize);
+    });
+    var next = el("button", "next", "Newer ›");
+    next.type = "button";
+    next.disabled = state.queueOffset + state.pageSize >= total;
+    next.addEventListener("click", function () {
+      showQueuePage(state.queueOffset + state.pageSize);
+    });
+    var last = Math.min(total, state.queueOffset + state.pageSize);
+    li.appendChild(prev);
+    li.appendChild(el("span", "range", state.queueOffset + 1 + "–" + last + " of " + total));
+    li.appendChild(next);
+    list.appendChild(li);
   }
 
   document.querySelectorAll(".tabs button").forEach(function (b) {
@@ -586,7 +642,7 @@
 
   window.__console = {
     state: function () {
-      return { me: state.me, view: state.view, items: state.items, current: state.current, connected: !!ws && ws.readyState === 1 };
+      return { me: state.me, view: state.view, items: state.items, counts: state.counts, queueOffset: state.queueOffset, current: state.current, connected: !!ws && ws.readyState === 1 };
     },
   };
 

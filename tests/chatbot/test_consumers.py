@@ -25,14 +25,15 @@ def answer_text(frames: list[dict]) -> str:
 
 
 async def test_new_visitor_gets_a_conversation_and_token(upstream):
+    """The id and token come with the hello; the row under them once the visitor writes."""
     async with chat_socket() as client:
         hello = client.hello
+        await client.say("Where is my parcel?", "first")
     assert hello["type"] == "hello" and hello["v"] == 1
     assert len(hello["conversation"]) >= 16 and len(hello["token"]) >= 24
     assert hello["status"] == "bot" and hello["last_id"] == 0
-    assert await database_sync_to_async(
-        Conversation.objects.filter(public_id=hello["conversation"]).exists
-    )()
+    stored = await database_sync_to_async(Conversation.objects.get)(public_id=hello["conversation"])
+    assert stored.visitor_token == hello["token"]
 
 
 async def test_a_new_visitors_hello_reads_nothing_back(upstream, monkeypatch):

@@ -68,7 +68,6 @@ def test_the_rule_vetoes_only_queries_as_close_to_the_negative_as_to_the_faq():
 
 @pytest.mark.usefixtures("settle")
 async def test_a_thumbs_down_on_an_faq_answer_records_one_pending_negative(upstream, settings):
-    settings.HANDOFF_ON_NEGATIVE_FEEDBACK = False
     faq = await database_sync_to_async(make_store)()
     async with chat_socket() as client:
         done = (await client.say(WRONGLY_ANSWERED, "q1"))[-1]

@@ -45,6 +45,7 @@ def chaos_settings(settings, sims, on_redis):
     settings.HANDOFF_FALLBACK_STREAK = 0
     settings.LLM_BREAKER_MIN_CALLS = 10
     settings.CHAT_VISITOR_MESSAGE_BURST = 100  # the visitor limit is not under test here
+    settings.LLM_MODEL_CALLS_PER_MINUTE = 0  # nor the model-call brake
     settings.LLM_BREAKER_WINDOW_S = 5
     settings.LLM_BREAKER_COOLDOWN_S = 0.5
     settings.LLM_RETRY_BASE_S = 0.05

@@ -3,7 +3,14 @@
 import pytest
 
 from chatbot.llm.limits import Bucket, per_minute, take
-from chatbot.ratelimit import visitor_message_allowed
+from chatbot.ratelimit import (
+    CLIENT_LIMITED,
+    MODEL_BRAKE,
+    ClientAction,
+    client_allowed,
+    model_call_allowed,
+    visitor_message_allowed,
+)
 
 
 async def test_a_bucket_allows_its_burst_then_says_when_to_come_back(backend, clock):
@@ -44,3 +51,32 @@ async def test_visitor_messages_are_limited_per_conversation(backend, clock, set
     clock.advance(6.0)
     assert (await visitor_message_allowed("conv-a", clock=clock)) == (True, 0.0)
     assert not (await visitor_message_allowed("conv-a", clock=clock))[0]
+
+
+async def test_a_clients_message_limit_spans_its_conversations(backend, clock, settings):
+    settings.CHAT_VISITOR_MESSAGES_PER_MINUTE = 10
+    settings.CHAT_VISITOR_MESSAGE_BURST = 5
+    settings.CHAT_CLIENT_LIMITS = {"message": (6.0, 3.0), "connect": (0.0, 0.0)}
+    ip = "203.0.113.1"
+    taken = [await visitor_message_allowed(f"conv-{n}", ip, clock=clock) for n in range(4)]
+    assert [allowed for allowed, _ in taken] == [True, True, True, False]
+    assert taken[-1][1] == pytest.approx(10.0, abs=0.01)
+    assert (await visitor_message_allowed("conv-x", "203.0.113.2", clock=clock))[0]
+    clock.advance(10.0)
+    assert (await visitor_message_allowed("conv-3", ip, clock=clock))[0]
+    # 0/0 turns a limit off; an unknown address is not limited per client.
+    assert (await client_allowed("203.0.113.1", ClientAction.CONNECT, clock=clock)) == (True, 0.0)
+    assert (await client_allowed("", ClientAction.MESSAGE, clock=clock)) == (True, 0.0)
+
+
+async def test_the_model_brake_and_a_clients_model_calls(backend, clock, settings):
+    settings.LLM_MODEL_CALLS_PER_MINUTE = 3
+    settings.CHAT_CLIENT_LIMITS = {"model": (60.0, 2.0)}
+    assert await model_call_allowed("a", clock=clock) is None
+    assert await model_call_allowed("a", clock=clock) is None
+    assert await model_call_allowed("a", clock=clock) == CLIENT_LIMITED
+    assert await model_call_allowed("b", clock=clock) is None, "a's refusal spent no brake"
+    assert await model_call_allowed("c", clock=clock) == MODEL_BRAKE
+    clock.advance(20.0)  # a third of a minute: one call back
+    assert await model_call_allowed("c", clock=clock) is None
+    assert await model_call_allowed("d", clock=clock) == MODEL_BRAKE
