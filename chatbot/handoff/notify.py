@@ -50,3 +50,14 @@ def queue_changed() -> None:
     )
     for public_id, frame in selectors.queue_frames():
         to_visitor(public_id, frame)
+
+
+def left_messages_changed() -> None:
+    """Every agent gets the new left-messages inbox."""
+    _send(
+        QUEUE_GROUP,
+        {
+            "type": "console.frame",
+            "frame": {"type": "left_messages", "items": selectors.left_messages_inbox()},
+        },
+    )

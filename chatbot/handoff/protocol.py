@@ -172,6 +172,15 @@ class LinkFaqFrame(_Frame):
     message: Annotated[int, Field(ge=1)] | None = None
 
 
+class LeftReplyFrame(_Frame):
+    """The agent answers a left message by email (and in its conversation)."""
+
+    type: Literal["left_reply"]
+    left_message: Annotated[int, Field(ge=1)]
+    client_id: ClientId
+    text: Text
+
+
 AgentFrame = (
     PresenceFrame
     | PingFrame
@@ -186,11 +195,12 @@ AgentFrame = (
     | SearchFrame
     | CannedFrame
     | LinkFaqFrame
+    | LeftReplyFrame
 )
 _agent = TypeAdapter(Annotated[AgentFrame, Field(discriminator="type")])
 AGENT_TYPES = {
     "presence", "ping", "open", "leave", "claim", "send", "typing", "note", "return_to_bot",
-    "close", "search", "canned", "link_faq",
+    "close", "search", "canned", "link_faq", "left_reply",
 }  # fmt: skip
 
 

@@ -1,0 +1,149 @@
+"""Celery tasks that send the emails of left messages (chatbot.handoff.mail), and how they are
+enqueued: on commit, and never on the thread that asked.
+
+A socket's database work runs on Channels' one database thread, so a send there (seconds
+against a slow SMTP server) would stall every socket of the process. With a worker
+(REDIS_URL) the enqueue itself goes to the mail thread too (a broker that does not answer
+would hold it); with eager Celery (the embedded default) the task runs on the mail thread.
+
+Retries: refusals for now (SMTP 4xx, connection refused or lost, timeouts) are retried
+EMAIL_RETRY_MAX times with exponential backoff (Celery's countdown on a worker; eager, the
+mail thread waits); permanent ones (5xx: no such mailbox, rejected) are not."""
+
+import asyncio
+import logging
+import smtplib
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+from asgiref.sync import SyncToAsync, sync_to_async
+from celery import Task, shared_task
+from django.conf import settings
+from django.db import connections, transaction
+
+from chatbot.handoff import mail
+
+logger = logging.getLogger(__name__)
+
+_MAIL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mail")
+_pending: set[asyncio.Future[Any]] = set()
+RETRY_MAX_DELAY_S = 3600.0
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a send failure may pass if tried again later."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(400 <= code < 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500
+    return isinstance(exc, smtplib.SMTPException | OSError)
+
+
+def retry_delay_s(retries: int) -> float:
+    return min(settings.EMAIL_RETRY_BACKOFF_S * 2**retries, RETRY_MAX_DELAY_S)
+
+
+class EagerRetry(Exception):
+    """Eager Celery retries at once, ignoring the countdown: the mail thread waits it out."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__(delay_s)
+        self.delay_s = delay_s
+
+
+def _send(task: Task, send: Callable[..., bool], left_message_id: int) -> bool:
+    try:
+        return send(left_message_id=left_message_id)
+    except (smtplib.SMTPException, OSError) as exc:
+        retries = task.request.retries or 0
+        if not is_transient(exc) or retries >= settings.EMAIL_RETRY_MAX:
+            logger.error("left message %s: not sent, giving up: %r", left_message_id, exc)
+            return False
+        delay = retry_delay_s(retries)
+        logger.warning("left message %s: not sent, retry in %ss: %r", left_message_id, delay, exc)
+        if task.request.is_eager:
+            raise EagerRetry(delay) from exc
+        raise task.retry(exc=exc, countdown=delay, max_retries=settings.EMAIL_RETRY_MAX) from exc
+
+
+@shared_task(
+    bind=True, name="chatbot.left_message_acknowledge", ignore_result=True, throws=(EagerRetry,)
+)
+def left_message_acknowledge(self: Task, left_message_id: int) -> bool:
+    return _send(self, mail.acknowledgement_send, left_message_id)
+
+
+@shared_task(
+    bind=True, name="chatbot.left_message_notify_team", ignore_result=True, throws=(EagerRetry,)
+)
+def left_message_notify_team(self: Task, left_message_id: int) -> bool:
+    return _send(self, mail.team_notification_send, left_message_id)
+
+
+@shared_task(
+    bind=True, name="chatbot.left_message_reply_email", ignore_result=True, throws=(EagerRetry,)
+)
+def left_message_reply_email(self: Task, left_message_id: int) -> bool:
+    return _send(self, mail.reply_send, left_message_id)
+
+
+def enqueue_on_commit(task: Task, *args: Any) -> None:
+    """Enqueues the task once the current transaction commits (call inside it)."""
+    transaction.on_commit(partial(_enqueue, task, args))
+
+
+def _enqueue(task: Task, args: tuple[Any, ...]) -> None:
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        _MAIL.submit(_publish, task, args)
+        return
+    # On a socket's database thread: run on the mail thread as a task of the socket's event loop,
+    # so that what the task tells sockets (asgiref finds that loop) reaches them.
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    if loop is not None and loop.is_running():
+        loop.call_soon_threadsafe(_start_on_loop, task, args)
+    else:
+        _MAIL.submit(_run, task, args)
+
+
+def _publish(task: Task, args: tuple[Any, ...]) -> None:
+    try:
+        task.apply_async(args)
+    except Exception:
+        logger.exception("could not enqueue %s%s", task.name, args)
+
+
+def _start_on_loop(task: Task, args: tuple[Any, ...]) -> None:
+    run = sync_to_async(_run, thread_sensitive=False, executor=_MAIL)
+    future = asyncio.ensure_future(run(task, args))
+    _pending.add(future)
+    future.add_done_callback(_pending.discard)
+
+
+def _run(task: Task, args: tuple[Any, ...]) -> None:
+    """An eager run on the mail thread; its database connection is closed after each."""
+    try:
+        retries = 0
+        while True:
+            result = task.apply(args, retries=retries, throw=False)
+            if not isinstance(result.result, EagerRetry):
+                break
+            time.sleep(result.result.delay_s)
+            retries += 1
+        if result.failed():
+            logger.error("%s%s failed: %r", task.name, args, result.result)
+    finally:
+        connections.close_all()
+
+
+async def wait_for_pending() -> None:
+    """Waits for the eager sends started from this event loop (tests; shutdown)."""
+    while _pending:
+        await asyncio.gather(*list(_pending), return_exceptions=True)
+
+
+def wait_for_mail_thread() -> None:
+    """Waits until every send handed to the mail thread so far has finished."""
+    _MAIL.submit(lambda: None).result()

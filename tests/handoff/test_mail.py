@@ -1,0 +1,343 @@
+"""Left messages by email, against a real SMTP server the test starts (aiosmtpd): the visitor's
+acknowledgement in their language, the team's notification, retries on temporary refusals and
+none on permanent ones, the socket never waiting for the mail server, and an agent's reply from
+the console's inbox, emailed and added to the conversation."""
+
+import asyncio
+import email
+import email.policy
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+import pytest
+from aiosmtpd.controller import Controller
+from channels.db import database_sync_to_async
+
+from chatbot.handoff import tasks
+from chatbot.models import Conversation, LeftMessage, Message
+from tests.conftest import chat_socket
+from tests.handoff.conftest import agent_socket
+from tests.servers import free_port
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("settle", "settle_handoffs"),
+]
+
+TEAM = "team@example.com"
+
+
+@dataclass
+class Received:
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+    @property
+    def body(self) -> str:
+        return self.message.get_body(preferencelist=("plain",)).get_content()
+
+
+@dataclass
+class MailServer:
+    """What the SMTP server received, and how it should answer the next DATA commands."""
+
+    received: list[Received] = field(default_factory=list)
+    attempts: int = 0
+    refuse: list[str] = field(default_factory=list)  # replies for the next attempts, in order
+    delay_s: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        with self.lock:
+            self.attempts += 1
+            if self.refuse:
+                return self.refuse.pop(0)
+            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            self.received.append(Received(list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[Received]:
+        return [r for r in self.received if address in r.rcpt_tos]
+
+
+@pytest.fixture
+def smtp(settings) -> Iterator[MailServer]:
+    """A real SMTP server on a free port, and the app sending through it."""
+    server = MailServer()
+    controller = Controller(server, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.DEFAULT_FROM_EMAIL = "support@shop.example"
+    settings.EMAIL_TEAM_ADDRESS = TEAM
+    settings.EMAIL_RETRY_BACKOFF_S = 0.01
+    settings.SITE_URL = "https://chat.shop.example"
+    try:
+        yield server
+    finally:
+        controller.stop()
+
+
+async def leave(client, text: str = "Where is order 1042?", address: str = "ada@example.com"):
+    await client.send({"type": "leave_message", "email": address, "text": text})
+    frame = await client.recv_until("left_message")
+    return frame[-1]
+
+
+@database_sync_to_async
+def left_message(public_id: str) -> LeftMessage:
+    return LeftMessage.objects.select_related("answered_by", "reply__conversation").get(
+        conversation__public_id=public_id
+    )
+
+
+# --- leaving a message ----------------------------------------------------------------------
+
+
+async def test_leaving_a_message_emails_the_visitor_and_the_team(smtp):
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        assert (await leave(client))["email"] == "ada@example.com"
+    await tasks.wait_for_pending()
+
+    [ack] = smtp.to("ada@example.com")
+    assert ack.rcpt_tos == ["ada@example.com"]
+    assert ack.message["Subject"] == "We received your message"
+    assert ack.message["From"] == "support@shop.example"
+    assert ack.message["Reply-To"] == TEAM
+    assert "will reply to this address" in ack.body
+    assert "order 1042" not in ack.body  # nothing typed by anyone goes to an unconfirmed address
+
+    [team] = smtp.to(TEAM)
+    assert team.message["Subject"] == "New message left by ada@example.com"
+    assert "> Where is order 1042?" in team.body
+    assert f"https://chat.shop.example/console/#{public_id}" in team.body
+    assert len(smtp.received) == 2
+    assert (await left_message(public_id)).acknowledged_at is not None
+
+
+async def test_the_acknowledgement_speaks_the_conversations_language(smtp):
+    async with chat_socket("?locale=zh-hans") as client:
+        await leave(client, text="我的订单在哪里？")
+    await tasks.wait_for_pending()
+
+    [ack] = smtp.to("ada@example.com")
+    assert ack.message["Subject"] == "我们已收到您的留言"
+    assert "我们会尽快回复到这个邮箱" in ack.body
+    [team] = smtp.to(TEAM)  # the team's email is in the site's language
+    assert team.message["Subject"] == "New message left by ada@example.com"
+    assert "Conversation language: zh-hans" in team.body
+
+
+async def test_no_team_address_no_team_email(smtp, settings):
+    settings.EMAIL_TEAM_ADDRESS = ""
+    async with chat_socket() as client:
+        await leave(client)
+    await tasks.wait_for_pending()
+    assert [r.rcpt_tos for r in smtp.received] == [["ada@example.com"]]
+    assert "Reply-To" not in smtp.received[0].message
+
+
+async def test_a_temporary_refusal_is_retried_until_the_mail_goes_through(smtp, settings):
+    settings.EMAIL_TEAM_ADDRESS = ""
+    smtp.refuse = ["451 4.3.0 Try again later", "421 4.7.0 Too busy"]
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        await leave(client)
+    await tasks.wait_for_pending()
+    assert smtp.attempts == 3
+    assert len(smtp.to("ada@example.com")) == 1
+    assert (await left_message(public_id)).acknowledged_at is not None
+
+
+async def test_a_permanent_refusal_is_not_retried(smtp, settings):
+    settings.EMAIL_TEAM_ADDRESS = ""
+    smtp.refuse = ["550 5.1.1 No such mailbox", "250 would have gone through"]
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        await leave(client)
+    await tasks.wait_for_pending()
+    assert smtp.attempts == 1 and smtp.received == []
+    assert (await left_message(public_id)).acknowledged_at is None
+
+
+async def test_retries_stop_after_the_limit(smtp, settings):
+    settings.EMAIL_TEAM_ADDRESS = ""
+    settings.EMAIL_RETRY_MAX = 2
+    smtp.refuse = ["451 4.3.0 Try again later"] * 5
+    async with chat_socket() as client:
+        await leave(client)
+    await tasks.wait_for_pending()
+    assert smtp.attempts == 3 and smtp.received == []
+
+
+async def test_a_slow_mail_server_never_holds_the_socket(smtp, upstream):
+    smtp.delay_s = 2.0
+    async with chat_socket() as client:
+        started = time.monotonic()
+        await leave(client)
+        confirmed_s = time.monotonic() - started
+        frames = await client.say("hello", "after-leaving")
+        answered_s = time.monotonic() - started
+        assert frames[-1]["type"] == "done"
+    # Both sends (visitor, team) are still in the SMTP server's DATA by then.
+    assert confirmed_s < 1.0 and answered_s < 1.5, (confirmed_s, answered_s)
+    assert smtp.received == []
+    await tasks.wait_for_pending()
+    assert len(smtp.received) == 2
+
+
+async def test_acknowledgements_per_address_are_capped(smtp, settings):
+    settings.EMAIL_TEAM_ADDRESS = ""
+    settings.EMAIL_ACKS_PER_ADDRESS_PER_DAY = 1
+    async with chat_socket() as first:
+        await leave(first)
+    await tasks.wait_for_pending()
+    async with chat_socket() as second:
+        await leave(second, address="ADA@example.com")
+    await tasks.wait_for_pending()
+    assert len(smtp.received) == 1
+
+
+# --- the console's inbox and replies --------------------------------------------------------
+
+
+@database_sync_to_async
+def earlier_messages(public_id: str) -> None:
+    conversation = Conversation.objects.get(public_id=public_id)
+    Message.objects.create(conversation=conversation, role="visitor", text="Is 1042 shipped?")
+    Message.objects.create(conversation=conversation, role="bot", text="Let me check that.")
+
+
+async def test_an_agent_answers_a_left_message_by_email_and_in_the_conversation(smtp, agents):
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        await earlier_messages(public_id)
+        await leave(client)
+        await tasks.wait_for_pending()
+        async with agent_socket(agents["ann"]) as ann:
+            [item] = ann.hello["left_messages"]
+            assert item["email"] == "ada@example.com"
+            assert item["text"] == "Where is order 1042?"
+            assert item["conversation"] == public_id and item["created"]
+            assert item["acknowledged_at"] and item["answered_at"] is None
+            await ann.send(
+                {
+                    "type": "left_reply",
+                    "left_message": item["id"],
+                    "client_id": "reply-1",
+                    "text": "It shipped today; tracking follows.",
+                }
+            )
+            replied = await ann.recv_until("left_replied")
+            assert replied["duplicate"] is False
+            inbox = await ann.recv_until(
+                lambda f: f["type"] == "left_messages" and f["items"][0]["answered_at"]
+            )
+            assert inbox["items"][0]["answered_by"] == "ann"
+            assert inbox["items"][0]["reply"] == "It shipped today; tracking follows."
+            # The visitor, still on the page, gets the reply in the conversation too.
+            shown = await client.recv_until("message")
+            assert shown[-1]["message"]["role"] == "agent"
+            assert shown[-1]["message"]["text"] == "It shipped today; tracking follows."
+            await tasks.wait_for_pending()
+            emailed = await ann.recv_until(
+                lambda f: f["type"] == "left_messages" and f["items"][0]["reply_emailed_at"]
+            )
+            assert emailed["items"][0]["id"] == item["id"]
+
+    [reply] = [r for r in smtp.to("ada@example.com") if "reply" in r.message["Subject"]]
+    assert reply.message["Subject"] == "Our reply to your message"
+    body = reply.body
+    assert body.startswith("ann from our team replied to the message you left in our chat:")
+    assert "It shipped today; tracking follows." in body
+    assert "> Where is order 1042?" in body
+    assert "> You: Is 1042 shipped?" in body and "> Bot: Let me check that." in body
+    stored = await left_message(public_id)
+    assert stored.answered_by.username == "ann" and stored.answered_at is not None
+    assert stored.reply.role == "agent" and stored.reply.conversation.public_id == public_id
+    assert stored.reply_emailed_at is not None
+
+
+async def test_a_reply_to_a_chinese_conversation_is_emailed_in_chinese(smtp, agents):
+    async with chat_socket("?locale=zh-hans") as client:
+        public_id = client.hello["conversation"]
+        await leave(client, text="我的订单在哪里？")
+    async with agent_socket(agents["ann"]) as ann:
+        left_id = (await left_message(public_id)).pk
+        await ann.send(
+            {"type": "left_reply", "left_message": left_id, "client_id": "r", "text": "已发货。"}
+        )
+        await ann.recv_until("left_replied")
+    await tasks.wait_for_pending()
+    [_, reply] = smtp.to("ada@example.com")
+    assert reply.message["Subject"] == "关于您留言的回复"
+    assert reply.body.startswith("我们团队的 ann 回复了您在聊天中的留言：")
+    assert "您的留言：" in reply.body and "> 我的订单在哪里？" in reply.body
+
+
+async def test_two_agents_answering_at_once_one_wins_and_one_email_goes(smtp, agents, settings):
+    settings.EMAIL_TEAM_ADDRESS = ""
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        await leave(client)
+    left_id = (await left_message(public_id)).pk
+    async with agent_socket(agents["ann"]) as ann, agent_socket(agents["bob"]) as bob:
+        for sock, name in ((ann, "ann"), (bob, "bob")):
+            await sock.send(
+                {
+                    "type": "left_reply",
+                    "left_message": left_id,
+                    "client_id": name,
+                    "text": f"{name} here",
+                }
+            )
+        results = [
+            await sock.recv_until(lambda f: f["type"] in ("left_replied", "error"))
+            for sock in (ann, bob)
+        ]
+    await tasks.wait_for_pending()
+    won = [r for r in results if r["type"] == "left_replied"]
+    lost = [r for r in results if r["type"] == "error"]
+    assert len(won) == 1 and len(lost) == 1
+    assert lost[0]["code"] == "already_answered" and lost[0]["by"] in ("ann", "bob")
+    agent_texts = await database_sync_to_async(
+        lambda: list(
+            Message.objects.filter(conversation__public_id=public_id, role="agent").values_list(
+                "text", flat=True
+            )
+        )
+    )()
+    assert agent_texts == [f"{lost[0]['by']} here"]
+    assert len([r for r in smtp.received if "reply" in r.message["Subject"]]) == 1
+
+
+async def test_a_resent_reply_is_stored_and_emailed_once(smtp, agents, settings):
+    settings.EMAIL_TEAM_ADDRESS = ""
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        await leave(client)
+    left_id = (await left_message(public_id)).pk
+    frame = {"type": "left_reply", "left_message": left_id, "client_id": "c-1", "text": "Done."}
+    async with agent_socket(agents["ann"]) as ann:
+        await ann.send(frame)
+        first = await ann.recv_until("left_replied")
+        await ann.send(frame)
+        again = await ann.recv_until("left_replied")
+    await tasks.wait_for_pending()
+    assert first["duplicate"] is False and again["duplicate"] is True
+    assert again["message_id"] == first["message_id"]
+    assert len([r for r in smtp.received if "reply" in r.message["Subject"]]) == 1
+
+
+async def test_replying_to_an_unknown_left_message_is_an_error(agents):
+    async with agent_socket(agents["ann"]) as ann:
+        await ann.send({"type": "left_reply", "left_message": 999, "client_id": "x", "text": "?"})
+        assert (await ann.recv_until("error"))["code"] == "not_found"
