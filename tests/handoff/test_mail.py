@@ -4,23 +4,17 @@ none on permanent ones, the socket never waiting for the mail server, and an age
 the console's inbox, emailed and added to the conversation."""
 
 import asyncio
-import email
-import email.policy
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email.message import EmailMessage
 
 import pytest
-from aiosmtpd.controller import Controller
 from channels.db import database_sync_to_async
 
 from chatbot.handoff import tasks
 from chatbot.models import Conversation, LeftMessage, Message
 from tests.conftest import chat_socket
 from tests.handoff.conftest import agent_socket
-from tests.servers import free_port
+from tests.servers import MailServer, smtp_server
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -30,59 +24,19 @@ pytestmark = [
 TEAM = "team@example.com"
 
 
-@dataclass
-class Received:
-    rcpt_tos: list[str]
-    message: EmailMessage
-
-    @property
-    def body(self) -> str:
-        return self.message.get_body(preferencelist=("plain",)).get_content()
-
-
-@dataclass
-class MailServer:
-    """What the SMTP server received, and how it should answer the next DATA commands."""
-
-    received: list[Received] = field(default_factory=list)
-    attempts: int = 0
-    refuse: list[str] = field(default_factory=list)  # replies for the next attempts, in order
-    delay_s: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
-        with self.lock:
-            self.attempts += 1
-            if self.refuse:
-                return self.refuse.pop(0)
-            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-            self.received.append(Received(list(envelope.rcpt_tos), message))
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[Received]:
-        return [r for r in self.received if address in r.rcpt_tos]
-
-
 @pytest.fixture
 def smtp(settings) -> Iterator[MailServer]:
     """A real SMTP server on a free port, and the app sending through it."""
-    server = MailServer()
-    controller = Controller(server, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.DEFAULT_FROM_EMAIL = "support@shop.example"
-    settings.EMAIL_TEAM_ADDRESS = TEAM
-    settings.EMAIL_RETRY_BACKOFF_S = 0.01
-    settings.SITE_URL = "https://chat.shop.example"
-    try:
+    with smtp_server() as (server, port):
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = "127.0.0.1"
+        settings.EMAIL_PORT = port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.DEFAULT_FROM_EMAIL = "support@shop.example"
+        settings.EMAIL_TEAM_ADDRESS = TEAM
+        settings.EMAIL_RETRY_BACKOFF_S = 0.01
+        settings.SITE_URL = "https://chat.shop.example"
         yield server
-    finally:
-        controller.stop()
 
 
 async def leave(client, text: str = "Where is order 1042?", address: str = "ada@example.com"):
@@ -362,13 +316,6 @@ def worker(settings) -> Iterator[None]:
         app.conf.task_always_eager = True
 
 
-def delivered(smtp: MailServer, count: int, timeout: float = 10) -> list[Received]:
-    deadline = time.monotonic() + timeout
-    while len(smtp.received) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return smtp.received
-
-
 async def test_a_worker_sends_and_retries_after_the_countdown(smtp, settings, worker):
     settings.EMAIL_TEAM_ADDRESS = ""
     settings.EMAIL_RETRY_BACKOFF_S = 0.3
@@ -377,7 +324,7 @@ async def test_a_worker_sends_and_retries_after_the_countdown(smtp, settings, wo
         public_id = client.hello["conversation"]
         started = time.monotonic()
         await leave(client)
-    [ack] = await asyncio.to_thread(delivered, smtp, 1)
+    [ack] = await asyncio.to_thread(smtp.wait_for, 1)
     assert time.monotonic() - started >= 0.3  # the retry waited for its countdown
     assert ack.message["Subject"] == "We received your message" and smtp.attempts == 2
     deadline = time.monotonic() + 5  # the worker records it just after the SMTP server said 250
