@@ -154,6 +154,23 @@ class LeftMessage(models.Model):
         return f"{self.email}: {self.text[:40]}"
 
 
+class TranscriptEmail(models.Model):
+    """A visitor asked for the conversation's transcript by email (chatbot.handoff.mail)."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="transcript_emails"
+    )
+    email = models.EmailField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.email}: {self.conversation_id}"
+
+
 class AgentPresence(models.Model):
     """An agent's availability. Online means status online and a console heartbeat recently."""
 

@@ -346,6 +346,11 @@ EMAIL_RETRY_MAX = env.int("EMAIL_RETRY_MAX", default=8)
 EMAIL_RETRY_BACKOFF_S = env.float("EMAIL_RETRY_BACKOFF_S", default=30.0)
 # Acknowledgements one address gets per day at most: the address is typed by anyone.
 EMAIL_ACKS_PER_ADDRESS_PER_DAY = env.int("EMAIL_ACKS_PER_ADDRESS_PER_DAY", default=3)
+# Transcripts a visitor may have emailed per conversation, and one address may get per day.
+EMAIL_TRANSCRIPTS_PER_CONVERSATION = env.int("EMAIL_TRANSCRIPTS_PER_CONVERSATION", default=3)
+EMAIL_TRANSCRIPTS_PER_ADDRESS_PER_DAY = env.int("EMAIL_TRANSCRIPTS_PER_ADDRESS_PER_DAY", default=3)
+# The latest messages an emailed transcript holds.
+EMAIL_TRANSCRIPT_MAX_MESSAGES = env.int("EMAIL_TRANSCRIPT_MAX_MESSAGES", default=200)
 # This server's public address, for the console link in the team's email.
 SITE_URL = env.str("SITE_URL", default="http://localhost:8000")
 # Messages of the conversation quoted under an agent's emailed reply (latest first cut).

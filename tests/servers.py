@@ -179,7 +179,8 @@ class Received:
 
     @property
     def body(self) -> str:
-        return self.message.get_body(preferencelist=("plain",)).get_content()
+        text = self.message.get_body(preferencelist=("plain",)).get_content()
+        return text.replace("\r\n", "\n")
 
 
 @dataclass

@@ -1,10 +1,12 @@
 """The emails of left messages (docs/console.md, "Left messages"): the visitor's acknowledgement
 and an agent's reply, in the conversation's language, and the team's notification, in the
-site's. Each `*_send` loads the row, sends once through Django's email API and records it;
-chatbot.handoff.tasks runs them as Celery tasks, off the socket, and retries them.
+site's; and the transcript a visitor asks for. Each `*_send` loads the row, sends once through
+Django's email API and records it; chatbot.handoff.tasks runs them as Celery tasks, off the
+socket, and retries them.
 
 The acknowledgement does not quote what the visitor wrote: anyone can type any address into
-the widget, so the only text we send to an unconfirmed address is our own."""
+the widget, so the only text we send to an unconfirmed address is our own (a transcript is
+sent because the visitor asked for it, and is capped per conversation and per address)."""
 
 import logging
 from datetime import datetime, timedelta
@@ -16,11 +18,12 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from chatbot.handoff import notify, selectors
-from chatbot.models import LeftMessage, Message
+from chatbot.models import LeftMessage, Message, TranscriptEmail
 
 logger = logging.getLogger(__name__)
 
 EXCERPT_CHARS = 500
+TRANSCRIPT_ROLES = (Message.Role.VISITOR, Message.Role.BOT, Message.Role.AGENT)
 
 
 def _reply_to() -> list[str]:
@@ -76,14 +79,31 @@ def reply_email(left: LeftMessage, excerpt: list[Message]) -> EmailMessage:
             _quoted(left.text),
         ]
         if excerpt:
-            labels = {
-                Message.Role.VISITOR: _("You"),
-                Message.Role.BOT: _("Bot"),
-                Message.Role.AGENT: _("Our team"),
-            }
-            lines = [f"{labels[m.role]}: {_short(m.text)}" for m in excerpt]
+            lines = [f"{_role(m)}: {_short(m.text)}" for m in excerpt]
             parts += [_("The conversation so far:"), _quoted("\n".join(lines))]
     return EmailMessage(subject, "\n\n".join(parts) + "\n", to=[left.email], reply_to=_reply_to())
+
+
+def transcript_email(request: TranscriptEmail, messages: list[Message]) -> EmailMessage:
+    """The conversation as it was when the visitor asked, in its language."""
+    with translation.override(request.conversation.locale):
+        subject = _("Your chat transcript")
+        intro = _(
+            "Here is your conversation with us, as you asked in the chat on our website. If that "
+            "was not you, please ignore this email."
+        )
+        lines = [f"{_role(m)} ({m.created_at:%Y-%m-%d %H:%M} UTC):\n{m.text}" for m in messages]
+    body = "\n\n".join([intro, *lines])
+    return EmailMessage(subject, body + "\n", to=[request.email], reply_to=_reply_to())
+
+
+def _role(message: Message) -> str:
+    """Call inside translation.override."""
+    return {
+        Message.Role.VISITOR: _("You"),
+        Message.Role.BOT: _("Bot"),
+        Message.Role.AGENT: _("Our team"),
+    }[message.role]
 
 
 def _quoted(text: str) -> str:
@@ -140,9 +160,28 @@ def reply_send(*, left_message_id: int) -> bool:
     before = Message.objects.filter(
         conversation_id=left.conversation_id,
         id__lt=left.reply_id,
-        role__in=[Message.Role.VISITOR, Message.Role.BOT, Message.Role.AGENT],
+        role__in=TRANSCRIPT_ROLES,
     ).order_by("-id")[: settings.EMAIL_REPLY_EXCERPT_MESSAGES]
     reply_email(left, list(reversed(before))).send()
     LeftMessage.objects.filter(pk=left.pk).update(reply_emailed_at=timezone.now())
     notify.left_messages_changed()
+    return True
+
+
+def transcript_send(*, transcript_email_id: int) -> bool:
+    """Emails the transcript a visitor asked for once (False when it was already)."""
+    request = (
+        TranscriptEmail.objects.select_related("conversation")
+        .filter(pk=transcript_email_id)
+        .first()
+    )
+    if request is None or request.sent_at is not None:
+        return False
+    messages = Message.objects.filter(
+        conversation_id=request.conversation_id,
+        created_at__lte=request.created_at,
+        role__in=TRANSCRIPT_ROLES,
+    ).order_by("-id")[: settings.EMAIL_TRANSCRIPT_MAX_MESSAGES]
+    transcript_email(request, list(reversed(messages))).send()
+    TranscriptEmail.objects.filter(pk=request.pk).update(sent_at=timezone.now())
     return True

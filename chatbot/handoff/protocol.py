@@ -26,6 +26,7 @@ HANDOFF_ERROR_TEXTS = {
     "left_message_limit": _(
         "We already have your messages and will reply by email. Please wait for our answer."
     ),
+    "transcript_limit": _("This conversation can't be emailed again right now."),
 }
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
@@ -61,9 +62,22 @@ class RatingFrame(_Frame):
     comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
 
 
-VisitorFrame = HandoffRequestFrame | VisitorTypingFrame | LeaveMessageFrame | RatingFrame
+class TranscriptEmailFrame(_Frame):
+    """The visitor asks for the conversation so far by email."""
+
+    type: Literal["transcript_email"]
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)]
+
+
+VisitorFrame = (
+    HandoffRequestFrame
+    | VisitorTypingFrame
+    | LeaveMessageFrame
+    | RatingFrame
+    | TranscriptEmailFrame
+)
 _visitor = TypeAdapter(Annotated[VisitorFrame, Field(discriminator="type")])
-_VISITOR_TYPES = {"handoff", "typing", "leave_message", "rating"}
+_VISITOR_TYPES = {"handoff", "typing", "leave_message", "rating", "transcript_email"}
 
 
 def _load(raw: str, max_bytes: int) -> dict[str, Any]:
@@ -84,7 +98,7 @@ def parse_visitor_frame(raw: str, *, max_bytes: int, max_chars: int) -> ClientFr
         frame = _visitor.validate_python(data)
     except ValidationError:
         raise ProtocolError("invalid_frame") from None
-    if isinstance(frame, LeaveMessageFrame):
+    if isinstance(frame, LeaveMessageFrame | TranscriptEmailFrame):
         try:
             validate_email(frame.email)
         except DjangoValidationError:

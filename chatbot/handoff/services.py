@@ -20,6 +20,7 @@ from chatbot.models import (
     Feedback,
     LeftMessage,
     Message,
+    TranscriptEmail,
 )
 from chatbot.services import (
     AnswerTurn,
@@ -458,6 +459,24 @@ def left_message_store(*, conversation_id: int, email: str, text: str) -> LeftMe
     if selectors.conversation_status(conversation_id=conversation_id) in selectors.OPEN_STATUSES:
         transaction.on_commit(notify.queue_changed)
     return left
+
+
+def transcript_email_request(*, conversation_id: int, email: str) -> TranscriptEmail | None:
+    """Records the visitor's request and emails the transcript on commit; None once the
+    conversation had EMAIL_TRANSCRIPTS_PER_CONVERSATION, or the address got
+    EMAIL_TRANSCRIPTS_PER_ADDRESS_PER_DAY in the last day (anyone can type any address)."""
+    with transaction.atomic():
+        Conversation.objects.select_for_update().filter(pk=conversation_id).exists()
+        asked = TranscriptEmail.objects.filter(conversation_id=conversation_id).count()
+        if asked >= settings.EMAIL_TRANSCRIPTS_PER_CONVERSATION:
+            return None
+        since = timezone.now() - timedelta(days=1)
+        to_address = TranscriptEmail.objects.filter(email__iexact=email, created_at__gte=since)
+        if to_address.count() >= settings.EMAIL_TRANSCRIPTS_PER_ADDRESS_PER_DAY:
+            return None
+        request = TranscriptEmail.objects.create(conversation_id=conversation_id, email=email)
+        tasks.enqueue_on_commit(tasks.transcript_email, request.pk)
+    return request
 
 
 def rating_record(*, conversation_id: int, score: int, comment: str) -> bool:

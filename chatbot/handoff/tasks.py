@@ -1,5 +1,5 @@
-"""Celery tasks that send the emails of left messages (chatbot.handoff.mail), and how they are
-enqueued: on commit, and never on the thread that asked.
+"""Celery tasks that send the emails of left messages and transcripts (chatbot.handoff.mail),
+and how they are enqueued: on commit, and never on the thread that asked.
 
 A socket's database work runs on Channels' one database thread, so a send there (seconds
 against a slow SMTP server) would stall every socket of the process. With a worker
@@ -54,40 +54,58 @@ class EagerRetry(Exception):
         self.delay_s = delay_s
 
 
-def _send(task: Task, send: Callable[..., bool], left_message_id: int) -> bool:
+def _send(task: Task, what: str, send: Callable[[], bool]) -> bool:
     try:
-        return send(left_message_id=left_message_id)
+        return send()
     except (smtplib.SMTPException, OSError) as exc:
         retries = task.request.retries or 0
         if not is_transient(exc) or retries >= settings.EMAIL_RETRY_MAX:
-            logger.error("left message %s: not sent, giving up: %r", left_message_id, exc)
+            logger.error("%s: not sent, giving up: %r", what, exc)
             return False
         delay = retry_delay_s(retries)
-        logger.warning("left message %s: not sent, retry in %ss: %r", left_message_id, delay, exc)
+        logger.warning("%s: not sent, retry in %ss: %r", what, delay, exc)
         if task.request.is_eager:
             raise EagerRetry(delay) from exc
         raise task.retry(exc=exc, countdown=delay, max_retries=settings.EMAIL_RETRY_MAX) from exc
 
 
-@shared_task(
-    bind=True, name="chatbot.left_message_acknowledge", ignore_result=True, throws=(EagerRetry,)
-)
+_TASK = {"bind": True, "ignore_result": True, "throws": (EagerRetry,)}
+
+
+@shared_task(name="chatbot.left_message_acknowledge", **_TASK)
 def left_message_acknowledge(self: Task, left_message_id: int) -> bool:
-    return _send(self, mail.acknowledgement_send, left_message_id)
+    return _send(
+        self,
+        f"left message {left_message_id}",
+        partial(mail.acknowledgement_send, left_message_id=left_message_id),
+    )
 
 
-@shared_task(
-    bind=True, name="chatbot.left_message_notify_team", ignore_result=True, throws=(EagerRetry,)
-)
+@shared_task(name="chatbot.left_message_notify_team", **_TASK)
 def left_message_notify_team(self: Task, left_message_id: int) -> bool:
-    return _send(self, mail.team_notification_send, left_message_id)
+    return _send(
+        self,
+        f"left message {left_message_id}",
+        partial(mail.team_notification_send, left_message_id=left_message_id),
+    )
 
 
-@shared_task(
-    bind=True, name="chatbot.left_message_reply_email", ignore_result=True, throws=(EagerRetry,)
-)
+@shared_task(name="chatbot.left_message_reply_email", **_TASK)
 def left_message_reply_email(self: Task, left_message_id: int) -> bool:
-    return _send(self, mail.reply_send, left_message_id)
+    return _send(
+        self,
+        f"left message {left_message_id}",
+        partial(mail.reply_send, left_message_id=left_message_id),
+    )
+
+
+@shared_task(name="chatbot.transcript_email", **_TASK)
+def transcript_email(self: Task, transcript_email_id: int) -> bool:
+    return _send(
+        self,
+        f"transcript email {transcript_email_id}",
+        partial(mail.transcript_send, transcript_email_id=transcript_email_id),
+    )
 
 
 def enqueue_on_commit(task: Task, *args: Any) -> None:

@@ -331,3 +331,61 @@ async def test_a_worker_sends_and_retries_after_the_countdown(smtp, settings, wo
     while (await left_message(public_id)).acknowledged_at is None:
         assert time.monotonic() < deadline, "the acknowledgement was never recorded"
         await asyncio.sleep(0.05)
+
+
+# --- the transcript on request --------------------------------------------------------------
+
+
+async def ask_transcript(client, address: str = "ada@example.com") -> dict:
+    await client.send({"type": "transcript_email", "email": address})
+    while True:
+        frame = await client.recv()
+        if frame["type"] in ("transcript_email", "error"):
+            return frame
+
+
+async def test_the_visitor_gets_the_transcript_by_email(smtp):
+    async with chat_socket() as client:
+        await earlier_messages(client.hello["conversation"])
+        sent = await ask_transcript(client)
+        assert sent == {"type": "transcript_email", "email": "ada@example.com"}
+    await tasks.wait_for_pending()
+    [mail] = smtp.received
+    assert mail.rcpt_tos == ["ada@example.com"]
+    assert mail.message["Subject"] == "Your chat transcript"
+    assert mail.body.startswith("Here is your conversation with us")
+    assert "You (" in mail.body and "):\nIs 1042 shipped?" in mail.body
+    assert mail.body.index("Is 1042 shipped?") < mail.body.index("Bot (")
+    assert "):\nLet me check that." in mail.body
+
+
+async def test_the_transcript_speaks_the_conversations_language(smtp):
+    async with chat_socket("?locale=zh-hans") as client:
+        await earlier_messages(client.hello["conversation"])
+        await ask_transcript(client)
+    await tasks.wait_for_pending()
+    [mail] = smtp.received
+    assert mail.message["Subject"] == "您的聊天记录"
+    assert mail.body.startswith("以下是您与我们的对话记录")
+    assert "您 (" in mail.body and "机器人 (" in mail.body
+
+
+async def test_transcripts_are_capped_per_conversation_and_per_address(smtp, settings):
+    settings.EMAIL_TRANSCRIPTS_PER_CONVERSATION = 2
+    settings.EMAIL_TRANSCRIPTS_PER_ADDRESS_PER_DAY = 2
+    async with chat_socket() as client:
+        assert (await ask_transcript(client, "not-an-email"))["code"] == "invalid_email"
+        assert (await ask_transcript(client, "a@example.com"))["type"] == "transcript_email"
+        assert (await ask_transcript(client, "b@example.com"))["type"] == "transcript_email"
+        refused = await ask_transcript(client, "c@example.com")
+        assert refused["code"] == "transcript_limit"
+        assert refused["text"] == "This conversation can't be emailed again right now."
+    async with chat_socket() as one, chat_socket() as two:
+        assert (await ask_transcript(one, "A@example.com"))["type"] == "transcript_email"
+        assert (await ask_transcript(two, "a@example.com"))["code"] == "transcript_limit"
+    await tasks.wait_for_pending()
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == [
+        "A@example.com",
+        "a@example.com",
+        "b@example.com",
+    ]
