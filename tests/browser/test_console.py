@@ -147,7 +147,8 @@ def test_a_left_message_is_acknowledged_answered_from_the_inbox_and_emailed(
 ) -> None:
     """Nobody online: the visitor leaves a message in the widget and gets an email; the agent
     answers it from the console's Left messages; the visitor sees the reply in the widget and
-    gets it by email. A real SMTP server (aiosmtpd) receives everything daphne sends."""
+    gets it by email, then asks for the whole conversation by email. A real SMTP server
+    (aiosmtpd) receives everything daphne sends."""
     with smtp_server() as (smtp, port):
         env = server_env(
             tmp_path / "db.sqlite3",
@@ -212,3 +213,15 @@ def test_a_left_message_is_acknowledged_answered_from_the_inbox_and_emailed(
             assert reply.rcpt_tos == ["ada@example.com"]
             assert "we'll change it." in reply.body
             assert "> Can I still change my order 1042?" in reply.body
+
+            # The visitor asks for the conversation by email from the widget's header.
+            widget.get_by_role("button", name="Email me this conversation").click()
+            widget.get_by_label("Your email").fill("ada.b@example.com")
+            widget.get_by_role("button", name="Send it").click()
+            expect(
+                widget.get_by_text("We've sent this conversation to ada.b@example.com.")
+            ).to_be_visible()
+            visitor.screenshot(path=str(screenshot_dir / "widget-transcript-emailed.png"))
+            [transcript] = [r for r in smtp.wait_for(4) if "ada.b@example.com" in r.rcpt_tos]
+            assert transcript.message["Subject"] == "Your chat transcript"
+            assert "Yes: reply with the new address and we'll change it." in transcript.body
