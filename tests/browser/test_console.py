@@ -2,6 +2,7 @@
 to the console, claims, they talk both ways, the agent hands back to the bot and the bot answers
 the next question. Prints the delay from the agent's send to the visitor's screen."""
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -175,6 +176,8 @@ def test_a_left_message_is_acknowledged_answered_from_the_inbox_and_emailed(
                 "New message left by ada@example.com",
                 "We received your message",
             ]
+            [team] = smtp.to("team@shop.example")
+            link = re.search(r"http://localhost:8000(/console/#\S+)", team.body).group(1)
 
             agent = _page(browser)
             agent.goto(base + "/console/")
@@ -208,6 +211,13 @@ def test_a_left_message_is_acknowledged_answered_from_the_inbox_and_emailed(
             expect(widget.locator(".row.agent .bubble")).to_have_text(
                 "Yes: reply with the new address and we'll change it."
             )
+            # The team email's link opens the conversation in the console.
+            linked = _page(browser, storage_state=agent.context.storage_state())
+            linked.goto(base + link)
+            expect(linked.locator("#conv-title")).to_have_text(
+                "Conversation " + link.split("#", 1)[1]
+            )
+            expect(linked.locator("#left .left-answer")).to_contain_text("Answered by ann")
             visitor.screenshot(path=str(screenshot_dir / "widget-left-message-answered.png"))
             [reply] = [r for r in smtp.wait_for(3) if r.message["Subject"].startswith("Our reply")]
             assert reply.rcpt_tos == ["ada@example.com"]
