@@ -157,11 +157,6 @@ def _run(task: Task, args: tuple[Any, ...]) -> None:
 
 
 async def wait_for_pending() -> None:
-    """Waits for the eager sends started from this event loop (tests; shutdown)."""
+    """Waits for the eager sends started from this event loop (tests)."""
     while _pending:
         await asyncio.gather(*list(_pending), return_exceptions=True)
-
-
-def wait_for_mail_thread() -> None:
-    """Waits until every send handed to the mail thread so far has finished."""
-    _MAIL.submit(lambda: None).result()
