@@ -54,19 +54,36 @@ class EagerRetry(Exception):
         self.delay_s = delay_s
 
 
+class NotSent(Exception):
+    """A failed send as Celery records and logs it: without the server's reply text."""
+
+
+def describe(exc: BaseException) -> str:
+    """A send failure for a log line. SMTP replies often quote the recipient's address, which
+    stays out of the logs (docs/operations.md, "Personal data"): only the reply codes."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return f"{type(exc).__name__} {sorted(code for code, _ in exc.recipients.values())}"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{type(exc).__name__} {exc.smtp_code}"
+    return type(exc).__name__ if isinstance(exc, smtplib.SMTPException) else repr(exc)
+
+
 def _send(task: Task, what: str, send: Callable[[], bool]) -> bool:
     try:
         return send()
     except (smtplib.SMTPException, OSError) as exc:
         retries = task.request.retries or 0
         if not is_transient(exc) or retries >= settings.EMAIL_RETRY_MAX:
-            logger.error("%s: not sent, giving up: %r", what, exc)
+            logger.error("%s: not sent, giving up: %s", what, describe(exc))
             return False
         delay = retry_delay_s(retries)
-        logger.warning("%s: not sent, retry in %ss: %r", what, delay, exc)
+        logger.warning("%s: not sent, retry in %ss: %s", what, delay, describe(exc))
         if task.request.is_eager:
-            raise EagerRetry(delay) from exc
-        raise task.retry(exc=exc, countdown=delay, max_retries=settings.EMAIL_RETRY_MAX) from exc
+            raise EagerRetry(delay) from None
+        failure = NotSent(describe(exc))
+        raise task.retry(
+            exc=failure, countdown=delay, max_retries=settings.EMAIL_RETRY_MAX
+        ) from None
 
 
 _TASK = {"bind": True, "ignore_result": True, "throws": (EagerRetry,)}

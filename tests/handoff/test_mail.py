@@ -111,15 +111,19 @@ async def test_a_temporary_refusal_is_retried_until_the_mail_goes_through(smtp, 
     assert (await left_message(public_id)).acknowledged_at is not None
 
 
-async def test_a_permanent_refusal_is_not_retried(smtp, settings):
+async def test_a_permanent_refusal_is_not_retried(smtp, settings, caplog):
     settings.EMAIL_TEAM_ADDRESS = ""
-    smtp.refuse = ["550 5.1.1 No such mailbox", "250 would have gone through"]
+    smtp.refuse = ["550 5.1.1 <ada@example.com>: No such mailbox", "250 would have gone through"]
     async with chat_socket() as client:
         public_id = client.hello["conversation"]
         await leave(client)
     await tasks.wait_for_pending()
     assert smtp.attempts == 1 and smtp.received == []
     assert (await left_message(public_id)).acknowledged_at is None
+    # The server's reply quotes the address; our log lines keep only its code.
+    ours = [r for r in caplog.records if r.name.startswith(("chatbot", "celery"))]
+    assert any("giving up: SMTPDataError 550" in r.getMessage() for r in ours)
+    assert not [r.getMessage() for r in ours if "ada@example.com" in r.getMessage()]
 
 
 async def test_retries_stop_after_the_limit(smtp, settings):
