@@ -191,7 +191,14 @@ class MailServer:
     attempts: int = 0
     refuse: list[str] = field(default_factory=list)  # replies for the next attempts, in order
     delay_s: float = 0.0
+    greylisted: set[str] = field(default_factory=set)  # refused for now at RCPT
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if address in self.greylisted:
+            return "451 4.7.1 Greylisted, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
         if self.delay_s:

@@ -8,7 +8,8 @@ would hold it); with eager Celery (the embedded default) the task runs on the ma
 
 Retries: refusals for now (SMTP 4xx, connection refused or lost, timeouts) are retried
 EMAIL_RETRY_MAX times with exponential backoff (Celery's countdown on a worker; eager, the
-mail thread waits); permanent ones (5xx: no such mailbox, rejected) are not."""
+event loop waits it out, since eager Celery would retry at once); permanent ones (5xx: no such
+mailbox, rejected) are not."""
 
 import asyncio
 import logging
@@ -47,7 +48,7 @@ def retry_delay_s(retries: int) -> float:
 
 
 class EagerRetry(Exception):
-    """Eager Celery retries at once, ignoring the countdown: the mail thread waits it out."""
+    """Eager Celery retries at once, ignoring the countdown: the caller waits it out."""
 
     def __init__(self, delay_s: float) -> None:
         super().__init__(delay_s)
@@ -151,24 +152,39 @@ def _publish(task: Task, args: tuple[Any, ...]) -> None:
 
 
 def _start_on_loop(task: Task, args: tuple[Any, ...]) -> None:
-    run = sync_to_async(_run, thread_sensitive=False, executor=_MAIL)
-    future = asyncio.ensure_future(run(task, args))
+    future = asyncio.ensure_future(_run_on_loop(task, args))
     _pending.add(future)
     future.add_done_callback(_pending.discard)
 
 
+async def _run_on_loop(task: Task, args: tuple[Any, ...]) -> None:
+    """Tries on the mail thread and waits out each retry's backoff on the event loop, so one
+    address refused for now (greylisted, mailbox full) holds up no other email."""
+    run_once = sync_to_async(_run_once, thread_sensitive=False, executor=_MAIL)
+    retries = 0
+    while (delay := await run_once(task, args, retries)) is not None:
+        await asyncio.sleep(delay)
+        retries += 1
+
+
 def _run(task: Task, args: tuple[Any, ...]) -> None:
-    """An eager run on the mail thread; its database connection is closed after each."""
+    """Without an event loop (a management command): the retries' backoff waits here."""
+    retries = 0
+    while (delay := _run_once(task, args, retries)) is not None:
+        time.sleep(delay)
+        retries += 1
+
+
+def _run_once(task: Task, args: tuple[Any, ...], retries: int) -> float | None:
+    """One eager attempt on the mail thread: the delay before the next, or None when done. The
+    thread's database connection is closed after each."""
     try:
-        retries = 0
-        while True:
-            result = task.apply(args, retries=retries, throw=False)
-            if not isinstance(result.result, EagerRetry):
-                break
-            time.sleep(result.result.delay_s)
-            retries += 1
+        result = task.apply(args, retries=retries, throw=False)
+        if isinstance(result.result, EagerRetry):
+            return result.result.delay_s
         if result.failed():
             logger.error("%s%s failed: %r", task.name, args, result.result)
+        return None
     finally:
         connections.close_all()
 

@@ -111,6 +111,24 @@ async def test_a_temporary_refusal_is_retried_until_the_mail_goes_through(smtp, 
     assert (await left_message(public_id)).acknowledged_at is not None
 
 
+async def test_an_address_refused_for_now_holds_up_no_other_email(smtp, settings):
+    settings.EMAIL_TEAM_ADDRESS = ""
+    settings.EMAIL_RETRY_BACKOFF_S = 3.0
+    settings.EMAIL_RETRY_MAX = 1
+    smtp.greylisted = {"slow@example.com"}
+    async with chat_socket() as first, chat_socket() as second:
+        await leave(first, address="slow@example.com")
+        started = time.monotonic()
+        await leave(second, address="fast@example.com")
+        [fast] = await asyncio.to_thread(smtp.wait_for, 1, 2.5)
+        waited_s = time.monotonic() - started
+    assert fast.rcpt_tos == ["fast@example.com"]
+    assert waited_s < 2.5, waited_s  # not behind the greylisted address's 3 s backoff
+    smtp.greylisted.clear()
+    await tasks.wait_for_pending()
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == ["fast@example.com", "slow@example.com"]
+
+
 async def test_a_permanent_refusal_is_not_retried(smtp, settings, caplog):
     settings.EMAIL_TEAM_ADDRESS = ""
     smtp.refuse = ["550 5.1.1 <ada@example.com>: No such mailbox", "250 would have gone through"]
