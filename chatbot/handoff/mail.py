@@ -185,3 +185,29 @@ def transcript_send(*, transcript_email_id: int) -> bool:
     transcript_email(request, list(reversed(messages))).send()
     TranscriptEmail.objects.filter(pk=request.pk).update(sent_at=timezone.now())
     return True
+
+
+def unsent(*, since: datetime, until: datetime) -> dict[str, list[int]]:
+    """Rows whose email should have gone out in that window and did not: what a process that
+    died with sends pending lost (the team's notifications are not recorded, so not here)."""
+    window = {"created_at__gte": since, "created_at__lte": until}
+    return {
+        "acknowledgements": list(
+            LeftMessage.objects.filter(acknowledged_at__isnull=True, **window).values_list(
+                "pk", flat=True
+            )
+        ),
+        "replies": list(
+            LeftMessage.objects.filter(
+                answered_at__gte=since,
+                answered_at__lte=until,
+                reply__isnull=False,
+                reply_emailed_at__isnull=True,
+            ).values_list("pk", flat=True)
+        ),
+        "transcripts": list(
+            TranscriptEmail.objects.filter(sent_at__isnull=True, **window).values_list(
+                "pk", flat=True
+            )
+        ),
+    }

@@ -144,6 +144,15 @@ def _enqueue(task: Task, args: tuple[Any, ...]) -> None:
         _MAIL.submit(_run, task, args)
 
 
+def send_or_enqueue(task: Task, *args: Any) -> None:
+    """For a management command: eager, send here and now (retries included); with a worker,
+    enqueue."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        _run(task, args)
+    else:
+        task.apply_async(args)
+
+
 def _publish(task: Task, args: tuple[Any, ...]) -> None:
     try:
         task.apply_async(args)

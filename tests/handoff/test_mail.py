@@ -11,7 +11,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chatbot.handoff import tasks
-from chatbot.models import Conversation, LeftMessage, Message
+from chatbot.models import Conversation, LeftMessage, Message, TranscriptEmail
 from tests.conftest import chat_socket
 from tests.handoff.conftest import agent_socket
 from tests.servers import MailServer, smtp_server
@@ -411,3 +411,48 @@ async def test_transcripts_are_capped_per_conversation_and_per_address(smtp, set
         "a@example.com",
         "b@example.com",
     ]
+
+
+# --- what a dead process lost ---------------------------------------------------------------
+
+
+@database_sync_to_async
+def lost_sends(public_id: str, agent) -> None:
+    """Rows as a process leaves them that died after the commit, before sending anything."""
+    from django.utils import timezone
+
+    conversation = Conversation.objects.get(public_id=public_id)
+    an_hour_ago = timezone.now() - timezone.timedelta(hours=1)
+    reply = Message.objects.create(conversation=conversation, role="agent", text="Here you go.")
+    LeftMessage.objects.create(conversation=conversation, email="ada@example.com", text="Hi")
+    LeftMessage.objects.create(
+        conversation=conversation,
+        email="bo@example.com",
+        text="Hello?",
+        acknowledged_at=an_hour_ago,
+        answered_at=an_hour_ago,
+        answered_by=agent,
+        reply=reply,
+    )
+    LeftMessage.objects.filter(conversation=conversation).update(created_at=an_hour_ago)
+    TranscriptEmail.objects.create(conversation=conversation, email="cy@example.com")
+    TranscriptEmail.objects.filter(conversation=conversation).update(created_at=an_hour_ago)
+    # Just now: its own send (or its retries) may still be running.
+    LeftMessage.objects.create(conversation=conversation, email="new@example.com", text="Hey")
+
+
+async def test_mail_resend_sends_what_a_dead_process_lost_once(smtp, agents):
+    from django.core.management import call_command
+
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+    await lost_sends(public_id, agents["ann"])
+    await database_sync_to_async(call_command)("mail_resend")
+    subjects = sorted((r.rcpt_tos[0], r.message["Subject"]) for r in smtp.received)
+    assert subjects == [
+        ("ada@example.com", "We received your message"),
+        ("bo@example.com", "Our reply to your message"),
+        ("cy@example.com", "Your chat transcript"),
+    ]
+    await database_sync_to_async(call_command)("mail_resend")
+    assert len(smtp.received) == 3  # recorded as sent: not again
