@@ -205,6 +205,7 @@
       already_answered: fmt(LT.alreadyAnswered, { name: f.by }),
     }[f.code] || "That did not work (" + f.code + ").";
     notice(text);
+    if (state.current) renderLeftSection(); // a refused email reply can be sent again
   }
 
   function notice(text) {
