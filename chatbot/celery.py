@@ -9,3 +9,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
 app = Celery("chatbot")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.autodiscover_tasks(["chatbot.handoff"])  # not an app of its own: its mail tasks

@@ -151,12 +151,42 @@ class LeftMessage(models.Model):
     email = models.EmailField()
     text = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # The acknowledgement email went out (chatbot.handoff.mail).
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    # An agent answered it from the console's inbox: their reply is an agent message of the
+    # conversation, and was emailed to the visitor at reply_emailed_at.
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reply = models.OneToOneField(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="left_message"
+    )
+    reply_emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["answered_at", "id"], name="left_message_inbox_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.email}: {self.text[:40]}"
+
+
+class TranscriptEmail(models.Model):
+    """A visitor asked for the conversation's transcript by email (chatbot.handoff.mail)."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="transcript_emails"
+    )
+    email = models.EmailField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return f"{self.email}: {self.text[:40]}"
+        return f"{self.email}: {self.conversation_id}"
 
 
 class AgentPresence(models.Model):

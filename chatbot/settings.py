@@ -358,6 +358,41 @@ HANDOFF_ABANDONED_AFTER_S = env.float("HANDOFF_ABANDONED_AFTER_S", default=300.0
 LOGIN_URL = "console-login"
 LOGIN_REDIRECT_URL = "console"
 
+# --- Mail (docs/operations.md, "Mail") ------------------------------------------------------
+# Left messages are acknowledged to the visitor, the team is told, agents' replies go out by
+# email: Django's email API, printed to stdout unless EMAIL_HOST names an SMTP server.
+EMAIL_HOST = env.str("EMAIL_HOST", default="")
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="support@localhost")
+# Where "a visitor left a message" goes; empty: nobody is emailed (the console inbox still is).
+EMAIL_TEAM_ADDRESS = env.str("EMAIL_TEAM_ADDRESS", default="")
+# A send refused for now (4xx, connection lost, timeout) is retried this many times, the n-th
+# after EMAIL_RETRY_BACKOFF_S * 2**n seconds (at most an hour); 5xx refusals are not retried.
+EMAIL_RETRY_MAX = env.int("EMAIL_RETRY_MAX", default=8)
+EMAIL_RETRY_BACKOFF_S = env.float("EMAIL_RETRY_BACKOFF_S", default=30.0)
+# Acknowledgements one address gets per day at most: the address is typed by anyone.
+EMAIL_ACKS_PER_ADDRESS_PER_DAY = env.int("EMAIL_ACKS_PER_ADDRESS_PER_DAY", default=3)
+# Transcripts a visitor may have emailed per conversation, and one address may get per day.
+EMAIL_TRANSCRIPTS_PER_CONVERSATION = env.int("EMAIL_TRANSCRIPTS_PER_CONVERSATION", default=3)
+EMAIL_TRANSCRIPTS_PER_ADDRESS_PER_DAY = env.int("EMAIL_TRANSCRIPTS_PER_ADDRESS_PER_DAY", default=3)
+# The latest messages an emailed transcript holds.
+EMAIL_TRANSCRIPT_MAX_MESSAGES = env.int("EMAIL_TRANSCRIPT_MAX_MESSAGES", default=200)
+# This server's public address, for the console link in the team's email.
+SITE_URL = env.str("SITE_URL", default="http://localhost:8000")
+# Messages of the conversation quoted under an agent's emailed reply (latest first cut).
+EMAIL_REPLY_EXCERPT_MESSAGES = env.int("EMAIL_REPLY_EXCERPT_MESSAGES", default=10)
+
 # --- Model router (docs/llm.md) -------------------------------------------------------------
 # Tiers, strongest first: JSON in LLM_TIERS_JSON, or a JSON file at LLM_TIERS_FILE; unset means
 # strong + cheap OpenAI models (with OPENAI_API_KEY) and the local model.

@@ -10,6 +10,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from chatbot.handoff import selectors
@@ -33,10 +34,33 @@ def agent_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     return wrapper
 
 
+# The console script's words for left messages, in the agent's language ({…} filled in there).
+LEFT_MESSAGE_TEXT = {
+    "waiting": _("waiting"),
+    "answered": _("answered"),
+    "empty": _("No left messages."),
+    "none": _("None."),
+    "answeredBy": _("Answered by {name}, {time}."),
+    "emailed": _("Emailed to the visitor."),
+    "notEmailed": _("Not emailed yet."),
+    "acknowledged": _("The visitor was emailed that we got it."),
+    "notAcknowledged": _("No acknowledgement was emailed."),
+    "replyLabel": _("Reply by email to {email}"),
+    "send": _("Send by email"),
+    "replied": _("Sent: emailed to the visitor and added to the conversation."),
+    "alreadyAnswered": _("{name} has already answered this message."),
+}
+
+
 @agent_required
 def console(request: HttpRequest) -> HttpResponse:
     return render(
-        request, "console/console.html", {"agent_name": selectors.agent_name(request.user)}
+        request,
+        "console/console.html",
+        {
+            "agent_name": selectors.agent_name(request.user),
+            "left_message_text": {k: str(v) for k, v in LEFT_MESSAGE_TEXT.items()},
+        },
     )
 
 

@@ -1,21 +1,28 @@
 """Real daphne processes for the browser and cross-process tests: a migrated SQLite file they
-share, agents created in it, and sign-in through the real login form."""
+share, agents created in it, and sign-in through the real login form; a real SMTP server."""
 
+import asyncio
+import email
+import email.policy
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
 import redis
+from aiosmtpd.controller import Controller
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -163,3 +170,68 @@ class RedisServer:
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url, decode_responses=True)
+
+
+# --- a real SMTP server (aiosmtpd) ----------------------------------------------------------
+
+
+@dataclass
+class Received:
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+    @property
+    def body(self) -> str:
+        text = self.message.get_body(preferencelist=("plain",)).get_content()
+        return text.replace("\r\n", "\n")
+
+
+@dataclass
+class MailServer:
+    """What the SMTP server received, and how it should answer the next DATA commands."""
+
+    received: list[Received] = field(default_factory=list)
+    attempts: int = 0
+    refuse: list[str] = field(default_factory=list)  # replies for the next attempts, in order
+    delay_s: float = 0.0
+    greylisted: set[str] = field(default_factory=set)  # refused for now at RCPT
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if address in self.greylisted:
+            return "451 4.7.1 Greylisted, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        with self.lock:
+            self.attempts += 1
+            if self.refuse:
+                return self.refuse.pop(0)
+            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            self.received.append(Received(list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[Received]:
+        return [r for r in self.received if address in r.rcpt_tos]
+
+    def wait_for(self, count: int, timeout: float = 10) -> list[Received]:
+        """The messages received once there are `count` (or the timeout passed)."""
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return list(self.received)
+
+
+@contextmanager
+def smtp_server() -> Iterator[tuple[MailServer, int]]:
+    """An SMTP server on a free port of 127.0.0.1, on a thread of its own; yields it, port."""
+    server = MailServer()
+    controller = Controller(server, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield server, controller.port
+    finally:
+        controller.stop()

@@ -21,6 +21,7 @@ from chatbot.handoff.protocol import (
     ClaimFrame,
     CloseFrame,
     LeaveFrame,
+    LeftReplyFrame,
     LinkFaqFrame,
     NoteFrame,
     OpenFrame,
@@ -69,6 +70,7 @@ class AgentConsumer(JsonSocketConsumer):
             "conversations": snapshot["items"],
             "counts": snapshot["counts"],
             "page_size": snapshot["page_size"],
+            "left_messages": selectors.left_messages_inbox(),
             "sla": {
                 "wait_s": settings.HANDOFF_SLA_WAIT_S,
                 "first_reply_s": settings.HANDOFF_SLA_FIRST_REPLY_S,
@@ -182,6 +184,22 @@ class AgentConsumer(JsonSocketConsumer):
             )
             await self.send_frame(
                 {"type": "faq_linked", "conversation": frame.conversation, **linked}
+            )
+        elif isinstance(frame, LeftReplyFrame):
+            message, created = await database_sync_to_async(handoff.left_message_reply)(
+                left_message_id=frame.left_message,
+                agent=self.user,
+                client_id=frame.client_id,
+                text=frame.text,
+            )
+            await self.send_frame(
+                {
+                    "type": "left_replied",
+                    "left_message": frame.left_message,
+                    "client_id": frame.client_id,
+                    "message_id": message.id,
+                    "duplicate": not created,
+                }
             )
 
     @staticmethod

@@ -16,6 +16,7 @@ from chatbot.handoff.protocol import (
     HandoffRequestFrame,
     LeaveMessageFrame,
     RatingFrame,
+    TranscriptEmailFrame,
     VisitorTypingFrame,
     parse_visitor_frame,
     visitor_error_frame,
@@ -191,6 +192,8 @@ class ChatConsumer(JsonSocketConsumer):
             await self.on_leave_message(frame)
         elif isinstance(frame, RatingFrame):
             await self.on_rating(frame)
+        elif isinstance(frame, TranscriptEmailFrame):
+            await self.on_transcript_email(frame)
 
     async def _rate_limited(self, client_id: str | None = None) -> bool:
         """Takes from the visitor's budget for stored text (messages and left messages); when it
@@ -360,6 +363,20 @@ class ChatConsumer(JsonSocketConsumer):
             await self.send_frame(visitor_error_frame("left_message_limit", locale=self.locale))
             return
         await self.send_frame({"type": "left_message", "email": frame.email})
+
+    async def on_transcript_email(self, frame: TranscriptEmailFrame) -> None:
+        if await self._rate_limited():
+            return
+        if self.conversation is None:  # nothing written yet, so no transcript
+            await self.send_frame(error_frame("not_found", locale=self.locale))
+            return
+        requested = await database_sync_to_async(handoff.transcript_email_request)(
+            conversation_id=self.conversation.pk, email=frame.email
+        )
+        if requested is None:
+            await self.send_frame(visitor_error_frame("transcript_limit", locale=self.locale))
+            return
+        await self.send_frame({"type": "transcript_email", "email": frame.email})
 
     async def on_rating(self, frame: RatingFrame) -> None:
         if self.conversation is not None and await database_sync_to_async(handoff.rating_record)(

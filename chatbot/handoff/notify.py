@@ -137,3 +137,14 @@ async def wait_for_waves() -> None:
     """Lets tests wait for a scheduled broadcast."""
     while _waves:
         await asyncio.gather(*list(_waves), return_exceptions=True)
+
+
+def left_messages_changed() -> None:
+    """Every agent gets the new left-messages inbox."""
+    _send(
+        QUEUE_GROUP,
+        {
+            "type": "console.frame",
+            "frame": {"type": "left_messages", "items": selectors.left_messages_inbox()},
+        },
+    )

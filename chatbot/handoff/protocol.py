@@ -26,6 +26,7 @@ HANDOFF_ERROR_TEXTS = {
     "left_message_limit": _(
         "We already have your messages and will reply by email. Please wait for our answer."
     ),
+    "transcript_limit": _("This conversation can't be emailed again right now."),
 }
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
@@ -69,11 +70,30 @@ class RatingFrame(_Frame):
     comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
 
 
+class TranscriptEmailFrame(_Frame):
+    """The visitor asks for the conversation so far by email."""
+
+    type: Literal["transcript_email"]
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)]
+
+
 VisitorFrame = (
-    HandoffRequestFrame | HandoffCancelFrame | VisitorTypingFrame | LeaveMessageFrame | RatingFrame
+    HandoffRequestFrame
+    | HandoffCancelFrame
+    | VisitorTypingFrame
+    | LeaveMessageFrame
+    | RatingFrame
+    | TranscriptEmailFrame
 )
 _visitor = TypeAdapter(Annotated[VisitorFrame, Field(discriminator="type")])
-_VISITOR_TYPES = {"handoff", "handoff_cancel", "typing", "leave_message", "rating"}
+_VISITOR_TYPES = {
+    "handoff",
+    "handoff_cancel",
+    "typing",
+    "leave_message",
+    "rating",
+    "transcript_email",
+}
 
 
 def _load(raw: str, max_bytes: int) -> dict[str, Any]:
@@ -94,7 +114,7 @@ def parse_visitor_frame(raw: str, *, max_bytes: int, max_chars: int) -> ClientFr
         frame = _visitor.validate_python(data)
     except ValidationError:
         raise ProtocolError("invalid_frame") from None
-    if isinstance(frame, LeaveMessageFrame):
+    if isinstance(frame, LeaveMessageFrame | TranscriptEmailFrame):
         try:
             validate_email(frame.email)
         except DjangoValidationError:
@@ -189,6 +209,15 @@ class LinkFaqFrame(_Frame):
     message: Annotated[int, Field(ge=1)] | None = None
 
 
+class LeftReplyFrame(_Frame):
+    """The agent answers a left message by email (and in its conversation)."""
+
+    type: Literal["left_reply"]
+    left_message: Annotated[int, Field(ge=1)]
+    client_id: ClientId
+    text: Text
+
+
 AgentFrame = (
     PresenceFrame
     | PingFrame
@@ -204,11 +233,12 @@ AgentFrame = (
     | CannedFrame
     | LinkFaqFrame
     | QueuePageFrame
+    | LeftReplyFrame
 )
 _agent = TypeAdapter(Annotated[AgentFrame, Field(discriminator="type")])
 AGENT_TYPES = {
     "presence", "ping", "open", "leave", "claim", "send", "typing", "note", "return_to_bot",
-    "close", "search", "canned", "link_faq", "queue_page",
+    "close", "search", "canned", "link_faq", "queue_page", "left_reply",
 }  # fmt: skip
 
 

@@ -18,6 +18,7 @@ AGENTS_GROUP = "agents"
 OPEN_STATUSES = (Conversation.Status.QUEUED, Conversation.Status.AGENT)
 SNAPSHOT_LIMIT = 200  # conversations with an agent listed at once (the queue is paged)
 SEARCH_LIMIT = 50
+INBOX_ANSWERED_LIMIT = 50
 
 # "talk to a human", "speak with an agent", "real person please", "转人工", "人工客服", …
 _ASKS_FOR_HUMAN = re.compile(
@@ -260,7 +261,9 @@ def conversation_detail(*, public_id: str) -> dict[str, Any] | None:
         Message.objects.filter(conversation=conversation).select_related("feedback").order_by("id")
     )
     notes = AgentNote.objects.filter(conversation=conversation).select_related("author")
-    left = LeftMessage.objects.filter(conversation=conversation)
+    left = LeftMessage.objects.filter(conversation=conversation).select_related(
+        "conversation", "answered_by", "reply"
+    )
     summary = _summaries(Conversation.objects.filter(pk=conversation.pk))[0]
     return {
         **summary,
@@ -268,10 +271,36 @@ def conversation_detail(*, public_id: str) -> dict[str, Any] | None:
         "rating_comment": conversation.rating_comment,
         "messages": [_message_row(m) for m in messages],
         "notes": [note_payload(n) for n in notes],
-        "left_messages": [
-            {"email": m.email, "text": m.text, "created": _iso(m.created_at)} for m in left
-        ],
+        "left_messages": [left_message_payload(m) for m in left],
     }
+
+
+def left_message_payload(left: LeftMessage) -> dict[str, Any]:
+    """Call with conversation, answered_by and reply selected."""
+    return {
+        "id": left.id,
+        "conversation": left.conversation.public_id,
+        "locale": left.conversation.locale,
+        "email": left.email,
+        "text": left.text,
+        "created": _iso(left.created_at),
+        "acknowledged_at": _iso(left.acknowledged_at),
+        "answered_at": _iso(left.answered_at),
+        "answered_by": agent_name(left.answered_by) if left.answered_by_id else None,
+        "reply": left.reply.text if left.reply_id else None,
+        "reply_emailed_at": _iso(left.reply_emailed_at),
+    }
+
+
+def left_messages_inbox() -> list[dict[str, Any]]:
+    """The console's "Left messages": every unanswered one, oldest first (the order to answer
+    them in), then the latest answered ones."""
+    rows = LeftMessage.objects.select_related("conversation", "answered_by", "reply")
+    waiting = rows.filter(answered_at__isnull=True).order_by("id")[:SNAPSHOT_LIMIT]
+    answered = rows.filter(answered_at__isnull=False).order_by("-answered_at", "-id")[
+        :INBOX_ANSWERED_LIMIT
+    ]
+    return [left_message_payload(m) for m in [*waiting, *answered]]
 
 
 def note_payload(note: AgentNote) -> dict[str, Any]:

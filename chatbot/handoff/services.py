@@ -16,13 +16,14 @@ from django.utils.translation import gettext_lazy as _
 
 from chatbot import message_sql, metrics
 from chatbot.copy import render
-from chatbot.handoff import notify, phrasings, selectors
+from chatbot.handoff import notify, phrasings, selectors, tasks
 from chatbot.models import (
     AgentNote,
     AgentPresence,
     Conversation,
     LeftMessage,
     Message,
+    TranscriptEmail,
 )
 from chatbot.services import (
     AnswerTurn,
@@ -556,17 +557,39 @@ def presence_update(*, agent: AbstractBaseUser, status: str | None = None, seen:
 
 
 def left_message_store(*, conversation_id: int, email: str, text: str) -> LeftMessage | None:
-    """Stores a message for the team; None once the conversation holds HANDOFF_LEFT_MESSAGES_MAX
-    (one socket stored 107 MB in 25 s before there was a cap)."""
+    """Stores a message for the team and, on commit, emails the visitor an acknowledgement and
+    the team a notification; None once the conversation holds HANDOFF_LEFT_MESSAGES_MAX (one
+    socket stored 107 MB in 25 s before there was a cap)."""
     with transaction.atomic():
         Conversation.objects.select_for_update().filter(pk=conversation_id).exists()
         count = LeftMessage.objects.filter(conversation_id=conversation_id).count()
         if count >= settings.HANDOFF_LEFT_MESSAGES_MAX:
             return None
         left = LeftMessage.objects.create(conversation_id=conversation_id, email=email, text=text)
+        tasks.enqueue_on_commit(tasks.left_message_acknowledge, left.pk)
+        tasks.enqueue_on_commit(tasks.left_message_notify_team, left.pk)
+        transaction.on_commit(notify.left_messages_changed)
     if selectors.conversation_status(conversation_id=conversation_id) in selectors.OPEN_STATUSES:
         transaction.on_commit(notify.queue_changed)
     return left
+
+
+def transcript_email_request(*, conversation_id: int, email: str) -> TranscriptEmail | None:
+    """Records the visitor's request and emails the transcript on commit; None once the
+    conversation had EMAIL_TRANSCRIPTS_PER_CONVERSATION, or the address got
+    EMAIL_TRANSCRIPTS_PER_ADDRESS_PER_DAY in the last day (anyone can type any address)."""
+    with transaction.atomic():
+        Conversation.objects.select_for_update().filter(pk=conversation_id).exists()
+        asked = TranscriptEmail.objects.filter(conversation_id=conversation_id).count()
+        if asked >= settings.EMAIL_TRANSCRIPTS_PER_CONVERSATION:
+            return None
+        since = timezone.now() - timedelta(days=1)
+        to_address = TranscriptEmail.objects.filter(email__iexact=email, created_at__gte=since)
+        if to_address.count() >= settings.EMAIL_TRANSCRIPTS_PER_ADDRESS_PER_DAY:
+            return None
+        request = TranscriptEmail.objects.create(conversation_id=conversation_id, email=email)
+        tasks.enqueue_on_commit(tasks.transcript_email, request.pk)
+    return request
 
 
 def rating_record(*, conversation_id: int, score: int, comment: str) -> bool:
@@ -576,3 +599,43 @@ def rating_record(*, conversation_id: int, score: int, comment: str) -> bool:
             rating=score, rating_comment=comment
         )
     )
+
+
+@transaction.atomic
+def left_message_reply(
+    *, left_message_id: int, agent: AbstractBaseUser, client_id: str, text: str
+) -> tuple[Message, bool]:
+    """An agent answers a left message from the inbox: the reply becomes an agent message of
+    its conversation (relayed to the visitor if they are there), is emailed to the visitor on
+    commit, and the left message is marked answered by them. Whatever the conversation's
+    status: no claim is needed, and the status does not change.
+
+    UPDATE … WHERE answered_at IS NULL first: of agents answering at once exactly one wins; the
+    others get `already_answered` with the winner's name. Idempotent on client_id."""
+    left = LeftMessage.objects.select_related("conversation").filter(pk=left_message_id).first()
+    if left is None:
+        raise HandoffError("not_found")
+    conversation = left.conversation
+    if left.reply_id is not None and left.answered_by_id == agent.pk:
+        resent = Message.objects.filter(pk=left.reply_id, client_id=client_id).first()
+        if resent is not None:
+            return resent, False
+    now = timezone.now()
+    if not LeftMessage.objects.filter(pk=left.pk, answered_at__isnull=True).update(
+        answered_at=now, answered_by=agent
+    ):
+        left.refresh_from_db(fields=["answered_by"])
+        raise HandoffError("already_answered", by=selectors.agent_name(left.answered_by))
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                conversation=conversation, role=Message.Role.AGENT, client_id=client_id, text=text
+            )
+    except IntegrityError:
+        raise HandoffError("duplicate_client_id") from None
+    LeftMessage.objects.filter(pk=left.pk).update(reply=message)
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
+    _tell_visitor(conversation, {"type": "message", "message": message_payload(message)})
+    tasks.enqueue_on_commit(tasks.left_message_reply_email, left.pk)
+    transaction.on_commit(notify.left_messages_changed)
+    return message, True

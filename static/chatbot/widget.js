@@ -75,6 +75,10 @@
       leaveOpen: "Leave a message",
       leaveSend: "Send message",
       leftThanks: "Thanks! We'll reply to {email}.",
+      transcriptOpen: "Email me this conversation",
+      transcriptAsk: "Where should we send this conversation?",
+      transcriptSend: "Send it",
+      transcriptSent: "We've sent this conversation to {email}.",
       agentJoined: "{name} from our team has joined the chat.",
       backToBot: "You're chatting with our assistant again.",
       agentTyping: "An agent is typing",
@@ -134,6 +138,10 @@
       leaveOpen: "留言",
       leaveSend: "提交留言",
       leftThanks: "谢谢！我们会回复到 {email}。",
+      transcriptOpen: "通过邮件发送本次对话",
+      transcriptAsk: "要把本次对话发送到哪个邮箱？",
+      transcriptSend: "发送",
+      transcriptSent: "已将本次对话发送至 {email}。",
       agentJoined: "客服 {name} 已加入对话。",
       backToBot: "您已回到智能助手对话。",
       agentTyping: "客服正在输入",
@@ -356,6 +364,7 @@
   var ICONS = {
     chat: '<path d="M12 3C6.5 3 2 6.6 2 11c0 2.2 1.1 4.2 2.9 5.6-.2 1.4-.8 2.8-1.8 3.9-.2.2 0 .6.3.6 2 0 3.8-.8 5-1.7 1.1.3 2.3.5 3.6.5 5.5 0 10-3.6 10-8S17.5 3 12 3z"/>',
     close: '<path d="M18.3 5.7a1 1 0 0 0-1.4 0L12 10.6 7.1 5.7a1 1 0 1 0-1.4 1.4l4.9 4.9-4.9 4.9a1 1 0 1 0 1.4 1.4l4.9-4.9 4.9 4.9a1 1 0 0 0 1.4-1.4L13.4 12l4.9-4.9a1 1 0 0 0 0-1.4z"/>',
+    mail: '<path d="M20 4H4a2 2 0 0 0-2 2v12a2 2 0 0 0 2 2h16a2 2 0 0 0 2-2V6a2 2 0 0 0-2-2zm0 4-8 5-8-5V6l8 5 8-5v2z"/>',
     send: '<path d="M3.4 20.4 21 12.9c.8-.4.8-1.5 0-1.8L3.4 3.6c-.7-.3-1.4.4-1.2 1.1L4 11l9 1-9 1-1.8 6.3c-.2.7.5 1.4 1.2 1.1z"/>',
     up: '<path d="M2 21h3V9H2v12zm20-11c0-1.1-.9-2-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6C6.2 8 6 8.5 6 9v10c0 1.1.9 2 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z"/>',
     down: '<path d="M22 3h-3v12h3V3zM2 14c0 1.1.9 2 2 2h6.3l-1 4.6v.3c0 .4.2.8.4 1.1l1.1 1L17.4 16.4c.4-.4.6-.9.6-1.4V5c0-1.1-.9-2-2-2H7c-.8 0-1.5.5-1.8 1.2l-3 7.1c-.1.2-.2.5-.2.7v2z"/>',
@@ -420,7 +429,11 @@
   titles.appendChild(sub);
   var closeBtn = button("icon-btn close", T.close);
   closeBtn.appendChild(svg("close"));
+  var transcriptBtn = button("icon-btn transcript", T.transcriptOpen);
+  transcriptBtn.title = T.transcriptOpen;
+  transcriptBtn.appendChild(svg("mail"));
   header.appendChild(titles);
+  header.appendChild(transcriptBtn);
   header.appendChild(closeBtn);
 
   var conn = el("div", "conn");
@@ -1181,6 +1194,9 @@
       case "left_message":
         onLeftMessage(f);
         break;
+      case "transcript_email":
+        onTranscriptEmail(f);
+        break;
       case "rated":
         if (ratingRow) ratingRow.querySelector(".bubble").textContent = T.rateThanks;
         if (ratingRow && ratingRow.querySelector("form")) ratingRow.removeChild(ratingRow.querySelector("form"));
@@ -1446,6 +1462,48 @@
     leaveForm = null;
   }
 
+  // Email transcript: the visitor types an address; the server sends the conversation so far.
+  var transcriptRow = null; // the notice holding the form while it is shown
+
+  function showTranscriptForm() {
+    if (transcriptRow && transcriptRow.parentNode) {
+      transcriptRow.querySelector("input").focus();
+      return;
+    }
+    var form = el("form", "transcript");
+    form.setAttribute("novalidate", "");
+    var email = el("input");
+    email.type = "email";
+    email.autocomplete = "email";
+    email.required = true;
+    field(T.emailLabel, email, "cbw-transcript-email").forEach(function (n) {
+      form.appendChild(n);
+    });
+    var submitBtn = button("link-btn", null, T.transcriptSend);
+    submitBtn.type = "submit";
+    form.appendChild(submitBtn);
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      if (email.value.trim()) sendFrame({ type: "transcript_email", email: email.value.trim() });
+    });
+    transcriptRow = showNotice(T.transcriptAsk, form);
+    setTimeout(function () {
+      email.focus();
+    }, 0);
+  }
+
+  function onTranscriptEmail(f) {
+    var text = fmt(T.transcriptSent, { email: String(f.email || "") });
+    if (!transcriptRow || !transcriptRow.parentNode) {
+      showNotice(text);
+      return;
+    }
+    var form = transcriptRow.querySelector("form");
+    if (form) transcriptRow.removeChild(form);
+    transcriptRow.querySelector(".bubble").textContent = text;
+    transcriptRow = null;
+  }
+
   function onConversation(f) {
     setConversationStatus(f.status, typeof f.agent === "string" ? f.agent : "");
     if (f.status === "closed" && f.ask_rating) showRating();
@@ -1590,6 +1648,7 @@
   launcher.addEventListener("click", function () {
     setOpen(!isOpen);
   });
+  transcriptBtn.addEventListener("click", showTranscriptForm);
   closeBtn.addEventListener("click", function () {
     setOpen(false);
     launcher.focus();

@@ -20,6 +20,7 @@
     return document.getElementById(id);
   };
   var body = document.body;
+  var LT = JSON.parse($("left-message-text").textContent); // left-message words, translated
   var csrf = body.getAttribute("data-csrf");
   var faqDraftUrl = body.getAttribute("data-faq-draft-url");
 
@@ -35,6 +36,7 @@
     sla: { wait_s: 120, first_reply_s: 180, visitor_waiting_s: 60 },
     clockSkewMs: 0,
     current: null, // the transcript being viewed
+    left: [], // the left-messages inbox: waiting ones oldest first, then recently answered
   };
   var ws = null;
   var attempts = 0;
@@ -53,6 +55,12 @@
   function newId() {
     if (window.crypto && crypto.randomUUID) return "a-" + crypto.randomUUID();
     return "a-" + Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+
+  function fmt(text, values) {
+    return text.replace(/\{(\w+)\}/g, function (all, key) {
+      return values[key] != null ? values[key] : all;
+    });
   }
 
   function ago(iso) {
@@ -119,8 +127,16 @@
         setOnline(f.agents_online);
         state.pageSize = f.page_size || state.pageSize;
         setItems(f.conversations, f.counts);
+        setLeft(f.left_messages);
         setConn("");
         if (state.current) send({ type: "open", conversation: state.current.conversation });
+        else if (location.hash.length > 1) openConversation(decodeURIComponent(location.hash.slice(1)));
+        break;
+      case "left_messages":
+        setLeft(f.items);
+        break;
+      case "left_replied":
+        leftStatus(f.left_message, LT.replied);
         break;
       case "conversations":
         setItems(f.items, f.counts);
@@ -198,8 +214,10 @@
       not_owner: f.owner ? "Only " + f.owner + " can do that: they own this conversation." : "Claim the conversation first.",
       away: "You are away: set yourself online to claim.",
       not_found: "That conversation no longer exists.",
+      already_answered: fmt(LT.alreadyAnswered, { name: f.by }),
     }[f.code] || "That did not work (" + f.code + ").";
     notice(text);
+    if (state.current) renderLeftSection(); // a refused email reply can be sent again
   }
 
   function notice(text) {
@@ -268,8 +286,12 @@
     $("count-queue").textContent = state.counts.queued;
     $("count-open").textContent = state.counts.queued + state.counts.agent;
     $("count-mine").textContent = viewItems("mine").length;
+    $("count-left").textContent = state.left.filter(function (m) {
+      return !m.answered_at;
+    }).length;
     var list = $("list");
     while (list.firstChild) list.removeChild(list.firstChild);
+    if (state.view === "left") return renderLeftList(list);
     var items = viewItems(state.view);
     if (state.view === "queue") renderPager(list);
     if (!items.length) {
@@ -327,6 +349,102 @@
     list.appendChild(li);
   }
 
+  // Left messages: what visitors left while nobody was online. Opening one opens its
+  // conversation, where the agent answers it by email (the reply joins the conversation too).
+  function setLeft(items) {
+    state.left = items || [];
+    if (state.current) {
+      state.left.forEach(function (m) {
+        state.current.left_messages.forEach(function (c, i) {
+          if (c.id === m.id) state.current.left_messages[i] = m;
+        });
+      });
+      renderLeftSection();
+    }
+    renderList();
+  }
+
+  function renderLeftList(list) {
+    if (!state.left.length) {
+      list.appendChild(el("li", "none", LT.empty));
+      return;
+    }
+    state.left.forEach(function (m) {
+      var li = el("li", "item left-item " + (m.answered_at ? "answered" : "waiting"));
+      li.setAttribute("data-left-message", m.id);
+      if (state.current && state.current.conversation === m.conversation) li.classList.add("active");
+      var b = el("button", "open");
+      b.type = "button";
+      var top = el("span", "item-top");
+      top.appendChild(el("span", "badge " + (m.answered_at ? "agent" : "queued"), m.answered_at ? LT.answered : LT.waiting));
+      top.appendChild(el("span", "locale", m.locale));
+      var wait = el("span", "wait");
+      if (!m.answered_at) wait.setAttribute("data-since", m.created);
+      else wait.textContent = new Date(m.created).toLocaleString();
+      top.appendChild(wait);
+      b.appendChild(top);
+      b.appendChild(el("span", "preview", m.text));
+      var meta = [m.email];
+      if (m.answered_at) meta.push(fmt(LT.answeredBy, { name: m.answered_by || "?", time: new Date(m.answered_at).toLocaleString() }));
+      b.appendChild(el("span", "item-meta", meta.join(" · ")));
+      b.addEventListener("click", function () {
+        openConversation(m.conversation);
+      });
+      li.appendChild(b);
+      list.appendChild(li);
+    });
+    tick();
+  }
+
+  function renderLeftSection() {
+    var box = $("left");
+    var drafts = {};
+    box.querySelectorAll("textarea[data-left-message]").forEach(function (t) {
+      drafts[t.getAttribute("data-left-message")] = t.value; // an inbox update keeps what is typed
+    });
+    box.textContent = "";
+    var items = state.current ? state.current.left_messages : [];
+    if (!items.length) box.appendChild(el("li", "none", LT.none));
+    items.forEach(function (m) {
+      var li = el("li", "left-message");
+      li.setAttribute("data-left-message", m.id);
+      li.appendChild(el("b", null, m.email));
+      li.appendChild(el("time", null, " " + new Date(m.created).toLocaleString()));
+      li.appendChild(el("div", "text", m.text));
+      li.appendChild(el("div", "left-meta", m.acknowledged_at ? LT.acknowledged : LT.notAcknowledged));
+      if (m.answered_at) {
+        li.appendChild(el("div", "left-answer", fmt(LT.answeredBy, { name: m.answered_by || "?", time: new Date(m.answered_at).toLocaleString() })));
+        if (m.reply) li.appendChild(el("div", "text left-reply", m.reply));
+        li.appendChild(el("div", "left-meta", m.reply_emailed_at ? LT.emailed : LT.notEmailed));
+      } else {
+        var form = el("form", "left-reply-form");
+        var label = el("label", null, fmt(LT.replyLabel, { email: m.email }));
+        var text = el("textarea");
+        text.rows = 3;
+        text.setAttribute("data-left-message", m.id);
+        text.value = drafts[m.id] || "";
+        label.appendChild(text);
+        form.appendChild(label);
+        var go = el("button", "primary", LT.send);
+        go.type = "submit";
+        form.appendChild(go);
+        form.appendChild(el("span", "left-status"));
+        form.addEventListener("submit", function (e) {
+          e.preventDefault();
+          var value = text.value.trim();
+          if (value && send({ type: "left_reply", left_message: m.id, client_id: newId(), text: value })) go.disabled = true;
+        });
+        li.appendChild(form);
+      }
+      box.appendChild(li);
+    });
+  }
+
+  function leftStatus(id, text) {
+    var status = $("left").querySelector('[data-left-message="' + id + '"] .left-status');
+    if (status) status.textContent = text;
+  }
+
   document.querySelectorAll(".tabs button").forEach(function (b) {
     b.addEventListener("click", function () {
       state.view = b.getAttribute("data-view");
@@ -365,13 +483,7 @@
     showVisitorTyping(false);
     t.messages.forEach(addMessage);
     t.notes.forEach(addNote);
-    t.left_messages.forEach(function (m) {
-      var li = el("li", "left-message");
-      li.appendChild(el("b", null, m.email));
-      li.appendChild(el("span", null, " " + m.text));
-      $("left").appendChild(li);
-    });
-    if (!t.left_messages.length) $("left").appendChild(el("li", "none", "None."));
+    renderLeftSection();
     renderHead();
     renderList();
   }

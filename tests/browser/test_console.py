@@ -2,13 +2,14 @@
 to the console, claims, they talk both ways, the agent hands back to the bot and the bot answers
 the next question. Prints the delay from the agent's send to the visitor's screen."""
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.servers import create_agent, daphne, manage, server_env
+from tests.servers import create_agent, daphne, manage, server_env, smtp_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -140,3 +141,97 @@ def test_visitor_to_agent_and_back_to_the_bot(
     expect(agent.locator("#transcript .msg.bot .trace")).to_contain_text("model sim-model")
     visitor.screenshot(path=str(screenshot_dir / "handoff-visitor-back-to-bot.png"))
     agent.screenshot(path=str(screenshot_dir / "handoff-console-after-return.png"))
+
+
+def test_a_left_message_is_acknowledged_answered_from_the_inbox_and_emailed(
+    browser: Browser, tmp_path: Path, screenshot_dir: Path
+) -> None:
+    """Nobody online: the visitor leaves a message in the widget and gets an email; the agent
+    answers it from the console's Left messages; the visitor sees the reply in the widget and
+    gets it by email, then asks for the whole conversation by email. A real SMTP server
+    (aiosmtpd) receives everything daphne sends."""
+    with smtp_server() as (smtp, port):
+        env = server_env(
+            tmp_path / "db.sqlite3",
+            EMAIL_HOST="127.0.0.1",
+            EMAIL_PORT=str(port),
+            DEFAULT_FROM_EMAIL="support@shop.example",
+            EMAIL_TEAM_ADDRESS="team@shop.example",
+        )
+        manage(env, "migrate", "--noinput")
+        create_agent(env, "ann", PASSWORD)
+        with daphne(env, tmp_path / "daphne.log") as base:
+            visitor = _page(browser)
+            visitor.goto(base + "/")
+            widget = visitor.locator("chatbot-widget")
+            widget.locator("button.launcher").click()
+            widget.get_by_role("button", name="Talk to a person").click()
+            widget.get_by_role("button", name="Leave a message").click()
+            widget.get_by_label("Your email").fill("ada@example.com")
+            widget.get_by_label("Your message").fill("Can I still change my order 1042?")
+            widget.get_by_role("button", name="Send message").click()
+            expect(widget.get_by_text("Thanks! We'll reply to ada@example.com.")).to_be_visible()
+            received = smtp.wait_for(2)
+            assert sorted(r.message["Subject"] for r in received) == [
+                "New message left by ada@example.com",
+                "We received your message",
+            ]
+            [team] = smtp.to("team@shop.example")
+            link = re.search(r"http://localhost:8000(/console/#\S+)", team.body).group(1)
+
+            agent = _page(browser)
+            agent.goto(base + "/console/")
+            agent.get_by_label("Username").fill("ann")
+            agent.get_by_label("Password").fill(PASSWORD)
+            agent.get_by_role("button", name="Sign in").click()
+            expect(agent.locator("#count-left")).to_have_text("1")
+            agent.get_by_role("tab", name="Left messages").click()
+            item = agent.locator("#list .left-item")
+            expect(item).to_have_count(1)
+            expect(item.locator(".preview")).to_have_text("Can I still change my order 1042?")
+            expect(item.locator(".item-meta")).to_have_text("ada@example.com")
+            agent.screenshot(path=str(screenshot_dir / "console-left-messages.png"))
+            item.locator("button").click()
+            left = agent.locator("#left .left-message")
+            expect(left.locator(".left-meta")).to_have_text(
+                "The visitor was emailed that we got it."
+            )
+            left.get_by_label("Reply by email to ada@example.com").fill(
+                "Yes: reply with the new address and we'll change it."
+            )
+            left.get_by_role("button", name="Send by email").click()
+            expect(left.locator(".left-answer")).to_contain_text("Answered by ann")
+            expect(left.locator(".left-meta").last).to_have_text("Emailed to the visitor.")
+            expect(agent.locator("#count-left")).to_have_text("0")
+            expect(agent.locator("#transcript .msg.agent .text")).to_have_text(
+                "Yes: reply with the new address and we'll change it."
+            )
+            agent.screenshot(path=str(screenshot_dir / "console-left-message-answered.png"))
+
+            expect(widget.locator(".row.agent .bubble")).to_have_text(
+                "Yes: reply with the new address and we'll change it."
+            )
+            # The team email's link opens the conversation in the console.
+            linked = _page(browser, storage_state=agent.context.storage_state())
+            linked.goto(base + link)
+            expect(linked.locator("#conv-title")).to_have_text(
+                "Conversation " + link.split("#", 1)[1]
+            )
+            expect(linked.locator("#left .left-answer")).to_contain_text("Answered by ann")
+            visitor.screenshot(path=str(screenshot_dir / "widget-left-message-answered.png"))
+            [reply] = [r for r in smtp.wait_for(3) if r.message["Subject"].startswith("Our reply")]
+            assert reply.rcpt_tos == ["ada@example.com"]
+            assert "we'll change it." in reply.body
+            assert "> Can I still change my order 1042?" in reply.body
+
+            # The visitor asks for the conversation by email from the widget's header.
+            widget.get_by_role("button", name="Email me this conversation").click()
+            widget.get_by_label("Your email").fill("ada.b@example.com")
+            widget.get_by_role("button", name="Send it").click()
+            expect(
+                widget.get_by_text("We've sent this conversation to ada.b@example.com.")
+            ).to_be_visible()
+            visitor.screenshot(path=str(screenshot_dir / "widget-transcript-emailed.png"))
+            [transcript] = [r for r in smtp.wait_for(4) if "ada.b@example.com" in r.rcpt_tos]
+            assert transcript.message["Subject"] == "Your chat transcript"
+            assert "Yes: reply with the new address and we'll change it." in transcript.body

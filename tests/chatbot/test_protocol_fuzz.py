@@ -17,9 +17,11 @@ from chatbot.protocol import ERROR_TEXTS, ProtocolError
 
 MAX_BYTES = 16384
 KNOWN_CODES = set(ERROR_TEXTS) | set(HANDOFF_ERROR_TEXTS)
-VISITOR_TYPES = ["message", "resume", "feedback", "handoff", "typing", "leave_message", "rating"]
+VISITOR_TYPES = ["message", "resume", "feedback", "handoff", "typing", "leave_message", "rating",
+                 "transcript_email"]  # fmt: skip
 FIELDS = ["client_id", "text", "after", "message_id", "value", "comment", "email", "score",
-          "active", "conversation", "status", "reason", "query", "locale", "v"]  # fmt: skip
+          "active", "conversation", "status", "reason", "query", "locale", "v",
+          "left_message"]  # fmt: skip
 
 # Text with the characters that broke the sockets before: lone surrogates, NUL, controls.
 nasty_text = st.text(

@@ -13,6 +13,8 @@ from django.test import Client as HttpClient
 
 from chatbot import tasks
 from chatbot.asgi import application
+from chatbot.handoff import background
+from chatbot.handoff import tasks as mail_tasks
 from tests.conftest import ORIGIN, Socket
 
 # The console's socket takes only the site's own origin: the page's Host header is sent too.
@@ -86,9 +88,12 @@ def agents(db) -> dict[str, User]:
 
 @pytest.fixture
 async def settle_handoffs() -> AsyncIterator[None]:
-    """Waits for the queued-answer kicks a socket's connect starts (chatbot.tasks)."""
+    """Waits for the queued-answer kicks a socket's connect starts (chatbot.tasks), the
+    coalesced queue broadcasts and the emails being sent, before the database goes."""
     yield
     await tasks.wait_for_drains()
+    await background.wait_for_pending()
+    await mail_tasks.wait_for_pending()
 
 
 @pytest.fixture(scope="session", autouse=True)

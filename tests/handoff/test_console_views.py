@@ -94,3 +94,13 @@ def test_search_by_text_or_visitor():
     for found in (by_text, by_email, by_id):
         assert [c["conversation"] for c in found] == [conversation.public_id]
     assert selectors.conversations_search(query="nothing like this") == []
+
+
+def test_the_left_messages_inbox_speaks_the_agents_language(agents):
+    english = signed_in(agents["ann"]).get("/console/").content.decode()
+    assert "Left messages" in english and '"send": "Send by email"' in english
+    chinese = (
+        signed_in(agents["ann"]).get("/console/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    )
+    assert ">留言 <span" in chinese
+    assert '"send": "\\u901a\\u8fc7\\u90ae\\u4ef6\\u53d1\\u9001"' in chinese  # 通过邮件发送

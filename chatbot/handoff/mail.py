@@ -1,0 +1,213 @@
+"""The emails of left messages (docs/console.md, "Left messages"): the visitor's acknowledgement
+and an agent's reply, in the conversation's language, and the team's notification, in the
+site's; and the transcript a visitor asks for. Each `*_send` loads the row, sends once through
+Django's email API and records it; chatbot.handoff.tasks runs them as Celery tasks, off the
+socket, and retries them.
+
+The acknowledgement does not quote what the visitor wrote: anyone can type any address into
+the widget, so the only text we send to an unconfirmed address is our own (a transcript is
+sent because the visitor asked for it, and is capped per conversation and per address)."""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from chatbot.handoff import notify, selectors
+from chatbot.models import LeftMessage, Message, TranscriptEmail
+
+logger = logging.getLogger(__name__)
+
+EXCERPT_CHARS = 500
+TRANSCRIPT_ROLES = (Message.Role.VISITOR, Message.Role.BOT, Message.Role.AGENT)
+
+
+def _reply_to() -> list[str]:
+    return [settings.EMAIL_TEAM_ADDRESS] if settings.EMAIL_TEAM_ADDRESS else []
+
+
+def acknowledgement_email(left: LeftMessage) -> EmailMessage:
+    with translation.override(left.conversation.locale):
+        subject = _("We received your message")
+        body = _(
+            "Hello,\n\n"
+            "Thank you for your message. Nobody from our team was available when you wrote; "
+            "we have received it and will reply to this address as soon as we can. You do not "
+            "need to send it again.\n\n"
+            "This address was entered in the chat on our website. If that was not you, please "
+            "ignore this email."
+        )
+    return EmailMessage(subject, body + "\n", to=[left.email], reply_to=_reply_to())
+
+
+def team_email(left: LeftMessage) -> EmailMessage:
+    """In the site's language (LANGUAGE_CODE), with a link to the conversation in the console.
+    No Reply-To of the visitor: replies go through the console, so they land in the
+    conversation and the inbox shows who answered."""
+    link = settings.SITE_URL.rstrip("/") + reverse("console") + "#" + left.conversation.public_id
+    with translation.override(settings.LANGUAGE_CODE):
+        subject = _("New message left by {email}").format(email=left.email)
+        body = "\n\n".join(
+            [
+                _("{email} left a message in the chat while no agent was online:").format(
+                    email=left.email
+                ),
+                _quoted(left.text),
+                _("Conversation language: {locale}").format(locale=left.conversation.locale),
+                _("Reply from the agent console's Left messages inbox: {link}").format(link=link),
+            ]
+        )
+    return EmailMessage(subject, body + "\n", to=[settings.EMAIL_TEAM_ADDRESS])
+
+
+def reply_email(left: LeftMessage, excerpt: list[Message]) -> EmailMessage:
+    """The agent's reply, the message it answers, and the conversation before it."""
+    assert left.reply is not None
+    with translation.override(left.conversation.locale):
+        subject = _("Our reply to your message")
+        agent = selectors.agent_name(left.answered_by) or _("Our team")
+        parts = [
+            _("{agent} from our team replied to the message you left in our chat:").format(
+                agent=agent
+            ),
+            left.reply.text,
+            _("Your message:"),
+            _quoted(left.text),
+        ]
+        if excerpt:
+            lines = [f"{_role(m)}: {_short(m.text)}" for m in excerpt]
+            parts += [_("The conversation so far:"), _quoted("\n".join(lines))]
+    return EmailMessage(subject, "\n\n".join(parts) + "\n", to=[left.email], reply_to=_reply_to())
+
+
+def transcript_email(request: TranscriptEmail, messages: list[Message]) -> EmailMessage:
+    """The conversation as it was when the visitor asked, in its language."""
+    with translation.override(request.conversation.locale):
+        subject = _("Your chat transcript")
+        intro = _(
+            "Here is your conversation with us, as you asked in the chat on our website. If that "
+            "was not you, please ignore this email."
+        )
+        lines = [f"{_role(m)} ({m.created_at:%Y-%m-%d %H:%M} UTC):\n{m.text}" for m in messages]
+    body = "\n\n".join([intro, *lines])
+    return EmailMessage(subject, body + "\n", to=[request.email], reply_to=_reply_to())
+
+
+def _role(message: Message) -> str:
+    """Call inside translation.override."""
+    return {
+        Message.Role.VISITOR: _("You"),
+        Message.Role.BOT: _("Bot"),
+        Message.Role.AGENT: _("Our team"),
+    }[message.role]
+
+
+def _quoted(text: str) -> str:
+    return "\n".join("> " + line for line in text.splitlines() or [""])
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
+
+
+def _left(left_message_id: int) -> LeftMessage | None:
+    return (
+        LeftMessage.objects.select_related("conversation", "reply", "answered_by")
+        .filter(pk=left_message_id)
+        .first()
+    )
+
+
+def acknowledgement_send(*, left_message_id: int, now: datetime | None = None) -> bool:
+    """Acknowledges a left message to the visitor once. False when it was already, or when its
+    address had EMAIL_ACKS_PER_ADDRESS_PER_DAY acknowledgements in the last day. Raises what
+    the email backend raises (the task decides whether to retry)."""
+    left = _left(left_message_id)
+    if left is None or left.acknowledged_at is not None:
+        return False
+    now = now or timezone.now()
+    sent_today = LeftMessage.objects.filter(
+        email__iexact=left.email, acknowledged_at__gte=now - timedelta(days=1)
+    ).count()
+    if sent_today >= settings.EMAIL_ACKS_PER_ADDRESS_PER_DAY:
+        logger.warning("left message %s: no acknowledgement, its address had its day's", left.pk)
+        return False
+    acknowledgement_email(left).send()
+    LeftMessage.objects.filter(pk=left.pk).update(acknowledged_at=timezone.now())
+    notify.left_messages_changed()
+    return True
+
+
+def team_notification_send(*, left_message_id: int) -> bool:
+    """Tells EMAIL_TEAM_ADDRESS about a left message; False when no address is set."""
+    left = _left(left_message_id)
+    if left is None or not settings.EMAIL_TEAM_ADDRESS:
+        return False
+    team_email(left).send()
+    return True
+
+
+def reply_send(*, left_message_id: int) -> bool:
+    """Emails an agent's answer to a left message once (False when it was already)."""
+    left = _left(left_message_id)
+    if left is None or left.reply is None or left.reply_emailed_at is not None:
+        return False
+    before = Message.objects.filter(
+        conversation_id=left.conversation_id,
+        id__lt=left.reply_id,
+        role__in=TRANSCRIPT_ROLES,
+    ).order_by("-id")[: settings.EMAIL_REPLY_EXCERPT_MESSAGES]
+    reply_email(left, list(reversed(before))).send()
+    LeftMessage.objects.filter(pk=left.pk).update(reply_emailed_at=timezone.now())
+    notify.left_messages_changed()
+    return True
+
+
+def transcript_send(*, transcript_email_id: int) -> bool:
+    """Emails the transcript a visitor asked for once (False when it was already)."""
+    request = (
+        TranscriptEmail.objects.select_related("conversation")
+        .filter(pk=transcript_email_id)
+        .first()
+    )
+    if request is None or request.sent_at is not None:
+        return False
+    messages = Message.objects.filter(
+        conversation_id=request.conversation_id,
+        created_at__lte=request.created_at,
+        role__in=TRANSCRIPT_ROLES,
+    ).order_by("-id")[: settings.EMAIL_TRANSCRIPT_MAX_MESSAGES]
+    transcript_email(request, list(reversed(messages))).send()
+    TranscriptEmail.objects.filter(pk=request.pk).update(sent_at=timezone.now())
+    return True
+
+
+def unsent(*, since: datetime, until: datetime) -> dict[str, list[int]]:
+    """Rows whose email should have gone out in that window and did not: what a process that
+    died with sends pending lost (the team's notifications are not recorded, so not here)."""
+    window = {"created_at__gte": since, "created_at__lte": until}
+    return {
+        "acknowledgements": list(
+            LeftMessage.objects.filter(acknowledged_at__isnull=True, **window).values_list(
+                "pk", flat=True
+            )
+        ),
+        "replies": list(
+            LeftMessage.objects.filter(
+                answered_at__gte=since,
+                answered_at__lte=until,
+                reply__isnull=False,
+                reply_emailed_at__isnull=True,
+            ).values_list("pk", flat=True)
+        ),
+        "transcripts": list(
+            TranscriptEmail.objects.filter(sent_at__isnull=True, **window).values_list(
+                "pk", flat=True
+            )
+        ),
+    }

@@ -1,0 +1,458 @@
+"""Left messages by email, against a real SMTP server the test starts (aiosmtpd): the visitor's
+acknowledgement in their language, the team's notification, retries on temporary refusals and
+none on permanent ones, the socket never waiting for the mail server, and an agent's reply from
+the console's inbox, emailed and added to the conversation."""
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import pytest
+from channels.db import database_sync_to_async
+
+from chatbot.handoff import tasks
+from chatbot.models import Conversation, LeftMessage, Message, TranscriptEmail
+from tests.conftest import chat_socket
+from tests.handoff.conftest import agent_socket
+from tests.servers import MailServer, smtp_server
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("settle", "settle_handoffs"),
+]
+
+TEAM = "team@example.com"
+
+
+@pytest.fixture
+def smtp(settings) -> Iterator[MailServer]:
+    """A real SMTP server on a free port, and the app sending through it."""
+    with smtp_server() as (server, port):
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = "127.0.0.1"
+        settings.EMAIL_PORT = port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.DEFAULT_FROM_EMAIL = "support@shop.example"
+        settings.EMAIL_TEAM_ADDRESS = TEAM
+        settings.EMAIL_RETRY_BACKOFF_S = 0.01
+        settings.SITE_URL = "https://chat.shop.example"
+        yield server
+
+
+async def leave(client, text: str = "Where is order 1042?", address: str = "ada@example.com"):
+    await client.send({"type": "leave_message", "email": address, "text": text})
+    frame = await client.recv_until("left_message")
+    return frame[-1]
+
+
+@database_sync_to_async
+def left_message(public_id: str) -> LeftMessage:
+    return LeftMessage.objects.select_related("answered_by", "reply__conversation").get(
+        conversation__public_id=public_id
+    )
+
+
+# --- leaving a message ----------------------------------------------------------------------
+
+
+async def test_leaving_a_message_emails_the_visitor_and_the_team(smtp):
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        assert (await leave(client))["email"] == "ada@example.com"
+    await tasks.wait_for_pending()
+
+    [ack] = smtp.to("ada@example.com")
+    assert ack.rcpt_tos == ["ada@example.com"]
+    assert ack.message["Subject"] == "We received your message"
+    assert ack.message["From"] == "support@shop.example"
+    assert ack.message["Reply-To"] == TEAM
+    assert "will reply to this address" in ack.body
+    assert "order 1042" not in ack.body  # nothing typed by anyone goes to an unconfirmed address
+
+    [team] = smtp.to(TEAM)
+    assert team.message["Subject"] == "New message left by ada@example.com"
+    assert "> Where is order 1042?" in team.body
+    assert f"https://chat.shop.example/console/#{public_id}" in team.body
+    assert len(smtp.received) == 2
+    assert (await left_message(public_id)).acknowledged_at is not None
+
+
+async def test_the_acknowledgement_speaks_the_conversations_language(smtp):
+    async with chat_socket("?locale=zh-hans") as client:
+        await leave(client, text="我的订单在哪里？")
+    await tasks.wait_for_pending()
+
+    [ack] = smtp.to("ada@example.com")
+    assert ack.message["Subject"] == "我们已收到您的留言"
+    assert "我们会尽快回复到这个邮箱" in ack.body
+    [team] = smtp.to(TEAM)  # the team's email is in the site's language
+    assert team.message["Subject"] == "New message left by ada@example.com"
+    assert "Conversation language: zh-hans" in team.body
+
+
+async def test_no_team_address_no_team_email(smtp, settings):
+    settings.EMAIL_TEAM_ADDRESS = ""
+    async with chat_socket() as client:
+        await leave(client)
+    await tasks.wait_for_pending()
+    assert [r.rcpt_tos for r in smtp.received] == [["ada@example.com"]]
+    assert "Reply-To" not in smtp.received[0].message
+
+
+async def test_a_temporary_refusal_is_retried_until_the_mail_goes_through(smtp, settings):
+    settings.EMAIL_TEAM_ADDRESS = ""
+    smtp.refuse = ["451 4.3.0 Try again later", "421 4.7.0 Too busy"]
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        await leave(client)
+    await tasks.wait_for_pending()
+    assert smtp.attempts == 3
+    assert len(smtp.to("ada@example.com")) == 1
+    assert (await left_message(public_id)).acknowledged_at is not None
+
+
+async def test_an_address_refused_for_now_holds_up_no_other_email(smtp, settings):
+    settings.EMAIL_TEAM_ADDRESS = ""
+    settings.EMAIL_RETRY_BACKOFF_S = 3.0
+    settings.EMAIL_RETRY_MAX = 1
+    smtp.greylisted = {"slow@example.com"}
+    async with chat_socket() as first, chat_socket() as second:
+        await leave(first, address="slow@example.com")
+        started = time.monotonic()
+        await leave(second, address="fast@example.com")
+        [fast] = await asyncio.to_thread(smtp.wait_for, 1, 2.5)
+        waited_s = time.monotonic() - started
+    assert fast.rcpt_tos == ["fast@example.com"]
+    assert waited_s < 2.5, waited_s  # not behind the greylisted address's 3 s backoff
+    smtp.greylisted.clear()
+    await tasks.wait_for_pending()
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == ["fast@example.com", "slow@example.com"]
+
+
+async def test_a_permanent_refusal_is_not_retried(smtp, settings, caplog):
+    settings.EMAIL_TEAM_ADDRESS = ""
+    smtp.refuse = ["550 5.1.1 <ada@example.com>: No such mailbox", "250 would have gone through"]
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        await leave(client)
+    await tasks.wait_for_pending()
+    assert smtp.attempts == 1 and smtp.received == []
+    assert (await left_message(public_id)).acknowledged_at is None
+    # The server's reply quotes the address; our log lines keep only its code.
+    ours = [r for r in caplog.records if r.name.startswith(("chatbot", "celery"))]
+    assert any("giving up: SMTPDataError 550" in r.getMessage() for r in ours)
+    assert not [r.getMessage() for r in ours if "ada@example.com" in r.getMessage()]
+
+
+async def test_retries_stop_after_the_limit(smtp, settings):
+    settings.EMAIL_TEAM_ADDRESS = ""
+    settings.EMAIL_RETRY_MAX = 2
+    smtp.refuse = ["451 4.3.0 Try again later"] * 5
+    async with chat_socket() as client:
+        await leave(client)
+    await tasks.wait_for_pending()
+    assert smtp.attempts == 3 and smtp.received == []
+
+
+async def test_a_slow_mail_server_never_holds_the_socket(smtp, upstream):
+    smtp.delay_s = 3.0  # per message: a socket waiting for the two sends would wait 6 s
+    async with chat_socket() as client:
+        started = time.monotonic()
+        await leave(client)
+        confirmed_s = time.monotonic() - started
+        frames = await client.say("hello", "after-leaving")
+        answered_s = time.monotonic() - started
+        assert frames[-1]["type"] == "done"
+    # Both sends (visitor, team) are still in the SMTP server's DATA by then.
+    assert confirmed_s < 2.0 and answered_s < 2.9, (confirmed_s, answered_s)
+    assert smtp.received == []
+    await tasks.wait_for_pending()
+    assert len(smtp.received) == 2
+
+
+async def test_acknowledgements_per_address_are_capped(smtp, settings):
+    settings.EMAIL_TEAM_ADDRESS = ""
+    settings.EMAIL_ACKS_PER_ADDRESS_PER_DAY = 1
+    async with chat_socket() as first:
+        await leave(first)
+    await tasks.wait_for_pending()
+    async with chat_socket() as second:
+        await leave(second, address="ADA@example.com")
+    await tasks.wait_for_pending()
+    assert len(smtp.received) == 1
+
+
+# --- the console's inbox and replies --------------------------------------------------------
+
+
+@database_sync_to_async
+def earlier_messages(public_id: str) -> None:
+    conversation = Conversation.objects.get(public_id=public_id)
+    Message.objects.create(conversation=conversation, role="visitor", text="Is 1042 shipped?")
+    Message.objects.create(conversation=conversation, role="bot", text="Let me check that.")
+
+
+async def test_an_agent_answers_a_left_message_by_email_and_in_the_conversation(smtp, agents):
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        await earlier_messages(public_id)
+        await leave(client)
+        await tasks.wait_for_pending()
+        async with agent_socket(agents["ann"]) as ann:
+            [item] = ann.hello["left_messages"]
+            assert item["email"] == "ada@example.com"
+            assert item["text"] == "Where is order 1042?"
+            assert item["conversation"] == public_id and item["created"]
+            assert item["acknowledged_at"] and item["answered_at"] is None
+            await ann.send(
+                {
+                    "type": "left_reply",
+                    "left_message": item["id"],
+                    "client_id": "reply-1",
+                    "text": "It shipped today; tracking follows.",
+                }
+            )
+            replied = await ann.recv_until("left_replied")
+            assert replied["duplicate"] is False
+            inbox = await ann.recv_until(
+                lambda f: f["type"] == "left_messages" and f["items"][0]["answered_at"]
+            )
+            assert inbox["items"][0]["answered_by"] == "ann"
+            assert inbox["items"][0]["reply"] == "It shipped today; tracking follows."
+            # The visitor, still on the page, gets the reply in the conversation too.
+            shown = await client.recv_until("message")
+            assert shown[-1]["message"]["role"] == "agent"
+            assert shown[-1]["message"]["text"] == "It shipped today; tracking follows."
+            await tasks.wait_for_pending()
+            emailed = await ann.recv_until(
+                lambda f: f["type"] == "left_messages" and f["items"][0]["reply_emailed_at"]
+            )
+            assert emailed["items"][0]["id"] == item["id"]
+
+    [reply] = [r for r in smtp.to("ada@example.com") if "reply" in r.message["Subject"]]
+    assert reply.message["Subject"] == "Our reply to your message"
+    body = reply.body
+    assert body.startswith("ann from our team replied to the message you left in our chat:")
+    assert "It shipped today; tracking follows." in body
+    assert "> Where is order 1042?" in body
+    assert "> You: Is 1042 shipped?" in body and "> Bot: Let me check that." in body
+    stored = await left_message(public_id)
+    assert stored.answered_by.username == "ann" and stored.answered_at is not None
+    assert stored.reply.role == "agent" and stored.reply.conversation.public_id == public_id
+    assert stored.reply_emailed_at is not None
+
+
+async def test_a_reply_to_a_chinese_conversation_is_emailed_in_chinese(smtp, agents):
+    async with chat_socket("?locale=zh-hans") as client:
+        public_id = client.hello["conversation"]
+        await leave(client, text="我的订单在哪里？")
+    async with agent_socket(agents["ann"]) as ann:
+        left_id = (await left_message(public_id)).pk
+        await ann.send(
+            {"type": "left_reply", "left_message": left_id, "client_id": "r", "text": "已发货。"}
+        )
+        await ann.recv_until("left_replied")
+    await tasks.wait_for_pending()
+    [_, reply] = smtp.to("ada@example.com")
+    assert reply.message["Subject"] == "关于您留言的回复"
+    assert reply.body.startswith("我们团队的 ann 回复了您在聊天中的留言：")
+    assert "您的留言：" in reply.body and "> 我的订单在哪里？" in reply.body
+
+
+async def test_two_agents_answering_at_once_one_wins_and_one_email_goes(smtp, agents, settings):
+    settings.EMAIL_TEAM_ADDRESS = ""
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        await leave(client)
+    left_id = (await left_message(public_id)).pk
+    async with agent_socket(agents["ann"]) as ann, agent_socket(agents["bob"]) as bob:
+        for sock, name in ((ann, "ann"), (bob, "bob")):
+            await sock.send(
+                {
+                    "type": "left_reply",
+                    "left_message": left_id,
+                    "client_id": name,
+                    "text": f"{name} here",
+                }
+            )
+        results = [
+            await sock.recv_until(lambda f: f["type"] in ("left_replied", "error"))
+            for sock in (ann, bob)
+        ]
+    await tasks.wait_for_pending()
+    won = [r for r in results if r["type"] == "left_replied"]
+    lost = [r for r in results if r["type"] == "error"]
+    assert len(won) == 1 and len(lost) == 1
+    assert lost[0]["code"] == "already_answered" and lost[0]["by"] in ("ann", "bob")
+    agent_texts = await database_sync_to_async(
+        lambda: list(
+            Message.objects.filter(conversation__public_id=public_id, role="agent").values_list(
+                "text", flat=True
+            )
+        )
+    )()
+    assert agent_texts == [f"{lost[0]['by']} here"]
+    assert len([r for r in smtp.received if "reply" in r.message["Subject"]]) == 1
+
+
+async def test_a_resent_reply_is_stored_and_emailed_once(smtp, agents, settings):
+    settings.EMAIL_TEAM_ADDRESS = ""
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        await leave(client)
+    left_id = (await left_message(public_id)).pk
+    frame = {"type": "left_reply", "left_message": left_id, "client_id": "c-1", "text": "Done."}
+    async with agent_socket(agents["ann"]) as ann:
+        await ann.send(frame)
+        first = await ann.recv_until("left_replied")
+        await ann.send(frame)
+        again = await ann.recv_until("left_replied")
+    await tasks.wait_for_pending()
+    assert first["duplicate"] is False and again["duplicate"] is True
+    assert again["message_id"] == first["message_id"]
+    assert len([r for r in smtp.received if "reply" in r.message["Subject"]]) == 1
+
+
+async def test_replying_to_an_unknown_left_message_is_an_error(agents):
+    async with agent_socket(agents["ann"]) as ann:
+        await ann.send({"type": "left_reply", "left_message": 999, "client_id": "x", "text": "?"})
+        assert (await ann.recv_until("error"))["code"] == "not_found"
+
+
+# --- with a worker --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def worker(settings) -> Iterator[None]:
+    """A real Celery worker (in a thread, on the in-memory broker) instead of eager tasks."""
+    from celery.contrib.testing.worker import start_worker
+
+    from chatbot.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    app.conf.task_always_eager = False
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=5):
+            yield
+    finally:
+        app.conf.task_always_eager = True
+
+
+async def test_a_worker_sends_and_retries_after_the_countdown(smtp, settings, worker):
+    settings.EMAIL_TEAM_ADDRESS = ""
+    settings.EMAIL_RETRY_BACKOFF_S = 0.3
+    smtp.refuse = ["451 4.3.0 Try again later"]
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        started = time.monotonic()
+        await leave(client)
+    [ack] = await asyncio.to_thread(smtp.wait_for, 1)
+    assert time.monotonic() - started >= 0.3  # the retry waited for its countdown
+    assert ack.message["Subject"] == "We received your message" and smtp.attempts == 2
+    deadline = time.monotonic() + 5  # the worker records it just after the SMTP server said 250
+    while (await left_message(public_id)).acknowledged_at is None:
+        assert time.monotonic() < deadline, "the acknowledgement was never recorded"
+        await asyncio.sleep(0.05)
+
+
+# --- the transcript on request --------------------------------------------------------------
+
+
+async def ask_transcript(client, address: str = "ada@example.com") -> dict:
+    await client.send({"type": "transcript_email", "email": address})
+    while True:
+        frame = await client.recv()
+        if frame["type"] in ("transcript_email", "error"):
+            return frame
+
+
+async def test_the_visitor_gets_the_transcript_by_email(smtp):
+    async with chat_socket() as client:
+        await earlier_messages(client.hello["conversation"])
+        sent = await ask_transcript(client)
+        assert sent == {"type": "transcript_email", "email": "ada@example.com"}
+    await tasks.wait_for_pending()
+    [mail] = smtp.received
+    assert mail.rcpt_tos == ["ada@example.com"]
+    assert mail.message["Subject"] == "Your chat transcript"
+    assert mail.body.startswith("Here is your conversation with us")
+    assert "You (" in mail.body and "):\nIs 1042 shipped?" in mail.body
+    assert mail.body.index("Is 1042 shipped?") < mail.body.index("Bot (")
+    assert "):\nLet me check that." in mail.body
+
+
+async def test_the_transcript_speaks_the_conversations_language(smtp):
+    async with chat_socket("?locale=zh-hans") as client:
+        await earlier_messages(client.hello["conversation"])
+        await ask_transcript(client)
+    await tasks.wait_for_pending()
+    [mail] = smtp.received
+    assert mail.message["Subject"] == "您的聊天记录"
+    assert mail.body.startswith("以下是您与我们的对话记录")
+    assert "您 (" in mail.body and "机器人 (" in mail.body
+
+
+async def test_transcripts_are_capped_per_conversation_and_per_address(smtp, settings):
+    settings.EMAIL_TRANSCRIPTS_PER_CONVERSATION = 2
+    settings.EMAIL_TRANSCRIPTS_PER_ADDRESS_PER_DAY = 2
+    async with chat_socket() as client:
+        assert (await ask_transcript(client, "not-an-email"))["code"] == "invalid_email"
+        assert (await ask_transcript(client, "a@example.com"))["type"] == "transcript_email"
+        assert (await ask_transcript(client, "b@example.com"))["type"] == "transcript_email"
+        refused = await ask_transcript(client, "c@example.com")
+        assert refused["code"] == "transcript_limit"
+        assert refused["text"] == "This conversation can't be emailed again right now."
+    async with chat_socket() as one, chat_socket() as two:
+        assert (await ask_transcript(one, "A@example.com"))["type"] == "transcript_email"
+        assert (await ask_transcript(two, "a@example.com"))["code"] == "transcript_limit"
+    await tasks.wait_for_pending()
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == [
+        "A@example.com",
+        "a@example.com",
+        "b@example.com",
+    ]
+
+
+# --- what a dead process lost ---------------------------------------------------------------
+
+
+@database_sync_to_async
+def lost_sends(public_id: str, agent) -> None:
+    """Rows as a process leaves them that died after the commit, before sending anything."""
+    from django.utils import timezone
+
+    conversation = Conversation.objects.get(public_id=public_id)
+    an_hour_ago = timezone.now() - timezone.timedelta(hours=1)
+    reply = Message.objects.create(conversation=conversation, role="agent", text="Here you go.")
+    LeftMessage.objects.create(conversation=conversation, email="ada@example.com", text="Hi")
+    LeftMessage.objects.create(
+        conversation=conversation,
+        email="bo@example.com",
+        text="Hello?",
+        acknowledged_at=an_hour_ago,
+        answered_at=an_hour_ago,
+        answered_by=agent,
+        reply=reply,
+    )
+    LeftMessage.objects.filter(conversation=conversation).update(created_at=an_hour_ago)
+    TranscriptEmail.objects.create(conversation=conversation, email="cy@example.com")
+    TranscriptEmail.objects.filter(conversation=conversation).update(created_at=an_hour_ago)
+    # Just now: its own send (or its retries) may still be running.
+    LeftMessage.objects.create(conversation=conversation, email="new@example.com", text="Hey")
+
+
+async def test_mail_resend_sends_what_a_dead_process_lost_once(smtp, agents):
+    from django.core.management import call_command
+
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+    await lost_sends(public_id, agents["ann"])
+    await database_sync_to_async(call_command)("mail_resend")
+    subjects = sorted((r.rcpt_tos[0], r.message["Subject"]) for r in smtp.received)
+    assert subjects == [
+        ("ada@example.com", "We received your message"),
+        ("bo@example.com", "Our reply to your message"),
+        ("cy@example.com", "Your chat transcript"),
+    ]
+    await database_sync_to_async(call_command)("mail_resend")
+    assert len(smtp.received) == 3  # recorded as sent: not again
