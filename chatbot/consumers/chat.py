@@ -131,6 +131,17 @@ class ChatConsumer(JsonSocketConsumer):
             )
         )
 
+    async def stored(self) -> bool:
+        """Whether the conversation has a row, looking again when this socket has not stored
+        it: another tab of the visitor may have written first."""
+        if self.conversation is None:
+            self.conversation = await database_sync_to_async(services.conversation_open)(
+                public_id=self.public_id, token=self.token
+            )
+            if self.conversation is not None:
+                background.visitor_present(self.conversation.pk)
+        return self.conversation is not None
+
     async def started(self, client_id: str | None = None) -> bool:
         """Stores the conversation on the first frame that stores something, within the
         client's allowance of new conversations; False (and an error frame) when over it."""
@@ -216,7 +227,7 @@ class ChatConsumer(JsonSocketConsumer):
         """A "try again" after a thumbs-down: the question once more, past the stored answers."""
         if await self._rate_limited(frame.client_id):
             return
-        if self.conversation is None:  # nothing stored yet, so no answer to try again
+        if not await self.stored():  # nothing stored yet, so no answer to try again
             await self.send_frame(
                 error_frame("not_found", locale=self.locale, client_id=frame.client_id)
             )
@@ -322,7 +333,7 @@ class ChatConsumer(JsonSocketConsumer):
         budget: each queue change is pushed to every agent, so toggling must not be free."""
         if await self._rate_limited():
             return
-        if self.conversation is None:  # never stored, so never queued
+        if not await self.stored():  # never stored, so never queued
             await self.send_frame({"type": "conversation", "status": Conversation.Status.BOT})
             return
         if not await database_sync_to_async(handoff.conversation_handoff_cancel)(
@@ -367,7 +378,7 @@ class ChatConsumer(JsonSocketConsumer):
     async def on_transcript_email(self, frame: TranscriptEmailFrame) -> None:
         if await self._rate_limited():
             return
-        if self.conversation is None:  # nothing written yet, so no transcript
+        if not await self.stored():  # nothing written yet, so no transcript
             await self.send_frame(error_frame("not_found", locale=self.locale))
             return
         requested = await database_sync_to_async(handoff.transcript_email_request)(

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import pytest
 from channels.db import database_sync_to_async
 
+from chatbot import services
 from chatbot.handoff import tasks
-from chatbot.models import Conversation, LeftMessage, Message, TranscriptEmail
+from chatbot.models import LeftMessage, Message, TranscriptEmail
 from tests.conftest import chat_socket
 from tests.handoff.conftest import agent_socket
 from tests.servers import MailServer, smtp_server
@@ -186,8 +187,12 @@ async def test_acknowledgements_per_address_are_capped(smtp, settings):
 
 
 @database_sync_to_async
-def earlier_messages(public_id: str) -> None:
-    conversation = Conversation.objects.get(public_id=public_id)
+def earlier_messages(hello: dict) -> None:
+    """Two messages before the left one; the conversation is stored as the socket's first
+    real frame would store it (a socket that has sent nothing has no row yet)."""
+    conversation = services.conversation_store_pending(
+        public_id=hello["conversation"], token=hello["token"], locale=hello["locale"]
+    )
     Message.objects.create(conversation=conversation, role="visitor", text="Is 1042 shipped?")
     Message.objects.create(conversation=conversation, role="bot", text="Let me check that.")
 
@@ -195,7 +200,7 @@ def earlier_messages(public_id: str) -> None:
 async def test_an_agent_answers_a_left_message_by_email_and_in_the_conversation(smtp, agents):
     async with chat_socket() as client:
         public_id = client.hello["conversation"]
-        await earlier_messages(public_id)
+        await earlier_messages(client.hello)
         await leave(client)
         await tasks.wait_for_pending()
         async with agent_socket(agents["ann"]) as ann:
@@ -368,7 +373,7 @@ async def ask_transcript(client, address: str = "ada@example.com") -> dict:
 
 async def test_the_visitor_gets_the_transcript_by_email(smtp):
     async with chat_socket() as client:
-        await earlier_messages(client.hello["conversation"])
+        await earlier_messages(client.hello)
         sent = await ask_transcript(client)
         assert sent == {"type": "transcript_email", "email": "ada@example.com"}
     await tasks.wait_for_pending()
@@ -383,7 +388,7 @@ async def test_the_visitor_gets_the_transcript_by_email(smtp):
 
 async def test_the_transcript_speaks_the_conversations_language(smtp):
     async with chat_socket("?locale=zh-hans") as client:
-        await earlier_messages(client.hello["conversation"])
+        await earlier_messages(client.hello)
         await ask_transcript(client)
     await tasks.wait_for_pending()
     [mail] = smtp.received
@@ -396,6 +401,8 @@ async def test_transcripts_are_capped_per_conversation_and_per_address(smtp, set
     settings.EMAIL_TRANSCRIPTS_PER_CONVERSATION = 2
     settings.EMAIL_TRANSCRIPTS_PER_ADDRESS_PER_DAY = 2
     async with chat_socket() as client:
+        assert (await ask_transcript(client))["code"] == "not_found", "nothing written yet"
+        await earlier_messages(client.hello)
         assert (await ask_transcript(client, "not-an-email"))["code"] == "invalid_email"
         assert (await ask_transcript(client, "a@example.com"))["type"] == "transcript_email"
         assert (await ask_transcript(client, "b@example.com"))["type"] == "transcript_email"
@@ -403,6 +410,8 @@ async def test_transcripts_are_capped_per_conversation_and_per_address(smtp, set
         assert refused["code"] == "transcript_limit"
         assert refused["text"] == "This conversation can't be emailed again right now."
     async with chat_socket() as one, chat_socket() as two:
+        await earlier_messages(one.hello)
+        await earlier_messages(two.hello)
         assert (await ask_transcript(one, "A@example.com"))["type"] == "transcript_email"
         assert (await ask_transcript(two, "a@example.com"))["code"] == "transcript_limit"
     await tasks.wait_for_pending()
@@ -417,11 +426,13 @@ async def test_transcripts_are_capped_per_conversation_and_per_address(smtp, set
 
 
 @database_sync_to_async
-def lost_sends(public_id: str, agent) -> None:
+def lost_sends(hello: dict, agent) -> None:
     """Rows as a process leaves them that died after the commit, before sending anything."""
     from django.utils import timezone
 
-    conversation = Conversation.objects.get(public_id=public_id)
+    conversation = services.conversation_store_pending(
+        public_id=hello["conversation"], token=hello["token"], locale="en"
+    )
     an_hour_ago = timezone.now() - timezone.timedelta(hours=1)
     reply = Message.objects.create(conversation=conversation, role="agent", text="Here you go.")
     LeftMessage.objects.create(conversation=conversation, email="ada@example.com", text="Hi")
@@ -445,8 +456,8 @@ async def test_mail_resend_sends_what_a_dead_process_lost_once(smtp, agents):
     from django.core.management import call_command
 
     async with chat_socket() as client:
-        public_id = client.hello["conversation"]
-    await lost_sends(public_id, agents["ann"])
+        hello = client.hello
+    await lost_sends(hello, agents["ann"])
     await database_sync_to_async(call_command)("mail_resend")
     subjects = sorted((r.rcpt_tos[0], r.message["Subject"]) for r in smtp.received)
     assert subjects == [
