@@ -1,12 +1,17 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic import RedirectView
 
 from chatbot import health, llm_admin, views, views_analytics, views_console, views_metrics
 from knowledge import views as knowledge_views
 
 urlpatterns = [
     path("", views.demo_store, name="demo-store"),
+    # Browsers ask for /favicon.ico on every page that names none (the admin's pages): a 404
+    # in every log otherwise.
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("readyz/models", health.readyz_models, name="readyz-models"),

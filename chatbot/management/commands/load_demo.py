@@ -19,11 +19,16 @@ DEMO_FAQS = Path(settings.BASE_DIR) / "knowledge" / "fixtures" / "demo_faqs.json
 HELP_CENTRE = Path(settings.BASE_DIR) / "knowledge" / "fixtures" / "helpcentre"
 
 
+def admin_password_file() -> Path:
+    """Where the demo admin's generated password is kept (mode 600); `serve` names it too."""
+    return Path(settings.BASE_DIR) / "var" / "admin-password.txt"
+
+
 class Command(BaseCommand):
     help = "Load the demo store's data (idempotent)."
 
     def handle(self, *args, **options) -> None:
-        password_file = Path(settings.BASE_DIR) / "var" / "admin-password.txt"
+        password_file = admin_password_file()
         user_model = get_user_model()
         if not user_model.objects.filter(username="admin").exists():
             password = secrets.token_urlsafe(12)

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from chatbot import localmodel
+from chatbot.management.commands.load_demo import admin_password_file
 from chatbot.supervisor import ChildDied, ChildSpec, Supervisor, describe_exit, log_tail
 
 PORTABLE_BUILD_HINT = (
@@ -68,12 +69,7 @@ class Command(BaseCommand):
             daphne = supervisor.start(_daphne(host, port))
             url = f"http://{host}:{port}/"
             _wait_ready(url, daphne, ready_timeout)
-            self.stdout.write(
-                self.style.SUCCESS(
-                    f"\nDemo store with the chat widget: {url}\n"
-                    f"Admin: {url}admin/   (Ctrl-C stops everything)\n"
-                )
-            )
+            self.stdout.write(self.style.SUCCESS(_ready_banner(url)))
             while True:
                 supervisor.poll()
                 time.sleep(0.5)
@@ -183,4 +179,18 @@ def _wait_ready(url: str, daphne: subprocess.Popen, timeout_s: float) -> None:
     raise CommandError(
         f"daphne did not become ready at {url}readyz within {timeout_s:g} s; "
         f"see the lines above and {url}readyz for the failing check."
+    )
+
+
+def _ready_banner(url: str) -> str:
+    """The last lines `make run` prints, after the workers' start-up logs: every page to open
+    and how to log in, so nobody scrolls back for them."""
+    password = admin_password_file()
+    login = f"admin, password in {password}" if password.exists() else "your superuser"
+    return (
+        f"\nDemo store with the chat widget: {url}\n"
+        f"The same store in Chinese:       {url}?locale=zh-hans\n"
+        f"Admin:                           {url}admin/   (login: {login})\n"
+        f"Agent console:                   {url}console/\n"
+        "Ctrl-C stops everything.\n"
     )
