@@ -30,6 +30,8 @@ from typing import Any
 
 _DB_DIR = tempfile.mkdtemp(prefix="bench-grounding-")
 os.environ["DATABASE_URL"] = f"sqlite:///{_DB_DIR}/db.sqlite3"
+# The benchmark measures the model tiers and stages, not the spend brake (docs/security.md).
+os.environ.setdefault("LLM_MODEL_CALLS_PER_MINUTE", "0")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
 os.environ.setdefault("SECRET_KEY", "bench-only")
 os.environ["REDIS_URL"] = ""

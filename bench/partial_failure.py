@@ -31,6 +31,8 @@ from typing import Any
 
 import django
 
+# The benchmark measures the model tiers and stages, not the spend brake (docs/security.md).
+os.environ.setdefault("LLM_MODEL_CALLS_PER_MINUTE", "0")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
 os.environ.setdefault("SECRET_KEY", "bench-only")
 django.setup()

@@ -11,6 +11,12 @@ QUESTIONS = 500
 BY_KEY = {s.key: s for s in SCENARIOS}
 
 
+@pytest.fixture(autouse=True)
+def _no_model_brake(settings) -> None:
+    """Hundreds of questions a minute: what is measured is the tiers, not the spend brake."""
+    settings.LLM_MODEL_CALLS_PER_MINUTE = 0
+
+
 async def run(key: str, sims) -> dict:
     figures = await replay(BY_KEY[key], [sims["strong"], sims["cheap"]], questions=QUESTIONS)
     failed = [(target, measured) for target, measured, met in verdicts(key, figures) if not met]
