@@ -8,7 +8,7 @@ from django.conf import settings
 
 from chatbot import metrics
 from chatbot.cache import services
-from chatbot.cache.pii import is_personal
+from chatbot.cache.pii import answer_is_personal
 from chatbot.cache.selectors import CacheLookup, cache_find, cache_lookup
 from chatbot.cache.singleflight import SingleFlight
 from chatbot.database_lanes import on_bookkeeping_lane, on_lookup_lane
@@ -65,7 +65,7 @@ def reusable(done: DoneEvent) -> bool:
         complete_model_answer(done)
         and not cut_off(done)
         and not ungrounded(done)
-        and not is_personal(done.text)
+        and not answer_is_personal(done.text)
     )
 
 
