@@ -8,6 +8,7 @@ from django.conf import settings
 
 from chatbot import metrics
 from chatbot.cache import services
+from chatbot.cache.echo import private_echoes
 from chatbot.cache.pii import answer_is_personal
 from chatbot.cache.selectors import CacheLookup, cache_find, cache_lookup
 from chatbot.cache.singleflight import SingleFlight
@@ -144,7 +145,11 @@ class CacheStage:
 
     @staticmethod
     def _store(turn: Turn, found: CacheLookup, done: DoneEvent) -> None:
+        """Stores the answer unless it repeats words of the question the knowledge base does
+        not hold (chatbot.cache.echo)."""
         assert found.scope is not None and found.vector is not None
+        if private_echoes(turn.text, done.text):
+            return
         step = done.trace.answering_step()
         services.entry_store(
             question=turn.text,
