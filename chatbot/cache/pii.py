@@ -34,8 +34,8 @@ _NOT_A_NAME = (
     r"|angry|upset|worried|concerned|disappointed|satisfied|pleased|fine|ok|okay|good|well|only"
     r"|always|never|currently|already|now|your|my|our|their|this|that|it|is|was|and|or|but"
     r"|to|for|with|by|of|over|under|outside|abroad|based|located|living|moving|free|available"
-    r"|busy|late|early|new|old|too|quite|bit|little|member|customer|student|business|company"
-    r"|retailer|seller|buyer|guest|first|second|like|gonna|going|wrong|right|broken|asking"
+    r"|busy|late|early|old|too|quite|bit|little|member|customer|student|business|company"
+    r"|retailer|seller|buyer|guest|first|second|like|gonna|wrong|right|broken|asking"
     r"|used|supposed|allowed|meant|told|charged|ordered|placed|bought|paid|received|says|wants"
     r"|needs|thinks|said|has|had|will|would|can|could|should|did|does|do|cannot|can't"
 )
