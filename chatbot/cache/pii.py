@@ -208,8 +208,8 @@ def _phone_number(text: str) -> bool:
     )
 
 
-_CHECKS: dict[str, Callable[[str], bool]] = {
-    **{kind: pattern.search for kind, pattern in _PATTERNS.items()},  # type: ignore[dict-item]
+_CHECKS: dict[str, Callable[[str], object]] = {  # truthy when found
+    **{kind: pattern.search for kind, pattern in _PATTERNS.items()},
     "phone_number": _phone_number,
     "account": _account_specific,
 }
