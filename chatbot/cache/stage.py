@@ -8,7 +8,8 @@ from django.conf import settings
 
 from chatbot import metrics
 from chatbot.cache import services
-from chatbot.cache.pii import is_personal
+from chatbot.cache.echo import private_echoes
+from chatbot.cache.pii import answer_is_personal
 from chatbot.cache.selectors import CacheLookup, cache_find, cache_lookup
 from chatbot.cache.singleflight import SingleFlight
 from chatbot.database_lanes import on_bookkeeping_lane, on_lookup_lane
@@ -71,7 +72,7 @@ def reusable(done: DoneEvent) -> bool:
         and not cut_off(done)
         and not ungrounded(done)
         and not blocked(done)
-        and not is_personal(done.text)
+        and not answer_is_personal(done.text)
     )
 
 
@@ -150,7 +151,11 @@ class CacheStage:
 
     @staticmethod
     def _store(turn: Turn, found: CacheLookup, done: DoneEvent) -> None:
+        """Stores the answer unless it repeats words of the question the knowledge base does
+        not hold (chatbot.cache.echo)."""
         assert found.scope is not None and found.vector is not None
+        if private_echoes(turn.text, done.text):
+            return
         step = done.trace.answering_step()
         services.entry_store(
             question=turn.text,

@@ -20,6 +20,7 @@ from chatbot.pipeline.base import HistoryItem
         "card 4111 1111 1111 1111 was charged twice",
         "account no. 99887766 is locked",
         "我叫小明，我的订单在哪里",
+        "what is my account balance",
     ],
 )
 def test_personal_details_are_detected(text):
@@ -32,7 +33,7 @@ def test_personal_details_are_detected(text):
         "How long does delivery take?",
         "I'm looking for running shoes",
         "I am trying to reset my password",
-        "what is my account balance",
+        "how do I track my order",
         "transfer 100 dollars to savings",
         "Do you ship to Canada?",
     ],

@@ -105,12 +105,14 @@ async def test_upstream_errors_and_retries_are_counted_by_tier_and_status(upstre
     assert value("chatbot_llm_upstream_retries_total", tier=priced_tier) == retries + 1
 
 
-async def test_cache_hits_and_misses_are_counted(upstream):
+async def test_cache_hits_and_misses_are_counted(upstream, monkeypatch):
     hits, misses = (
         value("chatbot_cache_hits_total"),
         value("chatbot_cache_misses_total", reason="miss"),
     )
     cached = value("chatbot_answers_total", source="cache")
+    # An answer that does not restate the question (the cache keeps no such answer).
+    monkeypatch.setattr(upstream, "answer", lambda question: "Three to five working days.")
 
     async with chat_socket() as first:
         assert (await first.say("How long does delivery take?", "m-1"))[-1]["source"] == "llm"
