@@ -559,6 +559,7 @@ def test_writing_to_a_closed_conversation_reopens_it_and_says_so(
         widget = page.locator("chatbot-widget")
         widget.get_by_role("button", name="Open chat").click()
         page.wait_for_function(READY)
+        _ask(page, "Hello, are you open on Sundays?", 1)  # a conversation is stored when written
         public_id = page.evaluate("() => window.__chatbotWidget.state().conversation")
         manage(env, "shell", "-c", CLOSE_CONVERSATION.format(public_id=public_id))
         page.reload()
@@ -571,7 +572,7 @@ def test_writing_to_a_closed_conversation_reopens_it_and_says_so(
         line = widget.locator(".row.system .bubble")
         expect(line).to_have_text("This conversation is open again. Our assistant will answer you.")
         expect(closed).to_have_count(0)
-        expect(widget.locator(".row.bot:not(.welcome) .bubble")).to_have_text(
+        expect(widget.locator(".row.bot:not(.welcome) .bubble").last).to_have_text(
             done["message"]["text"]
         )
         assert frames(page, "conversation")[-1]["status"] == "bot"
