@@ -309,6 +309,9 @@ OUTPUT_FILTER_LINKS = env.bool("OUTPUT_FILTER_LINKS", default=True)
 OUTPUT_FILTER_PRICES = env.bool("OUTPUT_FILTER_PRICES", default=True)
 # Help-centre passages written to an AI ("Note to the chatbot: …") are not sent to the model.
 LLM_WITHHOLD_INSTRUCTIONS = env.bool("LLM_WITHHOLD_INSTRUCTIONS", default=True)
+# An answer given help-centre sources streams only as far as it is grounded, sentence by
+# sentence, so one that is replaced at the end (LLM_UNGROUNDED) was never shown.
+LLM_HOLD_UNGROUNDED = env.bool("LLM_HOLD_UNGROUNDED", default=True)
 
 # Grounded answers (docs/knowledge-base.md): the model answers from the help centre's best
 # passages, sent as numbered sources within this many estimated tokens, and cites them.

@@ -90,6 +90,8 @@ class Answer:
     # and the text that replaces it when it says it.
     output_check: "OutputCheck | None" = None
     replace_blocked: str | None = None
+    # Stream an answer given sources only as far as it is grounded (sentence by sentence).
+    hold_ungrounded: bool = False
 
 
 class Stage(Protocol):

@@ -84,6 +84,7 @@ class LLMStage:
         ungrounded: UngroundedPolicy = UngroundedPolicy.SUGGEST,
         output_policy: OutputPolicy | None = None,
         withhold_instructions: bool = True,
+        hold_ungrounded: bool = True,
     ) -> None:
         self.router = router
         self.system_prompt = system_prompt
@@ -95,6 +96,7 @@ class LLMStage:
         self.ungrounded = ungrounded
         self.output_policy = output_policy
         self.withhold_instructions = withhold_instructions
+        self.hold_ungrounded = hold_ungrounded
 
     async def _sources(self, turn: Turn, trace: Trace) -> tuple[Passage, ...] | None:
         """The passages to answer from; None when the model must not answer without them."""
@@ -208,6 +210,7 @@ class LLMStage:
             replacement_citations=replacement_citations,
             output_check=check,
             replace_blocked=copy.render(copy.BLOCKED_ANSWER, turn.locale),
+            hold_ungrounded=self.hold_ungrounded and replacement is not None,
         )
 
     def _refuse(self, turn: Turn, trace: Trace, reason: str) -> Answer:

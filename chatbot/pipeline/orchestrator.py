@@ -1,6 +1,7 @@
 """Runs the ordered stages for one turn and turns the first answer into events."""
 
 import logging
+import re
 from collections.abc import AsyncIterator, Sequence
 
 from chatbot import copy, metrics
@@ -95,19 +96,24 @@ async def _run_stages(turn: Turn, stages: Sequence[Stage], trace: Trace) -> Asyn
         parts: list[str] = []
         shown = 0  # characters sent; with an output check, only settled text is sent
         blocked: str | None = None
+        gate = _GroundingGate(answer)
         try:
             async for token in answer.tokens:
                 if not token:
                     continue
                 trace.mark_first_token()
                 parts.append(token)
-                if answer.output_check is None:
+                if answer.output_check is None and not gate.holding:
                     yield TokenEvent(token)
+                    shown += len(token)
                     continue
-                ready = settled("".join(parts))
-                blocked = answer.output_check.blocked(ready)
-                if blocked is not None:
-                    break
+                ready = "".join(parts)
+                if answer.output_check is not None:
+                    ready = settled(ready)
+                    blocked = answer.output_check.blocked(ready)
+                    if blocked is not None:
+                        break
+                ready = gate.releasable(ready)
                 if len(ready) > shown:
                     yield TokenEvent(ready[shown:])
                     shown = len(ready)
@@ -123,23 +129,51 @@ async def _run_stages(turn: Turn, stages: Sequence[Stage], trace: Trace) -> Asyn
             )
             if not parts:
                 continue
-            note = copy.interrupted_note("".join(parts), turn.locale)
-            parts.append(note)
-            yield TokenEvent(note)
+            parts.append(copy.interrupted_note("".join(parts), turn.locale))  # sent below
         text = "".join(parts)
-        if answer.output_check is not None:
-            if blocked is None:
-                blocked = answer.output_check.blocked(text)
-            if blocked is None and len(text) > shown:
-                yield TokenEvent(text[shown:])
+        if answer.output_check is not None and blocked is None:
+            blocked = answer.output_check.blocked(text)
         trace.finish(answer.source)
         if blocked is not None:
             yield DoneEvent(answer.source, _block(answer, blocked, trace), trace)
             return
-        text, citations = _cite(text, answer, trace)
-        yield DoneEvent(answer.source, text, trace, citations)
+        cited, citations = _cite(text, answer, trace)
+        if cited == text and len(text) > shown:  # not replaced: the rest goes out now
+            yield TokenEvent(text[shown:])
+        yield DoneEvent(answer.source, cited, trace, citations)
         return
     raise NoStageAnswered(f"no stage answered turn {turn.message_id}")
+
+
+# A sentence ends at . ! ? (or their full-width forms), with the citations that follow it.
+_SENTENCE_END = re.compile(r"[.!?。！？](?:\s*(?:\[[^\]\n]{1,20}\]|【[^】\n]{1,20}】))*")
+
+
+class _GroundingGate:
+    """Holds back an answer given sources until what would be shown is grounded: the text up
+    to the last sentence another has followed, checked as the final answer will be (a valid
+    citation, no cited sentence its source does not bear out). An answer that cites nothing,
+    or whose first claim its source does not support, is never streamed: it is replaced whole
+    at the end instead of being shown and then taken back (docs/security.md)."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.holding = bool(answer.hold_ungrounded and answer.sources)
+        self._checked_end = 0
+        self._released = ""
+
+    def releasable(self, text: str) -> str:
+        if not self.holding:
+            return text
+        end = 0
+        for match in _SENTENCE_END.finditer(text):
+            if text[match.end() :].strip():  # another sentence has begun
+                end = match.end()
+        if end > self._checked_end:
+            self._checked_end = end
+            if ground(text[:end], self.answer.sources).grounded:
+                self._released = text[:end]
+        return self._released
 
 
 def _block(answer: Answer, reason: str, trace: Trace) -> str:

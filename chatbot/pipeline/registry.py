@@ -77,6 +77,7 @@ def _llm_stage() -> Stage:
         ungrounded=UngroundedPolicy(settings.LLM_UNGROUNDED),
         output_policy=knowledge_output_policy() if settings.OUTPUT_FILTER else None,
         withhold_instructions=settings.LLM_WITHHOLD_INSTRUCTIONS,
+        hold_ungrounded=settings.LLM_HOLD_UNGROUNDED,
     )
 
 
