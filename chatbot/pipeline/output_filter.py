@@ -34,7 +34,7 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + LEAK_WORDS]) for i in range(len(words) - LEAK_WORDS + 1)}
 
 
-def _allowed(host: str, known: frozenset[str] | set[str]) -> bool:
+def _allowed(host: str, known: frozenset[str]) -> bool:
     return any(host == k or host.endswith("." + k) for k in known)
 
 
@@ -63,19 +63,25 @@ class OutputCheck:
             if rule.applies_to(self.locale) and rule.pattern.search(text):
                 return f"{rule.kind}:{rule.name}"
         if self.check_links:
-            known = self.own_hosts | self.knowledge.hosts | hosts_in(self.sources_text)
             for host in sorted(hosts_in(text)):
-                if not _allowed(host, known):
+                if not _allowed(host, self._known_hosts):
                     return f"unknown_link:{host}"
         if self.check_prices:
             for amount in sorted(amounts_in(text)):
-                if amount not in self.knowledge.amounts and amount not in amounts_in(
-                    self.sources_text
-                ):
+                if amount not in self._known_amounts:
                     return f"unknown_price:{amount}"
         if self._prompt_shingles and _shingles(text) & self._prompt_shingles:
             return "system_prompt"
         return None
+
+    # Read once per answer: `blocked` runs on every token, the sources and the prompt do not change.
+    @cached_property
+    def _known_hosts(self) -> frozenset[str]:
+        return self.own_hosts | self.knowledge.hosts | hosts_in(self.sources_text)
+
+    @cached_property
+    def _known_amounts(self) -> frozenset[str]:
+        return self.knowledge.amounts | amounts_in(self.sources_text)
 
     @cached_property
     def _prompt_shingles(self) -> set[tuple[str, ...]]:
