@@ -152,17 +152,23 @@ def team_notification_send(*, left_message_id: int) -> bool:
     return True
 
 
+def _last_messages(conversation_id: int, limit: int, **bound: object) -> list[Message]:
+    """The conversation's last `limit` transcript messages within `bound`, oldest first."""
+    newest_first = Message.objects.filter(
+        conversation_id=conversation_id, role__in=TRANSCRIPT_ROLES, **bound
+    ).order_by("-id")[:limit]
+    return list(reversed(newest_first))
+
+
 def reply_send(*, left_message_id: int) -> bool:
     """Emails an agent's answer to a left message once (False when it was already)."""
     left = _left(left_message_id)
     if left is None or left.reply is None or left.reply_emailed_at is not None:
         return False
-    before = Message.objects.filter(
-        conversation_id=left.conversation_id,
-        id__lt=left.reply_id,
-        role__in=TRANSCRIPT_ROLES,
-    ).order_by("-id")[: settings.EMAIL_REPLY_EXCERPT_MESSAGES]
-    reply_email(left, list(reversed(before))).send()
+    before = _last_messages(
+        left.conversation_id, settings.EMAIL_REPLY_EXCERPT_MESSAGES, id__lt=left.reply_id
+    )
+    reply_email(left, before).send()
     LeftMessage.objects.filter(pk=left.pk).update(reply_emailed_at=timezone.now())
     notify.left_messages_changed()
     return True
@@ -177,12 +183,12 @@ def transcript_send(*, transcript_email_id: int) -> bool:
     )
     if request is None or request.sent_at is not None:
         return False
-    messages = Message.objects.filter(
-        conversation_id=request.conversation_id,
+    messages = _last_messages(
+        request.conversation_id,
+        settings.EMAIL_TRANSCRIPT_MAX_MESSAGES,
         created_at__lte=request.created_at,
-        role__in=TRANSCRIPT_ROLES,
-    ).order_by("-id")[: settings.EMAIL_TRANSCRIPT_MAX_MESSAGES]
-    transcript_email(request, list(reversed(messages))).send()
+    )
+    transcript_email(request, messages).send()
     TranscriptEmail.objects.filter(pk=request.pk).update(sent_at=timezone.now())
     return True
 
