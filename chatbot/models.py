@@ -81,6 +81,14 @@ class Message(models.Model):
     # For bot answers from the help centre: the sources it cites (chatbot.pipeline.base.Citation),
     # shown as links under the answer.
     citations = models.JSONField(default=list, blank=True)
+    # For agent messages: the agent who wrote it (the inbox's reports and exports).
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

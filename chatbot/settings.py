@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "chatbot",
     "knowledge",
     "chatbot.cache",
+    "chatbot.inbox",
 ]
 
 MIDDLEWARE = [

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.templatetags.static import static
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from chatbot import health, llm_admin, views, views_analytics, views_console, views_metrics
@@ -22,6 +22,7 @@ urlpatterns = [
     path("help/<int:pk>/", knowledge_views.help_article, name="help-article"),
     path("admin/", admin.site.urls),
     path("console/", views_console.console, name="console"),
+    path("console/", include("chatbot.inbox.urls")),
     path(
         "console/login/",
         auth_views.LoginView.as_view(

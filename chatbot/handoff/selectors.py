@@ -183,6 +183,11 @@ def _summaries(queryset) -> list[dict[str, Any]]:
     ]
 
 
+def conversation_summaries(queryset) -> list[dict[str, Any]]:
+    """The console's list items for these conversations, in the queryset's order."""
+    return _summaries(queryset)
+
+
 def queue_page(*, offset: int = 0) -> list[dict[str, Any]]:
     """HANDOFF_QUEUE_PAGE_SIZE queued conversations from `offset`, oldest handoff first."""
     size = settings.HANDOFF_QUEUE_PAGE_SIZE

@@ -328,7 +328,11 @@ def agent_message_send(
     try:
         with transaction.atomic():
             message = Message.objects.create(
-                conversation=conversation, role=Message.Role.AGENT, client_id=client_id, text=text
+                conversation=conversation,
+                role=Message.Role.AGENT,
+                author=agent,
+                client_id=client_id,
+                text=text,
             )
     except IntegrityError:
         return Message.objects.get(conversation=conversation, client_id=client_id), False
@@ -629,7 +633,11 @@ def left_message_reply(
     try:
         with transaction.atomic():
             message = Message.objects.create(
-                conversation=conversation, role=Message.Role.AGENT, client_id=client_id, text=text
+                conversation=conversation,
+                role=Message.Role.AGENT,
+                author=agent,
+                client_id=client_id,
+                text=text,
             )
     except IntegrityError:
         raise HandoffError("duplicate_client_id") from None

@@ -1,0 +1,184 @@
+"""Conversation exports: one transcript as a printable page, and every conversation started in a
+date range as CSV (a row per message) or JSON (a conversation per item), streamed so a long
+range never sits in memory (docs/console.md, "Exports")."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from django.db.models import QuerySet
+
+from chatbot.analytics import day_range
+from chatbot.handoff.selectors import agent_name
+from chatbot.inbox.search import conversation_labels
+from chatbot.models import Conversation, Message
+
+CHUNK = 200  # conversations read at a time
+
+CSV_COLUMNS = [
+    "conversation",
+    "status",
+    "locale",
+    "started",
+    "handoff_reason",
+    "agent",
+    "rating",
+    "labels",
+    "message_id",
+    "role",
+    "author",
+    "created",
+    "text",
+    "source",
+]
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _cell(value: Any) -> Any:
+    """A text cell a spreadsheet will not run: visitors write what they like, and a cell that
+    starts with = + - @ is a formula to Excel and LibreOffice (OWASP, "CSV injection")."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def transcript(*, public_id: str) -> dict[str, Any] | None:
+    """One conversation for the printable page: its facts, labels and every message with who
+    wrote it (agents by name)."""
+    conversation = (
+        Conversation.objects.filter(public_id=public_id).select_related("assigned_to").first()
+    )
+    if conversation is None:
+        return None
+    messages = list(
+        Message.objects.filter(conversation=conversation).select_related("author").order_by("id")
+    )
+    return {
+        "conversation": conversation,
+        "agent": agent_name(conversation.assigned_to) if conversation.assigned_to_id else "",
+        "labels": conversation_labels(public_ids=[public_id]).get(public_id, []),
+        "messages": [
+            {
+                "role": m.role,
+                "author": agent_name(m.author) if m.author_id else "",
+                "created": m.created_at,
+                "text": m.text,
+                "source": m.source,
+            }
+            for m in messages
+        ],
+    }
+
+
+def _conversations(start_day: dt.date, end_day: dt.date) -> QuerySet[Conversation]:
+    start, end = day_range(start_day, end_day)
+    return Conversation.objects.filter(created_at__gte=start, created_at__lt=end).order_by(
+        "created_at", "id"
+    )
+
+
+def _chunks(start_day: dt.date, end_day: dt.date) -> Iterator[list[dict[str, Any]]]:
+    """Conversations of the range with their messages, CHUNK at a time (keyset paging)."""
+    after: tuple[dt.datetime, int] | None = None
+    while True:
+        page = _conversations(start_day, end_day).select_related("assigned_to")
+        if after is not None:
+            page = page.filter(created_at__gte=after[0]).exclude(
+                created_at=after[0], id__lte=after[1]
+            )
+        rows = list(page[:CHUNK])
+        if not rows:
+            return
+        after = (rows[-1].created_at, rows[-1].id)
+        labels = conversation_labels(public_ids=[c.public_id for c in rows])
+        messages: dict[int, list[dict[str, Any]]] = {c.id: [] for c in rows}
+        for m in (
+            Message.objects.filter(conversation_id__in=list(messages))
+            .select_related("author")
+            .order_by("id")
+        ):
+            messages[m.conversation_id].append(
+                {
+                    "id": m.id,
+                    "role": m.role,
+                    "author": agent_name(m.author) if m.author_id else None,
+                    "created": _iso(m.created_at),
+                    "text": m.text,
+                    "source": m.source,
+                }
+            )
+        yield [
+            {
+                "conversation": c.public_id,
+                "status": c.status,
+                "locale": c.locale,
+                "started": _iso(c.created_at),
+                "handoff_reason": c.handoff_reason,
+                "agent": agent_name(c.assigned_to) if c.assigned_to_id else None,
+                "rating": c.rating,
+                "rating_comment": c.rating_comment,
+                "close_reason": c.close_reason,
+                "closed_at": _iso(c.closed_at),
+                "labels": [label["name"] for label in labels.get(c.public_id, [])],
+                "messages": messages[c.id],
+            }
+            for c in rows
+        ]
+
+
+def export_csv(*, start_day: dt.date, end_day: dt.date) -> Iterator[str]:
+    """A header, then a row per message of every conversation started in the range."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+
+    def flush() -> str:
+        text = out.getvalue()
+        out.seek(0)
+        out.truncate()
+        return text
+
+    writer.writerow(CSV_COLUMNS)
+    yield flush()
+    for chunk in _chunks(start_day, end_day):
+        for c in chunk:
+            head = [
+                c["conversation"],
+                c["status"],
+                c["locale"],
+                c["started"],
+                c["handoff_reason"],
+                c["agent"] or "",
+                c["rating"] or "",
+                "; ".join(c["labels"]),
+            ]
+            for m in c["messages"]:
+                row = [
+                    *head,
+                    m["id"],
+                    m["role"],
+                    m["author"] or "",
+                    m["created"],
+                    m["text"],
+                    m["source"],
+                ]
+                writer.writerow([_cell(v) for v in row])
+        yield flush()
+
+
+def export_json(*, start_day: dt.date, end_day: dt.date) -> Iterator[str]:
+    """A JSON array of the conversations started in the range, each with its messages."""
+    yield "["
+    first = True
+    for chunk in _chunks(start_day, end_day):
+        for c in chunk:
+            yield ("" if first else ",\n") + json.dumps(c, ensure_ascii=False)
+            first = False
+    yield "]\n"

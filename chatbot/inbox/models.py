@@ -1,0 +1,121 @@
+"""The agent inbox's own data: labels on conversations, agents' saved views, the team's canned
+replies, and (on PostgreSQL) the transcripts' full-text index. docs/console.md, "Inbox"."""
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+from chatbot.models import Conversation, Message
+
+
+class Label(models.Model):
+    """A label admins create (Django admin) and agents put on conversations."""
+
+    name = models.CharField(max_length=50, unique=True)
+    color = models.CharField(
+        max_length=7,
+        default="#64748b",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour as #rrggbb.")],
+    )
+    description = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConversationLabel(models.Model):
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="inbox_labels"
+    )
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="conversations")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "label"], name="unique_label_per_conversation"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label_id} on {self.conversation_id}"
+
+
+class SavedView(models.Model):
+    """An agent's named set of inbox filters (inbox.search.Filters as a dict); theirs only."""
+
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="inbox_views"
+    )
+    name = models.CharField(max_length=60)
+    filters = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "name"], name="unique_view_name_per_agent")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CannedReply(models.Model):
+    """A reply the team writes, typed as `/shortcut` in the console's composer. Separate from
+    approved FAQ answers (knowledge), which the console offers beside these."""
+
+    shortcut = models.CharField(
+        max_length=40,
+        unique=True,
+        validators=[
+            RegexValidator(r"^[\w-]+$", "Letters, digits, - and _ only (typed after a /).")
+        ],
+    )
+    title = models.CharField(max_length=100)
+    text = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["shortcut"]
+        verbose_name_plural = "canned replies"
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut}"
+
+
+class MessageSearch(models.Model):
+    """A message's search tokens (knowledge.documents.lexical: stems, jieba words and bigrams),
+    filled off the hot path by inbox.search.search_index_catch_up. Used on PostgreSQL only, where
+    the table also has `search_vector` (tsvector of the tokens, GIN-indexed; migration 0002)."""
+
+    message = models.OneToOneField(
+        Message, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    search_tokens = models.TextField()
+
+    def __str__(self) -> str:
+        return str(self.message_id)
+
+
+class SearchIndexState(models.Model):
+    """One row: every message with an id up to `indexed_through` has its MessageSearch row."""
+
+    indexed_through = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return str(self.indexed_through)

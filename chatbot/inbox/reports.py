@@ -1,0 +1,149 @@
+"""Per-agent figures over a date range: conversations handled, median first response and
+resolution times, CSAT, handoff reasons (docs/console.md, "Reports").
+
+A conversation counts once, in the range of its latest handoff (`queued_at`, local days), for
+the agent who claimed it: the one who holds or closed it, or, once it went back to the bot, the
+last agent who wrote in it since the handoff. Times run from the handoff: first response to the
+first agent reply, resolution to the close (closed conversations only). CSAT is the share of
+ratings of 4 or 5, as on the analytics dashboard."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+
+from chatbot.analytics import day_range
+from chatbot.handoff.selectors import agent_name
+from chatbot.models import Conversation, Message
+
+
+@dataclass
+class AgentFigures:
+    agent_id: int
+    name: str
+    handled: int = 0
+    first_response_s: list[float] = field(default_factory=list)
+    resolution_s: list[float] = field(default_factory=list)
+    ratings: list[int] = field(default_factory=list)
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def first_response_median_s(self) -> float | None:
+        return statistics.median(self.first_response_s) if self.first_response_s else None
+
+    @property
+    def resolution_median_s(self) -> float | None:
+        return statistics.median(self.resolution_s) if self.resolution_s else None
+
+    @property
+    def csat(self) -> float | None:
+        """Share of ratings that are 4 or 5; None before any rating."""
+        if not self.ratings:
+            return None
+        return sum(1 for r in self.ratings if r >= 4) / len(self.ratings)
+
+    @property
+    def rating_mean(self) -> float | None:
+        return statistics.fmean(self.ratings) if self.ratings else None
+
+
+def agent_report(*, start_day: dt.date, end_day: dt.date) -> list[AgentFigures]:
+    """One row per agent who handled a conversation handed off in the range, by name."""
+    start, end = day_range(start_day, end_day)
+    rows = list(
+        Conversation.objects.filter(
+            queued_at__gte=start, queued_at__lt=end, claimed_at__isnull=False
+        ).values_list(
+            "id",
+            "assigned_to_id",
+            "queued_at",
+            "first_agent_reply_at",
+            "status",
+            "closed_at",
+            "rating",
+            "handoff_reason",
+        )
+    )
+    last_writer = _last_agent_writers(
+        {cid: queued for cid, owner, queued, *_ in rows if owner is None}
+    )
+    people: dict[int, AgentFigures] = {}
+    users = get_user_model().objects.in_bulk(
+        {owner or last_writer.get(cid) for cid, owner, *_ in rows} - {None}
+    )
+    for cid, owner, queued, first_reply, status, closed, rating, reason in rows:
+        agent_id = owner or last_writer.get(cid)
+        if agent_id is None:
+            continue  # claimed, never answered, and back with the bot or the queue
+        figures = people.get(agent_id)
+        if figures is None:
+            figures = people[agent_id] = AgentFigures(agent_id, agent_name(users.get(agent_id)))
+        figures.handled += 1
+        if first_reply is not None:
+            figures.first_response_s.append((first_reply - queued).total_seconds())
+        if status == Conversation.Status.CLOSED and closed is not None and closed >= queued:
+            figures.resolution_s.append((closed - queued).total_seconds())
+        if rating:
+            figures.ratings.append(rating)
+        figures.reasons[reason or "unknown"] += 1
+    return sorted(people.values(), key=lambda f: (f.name.lower(), f.agent_id))
+
+
+def _last_agent_writers(queued_at: dict[int, dt.datetime]) -> dict[int, int]:
+    """For conversations no agent holds any more: the author of the last agent message since
+    their handoff."""
+    writers: dict[int, int] = {}
+    rows = (
+        Message.objects.filter(
+            conversation_id__in=list(queued_at), role=Message.Role.AGENT, author__isnull=False
+        )
+        .order_by("id")
+        .values_list("conversation_id", "author_id", "created_at")
+    )
+    for conversation_id, author_id, created_at in rows:
+        if created_at >= queued_at[conversation_id]:
+            writers[conversation_id] = author_id
+    return writers
+
+
+CSV_COLUMNS = [
+    "agent",
+    "conversations_handled",
+    "first_response_median_s",
+    "resolution_median_s",
+    "ratings",
+    "csat",
+    "rating_mean",
+    "handoff_reasons",
+]
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def report_csv(figures: list[AgentFigures]) -> str:
+    """The report as CSV, one agent a row; handoff reasons as `reason=count` pairs."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for f in figures:
+        writer.writerow(
+            [
+                f.name,
+                f.handled,
+                _number(f.first_response_median_s),
+                _number(f.resolution_median_s),
+                len(f.ratings),
+                _number(f.csat, 3),
+                _number(f.rating_mean, 2),
+                " ".join(f"{r}={n}" for r, n in sorted(f.reasons.items())),
+            ]
+        )
+    return out.getvalue()

@@ -1,0 +1,238 @@
+"""Finding conversations in the inbox: filters (label, status, agent, dates) and full-text search
+over transcripts. docs/console.md, "Inbox".
+
+PostgreSQL: each message's search tokens (knowledge.documents.lexical, the help centre's
+tokenizer: English stems, jieba words and character bigrams for Chinese) in a GIN-indexed
+tsvector (`simple` configuration: PostgreSQL's own parsers do not segment Chinese). The tokens
+are written off the hot path, by the first search after a message is stored, so storing a
+message costs nothing more. Other databases: every word of the query is a case-insensitive
+substring of one message (Chinese included: no segmentation needed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import connection
+from django.db.models import Max, Q, QuerySet
+from django.utils import timezone
+
+from chatbot.analytics import day_range
+from chatbot.handoff.selectors import conversation_summaries
+from chatbot.inbox.models import ConversationLabel, MessageSearch, SearchIndexState
+from chatbot.models import Conversation, Message
+from knowledge.documents.lexical import CHINESE_STOPWORDS, TOKEN, search_tokens, tokenize
+
+RESULT_LIMIT = 50
+INDEX_BATCH = 2000
+# A message stored this recently may still have an uncommitted one with a lower id before it:
+# the index's high-water mark stays behind it, and the next search looks again.
+INDEX_SETTLE_S = 60
+STATUSES = {s.value for s in Conversation.Status}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What an agent narrows the inbox by; every field optional. Dates are local days,
+    inclusive, of when the conversation started."""
+
+    query: str = ""
+    label: int | None = None
+    status: str = ""
+    agent: int | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Filters:
+        """From a request or a saved view; ValueError on a value that cannot be one."""
+
+        def number(key: str) -> int | None:
+            value = data.get(key)
+            return int(value) if value not in (None, "") else None
+
+        def day(key: str) -> dt.date | None:
+            value = data.get(key)
+            return dt.date.fromisoformat(str(value)) if value else None
+
+        status = str(data.get("status") or "")
+        if status and status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        return cls(
+            query=str(data.get("query") or "").strip()[:200],
+            label=number("label"),
+            status=status,
+            agent=number("agent"),
+            date_from=day("date_from"),
+            date_to=day("date_to"),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("date_from", "date_to"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return data
+
+
+def search_index_catch_up(*, now: dt.datetime | None = None) -> int:
+    """Writes the search tokens of messages not indexed yet (PostgreSQL only); returns how many.
+    Messages of the last INDEX_SETTLE_S seconds are read again next time, so that one whose
+    transaction commits late is not skipped; those indexed already are not tokenized again."""
+    if connection.vendor != "postgresql":
+        return 0
+    now = now or timezone.now()
+    settled = now - timedelta(seconds=INDEX_SETTLE_S)
+    state, _ = SearchIndexState.objects.get_or_create(pk=1)
+    through = state.indexed_through
+    written = 0
+    while True:
+        rows = list(
+            Message.objects.filter(id__gt=through)
+            .order_by("id")
+            .values_list("id", "created_at")[:INDEX_BATCH]
+        )
+        if not rows:
+            break
+        ids = [i for i, _ in rows]
+        done = set(
+            MessageSearch.objects.filter(message_id__in=ids).values_list("message_id", flat=True)
+        )
+        todo = Message.objects.filter(id__in=[i for i in ids if i not in done]).values_list(
+            "id", "conversation_id", "text"
+        )
+        created = MessageSearch.objects.bulk_create(
+            [
+                MessageSearch(message_id=i, conversation_id=c, search_tokens=search_tokens(t))
+                for i, c, t in todo
+            ],
+            ignore_conflicts=True,
+        )
+        written += len(created)
+        mark = through
+        for message_id, created_at in rows:
+            if created_at > settled:
+                break
+            mark = message_id
+        if mark > through:
+            SearchIndexState.objects.filter(pk=1, indexed_through__lt=mark).update(
+                indexed_through=mark
+            )
+        if mark != ids[-1] or len(rows) < INDEX_BATCH:
+            break
+        through = mark
+    return written
+
+
+def query_terms(query: str) -> tuple[list[str], list[str]]:
+    """(tokens a matching message's index holds, pieces matched as plain substrings). Chinese
+    runs become their character bigrams, which a text holding the run always has, however jieba
+    cut it; a single Chinese character is a substring."""
+    tokens: list[str] = []
+    pieces: list[str] = []
+    for match in TOKEN.finditer(unicodedata.normalize("NFKC", query).lower()):
+        run = match.group()
+        if match.lastgroup == "cjk":
+            if len(run) == 1:
+                pieces.append(run)
+                continue
+            tokens += (
+                bigram
+                for bigram in (run[i : i + 2] for i in range(len(run) - 1))
+                if not set(bigram) <= CHINESE_STOPWORDS and bigram not in CHINESE_STOPWORDS
+            )
+        else:
+            tokens += tokenize(run)  # stemmed; nothing for a stop word
+    return list(dict.fromkeys(tokens)), pieces
+
+
+def _matching_messages(query: str) -> QuerySet[Message]:
+    """Messages holding every word of the query."""
+    messages = Message.objects.all()
+    if connection.vendor == "postgresql":
+        search_index_catch_up()
+        tokens, pieces = query_terms(query)
+        if tokens:
+            tsquery = " & ".join(f"'{t}'" for t in tokens)
+            indexed = MessageSearch.objects.extra(
+                where=["search_vector @@ to_tsquery('simple', %s)"], params=[tsquery]
+            ).values("message_id")
+            messages = messages.filter(id__in=indexed)
+        words = pieces if tokens or pieces else [query]
+    else:
+        words = query.split()
+    for word in words:
+        messages = messages.filter(text__icontains=word)
+    return messages
+
+
+def conversations_find(*, filters: Filters, limit: int = RESULT_LIMIT) -> list[dict[str, Any]]:
+    """Conversations matching the filters, latest activity first, as the console lists them,
+    each with its labels and (for a text query) the latest message that matched."""
+    found = Conversation.objects.all()
+    if filters.status:
+        found = found.filter(status=filters.status)
+    if filters.agent is not None:
+        found = found.filter(assigned_to_id=filters.agent)
+    if filters.label is not None:
+        found = found.filter(
+            pk__in=ConversationLabel.objects.filter(label_id=filters.label).values(
+                "conversation_id"
+            )
+        )
+    if filters.date_from:
+        found = found.filter(created_at__gte=day_range(filters.date_from, filters.date_from)[0])
+    if filters.date_to:
+        found = found.filter(created_at__lt=day_range(filters.date_to, filters.date_to)[1])
+    matching: QuerySet[Message] | None = None
+    if filters.query:
+        matching = _matching_messages(filters.query)
+        found = found.filter(
+            Q(pk__in=matching.values("conversation_id"))
+            | Q(public_id__iexact=filters.query)
+            | Q(left_messages__email__icontains=filters.query)
+        )
+    page = list(
+        Conversation.objects.filter(pk__in=found.values("pk"))
+        .order_by("-updated_at", "-id")
+        .values_list("pk", flat=True)[:limit]
+    )
+    items = conversation_summaries(
+        Conversation.objects.filter(pk__in=page).order_by("-updated_at", "-id")
+    )
+    labels = conversation_labels(public_ids=[i["conversation"] for i in items])
+    matched = _latest_matches(matching, page) if matching is not None else {}
+    for item in items:
+        item["labels"] = labels.get(item["conversation"], [])
+        item["match"] = matched.get(item["conversation"])
+    return items
+
+
+def _latest_matches(matching: QuerySet[Message], page: list[int]) -> dict[str, str]:
+    latest = (
+        matching.filter(conversation_id__in=page)
+        .order_by()
+        .values("conversation_id")
+        .annotate(last=Max("id"))
+        .values_list("last", flat=True)
+    )
+    rows = Message.objects.filter(id__in=list(latest)).values_list(
+        "conversation__public_id", "text"
+    )
+    return {public_id: text[:200] for public_id, text in rows}
+
+
+def conversation_labels(*, public_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each conversation's labels, by public id."""
+    labels: dict[str, list[dict[str, Any]]] = {}
+    rows = (
+        ConversationLabel.objects.filter(conversation__public_id__in=public_ids)
+        .select_related("label")
+        .order_by("label__name")
+        .values_list("conversation__public_id", "label_id", "label__name", "label__color")
+    )
+    for public_id, label_id, name, color in rows:
+        labels.setdefault(public_id, []).append({"id": label_id, "name": name, "color": color})
+    return labels

@@ -1,0 +1,144 @@
+"""Writes of the inbox: labels on conversations, agents' saved views, the canned-reply library.
+Each raises InboxError with a code the console shows (docs/console.md, "Inbox")."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from chatbot.inbox.models import CannedReply, ConversationLabel, Label, SavedView
+from chatbot.inbox.search import Filters, conversation_labels
+from chatbot.models import Conversation
+
+# `{{visitor.name}}`, optionally with what to write when the value is unknown:
+# `{{visitor.name|there}}`. The console fills them in (static/console/inbox.js).
+VARIABLE = re.compile(r"\{\{\s*([\w.]+)\s*(?:\|([^{}]*))?\}\}")
+VARIABLES = ("visitor.name", "visitor.email", "agent.name")
+
+
+class InboxError(Exception):
+    def __init__(self, code: str, **details: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.details = details
+
+
+def unknown_variables(text: str) -> list[str]:
+    """Variables in a canned reply that the console cannot fill in."""
+    return sorted({m.group(1) for m in VARIABLE.finditer(text)} - set(VARIABLES))
+
+
+# --- labels ---------------------------------------------------------------------------------
+
+
+def _conversation_id(public_id: str) -> int:
+    found = Conversation.objects.filter(public_id=public_id).values_list("pk", flat=True).first()
+    if found is None:
+        raise InboxError("not_found")
+    return found
+
+
+@transaction.atomic
+def conversation_label_add(
+    *, public_id: str, label_id: int, agent: AbstractBaseUser
+) -> list[dict[str, Any]]:
+    """Puts a label on a conversation (no-op when it has it); returns its labels."""
+    conversation_id = _conversation_id(public_id)
+    if not Label.objects.filter(pk=label_id).exists():
+        raise InboxError("no_such_label")
+    ConversationLabel.objects.get_or_create(
+        conversation_id=conversation_id, label_id=label_id, defaults={"added_by": agent}
+    )
+    return conversation_labels(public_ids=[public_id]).get(public_id, [])
+
+
+@transaction.atomic
+def conversation_label_remove(*, public_id: str, label_id: int) -> list[dict[str, Any]]:
+    conversation_id = _conversation_id(public_id)
+    ConversationLabel.objects.filter(conversation_id=conversation_id, label_id=label_id).delete()
+    return conversation_labels(public_ids=[public_id]).get(public_id, [])
+
+
+# --- saved views ----------------------------------------------------------------------------
+
+
+def saved_view_payload(view: SavedView) -> dict[str, Any]:
+    return {"id": view.id, "name": view.name, "filters": view.filters}
+
+
+@transaction.atomic
+def saved_view_save(*, agent: AbstractBaseUser, name: str, filters: Filters) -> dict[str, Any]:
+    """Saves the agent's filters under a name (replacing their view of that name)."""
+    name = name.strip()[:60]
+    if not name:
+        raise InboxError("name_required")
+    view, _ = SavedView.objects.update_or_create(
+        agent=agent, name=name, defaults={"filters": filters.as_dict()}
+    )
+    return saved_view_payload(view)
+
+
+def saved_view_delete(*, agent: AbstractBaseUser, view_id: int) -> None:
+    """Only the agent's own views; another's id is not found."""
+    if not SavedView.objects.filter(pk=view_id, agent=agent).delete()[0]:
+        raise InboxError("not_found")
+
+
+# --- canned replies -------------------------------------------------------------------------
+
+
+def canned_reply_payload(reply: CannedReply) -> dict[str, Any]:
+    return {"id": reply.id, "shortcut": reply.shortcut, "title": reply.title, "text": reply.text}
+
+
+@transaction.atomic
+def canned_reply_save(
+    *,
+    agent: AbstractBaseUser,
+    shortcut: str,
+    title: str,
+    text: str,
+    reply_id: int | None = None,
+) -> dict[str, Any]:
+    """Creates a canned reply, or edits `reply_id`. Refused: a variable the console cannot fill
+    in (`unknown_variables`), a taken or malformed shortcut, an empty title or text."""
+    shortcut = shortcut.strip().lstrip("/")
+    unknown = unknown_variables(text)
+    if unknown:
+        raise InboxError("unknown_variables", variables=unknown)
+    if reply_id is None:
+        reply = CannedReply(created_by=agent)
+    else:
+        reply = CannedReply.objects.select_for_update().filter(pk=reply_id).first()
+        if reply is None:
+            raise InboxError("not_found")
+    reply.shortcut, reply.title, reply.text = shortcut, title.strip(), text.strip()
+    reply.updated_by = agent
+    try:
+        reply.full_clean()
+    except ValidationError as err:
+        fields = sorted(err.message_dict)
+        raise InboxError("shortcut_taken" if _taken(err) else "invalid", fields=fields) from None
+    try:
+        with transaction.atomic():
+            reply.save()
+    except IntegrityError:  # the same shortcut saved by someone else meanwhile
+        raise InboxError("shortcut_taken", fields=["shortcut"]) from None
+    return canned_reply_payload(reply)
+
+
+def _taken(err: ValidationError) -> bool:
+    return any(e.code == "unique" for e in err.error_dict.get("shortcut", []))
+
+
+def canned_reply_delete(*, reply_id: int) -> None:
+    if not CannedReply.objects.filter(pk=reply_id).delete()[0]:
+        raise InboxError("not_found")
+
+
+def canned_replies() -> list[dict[str, Any]]:
+    return [canned_reply_payload(r) for r in CannedReply.objects.order_by("shortcut")]

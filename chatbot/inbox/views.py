@@ -1,0 +1,210 @@
+"""The inbox's HTTP endpoints (agents only; writes go through the CSRF check): JSON for the
+console script (labels, filters and search, saved views, canned replies) and pages for reports
+and exports. Thin: the work is in search, services, reports and exports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from chatbot.handoff.selectors import AGENTS_GROUP, agent_name
+from chatbot.inbox import exports, reports, services
+from chatbot.inbox.models import Label, SavedView
+from chatbot.inbox.search import Filters, conversations_find
+from chatbot.views_console import agent_required
+
+DEFAULT_RANGE_DAYS = 7
+
+
+def _error(err: services.InboxError | ValueError, status: int = 400) -> JsonResponse:
+    if isinstance(err, services.InboxError):
+        return JsonResponse({"error": err.code, **err.details}, status=status)
+    return JsonResponse({"error": "invalid", "detail": str(err)}, status=status)
+
+
+def _body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        data = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("not JSON") from None
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
+def _date_range(request: HttpRequest) -> tuple[dt.date, dt.date]:
+    """`from` and `to` (ISO days, inclusive); the last DEFAULT_RANGE_DAYS days by default."""
+    today = timezone.localdate()
+    start = (
+        request.GET.get("from") or (today - dt.timedelta(days=DEFAULT_RANGE_DAYS - 1)).isoformat()
+    )
+    end = request.GET.get("to") or today.isoformat()
+    start_day, end_day = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    if end_day < start_day:
+        raise ValueError("the range ends before it starts")
+    return start_day, end_day
+
+
+@require_GET
+@agent_required
+def inbox_setup(request: HttpRequest) -> JsonResponse:
+    """What the console's inbox needs once: labels, agents (for the filter), the agent's saved
+    views and the canned-reply library."""
+    agents = (
+        get_user_model()
+        .objects.filter(groups__name=AGENTS_GROUP, is_active=True, is_staff=True)
+        .order_by("username")
+    )
+    return JsonResponse(
+        {
+            "labels": list(Label.objects.values("id", "name", "color", "description")),
+            "agents": [{"id": u.pk, "name": agent_name(u)} for u in agents],
+            "views": [
+                services.saved_view_payload(v) for v in SavedView.objects.filter(agent=request.user)
+            ],
+            "replies": services.canned_replies(),
+        }
+    )
+
+
+@require_GET
+@agent_required
+def inbox_search(request: HttpRequest) -> JsonResponse:
+    try:
+        filters = Filters.from_dict(request.GET.dict())
+    except ValueError as err:
+        return _error(err)
+    return JsonResponse(
+        {"filters": filters.as_dict(), "items": conversations_find(filters=filters)}
+    )
+
+
+@require_http_methods(["POST", "DELETE"])
+@agent_required
+def conversation_labels(
+    request: HttpRequest, public_id: str, label_id: int | None = None
+) -> JsonResponse:
+    """POST {label}: put it on; DELETE …/<label_id>/: take it off. Answers with the labels."""
+    try:
+        if request.method == "DELETE" and label_id is not None:
+            labels = services.conversation_label_remove(public_id=public_id, label_id=label_id)
+        else:
+            labels = services.conversation_label_add(
+                public_id=public_id, label_id=int(_body(request).get("label")), agent=request.user
+            )
+    except services.InboxError as err:
+        return _error(err, 404 if err.code == "not_found" else 400)
+    except (TypeError, ValueError) as err:
+        return _error(ValueError(str(err)))
+    return JsonResponse({"conversation": public_id, "labels": labels})
+
+
+@require_http_methods(["POST", "DELETE"])
+@agent_required
+def saved_views(request: HttpRequest, view_id: int | None = None) -> JsonResponse:
+    """POST {name, filters}: save (same name replaces); DELETE …/<id>/: the agent's own only."""
+    try:
+        if request.method == "DELETE" and view_id is not None:
+            services.saved_view_delete(agent=request.user, view_id=view_id)
+            return JsonResponse({"deleted": view_id})
+        data = _body(request)
+        view = services.saved_view_save(
+            agent=request.user,
+            name=str(data.get("name") or ""),
+            filters=Filters.from_dict(data.get("filters") or {}),
+        )
+    except services.InboxError as err:
+        return _error(err, 404 if err.code == "not_found" else 400)
+    except ValueError as err:
+        return _error(err)
+    return JsonResponse(view, status=201)
+
+
+@require_http_methods(["POST", "DELETE"])
+@agent_required
+def canned_replies(request: HttpRequest, reply_id: int | None = None) -> JsonResponse:
+    """POST {shortcut, title, text}: create, or edit …/<id>/; DELETE …/<id>/."""
+    try:
+        if request.method == "DELETE" and reply_id is not None:
+            services.canned_reply_delete(reply_id=reply_id)
+            return JsonResponse({"deleted": reply_id})
+        data = _body(request)
+        reply = services.canned_reply_save(
+            agent=request.user,
+            reply_id=reply_id,
+            shortcut=str(data.get("shortcut") or ""),
+            title=str(data.get("title") or ""),
+            text=str(data.get("text") or ""),
+        )
+    except services.InboxError as err:
+        return _error(err, 404 if err.code == "not_found" else 400)
+    except ValueError as err:
+        return _error(err)
+    return JsonResponse(reply, status=200 if reply_id else 201)
+
+
+@require_GET
+@agent_required
+def agent_report(request: HttpRequest) -> HttpResponse:
+    try:
+        start_day, end_day = _date_range(request)
+    except ValueError as err:
+        return HttpResponse(str(err), status=400, content_type="text/plain")
+    figures = reports.agent_report(start_day=start_day, end_day=end_day)
+    return render(
+        request,
+        "console/reports.html",
+        {"figures": figures, "start": start_day, "end": end_day},
+    )
+
+
+@require_GET
+@agent_required
+def agent_report_csv(request: HttpRequest) -> HttpResponse:
+    try:
+        start_day, end_day = _date_range(request)
+    except ValueError as err:
+        return HttpResponse(str(err), status=400, content_type="text/plain")
+    body = reports.report_csv(reports.agent_report(start_day=start_day, end_day=end_day))
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="agents-{start_day.isoformat()}-{end_day.isoformat()}.csv"'
+    )
+    return response
+
+
+@require_GET
+@agent_required
+def transcript(request: HttpRequest, public_id: str) -> HttpResponse:
+    found = exports.transcript(public_id=public_id)
+    if found is None:
+        return HttpResponse("Not found", status=404, content_type="text/plain")
+    return render(request, "console/transcript.html", found)
+
+
+@require_GET
+@agent_required
+def conversations_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    """Every conversation started in the range: `csv` (a row per message) or `json`."""
+    try:
+        start_day, end_day = _date_range(request)
+    except ValueError as err:
+        return HttpResponse(str(err), status=400, content_type="text/plain")
+    if fmt == "csv":
+        body = exports.export_csv(start_day=start_day, end_day=end_day)
+        content_type = "text/csv; charset=utf-8"
+    else:
+        body = exports.export_json(start_day=start_day, end_day=end_day)
+        content_type = "application/json"
+    response = StreamingHttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = (
+        f'attachment; filename="conversations-{start_day.isoformat()}-{end_day.isoformat()}.{fmt}"'
+    )
+    return response
