@@ -49,6 +49,10 @@ class AgentFigures:
         return sum(1 for r in self.ratings if r >= 4) / len(self.ratings)
 
     @property
+    def reason_counts(self) -> list[tuple[str, int]]:
+        return sorted(self.reasons.items())
+
+    @property
     def rating_mean(self) -> float | None:
         return statistics.fmean(self.ratings) if self.ratings else None
 

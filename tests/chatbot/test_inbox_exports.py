@@ -1,0 +1,93 @@
+"""Conversation exports: one transcript as a printable page (escaped, agents by name), and the
+conversations of a date range as CSV and JSON, checked row by row against what was stored."""
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from chatbot.inbox import exports
+from chatbot.inbox.models import ConversationLabel, Label
+from chatbot.models import Conversation, Message
+from tests.handoff.conftest import make_agent
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def stored():
+    ann = make_agent("ann")
+    c = Conversation.objects.create(locale="zh-hans", status="closed", assigned_to=ann, rating=5)
+    Message.objects.create(conversation=c, role="visitor", text="<script>alert(1)</script> 退款")
+    Message.objects.create(conversation=c, role="bot", text="I can help.", source="faq")
+    Message.objects.create(conversation=c, role="agent", author=ann, text='=HYPERLINK("x")')
+    ConversationLabel.objects.create(conversation=c, label=Label.objects.create(name="vip"))
+    old = Conversation.objects.create()
+    Message.objects.create(conversation=old, role="visitor", text="old question")
+    Conversation.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=20))
+    return {"ann": ann, "conversation": c, "old": old}
+
+
+def test_one_transcript_is_a_printable_escaped_page(stored):
+    c = stored["conversation"]
+    client = signed_in(stored["ann"])
+    page = client.get(f"/console/conversations/{c.public_id}/transcript/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; 退款" in html and "<script>" not in html
+    assert "<b>ann</b>" in html  # the agent's message, by name
+    assert "vip" in html and "5/5" in html
+    assert "console/inbox.css" in html
+    assert client.get("/console/conversations/nope/transcript/").status_code == 404
+    outsider = make_agent("eve", in_group=False)
+    assert (
+        signed_in(outsider).get(f"/console/conversations/{c.public_id}/transcript/").status_code
+        == 403
+    )
+
+
+def test_bulk_csv_and_json_hold_every_message_of_the_range(stored):
+    c = stored["conversation"]
+    today = timezone.localdate()
+    client = signed_in(stored["ann"])
+    query = {"from": (today - timedelta(days=1)).isoformat(), "to": today.isoformat()}
+    response = client.get("/console/export.csv", query)
+    assert response.status_code == 200
+    assert "attachment" in response["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    messages = list(Message.objects.filter(conversation=c).order_by("id"))
+    assert [int(r["message_id"]) for r in rows] == [m.id for m in messages]
+    assert {r["conversation"] for r in rows} == {c.public_id}  # the old one is outside
+    assert rows[2]["text"] == '\'=HYPERLINK("x")'  # no formula for a spreadsheet to run
+    assert rows[2]["author"] == "ann" and rows[0]["labels"] == "vip"
+    assert rows[0]["text"] == "<script>alert(1)</script> 退款"
+
+    data = json.loads(b"".join(client.get("/console/export.json", query).streaming_content))
+    assert [d["conversation"] for d in data] == [c.public_id]
+    assert [m["text"] for m in data[0]["messages"]] == [m.text for m in messages]
+    assert data[0]["agent"] == "ann" and data[0]["labels"] == ["vip"] and data[0]["rating"] == 5
+
+    wide = {"from": (today - timedelta(days=30)).isoformat(), "to": today.isoformat()}
+    data = json.loads(b"".join(client.get("/console/export.json", wide).streaming_content))
+    assert [d["conversation"] for d in data] == [stored["old"].public_id, c.public_id]
+    assert client.get("/console/export.csv", {"from": "x"}).status_code == 400
+
+
+def test_bulk_export_pages_through_more_conversations_than_one_chunk(monkeypatch):
+    monkeypatch.setattr(exports, "CHUNK", 3)
+    made = [Conversation.objects.create() for _ in range(8)]
+    for c in made:
+        Message.objects.create(conversation=c, role="visitor", text=f"q{c.pk}")
+    today = timezone.localdate()
+    data = json.loads("".join(exports.export_json(start_day=today, end_day=today)))
+    assert [d["conversation"] for d in data] == [c.public_id for c in made]

@@ -1,0 +1,147 @@
+"""Per-agent reports checked against figures this test computes itself from the rows it
+creates (handled, median first response and resolution, CSAT, handoff reasons), the CSV export,
+and the page."""
+
+import csv
+import io
+import random
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from chatbot.inbox import reports
+from chatbot.models import Conversation, Message
+from tests.handoff.conftest import make_agent
+
+pytestmark = pytest.mark.django_db
+
+REASONS = ["visitor_request", "visitor_words", "bot_unsure", "models_down"]
+
+
+def median(values: list[float]) -> float | None:
+    """Written out here, not statistics.median: the check must not share the code it checks."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def expected_figures(records, *, since):
+    """Per agent, from the rows as created: conversations queued since `since` (up to now)."""
+    expected = {}
+    for agent_id, queued, first, closed, rating, reason in records:
+        if queued < since:
+            continue
+        e = expected.setdefault(
+            agent_id, {"handled": 0, "first": [], "resolution": [], "ratings": [], "reasons": {}}
+        )
+        e["handled"] += 1
+        if first:
+            e["first"].append((first - queued).total_seconds())
+        if closed:
+            e["resolution"].append((closed - queued).total_seconds())
+        if rating:
+            e["ratings"].append(rating)
+        e["reasons"][reason] = e["reasons"].get(reason, 0) + 1
+    return expected
+
+
+def test_report_matches_figures_computed_from_the_rows():
+    rng = random.Random(20)
+    agents = [make_agent("ann"), make_agent("bob"), make_agent("cy")]
+    today = timezone.localdate()
+    noon = timezone.make_aware(timezone.datetime.combine(today, timezone.datetime.min.time()))
+    noon += timedelta(hours=12)
+    records = []  # (agent id, queued, first reply, closed, rating, reason)
+    for _ in range(40):
+        agent = rng.choice(agents)
+        queued = noon - timedelta(days=rng.randrange(0, 3), minutes=rng.randrange(0, 300))
+        c = Conversation.objects.create(locale="en")
+        first = queued + timedelta(seconds=rng.randrange(5, 900)) if rng.random() < 0.85 else None
+        fate = rng.choice(["agent", "closed", "closed", "returned"])
+        closed = queued + timedelta(seconds=rng.randrange(600, 7200)) if fate == "closed" else None
+        rating = rng.choice([None, 1, 2, 3, 4, 5, 5]) if fate == "closed" else None
+        reason = rng.choice(REASONS)
+        if fate == "returned":
+            # Back with the bot: nobody holds it, its last agent message says who handled it.
+            if first is None:
+                first = queued + timedelta(seconds=30)
+            Message.objects.create(conversation=c, role="agent", author=agent, text="hi")
+            Message.objects.filter(conversation=c).update(created_at=first)
+        Conversation.objects.filter(pk=c.pk).update(
+            status={"agent": "agent", "closed": "closed", "returned": "bot"}[fate],
+            assigned_to=None if fate == "returned" else agent,
+            queued_at=queued,
+            claimed_at=queued + timedelta(seconds=3),
+            first_agent_reply_at=first,
+            closed_at=closed,
+            rating=rating,
+            handoff_reason=reason,
+        )
+        records.append((agent.id, queued, first, closed, rating, reason))
+    # Outside the figures: queued before the range, never claimed, and claimed but never
+    # answered then returned to the bot (nobody to count it for).
+    early = Conversation.objects.create()
+    Conversation.objects.filter(pk=early.pk).update(
+        queued_at=noon - timedelta(days=30),
+        claimed_at=noon - timedelta(days=30),
+        assigned_to=agents[0],
+    )
+    unclaimed = Conversation.objects.create()
+    Conversation.objects.filter(pk=unclaimed.pk).update(status="queued", queued_at=noon)
+    silent = Conversation.objects.create()
+    Conversation.objects.filter(pk=silent.pk).update(queued_at=noon, claimed_at=noon)
+
+    expected = expected_figures(
+        records, since=timezone.localtime(noon).replace(hour=0, minute=0) - timedelta(days=2)
+    )
+    figures = reports.agent_report(start_day=today - timedelta(days=2), end_day=today)
+    assert [f.name for f in figures] == ["ann", "bob", "cy"]
+    for f in figures:
+        e = expected[f.agent_id]
+        assert f.handled == e["handled"]
+        assert f.first_response_median_s == pytest.approx(median(e["first"]))
+        assert f.resolution_median_s == pytest.approx(median(e["resolution"]))
+        assert len(f.ratings) == len(e["ratings"])
+        satisfied = sum(1 for r in e["ratings"] if r in (4, 5))
+        assert f.csat == (pytest.approx(satisfied / len(e["ratings"])) if e["ratings"] else None)
+        assert dict(f.reasons) == e["reasons"]
+    assert sum(f.handled for f in figures) == 40
+
+    # One day only: the figures still match the rows of that day.
+    day = expected_figures(records, since=timezone.localtime(noon).replace(hour=0, minute=0))
+    one_day = reports.agent_report(start_day=today, end_day=today)
+    assert {f.agent_id: f.handled for f in one_day} == {a: e["handled"] for a, e in day.items()}
+    assert sum(f.handled for f in one_day) < 40
+
+    # The CSV says the same, one row per agent.
+    client = Client()
+    client.force_login(agents[0])
+    start = (today - timedelta(days=2)).isoformat()
+    response = client.get("/console/reports.csv", {"from": start, "to": today.isoformat()})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert [r["agent"] for r in rows] == ["ann", "bob", "cy"]
+    for row, f in zip(rows, figures, strict=True):
+        e = expected[f.agent_id]
+        assert int(row["conversations_handled"]) == e["handled"]
+        if e["first"]:
+            assert float(row["first_response_median_s"]) == pytest.approx(
+                median(e["first"]), abs=0.05
+            )
+        assert int(row["ratings"]) == len(e["ratings"])
+        pairs = dict(p.split("=") for p in row["handoff_reasons"].split())
+        assert {k: int(v) for k, v in pairs.items()} == e["reasons"]
+
+    page = client.get("/console/reports/", {"from": start, "to": today.isoformat()})
+    assert page.status_code == 200
+    assert f'data-agent="{agents[1].id}"'.encode() in page.content
+    assert (
+        client.get("/console/reports/", {"from": "2026-02-01", "to": "2026-01-01"}).status_code
+        == 400
+    )
