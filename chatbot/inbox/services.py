@@ -42,6 +42,11 @@ def _conversation_id(public_id: str) -> int:
     return found
 
 
+def conversation_labels_of(*, public_id: str) -> list[dict[str, Any]]:
+    _conversation_id(public_id)
+    return conversation_labels(public_ids=[public_id]).get(public_id, [])
+
+
 @transaction.atomic
 def conversation_label_add(
     *, public_id: str, label_id: int, agent: AbstractBaseUser

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from chatbot.handoff.selectors import AGENTS_GROUP, agent_name
@@ -21,6 +22,24 @@ from chatbot.inbox.search import Filters, conversations_find
 from chatbot.views_console import agent_required
 
 DEFAULT_RANGE_DAYS = 7
+
+# The inbox script's words, in the agent's language ({…} filled in there).
+INBOX_TEXT = {
+    "searchFailed": _("The search did not work: check the dates."),
+    "viewName": _("Name this view:"),
+    "viewFailed": _("The view was not saved."),
+    "deleteView": _("Delete view"),
+    "removeLabel": _("Remove label"),
+    "labelFailed": _("The label was not changed."),
+    "unfilled": _("Fill in or remove the {{…}} in your reply before sending it."),
+    "noReplies": _("No canned replies yet."),
+    "edit": _("Edit"),
+    "delete": _("Delete"),
+    "confirmDelete": _("Delete the canned reply {shortcut}?"),
+    "unknownVariables": _("These variables cannot be filled in:"),
+    "shortcutTaken": _("Another canned reply has that shortcut."),
+    "invalid": _("Check the shortcut (letters, digits, - and _), the title and the text."),
+}
 
 
 def _error(err: services.InboxError | ValueError, status: int = 400) -> JsonResponse:
@@ -70,6 +89,7 @@ def inbox_setup(request: HttpRequest) -> JsonResponse:
                 services.saved_view_payload(v) for v in SavedView.objects.filter(agent=request.user)
             ],
             "replies": services.canned_replies(),
+            "text": {key: str(value) for key, value in INBOX_TEXT.items()},
         }
     )
 
@@ -86,14 +106,17 @@ def inbox_search(request: HttpRequest) -> JsonResponse:
     )
 
 
-@require_http_methods(["POST", "DELETE"])
+@require_http_methods(["GET", "POST", "DELETE"])
 @agent_required
 def conversation_labels(
     request: HttpRequest, public_id: str, label_id: int | None = None
 ) -> JsonResponse:
-    """POST {label}: put it on; DELETE …/<label_id>/: take it off. Answers with the labels."""
+    """GET: its labels; POST {label}: put it on; DELETE …/<label_id>/: take it off. Answers
+    with the labels."""
     try:
-        if request.method == "DELETE" and label_id is not None:
+        if request.method == "GET":
+            labels = services.conversation_labels_of(public_id=public_id)
+        elif request.method == "DELETE" and label_id is not None:
             labels = services.conversation_label_remove(public_id=public_id, label_id=label_id)
         else:
             labels = services.conversation_label_add(

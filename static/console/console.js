@@ -38,6 +38,7 @@
     current: null, // the transcript being viewed
     left: [], // the left-messages inbox: waiting ones oldest first, then recently answered
   };
+  var hooks = {}; // set by inbox.js: item(button, item), transcript(t)
   var ws = null;
   var attempts = 0;
   var pendingOpen = null;
@@ -316,6 +317,7 @@
       if (i.owner) meta.push("with " + i.owner.name);
       if (i.email) meta.push(i.email);
       b.appendChild(el("span", "item-meta", meta.filter(Boolean).join(" · ")));
+      if (hooks.item) hooks.item(b, i); // the inbox's labels and matched text (inbox.js)
       b.addEventListener("click", function () {
         openConversation(i.conversation);
       });
@@ -457,10 +459,6 @@
     });
   });
 
-  $("search-form").addEventListener("submit", function (e) {
-    e.preventDefault();
-    send({ type: "search", query: $("search").value });
-  });
 
   // ---------------------------------------------------------------------------------------
   // One conversation
@@ -486,6 +484,7 @@
     renderLeftSection();
     renderHead();
     renderList();
+    if (hooks.transcript) hooks.transcript(t); // labels, transcript link (inbox.js)
   }
 
   function renderHead() {
@@ -753,6 +752,12 @@
   }, HEARTBEAT_MS);
 
   window.__console = {
+    hooks: hooks,
+    notice: notice,
+    searchResults: function (items) {
+      state.searchItems = items;
+      renderList();
+    },
     state: function () {
       return { me: state.me, view: state.view, items: state.items, counts: state.counts, queueOffset: state.queueOffset, current: state.current, connected: !!ws && ws.readyState === 1 };
     },

@@ -1,0 +1,452 @@
+/*
+ * The console's inbox (docs/console.md, "Inbox"): search with filters and saved views, labels
+ * on the open conversation, the team's canned replies (a library, `/shortcut` in the reply box,
+ * variables filled in), and links to the printable transcript. Talks JSON over HTTP to
+ * /console/inbox/ (CSRF token in X-CSRFToken); hooks into console.js through window.__console.
+ * Server text is only ever set with textContent.
+ */
+(function () {
+  "use strict";
+
+  var C = window.__console;
+  var $ = function (id) {
+    return document.getElementById(id);
+  };
+  var base = document.body.getAttribute("data-inbox-url"); // /console/inbox/
+  var csrf = document.body.getAttribute("data-csrf");
+  // {{name}} or {{name|what to write when unknown}}
+  var VARIABLE = /\{\{\s*([\w.]+)\s*(?:\|([^{}]*))?\}\}/g;
+  var LEFTOVER = /\{\{[^{}]*\}\}/;
+  var inbox = { labels: [], agents: [], views: [], replies: [], text: {} };
+  var labelsShown = []; // the open conversation's labels
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    return e;
+  }
+
+  function T(key) {
+    return inbox.text[key] || key;
+  }
+
+  function api(method, path, body) {
+    var init = { method: method, credentials: "same-origin", headers: { "X-CSRFToken": csrf } };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    return fetch(base + path, init).then(function (r) {
+      return r.json().then(
+        function (data) {
+          return { ok: r.ok, data: data };
+        },
+        function () {
+          return { ok: false, data: { error: "http_" + r.status } };
+        }
+      );
+    });
+  }
+
+  function load() {
+    return api("GET", "").then(function (res) {
+      if (!res.ok) return;
+      inbox.labels = res.data.labels;
+      inbox.agents = res.data.agents;
+      inbox.views = res.data.views;
+      inbox.replies = res.data.replies;
+      inbox.text = res.data.text || {};
+      fillSelect($("filter-agent"), inbox.agents);
+      fillSelect($("filter-label"), inbox.labels);
+      renderViews();
+      renderReplies();
+      renderLabels();
+    });
+  }
+
+  function fillSelect(select, rows) {
+    while (select.options.length > 1) select.remove(1);
+    rows.forEach(function (r) {
+      var o = el("option", null, r.name);
+      o.value = r.id;
+      select.appendChild(o);
+    });
+  }
+
+  // -----------------------------------------------------------------------------------------
+  // Search with filters, saved views
+  // -----------------------------------------------------------------------------------------
+  function currentFilters() {
+    return {
+      query: $("search").value.trim(),
+      status: $("filter-status").value,
+      agent: $("filter-agent").value,
+      label: $("filter-label").value,
+      date_from: $("filter-from").value,
+      date_to: $("filter-to").value,
+    };
+  }
+
+  function applyFilters(f) {
+    $("search").value = f.query || "";
+    $("filter-status").value = f.status || "";
+    $("filter-agent").value = f.agent != null ? String(f.agent) : "";
+    $("filter-label").value = f.label != null ? String(f.label) : "";
+    $("filter-from").value = f.date_from || "";
+    $("filter-to").value = f.date_to || "";
+  }
+
+  function search() {
+    var f = currentFilters();
+    var q = Object.keys(f)
+      .filter(function (k) {
+        return f[k];
+      })
+      .map(function (k) {
+        return encodeURIComponent(k) + "=" + encodeURIComponent(f[k]);
+      })
+      .join("&");
+    api("GET", "search/?" + q).then(function (res) {
+      if (res.ok) C.searchResults(res.data.items);
+      else C.notice(T("searchFailed"));
+    });
+  }
+
+  $("search-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    search();
+  });
+
+  $("view-save").addEventListener("click", function () {
+    var name = window.prompt(T("viewName"));
+    if (!name) return;
+    api("POST", "views/", { name: name, filters: currentFilters() }).then(function (res) {
+      if (!res.ok) return C.notice(T("viewFailed"));
+      inbox.views = inbox.views
+        .filter(function (v) {
+          return v.name !== res.data.name;
+        })
+        .concat([res.data])
+        .sort(function (a, b) {
+          return a.name.localeCompare(b.name);
+        });
+      renderViews();
+    });
+  });
+
+  function renderViews() {
+    var list = $("saved-views");
+    list.textContent = "";
+    inbox.views.forEach(function (v) {
+      var li = el("li");
+      var open = el("button", "view", v.name);
+      open.type = "button";
+      open.addEventListener("click", function () {
+        applyFilters(v.filters);
+        search();
+      });
+      var del = el("button", "view-delete", "×");
+      del.type = "button";
+      del.title = T("deleteView");
+      del.setAttribute("aria-label", T("deleteView") + " " + v.name);
+      del.addEventListener("click", function () {
+        api("DELETE", "views/" + v.id + "/").then(function (res) {
+          if (!res.ok) return;
+          inbox.views = inbox.views.filter(function (o) {
+            return o.id !== v.id;
+          });
+          renderViews();
+        });
+      });
+      li.appendChild(open);
+      li.appendChild(del);
+      list.appendChild(li);
+    });
+  }
+
+  // Labels and the matched text on list items (called by console.js for each item).
+  C.hooks.item = function (button, item) {
+    if (item.match) button.appendChild(el("span", "match", "“" + item.match + "”"));
+    if (item.labels && item.labels.length) {
+      var box = el("span", "labels");
+      item.labels.forEach(function (l) {
+        box.appendChild(chip(l));
+      });
+      button.appendChild(box);
+    }
+  };
+
+  // -----------------------------------------------------------------------------------------
+  // Labels on the open conversation
+  // -----------------------------------------------------------------------------------------
+  function chip(label, onRemove) {
+    var c = el("span", "label-chip", label.name);
+    c.style.backgroundColor = label.color;
+    c.setAttribute("data-label", label.id);
+    if (onRemove) {
+      var x = el("button", null, "×");
+      x.type = "button";
+      x.setAttribute("aria-label", T("removeLabel") + " " + label.name);
+      x.addEventListener("click", onRemove);
+      c.appendChild(x);
+    }
+    return c;
+  }
+
+  function current() {
+    return C.state().current;
+  }
+
+  function labelsPath() {
+    return "conversations/" + encodeURIComponent(current().conversation) + "/labels/";
+  }
+
+  function renderLabels() {
+    var box = $("conv-label-list");
+    box.textContent = "";
+    labelsShown.forEach(function (l) {
+      box.appendChild(
+        chip(l, function () {
+          api("DELETE", labelsPath() + l.id + "/").then(setLabels);
+        })
+      );
+    });
+    var shown = labelsShown.map(function (l) {
+      return l.id;
+    });
+    fillSelect(
+      $("label-add"),
+      inbox.labels.filter(function (l) {
+        return shown.indexOf(l.id) < 0;
+      })
+    );
+    $("label-add").hidden = !inbox.labels.length;
+  }
+
+  function setLabels(res) {
+    if (!res.ok) return C.notice(T("labelFailed"));
+    if (current() && res.data.conversation === current().conversation) {
+      labelsShown = res.data.labels;
+      renderLabels();
+    }
+  }
+
+  $("label-add").addEventListener("change", function () {
+    var id = Number($("label-add").value);
+    $("label-add").value = "";
+    if (id && current()) api("POST", labelsPath(), { label: id }).then(setLabels);
+  });
+
+  C.hooks.transcript = function (t) {
+    labelsShown = [];
+    renderLabels();
+    $("transcript-link").href = "/console/conversations/" + encodeURIComponent(t.conversation) + "/transcript/";
+    api("GET", labelsPath()).then(setLabels);
+    hideShortcuts();
+  };
+
+  // -----------------------------------------------------------------------------------------
+  // Canned replies: `/shortcut` in the reply box, variables filled in, and the library
+  // -----------------------------------------------------------------------------------------
+  function fill(text) {
+    var c = current() || {};
+    var me = C.state().me || {};
+    var values = {
+      "visitor.name": c.visitor_name || (c.visitor && c.visitor.name) || "",
+      "visitor.email": c.email || "",
+      "agent.name": me.name || "",
+    };
+    return text
+      .replace(VARIABLE, function (all, name, fallback) {
+        if (values[name]) return values[name];
+        return fallback != null ? fallback.trim() : ""; // never the raw {{…}}
+      })
+      .replace(/[ \t]+([,.!?;:，。！？])/g, "$1")
+      .replace(/[ \t]{2,}/g, " ")
+      .trim();
+  }
+
+  // The "/word" just before the caret, if any: [start, word].
+  function slashWord() {
+    var box = $("reply");
+    var upto = box.value.slice(0, box.selectionStart);
+    var m = /(^|\s)\/([\w-]*)$/.exec(upto);
+    return m ? [upto.length - m[2].length - 1, m[2]] : null;
+  }
+
+  function matchingReplies(prefix) {
+    prefix = prefix.toLowerCase();
+    return inbox.replies.filter(function (r) {
+      return r.shortcut.toLowerCase().indexOf(prefix) === 0;
+    });
+  }
+
+  function expand(reply, at) {
+    var box = $("reply");
+    var end = box.selectionStart;
+    var text = fill(reply.text);
+    box.value = box.value.slice(0, at) + text + box.value.slice(end);
+    var caret = at + text.length;
+    box.setSelectionRange(caret, caret);
+    box.dispatchEvent(new Event("input", { bubbles: true })); // typing indicator as usual
+    hideShortcuts();
+    box.focus();
+  }
+
+  function hideShortcuts() {
+    $("shortcuts").hidden = true;
+    $("shortcuts").textContent = "";
+  }
+
+  function showShortcuts() {
+    var found = slashWord();
+    var list = $("shortcuts");
+    list.textContent = "";
+    var items = found ? matchingReplies(found[1]).slice(0, 8) : [];
+    items.forEach(function (r) {
+      var li = el("li");
+      var b = el("button", "shortcut");
+      b.type = "button";
+      b.setAttribute("data-shortcut", r.shortcut);
+      b.appendChild(el("b", null, "/" + r.shortcut + " "));
+      b.appendChild(el("span", null, r.title));
+      b.addEventListener("mousedown", function (e) {
+        e.preventDefault(); // keep the caret in the reply box
+        var now = slashWord();
+        if (now) expand(r, now[0]);
+      });
+      li.appendChild(b);
+      list.appendChild(li);
+    });
+    list.hidden = !items.length;
+  }
+
+  $("reply").addEventListener("input", showShortcuts);
+  $("reply").addEventListener("blur", function () {
+    setTimeout(hideShortcuts, 150);
+  });
+
+  // Capture phase on the document: runs before console.js's own Enter and submit handlers.
+  document.addEventListener(
+    "keydown",
+    function (e) {
+      if (e.target.id !== "reply" || e.isComposing) return;
+      var found = slashWord();
+      if (found && (e.key === "Tab" || e.key === "Enter" || e.key === " ")) {
+        var exact = inbox.replies.filter(function (r) {
+          return r.shortcut.toLowerCase() === found[1].toLowerCase();
+        })[0];
+        var pick = exact || (e.key !== " " ? matchingReplies(found[1])[0] : null);
+        if (pick && found[1]) {
+          e.preventDefault();
+          e.stopImmediatePropagation();
+          expand(pick, found[0]);
+          return;
+        }
+      }
+      if (e.key === "Escape") hideShortcuts();
+      if (e.key === "Enter" && !e.shiftKey && LEFTOVER.test($("reply").value)) {
+        e.preventDefault();
+        e.stopImmediatePropagation();
+        C.notice(T("unfilled"));
+      }
+    },
+    true
+  );
+  document.addEventListener(
+    "submit",
+    function (e) {
+      if (e.target.id === "composer" && LEFTOVER.test($("reply").value)) {
+        e.preventDefault();
+        e.stopImmediatePropagation();
+        C.notice(T("unfilled"));
+      }
+    },
+    true
+  );
+
+  // The library.
+  function renderReplies() {
+    var list = $("replies-list");
+    list.textContent = "";
+    if (!inbox.replies.length) list.appendChild(el("li", "none", T("noReplies")));
+    inbox.replies.forEach(function (r) {
+      var li = el("li", "canned-reply");
+      li.setAttribute("data-shortcut", r.shortcut);
+      li.appendChild(el("b", null, "/" + r.shortcut + " — " + r.title));
+      li.appendChild(el("div", "text", r.text));
+      var edit = el("button", "edit", T("edit"));
+      edit.type = "button";
+      edit.addEventListener("click", function () {
+        editReply(r);
+      });
+      var del = el("button", "delete", T("delete"));
+      del.type = "button";
+      del.addEventListener("click", function () {
+        if (!window.confirm(T("confirmDelete").replace("{shortcut}", "/" + r.shortcut))) return;
+        api("DELETE", "replies/" + r.id + "/").then(function (res) {
+          if (!res.ok) return;
+          inbox.replies = inbox.replies.filter(function (o) {
+            return o.id !== r.id;
+          });
+          renderReplies();
+        });
+      });
+      li.appendChild(edit);
+      li.appendChild(del);
+      list.appendChild(li);
+    });
+  }
+
+  function editReply(r) {
+    $("reply-id").value = r ? r.id : "";
+    $("reply-shortcut").value = r ? r.shortcut : "";
+    $("reply-title").value = r ? r.title : "";
+    $("reply-text").value = r ? r.text : "";
+    replyError("");
+    $("reply-shortcut").focus();
+  }
+
+  function replyError(text) {
+    $("reply-error").textContent = text;
+    $("reply-error").hidden = !text;
+  }
+
+  $("replies-open").addEventListener("click", function () {
+    editReply(null);
+    $("replies").showModal();
+  });
+  $("replies-close").addEventListener("click", function () {
+    $("replies").close();
+  });
+  $("reply-new").addEventListener("click", function () {
+    editReply(null);
+  });
+  $("reply-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var id = $("reply-id").value;
+    var body = { shortcut: $("reply-shortcut").value, title: $("reply-title").value, text: $("reply-text").value };
+    api("POST", "replies/" + (id ? id + "/" : ""), body).then(function (res) {
+      if (!res.ok) {
+        var d = res.data;
+        if (d.error === "unknown_variables") replyError(T("unknownVariables") + " " + d.variables.join(", "));
+        else if (d.error === "shortcut_taken") replyError(T("shortcutTaken"));
+        else replyError(T("invalid"));
+        return;
+      }
+      inbox.replies = inbox.replies
+        .filter(function (o) {
+          return o.id !== res.data.id;
+        })
+        .concat([res.data])
+        .sort(function (a, b) {
+          return a.shortcut.localeCompare(b.shortcut);
+        });
+      renderReplies();
+      editReply(null);
+    });
+  });
+
+  load();
+})();

@@ -1,0 +1,180 @@
+"""The console's inbox in chromium: full-text search (Chinese too) with filters and a saved
+view, labels put on and taken off, the canned-reply library managed in the console, `/refund`
+expanding in the reply box with its variables filled in, a reply with an unfilled {{…}} not
+sent, and the printable transcript and reports pages."""
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.servers import create_agent, daphne, manage, server_env
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
+
+PASSWORD = "pw-ann-7720"
+
+SEED = """
+from django.utils import timezone
+from chatbot.inbox.models import Label
+from chatbot.models import Conversation, Message
+Label.objects.create(name="vip", color="#dc2626")
+Label.objects.create(name="billing", color="#2563eb")
+zh = Conversation.objects.create(public_id="zh-refund", locale="zh-hans")
+Message.objects.create(conversation=zh, role="visitor", text="你好，我想申请退款")
+en = Conversation.objects.create(public_id="en-parcel")
+Message.objects.create(conversation=en, role="visitor", text="Where is my parcel?")
+queued = Conversation.objects.create(
+    public_id="queued-one", status="queued", queued_at=timezone.now(),
+    handoff_reason="visitor_request",
+)
+Message.objects.create(conversation=queued, role="visitor", text="I need a refund")
+"""
+
+
+@pytest.fixture(scope="module")
+def inbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("inbox-server")
+    env = server_env(tmp / "db.sqlite3", HANDOFF_CLAIM_TIMEOUT_S="600")
+    manage(env, "migrate", "--noinput")
+    create_agent(env, "ann", PASSWORD)
+    manage(env, "shell", "-c", SEED)
+    with daphne(env, tmp / "daphne.log") as base:
+        yield base
+
+
+def _signed_in(browser: Browser, base: str) -> Page:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.on("pageerror", lambda exc: pytest.fail(f"page error: {exc}"))
+    page.goto(base + "/console/")
+    page.get_by_label("Username").fill("ann")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#online")).to_have_text("1 agent online")
+    return page
+
+
+def test_search_filters_views_and_labels(browser: Browser, inbox_server: str) -> None:
+    page = _signed_in(browser, inbox_server)
+    page.get_by_role("tab", name="Search").click()
+    page.get_by_label("Search conversations").fill("退款")
+    page.get_by_role("button", name="Search", exact=True).click()
+    items = page.locator("#list .item")
+    expect(items).to_have_count(1)
+    expect(items.first).to_have_attribute("data-conversation", "zh-refund")
+    expect(items.first.locator(".match")).to_contain_text("我想申请退款")
+
+    # Words of another conversation; then a status that excludes it.
+    page.get_by_label("Search conversations").fill("parcel")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(items).to_have_count(1)
+    expect(items.first).to_have_attribute("data-conversation", "en-parcel")
+    page.get_by_label("Status").select_option("queued")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator("#list")).to_have_text("No results.")
+
+    # A saved view brings its filters back.
+    page.get_by_label("Search conversations").fill("refund")
+    page.once("dialog", lambda dialog: dialog.accept("Queued refunds"))
+    page.get_by_role("button", name="Save as view").click()
+    view = page.locator("#saved-views button.view", has_text="Queued refunds")
+    expect(view).to_be_visible()
+    page.get_by_label("Search conversations").fill("")
+    page.get_by_label("Status").select_option("")
+    view.click()
+    expect(page.get_by_label("Search conversations")).to_have_value("refund")
+    expect(page.get_by_label("Status")).to_have_value("queued")
+    expect(items).to_have_count(1)
+    expect(items.first).to_have_attribute("data-conversation", "queued-one")
+
+    # A label on the Chinese conversation, then found by it, then taken off.
+    page.get_by_label("Status").select_option("")
+    page.get_by_label("Search conversations").fill("退款")
+    page.get_by_role("button", name="Search", exact=True).click()
+    items.first.locator("button.open").click()
+    expect(page.locator("#conv-title")).to_have_text("Conversation zh-refund")
+    page.get_by_label("Add a label").select_option(label="vip")
+    chip = page.locator("#conv-label-list .label-chip")
+    expect(chip).to_have_count(1)
+    expect(chip).to_contain_text("vip")
+    page.get_by_label("Search conversations").fill("")
+    page.get_by_label("Label", exact=True).select_option(label="vip")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(items).to_have_count(1)
+    expect(items.first.locator(".label-chip")).to_have_text("vip")
+    page.get_by_role("button", name="Remove label vip").click()
+    expect(chip).to_have_count(0)
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator("#list")).to_have_text("No results.")
+
+    # The printable transcript of the open conversation.
+    href = page.locator("#transcript-link").get_attribute("href")
+    assert href == "/console/conversations/zh-refund/transcript/"
+    printable = page.context.new_page()
+    printable.goto(inbox_server + href)
+    expect(printable.locator(".msg.visitor .text")).to_have_text("你好，我想申请退款")
+    printable.close()
+
+
+def test_canned_replies_library_shortcut_and_variables(browser: Browser, inbox_server: str) -> None:
+    page = _signed_in(browser, inbox_server)
+
+    # The library: an unknown variable is refused, then the reply is saved and edited.
+    page.get_by_role("button", name="Canned replies").click()
+    dialog = page.locator("#replies")
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("Shortcut").fill("refund")
+    dialog.get_by_label("Title").fill("Refund on its way")
+    dialog.get_by_label("Text").fill("Hi {{visitor.name}}, order {{order.id}} is refunded.")
+    dialog.get_by_role("button", name="Save").click()
+    expect(page.locator("#reply-error")).to_have_text(
+        "These variables cannot be filled in: order.id"
+    )
+    dialog.get_by_label("Text").fill(
+        "Hi {{visitor.name|there}}, {{agent.name}} here: your refund is on its way."
+    )
+    dialog.get_by_role("button", name="Save").click()
+    saved = dialog.locator('.canned-reply[data-shortcut="refund"]')
+    expect(saved).to_contain_text("/refund — Refund on its way")
+    dialog.get_by_label("Shortcut").fill("thanks")
+    dialog.get_by_label("Title").fill("Thanks")
+    dialog.get_by_label("Text").fill("Thanks for waiting, {{visitor.name}}!")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog.locator(".canned-reply")).to_have_count(2)
+    page.once("dialog", lambda d: d.accept())
+    dialog.locator('.canned-reply[data-shortcut="thanks"] button.delete').click()
+    expect(dialog.locator(".canned-reply")).to_have_count(1)
+    dialog.get_by_role("button", name="Close").click()
+
+    # Claim the queued conversation, then use the reply by its shortcut.
+    page.locator('#list .item[data-conversation="queued-one"] button.open').click()
+    page.get_by_role("button", name="Claim").click()
+    expect(page.locator("#conv-owner")).to_have_text("You own this conversation.")
+    reply = page.get_by_label("Reply", exact=True)
+    reply.press_sequentially("/ref")
+    expect(page.locator("#shortcuts button.shortcut")).to_have_count(1)
+    expect(page.locator("#shortcuts")).to_contain_text("/refund Refund on its way")
+    reply.press_sequentially("und")
+    reply.press("Tab")
+    # No visitor name is known: the fallback is written, never the raw variable.
+    expect(reply).to_have_value("Hi there, ann here: your refund is on its way.")
+    reply.press("Enter")
+    agent_text = page.locator("#transcript .msg.agent .text")
+    expect(agent_text).to_have_text(["Hi there, ann here: your refund is on its way."])
+
+    # A {{…}} typed by hand is not sent.
+    reply.fill("Hello {{visitor.name}}")
+    reply.press("Enter")
+    expect(page.locator("#notice")).to_contain_text("Fill in or remove")
+    expect(agent_text).to_have_count(1)
+    expect(reply).to_have_value("Hello {{visitor.name}}")
+
+    # The reports page counts the claimed conversation for ann.
+    page.get_by_role("link", name="Reports").click()
+    row = page.locator("#report tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.locator("th")).to_have_text("ann")
+    expect(row.locator(".handled")).to_have_text("1")
+    expect(row.locator(".reasons")).to_have_text("visitor_request 1")
