@@ -28,6 +28,9 @@ from knowledge.documents.lexical import CHINESE_STOPWORDS, TOKEN, search_tokens,
 
 RESULT_LIMIT = 50
 INDEX_BATCH = 2000
+# Messages one search may index first (~0.1 ms each: 0.5 s at most); a larger backlog is
+# searched as substrings meanwhile (docs/console.md, "Inbox").
+INDEX_MAX_PER_SEARCH = 5000
 # A message stored this recently may still have an uncommitted one with a lower id before it:
 # the index's high-water mark stays behind it, and the next search looks again.
 INDEX_SETTLE_S = 60
@@ -77,20 +80,25 @@ class Filters:
         return data
 
 
-def search_index_catch_up(*, now: dt.datetime | None = None) -> int:
-    """Writes the search tokens of messages not indexed yet (PostgreSQL only); returns how many.
+def search_index_catch_up(
+    *, now: dt.datetime | None = None, limit: int | None = None
+) -> tuple[int, int]:
+    """Writes the search tokens of messages not indexed yet, at most `limit` of them (None:
+    all; PostgreSQL only). Returns (rows written, the last message id read: every message up to
+    it is indexed).
     Messages of the last INDEX_SETTLE_S seconds are read again next time, so that one whose
     transaction commits late is not skipped; those indexed already are not tokenized again."""
     if connection.vendor != "postgresql":
-        return 0
-    now = now or timezone.now()
-    settled = now - timedelta(seconds=INDEX_SETTLE_S)
+        return 0, 0
+    settled = (now or timezone.now()) - timedelta(seconds=INDEX_SETTLE_S)
     state, _ = SearchIndexState.objects.get_or_create(pk=1)
-    through = state.indexed_through
+    cursor = mark = state.indexed_through
+    settled_so_far = True
     written = 0
-    while True:
+    budget = limit if limit is not None else float("inf")  # messages to tokenize
+    while budget > 0:
         rows = list(
-            Message.objects.filter(id__gt=through)
+            Message.objects.filter(id__gt=cursor)
             .order_by("id")
             .values_list("id", "created_at")[:INDEX_BATCH]
         )
@@ -100,30 +108,31 @@ def search_index_catch_up(*, now: dt.datetime | None = None) -> int:
         done = set(
             MessageSearch.objects.filter(message_id__in=ids).values_list("message_id", flat=True)
         )
-        todo = Message.objects.filter(id__in=[i for i in ids if i not in done]).values_list(
-            "id", "conversation_id", "text"
-        )
+        todo: list[int] = []
+        for message_id, created_at in rows:
+            if message_id not in done:
+                if budget <= len(todo):
+                    break
+                todo.append(message_id)
+            cursor = message_id
+            settled_so_far = settled_so_far and created_at <= settled
+            if settled_so_far:
+                mark = message_id
+        texts = Message.objects.filter(id__in=todo).values_list("id", "conversation_id", "text")
         created = MessageSearch.objects.bulk_create(
             [
                 MessageSearch(message_id=i, conversation_id=c, search_tokens=search_tokens(t))
-                for i, c, t in todo
+                for i, c, t in texts
             ],
             ignore_conflicts=True,
         )
         written += len(created)
-        mark = through
-        for message_id, created_at in rows:
-            if created_at > settled:
-                break
-            mark = message_id
-        if mark > through:
-            SearchIndexState.objects.filter(pk=1, indexed_through__lt=mark).update(
-                indexed_through=mark
-            )
-        if mark != ids[-1] or len(rows) < INDEX_BATCH:
+        budget -= len(todo)
+        if cursor != ids[-1] or len(rows) < INDEX_BATCH:
             break
-        through = mark
-    return written
+    if mark > state.indexed_through:
+        SearchIndexState.objects.filter(pk=1, indexed_through__lt=mark).update(indexed_through=mark)
+    return written, cursor
 
 
 def query_terms(query: str) -> tuple[list[str], list[str]]:
@@ -150,19 +159,25 @@ def query_terms(query: str) -> tuple[list[str], list[str]]:
 
 def _matching_messages(query: str) -> QuerySet[Message]:
     """Messages holding every word of the query."""
-    messages = Message.objects.all()
-    if connection.vendor == "postgresql":
-        search_index_catch_up()
-        tokens, pieces = query_terms(query)
-        if tokens:
-            tsquery = " & ".join(f"'{t}'" for t in tokens)
-            indexed = MessageSearch.objects.extra(
-                where=["search_vector @@ to_tsquery('simple', %s)"], params=[tsquery]
-            ).values("message_id")
-            messages = messages.filter(id__in=indexed)
-        words = pieces if tokens or pieces else [query]
-    else:
-        words = query.split()
+    words = query.split()
+    if connection.vendor != "postgresql":
+        return _holding(Message.objects.all(), words)
+    _, read_through = search_index_catch_up(limit=INDEX_MAX_PER_SEARCH)
+    tokens, pieces = query_terms(query)
+    if not tokens:
+        return _holding(Message.objects.all(), pieces or words)
+    tsquery = " & ".join(f"'{t}'" for t in tokens)
+    indexed = MessageSearch.objects.extra(
+        where=["search_vector @@ to_tsquery('simple', %s)"], params=[tsquery]
+    ).values("message_id")
+    found = _holding(Message.objects.filter(id__in=indexed), pieces)
+    # Beyond what this search had time to index (a backlog: manage.py index_transcripts), the
+    # words as substrings, so that nothing stored is missed.
+    tail = _holding(Message.objects.filter(id__gt=read_through), words)
+    return Message.objects.filter(Q(id__in=found.values("id")) | Q(id__in=tail.values("id")))
+
+
+def _holding(messages: QuerySet[Message], words: list[str]) -> QuerySet[Message]:
     for word in words:
         messages = messages.filter(text__icontains=word)
     return messages

@@ -3,11 +3,13 @@ PostgreSQL's full-text index, English and Chinese; labels, saved views and canne
 through the console's HTTP endpoints."""
 
 import datetime as dt
+import io
 import json
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -125,15 +127,30 @@ def test_index_catches_up_off_the_hot_path_and_keeps_recent_messages_in_view(cor
     assert not MessageSearch.objects.exists()  # storing a message tokenizes nothing
     assert found(query="refund") == [corpus["refund"].public_id]
     total = Message.objects.count()
+    last = Message.objects.latest("id").id
     assert MessageSearch.objects.count() == total
     # Everything is recent: the mark stays behind, and nothing is tokenized twice.
     assert SearchIndexState.objects.get(pk=1).indexed_through == 0
-    assert search.search_index_catch_up() == 0
+    assert search.search_index_catch_up() == (0, last)
     later = timezone.now() + timedelta(seconds=search.INDEX_SETTLE_S + 1)
-    assert search.search_index_catch_up(now=later) == 0
-    assert SearchIndexState.objects.get(pk=1).indexed_through == Message.objects.latest("id").id
+    assert search.search_index_catch_up(now=later) == (0, last)
+    assert SearchIndexState.objects.get(pk=1).indexed_through == last
     late = conversation("Where is my parcel? Tracking says delivered")
     assert found(query="parcel deliver") == [late.public_id]
+
+
+@pytest.mark.skipif(not POSTGRES, reason="the full-text index is PostgreSQL's")
+def test_a_backlog_beyond_one_searchs_share_is_still_found(corpus, monkeypatch):
+    monkeypatch.setattr(search, "INDEX_MAX_PER_SEARCH", 2)
+    backlog = [conversation(f"Question number {n} about 发票") for n in range(5)]
+    # Each search indexes two more messages; the rest are matched as substrings meanwhile.
+    assert set(found(query="发票")) == {c.public_id for c in backlog}
+    assert MessageSearch.objects.count() == 2
+    assert found(query="refund 1234") == [corpus["refund"].public_id]
+    assert MessageSearch.objects.count() == 4
+    call_command("index_transcripts", stdout=io.StringIO())
+    assert MessageSearch.objects.count() == Message.objects.count()
+    assert set(found(query="发票 question")) == {c.public_id for c in backlog}
 
 
 def test_labels_are_put_on_and_taken_off_by_agents_only_with_csrf(corpus):
