@@ -253,3 +253,15 @@ def test_canned_reply_library_refuses_unknown_variables_and_taken_shortcuts():
     assert signed_in(bob).delete(f"/console/inbox/replies/{reply.id}/").status_code == 200
     assert signed_in(bob).delete(f"/console/inbox/replies/{reply.id}/").status_code == 404
     assert not CannedReply.objects.exists()
+
+
+def test_the_inbox_speaks_the_agents_language():
+    ann = make_agent("ann")
+    client = signed_in(ann)
+    english = client.get("/console/inbox/").json()["text"]
+    chinese = client.get("/console/inbox/", HTTP_ACCEPT_LANGUAGE="zh-hans").json()["text"]
+    assert english["noReplies"] == "No canned replies yet."
+    assert chinese["noReplies"] == "还没有快捷回复。"
+    assert set(chinese) == set(english)
+    page = client.get("/console/reports/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert "客服报表" in page.content.decode()
