@@ -309,7 +309,9 @@
       top.appendChild(el("span", "badge " + i.status, i.status));
       top.appendChild(el("span", "locale", i.locale));
       var wait = el("span", "wait");
-      wait.setAttribute("data-since", i.queued_at || i.created || "");
+      // Only a conversation waiting for people is timed: one back with the bot or closed has
+      // no SLA running (it showed a red, ever-growing wait).
+      if (i.status === "queued" || i.status === "agent") wait.setAttribute("data-since", i.queued_at || i.created || "");
       top.appendChild(wait);
       b.appendChild(top);
       b.appendChild(el("span", "preview", i.preview || "(no message yet)"));
@@ -737,7 +739,7 @@
     var open = c.status === "queued" || c.status === "agent";
     setTimer("wait", open && c.status === "queued" ? ago(c.queued_at) : null, state.sla.wait_s);
     var firstReply = null;
-    if (c.queued_at && c.first_agent_reply_at) firstReply = (Date.parse(c.first_agent_reply_at) - Date.parse(c.queued_at)) / 1000;
+    if (open && c.queued_at && c.first_agent_reply_at) firstReply = (Date.parse(c.first_agent_reply_at) - Date.parse(c.queued_at)) / 1000;
     else if (open && c.queued_at) firstReply = ago(c.queued_at);
     setTimer("first_reply", firstReply, state.sla.first_reply_s);
     var waiting = null;

@@ -15,6 +15,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
 PASSWORD = "pw-ann-7720"
 
 SEED = """
+from datetime import timedelta
 from django.utils import timezone
 from chatbot.inbox.models import Label
 from chatbot.models import Conversation, Message
@@ -29,6 +30,12 @@ queued = Conversation.objects.create(
     handoff_reason="visitor_request",
 )
 Message.objects.create(conversation=queued, role="visitor", text="I need a refund")
+hour_ago = timezone.now() - timedelta(hours=1)
+back = Conversation.objects.create(
+    public_id="back-with-bot", status="bot", queued_at=hour_ago, claimed_at=hour_ago,
+    first_agent_reply_at=hour_ago + timedelta(minutes=20), handoff_reason="visitor_request",
+)
+Message.objects.create(conversation=back, role="visitor", text="Thanks, my invoice is fixed")
 """
 
 
@@ -108,6 +115,22 @@ def test_search_filters_views_and_labels(browser: Browser, inbox_server: str) ->
     expect(chip).to_have_count(0)
     page.get_by_role("button", name="Search", exact=True).click()
     expect(page.locator("#list")).to_have_text("No results.")
+
+    # A conversation back with the bot has no SLA running: no timer, nothing red (it had one).
+    page.get_by_label("Label", exact=True).select_option("")
+    page.get_by_label("Search conversations").fill("invoice")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(items).to_have_count(1)
+    expect(items.first.locator(".wait")).to_have_text("")
+    expect(page.locator("#list .over")).to_have_count(0)
+    items.first.locator("button.open").click()
+    expect(page.locator("#conv-title")).to_have_text("Conversation back-with-bot")
+    expect(page.locator("#timers .timer.over")).to_have_count(0)
+    expect(page.locator("#timers .timer:visible")).to_have_count(0)
+    page.get_by_label("Search conversations").fill("退款")
+    page.get_by_role("button", name="Search", exact=True).click()
+    items.first.locator("button.open").click()
+    expect(page.locator("#conv-title")).to_have_text("Conversation zh-refund")
 
     # The printable transcript of the open conversation.
     href = page.locator("#transcript-link").get_attribute("href")
