@@ -1,20 +1,101 @@
-"""Conversations in the admin: transcripts with each bot answer's source and trace."""
+"""Conversations in the admin: transcripts with each bot answer's source and trace, rendered
+to read (who said what and when; a bot answer's summary and its stages as a table), not as
+raw JSON."""
+
+import json
+from typing import Any
 
 from django.contrib import admin
+from django.template.loader import render_to_string
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
+from chatbot.handoff.selectors import agent_name
 from chatbot.models import AgentNote, AgentPresence, Conversation, Feedback, LeftMessage, Message
 
 
-class MessageInline(admin.TabularInline):
-    model = Message
-    extra = 0
-    can_delete = False
-    fields = ("created_at", "role", "text", "source", "client_id", "trace")
-    readonly_fields = fields
-    show_change_link = True
+def _value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
+
+def trace_summary(trace: dict[str, Any]) -> list[str]:
+    """A bot answer's trace in a line: source, score, model, tokens, cost, timings."""
+    parts = []
+    if trace.get("source"):
+        parts.append(f"source {trace['source']}")
+    if trace.get("score") is not None:
+        parts.append(f"score {float(trace['score']):.3f}")
+    if trace.get("model"):
+        parts.append(f"model {trace['model']}")
+    if trace.get("prompt_tokens") is not None or trace.get("completion_tokens") is not None:
+        tokens = f"{trace.get('prompt_tokens') or 0}+{trace.get('completion_tokens') or 0}"
+        parts.append(f"tokens {tokens}")
+    if trace.get("cost") is not None:
+        parts.append(f"cost ${float(trace['cost']):.5f}")
+    if trace.get("ttft_ms") is not None:
+        parts.append(f"first token {round(trace['ttft_ms'])} ms")
+    if trace.get("total_ms") is not None:
+        parts.append(f"total {round(trace['total_ms'])} ms")
+    if trace.get("grounded") is False:
+        parts.append("ungrounded")
+    return parts
+
+
+def trace_steps(trace: dict[str, Any]) -> list[dict[str, Any]]:
+    steps = []
+    for step in trace.get("steps") or []:
+        if not isinstance(step, dict):
+            continue
+        tokens = ""
+        if step.get("prompt_tokens") is not None or step.get("completion_tokens") is not None:
+            tokens = f"{step.get('prompt_tokens') or 0}+{step.get('completion_tokens') or 0}"
+        steps.append(
+            {
+                **{k: step.get(k) for k in ("stage", "decision", "elapsed_ms", "model", "cost")},
+                "score": round(step["score"], 3)
+                if isinstance(step.get("score"), float)
+                else step.get("score"),
+                "tokens": tokens,
+                "detail": [(k, _value(v)) for k, v in (step.get("detail") or {}).items()],
+            }
+        )
+    return steps
+
+
+def _message_display(m: Message) -> dict[str, Any]:
+    trace = m.trace if isinstance(m.trace, dict) else {}
+    feedback = getattr(m, "feedback", None)
+    who = m.get_role_display()
+    if m.role == Message.Role.AGENT and m.author_id:
+        who = f"{who}: {agent_name(m.author)}"
+    return {
+        "id": m.id,
+        "role": m.role,
+        "who": who,
+        "created": m.created_at,
+        "source": m.source,
+        "text": m.text,
+        "summary": trace_summary(trace) if m.role == Message.Role.BOT else [],
+        "steps": trace_steps(trace) if m.role == Message.Role.BOT else [],
+        "citations": m.citations if isinstance(m.citations, list) else [],
+        "feedback": (
+            f"{feedback.get_value_display()}"
+            + (f" — {feedback.comment}" if feedback.comment else "")
+            if feedback
+            else ""
+        ),
+    }
+
+
+def transcript_html(conversation: Conversation) -> SafeString:
+    messages = (
+        Message.objects.filter(conversation=conversation)
+        .select_related("feedback", "author")
+        .order_by("id")
+    )
+    return render_to_string(
+        "admin/chatbot/transcript.html", {"messages": [_message_display(m) for m in messages]}
+    )
 
 
 class AgentNoteInline(admin.TabularInline):
@@ -56,7 +137,14 @@ class ConversationAdmin(admin.ModelAdmin):
         "closed_at",
     )
     exclude = ("visitor_token",)
-    inlines = [MessageInline, AgentNoteInline, LeftMessageInline]
+    inlines = [AgentNoteInline, LeftMessageInline]
+
+    def get_readonly_fields(self, request, obj=None) -> tuple[str, ...]:
+        return (*super().get_readonly_fields(request, obj), "transcript")
+
+    @admin.display(description="transcript")
+    def transcript(self, obj: Conversation) -> SafeString:
+        return transcript_html(obj) if obj.pk else SafeString("")
 
 
 @admin.register(LeftMessage)
@@ -78,13 +166,32 @@ class MessageAdmin(admin.ModelAdmin):
     readonly_fields = (
         "conversation",
         "role",
+        "author",
         "text",
         "client_id",
         "reply_to",
         "source",
-        "trace",
+        "trace_readable",
         "created_at",
     )
+    exclude = ("trace", "citations")
+
+    @admin.display(description="trace")
+    def trace_readable(self, obj: Message) -> SafeString:
+        """The summary and the stages as on the conversation's page, then the stored JSON
+        indented (for what the table leaves out)."""
+        if not obj.trace:
+            return SafeString("—")
+        shown = render_to_string(
+            "admin/chatbot/transcript.html", {"messages": [_message_display(obj)]}
+        )
+        raw = json.dumps(obj.trace, ensure_ascii=False, indent=2, sort_keys=True)
+        return format_html(
+            '{}<details><summary>JSON</summary><pre style="white-space: pre-wrap">{}</pre>'
+            "</details>",
+            shown,
+            raw,
+        )
 
     @admin.display(description="text")
     def short_text(self, obj: Message) -> str:

@@ -1,0 +1,54 @@
+"""The conversation's admin page shows the transcript to read: who said what and when, a bot
+answer's trace as a summary and a table of its stages, not raw JSON; HTML in messages is
+escaped."""
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from chatbot.models import Conversation, Feedback, Message
+
+pytestmark = pytest.mark.django_db
+
+TRACE = {
+    "source": "faq",
+    "score": 0.9123456,
+    "model": None,
+    "ttft_ms": 12.5,
+    "total_ms": 40.2,
+    "steps": [
+        {
+            "stage": "faq",
+            "decision": "answered",
+            "elapsed_ms": 11.0,
+            "score": 0.9123456,
+            "detail": {"faq_id": 7, "margin": 0.2},
+        },
+    ],
+}
+
+
+def test_conversation_page_renders_the_transcript_and_trace():
+    admin_user = User.objects.create_superuser("root", password="pw-root")
+    ann = User.objects.create_user("ann", first_name="Ann")
+    c = Conversation.objects.create()
+    Message.objects.create(conversation=c, role="visitor", text="<b>bold</b> question")
+    bot = Message.objects.create(
+        conversation=c, role="bot", text="The answer.", source="faq", trace=TRACE
+    )
+    Feedback.objects.create(message=bot, value="down", comment="too short")
+    Message.objects.create(conversation=c, role="agent", author=ann, text="Let me help.")
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get(f"/admin/chatbot/conversation/{c.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "&lt;b&gt;bold&lt;/b&gt; question" in html
+    assert "source faq · score 0.912 · first token 12 ms · total 40 ms" in html
+    assert "<td>answered</td>" in html and "<code>faq_id</code>: 7" in html
+    assert "Agent: Ann" in html and "Not helpful — too short" in html
+    assert '"steps"' not in html and "&quot;steps&quot;" not in html  # no raw JSON
+    message_page = client.get(f"/admin/chatbot/message/{bot.pk}/change/")
+    assert message_page.status_code == 200
+    body = message_page.content.decode()
+    assert "<td>answered</td>" in body and "<summary>JSON</summary>" in body
