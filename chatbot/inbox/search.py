@@ -23,7 +23,7 @@ from django.utils import timezone
 from chatbot.analytics import day_range
 from chatbot.handoff.selectors import conversation_summaries
 from chatbot.inbox.models import ConversationLabel, MessageSearch, SearchIndexState
-from chatbot.models import Conversation, Message
+from chatbot.models import Conversation, LeftMessage, Message
 from knowledge.documents.lexical import CHINESE_STOPWORDS, TOKEN, search_tokens, tokenize
 
 RESULT_LIMIT = 50
@@ -157,30 +157,35 @@ def query_terms(query: str) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(tokens)), pieces
 
 
-def _matching_messages(query: str) -> QuerySet[Message]:
+# Messages matching a query, as querysets that each have a `conversation_id` column and name
+# their message id column: the index's rows on PostgreSQL (no join to the messages table unless
+# a single Chinese character must be a substring), messages otherwise.
+Matches = list[tuple[QuerySet, str]]
+
+
+def _matching_messages(query: str) -> Matches:
     """Messages holding every word of the query."""
     words = query.split()
     if connection.vendor != "postgresql":
-        return _holding(Message.objects.all(), words)
+        return [(_holding(Message.objects.all(), words, "text"), "id")]
     _, read_through = search_index_catch_up(limit=INDEX_MAX_PER_SEARCH)
     tokens, pieces = query_terms(query)
     if not tokens:
-        return _holding(Message.objects.all(), pieces or words)
+        return [(_holding(Message.objects.all(), pieces or words, "text"), "id")]
     tsquery = " & ".join(f"'{t}'" for t in tokens)
     indexed = MessageSearch.objects.extra(
         where=["search_vector @@ to_tsquery('simple', %s)"], params=[tsquery]
-    ).values("message_id")
-    found = _holding(Message.objects.filter(id__in=indexed), pieces)
+    )
     # Beyond what this search had time to index (a backlog: manage.py index_transcripts), the
     # words as substrings, so that nothing stored is missed.
-    tail = _holding(Message.objects.filter(id__gt=read_through), words)
-    return Message.objects.filter(Q(id__in=found.values("id")) | Q(id__in=tail.values("id")))
+    tail = _holding(Message.objects.filter(id__gt=read_through), words, "text")
+    return [(_holding(indexed, pieces, "message__text"), "message_id"), (tail, "id")]
 
 
-def _holding(messages: QuerySet[Message], words: list[str]) -> QuerySet[Message]:
+def _holding(rows: QuerySet, words: list[str], field: str) -> QuerySet:
     for word in words:
-        messages = messages.filter(text__icontains=word)
-    return messages
+        rows = rows.filter(**{f"{field}__icontains": word})
+    return rows
 
 
 def conversations_find(*, filters: Filters, limit: int = RESULT_LIMIT) -> list[dict[str, Any]]:
@@ -201,39 +206,40 @@ def conversations_find(*, filters: Filters, limit: int = RESULT_LIMIT) -> list[d
         found = found.filter(created_at__gte=day_range(filters.date_from, filters.date_from)[0])
     if filters.date_to:
         found = found.filter(created_at__lt=day_range(filters.date_to, filters.date_to)[1])
-    matching: QuerySet[Message] | None = None
+    matches: Matches = []
     if filters.query:
-        matching = _matching_messages(filters.query)
-        found = found.filter(
-            Q(pk__in=matching.values("conversation_id"))
-            | Q(public_id__iexact=filters.query)
-            | Q(left_messages__email__icontains=filters.query)
-        )
-    page = list(
-        Conversation.objects.filter(pk__in=found.values("pk"))
-        .order_by("-updated_at", "-id")
-        .values_list("pk", flat=True)[:limit]
-    )
+        matches = _matching_messages(filters.query)
+        emails = LeftMessage.objects.filter(email__icontains=filters.query)
+        anywhere = Q(public_id__iexact=filters.query) | Q(pk__in=emails.values("conversation_id"))
+        for rows, _ in matches:
+            anywhere |= Q(pk__in=rows.values("conversation_id"))
+        found = found.filter(anywhere)
+    page = list(found.order_by("-updated_at", "-id").values_list("pk", flat=True)[:limit])
     items = conversation_summaries(
         Conversation.objects.filter(pk__in=page).order_by("-updated_at", "-id")
     )
     labels = conversation_labels(public_ids=[i["conversation"] for i in items])
-    matched = _latest_matches(matching, page) if matching is not None else {}
+    matched = _latest_matches(matches, page)
     for item in items:
         item["labels"] = labels.get(item["conversation"], [])
         item["match"] = matched.get(item["conversation"])
     return items
 
 
-def _latest_matches(matching: QuerySet[Message], page: list[int]) -> dict[str, str]:
-    latest = (
-        matching.filter(conversation_id__in=page)
-        .order_by()
-        .values("conversation_id")
-        .annotate(last=Max("id"))
-        .values_list("last", flat=True)
-    )
-    rows = Message.objects.filter(id__in=list(latest)).values_list(
+def _latest_matches(matches: Matches, page: list[int]) -> dict[str, str]:
+    """The latest matching message of each conversation of the page, by public id."""
+    latest: dict[int, int] = {}
+    for rows, id_field in matches:
+        found = (
+            rows.filter(conversation_id__in=page)
+            .order_by()
+            .values("conversation_id")
+            .annotate(last=Max(id_field))
+            .values_list("conversation_id", "last")
+        )
+        for conversation_id, last in found:
+            latest[conversation_id] = max(last, latest.get(conversation_id, 0))
+    rows = Message.objects.filter(id__in=list(latest.values())).values_list(
         "conversation__public_id", "text"
     )
     return {public_id: text[:200] for public_id, text in rows}

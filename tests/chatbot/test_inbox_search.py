@@ -17,7 +17,7 @@ from django.utils import timezone
 from chatbot.inbox import search
 from chatbot.inbox.models import CannedReply, Label, MessageSearch, SavedView, SearchIndexState
 from chatbot.inbox.search import Filters, conversations_find
-from chatbot.models import Conversation, Message
+from chatbot.models import Conversation, LeftMessage, Message
 from tests.handoff.conftest import make_agent
 
 pytestmark = pytest.mark.django_db
@@ -83,6 +83,8 @@ def test_matches_carry_the_message_that_matched_and_ids_and_emails_still_work(co
     item = conversations_find(filters=Filters(query="refund"))[0]
     assert item["match"].startswith("I want a refund")
     assert found(query=corpus["shipping"].public_id) == [corpus["shipping"].public_id]
+    LeftMessage.objects.create(conversation=corpus["zh"], email="wang@example.cn", text="在吗")
+    assert found(query="wang@example") == [corpus["zh"].public_id]
 
 
 def test_filters_by_status_agent_label_and_day(corpus):
