@@ -22,6 +22,8 @@ from chatbot.analytics import day_range
 from chatbot.handoff.selectors import agent_name
 from chatbot.models import Conversation, Message
 
+ALL_AGENTS = "(all agents)"
+
 
 @dataclass
 class AgentFigures:
@@ -99,6 +101,18 @@ def agent_report(*, start_day: dt.date, end_day: dt.date) -> list[AgentFigures]:
     return sorted(people.values(), key=lambda f: (f.name.lower(), f.agent_id))
 
 
+def figures_total(figures: list[AgentFigures]) -> AgentFigures:
+    """Every agent's conversations together (medians over all of them, not of the medians)."""
+    total = AgentFigures(0, ALL_AGENTS)
+    for f in figures:
+        total.handled += f.handled
+        total.first_response_s += f.first_response_s
+        total.resolution_s += f.resolution_s
+        total.ratings += f.ratings
+        total.reasons.update(f.reasons)
+    return total
+
+
 def _last_agent_writers(queued_at: dict[int, dt.datetime]) -> dict[int, int]:
     """For conversations no agent holds any more: the author of the last agent message since
     their handoff."""
@@ -133,11 +147,12 @@ def _number(value: float | None, digits: int = 1) -> str:
 
 
 def report_csv(figures: list[AgentFigures]) -> str:
-    """The report as CSV, one agent a row; handoff reasons as `reason=count` pairs."""
+    """The report as CSV, one agent a row, then every agent together (`ALL_AGENTS`); handoff
+    reasons as `reason=count` pairs."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
-    for f in figures:
+    for f in [*figures, figures_total(figures)] if figures else []:
         writer.writerow(
             [
                 f.name,

@@ -184,7 +184,12 @@ def agent_report(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "console/reports.html",
-        {"figures": figures, "start": start_day, "end": end_day},
+        {
+            "figures": figures,
+            "total": reports.figures_total(figures),
+            "start": start_day,
+            "end": end_day,
+        },
     )
 
 

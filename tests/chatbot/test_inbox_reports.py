@@ -126,8 +126,17 @@ def test_report_matches_figures_computed_from_the_rows():
     response = client.get("/console/reports.csv", {"from": start, "to": today.isoformat()})
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
-    assert [r["agent"] for r in rows] == ["ann", "bob", "cy"]
-    for row, f in zip(rows, figures, strict=True):
+    assert [r["agent"] for r in rows] == ["ann", "bob", "cy", "(all agents)"]
+    # Every agent together: medians over all their conversations, computed from the rows too.
+    since = timezone.localtime(noon).replace(hour=0, minute=0) - timedelta(days=2)
+    everyone = expected_figures([(0, *r[1:]) for r in records], since=since)[0]
+    assert int(rows[-1]["conversations_handled"]) == 40
+    assert float(rows[-1]["resolution_median_s"]) == pytest.approx(
+        median(everyone["resolution"]), abs=0.05
+    )
+    satisfied = sum(1 for r in everyone["ratings"] if r >= 4)
+    assert float(rows[-1]["csat"]) == pytest.approx(satisfied / len(everyone["ratings"]), abs=5e-4)
+    for row, f in zip(rows[:-1], figures, strict=True):
         e = expected[f.agent_id]
         assert int(row["conversations_handled"]) == e["handled"]
         if e["first"]:
@@ -141,6 +150,7 @@ def test_report_matches_figures_computed_from_the_rows():
     page = client.get("/console/reports/", {"from": start, "to": today.isoformat()})
     assert page.status_code == 200
     assert f'data-agent="{agents[1].id}"'.encode() in page.content
+    assert b'data-agent="all"' in page.content
     assert (
         client.get("/console/reports/", {"from": "2026-02-01", "to": "2026-01-01"}).status_code
         == 400
