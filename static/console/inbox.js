@@ -294,9 +294,23 @@
     box.focus();
   }
 
+  var offered = []; // the replies the list under the reply box shows
+  var active = 0; // the one Tab or Enter takes (arrow keys move it)
+  var moved = false;
+
   function hideShortcuts() {
     $("shortcuts").hidden = true;
     $("shortcuts").textContent = "";
+    offered = [];
+  }
+
+  function markActive() {
+    $("shortcuts")
+      .querySelectorAll("button.shortcut")
+      .forEach(function (b, i) {
+        b.classList.toggle("active", i === active);
+        b.setAttribute("aria-selected", i === active ? "true" : "false");
+      });
   }
 
   function showShortcuts() {
@@ -304,11 +318,16 @@
     var list = $("shortcuts");
     list.textContent = "";
     var items = found ? matchingReplies(found[1]).slice(0, 8) : [];
+    offered = items;
+    active = 0;
+    moved = false;
     items.forEach(function (r) {
       var li = el("li");
+      li.setAttribute("role", "presentation");
       var b = el("button", "shortcut");
       b.type = "button";
       b.setAttribute("data-shortcut", r.shortcut);
+      b.setAttribute("role", "option");
       b.appendChild(el("b", null, "/" + r.shortcut + " "));
       b.appendChild(el("span", null, r.title));
       b.addEventListener("mousedown", function (e) {
@@ -320,6 +339,7 @@
       list.appendChild(li);
     });
     list.hidden = !items.length;
+    markActive();
   }
 
   $("reply").addEventListener("input", showShortcuts);
@@ -333,17 +353,26 @@
     function (e) {
       if (e.target.id !== "reply" || e.isComposing) return;
       var found = slashWord();
-      if (found && (e.key === "Tab" || e.key === "Enter" || e.key === " ")) {
-        var exact = inbox.replies.filter(function (r) {
+      if (found && offered.length && (e.key === "ArrowDown" || e.key === "ArrowUp")) {
+        e.preventDefault();
+        e.stopImmediatePropagation();
+        active = (active + (e.key === "ArrowDown" ? 1 : offered.length - 1)) % offered.length;
+        moved = true;
+        return markActive();
+      }
+      // Tab or Enter takes the marked reply ("/" alone only once an arrow key chose one);
+      // a space takes the reply whose whole shortcut was typed.
+      var pick = null;
+      if (found && (e.key === "Tab" || e.key === "Enter") && (found[1] || moved)) pick = offered[active];
+      if (found && found[1] && e.key === " ")
+        pick = inbox.replies.filter(function (r) {
           return r.shortcut.toLowerCase() === found[1].toLowerCase();
         })[0];
-        var pick = exact || (e.key !== " " ? matchingReplies(found[1])[0] : null);
-        if (pick && found[1]) {
-          e.preventDefault();
-          e.stopImmediatePropagation();
-          expand(pick, found[0]);
-          return;
-        }
+      if (pick) {
+        e.preventDefault();
+        e.stopImmediatePropagation();
+        expand(pick, found[0]);
+        return;
       }
       if (e.key === "Escape") hideShortcuts();
       if (e.key === "Enter" && !e.shiftKey && LEFTOVER.test($("reply").value)) {

@@ -4,6 +4,7 @@ expanding in the reply box with its variables filled in, a reply with an unfille
 sent, and the printable transcript and reports pages."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -63,7 +64,9 @@ def _signed_in(browser: Browser, base: str) -> Page:
     return page
 
 
-def test_search_filters_views_and_labels(browser: Browser, inbox_server: str) -> None:
+def test_search_filters_views_and_labels(
+    browser: Browser, inbox_server: str, screenshot_dir: Path
+) -> None:
     page = _signed_in(browser, inbox_server)
     page.get_by_role("tab", name="Search").click()
     page.get_by_label("Search conversations").fill("退款")
@@ -100,6 +103,7 @@ def test_search_filters_views_and_labels(browser: Browser, inbox_server: str) ->
     page.get_by_label("Status").select_option("")
     page.get_by_label("Search conversations").fill("退款")
     page.get_by_role("button", name="Search", exact=True).click()
+    expect(items.first).to_have_attribute("data-conversation", "zh-refund")
     items.first.locator("button.open").click()
     expect(page.locator("#conv-title")).to_have_text("Conversation zh-refund")
     page.get_by_label("Add a label").select_option(label="vip")
@@ -111,6 +115,7 @@ def test_search_filters_views_and_labels(browser: Browser, inbox_server: str) ->
     page.get_by_role("button", name="Search", exact=True).click()
     expect(items).to_have_count(1)
     expect(items.first.locator(".label-chip")).to_have_text("vip")
+    page.screenshot(path=str(screenshot_dir / "inbox-search-label.png"))
     page.get_by_role("button", name="Remove label vip").click()
     expect(chip).to_have_count(0)
     page.get_by_role("button", name="Search", exact=True).click()
@@ -121,6 +126,7 @@ def test_search_filters_views_and_labels(browser: Browser, inbox_server: str) ->
     page.get_by_label("Search conversations").fill("invoice")
     page.get_by_role("button", name="Search", exact=True).click()
     expect(items).to_have_count(1)
+    expect(items.first).to_have_attribute("data-conversation", "back-with-bot")
     expect(items.first.locator(".wait")).to_have_text("")
     expect(page.locator("#list .over")).to_have_count(0)
     items.first.locator("button.open").click()
@@ -129,6 +135,7 @@ def test_search_filters_views_and_labels(browser: Browser, inbox_server: str) ->
     expect(page.locator("#timers .timer:visible")).to_have_count(0)
     page.get_by_label("Search conversations").fill("退款")
     page.get_by_role("button", name="Search", exact=True).click()
+    expect(items.first).to_have_attribute("data-conversation", "zh-refund")
     items.first.locator("button.open").click()
     expect(page.locator("#conv-title")).to_have_text("Conversation zh-refund")
 
@@ -141,7 +148,9 @@ def test_search_filters_views_and_labels(browser: Browser, inbox_server: str) ->
     printable.close()
 
 
-def test_canned_replies_library_shortcut_and_variables(browser: Browser, inbox_server: str) -> None:
+def test_canned_replies_library_shortcut_and_variables(
+    browser: Browser, inbox_server: str, screenshot_dir: Path
+) -> None:
     page = _signed_in(browser, inbox_server)
 
     # The library: an unknown variable is refused, then the reply is saved and edited.
@@ -169,6 +178,12 @@ def test_canned_replies_library_shortcut_and_variables(browser: Browser, inbox_s
     page.once("dialog", lambda d: d.accept())
     dialog.locator('.canned-reply[data-shortcut="thanks"] button.delete').click()
     expect(dialog.locator(".canned-reply")).to_have_count(1)
+    dialog.get_by_label("Shortcut").fill("refund-late")
+    dialog.get_by_label("Title").fill("Refund late")
+    dialog.get_by_label("Text").fill("Sorry {{visitor.name}}, your refund is late.")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog.locator(".canned-reply")).to_have_count(2)
+    page.screenshot(path=str(screenshot_dir / "inbox-canned-replies.png"))
     dialog.get_by_role("button", name="Close").click()
 
     # Claim the queued conversation, then use the reply by its shortcut.
@@ -177,9 +192,19 @@ def test_canned_replies_library_shortcut_and_variables(browser: Browser, inbox_s
     expect(page.locator("#conv-owner")).to_have_text("You own this conversation.")
     reply = page.get_by_label("Reply", exact=True)
     reply.press_sequentially("/ref")
-    expect(page.locator("#shortcuts button.shortcut")).to_have_count(1)
-    expect(page.locator("#shortcuts")).to_contain_text("/refund Refund on its way")
-    reply.press_sequentially("und")
+    offered = page.locator("#shortcuts button.shortcut")
+    expect(offered).to_have_count(2)
+    expect(offered.first).to_contain_text("/refund Refund on its way")
+    expect(offered.first).to_have_attribute("aria-selected", "true")
+    # The arrow keys choose; Tab takes the chosen one. An unknown value without a fallback is
+    # left out, with the space before it.
+    reply.press("ArrowDown")
+    expect(offered.nth(1)).to_have_attribute("aria-selected", "true")
+    page.screenshot(path=str(screenshot_dir / "inbox-shortcut.png"))
+    reply.press("Tab")
+    expect(reply).to_have_value("Sorry, your refund is late.")
+    reply.fill("")
+    reply.press_sequentially("/refund")
     reply.press("Tab")
     # No visitor name is known: the fallback is written, never the raw variable.
     expect(reply).to_have_value("Hi there, ann here: your refund is on its way.")
