@@ -5,6 +5,7 @@ from chatbot.inbox import views
 urlpatterns = [
     path("inbox/", views.inbox_setup, name="inbox-setup"),
     path("inbox/search/", views.inbox_search, name="inbox-search"),
+    path("inbox/labels/", views.labels_of, name="inbox-labels-of"),
     path(
         "inbox/conversations/<str:public_id>/labels/",
         views.conversation_labels,

@@ -19,6 +19,7 @@ from chatbot.handoff.selectors import AGENTS_GROUP, agent_name
 from chatbot.inbox import exports, reports, services
 from chatbot.inbox.models import Label, SavedView
 from chatbot.inbox.search import Filters, conversations_find
+from chatbot.inbox.search import conversation_labels as conversation_labels_by_id
 from chatbot.views_console import agent_required
 
 DEFAULT_RANGE_DAYS = 7
@@ -104,6 +105,18 @@ def inbox_search(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"filters": filters.as_dict(), "items": conversations_find(filters=filters)}
     )
+
+
+LABELS_AT_ONCE = 300  # conversations one request may ask labels for (a list's worth)
+
+
+@require_GET
+@agent_required
+def labels_of(request: HttpRequest) -> JsonResponse:
+    """The labels of the conversations named (`conversation`, repeated): for the live lists,
+    whose items come over the socket without them."""
+    public_ids = request.GET.getlist("conversation")[:LABELS_AT_ONCE]
+    return JsonResponse({"labels": conversation_labels_by_id(public_ids=public_ids)})
 
 
 @require_http_methods(["GET", "POST", "DELETE"])

@@ -165,17 +165,60 @@
     });
   }
 
-  // Labels and the matched text on list items (called by console.js for each item).
+  // Labels and the matched text on list items (called by console.js for each item). Items
+  // that come over the socket have no labels: they are read in one request per list render
+  // and kept LABELS_FRESH_MS (an agent's own changes update them at once).
+  var LABELS_FRESH_MS = 30000;
+  var labelCache = {}; // public id -> { labels, at }
+  var wanted = {};
+  var labelsTimer = null;
+
   C.hooks.item = function (button, item) {
     if (item.match) button.appendChild(el("span", "match", "“" + item.match + "”"));
-    if (item.labels && item.labels.length) {
-      var box = el("span", "labels");
-      item.labels.forEach(function (l) {
-        box.appendChild(chip(l));
-      });
-      button.appendChild(box);
+    if (item.labels) labelCache[item.conversation] = { labels: item.labels, at: Date.now() };
+    var box = el("span", "labels");
+    box.setAttribute("data-labels-for", item.conversation);
+    button.appendChild(box);
+    var known = labelCache[item.conversation];
+    renderChips(box, known ? known.labels : []);
+    if (!known || Date.now() - known.at > LABELS_FRESH_MS) {
+      wanted[item.conversation] = true;
+      clearTimeout(labelsTimer);
+      labelsTimer = setTimeout(readLabels, 50);
     }
   };
+
+  function renderChips(box, labels) {
+    box.textContent = "";
+    labels.forEach(function (l) {
+      box.appendChild(chip(l));
+    });
+    box.hidden = !labels.length;
+  }
+
+  function showListLabels(id, labels) {
+    labelCache[id] = { labels: labels, at: Date.now() };
+    document.querySelectorAll("#list [data-labels-for]").forEach(function (box) {
+      if (box.getAttribute("data-labels-for") === id) renderChips(box, labels);
+    });
+  }
+
+  function readLabels() {
+    var ids = Object.keys(wanted).slice(0, 300);
+    wanted = {};
+    if (!ids.length) return;
+    var q = ids
+      .map(function (id) {
+        return "conversation=" + encodeURIComponent(id);
+      })
+      .join("&");
+    api("GET", "labels/?" + q).then(function (res) {
+      if (!res.ok) return;
+      ids.forEach(function (id) {
+        showListLabels(id, res.data.labels[id] || []);
+      });
+    });
+  }
 
   // -----------------------------------------------------------------------------------------
   // Labels on the open conversation
@@ -226,6 +269,7 @@
 
   function setLabels(res) {
     if (!res.ok) return C.notice(T("labelFailed"));
+    showListLabels(res.data.conversation, res.data.labels);
     if (current() && res.data.conversation === current().conversation) {
       labelsShown = res.data.labels;
       renderLabels();

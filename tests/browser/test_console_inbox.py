@@ -139,6 +139,23 @@ def test_search_filters_views_and_labels(
     items.first.locator("button.open").click()
     expect(page.locator("#conv-title")).to_have_text("Conversation zh-refund")
 
+    # The live lists show labels too: put one on the queued conversation, then reload.
+    page.get_by_role("tab", name="Queue").click()
+    queued = page.locator('#list .item[data-conversation="queued-one"]')
+    expect(queued.locator(".label-chip")).to_have_count(0)
+    queued.locator("button.open").click()
+    expect(page.locator("#conv-title")).to_have_text("Conversation queued-one")
+    page.get_by_label("Add a label").select_option(label="billing")
+    expect(queued.locator(".label-chip")).to_have_text("billing")
+    page.reload()
+    expect(queued.locator(".label-chip")).to_have_text("billing")
+    page.get_by_role("tab", name="Search").click()
+    page.get_by_label("Search conversations").fill("退款")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(items.first).to_have_attribute("data-conversation", "zh-refund")
+    items.first.locator("button.open").click()
+    expect(page.locator("#conv-title")).to_have_text("Conversation zh-refund")
+
     # The printable transcript of the open conversation.
     href = page.locator("#transcript-link").get_attribute("href")
     assert href == "/console/conversations/zh-refund/transcript/"

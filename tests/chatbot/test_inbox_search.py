@@ -173,6 +173,11 @@ def test_labels_are_put_on_and_taken_off_by_agents_only_with_csrf(corpus):
     assert len(again.json()["labels"]) == 1
     missing = client.post(url, json.dumps({"label": 999}), content_type="application/json")
     assert missing.status_code == 400 and missing.json()["error"] == "no_such_label"
+    both = client.get(
+        "/console/inbox/labels/",
+        {"conversation": [corpus["refund"].public_id, corpus["zh"].public_id, "nope"]},
+    ).json()["labels"]
+    assert both == {corpus["refund"].public_id: [{"id": vip.id, "name": "vip", "color": "#64748b"}]}
     removed = client.delete(f"{url}{vip.id}/")
     assert removed.status_code == 200 and removed.json()["labels"] == []
     assert (
