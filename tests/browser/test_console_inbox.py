@@ -56,6 +56,11 @@ def _signed_in(browser: Browser, base: str) -> Page:
     context.set_default_timeout(10_000)
     page = context.new_page()
     page.on("pageerror", lambda exc: pytest.fail(f"page error: {exc}"))
+    # The app's strict Content-Security-Policy: nothing of the inbox may break it.
+    context.on(
+        "console",
+        lambda m: pytest.fail(f"CSP: {m.text}") if "Content Security" in m.text else None,
+    )
     page.goto(base + "/console/")
     page.get_by_label("Username").fill("ann")
     page.get_by_label("Password").fill(PASSWORD)
