@@ -74,11 +74,13 @@ class CannedReply(models.Model):
 
     shortcut = models.CharField(
         max_length=40,
-        unique=True,
         validators=[
             RegexValidator(r"^[\w-]+$", "Letters, digits, - and _ only (typed after a /).")
         ],
     )
+    # The conversations' language it is for; empty: any. A shortcut may have one reply per
+    # language, and the console offers the one in the conversation's language first.
+    locale = models.CharField(max_length=16, blank=True, default="", choices=settings.LANGUAGES)
     title = models.CharField(max_length=100)
     text = models.TextField()
     created_by = models.ForeignKey(
@@ -90,8 +92,13 @@ class CannedReply(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["shortcut"]
+        ordering = ["shortcut", "locale"]
         verbose_name_plural = "canned replies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shortcut", "locale"], name="unique_canned_shortcut_per_locale"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"/{self.shortcut}"

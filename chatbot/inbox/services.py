@@ -97,7 +97,13 @@ def saved_view_delete(*, agent: AbstractBaseUser, view_id: int) -> None:
 
 
 def canned_reply_payload(reply: CannedReply) -> dict[str, Any]:
-    return {"id": reply.id, "shortcut": reply.shortcut, "title": reply.title, "text": reply.text}
+    return {
+        "id": reply.id,
+        "shortcut": reply.shortcut,
+        "locale": reply.locale,
+        "title": reply.title,
+        "text": reply.text,
+    }
 
 
 @transaction.atomic
@@ -107,10 +113,12 @@ def canned_reply_save(
     shortcut: str,
     title: str,
     text: str,
+    locale: str = "",
     reply_id: int | None = None,
 ) -> dict[str, Any]:
     """Creates a canned reply, or edits `reply_id`. Refused: a variable the console cannot fill
-    in (`unknown_variables`), a taken or malformed shortcut, an empty title or text."""
+    in (`unknown_variables`), a shortcut taken in that language or malformed, an unknown
+    language, an empty title or text."""
     shortcut = shortcut.strip().lstrip("/")
     unknown = unknown_variables(text)
     if unknown:
@@ -121,7 +129,8 @@ def canned_reply_save(
         reply = CannedReply.objects.select_for_update().filter(pk=reply_id).first()
         if reply is None:
             raise InboxError("not_found")
-    reply.shortcut, reply.title, reply.text = shortcut, title.strip(), text.strip()
+    reply.shortcut, reply.locale = shortcut, locale
+    reply.title, reply.text = title.strip(), text.strip()
     reply.updated_by = agent
     try:
         reply.full_clean()
@@ -137,7 +146,13 @@ def canned_reply_save(
 
 
 def _taken(err: ValidationError) -> bool:
-    return any(e.code == "unique" for e in err.error_dict.get("shortcut", []))
+    """The (shortcut, language) pair is another reply's (Django reports the constraint under
+    NON_FIELD_ERRORS)."""
+    return any(
+        e.code in ("unique", "unique_together") or "unique_canned_shortcut" in str(e.message)
+        for errors in err.error_dict.values()
+        for e in errors
+    )
 
 
 def canned_reply_delete(*, reply_id: int) -> None:
@@ -146,4 +161,4 @@ def canned_reply_delete(*, reply_id: int) -> None:
 
 
 def canned_replies() -> list[dict[str, Any]]:
-    return [canned_reply_payload(r) for r in CannedReply.objects.order_by("shortcut")]
+    return [canned_reply_payload(r) for r in CannedReply.objects.order_by("shortcut", "locale")]

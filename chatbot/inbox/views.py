@@ -38,7 +38,7 @@ INBOX_TEXT = {
     "delete": _("Delete"),
     "confirmDelete": _("Delete the canned reply {shortcut}?"),
     "unknownVariables": _("These variables cannot be filled in:"),
-    "shortcutTaken": _("Another canned reply has that shortcut."),
+    "shortcutTaken": _("Another canned reply has that shortcut for that language."),
     "invalid": _("Check the shortcut (letters, digits, - and _), the title and the text."),
 }
 
@@ -166,7 +166,7 @@ def saved_views(request: HttpRequest, view_id: int | None = None) -> JsonRespons
 @require_http_methods(["POST", "DELETE"])
 @agent_required
 def canned_replies(request: HttpRequest, reply_id: int | None = None) -> JsonResponse:
-    """POST {shortcut, title, text}: create, or edit …/<id>/; DELETE …/<id>/."""
+    """POST {shortcut, locale, title, text}: create, or edit …/<id>/; DELETE …/<id>/."""
     try:
         if request.method == "DELETE" and reply_id is not None:
             services.canned_reply_delete(reply_id=reply_id)
@@ -178,6 +178,7 @@ def canned_replies(request: HttpRequest, reply_id: int | None = None) -> JsonRes
             shortcut=str(data.get("shortcut") or ""),
             title=str(data.get("title") or ""),
             text=str(data.get("text") or ""),
+            locale=str(data.get("locale") or ""),
         )
     except services.InboxError as err:
         return _error(err, 404 if err.code == "not_found" else 400)

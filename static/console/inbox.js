@@ -319,11 +319,23 @@
     return m ? [upto.length - m[2].length - 1, m[2]] : null;
   }
 
+  // Replies for the open conversation's language (or any), one per shortcut: the one written
+  // for its language before the one for any.
   function matchingReplies(prefix) {
     prefix = prefix.toLowerCase();
-    return inbox.replies.filter(function (r) {
-      return r.shortcut.toLowerCase().indexOf(prefix) === 0;
+    var locale = (current() || {}).locale || "";
+    var byShortcut = {};
+    inbox.replies.forEach(function (r) {
+      if (r.shortcut.toLowerCase().indexOf(prefix) !== 0) return;
+      if (r.locale && r.locale !== locale) return;
+      var had = byShortcut[r.shortcut];
+      if (!had || (!had.locale && r.locale)) byShortcut[r.shortcut] = r;
     });
+    return Object.keys(byShortcut)
+      .sort()
+      .map(function (k) {
+        return byShortcut[k];
+      });
   }
 
   function expand(reply, at) {
@@ -409,7 +421,7 @@
       var pick = null;
       if (found && (e.key === "Tab" || e.key === "Enter") && (found[1] || moved)) pick = offered[active];
       if (found && found[1] && e.key === " ")
-        pick = inbox.replies.filter(function (r) {
+        pick = matchingReplies(found[1]).filter(function (r) {
           return r.shortcut.toLowerCase() === found[1].toLowerCase();
         })[0];
       if (pick) {
@@ -447,7 +459,8 @@
     inbox.replies.forEach(function (r) {
       var li = el("li", "canned-reply");
       li.setAttribute("data-shortcut", r.shortcut);
-      li.appendChild(el("b", null, "/" + r.shortcut + " — " + r.title));
+      li.setAttribute("data-locale", r.locale);
+      li.appendChild(el("b", null, "/" + r.shortcut + (r.locale ? " [" + r.locale + "]" : "") + " — " + r.title));
       li.appendChild(el("div", "text", r.text));
       var edit = el("button", "edit", T("edit"));
       edit.type = "button";
@@ -475,6 +488,7 @@
   function editReply(r) {
     $("reply-id").value = r ? r.id : "";
     $("reply-shortcut").value = r ? r.shortcut : "";
+    $("reply-locale").value = r ? r.locale : "";
     $("reply-title").value = r ? r.title : "";
     $("reply-text").value = r ? r.text : "";
     replyError("");
@@ -499,7 +513,7 @@
   $("reply-form").addEventListener("submit", function (e) {
     e.preventDefault();
     var id = $("reply-id").value;
-    var body = { shortcut: $("reply-shortcut").value, title: $("reply-title").value, text: $("reply-text").value };
+    var body = { shortcut: $("reply-shortcut").value, locale: $("reply-locale").value, title: $("reply-title").value, text: $("reply-text").value };
     api("POST", "replies/" + (id ? id + "/" : ""), body).then(function (res) {
       if (!res.ok) {
         var d = res.data;
@@ -514,7 +528,7 @@
         })
         .concat([res.data])
         .sort(function (a, b) {
-          return a.shortcut.localeCompare(b.shortcut);
+          return a.shortcut.localeCompare(b.shortcut) || a.locale.localeCompare(b.locale);
         });
       renderReplies();
       editReply(null);

@@ -190,7 +190,7 @@ def test_canned_replies_library_shortcut_and_variables(
         "Hi {{visitor.name|there}}, {{agent.name}} here: your refund is on its way."
     )
     dialog.get_by_role("button", name="Save").click()
-    saved = dialog.locator('.canned-reply[data-shortcut="refund"]')
+    saved = dialog.locator('.canned-reply[data-shortcut="refund"][data-locale=""]')
     expect(saved).to_contain_text("/refund — Refund on its way")
     dialog.get_by_label("Shortcut").fill("thanks")
     dialog.get_by_label("Title").fill("Thanks")
@@ -205,6 +205,16 @@ def test_canned_replies_library_shortcut_and_variables(
     dialog.get_by_label("Text").fill("Sorry {{visitor.name}}, your refund is late.")
     dialog.get_by_role("button", name="Save").click()
     expect(dialog.locator(".canned-reply")).to_have_count(2)
+    # The same shortcut for Chinese conversations: not offered in an English one.
+    dialog.get_by_label("Shortcut").fill("refund")
+    dialog.get_by_label("For conversations in").select_option("zh-hans")
+    dialog.get_by_label("Title").fill("退款")
+    dialog.get_by_label("Text").fill("{{agent.name}}：您的退款已处理。")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog.locator('.canned-reply[data-locale="zh-hans"]')).to_contain_text(
+        "/refund [zh-hans]"
+    )
+    expect(dialog.locator(".canned-reply")).to_have_count(3)
     page.screenshot(path=str(screenshot_dir / "inbox-canned-replies.png"))
     dialog.get_by_role("button", name="Close").click()
 

@@ -241,6 +241,26 @@ def test_canned_reply_library_refuses_unknown_variables_and_taken_shortcuts():
         signed_in(bob), "/console/inbox/replies/", {"shortcut": "refund", "title": "t", "text": "x"}
     )
     assert taken.status_code == 400 and taken.json()["error"] == "shortcut_taken"
+    # One reply per shortcut and language: the Chinese one is another reply.
+    zh = post(
+        signed_in(bob),
+        "/console/inbox/replies/",
+        {"shortcut": "refund", "locale": "zh-hans", "title": "退款", "text": "退款已处理。"},
+    )
+    assert zh.status_code == 201 and zh.json()["locale"] == "zh-hans"
+    again = post(
+        signed_in(bob),
+        "/console/inbox/replies/",
+        {"shortcut": "refund", "locale": "zh-hans", "title": "t", "text": "x"},
+    )
+    assert again.status_code == 400 and again.json()["error"] == "shortcut_taken"
+    klingon = post(
+        signed_in(bob),
+        "/console/inbox/replies/",
+        {"shortcut": "qapla", "locale": "tlh", "title": "t", "text": "x"},
+    )
+    assert klingon.status_code == 400 and klingon.json()["fields"] == ["locale"]
+    CannedReply.objects.filter(locale="zh-hans").delete()
     bad = post(
         signed_in(bob),
         "/console/inbox/replies/",

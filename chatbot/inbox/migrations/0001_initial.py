@@ -64,12 +64,20 @@ class Migration(migrations.Migration):
                     "shortcut",
                     models.CharField(
                         max_length=40,
-                        unique=True,
                         validators=[
                             django.core.validators.RegexValidator(
                                 "^[\\w-]+$", "Letters, digits, - and _ only (typed after a /)."
                             )
                         ],
+                    ),
+                ),
+                (
+                    "locale",
+                    models.CharField(
+                        blank=True,
+                        choices=[("en", "English"), ("zh-hans", "简体中文")],
+                        default="",
+                        max_length=16,
                     ),
                 ),
                 ("title", models.CharField(max_length=100)),
@@ -96,7 +104,15 @@ class Migration(migrations.Migration):
                     ),
                 ),
             ],
-            options={"ordering": ["shortcut"], "verbose_name_plural": "canned replies"},
+            options={
+                "ordering": ["shortcut", "locale"],
+                "verbose_name_plural": "canned replies",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("shortcut", "locale"), name="unique_canned_shortcut_per_locale"
+                    )
+                ],
+            },
         ),
         migrations.CreateModel(
             name="ConversationLabel",
