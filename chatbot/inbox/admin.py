@@ -14,6 +14,7 @@ class LabelAdmin(admin.ModelAdmin):
 
 @admin.register(CannedReply)
 class CannedReplyAdmin(admin.ModelAdmin):
-    list_display = ("shortcut", "title", "updated_by", "updated_at")
+    list_display = ("shortcut", "locale", "title", "updated_by", "updated_at")
+    list_filter = ("locale",)
     search_fields = ("shortcut", "title", "text")
     readonly_fields = ("created_by", "updated_by", "updated_at")

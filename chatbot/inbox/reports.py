@@ -17,12 +17,22 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
 
 from chatbot.analytics import day_range
 from chatbot.handoff.selectors import agent_name
+from chatbot.handoff.services import Reason
 from chatbot.models import Conversation, Message
 
 ALL_AGENTS = "(all agents)"
+# As the analytics dashboard words them (chatbot.views_analytics.REASONS), translated.
+REASON_LABELS = {
+    Reason.VISITOR_REQUEST: _("Visitor pressed “talk to a person”"),
+    Reason.VISITOR_WORDS: _("Visitor asked for a person in words"),
+    Reason.BOT_UNSURE: _("Bot fell back repeatedly"),
+    Reason.NEGATIVE_FEEDBACK: _("Thumbs-down on an answer"),
+    Reason.MODELS_DOWN: _("Every model down"),
+}
 
 
 @dataclass
@@ -52,7 +62,11 @@ class AgentFigures:
 
     @property
     def reason_counts(self) -> list[tuple[str, int]]:
-        return sorted(self.reasons.items())
+        """(reason as agents read it, conversations), commonest first."""
+        return [
+            (str(REASON_LABELS.get(reason, reason)), n)
+            for reason, n in sorted(self.reasons.items(), key=lambda item: (-item[1], item[0]))
+        ]
 
     @property
     def rating_mean(self) -> float | None:

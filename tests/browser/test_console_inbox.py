@@ -257,4 +257,4 @@ def test_canned_replies_library_shortcut_and_variables(
     expect(row).to_have_count(1)
     expect(row.locator("th")).to_have_text("ann")
     expect(row.locator(".handled")).to_have_text("1")
-    expect(row.locator(".reasons")).to_have_text("visitor_request 1")
+    expect(row.locator(".reasons")).to_have_text("Visitor pressed “talk to a person” 1")
