@@ -28,7 +28,7 @@ from knowledge.documents.lexical import CHINESE_STOPWORDS, TOKEN, search_tokens,
 
 RESULT_LIMIT = 50
 INDEX_BATCH = 2000
-# Messages one search may index first (~0.1 ms each: 0.5 s at most); a larger backlog is
+# Messages one search may index first (0.1-0.2 ms each: under a second); a larger backlog is
 # searched as substrings meanwhile (docs/console.md, "Inbox").
 INDEX_MAX_PER_SEARCH = 5000
 # A message stored this recently may still have an uncommitted one with a lower id before it:
