@@ -2,7 +2,16 @@
 
 from django.contrib import admin
 
-from chatbot.models import AgentNote, AgentPresence, Conversation, Feedback, LeftMessage, Message
+from chatbot.models import (
+    AgentNote,
+    AgentPresence,
+    AgentProfile,
+    Conversation,
+    Feedback,
+    LeftMessage,
+    Message,
+    Team,
+)
 
 
 class MessageInline(admin.TabularInline):
@@ -68,6 +77,24 @@ class LeftMessageAdmin(admin.ModelAdmin):
 @admin.register(AgentPresence)
 class AgentPresenceAdmin(admin.ModelAdmin):
     list_display = ("user", "status", "last_seen_at")
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    """Inboxes of agents: a conversation given to a team waits for its members."""
+
+    list_display = ("name", "created_at")
+    search_fields = ("name",)
+    filter_horizontal = ("members",)
+
+
+@admin.register(AgentProfile)
+class AgentProfileAdmin(admin.ModelAdmin):
+    """Each agent's auto-assignment capacity (empty: HANDOFF_AGENT_CAPACITY) and notification
+    preferences (the agent sets those in the console)."""
+
+    list_display = ("user", "capacity", "last_assigned_at", "notify_sound", "notify_desktop")
+    readonly_fields = ("last_assigned_at",)
 
 
 @admin.register(Message)
