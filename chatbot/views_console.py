@@ -52,6 +52,34 @@ LEFT_MESSAGE_TEXT = {
 }
 
 
+# The console script's words for assignment and notifications ({…} filled in there).
+ASSIGNMENT_TEXT = {
+    "transferred": _("{actor} transferred this conversation to {agent}."),
+    "assigned": _("{actor} assigned this conversation to {agent}."),
+    "transferredTeam": _("{actor} transferred this conversation to the {team} team."),
+    "assignedTeam": _("{actor} assigned this conversation to the {team} team."),
+    "auto": _("Assigned automatically to {agent}."),
+    "expired": _("{agent} did not reply in time: back in the queue."),
+    "assign": _("Assign"),
+    "transfer": _("Transfer"),
+    "agents": _("Agents"),
+    "teams": _("Teams"),
+    "online": _("online"),
+    "offline": _("offline"),
+    "load": _("{open} of {capacity} open"),
+    "team": _("team {team}"),
+    "newQueued": _("New conversation in the queue"),
+    "assignedToYou": _("A conversation was assigned to you"),
+    "visitorWrote": _("Your visitor wrote"),
+    "permissionDenied": _(
+        "The browser blocks desktop notifications for this site: allow them in its site settings."
+    ),
+    "notAnAgent": _("That user is not an agent."),
+    "alreadyOwner": _("They already own this conversation."),
+    "changed": _("The conversation changed meanwhile: look at it again."),
+}
+
+
 @agent_required
 def console(request: HttpRequest) -> HttpResponse:
     return render(
@@ -60,6 +88,7 @@ def console(request: HttpRequest) -> HttpResponse:
         {
             "agent_name": selectors.agent_name(request.user),
             "left_message_text": {k: str(v) for k, v in LEFT_MESSAGE_TEXT.items()},
+            "assignment_text": {k: str(v) for k, v in ASSIGNMENT_TEXT.items()},
         },
     )
 

@@ -21,6 +21,7 @@
   };
   var body = document.body;
   var LT = JSON.parse($("left-message-text").textContent); // left-message words, translated
+  var AT = JSON.parse($("assignment-text").textContent); // assignment and notification words
   var csrf = body.getAttribute("data-csrf");
   var faqDraftUrl = body.getAttribute("data-faq-draft-url");
 
@@ -37,6 +38,9 @@
     clockSkewMs: 0,
     current: null, // the transcript being viewed
     left: [], // the left-messages inbox: waiting ones oldest first, then recently answered
+    roster: { agents: [], teams: [] }, // every agent and team, for "Assign to"
+    prefs: { sound: true, desktop: false, title: true }, // the agent's notification preferences
+    alerts: [], // what the agent was alerted to (title, text, conversation), newest last
   };
   var ws = null;
   var attempts = 0;
@@ -128,6 +132,7 @@
         state.pageSize = f.page_size || state.pageSize;
         setItems(f.conversations, f.counts);
         setLeft(f.left_messages);
+        assignmentHello(f);
         setConn("");
         if (state.current) send({ type: "open", conversation: state.current.conversation });
         else if (location.hash.length > 1) openConversation(decodeURIComponent(location.hash.slice(1)));
@@ -139,6 +144,7 @@
         leftStatus(f.left_message, LT.replied);
         break;
       case "conversations":
+        alertNewQueued(f.items);
         setItems(f.items, f.counts);
         if (typeof f.agents_online === "number") setOnline(f.agents_online);
         break;
@@ -200,6 +206,7 @@
         onError(f);
         break;
       default:
+        handleAssignment(f);
         break;
     }
   }
@@ -215,6 +222,9 @@
       away: "You are away: set yourself online to claim.",
       not_found: "That conversation no longer exists.",
       already_answered: fmt(LT.alreadyAnswered, { name: f.by }),
+      not_an_agent: AT.notAnAgent,
+      already_owner: AT.alreadyOwner,
+      changed: AT.changed,
     }[f.code] || "That did not work (" + f.code + ").";
     notice(text);
     if (state.current) renderLeftSection(); // a refused email reply can be sent again
@@ -246,7 +256,7 @@
         return i.conversation === state.current.conversation;
       })[0];
       if (mine) {
-        ["status", "owner", "queued_at", "claimed_at", "first_agent_reply_at", "last_visitor_message_at", "last_agent_message_at", "reason"].forEach(function (k) {
+        ["status", "owner", "team", "queued_at", "claimed_at", "first_agent_reply_at", "last_visitor_message_at", "last_agent_message_at", "reason"].forEach(function (k) {
           state.current[k] = mine[k];
         });
         renderHead();
@@ -314,6 +324,7 @@
       b.appendChild(el("span", "preview", i.preview || "(no message yet)"));
       var meta = [REASONS[i.reason] || i.reason || ""];
       if (i.owner) meta.push("with " + i.owner.name);
+      if (i.team) meta.push(fmt(AT.team, { team: i.team.name }));
       if (i.email) meta.push(i.email);
       b.appendChild(el("span", "item-meta", meta.filter(Boolean).join(" · ")));
       b.addEventListener("click", function () {
@@ -482,7 +493,9 @@
     $("canned-results").textContent = "";
     showVisitorTyping(false);
     t.messages.forEach(addMessage);
+    (t.events || []).forEach(addEvent);
     t.notes.forEach(addNote);
+    send({ type: "roster" });
     renderLeftSection();
     renderHead();
     renderList();
@@ -494,6 +507,7 @@
     $("conv-title").textContent = "Conversation " + c.conversation;
     var meta = [c.status, c.locale];
     if (c.reason) meta.push(REASONS[c.reason] || c.reason);
+    if (c.team && (c.status === "queued" || c.status === "agent")) meta.push(fmt(AT.team, { team: c.team.name }));
     if (c.status === "closed" && c.close_reason) meta.push("closed: " + c.close_reason);
     if (c.rating) meta.push("rated " + c.rating + "/5" + (c.rating_comment ? " — " + c.rating_comment : ""));
     $("conv-meta").textContent = meta.join(" · ");
@@ -507,6 +521,7 @@
     $("claim").hidden = c.status !== "queued";
     $("return").hidden = !mine;
     $("close-form").hidden = !(mine || c.status === "queued");
+    renderAssignForm(c, mine);
     $("composer").hidden = !mine;
     $("canned-form").hidden = !mine;
     tick();
@@ -718,6 +733,246 @@
   });
 
   // ---------------------------------------------------------------------------------------
+  // Assignment: assign or transfer to an agent or a team, the audit lines in the transcript
+  // ---------------------------------------------------------------------------------------
+  function assignmentHello(f) {
+    if (f.roster) state.roster = f.roster;
+    if (f.preferences) setPreferences(f.preferences);
+    // What is queued now is not news: only what is queued from here on alerts.
+    knownQueued = queuedIds(f.conversations);
+  }
+
+  function handleAssignment(f) {
+    switch (f.type) {
+      case "roster":
+        state.roster = { agents: f.agents, teams: f.teams };
+        if (state.current) renderHead();
+        break;
+      case "assignment":
+        if (isCurrent(f)) addEvent(f.event);
+        break;
+      case "assign_done":
+        notice("");
+        break;
+      case "assigned":
+        alertAgent(AT.assignedToYou, eventText(f.event), f.conversation);
+        break;
+      case "visitor_wrote":
+        alertAgent(AT.visitorWrote, f.preview, f.conversation);
+        break;
+      case "preferences":
+        setPreferences(f);
+        break;
+      default:
+        break;
+    }
+  }
+
+  function eventText(e) {
+    var values = { actor: e.actor || "?", agent: e.to || e.from || "?", team: e.team || "?" };
+    if (e.kind === "auto") return fmt(AT.auto, values);
+    if (e.kind === "expired") return fmt(AT.expired, values);
+    if (e.kind === "team") return fmt(e.from ? AT.transferredTeam : AT.assignedTeam, values);
+    return fmt(e.from ? AT.transferred : AT.assigned, values);
+  }
+
+  function addEvent(e) {
+    var list = $("transcript");
+    if (list.querySelector('[data-event="' + e.id + '"]')) return;
+    var li = el("li", "msg event");
+    li.setAttribute("data-event", e.id);
+    var head = el("div", "msg-head");
+    head.appendChild(el("time", null, new Date(e.created).toLocaleTimeString()));
+    li.appendChild(head);
+    li.appendChild(el("div", "text", eventText(e)));
+    // Between the messages it came between (messages are in id order, events in time order).
+    var at = Date.parse(e.created);
+    var created = {};
+    ((state.current && state.current.messages) || []).forEach(function (m) {
+      created[m.id] = Date.parse(m.created);
+    });
+    var before = null;
+    for (var i = 0; i < list.children.length; i++) {
+      var id = list.children[i].getAttribute("data-id");
+      if (id && created[id] > at) {
+        before = list.children[i];
+        break;
+      }
+    }
+    list.insertBefore(li, before);
+    if (!before) list.scrollTop = list.scrollHeight;
+  }
+
+  function myTeams() {
+    var me = state.me ? state.me.id : null;
+    return (state.roster.teams || []).filter(function (t) {
+      return t.members.indexOf(me) >= 0;
+    });
+  }
+
+  function renderAssignForm(c, mine) {
+    var form = $("assign-form");
+    form.hidden = !(mine || c.status === "queued");
+    if (form.hidden) return;
+    var select = $("assign-to");
+    var chosen = select.value;
+    select.textContent = "";
+    var owner = c.owner && c.status === "agent" ? c.owner.id : null;
+    var agents = el("optgroup");
+    agents.label = AT.agents;
+    (state.roster.agents || []).forEach(function (a) {
+      if (a.id === owner) return;
+      var label = a.name + " (" + (a.online ? AT.online : AT.offline) + ", " + fmt(AT.load, { open: a.open, capacity: a.capacity }) + ")";
+      var o = el("option", null, label);
+      o.value = "agent:" + a.id;
+      agents.appendChild(o);
+    });
+    var teams = el("optgroup");
+    teams.label = AT.teams;
+    (state.roster.teams || []).forEach(function (t) {
+      var o = el("option", null, t.name);
+      o.value = "team:" + t.id;
+      teams.appendChild(o);
+    });
+    if (agents.children.length) select.appendChild(agents);
+    if (teams.children.length) select.appendChild(teams);
+    if (chosen && select.querySelector('option[value="' + chosen + '"]')) select.value = chosen;
+    $("assign").textContent = mine ? AT.transfer : AT.assign;
+    $("assign").disabled = !select.options.length;
+  }
+
+  $("assign-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var target = $("assign-to").value.split(":");
+    if (!state.current || target.length !== 2) return;
+    var frame = { type: "assign", conversation: state.current.conversation };
+    frame[target[0]] = Number(target[1]);
+    send(frame);
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // Notifications: a sound, a desktop notification and a count in the tab's title when a
+  // conversation is queued, assigned to me, or my visitor writes; each an agent's preference
+  // stored on the server. Socket frames arrive in a background tab too, so they work there.
+  // ---------------------------------------------------------------------------------------
+  var knownQueued = null;
+  var unread = 0;
+  var baseTitle = document.title;
+  var audio = null;
+
+  function queuedIds(items) {
+    var ids = {};
+    (items || []).forEach(function (i) {
+      if (i.status === "queued") ids[i.conversation] = i;
+    });
+    return ids;
+  }
+
+  function alertNewQueued(items) {
+    var now = queuedIds(items);
+    if (knownQueued) {
+      var teams = myTeams().map(function (t) {
+        return t.id;
+      });
+      Object.keys(now).forEach(function (id) {
+        var i = now[id];
+        if (knownQueued[id] || (i.team && teams.indexOf(i.team.id) < 0)) return; // another team's
+        alertAgent(AT.newQueued, i.preview || "", id);
+      });
+    }
+    knownQueued = now;
+  }
+
+  function inBackground() {
+    return document.visibilityState !== "visible" || !document.hasFocus();
+  }
+
+  function alertAgent(title, text, conversation) {
+    var prefs = state.prefs;
+    state.alerts.push({ title: title, text: text, conversation: conversation });
+    if (state.alerts.length > 50) state.alerts.shift();
+    if (prefs.sound) beep();
+    if (!inBackground()) return;
+    if (prefs.title) {
+      unread += 1;
+      document.title = "(" + unread + ") " + baseTitle;
+    }
+    if (prefs.desktop && window.Notification && Notification.permission === "granted") {
+      var n = new Notification(title, { body: text, tag: "console-" + conversation });
+      n.onclick = function () {
+        window.focus();
+        openConversation(conversation);
+        n.close();
+      };
+    }
+  }
+
+  function seen() {
+    if (inBackground() || !unread) return;
+    unread = 0;
+    document.title = baseTitle;
+  }
+  document.addEventListener("visibilitychange", seen);
+  window.addEventListener("focus", seen);
+
+  function beep() {
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return;
+    try {
+      audio = audio || new Ctx();
+      var osc = audio.createOscillator();
+      var gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.15, audio.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.3);
+      osc.connect(gain);
+      gain.connect(audio.destination);
+      osc.start();
+      osc.stop(audio.currentTime + 0.3);
+    } catch (e) {
+      /* no sound device: the other notifications still work */
+    }
+  }
+  // Browsers keep audio suspended until the page gets a click: resume it on the first one.
+  document.addEventListener("click", function () {
+    if (audio && audio.state === "suspended") audio.resume();
+  });
+
+  function setPreferences(p) {
+    state.prefs = { sound: !!p.sound, desktop: !!p.desktop, title: !!p.title };
+    $("notify-sound").checked = state.prefs.sound;
+    $("notify-desktop").checked = state.prefs.desktop;
+    $("notify-title").checked = state.prefs.title;
+  }
+
+  function savePreferences() {
+    send({ type: "preferences", sound: $("notify-sound").checked, desktop: $("notify-desktop").checked, title: $("notify-title").checked });
+  }
+
+  $("notify-sound").addEventListener("change", function () {
+    if ($("notify-sound").checked) {
+      audio = audio || (window.AudioContext ? new AudioContext() : null); // made in the click
+    }
+    savePreferences();
+  });
+  $("notify-title").addEventListener("change", savePreferences);
+  $("notify-desktop").addEventListener("change", function () {
+    var box = $("notify-desktop");
+    if (!box.checked || !window.Notification || Notification.permission === "granted") {
+      savePreferences();
+      return;
+    }
+    // Asked from the click, as browsers require.
+    Notification.requestPermission().then(function (permission) {
+      if (permission !== "granted") {
+        box.checked = false;
+        notice(AT.permissionDenied);
+      }
+      savePreferences();
+    });
+  });
+
+  // ---------------------------------------------------------------------------------------
   // SLA timers, once a second
   // ---------------------------------------------------------------------------------------
   function setTimer(name, seconds, target) {
@@ -754,7 +1009,7 @@
 
   window.__console = {
     state: function () {
-      return { me: state.me, view: state.view, items: state.items, counts: state.counts, queueOffset: state.queueOffset, current: state.current, connected: !!ws && ws.readyState === 1 };
+      return { me: state.me, view: state.view, items: state.items, counts: state.counts, queueOffset: state.queueOffset, current: state.current, connected: !!ws && ws.readyState === 1, alerts: state.alerts, prefs: state.prefs };
     },
   };
 
