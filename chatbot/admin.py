@@ -6,6 +6,7 @@ from chatbot.models import (
     AgentNote,
     AgentPresence,
     AgentProfile,
+    AssignmentEvent,
     Conversation,
     Feedback,
     LeftMessage,
@@ -40,6 +41,19 @@ class LeftMessageInline(admin.TabularInline):
     readonly_fields = fields
 
 
+class AssignmentEventInline(admin.TabularInline):
+    """Who gave the conversation to whom: the audit trail, read-only."""
+
+    model = AssignmentEvent
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "kind", "actor", "from_agent", "to_agent", "to_team")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = (
@@ -52,7 +66,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
-    list_filter = ("status", "locale", "handoff_reason", "rating")
+    list_filter = ("status", "locale", "handoff_reason", "team", "rating")
     search_fields = ("public_id", "messages__text", "left_messages__email")
     readonly_fields = (
         "public_id",
@@ -65,7 +79,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "closed_at",
     )
     exclude = ("visitor_token",)
-    inlines = [MessageInline, AgentNoteInline, LeftMessageInline]
+    inlines = [MessageInline, AgentNoteInline, LeftMessageInline, AssignmentEventInline]
 
 
 @admin.register(LeftMessage)
