@@ -973,6 +973,76 @@
   });
 
   // ---------------------------------------------------------------------------------------
+  // Keyboard: j / k next / previous conversation, c claim, r reply, n note, Ctrl+Enter sends
+  // or adds the note, Esc leaves a text box, ? shows the list. Single keys only act outside
+  // text boxes, so typing is never taken for a shortcut.
+  // ---------------------------------------------------------------------------------------
+  function typingInField(target) {
+    var tag = (target && target.tagName) || "";
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable);
+  }
+
+  function stepConversation(delta) {
+    var items = state.view === "left" ? [] : viewItems(state.view);
+    if (!items.length) return;
+    var at = -1;
+    items.forEach(function (i, n) {
+      if (state.current && i.conversation === state.current.conversation) at = n;
+    });
+    var next = at < 0 ? (delta > 0 ? 0 : items.length - 1) : Math.min(items.length - 1, Math.max(0, at + delta));
+    if (next !== at) openConversation(items[next].conversation);
+  }
+
+  function focusIfShown(id) {
+    var field = $(id);
+    if (!state.current || field.closest("[hidden]")) return;
+    field.focus();
+  }
+
+  document.addEventListener("keydown", function (e) {
+    if (e.isComposing || e.defaultPrevented) return;
+    var target = e.target;
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      if (target === $("reply")) {
+        e.preventDefault();
+        submitReply();
+      } else if (target === $("note")) {
+        e.preventDefault();
+        $("note-form").requestSubmit();
+      }
+      return;
+    }
+    if (e.key === "Escape" && typingInField(target)) {
+      target.blur();
+      return;
+    }
+    if (typingInField(target) || e.ctrlKey || e.metaKey || e.altKey) return;
+    var action = {
+      j: function () {
+        stepConversation(1);
+      },
+      k: function () {
+        stepConversation(-1);
+      },
+      c: function () {
+        if (state.current && !$("claim").hidden) $("claim").click();
+      },
+      r: function () {
+        focusIfShown("reply");
+      },
+      n: function () {
+        focusIfShown("note");
+      },
+      "?": function () {
+        $("shortcuts").open = !$("shortcuts").open;
+      },
+    }[e.key];
+    if (!action) return;
+    e.preventDefault(); // the key is not typed into the box it focuses
+    action();
+  });
+
+  // ---------------------------------------------------------------------------------------
   // SLA timers, once a second
   // ---------------------------------------------------------------------------------------
   function setTimer(name, seconds, target) {

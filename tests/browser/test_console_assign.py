@@ -171,3 +171,44 @@ def test_a_transfer_reaches_the_other_agent_in_a_background_tab(
     )
     expect(ann.locator("#count-queue")).to_have_text("1")
     expect(ann.locator("#list .item .item-meta")).to_contain_text("team Billing")
+
+
+def test_keyboard_shortcuts(browser: Browser, agents_server: str) -> None:
+    base = agents_server
+    ann = _signed_in(browser, base, "ann")
+    expect(ann.locator("#online")).to_contain_text("online")
+    before = int(ann.locator("#count-queue").inner_text())
+    for _ in range(2):
+        visitor = browser.new_context(locale="en-US").new_page()
+        visitor.goto(base + "/")
+        widget = visitor.locator("chatbot-widget")
+        widget.locator("button.launcher").click()
+        widget.get_by_role("button", name="Talk to a person").click()
+    expect(ann.locator("#count-queue")).to_have_text(str(before + 2))
+    queued = ann.evaluate(
+        "window.__console.state().items.filter(i => i.status === 'queued').map(i => i.conversation)"
+    )
+    title = ann.locator("#conv-title")
+    ann.locator("body").press("j")
+    expect(title).to_have_text("Conversation " + queued[0])
+    ann.locator("body").press("j")
+    expect(title).to_have_text("Conversation " + queued[1])
+    ann.locator("body").press("k")
+    expect(title).to_have_text("Conversation " + queued[0])
+    ann.locator("body").press("c")
+    expect(ann.locator("#conv-owner")).to_have_text("You own this conversation.")
+    ann.locator("body").press("r")
+    expect(ann.get_by_label("Reply")).to_be_focused()
+    ann.keyboard.type("Sent from the keyboard.")
+    ann.keyboard.press("Control+Enter")
+    expect(ann.locator("#transcript .msg.agent .text").last).to_have_text("Sent from the keyboard.")
+    ann.keyboard.press("Escape")
+    ann.locator("body").press("n")
+    expect(ann.get_by_label("New note")).to_be_focused()
+    ann.keyboard.type("Noted by keyboard.")
+    ann.keyboard.press("Control+Enter")
+    expect(ann.locator("#notes .note")).to_contain_text("Noted by keyboard.")
+    assert ann.get_by_label("New note").input_value() == ""  # "n" was not typed into it
+    ann.keyboard.press("Escape")
+    ann.locator("body").press("?")
+    expect(ann.locator("#shortcuts dl")).to_be_visible()
