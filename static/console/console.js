@@ -8,17 +8,22 @@
 
   var HEARTBEAT_MS = 15000;
   var TYPING_IDLE_MS = 3000;
-  var REASONS = {
-    visitor_request: "asked for a person",
-    visitor_words: "asked for a person in words",
-    bot_unsure: "bot unsure several times",
-    negative_feedback: "negative feedback",
-    models_down: "no model available",
-  };
 
   var $ = function (id) {
     return document.getElementById(id);
   };
+  var CT = JSON.parse($("console-text").textContent); // the console's other words, translated
+  var REASONS = {
+    visitor_request: CT.reason_visitor_request,
+    visitor_words: CT.reason_visitor_words,
+    bot_unsure: CT.reason_bot_unsure,
+    negative_feedback: CT.reason_negative_feedback,
+    models_down: CT.reason_models_down,
+  };
+
+  function statusLabel(status) {
+    return CT["status_" + status] || status;
+  }
   var body = document.body;
   var LT = JSON.parse($("left-message-text").textContent); // left-message words, translated
   var AT = JSON.parse($("assignment-text").textContent); // assignment and notification words
@@ -104,7 +109,7 @@
     sock.onclose = function (ev) {
       if (sock !== ws) return;
       ws = null;
-      setConn(attempts > 3 ? "Disconnected — reload the page (are you still signed in?)" : "Reconnecting…");
+      setConn(attempts > 3 ? CT.disconnected : CT.reconnecting);
       var delay = Math.min(10000, 500 * Math.pow(2, attempts++));
       setTimeout(connect, delay);
     };
@@ -200,7 +205,7 @@
         renderCanned(f.items);
         break;
       case "faq_linked":
-        notice(f.paraphrase ? "Saved the visitor's question as a draft phrasing of the FAQ (awaiting approval)." : "Not saved: the FAQ has that phrasing already, or the question holds personal details.");
+        notice(f.paraphrase ? CT.faqLinked : CT.faqNotLinked);
         break;
       case "error":
         onError(f);
@@ -217,15 +222,15 @@
 
   function onError(f) {
     var text = {
-      already_claimed: "Already claimed by " + (f.owner || "another agent") + ".",
-      not_owner: f.owner ? "Only " + f.owner + " can do that: they own this conversation." : "Claim the conversation first.",
-      away: "You are away: set yourself online to claim.",
-      not_found: "That conversation no longer exists.",
+      already_claimed: fmt(CT.alreadyClaimed, { owner: f.owner || CT.anotherAgent }),
+      not_owner: f.owner ? fmt(CT.onlyOwner, { owner: f.owner }) : CT.claimFirst,
+      away: CT.away,
+      not_found: CT.notFound,
       already_answered: fmt(LT.alreadyAnswered, { name: f.by }),
       not_an_agent: AT.notAnAgent,
       already_owner: AT.alreadyOwner,
       changed: AT.changed,
-    }[f.code] || "That did not work (" + f.code + ").";
+    }[f.code] || fmt(CT.failed, { code: f.code });
     notice(text);
     if (state.current) renderLeftSection(); // a refused email reply can be sent again
   }
@@ -237,7 +242,7 @@
   }
 
   function setOnline(n) {
-    $("online").textContent = n + (n === 1 ? " agent online" : " agents online");
+    $("online").textContent = fmt(n === 1 ? CT.agentOnline : CT.agentsOnline, { n: n });
   }
 
   // ---------------------------------------------------------------------------------------
@@ -305,7 +310,7 @@
     var items = viewItems(state.view);
     if (state.view === "queue") renderPager(list);
     if (!items.length) {
-      list.appendChild(el("li", "none", state.view === "search" ? "No results." : state.view === "queue" && state.queueOffset > 0 && !state.queuePage ? "Loading…" : "Nothing here."));
+      list.appendChild(el("li", "none", state.view === "search" ? CT.noResults : state.view === "queue" && state.queueOffset > 0 && !state.queuePage ? CT.loading : CT.nothing));
       return;
     }
     items.forEach(function (i) {
@@ -315,15 +320,15 @@
       var b = el("button", "open");
       b.type = "button";
       var top = el("span", "item-top");
-      top.appendChild(el("span", "badge " + i.status, i.status));
+      top.appendChild(el("span", "badge " + i.status, statusLabel(i.status)));
       top.appendChild(el("span", "locale", i.locale));
       var wait = el("span", "wait");
       wait.setAttribute("data-since", i.queued_at || i.created || "");
       top.appendChild(wait);
       b.appendChild(top);
-      b.appendChild(el("span", "preview", i.preview || "(no message yet)"));
+      b.appendChild(el("span", "preview", i.preview || CT.noMessage));
       var meta = [REASONS[i.reason] || i.reason || ""];
-      if (i.owner) meta.push("with " + i.owner.name);
+      if (i.owner) meta.push(fmt(CT.withAgent, { name: i.owner.name }));
       if (i.team) meta.push(fmt(AT.team, { team: i.team.name }));
       if (i.email) meta.push(i.email);
       b.appendChild(el("span", "item-meta", meta.filter(Boolean).join(" · ")));
@@ -341,13 +346,13 @@
     var total = state.counts.queued;
     if (total <= state.pageSize && state.queueOffset === 0) return;
     var li = el("li", "pager");
-    var prev = el("button", "prev", "‹ Older");
+    var prev = el("button", "prev", CT.older);
     prev.type = "button";
     prev.disabled = state.queueOffset === 0;
     prev.addEventListener("click", function () {
       showQueuePage(state.queueOffset - state.pageSize);
     });
-    var next = el("button", "next", "Newer ›");
+    var next = el("button", "next", CT.newer);
     next.type = "button";
     next.disabled = state.queueOffset + state.pageSize >= total;
     next.addEventListener("click", function () {
@@ -355,7 +360,7 @@
     });
     var last = Math.min(total, state.queueOffset + state.pageSize);
     li.appendChild(prev);
-    li.appendChild(el("span", "range", state.queueOffset + 1 + "–" + last + " of " + total));
+    li.appendChild(el("span", "range", fmt(CT.range, { first: state.queueOffset + 1, last: last, total: total })));
     li.appendChild(next);
     list.appendChild(li);
   }
@@ -504,20 +509,20 @@
   function renderHead() {
     var c = state.current;
     if (!c) return;
-    $("conv-title").textContent = "Conversation " + c.conversation;
-    var meta = [c.status, c.locale];
+    $("conv-title").textContent = fmt(CT.conversation, { id: c.conversation });
+    var meta = [statusLabel(c.status), c.locale];
     if (c.reason) meta.push(REASONS[c.reason] || c.reason);
     if (c.team && (c.status === "queued" || c.status === "agent")) meta.push(fmt(AT.team, { team: c.team.name }));
-    if (c.status === "closed" && c.close_reason) meta.push("closed: " + c.close_reason);
-    if (c.rating) meta.push("rated " + c.rating + "/5" + (c.rating_comment ? " — " + c.rating_comment : ""));
+    if (c.status === "closed" && c.close_reason) meta.push(fmt(CT.closedReason, { reason: c.close_reason }));
+    if (c.rating) meta.push(fmt(CT.rated, { rating: c.rating }) + (c.rating_comment ? " — " + c.rating_comment : ""));
     $("conv-meta").textContent = meta.join(" · ");
     var owner = c.owner && c.status === "agent" ? c.owner : null;
     var mine = owner && state.me && owner.id === state.me.id;
-    $("conv-owner").textContent = owner ? (mine ? "You own this conversation." : "Owned by " + owner.name + ".") : c.status === "queued" ? "Waiting for an agent." : "";
+    $("conv-owner").textContent = owner ? (mine ? CT.youOwn : fmt(CT.ownedBy, { name: owner.name })) : c.status === "queued" ? CT.waitingForAgent : "";
     var others = (c.viewers || []).filter(function (n) {
       return !state.me || n !== state.me.name;
     });
-    $("conv-viewers").textContent = others.length ? "Also viewing: " + others.join(", ") : "";
+    $("conv-viewers").textContent = others.length ? fmt(CT.alsoViewing, { names: others.join(", ") }) : "";
     $("claim").hidden = c.status !== "queued";
     $("return").hidden = !mine;
     $("close-form").hidden = !(mine || c.status === "queued");
@@ -528,10 +533,10 @@
   }
 
   function roleLabel(m) {
-    if (m.role === "bot") return "Bot";
-    if (m.role === "agent") return "Agent";
-    if (m.role === "visitor") return "Visitor";
-    return "System";
+    if (m.role === "bot") return CT.roleBot;
+    if (m.role === "agent") return CT.roleAgent;
+    if (m.role === "visitor") return CT.roleVisitor;
+    return CT.roleSystem;
   }
 
   function addMessage(m) {
@@ -572,9 +577,9 @@
       });
       li.appendChild(cites);
     }
-    if (m.feedback) li.appendChild(el("div", "feedback " + m.feedback.value, "Visitor: " + (m.feedback.value === "up" ? "helpful" : "not helpful") + (m.feedback.comment ? " — " + m.feedback.comment : "")));
+    if (m.feedback) li.appendChild(el("div", "feedback " + m.feedback.value, (m.feedback.value === "up" ? CT.helpful : CT.notHelpful) + (m.feedback.comment ? " — " + m.feedback.comment : "")));
     if (m.role === "agent") {
-      var save = el("button", "faq", "Save as FAQ draft");
+      var save = el("button", "faq", CT.saveFaq);
       save.type = "button";
       save.addEventListener("click", function () {
         saveFaqDraft(m.id, save);
@@ -602,7 +607,7 @@
 
   function showVisitorTyping(on) {
     clearTimeout(visitorTypingTimer);
-    $("typing").textContent = "Visitor is typing…";
+    $("typing").textContent = CT.visitorTyping;
     $("typing").hidden = !on;
     if (on)
       visitorTypingTimer = setTimeout(function () {
@@ -612,7 +617,7 @@
 
   function showAgentTyping(on) {
     clearTimeout(visitorTypingTimer);
-    $("typing").textContent = "Another agent is typing…";
+    $("typing").textContent = CT.agentTyping;
     $("typing").hidden = !on;
   }
 
@@ -629,11 +634,11 @@
         });
       })
       .then(function (res) {
-        button.textContent = res.ok ? "Saved as FAQ draft (awaiting approval)" : "Could not save (" + res.data.error + ")";
+        button.textContent = res.ok ? CT.savedFaq : fmt(CT.couldNotSave, { error: res.data.error });
       })
       .catch(function () {
         button.disabled = false;
-        button.textContent = "Could not save — retry";
+        button.textContent = CT.couldNotSaveRetry;
       });
   }
 
@@ -717,9 +722,9 @@
       });
       li.appendChild(b);
       // Sending the answer as it is saves the visitor's question as a draft phrasing too.
-      var link = el("button", "canned-link", "The visitor asked this FAQ");
+      var link = el("button", "canned-link", CT.askedThisFaq);
       link.type = "button";
-      link.title = "Save the visitor's last question as a draft phrasing of this FAQ";
+      link.title = CT.askedThisFaqTitle;
       link.addEventListener("click", function () {
         if (state.current) send({ type: "link_faq", conversation: state.current.conversation, faq: i.faq });
       });

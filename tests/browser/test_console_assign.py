@@ -212,3 +212,19 @@ def test_keyboard_shortcuts(browser: Browser, agents_server: str) -> None:
     ann.keyboard.press("Escape")
     ann.locator("body").press("?")
     expect(ann.locator("#shortcuts dl")).to_be_visible()
+
+
+def test_the_console_in_chinese(browser: Browser, agents_server: str) -> None:
+    page = browser.new_context(locale="zh-CN").new_page()
+    page.set_default_timeout(10_000)
+    page.on("pageerror", lambda exc: pytest.fail(f"page error: {exc}"))
+    page.goto(agents_server + "/console/")
+    page.get_by_label("用户名").fill("bob")
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page.locator("#online")).to_contain_text(" 位客服在线")  # others may still be on
+    expect(page.get_by_role("tab", name="排队")).to_be_visible()
+    page.get_by_role("tab", name="排队").click()
+    page.locator("#list .item button").first.click()
+    expect(page.locator("#conv-title")).to_contain_text("对话 ")
+    expect(page.get_by_role("button", name="接入")).to_be_visible()
