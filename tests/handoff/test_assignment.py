@@ -182,7 +182,12 @@ async def test_auto_assignment_is_round_robin_within_capacity(upstream, agents, 
         to_bob = [(await bob.recv_until("assigned"))["conversation"] for _ in range(3)]
         # Ann (capacity 2) closes one: the next sweep round gives her the one left waiting.
         await ann.send({"type": "close", "conversation": ids[0], "reason": "resolved"})
-        await ann.recv_until(lambda f: f["type"] == "conversations")
+        await ann.recv_until(
+            lambda f: (
+                f["type"] == "conversations"
+                and ids[0] not in [i["conversation"] for i in f["items"]]
+            )
+        )
         swept = await database_sync_to_async(services.queue_sweep)(present_ids=[])
         await ann.recv_until(lambda f: f["type"] == "assigned" and f["conversation"] == ids[5])
     names = [o.username if o else None for o in owners]
