@@ -875,7 +875,8 @@
 
   function alertNewQueued(items) {
     var now = queuedIds(items);
-    if (knownQueued) {
+    if (knownQueued && $("presence").value !== "away") {
+      // An away agent is not called to the queue (what is assigned to them still alerts).
       var teams = myTeams().map(function (t) {
         return t.id;
       });
