@@ -11,7 +11,17 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from chatbot.handoff.selectors import agent_name
-from chatbot.models import AgentNote, AgentPresence, Conversation, Feedback, LeftMessage, Message
+from chatbot.models import (
+    AgentNote,
+    AgentPresence,
+    AgentProfile,
+    AssignmentEvent,
+    Conversation,
+    Feedback,
+    LeftMessage,
+    Message,
+    Team,
+)
 
 
 def _value(value: Any) -> str:
@@ -112,6 +122,19 @@ class LeftMessageInline(admin.TabularInline):
     readonly_fields = fields
 
 
+class AssignmentEventInline(admin.TabularInline):
+    """Who gave the conversation to whom: the audit trail, read-only."""
+
+    model = AssignmentEvent
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "kind", "actor", "from_agent", "to_agent", "to_team")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = (
@@ -124,7 +147,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
-    list_filter = ("status", "locale", "handoff_reason", "rating")
+    list_filter = ("status", "locale", "handoff_reason", "team", "rating")
     search_fields = ("public_id", "messages__text", "left_messages__email")
     readonly_fields = (
         "public_id",
@@ -137,7 +160,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "closed_at",
     )
     exclude = ("visitor_token",)
-    inlines = [AgentNoteInline, LeftMessageInline]
+    inlines = [AgentNoteInline, LeftMessageInline, AssignmentEventInline]
 
     def get_readonly_fields(self, request, obj=None) -> tuple[str, ...]:
         return (*super().get_readonly_fields(request, obj), "transcript")
@@ -202,3 +225,21 @@ class MessageAdmin(admin.ModelAdmin):
 class FeedbackAdmin(admin.ModelAdmin):
     list_display = ("message", "value", "comment", "created_at")
     list_filter = ("value",)
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    """Inboxes of agents: a conversation given to a team waits for its members."""
+
+    list_display = ("name", "created_at")
+    search_fields = ("name",)
+    filter_horizontal = ("members",)
+
+
+@admin.register(AgentProfile)
+class AgentProfileAdmin(admin.ModelAdmin):
+    """Each agent's auto-assignment capacity (empty: HANDOFF_AGENT_CAPACITY) and notification
+    preferences (the agent sets those in the console)."""
+
+    list_display = ("user", "capacity", "last_assigned_at", "notify_sound", "notify_desktop")
+    readonly_fields = ("last_assigned_at",)

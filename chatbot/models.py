@@ -38,7 +38,20 @@ class Conversation(models.Model):
         on_delete=models.SET_NULL,
         related_name="assigned_conversations",
     )
-    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)  # the current owner got it
+    # The team whose members take it (chatbot.handoff.assignment): auto-assignment gives it to
+    # one of them; None is everyone's.
+    team = models.ForeignKey(
+        "Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
+    # The owner whose claim last timed out: auto-assignment passes the conversation to another.
+    expired_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     first_agent_reply_at = models.DateTimeField(null=True, blank=True)
     last_visitor_message_at = models.DateTimeField(null=True, blank=True)
     # Refreshed while a visitor socket is open on a queued or claimed conversation (the handoff
@@ -212,3 +225,74 @@ class AgentPresence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.status}"
+
+
+class Team(models.Model):
+    """An inbox of agents (billing, returns): a conversation given to a team waits in the queue
+    for its members, and auto-assignment picks among them (docs/console.md, "Assignment")."""
+
+    name = models.CharField(max_length=80, unique=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="teams", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgentProfile(models.Model):
+    """An agent's own settings: how many open conversations auto-assignment may give them, and
+    how their console tells them of new work. The console creates it on first use."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_profile"
+    )
+    # None: HANDOFF_AGENT_CAPACITY.
+    capacity = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Most open conversations auto-assigned at once; empty: the site's default.",
+    )
+    # Round robin: the online agent with room who was auto-assigned least recently goes next.
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
+    notify_sound = models.BooleanField(default=True)
+    notify_desktop = models.BooleanField(default=False)  # needs the browser's permission too
+    notify_title = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}"
+
+
+class AssignmentEvent(models.Model):
+    """Who gave a conversation to whom: the audit line agents see in its transcript (never the
+    visitor). actor None is the system (auto-assignment, the claim timeout)."""
+
+    class Kind(models.TextChoices):
+        AGENT = "agent", "To an agent"
+        TEAM = "team", "To a team"
+        AUTO = "auto", "Auto-assigned"
+        EXPIRED = "expired", "Claim timed out"
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="assignment_events"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    from_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_team = models.ForeignKey(Team, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id}: {self.kind}"

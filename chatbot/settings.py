@@ -359,6 +359,11 @@ HANDOFF_QUEUE_PAGE_SIZE = env.int("HANDOFF_QUEUE_PAGE_SIZE", default=50)
 # A queued conversation with no visitor socket open for this long leaves the queue (closed as
 # "abandoned"), unless the visitor left a message for the team; 0 keeps them queued.
 HANDOFF_ABANDONED_AFTER_S = env.float("HANDOFF_ABANDONED_AFTER_S", default=300.0)
+# Auto-assignment (docs/console.md, "Assignment"): queued conversations go round robin to online
+# agents with room, at most HANDOFF_AGENT_CAPACITY open ones each (an agent's own capacity, set
+# in the admin, overrides it). Off: agents claim from the queue.
+HANDOFF_AUTO_ASSIGN = env.bool("HANDOFF_AUTO_ASSIGN", default=False)
+HANDOFF_AGENT_CAPACITY = env.int("HANDOFF_AGENT_CAPACITY", default=3)
 LOGIN_URL = "console-login"
 LOGIN_REDIRECT_URL = "console"
 

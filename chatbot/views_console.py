@@ -52,6 +52,94 @@ LEFT_MESSAGE_TEXT = {
 }
 
 
+# The rest of the console script's words ({…} filled in there).
+CONSOLE_TEXT = {
+    "reason_visitor_request": _("asked for a person"),
+    "reason_visitor_words": _("asked for a person in words"),
+    "reason_bot_unsure": _("bot unsure several times"),
+    "reason_negative_feedback": _("negative feedback"),
+    "reason_models_down": _("no model available"),
+    "status_bot": _("bot"),
+    "status_queued": _("queued"),
+    "status_agent": _("agent"),
+    "status_closed": _("closed"),
+    "disconnected": _("Disconnected — reload the page (are you still signed in?)"),
+    "reconnecting": _("Reconnecting…"),
+    "faqLinked": _(
+        "Saved the visitor's question as a draft phrasing of the FAQ (awaiting approval)."
+    ),
+    "faqNotLinked": _(
+        "Not saved: the FAQ has that phrasing already, or the question holds personal details."
+    ),
+    "alreadyClaimed": _("Already claimed by {owner}."),
+    "anotherAgent": _("another agent"),
+    "onlyOwner": _("Only {owner} can do that: they own this conversation."),
+    "claimFirst": _("Claim the conversation first."),
+    "away": _("You are away: set yourself online to claim."),
+    "notFound": _("That conversation no longer exists."),
+    "failed": _("That did not work ({code})."),
+    "agentOnline": _("{n} agent online"),
+    "agentsOnline": _("{n} agents online"),
+    "noResults": _("No results."),
+    "loading": _("Loading…"),
+    "nothing": _("Nothing here."),
+    "noMessage": _("(no message yet)"),
+    "withAgent": _("with {name}"),
+    "older": _("‹ Older"),
+    "newer": _("Newer ›"),
+    "range": _("{first}–{last} of {total}"),
+    "conversation": _("Conversation {id}"),
+    "closedReason": _("closed: {reason}"),
+    "rated": _("rated {rating}/5"),
+    "youOwn": _("You own this conversation."),
+    "ownedBy": _("Owned by {name}."),
+    "waitingForAgent": _("Waiting for an agent."),
+    "alsoViewing": _("Also viewing: {names}"),
+    "roleBot": _("Bot"),
+    "roleAgent": _("Agent"),
+    "roleVisitor": _("Visitor"),
+    "roleSystem": _("System"),
+    "helpful": _("Visitor: helpful"),
+    "notHelpful": _("Visitor: not helpful"),
+    "saveFaq": _("Save as FAQ draft"),
+    "savedFaq": _("Saved as FAQ draft (awaiting approval)"),
+    "couldNotSave": _("Could not save ({error})"),
+    "couldNotSaveRetry": _("Could not save — retry"),
+    "visitorTyping": _("Visitor is typing…"),
+    "agentTyping": _("Another agent is typing…"),
+    "askedThisFaq": _("The visitor asked this FAQ"),
+    "askedThisFaqTitle": _("Save the visitor's last question as a draft phrasing of this FAQ"),
+}
+
+
+# The console script's words for assignment and notifications ({…} filled in there).
+ASSIGNMENT_TEXT = {
+    "transferred": _("{actor} transferred this conversation to {agent}."),
+    "assigned": _("{actor} assigned this conversation to {agent}."),
+    "transferredTeam": _("{actor} transferred this conversation to the {team} team."),
+    "assignedTeam": _("{actor} assigned this conversation to the {team} team."),
+    "auto": _("Assigned automatically to {agent}."),
+    "expired": _("{agent} did not reply in time: back in the queue."),
+    "assign": _("Assign"),
+    "transfer": _("Transfer"),
+    "agents": _("Agents"),
+    "teams": _("Teams"),
+    "online": _("online"),
+    "offline": _("offline"),
+    "load": _("{open} of {capacity} open"),
+    "team": _("team {team}"),
+    "newQueued": _("New conversation in the queue"),
+    "assignedToYou": _("A conversation was assigned to you"),
+    "visitorWrote": _("Your visitor wrote"),
+    "permissionDenied": _(
+        "The browser blocks desktop notifications for this site: allow them in its site settings."
+    ),
+    "notAnAgent": _("That user is not an agent."),
+    "alreadyOwner": _("They already own this conversation."),
+    "changed": _("The conversation changed meanwhile: look at it again."),
+}
+
+
 @agent_required
 def console(request: HttpRequest) -> HttpResponse:
     return render(
@@ -60,6 +148,8 @@ def console(request: HttpRequest) -> HttpResponse:
         {
             "agent_name": selectors.agent_name(request.user),
             "left_message_text": {k: str(v) for k, v in LEFT_MESSAGE_TEXT.items()},
+            "assignment_text": {k: str(v) for k, v in ASSIGNMENT_TEXT.items()},
+            "console_text": {k: str(v) for k, v in CONSOLE_TEXT.items()},
         },
     )
 

@@ -13,10 +13,11 @@ from django.conf import settings
 
 from chatbot import answering, metrics
 from chatbot.consumers.base import JsonSocketConsumer
-from chatbot.handoff import background, notify, presence, selectors
+from chatbot.handoff import assignment, background, notify, presence, selectors
 from chatbot.handoff import services as handoff
 from chatbot.handoff.protocol import (
     AgentTypingFrame,
+    AssignFrame,
     CannedFrame,
     ClaimFrame,
     CloseFrame,
@@ -26,9 +27,11 @@ from chatbot.handoff.protocol import (
     NoteFrame,
     OpenFrame,
     PingFrame,
+    PreferencesFrame,
     PresenceFrame,
     QueuePageFrame,
     ReturnFrame,
+    RosterFrame,
     SearchFrame,
     SendFrame,
     parse_agent_frame,
@@ -55,6 +58,7 @@ class AgentConsumer(JsonSocketConsumer):
         await self.accept()
         metrics.WEBSOCKETS.labels("agent").inc()
         await self.channel_layer.group_add(notify.QUEUE_GROUP, self.channel_name)
+        await self.channel_layer.group_add(notify.agent_group(self.user.pk), self.channel_name)
         background.sweeper_acquire()
         await database_sync_to_async(handoff.presence_update)(agent=self.user, seen=True)
         await self.send_frame(await database_sync_to_async(self._hello)())
@@ -76,6 +80,9 @@ class AgentConsumer(JsonSocketConsumer):
                 "first_reply_s": settings.HANDOFF_SLA_FIRST_REPLY_S,
                 "visitor_waiting_s": settings.HANDOFF_SLA_VISITOR_WAITING_S,
             },
+            "preferences": assignment.preferences(user=self.user),
+            "roster": assignment.roster(),
+            "auto_assign": settings.HANDOFF_AUTO_ASSIGN,
         }
 
     async def disconnect(self, code: int) -> None:
@@ -84,6 +91,7 @@ class AgentConsumer(JsonSocketConsumer):
         metrics.WEBSOCKETS.labels("agent").dec()
         await self.leave_conversation()
         await self.channel_layer.group_discard(notify.QUEUE_GROUP, self.channel_name)
+        await self.channel_layer.group_discard(notify.agent_group(self.user.pk), self.channel_name)
         await database_sync_to_async(handoff.presence_update)(agent=self.user, seen=False)
         await background.sweeper_release()
 
@@ -201,6 +209,30 @@ class AgentConsumer(JsonSocketConsumer):
                     "duplicate": not created,
                 }
             )
+        else:
+            await self.dispatch_assignment_frame(frame)
+
+    async def dispatch_assignment_frame(self, frame: Any) -> None:
+        """Assignment, the roster and the agent's preferences (chatbot.handoff.assignment)."""
+        if isinstance(frame, AssignFrame):
+            event = await database_sync_to_async(assignment.conversation_assign)(
+                public_id=frame.conversation,
+                agent=self.user,
+                to_agent_id=frame.agent,
+                to_team_id=frame.team,
+            )
+            await self.send_frame(
+                {"type": "assign_done", "conversation": frame.conversation, "event": event}
+            )
+        elif isinstance(frame, RosterFrame):
+            await self.send_frame(
+                {"type": "roster", **await database_sync_to_async(assignment.roster)()}
+            )
+        elif isinstance(frame, PreferencesFrame):
+            stored = await database_sync_to_async(assignment.preferences_update)(
+                user=self.user, sound=frame.sound, desktop=frame.desktop, title=frame.title
+            )
+            await self.send_frame({"type": "preferences", **stored})
 
     @staticmethod
     def _queue_page(offset: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
@@ -209,8 +241,15 @@ class AgentConsumer(JsonSocketConsumer):
     async def _presence(self) -> str:
         return await database_sync_to_async(selectors.agent_presence_status)(user=self.user)
 
+    @staticmethod
+    def _detail(public_id: str) -> dict[str, Any] | None:
+        detail = selectors.conversation_detail(public_id=public_id)
+        if detail is not None:
+            detail["events"] = assignment.events_for(public_id=public_id)
+        return detail
+
     async def open_conversation(self, public_id: str) -> None:
-        detail = await database_sync_to_async(selectors.conversation_detail)(public_id=public_id)
+        detail = await database_sync_to_async(self._detail)(public_id)
         if detail is None:
             raise handoff.HandoffError("not_found", conversation=public_id)
         if self.viewing != public_id:

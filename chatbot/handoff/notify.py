@@ -48,6 +48,15 @@ def to_viewing_agents(public_id: str, frame: dict[str, Any]) -> None:
     _send(console_group(public_id), {"type": "console.frame", "frame": frame})
 
 
+def agent_group(user_id: int) -> str:
+    """Every console socket of one agent: work given to them, their visitors writing."""
+    return f"console.agent.{user_id}"
+
+
+def to_agent(user_id: int, frame: dict[str, Any]) -> None:
+    _send(agent_group(user_id), {"type": "console.frame", "frame": frame})
+
+
 def visitor_queued(conversation_id: int) -> None:
     """The `handoff` frame (place, wait) to a conversation just queued."""
     found = selectors.queued_visitor_frame(conversation_id=conversation_id)

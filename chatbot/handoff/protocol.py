@@ -7,7 +7,15 @@ from typing import Annotated, Any, Literal
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from chatbot.copy import render
 from chatbot.protocol import (
@@ -218,6 +226,36 @@ class LeftReplyFrame(_Frame):
     text: Text
 
 
+class AssignFrame(_Frame):
+    """Gives the conversation to an agent or a team (exactly one)."""
+
+    type: Literal["assign"]
+    conversation: PublicId
+    agent: Annotated[int, Field(ge=1)] | None = None
+    team: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "AssignFrame":
+        if (self.agent is None) == (self.team is None):
+            raise ValueError("name an agent or a team")
+        return self
+
+
+class RosterFrame(_Frame):
+    """Asks for every agent (online or not) and every team."""
+
+    type: Literal["roster"]
+
+
+class PreferencesFrame(_Frame):
+    """The agent's notification preferences; a field left out stays as it is."""
+
+    type: Literal["preferences"]
+    sound: bool | None = None
+    desktop: bool | None = None
+    title: bool | None = None
+
+
 AgentFrame = (
     PresenceFrame
     | PingFrame
@@ -234,11 +272,15 @@ AgentFrame = (
     | LinkFaqFrame
     | QueuePageFrame
     | LeftReplyFrame
+    | AssignFrame
+    | RosterFrame
+    | PreferencesFrame
 )
 _agent = TypeAdapter(Annotated[AgentFrame, Field(discriminator="type")])
 AGENT_TYPES = {
     "presence", "ping", "open", "leave", "claim", "send", "typing", "note", "return_to_bot",
     "close", "search", "canned", "link_faq", "queue_page", "left_reply",
+    "assign", "roster", "preferences",
 }  # fmt: skip
 
 

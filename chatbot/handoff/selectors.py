@@ -152,7 +152,7 @@ def _summaries(queryset) -> list[dict[str, Any]]:
         conversation=OuterRef("pk"), role=Message.Role.AGENT
     ).order_by("-id")
     email = LeftMessage.objects.filter(conversation=OuterRef("pk")).order_by("-id")
-    rows = queryset.select_related("assigned_to").annotate(
+    rows = queryset.select_related("assigned_to", "team").annotate(
         preview=Subquery(last_visitor_text.values("text")[:1]),
         last_agent_message_at=Subquery(last_agent_at.values("created_at")[:1]),
         email=Subquery(email.values("email")[:1]),
@@ -174,6 +174,7 @@ def _summaries(queryset) -> list[dict[str, Any]]:
                 if c.assigned_to_id
                 else None
             ),
+            "team": {"id": c.team_id, "name": c.team.name} if c.team_id else None,
             "preview": (c.preview or "")[:140],
             "email": c.email or "",
             "closed_at": _iso(c.closed_at),

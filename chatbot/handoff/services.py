@@ -3,7 +3,7 @@ expected one), so two agents, two processes or an agent and the bot can race saf
 one wins and the others learn it from the row count. Sockets are told on commit."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +16,8 @@ from django.utils.translation import gettext_lazy as _
 
 from chatbot import message_sql, metrics
 from chatbot.copy import render
-from chatbot.handoff import notify, phrasings, selectors, tasks
+from chatbot.handoff import assignment, notify, phrasings, selectors, tasks
+from chatbot.handoff.errors import HandoffError
 from chatbot.models import (
     AgentNote,
     AgentPresence,
@@ -51,15 +52,6 @@ class Reason:
     MODELS_DOWN = "models_down"
 
 
-class HandoffError(Exception):
-    """A console action that cannot be done; `code` goes to the agent in an `error` frame."""
-
-    def __init__(self, code: str, **detail: Any) -> None:
-        super().__init__(code)
-        self.code = code
-        self.detail = detail
-
-
 @dataclass(frozen=True)
 class ClaimResult:
     won: bool
@@ -91,6 +83,8 @@ def conversation_handoff(*, conversation_id: int, reason: str) -> bool:
         assigned_to=None,
         claimed_at=None,
         first_agent_reply_at=None,
+        team=None,
+        expired_owner=None,
         updated_at=now,
     )
     if moved:
@@ -98,6 +92,7 @@ def conversation_handoff(*, conversation_id: int, reason: str) -> bool:
         # handoff now); everyone else's in the next coalesced wave.
         transaction.on_commit(lambda: notify.visitor_queued(conversation_id))
         _on_commit_queue_changed()
+        assignment.conversation_auto_assign(conversation_id=conversation_id, now=now)
     return bool(moved)
 
 
@@ -161,6 +156,8 @@ def visitor_message_route(*, conversation_id: int, text: str) -> bool:
         status = selectors.conversation_status(conversation_id=conversation_id)
     if status in selectors.OPEN_STATUSES:
         transaction.on_commit(notify.queue_changed)  # the console's "visitor waiting" timer
+        if status == Status.AGENT:
+            assignment.visitor_wrote(conversation_id=conversation_id, text=text)
         return False
     if status == Status.CLOSED:
         return conversation_reopen(conversation_id=conversation_id, text=text)
@@ -420,20 +417,39 @@ def conversation_close(*, public_id: str, agent: AbstractBaseUser, reason: str) 
 
 @transaction.atomic
 def claims_expire(*, now: datetime | None = None) -> list[str]:
-    """Claims with no agent reply within HANDOFF_CLAIM_TIMEOUT_S go back to the queue, keeping
-    their place (queued_at). Safe to run from several processes at once."""
+    """Conversations whose owner has not replied within HANDOFF_CLAIM_TIMEOUT_S of getting them
+    (a claim, an assignment, a transfer) go back to the queue, keeping their place (queued_at);
+    auto-assignment then passes them to another agent. Safe to run from several processes at
+    once."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.HANDOFF_CLAIM_TIMEOUT_S)
+    # An agent message since the owner got it (a transfer after a reply must be answered too).
+    replied = Exists(
+        Message.objects.filter(
+            conversation=OuterRef("pk"),
+            role=Message.Role.AGENT,
+            created_at__gte=OuterRef("claimed_at"),
+        )
+    )
     stale = list(
-        Conversation.objects.filter(
-            status=Status.AGENT, first_agent_reply_at__isnull=True, claimed_at__lt=cutoff
-        ).values_list("pk", "public_id", "claimed_at")
+        Conversation.objects.filter(status=Status.AGENT, claimed_at__lt=cutoff)
+        .exclude(replied)
+        .values_list("pk", "public_id", "claimed_at", "assigned_to_id")
     )
     expired = []
-    for pk, public_id, claimed_at in stale:
-        if Conversation.objects.filter(
-            pk=pk, status=Status.AGENT, claimed_at=claimed_at, first_agent_reply_at__isnull=True
-        ).update(status=Status.QUEUED, assigned_to=None, claimed_at=None, updated_at=now):
+    for pk, public_id, claimed_at, owner_id in stale:
+        if (
+            Conversation.objects.filter(pk=pk, status=Status.AGENT, claimed_at=claimed_at)
+            .exclude(replied)
+            .update(
+                status=Status.QUEUED,
+                assigned_to=None,
+                claimed_at=None,
+                expired_owner=owner_id,
+                updated_at=now,
+            )
+        ):
+            assignment.claim_expired(conversation_id=pk, owner_id=owner_id)
             expired.append(public_id)
     if expired:
         _on_commit_queue_changed()
@@ -448,13 +464,15 @@ _SEEN_CHUNK = 500  # ids per UPDATE, far under SQLite's bound-parameter limit ho
 class Swept:
     claims_expired: list[str]
     abandoned: list[str]
+    auto_assigned: list[str] = field(default_factory=list)
 
 
 def queue_sweep(*, present_ids: Sequence[int], now: datetime | None = None) -> Swept:
     """The sweeper's round (chatbot.handoff.background): stale claims back to the queue, the
     visitors with a socket open in this process seen, then queued conversations nobody has
-    had open for HANDOFF_ABANDONED_AFTER_S closed as abandoned. Seen before closing, so a
-    visitor still here is never closed by their own process's round."""
+    had open for HANDOFF_ABANDONED_AFTER_S closed as abandoned, then (when on) the queue
+    auto-assigned. Seen before closing, so a visitor still here is never closed by their own
+    process's round."""
     now = now or timezone.now()
     expired = claims_expire(now=now)
     ids = list(present_ids)
@@ -462,7 +480,8 @@ def queue_sweep(*, present_ids: Sequence[int], now: datetime | None = None) -> S
         Conversation.objects.filter(
             pk__in=ids[start : start + _SEEN_CHUNK], status__in=selectors.OPEN_STATUSES
         ).update(visitor_seen_at=now)
-    return Swept(expired, queue_abandoned_close(now=now))
+    abandoned = queue_abandoned_close(now=now)
+    return Swept(expired, abandoned, assignment.queue_auto_assign(now=now))
 
 
 @transaction.atomic

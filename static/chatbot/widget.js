@@ -1048,6 +1048,7 @@
   var reconnectTimer = null;
   var everConnected = false;
   var convStatus = "bot";
+  var convAgent = ""; // the agent's name while one has the conversation
   var statusNotice = null;
   var limitedNotice = null; // "too many chats from your network", shown once
   var limitedWaitMs = 0; // the server's retry_after for the next reconnect
@@ -1308,9 +1309,12 @@
   }
 
   function setConversationStatus(status, agentName) {
-    if (status === convStatus) return;
+    // Same status, unless another agent took the conversation over (a transfer).
+    var transferred = status === "agent" && agentName && convAgent && agentName !== convAgent;
+    if (status === convStatus && !transferred) return;
     var previous = convStatus;
     convStatus = status;
+    convAgent = status === "agent" ? agentName || convAgent : "";
     handoffBar.classList.toggle("hide", status !== "bot");
     if (status !== "bot") stopBotThinking();
     if (status !== "agent") showPeerTyping(false);

@@ -8,19 +8,25 @@
 
   var HEARTBEAT_MS = 15000;
   var TYPING_IDLE_MS = 3000;
-  var REASONS = {
-    visitor_request: "asked for a person",
-    visitor_words: "asked for a person in words",
-    bot_unsure: "bot unsure several times",
-    negative_feedback: "negative feedback",
-    models_down: "no model available",
-  };
 
   var $ = function (id) {
     return document.getElementById(id);
   };
+  var CT = JSON.parse($("console-text").textContent); // the console's other words, translated
+  var REASONS = {
+    visitor_request: CT.reason_visitor_request,
+    visitor_words: CT.reason_visitor_words,
+    bot_unsure: CT.reason_bot_unsure,
+    negative_feedback: CT.reason_negative_feedback,
+    models_down: CT.reason_models_down,
+  };
+
+  function statusLabel(status) {
+    return CT["status_" + status] || status;
+  }
   var body = document.body;
   var LT = JSON.parse($("left-message-text").textContent); // left-message words, translated
+  var AT = JSON.parse($("assignment-text").textContent); // assignment and notification words
   var csrf = body.getAttribute("data-csrf");
   var faqDraftUrl = body.getAttribute("data-faq-draft-url");
 
@@ -37,6 +43,9 @@
     clockSkewMs: 0,
     current: null, // the transcript being viewed
     left: [], // the left-messages inbox: waiting ones oldest first, then recently answered
+    roster: { agents: [], teams: [] }, // every agent and team, for "Assign to"
+    prefs: { sound: true, desktop: false, title: true }, // the agent's notification preferences
+    alerts: [], // what the agent was alerted to (title, text, conversation), newest last
   };
   var hooks = {}; // set by inbox.js: item(button, item), transcript(t)
   var ws = null;
@@ -101,7 +110,7 @@
     sock.onclose = function (ev) {
       if (sock !== ws) return;
       ws = null;
-      setConn(attempts > 3 ? "Disconnected — reload the page (are you still signed in?)" : "Reconnecting…");
+      setConn(attempts > 3 ? CT.disconnected : CT.reconnecting);
       var delay = Math.min(10000, 500 * Math.pow(2, attempts++));
       setTimeout(connect, delay);
     };
@@ -129,6 +138,7 @@
         state.pageSize = f.page_size || state.pageSize;
         setItems(f.conversations, f.counts);
         setLeft(f.left_messages);
+        assignmentHello(f);
         setConn("");
         if (state.current) send({ type: "open", conversation: state.current.conversation });
         else if (location.hash.length > 1) openConversation(decodeURIComponent(location.hash.slice(1)));
@@ -140,6 +150,7 @@
         leftStatus(f.left_message, LT.replied);
         break;
       case "conversations":
+        alertNewQueued(f.items);
         setItems(f.items, f.counts);
         if (typeof f.agents_online === "number") setOnline(f.agents_online);
         break;
@@ -195,12 +206,13 @@
         renderCanned(f.items);
         break;
       case "faq_linked":
-        notice(f.paraphrase ? "Saved the visitor's question as a draft phrasing of the FAQ (awaiting approval)." : "Not saved: the FAQ has that phrasing already, or the question holds personal details.");
+        notice(f.paraphrase ? CT.faqLinked : CT.faqNotLinked);
         break;
       case "error":
         onError(f);
         break;
       default:
+        handleAssignment(f);
         break;
     }
   }
@@ -211,12 +223,15 @@
 
   function onError(f) {
     var text = {
-      already_claimed: "Already claimed by " + (f.owner || "another agent") + ".",
-      not_owner: f.owner ? "Only " + f.owner + " can do that: they own this conversation." : "Claim the conversation first.",
-      away: "You are away: set yourself online to claim.",
-      not_found: "That conversation no longer exists.",
+      already_claimed: fmt(CT.alreadyClaimed, { owner: f.owner || CT.anotherAgent }),
+      not_owner: f.owner ? fmt(CT.onlyOwner, { owner: f.owner }) : CT.claimFirst,
+      away: CT.away,
+      not_found: CT.notFound,
       already_answered: fmt(LT.alreadyAnswered, { name: f.by }),
-    }[f.code] || "That did not work (" + f.code + ").";
+      not_an_agent: AT.notAnAgent,
+      already_owner: AT.alreadyOwner,
+      changed: AT.changed,
+    }[f.code] || fmt(CT.failed, { code: f.code });
     notice(text);
     if (state.current) renderLeftSection(); // a refused email reply can be sent again
   }
@@ -228,7 +243,7 @@
   }
 
   function setOnline(n) {
-    $("online").textContent = n + (n === 1 ? " agent online" : " agents online");
+    $("online").textContent = fmt(n === 1 ? CT.agentOnline : CT.agentsOnline, { n: n });
   }
 
   // ---------------------------------------------------------------------------------------
@@ -247,7 +262,7 @@
         return i.conversation === state.current.conversation;
       })[0];
       if (mine) {
-        ["status", "owner", "queued_at", "claimed_at", "first_agent_reply_at", "last_visitor_message_at", "last_agent_message_at", "reason"].forEach(function (k) {
+        ["status", "owner", "team", "queued_at", "claimed_at", "first_agent_reply_at", "last_visitor_message_at", "last_agent_message_at", "reason"].forEach(function (k) {
           state.current[k] = mine[k];
         });
         renderHead();
@@ -296,7 +311,7 @@
     var items = viewItems(state.view);
     if (state.view === "queue") renderPager(list);
     if (!items.length) {
-      list.appendChild(el("li", "none", state.view === "search" ? "No results." : state.view === "queue" && state.queueOffset > 0 && !state.queuePage ? "Loading…" : "Nothing here."));
+      list.appendChild(el("li", "none", state.view === "search" ? CT.noResults : state.view === "queue" && state.queueOffset > 0 && !state.queuePage ? CT.loading : CT.nothing));
       return;
     }
     items.forEach(function (i) {
@@ -306,7 +321,7 @@
       var b = el("button", "open");
       b.type = "button";
       var top = el("span", "item-top");
-      top.appendChild(el("span", "badge " + i.status, i.status));
+      top.appendChild(el("span", "badge " + i.status, statusLabel(i.status)));
       top.appendChild(el("span", "locale", i.locale));
       var wait = el("span", "wait");
       // Only a conversation waiting for people is timed: one back with the bot or closed has
@@ -314,9 +329,10 @@
       if (i.status === "queued" || i.status === "agent") wait.setAttribute("data-since", i.queued_at || i.created || "");
       top.appendChild(wait);
       b.appendChild(top);
-      b.appendChild(el("span", "preview", i.preview || "(no message yet)"));
+      b.appendChild(el("span", "preview", i.preview || CT.noMessage));
       var meta = [REASONS[i.reason] || i.reason || ""];
-      if (i.owner) meta.push("with " + i.owner.name);
+      if (i.owner) meta.push(fmt(CT.withAgent, { name: i.owner.name }));
+      if (i.team) meta.push(fmt(AT.team, { team: i.team.name }));
       if (i.email) meta.push(i.email);
       b.appendChild(el("span", "item-meta", meta.filter(Boolean).join(" · ")));
       if (hooks.item) hooks.item(b, i); // the inbox's labels and matched text (inbox.js)
@@ -334,13 +350,13 @@
     var total = state.counts.queued;
     if (total <= state.pageSize && state.queueOffset === 0) return;
     var li = el("li", "pager");
-    var prev = el("button", "prev", "‹ Older");
+    var prev = el("button", "prev", CT.older);
     prev.type = "button";
     prev.disabled = state.queueOffset === 0;
     prev.addEventListener("click", function () {
       showQueuePage(state.queueOffset - state.pageSize);
     });
-    var next = el("button", "next", "Newer ›");
+    var next = el("button", "next", CT.newer);
     next.type = "button";
     next.disabled = state.queueOffset + state.pageSize >= total;
     next.addEventListener("click", function () {
@@ -348,7 +364,7 @@
     });
     var last = Math.min(total, state.queueOffset + state.pageSize);
     li.appendChild(prev);
-    li.appendChild(el("span", "range", state.queueOffset + 1 + "–" + last + " of " + total));
+    li.appendChild(el("span", "range", fmt(CT.range, { first: state.queueOffset + 1, last: last, total: total })));
     li.appendChild(next);
     list.appendChild(li);
   }
@@ -481,7 +497,9 @@
     $("canned-results").textContent = "";
     showVisitorTyping(false);
     t.messages.forEach(addMessage);
+    (t.events || []).forEach(addEvent);
     t.notes.forEach(addNote);
+    send({ type: "roster" });
     renderLeftSection();
     renderHead();
     renderList();
@@ -491,32 +509,34 @@
   function renderHead() {
     var c = state.current;
     if (!c) return;
-    $("conv-title").textContent = "Conversation " + c.conversation;
-    var meta = [c.status, c.locale];
+    $("conv-title").textContent = fmt(CT.conversation, { id: c.conversation });
+    var meta = [statusLabel(c.status), c.locale];
     if (c.reason) meta.push(REASONS[c.reason] || c.reason);
-    if (c.status === "closed" && c.close_reason) meta.push("closed: " + c.close_reason);
-    if (c.rating) meta.push("rated " + c.rating + "/5" + (c.rating_comment ? " — " + c.rating_comment : ""));
+    if (c.team && (c.status === "queued" || c.status === "agent")) meta.push(fmt(AT.team, { team: c.team.name }));
+    if (c.status === "closed" && c.close_reason) meta.push(fmt(CT.closedReason, { reason: c.close_reason }));
+    if (c.rating) meta.push(fmt(CT.rated, { rating: c.rating }) + (c.rating_comment ? " — " + c.rating_comment : ""));
     $("conv-meta").textContent = meta.join(" · ");
     var owner = c.owner && c.status === "agent" ? c.owner : null;
     var mine = owner && state.me && owner.id === state.me.id;
-    $("conv-owner").textContent = owner ? (mine ? "You own this conversation." : "Owned by " + owner.name + ".") : c.status === "queued" ? "Waiting for an agent." : "";
+    $("conv-owner").textContent = owner ? (mine ? CT.youOwn : fmt(CT.ownedBy, { name: owner.name })) : c.status === "queued" ? CT.waitingForAgent : "";
     var others = (c.viewers || []).filter(function (n) {
       return !state.me || n !== state.me.name;
     });
-    $("conv-viewers").textContent = others.length ? "Also viewing: " + others.join(", ") : "";
+    $("conv-viewers").textContent = others.length ? fmt(CT.alsoViewing, { names: others.join(", ") }) : "";
     $("claim").hidden = c.status !== "queued";
     $("return").hidden = !mine;
     $("close-form").hidden = !(mine || c.status === "queued");
+    renderAssignForm(c, mine);
     $("composer").hidden = !mine;
     $("canned-form").hidden = !mine;
     tick();
   }
 
   function roleLabel(m) {
-    if (m.role === "bot") return "Bot";
-    if (m.role === "agent") return "Agent";
-    if (m.role === "visitor") return "Visitor";
-    return "System";
+    if (m.role === "bot") return CT.roleBot;
+    if (m.role === "agent") return CT.roleAgent;
+    if (m.role === "visitor") return CT.roleVisitor;
+    return CT.roleSystem;
   }
 
   function addMessage(m) {
@@ -557,9 +577,9 @@
       });
       li.appendChild(cites);
     }
-    if (m.feedback) li.appendChild(el("div", "feedback " + m.feedback.value, "Visitor: " + (m.feedback.value === "up" ? "helpful" : "not helpful") + (m.feedback.comment ? " — " + m.feedback.comment : "")));
+    if (m.feedback) li.appendChild(el("div", "feedback " + m.feedback.value, (m.feedback.value === "up" ? CT.helpful : CT.notHelpful) + (m.feedback.comment ? " — " + m.feedback.comment : "")));
     if (m.role === "agent") {
-      var save = el("button", "faq", "Save as FAQ draft");
+      var save = el("button", "faq", CT.saveFaq);
       save.type = "button";
       save.addEventListener("click", function () {
         saveFaqDraft(m.id, save);
@@ -587,7 +607,7 @@
 
   function showVisitorTyping(on) {
     clearTimeout(visitorTypingTimer);
-    $("typing").textContent = "Visitor is typing…";
+    $("typing").textContent = CT.visitorTyping;
     $("typing").hidden = !on;
     if (on)
       visitorTypingTimer = setTimeout(function () {
@@ -597,7 +617,7 @@
 
   function showAgentTyping(on) {
     clearTimeout(visitorTypingTimer);
-    $("typing").textContent = "Another agent is typing…";
+    $("typing").textContent = CT.agentTyping;
     $("typing").hidden = !on;
   }
 
@@ -614,11 +634,11 @@
         });
       })
       .then(function (res) {
-        button.textContent = res.ok ? "Saved as FAQ draft (awaiting approval)" : "Could not save (" + res.data.error + ")";
+        button.textContent = res.ok ? CT.savedFaq : fmt(CT.couldNotSave, { error: res.data.error });
       })
       .catch(function () {
         button.disabled = false;
-        button.textContent = "Could not save — retry";
+        button.textContent = CT.couldNotSaveRetry;
       });
   }
 
@@ -702,9 +722,9 @@
       });
       li.appendChild(b);
       // Sending the answer as it is saves the visitor's question as a draft phrasing too.
-      var link = el("button", "canned-link", "The visitor asked this FAQ");
+      var link = el("button", "canned-link", CT.askedThisFaq);
       link.type = "button";
-      link.title = "Save the visitor's last question as a draft phrasing of this FAQ";
+      link.title = CT.askedThisFaqTitle;
       link.addEventListener("click", function () {
         if (state.current) send({ type: "link_faq", conversation: state.current.conversation, faq: i.faq });
       });
@@ -715,6 +735,317 @@
 
   $("presence").addEventListener("change", function () {
     send({ type: "presence", status: $("presence").value });
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // Assignment: assign or transfer to an agent or a team, the audit lines in the transcript
+  // ---------------------------------------------------------------------------------------
+  function assignmentHello(f) {
+    if (f.roster) state.roster = f.roster;
+    if (f.preferences) setPreferences(f.preferences);
+    // What is queued now is not news: only what is queued from here on alerts.
+    knownQueued = queuedIds(f.conversations);
+  }
+
+  function handleAssignment(f) {
+    switch (f.type) {
+      case "roster":
+        state.roster = { agents: f.agents, teams: f.teams };
+        if (state.current) renderHead();
+        break;
+      case "assignment":
+        if (isCurrent(f)) addEvent(f.event);
+        break;
+      case "assign_done":
+        notice("");
+        break;
+      case "assigned":
+        alertAgent(AT.assignedToYou, eventText(f.event), f.conversation);
+        break;
+      case "visitor_wrote":
+        alertAgent(AT.visitorWrote, f.preview, f.conversation);
+        break;
+      case "preferences":
+        setPreferences(f);
+        break;
+      default:
+        break;
+    }
+  }
+
+  function eventText(e) {
+    var values = { actor: e.actor || "?", agent: e.to || e.from || "?", team: e.team || "?" };
+    if (e.kind === "auto") return fmt(AT.auto, values);
+    if (e.kind === "expired") return fmt(AT.expired, values);
+    if (e.kind === "team") return fmt(e.from ? AT.transferredTeam : AT.assignedTeam, values);
+    return fmt(e.from ? AT.transferred : AT.assigned, values);
+  }
+
+  function addEvent(e) {
+    var list = $("transcript");
+    if (list.querySelector('[data-event="' + e.id + '"]')) return;
+    var li = el("li", "msg event");
+    li.setAttribute("data-event", e.id);
+    var head = el("div", "msg-head");
+    head.appendChild(el("time", null, new Date(e.created).toLocaleTimeString()));
+    li.appendChild(head);
+    li.appendChild(el("div", "text", eventText(e)));
+    // Between the messages it came between (messages are in id order, events in time order).
+    var at = Date.parse(e.created);
+    var created = {};
+    ((state.current && state.current.messages) || []).forEach(function (m) {
+      created[m.id] = Date.parse(m.created);
+    });
+    var before = null;
+    for (var i = 0; i < list.children.length; i++) {
+      var id = list.children[i].getAttribute("data-id");
+      if (id && created[id] > at) {
+        before = list.children[i];
+        break;
+      }
+    }
+    list.insertBefore(li, before);
+    if (!before) list.scrollTop = list.scrollHeight;
+  }
+
+  function myTeams() {
+    var me = state.me ? state.me.id : null;
+    return (state.roster.teams || []).filter(function (t) {
+      return t.members.indexOf(me) >= 0;
+    });
+  }
+
+  function renderAssignForm(c, mine) {
+    var form = $("assign-form");
+    form.hidden = !(mine || c.status === "queued");
+    if (form.hidden) return;
+    var select = $("assign-to");
+    var chosen = select.value;
+    select.textContent = "";
+    var owner = c.owner && c.status === "agent" ? c.owner.id : null;
+    var agents = el("optgroup");
+    agents.label = AT.agents;
+    (state.roster.agents || []).forEach(function (a) {
+      if (a.id === owner) return;
+      var label = a.name + " (" + (a.online ? AT.online : AT.offline) + ", " + fmt(AT.load, { open: a.open, capacity: a.capacity }) + ")";
+      var o = el("option", null, label);
+      o.value = "agent:" + a.id;
+      agents.appendChild(o);
+    });
+    var teams = el("optgroup");
+    teams.label = AT.teams;
+    (state.roster.teams || []).forEach(function (t) {
+      var o = el("option", null, t.name);
+      o.value = "team:" + t.id;
+      teams.appendChild(o);
+    });
+    if (agents.children.length) select.appendChild(agents);
+    if (teams.children.length) select.appendChild(teams);
+    if (chosen && select.querySelector('option[value="' + chosen + '"]')) select.value = chosen;
+    $("assign").textContent = mine ? AT.transfer : AT.assign;
+    $("assign").disabled = !select.options.length;
+  }
+
+  $("assign-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var target = $("assign-to").value.split(":");
+    if (!state.current || target.length !== 2) return;
+    var frame = { type: "assign", conversation: state.current.conversation };
+    frame[target[0]] = Number(target[1]);
+    send(frame);
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // Notifications: a sound, a desktop notification and a count in the tab's title when a
+  // conversation is queued, assigned to me, or my visitor writes; each an agent's preference
+  // stored on the server. Socket frames arrive in a background tab too, so they work there.
+  // ---------------------------------------------------------------------------------------
+  var knownQueued = null;
+  var unread = 0;
+  var baseTitle = document.title;
+  var audio = null;
+
+  function queuedIds(items) {
+    var ids = {};
+    (items || []).forEach(function (i) {
+      if (i.status === "queued") ids[i.conversation] = i;
+    });
+    return ids;
+  }
+
+  function alertNewQueued(items) {
+    var now = queuedIds(items);
+    if (knownQueued && $("presence").value !== "away") {
+      // An away agent is not called to the queue (what is assigned to them still alerts).
+      var teams = myTeams().map(function (t) {
+        return t.id;
+      });
+      Object.keys(now).forEach(function (id) {
+        var i = now[id];
+        if (knownQueued[id] || (i.team && teams.indexOf(i.team.id) < 0)) return; // another team's
+        alertAgent(AT.newQueued, i.preview || "", id);
+      });
+    }
+    knownQueued = now;
+  }
+
+  function inBackground() {
+    return document.visibilityState !== "visible" || !document.hasFocus();
+  }
+
+  function alertAgent(title, text, conversation) {
+    var prefs = state.prefs;
+    state.alerts.push({ title: title, text: text, conversation: conversation });
+    if (state.alerts.length > 50) state.alerts.shift();
+    if (prefs.sound) beep();
+    if (!inBackground()) return;
+    if (prefs.title) {
+      unread += 1;
+      document.title = "(" + unread + ") " + baseTitle;
+    }
+    if (prefs.desktop && window.Notification && Notification.permission === "granted") {
+      var n = new Notification(title, { body: text, tag: "console-" + conversation });
+      n.onclick = function () {
+        window.focus();
+        openConversation(conversation);
+        n.close();
+      };
+    }
+  }
+
+  function seen() {
+    if (inBackground() || !unread) return;
+    unread = 0;
+    document.title = baseTitle;
+  }
+  document.addEventListener("visibilitychange", seen);
+  window.addEventListener("focus", seen);
+
+  function beep() {
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return;
+    try {
+      audio = audio || new Ctx();
+      var osc = audio.createOscillator();
+      var gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.15, audio.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.3);
+      osc.connect(gain);
+      gain.connect(audio.destination);
+      osc.start();
+      osc.stop(audio.currentTime + 0.3);
+    } catch (e) {
+      /* no sound device: the other notifications still work */
+    }
+  }
+  // Browsers keep audio suspended until the page gets a click: resume it on the first one.
+  document.addEventListener("click", function () {
+    if (audio && audio.state === "suspended") audio.resume();
+  });
+
+  function setPreferences(p) {
+    state.prefs = { sound: !!p.sound, desktop: !!p.desktop, title: !!p.title };
+    $("notify-sound").checked = state.prefs.sound;
+    $("notify-desktop").checked = state.prefs.desktop;
+    $("notify-title").checked = state.prefs.title;
+  }
+
+  function savePreferences() {
+    send({ type: "preferences", sound: $("notify-sound").checked, desktop: $("notify-desktop").checked, title: $("notify-title").checked });
+  }
+
+  $("notify-sound").addEventListener("change", function () {
+    if ($("notify-sound").checked) {
+      audio = audio || (window.AudioContext ? new AudioContext() : null); // made in the click
+    }
+    savePreferences();
+  });
+  $("notify-title").addEventListener("change", savePreferences);
+  $("notify-desktop").addEventListener("change", function () {
+    var box = $("notify-desktop");
+    if (!box.checked || !window.Notification || Notification.permission === "granted") {
+      savePreferences();
+      return;
+    }
+    // Asked from the click, as browsers require.
+    Notification.requestPermission().then(function (permission) {
+      if (permission !== "granted") {
+        box.checked = false;
+        notice(AT.permissionDenied);
+      }
+      savePreferences();
+    });
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // Keyboard: j / k next / previous conversation, c claim, r reply, n note, Ctrl+Enter sends
+  // or adds the note, Esc leaves a text box, ? shows the list. Single keys only act outside
+  // text boxes, so typing is never taken for a shortcut.
+  // ---------------------------------------------------------------------------------------
+  function typingInField(target) {
+    var tag = (target && target.tagName) || "";
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable);
+  }
+
+  function stepConversation(delta) {
+    var items = state.view === "left" ? [] : viewItems(state.view);
+    if (!items.length) return;
+    var at = -1;
+    items.forEach(function (i, n) {
+      if (state.current && i.conversation === state.current.conversation) at = n;
+    });
+    var next = at < 0 ? (delta > 0 ? 0 : items.length - 1) : Math.min(items.length - 1, Math.max(0, at + delta));
+    if (next !== at) openConversation(items[next].conversation);
+  }
+
+  function focusIfShown(id) {
+    var field = $(id);
+    if (!state.current || field.closest("[hidden]")) return;
+    field.focus();
+  }
+
+  document.addEventListener("keydown", function (e) {
+    if (e.isComposing || e.defaultPrevented) return;
+    var target = e.target;
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      if (target === $("reply")) {
+        e.preventDefault();
+        submitReply();
+      } else if (target === $("note")) {
+        e.preventDefault();
+        $("note-form").requestSubmit();
+      }
+      return;
+    }
+    if (e.key === "Escape" && typingInField(target)) {
+      target.blur();
+      return;
+    }
+    if (typingInField(target) || e.ctrlKey || e.metaKey || e.altKey) return;
+    var action = {
+      j: function () {
+        stepConversation(1);
+      },
+      k: function () {
+        stepConversation(-1);
+      },
+      c: function () {
+        if (state.current && !$("claim").hidden) $("claim").click();
+      },
+      r: function () {
+        focusIfShown("reply");
+      },
+      n: function () {
+        focusIfShown("note");
+      },
+      "?": function () {
+        $("shortcuts").open = !$("shortcuts").open;
+      },
+    }[e.key];
+    if (!action) return;
+    e.preventDefault(); // the key is not typed into the box it focuses
+    action();
   });
 
   // ---------------------------------------------------------------------------------------
@@ -760,7 +1091,7 @@
       renderList();
     },
     state: function () {
-      return { me: state.me, view: state.view, items: state.items, counts: state.counts, queueOffset: state.queueOffset, current: state.current, connected: !!ws && ws.readyState === 1 };
+      return { me: state.me, view: state.view, items: state.items, counts: state.counts, queueOffset: state.queueOffset, current: state.current, connected: !!ws && ws.readyState === 1, alerts: state.alerts, prefs: state.prefs };
     },
   };
 

@@ -104,3 +104,20 @@ def test_the_left_messages_inbox_speaks_the_agents_language(agents):
     )
     assert ">留言 <span" in chinese
     assert '"send": "\\u901a\\u8fc7\\u90ae\\u4ef6\\u53d1\\u9001"' in chinese  # 通过邮件发送
+
+
+def test_the_console_and_its_pages_speak_chinese(agents):
+    chinese = signed_in(agents["ann"]).get("/console/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    page = chinese.content.decode()
+    assert '<html lang="zh-hans">' in page
+    for words in ("客服控制台", ">接入</button>", ">交还机器人</button>", "内部备注", "键盘快捷键"):
+        assert words in page, words
+    script_words = chinese.context["console_text"]
+    assert script_words["youOwn"] == "此对话归您处理。"
+    assert script_words["agentsOnline"] == "{n} 位客服在线"
+    assert chinese.context["assignment_text"]["transferred"] == "{actor} 已将此对话转给 {agent}。"
+    outsider = signed_in(make_agent("eve", in_group=False))
+    refused = outsider.get("/console/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "您已登录为 <strong>eve</strong>，但此账号不是客服" in refused
+    login = Client().get("/console/login/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert ">用户名</label>" in login and ">登录</button>" in login

@@ -1,0 +1,66 @@
+"""Assignment's services without sockets: capacity held when several threads auto-assign at
+once, and teams, capacities and the audit trail in the admin."""
+
+import threading
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from chatbot.handoff import assignment
+from chatbot.models import AgentPresence, Conversation, Team
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_auto_assignments_never_exceed_capacity(agents, settings):
+    """Four conversations queued, two agents with room for one each, four threads assigning
+    at once (each its own database connection): two are assigned, one to each agent."""
+    settings.HANDOFF_AUTO_ASSIGN = True
+    settings.HANDOFF_AGENT_CAPACITY = 1
+    now = timezone.now()
+    for user in agents.values():
+        AgentPresence.objects.create(user=user, last_seen_at=now)
+    ids = [Conversation.objects.create(status="queued", queued_at=now).pk for _ in range(4)]
+    start = threading.Barrier(len(ids))
+    results: dict[int, str | None] = {}
+
+    def assign(conversation_id: int) -> None:
+        try:
+            start.wait()
+            user = assignment.conversation_auto_assign(conversation_id=conversation_id)
+            results[conversation_id] = user.username if user else None
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=assign, args=(pk,)) for pk in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(results) == len(ids)
+    assert sorted(name for name in results.values() if name) == ["ann", "bob"]
+    held = Conversation.objects.filter(status="agent").values_list(
+        "assigned_to__username", flat=True
+    )
+    assert sorted(held) == ["ann", "bob"]
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_teams_profiles_and_the_audit_trail(agents):
+    team = Team.objects.create(name="Billing")
+    team.members.add(agents["bob"])
+    conversation = Conversation.objects.create(status="queued")
+    assignment.conversation_assign(
+        public_id=conversation.public_id, agent=agents["ann"], to_team_id=team.pk
+    )
+    assignment.preferences_update(user=agents["bob"], sound=False)
+    admin = User.objects.create_superuser("root", password="pw-root")
+    client = Client()
+    client.force_login(admin)
+    page = client.get(f"/admin/chatbot/conversation/{conversation.pk}/change/")
+    assert page.status_code == 200 and b"Billing" in page.content
+    assert client.get(f"/admin/chatbot/team/{team.pk}/change/").status_code == 200
+    profiles = client.get("/admin/chatbot/agentprofile/")
+    assert profiles.status_code == 200 and b"bob" in profiles.content
