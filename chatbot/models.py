@@ -44,6 +44,8 @@ class Conversation(models.Model):
     # Refreshed while a visitor socket is open on a queued or claimed conversation (the handoff
     # sweeper, chatbot.handoff.background): a queued one left without it leaves the queue.
     visitor_seen_at = models.DateTimeField(null=True, blank=True)
+    # The newest agent message the visitor has had on screen (the widget's `read` frame).
+    visitor_read_up_to = models.BigIntegerField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     close_reason = models.CharField(max_length=200, blank=True, default="")
     rating = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -81,6 +83,10 @@ class Message(models.Model):
     # For bot answers from the help centre: the sources it cites (chatbot.pipeline.base.Citation),
     # shown as links under the answer.
     citations = models.JSONField(default=list, blank=True)
+    # For agent messages: who wrote it, shown to the visitor by name.
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

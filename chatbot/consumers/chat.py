@@ -17,6 +17,7 @@ from chatbot.handoff.protocol import (
     LeaveMessageFrame,
     RatingFrame,
     TranscriptEmailFrame,
+    VisitorReadFrame,
     VisitorTypingFrame,
     parse_visitor_frame,
     visitor_error_frame,
@@ -199,6 +200,8 @@ class ChatConsumer(JsonSocketConsumer):
             await self.on_handoff_cancel()
         elif isinstance(frame, VisitorTypingFrame):
             await self.on_typing(frame)
+        elif isinstance(frame, VisitorReadFrame):
+            await self.on_read(frame)
         elif isinstance(frame, LeaveMessageFrame):
             await self.on_leave_message(frame)
         elif isinstance(frame, RatingFrame):
@@ -253,6 +256,7 @@ class ChatConsumer(JsonSocketConsumer):
                 "type": "ack",
                 "client_id": client_id,
                 "message_id": message.id,
+                "created": message.created_at.isoformat(),
                 "duplicate": not accepted.created,
             }
         )
@@ -361,6 +365,24 @@ class ChatConsumer(JsonSocketConsumer):
                     "role": "visitor",
                     "active": frame.active,
                 },
+            },
+        )
+
+    async def on_read(self, frame: VisitorReadFrame) -> None:
+        """Read receipts for agent messages: the agents viewing the conversation see them."""
+        if self.conversation is None:
+            return
+        newest = await database_sync_to_async(handoff.visitor_read_record)(
+            conversation_id=self.conversation.pk, up_to=frame.up_to
+        )
+        if newest is None:
+            return
+        public_id = self.public_id
+        await self.channel_layer.group_send(
+            notify.console_group(public_id),
+            {
+                "type": "console.frame",
+                "frame": {"type": "read", "conversation": public_id, "up_to": newest},
             },
         )
 

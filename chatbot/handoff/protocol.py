@@ -58,6 +58,13 @@ class VisitorTypingFrame(_Frame):
     active: bool = True
 
 
+class VisitorReadFrame(_Frame):
+    """The visitor has had the agent messages up to `up_to` on screen."""
+
+    type: Literal["read"]
+    up_to: int = Field(ge=1)
+
+
 class LeaveMessageFrame(_Frame):
     type: Literal["leave_message"]
     email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)]
@@ -81,6 +88,7 @@ VisitorFrame = (
     HandoffRequestFrame
     | HandoffCancelFrame
     | VisitorTypingFrame
+    | VisitorReadFrame
     | LeaveMessageFrame
     | RatingFrame
     | TranscriptEmailFrame
@@ -90,6 +98,7 @@ _VISITOR_TYPES = {
     "handoff",
     "handoff_cancel",
     "typing",
+    "read",
     "leave_message",
     "rating",
     "transcript_email",

@@ -87,6 +87,10 @@
       rateComment: "Anything to add? (optional)",
       rateSend: "Send rating",
       rateThanks: "Thanks for your rating!",
+      fromFaq: "Answer from our FAQ",
+      fromHelpCentre: "AI answer from our help centre",
+      aiGenerated: "AI-generated answer",
+      automatic: "Automatic reply",
     },
     "zh-hans": {
       title: "在线客服",
@@ -150,6 +154,10 @@
       rateComment: "还有什么想说的吗？（可选）",
       rateSend: "提交评分",
       rateThanks: "感谢您的评分！",
+      fromFaq: "来自常见问题解答",
+      fromHelpCentre: "AI 根据帮助中心回答",
+      aiGenerated: "AI 生成的回答",
+      automatic: "自动回复",
     },
   };
 
@@ -270,7 +278,8 @@
     "button:focus-visible,textarea:focus-visible{outline:3px solid var(--accent);outline-offset:2px;}",
     ".launcher{position:fixed;right:20px;bottom:20px;z-index:2147483646;width:60px;height:60px;border-radius:50%;border:0;padding:0;background:var(--accent);color:var(--on-accent);box-shadow:0 6px 24px rgba(0,0,0,.25);display:flex;align-items:center;justify-content:center;transition:transform .15s ease;}",
     ".launcher:hover{transform:scale(1.05);}",
-    ".launcher:focus-visible{outline:3px solid var(--accent);outline-offset:4px;}",
+    // A white ring inside an accent ring: visible on dark pages and on light ones alike.
+    ".launcher:focus-visible{outline:3px solid #fff;outline-offset:2px;box-shadow:0 0 0 8px var(--accent),0 6px 24px rgba(0,0,0,.25);}",
     ".launcher svg{width:28px;height:28px;fill:currentColor;}",
     ".launcher .ic-close{display:none;}",
     ".wrap.open .launcher .ic-chat{display:none;}",
@@ -296,6 +305,18 @@
     ".row.system,.row.notice{align-self:center;max-width:92%;text-align:center;}",
     ".who{font-size:11.5px;color:var(--muted);margin:0 4px 3px;font-weight:600;letter-spacing:.01em;}",
     ".row.agent .who{color:#047857;}",
+    ".who{display:flex;align-items:center;gap:6px;}",
+    ".avatar{width:20px;height:20px;border-radius:50%;background:#047857;color:#fff;font-size:10.5px;font-weight:700;display:inline-flex;align-items:center;justify-content:center;flex:none;}",
+    ".avatar::before{content:attr(data-initials);}",
+    ".label{font-weight:500;color:var(--muted);}",
+    ".bubble.rich{white-space:normal;}",
+    ".bubble p{margin:0;}",
+    ".bubble p+p,.bubble p+ul,.bubble p+ol,.bubble ul+p,.bubble ol+p{margin-top:8px;}",
+    ".bubble ul,.bubble ol{margin:4px 0 0;padding-left:22px;}",
+    ".bubble li+li{margin-top:2px;}",
+    ".bubble a{color:var(--accent);text-decoration:underline;overflow-wrap:anywhere;}",
+    ".row.agent .bubble a{color:#047857;}",
+    "time{font-size:11px;color:var(--muted);margin:3px 6px 0;}",
     ".bubble{padding:9px 13px;border-radius:16px;white-space:pre-wrap;word-wrap:break-word;overflow-wrap:anywhere;font-size:15px;}",
     ".row.visitor .bubble{background:var(--accent);color:var(--on-accent);border-bottom-right-radius:5px;}",
     ".row.bot .bubble{background:#fff;border:1px solid var(--line);border-bottom-left-radius:5px;}",
@@ -392,6 +413,141 @@
     b.type = "button";
     if (label) b.setAttribute("aria-label", label);
     return b;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Rich text: a small Markdown subset (paragraphs, line breaks, "-" and "1." lists, **bold**,
+  // [label](https://…), bare links and e-mail addresses), built as DOM nodes whose text is set
+  // with textContent. Nothing is parsed as HTML, so nothing a visitor, an agent or a model
+  // writes can run script; links go to http(s), mailto or this server's own paths only.
+  // ---------------------------------------------------------------------------------------
+  var INLINE_RE =
+    /\*\*([^*\n]+)\*\*|\[([^\]\n]+)\]\(([^)\s]+)\)|(https?:\/\/[A-Za-z0-9\-._~:/?#@!$&*+,;=%]+)|([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})/g;
+  var BULLET_RE = /^\s*[-*•]\s+(.*)$/;
+  var NUMBERED_RE = /^\s*(\d{1,3})[.)、]\s*(.+)$/;
+
+  function safeHref(url) {
+    if (/^https?:\/\/[^\s]+$/i.test(url)) return url;
+    if (/^mailto:[^\s@]+@[^\s@]+$/i.test(url)) return url;
+    if (/^\/(?!\/)[^\s]*$/.test(url)) return serverOrigin + url;
+    return null;
+  }
+
+  function link(href, text) {
+    var a = el("a", null, text);
+    a.href = href;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer nofollow";
+    return a;
+  }
+
+  function appendInline(parent, text) {
+    var last = 0;
+    var m;
+    INLINE_RE.lastIndex = 0;
+    while ((m = INLINE_RE.exec(text))) {
+      if (m.index > last) parent.appendChild(document.createTextNode(text.slice(last, m.index)));
+      if (m[1] != null) {
+        parent.appendChild(el("strong", null, m[1]));
+      } else if (m[2] != null) {
+        var href = safeHref(m[3]);
+        parent.appendChild(href ? link(href, m[2]) : document.createTextNode(m[0]));
+      } else if (m[4] != null) {
+        var url = m[4].replace(/[.,;:!?]+$/, "");
+        parent.appendChild(link(url, url));
+        if (url.length < m[4].length) parent.appendChild(document.createTextNode(m[4].slice(url.length)));
+      } else {
+        parent.appendChild(link("mailto:" + m[5], m[5]));
+      }
+      last = INLINE_RE.lastIndex;
+    }
+    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function renderRich(target, text) {
+    while (target.firstChild) target.removeChild(target.firstChild);
+    target.classList.add("rich");
+    var para = null;
+    var list = null;
+    String(text).split(/\r?\n/).forEach(function (line) {
+      var bullet = BULLET_RE.exec(line);
+      var numbered = bullet ? null : NUMBERED_RE.exec(line);
+      if (bullet || numbered) {
+        var kind = bullet ? "ul" : "ol";
+        if (!list || list.tagName.toLowerCase() !== kind) {
+          list = el(kind);
+          if (numbered && numbered[1] !== "1") list.start = Number(numbered[1]);
+          target.appendChild(list);
+        }
+        var item = el("li");
+        appendInline(item, bullet ? bullet[1] : numbered[2]);
+        list.appendChild(item);
+        para = null;
+        return;
+      }
+      list = null;
+      if (!line.trim()) {
+        para = null;
+        return;
+      }
+      if (para) para.appendChild(el("br"));
+      else para = target.appendChild(el("p"));
+      appendInline(para, line);
+    });
+  }
+
+  // Who wrote a message, said the way visitors are owed it: answers are labelled as AI and by
+  // where they came from; agents by their name, with an avatar of their initials.
+  function initials(name) {
+    var words = String(name).trim().split(/\s+/).filter(Boolean);
+    if (!words.length) return "?";
+    if (/[\u3400-\u9fff]/.test(words[0])) return Array.from(words[0])[0];
+    return words
+      .slice(0, 2)
+      .map(function (w) {
+        return Array.from(w)[0].toUpperCase();
+      })
+      .join("");
+  }
+
+  function sourceLabel(message) {
+    if (message.source === "faq") return T.fromFaq;
+    if (message.source === "fallback") return T.automatic;
+    if (message.source === "llm" || message.source === "cache") {
+      var cited = Array.isArray(message.citations) && message.citations.length;
+      return cited ? T.fromHelpCentre : T.aiGenerated;
+    }
+    return "";
+  }
+
+  function setWho(row, message) {
+    var who = row.querySelector(".who");
+    if (!who) return;
+    while (who.firstChild) who.removeChild(who.firstChild);
+    if (message.role === "agent") {
+      var name = message.author && typeof message.author.name === "string" && message.author.name;
+      var avatar = el("span", "avatar");
+      avatar.setAttribute("data-initials", initials(name || T.agent));
+      avatar.setAttribute("aria-hidden", "true");
+      who.appendChild(avatar);
+      who.appendChild(document.createTextNode(name || T.agent));
+      return;
+    }
+    who.appendChild(document.createTextNode(roleLabel(message.role)));
+    var label = message.role === "bot" ? sourceLabel(message) : "";
+    if (label) who.appendChild(el("span", "label", "· " + label));
+  }
+
+  function setTime(row, iso) {
+    var old = row.querySelector(":scope > time");
+    if (old) old.parentNode.removeChild(old);
+    var when = iso ? new Date(iso) : null;
+    if (!when || isNaN(when.getTime())) return;
+    var t = el("time", null, when.toLocaleTimeString(locale === "zh-hans" ? "zh-CN" : undefined, { hour: "2-digit", minute: "2-digit" }));
+    t.setAttribute("datetime", when.toISOString());
+    t.title = when.toLocaleString(locale === "zh-hans" ? "zh-CN" : undefined);
+    var bubble = row.querySelector(":scope > .bubble");
+    row.insertBefore(t, bubble ? bubble.nextSibling : null);
   }
 
   var host = document.createElement("chatbot-widget");
@@ -518,6 +674,8 @@
   var replies = new Map(); // reply_to -> reply state
   var welcomeShown = false;
   var isOpen = false;
+  var newestAgentId = 0; // the newest agent message shown, for read receipts
+  var readSent = 0;
 
   function sortKeyOf(row) {
     var k = row.getAttribute("data-key");
@@ -852,7 +1010,8 @@
     var row = becomeBubble(r);
     var err = row.querySelector(".err");
     if (err) err.parentNode.removeChild(err);
-    row.querySelector(".bubble").textContent = r.chars.join("");
+    row.setAttribute("aria-busy", "true");
+    renderRich(row.querySelector(".bubble"), r.chars.join(""));
     if (stick) scrollToBottom();
   }
 
@@ -891,13 +1050,17 @@
     var err = row.querySelector(".err");
     if (err) err.parentNode.removeChild(err);
     row.className = "row " + (message.role === "agent" ? "agent" : "bot");
-    row.querySelector(".who").textContent = roleLabel(message.role);
-    row.querySelector(".bubble").textContent = String(message.text || "");
+    row.removeAttribute("aria-busy");
+    setWho(row, message);
+    renderRich(row.querySelector(".bubble"), String(message.text || ""));
+    setTime(row, message.created);
     r.chars = Array.from(String(message.text || ""));
     addCitations(row, message.citations);
     if (message.role === "bot") addFeedback(row, message.id, replyTo);
     markSeen(message.id);
-    place(row, message.id);
+    // Under its question, where it streamed: not below a question asked while it was written.
+    place(row, replyTo + 0.5);
+    if (!isOpen && ready) wrap.classList.add("unread");
   }
 
   // The help-centre sources an answer cites, as links under it (http(s) and same-site paths only).
@@ -1008,6 +1171,7 @@
       var cid = typeof m.client_id === "string" && m.client_id ? m.client_id : "srv-" + m.id;
       var v = visitorStored(cid, m.id, String(m.text || ""));
       v.row.querySelector(".bubble").textContent = String(m.text || "");
+      setTime(v.row, m.created);
       return;
     }
     if ((role === "bot" || role === "agent") && typeof m.reply_to === "number") {
@@ -1021,12 +1185,29 @@
     if (rendered.has(m.id)) return;
     var kind = role === "bot" || role === "agent" ? role : "system";
     var row = makeRow(kind);
-    row.querySelector(".bubble").textContent = String(m.text || "");
+    if (kind === "system") {
+      row.querySelector(".bubble").textContent = String(m.text || "");
+    } else {
+      setWho(row, m);
+      renderRich(row.querySelector(".bubble"), String(m.text || ""));
+      setTime(row, m.created);
+    }
     if (kind === "bot") addCitations(row, m.citations);
     if (kind === "bot") addFeedback(row, m.id, m.reply_to);
     markSeen(m.id);
     place(row, m.id);
-    if (!isOpen && ready && kind !== "bot") wrap.classList.add("unread");
+    if (!isOpen && ready) wrap.classList.add("unread");
+    if (kind === "agent") {
+      newestAgentId = Math.max(newestAgentId, m.id);
+      reportRead();
+    }
+  }
+
+  // Tells the agent their messages were seen: only with the panel open on a visible page.
+  function reportRead() {
+    if (!ready || !isOpen || document.hidden || newestAgentId <= readSent) return;
+    readSent = newestAgentId;
+    sendFrame({ type: "read", up_to: newestAgentId });
   }
 
   function showNotice(text, action) {
@@ -1229,6 +1410,7 @@
 
   function onResumed() {
     ready = true;
+    reportRead();
     // The newest message is a question still being answered (or whose answer was lost):
     // show the bot thinking; the slow-answer notice offers a retry if nothing comes.
     var newest = maxRenderedId();
@@ -1250,7 +1432,8 @@
     if (typeof f.client_id !== "string" || typeof f.message_id !== "number") return;
     var v = visitorRows.get(f.client_id);
     var text = v ? v.text : "";
-    visitorStored(f.client_id, f.message_id, text);
+    v = visitorStored(f.client_id, f.message_id, text);
+    setTime(v.row, f.created);
     var r = replies.get(f.message_id);
     // A message to a closed conversation reopens it (to the bot unless it asks for a person).
     var botMayAnswer = convStatus === "bot" || convStatus === "closed";
@@ -1642,8 +1825,11 @@
       setTimeout(function () {
         input.focus();
       }, 0);
+      reportRead();
     }
   }
+
+  document.addEventListener("visibilitychange", reportRead);
 
   launcher.addEventListener("click", function () {
     setOpen(!isOpen);
