@@ -401,7 +401,7 @@ class ChatConsumer(JsonSocketConsumer):
         if await self._rate_limited():
             return
         if not await self.stored():  # nothing written yet, so no transcript
-            await self.send_frame(error_frame("not_found", locale=self.locale))
+            await self.send_frame(visitor_error_frame("transcript_empty", locale=self.locale))
             return
         requested = await database_sync_to_async(handoff.transcript_email_request)(
             conversation_id=self.conversation.pk, email=frame.email

@@ -27,6 +27,7 @@ HANDOFF_ERROR_TEXTS = {
         "We already have your messages and will reply by email. Please wait for our answer."
     ),
     "transcript_limit": _("This conversation can't be emailed again right now."),
+    "transcript_empty": _("There is nothing to email yet: ask us something first."),
 }
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]

@@ -1476,6 +1476,15 @@
       if (!r.done) replyError(r, text);
       return;
     }
+    // A rate-limited "Back to the assistant" can be clicked again once the wait is over.
+    if (f.code === "rate_limited") {
+      var wait = typeof f.retry_after === "number" ? Math.min(f.retry_after, 120) * 1000 : 0;
+      root.querySelectorAll(".leave-queue:disabled").forEach(function (b) {
+        setTimeout(function () {
+          b.disabled = false;
+        }, wait);
+      });
+    }
     if (f.code === "too_many_requests") {
       // Too many sockets or handoffs from this network: one notice, and no reconnect before
       // the server's retry_after (the socket is closed with 4429 next).
@@ -1541,7 +1550,7 @@
   }
 
   function leaveQueueButton() {
-    var back = button("link-btn", null, T.leaveQueue);
+    var back = button("link-btn leave-queue", null, T.leaveQueue);
     back.addEventListener("click", function () {
       back.disabled = true;
       sendFrame({ type: "handoff_cancel" });

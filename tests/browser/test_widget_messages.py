@@ -197,3 +197,23 @@ def test_a_question_in_chinese_on_an_english_page_gets_the_chinese_faq_answer(
     expect(answer.locator(".who")).to_have_text(re.compile(r"^Assistant\s*· Answer from our FAQ$"))
     expect(widget.get_by_role("button", name="Talk to a person")).to_be_visible()  # chrome: en
     page.screenshot(path=str(screenshot_dir / "widget-chinese-on-english-page.png"))
+
+
+def test_back_to_the_assistant_works_again_after_a_rate_limit(
+    page: Page, daphne_server: str
+) -> None:
+    scripted = ScriptedServer(page)
+    widget = opened(page, daphne_server)
+    widget.get_by_role("button", name="Talk to a person").click()
+    scripted.wait_sent("handoff", 1)
+    queued = {"type": "handoff", "status": "queued", "reason": "visitor_request"}
+    scripted.send({**queued, "position": 1, "estimated_wait_s": 60, "agents_online": 1})
+    back = widget.get_by_role("button", name="Back to the assistant")
+    back.click()
+    scripted.wait_sent("handoff_cancel", 1)
+    expect(back).to_be_disabled()
+    limited = "You're sending messages too quickly. Please wait a moment."
+    scripted.send({"type": "error", "code": "rate_limited", "text": limited, "retry_after": 1})
+    expect(back).to_be_enabled(timeout=5_000)
+    back.click()
+    assert len(scripted.wait_sent("handoff_cancel", 2)) == 2
