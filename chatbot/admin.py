@@ -2,7 +2,16 @@
 
 from django.contrib import admin
 
-from chatbot.models import AgentNote, AgentPresence, Conversation, Feedback, LeftMessage, Message
+from chatbot.models import (
+    AgentNote,
+    AgentPresence,
+    AwayMessage,
+    Conversation,
+    Feedback,
+    LeftMessage,
+    Message,
+    OpeningHours,
+)
 
 
 class MessageInline(admin.TabularInline):
@@ -95,3 +104,16 @@ class MessageAdmin(admin.ModelAdmin):
 class FeedbackAdmin(admin.ModelAdmin):
     list_display = ("message", "value", "comment", "created_at")
     list_filter = ("value",)
+
+
+@admin.register(OpeningHours)
+class OpeningHoursAdmin(admin.ModelAdmin):
+    """When the team answers; the widget says when it is back outside these (docs/console.md)."""
+
+    list_display = ("weekday", "opens", "closes")
+    list_filter = ("weekday",)
+
+
+@admin.register(AwayMessage)
+class AwayMessageAdmin(admin.ModelAdmin):
+    list_display = ("locale", "text")

@@ -4,7 +4,8 @@ import secrets
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 
 def new_public_id() -> str:
@@ -193,6 +194,44 @@ class TranscriptEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email}: {self.conversation_id}"
+
+
+class OpeningHours(models.Model):
+    """When the team answers, per weekday in SUPPORT_TIME_ZONE; several rows make split shifts.
+    No rows at all means no hours are set: the team counts as open whenever an agent is."""
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, _("Monday")
+        TUESDAY = 1, _("Tuesday")
+        WEDNESDAY = 2, _("Wednesday")
+        THURSDAY = 3, _("Thursday")
+        FRIDAY = 4, _("Friday")
+        SATURDAY = 5, _("Saturday")
+        SUNDAY = 6, _("Sunday")
+
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    opens = models.TimeField()
+    closes = models.TimeField()
+
+    class Meta:
+        ordering = ["weekday", "opens"]
+        verbose_name_plural = "opening hours"
+        constraints = [
+            models.CheckConstraint(condition=Q(closes__gt=F("opens")), name="opening_hours_order")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}-{self.closes:%H:%M}"
+
+
+class AwayMessage(models.Model):
+    """What visitors asking for a person read outside opening hours, per locale."""
+
+    locale = models.CharField(max_length=16, choices=settings.LANGUAGES, unique=True)
+    text = models.TextField(max_length=1000)
+
+    def __str__(self) -> str:
+        return f"{self.locale}: {self.text[:40]}"
 
 
 class AgentPresence(models.Model):

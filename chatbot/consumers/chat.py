@@ -8,7 +8,7 @@ from django.conf import settings
 
 from chatbot import answering, copy, metrics, services, tasks
 from chatbot.consumers.base import JsonSocketConsumer
-from chatbot.handoff import background, notify, selectors
+from chatbot.handoff import background, hours, notify, selectors
 from chatbot.handoff import services as handoff
 from chatbot.handoff.protocol import (
     HANDOFF_ERROR_TEXTS,
@@ -91,6 +91,8 @@ class ChatConsumer(JsonSocketConsumer):
             if self.conversation is not None
             else 0
         )
+        # Hours and team read at most every few seconds per process, not on every connect.
+        team = hours.configured_cached() or await database_sync_to_async(hours.configured_load)()
         await self.send_frame(
             {
                 "type": "hello",
@@ -100,6 +102,7 @@ class ChatConsumer(JsonSocketConsumer):
                 "locale": self.locale,
                 "status": status,
                 "last_id": last_id,
+                "team": hours.team_status(team, locale=self.locale),
             }
         )
         self.opened = True

@@ -91,6 +91,8 @@
       fromHelpCentre: "AI answer from our help centre",
       aiGenerated: "AI-generated answer",
       automatic: "Automatic reply",
+      subtitleTeam: "Instant answers · our team replies in {wait}",
+      subtitleAway: "Instant answers · our team is back {when}",
     },
     "zh-hans": {
       title: "在线客服",
@@ -158,6 +160,8 @@
       fromHelpCentre: "AI 根据帮助中心回答",
       aiGenerated: "AI 生成的回答",
       automatic: "自动回复",
+      subtitleTeam: "智能助手即时回复 · 人工客服预计{wait}回复",
+      subtitleAway: "智能助手即时回复 · 人工客服{when}回来",
     },
   };
 
@@ -674,6 +678,7 @@
   var replies = new Map(); // reply_to -> reply state
   var welcomeShown = false;
   var isOpen = false;
+  var team = null; // hello's team: opening hours, agents online, reply time
   var newestAgentId = 0; // the newest agent message shown, for read receipts
   var readSent = 0;
 
@@ -1404,8 +1409,26 @@
     attempts = 0;
     setConn("");
     setConversationStatus(f.status);
+    showTeam(f.team);
     // after 0 on a fresh page: the whole history; after a reconnect: only what we have not shown.
     sendFrame({ type: "resume", after: maxRenderedId() });
+  }
+
+  // The subtitle says when a person would reply: in how long while the team is in, or when it
+  // is back; the assistant answers at once either way.
+  function showTeam(t) {
+    if (!t || typeof t !== "object") return;
+    team = t;
+    var when = t.opens_at ? new Date(t.opens_at) : null;
+    if (!t.open && when && !isNaN(when.getTime())) {
+      var sameDay = when.toDateString() === new Date().toDateString();
+      var options = sameDay ? { hour: "2-digit", minute: "2-digit" } : { weekday: "short", hour: "2-digit", minute: "2-digit" };
+      sub.textContent = fmt(T.subtitleAway, { when: when.toLocaleString(locale === "zh-hans" ? "zh-CN" : undefined, options) });
+    } else if (t.open && t.agents_online > 0 && typeof t.reply_wait_s === "number") {
+      sub.textContent = fmt(T.subtitleTeam, { wait: waitText(t.reply_wait_s) });
+    } else {
+      sub.textContent = T.subtitle;
+    }
   }
 
   function onResumed() {
@@ -1605,7 +1628,7 @@
     // An offer first; the form opens on request.
     if (leaveForm || !statusNotice) return;
     var offer = el("div", "leave-offer");
-    offer.appendChild(el("p", null, T.noAgents));
+    offer.appendChild(el("p", null, team && !team.open && team.away ? team.away : T.noAgents));
     var open = button("link-btn", null, T.leaveOpen);
     open.addEventListener("click", function () {
       offer.replaceChild(leaveFormFields(), open);

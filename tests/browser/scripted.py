@@ -8,8 +8,10 @@ from playwright.sync_api import Page, WebSocketRoute
 
 
 class ScriptedServer:
-    def __init__(self, page: Page) -> None:
+    def __init__(self, page: Page, **hello: object) -> None:
+        """`hello`: fields to add to the server's hello frame."""
         self.page = page
+        self.hello = hello
         self.sockets: list[WebSocketRoute] = []
         self.received: list[dict] = []
         page.route_web_socket(re.compile(r"/ws/chat/"), self._on_socket)
@@ -25,7 +27,8 @@ class ScriptedServer:
 
         ws.on_message(on_message)
         hello = {"type": "hello", "v": 1, "conversation": "scripted", "token": "t0ken"}
-        ws.send(json.dumps({**hello, "locale": "en", "status": "bot", "last_id": 0}))
+        hello.update(locale="en", status="bot", last_id=0, **self.hello)
+        ws.send(json.dumps(hello))
 
     def send(self, frame: dict) -> None:
         self.sockets[-1].send(json.dumps(frame))

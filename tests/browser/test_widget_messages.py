@@ -217,3 +217,32 @@ def test_back_to_the_assistant_works_again_after_a_rate_limit(
     expect(back).to_be_enabled(timeout=5_000)
     back.click()
     assert len(scripted.wait_sent("handoff_cancel", 2)) == 2
+
+
+def test_the_subtitle_tells_when_a_person_replies_and_the_away_message_shows(
+    page: Page, daphne_server: str, screenshot_dir: Path
+) -> None:
+    away = "We're closed for the weekend; leave a message and we'll answer on Monday."
+    team = {"open": False, "agents_online": 0, "reply_wait_s": 120, "away": away}
+    scripted = ScriptedServer(page, team={**team, "opens_at": "2031-03-03T09:00:00+08:00"})
+    widget = opened(page, daphne_server)
+    expect(widget.locator(".header .sub")).to_have_text(
+        re.compile(r"^Instant answers · our team is back Mon.*\d{2}:00")
+    )
+    widget.get_by_role("button", name="Talk to a person").click()
+    scripted.wait_sent("handoff", 1)
+    queued = {"type": "handoff", "status": "queued", "reason": "visitor_request"}
+    scripted.send({**queued, "position": 1, "estimated_wait_s": 120, "agents_online": 0})
+    expect(widget.locator(".leave-offer p")).to_have_text(away)
+    page.screenshot(path=str(screenshot_dir / "widget-away.png"))
+
+
+def test_within_hours_the_subtitle_gives_the_teams_reply_time(
+    page: Page, daphne_server: str
+) -> None:
+    team = {"open": True, "opens_at": None, "agents_online": 2, "reply_wait_s": 240, "away": ""}
+    ScriptedServer(page, team=team)
+    widget = opened(page, daphne_server)
+    expect(widget.locator(".header .sub")).to_have_text(
+        "Instant answers · our team replies in about 4 min"
+    )
