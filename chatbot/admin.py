@@ -11,6 +11,7 @@ from chatbot.models import (
     LeftMessage,
     Message,
     OpeningHours,
+    PageGreeting,
 )
 
 
@@ -117,3 +118,12 @@ class OpeningHoursAdmin(admin.ModelAdmin):
 @admin.register(AwayMessage)
 class AwayMessageAdmin(admin.ModelAdmin):
     list_display = ("locale", "text")
+
+
+@admin.register(PageGreeting)
+class PageGreetingAdmin(admin.ModelAdmin):
+    """Proactive greetings and suggested questions per page (docs/widget.md)."""
+
+    list_display = ("path_pattern", "locale", "greeting", "delay_s", "order", "active")
+    list_editable = ("order", "active")
+    list_filter = ("locale", "active")

@@ -234,6 +234,37 @@ class AwayMessage(models.Model):
         return f"{self.locale}: {self.text[:40]}"
 
 
+class PageGreeting(models.Model):
+    """A proactive greeting and suggested questions for the pages whose path matches
+    `path_pattern`; the first active match in `order` wins (chatbot.proactive)."""
+
+    path_pattern = models.CharField(
+        max_length=200,
+        help_text='Shell-style pattern on the page\'s path: "/", "/pricing*", "*/checkout/*", '
+        '"*" for every page.',
+    )
+    locale = models.CharField(
+        max_length=16, choices=settings.LANGUAGES, blank=True, help_text="Empty: every locale."
+    )
+    greeting = models.CharField(
+        max_length=300, blank=True, help_text="Shown beside the launcher; empty: none."
+    )
+    suggestions = models.TextField(
+        blank=True, help_text="Suggested questions under the welcome, one per line (4 at most)."
+    )
+    delay_s = models.PositiveSmallIntegerField(
+        default=8, help_text="Seconds on the page before the greeting shows."
+    )
+    order = models.PositiveSmallIntegerField(default=0)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.path_pattern} ({self.locale or 'any locale'})"
+
+
 class AgentPresence(models.Model):
     """An agent's availability. Online means status online and a console heartbeat recently."""
 

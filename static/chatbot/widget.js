@@ -93,6 +93,8 @@
       automatic: "Automatic reply",
       subtitleTeam: "Instant answers · our team replies in {wait}",
       subtitleAway: "Instant answers · our team is back {when}",
+      dismiss: "Dismiss",
+      suggested: "Suggested questions",
     },
     "zh-hans": {
       title: "在线客服",
@@ -162,6 +164,8 @@
       automatic: "自动回复",
       subtitleTeam: "智能助手即时回复 · 人工客服预计{wait}回复",
       subtitleAway: "智能助手即时回复 · 人工客服{when}回来",
+      dismiss: "关闭",
+      suggested: "推荐问题",
     },
   };
 
@@ -321,6 +325,12 @@
     ".bubble a{color:var(--accent);text-decoration:underline;overflow-wrap:anywhere;}",
     ".row.agent .bubble a{color:#047857;}",
     "time{font-size:11px;color:var(--muted);margin:3px 6px 0;}",
+    ".teaser{position:fixed;right:20px;bottom:92px;z-index:2147483646;max-width:300px;background:#fff;color:var(--fg);border:1px solid var(--line);border-radius:14px;box-shadow:0 8px 28px rgba(0,0,0,.2);padding:12px 36px 12px 14px;font-size:14px;cursor:pointer;}",
+    ".teaser .x{position:absolute;top:6px;right:6px;width:24px;height:24px;border:0;background:transparent;border-radius:6px;color:var(--muted);font-size:16px;line-height:1;padding:0;}",
+    ".wrap.open .teaser{display:none;}",
+    ".suggest{display:flex;flex-wrap:wrap;gap:6px;margin:0;padding:0;list-style:none;align-self:stretch;}",
+    ".suggest button{border:1px solid var(--accent);background:#fff;color:var(--accent);border-radius:999px;padding:5px 12px;font-size:13px;text-align:left;}",
+    ".suggest button:hover{background:var(--accent);color:var(--on-accent);}",
     ".bubble{padding:9px 13px;border-radius:16px;white-space:pre-wrap;word-wrap:break-word;overflow-wrap:anywhere;font-size:15px;}",
     ".row.visitor .bubble{background:var(--accent);color:var(--on-accent);border-bottom-right-radius:5px;}",
     ".row.bot .bubble{background:#fff;border:1px solid var(--line);border-bottom-left-radius:5px;}",
@@ -755,6 +765,89 @@
     row.classList.add("welcome");
     row.querySelector(".bubble").textContent = T.welcome;
     place(row, 0);
+    showSuggestions();
+  }
+
+  // --- proactive greeting and suggested questions (the page's rule, docs/widget.md) --------
+  var greeting = null;
+  var suggestRow = null;
+  var teaser = null;
+
+  function fetchGreeting() {
+    if (store.conversation || typeof fetch !== "function") return;
+    var url = new URL("/widget/greeting", serverOrigin);
+    url.searchParams.set("path", location.pathname);
+    url.searchParams.set("locale", locale);
+    fetch(url.toString(), { credentials: "omit" })
+      .then(function (r) {
+        return r.ok ? r.json() : null;
+      })
+      .then(function (g) {
+        if (!g || typeof g !== "object") return;
+        greeting = g;
+        showSuggestions();
+        if (typeof g.greeting === "string" && g.greeting) {
+          setTimeout(showTeaser, Math.max(0, Number(g.delay_s) || 0) * 1000);
+        }
+      })
+      .catch(function () {}); // a page that blocks it (CSP) simply gets no greeting
+  }
+
+  function greetedKey() {
+    return "chatbot:greeted:" + serverOrigin + location.pathname;
+  }
+
+  function showTeaser() {
+    if (teaser || isOpen || store.conversation) return;
+    try {
+      if (sessionStorage.getItem(greetedKey())) return;
+      sessionStorage.setItem(greetedKey(), "1");
+    } catch (e) {
+      /* storage blocked: show it anyway */
+    }
+    teaser = el("div", "teaser");
+    teaser.setAttribute("role", "status");
+    teaser.appendChild(el("span", null, greeting.greeting));
+    var x = button("x", T.dismiss, "×");
+    x.addEventListener("click", function (e) {
+      e.stopPropagation();
+      dropTeaser();
+    });
+    teaser.appendChild(x);
+    teaser.addEventListener("click", function () {
+      dropTeaser();
+      setOpen(true);
+    });
+    wrap.insertBefore(teaser, launcher);
+  }
+
+  function dropTeaser() {
+    if (teaser && teaser.parentNode) teaser.parentNode.removeChild(teaser);
+  }
+
+  function showSuggestions() {
+    if (suggestRow || !welcomeShown || store.conversation || visitorRows.size) return;
+    var items = greeting && Array.isArray(greeting.suggestions) ? greeting.suggestions : [];
+    items = items.filter(function (q) {
+      return typeof q === "string" && q.trim();
+    });
+    if (!items.length) return;
+    suggestRow = el("ul", "row suggest");
+    suggestRow.setAttribute("aria-label", T.suggested);
+    items.forEach(function (q) {
+      var li = el("li");
+      var b = button(null, null, q);
+      b.addEventListener("click", function () {
+        sendVisitor(newClientId(), q);
+      });
+      li.appendChild(b);
+      suggestRow.appendChild(li);
+    });
+    place(suggestRow, 0.5);
+  }
+
+  function dropSuggestions() {
+    if (suggestRow && suggestRow.parentNode) suggestRow.parentNode.removeChild(suggestRow);
   }
 
   function clearLog() {
@@ -841,6 +934,7 @@
   }
 
   function sendVisitor(clientId, text) {
+    dropSuggestions();
     var v = renderVisitor(clientId, text, "pending");
     setVisitorState(v, "pending");
     addPending(clientId, text);
@@ -1850,6 +1944,7 @@
     launcher.setAttribute("aria-expanded", open ? "true" : "false");
     launcher.setAttribute("aria-label", open ? T.launcherClose : T.launcherOpen);
     if (open) {
+      dropTeaser();
       wrap.classList.remove("unread");
       showWelcome();
       ensureConnected();
@@ -1901,6 +1996,7 @@
     });
     // A conversation already exists: connect now so its history and agent replies show.
     if (store.conversation || store.pending.length) connect();
+    else fetchGreeting();
   }
 
   window.__chatbotWidget = {
@@ -1915,6 +2011,7 @@
         locale: locale,
         server: serverOrigin,
         pending: store.pending.length,
+        greeting: greeting, // the page's greeting rule once fetched, else null
       };
     },
     open: function () {

@@ -15,6 +15,7 @@ from tests.browser.scripted import ScriptedServer
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
 
 READY = "() => window.__chatbotWidget && window.__chatbotWidget.state().ready"
+GREETING_FETCHED = "() => window.__chatbotWidget && window.__chatbotWidget.state().greeting"
 
 
 @pytest.fixture
@@ -246,3 +247,54 @@ def test_within_hours_the_subtitle_gives_the_teams_reply_time(
     expect(widget.locator(".header .sub")).to_have_text(
         "Instant answers · our team replies in about 4 min"
     )
+
+
+def test_a_proactive_greeting_and_suggested_questions_from_the_page_rule(
+    page: Page, demo_server: str, screenshot_dir: Path
+) -> None:
+    page.clock.install()
+    page.goto(demo_server + "/")
+    widget = page.locator("chatbot-widget")
+    teaser = widget.locator(".teaser")
+    page.wait_for_function(GREETING_FETCHED)
+    expect(teaser).to_have_count(0)  # not before the rule's delay
+    page.clock.run_for(9_000)
+    expect(teaser).to_contain_text("Questions about sizes, shipping or returns?")
+    page.screenshot(path=str(screenshot_dir / "widget-proactive-greeting.png"))
+    teaser.click()
+    expect(widget.locator(".panel")).to_be_visible()
+    expect(teaser).to_have_count(0)
+    chips = widget.get_by_role("list", name="Suggested questions").get_by_role("button")
+    expect(chips).to_have_count(3)
+    chips.nth(1).click()
+    expect(widget.locator(".row.visitor .bubble")).to_have_text("How do I return an item?")
+    expect(chips).to_have_count(0)
+    answer = widget.locator(".row.bot:not(.welcome)")
+    expect(answer.locator(".who")).to_have_text(re.compile(r"Answer from our FAQ$"), timeout=60_000)
+
+    # A visitor with a conversation gets no greeting.
+    page.reload()
+    page.clock.run_for(9_000)
+    expect(widget.locator(".teaser")).to_have_count(0)
+
+
+def test_the_greeting_in_chinese_can_be_dismissed(page: Page, demo_server: str) -> None:
+    page.clock.install()
+    page.goto(demo_server + "/?locale=zh-hans")
+    widget = page.locator("chatbot-widget")
+    page.wait_for_function(GREETING_FETCHED)
+    page.clock.run_for(9_000)
+    teaser = widget.locator(".teaser")
+    expect(teaser).to_contain_text("关于尺码、配送或退货")
+    teaser.get_by_role("button", name="关闭").click()
+    expect(teaser).to_have_count(0)
+    expect(widget.locator(".panel")).to_be_hidden()
+    # Once per page and browser session.
+    page.reload()
+    page.wait_for_function(GREETING_FETCHED)
+    page.clock.run_for(9_000)
+    expect(widget.locator(".teaser")).to_have_count(0)
+    page.goto(demo_server + "/?locale=zh-hans&again=1")  # the same path: still none
+    page.wait_for_function(GREETING_FETCHED)
+    page.clock.run_for(9_000)
+    expect(widget.locator(".teaser")).to_have_count(0)
