@@ -1,7 +1,12 @@
 """Conversations in the admin: transcripts with each bot answer's source and trace."""
 
-from django.contrib import admin
+from urllib.parse import urlencode
 
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+
+from chatbot.appearance import PREVIEW_FIELDS, embed_snippet
 from chatbot.models import (
     AgentNote,
     AgentPresence,
@@ -12,6 +17,7 @@ from chatbot.models import (
     Message,
     OpeningHours,
     PageGreeting,
+    WidgetAppearance,
 )
 
 
@@ -127,3 +133,37 @@ class PageGreetingAdmin(admin.ModelAdmin):
     list_display = ("path_pattern", "locale", "greeting", "delay_s", "order", "active")
     list_editable = ("order", "active")
     list_filter = ("locale", "active")
+
+
+@admin.register(WidgetAppearance)
+class WidgetAppearanceAdmin(admin.ModelAdmin):
+    """One appearance per site: the list goes straight to it; its page previews the widget as
+    the form has it and gives the embed snippet (docs/widget.md)."""
+
+    change_form_template = "admin/chatbot/widgetappearance/change_form.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and not WidgetAppearance.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        current = WidgetAppearance.objects.first()
+        if current is not None:
+            name = "admin:chatbot_widgetappearance_change"
+            return HttpResponseRedirect(reverse(name, args=[current.pk]))
+        if self.has_add_permission(request):
+            return HttpResponseRedirect(reverse("admin:chatbot_widgetappearance_add"))
+        return super().changelist_view(request, extra_context)
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict, *args: object, **kwargs: object
+    ) -> HttpResponse:
+        appearance = context.get("original") or WidgetAppearance()
+        server = request.build_absolute_uri("/").rstrip("/")
+        context["snippet"] = embed_snippet(appearance, server=server)
+        context["preview_query"] = urlencode(
+            {name: getattr(appearance, name) for name in PREVIEW_FIELDS}
+        )
+        return super().render_change_form(request, context, *args, **kwargs)

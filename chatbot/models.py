@@ -3,6 +3,7 @@
 import secrets
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -263,6 +264,62 @@ class PageGreeting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.path_pattern} ({self.locale or 'any locale'})"
+
+
+class WidgetAppearance(models.Model):
+    """The owner's look for the widget, kept so the admin can come back to it; it reaches
+    visitors through the embed snippet the admin page writes from it (data-* attributes), so a
+    page load needs no request for it."""
+
+    class Position(models.TextChoices):
+        RIGHT = "right", _("Bottom right")
+        LEFT = "left", _("Bottom left")
+
+    title = models.CharField(max_length=60, blank=True, help_text="Empty: “Chat with us”.")
+    color = models.CharField(
+        max_length=7,
+        default="#4f46e5",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour such as #4f46e5.")],
+    )
+    position = models.CharField(max_length=5, choices=Position.choices, default=Position.RIGHT)
+    launcher_text = models.CharField(
+        max_length=40, blank=True, help_text="Beside the launcher's icon; empty: icon only."
+    )
+    locale = models.CharField(
+        max_length=16,
+        choices=[("", "The visitor's browser"), *settings.LANGUAGES],
+        blank=True,
+        help_text="The widget's language; the answers follow what the visitor writes anyway.",
+    )
+    welcome_en = models.CharField("welcome (English)", max_length=500, blank=True)
+    welcome_zh_hans = models.CharField("welcome (简体中文)", max_length=500, blank=True)
+    logo_url = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[RegexValidator(r"^(https://\S+|/\S*)$", "An https:// address or a /path.")],
+        help_text="An image shown in the header (https:// or a path on this server).",
+    )
+
+    class Meta:
+        verbose_name = "widget appearance"
+        verbose_name_plural = "widget appearance"
+
+    def __str__(self) -> str:
+        return "Widget appearance"
+
+    def embed_attributes(self) -> dict[str, str]:
+        """The script tag's data-* attributes that differ from the widget's defaults."""
+        attrs = {
+            "data-title": self.title,
+            "data-color": self.color,
+            "data-position": "left" if self.position == self.Position.LEFT else "",
+            "data-launcher-text": self.launcher_text,
+            "data-locale": self.locale,
+            "data-welcome-en": self.welcome_en,
+            "data-welcome-zh-hans": self.welcome_zh_hans,
+            "data-logo": self.logo_url,
+        }
+        return {name: value for name, value in attrs.items() if value}
 
 
 class AgentPresence(models.Model):

@@ -196,6 +196,13 @@
   var locale = normaliseLocale(attr("data-locale") || navigator.language || "en");
   var T = STRINGS[locale];
   var title = attr("data-title") || T.title;
+  // The owner's look (README, "Embedding the widget"; the admin's Widget appearance page writes
+  // the tag): launcher side and text, welcome per locale, a logo in the header.
+  var onLeft = attr("data-position") === "left";
+  var launcherText = attr("data-launcher-text").slice(0, 40);
+  var welcomeText = attr("data-welcome-" + locale).slice(0, 500) || T.welcome;
+  var logoUrl = attr("data-logo");
+  if (!/^https:\/\/[^\s"']+$/i.test(logoUrl) && !/^\/(?!\/)[^\s"']*$/.test(logoUrl)) logoUrl = "";
   var accent = attr("data-color") || "#4f46e5";
   if (!(window.CSS && CSS.supports && CSS.supports("color", accent))) accent = "#4f46e5";
 
@@ -325,6 +332,12 @@
     ".bubble a{color:var(--accent);text-decoration:underline;overflow-wrap:anywhere;}",
     ".row.agent .bubble a{color:#047857;}",
     "time{font-size:11px;color:var(--muted);margin:3px 6px 0;}",
+    ".wrap.left .launcher,.wrap.left .panel,.wrap.left .teaser{right:auto;left:20px;}",
+    ".launcher.with-text{width:auto;padding:0 20px 0 16px;border-radius:30px;gap:8px;}",
+    ".launcher-text{font-size:15px;font-weight:600;white-space:nowrap;}",
+    ".wrap.open .launcher-text{display:none;}",
+    ".wrap.open .launcher.with-text{width:60px;padding:0;}",
+    ".header .logo{width:36px;height:36px;border-radius:50%;object-fit:cover;background:#fff;flex:none;}",
     ".teaser{position:fixed;right:20px;bottom:92px;z-index:2147483646;max-width:300px;background:#fff;color:var(--fg);border:1px solid var(--line);border-radius:14px;box-shadow:0 8px 28px rgba(0,0,0,.2);padding:12px 36px 12px 14px;font-size:14px;cursor:pointer;}",
     ".teaser .x{position:absolute;top:6px;right:6px;width:24px;height:24px;border:0;background:transparent;border-radius:6px;color:var(--muted);font-size:16px;line-height:1;padding:0;}",
     ".wrap.open .teaser{display:none;}",
@@ -391,6 +404,8 @@
     " .panel{right:0;left:0;bottom:0;top:0;width:100%;height:100%;min-height:0;border-radius:0;border:0;}",
     " .wrap.open .launcher{display:none;}",
     " .launcher{right:16px;bottom:16px;width:56px;height:56px;}",
+    " .wrap.left .panel{left:0;right:0;}",
+    " .wrap.left .launcher{left:16px;right:auto;}",
     " .row{max-width:90%;}",
     " textarea{font-size:16px;}", // keeps iOS from zooming in on focus
     "}",
@@ -602,6 +617,12 @@
   var transcriptBtn = button("icon-btn transcript", T.transcriptOpen);
   transcriptBtn.title = T.transcriptOpen;
   transcriptBtn.appendChild(svg("mail"));
+  if (logoUrl) {
+    var logo = el("img", "logo");
+    logo.alt = "";
+    logo.src = /^\//.test(logoUrl) ? serverOrigin + logoUrl : logoUrl;
+    header.appendChild(logo);
+  }
   header.appendChild(titles);
   header.appendChild(transcriptBtn);
   header.appendChild(closeBtn);
@@ -658,6 +679,11 @@
   var badge = el("span", "badge");
   badge.setAttribute("aria-hidden", "true");
   launcher.appendChild(badge);
+  if (launcherText) {
+    launcher.classList.add("with-text");
+    launcher.insertBefore(el("span", "launcher-text", launcherText), badge);
+  }
+  if (onLeft) wrap.classList.add("left");
 
   wrap.appendChild(panel);
   wrap.appendChild(launcher);
@@ -763,7 +789,7 @@
     welcomeShown = true;
     var row = makeRow("bot");
     row.classList.add("welcome");
-    row.querySelector(".bubble").textContent = T.welcome;
+    row.querySelector(".bubble").textContent = welcomeText;
     place(row, 0);
     showSuggestions();
   }

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from tests.browser.conftest import checked_page
 from tests.browser.scripted import ScriptedServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
@@ -20,15 +21,8 @@ GREETING_FETCHED = "() => window.__chatbotWidget && window.__chatbotWidget.state
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("dialog", lambda dialog: errors.append("dialog: " + dialog.message))
-    yield page
-    context.close()
-    assert errors == [], errors
+    with checked_page(browser, viewport={"width": 1280, "height": 800}, locale="en-US") as page:
+        yield page
 
 
 def opened(page: Page, server_url: str) -> Locator:
