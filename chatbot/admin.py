@@ -4,23 +4,31 @@ raw JSON."""
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from chatbot.appearance import PREVIEW_FIELDS, embed_snippet
 from chatbot.handoff.selectors import agent_name
 from chatbot.models import (
     AgentNote,
     AgentPresence,
     AgentProfile,
     AssignmentEvent,
+    AwayMessage,
     Conversation,
     Feedback,
     LeftMessage,
     Message,
+    OpeningHours,
+    PageGreeting,
     Team,
+    WidgetAppearance,
 )
 
 
@@ -243,3 +251,59 @@ class AgentProfileAdmin(admin.ModelAdmin):
 
     list_display = ("user", "capacity", "last_assigned_at", "notify_sound", "notify_desktop")
     readonly_fields = ("last_assigned_at",)
+
+
+@admin.register(OpeningHours)
+class OpeningHoursAdmin(admin.ModelAdmin):
+    """When the team answers; the widget says when it is back outside these (docs/console.md)."""
+
+    list_display = ("weekday", "opens", "closes")
+    list_filter = ("weekday",)
+
+
+@admin.register(AwayMessage)
+class AwayMessageAdmin(admin.ModelAdmin):
+    list_display = ("locale", "text")
+
+
+@admin.register(PageGreeting)
+class PageGreetingAdmin(admin.ModelAdmin):
+    """Proactive greetings and suggested questions per page (docs/widget.md)."""
+
+    list_display = ("path_pattern", "locale", "greeting", "delay_s", "order", "active")
+    list_editable = ("order", "active")
+    list_filter = ("locale", "active")
+
+
+@admin.register(WidgetAppearance)
+class WidgetAppearanceAdmin(admin.ModelAdmin):
+    """One appearance per site: the list goes straight to it; its page previews the widget as
+    the form has it and gives the embed snippet (docs/widget.md)."""
+
+    change_form_template = "admin/chatbot/widgetappearance/change_form.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and not WidgetAppearance.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        current = WidgetAppearance.objects.first()
+        if current is not None:
+            name = "admin:chatbot_widgetappearance_change"
+            return HttpResponseRedirect(reverse(name, args=[current.pk]))
+        if self.has_add_permission(request):
+            return HttpResponseRedirect(reverse("admin:chatbot_widgetappearance_add"))
+        return super().changelist_view(request, extra_context)
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict, *args: object, **kwargs: object
+    ) -> HttpResponse:
+        appearance = context.get("original") or WidgetAppearance()
+        server = request.build_absolute_uri("/").rstrip("/")
+        context["snippet"] = embed_snippet(appearance, server=server)
+        context["preview_query"] = urlencode(
+            {name: getattr(appearance, name) for name in PREVIEW_FIELDS}
+        )
+        return super().render_change_form(request, context, *args, **kwargs)

@@ -3,8 +3,10 @@
 import secrets
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 
 def new_public_id() -> str:
@@ -57,6 +59,8 @@ class Conversation(models.Model):
     # Refreshed while a visitor socket is open on a queued or claimed conversation (the handoff
     # sweeper, chatbot.handoff.background): a queued one left without it leaves the queue.
     visitor_seen_at = models.DateTimeField(null=True, blank=True)
+    # The newest agent message the visitor has had on screen (the widget's `read` frame).
+    visitor_read_up_to = models.BigIntegerField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     close_reason = models.CharField(max_length=200, blank=True, default="")
     rating = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -94,7 +98,7 @@ class Message(models.Model):
     # For bot answers from the help centre: the sources it cites (chatbot.pipeline.base.Citation),
     # shown as links under the answer.
     citations = models.JSONField(default=list, blank=True)
-    # For agent messages: the agent who wrote it (the inbox's reports and exports).
+    # For agent messages: who wrote it (shown to the visitor by name; the inbox's reports).
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -208,6 +212,131 @@ class TranscriptEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email}: {self.conversation_id}"
+
+
+class OpeningHours(models.Model):
+    """When the team answers, per weekday in SUPPORT_TIME_ZONE; several rows make split shifts.
+    No rows at all means no hours are set: the team counts as open whenever an agent is."""
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, _("Monday")
+        TUESDAY = 1, _("Tuesday")
+        WEDNESDAY = 2, _("Wednesday")
+        THURSDAY = 3, _("Thursday")
+        FRIDAY = 4, _("Friday")
+        SATURDAY = 5, _("Saturday")
+        SUNDAY = 6, _("Sunday")
+
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    opens = models.TimeField()
+    closes = models.TimeField()
+
+    class Meta:
+        ordering = ["weekday", "opens"]
+        verbose_name_plural = "opening hours"
+        constraints = [
+            models.CheckConstraint(condition=Q(closes__gt=F("opens")), name="opening_hours_order")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}-{self.closes:%H:%M}"
+
+
+class AwayMessage(models.Model):
+    """What visitors asking for a person read outside opening hours, per locale."""
+
+    locale = models.CharField(max_length=16, choices=settings.LANGUAGES, unique=True)
+    text = models.TextField(max_length=1000)
+
+    def __str__(self) -> str:
+        return f"{self.locale}: {self.text[:40]}"
+
+
+class PageGreeting(models.Model):
+    """A proactive greeting and suggested questions for the pages whose path matches
+    `path_pattern`; the first active match in `order` wins (chatbot.proactive)."""
+
+    path_pattern = models.CharField(
+        max_length=200,
+        help_text='Shell-style pattern on the page\'s path: "/", "/pricing*", "*/checkout/*", '
+        '"*" for every page.',
+    )
+    locale = models.CharField(
+        max_length=16, choices=settings.LANGUAGES, blank=True, help_text="Empty: every locale."
+    )
+    greeting = models.CharField(
+        max_length=300, blank=True, help_text="Shown beside the launcher; empty: none."
+    )
+    suggestions = models.TextField(
+        blank=True, help_text="Suggested questions under the welcome, one per line (4 at most)."
+    )
+    delay_s = models.PositiveSmallIntegerField(
+        default=8, help_text="Seconds on the page before the greeting shows."
+    )
+    order = models.PositiveSmallIntegerField(default=0)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.path_pattern} ({self.locale or 'any locale'})"
+
+
+class WidgetAppearance(models.Model):
+    """The owner's look for the widget, kept so the admin can come back to it; it reaches
+    visitors through the embed snippet the admin page writes from it (data-* attributes), so a
+    page load needs no request for it."""
+
+    class Position(models.TextChoices):
+        RIGHT = "right", _("Bottom right")
+        LEFT = "left", _("Bottom left")
+
+    title = models.CharField(max_length=60, blank=True, help_text="Empty: “Chat with us”.")
+    color = models.CharField(
+        max_length=7,
+        default="#4f46e5",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour such as #4f46e5.")],
+    )
+    position = models.CharField(max_length=5, choices=Position.choices, default=Position.RIGHT)
+    launcher_text = models.CharField(
+        max_length=40, blank=True, help_text="Beside the launcher's icon; empty: icon only."
+    )
+    locale = models.CharField(
+        max_length=16,
+        choices=[("", "The visitor's browser"), *settings.LANGUAGES],
+        blank=True,
+        help_text="The widget's language; the answers follow what the visitor writes anyway.",
+    )
+    welcome_en = models.CharField("welcome (English)", max_length=500, blank=True)
+    welcome_zh_hans = models.CharField("welcome (简体中文)", max_length=500, blank=True)
+    logo_url = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[RegexValidator(r"^(https://\S+|/\S*)$", "An https:// address or a /path.")],
+        help_text="An image shown in the header (https:// or a path on this server).",
+    )
+
+    class Meta:
+        verbose_name = "widget appearance"
+        verbose_name_plural = "widget appearance"
+
+    def __str__(self) -> str:
+        return "Widget appearance"
+
+    def embed_attributes(self) -> dict[str, str]:
+        """The script tag's data-* attributes that differ from the widget's defaults."""
+        attrs = {
+            "data-title": self.title,
+            "data-color": self.color,
+            "data-position": "left" if self.position == self.Position.LEFT else "",
+            "data-launcher-text": self.launcher_text,
+            "data-locale": self.locale,
+            "data-welcome-en": self.welcome_en,
+            "data-welcome-zh-hans": self.welcome_zh_hans,
+            "data-logo": self.logo_url,
+        }
+        return {name: value for name, value in attrs.items() if value}
 
 
 class AgentPresence(models.Model):

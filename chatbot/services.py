@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -15,6 +16,7 @@ from chatbot.cache.services import entries_evict_for_feedback
 from chatbot.llm import pending
 from chatbot.models import Conversation, Feedback, Message, QueuedQuestion, new_public_id
 from chatbot.pipeline.base import HistoryItem, Turn
+from chatbot.pipeline.language import message_locale
 from knowledge.negative_store import negative_record
 
 HISTORY_TURNS = 20
@@ -144,7 +146,7 @@ def bot_message_store(
 
 
 def messages_after(*, conversation: Conversation, after: int) -> list[Message]:
-    return list(conversation.messages.filter(id__gt=after).order_by("id"))
+    return list(conversation.messages.filter(id__gt=after).select_related("author").order_by("id"))
 
 
 def last_message_id(*, conversation: Conversation) -> int:
@@ -180,7 +182,7 @@ def turn_build(*, message: Message, conversation: Conversation | None = None) ->
         conversation_id=conversation.public_id,
         message_id=message.id,
         text=message.text,
-        locale=conversation.locale,
+        locale=message_locale(message.text, default=conversation.locale),
         history=tuple(HistoryItem(role, text) for role, text in earlier),
     )
 
@@ -233,8 +235,14 @@ def _negative_from_thumbs_down(message: Message, *, locale: str) -> None:
     )
 
 
+def user_display_name(user: AbstractBaseUser | None) -> str:
+    if user is None:
+        return ""
+    return user.get_full_name() or user.get_username()
+
+
 def message_payload(message: Message) -> dict[str, Any]:
-    return {
+    payload = {
         "id": message.id,
         "role": message.role,
         "text": message.text,
@@ -244,6 +252,9 @@ def message_payload(message: Message) -> dict[str, Any]:
         "citations": message.citations or [],
         "created": message.created_at.isoformat(),
     }
+    if message.role == Message.Role.AGENT and message.author_id is not None:
+        payload["author"] = {"name": user_display_name(message.author)}
+    return payload
 
 
 def unanswered_visitor_message_ids(*, conversation: Conversation, limit: int = 5) -> list[int]:

@@ -1,7 +1,52 @@
-from django.http import HttpRequest, HttpResponse
+from csp.constants import SELF
+from csp.decorators import csp_replace, csp_update
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.cache import cache_control
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_GET
+
+from chatbot.appearance import appearance_from, embed_snippet
+from chatbot.copy import normalise_locale
+from chatbot.proactive import greeting_for
+
+MAX_PATH_CHARS = 500
 
 
 def demo_store(request: HttpRequest) -> HttpResponse:
     """A sample online-store page with the chat widget embedded the way a customer would."""
     return render(request, "demo/store.html", {"locale": request.GET.get("locale", "")})
+
+
+@require_GET
+@cache_control(public=True, max_age=60)
+def widget_greeting(request: HttpRequest) -> JsonResponse:
+    """The widget asks on page load, before any socket: public copy, so any site may read it
+    (no cookies are sent or needed) and caches may keep it a minute."""
+    path = request.GET.get("path", "/")[:MAX_PATH_CHARS]
+    payload = greeting_for(path=path, locale=normalise_locale(request.GET.get("locale")))
+    response = JsonResponse(payload)
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@staff_member_required
+@permission_required("chatbot.view_widgetappearance", raise_exception=True)
+@xframe_options_sameorigin
+@csp_replace({"frame-ancestors": [SELF]})
+@csp_update({"img-src": ["https:"]})
+def widget_preview(request: HttpRequest) -> HttpResponse:
+    """A sample page with the widget as the admin's appearance form has it now (its fields in
+    the query), framed by that form; the page carries the embed snippet for those values."""
+    appearance = appearance_from(request.GET)
+    server = request.build_absolute_uri("/").rstrip("/")
+    return render(
+        request,
+        "widget/preview.html",
+        {
+            "attributes": appearance.embed_attributes(),
+            "snippet": embed_snippet(appearance, server=server),
+        },
+    )

@@ -8,7 +8,7 @@ from django.conf import settings
 
 from chatbot import answering, copy, metrics, services, tasks
 from chatbot.consumers.base import JsonSocketConsumer
-from chatbot.handoff import background, notify, selectors
+from chatbot.handoff import background, hours, notify, selectors
 from chatbot.handoff import services as handoff
 from chatbot.handoff.protocol import (
     HANDOFF_ERROR_TEXTS,
@@ -17,6 +17,7 @@ from chatbot.handoff.protocol import (
     LeaveMessageFrame,
     RatingFrame,
     TranscriptEmailFrame,
+    VisitorReadFrame,
     VisitorTypingFrame,
     parse_visitor_frame,
     visitor_error_frame,
@@ -90,6 +91,8 @@ class ChatConsumer(JsonSocketConsumer):
             if self.conversation is not None
             else 0
         )
+        # Hours and team read at most every few seconds per process, not on every connect.
+        team = hours.configured_cached() or await database_sync_to_async(hours.configured_load)()
         await self.send_frame(
             {
                 "type": "hello",
@@ -99,6 +102,7 @@ class ChatConsumer(JsonSocketConsumer):
                 "locale": self.locale,
                 "status": status,
                 "last_id": last_id,
+                "team": hours.team_status(team, locale=self.locale),
             }
         )
         self.opened = True
@@ -199,6 +203,8 @@ class ChatConsumer(JsonSocketConsumer):
             await self.on_handoff_cancel()
         elif isinstance(frame, VisitorTypingFrame):
             await self.on_typing(frame)
+        elif isinstance(frame, VisitorReadFrame):
+            await self.on_read(frame)
         elif isinstance(frame, LeaveMessageFrame):
             await self.on_leave_message(frame)
         elif isinstance(frame, RatingFrame):
@@ -253,6 +259,7 @@ class ChatConsumer(JsonSocketConsumer):
                 "type": "ack",
                 "client_id": client_id,
                 "message_id": message.id,
+                "created": message.created_at.isoformat(),
                 "duplicate": not accepted.created,
             }
         )
@@ -364,6 +371,24 @@ class ChatConsumer(JsonSocketConsumer):
             },
         )
 
+    async def on_read(self, frame: VisitorReadFrame) -> None:
+        """Read receipts for agent messages: the agents viewing the conversation see them."""
+        if self.conversation is None:
+            return
+        newest = await database_sync_to_async(handoff.visitor_read_record)(
+            conversation_id=self.conversation.pk, up_to=frame.up_to
+        )
+        if newest is None:
+            return
+        public_id = self.public_id
+        await self.channel_layer.group_send(
+            notify.console_group(public_id),
+            {
+                "type": "console.frame",
+                "frame": {"type": "read", "conversation": public_id, "up_to": newest},
+            },
+        )
+
     async def on_leave_message(self, frame: LeaveMessageFrame) -> None:
         if await self._rate_limited() or not await self.started():
             return
@@ -379,7 +404,7 @@ class ChatConsumer(JsonSocketConsumer):
         if await self._rate_limited():
             return
         if not await self.stored():  # nothing written yet, so no transcript
-            await self.send_frame(error_frame("not_found", locale=self.locale))
+            await self.send_frame(visitor_error_frame("transcript_empty", locale=self.locale))
             return
         requested = await database_sync_to_async(handoff.transcript_email_request)(
             conversation_id=self.conversation.pk, email=frame.email

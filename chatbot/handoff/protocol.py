@@ -35,6 +35,7 @@ HANDOFF_ERROR_TEXTS = {
         "We already have your messages and will reply by email. Please wait for our answer."
     ),
     "transcript_limit": _("This conversation can't be emailed again right now."),
+    "transcript_empty": _("There is nothing to email yet: ask us something first."),
 }
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
@@ -66,6 +67,13 @@ class VisitorTypingFrame(_Frame):
     active: bool = True
 
 
+class VisitorReadFrame(_Frame):
+    """The visitor has had the agent messages up to `up_to` on screen."""
+
+    type: Literal["read"]
+    up_to: int = Field(ge=1)
+
+
 class LeaveMessageFrame(_Frame):
     type: Literal["leave_message"]
     email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)]
@@ -89,6 +97,7 @@ VisitorFrame = (
     HandoffRequestFrame
     | HandoffCancelFrame
     | VisitorTypingFrame
+    | VisitorReadFrame
     | LeaveMessageFrame
     | RatingFrame
     | TranscriptEmailFrame
@@ -98,6 +107,7 @@ _VISITOR_TYPES = {
     "handoff",
     "handoff_cancel",
     "typing",
+    "read",
     "leave_message",
     "rating",
     "transcript_email",

@@ -13,6 +13,7 @@ from django.utils import timezone
 from chatbot.models import AgentNote, AgentPresence, Conversation, LeftMessage, Message
 from chatbot.ratelimit import LIMITED_DECISIONS
 from chatbot.services import message_payload
+from chatbot.services import user_display_name as agent_name
 
 AGENTS_GROUP = "agents"
 OPEN_STATUSES = (Conversation.Status.QUEUED, Conversation.Status.AGENT)
@@ -45,12 +46,6 @@ def is_agent(user: AbstractBaseUser | AnonymousUser | None) -> bool:
         and user.is_staff
         and user.groups.filter(name=AGENTS_GROUP).exists()
     )
-
-
-def agent_name(user: AbstractBaseUser | None) -> str:
-    if user is None:
-        return ""
-    return user.get_full_name() or user.get_username()
 
 
 def conversation_status(*, conversation_id: int) -> str | None:
@@ -264,7 +259,9 @@ def conversation_detail(*, public_id: str) -> dict[str, Any] | None:
     if conversation is None:
         return None
     messages = (
-        Message.objects.filter(conversation=conversation).select_related("feedback").order_by("id")
+        Message.objects.filter(conversation=conversation)
+        .select_related("feedback", "author")
+        .order_by("id")
     )
     notes = AgentNote.objects.filter(conversation=conversation).select_related("author")
     left = LeftMessage.objects.filter(conversation=conversation).select_related(
@@ -275,6 +272,7 @@ def conversation_detail(*, public_id: str) -> dict[str, Any] | None:
         **summary,
         "close_reason": conversation.close_reason,
         "rating_comment": conversation.rating_comment,
+        "visitor_read_up_to": conversation.visitor_read_up_to,
         "messages": [_message_row(m) for m in messages],
         "notes": [note_payload(n) for n in notes],
         "left_messages": [left_message_payload(m) for m in left],

@@ -579,6 +579,26 @@ def presence_update(*, agent: AbstractBaseUser, status: str | None = None, seen:
 # --- visitor extras -------------------------------------------------------------------------
 
 
+def visitor_read_record(*, conversation_id: int, up_to: int) -> int | None:
+    """The visitor has had the agent messages up to `up_to` on screen: the newest such agent
+    message of this conversation, when that moves the read mark forward (else None, and the
+    agents need not hear of it). Ids the visitor names are checked against their conversation."""
+    newest = (
+        Message.objects.filter(
+            conversation_id=conversation_id, role=Message.Role.AGENT, id__lte=up_to
+        )
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if newest is None:
+        return None
+    moved = Conversation.objects.filter(
+        Q(visitor_read_up_to__isnull=True) | Q(visitor_read_up_to__lt=newest), pk=conversation_id
+    ).update(visitor_read_up_to=newest)
+    return newest if moved else None
+
+
 def left_message_store(*, conversation_id: int, email: str, text: str) -> LeftMessage | None:
     """Stores a message for the team and, on commit, emails the visitor an acknowledgement and
     the team a notification; None once the conversation holds HANDOFF_LEFT_MESSAGES_MAX (one

@@ -87,6 +87,14 @@
       rateComment: "Anything to add? (optional)",
       rateSend: "Send rating",
       rateThanks: "Thanks for your rating!",
+      fromFaq: "Answer from our FAQ",
+      fromHelpCentre: "AI answer from our help centre",
+      aiGenerated: "AI-generated answer",
+      automatic: "Automatic reply",
+      subtitleTeam: "Instant answers · our team replies in {wait}",
+      subtitleAway: "Instant answers · our team is back {when}",
+      dismiss: "Dismiss",
+      suggested: "Suggested questions",
     },
     "zh-hans": {
       title: "在线客服",
@@ -150,6 +158,14 @@
       rateComment: "还有什么想说的吗？（可选）",
       rateSend: "提交评分",
       rateThanks: "感谢您的评分！",
+      fromFaq: "来自常见问题解答",
+      fromHelpCentre: "AI 根据帮助中心回答",
+      aiGenerated: "AI 生成的回答",
+      automatic: "自动回复",
+      subtitleTeam: "智能助手即时回复 · 人工客服预计{wait}回复",
+      subtitleAway: "智能助手即时回复 · 人工客服{when}回来",
+      dismiss: "关闭",
+      suggested: "推荐问题",
     },
   };
 
@@ -180,6 +196,13 @@
   var locale = normaliseLocale(attr("data-locale") || navigator.language || "en");
   var T = STRINGS[locale];
   var title = attr("data-title") || T.title;
+  // The owner's look (README, "Embedding the widget"; the admin's Widget appearance page writes
+  // the tag): launcher side and text, welcome per locale, a logo in the header.
+  var onLeft = attr("data-position") === "left";
+  var launcherText = attr("data-launcher-text").slice(0, 40);
+  var welcomeText = attr("data-welcome-" + locale).slice(0, 500) || T.welcome;
+  var logoUrl = attr("data-logo");
+  if (!/^https:\/\/[^\s"']+$/i.test(logoUrl) && !/^\/(?!\/)[^\s"']*$/.test(logoUrl)) logoUrl = "";
   var accent = attr("data-color") || "#4f46e5";
   if (!(window.CSS && CSS.supports && CSS.supports("color", accent))) accent = "#4f46e5";
 
@@ -270,7 +293,8 @@
     "button:focus-visible,textarea:focus-visible{outline:3px solid var(--accent);outline-offset:2px;}",
     ".launcher{position:fixed;right:20px;bottom:20px;z-index:2147483646;width:60px;height:60px;border-radius:50%;border:0;padding:0;background:var(--accent);color:var(--on-accent);box-shadow:0 6px 24px rgba(0,0,0,.25);display:flex;align-items:center;justify-content:center;transition:transform .15s ease;}",
     ".launcher:hover{transform:scale(1.05);}",
-    ".launcher:focus-visible{outline:3px solid var(--accent);outline-offset:4px;}",
+    // A white ring inside an accent ring: visible on dark pages and on light ones alike.
+    ".launcher:focus-visible{outline:3px solid #fff;outline-offset:2px;box-shadow:0 0 0 8px var(--accent),0 6px 24px rgba(0,0,0,.25);}",
     ".launcher svg{width:28px;height:28px;fill:currentColor;}",
     ".launcher .ic-close{display:none;}",
     ".wrap.open .launcher .ic-chat{display:none;}",
@@ -296,6 +320,30 @@
     ".row.system,.row.notice{align-self:center;max-width:92%;text-align:center;}",
     ".who{font-size:11.5px;color:var(--muted);margin:0 4px 3px;font-weight:600;letter-spacing:.01em;}",
     ".row.agent .who{color:#047857;}",
+    ".who{display:flex;align-items:center;gap:6px;}",
+    ".avatar{width:20px;height:20px;border-radius:50%;background:#047857;color:#fff;font-size:10.5px;font-weight:700;display:inline-flex;align-items:center;justify-content:center;flex:none;}",
+    ".avatar::before{content:attr(data-initials);}",
+    ".label{font-weight:500;color:var(--muted);}",
+    ".bubble.rich{white-space:normal;}",
+    ".bubble p{margin:0;}",
+    ".bubble p+p,.bubble p+ul,.bubble p+ol,.bubble ul+p,.bubble ol+p{margin-top:8px;}",
+    ".bubble ul,.bubble ol{margin:4px 0 0;padding-left:22px;}",
+    ".bubble li+li{margin-top:2px;}",
+    ".bubble a{color:var(--accent);text-decoration:underline;overflow-wrap:anywhere;}",
+    ".row.agent .bubble a{color:#047857;}",
+    "time{font-size:11px;color:var(--muted);margin:3px 6px 0;}",
+    ".wrap.left .launcher,.wrap.left .panel,.wrap.left .teaser{right:auto;left:20px;}",
+    ".launcher.with-text{width:auto;padding:0 20px 0 16px;border-radius:30px;gap:8px;}",
+    ".launcher-text{font-size:15px;font-weight:600;white-space:nowrap;}",
+    ".wrap.open .launcher-text{display:none;}",
+    ".wrap.open .launcher.with-text{width:60px;padding:0;}",
+    ".header .logo{width:36px;height:36px;border-radius:50%;object-fit:cover;background:#fff;flex:none;}",
+    ".teaser{position:fixed;right:20px;bottom:92px;z-index:2147483646;max-width:300px;background:#fff;color:var(--fg);border:1px solid var(--line);border-radius:14px;box-shadow:0 8px 28px rgba(0,0,0,.2);padding:12px 36px 12px 14px;font-size:14px;cursor:pointer;}",
+    ".teaser .x{position:absolute;top:6px;right:6px;width:24px;height:24px;border:0;background:transparent;border-radius:6px;color:var(--muted);font-size:16px;line-height:1;padding:0;}",
+    ".wrap.open .teaser{display:none;}",
+    ".suggest{display:flex;flex-wrap:wrap;gap:6px;margin:0;padding:0;list-style:none;align-self:stretch;}",
+    ".suggest button{border:1px solid var(--accent);background:#fff;color:var(--accent);border-radius:999px;padding:5px 12px;font-size:13px;text-align:left;}",
+    ".suggest button:hover{background:var(--accent);color:var(--on-accent);}",
     ".bubble{padding:9px 13px;border-radius:16px;white-space:pre-wrap;word-wrap:break-word;overflow-wrap:anywhere;font-size:15px;}",
     ".row.visitor .bubble{background:var(--accent);color:var(--on-accent);border-bottom-right-radius:5px;}",
     ".row.bot .bubble{background:#fff;border:1px solid var(--line);border-bottom-left-radius:5px;}",
@@ -356,6 +404,8 @@
     " .panel{right:0;left:0;bottom:0;top:0;width:100%;height:100%;min-height:0;border-radius:0;border:0;}",
     " .wrap.open .launcher{display:none;}",
     " .launcher{right:16px;bottom:16px;width:56px;height:56px;}",
+    " .wrap.left .panel{left:0;right:0;}",
+    " .wrap.left .launcher{left:16px;right:auto;}",
     " .row{max-width:90%;}",
     " textarea{font-size:16px;}", // keeps iOS from zooming in on focus
     "}",
@@ -392,6 +442,141 @@
     b.type = "button";
     if (label) b.setAttribute("aria-label", label);
     return b;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Rich text: a small Markdown subset (paragraphs, line breaks, "-" and "1." lists, **bold**,
+  // [label](https://…), bare links and e-mail addresses), built as DOM nodes whose text is set
+  // with textContent. Nothing is parsed as HTML, so nothing a visitor, an agent or a model
+  // writes can run script; links go to http(s), mailto or this server's own paths only.
+  // ---------------------------------------------------------------------------------------
+  var INLINE_RE =
+    /\*\*([^*\n]+)\*\*|\[([^\]\n]+)\]\(([^)\s]+)\)|(https?:\/\/[A-Za-z0-9\-._~:/?#@!$&*+,;=%]+)|([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})/g;
+  var BULLET_RE = /^\s*[-*•]\s+(.*)$/;
+  var NUMBERED_RE = /^\s*(\d{1,3})[.)、]\s*(.+)$/;
+
+  function safeHref(url) {
+    if (/^https?:\/\/[^\s]+$/i.test(url)) return url;
+    if (/^mailto:[^\s@]+@[^\s@]+$/i.test(url)) return url;
+    if (/^\/(?!\/)[^\s]*$/.test(url)) return serverOrigin + url;
+    return null;
+  }
+
+  function link(href, text) {
+    var a = el("a", null, text);
+    a.href = href;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer nofollow";
+    return a;
+  }
+
+  function appendInline(parent, text) {
+    var last = 0;
+    var m;
+    INLINE_RE.lastIndex = 0;
+    while ((m = INLINE_RE.exec(text))) {
+      if (m.index > last) parent.appendChild(document.createTextNode(text.slice(last, m.index)));
+      if (m[1] != null) {
+        parent.appendChild(el("strong", null, m[1]));
+      } else if (m[2] != null) {
+        var href = safeHref(m[3]);
+        parent.appendChild(href ? link(href, m[2]) : document.createTextNode(m[0]));
+      } else if (m[4] != null) {
+        var url = m[4].replace(/[.,;:!?]+$/, "");
+        parent.appendChild(link(url, url));
+        if (url.length < m[4].length) parent.appendChild(document.createTextNode(m[4].slice(url.length)));
+      } else {
+        parent.appendChild(link("mailto:" + m[5], m[5]));
+      }
+      last = INLINE_RE.lastIndex;
+    }
+    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function renderRich(target, text) {
+    while (target.firstChild) target.removeChild(target.firstChild);
+    target.classList.add("rich");
+    var para = null;
+    var list = null;
+    String(text).split(/\r?\n/).forEach(function (line) {
+      var bullet = BULLET_RE.exec(line);
+      var numbered = bullet ? null : NUMBERED_RE.exec(line);
+      if (bullet || numbered) {
+        var kind = bullet ? "ul" : "ol";
+        if (!list || list.tagName.toLowerCase() !== kind) {
+          list = el(kind);
+          if (numbered && numbered[1] !== "1") list.start = Number(numbered[1]);
+          target.appendChild(list);
+        }
+        var item = el("li");
+        appendInline(item, bullet ? bullet[1] : numbered[2]);
+        list.appendChild(item);
+        para = null;
+        return;
+      }
+      list = null;
+      if (!line.trim()) {
+        para = null;
+        return;
+      }
+      if (para) para.appendChild(el("br"));
+      else para = target.appendChild(el("p"));
+      appendInline(para, line);
+    });
+  }
+
+  // Who wrote a message, said the way visitors are owed it: answers are labelled as AI and by
+  // where they came from; agents by their name, with an avatar of their initials.
+  function initials(name) {
+    var words = String(name).trim().split(/\s+/).filter(Boolean);
+    if (!words.length) return "?";
+    if (/[\u3400-\u9fff]/.test(words[0])) return Array.from(words[0])[0];
+    return words
+      .slice(0, 2)
+      .map(function (w) {
+        return Array.from(w)[0].toUpperCase();
+      })
+      .join("");
+  }
+
+  function sourceLabel(message) {
+    if (message.source === "faq") return T.fromFaq;
+    if (message.source === "fallback") return T.automatic;
+    if (message.source === "llm" || message.source === "cache") {
+      var cited = Array.isArray(message.citations) && message.citations.length;
+      return cited ? T.fromHelpCentre : T.aiGenerated;
+    }
+    return "";
+  }
+
+  function setWho(row, message) {
+    var who = row.querySelector(".who");
+    if (!who) return;
+    while (who.firstChild) who.removeChild(who.firstChild);
+    if (message.role === "agent") {
+      var name = message.author && typeof message.author.name === "string" && message.author.name;
+      var avatar = el("span", "avatar");
+      avatar.setAttribute("data-initials", initials(name || T.agent));
+      avatar.setAttribute("aria-hidden", "true");
+      who.appendChild(avatar);
+      who.appendChild(document.createTextNode(name || T.agent));
+      return;
+    }
+    who.appendChild(document.createTextNode(roleLabel(message.role)));
+    var label = message.role === "bot" ? sourceLabel(message) : "";
+    if (label) who.appendChild(el("span", "label", "· " + label));
+  }
+
+  function setTime(row, iso) {
+    var old = row.querySelector(":scope > time");
+    if (old) old.parentNode.removeChild(old);
+    var when = iso ? new Date(iso) : null;
+    if (!when || isNaN(when.getTime())) return;
+    var t = el("time", null, when.toLocaleTimeString(locale === "zh-hans" ? "zh-CN" : undefined, { hour: "2-digit", minute: "2-digit" }));
+    t.setAttribute("datetime", when.toISOString());
+    t.title = when.toLocaleString(locale === "zh-hans" ? "zh-CN" : undefined);
+    var bubble = row.querySelector(":scope > .bubble");
+    row.insertBefore(t, bubble ? bubble.nextSibling : null);
   }
 
   var host = document.createElement("chatbot-widget");
@@ -432,6 +617,12 @@
   var transcriptBtn = button("icon-btn transcript", T.transcriptOpen);
   transcriptBtn.title = T.transcriptOpen;
   transcriptBtn.appendChild(svg("mail"));
+  if (logoUrl) {
+    var logo = el("img", "logo");
+    logo.alt = "";
+    logo.src = /^\//.test(logoUrl) ? serverOrigin + logoUrl : logoUrl;
+    header.appendChild(logo);
+  }
   header.appendChild(titles);
   header.appendChild(transcriptBtn);
   header.appendChild(closeBtn);
@@ -488,6 +679,11 @@
   var badge = el("span", "badge");
   badge.setAttribute("aria-hidden", "true");
   launcher.appendChild(badge);
+  if (launcherText) {
+    launcher.classList.add("with-text");
+    launcher.insertBefore(el("span", "launcher-text", launcherText), badge);
+  }
+  if (onLeft) wrap.classList.add("left");
 
   wrap.appendChild(panel);
   wrap.appendChild(launcher);
@@ -518,6 +714,9 @@
   var replies = new Map(); // reply_to -> reply state
   var welcomeShown = false;
   var isOpen = false;
+  var team = null; // hello's team: opening hours, agents online, reply time
+  var newestAgentId = 0; // the newest agent message shown, for read receipts
+  var readSent = 0;
 
   function sortKeyOf(row) {
     var k = row.getAttribute("data-key");
@@ -590,8 +789,91 @@
     welcomeShown = true;
     var row = makeRow("bot");
     row.classList.add("welcome");
-    row.querySelector(".bubble").textContent = T.welcome;
+    row.querySelector(".bubble").textContent = welcomeText;
     place(row, 0);
+    showSuggestions();
+  }
+
+  // --- proactive greeting and suggested questions (the page's rule, docs/widget.md) --------
+  var greeting = null;
+  var suggestRow = null;
+  var teaser = null;
+
+  function fetchGreeting() {
+    if (store.conversation || typeof fetch !== "function") return;
+    var url = new URL("/widget/greeting", serverOrigin);
+    url.searchParams.set("path", location.pathname);
+    url.searchParams.set("locale", locale);
+    fetch(url.toString(), { credentials: "omit" })
+      .then(function (r) {
+        return r.ok ? r.json() : null;
+      })
+      .then(function (g) {
+        if (!g || typeof g !== "object") return;
+        greeting = g;
+        showSuggestions();
+        if (typeof g.greeting === "string" && g.greeting) {
+          setTimeout(showTeaser, Math.max(0, Number(g.delay_s) || 0) * 1000);
+        }
+      })
+      .catch(function () {}); // a page that blocks it (CSP) simply gets no greeting
+  }
+
+  function greetedKey() {
+    return "chatbot:greeted:" + serverOrigin + location.pathname;
+  }
+
+  function showTeaser() {
+    if (teaser || isOpen || store.conversation) return;
+    try {
+      if (sessionStorage.getItem(greetedKey())) return;
+      sessionStorage.setItem(greetedKey(), "1");
+    } catch (e) {
+      /* storage blocked: show it anyway */
+    }
+    teaser = el("div", "teaser");
+    teaser.setAttribute("role", "status");
+    teaser.appendChild(el("span", null, greeting.greeting));
+    var x = button("x", T.dismiss, "×");
+    x.addEventListener("click", function (e) {
+      e.stopPropagation();
+      dropTeaser();
+    });
+    teaser.appendChild(x);
+    teaser.addEventListener("click", function () {
+      dropTeaser();
+      setOpen(true);
+    });
+    wrap.insertBefore(teaser, launcher);
+  }
+
+  function dropTeaser() {
+    if (teaser && teaser.parentNode) teaser.parentNode.removeChild(teaser);
+  }
+
+  function showSuggestions() {
+    if (suggestRow || !welcomeShown || store.conversation || visitorRows.size) return;
+    var items = greeting && Array.isArray(greeting.suggestions) ? greeting.suggestions : [];
+    items = items.filter(function (q) {
+      return typeof q === "string" && q.trim();
+    });
+    if (!items.length) return;
+    suggestRow = el("ul", "row suggest");
+    suggestRow.setAttribute("aria-label", T.suggested);
+    items.forEach(function (q) {
+      var li = el("li");
+      var b = button(null, null, q);
+      b.addEventListener("click", function () {
+        sendVisitor(newClientId(), q);
+      });
+      li.appendChild(b);
+      suggestRow.appendChild(li);
+    });
+    place(suggestRow, 0.5);
+  }
+
+  function dropSuggestions() {
+    if (suggestRow && suggestRow.parentNode) suggestRow.parentNode.removeChild(suggestRow);
   }
 
   function clearLog() {
@@ -678,6 +960,7 @@
   }
 
   function sendVisitor(clientId, text) {
+    dropSuggestions();
     var v = renderVisitor(clientId, text, "pending");
     setVisitorState(v, "pending");
     addPending(clientId, text);
@@ -852,7 +1135,8 @@
     var row = becomeBubble(r);
     var err = row.querySelector(".err");
     if (err) err.parentNode.removeChild(err);
-    row.querySelector(".bubble").textContent = r.chars.join("");
+    row.setAttribute("aria-busy", "true");
+    renderRich(row.querySelector(".bubble"), r.chars.join(""));
     if (stick) scrollToBottom();
   }
 
@@ -891,13 +1175,17 @@
     var err = row.querySelector(".err");
     if (err) err.parentNode.removeChild(err);
     row.className = "row " + (message.role === "agent" ? "agent" : "bot");
-    row.querySelector(".who").textContent = roleLabel(message.role);
-    row.querySelector(".bubble").textContent = String(message.text || "");
+    row.removeAttribute("aria-busy");
+    setWho(row, message);
+    renderRich(row.querySelector(".bubble"), String(message.text || ""));
+    setTime(row, message.created);
     r.chars = Array.from(String(message.text || ""));
     addCitations(row, message.citations);
     if (message.role === "bot") addFeedback(row, message.id, replyTo);
     markSeen(message.id);
-    place(row, message.id);
+    // Under its question, where it streamed: not below a question asked while it was written.
+    place(row, replyTo + 0.5);
+    if (!isOpen && ready) wrap.classList.add("unread");
   }
 
   // The help-centre sources an answer cites, as links under it (http(s) and same-site paths only).
@@ -1008,6 +1296,7 @@
       var cid = typeof m.client_id === "string" && m.client_id ? m.client_id : "srv-" + m.id;
       var v = visitorStored(cid, m.id, String(m.text || ""));
       v.row.querySelector(".bubble").textContent = String(m.text || "");
+      setTime(v.row, m.created);
       return;
     }
     if ((role === "bot" || role === "agent") && typeof m.reply_to === "number") {
@@ -1021,12 +1310,29 @@
     if (rendered.has(m.id)) return;
     var kind = role === "bot" || role === "agent" ? role : "system";
     var row = makeRow(kind);
-    row.querySelector(".bubble").textContent = String(m.text || "");
+    if (kind === "system") {
+      row.querySelector(".bubble").textContent = String(m.text || "");
+    } else {
+      setWho(row, m);
+      renderRich(row.querySelector(".bubble"), String(m.text || ""));
+      setTime(row, m.created);
+    }
     if (kind === "bot") addCitations(row, m.citations);
     if (kind === "bot") addFeedback(row, m.id, m.reply_to);
     markSeen(m.id);
     place(row, m.id);
-    if (!isOpen && ready && kind !== "bot") wrap.classList.add("unread");
+    if (!isOpen && ready) wrap.classList.add("unread");
+    if (kind === "agent") {
+      newestAgentId = Math.max(newestAgentId, m.id);
+      reportRead();
+    }
+  }
+
+  // Tells the agent their messages were seen: only with the panel open on a visible page.
+  function reportRead() {
+    if (!ready || !isOpen || document.hidden || newestAgentId <= readSent) return;
+    readSent = newestAgentId;
+    sendFrame({ type: "read", up_to: newestAgentId });
   }
 
   function showNotice(text, action) {
@@ -1224,12 +1530,31 @@
     attempts = 0;
     setConn("");
     setConversationStatus(f.status);
+    showTeam(f.team);
     // after 0 on a fresh page: the whole history; after a reconnect: only what we have not shown.
     sendFrame({ type: "resume", after: maxRenderedId() });
   }
 
+  // The subtitle says when a person would reply: in how long while the team is in, or when it
+  // is back; the assistant answers at once either way.
+  function showTeam(t) {
+    if (!t || typeof t !== "object") return;
+    team = t;
+    var when = t.opens_at ? new Date(t.opens_at) : null;
+    if (!t.open && when && !isNaN(when.getTime())) {
+      var sameDay = when.toDateString() === new Date().toDateString();
+      var options = sameDay ? { hour: "2-digit", minute: "2-digit" } : { weekday: "short", hour: "2-digit", minute: "2-digit" };
+      sub.textContent = fmt(T.subtitleAway, { when: when.toLocaleString(locale === "zh-hans" ? "zh-CN" : undefined, options) });
+    } else if (t.open && t.agents_online > 0 && typeof t.reply_wait_s === "number") {
+      sub.textContent = fmt(T.subtitleTeam, { wait: waitText(t.reply_wait_s) });
+    } else {
+      sub.textContent = T.subtitle;
+    }
+  }
+
   function onResumed() {
     ready = true;
+    reportRead();
     // The newest message is a question still being answered (or whose answer was lost):
     // show the bot thinking; the slow-answer notice offers a retry if nothing comes.
     var newest = maxRenderedId();
@@ -1251,7 +1576,8 @@
     if (typeof f.client_id !== "string" || typeof f.message_id !== "number") return;
     var v = visitorRows.get(f.client_id);
     var text = v ? v.text : "";
-    visitorStored(f.client_id, f.message_id, text);
+    v = visitorStored(f.client_id, f.message_id, text);
+    setTime(v.row, f.created);
     var r = replies.get(f.message_id);
     // A message to a closed conversation reopens it (to the bot unless it asks for a person).
     var botMayAnswer = convStatus === "bot" || convStatus === "closed";
@@ -1293,6 +1619,15 @@
       var r = getReply(f.reply_to);
       if (!r.done) replyError(r, text);
       return;
+    }
+    // A rate-limited "Back to the assistant" can be clicked again once the wait is over.
+    if (f.code === "rate_limited") {
+      var wait = typeof f.retry_after === "number" ? Math.min(f.retry_after, 120) * 1000 : 0;
+      root.querySelectorAll(".leave-queue:disabled").forEach(function (b) {
+        setTimeout(function () {
+          b.disabled = false;
+        }, wait);
+      });
     }
     if (f.code === "too_many_requests") {
       // Too many sockets or handoffs from this network: one notice, and no reconnect before
@@ -1362,7 +1697,7 @@
   }
 
   function leaveQueueButton() {
-    var back = button("link-btn", null, T.leaveQueue);
+    var back = button("link-btn leave-queue", null, T.leaveQueue);
     back.addEventListener("click", function () {
       back.disabled = true;
       sendFrame({ type: "handoff_cancel" });
@@ -1417,7 +1752,7 @@
     // An offer first; the form opens on request.
     if (leaveForm || !statusNotice) return;
     var offer = el("div", "leave-offer");
-    offer.appendChild(el("p", null, T.noAgents));
+    offer.appendChild(el("p", null, team && !team.open && team.away ? team.away : T.noAgents));
     var open = button("link-btn", null, T.leaveOpen);
     open.addEventListener("click", function () {
       offer.replaceChild(leaveFormFields(), open);
@@ -1639,6 +1974,7 @@
     launcher.setAttribute("aria-expanded", open ? "true" : "false");
     launcher.setAttribute("aria-label", open ? T.launcherClose : T.launcherOpen);
     if (open) {
+      dropTeaser();
       wrap.classList.remove("unread");
       showWelcome();
       ensureConnected();
@@ -1646,8 +1982,11 @@
       setTimeout(function () {
         input.focus();
       }, 0);
+      reportRead();
     }
   }
+
+  document.addEventListener("visibilitychange", reportRead);
 
   launcher.addEventListener("click", function () {
     setOpen(!isOpen);
@@ -1687,6 +2026,7 @@
     });
     // A conversation already exists: connect now so its history and agent replies show.
     if (store.conversation || store.pending.length) connect();
+    else fetchGreeting();
   }
 
   window.__chatbotWidget = {
@@ -1701,6 +2041,7 @@
         locale: locale,
         server: serverOrigin,
         pending: store.pending.length,
+        greeting: greeting, // the page's greeting rule once fetched, else null
       };
     },
     open: function () {

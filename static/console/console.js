@@ -187,6 +187,12 @@
       case "note":
         if (isCurrent(f)) addNote(f.note);
         break;
+      case "read":
+        if (isCurrent(f)) {
+          state.current.visitor_read_up_to = f.up_to;
+          markRead();
+        }
+        break;
       case "viewers":
         if (isCurrent(f)) {
           state.current.viewers = f.viewers;
@@ -498,6 +504,7 @@
     showVisitorTyping(false);
     t.messages.forEach(addMessage);
     (t.events || []).forEach(addEvent);
+    markRead();
     t.notes.forEach(addNote);
     send({ type: "roster" });
     renderLeftSection();
@@ -593,6 +600,16 @@
     }
     list.insertBefore(li, after);
     list.scrollTop = list.scrollHeight;
+  }
+
+  // "Seen" on the agent messages the visitor has had on screen (the widget's read receipts).
+  function markRead() {
+    var upTo = state.current && state.current.visitor_read_up_to;
+    if (!upTo) return;
+    $("transcript").querySelectorAll(".msg.agent").forEach(function (li) {
+      if (Number(li.getAttribute("data-id")) > upTo || li.querySelector(".read")) return;
+      li.querySelector(".msg-head").appendChild(el("span", "read", "Seen"));
+    });
   }
 
   function addNote(n) {

@@ -111,3 +111,18 @@ def browser() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def checked_page(browser, **context_options: object) -> Iterator:
+    """A page in a fresh context that fails the test on any uncaught script error or dialog
+    (an injected `alert` shows as one)."""
+    context = browser.new_context(**context_options)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda dialog: errors.append("dialog: " + dialog.message))
+    yield page
+    context.close()
+    assert errors == [], errors

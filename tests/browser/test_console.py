@@ -109,7 +109,8 @@ def test_visitor_to_agent_and_back_to_the_bot(
     reply.press("Enter")
     bubble = widget.locator(".row.agent .bubble")
     expect(bubble).to_have_text("Hi, I'm Ann. How can I help?")
-    expect(widget.locator(".row.agent .who")).to_have_text("Agent")
+    expect(widget.locator(".row.agent .who")).to_have_text("ann")  # by name, with initials
+    expect(widget.locator(".row.agent .who .avatar")).to_have_attribute("data-initials", "A")
     delay_ms = visitor.evaluate("window.__agentSeenAt") - sent_at
     print(f"\nagent send -> visitor screen: {delay_ms} ms")
     assert 0 <= delay_ms < 2000
@@ -137,7 +138,9 @@ def test_visitor_to_agent_and_back_to_the_bot(
     expect(answer).to_have_text(  # the first answer loads the FAQ embedder: allow for it
         "Thanks for asking. Here is what I know about: Do you sell gift cards?", timeout=60_000
     )
-    expect(widget.locator(".row.bot:not(.welcome) .who")).to_have_text("Assistant")
+    expect(widget.locator(".row.bot:not(.welcome) .who")).to_have_text(
+        re.compile(r"^Assistant\s*· AI-generated answer$")
+    )
     expect(agent.locator("#transcript .msg.bot .trace")).to_contain_text("model sim-model")
     visitor.screenshot(path=str(screenshot_dir / "handoff-visitor-back-to-bot.png"))
     agent.screenshot(path=str(screenshot_dir / "handoff-console-after-return.png"))

@@ -31,7 +31,7 @@ HOST_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>A strict 
 # server it embeds, as the README tells owners to allow.
 HOST_POLICY = (
     "default-src 'none'; script-src 'self' {chat}; style-src 'self'; "
-    "connect-src 'self' {chat_ws}; img-src 'self'; base-uri 'none'; form-action 'none'"
+    "connect-src 'self' {chat} {chat_ws}; img-src 'self'; base-uri 'none'; form-action 'none'"
 )
 
 

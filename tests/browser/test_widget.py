@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, WebSocketRoute, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from tests.browser.scripted import ScriptedServer
 from tests.servers import daphne, manage, server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
@@ -140,7 +141,9 @@ def test_send_stream_and_history_survives_reload(
     bot = widget.locator(".row.bot:not(.welcome) .bubble")
     expect(bot).to_have_count(1)
     expect(bot).to_have_text(answer)
-    expect(widget.locator(".row.bot:not(.welcome) .who")).to_have_text("Assistant")
+    expect(widget.locator(".row.bot:not(.welcome) .who")).to_have_text(
+        re.compile(r"^Assistant\s*· Automatic reply$")
+    )
     assert page.evaluate("() => window.__xss") is None
     assert widget.locator("img").count() == 0
 
@@ -215,7 +218,7 @@ def test_phone_layout_keyboard_and_chinese(
 
     page.wait_for_function(ANSWERED)
     bot = widget.locator(".row.bot:not(.welcome)")
-    expect(bot.locator(".who")).to_have_text("智能助手")
+    expect(bot.locator(".who")).to_have_text(re.compile(r"^智能助手\s*· 自动回复$"))
     answer = bot.locator(".bubble").inner_text()
     assert any("\u4e00" <= ch <= "\u9fff" for ch in answer), answer
     assert len(frames(page, "token")) >= 3
@@ -282,48 +285,14 @@ def test_scripted_server_offsets_errors_and_reconnect(desktop: Page, daphne_serv
     the delayed status line, an `internal` error with Retry, the slow-answer notice, and a
     dropped socket that reconnects and resumes after the newest id shown."""
     page = desktop
-    sockets: list[WebSocketRoute] = []
-    received: list[dict] = []
-
-    def on_socket(ws: WebSocketRoute) -> None:
-        sockets.append(ws)
-
-        def on_message(raw: str | bytes) -> None:
-            frame = json.loads(raw)
-            received.append(frame)
-            if frame["type"] == "resume":
-                ws.send(json.dumps({"type": "resumed", "last_id": frame["after"]}))
-
-        ws.on_message(on_message)
-        ws.send(
-            json.dumps(
-                {
-                    "type": "hello",
-                    "v": 1,
-                    "conversation": "scripted",
-                    "token": "t0ken",
-                    "locale": "en",
-                    "status": "bot",
-                    "last_id": 0,
-                }
-            )
-        )
-
-    def server(frame: dict) -> None:
-        sockets[-1].send(json.dumps(frame))
-
-    def sent(kind: str) -> list[dict]:
-        return [f for f in received if f["type"] == kind]
-
-    def wait_sent(kind: str, count: int) -> None:
-        for _ in range(100):
-            if len(sent(kind)) >= count:
-                return
-            page.wait_for_timeout(50)
-        raise AssertionError(f"the widget never sent {count} {kind} frame(s): {received}")
-
+    scripted = ScriptedServer(page)
+    server, sent, wait_sent, sockets = (
+        scripted.send,
+        scripted.sent,
+        scripted.wait_sent,
+        scripted.sockets,
+    )
     page.clock.install()
-    page.route_web_socket(re.compile(r"/ws/chat/"), on_socket)
     page.goto(daphne_server + "/")
     widget = page.locator("chatbot-widget")
     widget.locator("button.launcher").click()
@@ -586,26 +555,8 @@ def test_a_reopened_conversation_drops_the_rating_offer(desktop: Page, daphne_se
     the server reopens the conversation. The bot is shown thinking from the ack on, the system
     line shows, and the rating offer goes (a rating is only taken for a closed conversation)."""
     page = desktop
-    sockets: list[WebSocketRoute] = []
-    received: list[dict] = []
-
-    def on_socket(ws: WebSocketRoute) -> None:
-        sockets.append(ws)
-
-        def on_message(raw: str | bytes) -> None:
-            frame = json.loads(raw)
-            received.append(frame)
-            if frame["type"] == "resume":
-                ws.send(json.dumps({"type": "resumed", "last_id": frame["after"]}))
-
-        ws.on_message(on_message)
-        hello = {"type": "hello", "v": 1, "conversation": "scripted", "token": "t0ken"}
-        ws.send(json.dumps({**hello, "locale": "en", "status": "bot", "last_id": 0}))
-
-    def server(frame: dict) -> None:
-        sockets[-1].send(json.dumps(frame))
-
-    page.route_web_socket(re.compile(r"/ws/chat/"), on_socket)
+    scripted = ScriptedServer(page)
+    server = scripted.send
     page.goto(daphne_server + "/")
     widget = page.locator("chatbot-widget")
     widget.locator("button.launcher").click()
@@ -618,11 +569,7 @@ def test_a_reopened_conversation_drops_the_rating_offer(desktop: Page, daphne_se
     textarea.fill("One more thing")
     textarea.press("Enter")
     expect(widget.locator(".row.visitor.pending")).to_have_count(1)
-    for _ in range(100):
-        if any(f["type"] == "message" for f in received):
-            break
-        page.wait_for_timeout(50)
-    client_id = next(f for f in received if f["type"] == "message")["client_id"]
+    client_id = scripted.wait_sent("message", 1)[0]["client_id"]
     server({"type": "ack", "client_id": client_id, "message_id": 5, "duplicate": False})
     expect(widget.locator(".row.typing .dot")).to_have_count(3)
     line = "This conversation is open again. Our assistant will answer you."

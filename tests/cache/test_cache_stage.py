@@ -163,9 +163,11 @@ async def test_a_long_chain_of_follow_ups_bypasses_the_cache_and_is_answered(ups
     assert cache_step["detail"]["context"] == "context_too_deep"
 
 
-async def test_entries_serve_only_their_locale(upstream):
+async def test_entries_serve_only_their_language(upstream):
     await ask(QUESTION)
-    assert (await ask(QUESTION, "?locale=zh-hans"))[-1]["source"] == "llm"
+    assert (await ask("你们卖礼品卡吗？"))[-1]["source"] == "llm"  # no Chinese entry yet
+    # The language is the message's, not the page's: English on a Chinese page is served.
+    assert (await ask(QUESTION, "?locale=zh-hans"))[-1]["source"] == "cache"
 
 
 async def test_a_knowledge_edit_retires_cached_answers(upstream):

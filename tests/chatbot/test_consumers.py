@@ -107,6 +107,7 @@ async def test_resent_message_is_acked_again_and_not_answered_twice(upstream):
             "type": "ack",
             "client_id": "same-id",
             "message_id": first[0]["message_id"],
+            "created": first[0]["created"],  # when it was first stored
             "duplicate": True,
         }
         assert await client.ws.receive_nothing(timeout=0.5)

@@ -3,6 +3,7 @@ session auth): every trigger, the claim race, the relay both ways, the bot's sil
 person has the conversation, return to the bot, close and rating, notes, and who may connect."""
 
 import asyncio
+from datetime import datetime
 
 import pytest
 from channels.db import database_sync_to_async
@@ -245,6 +246,7 @@ async def test_chat_both_ways_with_typing(upstream, agents):
         assert to_visitor["message"]["role"] == "agent"
         assert to_visitor["message"]["text"] == "Hi, I'm Ann."
         assert to_visitor["message"]["id"] == ack["message_id"]
+        assert to_visitor["message"]["author"] == {"name": "ann"}  # the widget shows who wrote
 
         await client.send({"type": "typing", "active": True})
         typing = await ann.recv_until("typing")
@@ -255,6 +257,9 @@ async def test_chat_both_ways_with_typing(upstream, agents):
             "active": True,
         }
         await client.send({"type": "message", "client_id": "v-1", "text": "Thanks Ann!"})
+        visitor_ack = await until(client, "ack")
+        stored_at = datetime.fromisoformat(visitor_ack["created"])
+        assert abs((timezone.now() - stored_at).total_seconds()) < 60
         to_agent = await ann.recv_until(
             lambda f: f["type"] == "message" and f["message"]["role"] == "visitor"
         )
@@ -262,6 +267,57 @@ async def test_chat_both_ways_with_typing(upstream, agents):
     stored = await conversation(public_id)
     assert stored.first_agent_reply_at is not None and stored.last_visitor_message_at is not None
     assert await roles(public_id) == ["agent", "visitor"]
+
+
+async def test_read_receipts_reach_the_agent_once_and_only_for_their_own_messages(upstream, agents):
+    async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
+        public_id = client.hello["conversation"]
+        await queued_by_button(client)
+        await claimed(ann, public_id)
+        await until(client, "conversation")
+        for n in (1, 2):
+            await ann.send(
+                {"type": "send", "conversation": public_id, "client_id": f"a-{n}", "text": "Hi"}
+            )
+            await until(client, "message")
+        first, second = await database_sync_to_async(list)(
+            Message.objects.filter(conversation__public_id=public_id, role="agent")
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+
+        await client.send({"type": "read", "up_to": first})
+        assert (await ann.recv_until("read")) == {
+            "type": "read",
+            "conversation": public_id,
+            "up_to": first,
+        }
+        # Past the newest agent message: the mark stops at it; again: nothing new to tell.
+        await client.send({"type": "read", "up_to": second + 1000})
+        assert (await ann.recv_until("read"))["up_to"] == second
+        await client.send({"type": "read", "up_to": second})
+        await client.send({"type": "typing", "active": True})
+        assert (await ann.recv_until(lambda f: f["type"] in ("read", "typing")))["type"] == "typing"
+    stored = await conversation(public_id)
+    assert stored.visitor_read_up_to == second
+
+
+async def test_a_read_receipt_cannot_name_another_conversations_messages(upstream, agents):
+    async with chat_socket() as other, agent_socket(agents["ann"]) as ann:
+        other_id = other.hello["conversation"]
+        await queued_by_button(other)
+        await claimed(ann, other_id)
+        await ann.send({"type": "send", "conversation": other_id, "client_id": "a-1", "text": "Hi"})
+        sent = await until(other, "message")
+    async with chat_socket() as client:
+        await client.send({"type": "message", "client_id": "v-1", "text": "Hello"})
+        await until(client, "ack")
+        await client.send({"type": "read", "up_to": sent["message"]["id"]})
+        await client.send({"type": "resume", "after": 0})
+        await until(client, "resumed")
+        public_id = client.hello["conversation"]
+    assert (await conversation(public_id)).visitor_read_up_to is None
+    assert (await conversation(other_id)).visitor_read_up_to is None
 
 
 async def test_only_the_owner_replies_and_others_see_who_owns_and_views(upstream, agents):

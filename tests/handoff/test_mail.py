@@ -386,6 +386,23 @@ async def test_the_visitor_gets_the_transcript_by_email(smtp):
     assert "):\nLet me check that." in mail.body
 
 
+@pytest.mark.parametrize(
+    ("query", "text"),
+    [
+        ("", "There is nothing to email yet: ask us something first."),
+        ("?locale=zh-hans", "目前还没有可以发送的对话内容，请先向我们提问。"),
+    ],
+)
+async def test_a_transcript_asked_before_writing_says_there_is_nothing_yet(smtp, query, text):
+    async with chat_socket(query) as client:
+        answer = await ask_transcript(client)
+        assert answer == {"type": "error", "code": "transcript_empty", "text": text}
+        # The socket stays usable: the first question is stored and answered as usual.
+        await client.send({"type": "message", "client_id": "c-1", "text": "Hello"})
+        assert (await client.recv_until("ack"))[-1]["message_id"] >= 1
+    assert smtp.received == []
+
+
 async def test_the_transcript_speaks_the_conversations_language(smtp):
     async with chat_socket("?locale=zh-hans") as client:
         await earlier_messages(client.hello)
@@ -401,7 +418,7 @@ async def test_transcripts_are_capped_per_conversation_and_per_address(smtp, set
     settings.EMAIL_TRANSCRIPTS_PER_CONVERSATION = 2
     settings.EMAIL_TRANSCRIPTS_PER_ADDRESS_PER_DAY = 2
     async with chat_socket() as client:
-        assert (await ask_transcript(client))["code"] == "not_found", "nothing written yet"
+        assert (await ask_transcript(client))["code"] == "transcript_empty", "nothing written yet"
         await earlier_messages(client.hello)
         assert (await ask_transcript(client, "not-an-email"))["code"] == "invalid_email"
         assert (await ask_transcript(client, "a@example.com"))["type"] == "transcript_email"

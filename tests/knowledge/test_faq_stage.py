@@ -101,8 +101,15 @@ async def test_stale_variants_are_not_served_after_the_answer_changes(upstream):
     assert texts == {"Delivery now takes 2 working days."}
 
 
-async def test_faq_of_another_locale_is_not_served(upstream):
+async def test_faq_of_another_language_is_not_served(upstream):
+    await make_store()  # English FAQs only
+    async with chat_socket() as client:  # an English page, a question in Chinese
+        frames = await client.say("送货需要多长时间？", "z1")
+    assert frames[-1]["source"] == "llm"
+
+
+async def test_a_question_in_english_on_a_chinese_page_gets_the_english_faq(upstream):
     await make_store()
     async with chat_socket("?locale=zh-hans") as client:
         frames = await client.say("How long does delivery take?", "z1")
-    assert frames[-1]["source"] == "llm"
+    assert frames[-1]["source"] == "faq"  # answered in the language it was asked in

@@ -11,12 +11,30 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from chatbot.models import PageGreeting
 from knowledge.importing import import_faqs
 from knowledge.models import DocumentImport
 from knowledge.services import documents_import
 
 DEMO_FAQS = Path(settings.BASE_DIR) / "knowledge" / "fixtures" / "demo_faqs.json"
 HELP_CENTRE = Path(settings.BASE_DIR) / "knowledge" / "fixtures" / "helpcentre"
+# The demo store's proactive greeting: (locale, greeting, suggested questions).
+DEMO_GREETINGS = [
+    (
+        "en",
+        "Hi! Questions about sizes, shipping or returns? Ask me, I answer right away.",
+        [
+            "How long does delivery take and how much does shipping cost?",
+            "How do I return an item?",
+            "How do I find the right size?",
+        ],
+    ),
+    (
+        "zh-hans",
+        "您好！关于尺码、配送或退货有任何问题，都可以问我，马上为您解答。",
+        ["下单后多久能收到？运费多少？", "怎么退货？", "怎么选尺码？"],
+    ),
+]
 
 
 def admin_password_file() -> Path:
@@ -40,6 +58,12 @@ class Command(BaseCommand):
         result = import_faqs(json.loads(DEMO_FAQS.read_text(encoding="utf-8")), created_by="demo")
         self.stdout.write(f"Demo FAQs: {result.created} new, {result.updated} updated.")
         self.load_help_centre(HELP_CENTRE)
+        for locale, greeting, suggestions in DEMO_GREETINGS:
+            PageGreeting.objects.update_or_create(
+                path_pattern="/",
+                locale=locale,
+                defaults={"greeting": greeting, "suggestions": "\n".join(suggestions)},
+            )
         if password_file.exists():  # the path, not the password: terminals and CI logs keep it
             self.stdout.write(f"Admin login: admin, password in {password_file}")
         call_command("seed_analytics_demo", stdout=self.stdout)

@@ -1,0 +1,44 @@
+"""The chat server played by hand in the browser: the widget's websocket is routed to the test,
+which answers `hello` and `resume` and sends whatever frames the test scripts."""
+
+import json
+import re
+
+from playwright.sync_api import Page, WebSocketRoute
+
+
+class ScriptedServer:
+    def __init__(self, page: Page, **hello: object) -> None:
+        """`hello`: fields to add to the server's hello frame."""
+        self.page = page
+        self.hello = hello
+        self.sockets: list[WebSocketRoute] = []
+        self.received: list[dict] = []
+        page.route_web_socket(re.compile(r"/ws/chat/"), self._on_socket)
+
+    def _on_socket(self, ws: WebSocketRoute) -> None:
+        self.sockets.append(ws)
+
+        def on_message(raw: str | bytes) -> None:
+            frame = json.loads(raw)
+            self.received.append(frame)
+            if frame["type"] == "resume":
+                ws.send(json.dumps({"type": "resumed", "last_id": frame["after"]}))
+
+        ws.on_message(on_message)
+        hello = {"type": "hello", "v": 1, "conversation": "scripted", "token": "t0ken"}
+        hello.update(locale="en", status="bot", last_id=0, **self.hello)
+        ws.send(json.dumps(hello))
+
+    def send(self, frame: dict) -> None:
+        self.sockets[-1].send(json.dumps(frame))
+
+    def sent(self, kind: str) -> list[dict]:
+        return [f for f in self.received if f["type"] == kind]
+
+    def wait_sent(self, kind: str, count: int) -> list[dict]:
+        for _ in range(100):
+            if len(self.sent(kind)) >= count:
+                return self.sent(kind)
+            self.page.wait_for_timeout(50)
+        raise AssertionError(f"the widget never sent {count} {kind} frame(s): {self.received}")

@@ -1,0 +1,294 @@
+"""How the widget shows each message: rich text that cannot run script, who wrote it (AI answers
+labelled by source, agents by name), when, answers kept under their question, aria-busy while
+streaming, the unread badge; and a question typed in Chinese on an English page answered from the
+Chinese FAQs."""
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from tests.browser.conftest import checked_page
+from tests.browser.scripted import ScriptedServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
+
+READY = "() => window.__chatbotWidget && window.__chatbotWidget.state().ready"
+GREETING_FETCHED = "() => window.__chatbotWidget && window.__chatbotWidget.state().greeting"
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    with checked_page(browser, viewport={"width": 1280, "height": 800}, locale="en-US") as page:
+        yield page
+
+
+def opened(page: Page, server_url: str) -> Locator:
+    page.goto(server_url + "/")
+    widget = page.locator("chatbot-widget")
+    widget.locator("button.launcher").click()
+    page.wait_for_function(READY)
+    return widget
+
+
+def message(**fields: object) -> dict:
+    base = {"source": "", "client_id": None, "reply_to": None, "citations": []}
+    return {**base, "created": "2026-01-05T09:07:00Z", **fields}
+
+
+HOSTILE = (
+    "Here is how:\n"
+    "- open **Orders**\n"
+    "- choose [Return](https://shop.example/returns)\n"
+    "1. print the label\n"
+    "2. drop it off\n\n"
+    "Mail help@shop.example or see https://shop.example/help.\n"
+    '<img src=x onerror="window.__xss=1"> <script>window.__xss=2</script> '
+    "[click](javascript:window.__xss=3) [data](data:text/html,hi)"
+)
+
+
+def test_rich_text_is_rendered_from_a_safe_subset_and_never_runs_script(
+    page: Page, daphne_server: str, screenshot_dir: Path
+) -> None:
+    scripted = ScriptedServer(page)
+    server = scripted.send
+    widget = opened(page, daphne_server)
+
+    author = {"name": "Ann Lee"}
+    server({"type": "message", "message": message(id=1, role="agent", text=HOSTILE, author=author)})
+    row = widget.locator(".row.agent")
+    bubble = row.locator(".bubble")
+    expect(bubble.locator("ul > li")).to_have_count(2)
+    expect(bubble.locator("ol > li")).to_have_count(2)
+    expect(bubble.locator("strong")).to_have_text("Orders")
+    links = bubble.locator("a")
+    hrefs = links.evaluate_all("(as) => as.map((a) => a.getAttribute('href'))")
+    assert hrefs == [
+        "https://shop.example/returns",
+        "mailto:help@shop.example",
+        "https://shop.example/help",
+    ]
+    assert set(links.evaluate_all("(as) => as.map((a) => a.rel)")) == {
+        "noopener noreferrer nofollow"
+    }
+    # The markup arrives as text; the javascript: and data: links stay unlinked text.
+    expect(bubble).to_contain_text('<img src=x onerror="window.__xss=1">')
+    expect(bubble).to_contain_text("[click](javascript:window.__xss=3)")
+    assert bubble.locator("img, script, iframe").count() == 0
+    assert page.evaluate("() => window.__xss") is None
+
+    # Agents by name, with their initials; the time it was written.
+    expect(row.locator(".who")).to_have_text("Ann Lee")
+    expect(row.locator(".who .avatar")).to_have_attribute("data-initials", "AL")
+    expect(row.locator("time")).to_have_attribute("datetime", "2026-01-05T09:07:00.000Z")
+    expect(row.locator("time")).to_have_text(re.compile(r"^\d{1,2}:\d{2}"))
+    # Seen with the panel open: a read receipt for the agent.
+    assert [f["up_to"] for f in scripted.wait_sent("read", 1)] == [1]
+    page.screenshot(path=str(screenshot_dir / "widget-rich-text.png"))
+
+
+def test_answers_are_labelled_ordered_under_their_question_and_busy_while_streaming(
+    page: Page, daphne_server: str, screenshot_dir: Path
+) -> None:
+    scripted = ScriptedServer(page)
+    server = scripted.send
+    widget = opened(page, daphne_server)
+    textarea = widget.locator("textarea")
+
+    def ask(text: str, message_id: int) -> None:
+        asked = len(scripted.sent("message"))
+        textarea.fill(text)
+        textarea.press("Enter")
+        sent = scripted.wait_sent("message", asked + 1)
+        ack = {"type": "ack", "client_id": sent[-1]["client_id"], "message_id": message_id}
+        server({**ack, "created": "2026-01-05T09:07:00Z", "duplicate": False})
+
+    ask("How do returns work?", 10)
+    expect(widget.locator(".row.visitor time")).to_have_attribute(
+        "datetime", "2026-01-05T09:07:00.000Z"
+    )
+    server({"type": "token", "reply_to": 10, "offset": 0, "text": "You can return "})
+    streaming = widget.locator(".row.bot:not(.welcome)")
+    expect(streaming).to_have_attribute("aria-busy", "true")
+
+    # A second question while the first answer streams; the first answer then finishes with a
+    # higher id than the second question, and stays under its own question.
+    ask("And exchanges?", 20)
+    citations = [{"number": 1, "title": "Returns", "heading": "", "url": "/help/returns"}]
+    done = message(
+        id=21, role="bot", text="You can return anything within 30 days [1].", reply_to=10
+    )
+    server(
+        {
+            "type": "done",
+            "reply_to": 10,
+            "message": {**done, "source": "llm", "citations": citations},
+            "source": "llm",
+            "trace": {},
+        }
+    )
+    expect(streaming).not_to_have_attribute("aria-busy", "true")
+    order = widget.locator(".log > .row.visitor, .log > .row.bot:not(.welcome)").evaluate_all(
+        "(rows) => rows.map((r) => r.classList.contains('visitor') ? 'Q' : 'A')"
+    )
+    assert order == ["Q", "A", "Q"], order
+    expect(streaming.first.locator(".who")).to_have_text(
+        re.compile(r"^Assistant\s*· AI answer from our help centre$")
+    )
+
+    faq = message(id=22, role="bot", text="Exchanges are free.", reply_to=20, source="faq")
+    server({"type": "done", "reply_to": 20, "message": faq, "source": "faq", "trace": {}})
+    expect(widget.locator(".row.bot:not(.welcome) .who").last).to_have_text(
+        re.compile(r"^Assistant\s*· Answer from our FAQ$")
+    )
+
+    # Closed panel: an answer that arrives lights the launcher's badge.
+    widget.locator("button.launcher").click()
+    expect(widget.locator(".wrap")).not_to_have_class(re.compile(r"\bunread\b"))
+    server(
+        {
+            "type": "message",
+            "message": message(id=30, role="bot", text="Anything else?", source="fallback"),
+        }
+    )
+    expect(widget.locator(".wrap")).to_have_class(re.compile(r"\bunread\b"))
+    widget.locator("button.launcher").click()
+    expect(widget.locator(".row.bot:not(.welcome) .who").last).to_have_text(
+        re.compile(r"^Assistant\s*· Automatic reply$")
+    )
+    page.screenshot(path=str(screenshot_dir / "widget-labels-and-times.png"))
+
+
+def test_the_launcher_focus_ring_shows_on_a_dark_page(page: Page, daphne_server: str) -> None:
+    page.goto(daphne_server + "/")
+    page.evaluate("() => { document.body.style.background = '#000'; }")
+    launcher = page.locator("chatbot-widget button.launcher")
+    expect(launcher).to_be_visible()
+    page.keyboard.press("Tab")
+    for _ in range(40):
+        if page.evaluate("() => window.__chatbotWidget.root.activeElement?.className") == (
+            "launcher"
+        ):
+            break
+        page.keyboard.press("Tab")
+    ring = launcher.evaluate("(b) => getComputedStyle(b).outlineColor")
+    assert ring in ("rgb(255, 255, 255)", "#fff"), ring
+
+
+def test_a_question_in_chinese_on_an_english_page_gets_the_chinese_faq_answer(
+    page: Page, demo_server: str, screenshot_dir: Path
+) -> None:
+    widget = opened(page, demo_server)  # English page and widget
+    textarea = widget.locator("textarea")
+    textarea.fill("怎么退货？")
+    textarea.press("Enter")
+    answer = widget.locator(".row.bot:not(.welcome)")
+    expect(answer.locator(".fb")).to_have_count(1, timeout=60_000)  # first answer loads models
+    text = answer.locator(".bubble").inner_text()
+    assert "30天" in text, text
+    expect(answer.locator(".who")).to_have_text(re.compile(r"^Assistant\s*· Answer from our FAQ$"))
+    expect(widget.get_by_role("button", name="Talk to a person")).to_be_visible()  # chrome: en
+    page.screenshot(path=str(screenshot_dir / "widget-chinese-on-english-page.png"))
+
+
+def test_back_to_the_assistant_works_again_after_a_rate_limit(
+    page: Page, daphne_server: str
+) -> None:
+    scripted = ScriptedServer(page)
+    widget = opened(page, daphne_server)
+    widget.get_by_role("button", name="Talk to a person").click()
+    scripted.wait_sent("handoff", 1)
+    queued = {"type": "handoff", "status": "queued", "reason": "visitor_request"}
+    scripted.send({**queued, "position": 1, "estimated_wait_s": 60, "agents_online": 1})
+    back = widget.get_by_role("button", name="Back to the assistant")
+    back.click()
+    scripted.wait_sent("handoff_cancel", 1)
+    expect(back).to_be_disabled()
+    limited = "You're sending messages too quickly. Please wait a moment."
+    scripted.send({"type": "error", "code": "rate_limited", "text": limited, "retry_after": 1})
+    expect(back).to_be_enabled(timeout=5_000)
+    back.click()
+    assert len(scripted.wait_sent("handoff_cancel", 2)) == 2
+
+
+def test_the_subtitle_tells_when_a_person_replies_and_the_away_message_shows(
+    page: Page, daphne_server: str, screenshot_dir: Path
+) -> None:
+    away = "We're closed for the weekend; leave a message and we'll answer on Monday."
+    team = {"open": False, "agents_online": 0, "reply_wait_s": 120, "away": away}
+    scripted = ScriptedServer(page, team={**team, "opens_at": "2031-03-03T09:00:00+08:00"})
+    widget = opened(page, daphne_server)
+    expect(widget.locator(".header .sub")).to_have_text(
+        re.compile(r"^Instant answers · our team is back Mon.*\d{2}:00")
+    )
+    widget.get_by_role("button", name="Talk to a person").click()
+    scripted.wait_sent("handoff", 1)
+    queued = {"type": "handoff", "status": "queued", "reason": "visitor_request"}
+    scripted.send({**queued, "position": 1, "estimated_wait_s": 120, "agents_online": 0})
+    expect(widget.locator(".leave-offer p")).to_have_text(away)
+    page.screenshot(path=str(screenshot_dir / "widget-away.png"))
+
+
+def test_within_hours_the_subtitle_gives_the_teams_reply_time(
+    page: Page, daphne_server: str
+) -> None:
+    team = {"open": True, "opens_at": None, "agents_online": 2, "reply_wait_s": 240, "away": ""}
+    ScriptedServer(page, team=team)
+    widget = opened(page, daphne_server)
+    expect(widget.locator(".header .sub")).to_have_text(
+        "Instant answers · our team replies in about 4 min"
+    )
+
+
+def test_a_proactive_greeting_and_suggested_questions_from_the_page_rule(
+    page: Page, demo_server: str, screenshot_dir: Path
+) -> None:
+    page.clock.install()
+    page.goto(demo_server + "/")
+    widget = page.locator("chatbot-widget")
+    teaser = widget.locator(".teaser")
+    page.wait_for_function(GREETING_FETCHED)
+    expect(teaser).to_have_count(0)  # not before the rule's delay
+    page.clock.run_for(9_000)
+    expect(teaser).to_contain_text("Questions about sizes, shipping or returns?")
+    page.screenshot(path=str(screenshot_dir / "widget-proactive-greeting.png"))
+    teaser.click()
+    expect(widget.locator(".panel")).to_be_visible()
+    expect(teaser).to_have_count(0)
+    chips = widget.get_by_role("list", name="Suggested questions").get_by_role("button")
+    expect(chips).to_have_count(3)
+    chips.nth(1).click()
+    expect(widget.locator(".row.visitor .bubble")).to_have_text("How do I return an item?")
+    expect(chips).to_have_count(0)
+    answer = widget.locator(".row.bot:not(.welcome)")
+    expect(answer.locator(".who")).to_have_text(re.compile(r"Answer from our FAQ$"), timeout=60_000)
+
+    # A visitor with a conversation gets no greeting.
+    page.reload()
+    page.clock.run_for(9_000)
+    expect(widget.locator(".teaser")).to_have_count(0)
+
+
+def test_the_greeting_in_chinese_can_be_dismissed(page: Page, demo_server: str) -> None:
+    page.clock.install()
+    page.goto(demo_server + "/?locale=zh-hans")
+    widget = page.locator("chatbot-widget")
+    page.wait_for_function(GREETING_FETCHED)
+    page.clock.run_for(9_000)
+    teaser = widget.locator(".teaser")
+    expect(teaser).to_contain_text("关于尺码、配送或退货")
+    teaser.get_by_role("button", name="关闭").click()
+    expect(teaser).to_have_count(0)
+    expect(widget.locator(".panel")).to_be_hidden()
+    # Once per page and browser session.
+    page.reload()
+    page.wait_for_function(GREETING_FETCHED)
+    page.clock.run_for(9_000)
+    expect(widget.locator(".teaser")).to_have_count(0)
+    page.goto(demo_server + "/?locale=zh-hans&again=1")  # the same path: still none
+    page.wait_for_function(GREETING_FETCHED)
+    page.clock.run_for(9_000)
+    expect(widget.locator(".teaser")).to_have_count(0)

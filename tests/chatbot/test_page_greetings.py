@@ -1,0 +1,51 @@
+"""The proactive greeting a page gets: the first active rule in order whose pattern matches the
+page's path, for its locale or any; public JSON any site may read."""
+
+import pytest
+from django.test import Client
+
+from chatbot.models import PageGreeting
+
+pytestmark = pytest.mark.django_db
+
+
+def greeting(client: Client, path: str, locale: str = "en") -> dict:
+    response = client.get("/widget/greeting", {"path": path, "locale": locale})
+    assert response.status_code == 200
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert "max-age=60" in response["Cache-Control"]
+    return response.json()
+
+
+def test_the_first_matching_rule_for_the_locale_wins(client: Client) -> None:
+    PageGreeting.objects.create(path_pattern="*", greeting="Hello anywhere", order=9)
+    PageGreeting.objects.create(
+        path_pattern="/pricing*",
+        greeting="Questions about plans?",
+        suggestions="Is there a free trial?\n\n  Can I pay yearly?  \n",
+        delay_s=3,
+        order=1,
+    )
+    PageGreeting.objects.create(
+        path_pattern="/pricing*", locale="zh-hans", greeting="想了解套餐吗？", order=0
+    )
+    PageGreeting.objects.create(path_pattern="/pricing", greeting="Off", order=0, active=False)
+
+    assert greeting(client, "/pricing/teams") == {
+        "greeting": "Questions about plans?",
+        "suggestions": ["Is there a free trial?", "Can I pay yearly?"],
+        "delay_s": 3,
+    }
+    assert greeting(client, "/pricing", "zh-hans")["greeting"] == "想了解套餐吗？"
+    assert greeting(client, "/blog/post")["greeting"] == "Hello anywhere"
+
+
+def test_no_rule_no_greeting_and_at_most_four_suggestions(client: Client) -> None:
+    assert greeting(client, "/") == {"greeting": "", "suggestions": [], "delay_s": 0}
+    PageGreeting.objects.create(path_pattern="/", suggestions="\n".join("abcdef"))
+    assert greeting(client, "/")["suggestions"] == ["a", "b", "c", "d"]
+    assert greeting(client, "/other") == {"greeting": "", "suggestions": [], "delay_s": 0}
+
+
+def test_only_get(client: Client) -> None:
+    assert client.post("/widget/greeting", {"path": "/"}).status_code == 405
