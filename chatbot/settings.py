@@ -330,6 +330,15 @@ LLM_UNGROUNDED = env.str("LLM_UNGROUNDED", default="suggest")
 
 SHARED_STATE_PREFIX = env.str("SHARED_STATE_PREFIX", default="chatbot:state")
 
+# Crashes and restarts (docs/operations.md, "Crashes and restarts"). The claim on an answer being
+# written lapses this long after its process stops renewing it (renewed every third of it).
+ANSWER_CLAIM_TTL_S = env.float("ANSWER_CLAIM_TTL_S", default=10.0)
+# A visitor message with no answer and no live claim is answered again when its visitor resumes,
+# or by the sweep every daphne process with a socket open runs this often, if it was asked
+# within CHAT_ORPHAN_MAX_AGE_S (older questions are left for a person to see).
+CHAT_ORPHAN_SWEEP_INTERVAL_S = env.float("CHAT_ORPHAN_SWEEP_INTERVAL_S", default=30.0)
+CHAT_ORPHAN_MAX_AGE_S = env.float("CHAT_ORPHAN_MAX_AGE_S", default=3600.0)
+
 # --- Handoff --------------------------------------------------------------------------------
 # When the bot hands a conversation to a person (docs/console.md).
 # This many bot answers in a row from the fallback stage queue the conversation (0: never).
