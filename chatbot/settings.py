@@ -167,7 +167,16 @@ else:
     CELERY_TASK_ALWAYS_EAGER = True
 
 CELERY_TASK_EAGER_PROPAGATES = True
+# A task is acknowledged when it finishes, not when it starts: a worker child killed mid-task
+# (kill -9, out of memory) hands it back to the queue at once (reject_on_worker_lost), and one
+# whose whole worker died is handed out again after CELERY_VISIBILITY_TIMEOUT_S, which must
+# outlast the longest task (a re-embedding). Every task may therefore run twice and is written
+# so that the second run finishes the work, never doubles it (docs/operations.md).
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.float("CELERY_VISIBILITY_TIMEOUT_S", default=3600.0)
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
