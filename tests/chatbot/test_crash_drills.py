@@ -8,6 +8,8 @@ import itertools
 import json
 import re
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +22,7 @@ import redis
 import websockets
 
 from chatbot.llm.simulator import UpstreamSimulator, default_answer
-from tests.servers import DaphneProcess, manage, server_env
+from tests.servers import DaphneProcess, RedisServer, manage, server_env
 
 REDIS_URL = "redis://127.0.0.1:6379/6"
 CLAIM_TTL_S = 2.0
@@ -252,3 +254,104 @@ def test_kill_9_of_the_embedded_default_and_a_restart_answer_the_question_once(
         server.stop()
     assert_answered_once(visitor, stored_conversations(env)[visitor.conversation])
     assert slow_upstream.stats.requests == 2
+
+
+def readyz(base: str) -> int:
+    try:
+        with urllib.request.urlopen(base + "/readyz", timeout=3) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def wait_until(predicate, timeout: float, what: str) -> float:
+    """Seconds until `predicate()` held."""
+    start = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - start < timeout, what
+        time.sleep(0.1)
+    return time.monotonic() - start
+
+
+@pytest.mark.redis
+def test_a_redis_restart_mid_chat_loses_nothing_accepted(tmp_path, slow_upstream):
+    """The app's own redis-server (channel layer, cache, shared state) is stopped while a
+    visitor chats and started again: /readyz says not ready meanwhile, the process reconnects
+    by itself, a question acked during the outage is answered once Redis is back, and one that
+    was not acked is resent by the visitor (as the widget does) and answered once."""
+    slow_upstream.faults.token_delay_s = 0.0
+    own = RedisServer()
+    env = drill_env(tmp_path / "redis-restart.sqlite3", slow_upstream, REDIS_URL=own.url)
+    manage(env, "migrate", "--noinput")
+    server = DaphneProcess(env, tmp_path / "daphne.log")
+    question = {"type": "message", "client_id": "q2", "text": "Where is parcel 2?"}
+    seen: dict[str, Any] = {}
+
+    async def first_answer() -> Visitor:
+        async with _ws(server.base) as ws:
+            hello = await _recv(ws)
+            visitor = Visitor(hello["conversation"], hello["token"])
+            await ws.send(json.dumps({**question, "client_id": "q1", "text": "Parcel 1?"}))
+            while (frame := await _recv(ws))["type"] != "done":
+                pass
+            seen["first_answer"] = frame["message"]["id"]
+            return visitor
+
+    async def ask_during_outage(visitor: Visitor) -> None:
+        query = f"?conversation={visitor.conversation}&token={visitor.token}"
+        try:
+            async with _ws(server.base, query) as ws:
+                await _recv(ws)
+                await ws.send(json.dumps(question))
+                while True:
+                    frame = await _recv(ws, timeout=5)
+                    if frame["type"] == "ack":
+                        seen["acked_during_outage"] = frame["message_id"]
+        except (TimeoutError, websockets.ConnectionClosed, OSError) as exc:
+            seen["socket_during_outage"] = type(exc).__name__
+
+    async def come_back(visitor: Visitor) -> None:
+        """As the widget after a reconnect: resume, then resend what was never acked."""
+        query = f"?conversation={visitor.conversation}&token={visitor.token}"
+        async with _ws(server.base, query) as ws:
+            await _recv(ws)
+            await ws.send(json.dumps({"type": "resume", "after": seen["first_answer"]}))
+            while (frame := await _recv(ws))["type"] != "resumed":
+                visitor.frames.append(frame)
+            if "acked_during_outage" in seen:
+                visitor.message_id = seen["acked_during_outage"]
+            else:
+                await ws.send(json.dumps(question))
+            while not visitor.of_type("done"):
+                frame = await _recv(ws, timeout=30)
+                visitor.frames.append(frame)
+                if frame["type"] == "ack":
+                    visitor.message_id = frame["message_id"]
+
+    try:
+        own.start()
+        server.start()
+        visitor = run(first_answer())
+        own.stop()
+        not_ready_s = wait_until(lambda: readyz(server.base) == 503, 15, "/readyz: not ready")
+        run(ask_during_outage(visitor))
+        own.start()
+        ready_s = wait_until(lambda: readyz(server.base) == 200, 30, "/readyz: ready again")
+        run(come_back(visitor))
+    finally:
+        server.stop()
+        if own.process is not None and own.process.poll() is None:
+            own.stop()
+    stored = stored_conversations(env)[visitor.conversation]
+    first_question = stored[0]
+    assert stored == [
+        first_question,
+        ("bot", 1),
+        ("visitor", None),
+        ("bot", visitor.message_id),
+    ], "each question stored once and answered once"
+    assert len(visitor.of_type("done")) == 1
+    print(
+        f"\n/readyz 503 {not_ready_s:.1f} s after Redis stopped, 200 {ready_s:.1f} s after it "
+        f"started; during the outage: {seen}"
+    )
