@@ -152,6 +152,28 @@ async def test_resume_replays_the_text_of_an_answer_whose_writer_lives(state_bac
     assert upstream.stats.requests == 0 and await replies(message.id) == []
 
 
+async def test_a_claim_seen_alive_on_resume_is_looked_at_again_once_it_lapsed(
+    state_backend, upstream, settings
+):
+    """The visitor came back moments after the writer died: its claim still looked alive, so
+    its text was replayed; once the claim lapses the question is answered again."""
+    settings.ANSWER_CLAIM_TTL_S = 0.5
+    message = await orphan()
+    state = shared_state()
+    assert await state.claim(answering.answering_key(message.id), 0.5, holder="dead")
+    await state.append(answering.partial_key(message.id), STALE, 300)
+    async with chat_socket(socket_query(message)) as client:
+        await client.send({"type": "resume", "after": 0})
+        frames = await client.recv_until("done")
+    types = [f["type"] for f in frames]
+    assert frames[types.index("resumed") + 1]["text"] == STALE, "replayed while alive"
+    assert types.index("restarted") > types.index("resumed") + 1
+    after = frames[types.index("restarted") :]
+    tokens = "".join(f["text"] for f in after if f["type"] == "token")
+    assert tokens == frames[-1]["message"]["text"]
+    assert len(await replies(message.id)) == 1
+
+
 async def test_a_resend_of_a_question_whose_answer_died_starts_over(state_backend, upstream):
     message = await orphan()
     await shared_state().append(answering.partial_key(message.id), STALE, 300)
