@@ -186,6 +186,18 @@ async def test_a_resend_of_a_question_whose_answer_died_starts_over(state_backen
     assert len(await replies(message.id)) == 1
 
 
+async def test_a_resent_request_for_a_person_is_not_answered_by_the_bot(state_backend, upstream):
+    """The widget offers Retry on any question left without an answer; a request for a person
+    left so (the visitor left the queue) is still not the bot's to answer."""
+    message = await orphan("talk to a human please")
+    async with chat_socket(socket_query(message)) as client:
+        await client.send({"type": "message", "client_id": "c1", "text": message.text})
+        ack = await client.recv()
+        await answering.wait_for_running_answers()
+    assert ack["type"] == "ack" and ack["duplicate"]
+    assert upstream.stats.requests == 0 and await replies(message.id) == []
+
+
 # --- the sweep ------------------------------------------------------------------------------
 
 
