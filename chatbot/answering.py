@@ -16,6 +16,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import IntegrityError
 
 from chatbot import copy, metrics, services
 from chatbot.database_lanes import on_bookkeeping_lane
@@ -383,14 +384,20 @@ async def _finish(turn: Turn, conversation_id: int, event: DoneEvent, trace_id: 
     """Stores the answer (unless a person took the conversation meanwhile) and sends `done`."""
     public_id, message_id = turn.conversation_id, turn.message_id
     stored_trace = {**event.trace.to_dict(), "trace_id": trace_id}
-    bot_message = await database_sync_to_async(handoff.bot_message_store_if_bot)(
-        conversation_id=conversation_id,
-        reply_to_id=message_id,
-        text=event.text,
-        source=event.source,
-        trace=stored_trace,
-        citations=[citation.to_dict() for citation in event.citations],
-    )
+    try:
+        bot_message = await database_sync_to_async(handoff.bot_message_store_if_bot)(
+            conversation_id=conversation_id,
+            reply_to_id=message_id,
+            text=event.text,
+            source=event.source,
+            trace=stored_trace,
+            citations=[citation.to_dict() for citation in event.citations],
+        )
+    except IntegrityError:
+        # Another writer stored its answer first (this one's claim lapsed while it stalled, or
+        # each process had a claim of its own while Redis was down): that one sends `done`.
+        logger.info("message %s was answered by another writer first", message_id)
+        return
     if bot_message is None:
         await _cancel(public_id, message_id)
         return

@@ -12,7 +12,7 @@ import redis
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from chatbot import answering, recovery
+from chatbot import answering, recovery, services
 from chatbot.models import Conversation, Message
 from chatbot.shared_state import claim_held, reset_shared_state, shared_state
 from tests.conftest import chat_socket
@@ -196,6 +196,30 @@ async def test_a_resent_request_for_a_person_is_not_answered_by_the_bot(state_ba
         await answering.wait_for_running_answers()
     assert ack["type"] == "ack" and ack["duplicate"]
     assert upstream.stats.requests == 0 and await replies(message.id) == []
+
+
+async def test_an_answer_finished_second_is_dropped_without_an_error(state_backend, upstream):
+    """Two writers on one question (a claim lapsed under a writer stalled past it, or claims
+    of each process's own while Redis was down): the database keeps the first answer, and the
+    second is dropped quietly instead of telling the visitor something failed."""
+    message = await orphan()
+    conversation = message.conversation
+    turn = await database_sync_to_async(services.answer_turn)(message_id=message.id)
+    await database_sync_to_async(services.bot_message_store)(
+        conversation_id=conversation.pk,
+        reply_to_id=message.id,
+        text="The first writer's answer.",
+        source="llm",
+        trace={},
+    )
+    async with chat_socket(socket_query(message)) as client:
+        await answering.answer_message(message.id, conversation.public_id, turn=turn)
+        frames = []
+        while not await client.ws.receive_nothing(timeout=0.5):
+            frames.append(await client.recv())
+    assert upstream.stats.requests == 1, "the second writer ran"
+    assert [f["type"] for f in frames if f["type"] in ("error", "done", "cancelled")] == []
+    assert [m.text for m in await replies(message.id)] == ["The first writer's answer."]
 
 
 # --- the sweep ------------------------------------------------------------------------------
