@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chatbot', '0007_merge_transcript_email'),
+        ('chatbot', '0009_merge_message_author_teams'),
     ]
 
     operations = [
