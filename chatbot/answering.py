@@ -16,6 +16,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import IntegrityError
 
 from chatbot import copy, metrics, services
 from chatbot.database_lanes import on_bookkeeping_lane
@@ -28,12 +29,14 @@ from chatbot.pipeline.orchestrator import run_pipeline
 from chatbot.pipeline.registry import configured_stages
 from chatbot.pipeline.trace import Trace
 from chatbot.protocol import error_frame
-from chatbot.shared_state import shared_state
+from chatbot.shared_state import RedisUnavailable, claim_held, shared_state
 from knowledge import services as knowledge_services
 
 logger = logging.getLogger(__name__)
 
-CLAIM_TTL_S = 300.0
+# A partial answer's buffer outlives a pause of its model; it is replayed only while its writer's
+# claim is alive (a dead writer's text is never shown again: docs/operations.md).
+PARTIAL_TTL_S = 300.0
 # "Try again" after a thumbs-down: the stored answers (an FAQ's, an earlier model answer) would
 # be the disliked one again, so the retry goes to the model (docs/protocol.md, `retry`).
 RETRY_SKIPPED_STAGES = frozenset({"faq", "cache"})
@@ -70,12 +73,23 @@ def start_answer(
     client: str = "",
     *,
     skip: frozenset[str] = frozenset(),
+    again: bool = False,
+    fail_open: bool = True,
 ) -> asyncio.Task[None]:
     """Schedules the answer; keeps a reference so the task is not garbage-collected mid-way.
     `turn`: what the answer needs, when the caller read it already; `client`: who asked;
-    `skip`: stages not to try."""
+    `skip`: stages not to try; `again` and `fail_open`: see answer_message."""
     task = asyncio.create_task(
-        answer_message(message_id, public_id, locale=locale, turn=turn, client=client, skip=skip)
+        answer_message(
+            message_id,
+            public_id,
+            locale=locale,
+            turn=turn,
+            client=client,
+            skip=skip,
+            again=again,
+            fail_open=fail_open,
+        )
     )
     _running.add(task)
     task.add_done_callback(_running.discard)
@@ -119,15 +133,42 @@ async def answer_message(
     turn: services.AnswerTurn | None = None,
     client: str = "",
     skip: frozenset[str] = frozenset(),
+    again: bool = False,
+    fail_open: bool = True,
 ) -> None:
-    """Answers the message unless another task or process is at it. A `turn` read when the
-    message was stored is used only if no earlier answer of the conversation was still being
-    written: otherwise its history would miss that answer, and it is read again."""
+    """Answers the message unless another task or process is at it (its claim is renewed while
+    the answer runs and lapses soon after its process dies). A `turn` read when the message
+    was stored is used only if no earlier answer of the conversation was still being written:
+    otherwise its history would miss that answer, and it is read again.
+
+    `again`: the message was stored before (a resend, a resume, the orphan sweep), so an
+    earlier answer to it may have died with its process: its partial text is dropped and the
+    conversation is told the answer starts over. `fail_open`: without Redis the claim is this
+    process's own, so the answer still comes (the database keeps one bot answer per message;
+    docs/operations.md); the orphan pickups pass False and leave it to a later sweep."""
+    try:
+        async with claim_held(
+            answering_key(message_id), settings.ANSWER_CLAIM_TTL_S, fail_open=fail_open
+        ) as held:
+            if held:
+                await _answer_claimed(
+                    message_id, public_id, locale, stages, turn, client, skip, again
+                )
+    except RedisUnavailable:
+        logger.info("message %s waits for Redis before it is answered again", message_id)
+
+
+async def _answer_claimed(
+    message_id: int,
+    public_id: str,
+    locale: str,
+    stages: Sequence[Stage] | None,
+    turn: services.AnswerTurn | None,
+    client: str,
+    skip: frozenset[str],
+    again: bool,
+) -> None:
     state = shared_state()
-    # Fails open: without Redis the claim is this process's own, so the answer still comes
-    # (the database keeps one bot answer per message; docs/operations.md).
-    if not await state.claim(answering_key(message_id), CLAIM_TTL_S, fail_open=True):
-        return  # another task or process is answering it
     lock = _conversation_locks.setdefault(public_id, asyncio.Lock())
     trace_id = new_trace_id()
     with log_context(conversation=public_id, trace=trace_id), _watch_hold(public_id) as hint:
@@ -140,6 +181,9 @@ async def answer_message(
                 )
                 if loaded is None:
                     return  # answered already, or a person has the conversation now
+                if again:
+                    await state.delete(partial_key(message_id))  # a dead writer's text
+                    await publish(public_id, restarted_frame(message_id, loaded.turn.locale))
                 if client:
                     loaded = dataclasses.replace(
                         loaded, turn=dataclasses.replace(loaded.turn, client=client)
@@ -155,7 +199,15 @@ async def answer_message(
             await publish(public_id, frame)
         finally:
             await state.delete(partial_key(message_id))
-            await state.release(answering_key(message_id))
+
+
+def restarted_frame(message_id: int, locale: str) -> dict[str, Any]:
+    """The answer to `message_id` starts over: clients drop the text they have of it."""
+    return {
+        "type": "restarted",
+        "reply_to": message_id,
+        "text": copy.render(copy.ANSWER_RESTARTED, locale),
+    }
 
 
 async def _bot_holds(conversation_id: int) -> bool:
@@ -215,7 +267,7 @@ class TokenFrames:
             self._sent_at = asyncio.get_running_loop().time()
             offset = self.offset
             self.offset += len(text)
-            await shared_state().append(partial_key(self.message_id), text, CLAIM_TTL_S)
+            await shared_state().append(partial_key(self.message_id), text, PARTIAL_TTL_S)
             await publish(
                 self.public_id,
                 {"type": "token", "reply_to": self.message_id, "offset": offset, "text": text},
@@ -332,14 +384,20 @@ async def _finish(turn: Turn, conversation_id: int, event: DoneEvent, trace_id: 
     """Stores the answer (unless a person took the conversation meanwhile) and sends `done`."""
     public_id, message_id = turn.conversation_id, turn.message_id
     stored_trace = {**event.trace.to_dict(), "trace_id": trace_id}
-    bot_message = await database_sync_to_async(handoff.bot_message_store_if_bot)(
-        conversation_id=conversation_id,
-        reply_to_id=message_id,
-        text=event.text,
-        source=event.source,
-        trace=stored_trace,
-        citations=[citation.to_dict() for citation in event.citations],
-    )
+    try:
+        bot_message = await database_sync_to_async(handoff.bot_message_store_if_bot)(
+            conversation_id=conversation_id,
+            reply_to_id=message_id,
+            text=event.text,
+            source=event.source,
+            trace=stored_trace,
+            citations=[citation.to_dict() for citation in event.citations],
+        )
+    except IntegrityError:
+        # Another writer stored its answer first (this one's claim lapsed while it stalled, or
+        # each process had a claim of its own while Redis was down): that one sends `done`.
+        logger.info("message %s was answered by another writer first", message_id)
+        return
     if bot_message is None:
         await _cancel(public_id, message_id)
         return

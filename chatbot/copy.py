@@ -32,6 +32,9 @@ BLOCKED_ANSWER = _(
 
 INTERRUPTED_NOTE = _("(Sorry, my answer was cut off. Please ask again if you need more.)")
 
+# The process writing an answer stopped (a crash, a restart): another one starts it over.
+ANSWER_RESTARTED = _("My answer was interrupted; starting it again…")
+
 SUPPORTED_LOCALES = ("en", "zh-hans")
 
 

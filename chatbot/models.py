@@ -117,6 +117,10 @@ class Message(models.Model):
                 name="unique_client_id_per_conversation",
             )
         ]
+        # The orphaned-answer sweep (chatbot.recovery) reads the last hour's visitor messages
+        # every CHAT_ORPHAN_SWEEP_INTERVAL_S in every process: without it, a scan of them all
+        # (docs/operations.md, "Crashes and restarts").
+        indexes = [models.Index(fields=["role", "created_at"], name="message_role_created_idx")]
 
     def __str__(self) -> str:
         return f"{self.role}: {self.text[:40]}"

@@ -167,7 +167,16 @@ else:
     CELERY_TASK_ALWAYS_EAGER = True
 
 CELERY_TASK_EAGER_PROPAGATES = True
+# A task is acknowledged when it finishes, not when it starts: a worker child killed mid-task
+# (kill -9, out of memory) hands it back to the queue at once (reject_on_worker_lost), and one
+# whose whole worker died is handed out again after CELERY_VISIBILITY_TIMEOUT_S, which must
+# outlast the longest task (a re-embedding). Every task may therefore run twice and is written
+# so that the second run finishes the work, never doubles it (docs/operations.md).
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.float("CELERY_VISIBILITY_TIMEOUT_S", default=3600.0)
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
@@ -329,6 +338,15 @@ LLM_ANSWER_WITHOUT_SOURCES = env.str("LLM_ANSWER_WITHOUT_SOURCES", default="when
 LLM_UNGROUNDED = env.str("LLM_UNGROUNDED", default="suggest")
 
 SHARED_STATE_PREFIX = env.str("SHARED_STATE_PREFIX", default="chatbot:state")
+
+# Crashes and restarts (docs/operations.md, "Crashes and restarts"). The claim on an answer being
+# written lapses this long after its process stops renewing it (renewed every third of it).
+ANSWER_CLAIM_TTL_S = env.float("ANSWER_CLAIM_TTL_S", default=10.0)
+# A visitor message with no answer and no live claim is answered again when its visitor resumes,
+# or by the sweep every daphne process with a socket open runs this often, if it was asked
+# within CHAT_ORPHAN_MAX_AGE_S (older questions are left for a person to see).
+CHAT_ORPHAN_SWEEP_INTERVAL_S = env.float("CHAT_ORPHAN_SWEEP_INTERVAL_S", default=30.0)
+CHAT_ORPHAN_MAX_AGE_S = env.float("CHAT_ORPHAN_MAX_AGE_S", default=3600.0)
 
 # --- Handoff --------------------------------------------------------------------------------
 # When the bot hands a conversation to a person (docs/console.md).

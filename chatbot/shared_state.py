@@ -12,10 +12,13 @@ REDIS_RETRY_S, so a hung Redis costs one REDIS_TIMEOUT_S per interval, not one p
 warning per outage and one line when it answers again."""
 
 import asyncio
+import contextlib
 import logging
 import time
+import uuid
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -110,8 +113,11 @@ def _without_redis(store: str, instead: Callable[[], T] | None, exc: Exception |
 
 
 class SharedState(Protocol):
-    async def claim(self, key: str, ttl_s: float, *, fail_open: bool = False) -> bool: ...
-    async def release(self, key: str) -> None: ...
+    async def claim(
+        self, key: str, ttl_s: float, *, fail_open: bool = False, holder: str = "1"
+    ) -> bool: ...
+    async def extend(self, key: str, holder: str, ttl_s: float) -> bool: ...
+    async def release(self, key: str, holder: str | None = None) -> None: ...
     async def append(self, key: str, text: str, ttl_s: float) -> None: ...
     async def read(self, key: str) -> str | None: ...
     async def delete(self, key: str) -> None: ...
@@ -130,17 +136,32 @@ class MemoryState:
             return None
         return entry[0]
 
-    def claim_now(self, key: str, ttl_s: float) -> bool:
+    def claim_now(self, key: str, ttl_s: float, holder: str = "1") -> bool:
         if self._get(key) is not None:
             return False
-        self._values[key] = ("1", time.monotonic() + ttl_s)
+        self._values[key] = (holder, time.monotonic() + ttl_s)
         return True
 
-    async def claim(self, key: str, ttl_s: float, *, fail_open: bool = False) -> bool:
-        return self.claim_now(key, ttl_s)
+    def extend_now(self, key: str, holder: str, ttl_s: float) -> bool:
+        if self._get(key) != holder:
+            return False
+        self._values[key] = (holder, time.monotonic() + ttl_s)
+        return True
 
-    async def release(self, key: str) -> None:
-        self._values.pop(key, None)
+    def release_now(self, key: str, holder: str | None = None) -> None:
+        if holder is None or self._get(key) == holder:
+            self._values.pop(key, None)
+
+    async def claim(
+        self, key: str, ttl_s: float, *, fail_open: bool = False, holder: str = "1"
+    ) -> bool:
+        return self.claim_now(key, ttl_s, holder)
+
+    async def extend(self, key: str, holder: str, ttl_s: float) -> bool:
+        return self.extend_now(key, holder, ttl_s)
+
+    async def release(self, key: str, holder: str | None = None) -> None:
+        self.release_now(key, holder)
 
     async def append(self, key: str, text: str, ttl_s: float) -> None:
         self._values[key] = ((self._get(key) or "") + text, time.monotonic() + ttl_s)
@@ -166,18 +187,41 @@ class RedisState:
     def _key(self, key: str) -> str:
         return f"{self._prefix}:{key}"
 
-    async def claim(self, key: str, ttl_s: float, *, fail_open: bool = False) -> bool:
+    async def claim(
+        self, key: str, ttl_s: float, *, fail_open: bool = False, holder: str = "1"
+    ) -> bool:
         async def on_redis(redis: aioredis.Redis) -> bool:
-            return bool(await redis.set(self._key(key), "1", nx=True, px=int(ttl_s * 1000)))
+            return bool(await redis.set(self._key(key), holder, nx=True, px=int(ttl_s * 1000)))
 
-        instead = (lambda: self._local.claim_now(key, ttl_s)) if fail_open else None
+        instead = (lambda: self._local.claim_now(key, ttl_s, holder)) if fail_open else None
         return await via_redis("claim", on_redis, instead, url=self._url)
 
-    async def release(self, key: str) -> None:
-        await self._local.release(key)
-        await via_redis(
-            "claim", lambda redis: redis.delete(self._key(key)), _nothing, url=self._url
-        )
+    async def extend(self, key: str, holder: str, ttl_s: float) -> bool:
+        """Without Redis the holder keeps going (its claim in Redis, if any, lapses by itself;
+        one it holds here is renewed)."""
+
+        def instead() -> bool:
+            self._local.extend_now(key, holder, ttl_s)
+            return True
+
+        async def on_redis(redis: aioredis.Redis) -> bool:
+            return bool(await redis.eval(_EXTEND, 1, self._key(key), holder, int(ttl_s * 1000)))
+
+        return await via_redis("claim", on_redis, instead, url=self._url)
+
+    async def release(self, key: str, holder: str | None = None) -> None:
+        self._local.release_now(key, holder)
+        if holder is None:
+            await via_redis(
+                "claim", lambda redis: redis.delete(self._key(key)), _nothing, url=self._url
+            )
+        else:
+            await via_redis(
+                "claim",
+                lambda redis: redis.eval(_RELEASE, 1, self._key(key), holder),
+                _nothing,
+                url=self._url,
+            )
 
     async def append(self, key: str, text: str, ttl_s: float) -> None:
         async def on_redis(redis: aioredis.Redis) -> None:
@@ -199,8 +243,50 @@ class RedisState:
         )
 
 
+# Renew or drop a claim only while it is still the caller's: one that lapsed (its holder
+# stalled past the expiry) and was taken by another process is that process's now.
+_EXTEND = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
 def _nothing() -> None:
     return None
+
+
+@asynccontextmanager
+async def claim_held(key: str, ttl_s: float, *, fail_open: bool = False) -> AsyncIterator[bool]:
+    """Claims `key` for as long as the block runs: renewed every third of `ttl_s`, released
+    when the block ends. A holder that dies (kill -9) stops renewing, so its claim lapses
+    within `ttl_s` and the work can be picked up elsewhere (docs/operations.md, "Crashes and
+    restarts"). Yields False, without running anything, when another holder has it; raises
+    RedisUnavailable when Redis does not answer, unless `fail_open`."""
+    state = shared_state()
+    holder = uuid.uuid4().hex
+    if not await state.claim(key, ttl_s, fail_open=fail_open, holder=holder):
+        yield False
+        return
+    renewing = asyncio.create_task(_renew(state, key, holder, ttl_s))
+    try:
+        yield True
+    finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+        await state.release(key, holder)
+
+
+async def _renew(state: SharedState, key: str, holder: str, ttl_s: float) -> None:
+    while True:
+        await asyncio.sleep(ttl_s / 3)
+        if not await state.extend(key, holder, ttl_s):
+            logger.warning("claim %s lapsed before its holder renewed it", key)
+            return
 
 
 _state: SharedState | None = None

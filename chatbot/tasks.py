@@ -35,12 +35,11 @@ from chatbot.pipeline.base import Turn
 from chatbot.pipeline.llm_stage import LLMStage
 from chatbot.pipeline.trace import Trace
 from chatbot.reembedding import embeddings_reembed
-from chatbot.shared_state import shared_state
+from chatbot.shared_state import claim_held
 
 logger = logging.getLogger(__name__)
 
 DRAIN_CLAIM = "queued-answers:drain"
-CLAIM_TTL_S = 300.0
 _running: set[asyncio.Task[Any]] = set()
 
 
@@ -102,53 +101,51 @@ def _store(*, visitor_id: int, text: str, trace: dict) -> Message | None:
 
 async def answer_queued_questions(*, stage: LLMStage | None = None, limit: int = 20) -> int:
     """Answers queued questions in order until the model stage passes again; returns how many
-    were answered. One drain at a time across processes."""
-    state = shared_state()
+    were answered. One drain at a time across processes (a claim renewed while it runs, so a
+    drain that died with its process is not waited for long)."""
     try:
-        if not await state.claim(DRAIN_CLAIM, CLAIM_TTL_S):
-            return 0
+        async with claim_held(DRAIN_CLAIM, settings.ANSWER_CLAIM_TTL_S) as held:
+            return await _drain(stage, limit) if held else 0
     except RedisError:
         # Fails closed: two drains would answer the same questions twice; the next recovery
         # or visitor question kicks the drain again.
         logger.warning("queued answers wait: Redis does not answer their drain's claim")
         return 0
+
+
+async def _drain(stage: LLMStage | None, limit: int) -> int:
     answered = 0
-    try:
-        await pending.clear()  # before the scan: questions queued meanwhile set it again
-        max_age_h = settings.LLM_QUEUED_ANSWER_MAX_AGE_H
-        await database_sync_to_async(queued_questions_expire)(max_age_h=max_age_h)
-        questions = await database_sync_to_async(queued_questions)(max_age_h=max_age_h, limit=limit)
-        stage = stage or LLMStage(
-            default_router(),
-            system_prompt=settings.LLM_SYSTEM_PROMPT,
-            history_budget=settings.LLM_HISTORY_TOKEN_BUDGET,
-            notify=None,
+    await pending.clear()  # before the scan: questions queued meanwhile set it again
+    max_age_h = settings.LLM_QUEUED_ANSWER_MAX_AGE_H
+    await database_sync_to_async(queued_questions_expire)(max_age_h=max_age_h)
+    questions = await database_sync_to_async(queued_questions)(max_age_h=max_age_h, limit=limit)
+    stage = stage or LLMStage(
+        default_router(),
+        system_prompt=settings.LLM_SYSTEM_PROMPT,
+        history_budget=settings.LLM_HISTORY_TOKEN_BUDGET,
+        notify=None,
+    )
+    for index, (message_id, public_id) in enumerate(questions):
+        turn = await database_sync_to_async(_turn)(message_id)
+        trace = Trace()
+        answer = await stage.attempt(turn, trace)
+        if answer is None:
+            await pending.mark()  # still no model: these wait for the next recovery
+            logger.info("%d queued questions still wait for a model", len(questions) - index)
+            break
+        text = "".join([piece async for piece in answer.tokens])
+        trace.finish(STAGE)
+        prefix = notices.text("queued_prefix", turn.locale, question=_short(turn.text))
+        message = await database_sync_to_async(_store)(
+            visitor_id=message_id, text=prefix + text, trace=trace.to_dict()
         )
-        for index, (message_id, public_id) in enumerate(questions):
-            turn = await database_sync_to_async(_turn)(message_id)
-            trace = Trace()
-            answer = await stage.attempt(turn, trace)
-            if answer is None:
-                await pending.mark()  # still no model: these wait for the next recovery
-                logger.info("%d queued questions still wait for a model", len(questions) - index)
-                break
-            text = "".join([piece async for piece in answer.tokens])
-            trace.finish(STAGE)
-            prefix = notices.text("queued_prefix", turn.locale, question=_short(turn.text))
-            message = await database_sync_to_async(_store)(
-                visitor_id=message_id, text=prefix + text, trace=trace.to_dict()
-            )
-            if message is None:
-                continue
-            await publish(
-                public_id, {"type": "message", "message": services.message_payload(message)}
-            )
-            answered += 1
-        else:
-            if len(questions) == limit:
-                await pending.mark()  # more may be waiting beyond this batch
-    finally:
-        await state.release(DRAIN_CLAIM)
+        if message is None:
+            continue
+        await publish(public_id, {"type": "message", "message": services.message_payload(message)})
+        answered += 1
+    else:
+        if len(questions) == limit:
+            await pending.mark()  # more may be waiting beyond this batch
     return answered
 
 

@@ -102,8 +102,16 @@ def _paraphrase_prompt(faq: FAQ, count: int) -> str:
     )
 
 
+FINISHED = (GenerationJob.Status.DONE, GenerationJob.Status.FAILED)
+
+
 def job_run(*, job_id: int) -> GenerationJob:
+    """Runs a job that has not finished; one that has is returned as it is. Its task may run
+    twice (a worker killed mid-task hands it back: docs/operations.md, "Crashes and restarts"):
+    a job left running is run again, and of two runs at once only the first to finish writes."""
     job = GenerationJob.objects.select_related("faq").get(pk=job_id)
+    if job.status in FINISHED:
+        return job
     faq = job.faq
     model = generation_model()
     job.status, job.model = GenerationJob.Status.RUNNING, model.model
@@ -134,6 +142,14 @@ def job_run(*, job_id: int) -> GenerationJob:
         job.save(update_fields=["status", "error", "finished_at"])
         return job
     with transaction.atomic():
+        # Finishing first takes the job's row (and SQLite's write lock) for the transaction.
+        if (
+            not GenerationJob.objects.filter(pk=job.pk)
+            .exclude(status__in=FINISHED)
+            .update(status=GenerationJob.Status.DONE)
+        ):
+            job.refresh_from_db()
+            return job  # another run finished it meanwhile
         created_answers = services.variants_add(
             faq=faq,
             texts=answers,

@@ -73,45 +73,71 @@ def create_agent(env: dict[str, str], name: str, password: str) -> None:
     manage(env, "shell", "-c", CREATE_AGENT.format(name=name, password=password))
 
 
-@contextmanager
-def daphne(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """One daphne process on a free port; yields its base URL."""
-    port = free_port()
-    daphne_bin = Path(sys.executable).parent / "daphne"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(daphne_bin), "-b", "127.0.0.1", "-p", str(port), "chatbot.asgi:application"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
+class DaphneProcess:
+    """One daphne process, to stop, kill -9 and start again (on the same port, so a visitor
+    reconnects to the same address as after a restart)."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 90) -> "DaphneProcess":
+        """Returns once /readyz answers 200 (the embedding model loaded, not merely listening)."""
+        daphne_bin = Path(sys.executable).parent / "daphne"
+        with self.log_path.open("ab") as log:
+            self.process = proc = subprocess.Popen(
+                [str(daphne_bin), "-b", "127.0.0.1", "-p", str(self.port),
+                 "chatbot.asgi:application"],
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"daphne exited:\n{log_path.read_text(errors='replace')}")
+                raise RuntimeError(f"daphne exited:\n{self.log()}")
             try:
-                # Ready once the embedding model is loaded, not merely listening.
-                with urllib.request.urlopen(base + "/readyz", timeout=2) as resp:
+                with urllib.request.urlopen(self.base + "/readyz", timeout=2) as resp:
                     if resp.status == 200:
-                        break
+                        return self
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"daphne did not answer:\n{log_path.read_text(errors='replace')}"
-                )
+                raise RuntimeError(f"daphne did not answer:\n{self.log()}")
             time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """kill -9: nothing in the process runs after this (no finally, no shutdown)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
         try:
-            proc.wait(timeout=10)
+            self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            self.process.kill()
+            self.process.wait()
+
+
+@contextmanager
+def daphne(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """One daphne process on a free port; yields its base URL."""
+    server = DaphneProcess(env, log_path)
+    try:
+        yield server.start().base
+    finally:
+        server.stop()
 
 
 def login_cookie(base: str, name: str, password: str) -> str:

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chatbot import answering, copy, metrics, services, tasks
+from chatbot import answering, copy, metrics, recovery, services, tasks
 from chatbot.consumers.base import JsonSocketConsumer
 from chatbot.handoff import background, hours, notify, selectors
 from chatbot.handoff import services as handoff
@@ -107,6 +107,7 @@ class ChatConsumer(JsonSocketConsumer):
         )
         self.opened = True
         background.sweeper_acquire()
+        recovery.sweeper_acquire()
         tasks.kick_after_start()  # questions queued before this process started
         if self.conversation is not None:
             background.visitor_present(self.conversation.pk)
@@ -120,6 +121,7 @@ class ChatConsumer(JsonSocketConsumer):
             if self.conversation is not None:
                 background.visitor_absent(self.conversation.pk)
             await background.sweeper_release()
+            await recovery.sweeper_release()
 
     async def send_limited(
         self,
@@ -284,6 +286,7 @@ class ChatConsumer(JsonSocketConsumer):
                 turn=accepted.turn,
                 client=self.client,
                 skip=skip,
+                again=not accepted.created,
             )
 
     async def on_resume(self, frame: ResumeFrame) -> None:
@@ -300,12 +303,25 @@ class ChatConsumer(JsonSocketConsumer):
         pending = await database_sync_to_async(services.unanswered_visitor_message_ids)(
             conversation=self.conversation
         )
+        if not pending:
+            return
+        state = shared_state()
+        claimed = False
         for message_id in pending:
-            partial = await shared_state().read(answering.partial_key(message_id))
+            # Only while its writer's claim lives: a dead writer's text would never complete.
+            if await state.read(answering.answering_key(message_id)) is None:
+                continue
+            claimed = True
+            partial = await state.read(answering.partial_key(message_id))
             if partial:
                 await self.send_frame(
                     {"type": "token", "reply_to": message_id, "offset": 0, "text": partial}
                 )
+        # Questions whose answer died with its process are answered again now; a claim seen
+        # alive may be a dead process's that has not lapsed yet: looked at again once it has.
+        await recovery.conversation_resumed(self.conversation.pk)
+        if claimed:
+            recovery.recheck_later(self.conversation.pk)
 
     async def on_feedback(self, frame: FeedbackFrame) -> None:
         if self.conversation is None:

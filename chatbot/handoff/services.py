@@ -245,11 +245,14 @@ def visitor_message_accept(*, conversation: Conversation, client_id: str, text: 
         )
         answer = created and visitor_message_route(conversation_id=conversation.pk, text=text)
     if not created:
-        # The client id of an agent's (or the bot's) message is not the visitor's to resend.
-        is_visitors = message.role == Message.Role.VISITOR
-        return Accepted(
-            message, False, is_visitors and not message_has_reply(message_id=message.id)
+        # The client id of an agent's (or the bot's) message is not the visitor's to resend,
+        # and a request for a person is never the bot's to answer, resent or not.
+        owed = (
+            message.role == Message.Role.VISITOR
+            and not selectors.asks_for_human(message.text)
+            and not message_has_reply(message_id=message.id)
         )
+        return Accepted(message, False, owed)
     if not answer:
         return Accepted(message, True, False)
     turn = turn_build(message=message, conversation=conversation)

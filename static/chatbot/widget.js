@@ -709,6 +709,7 @@
   // sits at its question's id + 0.5; messages not yet acknowledged go last).
   // ---------------------------------------------------------------------------------------
   var rendered = new Set(); // message ids on screen
+  var personLineId = 0; // the newest agent or system message on screen
   var visitorRows = new Map(); // client_id -> {row, text, id, state}
   var visitorById = new Map(); // message id -> client_id
   var replies = new Map(); // reply_to -> reply state
@@ -879,6 +880,7 @@
   function clearLog() {
     while (log.firstChild) log.removeChild(log.firstChild);
     rendered.clear();
+    personLineId = 0;
     visitorById.clear();
     replies.forEach(function (r) {
       clearReplyTimers(r);
@@ -1140,6 +1142,26 @@
     if (stick) scrollToBottom();
   }
 
+  function restartReply(replyTo, text) {
+    // The server writing this answer stopped and another starts it over: what came of it is
+    // dropped, and the visitor is told rather than left with a bubble that never completes.
+    if (typeof replyTo !== "number") return;
+    var r = getReply(replyTo);
+    if (r.done) return;
+    r.chars = [];
+    r.held.clear();
+    r.gotToken = false;
+    if (r.row && !r.row.classList.contains("typing")) {
+      if (r.row.parentNode) r.row.parentNode.removeChild(r.row);
+      r.row = null;
+    }
+    clearReplyError(r);
+    if (typeof text === "string" && text) r.statusText = text;
+    startThinking(replyTo);
+    r.statusDue = true;
+    showStatus(r);
+  }
+
   function appendChars(r, chars) {
     for (var i = 0; i < chars.length; i++) r.chars.push(chars[i]);
   }
@@ -1291,6 +1313,7 @@
   function renderMessage(m) {
     if (!m || typeof m.id !== "number") return;
     var role = m.role;
+    if (role !== "visitor" && role !== "bot") personLineId = Math.max(personLineId, m.id);
     if (role === "visitor") {
       if (rendered.has(m.id)) return;
       var cid = typeof m.client_id === "string" && m.client_id ? m.client_id : "srv-" + m.id;
@@ -1498,6 +1521,9 @@
       case "cancelled":
         dropReply(f.reply_to);
         break;
+      case "restarted":
+        restartReply(f.reply_to, f.text);
+        break;
       case "left_message":
         onLeftMessage(f);
         break;
@@ -1555,10 +1581,15 @@
   function onResumed() {
     ready = true;
     reportRead();
-    // The newest message is a question still being answered (or whose answer was lost):
-    // show the bot thinking; the slow-answer notice offers a retry if nothing comes.
-    var newest = maxRenderedId();
-    if (convStatus === "bot" && visitorById.has(newest)) startThinking(newest);
+    // Questions with no answer since a person last wrote are being answered (or their answer
+    // was lost with its server, and is being answered again): show the bot thinking on each;
+    // the slow-answer notice offers a retry on any that still gets nothing.
+    if (convStatus === "bot") {
+      visitorById.forEach(function (clientId, id) {
+        var r = replies.get(id);
+        if (id > personLineId && !(r && r.done)) startThinking(id);
+      });
+    }
     if (handoffWanted) {
       sendFrame(handoffWanted);
       handoffWanted = null;

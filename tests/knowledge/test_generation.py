@@ -1,10 +1,12 @@
 """Generating answer variants and paraphrases as drafts, against the upstream simulator."""
 
+from unittest import mock
+
 import pytest
 from django.core.management import call_command
 
 from chatbot.llm.simulator import Faults
-from knowledge import services
+from knowledge import generation, services
 from knowledge.generation import jobs_create, parse_lines
 from knowledge.models import AnswerVariant, GenerationJob, Paraphrase
 from knowledge.selectors import faq_lookup
@@ -67,3 +69,30 @@ def test_a_failing_model_fails_that_faq_only_and_writes_nothing(upstream, faq):
     assert upstream.stats.requests == 2 * 3, "three attempts per FAQ, then it gives up"
     assert AnswerVariant.objects.filter(origin="generated").count() == 0
     assert Paraphrase.objects.filter(origin="generated").count() == 0
+
+
+def test_a_job_run_twice_writes_its_drafts_once(upstream, faq):
+    """A task redelivered after its worker died runs the job again: a finished job is left as
+    it is (no model call), and a run that finds the job finished by another writes nothing."""
+    from knowledge.generation import job_run
+
+    upstream.answer = numbered_lines
+    (job,) = jobs_create(faq_ids=[faq.pk], answers=2, paraphrases=0, requested_by="t")
+    assert job_run(job_id=job.pk).status == "done"
+    requests = upstream.stats.requests
+    assert job_run(job_id=job.pk).answers_created == 2
+    assert upstream.stats.requests == requests, "a finished job is not run again"
+
+    (second,) = jobs_create(faq_ids=[faq.pk], answers=2, paraphrases=0, requested_by="t")
+    GenerationJob.objects.filter(pk=second.pk).update(status="running")  # left by a dead worker
+    upstream.answer = lambda q: "1. Another wording entirely.\n2. And one more of them."
+    real_complete = generation._complete
+
+    def finished_meanwhile(model, prompt):
+        text = real_complete(model, prompt)
+        GenerationJob.objects.filter(pk=second.pk).update(status="done")  # the other run
+        return text
+
+    with mock.patch.object(generation, "_complete", finished_meanwhile):
+        job_run(job_id=second.pk)
+    assert AnswerVariant.objects.filter(faq=faq, origin="generated").count() == 2
