@@ -22,6 +22,9 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # only, redirect plain HTTP and send HSTS. Off by default: `make run` serves plain HTTP.
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind a proxy that overwrites X-Forwarded-Host (nginx in docs/deploy.md), the host the
+# visitor asked for; with it off, the Host header (which nginx passes on as the visitor sent it).
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
@@ -170,6 +173,20 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Periodic work for `celery beat` (production; docs/deploy.md): the queued questions' drain, for
+# when no model answer or new socket kicks it (it also forgets questions too old to answer), and
+# emails recorded but never sent (`manage.py mail_resend`, daily; chatbot.handoff.tasks). 0
+# leaves one out.
+QUEUED_ANSWERS_EVERY_S = env.float("QUEUED_ANSWERS_EVERY_S", default=60.0)
+MAIL_RESEND_EVERY_S = env.float("MAIL_RESEND_EVERY_S", default=86400.0)
+CELERY_BEAT_SCHEDULE = {
+    name: {"task": task, "schedule": every_s}
+    for name, task, every_s in (
+        ("answer-queued-questions", "chatbot.answer_queued_questions", QUEUED_ANSWERS_EVERY_S),
+        ("mail-resend", "chatbot.mail_resend", MAIL_RESEND_EVERY_S),
+    )
+    if every_s > 0
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
