@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -45,6 +46,17 @@ class Ports:
     @property
     def daphnes(self) -> list[int]:
         return [self.daphne + index for index in range(self.processes)]
+
+
+def ports_taken(ports: Ports) -> list[int]:
+    """The shape's ports something already listens on (another run, say): the readiness checks
+    would otherwise take a stranger's PostgreSQL or Redis for ours."""
+    taken = []
+    for port in (ports.http, *ports.daphnes, ports.redis, ports.postgres):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                taken.append(port)
+    return taken
 
 
 @dataclass(frozen=True)

@@ -232,14 +232,19 @@ def production_shape(
         daphnes = [f"http://127.0.0.1:{port}" for port in ports.daphnes]
         yield ProductionShape(f"http://127.0.0.1:{ports.http}", daphnes, app_env, layout)
     finally:
-        if process.poll() is None:
+        running = process.poll() is None  # not exited by itself
+        if running:
             process.send_signal(signal.SIGINT)
             try:
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        left = production.ports_taken(ports)
         shutil.rmtree(var_dir, ignore_errors=True)
+    # Ctrl-C stops every part and exits 0 (after the tests: a failure here is the shutdown's).
+    assert running and process.returncode == 0, err.read_text(errors="replace")[-3000:]
+    assert not left, f"still listening after serve stopped: {left}"
 
 
 def _free_run(count: int) -> int:

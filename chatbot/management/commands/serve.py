@@ -84,12 +84,7 @@ class Command(BaseCommand):
         logs.mkdir(parents=True, exist_ok=True)
         supervisor = Supervisor(on_event=self._say)
 
-        def stop(*_: object) -> None:
-            supervisor.stop()
-            sys.exit(0)
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        _stop_on_signals()
         try:
             if not no_local_llm:
                 self._start_local_model(supervisor, logs / "local-llm.log")
@@ -102,6 +97,9 @@ class Command(BaseCommand):
             while True:
                 supervisor.poll()
                 time.sleep(0.5)
+        except _Stop:
+            _ignore_signals()
+            supervisor.stop()
         except ChildDied as died:
             supervisor.stop()
             raise CommandError(f"{died}; stopping everything.{died.tail}") from None
@@ -140,18 +138,14 @@ class Command(BaseCommand):
             redis=redis_port,
             postgres=postgres_port,
         )
+        if taken := production.ports_taken(ports):
+            raise CommandError(f"Something listens on port(s) {taken} already (another run-prod?)")
         secrets_ = production.secrets_load(layout)
         env = production.app_env(dict(os.environ), secrets_=secrets_, ports=ports, layout=layout)
         # The app's children stop before the database and Redis they write to.
         infra, app = Supervisor(on_event=self._say), Supervisor(on_event=self._say)
 
-        def stop(*_: object) -> None:
-            app.stop()
-            infra.stop()
-            sys.exit(0)
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        _stop_on_signals()
         try:
             started = time.monotonic()
 
@@ -189,6 +183,10 @@ class Command(BaseCommand):
                 infra.poll()
                 app.poll()
                 time.sleep(0.5)
+        except _Stop:
+            _ignore_signals()
+            app.stop()
+            infra.stop()
         except (ChildDied, production.NotReady) as failed:
             app.stop()
             infra.stop()
@@ -283,6 +281,28 @@ class Command(BaseCommand):
             ) from None
         supervisor.adopt(spec, process)
         self.stdout.write(f"The local model answers (pid {process.pid}): {answer.strip()!r}")
+
+
+class _Stop(BaseException):
+    """SIGINT or SIGTERM, raised where the main thread is (past any `except Exception`, as
+    KeyboardInterrupt is), so that the children are stopped from the main flow: stopping them
+    inside the signal handler deadlocked when the signal came during the supervisor's
+    `Popen.poll()`, whose lock the handler's `wait()` then waited for."""
+
+
+def _raise_stop(*_: object) -> None:
+    raise _Stop
+
+
+def _stop_on_signals() -> None:
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
+
+
+def _ignore_signals() -> None:
+    """While stopping: a second Ctrl-C does not interrupt the children's shutdown."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _prod_child(shape: production.Shape, name: str, command: list[str]) -> ChildSpec:
