@@ -373,11 +373,14 @@ def nginx_binary(*, install: bool = True) -> str:
 
 @dataclass(frozen=True)
 class NginxSite:
-    listen: str  # host:port
-    upstreams: Sequence[int]
+    listen: str  # [host:]port
+    upstreams: Sequence[str]  # host:port of each daphne
     static_root: Path
-    prefix: Path  # pid, logs and temp files
-    worker_processes: int = 1
+    # pid, logs and temp files; None: nginx's built-in paths, logs to stdout and stderr (the
+    # container in deploy/)
+    prefix: Path | None
+    user: str | None = None  # the workers' user and group, when nginx starts as root
+    worker_processes: int | str = 1
     # Websockets are proxied this long without a byte either way (daphne pings every 20 s, so
     # an open socket never gets near it; a stalled one is closed).
     websocket_timeout_s: int = 3600
@@ -388,23 +391,30 @@ class NginxSite:
     tls_key: Path | None = None
 
 
-def _user_directive() -> str:
-    """nginx started as root runs its workers as `nobody` unless told: ours run as the user that
-    owns the checkout (who can read the static files and write the temp folders)."""
+# deploy/nginx.conf, the compose file's nginx (tests/ops/test_deploy_files.py keeps it equal).
+COMPOSE_NGINX = NginxSite(
+    listen="80", upstreams=["web:8000"], static_root=Path("/srv/static"), prefix=None,
+    worker_processes="auto",
+)  # fmt: skip
+
+
+def checkout_owner() -> str | None:
+    """`user group` owning the checkout, for nginx's workers when we are root (nginx would run
+    them as `nobody`, who may not read the static files nor write the temp folders)."""
     if os.name != "posix" or os.geteuid() != 0:
-        return ""
+        return None
     import grp
     import pwd
 
-    stat = Path(__file__).resolve().parent.stat()
-    return f"user {pwd.getpwuid(stat.st_uid).pw_name} {grp.getgrgid(stat.st_gid).gr_name};\n"
+    stat = REPO.stat()
+    return f"{pwd.getpwuid(stat.st_uid).pw_name} {grp.getgrgid(stat.st_gid).gr_name}"
 
 
 def nginx_config(site: NginxSite) -> str:
     """nginx.conf for the shape: static files from disk, websockets upgraded and kept open,
     everything else proxied to the daphne processes (least connections: sockets are long and
     uneven), with the X-Forwarded-* headers Django trusts (chatbot.settings)."""
-    servers = "\n".join(f"        server 127.0.0.1:{port};" for port in site.upstreams)
+    servers = "\n".join(f"        server {address};" for address in site.upstreams)
     prefix = site.prefix
     tls = ""
     if site.tls_certificate and site.tls_key:
@@ -420,11 +430,20 @@ def nginx_config(site: NginxSite) -> str:
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Real-IP $remote_addr;"""
-    return f"""# Rendered by chatbot/production.py (`serve --prod`); edits are overwritten.
-{_user_directive()}worker_processes {site.worker_processes};
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-
+    if prefix is None:
+        files = "error_log stderr warn;\n"
+        http_files = "    access_log /dev/stdout;\n"
+    else:
+        files = f"pid {prefix}/nginx.pid;\nerror_log {prefix}/error.log warn;\n"
+        http_files = (
+            f"    access_log {prefix}/access.log;\n"
+            f"    client_body_temp_path {prefix}/temp/body;\n"
+            f"    proxy_temp_path {prefix}/temp/proxy;\n"
+        )
+    user = f"user {site.user};\n" if site.user else ""
+    return f"""# Rendered by chatbot.production.nginx_config: change it there, not here.
+{user}worker_processes {site.worker_processes};
+{files}
 events {{
     worker_connections 8192;
 }}
@@ -442,10 +461,7 @@ http {{
         text/plain txt;
     }}
     default_type application/octet-stream;
-    access_log {prefix}/access.log;
-    client_body_temp_path {prefix}/temp/body;
-    proxy_temp_path {prefix}/temp/proxy;
-    sendfile on;
+{http_files}    sendfile on;
     tcp_nodelay on;
     server_tokens off;
     client_max_body_size {site.max_body};
@@ -569,9 +585,10 @@ class Shape:
     def render_nginx(self, *, worker_processes: int = 1) -> None:
         site = NginxSite(
             listen=f"127.0.0.1:{self.ports.http}",
-            upstreams=self.ports.daphnes,
+            upstreams=[f"127.0.0.1:{port}" for port in self.ports.daphnes],
             static_root=REPO / "staticfiles",
             prefix=self.layout.nginx_dir,
+            user=checkout_owner(),
             worker_processes=worker_processes,
             tls_certificate=self.tls[0] if self.tls else None,
             tls_key=self.tls[1] if self.tls else None,

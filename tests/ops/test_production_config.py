@@ -23,7 +23,7 @@ def nginx() -> str:
 def _site(tmp_path: Path, **options: Any) -> production.NginxSite:
     return production.NginxSite(
         listen="127.0.0.1:8000",
-        upstreams=[8001, 8002, 8003],
+        upstreams=["127.0.0.1:8001", "127.0.0.1:8002", "127.0.0.1:8003"],
         static_root=tmp_path / "staticfiles",
         prefix=tmp_path / "nginx",
         **options,
