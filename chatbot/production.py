@@ -95,6 +95,10 @@ class Layout:
         return self.root / "celerybeat-schedule"
 
     @property
+    def admin_password(self) -> Path:
+        return self.root / "admin-password.txt"
+
+    @property
     def secrets_file(self) -> Path:
         return self.root / "secrets.json"
 
@@ -153,6 +157,8 @@ def app_env(
         "CHAT_TRUSTED_PROXY_COUNT": "1",
         "TRUST_X_FORWARDED_PROTO": "1",
         "USE_X_FORWARDED_HOST": "1",
+        # Not var/admin-password.txt: that is `make run`'s SQLite admin's.
+        "DEMO_ADMIN_PASSWORD_FILE": str(layout.admin_password),
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)

@@ -210,6 +210,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Where `manage.py load_demo` writes the demo admin's password; empty: var/admin-password.txt.
+DEMO_ADMIN_PASSWORD_FILE = env.str("DEMO_ADMIN_PASSWORD_FILE", default="")
+
 # --- Chat -----------------------------------------------------------------------------------
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)
 CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=16384)

@@ -178,7 +178,8 @@ class Command(BaseCommand):
             )
             production.http_wait(shape.url + "readyz", nginx, "nginx", 30.0)
             self.stdout.write(self.style.SUCCESS(_prod_banner(shape)))
-            self.stdout.write(self.style.SUCCESS(_ready_banner(shape.url)))
+            banner = _ready_banner(shape.url, layout.admin_password)
+            self.stdout.write(self.style.SUCCESS(banner))
             while True:
                 infra.poll()
                 app.poll()
@@ -385,10 +386,11 @@ def _wait_ready(url: str, daphne: subprocess.Popen, timeout_s: float) -> None:
     )
 
 
-def _ready_banner(url: str) -> str:
+def _ready_banner(url: str, password: Path | None = None) -> str:
     """The last lines `make run` prints, after the workers' start-up logs: every page to open
-    and how to log in, so nobody scrolls back for them."""
-    password = admin_password_file()
+    and how to log in (`password`: the demo admin's file, by default `load_demo`'s), so nobody
+    scrolls back for them."""
+    password = password or admin_password_file()
     login = f"admin, password in {password}" if password.exists() else "your superuser"
     return (
         f"\nDemo store with the chat widget: {url}\n"
