@@ -83,6 +83,16 @@ def test_secrets_come_from_the_environment_and_have_no_default():
     assert "ENV SECRET_KEY" not in (DEPLOY / "Dockerfile").read_text()
 
 
+def test_the_example_environment_names_every_required_secret_and_holds_none():
+    example = dict(
+        line.split("=", 1)
+        for line in (DEPLOY / "env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    for name in SECRETS:
+        assert example[name] == "", name
+
+
 def test_the_dockerfile_builds_the_stages_compose_asks_for(compose):
     stages = _stages()
     assert set(stages) == {"build", "app", "nginx"}
