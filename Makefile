@@ -89,8 +89,10 @@ bench-embeddings: $(INSTALLED) messages
 
 # 200 concurrent visitor sockets against a daphne of its own (demo FAQs, upstream simulator);
 # exits non-zero when a message is lost. Against a running server: $(PY) -m bench.loadtest --url …
+# PROD=N: against the production shape (serve --prod) with N daphne processes behind nginx.
 loadtest: $(INSTALLED) messages
-	$(PY) -m bench.loadtest --start-server --sessions $(SESSIONS) --duration $(DURATION)
+	$(PY) -m bench.loadtest $(if $(PROD),--start-prod $(PROD),--start-server) \
+	  --sessions $(SESSIONS) --duration $(DURATION)
 
 clean:
 	rm -rf $(VENV) db.sqlite3* var staticfiles

@@ -48,6 +48,22 @@ class Ports:
         return [self.daphne + index for index in range(self.processes)]
 
 
+def consecutive_free_ports(count: int) -> int:
+    """The first of `count` consecutive ports free on 127.0.0.1 now (the daphnes' ports)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = probe.getsockname()[1]
+        try:
+            for port in range(first, first + count):
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                    probe.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+    raise NotReady(f"no {count} consecutive free ports")
+
+
 def ports_taken(ports: Ports) -> list[int]:
     """The shape's ports something already listens on (another run, say): the readiness checks
     would otherwise take a stranger's PostgreSQL or Redis for ours."""

@@ -197,7 +197,7 @@ def production_shape(
 
     ports = production.Ports(
         http=free_port(),
-        daphne=_free_run(processes),
+        daphne=production.consecutive_free_ports(processes),
         processes=processes,
         redis=free_port(),
         postgres=free_port(),
@@ -245,20 +245,6 @@ def production_shape(
     # Ctrl-C stops every part and exits 0 (after the tests: a failure here is the shutdown's).
     assert running and process.returncode == 0, err.read_text(errors="replace")[-3000:]
     assert not left, f"still listening after serve stopped: {left}"
-
-
-def _free_run(count: int) -> int:
-    """The first of `count` consecutive free ports."""
-    for _ in range(50):
-        first = free_port()
-        try:
-            for port in range(first, first + count):
-                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                    sock.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
-    raise RuntimeError(f"no {count} consecutive free ports")
 
 
 LOAD_FAQS = """
