@@ -722,7 +722,7 @@ def prod_roles(serve_pid: int) -> dict[str, int]:
         elif "redis-server" in line:
             roles["redis"] = pid
         elif "postgres" in line:
-            roles["postgres (postmaster)"] = pid
+            roles["postgres"] = pid
     return roles
 
 
@@ -786,10 +786,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
+def cpu_seconds(pid: int, *, tree: bool = False) -> float:
+    """User + system CPU time of a process so far (Linux /proc); with `tree`, its children's
+    too, those still running and those it has reaped (PostgreSQL's backends)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if tree:
+        ticks += int(fields[13]) + int(fields[14])
+        seconds = sum(_alive_cpu(child) for child in _children(pid))
+        return ticks / os.sysconf("SC_CLK_TCK") + seconds
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _alive_cpu(pid: int) -> float:
+    try:
+        return cpu_seconds(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0  # exited between the listing and the read: its parent counts it
 
 
 HOST_CPU_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
@@ -808,8 +821,14 @@ def host_cpu_shares(before: list[int], after: list[int]) -> dict[str, float]:
     return {name: round(100 * v / total, 1) for name, v in zip(HOST_CPU_FIELDS, spent, strict=True)}
 
 
+# Roles whose CPU is their whole process tree's (PostgreSQL: a backend per connection).
+TREE_ROLES = frozenset({"postgres"})
+
+
 def process_cpu(pids: dict[str, int]) -> dict[str, float]:
-    return {"load generator": time.process_time()} | {r: cpu_seconds(p) for r, p in pids.items()}
+    return {"load generator": time.process_time()} | {
+        role: cpu_seconds(pid, tree=role in TREE_ROLES) for role, pid in pids.items()
+    }
 
 
 def cpu_use(before: dict[str, float], after: dict[str, float], answers: int, wall_s: float) -> dict:

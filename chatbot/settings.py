@@ -157,6 +157,11 @@ if REDIS_URL:
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="chatbot"),
+                # Messages waiting for one daphne process, all its sockets together:
+                # channels-redis keeps them in one Redis list per process and drops what comes
+                # past its default of 100 without a word. With 200 visitors streaming on one
+                # process that lost 140 of 766 answers and cut 59 short (docs/deploy.md).
+                "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=10000),
             },
         }
     }
