@@ -6,6 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 RUN_PORT ?= 8000
+PROCESSES ?= 2
 SESSIONS ?= 200
 DURATION ?= 60
 export HF_HUB_OFFLINE := 1
@@ -22,7 +23,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_AVX=ON 
 	-DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_CURL=OFF
 LLAMA_WHEELS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/helpdesk-chatbot/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | sha1sum | cut -c1-12)
 
-.PHONY: run test test-fast lint format bench bench-embeddings loadtest install messages demo-data clean
+.PHONY: run run-prod test test-fast lint format bench bench-embeddings loadtest install messages demo-data clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +55,12 @@ run: $(INSTALLED) .env messages
 	mkdir -p staticfiles
 	$(PY) manage.py serve --port $(RUN_PORT)
 
+# The production shape on this machine (docs/deploy.md): PostgreSQL + pgvector (pgserver's),
+# Redis, $(PROCESSES) daphne processes, Celery worker and beat, nginx in front on RUN_PORT
+# (installed with apt-get when missing); files under var/prod, Ctrl-C stops everything.
+run-prod: $(INSTALLED) .env messages
+	$(PY) manage.py serve --prod --processes $(PROCESSES) --port $(RUN_PORT)
+
 # Everything on the embedded default (SQLite), then the database-facing suites once more on
 # PostgreSQL + pgvector (from the pgserver package).
 test: $(INSTALLED) messages
@@ -82,8 +89,10 @@ bench-embeddings: $(INSTALLED) messages
 
 # 200 concurrent visitor sockets against a daphne of its own (demo FAQs, upstream simulator);
 # exits non-zero when a message is lost. Against a running server: $(PY) -m bench.loadtest --url …
+# PROD=N: against the production shape (serve --prod) with N daphne processes behind nginx.
 loadtest: $(INSTALLED) messages
-	$(PY) -m bench.loadtest --start-server --sessions $(SESSIONS) --duration $(DURATION)
+	$(PY) -m bench.loadtest $(if $(PROD),--start-prod $(PROD),--start-server) \
+	  --sessions $(SESSIONS) --duration $(DURATION)
 
 clean:
 	rm -rf $(VENV) db.sqlite3* var staticfiles

@@ -7,8 +7,11 @@ other sessions' answered first questions (cache) and new questions (model). It c
 message got one `ack` and exactly one `done` whose token frames are contiguous and add up to the
 stored text, and exits non-zero when a message was lost, answered twice or garbled.
 
-    python -m bench.loadtest [--url ws://127.0.0.1:8000/ws/chat/ | --start-server]
+    python -m bench.loadtest [--url ws://127.0.0.1:8000/ws/chat/ | --start-server | --start-prod N]
         [--sessions 200] [--duration 60] [--messages-per-session N] [--out loadtest.json]
+
+`--start-prod N` runs the production shape (`manage.py serve --prod`, docs/deploy.md) with N
+daphne processes behind nginx instead, with the same model and limits.
 
 `--start-server` runs its own daphne (one process) on a temporary SQLite database with the demo
 FAQs, the model pointed at an in-process upstream simulator (or the real local model with
@@ -26,6 +29,7 @@ import random
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -654,6 +658,84 @@ def own_server(*, local_model: bool, stages: str) -> Iterator[OwnServer]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextmanager
+def own_prod_shape(*, processes: int, stages: str) -> Iterator[OwnServer]:
+    """`manage.py serve --prod` (docs/deploy.md): nginx in front of `processes` daphne
+    processes, PostgreSQL, Redis, Celery worker and beat, the demo data; the simulator as the
+    model; its files in a temporary folder. Every process of it is measured."""
+    from chatbot import production
+
+    tmp = Path(tempfile.mkdtemp(prefix="loadtest-prod-"))
+    tmp.chmod(0o755)  # as root, PostgreSQL runs as another user, who must reach its folder
+    try:
+        with ExitStack() as stack:
+            llm_url, llm_role, llm_pid = stack.enter_context(upstream(False, tmp))
+            env = server_env(tmp, llm_url, stages)
+            port = free_port()
+            command = [
+                sys.executable, "manage.py", "serve", "--prod", "--no-local-llm",
+                "--processes", str(processes), "--port", str(port),
+                "--daphne-port", str(production.consecutive_free_ports(processes)),
+                "--redis-port", str(free_port()), "--postgres-port", str(free_port()),
+                "--var-dir", str(tmp / "prod"),
+            ]  # fmt: skip
+            log_path = tmp / "serve.log"
+            with log_path.open("wb") as log:
+                proc = subprocess.Popen(
+                    command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+                )
+            stack.callback(_interrupt, proc)
+            deadline = time.monotonic() + 4 * SERVER_START_TIMEOUT_S
+            while "Ctrl-C stops everything" not in log_path.read_text(errors="replace"):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"serve --prod did not start:\n{log_path.read_text()[-3000:]}"
+                    )
+                time.sleep(0.5)
+            yield OwnServer(
+                f"ws://127.0.0.1:{port}/ws/chat/?locale=en",
+                {**prod_roles(proc.pid), llm_role: llm_pid},
+            )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def prod_roles(serve_pid: int) -> dict[str, int]:
+    """Role -> pid of every process `serve --prod` started (nginx's workers included: they do
+    the proxying, its master does not)."""
+    roles: dict[str, int] = {}
+    for pid in _children(serve_pid):
+        argv = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+        line = " ".join(argv)
+        if "daphne" in line:
+            roles[f"daphne :{argv[argv.index('-p') + 1]}"] = pid
+        elif "nginx" in line:
+            for index, worker in enumerate(_children(pid), start=1):
+                roles[f"nginx worker {index}"] = worker
+        elif "celery" in line:
+            roles[f"celery {'beat' if ' beat ' in line else 'worker'}"] = pid
+        elif "redis-server" in line:
+            roles["redis"] = pid
+        elif "postgres" in line:
+            roles["postgres"] = pid
+    return roles
+
+
+def _interrupt(proc: subprocess.Popen) -> None:
+    """Ctrl-C: serve --prod stops its children in order."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def _stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
@@ -686,6 +768,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--url", help="ws://HOST:PORT/ws/chat/?locale=en of a running server")
     where.add_argument("--start-server", action="store_true", help="run a daphne of our own")
+    where.add_argument(
+        "--start-prod", type=int, metavar="N", help="run the production shape, N daphnes"
+    )
     parser.add_argument("--local-model", action="store_true", help="with --start-server")
     parser.add_argument("--stages", default="faq,cache,llm,fallback", help="with --start-server")
     parser.add_argument("--sessions", type=int, default=200)
@@ -701,10 +786,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
+def cpu_seconds(pid: int, *, tree: bool = False) -> float:
+    """User + system CPU time of a process so far (Linux /proc); with `tree`, its children's
+    too, those still running and those it has reaped (PostgreSQL's backends)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if tree:
+        ticks += int(fields[13]) + int(fields[14])
+        seconds = sum(_alive_cpu(child) for child in _children(pid))
+        return ticks / os.sysconf("SC_CLK_TCK") + seconds
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _alive_cpu(pid: int) -> float:
+    try:
+        return cpu_seconds(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0  # exited between the listing and the read: its parent counts it
 
 
 HOST_CPU_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
@@ -723,8 +821,14 @@ def host_cpu_shares(before: list[int], after: list[int]) -> dict[str, float]:
     return {name: round(100 * v / total, 1) for name, v in zip(HOST_CPU_FIELDS, spent, strict=True)}
 
 
+# Roles whose CPU is their whole process tree's (PostgreSQL: a backend per connection).
+TREE_ROLES = frozenset({"postgres"})
+
+
 def process_cpu(pids: dict[str, int]) -> dict[str, float]:
-    return {"load generator": time.process_time()} | {r: cpu_seconds(p) for r, p in pids.items()}
+    return {"load generator": time.process_time()} | {
+        role: cpu_seconds(pid, tree=role in TREE_ROLES) for role, pid in pids.items()
+    }
 
 
 def cpu_use(before: dict[str, float], after: dict[str, float], answers: int, wall_s: float) -> dict:
@@ -746,6 +850,11 @@ def run(args: argparse.Namespace) -> dict:
         pids: dict[str, int] = {}
         if args.url:
             url = args.url
+        elif args.start_prod:
+            server = stack.enter_context(
+                own_prod_shape(processes=args.start_prod, stages=args.stages)
+            )
+            url, pids = server.url, server.pids
         else:
             server = stack.enter_context(
                 own_server(local_model=args.local_model, stages=args.stages)
@@ -769,21 +878,26 @@ def run(args: argparse.Namespace) -> dict:
         wall = time.monotonic() - wall0
         cpu1, host1 = process_cpu(pids), host_cpu()
         load1 = os.getloadavg()[0]
+    own = args.start_server or bool(args.start_prod)
     config = {
-        "url": "own server" if args.start_server else args.url,
+        "url": (
+            f"own production shape: nginx, {args.start_prod} daphne, PostgreSQL, Redis, Celery"
+            if args.start_prod
+            else "own server" if args.start_server else args.url
+        ),
         "sessions": args.sessions,
         "duration_s": args.duration,
         "messages_per_session": args.messages_per_session,
         "think_s": list(args.think),
         "ramp_s": args.ramp,
-        "stages": args.stages if args.start_server else "server's own",
+        "stages": args.stages if own else "server's own",
         "upstream": (
             ("local model" if args.local_model else f"simulator {SIM_FIRST_TOKEN_S * 1000:g} ms "
              f"first token, {SIM_TOKEN_S * 1000:g} ms per token")
-            if args.start_server
+            if own
             else "server's own"
         ),
-        "rate_limits": RAISED_RATE_LIMITS if args.start_server else "server's own",
+        "rate_limits": RAISED_RATE_LIMITS if own else "server's own",
         "nproc": len(os.sched_getaffinity(0)),
     }  # fmt: skip
     figures = summarise(logs, config, (load0, load1))

@@ -22,6 +22,9 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # only, redirect plain HTTP and send HSTS. Off by default: `make run` serves plain HTTP.
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind a proxy that overwrites X-Forwarded-Host (nginx in docs/deploy.md), the host the
+# visitor asked for; with it off, the Host header (which nginx passes on as the visitor sent it).
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
@@ -155,6 +158,11 @@ if REDIS_URL:
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="chatbot"),
+                # Messages waiting for one daphne process, all its sockets together:
+                # channels-redis keeps them in one Redis list per process and drops what comes
+                # past its default of 100 without a word. With 200 visitors streaming on one
+                # process that lost 140 of 766 answers and cut 59 short (docs/deploy.md).
+                "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=10000),
             },
         }
     }
@@ -180,6 +188,20 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Periodic work for `celery beat` (production; docs/deploy.md): the queued questions' drain, for
+# when no model answer or new socket kicks it (it also forgets questions too old to answer), and
+# emails recorded but never sent (`manage.py mail_resend`, daily; chatbot.handoff.tasks). 0
+# leaves one out.
+QUEUED_ANSWERS_EVERY_S = env.float("QUEUED_ANSWERS_EVERY_S", default=60.0)
+MAIL_RESEND_EVERY_S = env.float("MAIL_RESEND_EVERY_S", default=86400.0)
+CELERY_BEAT_SCHEDULE = {
+    name: {"task": task, "schedule": every_s}
+    for name, task, every_s in (
+        ("answer-queued-questions", "chatbot.answer_queued_questions", QUEUED_ANSWERS_EVERY_S),
+        ("mail-resend", "chatbot.mail_resend", MAIL_RESEND_EVERY_S),
+    )
+    if every_s > 0
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -202,6 +224,9 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Where `manage.py load_demo` writes the demo admin's password; empty: var/admin-password.txt.
+DEMO_ADMIN_PASSWORD_FILE = env.str("DEMO_ADMIN_PASSWORD_FILE", default="")
 
 # --- Chat -----------------------------------------------------------------------------------
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)

@@ -1,27 +1,33 @@
 """Real daphne processes for the browser and cross-process tests: a migrated SQLite file they
-share, agents created in it, and sign-in through the real login form; a real SMTP server."""
+share, agents created in it, and sign-in through the real login form; the whole production
+shape (`manage.py serve --prod`); websockets speaking JSON frames; a real SMTP server."""
 
 import asyncio
 import email
 import email.policy
+import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
+import websockets
 from aiosmtpd.controller import Controller
 
 REPO = Path(__file__).resolve().parents[1]
@@ -140,6 +146,50 @@ def daphne(env: dict[str, str], log_path: Path) -> Iterator[str]:
         server.stop()
 
 
+class JsonSocket:
+    """A websocket to a real server that speaks JSON frames."""
+
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self.ws = ws
+        self.seen: list[dict[str, Any]] = []  # every frame received, in order
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(frame))
+
+    async def until(
+        self, match: str | Callable[[dict[str, Any]], bool], timeout: float = 10
+    ) -> dict[str, Any]:
+        """The first frame of that type (or matching), reading past the others."""
+        predicate = match if callable(match) else (lambda f: f["type"] == match)
+        async with asyncio.timeout(timeout):
+            while True:
+                frame = json.loads(await self.ws.recv())
+                self.seen.append(frame)
+                if predicate(frame):
+                    return frame
+
+
+def ws_connect(
+    base: str,
+    path: str,
+    cookie: str | None = None,
+    *,
+    source: str | None = None,
+    headers: dict[str, str] | None = None,
+    origin: str | None = None,
+):
+    """`websockets.connect` to `base` + `path` with the page's own origin; `source` binds the
+    client's end to another loopback address (127.0.0.x), for a visitor nginx tells apart."""
+    extra = {**({"Cookie": f"sessionid={cookie}"} if cookie else {}), **(headers or {})}
+    options = {"local_addr": (source, 0)} if source else {}
+    return websockets.connect(
+        base.replace("http://", "ws://") + path,
+        origin=origin or base,
+        additional_headers=extra or None,
+        **options,
+    )
+
+
 def login_cookie(base: str, name: str, password: str) -> str:
     """Signs in through the console's login form (with its CSRF token); the session cookie."""
     with httpx.Client(base_url=base) as client:
@@ -152,6 +202,96 @@ def login_cookie(base: str, name: str, password: str) -> str:
         )
         assert response.status_code == 302, response.text
         return client.cookies["sessionid"]
+
+
+@dataclass
+class ProductionShape:
+    url: str  # nginx
+    daphnes: list[str]  # each daphne process, straight
+    env: dict[str, str]  # for manage.py against its PostgreSQL and Redis
+    layout: Any  # chatbot.production.Layout
+
+
+@contextmanager
+def production_shape(
+    tmp: Path, *, processes: int, demo: bool = False, timeout_s: float = 300, **env_overrides: str
+) -> Iterator[ProductionShape]:
+    """`manage.py serve --prod` on free ports (PostgreSQL, Redis, nginx, daphne x `processes`,
+    Celery worker and beat, the demo data), its files in a temporary folder, its output in
+    `tmp`; the model points at a closed port. Stopped with SIGINT, as Ctrl-C does."""
+    from chatbot import production
+
+    ports = production.Ports(
+        http=free_port(),
+        daphne=production.consecutive_free_ports(processes),
+        processes=processes,
+        redis=free_port(),
+        postgres=free_port(),
+    )
+    # Not under pytest's folder (mode 700): as root, PostgreSQL runs as another user, who must
+    # reach its data folder.
+    var_dir = Path(tempfile.mkdtemp(prefix="chatbot-prod-"))
+    var_dir.chmod(0o755)
+    layout = production.Layout(var_dir)
+    env = server_env(tmp / "unused.sqlite3", DEBUG="0", **env_overrides)
+    command = [
+        sys.executable, "manage.py", "serve", "--prod", "--no-local-llm",
+        "--processes", str(processes), "--port", str(ports.http),
+        "--daphne-port", str(ports.daphne), "--redis-port", str(ports.redis),
+        "--postgres-port", str(ports.postgres), "--var-dir", str(layout.root),
+        *([] if demo else ["--no-demo"]),
+    ]  # fmt: skip
+    out, err = tmp / "serve.out", tmp / "serve.err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=stdout, stderr=stderr)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while "Ctrl-C stops everything" not in out.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"serve --prod did not start:\n{err.read_text(errors='replace')[-4000:]}"
+                )
+            time.sleep(0.5)
+        app_env = production.app_env(
+            env, secrets_=production.secrets_load(layout), ports=ports, layout=layout
+        )
+        daphnes = [f"http://127.0.0.1:{port}" for port in ports.daphnes]
+        yield ProductionShape(f"http://127.0.0.1:{ports.http}", daphnes, app_env, layout)
+    finally:
+        running = process.poll() is None  # not exited by itself
+        if running:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        left = production.ports_taken(ports)
+        shutil.rmtree(var_dir, ignore_errors=True)
+    # Ctrl-C stops every part and exits 0 (after the tests: a failure here is the shutdown's).
+    assert running and process.returncode == 0, err.read_text(errors="replace")[-3000:]
+    assert not left, f"still listening after serve stopped: {left}"
+
+
+LOAD_FAQS = """
+import json
+from knowledge.importing import import_faqs
+data = json.loads(open({path!r}, encoding="utf-8").read())
+data["faqs"] = [faq for faq in data["faqs"] if faq["locale"] == {locale!r}]
+import_faqs(data, created_by="test")
+"""
+
+
+def load_faqs(env: dict[str, str], locale: str = "en") -> None:
+    """The demo store's FAQs of one locale, embedded in this call (not queued for a worker):
+    the demo data without its help centre and analytics, for tests that only ask FAQs."""
+    path = REPO / "knowledge" / "fixtures" / "demo_faqs.json"
+    manage(
+        {**env, "CELERY_TASK_ALWAYS_EAGER": "1"},
+        "shell",
+        "-c",
+        LOAD_FAQS.format(path=str(path), locale=locale),
+    )
 
 
 class RedisServer:

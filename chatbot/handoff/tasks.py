@@ -17,6 +17,7 @@ import smtplib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -24,6 +25,7 @@ from asgiref.sync import SyncToAsync, sync_to_async
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import connections, transaction
+from django.utils import timezone
 
 from chatbot.handoff import mail
 
@@ -124,6 +126,33 @@ def transcript_email(self: Task, transcript_email_id: int) -> bool:
         f"transcript email {transcript_email_id}",
         partial(mail.transcript_send, transcript_email_id=transcript_email_id),
     )
+
+
+def unsent_resend(*, hours: float, settle_minutes: float) -> dict[str, int]:
+    """Sends again (or enqueues, with a worker) the emails recorded in the last `hours` and not
+    the last `settle_minutes` (whose retries may still run) that never went out; how many of
+    each kind. Each still goes out at most once: a send finding it recorded does nothing."""
+    now = timezone.now()
+    found = mail.unsent(
+        since=now - timedelta(hours=hours), until=now - timedelta(minutes=settle_minutes)
+    )
+    resend = {
+        "acknowledgements": left_message_acknowledge,
+        "replies": left_message_reply_email,
+        "transcripts": transcript_email,
+    }
+    for kind, ids in found.items():
+        for row_id in ids:
+            send_or_enqueue(resend[kind], row_id)
+    return {kind: len(ids) for kind, ids in found.items()}
+
+
+@shared_task(name="chatbot.mail_resend", ignore_result=True)
+def mail_resend(hours: float = 26.0, settle_minutes: float = 150.0) -> dict[str, int]:
+    """`celery beat`'s daily pass (settings.CELERY_BEAT_SCHEDULE): the window overlaps the
+    previous day's by two hours and settles longer than a send's own retries take (~2 h), so
+    a row is looked at about once and a chain of retries still running is left alone."""
+    return unsent_resend(hours=hours, settle_minutes=settle_minutes)
 
 
 def enqueue_on_commit(task: Task, *args: Any) -> None:

@@ -3,7 +3,6 @@ file: a visitor on one and agents on both. A claim race between processes has on
 both see, and the chat relays both ways across processes."""
 
 import asyncio
-import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,36 +10,20 @@ from typing import Any
 
 import pytest
 import redis
-import websockets
 
-from tests.servers import create_agent, daphne, login_cookie, manage, server_env
+from tests.servers import (
+    JsonSocket,
+    create_agent,
+    daphne,
+    login_cookie,
+    manage,
+    server_env,
+    ws_connect,
+)
 
 REDIS_URL = "redis://127.0.0.1:6379/3"
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.timeout(180)]
-
-
-class Socket:
-    def __init__(self, ws: websockets.ClientConnection) -> None:
-        self.ws = ws
-
-    async def send(self, frame: dict[str, Any]) -> None:
-        await self.ws.send(json.dumps(frame))
-
-    async def until(self, match, timeout: float = 10) -> dict[str, Any]:
-        predicate = match if callable(match) else (lambda f: f["type"] == match)
-        async with asyncio.timeout(timeout):
-            while True:
-                frame = json.loads(await self.ws.recv())
-                if predicate(frame):
-                    return frame
-
-
-def _ws(base: str, path: str, cookie: str | None = None):
-    headers = {"Cookie": f"sessionid={cookie}"} if cookie else None
-    return websockets.connect(
-        base.replace("http://", "ws://") + path, origin=base, additional_headers=headers
-    )
 
 
 @pytest.fixture
@@ -70,11 +53,11 @@ def two_servers(tmp_path: Path):
 
 async def _scenario(a: str, b: str, cookies: dict[str, str]) -> dict[str, Any]:
     async with (
-        _ws(a, "/ws/chat/") as v1_ws,
-        _ws(b, "/ws/console/", cookies["ann"]) as ann_ws,
-        _ws(a, "/ws/console/", cookies["bob"]) as bob_ws,
+        ws_connect(a, "/ws/chat/") as v1_ws,
+        ws_connect(b, "/ws/console/", cookies["ann"]) as ann_ws,
+        ws_connect(a, "/ws/console/", cookies["bob"]) as bob_ws,
     ):
-        visitor1, ann, bob = Socket(v1_ws), Socket(ann_ws), Socket(bob_ws)
+        visitor1, ann, bob = JsonSocket(v1_ws), JsonSocket(ann_ws), JsonSocket(bob_ws)
         conv1 = (await visitor1.until("hello"))["conversation"]
         await ann.until("hello")
         await bob.until("hello")
@@ -111,8 +94,8 @@ async def _scenario(a: str, b: str, cookies: dict[str, str]) -> dict[str, Any]:
         winner_name = "ann" if results[0]["type"] == "claimed" else "bob"
         winner = ann if winner_name == "ann" else bob
         visitor_base = a if winner_name == "ann" else b
-        async with _ws(visitor_base, "/ws/chat/") as v2_ws:
-            visitor2 = Socket(v2_ws)
+        async with ws_connect(visitor_base, "/ws/chat/") as v2_ws:
+            visitor2 = JsonSocket(v2_ws)
             conv2 = (await visitor2.until("hello"))["conversation"]
             await visitor2.send({"type": "handoff"})
             await visitor2.until("handoff")

@@ -38,7 +38,10 @@ DEMO_GREETINGS = [
 
 
 def admin_password_file() -> Path:
-    """Where the demo admin's generated password is kept (mode 600); `serve` names it too."""
+    """Where the demo admin's generated password is kept (mode 600); `serve` names it too.
+    `serve --prod` keeps its database's own in var/prod (DEMO_ADMIN_PASSWORD_FILE)."""
+    if settings.DEMO_ADMIN_PASSWORD_FILE:
+        return Path(settings.DEMO_ADMIN_PASSWORD_FILE)
     return Path(settings.BASE_DIR) / "var" / "admin-password.txt"
 
 

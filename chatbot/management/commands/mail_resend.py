@@ -7,18 +7,9 @@ Only rows from the last `--hours`, and not from the last `--settle-minutes`, who
 still be running. Each email still goes out at most once (a send finding it recorded does
 nothing), and an address's daily acknowledgement limit still holds."""
 
-from datetime import timedelta
-
 from django.core.management.base import BaseCommand
-from django.utils import timezone
 
-from chatbot.handoff import mail, tasks
-
-TASKS = {
-    "acknowledgements": tasks.left_message_acknowledge,
-    "replies": tasks.left_message_reply_email,
-    "transcripts": tasks.transcript_email,
-}
+from chatbot.handoff.tasks import unsent_resend
 
 
 class Command(BaseCommand):
@@ -29,11 +20,5 @@ class Command(BaseCommand):
         parser.add_argument("--settle-minutes", type=float, default=15.0)
 
     def handle(self, *args, hours: float, settle_minutes: float, **options) -> None:
-        now = timezone.now()
-        found = mail.unsent(
-            since=now - timedelta(hours=hours), until=now - timedelta(minutes=settle_minutes)
-        )
-        for kind, ids in found.items():
-            for row_id in ids:
-                tasks.send_or_enqueue(TASKS[kind], row_id)
-            self.stdout.write(f"{kind}: {len(ids)}")
+        for kind, count in unsent_resend(hours=hours, settle_minutes=settle_minutes).items():
+            self.stdout.write(f"{kind}: {count}")

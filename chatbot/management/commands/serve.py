@@ -2,10 +2,16 @@
 worker (when REDIS_URL is set), and daphne, kept running by chatbot.supervisor; prints the demo
 URL once the server is ready and stops them all together.
 
+`--prod` (`make run-prod`, docs/deploy.md) starts the production shape instead: PostgreSQL with
+pgvector, Redis, `--processes` daphne processes, a Celery worker and beat and nginx in front
+(chatbot.production), migrates and loads the demo data into PostgreSQL, and restarts any part
+that dies (a daphne too: nginx sends its visitors to the others meanwhile).
+
 It exits non-zero, saying what failed, when the local model does not answer a real completion
 at start, when daphne does not become ready, or when daphne dies; the local model server and
 the Celery worker are restarted when they die."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -16,7 +22,7 @@ import httpx
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from chatbot import localmodel
+from chatbot import localmodel, production
 from chatbot.management.commands.load_demo import admin_password_file
 from chatbot.supervisor import ChildDied, ChildSpec, Supervisor, describe_exit, log_tail
 
@@ -40,6 +46,19 @@ class Command(BaseCommand):
             "--ready-timeout", type=float, default=120.0, help="seconds for daphne to be ready"
         )
         parser.add_argument("--log-dir", type=Path, help="child logs (default: var/log)")
+        prod = parser.add_argument_group("the production shape (docs/deploy.md)")
+        prod.add_argument(
+            "--prod", action="store_true", help="PostgreSQL, Redis, daphnes, Celery, nginx"
+        )
+        prod.add_argument("--processes", type=int, default=2, help="daphne processes")
+        prod.add_argument("--daphne-port", type=int, help="the first daphne's (default: port + 1)")
+        prod.add_argument("--redis-port", type=int, default=6380)
+        prod.add_argument("--postgres-port", type=int, default=5433)
+        prod.add_argument("--celery-concurrency", type=int, default=1)
+        prod.add_argument("--var-dir", type=Path, help="every file of it (default: var/prod)")
+        prod.add_argument("--no-demo", action="store_true", help="do not load the demo data")
+        prod.add_argument("--tls-cert", type=Path, help="nginx serves HTTPS with this certificate")
+        prod.add_argument("--tls-key", type=Path, help="… and this key")
 
     def handle(
         self,
@@ -49,18 +68,23 @@ class Command(BaseCommand):
         no_local_llm: bool,
         ready_timeout: float,
         log_dir: Path | None,
+        prod: bool = False,
         **options,
     ) -> None:
+        if prod:
+            self._serve_prod(
+                host=host,
+                port=port,
+                no_local_llm=no_local_llm,
+                ready_timeout=ready_timeout,
+                **options,
+            )
+            return
         logs = log_dir or Path(settings.BASE_DIR) / "var" / "log"
         logs.mkdir(parents=True, exist_ok=True)
         supervisor = Supervisor(on_event=self._say)
 
-        def stop(*_: object) -> None:
-            supervisor.stop()
-            sys.exit(0)
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        _stop_on_signals()
         try:
             if not no_local_llm:
                 self._start_local_model(supervisor, logs / "local-llm.log")
@@ -73,12 +97,151 @@ class Command(BaseCommand):
             while True:
                 supervisor.poll()
                 time.sleep(0.5)
+        except _Stop:
+            _ignore_signals()
+            supervisor.stop()
         except ChildDied as died:
             supervisor.stop()
             raise CommandError(f"{died}; stopping everything.{died.tail}") from None
         except CommandError:
             supervisor.stop()
             raise
+
+    def _serve_prod(
+        self,
+        *,
+        host: str,
+        port: int,
+        no_local_llm: bool,
+        processes: int,
+        daphne_port: int | None,
+        redis_port: int,
+        postgres_port: int,
+        celery_concurrency: int,
+        var_dir: Path | None,
+        no_demo: bool,
+        tls_cert: Path | None,
+        tls_key: Path | None,
+        ready_timeout: float = 120.0,
+        **options,
+    ) -> None:
+        if host != "127.0.0.1":
+            raise CommandError("--prod listens on 127.0.0.1 (docs/deploy.md for the rest)")
+        if bool(tls_cert) != bool(tls_key):
+            raise CommandError("--tls-cert and --tls-key go together")
+        layout = production.Layout(var_dir or Path(settings.BASE_DIR) / "var" / "prod")
+        layout.create()
+        ports = production.Ports(
+            http=port,
+            daphne=daphne_port or port + 1,
+            processes=processes,
+            redis=redis_port,
+            postgres=postgres_port,
+        )
+        if taken := production.ports_taken(ports):
+            raise CommandError(f"Something listens on port(s) {taken} already (another run-prod?)")
+        secrets_ = production.secrets_load(layout)
+        env = production.app_env(dict(os.environ), secrets_=secrets_, ports=ports, layout=layout)
+        # The app's children stop before the database and Redis they write to.
+        infra, app = Supervisor(on_event=self._say), Supervisor(on_event=self._say)
+
+        _stop_on_signals()
+        try:
+            started = time.monotonic()
+
+            def step(done: str) -> None:
+                self.stdout.write(f"{done} ({time.monotonic() - started:.0f} s)")
+
+            tls = (tls_cert.resolve(), tls_key.resolve()) if tls_cert and tls_key else None
+            shape = production.Shape(
+                layout, ports, secrets_, env, production.nginx_binary(), tls=tls
+            )
+            self._start_prod_stores(shape, infra)
+            step("PostgreSQL and Redis are up")
+            shape.manage("migrate", "--noinput", "-v", "0")
+            if not no_demo:  # embedded here, not queued for a worker that is not up yet
+                shape.manage("load_demo", CELERY_TASK_ALWAYS_EAGER="1")
+            shape.manage("collectstatic", "--noinput", "-v", "0")
+            step("Migrated" + ("" if no_demo else ", demo data loaded") + ", static collected")
+            if not no_local_llm:
+                self._start_local_model(app, shape.log("local-llm"))
+            for name, command in (
+                ("celery-worker", production.celery_worker_command(celery_concurrency)),
+                ("celery-beat", production.celery_beat_command(layout.beat_schedule)),
+            ):
+                app.start(_prod_child(shape, name, command))
+            self._start_daphnes(shape, app, ready_timeout)
+            step(f"{processes} daphne processes are ready")
+            shape.render_nginx()
+            nginx = app.start(
+                _prod_child(shape, "nginx", production.nginx_command(shape.nginx, layout))
+            )
+            production.http_wait(shape.url + "readyz", nginx, "nginx", 30.0)
+            self.stdout.write(self.style.SUCCESS(_prod_banner(shape)))
+            banner = _ready_banner(shape.url, layout.admin_password)
+            self.stdout.write(self.style.SUCCESS(banner))
+            while True:
+                infra.poll()
+                app.poll()
+                time.sleep(0.5)
+        except _Stop:
+            _ignore_signals()
+            app.stop()
+            infra.stop()
+        except (ChildDied, production.NotReady) as failed:
+            app.stop()
+            infra.stop()
+            tail = getattr(failed, "tail", "")
+            raise CommandError(f"{failed}; stopping everything.{tail}") from None
+        except CommandError:
+            app.stop()
+            infra.stop()
+            raise
+
+    def _start_prod_stores(self, shape: production.Shape, infra: Supervisor) -> None:
+        """PostgreSQL (created on first start) and Redis, each ready before anything uses it."""
+        layout, ports = shape.layout, shape.ports
+        owner = production.postgres_owner(layout)
+        if production.postgres_init(layout, shape.secrets):
+            self.stdout.write(f"Created the PostgreSQL cluster in {layout.postgres_data}")
+        database = production.database_url(shape.secrets, ports.postgres)
+        postgres = production.postgres_command(layout, ports.postgres)
+        spec = ChildSpec(
+            "PostgreSQL",
+            lambda: shape.spawn("postgres", postgres, **owner),
+            restart=True,
+            log_path=shape.log("postgres"),
+            check_ready=lambda process: production.postgres_wait(database, process),
+        )
+        spec.check_ready(infra.start(spec))
+        production.database_create(database)
+        redis_url = production.redis_url(shape.secrets, ports.redis)
+        redis = production.redis_command(layout, ports.redis, shape.secrets.redis_password)
+        spec = ChildSpec(
+            "Redis",
+            lambda: shape.spawn("redis", redis),
+            restart=True,
+            log_path=shape.log("redis"),
+            check_ready=lambda process: production.redis_wait(redis_url, process),
+        )
+        spec.check_ready(infra.start(spec))
+
+    def _start_daphnes(self, shape: production.Shape, app: Supervisor, timeout_s: float) -> None:
+        """Every daphne started at once, then each waited for (they load the embedding model
+        side by side); one that dies later is restarted and counts once /readyz says so."""
+        started = []
+        for index, port in enumerate(shape.ports.daphnes, start=1):
+            name = f"daphne {index} (port {port})"
+            readyz = f"http://127.0.0.1:{port}/readyz"
+
+            def check(process: subprocess.Popen, name: str = name, readyz: str = readyz) -> None:
+                production.http_wait(readyz, process, name, timeout_s)
+
+            spec = _prod_child(shape, f"daphne-{index}", production.daphne_command(port))
+            spec = ChildSpec(name, spec.start, True, spec.log_path, check)
+            started.append((spec, app.start(spec)))
+        for spec, process in started:
+            spec.check_ready(process)
 
     def _say(self, text: str) -> None:
         self.stderr.write(text)
@@ -119,6 +282,47 @@ class Command(BaseCommand):
             ) from None
         supervisor.adopt(spec, process)
         self.stdout.write(f"The local model answers (pid {process.pid}): {answer.strip()!r}")
+
+
+class _Stop(BaseException):
+    """SIGINT or SIGTERM, raised where the main thread is (past any `except Exception`, as
+    KeyboardInterrupt is), so that the children are stopped from the main flow: stopping them
+    inside the signal handler deadlocked when the signal came during the supervisor's
+    `Popen.poll()`, whose lock the handler's `wait()` then waited for."""
+
+
+def _raise_stop(*_: object) -> None:
+    raise _Stop
+
+
+def _stop_on_signals() -> None:
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
+
+
+def _ignore_signals() -> None:
+    """While stopping: a second Ctrl-C does not interrupt the children's shutdown."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _prod_child(shape: production.Shape, name: str, command: list[str]) -> ChildSpec:
+    """A child of the production shape that is restarted when it dies, logging to its file."""
+    return ChildSpec(
+        name, lambda: shape.spawn(name, command), restart=True, log_path=shape.log(name)
+    )
+
+
+def _prod_banner(shape: production.Shape) -> str:
+    ports, layout = shape.ports, shape.layout
+    daphnes = ", ".join(str(port) for port in ports.daphnes)
+    return (
+        f"\nThe production shape is ready behind nginx at {shape.url}\n"
+        f"  nginx {ports.http} -> daphne x{ports.processes} ({daphnes}); Celery worker and beat\n"
+        f"  PostgreSQL 127.0.0.1:{ports.postgres}, Redis 127.0.0.1:{ports.redis} "
+        f"(passwords in {layout.secrets_file})\n"
+        f"  logs in {layout.logs}/ and {layout.nginx_dir}/"
+    )
 
 
 def _celery_worker(log_path: Path) -> ChildSpec:
@@ -182,10 +386,11 @@ def _wait_ready(url: str, daphne: subprocess.Popen, timeout_s: float) -> None:
     )
 
 
-def _ready_banner(url: str) -> str:
+def _ready_banner(url: str, password: Path | None = None) -> str:
     """The last lines `make run` prints, after the workers' start-up logs: every page to open
-    and how to log in, so nobody scrolls back for them."""
-    password = admin_password_file()
+    and how to log in (`password`: the demo admin's file, by default `load_demo`'s), so nobody
+    scrolls back for them."""
+    password = password or admin_password_file()
     login = f"admin, password in {password}" if password.exists() else "your superuser"
     return (
         f"\nDemo store with the chat widget: {url}\n"

@@ -1,0 +1,117 @@
+"""The production shape's parts that need no running processes: the nginx configuration nginx
+itself accepts, the visitor's address behind trusted proxies for every request, and a beat
+schedule that names tasks the worker has (the shape itself: test_production_shape.py)."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatbot import production
+from chatbot.celery import app as celery_app
+from chatbot.proxy import ForwardedClientMiddleware
+
+
+@pytest.fixture(scope="module")
+def nginx() -> str:
+    try:
+        return production.nginx_binary()
+    except production.NotReady as missing:
+        pytest.skip(str(missing))
+
+
+def _site(tmp_path: Path, **options: Any) -> production.NginxSite:
+    return production.NginxSite(
+        listen="127.0.0.1:8000",
+        upstreams=["127.0.0.1:8001", "127.0.0.1:8002", "127.0.0.1:8003"],
+        static_root=tmp_path / "staticfiles",
+        prefix=tmp_path / "nginx",
+        **options,
+    )
+
+
+def test_nginx_accepts_the_rendered_configuration(tmp_path, nginx):
+    layout = production.Layout(tmp_path)
+    layout.create()
+    config = production.nginx_config(_site(tmp_path))
+    layout.nginx_conf.write_text(config)
+    production.nginx_check(nginx, layout)  # raises with nginx's words when refused
+    for port in (8001, 8002, 8003):
+        assert f"server 127.0.0.1:{port};" in config
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in config
+    assert "proxy_set_header X-Forwarded-Proto $scheme;" in config
+    assert "proxy_read_timeout 3600s;" in config  # websockets outlive any answer
+
+
+def test_nginx_refuses_a_broken_configuration_and_says_why(tmp_path, nginx):
+    layout = production.Layout(tmp_path)
+    layout.create()
+    layout.nginx_conf.write_text(production.nginx_config(_site(tmp_path)) + "\nbroken;\n")
+    with pytest.raises(production.NotReady, match="broken"):
+        production.nginx_check(nginx, layout)
+
+
+def test_nginx_with_tls_is_accepted_too(tmp_path, nginx):
+    """The same site with a certificate (production terminates TLS at nginx)."""
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    layout = production.Layout(tmp_path)
+    layout.create()
+    config = production.nginx_config(_site(tmp_path, tls_certificate=cert, tls_key=key))
+    layout.nginx_conf.write_text(config)
+    production.nginx_check(nginx, layout)
+    assert "listen 127.0.0.1:8000 ssl;" in config
+
+
+async def _client_seen(scope: dict[str, Any]) -> Any:
+    seen: dict[str, Any] = {}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen["client"] = scope["client"]
+
+    await ForwardedClientMiddleware(app)(scope, None, None)
+    return seen["client"]
+
+
+async def test_every_request_sees_the_address_the_trusted_proxy_saw(settings):
+    through_nginx = {
+        "type": "http",
+        "client": ("127.0.0.1", 50000),
+        # A client wrote the first entry; nginx appended the second (the peer it saw).
+        "headers": [(b"x-forwarded-for", b"6.6.6.6, 198.51.100.4")],
+    }
+    settings.CHAT_TRUSTED_PROXY_COUNT = 0
+    assert await _client_seen(through_nginx) == ("127.0.0.1", 50000), "no header trusted"
+    settings.CHAT_TRUSTED_PROXY_COUNT = 1
+    assert await _client_seen(through_nginx) == ("198.51.100.4", 50000)
+    assert await _client_seen({**through_nginx, "type": "websocket"}) == ("198.51.100.4", 50000)
+    direct = {**through_nginx, "headers": []}
+    assert await _client_seen(direct) == ("127.0.0.1", 50000)
+
+
+def test_the_beat_schedule_names_tasks_the_worker_has(settings):
+    celery_app.loader.import_default_modules()
+    assert settings.CELERY_BEAT_SCHEDULE, "periodic work is scheduled"
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in celery_app.tasks, entry
+        assert entry["schedule"] > 0
+
+
+def test_the_app_environment_points_at_this_shape_and_trusts_one_proxy(tmp_path):
+    layout = production.Layout(tmp_path)
+    secrets = production.secrets_load(layout)
+    assert production.secrets_load(layout) == secrets, "made once, then kept"
+    assert (layout.secrets_file.stat().st_mode & 0o777) == 0o600
+    ports = production.Ports(http=8000, daphne=8001, processes=2, redis=6380, postgres=5433)
+    env = production.app_env({"SECRET_KEY": "k"}, secrets_=secrets, ports=ports, layout=layout)
+    assert env["DATABASE_URL"].endswith("@127.0.0.1:5433/chatbot")
+    assert env["REDIS_URL"].endswith("@127.0.0.1:6380/0")
+    assert env["CHAT_TRUSTED_PROXY_COUNT"] == "1"
+    assert env["CELERY_TASK_ALWAYS_EAGER"] == "0"
+    assert ports.daphnes == [8001, 8002]
