@@ -355,13 +355,13 @@
   var moved = false;
 
   function hideShortcuts() {
-    $("shortcuts").hidden = true;
-    $("shortcuts").textContent = "";
+    $("canned-offers").hidden = true;
+    $("canned-offers").textContent = "";
     offered = [];
   }
 
   function markActive() {
-    $("shortcuts")
+    $("canned-offers")
       .querySelectorAll("button.shortcut")
       .forEach(function (b, i) {
         b.classList.toggle("active", i === active);
@@ -371,7 +371,7 @@
 
   function showShortcuts() {
     var found = slashWord();
-    var list = $("shortcuts");
+    var list = $("canned-offers");
     list.textContent = "";
     var items = found ? matchingReplies(found[1]).slice(0, 8) : [];
     offered = items;

@@ -49,6 +49,15 @@ BACKGROUND_TAB = """
 """
 
 
+@pytest.fixture(autouse=True)
+def close_contexts(browser: Browser) -> Iterator[None]:
+    """The tests open a context per agent and visitor: closed after each test, or the shared
+    browser runs out of renderers for the tests after these."""
+    yield
+    for context in list(browser.contexts):
+        context.close()
+
+
 @pytest.fixture(scope="module")
 def agents_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """daphne with two agents, ann and bob, and a team "Billing" of bob."""

@@ -224,7 +224,7 @@ def test_canned_replies_library_shortcut_and_variables(
     expect(page.locator("#conv-owner")).to_have_text("You own this conversation.")
     reply = page.get_by_label("Reply", exact=True)
     reply.press_sequentially("/ref")
-    offered = page.locator("#shortcuts button.shortcut")
+    offered = page.locator("#canned-offers button.shortcut")
     expect(offered).to_have_count(2)
     expect(offered.first).to_contain_text("/refund Refund on its way")
     expect(offered.first).to_have_attribute("aria-selected", "true")
