@@ -267,7 +267,9 @@ def message_payload(message: Message) -> dict[str, Any]:
 def unanswered_visitor_message_ids(*, conversation: Conversation, limit: int = 5) -> list[int]:
     """Recent visitor messages with no bot reply yet: answers that may be streaming right now."""
     ids = (
-        conversation.messages.filter(role=Message.Role.VISITOR, reply__isnull=True)
+        conversation.messages.filter(
+            role=Message.Role.VISITOR, reply__isnull=True, attachment__isnull=True
+        )
         .order_by("-id")
         .values_list("id", flat=True)[:limit]
     )

@@ -250,6 +250,7 @@ def visitor_message_accept(*, conversation: Conversation, client_id: str, text: 
         # and a request for a person is never the bot's to answer, resent or not.
         owed = (
             message.role == Message.Role.VISITOR
+            and message.attachment_id is None
             and not selectors.asks_for_human(message.text)
             and not message_has_reply(message_id=message.id)
         )

@@ -282,3 +282,17 @@ async def test_files_reach_the_other_side_as_messages(settings):
         names = [f["message"]["attachment"]["name"] for f in frames if f["type"] == "message"]
         assert names == ["photo.png", "invoice.pdf"]
         assert json.dumps(frames).count("/attachments/") == 3  # photo, its thumbnail, invoice
+
+
+@pytest.mark.django_db
+def test_a_file_is_never_taken_for_an_unanswered_question():
+    """Recovery answers visitor messages left without a reply: never one carrying a file."""
+    from chatbot import recovery
+
+    public_id, token = pending()
+    upload(b"what about this?", "q.txt", conversation=public_id, token=token, client_id="f")
+    conversation = Conversation.objects.get(public_id=public_id)
+    question = Message.objects.create(conversation=conversation, role="visitor", text="Hello?")
+    orphans = recovery.orphaned_messages(max_age_s=600, conversation_id=conversation.pk)
+    assert [o[0] for o in orphans] == [question.pk]
+    assert services.unanswered_visitor_message_ids(conversation=conversation) == [question.pk]
