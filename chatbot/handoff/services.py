@@ -533,7 +533,7 @@ def faq_draft_from_message(*, message_id: int, agent: AbstractBaseUser) -> dict[
 
     message = (
         Message.objects.select_related("conversation")
-        .filter(pk=message_id, role=Message.Role.AGENT)
+        .filter(pk=message_id, role=Message.Role.AGENT, attachment__isnull=True)  # no file
         .first()
     )
     if message is None:
