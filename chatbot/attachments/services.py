@@ -76,10 +76,8 @@ def _attachment_discard(attachment: Attachment) -> None:
 
 
 def _tell(conversation: Conversation, message: Message) -> None:
-    public_id, frame = (
-        conversation.public_id,
-        {"type": "message", "message": message_payload(message)},
-    )
+    public_id = conversation.public_id
+    frame = {"type": "message", "message": message_payload(message)}
     transaction.on_commit(lambda: notify.to_visitor(public_id, frame))
 
 

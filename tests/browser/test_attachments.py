@@ -149,3 +149,26 @@ def test_files_both_ways_across_origins(
     expect(agent.locator("#transcript .msg.visitor")).to_have_count(1)
     expect(agent.locator("#transcript .msg.agent")).to_have_count(1)
     assert "invoice" not in agent.locator("#transcript").inner_text()
+
+
+def test_the_paperclip_speaks_chinese(
+    browser: Browser, sites: tuple[str, str], tmp_path: Path
+) -> None:
+    chat, _host = sites
+    visitor = _page(browser)
+    visitor.goto(chat + "/?locale=zh-hans")
+    widget = visitor.locator("chatbot-widget")
+    widget.locator("button.launcher").click()
+    expect(widget.get_by_role("button", name="添加附件")).to_be_visible()
+    expect(widget.locator(".conn")).to_be_hidden()
+    archive = tmp_path / "photos.zip"
+    archive.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+    widget.locator("input[type=file]").set_input_files(str(archive))
+    expect(widget.locator(".row.visitor.failed .meta")).to_contain_text(
+        "只能发送图片（PNG、JPEG、GIF、WebP）、PDF 和文本文件。"
+    )
+    widget.locator("input[type=file]").set_input_files(
+        files=[{"name": "订单.txt", "mimeType": "text/plain", "buffer": "订单 1234".encode()}]
+    )
+    expect(widget.locator(".row.visitor:not(.failed) a.file")).to_contain_text("订单.txt")
+    expect(widget.locator(".row.visitor:not(.failed) .meta")).not_to_contain_text("正在上传")
