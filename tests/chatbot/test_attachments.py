@@ -296,3 +296,16 @@ def test_a_file_is_never_taken_for_an_unanswered_question():
     orphans = recovery.orphaned_messages(max_age_s=600, conversation_id=conversation.pk)
     assert [o[0] for o in orphans] == [question.pk]
     assert services.unanswered_visitor_message_ids(conversation=conversation) == [question.pk]
+
+
+@pytest.mark.django_db
+def test_a_file_past_the_in_memory_upload_size_is_stored_whole(settings):
+    """Past FILE_UPLOAD_MAX_MEMORY_SIZE Django spools the upload to a temporary file."""
+    public_id, token = pending()
+    data = ("第 %06d 行：订单记录\n" * 200_000 % tuple(range(200_000))).encode()
+    assert settings.FILE_UPLOAD_MAX_MEMORY_SIZE < len(data) < settings.CHAT_ATTACHMENT_MAX_BYTES
+    response = upload(data, "log.txt", conversation=public_id, token=token)
+    assert response.status_code == 201
+    served = Client().get(response.json()["message"]["attachment"]["url"])
+    assert b"".join(served.streaming_content) == data
+    assert served["Content-Type"] == "text/plain; charset=utf-8"
