@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -74,6 +75,26 @@ class Conversation(models.Model):
         return self.public_id
 
 
+def attachment_path(instance: "Attachment", filename: str) -> str:
+    """A random name under the month: the visitor's file name never reaches the filesystem."""
+    return f"attachments/{instance.created_at:%Y/%m}/{secrets.token_urlsafe(18)}{filename}"
+
+
+class Attachment(models.Model):
+    """A file a visitor or an agent sent (chatbot.attachments; docs/security.md,
+    "Attachments"). Its type is what its bytes are, sniffed on upload, never its name's."""
+
+    file = models.FileField(upload_to=attachment_path, max_length=200)
+    thumbnail = models.FileField(upload_to=attachment_path, max_length=200, blank=True)
+    name = models.CharField(max_length=200)  # the uploader's name for it, shown and downloaded
+    size = models.PositiveBigIntegerField()
+    content_type = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Message(models.Model):
     class Role(models.TextChoices):
         VISITOR = "visitor", "Visitor"
@@ -105,6 +126,10 @@ class Message(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+    )
+    # A file the message carries (its text is the file's name); the bot never answers one.
+    attachment = models.OneToOneField(
+        Attachment, null=True, blank=True, on_delete=models.SET_NULL, related_name="message"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -32,7 +32,8 @@ def orphaned_messages(
     """(message id, conversation public id, locale) of visitor messages the bot should have
     answered and has not, oldest first: no reply, the bot holds the conversation, no agent or
     system line came after it (a person answered, or the conversation was closed and reopened),
-    it does not ask for a person, and it was asked between `max_age_s` and `min_age_s` ago.
+    it does not ask for a person nor carry a file, and it was asked between `max_age_s` and
+    `min_age_s` ago.
     Whether an answer to it is being written right now is the claim's to say, not this."""
     now = timezone.now()
     person_after = Message.objects.filter(
@@ -43,6 +44,7 @@ def orphaned_messages(
     rows = Message.objects.filter(
         role=Message.Role.VISITOR,
         reply__isnull=True,
+        attachment__isnull=True,  # a file is never the bot's to answer
         conversation__status=Conversation.Status.BOT,
         created_at__gte=now - dt.timedelta(seconds=max_age_s),
         created_at__lte=now - dt.timedelta(seconds=min_age_s),

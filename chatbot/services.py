@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from chatbot import message_sql
+from chatbot.attachments.signed import attachment_payload
 from chatbot.cache.services import entries_evict_for_feedback
 from chatbot.llm import pending
 from chatbot.models import Conversation, Feedback, Message, QueuedQuestion, new_public_id
@@ -146,7 +147,11 @@ def bot_message_store(
 
 
 def messages_after(*, conversation: Conversation, after: int) -> list[Message]:
-    return list(conversation.messages.filter(id__gt=after).select_related("author").order_by("id"))
+    return list(
+        conversation.messages.filter(id__gt=after)
+        .select_related("author", "attachment")
+        .order_by("id")
+    )
 
 
 def last_message_id(*, conversation: Conversation) -> int:
@@ -254,13 +259,17 @@ def message_payload(message: Message) -> dict[str, Any]:
     }
     if message.role == Message.Role.AGENT and message.author_id is not None:
         payload["author"] = {"name": user_display_name(message.author)}
+    if message.attachment_id is not None:
+        payload["attachment"] = attachment_payload(message.attachment)
     return payload
 
 
 def unanswered_visitor_message_ids(*, conversation: Conversation, limit: int = 5) -> list[int]:
     """Recent visitor messages with no bot reply yet: answers that may be streaming right now."""
     ids = (
-        conversation.messages.filter(role=Message.Role.VISITOR, reply__isnull=True)
+        conversation.messages.filter(
+            role=Message.Role.VISITOR, reply__isnull=True, attachment__isnull=True
+        )
         .order_by("-id")
         .values_list("id", flat=True)[:limit]
     )

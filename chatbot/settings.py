@@ -228,6 +228,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Where `manage.py load_demo` writes the demo admin's password; empty: var/admin-password.txt.
 DEMO_ADMIN_PASSWORD_FILE = env.str("DEMO_ADMIN_PASSWORD_FILE", default="")
 
+# Files people send in the chat (chatbot.attachments; docs/security.md, "Attachments"): stored
+# through Django's storage API, under var/media by default, and served only through signed URLs.
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
+CHAT_ATTACHMENT_MAX_BYTES = env.int("CHAT_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+# How long a signed attachment URL opens the file; a reload or a resume signs afresh.
+CHAT_ATTACHMENT_URL_MAX_AGE_S = env.int("CHAT_ATTACHMENT_URL_MAX_AGE_S", default=3600)
+# Dotted path of a callable scanner(data: bytes, *, name: str, content_type: str) -> str | None
+# (a reason to refuse it, None when clean), e.g. a ClamAV client. Empty: files are unscanned.
+CHAT_ATTACHMENT_SCANNER = env.str("CHAT_ATTACHMENT_SCANNER", default="")
+
 # --- Chat -----------------------------------------------------------------------------------
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)
 CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=16384)

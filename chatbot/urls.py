@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from chatbot import health, llm_admin, views, views_analytics, views_console, views_metrics
+from chatbot.attachments import views as attachment_views
 from knowledge import views as knowledge_views
 
 urlpatterns = [
@@ -14,6 +15,13 @@ urlpatterns = [
     # Browsers ask for /favicon.ico on every page that names none (the admin's pages): a 404
     # in every log otherwise.
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+    path("chat/attachments/", attachment_views.visitor_upload, name="attachment-upload"),
+    path("attachments/<str:token>/", attachment_views.attachment_file, name="attachment-file"),
+    path(
+        "console/conversations/<str:public_id>/attachments/",
+        attachment_views.agent_upload,
+        name="console-attachment-upload",
+    ),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("readyz/models", health.readyz_models, name="readyz-models"),

@@ -109,6 +109,9 @@ CONSOLE_TEXT = {
     "agentTyping": _("Another agent is typing…"),
     "askedThisFaq": _("The visitor asked this FAQ"),
     "askedThisFaqTitle": _("Save the visitor's last question as a draft phrasing of this FAQ"),
+    "uploading": _("Sending {name}…"),
+    "uploadFailed": _("The file was not sent: {error}"),
+    "fileLink": _("{name} ({size} KB)"),
 }
 
 

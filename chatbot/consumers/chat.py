@@ -290,7 +290,8 @@ class ChatConsumer(JsonSocketConsumer):
             )
 
     async def on_resume(self, frame: ResumeFrame) -> None:
-        if self.conversation is None:  # nothing stored yet, so nothing to replay
+        # Nothing stored yet, so nothing to replay (an upload over HTTP may have stored it).
+        if not await self.stored():
             await self.send_frame({"type": "resumed", "last_id": frame.after})
             return
         messages = await database_sync_to_async(services.messages_after)(

@@ -260,7 +260,7 @@ def conversation_detail(*, public_id: str) -> dict[str, Any] | None:
         return None
     messages = (
         Message.objects.filter(conversation=conversation)
-        .select_related("feedback", "author")
+        .select_related("feedback", "author", "attachment")
         .order_by("id")
     )
     notes = AgentNote.objects.filter(conversation=conversation).select_related("author")

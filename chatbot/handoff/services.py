@@ -21,6 +21,7 @@ from chatbot.handoff.errors import HandoffError
 from chatbot.models import (
     AgentNote,
     AgentPresence,
+    Attachment,
     Conversation,
     LeftMessage,
     Message,
@@ -249,6 +250,7 @@ def visitor_message_accept(*, conversation: Conversation, client_id: str, text: 
         # and a request for a person is never the bot's to answer, resent or not.
         owed = (
             message.role == Message.Role.VISITOR
+            and message.attachment_id is None
             and not selectors.asks_for_human(message.text)
             and not message_has_reply(message_id=message.id)
         )
@@ -320,9 +322,15 @@ def conversation_claim(*, public_id: str, agent: AbstractBaseUser) -> ClaimResul
 
 @transaction.atomic
 def agent_message_send(
-    *, public_id: str, agent: AbstractBaseUser, client_id: str, text: str
+    *,
+    public_id: str,
+    agent: AbstractBaseUser,
+    client_id: str,
+    text: str,
+    attachment: Attachment | None = None,
 ) -> tuple[Message, bool]:
-    """Stores the owner's reply (idempotent on client_id) and relays it to the visitor."""
+    """Stores the owner's reply (idempotent on client_id) and relays it to the visitor; with
+    `attachment`, a file they sent (chatbot.attachments), which is no phrasing to learn from."""
     conversation = _conversation(public_id)
     _require_owner(conversation, agent)
     try:
@@ -333,6 +341,7 @@ def agent_message_send(
                 author=agent,
                 client_id=client_id,
                 text=text,
+                attachment=attachment,
             )
     except IntegrityError:
         return Message.objects.get(conversation=conversation, client_id=client_id), False
@@ -343,7 +352,8 @@ def agent_message_send(
     _tell_visitor(conversation, {"type": "message", "message": message_payload(message)})
     if first:
         _on_commit_queue_changed()
-    phrasings.paraphrase_draft_from_reply(reply=message, locale=conversation.locale)
+    if attachment is None:
+        phrasings.paraphrase_draft_from_reply(reply=message, locale=conversation.locale)
     return message, True
 
 
@@ -523,7 +533,7 @@ def faq_draft_from_message(*, message_id: int, agent: AbstractBaseUser) -> dict[
 
     message = (
         Message.objects.select_related("conversation")
-        .filter(pk=message_id, role=Message.Role.AGENT)
+        .filter(pk=message_id, role=Message.Role.AGENT, attachment__isnull=True)  # no file
         .first()
     )
     if message is None:

@@ -95,6 +95,11 @@
       subtitleAway: "Instant answers · our team is back {when}",
       dismiss: "Dismiss",
       suggested: "Suggested questions",
+      attach: "Attach a file",
+      uploading: "Uploading… {pct}%",
+      uploadFailed: "Not sent: the file could not be uploaded.",
+      attachmentImage: "Image: {name}",
+      fileSize: "{size}",
     },
     "zh-hans": {
       title: "在线客服",
@@ -166,6 +171,11 @@
       subtitleAway: "智能助手即时回复 · 人工客服{when}回来",
       dismiss: "关闭",
       suggested: "推荐问题",
+      attach: "添加附件",
+      uploading: "正在上传… {pct}%",
+      uploadFailed: "未发送：文件上传失败。",
+      attachmentImage: "图片：{name}",
+      fileSize: "{size}",
     },
   };
 
@@ -351,6 +361,18 @@
     ".row.system .bubble,.row.notice .bubble{background:transparent;color:var(--muted);font-size:12.5px;padding:2px 8px;}",
     ".row.notice .bubble{color:var(--fg);}",
     ".row.visitor.pending .bubble{opacity:.7;}",
+    ".bubble.has-file{padding:4px;white-space:normal;}",
+    ".bubble .thumb{display:block;border-radius:12px;overflow:hidden;line-height:0;}",
+    ".bubble .thumb img{display:block;max-width:220px;max-height:220px;width:auto;height:auto;}",
+    ".bubble .file{display:flex;align-items:center;gap:8px;padding:6px 9px;color:inherit;text-decoration:none;min-width:0;}",
+    ".bubble a.file span{text-decoration:underline;}",
+    ".bubble .file span{overflow-wrap:anywhere;min-width:0;}",
+    ".bubble .file svg{width:22px;height:22px;flex:none;fill:currentColor;}",
+    ".bubble .file small{opacity:.8;white-space:nowrap;}",
+    ".attach{border:1px solid #d1d5db;background:#fff;color:var(--muted);border-radius:12px;height:42px;width:42px;padding:0;display:flex;align-items:center;justify-content:center;flex:none;}",
+    ".attach:hover{color:var(--accent);border-color:var(--accent);}",
+    ".attach:disabled{opacity:.45;cursor:not-allowed;}",
+    ".attach svg{width:20px;height:20px;fill:currentColor;}",
     ".row.visitor.failed .bubble{opacity:.85;box-shadow:0 0 0 2px var(--danger);}",
     ".meta{font-size:12px;color:var(--muted);margin:4px 4px 0;display:flex;align-items:center;gap:8px;flex-wrap:wrap;}",
     ".row.failed .meta,.err{color:var(--danger);}",
@@ -415,6 +437,8 @@
     chat: '<path d="M12 3C6.5 3 2 6.6 2 11c0 2.2 1.1 4.2 2.9 5.6-.2 1.4-.8 2.8-1.8 3.9-.2.2 0 .6.3.6 2 0 3.8-.8 5-1.7 1.1.3 2.3.5 3.6.5 5.5 0 10-3.6 10-8S17.5 3 12 3z"/>',
     close: '<path d="M18.3 5.7a1 1 0 0 0-1.4 0L12 10.6 7.1 5.7a1 1 0 1 0-1.4 1.4l4.9 4.9-4.9 4.9a1 1 0 1 0 1.4 1.4l4.9-4.9 4.9 4.9a1 1 0 0 0 1.4-1.4L13.4 12l4.9-4.9a1 1 0 0 0 0-1.4z"/>',
     mail: '<path d="M20 4H4a2 2 0 0 0-2 2v12a2 2 0 0 0 2 2h16a2 2 0 0 0 2-2V6a2 2 0 0 0-2-2zm0 4-8 5-8-5V6l8 5 8-5v2z"/>',
+    clip: '<path d="M16.5 6.5v10.6a4.5 4.5 0 0 1-9 0V5.8a3 3 0 0 1 6 0v10.3a1.5 1.5 0 0 1-3 0V6.5H9v9.6a3 3 0 0 0 6 0V5.8a4.5 4.5 0 0 0-9 0v11.3a6 6 0 0 0 12 0V6.5h-1.5z"/>',
+    file: '<path d="M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8l-6-6zm-1 7V3.5L18.5 9H13z"/>',
     send: '<path d="M3.4 20.4 21 12.9c.8-.4.8-1.5 0-1.8L3.4 3.6c-.7-.3-1.4.4-1.2 1.1L4 11l9 1-9 1-1.8 6.3c-.2.7.5 1.4 1.2 1.1z"/>',
     up: '<path d="M2 21h3V9H2v12zm20-11c0-1.1-.9-2-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6C6.2 8 6 8.5 6 9v10c0 1.1.9 2 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z"/>',
     down: '<path d="M22 3h-3v12h3V3zM2 14c0 1.1.9 2 2 2h6.3l-1 4.6v.3c0 .4.2.8.4 1.1l1.1 1L17.4 16.4c.4-.4.6-.9.6-1.4V5c0-1.1-.9-2-2-2H7c-.8 0-1.5.5-1.8 1.2l-3 7.1c-.1.2-.2.5-.2.7v2z"/>',
@@ -649,6 +673,17 @@
   sendBtn.type = "submit";
   sendBtn.appendChild(svg("send"));
   sendBtn.disabled = true;
+  // Files go over HTTP (docs/widget.md, "Attachments"): the paperclip opens the file picker.
+  var attachBtn = button("attach", T.attach);
+  attachBtn.title = T.attach;
+  attachBtn.appendChild(svg("clip"));
+  var fileInput = el("input");
+  fileInput.type = "file";
+  fileInput.accept = "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain";
+  fileInput.hidden = true;
+  fileInput.tabIndex = -1;
+  box.appendChild(attachBtn);
+  box.appendChild(fileInput);
   box.appendChild(input);
   box.appendChild(sendBtn);
   var counter = el("div", "counter");
@@ -973,6 +1008,10 @@
   function retryVisitor(clientId) {
     var v = visitorRows.get(clientId);
     if (!v) return;
+    if (uploads.has(clientId)) {
+      uploadFile(clientId, uploads.get(clientId));
+      return;
+    }
     if (v.id != null) {
       var r = replies.get(v.id);
       if (r && r.done) return;
@@ -1309,6 +1348,111 @@
     scrollToBottom();
   }
 
+  // --- attachments (docs/widget.md, "Attachments") ---------------------------------------
+  var fileIds = new Set(); // visitor messages that carry a file: the bot never answers them
+  var uploads = new Map(); // client id -> the File, for a retry
+
+  function fileUrl(path) {
+    // Only this server's signed attachment paths become links or images.
+    return typeof path === "string" && /^\/attachments\/[A-Za-z0-9_:.\-]+\/$/.test(path) ? serverOrigin + path : null;
+  }
+
+  function sizeText(n) {
+    if (n >= 1048576) return (n / 1048576).toFixed(1) + " MB";
+    if (n >= 1024) return Math.round(n / 1024) + " KB";
+    return n + " B";
+  }
+
+  function renderAttachment(bubble, a) {
+    while (bubble.firstChild) bubble.removeChild(bubble.firstChild);
+    bubble.classList.add("has-file");
+    var name = String(a.name || "");
+    var href = fileUrl(a.url);
+    var thumb = fileUrl(a.thumbnail_url);
+    if (a.image && href && thumb) {
+      var pic = link(href, null);
+      pic.className = "thumb";
+      pic.setAttribute("aria-label", fmt(T.attachmentImage, { name: name }));
+      var img = el("img");
+      img.src = thumb;
+      img.alt = name;
+      img.loading = "lazy";
+      img.addEventListener("load", function () {
+        if (nearBottom()) scrollToBottom();
+      });
+      pic.appendChild(img);
+      bubble.appendChild(pic);
+      return;
+    }
+    var item = href ? link(href, null) : el("span");
+    item.className = "file";
+    if (href) item.setAttribute("download", name);
+    item.appendChild(svg("file"));
+    item.appendChild(el("span", null, name));
+    if (typeof a.size === "number") item.appendChild(el("small", null, sizeText(a.size)));
+    bubble.appendChild(item);
+  }
+
+  function showFilePending(v, file) {
+    var bubble = v.row.querySelector(".bubble");
+    renderAttachment(bubble, { name: file.name, size: file.size });
+  }
+
+  function uploadFile(clientId, file) {
+    dropSuggestions();
+    var v = renderVisitor(clientId, file.name, "pending");
+    uploads.set(clientId, file);
+    showFilePending(v, file);
+    setVisitorState(v, "pending");
+    var progress = v.meta.firstChild;
+    if (progress) progress.textContent = fmt(T.uploading, { pct: 0 });
+    scrollToBottom();
+    var form = new FormData();
+    form.append("conversation", store.conversation);
+    form.append("token", store.token);
+    form.append("client_id", clientId);
+    form.append("file", file, file.name);
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", serverOrigin + "/chat/attachments/?locale=" + encodeURIComponent(locale));
+    xhr.withCredentials = false; // the conversation token is the credential, never cookies
+    xhr.upload.addEventListener("progress", function (e) {
+      if (e.lengthComputable && v.state === "pending" && progress) {
+        progress.textContent = fmt(T.uploading, { pct: Math.floor((100 * e.loaded) / e.total) });
+      }
+    });
+    xhr.onload = function () {
+      var body = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch (e) {
+        body = null;
+      }
+      if (xhr.status >= 200 && xhr.status < 300 && body && body.message) {
+        uploads.delete(clientId);
+        renderMessage(body.message);
+        return;
+      }
+      setVisitorState(v, "failed", (body && typeof body.text === "string" && body.text) || T.uploadFailed);
+    };
+    xhr.onerror = function () {
+      setVisitorState(v, "failed", T.uploadFailed);
+    };
+    xhr.send(form);
+  }
+
+  attachBtn.addEventListener("click", function () {
+    if (!store.conversation) {
+      ensureConnected();
+      return;
+    }
+    fileInput.click();
+  });
+  fileInput.addEventListener("change", function () {
+    var file = fileInput.files && fileInput.files[0];
+    fileInput.value = "";
+    if (file) uploadFile(newClientId(), file);
+  });
+
   // --- stored messages (replay, agents, the system, other tabs) ---------------------------
   function renderMessage(m) {
     if (!m || typeof m.id !== "number") return;
@@ -1318,7 +1462,10 @@
       if (rendered.has(m.id)) return;
       var cid = typeof m.client_id === "string" && m.client_id ? m.client_id : "srv-" + m.id;
       var v = visitorStored(cid, m.id, String(m.text || ""));
-      v.row.querySelector(".bubble").textContent = String(m.text || "");
+      if (m.attachment) {
+        fileIds.add(m.id);
+        renderAttachment(v.row.querySelector(".bubble"), m.attachment);
+      } else v.row.querySelector(".bubble").textContent = String(m.text || "");
       setTime(v.row, m.created);
       return;
     }
@@ -1337,7 +1484,8 @@
       row.querySelector(".bubble").textContent = String(m.text || "");
     } else {
       setWho(row, m);
-      renderRich(row.querySelector(".bubble"), String(m.text || ""));
+      if (m.attachment) renderAttachment(row.querySelector(".bubble"), m.attachment);
+      else renderRich(row.querySelector(".bubble"), String(m.text || ""));
       setTime(row, m.created);
     }
     if (kind === "bot") addCitations(row, m.citations);
@@ -1587,7 +1735,7 @@
     if (convStatus === "bot") {
       visitorById.forEach(function (clientId, id) {
         var r = replies.get(id);
-        if (id > personLineId && !(r && r.done)) startThinking(id);
+        if (id > personLineId && !(r && r.done) && !fileIds.has(id)) startThinking(id);
       });
     }
     if (handoffWanted) {

@@ -29,6 +29,7 @@
   var AT = JSON.parse($("assignment-text").textContent); // assignment and notification words
   var csrf = body.getAttribute("data-csrf");
   var faqDraftUrl = body.getAttribute("data-faq-draft-url");
+  var attachmentUrl = body.getAttribute("data-attachment-url"); // CONVERSATION is replaced
 
   var state = {
     me: null,
@@ -546,6 +547,59 @@
     return CT.roleSystem;
   }
 
+  // A file in the transcript: its thumbnail linking to it for images, a download link else.
+  // Only this server's signed attachment paths are used.
+  function attachmentNode(a) {
+    var ok = function (u) {
+      return typeof u === "string" && /^\/attachments\/[A-Za-z0-9_:.\-]+\/$/.test(u);
+    };
+    var wrap = el("div", "text");
+    var name = String(a.name || "");
+    if (!ok(a.url)) {
+      wrap.textContent = name;
+      return wrap;
+    }
+    var link = el("a", a.image && ok(a.thumbnail_url) ? "file-thumb" : "file-link");
+    link.href = a.url;
+    link.target = "_blank";
+    link.rel = "noopener";
+    if (a.image && ok(a.thumbnail_url)) {
+      var img = el("img");
+      img.src = a.thumbnail_url;
+      img.alt = name;
+      link.appendChild(img);
+    } else {
+      link.setAttribute("download", name);
+      link.textContent = fmt(CT.fileLink, { name: name, size: Math.max(1, Math.round((a.size || 0) / 1024)) });
+    }
+    wrap.appendChild(link);
+    return wrap;
+  }
+
+  function uploadAttachment(file) {
+    if (!state.current || !file) return;
+    var status = $("attach-status");
+    status.textContent = fmt(CT.uploading, { name: file.name });
+    var form = new FormData();
+    form.append("client_id", newId());
+    form.append("file", file, file.name);
+    var url = attachmentUrl.replace("CONVERSATION", encodeURIComponent(state.current.conversation));
+    fetch(url, { method: "POST", body: form, headers: { "X-CSRFToken": csrf }, credentials: "same-origin" })
+      .then(function (r) {
+        return r.json().then(function (data) {
+          return { ok: r.ok, data: data };
+        });
+      })
+      .then(function (res) {
+        if (!res.ok) throw new Error(res.data.text || res.data.error || "error");
+        status.textContent = "";
+        if (state.current && res.data.message) addMessage(res.data.message);
+      })
+      .catch(function (err) {
+        status.textContent = fmt(CT.uploadFailed, { error: err.message });
+      });
+  }
+
   function addMessage(m) {
     var list = $("transcript");
     if (list.querySelector('[data-id="' + m.id + '"]')) return;
@@ -555,7 +609,8 @@
     head.appendChild(el("span", "who", roleLabel(m)));
     head.appendChild(el("time", null, new Date(m.created).toLocaleTimeString()));
     li.appendChild(head);
-    li.appendChild(el("div", "text", m.text));
+    if (m.attachment) li.appendChild(attachmentNode(m.attachment));
+    else li.appendChild(el("div", "text", m.text));
     if (m.role === "bot" && m.trace) {
       var t = m.trace;
       var parts = ["source " + (t.source || m.source)];
@@ -585,7 +640,7 @@
       li.appendChild(cites);
     }
     if (m.feedback) li.appendChild(el("div", "feedback " + m.feedback.value, (m.feedback.value === "up" ? CT.helpful : CT.notHelpful) + (m.feedback.comment ? " — " + m.feedback.comment : "")));
-    if (m.role === "agent") {
+    if (m.role === "agent" && !m.attachment) {
       var save = el("button", "faq", CT.saveFaq);
       save.type = "button";
       save.addEventListener("click", function () {
@@ -678,6 +733,12 @@
       stopTyping();
     }
   }
+
+  $("attach").addEventListener("change", function () {
+    var file = this.files && this.files[0];
+    this.value = "";
+    uploadAttachment(file);
+  });
 
   $("composer").addEventListener("submit", function (e) {
     e.preventDefault();
