@@ -1103,6 +1103,7 @@
   window.__console = {
     hooks: hooks,
     notice: notice,
+    open: openConversation,
     searchResults: function (items) {
       state.searchItems = items;
       renderList();
