@@ -2,7 +2,9 @@
 `data-attributes`, then calls `window.ChatbotWidget.setAttributes`; the visitor (an iPhone in
 Shanghai, come from a search engine) writes; the agent's console shows the page, referrer,
 browser and device, the local time, the attributes as text (markup not run) and the visitor's
-earlier conversation from the same browser, which opens on a click."""
+earlier conversation from the same browser, which opens on a click. And "Save as FAQ draft"
+shows the draft without the greeting and the visitor's name for editing, refusing an edit
+that adds an email address."""
 
 import json
 from collections.abc import Iterator
@@ -36,6 +38,9 @@ Message.objects.create(conversation=old, role="visitor", text="Did my refund go 
 visitor.visitor_context_save(
     conversation_id=old.pk, context=visitor.Context(visitor_id="{VISITOR}")
 )
+src = Conversation.objects.create(public_id="faq-source")
+Message.objects.create(conversation=src, role="visitor", text="Hi, I'm Alice. How do I return it?")
+Message.objects.create(conversation=src, role="agent", text="Hi Alice, within 30 days, Alice.")
 """
 
 
@@ -121,4 +126,23 @@ def test_the_console_shows_who_the_visitor_is_and_where_they_are(
     past.click()
     expect(page.locator("#conv-title")).to_have_text("Conversation earlier-one")
     expect(page.locator("#visitor-past a")).to_have_text(conversation)
+    page.context.close()
+
+
+def test_save_as_faq_draft_shows_a_cleaned_draft_to_edit(browser: Browser, server: str) -> None:
+    page = _console(browser, server, "faq-source")
+    page.get_by_role("button", name="Save as FAQ draft").click()
+    question, answer = page.get_by_label("FAQ question"), page.get_by_label("FAQ answer")
+    expect(question).to_have_value("How do I return it?")
+    expect(answer).to_have_value("Within 30 days.")
+    expect(page.locator("form.faq-draft")).to_contain_text("Taken out: greeting, name")
+    answer.fill("Within 30 days; write to alice@example.com.")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.locator("form.faq-draft [role=status]")).to_have_text(
+        "Remove the personal details first: email"
+    )
+    answer.fill("Within 30 days, with the label from your account.")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.locator("form.faq-draft")).to_have_count(0)
+    expect(page.locator("button.faq")).to_have_text("Saved as FAQ draft (awaiting approval)")
     page.context.close()
