@@ -112,6 +112,13 @@ CONSOLE_TEXT = {
     "faqSaveDraft": _("Save draft"),
     "faqCancel": _("Cancel"),
     "faqPersonal": _("Remove the personal details first: {kinds}"),
+    # What "Save as FAQ draft" took out or still finds (chatbot.handoff.faq_draft kinds).
+    "faqKind_greeting": _("greeting"),
+    "faqKind_name": _("name"),
+    "faqKind_email": _("email address"),
+    "faqKind_phone_number": _("phone number"),
+    "faqKind_placeholder": _("[…] mark"),
+    "faqKind_other": _("personal detail"),
     "visitorTyping": _("Visitor is typing…"),
     "agentTyping": _("Another agent is typing…"),
     "askedThisFaq": _("The visitor asked this FAQ"),

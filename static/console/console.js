@@ -667,6 +667,15 @@
       });
   }
 
+  function faqKinds(kinds) {
+    var words = [];
+    kinds.forEach(function (k) {
+      var word = CT["faqKind_" + k] || CT.faqKind_other;
+      if (words.indexOf(word) < 0) words.push(word);
+    });
+    return words.join(", ");
+  }
+
   function faqDraftForm(messageId, draft, button) {
     var form = el("form", "faq-draft");
     var q = el("textarea");
@@ -683,7 +692,7 @@
     al.appendChild(a);
     form.appendChild(ql);
     form.appendChild(al);
-    if (draft.removed.length) form.appendChild(el("p", "hint", fmt(CT.faqTakenOut, { kinds: draft.removed.join(", ") })));
+    if (draft.removed.length) form.appendChild(el("p", "hint", fmt(CT.faqTakenOut, { kinds: faqKinds(draft.removed) })));
     var status = el("p", "status");
     status.setAttribute("role", "status");
     var save = el("button", "primary", CT.faqSaveDraft);
@@ -713,7 +722,7 @@
             button.hidden = false;
             button.textContent = CT.savedFaq;
           } else if (res.data.error === "personal") {
-            status.textContent = fmt(CT.faqPersonal, { kinds: res.data.kinds.join(", ") });
+            status.textContent = fmt(CT.faqPersonal, { kinds: faqKinds(res.data.kinds) });
           } else status.textContent = fmt(CT.couldNotSave, { error: res.data.error });
         })
         .catch(function () {

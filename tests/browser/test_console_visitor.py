@@ -135,11 +135,11 @@ def test_save_as_faq_draft_shows_a_cleaned_draft_to_edit(browser: Browser, serve
     question, answer = page.get_by_label("FAQ question"), page.get_by_label("FAQ answer")
     expect(question).to_have_value("How do I return it?")
     expect(answer).to_have_value("Within 30 days.")
-    expect(page.locator("form.faq-draft")).to_contain_text("Taken out: greeting, name")
+    expect(page.locator("form.faq-draft")).to_contain_text("Taken out: greeting, name.")
     answer.fill("Within 30 days; write to alice@example.com.")
     page.get_by_role("button", name="Save draft").click()
     expect(page.locator("form.faq-draft [role=status]")).to_have_text(
-        "Remove the personal details first: email"
+        "Remove the personal details first: email address"
     )
     answer.fill("Within 30 days, with the label from your account.")
     page.get_by_role("button", name="Save draft").click()
