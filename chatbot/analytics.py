@@ -106,18 +106,35 @@ def day_range(start_day: dt.date, end_day: dt.date) -> tuple[dt.datetime, dt.dat
     return start, end
 
 
-def load(start_day: dt.date, end_day: dt.date) -> Dataset:
+# The demo conversations of `manage.py seed_analytics_demo` are marked by their visitor token.
+DEMO_VISITOR_PREFIX = "analytics-demo-"
+
+
+def real_data_exists() -> bool:
+    """Whether any conversation is not a seeded demo one."""
+    return Conversation.objects.exclude(visitor_token__startswith=DEMO_VISITOR_PREFIX).exists()
+
+
+def load(start_day: dt.date, end_day: dt.date, *, include_demo: bool = True) -> Dataset:
+    """The range's conversations and messages; without the seeded demo ones unless asked."""
     start, end = day_range(start_day, end_day)
+    conversations_qs = Conversation.objects.filter(created_at__gte=start, created_at__lt=end)
+    messages_qs = Message.objects.filter(
+        created_at__gte=start, created_at__lt=end + RECONTACT_WINDOW
+    )
+    if not include_demo:
+        conversations_qs = conversations_qs.exclude(visitor_token__startswith=DEMO_VISITOR_PREFIX)
+        messages_qs = messages_qs.exclude(
+            conversation__visitor_token__startswith=DEMO_VISITOR_PREFIX
+        )
     conversations = [
         ConversationRow(*row)
-        for row in Conversation.objects.filter(created_at__gte=start, created_at__lt=end)
-        .order_by("created_at")
-        .values_list("id", "visitor_token", "created_at", "handoff_reason", "rating")
+        for row in conversations_qs.order_by("created_at").values_list(
+            "id", "visitor_token", "created_at", "handoff_reason", "rating"
+        )
     ]
     rows = list(
-        Message.objects.filter(created_at__gte=start, created_at__lt=end + RECONTACT_WINDOW)
-        .order_by("created_at", "id")
-        .values_list(
+        messages_qs.order_by("created_at", "id").values_list(
             "id",
             "conversation_id",
             "conversation__visitor_token",
@@ -672,11 +689,13 @@ class Dashboard:
     resolution: Resolution
     grounding: Grounding
     content_gaps: list[ContentGap]
+    include_demo: bool = True
 
 
-def dashboard(start_day: dt.date, end_day: dt.date) -> Dashboard:
-    ds = load(start_day, end_day)
+def dashboard(start_day: dt.date, end_day: dt.date, *, include_demo: bool = True) -> Dashboard:
+    ds = load(start_day, end_day, include_demo=include_demo)
     return Dashboard(
+        include_demo=include_demo,
         start=start_day,
         end=end_day,
         truncated=ds.truncated,

@@ -193,8 +193,14 @@ def analytics_dashboard(request: HttpRequest) -> HttpResponse:
         if form.is_valid()
         else default_range()
     )
-    board = analytics.dashboard(start, end)
+    # Demo data (seed_analytics_demo) counts only while there is nothing else to show: once a
+    # real conversation exists the default leaves it out, so the figures are the site's own.
+    real = analytics.real_data_exists()
+    choice = request.GET.get("demo")
+    include_demo = choice == "include" if choice in ("include", "exclude") else not real
+    board = analytics.dashboard(start, end, include_demo=include_demo)
     context = {
+        "real_data": real,
         **admin.site.each_context(request),
         "title": "Analytics",
         "form": form,

@@ -3,6 +3,7 @@
 Everything but the login needs a staff user in the "agents" group; forms and the FAQ-draft POST
 go through Django's CSRF check."""
 
+import json
 from collections.abc import Callable
 from functools import wraps
 
@@ -11,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from chatbot.handoff import selectors
 from chatbot.handoff import services as handoff
@@ -105,6 +106,19 @@ CONSOLE_TEXT = {
     "savedFaq": _("Saved as FAQ draft (awaiting approval)"),
     "couldNotSave": _("Could not save ({error})"),
     "couldNotSaveRetry": _("Could not save — retry"),
+    "faqQuestion": _("FAQ question"),
+    "faqAnswer": _("FAQ answer"),
+    "faqTakenOut": _("Taken out: {kinds}. […] marks a detail to replace or remove."),
+    "faqSaveDraft": _("Save draft"),
+    "faqCancel": _("Cancel"),
+    "faqPersonal": _("Remove the personal details first: {kinds}"),
+    # What "Save as FAQ draft" took out or still finds (chatbot.handoff.faq_draft kinds).
+    "faqKind_greeting": _("greeting"),
+    "faqKind_name": _("name"),
+    "faqKind_email": _("email address"),
+    "faqKind_phone_number": _("phone number"),
+    "faqKind_placeholder": _("[…] mark"),
+    "faqKind_other": _("personal detail"),
     "visitorTyping": _("Visitor is typing…"),
     "agentTyping": _("Another agent is typing…"),
     "askedThisFaq": _("The visitor asked this FAQ"),
@@ -157,12 +171,31 @@ def console(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @agent_required
 def faq_draft(request: HttpRequest, message_id: int) -> JsonResponse:
-    """Saves an agent reply as an FAQ draft (inactive until approved in the admin)."""
+    """GET: the proposed draft (greetings and personal details out) for the agent to edit;
+    POST {question, answer} (both optional): saves it as an FAQ draft, inactive until approved
+    in the admin."""
     try:
-        result = handoff.faq_draft_from_message(message_id=message_id, agent=request.user)
+        if request.method == "GET":
+            return JsonResponse(handoff.faq_draft_preview(message_id=message_id))
+        body: object = {}  # one click: the proposal as it is
+        if request.content_type == "application/json":
+            try:
+                body = json.loads(request.body or b"{}")
+            except ValueError:
+                body = None
+        if not isinstance(body, dict) or any(
+            not isinstance(body.get(k, ""), str) for k in ("question", "answer")
+        ):
+            return JsonResponse({"error": "invalid"}, status=400)
+        result = handoff.faq_draft_from_message(
+            message_id=message_id,
+            agent=request.user,
+            question=body.get("question"),
+            answer=body.get("answer"),
+        )
     except handoff.HandoffError as err:
-        return JsonResponse({"error": err.code}, status=400)
+        return JsonResponse({"error": err.code, **err.detail}, status=400)
     return JsonResponse(result, status=201)

@@ -18,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 
 from knowledge import services
 from knowledge.generation import jobs_create
-from knowledge.importing import ImportError_, export_faqs, import_faqs
+from knowledge.importing import ImportError_, export_faqs, import_faqs, parse_upload
 from knowledge.models import (
     FAQ,
     AnswerVariant,
@@ -102,7 +102,16 @@ def approve_after_review(
     return None
 
 
-class ParaphraseInline(admin.TabularInline):
+# Inline text boxes that fit the page: Django's default textarea is 40 columns wide, which
+# with five more columns pushed the variants past the right edge (issue 20).
+class _FittingText:
+    def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "text":
+            kwargs["widget"] = forms.Textarea(attrs={"rows": 3, "class": "inline-text"})
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+class ParaphraseInline(_FittingText, admin.TabularInline):
     model = Paraphrase
     extra = 1
     fields = ("text", "origin", "approved", "has_embedding")
@@ -113,7 +122,7 @@ class ParaphraseInline(admin.TabularInline):
         return bool(obj.embedding)
 
 
-class AnswerVariantInline(admin.TabularInline):
+class AnswerVariantInline(_FittingText, admin.TabularInline):
     model = AnswerVariant
     extra = 0
     fields = ("text", "status", "fact_check", "origin", "created_by", "served_count")
@@ -124,8 +133,48 @@ class AnswerVariantInline(admin.TabularInline):
         return _fact_check_label(obj)
 
 
+class FAQForm(forms.ModelForm):
+    """Tags as a comma list (they are stored as a JSON list) and the locale as one of the
+    languages the site speaks; both were raw text boxes (a JSON list, a free locale code)."""
+
+    tags = forms.CharField(
+        required=False,
+        help_text="Separated by commas, e.g. shipping, returns.",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+    locale = forms.ChoiceField(choices=settings.LANGUAGES)
+
+    class Meta:
+        model = FAQ
+        fields = ("question", "answer", "locale", "tags", "active")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["tags"] = ", ".join(self.instance.tags or [])
+        known = dict(settings.LANGUAGES)
+        if self.instance.locale and self.instance.locale not in known:  # an imported oddity
+            self.fields["locale"].choices = [
+                *settings.LANGUAGES,
+                (self.instance.locale, self.instance.locale),
+            ]
+
+    def clean_tags(self) -> list[str]:
+        seen: list[str] = []
+        for tag in self.cleaned_data["tags"].split(","):
+            tag = tag.strip()
+            if len(tag) > 50:
+                raise forms.ValidationError(f"A tag is at most 50 characters: {tag[:50]}…")
+            if tag and tag not in seen:
+                seen.append(tag)
+        return seen
+
+
 class ImportForm(forms.Form):
-    file = forms.FileField(help_text="A JSON file in the format of docs/faq-format.md.")
+    file = forms.FileField(
+        help_text="A JSON file in the format of docs/faq-format.md, or a CSV file (.csv) with "
+        "the columns question, answer, locale, tags, active, paraphrases, variants."
+    )
 
 
 @admin.register(FAQ)
@@ -142,6 +191,9 @@ class FAQAdmin(ContentAdmin):
     )
     list_filter = ("locale", "active")
     search_fields = ("question", "answer", "paraphrases__text")
+    form = FAQForm
+    fields = ("question", "answer", "locale", "tags", "active", "hit_count", "last_hit_at")
+    readonly_fields = ("hit_count", "last_hit_at")  # counted by serving, not typed
     inlines = [ParaphraseInline, AnswerVariantInline]
     actions = [
         "generate_variants",
@@ -150,6 +202,9 @@ class FAQAdmin(ContentAdmin):
         "export_selected",
     ]
     change_list_template = "admin/knowledge/faq/change_list.html"
+
+    class Media:
+        css = {"all": ("knowledge/faq-admin.css",)}
 
     @admin.display(description="approved variants")
     def approved_variants(self, obj: FAQ) -> int:
@@ -241,11 +296,10 @@ class FAQAdmin(ContentAdmin):
             raise PermissionDenied
         form = ImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
             try:
-                data = json.loads(form.cleaned_data["file"].read().decode("utf-8"))
+                data = parse_upload(upload.name, upload.read())
                 result = import_faqs(data, created_by=request.user.get_username())
-            except (ValueError, UnicodeDecodeError) as exc:
-                messages.error(request, f"Not a JSON file: {exc}")
             except ImportError_ as exc:
                 for error in exc.errors:
                     messages.error(request, error)

@@ -1,6 +1,10 @@
-"""FAQ import/export in the JSON format of docs/faq-format.md. Import validates every row first
-and writes nothing if any row is bad; re-importing the same file changes nothing."""
+"""FAQ import/export in the JSON format of docs/faq-format.md (import also takes CSV). Import
+validates every row first and writes nothing if any row is bad; re-importing the same file
+changes nothing."""
 
+import csv
+import io
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +30,68 @@ class ImportResult:
     updated: int = 0
 
 
+CSV_COLUMNS = ("question", "answer", "locale", "tags", "active", "paraphrases", "variants")
+_CSV_LISTS = ("tags", "paraphrases", "variants")
+_TRUE, _FALSE = {"", "1", "true", "yes", "y"}, {"0", "false", "no", "n"}
+
+
+def _csv_rows(text: str) -> dict[str, Any]:
+    """A CSV with a header row (CSV_COLUMNS; question and answer required) as the JSON
+    format's object: list cells are separated by `|`, `active` is true/false/yes/no/1/0."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in reader.fieldnames or []]
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    missing = [c for c in ("question", "answer") if c not in header]
+    if missing or unknown:
+        problems = []
+        if missing:
+            problems.append("missing " + ", ".join(missing))
+        if unknown:
+            problems.append("unknown " + ", ".join(unknown))
+        raise ImportError_([
+            "The CSV's first line must name its columns, from: " + ", ".join(CSV_COLUMNS)
+            + f" ({'; '.join(problems)}; found: {', '.join(header) or 'nothing'})."
+        ])  # fmt: skip
+    faqs: list[Any] = []
+    for raw in reader:
+        row: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key is None:  # more cells than columns
+                row["_extra"] = value
+                continue
+            key, cell = key.strip(), (value or "").strip()
+            if key in _CSV_LISTS:
+                row[key] = [part.strip() for part in cell.split("|") if part.strip()]
+            elif key == "active":
+                row[key] = (
+                    cell.lower() if cell.lower() not in _TRUE | _FALSE else (cell.lower() in _TRUE)
+                )
+            elif key == "locale":
+                row[key] = cell or "en"
+            else:
+                row[key] = cell
+        faqs.append(row)
+    return {"version": FORMAT_VERSION, "faqs": faqs}
+
+
+def parse_upload(name: str, content: bytes) -> Any:
+    """The data of an uploaded file: CSV when its name ends in .csv, else JSON; raises
+    ImportError_ saying what is wrong with the file itself (encoding, syntax, header)."""
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportError_(["The file is not UTF-8 text (save it as UTF-8)."]) from None
+    if name.lower().endswith(".csv"):
+        return _csv_rows(text)
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ImportError_([
+            f"Not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}). A CSV file "
+            "needs a name ending in .csv."
+        ]) from None  # fmt: skip
+
+
 def _variant(raw: Any) -> dict[str, str] | None:
     if isinstance(raw, str):
         return {"text": raw, "status": AnswerVariant.Status.APPROVED}
@@ -48,6 +114,11 @@ def validate(data: Any) -> list[dict[str, Any]]:
         if not isinstance(raw, dict):
             errors.append(f"Row {number}: must be an object.")
             continue
+        if "_extra" in raw:
+            errors.append(f"Row {number}: more cells than the header has columns.")
+            continue
+        if not isinstance(raw.get("active", True), bool):
+            problems.append('"active" must be true or false')
         question, answer = raw.get("question"), raw.get("answer")
         if not isinstance(question, str) or not question.strip():
             problems.append('"question" must be a non-empty string')

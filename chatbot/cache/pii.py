@@ -20,7 +20,7 @@ _MONTH = (
 _AT = r"(?:\bat\b|\(at\)|\[at\]|\{at\}|艾特|＠)"
 _DOT = r"(?:\bdot\b|\(dot\)|\[dot\]|\{dot\}|点|\.)"
 _TLD = r"(?:com|net|org|co|uk|cn|edu|gov|io|de|fr|info|biz|me)\b"
-_SURNAMES = (
+SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏"
     "魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵"
     "万钱严覃武戴莫孔向汤欧"
@@ -168,8 +168,8 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
     # "I'm Bob": one capitalised word after "I'm" (case-sensitive: "I'm Looking" is rare).
     "name_capitalised": re.compile(rf"\b(?i:i\s*am|i'm|im)\s+(?!(?i:{_NOT_A_NAME})\b)[A-Z][a-z]+"),
     "name_zh": re.compile(
-        rf"我叫|我的名字|我姓|(?:收件人|收货人|联系人)[^，。？！]{{0,4}}?[:：是]\s*[{_SURNAMES}]"
-        rf"|(?:我是|本人)\s*[{_SURNAMES}][\u4e00-\u9fff]{{1,2}}(?:[，,。！!]|$|申请|想|要)"
+        rf"我叫|我的名字|我姓|(?:收件人|收货人|联系人)[^，。？！]{{0,4}}?[:：是]\s*[{SURNAMES}]"
+        rf"|(?:我是|本人)\s*[{SURNAMES}][\u4e00-\u9fff]{{1,2}}(?:[，,。！!]|$|申请|想|要)"
     ),
 }
 
@@ -230,3 +230,21 @@ def is_personal(text: str) -> bool:
 def answer_is_personal(text: str) -> bool:
     """Personal details in an answer (account-specific wording is expected there)."""
     return any(_CHECKS[kind](text) for kind in _ANSWER_KINDS)
+
+
+def personal_spans(text: str) -> list[tuple[str, int, int]]:
+    """Where the personal details are: (kind, start, end), not overlapping, first found first
+    (for taking them out of a text, as chatbot.handoff.faq_draft does). "account" has no span."""
+    found = [(kind, m.start(), m.end()) for kind, p in _PATTERNS.items() for m in p.finditer(text)]
+    for region in ("GB", "US", "CN"):
+        for match in phonenumbers.PhoneNumberMatcher(
+            text, region, leniency=phonenumbers.Leniency.POSSIBLE
+        ):
+            if sum(ch.isdigit() for ch in match.raw_string) >= 7:
+                found.append(("phone_number", match.start, match.end))
+    spans: list[tuple[str, int, int]] = []
+    for kind, start, end in sorted(found, key=lambda s: (s[1], -s[2])):
+        if start >= end or (spans and start < spans[-1][2]):
+            continue
+        spans.append((kind, start, end))
+    return spans

@@ -1,5 +1,6 @@
 """The visitor's chat socket: parse and validate, persist, start the answer, relay events."""
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -17,11 +18,13 @@ from chatbot.handoff.protocol import (
     LeaveMessageFrame,
     RatingFrame,
     TranscriptEmailFrame,
+    VisitorContextFrame,
     VisitorReadFrame,
     VisitorTypingFrame,
     parse_visitor_frame,
     visitor_error_frame,
 )
+from chatbot.inbox import visitor
 from chatbot.models import Conversation
 from chatbot.observability.logs import set_conversation
 from chatbot.protocol import (
@@ -53,6 +56,7 @@ class ChatConsumer(JsonSocketConsumer):
         query = {k: v[0] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
         self.locale = copy.normalise_locale(query.get("locale"))
         self.client = client_ip(self.scope)
+        self.context = visitor.context_from_query(query, user_agent=self._user_agent())
         await self.accept()
         metrics.WEBSOCKETS.labels("visitor").inc()
         allowed, retry_after = await client_allowed(self.client, ClientAction.CONNECT)
@@ -80,6 +84,7 @@ class ChatConsumer(JsonSocketConsumer):
             await database_sync_to_async(services.conversation_set_locale)(
                 conversation=self.conversation, locale=self.locale
             )
+            await self.save_context()
             status = self.conversation.status
         set_conversation(self.public_id)
         self.group = answering.group_name(self.public_id)
@@ -122,6 +127,18 @@ class ChatConsumer(JsonSocketConsumer):
                 background.visitor_absent(self.conversation.pk)
             await background.sweeper_release()
             await recovery.sweeper_release()
+
+    def _user_agent(self) -> str:
+        for name, value in self.scope.get("headers", ()):
+            if name == b"user-agent":
+                return value.decode("latin-1")
+        return ""
+
+    async def save_context(self) -> None:
+        """The visitor context this socket brought, onto the stored conversation."""
+        await database_sync_to_async(visitor.visitor_context_save)(
+            conversation_id=self.conversation.pk, context=self.context
+        )
 
     async def send_limited(
         self,
@@ -166,6 +183,7 @@ class ChatConsumer(JsonSocketConsumer):
             await self.close(code=FORBIDDEN_CLOSE_CODE)
             return False
         background.visitor_present(self.conversation.pk)
+        await self.save_context()
         return True
 
     def internal_error_frame(self) -> dict[str, Any]:
@@ -213,6 +231,24 @@ class ChatConsumer(JsonSocketConsumer):
             await self.on_rating(frame)
         elif isinstance(frame, TranscriptEmailFrame):
             await self.on_transcript_email(frame)
+        elif isinstance(frame, VisitorContextFrame):
+            await self.on_context(frame)
+
+    async def on_context(self, frame: VisitorContextFrame) -> None:
+        """New attributes from the site: kept for the row until it is stored, else saved.
+        Answered with nothing."""
+        attributes = visitor.attributes_clean(frame.attributes)
+        page = visitor.context_from_query({"page": frame.page or ""}, user_agent="").page_url
+        self.context = replace(
+            self.context,
+            attributes=attributes,
+            has_attributes=True,
+            page_url=page or self.context.page_url,
+        )
+        if await self.stored():
+            await database_sync_to_async(visitor.visitor_attributes_set)(
+                conversation_id=self.conversation.pk, attributes=attributes, page_url=page
+            )
 
     async def _rate_limited(self, client_id: str | None = None) -> bool:
         """Takes from the visitor's budget for stored text (messages and left messages); when it

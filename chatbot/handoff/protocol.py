@@ -93,6 +93,15 @@ class TranscriptEmailFrame(_Frame):
     email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)]
 
 
+class VisitorContextFrame(_Frame):
+    """The embedding site's attributes (and the page) changed after the socket opened
+    (chatbot.inbox.visitor cleans them)."""
+
+    type: Literal["context"]
+    attributes: dict[str, Any]
+    page: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
 VisitorFrame = (
     HandoffRequestFrame
     | HandoffCancelFrame
@@ -101,6 +110,7 @@ VisitorFrame = (
     | LeaveMessageFrame
     | RatingFrame
     | TranscriptEmailFrame
+    | VisitorContextFrame
 )
 _visitor = TypeAdapter(Annotated[VisitorFrame, Field(discriminator="type")])
 _VISITOR_TYPES = {
@@ -111,6 +121,7 @@ _VISITOR_TYPES = {
     "leave_message",
     "rating",
     "transcript_email",
+    "context",
 }
 
 

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from chatbot import message_sql, metrics
 from chatbot.copy import render
-from chatbot.handoff import assignment, notify, phrasings, selectors, tasks
+from chatbot.handoff import assignment, faq_draft, notify, phrasings, selectors, tasks
 from chatbot.handoff.errors import HandoffError
 from chatbot.models import (
     AgentNote,
@@ -524,13 +524,8 @@ def queue_abandoned_close(*, now: datetime | None = None) -> list[str]:
     return abandoned
 
 
-def faq_draft_from_message(*, message_id: int, agent: AbstractBaseUser) -> dict[str, Any]:
-    """Saves an agent's reply as an FAQ draft: a new inactive FAQ (the visitor's question before
-    it as the question), or a draft variant when that question exists. Neither is served until
-    approved in the admin."""
-    from knowledge import services as knowledge
-    from knowledge.models import FAQ, AnswerVariant, Origin
-
+def _faq_draft_source(message_id: int) -> tuple[Message, str, list[str]]:
+    """The agent message, the visitor's question before it and the visitor's other texts."""
     message = (
         Message.objects.select_related("conversation")
         .filter(pk=message_id, role=Message.Role.AGENT, attachment__isnull=True)  # no file
@@ -538,17 +533,58 @@ def faq_draft_from_message(*, message_id: int, agent: AbstractBaseUser) -> dict[
     )
     if message is None:
         raise HandoffError("not_found")
-    question = (
+    visitor_texts = list(
         Message.objects.filter(
             conversation_id=message.conversation_id, role=Message.Role.VISITOR, id__lt=message.id
         )
         .order_by("-id")
-        .values_list("text", flat=True)
-        .first()
+        .values_list("text", flat=True)[:20]
     )
-    if not question:
+    if not visitor_texts:
         raise HandoffError("no_question")
-    question = question[:500]
+    return message, visitor_texts[0], visitor_texts[1:]
+
+
+def faq_draft_preview(*, message_id: int) -> dict[str, Any]:
+    """What "Save as FAQ draft" proposes, for the agent to edit: the question and the reply
+    without greetings, the visitor's name or personal details (chatbot.handoff.faq_draft)."""
+    message, question, others = _faq_draft_source(message_id)
+    draft = faq_draft.faq_draft_propose(
+        question=question, answer=message.text, visitor_texts=others
+    )
+    return {
+        "question": draft.question[:500],
+        "answer": draft.answer,
+        "locale": message.conversation.locale,
+        "removed": list(draft.removed),
+    }
+
+
+def faq_draft_from_message(
+    *,
+    message_id: int,
+    agent: AbstractBaseUser,
+    question: str | None = None,
+    answer: str | None = None,
+) -> dict[str, Any]:
+    """Saves an agent's reply as an FAQ draft: a new inactive FAQ, or a draft variant when that
+    question exists. Neither is served until approved in the admin. The question and answer are
+    the agent's edit of the preview, refused (`personal` {kinds}) while they hold personal
+    details; without them, the preview as proposed."""
+    from knowledge import services as knowledge
+    from knowledge.models import FAQ, AnswerVariant, Origin
+
+    message, _, _ = _faq_draft_source(message_id)
+    proposed = faq_draft_preview(message_id=message_id)
+    question = (question if question is not None else proposed["question"]).strip()[:500]
+    answer = (answer if answer is not None else proposed["answer"]).strip()
+    if not question or not answer:
+        raise HandoffError("empty")
+    kinds = sorted(
+        set(faq_draft.faq_draft_personal(question) + faq_draft.faq_draft_personal(answer))
+    )
+    if kinds:
+        raise HandoffError("personal", kinds=kinds)
     locale = message.conversation.locale
     author = agent.get_username()
     with transaction.atomic():
@@ -556,7 +592,7 @@ def faq_draft_from_message(*, message_id: int, agent: AbstractBaseUser) -> dict[
         if existing is None:
             faq = knowledge.faq_save(
                 question=question,
-                answer=message.text,
+                answer=answer,
                 locale=locale,
                 active=False,
                 created_by=author,
@@ -564,7 +600,7 @@ def faq_draft_from_message(*, message_id: int, agent: AbstractBaseUser) -> dict[
             return {"faq": faq.pk, "created": True}
         knowledge.variants_add(
             faq=existing,
-            texts=[message.text],
+            texts=[answer],
             origin=Origin.HUMAN,
             status=AnswerVariant.Status.DRAFT,
             created_by=author,

@@ -126,3 +126,28 @@ class SearchIndexState(models.Model):
 
     def __str__(self) -> str:
         return str(self.indexed_through)
+
+
+class VisitorContext(models.Model):
+    """What the widget said about its visitor on the conversation's latest connection (page,
+    referrer, browser, time zone, the site's attributes) and the browser's visitor id, which
+    links the conversations of one browser. chatbot.inbox.visitor; docs/console.md."""
+
+    conversation = models.OneToOneField(
+        Conversation, on_delete=models.CASCADE, related_name="visitor_context"
+    )
+    # The widget's random id kept in the browser's localStorage (across "new conversation").
+    visitor_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    page_url = models.CharField(max_length=1000, blank=True, default="")
+    referrer = models.CharField(max_length=1000, blank=True, default="")
+    user_agent = models.CharField(max_length=500, blank=True, default="")
+    browser = models.CharField(max_length=60, blank=True, default="")
+    os = models.CharField(max_length=30, blank=True, default="")
+    device = models.CharField(max_length=10, blank=True, default="")
+    time_zone = models.CharField(max_length=64, blank=True, default="")
+    # A JSON object of strings, as text: shown with textContent only, never as HTML.
+    attributes = models.TextField(blank=True, default="{}")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id}: {self.visitor_id or '-'}"

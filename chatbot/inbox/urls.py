@@ -16,6 +16,11 @@ urlpatterns = [
         views.conversation_labels,
         name="inbox-label",
     ),
+    path(
+        "inbox/conversations/<str:public_id>/visitor/",
+        views.visitor_context,
+        name="inbox-visitor",
+    ),
     path("inbox/views/", views.saved_views, name="inbox-views"),
     path("inbox/views/<int:view_id>/", views.saved_views, name="inbox-view"),
     path("inbox/replies/", views.canned_replies, name="inbox-replies"),

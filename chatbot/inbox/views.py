@@ -16,10 +16,11 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from chatbot.handoff.selectors import AGENTS_GROUP, agent_name
-from chatbot.inbox import exports, reports, services
+from chatbot.inbox import exports, reports, services, visitor
 from chatbot.inbox.models import Label, SavedView
 from chatbot.inbox.search import Filters, conversations_find
 from chatbot.inbox.search import conversation_labels as conversation_labels_by_id
+from chatbot.models import Conversation
 from chatbot.views_console import agent_required
 
 DEFAULT_RANGE_DAYS = 7
@@ -40,6 +41,17 @@ INBOX_TEXT = {
     "unknownVariables": _("These variables cannot be filled in:"),
     "shortcutTaken": _("Another canned reply has that shortcut for that language."),
     "invalid": _("Check the shortcut (letters, digits, - and _), the title and the text."),
+    "page": _("Page"),
+    "referrer": _("Came from"),
+    "browser": _("Browser"),
+    "device": _("Device"),
+    "localTime": _("Local time"),
+    "unknownVisitor": _("Nothing known yet."),
+    "none": _("None"),
+    "desktop": _("Desktop"),
+    "mobile": _("Mobile"),
+    "tablet": _("Tablet"),
+    "bot": _("Automated"),
 }
 
 
@@ -220,6 +232,17 @@ def agent_report_csv(request: HttpRequest) -> HttpResponse:
         f'attachment; filename="agents-{start_day.isoformat()}-{end_day.isoformat()}.csv"'
     )
     return response
+
+
+@require_GET
+@agent_required
+def visitor_context(request: HttpRequest, public_id: str) -> JsonResponse:
+    """The visitor beside the chat: page, referrer, browser, local time, attributes, past
+    conversations from the same browser."""
+    try:
+        return JsonResponse(visitor.visitor_context_of(public_id=public_id))
+    except Conversation.DoesNotExist:
+        return JsonResponse({"error": "not_found"}, status=404)
 
 
 @require_GET

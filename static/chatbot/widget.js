@@ -263,6 +263,9 @@
     }
     if (!data || typeof data !== "object") data = {};
     return {
+      // This browser's random id, kept across "Start a new conversation": the console lists
+      // the other conversations of the same visitor (docs/protocol.md, "Visitor context").
+      visitor: typeof data.visitor === "string" && /^[\w-]{16,64}$/.test(data.visitor) ? data.visitor : newClientId(),
       conversation: typeof data.conversation === "string" ? data.conversation : "",
       token: typeof data.token === "string" ? data.token : "",
       lastSeenId: typeof data.lastSeenId === "number" ? data.lastSeenId : 0,
@@ -275,6 +278,27 @@
   }
 
   var store = loadStore();
+  saveStore(); // keeps a new visitor id
+
+  // What the embedding site says about its visitor (plan, order id): the tag's
+  // data-attributes JSON, then window.ChatbotWidget.setAttributes({...}). Only strings,
+  // numbers and booleans, at most 20 keys; the server keeps them as text.
+  var siteAttributes = {};
+  function mergeAttributes(obj) {
+    if (!obj || typeof obj !== "object" || Array.isArray(obj)) return;
+    Object.keys(obj).forEach(function (k) {
+      var v = obj[k];
+      if (v === null || v === undefined) delete siteAttributes[k];
+      else if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") {
+        siteAttributes[k] = v;
+      }
+    });
+  }
+  try {
+    mergeAttributes(JSON.parse(attr("data-attributes") || "{}"));
+  } catch (e) {
+    /* not JSON: no attributes */
+  }
 
   function saveStore() {
     var raw = JSON.stringify(store);
@@ -1538,6 +1562,18 @@
       u.searchParams.set("token", store.token);
     }
     u.searchParams.set("locale", locale);
+    u.searchParams.set("visitor", store.visitor);
+    u.searchParams.set("page", location.href.slice(0, 1000));
+    if (document.referrer) u.searchParams.set("referrer", document.referrer.slice(0, 1000));
+    try {
+      var tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      if (tz) u.searchParams.set("tz", tz);
+    } catch (e) {
+      /* no Intl: no time zone */
+    }
+    if (Object.keys(siteAttributes).length) {
+      u.searchParams.set("attributes", JSON.stringify(siteAttributes));
+    }
     return u.toString();
   }
 
@@ -2229,6 +2265,13 @@
     close: function () {
       setOpen(false);
     },
+  };
+
+  // The embedding site's API (README, "Embedding the widget").
+  window.ChatbotWidget = window.ChatbotWidget || {};
+  window.ChatbotWidget.setAttributes = function (obj) {
+    mergeAttributes(obj);
+    sendFrame({ type: "context", attributes: siteAttributes, page: location.href.slice(0, 1000) });
   };
 
   if (document.body) boot();

@@ -693,25 +693,99 @@
     $("typing").hidden = !on;
   }
 
+  // "Save as FAQ draft": the server proposes the question and answer without greetings, the
+  // visitor's name or personal details; the agent edits them here, then saves (docs/console.md).
+  function faqDraftJson(messageId, init) {
+    init.headers = Object.assign({ "X-CSRFToken": csrf }, init.headers || {});
+    init.credentials = "same-origin";
+    return fetch(faqDraftUrl.replace("/0/", "/" + messageId + "/"), init).then(function (r) {
+      return r.json().then(function (data) {
+        return { ok: r.ok, data: data };
+      });
+    });
+  }
+
   function saveFaqDraft(messageId, button) {
     button.disabled = true;
-    fetch(faqDraftUrl.replace("/0/", "/" + messageId + "/"), {
-      method: "POST",
-      headers: { "X-CSRFToken": csrf },
-      credentials: "same-origin",
-    })
-      .then(function (r) {
-        return r.json().then(function (data) {
-          return { ok: r.ok, data: data };
-        });
-      })
+    faqDraftJson(messageId, { method: "GET" })
       .then(function (res) {
-        button.textContent = res.ok ? CT.savedFaq : fmt(CT.couldNotSave, { error: res.data.error });
+        if (!res.ok) {
+          button.textContent = fmt(CT.couldNotSave, { error: res.data.error });
+          return;
+        }
+        button.hidden = true;
+        button.parentNode.appendChild(faqDraftForm(messageId, res.data, button));
       })
       .catch(function () {
         button.disabled = false;
         button.textContent = CT.couldNotSaveRetry;
       });
+  }
+
+  function faqKinds(kinds) {
+    var words = [];
+    kinds.forEach(function (k) {
+      var word = CT["faqKind_" + k] || CT.faqKind_other;
+      if (words.indexOf(word) < 0) words.push(word);
+    });
+    return words.join(", ");
+  }
+
+  function faqDraftForm(messageId, draft, button) {
+    var form = el("form", "faq-draft");
+    var q = el("textarea");
+    q.rows = 2;
+    q.value = draft.question;
+    q.setAttribute("aria-label", CT.faqQuestion);
+    var a = el("textarea");
+    a.rows = 4;
+    a.value = draft.answer;
+    a.setAttribute("aria-label", CT.faqAnswer);
+    var ql = el("label", null, CT.faqQuestion);
+    ql.appendChild(q);
+    var al = el("label", null, CT.faqAnswer);
+    al.appendChild(a);
+    form.appendChild(ql);
+    form.appendChild(al);
+    if (draft.removed.length) form.appendChild(el("p", "hint", fmt(CT.faqTakenOut, { kinds: faqKinds(draft.removed) })));
+    var status = el("p", "status");
+    status.setAttribute("role", "status");
+    var save = el("button", "primary", CT.faqSaveDraft);
+    save.type = "submit";
+    var cancel = el("button", null, CT.faqCancel);
+    cancel.type = "button";
+    cancel.addEventListener("click", function () {
+      form.remove();
+      button.hidden = false;
+      button.disabled = false;
+    });
+    form.appendChild(save);
+    form.appendChild(cancel);
+    form.appendChild(status);
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      save.disabled = true;
+      faqDraftJson(messageId, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ question: q.value, answer: a.value }),
+      })
+        .then(function (res) {
+          save.disabled = false;
+          if (res.ok) {
+            form.remove();
+            button.hidden = false;
+            button.textContent = CT.savedFaq;
+          } else if (res.data.error === "personal") {
+            status.textContent = fmt(CT.faqPersonal, { kinds: faqKinds(res.data.kinds) });
+          } else status.textContent = fmt(CT.couldNotSave, { error: res.data.error });
+        })
+        .catch(function () {
+          save.disabled = false;
+          status.textContent = CT.couldNotSaveRetry;
+        });
+    });
+    return form;
   }
 
   $("claim").addEventListener("click", function () {
@@ -1164,6 +1238,7 @@
   window.__console = {
     hooks: hooks,
     notice: notice,
+    open: openConversation,
     searchResults: function (items) {
       state.searchItems = items;
       renderList();

@@ -287,8 +287,71 @@
     renderLabels();
     $("transcript-link").href = "/console/conversations/" + encodeURIComponent(t.conversation) + "/transcript/";
     api("GET", labelsPath()).then(setLabels);
+    readVisitor(t.conversation);
     hideShortcuts();
   };
+
+  // -----------------------------------------------------------------------------------------
+  // The visitor beside the chat: page, referrer, browser, local time, the site's attributes,
+  // past conversations of the same browser. Everything is text (textContent), links only http(s).
+  // -----------------------------------------------------------------------------------------
+  function fact(dl, term, value, href) {
+    if (!value) return;
+    dl.appendChild(el("dt", null, term));
+    var dd = el("dd");
+    if (href && /^https?:\/\//i.test(href)) {
+      var a = el("a", null, value);
+      a.href = href;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      dd.appendChild(a);
+    } else dd.textContent = value;
+    dl.appendChild(dd);
+  }
+
+  function renderVisitor(v) {
+    var facts = $("visitor-facts");
+    var attrs = $("visitor-attributes");
+    var past = $("visitor-past");
+    facts.textContent = attrs.textContent = past.textContent = "";
+    if (!v || !v.known) {
+      facts.appendChild(el("dd", null, T("unknownVisitor")));
+      return;
+    }
+    fact(facts, T("page"), v.page_url, v.page_url);
+    fact(facts, T("referrer"), v.referrer, v.referrer);
+    fact(facts, T("browser"), [v.browser, v.os].filter(Boolean).join(" · "));
+    fact(facts, T("device"), v.device ? T(v.device) : "");
+    if (v.local_time) {
+      fact(facts, T("localTime"), v.local_time.time + " (" + v.time_zone + ", " + v.local_time.utc_offset + ")");
+    }
+    var keys = Object.keys(v.attributes || {});
+    if (!keys.length) attrs.appendChild(el("dd", null, T("none")));
+    keys.forEach(function (k) {
+      fact(attrs, k, String(v.attributes[k]));
+    });
+    if (!v.past.length) past.appendChild(el("li", null, T("none")));
+    v.past.forEach(function (p) {
+      var li = el("li");
+      var a = el("a", null, p.conversation);
+      a.href = "/console/#" + encodeURIComponent(p.conversation);
+      a.addEventListener("click", function (e) {
+        if (e.ctrlKey || e.metaKey || e.shiftKey) return; // a new tab: the #id opens it there
+        e.preventDefault();
+        C.open(p.conversation);
+      });
+      li.appendChild(a);
+      li.appendChild(document.createTextNode(" · " + new Date(p.created).toLocaleString() + " · " + p.status));
+      past.appendChild(li);
+    });
+  }
+
+  function readVisitor(id) {
+    renderVisitor(null);
+    api("GET", "conversations/" + encodeURIComponent(id) + "/visitor/").then(function (res) {
+      if (res.ok && current() && current().conversation === id) renderVisitor(res.data);
+    });
+  }
 
   // -----------------------------------------------------------------------------------------
   // Canned replies: `/shortcut` in the reply box, variables filled in, and the library

@@ -168,3 +168,26 @@ def test_columns_stack_to_the_peak_and_bars_scale_to_the_longest():
     bars = bar_chart([("a", 10, "10"), ("b", 5, "5")])
     assert bars.rects[0].width == pytest.approx(2 * bars.rects[1].width)
     assert column_chart([(days[0], {})], ["faq"]).empty
+
+
+def test_demo_data_is_left_out_once_real_conversations_exist(staff_client):
+    """The seeded demo shows on an empty site; with a real conversation the default is the
+    site's own figures, and either can be asked for."""
+    call_command("seed_analytics_demo")
+    demo = Conversation.objects.count()
+    only_demo = staff_client.get(URL)
+    assert only_demo.context["board"].include_demo
+    assert only_demo.context["board"].conversations == demo
+    assert "there are no others yet" in only_demo.content.decode()
+
+    now = timezone.now()
+    real = conversation_at(now, visitor_token="a-real-visitor")
+    answered(real, now, "llm", cost=0.5)
+    default = staff_client.get(URL)
+    board = default.context["board"]
+    assert not board.include_demo and board.conversations == 1
+    assert board.costs.total == 0.5 and board.handoffs.handed_off == 0
+    assert board.source_mix and sum(d.counts.get("faq", 0) for d in board.source_mix) == 0
+    assert '<option value="exclude" selected>' in default.content.decode()
+    both = staff_client.get(URL, {"demo": "include"}).context["board"]
+    assert both.include_demo and both.conversations == demo + 1

@@ -94,7 +94,7 @@ def test_commands_import_and_export(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     assert [f["question"] for f in out["faqs"]] == ["退货政策是什么？"]
     path.write_text("{not json", encoding="utf-8")
-    with pytest.raises(CommandError, match="Cannot read"):
+    with pytest.raises(CommandError, match="Not valid JSON"):
         call_command("import_faqs", str(path))
 
 

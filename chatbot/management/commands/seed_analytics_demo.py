@@ -1,7 +1,8 @@
 """Demo conversations for the analytics page (/admin/analytics/), spread over the last two weeks,
 with traces shaped like real ones. Idempotent: does nothing when the demo conversations exist
-(`--reset` replaces them). They are marked by their visitor token and never left in the agent
-queue (handed-off ones are closed)."""
+(`--reset` replaces them). They are marked by their visitor token (analytics.DEMO_VISITOR_PREFIX:
+the dashboard leaves them out once real conversations exist) and never left in the agent queue
+(handed-off ones are closed)."""
 
 import datetime as dt
 import random
@@ -12,10 +13,10 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from chatbot.analytics import DEMO_VISITOR_PREFIX
 from chatbot.handoff.services import Reason
 from chatbot.models import Conversation, Feedback, Message
 
-DEMO_VISITOR_PREFIX = "analytics-demo-"
 DAYS = 14
 KNOWN = [  # (question, FAQ id in the traces, answer)
     ("How long does shipping take?", 1, "Standard shipping takes 3-5 business days."),

@@ -1,0 +1,122 @@
+"""The FAQ admin's form and import: tags as a comma list, the locale a choice, the hit count
+read-only; an import's schema errors reported as such (they said "Not a JSON file"), bad JSON
+with its line, and CSV files imported like JSON ones."""
+
+import io
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from knowledge import services
+from knowledge.importing import ImportError_, parse_upload
+from knowledge.models import FAQ
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client() -> Client:
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", "root@example.com", "pw"))
+    return client
+
+
+def _form(**fields: str) -> dict[str, str]:
+    data = {
+        "question": "How long is delivery?",
+        "answer": "Three to five days.",
+        "locale": "en",
+        "tags": "",
+        "active": "on",
+    }
+    for prefix in ("paraphrases", "variants"):
+        data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+    return data | fields
+
+
+def _inline_prefixes(client: Client, url: str) -> tuple[str, str]:
+    html = client.get(url).content.decode()
+    found = [p for p in ("paraphrases", "variants", "paraphrase_set", "answervariant_set") if
+             f'name="{p}-TOTAL_FORMS"' in html]  # fmt: skip
+    assert len(found) == 2, found
+    return found[0], found[1]
+
+
+def test_tags_are_a_comma_list_the_locale_a_choice_and_hits_read_only(admin_client):
+    faq = services.faq_save(question="How long is delivery?", answer="Three to five days.")
+    FAQ.objects.filter(pk=faq.pk).update(hit_count=7, tags=["shipping", "time"])
+    url = f"/admin/knowledge/faq/{faq.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert 'value="shipping, time"' in page
+    assert '<select name="locale"' in page and 'value="zh-hans"' in page
+    assert 'name="hit_count"' not in page  # shown, not a field
+    first, second = _inline_prefixes(admin_client, url)
+    inlines = {f"{first}-TOTAL_FORMS": "0", f"{first}-INITIAL_FORMS": "0"}
+    inlines |= {f"{second}-TOTAL_FORMS": "0", f"{second}-INITIAL_FORMS": "0"}
+    data = _form(tags="returns,  shipping , returns,", hit_count="999") | inlines
+    data = {k: v for k, v in data.items() if not k.startswith(("paraphrases-", "variants-"))}
+    data |= inlines
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    faq.refresh_from_db()
+    assert faq.tags == ["returns", "shipping"] and faq.hit_count == 7
+    refused = admin_client.post(url, data | {"locale": "fr"})
+    assert refused.status_code == 200 and "Select a valid choice" in refused.content.decode()
+
+
+def _import(client: Client, name: str, content: str) -> str:
+    upload = SimpleUploadedFile(name, content.encode())
+    response = client.post("/admin/knowledge/faq/import/", {"file": upload}, follow=True)
+    return response.content.decode()
+
+
+def test_schema_errors_are_reported_as_such(admin_client):
+    page = _import(admin_client, "faqs.json", '{"faqs": [{"question": "Q?"}]}')
+    assert "Row 1: &quot;answer&quot; must be a non-empty string." in page
+    assert "Not a JSON file" not in page
+    page = _import(admin_client, "faqs.json", '{"faqs": [')
+    assert "Not valid JSON (line 1, column" in page
+    assert not FAQ.objects.exists()
+
+
+def test_csv_is_imported_like_json(admin_client):
+    content = (
+        "question,answer,locale,tags,active,paraphrases,variants\n"
+        'How long is delivery?,3-5 days.,en,shipping|time,yes,"When will it come?|ship time",'
+        "Usually 3-5 days.\n"
+        "退货要多久？,7天内。,zh-hans,,false,,\n"
+    )
+    page = _import(admin_client, "faqs.csv", content)
+    assert "Imported: 2 new, 0 updated." in page
+    delivery = FAQ.objects.get(question="How long is delivery?")
+    assert delivery.tags == ["shipping", "time"] and delivery.active
+    texts = set(delivery.paraphrases.values_list("text", flat=True))
+    assert {"When will it come?", "ship time"} <= texts
+    assert delivery.variants.filter(text="Usually 3-5 days.", status="approved").exists()
+    assert not FAQ.objects.get(locale="zh-hans").active
+    # Again: nothing changes.
+    assert "Imported: 0 new, 0 updated." in _import(admin_client, "faqs.csv", content)
+
+
+def test_csv_header_and_row_errors_name_the_problem():
+    with pytest.raises(ImportError_) as bad_header:
+        parse_upload("f.csv", b"q,answer,colour\nx,y,z\n")
+    assert "missing question" in bad_header.value.errors[0]
+    assert "unknown q, colour" in bad_header.value.errors[0]
+    from knowledge.importing import validate
+
+    data = parse_upload("f.csv", b"question,answer,active\nQ?,,maybe\nR?,A.,1,extra\n")
+    with pytest.raises(ImportError_) as bad_rows:
+        validate(data)
+    assert bad_rows.value.errors == [
+        'Row 1: "active" must be true or false; "answer" must be a non-empty string.',
+        "Row 2: more cells than the header has columns.",
+    ]
+    with pytest.raises(ImportError_) as not_utf8:
+        parse_upload("f.csv", "question\n".encode("utf-16"))
+    assert "UTF-8" in not_utf8.value.errors[0]
+    assert parse_upload("f.csv", io.BytesIO("\ufeffquestion,answer\nQ?,A.\n".encode()).read())[
+        "faqs"
+    ] == [{"question": "Q?", "answer": "A."}]
