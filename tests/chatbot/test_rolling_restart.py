@@ -21,6 +21,7 @@ from tests.chatbot.test_crash_drills import drill_env, run
 from tests.servers import DaphneProcess, RedisServer, manage
 
 VISITORS = 30
+CLAIM_TTL_S = 10.0
 TOKEN_DELAY_S = 0.1  # ~3 s per answer: several are mid-stream at each SIGTERM
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -33,6 +34,10 @@ for m in Message.objects.order_by("id").select_related("conversation"):
     rows.setdefault(m.conversation.public_id, []).append([m.id, m.role, m.reply_to_id])
 print(json.dumps(rows))
 """
+
+
+class Stalled(Exception):
+    """30 s on an open socket without a frame while a question waits for its answer."""
 
 
 @dataclass
@@ -49,7 +54,10 @@ class Chatter:
     questions: dict[str, int | None] = field(default_factory=dict)  # client_id -> message id
     answers: dict[int, set[int]] = field(default_factory=dict)  # question id -> bot ids
     reconnects: int = 0
+    stalls: int = 0
     restarted: int = 0
+    moved_at: float = 0.0  # when the socket last closed under it
+    restarted_after: list[float] = field(default_factory=list)  # s from moved_at
     frames: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -71,6 +79,7 @@ class Chatter:
                 self.questions[message["client_id"]] = message["id"]
         elif kind == "restarted":
             self.restarted += 1
+            self.restarted_after.append(time.monotonic() - self.moved_at)
 
     def waiting(self) -> list[str]:
         """Questions without an answer on screen (unacked ones included)."""
@@ -87,8 +96,12 @@ class Chatter:
             try:
                 await self._session(self.bases[base_index], stop, counter)
                 return
+            except Stalled:  # the widget would reconnect too
+                self.stalls += 1
+                self.reconnects += 1
             except (websockets.ConnectionClosed, OSError, TimeoutError):
                 self.reconnects += 1
+                self.moved_at = time.monotonic()
                 base_index = (base_index + 1) % len(self.bases)
                 await asyncio.sleep(0.1 + random.random() * 0.2)
 
@@ -111,7 +124,10 @@ class Chatter:
                     client_id = f"v{self.index}-q{next(counter)}"
                     self.questions[client_id] = None
                     await self._ask(ws, client_id)
-                self.see(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+                try:
+                    self.see(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+                except TimeoutError as waited:
+                    raise Stalled from waited
 
     async def _ask(self, ws, client_id: str) -> None:
         text = f"Visitor {self.index} asks {client_id}: where is my parcel?"
@@ -139,6 +155,9 @@ def test_rolling_restart_of_two_processes_loses_and_doubles_nothing(tmp_path):
     env = drill_env(
         tmp_path / "shared.sqlite3", sim, REDIS_URL=own.url, LLM_MODEL_CALLS_PER_MINUTE="0"
     )
+    # The default claim TTL: an answer restarted sooner than it was handed over at the
+    # SIGTERM, not found after its claim lapsed.
+    env["ANSWER_CLAIM_TTL_S"] = str(CLAIM_TTL_S)
     manage(env, "migrate", "--noinput")
     a = DaphneProcess(env, tmp_path / "a.log")
     b = DaphneProcess(env, tmp_path / "b.log")
@@ -180,10 +199,15 @@ def test_rolling_restart_of_two_processes_loses_and_doubles_nothing(tmp_path):
         assert sorted(replies) == sorted(visitor_ids), "each answered exactly once"
         assert chatter.shown == {row[0] for row in rows}, "the visitor saw every message"
         assert all(len(ids) == 1 for ids in chatter.answers.values()), "no doubled answer"
+    waits = [wait for c in chatters for wait in c.restarted_after]
+    assert waits, "answers were being written at each SIGTERM"
+    assert max(waits) < CLAIM_TTL_S, "handed over at the SIGTERM, not left to lapse"
+    assert sum(c.stalls for c in chatters) == 0, "no visitor waited 30 s for a frame"
     moved = sum(c.reconnects for c in chatters)
     assert moved >= VISITORS, "every visitor was moved at least once"
     print(
         f"\n{VISITORS} visitors, {questions} questions, {moved} reconnects, "
-        f"{sum(c.restarted for c in chatters)} answers restarted, {sim.stats.requests} model "
-        f"calls; SIGTERM to exit: {', '.join(f'{s:.1f} s' for s in stops)}"
+        f"{len(waits)} answers restarted (at most {max(waits):.1f} s after the visitor "
+        f"moved), {sim.stats.requests} model calls; SIGTERM to exit: "
+        + ", ".join(f"{s:.1f} s" for s in stops)
     )
