@@ -102,6 +102,18 @@ async def wait_for_running_answers() -> None:
         await asyncio.gather(*list(_running), return_exceptions=True)
 
 
+async def hand_over_running_answers() -> int:
+    """Graceful shutdown (daphne on SIGTERM): stops the answers this process is writing, which
+    releases their claims and drops their partial text, so the process a visitor resumes on
+    answers again at once (announced by `restarted`) instead of once the claim has lapsed
+    (`ANSWER_CLAIM_TTL_S`). The visitors' sockets close right after; nothing is stored half."""
+    tasks = list(_running)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return len(tasks)
+
+
 def hold_may_have_changed(public_id: str) -> None:
     """A handoff frame reached the conversation's socket in this process: answers being written
     here look at the conversation's status before their next frame (a push instead of polling

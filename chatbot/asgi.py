@@ -1,6 +1,9 @@
 """ASGI entry point: HTTP through Django, websockets through Channels behind an origin check."""
 
+import asyncio
+import logging
 import os
+import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -9,14 +12,38 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs the app registry)
 
+from chatbot.answering import hand_over_running_answers  # noqa: E402
 from chatbot.proxy import ForwardedClientMiddleware  # noqa: E402
 from chatbot.routing import websocket_urlpatterns  # noqa: E402
 from chatbot.security import chat_origin_validator  # noqa: E402
 from chatbot.sqlite_checkpoints import start_checkpointer  # noqa: E402
 from chatbot.warmup import warm_up_in_background  # noqa: E402
 
+logger = logging.getLogger(__name__)
+
+
+def hand_over_on_daphne_shutdown() -> None:
+    """On SIGTERM daphne cancels its consumers and stops; the answers being written run as
+    tasks of their own and would die with the process, their claims left to lapse. This
+    stops them first, releasing the claims (docs/operations.md, "Rolling restarts"). Only
+    under daphne: its Twisted reactor runs the "before shutdown" triggers on the event loop."""
+    if "daphne.server" not in sys.modules:
+        return
+    from twisted.internet import defer, reactor
+
+    def hand_over() -> defer.Deferred:
+        async def run() -> None:
+            handed = await hand_over_running_answers()
+            logger.info("shutdown: %d answers being written handed over", handed)
+
+        return defer.Deferred.fromFuture(asyncio.ensure_future(run()))
+
+    reactor.addSystemEventTrigger("before", "shutdown", hand_over)
+
+
 warm_up_in_background()
 start_checkpointer()
+hand_over_on_daphne_shutdown()
 
 application = ForwardedClientMiddleware(
     ProtocolTypeRouter(

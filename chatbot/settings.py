@@ -156,7 +156,10 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # Several Redis servers shard the layer (channels-redis spreads channels and
+                # groups over them by consistent hashing; docs/scaling.md): every process must
+                # list the same ones, in the same order.
+                "hosts": env.list("CHANNEL_LAYER_REDIS_URLS", default=[REDIS_URL]),
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="chatbot"),
                 # Messages waiting for one daphne process, all its sockets together:
                 # channels-redis keeps them in one Redis list per process and drops what comes
