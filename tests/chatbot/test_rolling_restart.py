@@ -125,9 +125,14 @@ class Chatter:
                     self.questions[client_id] = None
                     await self._ask(ws, client_id)
                 try:
-                    self.see(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
                 except TimeoutError as waited:
                     raise Stalled from waited
+                self.see(frame)
+                if frame["type"] == "error" and frame.get("code") == "rate_limited":
+                    # Quick answers make quick askers: the widget resends once the wait is over.
+                    await asyncio.sleep(frame["retry_after"])
+                    await self._ask(ws, frame["client_id"])
 
     async def _ask(self, ws, client_id: str) -> None:
         text = f"Visitor {self.index} asks {client_id}: where is my parcel?"
