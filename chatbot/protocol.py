@@ -2,6 +2,7 @@
 frames built in one place so their shape is defined once."""
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -155,5 +156,6 @@ def error_frame(
     if client_id is not None:
         frame["client_id"] = client_id
     if retry_after is not None:
-        frame["retry_after"] = retry_after
+        # Up to the next tenth, never down: a client that waits this long is not refused again.
+        frame["retry_after"] = math.ceil(retry_after * 10) / 10
     return frame

@@ -149,9 +149,7 @@ class ChatConsumer(JsonSocketConsumer):
     ) -> None:
         metrics.VISITOR_LIMITED.labels(action.value).inc()
         await self.send_frame(
-            error_frame(
-                code, locale=self.locale, client_id=client_id, retry_after=round(retry_after, 1)
-            )
+            error_frame(code, locale=self.locale, client_id=client_id, retry_after=retry_after)
         )
 
     async def stored(self) -> bool:
