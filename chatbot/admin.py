@@ -303,6 +303,7 @@ class WidgetAppearanceAdmin(admin.ModelAdmin):
         appearance = context.get("original") or WidgetAppearance()
         server = request.build_absolute_uri("/").rstrip("/")
         context["snippet"] = embed_snippet(appearance, server=server)
+        context["preview_fields"] = " ".join(PREVIEW_FIELDS)
         context["preview_query"] = urlencode(
             {name: getattr(appearance, name) for name in PREVIEW_FIELDS}
         )

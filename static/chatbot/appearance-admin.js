@@ -6,7 +6,7 @@
   var snippet = document.getElementById("embed-snippet-text");
   var form = frame && frame.closest("form");
   if (!form) return;
-  var FIELDS = ["title", "color", "position", "launcher_text", "locale", "welcome_en", "welcome_zh_hans", "logo_url"];
+  var FIELDS = frame.getAttribute("data-fields").split(" "); // chatbot.appearance.PREVIEW_FIELDS
   var timer = null;
 
   function query() {

@@ -503,11 +503,16 @@
   var BULLET_RE = /^\s*[-*•]\s+(.*)$/;
   var NUMBERED_RE = /^\s*(\d{1,3})[.)、]\s*(.+)$/;
 
-  function safeHref(url) {
+  // A web address or a path on the chat server, as an href; null for anything else.
+  function webHref(url) {
     if (/^https?:\/\/[^\s]+$/i.test(url)) return url;
-    if (/^mailto:[^\s@]+@[^\s@]+$/i.test(url)) return url;
     if (/^\/(?!\/)[^\s]*$/.test(url)) return serverOrigin + url;
     return null;
+  }
+
+  function safeHref(url) {
+    if (/^mailto:[^\s@]+@[^\s@]+$/i.test(url)) return url;
+    return webHref(url);
   }
 
   function link(href, text) {
@@ -1284,16 +1289,9 @@
       if (!c || typeof c.title !== "string") return;
       var label = "[" + String(c.number) + "] " + c.title + (c.heading ? " — " + c.heading : "");
       var url = typeof c.url === "string" ? c.url : "";
-      var item;
-      if (/^https?:\/\//i.test(url) || /^\/(?!\/)/.test(url)) {
-        item = document.createElement("a");
-        item.href = /^\//.test(url) ? serverOrigin + url : url;
-        item.target = "_blank";
-        item.rel = "noopener noreferrer";
-      } else {
-        item = document.createElement("span");
-      }
-      item.textContent = label;
+      var href = webHref(url);
+      var item = href ? link(href, label) : el("span", null, label);
+      if (href) item.rel = "noopener noreferrer"; // a citation is our own source: followable
       box.appendChild(item);
     });
     var fb = row.querySelector(".fb");

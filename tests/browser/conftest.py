@@ -6,8 +6,10 @@ are root). Screenshots go to test-output/browser/."""
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -126,3 +128,30 @@ def checked_page(browser, **context_options: object) -> Iterator:
     yield page
     context.close()
     assert errors == [], errors
+
+
+@contextmanager
+def host_site(port: int, body: str, headers: dict[str, str] | None = None) -> Iterator[str]:
+    """Another site on 127.0.0.1:`port` (its own origin) serving one HTML page that embeds the
+    widget; yields its URL."""
+    page = body.encode()
+
+    class HostPage(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), HostPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.shutdown()

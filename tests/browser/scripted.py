@@ -8,9 +8,12 @@ from playwright.sync_api import Page, WebSocketRoute
 
 
 class ScriptedServer:
-    def __init__(self, page: Page, **hello: object) -> None:
-        """`hello`: fields to add to the server's hello frame."""
+    def __init__(self, page: Page, history: tuple[dict, ...] = (), **hello: object) -> None:
+        """`history`: stored messages, replayed on `resume`; `hello`: fields to add to the
+        server's hello frame."""
         self.page = page
+        self.history = history
+        self.last_id = max((m["id"] for m in history), default=0)
         self.hello = hello
         self.sockets: list[WebSocketRoute] = []
         self.received: list[dict] = []
@@ -23,11 +26,15 @@ class ScriptedServer:
             frame = json.loads(raw)
             self.received.append(frame)
             if frame["type"] == "resume":
-                ws.send(json.dumps({"type": "resumed", "last_id": frame["after"]}))
+                replayed = [m for m in self.history if m["id"] > frame["after"]]
+                for message in replayed:
+                    ws.send(json.dumps({"type": "message", "message": message}))
+                last_id = max(frame["after"], self.last_id) if replayed else frame["after"]
+                ws.send(json.dumps({"type": "resumed", "last_id": last_id}))
 
         ws.on_message(on_message)
         hello = {"type": "hello", "v": 1, "conversation": "scripted", "token": "t0ken"}
-        hello.update(locale="en", status="bot", last_id=0, **self.hello)
+        hello.update(locale="en", status="bot", last_id=self.last_id, **self.hello)
         ws.send(json.dumps(hello))
 
     def send(self, frame: dict) -> None:

@@ -4,15 +4,14 @@ which the visitor gets as a download link; a file of a refused type fails with t
 words and nothing is stored."""
 
 import io
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.conftest import host_site
 from tests.servers import create_agent, daphne, free_port, manage, server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -21,21 +20,6 @@ PASSWORD = "pw-ann-8812"
 HOST_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Another shop</title>
 </head><body><h1>Shop</h1>
 <script src="{chat}/static/chatbot/widget.js" defer></script></body></html>"""
-
-
-class _HostPage(BaseHTTPRequestHandler):
-    chat = ""
-
-    def do_GET(self) -> None:
-        body = HOST_PAGE.format(chat=self.chat).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +36,11 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]
     )
     manage(env, "migrate", "--noinput")
     create_agent(env, "ann", PASSWORD)
-    with daphne(env, tmp / "daphne.log") as chat:
-        handler = type("HostPage", (_HostPage,), {"chat": chat})
-        server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            yield chat, origin + "/"
-        finally:
-            server.shutdown()
+    with (
+        daphne(env, tmp / "daphne.log") as chat,
+        host_site(port, HOST_PAGE.format(chat=chat)) as url,
+    ):
+        yield chat, url
 
 
 def _page(browser: Browser) -> Page:

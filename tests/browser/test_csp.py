@@ -2,15 +2,13 @@
 forbids inline styles and scripts, and the app's own pages (store, console, admin) run under
 their own strict policy without a single violation."""
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import running_daphne
+from tests.browser.conftest import host_site, running_daphne
 from tests.servers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
@@ -35,25 +33,6 @@ HOST_POLICY = (
 )
 
 
-class _HostPage(BaseHTTPRequestHandler):
-    chat = ""
-
-    def do_GET(self) -> None:
-        body = HOST_PAGE.format(chat=self.chat).encode()
-        chat_ws = self.chat.replace("http://", "ws://", 1)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header(
-            "Content-Security-Policy", HOST_POLICY.format(chat=self.chat, chat_ws=chat_ws)
-        )
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def strict_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Another site (its own port, so its own origin) with a strict policy that embeds the
@@ -62,14 +41,11 @@ def strict_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     origin = f"http://127.0.0.1:{port}"
     tmp: Path = tmp_path_factory.mktemp("csp-chat-server")
     with running_daphne(tmp, CHAT_ALLOWED_ORIGINS=origin) as chat:
-        handler = type("HostPage", (_HostPage,), {"chat": chat})
-        server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield origin + "/"
-        finally:
-            server.shutdown()
+        chat_ws = chat.replace("http://", "ws://", 1)
+        policy = HOST_POLICY.format(chat=chat, chat_ws=chat_ws)
+        body = HOST_PAGE.format(chat=chat)
+        with host_site(port, body, {"Content-Security-Policy": policy}) as url:
+            yield url
 
 
 @pytest.fixture

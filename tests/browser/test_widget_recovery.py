@@ -2,12 +2,10 @@
 unanswered question gets the thinking row and, if nothing comes, Retry; a `restarted` answer
 drops the dead text (docs/operations.md, "Crashes and restarts")."""
 
-import json
-import re
-
 import pytest
-from playwright.sync_api import Page, WebSocketRoute, expect
+from playwright.sync_api import Page, expect
 
+from tests.browser.scripted import ScriptedServer
 from tests.browser.test_widget import READY, desktop  # noqa: F401 - the page fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
@@ -43,29 +41,9 @@ def test_every_unanswered_question_gets_retry_and_a_restarted_answer_drops_dead_
     daphne_server: str,
 ) -> None:
     page = desktop
-    sockets: list[WebSocketRoute] = []
-    received: list[dict] = []
-
-    def on_socket(ws: WebSocketRoute) -> None:
-        sockets.append(ws)
-
-        def on_message(raw: str | bytes) -> None:
-            frame = json.loads(raw)
-            received.append(frame)
-            if frame["type"] == "resume":
-                for message in HISTORY:
-                    ws.send(json.dumps({"type": "message", "message": message}))
-                ws.send(json.dumps({"type": "resumed", "last_id": 6}))
-
-        ws.on_message(on_message)
-        hello = {"type": "hello", "v": 1, "conversation": "scripted", "token": "t0ken"}
-        ws.send(json.dumps({**hello, "locale": "en", "status": "bot", "last_id": 6}))
-
-    def server(frame: dict) -> None:
-        sockets[-1].send(json.dumps(frame))
-
+    scripted = ScriptedServer(page, history=tuple(HISTORY))
+    server = scripted.send
     page.clock.install()
-    page.route_web_socket(re.compile(r"/ws/chat/"), on_socket)
     page.goto(daphne_server + "/")
     widget = page.locator("chatbot-widget")
     widget.locator("button.launcher").click()
@@ -97,10 +75,6 @@ def test_every_unanswered_question_gets_retry_and_a_restarted_answer_drops_dead_
 
     # Retry on Q6 resends it under its own client id (the server answers it once).
     retry.click()
-    for _ in range(100):
-        if any(f["type"] == "message" for f in received):
-            break
-        page.wait_for_timeout(50)
-    assert [f for f in received if f["type"] == "message"] == [
+    assert scripted.wait_sent("message", 1) == [
         {"type": "message", "client_id": "c6", "text": "Where is parcel 6?", "v": 1}
     ]
