@@ -145,6 +145,11 @@ def client_frame_from(data: dict[str, Any], *, max_chars: int) -> ClientFrame:
     return frame
 
 
+def retry_after_s(seconds: float) -> float:
+    """Up to the next tenth, never down: a client that waits this long is not refused again."""
+    return math.ceil(seconds * 10) / 10
+
+
 def error_frame(
     code: str, *, locale: str, client_id: str | None = None, retry_after: float | None = None
 ) -> dict[str, Any]:
@@ -156,6 +161,5 @@ def error_frame(
     if client_id is not None:
         frame["client_id"] = client_id
     if retry_after is not None:
-        # Up to the next tenth, never down: a client that waits this long is not refused again.
-        frame["retry_after"] = math.ceil(retry_after * 10) / 10
+        frame["retry_after"] = retry_after_s(retry_after)
     return frame

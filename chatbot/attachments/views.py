@@ -26,6 +26,7 @@ from chatbot.attachments.services import (
 )
 from chatbot.handoff.errors import HandoffError
 from chatbot.models import Attachment
+from chatbot.protocol import retry_after_s
 from chatbot.ratelimit import ClientAction, client_allowed, client_ip, visitor_message_allowed
 from chatbot.views_console import agent_required
 
@@ -104,7 +105,7 @@ def visitor_upload(request: HttpRequest) -> HttpResponse:
             return _error(request, "forbidden", locale)
         allowed, retry_after = async_to_sync(client_allowed)(client, ClientAction.CONVERSATION)
         if not allowed:
-            return _error(request, "rate_limited", locale, retry_after=round(retry_after, 1))
+            return _error(request, "rate_limited", locale, retry_after=retry_after_s(retry_after))
         conversation = services.conversation_store_pending(
             public_id=public_id, token=token, locale=locale
         )
@@ -112,7 +113,7 @@ def visitor_upload(request: HttpRequest) -> HttpResponse:
             return _error(request, "forbidden", locale)
     allowed, retry_after = async_to_sync(visitor_message_allowed)(public_id, client)
     if not allowed:
-        return _error(request, "rate_limited", locale, retry_after=round(retry_after, 1))
+        return _error(request, "rate_limited", locale, retry_after=retry_after_s(retry_after))
     try:
         checked = attachment_check(data=upload.read(), name=upload.name or "")
     except AttachmentError as err:
