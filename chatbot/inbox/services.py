@@ -111,8 +111,10 @@ def canned_reply_payload(reply: CannedReply) -> dict[str, Any]:
 
 def _replies_visible_to(agent: AbstractBaseUser) -> QuerySet[CannedReply]:
     """Everyone's replies and those of the agent's teams: another team's are not the agent's to
-    see, use or change."""
-    return CannedReply.objects.filter(Q(team__isnull=True) | Q(team__members=agent)).distinct()
+    see, use or change. The teams as a subquery, not a join: no rows to deduplicate, since
+    PostgreSQL refuses DISTINCT with the FOR UPDATE of an edit."""
+    mine = Team.objects.filter(members=agent)
+    return CannedReply.objects.filter(Q(team__isnull=True) | Q(team__in=mine))
 
 
 def agent_teams(agent: AbstractBaseUser) -> list[dict[str, Any]]:
