@@ -62,6 +62,11 @@ class MessageRow:
     reply_to_id: int | None = None
     feedback: str | None = None
 
+    @property
+    def is_question(self) -> bool:
+        """A visitor message, not a "try again" of an earlier one: what counts as asked."""
+        return self.role == "visitor" and Message.TRACE_RETRY_OF not in self.trace
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -215,7 +220,7 @@ def deflection(ds: Dataset) -> Deflection:
         )
         if not human and all(_deflected_message(replies.get(m.id)) for m in visitor):
             deflected += 1
-    visitor_in_range = [m for m in ds.range_messages() if m.role == "visitor"]
+    visitor_in_range = [m for m in ds.range_messages() if m.is_question]
     return Deflection(
         conversations=total,
         deflected=deflected,
@@ -449,7 +454,7 @@ def top_unanswered(ds: Dataset, limit: int = TOP_UNANSWERED) -> list[Unanswered]
     groups: dict[str, list[tuple[MessageRow, MessageRow]]] = defaultdict(list)
     for m in ds.range_messages():
         reply = replies.get(m.id)
-        if m.role == "visitor" and reply is not None and _not_answered_by_faq(reply):
+        if m.is_question and reply is not None and _not_answered_by_faq(reply):
             key = normalise_question(m.text)
             if key:
                 groups[key].append((m, reply))
@@ -554,7 +559,7 @@ def content_gaps(ds: Dataset, limit: int = TOP_GAPS) -> list[ContentGap]:
     asked = [
         m.text
         for m in ds.range_messages()
-        if m.role == "visitor" and (r := replies.get(m.id)) and _nothing_relevant(r.trace)
+        if m.is_question and (r := replies.get(m.id)) and _nothing_relevant(r.trace)
     ][-MAX_GAP_QUESTIONS:]
     by_locale: dict[str, list[str]] = defaultdict(list)
     for text in asked:

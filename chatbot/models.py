@@ -96,6 +96,11 @@ class Attachment(models.Model):
 
 
 class Message(models.Model):
+    # In a visitor message's trace: the bot answer whose "try again" stored this question once
+    # more (`reply_to` is one-to-one, so the new answer needs a question of its own). Analytics
+    # counts the question once.
+    TRACE_RETRY_OF = "retry_of"
+
     class Role(models.TextChoices):
         VISITOR = "visitor", "Visitor"
         BOT = "bot", "Bot"

@@ -70,16 +70,18 @@ def conversation_set_locale(*, conversation: Conversation, locale: str) -> None:
 
 
 def visitor_message_insert(
-    *, conversation: Conversation, client_id: str, text: str
+    *, conversation: Conversation, client_id: str, text: str, retry_of: int | None = None
 ) -> tuple[Message, bool]:
     """Stores the message unless this client id was stored before. Returns (message, created).
-    The conversation's timestamps are the caller's to update."""
+    The conversation's timestamps are the caller's to update. `retry_of`: the bot answer this
+    question is asked again after (Message.TRACE_RETRY_OF)."""
     message = message_sql.message_store(
         conversation_id=conversation.pk,
         role=Message.Role.VISITOR,
         text=text,
         client_id=client_id,
         created_at=timezone.now(),
+        trace={Message.TRACE_RETRY_OF: retry_of} if retry_of is not None else None,
         skip_duplicate=True,
     )
     if message is None:

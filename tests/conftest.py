@@ -1,5 +1,6 @@
 import inspect
 import json
+import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -180,7 +181,10 @@ def pytest_collection_modifyitems(config, items) -> None:
     Every async test closes its loop's model clients (`close_model_clients`); as an autouse
     fixture it would give sync tests an event loop too, which the browser tests refuse."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    postgres_pass = os.environ.get("CHATBOT_TEST_POSTGRES") == "1"
     for item in items:
+        if postgres_pass and item.get_closest_marker("own_stack"):
+            item.add_marker(pytest.mark.skip(reason="own servers on SQLite: run in the first pass"))
         if inspect.iscoroutinefunction(getattr(item, "function", None)):
             item.fixturenames.append("close_model_clients")
 

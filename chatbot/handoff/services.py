@@ -234,7 +234,9 @@ class Accepted:
     turn: AnswerTurn | None = None  # what the answer needs, read while we were at it
 
 
-def visitor_message_accept(*, conversation: Conversation, client_id: str, text: str) -> Accepted:
+def visitor_message_accept(
+    *, conversation: Conversation, client_id: str, text: str, retry_of: int | None = None
+) -> Accepted:
     """Stores a visitor message once per client id and says whether the bot answers it now. A
     new message is answered unless it asks for a person or the bot does not hold the
     conversation; a resend only if it was never answered (the server went down before the
@@ -242,7 +244,7 @@ def visitor_message_accept(*, conversation: Conversation, client_id: str, text: 
     socket acks after one round trip and the answer starts without another."""
     with transaction.atomic():  # one write transaction: on SQLite, one turn at the write lock
         message, created = visitor_message_insert(
-            conversation=conversation, client_id=client_id, text=text
+            conversation=conversation, client_id=client_id, text=text, retry_of=retry_of
         )
         answer = created and visitor_message_route(conversation_id=conversation.pk, text=text)
     if not created:
@@ -276,7 +278,9 @@ def visitor_retry_accept(
     )
     if question is None:
         return None
-    return visitor_message_accept(conversation=conversation, client_id=client_id, text=question)
+    return visitor_message_accept(
+        conversation=conversation, client_id=client_id, text=question, retry_of=message_id
+    )
 
 
 # --- agents ---------------------------------------------------------------------------------

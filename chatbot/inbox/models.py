@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
-from chatbot.models import Conversation, Message
+from chatbot.models import Conversation, Message, Team
 
 
 class Label(models.Model):
@@ -81,6 +81,12 @@ class CannedReply(models.Model):
     # The conversations' language it is for; empty: any. A shortcut may have one reply per
     # language, and the console offers the one in the conversation's language first.
     locale = models.CharField(max_length=16, blank=True, default="", choices=settings.LANGUAGES)
+    # The team whose members see it; empty: every agent. A team's `/refund` may say something
+    # else than everyone's (billing's refunds are not returns'): the console offers the team's
+    # reply first (docs/console.md, "Canned replies").
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.CASCADE, related_name="canned_replies"
+    )
     title = models.CharField(max_length=100)
     text = models.TextField()
     created_by = models.ForeignKey(
@@ -96,8 +102,15 @@ class CannedReply(models.Model):
         verbose_name_plural = "canned replies"
         constraints = [
             models.UniqueConstraint(
-                fields=["shortcut", "locale"], name="unique_canned_shortcut_per_locale"
-            )
+                fields=["shortcut", "locale"],
+                condition=models.Q(team__isnull=True),
+                name="unique_canned_shortcut_per_locale",
+            ),
+            models.UniqueConstraint(
+                fields=["shortcut", "locale", "team"],
+                condition=models.Q(team__isnull=False),
+                name="unique_canned_shortcut_per_team_locale",
+            ),
         ]
 
     def __str__(self) -> str:

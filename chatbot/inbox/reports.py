@@ -1,9 +1,10 @@
-"""Per-agent figures over a date range: conversations handled, median first response and
-resolution times, CSAT, handoff reasons (docs/console.md, "Reports").
+"""Per-agent and per-team figures over a date range: conversations handled, median first
+response and resolution times, CSAT, handoff reasons (docs/console.md, "Reports").
 
 A conversation counts once, in the range of its latest handoff (`queued_at`, local days), for
 the agent who claimed it: the one who holds or closed it, or, once it went back to the bot, the
-last agent who wrote in it since the handoff. Times run from the handoff: first response to the
+last agent who wrote in it since the handoff; and for the team it was given to (`NO_TEAM` when
+none). Times run from the handoff: first response to the
 first agent reply, resolution to the close (closed conversations only). CSAT is the share of
 ratings of 4 or 5, as on the analytics dashboard."""
 
@@ -22,9 +23,11 @@ from django.utils.translation import gettext_lazy as _
 from chatbot.analytics import day_range
 from chatbot.handoff.selectors import agent_name
 from chatbot.handoff.services import Reason
-from chatbot.models import Conversation, Message
+from chatbot.models import Conversation, Message, Team
 
 ALL_AGENTS = "(all agents)"
+ALL_TEAMS = "(all teams)"
+NO_TEAM = "(no team)"
 # As the analytics dashboard words them (chatbot.views_analytics.REASONS), translated.
 REASON_LABELS = {
     Reason.VISITOR_REQUEST: _("Visitor pressed “talk to a person”"),
@@ -36,8 +39,11 @@ REASON_LABELS = {
 
 
 @dataclass
-class AgentFigures:
-    agent_id: int
+class Figures:
+    """One row of a report: an agent's or a team's (`row_id` is the agent's or team's id; 0 for
+    the total and for conversations given to no team)."""
+
+    row_id: int
     name: str
     handled: int = 0
     first_response_s: list[float] = field(default_factory=list)
@@ -73,8 +79,31 @@ class AgentFigures:
         return statistics.fmean(self.ratings) if self.ratings else None
 
 
-def agent_report(*, start_day: dt.date, end_day: dt.date) -> list[AgentFigures]:
-    """One row per agent who handled a conversation handed off in the range, by name."""
+@dataclass(frozen=True)
+class _Handled:
+    agent_id: int
+    team_id: int | None
+    queued: dt.datetime
+    first_reply: dt.datetime | None
+    status: str
+    closed: dt.datetime | None
+    rating: int | None
+    reason: str
+
+    def add_to(self, figures: Figures) -> None:
+        figures.handled += 1
+        if self.first_reply is not None:
+            figures.first_response_s.append((self.first_reply - self.queued).total_seconds())
+        closed = self.closed
+        if self.status == Conversation.Status.CLOSED and closed and closed >= self.queued:
+            figures.resolution_s.append((closed - self.queued).total_seconds())
+        if self.rating:
+            figures.ratings.append(self.rating)
+        figures.reasons[self.reason or "unknown"] += 1
+
+
+def _handled(start_day: dt.date, end_day: dt.date) -> list[_Handled]:
+    """The conversations handed off in the range that an agent handled."""
     start, end = day_range(start_day, end_day)
     rows = list(
         Conversation.objects.filter(
@@ -88,36 +117,53 @@ def agent_report(*, start_day: dt.date, end_day: dt.date) -> list[AgentFigures]:
             "closed_at",
             "rating",
             "handoff_reason",
+            "team_id",
         )
     )
     last_writer = _last_agent_writers(
         {cid: queued for cid, owner, queued, *_ in rows if owner is None}
     )
-    people: dict[int, AgentFigures] = {}
-    users = get_user_model().objects.in_bulk(
-        {owner or last_writer.get(cid) for cid, owner, *_ in rows} - {None}
-    )
-    for cid, owner, queued, first_reply, status, closed, rating, reason in rows:
+    handled = []
+    for cid, owner, queued, first_reply, status, closed, rating, reason, team_id in rows:
         agent_id = owner or last_writer.get(cid)
         if agent_id is None:
             continue  # claimed, never answered, and back with the bot or the queue
-        figures = people.get(agent_id)
-        if figures is None:
-            figures = people[agent_id] = AgentFigures(agent_id, agent_name(users.get(agent_id)))
-        figures.handled += 1
-        if first_reply is not None:
-            figures.first_response_s.append((first_reply - queued).total_seconds())
-        if status == Conversation.Status.CLOSED and closed is not None and closed >= queued:
-            figures.resolution_s.append((closed - queued).total_seconds())
-        if rating:
-            figures.ratings.append(rating)
-        figures.reasons[reason or "unknown"] += 1
-    return sorted(people.values(), key=lambda f: (f.name.lower(), f.agent_id))
+        handled.append(
+            _Handled(agent_id, team_id, queued, first_reply, status, closed, rating, reason)
+        )
+    return handled
 
 
-def figures_total(figures: list[AgentFigures]) -> AgentFigures:
-    """Every agent's conversations together (medians over all of them, not of the medians)."""
-    total = AgentFigures(0, ALL_AGENTS)
+def _grouped(handled: list[_Handled], key: str, names: dict[int, str]) -> list[Figures]:
+    rows: dict[int, Figures] = {}
+    for h in handled:
+        row_id = getattr(h, key) or 0
+        if row_id not in rows:
+            rows[row_id] = Figures(row_id, names.get(row_id, NO_TEAM))
+        h.add_to(rows[row_id])
+    return sorted(rows.values(), key=lambda f: (f.row_id == 0, f.name.lower(), f.row_id))
+
+
+def agent_report(*, start_day: dt.date, end_day: dt.date) -> list[Figures]:
+    """One row per agent who handled a conversation handed off in the range, by name."""
+    handled = _handled(start_day, end_day)
+    users = get_user_model().objects.in_bulk({h.agent_id for h in handled})
+    return _grouped(
+        handled, "agent_id", {h.agent_id: agent_name(users.get(h.agent_id)) for h in handled}
+    )
+
+
+def team_report(*, start_day: dt.date, end_day: dt.date) -> list[Figures]:
+    """One row per team whose conversations an agent handled in the range, by name; the
+    conversations given to no team last (`NO_TEAM`)."""
+    handled = _handled(start_day, end_day)
+    teams = Team.objects.in_bulk({h.team_id for h in handled} - {None})
+    return _grouped(handled, "team_id", {pk: t.name for pk, t in teams.items()})
+
+
+def figures_total(figures: list[Figures], name: str = ALL_AGENTS) -> Figures:
+    """Every row's conversations together (medians over all of them, not of the medians)."""
+    total = Figures(0, name)
     for f in figures:
         total.handled += f.handled
         total.first_response_s += f.first_response_s
@@ -160,13 +206,14 @@ def _number(value: float | None, digits: int = 1) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def report_csv(figures: list[AgentFigures]) -> str:
-    """The report as CSV, one agent a row, then every agent together (`ALL_AGENTS`); handoff
-    reasons as `reason=count` pairs."""
+def report_csv(figures: list[Figures], by: str = "agent") -> str:
+    """The report as CSV, one agent (or team) a row, then all together (`ALL_AGENTS`,
+    `ALL_TEAMS`); handoff reasons as `reason=count` pairs."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for f in [*figures, figures_total(figures)] if figures else []:
+    writer.writerow([by, *CSV_COLUMNS[1:]])
+    total = ALL_TEAMS if by == "team" else ALL_AGENTS
+    for f in [*figures, figures_total(figures, total)] if figures else []:
         writer.writerow(
             [
                 f.name,

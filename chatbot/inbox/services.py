@@ -9,10 +9,11 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 
 from chatbot.inbox.models import CannedReply, ConversationLabel, Label, SavedView
 from chatbot.inbox.search import Filters, conversation_labels
-from chatbot.models import Conversation
+from chatbot.models import Conversation, Team
 
 # `{{visitor.name}}`, optionally with what to write when the value is unknown:
 # `{{visitor.name|there}}`. The console fills them in (static/console/inbox.js).
@@ -101,9 +102,24 @@ def canned_reply_payload(reply: CannedReply) -> dict[str, Any]:
         "id": reply.id,
         "shortcut": reply.shortcut,
         "locale": reply.locale,
+        "team": reply.team_id,
+        "team_name": reply.team.name if reply.team_id else "",
         "title": reply.title,
         "text": reply.text,
     }
+
+
+def _replies_visible_to(agent: AbstractBaseUser) -> QuerySet[CannedReply]:
+    """Everyone's replies and those of the agent's teams: another team's are not the agent's to
+    see, use or change. The teams as a subquery, not a join: no rows to deduplicate, since
+    PostgreSQL refuses DISTINCT with the FOR UPDATE of an edit."""
+    mine = Team.objects.filter(members=agent)
+    return CannedReply.objects.filter(Q(team__isnull=True) | Q(team__in=mine))
+
+
+def agent_teams(agent: AbstractBaseUser) -> list[dict[str, Any]]:
+    """The teams an agent can write canned replies for."""
+    return [{"id": t.pk, "name": t.name} for t in Team.objects.filter(members=agent)]
 
 
 @transaction.atomic
@@ -114,22 +130,26 @@ def canned_reply_save(
     title: str,
     text: str,
     locale: str = "",
+    team_id: int | None = None,
     reply_id: int | None = None,
 ) -> dict[str, Any]:
-    """Creates a canned reply, or edits `reply_id`. Refused: a variable the console cannot fill
-    in (`unknown_variables`), a shortcut taken in that language or malformed, an unknown
-    language, an empty title or text."""
+    """Creates a canned reply, or edits `reply_id`, for every agent or for one of the agent's
+    teams. Refused: a variable the console cannot fill in (`unknown_variables`), a shortcut
+    taken in that language (for that team) or malformed, an unknown language, a team the agent
+    is not in, an empty title or text."""
     shortcut = shortcut.strip().lstrip("/")
     unknown = unknown_variables(text)
     if unknown:
         raise InboxError("unknown_variables", variables=unknown)
+    if team_id is not None and not Team.objects.filter(pk=team_id, members=agent).exists():
+        raise InboxError("invalid", fields=["team"])
     if reply_id is None:
         reply = CannedReply(created_by=agent)
     else:
-        reply = CannedReply.objects.select_for_update().filter(pk=reply_id).first()
+        reply = _replies_visible_to(agent).select_for_update().filter(pk=reply_id).first()
         if reply is None:
             raise InboxError("not_found")
-    reply.shortcut, reply.locale = shortcut, locale
+    reply.shortcut, reply.locale, reply.team_id = shortcut, locale, team_id
     reply.title, reply.text = title.strip(), text.strip()
     reply.updated_by = agent
     try:
@@ -155,10 +175,17 @@ def _taken(err: ValidationError) -> bool:
     )
 
 
-def canned_reply_delete(*, reply_id: int) -> None:
-    if not CannedReply.objects.filter(pk=reply_id).delete()[0]:
+def canned_reply_delete(*, agent: AbstractBaseUser, reply_id: int) -> None:
+    if not CannedReply.objects.filter(
+        pk__in=_replies_visible_to(agent).filter(pk=reply_id)
+    ).delete()[0]:
         raise InboxError("not_found")
 
 
-def canned_replies() -> list[dict[str, Any]]:
-    return [canned_reply_payload(r) for r in CannedReply.objects.order_by("shortcut", "locale")]
+def canned_replies(agent: AbstractBaseUser) -> list[dict[str, Any]]:
+    """The agent's library: a team's reply before everyone's of the same shortcut."""
+    replies = _replies_visible_to(agent).select_related("team")
+    return [
+        canned_reply_payload(r)
+        for r in sorted(replies, key=lambda r: (r.shortcut, r.locale, r.team_id is None, r.team_id))
+    ]

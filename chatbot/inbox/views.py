@@ -39,7 +39,7 @@ INBOX_TEXT = {
     "delete": _("Delete"),
     "confirmDelete": _("Delete the canned reply {shortcut}?"),
     "unknownVariables": _("These variables cannot be filled in:"),
-    "shortcutTaken": _("Another canned reply has that shortcut for that language."),
+    "shortcutTaken": _("Another canned reply has that shortcut for that language and team."),
     "invalid": _("Check the shortcut (letters, digits, - and _), the title and the text."),
     "page": _("Page"),
     "referrer": _("Came from"),
@@ -69,6 +69,18 @@ def _body(request: HttpRequest) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")
     return data
+
+
+def _team_id(value: object) -> int | None:
+    """A reply's team from the form: empty for every agent, else a team's id."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("team must be a team id")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError("team must be a team id") from None
 
 
 def _date_range(request: HttpRequest) -> tuple[dt.date, dt.date]:
@@ -101,7 +113,8 @@ def inbox_setup(request: HttpRequest) -> JsonResponse:
             "views": [
                 services.saved_view_payload(v) for v in SavedView.objects.filter(agent=request.user)
             ],
-            "replies": services.canned_replies(),
+            "replies": services.canned_replies(request.user),
+            "teams": services.agent_teams(request.user),
             "text": {key: str(value) for key, value in INBOX_TEXT.items()},
         }
     )
@@ -181,7 +194,7 @@ def canned_replies(request: HttpRequest, reply_id: int | None = None) -> JsonRes
     """POST {shortcut, locale, title, text}: create, or edit …/<id>/; DELETE …/<id>/."""
     try:
         if request.method == "DELETE" and reply_id is not None:
-            services.canned_reply_delete(reply_id=reply_id)
+            services.canned_reply_delete(agent=request.user, reply_id=reply_id)
             return JsonResponse({"deleted": reply_id})
         data = _body(request)
         reply = services.canned_reply_save(
@@ -191,6 +204,7 @@ def canned_replies(request: HttpRequest, reply_id: int | None = None) -> JsonRes
             title=str(data.get("title") or ""),
             text=str(data.get("text") or ""),
             locale=str(data.get("locale") or ""),
+            team_id=_team_id(data.get("team")),
         )
     except services.InboxError as err:
         return _error(err, 404 if err.code == "not_found" else 400)
@@ -207,12 +221,14 @@ def agent_report(request: HttpRequest) -> HttpResponse:
     except ValueError as err:
         return HttpResponse(str(err), status=400, content_type="text/plain")
     figures = reports.agent_report(start_day=start_day, end_day=end_day)
+    teams = reports.team_report(start_day=start_day, end_day=end_day)
     return render(
         request,
         "console/reports.html",
         {
             "figures": figures,
             "total": reports.figures_total(figures),
+            "teams": teams,
             "start": start_day,
             "end": end_day,
         },
@@ -226,10 +242,14 @@ def agent_report_csv(request: HttpRequest) -> HttpResponse:
         start_day, end_day = _date_range(request)
     except ValueError as err:
         return HttpResponse(str(err), status=400, content_type="text/plain")
-    body = reports.report_csv(reports.agent_report(start_day=start_day, end_day=end_day))
+    by = request.GET.get("by", "agent")
+    if by not in ("agent", "team"):
+        return HttpResponse("by must be agent or team", status=400, content_type="text/plain")
+    report = reports.team_report if by == "team" else reports.agent_report
+    body = reports.report_csv(report(start_day=start_day, end_day=end_day), by=by)
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (
-        f'attachment; filename="agents-{start_day.isoformat()}-{end_day.isoformat()}.csv"'
+        f'attachment; filename="{by}s-{start_day.isoformat()}-{end_day.isoformat()}.csv"'
     )
     return response
 

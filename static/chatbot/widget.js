@@ -209,6 +209,9 @@
   // The owner's look (README, "Embedding the widget"; the admin's Widget appearance page writes
   // the tag): launcher side and text, welcome per locale, a logo in the header.
   var onLeft = attr("data-position") === "left";
+  // Keyboard users reach the launcher without tabbing through the whole page: the widget goes
+  // first in the page's Tab order unless the owner asks for the end (docs/widget.md).
+  var tabOrderEnd = attr("data-tab-order") === "end";
   var launcherText = attr("data-launcher-text").slice(0, 40);
   var welcomeText = attr("data-welcome-" + locale).slice(0, 500) || T.welcome;
   var logoUrl = attr("data-logo");
@@ -2231,7 +2234,8 @@
   // Boot
   // ---------------------------------------------------------------------------------------
   function boot() {
-    document.body.appendChild(host);
+    if (tabOrderEnd) document.body.appendChild(host);
+    else document.body.insertBefore(host, document.body.firstChild);
     pickOnAccent();
     showWelcome();
     store.pending.forEach(function (p) {

@@ -56,6 +56,8 @@
       inbox.agents = res.data.agents;
       inbox.views = res.data.views;
       inbox.replies = res.data.replies;
+      inbox.teams = res.data.teams || [];
+      fillSelect($("reply-team"), inbox.teams);
       inbox.text = res.data.text || {};
       fillSelect($("filter-agent"), inbox.agents);
       fillSelect($("filter-label"), inbox.labels);
@@ -383,16 +385,24 @@
   }
 
   // Replies for the open conversation's language (or any), one per shortcut: the one written
-  // for its language before the one for any.
+  // for its language before the one for any; then the conversation's team's before everyone's,
+  // everyone's before another of the agent's teams'.
+  function replyRank(r, teamId) {
+    var team = r.team == null ? 1 : r.team === teamId ? 2 : 0;
+    return (r.locale ? 3 : 0) + team;
+  }
+
   function matchingReplies(prefix) {
     prefix = prefix.toLowerCase();
-    var locale = (current() || {}).locale || "";
+    var conversation = current() || {};
+    var locale = conversation.locale || "";
+    var teamId = conversation.team ? conversation.team.id : null;
     var byShortcut = {};
     inbox.replies.forEach(function (r) {
       if (r.shortcut.toLowerCase().indexOf(prefix) !== 0) return;
       if (r.locale && r.locale !== locale) return;
       var had = byShortcut[r.shortcut];
-      if (!had || (!had.locale && r.locale)) byShortcut[r.shortcut] = r;
+      if (!had || replyRank(r, teamId) > replyRank(had, teamId)) byShortcut[r.shortcut] = r;
     });
     return Object.keys(byShortcut)
       .sort()
@@ -523,7 +533,9 @@
       var li = el("li", "canned-reply");
       li.setAttribute("data-shortcut", r.shortcut);
       li.setAttribute("data-locale", r.locale);
-      li.appendChild(el("b", null, "/" + r.shortcut + (r.locale ? " [" + r.locale + "]" : "") + " — " + r.title));
+      li.setAttribute("data-team", r.team == null ? "" : r.team);
+      var tags = (r.locale ? " [" + r.locale + "]" : "") + (r.team_name ? " [" + r.team_name + "]" : "");
+      li.appendChild(el("b", null, "/" + r.shortcut + tags + " — " + r.title));
       li.appendChild(el("div", "text", r.text));
       var edit = el("button", "edit", T("edit"));
       edit.type = "button";
@@ -552,6 +564,7 @@
     $("reply-id").value = r ? r.id : "";
     $("reply-shortcut").value = r ? r.shortcut : "";
     $("reply-locale").value = r ? r.locale : "";
+    $("reply-team").value = r && r.team != null ? String(r.team) : "";
     $("reply-title").value = r ? r.title : "";
     $("reply-text").value = r ? r.text : "";
     replyError("");
@@ -576,7 +589,13 @@
   $("reply-form").addEventListener("submit", function (e) {
     e.preventDefault();
     var id = $("reply-id").value;
-    var body = { shortcut: $("reply-shortcut").value, locale: $("reply-locale").value, title: $("reply-title").value, text: $("reply-text").value };
+    var body = {
+      shortcut: $("reply-shortcut").value,
+      locale: $("reply-locale").value,
+      team: $("reply-team").value,
+      title: $("reply-title").value,
+      text: $("reply-text").value,
+    };
     api("POST", "replies/" + (id ? id + "/" : ""), body).then(function (res) {
       if (!res.ok) {
         var d = res.data;
@@ -591,7 +610,11 @@
         })
         .concat([res.data])
         .sort(function (a, b) {
-          return a.shortcut.localeCompare(b.shortcut) || a.locale.localeCompare(b.locale);
+          return (
+            a.shortcut.localeCompare(b.shortcut) ||
+            a.locale.localeCompare(b.locale) ||
+            a.team_name.localeCompare(b.team_name)
+          );
         });
       renderReplies();
       editReply(null);

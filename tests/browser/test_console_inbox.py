@@ -19,16 +19,19 @@ SEED = """
 from datetime import timedelta
 from django.utils import timezone
 from chatbot.inbox.models import Label
-from chatbot.models import Conversation, Message
+from django.contrib.auth.models import User
+from chatbot.models import Conversation, Message, Team
 Label.objects.create(name="vip", color="#dc2626")
 Label.objects.create(name="billing", color="#2563eb")
+billing = Team.objects.create(name="Billing")
+billing.members.add(User.objects.get(username="ann"))
 zh = Conversation.objects.create(public_id="zh-refund", locale="zh-hans")
 Message.objects.create(conversation=zh, role="visitor", text="你好，我想申请退款")
 en = Conversation.objects.create(public_id="en-parcel")
 Message.objects.create(conversation=en, role="visitor", text="Where is my parcel?")
 queued = Conversation.objects.create(
     public_id="queued-one", status="queued", queued_at=timezone.now(),
-    handoff_reason="visitor_request",
+    handoff_reason="visitor_request", team=billing,
 )
 Message.objects.create(conversation=queued, role="visitor", text="I need a refund")
 hour_ago = timezone.now() - timedelta(hours=1)
@@ -215,6 +218,19 @@ def test_canned_replies_library_shortcut_and_variables(
         "/refund [zh-hans]"
     )
     expect(dialog.locator(".canned-reply")).to_have_count(3)
+    # Billing's own /refund: offered before everyone's in Billing's conversations.
+    dialog.get_by_label("Shortcut").fill("refund")
+    dialog.get_by_label("For conversations in").select_option("")
+    dialog.locator("#reply-team").select_option(label="Billing")
+    dialog.get_by_label("Title").fill("Card refund")
+    dialog.get_by_label("Text").fill(
+        "Hi {{visitor.name|there}}, {{agent.name}} from billing: your card refund is on its way."
+    )
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog.locator(".canned-reply")).to_have_count(4)
+    expect(dialog.locator('.canned-reply[data-team]:not([data-team=""])')).to_contain_text(
+        "/refund [Billing] — Card refund"
+    )
     page.screenshot(path=str(screenshot_dir / "inbox-canned-replies.png"))
     dialog.get_by_role("button", name="Close").click()
 
@@ -226,7 +242,7 @@ def test_canned_replies_library_shortcut_and_variables(
     reply.press_sequentially("/ref")
     offered = page.locator("#canned-offers button.shortcut")
     expect(offered).to_have_count(2)
-    expect(offered.first).to_contain_text("/refund Refund on its way")
+    expect(offered.first).to_contain_text("/refund Card refund")
     expect(offered.first).to_have_attribute("aria-selected", "true")
     # The arrow keys choose; Tab takes the chosen one. An unknown value without a fallback is
     # left out, with the space before it.
@@ -239,10 +255,11 @@ def test_canned_replies_library_shortcut_and_variables(
     reply.press_sequentially("/refund")
     reply.press("Tab")
     # No visitor name is known: the fallback is written, never the raw variable.
-    expect(reply).to_have_value("Hi there, ann here: your refund is on its way.")
+    sent = "Hi there, ann from billing: your card refund is on its way."
+    expect(reply).to_have_value(sent)
     reply.press("Enter")
     agent_text = page.locator("#transcript .msg.agent .text")
-    expect(agent_text).to_have_text(["Hi there, ann here: your refund is on its way."])
+    expect(agent_text).to_have_text([sent])
 
     # A {{…}} typed by hand is not sent.
     reply.fill("Hello {{visitor.name}}")
@@ -258,3 +275,6 @@ def test_canned_replies_library_shortcut_and_variables(
     expect(row.locator("th")).to_have_text("ann")
     expect(row.locator(".handled")).to_have_text("1")
     expect(row.locator(".reasons")).to_have_text("Visitor pressed “talk to a person” 1")
+    team_row = page.locator("#team-report tbody tr")
+    expect(team_row).to_have_count(1)
+    expect(team_row.locator("th")).to_have_text("Billing")

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.browser.conftest import checked_page
+from tests.browser.conftest import checked_page, host_site
 from tests.browser.scripted import ScriptedServer
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -160,6 +161,34 @@ def test_answers_are_labelled_ordered_under_their_question_and_busy_while_stream
         re.compile(r"^Assistant\s*· Automatic reply$")
     )
     page.screenshot(path=str(screenshot_dir / "widget-labels-and-times.png"))
+
+
+LAUNCHER_FOCUSED = (
+    "() => document.activeElement?.localName === 'chatbot-widget' && "
+    "window.__chatbotWidget.root.activeElement?.className === 'launcher'"
+)
+LINKS_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Links</title></head>
+<body><a href="#a">One</a> <a href="#b">Two</a> <a href="#c">Three</a>
+<script src="{chat}/static/chatbot/widget.js" {extra} defer></script></body></html>"""
+
+
+def _tabs_to_launcher(page: Page) -> int:
+    """How many presses of Tab from the top of the page reach the launcher (0: never in 10)."""
+    page.locator("chatbot-widget button.launcher").wait_for()
+    for presses in range(1, 11):
+        page.keyboard.press("Tab")
+        if page.evaluate(LAUNCHER_FOCUSED):
+            return presses
+    return 0
+
+
+@pytest.mark.parametrize(("extra", "presses"), [("", 1), ('data-tab-order="end"', 4)])
+def test_the_launcher_is_first_in_the_tab_order_unless_the_owner_asks_for_last(
+    page: Page, daphne_server: str, extra: str, presses: int
+) -> None:
+    with host_site(free_port(), LINKS_PAGE.format(chat=daphne_server, extra=extra)) as url:
+        page.goto(url)
+        assert _tabs_to_launcher(page) == presses
 
 
 def test_the_launcher_focus_ring_shows_on_a_dark_page(page: Page, daphne_server: str) -> None:

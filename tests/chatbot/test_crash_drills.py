@@ -28,7 +28,7 @@ REDIS_URL = "redis://127.0.0.1:6379/6"
 CLAIM_TTL_S = 2.0
 VISITORS = 10
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300), pytest.mark.own_stack]
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from chatbot.inbox import reports
-from chatbot.models import Conversation, Message
+from chatbot.models import Conversation, Message, Team
 from tests.handoff.conftest import make_agent
 
 pytestmark = pytest.mark.django_db
@@ -57,9 +57,12 @@ def test_report_matches_figures_computed_from_the_rows():
     today = timezone.localdate()
     noon = timezone.make_aware(timezone.datetime.combine(today, timezone.datetime.min.time()))
     noon += timedelta(hours=12)
+    billing, returns = Team.objects.create(name="Billing"), Team.objects.create(name="Returns")
     records = []  # (agent id, queued, first reply, closed, rating, reason)
+    teams = []  # the team each record's conversation was given to (0: none)
     for _ in range(40):
         agent = rng.choice(agents)
+        team = rng.choice([billing, returns, None])
         queued = noon - timedelta(days=rng.randrange(0, 3), minutes=rng.randrange(0, 300))
         c = Conversation.objects.create(locale="en")
         first = queued + timedelta(seconds=rng.randrange(5, 900)) if rng.random() < 0.85 else None
@@ -82,8 +85,10 @@ def test_report_matches_figures_computed_from_the_rows():
             closed_at=closed,
             rating=rating,
             handoff_reason=reason,
+            team=team,
         )
         records.append((agent.id, queued, first, closed, rating, reason))
+        teams.append(team.pk if team else 0)
     # Outside the figures: queued before the range, never claimed, and claimed but never
     # answered then returned to the bot (nobody to count it for).
     early = Conversation.objects.create()
@@ -103,7 +108,7 @@ def test_report_matches_figures_computed_from_the_rows():
     figures = reports.agent_report(start_day=today - timedelta(days=2), end_day=today)
     assert [f.name for f in figures] == ["ann", "bob", "cy"]
     for f in figures:
-        e = expected[f.agent_id]
+        e = expected[f.row_id]
         assert f.handled == e["handled"]
         assert f.first_response_median_s == pytest.approx(median(e["first"]))
         assert f.resolution_median_s == pytest.approx(median(e["resolution"]))
@@ -116,7 +121,7 @@ def test_report_matches_figures_computed_from_the_rows():
     # One day only: the figures still match the rows of that day.
     day = expected_figures(records, since=timezone.localtime(noon).replace(hour=0, minute=0))
     one_day = reports.agent_report(start_day=today, end_day=today)
-    assert {f.agent_id: f.handled for f in one_day} == {a: e["handled"] for a, e in day.items()}
+    assert {f.row_id: f.handled for f in one_day} == {a: e["handled"] for a, e in day.items()}
     assert sum(f.handled for f in one_day) < 40
 
     # The CSV says the same, one row per agent.
@@ -137,7 +142,7 @@ def test_report_matches_figures_computed_from_the_rows():
     satisfied = sum(1 for r in everyone["ratings"] if r >= 4)
     assert float(rows[-1]["csat"]) == pytest.approx(satisfied / len(everyone["ratings"]), abs=5e-4)
     for row, f in zip(rows[:-1], figures, strict=True):
-        e = expected[f.agent_id]
+        e = expected[f.row_id]
         assert int(row["conversations_handled"]) == e["handled"]
         if e["first"]:
             assert float(row["first_response_median_s"]) == pytest.approx(
@@ -147,9 +152,31 @@ def test_report_matches_figures_computed_from_the_rows():
         pairs = dict(p.split("=") for p in row["handoff_reasons"].split())
         assert {k: int(v) for k, v in pairs.items()} == e["reasons"]
 
+    # Per team: the same conversations grouped by the team they were given to, none last.
+    by_team = expected_figures(
+        [(team, *r[1:]) for r, team in zip(records, teams, strict=True)], since=since
+    )
+    team_figures = reports.team_report(start_day=today - timedelta(days=2), end_day=today)
+    assert [f.name for f in team_figures] == ["Billing", "Returns", reports.NO_TEAM]
+    for f in team_figures:
+        e = by_team[f.row_id]
+        assert (f.handled, dict(f.reasons)) == (e["handled"], e["reasons"])
+        assert f.first_response_median_s == pytest.approx(median(e["first"]))
+        assert f.resolution_median_s == pytest.approx(median(e["resolution"]))
+    response = client.get(
+        "/console/reports.csv", {"by": "team", "from": start, "to": today.isoformat()}
+    )
+    team_rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert [r["team"] for r in team_rows] == ["Billing", "Returns", "(no team)", "(all teams)"]
+    assert [int(r["conversations_handled"]) for r in team_rows[:-1]] == [
+        by_team[f.row_id]["handled"] for f in team_figures
+    ]
+    assert client.get("/console/reports.csv", {"by": "label"}).status_code == 400
+
     page = client.get("/console/reports/", {"from": start, "to": today.isoformat()})
     assert page.status_code == 200
     assert f'data-agent="{agents[1].id}"'.encode() in page.content
+    assert f'data-team="{billing.id}"'.encode() in page.content
     assert b'data-agent="all"' in page.content
     assert (
         client.get("/console/reports/", {"from": "2026-02-01", "to": "2026-01-01"}).status_code

@@ -17,7 +17,7 @@ from django.utils import timezone
 from chatbot.inbox import search
 from chatbot.inbox.models import CannedReply, Label, MessageSearch, SavedView, SearchIndexState
 from chatbot.inbox.search import Filters, conversations_find
-from chatbot.models import Conversation, LeftMessage, Message
+from chatbot.models import Conversation, LeftMessage, Message, Team
 from tests.handoff.conftest import make_agent
 
 pytestmark = pytest.mark.django_db
@@ -292,3 +292,59 @@ def test_the_inbox_speaks_the_agents_language():
     assert set(chinese) == set(english)
     page = client.get("/console/reports/", HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert "客服报表" in page.content.decode()
+
+
+def test_a_teams_canned_replies_are_its_members_own():
+    ann, bob = make_agent("ann"), make_agent("bob")
+    billing = Team.objects.create(name="Billing")
+    billing.members.add(ann)
+    everyone = post(
+        signed_in(bob), "/console/inbox/replies/", {"shortcut": "refund", "title": "t", "text": "x"}
+    )
+    assert everyone.status_code == 201 and everyone.json()["team"] is None
+    # The same shortcut for a team is another reply: billing's refunds are not everyone's.
+    team_reply = post(
+        signed_in(ann),
+        "/console/inbox/replies/",
+        {"shortcut": "refund", "team": billing.id, "title": "Card refund", "text": "y"},
+    )
+    assert team_reply.status_code == 201
+    assert (team_reply.json()["team"], team_reply.json()["team_name"]) == (billing.id, "Billing")
+    taken = post(
+        signed_in(ann),
+        "/console/inbox/replies/",
+        {"shortcut": "refund", "team": billing.id, "title": "t", "text": "z"},
+    )
+    assert taken.status_code == 400 and taken.json()["error"] == "shortcut_taken"
+    # Bob is not in Billing: he neither sees its reply nor writes, edits or deletes one.
+    setup = signed_in(bob).get("/console/inbox/").json()
+    assert [(r["shortcut"], r["team"]) for r in setup["replies"]] == [("refund", None)]
+    assert setup["teams"] == []
+    refused = post(
+        signed_in(bob),
+        "/console/inbox/replies/",
+        {"shortcut": "card", "team": billing.id, "title": "t", "text": "x"},
+    )
+    assert refused.status_code == 400 and refused.json()["fields"] == ["team"]
+    reply_id = team_reply.json()["id"]
+    edit = post(
+        signed_in(bob),
+        f"/console/inbox/replies/{reply_id}/",
+        {"shortcut": "refund", "title": "mine now", "text": "x"},
+    )
+    assert edit.status_code == 404
+    assert signed_in(bob).delete(f"/console/inbox/replies/{reply_id}/").status_code == 404
+    assert CannedReply.objects.get(pk=reply_id).title == "Card refund"
+    # Ann sees both, the team's first.
+    mine = signed_in(ann).get("/console/inbox/").json()
+    assert [(r["shortcut"], r["team"]) for r in mine["replies"]] == [
+        ("refund", billing.id),
+        ("refund", None),
+    ]
+    assert mine["teams"] == [{"id": billing.id, "name": "Billing"}]
+    bad = post(
+        signed_in(ann),
+        "/console/inbox/replies/",
+        {"shortcut": "x", "team": "billing", "title": "t", "text": "x"},
+    )
+    assert bad.status_code == 400

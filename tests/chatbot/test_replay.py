@@ -13,6 +13,7 @@ from tests.servers import REPO
 
 
 @pytest.mark.slow
+@pytest.mark.own_stack
 def test_replay_answers_and_leaves_no_session_or_socket_open(upstream, tmp_path):
     env = {
         **os.environ,

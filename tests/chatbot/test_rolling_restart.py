@@ -24,7 +24,7 @@ VISITORS = 30
 CLAIM_TTL_S = 10.0
 TOKEN_DELAY_S = 0.1  # ~3 s per answer: several are mid-stream at each SIGTERM
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180), pytest.mark.own_stack]
 
 STORED = """
 import json

@@ -21,7 +21,7 @@ import websockets
 
 from tests.servers import REPO, free_port, manage, server_env
 
-pytestmark = [pytest.mark.slow, pytest.mark.llm, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.llm, pytest.mark.timeout(240), pytest.mark.own_stack]
 
 METRICS_TOKEN = "serve-test-metrics-token"
 

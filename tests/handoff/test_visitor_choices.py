@@ -6,7 +6,9 @@ that says which."""
 
 import pytest
 from channels.db import database_sync_to_async
+from django.utils import timezone
 
+from chatbot import analytics
 from chatbot.handoff.services import REOPENED_TO_BOT, REOPENED_TO_QUEUE
 from chatbot.models import Conversation, Message
 from knowledge import services as knowledge
@@ -82,6 +84,12 @@ async def test_try_again_answers_the_question_again_past_the_disliked_faq_answer
     ]
     assert (await messages(client.hello["conversation"]))[2] == ("visitor", QUESTION)
     assert (missing["code"], missing["client_id"]) == ("not_found", "r2")
+    # Asked once: the dashboard counts one visitor question, and the model's second try is
+    # not an "unanswered by the FAQ" question.
+    today = timezone.localdate()
+    ds = await database_sync_to_async(analytics.load)(today, today)
+    assert analytics.deflection(ds).visitor_messages == 1
+    assert analytics.top_unanswered(ds) == []
 
 
 async def test_a_person_after_a_thumbs_down_queues_with_that_reason(upstream, settings):

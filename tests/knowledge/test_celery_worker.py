@@ -12,7 +12,7 @@ import redis
 
 from tests.servers import REPO, manage, server_env
 
-pytestmark = [pytest.mark.slow, pytest.mark.redis]
+pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.own_stack]
 
 SAVE_FAQ = """
 from knowledge import services

@@ -18,7 +18,7 @@ import redis
 from chatbot.llm.simulator import UpstreamSimulator
 from tests.servers import REPO, manage, server_env
 
-pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.timeout(240), pytest.mark.own_stack]
 
 BROKER = "redis://127.0.0.1:6379/6"
 
