@@ -244,6 +244,9 @@ CHAT_ATTACHMENT_SCANNER = env.str("CHAT_ATTACHMENT_SCANNER", default="")
 # --- Chat -----------------------------------------------------------------------------------
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)
 CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=16384)
+# The secret the embedding site signs its logged-in users' ids with (HMAC-SHA256; chatbot.identity,
+# docs/widget.md, "Logged-in visitors"). Empty: identity claims are ignored.
+CHAT_IDENTITY_SECRET = env.str("CHAT_IDENTITY_SECRET", default="")
 # Answer pipeline stages, cheapest first; each answers or passes. Later stages plug in here.
 CHAT_PIPELINE_STAGES = env.list("CHAT_PIPELINE_STAGES", default=["faq", "cache", "llm", "fallback"])
 
