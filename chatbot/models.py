@@ -66,6 +66,8 @@ class Conversation(models.Model):
     close_reason = models.CharField(max_length=200, blank=True, default="")
     rating = models.PositiveSmallIntegerField(null=True, blank=True)
     rating_comment = models.TextField(blank=True, default="")
+    # When the retention period took the visitor's personal details out (chatbot.privacy).
+    anonymised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated_at"]

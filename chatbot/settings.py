@@ -6,6 +6,7 @@ from urllib.parse import unquote
 
 import environ
 from csp.constants import NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -73,6 +74,7 @@ INSTALLED_APPS = [
     "knowledge",
     "chatbot.cache",
     "chatbot.inbox",
+    "chatbot.privacy",
 ]
 
 MIDDLEWARE = [
@@ -197,11 +199,24 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 # leaves one out.
 QUEUED_ANSWERS_EVERY_S = env.float("QUEUED_ANSWERS_EVERY_S", default=60.0)
 MAIL_RESEND_EVERY_S = env.float("MAIL_RESEND_EVERY_S", default=86400.0)
+# Retention (chatbot.privacy, docs/security.md, "Privacy"): closed and bot-held conversations
+# with nothing new for this many days are anonymised (personal details masked, files and
+# contact details deleted) or deleted; 0 keeps them. Checked by beat every CHAT_RETENTION_EVERY_S.
+CHAT_RETENTION_DAYS = env.int("CHAT_RETENTION_DAYS", default=0)
+CHAT_RETENTION_MODE = env.str("CHAT_RETENTION_MODE", default="anonymise")
+if CHAT_RETENTION_MODE not in ("anonymise", "delete"):
+    raise ImproperlyConfigured("CHAT_RETENTION_MODE is 'anonymise' or 'delete'")
+CHAT_RETENTION_EVERY_S = env.float("CHAT_RETENTION_EVERY_S", default=86400.0)
 CELERY_BEAT_SCHEDULE = {
     name: {"task": task, "schedule": every_s}
     for name, task, every_s in (
         ("answer-queued-questions", "chatbot.answer_queued_questions", QUEUED_ANSWERS_EVERY_S),
         ("mail-resend", "chatbot.mail_resend", MAIL_RESEND_EVERY_S),
+        (
+            "retention",
+            "chatbot.retention_apply",
+            CHAT_RETENTION_EVERY_S if CHAT_RETENTION_DAYS > 0 else 0,
+        ),
     )
     if every_s > 0
 }

@@ -1,6 +1,7 @@
 """Conversation exports: one transcript as a printable page, and every conversation started in a
 date range as CSV (a row per message) or JSON (a conversation per item), streamed so a long
-range never sits in memory (docs/console.md, "Exports")."""
+range never sits in memory (docs/console.md, "Exports"). What leaves in a file has its personal
+details masked (emails, phones, addresses…: chatbot.cache.pii; docs/security.md, "Privacy")."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from chatbot.analytics import day_range
+from chatbot.cache.pii import personal_masked
 from chatbot.handoff.selectors import agent_name
 from chatbot.inbox.search import conversation_labels
 from chatbot.models import Conversation, Message
@@ -111,7 +113,7 @@ def _chunks(start_day: dt.date, end_day: dt.date) -> Iterator[list[dict[str, Any
                     "role": m.role,
                     "author": agent_name(m.author) if m.author_id else None,
                     "created": _iso(m.created_at),
-                    "text": m.text,
+                    "text": personal_masked(m.text),
                     "source": m.source,
                 }
             )
@@ -124,8 +126,8 @@ def _chunks(start_day: dt.date, end_day: dt.date) -> Iterator[list[dict[str, Any
                 "handoff_reason": c.handoff_reason,
                 "agent": agent_name(c.assigned_to) if c.assigned_to_id else None,
                 "rating": c.rating,
-                "rating_comment": c.rating_comment,
-                "close_reason": c.close_reason,
+                "rating_comment": personal_masked(c.rating_comment),
+                "close_reason": personal_masked(c.close_reason),
                 "closed_at": _iso(c.closed_at),
                 "labels": [label["name"] for label in labels.get(c.public_id, [])],
                 "messages": messages[c.id],

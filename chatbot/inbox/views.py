@@ -21,6 +21,8 @@ from chatbot.inbox.models import Label, SavedView
 from chatbot.inbox.search import Filters, conversations_find
 from chatbot.inbox.search import conversation_labels as conversation_labels_by_id
 from chatbot.models import Conversation
+from chatbot.privacy.audit import Action as AuditAction
+from chatbot.privacy.audit import audit_record
 from chatbot.views_console import agent_required
 
 DEFAULT_RANGE_DAYS = 7
@@ -285,6 +287,11 @@ def conversations_export(request: HttpRequest, fmt: str) -> HttpResponse:
         start_day, end_day = _date_range(request)
     except ValueError as err:
         return HttpResponse(str(err), status=400, content_type="text/plain")
+    audit_record(
+        action=AuditAction.EXPORT,
+        actor=request.user,
+        detail={"format": fmt, "from": start_day.isoformat(), "to": end_day.isoformat()},
+    )
     if fmt == "csv":
         body = exports.export_csv(start_day=start_day, end_day=end_day)
         content_type = "text/csv; charset=utf-8"
