@@ -407,6 +407,10 @@ CHAT_ORPHAN_MAX_AGE_S = env.float("CHAT_ORPHAN_MAX_AGE_S", default=3600.0)
 # --- Handoff --------------------------------------------------------------------------------
 # When the bot hands a conversation to a person (docs/console.md).
 # This many bot answers in a row from the fallback stage queue the conversation (0: never).
+# The console opens a conversation with its newest messages, at most this many and about this
+# much JSON; older ones come a page at a time (docs/console.md, "Long conversations").
+CONSOLE_TRANSCRIPT_PAGE_MESSAGES = env.int("CONSOLE_TRANSCRIPT_PAGE_MESSAGES", default=100)
+CONSOLE_TRANSCRIPT_PAGE_BYTES = env.int("CONSOLE_TRANSCRIPT_PAGE_BYTES", default=256 * 1024)
 HANDOFF_FALLBACK_STREAK = env.int("HANDOFF_FALLBACK_STREAK", default=2)
 # Queue at once when no model could answer at all (every tier failed).
 HANDOFF_WHEN_MODELS_DOWN = env.bool("HANDOFF_WHEN_MODELS_DOWN", default=True)
