@@ -24,6 +24,7 @@ from chatbot.models import (
     AssignmentEvent,
     AwayMessage,
     Conversation,
+    CspReport,
     Feedback,
     LeftMessage,
     Message,
@@ -350,3 +351,18 @@ class WidgetAppearanceAdmin(admin.ModelAdmin):
             {name: getattr(appearance, name) for name in PREVIEW_FIELDS}
         )
         return super().render_change_form(request, context, *args, **kwargs)
+
+
+@admin.register(CspReport)
+class CspReportAdmin(admin.ModelAdmin):
+    """What browsers reported the Content-Security-Policy blocked; read-only."""
+
+    list_display = ("last_seen", "directive", "blocked_uri", "document_uri", "count")
+    list_filter = ("directive", "disposition")
+    search_fields = ("document_uri", "blocked_uri", "source_file")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

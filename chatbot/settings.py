@@ -53,6 +53,19 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     }
 }
+# Where browsers report violations of the policy (the `report-uri` directive, and `report-to
+# csp` with the Reporting-Endpoints header for the Reporting API): this server's /csp-report/,
+# which keeps them (chatbot.csp_reports: each at most CONTENT_SECURITY_REPORT_MAX_BYTES, at
+# most CONTENT_SECURITY_REPORTS_MAX_ROWS distinct ones), or an external collector's URL.
+# Empty: no reporting.
+CONTENT_SECURITY_REPORT_URI = env.str("CONTENT_SECURITY_REPORT_URI", default="/csp-report/")
+CONTENT_SECURITY_REPORT_MAX_BYTES = env.int("CONTENT_SECURITY_REPORT_MAX_BYTES", default=8192)
+CONTENT_SECURITY_REPORTS_MAX_ROWS = env.int("CONTENT_SECURITY_REPORTS_MAX_ROWS", default=10000)
+if CONTENT_SECURITY_REPORT_URI:
+    CONTENT_SECURITY_POLICY["DIRECTIVES"] |= {
+        "report-uri": [CONTENT_SECURITY_REPORT_URI],
+        "report-to": "csp",
+    }
 # Origins (scheme://host[:port] or host) allowed to open the chat websocket from other sites
 # that embed the widget. Empty means the hosts in ALLOWED_HOSTS only.
 CHAT_ALLOWED_ORIGINS = env.list("CHAT_ALLOWED_ORIGINS", default=[])
@@ -87,6 +100,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "chatbot.csp_reports.reporting_endpoints_middleware",
     "csp.middleware.CSPMiddleware",
 ]
 
@@ -537,6 +551,8 @@ _CLIENT_LIMITS_DEFAULT = {
     "message": "60/20",
     "handoff": "6/3",
     "model": "30/10",
+    # Content-Security-Policy violation reports (chatbot.csp_reports): a page load may send a few.
+    "csp_report": "30/10",
 }
 CHAT_CLIENT_LIMITS = {
     action: tuple(float(part) for part in limit.split("/"))

@@ -27,7 +27,12 @@ from chatbot.attachments.services import (
 from chatbot.handoff.errors import HandoffError
 from chatbot.models import Attachment
 from chatbot.protocol import retry_after_s
-from chatbot.ratelimit import ClientAction, client_allowed, client_ip, visitor_message_allowed
+from chatbot.ratelimit import (
+    ClientAction,
+    client_allowed,
+    request_client_ip,
+    visitor_message_allowed,
+)
 from chatbot.views_console import agent_required
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -74,13 +79,6 @@ def _too_long(request: HttpRequest) -> bool:
     return length > settings.CHAT_ATTACHMENT_MAX_BYTES + MULTIPART_OVERHEAD
 
 
-def _client(request: HttpRequest) -> str:
-    """The address the per-client limits count, by the socket's rules (chatbot.ratelimit)."""
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").encode("latin-1", "replace")
-    peer = request.META.get("REMOTE_ADDR", "")
-    return client_ip({"client": (peer,), "headers": [(b"x-forwarded-for", forwarded)]})
-
-
 @csrf_exempt
 @require_http_methods(["POST", "OPTIONS"])
 def visitor_upload(request: HttpRequest) -> HttpResponse:
@@ -98,7 +96,7 @@ def visitor_upload(request: HttpRequest) -> HttpResponse:
     upload = request.FILES.get("file")
     if upload is None or not CLIENT_ID.match(client_id):
         return _error(request, "invalid", locale)
-    client = _client(request)
+    client = request_client_ip(request)
     conversation = services.conversation_open(public_id=public_id, token=token)
     if conversation is None:
         if not public_id or not services.pending_token_valid(public_id=public_id, token=token):
