@@ -5,6 +5,10 @@ agents' and admins' actions, read-only in the admin."""
 import datetime as dt
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -294,3 +298,25 @@ def test_admin_actions_export_and_erase_with_their_permissions():
     client.post(changelist, {**erase, "confirm_erase": "yes"})
     assert list(Conversation.objects.all()) == [other]
     assert AuditEvent.objects.filter(action="visitor_erase", actor_name="carol").exists()
+
+
+def _beat(**env: str) -> subprocess.CompletedProcess:
+    code = "from django.conf import settings; print(settings.CELERY_BEAT_SCHEDULE.get('retention'))"
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "SECRET_KEY": "x", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.django_db(databases=[])
+def test_beat_runs_retention_only_when_a_period_is_set():
+    assert _beat().stdout.strip().endswith("None")
+    on = _beat(CHAT_RETENTION_DAYS="30", CHAT_RETENTION_EVERY_S="3600")
+    assert "'task': 'chatbot.retention_apply'" in on.stdout and "3600" in on.stdout
+    wrong = _beat(CHAT_RETENTION_DAYS="30", CHAT_RETENTION_MODE="shred")
+    assert wrong.returncode != 0 and "CHAT_RETENTION_MODE" in wrong.stderr
