@@ -1,7 +1,8 @@
 """A logged-in visitor in chromium: the store page signs its user (HMAC with the site's secret)
 and calls `window.ChatbotWidget.identify`; the visitor writes on a laptop, opens the store on a
-phone (another browser, nothing stored) and finds the conversation there; a forged hash gets a
-fresh, empty chat; the agent's console shows the verified name and email."""
+phone (another browser, nothing stored), finds the conversation there and opens an older one
+from the list; a forged hash gets a fresh, empty chat; the agent's console shows the verified
+name and email."""
 
 from collections.abc import Iterator
 
@@ -17,6 +18,18 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(180)]
 SECRET = "browser-identity-secret"
 PASSWORD = "pw-ann-4412"
 READY = "() => window.__chatbotWidget && window.__chatbotWidget.state().ready"
+# An earlier, closed conversation of the same signed-in user, from some other device.
+SEED = """
+from chatbot.identity import Identity
+from chatbot.inbox import visitor
+from chatbot.models import Conversation, Message
+old = Conversation.objects.create(public_id="older-one", status="closed")
+Message.objects.create(conversation=old, role="visitor", text="Can I return shoes?")
+Message.objects.create(conversation=old, role="agent", text="Yes, within 30 days.")
+visitor.visitor_context_save(
+    conversation_id=old.pk, context=visitor.Context(identity=Identity("customer-981"))
+)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = server_env(tmp / "db.sqlite3", CHAT_IDENTITY_SECRET=SECRET)
     manage(env, "migrate", "--noinput")
     create_agent(env, "ann", PASSWORD)
+    manage(env, "shell", "-c", SEED)
     with daphne(env, tmp / "daphne.log") as base:
         yield base
 
@@ -59,6 +73,14 @@ def test_a_logged_in_visitor_finds_their_conversation_on_another_device(
         phone.wait_for_function(READY)
         expect(widget.locator(".log")).to_contain_text("Has my order shipped yet?")
         assert phone.evaluate("window.__chatbotWidget.state().conversation") == conversation
+        # Their other conversations are listed above; one click opens the closed one.
+        older = widget.locator(".row.past button", has_text="Can I return shoes?")
+        expect(older).to_have_count(1)
+        older.click()
+        expect(widget.locator(".log")).to_contain_text("Yes, within 30 days.")
+        expect(widget.locator(".row.visitor", has_text="Has my order")).to_have_count(0)
+        assert phone.evaluate("window.__chatbotWidget.state().conversation") == "older-one"
+        expect(widget.locator(".row.past button", has_text="Has my order")).to_have_count(1)
 
     with checked_page(browser, locale="en-US") as stranger:
         stranger.goto(server + "/")
