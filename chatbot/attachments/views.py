@@ -25,6 +25,7 @@ from chatbot.attachments.services import (
     visitor_attachment_store,
 )
 from chatbot.handoff.errors import HandoffError
+from chatbot.inbox import visitor
 from chatbot.models import Attachment
 from chatbot.protocol import retry_after_s
 from chatbot.ratelimit import (
@@ -82,7 +83,8 @@ def _too_long(request: HttpRequest) -> bool:
 @csrf_exempt
 @require_http_methods(["POST", "OPTIONS"])
 def visitor_upload(request: HttpRequest) -> HttpResponse:
-    """A visitor's file: fields `conversation`, `token`, `client_id`, `locale` and `file`. A
+    """A visitor's file: fields `conversation`, `token`, `client_id`, `file` and, for a
+    signed-in visitor, `user_id`, `user_hash`, `user_name`, `user_email`. A
     conversation not stored yet (the widget's first hello) is stored now, as a first message
     would store it."""
     if request.method == "OPTIONS":
@@ -97,9 +99,16 @@ def visitor_upload(request: HttpRequest) -> HttpResponse:
     if upload is None or not CLIENT_ID.match(client_id):
         return _error(request, "invalid", locale)
     client = request_client_ip(request)
-    conversation = services.conversation_open(public_id=public_id, token=token)
+    # A signed-in visitor's conversation takes their signature too, as on the socket
+    # (chatbot.identity): its token alone is not enough once it belongs to a verified user.
+    identity = visitor.context_from_query(
+        request.POST.dict(), user_agent="", identity_secret=settings.CHAT_IDENTITY_SECRET
+    ).identity
+    conversation, exists = visitor.conversation_open_as(
+        public_id=public_id, token=token, identity=identity
+    )
     if conversation is None:
-        if not public_id or not services.pending_token_valid(public_id=public_id, token=token):
+        if exists or not services.pending_token_valid(public_id=public_id, token=token):
             return _error(request, "forbidden", locale)
         allowed, retry_after = async_to_sync(client_allowed)(client, ClientAction.CONVERSATION)
         if not allowed:
@@ -109,6 +118,10 @@ def visitor_upload(request: HttpRequest) -> HttpResponse:
         )
         if conversation is None:
             return _error(request, "forbidden", locale)
+        if identity is not None:
+            visitor.visitor_context_save(
+                conversation_id=conversation.pk, context=visitor.Context(identity=identity)
+            )
     allowed, retry_after = async_to_sync(visitor_message_allowed)(public_id, client)
     if not allowed:
         return _error(request, "rate_limited", locale, retry_after=retry_after_s(retry_after))

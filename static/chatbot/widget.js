@@ -1465,6 +1465,11 @@
     form.append("conversation", store.conversation);
     form.append("token", store.token);
     form.append("client_id", clientId);
+    if (identity) {
+      Object.keys(identity).forEach(function (k) {
+        if (identity[k]) form.append(k, identity[k]);
+      });
+    }
     form.append("file", file, file.name);
     var xhr = new XMLHttpRequest();
     xhr.open("POST", serverOrigin + "/chat/attachments/?locale=" + encodeURIComponent(locale));

@@ -7,8 +7,10 @@ from urllib.parse import urlencode
 
 import pytest
 from channels.db import database_sync_to_async
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from chatbot import services
 from chatbot.identity import Identity, identity_signature, identity_verify
 from chatbot.inbox import visitor
 from chatbot.inbox.models import VisitorContext
@@ -204,3 +206,26 @@ def test_agents_see_the_verified_name_and_email_and_every_device():
     assert body["identity"]["email"] == "ann@example.com"
     body = client.get(f"/console/inbox/conversations/{stranger.public_id}/visitor/").json()
     assert body["identity"] is None
+
+
+@pytest.mark.django_db
+def test_an_upload_to_a_verified_conversation_needs_its_user(settings, tmp_path):
+    """The file upload over HTTP holds the same line as the socket: the token alone no longer
+    opens a conversation of a verified user."""
+    settings.CHAT_IDENTITY_SECRET, settings.MEDIA_ROOT = SECRET, tmp_path
+    public_id, token = services.pending_conversation_new()
+    signed = {"user_id": "u-42", "user_hash": identity_signature(secret=SECRET, user_id="u-42")}
+
+    def upload(client_id: str, **fields: str):
+        data = {"conversation": public_id, "token": token, "client_id": client_id, **fields}
+        data["file"] = SimpleUploadedFile("note.txt", b"receipt 1234\n")
+        return Client().post("/chat/attachments/?locale=en", data)
+
+    assert upload("c-1", **signed).status_code == 201  # stores it, bound to u-42
+    conversation = Conversation.objects.get(public_id=public_id)
+    assert visitor.conversation_owner(conversation_id=conversation.pk) == "u-42"
+    refused = upload("c-2")  # the token alone (after a logout)
+    assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+    other = {"user_id": "u-77", "user_hash": identity_signature(secret=SECRET, user_id="u-77")}
+    assert upload("c-3", **other).status_code == 403
+    assert upload("c-4", **signed).status_code == 201
