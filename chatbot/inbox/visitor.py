@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from chatbot.identity import Identity, identity_verify
@@ -224,12 +224,15 @@ def conversation_open_as(
     token, unless it belongs to a verified user and this socket is not them (a shared computer
     after a logout or another login), and without the token when it belongs to this verified
     user (their other device)."""
-    conversation = Conversation.objects.filter(public_id=public_id).first()
+    conversation = (  # one query: the owner comes with the row
+        Conversation.objects.filter(public_id=public_id)
+        .annotate(owner=F("visitor_context__verified_user_id"))
+        .first()
+    )
     if conversation is None:
         return None, False
-    owner = conversation_owner(conversation_id=conversation.pk)
-    if owner:
-        mine = identity is not None and identity.user_id == owner
+    if conversation.owner:
+        mine = identity is not None and identity.user_id == conversation.owner
         return (conversation if mine else None), True
     if secrets.compare_digest(conversation.visitor_token, token):
         return conversation, True

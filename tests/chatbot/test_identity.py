@@ -229,3 +229,22 @@ def test_an_upload_to_a_verified_conversation_needs_its_user(settings, tmp_path)
     other = {"user_id": "u-77", "user_hash": identity_signature(secret=SECRET, user_id="u-77")}
     assert upload("c-3", **other).status_code == 403
     assert upload("c-4", **signed).status_code == 201
+
+
+@pytest.mark.django_db
+def test_opening_reads_the_conversation_and_its_owner_in_one_query(django_assert_num_queries):
+    conversation = Conversation.objects.create()
+    visitor.visitor_context_save(
+        conversation_id=conversation.pk, context=visitor.Context(identity=Identity("u-42"))
+    )
+    public_id, token = conversation.public_id, conversation.visitor_token
+    with django_assert_num_queries(1):
+        opened, exists = visitor.conversation_open_as(
+            public_id=public_id, token=token, identity=None
+        )
+    assert (opened, exists) == (None, True)
+    with django_assert_num_queries(1):
+        opened, _ = visitor.conversation_open_as(
+            public_id=public_id, token="", identity=Identity("u-42")
+        )
+    assert opened == conversation
