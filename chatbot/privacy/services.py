@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
@@ -34,7 +35,7 @@ RETENTION_BATCH = 200  # conversations anonymised or deleted per transaction
 ATTACHMENT_REMOVED = "[attachment removed]"
 
 
-class RetentionMode:
+class RetentionMode(StrEnum):  # CHAT_RETENTION_MODE
     DELETE = "delete"
     ANONYMISE = "anonymise"
 
