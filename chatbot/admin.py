@@ -160,7 +160,14 @@ class ConversationAdmin(admin.ModelAdmin):
         "updated_at",
     )
     list_filter = ("status", "locale", "handoff_reason", "team", "rating")
-    search_fields = ("public_id", "messages__text", "left_messages__email")
+    # A visitor to export or erase is found by a conversation id, an email or a verified user id.
+    search_fields = (
+        "public_id",
+        "messages__text",
+        "left_messages__email",
+        "visitor_context__verified_email",
+        "visitor_context__verified_user_id",
+    )
     readonly_fields = (
         "public_id",
         "created_at",

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Permission, User
 from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -38,6 +38,11 @@ from chatbot.privacy.models import AuditEvent
 from chatbot.privacy.tasks import retention_run
 from knowledge.models import FAQ, NegativeExample
 from tests.handoff.conftest import make_agent
+
+
+def make_admin() -> User:
+    return User.objects.create_superuser("root", password="pw-root-1234")
+
 
 pytestmark = pytest.mark.django_db
 
@@ -279,6 +284,11 @@ def test_admin_actions_export_and_erase_with_their_permissions():
     client = Client()
     client.force_login(staff)
     changelist = "/admin/chatbot/conversation/"
+    found = Client()
+    found.force_login(make_admin())
+    listed = found.get(changelist, {"q": "u-42"}).content.decode()
+    assert mine.public_id in listed and phone.public_id in listed
+    assert other.public_id not in listed
     export = {"action": "visitor_export", "_selected_action": [mine.pk]}
     # Agents are staff without model permissions: no access to either action.
     assert client.post(changelist, export).status_code == 403
