@@ -207,16 +207,6 @@ def visitor_context_save(*, conversation_id: int, context: Context) -> None:
         row.save()
 
 
-def conversation_owner(*, conversation_id: int) -> str:
-    """The verified user id a conversation belongs to; "" for an anonymous one."""
-    return (
-        VisitorContext.objects.filter(conversation_id=conversation_id)
-        .values_list("verified_user_id", flat=True)
-        .first()
-        or ""
-    )
-
-
 def conversation_open_as(
     *, public_id: str, token: str, identity: Identity | None
 ) -> tuple[Conversation | None, bool]:

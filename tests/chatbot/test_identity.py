@@ -154,10 +154,7 @@ async def test_a_verified_conversation_needs_its_user_even_with_the_token(upstre
     row = await database_sync_to_async(VisitorContext.objects.get)(
         conversation__public_id=public_id
     )
-    owner = await database_sync_to_async(visitor.conversation_owner)(
-        conversation_id=row.conversation_id
-    )
-    assert owner == "u-42"
+    assert row.verified_user_id == "u-42"
     for query in ("?" + mine[1:], _query("u-77") + mine):  # logged out; another user
         async with chat_socket(query) as other:
             assert other.hello["type"] == "error" and other.hello["code"] == "forbidden"
@@ -222,8 +219,8 @@ def test_an_upload_to_a_verified_conversation_needs_its_user(settings, tmp_path)
         return Client().post("/chat/attachments/?locale=en", data)
 
     assert upload("c-1", **signed).status_code == 201  # stores it, bound to u-42
-    conversation = Conversation.objects.get(public_id=public_id)
-    assert visitor.conversation_owner(conversation_id=conversation.pk) == "u-42"
+    row = VisitorContext.objects.get(conversation__public_id=public_id)
+    assert row.verified_user_id == "u-42"
     refused = upload("c-2")  # the token alone (after a logout)
     assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
     other = {"user_id": "u-77", "user_hash": identity_signature(secret=SECRET, user_id="u-77")}
