@@ -54,7 +54,7 @@ def _cell(value: Any) -> Any:
 
 def transcript(*, public_id: str) -> dict[str, Any] | None:
     """One conversation for the printable page: its facts, labels and every message with who
-    wrote it (agents by name)."""
+    wrote it (agents by name), personal details masked: a printout leaves the product."""
     conversation = (
         Conversation.objects.filter(public_id=public_id).select_related("assigned_to").first()
     )
@@ -67,12 +67,14 @@ def transcript(*, public_id: str) -> dict[str, Any] | None:
         "conversation": conversation,
         "agent": agent_name(conversation.assigned_to) if conversation.assigned_to_id else "",
         "labels": conversation_labels(public_ids=[public_id]).get(public_id, []),
+        "close_reason": personal_masked(conversation.close_reason),
+        "rating_comment": personal_masked(conversation.rating_comment),
         "messages": [
             {
                 "role": m.role,
                 "author": agent_name(m.author) if m.author_id else "",
                 "created": m.created_at,
-                "text": m.text,
+                "text": personal_masked(m.text),
                 "source": m.source,
             }
             for m in messages

@@ -276,6 +276,12 @@ def transcript(request: HttpRequest, public_id: str) -> HttpResponse:
     found = exports.transcript(public_id=public_id)
     if found is None:
         return HttpResponse("Not found", status=404, content_type="text/plain")
+    audit_record(
+        action=AuditAction.EXPORT,
+        actor=request.user,
+        conversation=public_id,
+        detail={"format": "transcript"},
+    )
     return render(request, "console/transcript.html", found)
 
 

@@ -108,8 +108,16 @@ def test_agents_exports_mask_personal_details_and_are_audited():
         client.get(f"/console/export.csv?from={today}&to={today}").streaming_content
     ).decode()
     assert c.public_id in csv_body and "ann.lee@example.com" not in csv_body
+    page = client.get(f"/console/conversations/{c.public_id}/transcript/").content.decode()
+    assert "ann.lee@example.com" not in page and "[email]" in page
+    assert "call [phone]" in page  # the rating comment
     events = list(AuditEvent.objects.filter(action="export").order_by("id"))
-    assert [(e.actor_name, e.detail["format"]) for e in events] == [("ann", "json"), ("ann", "csv")]
+    assert [(e.actor_name, e.detail["format"]) for e in events] == [
+        ("ann", "json"),
+        ("ann", "csv"),
+        ("ann", "transcript"),
+    ]
+    assert events[-1].conversation == c.public_id
 
 
 def test_one_visitor_is_found_by_conversation_verified_user_or_email():
