@@ -7,8 +7,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -22,6 +24,7 @@ from chatbot.models import (
     AssignmentEvent,
     AwayMessage,
     Conversation,
+    CspReport,
     Feedback,
     LeftMessage,
     Message,
@@ -30,6 +33,7 @@ from chatbot.models import (
     Team,
     WidgetAppearance,
 )
+from chatbot.privacy import services as privacy
 
 
 def _value(value: Any) -> str:
@@ -156,7 +160,14 @@ class ConversationAdmin(admin.ModelAdmin):
         "updated_at",
     )
     list_filter = ("status", "locale", "handoff_reason", "team", "rating")
-    search_fields = ("public_id", "messages__text", "left_messages__email")
+    # A visitor to export or erase is found by a conversation id, an email or a verified user id.
+    search_fields = (
+        "public_id",
+        "messages__text",
+        "left_messages__email",
+        "visitor_context__verified_email",
+        "visitor_context__verified_user_id",
+    )
     readonly_fields = (
         "public_id",
         "created_at",
@@ -170,8 +181,47 @@ class ConversationAdmin(admin.ModelAdmin):
     exclude = ("visitor_token",)
     inlines = [AgentNoteInline, LeftMessageInline, AssignmentEventInline]
 
+    actions = ["visitor_export", "visitor_erase"]
+
     def get_readonly_fields(self, request, obj=None) -> tuple[str, ...]:
         return (*super().get_readonly_fields(request, obj), "transcript")
+
+    @admin.action(description="Export the visitors' data (JSON)", permissions=["view"])
+    def visitor_export(self, request: HttpRequest, queryset) -> HttpResponse:
+        """GDPR access: everything about the selected conversations' visitors, as a download."""
+        found = privacy.visitor_conversations_of(conversations=list(queryset))
+        data = privacy.visitor_data_export(
+            conversations=found, actor=request.user, found_by="admin"
+        )
+        response = HttpResponse(
+            json.dumps(data, ensure_ascii=False, indent=2), content_type="application/json"
+        )
+        response["Content-Disposition"] = 'attachment; filename="visitor-data.json"'
+        return response
+
+    @admin.action(description="Erase the visitors' data", permissions=["delete"])
+    def visitor_erase(self, request: HttpRequest, queryset) -> HttpResponse | None:
+        """GDPR erasure, after a page listing what goes."""
+        found = privacy.visitor_conversations_of(conversations=list(queryset))
+        if request.POST.get("confirm_erase") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Erase the visitors' data",
+                "opts": self.model._meta,
+                "conversations": found,
+                "submit_label": f"Erase {len(found)} conversation(s)",
+                "selected_ids": [str(pk) for pk in queryset.values_list("pk", flat=True)],
+                "action": request.POST.get("action", ""),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(
+                request, "admin/chatbot/conversation/erase_confirm.html", context
+            )
+        erased = privacy.visitor_data_erase(
+            conversations=found, actor=request.user, found_by="admin"
+        )
+        self.message_user(request, f"{erased} conversation(s) erased.")
+        return None
 
     @admin.display(description="transcript")
     def transcript(self, obj: Conversation) -> SafeString:
@@ -308,3 +358,18 @@ class WidgetAppearanceAdmin(admin.ModelAdmin):
             {name: getattr(appearance, name) for name in PREVIEW_FIELDS}
         )
         return super().render_change_form(request, context, *args, **kwargs)
+
+
+@admin.register(CspReport)
+class CspReportAdmin(admin.ModelAdmin):
+    """What browsers reported the Content-Security-Policy blocked; read-only."""
+
+    list_display = ("last_seen", "directive", "blocked_uri", "document_uri", "count")
+    list_filter = ("directive", "disposition")
+    search_fields = ("document_uri", "blocked_uri", "source_file")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

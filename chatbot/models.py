@@ -66,6 +66,8 @@ class Conversation(models.Model):
     close_reason = models.CharField(max_length=200, blank=True, default="")
     rating = models.PositiveSmallIntegerField(null=True, blank=True)
     rating_comment = models.TextField(blank=True, default="")
+    # When the retention period took the visitor's personal details out (chatbot.privacy).
+    anonymised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated_at"]
@@ -459,3 +461,33 @@ class AssignmentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.conversation_id}: {self.kind}"
+
+
+class CspReport(models.Model):
+    """A Content-Security-Policy violation a browser reported (chatbot.csp_reports): one row per
+    distinct violation, counted, so a page that breaks the policy on every load is one row."""
+
+    document_uri = models.CharField(max_length=500)
+    directive = models.CharField(max_length=100)  # the effective (else the violated) directive
+    blocked_uri = models.CharField(max_length=500, blank=True, default="")
+    source_file = models.CharField(max_length=500, blank=True, default="")
+    line = models.PositiveIntegerField(null=True, blank=True)
+    disposition = models.CharField(max_length=10, blank=True, default="")  # enforce / report
+    sample = models.CharField(max_length=200, blank=True, default="")
+    count = models.PositiveIntegerField(default=1)
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-last_seen"]
+        verbose_name = "CSP violation report"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["document_uri", "directive", "blocked_uri", "source_file", "line"],
+                name="unique_csp_violation",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.directive} on {self.document_uri}"

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest
 from python_ipware import IpWare
 
 from chatbot.llm.limits import Bucket, Clock, per_minute, take
@@ -30,6 +31,7 @@ class ClientAction(StrEnum):
     MESSAGE = "message"
     HANDOFF = "handoff"
     MODEL = "model"
+    CSP_REPORT = "csp_report"
 
 
 def client_ip(scope: dict[str, Any]) -> str:
@@ -52,6 +54,13 @@ def client_ip(scope: dict[str, Any]) -> str:
         {"X_FORWARDED_FOR": forwarded}
     )
     return str(ip) if ip is not None else peer
+
+
+def request_client_ip(request: HttpRequest) -> str:
+    """client_ip for an HTTP request, by the socket's rules."""
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").encode("latin-1", "replace")
+    peer = request.META.get("REMOTE_ADDR", "")
+    return client_ip({"client": (peer,), "headers": [(b"x-forwarded-for", forwarded)]})
 
 
 def _client_bucket(action: ClientAction, client: str) -> Bucket | None:

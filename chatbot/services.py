@@ -55,14 +55,6 @@ def conversation_store_pending(*, public_id: str, token: str, locale: str) -> Co
     return conversation
 
 
-def conversation_open(*, public_id: str, token: str) -> Conversation | None:
-    """The visitor's own conversation, or None when the id is unknown or the token is wrong."""
-    conversation = Conversation.objects.filter(public_id=public_id).first()
-    if conversation is None or not secrets.compare_digest(conversation.visitor_token, token):
-        return None
-    return conversation
-
-
 def conversation_set_locale(*, conversation: Conversation, locale: str) -> None:
     if conversation.locale != locale:
         conversation.locale = locale

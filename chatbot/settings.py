@@ -6,6 +6,7 @@ from urllib.parse import unquote
 
 import environ
 from csp.constants import NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -52,6 +53,19 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     }
 }
+# Where browsers report violations of the policy (the `report-uri` directive, and `report-to
+# csp` with the Reporting-Endpoints header for the Reporting API): this server's /csp-report/,
+# which keeps them (chatbot.csp_reports: each at most CONTENT_SECURITY_REPORT_MAX_BYTES, at
+# most CONTENT_SECURITY_REPORTS_MAX_ROWS distinct ones), or an external collector's URL.
+# Empty: no reporting.
+CONTENT_SECURITY_REPORT_URI = env.str("CONTENT_SECURITY_REPORT_URI", default="/csp-report/")
+CONTENT_SECURITY_REPORT_MAX_BYTES = env.int("CONTENT_SECURITY_REPORT_MAX_BYTES", default=8192)
+CONTENT_SECURITY_REPORTS_MAX_ROWS = env.int("CONTENT_SECURITY_REPORTS_MAX_ROWS", default=10000)
+if CONTENT_SECURITY_REPORT_URI:
+    CONTENT_SECURITY_POLICY["DIRECTIVES"] |= {
+        "report-uri": [CONTENT_SECURITY_REPORT_URI],
+        "report-to": "csp",
+    }
 # Origins (scheme://host[:port] or host) allowed to open the chat websocket from other sites
 # that embed the widget. Empty means the hosts in ALLOWED_HOSTS only.
 CHAT_ALLOWED_ORIGINS = env.list("CHAT_ALLOWED_ORIGINS", default=[])
@@ -73,6 +87,7 @@ INSTALLED_APPS = [
     "knowledge",
     "chatbot.cache",
     "chatbot.inbox",
+    "chatbot.privacy",
 ]
 
 MIDDLEWARE = [
@@ -85,6 +100,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "chatbot.csp_reports.reporting_endpoints_middleware",
     "csp.middleware.CSPMiddleware",
 ]
 
@@ -197,11 +213,24 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 # leaves one out.
 QUEUED_ANSWERS_EVERY_S = env.float("QUEUED_ANSWERS_EVERY_S", default=60.0)
 MAIL_RESEND_EVERY_S = env.float("MAIL_RESEND_EVERY_S", default=86400.0)
+# Retention (chatbot.privacy, docs/security.md, "Privacy"): closed and bot-held conversations
+# with nothing new for this many days are anonymised (personal details masked, files and
+# contact details deleted) or deleted; 0 keeps them. Checked by beat every CHAT_RETENTION_EVERY_S.
+CHAT_RETENTION_DAYS = env.int("CHAT_RETENTION_DAYS", default=0)
+CHAT_RETENTION_MODE = env.str("CHAT_RETENTION_MODE", default="anonymise")
+if CHAT_RETENTION_MODE not in ("anonymise", "delete"):
+    raise ImproperlyConfigured("CHAT_RETENTION_MODE is 'anonymise' or 'delete'")
+CHAT_RETENTION_EVERY_S = env.float("CHAT_RETENTION_EVERY_S", default=86400.0)
 CELERY_BEAT_SCHEDULE = {
     name: {"task": task, "schedule": every_s}
     for name, task, every_s in (
         ("answer-queued-questions", "chatbot.answer_queued_questions", QUEUED_ANSWERS_EVERY_S),
         ("mail-resend", "chatbot.mail_resend", MAIL_RESEND_EVERY_S),
+        (
+            "retention",
+            "chatbot.retention_apply",
+            CHAT_RETENTION_EVERY_S if CHAT_RETENTION_DAYS > 0 else 0,
+        ),
     )
     if every_s > 0
 }
@@ -244,6 +273,9 @@ CHAT_ATTACHMENT_SCANNER = env.str("CHAT_ATTACHMENT_SCANNER", default="")
 # --- Chat -----------------------------------------------------------------------------------
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)
 CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=16384)
+# The secret the embedding site signs its logged-in users' ids with (HMAC-SHA256; chatbot.identity,
+# docs/widget.md, "Logged-in visitors"). Empty: identity claims are ignored.
+CHAT_IDENTITY_SECRET = env.str("CHAT_IDENTITY_SECRET", default="")
 # Answer pipeline stages, cheapest first; each answers or passes. Later stages plug in here.
 CHAT_PIPELINE_STAGES = env.list("CHAT_PIPELINE_STAGES", default=["faq", "cache", "llm", "fallback"])
 
@@ -389,6 +421,10 @@ CHAT_ORPHAN_MAX_AGE_S = env.float("CHAT_ORPHAN_MAX_AGE_S", default=3600.0)
 # --- Handoff --------------------------------------------------------------------------------
 # When the bot hands a conversation to a person (docs/console.md).
 # This many bot answers in a row from the fallback stage queue the conversation (0: never).
+# The console opens a conversation with its newest messages, at most this many and about this
+# much JSON; older ones come a page at a time (docs/console.md, "Long conversations").
+CONSOLE_TRANSCRIPT_PAGE_MESSAGES = env.int("CONSOLE_TRANSCRIPT_PAGE_MESSAGES", default=100)
+CONSOLE_TRANSCRIPT_PAGE_BYTES = env.int("CONSOLE_TRANSCRIPT_PAGE_BYTES", default=256 * 1024)
 HANDOFF_FALLBACK_STREAK = env.int("HANDOFF_FALLBACK_STREAK", default=2)
 # Queue at once when no model could answer at all (every tier failed).
 HANDOFF_WHEN_MODELS_DOWN = env.bool("HANDOFF_WHEN_MODELS_DOWN", default=True)
@@ -515,6 +551,8 @@ _CLIENT_LIMITS_DEFAULT = {
     "message": "60/20",
     "handoff": "6/3",
     "model": "30/10",
+    # Content-Security-Policy violation reports (chatbot.csp_reports): a page load may send a few.
+    "csp_report": "30/10",
 }
 CHAT_CLIENT_LIMITS = {
     action: tuple(float(part) for part in limit.split("/"))

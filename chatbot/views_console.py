@@ -93,6 +93,7 @@ CONSOLE_TEXT = {
     "closedReason": _("closed: {reason}"),
     "rated": _("rated {rating}/5"),
     "youOwn": _("You own this conversation."),
+    "earlier": _("Load earlier messages"),
     "ownedBy": _("Owned by {name}."),
     "waitingForAgent": _("Waiting for an agent."),
     "alsoViewing": _("Also viewing: {names}"),

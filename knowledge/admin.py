@@ -75,21 +75,27 @@ def approve_after_review(
     is approved one at a time from its own page, by a person who has read it."""
     variants = list(variants.select_related("faq"))
     checked = [(variant, _variant_check(variant)) for variant in variants]
+    flagged_count = sum(not check.ok for _, check in checked)
+    approvable = len(checked) - flagged_count
     if request.POST.get("confirm_approval") != "yes":
         context = {
             **model_admin.admin_site.each_context(request),
             "title": "Approve answer variants",
             "opts": model_admin.model._meta,
             "rows": checked,
-            "flagged": sum(not check.ok for _, check in checked),
-            "approvable": sum(check.ok for _, check in checked),
+            "submit_label": f"Approve {approvable} variant(s)"
+            + (f", leave {flagged_count} flagged" if flagged_count else ""),
             "selected_ids": [str(pk) for pk in selected.values_list("pk", flat=True)],
             "action": request.POST.get("action", ""),
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
         return render(request, "admin/knowledge/answervariant/approve_review.html", context)
-    clean = [variant.pk for variant, check in checked if check.ok]
-    count = services.variants_set_status(variant_ids=clean, status=AnswerVariant.Status.APPROVED)
+    clean = [variant for variant, check in checked if check.ok]
+    count = services.variants_set_status(
+        variant_ids=[v.pk for v in clean], status=AnswerVariant.Status.APPROVED
+    )
+    for variant in clean:  # bulk actions leave no admin history by themselves
+        model_admin.log_change(request, variant, "Approved (bulk, after review).")
     model_admin.message_user(request, f"{count} variant(s) approved.")
     flagged = [variant for variant, check in checked if not check.ok]
     if flagged:
@@ -673,8 +679,12 @@ class ParaphraseAdmin(ContentAdmin):
             services._enqueue_embeddings([obj.pk])
 
     def _set_approved(self, request: HttpRequest, queryset, approved: bool) -> None:
-        ids = list(queryset.values_list("pk", flat=True))
-        count = services.paraphrases_set_approved(paraphrase_ids=ids, approved=approved)
+        rows = list(queryset)
+        count = services.paraphrases_set_approved(
+            paraphrase_ids=[p.pk for p in rows], approved=approved
+        )
+        for paraphrase in rows:  # bulk actions leave no admin history by themselves
+            self.log_change(request, paraphrase, "Approved." if approved else "Held.")
         self.message_user(request, f"{count} paraphrase(s) {'approved' if approved else 'held'}.")
 
     @admin.action(description="Approve selected paraphrases", permissions=["change"])

@@ -25,9 +25,15 @@ from chatbot.attachments.services import (
     visitor_attachment_store,
 )
 from chatbot.handoff.errors import HandoffError
+from chatbot.inbox import visitor
 from chatbot.models import Attachment
 from chatbot.protocol import retry_after_s
-from chatbot.ratelimit import ClientAction, client_allowed, client_ip, visitor_message_allowed
+from chatbot.ratelimit import (
+    ClientAction,
+    client_allowed,
+    request_client_ip,
+    visitor_message_allowed,
+)
 from chatbot.views_console import agent_required
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -74,17 +80,11 @@ def _too_long(request: HttpRequest) -> bool:
     return length > settings.CHAT_ATTACHMENT_MAX_BYTES + MULTIPART_OVERHEAD
 
 
-def _client(request: HttpRequest) -> str:
-    """The address the per-client limits count, by the socket's rules (chatbot.ratelimit)."""
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").encode("latin-1", "replace")
-    peer = request.META.get("REMOTE_ADDR", "")
-    return client_ip({"client": (peer,), "headers": [(b"x-forwarded-for", forwarded)]})
-
-
 @csrf_exempt
 @require_http_methods(["POST", "OPTIONS"])
 def visitor_upload(request: HttpRequest) -> HttpResponse:
-    """A visitor's file: fields `conversation`, `token`, `client_id`, `locale` and `file`. A
+    """A visitor's file: fields `conversation`, `token`, `client_id`, `file` and, for a
+    signed-in visitor, `user_id`, `user_hash`, `user_name`, `user_email`. A
     conversation not stored yet (the widget's first hello) is stored now, as a first message
     would store it."""
     if request.method == "OPTIONS":
@@ -98,10 +98,17 @@ def visitor_upload(request: HttpRequest) -> HttpResponse:
     upload = request.FILES.get("file")
     if upload is None or not CLIENT_ID.match(client_id):
         return _error(request, "invalid", locale)
-    client = _client(request)
-    conversation = services.conversation_open(public_id=public_id, token=token)
+    client = request_client_ip(request)
+    # A signed-in visitor's conversation takes their signature too, as on the socket
+    # (chatbot.identity): its token alone is not enough once it belongs to a verified user.
+    identity = visitor.context_from_query(
+        request.POST.dict(), user_agent="", identity_secret=settings.CHAT_IDENTITY_SECRET
+    ).identity
+    conversation, exists = visitor.conversation_open_as(
+        public_id=public_id, token=token, identity=identity
+    )
     if conversation is None:
-        if not public_id or not services.pending_token_valid(public_id=public_id, token=token):
+        if exists or not services.pending_token_valid(public_id=public_id, token=token):
             return _error(request, "forbidden", locale)
         allowed, retry_after = async_to_sync(client_allowed)(client, ClientAction.CONVERSATION)
         if not allowed:
@@ -111,6 +118,10 @@ def visitor_upload(request: HttpRequest) -> HttpResponse:
         )
         if conversation is None:
             return _error(request, "forbidden", locale)
+        if identity is not None:
+            visitor.visitor_context_save(
+                conversation_id=conversation.pk, context=visitor.Context(identity=identity)
+            )
     allowed, retry_after = async_to_sync(visitor_message_allowed)(public_id, client)
     if not allowed:
         return _error(request, "rate_limited", locale, retry_after=retry_after_s(retry_after))

@@ -6,6 +6,7 @@ the answer cache")."""
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 import phonenumbers
 
@@ -232,19 +233,64 @@ def answer_is_personal(text: str) -> bool:
     return any(_CHECKS[kind](text) for kind in _ANSWER_KINDS)
 
 
+def _phone_spans(text: str) -> list[tuple[str, int, int]]:
+    return [
+        ("phone_number", match.start, match.end)
+        for region in ("GB", "US", "CN")
+        for match in phonenumbers.PhoneNumberMatcher(
+            text, region, leniency=phonenumbers.Leniency.POSSIBLE
+        )
+        if sum(ch.isdigit() for ch in match.raw_string) >= 7
+    ]
+
+
 def personal_spans(text: str) -> list[tuple[str, int, int]]:
     """Where the personal details are: (kind, start, end), not overlapping, first found first
     (for taking them out of a text, as chatbot.handoff.faq_draft does). "account" has no span."""
     found = [(kind, m.start(), m.end()) for kind, p in _PATTERNS.items() for m in p.finditer(text)]
-    for region in ("GB", "US", "CN"):
-        for match in phonenumbers.PhoneNumberMatcher(
-            text, region, leniency=phonenumbers.Leniency.POSSIBLE
-        ):
-            if sum(ch.isdigit() for ch in match.raw_string) >= 7:
-                found.append(("phone_number", match.start, match.end))
+    found += _phone_spans(text)
     spans: list[tuple[str, int, int]] = []
     for kind, start, end in sorted(found, key=lambda s: (s[1], -s[2])):
         if start >= end or (spans and start < spans[-1][2]):
             continue
         spans.append((kind, start, end))
     return spans
+
+
+_MASK_TO_WORD = re.compile(r"[^\s,.;!?，。；！？、]*")
+_MASK_TO_CLAUSE = re.compile(r"[^,.;!?\n，。；！？]*")
+_CLAUSE_KINDS = ("address", "name", "secret", "birth_date")
+# What a reader of a masked text sees for each kind; cards, IBANs, ids and references: "number".
+_MASK_LABELS = (
+    ("email", "email"),
+    ("phone", "phone"),
+    ("address", "address"),
+    ("postcode", "address"),
+    ("name", "name"),
+    ("birth_date", "date"),
+    ("full_date", "date"),
+    ("secret", "secret"),
+)
+
+
+def personal_masked(text: str) -> str:
+    """The text with each personal detail replaced by its kind in brackets ("[email]",
+    "[phone]", "[address]", "[name]", "[date]", "[secret]", "[number]"): for what leaves the
+    product (agents' exports, anonymised transcripts); docs/security.md, "Privacy"."""
+    found = [(m.start(), m.end(), kind) for kind, p in _PATTERNS.items() for m in p.finditer(text)]
+    found += [(start, end, kind) for kind, start, end in _phone_spans(text)]
+    # The detector finds a detail by its cue ("I live at 2…", "my name is john…"): the mask
+    # runs to the end of the word, and for these kinds to the end of the clause.
+    for i, (start, end, kind) in enumerate(found):
+        stop = _MASK_TO_CLAUSE if kind.startswith(_CLAUSE_KINDS) else _MASK_TO_WORD
+        found[i] = (start, end + stop.match(text, end).end() - end, kind)
+    merged: list[list[Any]] = []  # overlapping details are one: the widest reading wins
+    for start, end, kind in sorted(found):
+        if merged and start < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        elif start < end:
+            merged.append([start, end, kind])
+    for start, end, kind in reversed(merged):
+        label = next((label for prefix, label in _MASK_LABELS if kind.startswith(prefix)), "number")
+        text = f"{text[:start]}[{label}]{text[end:]}"
+    return text

@@ -21,6 +21,7 @@ from chatbot.handoff.protocol import (
     CannedFrame,
     ClaimFrame,
     CloseFrame,
+    HistoryFrame,
     LeaveFrame,
     LeftReplyFrame,
     LinkFaqFrame,
@@ -131,6 +132,8 @@ class AgentConsumer(JsonSocketConsumer):
             )
         elif isinstance(frame, OpenFrame):
             await self.open_conversation(frame.conversation)
+        elif isinstance(frame, HistoryFrame):
+            await self.send_history(frame)
         elif isinstance(frame, LeaveFrame):
             await self.leave_conversation()
         elif isinstance(frame, ClaimFrame):
@@ -262,6 +265,23 @@ class AgentConsumer(JsonSocketConsumer):
             await database_sync_to_async(presence.viewers_touch)(
                 public_id=public_id, user_id=self.user.pk, name=self.name
             )
+        )
+
+    async def send_history(self, frame: HistoryFrame) -> None:
+        """A page of older messages of a long conversation (docs/console.md)."""
+        page = await database_sync_to_async(selectors.history_page)(
+            public_id=frame.conversation, before=frame.before
+        )
+        if page is None:
+            raise handoff.HandoffError("not_found", conversation=frame.conversation)
+        messages, has_more = page
+        await self.send_frame(
+            {
+                "type": "history",
+                "conversation": frame.conversation,
+                "messages": messages,
+                "has_more": has_more,
+            }
         )
 
     async def leave_conversation(self) -> None:

@@ -56,7 +56,10 @@ class ChatConsumer(JsonSocketConsumer):
         query = {k: v[0] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
         self.locale = copy.normalise_locale(query.get("locale"))
         self.client = client_ip(self.scope)
-        self.context = visitor.context_from_query(query, user_agent=self._user_agent())
+        self.context = visitor.context_from_query(
+            query, user_agent=self._user_agent(), identity_secret=settings.CHAT_IDENTITY_SECRET
+        )
+        identity = self.context.identity
         await self.accept()
         metrics.WEBSOCKETS.labels("visitor").inc()
         allowed, retry_after = await client_allowed(self.client, ClientAction.CONNECT)
@@ -66,16 +69,25 @@ class ChatConsumer(JsonSocketConsumer):
             return
         public_id, token = query.get("conversation", ""), query.get("token", "")
         if public_id:
-            self.conversation = await database_sync_to_async(services.conversation_open)(
-                public_id=public_id, token=token
+            # A verified visitor's own conversation opens without its token (another device);
+            # one of a verified user never opens for anybody else, token or not.
+            self.conversation, exists = await database_sync_to_async(visitor.conversation_open_as)(
+                public_id=public_id, token=token, identity=identity
             )
-            if self.conversation is None and not services.pending_token_valid(
-                public_id=public_id, token=token
+            if self.conversation is None and (
+                exists or not services.pending_token_valid(public_id=public_id, token=token)
             ):
                 await self.send_frame(error_frame("forbidden", locale=self.locale))
                 await self.close(code=FORBIDDEN_CLOSE_CODE)
                 return
-        else:
+        elif identity is not None:
+            # A logged-in visitor on a new device picks up where they were.
+            self.conversation = await database_sync_to_async(visitor.identified_latest)(
+                user_id=identity.user_id
+            )
+        if self.conversation is not None:
+            public_id, token = self.conversation.public_id, self.conversation.visitor_token
+        elif not public_id:
             # No row until the visitor writes: 2,000 sockets that never spoke made 2,000 rows.
             public_id, token = services.pending_conversation_new()
         self.public_id, self.token = public_id, token
@@ -98,18 +110,22 @@ class ChatConsumer(JsonSocketConsumer):
         )
         # Hours and team read at most every few seconds per process, not on every connect.
         team = hours.configured_cached() or await database_sync_to_async(hours.configured_load)()
-        await self.send_frame(
-            {
-                "type": "hello",
-                "v": PROTOCOL_VERSION,
-                "conversation": self.public_id,
-                "token": token,
-                "locale": self.locale,
-                "status": status,
-                "last_id": last_id,
-                "team": hours.team_status(team, locale=self.locale),
-            }
-        )
+        hello = {
+            "type": "hello",
+            "v": PROTOCOL_VERSION,
+            "conversation": self.public_id,
+            "token": token,
+            "locale": self.locale,
+            "status": status,
+            "last_id": last_id,
+            "team": hours.team_status(team, locale=self.locale),
+            "identified": identity is not None,
+        }
+        if identity is not None:
+            hello["conversations"] = await database_sync_to_async(visitor.identified_conversations)(
+                user_id=identity.user_id
+            )
+        await self.send_frame(hello)
         self.opened = True
         background.sweeper_acquire()
         recovery.sweeper_acquire()
@@ -156,8 +172,8 @@ class ChatConsumer(JsonSocketConsumer):
         """Whether the conversation has a row, looking again when this socket has not stored
         it: another tab of the visitor may have written first."""
         if self.conversation is None:
-            self.conversation = await database_sync_to_async(services.conversation_open)(
-                public_id=self.public_id, token=self.token
+            self.conversation, _ = await database_sync_to_async(visitor.conversation_open_as)(
+                public_id=self.public_id, token=self.token, identity=self.context.identity
             )
             if self.conversation is not None:
                 background.visitor_present(self.conversation.pk)

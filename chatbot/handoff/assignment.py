@@ -21,6 +21,8 @@ from django.utils import timezone
 from chatbot.handoff import notify, selectors
 from chatbot.handoff.errors import HandoffError
 from chatbot.models import AgentPresence, AgentProfile, AssignmentEvent, Conversation, Team
+from chatbot.privacy.audit import Action as AuditAction
+from chatbot.privacy.audit import audit_record
 
 Status = Conversation.Status
 Kind = AssignmentEvent.Kind
@@ -234,6 +236,12 @@ def conversation_assign(
         from_agent=conversation.assigned_to if owned else None,
         to_agent=target,
         to_team=team,
+    )
+    audit_record(
+        action=AuditAction.TRANSFER,
+        actor=agent,
+        conversation=public_id,
+        detail={"to_agent": target.get_username()} if target else {"to_team": team.name},
     )
     _announce(conversation, event, target)
     payload = event_payload(event)

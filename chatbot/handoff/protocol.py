@@ -172,6 +172,14 @@ class OpenFrame(_Frame):
     conversation: PublicId
 
 
+class HistoryFrame(_Frame):
+    """Older messages of the open conversation: the page before message id `before`."""
+
+    type: Literal["history"]
+    conversation: PublicId
+    before: Annotated[int, Field(ge=1)]
+
+
 class LeaveFrame(_Frame):
     type: Literal["leave"]
 
@@ -281,6 +289,7 @@ AgentFrame = (
     PresenceFrame
     | PingFrame
     | OpenFrame
+    | HistoryFrame
     | LeaveFrame
     | ClaimFrame
     | SendFrame
@@ -299,8 +308,8 @@ AgentFrame = (
 )
 _agent = TypeAdapter(Annotated[AgentFrame, Field(discriminator="type")])
 AGENT_TYPES = {
-    "presence", "ping", "open", "leave", "claim", "send", "typing", "note", "return_to_bot",
-    "close", "search", "canned", "link_faq", "queue_page", "left_reply",
+    "presence", "ping", "open", "history", "leave", "claim", "send", "typing", "note",
+    "return_to_bot", "close", "search", "canned", "link_faq", "queue_page", "left_reply",
     "assign", "roster", "preferences",
 }  # fmt: skip
 

@@ -1,5 +1,6 @@
 """Reads for the handoff: the queue, the console's lists and transcripts, presence counts."""
 
+import json
 import math
 import re
 from datetime import datetime, timedelta
@@ -250,19 +251,47 @@ def _message_row(message: Message) -> dict[str, Any]:
     return row
 
 
+def messages_page(*, conversation_id: int, before: int | None = None) -> tuple[list[dict], bool]:
+    """The newest messages of a conversation (older than `before` when given), oldest first, for
+    the console: at most CONSOLE_TRANSCRIPT_PAGE_MESSAGES and about
+    CONSOLE_TRANSCRIPT_PAGE_BYTES of JSON (always one), and whether older ones remain. A
+    conversation of thousands of messages, sent whole, took the agent's socket down (issue 16,
+    finding 6)."""
+    limit = settings.CONSOLE_TRANSCRIPT_PAGE_MESSAGES
+    newest = Message.objects.filter(conversation_id=conversation_id).order_by("-id")
+    if before is not None:
+        newest = newest.filter(id__lt=before)
+    rows: list[dict[str, Any]] = []
+    size = 0
+    for message in newest.select_related("feedback", "author", "attachment")[: limit + 1]:
+        row = _message_row(message)
+        size += len(json.dumps(row, ensure_ascii=False))
+        if len(rows) == limit or (rows and size > settings.CONSOLE_TRANSCRIPT_PAGE_BYTES):
+            return rows[::-1], True
+        rows.append(row)
+    return rows[::-1], False
+
+
+def history_page(*, public_id: str, before: int) -> tuple[list[dict[str, Any]], bool] | None:
+    """messages_page by the conversation's public id; None when there is no such conversation."""
+    conversation_id = (
+        Conversation.objects.filter(public_id=public_id).values_list("pk", flat=True).first()
+    )
+    if conversation_id is None:
+        return None
+    return messages_page(conversation_id=conversation_id, before=before)
+
+
 def conversation_detail(*, public_id: str) -> dict[str, Any] | None:
-    """The whole transcript for agents: bot turns with their trace and feedback, notes, and
-    messages left while no agent was online."""
+    """The transcript for agents: its newest messages (`has_more`: older ones are fetched page by
+    page), bot turns with their trace and feedback, notes, and messages left while no agent was
+    online."""
     conversation = (
         Conversation.objects.filter(public_id=public_id).select_related("assigned_to").first()
     )
     if conversation is None:
         return None
-    messages = (
-        Message.objects.filter(conversation=conversation)
-        .select_related("feedback", "author", "attachment")
-        .order_by("id")
-    )
+    messages, has_more = messages_page(conversation_id=conversation.pk)
     notes = AgentNote.objects.filter(conversation=conversation).select_related("author")
     left = LeftMessage.objects.filter(conversation=conversation).select_related(
         "conversation", "answered_by", "reply"
@@ -273,7 +302,8 @@ def conversation_detail(*, public_id: str) -> dict[str, Any] | None:
         "close_reason": conversation.close_reason,
         "rating_comment": conversation.rating_comment,
         "visitor_read_up_to": conversation.visitor_read_up_to,
-        "messages": [_message_row(m) for m in messages],
+        "messages": messages,
+        "has_more": has_more,
         "notes": [note_payload(n) for n in notes],
         "left_messages": [left_message_payload(m) for m in left],
     }

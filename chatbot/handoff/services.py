@@ -27,6 +27,8 @@ from chatbot.models import (
     Message,
     TranscriptEmail,
 )
+from chatbot.privacy.audit import Action as AuditAction
+from chatbot.privacy.audit import audit_record
 from chatbot.services import (
     AnswerTurn,
     bot_message_insert,
@@ -314,6 +316,7 @@ def conversation_claim(*, public_id: str, agent: AbstractBaseUser) -> ClaimResul
             owner = conversation.assigned_to if conversation.status == Status.AGENT else None
             return ClaimResult(False, selectors.agent_name(owner) if owner else "")
         name = selectors.agent_name(agent)
+        audit_record(action=AuditAction.CLAIM, actor=agent, conversation=public_id)
         _tell_visitor(
             conversation, {"type": "conversation", "status": Status.AGENT.value, "agent": name}
         )
@@ -406,6 +409,7 @@ def conversation_return_to_bot(*, public_id: str, agent: AbstractBaseUser) -> No
         pk=conversation.pk, status=Status.AGENT, assigned_to=agent
     ).update(status=Status.BOT, assigned_to=None, updated_at=now):
         _require_owner(conversation, agent)
+    audit_record(action=AuditAction.RETURN_TO_BOT, actor=agent, conversation=public_id)
     _tell_visitor(conversation, {"type": "conversation", "status": Status.BOT.value})
     _on_commit_queue_changed()
 
@@ -425,6 +429,7 @@ def conversation_close(*, public_id: str, agent: AbstractBaseUser, reason: str) 
     )
     if not closed:
         _require_owner(conversation, agent)
+    audit_record(action=AuditAction.CLOSE, actor=agent, conversation=public_id)
     _tell_visitor(
         conversation,
         {"type": "conversation", "status": Status.CLOSED.value, "ask_rating": True},

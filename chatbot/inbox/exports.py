@@ -1,6 +1,7 @@
 """Conversation exports: one transcript as a printable page, and every conversation started in a
 date range as CSV (a row per message) or JSON (a conversation per item), streamed so a long
-range never sits in memory (docs/console.md, "Exports")."""
+range never sits in memory (docs/console.md, "Exports"). What leaves in a file has its personal
+details masked (emails, phones, addresses…: chatbot.cache.pii; docs/security.md, "Privacy")."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from chatbot.analytics import day_range
+from chatbot.cache.pii import personal_masked
 from chatbot.handoff.selectors import agent_name
 from chatbot.inbox.search import conversation_labels
 from chatbot.models import Conversation, Message
@@ -52,7 +54,7 @@ def _cell(value: Any) -> Any:
 
 def transcript(*, public_id: str) -> dict[str, Any] | None:
     """One conversation for the printable page: its facts, labels and every message with who
-    wrote it (agents by name)."""
+    wrote it (agents by name), personal details masked: a printout leaves the product."""
     conversation = (
         Conversation.objects.filter(public_id=public_id).select_related("assigned_to").first()
     )
@@ -65,12 +67,14 @@ def transcript(*, public_id: str) -> dict[str, Any] | None:
         "conversation": conversation,
         "agent": agent_name(conversation.assigned_to) if conversation.assigned_to_id else "",
         "labels": conversation_labels(public_ids=[public_id]).get(public_id, []),
+        "close_reason": personal_masked(conversation.close_reason),
+        "rating_comment": personal_masked(conversation.rating_comment),
         "messages": [
             {
                 "role": m.role,
                 "author": agent_name(m.author) if m.author_id else "",
                 "created": m.created_at,
-                "text": m.text,
+                "text": personal_masked(m.text),
                 "source": m.source,
             }
             for m in messages
@@ -111,7 +115,7 @@ def _chunks(start_day: dt.date, end_day: dt.date) -> Iterator[list[dict[str, Any
                     "role": m.role,
                     "author": agent_name(m.author) if m.author_id else None,
                     "created": _iso(m.created_at),
-                    "text": m.text,
+                    "text": personal_masked(m.text),
                     "source": m.source,
                 }
             )
@@ -124,8 +128,8 @@ def _chunks(start_day: dt.date, end_day: dt.date) -> Iterator[list[dict[str, Any
                 "handoff_reason": c.handoff_reason,
                 "agent": agent_name(c.assigned_to) if c.assigned_to_id else None,
                 "rating": c.rating,
-                "rating_comment": c.rating_comment,
-                "close_reason": c.close_reason,
+                "rating_comment": personal_masked(c.rating_comment),
+                "close_reason": personal_masked(c.close_reason),
                 "closed_at": _iso(c.closed_at),
                 "labels": [label["name"] for label in labels.get(c.public_id, [])],
                 "messages": messages[c.id],

@@ -21,6 +21,8 @@ from chatbot.inbox.models import Label, SavedView
 from chatbot.inbox.search import Filters, conversations_find
 from chatbot.inbox.search import conversation_labels as conversation_labels_by_id
 from chatbot.models import Conversation
+from chatbot.privacy.audit import Action as AuditAction
+from chatbot.privacy.audit import audit_record
 from chatbot.views_console import agent_required
 
 DEFAULT_RANGE_DAYS = 7
@@ -41,6 +43,9 @@ INBOX_TEXT = {
     "unknownVariables": _("These variables cannot be filled in:"),
     "shortcutTaken": _("Another canned reply has that shortcut for that language and team."),
     "invalid": _("Check the shortcut (letters, digits, - and _), the title and the text."),
+    "verifiedUser": _("Signed-in user (verified)"),
+    "name": _("Name"),
+    "email": _("Email"),
     "page": _("Page"),
     "referrer": _("Came from"),
     "browser": _("Browser"),
@@ -271,6 +276,12 @@ def transcript(request: HttpRequest, public_id: str) -> HttpResponse:
     found = exports.transcript(public_id=public_id)
     if found is None:
         return HttpResponse("Not found", status=404, content_type="text/plain")
+    audit_record(
+        action=AuditAction.EXPORT,
+        actor=request.user,
+        conversation=public_id,
+        detail={"format": "transcript"},
+    )
     return render(request, "console/transcript.html", found)
 
 
@@ -282,6 +293,11 @@ def conversations_export(request: HttpRequest, fmt: str) -> HttpResponse:
         start_day, end_day = _date_range(request)
     except ValueError as err:
         return HttpResponse(str(err), status=400, content_type="text/plain")
+    audit_record(
+        action=AuditAction.EXPORT,
+        actor=request.user,
+        detail={"format": fmt, "from": start_day.isoformat(), "to": end_day.isoformat()},
+    )
     if fmt == "csv":
         body = exports.export_csv(start_day=start_day, end_day=end_day)
         content_type = "text/csv; charset=utf-8"

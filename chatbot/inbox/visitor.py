@@ -8,15 +8,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
+from chatbot.identity import Identity, identity_verify
 from chatbot.inbox.models import VisitorContext
-from chatbot.models import Conversation
+from chatbot.models import Conversation, Message
 
 URL_MAX_CHARS = 1000
 USER_AGENT_MAX_CHARS = 500
@@ -24,6 +27,7 @@ TIME_ZONE_MAX_CHARS = 64
 ATTRIBUTES_MAX_KEYS = 20
 ATTRIBUTE_VALUE_MAX_CHARS = 200
 PAST_CONVERSATIONS_SHOWN = 20
+PREVIEW_CHARS = 80
 # A visitor id is the widget's random id (a UUID, or 32 hex digits without crypto.randomUUID).
 VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 ATTRIBUTE_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
@@ -147,11 +151,15 @@ class Context:
     user_agent: str = ""
     attributes: dict[str, str] = field(default_factory=dict)
     has_attributes: bool = False  # the socket named attributes (even none): they replace
+    identity: Identity | None = None  # a logged-in visitor whose signature matched
 
 
-def context_from_query(query: dict[str, str], *, user_agent: str) -> Context:
+def context_from_query(
+    query: dict[str, str], *, user_agent: str, identity_secret: str = ""
+) -> Context:
     """The context in the visitor socket's query (`visitor`, `page`, `referrer`, `tz`,
-    `attributes`) and its User-Agent header."""
+    `attributes`; `user_id`, `user_hash`, `user_name`, `user_email` for a logged-in visitor,
+    kept only when the signature matches) and its User-Agent header."""
     visitor = query.get("visitor", "")
     return Context(
         visitor_id=visitor if VISITOR_ID.match(visitor) else "",
@@ -161,6 +169,13 @@ def context_from_query(query: dict[str, str], *, user_agent: str) -> Context:
         user_agent=user_agent[:USER_AGENT_MAX_CHARS],
         attributes=attributes_clean(query.get("attributes", "")),
         has_attributes="attributes" in query,
+        identity=identity_verify(
+            secret=identity_secret,
+            user_id=query.get("user_id"),
+            user_hash=query.get("user_hash"),
+            name=query.get("user_name"),
+            email=query.get("user_email"),
+        ),
     )
 
 
@@ -182,7 +197,76 @@ def visitor_context_save(*, conversation_id: int, context: Context) -> None:
             row.browser, row.os, row.device = browser.browser, browser.os, browser.device
         if context.has_attributes:
             row.attributes = json.dumps(context.attributes, ensure_ascii=False)
+        identity = context.identity
+        # A conversation belongs to the first verified user seen on it; another one never opens
+        # it (conversation_open_as), so never relabels it here either.
+        if identity is not None and row.verified_user_id in ("", identity.user_id):
+            row.verified_user_id = identity.user_id
+            row.verified_name = identity.name or row.verified_name
+            row.verified_email = identity.email or row.verified_email
         row.save()
+
+
+def conversation_open_as(
+    *, public_id: str, token: str, identity: Identity | None
+) -> tuple[Conversation | None, bool]:
+    """(the conversation a socket may open or None, whether it is stored). It opens with its
+    token, unless it belongs to a verified user and this socket is not them (a shared computer
+    after a logout or another login), and without the token when it belongs to this verified
+    user (their other device)."""
+    conversation = (  # one query: the owner comes with the row
+        Conversation.objects.filter(public_id=public_id)
+        .annotate(owner=F("visitor_context__verified_user_id"))
+        .first()
+    )
+    if conversation is None:
+        return None, False
+    if conversation.owner:
+        mine = identity is not None and identity.user_id == conversation.owner
+        return (conversation if mine else None), True
+    if secrets.compare_digest(conversation.visitor_token, token):
+        return conversation, True
+    return None, True
+
+
+def identified_latest(*, user_id: str) -> Conversation | None:
+    """A verified user's most recently active conversation that is not closed: where a new
+    device picks up."""
+    return (
+        Conversation.objects.filter(visitor_context__verified_user_id=user_id)
+        .exclude(status=Conversation.Status.CLOSED)
+        .order_by("-updated_at", "-id")
+        .first()
+    )
+
+
+def identified_conversations(*, user_id: str) -> list[dict[str, Any]]:
+    """A verified user's conversations, newest first, for the widget's list (each opens by id
+    on a verified socket): status, times and the first visitor message as a preview."""
+    rows = list(
+        Conversation.objects.filter(visitor_context__verified_user_id=user_id)
+        .order_by("-updated_at", "-id")
+        .values("id", "public_id", "status", "created_at", "updated_at")[:PAST_CONVERSATIONS_SHOWN]
+    )
+    firsts: dict[int, str] = {}
+    for conversation_id, text in (
+        Message.objects.filter(
+            conversation_id__in=[r["id"] for r in rows], role=Message.Role.VISITOR
+        )
+        .order_by("-id")
+        .values_list("conversation_id", "text")
+    ):
+        firsts[conversation_id] = text  # newest first: the oldest one wins
+    return [
+        {
+            "conversation": r["public_id"],
+            "status": r["status"],
+            "created": r["created_at"].isoformat(),
+            "updated": r["updated_at"].isoformat(),
+            "preview": firsts.get(r["id"], "")[:PREVIEW_CHARS],
+        }
+        for r in rows
+    ]
 
 
 def visitor_attributes_set(
@@ -222,9 +306,13 @@ def visitor_context_of(*, public_id: str, now: dt.datetime | None = None) -> dic
     if row is None:
         return {"conversation": public_id, "known": False, "past": []}
     past: list[dict[str, Any]] = []
-    if row.visitor_id:
+    if row.visitor_id or row.verified_user_id:
+        # The same browser, and the same verified user on any device.
+        same = Q(visitor_context__visitor_id=row.visitor_id) if row.visitor_id else Q()
+        if row.verified_user_id:
+            same |= Q(visitor_context__verified_user_id=row.verified_user_id)
         others = (
-            Conversation.objects.filter(visitor_context__visitor_id=row.visitor_id)
+            Conversation.objects.filter(same)
             .exclude(pk=conversation.pk)
             .order_by("-created_at")
             .values("public_id", "status", "created_at", "rating")[:PAST_CONVERSATIONS_SHOWN]
@@ -253,6 +341,17 @@ def visitor_context_of(*, public_id: str, now: dt.datetime | None = None) -> dic
         "time_zone": row.time_zone,
         "local_time": _local_time(row.time_zone, now or timezone.now()),
         "attributes": attributes,
+        # Only what a matching signature vouched for: a claim without one was never stored.
+        "identity": (
+            {
+                "user_id": row.verified_user_id,
+                "name": row.verified_name,
+                "email": row.verified_email,
+                "verified": True,
+            }
+            if row.verified_user_id
+            else None
+        ),
         "updated": row.updated_at.isoformat(),
         "past": past,
     }

@@ -62,6 +62,8 @@
       withAgent: "You're now chatting with our team.",
       closed: "This conversation has ended.",
       newConversation: "Start a new conversation",
+      pastConversations: "Your other conversations:",
+      noMessages: "(no messages yet)",
       messages: "Chat messages",
       unread: "New message",
       talkToPerson: "Talk to a person",
@@ -138,6 +140,8 @@
       withAgent: "您正在与人工客服对话。",
       closed: "本次对话已结束。",
       newConversation: "开始新的对话",
+      pastConversations: "你的其他对话：",
+      noMessages: "（还没有消息）",
       messages: "聊天消息",
       unread: "新消息",
       talkToPerson: "转人工客服",
@@ -303,6 +307,30 @@
     /* not JSON: no attributes */
   }
 
+  // A logged-in visitor, as the embedding site signed them (docs/widget.md, "Logged-in
+  // visitors"): data-user-id / -hash / -name / -email on the tag, or
+  // window.ChatbotWidget.identify({...}). The server ignores a claim whose hash does not match.
+  var identity = null;
+  function setIdentity(obj) {
+    identity = null;
+    if (!obj || typeof obj !== "object") return;
+    var id = obj.user_id != null ? obj.user_id : obj.id;
+    var hash = obj.user_hash != null ? obj.user_hash : obj.hash;
+    if ((typeof id !== "string" && typeof id !== "number") || typeof hash !== "string") return;
+    identity = {
+      user_id: String(id),
+      user_hash: hash,
+      user_name: typeof obj.name === "string" ? obj.name : "",
+      user_email: typeof obj.email === "string" ? obj.email : "",
+    };
+  }
+  setIdentity({
+    id: attr("data-user-id") || null,
+    hash: attr("data-user-hash") || null,
+    name: attr("data-user-name"),
+    email: attr("data-user-email"),
+  });
+
   function saveStore() {
     var raw = JSON.stringify(store);
     try {
@@ -387,6 +415,7 @@
     ".row.agent .bubble{background:#ecfdf5;border:1px solid #a7f3d0;border-bottom-left-radius:5px;}",
     ".row.system .bubble,.row.notice .bubble{background:transparent;color:var(--muted);font-size:12.5px;padding:2px 8px;}",
     ".row.notice .bubble{color:var(--fg);}",
+    ".row.past .link-btn{display:block;margin:6px auto 0;max-width:100%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;}",
     ".row.visitor.pending .bubble{opacity:.7;}",
     ".bubble.has-file{padding:4px;white-space:normal;}",
     ".bubble .thumb{display:block;border-radius:12px;overflow:hidden;line-height:0;}",
@@ -1436,6 +1465,11 @@
     form.append("conversation", store.conversation);
     form.append("token", store.token);
     form.append("client_id", clientId);
+    if (identity) {
+      Object.keys(identity).forEach(function (k) {
+        if (identity[k]) form.append(k, identity[k]);
+      });
+    }
     form.append("file", file, file.name);
     var xhr = new XMLHttpRequest();
     xhr.open("POST", serverOrigin + "/chat/attachments/?locale=" + encodeURIComponent(locale));
@@ -1575,6 +1609,11 @@
     if (Object.keys(siteAttributes).length) {
       u.searchParams.set("attributes", JSON.stringify(siteAttributes));
     }
+    if (identity) {
+      Object.keys(identity).forEach(function (k) {
+        if (identity[k]) u.searchParams.set(k, identity[k]);
+      });
+    }
     return u.toString();
   }
 
@@ -1640,9 +1679,14 @@
     }, delay);
   }
 
-  function startOver() {
-    // forbidden: our stored conversation is gone or not ours; start a new one.
+  function startOver(conversationId) {
+    // forbidden: our stored conversation is gone or not ours; start a new one. With an id: a
+    // verified visitor opens another of theirs (the server knows them; no token needed).
     clearConversation();
+    if (conversationId) {
+      store.conversation = conversationId;
+      saveStore();
+    }
     clearLog();
     ratingRow = null;
     leftMessage = false;
@@ -1742,8 +1786,38 @@
     setConn("");
     setConversationStatus(f.status);
     showTeam(f.team);
+    showPast(f.identified ? f.conversations : null);
     // after 0 on a fresh page: the whole history; after a reconnect: only what we have not shown.
     sendFrame({ type: "resume", after: maxRenderedId() });
+  }
+
+  // A verified visitor's other conversations (hello's `conversations`, from any device), at the
+  // top of the log; each opens by its id alone on their socket.
+  var pastRow = null;
+  function showPast(list) {
+    if (pastRow && pastRow.parentNode) pastRow.parentNode.removeChild(pastRow);
+    pastRow = null;
+    var others = (Array.isArray(list) ? list : [])
+      .filter(function (c) {
+        return c && typeof c.conversation === "string" && c.conversation !== store.conversation;
+      })
+      .slice(0, 5);
+    if (!others.length) return;
+    var row = makeRow("notice");
+    row.classList.add("past");
+    row.querySelector(".bubble").textContent = T.pastConversations;
+    others.forEach(function (c) {
+      var when = new Date(c.updated);
+      var label = (typeof c.preview === "string" && c.preview ? c.preview : T.noMessages) +
+        (isNaN(when.getTime()) ? "" : " · " + when.toLocaleDateString(locale === "zh-hans" ? "zh-CN" : undefined));
+      var b = button("link-btn", null, label);
+      b.addEventListener("click", function () {
+        startOver(c.conversation);
+      });
+      row.appendChild(b);
+    });
+    place(row, 0);
+    pastRow = row;
   }
 
   // The subtitle says when a person would reply: in how long while the team is in, or when it
@@ -2274,6 +2348,28 @@
   window.ChatbotWidget.setAttributes = function (obj) {
     mergeAttributes(obj);
     sendFrame({ type: "context", attributes: siteAttributes, page: location.href.slice(0, 1000) });
+  };
+  // The site's user logged in ({id, hash, name, email}) or out (null): the widget reconnects as
+  // them, picking up their conversation from any device; after a logout it starts afresh, as a
+  // verified user's conversation no longer opens for this browser.
+  window.ChatbotWidget.identify = function (obj) {
+    var was = identity && identity.user_id;
+    setIdentity(obj);
+    if (was && (!identity || identity.user_id !== was)) {
+      startOver();
+      return;
+    }
+    if (ws) {
+      var old = ws;
+      ws = null; // its onclose sees it is not the current socket and stays quiet
+      connected = ready = false;
+      try {
+        old.close();
+      } catch (e) {
+        /* already closed */
+      }
+      connect();
+    }
   };
 
   if (document.body) boot();

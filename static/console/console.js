@@ -169,6 +169,9 @@
       case "transcript":
         showTranscript(f);
         break;
+      case "history":
+        if (isCurrent(f)) addOlder(f.messages, f.has_more);
+        break;
       case "message":
       case "done":
         if (f.type === "done" && f.message) f.message.trace = f.trace; // the summary, live
@@ -504,6 +507,7 @@
     $("canned-results").textContent = "";
     showVisitorTyping(false);
     t.messages.forEach(addMessage);
+    showEarlierButton(t.has_more);
     (t.events || []).forEach(addEvent);
     markRead();
     t.notes.forEach(addNote);
@@ -655,6 +659,35 @@
     }
     list.insertBefore(li, after);
     list.scrollTop = list.scrollHeight;
+  }
+
+  // A long conversation opens with its newest messages; older ones come a page at a time
+  // ("history" frames), added above without moving what the agent is reading.
+  function showEarlierButton(hasMore) {
+    var list = $("transcript");
+    var old = list.querySelector("li.earlier");
+    if (old) list.removeChild(old);
+    if (!hasMore) return;
+    var li = el("li", "earlier");
+    var b = el("button", null, CT.earlier);
+    b.type = "button";
+    b.addEventListener("click", function () {
+      var first = list.querySelector("li.msg[data-id]");
+      if (!first || !state.current) return;
+      b.disabled = true;
+      send({ type: "history", conversation: state.current.conversation, before: Number(first.getAttribute("data-id")) });
+    });
+    li.appendChild(b);
+    list.insertBefore(li, list.firstChild);
+  }
+
+  function addOlder(messages, hasMore) {
+    var list = $("transcript");
+    var fromBottom = list.scrollHeight - list.scrollTop;
+    (messages || []).forEach(addMessage);
+    showEarlierButton(hasMore);
+    markRead();
+    list.scrollTop = list.scrollHeight - fromBottom;
   }
 
   // "Seen" on the agent messages the visitor has had on screen (the widget's read receipts).

@@ -295,7 +295,7 @@
 
   // -----------------------------------------------------------------------------------------
   // The visitor beside the chat: page, referrer, browser, local time, the site's attributes,
-  // past conversations of the same browser. Everything is text (textContent), links only http(s).
+  // past conversations of the same browser or verified user. Everything is text (textContent), links only http(s).
   // -----------------------------------------------------------------------------------------
   function fact(dl, term, value, href) {
     if (!value) return;
@@ -319,6 +319,12 @@
     if (!v || !v.known) {
       facts.appendChild(el("dd", null, T("unknownVisitor")));
       return;
+    }
+    // Only what the site's signature vouched for reaches here (chatbot.identity).
+    if (v.identity && v.identity.verified) {
+      fact(facts, T("verifiedUser"), v.identity.user_id);
+      fact(facts, T("name"), v.identity.name);
+      fact(facts, T("email"), v.identity.email);
     }
     fact(facts, T("page"), v.page_url, v.page_url);
     fact(facts, T("referrer"), v.referrer, v.referrer);

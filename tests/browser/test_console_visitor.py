@@ -2,7 +2,8 @@
 `data-attributes`, then calls `window.ChatbotWidget.setAttributes`; the visitor (an iPhone in
 Shanghai, come from a search engine) writes; the agent's console shows the page, referrer,
 browser and device, the local time, the attributes as text (markup not run) and the visitor's
-earlier conversation from the same browser, which opens on a click. And "Save as FAQ draft"
+earlier conversation from the same browser, which opens on a click; a long conversation opens
+at its end and loads earlier pages on request. And "Save as FAQ draft"
 shows the draft without the greeting and the visitor's name for editing, refusing an edit
 that adds an email address."""
 
@@ -41,6 +42,11 @@ visitor.visitor_context_save(
 src = Conversation.objects.create(public_id="faq-source")
 Message.objects.create(conversation=src, role="visitor", text="Hi, I'm Alice. How do I return it?")
 Message.objects.create(conversation=src, role="agent", text="Hi Alice, within 30 days, Alice.")
+# Bot lines: unanswered visitor questions would be answered by the orphan sweep.
+long = Conversation.objects.create(public_id="long-one")
+Message.objects.bulk_create(
+    Message(conversation=long, role="bot", text=f"line {{i:03d}}") for i in range(250)
+)
 """
 
 
@@ -145,4 +151,23 @@ def test_save_as_faq_draft_shows_a_cleaned_draft_to_edit(browser: Browser, serve
     page.get_by_role("button", name="Save draft").click()
     expect(page.locator("form.faq-draft")).to_have_count(0)
     expect(page.locator("button.faq")).to_have_text("Saved as FAQ draft (awaiting approval)")
+    page.context.close()
+
+
+def test_a_long_conversation_opens_at_its_end_and_loads_earlier_pages(
+    browser: Browser, server: str
+) -> None:
+    page = _console(browser, server, "long-one")
+    transcript = page.locator("#transcript")
+    expect(transcript.locator("li.msg")).to_have_count(100)
+    expect(transcript.locator("li.msg").last).to_contain_text("line 249")
+    expect(transcript.locator("li.msg").first).to_contain_text("line 150")
+    earlier = page.get_by_role("button", name="Load earlier messages")
+    earlier.click()
+    expect(transcript.locator("li.msg")).to_have_count(200)
+    expect(transcript.locator("li.msg").first).to_contain_text("line 050")
+    earlier.click()
+    expect(transcript.locator("li.msg")).to_have_count(250)
+    expect(transcript.locator("li.msg").first).to_contain_text("line 000")
+    expect(earlier).to_have_count(0)
     page.context.close()

@@ -2,6 +2,8 @@
 forbids inline styles and scripts, and the app's own pages (store, console, admin) run under
 their own strict policy without a single violation."""
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,3 +104,43 @@ def test_the_apps_own_pages_send_a_strict_policy_and_break_none_of_it(
         page.locator("chatbot-widget").locator("button.launcher").click()
         page.wait_for_function("() => window.__chatbotWidget.state().ready")
     assert _violations(page) == []
+
+
+def test_chromium_reports_a_violation_to_the_chat_servers_endpoint(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """A script the policy blocks (injected here, as an attacker's would be) is reported by
+    chromium to /csp-report/, which keeps it. Chromium prefers `report-to` when the policy has
+    it and batches those reports for about a minute (seen by hand: delivered after 60-75 s), so
+    the page's policy is given here without it: the `report-uri` path, the one Firefox and
+    Safari take, end to end in a few seconds."""
+    with running_daphne(tmp_path) as chat:
+        context = browser.new_context()
+        page = context.new_page()
+
+        def without_report_to(route) -> None:
+            response = route.fetch()
+            headers = dict(response.headers)
+            policy = headers["content-security-policy"]
+            assert "report-to csp" in policy and "report-uri /csp-report/" in policy
+            headers["content-security-policy"] = policy.replace("report-to csp;", "")
+            route.fulfill(response=response, headers=headers)
+
+        page.route("**/console/login/", without_report_to)
+        page.goto(chat + "/console/login/")
+        page.evaluate(
+            """() => { const s = document.createElement("script");
+            s.src = "https://evil.example/steal.js"; document.head.appendChild(s); }"""
+        )
+        rows: list[tuple[str, str, str]] = []
+        deadline = time.monotonic() + 20
+        while not rows and time.monotonic() < deadline:
+            time.sleep(0.25)
+            with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+                rows = db.execute(
+                    "SELECT directive, blocked_uri, document_uri FROM chatbot_cspreport"
+                ).fetchall()
+        context.close()
+    [(directive, blocked, document)] = rows
+    assert directive.startswith("script-src") and blocked == "https://evil.example/steal.js"
+    assert document == chat + "/console/login/"

@@ -3,6 +3,7 @@ rewords before anything goes live, approves only what the fact check did not fla
 variant can still be approved on its own page by someone who read it."""
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
@@ -57,6 +58,10 @@ def test_confirming_approves_only_the_unflagged(
     assert "1 flagged variant(s) left as they were" in response.content.decode()
     assert (_status(good), _status(bad)) == ("approved", "draft")
     assert services.knowledge_version() != before
+    # The admin's history (LogEntry) says who approved which, as for a one-by-one change.
+    [entry] = LogEntry.objects.filter(object_id=str(good.pk))
+    assert entry.user.username == "admin" and "Approved" in entry.get_change_message()
+    assert not LogEntry.objects.filter(object_id=str(bad.pk)).exists()
 
 
 def test_faq_bulk_action_reviews_drafts_the_same_way(admin_client, drafts) -> None:

@@ -1,0 +1,37 @@
+"""The audit log of what agents and admins did to conversations and visitors' data (Django's
+admin LogEntry keeps the admin's own add/change/delete). docs/security.md, "Privacy"."""
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditEvent(models.Model):
+    class Action(models.TextChoices):
+        CLAIM = "claim", "Claimed a conversation"
+        TRANSFER = "transfer", "Transferred a conversation"
+        RETURN_TO_BOT = "return_to_bot", "Handed a conversation back to the bot"
+        CLOSE = "close", "Closed a conversation"
+        EXPORT = "export", "Exported conversations"
+        VISITOR_EXPORT = "visitor_export", "Exported a visitor's data"
+        VISITOR_ERASE = "visitor_erase", "Erased a visitor's data"
+        RETENTION = "retention", "Applied the retention period"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    action = models.CharField(max_length=32, choices=Action.choices)
+    # Who did it; None for the system (the retention task). The name is kept as it was, so the
+    # line still says who after the user is deleted.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True, default="")
+    # The conversation's public id, not a key: the line outlives an erased conversation.
+    conversation = models.CharField(max_length=32, blank=True, default="", db_index=True)
+    # What else the action needs to be understood (a date range, a count, whom to), never
+    # the visitor's words or contact details.
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name or 'system'} {self.action}"
