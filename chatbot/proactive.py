@@ -1,20 +1,49 @@
-"""Which proactive greeting and suggested questions a page gets (chatbot.models.PageGreeting)."""
+"""Which proactive greeting and suggested questions a page gets (chatbot.models.PageGreeting).
+
+Asked on every page load of every site that embeds the widget, so a process reads the rules at
+most every `_TTL_S` seconds (cachetools, as the support hours): an admin's change shows at once
+in the process that saved it and within seconds in the others."""
 
 from fnmatch import fnmatchcase
 from typing import Any
 
+from cachetools import TTLCache
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
 from chatbot.models import PageGreeting
 
 MAX_SUGGESTIONS = 4
+_TTL_S = 15.0
+
+_rules: TTLCache = TTLCache(maxsize=1, ttl=_TTL_S)
+
+
+def _active_rules() -> list[PageGreeting]:
+    rules = _rules.get("active")
+    if rules is None:
+        rules = _rules["active"] = list(
+            PageGreeting.objects.filter(active=True).only(
+                "path_pattern", "locale", "greeting", "suggestions", "delay_s"
+            )
+        )
+    return rules
+
+
+def forget() -> None:
+    """Read the rules again on the next page load (after a change, in tests)."""
+    _rules.clear()
+
+
+@receiver([post_save, post_delete], sender=PageGreeting)
+def _rule_changed(**_: Any) -> None:
+    forget()
 
 
 def greeting_for(*, path: str, locale: str) -> dict[str, Any]:
     """The first active rule in order whose pattern matches the page's path, for this locale or
     any; every field empty when none does."""
-    rules = PageGreeting.objects.filter(active=True).only(
-        "path_pattern", "locale", "greeting", "suggestions", "delay_s"
-    )
-    for rule in rules:
+    for rule in _active_rules():
         if rule.locale in ("", locale) and fnmatchcase(path, rule.path_pattern):
             lines = (line.strip() for line in rule.suggestions.splitlines())
             return {

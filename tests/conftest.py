@@ -138,6 +138,7 @@ def _fresh_shared_state() -> None:
     """Each test starts with empty caches and per-process indexes, as the database does."""
     from django.core.cache import cache
 
+    from chatbot import proactive
     from chatbot.cache.index import reset_index as reset_cache_index
     from chatbot.shared_state import reset_shared_state
     from knowledge.documents.indexing import reset_chunk_index
@@ -150,6 +151,7 @@ def _fresh_shared_state() -> None:
     reset_cache_index()
     reset_chunk_index()
     reset_negative_store()
+    proactive.forget()
 
 
 @pytest.fixture(scope="session")

@@ -338,6 +338,49 @@ class RedisServer:
         return redis.Redis.from_url(self.url, decode_responses=True)
 
 
+class PostgresServer:
+    """A PostgreSQL with pgvector of the test's own (the `pgserver` package's programs, set up as
+    `serve --prod` sets up its own) on a free port, to stop and start again mid-test."""
+
+    def __init__(self) -> None:
+        from chatbot import production
+
+        # Not under pytest's folder (mode 700): as root, PostgreSQL runs as another user, who
+        # must reach its files (as in production_shape below).
+        root = Path(tempfile.mkdtemp(prefix="chatbot-pg-"))
+        root.chmod(0o755)
+        self.layout = production.Layout(root)
+        self.secrets = production.secrets_load(self.layout)
+        self.port = free_port()
+        self.url = production.database_url(self.secrets, self.port)
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "PostgresServer":
+        from chatbot import production
+
+        owner = production.postgres_owner(self.layout)
+        production.postgres_init(self.layout, self.secrets)
+        self.process = subprocess.Popen(
+            production.postgres_command(self.layout, self.port),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            **owner,
+        )
+        production.postgres_wait(self.url, self.process)
+        production.database_create(self.url)
+        return self
+
+    def stop(self) -> None:
+        """A fast shutdown (SIGINT): open connections are cut, as in a restart or a failover."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=30)
+
+    def remove(self) -> None:
+        """Its files, once stopped."""
+        shutil.rmtree(self.layout.root, ignore_errors=True)
+
+
 # --- a real SMTP server (aiosmtpd) ----------------------------------------------------------
 
 

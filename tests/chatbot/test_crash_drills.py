@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import json
 import re
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -15,14 +16,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import redis
 import websockets
 
 from chatbot.llm.simulator import UpstreamSimulator, default_answer
-from tests.servers import DaphneProcess, RedisServer, manage, server_env
+from tests.servers import DaphneProcess, PostgresServer, RedisServer, manage, server_env
 
 REDIS_URL = "redis://127.0.0.1:6379/6"
 CLAIM_TTL_S = 2.0
@@ -273,17 +274,20 @@ def wait_until(predicate, timeout: float, what: str) -> float:
     return time.monotonic() - start
 
 
-@pytest.mark.redis
-def test_a_redis_restart_mid_chat_loses_nothing_accepted(tmp_path, slow_upstream):
-    """The app's own redis-server (channel layer, cache, shared state) is stopped while a
-    visitor chats and started again: /readyz says not ready meanwhile, the process reconnects
-    by itself, a question acked during the outage is answered once Redis is back, and one that
-    was not acked is resent by the visitor (as the widget does) and answered once."""
-    slow_upstream.faults.token_delay_s = 0.0
-    own = RedisServer()
-    env = drill_env(tmp_path / "redis-restart.sqlite3", slow_upstream, REDIS_URL=own.url)
-    manage(env, "migrate", "--noinput")
-    server = DaphneProcess(env, tmp_path / "daphne.log")
+class Store(Protocol):
+    process: subprocess.Popen | None
+
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
+
+
+def restart_drill(store: Store, env: dict[str, str], log: Path) -> tuple[Visitor, dict[str, Any]]:
+    """A visitor chats, `store` is stopped and started again: /readyz says not ready meanwhile,
+    the process reconnects by itself, a question acked during the outage is answered once the
+    store is back, and one that was not acked is resent by the visitor (as the widget does) and
+    answered once. Returns the visitor and what happened during the outage."""
+    server = DaphneProcess(env, log)
     question = {"type": "message", "client_id": "q2", "text": "Where is parcel 2?"}
     seen: dict[str, Any] = {}
 
@@ -305,6 +309,7 @@ def test_a_redis_restart_mid_chat_loses_nothing_accepted(tmp_path, slow_upstream
                 await ws.send(json.dumps(question))
                 while True:
                     frame = await _recv(ws, timeout=5)
+                    seen.setdefault("frames_during_outage", []).append(frame["type"])
                     if frame["type"] == "ack":
                         seen["acked_during_outage"] = frame["message_id"]
         except (TimeoutError, websockets.ConnectionClosed, OSError) as exc:
@@ -329,29 +334,51 @@ def test_a_redis_restart_mid_chat_loses_nothing_accepted(tmp_path, slow_upstream
                     visitor.message_id = frame["message_id"]
 
     try:
-        own.start()
+        store.start()
+        manage(env, "migrate", "--noinput")
         server.start()
         visitor = run(first_answer())
-        own.stop()
-        not_ready_s = wait_until(lambda: readyz(server.base) == 503, 15, "/readyz: not ready")
+        store.stop()
+        seen["not_ready_s"] = wait_until(lambda: readyz(server.base) == 503, 15, "not ready")
         run(ask_during_outage(visitor))
-        own.start()
-        ready_s = wait_until(lambda: readyz(server.base) == 200, 30, "/readyz: ready again")
+        store.start()
+        seen["ready_s"] = wait_until(lambda: readyz(server.base) == 200, 30, "ready again")
         run(come_back(visitor))
+        stored = stored_conversations(env)[visitor.conversation]
     finally:
         server.stop()
-        if own.process is not None and own.process.poll() is None:
-            own.stop()
-    stored = stored_conversations(env)[visitor.conversation]
-    first_question = stored[0]
+        if store.process is not None and store.process.poll() is None:
+            store.stop()
     assert stored == [
-        first_question,
+        stored[0],
         ("bot", 1),
         ("visitor", None),
         ("bot", visitor.message_id),
     ], "each question stored once and answered once"
     assert len(visitor.of_type("done")) == 1
-    print(
-        f"\n/readyz 503 {not_ready_s:.1f} s after Redis stopped, 200 {ready_s:.1f} s after it "
-        f"started; during the outage: {seen}"
-    )
+    return visitor, seen
+
+
+@pytest.mark.redis
+def test_a_redis_restart_mid_chat_loses_nothing_accepted(tmp_path, slow_upstream):
+    """The app's own redis-server (channel layer, cache, shared state) restarts mid-chat."""
+    slow_upstream.faults.token_delay_s = 0.0
+    own = RedisServer()
+    env = drill_env(tmp_path / "redis-restart.sqlite3", slow_upstream, REDIS_URL=own.url)
+    _, seen = restart_drill(own, env, tmp_path / "daphne.log")
+    print(f"\nRedis restart: {seen}")
+
+
+@pytest.mark.postgres
+def test_a_postgresql_restart_mid_chat_loses_nothing_accepted(tmp_path, slow_upstream):
+    """The app's own PostgreSQL (fast shutdown: every connection cut, as in a restart or a
+    failover) restarts mid-chat; the process's kept connections (CONN_MAX_AGE) are found broken
+    and replaced without a restart of daphne."""
+    slow_upstream.faults.token_delay_s = 0.0
+    own = PostgresServer()
+    env = drill_env(tmp_path / "unused.sqlite3", slow_upstream, DATABASE_URL=own.url)
+    try:
+        _, seen = restart_drill(own, env, tmp_path / "daphne.log")
+    finally:
+        own.remove()
+    print(f"\nPostgreSQL restart: {seen}")

@@ -49,3 +49,18 @@ def test_no_rule_no_greeting_and_at_most_four_suggestions(client: Client) -> Non
 
 def test_only_get(client: Client) -> None:
     assert client.post("/widget/greeting", {"path": "/"}).status_code == 405
+
+
+def test_the_rules_are_read_once_until_one_changes(
+    client: Client, django_assert_num_queries
+) -> None:
+    rule = PageGreeting.objects.create(path_pattern="/", greeting="Hi")
+    assert greeting(client, "/")["greeting"] == "Hi"
+    with django_assert_num_queries(0):
+        assert greeting(client, "/")["greeting"] == "Hi"
+        assert greeting(client, "/other")["greeting"] == ""
+    rule.greeting = "Hello again"
+    rule.save()
+    assert greeting(client, "/")["greeting"] == "Hello again"
+    rule.delete()
+    assert greeting(client, "/")["greeting"] == ""
