@@ -146,7 +146,7 @@ class FAQForm(forms.ModelForm):
 
     class Meta:
         model = FAQ
-        fields = ("question", "answer", "locale", "tags", "active")
+        fields = ("question", "answer", "locale", "tags", "active", "source_document")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -169,6 +169,16 @@ class FAQForm(forms.ModelForm):
                 seen.append(tag)
         return seen
 
+    def clean(self) -> dict:
+        data = super().clean()
+        document = data.get("source_document")
+        if document is not None and data.get("locale") and document.locale != data["locale"]:
+            self.add_error(
+                "source_document",
+                f"This document is in {document.locale}; the FAQ is in {data['locale']}.",
+            )
+        return data
+
 
 class ImportForm(forms.Form):
     file = forms.FileField(
@@ -183,6 +193,7 @@ class FAQAdmin(ContentAdmin):
         "question",
         "locale",
         "active",
+        "source_document",
         "hit_count",
         "last_hit_at",
         "approved_variants",
@@ -190,10 +201,21 @@ class FAQAdmin(ContentAdmin):
         "last_generation",
     )
     list_filter = ("locale", "active")
+    list_select_related = ("source_document",)
     search_fields = ("question", "answer", "paraphrases__text")
     form = FAQForm
-    fields = ("question", "answer", "locale", "tags", "active", "hit_count", "last_hit_at")
+    fields = (
+        "question",
+        "answer",
+        "locale",
+        "tags",
+        "active",
+        "source_document",
+        "hit_count",
+        "last_hit_at",
+    )
     readonly_fields = ("hit_count", "last_hit_at")  # counted by serving, not typed
+    autocomplete_fields = ("source_document",)
     inlines = [ParaphraseInline, AnswerVariantInline]
     actions = [
         "generate_variants",

@@ -15,6 +15,15 @@ class FAQ(models.Model):
     locale = models.CharField(max_length=16, default="en", db_index=True)
     tags = models.JSONField(default=list, blank=True)
     active = models.BooleanField(default=True)
+    # The help-centre article the answer comes from: served with the answer as its citation.
+    source_document = models.ForeignKey(
+        "Document",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="faqs",
+        help_text="Optional: the help-centre document this answer comes from, linked under it.",
+    )
     hit_count = models.PositiveIntegerField(default=0)
     last_hit_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

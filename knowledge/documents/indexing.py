@@ -19,7 +19,6 @@ from typing import Protocol
 
 import numpy as np
 from django.db import connection
-from django.urls import reverse
 from psycopg import sql
 
 from knowledge.documents.lexical import LexicalIndex
@@ -61,11 +60,6 @@ class ChunkIndex(Protocol):
     ) -> Candidates: ...
 
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]: ...
-
-
-def document_url(*, document_id: int, source_url: str) -> str:
-    """The page a citation links to: the crawled page, else the help view of a file's document."""
-    return source_url or reverse("help-article", args=[document_id])
 
 
 def _audiences(include_agents_only: bool) -> list[str]:
