@@ -289,6 +289,30 @@ class Document(models.Model):
         return self.title
 
 
+class DocumentCitation(models.Model):
+    """One answer that cited a document: the visitor's question, for the document's "questions
+    answered from this" page. The conversation and the answer are plain ids (knowledge does not
+    depend on the chat app), so deleting a conversation leaves the row with a dead link."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="citations")
+    question = models.TextField()
+    conversation_id = models.BigIntegerField()
+    message_id = models.BigIntegerField(help_text="The bot answer that cited the document.")
+    document_version = models.PositiveIntegerField()
+    cited_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-cited_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["document", "message_id"], name="unique_citation_per_answer"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.question[:60]
+
+
 class Chunk(models.Model):
     """A passage of a document that follows its structure; embedded and tokenised for search.
     On PostgreSQL the table also has `embedding_vec` (pgvector, any dimension) and

@@ -33,6 +33,7 @@ from knowledge.models import (
     AnswerVariant,
     Chunk,
     Document,
+    DocumentCitation,
     DocumentImport,
     Origin,
     Paraphrase,
@@ -491,10 +492,32 @@ def documents_reembed() -> Iterator[ReembedProgress]:
 
 
 @transaction.atomic
-def document_cited(*, document_ids: Sequence[int]) -> None:
-    """Counts an answer that cited these documents (each once per answer)."""
-    Document.objects.filter(pk__in=set(document_ids)).update(
+def document_cited(
+    *,
+    citations: Sequence[tuple[int, int]],
+    question: str,
+    conversation_id: int,
+    message_id: int,
+) -> None:
+    """Counts an answer that cited these (document id, version) pairs, each document once per
+    answer, and keeps the question it answered for the document's admin page."""
+    versions = dict(citations)
+    existing = set(Document.objects.filter(pk__in=versions).values_list("pk", flat=True))
+    Document.objects.filter(pk__in=existing).update(
         cited_count=F("cited_count") + 1, last_cited_at=timezone.now()
+    )
+    DocumentCitation.objects.bulk_create(
+        [
+            DocumentCitation(
+                document_id=document_id,
+                question=question,
+                conversation_id=conversation_id,
+                message_id=message_id,
+                document_version=versions[document_id],
+            )
+            for document_id in sorted(existing)
+        ],
+        ignore_conflicts=True,
     )
 
 

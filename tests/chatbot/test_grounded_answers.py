@@ -11,7 +11,7 @@ from chatbot import answering, copy
 from chatbot.models import Message
 from knowledge import services
 from knowledge.documents.parsing import parse_document
-from knowledge.models import FAQ, Document, Visibility
+from knowledge.models import FAQ, Document, DocumentCitation, Visibility
 from tests.conftest import chat_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -149,6 +149,8 @@ async def test_an_faq_answer_cites_its_linked_document_at_its_current_version(up
     assert faq_step["detail"]["source_document_id"] == document.pk
     await answering.wait_for_running_answers()
     assert await cited_count(document.pk) == 1
+    asked = await database_sync_to_async(DocumentCitation.objects.get)(document=document)
+    assert (asked.question, asked.message_id) == ("What is your return window?", stored.pk)
 
     await upsert("en/returns.md", RETURNS.replace("30 days", "45 days"), "en")
     async with chat_socket() as client:

@@ -15,7 +15,7 @@ from knowledge import selectors, services, tasks
 from knowledge.documents.indexing import chunk_model_index_name, reset_chunk_index
 from knowledge.documents.parsing import parse_document
 from knowledge.embeddings import get_embedder
-from knowledge.models import Chunk, Document, DocumentImport, Visibility
+from knowledge.models import Chunk, Document, DocumentCitation, DocumentImport, Visibility
 
 pytestmark = pytest.mark.django_db(transaction=True)  # on_commit tasks run as in production
 
@@ -245,13 +245,25 @@ def test_retrieval_sees_an_edit_at_once(help_centre):
     }
 
 
-def test_citing_counts_each_document_once_per_answer(help_centre):
-    documents = list(Document.objects.order_by("pk")[:2])
-    services.document_cited(document_ids=[documents[0].pk, documents[0].pk, documents[1].pk])
-    services.document_cited(document_ids=[documents[0].pk])
+def test_citing_counts_each_document_once_per_answer_and_keeps_the_question(help_centre):
+    first, second = Document.objects.order_by("pk")[:2]
+    services.document_cited(
+        citations=[(first.pk, 1), (first.pk, 1), (second.pk, 1), (10**9, 1)],
+        question="When will my refund arrive?",
+        conversation_id=7,
+        message_id=70,
+    )
+    services.document_cited(
+        citations=[(first.pk, 1)], question="Refund timing?", conversation_id=8, message_id=80
+    )
     counts = dict(Document.objects.values_list("pk", "cited_count"))
-    assert (counts[documents[0].pk], counts[documents[1].pk]) == (2, 1)
-    assert Document.objects.get(pk=documents[0].pk).last_cited_at is not None
+    assert (counts[first.pk], counts[second.pk]) == (2, 1)
+    assert Document.objects.get(pk=first.pk).last_cited_at is not None
+    asked = DocumentCitation.objects.filter(document=first).values_list(
+        "question", "conversation_id", "message_id"
+    )
+    assert list(asked) == [("Refund timing?", 8, 80), ("When will my refund arrive?", 7, 70)]
+    assert DocumentCitation.objects.filter(document=second).count() == 1
 
 
 def test_reembedding_moves_chunks_of_another_model(help_centre, counting):
