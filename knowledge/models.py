@@ -324,6 +324,8 @@ class Chunk(models.Model):
     text = models.TextField()
     # lexical.search_tokens of title + headings + text: words (jieba for Chinese) joined by spaces.
     search_tokens = models.TextField()
+    # The tokenizer that made them (lexical.Tokenizer.version): another one re-indexes the chunk.
+    tokenizer_version = models.CharField(max_length=100, blank=True, default="", editable=False)
     token_count = models.PositiveIntegerField()
     # float32 bytes of the unit-length embedding, and the model that made it (as on Paraphrase).
     embedding = models.BinaryField(null=True, blank=True, editable=False)

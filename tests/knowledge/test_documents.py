@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.core.management import call_command
 from django.db import connection, transaction
 
 from chatbot.management.commands.load_demo import Command as LoadDemo
 from chatbot.reembedding import embeddings_reembed
 from knowledge import selectors, services, tasks
 from knowledge.documents.indexing import chunk_model_index_name, reset_chunk_index
+from knowledge.documents.lexical import DEFAULT_TOKENIZER
 from knowledge.documents.parsing import parse_document
 from knowledge.embeddings import get_embedder
 from knowledge.models import Chunk, Document, DocumentCitation, DocumentImport, Visibility
@@ -278,6 +280,23 @@ def test_reembedding_moves_chunks_of_another_model(help_centre, counting):
     assert services.documents_pending_reembed() == []
     retrieval = selectors.passages_retrieve(text="When will my refund arrive?", locale="en")
     assert retrieval.passages and retrieval.relevant
+
+
+def test_chunks_of_another_tokenizer_are_indexed_again_after_migrate(help_centre):
+    assert set(Chunk.objects.values_list("tokenizer_version", flat=True)) == {
+        DEFAULT_TOKENIZER.version
+    }
+    assert services.documents_pending_reembed() == []
+    returns = Document.objects.get(source_key__endswith="returns.md", locale="en")
+    Chunk.objects.filter(document=returns).update(tokenizer_version="old", search_tokens="stale")
+    assert services.documents_pending_reembed() == [returns.pk]
+
+    call_command("migrate", verbosity=0)  # what a deploy runs: post_migrate re-indexes
+
+    assert services.documents_pending_reembed() == []
+    refreshed = Chunk.objects.filter(document=returns)
+    assert "stale" not in {c.search_tokens for c in refreshed}
+    assert {c.tokenizer_version for c in refreshed} == {DEFAULT_TOKENIZER.version}
 
 
 def test_load_demo_imports_each_locale_and_indexes_before_it_returns(tmp_path):
