@@ -1,8 +1,9 @@
 """Retrieval over the knowledge base (issue 15): the demo help centre (en, zh-hans) and the
 PostgreSQL 15 manual, parsed and chunked by the app's own path and embedded by each locale's model.
-Hybrid (BM25 + vectors, reciprocal rank fusion) beside vector-only and lexical-only: recall@5 and
-MRR@10 per corpus and chunk size, the tokenizer's variants, the relevance floor tuned on half the
-documents and reported on the other half, and the latency of one retrieval at 10,000 chunks.
+Hybrid (BM25 + vectors, a convex combination of their normalised scores) beside vector-only and
+lexical-only: recall@5 and MRR@10 per corpus and chunk size, the fusion and tokenizer variants,
+the relevance floor tuned on half the documents and reported on the other half, and the latency
+of one retrieval at 10,000 chunks, in process and on PostgreSQL.
 
     python -m bench.retrieval [--out FILE.json] [--sizes 100 200 350] [--pg-sizes 200]
 
@@ -34,6 +35,7 @@ from knowledge.documents.lexical import LexicalIndex, Tokenizer
 from knowledge.documents.parsing import parse_document
 from knowledge.documents.ranking import (
     CANDIDATES,
+    Fusion,
     RelevanceFloor,
     fuse,
     hybrid,
@@ -159,9 +161,15 @@ def first_rank(ranking: Sequence[int], gold: set[int]) -> int:
     return next((r for r, i in enumerate(ranking, start=1) if i in gold), 0)
 
 
-def evaluate(corpus: Corpus, embed: Embed, tokenizer: Tokenizer | None = None) -> list[Found]:
+def evaluate(
+    corpus: Corpus,
+    embed: Embed,
+    tokenizer: Tokenizer | None = None,
+    fusion: Fusion = Fusion.CONVEX,
+) -> list[Found]:
     """Every question of the corpus's source retrieved three ways. `tokenizer` (a variant to
-    compare) re-indexes the corpus with it; else the corpus's index is used."""
+    compare) re-indexes the corpus with it; else the corpus's index is used. `fusion`: another
+    fusion to compare."""
     questions = corpus.source.questions
     index = corpus.index
     if tokenizer is not None:
@@ -172,7 +180,7 @@ def evaluate(corpus: Corpus, embed: Embed, tokenizer: Tokenizer | None = None) -
         vector = exact_top(corpus.vectors, query, CANDIDATES)
         tokens = index.tokenizer.tokenize(question.text)
         lexical = index.search_tokens(tokens, CANDIDATES)
-        fused = fuse(vector, lexical, limit=CANDIDATES)
+        fused = fuse(vector, lexical, limit=CANDIDATES, fusion=fusion)
         coverage = max(
             (token_coverage(tokens, index.tokens_of(r.chunk_id)) for r in fused[:TOP]), default=0.0
         )
@@ -431,6 +439,10 @@ def jieba_first_call_ms() -> float:
 
 # --- the run -------------------------------------------------------------------------------
 
+FUSIONS = {
+    "convex: min-max normalised scores, equal weights (chosen)": Fusion.CONVEX,
+    "reciprocal rank fusion, k = 60 (before)": Fusion.RRF,
+}
 TOKENIZERS = {  # label: (tokenizer, changes only Chinese text)
     "stop words dropped; Chinese: jieba search mode + bigrams (chosen)": (Tokenizer(), False),
     "Chinese: jieba search mode, no bigrams": (Tokenizer(bigrams=False), True),
@@ -485,6 +497,13 @@ def run(
             if corpus.source.locale == "zh-hans" or not chinese_only
         }
     report["tokenizers"] = tokenizers
+    report["fusions"] = {}
+    for name, corpus in corpora.items():
+        embed = embedders(corpus.source.locale).embed
+        report["fusions"][name] = {
+            label: quality(corpus.source.questions, evaluate(corpus, embed, fusion=fusion))
+            for label, fusion in FUSIONS.items()
+        }
 
     by_model: dict[str, list[tuple[str, Question, Found]]] = {}
     for name, corpus in corpora.items():
@@ -592,6 +611,11 @@ def markdown(report: dict[str, Any]) -> str:
         for name, variants in report["tokenizers"].items()
         for label, q in variants.items()
     ]
+    fusion_rows = [
+        [name, label, *(f"{_pct(q[m]['recall'])} / {q[m]['mrr']:.3f}" for m in ("hybrid",))]
+        for name, variants in report.get("fusions", {}).items()
+        for label, q in variants.items()
+    ]
     floor_rows = []
     for model, study in report["floors"].items():
         for rule, label in (("cosine_only", "cosine only (shipped)"),
@@ -640,6 +664,10 @@ def markdown(report: dict[str, Any]) -> str:
         "holds, counted as misses):",
         "",
         _table(["corpus", "max_tokens", "chunks", "evidence split", *methods], sweep_rows),
+        "",
+        f"Fusion of the two rankings at max_tokens={size} (hybrid recall@{TOP} / MRR@{MRR_DEPTH}):",
+        "",
+        _table(["corpus", "fusion", "hybrid"], fusion_rows),
         "",
         f"Tokenizer variants at max_tokens={size} (recall@{TOP} / MRR@{MRR_DEPTH}); jieba's "
         f"dictionary load in a fresh process: {report.get('jieba_load_ms', '-')} ms:",

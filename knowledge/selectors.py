@@ -210,7 +210,7 @@ def passages_retrieve(
     vector: np.ndarray | None = None,
 ) -> Retrieval:
     """The `k` best chunks for a question by hybrid retrieval: the nearest by vector and the
-    best by words (Chinese segmented), fused by reciprocal rank; `relevant` says whether they
+    best by words (Chinese segmented), fused (`ranking.fuse`); `relevant` says whether they
     clear the relevance floor of the locale's embedding model. Only public documents unless
     `include_agents_only`. Pass `vector` when the question was embedded already (by the
     locale's model). Sync: the chatbot calls it off the event loop."""

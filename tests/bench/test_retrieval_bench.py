@@ -79,7 +79,12 @@ def test_bench_reports_quality_sweep_floors_and_latency_with_verdicts():
     assert [v.passed for v in checked[:2]] == [True, False]  # lexical alone already finds all
     assert "at 50 chunks" in checked[2].target
     text = markdown(report)
-    assert "| tiny | bag-of-words | 3 | 3 | 100.0% / 1.000 |" in text
+    assert "| tiny | bag-of-words | 3 | 3 | 100.0% / " in text
+    assert set(report["fusions"]["tiny"]) == {
+        "convex: min-max normalised scores, equal weights (chosen)",
+        "reciprocal rank fusion, k = 60 (before)",
+    }
+    assert "| tiny | reciprocal rank fusion, k = 60 (before) | 100.0% / " in text
     assert all(v.line() in text for v in checked)
 
 
