@@ -9,8 +9,9 @@ the knowledge version or the embedding models change, as `knowledge.index.InMemo
 `PgChunkIndex` asks PostgreSQL: one pgvector query over the model's partial HNSW index and one
 full-text query over the stored `search_vector` (to_tsvector('simple', search_tokens)) and its
 GIN index (migration 0006). Both search only chunks of the locale's current embedding model
-(rows another model embedded wait for `manage.py reembed`). At 10k chunks a search without the
-question's embedding takes 11 ms p50 / 18 ms p99 on PostgreSQL (2 loaded cores, Dec 2026)."""
+(rows another model embedded wait for `manage.py reembed`). On PostgreSQL the full-text side
+costs most: ts_rank runs over every chunk sharing a token with the question (docs/retrieval.md,
+"Latency": 33 ms p50 at 10,000 manual chunks, the vector query 3 ms)."""
 
 import hashlib
 from collections.abc import Callable, Collection, Iterable, Sequence
