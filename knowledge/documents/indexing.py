@@ -16,6 +16,7 @@ costs most: ts_rank runs over every chunk sharing a token with the question (doc
 import hashlib
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import combinations
 from typing import Protocol
 
 import numpy as np
@@ -197,10 +198,21 @@ _LEXICAL_SQL = """
 """
 
 
+def _words(tokens: Sequence[str]) -> list[str]:
+    """Distinct tokens, quoted for websearch_to_tsquery, so a token is never an operator."""
+    return [f'"{word}"' for word in dict.fromkeys(t.replace('"', "") for t in tokens) if word]
+
+
 def _or_query(tokens: Sequence[str]) -> str:
-    """websearch_to_tsquery input matching any token: quoted, so a token is never an operator."""
-    words = dict.fromkeys(token.replace('"', "") for token in tokens)
-    return " or ".join(f'"{word}"' for word in words if word)
+    """websearch_to_tsquery input matching any token."""
+    return " or ".join(_words(tokens))
+
+
+def _pairs_query(tokens: Sequence[str]) -> str:
+    """websearch_to_tsquery input matching any two of the tokens ("a" "b" is a AND b): the
+    chunks ts_rank has to score before the best are kept, far fewer than those sharing one
+    common word (docs/retrieval.md, "Latency"); empty for fewer than two tokens."""
+    return " or ".join(f"{a} {b}" for a, b in combinations(_words(tokens), 2))
 
 
 class PgChunkIndex:
@@ -238,12 +250,17 @@ class PgChunkIndex:
                 if distance is not None:
                     by_vector.append((pk, -float(distance)))
                     stored[pk] = frozenset(chunk_tokens.split())
-            query = _or_query(tokens)
-            if query:
-                cursor.execute(lexical_sql, [query, locale, audiences, n])
-                for pk, chunk_tokens, rank in cursor.fetchall():
-                    by_words.append((pk, float(rank)))
-                    stored[pk] = frozenset(chunk_tokens.split())
+            # A chunk sharing only one word with the question is a candidate only when fewer
+            # than n share two: ts_rank orders those below, and scoring every chunk holding a
+            # common word was most of the search's time.
+            rows: list[tuple[int, str, float]] = []
+            for query in (_pairs_query(tokens), _or_query(tokens)):
+                if query and len(rows) < n:
+                    cursor.execute(lexical_sql, [query, locale, audiences, n])
+                    rows = cursor.fetchall()
+            for pk, chunk_tokens, rank in rows:
+                by_words.append((pk, float(rank)))
+                stored[pk] = frozenset(chunk_tokens.split())
         return Candidates(
             vector=by_vector,
             lexical=by_words,

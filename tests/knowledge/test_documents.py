@@ -13,8 +13,12 @@ from django.db import connection, transaction
 from chatbot.management.commands.load_demo import Command as LoadDemo
 from chatbot.reembedding import embeddings_reembed
 from knowledge import selectors, services, tasks
-from knowledge.documents.indexing import chunk_model_index_name, reset_chunk_index
-from knowledge.documents.lexical import DEFAULT_TOKENIZER
+from knowledge.documents.indexing import (
+    chunk_model_index_name,
+    get_chunk_index,
+    reset_chunk_index,
+)
+from knowledge.documents.lexical import DEFAULT_TOKENIZER, tokenize
 from knowledge.documents.parsing import parse_document
 from knowledge.embeddings import get_embedder
 from knowledge.models import Chunk, Document, DocumentCitation, DocumentImport, Visibility
@@ -342,3 +346,28 @@ def test_on_postgresql_chunks_have_their_models_hnsw_index_and_a_full_text_index
         assert "hnsw" in definition and f"'{identity}'" in definition
     assert "gin (search_vector)" in indexes["knowledge_chunk_search_vector_gin"]
     assert without_vector == 0
+
+
+def test_words_find_chunks_sharing_two_of_them_first_and_one_when_none_share_two():
+    """On PostgreSQL the full-text side asks for chunks sharing two of the question's words and
+    falls back to one (docs/retrieval.md, "Latency"); in process BM25 ranks the same way."""
+    articles = {
+        "gift.md": "# Gift wrapping\n\nWe wrap any order in recycled paper for free.",
+        "paper.md": "# Catalogue\n\nOur printed catalogue uses recycled paper.",
+        "kayak.md": "# Kayaks\n\nKayak rentals start at the harbour kiosk.",
+    }
+    for name, text in articles.items():
+        parsed = parse_document(text.encode(), filename=name, locale="en")
+        services.document_upsert(parsed=parsed, source_key=name, index_inline=True)
+    reset_chunk_index()
+    titles = dict(Chunk.objects.values_list("pk", "document__title"))
+    vector = np.zeros(get_embedder("en").dimension, dtype=np.float32)
+
+    def by_words(question: str) -> list[str]:
+        found = get_chunk_index().candidates(
+            vector=vector, tokens=tokenize(question), locale="en", include_agents_only=False, n=5
+        )
+        return [titles[pk] for pk, _ in found.lexical]
+
+    assert by_words("can you wrap it in recycled paper")[0] == "Gift wrapping"
+    assert set(by_words("kayak or wrapping")) == {"Kayaks", "Gift wrapping"}
