@@ -10,8 +10,8 @@ the knowledge version or the embedding models change, as `knowledge.index.InMemo
 full-text query over the stored `search_vector` (to_tsvector('simple', search_tokens)) and its
 GIN index (migration 0006). Both search only chunks of the locale's current embedding model
 (rows another model embedded wait for `manage.py reembed`). On PostgreSQL the full-text side
-costs most: ts_rank runs over every chunk sharing a token with the question (docs/retrieval.md,
-"Latency": 33 ms p50 at 10,000 manual chunks, the vector query 3 ms)."""
+costs most (ts_rank scores every matching chunk), so it asks for chunks sharing two of the
+question's words first (docs/retrieval.md, "Latency")."""
 
 import hashlib
 from collections.abc import Callable, Collection, Iterable, Sequence
