@@ -416,7 +416,10 @@ async def _finish(turn: Turn, conversation_id: int, event: DoneEvent, trace_id: 
     metrics.answer_stored(event)
     if event.citations:
         await on_bookkeeping_lane(knowledge_services.document_cited)(
-            document_ids=[citation.document_id for citation in event.citations]
+            citations=[(c.document_id, c.document_version) for c in event.citations],
+            question=turn.text,
+            conversation_id=conversation_id,
+            message_id=bot_message.pk,
         )
     logger.info(
         "answered message %s from %s",

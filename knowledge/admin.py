@@ -9,11 +9,12 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.urls import path
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from knowledge import services
@@ -152,7 +153,7 @@ class FAQForm(forms.ModelForm):
 
     class Meta:
         model = FAQ
-        fields = ("question", "answer", "locale", "tags", "active")
+        fields = ("question", "answer", "locale", "tags", "active", "source_document")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -175,6 +176,16 @@ class FAQForm(forms.ModelForm):
                 seen.append(tag)
         return seen
 
+    def clean(self) -> dict:
+        data = super().clean()
+        document = data.get("source_document")
+        if document is not None and data.get("locale") and document.locale != data["locale"]:
+            self.add_error(
+                "source_document",
+                f"This document is in {document.locale}; the FAQ is in {data['locale']}.",
+            )
+        return data
+
 
 class ImportForm(forms.Form):
     file = forms.FileField(
@@ -189,6 +200,7 @@ class FAQAdmin(ContentAdmin):
         "question",
         "locale",
         "active",
+        "source_document",
         "hit_count",
         "last_hit_at",
         "approved_variants",
@@ -196,10 +208,21 @@ class FAQAdmin(ContentAdmin):
         "last_generation",
     )
     list_filter = ("locale", "active")
+    list_select_related = ("source_document",)
     search_fields = ("question", "answer", "paraphrases__text")
     form = FAQForm
-    fields = ("question", "answer", "locale", "tags", "active", "hit_count", "last_hit_at")
+    fields = (
+        "question",
+        "answer",
+        "locale",
+        "tags",
+        "active",
+        "source_document",
+        "hit_count",
+        "last_hit_at",
+    )
     readonly_fields = ("hit_count", "last_hit_at")  # counted by serving, not typed
+    autocomplete_fields = ("source_document",)
     inlines = [ParaphraseInline, AnswerVariantInline]
     actions = [
         "generate_variants",
@@ -449,12 +472,14 @@ class DocumentAdmin(admin.ModelAdmin):
         "last_modified",
         "source_import",
         "cited_count",
+        "questions_answered",
         "last_cited_at",
         "created_at",
         "updated_at",
         "indexed_at",
     )
     readonly_fields = tuple(f for f in fields if f not in ("visibility", "tags"))
+    questions_per_page = 50
     inlines = [ChunkInline]
     actions = ["reindex"]
 
@@ -478,6 +503,45 @@ class DocumentAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset) -> None:
         for document in queryset:
             services.document_delete(document=document)
+
+    @admin.display(description="questions answered from this")
+    def questions_answered(self, obj: Document) -> str:
+        if not obj.pk:
+            return "-"
+        url = reverse("admin:knowledge_document_questions", args=[obj.pk])
+        return format_html('<a href="{}">{} question(s)</a>', url, obj.citations.count())
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:document_id>/questions/",
+                self.admin_site.admin_view(self.questions_view),
+                name="knowledge_document_questions",
+            ),
+            *super().get_urls(),
+        ]
+
+    def questions_view(self, request: HttpRequest, document_id: int) -> HttpResponse:
+        """The visitors' questions whose answers cited the document, newest first, each linked
+        to its conversation; visitor text, so it also needs the permission to view
+        conversations."""
+        if not (
+            request.user.has_perm("knowledge.view_document")
+            and request.user.has_perm("chatbot.view_conversation")
+        ):
+            raise PermissionDenied
+        document = get_object_or_404(Document, pk=document_id)
+        page = Paginator(document.citations.all(), self.questions_per_page).get_page(
+            request.GET.get("page")
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Questions answered from “{document.title}”",
+            "document": document,
+            "page": page,
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/knowledge/document/questions.html", context)
 
     @admin.action(description="Re-index the selected documents", permissions=["change"])
     def reindex(self, request: HttpRequest, queryset) -> None:

@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.db.backends.signals import connection_created
+from django.db.models.signals import post_migrate
 
 
 class KnowledgeConfig(AppConfig):
@@ -9,5 +10,9 @@ class KnowledgeConfig(AppConfig):
 
     def ready(self) -> None:
         from knowledge.pgvector_index import configure_connection
+        from knowledge.services import documents_reindex_retokenized
 
         connection_created.connect(configure_connection, dispatch_uid="knowledge-pgvector")
+        post_migrate.connect(
+            documents_reindex_retokenized, sender=self, dispatch_uid="knowledge-retokenize"
+        )

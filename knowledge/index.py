@@ -11,13 +11,15 @@ model that embeds that locale (EMBEDDING_BACKENDS: Chinese on a multilingual mod
 import random
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
+from knowledge.documents.types import DocumentLink, document_url
 from knowledge.embeddings import embedding_cache_seed, embedding_models, get_embedder
-from knowledge.models import AnswerVariant, Paraphrase
+from knowledge.models import FAQ, AnswerVariant, Paraphrase, Visibility
 from knowledge.services import knowledge_version
 
 
@@ -26,6 +28,34 @@ class Neighbour:
     faq_id: int
     score: float
     text: str
+
+
+def faq_sources(faq_ids: Iterable[int] | None = None) -> dict[int, DocumentLink]:
+    """The linked document of each active FAQ (of `faq_ids`, or all) that has a public one: an
+    agents-only document is no link to give a visitor."""
+    faqs = FAQ.objects.filter(
+        active=True,
+        source_document__isnull=False,
+        source_document__visibility=Visibility.PUBLIC,
+    )
+    if faq_ids is not None:
+        faqs = faqs.filter(pk__in=list(faq_ids))
+    rows = faqs.values_list(
+        "id",
+        "source_document_id",
+        "source_document__version",
+        "source_document__title",
+        "source_document__source_url",
+    )
+    return {
+        faq_id: DocumentLink(
+            document_id=document_id,
+            document_version=version,
+            title=title,
+            url=document_url(document_id=document_id, source_url=source_url),
+        )
+        for faq_id, document_id, version, title, source_url in rows
+    }
 
 
 class VectorIndex(Protocol):
@@ -52,6 +82,7 @@ class InMemoryIndex:
         self._version: tuple[int, tuple[str, ...]] | None = None
         self._by_locale: dict[str, _LocaleMatrix] = {}
         self._variants: dict[int, list[_Variant]] = {}
+        self._sources: dict[int, DocumentLink] = {}
         self._checked_at = -float("inf")
         self._lock = threading.Lock()  # one reload at a time
         # Serve counts only: a reload (database queries) never holds up a pick on the event loop.
@@ -82,7 +113,8 @@ class InMemoryIndex:
         for variant_id, faq_id, text, served in approved.iterator():
             variants.setdefault(faq_id, []).append(_Variant(variant_id, text, served))
         # Swapped together, so a search never sees the new paraphrases with the old variants.
-        self._by_locale, self._variants = by_locale, variants
+        # A document edit moves the knowledge version too, so a link's version stays current.
+        self._by_locale, self._variants, self._sources = by_locale, variants, faq_sources()
         for locale, matrix in by_locale.items():
             embedding_cache_seed(matrix.texts, matrix.vectors, locale=locale)
 
@@ -122,6 +154,9 @@ class InMemoryIndex:
             chosen = min(options, key=lambda v: (v.served, v.order))
             chosen.served += 1
             return chosen.id, chosen.text
+
+    def faq_source(self, faq_id: int) -> DocumentLink | None:
+        return self._sources.get(faq_id)
 
     def _search(self, vector: np.ndarray, *, locale: str, k: int) -> list[Neighbour]:
         matrix = self._by_locale.get(locale)

@@ -15,6 +15,15 @@ class FAQ(models.Model):
     locale = models.CharField(max_length=16, default="en", db_index=True)
     tags = models.JSONField(default=list, blank=True)
     active = models.BooleanField(default=True)
+    # The help-centre article the answer comes from: served with the answer as its citation.
+    source_document = models.ForeignKey(
+        "Document",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="faqs",
+        help_text="Optional: the help-centre document this answer comes from, linked under it.",
+    )
     hit_count = models.PositiveIntegerField(default=0)
     last_hit_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -280,6 +289,30 @@ class Document(models.Model):
         return self.title
 
 
+class DocumentCitation(models.Model):
+    """One answer that cited a document: the visitor's question, for the document's "questions
+    answered from this" page. The conversation and the answer are plain ids (knowledge does not
+    depend on the chat app), so deleting a conversation leaves the row with a dead link."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="citations")
+    question = models.TextField()
+    conversation_id = models.BigIntegerField()
+    message_id = models.BigIntegerField(help_text="The bot answer that cited the document.")
+    document_version = models.PositiveIntegerField()
+    cited_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-cited_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["document", "message_id"], name="unique_citation_per_answer"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.question[:60]
+
+
 class Chunk(models.Model):
     """A passage of a document that follows its structure; embedded and tokenised for search.
     On PostgreSQL the table also has `embedding_vec` (pgvector, any dimension) and
@@ -291,6 +324,8 @@ class Chunk(models.Model):
     text = models.TextField()
     # lexical.search_tokens of title + headings + text: words (jieba for Chinese) joined by spaces.
     search_tokens = models.TextField()
+    # The tokenizer that made them (lexical.Tokenizer.version): another one re-indexes the chunk.
+    tokenizer_version = models.CharField(max_length=100, blank=True, default="", editable=False)
     token_count = models.PositiveIntegerField()
     # float32 bytes of the unit-length embedding, and the model that made it (as on Paraphrase).
     embedding = models.BinaryField(null=True, blank=True, editable=False)

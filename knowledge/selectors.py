@@ -10,14 +10,14 @@ import numpy as np
 from django.conf import settings
 
 from knowledge import services
-from knowledge.documents.indexing import document_url, get_chunk_index
+from knowledge.documents.indexing import get_chunk_index
 from knowledge.documents.lexical import tokenize
 from knowledge.documents.ranking import hybrid
 from knowledge.documents.retrieval_points import relevance_floor
-from knowledge.documents.types import Passage, Retrieval
+from knowledge.documents.types import DocumentLink, Passage, Retrieval, document_url
 from knowledge.embeddings import get_embedder
 from knowledge.greetings import strip_greetings
-from knowledge.index import InMemoryIndex, Neighbour, get_index
+from knowledge.index import InMemoryIndex, Neighbour, faq_sources, get_index
 from knowledge.matching import ANSWER, MatchPolicy, MatchResult
 from knowledge.models import AnswerVariant, Document
 from knowledge.negative_store import negative_store
@@ -35,6 +35,7 @@ class FaqLookup:
     text: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
     negative: NegativeHit | None = None  # the confirmed negative that declined the match
+    source: DocumentLink | None = None  # the FAQ's linked document, cited with the answer
 
     @property
     def answered(self) -> bool:
@@ -178,13 +179,16 @@ def _with_variant(lookup: FaqLookup) -> FaqLookup:
     index = get_index()
     if isinstance(index, InMemoryIndex):
         picked = index.variant_pick(faq_id)
+        source = index.faq_source(faq_id)
     else:
         variant = variant_pick(faq_id=faq_id)
         picked = (variant.pk, variant.text) if variant is not None else None
+        source = faq_sources([faq_id]).get(faq_id)
     if picked is None:
         lookup.decision = "no_approved_variant"
         return lookup
     lookup.variant_id, lookup.text = picked
+    lookup.source = source
     return lookup
 
 
@@ -206,7 +210,7 @@ def passages_retrieve(
     vector: np.ndarray | None = None,
 ) -> Retrieval:
     """The `k` best chunks for a question by hybrid retrieval: the nearest by vector and the
-    best by words (Chinese segmented), fused by reciprocal rank; `relevant` says whether they
+    best by words (Chinese segmented), fused (`ranking.fuse`); `relevant` says whether they
     clear the relevance floor of the locale's embedding model. Only public documents unless
     `include_agents_only`. Pass `vector` when the question was embedded already (by the
     locale's model). Sync: the chatbot calls it off the event loop."""

@@ -24,7 +24,7 @@ from django.utils import timezone
 from knowledge.documents.chunking import chunk_document, chunk_search_text, estimate_tokens
 from knowledge.documents.crawler import CrawledPage, CrawlLimits, PageStatus, PreviousFetch, crawl
 from knowledge.documents.files import SourceFile, iter_source_files, iter_upload
-from knowledge.documents.lexical import search_tokens
+from knowledge.documents.lexical import DEFAULT_TOKENIZER, search_tokens
 from knowledge.documents.parsing import parse_document
 from knowledge.documents.types import Block, BlockKind, DocumentError, ParsedDocument
 from knowledge.embeddings import Embedder, get_embedder
@@ -33,6 +33,7 @@ from knowledge.models import (
     AnswerVariant,
     Chunk,
     Document,
+    DocumentCitation,
     DocumentImport,
     Origin,
     Paraphrase,
@@ -418,6 +419,7 @@ def document_index(*, document_id: int) -> int:
                 heading_path=list(draft.heading_path),
                 text=draft.text,
                 search_tokens=search_tokens(search_text),
+                tokenizer_version=DEFAULT_TOKENIZER.version,
                 token_count=estimate_tokens(draft.text),
                 embedding=vector.astype(np.float32).tobytes(),
                 embedding_model=embedder.identity,
@@ -469,9 +471,10 @@ def documents_reindex(*, document_ids: Sequence[int] | None = None) -> int:
 
 
 def documents_pending_reembed() -> list[int]:
-    """Ids of documents with a chunk their locale's model did not embed."""
+    """Ids of documents with a chunk their locale's model did not embed, or whose search tokens
+    another tokenizer made (a jieba or PyStemmer upgrade, changed stop lists)."""
     identities: dict[str, str] = {}
-    pending: set[int] = set()
+    pending: set[int] = set(documents_pending_retokenize())
     rows = Chunk.objects.values_list("document_id", "document__locale", "embedding_model")
     for document_id, locale, model in rows.iterator():
         if locale not in identities:
@@ -479,6 +482,20 @@ def documents_pending_reembed() -> list[int]:
         if model != identities[locale]:
             pending.add(document_id)
     return sorted(pending)
+
+
+def documents_pending_retokenize() -> list[int]:
+    """Ids of documents with a chunk whose search tokens another tokenizer version made."""
+    stale = Chunk.objects.exclude(tokenizer_version=DEFAULT_TOKENIZER.version)
+    return sorted(set(stale.values_list("document_id", flat=True)))
+
+
+def documents_reindex_retokenized(**_signal: object) -> int:
+    """Re-indexes (in the task, after the commit) the documents whose chunks another tokenizer
+    version tokenized; run after every `migrate` (knowledge.apps), so a deploy that upgrades
+    jieba or PyStemmer or changes the stop lists re-indexes without anyone asking."""
+    pending = documents_pending_retokenize()
+    return documents_reindex(document_ids=pending) if pending else 0
 
 
 def documents_reembed() -> Iterator[ReembedProgress]:
@@ -491,10 +508,32 @@ def documents_reembed() -> Iterator[ReembedProgress]:
 
 
 @transaction.atomic
-def document_cited(*, document_ids: Sequence[int]) -> None:
-    """Counts an answer that cited these documents (each once per answer)."""
-    Document.objects.filter(pk__in=set(document_ids)).update(
+def document_cited(
+    *,
+    citations: Sequence[tuple[int, int]],
+    question: str,
+    conversation_id: int,
+    message_id: int,
+) -> None:
+    """Counts an answer that cited these (document id, version) pairs, each document once per
+    answer, and keeps the question it answered for the document's admin page."""
+    versions = dict(citations)
+    existing = set(Document.objects.filter(pk__in=versions).values_list("pk", flat=True))
+    Document.objects.filter(pk__in=existing).update(
         cited_count=F("cited_count") + 1, last_cited_at=timezone.now()
+    )
+    DocumentCitation.objects.bulk_create(
+        [
+            DocumentCitation(
+                document_id=document_id,
+                question=question,
+                conversation_id=conversation_id,
+                message_id=message_id,
+                document_version=versions[document_id],
+            )
+            for document_id in sorted(existing)
+        ],
+        ignore_conflicts=True,
     )
 
 

@@ -50,14 +50,14 @@ class Citation:
     heading: str
     document_id: int
     document_version: int
-    chunk_id: int
+    chunk_id: int | None = None  # None: the whole document (an FAQ answer's linked article)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Citation":
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from collections.abc import Awaitable, Callable
 from chatbot.database_lanes import on_bookkeeping_lane, on_lookup_lane
 from chatbot.pipeline.base import Answer, DoneEvent, Turn
 from chatbot.pipeline.fallback_stage import stream_text
+from chatbot.pipeline.grounding import document_citation
 from chatbot.pipeline.trace import Trace, TraceStep
 from knowledge.embeddings import embed_one_async
 from knowledge.greetings import strip_greetings
@@ -44,6 +45,8 @@ class FAQStage:
             "lookup": lookup,
             **found.timings_ms,
         }
+        if found.source is not None:
+            detail["source_document_id"] = found.source.document_id
         if found.negative is not None:  # a confirmed negative example declined the match
             detail["negative_id"] = found.negative.negative_id
             detail["negative_similarity"] = round(found.negative.similarity, 4)
@@ -60,7 +63,8 @@ class FAQStage:
             return None
         assert result.faq_id is not None and found.variant_id is not None
         self._served[turn.message_id] = (result.faq_id, found.variant_id)
-        return Answer(self.name, stream_text(found.text))
+        citations = (document_citation(found.source),) if found.source is not None else ()
+        return Answer(self.name, stream_text(found.text), citations=citations)
 
     async def after_answer(self, turn: Turn, done: DoneEvent | None) -> None:
         """Counts the hit once the answer went out, off the path to its first word."""

@@ -17,7 +17,7 @@ from enum import StrEnum
 from chatbot.llm.prompt import estimate_tokens
 from chatbot.pipeline.base import Citation
 from knowledge.documents.lexical import tokenize
-from knowledge.documents.types import Passage
+from knowledge.documents.types import DocumentLink, Passage
 
 # A cited sentence is supported when at least this share of its words is in its sources.
 SUPPORT_MIN_SHARE = 0.5
@@ -168,4 +168,16 @@ def citation_for(number: int, passage: Passage) -> Citation:
         document_id=passage.document_id,
         document_version=passage.document_version,
         chunk_id=passage.chunk_id,
+    )
+
+
+def document_citation(link: DocumentLink) -> Citation:
+    """An FAQ answer's linked document as its one citation (the whole article, no heading)."""
+    return Citation(
+        number=1,
+        title=link.title,
+        url=link.url,
+        heading="",
+        document_id=link.document_id,
+        document_version=link.document_version,
     )

@@ -9,17 +9,18 @@ the knowledge version or the embedding models change, as `knowledge.index.InMemo
 `PgChunkIndex` asks PostgreSQL: one pgvector query over the model's partial HNSW index and one
 full-text query over the stored `search_vector` (to_tsvector('simple', search_tokens)) and its
 GIN index (migration 0006). Both search only chunks of the locale's current embedding model
-(rows another model embedded wait for `manage.py reembed`). At 10k chunks a search without the
-question's embedding takes 11 ms p50 / 18 ms p99 on PostgreSQL (2 loaded cores, Dec 2026)."""
+(rows another model embedded wait for `manage.py reembed`). On PostgreSQL the full-text side
+costs most (ts_rank scores every matching chunk), so it asks for chunks sharing two of the
+question's words first (docs/retrieval.md, "Latency")."""
 
 import hashlib
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import combinations
 from typing import Protocol
 
 import numpy as np
 from django.db import connection
-from django.urls import reverse
 from psycopg import sql
 
 from knowledge.documents.lexical import LexicalIndex
@@ -61,11 +62,6 @@ class ChunkIndex(Protocol):
     ) -> Candidates: ...
 
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]: ...
-
-
-def document_url(*, document_id: int, source_url: str) -> str:
-    """The page a citation links to: the crawled page, else the help view of a file's document."""
-    return source_url or reverse("help-article", args=[document_id])
 
 
 def _audiences(include_agents_only: bool) -> list[str]:
@@ -202,10 +198,21 @@ _LEXICAL_SQL = """
 """
 
 
+def _words(tokens: Sequence[str]) -> list[str]:
+    """Distinct tokens, quoted for websearch_to_tsquery, so a token is never an operator."""
+    return [f'"{word}"' for word in dict.fromkeys(t.replace('"', "") for t in tokens) if word]
+
+
 def _or_query(tokens: Sequence[str]) -> str:
-    """websearch_to_tsquery input matching any token: quoted, so a token is never an operator."""
-    words = dict.fromkeys(token.replace('"', "") for token in tokens)
-    return " or ".join(f'"{word}"' for word in words if word)
+    """websearch_to_tsquery input matching any token."""
+    return " or ".join(_words(tokens))
+
+
+def _pairs_query(tokens: Sequence[str]) -> str:
+    """websearch_to_tsquery input matching any two of the tokens ("a" "b" is a AND b): the
+    chunks ts_rank has to score before the best are kept, far fewer than those sharing one
+    common word (docs/retrieval.md, "Latency"); empty for fewer than two tokens."""
+    return " or ".join(f"{a} {b}" for a, b in combinations(_words(tokens), 2))
 
 
 class PgChunkIndex:
@@ -243,12 +250,17 @@ class PgChunkIndex:
                 if distance is not None:
                     by_vector.append((pk, -float(distance)))
                     stored[pk] = frozenset(chunk_tokens.split())
-            query = _or_query(tokens)
-            if query:
-                cursor.execute(lexical_sql, [query, locale, audiences, n])
-                for pk, chunk_tokens, rank in cursor.fetchall():
-                    by_words.append((pk, float(rank)))
-                    stored[pk] = frozenset(chunk_tokens.split())
+            # A chunk sharing only one word with the question is a candidate only when fewer
+            # than n share two: ts_rank orders those below, and scoring every chunk holding a
+            # common word was most of the search's time.
+            rows: list[tuple[int, str, float]] = []
+            for query in (_pairs_query(tokens), _or_query(tokens)):
+                if query and len(rows) < n:
+                    cursor.execute(lexical_sql, [query, locale, audiences, n])
+                    rows = cursor.fetchall()
+            for pk, chunk_tokens, rank in rows:
+                by_words.append((pk, float(rank)))
+                stored[pk] = frozenset(chunk_tokens.split())
         return Candidates(
             vector=by_vector,
             lexical=by_words,

@@ -13,12 +13,15 @@ forms.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from importlib.metadata import version
 
 import bm25s
 import jieba
@@ -63,6 +66,22 @@ class Tokenizer:
         default_factory=lambda: Stemmer.Stemmer("english"), compare=False, repr=False
     )
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    @cached_property
+    def version(self) -> str:
+        """Names what makes this tokenizer's output: its options, the token pattern, the stop
+        lists, and the jieba (dictionary) and PyStemmer releases. Stored beside each chunk's
+        tokens: chunks of another version are indexed again (documents_pending_reindex)."""
+        rules = "\n".join(
+            [
+                f"{self.search_mode} {self.bigrams} {self.stopwords}",
+                TOKEN.pattern,
+                " ".join(sorted(ENGLISH_STOPWORDS)),
+                " ".join(sorted(CHINESE_STOPWORDS)),
+            ]
+        )
+        digest = hashlib.sha256(rules.encode()).hexdigest()[:12]
+        return f"{digest} jieba-{version('jieba')} pystemmer-{version('PyStemmer')}"
 
     def tokenize(self, text: str) -> list[str]:
         tokens: list[str] = []

@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 from enum import StrEnum
 
+from django.urls import reverse
+
 
 class BlockKind(StrEnum):
     HEADING = "heading"
@@ -61,6 +63,21 @@ class Passage:
     score: float  # fused rank score (higher is better)
     vector_score: float  # cosine similarity, 0 when only the lexical side found it
     lexical_score: float  # BM25 / ts_rank, 0 when only the vector side found it
+
+
+def document_url(*, document_id: int, source_url: str) -> str:
+    """The page a citation links to: the crawled page, else the help view of a file's document."""
+    return source_url or reverse("help-article", args=[document_id])
+
+
+@dataclass(frozen=True)
+class DocumentLink:
+    """The help-centre document an FAQ answer comes from, as its citation needs it."""
+
+    document_id: int
+    document_version: int
+    title: str
+    url: str
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ def test_bench_reports_quality_sweep_floors_and_latency_with_verdicts():
         latency_chunks=50,
         latency_rounds=10,
         cache_dir=None,
+        postgres=False,
     )
 
     at_default = report["sweep"]["tiny"]["200"]
@@ -78,5 +79,34 @@ def test_bench_reports_quality_sweep_floors_and_latency_with_verdicts():
     assert [v.passed for v in checked[:2]] == [True, False]  # lexical alone already finds all
     assert "at 50 chunks" in checked[2].target
     text = markdown(report)
-    assert "| tiny | bag-of-words | 3 | 3 | 100.0% / 1.000 |" in text
+    assert "| tiny | bag-of-words | 3 | 3 | 100.0% / " in text
+    assert set(report["fusions"]["tiny"]) == {
+        "convex: min-max normalised scores, equal weights (chosen)",
+        "reciprocal rank fusion, k = 60 (before)",
+    }
+    assert "| tiny | reciprocal rank fusion, k = 60 (before) | 100.0% / " in text
     assert all(v.line() in text for v in checked)
+
+
+def test_the_latency_is_measured_on_postgresql_too_with_its_own_verdict(tmp_path):
+    from knowledge.embeddings import get_embedder
+
+    source = Source("tiny", "en", [(n, t.encode()) for n, t in ARTICLES.items()], QUESTIONS)
+    report = run(
+        [source],
+        get_embedder,  # the PostgreSQL run searches chunks of the app's English model
+        sizes=(200,),
+        latency_chunks=30,
+        latency_rounds=5,
+        cache_dir=tmp_path,
+    )
+    pg = report["latency_pg"]
+    assert (pg["chunks"], pg["distinct_chunks"], pg["queries"]) == (30, 3, 5)
+    assert pg["relevant"] >= 1, "the app's retrieval found passages in PostgreSQL"
+    assert pg["postgres"].startswith("16") and pg["pgvector"]
+    assert pg["hybrid_with_embedding"]["p50"] >= pg["hybrid"]["p50"]
+    (verdict,) = [v for v in load(report["verdicts"]) if "PostgreSQL" in v.target]
+    assert "at 30 chunks on PostgreSQL + pgvector" in verdict.target
+    text = markdown(report)
+    assert f"| en | PostgreSQL {pg['postgres']} + pgvector {pg['pgvector']} |" in text
+    assert verdict.line() in text

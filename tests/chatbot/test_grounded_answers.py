@@ -7,11 +7,11 @@ in the PostgreSQL pass."""
 import pytest
 from channels.db import database_sync_to_async
 
-from chatbot import copy
+from chatbot import answering, copy
 from chatbot.models import Message
 from knowledge import services
 from knowledge.documents.parsing import parse_document
-from knowledge.models import Document
+from knowledge.models import FAQ, Document, DocumentCitation, Visibility
 from tests.conftest import chat_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -111,3 +111,63 @@ async def test_an_edited_document_stops_the_cache_serving_what_cited_it(upstream
     assert after["source"] == "llm"
     assert "45 days" in after["message"]["text"]
     assert after["message"]["citations"][0]["document_version"] == 2
+
+
+@database_sync_to_async
+def returns_faq(document: Document | None) -> FAQ:
+    faq = services.faq_save(
+        question="What is your return window?",
+        answer="You can return unworn items within 30 days of delivery.",
+    )
+    services.paraphrases_add(faq=faq, texts=["how long do I have to return something"])
+    faq.source_document = document
+    faq.save(update_fields=["source_document"])
+    services.knowledge_version_bump()
+    return faq
+
+
+async def test_an_faq_answer_cites_its_linked_document_at_its_current_version(upstream, settings):
+    settings.FAQ_INDEX_RECHECK_S = 0  # the in-memory index sees the edit at once
+    document = await upsert("en/returns.md", RETURNS, "en")
+    await returns_faq(document)
+    async with chat_socket() as client:
+        done = (await client.say("What is your return window?", "f1"))[-1]
+    assert done["source"] == "faq"
+    (citation,) = done["message"]["citations"]
+    assert citation == {
+        "number": 1,
+        "title": "Returns and refunds",
+        "url": f"/help/{document.pk}/",
+        "heading": "",
+        "document_id": document.pk,
+        "document_version": 1,
+        "chunk_id": None,
+    }
+    assert await stored_citations(done["message"]["id"]) == [citation]
+    stored = await database_sync_to_async(Message.objects.get)(pk=done["message"]["id"])
+    (faq_step,) = [step for step in stored.trace["steps"] if step["stage"] == "faq"]
+    assert faq_step["detail"]["source_document_id"] == document.pk
+    await answering.wait_for_running_answers()
+    assert await cited_count(document.pk) == 1
+    asked = await database_sync_to_async(DocumentCitation.objects.get)(document=document)
+    assert (asked.question, asked.message_id) == ("What is your return window?", stored.pk)
+
+    await upsert("en/returns.md", RETURNS.replace("30 days", "45 days"), "en")
+    async with chat_socket() as client:
+        after = (await client.say("What is your return window?", "f2"))[-1]
+    assert after["source"] == "faq"
+    assert after["message"]["citations"][0]["document_version"] == 2
+    assert upstream.stats.requests == 0
+
+
+@pytest.mark.parametrize("visibility", [None, Visibility.AGENTS])
+async def test_an_faq_answer_without_a_public_linked_document_cites_nothing(upstream, visibility):
+    document = await upsert("en/returns.md", RETURNS, "en") if visibility else None
+    if document is not None:
+        document.visibility = visibility
+        await database_sync_to_async(document.save)(update_fields=["visibility"])
+    await returns_faq(document)
+    async with chat_socket() as client:
+        done = (await client.say("What is your return window?", "f3"))[-1]
+    assert done["source"] == "faq"
+    assert done["message"]["citations"] == []

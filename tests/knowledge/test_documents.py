@@ -7,15 +7,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.core.management import call_command
 from django.db import connection, transaction
 
 from chatbot.management.commands.load_demo import Command as LoadDemo
 from chatbot.reembedding import embeddings_reembed
 from knowledge import selectors, services, tasks
-from knowledge.documents.indexing import chunk_model_index_name, reset_chunk_index
+from knowledge.documents.indexing import (
+    chunk_model_index_name,
+    get_chunk_index,
+    reset_chunk_index,
+)
+from knowledge.documents.lexical import DEFAULT_TOKENIZER, tokenize
 from knowledge.documents.parsing import parse_document
 from knowledge.embeddings import get_embedder
-from knowledge.models import Chunk, Document, DocumentImport, Visibility
+from knowledge.models import Chunk, Document, DocumentCitation, DocumentImport, Visibility
 
 pytestmark = pytest.mark.django_db(transaction=True)  # on_commit tasks run as in production
 
@@ -245,13 +251,25 @@ def test_retrieval_sees_an_edit_at_once(help_centre):
     }
 
 
-def test_citing_counts_each_document_once_per_answer(help_centre):
-    documents = list(Document.objects.order_by("pk")[:2])
-    services.document_cited(document_ids=[documents[0].pk, documents[0].pk, documents[1].pk])
-    services.document_cited(document_ids=[documents[0].pk])
+def test_citing_counts_each_document_once_per_answer_and_keeps_the_question(help_centre):
+    first, second = Document.objects.order_by("pk")[:2]
+    services.document_cited(
+        citations=[(first.pk, 1), (first.pk, 1), (second.pk, 1), (10**9, 1)],
+        question="When will my refund arrive?",
+        conversation_id=7,
+        message_id=70,
+    )
+    services.document_cited(
+        citations=[(first.pk, 1)], question="Refund timing?", conversation_id=8, message_id=80
+    )
     counts = dict(Document.objects.values_list("pk", "cited_count"))
-    assert (counts[documents[0].pk], counts[documents[1].pk]) == (2, 1)
-    assert Document.objects.get(pk=documents[0].pk).last_cited_at is not None
+    assert (counts[first.pk], counts[second.pk]) == (2, 1)
+    assert Document.objects.get(pk=first.pk).last_cited_at is not None
+    asked = DocumentCitation.objects.filter(document=first).values_list(
+        "question", "conversation_id", "message_id"
+    )
+    assert list(asked) == [("Refund timing?", 8, 80), ("When will my refund arrive?", 7, 70)]
+    assert DocumentCitation.objects.filter(document=second).count() == 1
 
 
 def test_reembedding_moves_chunks_of_another_model(help_centre, counting):
@@ -266,6 +284,23 @@ def test_reembedding_moves_chunks_of_another_model(help_centre, counting):
     assert services.documents_pending_reembed() == []
     retrieval = selectors.passages_retrieve(text="When will my refund arrive?", locale="en")
     assert retrieval.passages and retrieval.relevant
+
+
+def test_chunks_of_another_tokenizer_are_indexed_again_after_migrate(help_centre):
+    assert set(Chunk.objects.values_list("tokenizer_version", flat=True)) == {
+        DEFAULT_TOKENIZER.version
+    }
+    assert services.documents_pending_reembed() == []
+    returns = Document.objects.get(source_key__endswith="returns.md", locale="en")
+    Chunk.objects.filter(document=returns).update(tokenizer_version="old", search_tokens="stale")
+    assert services.documents_pending_reembed() == [returns.pk]
+
+    call_command("migrate", verbosity=0)  # what a deploy runs: post_migrate re-indexes
+
+    assert services.documents_pending_reembed() == []
+    refreshed = Chunk.objects.filter(document=returns)
+    assert "stale" not in {c.search_tokens for c in refreshed}
+    assert {c.tokenizer_version for c in refreshed} == {DEFAULT_TOKENIZER.version}
 
 
 def test_load_demo_imports_each_locale_and_indexes_before_it_returns(tmp_path):
@@ -311,3 +346,28 @@ def test_on_postgresql_chunks_have_their_models_hnsw_index_and_a_full_text_index
         assert "hnsw" in definition and f"'{identity}'" in definition
     assert "gin (search_vector)" in indexes["knowledge_chunk_search_vector_gin"]
     assert without_vector == 0
+
+
+def test_words_find_chunks_sharing_two_of_them_first_and_one_when_none_share_two():
+    """On PostgreSQL the full-text side asks for chunks sharing two of the question's words and
+    falls back to one (docs/retrieval.md, "Latency"); in process BM25 ranks the same way."""
+    articles = {
+        "gift.md": "# Gift wrapping\n\nWe wrap any order in recycled paper for free.",
+        "paper.md": "# Catalogue\n\nOur printed catalogue uses recycled paper.",
+        "kayak.md": "# Kayaks\n\nKayak rentals start at the harbour kiosk.",
+    }
+    for name, text in articles.items():
+        parsed = parse_document(text.encode(), filename=name, locale="en")
+        services.document_upsert(parsed=parsed, source_key=name, index_inline=True)
+    reset_chunk_index()
+    titles = dict(Chunk.objects.values_list("pk", "document__title"))
+    vector = np.zeros(get_embedder("en").dimension, dtype=np.float32)
+
+    def by_words(question: str) -> list[str]:
+        found = get_chunk_index().candidates(
+            vector=vector, tokens=tokenize(question), locale="en", include_agents_only=False, n=5
+        )
+        return [titles[pk] for pk, _ in found.lexical]
+
+    assert by_words("can you wrap it in recycled paper")[0] == "Gift wrapping"
+    assert set(by_words("kayak or wrapping")) == {"Kayaks", "Gift wrapping"}

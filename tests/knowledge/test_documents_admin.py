@@ -2,6 +2,8 @@
 staff user without it gets 403), the import's page lists each file's error, documents show
 their chunks and are re-indexed by an action; and the public help page escapes HTML."""
 
+import re
+
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -171,3 +173,33 @@ def test_the_help_page_does_not_show_agents_only_documents(client):
     )  # fmt: skip
     assert client.get(f"/help/{document.pk}/").status_code == 404
     assert client.get("/help/999999/").status_code == 404
+
+
+def test_a_document_lists_the_questions_answered_from_it_page_by_page(client):
+    parsed = ParsedDocument(
+        title="Returns", blocks=(Block(BlockKind.PARAGRAPH, "Within 30 days."),), locale="en"
+    )
+    document = services.document_upsert(parsed=parsed, source_key="returns.md").document
+    for n in range(55):
+        services.document_cited(
+            citations=[(document.pk, 1)],
+            question=f"question <{n}>",
+            conversation_id=1000 + n,
+            message_id=n,
+        )
+    url = f"/admin/knowledge/document/{document.pk}/questions/"
+    client.force_login(staff("view_document"))
+    assert client.get(url).status_code == 403, "visitor text needs the conversations permission"
+
+    User.objects.all().delete()
+    client.force_login(staff("view_document", "view_conversation"))
+    change = client.get(f"/admin/knowledge/document/{document.pk}/change/").content.decode()
+    assert f'<a href="{url}">55 question(s)</a>' in change
+    first = client.get(url).content.decode()
+    assert len(re.findall(r'href="/admin/chatbot/conversation/\d+/change/"', first)) == 50
+    assert first.index("question &lt;54&gt;") < first.index("question &lt;53&gt;"), "newest first"
+    assert 'href="/admin/chatbot/conversation/1054/change/"' in first
+    assert "page 1 of 2" in first
+    second = client.get(url, {"page": 2}).content.decode()
+    assert len(re.findall(r'href="/admin/chatbot/conversation/\d+/change/"', second)) == 5
+    assert "question &lt;0&gt;" in second

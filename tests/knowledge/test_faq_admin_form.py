@@ -10,8 +10,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from knowledge import services
+from knowledge.documents.parsing import parse_document
 from knowledge.importing import ImportError_, parse_upload
-from knowledge.models import FAQ
+from knowledge.models import FAQ, Document
 
 pytestmark = pytest.mark.django_db
 
@@ -120,3 +121,28 @@ def test_csv_header_and_row_errors_name_the_problem():
     assert parse_upload("f.csv", io.BytesIO("\ufeffquestion,answer\nQ?,A.\n".encode()).read())[
         "faqs"
     ] == [{"question": "Q?", "answer": "A."}]
+
+
+def test_an_faq_links_a_source_document_of_its_own_language(admin_client):
+    def document(key: str, locale: str) -> Document:
+        parsed = parse_document(b"# Returns\nWithin 30 days.", filename=f"{key}.md", locale=locale)
+        return services.document_upsert(parsed=parsed, source_key=key).document
+
+    english, chinese = document("returns", "en"), document("returns-zh", "zh-hans")
+    faq = services.faq_save(question="How long is delivery?", answer="Three to five days.")
+    url = f"/admin/knowledge/faq/{faq.pk}/change/"
+    first, second = _inline_prefixes(admin_client, url)
+    inlines = {f"{p}-{n}": "0" for p in (first, second) for n in ("TOTAL_FORMS", "INITIAL_FORMS")}
+
+    refused = admin_client.post(url, _form(source_document=str(chinese.pk)) | inlines)
+    assert refused.status_code == 200
+    assert "This document is in zh-hans; the FAQ is in en." in refused.content.decode()
+    faq.refresh_from_db()
+    assert faq.source_document is None
+
+    saved = admin_client.post(url, _form(source_document=str(english.pk)) | inlines)
+    assert saved.status_code == 302
+    faq.refresh_from_db()
+    assert faq.source_document == english
+    listed = admin_client.get("/admin/knowledge/faq/").content.decode()
+    assert "Returns" in listed

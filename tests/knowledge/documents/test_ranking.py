@@ -4,9 +4,12 @@ import pytest
 
 from knowledge.documents.lexical import LexicalIndex, tokenize
 from knowledge.documents.ranking import (
+    Fusion,
     RelevanceFloor,
+    convex_fusion,
     fuse,
     hybrid,
+    min_max,
     reciprocal_rank_fusion,
     token_coverage,
 )
@@ -29,10 +32,35 @@ def test_rrf_ties_keep_first_appearance_and_empty_input_gives_nothing() -> None:
 
 
 def test_fuse_keeps_each_sides_score_and_zero_for_the_side_that_missed() -> None:
-    ranked = fuse([(1, 0.9), (2, 0.5)], [(2, 7.0), (3, 4.0)], limit=2)
+    ranked = fuse([(1, 0.9), (2, 0.5)], [(2, 7.0), (3, 4.0)], limit=2, fusion=Fusion.RRF)
     assert [r.chunk_id for r in ranked] == [2, 1]
     assert (ranked[0].vector_score, ranked[0].lexical_score) == (0.5, 7.0)
     assert (ranked[1].vector_score, ranked[1].lexical_score) == (0.9, 0.0)
+
+
+def test_min_max_puts_the_best_at_one_and_the_worst_at_zero() -> None:
+    assert min_max([(1, 12.0), (2, 9.0), (3, 6.0)]) == {1: 1.0, 2: 0.5, 3: 0.0}
+    assert min_max([(4, 0.3)]) == {4: 1.0} and min_max([]) == {}
+
+
+def test_convex_fusion_weighs_each_sides_normalised_score() -> None:
+    vector = [(1, 0.80), (2, 0.60), (3, 0.40)]
+    lexical = [(3, 20.0), (4, 11.0), (2, 2.0)]
+    fused = dict(convex_fusion(vector, lexical, weight=0.5))
+    assert fused == pytest.approx({1: 0.5, 2: 0.25, 3: 0.5, 4: 0.25})
+    assert [i for i, _ in convex_fusion(vector, lexical, weight=0.8)][:2] == [1, 2]
+
+
+def test_a_clear_lexical_first_place_beats_middling_ranks_on_both_sides() -> None:
+    """What RRF gets wrong: chunk 9 holds the question's rare words (BM25 far ahead of the
+    rest) but is 30th by cosine; chunk 5 is 10th on both sides."""
+    vector = [(i, 0.9 - 0.01 * i) for i in range(1, 51) if i != 9]
+    vector.insert(29, (9, 0.9 - 0.01 * 30))
+    lexical = [(9, 30.0), *((i, 6.0 - 0.1 * i) for i in range(10, 59))]
+    lexical.insert(9, (5, 5.0))
+    top = [r.chunk_id for r in fuse(vector, lexical, limit=5)]
+    assert 9 in top
+    assert 9 not in [r.chunk_id for r in fuse(vector, lexical, limit=5, fusion=Fusion.RRF)]
 
 
 def test_token_coverage_is_the_share_of_distinct_query_tokens_in_the_passage() -> None:
@@ -70,9 +98,9 @@ def _hybrid(question: str, vector: list[tuple[int, float]]):
 
 
 def test_hybrid_answers_a_covered_question_and_reports_its_signals() -> None:
-    result = _hybrid("How do I reset my password?", [(3, 0.42), (1, 0.40)])
+    result = _hybrid("How do I reset my password?", [(3, 0.42), (1, 0.40), (2, 0.10)])
     assert result.relevant
-    assert result.ranked[0].chunk_id == 1  # second by vector, first by BM25
+    assert result.ranked[0].chunk_id == 1  # a close second by vector, first by BM25
     assert (result.best_cosine, result.coverage) == (0.42, 1.0)
     assert result.best_lexical > 0
 
