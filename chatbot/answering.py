@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError
 
@@ -29,6 +28,7 @@ from chatbot.pipeline.orchestrator import run_pipeline
 from chatbot.pipeline.registry import configured_stages
 from chatbot.pipeline.trace import Trace
 from chatbot.protocol import error_frame
+from chatbot.realtime import publish
 from chatbot.shared_state import RedisUnavailable, claim_held, shared_state
 from knowledge import services as knowledge_services
 
@@ -47,22 +47,12 @@ _running: set[asyncio.Task[None]] = set()
 _hold_hints: dict[str, set[asyncio.Event]] = {}
 
 
-def group_name(public_id: str) -> str:
-    return f"chat.{public_id}"
-
-
 def partial_key(message_id: int) -> str:
     return f"partial:{message_id}"
 
 
 def answering_key(message_id: int) -> str:
     return f"answering:{message_id}"
-
-
-async def publish(public_id: str, frame: dict[str, Any]) -> None:
-    await get_channel_layer().group_send(
-        group_name(public_id), {"type": "chat.frame", "frame": frame}
-    )
 
 
 def start_answer(

@@ -1,7 +1,8 @@
 """The model router: picks tiers for a question, opens a stream on the first tier that yields a
 first token in time (retrying, throttling, breaking circuits and rate limiting on the way), and
 relays it, continuing on the next tier if it breaks mid-way. Framework-free apart from settings in
-`router_policy()`; the pipeline stage (chatbot.pipeline.llm_stage) is a thin adapter."""
+`router_policy()`; the pipeline stage (chatbot.pipeline.llm_stage) is a thin adapter, and
+chatbot.pipeline.registry builds the configured router with its hooks."""
 
 import asyncio
 import logging
@@ -477,23 +478,6 @@ async def _close(stream: AsyncIterator[StreamChunk]) -> None:
 def process_retry_budget(policy: RetryPolicy) -> RetryBudget:
     """This process's budget (it is per process by design, see chatbot.llm.retry)."""
     return backend.memory("retry_budget").setdefault(policy, RetryBudget(policy))
-
-
-async def _kick_queued_answers() -> None:
-    from chatbot.tasks import kick_queued_answers  # tasks build stages through the registry
-
-    await kick_queued_answers()
-
-
-def default_router() -> Router:
-    """The router as configured in settings."""
-    policy = router_policy()
-    return Router(
-        configured_tiers(),
-        policy,
-        retry_budget=process_retry_budget(policy.retry),
-        on_recovery=_kick_queued_answers,
-    )
 
 
 async def breaker_states() -> list[BreakerState]:

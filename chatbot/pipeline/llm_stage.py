@@ -25,6 +25,7 @@ from chatbot.pipeline.grounding import (
 )
 from chatbot.pipeline.output_filter import OutputCheck
 from chatbot.pipeline.trace import Trace, TraceStep
+from chatbot.realtime import publish
 from knowledge.documents.instructions import looks_like_instructions
 from knowledge.documents.types import Passage, Retrieval
 
@@ -41,8 +42,6 @@ OutputPolicy = Callable[[Turn, str], Awaitable[OutputCheck]]
 async def publish_status(turn: Turn, detail: str) -> None:
     """A `status` frame with a `detail` straight to the conversation's group: the stage runs
     before it has an answer to stream, so this is its only way to speak meanwhile."""
-    from chatbot.answering import publish  # answering imports the stage registry
-
     try:
         await publish(
             turn.conversation_id,
@@ -77,7 +76,7 @@ class LLMStage:
         *,
         system_prompt: str,
         history_budget: int,
-        notify: Notify | None = publish_status,
+        notify: Notify | None = None,
         retrieve: Retrieve | None = None,
         without_sources: WithoutSources = WithoutSources.WHEN_EMPTY,
         sources_budget: int = 800,
