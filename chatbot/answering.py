@@ -23,6 +23,7 @@ from chatbot.handoff import selectors as handoff_selectors
 from chatbot.handoff import services as handoff
 from chatbot.models import Conversation
 from chatbot.observability.logs import log_context, new_trace_id, redact
+from chatbot.outcomes import Source
 from chatbot.pipeline.base import DoneEvent, Stage, StatusEvent, TokenEvent, Turn
 from chatbot.pipeline.orchestrator import run_pipeline
 from chatbot.pipeline.registry import configured_stages
@@ -39,7 +40,7 @@ logger = logging.getLogger(__name__)
 PARTIAL_TTL_S = 300.0
 # "Try again" after a thumbs-down: the stored answers (an FAQ's, an earlier model answer) would
 # be the disliked one again, so the retry goes to the model (docs/protocol.md, `retry`).
-RETRY_SKIPPED_STAGES = frozenset({"faq", "cache"})
+RETRY_SKIPPED_STAGES = frozenset({Source.FAQ, Source.CACHE})
 _conversation_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 _running: set[asyncio.Task[None]] = set()
 # Per conversation, the events of this process's answers to set when a handoff frame reaches
@@ -327,7 +328,7 @@ class StatusFrames:
                 "reply_to": self.message_id,
                 "stage": stage,
                 "text": copy.render(
-                    copy.STAGE_STATUS.get(stage, copy.STAGE_STATUS["llm"]), self.locale
+                    copy.STAGE_STATUS.get(stage, copy.STAGE_STATUS[Source.LLM]), self.locale
                 ),
             },
         )
@@ -432,7 +433,7 @@ async def _finish(turn: Turn, conversation_id: int, event: DoneEvent, trace_id: 
             "trace": event.trace.summary(),
         },
     )
-    if event.source == "fallback":  # nothing else can lead to a handoff (see the service)
+    if event.source == Source.FALLBACK:  # nothing else can lead to a handoff (see the service)
         await database_sync_to_async(handoff.handoff_after_bot_answer)(
             conversation_id=conversation_id, trace=stored_trace
         )

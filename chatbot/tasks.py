@@ -29,8 +29,8 @@ from redis.exceptions import RedisError
 from chatbot import services
 from chatbot.llm import notices, pending
 from chatbot.llm.client import clients_close
-from chatbot.llm.router import STAGE
 from chatbot.models import Conversation, Message, QueuedQuestion
+from chatbot.outcomes import Source
 from chatbot.pipeline.base import Turn
 from chatbot.pipeline.llm_stage import LLMStage
 from chatbot.pipeline.registry import queued_answers_stage
@@ -96,7 +96,7 @@ def _store(*, visitor_id: int, text: str, trace: dict) -> Message | None:
         conversation_id=visitor.conversation_id,
         role=Message.Role.BOT,
         text=text,
-        source=STAGE,
+        source=Source.LLM,
         trace={**trace, "queued_reply_to": visitor_id},
     )
 
@@ -131,7 +131,7 @@ async def _drain(stage: LLMStage | None, limit: int) -> int:
             logger.info("%d queued questions still wait for a model", len(questions) - index)
             break
         text = "".join([piece async for piece in answer.tokens])
-        trace.finish(STAGE)
+        trace.finish(Source.LLM)
         prefix = notices.text("queued_prefix", turn.locale, question=_short(turn.text))
         message = await database_sync_to_async(_store)(
             visitor_id=message_id, text=prefix + text, trace=trace.to_dict()

@@ -27,6 +27,7 @@ from chatbot.models import (
     Message,
     TranscriptEmail,
 )
+from chatbot.outcomes import Source
 from chatbot.services import (
     AnswerTurn,
     bot_message_insert,
@@ -179,7 +180,7 @@ def handoff_after_bot_answer(*, conversation_id: int, trace: dict[str, Any]) -> 
     writes into a conversation a person holds) does so once a breaker closes.
 
     Both cases need this answer to be a fallback; any other answer ends the streak."""
-    if trace.get("source") != "fallback":
+    if trace.get("source") != Source.FALLBACK:
         return False
     if (
         settings.HANDOFF_WHEN_MODELS_DOWN

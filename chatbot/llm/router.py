@@ -41,11 +41,11 @@ from chatbot.llm.retry import (
 from chatbot.llm.routing import Route, RoutingRules, classify_complexity, plan
 from chatbot.llm.tiers import Tier, Upstream, configured_tiers
 from chatbot.observability.logs import describe_error
+from chatbot.outcomes import Decision, Source
 from chatbot.pipeline.trace import Trace, TraceStep
 
 logger = logging.getLogger(__name__)
 
-STAGE = "llm"
 StreamFactory = Callable[[Upstream, list[dict[str, str]]], AsyncIterator[StreamChunk]]
 Hook = Callable[[], Awaitable[None]]
 
@@ -196,7 +196,7 @@ class Router:
             if isinstance(exc, TierRefused) and attempts == 0:
                 reason = failure.kind.value
                 skipped = {"tier": tier.name, "reason": reason, "retry_at": exc.retry_at}
-                trace.add(TraceStep(STAGE, "tier_skipped", 0.0, detail=skipped))
+                trace.add(TraceStep(Source.LLM, Decision.TIER_SKIPPED, 0.0, detail=skipped))
                 return None
             self._log(tier, upstream, failure, exc)
             detail: dict[str, object] = {
@@ -213,8 +213,8 @@ class Router:
                 detail["retry_after_s"] = round(failure.retry_after_s, 3)
             trace.add(
                 TraceStep(
-                    STAGE,
-                    "tier_failed",
+                    Source.LLM,
+                    Decision.TIER_FAILED,
                     round(trace.elapsed_ms() - started, 2),
                     model=upstream.provider.model if upstream else None,
                     detail=detail,
@@ -355,7 +355,7 @@ class Router:
         shown: list[str] = []
         cost = 0.0
         current = opened
-        decision = "answered"
+        decision = Decision.ANSWERED
         restart_guard: _RestartGuard | None = None
         try:
             while True:
@@ -368,7 +368,7 @@ class Router:
                     )
                     await _close(current.stream)
                     await self._record(current.tier, current.upstream, failure, current.called_at)
-                    cost += self._step(trace, current, "interrupted", failure)
+                    cost += self._step(trace, current, Decision.INTERRUPTED, failure)
                     so_far = "".join(shown)
                     later = route.tiers[route.tiers.index(current.tier) + 1 :]
                     following = await self.open(
@@ -379,7 +379,7 @@ class Router:
                         shown.append(note)
                         yield note
                         break
-                    current, decision = following, "continued"
+                    current, decision = following, Decision.CONTINUED
                     restart_guard = _RestartGuard(so_far)
                     continue
                 if text is None:
@@ -399,7 +399,9 @@ class Router:
             await _close(current.stream)
             await spend.add(cost)
 
-    def _step(self, trace: Trace, opened: Opened, decision: str, failure: Failure | None) -> float:
+    def _step(
+        self, trace: Trace, opened: Opened, decision: Decision, failure: Failure | None
+    ) -> float:
         provider = opened.upstream.provider
         prompt = opened.prompt_tokens or sum(estimate_tokens(m["content"]) for m in opened.messages)
         completion = opened.completion_tokens or estimate_tokens("".join(opened.parts))
@@ -416,7 +418,7 @@ class Router:
             detail |= {"error": failure.error, "kind": failure.kind.value}
         trace.add(
             TraceStep(
-                STAGE,
+                Source.LLM,
                 decision,
                 round(trace.elapsed_ms() - opened.started_ms, 2),
                 model=provider.model,

@@ -12,12 +12,10 @@ from dataclasses import replace
 from chatbot import copy, metrics, ratelimit
 from chatbot.llm import notices
 from chatbot.llm.prompt import build_messages
-from chatbot.llm.router import STAGE, Router
+from chatbot.llm.router import Router
+from chatbot.outcomes import Decision, Source
 from chatbot.pipeline.base import Answer, Turn
 from chatbot.pipeline.grounding import (
-    NO_DOCUMENTS,
-    NOTHING_RELEVANT,
-    RETRIEVED,
     UngroundedPolicy,
     WithoutSources,
     sources_prompt,
@@ -48,7 +46,7 @@ async def publish_status(turn: Turn, detail: str) -> None:
             {
                 "type": "status",
                 "reply_to": turn.message_id,
-                "stage": STAGE,
+                "stage": Source.LLM,
                 "detail": detail,
                 "text": notices.text(detail, turn.locale),
             },
@@ -68,7 +66,7 @@ def _without_instructions(found: Retrieval) -> tuple[Retrieval, list[int]]:
 
 
 class LLMStage:
-    name = STAGE
+    name = Source.LLM
 
     def __init__(
         self,
@@ -107,15 +105,18 @@ class LLMStage:
         if found is not None and self.withhold_instructions:
             found, withheld = _without_instructions(found)
         if found is None:
-            decision, allowed = NO_DOCUMENTS, self.without_sources != WithoutSources.NEVER
+            decision, allowed = Decision.NO_DOCUMENTS, self.without_sources != WithoutSources.NEVER
         elif found.relevant:
-            decision, allowed = RETRIEVED, True
+            decision, allowed = Decision.RETRIEVED, True
         else:
-            decision, allowed = NOTHING_RELEVANT, self.without_sources == WithoutSources.ALWAYS
+            decision, allowed = (
+                Decision.NOTHING_RELEVANT,
+                self.without_sources == WithoutSources.ALWAYS,
+            )
         metrics.RETRIEVALS.labels(decision).inc()
-        if decision == NO_DOCUMENTS and allowed:
+        if decision == Decision.NO_DOCUMENTS and allowed:
             return ()  # no help centre in this locale: answered as before it existed
-        detail: dict = {"answer_without_sources": allowed} if decision != RETRIEVED else {}
+        detail: dict = {"answer_without_sources": allowed} if decision != Decision.RETRIEVED else {}
         if found is not None:
             detail |= {
                 "passages": [
@@ -167,7 +168,7 @@ class LLMStage:
         trace.add(
             TraceStep(
                 self.name,
-                "routed",
+                Decision.ROUTED,
                 round(trace.elapsed_ms() - started, 2),
                 detail=route.detail(),
             )
@@ -214,7 +215,7 @@ class LLMStage:
 
     def _refuse(self, turn: Turn, trace: Trace, reason: str) -> Answer:
         """A topic the business refuses: answered with the refusal, no model asked."""
-        trace.add(TraceStep(self.name, "refused", 0.0, detail={"blocked": reason}))
+        trace.add(TraceStep(self.name, Decision.REFUSED, 0.0, detail={"blocked": reason}))
         metrics.OUTPUT_BLOCKED.labels("topic").inc()
 
         async def refusal() -> AsyncIterator[str]:
