@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import IntegrityError
 
-from chatbot import copy, metrics, services
+from chatbot import metrics, services, visitor_copy
 from chatbot.database_lanes import on_bookkeeping_lane
 from chatbot.handoff import selectors as handoff_selectors
 from chatbot.handoff import services as handoff
@@ -209,7 +209,7 @@ def restarted_frame(message_id: int, locale: str) -> dict[str, Any]:
     return {
         "type": "restarted",
         "reply_to": message_id,
-        "text": copy.render(copy.ANSWER_RESTARTED, locale),
+        "text": visitor_copy.render(visitor_copy.ANSWER_RESTARTED, locale),
     }
 
 
@@ -327,8 +327,9 @@ class StatusFrames:
                 "type": "status",
                 "reply_to": self.message_id,
                 "stage": stage,
-                "text": copy.render(
-                    copy.STAGE_STATUS.get(stage, copy.STAGE_STATUS[Source.LLM]), self.locale
+                "text": visitor_copy.render(
+                    visitor_copy.STAGE_STATUS.get(stage, visitor_copy.STAGE_STATUS[Source.LLM]),
+                    self.locale,
                 ),
             },
         )

@@ -9,8 +9,8 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
 
 from chatbot.appearance import appearance_from, embed_snippet
-from chatbot.copy import normalise_locale
 from chatbot.proactive import greeting_for
+from chatbot.visitor_copy import normalise_locale
 
 MAX_PATH_CHARS = 500
 

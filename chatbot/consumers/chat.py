@@ -7,7 +7,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chatbot import answering, copy, metrics, realtime, recovery, services, tasks
+from chatbot import answering, metrics, realtime, recovery, services, tasks, visitor_copy
 from chatbot.consumers.base import JsonSocketConsumer
 from chatbot.handoff import background, hours, selectors
 from chatbot.handoff import services as handoff
@@ -54,7 +54,7 @@ class ChatConsumer(JsonSocketConsumer):
 
     async def connect(self) -> None:
         query = {k: v[0] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
-        self.locale = copy.normalise_locale(query.get("locale"))
+        self.locale = visitor_copy.normalise_locale(query.get("locale"))
         self.client = client_ip(self.scope)
         self.context = visitor.context_from_query(query, user_agent=self._user_agent())
         await self.accept()

@@ -15,7 +15,6 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from chatbot import message_sql, metrics
-from chatbot.copy import render
 from chatbot.handoff import assignment, faq_draft, notify, phrasings, selectors, tasks
 from chatbot.handoff.errors import HandoffError
 from chatbot.models import (
@@ -36,6 +35,7 @@ from chatbot.services import (
     turn_build,
     visitor_message_insert,
 )
+from chatbot.visitor_copy import render
 
 Status = Conversation.Status
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from chatbot import copy, metrics
+from chatbot import metrics, visitor_copy
 from chatbot.llm import backend, spend
 from chatbot.llm.breaker import (
     BreakerPolicy,
@@ -375,7 +375,7 @@ class Router:
                         later, continuation_messages(current.messages, so_far), trace, retries
                     )
                     if following is None:
-                        note = copy.interrupted_note(so_far, locale)
+                        note = visitor_copy.interrupted_note(so_far, locale)
                         shown.append(note)
                         yield note
                         break

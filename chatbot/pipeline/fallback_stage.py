@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chatbot import copy
+from chatbot import visitor_copy
 from chatbot.llm import notices, pending
 from chatbot.llm.pending import QUEUED_FLAG
 from chatbot.observability.logs import describe_error
@@ -163,12 +163,12 @@ class FallbackStage:
         if template is not None:
             parts = [template.text, notices.text("human", turn.locale)]
         elif not_found:
-            parts = [copy.render(copy.NOT_FOUND_ANSWER, turn.locale)]
+            parts = [visitor_copy.render(visitor_copy.NOT_FOUND_ANSWER, turn.locale)]
         else:
-            parts = [copy.render(copy.FALLBACK_ANSWER, turn.locale)]
+            parts = [visitor_copy.render(visitor_copy.FALLBACK_ANSWER, turn.locale)]
         if queued:
             parts.append(notices.text("queued", turn.locale))
-        separator = "" if copy.normalise_locale(turn.locale) == "zh-hans" else " "
+        separator = "" if visitor_copy.normalise_locale(turn.locale) == "zh-hans" else " "
         trace.add(
             TraceStep(
                 self.name,

@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
-from chatbot import copy, metrics, ratelimit
+from chatbot import metrics, ratelimit, visitor_copy
 from chatbot.llm import notices
 from chatbot.llm.prompt import build_messages
 from chatbot.llm.router import Router
@@ -196,9 +196,9 @@ class LLMStage:
             return None
         replacement, replacement_citations = None, ()
         if sources and self.ungrounded == UngroundedPolicy.REPLACE:
-            replacement = copy.render(copy.NOT_FOUND_ANSWER, turn.locale)
+            replacement = visitor_copy.render(visitor_copy.NOT_FOUND_ANSWER, turn.locale)
         elif sources and self.ungrounded == UngroundedPolicy.SUGGEST:
-            replacement = copy.render(copy.SUGGEST_ARTICLES, turn.locale)
+            replacement = visitor_copy.render(visitor_copy.SUGGEST_ARTICLES, turn.locale)
             replacement_citations = suggested_articles(sources)
         if check is not None and sources:
             check = replace(check, sources_text="\n".join(p.text for p in sources))
@@ -209,7 +209,7 @@ class LLMStage:
             replace_ungrounded=replacement,
             replacement_citations=replacement_citations,
             output_check=check,
-            replace_blocked=copy.render(copy.BLOCKED_ANSWER, turn.locale),
+            replace_blocked=visitor_copy.render(visitor_copy.BLOCKED_ANSWER, turn.locale),
             hold_ungrounded=self.hold_ungrounded and replacement is not None,
         )
 
@@ -219,6 +219,6 @@ class LLMStage:
         metrics.OUTPUT_BLOCKED.labels("topic").inc()
 
         async def refusal() -> AsyncIterator[str]:
-            yield copy.render(copy.BLOCKED_ANSWER, turn.locale)
+            yield visitor_copy.render(visitor_copy.BLOCKED_ANSWER, turn.locale)
 
         return Answer(self.name, refusal())

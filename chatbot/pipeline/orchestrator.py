@@ -4,7 +4,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Sequence
 
-from chatbot import copy, metrics
+from chatbot import metrics, visitor_copy
 from chatbot.observability.logs import describe_error
 from chatbot.outcomes import Decision
 from chatbot.pipeline.base import (
@@ -128,7 +128,7 @@ async def _run_stages(turn: Turn, stages: Sequence[Stage], trace: Trace) -> Asyn
             )
             if not parts:
                 continue
-            parts.append(copy.interrupted_note("".join(parts), turn.locale))  # sent below
+            parts.append(visitor_copy.interrupted_note("".join(parts), turn.locale))  # sent below
         text = "".join(parts)
         if answer.output_check is not None and blocked is None:
             blocked = answer.output_check.blocked(text)
