@@ -356,7 +356,7 @@ async def _answer(
     loaded: services.AnswerTurn, stages: Sequence[Stage], trace_id: str, hint: asyncio.Event
 ) -> None:
     turn, conversation_id = loaded.turn, loaded.conversation_id
-    public_id, message_id = turn.conversation_id, turn.message_id
+    public_id, message_id = turn.conversation_public_id, turn.message_id
     trace = Trace()
     statuses = StatusFrames(public_id, message_id, turn.locale, settings.CHAT_STATUS_DELAY_S)
     frames = TokenFrames(public_id, message_id, settings.CHAT_TOKEN_FRAME_INTERVAL_S)
@@ -386,7 +386,7 @@ async def _answer(
 
 async def _finish(turn: Turn, conversation_id: int, event: DoneEvent, trace_id: str) -> None:
     """Stores the answer (unless a person took the conversation meanwhile) and sends `done`."""
-    public_id, message_id = turn.conversation_id, turn.message_id
+    public_id, message_id = turn.conversation_public_id, turn.message_id
     stored_trace = {**event.trace.to_dict(), "trace_id": trace_id}
     try:
         bot_message = await database_sync_to_async(handoff.bot_message_store_if_bot)(

@@ -185,7 +185,7 @@ def turn_build(*, message: Message, conversation: Conversation | None = None) ->
     )
     conversation = conversation or message.conversation
     return Turn(
-        conversation_id=conversation.public_id,
+        conversation_public_id=conversation.public_id,
         message_id=message.id,
         text=message.text,
         locale=message_locale(message.text, default=conversation.locale),

@@ -42,7 +42,7 @@ async def publish_status(turn: Turn, detail: str) -> None:
     before it has an answer to stream, so this is its only way to speak meanwhile."""
     try:
         await publish(
-            turn.conversation_id,
+            turn.conversation_public_id,
             {
                 "type": "status",
                 "reply_to": turn.message_id,
