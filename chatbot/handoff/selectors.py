@@ -16,6 +16,7 @@ from chatbot.outcomes import Decision, Source
 from chatbot.ratelimit import LIMITED_DECISIONS
 from chatbot.services import message_payload
 from chatbot.services import user_display_name as agent_name
+from knowledge.models import AnswerVariant
 
 AGENTS_GROUP = "agents"
 OPEN_STATUSES = (Conversation.Status.QUEUED, Conversation.Status.AGENT)
@@ -320,8 +321,6 @@ def note_payload(note: AgentNote) -> dict[str, Any]:
 
 def canned_replies(*, query: str, locale: str = "", limit: int = 10) -> list[dict[str, Any]]:
     """Approved FAQ answers matching the words typed, for an agent to reuse."""
-    from knowledge.models import AnswerVariant
-
     variants = AnswerVariant.objects.filter(
         status=AnswerVariant.Status.APPROVED, faq__active=True
     ).select_related("faq")

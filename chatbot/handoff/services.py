@@ -36,6 +36,8 @@ from chatbot.services import (
     visitor_message_insert,
 )
 from chatbot.visitor_copy import render
+from knowledge import services as knowledge
+from knowledge.models import FAQ, AnswerVariant, Origin
 
 Status = Conversation.Status
 
@@ -363,8 +365,6 @@ def faq_link_question(
 ) -> dict[str, Any]:
     """An agent says the visitor's question (`message_id`, else their latest) was this FAQ: it
     becomes a draft paraphrase of it unless it holds personal details or is known already."""
-    from knowledge.models import FAQ
-
     conversation = _conversation(public_id)
     if not FAQ.objects.filter(pk=faq_id, locale=conversation.locale).exists():
         raise HandoffError("not_found")
@@ -572,9 +572,6 @@ def faq_draft_from_message(
     question exists. Neither is served until approved in the admin. The question and answer are
     the agent's edit of the preview, refused (`personal` {kinds}) while they hold personal
     details; without them, the preview as proposed."""
-    from knowledge import services as knowledge
-    from knowledge.models import FAQ, AnswerVariant, Origin
-
     message, _, _ = _faq_draft_source(message_id)
     proposed = faq_draft_preview(message_id=message_id)
     question = (question if question is not None else proposed["question"]).strip()[:500]
