@@ -89,9 +89,10 @@ async def visitor_message_allowed(
     return verdict.allowed, verdict.retry_after_s
 
 
-async def model_call_allowed(client: str = "", *, clock: Clock = time.time) -> str | None:
-    """None when a model may be asked; else the limit that refused: CLIENT_LIMITED (this
-    client's allowance, checked first so one client cannot spend everyone's) or MODEL_BRAKE."""
+async def model_call_allowed(client: str = "", *, clock: Clock = time.time) -> Decision | None:
+    """None when a model may be asked; else the limit that refused: Decision.CLIENT_LIMITED
+    (this client's allowance, checked first so one client cannot spend everyone's) or
+    Decision.MODEL_BRAKE."""
     client_bucket = _client_bucket(ClientAction.MODEL, client)
     if client_bucket is not None and not (await take([client_bucket], clock=clock)).allowed:
         return Decision.CLIENT_LIMITED
