@@ -61,9 +61,10 @@ run: $(INSTALLED) .env messages
 run-prod: $(INSTALLED) .env messages
 	$(PY) manage.py serve --prod --processes $(PROCESSES) --port $(RUN_PORT)
 
-# Everything on the embedded default (SQLite), then the database-facing suites once more on
-# PostgreSQL + pgvector (from the pgserver package).
+# Models without their migration fail first; then everything on the embedded default (SQLite),
+# then the database-facing suites once more on PostgreSQL + pgvector (from the pgserver package).
 test: $(INSTALLED) messages
+	SECRET_KEY=$${SECRET_KEY:-only-for-the-migrations-check} $(PY) manage.py makemigrations --check --dry-run -v 0
 	$(PY) -m pytest -q -p no:cacheprovider
 	CHATBOT_TEST_POSTGRES=1 $(PY) -m pytest -q -p no:cacheprovider tests/chatbot tests/knowledge
 
@@ -73,6 +74,7 @@ test-fast: $(INSTALLED) messages
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(INSTALLED)
 	$(VENV)/bin/ruff format .

@@ -17,16 +17,17 @@ from django.utils import timezone
 from chatbot.handoff.selectors import models_were_down
 from chatbot.llm.costs import trace_cost
 from chatbot.models import Conversation, Message
-from chatbot.pipeline.grounding import NOTHING_RELEVANT
+from chatbot.outcomes import Decision, Source
 from knowledge.documents.parsing import guess_locale
 from knowledge.embeddings import get_embedder
 from knowledge.matching import BELOW_THRESHOLD
 from knowledge.selectors import normalise_question
 
 MAX_MESSAGES = 50_000
-SOURCES = ("faq", "cache", "llm", "fallback", "agent")
-DEFLECTING_SOURCES = frozenset({"faq", "cache"})
-ANSWER_SOURCES = frozenset({"faq", "cache", "llm"})  # a real answer; fallback only apologises
+SOURCES = tuple(Source)
+DEFLECTING_SOURCES = frozenset({Source.FAQ, Source.CACHE})
+# A real answer; the fallback only apologises.
+ANSWER_SOURCES = frozenset({Source.FAQ, Source.CACHE, Source.LLM})
 RECONTACT_WINDOW = dt.timedelta(hours=24)
 RECONTACT_GAP = dt.timedelta(minutes=30)
 # Two questions are "the same thing" when their normalised text is equal, or both were matched
@@ -165,7 +166,7 @@ def _local_day(moment: dt.datetime) -> dt.date:
 
 
 def _llm_steps(trace: dict[str, Any]) -> list[dict[str, Any]]:
-    return [step for step in trace.get("steps", []) if step.get("stage") == "llm"]
+    return [step for step in trace.get("steps", []) if step.get("stage") == Source.LLM]
 
 
 def _has_llm_step(trace: dict[str, Any]) -> bool:
@@ -174,7 +175,7 @@ def _has_llm_step(trace: dict[str, Any]) -> bool:
 
 def _faq_step(trace: dict[str, Any]) -> dict[str, Any] | None:
     for step in trace.get("steps", []):
-        if step.get("stage") == "faq":
+        if step.get("stage") == Source.FAQ:
             return step
     return None
 
@@ -242,7 +243,7 @@ def source_mix(ds: Dataset) -> list[DayMix]:
     """Answers per day by source: bot messages by their `source`, agent messages as "agent"."""
     counts: dict[dt.date, Counter[str]] = {day: Counter() for day in ds.days()}
     for m in ds.range_messages():
-        source = "agent" if m.role == "agent" else m.source if m.role == "bot" else ""
+        source = Source.AGENT if m.role == "agent" else m.source if m.role == "bot" else ""
         if source in SOURCES:
             counts[_local_day(m.created_at)][source] += 1
     return [DayMix(day, {s: c[s] for s in SOURCES}) for day, c in counts.items()]
@@ -412,13 +413,13 @@ def breaker_events(ds: Dataset) -> BreakerEvents:
             continue
         counts = days[_local_day(m.created_at)]
         for step in m.trace.get("steps", []):
-            if step.get("stage") != "llm":
+            if step.get("stage") != Source.LLM:
                 continue
             tier = (step.get("detail") or {}).get("tier", "?")
-            if step.get("decision") == "tier_skipped":
+            if step.get("decision") == Decision.TIER_SKIPPED:
                 counts[0] += 1
                 tiers[tier][0] += 1
-            elif step.get("decision") == "tier_failed":
+            elif step.get("decision") == Decision.TIER_FAILED:
                 counts[1] += 1
                 tiers[tier][1] += 1
         counts[2] += models_were_down(m.trace)
@@ -440,11 +441,13 @@ class Unanswered:
 
 
 def _not_answered_by_faq(reply: MessageRow) -> bool:
-    if reply.source == "fallback":
+    if reply.source == Source.FALLBACK:
         return True
     step = _faq_step(reply.trace)
     # Decided when it was asked, at the operating point of that locale's model then.
-    return reply.source != "faq" and step is not None and step.get("decision") == BELOW_THRESHOLD
+    return (
+        reply.source != Source.FAQ and step is not None and step.get("decision") == BELOW_THRESHOLD
+    )
 
 
 def top_unanswered(ds: Dataset, limit: int = TOP_UNANSWERED) -> list[Unanswered]:
@@ -465,7 +468,7 @@ def top_unanswered(ds: Dataset, limit: int = TOP_UNANSWERED) -> list[Unanswered]
             Unanswered(
                 text=pairs[-1][0].text,
                 count=len(pairs),
-                fallback=sum(r.source == "fallback" for _, r in pairs),
+                fallback=sum(r.source == Source.FALLBACK for _, r in pairs),
                 best_score=max(scores) if scores else None,
             )
         )
@@ -492,7 +495,7 @@ class Grounding:
 
 
 def _nothing_relevant(trace: dict[str, Any]) -> bool:
-    return any(step.get("decision") == NOTHING_RELEVANT for step in _llm_steps(trace))
+    return any(step.get("decision") == Decision.NOTHING_RELEVANT for step in _llm_steps(trace))
 
 
 def grounding(ds: Dataset) -> Grounding:

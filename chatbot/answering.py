@@ -14,21 +14,22 @@ from contextlib import contextmanager
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError
 
-from chatbot import copy, metrics, services
+from chatbot import metrics, services, visitor_copy
 from chatbot.database_lanes import on_bookkeeping_lane
 from chatbot.handoff import selectors as handoff_selectors
 from chatbot.handoff import services as handoff
 from chatbot.models import Conversation
 from chatbot.observability.logs import log_context, new_trace_id, redact
+from chatbot.outcomes import Source
 from chatbot.pipeline.base import DoneEvent, Stage, StatusEvent, TokenEvent, Turn
 from chatbot.pipeline.orchestrator import run_pipeline
 from chatbot.pipeline.registry import configured_stages
 from chatbot.pipeline.trace import Trace
 from chatbot.protocol import error_frame
+from chatbot.realtime import publish
 from chatbot.shared_state import RedisUnavailable, claim_held, shared_state
 from knowledge import services as knowledge_services
 
@@ -39,16 +40,12 @@ logger = logging.getLogger(__name__)
 PARTIAL_TTL_S = 300.0
 # "Try again" after a thumbs-down: the stored answers (an FAQ's, an earlier model answer) would
 # be the disliked one again, so the retry goes to the model (docs/protocol.md, `retry`).
-RETRY_SKIPPED_STAGES = frozenset({"faq", "cache"})
+RETRY_SKIPPED_STAGES = frozenset({Source.FAQ, Source.CACHE})
 _conversation_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 _running: set[asyncio.Task[None]] = set()
 # Per conversation, the events of this process's answers to set when a handoff frame reaches
 # the conversation's socket: the answer then checks the database before it goes on.
 _hold_hints: dict[str, set[asyncio.Event]] = {}
-
-
-def group_name(public_id: str) -> str:
-    return f"chat.{public_id}"
 
 
 def partial_key(message_id: int) -> str:
@@ -57,12 +54,6 @@ def partial_key(message_id: int) -> str:
 
 def answering_key(message_id: int) -> str:
     return f"answering:{message_id}"
-
-
-async def publish(public_id: str, frame: dict[str, Any]) -> None:
-    await get_channel_layer().group_send(
-        group_name(public_id), {"type": "chat.frame", "frame": frame}
-    )
 
 
 def start_answer(
@@ -218,7 +209,7 @@ def restarted_frame(message_id: int, locale: str) -> dict[str, Any]:
     return {
         "type": "restarted",
         "reply_to": message_id,
-        "text": copy.render(copy.ANSWER_RESTARTED, locale),
+        "text": visitor_copy.render(visitor_copy.ANSWER_RESTARTED, locale),
     }
 
 
@@ -336,8 +327,9 @@ class StatusFrames:
                 "type": "status",
                 "reply_to": self.message_id,
                 "stage": stage,
-                "text": copy.render(
-                    copy.STAGE_STATUS.get(stage, copy.STAGE_STATUS["llm"]), self.locale
+                "text": visitor_copy.render(
+                    visitor_copy.STAGE_STATUS.get(stage, visitor_copy.STAGE_STATUS[Source.LLM]),
+                    self.locale,
                 ),
             },
         )
@@ -364,7 +356,7 @@ async def _answer(
     loaded: services.AnswerTurn, stages: Sequence[Stage], trace_id: str, hint: asyncio.Event
 ) -> None:
     turn, conversation_id = loaded.turn, loaded.conversation_id
-    public_id, message_id = turn.conversation_id, turn.message_id
+    public_id, message_id = turn.conversation_public_id, turn.message_id
     trace = Trace()
     statuses = StatusFrames(public_id, message_id, turn.locale, settings.CHAT_STATUS_DELAY_S)
     frames = TokenFrames(public_id, message_id, settings.CHAT_TOKEN_FRAME_INTERVAL_S)
@@ -394,7 +386,7 @@ async def _answer(
 
 async def _finish(turn: Turn, conversation_id: int, event: DoneEvent, trace_id: str) -> None:
     """Stores the answer (unless a person took the conversation meanwhile) and sends `done`."""
-    public_id, message_id = turn.conversation_id, turn.message_id
+    public_id, message_id = turn.conversation_public_id, turn.message_id
     stored_trace = {**event.trace.to_dict(), "trace_id": trace_id}
     try:
         bot_message = await database_sync_to_async(handoff.bot_message_store_if_bot)(
@@ -445,7 +437,7 @@ async def _finish(turn: Turn, conversation_id: int, event: DoneEvent, trace_id: 
             "trace": event.trace.summary(),
         },
     )
-    if event.source == "fallback":  # nothing else can lead to a handoff (see the service)
+    if event.source == Source.FALLBACK:  # nothing else can lead to a handoff (see the service)
         await database_sync_to_async(handoff.handoff_after_bot_answer)(
             conversation_id=conversation_id, trace=stored_trace
         )

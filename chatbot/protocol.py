@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from django.utils.translation import gettext_lazy as _
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
-from chatbot.copy import render
+from chatbot.visitor_copy import render
 
 PROTOCOL_VERSION = 1
 

@@ -17,12 +17,11 @@ from django.http import HttpRequest
 from python_ipware import IpWare
 
 from chatbot.llm.limits import Bucket, Clock, per_minute, take
+from chatbot.outcomes import Decision
 
 # Trace decisions of the LLM stage when a limit, not the models, kept it from answering: the
 # fallback then promises no later model answer, and no one is handed a person for it.
-MODEL_BRAKE = "model_brake"
-CLIENT_LIMITED = "client_limited"
-LIMITED_DECISIONS = frozenset({MODEL_BRAKE, CLIENT_LIMITED})
+LIMITED_DECISIONS = frozenset({Decision.MODEL_BRAKE, Decision.CLIENT_LIMITED})
 
 
 class ClientAction(StrEnum):
@@ -99,14 +98,15 @@ async def visitor_message_allowed(
     return verdict.allowed, verdict.retry_after_s
 
 
-async def model_call_allowed(client: str = "", *, clock: Clock = time.time) -> str | None:
-    """None when a model may be asked; else the limit that refused: CLIENT_LIMITED (this
-    client's allowance, checked first so one client cannot spend everyone's) or MODEL_BRAKE."""
+async def model_call_allowed(client: str = "", *, clock: Clock = time.time) -> Decision | None:
+    """None when a model may be asked; else the limit that refused: Decision.CLIENT_LIMITED
+    (this client's allowance, checked first so one client cannot spend everyone's) or
+    Decision.MODEL_BRAKE."""
     client_bucket = _client_bucket(ClientAction.MODEL, client)
     if client_bucket is not None and not (await take([client_bucket], clock=clock)).allowed:
-        return CLIENT_LIMITED
+        return Decision.CLIENT_LIMITED
     if settings.LLM_MODEL_CALLS_PER_MINUTE > 0:
         brake = per_minute("model-brake", settings.LLM_MODEL_CALLS_PER_MINUTE)
         if not (await take([brake], clock=clock)).allowed:
-            return MODEL_BRAKE
+            return Decision.MODEL_BRAKE
     return None

@@ -16,6 +16,7 @@ from chatbot.attachments.signed import attachment_payload
 from chatbot.cache.services import entries_evict_for_feedback
 from chatbot.llm import pending
 from chatbot.models import Conversation, Feedback, Message, QueuedQuestion, new_public_id
+from chatbot.outcomes import Source
 from chatbot.pipeline.base import HistoryItem, Turn
 from chatbot.pipeline.language import message_locale
 from knowledge.negative_store import negative_record
@@ -178,7 +179,7 @@ def turn_build(*, message: Message, conversation: Conversation | None = None) ->
     )
     conversation = conversation or message.conversation
     return Turn(
-        conversation_id=conversation.public_id,
+        conversation_public_id=conversation.public_id,
         message_id=message.id,
         text=message.text,
         locale=message_locale(message.text, default=conversation.locale),
@@ -216,7 +217,7 @@ def feedback_record(
 def _negative_from_thumbs_down(message: Message, *, locale: str) -> None:
     """A thumbs-down on an answer the FAQ stage served records the visitor's question as a
     pending negative example of that FAQ, for a person to confirm or dismiss in the admin."""
-    if message.source != "faq" or message.reply_to_id is None:
+    if message.source != Source.FAQ or message.reply_to_id is None:
         return
     step = next((s for s in message.trace.get("steps", []) if s.get("stage") == "faq"), None)
     faq_id = (step or {}).get("detail", {}).get("faq_id")

@@ -7,9 +7,10 @@ model once one is back, stored as bot messages and pushed to the conversation li
 A queued question is a `QueuedQuestion` row, stored with the fallback answer that promised it
 (its trace has `queued_for_answer`); its later answer is a bot message whose trace has
 `queued_reply_to` (the visitor message's id; `reply_to` is one-to-one and already taken), and
-storing it deletes the row. The router kicks this when a breaker closes or an answer succeeds
-while the pending flag is set; a process's first visitor socket kicks it too, so questions
-queued before a restart are answered without waiting for the next model answer."""
+storing it deletes the row. The router's `model_recovered` signal kicks this when a breaker
+closes or an answer succeeds while the pending flag is set; a process's first visitor socket
+kicks it too, so questions queued before a restart are answered without waiting for the next
+model answer."""
 
 import asyncio
 import datetime as dt
@@ -22,18 +23,21 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
+from django.dispatch import receiver
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from chatbot import services
-from chatbot.answering import publish
 from chatbot.llm import notices, pending
 from chatbot.llm.client import clients_close
-from chatbot.llm.router import STAGE, default_router
+from chatbot.llm.signals import model_recovered
 from chatbot.models import Conversation, Message, QueuedQuestion
+from chatbot.outcomes import Source
 from chatbot.pipeline.base import Turn
 from chatbot.pipeline.llm_stage import LLMStage
+from chatbot.pipeline.registry import queued_answers_stage
 from chatbot.pipeline.trace import Trace
+from chatbot.realtime import publish
 from chatbot.reembedding import embeddings_reembed
 from chatbot.shared_state import claim_held
 
@@ -94,7 +98,7 @@ def _store(*, visitor_id: int, text: str, trace: dict) -> Message | None:
         conversation_id=visitor.conversation_id,
         role=Message.Role.BOT,
         text=text,
-        source=STAGE,
+        source=Source.LLM,
         trace={**trace, "queued_reply_to": visitor_id},
     )
 
@@ -119,12 +123,7 @@ async def _drain(stage: LLMStage | None, limit: int) -> int:
     max_age_h = settings.LLM_QUEUED_ANSWER_MAX_AGE_H
     await database_sync_to_async(queued_questions_expire)(max_age_h=max_age_h)
     questions = await database_sync_to_async(queued_questions)(max_age_h=max_age_h, limit=limit)
-    stage = stage or LLMStage(
-        default_router(),
-        system_prompt=settings.LLM_SYSTEM_PROMPT,
-        history_budget=settings.LLM_HISTORY_TOKEN_BUDGET,
-        notify=None,
-    )
+    stage = stage or queued_answers_stage()
     for index, (message_id, public_id) in enumerate(questions):
         turn = await database_sync_to_async(_turn)(message_id)
         trace = Trace()
@@ -134,7 +133,7 @@ async def _drain(stage: LLMStage | None, limit: int) -> int:
             logger.info("%d queued questions still wait for a model", len(questions) - index)
             break
         text = "".join([piece async for piece in answer.tokens])
-        trace.finish(STAGE)
+        trace.finish(Source.LLM)
         prefix = notices.text("queued_prefix", turn.locale, question=_short(turn.text))
         message = await database_sync_to_async(_store)(
             visitor_id=message_id, text=prefix + text, trace=trace.to_dict()
@@ -195,6 +194,14 @@ async def kick_queued_answers() -> None:
         _track(asyncio.get_running_loop().create_task(answer_queued_questions()))
     else:
         await asyncio.to_thread(answer_queued.delay)
+
+
+@receiver(model_recovered, dispatch_uid="queued-answers")
+async def on_model_recovered(**_: object) -> None:
+    """Questions queued while every model was down are answered now. Connected where this
+    module is imported: the chat consumer and Celery's task discovery (importing it from
+    AppConfig.ready instead made the rolling-restart drill stall a visitor for 30 s)."""
+    await kick_queued_answers()
 
 
 def kick_after_start() -> None:

@@ -13,9 +13,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from chatbot import csp_reports
 from chatbot.appearance import appearance_from, embed_snippet
-from chatbot.copy import normalise_locale
 from chatbot.proactive import greeting_for
 from chatbot.ratelimit import ClientAction, client_allowed, request_client_ip
+from chatbot.visitor_copy import normalise_locale
 
 MAX_PATH_CHARS = 500
 

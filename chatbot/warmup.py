@@ -15,14 +15,14 @@ import threading
 
 from django.conf import settings
 
+from knowledge.embeddings import configured_embedders
+
 logger = logging.getLogger(__name__)
 embeddings_ready = threading.Event()
 GC_YOUNG_THRESHOLD = 50_000  # allocations between young collections (CPython's default: 700)
 
 
 def _warm_up() -> None:
-    from knowledge.embeddings import configured_embedders
-
     try:
         import openai.resources.chat  # noqa: F401
 

@@ -1,6 +1,8 @@
 import inspect
+import ipaddress
 import json
 import os
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,6 +17,59 @@ from chatbot.llm.simulator import UpstreamSimulator
 from tests.servers import RedisServer, free_port
 
 ORIGIN = [(b"origin", b"http://localhost")]
+
+
+class OutboundConnection(RuntimeError):
+    """A test tried to reach another machine: tests use local servers only."""
+
+
+def _stays_on_this_machine(address: object) -> bool:
+    if not isinstance(address, tuple):  # a Unix socket's path
+        return True
+    host = str(address[0]).split("%", 1)[0]
+    if host == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # any other host name resolves to somewhere else
+    return ip.is_loopback or ip.is_unspecified
+
+
+_outbound: list[object] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_outbound_network() -> Iterator[None]:
+    """Python sockets may connect to this machine only (as Zulip's tests do): a connection to
+    any other address raises OutboundConnection, and the test that tried fails even if the code
+    under test swallowed the error (chromium's own sockets are not Python's: not covered)."""
+    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def guard(address: object) -> None:
+        if not _stays_on_this_machine(address):
+            _outbound.append(address)
+            raise OutboundConnection(f"a test tried to connect to {address!r}")
+
+    def guarded_connect(self: socket.socket, address: object) -> None:
+        guard(address)
+        return connect(self, address)
+
+    def guarded_connect_ex(self: socket.socket, address: object) -> int:
+        guard(address)
+        return connect_ex(self, address)
+
+    socket.socket.connect, socket.socket.connect_ex = guarded_connect, guarded_connect_ex
+    yield
+    socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_outbound_attempts(_no_outbound_network: None) -> Iterator[None]:
+    _outbound.clear()
+    yield
+    if _outbound:
+        pytest.fail(f"the test tried to leave the machine: {_outbound}")
 
 
 @pytest.fixture(scope="session")

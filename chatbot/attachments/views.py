@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chatbot import copy, services
+from chatbot import services, visitor_copy
 from chatbot.attachments import files, signed
 from chatbot.attachments.services import (
     AttachmentError,
@@ -67,7 +67,7 @@ def _cors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
 
 
 def _error(request: HttpRequest, code: str, locale: str, **extra: object) -> HttpResponse:
-    body = {"error": code, "text": copy.render(ERROR_TEXTS[code], locale), **extra}
+    body = {"error": code, "text": visitor_copy.render(ERROR_TEXTS[code], locale), **extra}
     return _cors(request, JsonResponse(body, status=STATUS.get(code, 400)))
 
 
@@ -89,7 +89,7 @@ def visitor_upload(request: HttpRequest) -> HttpResponse:
     would store it."""
     if request.method == "OPTIONS":
         return _cors(request, HttpResponse(status=204))
-    locale = copy.normalise_locale(request.GET.get("locale"))
+    locale = visitor_copy.normalise_locale(request.GET.get("locale"))
     if _too_long(request):
         return _error(request, "too_large", locale)
     public_id = request.POST.get("conversation", "")
@@ -140,7 +140,7 @@ def visitor_upload(request: HttpRequest) -> HttpResponse:
 @agent_required
 def agent_upload(request: HttpRequest, public_id: str) -> HttpResponse:
     """The owner's file for their visitor: fields `client_id` and `file`."""
-    locale = copy.normalise_locale(request.LANGUAGE_CODE)
+    locale = visitor_copy.normalise_locale(request.LANGUAGE_CODE)
     if _too_long(request):
         return _error(request, "too_large", locale)
     client_id = request.POST.get("client_id", "")

@@ -17,6 +17,7 @@ from chatbot.cache.models import CachedAnswer
 from chatbot.cache.scope import Scope, config_fingerprint
 from chatbot.cache.selectors import answer_voted_down
 from chatbot.models import Message
+from chatbot.outcomes import Source
 from knowledge import services as knowledge_services
 from knowledge.embeddings import get_embedder
 from knowledge.models import FAQ
@@ -148,13 +149,13 @@ def entry_ids_for_answer(
 ) -> list[int]:
     """The entries behind a bot answer: the one a cache hit served (its trace names it), or the
     one made from a model answer."""
-    if source == "cache":
+    if source == Source.CACHE:
         return [
             int(step["detail"]["entry_id"])
             for step in trace.get("steps", [])
-            if step.get("stage") == "cache" and (step.get("detail") or {}).get("entry_id")
+            if step.get("stage") == Source.CACHE and (step.get("detail") or {}).get("entry_id")
         ]
-    if source == "llm" and reply_to_id is not None:
+    if source == Source.LLM and reply_to_id is not None:
         return list(
             CachedAnswer.objects.filter(origin_message_id=reply_to_id).values_list("id", flat=True)
         )
@@ -167,7 +168,7 @@ def entries_evict_for_feedback(
     """A thumbs-down on an answer the cache served or would serve takes it out of the cache, for
     every question: the entry named by the answer (whichever rewordings it was serving), and
     any other entry holding the same answer text (another scope, another question)."""
-    if source not in ("cache", "llm"):
+    if source not in (Source.CACHE, Source.LLM):
         return 0
     ids = set(entry_ids_for_answer(source=source, trace=trace, reply_to_id=reply_to_id))
     ids.update(CachedAnswer.objects.filter(answer=text).values_list("id", flat=True))

@@ -14,11 +14,12 @@ from chatbot.cache.selectors import CacheLookup, cache_find, cache_lookup
 from chatbot.cache.singleflight import SingleFlight
 from chatbot.database_lanes import on_bookkeeping_lane, on_lookup_lane
 from chatbot.llm.tiers import configured_tiers
+from chatbot.outcomes import Decision, Source
 from chatbot.pipeline.base import Answer, Citation, DoneEvent, Turn
 from chatbot.pipeline.fallback_stage import stream_text
 from chatbot.pipeline.trace import Trace, TraceStep
 
-BROKEN_DECISIONS = {"interrupted", "continued", "stream_failed"}
+BROKEN_DECISIONS = {Decision.INTERRUPTED, Decision.CONTINUED, Decision.STREAM_FAILED}
 
 
 @dataclass
@@ -30,11 +31,11 @@ class _Pending:
 def complete_model_answer(done: DoneEvent) -> bool:
     """A model answer that streamed to its end from one model: not interrupted (nor continued by
     another tier after a break), not a template, an agent's message or an error."""
-    if done.source != "llm":
+    if done.source != Source.LLM:
         return False
     step = done.trace.answering_step()
     broken = any(s.decision in BROKEN_DECISIONS for s in done.trace.steps)
-    return step is not None and step.decision == "answered" and not broken
+    return step is not None and step.decision == Decision.ANSWERED and not broken
 
 
 def cut_off(done: DoneEvent) -> bool:
@@ -77,7 +78,7 @@ def reusable(done: DoneEvent) -> bool:
 
 
 class CacheStage:
-    name = "cache"
+    name = Source.CACHE
 
     def __init__(self, flight: SingleFlight | None = None) -> None:
         self.flight = flight or SingleFlight(ttl_s=settings.ANSWER_CACHE_FLIGHT_TTL_S)

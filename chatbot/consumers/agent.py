@@ -11,9 +11,9 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chatbot import answering, metrics
+from chatbot import metrics, realtime
 from chatbot.consumers.base import JsonSocketConsumer
-from chatbot.handoff import assignment, background, notify, presence, selectors
+from chatbot.handoff import assignment, background, presence, selectors
 from chatbot.handoff import services as handoff
 from chatbot.handoff.protocol import (
     AgentTypingFrame,
@@ -58,8 +58,8 @@ class AgentConsumer(JsonSocketConsumer):
         self.name = selectors.agent_name(self.user)
         await self.accept()
         metrics.WEBSOCKETS.labels("agent").inc()
-        await self.channel_layer.group_add(notify.QUEUE_GROUP, self.channel_name)
-        await self.channel_layer.group_add(notify.agent_group(self.user.pk), self.channel_name)
+        await self.channel_layer.group_add(realtime.QUEUE_GROUP, self.channel_name)
+        await self.channel_layer.group_add(realtime.agent_group(self.user.pk), self.channel_name)
         background.sweeper_acquire()
         await database_sync_to_async(handoff.presence_update)(agent=self.user, seen=True)
         await self.send_frame(await database_sync_to_async(self._hello)())
@@ -91,8 +91,10 @@ class AgentConsumer(JsonSocketConsumer):
             return
         metrics.WEBSOCKETS.labels("agent").dec()
         await self.leave_conversation()
-        await self.channel_layer.group_discard(notify.QUEUE_GROUP, self.channel_name)
-        await self.channel_layer.group_discard(notify.agent_group(self.user.pk), self.channel_name)
+        await self.channel_layer.group_discard(realtime.QUEUE_GROUP, self.channel_name)
+        await self.channel_layer.group_discard(
+            realtime.agent_group(self.user.pk), self.channel_name
+        )
         await database_sync_to_async(handoff.presence_update)(agent=self.user, seen=False)
         await background.sweeper_release()
 
@@ -258,8 +260,10 @@ class AgentConsumer(JsonSocketConsumer):
         if self.viewing != public_id:
             await self.leave_conversation()
             self.viewing = public_id
-            await self.channel_layer.group_add(answering.group_name(public_id), self.channel_name)
-            await self.channel_layer.group_add(notify.console_group(public_id), self.channel_name)
+            await self.channel_layer.group_add(
+                realtime.conversation_group(public_id), self.channel_name
+            )
+            await self.channel_layer.group_add(realtime.console_group(public_id), self.channel_name)
         await self.send_frame({"type": "transcript", **detail})
         await self.publish_viewers(
             await database_sync_to_async(presence.viewers_touch)(
@@ -288,8 +292,10 @@ class AgentConsumer(JsonSocketConsumer):
         public_id, self.viewing = self.viewing, None
         if public_id is None:
             return
-        await self.channel_layer.group_discard(answering.group_name(public_id), self.channel_name)
-        await self.channel_layer.group_discard(notify.console_group(public_id), self.channel_name)
+        await self.channel_layer.group_discard(
+            realtime.conversation_group(public_id), self.channel_name
+        )
+        await self.channel_layer.group_discard(realtime.console_group(public_id), self.channel_name)
         await self.publish_viewers(
             await database_sync_to_async(presence.viewers_leave)(
                 public_id=public_id, user_id=self.user.pk
@@ -300,7 +306,7 @@ class AgentConsumer(JsonSocketConsumer):
     async def publish_viewers(self, names: list[str], public_id: str | None = None) -> None:
         public_id = public_id or self.viewing
         await self.channel_layer.group_send(
-            notify.console_group(public_id),
+            realtime.console_group(public_id),
             {
                 "type": "console.frame",
                 "frame": {"type": "viewers", "conversation": public_id, "viewers": names},
@@ -315,7 +321,7 @@ class AgentConsumer(JsonSocketConsumer):
         if owner != self.user.pk:
             raise handoff.HandoffError("not_owner")
         await self.channel_layer.group_send(
-            answering.group_name(frame.conversation),
+            realtime.conversation_group(frame.conversation),
             {
                 "type": "chat.frame",
                 "frame": {"type": "typing", "role": "agent", "active": frame.active},

@@ -7,9 +7,9 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chatbot import answering, copy, metrics, recovery, services, tasks
+from chatbot import answering, metrics, realtime, recovery, services, tasks, visitor_copy
 from chatbot.consumers.base import JsonSocketConsumer
-from chatbot.handoff import background, hours, notify, selectors
+from chatbot.handoff import background, hours, selectors
 from chatbot.handoff import services as handoff
 from chatbot.handoff.protocol import (
     HANDOFF_ERROR_TEXTS,
@@ -54,7 +54,7 @@ class ChatConsumer(JsonSocketConsumer):
 
     async def connect(self) -> None:
         query = {k: v[0] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
-        self.locale = copy.normalise_locale(query.get("locale"))
+        self.locale = visitor_copy.normalise_locale(query.get("locale"))
         self.client = client_ip(self.scope)
         self.context = visitor.context_from_query(
             query, user_agent=self._user_agent(), identity_secret=settings.CHAT_IDENTITY_SECRET
@@ -99,7 +99,7 @@ class ChatConsumer(JsonSocketConsumer):
             await self.save_context()
             status = self.conversation.status
         set_conversation(self.public_id)
-        self.group = answering.group_name(self.public_id)
+        self.group = realtime.conversation_group(self.public_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         # Read after joining the group, so nothing published meanwhile falls between the two.
         # A new visitor has no messages and no place in the queue: no database call at all.
@@ -426,7 +426,7 @@ class ChatConsumer(JsonSocketConsumer):
             return  # no agent can be viewing a conversation not stored yet
         public_id = self.public_id
         await self.channel_layer.group_send(
-            notify.console_group(public_id),
+            realtime.console_group(public_id),
             {
                 "type": "console.frame",
                 "frame": {
@@ -449,7 +449,7 @@ class ChatConsumer(JsonSocketConsumer):
             return
         public_id = self.public_id
         await self.channel_layer.group_send(
-            notify.console_group(public_id),
+            realtime.console_group(public_id),
             {
                 "type": "console.frame",
                 "frame": {"type": "read", "conversation": public_id, "up_to": newest},

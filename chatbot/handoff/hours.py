@@ -14,9 +14,9 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from chatbot.copy import render
 from chatbot.handoff import selectors
 from chatbot.models import AwayMessage, OpeningHours
+from chatbot.visitor_copy import render
 
 _TTL_S = 15.0
 DEFAULT_AWAY = _(

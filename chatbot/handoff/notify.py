@@ -2,9 +2,8 @@
 no socket hears of a change that was rolled back; they run in sync code (a DB thread) and reach
 the channel layer through async_to_sync.
 
-Groups: `chat.<public id>` (the visitor's sockets, and agents viewing that conversation),
-`console.<public id>` (agents viewing it: notes, visitor typing, viewers) and `console.queue`
-(every agent console: the open-conversation list).
+Groups (named in chatbot.realtime): the conversation's sockets, agents viewing it, one agent's
+consoles, and every console (the open-conversation list).
 
 Queue changes are coalesced: places and the console's list go out at once, then at most once per
 HANDOFF_QUEUE_BROADCAST_INTERVAL_S, however many changes land meanwhile. One wave per change
@@ -22,16 +21,10 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chatbot import answering
 from chatbot.handoff import selectors
+from chatbot.realtime import QUEUE_GROUP, agent_group, console_group, conversation_group
 
 logger = logging.getLogger(__name__)
-
-QUEUE_GROUP = "console.queue"
-
-
-def console_group(public_id: str) -> str:
-    return f"console.{public_id}"
 
 
 def _send(group: str, event: dict[str, Any]) -> None:
@@ -40,17 +33,12 @@ def _send(group: str, event: dict[str, Any]) -> None:
 
 def to_visitor(public_id: str, frame: dict[str, Any]) -> None:
     """A frame for the conversation's sockets (the visitor's, and agents viewing it)."""
-    _send(answering.group_name(public_id), {"type": "chat.frame", "frame": frame})
+    _send(conversation_group(public_id), {"type": "chat.frame", "frame": frame})
 
 
 def to_viewing_agents(public_id: str, frame: dict[str, Any]) -> None:
     """A frame only agents viewing the conversation get (notes never go anywhere else)."""
     _send(console_group(public_id), {"type": "console.frame", "frame": frame})
-
-
-def agent_group(user_id: int) -> str:
-    """Every console socket of one agent: work given to them, their visitors writing."""
-    return f"console.agent.{user_id}"
 
 
 def to_agent(user_id: int, frame: dict[str, Any]) -> None:
@@ -78,7 +66,7 @@ def _queue_events() -> list[tuple[str, dict[str, Any]]]:
     """(group, event) for every agent console and every queued visitor, read in one go."""
     events = [(QUEUE_GROUP, {"type": "console.frame", "frame": conversations_frame()})]
     events += [
-        (answering.group_name(public_id), {"type": "chat.frame", "frame": frame})
+        (conversation_group(public_id), {"type": "chat.frame", "frame": frame})
         for public_id, frame in selectors.queue_frames()
     ]
     return events

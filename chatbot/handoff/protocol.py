@@ -17,7 +17,6 @@ from pydantic import (
     model_validator,
 )
 
-from chatbot.copy import render
 from chatbot.protocol import (
     PROTOCOL_VERSION,
     ClientFrame,
@@ -27,6 +26,7 @@ from chatbot.protocol import (
     frame_type,
     load_frame,
 )
+from chatbot.visitor_copy import render
 
 HANDOFF_ERROR_TEXTS = {
     "invalid_email": _("Please enter a valid email address."),

@@ -11,10 +11,13 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Avg, Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from chatbot.llm.retry import Kind
 from chatbot.models import AgentNote, AgentPresence, Conversation, LeftMessage, Message
+from chatbot.outcomes import Decision, Source
 from chatbot.ratelimit import LIMITED_DECISIONS
 from chatbot.services import message_payload
 from chatbot.services import user_display_name as agent_name
+from knowledge.models import AnswerVariant
 
 AGENTS_GROUP = "agents"
 OPEN_STATUSES = (Conversation.Status.QUEUED, Conversation.Status.AGENT)
@@ -348,8 +351,6 @@ def note_payload(note: AgentNote) -> dict[str, Any]:
 
 def canned_replies(*, query: str, locale: str = "", limit: int = 10) -> list[dict[str, Any]]:
     """Approved FAQ answers matching the words typed, for an agent to reuse."""
-    from knowledge.models import AnswerVariant
-
     variants = AnswerVariant.objects.filter(
         status=AnswerVariant.Status.APPROVED, faq__active=True
     ).select_related("faq")
@@ -374,20 +375,26 @@ def fallback_streak(*, conversation_id: int, limit: int) -> int:
     )
     streak = 0
     for role, source in recent:
-        if role != Message.Role.BOT or source != "fallback":
+        if role != Message.Role.BOT or source != Source.FALLBACK:
             break
         streak += 1
     return streak
 
 
+# Steps that show a model was reachable, or that a limit rather than the models kept the stage
+# from asking.
+_MODELS_UP = frozenset({Decision.ANSWERED, Decision.INTERRUPTED, *LIMITED_DECISIONS})
+
+
 def models_were_down(trace: dict[str, Any]) -> bool:
-    """A fallback answer given because every model tier failed (not because one declined)."""
-    llm_steps = [s for s in trace.get("steps", []) if s.get("stage") == "llm"]
+    """A fallback answer given because every model tier failed (not because one declined: a
+    tier that answered nothing was up)."""
+    llm_steps = [s for s in trace.get("steps", []) if s.get("stage") == Source.LLM]
     return (
-        trace.get("source") == "fallback"
+        trace.get("source") == Source.FALLBACK
         and bool(llm_steps)
-        and all(
-            s.get("decision") not in ("answered", "interrupted", "empty_answer", *LIMITED_DECISIONS)
+        and not any(
+            s.get("decision") in _MODELS_UP or (s.get("detail") or {}).get("kind") == Kind.EMPTY
             for s in llm_steps
         )
     )

@@ -15,7 +15,6 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from chatbot import message_sql, metrics
-from chatbot.copy import render
 from chatbot.handoff import assignment, faq_draft, notify, phrasings, selectors, tasks
 from chatbot.handoff.errors import HandoffError
 from chatbot.models import (
@@ -27,6 +26,7 @@ from chatbot.models import (
     Message,
     TranscriptEmail,
 )
+from chatbot.outcomes import Source
 from chatbot.privacy.audit import Action as AuditAction
 from chatbot.privacy.audit import audit_record
 from chatbot.services import (
@@ -37,6 +37,9 @@ from chatbot.services import (
     turn_build,
     visitor_message_insert,
 )
+from chatbot.visitor_copy import render
+from knowledge import services as knowledge
+from knowledge.models import FAQ, AnswerVariant, Origin
 
 Status = Conversation.Status
 
@@ -181,7 +184,7 @@ def handoff_after_bot_answer(*, conversation_id: int, trace: dict[str, Any]) -> 
     writes into a conversation a person holds) does so once a breaker closes.
 
     Both cases need this answer to be a fallback; any other answer ends the streak."""
-    if trace.get("source") != "fallback":
+    if trace.get("source") != Source.FALLBACK:
         return False
     if (
         settings.HANDOFF_WHEN_MODELS_DOWN
@@ -369,8 +372,6 @@ def faq_link_question(
 ) -> dict[str, Any]:
     """An agent says the visitor's question (`message_id`, else their latest) was this FAQ: it
     becomes a draft paraphrase of it unless it holds personal details or is known already."""
-    from knowledge.models import FAQ
-
     conversation = _conversation(public_id)
     if not FAQ.objects.filter(pk=faq_id, locale=conversation.locale).exists():
         raise HandoffError("not_found")
@@ -580,9 +581,6 @@ def faq_draft_from_message(
     question exists. Neither is served until approved in the admin. The question and answer are
     the agent's edit of the preview, refused (`personal` {kinds}) while they hold personal
     details; without them, the preview as proposed."""
-    from knowledge import services as knowledge
-    from knowledge.models import FAQ, AnswerVariant, Origin
-
     message, _, _ = _faq_draft_source(message_id)
     proposed = faq_draft_preview(message_id=message_id)
     question = (question if question is not None else proposed["question"]).strip()[:500]

@@ -3,7 +3,7 @@
 Kept here with both locales side by side rather than in the project's .po catalogue, which
 belongs to another part of the tree; move them there when convenient."""
 
-from chatbot.copy import normalise_locale
+from chatbot.visitor_copy import normalise_locale
 
 _TEXT: dict[str, dict[str, str]] = {
     "failover": {

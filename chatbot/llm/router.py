@@ -1,7 +1,8 @@
 """The model router: picks tiers for a question, opens a stream on the first tier that yields a
 first token in time (retrying, throttling, breaking circuits and rate limiting on the way), and
 relays it, continuing on the next tier if it breaks mid-way. Framework-free apart from settings in
-`router_policy()`; the pipeline stage (chatbot.pipeline.llm_stage) is a thin adapter."""
+`router_policy()`; the pipeline stage (chatbot.pipeline.llm_stage) is a thin adapter, and
+chatbot.pipeline.registry builds the configured router with its hooks."""
 
 import asyncio
 import logging
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from chatbot import copy, metrics
+from chatbot import metrics, visitor_copy
 from chatbot.llm import backend, spend
 from chatbot.llm.breaker import (
     BreakerPolicy,
@@ -40,11 +41,11 @@ from chatbot.llm.retry import (
 from chatbot.llm.routing import Route, RoutingRules, classify_complexity, plan
 from chatbot.llm.tiers import Tier, Upstream, configured_tiers
 from chatbot.observability.logs import describe_error
+from chatbot.outcomes import Decision, Source
 from chatbot.pipeline.trace import Trace, TraceStep
 
 logger = logging.getLogger(__name__)
 
-STAGE = "llm"
 StreamFactory = Callable[[Upstream, list[dict[str, str]]], AsyncIterator[StreamChunk]]
 Hook = Callable[[], Awaitable[None]]
 
@@ -195,7 +196,7 @@ class Router:
             if isinstance(exc, TierRefused) and attempts == 0:
                 reason = failure.kind.value
                 skipped = {"tier": tier.name, "reason": reason, "retry_at": exc.retry_at}
-                trace.add(TraceStep(STAGE, "tier_skipped", 0.0, detail=skipped))
+                trace.add(TraceStep(Source.LLM, Decision.TIER_SKIPPED, 0.0, detail=skipped))
                 return None
             self._log(tier, upstream, failure, exc)
             detail: dict[str, object] = {
@@ -212,8 +213,8 @@ class Router:
                 detail["retry_after_s"] = round(failure.retry_after_s, 3)
             trace.add(
                 TraceStep(
-                    STAGE,
-                    "tier_failed",
+                    Source.LLM,
+                    Decision.TIER_FAILED,
                     round(trace.elapsed_ms() - started, 2),
                     model=upstream.provider.model if upstream else None,
                     detail=detail,
@@ -354,7 +355,7 @@ class Router:
         shown: list[str] = []
         cost = 0.0
         current = opened
-        decision = "answered"
+        decision = Decision.ANSWERED
         restart_guard: _RestartGuard | None = None
         try:
             while True:
@@ -367,18 +368,18 @@ class Router:
                     )
                     await _close(current.stream)
                     await self._record(current.tier, current.upstream, failure, current.called_at)
-                    cost += self._step(trace, current, "interrupted", failure)
+                    cost += self._step(trace, current, Decision.INTERRUPTED, failure)
                     so_far = "".join(shown)
                     later = route.tiers[route.tiers.index(current.tier) + 1 :]
                     following = await self.open(
                         later, continuation_messages(current.messages, so_far), trace, retries
                     )
                     if following is None:
-                        note = copy.interrupted_note(so_far, locale)
+                        note = visitor_copy.interrupted_note(so_far, locale)
                         shown.append(note)
                         yield note
                         break
-                    current, decision = following, "continued"
+                    current, decision = following, Decision.CONTINUED
                     restart_guard = _RestartGuard(so_far)
                     continue
                 if text is None:
@@ -398,7 +399,9 @@ class Router:
             await _close(current.stream)
             await spend.add(cost)
 
-    def _step(self, trace: Trace, opened: Opened, decision: str, failure: Failure | None) -> float:
+    def _step(
+        self, trace: Trace, opened: Opened, decision: Decision, failure: Failure | None
+    ) -> float:
         provider = opened.upstream.provider
         prompt = opened.prompt_tokens or sum(estimate_tokens(m["content"]) for m in opened.messages)
         completion = opened.completion_tokens or estimate_tokens("".join(opened.parts))
@@ -415,7 +418,7 @@ class Router:
             detail |= {"error": failure.error, "kind": failure.kind.value}
         trace.add(
             TraceStep(
-                STAGE,
+                Source.LLM,
                 decision,
                 round(trace.elapsed_ms() - opened.started_ms, 2),
                 model=provider.model,
@@ -477,23 +480,6 @@ async def _close(stream: AsyncIterator[StreamChunk]) -> None:
 def process_retry_budget(policy: RetryPolicy) -> RetryBudget:
     """This process's budget (it is per process by design, see chatbot.llm.retry)."""
     return backend.memory("retry_budget").setdefault(policy, RetryBudget(policy))
-
-
-async def _kick_queued_answers() -> None:
-    from chatbot.tasks import kick_queued_answers  # tasks build stages through the registry
-
-    await kick_queued_answers()
-
-
-def default_router() -> Router:
-    """The router as configured in settings."""
-    policy = router_policy()
-    return Router(
-        configured_tiers(),
-        policy,
-        retry_budget=process_retry_budget(policy.retry),
-        on_recovery=_kick_queued_answers,
-    )
 
 
 async def breaker_states() -> list[BreakerState]:

@@ -21,7 +21,7 @@ class HistoryItem:
 class Turn:
     """One visitor question with what a stage may need to answer it."""
 
-    conversation_id: str
+    conversation_public_id: str
     message_id: int
     text: str
     locale: str = "en"

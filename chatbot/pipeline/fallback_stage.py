@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chatbot import copy
+from chatbot import visitor_copy
 from chatbot.llm import notices, pending
 from chatbot.llm.pending import QUEUED_FLAG
 from chatbot.observability.logs import describe_error
+from chatbot.outcomes import Decision, Source
 from chatbot.pipeline.base import Answer, Turn
-from chatbot.pipeline.grounding import NO_DOCUMENTS, NOTHING_RELEVANT
 from chatbot.pipeline.trace import Trace, TraceStep
 from chatbot.ratelimit import LIMITED_DECISIONS
 from knowledge.models import RuleTemplate
@@ -116,7 +116,7 @@ def active_templates(locale: str) -> list[Template]:
 
 
 class FallbackStage:
-    name = "fallback"
+    name = Source.FALLBACK
 
     def __init__(
         self,
@@ -141,8 +141,8 @@ class FallbackStage:
         # The help centre has nothing on it: say so rather than let anything guess, and do not
         # promise a model's answer later.
         not_found = any(
-            step.stage == "llm"
-            and step.decision in (NOTHING_RELEVANT, NO_DOCUMENTS)
+            step.stage == Source.LLM
+            and step.decision in (Decision.NOTHING_RELEVANT, Decision.NO_DOCUMENTS)
             and not step.detail.get("answer_without_sources")
             for step in trace.steps
         )
@@ -151,7 +151,7 @@ class FallbackStage:
         queued = (
             self.queue_unanswered
             and not not_found
-            and any(step.stage == "llm" for step in trace.steps)
+            and any(step.stage == Source.LLM for step in trace.steps)
             and not any(step.decision in LIMITED_DECISIONS for step in trace.steps)
         )
         if queued:
@@ -163,16 +163,18 @@ class FallbackStage:
         if template is not None:
             parts = [template.text, notices.text("human", turn.locale)]
         elif not_found:
-            parts = [copy.render(copy.NOT_FOUND_ANSWER, turn.locale)]
+            parts = [visitor_copy.render(visitor_copy.NOT_FOUND_ANSWER, turn.locale)]
         else:
-            parts = [copy.render(copy.FALLBACK_ANSWER, turn.locale)]
+            parts = [visitor_copy.render(visitor_copy.FALLBACK_ANSWER, turn.locale)]
         if queued:
             parts.append(notices.text("queued", turn.locale))
-        separator = "" if copy.normalise_locale(turn.locale) == "zh-hans" else " "
+        separator = "" if visitor_copy.normalise_locale(turn.locale) == "zh-hans" else " "
         trace.add(
             TraceStep(
                 self.name,
-                "rule_template" if template else ("not_found" if not_found else "canned_answer"),
+                Decision.RULE_TEMPLATE
+                if template
+                else (Decision.NOT_FOUND if not_found else Decision.CANNED_ANSWER),
                 round(trace.elapsed_ms() - started, 2),
                 detail={
                     "template": template.name if template else "default",

@@ -41,9 +41,6 @@ _SOURCE_TAG = re.compile(r"</?\s*source\b", re.I)
 
 
 # Decisions of the model stage's retrieval step (the fallback and content gaps read them).
-RETRIEVED = "retrieved"
-NOTHING_RELEVANT = "nothing_relevant"
-NO_DOCUMENTS = "no_documents"
 
 
 class WithoutSources(StrEnum):

@@ -9,15 +9,13 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
-from chatbot import copy, metrics, ratelimit
+from chatbot import metrics, ratelimit, visitor_copy
 from chatbot.llm import notices
 from chatbot.llm.prompt import build_messages
-from chatbot.llm.router import STAGE, Router
+from chatbot.llm.router import Router
+from chatbot.outcomes import Decision, Source
 from chatbot.pipeline.base import Answer, Turn
 from chatbot.pipeline.grounding import (
-    NO_DOCUMENTS,
-    NOTHING_RELEVANT,
-    RETRIEVED,
     UngroundedPolicy,
     WithoutSources,
     sources_prompt,
@@ -25,6 +23,7 @@ from chatbot.pipeline.grounding import (
 )
 from chatbot.pipeline.output_filter import OutputCheck
 from chatbot.pipeline.trace import Trace, TraceStep
+from chatbot.realtime import publish
 from knowledge.documents.instructions import looks_like_instructions
 from knowledge.documents.types import Passage, Retrieval
 
@@ -41,15 +40,13 @@ OutputPolicy = Callable[[Turn, str], Awaitable[OutputCheck]]
 async def publish_status(turn: Turn, detail: str) -> None:
     """A `status` frame with a `detail` straight to the conversation's group: the stage runs
     before it has an answer to stream, so this is its only way to speak meanwhile."""
-    from chatbot.answering import publish  # answering imports the stage registry
-
     try:
         await publish(
-            turn.conversation_id,
+            turn.conversation_public_id,
             {
                 "type": "status",
                 "reply_to": turn.message_id,
-                "stage": STAGE,
+                "stage": Source.LLM,
                 "detail": detail,
                 "text": notices.text(detail, turn.locale),
             },
@@ -69,7 +66,7 @@ def _without_instructions(found: Retrieval) -> tuple[Retrieval, list[int]]:
 
 
 class LLMStage:
-    name = STAGE
+    name = Source.LLM
 
     def __init__(
         self,
@@ -77,7 +74,7 @@ class LLMStage:
         *,
         system_prompt: str,
         history_budget: int,
-        notify: Notify | None = publish_status,
+        notify: Notify | None = None,
         retrieve: Retrieve | None = None,
         without_sources: WithoutSources = WithoutSources.WHEN_EMPTY,
         sources_budget: int = 800,
@@ -108,15 +105,18 @@ class LLMStage:
         if found is not None and self.withhold_instructions:
             found, withheld = _without_instructions(found)
         if found is None:
-            decision, allowed = NO_DOCUMENTS, self.without_sources != WithoutSources.NEVER
+            decision, allowed = Decision.NO_DOCUMENTS, self.without_sources != WithoutSources.NEVER
         elif found.relevant:
-            decision, allowed = RETRIEVED, True
+            decision, allowed = Decision.RETRIEVED, True
         else:
-            decision, allowed = NOTHING_RELEVANT, self.without_sources == WithoutSources.ALWAYS
+            decision, allowed = (
+                Decision.NOTHING_RELEVANT,
+                self.without_sources == WithoutSources.ALWAYS,
+            )
         metrics.RETRIEVALS.labels(decision).inc()
-        if decision == NO_DOCUMENTS and allowed:
+        if decision == Decision.NO_DOCUMENTS and allowed:
             return ()  # no help centre in this locale: answered as before it existed
-        detail: dict = {"answer_without_sources": allowed} if decision != RETRIEVED else {}
+        detail: dict = {"answer_without_sources": allowed} if decision != Decision.RETRIEVED else {}
         if found is not None:
             detail |= {
                 "passages": [
@@ -168,7 +168,7 @@ class LLMStage:
         trace.add(
             TraceStep(
                 self.name,
-                "routed",
+                Decision.ROUTED,
                 round(trace.elapsed_ms() - started, 2),
                 detail=route.detail(),
             )
@@ -196,9 +196,9 @@ class LLMStage:
             return None
         replacement, replacement_citations = None, ()
         if sources and self.ungrounded == UngroundedPolicy.REPLACE:
-            replacement = copy.render(copy.NOT_FOUND_ANSWER, turn.locale)
+            replacement = visitor_copy.render(visitor_copy.NOT_FOUND_ANSWER, turn.locale)
         elif sources and self.ungrounded == UngroundedPolicy.SUGGEST:
-            replacement = copy.render(copy.SUGGEST_ARTICLES, turn.locale)
+            replacement = visitor_copy.render(visitor_copy.SUGGEST_ARTICLES, turn.locale)
             replacement_citations = suggested_articles(sources)
         if check is not None and sources:
             check = replace(check, sources_text="\n".join(p.text for p in sources))
@@ -209,16 +209,16 @@ class LLMStage:
             replace_ungrounded=replacement,
             replacement_citations=replacement_citations,
             output_check=check,
-            replace_blocked=copy.render(copy.BLOCKED_ANSWER, turn.locale),
+            replace_blocked=visitor_copy.render(visitor_copy.BLOCKED_ANSWER, turn.locale),
             hold_ungrounded=self.hold_ungrounded and replacement is not None,
         )
 
     def _refuse(self, turn: Turn, trace: Trace, reason: str) -> Answer:
         """A topic the business refuses: answered with the refusal, no model asked."""
-        trace.add(TraceStep(self.name, "refused", 0.0, detail={"blocked": reason}))
+        trace.add(TraceStep(self.name, Decision.REFUSED, 0.0, detail={"blocked": reason}))
         metrics.OUTPUT_BLOCKED.labels("topic").inc()
 
         async def refusal() -> AsyncIterator[str]:
-            yield copy.render(copy.BLOCKED_ANSWER, turn.locale)
+            yield visitor_copy.render(visitor_copy.BLOCKED_ANSWER, turn.locale)
 
         return Answer(self.name, refusal())

@@ -4,8 +4,9 @@ import logging
 import re
 from collections.abc import AsyncIterator, Sequence
 
-from chatbot import copy, metrics
+from chatbot import metrics, visitor_copy
 from chatbot.observability.logs import describe_error
+from chatbot.outcomes import Decision
 from chatbot.pipeline.base import (
     Answer,
     Citation,
@@ -22,8 +23,6 @@ from chatbot.pipeline.output_filter import settled
 from chatbot.pipeline.trace import Trace, TraceStep
 
 logger = logging.getLogger(__name__)
-
-STAGE_FAILED = "stage_failed"
 
 
 class NoStageAnswered(RuntimeError):
@@ -79,7 +78,7 @@ async def _attempt(stage: Stage, turn: Turn, trace: Trace) -> Answer | None:
         trace.add(
             TraceStep(
                 stage.name,
-                STAGE_FAILED,
+                Decision.STAGE_FAILED,
                 round(trace.elapsed_ms() - started, 2),
                 detail={"error": type(exc).__name__, "kind": kind.value},
             )
@@ -122,14 +121,14 @@ async def _run_stages(turn: Turn, stages: Sequence[Stage], trace: Trace) -> Asyn
             trace.add(
                 TraceStep(
                     stage.name,
-                    "stream_failed",
+                    Decision.STREAM_FAILED,
                     trace.elapsed_ms(),
                     detail={"error": type(exc).__name__},
                 )
             )
             if not parts:
                 continue
-            parts.append(copy.interrupted_note("".join(parts), turn.locale))  # sent below
+            parts.append(visitor_copy.interrupted_note("".join(parts), turn.locale))  # sent below
         text = "".join(parts)
         if answer.output_check is not None and blocked is None:
             blocked = answer.output_check.blocked(text)

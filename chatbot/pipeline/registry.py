@@ -1,5 +1,6 @@
-"""Builds the configured stage list. The order is data (CHAT_PIPELINE_STAGES), so new stages
-slot in here without touching the consumer."""
+"""The one wiring place: builds the configured model router and stage list from settings and
+passes them their hooks (status frames, the recovery signal). The order is data
+(CHAT_PIPELINE_STAGES), so new stages slot in here without touching the consumer."""
 
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -8,12 +9,14 @@ from django.conf import settings
 
 from chatbot.cache.stage import CacheStage
 from chatbot.database_lanes import on_lookup_lane
-from chatbot.llm.router import default_router
+from chatbot.llm.router import Router, process_retry_budget, router_policy
+from chatbot.llm.signals import model_recovered
+from chatbot.llm.tiers import configured_tiers
 from chatbot.pipeline.base import Stage, Turn
 from chatbot.pipeline.fallback_stage import FallbackStage
 from chatbot.pipeline.faq_stage import FAQStage
 from chatbot.pipeline.grounding import UngroundedPolicy, WithoutSources
-from chatbot.pipeline.llm_stage import LLMStage, OutputPolicy, Retrieve
+from chatbot.pipeline.llm_stage import LLMStage, OutputPolicy, Retrieve, publish_status
 from chatbot.pipeline.output_filter import OutputCheck
 from knowledge.documents.types import Retrieval
 from knowledge.embeddings import embed_one_async
@@ -66,11 +69,38 @@ def knowledge_output_policy() -> OutputPolicy:
     return policy
 
 
-def _llm_stage() -> Stage:
+async def _announce_recovery() -> None:
+    await model_recovered.asend(sender=Router)
+
+
+def configured_router() -> Router:
+    """The router as configured in settings; its recoveries go out as `model_recovered` (the
+    queued questions' drain listens, chatbot.tasks)."""
+    policy = router_policy()
+    return Router(
+        configured_tiers(),
+        policy,
+        retry_budget=process_retry_budget(policy.retry),
+        on_recovery=_announce_recovery,
+    )
+
+
+def queued_answers_stage() -> LLMStage:
+    """The model stage that answers queued questions: nobody waits on a socket for its status,
+    and the question is answered from the model alone, as when it was queued."""
     return LLMStage(
-        default_router(),
+        configured_router(),
         system_prompt=settings.LLM_SYSTEM_PROMPT,
         history_budget=settings.LLM_HISTORY_TOKEN_BUDGET,
+    )
+
+
+def _llm_stage() -> Stage:
+    return LLMStage(
+        configured_router(),
+        system_prompt=settings.LLM_SYSTEM_PROMPT,
+        history_budget=settings.LLM_HISTORY_TOKEN_BUDGET,
+        notify=publish_status,
         retrieve=help_centre_retriever(top_k=settings.LLM_RETRIEVAL_TOP_K),
         without_sources=WithoutSources(settings.LLM_ANSWER_WITHOUT_SOURCES),
         sources_budget=settings.LLM_SOURCES_TOKEN_BUDGET,

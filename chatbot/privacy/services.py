@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from chatbot.cache.models import CachedAnswer
 from chatbot.cache.pii import personal_masked
-from chatbot.handoff.selectors import agent_name
 from chatbot.inbox.models import MessageSearch, VisitorContext
 from chatbot.models import (
     AgentNote,
@@ -29,6 +28,7 @@ from chatbot.models import (
     TranscriptEmail,
 )
 from chatbot.privacy.audit import Action, audit_record
+from chatbot.services import user_display_name as agent_name
 from knowledge.models import NegativeExample
 
 RETENTION_BATCH = 200  # conversations anonymised or deleted per transaction

@@ -7,7 +7,7 @@ in the PostgreSQL pass."""
 import pytest
 from channels.db import database_sync_to_async
 
-from chatbot import answering, copy
+from chatbot import answering, visitor_copy
 from chatbot.models import Message
 from knowledge import services
 from knowledge.documents.parsing import parse_document
@@ -91,7 +91,7 @@ async def test_nothing_relevant_says_so_and_asks_no_model(upstream, locale):
         frames = await client.say(question, "g3")
     done = frames[-1]
     assert done["source"] == "fallback"
-    assert done["message"]["text"] == copy.render(copy.NOT_FOUND_ANSWER, locale)
+    assert done["message"]["text"] == visitor_copy.render(visitor_copy.NOT_FOUND_ANSWER, locale)
     assert done["message"]["citations"] == []
     assert upstream.stats.requests == before
 

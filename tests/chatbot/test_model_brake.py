@@ -7,8 +7,8 @@ from channels.db import database_sync_to_async
 
 from chatbot.handoff.selectors import models_were_down
 from chatbot.models import Message
+from chatbot.outcomes import Decision
 from chatbot.pipeline.fallback_stage import QUEUED_FLAG
-from chatbot.ratelimit import CLIENT_LIMITED, MODEL_BRAKE
 from tests.chatbot.test_client_limits import OFF, visitor
 from tests.handoff.conftest import agent_socket, make_agent
 
@@ -48,7 +48,7 @@ async def test_the_brake_sends_visitors_to_the_templates_once_tripped(model_only
     assert [a["source"] for a in answers] == ["llm", "llm", "fallback"]
     assert model_only.stats.requests == 2, "the third question never reached a model"
     trace = await stored_trace(answers[2]["message"]["id"])
-    assert MODEL_BRAKE in llm_decisions(trace)
+    assert Decision.MODEL_BRAKE in llm_decisions(trace)
     fallback = next(s for s in trace["steps"] if s["stage"] == "fallback")
     assert fallback["detail"][QUEUED_FLAG] is False, "no model answer promised for later"
     assert not models_were_down(trace), "a brake is not an outage: nobody is handed off"
@@ -63,4 +63,4 @@ async def test_one_client_cannot_spend_more_than_its_model_calls(model_only, set
     assert other["source"] == "llm", "another client has its own allowance"
     assert model_only.stats.requests == 3
     trace = await stored_trace(mine[2]["message"]["id"])
-    assert CLIENT_LIMITED in llm_decisions(trace)
+    assert Decision.CLIENT_LIMITED in llm_decisions(trace)

@@ -11,7 +11,7 @@ from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from chatbot import copy
+from chatbot import visitor_copy
 from chatbot.llm import pending
 from chatbot.llm.simulator import default_answer
 from chatbot.models import Message
@@ -81,7 +81,7 @@ async def test_the_fallback_answers_without_its_templates_or_the_queued_flag(set
     stage = FallbackStage(templates, queue_unanswered=True)
     answer = await stage.attempt(Turn("c", 1, "Do you ship?"), trace)
     text = "".join([piece async for piece in answer.tokens])
-    assert text == copy.render(copy.FALLBACK_ANSWER, "en")
+    assert text == visitor_copy.render(visitor_copy.FALLBACK_ANSWER, "en")
     step = trace.steps[-1]
     assert step.decision == "canned_answer"
     assert step.detail["queued_for_answer"] is False, "no promise it cannot keep"

@@ -1,5 +1,8 @@
 """An answer's pieces become `token` frames: the first at once, later ones merged to at most one
-frame per interval, in offset order, with nothing held back when the source pauses."""
+frame per interval, in offset order, with nothing held back when the source pauses.
+
+The event loop's clock is looptime's fake one: sleeps and timers move it without waiting, so
+the intervals asserted are exact, whatever the machine's load."""
 
 import asyncio
 import itertools
@@ -11,21 +14,35 @@ from chatbot.answering import TokenFrames, partial_key
 from chatbot.shared_state import shared_state
 
 PUBLIC_ID = "conv-frames"
+pytestmark = pytest.mark.looptime
+
+
+class Published(list[tuple[float, dict]]):
+    """(loop time, frame) of every frame sent; `count` waits until that many went out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed = asyncio.Condition()
+
+    async def record(self, public_id: str, frame: dict) -> None:
+        assert public_id == PUBLIC_ID
+        async with self.changed:
+            self.append((asyncio.get_running_loop().time(), frame))
+            self.changed.notify_all()
+
+    async def count(self, n: int) -> None:
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(lambda: len(self) >= n), timeout=5)
 
 
 @pytest.fixture
-def published(monkeypatch) -> list[tuple[float, dict]]:
-    frames: list[tuple[float, dict]] = []
-
-    async def record(public_id: str, frame: dict) -> None:
-        assert public_id == PUBLIC_ID
-        frames.append((asyncio.get_running_loop().time(), frame))
-
-    monkeypatch.setattr(answering, "publish", record)
+def published(monkeypatch) -> Published:
+    frames = Published()
+    monkeypatch.setattr(answering, "publish", frames.record)
     return frames
 
 
-def texts(published: list[tuple[float, dict]]) -> list[str]:
+def texts(published: Published) -> list[str]:
     return [frame["text"] for _, frame in published]
 
 
@@ -39,13 +56,13 @@ async def test_pieces_are_merged_to_one_frame_per_interval(published):
     await frames.flush()
 
     assert texts(published)[0] == "w0 ", "the first piece goes out alone, at once"
-    assert published[0][0] - started < 0.01
+    assert published[0][0] == started
     assert "".join(texts(published)) == "".join(pieces)
-    assert 3 <= len(published) <= 7, "about 200 ms of pieces at one frame per 50 ms"
+    assert len(published) == 5, "200 ms of pieces at one frame per 50 ms, then the rest"
     offsets = [frame["offset"] for _, frame in published]
     assert offsets == [sum(len(t) for t in texts(published)[:i]) for i in range(len(published))]
     gaps = [b[0] - a[0] for a, b in itertools.pairwise(published[:-1])]  # not the final flush
-    assert all(gap >= 0.045 for gap in gaps), gaps
+    assert gaps == pytest.approx([0.05] * len(gaps)), gaps
     assert await shared_state().read(partial_key(7)) == "".join(pieces), "resume sees it all"
 
 
@@ -54,8 +71,9 @@ async def test_a_piece_waiting_for_its_frame_is_sent_when_the_source_pauses(publ
     await frames.add("Hello")
     await frames.add(", world")  # within the interval: waits for the timer
     assert texts(published) == ["Hello"]
-    await asyncio.sleep(0.08)  # the source says nothing more for a while
+    await published.count(2)  # the source says nothing more: the timer sends it
     assert texts(published) == ["Hello", ", world"]
+    assert published[1][0] - published[0][0] == pytest.approx(0.05)
     assert [frame["offset"] for _, frame in published] == [0, 5]
 
 
@@ -64,7 +82,7 @@ async def test_a_cancelled_answer_sends_nothing_more(published):
     await frames.add("Let me")
     await frames.add(" check")
     frames.discard()
-    await asyncio.sleep(0.08)
+    await asyncio.sleep(0.08)  # past the interval, on the fake clock
     assert texts(published) == ["Let me"]
 
 

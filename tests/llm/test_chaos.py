@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from chatbot import copy
+from chatbot import visitor_copy
 from chatbot.llm.router import breaker_states
 from chatbot.llm.simulator import Faults, default_answer
 from tests.conftest import chat_socket
@@ -78,7 +78,7 @@ def check_answer(result: dict) -> str:
     assert shown == done["message"]["text"], "stored as what the visitor saw"
     if done["source"] == "llm":
         expected = default_answer(question)
-        note = copy.interrupted_note("x", "en").strip()
+        note = visitor_copy.interrupted_note("x", "en").strip()
         if shown != expected:
             assert shown.endswith(note), shown
             assert expected.startswith(shown[: -len(note)].rstrip()), f"no repeats: {shown}"

@@ -3,7 +3,7 @@ checked against them, and with nothing relevant no model is asked."""
 
 import pytest
 
-from chatbot import copy
+from chatbot import visitor_copy
 from chatbot.llm.retry import RetryPolicy
 from chatbot.llm.router import Router, RouterPolicy
 from chatbot.llm.simulator import Faults, default_answer
@@ -131,12 +131,12 @@ async def test_an_answer_that_ignores_its_sources_is_marked_and_can_be_replaced(
     replaced = await _run(
         [_stage(sims, _retrieval(RETURNS), ungrounded=UngroundedPolicy.REPLACE)], question
     )
-    assert replaced.text == copy.render(copy.NOT_FOUND_ANSWER, "en")
+    assert replaced.text == visitor_copy.render(visitor_copy.NOT_FOUND_ANSWER, "en")
     assert replaced.trace.answering_step().detail["replaced"] is True
 
     again = Passage(**{**RETURNS.__dict__, "chunk_id": 13})  # a second chunk of one article
     suggested = await _run([_stage(sims, _retrieval(RETURNS, again, SHIPPING))], question)
-    assert suggested.text == copy.render(copy.SUGGEST_ARTICLES, "en")  # the default
+    assert suggested.text == visitor_copy.render(visitor_copy.SUGGEST_ARTICLES, "en")  # the default
     assert [(c.number, c.title) for c in suggested.citations] == [
         (1, "Returns and refunds"),
         (2, "Shipping"),
@@ -162,7 +162,7 @@ async def test_nothing_relevant_asks_no_model_and_says_so(sims, locale):
     done = await _run(stages, "Do you sell garden furniture?", locale)
     assert sims["local"].stats.requests == before
     assert done.source == "fallback"
-    assert done.text == copy.render(copy.NOT_FOUND_ANSWER, locale)
+    assert done.text == visitor_copy.render(visitor_copy.NOT_FOUND_ANSWER, locale)
     fallback = done.trace.answering_step()
     assert fallback.decision == "not_found"
     assert fallback.detail[QUEUED_FLAG] is False, "no model answer is promised for later"

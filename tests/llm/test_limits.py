@@ -3,9 +3,8 @@
 import pytest
 
 from chatbot.llm.limits import Bucket, per_minute, take
+from chatbot.outcomes import Decision
 from chatbot.ratelimit import (
-    CLIENT_LIMITED,
-    MODEL_BRAKE,
     ClientAction,
     client_allowed,
     model_call_allowed,
@@ -74,9 +73,9 @@ async def test_the_model_brake_and_a_clients_model_calls(backend, clock, setting
     settings.CHAT_CLIENT_LIMITS = {"model": (60.0, 2.0)}
     assert await model_call_allowed("a", clock=clock) is None
     assert await model_call_allowed("a", clock=clock) is None
-    assert await model_call_allowed("a", clock=clock) == CLIENT_LIMITED
+    assert await model_call_allowed("a", clock=clock) == Decision.CLIENT_LIMITED
     assert await model_call_allowed("b", clock=clock) is None, "a's refusal spent no brake"
-    assert await model_call_allowed("c", clock=clock) == MODEL_BRAKE
+    assert await model_call_allowed("c", clock=clock) == Decision.MODEL_BRAKE
     clock.advance(20.0)  # a third of a minute: one call back
     assert await model_call_allowed("c", clock=clock) is None
-    assert await model_call_allowed("d", clock=clock) == MODEL_BRAKE
+    assert await model_call_allowed("d", clock=clock) == Decision.MODEL_BRAKE

@@ -1,9 +1,12 @@
 """/metrics: who may read it, and that answers, model calls, the cache, sockets, breakers and
 the handoff queue show up in it."""
 
+import datetime as dt
+
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
+from django.utils import timezone
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from chatbot import answering, services
@@ -11,6 +14,7 @@ from chatbot.handoff import services as handoff
 from chatbot.llm.breaker import Breakers, tier_breaker
 from chatbot.llm.router import router_policy
 from chatbot.llm.simulator import Faults
+from chatbot.models import Conversation
 from tests.conftest import chat_socket
 from tests.handoff.conftest import agent_socket, make_agent
 from tests.ops.conftest import AUTH, samples, value
@@ -161,10 +165,15 @@ def queue_a_conversation() -> str:
 async def test_queue_length_and_wait_at_claim(async_client, metrics_token):
     public_id = await queue_a_conversation()
     waits = value("chatbot_handoff_wait_seconds_count")
+    queued_at = timezone.now() - dt.timedelta(seconds=120)
+    await Conversation.objects.filter(public_id=public_id).aupdate(queued_at=queued_at)
 
+    before = timezone.now()
     scraped = await scrape(async_client)
+    after = timezone.now()
     assert scraped[("chatbot_handoff_queue_length", ())] == 1
-    assert scraped[("chatbot_handoff_oldest_wait_seconds", ())] >= 0
+    oldest = scraped[("chatbot_handoff_oldest_wait_seconds", ())]
+    assert (before - queued_at).total_seconds() <= oldest <= (after - queued_at).total_seconds()
 
     agent = await database_sync_to_async(make_agent)("ops-agent")
     result = await database_sync_to_async(handoff.conversation_claim)(

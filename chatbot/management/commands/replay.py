@@ -20,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 from chatbot import services
 from chatbot.llm.client import clients_close
 from chatbot.models import Conversation
+from chatbot.outcomes import Source
 from chatbot.pipeline.base import DoneEvent
 from chatbot.pipeline.orchestrator import run_pipeline
 from chatbot.pipeline.registry import configured_stages
@@ -31,8 +32,8 @@ def result_record(text: str, done: DoneEvent) -> dict[str, Any]:
     """The output line for one answered turn."""
     summary = done.trace.summary()
     steps = done.trace.steps
-    faq = next((s for s in steps if s.stage == "faq" and done.source == "faq"), None)
-    cache = next((s for s in reversed(steps) if s.stage == "cache"), None)
+    faq = next((s for s in steps if s.stage == Source.FAQ and done.source == Source.FAQ), None)
+    cache = next((s for s in reversed(steps) if s.stage == Source.CACHE), None)
     return {
         "text": text,
         "source": done.source,

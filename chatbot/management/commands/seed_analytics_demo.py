@@ -15,7 +15,9 @@ from django.utils import timezone
 
 from chatbot.analytics import DEMO_VISITOR_PREFIX
 from chatbot.handoff.services import Reason
+from chatbot.llm.pending import QUEUED_FLAG
 from chatbot.models import Conversation, Feedback, Message
+from chatbot.outcomes import Decision, Source
 
 DAYS = 14
 KNOWN = [  # (question, FAQ id in the traces, answer)
@@ -96,8 +98,8 @@ class Demo:
             prompt, completion = rng.randint(300, 700), rng.randint(40, 160)
             steps.append(
                 {
-                    "stage": "llm",
-                    "decision": "answered",
+                    "stage": Source.LLM,
+                    "decision": Decision.ANSWERED,
                     "elapsed_ms": 900.0,
                     "model": "smollm2-135m",
                     "prompt_tokens": prompt,
@@ -106,18 +108,28 @@ class Demo:
                     "detail": {"tier": "local"},
                 }
             )
-            return MODEL_ANSWER, "llm", _trace("llm", steps, round(rng.uniform(350, 1400), 1))
+            return (
+                MODEL_ANSWER,
+                Source.LLM,
+                _trace(Source.LLM, steps, round(rng.uniform(350, 1400), 1)),
+            )
         if rng.random() < 0.5:
             detail = {"tier": "cloud", "reason": "breaker_open"}
-            steps.append({"stage": "llm", "decision": "tier_skipped", "detail": detail})
+            steps.append({"stage": Source.LLM, "decision": Decision.TIER_SKIPPED, "detail": detail})
         else:
             detail = {"tier": "cloud", "error": "timeout", "kind": "timeout"}
-            steps.append({"stage": "llm", "decision": "tier_failed", "detail": detail})
+            steps.append({"stage": Source.LLM, "decision": Decision.TIER_FAILED, "detail": detail})
         detail = {"tier": "local", "error": "connect", "kind": "connect"}
-        steps.append({"stage": "llm", "decision": "tier_failed", "detail": detail})
-        detail = {"template": "default", "queued_for_answer": False}
-        steps.append({"stage": "fallback", "decision": "canned_answer", "detail": detail})
-        return FALLBACK, "fallback", _trace("fallback", steps, round(rng.uniform(1500, 4000), 1))
+        steps.append({"stage": Source.LLM, "decision": Decision.TIER_FAILED, "detail": detail})
+        detail = {"template": "default", QUEUED_FLAG: False}
+        steps.append(
+            {"stage": Source.FALLBACK, "decision": Decision.CANNED_ANSWER, "detail": detail}
+        )
+        return (
+            FALLBACK,
+            Source.FALLBACK,
+            _trace(Source.FALLBACK, steps, round(rng.uniform(1500, 4000), 1)),
+        )
 
     def conversation(self, index: int, now: dt.datetime) -> list[Script]:
         rng = self.rng

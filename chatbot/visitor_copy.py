@@ -3,11 +3,13 @@
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
+from chatbot.outcomes import Source
+
 STAGE_STATUS = {
-    "faq": _("Checking our help centre…"),
-    "cache": _("Checking our help centre…"),
-    "llm": _("Thinking…"),
-    "fallback": _("Still working on it…"),
+    Source.FAQ: _("Checking our help centre…"),
+    Source.CACHE: _("Checking our help centre…"),
+    Source.LLM: _("Thinking…"),
+    Source.FALLBACK: _("Still working on it…"),
 }
 
 FALLBACK_ANSWER = _(
