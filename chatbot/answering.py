@@ -160,7 +160,10 @@ async def answer_message(
     docs/operations.md); the orphan pickups pass False and leave it to a later sweep."""
     try:
         async with claim_held(
-            answering_key(message_id), settings.ANSWER_CLAIM_TTL_S, fail_open=fail_open
+            answering_key(message_id),
+            settings.ANSWER_CLAIM_TTL_S,
+            fail_open=fail_open,
+            drop=(partial_key(message_id),),  # the partial text goes with the claim
         ) as held:
             if held:
                 await _answer_claimed(
@@ -209,8 +212,6 @@ async def _answer_claimed(
             frame = error_frame("internal", locale=locale)
             frame["reply_to"] = message_id
             await publish(public_id, frame)
-        finally:
-            await state.delete(partial_key(message_id))
 
 
 def restarted_frame(message_id: int, locale: str) -> dict[str, Any]:
