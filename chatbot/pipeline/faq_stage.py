@@ -4,7 +4,7 @@ from collections.abc import Awaitable, Callable
 
 from chatbot.database_lanes import on_bookkeeping_lane, on_lookup_lane
 from chatbot.pipeline.base import Answer, DoneEvent, Turn
-from chatbot.pipeline.fallback_stage import stream_text
+from chatbot.pipeline.fallback_stage import stored_answer
 from chatbot.pipeline.trace import Trace, TraceStep
 from knowledge.embeddings import embed_one_async
 from knowledge.greetings import strip_greetings
@@ -60,7 +60,7 @@ class FAQStage:
             return None
         assert result.faq_id is not None and found.variant_id is not None
         self._served[turn.message_id] = (result.faq_id, found.variant_id)
-        return Answer(self.name, stream_text(found.text))
+        return stored_answer(self.name, found.text)
 
     async def after_answer(self, turn: Turn, done: DoneEvent | None) -> None:
         """Counts the hit once the answer went out, off the path to its first word."""
