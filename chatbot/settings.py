@@ -297,6 +297,11 @@ FAQ_NEGATIVE_MIN_SIMILARITY = env.float("FAQ_NEGATIVE_MIN_SIMILARITY", default=0
 # most this long) and a locale has at most this many paraphrases (a search then takes < 1 ms).
 FAQ_INDEX_RECHECK_S = env.float("FAQ_INDEX_RECHECK_S", default=1.0)
 FAQ_IN_MEMORY_MAX_ROWS = env.int("FAQ_IN_MEMORY_MAX_ROWS", default=20000)
+# Where FAQ paraphrases are searched: `memory` (a per-process copy, exact, on every database)
+# or `pgvector` (PostgreSQL's HNSW index: for stores past FAQ_IN_MEMORY_MAX_ROWS paraphrases a
+# locale, which memory would hold in every process). On the production shape the pgvector query
+# on the lookup lane was 20-70 ms of an FAQ answer's first token (docs/deploy.md).
+FAQ_INDEX = env.str("FAQ_INDEX", default="memory")
 # On PostgreSQL: candidates the HNSW graph walk keeps (pgvector's hnsw.ef_search, 1-1000), set
 # once per connection; at least FAQ_MATCH_K. bench/pg_lookup.py: at 1k paraphrases every value
 # from 40 up answers as exact search does; at 100k, 150 halves 100's misses (questions answered
