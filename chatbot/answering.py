@@ -151,7 +151,10 @@ async def answer_message(
     docs/operations.md); the orphan pickups pass False and leave it to a later sweep."""
     try:
         async with claim_held(
-            answering_key(message_id), settings.ANSWER_CLAIM_TTL_S, fail_open=fail_open
+            answering_key(message_id),
+            settings.ANSWER_CLAIM_TTL_S,
+            fail_open=fail_open,
+            drop=(partial_key(message_id),),  # the partial text goes with the claim
         ) as held:
             if held:
                 await _answer_claimed(
@@ -200,8 +203,6 @@ async def _answer_claimed(
             frame = error_frame("internal", locale=locale)
             frame["reply_to"] = message_id
             await publish(public_id, frame)
-        finally:
-            await state.delete(partial_key(message_id))
 
 
 def restarted_frame(message_id: int, locale: str) -> dict[str, Any]:
@@ -239,13 +240,18 @@ class TokenFrames:
         self.message_id = message_id
         self.interval_s = interval_s
         self.offset = 0
+        # Text sent is kept as the partial answer a resume replays, unless the answer came
+        # whole (`add(keep=False)`): only `done` follows it, and the round trip was one of the
+        # few before a stored answer's first word (docs/deploy.md).
+        self._keep = True
         self._waiting: list[str] = []
         self._sent_at = -math.inf
         self._lock = asyncio.Lock()  # frames leave in offset order, whoever flushes
         self._timer: asyncio.TimerHandle | None = None
         self._flushes: set[asyncio.Task[None]] = set()
 
-    async def add(self, text: str) -> None:
+    async def add(self, text: str, *, keep: bool = True) -> None:
+        self._keep = self._keep and keep
         self._waiting.append(text)
         loop = asyncio.get_running_loop()
         wait = self._sent_at + self.interval_s - loop.time()
@@ -270,7 +276,8 @@ class TokenFrames:
             self._sent_at = asyncio.get_running_loop().time()
             offset = self.offset
             self.offset += len(text)
-            await shared_state().append(partial_key(self.message_id), text, PARTIAL_TTL_S)
+            if self._keep:
+                await shared_state().append(partial_key(self.message_id), text, PARTIAL_TTL_S)
             await publish(
                 self.public_id,
                 {"type": "token", "reply_to": self.message_id, "offset": offset, "text": text},
@@ -374,7 +381,7 @@ async def _answer(
                 await statuses.show(event.stage)
             elif isinstance(event, TokenEvent):
                 await statuses.settle()
-                await frames.add(event.text)
+                await frames.add(event.text, keep=not event.whole)
             elif isinstance(event, DoneEvent):
                 await statuses.settle()
                 await frames.flush()

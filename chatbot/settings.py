@@ -170,17 +170,25 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # Redis pub/sub: a frame is one PUBLISH, pushed to the processes subscribed to its
+            # group. channels-redis' list layer (`channels_redis.core.RedisChannelLayer`) took
+            # four round trips to send a frame and four more, one frame at a time per process,
+            # to receive it; at 200 sessions that queue was most of an FAQ answer's first token
+            # (docs/deploy.md, "Load against the production shape"). Pub/sub keeps no frame
+            # for a process that is not connected; resume and the stored messages cover that.
+            "BACKEND": env.str(
+                "CHANNEL_LAYER_BACKEND", default="channels_redis.pubsub.RedisPubSubChannelLayer"
+            ),
             "CONFIG": {
                 # Several Redis servers shard the layer (channels-redis spreads channels and
                 # groups over them by consistent hashing; docs/scaling.md): every process must
                 # list the same ones, in the same order.
                 "hosts": env.list("CHANNEL_LAYER_REDIS_URLS", default=[REDIS_URL]),
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="chatbot"),
-                # Messages waiting for one daphne process, all its sockets together:
-                # channels-redis keeps them in one Redis list per process and drops what comes
-                # past its default of 100 without a word. With 200 visitors streaming on one
-                # process that lost 140 of 766 answers and cut 59 short (docs/deploy.md).
+                # The list layer only: messages waiting for one daphne process, all its sockets
+                # together. channels-redis drops what comes past its default of 100 without a
+                # word; with 200 visitors streaming on one process that lost 140 of 766 answers
+                # and cut 59 short (docs/deploy.md). Pub/sub takes no capacity.
                 "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=10000),
             },
         }
@@ -321,6 +329,11 @@ FAQ_NEGATIVE_MIN_SIMILARITY = env.float("FAQ_NEGATIVE_MIN_SIMILARITY", default=0
 # most this long) and a locale has at most this many paraphrases (a search then takes < 1 ms).
 FAQ_INDEX_RECHECK_S = env.float("FAQ_INDEX_RECHECK_S", default=1.0)
 FAQ_IN_MEMORY_MAX_ROWS = env.int("FAQ_IN_MEMORY_MAX_ROWS", default=20000)
+# Where FAQ paraphrases are searched: `memory` (a per-process copy, exact, on every database)
+# or `pgvector` (PostgreSQL's HNSW index: for stores past FAQ_IN_MEMORY_MAX_ROWS paraphrases a
+# locale, which memory would hold in every process). On the production shape the pgvector query
+# on the lookup lane was 20-70 ms of an FAQ answer's first token (docs/deploy.md).
+FAQ_INDEX = env.str("FAQ_INDEX", default="memory")
 # On PostgreSQL: candidates the HNSW graph walk keeps (pgvector's hnsw.ef_search, 1-1000), set
 # once per connection; at least FAQ_MATCH_K. bench/pg_lookup.py: at 1k paraphrases every value
 # from 40 up answers as exact search does; at 100k, 150 halves 100's misses (questions answered

@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -117,7 +117,9 @@ class SharedState(Protocol):
         self, key: str, ttl_s: float, *, fail_open: bool = False, holder: str = "1"
     ) -> bool: ...
     async def extend(self, key: str, holder: str, ttl_s: float) -> bool: ...
-    async def release(self, key: str, holder: str | None = None) -> None: ...
+    async def release(
+        self, key: str, holder: str | None = None, *, drop: Sequence[str] = ()
+    ) -> None: ...
     async def append(self, key: str, text: str, ttl_s: float) -> None: ...
     async def read(self, key: str) -> str | None: ...
     async def delete(self, key: str) -> None: ...
@@ -148,7 +150,9 @@ class MemoryState:
         self._values[key] = (holder, time.monotonic() + ttl_s)
         return True
 
-    def release_now(self, key: str, holder: str | None = None) -> None:
+    def release_now(self, key: str, holder: str | None = None, drop: Sequence[str] = ()) -> None:
+        for dropped in drop:
+            self._values.pop(dropped, None)
         if holder is None or self._get(key) == holder:
             self._values.pop(key, None)
 
@@ -160,8 +164,10 @@ class MemoryState:
     async def extend(self, key: str, holder: str, ttl_s: float) -> bool:
         return self.extend_now(key, holder, ttl_s)
 
-    async def release(self, key: str, holder: str | None = None) -> None:
-        self.release_now(key, holder)
+    async def release(
+        self, key: str, holder: str | None = None, *, drop: Sequence[str] = ()
+    ) -> None:
+        self.release_now(key, holder, drop)
 
     async def append(self, key: str, text: str, ttl_s: float) -> None:
         self._values[key] = ((self._get(key) or "") + text, time.monotonic() + ttl_s)
@@ -209,19 +215,24 @@ class RedisState:
 
         return await via_redis("claim", on_redis, instead, url=self._url)
 
-    async def release(self, key: str, holder: str | None = None) -> None:
-        self._local.release_now(key, holder)
-        if holder is None:
-            await via_redis(
-                "claim", lambda redis: redis.delete(self._key(key)), _nothing, url=self._url
-            )
-        else:
-            await via_redis(
-                "claim",
-                lambda redis: redis.eval(_RELEASE, 1, self._key(key), holder),
-                _nothing,
-                url=self._url,
-            )
+    async def release(
+        self, key: str, holder: str | None = None, *, drop: Sequence[str] = ()
+    ) -> None:
+        """`drop`: keys deleted in the same round trip, whoever holds the claim (an answer's
+        partial text, with its claim: one round trip less per answer on the event loop)."""
+        self._local.release_now(key, holder, drop)
+
+        async def on_redis(redis: aioredis.Redis) -> None:
+            async with redis.pipeline(transaction=False) as pipe:
+                for dropped in drop:
+                    pipe.delete(self._key(dropped))
+                if holder is None:
+                    pipe.delete(self._key(key))
+                else:
+                    pipe.eval(_RELEASE, 1, self._key(key), holder)
+                await pipe.execute()
+
+        await via_redis("claim", on_redis, _nothing, url=self._url)
 
     async def append(self, key: str, text: str, ttl_s: float) -> None:
         async def on_redis(redis: aioredis.Redis) -> None:
@@ -260,12 +271,15 @@ def _nothing() -> None:
 
 
 @asynccontextmanager
-async def claim_held(key: str, ttl_s: float, *, fail_open: bool = False) -> AsyncIterator[bool]:
+async def claim_held(
+    key: str, ttl_s: float, *, fail_open: bool = False, drop: Sequence[str] = ()
+) -> AsyncIterator[bool]:
     """Claims `key` for as long as the block runs: renewed every third of `ttl_s`, released
-    when the block ends. A holder that dies (kill -9) stops renewing, so its claim lapses
-    within `ttl_s` and the work can be picked up elsewhere (docs/operations.md, "Crashes and
-    restarts"). Yields False, without running anything, when another holder has it; raises
-    RedisUnavailable when Redis does not answer, unless `fail_open`."""
+    (with the `drop` keys deleted in the same round trip) when the block ends. A holder that
+    dies (kill -9) stops renewing, so its claim lapses within `ttl_s` and the work can be
+    picked up elsewhere (docs/operations.md, "Crashes and restarts"). Yields False, without
+    running anything, when another holder has it; raises RedisUnavailable when Redis does not
+    answer, unless `fail_open`."""
     state = shared_state()
     holder = uuid.uuid4().hex
     if not await state.claim(key, ttl_s, fail_open=fail_open, holder=holder):
@@ -278,7 +292,7 @@ async def claim_held(key: str, ttl_s: float, *, fail_open: bool = False) -> Asyn
         renewing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await renewing
-        await state.release(key, holder)
+        await state.release(key, holder, drop=drop)
 
 
 async def _renew(state: SharedState, key: str, holder: str, ttl_s: float) -> None:

@@ -1,10 +1,10 @@
 """Vector search over approved paraphrases, behind one interface.
 
-`InMemoryIndex` does an exact search over the stored embeddings (the embedded default on
-SQLite); it is a per-process copy rebuilt from the database whenever the knowledge version
-changes, so every worker sees the same content. It keeps the approved answer variants with it,
-so a confident match can be answered from memory (`search_fresh`, `variant_pick`). Both indexes
-hold only vectors of the process's embedding model: rows another model embedded are not
+`InMemoryIndex` does an exact search over the stored embeddings (on every database unless
+FAQ_INDEX=pgvector); it is a per-process copy rebuilt from the database whenever the knowledge
+version changes, so every worker sees the same content. It keeps the approved answer variants
+with it, so a confident match can be answered from memory (`search_fresh`, `variant_pick`). Both
+indexes hold only vectors of the process's embedding model: rows another model embedded are not
 searched until `manage.py reembed` moved them to this one. A locale's rows are those of the
 model that embeds that locale (EMBEDDING_BACKENDS: Chinese on a multilingual model)."""
 
@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from knowledge.documents.types import DocumentLink, document_url
 from knowledge.embeddings import embedding_cache_seed, embedding_models, get_embedder
 from knowledge.models import FAQ, AnswerVariant, Paraphrase, Visibility
-from knowledge.services import knowledge_version
+from knowledge.services import knowledge_version_readable
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class _Variant:
 
 class InMemoryIndex:
     def __init__(self) -> None:
-        self._version: tuple[int, tuple[str, ...]] | None = None
+        self._version: tuple[int | None, tuple[str, ...]] | None = None
         self._by_locale: dict[str, _LocaleMatrix] = {}
         self._variants: dict[int, list[_Variant]] = {}
         self._sources: dict[int, DocumentLink] = {}
@@ -119,7 +121,12 @@ class InMemoryIndex:
             embedding_cache_seed(matrix.texts, matrix.vectors, locale=locale)
 
     def refresh(self) -> None:
-        version = (knowledge_version(), embedding_models())
+        """Reloads when the knowledge version moved. Without a readable version (Redis down)
+        the copy this process has keeps serving (fail open, as the negative examples do)."""
+        current = knowledge_version_readable()
+        if current is None and self._version is not None:
+            return
+        version = (current, embedding_models())
         if version != self._version:
             with self._lock:
                 if version != self._version:
@@ -173,12 +180,15 @@ _index: VectorIndex | None = None
 
 
 def get_index() -> VectorIndex:
-    """pgvector on PostgreSQL, the in-process exact search elsewhere."""
+    """The in-process exact search; pgvector when FAQ_INDEX says so on PostgreSQL (stores too
+    big to copy into every process)."""
     global _index
     if _index is None:
         from django.db import connection
 
-        if connection.vendor == "postgresql":
+        if settings.FAQ_INDEX not in ("memory", "pgvector"):
+            raise ImproperlyConfigured(f"FAQ_INDEX is memory or pgvector, not {settings.FAQ_INDEX}")
+        if settings.FAQ_INDEX == "pgvector" and connection.vendor == "postgresql":
             from knowledge.pgvector_index import PgVectorIndex
 
             _index = PgVectorIndex()

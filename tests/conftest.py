@@ -199,9 +199,11 @@ def _fresh_shared_state() -> None:
     from knowledge.documents.indexing import reset_chunk_index
     from knowledge.index import reset_index as reset_faq_index
     from knowledge.negative_store import reset_negative_store
+    from knowledge.services import knowledge_version_forget
 
     reset_shared_state()
     cache.clear()
+    knowledge_version_forget()
     reset_faq_index()
     reset_cache_index()
     reset_chunk_index()

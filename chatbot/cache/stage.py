@@ -16,7 +16,7 @@ from chatbot.database_lanes import on_bookkeeping_lane, on_lookup_lane
 from chatbot.llm.tiers import configured_tiers
 from chatbot.outcomes import Decision, Source
 from chatbot.pipeline.base import Answer, Citation, DoneEvent, Turn
-from chatbot.pipeline.fallback_stage import stream_text
+from chatbot.pipeline.fallback_stage import stored_answer
 from chatbot.pipeline.trace import Trace, TraceStep
 
 BROKEN_DECISIONS = {Decision.INTERRUPTED, Decision.CONTINUED, Decision.STREAM_FAILED}
@@ -135,7 +135,7 @@ class CacheStage:
         assert found.entry_id is not None
         self._hits[turn.message_id] = found.entry_id
         citations = tuple(Citation.from_dict(c) for c in found.citations)
-        return Answer(self.name, stream_text(found.answer), citations=citations)
+        return stored_answer(self.name, found.answer, citations=citations)
 
     async def after_answer(self, turn: Turn, done: DoneEvent | None) -> None:
         """Records a served hit; stores a complete model answer; always releases the claim."""

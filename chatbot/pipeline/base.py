@@ -38,6 +38,9 @@ class StatusEvent:
 @dataclass(frozen=True)
 class TokenEvent:
     text: str
+    # The answer's whole text, ready when it was found (a stored answer sent in one frame):
+    # only `done` follows, so nobody resuming needs it kept as a partial answer.
+    whole: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,8 @@ class Answer:
     replace_blocked: str | None = None
     # Stream an answer given sources only as far as it is grounded (sentence by sentence).
     hold_ungrounded: bool = False
+    # `tokens` yields the whole text at once (a stored answer not paced word by word).
+    whole: bool = False
 
 
 class Stage(Protocol):

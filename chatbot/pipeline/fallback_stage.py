@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -35,6 +36,12 @@ def chunk_words(text: str) -> list[str]:
         else:
             out.append(piece)
     return out
+
+
+def stored_answer(source: str, text: str, **fields: Any) -> Answer:
+    """A stored answer (an FAQ's, a cached one, a template) as `stream_text` sends it."""
+    whole = not settings.CHAT_STORED_ANSWER_TOKEN_DELAY_S
+    return Answer(source, stream_text(text), whole=whole, **fields)
 
 
 async def stream_text(
@@ -183,4 +190,4 @@ class FallbackStage:
                 },
             )
         )
-        return Answer(self.name, stream_text(separator.join(parts)))
+        return stored_answer(self.name, separator.join(parts))

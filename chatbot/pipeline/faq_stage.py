@@ -4,7 +4,7 @@ from collections.abc import Awaitable, Callable
 
 from chatbot.database_lanes import on_bookkeeping_lane, on_lookup_lane
 from chatbot.pipeline.base import Answer, DoneEvent, Turn
-from chatbot.pipeline.fallback_stage import stream_text
+from chatbot.pipeline.fallback_stage import stored_answer
 from chatbot.pipeline.grounding import document_citation
 from chatbot.pipeline.trace import Trace, TraceStep
 from knowledge.embeddings import embed_one_async
@@ -64,7 +64,7 @@ class FAQStage:
         assert result.faq_id is not None and found.variant_id is not None
         self._served[turn.message_id] = (result.faq_id, found.variant_id)
         citations = (document_citation(found.source),) if found.source is not None else ()
-        return Answer(self.name, stream_text(found.text), citations=citations)
+        return stored_answer(self.name, found.text, citations=citations)
 
     async def after_answer(self, turn: Turn, done: DoneEvent | None) -> None:
         """Counts the hit once the answer went out, off the path to its first word."""

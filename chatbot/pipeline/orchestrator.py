@@ -103,7 +103,7 @@ async def _run_stages(turn: Turn, stages: Sequence[Stage], trace: Trace) -> Asyn
                 trace.mark_first_token()
                 parts.append(token)
                 if answer.output_check is None and not gate.holding:
-                    yield TokenEvent(token)
+                    yield TokenEvent(token, whole=answer.whole)
                     shown += len(token)
                     continue
                 ready = "".join(parts)

@@ -64,3 +64,23 @@ def test_reworded_faq_questions_differ_from_the_stored_wording_only_in_case_and_
     reworded = [questions.reworded(q) for q in questions.faq for _ in range(3)]
     assert all(re.sub(r"[^\w\s]", "", r).lower().strip() in stored for r in reworded)
     assert not set(reworded) & set(questions.faq), "never word for word"
+
+
+def test_messages_sent_after_the_ramp_are_summarised_on_their_own():
+    from bench.loadtest import Sent, SessionLog, report_text, summarise
+
+    def answered(at: float, took: float, source: str) -> Sent:
+        sent = Sent(kind="faq", text="q", client_id=str(at), sent_at=at, acks=1, dones=1)
+        sent.acked_at, sent.first_token_at, sent.done_at = at + took, at + took, at + took
+        sent.source, sent.stored_text, sent.tokens = source, "a", [(0, "a")]
+        return sent
+
+    log = SessionLog(connected=True)
+    log.sent = [answered(0.0, 2.0, "faq"), answered(20.0, 0.01, "faq"), answered(21, 0.1, "llm")]
+    figures = summarise([log], {"ramp_s": 10.0}, (1.0, 1.0))
+    settled = figures["after_ramp"]
+    assert settled["from_s"] == 15.0
+    assert settled["stored_ttft_ms"] == {"p50": 10.0, "p99": 10.0, "n": 1}, "not the ramp's one"
+    assert settled["llm_ttft_ms"]["n"] == 1 and settled["ack_ms"]["n"] == 2
+    assert figures["by_source"]["faq"]["answers"] == 2, "the whole run's figures keep both"
+    assert "sent from 15 s on (after the ramp)" in report_text(figures)

@@ -1,12 +1,12 @@
 """The channel layer sharded over several Redis servers (`CHANNEL_LAYER_REDIS_URLS`,
 docs/scaling.md): the setting reaches channels-redis, which spreads groups over every server and
-still delivers each frame to the group's sockets."""
+still delivers each frame to the group's sockets. The layer is production's: Redis pub/sub."""
 
 import json
 import uuid
 
 import pytest
-from channels_redis.core import RedisChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 
 from tests.servers import RedisServer, manage, server_env
 
@@ -36,7 +36,7 @@ def test_the_setting_lists_every_shard_and_defaults_to_redis_url(tmp_path, two_r
 
 async def test_groups_spread_over_the_shards_and_every_frame_arrives(two_redis):
     prefix = f"shards-{uuid.uuid4().hex[:6]}"
-    layer = RedisChannelLayer(hosts=[server.url for server in two_redis], prefix=prefix)
+    layer = RedisPubSubChannelLayer(hosts=[server.url for server in two_redis], prefix=prefix)
     channels = {}
     for index in range(20):
         channels[index] = await layer.new_channel()
@@ -45,6 +45,6 @@ async def test_groups_spread_over_the_shards_and_every_frame_arrives(two_redis):
         await layer.group_send(f"chat.g{index}", {"type": "chat.frame", "n": index})
     for index in range(20):
         assert (await layer.receive(channels[index]))["n"] == index
-    holding = [len(server.client().keys(f"{prefix}*group*")) for server in two_redis]
+    holding = [len(server.client().pubsub_channels(f"{prefix}__group__*")) for server in two_redis]
     assert all(holding) and sum(holding) == 20, holding
     await layer.flush()

@@ -90,6 +90,20 @@ async def test_claim_held_says_no_while_another_holds_it_and_frees_it_after(stat
         assert again, "released when the block ended"
 
 
+async def test_the_keys_dropped_with_a_claim_go_when_it_is_released_not_before(state_backend):
+    """An answer's partial text is deleted in the round trip that releases its claim; a block
+    that did not get the claim drops nothing (the text is the holder's)."""
+    state = shared_state()
+    async with claim_held("answering:3", 5, drop=("partial:3",)) as held:
+        assert held
+        await state.append("partial:3", "Half", 5)
+        async with claim_held("answering:3", 5, drop=("partial:3",)) as other:
+            assert not other
+        assert await state.read("partial:3") == "Half", "the loser dropped nothing"
+    assert await state.read("partial:3") is None
+    assert await state.claim("answering:3", 5), "the claim went with it"
+
+
 async def test_an_answer_claim_lives_about_as_long_as_the_setting_not_300_s(
     state_backend, settings, upstream
 ):

@@ -18,8 +18,13 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def on_redis(settings):
+# Production's layer (pub/sub) and channels-redis' list layer, which CHANNEL_LAYER_BACKEND
+# still selects.
+LAYERS = ["channels_redis.pubsub.RedisPubSubChannelLayer", "channels_redis.core.RedisChannelLayer"]
+
+
+@pytest.fixture(params=LAYERS, ids=["pubsub", "lists"])
+def on_redis(settings, request):
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     client = redis.Redis.from_url(REDIS_URL)
     client.ping()
@@ -34,7 +39,7 @@ def on_redis(settings):
     }
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": request.param,
             "CONFIG": {"hosts": [REDIS_URL], "prefix": prefix},
         }
     }
@@ -45,10 +50,12 @@ def on_redis(settings):
         client.delete(key)
 
 
-async def test_answer_streams_through_the_redis_channel_layer(on_redis, upstream):
+async def test_answer_streams_through_the_redis_channel_layer(on_redis, upstream, settings):
     from channels.layers import get_channel_layer
 
-    assert type(get_channel_layer()).__name__ == "RedisChannelLayer"
+    layer = get_channel_layer()
+    layer_path = f"{type(layer).__module__}.{type(layer).__name__}"
+    assert layer_path == settings.CHANNEL_LAYERS["default"]["BACKEND"]
     assert isinstance(shared_state(), RedisState)
     async with chat_socket() as client:
         frames = await client.say("Do you have gift cards?", "r1")

@@ -3,7 +3,7 @@ reading pace: the first word at once, then groups of words that fill one token f
 
 import asyncio
 
-from chatbot.pipeline.fallback_stage import stream_text
+from chatbot.pipeline.fallback_stage import stored_answer, stream_text
 
 TEXT = "Standard delivery takes three to five working days, tracked, to most addresses."
 
@@ -39,3 +39,24 @@ async def test_by_default_a_stored_answer_is_one_piece():
 
 async def test_an_empty_answer_streams_nothing():
     assert await timed("", delay_s=0.01, frame_s=0.05) == []
+
+
+async def test_an_unpaced_stored_answer_reaches_the_answer_task_marked_whole(settings):
+    """Marked whole (answering keeps no partial text for it) only when it is one piece."""
+    from chatbot.pipeline.base import TokenEvent, Turn
+    from chatbot.pipeline.orchestrator import run_pipeline
+    from chatbot.pipeline.trace import Trace
+
+    class Stored:
+        name = "faq"
+
+        async def attempt(self, turn, trace):
+            return stored_answer(self.name, TEXT)
+
+    turn = Turn(conversation_id="c", message_id=1, text="delivery?", locale="en")
+    for delay_s, whole in ((0.0, True), (0.001, False)):
+        settings.CHAT_STORED_ANSWER_TOKEN_DELAY_S = delay_s
+        events = [e async for e in run_pipeline(turn, [Stored()], Trace())]
+        tokens = [e for e in events if isinstance(e, TokenEvent)]
+        assert "".join(t.text for t in tokens) == TEXT
+        assert {t.whole for t in tokens} == {whole}

@@ -91,3 +91,15 @@ async def test_interval_zero_sends_every_piece(published):
     for piece in ("a", "b", "c"):
         await frames.add(piece)
     assert texts(published) == ["a", "b", "c"]
+
+
+async def test_an_answer_sent_whole_is_not_kept_as_a_partial_one(published):
+    """A stored answer goes out in one frame and only `done` follows it: no partial text is
+    written for a resume (a Redis round trip before its first word); streamed text is."""
+    whole = TokenFrames(PUBLIC_ID, 9, interval_s=0.05)
+    await whole.add("Orders arrive in 3-5 days.", keep=False)
+    assert texts(published) == ["Orders arrive in 3-5 days."]
+    assert await shared_state().read(partial_key(9)) is None
+    streamed = TokenFrames(PUBLIC_ID, 10, interval_s=0.05)
+    await streamed.add("Orders ")
+    assert await shared_state().read(partial_key(10)) == "Orders "

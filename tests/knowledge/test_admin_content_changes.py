@@ -54,3 +54,19 @@ def test_editing_a_variant_in_the_admin_moves_the_version(
     assert response.status_code == 302, response.content.decode()[:2000]
     assert services.knowledge_version() != before
     assert faq_find(text="Do you ship to Norway?", locale="en").text == "Yes: 4-6 working days."
+
+
+def test_the_version_is_read_once_per_recheck_interval_and_a_bump_here_at_once(settings):
+    """Another process's bump shows after FAQ_INDEX_RECHECK_S (no cache read per lookup in
+    between); this process's own bump shows at once."""
+    from django.core.cache import cache
+
+    settings.FAQ_INDEX_RECHECK_S = 60
+    seen = services.knowledge_version()
+    cache.set(services.KNOWLEDGE_VERSION_KEY, seen + 5, timeout=None)  # another process's bump
+    assert services.knowledge_version() == seen
+    services.knowledge_version_bump()
+    assert services.knowledge_version() == seen + 6
+    cache.set(services.KNOWLEDGE_VERSION_KEY, seen + 9, timeout=None)
+    settings.FAQ_INDEX_RECHECK_S = 0
+    assert services.knowledge_version() == seen + 9

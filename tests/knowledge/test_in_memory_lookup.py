@@ -1,5 +1,6 @@
-"""The in-memory FAQ index answers a confident match without the database while it is fresh,
-rotates the approved variants itself, and sees content changes after the recheck interval."""
+"""The in-memory FAQ index (on SQLite and PostgreSQL alike) answers a confident match without
+the database while it is fresh, rotates the approved variants itself, and sees content changes
+after the recheck interval."""
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from knowledge import services
 from knowledge.embeddings import get_embedder
+from knowledge.index import InMemoryIndex, get_index, reset_index
 from knowledge.models import AnswerVariant
 from knowledge.selectors import faq_find, faq_find_in_memory
 
@@ -19,13 +21,6 @@ QUESTION = "How long does delivery take?"
 def store(settings):
     settings.FAQ_INDEX_RECHECK_S = 60.0
     return make_store()
-
-
-@pytest.fixture
-def sqlite_store(store):
-    if connection.vendor != "sqlite":
-        pytest.skip("the in-memory index serves SQLite; PostgreSQL searches with pgvector")
-    return store
 
 
 def make_store():
@@ -44,8 +39,8 @@ def vector(text: str) -> np.ndarray:
     return get_embedder().embed([text])[0]
 
 
-def test_a_fresh_index_answers_without_the_database_and_rotates_variants(sqlite_store):
-    store = sqlite_store
+def test_a_fresh_index_answers_without_the_database_and_rotates_variants(store):
+    assert isinstance(get_index(), InMemoryIndex), "the default on every database"
     assert faq_find_in_memory(text=QUESTION, locale="en", vector=vector(QUESTION)) is None, (
         "never checked against the knowledge version yet"
     )
@@ -62,7 +57,7 @@ def test_a_fresh_index_answers_without_the_database_and_rotates_variants(sqlite_
     ), "least served first; drafts never"
 
 
-def test_an_unrelated_question_is_declined_in_memory_too(sqlite_store):
+def test_an_unrelated_question_is_declined_in_memory_too(store):
     faq_find(text=QUESTION, locale="en", vector=vector(QUESTION))
     found = faq_find_in_memory(
         text="what's the weather in paris", locale="en", vector=vector("weather in paris")
@@ -70,8 +65,7 @@ def test_an_unrelated_question_is_declined_in_memory_too(sqlite_store):
     assert found is not None and not found.answered
 
 
-def test_after_the_recheck_interval_the_database_decides_again(sqlite_store, settings):
-    store = sqlite_store
+def test_after_the_recheck_interval_the_database_decides_again(store, settings):
     faq_find(text=QUESTION, locale="en", vector=vector(QUESTION))
     AnswerVariant.objects.filter(faq=store).update(status=AnswerVariant.Status.REJECTED)
     services.knowledge_version_bump()
@@ -84,14 +78,19 @@ def test_after_the_recheck_interval_the_database_decides_again(sqlite_store, set
     assert found.decision == "no_approved_variant" and not found.answered
 
 
-def test_a_large_store_is_searched_off_the_event_loop(sqlite_store, settings):
+def test_a_large_store_is_searched_off_the_event_loop(store, settings):
     faq_find(text=QUESTION, locale="en", vector=vector(QUESTION))
     settings.FAQ_IN_MEMORY_MAX_ROWS = 2
     assert faq_find_in_memory(text=QUESTION, locale="en", vector=vector(QUESTION)) is None
 
 
-def test_on_postgresql_every_lookup_goes_to_pgvector(store):
+def test_with_faq_index_pgvector_every_lookup_goes_to_pgvector(store, settings):
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL only")
+    from knowledge.pgvector_index import PgVectorIndex  # imports pgvector's psycopg types
+
+    settings.FAQ_INDEX = "pgvector"
+    reset_index()
+    assert isinstance(get_index(), PgVectorIndex)
     assert faq_find(text=QUESTION, locale="en", vector=vector(QUESTION)).answered
     assert faq_find_in_memory(text=QUESTION, locale="en", vector=vector(QUESTION)) is None

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from knowledge import services
 from knowledge.embeddings import get_embedder
 from knowledge.importing import import_faqs
-from knowledge.index import InMemoryIndex, get_index
+from knowledge.index import InMemoryIndex, get_index, reset_index
 from knowledge.models import Paraphrase
 from knowledge.pgvector_index import PgVectorIndex, model_index_name
 from knowledge.selectors import faq_lookup
@@ -19,9 +19,13 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
-def _needs_postgres():
+def _needs_postgres(settings):
     if connection.vendor != "postgresql":
         pytest.skip("runs in the PostgreSQL pass (CHATBOT_TEST_POSTGRES=1)")
+    settings.FAQ_INDEX = "pgvector"  # the in-memory copy is the default on PostgreSQL too
+    reset_index()
+    yield
+    reset_index()
 
 
 @pytest.fixture
