@@ -53,7 +53,7 @@ async def test_an_unpaced_stored_answer_reaches_the_answer_task_marked_whole(set
         async def attempt(self, turn, trace):
             return stored_answer(self.name, TEXT)
 
-    turn = Turn(conversation_id="c", message_id=1, text="delivery?", locale="en")
+    turn = Turn(conversation_public_id="c", message_id=1, text="delivery?", locale="en")
     for delay_s, whole in ((0.0, True), (0.001, False)):
         settings.CHAT_STORED_ANSWER_TOKEN_DELAY_S = delay_s
         events = [e async for e in run_pipeline(turn, [Stored()], Trace())]
