@@ -3,11 +3,15 @@ to read (who said what and when; a bot answer's summary and its stages as a tabl
 raw JSON."""
 
 import json
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -16,6 +20,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from chatbot.appearance import PREVIEW_FIELDS, embed_snippet
+from chatbot.attachments import files
 from chatbot.handoff.selectors import agent_name
 from chatbot.models import (
     AgentNote,
@@ -294,11 +299,39 @@ class TeamAdmin(admin.ModelAdmin):
     filter_horizontal = ("members",)
 
 
+AVATAR_MAX_BYTES = 2 * 1024 * 1024
+AVATAR_SIZE = (96, 96)
+
+
+class AgentProfileForm(forms.ModelForm):
+    class Meta:
+        model = AgentProfile
+        fields = ["user", "capacity", "avatar", "notify_sound", "notify_desktop", "notify_title"]
+
+    def clean_avatar(self) -> object:
+        """Stored re-encoded by Pillow at 96 px (no metadata, nothing but pixels), under a new
+        name each time, so its address changes with it and visitors' caches may keep it."""
+        avatar = self.cleaned_data.get("avatar")
+        if not isinstance(avatar, UploadedFile):
+            return avatar  # unchanged, or cleared
+        if avatar.size > AVATAR_MAX_BYTES:
+            raise forms.ValidationError("The photo is over 2 MB.")
+        data = avatar.read()
+        small = None
+        if files.sniff(data) in files.IMAGE_TYPES:
+            small = files.image_thumbnail(data, AVATAR_SIZE)
+        if small is None:
+            raise forms.ValidationError("Not a PNG, JPEG, GIF or WebP image.")
+        return ContentFile(small.data, name=f"{uuid.uuid4().hex}{small.extension}")
+
+
 @admin.register(AgentProfile)
 class AgentProfileAdmin(admin.ModelAdmin):
-    """Each agent's auto-assignment capacity (empty: HANDOFF_AGENT_CAPACITY) and notification
-    preferences (the agent sets those in the console)."""
+    """Each agent's auto-assignment capacity (empty: HANDOFF_AGENT_CAPACITY), photo (shown to
+    visitors beside their messages) and notification preferences (the agent sets those in the
+    console)."""
 
+    form = AgentProfileForm
     list_display = ("user", "capacity", "last_assigned_at", "notify_sound", "notify_desktop")
     readonly_fields = ("last_assigned_at",)
 

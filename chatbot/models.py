@@ -422,6 +422,9 @@ class AgentProfile(models.Model):
     )
     # Round robin: the online agent with room who was auto-assigned least recently goes next.
     last_assigned_at = models.DateTimeField(null=True, blank=True)
+    # Shown to visitors beside the agent's messages (initials without one); stored re-encoded
+    # as a small PNG or JPEG by the admin's form, never as uploaded.
+    avatar = models.ImageField(upload_to="avatars/", blank=True)
     notify_sound = models.BooleanField(default=True)
     notify_desktop = models.BooleanField(default=False)  # needs the browser's permission too
     notify_title = models.BooleanField(default=True)

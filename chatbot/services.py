@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -144,7 +146,7 @@ def bot_message_store(
 def messages_after(*, conversation: Conversation, after: int) -> list[Message]:
     return list(
         conversation.messages.filter(id__gt=after)
-        .select_related("author", "attachment")
+        .select_related("author__agent_profile", "attachment")
         .order_by("id")
     )
 
@@ -241,6 +243,19 @@ def user_display_name(user: AbstractBaseUser | None) -> str:
     return user.get_full_name() or user.get_username()
 
 
+def agent_avatar_url(user: AbstractBaseUser) -> str | None:
+    """The public address of an agent's photo (versioned by its file name, so it can be cached
+    for long); None without one."""
+    try:
+        avatar = user.agent_profile.avatar  # type: ignore[attr-defined]
+    except ObjectDoesNotExist:
+        return None
+    if not avatar:
+        return None
+    version = avatar.name.rsplit("/", 1)[-1].split(".")[0]
+    return reverse("agent-avatar", args=[user.pk]) + f"?v={version}"
+
+
 def message_payload(message: Message) -> dict[str, Any]:
     payload = {
         "id": message.id,
@@ -253,7 +268,10 @@ def message_payload(message: Message) -> dict[str, Any]:
         "created": message.created_at.isoformat(),
     }
     if message.role == Message.Role.AGENT and message.author_id is not None:
-        payload["author"] = {"name": user_display_name(message.author)}
+        author = {"name": user_display_name(message.author)}
+        if avatar := agent_avatar_url(message.author):
+            author["avatar"] = avatar
+        payload["author"] = author
     if message.attachment_id is not None:
         payload["attachment"] = attachment_payload(message.attachment)
     return payload

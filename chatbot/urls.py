@@ -11,6 +11,7 @@ from knowledge import views as knowledge_views
 urlpatterns = [
     path("", views.demo_store, name="demo-store"),
     path("widget/greeting", views.widget_greeting, name="widget-greeting"),
+    path("agents/<int:user_id>/avatar", views.agent_avatar, name="agent-avatar"),
     path("csp-report/", views.csp_report, name="csp-report"),
     path("admin/widget-preview/", views.widget_preview, name="widget-preview"),
     # Browsers ask for /favicon.ico on every page that names none (the admin's pages): a 404

@@ -4,7 +4,7 @@ from csp.decorators import csp_replace, csp_update
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from chatbot import csp_reports
 from chatbot.appearance import appearance_from, embed_snippet
+from chatbot.models import AgentProfile
 from chatbot.proactive import greeting_for
 from chatbot.ratelimit import ClientAction, client_allowed, request_client_ip
 from chatbot.visitor_copy import normalise_locale
@@ -77,3 +78,19 @@ def csp_report(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=413)
     csp_reports.violations_record(violations=csp_reports.violations_parse(raw))
     return HttpResponse(status=204)
+
+
+@require_GET
+def agent_avatar(request: HttpRequest, user_id: int) -> FileResponse:
+    """An agent's photo, as the widget shows it on any site: public (a name and a face the agent
+    chose to show visitors), cacheable for long (the address changes with the photo)."""
+    profile = AgentProfile.objects.filter(user_id=user_id).exclude(avatar="").first()
+    if profile is None:
+        raise Http404
+    content_type = "image/png" if profile.avatar.name.endswith(".png") else "image/jpeg"
+    response = FileResponse(profile.avatar.open("rb"), content_type=content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cross-Origin-Resource-Policy"] = "cross-origin"
+    response["Cache-Control"] = "public, max-age=86400"
+    return response

@@ -64,16 +64,16 @@ class Thumbnail:
     extension: str
 
 
-def image_thumbnail(data: bytes) -> Thumbnail | None:
-    """A small PNG or JPEG of the image's first frame; None when Pillow cannot read it whole
-    (a file that only starts like an image) or it is too large to decode."""
+def image_thumbnail(data: bytes, size: tuple[int, int] = THUMBNAIL_SIZE) -> Thumbnail | None:
+    """A small PNG or JPEG of the image's first frame, within `size`; None when Pillow cannot
+    read it whole (a file that only starts like an image) or it is too large to decode."""
     try:
         with Image.open(io.BytesIO(data)) as probe:
             if probe.width * probe.height > MAX_IMAGE_PIXELS:
                 return None
             probe.verify()
         with Image.open(io.BytesIO(data)) as image:
-            image.thumbnail(THUMBNAIL_SIZE)
+            image.thumbnail(size)
             alpha = image.mode in ("RGBA", "LA", "P")
             out = io.BytesIO()
             if alpha:

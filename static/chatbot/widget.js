@@ -388,6 +388,7 @@
     ".who{display:flex;align-items:center;gap:6px;}",
     ".avatar{width:20px;height:20px;border-radius:50%;background:#047857;color:#fff;font-size:10.5px;font-weight:700;display:inline-flex;align-items:center;justify-content:center;flex:none;}",
     ".avatar::before{content:attr(data-initials);}",
+    "img.avatar{object-fit:cover;background:#e5e7eb;}",
     ".label{font-weight:500;color:var(--muted);}",
     ".bubble.rich{white-space:normal;}",
     ".bubble p{margin:0;}",
@@ -611,7 +612,8 @@
   }
 
   // Who wrote a message, said the way visitors are owed it: answers are labelled as AI and by
-  // where they came from; agents by their name, with an avatar of their initials.
+  // where they came from; agents by their name, with their photo (a path on the chat server,
+  // set in the admin) or, without one or when the host page's policy blocks it, their initials.
   function initials(name) {
     var words = String(name).trim().split(/\s+/).filter(Boolean);
     if (!words.length) return "?";
@@ -643,7 +645,16 @@
       var avatar = el("span", "avatar");
       avatar.setAttribute("data-initials", initials(name || T.agent));
       avatar.setAttribute("aria-hidden", "true");
-      who.appendChild(avatar);
+      var photo = message.author && message.author.avatar;
+      if (typeof photo === "string" && /^\/(?!\/)\S*$/.test(photo)) {
+        var img = el("img", "avatar");
+        img.alt = "";
+        img.addEventListener("error", function () {
+          if (img.parentNode) img.parentNode.replaceChild(avatar, img);
+        });
+        img.src = serverOrigin + photo;
+        who.appendChild(img);
+      } else who.appendChild(avatar);
       who.appendChild(document.createTextNode(name || T.agent));
       return;
     }

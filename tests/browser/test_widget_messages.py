@@ -3,11 +3,13 @@ labelled by source, agents by name), when, answers kept under their question, ar
 streaming, the unread badge; and a question typed in Chinese on an English page answered from the
 Chinese FAQs."""
 
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.browser.conftest import checked_page, host_site
@@ -321,3 +323,41 @@ def test_the_greeting_in_chinese_can_be_dismissed(page: Page, demo_server: str) 
     page.wait_for_function(GREETING_FETCHED)
     page.clock.run_for(9_000)
     expect(widget.locator(".teaser")).to_have_count(0)
+
+
+def test_an_agents_photo_shows_beside_their_message_and_initials_when_it_fails(
+    page: Page, daphne_server: str, screenshot_dir: Path
+) -> None:
+    photo = Image.new("RGB", (96, 96), (200, 30, 30))
+    png = io.BytesIO()
+    photo.save(png, "PNG")
+    page.route(
+        "**/agents/7/avatar*",
+        lambda route: route.fulfill(status=200, content_type="image/png", body=png.getvalue()),
+    )
+    scripted = ScriptedServer(page)
+    widget = opened(page, daphne_server)
+    ann = {"name": "Ann Lee", "avatar": "/agents/7/avatar?v=abc"}
+    scripted.send(
+        {"type": "message", "message": message(id=1, role="agent", text="Hi", author=ann)}
+    )
+    img = widget.locator(".row.agent .who img.avatar")
+    expect(img).to_have_attribute("src", daphne_server + "/agents/7/avatar?v=abc")
+    page.wait_for_function(
+        "() => { const i = window.__chatbotWidget.root.querySelector('.row.agent img.avatar');"
+        " return i && i.complete && i.naturalWidth === 96; }"
+    )
+    page.screenshot(path=str(screenshot_dir / "widget-agent-photo.png"))
+    # A photo that does not load (gone, or blocked by the host page's policy), or that is not
+    # a path on the chat server (another site's address is never fetched): initials.
+    for message_id, name, avatar, shown in (
+        (2, "Bob Stone", "/agents/8/avatar?v=gone", "BS"),
+        (3, "Eve", "https://tracker.example/pixel.png", "E"),
+    ):
+        said = message(
+            id=message_id, role="agent", text="Hey", author={"name": name, "avatar": avatar}
+        )
+        scripted.send({"type": "message", "message": said})
+        row = widget.locator(".row.agent").last
+        expect(row.locator(".who .avatar")).to_have_attribute("data-initials", shown)
+        expect(row.locator("img")).to_have_count(0)
