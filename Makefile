@@ -66,7 +66,7 @@ run-prod: $(INSTALLED) .env messages
 test: $(INSTALLED) messages
 	SECRET_KEY=$${SECRET_KEY:-only-for-the-migrations-check} $(PY) manage.py makemigrations --check --dry-run -v 0
 	$(PY) -m pytest -q -p no:cacheprovider
-	CHATBOT_TEST_POSTGRES=1 $(PY) -m pytest -q -p no:cacheprovider tests/chatbot tests/knowledge
+	CHATBOT_TEST_POSTGRES=1 $(PY) -m pytest -q -p no:cacheprovider tests/chatbot tests/knowledge tests/analytics
 
 test-fast: $(INSTALLED) messages
 	$(PY) -m pytest -q -m "not slow"

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from chatbot import answer_facts
 from chatbot.appearance import PREVIEW_FIELDS, embed_snippet
 from chatbot.attachments import files
 from chatbot.handoff.selectors import agent_name
@@ -259,6 +260,7 @@ class MessageAdmin(admin.ModelAdmin):
         "source",
         "trace_readable",
         "created_at",
+        *answer_facts.COLUMNS,
     )
     exclude = ("trace", "citations")
 

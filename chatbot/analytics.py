@@ -1,29 +1,31 @@
 """Figures for the staff analytics dashboard (docs/analytics.md).
 
-`load` reads the range once (one query for conversations, one for messages with their feedback);
-every figure is a pure function of the resulting `Dataset`, so tests can build rows by hand.
-Percentiles and trace-derived numbers are computed in Python over at most `MAX_MESSAGES` rows."""
+Counts, sums and percentiles are SQL aggregates over the whole range (`Scope`), read from the
+facts stored with each bot answer (chatbot.answer_facts), never from traces. The figures that
+follow conversations and visitors message by message (deflection, resolution, re-contact,
+unanswered questions, content gaps) are pure functions of a `Dataset`: the range's newest
+`MAX_MESSAGES` messages, without their traces, so tests can build rows by hand."""
 
 import datetime as dt
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from chatbot.handoff.selectors import models_were_down
-from chatbot.llm.costs import trace_cost
-from chatbot.models import Conversation, Message
+from chatbot.answer_facts import Grounding as Check
+from chatbot.models import Conversation, Feedback, Message
 from chatbot.outcomes import Decision, Source
 from knowledge.documents.parsing import guess_locale
 from knowledge.embeddings import get_embedder
 from knowledge.matching import BELOW_THRESHOLD
 from knowledge.selectors import normalise_question
 
-MAX_MESSAGES = 50_000
+MAX_MESSAGES = 100_000
 SOURCES = tuple(Source)
 DEFLECTING_SOURCES = frozenset({Source.FAQ, Source.CACHE})
 # A real answer; the fallback only apologises.
@@ -39,6 +41,55 @@ TOP_UNANSWERED = 20
 GAP_SIMILARITY = 0.6
 MAX_GAP_QUESTIONS = 1000
 TOP_GAPS = 20
+# The demo conversations of `manage.py seed_analytics_demo` are marked by their visitor token.
+DEMO_VISITOR_PREFIX = "analytics-demo-"
+
+
+def day_range(start_day: dt.date, end_day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """Inclusive local days as an aware [start, end) interval."""
+    tz = timezone.get_current_timezone()
+    start = dt.datetime.combine(start_day, dt.time.min, tzinfo=tz)
+    end = dt.datetime.combine(end_day + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+    return start, end
+
+
+def _days(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
+    first = timezone.localtime(start).date()
+    last = timezone.localtime(end - dt.timedelta(microseconds=1)).date()
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The range as querysets, for the figures computed in SQL."""
+
+    start: dt.datetime
+    end: dt.datetime
+    include_demo: bool = True
+
+    @classmethod
+    def of_days(cls, start_day: dt.date, end_day: dt.date, *, include_demo: bool = True) -> "Scope":
+        return cls(*day_range(start_day, end_day), include_demo=include_demo)
+
+    def days(self) -> list[dt.date]:
+        return _days(self.start, self.end)
+
+    def conversations(self) -> QuerySet[Conversation]:
+        """Conversations started in the range."""
+        rows = Conversation.objects.filter(created_at__gte=self.start, created_at__lt=self.end)
+        if not self.include_demo:
+            rows = rows.exclude(visitor_token__startswith=DEMO_VISITOR_PREFIX)
+        return rows
+
+    def messages(self, until: dt.datetime | None = None) -> QuerySet[Message]:
+        """Messages sent in the range (or from its start until `until`)."""
+        rows = Message.objects.filter(created_at__gte=self.start, created_at__lt=until or self.end)
+        if not self.include_demo:
+            rows = rows.exclude(conversation__visitor_token__startswith=DEMO_VISITOR_PREFIX)
+        return rows
+
+    def answers(self) -> QuerySet[Message]:
+        return self.messages().filter(role=Message.Role.BOT)
 
 
 @dataclass(frozen=True)
@@ -52,6 +103,8 @@ class ConversationRow:
 
 @dataclass(frozen=True)
 class MessageRow:
+    """A message with the facts of its answer (bot messages), as `load` reads it."""
+
     id: int
     conversation_id: int
     visitor_token: str
@@ -59,20 +112,45 @@ class MessageRow:
     created_at: dt.datetime
     text: str = ""
     source: str = ""
-    trace: dict[str, Any] = field(default_factory=dict)
     reply_to_id: int | None = None
     feedback: str | None = None
+    llm_called: bool = False
+    faq_id: int | None = None
+    faq_score: float | None = None
+    faq_decision: str = ""
+    nothing_relevant: bool = False
+    retry: bool = False  # a "try again" of an earlier question, stored once more
 
     @property
     def is_question(self) -> bool:
         """A visitor message, not a "try again" of an earlier one: what counts as asked."""
-        return self.role == "visitor" and Message.TRACE_RETRY_OF not in self.trace
+        return self.role == "visitor" and not self.retry
+
+
+_MESSAGE_FIELDS = (
+    "id",
+    "conversation_id",
+    "conversation__visitor_token",
+    "role",
+    "created_at",
+    "text",
+    "source",
+    "reply_to_id",
+    "feedback__value",
+    "llm_called",
+    "faq_id",
+    "faq_score",
+    "faq_decision",
+    "nothing_relevant",
+    "retry",
+)
 
 
 @dataclass(frozen=True)
 class Dataset:
     """Conversations started in [start, end); messages created in [start, end + 24 h), oldest
-    first (the extra day lets re-contact look past the end of the range)."""
+    first (the extra day lets re-contact look past the end of the range): the newest
+    `MAX_MESSAGES` of them when there are more (`truncated`)."""
 
     start: dt.datetime
     end: dt.datetime
@@ -81,9 +159,7 @@ class Dataset:
     truncated: bool = False
 
     def days(self) -> list[dt.date]:
-        first = timezone.localtime(self.start).date()
-        last = timezone.localtime(self.end - dt.timedelta(microseconds=1)).date()
-        return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+        return _days(self.start, self.end)
 
     def in_range(self, moment: dt.datetime) -> bool:
         return self.start <= moment < self.end
@@ -104,80 +180,39 @@ class Dataset:
         }
 
 
-def day_range(start_day: dt.date, end_day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """Inclusive local days as an aware [start, end) interval."""
-    tz = timezone.get_current_timezone()
-    start = dt.datetime.combine(start_day, dt.time.min, tzinfo=tz)
-    end = dt.datetime.combine(end_day + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
-    return start, end
-
-
-# The demo conversations of `manage.py seed_analytics_demo` are marked by their visitor token.
-DEMO_VISITOR_PREFIX = "analytics-demo-"
-
-
 def real_data_exists() -> bool:
     """Whether any conversation is not a seeded demo one."""
     return Conversation.objects.exclude(visitor_token__startswith=DEMO_VISITOR_PREFIX).exists()
 
 
-def load(start_day: dt.date, end_day: dt.date, *, include_demo: bool = True) -> Dataset:
-    """The range's conversations and messages; without the seeded demo ones unless asked."""
-    start, end = day_range(start_day, end_day)
-    conversations_qs = Conversation.objects.filter(created_at__gte=start, created_at__lt=end)
-    messages_qs = Message.objects.filter(
-        created_at__gte=start, created_at__lt=end + RECONTACT_WINDOW
-    )
-    if not include_demo:
-        conversations_qs = conversations_qs.exclude(visitor_token__startswith=DEMO_VISITOR_PREFIX)
-        messages_qs = messages_qs.exclude(
-            conversation__visitor_token__startswith=DEMO_VISITOR_PREFIX
-        )
+def load(scope: Scope) -> Dataset:
+    """The scope's conversations, and its newest messages with their answers' facts."""
     conversations = [
         ConversationRow(*row)
-        for row in conversations_qs.order_by("created_at").values_list(
-            "id", "visitor_token", "created_at", "handoff_reason", "rating"
-        )
+        for row in scope.conversations()
+        .order_by("created_at")
+        .values_list("id", "visitor_token", "created_at", "handoff_reason", "rating")
     ]
+    retry = ExpressionWrapper(Q(trace__has_key=Message.TRACE_RETRY_OF), output_field=BooleanField())
     rows = list(
-        messages_qs.order_by("created_at", "id").values_list(
-            "id",
-            "conversation_id",
-            "conversation__visitor_token",
-            "role",
-            "created_at",
-            "text",
-            "source",
-            "trace",
-            "reply_to_id",
-            "feedback__value",
-        )[: MAX_MESSAGES + 1]
+        scope.messages(until=scope.end + RECONTACT_WINDOW)
+        .annotate(retry=retry)
+        .order_by("-created_at", "-id")
+        .values_list(*_MESSAGE_FIELDS)[: MAX_MESSAGES + 1]
     )
-    messages = [MessageRow(*row[:7], row[7] or {}, *row[8:]) for row in rows[:MAX_MESSAGES]]
-    return Dataset(start, end, conversations, messages, truncated=len(rows) > MAX_MESSAGES)
+    messages = [MessageRow(*row) for row in reversed(rows[:MAX_MESSAGES])]
+    return Dataset(
+        scope.start, scope.end, conversations, messages, truncated=len(rows) > MAX_MESSAGES
+    )
 
 
 def _share(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
 
 
-def _local_day(moment: dt.datetime) -> dt.date:
-    return timezone.localtime(moment).date()
-
-
-def _llm_steps(trace: dict[str, Any]) -> list[dict[str, Any]]:
-    return [step for step in trace.get("steps", []) if step.get("stage") == Source.LLM]
-
-
-def _has_llm_step(trace: dict[str, Any]) -> bool:
-    return bool(_llm_steps(trace))
-
-
-def _faq_step(trace: dict[str, Any]) -> dict[str, Any] | None:
-    for step in trace.get("steps", []):
-        if step.get("stage") == Source.FAQ:
-            return step
-    return None
+def _by_day(rows: QuerySet[Message]) -> QuerySet[Message]:
+    """Rows grouped by the local day they were sent (add `.annotate(...)` for the aggregate)."""
+    return rows.annotate(day=TruncDate("created_at")).values("day").order_by("day")
 
 
 # --- deflection ------------------------------------------------------------------------------
@@ -200,9 +235,7 @@ class Deflection:
 
 
 def _deflected_message(reply: MessageRow | None) -> bool:
-    return (
-        reply is not None and reply.source in DEFLECTING_SOURCES and not _has_llm_step(reply.trace)
-    )
+    return reply is not None and reply.source in DEFLECTING_SOURCES and not reply.llm_called
 
 
 def deflection(ds: Dataset) -> Deflection:
@@ -239,13 +272,14 @@ class DayMix:
     counts: dict[str, int]
 
 
-def source_mix(ds: Dataset) -> list[DayMix]:
+def source_mix(scope: Scope) -> list[DayMix]:
     """Answers per day by source: bot messages by their `source`, agent messages as "agent"."""
-    counts: dict[dt.date, Counter[str]] = {day: Counter() for day in ds.days()}
-    for m in ds.range_messages():
-        source = Source.AGENT if m.role == "agent" else m.source if m.role == "bot" else ""
-        if source in SOURCES:
-            counts[_local_day(m.created_at)][source] += 1
+    counts: dict[dt.date, Counter[str]] = {day: Counter() for day in scope.days()}
+    talk = scope.messages().filter(role__in=(Message.Role.BOT, Message.Role.AGENT))
+    for row in _by_day(talk).values("day", "role", "source").annotate(n=Count("id")):
+        source = Source.AGENT if row["role"] == Message.Role.AGENT else row["source"]
+        if source in SOURCES and row["day"] in counts:
+            counts[row["day"]][source] += row["n"]
     return [DayMix(day, {s: c[s] for s in SOURCES}) for day, c in counts.items()]
 
 
@@ -258,6 +292,12 @@ def percentile(values: Sequence[float], p: float) -> float | None:
     return ordered[rank - 1]
 
 
+def _percentile_sql(rows: QuerySet[Message], column: str, count: int, p: float) -> float:
+    """Nearest rank, as `percentile`, with the database doing the sorting."""
+    rank = max(1, math.ceil(p / 100 * count))
+    return rows.order_by(column).values_list(column, flat=True)[rank - 1]
+
+
 @dataclass(frozen=True)
 class Latency:
     source: str
@@ -266,19 +306,20 @@ class Latency:
     p99: float | None
 
 
-def ttft_by_source(ds: Dataset) -> list[Latency]:
-    """Time to first token (ms after the visitor's message was stored) from each bot answer's
-    trace, per source."""
-    values: dict[str, list[float]] = defaultdict(list)
-    for m in ds.range_messages():
-        ttft = m.trace.get("ttft_ms")
-        if m.role == "bot" and isinstance(ttft, int | float):
-            values[m.source].append(float(ttft))
-    return [
-        Latency(s, len(values[s]), percentile(values[s], 50), percentile(values[s], 99))
-        for s in SOURCES
-        if values.get(s)
-    ]
+def ttft_by_source(scope: Scope) -> list[Latency]:
+    """Time to first token (ms after the visitor's message was stored) of bot answers, per
+    source."""
+    timed = scope.answers().filter(first_token_ms__isnull=False)
+    counts = dict(timed.values("source").annotate(n=Count("id")).values_list("source", "n"))
+    rows = []
+    for source in SOURCES:
+        if n := counts.get(source, 0):
+            of_source = timed.filter(source=source)
+            p50 = _percentile_sql(of_source, "first_token_ms", n, 50)
+            rows.append(
+                Latency(source, n, p50, _percentile_sql(of_source, "first_token_ms", n, 99))
+            )
+    return rows
 
 
 @dataclass(frozen=True)
@@ -293,23 +334,23 @@ class Costs:
         return self.conversation_total / self.conversations if self.conversations else 0.0
 
 
-def costs(ds: Dataset) -> Costs:
+def costs(scope: Scope) -> Costs:
     """Model cost (every llm step's cost, including cut-off attempts) per day of the answer, and
     the mean over conversations started in the range (conversations without a model call count
     as zero)."""
-    per_day: dict[dt.date, float] = dict.fromkeys(ds.days(), 0.0)
-    for m in ds.range_messages():
-        if m.role == "bot":
-            per_day[_local_day(m.created_at)] += trace_cost(m.trace)
-    started = {c.id for c in ds.conversations}
-    conversation_total = sum(
-        trace_cost(m.trace) for m in ds.messages if m.role == "bot" and m.conversation_id in started
-    )
+    per_day: dict[dt.date, float] = dict.fromkeys(scope.days(), 0.0)
+    for row in _by_day(scope.answers()).annotate(cost=Sum("cost_usd")):
+        if row["day"] in per_day:
+            per_day[row["day"]] += row["cost"] or 0.0
+    started = scope.conversations()
+    conversation_total = Message.objects.filter(
+        role=Message.Role.BOT, conversation__in=started
+    ).aggregate(cost=Sum("cost_usd"))["cost"]
     return Costs(
         by_day=[(day, round(cost, 6)) for day, cost in per_day.items()],
         total=round(sum(per_day.values()), 6),
-        conversations=len(started),
-        conversation_total=round(conversation_total, 6),
+        conversations=started.count(),
+        conversation_total=round(conversation_total or 0.0, 6),
     )
 
 
@@ -327,10 +368,18 @@ class Handoffs:
         return _share(self.handed_off, self.conversations)
 
 
-def handoffs(ds: Dataset) -> Handoffs:
+def handoffs(scope: Scope) -> Handoffs:
     """Conversations started in the range that went to the queue, by the latest reason."""
-    reasons = Counter(c.handoff_reason for c in ds.conversations if c.handoff_reason)
-    return Handoffs(len(ds.conversations), sum(reasons.values()), reasons.most_common())
+    started = scope.conversations()
+    reasons = (
+        started.exclude(handoff_reason="")
+        .values("handoff_reason")
+        .annotate(n=Count("id"))
+        .order_by("-n", "handoff_reason")
+        .values_list("handoff_reason", "n")
+    )
+    by_reason = list(reasons)
+    return Handoffs(started.count(), sum(n for _, n in by_reason), by_reason)
 
 
 @dataclass(frozen=True)
@@ -344,12 +393,16 @@ class Thumbs:
         return _share(self.up, self.up + self.down)
 
 
-def thumbs(ds: Dataset) -> Thumbs:
+def thumbs(scope: Scope) -> Thumbs:
     """Thumbs on bot answers given in the range."""
+    votes = Feedback.objects.filter(message__in=scope.answers())
     counts: dict[str, Counter[str]] = defaultdict(Counter)
-    for m in ds.range_messages():
-        if m.role == "bot" and m.feedback:
-            counts[m.source][m.feedback] += 1
+    for source, value, n in (
+        votes.values("message__source", "value")
+        .annotate(n=Count("id"))
+        .values_list("message__source", "value", "n")
+    ):
+        counts[source][value] += n
     rows = [(s, counts[s]["up"], counts[s]["down"]) for s in SOURCES if s in counts]
     return Thumbs(sum(r[1] for r in rows), sum(r[2] for r in rows), rows)
 
@@ -372,9 +425,15 @@ class Csat:
         return _share(sum(n for r, n in self.distribution if r >= 4), self.count)
 
 
-def csat(ds: Dataset) -> Csat:
-    ratings = Counter(c.rating for c in ds.conversations if c.rating)
-    return Csat([(r, ratings[r]) for r in range(1, 6)])
+def csat(scope: Scope) -> Csat:
+    ratings = dict(
+        scope.conversations()
+        .filter(rating__isnull=False)
+        .values("rating")
+        .annotate(n=Count("id"))
+        .values_list("rating", "n")
+    )
+    return Csat([(r, ratings.get(r, 0)) for r in range(1, 6)])
 
 
 # --- breaker events --------------------------------------------------------------------------
@@ -402,27 +461,24 @@ class BreakerEvents:
         return sum(d.models_down for d in self.by_day)
 
 
-def breaker_events(ds: Dataset) -> BreakerEvents:
+def breaker_events(scope: Scope) -> BreakerEvents:
     """Breaker transitions are not stored (only counters in shared state, see the model router
-    page), so the events are read from answer traces: tiers skipped for an open breaker, tiers
-    that failed, and answers where every model was down."""
-    days = {day: [0, 0, 0] for day in ds.days()}
+    page), so the events are the answers' own: tiers skipped for an open breaker, tiers that
+    failed, and answers where every model was down."""
+    days = {day: [0, 0, 0] for day in scope.days()}
+    per_day = _by_day(scope.answers()).annotate(
+        skipped=Sum("tiers_skipped"),
+        failed=Sum("tiers_failed"),
+        down=Count("id", filter=Q(models_down=True)),
+    )
+    for row in per_day:
+        if row["day"] in days:
+            days[row["day"]] = [row["skipped"] or 0, row["failed"] or 0, row["down"]]
     tiers: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for m in ds.range_messages():
-        if m.role != "bot":
-            continue
-        counts = days[_local_day(m.created_at)]
-        for step in m.trace.get("steps", []):
-            if step.get("stage") != Source.LLM:
-                continue
-            tier = (step.get("detail") or {}).get("tier", "?")
-            if step.get("decision") == Decision.TIER_SKIPPED:
-                counts[0] += 1
-                tiers[tier][0] += 1
-            elif step.get("decision") == Decision.TIER_FAILED:
-                counts[1] += 1
-                tiers[tier][1] += 1
-        counts[2] += models_were_down(m.trace)
+    with_events = scope.answers().filter(Q(tiers_skipped__gt=0) | Q(tiers_failed__gt=0))
+    for events in with_events.values_list("tier_events", flat=True).iterator():
+        for tier, decision in events:
+            tiers[tier][0 if decision == Decision.TIER_SKIPPED else 1] += 1
     return BreakerEvents(
         [BreakerDay(day, *c) for day, c in days.items()],
         sorted(((t, s, f) for t, (s, f) in tiers.items()), key=lambda r: (-r[1] - r[2], r[0])),
@@ -443,11 +499,8 @@ class Unanswered:
 def _not_answered_by_faq(reply: MessageRow) -> bool:
     if reply.source == Source.FALLBACK:
         return True
-    step = _faq_step(reply.trace)
     # Decided when it was asked, at the operating point of that locale's model then.
-    return (
-        reply.source != Source.FAQ and step is not None and step.get("decision") == BELOW_THRESHOLD
-    )
+    return reply.source != Source.FAQ and reply.faq_decision == BELOW_THRESHOLD
 
 
 def top_unanswered(ds: Dataset, limit: int = TOP_UNANSWERED) -> list[Unanswered]:
@@ -463,7 +516,7 @@ def top_unanswered(ds: Dataset, limit: int = TOP_UNANSWERED) -> list[Unanswered]
                 groups[key].append((m, reply))
     rows = []
     for pairs in groups.values():
-        scores = [s["score"] for _, r in pairs if (s := _faq_step(r.trace)) and "score" in s]
+        scores = [r.faq_score for _, r in pairs if r.faq_score is not None]
         rows.append(
             Unanswered(
                 text=pairs[-1][0].text,
@@ -494,34 +547,20 @@ class Grounding:
         return _share(self.ungrounded_sent + self.ungrounded_replaced, self.with_sources)
 
 
-def _nothing_relevant(trace: dict[str, Any]) -> bool:
-    return any(step.get("decision") == Decision.NOTHING_RELEVANT for step in _llm_steps(trace))
-
-
-def grounding(ds: Dataset) -> Grounding:
-    counts: Counter[str] = Counter()
-    for m in ds.range_messages():
-        if m.role != "bot":
-            continue
-        if _nothing_relevant(m.trace):
-            counts["nothing_relevant"] += 1
-        for step in _llm_steps(m.trace):
-            grounded = step.get("detail", {}).get("grounded")
-            if grounded is None:
-                continue
-            counts["with_sources"] += 1
-            if grounded:
-                counts["grounded"] += 1
-            elif step.get("detail", {}).get("replaced"):
-                counts["replaced"] += 1
-            else:
-                counts["sent"] += 1
+def grounding(scope: Scope) -> Grounding:
+    answers = scope.answers()
+    checked = dict(
+        answers.exclude(grounding=Check.NONE)
+        .values("grounding")
+        .annotate(n=Count("id"))
+        .values_list("grounding", "n")
+    )
     return Grounding(
-        with_sources=counts["with_sources"],
-        grounded=counts["grounded"],
-        ungrounded_sent=counts["sent"],
-        ungrounded_replaced=counts["replaced"],
-        nothing_relevant=counts["nothing_relevant"],
+        with_sources=sum(checked.values()),
+        grounded=checked.get(Check.GROUNDED, 0),
+        ungrounded_sent=checked.get(Check.UNGROUNDED, 0),
+        ungrounded_replaced=checked.get(Check.REPLACED, 0),
+        nothing_relevant=answers.filter(nothing_relevant=True).count(),
     )
 
 
@@ -562,7 +601,7 @@ def content_gaps(ds: Dataset, limit: int = TOP_GAPS) -> list[ContentGap]:
     asked = [
         m.text
         for m in ds.range_messages()
-        if m.is_question and (r := replies.get(m.id)) and _nothing_relevant(r.trace)
+        if m.is_question and (r := replies.get(m.id)) and r.nothing_relevant
     ][-MAX_GAP_QUESTIONS:]
     by_locale: dict[str, list[str]] = defaultdict(list)
     for text in asked:
@@ -597,11 +636,8 @@ class Resolution:
 
 def _topics(visitor: MessageRow, reply: MessageRow | None) -> set[str]:
     topics = {f"text:{normalise_question(visitor.text)}"}
-    step = _faq_step(reply.trace) if reply else None
-    if step and (step.get("score") or 0) >= SAME_TOPIC_FAQ_SCORE:
-        faq_id = (step.get("detail") or {}).get("faq_id")
-        if faq_id is not None:
-            topics.add(f"faq:{faq_id}")
+    if reply and reply.faq_id is not None and (reply.faq_score or 0) >= SAME_TOPIC_FAQ_SCORE:
+        topics.add(f"faq:{reply.faq_id}")
     return topics
 
 
@@ -701,7 +737,8 @@ class Dashboard:
 
 
 def dashboard(start_day: dt.date, end_day: dt.date, *, include_demo: bool = True) -> Dashboard:
-    ds = load(start_day, end_day, include_demo=include_demo)
+    scope = Scope.of_days(start_day, end_day, include_demo=include_demo)
+    ds = load(scope)
     return Dashboard(
         include_demo=include_demo,
         start=start_day,
@@ -709,15 +746,15 @@ def dashboard(start_day: dt.date, end_day: dt.date, *, include_demo: bool = True
         truncated=ds.truncated,
         conversations=len(ds.conversations),
         deflection=deflection(ds),
-        source_mix=source_mix(ds),
-        ttft=ttft_by_source(ds),
-        costs=costs(ds),
-        handoffs=handoffs(ds),
-        thumbs=thumbs(ds),
-        csat=csat(ds),
-        breakers=breaker_events(ds),
+        source_mix=source_mix(scope),
+        ttft=ttft_by_source(scope),
+        costs=costs(scope),
+        handoffs=handoffs(scope),
+        thumbs=thumbs(scope),
+        csat=csat(scope),
+        breakers=breaker_events(scope),
         unanswered=top_unanswered(ds),
         resolution=resolution(ds),
-        grounding=grounding(ds),
+        grounding=grounding(scope),
         content_gaps=content_gaps(ds),
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import connection
 
+from chatbot import answer_facts
 from chatbot.models import Conversation, Message
 
 
@@ -30,6 +31,7 @@ _MESSAGE_COLUMNS = (
     "trace",
     "citations",
     "created_at",
+    *answer_facts.COLUMNS,
 )
 
 
@@ -67,9 +69,10 @@ def message_store(
     citations: list[dict[str, Any]] | None = None,
     skip_duplicate: bool = False,
 ) -> Message | None:
-    """The new message, as the ORM would have returned it. `skip_duplicate`: a message of the
-    same client id stored before is left alone and None returned (ON CONFLICT DO NOTHING), no
-    exception and no savepoint."""
+    """The new message, as the ORM would have returned it, a bot answer with its facts taken
+    from its trace. `skip_duplicate`: a message of the same client id stored before is left alone
+    and None returned (ON CONFLICT DO NOTHING), no exception and no savepoint."""
+    facts = answer_facts.answer_facts(trace) if trace and role == Message.Role.BOT else None
     fields = {
         "conversation_id": conversation_id,
         "role": role,
@@ -80,6 +83,7 @@ def message_store(
         "trace": trace if trace is not None else {},
         "citations": citations or [],
         "created_at": created_at,
+        **(facts or answer_facts.NO_FACTS).columns(),
     }
     statement = "insert_unless_duplicate" if skip_duplicate else "insert"
     with connection.cursor() as cursor:

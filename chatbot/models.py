@@ -139,6 +139,23 @@ class Message(models.Model):
         Attachment, null=True, blank=True, on_delete=models.SET_NULL, related_name="message"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # A bot answer's facts, taken from its trace when it is stored (chatbot.answer_facts):
+    # what analytics and reports aggregate in SQL, instead of reading every trace.
+    first_token_ms = models.FloatField(null=True, blank=True)
+    cost_usd = models.FloatField(default=0.0)
+    llm_model = models.CharField(max_length=200, blank=True, default="")
+    llm_tier = models.CharField(max_length=64, blank=True, default="")
+    llm_called = models.BooleanField(default=False)
+    faq_id = models.IntegerField(null=True, blank=True)
+    faq_score = models.FloatField(null=True, blank=True)
+    faq_decision = models.CharField(max_length=32, blank=True, default="")
+    grounding = models.CharField(max_length=16, blank=True, default="")
+    nothing_relevant = models.BooleanField(default=False)
+    models_down = models.BooleanField(default=False)
+    answer_promised = models.BooleanField(default=False)
+    tiers_skipped = models.PositiveSmallIntegerField(default=0)
+    tiers_failed = models.PositiveSmallIntegerField(default=0)
+    tier_events = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["id"]

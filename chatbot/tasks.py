@@ -27,7 +27,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from chatbot import services
+from chatbot import message_sql, services
 from chatbot.llm import notices, pending
 from chatbot.llm.client import clients_close
 from chatbot.llm.signals import model_recovered
@@ -94,12 +94,13 @@ def _store(*, visitor_id: int, text: str, trace: dict) -> Message | None:
     if not QueuedQuestion.objects.filter(message_id=visitor_id).delete()[0]:
         transaction.set_rollback(True)
         return None  # answered already
-    return Message.objects.create(
+    return message_sql.message_store(
         conversation_id=visitor.conversation_id,
         role=Message.Role.BOT,
         text=text,
         source=Source.LLM,
         trace={**trace, "queued_reply_to": visitor_id},
+        created_at=timezone.now(),
     )
 
 

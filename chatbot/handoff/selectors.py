@@ -11,10 +11,8 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Avg, Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from chatbot.llm.retry import Kind
 from chatbot.models import AgentNote, AgentPresence, Conversation, LeftMessage, Message
-from chatbot.outcomes import Decision, Source
-from chatbot.ratelimit import LIMITED_DECISIONS
+from chatbot.outcomes import Source
 from chatbot.services import message_payload
 from chatbot.services import user_display_name as agent_name
 from knowledge.models import AnswerVariant
@@ -379,25 +377,6 @@ def fallback_streak(*, conversation_id: int, limit: int) -> int:
             break
         streak += 1
     return streak
-
-
-# Steps that show a model was reachable, or that a limit rather than the models kept the stage
-# from asking.
-_MODELS_UP = frozenset({Decision.ANSWERED, Decision.INTERRUPTED, *LIMITED_DECISIONS})
-
-
-def models_were_down(trace: dict[str, Any]) -> bool:
-    """A fallback answer given because every model tier failed (not because one declined: a
-    tier that answered nothing was up)."""
-    llm_steps = [s for s in trace.get("steps", []) if s.get("stage") == Source.LLM]
-    return (
-        trace.get("source") == Source.FALLBACK
-        and bool(llm_steps)
-        and not any(
-            s.get("decision") in _MODELS_UP or (s.get("detail") or {}).get("kind") == Kind.EMPTY
-            for s in llm_steps
-        )
-    )
 
 
 def conversation_owner_id(*, public_id: str) -> int | None:

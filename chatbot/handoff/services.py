@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from chatbot import message_sql, metrics
+from chatbot.answer_facts import models_were_down
 from chatbot.handoff import assignment, faq_draft, notify, phrasings, selectors, tasks
 from chatbot.handoff.errors import HandoffError
 from chatbot.models import (
@@ -186,11 +187,7 @@ def handoff_after_bot_answer(*, conversation_id: int, trace: dict[str, Any]) -> 
     Both cases need this answer to be a fallback; any other answer ends the streak."""
     if trace.get("source") != Source.FALLBACK:
         return False
-    if (
-        settings.HANDOFF_WHEN_MODELS_DOWN
-        and selectors.models_were_down(trace)
-        and selectors.agents_online()
-    ):
+    if settings.HANDOFF_WHEN_MODELS_DOWN and models_were_down(trace) and selectors.agents_online():
         return conversation_handoff(conversation_id=conversation_id, reason=Reason.MODELS_DOWN)
     streak = settings.HANDOFF_FALLBACK_STREAK
     if (

@@ -1,18 +1,14 @@
-"""Model cost per day and per conversation, summed from the traces stored with bot messages
-(every llm step carries its own cost, including attempts that were cut off)."""
+"""Model cost per day and per conversation, summed in SQL from the cost stored with each bot
+message (every llm step's cost, attempts that were cut off included: chatbot.answer_facts)."""
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from chatbot.models import Message
-
-
-def trace_cost(trace: dict[str, Any]) -> float:
-    return sum(step.get("cost") or 0.0 for step in trace.get("steps", []))
 
 
 @dataclass(frozen=True)
@@ -23,18 +19,22 @@ class CostReport:
 
 def cost_report(*, days: int = 7, top: int = 10) -> CostReport:
     since = timezone.now() - dt.timedelta(days=days)
-    per_day: dict[dt.date, list[float]] = defaultdict(list)
-    per_conversation: dict[str, list[float]] = defaultdict(list)
-    rows = Message.objects.filter(role=Message.Role.BOT, created_at__gte=since).values_list(
-        "conversation__public_id", "created_at", "trace"
+    answers = Message.objects.filter(role=Message.Role.BOT, created_at__gte=since)
+    by_day = (
+        answers.annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(cost=Sum("cost_usd"), answers=Count("id"))
+        .order_by("-day")
     )
-    for public_id, created, trace in rows.iterator():
-        cost = trace_cost(trace or {})
-        per_day[created.date()].append(cost)
-        per_conversation[public_id].append(cost)
-    by_day = sorted(((d, round(sum(c), 6), len(c)) for d, c in per_day.items()), reverse=True)
-    conversations = sorted(
-        ((p, round(sum(c), 6), len(c)) for p, c in per_conversation.items()),
-        key=lambda row: -row[1],
+    conversations = (
+        answers.values("conversation__public_id")
+        .annotate(cost=Sum("cost_usd"), answers=Count("id"))
+        .order_by("-cost", "conversation__public_id")[:top]
     )
-    return CostReport(by_day, conversations[:top])
+    return CostReport(
+        [(row["day"], round(row["cost"], 6), row["answers"]) for row in by_day],
+        [
+            (row["conversation__public_id"], round(row["cost"], 6), row["answers"])
+            for row in conversations
+        ],
+    )

@@ -8,6 +8,8 @@ import pytest
 
 from chatbot import analytics
 from chatbot.analytics import ConversationRow, Dataset, MessageRow
+from chatbot.answer_facts import NO_FACTS, answer_facts
+from chatbot.models import Conversation, Feedback, Message
 
 DAY1 = dt.date(2025, 3, 10)
 DAY2 = dt.date(2025, 3, 11)
@@ -35,16 +37,20 @@ FALLBACK = {"stage": "fallback", "decision": "canned_answer"}
 
 
 class Builder:
-    """Conversations and messages as `load` would return them."""
+    """Conversations and messages as `load` would return them, or stored in the database for
+    the figures computed in SQL."""
 
     def __init__(self) -> None:
         self.conversations: list[ConversationRow] = []
         self.messages: list[MessageRow] = []
         self.tokens: dict[int, str] = {}
+        self.every_conversation: dict[int, ConversationRow] = {}
+        self.traces: dict[int, dict[str, Any]] = {}
 
     def conversation(self, token: str, at: dt.datetime, **fields: Any) -> int:
         row = ConversationRow(next(_ids), token, at, **fields)
         self.conversations.append(row)
+        self.every_conversation[row.id] = row
         self.tokens[row.id] = token
         return row.id
 
@@ -62,6 +68,8 @@ class Builder:
         visitor = MessageRow(next(_ids), conversation, token, "visitor", at, text)
         self.messages.append(visitor)
         if source is not None:
+            answer = {"source": source, **(answer_trace or {})}
+            facts = answer_facts(answer)
             bot = MessageRow(
                 next(_ids),
                 conversation,
@@ -70,11 +78,16 @@ class Builder:
                 at + dt.timedelta(seconds=1),
                 "answer",
                 source,
-                answer_trace or {},
                 reply_to_id=visitor.id,
                 feedback=feedback,
+                llm_called=facts.llm_called,
+                faq_id=facts.faq_id,
+                faq_score=facts.faq_score,
+                faq_decision=facts.faq_decision,
+                nothing_relevant=facts.nothing_relevant,
             )
             self.messages.append(bot)
+            self.traces[bot.id] = answer
 
     def agent(self, conversation: int, at: dt.datetime) -> None:
         token = self.tokens[conversation]
@@ -84,9 +97,39 @@ class Builder:
         self.messages.sort(key=lambda m: (m.created_at, m.id))
         return Dataset(*analytics.day_range(start, end), self.conversations, self.messages)
 
+    def store(self, start: dt.date = DAY1, end: dt.date = DAY2) -> analytics.Scope:
+        """The same rows in the database (answers stored with their facts, as the app stores
+        them), and the scope of the range."""
+        stored: dict[int, Conversation] = {}
+        for row in self.every_conversation.values():
+            conversation = Conversation.objects.create(
+                visitor_token=row.visitor_token,
+                handoff_reason=row.handoff_reason,
+                rating=row.rating,
+            )
+            Conversation.objects.filter(pk=conversation.pk).update(created_at=row.created_at)
+            stored[row.id] = conversation
+        stored_ids: dict[int, int] = {}
+        for m in sorted(self.messages, key=lambda m: (m.created_at, m.id)):
+            trace = self.traces.get(m.id, {})
+            message = Message.objects.create(
+                conversation=stored[m.conversation_id],
+                role=m.role,
+                text=m.text,
+                source=m.source,
+                trace=trace,
+                reply_to_id=stored_ids.get(m.reply_to_id),
+                **(answer_facts(trace) if m.role == "bot" else NO_FACTS).columns(),
+            )
+            Message.objects.filter(pk=message.pk).update(created_at=m.created_at)
+            if m.feedback:
+                Feedback.objects.create(message=message, value=m.feedback)
+            stored_ids[m.id] = message.pk
+        return analytics.Scope.of_days(start, end)
+
 
 @pytest.fixture
-def ds() -> Dataset:
+def seven() -> Builder:
     """Seven conversations over two days (see each figure's test for what they add up to)."""
     b = Builder()
     h = dt.timedelta(hours=1)
@@ -125,7 +168,17 @@ def ds() -> Dataset:
     c8 = b.conversation("G", T0 + 48 * h)
     b.conversations.pop()
     b.turn(c8, T0 + 48 * h, "later question", "faq", trace("faq", 10, faq(0.9)), "up")
-    return b.dataset()
+    return b
+
+
+@pytest.fixture
+def ds(seven: Builder) -> Dataset:
+    return seven.dataset()
+
+
+@pytest.fixture
+def scope(seven: Builder, db) -> analytics.Scope:
+    return seven.store()
 
 
 def test_deflection_counts_conversations_and_messages_answered_by_faq_or_cache(ds):
@@ -150,8 +203,8 @@ def test_a_handed_off_conversation_is_not_deflected_even_with_faq_answers():
     assert analytics.deflection(b.dataset()).deflected == 0
 
 
-def test_source_mix_per_day_includes_agents_and_empty_days(ds):
-    mix = analytics.source_mix(ds)
+def test_source_mix_per_day_includes_agents_and_empty_days(scope):
+    mix = analytics.source_mix(scope)
     assert [m.day for m in mix] == [DAY1, DAY2]
     assert mix[0].counts == {"faq": 2, "cache": 1, "llm": 2, "fallback": 1, "agent": 2}
     assert mix[1].counts == {"faq": 0, "cache": 0, "llm": 0, "fallback": 1, "agent": 0}
@@ -165,40 +218,40 @@ def test_percentile_is_nearest_rank():
     assert analytics.percentile([], 50) is None
 
 
-def test_ttft_percentiles_by_source(ds):
-    rows = {r.source: r for r in analytics.ttft_by_source(ds)}
+def test_ttft_percentiles_by_source(scope):
+    rows = {r.source: r for r in analytics.ttft_by_source(scope)}
     assert list(rows) == ["faq", "cache", "llm", "fallback"]
     assert (rows["faq"].count, rows["faq"].p50, rows["faq"].p99) == (2, 30, 50)
     assert (rows["llm"].p50, rows["llm"].p99) == (900, 1100)
     assert (rows["fallback"].p50, rows["fallback"].p99) == (20, 3000)
 
 
-def test_cost_per_day_and_per_conversation(ds):
-    c = analytics.costs(ds)
+def test_cost_per_day_and_per_conversation(scope):
+    c = analytics.costs(scope)
     assert c.by_day == [(DAY1, 0.005), (DAY2, 0.0)]
     assert c.total == 0.005
     assert c.conversations == 7
     assert c.per_conversation == pytest.approx(0.005 / 7)
 
 
-def test_handoff_rate_and_reasons(ds):
-    h = analytics.handoffs(ds)
+def test_handoff_rate_and_reasons(scope):
+    h = analytics.handoffs(scope)
     assert (h.conversations, h.handed_off) == (7, 2)
     assert h.rate == pytest.approx(2 / 7)
     assert sorted(h.by_reason) == [("negative_feedback", 1), ("visitor_words", 1)]
 
 
-def test_thumbs_and_csat(ds):
-    t = analytics.thumbs(ds)
+def test_thumbs_and_csat(scope):
+    t = analytics.thumbs(scope)
     assert (t.up, t.down) == (1, 1)
     assert t.by_source == [("faq", 1, 0), ("fallback", 0, 1)]
-    c = analytics.csat(ds)
+    c = analytics.csat(scope)
     assert c.distribution == [(1, 0), (2, 1), (3, 0), (4, 0), (5, 1)]
     assert (c.count, c.mean, c.satisfied) == (2, 3.5, 0.5)
 
 
-def test_breaker_events_from_traces(ds):
-    b = analytics.breaker_events(ds)
+def test_breaker_events_from_the_answers_facts(scope):
+    b = analytics.breaker_events(scope)
     assert [(d.day, d.skipped, d.failed, d.models_down) for d in b.by_day] == [
         (DAY1, 1, 1, 1),
         (DAY2, 0, 0, 0),
@@ -297,7 +350,7 @@ def grounded_answer(grounded: bool, replaced: bool = False) -> dict[str, Any]:
     return {"stage": "llm", "decision": "answered", "detail": detail}
 
 
-def test_grounding_counts_cited_ungrounded_and_nothing_relevant():
+def test_grounding_counts_cited_ungrounded_and_nothing_relevant(db):
     b = Builder()
     c = b.conversation("A", T0)
     m = dt.timedelta(minutes=1)
@@ -308,7 +361,7 @@ def test_grounding_counts_cited_ungrounded_and_nothing_relevant():
         c, T0 + 3 * m, "garden furniture?", "fallback", trace("fallback", 20, NOTHING, NOT_FOUND)
     )
     b.turn(c, T0 + 4 * m, "hello", "llm", trace("llm", 500, llm_answer(0.0)))  # no sources
-    figures = analytics.grounding(b.dataset())
+    figures = analytics.grounding(b.store())
     assert figures == analytics.Grounding(
         with_sources=3, grounded=1, ungrounded_sent=1, ungrounded_replaced=1, nothing_relevant=1
     )

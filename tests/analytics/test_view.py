@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from chatbot import analytics
+from chatbot.answer_facts import answer_facts
 from chatbot.models import Conversation, Feedback, Message
 
 pytestmark = pytest.mark.django_db
@@ -39,6 +40,7 @@ def answered(conversation: Conversation, at: dt.datetime, source: str, cost: flo
         source=source,
         reply_to=question,
         trace=trace,
+        **answer_facts(trace).columns(),
     )
 
 
@@ -52,7 +54,7 @@ def test_load_reads_the_range_with_feedback_and_the_day_after_for_recontact():
     after = conversation_at(start + dt.timedelta(days=1, hours=2), visitor_token="t1")
     answered(after, start + dt.timedelta(days=1, hours=2), "llm")
 
-    ds = analytics.load(dt.date(2025, 3, 10), dt.date(2025, 3, 10))
+    ds = analytics.load(analytics.Scope.of_days(dt.date(2025, 3, 10), dt.date(2025, 3, 10)))
 
     assert [c.id for c in ds.conversations] == [inside.pk]
     assert ds.conversations[0].rating == 5
@@ -62,14 +64,22 @@ def test_load_reads_the_range_with_feedback_and_the_day_after_for_recontact():
     assert not ds.truncated
 
 
-def test_load_marks_a_truncated_range(monkeypatch):
+def test_a_truncated_range_keeps_its_newest_messages_and_the_sums_count_them_all(monkeypatch):
     monkeypatch.setattr(analytics, "MAX_MESSAGES", 3)
     today = timezone.localdate()
     c = Conversation.objects.create()
-    for _ in range(2):
-        answered(c, timezone.now(), "faq")
-    ds = analytics.load(today, today)
+    now = timezone.now()
+    for minutes, cost in ((3, 0.5), (2, 0.25), (1, 0.125)):
+        answered(c, now - dt.timedelta(minutes=minutes), "llm", cost=cost)
+    scope = analytics.Scope.of_days(today, today)
+    ds = analytics.load(scope)
     assert ds.truncated and len(ds.messages) == 3
+    assert [m.created_at for m in ds.messages] == sorted(m.created_at for m in ds.messages)
+    assert ds.messages[-1].role == "bot" and ds.messages[-1].created_at > now - dt.timedelta(
+        minutes=1
+    ), "the newest answer is read, the oldest left out"
+    assert analytics.costs(scope).total == 0.875, "SQL sums are not capped"
+    assert analytics.source_mix(scope)[-1].counts["llm"] == 3
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ nobody is handed to a person for it. Real sockets, the upstream simulator as the
 import pytest
 from channels.db import database_sync_to_async
 
-from chatbot.handoff.selectors import models_were_down
+from chatbot.answer_facts import models_were_down
 from chatbot.models import Message
 from chatbot.outcomes import Decision
 from chatbot.pipeline.fallback_stage import QUEUED_FLAG

@@ -87,7 +87,7 @@ async def test_try_again_answers_the_question_again_past_the_disliked_faq_answer
     # Asked once: the dashboard counts one visitor question, and the model's second try is
     # not an "unanswered by the FAQ" question.
     today = timezone.localdate()
-    ds = await database_sync_to_async(analytics.load)(today, today)
+    ds = await database_sync_to_async(analytics.load)(analytics.Scope.of_days(today, today))
     assert analytics.deflection(ds).visitor_messages == 1
     assert analytics.top_unanswered(ds) == []
 

@@ -1,7 +1,7 @@
 """`models_were_down` (handoff to a person, analytics' "models down"): a fallback answer counts
 only when every tier failed, not when a model was up and answered nothing."""
 
-from chatbot.handoff.selectors import models_were_down
+from chatbot.answer_facts import models_were_down
 from chatbot.llm.simulator import Faults
 from chatbot.pipeline.base import Turn
 from chatbot.pipeline.fallback_stage import FallbackStage

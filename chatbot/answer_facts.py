@@ -1,0 +1,118 @@
+"""The facts the product reads about a bot answer, taken from its trace once, when the answer is
+stored: columns of the message that analytics and reports aggregate in SQL (docs/analytics.md)."""
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+from chatbot.llm.pending import QUEUED_FLAG
+from chatbot.llm.retry import Kind
+from chatbot.outcomes import Decision, Source
+from chatbot.ratelimit import LIMITED_DECISIONS
+
+# Steps that show a model was reachable, or that a limit rather than the models kept the stage
+# from asking.
+_MODELS_UP = frozenset({Decision.ANSWERED, Decision.INTERRUPTED, *LIMITED_DECISIONS})
+_TIER_EVENTS = (Decision.TIER_SKIPPED, Decision.TIER_FAILED)
+
+
+class Grounding(StrEnum):
+    """How a model answer given help-centre sources stood up to the citation check."""
+
+    NONE = ""  # no sources given (or not a model answer)
+    GROUNDED = "grounded"
+    UNGROUNDED = "ungrounded"  # sent to the visitor all the same
+    REPLACED = "replaced"  # replaced by the not-found answer
+
+
+@dataclass(frozen=True)
+class AnswerFacts:
+    first_token_ms: float | None = None
+    cost_usd: float = 0.0  # every model step's cost, cut-off attempts included
+    llm_model: str = ""  # the model of the answering step
+    llm_tier: str = ""
+    llm_called: bool = False  # some model tier was asked (or skipped), whoever answered
+    faq_id: int | None = None  # the FAQ stage's best candidate, answered or not
+    faq_score: float | None = None
+    faq_decision: str = ""
+    grounding: str = Grounding.NONE
+    nothing_relevant: bool = False
+    models_down: bool = False
+    answer_promised: bool = False  # the answer promises a model's answer later (question queued)
+    tiers_skipped: int = 0
+    tiers_failed: int = 0
+    tier_events: tuple[tuple[str, str], ...] = ()  # (tier, decision), in order
+
+    def columns(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["tier_events"] = [list(event) for event in self.tier_events]
+        return values
+
+
+NO_FACTS = AnswerFacts()
+COLUMNS = tuple(NO_FACTS.columns())
+
+
+def _steps(trace: dict[str, Any], stage: str) -> list[dict[str, Any]]:
+    return [step for step in trace.get("steps", ()) if step.get("stage") == stage]
+
+
+def models_were_down(trace: dict[str, Any]) -> bool:
+    """A fallback answer given because every model tier failed (not because one declined: a
+    tier that answered nothing was up)."""
+    llm_steps = _steps(trace, Source.LLM)
+    return (
+        trace.get("source") == Source.FALLBACK
+        and bool(llm_steps)
+        and not any(
+            s.get("decision") in _MODELS_UP or (s.get("detail") or {}).get("kind") == Kind.EMPTY
+            for s in llm_steps
+        )
+    )
+
+
+def _answering_step(trace: dict[str, Any]) -> dict[str, Any]:
+    source = trace.get("source")
+    return next((s for s in reversed(trace.get("steps", ())) if s.get("stage") == source), {})
+
+
+def _grounding(detail: dict[str, Any]) -> Grounding:
+    grounded = detail.get("grounded")
+    if grounded is None:
+        return Grounding.NONE
+    if grounded:
+        return Grounding.GROUNDED
+    return Grounding.REPLACED if detail.get("replaced") else Grounding.UNGROUNDED
+
+
+def answer_facts(trace: dict[str, Any]) -> AnswerFacts:
+    """The stored trace (`Trace.to_dict()`) of a bot answer, reduced to its facts."""
+    steps = trace.get("steps", ())
+    llm_steps = _steps(trace, Source.LLM)
+    faq = next(iter(_steps(trace, Source.FAQ)), {})
+    answering = _answering_step(trace)
+    detail = answering.get("detail") or {}
+    events = tuple(
+        (str((s.get("detail") or {}).get("tier", "?")), str(s["decision"]))
+        for s in llm_steps
+        if s.get("decision") in _TIER_EVENTS
+    )
+    ttft = trace.get("ttft_ms")
+    faq_id = (faq.get("detail") or {}).get("faq_id")
+    return AnswerFacts(
+        first_token_ms=float(ttft) if isinstance(ttft, int | float) else None,
+        cost_usd=sum(step.get("cost") or 0.0 for step in steps),
+        llm_model=str(answering.get("model") or ""),
+        llm_tier=str(detail.get("tier") or "") if answering.get("stage") == Source.LLM else "",
+        llm_called=bool(llm_steps),
+        faq_id=faq_id if isinstance(faq_id, int) else None,
+        faq_score=faq.get("score"),
+        faq_decision=str(faq.get("decision") or ""),
+        grounding=_grounding(detail) if answering.get("stage") == Source.LLM else Grounding.NONE,
+        nothing_relevant=any(s.get("decision") == Decision.NOTHING_RELEVANT for s in llm_steps),
+        models_down=models_were_down(trace),
+        answer_promised=any((s.get("detail") or {}).get(QUEUED_FLAG) for s in steps),
+        tiers_skipped=sum(decision == Decision.TIER_SKIPPED for _, decision in events),
+        tiers_failed=sum(decision == Decision.TIER_FAILED for _, decision in events),
+        tier_events=events,
+    )
