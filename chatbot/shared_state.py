@@ -28,7 +28,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from chatbot import metrics
+from chatbot import lua, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -254,16 +254,8 @@ class RedisState:
         )
 
 
-# Renew or drop a claim only while it is still the caller's: one that lapsed (its holder
-# stalled past the expiry) and was taken by another process is that process's now.
-_EXTEND = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
-return 0
-"""
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
+_EXTEND = lua.script("claim_extend")
+_RELEASE = lua.script("claim_release")
 
 
 def _nothing() -> None:

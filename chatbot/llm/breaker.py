@@ -25,6 +25,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from chatbot import lua
 from chatbot.llm import backend
 
 Clock = Callable[[], float]
@@ -69,119 +70,13 @@ class BreakerState:
     closes: int
 
 
-# The sliding window, shared by both scripts. KEYS[1]; ARGV: now, window_s, slots. Slot i holds
-# its index `t`, successes `s`, failures `f` and calls dropped by the throttle `d`.
-_WINDOW = """
-local key = KEYS[1]
-local now = tonumber(ARGV[1])
-local slots = tonumber(ARGV[3])
-local idx = math.floor(now / (tonumber(ARGV[2]) / slots))
-local function bump(field)
-  local slot = idx % slots
-  if tonumber(redis.call('HGET', key, 't' .. slot)) ~= idx then
-    redis.call('HSET', key, 't' .. slot, idx, 's' .. slot, 0, 'f' .. slot, 0, 'd' .. slot, 0)
-  end
-  redis.call('HINCRBY', key, field .. slot, 1)
-  redis.call('EXPIRE', key, 86400)
-end
-local function totals()
-  local s, f, d = 0, 0, 0
-  for i = 0, slots - 1 do
-    local v = redis.call('HMGET', key, 't' .. i, 's' .. i, 'f' .. i, 'd' .. i)
-    if tonumber(v[1]) and tonumber(v[1]) > idx - slots then
-      s = s + tonumber(v[2])
-      f = f + tonumber(v[3])
-      d = d + (tonumber(v[4]) or 0)
-    end
-  end
-  return s, f, d
-end
-"""
-
-# ARGV (after the window's): draw, min_calls, K, cooldown, probes.
-# Returns {allowed, probe, retry_at, throttled}.
-_ALLOW = (
-    _WINDOW
-    + """
-local v = redis.call('HMGET', key, 'state', 'opened_at', 'probe_at', 'probes')
-if v[1] == 'open' then
-  local cooldown = tonumber(ARGV[7])
-  local opened_at = tonumber(v[2]) or 0
-  if now < opened_at + cooldown then return {0, 0, tostring(opened_at + cooldown), 0} end
-  local probe_at = tonumber(v[3]) or 0
-  local probes = tonumber(v[4]) or 0
-  if probes >= tonumber(ARGV[8]) then
-    if now < probe_at + cooldown then return {0, 0, tostring(probe_at + cooldown), 0} end
-    probes = 0
-    redis.call('HSET', key, 'probe_ok', 0, 'probe_failed', 0)
-  end
-  redis.call('HSET', key, 'probes', probes + 1, 'probe_at', tostring(now))
-  return {1, 1, '0', 0}
-end
-local s, f, d = totals()
-local requests = s + f + d
-if requests >= tonumber(ARGV[5]) then
-  if tonumber(ARGV[4]) < (requests - tonumber(ARGV[6]) * s) / (requests + 1) then
-    bump('d')
-    return {0, 0, '0', 1}
-  end
-end
-return {1, 0, '0', 0}
-"""
-)
-
-# ARGV (after the window's): ok, failure_rate, min_calls, cooldown, probes, probes to close.
-# Returns the transition: '', 'opened', 'reopened' or 'closed'.
-_RECORD = (
-    _WINDOW
-    + """
-local ok = ARGV[4] == '1'
-bump(ok and 's' or 'f')
-local v = redis.call('HMGET', key, 'state', 'opened_at')
-if v[1] == 'open' then
-  if now < (tonumber(v[2]) or 0) + tonumber(ARGV[7]) then return '' end
-  local needed = tonumber(ARGV[9])
-  local n = redis.call('HINCRBY', key, ok and 'probe_ok' or 'probe_failed', 1)
-  if ok and n >= needed then
-    for i = 0, slots - 1 do redis.call('HDEL', key, 't' .. i, 's' .. i, 'f' .. i, 'd' .. i) end
-    redis.call('HSET', key, 'state', 'closed', 'probes', 0, 'probe_ok', 0, 'probe_failed', 0)
-    redis.call('HINCRBY', key, 'closes', 1)
-    return 'closed'
-  end
-  if not ok and n > tonumber(ARGV[8]) - needed then
-    redis.call('HSET', key, 'opened_at', tostring(now), 'probes', 0, 'probe_ok', 0,
-      'probe_failed', 0)
-    return 'reopened'
-  end
-  return ''
-end
-local s, f, d = totals()
-if s + f + d >= tonumber(ARGV[6]) and f / (s + f) > tonumber(ARGV[5]) then
-  redis.call('HSET', key, 'state', 'open', 'opened_at', tostring(now), 'probes', 0,
-    'probe_ok', 0, 'probe_failed', 0)
-  redis.call('HINCRBY', key, 'opens', 1)
-  return 'opened'
-end
-return ''
-"""
-)
-
-
-# KEYS[1]; ARGV: opened_at. Opens the breaker (whatever its state), probes from scratch.
-# Returns 'opened', or '' when it was open already.
-_TRIP = """
-local was = redis.call('HGET', KEYS[1], 'state')
-redis.call('HSET', KEYS[1], 'state', 'open', 'opened_at', ARGV[1], 'probes', 0, 'probe_ok', 0,
-  'probe_failed', 0)
-redis.call('EXPIRE', KEYS[1], 86400)
-if was == 'open' then return '' end
-redis.call('HINCRBY', KEYS[1], 'opens', 1)
-return 'opened'
-"""
+_ALLOW = lua.script("breaker_window", "breaker_allow")
+_RECORD = lua.script("breaker_window", "breaker_record")
+_TRIP = lua.script("breaker_trip")
 
 
 def trip_in_memory(fields: dict[str, Any], opened_at: float) -> str:
-    """The rules of `_TRIP` on a dict standing for the Redis hash."""
+    """The rules of breaker_trip.lua on a dict standing for the Redis hash."""
     was = fields.get("state")
     fields.update(state="open", opened_at=opened_at, probes=0, probe_ok=0, probe_failed=0)
     if was == "open":
@@ -232,7 +127,7 @@ def _throttle(policy: BreakerPolicy, s: int, f: int, d: int) -> float:
 def allow_in_memory(
     fields: dict[str, Any], policy: BreakerPolicy, now: float, draw: float
 ) -> Permit:
-    """The rules of `_ALLOW` on a dict standing for the Redis hash."""
+    """The rules of breaker_allow.lua on a dict standing for the Redis hash."""
     if fields.get("state") == "open":
         opened_at = _num(fields, "opened_at")
         if now < opened_at + policy.cooldown_s:
@@ -252,7 +147,7 @@ def allow_in_memory(
 
 
 def record_in_memory(fields: dict[str, Any], policy: BreakerPolicy, now: float, ok: bool) -> str:
-    """The rules of `_RECORD` on a dict standing for the Redis hash."""
+    """The rules of breaker_record.lua on a dict standing for the Redis hash."""
     _bump(fields, policy, now, "s" if ok else "f")
     if fields.get("state") == "open":
         if now < _num(fields, "opened_at") + policy.cooldown_s:

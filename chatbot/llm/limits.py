@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from chatbot import lua
 from chatbot.llm import backend
 
 Clock = Callable[[], float]
@@ -32,41 +33,13 @@ class Verdict:
     retry_after_s: float = 0.0
 
 
-# KEYS: bucket keys. ARGV: now, then capacity, refill_per_s, cost for each key.
-_TAKE = """
-local now = tonumber(ARGV[1])
-local levels = {}
-local wait = 0
-for i = 1, #KEYS do
-  local cap = tonumber(ARGV[i * 3 - 1])
-  local rate = tonumber(ARGV[i * 3])
-  local cost = math.min(tonumber(ARGV[i * 3 + 1]), cap)
-  local v = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
-  local tokens = tonumber(v[1]) or cap
-  local ts = tonumber(v[2]) or now
-  if now > ts then tokens = math.min(cap, tokens + (now - ts) * rate) end
-  levels[i] = tokens
-  if tokens < cost then
-    local w = (cost - tokens) / rate
-    if w > wait then wait = w end
-  end
-end
-if wait > 0 then return {0, tostring(wait)} end
-for i = 1, #KEYS do
-  local cap = tonumber(ARGV[i * 3 - 1])
-  local rate = tonumber(ARGV[i * 3])
-  local cost = math.min(tonumber(ARGV[i * 3 + 1]), cap)
-  redis.call('HSET', KEYS[i], 'tokens', tostring(levels[i] - cost), 'ts', tostring(now))
-  redis.call('PEXPIRE', KEYS[i], math.ceil(cap / rate * 1000) + 1000)
-end
-return {1, '0'}
-"""
+_TAKE = lua.script("bucket_take")
 
 
 def take_in_memory(
     state: dict[str, tuple[float, float]], buckets: Sequence[Bucket], now: float
 ) -> Verdict:
-    """The same rules as the Lua script, on a dict of name -> (tokens, timestamp)."""
+    """The same rules as bucket_take.lua, on a dict of name -> (tokens, timestamp)."""
     levels = []
     wait = 0.0
     for bucket in buckets:
