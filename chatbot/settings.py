@@ -197,7 +197,9 @@ if REDIS_URL:
     CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "chatbot.channel_layer.InProcessChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "chatbot.embedded.channel_layer.InProcessChannelLayer"}
+    }
     CELERY_BROKER_URL = "memory://localhost/"
     CELERY_TASK_ALWAYS_EAGER = True
 

@@ -6,8 +6,8 @@ import asyncio
 import pytest
 from channels.exceptions import ChannelFull
 
-from chatbot import channel_layer
-from chatbot.channel_layer import InProcessChannelLayer
+from chatbot.embedded import channel_layer
+from chatbot.embedded.channel_layer import InProcessChannelLayer
 
 
 async def receive_all(layer: InProcessChannelLayer, channel: str) -> list[dict]:

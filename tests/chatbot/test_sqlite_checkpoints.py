@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from chatbot.sqlite_checkpoints import checkpoint, run_checkpoints, start_checkpointer
+from chatbot.embedded.sqlite_checkpoints import checkpoint, run_checkpoints, start_checkpointer
 
 sqlite_only = pytest.mark.skipif(
     settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3",
