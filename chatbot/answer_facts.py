@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from chatbot.llm.pending import QUEUED_FLAG
+from chatbot.llm.queued_flag import QUEUED_FLAG
 from chatbot.llm.retry import Kind
 from chatbot.outcomes import Decision, Source
 from chatbot.ratelimit import LIMITED_DECISIONS

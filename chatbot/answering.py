@@ -315,16 +315,16 @@ class StatusFrames:
         self._stage = stage
         loop = asyncio.get_running_loop()
         if loop.time() >= self.deadline:
-            await self._sent()  # statuses leave in order
-            await self._send()
+            await self._deadline_send_finished()  # statuses leave in order
+            await self._publish_stage()
         elif self._timer is None:
             self._timer = loop.call_at(self.deadline, self._on_deadline)
 
     def _on_deadline(self) -> None:
         self._timer = None
-        self._sending = asyncio.ensure_future(self._send())
+        self._sending = asyncio.ensure_future(self._publish_stage())
 
-    async def _send(self) -> None:
+    async def _publish_stage(self) -> None:
         stage, self._stage = self._stage, None
         if stage is None:
             return
@@ -345,9 +345,9 @@ class StatusFrames:
         """Before the answer's text: a status not sent yet never will be; one being sent goes
         out first, so no status follows a token."""
         self.discard()
-        await self._sent()
+        await self._deadline_send_finished()
 
-    async def _sent(self) -> None:
+    async def _deadline_send_finished(self) -> None:
         if self._sending is not None:
             sending, self._sending = self._sending, None
             await sending

@@ -28,7 +28,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from chatbot import message_sql, services
-from chatbot.llm import notices, pending
+from chatbot.llm import notices, queued_flag
 from chatbot.llm.client import clients_close
 from chatbot.llm.signals import model_recovered
 from chatbot.models import Conversation, Message, QueuedQuestion
@@ -120,7 +120,7 @@ async def answer_queued_questions(*, stage: LLMStage | None = None, limit: int =
 
 async def _drain(stage: LLMStage | None, limit: int) -> int:
     answered = 0
-    await pending.clear()  # before the scan: questions queued meanwhile set it again
+    await queued_flag.clear()  # before the scan: questions queued meanwhile set it again
     max_age_h = settings.LLM_QUEUED_ANSWER_MAX_AGE_H
     await database_sync_to_async(queued_questions_expire)(max_age_h=max_age_h)
     questions = await database_sync_to_async(queued_questions)(max_age_h=max_age_h, limit=limit)
@@ -130,7 +130,7 @@ async def _drain(stage: LLMStage | None, limit: int) -> int:
         trace = Trace()
         answer = await stage.attempt(turn, trace)
         if answer is None:
-            await pending.mark()  # still no model: these wait for the next recovery
+            await queued_flag.mark()  # still no model: these wait for the next recovery
             logger.info("%d queued questions still wait for a model", len(questions) - index)
             break
         text = "".join([piece async for piece in answer.tokens])
@@ -145,7 +145,7 @@ async def _drain(stage: LLMStage | None, limit: int) -> int:
         answered += 1
     else:
         if len(questions) == limit:
-            await pending.mark()  # more may be waiting beyond this batch
+            await queued_flag.mark()  # more may be waiting beyond this batch
     return answered
 
 
@@ -186,9 +186,9 @@ def reembed() -> dict[str, int]:
 async def kick_queued_answers() -> None:
     """Starts a drain when questions are waiting: a Celery task on real workers, a task on this
     event loop when Celery is eager (an eager task would block the loop it is called from)."""
-    waiting = await pending.marked()
+    waiting = await queued_flag.marked()
     if waiting is None:  # a fresh process, or Redis lost the flag: the database knows
-        waiting = await pending.load()
+        waiting = await queued_flag.load()
     if not waiting:
         return
     if settings.CELERY_TASK_ALWAYS_EAGER:
@@ -209,7 +209,7 @@ def kick_after_start() -> None:
     """Called when a visitor socket opens: a process's first one kicks a drain, so questions
     queued before a restart are answered even if no model answer comes to kick it. A task of
     its own, so the socket does not wait for the database."""
-    if pending.first_socket():
+    if queued_flag.first_socket():
         _track(asyncio.get_running_loop().create_task(kick_queued_answers()))
 
 

@@ -13,7 +13,7 @@ happen; probes that never report are replaced after a cooldown.
 Why not pybreaker/aiobreaker/purgatory: they open on N *consecutive* failures (no failure rate,
 no minimum volume, no throttling, one probe) and share state through a read-modify-write or a
 blocking Redis client; here every decision is one atomic Lua script on redis.asyncio. The memory
-store runs the same rules in Python, also when Redis does not answer (chatbot.llm.backend); the
+store runs the same rules in Python, also when Redis does not answer (chatbot.llm.router_state); the
 tests run both with a fake clock (`now` and the random draw are passed in)."""
 
 import math
@@ -26,7 +26,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from chatbot import lua
-from chatbot.llm import backend
+from chatbot.llm import router_state
 
 Clock = Callable[[], float]
 
@@ -230,12 +230,12 @@ class Breakers:
         ]
 
         async def on_redis(redis: aioredis.Redis) -> Permit:
-            allowed, probe, retry_at, throttled = await backend.run_script(
-                redis, _ALLOW, [backend.key("breaker", name)], args
+            allowed, probe, retry_at, throttled = await router_state.run_script(
+                redis, _ALLOW, [router_state.key("breaker", name)], args
             )
             return Permit(bool(allowed), bool(probe), float(retry_at), bool(throttled))
 
-        return await backend.shared(
+        return await router_state.shared(
             "breaker", on_redis, lambda: allow_in_memory(self._fields(name), p, now, draw)
         )
 
@@ -253,9 +253,11 @@ class Breakers:
         ]
 
         async def on_redis(redis: aioredis.Redis) -> str:
-            return await backend.run_script(redis, _RECORD, [backend.key("breaker", name)], args)
+            return await router_state.run_script(
+                redis, _RECORD, [router_state.key("breaker", name)], args
+            )
 
-        return await backend.shared(
+        return await router_state.shared(
             "breaker", on_redis, lambda: record_in_memory(self._fields(name), p, now, ok)
         )
 
@@ -267,23 +269,23 @@ class Breakers:
         opened_at = self.clock() + p.unreachable_cooldown_s - p.cooldown_s
 
         async def on_redis(redis: aioredis.Redis) -> str:
-            return await backend.run_script(
-                redis, _TRIP, [backend.key("breaker", name)], [opened_at]
+            return await router_state.run_script(
+                redis, _TRIP, [router_state.key("breaker", name)], [opened_at]
             )
 
-        return await backend.shared(
+        return await router_state.shared(
             "breaker", on_redis, lambda: trip_in_memory(self._fields(name), opened_at)
         )
 
     async def snapshot(self, name: str) -> BreakerState:
         async def on_redis(redis: aioredis.Redis) -> MutableMapping[str, Any]:
-            return await redis.hgetall(backend.key("breaker", name))
+            return await redis.hgetall(router_state.key("breaker", name))
 
-        fields = await backend.shared("breaker", on_redis, lambda: self._fields(name))
+        fields = await router_state.shared("breaker", on_redis, lambda: self._fields(name))
         return describe(name, fields, self.policy, self.clock())
 
     def _fields(self, name: str) -> dict[str, Any]:
-        return backend.memory("breakers").setdefault(name, {})
+        return router_state.memory("breakers").setdefault(name, {})
 
 
 def tier_breaker(tier_name: str) -> str:

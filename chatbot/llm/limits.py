@@ -1,7 +1,7 @@
 """Token buckets shared by every process: a Redis Lua script takes from several buckets at once,
 all or nothing (a request must fit both the requests- and the tokens-per-minute bucket, and a
 refusal by one must not spend the other). Memory buckets with the same rules otherwise, and
-while Redis does not answer (chatbot.llm.backend: limits fail open).
+while Redis does not answer (chatbot.llm.router_state: limits fail open).
 
 `now` is passed in (wall-clock seconds) so the rules are testable with a fake clock against
 real Redis too."""
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from chatbot import lua
-from chatbot.llm import backend
+from chatbot.llm import router_state
 
 Clock = Callable[[], float]
 
@@ -63,17 +63,17 @@ async def take(buckets: Sequence[Bucket], *, clock: Clock = time.time) -> Verdic
     if not buckets:
         return Verdict(True)
     now = clock()
-    keys = [backend.key("bucket", b.name) for b in buckets]
+    keys = [router_state.key("bucket", b.name) for b in buckets]
     args: list[float] = [now]
     for b in buckets:
         args += [b.capacity, b.refill_per_s, b.cost]
 
     async def on_redis(redis: aioredis.Redis) -> Verdict:
-        allowed, wait = await backend.run_script(redis, _TAKE, keys, args)
+        allowed, wait = await router_state.run_script(redis, _TAKE, keys, args)
         return Verdict(bool(allowed), 0.0 if allowed else math.ceil(float(wait) * 1000) / 1000)
 
-    return await backend.shared(
-        "bucket", on_redis, lambda: take_in_memory(backend.memory("buckets"), buckets, now)
+    return await router_state.shared(
+        "bucket", on_redis, lambda: take_in_memory(router_state.memory("buckets"), buckets, now)
     )
 
 

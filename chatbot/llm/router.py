@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from chatbot import metrics, visitor_copy
-from chatbot.llm import backend, spend
+from chatbot.llm import router_state, spend
 from chatbot.llm.breaker import (
     BreakerPolicy,
     Breakers,
@@ -479,7 +479,7 @@ async def _close(stream: AsyncIterator[StreamChunk]) -> None:
 
 def process_retry_budget(policy: RetryPolicy) -> RetryBudget:
     """This process's budget (it is per process by design, see chatbot.llm.retry)."""
-    return backend.memory("retry_budget").setdefault(policy, RetryBudget(policy))
+    return router_state.memory("retry_budget").setdefault(policy, RetryBudget(policy))
 
 
 async def breaker_states() -> list[BreakerState]:

@@ -2,13 +2,13 @@
 
 Per-answer costs live in the trace (the source of truth the admin sums); this counter exists so
 the router can check the budget with one read instead of a database query. While Redis does not
-answer, this process's memory counts (chatbot.llm.backend: spend fails open)."""
+answer, this process's memory counts (chatbot.llm.router_state: spend fails open)."""
 
 import datetime as dt
 
 import redis.asyncio as aioredis
 
-from chatbot.llm import backend
+from chatbot.llm import router_state
 
 _TTL_S = 3 * 86400
 
@@ -23,27 +23,27 @@ async def add(cost: float, *, now: dt.datetime | None = None) -> None:
     day = _day(now)
 
     async def on_redis(redis: aioredis.Redis) -> None:
-        key = backend.key("spend", day)
+        key = router_state.key("spend", day)
         async with redis.pipeline(transaction=True) as pipe:
             pipe.incrbyfloat(key, cost)
             pipe.expire(key, _TTL_S)
             await pipe.execute()
 
     def in_memory() -> None:
-        totals = backend.memory("spend")
+        totals = router_state.memory("spend")
         totals[day] = totals.get(day, 0.0) + cost
 
-    await backend.shared("spend", on_redis, in_memory)
+    await router_state.shared("spend", on_redis, in_memory)
 
 
 async def spent(*, now: dt.datetime | None = None) -> float:
     day = _day(now)
 
     async def on_redis(redis: aioredis.Redis) -> float:
-        return float(await redis.get(backend.key("spend", day)) or 0.0)
+        return float(await redis.get(router_state.key("spend", day)) or 0.0)
 
-    return await backend.shared(
-        "spend", on_redis, lambda: float(backend.memory("spend").get(day, 0.0))
+    return await router_state.shared(
+        "spend", on_redis, lambda: float(router_state.memory("spend").get(day, 0.0))
     )
 
 

@@ -13,8 +13,8 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chatbot import visitor_copy
-from chatbot.llm import notices, pending
-from chatbot.llm.pending import QUEUED_FLAG
+from chatbot.llm import notices, queued_flag
+from chatbot.llm.queued_flag import QUEUED_FLAG
 from chatbot.observability.logs import describe_error
 from chatbot.outcomes import Decision, Source
 from chatbot.pipeline.base import Answer, Turn
@@ -163,7 +163,7 @@ class FallbackStage:
         )
         if queued:
             try:
-                await pending.mark()
+                await queued_flag.mark()
             except Exception as exc:
                 logger.warning("could not queue the question for later: %s", describe_error(exc))
                 queued = False

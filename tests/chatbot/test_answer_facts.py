@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from chatbot import message_sql
 from chatbot.answer_facts import NO_FACTS, AnswerFacts, Grounding, answer_facts
-from chatbot.llm.pending import QUEUED_FLAG
+from chatbot.llm.queued_flag import QUEUED_FLAG
 from chatbot.models import Conversation, Message
 from chatbot.outcomes import Decision, Source
 from chatbot.pipeline.trace import Trace, TraceStep

@@ -6,7 +6,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chatbot import tasks
-from chatbot.llm import pending
+from chatbot.llm import queued_flag
 from chatbot.llm.simulator import default_answer
 from chatbot.models import Message, QueuedQuestion
 from chatbot.shared_state import reset_shared_state
@@ -36,13 +36,13 @@ async def test_a_question_queued_before_a_restart_is_answered_once_after_it(upst
         done = (await client.say(QUESTION, "q1"))[-1]
         public_id, token = client.hello["conversation"], client.hello["token"]
     assert "answer it here as soon as I can" in done["message"]["text"]
-    assert await pending.is_marked()
+    assert await queued_flag.is_marked()
     await tasks.wait_for_drains()
 
     # The restart: this process's memory (the pending flag, breakers) is gone; the model is up.
     reset_shared_state()
     settings.LOCAL_LLM_BASE_URL = upstream.base_url
-    assert not await pending.is_marked(), "a fresh process's flag knows nothing of it"
+    assert not await queued_flag.is_marked(), "a fresh process's flag knows nothing of it"
 
     async with chat_socket(f"?conversation={public_id}&token={token}") as client:
         pushed = (await client.recv_until("message"))[-1]["message"]
@@ -84,11 +84,11 @@ async def test_a_question_queued_before_redis_restarted_is_answered_on_the_next_
         assert own_redis.client().get("test-router:queued-pending") == "1"
         own_redis.stop()
         own_redis.start()  # empty: it keeps nothing on disk
-        assert await pending.marked() is None
+        assert await queued_flag.marked() is None
         settings.LOCAL_LLM_BASE_URL = upstream.base_url
         assert (await client.say("Hello again", "q2"))[-1]["source"] == "llm"
         pushed = [f for f in await client.recv_until("message") if f["type"] == "message"][-1]
         await tasks.wait_for_drains()
     assert pushed["message"]["text"].startswith(f"About your earlier question “{QUESTION}”")
     assert upstream.stats.requests == 2
-    assert await pending.marked() is False
+    assert await queued_flag.marked() is False

@@ -12,7 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chatbot import visitor_copy
-from chatbot.llm import pending
+from chatbot.llm import queued_flag
 from chatbot.llm.simulator import default_answer
 from chatbot.models import Message
 from chatbot.pipeline.base import Answer, DoneEvent, StatusEvent, TokenEvent, Turn
@@ -75,7 +75,7 @@ async def test_the_fallback_answers_without_its_templates_or_the_queued_flag(set
     async def mark() -> None:
         raise RedisConnectionError("Connection refused")
 
-    monkeypatch.setattr(pending, "mark", mark)
+    monkeypatch.setattr(queued_flag, "mark", mark)
     trace = Trace()
     trace.add(TraceStep("llm", "tier_failed", 0.0))  # a model was tried: it would be queued
     stage = FallbackStage(templates, queue_unanswered=True)

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from chatbot import services, tasks
-from chatbot.llm import pending
+from chatbot.llm import queued_flag
 from chatbot.llm.simulator import default_answer
 from chatbot.models import AgentPresence, Message
 from chatbot.pipeline.base import Turn
@@ -64,7 +64,7 @@ async def test_a_template_answer_offers_a_person_and_queues_when_a_model_failed(
         "shipping",
         True,
     )
-    assert await pending.is_marked()
+    assert await queued_flag.is_marked()
 
 
 async def test_no_template_keeps_the_generic_answer_and_no_model_means_no_queue(settings):
@@ -76,7 +76,7 @@ async def test_no_template_keeps_the_generic_answer_and_no_model_means_no_queue(
     ), "the generic answer in Chinese, with no promise of a model's answer later"
     assert trace.steps[-1].decision == "canned_answer"
     assert trace.steps[-1].detail["queued_for_answer"] is False
-    assert not await pending.is_marked()
+    assert not await queued_flag.is_marked()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -114,7 +114,7 @@ async def test_a_queued_question_is_answered_here_once_the_model_is_back(upstrea
     assert [m.role for m in stored] == ["visitor", "bot", "visitor", "bot", "bot"]
     assert stored[-1].trace["queued_reply_to"] == stored[0].id
     assert stored[-1].text == later["text"], "stored, so it shows on the next visit too"
-    assert not await pending.is_marked()
+    assert not await queued_flag.is_marked()
     assert await database_sync_to_async(tasks.queued_questions)(max_age_h=1) == []
 
 
@@ -131,7 +131,7 @@ async def test_no_queued_answer_once_a_person_has_the_conversation(upstream, set
     async with chat_socket() as client:
         await client.say("Do you ship to Norway?", "q1")
     settings.LOCAL_LLM_BASE_URL = upstream.base_url
-    assert await pending.is_marked()
+    assert await queued_flag.is_marked()
     assert await tasks.answer_queued_questions() == 0
     assert upstream.stats.requests == 0
 

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from chatbot import shared_state
-from chatbot.llm import pending, spend
+from chatbot.llm import queued_flag, spend
 from chatbot.llm.breaker import BreakerPolicy, Breakers
 from chatbot.llm.limits import per_minute, take
 from chatbot.llm.router import Router, RouterPolicy
@@ -44,7 +44,7 @@ async def exercise(breakers: Breakers, clock) -> dict[str, object]:
         "bucket": [(await take([per_minute("rpm:k", 2)], clock=clock)).allowed for _ in range(3)],
         "visitor": (await visitor_message_allowed("conv", clock=clock))[0],
         "spent": (await spend.add(0.25), await spend.spent())[1],
-        "pending": (await pending.mark(), await pending.is_marked())[1],
+        "pending": (await queued_flag.mark(), await queued_flag.is_marked())[1],
     }
 
 

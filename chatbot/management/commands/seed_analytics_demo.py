@@ -16,7 +16,7 @@ from django.utils import timezone
 from chatbot.analytics import DEMO_VISITOR_PREFIX
 from chatbot.answer_facts import NO_FACTS, answer_facts
 from chatbot.handoff.services import Reason
-from chatbot.llm.pending import QUEUED_FLAG
+from chatbot.llm.queued_flag import QUEUED_FLAG
 from chatbot.models import Conversation, Feedback, Message
 from chatbot.outcomes import Decision, Source
 

@@ -2,7 +2,7 @@
 process's memory otherwise.
 
 Router state fails open (docs/llm.md, "When Redis does not answer"): breakers, buckets, spend and
-the pending flag keep the product answering, so when Redis refuses or times out they run on this
+the queued-questions flag keep the product answering, so when Redis refuses or times out they run on this
 process's memory with the same rules, and go back to Redis once it answers. Memory state is tied
 to the process's `shared_state()` object, so resetting that (tests that switch backends) starts
 router state afresh too."""

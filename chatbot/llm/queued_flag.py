@@ -1,7 +1,7 @@
 """A shared "questions are waiting for a model" flag, so the hot path can check in one read
 whether queued questions need answering. The questions themselves are rows in the database
 (chatbot.models.QueuedQuestion); the flag only saves a query per answer. While Redis does not
-answer (or without REDIS_URL), this process's memory holds it (chatbot.llm.backend).
+answer (or without REDIS_URL), this process's memory holds it (chatbot.llm.router_state).
 
 The flag says "waiting" or "none waiting"; no flag at all means nobody knows (a fresh process,
 a Redis that restarted, an expired key), and then the database is asked once (`load`), so a
@@ -15,7 +15,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from chatbot.llm import backend
+from chatbot.llm import router_state
 from chatbot.models import QueuedQuestion
 
 # Set in the fallback step's detail when the question is queued for a model's answer.
@@ -36,9 +36,11 @@ def questions_kept() -> bool:
 
 async def _set(waiting: bool) -> None:
     async def on_redis(redis: aioredis.Redis) -> None:
-        await redis.set(backend.key("queued-pending"), "1" if waiting else "0", ex=_TTL_S)
+        await redis.set(router_state.key("queued-pending"), "1" if waiting else "0", ex=_TTL_S)
 
-    await backend.shared("pending", on_redis, lambda: backend.memory("pending").update(set=waiting))
+    await router_state.shared(
+        "pending", on_redis, lambda: router_state.memory("pending").update(set=waiting)
+    )
 
 
 async def mark() -> None:
@@ -53,10 +55,12 @@ async def marked() -> bool | None:
     """True when questions wait, False when none do, None when nobody knows."""
 
     async def on_redis(redis: aioredis.Redis) -> bool | None:
-        value = await redis.get(backend.key("queued-pending"))
+        value = await redis.get(router_state.key("queued-pending"))
         return None if value is None else value == "1"  # the client decodes responses
 
-    return await backend.shared("pending", on_redis, lambda: backend.memory("pending").get("set"))
+    return await router_state.shared(
+        "pending", on_redis, lambda: router_state.memory("pending").get("set")
+    )
 
 
 async def is_marked() -> bool:
@@ -65,7 +69,7 @@ async def is_marked() -> bool:
 
 def first_socket() -> bool:
     """True once per process (per shared state): its first visitor socket kicks a drain."""
-    memory = backend.memory("pending")
+    memory = router_state.memory("pending")
     first = not memory.get("started")
     memory["started"] = True
     return first
