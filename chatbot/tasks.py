@@ -27,8 +27,8 @@ from django.dispatch import receiver
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from chatbot import message_sql, services
-from chatbot.llm import notices, queued_flag
+from chatbot import message_sql, services, visitor_copy
+from chatbot.llm import queued_flag
 from chatbot.llm.client import clients_close
 from chatbot.llm.signals import model_recovered
 from chatbot.models import Conversation, Message, QueuedQuestion
@@ -135,7 +135,9 @@ async def _drain(stage: LLMStage | None, limit: int) -> int:
             break
         text = "".join([piece async for piece in answer.tokens])
         trace.finish(Source.LLM)
-        prefix = notices.text("queued_prefix", turn.locale, question=_short(turn.text))
+        prefix = visitor_copy.render(visitor_copy.QUEUED_ANSWER_PREFIX, turn.locale) % {
+            "question": _short(turn.text)
+        }
         message = await database_sync_to_async(_store)(
             visitor_id=message_id, text=prefix + text, trace=trace.to_dict()
         )

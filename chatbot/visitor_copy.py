@@ -37,6 +37,18 @@ INTERRUPTED_NOTE = _("(Sorry, my answer was cut off. Please ask again if you nee
 # The process writing an answer stopped (a crash, a restart): another one starts it over.
 ANSWER_RESTARTED = _("My answer was interrupted; starting it again…")
 
+# Said by the model stage while no token has arrived yet, by the `detail` of its status frame.
+STATUS_DETAILS = {
+    "failover": _("This is taking longer than usual, trying another way…"),
+}
+
+# Appended to a rule template's answer.
+HUMAN_OFFER = _("You can also ask to talk to a person and someone from our team will help you.")
+QUEUED_PROMISE = _("I've kept your question and will answer it here as soon as I can.")
+
+# Before a queued question's answer, given later.
+QUEUED_ANSWER_PREFIX = _("About your earlier question “%(question)s”: ")
+
 SUPPORTED_LOCALES = ("en", "zh-hans")
 
 

@@ -1,11 +1,11 @@
 """Where router state lives: Redis (shared by every process) when REDIS_URL is set, this
 process's memory otherwise.
 
-Router state fails open (docs/llm.md, "When Redis does not answer"): breakers, buckets, spend and
-the queued-questions flag keep the product answering, so when Redis refuses or times out they run on this
-process's memory with the same rules, and go back to Redis once it answers. Memory state is tied
-to the process's `shared_state()` object, so resetting that (tests that switch backends) starts
-router state afresh too."""
+Router state fails open (docs/llm.md, "When Redis does not answer"): breakers, buckets, spend
+and the queued-questions flag keep the product answering, so when Redis refuses or times out
+they run on this process's memory with the same rules, and go back to Redis once it answers.
+Memory state is tied to the process's `shared_state()` object, so resetting that (tests that
+switch backends) starts router state afresh too."""
 
 import hashlib
 import weakref

@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chatbot import visitor_copy
-from chatbot.llm import notices, queued_flag
+from chatbot.llm import queued_flag
 from chatbot.llm.queued_flag import QUEUED_FLAG
 from chatbot.observability.logs import describe_error
 from chatbot.outcomes import Decision, Source
@@ -168,13 +168,13 @@ class FallbackStage:
                 logger.warning("could not queue the question for later: %s", describe_error(exc))
                 queued = False
         if template is not None:
-            parts = [template.text, notices.text("human", turn.locale)]
+            parts = [template.text, visitor_copy.render(visitor_copy.HUMAN_OFFER, turn.locale)]
         elif not_found:
             parts = [visitor_copy.render(visitor_copy.NOT_FOUND_ANSWER, turn.locale)]
         else:
             parts = [visitor_copy.render(visitor_copy.FALLBACK_ANSWER, turn.locale)]
         if queued:
-            parts.append(notices.text("queued", turn.locale))
+            parts.append(visitor_copy.render(visitor_copy.QUEUED_PROMISE, turn.locale))
         separator = "" if visitor_copy.normalise_locale(turn.locale) == "zh-hans" else " "
         trace.add(
             TraceStep(

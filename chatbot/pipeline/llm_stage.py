@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 from chatbot import metrics, ratelimit, visitor_copy
-from chatbot.llm import notices
 from chatbot.llm.prompt import build_messages
 from chatbot.llm.router import Router
 from chatbot.outcomes import Decision, Source
@@ -48,7 +47,7 @@ async def publish_status(turn: Turn, detail: str) -> None:
                 "reply_to": turn.message_id,
                 "stage": Source.LLM,
                 "detail": detail,
-                "text": notices.text(detail, turn.locale),
+                "text": visitor_copy.render(visitor_copy.STATUS_DETAILS[detail], turn.locale),
             },
         )
     except Exception:

@@ -1,0 +1,33 @@
+"""Every visitor-facing string of the server is in the catalogue: each renders in Chinese, not
+in its English source, for a zh-hans visitor."""
+
+import pytest
+from django.utils.functional import Promise
+
+from chatbot import visitor_copy
+
+
+def _copy() -> dict[str, Promise]:
+    found: dict[str, Promise] = {}
+    for name, value in vars(visitor_copy).items():
+        if isinstance(value, Promise):
+            found[name] = value
+        elif isinstance(value, dict) and not name.startswith("__"):
+            found |= {
+                f"{name}[{key}]": text for key, text in value.items() if isinstance(text, Promise)
+            }
+    return found
+
+
+@pytest.mark.parametrize(("name", "text"), sorted(_copy().items()))
+def test_each_string_has_a_chinese_translation(name, text):
+    english = visitor_copy.render(text, "en")
+    chinese = visitor_copy.render(text, "zh-hans")
+    assert chinese != english, f"{name} is not translated"
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese), name
+
+
+def test_the_queued_answer_prefix_keeps_the_question_in_both_languages():
+    for locale in ("en", "zh-hans"):
+        prefix = visitor_copy.render(visitor_copy.QUEUED_ANSWER_PREFIX, locale)
+        assert "退货" in prefix % {"question": "退货要多久"}
