@@ -28,6 +28,14 @@ ERROR_TEXTS = {
     ),
     "forbidden": _("This conversation could not be opened. Please reload the page."),
     "internal": _("Something went wrong on our side. Your message is safe; please try again."),
+    # The handoff's frames (chatbot.handoff.protocol).
+    "invalid_email": _("Please enter a valid email address."),
+    "not_closed": _("You can rate the conversation once it has ended."),
+    "left_message_limit": _(
+        "We already have your messages and will reply by email. Please wait for our answer."
+    ),
+    "transcript_limit": _("This conversation can't be emailed again right now."),
+    "transcript_empty": _("There is nothing to email yet: ask us something first."),
 }
 
 ClientId = Annotated[

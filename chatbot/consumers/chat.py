@@ -12,7 +12,6 @@ from chatbot.consumers.base import JsonSocketConsumer
 from chatbot.handoff import background, hours, selectors
 from chatbot.handoff import services as handoff
 from chatbot.handoff.protocol import (
-    HANDOFF_ERROR_TEXTS,
     HandoffCancelFrame,
     HandoffRequestFrame,
     LeaveMessageFrame,
@@ -22,7 +21,6 @@ from chatbot.handoff.protocol import (
     VisitorReadFrame,
     VisitorTypingFrame,
     parse_visitor_frame,
-    visitor_error_frame,
 )
 from chatbot.inbox import visitor
 from chatbot.models import Conversation
@@ -216,12 +214,9 @@ class ChatConsumer(JsonSocketConsumer):
                 max_chars=settings.CHAT_MAX_MESSAGE_CHARS,
             )
         except ProtocolError as err:
-            if err.code in HANDOFF_ERROR_TEXTS:
-                await self.send_frame(visitor_error_frame(err.code, locale=self.locale))
-            else:
-                await self.send_frame(
-                    error_frame(err.code, locale=self.locale, client_id=err.client_id)
-                )
+            await self.send_frame(
+                error_frame(err.code, locale=self.locale, client_id=err.client_id)
+            )
             return
         if isinstance(frame, MessageFrame):
             await self.on_message(frame)
@@ -463,7 +458,7 @@ class ChatConsumer(JsonSocketConsumer):
             conversation_id=self.conversation.pk, email=frame.email, text=frame.text
         )
         if stored is None:
-            await self.send_frame(visitor_error_frame("left_message_limit", locale=self.locale))
+            await self.send_frame(error_frame("left_message_limit", locale=self.locale))
             return
         await self.send_frame({"type": "left_message", "email": frame.email})
 
@@ -471,13 +466,13 @@ class ChatConsumer(JsonSocketConsumer):
         if await self._rate_limited():
             return
         if not await self.stored():  # nothing written yet, so no transcript
-            await self.send_frame(visitor_error_frame("transcript_empty", locale=self.locale))
+            await self.send_frame(error_frame("transcript_empty", locale=self.locale))
             return
         requested = await database_sync_to_async(handoff.transcript_email_request)(
             conversation_id=self.conversation.pk, email=frame.email
         )
         if requested is None:
-            await self.send_frame(visitor_error_frame("transcript_limit", locale=self.locale))
+            await self.send_frame(error_frame("transcript_limit", locale=self.locale))
             return
         await self.send_frame({"type": "transcript_email", "email": frame.email})
 
@@ -487,7 +482,7 @@ class ChatConsumer(JsonSocketConsumer):
         ):
             await self.send_frame({"type": "rated", "score": frame.score})
         else:
-            await self.send_frame(visitor_error_frame("not_closed", locale=self.locale))
+            await self.send_frame(error_frame("not_closed", locale=self.locale))
 
     async def send_queue_place(self) -> bool:
         """Sends the visitor's place in the queue; False when the conversation is not queued."""

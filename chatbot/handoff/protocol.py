@@ -1,12 +1,11 @@
 """Frames the handoff adds to protocol v1 (docs/protocol.md, docs/console.md): the visitor's
-new client frames, the agent console's frames, and their error texts. Parsing defers to
-chatbot.protocol for the frames it already knows, so limits and error codes stay the same."""
+new client frames and the agent console's frames. Parsing defers to chatbot.protocol for the
+frames it already knows, and its error codes are in chatbot.protocol's one catalogue."""
 
 from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from django.utils.translation import gettext_lazy as _
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -26,17 +25,6 @@ from chatbot.protocol import (
     frame_type,
     load_frame,
 )
-from chatbot.visitor_copy import render
-
-HANDOFF_ERROR_TEXTS = {
-    "invalid_email": _("Please enter a valid email address."),
-    "not_closed": _("You can rate the conversation once it has ended."),
-    "left_message_limit": _(
-        "We already have your messages and will reply by email. Please wait for our answer."
-    ),
-    "transcript_limit": _("This conversation can't be emailed again right now."),
-    "transcript_empty": _("There is nothing to email yet: ask us something first."),
-}
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 PublicId = Annotated[str, StringConstraints(min_length=1, max_length=32)]
@@ -149,10 +137,6 @@ def parse_visitor_frame(raw: str, *, max_bytes: int, max_chars: int) -> ClientFr
         except DjangoValidationError:
             raise ProtocolError("invalid_email") from None
     return frame
-
-
-def visitor_error_frame(code: str, *, locale: str) -> dict[str, Any]:
-    return {"type": "error", "code": code, "text": render(HANDOFF_ERROR_TEXTS[code], locale)}
 
 
 # --- the agent console ----------------------------------------------------------------------

@@ -9,14 +9,13 @@ from hypothesis import strategies as st
 
 from chatbot.handoff.protocol import (
     AGENT_TYPES,
-    HANDOFF_ERROR_TEXTS,
     parse_agent_frame,
     parse_visitor_frame,
 )
 from chatbot.protocol import ERROR_TEXTS, ProtocolError
 
 MAX_BYTES = 16384
-KNOWN_CODES = set(ERROR_TEXTS) | set(HANDOFF_ERROR_TEXTS)
+KNOWN_CODES = set(ERROR_TEXTS)
 VISITOR_TYPES = ["message", "resume", "feedback", "handoff", "typing", "leave_message", "rating",
                  "transcript_email"]  # fmt: skip
 FIELDS = ["client_id", "text", "after", "message_id", "value", "comment", "email", "score",
