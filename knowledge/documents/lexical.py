@@ -18,7 +18,8 @@ import logging
 import re
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib.metadata import version
@@ -46,6 +47,11 @@ _CHINESE_STOPWORDS = (
     "怎么 怎么样 怎样 如何 什么 哪 哪个 哪些 哪里 为什么 为何 多少 几 啦 哦 嗯 谢谢"
 )
 CHINESE_STOPWORDS = frozenset(_CHINESE_STOPWORDS.split())
+# A query word no chunk holds is read as a misspelling of an indexed word one edit away when it
+# has at least this many letters (shorter ones have too many neighbours: "bag" -> "bar").
+SPELLING_MIN_LETTERS = 4
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_LATIN_WORD = re.compile(r"[a-z]+")
 
 
 def _jieba_ready() -> None:
@@ -148,6 +154,7 @@ class LexicalIndex:
         self.tokenizer = tokenizer
         self._ids = np.asarray(ids, dtype=np.int64)
         self._tokens = {int(i): frozenset(t) for i, t in zip(self._ids, token_lists, strict=True)}
+        self._chunks_holding = Counter(t for tokens in self._tokens.values() for t in tokens)
         self._bm25: bm25s.BM25 | None = None
         if any(token_lists):
             self._bm25 = bm25s.BM25()
@@ -164,11 +171,25 @@ class LexicalIndex:
         query (an unrelated question gets an empty list, not the corpus's first rows)."""
         return self.search_tokens(self.tokenizer.tokenize(query), k)
 
+    def spelled(self, token: str) -> str:
+        """`token`, or, when no chunk holds it, the indexed word one edit away (a letter dropped,
+        added or changed, or two neighbours swapped) that most chunks hold: visitors misspell
+        ("repiars", "recieve"). Latin words only, never digits (an order number is exact)."""
+        if (
+            token in self._chunks_holding
+            or len(token) < SPELLING_MIN_LETTERS
+            or not _LATIN_WORD.fullmatch(token)
+        ):
+            return token
+        known = [w for w in set(_one_edit_away(token)) if w in self._chunks_holding]
+        return max(known, key=lambda w: (self._chunks_holding[w], w)) if known else token
+
     def search_tokens(self, query_tokens: Sequence[str], k: int) -> list[tuple[int, float]]:
         """As `search`, for a query tokenized already (the caller needs its tokens too)."""
         if self._bm25 is None or k <= 0:
             return []
-        token_ids = self._bm25.get_tokens_ids(list(dict.fromkeys(query_tokens)))
+        spelled = (self.spelled(token) for token in query_tokens)
+        token_ids = self._bm25.get_tokens_ids(list(dict.fromkeys(spelled)))
         if not token_ids:
             return []
         scores = self._bm25.get_scores_from_ids(token_ids)
@@ -177,3 +198,17 @@ class LexicalIndex:
             matched = matched[np.argpartition(-scores[matched], k - 1)[:k]]
         order = matched[np.lexsort((matched, -scores[matched]))]
         return [(int(self._ids[i]), float(scores[i])) for i in order]
+
+
+def _one_edit_away(word: str) -> Iterator[str]:
+    """Every string one letter dropped, swapped with its neighbour, changed or added away."""
+    for i in range(len(word) + 1):
+        head, tail = word[:i], word[i:]
+        if tail:
+            yield head + tail[1:]
+            if len(tail) > 1:
+                yield head + tail[1] + tail[0] + tail[2:]
+        for letter in _LETTERS:
+            if tail:
+                yield head + letter + tail[1:]
+            yield head + letter + tail

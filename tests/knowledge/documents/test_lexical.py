@@ -112,3 +112,32 @@ def test_empty_corpus_and_empty_query_return_nothing() -> None:
 def test_ids_and_texts_must_pair_up() -> None:
     with pytest.raises(ValueError, match="2 ids for 1 texts"):
         LexicalIndex([1, 2], ["one"])
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("I forgot my pasword", 1),  # a letter dropped
+        ("when is my refnud paid", 2),  # two letters swapped
+        ("how long does delivrey take", 3),
+        ("do you shipp abroad", 3),  # a letter added
+    ],
+)
+def test_a_misspelt_word_finds_the_indexed_word_one_edit_away(question: str, expected: int):
+    index = LexicalIndex(list(ENGLISH), list(ENGLISH.values()))
+    assert index.search(question, k=3)[0][0] == expected
+
+
+def test_spelling_leaves_known_short_digit_and_chinese_tokens_alone() -> None:
+    index = LexicalIndex(list(ENGLISH) + list(CHINESE), [*ENGLISH.values(), *CHINESE.values()])
+    assert index.spelled("password") == "password"
+    assert index.spelled("cadr") == "card", "four letters: corrected"
+    assert index.spelled("dys") == "dys", "too short to guess"
+    assert index.spelled("12345") == "12345", "an order number is exact"
+    assert index.spelled("退歀") == "退歀"
+    assert index.spelled("zzzzzz") == "zzzzzz", "nothing one edit away: kept as asked"
+
+
+def test_of_two_words_one_edit_away_the_one_more_chunks_hold_wins() -> None:
+    index = LexicalIndex([1, 2, 3], ["the card", "a card", "one cart"])
+    assert index.spelled("carx") == "card"
