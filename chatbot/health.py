@@ -1,13 +1,6 @@
 """Liveness and readiness for load balancers, monitors and `make run`: JSON, no authentication.
-
-`/readyz` answers whether this process can serve visitors: its database, Redis (when configured)
-and the embedding model. The model tiers are not part of it: with every tier down the FAQ store,
-the cache, the rule templates and the agents still answer, so taking the process out of rotation
-would turn a degraded service into an outage. Their state is reported beside the checks and on
-`/readyz/models`, which answers 503 when no tier can be tried (for alerting, not for rotation).
-
-A failing check is logged once when it starts failing and once when it recovers, without a
-traceback, however often a load balancer probes."""
+`/readyz` leaves the model tiers out on purpose (they have `/readyz/models`, for alerting);
+docs/operations.md, "Health and processes"."""
 
 import logging
 

@@ -1,11 +1,7 @@
-"""The statements every visitor message and bot answer runs, written as SQL.
-
-Building these queries through the ORM was four fifths of storing a message: accepting one
-took 0.8-1.0 ms of CPU against 0.18 ms for the same statements here (unloaded), and 2.0 against
-0.8 ms of thread CPU at p50 under `make loadtest` (docs/loadtest.md). That CPU is held with the
-interpreter lock, which the event loop and every other thread of the process wait for. The
-SQL is plain enough for SQLite and PostgreSQL alike; values go through the model fields, so
-they are stored as the ORM stores them. Everything else keeps the ORM."""
+"""The statements every visitor message and bot answer runs, written as SQL for SQLite and
+PostgreSQL alike; values go through the model fields, so they are stored as the ORM stores them.
+Everything else keeps the ORM. Why, with the figures: docs/loadtest.md, section "2026-12-03:
+the tail was CPU held with the interpreter lock"."""
 
 from datetime import datetime
 from functools import cache

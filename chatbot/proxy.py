@@ -1,13 +1,7 @@
-"""The visitor's address behind trusted proxies, for every part of Django (docs/deploy.md).
-
-With CHAT_TRUSTED_PROXY_COUNT set, the ASGI scope's `client` becomes the address the first
-trusted proxy saw (chatbot.ratelimit.client_ip: the entry it appended to X-Forwarded-For, never
-one a client wrote), so `request.META["REMOTE_ADDR"]` and the websocket consumers see the
-visitor rather than nginx. Unset, nothing changes: no header is trusted. The scheme and host
-behind a proxy are Django's own settings (TRUST_X_FORWARDED_PROTO, USE_X_FORWARDED_HOST).
-
-Why not daphne's `--proxy-headers`: it takes the first X-Forwarded-For entry, which is the one
-a client can write."""
+"""The visitor's address behind trusted proxies, for every part of Django: with
+CHAT_TRUSTED_PROXY_COUNT set, the ASGI scope's `client` is the address the first trusted proxy
+saw; unset, no header is trusted. Why not daphne's `--proxy-headers`: docs/deploy.md, "Django
+behind nginx"."""
 
 from typing import Any
 

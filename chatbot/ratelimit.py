@@ -1,12 +1,6 @@
-"""Visitor limits (docs/security.md, "Abuse limits"), token buckets shared across processes
-through Redis when REDIS_URL is set (chatbot.llm.limits; they fail open when Redis does not
-answer):
-
-- per conversation: stored text (CHAT_VISITOR_MESSAGES_PER_MINUTE, burst
-  CHAT_VISITOR_MESSAGE_BURST);
-- per client (IP address): connects, new conversations, messages, handoffs and model calls
-  (CHAT_CLIENT_LIMITS), since every new socket was a fresh conversation with a fresh budget;
-- across every visitor: model calls per minute (LLM_MODEL_CALLS_PER_MINUTE), the brake."""
+"""Visitor limits: token buckets per conversation, per client (IP address) and across every
+visitor, shared through Redis when REDIS_URL is set (chatbot.llm.limits); they fail open when
+Redis does not answer. The limits and their settings: docs/security.md, "Abuse limits"."""
 
 import time
 from enum import StrEnum

@@ -1,15 +1,7 @@
 """Small pieces of state every worker must see: claims (set-if-absent with expiry) and
-append-only text buffers. Redis when REDIS_URL is set, this process's memory otherwise.
-
-Django's cache API would do, but its async methods hop to a thread per call; these run on every
-streamed token, so they talk to Redis natively through redis.asyncio.
-
-`via_redis` is how every piece of shared state here and in chatbot.llm (breakers, buckets, spend)
-reaches Redis, with one policy for when Redis does not answer (docs/operations.md, "When Redis
-does not answer"): each caller says what stands in for Redis (its rules on this process's
-memory: fails open) or gets RedisUnavailable (fails closed); Redis is asked again only after
-REDIS_RETRY_S, so a hung Redis costs one REDIS_TIMEOUT_S per interval, not one per call; one
-warning per outage and one line when it answers again."""
+append-only text buffers; Redis (redis.asyncio) when REDIS_URL is set, memory otherwise.
+`via_redis` is how all shared state reaches Redis: a caller passes what stands in for it (fails
+open) or gets RedisUnavailable (fails closed); docs/operations.md, "When Redis does not answer"."""
 
 import asyncio
 import contextlib

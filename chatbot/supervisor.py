@@ -1,15 +1,7 @@
-"""Keeps `manage.py serve`'s child processes running (docs/operations.md, "Processes").
-
-A child that may be restarted (the local model server) is started again after it dies, with
-exponential backoff, and must pass its readiness check (for the model: a real completion)
-before it counts as back; meanwhile daphne keeps serving and the model's tier fails over (its
-breaker opens on the refused connections). A child that may not be restarted (daphne: the
-visitors' sockets die with it, so an outer supervisor such as systemd should see it) makes the
-supervisor say which child died and why, and stop everything.
-
-Why not supervisord or circus: `make run` is one foreground command on a fresh machine, the
-readiness of a restarted model is an HTTP completion, and the decisions are small enough to test
-here with real processes and a fake clock."""
+"""Keeps `manage.py serve`'s child processes running: a restartable child (the local model
+server) comes back with backoff and must pass its readiness check; when one that may not be
+restarted (daphne) dies, everything stops. Behaviour and why not supervisord:
+docs/operations.md, "Health and processes"."""
 
 import logging
 import signal

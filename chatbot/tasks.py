@@ -1,16 +1,6 @@
-"""Celery tasks of the conversation core: queued questions, and re-embedding after an embedding
-model change (`reembed`, chatbot.reembedding).
-
-Queued questions: those the fallback stage could only answer with a template, answered by a
-model once one is back, stored as bot messages and pushed to the conversation live.
-
-A queued question is a `QueuedQuestion` row, stored with the fallback answer that promised it
-(its trace has `queued_for_answer`); its later answer is a bot message whose trace has
-`queued_reply_to` (the visitor message's id; `reply_to` is one-to-one and already taken), and
-storing it deletes the row. The router's `model_recovered` signal kicks this when a breaker
-closes or an answer succeeds while the pending flag is set; a process's first visitor socket
-kicks it too, so questions queued before a restart are answered without waiting for the next
-model answer."""
+"""Celery tasks of the conversation core: answering queued questions once a model is back, and
+re-embedding after an embedding model change (`reembed`, chatbot.reembedding). How a queued
+question is kept, kicked and answered once: docs/llm.md, "Rule templates and queued answers"."""
 
 import asyncio
 import datetime as dt

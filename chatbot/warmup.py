@@ -1,13 +1,7 @@
-"""Loads the embedding model when the server starts, in a background thread, so the first
-visitor does not wait seconds for it (the FAQ and cache stages embed every question).
-
-It also imports the openai SDK's chat resources, which the SDK otherwise imports on the first
-model call: a second of module loading on the event loop, stalling every open socket.
-
-Then it freezes what start-up allocated (modules, models, settings) out of the garbage
-collector's sight and makes collections rarer: a full collection over everything took 70-340 ms
-of event-loop time under load (measured with gc.callbacks during `make loadtest`). Almost all
-per-message garbage is freed by reference counting anyway."""
+"""Loads the embedding model (and the openai SDK's chat resources) in a background thread at
+start-up, so the first visitor does not wait for them, then freezes the start-up heap and makes
+garbage collections rarer; `embeddings_ready` is set when done. Why, with the figures:
+docs/architecture.md, "Start-up"."""
 
 import gc
 import logging

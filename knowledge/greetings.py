@@ -1,18 +1,7 @@
 """Leading greetings, filler and politeness taken off a visitor's question before it is embedded
-(FAQ and cache stages, `manage.py match_faq`).
-
-"hi, quick question: how do I cancel an order?" and "你好，请问怎么取消订单" ask what the stored
-phrasing asks, but the extra words pull a short question's vector away from it, often below the
-match threshold (docs/faq-format.md, "Greetings and filler": the figures). Only the front of the
-text is touched, and only words that carry no request of their own; what is left is embedded,
-while the visitor's text is stored and shown as written. Stored phrasings are embedded as
-written: stripping them as well measured no better. The lists are small and written out here
-rather than taken from a library: no maintained package does this for English and Chinese
-(stop-word lists drop words anywhere, including ones that carry meaning, such as "not").
-
-Limits: a greeting that is also part of a name ("Hello Kitty backpack?") loses that word; a
-text that is nothing but greetings ("hi!", "你好") is kept whole, so it can still match an FAQ
-about greetings."""
+(FAQ and cache stages, `manage.py match_faq`); only the front is touched, and a text that is
+nothing but greetings is kept whole. The visitor's text is stored as written. Limits and the
+figures: docs/faq-format.md, "Greetings and filler"."""
 
 import re
 

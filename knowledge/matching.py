@@ -1,15 +1,6 @@
-"""Decide whether a query matches a stored FAQ confidently enough to answer it instantly.
-
-A wrong approved answer is worse than none, so the rule is tuned for at most 1% wrong answers
-(bench/faq_matching.py measures it on CLINC150). A fixed cosine threshold on the single nearest
-paraphrase is fooled by one noisy or generic paraphrase and by near-ties between two FAQs;
-`MatchPolicy` instead scores the best FAQ by the *agreement* of its two nearest paraphrases
-(mean of their similarities) and declines near-ties between two FAQs outright.
-
-Everything works from the top-K nearest paraphrases (FAQ id + cosine score, best first), which is
-what a pgvector query returns, so the full matrix is never needed; `top_k` / `batch_top_k` are the
-exact in-memory search for stores small enough to keep in RAM. Embeddings must be L2-normalised.
-"""
+"""Decide whether a query matches a stored FAQ confidently enough to answer it instantly, from
+its top-K nearest paraphrases (FAQ id and cosine, best first); embeddings must be L2-normalised.
+Why MatchPolicy rather than a fixed threshold: docs/faq-format.md, "The matching rule"."""
 
 from __future__ import annotations
 

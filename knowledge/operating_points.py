@@ -1,14 +1,7 @@
-"""The decision thresholds measured for each embedding model: the FAQ stage's MatchPolicy point
-and the semantic cache's threshold. Cosine scores mean different things per model (unrelated
-pairs score ~0.2 on MiniLM, ~0.8 on e5), so the points belong to the model, not to the store.
-
-MiniLM's FAQ point is tuned on CLINC150 val for at most 0.5% wrong answers, half the 1% promise:
-a point tuned to the limit on one benchmark went over it on a held-out store (docs/benchmarks.md,
-docs/faq-adaptation.md). USE's was tuned on the zh-hans evaluation store's val split
-(bench/data/zh_faq_eval.json; 0 wrong of 11 answered on its test split). MiniLM's cache point
-(support rule) is tuned by bench/cache_rules.py on CLINC150 val + train draws (docs/cache.md).
-The settings FAQ_MATCH_THRESHOLD, FAQ_MATCH_MIN_MARGIN, ANSWER_CACHE_THRESHOLD and
-ANSWER_CACHE_SUPPORT override them for every model when set."""
+"""The decision thresholds measured for each embedding model (the FAQ stage's MatchPolicy point,
+the semantic cache's rule); `operating_point` applies the settings FAQ_MATCH_THRESHOLD,
+FAQ_MATCH_MIN_MARGIN, ANSWER_CACHE_THRESHOLD and ANSWER_CACHE_SUPPORT when set. Why per model and
+how each was tuned: docs/faq-format.md, "One model per locale, and its operating point"."""
 
 from dataclasses import dataclass, replace
 

@@ -1,18 +1,7 @@
-"""pgvector search for PostgreSQL: HNSW indexes over `knowledge_paraphrase.embedding_vec` answer
-the top-K query inside the database.
-
-The column has no fixed dimension, so vectors of several embedding models can be stored while
-the store moves from one to another (`manage.py reembed`); each model has a partial HNSW index
-of its own over the column cast to its dimension, `WHERE embedding_model = '<identity>'`
-(pgvector's documented way to index several dimensions in one column). A search names the
-current model in its SQL text, not as a parameter, so the planner can prove that the partial
-index covers it, in a generic plan too; migration 0004 made the MiniLM index, the first
-embedding of another model makes its own (`ensure_model_index`).
-
-A search is one round trip with the query vector sent once, in pgvector's binary format: Django's
-cursors bind parameters client-side, which spells the 384 floats out as SQL text (~0.2 ms of
-Python per query), so vectors go through a server-side-binding cursor of their own. The graph
-walk's width, `hnsw.ef_search`, is set once per connection when Django opens it."""
+"""pgvector search for PostgreSQL: per-model partial HNSW indexes over
+`knowledge_paraphrase.embedding_vec` answer the top-K query inside the database. A model's index
+must exist before its first vectors are written (`ensure_model_index`). Why partial indexes and
+a binary cursor: docs/faq-format.md, "Embedding model"."""
 
 import hashlib
 from collections.abc import Iterator, Sequence

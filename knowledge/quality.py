@@ -1,13 +1,6 @@
 """What an FAQ editor needs to keep matching right: which FAQs overlap, and which of an FAQ's own
-phrasings the matcher would not answer with it.
-
-Each stored phrasing is asked with itself left out, as a visitor's question: answered with its
-own FAQ (recognised), with another FAQ (a phrasing that belongs elsewhere, or two FAQs that
-overlap), or declined (ambiguous or too far from the rest). This is a diagnostic, not an
-estimate of the store's wrong-answer rate: a store's own phrasings sit closer together than
-visitors' questions do, so thresholds calibrated on them answered 6-10% wrongly
-(docs/faq-adaptation.md). The expected wrong rate shown is the one measured for the model's
-operating point on the benchmarks (knowledge/operating_points.py)."""
+phrasings the matcher would not answer with it (each asked with itself left out). A diagnostic,
+not the store's wrong-answer rate: docs/faq-format.md, "Matching quality page"."""
 
 from dataclasses import dataclass
 

@@ -1,13 +1,6 @@
-"""Reads for the cache stage: is there a confident entry for this question in its scope?
-
-The rule (the model's operating point, knowledge.operating_points): the nearest entry of the
-scope answers when its cosine reaches the threshold and either it is supported — at least
-`cache_support` entries within `cache_support_slack` below the threshold, itself included, hold
-answers that agree with its answer (answer embeddings' cosine >= `cache_same_answer`) — or its
-own cosine reaches `cache_alone` (a near-certain rewording, an exact repeat). A question close to
-one earlier question only waits for a second agreeing one: between close intents ("card arrival"
-/ "card delivery estimate") a lone nearest entry is wrong far more often than two that agree.
-Measured against a fixed threshold and other rules in bench/cache_rules.py (docs/cache.md)."""
+"""Reads for the cache stage: is there a confident entry for this question in its scope? The
+rule's parameters are the model's operating point (knowledge.operating_points); the rule and how
+it was chosen: docs/cache.md, "Decision rule: agreeing support"."""
 
 import hashlib
 import time

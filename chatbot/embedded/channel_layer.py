@@ -1,16 +1,7 @@
-"""The channel layer of the embedded default (one process, no Redis).
-
-Channels' `InMemoryChannelLayer` is written for tests: every `group_send` and `receive` first
-walks every channel and every group membership of the process looking for expired messages,
-and `group_send` starts a task per member. A streamed answer publishes a frame to its
-conversation's group many times a second, so with a few hundred visitors that walk dominated
-the event loop (measured under `make loadtest`). This subclass keeps its semantics (capacity,
-per-message expiry, group expiry) but does the walk at most once a second and delivers to a
-group's members in place. Production runs channels_redis, which has neither cost.
-
-A message naming an `exclude` channel (the consumers' convention for "not back to the socket it
-came from": every visitor message is echoed to the conversation's other tabs) is not delivered
-to that channel: the consumer would drop it, after a wake-up and a dispatch per message."""
+"""The channel layer of the embedded default (one process, no Redis): Channels'
+`InMemoryChannelLayer` with its semantics, without its per-call expiry walk and task per member;
+a message's `exclude` channel is not delivered to. Why: docs/architecture.md, "Event-loop costs
+we removed"."""
 
 import contextlib
 import time

@@ -1,12 +1,7 @@
-"""SQLite's WAL checkpoints on a thread of their own instead of inside a visitor's commit.
-
-In WAL mode SQLite copies the log back into the database file every 1000 pages, during the
-commit that crossed the mark: at 200 load-test sessions that was every few seconds, and the
-commit that drew it (storing a message before its `ack`, or an answer before its `done`) waited
-for the copy and its fsync (docs/loadtest.md has the paired runs). The serving process turns
-automatic checkpoints off on its connections and checkpoints every SQLITE_CHECKPOINT_INTERVAL_S
-instead (PASSIVE: readers and writers go on meanwhile). Other processes (manage.py, a Celery
-worker) keep SQLite's automatic checkpoints."""
+"""SQLite's WAL checkpoints on a thread of their own instead of inside a visitor's commit: the
+serving process turns automatic checkpoints off on its connections and checkpoints every
+SQLITE_CHECKPOINT_INTERVAL_S (0: SQLite's own). Why: docs/architecture.md, "Database lanes";
+the paired runs: docs/loadtest.md, "Figures"."""
 
 import logging
 import sqlite3

@@ -1,14 +1,7 @@
-"""Pushes handoff changes to sockets. Services register these with transaction.on_commit, so
-no socket hears of a change that was rolled back; they run in sync code (a DB thread) and reach
-the channel layer through async_to_sync.
-
-Groups (named in chatbot.realtime): the conversation's sockets, agents viewing it, one agent's
-consoles, and every console (the open-conversation list).
-
-Queue changes are coalesced: places and the console's list go out at once, then at most once per
-HANDOFF_QUEUE_BROADCAST_INTERVAL_S, however many changes land meanwhile. One wave per change
-sent a frame to every queued visitor per handoff: 50 handoffs into a queue of 250 took 3.45 s
-against 0.75 s into an empty one (issue 16; docs/console.md, "Decisions")."""
+"""Pushes handoff changes to sockets. Services register these with transaction.on_commit, so no
+socket hears of a change that was rolled back; they run in sync code (a DB thread) and reach the
+channel layer through async_to_sync. Queue changes go out in coalesced waves; why, with the
+figures: docs/console.md, "Decisions"."""
 
 import asyncio
 import contextvars

@@ -1,15 +1,7 @@
 """Celery tasks that send the emails of left messages and transcripts (chatbot.handoff.mail),
-and how they are enqueued: on commit, and never on the thread that asked.
-
-A socket's database work runs on Channels' one database thread, so a send there (seconds
-against a slow SMTP server) would stall every socket of the process. With a worker
-(REDIS_URL) the enqueue itself goes to the mail thread too (a broker that does not answer
-would hold it); with eager Celery (the embedded default) the task runs on the mail thread.
-
-Retries: refusals for now (SMTP 4xx, connection refused or lost, timeouts) are retried
-EMAIL_RETRY_MAX times with exponential backoff (Celery's countdown on a worker; eager, the
-event loop waits it out, since eager Celery would retry at once); permanent ones (5xx: no such
-mailbox, rejected) are not."""
+enqueued on commit and never on the thread that asked (the "mail" thread does it). Refusals for
+now are retried EMAIL_RETRY_MAX times with backoff, permanent ones (5xx) are not; why:
+docs/operations.md, "Mail"."""
 
 import asyncio
 import logging

@@ -1,20 +1,7 @@
 """Circuit breakers with adaptive client-side throttling, per tier and per upstream key, with
-state shared across processes.
-
-Partial failure is not an outage (docs/llm.md, "Breakers and throttling"). While closed, a
-breaker throttles: over a sliding window it rejects a call locally with probability
-max(0, (requests - K x accepts) / (requests + 1)) (the SRE book's "Handling Overload"), so
-calls are refused only once requests outrun K x successes. It opens only when the tier is down:
-more than `failure_rate` of the calls made in the window failed, once the window holds
-`min_calls` requests. After a cooldown it half-opens and lets `half_open_probes` calls through,
-closing when `probe_success_share` of them succeed and re-opening when that can no longer
-happen; probes that never report are replaced after a cooldown.
-
-Why not pybreaker/aiobreaker/purgatory: they open on N *consecutive* failures (no failure rate,
-no minimum volume, no throttling, one probe) and share state through a read-modify-write or a
-blocking Redis client; here every decision is one atomic Lua script on redis.asyncio. The memory
-store runs the same rules in Python, also when Redis does not answer (chatbot.llm.router_state); the
-tests run both with a fake clock (`now` and the random draw are passed in)."""
+state shared across processes. The clock and the throttle's random draw are injected; the memory
+store runs the same rules, also while Redis does not answer (chatbot.llm.router_state).
+Rules, figures and why not pybreaker: docs/llm.md, "Breakers and throttling"."""
 
 import math
 import random

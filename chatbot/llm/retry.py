@@ -1,19 +1,6 @@
-"""What a failed upstream call means, and whether to retry it.
-
-- 429: retry after Retry-After when it is short, with backoff when there is none (another key
-  first); fail over when it is long (the upstream said how long); our own rate limiter's
-  refusal fails over too.
-- 5xx, connection errors, timeouts, broken streams: retry with exponential backoff and full
-  jitter (tenacity's wait_random_exponential), then fail over.
-- 400/401/403/404: never retried; fail over and log loudly (a config or key problem).
-- No first token in time: fail over at once (the visitor is already waiting).
-- Refused by the tier's breaker or throttle: fail over without a call.
-
-Retries are capped per message (failing over does not start a fresh cycle) and by a budget:
-retries stay under a share of requests over a sliding window, per process (each process keeping
-its own share keeps the sum under it too, without a shared counter in the hot path). Partial
-failure is met by these retries, overload and outages by the breaker's throttle and opening
-(docs/llm.md, "Breakers and throttling")."""
+"""What a failed upstream call means (`classify`), and whether to retry it: per message and
+within a per-process retry budget; failing over does not start a fresh cycle.
+What is retried and why: docs/llm.md, "Failing well"."""
 
 import asyncio
 import json

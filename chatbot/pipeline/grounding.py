@@ -1,13 +1,7 @@
-"""Grounded answers: help-centre passages go to the model as numbered sources, and the answer's
-citations are checked against them before they go out with it.
-
-Passages and the visitor's words are data, not instructions: each source sits between tags the
-text cannot close (a closing tag inside a document is defused), and the instructions say so.
-A citation is valid when its number names a source the model was given. A cited sentence is
-supported when most of its words (stemmed; Chinese segmented) and every number in it appear in
-the sources it cites: a model that cites [1] for "refunds within 365 days" when source 1 says 30
-is not grounded. An answer given sources is `ungrounded` unless it cites at least one validly and
-every sentence it cites is supported."""
+"""Grounded answers: help-centre passages go to the model as numbered sources (data, between tags
+a document cannot close), and the answer's citations are checked against them before they go
+out with it. When a citation is valid and a sentence supported: docs/knowledge-base.md, "From a
+file to a cited answer"."""
 
 import re
 from collections.abc import Sequence

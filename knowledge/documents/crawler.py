@@ -1,20 +1,7 @@
 """A polite, bounded crawler that fetches a help centre's pages for the document parser.
-
-Framework-free and synchronous (it runs inside a Celery task). It stays on the start URL's
-scheme, host and path prefix, respects robots.txt, re-fetches conditionally (ETag /
-Last-Modified) and stops at a page, depth and time budget. It only fetches: parsing is
-`knowledge.documents.parsing`.
-
-The frontier is the site's sitemap when it lists pages under the start URL (`Sitemap:` lines of
-robots.txt, else `/sitemap.xml`; sitemap index files are followed); otherwise links are followed
-breadth first from the start URL.
-
-It fetches only from public internet addresses unless told otherwise: an editor's start URL must
-not reach the machine's own services or the private network it runs in (server-side request
-forgery). The host is resolved before the first request, and the address each answer came
-from is checked before its body is read (a host that resolves differently later, or a
-robots.txt redirect, gains nothing).
-"""
+Synchronous (it runs inside a Celery task) and fetch-only (parsing is knowledge.documents.parsing);
+it refuses loopback and private addresses unless `private_networks` is set. Scope, frontier and
+the server-side request forgery checks: docs/knowledge-base.md, "From a file to a cited answer"."""
 
 import ipaddress
 import socket

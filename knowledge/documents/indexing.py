@@ -1,17 +1,7 @@
 """Where hybrid retrieval finds its candidates: the chunks nearest to a question's vector and the
 chunks that share its words, each side best first, for `knowledge.selectors.passages_retrieve`
-to fuse.
-
-`InMemoryChunkIndex` (the embedded default on SQLite) keeps per locale a matrix of the chunk
-vectors and a BM25 index (`lexical.LexicalIndex`) over their search tokens, once for visitors
-(public documents) and once for agents (all documents); it is a per-process copy rebuilt when
-the knowledge version or the embedding models change, as `knowledge.index.InMemoryIndex` is.
-`PgChunkIndex` asks PostgreSQL: one pgvector query over the model's partial HNSW index and one
-full-text query over the stored `search_vector` (to_tsvector('simple', search_tokens)) and its
-GIN index (migration 0006). Both search only chunks of the locale's current embedding model
-(rows another model embedded wait for `manage.py reembed`). On PostgreSQL the full-text side
-costs most (ts_rank scores every matching chunk), so it asks for chunks sharing two of the
-question's words first (docs/retrieval.md, "Latency")."""
+to fuse; in process (`InMemoryChunkIndex`, SQLite) or in PostgreSQL (`PgChunkIndex`). Only
+chunks of the locale's current embedding model are searched; docs/retrieval.md, "The path"."""
 
 import hashlib
 from collections.abc import Callable, Collection, Iterable, Sequence

@@ -1,15 +1,7 @@
 """Lexical search over chunks in English and Chinese: one tokenizer for every side (the in-process
 BM25 index, the PostgreSQL full-text column, the relevance floor's token coverage), so a word
-matches the same way wherever it is looked up. Figures and choices: docs/retrieval.md.
-
-English (and any Latin or digit word) is lowercased, stop words dropped and stemmed with
-PyStemmer's Snowball English stemmer; Chinese runs are segmented by jieba in search mode (long
-words also yield their shorter dictionary words, so 订单号 matches 订单) and, beside its words, cut
-into character bigrams, which match where the question and the article were segmented apart
-(优惠码 is 优惠 + 码 to jieba) or use words its dictionary lacks; the commonest function words are
-dropped. Text is NFKC-normalised first, so full-width letters and digits match their ASCII
-forms.
-"""
+matches the same way wherever it is looked up. Its choices, with the figures: docs/retrieval.md,
+"Tokenizer"."""
 
 from __future__ import annotations
 

@@ -1,17 +1,7 @@
 """Hybrid ranking: the vector and the lexical rankings fused into one, and the relevance floor
 that decides "nothing relevant". Pure functions over ids and scores, shared by the in-process
-(SQLite) and the PostgreSQL retrieval; figures in docs/retrieval.md.
-
-Fusion is a convex combination of the two sides' scores, each min-max normalised over its own
-candidates (Bruch, Gai and Ingber, "An Analysis of Fusion Functions for Hybrid Retrieval", 2023):
-the normalisation puts a cosine and a BM25 or ts_rank score on one scale per question, so no
-calibration between them is needed, and unlike reciprocal rank fusion it keeps how far ahead a
-side's best candidate is (RRF scores a clear lexical first place like a vector 5th place). The
-two sides weigh the same: the neutral weight, not one tuned to the labelled questions. The floor
-looks only at signals whose meaning does not depend on the corpus (the embedding model's cosine,
-the share of the question's tokens a passage contains), so that floors measured on one help
-centre hold for another.
-"""
+(SQLite) and the PostgreSQL retrieval. Why this fusion and these signals, with the figures:
+docs/retrieval.md, "Fusion" and "Relevance floor"."""
 
 from __future__ import annotations
 

@@ -1,15 +1,7 @@
 """`make run`'s last step: the local model server (unless another LLM is configured), a Celery
-worker (when REDIS_URL is set), and daphne, kept running by chatbot.supervisor; prints the demo
-URL once the server is ready and stops them all together.
-
-`--prod` (`make run-prod`, docs/deploy.md) starts the production shape instead: PostgreSQL with
-pgvector, Redis, `--processes` daphne processes, a Celery worker and beat and nginx in front
-(chatbot.production), migrates and loads the demo data into PostgreSQL, and restarts any part
-that dies (a daphne too: nginx sends its visitors to the others meanwhile).
-
-It exits non-zero, saying what failed, when the local model does not answer a real completion
-at start, when daphne does not become ready, or when daphne dies; the local model server and
-the Celery worker are restarted when they die."""
+worker (with REDIS_URL) and daphne, under chatbot.supervisor; `--prod` starts the production
+shape (docs/deploy.md). Exits non-zero, saying what failed, when the model or daphne does not
+come up or daphne dies; docs/operations.md, "Health and processes"."""
 
 import os
 import signal
