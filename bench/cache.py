@@ -404,7 +404,13 @@ def stampede(n: int = 50) -> dict[str, int]:
     from chatbot.pipeline.trace import Trace
 
     question = "Can I change the delivery address after ordering?"
-    simulator = UpstreamSimulator(faults=Faults(first_token_delay_s=0.5)).start()
+    # An answer in the help centre's words: the simulator's default restates the question, and
+    # an answer repeating words of the question that the knowledge base does not hold is never
+    # shared (chatbot.cache.echo), so nobody would be served from the cache.
+    simulator = UpstreamSimulator(
+        answer=lambda _: "Yes, until the parcel ships: open the order page and choose Edit.",
+        faults=Faults(first_token_delay_s=0.5),
+    ).start()
 
     def turn(i: int) -> Any:
         conversation = services.conversation_start(locale="en")
