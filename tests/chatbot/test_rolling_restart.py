@@ -20,11 +20,12 @@ from chatbot.llm.simulator import UpstreamSimulator
 from tests.chatbot.test_crash_drills import drill_env, run
 from tests.servers import DaphneProcess, RedisServer, manage
 
-VISITORS = 30
+VISITORS = 100
 CLAIM_TTL_S = 10.0
 TOKEN_DELAY_S = 0.1  # ~3 s per answer: several are mid-stream at each SIGTERM
+THINK_S = (2.0, 6.0)  # a visitor reads the answer before asking again
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180), pytest.mark.own_stack]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300), pytest.mark.own_stack]
 
 STORED = """
 import json
@@ -42,9 +43,9 @@ class Stalled(Exception):
 
 @dataclass
 class Chatter:
-    """A visitor as the widget behaves: asks, waits for the answer, asks again; when the
-    socket closes, reconnects to another process, resumes after the newest message shown and
-    resends what was never acked."""
+    """A visitor as the widget behaves: asks, waits for the answer, reads it, asks again; when
+    the socket closes, reconnects to another process, resumes after the newest message shown
+    and resends what was never acked."""
 
     index: int
     bases: list[str]
@@ -121,6 +122,8 @@ class Chatter:
                 if not self.waiting():
                     if stop.is_set():
                         return
+                    if self.answers:
+                        await asyncio.sleep(random.uniform(*THINK_S))
                     client_id = f"v{self.index}-q{next(counter)}"
                     self.questions[client_id] = None
                     await self._ask(ws, client_id)
