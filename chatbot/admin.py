@@ -22,21 +22,14 @@ from django.utils.safestring import SafeString
 from chatbot import answer_facts
 from chatbot.appearance import PREVIEW_FIELDS, embed_snippet
 from chatbot.attachments import files
+from chatbot.handoff.models import AgentNote, AgentProfile, AssignmentEvent, LeftMessage
 from chatbot.handoff.selectors import agent_name
 from chatbot.models import (
-    AgentNote,
-    AgentPresence,
-    AgentProfile,
-    AssignmentEvent,
-    AwayMessage,
     Conversation,
     CspReport,
     Feedback,
-    LeftMessage,
     Message,
-    OpeningHours,
     PageGreeting,
-    Team,
     WidgetAppearance,
 )
 from chatbot.privacy import services as privacy
@@ -234,17 +227,6 @@ class ConversationAdmin(admin.ModelAdmin):
         return transcript_html(obj) if obj.pk else SafeString("")
 
 
-@admin.register(LeftMessage)
-class LeftMessageAdmin(admin.ModelAdmin):
-    list_display = ("email", "conversation", "created_at")
-    search_fields = ("email", "text")
-
-
-@admin.register(AgentPresence)
-class AgentPresenceAdmin(admin.ModelAdmin):
-    list_display = ("user", "status", "last_seen_at")
-
-
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
     list_display = ("id", "conversation", "role", "source", "short_text", "created_at")
@@ -292,15 +274,6 @@ class FeedbackAdmin(admin.ModelAdmin):
     list_filter = ("value",)
 
 
-@admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
-    """Inboxes of agents: a conversation given to a team waits for its members."""
-
-    list_display = ("name", "created_at")
-    search_fields = ("name",)
-    filter_horizontal = ("members",)
-
-
 AVATAR_MAX_BYTES = 2 * 1024 * 1024
 AVATAR_SIZE = (96, 96)
 
@@ -331,24 +304,12 @@ class AgentProfileForm(forms.ModelForm):
 class AgentProfileAdmin(admin.ModelAdmin):
     """Each agent's auto-assignment capacity (empty: HANDOFF_AGENT_CAPACITY), photo (shown to
     visitors beside their messages) and notification preferences (the agent sets those in the
-    console)."""
+    console). Here, not with the handoff's other admins (chatbot/handoff/admin.py): the photo's
+    form re-encodes it with chatbot.attachments, which imports the handoff."""
 
     form = AgentProfileForm
     list_display = ("user", "capacity", "last_assigned_at", "notify_sound", "notify_desktop")
     readonly_fields = ("last_assigned_at",)
-
-
-@admin.register(OpeningHours)
-class OpeningHoursAdmin(admin.ModelAdmin):
-    """When the team answers; the widget says when it is back outside these (docs/console.md)."""
-
-    list_display = ("weekday", "opens", "closes")
-    list_filter = ("weekday",)
-
-
-@admin.register(AwayMessage)
-class AwayMessageAdmin(admin.ModelAdmin):
-    list_display = ("locale", "text")
 
 
 @admin.register(PageGreeting)

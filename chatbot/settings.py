@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "chatbot",
     "knowledge",
     "chatbot.cache",
+    "chatbot.handoff",
     "chatbot.inbox",
     "chatbot.privacy",
 ]
@@ -451,7 +452,7 @@ HANDOFF_SWEEP_INTERVAL_S = env.float("HANDOFF_SWEEP_INTERVAL_S", default=5.0)
 HANDOFF_PRESENCE_TTL_S = env.float("HANDOFF_PRESENCE_TTL_S", default=45.0)
 # The wait estimate per place in the queue until there are recent claims to average.
 HANDOFF_DEFAULT_WAIT_S = env.int("HANDOFF_DEFAULT_WAIT_S", default=120)
-# The time zone of the opening hours set in the admin (chatbot.models.OpeningHours).
+# The time zone of the opening hours set in the admin (chatbot.handoff.models.OpeningHours).
 SUPPORT_TIME_ZONE = env.str("SUPPORT_TIME_ZONE", default="UTC")
 # Messages a visitor may leave for the team per conversation (each at most 4,000 characters).
 HANDOFF_LEFT_MESSAGES_MAX = env.int("HANDOFF_LEFT_MESSAGES_MAX", default=5)

@@ -20,7 +20,8 @@ from django.utils import timezone
 
 from chatbot.handoff import notify, selectors
 from chatbot.handoff.errors import HandoffError
-from chatbot.models import AgentPresence, AgentProfile, AssignmentEvent, Conversation, Team
+from chatbot.handoff.models import AgentPresence, AgentProfile, AssignmentEvent, Team
+from chatbot.models import Conversation
 from chatbot.privacy.audit import Action as AuditAction
 from chatbot.privacy.audit import audit_record
 

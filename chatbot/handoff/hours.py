@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from chatbot.handoff import selectors
-from chatbot.models import AwayMessage, OpeningHours
+from chatbot.handoff.models import AwayMessage, OpeningHours
 from chatbot.visitor_copy import render
 
 _TTL_S = 15.0

@@ -18,7 +18,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from chatbot.handoff import notify, selectors
-from chatbot.models import LeftMessage, Message, TranscriptEmail
+from chatbot.handoff.models import LeftMessage, TranscriptEmail
+from chatbot.models import Message
 
 logger = logging.getLogger(__name__)
 

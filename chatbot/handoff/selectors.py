@@ -11,7 +11,8 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Avg, Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from chatbot.models import AgentNote, AgentPresence, Conversation, LeftMessage, Message
+from chatbot.handoff.models import AgentNote, AgentPresence, LeftMessage
+from chatbot.models import Conversation, Message
 from chatbot.outcomes import Source
 from chatbot.services import message_payload
 from chatbot.services import user_display_name as agent_name

@@ -18,15 +18,8 @@ from chatbot import message_sql, metrics
 from chatbot.answer_facts import models_were_down
 from chatbot.handoff import assignment, faq_draft, notify, phrasings, selectors, tasks
 from chatbot.handoff.errors import HandoffError
-from chatbot.models import (
-    AgentNote,
-    AgentPresence,
-    Attachment,
-    Conversation,
-    LeftMessage,
-    Message,
-    TranscriptEmail,
-)
+from chatbot.handoff.models import AgentNote, AgentPresence, LeftMessage, TranscriptEmail
+from chatbot.models import Attachment, Conversation, Message
 from chatbot.outcomes import Source
 from chatbot.privacy.audit import Action as AuditAction
 from chatbot.privacy.audit import audit_record

@@ -5,7 +5,8 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
-from chatbot.models import Conversation, Message, Team
+from chatbot.handoff.models import Team
+from chatbot.models import Conversation, Message
 
 
 class Label(models.Model):

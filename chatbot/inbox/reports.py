@@ -21,9 +21,10 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
 from chatbot.analytics import day_range
+from chatbot.handoff.models import Team
 from chatbot.handoff.selectors import agent_name
 from chatbot.handoff.services import Reason
-from chatbot.models import Conversation, Message, Team
+from chatbot.models import Conversation, Message
 
 ALL_AGENTS = "(all agents)"
 ALL_TEAMS = "(all teams)"

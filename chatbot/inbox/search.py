@@ -21,9 +21,10 @@ from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from chatbot.analytics import day_range
+from chatbot.handoff.models import LeftMessage
 from chatbot.handoff.selectors import conversation_summaries
 from chatbot.inbox.models import ConversationLabel, MessageSearch, SearchIndexState
-from chatbot.models import Conversation, LeftMessage, Message
+from chatbot.models import Conversation, Message
 from knowledge.documents.lexical import CHINESE_STOPWORDS, TOKEN, search_tokens, tokenize
 
 RESULT_LIMIT = 50

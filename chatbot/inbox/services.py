@@ -11,9 +11,10 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 
+from chatbot.handoff.models import Team
 from chatbot.inbox.models import CannedReply, ConversationLabel, Label, SavedView
 from chatbot.inbox.search import Filters, conversation_labels
-from chatbot.models import Conversation, Team
+from chatbot.models import Conversation
 
 # `{{visitor.name}}`, optionally with what to write when the value is unknown:
 # `{{visitor.name|there}}`. The console fills them in (static/console/inbox.js).

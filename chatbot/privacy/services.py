@@ -12,21 +12,13 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from chatbot.cache.models import CachedAnswer
 from chatbot.cache.pii import personal_masked
 from chatbot.inbox.models import MessageSearch, VisitorContext
-from chatbot.models import (
-    AgentNote,
-    Attachment,
-    Conversation,
-    Feedback,
-    LeftMessage,
-    Message,
-    TranscriptEmail,
-)
+from chatbot.models import Attachment, Conversation, Feedback, Message
 from chatbot.privacy.audit import Action, audit_record
 from chatbot.services import user_display_name as agent_name
 from knowledge.models import NegativeExample
@@ -131,15 +123,15 @@ def _conversation_data(conversation: Conversation) -> dict[str, Any]:
         ],
         "left_messages": [
             {"email": left.email, "text": left.text, "created": _iso(left.created_at)}
-            for left in LeftMessage.objects.filter(conversation=conversation).order_by("id")
+            for left in conversation.left_messages.order_by("id")
         ],
         "transcript_emails": [
             {"email": t.email, "created": _iso(t.created_at), "sent": _iso(t.sent_at)}
-            for t in TranscriptEmail.objects.filter(conversation=conversation).order_by("id")
+            for t in conversation.transcript_emails.order_by("id")
         ],
         "agent_notes": [
             {"text": n.text, "created": _iso(n.created_at)}
-            for n in AgentNote.objects.filter(conversation=conversation).order_by("id")
+            for n in conversation.notes.order_by("id")
         ],
     }
 
@@ -212,6 +204,15 @@ def visitor_data_erase(
     return len(ids)
 
 
+def _handoff_rows(related_name: str, conversation_ids: list[int]) -> QuerySet:
+    """The rows of the handoff's model that hangs off Conversation by `related_name` (notes,
+    left_messages, transcript_emails) in these conversations. Found through Conversation, not
+    imported: the handoff writes to this app's audit log, and an import of its models here
+    would close an import loop between the two apps (pyproject.toml, import contracts)."""
+    model = Conversation._meta.get_field(related_name).related_model
+    return model._default_manager.filter(conversation_id__in=conversation_ids)
+
+
 def _mask_field(model: type, field: str, rows: Any) -> None:
     for pk, text in rows.values_list("pk", field):
         masked = personal_masked(text or "")
@@ -229,12 +230,13 @@ def conversations_anonymise(*, conversation_ids: list[int], now: dt.datetime) ->
     messages.filter(attachment__isnull=False).update(text=ATTACHMENT_REMOVED)
     _attachments_delete(conversation_ids)
     _mask_field(Message, "text", messages)
-    in_them = Q(conversation_id__in=conversation_ids)
-    _mask_field(AgentNote, "text", AgentNote.objects.filter(in_them))
+    notes = _handoff_rows("notes", conversation_ids)
+    _mask_field(notes.model, "text", notes)
     _mask_field(Feedback, "comment", Feedback.objects.filter(message_id__in=message_ids))
-    _mask_field(LeftMessage, "text", LeftMessage.objects.filter(in_them))
-    LeftMessage.objects.filter(in_them).update(email="")
-    TranscriptEmail.objects.filter(conversation_id__in=conversation_ids).delete()
+    left_messages = _handoff_rows("left_messages", conversation_ids)
+    _mask_field(left_messages.model, "text", left_messages)
+    left_messages.update(email="")
+    _handoff_rows("transcript_emails", conversation_ids).delete()
     VisitorContext.objects.filter(conversation_id__in=conversation_ids).delete()
     MessageSearch.objects.filter(conversation_id__in=conversation_ids).delete()
     _derived_forget(message_ids)

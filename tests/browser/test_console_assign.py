@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
 PASSWORD = "pw-agents-4410"
 TEAM = """
 from django.contrib.auth.models import User
-from chatbot.models import Team
+from chatbot.handoff.models import Team
 Team.objects.create(name="Billing").members.add(User.objects.get(username="bob"))
 """
 

@@ -20,7 +20,8 @@ from datetime import timedelta
 from django.utils import timezone
 from chatbot.inbox.models import Label
 from django.contrib.auth.models import User
-from chatbot.models import Conversation, Message, Team
+from chatbot.handoff.models import Team
+from chatbot.models import Conversation, Message
 Label.objects.create(name="vip", color="#dc2626")
 Label.objects.create(name="billing", color="#2563eb")
 billing = Team.objects.create(name="Billing")

@@ -9,7 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from PIL import Image
 
-from chatbot.models import AgentProfile, Conversation, Message
+from chatbot.handoff.models import AgentProfile
+from chatbot.models import Conversation, Message
 from chatbot.services import message_payload
 from tests.handoff.conftest import make_agent
 
@@ -25,7 +26,7 @@ def photo(size: tuple[int, int] = (600, 400), fmt: str = "JPEG") -> bytes:
 
 def upload(admin: Client, profile: AgentProfile, data: bytes, name: str):
     return admin.post(
-        f"/admin/chatbot/agentprofile/{profile.pk}/change/",
+        f"/admin/handoff/agentprofile/{profile.pk}/change/",
         {
             "user": profile.user_id,
             "capacity": "",

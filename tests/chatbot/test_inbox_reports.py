@@ -11,8 +11,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from chatbot.handoff.models import Team
 from chatbot.inbox import reports
-from chatbot.models import Conversation, Message, Team
+from chatbot.models import Conversation, Message
 from tests.handoff.conftest import make_agent
 
 pytestmark = pytest.mark.django_db

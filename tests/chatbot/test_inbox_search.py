@@ -14,10 +14,11 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from chatbot.handoff.models import LeftMessage, Team
 from chatbot.inbox import search
 from chatbot.inbox.models import CannedReply, Label, MessageSearch, SavedView, SearchIndexState
 from chatbot.inbox.search import Filters, conversations_find
-from chatbot.models import Conversation, LeftMessage, Message, Team
+from chatbot.models import Conversation, Message
 from tests.handoff.conftest import make_agent
 
 pytestmark = pytest.mark.django_db

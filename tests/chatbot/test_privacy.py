@@ -21,18 +21,11 @@ from chatbot.cache.models import CachedAnswer
 from chatbot.cache.pii import personal_masked
 from chatbot.handoff import assignment
 from chatbot.handoff import services as handoff
+from chatbot.handoff.models import AgentNote, LeftMessage, TranscriptEmail
 from chatbot.identity import Identity
 from chatbot.inbox import visitor
 from chatbot.inbox.models import VisitorContext
-from chatbot.models import (
-    AgentNote,
-    Attachment,
-    Conversation,
-    Feedback,
-    LeftMessage,
-    Message,
-    TranscriptEmail,
-)
+from chatbot.models import Attachment, Conversation, Feedback, Message
 from chatbot.privacy import services
 from chatbot.privacy.models import AuditEvent
 from chatbot.privacy.tasks import retention_run

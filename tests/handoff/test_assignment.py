@@ -8,7 +8,8 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 
 from chatbot.handoff import services
-from chatbot.models import AgentProfile, AssignmentEvent, Conversation, Team
+from chatbot.handoff.models import AgentProfile, AssignmentEvent, Team
+from chatbot.models import Conversation
 from tests.conftest import chat_socket
 from tests.handoff.conftest import agent_socket, make_agent
 from tests.handoff.test_handoff import claimed, queued_by_button, until

@@ -10,7 +10,8 @@ from django.test import Client
 from django.utils import timezone
 
 from chatbot.handoff import assignment
-from chatbot.models import AgentPresence, Conversation, Team
+from chatbot.handoff.models import AgentPresence, Team
+from chatbot.models import Conversation
 
 
 @pytest.mark.django_db(transaction=True)
@@ -61,6 +62,6 @@ def test_the_admin_shows_teams_profiles_and_the_audit_trail(agents):
     client.force_login(admin)
     page = client.get(f"/admin/chatbot/conversation/{conversation.pk}/change/")
     assert page.status_code == 200 and b"Billing" in page.content
-    assert client.get(f"/admin/chatbot/team/{team.pk}/change/").status_code == 200
-    profiles = client.get("/admin/chatbot/agentprofile/")
+    assert client.get(f"/admin/handoff/team/{team.pk}/change/").status_code == 200
+    profiles = client.get("/admin/handoff/agentprofile/")
     assert profiles.status_code == 200 and b"bob" in profiles.content

@@ -6,7 +6,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from chatbot.handoff import selectors
-from chatbot.models import Conversation, LeftMessage, Message
+from chatbot.handoff.models import LeftMessage
+from chatbot.models import Conversation, Message
 from knowledge import services as knowledge
 from knowledge.models import FAQ, AnswerVariant
 from tests.handoff.conftest import make_agent

@@ -10,9 +10,10 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from chatbot.handoff.models import AgentNote, AgentPresence, LeftMessage
 from chatbot.handoff.selectors import asks_for_human
 from chatbot.llm.simulator import Faults
-from chatbot.models import AgentNote, AgentPresence, Conversation, LeftMessage, Message
+from chatbot.models import Conversation, Message
 from tests.conftest import chat_socket
 from tests.handoff.conftest import agent_socket, make_agent, refused
 

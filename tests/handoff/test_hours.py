@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from chatbot.handoff import hours
 from chatbot.handoff.hours import Shift, is_open, next_opening
-from chatbot.models import AwayMessage, OpeningHours
+from chatbot.handoff.models import AwayMessage, OpeningHours
 from tests.conftest import chat_socket
 
 UTC = ZoneInfo("UTC")

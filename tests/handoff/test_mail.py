@@ -12,7 +12,8 @@ from channels.db import database_sync_to_async
 
 from chatbot import services
 from chatbot.handoff import tasks
-from chatbot.models import LeftMessage, Message, TranscriptEmail
+from chatbot.handoff.models import LeftMessage, TranscriptEmail
+from chatbot.models import Message
 from tests.conftest import chat_socket
 from tests.handoff.conftest import agent_socket
 from tests.servers import MailServer, smtp_server

@@ -12,7 +12,8 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from chatbot.handoff import background
-from chatbot.models import Conversation, LeftMessage
+from chatbot.handoff.models import LeftMessage
+from chatbot.models import Conversation
 from tests.conftest import chat_socket
 from tests.handoff.conftest import agent_socket
 from tests.handoff.test_handoff import nothing_more, queued_by_button, until
