@@ -18,6 +18,7 @@ START_AND_LEAVE = (
 
 
 @pytest.mark.slow
+@pytest.mark.own_stack  # processes of its own, no database: the PostgreSQL pass would repeat it
 def test_exiting_during_the_warm_up_does_not_abort_the_process():
     # As a daemon thread the warm-up died inside ONNX Runtime at exit, which aborted the
     # process (exit code 134) when it ended while the model session was being created, about
