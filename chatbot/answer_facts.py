@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from chatbot.llm.queued_flag import QUEUED_FLAG
+from chatbot.llm.queued_flag import promised
 from chatbot.llm.retry import Kind
 from chatbot.outcomes import Decision, Source
 from chatbot.ratelimit import LIMITED_DECISIONS
@@ -111,7 +111,7 @@ def answer_facts(trace: dict[str, Any]) -> AnswerFacts:
         grounding=_grounding(detail) if answering.get("stage") == Source.LLM else Grounding.NONE,
         nothing_relevant=any(s.get("decision") == Decision.NOTHING_RELEVANT for s in llm_steps),
         models_down=models_were_down(trace),
-        answer_promised=any((s.get("detail") or {}).get(QUEUED_FLAG) for s in steps),
+        answer_promised=promised(trace),
         tiers_skipped=sum(decision == Decision.TIER_SKIPPED for _, decision in events),
         tiers_failed=sum(decision == Decision.TIER_FAILED for _, decision in events),
         tier_events=events,

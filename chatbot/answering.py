@@ -445,6 +445,4 @@ async def _finish(turn: Turn, conversation_id: int, event: DoneEvent, trace_id: 
         },
     )
     if event.source == Source.FALLBACK:  # nothing else can lead to a handoff (see the service)
-        await database_sync_to_async(handoff.handoff_after_bot_answer)(
-            conversation_id=conversation_id, trace=stored_trace
-        )
+        await database_sync_to_async(handoff.handoff_after_bot_answer)(answer=bot_message)

@@ -16,7 +16,6 @@ from django.utils.crypto import salted_hmac
 from chatbot import message_sql
 from chatbot.attachments.signed import attachment_payload
 from chatbot.cache.services import entries_evict_for_feedback
-from chatbot.llm import queued_flag
 from chatbot.models import Conversation, Feedback, Message, QueuedQuestion, new_public_id
 from chatbot.outcomes import Source
 from chatbot.pipeline.base import HistoryItem, Turn
@@ -124,7 +123,7 @@ def bot_message_insert(
         created_at=created_at or timezone.now(),
     )
     assert message is not None  # only visitor messages skip a duplicate
-    if queued_flag.promised(trace):
+    if message.answer_promised:
         QueuedQuestion.objects.create(message_id=reply_to_id)
     return message
 

@@ -15,7 +15,6 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from chatbot import message_sql, metrics
-from chatbot.answer_facts import models_were_down
 from chatbot.handoff import assignment, faq_draft, notify, phrasings, selectors, tasks
 from chatbot.handoff.errors import HandoffError
 from chatbot.handoff.models import AgentNote, AgentPresence, LeftMessage, TranscriptEmail
@@ -169,7 +168,7 @@ def visitor_message_route(*, conversation_id: int, text: str) -> bool:
     return True
 
 
-def handoff_after_bot_answer(*, conversation_id: int, trace: dict[str, Any]) -> bool:
+def handoff_after_bot_answer(*, answer: Message) -> bool:
     """After a stored bot answer: queue when no model could answer and an agent is online to
     take it, or when the bot has fallen back several times in a row.
 
@@ -178,9 +177,10 @@ def handoff_after_bot_answer(*, conversation_id: int, trace: dict[str, Any]) -> 
     writes into a conversation a person holds) does so once a breaker closes.
 
     Both cases need this answer to be a fallback; any other answer ends the streak."""
-    if trace.get("source") != Source.FALLBACK:
+    if answer.source != Source.FALLBACK:
         return False
-    if settings.HANDOFF_WHEN_MODELS_DOWN and models_were_down(trace) and selectors.agents_online():
+    conversation_id = answer.conversation_id
+    if settings.HANDOFF_WHEN_MODELS_DOWN and answer.models_down and selectors.agents_online():
         return conversation_handoff(conversation_id=conversation_id, reason=Reason.MODELS_DOWN)
     streak = settings.HANDOFF_FALLBACK_STREAK
     if (
