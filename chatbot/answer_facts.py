@@ -116,3 +116,8 @@ def answer_facts(trace: dict[str, Any]) -> AnswerFacts:
         tiers_failed=sum(decision == Decision.TIER_FAILED for _, decision in events),
         tier_events=events,
     )
+
+
+def message_facts(role: str, trace: dict[str, Any] | None) -> AnswerFacts:
+    """A stored message's facts: a bot answer's from its trace, none for any other message."""
+    return answer_facts(trace) if trace and role == "bot" else NO_FACTS

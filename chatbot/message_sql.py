@@ -68,7 +68,6 @@ def message_store(
     """The new message, as the ORM would have returned it, a bot answer with its facts taken
     from its trace. `skip_duplicate`: a message of the same client id stored before is left alone
     and None returned (ON CONFLICT DO NOTHING), no exception and no savepoint."""
-    facts = answer_facts.answer_facts(trace) if trace and role == Message.Role.BOT else None
     fields = {
         "conversation_id": conversation_id,
         "role": role,
@@ -79,7 +78,7 @@ def message_store(
         "trace": trace if trace is not None else {},
         "citations": citations or [],
         "created_at": created_at,
-        **(facts or answer_facts.NO_FACTS).columns(),
+        **answer_facts.message_facts(role, trace).columns(),
     }
     statement = "insert_unless_duplicate" if skip_duplicate else "insert"
     with connection.cursor() as cursor:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import string
 import threading
 import unicodedata
 from collections import Counter
@@ -42,7 +43,6 @@ CHINESE_STOPWORDS = frozenset(_CHINESE_STOPWORDS.split())
 # A query word no chunk holds is read as a misspelling of an indexed word one edit away when it
 # has at least this many letters (shorter ones have too many neighbours: "bag" -> "bar").
 SPELLING_MIN_LETTERS = 4
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _LATIN_WORD = re.compile(r"[a-z]+")
 
 
@@ -200,7 +200,7 @@ def _one_edit_away(word: str) -> Iterator[str]:
             yield head + tail[1:]
             if len(tail) > 1:
                 yield head + tail[1] + tail[0] + tail[2:]
-        for letter in _LETTERS:
+        for letter in string.ascii_lowercase:
             if tail:
                 yield head + letter + tail[1:]
             yield head + letter + tail

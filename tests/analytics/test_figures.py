@@ -8,7 +8,7 @@ import pytest
 
 from chatbot import analytics
 from chatbot.analytics import ConversationRow, Dataset, MessageRow
-from chatbot.answer_facts import NO_FACTS, answer_facts
+from chatbot.answer_facts import answer_facts, message_facts
 from chatbot.models import Conversation, Feedback, Message
 
 DAY1 = dt.date(2025, 3, 10)
@@ -119,7 +119,7 @@ class Builder:
                 source=m.source,
                 trace=trace,
                 reply_to_id=stored_ids.get(m.reply_to_id),
-                **(answer_facts(trace) if m.role == "bot" else NO_FACTS).columns(),
+                **message_facts(m.role, trace).columns(),
             )
             Message.objects.filter(pk=message.pk).update(created_at=m.created_at)
             if m.feedback:

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from chatbot.analytics import DEMO_VISITOR_PREFIX
-from chatbot.answer_facts import NO_FACTS, answer_facts
+from chatbot.answer_facts import message_facts
 from chatbot.handoff.services import Reason
 from chatbot.llm.queued_flag import QUEUED_FLAG
 from chatbot.models import Conversation, Feedback, Message
@@ -193,7 +193,7 @@ def seed(*, conversations: int = 40, seed_value: int = 7) -> int:
                 text=text,
                 source=source,
                 trace=trace,
-                **(answer_facts(trace) if role == "bot" else NO_FACTS).columns(),
+                **message_facts(role, trace).columns(),
                 reply_to=previous
                 if role == "bot" and previous and previous.role == "visitor"
                 else None,
