@@ -5,8 +5,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from chatbot.llm.failure_kind import Kind
 from chatbot.llm.queued_flag import promised
-from chatbot.llm.retry import Kind
 from chatbot.outcomes import Decision, Source
 from chatbot.ratelimit import LIMITED_DECISIONS
 

@@ -8,28 +8,16 @@ import re
 from dataclasses import dataclass
 
 import httpx
-import openai
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from tenacity import (
-    retry,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from knowledge import services
 from knowledge.models import FAQ, AnswerVariant, GenerationJob, Origin
 
 logger = logging.getLogger(__name__)
 
-RETRYABLE = (
-    openai.APIConnectionError,
-    openai.APITimeoutError,
-    openai.RateLimitError,
-    openai.InternalServerError,
-)
 _NUMBERING = re.compile(r"^\s*(?:[-*•]|\d+[.)]|[a-z][.)])\s*", re.IGNORECASE)
 
 
@@ -65,13 +53,27 @@ def parse_lines(text: str, *, exclude: set[str], limit: int) -> list[str]:
     return out
 
 
+def _retryable(exc: BaseException) -> bool:
+    import openai  # here: the admin imports this module at start-up, the SDK takes a second
+
+    retryable = (
+        openai.APIConnectionError,
+        openai.APITimeoutError,
+        openai.RateLimitError,
+        openai.InternalServerError,
+    )
+    return isinstance(exc, retryable)
+
+
 @retry(
-    retry=retry_if_exception_type(RETRYABLE),
+    retry=retry_if_exception(_retryable),
     stop=stop_after_attempt(settings.GENERATION_ATTEMPTS),
-    wait=wait_exponential_jitter(initial=0.5, max=8),
+    wait=wait_exponential_jitter(multiplier=0.5, max=8),
     reraise=True,
 )
 def _complete(model: GenerationModel, prompt: str) -> str:
+    import openai
+
     client = openai.OpenAI(
         base_url=model.base_url,
         api_key=model.api_key,

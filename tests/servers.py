@@ -3,6 +3,7 @@ share, agents created in it, and sign-in through the real login form; the whole 
 shape (`manage.py serve --prod`); websockets speaking JSON frames; a real SMTP server."""
 
 import asyncio
+import atexit
 import email
 import email.policy
 import json
@@ -11,6 +12,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -19,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -64,6 +66,59 @@ def manage(env: dict[str, str], *args: str) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+_TEMPLATES = Path(tempfile.mkdtemp(prefix="chatbot-test-databases-"))
+atexit.register(shutil.rmtree, _TEMPLATES, ignore_errors=True)
+_templates_lock = threading.Lock()
+
+
+def _sqlite_file(env: dict[str, str]) -> Path | None:
+    url = env.get("DATABASE_URL", "")
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
+def _sqlite_copy(source: Path, target: Path) -> None:
+    """SQLite's backup API: a consistent copy whatever journal mode the source was left in."""
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+
+
+def _template(name: str, *commands: tuple[str, ...]) -> Path:
+    """A SQLite database made once per test session by running `commands` on an empty one."""
+    with _templates_lock:
+        template = _TEMPLATES / f"{name}.sqlite3"
+        if not template.exists():
+            build = _TEMPLATES / f"{name}-build.sqlite3"
+            env = server_env(
+                build, DEMO_ADMIN_PASSWORD_FILE=str(_TEMPLATES / f"{name}-admin-password.txt")
+            )
+            for command in commands:
+                manage(env, *command)
+            _sqlite_copy(build, template)
+        return template
+
+
+def _prepared(env: dict[str, str], name: str, *commands: tuple[str, ...]) -> None:
+    target = _sqlite_file(env)
+    if target is None:
+        for command in commands:
+            manage(env, *command)
+    else:
+        _sqlite_copy(_template(name, *commands), target)
+
+
+def migrated(env: dict[str, str]) -> None:
+    """The env's database at the current schema. A SQLite file is a copy of one migrated once
+    per session (each `migrate` costs ~5 s of Django start-up and DDL; the suite migrated two
+    dozen servers); any other database is migrated."""
+    _prepared(env, "migrated", ("migrate", "--noinput"))
+
+
+def demo_loaded(env: dict[str, str]) -> None:
+    """The env's database migrated and holding the demo store (`load_demo`), copied from a
+    template on SQLite as `migrated` does."""
+    _prepared(env, "demo", ("migrate", "--noinput"), ("load_demo",))
 
 
 CREATE_AGENT = """

@@ -9,26 +9,14 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from enum import StrEnum
 
 import httpx
 import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_random_exponential
 
+from chatbot.llm.failure_kind import Kind
+
 Clock = Callable[[], float]
-
-
-class Kind(StrEnum):
-    RATE_LIMITED = "rate_limited"
-    TRANSIENT = "transient"
-    FATAL = "fatal"
-    FIRST_TOKEN_TIMEOUT = "first_token_timeout"  # noqa: S105 - not a secret
-    OWN_LIMIT = "own_rate_limit"
-    KEYS_UNAVAILABLE = "keys_unavailable"
-    EMPTY = "empty_answer"
-    BREAKER_OPEN = "breaker_open"
-    THROTTLED = "throttled"
-    UNREACHABLE = "unreachable"  # connection refused: nothing listens (a local server down)
 
 
 class FirstTokenTimeout(Exception):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import daphne, manage, server_env
+from tests.servers import daphne, demo_loaded, migrated, server_env
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -56,7 +56,7 @@ def screenshot_dir() -> Path:
 def running_daphne(tmp: Path, **env_overrides: str) -> Iterator[str]:
     """A migrated SQLite database in `tmp` and daphne on a free port; yields the base URL."""
     env = server_env(tmp / "db.sqlite3", **env_overrides)
-    manage(env, "migrate", "--noinput")
+    migrated(env)
     with daphne(env, tmp / "daphne.log") as base:
         yield base
 
@@ -78,8 +78,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     the LLM points at a closed port."""
     tmp = tmp_path_factory.mktemp("demo-server")
     env = server_env(tmp / "db.sqlite3")
-    manage(env, "migrate", "--noinput")
-    manage(env, "load_demo")
+    demo_loaded(env)
     with daphne(env, tmp / "daphne.log") as base:
         yield base
 
@@ -93,8 +92,7 @@ def grounded_demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
     simulator = UpstreamSimulator().start()
     tmp = tmp_path_factory.mktemp("grounded-demo-server")
     env = server_env(tmp / "db.sqlite3", LOCAL_LLM_BASE_URL=simulator.base_url)
-    manage(env, "migrate", "--noinput")
-    manage(env, "load_demo")
+    demo_loaded(env)
     try:
         with daphne(env, tmp / "daphne.log") as base:
             yield base

@@ -12,7 +12,7 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import host_site
-from tests.servers import create_agent, daphne, free_port, manage, server_env
+from tests.servers import create_agent, daphne, free_port, migrated, server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -34,7 +34,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]
         MEDIA_ROOT=str(tmp / "media"),
         HANDOFF_CLAIM_TIMEOUT_S="600",
     )
-    manage(env, "migrate", "--noinput")
+    migrated(env)
     create_agent(env, "ann", PASSWORD)
     with (
         daphne(env, tmp / "daphne.log") as chat,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.servers import create_agent, daphne, manage, server_env, smtp_server
+from tests.servers import create_agent, daphne, migrated, server_env, smtp_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -45,7 +45,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory, _simulator_server) 
         LOCAL_LLM_MODEL="sim-model",
         HANDOFF_CLAIM_TIMEOUT_S="600",
     )
-    manage(env, "migrate", "--noinput")
+    migrated(env)
     create_agent(env, "ann", PASSWORD)
     with daphne(env, tmp / "daphne.log") as base:
         yield base
@@ -161,7 +161,7 @@ def test_a_left_message_is_acknowledged_answered_from_the_inbox_and_emailed(
             DEFAULT_FROM_EMAIL="support@shop.example",
             EMAIL_TEAM_ADDRESS="team@shop.example",
         )
-        manage(env, "migrate", "--noinput")
+        migrated(env)
         create_agent(env, "ann", PASSWORD)
         with daphne(env, tmp_path / "daphne.log") as base:
             visitor = _page(browser)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.servers import create_agent, daphne, manage, server_env
+from tests.servers import create_agent, daphne, manage, migrated, server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -63,7 +63,7 @@ def agents_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """daphne with two agents, ann and bob, and a team "Billing" of bob."""
     tmp = tmp_path_factory.mktemp("assign-server")
     env = server_env(tmp / "db.sqlite3", HANDOFF_CLAIM_TIMEOUT_S="600")
-    manage(env, "migrate", "--noinput")
+    migrated(env)
     create_agent(env, "ann", PASSWORD)
     create_agent(env, "bob", PASSWORD)
     manage(env, "shell", "-c", TEAM)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.servers import create_agent, daphne, manage, server_env
+from tests.servers import create_agent, daphne, manage, migrated, server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -48,7 +48,7 @@ Message.objects.create(conversation=back, role="visitor", text="Thanks, my invoi
 def inbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("inbox-server")
     env = server_env(tmp / "db.sqlite3", HANDOFF_CLAIM_TIMEOUT_S="600")
-    manage(env, "migrate", "--noinput")
+    migrated(env)
     create_agent(env, "ann", PASSWORD)
     manage(env, "shell", "-c", SEED)
     with daphne(env, tmp / "daphne.log") as base:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.servers import create_agent, daphne, manage, server_env
+from tests.servers import create_agent, daphne, manage, migrated, server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -30,7 +30,7 @@ def flooded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """daphne with a page size of 5 and 12 queued conversations before anyone."""
     tmp = tmp_path_factory.mktemp("queue-server")
     env = server_env(tmp / "db.sqlite3", HANDOFF_QUEUE_PAGE_SIZE="5")
-    manage(env, "migrate", "--noinput")
+    migrated(env)
     create_agent(env, "ann", PASSWORD)
     manage(env, "shell", "-c", SEED_JUNK)
     with daphne(env, tmp / "daphne.log") as base:

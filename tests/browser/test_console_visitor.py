@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import checked_page
-from tests.servers import create_agent, daphne, manage, server_env
+from tests.servers import create_agent, daphne, manage, migrated, server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -54,7 +54,7 @@ Message.objects.bulk_create(
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("visitor-server")
     env = server_env(tmp / "db.sqlite3")
-    manage(env, "migrate", "--noinput")
+    migrated(env)
     create_agent(env, "ann", PASSWORD)
     manage(env, "shell", "-c", SEED)
     with daphne(env, tmp / "daphne.log") as base:

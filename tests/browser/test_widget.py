@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser.scripted import ScriptedServer
-from tests.servers import daphne, manage, server_env
+from tests.servers import daphne, manage, migrated, server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -511,7 +511,7 @@ def server_and_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
     """A daphne server (model down) and the environment to run manage.py against its database."""
     tmp = tmp_path_factory.mktemp("closing-server")
     env = server_env(tmp / "db.sqlite3")
-    manage(env, "migrate", "--noinput")
+    migrated(env)
     with daphne(env, tmp / "daphne.log") as base:
         yield base, env
 

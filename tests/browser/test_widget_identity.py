@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, expect
 
 from chatbot.identity import identity_signature
 from tests.browser.conftest import checked_page
-from tests.servers import create_agent, daphne, manage, server_env
+from tests.servers import create_agent, daphne, manage, migrated, server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -36,7 +36,7 @@ visitor.visitor_context_save(
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("identity-server")
     env = server_env(tmp / "db.sqlite3", CHAT_IDENTITY_SECRET=SECRET)
-    manage(env, "migrate", "--noinput")
+    migrated(env)
     create_agent(env, "ann", PASSWORD)
     manage(env, "shell", "-c", SEED)
     with daphne(env, tmp / "daphne.log") as base:

@@ -20,6 +20,7 @@ from chatbot.cache.models import CachedAnswer
 from chatbot.llm.simulator import Faults
 from chatbot.models import Message
 from chatbot.shared_state import reset_shared_state
+from tests.servers import migrated
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("settle")]
 
@@ -128,13 +129,7 @@ def test_two_processes_asking_at_once_make_one_model_call(upstream, on_redis, tm
         "OPENAI_API_KEY": "",
         "CHAT_STORED_ANSWER_TOKEN_DELAY_S": "0",
     }
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v", "0"],
-        cwd=django_settings.BASE_DIR,
-        env=env,
-        check=True,
-        timeout=120,
-    )
+    migrated(env)
     workers = [_replay_process(env) for _ in range(2)]
     try:
         for n, worker in enumerate(workers):  # warm up: load Django and the embedder

@@ -23,7 +23,7 @@ import redis
 import websockets
 
 from chatbot.llm.simulator import UpstreamSimulator, default_answer
-from tests.servers import DaphneProcess, PostgresServer, RedisServer, manage, server_env
+from tests.servers import DaphneProcess, PostgresServer, RedisServer, manage, migrated, server_env
 
 REDIS_URL = "redis://127.0.0.1:6379/6"
 CLAIM_TTL_S = 2.0
@@ -185,7 +185,7 @@ def test_kill_9_with_10_answers_streaming_they_are_finished_on_the_other_process
         SHARED_STATE_PREFIX=f"{prefix}:state",
         ROUTER_STATE_PREFIX=f"{prefix}:router",
     )
-    manage(env, "migrate", "--noinput")
+    migrated(env)
     a = DaphneProcess(env, tmp_path / "a.log")
     b = DaphneProcess(env, tmp_path / "b.log")
 
@@ -237,7 +237,7 @@ def test_kill_9_of_the_embedded_default_and_a_restart_answer_the_question_once(
     """One process, SQLite, no Redis: the claims die with the process; the restarted one
     answers the question when its visitor resumes."""
     env = drill_env(tmp_path / "embedded.sqlite3", slow_upstream)
-    manage(env, "migrate", "--noinput")
+    migrated(env)
     server = DaphneProcess(env, tmp_path / "embedded.log")
 
     async def drill() -> Visitor:
@@ -335,7 +335,7 @@ def restart_drill(store: Store, env: dict[str, str], log: Path) -> tuple[Visitor
 
     try:
         store.start()
-        manage(env, "migrate", "--noinput")
+        migrated(env)
         server.start()
         visitor = run(first_answer())
         store.stop()

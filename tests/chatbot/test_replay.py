@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.servers import REPO
+from tests.servers import REPO, migrated
 
 
 @pytest.mark.slow
@@ -27,7 +27,7 @@ def test_replay_answers_and_leaves_no_session_or_socket_open(upstream, tmp_path)
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "-v", "0"], cwd=REPO, env=env, check=True, timeout=120)
+    migrated(env)
     turns = [
         {"conversation": "a", "text": "Where is my parcel?"},
         {"conversation": "a", "text": "And can I change the delivery address?"},

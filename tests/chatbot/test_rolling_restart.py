@@ -18,7 +18,7 @@ import websockets
 
 from chatbot.llm.simulator import UpstreamSimulator
 from tests.chatbot.test_crash_drills import drill_env, run
-from tests.servers import DaphneProcess, RedisServer, manage
+from tests.servers import DaphneProcess, RedisServer, manage, migrated
 
 VISITORS = 100
 CLAIM_TTL_S = 10.0
@@ -166,7 +166,7 @@ def test_rolling_restart_of_two_processes_loses_and_doubles_nothing(tmp_path):
     # The default claim TTL: an answer restarted sooner than it was handed over at the
     # SIGTERM, not found after its claim lapsed.
     env["ANSWER_CLAIM_TTL_S"] = str(CLAIM_TTL_S)
-    manage(env, "migrate", "--noinput")
+    migrated(env)
     a = DaphneProcess(env, tmp_path / "a.log")
     b = DaphneProcess(env, tmp_path / "b.log")
     stops: list[float] = []

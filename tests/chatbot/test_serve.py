@@ -19,7 +19,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.servers import REPO, free_port, manage, server_env
+from tests.servers import REPO, free_port, migrated, server_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.llm, pytest.mark.timeout(240), pytest.mark.own_stack]
 
@@ -35,7 +35,7 @@ def serve_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         LLM_MAX_TOKENS="12",
         **overrides,
     )
-    manage(env, "migrate", "--noinput")
+    migrated(env)
     return env
 
 

@@ -16,7 +16,7 @@ from tests.servers import (
     create_agent,
     daphne,
     login_cookie,
-    manage,
+    migrated,
     server_env,
     ws_connect,
 )
@@ -39,7 +39,7 @@ def two_servers(tmp_path: Path):
         SHARED_STATE_PREFIX=f"{prefix}:state",
         CELERY_TASK_ALWAYS_EAGER="1",
     )
-    manage(env, "migrate", "--noinput")
+    migrated(env)
     for name in ("ann", "bob"):
         create_agent(env, name, f"pw-{name}-2817")
     try:
