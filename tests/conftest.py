@@ -235,7 +235,8 @@ def local_model(tmp_path_factory) -> str:
 
 def pytest_collection_modifyitems(config, items) -> None:
     """Browser tests last: Playwright's sync API keeps an event loop running in the main thread
-    for the whole session, which would break later tests that call asyncio.run().
+    for the whole session, which would break later tests that call asyncio.run(). Under
+    pytest-xdist the order holds per process only with `--no-loadscope-reorder` (Makefile).
 
     Every async test closes its loop's model clients (`close_model_clients`); as an autouse
     fixture it would give sync tests an event loop too, which the browser tests refuse."""

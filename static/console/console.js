@@ -1129,11 +1129,15 @@
     if (audio && audio.state === "suspended") audio.resume();
   });
 
+  // The boxes stay disabled until the agent's stored choices arrive: a click before that would
+  // save the page's defaults over them.
   function setPreferences(p) {
     state.prefs = { sound: !!p.sound, desktop: !!p.desktop, title: !!p.title };
-    $("notify-sound").checked = state.prefs.sound;
-    $("notify-desktop").checked = state.prefs.desktop;
-    $("notify-title").checked = state.prefs.title;
+    ["sound", "desktop", "title"].forEach(function (name) {
+      var box = $("notify-" + name);
+      box.checked = state.prefs[name];
+      box.disabled = false;
+    });
   }
 
   function savePreferences() {
