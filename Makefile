@@ -63,13 +63,15 @@ run-prod: $(INSTALLED) .env messages
 
 # Models without their migration fail first; then everything on the embedded default (SQLite),
 # then the database-facing suites once more on PostgreSQL + pgvector (from the pgserver package).
-# The SQLite pass runs in TEST_WORKERS processes (pytest-xdist), a test module per process at a
-# time, in collection order (browser modules last: tests/conftest.py says why).
+# Each pass runs in TEST_WORKERS processes (pytest-xdist), a test module per process at a time,
+# in collection order (browser modules last: tests/conftest.py says why); on PostgreSQL each
+# process starts its own server.
 TEST_WORKERS ?= 2
+PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: $(INSTALLED) messages
 	SECRET_KEY=$${SECRET_KEY:-only-for-the-migrations-check} $(PY) manage.py makemigrations --check --dry-run -v 0
-	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
-	CHATBOT_TEST_POSTGRES=1 $(PY) -m pytest -q -p no:cacheprovider tests/chatbot tests/knowledge tests/analytics
+	$(PY) -m pytest -q -p no:cacheprovider $(PARALLEL)
+	CHATBOT_TEST_POSTGRES=1 $(PY) -m pytest -q -p no:cacheprovider $(PARALLEL) tests/chatbot tests/knowledge tests/analytics
 
 test-fast: $(INSTALLED) messages
 	$(PY) -m pytest -q -m "not slow"
