@@ -23,7 +23,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_AVX=ON 
 	-DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_CURL=OFF
 LLAMA_WHEELS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/helpdesk-chatbot/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | sha1sum | cut -c1-12)
 
-.PHONY: run run-prod test test-fast lint format bench bench-embeddings loadtest install messages demo-data clean
+.PHONY: run run-prod test test-fast lint format widget bench bench-embeddings loadtest install messages demo-data clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -84,6 +84,12 @@ lint: $(INSTALLED)
 format: $(INSTALLED)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# The widget is edited in static/chatbot/widget/ (numbered parts of one closure, widget.css) and
+# built into static/chatbot/widget.js, which is committed: serving it needs no build step, and
+# the test suite fails when the built file is stale.
+widget: $(INSTALLED)
+	SECRET_KEY=$${SECRET_KEY:-only-for-the-widget-build} $(PY) manage.py build_widget
 
 bench: $(INSTALLED) messages
 	$(PY) -m bench.run

@@ -1,0 +1,24 @@
+/*
+ * Customer-service chat widget. Plain JS, no dependencies. Built from static/chatbot/widget/
+ * (its numbered parts and widget.css) by `make widget`: edit those, not widget.js.
+ *
+ * Embed with one tag:
+ *   <script src="https://HOST/static/chatbot/widget.js" data-server="https://HOST"
+ *           data-title="Help" data-color="#4f46e5" data-locale="en" defer></script>
+ *
+ * Speaks websocket protocol v1 (docs/protocol.md). Everything renders inside an open Shadow DOM
+ * so the host page's CSS cannot reach it, and server text is only ever set with textContent.
+ */
+(function () {
+  "use strict";
+
+  if (window.__chatbotWidget) return; // embedded twice: keep the first one
+
+  var PROTOCOL_VERSION = 1;
+  var MAX_CHARS = 4000;
+  var STATUS_DELAY_MS = 600;
+  var SLOW_ANSWER_MS = 45000;
+  var BACKOFF_MIN_MS = 500;
+  var BACKOFF_MAX_MS = 10000;
+  var FORBIDDEN_CLOSE_CODE = 4403;
+

@@ -1,0 +1,636 @@
+  // ---------------------------------------------------------------------------------------
+  // Connection
+  // ---------------------------------------------------------------------------------------
+  var ws = null;
+  var connected = false; // hello received on the current socket
+  var ready = false; // resumed received: safe to send messages
+  var attempts = 0;
+  var reconnectTimer = null;
+  var everConnected = false;
+  var convStatus = "bot";
+  var convAgent = ""; // the agent's name while one has the conversation
+  var statusNotice = null;
+  var limitedNotice = null; // "too many chats from your network", shown once
+  var limitedWaitMs = 0; // the server's retry_after for the next reconnect
+
+  function wsUrl() {
+    var u = new URL("/ws/chat/", serverOrigin);
+    u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+    if (store.conversation) {
+      u.searchParams.set("conversation", store.conversation);
+      u.searchParams.set("token", store.token);
+    }
+    u.searchParams.set("locale", locale);
+    u.searchParams.set("visitor", store.visitor);
+    u.searchParams.set("page", location.href.slice(0, 1000));
+    if (document.referrer) u.searchParams.set("referrer", document.referrer.slice(0, 1000));
+    try {
+      var tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      if (tz) u.searchParams.set("tz", tz);
+    } catch (e) {
+      /* no Intl: no time zone */
+    }
+    if (Object.keys(siteAttributes).length) {
+      u.searchParams.set("attributes", JSON.stringify(siteAttributes));
+    }
+    if (identity) {
+      Object.keys(identity).forEach(function (k) {
+        if (identity[k]) u.searchParams.set(k, identity[k]);
+      });
+    }
+    return u.toString();
+  }
+
+  function setConn(text) {
+    conn.textContent = text || "";
+    conn.classList.toggle("show", !!text);
+  }
+
+  function ensureConnected() {
+    if (ws || reconnectTimer) return;
+    connect();
+  }
+
+  function connect() {
+    clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    if (ws) return;
+    if (!everConnected) setConn(T.connecting);
+    var sock;
+    try {
+      sock = new WebSocket(wsUrl());
+    } catch (e) {
+      scheduleReconnect();
+      return;
+    }
+    ws = sock;
+    sock.onmessage = function (ev) {
+      if (sock !== ws) return;
+      var frame;
+      try {
+        frame = JSON.parse(ev.data);
+      } catch (e) {
+        return;
+      }
+      if (frame && typeof frame === "object") handleFrame(frame);
+    };
+    sock.onclose = function (ev) {
+      if (sock !== ws) return;
+      ws = null;
+      connected = false;
+      ready = false;
+      if (ev.code === FORBIDDEN_CLOSE_CODE) {
+        startOver();
+        return;
+      }
+      scheduleReconnect();
+    };
+    sock.onerror = function () {
+      /* onclose follows and reconnects */
+    };
+  }
+
+  function scheduleReconnect() {
+    if (reconnectTimer) return;
+    setConn(navigator.onLine === false ? T.offline : T.reconnecting);
+    var base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, attempts));
+    var delay = Math.max(base / 2 + Math.random() * (base / 2), limitedWaitMs); // jitter
+    limitedWaitMs = 0;
+    attempts++;
+    reconnectTimer = setTimeout(function () {
+      reconnectTimer = null;
+      connect();
+    }, delay);
+  }
+
+  function startOver(conversationId) {
+    // forbidden: our stored conversation is gone or not ours; start a new one. With an id: a
+    // verified visitor opens another of theirs (the server knows them; no token needed).
+    clearConversation();
+    if (conversationId) {
+      store.conversation = conversationId;
+      saveStore();
+    }
+    clearLog();
+    ratingRow = null;
+    leftMessage = false;
+    attempts = 0;
+    if (ws) {
+      try {
+        ws.close();
+      } catch (e) {
+        /* already closed */
+      }
+      ws = null;
+    }
+    connected = ready = false;
+    connect();
+  }
+
+  function sendFrame(frame) {
+    if (!ws || ws.readyState !== 1) return false;
+    frame.v = PROTOCOL_VERSION;
+    try {
+      ws.send(JSON.stringify(frame));
+      return true;
+    } catch (e) {
+      return false;
+    }
+  }
+
+  function handleFrame(f) {
+    switch (f.type) {
+      case "hello":
+        onHello(f);
+        break;
+      case "resumed":
+        onResumed();
+        break;
+      case "ack":
+        onAck(f);
+        break;
+      case "status":
+        onStatus(f);
+        break;
+      case "token":
+        applyToken(f.reply_to, f.offset, f.text);
+        break;
+      case "done":
+        if (f.message && typeof f.message.id === "number") finishReply(f.reply_to, f.message);
+        break;
+      case "message":
+        renderMessage(f.message);
+        if (f.message && f.message.role === "agent") showPeerTyping(false);
+        break;
+      case "handoff":
+        onHandoff(f);
+        break;
+      case "conversation":
+        onConversation(f);
+        break;
+      case "typing":
+        if (f.role === "agent") showPeerTyping(f.active !== false);
+        break;
+      case "cancelled":
+        dropReply(f.reply_to);
+        break;
+      case "restarted":
+        restartReply(f.reply_to, f.text);
+        break;
+      case "left_message":
+        onLeftMessage(f);
+        break;
+      case "transcript_email":
+        onTranscriptEmail(f);
+        break;
+      case "rated":
+        if (ratingRow) ratingRow.querySelector(".bubble").textContent = T.rateThanks;
+        if (ratingRow && ratingRow.querySelector("form")) ratingRow.removeChild(ratingRow.querySelector("form"));
+        break;
+      case "error":
+        onError(f);
+        break;
+      default:
+        break; // newer server frames this widget does not know yet
+    }
+  }
+
+  function onHello(f) {
+    if (limitedNotice && limitedNotice.parentNode) limitedNotice.parentNode.removeChild(limitedNotice);
+    limitedNotice = null;
+    if (typeof f.conversation === "string" && f.conversation !== store.conversation) {
+      if (store.conversation) clearLog(); // a different conversation than the one shown
+      store.conversation = f.conversation;
+    }
+    if (typeof f.token === "string") store.token = f.token;
+    saveStore();
+    connected = true;
+    everConnected = true;
+    attempts = 0;
+    setConn("");
+    setConversationStatus(f.status);
+    showTeam(f.team);
+    showPast(f.identified ? f.conversations : null);
+    // after 0 on a fresh page: the whole history; after a reconnect: only what we have not shown.
+    sendFrame({ type: "resume", after: maxRenderedId() });
+  }
+
+  // A verified visitor's other conversations (hello's `conversations`, from any device), at the
+  // top of the log; each opens by its id alone on their socket.
+  var pastRow = null;
+  function showPast(list) {
+    if (pastRow && pastRow.parentNode) pastRow.parentNode.removeChild(pastRow);
+    pastRow = null;
+    var others = (Array.isArray(list) ? list : [])
+      .filter(function (c) {
+        return c && typeof c.conversation === "string" && c.conversation !== store.conversation;
+      })
+      .slice(0, 5);
+    if (!others.length) return;
+    var row = makeRow("notice");
+    row.classList.add("past");
+    row.querySelector(".bubble").textContent = T.pastConversations;
+    others.forEach(function (c) {
+      var when = new Date(c.updated);
+      var label = (typeof c.preview === "string" && c.preview ? c.preview : T.noMessages) +
+        (isNaN(when.getTime()) ? "" : " · " + when.toLocaleDateString(locale === "zh-hans" ? "zh-CN" : undefined));
+      var b = button("link-btn", null, label);
+      b.addEventListener("click", function () {
+        startOver(c.conversation);
+      });
+      row.appendChild(b);
+    });
+    place(row, 0);
+    pastRow = row;
+  }
+
+  // The subtitle says when a person would reply: in how long while the team is in, or when it
+  // is back; the assistant answers at once either way.
+  function showTeam(t) {
+    if (!t || typeof t !== "object") return;
+    team = t;
+    var when = t.opens_at ? new Date(t.opens_at) : null;
+    if (!t.open && when && !isNaN(when.getTime())) {
+      var sameDay = when.toDateString() === new Date().toDateString();
+      var options = sameDay ? { hour: "2-digit", minute: "2-digit" } : { weekday: "short", hour: "2-digit", minute: "2-digit" };
+      sub.textContent = fmt(T.subtitleAway, { when: when.toLocaleString(locale === "zh-hans" ? "zh-CN" : undefined, options) });
+    } else if (t.open && t.agents_online > 0 && typeof t.reply_wait_s === "number") {
+      sub.textContent = fmt(T.subtitleTeam, { wait: waitText(t.reply_wait_s) });
+    } else {
+      sub.textContent = T.subtitle;
+    }
+  }
+
+  function onResumed() {
+    ready = true;
+    reportRead();
+    // Questions with no answer since a person last wrote are being answered (or their answer
+    // was lost with its server, and is being answered again): show the bot thinking on each;
+    // the slow-answer notice offers a retry on any that still gets nothing.
+    if (convStatus === "bot") {
+      visitorById.forEach(function (clientId, id) {
+        var r = replies.get(id);
+        if (id > personLineId && !(r && r.done) && !fileIds.has(id)) startThinking(id);
+      });
+    }
+    if (handoffWanted) {
+      sendFrame(handoffWanted);
+      handoffWanted = null;
+    }
+    // Re-send what the server never acknowledged, with the same client_id (it dedupes).
+    store.pending.slice().forEach(function (p) {
+      var v = visitorRows.get(p.client_id);
+      if (v && v.state === "failed") return;
+      if (!v) renderVisitor(p.client_id, p.text, "pending");
+      sendFrame({ type: "message", client_id: p.client_id, text: p.text });
+    });
+  }
+
+  function onAck(f) {
+    if (typeof f.client_id !== "string" || typeof f.message_id !== "number") return;
+    var v = visitorRows.get(f.client_id);
+    var text = v ? v.text : "";
+    v = visitorStored(f.client_id, f.message_id, text);
+    setTime(v.row, f.created);
+    var r = replies.get(f.message_id);
+    // A message to a closed conversation reopens it (to the bot unless it asks for a person).
+    var botMayAnswer = convStatus === "bot" || convStatus === "closed";
+    if (!(r && r.done) && botMayAnswer) startThinking(f.message_id);
+  }
+
+  function onStatus(f) {
+    if (typeof f.reply_to !== "number") return;
+    var r = getReply(f.reply_to);
+    if (r.done) return;
+    if (typeof f.text === "string" && f.text) r.statusText = f.text;
+    if (!r.row) startThinking(f.reply_to);
+    showStatus(r);
+  }
+
+  function onError(f) {
+    var text = typeof f.text === "string" && f.text ? f.text : T.failed;
+    if (f.code === "forbidden") {
+      // The server closes with 4403 next; onclose starts over. Start over now in case it doesn't.
+      startOver();
+      return;
+    }
+    if (typeof f.client_id === "string" && visitorRows.has(f.client_id)) {
+      var v = visitorRows.get(f.client_id);
+      removePending(f.client_id);
+      setVisitorState(v, "failed", text);
+      if (f.code === "rate_limited" && typeof f.retry_after === "number") {
+        var btn = v.meta.querySelector(".retry");
+        if (btn) {
+          btn.disabled = true;
+          setTimeout(function () {
+            btn.disabled = false;
+          }, Math.min(f.retry_after, 120) * 1000);
+        }
+      }
+      return;
+    }
+    if (typeof f.reply_to === "number") {
+      var r = getReply(f.reply_to);
+      if (!r.done) replyError(r, text);
+      return;
+    }
+    // A rate-limited "Back to the assistant" can be clicked again once the wait is over.
+    if (f.code === "rate_limited") {
+      var wait = typeof f.retry_after === "number" ? Math.min(f.retry_after, 120) * 1000 : 0;
+      root.querySelectorAll(".leave-queue:disabled").forEach(function (b) {
+        setTimeout(function () {
+          b.disabled = false;
+        }, wait);
+      });
+    }
+    if (f.code === "too_many_requests") {
+      // Too many sockets or handoffs from this network: one notice, and no reconnect before
+      // the server's retry_after (the socket is closed with 4429 next).
+      if (typeof f.retry_after === "number") limitedWaitMs = Math.min(f.retry_after, 120) * 1000;
+      if (limitedNotice && limitedNotice.parentNode) {
+        limitedNotice.querySelector(".bubble").textContent = text;
+        return;
+      }
+      limitedNotice = showNotice(text);
+      return;
+    }
+    showNotice(text);
+  }
+
+  function setConversationStatus(status, agentName) {
+    // Same status, unless another agent took the conversation over (a transfer).
+    var transferred = status === "agent" && agentName && convAgent && agentName !== convAgent;
+    if (status === convStatus && !transferred) return;
+    var previous = convStatus;
+    convStatus = status;
+    convAgent = status === "agent" ? agentName || convAgent : "";
+    handoffBar.classList.toggle("hide", status !== "bot");
+    if (status !== "bot") stopBotThinking();
+    if (status !== "agent") showPeerTyping(false);
+    if (statusNotice && statusNotice.parentNode) statusNotice.parentNode.removeChild(statusNotice);
+    statusNotice = null;
+    leaveForm = null;
+    if (previous === "closed" && ratingRow) {
+      // Reopened: an unanswered rating offer goes (the server takes ratings of closed ones).
+      var unrated = ratingRow.querySelector("form") && ratingRow.parentNode;
+      if (unrated) ratingRow.parentNode.removeChild(ratingRow);
+      ratingRow = null;
+    }
+    if (status === "queued") statusNotice = showNotice(T.queued, leaveQueueButton());
+    else if (status === "agent")
+      statusNotice = showNotice(agentName ? fmt(T.agentJoined, { name: agentName }) : T.withAgent);
+    else if (status === "bot" && (previous === "queued" || previous === "agent"))
+      statusNotice = showNotice(T.backToBot);
+    else if (status === "closed") {
+      var again = button("link-btn", null, T.newConversation);
+      again.addEventListener("click", function () {
+        startOver();
+        input.focus();
+      });
+      statusNotice = showNotice(T.closed, again);
+    }
+  }
+
+  // --- a person takes over (docs/protocol.md, handoff) --------------------------------------
+  var handoffWanted = null; // the handoff frame to send once connected
+  var leaveForm = null; // the leave-a-message form while it is shown
+  var leftMessage = false;
+  var ratingRow = null;
+  var peerTypingRow = null;
+  var peerTypingTimer = null;
+  var typingSentAt = 0;
+
+  function requestHandoff(reason) {
+    var frame = { type: "handoff" };
+    if (reason) frame.reason = reason;
+    if (ready) sendFrame(frame);
+    else {
+      handoffWanted = frame;
+      ensureConnected();
+    }
+  }
+
+  function leaveQueueButton() {
+    var back = button("link-btn leave-queue", null, T.leaveQueue);
+    back.addEventListener("click", function () {
+      back.disabled = true;
+      sendFrame({ type: "handoff_cancel" });
+    });
+    return back;
+  }
+
+  function stopBotThinking() {
+    // The bot will not answer now: drop "thinking" rows of answers that never started.
+    replies.forEach(function (r, replyTo) {
+      if (!r.done && !r.gotToken) dropReply(replyTo);
+    });
+  }
+
+  function dropReply(replyTo) {
+    var r = replies.get(replyTo);
+    if (!r || r.done) return;
+    clearReplyTimers(r);
+    if (r.row && r.row.parentNode) r.row.parentNode.removeChild(r.row);
+    replies.delete(replyTo);
+  }
+
+  function waitText(seconds) {
+    if (typeof seconds !== "number" || seconds < 60) return T.waitUnderMinute;
+    return fmt(T.waitMinutes, { n: Math.round(seconds / 60) });
+  }
+
+  function onHandoff(f) {
+    if (f.status !== "queued") return;
+    setConversationStatus("queued");
+    if (!statusNotice) return;
+    var text = T.queued;
+    // No wait estimate when nobody is online: the leave-a-message form says what happens.
+    if (typeof f.position === "number" && f.agents_online !== 0)
+      text += " " + fmt(T.queuePlace, { position: f.position, wait: waitText(f.estimated_wait_s) });
+    statusNotice.querySelector(".bubble").textContent = text;
+    if (f.agents_online === 0 && !leftMessage) showLeaveForm();
+    else if (leaveForm && leaveForm.parentNode) {
+      leaveForm.parentNode.removeChild(leaveForm);
+      leaveForm = null;
+    }
+  }
+
+  function field(labelText, control, id) {
+    control.id = id;
+    var label = el("label", null, labelText);
+    label.setAttribute("for", id);
+    return [label, control];
+  }
+
+  function showLeaveForm() {
+    // An offer first; the form opens on request.
+    if (leaveForm || !statusNotice) return;
+    var offer = el("div", "leave-offer");
+    offer.appendChild(el("p", null, team && !team.open && team.away ? team.away : T.noAgents));
+    var open = button("link-btn", null, T.leaveOpen);
+    open.addEventListener("click", function () {
+      offer.replaceChild(leaveFormFields(), open);
+    });
+    offer.appendChild(open);
+    statusNotice.appendChild(offer);
+    leaveForm = offer;
+  }
+
+  function leaveFormFields() {
+    var form = el("form", "leave");
+    form.setAttribute("novalidate", "");
+    var email = el("input");
+    email.type = "email";
+    email.autocomplete = "email";
+    email.required = true;
+    var text = el("textarea");
+    text.rows = 3;
+    text.required = true;
+    field(T.emailLabel, email, "cbw-leave-email").forEach(function (n) {
+      form.appendChild(n);
+    });
+    field(T.leaveLabel, text, "cbw-leave-text").forEach(function (n) {
+      form.appendChild(n);
+    });
+    var submitBtn = button("link-btn", null, T.leaveSend);
+    submitBtn.type = "submit";
+    form.appendChild(submitBtn);
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var value = text.value.trim();
+      if (!email.value.trim() || !value) return;
+      sendFrame({ type: "leave_message", email: email.value.trim(), text: value });
+    });
+    setTimeout(function () {
+      email.focus();
+    }, 0);
+    return form;
+  }
+
+  function onLeftMessage(f) {
+    leftMessage = true;
+    if (!leaveForm) return;
+    var thanks = el("p", null, fmt(T.leftThanks, { email: String(f.email || "") }));
+    leaveForm.parentNode.replaceChild(thanks, leaveForm);
+    leaveForm = null;
+  }
+
+  // Email transcript: the visitor types an address; the server sends the conversation so far.
+  var transcriptRow = null; // the notice holding the form while it is shown
+
+  function showTranscriptForm() {
+    if (transcriptRow && transcriptRow.parentNode) {
+      transcriptRow.querySelector("input").focus();
+      return;
+    }
+    var form = el("form", "transcript");
+    form.setAttribute("novalidate", "");
+    var email = el("input");
+    email.type = "email";
+    email.autocomplete = "email";
+    email.required = true;
+    field(T.emailLabel, email, "cbw-transcript-email").forEach(function (n) {
+      form.appendChild(n);
+    });
+    var submitBtn = button("link-btn", null, T.transcriptSend);
+    submitBtn.type = "submit";
+    form.appendChild(submitBtn);
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      if (email.value.trim()) sendFrame({ type: "transcript_email", email: email.value.trim() });
+    });
+    transcriptRow = showNotice(T.transcriptAsk, form);
+    setTimeout(function () {
+      email.focus();
+    }, 0);
+  }
+
+  function onTranscriptEmail(f) {
+    var text = fmt(T.transcriptSent, { email: String(f.email || "") });
+    if (!transcriptRow || !transcriptRow.parentNode) {
+      showNotice(text);
+      return;
+    }
+    var form = transcriptRow.querySelector("form");
+    if (form) transcriptRow.removeChild(form);
+    transcriptRow.querySelector(".bubble").textContent = text;
+    transcriptRow = null;
+  }
+
+  function onConversation(f) {
+    setConversationStatus(f.status, typeof f.agent === "string" ? f.agent : "");
+    if (f.status === "closed" && f.ask_rating) showRating();
+  }
+
+  function showRating() {
+    if (ratingRow) return;
+    ratingRow = showNotice(T.rateTitle);
+    var form = el("form", "rating");
+    var stars = el("div", "stars");
+    var score = 0;
+    for (var n = 1; n <= 5; n++) {
+      (function (value) {
+        var b = button(null, fmt(T.rateStar, { n: value }), "★");
+        b.setAttribute("aria-pressed", "false");
+        b.addEventListener("click", function () {
+          score = value;
+          stars.querySelectorAll("button").forEach(function (o, i) {
+            o.setAttribute("aria-pressed", i < value ? "true" : "false");
+          });
+          sendRating.disabled = false;
+        });
+        stars.appendChild(b);
+      })(n);
+    }
+    form.appendChild(stars);
+    var comment = el("textarea");
+    comment.rows = 2;
+    field(T.rateComment, comment, "cbw-rate-comment").forEach(function (node) {
+      form.appendChild(node);
+    });
+    var sendRating = button("link-btn", null, T.rateSend);
+    sendRating.type = "submit";
+    sendRating.disabled = true;
+    form.appendChild(sendRating);
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      if (score) sendFrame({ type: "rating", score: score, comment: comment.value.trim() });
+    });
+    ratingRow.appendChild(form);
+  }
+
+  function showPeerTyping(on) {
+    clearTimeout(peerTypingTimer);
+    if (!on) {
+      if (peerTypingRow && peerTypingRow.parentNode) peerTypingRow.parentNode.removeChild(peerTypingRow);
+      peerTypingRow = null;
+      return;
+    }
+    if (!peerTypingRow) {
+      peerTypingRow = el("div", "row peer-typing");
+      peerTypingRow.appendChild(el("div", "who", T.agent));
+      var b = el("div", "bubble");
+      b.setAttribute("role", "img");
+      b.setAttribute("aria-label", T.agentTyping);
+      for (var i = 0; i < 3; i++) b.appendChild(el("span", "dot"));
+      peerTypingRow.appendChild(b);
+      place(peerTypingRow, Infinity);
+    }
+    peerTypingTimer = setTimeout(function () {
+      showPeerTyping(false);
+    }, 8000);
+  }
+
+  function sendTyping(active) {
+    // Only a person reads typing; the bot does not need it.
+    if (convStatus !== "queued" && convStatus !== "agent") return;
+    var now = Date.now();
+    if (active && now - typingSentAt < 2500) return;
+    typingSentAt = active ? now : 0;
+    sendFrame({ type: "typing", active: active });
+  }
+
+  handoffBtn.addEventListener("click", function () {
+    requestHandoff();
+  });
+
