@@ -182,12 +182,14 @@ def context_from_query(
 def visitor_context_save(*, conversation_id: int, context: Context) -> None:
     """Stores what this connection says (one row per conversation): the latest page, referrer,
     browser and time zone; a visitor id once known is kept. Attributes are replaced only when
-    the socket named some."""
+    the socket named some. A reconnect that says nothing new writes nothing: a restart
+    reconnects every visitor at once, on the connect path."""
     browser = user_agent_parse(context.user_agent)
     with transaction.atomic():
-        row, _ = VisitorContext.objects.select_for_update().get_or_create(
+        row, created = VisitorContext.objects.select_for_update().get_or_create(
             conversation_id=conversation_id
         )
+        before = _context_values(row)
         row.visitor_id = context.visitor_id or row.visitor_id
         row.page_url = context.page_url or row.page_url
         row.referrer = context.referrer or row.referrer
@@ -204,7 +206,28 @@ def visitor_context_save(*, conversation_id: int, context: Context) -> None:
             row.verified_user_id = identity.user_id
             row.verified_name = identity.name or row.verified_name
             row.verified_email = identity.email or row.verified_email
-        row.save()
+        if created or _context_values(row) != before:
+            row.save()
+
+
+def _context_values(row: VisitorContext) -> tuple[object, ...]:
+    return tuple(getattr(row, field) for field in _CONTEXT_FIELDS)
+
+
+_CONTEXT_FIELDS = (
+    "visitor_id",
+    "page_url",
+    "referrer",
+    "time_zone",
+    "user_agent",
+    "browser",
+    "os",
+    "device",
+    "attributes",
+    "verified_user_id",
+    "verified_name",
+    "verified_email",
+)
 
 
 def conversation_open_as(

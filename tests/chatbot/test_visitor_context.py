@@ -4,6 +4,7 @@ the conversation, cleaned and limited, and read back by the console with past co
 
 import datetime as dt
 import json
+from dataclasses import replace
 from urllib.parse import urlencode
 
 import pytest
@@ -182,3 +183,29 @@ def test_the_console_reads_the_context_with_past_conversations_of_the_same_brows
     outsider = Client()
     outsider.force_login(make_agent("eve", in_group=False))
     assert outsider.get(f"/console/inbox/conversations/{now.public_id}/visitor/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_reconnect_that_says_nothing_new_writes_nothing():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    conversation = Conversation.objects.create()
+    context = visitor.Context(
+        visitor_id="3f1c9e0a-1b2c-4d5e-8f90-a1b2c3d4e5f6",
+        page_url="https://shop.example/cart",
+        time_zone="Europe/Paris",
+        user_agent=CHROME_MAC,
+    )
+    visitor.visitor_context_save(conversation_id=conversation.pk, context=context)
+
+    def writes(context: visitor.Context) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            visitor.visitor_context_save(conversation_id=conversation.pk, context=context)
+        return [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("UPDATE")]
+
+    assert writes(context) == []
+    assert writes(replace(context, page_url="")) == [], "an unknown page keeps the stored one"
+    assert len(writes(replace(context, page_url="https://shop.example/checkout"))) == 1
+    row = VisitorContext.objects.get(conversation=conversation)
+    assert row.page_url == "https://shop.example/checkout" and row.browser == "Chrome 131"
