@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import transaction
 from django.db.models import F, Q
+from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from chatbot.identity import Identity, identity_verify
@@ -189,7 +190,7 @@ def visitor_context_save(*, conversation_id: int, context: Context) -> None:
         row, created = VisitorContext.objects.select_for_update().get_or_create(
             conversation_id=conversation_id
         )
-        before = _context_values(row)
+        before = model_to_dict(row)
         row.visitor_id = context.visitor_id or row.visitor_id
         row.page_url = context.page_url or row.page_url
         row.referrer = context.referrer or row.referrer
@@ -206,28 +207,8 @@ def visitor_context_save(*, conversation_id: int, context: Context) -> None:
             row.verified_user_id = identity.user_id
             row.verified_name = identity.name or row.verified_name
             row.verified_email = identity.email or row.verified_email
-        if created or _context_values(row) != before:
+        if created or model_to_dict(row) != before:
             row.save()
-
-
-def _context_values(row: VisitorContext) -> tuple[object, ...]:
-    return tuple(getattr(row, field) for field in _CONTEXT_FIELDS)
-
-
-_CONTEXT_FIELDS = (
-    "visitor_id",
-    "page_url",
-    "referrer",
-    "time_zone",
-    "user_agent",
-    "browser",
-    "os",
-    "device",
-    "attributes",
-    "verified_user_id",
-    "verified_name",
-    "verified_email",
-)
 
 
 def conversation_open_as(

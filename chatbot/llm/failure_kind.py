@@ -1,5 +1,5 @@
-"""What kind of failure an upstream call ended in: stored in traces and answer facts, so
-Django's start-up reads it without importing the openai SDK (a second of every process start)."""
+"""What kind of failure an upstream call ended in, stored in traces and answer facts: a module
+of its own so that the models (through answer facts) read it without importing the openai SDK."""
 
 from enum import StrEnum
 

