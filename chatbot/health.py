@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
-from chatbot.llm.router import breaker_states
+from chatbot.llm.breaker import breaker_states
 from chatbot.warmup import embeddings_ready
 
 logger = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template import engines
 
 from chatbot.llm import spend
+from chatbot.llm.breaker import breaker_states
 from chatbot.llm.costs import cost_report
-from chatbot.llm.router import breaker_states
 
 _PAGE = engines["django"].from_string(
     """{% extends "admin/base_site.html" %}

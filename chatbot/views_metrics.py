@@ -12,8 +12,7 @@ from django.utils import timezone
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from chatbot import metrics
-from chatbot.llm.breaker import BreakerState
-from chatbot.llm.router import breaker_states
+from chatbot.llm.breaker import BreakerState, breaker_states
 from chatbot.models import Conversation
 
 logger = logging.getLogger(__name__)

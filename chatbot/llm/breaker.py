@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from django.conf import settings
 
 from chatbot import lua
 from chatbot.llm import router_state
+from chatbot.llm.tiers import configured_tiers
 
 Clock = Callable[[], float]
 
@@ -281,3 +283,28 @@ def tier_breaker(tier_name: str) -> str:
 
 def key_breaker(upstream_id: str) -> str:
     return f"key:{upstream_id}"
+
+
+def breaker_policy() -> BreakerPolicy:
+    s = settings
+    return BreakerPolicy(
+        failure_rate=s.LLM_BREAKER_FAILURE_RATE,
+        min_calls=s.LLM_BREAKER_MIN_CALLS,
+        window_s=s.LLM_BREAKER_WINDOW_S,
+        cooldown_s=s.LLM_BREAKER_COOLDOWN_S,
+        half_open_probes=s.LLM_BREAKER_HALF_OPEN_PROBES,
+        probe_success_share=s.LLM_BREAKER_PROBE_SUCCESS_SHARE,
+        throttle_k=s.LLM_THROTTLE_K,
+        unreachable_cooldown_s=s.LLM_BREAKER_UNREACHABLE_COOLDOWN_S,
+    )
+
+
+async def breaker_states() -> list[BreakerState]:
+    """Every configured tier's and key's breaker, for health, metrics and the admin page: here
+    rather than in the router so that reading them does not load the model SDK."""
+    breakers = Breakers(breaker_policy())
+    names = []
+    for tier in configured_tiers():
+        names.append(tier_breaker(tier.name))
+        names.extend(key_breaker(upstream.id) for upstream in tier.upstreams())
+    return [await breakers.snapshot(name) for name in names]

@@ -18,7 +18,7 @@ from chatbot.llm import router_state, spend
 from chatbot.llm.breaker import (
     BreakerPolicy,
     Breakers,
-    BreakerState,
+    breaker_policy,
     key_breaker,
     tier_breaker,
 )
@@ -39,7 +39,7 @@ from chatbot.llm.retry import (
     classify,
 )
 from chatbot.llm.routing import Route, RoutingRules, classify_complexity, plan
-from chatbot.llm.tiers import Tier, Upstream, configured_tiers
+from chatbot.llm.tiers import Tier, Upstream
 from chatbot.observability.logs import describe_error
 from chatbot.outcomes import Decision, Source
 from chatbot.pipeline.trace import Trace, TraceStep
@@ -70,16 +70,7 @@ def router_policy() -> RouterPolicy:
             budget_window_s=s.LLM_RETRY_BUDGET_WINDOW_S,
             budget_min=s.LLM_RETRY_BUDGET_MIN,
         ),
-        breaker=BreakerPolicy(
-            failure_rate=s.LLM_BREAKER_FAILURE_RATE,
-            min_calls=s.LLM_BREAKER_MIN_CALLS,
-            window_s=s.LLM_BREAKER_WINDOW_S,
-            cooldown_s=s.LLM_BREAKER_COOLDOWN_S,
-            half_open_probes=s.LLM_BREAKER_HALF_OPEN_PROBES,
-            probe_success_share=s.LLM_BREAKER_PROBE_SUCCESS_SHARE,
-            throttle_k=s.LLM_THROTTLE_K,
-            unreachable_cooldown_s=s.LLM_BREAKER_UNREACHABLE_COOLDOWN_S,
-        ),
+        breaker=breaker_policy(),
         routing=RoutingRules(long_chars=s.LLM_ROUTE_LONG_CHARS, **s.LLM_ROUTE_RULES),
         simple_from=s.LLM_ROUTE_SIMPLE_FROM,
         daily_budget_usd=s.LLM_DAILY_BUDGET_USD,
@@ -480,13 +471,3 @@ async def _close(stream: AsyncIterator[StreamChunk]) -> None:
 def process_retry_budget(policy: RetryPolicy) -> RetryBudget:
     """This process's budget (it is per process by design, see chatbot.llm.retry)."""
     return router_state.memory("retry_budget").setdefault(policy, RetryBudget(policy))
-
-
-async def breaker_states() -> list[BreakerState]:
-    """Every configured tier's and key's breaker, for the admin page and metrics."""
-    breakers = Breakers(router_policy().breaker)
-    names = []
-    for tier in configured_tiers():
-        names.append(tier_breaker(tier.name))
-        names.extend(key_breaker(upstream.id) for upstream in tier.upstreams())
-    return [await breakers.snapshot(name) for name in names]

@@ -1,10 +1,12 @@
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 from asgiref.sync import async_to_sync
 
-from chatbot.llm.breaker import Breakers, tier_breaker
-from chatbot.llm.router import router_policy
+from chatbot.llm.breaker import Breakers, breaker_policy, tier_breaker
 from chatbot.llm.tiers import configured_tiers
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,6 +19,20 @@ def _embeddings_loaded_and_no_check_failing(monkeypatch) -> None:
 
     embeddings_ready.set()
     monkeypatch.setattr(health, "_failing", {})
+
+
+def test_serving_urls_does_not_load_the_model_sdk():
+    """The URL conf (health, metrics, admin) starts without the openai SDK: about a second per
+    process start, and a health check must not depend on it."""
+    code = (
+        "import sys, django; django.setup(); import chatbot.urls; "
+        "print(sorted(m for m in ('openai', 'chatbot.llm.router') if m in sys.modules))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatbot.settings", "SECRET_KEY": "x"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
 
 
 def test_healthz_is_alive(client):
@@ -34,10 +50,10 @@ def test_readyz_reports_each_check_and_the_model_tiers(client, settings):
 
 
 def _open_every_tier_breaker() -> None:
-    policy = router_policy()
-    breakers = Breakers(policy.breaker)
+    policy = breaker_policy()
+    breakers = Breakers(policy)
     for tier in configured_tiers():
-        for _ in range(policy.breaker.min_calls):
+        for _ in range(policy.min_calls):
             async_to_sync(breakers.record)(tier_breaker(tier.name), False)
 
 

@@ -6,9 +6,9 @@ import json
 import pytest
 from django.urls import reverse
 
-from chatbot.llm.breaker import BreakerPolicy, tier_breaker
+from chatbot.llm.breaker import BreakerPolicy, breaker_states, tier_breaker
 from chatbot.llm.retry import RetryPolicy
-from chatbot.llm.router import Router, RouterPolicy, breaker_states
+from chatbot.llm.router import Router, RouterPolicy
 from chatbot.llm.simulator import Faults, default_answer
 from chatbot.llm.tiers import parse_tiers
 from chatbot.pipeline.base import Turn

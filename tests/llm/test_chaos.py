@@ -10,7 +10,7 @@ import time
 import pytest
 
 from chatbot import visitor_copy
-from chatbot.llm.router import breaker_states
+from chatbot.llm.breaker import breaker_states
 from chatbot.llm.simulator import Faults, default_answer
 from tests.conftest import chat_socket
 from tests.llm.conftest import tier_config

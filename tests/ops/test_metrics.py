@@ -11,8 +11,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from chatbot import answering, services
 from chatbot.handoff import services as handoff
-from chatbot.llm.breaker import Breakers, tier_breaker
-from chatbot.llm.router import router_policy
+from chatbot.llm.breaker import Breakers, breaker_policy, tier_breaker
 from chatbot.llm.simulator import Faults
 from chatbot.models import Conversation
 from tests.conftest import chat_socket
@@ -138,7 +137,7 @@ async def test_breaker_state_per_configured_tier(async_client, metrics_token, se
         ' {"name": "ops-b", "providers": [{"model": "m", "base_url": "http://127.0.0.1:9/v1"}]}]'
     )
     settings.LLM_BREAKER_MIN_CALLS = 1
-    breakers = Breakers(router_policy().breaker)
+    breakers = Breakers(breaker_policy())
     await breakers.record(tier_breaker("ops-b"), False)
     for ok in [True] * 2 + [False] * 8:  # 80% failed: not down, but throttled
         await breakers.record(tier_breaker("ops-a"), ok)
