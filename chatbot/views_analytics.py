@@ -206,7 +206,6 @@ def analytics_dashboard(request: HttpRequest) -> HttpResponse:
         "form": form,
         "board": board,
         "charts": _charts(board),
-        "max_messages": analytics.MAX_MESSAGES,
         "recontact_hours": int(analytics.RECONTACT_WINDOW.total_seconds() // 3600),
         "recontact_gap_min": int(analytics.RECONTACT_GAP.total_seconds() // 60),
         "same_topic_score": analytics.SAME_TOPIC_FAQ_SCORE,

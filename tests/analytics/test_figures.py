@@ -1,15 +1,19 @@
-"""Each dashboard figure over hand-built rows with known numbers."""
+"""Each dashboard figure over hand-built rows with known numbers, stored in the database."""
 
 import datetime as dt
+from dataclasses import dataclass
 from itertools import count
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from chatbot import analytics
-from chatbot.analytics import ConversationRow, Dataset, MessageRow
-from chatbot.answer_facts import answer_facts, message_facts
+from chatbot.answer_facts import message_facts
 from chatbot.models import Conversation, Feedback, Message
+
+pytestmark = pytest.mark.django_db
 
 DAY1 = dt.date(2025, 3, 10)
 DAY2 = dt.date(2025, 3, 11)
@@ -36,9 +40,29 @@ FAILED = {"stage": "llm", "decision": "tier_failed", "detail": {"tier": "local"}
 FALLBACK = {"stage": "fallback", "decision": "canned_answer"}
 
 
+@dataclass(frozen=True)
+class ConversationRow:
+    id: int
+    visitor_token: str
+    created_at: dt.datetime
+    handoff_reason: str = ""
+    rating: int | None = None
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    id: int
+    conversation_id: int
+    role: str
+    created_at: dt.datetime
+    text: str
+    source: str = ""
+    reply_to_id: int | None = None
+    feedback: str | None = None
+
+
 class Builder:
-    """Conversations and messages as `load` would return them, or stored in the database for
-    the figures computed in SQL."""
+    """Conversations and messages written down first, then stored as the app stores them."""
 
     def __init__(self) -> None:
         self.conversations: list[ConversationRow] = []
@@ -46,6 +70,7 @@ class Builder:
         self.tokens: dict[int, str] = {}
         self.every_conversation: dict[int, ConversationRow] = {}
         self.traces: dict[int, dict[str, Any]] = {}
+        self.stored: dict[int, int] = {}  # a conversation's id here -> its primary key
 
     def conversation(self, token: str, at: dt.datetime, **fields: Any) -> int:
         row = ConversationRow(next(_ids), token, at, **fields)
@@ -64,38 +89,24 @@ class Builder:
         feedback: str | None = None,
     ) -> None:
         """A visitor message and, when `source` is given, the bot's answer a second later."""
-        token = self.tokens[conversation]
-        visitor = MessageRow(next(_ids), conversation, token, "visitor", at, text)
+        visitor = MessageRow(next(_ids), conversation, "visitor", at, text)
         self.messages.append(visitor)
         if source is not None:
-            answer = {"source": source, **(answer_trace or {})}
-            facts = answer_facts(answer)
             bot = MessageRow(
                 next(_ids),
                 conversation,
-                token,
                 "bot",
                 at + dt.timedelta(seconds=1),
                 "answer",
                 source,
                 reply_to_id=visitor.id,
                 feedback=feedback,
-                llm_called=facts.llm_called,
-                faq_id=facts.faq_id,
-                faq_score=facts.faq_score,
-                faq_decision=facts.faq_decision,
-                nothing_relevant=facts.nothing_relevant,
             )
             self.messages.append(bot)
-            self.traces[bot.id] = answer
+            self.traces[bot.id] = {"source": source, **(answer_trace or {})}
 
     def agent(self, conversation: int, at: dt.datetime) -> None:
-        token = self.tokens[conversation]
-        self.messages.append(MessageRow(next(_ids), conversation, token, "agent", at, "hi"))
-
-    def dataset(self, start: dt.date = DAY1, end: dt.date = DAY2) -> Dataset:
-        self.messages.sort(key=lambda m: (m.created_at, m.id))
-        return Dataset(*analytics.day_range(start, end), self.conversations, self.messages)
+        self.messages.append(MessageRow(next(_ids), conversation, "agent", at, "hi"))
 
     def store(self, start: dt.date = DAY1, end: dt.date = DAY2) -> analytics.Scope:
         """The same rows in the database (answers stored with their facts, as the app stores
@@ -109,6 +120,7 @@ class Builder:
             )
             Conversation.objects.filter(pk=conversation.pk).update(created_at=row.created_at)
             stored[row.id] = conversation
+            self.stored[row.id] = conversation.pk
         stored_ids: dict[int, int] = {}
         for m in sorted(self.messages, key=lambda m: (m.created_at, m.id)):
             trace = self.traces.get(m.id, {})
@@ -172,17 +184,12 @@ def seven() -> Builder:
 
 
 @pytest.fixture
-def ds(seven: Builder) -> Dataset:
-    return seven.dataset()
-
-
-@pytest.fixture
-def scope(seven: Builder, db) -> analytics.Scope:
+def scope(seven: Builder) -> analytics.Scope:
     return seven.store()
 
 
-def test_deflection_counts_conversations_and_messages_answered_by_faq_or_cache(ds):
-    d = analytics.deflection(ds)
+def test_deflection_counts_conversations_and_messages_answered_by_faq_or_cache(scope):
+    d = analytics.deflection(scope)
     assert (d.conversations, d.deflected) == (7, 2)
     assert d.rate == pytest.approx(2 / 7)
     assert (d.visitor_messages, d.deflected_messages) == (8, 3)
@@ -192,7 +199,7 @@ def test_a_cache_answer_after_a_model_call_is_not_deflection():
     b = Builder()
     c = b.conversation("A", T0)
     b.turn(c, T0, "q", "cache", trace("cache", 10, faq(0.2), FAILED))
-    d = analytics.deflection(b.dataset())
+    d = analytics.deflection(b.store())
     assert (d.conversations, d.deflected, d.deflected_messages) == (1, 0, 0)
 
 
@@ -200,7 +207,7 @@ def test_a_handed_off_conversation_is_not_deflected_even_with_faq_answers():
     b = Builder()
     c = b.conversation("A", T0, handoff_reason="visitor_request")
     b.turn(c, T0, "q", "faq", trace("faq", 10, faq(0.9)))
-    assert analytics.deflection(b.dataset()).deflected == 0
+    assert analytics.deflection(b.store()).deflected == 0
 
 
 def test_source_mix_per_day_includes_agents_and_empty_days(scope):
@@ -260,8 +267,8 @@ def test_breaker_events_from_the_answers_facts(scope):
     assert (b.total, b.models_down) == (2, 1)
 
 
-def test_top_unanswered_groups_normalised_text(ds):
-    rows = analytics.top_unanswered(ds)
+def test_top_unanswered_groups_normalised_text(scope):
+    rows = analytics.top_unanswered(scope)
     assert [(r.text, r.count, r.fallback, r.best_score) for r in rows] == [
         ("do you offer GIFT wrapping", 2, 2, 0.3),
         ("Can I combine discount codes?", 2, 0, 0.4),
@@ -274,23 +281,25 @@ def test_top_unanswered_is_capped():
     c = b.conversation("A", T0)
     for i in range(25):
         b.turn(c, T0 + dt.timedelta(minutes=i), f"question {i}", "fallback", trace("fallback", 1))
-    assert len(analytics.top_unanswered(b.dataset())) == 20
+    assert len(analytics.top_unanswered(b.store())) == 20
 
 
-def test_resolution_outcomes(ds):
-    r = analytics.resolution(ds)
+def test_resolution_outcomes(scope):
+    r = analytics.resolution(scope)
     assert r.conversations == 6
     assert (r.confirmed, r.assumed, r.recontact, r.handed_off, r.unresolved) == (1, 2, 1, 1, 1)
     assert r.share("assumed") == pytest.approx(2 / 6)
 
 
-def _two_visits(gap: dt.timedelta, second: str, faq_id: int = 3, score: float = 0.7) -> Dataset:
+def _two_visits(gap: dt.timedelta, second: str, faq_id: int = 3, score: float = 0.7) -> int:
+    """The first conversation's primary key; the two are stored."""
     b = Builder()
     first = b.conversation("V", T0)
     b.turn(first, T0, "Where is my parcel?", "llm", trace("llm", 1, faq(score, 3)))
     later = b.conversation("V", T0 + gap)
     b.turn(later, T0 + gap, second, "llm", trace("llm", 1, faq(score, faq_id)))
-    return b.dataset()
+    b.store()
+    return b.stored[first]
 
 
 @pytest.mark.parametrize(
@@ -305,9 +314,8 @@ def _two_visits(gap: dt.timedelta, second: str, faq_id: int = 3, score: float = 
     ],
 )
 def test_recontact_rules(gap, second, faq_id, score, expected):
-    ds = _two_visits(gap, second, faq_id, score)
-    first_id = ds.conversations[0].id
-    assert (first_id in analytics.recontacted(ds)) is expected
+    first = _two_visits(gap, second, faq_id, score)
+    assert (first in analytics.recontacted(analytics.Scope.of_days(DAY1, DAY2))) is expected
 
 
 def test_recontact_within_the_same_conversation_after_a_gap():
@@ -315,7 +323,18 @@ def test_recontact_within_the_same_conversation_after_a_gap():
     c = b.conversation("V", T0)
     b.turn(c, T0, "Where is my parcel?", "llm", trace("llm", 1, faq(0.3)))
     b.turn(c, T0 + dt.timedelta(hours=1), "where is my parcel??", "llm", trace("llm", 1))
-    assert analytics.recontacted(b.dataset()) == {c}
+    assert analytics.recontacted(b.store()) == {b.stored[c]}
+
+
+def test_the_gap_is_from_the_previous_message_of_any_role():
+    """A visitor answering an agent five minutes after its message is still in the same talk,
+    however long ago the visitor last wrote."""
+    b = Builder()
+    c = b.conversation("V", T0)
+    b.turn(c, T0, "Where is my parcel?", "llm", trace("llm", 1, faq(0.3)))
+    b.agent(c, T0 + dt.timedelta(minutes=40))
+    b.turn(c, T0 + dt.timedelta(minutes=45), "where is my parcel??", "llm", trace("llm", 1))
+    assert analytics.recontacted(b.store()) == set()
 
 
 def test_recontact_beats_a_thumbs_up():
@@ -324,7 +343,7 @@ def test_recontact_beats_a_thumbs_up():
     b.turn(c, T0, "Where is my parcel?", "faq", trace("faq", 1, faq(0.9)), "up")
     again = b.conversation("V", T0 + dt.timedelta(hours=3))
     b.turn(again, T0 + dt.timedelta(hours=3), "Where is my parcel?", "faq", trace("faq", 1), "up")
-    r = analytics.resolution(b.dataset())
+    r = analytics.resolution(b.store())
     assert (r.recontact, r.confirmed) == (1, 1)
 
 
@@ -335,7 +354,7 @@ def test_a_rating_confirms_and_a_follow_up_question_is_not_assumed():
     open_ = b.conversation("B", T0)
     b.turn(open_, T0, "q2", "llm", trace("llm", 1))
     b.turn(open_, T0 + dt.timedelta(seconds=30), "that didn't help")
-    r = analytics.resolution(b.dataset())
+    r = analytics.resolution(b.store())
     assert (r.confirmed, r.assumed, r.unresolved) == (1, 0, 1)
 
 
@@ -350,7 +369,7 @@ def grounded_answer(grounded: bool, replaced: bool = False) -> dict[str, Any]:
     return {"stage": "llm", "decision": "answered", "detail": detail}
 
 
-def test_grounding_counts_cited_ungrounded_and_nothing_relevant(db):
+def test_grounding_counts_cited_ungrounded_and_nothing_relevant():
     b = Builder()
     c = b.conversation("A", T0)
     m = dt.timedelta(minutes=1)
@@ -383,7 +402,7 @@ def test_content_gaps_cluster_questions_by_meaning_per_language():
     for i, text in enumerate(asked):
         b.turn(c, T0 + dt.timedelta(minutes=i), text, "fallback", gap)
     b.turn(c, T0 + dt.timedelta(hours=1), "Where is my parcel?", "faq", trace("faq", 9, faq(0.9)))
-    gaps = analytics.content_gaps(b.dataset())
+    gaps = analytics.content_gaps(b.store())
     members = {gap.example: {gap.example, *gap.questions} for gap in gaps}
     furniture = next(m for m in members.values() if "Do you sell garden furniture?" in m)
     assert "do you have outdoor garden furniture" in furniture
@@ -392,3 +411,36 @@ def test_content_gaps_cluster_questions_by_meaning_per_language():
     assert chinese == {"你们卖花园家具吗？", "有没有户外花园家具？"}
     assert sum(gap.count for gap in gaps) == len(asked), "the answered FAQ question is no gap"
     assert gaps[0].count >= 2
+
+
+def _queries(figure, scope: analytics.Scope) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        figure(scope)
+    return len(queries)
+
+
+@pytest.mark.parametrize(
+    ("figure", "seen", "in_many"),
+    [
+        (analytics.deflection, lambda d: (d.conversations, d.visitor_messages), (30, 60)),
+        (analytics.resolution, lambda r: (r.conversations, r.recontact), (30, 30)),
+        (analytics.top_unanswered, lambda rows: (len(rows), rows[0].fallback), (20, 1)),
+        (analytics.recontacted, len, 30),
+    ],
+)
+def test_the_per_conversation_figures_are_a_few_queries_whatever_the_rows(figure, seen, in_many):
+    """Counted by the database: ten times the conversations, the same queries. Each visitor
+    asks, gets the fallback, and asks the same again an hour later (a re-contact)."""
+
+    def visitors(n: int, day: dt.date) -> analytics.Scope:
+        b = Builder()
+        at = dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC)
+        for i in range(n):
+            c = b.conversation(f"{day}-{i}", at)
+            b.turn(c, at, f"question {i}", "fallback", trace("fallback", 1, faq(0.2)), "down")
+            b.turn(c, at + dt.timedelta(hours=1), f"question {i}", "llm", trace("llm", 1))
+        return b.store(day, day)
+
+    few, many = visitors(3, DAY1), visitors(30, DAY2 + dt.timedelta(days=5))
+    assert _queries(figure, few) == _queries(figure, many)
+    assert seen(figure(many)) == in_many

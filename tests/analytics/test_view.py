@@ -44,7 +44,7 @@ def answered(conversation: Conversation, at: dt.datetime, source: str, cost: flo
     )
 
 
-def test_load_reads_the_range_with_feedback_and_the_day_after_for_recontact():
+def test_figures_count_the_range_and_follow_its_visitors_a_day_past_the_end():
     start = dt.datetime(2025, 3, 10, tzinfo=dt.UTC)
     inside = conversation_at(start + dt.timedelta(hours=5), visitor_token="t1", rating=5)
     bot = answered(inside, start + dt.timedelta(hours=5), "faq")
@@ -54,32 +54,16 @@ def test_load_reads_the_range_with_feedback_and_the_day_after_for_recontact():
     after = conversation_at(start + dt.timedelta(days=1, hours=2), visitor_token="t1")
     answered(after, start + dt.timedelta(days=1, hours=2), "llm")
 
-    ds = analytics.load(analytics.Scope.of_days(dt.date(2025, 3, 10), dt.date(2025, 3, 10)))
+    scope = analytics.Scope.of_days(dt.date(2025, 3, 10), dt.date(2025, 3, 10))
 
-    assert [c.id for c in ds.conversations] == [inside.pk]
-    assert ds.conversations[0].rating == 5
-    assert [m.conversation_id for m in ds.messages] == [inside.pk] * 2 + [after.pk] * 2
-    assert [m.feedback for m in ds.messages if m.role == "bot"] == ["up", None]
-    assert ds.messages[0].visitor_token == "t1"
-    assert not ds.truncated
-
-
-def test_a_truncated_range_keeps_its_newest_messages_and_the_sums_count_them_all(monkeypatch):
-    monkeypatch.setattr(analytics, "MAX_MESSAGES", 3)
-    today = timezone.localdate()
-    c = Conversation.objects.create()
-    now = timezone.now()
-    for minutes, cost in ((3, 0.5), (2, 0.25), (1, 0.125)):
-        answered(c, now - dt.timedelta(minutes=minutes), "llm", cost=cost)
-    scope = analytics.Scope.of_days(today, today)
-    ds = analytics.load(scope)
-    assert ds.truncated and len(ds.messages) == 3
-    assert [m.created_at for m in ds.messages] == sorted(m.created_at for m in ds.messages)
-    assert ds.messages[-1].role == "bot" and ds.messages[-1].created_at > now - dt.timedelta(
-        minutes=1
-    ), "the newest answer is read, the oldest left out"
-    assert analytics.costs(scope).total == 0.875, "SQL sums are not capped"
-    assert analytics.source_mix(scope)[-1].counts["llm"] == 3
+    deflection = analytics.deflection(scope)
+    assert (deflection.conversations, deflection.deflected) == (1, 1)
+    assert deflection.visitor_messages == 1, "the day after is followed, not counted"
+    resolution = analytics.resolution(scope)
+    assert (resolution.conversations, resolution.recontact) == (1, 1), (
+        "t1 asked the same again the next morning: a re-contact, even after a thumbs-up"
+    )
+    assert analytics.recontacted(scope) == {inside.pk}
 
 
 @pytest.fixture

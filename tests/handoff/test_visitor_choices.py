@@ -87,9 +87,9 @@ async def test_try_again_answers_the_question_again_past_the_disliked_faq_answer
     # Asked once: the dashboard counts one visitor question, and the model's second try is
     # not an "unanswered by the FAQ" question.
     today = timezone.localdate()
-    ds = await database_sync_to_async(analytics.load)(analytics.Scope.of_days(today, today))
-    assert analytics.deflection(ds).visitor_messages == 1
-    assert analytics.top_unanswered(ds) == []
+    scope = analytics.Scope.of_days(today, today)
+    assert (await database_sync_to_async(analytics.deflection)(scope)).visitor_messages == 1
+    assert await database_sync_to_async(analytics.top_unanswered)(scope) == []
 
 
 async def test_a_person_after_a_thumbs_down_queues_with_that_reason(upstream, settings):
