@@ -3,9 +3,9 @@ marked ungrounded, without personal details (chatbot.cache.stage.reusable)."""
 
 import pytest
 
+from chatbot.answer_trace import Trace, TraceStep
 from chatbot.cache.stage import cut_off, reusable
 from chatbot.pipeline.base import DoneEvent
-from chatbot.pipeline.trace import Trace, TraceStep
 
 ANSWER = "Standard delivery takes 3-5 working days."
 

@@ -12,13 +12,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chatbot import visitor_copy
+from chatbot.answer_trace import Trace, TraceStep
 from chatbot.llm import queued_flag
 from chatbot.llm.simulator import default_answer
 from chatbot.models import Message
 from chatbot.pipeline.base import Answer, DoneEvent, StatusEvent, TokenEvent, Turn
 from chatbot.pipeline.fallback_stage import FallbackStage, stream_text
 from chatbot.pipeline.orchestrator import run_pipeline
-from chatbot.pipeline.trace import Trace, TraceStep
 from tests.conftest import chat_socket
 
 
