@@ -98,7 +98,7 @@ def _fail_cache(monkeypatch) -> None:
     def lookup(**kwargs):
         raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
 
-    monkeypatch.setattr("chatbot.cache.stage.cache_lookup", lookup)
+    monkeypatch.setattr("chatbot.pipeline.cache_stage.cache_lookup", lookup)
 
 
 def _fail_llm(monkeypatch) -> None:
