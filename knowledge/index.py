@@ -19,10 +19,10 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from knowledge.content_version import knowledge_version_readable
 from knowledge.documents.types import DocumentLink, document_url
 from knowledge.embeddings import embedding_cache_seed, embedding_models, get_embedder
 from knowledge.models import FAQ, AnswerVariant, Paraphrase, Visibility
-from knowledge.services import knowledge_version_readable
 
 
 @dataclass(frozen=True)

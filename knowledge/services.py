@@ -3,7 +3,6 @@ the management commands call these."""
 
 import hashlib
 import logging
-import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,11 +16,11 @@ from urllib.parse import urlsplit
 
 import numpy as np
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from knowledge.content_version import knowledge_version_bump
 from knowledge.documents.chunking import chunk_document, chunk_search_text, estimate_tokens
 from knowledge.documents.crawler import CrawledPage, CrawlLimits, PageStatus, PreviousFetch, crawl
 from knowledge.documents.files import SourceFile, iter_source_files, iter_upload
@@ -42,56 +41,6 @@ from knowledge.models import (
 )
 
 logger = logging.getLogger(__name__)
-
-KNOWLEDGE_VERSION_KEY = "knowledge:version"
-
-
-# (version, time.monotonic() it was read): this process's last look at the shared counter.
-_version_seen: tuple[int, float] | None = None
-
-
-def knowledge_version() -> int:
-    """Changes whenever FAQ content or rules change: indexes reload, cached answers expire.
-
-    Read from the shared cache at most every FAQ_INDEX_RECHECK_S per process (the delay the
-    in-memory FAQ index already allows a change): with Redis, a GET for every FAQ, cache and
-    output-rule lookup was a third of the lookup lane's time under load (docs/deploy.md). A
-    bump made by this process is seen at once."""
-    global _version_seen
-    seen = _version_seen
-    if seen is not None and time.monotonic() - seen[1] < settings.FAQ_INDEX_RECHECK_S:
-        return seen[0]
-    version = cache.get(KNOWLEDGE_VERSION_KEY)
-    if version is None:
-        cache.add(KNOWLEDGE_VERSION_KEY, 1, timeout=None)
-        version = cache.get(KNOWLEDGE_VERSION_KEY, 1)
-    _version_seen = (int(version), time.monotonic())
-    return int(version)
-
-
-def knowledge_version_forget() -> None:
-    """The next read asks the shared cache (after a bump, or when tests clear the cache)."""
-    global _version_seen
-    _version_seen = None
-
-
-def knowledge_version_readable() -> int | None:
-    """The knowledge version, or None when the shared cache (Redis) does not answer: per-process
-    indexes then keep serving the copy they have (fail open; docs/operations.md)."""
-    try:
-        return knowledge_version()
-    except Exception as exc:
-        logger.warning("knowledge version unreadable (%s); serving this process's copy", exc)
-        return None
-
-
-def knowledge_version_bump() -> None:
-    knowledge_version_forget()
-    try:
-        cache.incr(KNOWLEDGE_VERSION_KEY)
-    except ValueError:
-        cache.set(KNOWLEDGE_VERSION_KEY, 2, timeout=None)
-
 
 _batched: ContextVar[list[int] | None] = ContextVar("embeddings_batched", default=None)
 
