@@ -22,14 +22,8 @@ from django.core.exceptions import ImproperlyConfigured
 from knowledge.content_version import knowledge_version_readable
 from knowledge.documents.types import DocumentLink, document_url
 from knowledge.embeddings import embedding_cache_seed, embedding_models, get_embedder
+from knowledge.matching import Neighbour
 from knowledge.models import FAQ, AnswerVariant, Paraphrase, Visibility
-
-
-@dataclass(frozen=True)
-class Neighbour:
-    faq_id: int
-    score: float
-    text: str
 
 
 def faq_sources(faq_ids: Iterable[int] | None = None) -> dict[int, DocumentLink]:
