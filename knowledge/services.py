@@ -24,6 +24,7 @@ from knowledge.content_version import knowledge_version_bump
 from knowledge.documents.chunking import chunk_document, chunk_search_text, estimate_tokens
 from knowledge.documents.crawler import CrawledPage, CrawlLimits, PageStatus, PreviousFetch, crawl
 from knowledge.documents.files import SourceFile, iter_source_files, iter_upload
+from knowledge.documents.indexing import ensure_chunk_model_index, store_chunk_vectors
 from knowledge.documents.lexical import DEFAULT_TOKENIZER, search_tokens
 from knowledge.documents.parsing import parse_document
 from knowledge.documents.types import Block, BlockKind, DocumentError, ParsedDocument
@@ -38,6 +39,12 @@ from knowledge.models import (
     Origin,
     Paraphrase,
     Visibility,
+)
+from knowledge.pgvector_index import (
+    ensure_model_index,
+    ensure_statistics,
+    statistics_refresh,
+    store_vectors,
 )
 
 logger = logging.getLogger(__name__)
@@ -203,9 +210,6 @@ def _embed_with(embedder: Embedder, paraphrases: list[Paraphrase]) -> None:
     postgres = connection.vendor == "postgresql"
     with transaction.atomic():
         if postgres:
-            # pgvector_index imports index, which imports this module.
-            from knowledge.pgvector_index import ensure_model_index, store_vectors
-
             ensure_model_index(identity=embedder.identity, dimension=embedder.dimension)
             store_vectors(
                 rows=[(p.pk, v) for p, v in zip(paraphrases, vectors, strict=True)],
@@ -218,8 +222,6 @@ def _embed_with(embedder: Embedder, paraphrases: list[Paraphrase]) -> None:
             Paraphrase.objects.bulk_update(paraphrases, ["embedding", "embedding_model"])
         transaction.on_commit(knowledge_version_bump)
     if postgres:
-        from knowledge.pgvector_index import ensure_statistics  # see above: a cycle
-
         ensure_statistics(identity=embedder.identity)
 
 
@@ -252,8 +254,6 @@ def paraphrases_reembed(*, batch_size: int) -> Iterator[ReembedProgress]:
         done += embeddings_compute(paraphrase_ids=pending[start : start + batch_size])
         yield ReembedProgress(done=done, total=len(pending))
     if done and connection.vendor == "postgresql":
-        from knowledge.pgvector_index import statistics_refresh  # a cycle, as above
-
         statistics_refresh()
 
 
@@ -375,8 +375,6 @@ def document_index(*, document_id: int) -> int:
         raise
     postgres = connection.vendor == "postgresql"
     if postgres:
-        from knowledge.documents.indexing import ensure_chunk_model_index  # imports this module
-
         ensure_chunk_model_index(identity=embedder.identity, dimension=embedder.dimension)
     with transaction.atomic():
         locked = Document.objects.select_for_update().filter(pk=document_id).first()
@@ -400,8 +398,6 @@ def document_index(*, document_id: int) -> int:
             )
         )
         if postgres:
-            from knowledge.documents.indexing import store_chunk_vectors  # as above
-
             # bulk_create set the ids: PostgreSQL returns them.
             store_chunk_vectors(rows=[(c.pk, v) for c, v in zip(chunks, vectors, strict=True)])
         locked.status, locked.error, locked.indexed_at = Document.Status.INDEXED, "", timezone.now()
