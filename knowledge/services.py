@@ -53,7 +53,7 @@ _batched: ContextVar[list[int] | None] = ContextVar("embeddings_batched", defaul
 
 
 def _enqueue_embeddings(paraphrase_ids: Sequence[int]) -> None:
-    from knowledge.tasks import embed_paraphrases
+    from knowledge.tasks import embed_paraphrases  # tasks import this module
 
     ids = list(paraphrase_ids)
     pending = _batched.get()
@@ -69,7 +69,7 @@ def embeddings_batched() -> Iterator[None]:
     EMBEDDING_BATCH_SIZE of them (one forward pass each), not by one task per save: importing
     4,000 FAQs made 8,000 tasks, and as many log lines (docs/faq-format.md). Use inside the
     transaction that saves them; nothing is enqueued when the block raises."""
-    from knowledge.tasks import embed_paraphrases
+    from knowledge.tasks import embed_paraphrases  # tasks import this module
 
     pending: list[int] = []
     token = _batched.set(pending)
