@@ -396,12 +396,12 @@ def lookup_latency(vectors: np.ndarray, texts: list[str], entries: int = 100_000
 def stampede(n: int = 50) -> dict[str, int]:
     """`n` visitors ask the same new question at once through the real pipeline."""
     from chatbot import services
+    from chatbot.answer_trace import Trace
     from chatbot.llm.client import clients_close
     from chatbot.llm.simulator import Faults, UpstreamSimulator
     from chatbot.pipeline.base import DoneEvent
     from chatbot.pipeline.orchestrator import run_pipeline
     from chatbot.pipeline.registry import configured_stages
-    from chatbot.pipeline.trace import Trace
 
     question = "Can I change the delivery address after ordering?"
     # An answer in the help centre's words: the simulator's default restates the question, and

@@ -45,6 +45,7 @@ from django.core.management import call_command  # noqa: E402
 
 from bench import verdicts as bench_verdicts  # noqa: E402
 from bench.verdicts import Verdict  # noqa: E402
+from chatbot.answer_trace import Trace  # noqa: E402
 from chatbot.llm.client import clients_close  # noqa: E402
 from chatbot.llm.prompt import estimate_tokens  # noqa: E402
 from chatbot.llm.retry import RetryPolicy  # noqa: E402
@@ -57,7 +58,6 @@ from chatbot.pipeline.grounding import UngroundedPolicy, sources_prompt  # noqa:
 from chatbot.pipeline.llm_stage import LLMStage  # noqa: E402
 from chatbot.pipeline.orchestrator import run_pipeline  # noqa: E402
 from chatbot.pipeline.registry import help_centre_retriever  # noqa: E402
-from chatbot.pipeline.trace import Trace  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "bench" / "data" / "retrieval_helpcentre.json"

@@ -41,6 +41,7 @@ import numpy as np  # noqa: E402
 
 from bench import verdicts as bench_verdicts  # noqa: E402
 from bench.verdicts import Verdict  # noqa: E402
+from chatbot.answer_trace import Trace  # noqa: E402
 from chatbot.llm.breaker import BreakerPolicy, tier_breaker  # noqa: E402
 from chatbot.llm.client import clients_close  # noqa: E402
 from chatbot.llm.retry import RetryPolicy  # noqa: E402
@@ -51,7 +52,6 @@ from chatbot.pipeline.base import DoneEvent, Turn  # noqa: E402
 from chatbot.pipeline.fallback_stage import FallbackStage, Template  # noqa: E402
 from chatbot.pipeline.llm_stage import LLMStage  # noqa: E402
 from chatbot.pipeline.orchestrator import run_pipeline  # noqa: E402
-from chatbot.pipeline.trace import Trace  # noqa: E402
 from chatbot.shared_state import reset_shared_state  # noqa: E402
 
 QUESTIONS = 1000

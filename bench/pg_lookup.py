@@ -57,7 +57,8 @@ from knowledge.embeddings import MINILM_DIMENSION, minilm_identity
 if TYPE_CHECKING:
     from pgserver import PostgresServer
 
-    from knowledge.index import Neighbour, VectorIndex
+    from knowledge.index import VectorIndex
+    from knowledge.matching import Neighbour
     from knowledge.pgvector_index import PgVectorIndex
 
 SIZES = (1_000, 100_000)

@@ -38,6 +38,7 @@ from openai import AsyncOpenAI, DefaultAioHttpClient  # noqa: E402
 
 from bench.verdicts import Verdict, dump  # noqa: E402
 from bench.verdicts import markdown as verdict_lines  # noqa: E402
+from chatbot.answer_trace import Trace  # noqa: E402
 from chatbot.llm.client import clients_close, stream_chat  # noqa: E402
 from chatbot.llm.prompt import build_messages  # noqa: E402
 from chatbot.llm.router import Router, RouterPolicy, router_policy  # noqa: E402
@@ -47,7 +48,6 @@ from chatbot.pipeline.base import TokenEvent, Turn  # noqa: E402
 from chatbot.pipeline.fallback_stage import FallbackStage  # noqa: E402
 from chatbot.pipeline.llm_stage import LLMStage  # noqa: E402
 from chatbot.pipeline.orchestrator import run_pipeline  # noqa: E402
-from chatbot.pipeline.trace import Trace  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 TARGET_ADDED_P50_MS = 5.0

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError
 
 from chatbot import metrics, services, visitor_copy
+from chatbot.answer_trace import Trace
 from chatbot.database_lanes import on_bookkeeping_lane
 from chatbot.handoff import selectors as handoff_selectors
 from chatbot.handoff import services as handoff
@@ -27,7 +28,6 @@ from chatbot.outcomes import Source
 from chatbot.pipeline.base import DoneEvent, Stage, StatusEvent, TokenEvent, Turn
 from chatbot.pipeline.orchestrator import run_pipeline
 from chatbot.pipeline.registry import configured_stages
-from chatbot.pipeline.trace import Trace
 from chatbot.protocol import error_frame
 from chatbot.realtime import publish
 from chatbot.shared_state import RedisUnavailable, claim_held, shared_state

@@ -16,9 +16,10 @@ from django.utils.crypto import salted_hmac
 from chatbot import message_sql
 from chatbot.attachments.signed import attachment_payload
 from chatbot.cache.services import entries_evict_for_feedback
+from chatbot.history import HistoryItem
 from chatbot.models import Conversation, Feedback, Message, QueuedQuestion, new_public_id
 from chatbot.outcomes import Source
-from chatbot.pipeline.base import HistoryItem, Turn
+from chatbot.pipeline.base import Turn
 from chatbot.pipeline.language import message_locale
 from knowledge.negative_store import negative_record
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from chatbot import message_sql, services, visitor_copy
+from chatbot.answer_trace import Trace
 from chatbot.llm import queued_flag
 from chatbot.llm.client import clients_close
 from chatbot.llm.signals import model_recovered
@@ -26,7 +27,6 @@ from chatbot.outcomes import Source
 from chatbot.pipeline.base import Turn
 from chatbot.pipeline.llm_stage import LLMStage
 from chatbot.pipeline.registry import queued_answers_stage
-from chatbot.pipeline.trace import Trace
 from chatbot.realtime import publish
 from chatbot.reembedding import embeddings_reembed
 from chatbot.shared_state import claim_held

@@ -18,6 +18,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from knowledge import services
+from knowledge.content_version import knowledge_version_bump
 from knowledge.generation import jobs_create
 from knowledge.importing import ImportError_, export_faqs, import_faqs, parse_upload
 from knowledge.models import (
@@ -46,15 +47,15 @@ class ContentAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        transaction.on_commit(services.knowledge_version_bump)
+        transaction.on_commit(knowledge_version_bump)
 
     def delete_model(self, request: HttpRequest, obj) -> None:
         super().delete_model(request, obj)
-        transaction.on_commit(services.knowledge_version_bump)
+        transaction.on_commit(knowledge_version_bump)
 
     def delete_queryset(self, request: HttpRequest, queryset) -> None:
         super().delete_queryset(request, queryset)
-        transaction.on_commit(services.knowledge_version_bump)
+        transaction.on_commit(knowledge_version_bump)
 
 
 def _variant_check(variant: AnswerVariant) -> VariantCheck:
@@ -278,7 +279,7 @@ class FAQAdmin(ContentAdmin):
         new_paraphrases = [i.pk for i in instances if isinstance(i, Paraphrase)]
         if new_paraphrases:
             services._enqueue_embeddings(new_paraphrases)
-        transaction.on_commit(services.knowledge_version_bump)
+        transaction.on_commit(knowledge_version_bump)
 
     def _set_draft_variants(self, request: HttpRequest, queryset, status: str) -> None:
         ids = AnswerVariant.objects.filter(
@@ -495,7 +496,7 @@ class DocumentAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Document, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        transaction.on_commit(services.knowledge_version_bump)  # visibility decides who sees it
+        transaction.on_commit(knowledge_version_bump)  # visibility decides who sees it
 
     def delete_model(self, request: HttpRequest, obj: Document) -> None:
         services.document_delete(document=obj)

@@ -175,7 +175,7 @@ def jobs_create(
     *, faq_ids: list[int], answers: int, paraphrases: int, requested_by: str
 ) -> list[GenerationJob]:
     """Creates queued jobs and enqueues them in batches once the transaction commits."""
-    from knowledge.tasks import generate_variants
+    from knowledge.tasks import generate_variants  # tasks import this module
 
     jobs = [
         GenerationJob.objects.create(

@@ -19,17 +19,12 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from knowledge.content_version import knowledge_version_readable
 from knowledge.documents.types import DocumentLink, document_url
 from knowledge.embeddings import embedding_cache_seed, embedding_models, get_embedder
+from knowledge.matching import Neighbour
 from knowledge.models import FAQ, AnswerVariant, Paraphrase, Visibility
-from knowledge.services import knowledge_version_readable
-
-
-@dataclass(frozen=True)
-class Neighbour:
-    faq_id: int
-    score: float
-    text: str
+from knowledge.pgvector_index import PgVectorIndex
 
 
 def faq_sources(faq_ids: Iterable[int] | None = None) -> dict[int, DocumentLink]:
@@ -189,8 +184,6 @@ def get_index() -> VectorIndex:
         if settings.FAQ_INDEX not in ("memory", "pgvector"):
             raise ImproperlyConfigured(f"FAQ_INDEX is memory or pgvector, not {settings.FAQ_INDEX}")
         if settings.FAQ_INDEX == "pgvector" and connection.vendor == "postgresql":
-            from knowledge.pgvector_index import PgVectorIndex
-
             _index = PgVectorIndex()
         else:
             _index = InMemoryIndex()

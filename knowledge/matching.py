@@ -17,6 +17,16 @@ NO_CANDIDATES = "no_candidates"
 
 
 @dataclass(frozen=True)
+class Neighbour:
+    """A paraphrase near the query, as a vector index (knowledge.index, knowledge.pgvector_index)
+    returns it: its FAQ, its cosine similarity and its text."""
+
+    faq_id: int
+    score: float
+    text: str
+
+
+@dataclass(frozen=True)
 class CandidateFeatures:
     """Per-query features of the top-K neighbours, one array entry per query.
 

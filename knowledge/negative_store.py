@@ -9,14 +9,12 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 
+from knowledge.content_version import knowledge_version_bump
 from knowledge.embeddings import get_embedder
 from knowledge.models import FAQ, NegativeExample
 from knowledge.negatives import NegativeHit, NegativeVectors, declines
 from knowledge.process_copy import VersionedCopy
-from knowledge.services import (
-    ReembedProgress,
-    knowledge_version_bump,
-)
+from knowledge.services import ReembedProgress
 
 
 def negative_record(

@@ -18,7 +18,7 @@ from pgvector.psycopg.vector import VectorBinaryDumper
 from psycopg import sql
 
 from knowledge.embeddings import get_embedder
-from knowledge.index import Neighbour
+from knowledge.matching import Neighbour
 
 # `%b::vector(d)`: the binary vector travels without a type of its own (no per-connection type
 # lookup); the cast tells the server what it is. `<#>` is the negative inner product, on the

@@ -2,8 +2,8 @@
 
 import threading
 
+from knowledge.content_version import knowledge_version_readable
 from knowledge.embeddings import embedding_models
-from knowledge.services import knowledge_version_readable
 
 
 class VersionedCopy:

@@ -17,8 +17,8 @@ from knowledge.documents.retrieval_points import relevance_floor
 from knowledge.documents.types import DocumentLink, Passage, Retrieval, document_url
 from knowledge.embeddings import get_embedder
 from knowledge.greetings import strip_greetings
-from knowledge.index import InMemoryIndex, Neighbour, faq_sources, get_index
-from knowledge.matching import ANSWER, MatchPolicy, MatchResult
+from knowledge.index import InMemoryIndex, faq_sources, get_index
+from knowledge.matching import ANSWER, MatchPolicy, MatchResult, Neighbour
 from knowledge.models import AnswerVariant, Document
 from knowledge.negative_store import negative_store
 from knowledge.negatives import NEGATIVE_EXAMPLE, NegativeHit

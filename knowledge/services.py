@@ -3,7 +3,6 @@ the management commands call these."""
 
 import hashlib
 import logging
-import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,14 +16,15 @@ from urllib.parse import urlsplit
 
 import numpy as np
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from knowledge.content_version import knowledge_version_bump
 from knowledge.documents.chunking import chunk_document, chunk_search_text, estimate_tokens
 from knowledge.documents.crawler import CrawledPage, CrawlLimits, PageStatus, PreviousFetch, crawl
 from knowledge.documents.files import SourceFile, iter_source_files, iter_upload
+from knowledge.documents.indexing import ensure_chunk_model_index, store_chunk_vectors
 from knowledge.documents.lexical import DEFAULT_TOKENIZER, search_tokens
 from knowledge.documents.parsing import parse_document
 from knowledge.documents.types import Block, BlockKind, DocumentError, ParsedDocument
@@ -40,64 +40,20 @@ from knowledge.models import (
     Paraphrase,
     Visibility,
 )
+from knowledge.pgvector_index import (
+    ensure_model_index,
+    ensure_statistics,
+    statistics_refresh,
+    store_vectors,
+)
 
 logger = logging.getLogger(__name__)
-
-KNOWLEDGE_VERSION_KEY = "knowledge:version"
-
-
-# (version, time.monotonic() it was read): this process's last look at the shared counter.
-_version_seen: tuple[int, float] | None = None
-
-
-def knowledge_version() -> int:
-    """Changes whenever FAQ content or rules change: indexes reload, cached answers expire.
-
-    Read from the shared cache at most every FAQ_INDEX_RECHECK_S per process (the delay the
-    in-memory FAQ index already allows a change): with Redis, a GET for every FAQ, cache and
-    output-rule lookup was a third of the lookup lane's time under load (docs/deploy.md). A
-    bump made by this process is seen at once."""
-    global _version_seen
-    seen = _version_seen
-    if seen is not None and time.monotonic() - seen[1] < settings.FAQ_INDEX_RECHECK_S:
-        return seen[0]
-    version = cache.get(KNOWLEDGE_VERSION_KEY)
-    if version is None:
-        cache.add(KNOWLEDGE_VERSION_KEY, 1, timeout=None)
-        version = cache.get(KNOWLEDGE_VERSION_KEY, 1)
-    _version_seen = (int(version), time.monotonic())
-    return int(version)
-
-
-def knowledge_version_forget() -> None:
-    """The next read asks the shared cache (after a bump, or when tests clear the cache)."""
-    global _version_seen
-    _version_seen = None
-
-
-def knowledge_version_readable() -> int | None:
-    """The knowledge version, or None when the shared cache (Redis) does not answer: per-process
-    indexes then keep serving the copy they have (fail open; docs/operations.md)."""
-    try:
-        return knowledge_version()
-    except Exception as exc:
-        logger.warning("knowledge version unreadable (%s); serving this process's copy", exc)
-        return None
-
-
-def knowledge_version_bump() -> None:
-    knowledge_version_forget()
-    try:
-        cache.incr(KNOWLEDGE_VERSION_KEY)
-    except ValueError:
-        cache.set(KNOWLEDGE_VERSION_KEY, 2, timeout=None)
-
 
 _batched: ContextVar[list[int] | None] = ContextVar("embeddings_batched", default=None)
 
 
 def _enqueue_embeddings(paraphrase_ids: Sequence[int]) -> None:
-    from knowledge.tasks import embed_paraphrases
+    from knowledge.tasks import embed_paraphrases  # tasks import this module
 
     ids = list(paraphrase_ids)
     pending = _batched.get()
@@ -113,7 +69,7 @@ def embeddings_batched() -> Iterator[None]:
     EMBEDDING_BATCH_SIZE of them (one forward pass each), not by one task per save: importing
     4,000 FAQs made 8,000 tasks, and as many log lines (docs/faq-format.md). Use inside the
     transaction that saves them; nothing is enqueued when the block raises."""
-    from knowledge.tasks import embed_paraphrases
+    from knowledge.tasks import embed_paraphrases  # tasks import this module
 
     pending: list[int] = []
     token = _batched.set(pending)
@@ -254,9 +210,6 @@ def _embed_with(embedder: Embedder, paraphrases: list[Paraphrase]) -> None:
     postgres = connection.vendor == "postgresql"
     with transaction.atomic():
         if postgres:
-            # pgvector_index imports index, which imports this module.
-            from knowledge.pgvector_index import ensure_model_index, store_vectors
-
             ensure_model_index(identity=embedder.identity, dimension=embedder.dimension)
             store_vectors(
                 rows=[(p.pk, v) for p, v in zip(paraphrases, vectors, strict=True)],
@@ -269,8 +222,6 @@ def _embed_with(embedder: Embedder, paraphrases: list[Paraphrase]) -> None:
             Paraphrase.objects.bulk_update(paraphrases, ["embedding", "embedding_model"])
         transaction.on_commit(knowledge_version_bump)
     if postgres:
-        from knowledge.pgvector_index import ensure_statistics  # see above: a cycle
-
         ensure_statistics(identity=embedder.identity)
 
 
@@ -303,8 +254,6 @@ def paraphrases_reembed(*, batch_size: int) -> Iterator[ReembedProgress]:
         done += embeddings_compute(paraphrase_ids=pending[start : start + batch_size])
         yield ReembedProgress(done=done, total=len(pending))
     if done and connection.vendor == "postgresql":
-        from knowledge.pgvector_index import statistics_refresh  # a cycle, as above
-
         statistics_refresh()
 
 
@@ -426,8 +375,6 @@ def document_index(*, document_id: int) -> int:
         raise
     postgres = connection.vendor == "postgresql"
     if postgres:
-        from knowledge.documents.indexing import ensure_chunk_model_index  # imports this module
-
         ensure_chunk_model_index(identity=embedder.identity, dimension=embedder.dimension)
     with transaction.atomic():
         locked = Document.objects.select_for_update().filter(pk=document_id).first()
@@ -451,8 +398,6 @@ def document_index(*, document_id: int) -> int:
             )
         )
         if postgres:
-            from knowledge.documents.indexing import store_chunk_vectors  # as above
-
             # bulk_create set the ids: PostgreSQL returns them.
             store_chunk_vectors(rows=[(c.pk, v) for c, v in zip(chunks, vectors, strict=True)])
         locked.status, locked.error, locked.indexed_at = Document.Status.INDEXED, "", timezone.now()

@@ -196,10 +196,10 @@ def _fresh_shared_state() -> None:
     from chatbot import proactive
     from chatbot.cache.index import reset_index as reset_cache_index
     from chatbot.shared_state import reset_shared_state
+    from knowledge.content_version import knowledge_version_forget
     from knowledge.documents.indexing import reset_chunk_index
     from knowledge.index import reset_index as reset_faq_index
     from knowledge.negative_store import reset_negative_store
-    from knowledge.services import knowledge_version_forget
 
     reset_shared_state()
     cache.clear()

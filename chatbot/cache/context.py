@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chatbot.pipeline.base import HistoryItem
+from chatbot.history import HistoryItem
 
 STANDALONE = ""
 MAX_CHAIN = 3  # follow-ups of follow-ups beyond this are too specific to be worth caching

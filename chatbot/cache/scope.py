@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from chatbot.llm.tiers import configured_tiers
+from knowledge.content_version import knowledge_version
 from knowledge.embeddings import get_embedder
-from knowledge.services import knowledge_version
 
 
 def _hash(*parts: object) -> str:

@@ -16,8 +16,8 @@ from chatbot.cache.index import get_index
 from chatbot.cache.models import CachedAnswer
 from chatbot.cache.pii import personal_kinds
 from chatbot.cache.scope import Scope, current_scope
+from chatbot.history import HistoryItem
 from chatbot.models import Feedback
-from chatbot.pipeline.base import HistoryItem
 from knowledge.embeddings import get_embedder
 from knowledge.greetings import strip_greetings
 from knowledge.operating_points import OperatingPoint, operating_point

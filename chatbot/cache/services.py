@@ -19,6 +19,7 @@ from chatbot.cache.selectors import answer_voted_down
 from chatbot.models import Message
 from chatbot.outcomes import Source
 from knowledge import services as knowledge_services
+from knowledge.content_version import knowledge_version
 from knowledge.embeddings import get_embedder
 from knowledge.models import FAQ
 from knowledge.operating_points import operating_point
@@ -92,7 +93,7 @@ def entries_evict_over_capacity(*, max_entries: int | None = None) -> int:
     removed, _ = CachedAnswer.objects.filter(expires_at__lte=timezone.now()).delete()
     if removed < excess:
         stale = CachedAnswer.objects.filter(
-            ~Q(knowledge_version=knowledge_services.knowledge_version())
+            ~Q(knowledge_version=knowledge_version())
             | ~Q(config_fingerprint=config_fingerprint())
             | _other_models()
         )

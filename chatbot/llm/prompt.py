@@ -3,7 +3,7 @@ question."""
 
 from collections.abc import Sequence
 
-from chatbot.pipeline.base import HistoryItem
+from chatbot.history import HistoryItem
 
 _ROLE = {"visitor": "user", "bot": "assistant", "agent": "assistant"}
 

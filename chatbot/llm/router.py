@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from chatbot import metrics, visitor_copy
+from chatbot.answer_trace import Trace, TraceStep
 from chatbot.llm import router_state, spend
 from chatbot.llm.breaker import (
     BreakerPolicy,
@@ -42,7 +43,6 @@ from chatbot.llm.routing import Route, RoutingRules, classify_complexity, plan
 from chatbot.llm.tiers import Tier, Upstream
 from chatbot.observability.logs import describe_error
 from chatbot.outcomes import Decision, Source
-from chatbot.pipeline.trace import Trace, TraceStep
 
 logger = logging.getLogger(__name__)
 

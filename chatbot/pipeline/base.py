@@ -4,17 +4,12 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chatbot.pipeline.trace import Trace
+from chatbot.answer_trace import Trace
+from chatbot.history import HistoryItem
 from knowledge.documents.types import Passage
 
 if TYPE_CHECKING:  # the filter's module loads knowledge's models, which this one must not
     from chatbot.pipeline.output_filter import OutputCheck
-
-
-@dataclass(frozen=True)
-class HistoryItem:
-    role: str  # "visitor" | "bot" | "agent"
-    text: str
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chatbot import visitor_copy
+from chatbot.answer_trace import Trace, TraceStep
 from chatbot.llm import queued_flag
 from chatbot.llm.queued_flag import QUEUED_FLAG
 from chatbot.observability.logs import describe_error
 from chatbot.outcomes import Decision, Source
 from chatbot.pipeline.base import Answer, Turn
-from chatbot.pipeline.trace import Trace, TraceStep
 from chatbot.ratelimit import LIMITED_DECISIONS
 from knowledge.models import RuleTemplate
 

@@ -2,11 +2,11 @@
 
 from collections.abc import Awaitable, Callable
 
+from chatbot.answer_trace import Trace, TraceStep
 from chatbot.database_lanes import on_bookkeeping_lane, on_lookup_lane
 from chatbot.pipeline.base import Answer, DoneEvent, Turn
 from chatbot.pipeline.fallback_stage import stored_answer
 from chatbot.pipeline.grounding import document_citation
-from chatbot.pipeline.trace import Trace, TraceStep
 from knowledge.embeddings import embed_one_async
 from knowledge.greetings import strip_greetings
 from knowledge.selectors import FaqLookup, faq_find, faq_find_in_memory

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 from chatbot import metrics, ratelimit, visitor_copy
+from chatbot.answer_trace import Trace, TraceStep
 from chatbot.llm.prompt import build_messages
 from chatbot.llm.router import Router
 from chatbot.outcomes import Decision, Source
@@ -21,7 +22,6 @@ from chatbot.pipeline.grounding import (
     suggested_articles,
 )
 from chatbot.pipeline.output_filter import OutputCheck
-from chatbot.pipeline.trace import Trace, TraceStep
 from chatbot.realtime import publish
 from knowledge.documents.instructions import looks_like_instructions
 from knowledge.documents.types import Passage, Retrieval

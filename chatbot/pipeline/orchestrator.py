@@ -5,6 +5,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 
 from chatbot import metrics, visitor_copy
+from chatbot.answer_trace import Trace, TraceStep
 from chatbot.observability.logs import describe_error
 from chatbot.outcomes import Decision
 from chatbot.pipeline.base import (
@@ -20,7 +21,6 @@ from chatbot.pipeline.base import (
 from chatbot.pipeline.failures import FailureKind, failure_kind
 from chatbot.pipeline.grounding import ground
 from chatbot.pipeline.output_filter import settled
-from chatbot.pipeline.trace import Trace, TraceStep
 
 logger = logging.getLogger(__name__)
 

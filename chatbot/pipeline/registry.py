@@ -7,12 +7,12 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from chatbot.cache.stage import CacheStage
 from chatbot.database_lanes import on_lookup_lane
 from chatbot.llm.router import Router, process_retry_budget, router_policy
 from chatbot.llm.signals import model_recovered
 from chatbot.llm.tiers import configured_tiers
 from chatbot.pipeline.base import Stage, Turn
+from chatbot.pipeline.cache_stage import CacheStage
 from chatbot.pipeline.fallback_stage import FallbackStage
 from chatbot.pipeline.faq_stage import FAQStage
 from chatbot.pipeline.grounding import UngroundedPolicy, WithoutSources

@@ -4,7 +4,7 @@ import pytest
 
 from chatbot.cache.context import STANDALONE, cache_context, depends_on_context
 from chatbot.cache.pii import is_personal
-from chatbot.pipeline.base import HistoryItem
+from chatbot.history import HistoryItem
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,11 @@
 """Which model answers the cache keeps: complete ones, not cut off at the token limit, not
-marked ungrounded, without personal details (chatbot.cache.stage.reusable)."""
+marked ungrounded, without personal details (chatbot.pipeline.cache_stage.reusable)."""
 
 import pytest
 
-from chatbot.cache.stage import cut_off, reusable
+from chatbot.answer_trace import Trace, TraceStep
 from chatbot.pipeline.base import DoneEvent
-from chatbot.pipeline.trace import Trace, TraceStep
+from chatbot.pipeline.cache_stage import cut_off, reusable
 
 ANSWER = "Standard delivery takes 3-5 working days."
 

@@ -9,10 +9,10 @@ from django.utils import timezone
 
 from chatbot import message_sql
 from chatbot.answer_facts import NO_FACTS, AnswerFacts, Grounding, answer_facts
+from chatbot.answer_trace import Trace, TraceStep
 from chatbot.llm.queued_flag import QUEUED_FLAG
 from chatbot.models import Conversation, Message
 from chatbot.outcomes import Decision, Source
-from chatbot.pipeline.trace import Trace, TraceStep
 from knowledge.matching import BELOW_THRESHOLD
 
 

@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 
 from chatbot import answering, visitor_copy
 from chatbot.models import Message
-from knowledge import services
+from knowledge import content_version, services
 from knowledge.documents.parsing import parse_document
 from knowledge.models import FAQ, Document, DocumentCitation, Visibility
 from tests.conftest import chat_socket
@@ -122,7 +122,7 @@ def returns_faq(document: Document | None) -> FAQ:
     services.paraphrases_add(faq=faq, texts=["how long do I have to return something"])
     faq.source_document = document
     faq.save(update_fields=["source_document"])
-    services.knowledge_version_bump()
+    content_version.knowledge_version_bump()
     return faq
 
 

@@ -12,13 +12,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chatbot import visitor_copy
+from chatbot.answer_trace import Trace, TraceStep
 from chatbot.llm import queued_flag
 from chatbot.llm.simulator import default_answer
 from chatbot.models import Message
 from chatbot.pipeline.base import Answer, DoneEvent, StatusEvent, TokenEvent, Turn
 from chatbot.pipeline.fallback_stage import FallbackStage, stream_text
 from chatbot.pipeline.orchestrator import run_pipeline
-from chatbot.pipeline.trace import Trace, TraceStep
 from tests.conftest import chat_socket
 
 
@@ -98,7 +98,7 @@ def _fail_cache(monkeypatch) -> None:
     def lookup(**kwargs):
         raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6390. Connection refused.")
 
-    monkeypatch.setattr("chatbot.cache.stage.cache_lookup", lookup)
+    monkeypatch.setattr("chatbot.pipeline.cache_stage.cache_lookup", lookup)
 
 
 def _fail_llm(monkeypatch) -> None:

@@ -43,9 +43,9 @@ async def test_an_empty_answer_streams_nothing():
 
 async def test_an_unpaced_stored_answer_reaches_the_answer_task_marked_whole(settings):
     """Marked whole (answering keeps no partial text for it) only when it is one piece."""
+    from chatbot.answer_trace import Trace
     from chatbot.pipeline.base import TokenEvent, Turn
     from chatbot.pipeline.orchestrator import run_pipeline
-    from chatbot.pipeline.trace import Trace
 
     class Stored:
         name = "faq"

@@ -4,7 +4,7 @@ a deleted FAQ or an edited variant is never served from an old copy."""
 import pytest
 from django.urls import reverse
 
-from knowledge import services
+from knowledge import content_version, services
 from knowledge.models import FAQ, AnswerVariant
 from knowledge.selectors import faq_find
 
@@ -22,14 +22,14 @@ def test_deleting_an_faq_in_the_admin_stops_it_being_found(
     admin_client, faq, django_capture_on_commit_callbacks
 ):
     assert faq_find(text="Do you ship to Norway?", locale="en").answered
-    before = services.knowledge_version()
+    before = content_version.knowledge_version()
     with django_capture_on_commit_callbacks(execute=True):  # the admin's transaction commits
         response = admin_client.post(
             reverse("admin:knowledge_faq_changelist"),
             {"action": "delete_selected", "_selected_action": [faq.pk], "post": "yes"},
         )
     assert response.status_code == 302 and not FAQ.objects.exists()
-    assert services.knowledge_version() != before
+    assert content_version.knowledge_version() != before
     found = faq_find(text="Do you ship to Norway?", locale="en")
     assert not found.answered and found.result.best_faq_id is None
 
@@ -38,7 +38,7 @@ def test_editing_a_variant_in_the_admin_moves_the_version(
     admin_client, faq, django_capture_on_commit_callbacks
 ):
     variant = AnswerVariant.objects.get(faq=faq)
-    before = services.knowledge_version()
+    before = content_version.knowledge_version()
     with django_capture_on_commit_callbacks(execute=True):  # the admin's transaction commits
         response = admin_client.post(
             reverse("admin:knowledge_answervariant_change", args=[variant.pk]),
@@ -52,7 +52,7 @@ def test_editing_a_variant_in_the_admin_moves_the_version(
             },
         )
     assert response.status_code == 302, response.content.decode()[:2000]
-    assert services.knowledge_version() != before
+    assert content_version.knowledge_version() != before
     assert faq_find(text="Do you ship to Norway?", locale="en").text == "Yes: 4-6 working days."
 
 
@@ -62,11 +62,12 @@ def test_the_version_is_read_once_per_recheck_interval_and_a_bump_here_at_once(s
     from django.core.cache import cache
 
     settings.FAQ_INDEX_RECHECK_S = 60
-    seen = services.knowledge_version()
-    cache.set(services.KNOWLEDGE_VERSION_KEY, seen + 5, timeout=None)  # another process's bump
-    assert services.knowledge_version() == seen
-    services.knowledge_version_bump()
-    assert services.knowledge_version() == seen + 6
-    cache.set(services.KNOWLEDGE_VERSION_KEY, seen + 9, timeout=None)
+    seen = content_version.knowledge_version()
+    # another process's bump
+    cache.set(content_version.KNOWLEDGE_VERSION_KEY, seen + 5, timeout=None)
+    assert content_version.knowledge_version() == seen
+    content_version.knowledge_version_bump()
+    assert content_version.knowledge_version() == seen + 6
+    cache.set(content_version.KNOWLEDGE_VERSION_KEY, seen + 9, timeout=None)
     settings.FAQ_INDEX_RECHECK_S = 0
-    assert services.knowledge_version() == seen + 9
+    assert content_version.knowledge_version() == seen + 9

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 
 from chatbot.management.commands.load_demo import Command as LoadDemo
 from chatbot.reembedding import embeddings_reembed
-from knowledge import selectors, services, tasks
+from knowledge import content_version, selectors, services, tasks
 from knowledge.documents.indexing import (
     chunk_model_index_name,
     get_chunk_index,
@@ -147,7 +147,7 @@ def test_unchanged_content_keeps_its_version_and_is_not_embedded_again(counting)
 def test_changed_content_gets_a_new_version_and_new_chunks(counting):
     upsert(RETURNS_V1)
     old_chunks = set(Chunk.objects.values_list("pk", flat=True))
-    version_before = services.knowledge_version()
+    version_before = content_version.knowledge_version()
 
     changed = upsert(RETURNS_V2)
 
@@ -160,14 +160,14 @@ def test_changed_content_gets_a_new_version_and_new_chunks(counting):
     assert not any("30 days" in c.text for c in chunks)
     assert all(c.embedding_model == counting.identity for c in chunks)
     assert any("60 days" in text for text in counting.texts)
-    assert services.knowledge_version() > version_before
+    assert content_version.knowledge_version() > version_before
 
 
 def test_deleting_a_document_moves_the_knowledge_version_and_drops_its_chunks():
     upsert(RETURNS_V1)
-    before = services.knowledge_version()
+    before = content_version.knowledge_version()
     services.document_delete(document=Document.objects.get())
-    assert services.knowledge_version() > before
+    assert content_version.knowledge_version() > before
     assert not Chunk.objects.exists()
 
 

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from knowledge import services
+from knowledge import content_version, services
 from knowledge.documents.indexing import reset_chunk_index
 from knowledge.documents.types import Block, BlockKind, ParsedDocument
 from knowledge.embeddings import get_embedder
@@ -134,12 +134,12 @@ def test_deleting_a_document_in_the_admin_moves_the_knowledge_version(client):
         title="Returns", blocks=(Block(BlockKind.PARAGRAPH, "Within 30 days."),), locale="en"
     )
     document = services.document_upsert(parsed=parsed, source_key="returns.md").document
-    before = services.knowledge_version()
+    before = content_version.knowledge_version()
     client.force_login(staff("view_document", "delete_document"))
     response = client.post(f"/admin/knowledge/document/{document.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not Document.objects.exists() and not Chunk.objects.exists()
-    assert services.knowledge_version() > before
+    assert content_version.knowledge_version() > before
 
 
 def test_the_help_page_renders_blocks_with_their_text_escaped(client):

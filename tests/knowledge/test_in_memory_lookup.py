@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from knowledge import services
+from knowledge import content_version, services
 from knowledge.embeddings import get_embedder
 from knowledge.index import InMemoryIndex, get_index, reset_index
 from knowledge.models import AnswerVariant
@@ -68,7 +68,7 @@ def test_an_unrelated_question_is_declined_in_memory_too(store):
 def test_after_the_recheck_interval_the_database_decides_again(store, settings):
     faq_find(text=QUESTION, locale="en", vector=vector(QUESTION))
     AnswerVariant.objects.filter(faq=store).update(status=AnswerVariant.Status.REJECTED)
-    services.knowledge_version_bump()
+    content_version.knowledge_version_bump()
     assert faq_find_in_memory(text=QUESTION, locale="en", vector=vector(QUESTION)).answered, (
         "within the interval the snapshot still serves"
     )

@@ -7,7 +7,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
-from knowledge import services
+from knowledge import content_version, services
 from knowledge.models import FAQ, AnswerVariant
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +47,7 @@ def test_confirming_approves_only_the_unflagged(
     admin_client, drafts, django_capture_on_commit_callbacks
 ) -> None:
     _, good, bad = drafts
-    before = services.knowledge_version()
+    before = content_version.knowledge_version()
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
             reverse("admin:knowledge_answervariant_changelist"),
@@ -57,7 +57,7 @@ def test_confirming_approves_only_the_unflagged(
     assert "1 variant(s) approved" in response.content.decode()
     assert "1 flagged variant(s) left as they were" in response.content.decode()
     assert (_status(good), _status(bad)) == ("approved", "draft")
-    assert services.knowledge_version() != before
+    assert content_version.knowledge_version() != before
     # The admin's history (LogEntry) says who approved which, as for a one-by-one change.
     [entry] = LogEntry.objects.filter(object_id=str(good.pk))
     assert entry.user.username == "admin" and "Approved" in entry.get_change_message()

@@ -6,6 +6,7 @@ import json
 import pytest
 from django.urls import reverse
 
+from chatbot.answer_trace import Trace
 from chatbot.llm.breaker import BreakerPolicy, breaker_states, tier_breaker
 from chatbot.llm.retry import RetryPolicy
 from chatbot.llm.router import Router, RouterPolicy
@@ -13,7 +14,6 @@ from chatbot.llm.simulator import Faults, default_answer
 from chatbot.llm.tiers import parse_tiers
 from chatbot.pipeline.base import Turn
 from chatbot.pipeline.llm_stage import LLMStage
-from chatbot.pipeline.trace import Trace
 from tests.conftest import chat_socket
 from tests.llm.conftest import tier_config
 

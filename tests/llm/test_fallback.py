@@ -10,13 +10,13 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from chatbot import services, tasks
+from chatbot.answer_trace import Trace, TraceStep
 from chatbot.handoff.models import AgentPresence
 from chatbot.llm import queued_flag
 from chatbot.llm.simulator import default_answer
 from chatbot.models import Message
 from chatbot.pipeline.base import Turn
 from chatbot.pipeline.fallback_stage import QUEUED_FLAG, FallbackStage, Template, best_template
-from chatbot.pipeline.trace import Trace, TraceStep
 from knowledge.models import RuleTemplate
 from tests.conftest import chat_socket
 

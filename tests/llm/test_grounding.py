@@ -4,6 +4,7 @@ checked against them, and with nothing relevant no model is asked."""
 import pytest
 
 from chatbot import visitor_copy
+from chatbot.answer_trace import Trace
 from chatbot.llm.retry import RetryPolicy
 from chatbot.llm.router import Router, RouterPolicy
 from chatbot.llm.simulator import Faults, default_answer
@@ -19,7 +20,6 @@ from chatbot.pipeline.grounding import (
 )
 from chatbot.pipeline.llm_stage import LLMStage
 from chatbot.pipeline.orchestrator import run_pipeline
-from chatbot.pipeline.trace import Trace
 from knowledge.documents.types import Passage, Retrieval
 from tests.llm.conftest import tier_config
 

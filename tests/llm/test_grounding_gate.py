@@ -4,9 +4,9 @@ sentence once a cited sentence checks out, and not at all when it would be repla
 
 from collections.abc import AsyncIterator
 
+from chatbot.answer_trace import Trace
 from chatbot.pipeline.base import Answer, DoneEvent, TokenEvent, Turn
 from chatbot.pipeline.orchestrator import run_pipeline
-from chatbot.pipeline.trace import Trace
 from tests.llm.test_grounding import RETURNS
 
 REPLACEMENT = "These help-centre articles may help."

@@ -2,11 +2,11 @@
 only when every tier failed, not when a model was up and answered nothing."""
 
 from chatbot.answer_facts import models_were_down
+from chatbot.answer_trace import Trace
 from chatbot.llm.simulator import Faults
 from chatbot.pipeline.base import Turn
 from chatbot.pipeline.fallback_stage import FallbackStage
 from chatbot.pipeline.llm_stage import LLMStage
-from chatbot.pipeline.trace import Trace
 from tests.llm.test_router import make_router
 
 

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from chatbot.answer_trace import Trace
 from chatbot.llm import spend
 from chatbot.llm.breaker import BreakerPolicy, tier_breaker
 from chatbot.llm.retry import RetryPolicy
@@ -14,7 +15,6 @@ from chatbot.llm.simulator import Faults, default_answer
 from chatbot.llm.tiers import parse_tiers
 from chatbot.pipeline.base import Turn
 from chatbot.pipeline.llm_stage import LLMStage
-from chatbot.pipeline.trace import Trace
 from tests.llm.conftest import tier_config
 
 SIMPLE = "Where is my parcel?"

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from chatbot.answer_trace import Trace
 from chatbot.pipeline.base import Answer, DoneEvent, StatusEvent, TokenEvent, Turn
 from chatbot.pipeline.orchestrator import NoStageAnswered, run_pipeline
-from chatbot.pipeline.trace import Trace
 
 TURN = Turn(conversation_public_id="c1", message_id=7, text="Where is my parcel?")
 

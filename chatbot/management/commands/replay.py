@@ -18,13 +18,13 @@ from channels.db import database_sync_to_async
 from django.core.management.base import BaseCommand, CommandError
 
 from chatbot import services
+from chatbot.answer_trace import Trace
 from chatbot.llm.client import clients_close
 from chatbot.models import Conversation
 from chatbot.outcomes import Source
 from chatbot.pipeline.base import DoneEvent
 from chatbot.pipeline.orchestrator import run_pipeline
 from chatbot.pipeline.registry import configured_stages
-from chatbot.pipeline.trace import Trace
 from chatbot.tasks import wait_for_drains
 
 

@@ -1,4 +1,7 @@
-"""The trace every answer carries: which stages ran, what each decided, and what it cost."""
+"""The trace every answer carries: which stages ran, what each decided, and what it cost.
+
+A leaf module: the stages, the model router and the cache stage all write to it
+(docs/architecture.md, "Import map")."""
 
 import time
 from dataclasses import asdict, dataclass, field

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from chatbot import metrics
+from chatbot.answer_trace import Trace, TraceStep
 from chatbot.cache import services
 from chatbot.cache.echo import private_echoes
 from chatbot.cache.pii import answer_is_personal
@@ -17,7 +18,6 @@ from chatbot.llm.tiers import configured_tiers
 from chatbot.outcomes import Decision, Source
 from chatbot.pipeline.base import Answer, Citation, DoneEvent, Turn
 from chatbot.pipeline.fallback_stage import stored_answer
-from chatbot.pipeline.trace import Trace, TraceStep
 
 BROKEN_DECISIONS = {Decision.INTERRUPTED, Decision.CONTINUED, Decision.STREAM_FAILED}
 
