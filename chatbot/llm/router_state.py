@@ -16,7 +16,8 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from redis.exceptions import NoScriptError
 
-from chatbot.shared_state import shared_state, via_redis
+from chatbot.shared_state import shared_state
+from statestore.policy import via_redis
 
 T = TypeVar("T")
 
@@ -30,7 +31,7 @@ async def shared(
     in_memory: Callable[[], T],
 ) -> T:
     """`on_redis` when REDIS_URL is set and Redis answers, else `in_memory` (the same rules on
-    this process's memory; chatbot.shared_state.via_redis keeps the outage policy)."""
+    this process's memory; statestore.policy.via_redis keeps the outage policy)."""
     if not settings.REDIS_URL:
         return in_memory()
     return await via_redis(store_name, on_redis, in_memory)
