@@ -193,8 +193,6 @@ async def close_model_clients() -> AsyncIterator[None]:
 @pytest.fixture(autouse=True)
 def _fresh_shared_state() -> None:
     """Each test starts with empty caches and per-process indexes, as the database does."""
-    from django.core.cache import cache
-
     from chatbot import proactive
     from chatbot.cache.index import reset_index as reset_cache_index
     from chatbot.shared_state import reset_shared_state
@@ -204,7 +202,6 @@ def _fresh_shared_state() -> None:
     from knowledge.services import knowledge_version_forget
 
     reset_shared_state()
-    cache.clear()
     knowledge_version_forget()
     reset_faq_index()
     reset_cache_index()
