@@ -30,8 +30,9 @@ from chatbot.pipeline.orchestrator import run_pipeline
 from chatbot.pipeline.registry import configured_stages
 from chatbot.protocol import error_frame
 from chatbot.realtime import publish
-from chatbot.shared_state import RedisUnavailable, claim_held, shared_state
+from chatbot.shared_state import claim_held, shared_state
 from knowledge import services as knowledge_services
+from statestore.policy import RedisUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -15,6 +15,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
+from statestore import policy
+
 if TYPE_CHECKING:  # a leaf module: anything may record a metric without an import cycle
     from chatbot.llm.breaker import BreakerState
     from chatbot.llm.retry import Failure
@@ -51,12 +53,9 @@ UPSTREAM_ERRORS = Counter(
     ["tier", "status", "kind"],
 )
 UPSTREAM_RETRIES = Counter("chatbot_llm_upstream_retries", "Model call retries by tier.", ["tier"])
-REDIS_FALLBACKS = Counter(
-    "chatbot_redis_fallbacks",
-    "Shared-state operations done without Redis because it did not answer (or failed less "
-    "than REDIS_RETRY_S ago), by store (breaker, bucket, spend, pending, claim, buffer).",
-    ["store"],
-)
+# Defined with the store that counts it (statestore.policy: knowledge reaches Redis through it
+# too, and never imports chatbot).
+REDIS_FALLBACKS = policy.REDIS_FALLBACKS
 LLM_TOKENS = Counter(
     "chatbot_llm_tokens", "Tokens by tier and kind (prompt, completion).", ["tier", "kind"]
 )

@@ -157,18 +157,13 @@ REDIS_URL = env.str("REDIS_URL", default="")
 REDIS_TIMEOUT_S = env.float("REDIS_TIMEOUT_S", default=0.25)
 REDIS_RETRY_S = env.float("REDIS_RETRY_S", default=1.0)
 
+# Django's own cache, per process. Nothing of the app uses it: state every process must see
+# (the knowledge version, the answer cache's index marks, console presence, claims, router state)
+# goes through the shared state store with its written failure policy (statestore,
+# docs/operations.md, "When Redis does not answer"); sessions are in the database.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="chatbot"),
-            "OPTIONS": {
-                "SOCKET_CONNECT_TIMEOUT": REDIS_TIMEOUT_S,
-                "SOCKET_TIMEOUT": REDIS_TIMEOUT_S,
-            },
-        }
-    }
     CHANNEL_LAYERS = {
         "default": {
             # Redis pub/sub: a frame is one PUBLISH, pushed to the processes subscribed to its
@@ -197,7 +192,6 @@ if REDIS_URL:
     CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
     CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "chatbot.embedded.channel_layer.InProcessChannelLayer"}
     }

@@ -1,107 +1,25 @@
 """Small pieces of state every worker must see: claims (set-if-absent with expiry) and
-append-only text buffers; Redis (redis.asyncio) when REDIS_URL is set, memory otherwise.
-`via_redis` is how all shared state reaches Redis: a caller passes what stands in for it (fails
-open) or gets RedisUnavailable (fails closed); docs/operations.md, "When Redis does not answer"."""
+append-only text buffers; Redis (redis.asyncio) when REDIS_URL is set, memory otherwise. They
+reach Redis through `statestore.policy.via_redis`, the one failure policy of shared state:
+docs/operations.md, "When Redis does not answer"."""
 
 import asyncio
 import contextlib
 import logging
 import time
 import uuid
-import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import redis.asyncio as aioredis
 from django.conf import settings
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from chatbot import lua, metrics
+from chatbot import lua
+from statestore import policy
+from statestore.policy import via_redis
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-# What "Redis does not answer" means; anything else (a script error) is a bug and raises.
-UNANSWERED = (RedisConnectionError, RedisTimeoutError)
-
-
-class RedisUnavailable(RedisError):
-    """Redis did not answer (or failed less than REDIS_RETRY_S ago) and nothing stands in."""
-
-
-@dataclass
-class Outage:
-    """Per Redis URL and process (not per event loop: one outage, one warning)."""
-
-    down: bool = False  # an outage was logged and Redis has not answered since
-    retry_at: float = 0.0  # monotonic time before which Redis is not asked
-
-
-_outages: dict[str, Outage] = {}
-# A connection belongs to the loop that made it; keyed weakly so a closed loop's clients go too.
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, aioredis.Redis]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _client(url: str) -> aioredis.Redis:
-    clients = _clients.setdefault(asyncio.get_running_loop(), {})
-    client = clients.get(url)
-    if client is None:
-        timeout = settings.REDIS_TIMEOUT_S  # connections made by from_url do not retry
-        client = clients[url] = aioredis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
-    return client
-
-
-def outage(url: str) -> Outage:
-    return _outages.setdefault(url, Outage())
-
-
-async def via_redis(
-    store: str,
-    on_redis: Callable[[aioredis.Redis], Awaitable[T]],
-    instead: Callable[[], T] | None = None,
-    *,
-    url: str | None = None,
-) -> T:
-    """`on_redis(client)` when Redis answers; otherwise `instead()` (the caller's rules on this
-    process's memory) or, without one, RedisUnavailable. Every time Redis is not used counts
-    in chatbot_redis_fallbacks_total{store}."""
-    url = url or settings.REDIS_URL
-    state = outage(url)
-    if time.monotonic() < state.retry_at:
-        return _without_redis(store, instead, None)
-    try:
-        result = await on_redis(_client(url))
-    except UNANSWERED as exc:
-        state.retry_at = time.monotonic() + settings.REDIS_RETRY_S
-        if not state.down:
-            state.down = True
-            logger.warning(
-                "Redis did not answer (%r): until it does, breakers, rate limits and spend run "
-                "on this process's memory, answer claims are this process's own, resume "
-                "buffers are skipped and the queued-answer drain waits",
-                exc,
-            )
-        return _without_redis(store, instead, exc)
-    if state.down:
-        state.down = False
-        logger.info("Redis answers again: shared state is shared again")
-    return result
-
-
-def _without_redis(store: str, instead: Callable[[], T] | None, exc: Exception | None) -> T:
-    metrics.REDIS_FALLBACKS.labels(store).inc()
-    if instead is None:
-        raise RedisUnavailable(store) from exc
-    return instead()
 
 
 class SharedState(Protocol):
@@ -304,4 +222,4 @@ def reset_shared_state() -> None:
     """For tests that switch settings between backends."""
     global _state
     _state = None
-    _outages.clear()
+    policy.reset()

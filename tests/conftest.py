@@ -3,11 +3,13 @@ import ipaddress
 import json
 import os
 import socket
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+import redis
 from channels.testing import WebsocketCommunicator
 
 from chatbot import answering, localmodel
@@ -191,8 +193,6 @@ async def close_model_clients() -> AsyncIterator[None]:
 @pytest.fixture(autouse=True)
 def _fresh_shared_state() -> None:
     """Each test starts with empty caches and per-process indexes, as the database does."""
-    from django.core.cache import cache
-
     from chatbot import proactive
     from chatbot.cache.index import reset_index as reset_cache_index
     from chatbot.shared_state import reset_shared_state
@@ -202,7 +202,6 @@ def _fresh_shared_state() -> None:
     from knowledge.negative_store import reset_negative_store
 
     reset_shared_state()
-    cache.clear()
     knowledge_version_forget()
     reset_faq_index()
     reset_cache_index()
@@ -247,6 +246,33 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker(pytest.mark.skip(reason="own servers on SQLite: run in the first pass"))
         if inspect.iscoroutinefunction(getattr(item, "function", None)):
             item.fixturenames.append("close_model_clients")
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"  # the machine's Redis, shared with others
+
+
+@pytest.fixture
+def on_redis(settings) -> Iterator[redis.Redis]:
+    """Shared state and router state in the machine's Redis, under a prefix of this test's own."""
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    client.ping()
+    prefix = f"test-router-{uuid.uuid4().hex[:8]}"
+    settings.REDIS_URL = REDIS_URL
+    settings.ROUTER_STATE_PREFIX = prefix
+    settings.SHARED_STATE_PREFIX = f"{prefix}:state"
+    yield client
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request, settings) -> str:
+    """Runs a test against both stores: the rules must be the same."""
+    if request.param == "redis":
+        request.getfixturevalue("on_redis")
+    else:
+        settings.REDIS_URL = ""
+    return request.param
 
 
 @pytest.fixture

@@ -1,23 +1,25 @@
 """Vector search over cached entries, behind one small interface (a pgvector implementation can
 replace it). `InMemoryCacheIndex` is a per-process copy of the live embeddings, one matrix per
-scope, kept in step with the database through two counters in Django's cache: new entries are
-loaded incrementally; removals only trigger an occasional full reload, because a removed entry
-that is still in the matrix is caught when its row is fetched (see selectors)."""
+scope, kept in step with the database through two marks in the shared state store (a fresh
+random value per insert or removal): new entries are loaded incrementally; removals only trigger
+an occasional full reload, because a removed entry that is still in the matrix is caught when
+its row is fetched (see selectors)."""
 
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
 import numpy as np
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 
 from chatbot.cache.models import CachedAnswer
+from statestore.policy import key, memory, via_redis_sync
 
-INSERTS_KEY = "answer_cache:inserts"
+INSERTS_KEY = "answer_cache:inserts"  # under SHARED_STATE_PREFIX
 REMOVALS_KEY = "answer_cache:removals"
 SYNC_SLACK = timedelta(seconds=30)  # rows committed late or with a skewed clock are not missed
 PREFILTER_DIMENSIONS = 64
@@ -30,11 +32,34 @@ class CacheIndex(Protocol):
     def answer_vectors(self, entry_ids: list[int]) -> np.ndarray: ...
 
 
-def _bump(key: str) -> None:
-    try:
-        cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout=None)
+def _bump(name: str) -> None:
+    """A new random mark, not a count: a Redis that restarted empty would count from 1 again and
+    match a value an index has seen. Fails open: while Redis does not answer the bump is
+    skipped. Harmless: the next insert bump makes every index load all rows since its last
+    look, and a removed row still in an index is caught when it is fetched
+    (docs/operations.md, "When Redis does not answer")."""
+    mark = uuid.uuid4().hex
+    if not settings.REDIS_URL:
+        memory("answer_cache")[name] = mark
+        return
+    via_redis_sync("cache_index", lambda client: client.set(key(name), mark), _skipped)
+
+
+def _skipped() -> None:
+    return None
+
+
+def _marks() -> tuple[object, object] | None:
+    """(inserts, removals) as last bumped (None when never), or None when Redis does not answer
+    (fails open: the index keeps the copy it has)."""
+    if not settings.REDIS_URL:
+        marks = memory("answer_cache")
+        return marks.get(INSERTS_KEY), marks.get(REMOVALS_KEY)
+    return via_redis_sync(
+        "cache_index",
+        lambda client: tuple(client.mget([key(INSERTS_KEY), key(REMOVALS_KEY)])),
+        _skipped,
+    )
 
 
 def bump_inserts() -> None:
@@ -159,9 +184,14 @@ class InMemoryCacheIndex:
 
     def refresh(self) -> None:
         """Loads entries added since the last look; reloads everything after removals, at most
-        every ANSWER_CACHE_INDEX_RELOAD_S (stale rows are harmless meanwhile)."""
-        counters = cache.get_many([INSERTS_KEY, REMOVALS_KEY])
-        inserts, removals = counters.get(INSERTS_KEY), counters.get(REMOVALS_KEY)
+        every ANSWER_CACHE_INDEX_RELOAD_S (stale rows are harmless meanwhile). While Redis does
+        not answer it keeps the copy it has (an index without one loads one)."""
+        marks = _marks()
+        if marks is None:
+            if self._synced_until is not None:
+                return
+            marks = (object(), None)  # unknown: the next look that reaches Redis catches up
+        inserts, removals = marks
         if inserts == self._inserts and removals == self._removals:
             return
         with self._lock:

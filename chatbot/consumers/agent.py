@@ -121,7 +121,7 @@ class AgentConsumer(JsonSocketConsumer):
             )
             if self.viewing:
                 await self.publish_viewers(
-                    await database_sync_to_async(presence.viewers_touch)(
+                    await presence.viewers_touch(
                         public_id=self.viewing, user_id=self.user.pk, name=self.name
                     )
                 )
@@ -266,9 +266,7 @@ class AgentConsumer(JsonSocketConsumer):
             await self.channel_layer.group_add(realtime.console_group(public_id), self.channel_name)
         await self.send_frame({"type": "transcript", **detail})
         await self.publish_viewers(
-            await database_sync_to_async(presence.viewers_touch)(
-                public_id=public_id, user_id=self.user.pk, name=self.name
-            )
+            await presence.viewers_touch(public_id=public_id, user_id=self.user.pk, name=self.name)
         )
 
     async def send_history(self, frame: HistoryFrame) -> None:
@@ -297,9 +295,7 @@ class AgentConsumer(JsonSocketConsumer):
         )
         await self.channel_layer.group_discard(realtime.console_group(public_id), self.channel_name)
         await self.publish_viewers(
-            await database_sync_to_async(presence.viewers_leave)(
-                public_id=public_id, user_id=self.user.pk
-            ),
+            await presence.viewers_leave(public_id=public_id, user_id=self.user.pk),
             public_id=public_id,
         )
 

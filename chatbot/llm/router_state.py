@@ -4,11 +4,10 @@ process's memory otherwise.
 Router state fails open (docs/llm.md, "When Redis does not answer"): breakers, buckets, spend
 and the queued-questions flag keep the product answering, so when Redis refuses or times out
 they run on this process's memory with the same rules, and go back to Redis once it answers.
-Memory state is tied to the process's `shared_state()` object, so resetting that (tests that
-switch backends) starts router state afresh too."""
+Memory state is statestore's, so resetting shared state (tests that switch backends) starts
+router state afresh too."""
 
 import hashlib
-import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -16,11 +15,11 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from redis.exceptions import NoScriptError
 
-from chatbot.shared_state import shared_state, via_redis
+from statestore import policy
+from statestore.policy import via_redis
 
 T = TypeVar("T")
 
-_memory: weakref.WeakKeyDictionary[object, dict[str, Any]] = weakref.WeakKeyDictionary()
 _sha: dict[str, str] = {}
 
 
@@ -30,16 +29,16 @@ async def shared(
     in_memory: Callable[[], T],
 ) -> T:
     """`on_redis` when REDIS_URL is set and Redis answers, else `in_memory` (the same rules on
-    this process's memory; chatbot.shared_state.via_redis keeps the outage policy)."""
+    this process's memory; statestore.policy.via_redis keeps the outage policy)."""
     if not settings.REDIS_URL:
         return in_memory()
     return await via_redis(store_name, on_redis, in_memory)
 
 
 def memory(namespace: str) -> dict[str, Any]:
-    """A dict for `namespace` that lives as long as this process's shared state."""
-    spaces = _memory.setdefault(shared_state(), {})
-    return spaces.setdefault(namespace, {})
+    """A dict for `namespace` that lives as long as this process's shared state (statestore's
+    memory: emptied with the rest by reset_shared_state)."""
+    return policy.memory(f"router:{namespace}")
 
 
 def key(*parts: str) -> str:

@@ -5,7 +5,6 @@ import sqlite3
 from enum import StrEnum
 
 from django.db import Error as DatabaseError
-from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import RedisError
 
 
@@ -20,7 +19,7 @@ class FailureKind(StrEnum):
 def failure_kind(exc: BaseException) -> FailureKind:
     if isinstance(exc, DatabaseError | sqlite3.Error):
         return FailureKind.DATABASE
-    if isinstance(exc, RedisError | ConnectionInterrupted):  # the latter: django-redis's cache
+    if isinstance(exc, RedisError):  # statestore.policy.RedisUnavailable among them
         return FailureKind.REDIS
     if isinstance(exc, TimeoutError):
         return FailureKind.TIMEOUT

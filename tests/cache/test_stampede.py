@@ -121,7 +121,6 @@ def test_two_processes_asking_at_once_make_one_model_call(upstream, on_redis, tm
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'shared.sqlite3'}",
         "REDIS_URL": REDIS_URL,
-        "CACHE_KEY_PREFIX": on_redis,
         "SHARED_STATE_PREFIX": f"{on_redis}:state",
         "ROUTER_STATE_PREFIX": f"{on_redis}:router",
         "LOCAL_LLM_BASE_URL": upstream.base_url,

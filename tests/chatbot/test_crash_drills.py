@@ -181,7 +181,6 @@ def test_kill_9_with_10_answers_streaming_they_are_finished_on_the_other_process
         slow_upstream,
         REDIS_URL=REDIS_URL,
         CHANNEL_LAYER_PREFIX=prefix,
-        CACHE_KEY_PREFIX=prefix,
         SHARED_STATE_PREFIX=f"{prefix}:state",
         ROUTER_STATE_PREFIX=f"{prefix}:router",
     )

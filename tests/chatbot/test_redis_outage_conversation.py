@@ -1,5 +1,5 @@
 """A conversation that goes on while Redis is stopped (a redis-server of the test's own holding
-the cache, shared state and router state): every question is answered, by the stage that can,
+shared state and router state): every question is answered, by the stage that can,
 with no error frame; the FAQ store answers again once Redis is back. Runs on SQLite and on
 PostgreSQL (`make test` runs it on both)."""
 
@@ -24,13 +24,6 @@ NEW_QUESTION = "Do you deliver to Iceland?"
 
 @pytest.fixture
 def on_own_redis(own_redis, upstream, settings):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": own_redis.url,
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25},
-        }
-    }
     settings.REDIS_RETRY_S = 0  # ask Redis again on every call: it is back when restarted
     settings.FAQ_INDEX_RECHECK_S = 0  # the FAQ index checks the knowledge version every time
     settings.HANDOFF_WHEN_MODELS_DOWN = False

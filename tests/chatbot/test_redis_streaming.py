@@ -30,13 +30,6 @@ def on_redis(settings, request):
     client.ping()
     settings.REDIS_URL = REDIS_URL
     settings.SHARED_STATE_PREFIX = f"{prefix}:state"
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": prefix,
-        }
-    }
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": request.param,

@@ -7,7 +7,8 @@ import logging
 import pytest
 
 from chatbot import metrics
-from chatbot.shared_state import RedisState, RedisUnavailable
+from chatbot.shared_state import RedisState
+from statestore.policy import RedisUnavailable
 
 pytestmark = pytest.mark.redis
 
@@ -26,7 +27,7 @@ async def test_claims_and_buffers_while_redis_is_stopped(own_redis, settings, ca
 
     own_redis.stop()
     before = {store: fallbacks(store) for store in ("claim", "buffer")}
-    with caplog.at_level(logging.INFO, logger="chatbot.shared_state"):
+    with caplog.at_level(logging.INFO, logger="statestore.policy"):
         with pytest.raises(RedisUnavailable):
             await state.claim("queued-answers:drain", 30)
         assert await state.claim("answering:2", 30, fail_open=True), "this process's own"
@@ -45,7 +46,7 @@ async def test_claims_and_buffers_while_redis_is_stopped(own_redis, settings, ca
 
     own_redis.start()
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="chatbot.shared_state"):
+    with caplog.at_level(logging.INFO, logger="statestore.policy"):
         assert await state.claim("answering:3", 30)
     assert [r.getMessage() for r in caplog.records] == [
         "Redis answers again: shared state is shared again"

@@ -7,7 +7,6 @@ import sqlite3
 import pytest
 from channels.db import database_sync_to_async
 from django.db import OperationalError
-from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -19,6 +18,7 @@ from chatbot.models import Message
 from chatbot.pipeline.base import Answer, DoneEvent, StatusEvent, TokenEvent, Turn
 from chatbot.pipeline.fallback_stage import FallbackStage, stream_text
 from chatbot.pipeline.orchestrator import run_pipeline
+from statestore.policy import RedisUnavailable
 from tests.conftest import chat_socket
 
 
@@ -46,7 +46,7 @@ class Answering:
         (sqlite3.OperationalError("disk I/O error"), "database"),
         (RedisConnectionError("Connection refused"), "redis"),
         (RedisTimeoutError("Timeout reading from socket"), "redis"),
-        (ConnectionInterrupted("Redis ConnectionError: refused"), "redis"),
+        (RedisUnavailable("knowledge_version"), "redis"),
         (TimeoutError(), "timeout"),
         (ConnectionRefusedError(111, "refused"), "connection"),
         (KeyError("bug"), "internal"),

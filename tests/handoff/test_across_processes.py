@@ -35,7 +35,6 @@ def two_servers(tmp_path: Path):
         tmp_path / "shared.sqlite3",
         REDIS_URL=REDIS_URL,
         CHANNEL_LAYER_PREFIX=prefix,
-        CACHE_KEY_PREFIX=prefix,
         SHARED_STATE_PREFIX=f"{prefix}:state",
         CELERY_TASK_ALWAYS_EAGER="1",
     )

@@ -29,7 +29,7 @@ def test_a_real_worker_embeds_saved_paraphrases(tmp_path):
         tmp_path / "db.sqlite3",
         REDIS_URL="redis://127.0.0.1:6379/0",
         CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
-        CACHE_KEY_PREFIX=f"test-{uuid.uuid4().hex[:8]}",
+        SHARED_STATE_PREFIX=f"test-{uuid.uuid4().hex[:8]}:state",
     )
     env["CELERY_TASK_DEFAULT_QUEUE"] = f"test-{uuid.uuid4().hex[:8]}"
     migrated(env)
@@ -67,12 +67,12 @@ COUNT_MODELS = (
 def test_a_real_worker_moves_the_store_to_another_model(tmp_path):
     """`manage.py reembed --in-worker` after EMBEDDING_BACKEND changed: the task waits in the
     broker until a worker of the new model runs it."""
-    own = f"faqp-test-{uuid.uuid4().hex[:8]}"  # this test's queue and cache keys
+    own = f"faqp-test-{uuid.uuid4().hex[:8]}"  # this test's queue and state keys
     env = server_env(
         tmp_path / "db.sqlite3",
         REDIS_URL="redis://127.0.0.1:6379/0",
         CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
-        CACHE_KEY_PREFIX=own,
+        SHARED_STATE_PREFIX=f"{own}:state",
         CELERY_TASK_DEFAULT_QUEUE=own,
     )
     migrated(env)

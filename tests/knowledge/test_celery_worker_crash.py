@@ -57,7 +57,6 @@ def worker_env(tmp_path: Path, slow_model: UpstreamSimulator) -> Iterator[dict[s
         tmp_path / "db.sqlite3",
         REDIS_URL=BROKER,
         CELERY_BROKER_URL=BROKER,
-        CACHE_KEY_PREFIX=own,
         CHANNEL_LAYER_PREFIX=own,
         SHARED_STATE_PREFIX=f"{own}:state",
         CELERY_TASK_DEFAULT_QUEUE=own,

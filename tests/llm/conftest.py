@@ -1,10 +1,4 @@
-import uuid
-from collections.abc import Iterator
-
 import pytest
-import redis
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 class FakeClock:
@@ -21,30 +15,6 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-@pytest.fixture
-def on_redis(settings) -> Iterator[redis.Redis]:
-    """Router state in the real Redis, under a prefix of this test's own."""
-    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
-    client.ping()
-    prefix = f"test-router-{uuid.uuid4().hex[:8]}"
-    settings.REDIS_URL = REDIS_URL
-    settings.ROUTER_STATE_PREFIX = prefix
-    settings.SHARED_STATE_PREFIX = f"{prefix}:state"
-    yield client
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
-
-
-@pytest.fixture(params=["memory", "redis"])
-def backend(request, settings) -> str:
-    """Runs a test against both stores: the rules must be the same."""
-    if request.param == "redis":
-        request.getfixturevalue("on_redis")
-    else:
-        settings.REDIS_URL = ""
-    return request.param
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ import logging
 import pytest
 from prometheus_client import REGISTRY
 
-from chatbot import shared_state
 from chatbot.llm import queued_flag, spend
 from chatbot.llm.breaker import BreakerPolicy, Breakers
 from chatbot.llm.limits import per_minute, take
@@ -16,6 +15,7 @@ from chatbot.llm.router import Router, RouterPolicy
 from chatbot.llm.simulator import default_answer
 from chatbot.llm.tiers import parse_tiers
 from chatbot.ratelimit import visitor_message_allowed
+from statestore import policy
 from tests.llm.conftest import tier_config
 from tests.llm.test_router import FAST_RETRIES, SIMPLE, ask
 
@@ -32,7 +32,7 @@ def backend_warnings(caplog) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "chatbot.shared_state" and r.levelno == logging.WARNING
+        if r.name == "statestore.policy" and r.levelno == logging.WARNING
     ]
 
 
@@ -68,7 +68,7 @@ async def test_state_falls_back_to_memory_while_redis_is_down_and_returns_after(
     before = {store: fallbacks(store) for store in STORES}
 
     own_redis.stop()
-    with caplog.at_level(logging.INFO, logger="chatbot.shared_state"):
+    with caplog.at_level(logging.INFO, logger="statestore.policy"):
         assert await exercise(breakers, clock) == EXPECTED, "memory, same rules"
         assert await exercise(breakers, clock) != EXPECTED, "and it keeps its state"
         for store in STORES:
@@ -93,7 +93,7 @@ async def test_a_hung_redis_costs_one_short_timeout_per_retry_interval(own_redis
     assert (await breakers.allow("tier:a")).allowed  # connected
     own_redis.hang()
     assert (await breakers.allow("tier:a")).allowed
-    state = shared_state.outage(own_redis.url)
+    state = policy.outage(own_redis.url)
     first_retry_at = state.retry_at
     assert state.down and first_retry_at > 0
     for _ in range(20):
