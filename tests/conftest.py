@@ -210,6 +210,18 @@ def _fresh_shared_state() -> None:
     proactive.forget()
 
 
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Each test starts in the site's default language: Django's LocaleMiddleware activates a
+    request's language in the thread that served it and leaves it there, so a test client's
+    Chinese request made the next module's English copy compare as Chinese."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture(scope="session")
 def local_model(tmp_path_factory) -> str:
     """The real llama.cpp server with SmolLM2-135M, proven by a real completion; yields its
