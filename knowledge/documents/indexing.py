@@ -13,7 +13,7 @@ import numpy as np
 from django.db import connection
 from psycopg import sql
 
-from knowledge.documents.lexical import LexicalIndex
+from knowledge.documents.lexical import LexicalIndex, spelled
 from knowledge.embeddings import get_embedder
 from knowledge.models import Chunk, Visibility
 from knowledge.pgvector_index import vector_cursor
@@ -205,9 +205,28 @@ def _pairs_query(tokens: Sequence[str]) -> str:
     return " or ".join(f"{a} {b}" for a, b in combinations(_words(tokens), 2))
 
 
+class _Vocabulary(VersionedCopy):
+    """Every word of the full-text column and how many chunks hold it (PostgreSQL's `ts_stat`),
+    copied per process and following the knowledge version: what `spelled` corrects a
+    misspelt question word against, as the in-process index does with its own counts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks_holding: dict[str, int] = {}
+
+    def _load(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT word, ndoc FROM ts_stat("
+                "'SELECT search_vector FROM knowledge_chunk WHERE embedding IS NOT NULL')"
+            )
+            self.chunks_holding = dict(cursor.fetchall())
+
+
 class PgChunkIndex:
     def __init__(self) -> None:
         self._sql: dict[tuple[str, int], tuple[str, str]] = {}
+        self._vocabulary = _Vocabulary()
 
     def _queries(self, locale: str) -> tuple[str, str]:
         embedder = get_embedder(locale)
@@ -231,6 +250,8 @@ class PgChunkIndex:
     ) -> Candidates:
         vector_sql, lexical_sql = self._queries(locale)
         audiences = _audiences(include_agents_only)
+        self._vocabulary.refresh()
+        words = [spelled(token, self._vocabulary.chunks_holding) for token in tokens]
         stored: dict[int, frozenset[str]] = {}
         by_vector: list[tuple[int, float]] = []
         by_words: list[tuple[int, float]] = []
@@ -244,7 +265,7 @@ class PgChunkIndex:
             # than n share two: ts_rank orders those below, and scoring every chunk holding a
             # common word was most of the search's time.
             rows: list[tuple[int, str, float]] = []
-            for query in (_pairs_query(tokens), _or_query(tokens)):
+            for query in (_pairs_query(words), _or_query(words)):
                 if query and len(rows) < n:
                     cursor.execute(lexical_sql, [query, locale, audiences, n])
                     rows = cursor.fetchall()

@@ -12,7 +12,7 @@ import string
 import threading
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib.metadata import version
@@ -164,17 +164,8 @@ class LexicalIndex:
         return self.search_tokens(self.tokenizer.tokenize(query), k)
 
     def spelled(self, token: str) -> str:
-        """`token`, or, when no chunk holds it, the indexed word one edit away (a letter dropped,
-        added or changed, or two neighbours swapped) that most chunks hold: visitors misspell
-        ("repiars", "recieve"). Latin words only, never digits (an order number is exact)."""
-        if (
-            token in self._chunks_holding
-            or len(token) < SPELLING_MIN_LETTERS
-            or not _LATIN_WORD.fullmatch(token)
-        ):
-            return token
-        known = [w for w in set(_one_edit_away(token)) if w in self._chunks_holding]
-        return max(known, key=lambda w: (self._chunks_holding[w], w)) if known else token
+        """`token`, or the indexed word one edit away that most chunks hold (`spelled`)."""
+        return spelled(token, self._chunks_holding)
 
     def search_tokens(self, query_tokens: Sequence[str], k: int) -> list[tuple[int, float]]:
         """As `search`, for a query tokenized already (the caller needs its tokens too)."""
@@ -190,6 +181,20 @@ class LexicalIndex:
             matched = matched[np.argpartition(-scores[matched], k - 1)[:k]]
         order = matched[np.lexsort((matched, -scores[matched]))]
         return [(int(self._ids[i]), float(scores[i])) for i in order]
+
+
+def spelled(token: str, chunks_holding: Mapping[str, int]) -> str:
+    """`token`, or, when no chunk holds it, the indexed word one edit away (a letter dropped,
+    added or changed, or two neighbours swapped) that most chunks hold: visitors misspell
+    ("repiars", "recieve"). Latin words only, never digits (an order number is exact)."""
+    if (
+        token in chunks_holding
+        or len(token) < SPELLING_MIN_LETTERS
+        or not _LATIN_WORD.fullmatch(token)
+    ):
+        return token
+    known = [w for w in set(_one_edit_away(token)) if w in chunks_holding]
+    return max(known, key=lambda w: (chunks_holding[w], w)) if known else token
 
 
 def _one_edit_away(word: str) -> Iterator[str]:

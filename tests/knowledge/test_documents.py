@@ -3,6 +3,7 @@ on re-index, the knowledge version moved by edits and deletes, and hybrid retrie
 and Chinese that declines an unrelated question and respects visibility. Runs on SQLite (the
 in-process index) and in the PostgreSQL pass (pgvector + full-text search)."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -348,14 +349,8 @@ def test_on_postgresql_chunks_have_their_models_hnsw_index_and_a_full_text_index
     assert without_vector == 0
 
 
-def test_words_find_chunks_sharing_two_of_them_first_and_one_when_none_share_two():
-    """On PostgreSQL the full-text side asks for chunks sharing two of the question's words and
-    falls back to one (docs/retrieval.md, "Latency"); in process BM25 ranks the same way."""
-    articles = {
-        "gift.md": "# Gift wrapping\n\nWe wrap any order in recycled paper for free.",
-        "paper.md": "# Catalogue\n\nOur printed catalogue uses recycled paper.",
-        "kayak.md": "# Kayaks\n\nKayak rentals start at the harbour kiosk.",
-    }
+def _words_search(articles: dict[str, str]) -> Callable[[str], list[str]]:
+    """Stores the articles; returns a search by words alone, giving chunk titles best first."""
     for name, text in articles.items():
         parsed = parse_document(text.encode(), filename=name, locale="en")
         services.document_upsert(parsed=parsed, source_key=name, index_inline=True)
@@ -369,5 +364,31 @@ def test_words_find_chunks_sharing_two_of_them_first_and_one_when_none_share_two
         )
         return [titles[pk] for pk, _ in found.lexical]
 
+    return by_words
+
+
+def test_words_find_chunks_sharing_two_of_them_first_and_one_when_none_share_two():
+    """On PostgreSQL the full-text side asks for chunks sharing two of the question's words and
+    falls back to one (docs/retrieval.md, "Latency"); in process BM25 ranks the same way."""
+    by_words = _words_search(
+        {
+            "gift.md": "# Gift wrapping\n\nWe wrap any order in recycled paper for free.",
+            "paper.md": "# Catalogue\n\nOur printed catalogue uses recycled paper.",
+            "kayak.md": "# Kayaks\n\nKayak rentals start at the harbour kiosk.",
+        }
+    )
     assert by_words("can you wrap it in recycled paper")[0] == "Gift wrapping"
     assert set(by_words("kayak or wrapping")) == {"Kayaks", "Gift wrapping"}
+
+
+def test_a_misspelt_word_finds_its_chunk_by_words_on_either_database():
+    """PostgreSQL's full-text search needs the exact word; the question's words are corrected
+    against the column's vocabulary first (ts_stat), as the in-process index corrects them."""
+    by_words = _words_search(
+        {
+            "gift.md": "# Gift wrapping\n\nWe wrap any order in recycled paper for free.",
+            "kayak.md": "# Kayaks\n\nKayak rentals start at the harbour kiosk.",
+        }
+    )
+    assert by_words("kayka") == ["Kayaks"]
+    assert by_words("recylced wrapping")[0] == "Gift wrapping"
