@@ -9,6 +9,7 @@ class KnowledgeConfig(AppConfig):
     verbose_name = "Knowledge base"
 
     def ready(self) -> None:
+        import knowledge.tasks  # noqa: F401 - registered with Celery before a service enqueues
         from knowledge.pgvector_index import configure_connection
         from knowledge.services import documents_reindex_retokenized
 

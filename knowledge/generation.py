@@ -15,6 +15,7 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponen
 
 from knowledge import services
 from knowledge.models import FAQ, AnswerVariant, GenerationJob, Origin
+from knowledge.task_queue import enqueue_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -175,8 +176,6 @@ def jobs_create(
     *, faq_ids: list[int], answers: int, paraphrases: int, requested_by: str
 ) -> list[GenerationJob]:
     """Creates queued jobs and enqueues them in batches once the transaction commits."""
-    from knowledge.tasks import generate_variants  # tasks import this module
-
     jobs = [
         GenerationJob.objects.create(
             faq_id=faq_id,
@@ -189,6 +188,5 @@ def jobs_create(
     ids = [job.pk for job in jobs]
     batch = settings.GENERATION_BATCH_SIZE
     for start in range(0, len(ids), batch):
-        chunk = ids[start : start + batch]
-        transaction.on_commit(lambda chunk=chunk: generate_variants.delay(chunk))
+        enqueue_after_commit("generate_variants", ids[start : start + batch])
     return jobs

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -46,6 +45,7 @@ from knowledge.pgvector_index import (
     statistics_refresh,
     store_vectors,
 )
+from knowledge.task_queue import enqueue_after_commit
 
 logger = logging.getLogger(__name__)
 
@@ -53,14 +53,12 @@ _batched: ContextVar[list[int] | None] = ContextVar("embeddings_batched", defaul
 
 
 def _enqueue_embeddings(paraphrase_ids: Sequence[int]) -> None:
-    from knowledge.tasks import embed_paraphrases  # tasks import this module
-
     ids = list(paraphrase_ids)
     pending = _batched.get()
     if pending is not None:
         pending.extend(ids)
     elif ids:
-        transaction.on_commit(lambda: embed_paraphrases.delay(ids))
+        enqueue_after_commit("embed_paraphrases", ids)
 
 
 @contextmanager
@@ -69,8 +67,6 @@ def embeddings_batched() -> Iterator[None]:
     EMBEDDING_BATCH_SIZE of them (one forward pass each), not by one task per save: importing
     4,000 FAQs made 8,000 tasks, and as many log lines (docs/faq-format.md). Use inside the
     transaction that saves them; nothing is enqueued when the block raises."""
-    from knowledge.tasks import embed_paraphrases  # tasks import this module
-
     pending: list[int] = []
     token = _batched.set(pending)
     try:
@@ -79,7 +75,7 @@ def embeddings_batched() -> Iterator[None]:
         _batched.reset(token)
     size = settings.EMBEDDING_BATCH_SIZE
     for start in range(0, len(pending), size):
-        transaction.on_commit(partial(embed_paraphrases.delay, pending[start : start + size]))
+        enqueue_after_commit("embed_paraphrases", pending[start : start + size])
 
 
 @transaction.atomic
@@ -342,9 +338,7 @@ def document_upsert(
 
 
 def _enqueue_index(document_id: int) -> None:
-    from knowledge.tasks import document_index as task  # tasks import this module
-
-    transaction.on_commit(partial(task.delay, document_id))
+    enqueue_after_commit("document_index", document_id)
 
 
 def document_index(*, document_id: int) -> int:
@@ -530,13 +524,11 @@ def document_import_start(
     created_by: Any = None,
 ) -> DocumentImport:
     """Records an import or crawl and enqueues it after the commit."""
-    from knowledge import tasks  # tasks import this module
-
     document_import = DocumentImport.objects.create(
         kind=kind, source=source, options=options, upload=upload, created_by=created_by
     )
-    task = tasks.documents_crawl if kind == DocumentImport.Kind.CRAWL else tasks.documents_import
-    transaction.on_commit(partial(task.delay, document_import.pk))
+    task = "documents_crawl" if kind == DocumentImport.Kind.CRAWL else "documents_import"
+    enqueue_after_commit(task, document_import.pk)
     return document_import
 
 

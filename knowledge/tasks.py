@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from knowledge import services
+from knowledge.generation import job_run
 
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=3)
@@ -11,8 +12,6 @@ def embed_paraphrases(paraphrase_ids: list[int]) -> int:
 @shared_task
 def generate_variants(job_ids: list[int]) -> list[str]:
     """A batch of generation jobs; each job succeeds or fails on its own."""
-    from knowledge.generation import job_run
-
     return [job_run(job_id=job_id).status for job_id in job_ids]
 
 
