@@ -165,7 +165,7 @@ async def _source_tokens(questions: Sequence[dict[str, Any]]) -> dict[str, float
 
 
 def _local_model_run(questions: Sequence[dict[str, Any]], sample: int) -> dict[str, Any] | None:
-    from chatbot import localmodel
+    from chatbot.ops import localmodel
     from tests.servers import free_port
 
     port = free_port()

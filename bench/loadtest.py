@@ -565,7 +565,7 @@ class OwnServer:
 def upstream(local_model: bool, log_dir: Path) -> Iterator[tuple[str, str, int]]:
     """(base URL, role, process id) of the model: the upstream simulator or the local model,
     each in a process of its own."""
-    from chatbot import localmodel
+    from chatbot.ops import localmodel
 
     if local_model:
         base_url = f"http://127.0.0.1:{(port := free_port())}/v1"
@@ -696,7 +696,7 @@ def own_prod_shape(*, processes: int, stages: str) -> Iterator[OwnServer]:
     """`manage.py serve --prod` (docs/deploy.md): nginx in front of `processes` daphne
     processes, PostgreSQL, Redis, Celery worker and beat, the demo data; the simulator as the
     model; its files in a temporary folder. Every process of it is measured."""
-    from chatbot import production
+    from chatbot.ops import production
 
     tmp = Path(tempfile.mkdtemp(prefix="loadtest-prod-"))
     tmp.chmod(0o755)  # as root, PostgreSQL runs as another user, who must reach its folder

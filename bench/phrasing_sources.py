@@ -191,7 +191,7 @@ class Generator:
     def __init__(self) -> None:
         from llama_cpp import Llama
 
-        from chatbot.localmodel import gguf_path
+        from chatbot.ops.localmodel import gguf_path
 
         self.llm = Llama(
             model_path=str(gguf_path()), n_ctx=1024, n_threads=os.cpu_count(), verbose=False

@@ -34,9 +34,9 @@ import httpx  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
-from chatbot import localmodel  # noqa: E402
 from chatbot.cache.echo import private_echoes  # noqa: E402
 from chatbot.cache.pii import answer_is_personal, is_personal  # noqa: E402
+from chatbot.ops import localmodel  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "cache" / "data" / "personal_questions.jsonl"

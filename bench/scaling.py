@@ -61,7 +61,7 @@ class Shape:
 
 @contextmanager
 def production_shape(stages: str) -> Iterator[Shape]:
-    from chatbot import production
+    from chatbot.ops import production
 
     tmp = Path(tempfile.mkdtemp(prefix="scaling-"))
     tmp.chmod(0o755)  # as root, PostgreSQL runs as another user, who must reach its folder

@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "chatbot.handoff",
     "chatbot.inbox",
     "chatbot.privacy",
+    "chatbot.analytics",
 ]
 
 MIDDLEWARE = [

@@ -4,8 +4,10 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from chatbot import health, llm_admin, views, views_analytics, views_console, views_metrics
+from chatbot import llm_admin, views, views_console
+from chatbot.analytics import views as analytics_views
 from chatbot.attachments import views as attachment_views
+from chatbot.ops import health, metrics_view
 from knowledge import views as knowledge_views
 
 urlpatterns = [
@@ -27,9 +29,9 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("readyz/models", health.readyz_models, name="readyz-models"),
-    path("metrics", views_metrics.metrics_view, name="metrics"),
+    path("metrics", metrics_view.metrics_view, name="metrics"),
     path("admin/llm-router/", llm_admin.router_status, name="llm-router-status"),
-    path("admin/analytics/", views_analytics.analytics_dashboard, name="admin-analytics"),
+    path("admin/analytics/", analytics_views.analytics_dashboard, name="admin-analytics"),
     path("admin/matching-quality/", knowledge_views.matching_quality, name="matching-quality"),
     path("help/<int:pk>/", knowledge_views.help_article, name="help-article"),
     path("admin/", admin.site.urls),

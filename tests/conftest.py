@@ -12,10 +12,11 @@ import pytest
 import redis
 from channels.testing import WebsocketCommunicator
 
-from chatbot import answering, localmodel
+from chatbot import answering
 from chatbot.asgi import application
 from chatbot.llm.client import clients_close
 from chatbot.llm.simulator import UpstreamSimulator
+from chatbot.ops import localmodel
 from tests.servers import RedisServer, free_port
 
 ORIGIN = [(b"origin", b"http://localhost")]

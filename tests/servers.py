@@ -273,7 +273,7 @@ class ProductionShape:
     url: str  # nginx
     daphnes: list[str]  # each daphne process, straight
     env: dict[str, str]  # for manage.py against its PostgreSQL and Redis
-    layout: Any  # chatbot.production.Layout
+    layout: Any  # chatbot.ops.production.Layout
 
 
 @contextmanager
@@ -283,7 +283,7 @@ def production_shape(
     """`manage.py serve --prod` on free ports (PostgreSQL, Redis, nginx, daphne x `processes`,
     Celery worker and beat, the demo data), its files in a temporary folder, its output in
     `tmp`; the model points at a closed port. Stopped with SIGINT, as Ctrl-C does."""
-    from chatbot import production
+    from chatbot.ops import production
 
     ports = production.Ports(
         http=free_port(),
@@ -407,7 +407,7 @@ class PostgresServer:
     `serve --prod` sets up its own) on a free port, to stop and start again mid-test."""
 
     def __init__(self) -> None:
-        from chatbot import production
+        from chatbot.ops import production
 
         # Not under pytest's folder (mode 700): as root, PostgreSQL runs as another user, who
         # must reach its files (as in production_shape below).
@@ -420,7 +420,7 @@ class PostgresServer:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "PostgresServer":
-        from chatbot import production
+        from chatbot.ops import production
 
         owner = production.postgres_owner(self.layout)
         production.postgres_init(self.layout, self.secrets)

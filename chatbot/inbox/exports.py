@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from chatbot.analytics import day_range
+from chatbot.analytics.figures import day_range
 from chatbot.cache.pii import personal_masked
 from chatbot.handoff.selectors import agent_name
 from chatbot.inbox.search import conversation_labels

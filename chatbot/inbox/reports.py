@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
-from chatbot.analytics import day_range
+from chatbot.analytics.figures import day_range
 from chatbot.handoff.models import Team
 from chatbot.handoff.selectors import agent_name
 from chatbot.handoff.services import Reason
@@ -29,7 +29,7 @@ from chatbot.models import Conversation, Message
 ALL_AGENTS = "(all agents)"
 ALL_TEAMS = "(all teams)"
 NO_TEAM = "(no team)"
-# As the analytics dashboard words them (chatbot.views_analytics.REASONS), translated.
+# As the analytics dashboard words them (chatbot.analytics.views.REASONS), translated.
 REASON_LABELS = {
     Reason.VISITOR_REQUEST: _("Visitor pressed “talk to a person”"),
     Reason.VISITOR_WORDS: _("Visitor asked for a person in words"),

@@ -20,7 +20,7 @@ from django.db import connection
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
-from chatbot.analytics import day_range
+from chatbot.analytics.figures import day_range
 from chatbot.handoff.models import LeftMessage
 from chatbot.handoff.selectors import conversation_summaries
 from chatbot.inbox.models import ConversationLabel, MessageSearch, SearchIndexState

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from chatbot import analytics
+from chatbot.analytics import figures
 from chatbot.answer_facts import message_facts
 from chatbot.models import Conversation, Feedback, Message
 
@@ -108,7 +108,7 @@ class Builder:
     def agent(self, conversation: int, at: dt.datetime) -> None:
         self.messages.append(MessageRow(next(_ids), conversation, "agent", at, "hi"))
 
-    def store(self, start: dt.date = DAY1, end: dt.date = DAY2) -> analytics.Scope:
+    def store(self, start: dt.date = DAY1, end: dt.date = DAY2) -> figures.Scope:
         """The same rows in the database (answers stored with their facts, as the app stores
         them), and the scope of the range."""
         stored: dict[int, Conversation] = {}
@@ -137,7 +137,7 @@ class Builder:
             if m.feedback:
                 Feedback.objects.create(message=message, value=m.feedback)
             stored_ids[m.id] = message.pk
-        return analytics.Scope.of_days(start, end)
+        return figures.Scope.of_days(start, end)
 
 
 @pytest.fixture
@@ -184,12 +184,12 @@ def seven() -> Builder:
 
 
 @pytest.fixture
-def scope(seven: Builder) -> analytics.Scope:
+def scope(seven: Builder) -> figures.Scope:
     return seven.store()
 
 
 def test_deflection_counts_conversations_and_messages_answered_by_faq_or_cache(scope):
-    d = analytics.deflection(scope)
+    d = figures.deflection(scope)
     assert (d.conversations, d.deflected) == (7, 2)
     assert d.rate == pytest.approx(2 / 7)
     assert (d.visitor_messages, d.deflected_messages) == (8, 3)
@@ -199,7 +199,7 @@ def test_a_cache_answer_after_a_model_call_is_not_deflection():
     b = Builder()
     c = b.conversation("A", T0)
     b.turn(c, T0, "q", "cache", trace("cache", 10, faq(0.2), FAILED))
-    d = analytics.deflection(b.store())
+    d = figures.deflection(b.store())
     assert (d.conversations, d.deflected, d.deflected_messages) == (1, 0, 0)
 
 
@@ -207,11 +207,11 @@ def test_a_handed_off_conversation_is_not_deflected_even_with_faq_answers():
     b = Builder()
     c = b.conversation("A", T0, handoff_reason="visitor_request")
     b.turn(c, T0, "q", "faq", trace("faq", 10, faq(0.9)))
-    assert analytics.deflection(b.store()).deflected == 0
+    assert figures.deflection(b.store()).deflected == 0
 
 
 def test_source_mix_per_day_includes_agents_and_empty_days(scope):
-    mix = analytics.source_mix(scope)
+    mix = figures.source_mix(scope)
     assert [m.day for m in mix] == [DAY1, DAY2]
     assert mix[0].counts == {"faq": 2, "cache": 1, "llm": 2, "fallback": 1, "agent": 2}
     assert mix[1].counts == {"faq": 0, "cache": 0, "llm": 0, "fallback": 1, "agent": 0}
@@ -219,14 +219,14 @@ def test_source_mix_per_day_includes_agents_and_empty_days(scope):
 
 def test_percentile_is_nearest_rank():
     values = list(range(100, 0, -1))
-    assert analytics.percentile(values, 50) == 50
-    assert analytics.percentile(values, 99) == 99
-    assert analytics.percentile([7.0], 99) == 7.0
-    assert analytics.percentile([], 50) is None
+    assert figures.percentile(values, 50) == 50
+    assert figures.percentile(values, 99) == 99
+    assert figures.percentile([7.0], 99) == 7.0
+    assert figures.percentile([], 50) is None
 
 
 def test_ttft_percentiles_by_source(scope):
-    rows = {r.source: r for r in analytics.ttft_by_source(scope)}
+    rows = {r.source: r for r in figures.ttft_by_source(scope)}
     assert list(rows) == ["faq", "cache", "llm", "fallback"]
     assert (rows["faq"].count, rows["faq"].p50, rows["faq"].p99) == (2, 30, 50)
     assert (rows["llm"].p50, rows["llm"].p99) == (900, 1100)
@@ -234,7 +234,7 @@ def test_ttft_percentiles_by_source(scope):
 
 
 def test_cost_per_day_and_per_conversation(scope):
-    c = analytics.costs(scope)
+    c = figures.costs(scope)
     assert c.by_day == [(DAY1, 0.005), (DAY2, 0.0)]
     assert c.total == 0.005
     assert c.conversations == 7
@@ -242,23 +242,23 @@ def test_cost_per_day_and_per_conversation(scope):
 
 
 def test_handoff_rate_and_reasons(scope):
-    h = analytics.handoffs(scope)
+    h = figures.handoffs(scope)
     assert (h.conversations, h.handed_off) == (7, 2)
     assert h.rate == pytest.approx(2 / 7)
     assert sorted(h.by_reason) == [("negative_feedback", 1), ("visitor_words", 1)]
 
 
 def test_thumbs_and_csat(scope):
-    t = analytics.thumbs(scope)
+    t = figures.thumbs(scope)
     assert (t.up, t.down) == (1, 1)
     assert t.by_source == [("faq", 1, 0), ("fallback", 0, 1)]
-    c = analytics.csat(scope)
+    c = figures.csat(scope)
     assert c.distribution == [(1, 0), (2, 1), (3, 0), (4, 0), (5, 1)]
     assert (c.count, c.mean, c.satisfied) == (2, 3.5, 0.5)
 
 
 def test_breaker_events_from_the_answers_facts(scope):
-    b = analytics.breaker_events(scope)
+    b = figures.breaker_events(scope)
     assert [(d.day, d.skipped, d.failed, d.models_down) for d in b.by_day] == [
         (DAY1, 1, 1, 1),
         (DAY2, 0, 0, 0),
@@ -268,7 +268,7 @@ def test_breaker_events_from_the_answers_facts(scope):
 
 
 def test_top_unanswered_groups_normalised_text(scope):
-    rows = analytics.top_unanswered(scope)
+    rows = figures.top_unanswered(scope)
     assert [(r.text, r.count, r.fallback, r.best_score) for r in rows] == [
         ("do you offer GIFT wrapping", 2, 2, 0.3),
         ("Can I combine discount codes?", 2, 0, 0.4),
@@ -281,11 +281,11 @@ def test_top_unanswered_is_capped():
     c = b.conversation("A", T0)
     for i in range(25):
         b.turn(c, T0 + dt.timedelta(minutes=i), f"question {i}", "fallback", trace("fallback", 1))
-    assert len(analytics.top_unanswered(b.store())) == 20
+    assert len(figures.top_unanswered(b.store())) == 20
 
 
 def test_resolution_outcomes(scope):
-    r = analytics.resolution(scope)
+    r = figures.resolution(scope)
     assert r.conversations == 6
     assert (r.confirmed, r.assumed, r.recontact, r.handed_off, r.unresolved) == (1, 2, 1, 1, 1)
     assert r.share("assumed") == pytest.approx(2 / 6)
@@ -315,7 +315,7 @@ def _two_visits(gap: dt.timedelta, second: str, faq_id: int = 3, score: float = 
 )
 def test_recontact_rules(gap, second, faq_id, score, expected):
     first = _two_visits(gap, second, faq_id, score)
-    assert (first in analytics.recontacted(analytics.Scope.of_days(DAY1, DAY2))) is expected
+    assert (first in figures.recontacted(figures.Scope.of_days(DAY1, DAY2))) is expected
 
 
 def test_recontact_within_the_same_conversation_after_a_gap():
@@ -323,7 +323,7 @@ def test_recontact_within_the_same_conversation_after_a_gap():
     c = b.conversation("V", T0)
     b.turn(c, T0, "Where is my parcel?", "llm", trace("llm", 1, faq(0.3)))
     b.turn(c, T0 + dt.timedelta(hours=1), "where is my parcel??", "llm", trace("llm", 1))
-    assert analytics.recontacted(b.store()) == {b.stored[c]}
+    assert figures.recontacted(b.store()) == {b.stored[c]}
 
 
 def test_the_gap_is_from_the_previous_message_of_any_role():
@@ -334,7 +334,7 @@ def test_the_gap_is_from_the_previous_message_of_any_role():
     b.turn(c, T0, "Where is my parcel?", "llm", trace("llm", 1, faq(0.3)))
     b.agent(c, T0 + dt.timedelta(minutes=40))
     b.turn(c, T0 + dt.timedelta(minutes=45), "where is my parcel??", "llm", trace("llm", 1))
-    assert analytics.recontacted(b.store()) == set()
+    assert figures.recontacted(b.store()) == set()
 
 
 def test_recontact_beats_a_thumbs_up():
@@ -343,7 +343,7 @@ def test_recontact_beats_a_thumbs_up():
     b.turn(c, T0, "Where is my parcel?", "faq", trace("faq", 1, faq(0.9)), "up")
     again = b.conversation("V", T0 + dt.timedelta(hours=3))
     b.turn(again, T0 + dt.timedelta(hours=3), "Where is my parcel?", "faq", trace("faq", 1), "up")
-    r = analytics.resolution(b.store())
+    r = figures.resolution(b.store())
     assert (r.recontact, r.confirmed) == (1, 1)
 
 
@@ -354,7 +354,7 @@ def test_a_rating_confirms_and_a_follow_up_question_is_not_assumed():
     open_ = b.conversation("B", T0)
     b.turn(open_, T0, "q2", "llm", trace("llm", 1))
     b.turn(open_, T0 + dt.timedelta(seconds=30), "that didn't help")
-    r = analytics.resolution(b.store())
+    r = figures.resolution(b.store())
     assert (r.confirmed, r.assumed, r.unresolved) == (1, 0, 1)
 
 
@@ -380,11 +380,11 @@ def test_grounding_counts_cited_ungrounded_and_nothing_relevant():
         c, T0 + 3 * m, "garden furniture?", "fallback", trace("fallback", 20, NOTHING, NOT_FOUND)
     )
     b.turn(c, T0 + 4 * m, "hello", "llm", trace("llm", 500, llm_answer(0.0)))  # no sources
-    figures = analytics.grounding(b.store())
-    assert figures == analytics.Grounding(
+    grounding = figures.grounding(b.store())
+    assert grounding == figures.Grounding(
         with_sources=3, grounded=1, ungrounded_sent=1, ungrounded_replaced=1, nothing_relevant=1
     )
-    assert figures.ungrounded_share == pytest.approx(2 / 3)
+    assert grounding.ungrounded_share == pytest.approx(2 / 3)
 
 
 def test_content_gaps_cluster_questions_by_meaning_per_language():
@@ -402,7 +402,7 @@ def test_content_gaps_cluster_questions_by_meaning_per_language():
     for i, text in enumerate(asked):
         b.turn(c, T0 + dt.timedelta(minutes=i), text, "fallback", gap)
     b.turn(c, T0 + dt.timedelta(hours=1), "Where is my parcel?", "faq", trace("faq", 9, faq(0.9)))
-    gaps = analytics.content_gaps(b.store())
+    gaps = figures.content_gaps(b.store())
     members = {gap.example: {gap.example, *gap.questions} for gap in gaps}
     furniture = next(m for m in members.values() if "Do you sell garden furniture?" in m)
     assert "do you have outdoor garden furniture" in furniture
@@ -413,7 +413,7 @@ def test_content_gaps_cluster_questions_by_meaning_per_language():
     assert gaps[0].count >= 2
 
 
-def _queries(figure, scope: analytics.Scope) -> int:
+def _queries(figure, scope: figures.Scope) -> int:
     with CaptureQueriesContext(connection) as queries:
         figure(scope)
     return len(queries)
@@ -422,17 +422,17 @@ def _queries(figure, scope: analytics.Scope) -> int:
 @pytest.mark.parametrize(
     ("figure", "seen", "in_many"),
     [
-        (analytics.deflection, lambda d: (d.conversations, d.visitor_messages), (30, 60)),
-        (analytics.resolution, lambda r: (r.conversations, r.recontact), (30, 30)),
-        (analytics.top_unanswered, lambda rows: (len(rows), rows[0].fallback), (20, 1)),
-        (analytics.recontacted, len, 30),
+        (figures.deflection, lambda d: (d.conversations, d.visitor_messages), (30, 60)),
+        (figures.resolution, lambda r: (r.conversations, r.recontact), (30, 30)),
+        (figures.top_unanswered, lambda rows: (len(rows), rows[0].fallback), (20, 1)),
+        (figures.recontacted, len, 30),
     ],
 )
 def test_the_per_conversation_figures_are_a_few_queries_whatever_the_rows(figure, seen, in_many):
     """Counted by the database: ten times the conversations, the same queries. Each visitor
     asks, gets the fallback, and asks the same again an hour later (a re-contact)."""
 
-    def visitors(n: int, day: dt.date) -> analytics.Scope:
+    def visitors(n: int, day: dt.date) -> figures.Scope:
         b = Builder()
         at = dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC)
         for i in range(n):

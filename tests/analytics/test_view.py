@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from chatbot import analytics
+from chatbot.analytics import figures
 from chatbot.answer_facts import answer_facts
 from chatbot.models import Conversation, Feedback, Message
 
@@ -54,16 +54,16 @@ def test_figures_count_the_range_and_follow_its_visitors_a_day_past_the_end():
     after = conversation_at(start + dt.timedelta(days=1, hours=2), visitor_token="t1")
     answered(after, start + dt.timedelta(days=1, hours=2), "llm")
 
-    scope = analytics.Scope.of_days(dt.date(2025, 3, 10), dt.date(2025, 3, 10))
+    scope = figures.Scope.of_days(dt.date(2025, 3, 10), dt.date(2025, 3, 10))
 
-    deflection = analytics.deflection(scope)
+    deflection = figures.deflection(scope)
     assert (deflection.conversations, deflection.deflected) == (1, 1)
     assert deflection.visitor_messages == 1, "the day after is followed, not counted"
-    resolution = analytics.resolution(scope)
+    resolution = figures.resolution(scope)
     assert (resolution.conversations, resolution.recontact) == (1, 1), (
         "t1 asked the same again the next morning: a re-contact, even after a thumbs-up"
     )
-    assert analytics.recontacted(scope) == {inside.pk}
+    assert figures.recontacted(scope) == {inside.pk}
 
 
 @pytest.fixture
@@ -141,7 +141,7 @@ def test_the_demo_seed_fills_the_dashboard_once():
     assert Conversation.objects.count() == first > 30
     assert not Conversation.objects.filter(status__in=["queued", "agent"]).exists()
     today = timezone.localdate()
-    board = analytics.dashboard(today - dt.timedelta(days=29), today)
+    board = figures.dashboard(today - dt.timedelta(days=29), today)
     assert board.conversations == first
     assert board.deflection.deflected > 0 and board.costs.total > 0
     assert board.handoffs.handed_off > 0 and board.resolution.recontact > 0
@@ -149,7 +149,7 @@ def test_the_demo_seed_fills_the_dashboard_once():
 
 
 def test_columns_stack_to_the_peak_and_bars_scale_to_the_longest():
-    from chatbot.views_analytics import bar_chart, column_chart
+    from chatbot.analytics.views import bar_chart, column_chart
 
     days = [dt.date(2025, 3, 10), dt.date(2025, 3, 11)]
     chart = column_chart([(days[0], {"faq": 3, "llm": 1}), (days[1], {"llm": 2})], ["faq", "llm"])

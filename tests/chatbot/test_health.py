@@ -14,8 +14,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def _embeddings_loaded_and_no_check_failing(monkeypatch) -> None:
-    from chatbot import health
-    from chatbot.warmup import embeddings_ready
+    from chatbot.ops import health
+    from chatbot.ops.warmup import embeddings_ready
 
     embeddings_ready.set()
     monkeypatch.setattr(health, "_failing", {})

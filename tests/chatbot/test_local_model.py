@@ -3,8 +3,8 @@
 import pytest
 from channels.db import database_sync_to_async
 
-from chatbot import localmodel
 from chatbot.models import Message
+from chatbot.ops import localmodel
 from tests.conftest import chat_socket
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow]

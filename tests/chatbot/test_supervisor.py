@@ -1,5 +1,5 @@
-"""chatbot.supervisor with real child processes (Python one-liners that run, crash or exit) and a
-fake clock for the backoff."""
+"""chatbot.ops.supervisor with real child processes (Python one-liners that run, crash or exit)
+and a fake clock for the backoff."""
 
 import subprocess
 import sys
@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.supervisor import Backoff, ChildDied, ChildSpec, Supervisor, describe_exit, log_tail
+from chatbot.ops.supervisor import (
+    Backoff,
+    ChildDied,
+    ChildSpec,
+    Supervisor,
+    describe_exit,
+    log_tail,
+)
 from tests.llm.conftest import FakeClock
 
 SEGFAULT = "import ctypes, sys; print('loading the model', flush=True); ctypes.string_at(0)"

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 START_AND_LEAVE = (
     "import sys, time\n"
     "import django; django.setup()\n"
-    "from chatbot.warmup import warm_up_in_background\n"
+    "from chatbot.ops.warmup import warm_up_in_background\n"
     "warm_up_in_background()\n"
     "time.sleep(float(sys.argv[1]))\n"
 )
@@ -37,7 +37,7 @@ def test_exiting_during_the_warm_up_does_not_abort_the_process():
 
 
 def test_the_interpreter_waits_for_the_warm_up_at_exit(settings):
-    from chatbot.warmup import warm_up_in_background
+    from chatbot.ops.warmup import warm_up_in_background
 
     settings.WARM_UP_EMBEDDINGS = True
     thread = warm_up_in_background()

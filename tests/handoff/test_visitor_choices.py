@@ -8,7 +8,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from chatbot import analytics
+from chatbot.analytics import figures
 from chatbot.handoff.services import REOPENED_TO_BOT, REOPENED_TO_QUEUE
 from chatbot.models import Conversation, Message
 from knowledge import services as knowledge
@@ -87,9 +87,9 @@ async def test_try_again_answers_the_question_again_past_the_disliked_faq_answer
     # Asked once: the dashboard counts one visitor question, and the model's second try is
     # not an "unanswered by the FAQ" question.
     today = timezone.localdate()
-    scope = analytics.Scope.of_days(today, today)
-    assert (await database_sync_to_async(analytics.deflection)(scope)).visitor_messages == 1
-    assert await database_sync_to_async(analytics.top_unanswered)(scope) == []
+    scope = figures.Scope.of_days(today, today)
+    assert (await database_sync_to_async(figures.deflection)(scope)).visitor_messages == 1
+    assert await database_sync_to_async(figures.top_unanswered)(scope) == []
 
 
 async def test_a_person_after_a_thumbs_down_queues_with_that_reason(upstream, settings):

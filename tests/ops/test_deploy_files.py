@@ -1,6 +1,6 @@
 """The deployment files in deploy/, validated without a Docker daemon (none runs here): the
 compose file parsed and checked against the Dockerfile and the code it starts, `docker compose
-config` when the compose plugin exists, nginx.conf equal to what chatbot.production renders and
+config` when the compose plugin exists, nginx.conf equal to what chatbot.ops.production renders and
 accepted by `nginx -t`, and the systemd units through `systemd-analyze verify` with their paths
 pointed at this checkout (docs/deploy.md says what was validated and what was run)."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chatbot import production
+from chatbot.ops import production
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -67,7 +67,7 @@ def test_the_compose_commands_start_code_that_exists(compose):
         assert command[3] == name
     assert (REPO / "chatbot" / "celery.py").exists()
     assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
-    assert "from chatbot.localmodel import gguf_path" in " ".join(services["llm"]["command"])
+    assert "from chatbot.ops.localmodel import gguf_path" in " ".join(services["llm"]["command"])
     environment = services["web"]["environment"]
     assert environment["LOCAL_LLM_BASE_URL"] == "http://llm:8765/v1"
     assert "@postgres:5432/" in environment["DATABASE_URL"]
@@ -133,7 +133,7 @@ def test_docker_compose_config_accepts_the_file():
 def test_deploy_nginx_conf_is_what_production_renders_and_nginx_accepts_it(tmp_path):
     committed = (DEPLOY / "nginx.conf").read_text()
     assert committed == production.nginx_config(production.COMPOSE_NGINX), (
-        "deploy/nginx.conf is rendered from chatbot.production.COMPOSE_NGINX: render it again"
+        "deploy/nginx.conf is rendered from chatbot.ops.production.COMPOSE_NGINX: render it again"
     )
     try:
         nginx = production.nginx_binary()

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from chatbot import production
 from chatbot.celery import app as celery_app
+from chatbot.ops import production
 from chatbot.proxy import ForwardedClientMiddleware
 
 

@@ -1,5 +1,5 @@
 """`make run`'s last step: the local model server (unless another LLM is configured), a Celery
-worker (with REDIS_URL) and daphne, under chatbot.supervisor; `--prod` starts the production
+worker (with REDIS_URL) and daphne, under chatbot.ops.supervisor; `--prod` starts the production
 shape (docs/deploy.md). Exits non-zero, saying what failed, when the model or daphne does not
 come up or daphne dies; docs/operations.md, "Health and processes"."""
 
@@ -14,9 +14,9 @@ import httpx
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from chatbot import localmodel, production
 from chatbot.management.commands.load_demo import admin_password_file
-from chatbot.supervisor import ChildDied, ChildSpec, Supervisor, describe_exit, log_tail
+from chatbot.ops import localmodel, production
+from chatbot.ops.supervisor import ChildDied, ChildSpec, Supervisor, describe_exit, log_tail
 
 PORTABLE_BUILD_HINT = (
     "If it crashed (SIGSEGV / SIGILL), llama-cpp-python was probably built for another CPU: "

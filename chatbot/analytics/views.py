@@ -1,4 +1,4 @@
-"""Staff analytics page in the admin (/admin/analytics/): figures from chatbot.analytics drawn as
+"""Staff analytics page in the admin (/admin/analytics/): the figures (analytics.figures) drawn as
 server-rendered SVG, so the page needs no JavaScript and no chart library."""
 
 import datetime as dt
@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from chatbot import analytics
+from chatbot.analytics import figures
 from chatbot.handoff.services import Reason
 
 DEFAULT_DAYS = 30
@@ -145,14 +145,14 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f} ms"
 
 
-def _charts(board: analytics.Dashboard) -> dict[str, Chart]:
+def _charts(board: figures.Dashboard) -> dict[str, Chart]:
     latency_rows: list[tuple[str, float, str]] = []
     for row in board.ttft:
         latency_rows.append((f"{row.source} p50", row.p50 or 0, _ms(row.p50)))
         latency_rows.append((f"{row.source} p99", row.p99 or 0, _ms(row.p99)))
     res = board.resolution
     return {
-        "sources": column_chart([(m.day, m.counts) for m in board.source_mix], analytics.SOURCES),
+        "sources": column_chart([(m.day, m.counts) for m in board.source_mix], figures.SOURCES),
         "cost": column_chart(
             [(day, {"cost": cost}) for day, cost in board.costs.by_day],
             ["cost"],
@@ -195,10 +195,10 @@ def analytics_dashboard(request: HttpRequest) -> HttpResponse:
     )
     # Demo data (seed_analytics_demo) counts only while there is nothing else to show: once a
     # real conversation exists the default leaves it out, so the figures are the site's own.
-    real = analytics.real_data_exists()
+    real = figures.real_data_exists()
     choice = request.GET.get("demo")
     include_demo = choice == "include" if choice in ("include", "exclude") else not real
-    board = analytics.dashboard(start, end, include_demo=include_demo)
+    board = figures.dashboard(start, end, include_demo=include_demo)
     context = {
         "real_data": real,
         **admin.site.each_context(request),
@@ -206,8 +206,8 @@ def analytics_dashboard(request: HttpRequest) -> HttpResponse:
         "form": form,
         "board": board,
         "charts": _charts(board),
-        "recontact_hours": int(analytics.RECONTACT_WINDOW.total_seconds() // 3600),
-        "recontact_gap_min": int(analytics.RECONTACT_GAP.total_seconds() // 60),
-        "same_topic_score": analytics.SAME_TOPIC_FAQ_SCORE,
+        "recontact_hours": int(figures.RECONTACT_WINDOW.total_seconds() // 3600),
+        "recontact_gap_min": int(figures.RECONTACT_GAP.total_seconds() // 60),
+        "same_topic_score": figures.SAME_TOPIC_FAQ_SCORE,
     }
     return render(request, "admin/analytics/dashboard.html", context)

@@ -11,7 +11,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
 from chatbot.llm.breaker import breaker_states
-from chatbot.warmup import embeddings_ready
+from chatbot.ops.warmup import embeddings_ready
 
 logger = logging.getLogger(__name__)
 

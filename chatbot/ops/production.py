@@ -3,7 +3,7 @@ docs/deploy.md): PostgreSQL with pgvector, Redis, N daphne processes, a Celery w
 and nginx in front, each a foreground child with its files under one folder (var/prod).
 
 This module knows what each part is: its command line, its configuration, its environment and
-how to tell it is ready. `serve --prod` starts them under chatbot.supervisor; the tests start
+how to tell it is ready. `serve --prod` starts them under chatbot.ops.supervisor; the tests start
 the parts they need the same way (tests/servers.py). PostgreSQL comes from the `pgserver`
 package's binaries (PostgreSQL 16 with pgvector; Debian's has no pgvector), run as a child of
 ours rather than pgserver's background server, so that it starts and stops with the rest."""
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/bin/nginx")
 DATABASE_NAME = "chatbot"
 DATABASE_USER = "postgres"
@@ -463,7 +463,7 @@ def nginx_config(site: NginxSite) -> str:
             f"    proxy_temp_path {prefix}/temp/proxy;\n"
         )
     user = f"user {site.user};\n" if site.user else ""
-    return f"""# Rendered by chatbot.production.nginx_config: change it there, not here.
+    return f"""# Rendered by chatbot.ops.production.nginx_config: change it there, not here.
 {user}worker_processes {site.worker_processes};
 {files}
 events {{

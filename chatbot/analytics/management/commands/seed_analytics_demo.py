@@ -1,6 +1,6 @@
 """Demo conversations for the analytics page (/admin/analytics/), spread over the last two weeks,
 with traces shaped like real ones. Idempotent: does nothing when the demo conversations exist
-(`--reset` replaces them). They are marked by their visitor token (analytics.DEMO_VISITOR_PREFIX:
+(`--reset` replaces them). They are marked by their visitor token (figures.DEMO_VISITOR_PREFIX:
 the dashboard leaves them out once real conversations exist) and never left in the agent queue
 (handed-off ones are closed)."""
 
@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from chatbot.analytics import DEMO_VISITOR_PREFIX
+from chatbot.analytics.figures import DEMO_VISITOR_PREFIX
 from chatbot.answer_facts import message_facts
 from chatbot.handoff.services import Reason
 from chatbot.llm.queued_flag import QUEUED_FLAG
