@@ -25,6 +25,7 @@ from chatbot.attachments import files
 from chatbot.handoff.models import AgentNote, AgentProfile, AssignmentEvent, LeftMessage
 from chatbot.handoff.selectors import agent_name
 from chatbot.models import (
+    Attachment,
     Conversation,
     CspReport,
     Feedback,
@@ -293,7 +294,7 @@ class AgentProfileForm(forms.ModelForm):
             raise forms.ValidationError("The photo is over 2 MB.")
         data = avatar.read()
         small = None
-        if files.sniff(data) in files.IMAGE_TYPES:
+        if files.sniff(data) in Attachment.IMAGE_TYPES:
             small = files.image_thumbnail(data, AVATAR_SIZE)
         if small is None:
             raise forms.ValidationError("Not a PNG, JPEG, GIF or WebP image.")

@@ -90,6 +90,9 @@ class Attachment(models.Model):
     """A file a visitor or an agent sent (chatbot.attachments; docs/security.md,
     "Attachments"). Its type is what its bytes are, sniffed on upload, never its name's."""
 
+    # Shown inline, with a thumbnail; every other type is a download.
+    IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
     file = models.FileField(upload_to=attachment_path, max_length=200)
     thumbnail = models.FileField(upload_to=attachment_path, max_length=200, blank=True)
     name = models.CharField(max_length=200)  # the uploader's name for it, shown and downloaded
@@ -99,6 +102,10 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type in self.IMAGE_TYPES
 
 
 class Message(models.Model):

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from chatbot import message_sql
-from chatbot.attachments.signed import attachment_payload
+from chatbot.attachment_links import attachment_payload
 from chatbot.cache.services import entries_evict_for_feedback
 from chatbot.history import HistoryItem
 from chatbot.models import Conversation, Feedback, Message, QueuedQuestion, new_public_id

@@ -17,7 +17,6 @@ ALLOWED_TYPES = {
     "application/pdf": ".pdf",
     "text/plain": ".txt",
 }
-IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 THUMBNAIL_SIZE = (320, 320)
 MAX_NAME_CHARS = 120
 # Bigger images are refused rather than decoded (a small file can claim a huge canvas).

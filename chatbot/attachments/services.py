@@ -47,7 +47,7 @@ def attachment_check(*, data: bytes, name: str) -> Checked:
         if reason:
             raise AttachmentError("infected", reason)
     thumbnail = None
-    if content_type in files.IMAGE_TYPES:
+    if content_type in Attachment.IMAGE_TYPES:
         thumbnail = files.image_thumbnail(data)
         if thumbnail is None:
             raise AttachmentError("unreadable")

@@ -3,7 +3,7 @@
 The visitor's upload is authenticated by the conversation id and token the widget holds, comes
 from other sites (CORS for CHAT_ALLOWED_ORIGINS, never cookies) and is exempt from CSRF for
 that reason; the agent's goes through the session and CSRF, for the conversation's owner only.
-Files are served only through signed URLs (chatbot.attachments.signed)."""
+Files are served only through signed URLs (chatbot.attachment_links)."""
 
 import re
 from urllib.parse import urlparse
@@ -16,8 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chatbot import services, visitor_copy
-from chatbot.attachments import files, signed
+from chatbot import attachment_links, services, visitor_copy
 from chatbot.attachments.services import (
     AttachmentError,
     agent_attachment_store,
@@ -165,7 +164,7 @@ def attachment_file(request: HttpRequest, token: str) -> FileResponse:
     """The file (or its thumbnail) a signed URL names, as the type it was sniffed to be: images
     inline, anything else as a download; never sniffed again by the browser, never able to run
     script (sandbox)."""
-    found = signed.unsign(token)
+    found = attachment_links.unsign(token)
     if found is None:
         raise Http404
     attachment_id, thumbnail = found
@@ -173,7 +172,7 @@ def attachment_file(request: HttpRequest, token: str) -> FileResponse:
     stored = None if attachment is None else attachment.thumbnail if thumbnail else attachment.file
     if not stored:
         raise Http404
-    image = attachment.content_type in files.IMAGE_TYPES
+    image = attachment.is_image
     if thumbnail:
         content_type = "image/png" if stored.name.endswith(".png") else "image/jpeg"
     elif attachment.content_type == "text/plain":

@@ -1,5 +1,6 @@
 """Signed, expiring URLs for attachments (django.core.signing): the link in a message opens
-the file for CHAT_ATTACHMENT_URL_MAX_AGE_S, for whoever holds it, and nothing else does."""
+the file for CHAT_ATTACHMENT_URL_MAX_AGE_S, for whoever holds it, and nothing else does. Beside
+the core's message payload, which carries them; chatbot.attachments stores and serves files."""
 
 from typing import Any
 
@@ -7,7 +8,6 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
-from chatbot.attachments.files import IMAGE_TYPES
 from chatbot.models import Attachment
 
 SALT = "chatbot.attachment"
@@ -34,7 +34,7 @@ def attachment_payload(attachment: Attachment) -> dict[str, Any]:
         "name": attachment.name,
         "size": attachment.size,
         "content_type": attachment.content_type,
-        "image": attachment.content_type in IMAGE_TYPES,
+        "image": attachment.is_image,
         "url": url(attachment),
         "thumbnail_url": url(attachment, thumbnail=True) if attachment.thumbnail else None,
     }
