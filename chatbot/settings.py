@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "chatbot.cache",
     "chatbot.handoff",
     "chatbot.inbox",
+    "chatbot.audit",
     "chatbot.privacy",
     "chatbot.analytics",
 ]

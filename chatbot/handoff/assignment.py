@@ -18,12 +18,12 @@ from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from chatbot.audit.services import Action as AuditAction
+from chatbot.audit.services import audit_record
 from chatbot.handoff import notify, selectors
 from chatbot.handoff.errors import HandoffError
 from chatbot.handoff.models import AgentPresence, AgentProfile, AssignmentEvent, Team
 from chatbot.models import Conversation
-from chatbot.privacy.audit import Action as AuditAction
-from chatbot.privacy.audit import audit_record
 
 Status = Conversation.Status
 Kind = AssignmentEvent.Kind

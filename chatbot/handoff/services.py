@@ -15,13 +15,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from chatbot import message_sql, metrics
+from chatbot.audit.services import Action as AuditAction
+from chatbot.audit.services import audit_record
 from chatbot.handoff import assignment, faq_draft, notify, phrasings, selectors, tasks
 from chatbot.handoff.errors import HandoffError
 from chatbot.handoff.models import AgentNote, AgentPresence, LeftMessage, TranscriptEmail
 from chatbot.models import Attachment, Conversation, Message
 from chatbot.outcomes import Source
-from chatbot.privacy.audit import Action as AuditAction
-from chatbot.privacy.audit import audit_record
 from chatbot.services import (
     AnswerTurn,
     bot_message_insert,

@@ -5,4 +5,4 @@ class PrivacyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "chatbot.privacy"
     label = "privacy"
-    verbose_name = "Privacy and audit"
+    verbose_name = "Privacy"

@@ -15,11 +15,11 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from chatbot.audit.services import Action, audit_record
 from chatbot.cache.models import CachedAnswer
 from chatbot.cache.pii import personal_masked
 from chatbot.inbox.models import MessageSearch, VisitorContext
 from chatbot.models import Attachment, Conversation, Feedback, Message
-from chatbot.privacy.audit import Action, audit_record
 from chatbot.services import user_display_name as agent_name
 from knowledge.models import NegativeExample
 

@@ -17,6 +17,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
+from chatbot.audit.models import AuditEvent
 from chatbot.cache.models import CachedAnswer
 from chatbot.cache.pii import personal_masked
 from chatbot.handoff import assignment
@@ -27,7 +28,6 @@ from chatbot.inbox import visitor
 from chatbot.inbox.models import VisitorContext
 from chatbot.models import Attachment, Conversation, Feedback, Message
 from chatbot.privacy import services
-from chatbot.privacy.models import AuditEvent
 from chatbot.privacy.tasks import retention_run
 from knowledge.models import FAQ, NegativeExample
 from tests.handoff.conftest import make_agent
@@ -266,12 +266,12 @@ def test_agents_actions_are_audited():
 
 def test_the_audit_log_is_read_only_in_the_admin(admin_client):
     AuditEvent.objects.create(action="claim", actor_name="ann", conversation="abc")
-    page = admin_client.get("/admin/privacy/auditevent/")
+    page = admin_client.get("/admin/audit/auditevent/")
     assert page.status_code == 200 and b"abc" in page.content
     event = AuditEvent.objects.get()
-    assert admin_client.get("/admin/privacy/auditevent/add/").status_code == 403
-    assert admin_client.post(f"/admin/privacy/auditevent/{event.pk}/delete/").status_code == 403
-    change = admin_client.post(f"/admin/privacy/auditevent/{event.pk}/change/", {"action": "close"})
+    assert admin_client.get("/admin/audit/auditevent/add/").status_code == 403
+    assert admin_client.post(f"/admin/audit/auditevent/{event.pk}/delete/").status_code == 403
+    change = admin_client.post(f"/admin/audit/auditevent/{event.pk}/change/", {"action": "close"})
     assert change.status_code in (200, 403)
     event.refresh_from_db()
     assert event.action == "claim"

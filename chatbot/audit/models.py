@@ -1,5 +1,9 @@
 """The audit log of what agents and admins did to conversations and visitors' data (Django's
-admin LogEntry keeps the admin's own add/change/delete). docs/security.md, "Privacy"."""
+admin LogEntry keeps the admin's own add/change/delete). docs/security.md, "Privacy".
+
+It was the privacy app's until the audit log became an app of its own, so that the apps that
+write to it (handoff, inbox, privacy) import no feature back: the table keeps its name
+(`Meta.db_table`, "privacy_auditevent") and the migration that moved it runs no SQL."""
 
 from django.conf import settings
 from django.db import models
@@ -31,6 +35,7 @@ class AuditEvent(models.Model):
     detail = models.JSONField(default=dict, blank=True)
 
     class Meta:
+        db_table = "privacy_auditevent"
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:

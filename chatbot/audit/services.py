@@ -1,11 +1,11 @@
-"""Writing the audit log (chatbot.privacy.models.AuditEvent). Call inside the transaction of the
+"""Writing the audit log (chatbot.audit.models.AuditEvent). Call inside the transaction of the
 action it records, so a rolled-back action leaves no line."""
 
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from chatbot.privacy.models import AuditEvent
+from chatbot.audit.models import AuditEvent
 
 Action = AuditEvent.Action
 

@@ -1,10 +1,10 @@
 """The audit log in the admin: read-only, for whoever may view it (superusers, or a group given
-`privacy.view_auditevent`); nobody adds, edits or deletes a line here."""
+`audit.view_auditevent`); nobody adds, edits or deletes a line here."""
 
 from django.contrib import admin
 from django.http import HttpRequest
 
-from chatbot.privacy.models import AuditEvent
+from chatbot.audit.models import AuditEvent
 
 
 @admin.register(AuditEvent)

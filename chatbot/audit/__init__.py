@@ -1,0 +1,1 @@
+"""The audit log: what agents and admins did to conversations and visitors' data."""
