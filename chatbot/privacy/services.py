@@ -12,12 +12,13 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 
 from chatbot.audit.services import Action, audit_record
 from chatbot.cache.models import CachedAnswer
 from chatbot.cache.pii import personal_masked
+from chatbot.handoff.models import AgentNote, LeftMessage, TranscriptEmail
 from chatbot.inbox.models import MessageSearch, VisitorContext
 from chatbot.models import Attachment, Conversation, Feedback, Message
 from chatbot.services import user_display_name as agent_name
@@ -204,15 +205,6 @@ def visitor_data_erase(
     return len(ids)
 
 
-def _handoff_rows(related_name: str, conversation_ids: list[int]) -> QuerySet:
-    """The rows of the handoff's model that hangs off Conversation by `related_name` (notes,
-    left_messages, transcript_emails) in these conversations. Found through Conversation, not
-    imported: the handoff writes to this app's audit log, and an import of its models here
-    would close an import loop between the two apps (pyproject.toml, import contracts)."""
-    model = Conversation._meta.get_field(related_name).related_model
-    return model._default_manager.filter(conversation_id__in=conversation_ids)
-
-
 def _mask_field(model: type, field: str, rows: Any) -> None:
     for pk, text in rows.values_list("pk", field):
         masked = personal_masked(text or "")
@@ -230,13 +222,12 @@ def conversations_anonymise(*, conversation_ids: list[int], now: dt.datetime) ->
     messages.filter(attachment__isnull=False).update(text=ATTACHMENT_REMOVED)
     _attachments_delete(conversation_ids)
     _mask_field(Message, "text", messages)
-    notes = _handoff_rows("notes", conversation_ids)
-    _mask_field(notes.model, "text", notes)
+    _mask_field(AgentNote, "text", AgentNote.objects.filter(conversation_id__in=conversation_ids))
     _mask_field(Feedback, "comment", Feedback.objects.filter(message_id__in=message_ids))
-    left_messages = _handoff_rows("left_messages", conversation_ids)
-    _mask_field(left_messages.model, "text", left_messages)
+    left_messages = LeftMessage.objects.filter(conversation_id__in=conversation_ids)
+    _mask_field(LeftMessage, "text", left_messages)
     left_messages.update(email="")
-    _handoff_rows("transcript_emails", conversation_ids).delete()
+    TranscriptEmail.objects.filter(conversation_id__in=conversation_ids).delete()
     VisitorContext.objects.filter(conversation_id__in=conversation_ids).delete()
     MessageSearch.objects.filter(conversation_id__in=conversation_ids).delete()
     _derived_forget(message_ids)
