@@ -7,11 +7,10 @@ import datetime as dt
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from chatbot.handoff.models import OpeningHours, Team
 from chatbot.models import Conversation
+from tests.migration_steps import latest, migrate, state_apps
 
 # Migrations run outside a transaction (SQLite's schema editor refuses to run inside one).
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,20 +32,6 @@ MOVED = {
 BEFORE = [("handoff", None)]
 
 
-def _migrate(targets: list[tuple[str, str | None]]) -> None:
-    MigrationExecutor(connection).migrate(targets)
-    ContentType.objects.clear_cache()
-
-
-def _chatbot_before():
-    """The app registry of chatbot's last migration before the move (chatbot 0016)."""
-    return MigrationExecutor(connection).loader.project_state(("chatbot", "0016_answer_facts")).apps
-
-
-def _latest() -> list[tuple[str, str]]:
-    return MigrationExecutor(connection).loader.graph.leaf_nodes()
-
-
 def _moved_content_types() -> set[tuple[str, str]]:
     return set(
         ContentType.objects.filter(
@@ -57,8 +42,8 @@ def _moved_content_types() -> set[tuple[str, str]]:
 
 def test_the_move_keeps_the_rows_and_the_permissions_groups_hold():
     try:
-        _migrate(BEFORE)
-        before = _chatbot_before()
+        migrate(BEFORE)
+        before = state_apps("chatbot", "0016_answer_facts")
         assert _moved_content_types() == {("chatbot", model) for model in MOVED}
         change_team = Permission.objects.get(
             content_type__app_label="chatbot", codename="change_team"
@@ -78,7 +63,7 @@ def test_the_move_keeps_the_rows_and_the_permissions_groups_hold():
             weekday=0, opens=dt.time(9), closes=dt.time(17)
         )
 
-        _migrate(_latest())
+        migrate(latest())
 
         assert _moved_content_types() == {("handoff", model) for model in MOVED}
         assert list(leads.permissions.all()) == [change_team]  # the same row, by id
@@ -92,14 +77,14 @@ def test_the_move_keeps_the_rows_and_the_permissions_groups_hold():
         assert Conversation.objects.get().team == team
         assert str(OpeningHours.objects.get()) == "Monday 09:00-17:00"
     finally:
-        _migrate(_latest())
+        migrate(latest())
 
 
 def test_migrating_back_gives_chatbot_its_content_types_again():
     try:
         team_type = ContentType.objects.get(app_label="handoff", model="team")
-        _migrate(BEFORE)
+        migrate(BEFORE)
         assert ContentType.objects.get(pk=team_type.pk).app_label == "chatbot"
     finally:
-        _migrate(_latest())
+        migrate(latest())
     assert ContentType.objects.get(pk=team_type.pk).app_label == "handoff"
