@@ -71,7 +71,7 @@ PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: $(INSTALLED) messages
 	SECRET_KEY=$${SECRET_KEY:-only-for-the-migrations-check} $(PY) manage.py makemigrations --check --dry-run -v 0
 	$(PY) -m pytest -q -p no:cacheprovider $(PARALLEL)
-	CHATBOT_TEST_POSTGRES=1 $(PY) -m pytest -q -p no:cacheprovider $(PARALLEL) tests/chatbot tests/knowledge tests/analytics
+	CHATBOT_TEST_POSTGRES=1 $(PY) -m pytest -q -p no:cacheprovider $(PARALLEL) tests/chatbot tests/knowledge tests/analytics tests/audit tests/handoff/test_app_migration.py
 
 test-fast: $(INSTALLED) messages
 	$(PY) -m pytest -q -m "not slow"
