@@ -108,6 +108,18 @@ async def via_redis(
     return result
 
 
+async def shared(
+    store: str,
+    on_redis: Callable[[aioredis.Redis], Awaitable[T]],
+    in_memory: Callable[[], T],
+) -> T:
+    """`on_redis` when REDIS_URL is set and Redis answers, else `in_memory`: the same rules on
+    this process's memory, both without Redis and while it does not answer (fails open)."""
+    if not settings.REDIS_URL:
+        return in_memory()
+    return await via_redis(store, on_redis, in_memory)
+
+
 def via_redis_sync(
     store: str,
     on_redis: Callable[[redis.Redis], T],

@@ -13,9 +13,8 @@ import time
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
-from django.conf import settings
 
-from statestore.policy import key, memory, via_redis
+from statestore.policy import key, memory, shared
 
 VIEWER_TTL_S = 60.0
 
@@ -66,9 +65,6 @@ async def _shared(
     write: Callable[[aioredis.client.Pipeline], None],
     in_memory: Callable[[], list[str]],
 ) -> list[str]:
-    if not settings.REDIS_URL:
-        return in_memory()
-
     async def on_redis(client: aioredis.Redis) -> list[str]:
         expiries, names = _keys(public_id)
         ttl_ms = int(VIEWER_TTL_S * 2000)
@@ -82,7 +78,7 @@ async def _shared(
             *_, live, by_id = await pipe.execute()
         return sorted({by_id[viewer] for viewer in live if viewer in by_id})
 
-    return await via_redis("presence", on_redis, in_memory)
+    return await shared("presence", on_redis, in_memory)
 
 
 def _memory_viewers(public_id: str, now: float) -> dict[str, tuple[str, float]]:

@@ -16,6 +16,7 @@ from django.conf import settings
 from chatbot import lua
 from chatbot.llm import router_state
 from chatbot.llm.tiers import configured_tiers
+from statestore import policy
 
 Clock = Callable[[], float]
 
@@ -224,7 +225,7 @@ class Breakers:
             )
             return Permit(bool(allowed), bool(probe), float(retry_at), bool(throttled))
 
-        return await router_state.shared(
+        return await policy.shared(
             "breaker", on_redis, lambda: allow_in_memory(self._fields(name), p, now, draw)
         )
 
@@ -246,7 +247,7 @@ class Breakers:
                 redis, _RECORD, [router_state.key("breaker", name)], args
             )
 
-        return await router_state.shared(
+        return await policy.shared(
             "breaker", on_redis, lambda: record_in_memory(self._fields(name), p, now, ok)
         )
 
@@ -262,7 +263,7 @@ class Breakers:
                 redis, _TRIP, [router_state.key("breaker", name)], [opened_at]
             )
 
-        return await router_state.shared(
+        return await policy.shared(
             "breaker", on_redis, lambda: trip_in_memory(self._fields(name), opened_at)
         )
 
@@ -270,7 +271,7 @@ class Breakers:
         async def on_redis(redis: aioredis.Redis) -> MutableMapping[str, Any]:
             return await redis.hgetall(router_state.key("breaker", name))
 
-        fields = await router_state.shared("breaker", on_redis, lambda: self._fields(name))
+        fields = await policy.shared("breaker", on_redis, lambda: self._fields(name))
         return describe(name, fields, self.policy, self.clock())
 
     def _fields(self, name: str) -> dict[str, Any]:

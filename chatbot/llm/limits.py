@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 
 from chatbot import lua
 from chatbot.llm import router_state
+from statestore import policy
 
 Clock = Callable[[], float]
 
@@ -72,7 +73,7 @@ async def take(buckets: Sequence[Bucket], *, clock: Clock = time.time) -> Verdic
         allowed, wait = await router_state.run_script(redis, _TAKE, keys, args)
         return Verdict(bool(allowed), 0.0 if allowed else math.ceil(float(wait) * 1000) / 1000)
 
-    return await router_state.shared(
+    return await policy.shared(
         "bucket", on_redis, lambda: take_in_memory(router_state.memory("buckets"), buckets, now)
     )
 

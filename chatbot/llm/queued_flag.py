@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from chatbot.llm import router_state
 from chatbot.models import QueuedQuestion
+from statestore import policy
 
 # Set in the fallback step's detail when the question is queued for a model's answer.
 QUEUED_FLAG = "queued_for_answer"
@@ -38,7 +39,7 @@ async def _set(waiting: bool) -> None:
     async def on_redis(redis: aioredis.Redis) -> None:
         await redis.set(router_state.key("queued-pending"), "1" if waiting else "0", ex=_TTL_S)
 
-    await router_state.shared(
+    await policy.shared(
         "pending", on_redis, lambda: router_state.memory("pending").update(set=waiting)
     )
 
@@ -58,7 +59,7 @@ async def marked() -> bool | None:
         value = await redis.get(router_state.key("queued-pending"))
         return None if value is None else value == "1"  # the client decodes responses
 
-    return await router_state.shared(
+    return await policy.shared(
         "pending", on_redis, lambda: router_state.memory("pending").get("set")
     )
 

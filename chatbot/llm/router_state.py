@@ -8,7 +8,6 @@ Memory state is statestore's, so resetting shared state (tests that switch backe
 router state afresh too."""
 
 import hashlib
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -16,23 +15,10 @@ from django.conf import settings
 from redis.exceptions import NoScriptError
 
 from statestore import policy
-from statestore.policy import via_redis
 
 T = TypeVar("T")
 
 _sha: dict[str, str] = {}
-
-
-async def shared(
-    store_name: str,
-    on_redis: Callable[[aioredis.Redis], Awaitable[T]],
-    in_memory: Callable[[], T],
-) -> T:
-    """`on_redis` when REDIS_URL is set and Redis answers, else `in_memory` (the same rules on
-    this process's memory; statestore.policy.via_redis keeps the outage policy)."""
-    if not settings.REDIS_URL:
-        return in_memory()
-    return await via_redis(store_name, on_redis, in_memory)
 
 
 def memory(namespace: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import datetime as dt
 import redis.asyncio as aioredis
 
 from chatbot.llm import router_state
+from statestore import policy
 
 _TTL_S = 3 * 86400
 
@@ -33,7 +34,7 @@ async def add(cost: float, *, now: dt.datetime | None = None) -> None:
         totals = router_state.memory("spend")
         totals[day] = totals.get(day, 0.0) + cost
 
-    await router_state.shared("spend", on_redis, in_memory)
+    await policy.shared("spend", on_redis, in_memory)
 
 
 async def spent(*, now: dt.datetime | None = None) -> float:
@@ -42,7 +43,7 @@ async def spent(*, now: dt.datetime | None = None) -> float:
     async def on_redis(redis: aioredis.Redis) -> float:
         return float(await redis.get(router_state.key("spend", day)) or 0.0)
 
-    return await router_state.shared(
+    return await policy.shared(
         "spend", on_redis, lambda: float(router_state.memory("spend").get(day, 0.0))
     )
 
