@@ -121,7 +121,7 @@ class RedisState:
             return True
 
         async def on_redis(redis: aioredis.Redis) -> bool:
-            return bool(await redis.eval(_EXTEND, 1, self._key(key), holder, int(ttl_s * 1000)))
+            return bool(await _EXTEND(redis, [self._key(key)], [holder, int(ttl_s * 1000)]))
 
         return await via_redis("claim", on_redis, instead, url=self._url)
 
@@ -164,7 +164,9 @@ class RedisState:
         )
 
 
-_EXTEND = lua.script("claim_extend")
+_EXTEND = lua.Script("claim_extend")
+# Plain EVAL inside the release pipeline: a registered script there makes redis-py send SCRIPT
+# EXISTS before every execute, one more round trip per answer.
 _RELEASE = lua.script("claim_release")
 
 

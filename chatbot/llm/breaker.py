@@ -60,9 +60,9 @@ class BreakerState:
     closes: int
 
 
-_ALLOW = lua.script("breaker_window", "breaker_allow")
-_RECORD = lua.script("breaker_window", "breaker_record")
-_TRIP = lua.script("breaker_trip")
+_ALLOW = lua.Script("breaker_window", "breaker_allow")
+_RECORD = lua.Script("breaker_window", "breaker_record")
+_TRIP = lua.Script("breaker_trip")
 
 
 def trip_in_memory(fields: dict[str, Any], opened_at: float) -> str:
@@ -220,8 +220,8 @@ class Breakers:
         ]
 
         async def on_redis(redis: aioredis.Redis) -> Permit:
-            allowed, probe, retry_at, throttled = await router_state.run_script(
-                redis, _ALLOW, [router_state.key("breaker", name)], args
+            allowed, probe, retry_at, throttled = await _ALLOW(
+                redis, [router_state.key("breaker", name)], args
             )
             return Permit(bool(allowed), bool(probe), float(retry_at), bool(throttled))
 
@@ -243,9 +243,7 @@ class Breakers:
         ]
 
         async def on_redis(redis: aioredis.Redis) -> str:
-            return await router_state.run_script(
-                redis, _RECORD, [router_state.key("breaker", name)], args
-            )
+            return await _RECORD(redis, [router_state.key("breaker", name)], args)
 
         return await policy.shared(
             "breaker", on_redis, lambda: record_in_memory(self._fields(name), p, now, ok)
@@ -259,9 +257,7 @@ class Breakers:
         opened_at = self.clock() + p.unreachable_cooldown_s - p.cooldown_s
 
         async def on_redis(redis: aioredis.Redis) -> str:
-            return await router_state.run_script(
-                redis, _TRIP, [router_state.key("breaker", name)], [opened_at]
-            )
+            return await _TRIP(redis, [router_state.key("breaker", name)], [opened_at])
 
         return await policy.shared(
             "breaker", on_redis, lambda: trip_in_memory(self._fields(name), opened_at)

@@ -34,7 +34,7 @@ class Verdict:
     retry_after_s: float = 0.0
 
 
-_TAKE = lua.script("bucket_take")
+_TAKE = lua.Script("bucket_take")
 
 
 def take_in_memory(
@@ -70,7 +70,7 @@ async def take(buckets: Sequence[Bucket], *, clock: Clock = time.time) -> Verdic
         args += [b.capacity, b.refill_per_s, b.cost]
 
     async def on_redis(redis: aioredis.Redis) -> Verdict:
-        allowed, wait = await router_state.run_script(redis, _TAKE, keys, args)
+        allowed, wait = await _TAKE(redis, keys, args)
         return Verdict(bool(allowed), 0.0 if allowed else math.ceil(float(wait) * 1000) / 1000)
 
     return await policy.shared(

@@ -1,11 +1,16 @@
 """Circuit breaker and throttling rules with a fake clock, against memory and the real Redis
 alike."""
 
+import hashlib
 import random
 
 import pytest
+import redis
 
+from chatbot import shared_state as shared_state_module
+from chatbot.llm import breaker
 from chatbot.llm.breaker import BreakerPolicy, Breakers
+from chatbot.shared_state import shared_state
 
 POLICY = BreakerPolicy(min_calls=10, window_s=60, cooldown_s=30, half_open_probes=5)
 
@@ -194,3 +199,26 @@ async def test_a_trip_opens_at_once_with_the_short_unreachable_cooldown(backend,
     assert (await breakers.allow("tier:a")).probe
     assert await breakers.record("tier:a", True) == "closed", "two of five probes succeed"
     assert (await breakers.snapshot("tier:a")).opens == 1
+
+
+async def test_scripts_are_loaded_again_on_a_server_that_lost_them(own_redis, clock):
+    """A Redis that restarted empty or flushed its scripts answers NOSCRIPT: the script is
+    loaded again and the call counts, for the router's breakers and the answers' claims alike."""
+    breakers = Breakers(POLICY, clock, Draws())
+    await run(breakers, "tier:a", ok=0, failed=5)
+    assert (await breakers.allow("tier:a")).allowed
+    claims = shared_state()
+    assert await claims.claim("answer:1", 5, holder="me")
+    assert await claims.extend("answer:1", "me", 5)
+    server = redis.Redis.from_url(own_redis.url)
+    sources = [breaker._RECORD.source, breaker._ALLOW.source, shared_state_module._EXTEND.source]
+    shas = [hashlib.sha1(s.encode()).hexdigest() for s in sources]
+    assert server.script_exists(*shas) == [True, True, True]
+    server.script_flush()
+    assert server.script_exists(*shas) == [False, False, False]
+
+    assert await run(breakers, "tier:a", ok=0, failed=5) == ["opened"], "all ten failures count"
+    assert not (await breakers.allow("tier:a")).allowed
+    assert await claims.extend("answer:1", "me", 5)
+    assert not await claims.extend("answer:1", "someone else", 5)
+    assert server.script_exists(*shas) == [True, True, True]
