@@ -13,7 +13,6 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs the app registry)
 
 from chatbot.answering import hand_over_running_answers  # noqa: E402
-from chatbot.embedded.sqlite_checkpoints import start_checkpointer  # noqa: E402
 from chatbot.ops.warmup import warm_up_in_background  # noqa: E402
 from chatbot.proxy import ForwardedClientMiddleware  # noqa: E402
 from chatbot.routing import websocket_urlpatterns  # noqa: E402
@@ -42,7 +41,6 @@ def hand_over_on_daphne_shutdown() -> None:
 
 
 warm_up_in_background()
-start_checkpointer()
 hand_over_on_daphne_shutdown()
 
 application = ForwardedClientMiddleware(

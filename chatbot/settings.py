@@ -147,10 +147,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 
-# The serving process checkpoints SQLite's WAL on a thread of its own this often (seconds), not
-# inside whichever commit crossed SQLite's 1000-page mark; 0 leaves it to SQLite.
-SQLITE_CHECKPOINT_INTERVAL_S = env.float("SQLITE_CHECKPOINT_INTERVAL_S", default=1.0)
-
 REDIS_URL = env.str("REDIS_URL", default="")
 # Longest wait for Redis to connect or answer one command, and how long shared state goes
 # without asking it after it did not answer: a Redis that hangs costs one timeout per interval,

@@ -1,2 +1,2 @@
-"""What only the embedded default needs (one process, SQLite, no Redis): SQLite's WAL
-checkpoints off the visitors' commits, and an in-process channel layer fit for serving."""
+"""What only the embedded default needs (one process, SQLite, no Redis): an in-process channel
+layer fit for serving."""
