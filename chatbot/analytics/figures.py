@@ -193,13 +193,16 @@ class Deflection:
 def deflection(scope: Scope) -> Deflection:
     """A conversation is deflected when every visitor message got an FAQ or cache answer, no
     model was called and no person was involved (no handoff, no agent message)."""
-    asked = per_conversation(scope).filter(visitor_messages__gt=0)
+    deflected = Q(handoff_reason="", agent_messages=0, deflected_messages=F("visitor_messages"))
+    asked = (
+        per_conversation(scope)
+        .filter(visitor_messages__gt=0)
+        .aggregate(conversations=Count("pk"), deflected=Count("pk", filter=deflected))
+    )
     questions = scope.questions()
     return Deflection(
-        conversations=asked.count(),
-        deflected=asked.filter(
-            handoff_reason="", agent_messages=0, deflected_messages=F("visitor_messages")
-        ).count(),
+        conversations=asked["conversations"],
+        deflected=asked["deflected"],
         visitor_messages=questions.count(),
         deflected_messages=questions.filter(
             reply__source__in=DEFLECTING_SOURCES, reply__llm_called=False
