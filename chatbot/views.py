@@ -11,11 +11,11 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from chatbot import csp_reports
 from chatbot.appearance import appearance_from, embed_snippet
 from chatbot.handoff.models import AgentProfile
 from chatbot.proactive import greeting_for
-from chatbot.ratelimit import ClientAction, client_allowed, request_client_ip
+from chatbot.security import csp_reports
+from chatbot.security.ratelimit import ClientAction, client_allowed, request_client_ip
 from chatbot.visitor_copy import normalise_locale
 
 MAX_PATH_CHARS = 500
