@@ -218,7 +218,7 @@ class Feedback(models.Model):
 
 class PageGreeting(models.Model):
     """A proactive greeting and suggested questions for the pages whose path matches
-    `path_pattern`; the first active match in `order` wins (chatbot.proactive)."""
+    `path_pattern`; the first active match in `order` wins (chatbot.widget_config.proactive)."""
 
     path_pattern = models.CharField(
         max_length=200,

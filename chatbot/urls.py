@@ -4,17 +4,19 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from chatbot import llm_admin, views, views_console
+from chatbot import llm_admin, views_console
 from chatbot.analytics import views as analytics_views
 from chatbot.attachments import views as attachment_views
 from chatbot.ops import health, metrics_view
+from chatbot.security import csp_reports
+from chatbot.widget_config import views
 from knowledge import views as knowledge_views
 
 urlpatterns = [
     path("", views.demo_store, name="demo-store"),
     path("widget/greeting", views.widget_greeting, name="widget-greeting"),
     path("agents/<int:user_id>/avatar", views.agent_avatar, name="agent-avatar"),
-    path("csp-report/", views.csp_report, name="csp-report"),
+    path("csp-report/", csp_reports.csp_report, name="csp-report"),
     path("admin/widget-preview/", views.widget_preview, name="widget-preview"),
     # Browsers ask for /favicon.ico on every page that names none (the admin's pages): a 404
     # in every log otherwise.
