@@ -4,9 +4,10 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from chatbot import llm_admin, views_console
+from chatbot import llm_admin
 from chatbot.analytics import views as analytics_views
 from chatbot.attachments import views as attachment_views
+from chatbot.handoff import views as console_views
 from chatbot.ops import health, metrics_view
 from chatbot.security import csp_reports
 from chatbot.widget_config import views
@@ -37,7 +38,7 @@ urlpatterns = [
     path("admin/matching-quality/", knowledge_views.matching_quality, name="matching-quality"),
     path("help/<int:pk>/", knowledge_views.help_article, name="help-article"),
     path("admin/", admin.site.urls),
-    path("console/", views_console.console, name="console"),
+    path("console/", console_views.console, name="console"),
     path("console/", include("chatbot.inbox.urls")),
     path(
         "console/login/",
@@ -53,7 +54,7 @@ urlpatterns = [
     ),
     path(
         "console/messages/<int:message_id>/faq-draft/",
-        views_console.faq_draft,
+        console_views.faq_draft,
         name="console-faq-draft",
     ),
 ]

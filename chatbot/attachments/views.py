@@ -24,6 +24,7 @@ from chatbot.attachments.services import (
     visitor_attachment_store,
 )
 from chatbot.handoff.errors import HandoffError
+from chatbot.handoff.views import agent_required
 from chatbot.inbox import visitor
 from chatbot.models import Attachment
 from chatbot.protocol import retry_after_s
@@ -33,7 +34,6 @@ from chatbot.security.ratelimit import (
     request_client_ip,
     visitor_message_allowed,
 )
-from chatbot.views_console import agent_required
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Room for the multipart framing and the other fields around the file.
