@@ -4,11 +4,10 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from chatbot import llm_admin
 from chatbot.analytics import views as analytics_views
 from chatbot.attachments import views as attachment_views
 from chatbot.handoff import views as console_views
-from chatbot.ops import health, metrics_view
+from chatbot.ops import health, metrics_view, router_status
 from chatbot.security import csp_reports
 from chatbot.widget_config import views
 from knowledge import views as knowledge_views
@@ -33,7 +32,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("readyz/models", health.readyz_models, name="readyz-models"),
     path("metrics", metrics_view.metrics_view, name="metrics"),
-    path("admin/llm-router/", llm_admin.router_status, name="llm-router-status"),
+    path("admin/llm-router/", router_status.router_status, name="llm-router-status"),
     path("admin/analytics/", analytics_views.analytics_dashboard, name="admin-analytics"),
     path("admin/matching-quality/", knowledge_views.matching_quality, name="matching-quality"),
     path("help/<int:pk>/", knowledge_views.help_article, name="help-article"),
