@@ -20,7 +20,6 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from chatbot import answer_facts
-from chatbot.appearance import PREVIEW_FIELDS, embed_snippet
 from chatbot.attachments import files
 from chatbot.handoff.models import AgentNote, AgentProfile, AssignmentEvent, LeftMessage
 from chatbot.handoff.selectors import agent_name
@@ -34,6 +33,7 @@ from chatbot.models import (
     WidgetAppearance,
 )
 from chatbot.privacy import services as privacy
+from chatbot.widget_config.appearance import PREVIEW_FIELDS, embed_snippet
 
 
 def _value(value: Any) -> str:

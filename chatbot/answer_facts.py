@@ -8,7 +8,7 @@ from typing import Any
 from chatbot.llm.failure_kind import Kind
 from chatbot.llm.queued_flag import promised
 from chatbot.outcomes import Decision, Source
-from chatbot.ratelimit import LIMITED_DECISIONS
+from chatbot.security.ratelimit import LIMITED_DECISIONS
 
 # Steps that show a model was reachable, or that a limit rather than the models kept the stage
 # from asking.

@@ -14,9 +14,9 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs
 
 from chatbot.answering import hand_over_running_answers  # noqa: E402
 from chatbot.ops.warmup import warm_up_in_background  # noqa: E402
-from chatbot.proxy import ForwardedClientMiddleware  # noqa: E402
 from chatbot.routing import websocket_urlpatterns  # noqa: E402
-from chatbot.security import chat_origin_validator  # noqa: E402
+from chatbot.security.origins import chat_origin_validator  # noqa: E402
+from chatbot.security.proxy import ForwardedClientMiddleware  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

@@ -218,7 +218,7 @@ class Feedback(models.Model):
 
 class PageGreeting(models.Model):
     """A proactive greeting and suggested questions for the pages whose path matches
-    `path_pattern`; the first active match in `order` wins (chatbot.proactive)."""
+    `path_pattern`; the first active match in `order` wins (chatbot.widget_config.proactive)."""
 
     path_pattern = models.CharField(
         max_length=200,
@@ -304,8 +304,9 @@ class WidgetAppearance(models.Model):
 
 
 class CspReport(models.Model):
-    """A Content-Security-Policy violation a browser reported (chatbot.csp_reports): one row per
-    distinct violation, counted, so a page that breaks the policy on every load is one row."""
+    """A Content-Security-Policy violation a browser reported (chatbot.security.csp_reports): one
+    row per distinct violation, counted, so a page that breaks the policy on every load is one
+    row."""
 
     document_uri = models.CharField(max_length=500)
     directive = models.CharField(max_length=100)  # the effective (else the violated) directive

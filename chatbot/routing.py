@@ -6,7 +6,7 @@ from django.urls import path
 
 from chatbot.consumers.agent import AgentConsumer
 from chatbot.consumers.chat import ChatConsumer
-from chatbot.security import SameOriginValidator
+from chatbot.security.origins import SameOriginValidator
 
 websocket_urlpatterns = [
     path("ws/chat/", ChatConsumer.as_asgi()),

@@ -55,8 +55,8 @@ CONTENT_SECURITY_POLICY = {
 }
 # Where browsers report violations of the policy (the `report-uri` directive, and `report-to
 # csp` with the Reporting-Endpoints header for the Reporting API): this server's /csp-report/,
-# which keeps them (chatbot.csp_reports: each at most CONTENT_SECURITY_REPORT_MAX_BYTES, at
-# most CONTENT_SECURITY_REPORTS_MAX_ROWS distinct ones), or an external collector's URL.
+# which keeps them (chatbot.security.csp_reports: each at most CONTENT_SECURITY_REPORT_MAX_BYTES,
+# at most CONTENT_SECURITY_REPORTS_MAX_ROWS distinct ones), or an external collector's URL.
 # Empty: no reporting.
 CONTENT_SECURITY_REPORT_URI = env.str("CONTENT_SECURITY_REPORT_URI", default="/csp-report/")
 CONTENT_SECURITY_REPORT_MAX_BYTES = env.int("CONTENT_SECURITY_REPORT_MAX_BYTES", default=8192)
@@ -103,7 +103,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "chatbot.csp_reports.reporting_endpoints_middleware",
+    "chatbot.security.csp_reports.reporting_endpoints_middleware",
     "csp.middleware.CSPMiddleware",
 ]
 
@@ -276,8 +276,9 @@ CHAT_ATTACHMENT_SCANNER = env.str("CHAT_ATTACHMENT_SCANNER", default="")
 # --- Chat -----------------------------------------------------------------------------------
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=4000)
 CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=16384)
-# The secret the embedding site signs its logged-in users' ids with (HMAC-SHA256; chatbot.identity,
-# docs/widget.md, "Logged-in visitors"). Empty: identity claims are ignored.
+# The secret the embedding site signs its logged-in users' ids with (HMAC-SHA256;
+# chatbot.security.identity, docs/widget.md, "Logged-in visitors"). Empty: identity claims are
+# ignored.
 CHAT_IDENTITY_SECRET = env.str("CHAT_IDENTITY_SECRET", default="")
 # Answer pipeline stages, cheapest first; each answers or passes. Later stages plug in here.
 CHAT_PIPELINE_STAGES = env.list("CHAT_PIPELINE_STAGES", default=["faq", "cache", "llm", "fallback"])
@@ -548,18 +549,20 @@ LLM_DAILY_BUDGET_USD = env.float("LLM_DAILY_BUDGET_USD", default=0.0)
 LLM_QUEUE_UNANSWERED = env.bool("LLM_QUEUE_UNANSWERED", default=True)
 LLM_QUEUED_ANSWER_MAX_AGE_H = env.float("LLM_QUEUED_ANSWER_MAX_AGE_H", default=24.0)
 ROUTER_STATE_PREFIX = env.str("ROUTER_STATE_PREFIX", default="chatbot:router")
-# Per-visitor message rate (chatbot.ratelimit): a token bucket per conversation.
+# Per-visitor message rate (chatbot.security.ratelimit): a token bucket per conversation.
 CHAT_VISITOR_MESSAGES_PER_MINUTE = env.float("CHAT_VISITOR_MESSAGES_PER_MINUTE", default=10.0)
 CHAT_VISITOR_MESSAGE_BURST = env.int("CHAT_VISITOR_MESSAGE_BURST", default=5)
-# Per-client limits (chatbot.ratelimit, docs/security.md "Abuse limits"): "per minute/burst" for
-# each action, keyed on the client's IP address. Generous enough for an office behind one NAT.
+# Per-client limits (chatbot.security.ratelimit, docs/security.md "Abuse limits"): "per
+# minute/burst" for each action, keyed on the client's IP address. Generous enough for an office
+# behind one NAT.
 _CLIENT_LIMITS_DEFAULT = {
     "connect": "60/30",
     "conversation": "20/10",
     "message": "60/20",
     "handoff": "6/3",
     "model": "30/10",
-    # Content-Security-Policy violation reports (chatbot.csp_reports): a page load may send a few.
+    # Content-Security-Policy violation reports (chatbot.security.csp_reports): a page load may
+    # send a few.
     "csp_report": "30/10",
 }
 CHAT_CLIENT_LIMITS = {

@@ -1,5 +1,5 @@
 """Celery tasks of the conversation core: answering queued questions once a model is back, and
-re-embedding after an embedding model change (`reembed`, chatbot.reembedding). How a queued
+re-embedding after an embedding model change (`reembed`, chatbot.ops.reembedding). How a queued
 question is kept, kicked and answered once: docs/llm.md, "Rule templates and queued answers"."""
 
 import asyncio
@@ -23,12 +23,12 @@ from chatbot.llm import queued_flag
 from chatbot.llm.client import clients_close
 from chatbot.llm.signals import model_recovered
 from chatbot.models import Conversation, Message, QueuedQuestion
+from chatbot.ops.reembedding import embeddings_reembed
 from chatbot.outcomes import Source
 from chatbot.pipeline.base import Turn
 from chatbot.pipeline.llm_stage import LLMStage
 from chatbot.pipeline.registry import queued_answers_stage
 from chatbot.realtime import publish
-from chatbot.reembedding import embeddings_reembed
 from chatbot.shared_state import claim_held
 
 logger = logging.getLogger(__name__)

@@ -4,17 +4,19 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from chatbot import llm_admin, views, views_console
 from chatbot.analytics import views as analytics_views
 from chatbot.attachments import views as attachment_views
-from chatbot.ops import health, metrics_view
+from chatbot.handoff import views as console_views
+from chatbot.ops import health, metrics_view, router_status
+from chatbot.security import csp_reports
+from chatbot.widget_config import views
 from knowledge import views as knowledge_views
 
 urlpatterns = [
     path("", views.demo_store, name="demo-store"),
     path("widget/greeting", views.widget_greeting, name="widget-greeting"),
     path("agents/<int:user_id>/avatar", views.agent_avatar, name="agent-avatar"),
-    path("csp-report/", views.csp_report, name="csp-report"),
+    path("csp-report/", csp_reports.csp_report, name="csp-report"),
     path("admin/widget-preview/", views.widget_preview, name="widget-preview"),
     # Browsers ask for /favicon.ico on every page that names none (the admin's pages): a 404
     # in every log otherwise.
@@ -30,12 +32,12 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("readyz/models", health.readyz_models, name="readyz-models"),
     path("metrics", metrics_view.metrics_view, name="metrics"),
-    path("admin/llm-router/", llm_admin.router_status, name="llm-router-status"),
+    path("admin/llm-router/", router_status.router_status, name="llm-router-status"),
     path("admin/analytics/", analytics_views.analytics_dashboard, name="admin-analytics"),
     path("admin/matching-quality/", knowledge_views.matching_quality, name="matching-quality"),
     path("help/<int:pk>/", knowledge_views.help_article, name="help-article"),
     path("admin/", admin.site.urls),
-    path("console/", views_console.console, name="console"),
+    path("console/", console_views.console, name="console"),
     path("console/", include("chatbot.inbox.urls")),
     path(
         "console/login/",
@@ -51,7 +53,7 @@ urlpatterns = [
     ),
     path(
         "console/messages/<int:message_id>/faq-draft/",
-        views_console.faq_draft,
+        console_views.faq_draft,
         name="console-faq-draft",
     ),
 ]

@@ -194,9 +194,9 @@ async def close_model_clients() -> AsyncIterator[None]:
 @pytest.fixture(autouse=True)
 def _fresh_shared_state() -> None:
     """Each test starts with empty caches and per-process indexes, as the database does."""
-    from chatbot import proactive
     from chatbot.cache.index import reset_index as reset_cache_index
     from chatbot.shared_state import reset_shared_state
+    from chatbot.widget_config import proactive
     from knowledge.content_version import knowledge_version_forget
     from knowledge.documents.indexing import reset_chunk_index
     from knowledge.index import reset_index as reset_faq_index

@@ -24,16 +24,16 @@ from chatbot.attachments.services import (
     visitor_attachment_store,
 )
 from chatbot.handoff.errors import HandoffError
+from chatbot.handoff.views import agent_required
 from chatbot.inbox import visitor
 from chatbot.models import Attachment
 from chatbot.protocol import retry_after_s
-from chatbot.ratelimit import (
+from chatbot.security.ratelimit import (
     ClientAction,
     client_allowed,
     request_client_ip,
     visitor_message_allowed,
 )
-from chatbot.views_console import agent_required
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Room for the multipart framing and the other fields around the file.
@@ -99,7 +99,8 @@ def visitor_upload(request: HttpRequest) -> HttpResponse:
         return _error(request, "invalid", locale)
     client = request_client_ip(request)
     # A signed-in visitor's conversation takes their signature too, as on the socket
-    # (chatbot.identity): its token alone is not enough once it belongs to a verified user.
+    # (chatbot.security.identity): its token alone is not enough once it belongs to a verified
+    # user.
     identity = visitor.context_from_query(
         request.POST.dict(), user_agent="", identity_secret=settings.CHAT_IDENTITY_SECRET
     ).identity

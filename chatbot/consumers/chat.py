@@ -34,7 +34,12 @@ from chatbot.protocol import (
     RetryFrame,
     error_frame,
 )
-from chatbot.ratelimit import ClientAction, client_allowed, client_ip, visitor_message_allowed
+from chatbot.security.ratelimit import (
+    ClientAction,
+    client_allowed,
+    client_ip,
+    visitor_message_allowed,
+)
 from chatbot.shared_state import shared_state
 
 FORBIDDEN_CLOSE_CODE = 4403

@@ -161,8 +161,9 @@ class VisitorContext(models.Model):
     time_zone = models.CharField(max_length=64, blank=True, default="")
     # A JSON object of strings, as text: shown with textContent only, never as HTML.
     attributes = models.TextField(blank=True, default="{}")
-    # The embedding site's user, only when its signature matched (chatbot.identity): their
-    # conversations open on any device. The name and email only when the signature covered them.
+    # The embedding site's user, only when its signature matched (chatbot.security.identity):
+    # their conversations open on any device. The name and email only when the signature covered
+    # them.
     verified_user_id = models.CharField(max_length=128, blank=True, default="", db_index=True)
     verified_name = models.CharField(max_length=100, blank=True, default="")
     verified_email = models.CharField(max_length=254, blank=True, default="")

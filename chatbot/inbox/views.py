@@ -18,12 +18,12 @@ from django.views.decorators.http import require_GET, require_http_methods
 from chatbot.audit.services import Action as AuditAction
 from chatbot.audit.services import audit_record
 from chatbot.handoff.selectors import AGENTS_GROUP, agent_name
+from chatbot.handoff.views import agent_required
 from chatbot.inbox import exports, reports, services, visitor
 from chatbot.inbox.models import Label, SavedView
 from chatbot.inbox.search import Filters, conversations_find
 from chatbot.inbox.search import conversation_labels as conversation_labels_by_id
 from chatbot.models import Conversation
-from chatbot.views_console import agent_required
 
 DEFAULT_RANGE_DAYS = 7
 

@@ -18,9 +18,9 @@ from django.db.models import F, Q
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
-from chatbot.identity import Identity, identity_verify
 from chatbot.inbox.models import VisitorContext
 from chatbot.models import Conversation, Message
+from chatbot.security.identity import Identity, identity_verify
 
 URL_MAX_CHARS = 1000
 USER_AGENT_MAX_CHARS = 500

@@ -21,7 +21,8 @@ class Turn:
     text: str
     locale: str = "en"
     history: tuple[HistoryItem, ...] = field(default_factory=tuple)
-    # Who asked (chatbot.ratelimit.client_ip), for per-client model limits; "" when unknown.
+    # Who asked (chatbot.security.ratelimit.client_ip), for per-client model limits; "" when
+    # unknown.
     client: str = ""
 
 

@@ -19,7 +19,7 @@ from chatbot.llm.queued_flag import QUEUED_FLAG
 from chatbot.observability.logs import describe_error
 from chatbot.outcomes import Decision, Source
 from chatbot.pipeline.base import Answer, Turn
-from chatbot.ratelimit import LIMITED_DECISIONS
+from chatbot.security.ratelimit import LIMITED_DECISIONS
 from knowledge.models import RuleTemplate
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
-from chatbot import metrics, ratelimit, visitor_copy
+from chatbot import metrics, visitor_copy
 from chatbot.answer_trace import Trace, TraceStep
 from chatbot.llm.prompt import build_messages
 from chatbot.llm.router import Router
@@ -23,6 +23,7 @@ from chatbot.pipeline.grounding import (
 )
 from chatbot.pipeline.output_filter import OutputCheck
 from chatbot.realtime import publish
+from chatbot.security import ratelimit
 from knowledge.documents.instructions import looks_like_instructions
 from knowledge.documents.types import Passage, Retrieval
 

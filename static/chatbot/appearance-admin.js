@@ -6,7 +6,7 @@
   var snippet = document.getElementById("embed-snippet-text");
   var form = frame && frame.closest("form");
   if (!form) return;
-  var FIELDS = frame.getAttribute("data-fields").split(" "); // chatbot.appearance.PREVIEW_FIELDS
+  var FIELDS = frame.getAttribute("data-fields").split(" "); // chatbot.widget_config.appearance.PREVIEW_FIELDS
   var timer = null;
 
   function query() {

@@ -320,7 +320,7 @@
       facts.appendChild(el("dd", null, T("unknownVisitor")));
       return;
     }
-    // Only what the site's signature vouched for reaches here (chatbot.identity).
+    // Only what the site's signature vouched for reaches here (chatbot.security.identity).
     if (v.identity && v.identity.verified) {
       fact(facts, T("verifiedUser"), v.identity.user_id);
       fact(facts, T("name"), v.identity.name);

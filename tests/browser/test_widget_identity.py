@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect
 
-from chatbot.identity import identity_signature
+from chatbot.security.identity import identity_signature
 from tests.browser.conftest import checked_page
 from tests.servers import create_agent, daphne, manage, migrated, server_env
 
@@ -20,7 +20,7 @@ PASSWORD = "pw-ann-4412"
 READY = "() => window.__chatbotWidget && window.__chatbotWidget.state().ready"
 # An earlier, closed conversation of the same signed-in user, from some other device.
 SEED = """
-from chatbot.identity import Identity
+from chatbot.security.identity import Identity
 from chatbot.inbox import visitor
 from chatbot.models import Conversation, Message
 old = Conversation.objects.create(public_id="older-one", status="closed")

@@ -13,7 +13,7 @@ from channels.testing import WebsocketCommunicator
 
 from chatbot.asgi import application
 from chatbot.models import Conversation
-from chatbot.ratelimit import client_ip
+from chatbot.security.ratelimit import client_ip
 from tests.conftest import ORIGIN, Client
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("settle")]

@@ -11,10 +11,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from chatbot import services
-from chatbot.identity import Identity, identity_signature, identity_verify
 from chatbot.inbox import visitor
 from chatbot.inbox.models import VisitorContext
 from chatbot.models import Conversation
+from chatbot.security.identity import Identity, identity_signature, identity_verify
 from tests.conftest import chat_socket
 from tests.handoff.conftest import make_agent
 

@@ -23,12 +23,12 @@ from chatbot.cache.pii import personal_masked
 from chatbot.handoff import assignment
 from chatbot.handoff import services as handoff
 from chatbot.handoff.models import AgentNote, LeftMessage, TranscriptEmail
-from chatbot.identity import Identity
 from chatbot.inbox import visitor
 from chatbot.inbox.models import VisitorContext
 from chatbot.models import Attachment, Conversation, Feedback, Message
 from chatbot.privacy import services
 from chatbot.privacy.tasks import retention_run
+from chatbot.security.identity import Identity
 from knowledge.models import FAQ, NegativeExample
 from tests.handoff.conftest import make_agent
 

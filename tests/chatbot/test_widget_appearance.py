@@ -8,8 +8,8 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
-from chatbot.appearance import appearance_from, embed_snippet
 from chatbot.models import WidgetAppearance
+from chatbot.widget_config.appearance import appearance_from, embed_snippet
 
 pytestmark = pytest.mark.django_db
 

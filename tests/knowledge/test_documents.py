@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 
 from chatbot.management.commands.load_demo import Command as LoadDemo
-from chatbot.reembedding import embeddings_reembed
+from chatbot.ops.reembedding import embeddings_reembed
 from knowledge import content_version, selectors, services, tasks
 from knowledge.documents.indexing import (
     chunk_model_index_name,

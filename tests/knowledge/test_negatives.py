@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from chatbot import answering
 from chatbot.models import Message
-from chatbot.reembedding import embeddings_reembed
+from chatbot.ops.reembedding import embeddings_reembed
 from knowledge import services
 from knowledge.embeddings import get_embedder
 from knowledge.models import FAQ, NegativeExample

@@ -4,7 +4,7 @@ import pytest
 
 from chatbot.llm.limits import Bucket, per_minute, take
 from chatbot.outcomes import Decision
-from chatbot.ratelimit import (
+from chatbot.security.ratelimit import (
     ClientAction,
     client_allowed,
     model_call_allowed,

@@ -14,7 +14,7 @@ from chatbot.llm.limits import per_minute, take
 from chatbot.llm.router import Router, RouterPolicy
 from chatbot.llm.simulator import default_answer
 from chatbot.llm.tiers import parse_tiers
-from chatbot.ratelimit import visitor_message_allowed
+from chatbot.security.ratelimit import visitor_message_allowed
 from statestore import policy
 from tests.llm.conftest import tier_config
 from tests.llm.test_router import FAST_RETRIES, SIMPLE, ask

@@ -9,7 +9,7 @@ import pytest
 
 from chatbot.celery import app as celery_app
 from chatbot.ops import production
-from chatbot.proxy import ForwardedClientMiddleware
+from chatbot.security.proxy import ForwardedClientMiddleware
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from chatbot.reembedding import embeddings_reembed
+from chatbot.ops.reembedding import embeddings_reembed
 from chatbot.tasks import reembed
 from knowledge.embeddings import get_embedder
 from knowledge.services import ReembedProgress

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 
-from chatbot.ratelimit import client_ip
+from chatbot.security.ratelimit import client_ip
 
 
 class ForwardedClientMiddleware:

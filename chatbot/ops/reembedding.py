@@ -2,8 +2,8 @@
 FAQ paraphrases are embedded again, batch by batch, and documents with chunks of another model
 are indexed again, one at a time; cached answers of another model are dropped
 (`entries_drop_other_models` says why). Until then the FAQ stage searches only the paraphrases
-the configured model embedded. Here, in the project's wiring, because it writes to the FAQ store
-and to the answer cache, and `knowledge` never imports `chatbot`."""
+the configured model embedded. Operators start it (`manage.py reembed`); in `chatbot`, not
+`knowledge`, because it writes to the FAQ store and to the answer cache."""
 
 from collections.abc import Callable
 from dataclasses import dataclass

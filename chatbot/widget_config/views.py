@@ -1,22 +1,19 @@
-from asgiref.sync import async_to_sync
+"""The widget's HTTP side: the demo store, a page's greeting, the admin's preview, agent photos."""
+
 from csp.constants import SELF
 from csp.decorators import csp_replace, csp_update
-from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.clickjacking import xframe_options_sameorigin
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
-from chatbot import csp_reports
-from chatbot.appearance import appearance_from, embed_snippet
 from chatbot.handoff.models import AgentProfile
-from chatbot.proactive import greeting_for
-from chatbot.ratelimit import ClientAction, client_allowed, request_client_ip
 from chatbot.visitor_copy import normalise_locale
+from chatbot.widget_config.appearance import appearance_from, embed_snippet
+from chatbot.widget_config.proactive import greeting_for
 
 MAX_PATH_CHARS = 500
 
@@ -56,28 +53,6 @@ def widget_preview(request: HttpRequest) -> HttpResponse:
             "snippet": embed_snippet(appearance, server=server),
         },
     )
-
-
-@csrf_exempt  # browsers post reports without cookies or a token
-@require_POST
-def csp_report(request: HttpRequest) -> HttpResponse:
-    """Where browsers report what the Content-Security-Policy blocked: per-client rate limited
-    (`csp_report` in CHAT_CLIENT_LIMITS), bodies over CONTENT_SECURITY_REPORT_MAX_BYTES refused
-    unread, answered 204 whatever they hold."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > settings.CONTENT_SECURITY_REPORT_MAX_BYTES:
-        return HttpResponse(status=413)
-    allowed, _ = async_to_sync(client_allowed)(request_client_ip(request), ClientAction.CSP_REPORT)
-    if not allowed:
-        return HttpResponse(status=429)
-    raw = request.read(settings.CONTENT_SECURITY_REPORT_MAX_BYTES + 1)
-    if len(raw) > settings.CONTENT_SECURITY_REPORT_MAX_BYTES:  # no Content-Length, or a wrong one
-        return HttpResponse(status=413)
-    csp_reports.violations_record(violations=csp_reports.violations_parse(raw))
-    return HttpResponse(status=204)
 
 
 @require_GET

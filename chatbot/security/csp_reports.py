@@ -1,7 +1,7 @@
-"""Content-Security-Policy violation reports from browsers: both formats (the `report-uri`
-body `{"csp-report": {...}}` and the Reporting API's list of `csp-violation` reports), cut to
-the columns' sizes and counted per distinct violation. docs/security.md,
-"Content-Security-Policy"."""
+"""Content-Security-Policy violation reports from browsers, and the endpoint they post to: both
+formats (the `report-uri` body `{"csp-report": {...}}` and the Reporting API's list of
+`csp-violation` reports), cut to the columns' sizes and counted per distinct violation.
+docs/security.md, "Content-Security-Policy"."""
 
 from __future__ import annotations
 
@@ -9,13 +9,17 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
 from chatbot.models import CspReport
+from chatbot.security.ratelimit import ClientAction, client_allowed, request_client_ip
 
 REPORTS_PER_BODY = 10  # the Reporting API batches; more than this in one body is not a browser
 
@@ -102,3 +106,25 @@ def reporting_endpoints_middleware(
         return response
 
     return middleware
+
+
+@csrf_exempt  # browsers post reports without cookies or a token
+@require_POST
+def csp_report(request: HttpRequest) -> HttpResponse:
+    """Where browsers report what the Content-Security-Policy blocked: per-client rate limited
+    (`csp_report` in CHAT_CLIENT_LIMITS), bodies over CONTENT_SECURITY_REPORT_MAX_BYTES refused
+    unread, answered 204 whatever they hold."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > settings.CONTENT_SECURITY_REPORT_MAX_BYTES:
+        return HttpResponse(status=413)
+    allowed, _ = async_to_sync(client_allowed)(request_client_ip(request), ClientAction.CSP_REPORT)
+    if not allowed:
+        return HttpResponse(status=429)
+    raw = request.read(settings.CONTENT_SECURITY_REPORT_MAX_BYTES + 1)
+    if len(raw) > settings.CONTENT_SECURITY_REPORT_MAX_BYTES:  # no Content-Length, or a wrong one
+        return HttpResponse(status=413)
+    violations_record(violations=violations_parse(raw))
+    return HttpResponse(status=204)
