@@ -383,8 +383,8 @@ def test_words_find_chunks_sharing_two_of_them_first_and_one_when_none_share_two
 
 
 def test_a_misspelt_word_finds_its_chunk_by_words_on_either_database():
-    """PostgreSQL's full-text search needs the exact word; the question's words are corrected
-    against the column's vocabulary first (ts_stat), as the in-process index corrects them."""
+    """A question word no chunk holds is read as the indexed word one edit away, on SQLite and
+    on PostgreSQL alike (both search words in process)."""
     by_words = _words_search(
         {
             "gift.md": "# Gift wrapping\n\nWe wrap any order in recycled paper for free.",
