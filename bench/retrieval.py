@@ -694,8 +694,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"One retrieval at {LATENCY_CHUNKS:,} chunks (ms, p50 / p99; beyond the corpus's own "
         "chunks, copies with noisy vectors): in process vector top-50 + BM25 top-50 + fusion + "
-        "floor; on PostgreSQL `passages_retrieve` itself (pgvector HNSW top-50 + full-text "
-        "top-50 by ts_rank + fusion + floor + the passages' rows); each beside its vector top-5 "
+        "floor; on PostgreSQL `passages_retrieve` itself (pgvector HNSW top-50 + BM25 top-50 in "
+        "process + fusion + floor + the passages' rows); each beside its vector top-5 "
         "alone; the query embedded live once per retrieval:",
         "",
         _table(

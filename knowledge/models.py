@@ -315,8 +315,8 @@ class DocumentCitation(models.Model):
 
 class Chunk(models.Model):
     """A passage of a document that follows its structure; embedded and tokenised for search.
-    On PostgreSQL the table also has `embedding_vec` (pgvector, any dimension) and
-    `search_vector` (the stored tsvector of `search_tokens`), from migrations 0005 and 0006."""
+    On PostgreSQL the table also has `embedding_vec` (pgvector, any dimension), from migration
+    0005."""
 
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
     position = models.PositiveIntegerField()

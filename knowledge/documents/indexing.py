@@ -1,29 +1,32 @@
 """Where hybrid retrieval finds its candidates: the chunks nearest to a question's vector and the
 chunks that share its words, each side best first, for `knowledge.selectors.passages_retrieve`
-to fuse; in process (`InMemoryChunkIndex`, SQLite) or in PostgreSQL (`PgChunkIndex`). Only
-chunks of the locale's current embedding model are searched; docs/retrieval.md, "The path"."""
+to fuse; in process (`InMemoryChunkIndex`, SQLite), or with the vectors in PostgreSQL and the
+words in this process's BM25 (`PgChunkIndex`). Only chunks of the locale's current embedding
+model are searched; docs/retrieval.md, "The path"."""
 
 import hashlib
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import combinations
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 from django.db import connection
 from psycopg import sql
 
-from knowledge.documents.lexical import LexicalIndex, spelled
+from knowledge.documents.lexical import LexicalIndex
 from knowledge.embeddings import get_embedder
 from knowledge.models import Chunk, Visibility
 from knowledge.pgvector_index import vector_cursor
 from knowledge.process_copy import VersionedCopy
 
+T = TypeVar("T")
+Row = TypeVar("Row", bound=tuple)
+
 
 @dataclass(frozen=True)
 class Candidates:
     vector: list[tuple[int, float]]  # (chunk id, cosine), best first
-    lexical: list[tuple[int, float]]  # (chunk id, BM25 or ts_rank), best first
+    lexical: list[tuple[int, float]]  # (chunk id, BM25 score), best first
     tokens_of: Callable[[int], Collection[str]]  # a candidate's search tokens
 
 
@@ -101,6 +104,24 @@ def _corpus(rows: list[tuple[int, str, str, bytes]]) -> _Corpus:
     )
 
 
+def _by_audience(
+    rows: dict[str, list[Row]], build: Callable[[list[Row]], T]
+) -> dict[tuple[str, bool], T]:
+    """One search structure per (locale, agents too) from each locale's rows, (chunk id,
+    visibility, ...) each."""
+    built: dict[tuple[str, bool], T] = {}
+    for locale, items in rows.items():
+        public = [r for r in items if r[1] == Visibility.PUBLIC]
+        if public:
+            built[(locale, False)] = build(public)
+        # Most help centres have no agents-only documents: then agents search the same copy.
+        if len(public) == len(items) and (locale, False) in built:
+            built[(locale, True)] = built[(locale, False)]
+        else:
+            built[(locale, True)] = build(items)
+    return built
+
+
 class InMemoryChunkIndex(VersionedCopy):
     def __init__(self) -> None:
         super().__init__()
@@ -126,16 +147,8 @@ class InMemoryChunkIndex(VersionedCopy):
                 continue
             info[fields[0]] = _info(tuple(fields))
             rows.setdefault(locale, []).append((fields[0], visibility, tokens, bytes(embedding)))
-        corpora = {}
-        for locale, items in rows.items():
-            public = [r for r in items if r[1] == Visibility.PUBLIC]
-            if public:
-                corpora[(locale, False)] = _corpus(public)
-            # Most help centres have no agents-only documents: then agents search the same copy.
-            everyone = len(public) == len(items) and corpora.get((locale, False))
-            corpora[(locale, True)] = everyone or _corpus(items)
         # Swapped together, so a search never finds a chunk whose citation data is missing.
-        self._corpora, self._info = corpora, info
+        self._corpora, self._info = _by_audience(rows, _corpus), info
 
     def candidates(
         self,
@@ -175,68 +188,49 @@ _VECTOR_SQL = """
     ORDER BY distance
     LIMIT %s
 """
-# Words: any of the question's search tokens (websearch syntax, `or` between them), ranked by
-# ts_rank; plainto_tsquery would demand every word of the question in one chunk.
-_LEXICAL_SQL = """
-    SELECT c.id, c.search_tokens, ts_rank(c.search_vector, q.query) AS rank
-    FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id,
-        websearch_to_tsquery('simple', %s) AS q(query)
-    WHERE c.search_vector @@ q.query
-        AND c.embedding_model = {model} AND d.locale = %s AND d.visibility = ANY(%s)
-    ORDER BY rank DESC
-    LIMIT %s
-"""
 
 
-def _words(tokens: Sequence[str]) -> list[str]:
-    """Distinct tokens, quoted for websearch_to_tsquery, so a token is never an operator."""
-    return [f'"{word}"' for word in dict.fromkeys(t.replace('"', "") for t in tokens) if word]
-
-
-def _or_query(tokens: Sequence[str]) -> str:
-    """websearch_to_tsquery input matching any token."""
-    return " or ".join(_words(tokens))
-
-
-def _pairs_query(tokens: Sequence[str]) -> str:
-    """websearch_to_tsquery input matching any two of the tokens ("a" "b" is a AND b): the
-    chunks ts_rank has to score before the best are kept, far fewer than those sharing one
-    common word (docs/retrieval.md, "Latency"); empty for fewer than two tokens."""
-    return " or ".join(f"{a} {b}" for a, b in combinations(_words(tokens), 2))
-
-
-class _Vocabulary(VersionedCopy):
-    """Every word of the full-text column and how many chunks hold it (PostgreSQL's `ts_stat`),
-    copied per process and following the knowledge version: what `spelled` corrects a
-    misspelt question word against, as the in-process index does with its own counts."""
+class _ChunkWords(VersionedCopy):
+    """Every searchable chunk's words in a BM25 index of this process, per locale and audience,
+    following the knowledge version, as the in-process index holds them: BM25 weighs a word by
+    how rare it is, which PostgreSQL's ts_rank does not, and it scores only the postings of the
+    question's words where ts_rank scored every chunk holding a common one (docs/retrieval.md,
+    "PostgreSQL")."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.chunks_holding: dict[str, int] = {}
+        self.by_audience: dict[tuple[str, bool], LexicalIndex] = {}
 
     def _load(self) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT word, ndoc FROM ts_stat("
-                "'SELECT search_vector FROM knowledge_chunk WHERE embedding IS NOT NULL')"
-            )
-            self.chunks_holding = dict(cursor.fetchall())
+        models: dict[str, str] = {}
+        rows: dict[str, list[tuple[int, str, str]]] = {}
+        chunks = Chunk.objects.filter(embedding__isnull=False).values_list(
+            "id", "document__locale", "document__visibility", "search_tokens", "embedding_model"
+        )
+        for chunk_id, locale, visibility, tokens, model in chunks.iterator():
+            if locale not in models:
+                models[locale] = get_embedder(locale).identity
+            if model == models[locale]:
+                rows.setdefault(locale, []).append((chunk_id, visibility, tokens))
+        self.by_audience = _by_audience(
+            rows,
+            lambda items: LexicalIndex.from_search_tokens(
+                [r[0] for r in items], [r[2] for r in items]
+            ),
+        )
 
 
 class PgChunkIndex:
     def __init__(self) -> None:
-        self._sql: dict[tuple[str, int], tuple[str, str]] = {}
-        self._vocabulary = _Vocabulary()
+        self._sql: dict[tuple[str, int], str] = {}
+        self._words = _ChunkWords()
 
-    def _queries(self, locale: str) -> tuple[str, str]:
+    def _vector_query(self, locale: str) -> str:
         embedder = get_embedder(locale)
         key = (embedder.identity, embedder.dimension)
         if key not in self._sql:
             params = {"dimension": sql.Literal(key[1]), "model": sql.Literal(key[0])}
-            self._sql[key] = (
-                sql.SQL(_VECTOR_SQL).format(**params).as_string(None),
-                sql.SQL(_LEXICAL_SQL).format(**params).as_string(None),
-            )
+            self._sql[key] = sql.SQL(_VECTOR_SQL).format(**params).as_string(None)
         return self._sql[key]
 
     def candidates(
@@ -248,35 +242,26 @@ class PgChunkIndex:
         include_agents_only: bool,
         n: int,
     ) -> Candidates:
-        vector_sql, lexical_sql = self._queries(locale)
-        audiences = _audiences(include_agents_only)
-        self._vocabulary.refresh()
-        words = [spelled(token, self._vocabulary.chunks_holding) for token in tokens]
+        self._words.refresh()
+        words = self._words.by_audience.get((locale, include_agents_only))
+        by_words = words.search_tokens(tokens, n) if words is not None else []
         stored: dict[int, frozenset[str]] = {}
         by_vector: list[tuple[int, float]] = []
-        by_words: list[tuple[int, float]] = []
         with vector_cursor() as cursor:
-            cursor.execute(vector_sql, [vector, locale, audiences, n])
+            cursor.execute(
+                self._vector_query(locale), [vector, locale, _audiences(include_agents_only), n]
+            )
             for pk, chunk_tokens, distance in cursor.fetchall():
                 if distance is not None:
                     by_vector.append((pk, -float(distance)))
                     stored[pk] = frozenset(chunk_tokens.split())
-            # A chunk sharing only one word with the question is a candidate only when fewer
-            # than n share two: ts_rank orders those below, and scoring every chunk holding a
-            # common word was most of the search's time.
-            rows: list[tuple[int, str, float]] = []
-            for query in (_pairs_query(words), _or_query(words)):
-                if query and len(rows) < n:
-                    cursor.execute(lexical_sql, [query, locale, audiences, n])
-                    rows = cursor.fetchall()
-            for pk, chunk_tokens, rank in rows:
-                by_words.append((pk, float(rank)))
-                stored[pk] = frozenset(chunk_tokens.split())
-        return Candidates(
-            vector=by_vector,
-            lexical=by_words,
-            tokens_of=lambda chunk_id: stored.get(chunk_id, frozenset()),
-        )
+
+        def tokens_of(chunk_id: int) -> Collection[str]:
+            if chunk_id in stored or words is None:
+                return stored.get(chunk_id, ())
+            return words.tokens_of(chunk_id)
+
+        return Candidates(vector=by_vector, lexical=by_words, tokens_of=tokens_of)
 
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]:
         rows = Chunk.objects.filter(pk__in=chunk_ids).values_list(*_INFO_FIELDS)

@@ -1,5 +1,5 @@
 """Lexical search over chunks in English and Chinese: one tokenizer for every side (the in-process
-BM25 index, the PostgreSQL full-text column, the relevance floor's token coverage), so a word
+BM25 index of either database, the relevance floor's token coverage), so a word
 matches the same way wherever it is looked up. Its choices, with the figures: docs/retrieval.md,
 "Tokenizer"."""
 

@@ -61,7 +61,7 @@ class Ranked:
     chunk_id: int
     score: float  # fused
     vector_score: float  # cosine; 0 when the vector side did not rank it
-    lexical_score: float  # BM25 / ts_rank; 0 when the lexical side did not rank it
+    lexical_score: float  # BM25; 0 when the lexical side did not rank it
 
 
 def fuse(
@@ -125,7 +125,7 @@ def hybrid(
     limit: int,
 ) -> Hybrid:
     """Fused top `limit` and the floor's decision. `vector` holds cosine scores, `lexical` BM25
-    or ts_rank scores, each best first; `tokens_of(chunk_id)` a ranked chunk's search tokens."""
+    scores, each best first; `tokens_of(chunk_id)` a ranked chunk's search tokens."""
     ranked = fuse(vector, lexical, limit=limit)
     best_cosine = max((score for _, score in vector), default=0.0)
     coverage = max(

@@ -62,7 +62,7 @@ class Passage:
     text: str
     score: float  # fused rank score (higher is better)
     vector_score: float  # cosine similarity, 0 when only the lexical side found it
-    lexical_score: float  # BM25 / ts_rank, 0 when only the vector side found it
+    lexical_score: float  # BM25, 0 when only the vector side found it
 
 
 def document_url(*, document_id: int, source_url: str) -> str:

@@ -23,6 +23,7 @@ from knowledge.documents.lexical import DEFAULT_TOKENIZER, tokenize
 from knowledge.documents.parsing import parse_document
 from knowledge.embeddings import get_embedder
 from knowledge.models import Chunk, Document, DocumentCitation, DocumentImport, Visibility
+from tests.migration_steps import latest, migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)  # on_commit tasks run as in production
 
@@ -331,7 +332,7 @@ def test_indexing_waits_for_the_commit_and_skips_a_document_deleted_meanwhile(co
     assert tasks.document_index(10**9) == 0
 
 
-def test_on_postgresql_chunks_have_their_models_hnsw_index_and_a_full_text_index(help_centre):
+def test_on_postgresql_chunks_have_their_models_hnsw_index_and_no_full_text_index(help_centre):
     if connection.vendor != "postgresql":
         pytest.skip("runs in the PostgreSQL pass (CHATBOT_TEST_POSTGRES=1)")
     with connection.cursor() as cursor:
@@ -345,7 +346,7 @@ def test_on_postgresql_chunks_have_their_models_hnsw_index_and_a_full_text_index
         identity = get_embedder(locale).identity
         definition = indexes[chunk_model_index_name(identity)]
         assert "hnsw" in definition and f"'{identity}'" in definition
-    assert "gin (search_vector)" in indexes["knowledge_chunk_search_vector_gin"]
+    assert "knowledge_chunk_search_vector_gin" not in indexes, "words are searched in process"
     assert without_vector == 0
 
 
@@ -382,8 +383,8 @@ def test_words_find_chunks_sharing_two_of_them_first_and_one_when_none_share_two
 
 
 def test_a_misspelt_word_finds_its_chunk_by_words_on_either_database():
-    """PostgreSQL's full-text search needs the exact word; the question's words are corrected
-    against the column's vocabulary first (ts_stat), as the in-process index corrects them."""
+    """A question word no chunk holds is read as the indexed word one edit away, on SQLite and
+    on PostgreSQL alike (both search words in process)."""
     by_words = _words_search(
         {
             "gift.md": "# Gift wrapping\n\nWe wrap any order in recycled paper for free.",
@@ -392,3 +393,25 @@ def test_a_misspelt_word_finds_its_chunk_by_words_on_either_database():
     )
     assert by_words("kayka") == ["Kayaks"]
     assert by_words("recylced wrapping")[0] == "Gift wrapping"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_the_full_text_column_goes_and_comes_back_with_its_migration():
+    if connection.vendor != "postgresql":
+        pytest.skip("runs in the PostgreSQL pass (CHATBOT_TEST_POSTGRES=1)")
+
+    def has_search_vector() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM information_schema.columns "
+                "WHERE table_name = 'knowledge_chunk' AND column_name = 'search_vector'"
+            )
+            return cursor.fetchone()[0] == 1
+
+    assert not has_search_vector()
+    try:
+        migrate([("knowledge", "0011_chunk_tokenizer_version")])
+        assert has_search_vector()
+    finally:
+        migrate(latest())
+    assert not has_search_vector()
