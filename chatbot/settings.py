@@ -350,8 +350,10 @@ KNOWLEDGE_CHUNK_MAX_TOKENS = env.int("KNOWLEDGE_CHUNK_MAX_TOKENS", default=200)
 # Largest file an import parses, and largest upload (a zip) the admin accepts.
 KNOWLEDGE_MAX_FILE_BYTES = env.int("KNOWLEDGE_MAX_FILE_BYTES", default=20 * 1024 * 1024)
 KNOWLEDGE_MAX_UPLOAD_BYTES = env.int("KNOWLEDGE_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)
-# Candidates each side of hybrid retrieval (vector, lexical) hands to the rank fusion.
-KNOWLEDGE_RETRIEVAL_CANDIDATES = env.int("KNOWLEDGE_RETRIEVAL_CANDIDATES", default=30)
+# Candidates each side of hybrid retrieval (vector, lexical) hands to the rank fusion: the depth
+# bench.retrieval measures (knowledge.documents.ranking.CANDIDATES), which it should stay equal
+# to; the fusion normalises each side over its candidates, so the depth changes the ranking.
+KNOWLEDGE_RETRIEVAL_CANDIDATES = env.int("KNOWLEDGE_RETRIEVAL_CANDIDATES", default=50)
 # Default bounds of a crawl (the admin's crawl form can lower or raise them per crawl).
 KNOWLEDGE_CRAWL_MAX_PAGES = env.int("KNOWLEDGE_CRAWL_MAX_PAGES", default=200)
 KNOWLEDGE_CRAWL_MAX_DEPTH = env.int("KNOWLEDGE_CRAWL_MAX_DEPTH", default=5)

@@ -21,6 +21,7 @@ from knowledge.documents.indexing import (
 )
 from knowledge.documents.lexical import DEFAULT_TOKENIZER, tokenize
 from knowledge.documents.parsing import parse_document
+from knowledge.documents.ranking import CANDIDATES
 from knowledge.embeddings import get_embedder
 from knowledge.models import Chunk, Document, DocumentCitation, DocumentImport, Visibility
 from tests.migration_steps import latest, migrate
@@ -217,6 +218,25 @@ def test_retrieval_finds_the_right_chunk(help_centre, locale, question, heading)
 def test_retrieval_declines_an_unrelated_question(help_centre, locale, question):
     retrieval = selectors.passages_retrieve(text=question, locale=locale)
     assert not retrieval.relevant, retrieval
+
+
+def test_retrieval_fuses_as_many_candidates_per_side_as_the_benchmark_measures(
+    help_centre, monkeypatch
+):
+    """The fusion normalises each side's scores over its candidates, so their number changes
+    the ranking: the app asks each side for the depth bench.retrieval measures (it asked for 30
+    while the figures were taken at 50; docs/retrieval.md, "Candidate depth")."""
+    index = get_chunk_index()
+    asked: list[int] = []
+    search = index.candidates
+
+    def spy(**kwargs):
+        asked.append(kwargs["n"])
+        return search(**kwargs)
+
+    monkeypatch.setattr(index, "candidates", spy)
+    selectors.passages_retrieve(text="How long until my refund reaches my card?", locale="en")
+    assert asked == [CANDIDATES]
 
 
 def test_agents_only_documents_are_retrieved_for_agents_only(tmp_path):
