@@ -5,7 +5,7 @@ words in this process's BM25 (`PgChunkIndex`). Only chunks of the locale's curre
 model are searched; docs/retrieval.md, "The path"."""
 
 import hashlib
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -104,6 +104,20 @@ def _corpus(rows: list[tuple[int, str, str, bytes]]) -> _Corpus:
     )
 
 
+def _searchable(fields: Sequence[str]) -> Iterator[tuple[str, tuple]]:
+    """(locale, the chunk's `fields`) for every chunk embedded by its locale's current model:
+    rows another model embedded wait for `manage.py reembed`."""
+    models: dict[str, str] = {}
+    chunks = Chunk.objects.filter(embedding__isnull=False).values_list(
+        *fields, "document__locale", "embedding_model"
+    )
+    for *values, locale, model in chunks.iterator():
+        if locale not in models:
+            models[locale] = get_embedder(locale).identity
+        if model == models[locale]:
+            yield locale, tuple(values)
+
+
 def _by_audience(
     rows: dict[str, list[Row]], build: Callable[[list[Row]], T]
 ) -> dict[tuple[str, bool], T]:
@@ -129,24 +143,12 @@ class InMemoryChunkIndex(VersionedCopy):
         self._info: dict[int, ChunkInfo] = {}
 
     def _load(self) -> None:
-        models: dict[str, str] = {}
         rows: dict[str, list[tuple[int, str, str, bytes]]] = {}
         info: dict[int, ChunkInfo] = {}
-        chunks = Chunk.objects.filter(embedding__isnull=False).values_list(
-            *_INFO_FIELDS,
-            "document__locale",
-            "document__visibility",
-            "search_tokens",
-            "embedding",
-            "embedding_model",
-        )
-        for *fields, locale, visibility, tokens, embedding, model in chunks.iterator():
-            if locale not in models:
-                models[locale] = get_embedder(locale).identity
-            if model != models[locale]:
-                continue
-            info[fields[0]] = _info(tuple(fields))
-            rows.setdefault(locale, []).append((fields[0], visibility, tokens, bytes(embedding)))
+        fields = (*_INFO_FIELDS, "document__visibility", "search_tokens", "embedding")
+        for locale, (*described, visibility, tokens, embedding) in _searchable(fields):
+            info[described[0]] = _info(tuple(described))
+            rows.setdefault(locale, []).append((described[0], visibility, tokens, bytes(embedding)))
         # Swapped together, so a search never finds a chunk whose citation data is missing.
         self._corpora, self._info = _by_audience(rows, _corpus), info
 
@@ -202,16 +204,9 @@ class _ChunkWords(VersionedCopy):
         self.by_audience: dict[tuple[str, bool], LexicalIndex] = {}
 
     def _load(self) -> None:
-        models: dict[str, str] = {}
         rows: dict[str, list[tuple[int, str, str]]] = {}
-        chunks = Chunk.objects.filter(embedding__isnull=False).values_list(
-            "id", "document__locale", "document__visibility", "search_tokens", "embedding_model"
-        )
-        for chunk_id, locale, visibility, tokens, model in chunks.iterator():
-            if locale not in models:
-                models[locale] = get_embedder(locale).identity
-            if model == models[locale]:
-                rows.setdefault(locale, []).append((chunk_id, visibility, tokens))
+        for locale, row in _searchable(("id", "document__visibility", "search_tokens")):
+            rows.setdefault(locale, []).append(row)
         self.by_audience = _by_audience(
             rows,
             lambda items: LexicalIndex.from_search_tokens(
