@@ -28,6 +28,7 @@ from chatbot.handoff.views import agent_required
 from chatbot.inbox import visitor
 from chatbot.models import Attachment
 from chatbot.protocol import retry_after_s
+from chatbot.security.origins import allowed_origins
 from chatbot.security.ratelimit import (
     ClientAction,
     client_allowed,
@@ -56,7 +57,7 @@ def _cors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     """Lets the widget on a site allowed to open the chat socket read the response; no
     credentials, so the chat server's cookies never ride along."""
     origin = request.headers.get("Origin", "")
-    validator = OriginValidator(None, [*settings.ALLOWED_HOSTS, *settings.CHAT_ALLOWED_ORIGINS])
+    validator = OriginValidator(None, allowed_origins())
     if origin and validator.valid_origin(urlparse(origin)):
         response["Access-Control-Allow-Origin"] = origin
         response["Access-Control-Allow-Methods"] = "POST"
