@@ -32,7 +32,7 @@ import numpy as np
 
 from bench import verdicts
 from bench.faq_matching import MAX_WRONG, shipped_policy
-from bench.loadtest import STORED_SOURCES, TARGET_STORED_TTFT_P99_MS
+from bench.loadtest import PROD_STORED_TTFT_P99_MS, STORED_SOURCES, TARGET_STORED_TTFT_P99_MS
 from bench.verdicts import Verdict
 from knowledge.matching import DEFAULT_K, FixedThresholdPolicy, top_k
 
@@ -831,8 +831,16 @@ LOADTEST_CPU_COLUMNS = ("sessions", "think", "pipeline", "ack p50 / p99 ms", "da
                         "machine steal %")  # fmt: skip
 
 
-def _loadtest(sessions: int, duration: int, stages: str, think: tuple[int, int], out: Path) -> dict:
-    cmd = [sys.executable, "-m", "bench.loadtest", "--start-server", "--sessions", str(sessions),
+def _loadtest(
+    sessions: int,
+    duration: int,
+    stages: str,
+    think: tuple[int, int],
+    out: Path,
+    *,
+    where: Sequence[str] = ("--start-server",),
+) -> dict:
+    cmd = [sys.executable, "-m", "bench.loadtest", *where, "--sessions", str(sessions),
            "--duration", str(duration), "--stages", stages, "--think", *map(str, think),
            "--out", str(out)]  # fmt: skip
     out.unlink(missing_ok=True)
@@ -929,6 +937,83 @@ def section_loadtest(ctx: Context) -> Section:
     )
 
 
+# Issue 18: the production shape (nginx, N daphne, PostgreSQL, Redis, Celery) at 500 sessions
+# with 1, 2 and 4 processes (the target is the 2-process run), and 2 processes below saturation.
+PROD_RUNS = ((1, 500), (2, 500), (4, 500), (2, 200))  # (daphne processes, sessions)
+PROD_THINK = (2, 8)
+PROD_DURATION_S = 60
+PROD_TARGET = (2, 500)
+PROD_COLUMNS = ("daphne", "sessions", "answered / sent", "answers/s", "lost / dup. / garbled",
+                "first token FAQ", "cache", "model", "after the ramp: FAQ/cache", "model",
+                "ack p50 / p99", "daphne CPU ms/answer", "machine idle %")  # fmt: skip
+
+
+def _p50_p99(figures: dict | None) -> str:
+    if not figures or figures.get("p50") is None:
+        return "-"
+    return f"{figures['p50']:.0f} / {figures['p99']:.0f}"
+
+
+def prod_verdict(run: dict, processes: int) -> Verdict:
+    """Issue 18's target: zero lost, FAQ/cache first token p99 <= 100 ms, over the whole run."""
+    by_source, m = run["by_source"], run["messages"]
+    stored = {s: by_source[s]["ttft_ms"]["p99"] for s in STORED_SOURCES if s in by_source}
+    measured = ", ".join(f"{s} p99 {p99:.0f} ms" for s, p99 in stored.items())
+    return Verdict(
+        f"production shape, {processes} daphne processes, {run['sessions']['planned']} sessions, "
+        f"{PROD_THINK[0]}-{PROD_THINK[1]} s between messages: zero lost, FAQ/cache first token "
+        f"p99 <= {PROD_STORED_TTFT_P99_MS:g} ms",
+        f"{m['lost']} lost, {measured or 'no FAQ/cache answer'}",
+        m["lost"] == 0 and bool(stored) and max(stored.values()) <= PROD_STORED_TTFT_P99_MS,
+    )
+
+
+def section_prod_loadtest(ctx: Context) -> Section:
+    """The load test through nginx against the production shape with 1, 2 and 4 daphne
+    processes at the same load, so the scaling table and the target come from one run."""
+    runs = {}
+    for processes, sessions in PROD_RUNS:
+        out = ctx.cache_dir / f"loadtest-prod-{processes}-{sessions}.json"
+        runs[(processes, sessions)] = _loadtest(
+            sessions, PROD_DURATION_S, "faq,cache,llm,fallback", PROD_THINK, out,
+            where=("--start-prod", str(processes)),
+        )  # fmt: skip
+    rows = []
+    for (processes, sessions), run in runs.items():
+        m, by, settled = run["messages"], run["by_source"], run["after_ramp"]
+        daphnes = [v["ms_per_answer"] for k, v in run["cpu"].items() if k.startswith("daphne")]
+        rows.append([processes, sessions, f"{m['answered']} / {m['sent']}", run["answers_per_s"],
+                     f"{m['lost']} / {m['duplicated']} / {m['corrupt']}",
+                     _p50_p99(by.get("faq", {}).get("ttft_ms")),
+                     _p50_p99(by.get("cache", {}).get("ttft_ms")),
+                     _p50_p99(by.get("llm", {}).get("ttft_ms")),
+                     _p50_p99(settled.get("stored_ttft_ms")), _p50_p99(settled.get("llm_ttft_ms")),
+                     _p50_p99(run["ack_ms"]), " + ".join(f"{v:.1f}" for v in daphnes),
+                     run["host_cpu_percent"]["idle"]])  # fmt: skip
+    checked = [prod_verdict(runs[PROD_TARGET], PROD_TARGET[0])]
+    md = [
+        f"`python -m bench.loadtest --start-prod N --sessions S --duration {PROD_DURATION_S} "
+        f"--think {PROD_THINK[0]} {PROD_THINK[1]}`: the production shape (`manage.py serve "
+        "--prod`, docs/deploy.md: nginx in front of N daphne processes, PostgreSQL + pgvector, "
+        "Redis, Celery worker and beat) on this machine, the upstream simulator as the model, "
+        "the load generator beside it; the same visitors as the load test above, through nginx. "
+        "First token and ack in ms, p50 / p99, end to end over the socket; *after the ramp*: "
+        "messages sent from 15 s on (the first 10 s open the sockets, and every session's first "
+        "question goes to the model); daphne CPU per answer per process, all threads.",
+        "",
+        table(PROD_COLUMNS, rows),
+        "",
+        verdicts.markdown(checked),
+    ]
+    return Section(
+        "prod_loadtest",
+        "Production shape under load (bench/loadtest.py --start-prod)",
+        "\n".join(md),
+        {str(k): v for k, v in runs.items()},
+        checked,
+    )
+
+
 SECTIONS: dict[str, Callable[[Context], Section]] = {
     "faq_quality": section_faq_quality,
     "shop_matching": section_shop_matching,
@@ -942,6 +1027,7 @@ SECTIONS: dict[str, Callable[[Context], Section]] = {
     "router": section_router,
     "partial_failure": section_partial_failure,
     "loadtest": section_loadtest,
+    "prod_loadtest": section_prod_loadtest,
 }
 
 INTRO = """\

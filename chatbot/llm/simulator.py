@@ -9,6 +9,7 @@ Run it in-process (`UpstreamSimulator().start()`) or as `python -m chatbot.llm.s
 Faults are set on `simulator.faults` or, across processes, with POST /_faults (JSON)."""
 
 import asyncio
+import hashlib
 import json
 import random
 import re
@@ -56,6 +57,10 @@ class Faults:
     # sources, history or question) contains a key, the answer is its value, with "{system}"
     # replaced by the system prompt (the prompt-injection suite measures what gets through).
     obey: dict[str, str] = field(default_factory=dict)
+    # False: answers without sources are written in words of their own instead of restating the
+    # question, as a real model's mostly are; the answer cache declines to store answers that
+    # echo a question's words (chatbot.cache.echo), so a load meant to reach the cache needs it.
+    restate_question: bool = True
     seed: int | None = None
 
 
@@ -82,6 +87,33 @@ def _first_sentence(text: str) -> str:
 
 def default_answer(question: str) -> str:
     return f"Thanks for asking. Here is what I know about: {question.strip()}"
+
+
+_OWN_OPENINGS = (
+    "Good news: our team checked the range this week and it is in stock.",
+    "Sorry, that one is sold out until the spring delivery arrives.",
+    "Yes, the current model has that, and it is covered by our standard warranty.",
+    "No, only the older edition offered that option, and we no longer carry it.",
+    "It depends on the size you pick, so please check the chart on its page.",
+    "Our buyers recommend the lighter version, which most customers prefer.",
+)
+_OWN_CLOSINGS = (
+    "Orders placed before noon leave our warehouse the same day.",
+    "Members get free delivery on it within two to four working days.",
+    "You can return it within thirty days if it does not suit you.",
+    "Our shop staff can show you one in person at any branch.",
+    "A restock alert on its page tells you the moment it is back.",
+    "Price matching applies if you find it cheaper at a national retailer.",
+)
+
+
+def own_words_answer(question: str) -> str:
+    """An answer of about the default's length that repeats none of the question's words; the
+    same question always gets the same answer, two questions rarely the same one."""
+    digest = hashlib.blake2b(question.strip().encode(), digest_size=4).digest()
+    opening = _OWN_OPENINGS[digest[0] % len(_OWN_OPENINGS)]
+    closing = _OWN_CLOSINGS[digest[1] % len(_OWN_CLOSINGS)]
+    return f"{opening} {closing}"
 
 
 class UpstreamSimulator:
@@ -235,6 +267,8 @@ class UpstreamSimulator:
         sources = _SOURCE_TEXT.findall(system or "")
         if sources and self.faults.sources != "ignore":
             return question, self._grounded_answer(sources)
+        if not self.faults.restate_question:
+            return question, own_words_answer(question)
         return question, self.answer(question)
 
     def _grounded_answer(self, sources: list[str]) -> str:

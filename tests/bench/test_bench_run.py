@@ -203,3 +203,33 @@ def test_a_run_whose_targets_are_met_or_not_measured_exits_zero(tmp_path, monkey
     assert code == 0
     assert "**NOT MEASURED**" in (tmp_path / "b.md").read_text()
     assert capsys.readouterr().out.rstrip().endswith("No target failed.")
+
+
+def prod_run(*, faq_p99: float, cache_p99: float, lost: int = 0) -> dict:
+    return {
+        "sessions": {"planned": 500},
+        "messages": {"lost": lost},
+        "by_source": {
+            "faq": {"ttft_ms": {"p50": 10.0, "p99": faq_p99}},
+            "cache": {"ttft_ms": {"p50": 10.0, "p99": cache_p99}},
+            "llm": {"ttft_ms": {"p50": 10.0, "p99": 900.0}},
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("faq_p99", "cache_p99", "lost", "passed"),
+    [
+        (80.0, 99.0, 0, True),
+        (80.0, 101.0, 0, False),
+        (120.0, 50.0, 0, False),
+        (50.0, 50.0, 1, False),
+    ],
+)
+def test_the_production_target_takes_the_slower_stored_source_and_nothing_lost(
+    faq_p99, cache_p99, lost, passed
+):
+    verdict = run.prod_verdict(prod_run(faq_p99=faq_p99, cache_p99=cache_p99, lost=lost), 2)
+    assert verdict.passed is passed
+    assert "2 daphne processes, 500 sessions" in verdict.target
+    assert f"{lost} lost" in verdict.measured
