@@ -354,6 +354,11 @@ KNOWLEDGE_MAX_UPLOAD_BYTES = env.int("KNOWLEDGE_MAX_UPLOAD_BYTES", default=100 *
 # bench.retrieval measures (knowledge.documents.ranking.CANDIDATES), which it should stay equal
 # to; the fusion normalises each side over its candidates, so the depth changes the ranking.
 KNOWLEDGE_RETRIEVAL_CANDIDATES = env.int("KNOWLEDGE_RETRIEVAL_CANDIDATES", default=50)
+# The document index: a retrieved chunk's fused score gains this share of its page's own score
+# (the page as a whole by words and by its mean chunk vector; docs/retrieval.md, "Document
+# index"); the value bench.retrieval measures (knowledge.documents.ranking.DOCUMENT_WEIGHT).
+# 0 turns it off: the ranking by chunks alone, as before it.
+KNOWLEDGE_DOCUMENT_WEIGHT = env.float("KNOWLEDGE_DOCUMENT_WEIGHT", default=0.5)
 # Default bounds of a crawl (the admin's crawl form can lower or raise them per crawl).
 KNOWLEDGE_CRAWL_MAX_PAGES = env.int("KNOWLEDGE_CRAWL_MAX_PAGES", default=200)
 KNOWLEDGE_CRAWL_MAX_DEPTH = env.int("KNOWLEDGE_CRAWL_MAX_DEPTH", default=5)
