@@ -338,6 +338,10 @@ FAQ_INDEX = env.str("FAQ_INDEX", default="memory")
 PGVECTOR_EF_SEARCH = env.int("PGVECTOR_EF_SEARCH", default=150)
 # Load the embedding model when the ASGI app starts rather than on the first question.
 WARM_UP_EMBEDDINGS = env.bool("WARM_UP_EMBEDDINGS", default=True)
+# With it, build the retrieval copies (chunk index, word copy, document index) from the database
+# too: the first question after start-up would pay it (0.7-1.4 s on a large manual). Tests turn
+# it off: a test process imports the ASGI app before its test database exists.
+WARM_UP_RETRIEVAL = env.bool("WARM_UP_RETRIEVAL", default=True)
 # "Generate variants": drafts from the OpenAI model when configured, else the local model.
 GENERATION_ATTEMPTS = env.int("GENERATION_ATTEMPTS", default=3)
 GENERATION_TIMEOUT_S = env.float("GENERATION_TIMEOUT_S", default=60.0)
