@@ -1,6 +1,7 @@
 """Retrieval over the knowledge base (issue 15): the demo help centre (en, zh-hans) and the
 PostgreSQL 15 manual, parsed and chunked by the app's own path and embedded by each locale's model.
-Hybrid (BM25 + vectors, a convex combination of their normalised scores) beside vector-only and
+Hybrid (BM25 + vectors, a convex combination of their normalised scores, each chunk raised by its
+page's own score: the document index) beside hybrid by the chunks alone, vector-only and
 lexical-only: recall@5 and MRR@10 per corpus and chunk size, the fusion and tokenizer variants,
 the relevance floor tuned on half the documents and reported on the other half, and the latency
 of one retrieval at 10,000 chunks, in process and on PostgreSQL.
@@ -31,10 +32,13 @@ import numpy as np
 
 from bench.verdicts import Verdict, dump
 from knowledge.documents.chunking import chunk_document, chunk_search_text
-from knowledge.documents.lexical import LexicalIndex, Tokenizer
+from knowledge.documents.document_index import DocumentIndex
+from knowledge.documents.lexical import DEFAULT_TOKENIZER, LexicalIndex, Tokenizer
 from knowledge.documents.parsing import parse_document
 from knowledge.documents.ranking import (
     CANDIDATES,
+    DOCUMENT_CANDIDATES,
+    DOCUMENT_WEIGHT,
     Fusion,
     RelevanceFloor,
     fuse,
@@ -59,6 +63,7 @@ MAX_WRONGLY_DECLINED = (
     0.05  # floor tuning: answerable questions declined, at most, on the tune half
 )
 TILE_NOISE = 0.01
+TILE_PAGE_CHUNKS = 20  # copies beyond the corpus's own chunks make pages of this many
 
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -90,19 +95,22 @@ class Corpus:
     search_texts: list[str]  # per chunk: title + heading path + text, embedded and indexed
     vectors: np.ndarray
     index: LexicalIndex = field(repr=False)
+    pages: DocumentIndex = field(repr=False)  # the app's document index over these chunks
 
 
 @dataclass(frozen=True)
 class Found:
     """Per question: the 1-based rank of the first gold passage (0 = not in the top
-    CANDIDATES), per method; and the floor's two signals."""
+    CANDIDATES), per method; and the floor's two signals. `hybrid` is the app's path (the
+    document index at DOCUMENT_WEIGHT), `hybrid_chunks` the same fusion by the chunks alone."""
 
     vector: int
     lexical: int
     hybrid: int
-    hybrid_document: int  # any chunk of the gold document, evidence or not
+    hybrid_chunks: int
+    hybrid_document: int  # any chunk of the gold document, evidence or not (app's path)
     best_cosine: float
-    coverage: float
+    coverage: float  # over the chunks' own fused top 5, as the app's floor reads it
 
 
 def normalised(text: str) -> str:
@@ -119,8 +127,24 @@ def build_corpus(source: Source, max_tokens: int, embed: Embed, cache_dir: Path 
             texts.append(normalised(draft.text))
             search_texts.append(chunk_search_text(doc.title, draft.heading_path, draft.text))
     vectors = cached_embeddings(search_texts, embed, cache_dir)
-    index = LexicalIndex(range(len(search_texts)), search_texts)
-    return Corpus(source, documents, texts, search_texts, vectors, index)
+    index, pages = indexes(search_texts, documents, vectors, DEFAULT_TOKENIZER)
+    return Corpus(source, documents, texts, search_texts, vectors, index, pages)
+
+
+def indexes(
+    search_texts: list[str], documents: list[str], vectors: np.ndarray, tokenizer: Tokenizer
+) -> tuple[LexicalIndex, DocumentIndex]:
+    """The chunks' BM25 index and the pages' document index, as the app builds them from the
+    stored tokens (chunk ids are positions; a page's id its name's first position)."""
+    stored = [" ".join(tokenizer.tokenize(text)) for text in search_texts]
+    ids = range(len(search_texts))
+    first = {}
+    for i, name in enumerate(documents):
+        first.setdefault(name, i)
+    pages = DocumentIndex(
+        chunk_ids=ids, document_ids=[first[d] for d in documents], tokens=stored, vectors=vectors
+    )
+    return LexicalIndex.from_search_tokens(ids, stored, tokenizer), pages
 
 
 def embedded_by_length(texts: list[str], embed: Embed) -> np.ndarray:
@@ -167,13 +191,14 @@ def evaluate(
     tokenizer: Tokenizer | None = None,
     fusion: Fusion = Fusion.CONVEX,
 ) -> list[Found]:
-    """Every question of the corpus's source retrieved three ways. `tokenizer` (a variant to
-    compare) re-indexes the corpus with it; else the corpus's index is used. `fusion`: another
-    fusion to compare."""
+    """Every question of the corpus's source retrieved four ways. `tokenizer` (a variant to
+    compare) re-indexes the corpus (chunks and pages) with it; else the corpus's indexes are
+    used. `fusion`: another fusion to compare (compare it on `hybrid_chunks`: the page's share
+    is on the convex fusion's scale)."""
     questions = corpus.source.questions
-    index = corpus.index
+    index, pages = corpus.index, corpus.pages
     if tokenizer is not None:
-        index = LexicalIndex(range(len(corpus.search_texts)), corpus.search_texts, tokenizer)
+        index, pages = indexes(corpus.search_texts, corpus.documents, corpus.vectors, tokenizer)
     query_vectors = embed([q.text for q in questions])
     found = []
     for question, query in zip(questions, query_vectors, strict=True):
@@ -181,6 +206,15 @@ def evaluate(
         tokens = index.tokenizer.tokenize(question.text)
         lexical = index.search_tokens(tokens, CANDIDATES)
         fused = fuse(vector, lexical, limit=CANDIDATES, fusion=fusion)
+        # Every candidate of both sides re-ranked, as the app does before it keeps the top 5.
+        shipped = fuse(
+            vector,
+            lexical,
+            limit=CANDIDATES,
+            fusion=fusion,
+            documents=pages.search(vector=query, tokens=tokens, n=DOCUMENT_CANDIDATES),
+            document_weight=DOCUMENT_WEIGHT,
+        )
         coverage = max(
             (token_coverage(tokens, index.tokens_of(r.chunk_id)) for r in fused[:TOP]), default=0.0
         )
@@ -189,12 +223,13 @@ def evaluate(
             Found(
                 vector=first_rank([i for i, _ in vector], gold),
                 lexical=first_rank([i for i, _ in lexical], gold),
-                hybrid=first_rank([r.chunk_id for r in fused], gold),
+                hybrid=first_rank([r.chunk_id for r in shipped], gold),
+                hybrid_chunks=first_rank([r.chunk_id for r in fused], gold),
                 hybrid_document=first_rank(
-                    [r.chunk_id for r in fused],
+                    [r.chunk_id for r in shipped],
                     {
                         r.chunk_id
-                        for r in fused
+                        for r in shipped
                         if corpus.documents[r.chunk_id] == question.document
                     },
                 ),
@@ -216,11 +251,20 @@ def exact_top(vectors: np.ndarray, query: np.ndarray, k: int) -> list[tuple[int,
     return [(int(i), float(sims[i])) for i in top]
 
 
+METHODS = ("hybrid", "hybrid_chunks", "vector", "lexical")
+METHOD_LABELS = {
+    "hybrid": f"hybrid + document index, w {DOCUMENT_WEIGHT:g} (chosen)",
+    "hybrid_chunks": "hybrid, chunks alone (baseline)",
+    "vector": "vector",
+    "lexical": "lexical",
+}
+
+
 def quality(questions: Sequence[Question], found: Sequence[Found]) -> dict[str, Any]:
     """recall@TOP and MRR@MRR_DEPTH per method over the answerable questions."""
     answerable = [f for q, f in zip(questions, found, strict=True) if q.document]
     out: dict[str, Any] = {"questions": len(answerable)}
-    for method in ("hybrid", "vector", "lexical"):
+    for method in METHODS:
         ranks = np.array([getattr(f, method) for f in answerable])
         hit = (ranks > 0) & (ranks <= TOP)
         reciprocal = np.where((ranks > 0) & (ranks <= MRR_DEPTH), 1.0 / np.maximum(ranks, 1), 0.0)
@@ -340,8 +384,12 @@ def floor_study(model: str, rows: list[tuple[str, Question, Found]]) -> dict[str
 # --- latency -------------------------------------------------------------------------------
 
 
-def tiled(corpus: Corpus, n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
-    """`n` chunks: the corpus's, then noisy copies of its vectors beside copies of their texts."""
+def tiled(
+    corpus: Corpus, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """`n` chunks: the corpus's, then noisy copies of its vectors beside copies of their texts;
+    and each one's page: the corpus's own chunks keep theirs, copies make pages of
+    TILE_PAGE_CHUNKS (so the page count grows with `n` as a manual's does)."""
     count = len(corpus.search_texts)
     pick = np.arange(min(n, count))
     if n > count:
@@ -351,42 +399,62 @@ def tiled(corpus: Corpus, n: int, rng: np.random.Generator) -> tuple[np.ndarray,
         noise = TILE_NOISE * rng.standard_normal((n - count, vectors.shape[1]))
         vectors[count:] += noise.astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.ascontiguousarray(vectors, dtype=np.float32), [corpus.search_texts[i] for i in pick]
+    pages = [
+        corpus.documents[i] if row < count else f"copies {(row - count) // TILE_PAGE_CHUNKS}"
+        for row, i in enumerate(pick)
+    ]
+    texts = [corpus.search_texts[i] for i in pick]
+    return np.ascontiguousarray(vectors, dtype=np.float32), texts, pages
 
 
 def latency(
     corpus: Corpus, embed: Embed, floor: RelevanceFloor, *, n: int, rounds: int, seed: int = 0
 ) -> dict[str, Any]:
-    """p50/p99 of one retrieval over `n` chunks, live query embedding included and excluded,
-    hybrid (the app's path) beside vector-only (the baseline it adds to)."""
+    """p50/p99 of one retrieval over `n` chunks, live query embedding included and excluded:
+    hybrid with the document index (the app's path), hybrid by the chunks alone, and
+    vector-only (the baseline they add to)."""
     rng = np.random.default_rng(seed)
-    vectors, texts = tiled(corpus, n, rng)
-    index = LexicalIndex(range(len(texts)), texts)
+    vectors, texts, documents = tiled(corpus, n, rng)
+    index, pages = indexes(texts, documents, vectors, DEFAULT_TOKENIZER)
     questions = [q.text for q in corpus.source.questions]
     asked = [questions[i % len(questions)] for i in range(rounds)]
-    timings: dict[str, list[float]] = {k: [] for k in ("embed", "vector", "hybrid")}
+    timings: dict[str, list[float]] = {k: [] for k in ("embed", *LATENCY_PARTS)}
+
+    def retrieve(text: str, query: np.ndarray, *, with_pages: bool) -> None:
+        tokens = index.tokenizer.tokenize(text)
+        hybrid(
+            exact_top(vectors, query, CANDIDATES),
+            index.search_tokens(tokens, CANDIDATES),
+            query_tokens=tokens,
+            tokens_of=index.tokens_of,
+            floor=floor,
+            limit=TOP,
+            documents=(
+                pages.search(vector=query, tokens=tokens, n=DOCUMENT_CANDIDATES)
+                if with_pages
+                else None
+            ),
+            document_weight=DOCUMENT_WEIGHT,
+        )
+
+    searches: dict[str, Callable[[str, np.ndarray], object]] = {
+        "vector": lambda text, query: exact_top(vectors, query, TOP),
+        "hybrid": lambda text, query: retrieve(text, query, with_pages=True),
+        "hybrid_chunks": lambda text, query: retrieve(text, query, with_pages=False),
+    }
     for warm in (True, False):
         gc.collect()
-        for text in asked[:10] if warm else asked:
+        for number, text in enumerate(asked[:10] if warm else asked):
             t0 = time.perf_counter()
             query = embed([text])[0]
-            t1 = time.perf_counter()
-            exact_top(vectors, query, TOP)
-            t2 = time.perf_counter()
-            tokens = index.tokenizer.tokenize(text)
-            hybrid(
-                exact_top(vectors, query, CANDIDATES),
-                index.search_tokens(tokens, CANDIDATES),
-                query_tokens=tokens,
-                tokens_of=index.tokens_of,
-                floor=floor,
-                limit=TOP,
-            )
-            t3 = time.perf_counter()
+            embedded = time.perf_counter() - t0
+            took = {
+                part: timed(searches[part], text, query) for part in in_turn(LATENCY_PARTS, number)
+            }
             if not warm:
-                timings["embed"].append(t1 - t0)
-                timings["vector"].append(t2 - t1)
-                timings["hybrid"].append(t3 - t2)
+                timings["embed"].append(embedded)
+                for part, seconds in took.items():
+                    timings[part].append(seconds)
     return {
         "chunks": n,
         "distinct_chunks": min(n, len(corpus.search_texts)),
@@ -394,32 +462,55 @@ def latency(
     } | latency_figures(timings)
 
 
+def in_turn(parts: Sequence[str], number: int) -> list[str]:
+    """`parts` rotated by `number`: each search goes first after the embedding as often as the
+    others (the one right after it ran measurably slower, with the embedder's threads still
+    on the cores), so none of them carries that cost alone."""
+    turn = number % len(parts)
+    return [*parts[turn:], *parts[:turn]]
+
+
+def timed(search: Callable[..., object], *args: Any) -> float:
+    """Seconds `search(*args)` took."""
+    started = time.perf_counter()
+    search(*args)
+    return time.perf_counter() - started
+
+
+# What one latency run times beside the question's embedding: the app's path (hybrid with the
+# document index), hybrid by the chunks alone, and the vector top-5 alone (the baseline).
+LATENCY_PARTS = ("hybrid", "hybrid_chunks", "vector")
+LATENCY_LABELS = {
+    "hybrid": "hybrid + document index (chosen)",
+    "hybrid_chunks": "hybrid, chunks alone",
+    "vector": "vector only (baseline)",
+}
+
+
 def latency_figures(timings: dict[str, list[float]]) -> dict[str, dict[str, float]]:
-    """p50/p99 ms of the "embed", "hybrid" and "vector" seconds, and of each search with the
-    question's embedding added."""
+    """p50/p99 ms of the "embed" seconds and of each search's (LATENCY_PARTS), alone and with
+    the question's embedding added."""
     embed_s = np.array(timings["embed"])
 
     def pct(seconds: np.ndarray) -> dict[str, float]:
         p50, p99 = np.percentile(seconds * 1000, [50, 99])
         return {"p50": round(float(p50), 2), "p99": round(float(p99), 2)}
 
-    return {
-        "embed": pct(embed_s),
-        "hybrid": pct(np.array(timings["hybrid"])),
-        "hybrid_with_embedding": pct(np.array(timings["hybrid"]) + embed_s),
-        "vector": pct(np.array(timings["vector"])),
-        "vector_with_embedding": pct(np.array(timings["vector"]) + embed_s),
-    }
+    figures = {"embed": pct(embed_s)}
+    for part in LATENCY_PARTS:
+        figures[part] = pct(np.array(timings[part]))
+        figures[f"{part}_with_embedding"] = pct(np.array(timings[part]) + embed_s)
+    return figures
 
 
 def pg_latency(corpus: Corpus, *, n: int, rounds: int, work_dir: Path) -> dict[str, Any]:
     """The same `n` chunks and questions as `latency`, retrieved by the app on PostgreSQL +
     pgvector (bench/retrieval_pg.py, in a process of its own with a throwaway server)."""
-    vectors, texts = tiled(corpus, n, np.random.default_rng(0))
+    vectors, texts, documents = tiled(corpus, n, np.random.default_rng(0))
     questions = [q.text for q in corpus.source.questions]
     work_dir.mkdir(parents=True, exist_ok=True)
     chunks, asked, out = (work_dir / name for name in ("pg_chunks.npz", "pg_q.json", "pg.json"))
-    np.savez(chunks, texts=np.array(texts), vectors=vectors)
+    np.savez(chunks, texts=np.array(texts), vectors=vectors, documents=np.array(documents))
     asked.write_text(json.dumps([questions[i % len(questions)] for i in range(rounds)]))
     command = [sys.executable, "-m", "bench.retrieval_pg", "--chunks", str(chunks)]
     command += ["--questions", str(asked), "--out", str(out)]
@@ -500,7 +591,7 @@ def run(
     report["fusions"] = {}
     for name, corpus in corpora.items():
         embed = embedders(corpus.source.locale).embed
-        report["fusions"][name] = {
+        report["fusions"][name] = {  # by the chunks alone: the page's share is convex-scaled
             label: quality(corpus.source.questions, evaluate(corpus, embed, fusion=fusion))
             for label, fusion in FUSIONS.items()
         }
@@ -555,6 +646,16 @@ def verdicts(report: dict[str, Any]) -> list[Verdict]:
                 all(hybrid_recall > other for other in others),
             )
         )
+        chunks_alone = figures["hybrid_chunks"]
+        checked.append(
+            Verdict(
+                f"{name}, max_tokens={size}: the document index (w {DOCUMENT_WEIGHT:g}) loses "
+                f"no recall@{TOP} against the chunks alone",
+                f"with {hybrid_recall:.1%} / {figures['hybrid']['mrr']:.3f}, without "
+                f"{chunks_alone['recall']:.1%} / {chunks_alone['mrr']:.3f} (recall / MRR)",
+                hybrid_recall >= chunks_alone["recall"],
+            )
+        )
     measured = [(locale, lat, "") for locale, lat in report["latency"].items()]
     if "latency_pg" in report:
         measured.append(("en", report["latency_pg"], " on PostgreSQL + pgvector"))
@@ -588,7 +689,7 @@ def markdown(report: dict[str, Any]) -> str:
     from bench.verdicts import markdown as verdict_lines
 
     size = str(report["default_size"])
-    methods = ("hybrid", "vector", "lexical")
+    methods = METHODS
     quality_rows = [
         [name, by_size["model"].split("/")[0], by_size[size]["chunks"], by_size[size]["questions"]]
         + [f"{_pct(by_size[size][m]['recall'])} / {by_size[size][m]['mrr']:.3f}" for m in methods]
@@ -612,7 +713,7 @@ def markdown(report: dict[str, Any]) -> str:
         for label, q in variants.items()
     ]
     fusion_rows = [
-        [name, label, *(f"{_pct(q[m]['recall'])} / {q[m]['mrr']:.3f}" for m in ("hybrid",))]
+        [name, label, f"{_pct(q['hybrid_chunks']['recall'])} / {q['hybrid_chunks']['mrr']:.3f}"]
         for name, variants in report.get("fusions", {}).items()
         for label, q in variants.items()
     ]
@@ -643,7 +744,9 @@ def markdown(report: dict[str, Any]) -> str:
         pg = report["latency_pg"]
         measured.append(("en", pg, f"PostgreSQL {pg['postgres']} + pgvector {pg['pgvector']}"))
     for locale, lat, where in measured:
-        for part, label in (("hybrid", "hybrid (chosen)"), ("vector", "vector only (baseline)")):
+        for part, label in LATENCY_LABELS.items():
+            if part not in lat:
+                continue
             bare, full = lat[part], lat[f"{part}_with_embedding"]
             latency_rows.append([
                 locale, where, lat["model"].split("/")[0],
@@ -656,23 +759,40 @@ def markdown(report: dict[str, Any]) -> str:
         f"Recall@{TOP} / MRR@{MRR_DEPTH} at the default chunk size (max_tokens={size}):",
         "",
         _table(
-            ["corpus", "model", "chunks", "questions", *methods, "hybrid: gold document in top 5"],
+            [
+                "corpus",
+                "model",
+                "chunks",
+                "questions",
+                *(METHOD_LABELS[m] for m in methods),
+                "hybrid: gold document in top 5",
+            ],
             quality_rows,
         ),
         "",
         "Chunk-size sweep (*evidence split*: answerable questions whose evidence no single chunk "
         "holds, counted as misses):",
         "",
-        _table(["corpus", "max_tokens", "chunks", "evidence split", *methods], sweep_rows),
+        _table(
+            [
+                "corpus",
+                "max_tokens",
+                "chunks",
+                "evidence split",
+                *(METHOD_LABELS[m] for m in methods),
+            ],
+            sweep_rows,
+        ),
         "",
-        f"Fusion of the two rankings at max_tokens={size} (hybrid recall@{TOP} / MRR@{MRR_DEPTH}):",
+        f"Fusion of the two rankings at max_tokens={size} (hybrid by the chunks alone, "
+        f"recall@{TOP} / MRR@{MRR_DEPTH}):",
         "",
-        _table(["corpus", "fusion", "hybrid"], fusion_rows),
+        _table(["corpus", "fusion", "hybrid, chunks alone"], fusion_rows),
         "",
         f"Tokenizer variants at max_tokens={size} (recall@{TOP} / MRR@{MRR_DEPTH}); jieba's "
         f"dictionary load in a fresh process: {report.get('jieba_load_ms', '-')} ms:",
         "",
-        _table(["corpus", "tokenizer", "hybrid", "lexical"], tokenizer_rows),
+        _table(["corpus", "tokenizer", "hybrid + document index", "lexical"], tokenizer_rows),
         "",
         "Relevance floor per embedding model: tuned on the questions of half the documents (and "
         f"half the out-of-scope questions) for the most out-of-scope declined with at most "
@@ -693,10 +813,13 @@ def markdown(report: dict[str, Any]) -> str:
         ),
         "",
         f"One retrieval at {LATENCY_CHUNKS:,} chunks (ms, p50 / p99; beyond the corpus's own "
-        "chunks, copies with noisy vectors): in process vector top-50 + BM25 top-50 + fusion + "
-        "floor; on PostgreSQL `passages_retrieve` itself (pgvector HNSW top-50 + BM25 top-50 in "
-        "process + fusion + floor + the passages' rows); each beside its vector top-5 "
-        "alone; the query embedded live once per retrieval:",
+        f"chunks, copies with noisy vectors, {TILE_PAGE_CHUNKS} to a page): in process vector "
+        f"top-{CANDIDATES} + BM25 top-{CANDIDATES} + the document index's top-"
+        f"{DOCUMENT_CANDIDATES} pages by cosine and by BM25 + fusion + floor; on PostgreSQL "
+        f"`passages_retrieve` itself (pgvector HNSW top-{CANDIDATES} + BM25 and pages in process "
+        "+ fusion + floor + the passages' rows); each beside the same without the pages "
+        "(`KNOWLEDGE_DOCUMENT_WEIGHT=0` on PostgreSQL) and its vector top-5 alone; the query "
+        "embedded live once per retrieval:",
         "",
         _table(
             [

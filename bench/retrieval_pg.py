@@ -2,12 +2,13 @@
 section (bench/retrieval.py runs it in a process of its own: Django is set up once per process).
 
 Starts a throwaway PostgreSQL from the `pgserver` package (as bench/pg_lookup.py does), migrates
-it, loads the chunks the parent wrote (search texts and their vectors, by binary COPY into the
-app's tables: `search_tokens` by the app's tokenizer),
+it, loads the chunks the parent wrote (search texts, their vectors and pages, by binary COPY into
+the app's tables: `search_tokens` by the app's tokenizer, a document per page),
 builds the app's HNSW index for the model, ANALYZEs, then per question: embeds it live (the
 uncached model), runs `knowledge.selectors.passages_retrieve` (the app's path: pgvector top-50
-over the HNSW index + BM25 top-50 in process + fusion + the floor + the cited chunks' rows),
-and, as the baseline, the pgvector query alone for the top 5.
+over the HNSW index + BM25 top-50 and the document index's pages in process + fusion + the floor
++ the cited chunks' rows), the same with `KNOWLEDGE_DOCUMENT_WEIGHT=0` (the chunks alone), and, as
+the baseline, the pgvector query alone for the top 5.
 
     python -m bench.retrieval_pg --chunks FILE.npz --questions FILE.json --out FILE.json
 """
@@ -25,15 +26,15 @@ from typing import Any
 import numpy as np
 
 from bench.pg_lookup import log, start_postgres
-from bench.retrieval import latency_figures
+from bench.retrieval import LATENCY_PARTS, in_turn, latency_figures, timed
 from bench.run import django_setup, embedded_queries
 
-CHUNKS_PER_DOCUMENT = 20
 
-
-def load_chunks(conninfo: str, texts: list[str], vectors: np.ndarray, model: str) -> float:
-    """Documents of CHUNKS_PER_DOCUMENT chunks each, then the chunks by binary COPY, the HNSW
-    index and ANALYZE; returns the seconds it took."""
+def load_chunks(
+    conninfo: str, texts: list[str], vectors: np.ndarray, pages: list[str], model: str
+) -> float:
+    """A document per distinct page, then the chunks (each of its page) by binary COPY, the
+    HNSW index and ANALYZE; returns the seconds it took."""
     import psycopg
     from pgvector.psycopg import register_vector
 
@@ -42,16 +43,19 @@ def load_chunks(conninfo: str, texts: list[str], vectors: np.ndarray, model: str
     from knowledge.models import Document
 
     t0 = time.perf_counter()
-    documents = Document.objects.bulk_create(
+    names = list(dict.fromkeys(pages))
+    created = Document.objects.bulk_create(
         Document(
-            title=f"Document {n}",
+            title=name,
             source_key=f"bench/{n}",
             locale="en",
             content_hash="",
             status=Document.Status.INDEXED,
         )
-        for n in range(0, len(texts), CHUNKS_PER_DOCUMENT)
+        for n, name in enumerate(names)
     )
+    documents = dict(zip(names, created, strict=True))
+    positions: dict[str, int] = {}
     columns = (
         "document_id, position, heading_path, text, search_tokens, tokenizer_version, "
         "token_count, embedding, embedding_model, embedding_vec"
@@ -63,10 +67,10 @@ def load_chunks(conninfo: str, texts: list[str], vectors: np.ndarray, model: str
             copy.set_types(
                 ["int8", "int4", "jsonb", "text", "text", "text", "int4", "bytea", "text", "vector"]
             )
-            for row, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
-                document = documents[row // CHUNKS_PER_DOCUMENT]
+            for text, vector, page in zip(texts, vectors, pages, strict=True):
+                position = positions[page] = positions.get(page, -1) + 1
                 copy.write_row([
-                    document.pk, row % CHUNKS_PER_DOCUMENT, "[]", text, search_tokens(text),
+                    documents[page].pk, position, "[]", text, search_tokens(text),
                     DEFAULT_TOKENIZER.version, len(text.split()), vector.tobytes(), model, vector,
                 ])  # fmt: skip
     ensure_chunk_model_index(identity=model, dimension=vectors.shape[1])
@@ -76,7 +80,10 @@ def load_chunks(conninfo: str, texts: list[str], vectors: np.ndarray, model: str
 
 
 def measure(questions: list[str], warmup: int) -> dict[str, Any]:
-    """p50/p99 of the app's retrieval and of the vector query alone, embedding in and out."""
+    """p50/p99 of the app's retrieval, of the same without the document index and of the vector
+    query alone, embedding in and out."""
+    from django.conf import settings
+
     from knowledge.documents.indexing import get_chunk_index
     from knowledge.embeddings import MiniLMEmbedder
     from knowledge.models import Visibility
@@ -85,21 +92,36 @@ def measure(questions: list[str], warmup: int) -> dict[str, Any]:
 
     vector_sql = get_chunk_index()._vector_query("en")  # the app's own statement
     embed = MiniLMEmbedder().embed  # uncached: a visitor's new question
-    seconds: dict[str, list[float]] = {"embed": [], "hybrid": [], "vector": []}
+    seconds: dict[str, list[float]] = {"embed": [], "hybrid": [], "hybrid_chunks": [], "vector": []}
     relevant = 0
-    for warm, q, vector, embedded in embedded_queries(questions, warmup, embed):
-        t0 = time.perf_counter()
-        found = passages_retrieve(text=questions[q], locale="en", k=5, vector=vector)
-        t1 = time.perf_counter()
+    found: list[bool] = []
+
+    def app(q: int, vector: np.ndarray) -> None:
+        found.append(passages_retrieve(text=questions[q], locale="en", k=5, vector=vector).relevant)
+
+    def chunks_alone(q: int, vector: np.ndarray) -> None:
+        # Set directly, not by override_settings, whose signal would be timed with the search.
+        weight, settings.KNOWLEDGE_DOCUMENT_WEIGHT = settings.KNOWLEDGE_DOCUMENT_WEIGHT, 0.0
+        try:
+            passages_retrieve(text=questions[q], locale="en", k=5, vector=vector)
+        finally:
+            settings.KNOWLEDGE_DOCUMENT_WEIGHT = weight
+
+    def vector_only(q: int, vector: np.ndarray) -> None:
         with vector_cursor() as cursor:
             cursor.execute(vector_sql, [vector, "en", [Visibility.PUBLIC], 5])
             cursor.fetchall()
-        t2 = time.perf_counter()
+
+    searches = {"hybrid": app, "hybrid_chunks": chunks_alone, "vector": vector_only}
+    for number, (warm, q, vector, embedded) in enumerate(
+        embedded_queries(questions, warmup, embed)
+    ):
+        took = {part: timed(searches[part], q, vector) for part in in_turn(LATENCY_PARTS, number)}
         if not warm:
             seconds["embed"].append(embedded)
-            seconds["hybrid"].append(t1 - t0)
-            seconds["vector"].append(t2 - t1)
-            relevant += found.relevant
+            for part, elapsed in took.items():
+                seconds[part].append(elapsed)
+            relevant += found[-1]
     return {"queries": len(seconds["hybrid"]), "relevant": relevant} | latency_figures(seconds)
 
 
@@ -122,7 +144,8 @@ def main() -> None:
     call_command("migrate", verbosity=0, interactive=False)
     data = np.load(args.chunks)
     texts, vectors = [str(t) for t in data["texts"]], data["vectors"].astype(np.float32)
-    loaded_s = load_chunks(server.get_uri(), texts, vectors, minilm_identity())
+    pages = [str(p) for p in data["documents"]]
+    loaded_s = load_chunks(server.get_uri(), texts, vectors, pages, minilm_identity())
     log(f"PostgreSQL: {len(texts)} chunks loaded and indexed in {loaded_s:.0f}s")
     with connection.cursor() as cursor:
         cursor.execute(

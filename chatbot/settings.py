@@ -338,6 +338,10 @@ FAQ_INDEX = env.str("FAQ_INDEX", default="memory")
 PGVECTOR_EF_SEARCH = env.int("PGVECTOR_EF_SEARCH", default=150)
 # Load the embedding model when the ASGI app starts rather than on the first question.
 WARM_UP_EMBEDDINGS = env.bool("WARM_UP_EMBEDDINGS", default=True)
+# With it, build the retrieval copies (chunk index, word copy, document index) from the database
+# too: the first question after start-up would pay it (0.7-1.4 s on a large manual). Tests turn
+# it off: a test process imports the ASGI app before its test database exists.
+WARM_UP_RETRIEVAL = env.bool("WARM_UP_RETRIEVAL", default=True)
 # "Generate variants": drafts from the OpenAI model when configured, else the local model.
 GENERATION_ATTEMPTS = env.int("GENERATION_ATTEMPTS", default=3)
 GENERATION_TIMEOUT_S = env.float("GENERATION_TIMEOUT_S", default=60.0)
@@ -354,6 +358,11 @@ KNOWLEDGE_MAX_UPLOAD_BYTES = env.int("KNOWLEDGE_MAX_UPLOAD_BYTES", default=100 *
 # bench.retrieval measures (knowledge.documents.ranking.CANDIDATES), which it should stay equal
 # to; the fusion normalises each side over its candidates, so the depth changes the ranking.
 KNOWLEDGE_RETRIEVAL_CANDIDATES = env.int("KNOWLEDGE_RETRIEVAL_CANDIDATES", default=50)
+# The document index: a retrieved chunk's fused score gains this share of its page's own score
+# (the page as a whole by words and by its mean chunk vector; docs/retrieval.md, "Document
+# index"); the value bench.retrieval measures (knowledge.documents.ranking.DOCUMENT_WEIGHT).
+# 0 turns it off: the ranking by chunks alone, as before it.
+KNOWLEDGE_DOCUMENT_WEIGHT = env.float("KNOWLEDGE_DOCUMENT_WEIGHT", default=0.5)
 # Default bounds of a crawl (the admin's crawl form can lower or raise them per crawl).
 KNOWLEDGE_CRAWL_MAX_PAGES = env.int("KNOWLEDGE_CRAWL_MAX_PAGES", default=200)
 KNOWLEDGE_CRAWL_MAX_DEPTH = env.int("KNOWLEDGE_CRAWL_MAX_DEPTH", default=5)

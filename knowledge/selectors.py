@@ -12,7 +12,7 @@ from django.conf import settings
 from knowledge import services
 from knowledge.documents.indexing import get_chunk_index
 from knowledge.documents.lexical import tokenize
-from knowledge.documents.ranking import hybrid
+from knowledge.documents.ranking import DOCUMENT_CANDIDATES, hybrid
 from knowledge.documents.retrieval_points import relevance_floor
 from knowledge.documents.types import DocumentLink, Passage, Retrieval, document_url
 from knowledge.embeddings import get_embedder
@@ -210,8 +210,9 @@ def passages_retrieve(
     vector: np.ndarray | None = None,
 ) -> Retrieval:
     """The `k` best chunks for a question by hybrid retrieval: the nearest by vector and the
-    best by words (Chinese segmented), fused (`ranking.fuse`); `relevant` says whether they
-    clear the relevance floor of the locale's embedding model. Only public documents unless
+    best by words (Chinese segmented), fused (`ranking.fuse`), each raised by its page's own
+    score (the document index, KNOWLEDGE_DOCUMENT_WEIGHT); `relevant` says whether they clear
+    the relevance floor of the locale's embedding model. Only public documents unless
     `include_agents_only`. Pass `vector` when the question was embedded already (by the
     locale's model). Sync: the chatbot calls it off the event loop."""
     started = time.perf_counter()
@@ -220,12 +221,14 @@ def passages_retrieve(
         vector = embedder.embed([text])[0]
     query_tokens = tokenize(text)
     index = get_chunk_index()
+    document_weight = settings.KNOWLEDGE_DOCUMENT_WEIGHT
     candidates = index.candidates(
         vector=vector,
         tokens=query_tokens,
         locale=locale,
         include_agents_only=include_agents_only,
         n=max(k, settings.KNOWLEDGE_RETRIEVAL_CANDIDATES),
+        documents=DOCUMENT_CANDIDATES if document_weight > 0 else 0,
     )
     result = hybrid(
         candidates.vector,
@@ -234,6 +237,8 @@ def passages_retrieve(
         tokens_of=candidates.tokens_of,
         floor=relevance_floor(locale),
         limit=k,
+        documents=candidates.documents,
+        document_weight=document_weight,
     )
     infos = index.chunks([ranked.chunk_id for ranked in result.ranked])
     passages = tuple(

@@ -11,6 +11,9 @@ from urllib.parse import quote
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The ASGI app, imported by conftest before the test database exists, would read the database
+# from its warm-up thread; the test of the warm-up turns it on.
+os.environ.setdefault("WARM_UP_RETRIEVAL", "0")
 
 if os.environ.get("CHATBOT_TEST_POSTGRES") == "1":
     import logging

@@ -1,8 +1,9 @@
 """Where hybrid retrieval finds its candidates: the chunks nearest to a question's vector and the
-chunks that share its words, each side best first, for `knowledge.selectors.passages_retrieve`
-to fuse; in process (`InMemoryChunkIndex`, SQLite), or with the vectors in PostgreSQL and the
-words in this process's BM25 (`PgChunkIndex`). Only chunks of the locale's current embedding
-model are searched; docs/retrieval.md, "The path"."""
+chunks that share its words, each side best first, and the pages that match it as a whole (the
+document index), for `knowledge.selectors.passages_retrieve` to fuse; in process
+(`InMemoryChunkIndex`, SQLite), or with the chunk vectors in PostgreSQL and the words and pages
+in this process (`PgChunkIndex`). Only chunks of the locale's current embedding model are
+searched; docs/retrieval.md, "The path"."""
 
 import hashlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -13,7 +14,9 @@ import numpy as np
 from django.db import connection
 from psycopg import sql
 
+from knowledge.documents.document_index import DocumentIndex
 from knowledge.documents.lexical import LexicalIndex
+from knowledge.documents.ranking import DocumentEvidence
 from knowledge.embeddings import get_embedder
 from knowledge.models import Chunk, Visibility
 from knowledge.pgvector_index import vector_cursor
@@ -28,6 +31,7 @@ class Candidates:
     vector: list[tuple[int, float]]  # (chunk id, cosine), best first
     lexical: list[tuple[int, float]]  # (chunk id, BM25 score), best first
     tokens_of: Callable[[int], Collection[str]]  # a candidate's search tokens
+    documents: DocumentEvidence | None = None  # the pages, when asked for
 
 
 @dataclass(frozen=True)
@@ -52,9 +56,16 @@ class ChunkIndex(Protocol):
         locale: str,
         include_agents_only: bool,
         n: int,
-    ) -> Candidates: ...
+        documents: int = 0,
+    ) -> Candidates:
+        """`n` chunks per side, and with `documents` above 0 that many pages per side."""
+        ...
 
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]: ...
+
+    def refresh(self) -> None:
+        """Builds this process's copies now unless they are current (the warm-up calls it)."""
+        ...
 
 
 def _audiences(include_agents_only: bool) -> list[str]:
@@ -87,20 +98,41 @@ def _info(row: tuple) -> ChunkInfo:
     )
 
 
+# What each in-process copy reads of a chunk: (id, visibility, document id, search tokens,
+# embedding bytes).
+_ROW_FIELDS = ("id", "document__visibility", "document_id", "search_tokens", "embedding")
+_Row = tuple[int, str, int, str, bytes]
+
+
 @dataclass
 class _Corpus:
     ids: np.ndarray  # (n,) int64
     vectors: np.ndarray  # (n, d) float32, unit rows
     lexical: LexicalIndex
+    documents: DocumentIndex
 
 
-def _corpus(rows: list[tuple[int, str, str, bytes]]) -> _Corpus:
-    """From (chunk id, visibility, search tokens, embedding bytes) rows."""
+def _vectors(rows: list[_Row]) -> np.ndarray:
+    return np.stack([np.frombuffer(r[4], dtype=np.float32) for r in rows])
+
+
+def _documents(rows: list[_Row], vectors: np.ndarray) -> DocumentIndex:
+    return DocumentIndex(
+        chunk_ids=[r[0] for r in rows],
+        document_ids=[r[2] for r in rows],
+        tokens=[r[3] for r in rows],
+        vectors=vectors,
+    )
+
+
+def _corpus(rows: list[_Row]) -> _Corpus:
     ids = [r[0] for r in rows]
+    vectors = _vectors(rows)
     return _Corpus(
         ids=np.array(ids, dtype=np.int64),
-        vectors=np.stack([np.frombuffer(r[3], dtype=np.float32) for r in rows]),
-        lexical=LexicalIndex.from_search_tokens(ids, [r[2] for r in rows]),
+        vectors=vectors,
+        lexical=LexicalIndex.from_search_tokens(ids, [r[3] for r in rows]),
+        documents=_documents(rows, vectors),
     )
 
 
@@ -143,12 +175,14 @@ class InMemoryChunkIndex(VersionedCopy):
         self._info: dict[int, ChunkInfo] = {}
 
     def _load(self) -> None:
-        rows: dict[str, list[tuple[int, str, str, bytes]]] = {}
+        rows: dict[str, list[_Row]] = {}
         info: dict[int, ChunkInfo] = {}
         fields = (*_INFO_FIELDS, "document__visibility", "search_tokens", "embedding")
         for locale, (*described, visibility, tokens, embedding) in _searchable(fields):
-            info[described[0]] = _info(tuple(described))
-            rows.setdefault(locale, []).append((described[0], visibility, tokens, bytes(embedding)))
+            chunk_id, document_id = described[0], described[1]
+            info[chunk_id] = _info(tuple(described))
+            row = (chunk_id, visibility, document_id, tokens, bytes(embedding))
+            rows.setdefault(locale, []).append(row)
         # Swapped together, so a search never finds a chunk whose citation data is missing.
         self._corpora, self._info = _by_audience(rows, _corpus), info
 
@@ -160,6 +194,7 @@ class InMemoryChunkIndex(VersionedCopy):
         locale: str,
         include_agents_only: bool,
         n: int,
+        documents: int = 0,
     ) -> Candidates:
         self.refresh()
         corpus = self._corpora.get((locale, include_agents_only))
@@ -173,6 +208,11 @@ class InMemoryChunkIndex(VersionedCopy):
             vector=[(int(corpus.ids[i]), float(scores[i])) for i in best],
             lexical=corpus.lexical.search_tokens(tokens, n),
             tokens_of=corpus.lexical.tokens_of,
+            documents=(
+                corpus.documents.search(vector=vector, tokens=tokens, n=documents)
+                if documents > 0
+                else None
+            ),
         )
 
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]:
@@ -192,27 +232,36 @@ _VECTOR_SQL = """
 """
 
 
+@dataclass
+class _Words:
+    lexical: LexicalIndex
+    documents: DocumentIndex
+
+
+def _words(rows: list[_Row]) -> _Words:
+    return _Words(
+        lexical=LexicalIndex.from_search_tokens([r[0] for r in rows], [r[3] for r in rows]),
+        documents=_documents(rows, _vectors(rows)),
+    )
+
+
 class _ChunkWords(VersionedCopy):
     """Every searchable chunk's words in a BM25 index of this process, per locale and audience,
-    following the knowledge version, as the in-process index holds them: BM25 weighs a word by
-    how rare it is, which PostgreSQL's ts_rank does not, and it scores only the postings of the
-    question's words where ts_rank scored every chunk holding a common one (docs/retrieval.md,
-    "PostgreSQL")."""
+    and its pages' document index, following the knowledge version, as the in-process index
+    holds them: BM25 weighs a word by how rare it is, which PostgreSQL's ts_rank does not, and it
+    scores only the postings of the question's words where ts_rank scored every chunk holding a
+    common one (docs/retrieval.md, "PostgreSQL"). The pages' vectors are the means of their
+    chunks' stored vectors, computed here when the copy is built (no column of their own)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.by_audience: dict[tuple[str, bool], LexicalIndex] = {}
+        self.by_audience: dict[tuple[str, bool], _Words] = {}
 
     def _load(self) -> None:
-        rows: dict[str, list[tuple[int, str, str]]] = {}
-        for locale, row in _searchable(("id", "document__visibility", "search_tokens")):
-            rows.setdefault(locale, []).append(row)
-        self.by_audience = _by_audience(
-            rows,
-            lambda items: LexicalIndex.from_search_tokens(
-                [r[0] for r in items], [r[2] for r in items]
-            ),
-        )
+        rows: dict[str, list[_Row]] = {}
+        for locale, (pk, visibility, document, tokens, embedding) in _searchable(_ROW_FIELDS):
+            rows.setdefault(locale, []).append((pk, visibility, document, tokens, bytes(embedding)))
+        self.by_audience = _by_audience(rows, _words)
 
 
 class PgChunkIndex:
@@ -236,10 +285,11 @@ class PgChunkIndex:
         locale: str,
         include_agents_only: bool,
         n: int,
+        documents: int = 0,
     ) -> Candidates:
         self._words.refresh()
         words = self._words.by_audience.get((locale, include_agents_only))
-        by_words = words.search_tokens(tokens, n) if words is not None else []
+        by_words = words.lexical.search_tokens(tokens, n) if words is not None else []
         stored: dict[int, frozenset[str]] = {}
         by_vector: list[tuple[int, float]] = []
         with vector_cursor() as cursor:
@@ -254,13 +304,19 @@ class PgChunkIndex:
         def tokens_of(chunk_id: int) -> Collection[str]:
             if chunk_id in stored or words is None:
                 return stored.get(chunk_id, ())
-            return words.tokens_of(chunk_id)
+            return words.lexical.tokens_of(chunk_id)
 
-        return Candidates(vector=by_vector, lexical=by_words, tokens_of=tokens_of)
+        pages = None
+        if documents > 0 and words is not None:
+            pages = words.documents.search(vector=vector, tokens=tokens, n=documents)
+        return Candidates(vector=by_vector, lexical=by_words, tokens_of=tokens_of, documents=pages)
 
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]:
         rows = Chunk.objects.filter(pk__in=chunk_ids).values_list(*_INFO_FIELDS)
         return {row[0]: _info(row) for row in rows}
+
+    def refresh(self) -> None:
+        self._words.refresh()
 
 
 _index: ChunkIndex | None = None

@@ -1,18 +1,23 @@
 """Hybrid ranking: the vector and the lexical rankings fused into one, and the relevance floor
-that decides "nothing relevant". Pure functions over ids and scores, shared by the in-process
-(SQLite) and the PostgreSQL retrieval. Why this fusion and these signals, with the figures:
-docs/retrieval.md, "Fusion" and "Relevance floor"."""
+that decides "nothing relevant", and the document index's bonus (a chunk gains a share of its
+page's own score). Pure functions over ids and scores, shared by the in-process (SQLite) and the
+PostgreSQL retrieval. Why this fusion and these signals, with the figures: docs/retrieval.md,
+"Fusion", "Relevance floor" and "Document index"."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 RRF_K = 60  # Cormack et al. (2009)'s constant; it damps the weight of the very first ranks
 CANDIDATES = 50  # depth of each ranking before fusion
 VECTOR_WEIGHT = 0.5  # the convex combination's weight of the vector side (lexical: the rest)
+DOCUMENT_CANDIDATES = 20  # pages each side of the document index ranks before their fusion
+# The page's fused score's weight in its chunks' scores: the default of the app's
+# KNOWLEDGE_DOCUMENT_WEIGHT, which should stay equal (the bench measures this one); 0 is off.
+DOCUMENT_WEIGHT = 0.5
 
 
 class Fusion(StrEnum):
@@ -57,11 +62,48 @@ def convex_fusion(
 
 
 @dataclass(frozen=True)
+class DocumentEvidence:
+    """The document index's answer to one question: whole pages (documents) ranked by each side,
+    best first, and the page each chunk belongs to (None for a chunk the index does not hold)."""
+
+    vector: Sequence[tuple[int, float]]  # (document id, cosine to its mean chunk vector)
+    lexical: Sequence[tuple[int, float]]  # (document id, BM25 over all its chunks' tokens)
+    document_of: Callable[[int], int | None]
+
+
+def document_scores(documents: DocumentEvidence) -> dict[int, float]:
+    """Each page's own fused score, fused as chunks are (`convex_fusion`); a page neither side
+    ranked is absent (scores 0)."""
+    return dict(convex_fusion(documents.vector, documents.lexical))
+
+
+def with_document_scores(
+    fused: Sequence[tuple[int, float]],
+    *,
+    document_of: Callable[[int], int | None],
+    scores: Mapping[int, float],
+    weight: float,
+) -> list[tuple[int, float]]:
+    """The fused chunks ((id, score) best first) re-scored by their score + `weight` * their
+    page's (`scores`, 0 for a page not there), best first; ties keep the fused order."""
+    rescored = ((i, s + weight * _page_score(i, document_of, scores)) for i, s in fused)
+    return sorted(rescored, key=lambda pair: -pair[1])
+
+
+def _page_score(
+    chunk_id: int, document_of: Callable[[int], int | None], scores: Mapping[int, float]
+) -> float:
+    document = document_of(chunk_id)
+    return scores.get(document, 0.0) if document is not None else 0.0
+
+
+@dataclass(frozen=True)
 class Ranked:
     chunk_id: int
-    score: float  # fused
+    score: float  # fused, plus the page's share when the document index ranked
     vector_score: float  # cosine; 0 when the vector side did not rank it
     lexical_score: float  # BM25; 0 when the lexical side did not rank it
+    document_score: float = 0.0  # its page's own fused score; 0 when no page side ranked it
 
 
 def fuse(
@@ -70,14 +112,27 @@ def fuse(
     *,
     limit: int,
     fusion: Fusion = Fusion.CONVEX,
+    documents: DocumentEvidence | None = None,
+    document_weight: float = DOCUMENT_WEIGHT,
 ) -> list[Ranked]:
-    """The top `limit` of the two rankings ((id, score) best first) fused."""
+    """The top `limit` of the two rankings ((id, score) best first) fused; with `documents`
+    and a `document_weight` above 0, every fused candidate re-ranked by its page's score first
+    (`with_document_scores`), then cut."""
     cosine, bm25 = dict(vector), dict(lexical)
     if fusion is Fusion.RRF:
         fused = reciprocal_rank_fusion([[i for i, _ in vector], [i for i, _ in lexical]])
     else:
         fused = convex_fusion(vector, lexical)
-    return [Ranked(i, score, cosine.get(i, 0.0), bm25.get(i, 0.0)) for i, score in fused[:limit]]
+    if documents is None or document_weight <= 0:
+        return [Ranked(i, s, cosine.get(i, 0.0), bm25.get(i, 0.0)) for i, s in fused[:limit]]
+    pages, document_of = document_scores(documents), documents.document_of
+    fused = with_document_scores(
+        fused, document_of=document_of, scores=pages, weight=document_weight
+    )
+    return [
+        Ranked(i, s, cosine.get(i, 0.0), bm25.get(i, 0.0), _page_score(i, document_of, pages))
+        for i, s in fused[:limit]
+    ]
 
 
 def token_coverage(query_tokens: Collection[str], passage_tokens: Collection[str]) -> float:
@@ -112,7 +167,7 @@ class Hybrid:
     relevant: bool
     best_cosine: float  # of the vector ranking's first chunk, shown or not
     best_lexical: float
-    coverage: float  # the best token coverage among the ranked chunks
+    coverage: float  # the best token coverage among the chunks' own fused top `limit`
 
 
 def hybrid(
@@ -123,13 +178,22 @@ def hybrid(
     tokens_of: Callable[[int], Collection[str]],
     floor: RelevanceFloor,
     limit: int,
+    documents: DocumentEvidence | None = None,
+    document_weight: float = DOCUMENT_WEIGHT,
 ) -> Hybrid:
-    """Fused top `limit` and the floor's decision. `vector` holds cosine scores, `lexical` BM25
-    scores, each best first; `tokens_of(chunk_id)` a ranked chunk's search tokens."""
-    ranked = fuse(vector, lexical, limit=limit)
+    """Fused top `limit` (re-ranked by their pages' scores when `documents` are given) and the
+    floor's decision. `vector` holds cosine scores, `lexical` BM25 scores, each best first;
+    `tokens_of(chunk_id)` a ranked chunk's search tokens. The floor reads the chunks' own
+    signals, as without the document index: a page's score never decides "nothing relevant"."""
+    chunks_only = fuse(vector, lexical, limit=limit)
+    ranked = chunks_only
+    if documents is not None and document_weight > 0:
+        ranked = fuse(
+            vector, lexical, limit=limit, documents=documents, document_weight=document_weight
+        )
     best_cosine = max((score for _, score in vector), default=0.0)
     coverage = max(
-        (token_coverage(query_tokens, tokens_of(r.chunk_id)) for r in ranked), default=0.0
+        (token_coverage(query_tokens, tokens_of(r.chunk_id)) for r in chunks_only), default=0.0
     )
     return Hybrid(
         ranked=tuple(ranked),

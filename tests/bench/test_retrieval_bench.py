@@ -61,6 +61,7 @@ def test_bench_reports_quality_sweep_floors_and_latency_with_verdicts():
     assert at_default["chunks"] == 3
     assert at_default["evidence_split"] == 0
     assert at_default["lexical"]["recall"] == at_default["hybrid"]["recall"] == 1.0
+    assert at_default["hybrid_chunks"]["recall"] == 1.0, "the baseline: no document index"
     assert at_default["hybrid_document_recall"] == 1.0
     assert report["sweep"]["tiny"]["20"]["chunks"] >= at_default["chunks"]
 
@@ -74,12 +75,17 @@ def test_bench_reports_quality_sweep_floors_and_latency_with_verdicts():
     latency = report["latency"]["en"]
     assert (latency["chunks"], latency["distinct_chunks"], latency["queries"]) == (50, 3, 10)
     assert latency["hybrid_with_embedding"]["p50"] >= latency["hybrid"]["p50"]
+    assert latency["hybrid_chunks_with_embedding"]["p50"] >= latency["hybrid_chunks"]["p50"]
 
     checked = load(report["verdicts"])
-    assert [v.passed for v in checked[:2]] == [True, False]  # lexical alone already finds all
-    assert "at 50 chunks" in checked[2].target
+    # lexical alone already finds all; the document index loses nothing here
+    assert [v.passed for v in checked[:3]] == [True, False, True]
+    assert "document index" in checked[2].target
+    assert "at 50 chunks" in checked[3].target
     text = markdown(report)
     assert "| tiny | bag-of-words | 3 | 3 | 100.0% / " in text
+    assert "| hybrid + document index, w 0.5 (chosen) | hybrid, chunks alone (baseline) |" in text
+    assert "| en | in process | bag-of-words | 50 (3 distinct) | hybrid, chunks alone | " in text
     assert set(report["fusions"]["tiny"]) == {
         "convex: min-max normalised scores, equal weights (chosen)",
         "reciprocal rank fusion, k = 60 (before)",
@@ -105,8 +111,11 @@ def test_the_latency_is_measured_on_postgresql_too_with_its_own_verdict(tmp_path
     assert pg["relevant"] >= 1, "the app's retrieval found passages in PostgreSQL"
     assert pg["postgres"].startswith("16") and pg["pgvector"]
     assert pg["hybrid_with_embedding"]["p50"] >= pg["hybrid"]["p50"]
+    assert pg["hybrid_chunks_with_embedding"]["p50"] >= pg["hybrid_chunks"]["p50"]
     (verdict,) = [v for v in load(report["verdicts"]) if "PostgreSQL" in v.target]
     assert "at 30 chunks on PostgreSQL + pgvector" in verdict.target
     text = markdown(report)
-    assert f"| en | PostgreSQL {pg['postgres']} + pgvector {pg['pgvector']} |" in text
+    where = f"| en | PostgreSQL {pg['postgres']} + pgvector {pg['pgvector']} |"
+    assert where in text
+    assert f"{where} all-MiniLM-L6-v2 | 30 (3 distinct) | hybrid, chunks alone |" in text
     assert verdict.line() in text

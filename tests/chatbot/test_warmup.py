@@ -1,8 +1,10 @@
-"""A process that ends while the embedding model is still loading exits cleanly."""
+"""A process that ends while the embedding model is still loading exits cleanly, and the
+warm-up builds the retrieval copies before the first question."""
 
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,60 @@ def test_the_interpreter_waits_for_the_warm_up_at_exit(settings):
     thread = warm_up_in_background()
     assert thread is not None and not thread.daemon
     thread.join(timeout=120)
+
+
+def _store_a_page() -> None:
+    from knowledge import services
+    from knowledge.documents.parsing import parse_document
+
+    text = "# Gift wrapping\n\nWe wrap any order in recycled paper for free.\n"
+    parsed = parse_document(text.encode(), filename="gift.md", locale="en")
+    services.document_upsert(parsed=parsed, source_key="gift.md", index_inline=True)
+
+
+def _retrieval_builds(monkeypatch) -> list[str]:
+    """Records each build of a retrieval copy (both databases' copies read `_searchable`)."""
+    from knowledge.documents import indexing
+
+    builds: list[str] = []
+    searchable = indexing._searchable
+
+    def counted(fields):
+        builds.append(threading.current_thread().name)
+        return searchable(fields)
+
+    monkeypatch.setattr(indexing, "_searchable", counted)
+    return builds
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("warm_up_retrieval", [True, False])
+def test_the_warm_up_builds_the_retrieval_copies_so_the_first_question_does_not(
+    settings, monkeypatch, warm_up_retrieval
+):
+    """The chunk index (SQLite) or the word copy (PostgreSQL), each with its document index,
+    are built by the warm-up thread; without it, by the first question (0.7-1.4 s on the
+    PostgreSQL manual; docs/retrieval.md, "Latency")."""
+    from chatbot.ops.warmup import warm_up_in_background
+    from knowledge.documents.indexing import reset_chunk_index
+    from knowledge.selectors import passages_retrieve
+
+    _store_a_page()
+    reset_chunk_index()
+    builds = _retrieval_builds(monkeypatch)
+    settings.WARM_UP_EMBEDDINGS = True
+    settings.WARM_UP_RETRIEVAL = warm_up_retrieval
+    try:
+        thread = warm_up_in_background()
+        assert thread is not None
+        thread.join(timeout=120)
+        assert builds == (["embedding-warm-up"] if warm_up_retrieval else [])
+
+        found = passages_retrieve(text="Can you wrap my order in paper?", locale="en")
+
+        assert found.relevant and "recycled paper" in found.passages[0].text
+        assert found.passages[0].score > 1.0, "the page's share (its only page: 0.5 * 1)"
+        assert len(builds) == 1, "built once, by the warm-up or else by the first question"
+        assert (builds[0] == "embedding-warm-up") is warm_up_retrieval
+    finally:
+        reset_chunk_index()

@@ -1,7 +1,8 @@
 """The knowledge base's documents: upserts that re-embed only changed content, chunks replaced
 on re-index, the knowledge version moved by edits and deletes, and hybrid retrieval in English
-and Chinese that declines an unrelated question and respects visibility. Runs on SQLite (the
-in-process index) and in the PostgreSQL pass (pgvector + full-text search)."""
+and Chinese that declines an unrelated question and respects visibility, and the document
+index beside the chunks. Runs on SQLite (the in-process index) and in the PostgreSQL pass
+(pgvector, the words and pages in process)."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ from knowledge.documents.indexing import (
 )
 from knowledge.documents.lexical import DEFAULT_TOKENIZER, tokenize
 from knowledge.documents.parsing import parse_document
-from knowledge.documents.ranking import CANDIDATES
+from knowledge.documents.ranking import CANDIDATES, DOCUMENT_CANDIDATES, document_scores
 from knowledge.embeddings import get_embedder
 from knowledge.models import Chunk, Document, DocumentCitation, DocumentImport, Visibility
 from tests.migration_steps import latest, migrate
@@ -237,6 +238,72 @@ def test_retrieval_fuses_as_many_candidates_per_side_as_the_benchmark_measures(
     monkeypatch.setattr(index, "candidates", spy)
     selectors.passages_retrieve(text="How long until my refund reaches my card?", locale="en")
     assert asked == [CANDIDATES]
+
+
+def _candidates(question: str, locale: str = "en"):
+    """The index's candidates for a question, pages included, as passages_retrieve asks."""
+    return get_chunk_index().candidates(
+        vector=get_embedder(locale).embed([question])[0],
+        tokens=tokenize(question),
+        locale=locale,
+        include_agents_only=False,
+        n=CANDIDATES,
+        documents=DOCUMENT_CANDIDATES,
+    )
+
+
+def test_each_passage_gains_its_share_of_its_pages_own_score(help_centre, settings):
+    """The document index on either database (docs/retrieval.md, "Document index"): a
+    passage's score is its chunk's fused score plus KNOWLEDGE_DOCUMENT_WEIGHT times its page's
+    own fused score; 0 gives the chunks' own scores back."""
+    question = "How long until my refund reaches my card?"
+    settings.KNOWLEDGE_DOCUMENT_WEIGHT = 0.0
+    alone = selectors.passages_retrieve(text=question, locale="en")
+    settings.KNOWLEDGE_DOCUMENT_WEIGHT = 0.5
+    found = selectors.passages_retrieve(text=question, locale="en")
+
+    pages = document_scores(_candidates(question).documents)
+    english = dict(Document.objects.filter(locale="en").values_list("source_key", "pk"))
+    assert set(pages) == set(english.values()), "the locale's pages only"
+    assert pages[english["returns.md"]] == 1.0, "first by its words and by its vector"
+    before = {p.chunk_id: p.score for p in alone.passages}
+    assert {p.chunk_id for p in found.passages} == set(before), "every English chunk, k=5"
+    for passage in found.passages:
+        share = 0.5 * pages[passage.document_id]
+        assert passage.score == pytest.approx(before[passage.chunk_id] + share)
+    assert found.passages[0].heading_path[-1] == "Refund timing"
+    assert found.passages[0].score > before[found.passages[0].chunk_id]
+    assert found.relevant == alone.relevant
+    assert (found.best_vector_score, found.best_lexical_score) == (
+        alone.best_vector_score,
+        alone.best_lexical_score,
+    )
+
+
+def test_the_document_index_is_rebuilt_when_a_page_changes(help_centre):
+    question = "Do you carry kayaks by freight?"
+    shipping = Document.objects.get(source_key="shipping.md", locale="en")
+    before = _candidates(question).documents
+    assert before.lexical == [], "no page holds the question's words yet"
+
+    text = ARTICLES["en/shipping.md"] + "\n## Kayaks\n\nKayaks travel by freight in 3 weeks.\n"
+    write_articles(help_centre, {"en/shipping.md": text})
+    assert import_folder(help_centre / "en").updated == 1
+
+    after = _candidates(question).documents
+    assert [page for page, _ in after.lexical] == [shipping.pk]
+    vectors = [
+        np.frombuffer(bytes(e), dtype=np.float32)
+        for e in Chunk.objects.filter(document=shipping).values_list("embedding", flat=True)
+    ]
+    assert len(vectors) == 3, "the new section is a chunk of its own"
+    mean = np.mean(vectors, axis=0)
+    query = get_embedder("en").embed([question])[0]
+    expected = float(mean @ query / np.linalg.norm(mean))
+    assert dict(after.vector)[shipping.pk] == pytest.approx(expected, abs=1e-5)
+    assert dict(after.vector)[shipping.pk] != pytest.approx(dict(before.vector)[shipping.pk])
+    kayaks = selectors.passages_retrieve(text=question, locale="en").passages[0]
+    assert kayaks.heading_path[-1] == "Kayaks" and kayaks.document_id == shipping.pk
 
 
 def test_agents_only_documents_are_retrieved_for_agents_only(tmp_path):

@@ -1,17 +1,20 @@
-"""Rank fusion and the relevance floor (pure functions)."""
+"""Rank fusion, the document index's bonus and the relevance floor (pure functions)."""
 
 import pytest
 
 from knowledge.documents.lexical import LexicalIndex, tokenize
 from knowledge.documents.ranking import (
+    DocumentEvidence,
     Fusion,
     RelevanceFloor,
     convex_fusion,
+    document_scores,
     fuse,
     hybrid,
     min_max,
     reciprocal_rank_fusion,
     token_coverage,
+    with_document_scores,
 )
 
 
@@ -120,3 +123,74 @@ def test_a_floor_without_a_coverage_rule_looks_at_the_cosine_alone() -> None:
     floor = RelevanceFloor(min_cosine=0.42)
     assert not floor.relevant(best_cosine=0.41, coverage=1.0)
     assert floor.relevant(best_cosine=0.42, coverage=0.0)
+
+
+# --- the document index's bonus (docs/retrieval.md, "Document index") ------------------------
+
+# Chunks 1-2 are on page 10, which matches the question as a whole (its words are spread over
+# both); chunk 3, on page 30, matches only on its own and is ahead of both by the chunks alone.
+PAGES = {1: 10, 2: 10, 3: 30}
+CHUNK_VECTOR = [(3, 0.70), (1, 0.66), (2, 0.50)]
+CHUNK_LEXICAL = [(3, 9.0), (1, 7.5), (2, 3.0)]
+PAGE_EVIDENCE = DocumentEvidence(
+    vector=[(10, 0.80), (30, 0.55), (40, 0.20)],
+    lexical=[(10, 14.0), (30, 6.0)],
+    document_of=PAGES.get,
+)
+
+
+def test_a_chunk_on_a_page_that_matches_as_a_whole_overtakes_one_that_matches_alone() -> None:
+    alone = fuse(CHUNK_VECTOR, CHUNK_LEXICAL, limit=3)
+    with_pages = fuse(CHUNK_VECTOR, CHUNK_LEXICAL, limit=3, documents=PAGE_EVIDENCE)
+    assert [r.chunk_id for r in alone] == [3, 1, 2]
+    assert [r.chunk_id for r in with_pages] == [1, 3, 2]
+    first = with_pages[0]
+    assert first.document_score == pytest.approx(1.0)  # page 10 is first by both sides
+    assert first.score == pytest.approx(dict(convex_fusion(CHUNK_VECTOR, CHUNK_LEXICAL))[1] + 0.5)
+    assert (first.vector_score, first.lexical_score) == (0.66, 7.5), "the chunk's own scores"
+
+
+def test_a_weight_of_zero_gives_the_ranking_by_the_chunks_alone() -> None:
+    alone = fuse(CHUNK_VECTOR, CHUNK_LEXICAL, limit=3)
+    off = fuse(CHUNK_VECTOR, CHUNK_LEXICAL, limit=3, documents=PAGE_EVIDENCE, document_weight=0)
+    assert off == alone
+    assert [r.document_score for r in off] == [0.0, 0.0, 0.0]
+
+
+def test_pages_are_fused_as_chunks_are_and_a_page_neither_side_ranked_scores_nothing() -> None:
+    scores = document_scores(PAGE_EVIDENCE)
+    assert scores == pytest.approx({10: 1.0, 30: 0.5 * (0.35 / 0.6), 40: 0.0})
+    rescored = with_document_scores(
+        [(5, 0.9), (3, 0.8), (1, 0.2)],
+        document_of={3: 30, 1: 10}.get,  # chunk 5: a chunk the index does not hold
+        scores=scores,
+        weight=0.5,
+    )
+    assert [i for i, _ in rescored] == [3, 5, 1]
+    assert dict(rescored) == pytest.approx({5: 0.9, 3: 0.8 + 0.5 * scores[30], 1: 0.7})
+
+
+def test_equal_scores_after_the_bonus_keep_the_fused_order() -> None:
+    rescored = with_document_scores(
+        [(1, 0.5), (2, 0.5), (3, 0.25)], document_of={3: 7}.get, scores={7: 0.5}, weight=0.5
+    )
+    assert [i for i, _ in rescored] == [1, 2, 3]
+
+
+def test_the_page_bonus_never_changes_the_floors_decision() -> None:
+    """The floor reads the chunks' own fused top: here the page brings a chunk holding every
+    word of the question into the top 1, which a coverage rule would have accepted."""
+    floor = RelevanceFloor(min_cosine=0.9, min_coverage=0.99, coverage_min_cosine=0.0)
+    tokens = {1: {"gift", "wrap"}, 3: {"gift"}}
+    common = dict(
+        query_tokens=["gift", "wrap"],
+        tokens_of=lambda chunk_id: tokens.get(chunk_id, set()),
+        floor=floor,
+        limit=1,
+    )
+    alone = hybrid(CHUNK_VECTOR, CHUNK_LEXICAL, **common)
+    with_pages = hybrid(CHUNK_VECTOR, CHUNK_LEXICAL, documents=PAGE_EVIDENCE, **common)
+    assert [r.chunk_id for r in alone.ranked] == [3]
+    assert [r.chunk_id for r in with_pages.ranked] == [1]
+    assert (alone.relevant, alone.coverage) == (False, 0.5)
+    assert (with_pages.relevant, with_pages.coverage) == (False, 0.5)
