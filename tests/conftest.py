@@ -251,14 +251,17 @@ def pytest_collection_modifyitems(config, items) -> None:
     pytest-xdist the order holds per process only with `--no-loadscope-reorder` (Makefile).
 
     Every async test closes its loop's model clients (`close_model_clients`); as an autouse
-    fixture it would give sync tests an event loop too, which the browser tests refuse."""
+    fixture it would give sync tests an event loop too, which the browser tests refuse. It goes
+    first, so it is torn down last: an answer still being written when the test ends runs on
+    while other fixtures tear down (`settle` waits for it) and may open a client then, which
+    was left unclosed ("Unclosed client session" at exit)."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
     postgres_pass = os.environ.get("CHATBOT_TEST_POSTGRES") == "1"
     for item in items:
         if postgres_pass and item.get_closest_marker("own_stack"):
             item.add_marker(pytest.mark.skip(reason="own servers on SQLite: run in the first pass"))
         if inspect.iscoroutinefunction(getattr(item, "function", None)):
-            item.fixturenames.append("close_model_clients")
+            item.fixturenames.insert(0, "close_model_clients")
 
 
 REDIS_URL = "redis://127.0.0.1:6379/0"  # the machine's Redis, shared with others
