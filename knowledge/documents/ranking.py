@@ -118,11 +118,31 @@ def fuse(
     """The top `limit` of the two rankings ((id, score) best first) fused; with `documents`
     and a `document_weight` above 0, every fused candidate re-ranked by its page's score first
     (`with_document_scores`), then cut."""
-    cosine, bm25 = dict(vector), dict(lexical)
+    fused = _fused(vector, lexical, fusion)
+    return _ranked(
+        fused, vector, lexical, limit=limit, documents=documents, document_weight=document_weight
+    )
+
+
+def _fused(
+    vector: Sequence[tuple[int, float]], lexical: Sequence[tuple[int, float]], fusion: Fusion
+) -> list[tuple[int, float]]:
     if fusion is Fusion.RRF:
-        fused = reciprocal_rank_fusion([[i for i, _ in vector], [i for i, _ in lexical]])
-    else:
-        fused = convex_fusion(vector, lexical)
+        return reciprocal_rank_fusion([[i for i, _ in vector], [i for i, _ in lexical]])
+    return convex_fusion(vector, lexical)
+
+
+def _ranked(
+    fused: Sequence[tuple[int, float]],
+    vector: Sequence[tuple[int, float]],
+    lexical: Sequence[tuple[int, float]],
+    *,
+    limit: int,
+    documents: DocumentEvidence | None,
+    document_weight: float,
+) -> list[Ranked]:
+    """The fused chunks' top `limit`, re-ranked by their pages first when `documents` count."""
+    cosine, bm25 = dict(vector), dict(lexical)
     if documents is None or document_weight <= 0:
         return [Ranked(i, s, cosine.get(i, 0.0), bm25.get(i, 0.0)) for i, s in fused[:limit]]
     pages, document_of = document_scores(documents), documents.document_of
@@ -185,15 +205,13 @@ def hybrid(
     floor's decision. `vector` holds cosine scores, `lexical` BM25 scores, each best first;
     `tokens_of(chunk_id)` a ranked chunk's search tokens. The floor reads the chunks' own
     signals, as without the document index: a page's score never decides "nothing relevant"."""
-    chunks_only = fuse(vector, lexical, limit=limit)
-    ranked = chunks_only
-    if documents is not None and document_weight > 0:
-        ranked = fuse(
-            vector, lexical, limit=limit, documents=documents, document_weight=document_weight
-        )
+    fused = _fused(vector, lexical, Fusion.CONVEX)  # once: the floor reads the chunks' own top
+    ranked = _ranked(
+        fused, vector, lexical, limit=limit, documents=documents, document_weight=document_weight
+    )
     best_cosine = max((score for _, score in vector), default=0.0)
     coverage = max(
-        (token_coverage(query_tokens, tokens_of(r.chunk_id)) for r in chunks_only), default=0.0
+        (token_coverage(query_tokens, tokens_of(i)) for i, _ in fused[:limit]), default=0.0
     )
     return Hybrid(
         ranked=tuple(ranked),
