@@ -748,6 +748,16 @@ def section_grounding(ctx: Context) -> Section:
     return Section("grounding", title, text, data, verdicts.load(data["verdicts"]))
 
 
+def section_content_change(ctx: Context) -> Section:
+    """FAQ lookups while the knowledge changes at 10,000 chunks and paraphrases: copies that load
+    behind vs reloading in the question that notices; bench/content_change.py, own process."""
+    out = ctx.cache_dir / "content_change.json"
+    text = _module_output("bench.content_change", "--out", str(out))
+    data = json.loads(out.read_text())
+    title = "FAQ lookups while the knowledge changes (bench/content_change.py)"
+    return Section("content_change", title, text, data, verdicts.load(data["verdicts"]))
+
+
 def section_phrasing_sources(ctx: Context) -> Section:
     """What handoff phrasings and negative examples add to the human ones, at the shipped
     operating points; bench/phrasing_sources.py in its own process (without the slow (d))."""
@@ -1022,6 +1032,7 @@ SECTIONS: dict[str, Callable[[Context], Section]] = {
     "grounding": section_grounding,
     "faq_latency": section_faq_latency,
     "sqlite_lookup": section_sqlite_lookup,
+    "content_change": section_content_change,
     "pg_lookup": section_pg_lookup,
     "cache": section_cache,
     "router": section_router,

@@ -363,6 +363,10 @@ KNOWLEDGE_RETRIEVAL_CANDIDATES = env.int("KNOWLEDGE_RETRIEVAL_CANDIDATES", defau
 # index"); the value bench.retrieval measures (knowledge.documents.ranking.DOCUMENT_WEIGHT).
 # 0 turns it off: the ranking by chunks alone, as before it.
 KNOWLEDGE_DOCUMENT_WEIGHT = env.float("KNOWLEDGE_DOCUMENT_WEIGHT", default=0.5)
+# A per-process copy of the knowledge (the chunks' words and vectors, the document index) whose
+# last load took longer than this is reloaded on a thread of its own after a content change while
+# it keeps serving; faster ones reload at once (docs/retrieval.md, "Content changes").
+KNOWLEDGE_COPY_BACKGROUND_LOAD_MS = env.float("KNOWLEDGE_COPY_BACKGROUND_LOAD_MS", default=50.0)
 # Default bounds of a crawl (the admin's crawl form can lower or raise them per crawl).
 KNOWLEDGE_CRAWL_MAX_PAGES = env.int("KNOWLEDGE_CRAWL_MAX_PAGES", default=200)
 KNOWLEDGE_CRAWL_MAX_DEPTH = env.int("KNOWLEDGE_CRAWL_MAX_DEPTH", default=5)

@@ -19,12 +19,12 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from knowledge.content_version import knowledge_version_readable
 from knowledge.documents.types import DocumentLink, document_url
-from knowledge.embeddings import embedding_cache_seed, embedding_models, get_embedder
+from knowledge.embeddings import embedding_cache_seed, get_embedder
 from knowledge.matching import Neighbour
 from knowledge.models import FAQ, AnswerVariant, Paraphrase, Visibility
 from knowledge.pgvector_index import PgVectorIndex
+from knowledge.process_copy import VersionedCopy
 
 
 def faq_sources(faq_ids: Iterable[int] | None = None) -> dict[int, DocumentLink]:
@@ -74,14 +74,19 @@ class _Variant:
     order: float = field(default_factory=random.random)  # breaks ties, differently per process
 
 
-class InMemoryIndex:
+class InMemoryIndex(VersionedCopy):
+    """A store of tens of thousands of paraphrases takes a tenth of a second or more to load:
+    then it loads behind (knowledge.process_copy), the previous copy answering meanwhile, as it
+    does for the FAQ_INDEX_RECHECK_S before a change is seen at all."""
+
+    loads_behind = True
+
     def __init__(self) -> None:
-        self._version: tuple[int | None, tuple[str, ...]] | None = None
+        super().__init__()
         self._by_locale: dict[str, _LocaleMatrix] = {}
         self._variants: dict[int, list[_Variant]] = {}
         self._sources: dict[int, DocumentLink] = {}
         self._checked_at = -float("inf")
-        self._lock = threading.Lock()  # one reload at a time
         # Serve counts only: a reload (database queries) never holds up a pick on the event loop.
         self._serve_lock = threading.Lock()
 
@@ -118,15 +123,7 @@ class InMemoryIndex:
     def refresh(self) -> None:
         """Reloads when the knowledge version moved. Without a readable version (Redis down)
         the copy this process has keeps serving (fail open, as the negative examples do)."""
-        current = knowledge_version_readable()
-        if current is None and self._version is not None:
-            return
-        version = (current, embedding_models())
-        if version != self._version:
-            with self._lock:
-                if version != self._version:
-                    self._load()
-                    self._version = version
+        super().refresh()
         self._checked_at = time.monotonic()
 
     def search(self, vector: np.ndarray, *, locale: str, k: int) -> list[Neighbour]:

@@ -1,30 +1,96 @@
 """A per-process copy of stored rows that follows the knowledge version."""
 
+import logging
 import threading
+import time
+
+from django.conf import settings
+from django.db import connections
 
 from knowledge.content_version import knowledge_version_readable
 from knowledge.embeddings import embedding_models
+
+logger = logging.getLogger(__name__)
+
+Version = tuple[int | None, tuple[str, ...]]
 
 
 class VersionedCopy:
     """Reloaded (`_load`, one reload at a time) when the knowledge version or an embedding
     model changes. Without a readable version (Redis down) the copy this process has keeps
-    serving, or one is loaded if there is none yet (fail open; docs/operations.md)."""
+    serving, or one is loaded if there is none yet (fail open; docs/operations.md).
+
+    A copy that may serve older content for a moment (`loads_behind`) and whose last load took
+    longer than KNOWLEDGE_COPY_BACKGROUND_LOAD_MS is reloaded on a thread of its own while it
+    keeps serving, `stale` meanwhile: a help centre of 10,000 chunks takes seconds to load, and
+    the question that noticed the change would wait for it with every FAQ and cache lookup
+    queued behind it on the same lane (docs/retrieval.md, "Content changes"). Small copies,
+    and rules that must apply at once, reload in the caller, as before."""
+
+    loads_behind = False
 
     def __init__(self) -> None:
-        self._version: tuple[int | None, tuple[str, ...]] | None = None
-        self._lock = threading.Lock()
+        self._version: Version | None = None
+        self._latest: Version | None = None  # the newest version a refresh has seen
+        self._lock = threading.Lock()  # one load at a time
+        self._loading_behind = threading.Lock()  # one background loader at a time
+        self._load_s = 0.0
 
     def _load(self) -> None:
         raise NotImplementedError
+
+    @property
+    def last_load_s(self) -> float:
+        return self._load_s
+
+    @property
+    def stale(self) -> bool:
+        """A newer version was seen and is being loaded: the copy serves the content it has."""
+        return self._latest != self._version
 
     def refresh(self) -> None:
         current = knowledge_version_readable()
         if current is None and self._version is not None:
             return
         version = (current, embedding_models())
-        if version != self._version:
-            with self._lock:
-                if version != self._version:
-                    self._load()
-                    self._version = version
+        if version == self._version:
+            return
+        self._latest = version
+        slow = self._load_s * 1000 > settings.KNOWLEDGE_COPY_BACKGROUND_LOAD_MS
+        if self.loads_behind and self._version is not None and slow:
+            self._load_behind()
+            return
+        with self._lock:
+            if version != self._version:
+                self._timed_load(version)
+
+    def _timed_load(self, version: Version) -> None:
+        started = time.perf_counter()
+        self._load()
+        self._version = version
+        self._load_s = time.perf_counter() - started
+
+    def _load_behind(self) -> None:
+        if not self._loading_behind.acquire(blocking=False):
+            return  # the running loader takes the newest version when it is done
+        thread = threading.Thread(
+            target=self._load_latest, name=f"{type(self).__name__}-load", daemon=True
+        )
+        try:
+            thread.start()
+        except BaseException:
+            self._loading_behind.release()
+            raise
+
+    def _load_latest(self) -> None:
+        """Loads until the copy has the newest version seen (changes keep coming during a bulk
+        import); a failure leaves the previous copy serving, and the next refresh tries again."""
+        try:
+            while (version := self._latest) is not None and version != self._version:
+                with self._lock:
+                    self._timed_load(version)
+        except Exception:
+            logger.exception("reloading %s failed; its previous copy serves", type(self).__name__)
+        finally:
+            self._loading_behind.release()
+            connections.close_all()  # this thread's own connections

@@ -14,6 +14,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # The ASGI app, imported by conftest before the test database exists, would read the database
 # from its warm-up thread; the test of the warm-up turns it on.
 os.environ.setdefault("WARM_UP_RETRIEVAL", "0")
+# A copy that loads slowly on a busy machine would load in the background and answer the next
+# question from the content before an edit; the tests of that path set the limit to 0.
+os.environ.setdefault("KNOWLEDGE_COPY_BACKGROUND_LOAD_MS", "600000")
 
 if os.environ.get("CHATBOT_TEST_POSTGRES") == "1":
     import logging

@@ -65,14 +65,22 @@ def blocked(done: DoneEvent) -> bool:
     return any("blocked" in step.detail for step in done.trace.steps)
 
 
+def from_stale_copy(done: DoneEvent) -> bool:
+    """Its passages were ranked by a copy of the knowledge older than the version the cache
+    entry would be stored under (knowledge.process_copy loads the newer one meanwhile)."""
+    return any(step.detail.get("stale_copy") for step in done.trace.steps)
+
+
 def reusable(done: DoneEvent) -> bool:
     """Worth serving to the next visitor who asks: a complete model answer, not cut off at its
-    token limit, not marked ungrounded or blocked, with no personal details in it."""
+    token limit, not marked ungrounded or blocked, not answered from content older than the
+    knowledge version, with no personal details in it."""
     return (
         complete_model_answer(done)
         and not cut_off(done)
         and not ungrounded(done)
         and not blocked(done)
+        and not from_stale_copy(done)
         and not answer_is_personal(done.text)
     )
 

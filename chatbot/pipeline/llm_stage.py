@@ -131,6 +131,8 @@ class LLMStage:
                 "lexical_score": round(found.best_lexical_score, 4),
                 "retrieval_ms": round(found.elapsed_ms, 2),
             }
+            if found.stale:
+                detail["stale_copy"] = True
         if withheld:
             detail["withheld_passages"] = withheld
         trace.add(

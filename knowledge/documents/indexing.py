@@ -67,6 +67,12 @@ class ChunkIndex(Protocol):
         """Builds this process's copies now unless they are current (the warm-up calls it)."""
         ...
 
+    @property
+    def stale(self) -> bool:
+        """The copies rank by content older than the knowledge version (a newer one is loading
+        in the background; knowledge.process_copy)."""
+        ...
+
 
 def _audiences(include_agents_only: bool) -> list[str]:
     if include_agents_only:
@@ -83,6 +89,11 @@ _INFO_FIELDS = (
     "heading_path",
     "text",
 )
+
+
+def _stored_chunks(chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]:
+    rows = Chunk.objects.filter(pk__in=chunk_ids).values_list(*_INFO_FIELDS)
+    return {row[0]: _info(row) for row in rows}
 
 
 def _info(row: tuple) -> ChunkInfo:
@@ -169,6 +180,8 @@ def _by_audience(
 
 
 class InMemoryChunkIndex(VersionedCopy):
+    loads_behind = True
+
     def __init__(self) -> None:
         super().__init__()
         self._corpora: dict[tuple[str, bool], _Corpus] = {}
@@ -216,6 +229,10 @@ class InMemoryChunkIndex(VersionedCopy):
         )
 
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]:
+        """From the copy, or from the database while a newer copy loads: a chunk deleted or
+        replaced since is then left out rather than cited."""
+        if self.stale:
+            return _stored_chunks(chunk_ids)
         return {i: self._info[i] for i in chunk_ids if i in self._info}
 
 
@@ -252,6 +269,8 @@ class _ChunkWords(VersionedCopy):
     scores only the postings of the question's words where ts_rank scored every chunk holding a
     common one (docs/retrieval.md, "PostgreSQL"). The pages' vectors are the means of their
     chunks' stored vectors, computed here when the copy is built (no column of their own)."""
+
+    loads_behind = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -312,11 +331,14 @@ class PgChunkIndex:
         return Candidates(vector=by_vector, lexical=by_words, tokens_of=tokens_of, documents=pages)
 
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]:
-        rows = Chunk.objects.filter(pk__in=chunk_ids).values_list(*_INFO_FIELDS)
-        return {row[0]: _info(row) for row in rows}
+        return _stored_chunks(chunk_ids)
 
     def refresh(self) -> None:
         self._words.refresh()
+
+    @property
+    def stale(self) -> bool:
+        return self._words.stale
 
 
 _index: ChunkIndex | None = None

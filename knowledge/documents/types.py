@@ -89,3 +89,6 @@ class Retrieval:
     best_vector_score: float
     best_lexical_score: float
     elapsed_ms: float
+    # Ranked by a copy older than the knowledge version (a newer one was loading): its answer
+    # is not cached under the new version.
+    stale: bool = False

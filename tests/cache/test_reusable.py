@@ -1,5 +1,6 @@
 """Which model answers the cache keeps: complete ones, not cut off at the token limit, not
-marked ungrounded, without personal details (chatbot.pipeline.cache_stage.reusable)."""
+marked ungrounded, not ranked by an outdated copy of the knowledge, without personal details
+(chatbot.pipeline.cache_stage.reusable)."""
 
 import pytest
 
@@ -54,3 +55,10 @@ def test_interrupted_or_personal_answers_are_not():
     interrupted = TraceStep("llm", "interrupted", 3.0, detail={"tier": "local"})
     assert not reusable(done(interrupted, answered()))
     assert not reusable(done(answered(), text="Mail us at help@example.com."))
+
+
+def test_an_answer_from_passages_of_an_outdated_copy_is_not():
+    outdated = TraceStep("knowledge", "retrieved", 2.0, detail={"stale_copy": True})
+    current = TraceStep("knowledge", "retrieved", 2.0, detail={"passages": []})
+    assert not reusable(done(outdated, answered()))
+    assert reusable(done(current, answered()))

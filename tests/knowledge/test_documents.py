@@ -4,6 +4,8 @@ and Chinese that declines an unrelated question and respects visibility, and the
 index beside the chunks. Runs on SQLite (the in-process index) and in the PostgreSQL pass
 (pgvector, the words and pages in process)."""
 
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -338,6 +340,36 @@ def test_retrieval_sees_an_edit_at_once(help_centre):
     assert selectors.documents_versions([after.passages[0].document_id, 10**9]) == {
         after.passages[0].document_id: 2
     }
+
+
+def test_after_an_edit_a_slow_copy_serves_until_its_successor_has_loaded(help_centre, settings):
+    settings.KNOWLEDGE_COPY_BACKGROUND_LOAD_MS = 0  # every copy counts as slow
+    question = "How many days do I have to return an item?"
+    assert "30 days" in selectors.passages_retrieve(text=question, locale="en").passages[0].text
+    index = get_chunk_index()
+    copy = getattr(index, "_words", index)  # PostgreSQL keeps only the words in process
+    gate, load = threading.Event(), copy._load
+
+    def held_load() -> None:
+        assert gate.wait(30)
+        load()
+
+    copy._load = held_load
+    text = ARTICLES["en/returns.md"].replace("within 30 days", "within 45 days")
+    write_articles(help_centre, {"en/returns.md": text})
+    assert import_folder(help_centre / "en").updated == 1
+
+    during = selectors.passages_retrieve(text=question, locale="en")
+    assert during.stale, "answered at once, by the copy it had"
+    assert not any("30 days" in p.text for p in during.passages), "replaced chunks are not cited"
+    gate.set()
+    deadline = time.monotonic() + 30
+    while index.stale:
+        assert time.monotonic() < deadline, "the new copy never loaded"
+        time.sleep(0.02)
+    after = selectors.passages_retrieve(text=question, locale="en")
+    assert not after.stale
+    assert "45 days" in after.passages[0].text
 
 
 def test_citing_counts_each_document_once_per_answer_and_keeps_the_question(help_centre):

@@ -1,6 +1,9 @@
 """The in-memory FAQ index (on SQLite and PostgreSQL alike) answers a confident match without
 the database while it is fresh, rotates the approved variants itself, and sees content changes
-after the recheck interval."""
+after the recheck interval; a slow one loads its next copy behind while the last one answers."""
+
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -94,3 +97,33 @@ def test_with_faq_index_pgvector_every_lookup_goes_to_pgvector(store, settings):
     assert isinstance(get_index(), PgVectorIndex)
     assert faq_find(text=QUESTION, locale="en", vector=vector(QUESTION)).answered
     assert faq_find_in_memory(text=QUESTION, locale="en", vector=vector(QUESTION)) is None
+
+
+@pytest.mark.django_db(transaction=True)  # the next copy loads on a thread of its own
+def test_a_slow_index_answers_from_its_last_copy_while_the_next_one_loads(settings):
+    settings.KNOWLEDGE_COPY_BACKGROUND_LOAD_MS = 0  # every load counts as slow
+    settings.FAQ_INDEX_RECHECK_S = 0.0
+    reset_index()
+    faq = make_store()
+    assert faq_find(text=QUESTION, locale="en", vector=vector(QUESTION)).answered
+    index = get_index()
+    gate, load = threading.Event(), index._load
+
+    def held_load() -> None:
+        assert gate.wait(30)
+        load()
+
+    index._load = held_load
+    AnswerVariant.objects.filter(faq=faq).update(status=AnswerVariant.Status.REJECTED)
+    content_version.knowledge_version_bump()
+
+    during = faq_find(text=QUESTION, locale="en", vector=vector(QUESTION))
+    assert during.answered and index.stale, "answered at once from the copy it had"
+    gate.set()
+    deadline = time.monotonic() + 30
+    while index.stale:
+        assert time.monotonic() < deadline, "the next copy never loaded"
+        time.sleep(0.02)
+    after = faq_find(text=QUESTION, locale="en", vector=vector(QUESTION))
+    assert after.decision == "no_approved_variant" and not after.answered
+    reset_index()
