@@ -49,6 +49,7 @@ GROUPS = ("in_store", "other_intent", "oos")
 THRESHOLDS = np.round(np.arange(0.60, 0.95, 0.005), 3)
 MIN_MARGINS = (0.0, 0.02, 0.05, 0.08)
 MATCHED_LIMITS = (0.005, 0.01, 0.02)
+CLOSE_INTENTS = 50  # the held-out banking store's size: 50 FAQs x 5 phrasings
 
 
 @dataclass
@@ -101,6 +102,24 @@ def build_split(rows, vectors, seed: int, n_intents: int, split: str) -> Split:
     """Store of `n_intents` seeded intents, queried with `split` and its oos counterpart."""
     intents = sorted({intent for _, intent in rows["store"]})
     chosen = sorted(np.random.default_rng(seed).choice(intents, n_intents, replace=False))
+    return split_for(rows, vectors, chosen, split)
+
+
+def close_intents(rows, vectors, n_intents: int = CLOSE_INTENTS) -> list[str]:
+    """The `n_intents` intents whose nearest other intent is closest (centroids of their store
+    phrasings): a store of look-alike FAQs, as banking's card and transfer families are, where
+    cosine similarity tells FAQs apart worst."""
+    labels = np.array([intent for _, intent in rows["store"]])
+    intents = sorted(set(labels))
+    centroids = np.stack([vectors["store"][labels == i].mean(axis=0) for i in intents])
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    similarity = centroids @ centroids.T
+    np.fill_diagonal(similarity, -1)
+    return sorted(intents[i] for i in np.argsort(-similarity.max(axis=1))[:n_intents])
+
+
+def split_for(rows, vectors, chosen: list[str], split: str) -> Split:
+    """Store of the `chosen` intents, queried with `split` and its oos counterpart."""
     index = {intent: i for i, intent in enumerate(chosen)}
     keep = np.array([intent in index for _, intent in rows["store"]])
     faq_ids = np.array([index[intent] for _, intent in rows["store"] if intent in index])
@@ -277,6 +296,19 @@ def main() -> None:
             )
         report["robustness"][spec] = entry
         print(line)
+
+    close = close_intents(rows, vectors)
+    report["close_intents"] = {"intents": close}
+    print(f"\nstore of the {len(close)} intents closest to another, same parameters")
+    for name, policy in policies.items():
+        if policy is None:
+            continue
+        entry = {}
+        for split in ("val", "test"):
+            store = split_for(rows, vectors, close, split)
+            entry[split] = evaluate(policy.accept(store.features), store)
+        report["close_intents"][name] = entry
+        print(fmt(name, "", entry["val"], entry["test"]))
 
     print(
         "\ntest coverage at matched test wrong/answered"

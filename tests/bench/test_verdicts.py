@@ -61,6 +61,19 @@ def test_faq_quality_is_judged_on_the_shipped_operating_point_per_answer_and_per
     assert words(faq_quality_verdicts(quality_report(0.005, 0.011, 0.5))) == ["FAIL"] * 2
 
 
+def test_the_shipped_point_is_judged_on_the_store_of_look_alike_intents_too():
+    def close(wrong: int, answered: int) -> dict:
+        test = {"wrong": wrong, "answered": answered, "wrong_per_answered": wrong / answered,
+                "coverage": 0.09}  # fmt: skip
+        return quality_report(0.0045, 0.0002, 0.31) | {
+            "close_intents": {"intents": ["a"] * 50, "default": {"test": test}}
+        }
+
+    assert words(faq_quality_verdicts(close(1, 139))) == ["PASS"] * 3
+    assert words(faq_quality_verdicts(close(2, 150))) == ["PASS", "PASS", "FAIL"]
+    assert "2/150" in faq_quality_verdicts(close(2, 150))[2].measured
+
+
 def loadtest_run(*, lost: int = 0, faq_p99: float = 17.9, cache_p99: float | None = 16.6) -> dict:
     by_source = {"faq": {"ttft_ms": {"p99": faq_p99}}, "llm": {"ttft_ms": {"p99": 900.0}}}
     if cache_p99 is not None:
