@@ -1,8 +1,11 @@
 """A per-process copy of stored rows that follows the knowledge version."""
 
 import logging
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import connections
@@ -13,6 +16,32 @@ from knowledge.embeddings import embedding_models
 logger = logging.getLogger(__name__)
 
 Version = tuple[int | None, tuple[str, ...]]
+
+# While a copy loads behind, the interpreter hands the lock to another thread after this long
+# rather than CPython's 5 ms: a load is pure Python for a second or more, and a lookup that
+# releases the lock a few dozen times (each numpy call, each database call) would wait up to the
+# interval each time to get it back (docs/retrieval.md, "Content changes").
+SWITCH_INTERVAL_WHILE_LOADING_S = 0.001
+_loaders = 0
+_loaders_lock = threading.Lock()
+_interval_before = sys.getswitchinterval()
+
+
+@contextmanager
+def _short_switches() -> Iterator[None]:
+    global _loaders, _interval_before
+    with _loaders_lock:
+        if _loaders == 0:
+            _interval_before = sys.getswitchinterval()
+            sys.setswitchinterval(SWITCH_INTERVAL_WHILE_LOADING_S)
+        _loaders += 1
+    try:
+        yield
+    finally:
+        with _loaders_lock:
+            _loaders -= 1
+            if _loaders == 0:
+                sys.setswitchinterval(_interval_before)
 
 
 class VersionedCopy:
@@ -86,9 +115,10 @@ class VersionedCopy:
         """Loads until the copy has the newest version seen (changes keep coming during a bulk
         import); a failure leaves the previous copy serving, and the next refresh tries again."""
         try:
-            while (version := self._latest) is not None and version != self._version:
-                with self._lock:
-                    self._timed_load(version)
+            with _short_switches():
+                while (version := self._latest) is not None and version != self._version:
+                    with self._lock:
+                        self._timed_load(version)
         except Exception:
             logger.exception("reloading %s failed; its previous copy serves", type(self).__name__)
         finally:

@@ -2,6 +2,7 @@
 successor on a thread of its own while it keeps serving, one loader at a time, ending at the
 newest version; a quick one, or one that must apply at once, loads in the caller."""
 
+import sys
 import threading
 import time
 
@@ -28,6 +29,7 @@ class Copy(VersionedCopy):
         self.fail = False
         self.running = 0
         self.most_at_once = 0
+        self.intervals: list[float] = []
 
     def _load(self) -> None:
         self.running += 1
@@ -39,6 +41,7 @@ class Copy(VersionedCopy):
                 raise RuntimeError("database gone")
             version = self.versions[-1]
             self.loaded.append((version, threading.current_thread().name))
+            self.intervals.append(sys.getswitchinterval())
             self.serving = version
         finally:
             self.running -= 1
@@ -78,6 +81,9 @@ def test_a_slow_copy_keeps_serving_while_its_successor_loads(versions, settings)
     behind = {thread for _, thread in copy.loaded[1:]}
     assert behind == {"Copy-load"} and copy.most_at_once == 1
     assert len(copy.loaded) <= 3, "refreshes during a load start no load of their own"
+    interval = process_copy.SWITCH_INTERVAL_WHILE_LOADING_S
+    assert copy.intervals[0] != interval and set(copy.intervals[1:]) == {interval}
+    assert sys.getswitchinterval() == copy.intervals[0], "restored once the loader is done"
 
 
 def test_a_quick_copy_loads_in_the_caller(versions, settings):
