@@ -45,7 +45,7 @@ from bench.retrieval import (
     normalised,
     pgdocs_source,
 )
-from knowledge.documents.chunking import chunk_document
+from knowledge.documents.chunking import chunk_document, chunk_search_text
 from knowledge.documents.lexical import LexicalIndex
 from knowledge.documents.parsing import parse_document
 from knowledge.documents.ranking import (
@@ -141,6 +141,7 @@ class Study:
     fields: list[str]  # per chunk: its title and heading path
     texts: list[str]  # per chunk: its text (the search text is the two)
     sentences: SentenceVectors
+    in_context: SentenceVectors  # the same units embedded below the chunk's title and headings
     index_cost: dict[str, float]
 
 
@@ -148,7 +149,7 @@ def study_corpus(source: Source, embed: Embed, cache_dir: Path | None) -> Study:
     """The app's corpus (`build_corpus`), each chunk's fields and its units' vectors (cached as
     the chunks' are); the units' embedding time is the first run's (later runs read the cache)."""
     corpus = build_corpus(source, CHUNK_MAX_TOKENS, embed, cache_dir)
-    fields, texts, counts, units = [], [], [], []
+    fields, texts, counts, units, contexts = [], [], [], [], []
     for name, data in source.files:
         doc = parse_document(data, filename=name, locale=source.locale)
         for draft in chunk_document(doc, max_tokens=CHUNK_MAX_TOKENS):
@@ -158,18 +159,25 @@ def study_corpus(source: Source, embed: Embed, cache_dir: Path | None) -> Study:
             own = sentence_units(draft.text)
             counts.append(len(own))
             units += own
+            contexts += (chunk_search_text(doc.title, draft.heading_path, u) for u in own)
     if len(fields) != len(corpus.search_texts):
         raise RuntimeError("the corpus's chunks changed between the two passes")
     started = time.perf_counter()
     vectors = cached_embeddings(units, embed, cache_dir)
+    seconds = time.perf_counter() - started
+    in_context = cached_embeddings(contexts, embed, cache_dir)
     cost = {
         "chunks": len(fields),
         "units": len(units),
-        "embed_seconds": round(time.perf_counter() - started, 1),
+        "embed_seconds": round(seconds, 1),
+        "in_context_embed_seconds": round(time.perf_counter() - started - seconds, 1),
         "megabytes": round(vectors.nbytes / 2**20, 1),
         "chunk_megabytes": round(corpus.vectors.nbytes / 2**20, 1),
     }
-    return Study(corpus, fields, texts, SentenceVectors(counts, vectors), cost)
+    return Study(
+        corpus, fields, texts, SentenceVectors(counts, vectors),
+        SentenceVectors(counts, in_context), cost,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -198,10 +206,11 @@ def shipped(study: Study, asked: Asked, lexical: Scored | None = None) -> Scored
     )  # fmt: skip
 
 
-def sentence_bonus(weight: float, depth: int) -> Variant:
+def sentence_bonus(weight: float, depth: int, *, in_context: bool = False) -> Variant:
     def variant(study: Study, asked: Asked) -> Scored:
         ranked = shipped(study, asked)
-        best = study.sentences.max_cosine(asked.query, [i for i, _ in ranked[:depth]])
+        units = study.in_context if in_context else study.sentences
+        best = units.max_cosine(asked.query, [i for i, _ in ranked[:depth]])
         return with_sentences(ranked, best, weight=weight, depth=depth)
 
     return variant
@@ -255,6 +264,12 @@ VARIANTS: dict[str, Variant] = {
         for w in (0.25, 0.5, 1.0)
     },
     "vector side: best sentence cosine instead of the chunk's": sentence_side,
+    **{
+        f"+ {w:g} x best sentence-in-context cosine (min-max), top 20": sentence_bonus(
+            w, 20, in_context=True
+        )
+        for w in (0.25, 0.5)
+    },
 }
 
 

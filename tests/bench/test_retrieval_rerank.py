@@ -58,3 +58,20 @@ def test_fielded_bm25_adds_the_title_score_by_its_weight_and_drops_chunks_scored
     assert [i for i, _ in words.search(tokens, 5, weight=0.0)] == [0]
     with_titles = dict(words.search(tokens, 5, weight=1.0))
     assert set(with_titles) == {0, 1} and with_titles[0] > with_titles[1]
+
+
+def test_a_study_corpus_splits_each_chunk_into_its_fields_text_and_units():
+    from bench.retrieval import Source
+    from bench.retrieval_rerank import study_corpus
+    from tests.bench.test_retrieval_bench import ARTICLES, QUESTIONS, BagOfWords
+
+    source = Source("tiny", "en", [(n, t.encode()) for n, t in ARTICLES.items()], QUESTIONS)
+    study = study_corpus(source, BagOfWords().embed, None)
+    assert study.fields[0] == "Passwords > Reset"
+    assert study.texts[0].startswith("Open the sign-in page")
+    assert study.corpus.search_texts[0] == f"{study.fields[0]}\n\n{study.texts[0]}"
+    assert study.index_cost["chunks"] == 3 and study.index_cost["units"] == 2 + 2 + 3
+    unit = BagOfWords().embed(["A reset link arrives by email within five minutes."])[0]
+    best = study.sentences.max_cosine(unit, [0, 1])
+    assert best[0] == pytest.approx(1.0) and best[1] < 1.0, "the unit itself, not the chunk"
+    assert study.in_context.max_cosine(unit, [0])[0] < 1.0, "below its title and headings"
