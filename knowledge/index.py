@@ -10,7 +10,6 @@ model that embeds that locale (EMBEDDING_BACKENDS: Chinese on a multilingual mod
 
 import random
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -86,7 +85,6 @@ class InMemoryIndex(VersionedCopy):
         self._by_locale: dict[str, _LocaleMatrix] = {}
         self._variants: dict[int, list[_Variant]] = {}
         self._sources: dict[int, DocumentLink] = {}
-        self._checked_at = -float("inf")
         # Serve counts only: a reload (database queries) never holds up a pick on the event loop.
         self._serve_lock = threading.Lock()
 
@@ -120,12 +118,6 @@ class InMemoryIndex(VersionedCopy):
         for locale, matrix in by_locale.items():
             embedding_cache_seed(matrix.texts, matrix.vectors, locale=locale)
 
-    def refresh(self) -> None:
-        """Reloads when the knowledge version moved. Without a readable version (Redis down)
-        the copy this process has keeps serving (fail open, as the negative examples do)."""
-        super().refresh()
-        self._checked_at = time.monotonic()
-
     def search(self, vector: np.ndarray, *, locale: str, k: int) -> list[Neighbour]:
         self.refresh()
         return self._search(vector, locale=locale, k=k)
@@ -136,7 +128,7 @@ class InMemoryIndex(VersionedCopy):
         """The search without looking at the knowledge version (a cache read, over the network
         with Redis) when it was looked at less than `max_age_s` ago, and the locale's matrix is
         small enough to search on an event loop; None otherwise: call `search` off the loop."""
-        if time.monotonic() - self._checked_at > max_age_s:
+        if not self.is_fresh(max_age_s):
             return None
         matrix = self._by_locale.get(locale)
         if matrix is not None and len(matrix.faq_ids) > max_rows:

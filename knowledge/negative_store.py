@@ -2,7 +2,6 @@
 admin, embedded when confirmed, and kept per process for the FAQ stage's veto
 (knowledge/negatives.py has the rule)."""
 
-import time
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -99,7 +98,6 @@ class NegativeStore(VersionedCopy):
     def __init__(self) -> None:
         super().__init__()
         self._by_locale: dict[str, NegativeVectors] = {}
-        self._checked_at = -float("inf")
 
     def _load(self) -> None:
         rows: dict[str, list[tuple[int, int, bytes]]] = {}
@@ -120,15 +118,6 @@ class NegativeStore(VersionedCopy):
             )
             for locale, items in rows.items()
         }
-
-    def refresh(self) -> None:
-        super().refresh()
-        self._checked_at = time.monotonic()
-
-    def is_fresh(self, max_age_s: float) -> bool:
-        """Compared with the knowledge version less than `max_age_s` ago: usable without a
-        cache read (the event-loop path of the FAQ stage)."""
-        return time.monotonic() - self._checked_at <= max_age_s
 
     def veto(
         self, *, faq_id: int, locale: str, vector: np.ndarray, best_similarity: float

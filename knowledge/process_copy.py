@@ -64,6 +64,7 @@ class VersionedCopy:
         self._lock = threading.Lock()  # one load at a time
         self._loading_behind = threading.Lock()  # one background loader at a time
         self._load_s = 0.0
+        self._checked_at = -float("inf")
 
     def _load(self) -> None:
         raise NotImplementedError
@@ -77,7 +78,16 @@ class VersionedCopy:
         """A newer version was seen and is being loaded: the copy serves the content it has."""
         return self._latest != self._version
 
+    def is_fresh(self, max_age_s: float) -> bool:
+        """Compared with the knowledge version less than `max_age_s` ago: usable without a
+        cache read (the event-loop path of the FAQ stage)."""
+        return time.monotonic() - self._checked_at <= max_age_s
+
     def refresh(self) -> None:
+        self._follow_version()
+        self._checked_at = time.monotonic()
+
+    def _follow_version(self) -> None:
         current = knowledge_version_readable()
         if current is None and self._version is not None:
             return
