@@ -46,14 +46,10 @@ SETTLE_TIMEOUT_S = 60.0
 
 
 def setup() -> None:
-    os.environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp(prefix='bench-change-')}/db"
-    os.environ["SECRET_KEY"] = os.environ.get("SECRET_KEY") or "bench"
-    os.environ["REDIS_URL"] = ""
-    os.environ["LOG_LEVEL"] = "WARNING"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
-    import django
+    from bench.run import django_setup
 
-    django.setup()
+    os.environ["LOG_LEVEL"] = "WARNING"
+    django_setup(f"sqlite:///{tempfile.mkdtemp(prefix='bench-change-')}/db")
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
