@@ -47,6 +47,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import beta
 
+from bench.faq_matching import closest_intents
+
 ROOT = Path(__file__).resolve().parent.parent
 CLINC = Path(os.environ.get("SHARED_DIR", "/work/shared")) / "datasets/clinc150/data_full.json"
 SHOP = {
@@ -210,13 +212,7 @@ def _shuffle(rows: list[tuple[str, str]], seed: int) -> list[tuple[str, str]]:
 
 def stress_intents(data: dict, vectors_of: dict[str, np.ndarray]) -> list[str]:
     """The STRESS_INTENTS intents whose nearest other intent is closest (train centroids)."""
-    intents = sorted(vectors_of)
-    centroids = np.stack([vectors_of[i].mean(axis=0) for i in intents])
-    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
-    sims = centroids @ centroids.T
-    np.fill_diagonal(sims, -1)
-    nearest = sims.max(axis=1)
-    return [intents[i] for i in np.argsort(-nearest)[:STRESS_INTENTS]]
+    return closest_intents(vectors_of, STRESS_INTENTS)
 
 
 def build_streams(cache_dir: Path) -> tuple[dict[str, Stream], dict]:

@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -105,17 +106,23 @@ def build_split(rows, vectors, seed: int, n_intents: int, split: str) -> Split:
     return split_for(rows, vectors, chosen, split)
 
 
-def close_intents(rows, vectors, n_intents: int = CLOSE_INTENTS) -> list[str]:
-    """The `n_intents` intents whose nearest other intent is closest (centroids of their store
-    phrasings): a store of look-alike FAQs, as banking's card and transfer families are, where
-    cosine similarity tells FAQs apart worst."""
-    labels = np.array([intent for _, intent in rows["store"]])
-    intents = sorted(set(labels))
-    centroids = np.stack([vectors["store"][labels == i].mean(axis=0) for i in intents])
+def closest_intents(vectors_of: Mapping[str, np.ndarray], n_intents: int) -> list[str]:
+    """The `n_intents` intents whose nearest other intent is closest (cosine of the centroids
+    of each intent's vectors), closest first: look-alike FAQs, as banking's card and transfer
+    families are, where cosine similarity tells FAQs apart worst."""
+    intents = sorted(vectors_of)
+    centroids = np.stack([vectors_of[i].mean(axis=0) for i in intents])
     centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
     similarity = centroids @ centroids.T
     np.fill_diagonal(similarity, -1)
-    return sorted(intents[i] for i in np.argsort(-similarity.max(axis=1))[:n_intents])
+    return [intents[i] for i in np.argsort(-similarity.max(axis=1))[:n_intents]]
+
+
+def close_intents(rows, vectors, n_intents: int = CLOSE_INTENTS) -> list[str]:
+    """`closest_intents` by the store phrasings, in name order (a store's FAQ order)."""
+    labels = np.array([intent for _, intent in rows["store"]])
+    by_intent = {i: vectors["store"][labels == i] for i in set(labels)}
+    return sorted(closest_intents(by_intent, n_intents))
 
 
 def split_for(rows, vectors, chosen: list[str], split: str) -> Split:
