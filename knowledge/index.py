@@ -23,7 +23,7 @@ from knowledge.embeddings import embedding_cache_seed, get_embedder
 from knowledge.matching import Neighbour
 from knowledge.models import FAQ, AnswerVariant, Paraphrase, Visibility
 from knowledge.pgvector_index import PgVectorIndex
-from knowledge.process_copy import VersionedCopy
+from knowledge.process_copy import FETCH_ROWS, VersionedCopy, pausing
 
 
 def faq_sources(faq_ids: Iterable[int] | None = None) -> dict[int, DocumentLink]:
@@ -94,7 +94,7 @@ class InMemoryIndex(VersionedCopy):
             approved=True, faq__active=True, embedding__isnull=False
         ).values_list("faq_id", "faq__locale", "text", "embedding", "embedding_model")
         models: dict[str, str] = {}
-        for faq_id, locale, text, embedding, model in paraphrases.iterator():
+        for faq_id, locale, text, embedding, model in pausing(paraphrases.iterator(FETCH_ROWS)):
             if locale not in models:
                 models[locale] = get_embedder(locale).identity
             if model == models[locale]:
@@ -102,7 +102,9 @@ class InMemoryIndex(VersionedCopy):
         by_locale = {}
         for locale, items in rows.items():
             by_locale[locale] = _LocaleMatrix(
-                vectors=np.stack([np.frombuffer(e, dtype=np.float32) for _, _, e in items]),
+                vectors=np.frombuffer(b"".join(e for _, _, e in items), dtype=np.float32).reshape(
+                    len(items), -1
+                ),
                 faq_ids=np.array([f for f, _, _ in items], dtype=np.int64),
                 texts=[t for _, t, _ in items],
             )
@@ -110,7 +112,7 @@ class InMemoryIndex(VersionedCopy):
         approved = AnswerVariant.objects.filter(
             status=AnswerVariant.Status.APPROVED, faq__active=True
         ).values_list("id", "faq_id", "text", "served_count")
-        for variant_id, faq_id, text, served in approved.iterator():
+        for variant_id, faq_id, text, served in pausing(approved.iterator(FETCH_ROWS)):
             variants.setdefault(faq_id, []).append(_Variant(variant_id, text, served))
         # Swapped together, so a search never sees the new paraphrases with the old variants.
         # A document edit moves the knowledge version too, so a link's version stays current.

@@ -4,8 +4,9 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import connections
@@ -14,6 +15,7 @@ from knowledge.content_version import knowledge_version_readable
 from knowledge.embeddings import embedding_models
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Version = tuple[int | None, tuple[str, ...]]
 
@@ -22,6 +24,16 @@ Version = tuple[int | None, tuple[str, ...]]
 # releases the lock a few dozen times (each numpy call, each database call) would wait up to the
 # interval each time to get it back (docs/retrieval.md, "Content changes").
 SWITCH_INTERVAL_WHILE_LOADING_S = 0.001
+# A loader also steps aside for LOAD_PAUSE_S after each LOAD_WORK_S of its loops (`pausing`):
+# CPython hands the lock over on request only when its holder keeps it for a whole switch
+# interval, and a loop of numpy calls on arrays of a few hundred items releases and retakes it
+# every few microseconds, so a thread waiting for it can wait for the whole loop (measured: 70 ms
+# in bm25s's scoring of 1,000 pages; docs/retrieval.md, "Content changes").
+LOAD_WORK_S = 0.001
+LOAD_PAUSE_S = 0.001
+_loading_behind = threading.local()
+# Rows a copy's load fetches at a time: a fetch builds its rows with the lock held.
+FETCH_ROWS = 256
 _loaders = 0
 _loaders_lock = threading.Lock()
 _interval_before = sys.getswitchinterval()
@@ -42,6 +54,32 @@ def _short_switches() -> Iterator[None]:
             _loaders -= 1
             if _loaders == 0:
                 sys.setswitchinterval(_interval_before)
+
+
+def pausing(items: Iterable[T]) -> Iterator[T]:
+    """`items`, with the pauses of a load behind (no pause in any other thread)."""
+    for item in items:
+        deadline = getattr(_loading_behind, "deadline", None)
+        if deadline is not None and time.perf_counter() >= deadline:
+            time.sleep(LOAD_PAUSE_S)
+            _loading_behind.deadline = time.perf_counter() + LOAD_WORK_S
+        yield item
+
+
+class PausingList(list[T]):
+    """A list whose iteration pauses as `pausing` does: for a library's loops over it."""
+
+    def __iter__(self) -> Iterator[T]:
+        return pausing(super().__iter__())
+
+
+@contextmanager
+def _pauses() -> Iterator[None]:
+    _loading_behind.deadline = time.perf_counter() + LOAD_WORK_S
+    try:
+        yield
+    finally:
+        _loading_behind.deadline = None
 
 
 class VersionedCopy:
@@ -125,7 +163,7 @@ class VersionedCopy:
         """Loads until the copy has the newest version seen (changes keep coming during a bulk
         import); a failure leaves the previous copy serving, and the next refresh tries again."""
         try:
-            with _short_switches():
+            with _short_switches(), _pauses():
                 while (version := self._latest) is not None and version != self._version:
                     with self._lock:
                         self._timed_load(version)

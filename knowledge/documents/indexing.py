@@ -20,7 +20,7 @@ from knowledge.documents.ranking import DocumentEvidence
 from knowledge.embeddings import get_embedder
 from knowledge.models import Chunk, Visibility
 from knowledge.pgvector_index import vector_cursor
-from knowledge.process_copy import VersionedCopy
+from knowledge.process_copy import FETCH_ROWS, VersionedCopy, pausing
 
 T = TypeVar("T")
 Row = TypeVar("Row", bound=tuple)
@@ -124,7 +124,9 @@ class _Corpus:
 
 
 def _vectors(rows: list[_Row]) -> np.ndarray:
-    return np.stack([np.frombuffer(r[4], dtype=np.float32) for r in rows])
+    """One buffer for all rows: numpy stacks 10,000 row arrays with the interpreter lock held."""
+    joined = b"".join(r[4] for r in pausing(rows))
+    return np.frombuffer(joined, dtype=np.float32).reshape(len(rows), -1)
 
 
 def _documents(rows: list[_Row], vectors: np.ndarray) -> DocumentIndex:
@@ -154,11 +156,18 @@ def _searchable(fields: Sequence[str]) -> Iterator[tuple[str, tuple]]:
     chunks = Chunk.objects.filter(embedding__isnull=False).values_list(
         *fields, "document__locale", "embedding_model"
     )
-    for *values, locale, model in chunks.iterator():
+    for *values, locale, model in pausing(chunks.iterator(chunk_size=FETCH_ROWS)):
         if locale not in models:
             models[locale] = get_embedder(locale).identity
         if model == models[locale]:
             yield locale, tuple(values)
+
+
+def _rows_by_locale() -> dict[str, list[_Row]]:
+    rows: dict[str, list[_Row]] = {}
+    for locale, (pk, visibility, document, tokens, embedding) in _searchable(_ROW_FIELDS):
+        rows.setdefault(locale, []).append((pk, visibility, document, tokens, bytes(embedding)))
+    return rows
 
 
 def _by_audience(
@@ -180,24 +189,18 @@ def _by_audience(
 
 
 class InMemoryChunkIndex(VersionedCopy):
+    """The chunks' vectors and words in this process; their text and citations stay in the
+    database and are read for the few chunks a question ranks (`chunks`), so a copy is small to
+    build, hold and free."""
+
     loads_behind = True
 
     def __init__(self) -> None:
         super().__init__()
         self._corpora: dict[tuple[str, bool], _Corpus] = {}
-        self._info: dict[int, ChunkInfo] = {}
 
     def _load(self) -> None:
-        rows: dict[str, list[_Row]] = {}
-        info: dict[int, ChunkInfo] = {}
-        fields = (*_INFO_FIELDS, "document__visibility", "search_tokens", "embedding")
-        for locale, (*described, visibility, tokens, embedding) in _searchable(fields):
-            chunk_id, document_id = described[0], described[1]
-            info[chunk_id] = _info(tuple(described))
-            row = (chunk_id, visibility, document_id, tokens, bytes(embedding))
-            rows.setdefault(locale, []).append(row)
-        # Swapped together, so a search never finds a chunk whose citation data is missing.
-        self._corpora, self._info = _by_audience(rows, _corpus), info
+        self._corpora = _by_audience(_rows_by_locale(), _corpus)
 
     def candidates(
         self,
@@ -229,11 +232,9 @@ class InMemoryChunkIndex(VersionedCopy):
         )
 
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]:
-        """From the copy, or from the database while a newer copy loads: a chunk deleted or
-        replaced since is then left out rather than cited."""
-        if self.stale:
-            return _stored_chunks(chunk_ids)
-        return {i: self._info[i] for i in chunk_ids if i in self._info}
+        """From the database: a chunk deleted or replaced since the copy loaded is left out
+        rather than cited."""
+        return _stored_chunks(chunk_ids)
 
 
 # Vectors as in knowledge.pgvector_index: the model named in the SQL text (so the planner can use
@@ -277,10 +278,7 @@ class _ChunkWords(VersionedCopy):
         self.by_audience: dict[tuple[str, bool], _Words] = {}
 
     def _load(self) -> None:
-        rows: dict[str, list[_Row]] = {}
-        for locale, (pk, visibility, document, tokens, embedding) in _searchable(_ROW_FIELDS):
-            rows.setdefault(locale, []).append((pk, visibility, document, tokens, bytes(embedding)))
-        self.by_audience = _by_audience(rows, _words)
+        self.by_audience = _by_audience(_rows_by_locale(), _words)
 
 
 class PgChunkIndex:

@@ -23,6 +23,8 @@ import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
+from knowledge.process_copy import PausingList, pausing
+
 jieba.setLogLevel(logging.WARNING)  # it logs its dictionary load at INFO, once per process
 
 CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -126,7 +128,7 @@ class LexicalIndex:
         self, ids: Sequence[int], texts: Sequence[str], tokenizer: Tokenizer = DEFAULT_TOKENIZER
     ) -> None:
         _jieba_ready()
-        self._build(ids, [tokenizer.tokenize(text) for text in texts], tokenizer)
+        self._build(ids, [" ".join(tokenizer.tokenize(text)) for text in texts], tokenizer)
 
     @classmethod
     def from_search_tokens(
@@ -135,28 +137,37 @@ class LexicalIndex:
         """From the stored `search_tokens(text)` of each chunk (no segmentation at start-up)."""
         _jieba_ready()  # queries are still segmented
         index = cls.__new__(cls)
-        index._build(ids, [s.split() for s in stored], tokenizer)
+        index._build(ids, stored, tokenizer)
         return index
 
-    def _build(
-        self, ids: Sequence[int], token_lists: list[list[str]], tokenizer: Tokenizer
-    ) -> None:
-        if len(ids) != len(token_lists):
-            raise ValueError(f"{len(ids)} ids for {len(token_lists)} texts")
+    def _build(self, ids: Sequence[int], stored: Sequence[str], tokenizer: Tokenizer) -> None:
+        """Keeps one string per chunk, not its words: a copy is rebuilt while other threads
+        serve (knowledge.process_copy), and the interpreter lock is held while the garbage
+        collector walks, or a release frees, every object a copy holds (docs/retrieval.md,
+        "Content changes")."""
+        if len(ids) != len(stored):
+            raise ValueError(f"{len(ids)} ids for {len(stored)} texts")
         self.tokenizer = tokenizer
         self._ids = np.asarray(ids, dtype=np.int64)
-        self._tokens = {int(i): frozenset(t) for i, t in zip(self._ids, token_lists, strict=True)}
-        self._chunks_holding = Counter(t for tokens in self._tokens.values() for t in tokens)
+        self._tokens = dict(zip(self._ids.tolist(), stored, strict=True))
+        vocabulary: dict[str, int] = {}
+        self._chunks_holding: Counter[str] = Counter()
+        token_ids: PausingList[list[int]] = PausingList()
+        for text in pausing(stored):
+            words = text.split()
+            self._chunks_holding.update(set(words))
+            token_ids.append([vocabulary.setdefault(word, len(vocabulary)) for word in words])
         self._bm25: bm25s.BM25 | None = None
-        if any(token_lists):
+        if vocabulary:
             self._bm25 = bm25s.BM25()
-            self._bm25.index(token_lists, show_progress=False)
+            self._bm25.index((token_ids, vocabulary), show_progress=False)
+        _release_piecewise(token_ids)
 
     def __len__(self) -> int:
         return len(self._ids)
 
     def tokens_of(self, chunk_id: int) -> frozenset[str]:
-        return self._tokens.get(chunk_id, frozenset())
+        return frozenset(self._tokens.get(chunk_id, "").split())
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """The `k` best chunks by BM25 score, best first; only chunks sharing a token with the
@@ -181,6 +192,13 @@ class LexicalIndex:
             matched = matched[np.argpartition(-scores[matched], k - 1)[:k]]
         order = matched[np.lexsort((matched, -scores[matched]))]
         return [(int(self._ids[i]), float(scores[i])) for i in order]
+
+
+def _release_piecewise(lists: list[list[int]]) -> None:
+    """Frees a list of lists one inner list at a time: freed at once, a million token ids are
+    one deallocation during which no other thread runs."""
+    for _ in pausing(range(len(lists))):
+        lists.pop()
 
 
 def spelled(token: str, chunks_holding: Mapping[str, int]) -> str:

@@ -123,3 +123,45 @@ def test_a_failed_background_load_leaves_the_old_copy_and_is_tried_again(version
     copy.refresh()
     settled(copy)
     assert copy.serving == 2
+
+
+class LoopingCopy(VersionedCopy):
+    """Loads through `pausing` loops, a plain one and a library's over a PausingList."""
+
+    loads_behind = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list[int] = []
+
+    def _load(self) -> None:
+        self.items = [i for i in process_copy.pausing(range(3))]
+        self.items += list(iter(process_copy.PausingList([3, 4])))
+
+
+def test_a_background_load_steps_aside_between_items_and_a_load_in_the_caller_does_not(
+    versions, settings, monkeypatch
+):
+    settings.KNOWLEDGE_COPY_BACKGROUND_LOAD_MS = 0
+    monkeypatch.setattr(process_copy, "LOAD_WORK_S", 0.0)  # every item is past the deadline
+    real_sleep = time.sleep
+    pauses: list[tuple[str, float]] = []
+
+    def recorded(seconds: float) -> None:
+        pauses.append((threading.current_thread().name, seconds))
+        real_sleep(seconds)
+
+    monkeypatch.setattr(process_copy.time, "sleep", recorded)
+    copy = LoopingCopy()
+    copy.refresh()
+    assert copy.items == [0, 1, 2, 3, 4] and pauses == [], "the caller's load never pauses"
+
+    versions.append(2)
+    copy.refresh()
+    settled(copy)
+    by_loader = [seconds for thread, seconds in pauses if thread == "LoopingCopy-load"]
+    assert by_loader == [process_copy.LOAD_PAUSE_S] * 5, "one pause per item, both loops"
+    assert copy.items == [0, 1, 2, 3, 4]
+    before = len(pauses)
+    assert list(process_copy.pausing(range(2))) == [0, 1]
+    assert pauses[before:] == [], "no pause once the load is over"
