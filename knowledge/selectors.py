@@ -263,7 +263,7 @@ def passages_retrieve(
         best_vector_score=result.best_cosine,
         best_lexical_score=result.best_lexical,
         elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
-        stale=index.stale,
+        stale=candidates.stale,
     )
 
 

@@ -32,6 +32,9 @@ class Candidates:
     lexical: list[tuple[int, float]]  # (chunk id, BM25 score), best first
     tokens_of: Callable[[int], Collection[str]]  # a candidate's search tokens
     documents: DocumentEvidence | None = None  # the pages, when asked for
+    # Ranked by a copy older than the knowledge version (a newer one loads behind): read before
+    # the search, so a copy swapped in just after it cannot hide that this search used the old.
+    stale: bool = False
 
 
 @dataclass(frozen=True)
@@ -213,9 +216,10 @@ class InMemoryChunkIndex(VersionedCopy):
         documents: int = 0,
     ) -> Candidates:
         self.refresh()
+        stale = self.stale
         corpus = self._corpora.get((locale, include_agents_only))
         if corpus is None:
-            return Candidates(vector=[], lexical=[], tokens_of=lambda chunk_id: ())
+            return Candidates(vector=[], lexical=[], tokens_of=lambda chunk_id: (), stale=stale)
         scores = corpus.vectors @ vector.astype(np.float32)
         top = min(n, len(scores))
         best = np.argpartition(-scores, top - 1)[:top]
@@ -229,6 +233,7 @@ class InMemoryChunkIndex(VersionedCopy):
                 if documents > 0
                 else None
             ),
+            stale=stale,
         )
 
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]:
@@ -305,6 +310,7 @@ class PgChunkIndex:
         documents: int = 0,
     ) -> Candidates:
         self._words.refresh()
+        stale = self._words.stale
         words = self._words.by_audience.get((locale, include_agents_only))
         by_words = words.lexical.search_tokens(tokens, n) if words is not None else []
         stored: dict[int, frozenset[str]] = {}
@@ -326,7 +332,9 @@ class PgChunkIndex:
         pages = None
         if documents > 0 and words is not None:
             pages = words.documents.search(vector=vector, tokens=tokens, n=documents)
-        return Candidates(vector=by_vector, lexical=by_words, tokens_of=tokens_of, documents=pages)
+        return Candidates(
+            vector=by_vector, lexical=by_words, tokens_of=tokens_of, documents=pages, stale=stale
+        )
 
     def chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]:
         return _stored_chunks(chunk_ids)

@@ -4,6 +4,7 @@ and Chinese that declines an unrelated question and respects visibility, and the
 index beside the chunks. Runs on SQLite (the in-process index) and in the PostgreSQL pass
 (pgvector, the words and pages in process)."""
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -283,7 +284,7 @@ def test_each_passage_gains_its_share_of_its_pages_own_score(help_centre, settin
 
 
 def test_the_document_index_is_rebuilt_when_a_page_changes(help_centre):
-    question = "Do you carry kayaks by freight?"
+    question = "Kayak freight?"
     shipping = Document.objects.get(source_key="shipping.md", locale="en")
     before = _candidates(question).documents
     assert before.lexical == [], "no page holds the question's words yet"
@@ -370,6 +371,28 @@ def test_after_an_edit_a_slow_copy_serves_until_its_successor_has_loaded(help_ce
     after = selectors.passages_retrieve(text=question, locale="en")
     assert not after.stale
     assert "45 days" in after.passages[0].text
+
+
+def test_a_copy_swapped_in_right_after_the_search_still_marks_the_retrieval_stale(
+    help_centre, monkeypatch
+):
+    """The staleness is read before the search: a newer copy that finishes loading between the
+    search and the end of the retrieval must not make an answer ranked by the old one look
+    current (it would be cached under the new version)."""
+    index = get_chunk_index()
+
+    class SwappedJustAfter:
+        stale = False  # what the index says once the new copy is in
+
+        def candidates(self, **kwargs):
+            return dataclasses.replace(index.candidates(**kwargs), stale=True)
+
+        def chunks(self, chunk_ids):
+            return index.chunks(chunk_ids)
+
+    monkeypatch.setattr(selectors, "get_chunk_index", SwappedJustAfter)
+    found = selectors.passages_retrieve(text="How do I return an item?", locale="en")
+    assert found.passages and found.stale
 
 
 def test_citing_counts_each_document_once_per_answer_and_keeps_the_question(help_centre):
