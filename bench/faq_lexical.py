@@ -71,7 +71,7 @@ import numpy as np
 
 from bench.embedding_candidates import CLINC as CLINC_PATH
 from bench.embedding_candidates import ROBUSTNESS, clinc_rows, embed_cached
-from knowledge.documents.lexical import LexicalIndex, tokenize
+from knowledge.documents.lexical import CONTENT_TOKENIZER, LexicalIndex, content_tokens
 from knowledge.greetings import strip_greetings
 from knowledge.matching import DEFAULT_K, batch_top_k, candidate_features
 
@@ -129,7 +129,7 @@ def store_queries(
     rows = np.arange(len(truth))
 
     # Lexical: BM25 of every paraphrase, then per FAQ (max / sum), and token coverage.
-    index = LexicalIndex(list(range(len(store_texts))), store_texts)
+    index = LexicalIndex(list(range(len(store_texts))), store_texts, CONTENT_TOKENIZER)
     bm25 = np.zeros((len(truth), len(store_texts)), dtype=np.float32)
     for q, tokens in enumerate(query_tokens):
         for paraphrase, value in index.search_tokens(tokens, len(store_texts)):
@@ -372,7 +372,9 @@ def clinc_sets() -> dict[str, Queries]:
     for n in names:
         vec[n] = vectors[start : start + len(rows[n])]
         start += len(rows[n])
-    tokens = {n: [tokenize(strip_greetings(r[0])) for r in rows[n]] for n in names if n != "store"}
+    tokens = {
+        n: [content_tokens(strip_greetings(r[0])) for r in rows[n]] for n in names if n != "store"
+    }
     intents = sorted({i for _, i in rows["store"]})
 
     def one(number: int, seed: int, n_intents: int, split: str) -> Queries:
@@ -421,7 +423,7 @@ def shop_sets(locale: str) -> dict[str, Queries]:
             np.array([i for _, i in stored]),
             [t for t, _ in stored],
             query_vectors[idx],
-            [tokenize(asked[n]) for n in idx],
+            [content_tokens(asked[n]) for n in idx],
             np.array([faq_index[q["faq"]] if q["kind"] == "in_store" else -1 for q in qs]),
             np.array([kinds[q["kind"]] for q in qs]),
             0,
@@ -684,7 +686,7 @@ def lexical_latency(size: int = 10_000, n_queries: int = 300) -> dict:
     intents = {intent: n for n, intent in enumerate(sorted({i for _, i in train}))}
     faq_of = np.array([intents[i] for _, i in train])
     started = time.perf_counter()
-    index = LexicalIndex(list(range(len(train))), [t for t, _ in train])
+    index = LexicalIndex(list(range(len(train))), [t for t, _ in train], CONTENT_TOKENIZER)
     build_s = time.perf_counter() - started
     rng = np.random.default_rng(0)
     asked = [data["test"][i][0] for i in rng.choice(len(data["test"]), n_queries, replace=False)]
@@ -692,7 +694,7 @@ def lexical_latency(size: int = 10_000, n_queries: int = 300) -> dict:
     for text in asked:
         t0 = time.perf_counter()
         best: dict[int, float] = {}
-        for row, value in index.search_tokens(tokenize(strip_greetings(text)), len(train)):
+        for row, value in index.search_tokens(content_tokens(strip_greetings(text)), len(train)):
             faq = int(faq_of[row])
             best[faq] = max(best.get(faq, 0.0), value)
         times.append(1000 * (time.perf_counter() - t0))

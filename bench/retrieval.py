@@ -535,11 +535,15 @@ FUSIONS = {
     "reciprocal rank fusion, k = 60 (before)": Fusion.RRF,
 }
 TOKENIZERS = {  # label: (tokenizer, changes only Chinese text)
-    "stop words dropped; Chinese: jieba search mode + bigrams (chosen)": (Tokenizer(), False),
+    "English stop words kept, Chinese dropped; jieba search mode + bigrams (chosen)": (
+        Tokenizer(),
+        False,
+    ),
+    "stop words dropped in both languages (before)": (Tokenizer(english_stopwords=True), False),
     "Chinese: jieba search mode, no bigrams": (Tokenizer(bigrams=False), True),
     "Chinese: jieba plain cut + bigrams": (Tokenizer(search_mode=False), True),
     "Chinese: jieba plain cut, no bigrams": (Tokenizer(search_mode=False, bigrams=False), True),
-    "no stop words dropped": (Tokenizer(stopwords=False), False),
+    "no stop words dropped": (Tokenizer(chinese_stopwords=False), False),
 }
 
 

@@ -25,7 +25,7 @@ from chatbot.handoff.models import LeftMessage
 from chatbot.handoff.selectors import conversation_summaries
 from chatbot.inbox.models import ConversationLabel, MessageSearch, SearchIndexState
 from chatbot.models import Conversation, Message
-from knowledge.documents.lexical import CHINESE_STOPWORDS, TOKEN, search_tokens, tokenize
+from knowledge.documents.lexical import CHINESE_STOPWORDS, TOKEN, content_tokens
 
 RESULT_LIMIT = 50
 INDEX_BATCH = 2000
@@ -122,7 +122,9 @@ def search_index_catch_up(
         texts = Message.objects.filter(id__in=todo).values_list("id", "conversation_id", "text")
         created = MessageSearch.objects.bulk_create(
             [
-                MessageSearch(message_id=i, conversation_id=c, search_tokens=search_tokens(t))
+                MessageSearch(
+                    message_id=i, conversation_id=c, search_tokens=" ".join(content_tokens(t))
+                )
                 for i, c, t in texts
             ],
             ignore_conflicts=True,
@@ -154,7 +156,7 @@ def query_terms(query: str) -> tuple[list[str], list[str]]:
                 if not set(bigram) <= CHINESE_STOPWORDS and bigram not in CHINESE_STOPWORDS
             )
         else:
-            tokens += tokenize(run)  # stemmed; nothing for a stop word
+            tokens += content_tokens(run)  # stemmed; nothing for a stop word
     return list(dict.fromkeys(tokens)), pieces
 
 

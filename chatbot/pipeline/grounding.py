@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from chatbot.llm.prompt import estimate_tokens
 from chatbot.pipeline.base import Citation
-from knowledge.documents.lexical import tokenize
+from knowledge.documents.lexical import content_tokens
 from knowledge.documents.types import DocumentLink, Passage
 
 # A cited sentence is supported when at least this share of its words is in its sources.
@@ -119,14 +119,14 @@ def unsupported_sentences(text: str, passages: Sequence[Passage]) -> tuple[str, 
     words: dict[int, set[str]] = {}  # a passage's tokens, once per answer (jieba is not free)
     for sentence in _SENTENCE_END.split(text):
         numbers = [n for n in citation_numbers(sentence) if 1 <= n <= len(passages)]
-        claim = tokenize(_CITATION.sub(" ", sentence))
+        claim = content_tokens(_CITATION.sub(" ", sentence))
         if not numbers or not claim:
             continue
         evidence: set[str] = set()
         for number in numbers:
             if number not in words:
                 passage = passages[number - 1]
-                words[number] = set(tokenize(f"{passage.title} {passage.text}"))
+                words[number] = set(content_tokens(f"{passage.title} {passage.text}"))
             evidence |= words[number]
         share = sum(token in evidence for token in claim) / len(claim)
         numbers_missing = any(_NUMBER.match(t) and t not in evidence for t in claim)

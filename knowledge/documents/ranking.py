@@ -11,6 +11,8 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from knowledge.documents.lexical import STOPWORD_TOKENS
+
 RRF_K = 60  # Cormack et al. (2009)'s constant; it damps the weight of the very first ranks
 CANDIDATES = 50  # depth of each ranking before fusion
 VECTOR_WEIGHT = 0.5  # the convex combination's weight of the vector side (lexical: the rest)
@@ -157,8 +159,9 @@ def _ranked(
 
 def token_coverage(query_tokens: Collection[str], passage_tokens: Collection[str]) -> float:
     """Share of the question's distinct tokens found in a passage (0 for a question without
-    tokens): unlike a BM25 score, its meaning does not change with the corpus."""
-    distinct = set(query_tokens)
+    tokens), English stop words aside (retrieval's tokens keep them): unlike a BM25 score, its
+    meaning does not change with the corpus."""
+    distinct = set(query_tokens) - STOPWORD_TOKENS
     if not distinct:
         return 0.0
     return len(distinct.intersection(passage_tokens)) / len(distinct)

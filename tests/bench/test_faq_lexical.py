@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bench import faq_lexical as fl
-from knowledge.documents.lexical import tokenize
+from knowledge.documents.lexical import content_tokens
 
 STORE = [
     ("how do I cancel my order", 0),
@@ -33,7 +33,7 @@ def queries() -> fl.Queries:
         faq,
         [t for t, _ in STORE],
         vectors,
-        [tokenize(a) for a in asked],
+        [content_tokens(a) for a in asked],
         truth=np.array([0, 1, -1]),
         group=np.array([0, 0, 2]),
         store=0,

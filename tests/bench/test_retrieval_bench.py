@@ -69,7 +69,8 @@ def test_bench_reports_quality_sweep_floors_and_latency_with_verdicts():
     for rule in ("cosine_and_coverage", "cosine_only"):
         assert study[rule]["test"]["oos"] + study[rule]["tune"]["oos"] == 2
     assert set(report["tokenizers"]["tiny"]) >= {
-        "stop words dropped; Chinese: jieba search mode + bigrams (chosen)"
+        "English stop words kept, Chinese dropped; jieba search mode + bigrams (chosen)",
+        "stop words dropped in both languages (before)",
     }
 
     latency = report["latency"]["en"]

@@ -5,14 +5,25 @@ import string
 
 import pytest
 
-from knowledge.documents.lexical import LexicalIndex, Tokenizer, search_tokens, tokenize
+from knowledge.documents.lexical import (
+    LexicalIndex,
+    Tokenizer,
+    content_tokens,
+    search_tokens,
+    tokenize,
+)
 
 CHINESE_PUNCTUATION = set("，。？！、；：“”‘’（）《》【】…—")
 
 
-def test_english_words_are_lowercased_stemmed_and_stripped_of_stopwords() -> None:
-    assert tokenize("How do I reset my Passwords?") == ["reset", "password"]
-    assert tokenize("Running the configured servers") == ["run", "configur", "server"]
+def test_english_words_are_lowercased_and_stemmed_and_content_words_drop_stopwords() -> None:
+    assert tokenize("How do I reset my Passwords?") == ["how", "do", "i", "reset", "my", "password"]
+    assert content_tokens("How do I reset my Passwords?") == ["reset", "password"]
+    assert content_tokens("Running the configured servers") == ["run", "configur", "server"]
+
+
+def test_retrieval_and_content_tokens_drop_the_same_chinese_stopwords() -> None:
+    assert tokenize("我想申请退款") == content_tokens("我想申请退款")
 
 
 def test_english_punctuation_splits_words_and_never_becomes_a_token() -> None:
@@ -49,7 +60,8 @@ def test_mixed_text_keeps_both_languages_apart() -> None:
 
 
 def test_text_of_only_stopwords_or_punctuation_has_no_tokens() -> None:
-    assert tokenize("") == tokenize("？！。，") == tokenize("what is it?") == tokenize("我的") == []
+    assert tokenize("") == tokenize("？！。，") == tokenize("我的") == []
+    assert content_tokens("what is it?") == content_tokens("我的") == []
 
 
 def test_search_tokens_is_the_space_joined_tokens() -> None:

@@ -69,6 +69,9 @@ def test_a_clear_lexical_first_place_beats_middling_ranks_on_both_sides() -> Non
 def test_token_coverage_is_the_share_of_distinct_query_tokens_in_the_passage() -> None:
     assert token_coverage(["reset", "password", "reset"], {"password", "page"}) == 0.5
     assert token_coverage([], {"password"}) == 0.0
+    asked = tokenize("How do I reset my password?")
+    assert token_coverage(asked, {"reset", "password"}) == 1.0, "stop words are not counted"
+    assert token_coverage(tokenize("what is it"), {"what"}) == 0.0
 
 
 FLOOR = RelevanceFloor(min_cosine=0.5, min_coverage=0.99, coverage_min_cosine=0.3)
