@@ -9,9 +9,10 @@ on the sizes, not on the text).
 
     python -m bench.content_change [--rounds 15] [--out FILE]
 
-Per round: the version moves, a retrieval goes on the lookup lane, and 5 ms later 5 FAQ lookups
-follow it 20 ms apart, each timed from its submission to its result (the lane's queue
-included, the question's embedding not: vectors are given). The round ends when the copies are
+Per round: the version moves, a retrieval goes on the retrieval lane, and 5 ms later 5 FAQ
+lookups follow it on the lookup lane 20 ms apart (the pipeline's lanes), each timed from its
+submission to its result (the lane's queue included, the question's embedding not: vectors are
+given). The round ends when the copies are
 current again, so each round starts from the same state."""
 
 from __future__ import annotations
@@ -128,11 +129,12 @@ async def settled() -> None:
 
 async def rounds(number: int, queries: np.ndarray, *, change: bool) -> dict[str, list[float]]:
     """Seconds per FAQ lookup and per retrieval, `number` rounds, with or without a change."""
-    from chatbot.database_lanes import on_lookup_lane
+    from chatbot.database_lanes import on_lookup_lane, on_retrieval_lane
     from knowledge.content_version import knowledge_version_bump
     from knowledge.selectors import faq_find, passages_retrieve
 
-    find, retrieve = on_lookup_lane(faq_find), on_lookup_lane(passages_retrieve)
+    # On the lanes the pipeline uses (chatbot.pipeline.faq_stage, chatbot.pipeline.registry).
+    find, retrieve = on_lookup_lane(faq_find), on_retrieval_lane(passages_retrieve)
     timings: dict[str, list[float]] = {"lookup": [], "retrieval": []}
 
     async def timed(key: str, call: Any, **kwargs: Any) -> None:
@@ -241,8 +243,8 @@ def markdown(figures: dict[str, Any]) -> str:
             f"`python -m bench.content_change --rounds {figures['rounds']}`: FAQ lookups on the "
             "lookup lane while the knowledge version moves, at "
             f"{figures['paraphrases']:,} paraphrases and {figures['chunks']:,} chunks (synthetic "
-            "rows on SQLite). Per round the version moves, a retrieval goes on the lane (it "
-            "notices the change), and 5 FAQ lookups follow it 20 ms apart, each timed from its "
+            "rows on SQLite). Per round the version moves, a retrieval goes on the retrieval lane "
+            "(it notices the change), and 5 FAQ lookups follow it 20 ms apart, each timed from its "
             "submission (the lane's queue included, no embedding); the round ends when every "
             f"copy is current. {figures['rounds']} rounds per row; ms, p50 / p99.",
             "",

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from chatbot.database_lanes import on_lookup_lane
+from chatbot.database_lanes import on_lookup_lane, on_retrieval_lane
 from chatbot.llm.router import Router, process_retry_budget, router_policy
 from chatbot.llm.signals import model_recovered
 from chatbot.llm.tiers import configured_tiers
@@ -29,8 +29,8 @@ def help_centre_retriever(*, top_k: int) -> Retrieve:
     """The help centre's best passages for a turn (public documents of its locale), or None
     when the locale has no indexed documents at all. The question is embedded on the embedding
     thread (the FAQ stage embedded the same text a moment ago: a cache hit), then searched on
-    the lookup lane."""
-    search = on_lookup_lane(passages_retrieve)
+    the retrieval lane."""
+    search = on_retrieval_lane(passages_retrieve)
 
     async def retrieve(turn: Turn) -> Retrieval | None:
         text = strip_greetings(turn.text)
