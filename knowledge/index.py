@@ -23,7 +23,7 @@ from knowledge.embeddings import embedding_cache_seed, get_embedder
 from knowledge.matching import Neighbour
 from knowledge.models import FAQ, AnswerVariant, Paraphrase, Visibility
 from knowledge.pgvector_index import PgVectorIndex
-from knowledge.process_copy import FETCH_ROWS, VersionedCopy, pausing
+from knowledge.process_copy import FETCH_ROWS, VersionedCopy, pausing, stored_vectors
 
 
 def faq_sources(faq_ids: Iterable[int] | None = None) -> dict[int, DocumentLink]:
@@ -102,9 +102,7 @@ class InMemoryIndex(VersionedCopy):
         by_locale = {}
         for locale, items in rows.items():
             by_locale[locale] = _LocaleMatrix(
-                vectors=np.frombuffer(b"".join(e for _, _, e in items), dtype=np.float32).reshape(
-                    len(items), -1
-                ),
+                vectors=stored_vectors([e for _, _, e in items]),
                 faq_ids=np.array([f for f, _, _ in items], dtype=np.int64),
                 texts=[t for _, t, _ in items],
             )

@@ -4,10 +4,11 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
+import numpy as np
 from django.conf import settings
 from django.db import connections
 
@@ -64,6 +65,12 @@ def pausing(items: Iterable[T]) -> Iterator[T]:
             time.sleep(LOAD_PAUSE_S)
             _loading_behind.deadline = time.perf_counter() + LOAD_WORK_S
         yield item
+
+
+def stored_vectors(rows: Sequence[bytes]) -> np.ndarray:
+    """The rows' stored float32 vectors as one matrix, read from one joined buffer: numpy
+    stacks 10,000 row arrays with the interpreter lock held (28-33 ms)."""
+    return np.frombuffer(b"".join(pausing(rows)), dtype=np.float32).reshape(len(rows), -1)
 
 
 class PausingList(list[T]):

@@ -10,7 +10,7 @@ import numpy as np
 from django.conf import settings
 
 from knowledge import services
-from knowledge.documents.indexing import get_chunk_index
+from knowledge.documents.indexing import get_chunk_index, stored_chunks
 from knowledge.documents.lexical import tokenize
 from knowledge.documents.ranking import DOCUMENT_CANDIDATES, hybrid
 from knowledge.documents.retrieval_points import relevance_floor
@@ -240,7 +240,7 @@ def passages_retrieve(
         documents=candidates.documents,
         document_weight=document_weight,
     )
-    infos = index.chunks([ranked.chunk_id for ranked in result.ranked])
+    infos = stored_chunks([ranked.chunk_id for ranked in result.ranked])
     passages = tuple(
         Passage(
             chunk_id=ranked.chunk_id,

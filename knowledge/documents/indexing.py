@@ -20,7 +20,7 @@ from knowledge.documents.ranking import DocumentEvidence
 from knowledge.embeddings import get_embedder
 from knowledge.models import Chunk, Visibility
 from knowledge.pgvector_index import vector_cursor
-from knowledge.process_copy import FETCH_ROWS, VersionedCopy, pausing
+from knowledge.process_copy import FETCH_ROWS, VersionedCopy, pausing, stored_vectors
 
 T = TypeVar("T")
 Row = TypeVar("Row", bound=tuple)
@@ -64,8 +64,6 @@ class ChunkIndex(Protocol):
         """`n` chunks per side, and with `documents` above 0 that many pages per side."""
         ...
 
-    def chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]: ...
-
     def refresh(self) -> None:
         """Builds this process's copies now unless they are current (the warm-up calls it)."""
         ...
@@ -94,7 +92,9 @@ _INFO_FIELDS = (
 )
 
 
-def _stored_chunks(chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]:
+def stored_chunks(chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]:
+    """What citing these chunks needs, from the database (no per-process copy holds it): a
+    chunk deleted or replaced since a copy loaded is left out rather than cited."""
     rows = Chunk.objects.filter(pk__in=chunk_ids).values_list(*_INFO_FIELDS)
     return {row[0]: _info(row) for row in rows}
 
@@ -127,9 +127,7 @@ class _Corpus:
 
 
 def _vectors(rows: list[_Row]) -> np.ndarray:
-    """One buffer for all rows: numpy stacks 10,000 row arrays with the interpreter lock held."""
-    joined = b"".join(r[4] for r in pausing(rows))
-    return np.frombuffer(joined, dtype=np.float32).reshape(len(rows), -1)
+    return stored_vectors([r[4] for r in rows])
 
 
 def _documents(rows: list[_Row], vectors: np.ndarray) -> DocumentIndex:
@@ -193,8 +191,8 @@ def _by_audience(
 
 class InMemoryChunkIndex(VersionedCopy):
     """The chunks' vectors and words in this process; their text and citations stay in the
-    database and are read for the few chunks a question ranks (`chunks`), so a copy is small to
-    build, hold and free."""
+    database and are read for the few chunks a question ranks (`stored_chunks`), so a copy is
+    small to build, hold and free."""
 
     loads_behind = True
 
@@ -235,11 +233,6 @@ class InMemoryChunkIndex(VersionedCopy):
             ),
             stale=stale,
         )
-
-    def chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]:
-        """From the database: a chunk deleted or replaced since the copy loaded is left out
-        rather than cited."""
-        return _stored_chunks(chunk_ids)
 
 
 # Vectors as in knowledge.pgvector_index: the model named in the SQL text (so the planner can use
@@ -335,9 +328,6 @@ class PgChunkIndex:
         return Candidates(
             vector=by_vector, lexical=by_words, tokens_of=tokens_of, documents=pages, stale=stale
         )
-
-    def chunks(self, chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]:
-        return _stored_chunks(chunk_ids)
 
     def refresh(self) -> None:
         self._words.refresh()

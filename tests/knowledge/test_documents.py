@@ -387,9 +387,6 @@ def test_a_copy_swapped_in_right_after_the_search_still_marks_the_retrieval_stal
         def candidates(self, **kwargs):
             return dataclasses.replace(index.candidates(**kwargs), stale=True)
 
-        def chunks(self, chunk_ids):
-            return index.chunks(chunk_ids)
-
     monkeypatch.setattr(selectors, "get_chunk_index", SwappedJustAfter)
     found = selectors.passages_retrieve(text="How do I return an item?", locale="en")
     assert found.passages and found.stale
