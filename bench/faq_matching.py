@@ -31,6 +31,7 @@ from knowledge.matching import (
     MatchPolicy,
     batch_top_k,
     candidate_features,
+    lone_phrasings,
 )
 from knowledge.operating_points import MEASURED
 
@@ -39,8 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def shipped_policy() -> MatchPolicy:
     """The operating point the app ships for MiniLM (knowledge.operating_points)."""
-    point = MEASURED["all-MiniLM-L6-v2"]
-    return MatchPolicy(point.faq_threshold, point.faq_min_margin)
+    return MEASURED["all-MiniLM-L6-v2"].match_policy()
 
 
 DATA = Path(os.environ.get("SHARED_DIR", "/work/shared")) / "datasets/clinc150/data_full.json"
@@ -51,6 +51,9 @@ THRESHOLDS = np.round(np.arange(0.60, 0.95, 0.005), 3)
 MIN_MARGINS = (0.0, 0.02, 0.05, 0.08)
 MATCHED_LIMITS = (0.005, 0.01, 0.02)
 CLOSE_INTENTS = 50  # the held-out banking store's size: 50 FAQs x 5 phrasings
+# Stores whose FAQs (all, or a share) keep only their first phrasing: a store imported as plain
+# question / answer pairs, or new FAQs before their paraphrases are approved.
+LONE_SHARES = (1.0, 0.2)
 
 
 @dataclass
@@ -99,11 +102,16 @@ def load(cache: Path | None) -> tuple[dict[str, list[list[str]]], dict[str, np.n
     return rows, out
 
 
-def build_split(rows, vectors, seed: int, n_intents: int, split: str) -> Split:
-    """Store of `n_intents` seeded intents, queried with `split` and its oos counterpart."""
+def build_split(
+    rows, vectors, seed: int, n_intents: int, split: str, lone_share: float = 0.0
+) -> Split:
+    """Store of `n_intents` seeded intents, queried with `split` and its oos counterpart; a
+    seeded `lone_share` of them keep one phrasing."""
     intents = sorted({intent for _, intent in rows["store"]})
-    chosen = sorted(np.random.default_rng(seed).choice(intents, n_intents, replace=False))
-    return split_for(rows, vectors, chosen, split)
+    rng = np.random.default_rng(seed)
+    chosen = sorted(rng.choice(intents, n_intents, replace=False))
+    lone = rng.permutation(chosen)[: round(lone_share * n_intents)]
+    return split_for(rows, vectors, chosen, split, {str(intent): 1 for intent in lone})
 
 
 def closest_intents(vectors_of: Mapping[str, np.ndarray], n_intents: int) -> list[str]:
@@ -125,18 +133,29 @@ def close_intents(rows, vectors, n_intents: int = CLOSE_INTENTS) -> list[str]:
     return sorted(closest_intents(by_intent, n_intents))
 
 
-def split_for(rows, vectors, chosen: list[str], split: str) -> Split:
-    """Store of the `chosen` intents, queried with `split` and its oos counterpart."""
+def split_for(
+    rows, vectors, chosen: list[str], split: str, phrasings: Mapping[str, int] | None = None
+) -> Split:
+    """Store of the `chosen` intents (each with its first `phrasings[intent]` phrasings, default
+    all 5), queried with `split` and its oos counterpart."""
     index = {intent: i for i, intent in enumerate(chosen)}
-    keep = np.array([intent in index for _, intent in rows["store"]])
-    faq_ids = np.array([index[intent] for _, intent in rows["store"] if intent in index])
+    kept: dict[str, int] = {}
+    keep = []
+    for _, intent in rows["store"]:
+        kept[intent] = kept.get(intent, 0) + 1
+        wanted = (phrasings or {}).get(intent, PHRASINGS_PER_FAQ)
+        keep.append(intent in index and kept[intent] <= wanted)
+    keep = np.array(keep)
+    stored = [intent for _, intent in rows["store"]]
+    faq_ids = np.array([index[intent] for intent, k in zip(stored, keep, strict=True) if k])
     oos = "oos_" + split
     queries = np.vstack([vectors[split], vectors[oos]])
     labels = [intent for _, intent in rows[split] + rows[oos]]
     ids, scores = batch_top_k(vectors["store"][keep], faq_ids, queries, DEFAULT_K)
+    lone = np.isin(ids, faq_ids[lone_phrasings(faq_ids)])
     truth = np.array([index.get(label, -1) for label in labels])
     group = np.array([0 if label in index else 2 if label == "oos" else 1 for label in labels])
-    return Split(candidate_features(ids, scores), truth, group)
+    return Split(candidate_features(ids, scores, lone), truth, group)
 
 
 def pool(splits: list[Split]) -> Split:
@@ -225,6 +244,49 @@ def decision_latency_ms(policy: MatchPolicy, n_faqs: int = 2000, repeats: int = 
         "decide_ms_median": 1000 * float(np.median(decide)),
         "total_ms_p95": 1000 * float(np.percentile(np.add(search, decide), 95)),
     }
+
+
+def lone_report(rows, vectors, seeds, n_intents: int, robustness: list[str]) -> dict:
+    """FAQs with one phrasing: the shipped rule beside it without its lone threshold (before:
+    only exact repeats), its lone threshold tuned on val, and a fixed threshold tuned on val."""
+    shipped = shipped_policy()
+    before = replace(shipped, lone_threshold=1.01)
+    report: dict = {}
+    for share in LONE_SHARES:
+        val, test = (
+            pool([build_split(rows, vectors, s, n_intents, split, share) for s in seeds])
+            for split in ("val", "test")
+        )
+        policies = {"default": shipped, "before": before}
+        if share == 1.0:
+            policies["tuned"] = tune(
+                (replace(shipped, lone_threshold=float(t)) for t in THRESHOLDS), val
+            )
+            policies["baseline"] = tune((FixedThresholdPolicy(float(t)) for t in THRESHOLDS), val)
+        entry: dict = {}
+        for name, policy in policies.items():
+            if policy is None:
+                continue
+            entry[name] = {
+                "params": asdict(policy),
+                "val": evaluate(policy.accept(val.features), val),
+                "test": evaluate(policy.accept(test.features), test),
+            }
+        stores = [spec.split(":") for spec in robustness + [f"{s}:{n_intents}" for s in seeds]]
+        splits = (build_split(rows, vectors, int(a), int(b), "test", share) for a, b in stores)
+        entry["stores_within"] = sum(
+            evaluate(shipped.accept(split.features), split)["wrong_per_answered"] <= MAX_WRONG
+            for split in splits
+        )
+        entry["stores"] = len(stores)
+        report[f"{share:g}"] = entry
+        print(f"\n{share:.0%} of the FAQs with one phrasing")
+        for name in policies:
+            if name in entry:
+                params = ", ".join(f"{k}={v:g}" for k, v in entry[name]["params"].items())
+                print(fmt(name, params[:34], entry[name]["val"], entry[name]["test"]))
+        print(f"  default within 1% in {entry['stores_within']}/{entry['stores']} stores")
+    return report
 
 
 def fmt(name: str, params: str, val: dict, test: dict) -> str:
@@ -328,6 +390,8 @@ def main() -> None:
         covers = matched_coverage(policies[name], test)
         report["matched_test"][name] = covers
         print(f"  {name:9s} " + "  ".join(f"<= {k}: {v:.3f}" for k, v in covers.items()))
+
+    report["lone"] = lone_report(rows, vectors, args.tune_seeds, args.intents, args.robustness)
 
     latency = decision_latency_ms(chosen or shipped_policy())
     report["latency"] = latency

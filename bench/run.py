@@ -209,6 +209,75 @@ def faq_quality_verdicts(report: dict) -> list[Verdict]:
             within and test["coverage"] >= TARGET_FAQ_COVERAGE,
         ),
         *close_intents_verdicts(report),
+        *lone_verdicts(report),
+    ]
+
+
+def lone_verdicts(report: dict) -> list[Verdict]:
+    """The shipped point on stores where every FAQ, or a share, has one phrasing."""
+    out = []
+    for share, entry in report.get("lone", {}).items():
+        test = entry["default"]["test"]
+        before = entry["before"]["test"]
+        out.append(
+            Verdict(
+                f"settings default, {float(share):.0%} of the FAQs with one phrasing, CLINC150 "
+                f"test: wrong/answered <= {_pct(MAX_WRONG)}",
+                f"{test['wrong']}/{test['answered']} ({_pct(test['wrong_per_answered'])}), "
+                f"coverage {_pct(test['coverage'])} (without the lone threshold: "
+                f"{_pct(before['coverage'])})",
+                test["wrong_per_answered"] <= MAX_WRONG and test["wrong_per_total"] <= MAX_WRONG,
+            )
+        )
+    return out
+
+
+def lone_markdown(report: dict) -> list[str]:
+    """Rows for the stores whose FAQs (all, or a share) have one phrasing."""
+    label = {
+        "default": "MatchPolicy, settings default (chosen)",
+        "before": "the same without its lone threshold (before)",
+        "tuned": "lone threshold tuned on val",
+        "baseline": "FixedThresholdPolicy, tuned on val (baseline)",
+    }
+    rows = []
+    for share, entry in report.get("lone", {}).items():
+        for name in label:
+            if name not in entry:
+                continue
+            params = ", ".join(f"{k}={v:g}" for k, v in entry[name]["params"].items())
+            v, t = entry[name]["val"], entry[name]["test"]
+            rows.append(
+                [f"{float(share):.0%}", label[name], params]
+                + [_pct(r[k]) for r in (v, t) for k in RATE_KEYS]
+                + [f"{t['wrong']}/{t['answered']}/{t['queries']}"]
+            )
+    if not rows:
+        return []
+    within = "; ".join(
+        f"{float(share):.0%}: {e['stores_within']}/{e['stores']}"
+        for share, e in report["lone"].items()
+    )
+    return [
+        "",
+        "FAQs with one phrasing (a store imported as plain question / answer pairs, or new FAQs "
+        "before their paraphrases are approved): the same stores where every FAQ, or a seeded "
+        "20% of them, keeps only its first phrasing. Such an FAQ has no second phrasing to take "
+        "support from; its best cosine must reach `lone_threshold` instead (before: only exact "
+        "repeats answered). Stores within 1% wrong/answered on test with the settings default, "
+        f'of the 16: {within} (docs/faq-format.md, "FAQs with one phrasing", says which '
+        "answers are wrong).",
+        "",
+        table(
+            [
+                "FAQs with one phrasing",
+                "policy",
+                "parameters",
+                *(f"{split} {k}" for split in ("val", "test") for k in RATE_NAMES),
+                "test wrong/answered/queries",
+            ],
+            rows,
+        ),
     ]
 
 
@@ -349,6 +418,7 @@ def section_faq_quality(ctx: Context) -> Section:
             table(["policy", "split", "coverage", "wrong/answered", "wrong/answered/queries"],
                   close_rows),
         ]  # fmt: skip
+    md += lone_markdown(report)
     checked = faq_quality_verdicts(report)
     md += ["", f"Command: `{shlex.join(['python', *cmd[1:]])}`", "", verdicts.markdown(checked)]
     return Section(

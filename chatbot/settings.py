@@ -315,6 +315,9 @@ EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=256)
 # measured for the locale's embedding model (knowledge/operating_points.py); set, for all models.
 FAQ_MATCH_THRESHOLD = env.float("FAQ_MATCH_THRESHOLD", default=None)
 FAQ_MATCH_MIN_MARGIN = env.float("FAQ_MATCH_MIN_MARGIN", default=None)
+# An FAQ with a single phrasing has no second one to take support from: its nearest phrasing's
+# similarity must reach this instead (above 1: only its exact wording is answered).
+FAQ_MATCH_LONE_THRESHOLD = env.float("FAQ_MATCH_LONE_THRESHOLD", default=None)
 OPENAI_EMBEDDING_DIMENSION = env.int("OPENAI_EMBEDDING_DIMENSION", default=1536)
 FAQ_MATCH_K = env.int("FAQ_MATCH_K", default=20)
 # A confirmed negative example of an FAQ (a thumbed-down question, knowledge/negatives.py) keeps

@@ -20,7 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from knowledge.documents.types import DocumentLink, document_url
 from knowledge.embeddings import embedding_cache_seed, get_embedder
-from knowledge.matching import Neighbour
+from knowledge.matching import Neighbour, lone_phrasings
 from knowledge.models import FAQ, AnswerVariant, Paraphrase, Visibility
 from knowledge.pgvector_index import PgVectorIndex
 from knowledge.process_copy import FETCH_ROWS, VersionedCopy, pausing, stored_vectors
@@ -63,6 +63,7 @@ class _LocaleMatrix:
     vectors: np.ndarray  # (n, d) float32, unit rows
     faq_ids: np.ndarray  # (n,) int64
     texts: list[str]
+    lone: np.ndarray  # (n,) bool: the row is its FAQ's only phrasing
 
 
 @dataclass
@@ -101,10 +102,12 @@ class InMemoryIndex(VersionedCopy):
                 rows.setdefault(locale, []).append((faq_id, text, bytes(embedding)))
         by_locale = {}
         for locale, items in rows.items():
+            faq_ids = np.array([f for f, _, _ in items], dtype=np.int64)
             by_locale[locale] = _LocaleMatrix(
                 vectors=stored_vectors([e for _, _, e in items]),
-                faq_ids=np.array([f for f, _, _ in items], dtype=np.int64),
+                faq_ids=faq_ids,
                 texts=[t for _, t, _ in items],
+                lone=lone_phrasings(faq_ids),
             )
         variants: dict[int, list[_Variant]] = {}
         approved = AnswerVariant.objects.filter(
@@ -157,7 +160,12 @@ class InMemoryIndex(VersionedCopy):
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top])]
-        return [Neighbour(int(matrix.faq_ids[i]), float(scores[i]), matrix.texts[i]) for i in top]
+        return [
+            Neighbour(
+                int(matrix.faq_ids[i]), float(scores[i]), matrix.texts[i], bool(matrix.lone[i])
+            )
+            for i in top
+        ]
 
 
 _index: VectorIndex | None = None

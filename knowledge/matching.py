@@ -19,11 +19,13 @@ NO_CANDIDATES = "no_candidates"
 @dataclass(frozen=True)
 class Neighbour:
     """A paraphrase near the query, as a vector index (knowledge.index, knowledge.pgvector_index)
-    returns it: its FAQ, its cosine similarity and its text."""
+    returns it: its FAQ, its cosine similarity, its text, and whether it is its FAQ's only
+    phrasing (`lone`: no second phrasing to take support from)."""
 
     faq_id: int
     score: float
     text: str
+    lone: bool = False
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class CandidateFeatures:
     `support` is the mean similarity of the best FAQ's two nearest paraphrases; when only one of
     them is among the K neighbours, the K-th score stands in for the second (an upper bound of
     it), and likewise `runner_up` is the K-th score when every neighbour is of the best FAQ.
+    `best_lone`: the best FAQ has a single phrasing, so it has no second one at all.
     """
 
     best_faq: np.ndarray
@@ -42,14 +45,23 @@ class CandidateFeatures:
     margin: np.ndarray
     support: np.ndarray
     has_runner_up: np.ndarray
+    best_lone: np.ndarray
 
 
-def candidate_features(faq_ids: np.ndarray, scores: np.ndarray) -> CandidateFeatures:
-    """Features of n queries' K neighbours: `faq_ids`, `scores` of shape (n, K), best first."""
+def candidate_features(
+    faq_ids: np.ndarray, scores: np.ndarray, lone: np.ndarray | None = None
+) -> CandidateFeatures:
+    """Features of n queries' K neighbours: `faq_ids`, `scores` of shape (n, K), best first;
+    `lone` (same shape, default all False) marks neighbours that are their FAQ's only phrasing."""
     faq_ids = np.atleast_2d(faq_ids)
     scores = np.atleast_2d(np.asarray(scores, dtype=np.float32))
     if faq_ids.shape != scores.shape or faq_ids.shape[1] == 0:
         raise ValueError("faq_ids and scores must both have shape (n, K) with K >= 1")
+    if lone is None:
+        lone = np.zeros(faq_ids.shape, dtype=bool)
+    lone = np.atleast_2d(np.asarray(lone, dtype=bool))
+    if lone.shape != faq_ids.shape:
+        raise ValueError("lone must have the shape of faq_ids")
     rows = np.arange(faq_ids.shape[0])
     last = scores[:, -1]
     best_faq = faq_ids[:, 0]
@@ -76,7 +88,14 @@ def candidate_features(faq_ids: np.ndarray, scores: np.ndarray) -> CandidateFeat
         margin=best - runner_up,
         support=(best + second) / 2,
         has_runner_up=has_runner_up,
+        best_lone=lone[:, 0],
     )
+
+
+def lone_phrasings(faq_ids: np.ndarray) -> np.ndarray:
+    """Which rows are the only phrasing of their FAQ (MatchPolicy.lone_threshold applies)."""
+    _, inverse, counts = np.unique(faq_ids, return_inverse=True, return_counts=True)
+    return counts[inverse] == 1
 
 
 @dataclass(frozen=True)
@@ -92,6 +111,7 @@ class MatchResult:
     runner_up_similarity: float
     margin: float
     support: float
+    lone: bool = False  # the best FAQ has one phrasing: `score` is its best cosine, not support
 
     @property
     def answered(self) -> bool:
@@ -104,31 +124,49 @@ def _no_candidates() -> MatchResult:
 
 @dataclass(frozen=True)
 class MatchPolicy:
-    """Answer when the best FAQ's `support >= threshold` and its `margin >= min_margin`.
+    """Answer when the best FAQ's `support >= threshold` and its `margin >= min_margin`; an FAQ
+    with a single phrasing has no support to take, so its best cosine must reach
+    `lone_threshold` instead (above 1: such FAQs answer only exact repeats).
 
     The values are specific to the embedding model: the app takes them from
     knowledge.operating_points (measured per model, bench/faq_matching.py)."""
 
     threshold: float
     min_margin: float
+    lone_threshold: float = 1.01
 
     def accept(self, features: CandidateFeatures) -> np.ndarray:
         """Boolean answer mask for a batch of queries."""
-        return (features.support >= self.threshold) & (features.margin >= self.min_margin)
+        return (self._score(features) >= self._threshold(features)) & (
+            features.margin >= self.min_margin
+        )
 
-    def decide(self, faq_ids: np.ndarray, scores: np.ndarray) -> MatchResult:
-        """Decision for one query from its top-K neighbours (FAQ ids and cosines, best first)."""
+    def decide(
+        self, faq_ids: np.ndarray, scores: np.ndarray, lone: np.ndarray | None = None
+    ) -> MatchResult:
+        """Decision for one query from its top-K neighbours (FAQ ids and cosines, best first,
+        and whether each is its FAQ's only phrasing)."""
         if len(faq_ids) == 0:
             return _no_candidates()
-        features = candidate_features(np.asarray(faq_ids)[None, :], np.asarray(scores)[None, :])
-        score = float(features.support[0])
-        if score < self.threshold:
+        features = candidate_features(
+            np.asarray(faq_ids)[None, :],
+            np.asarray(scores)[None, :],
+            None if lone is None else np.asarray(lone)[None, :],
+        )
+        score = float(self._score(features)[0])
+        if score < float(self._threshold(features)[0]):
             decision = BELOW_THRESHOLD
         elif features.margin[0] < self.min_margin:
             decision = AMBIGUOUS
         else:
             decision = ANSWER
         return _result(features, score, decision)
+
+    def _score(self, features: CandidateFeatures) -> np.ndarray:
+        return np.where(features.best_lone, features.best, features.support)
+
+    def _threshold(self, features: CandidateFeatures) -> np.ndarray:
+        return np.where(features.best_lone, self.lone_threshold, self.threshold)
 
 
 @dataclass(frozen=True)
@@ -160,6 +198,7 @@ def _result(features: CandidateFeatures, score: float, decision: str) -> MatchRe
         runner_up_similarity=float(features.runner_up[0]),
         margin=float(features.margin[0]),
         support=float(features.support[0]),
+        lone=bool(features.best_lone[0]),
     )
 
 

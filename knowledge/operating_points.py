@@ -1,6 +1,7 @@
 """The decision thresholds measured for each embedding model (the FAQ stage's MatchPolicy point,
 the semantic cache's rule); `operating_point` applies the settings FAQ_MATCH_THRESHOLD,
-FAQ_MATCH_MIN_MARGIN, ANSWER_CACHE_THRESHOLD and ANSWER_CACHE_SUPPORT when set. Why per model and
+FAQ_MATCH_MIN_MARGIN, FAQ_MATCH_LONE_THRESHOLD, ANSWER_CACHE_THRESHOLD and ANSWER_CACHE_SUPPORT
+when set. Why per model and
 how each was tuned: docs/faq-format.md, "One model per locale, and its operating point"."""
 
 from dataclasses import dataclass, replace
@@ -8,6 +9,7 @@ from dataclasses import dataclass, replace
 from django.conf import settings
 
 from knowledge.embeddings import get_embedder
+from knowledge.matching import MatchPolicy
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,9 @@ class OperatingPoint:
     faq_min_margin: float  # lead of the best FAQ's support over the next FAQ's
     cache_threshold: float  # cosine of the nearest cached question
     measured: str = ""  # the FAQ point's wrong-answer rate where it was measured
+    # An FAQ with one phrasing has no support: its best cosine must reach this (> 1: only exact
+    # repeats of it are answered).
+    faq_lone_threshold: float = 1.01
     # The cache's support rule (chatbot.cache.selectors, docs/cache.md): the nearest entry serves
     # when this many entries within `cache_support_slack` below the threshold have answers that
     # agree with its answer (cosine >= `cache_same_answer`, itself included), or alone when its
@@ -24,6 +29,9 @@ class OperatingPoint:
     cache_support_slack: float = 0.0
     cache_same_answer: float = 1.0
     cache_alone: float = 1.01
+
+    def match_policy(self) -> MatchPolicy:
+        return MatchPolicy(self.faq_threshold, self.faq_min_margin, self.faq_lone_threshold)
 
 
 MEASURED = {
@@ -35,6 +43,7 @@ MEASURED = {
         cache_support_slack=0.10,
         cache_same_answer=0.90,
         cache_alone=0.93,
+        faq_lone_threshold=0.855,
         measured="0.20% of answers wrong on CLINC150 test (75-FAQ stores, 5 phrasings each; "
         "0 of 16 stores above 1%), 0 of 24 on the English shop store",
     ),
@@ -61,6 +70,7 @@ def operating_point(locale: str | None = None) -> OperatingPoint:
     overrides = {
         "faq_threshold": settings.FAQ_MATCH_THRESHOLD,
         "faq_min_margin": settings.FAQ_MATCH_MIN_MARGIN,
+        "faq_lone_threshold": settings.FAQ_MATCH_LONE_THRESHOLD,
         "cache_threshold": settings.ANSWER_CACHE_THRESHOLD,
         "cache_support": settings.ANSWER_CACHE_SUPPORT,
     }

@@ -28,13 +28,22 @@ from knowledge.matching import Neighbour
 # Python, not by `embedding_vec IS NOT NULL`: the HNSW index never returns it and a scan sorts it
 # last, while that condition would make the planner trust the null fraction it saw at the last
 # ANALYZE (it then expects a handful of rows and scans the table instead of walking the graph).
+# Whether each of the K is its FAQ's only phrasing is counted for those K alone, by FAQ id.
 _SEARCH_SQL = """
-    SELECT p.faq_id, p.text, (p.embedding_vec::vector({dimension})) <#> %b::vector({dimension})
-        AS distance
-    FROM knowledge_paraphrase p JOIN knowledge_faq f ON f.id = p.faq_id
-    WHERE p.approved AND f.active AND f.locale = %s AND p.embedding_model = {model}
-    ORDER BY distance
-    LIMIT %s
+    SELECT near.faq_id, near.text, near.distance, (
+        SELECT count(*) FROM knowledge_paraphrase q
+        WHERE q.faq_id = near.faq_id AND q.approved AND q.embedding_model = {model}
+            AND q.embedding_vec IS NOT NULL
+    ) = 1 AS lone
+    FROM (
+        SELECT p.faq_id, p.text,
+            (p.embedding_vec::vector({dimension})) <#> %b::vector({dimension}) AS distance
+        FROM knowledge_paraphrase p JOIN knowledge_faq f ON f.id = p.faq_id
+        WHERE p.approved AND f.active AND f.locale = %s AND p.embedding_model = {model}
+        ORDER BY distance
+        LIMIT %s
+    ) near
+    ORDER BY near.distance
 """
 _TABLES = ("knowledge_faq", "knowledge_paraphrase")
 _INDEXED: set[str] = set()  # models whose index this process has made sure of
@@ -109,8 +118,8 @@ class PgVectorIndex:
     def search(self, vector: np.ndarray, *, locale: str, k: int) -> list[Neighbour]:
         rows = self._fetch(self._search_sql(locale), [vector, locale, k])
         return [
-            Neighbour(int(faq_id), -float(distance), text)
-            for faq_id, text, distance in rows
+            Neighbour(int(faq_id), -float(distance), text, bool(lone))
+            for faq_id, text, distance, lone in rows
             if distance is not None
         ]
 

@@ -54,6 +54,8 @@ def leave_one_out(
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each row asked against all others: (answered FAQ or -1, nearest other-FAQ row)."""
     n = len(faq_ids)
+    _, inverse, counts = np.unique(faq_ids, return_inverse=True, return_counts=True)
+    phrasings = counts[inverse]
     answered = np.full(n, -1, dtype=np.int64)
     nearest_other = np.full(n, -1, dtype=np.int64)
     for start in range(0, n, CHUNK):
@@ -67,7 +69,9 @@ def leave_one_out(
         scores = np.take_along_axis(sims, top, axis=1)
         order = np.argsort(-scores, axis=1, kind="stable")
         top, scores = np.take_along_axis(top, order, axis=1), np.take_along_axis(scores, order, 1)
-        features = candidate_features(faq_ids[top], scores)
+        # With the row left out, its own FAQ has one phrasing fewer.
+        own = faq_ids[top] == faq_ids[rows][:, None]
+        features = candidate_features(faq_ids[top], scores, phrasings[top] - own == 1)
         answered[rows] = np.where(policy.accept(features), features.best_faq, -1)
         other = np.where(faq_ids[None, :] == faq_ids[rows][:, None], -np.inf, sims)
         nearest_other[rows] = np.argmax(other, axis=1)
@@ -95,7 +99,7 @@ def locale_quality(*, locale: str, k: int = 20, limit: int = 30) -> LocaleQualit
     faq_ids = np.array([faq_id for faq_id, _, _ in rows], dtype=np.int64)
     texts = [text for _, text, _ in rows]
     vectors = np.stack([np.frombuffer(bytes(e), dtype=np.float32) for _, _, e in rows])
-    policy = MatchPolicy(point.faq_threshold, point.faq_min_margin)
+    policy = point.match_policy()
     answered, nearest_other = leave_one_out(vectors, faq_ids, policy, k)
     questions = dict(FAQ.objects.filter(pk__in=set(faq_ids.tolist())).values_list("pk", "question"))
     recognition = []

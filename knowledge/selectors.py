@@ -44,8 +44,7 @@ class FaqLookup:
 
 def match_policy(locale: str | None = None) -> MatchPolicy:
     """MatchPolicy at the operating point of the model that embeds `locale`."""
-    point = operating_point(locale)
-    return MatchPolicy(threshold=point.faq_threshold, min_margin=point.faq_min_margin)
+    return operating_point(locale).match_policy()
 
 
 def normalise_question(text: str) -> str:
@@ -112,7 +111,8 @@ def _negative_veto(
 def _decide(text: str, locale: str, neighbours: list[Neighbour]) -> tuple[MatchResult, str]:
     ids = np.array([n.faq_id for n in neighbours], dtype=np.int64)
     scores = np.array([n.score for n in neighbours], dtype=np.float32)
-    result = match_policy(locale).decide(ids, scores)
+    lone = np.array([n.lone for n in neighbours], dtype=bool)
+    result = match_policy(locale).decide(ids, scores, lone)
     decision = result.decision
     exact = _exact_faq(text, neighbours)
     if exact is not None and not result.answered:

@@ -45,6 +45,8 @@ class FAQStage:
             "lookup": lookup,
             **found.timings_ms,
         }
+        if result.lone:  # one phrasing: `score` is its cosine against the lone threshold
+            detail["lone"] = True
         if found.source is not None:
             detail["source_document_id"] = found.source.document_id
         if found.negative is not None:  # a confirmed negative example declined the match

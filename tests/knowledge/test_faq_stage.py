@@ -5,6 +5,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chatbot import answering
+from chatbot.models import Message
 from knowledge import services
 from knowledge.models import FAQ, AnswerVariant
 from tests.conftest import chat_socket
@@ -113,3 +114,20 @@ async def test_a_question_in_english_on_a_chinese_page_gets_the_english_faq(upst
     async with chat_socket("?locale=zh-hans") as client:
         frames = await client.say("How long does delivery take?", "z1")
     assert frames[-1]["source"] == "faq"  # answered in the language it was asked in
+
+
+async def test_an_faq_with_its_question_alone_answers_a_rewording_marked_lone(upstream):
+    """An FAQ imported without paraphrases: the lone threshold (MiniLM 0.855) decides, and the
+    stored trace says the score is that single phrasing's cosine."""
+    save = database_sync_to_async(services.faq_save)
+    faq = await save(question="How do I reset my password?", answer="Use the sign-in page's link.")
+    await save(question="Do you ship abroad?", answer="Yes, to 40 countries.")
+    async with chat_socket() as client:
+        frames = await client.say("reset password", "q1")
+    done = frames[-1]
+    assert done["source"] == "faq" and upstream.stats.requests == 0
+    assert done["message"]["text"] == "Use the sign-in page's link."
+    stored = await database_sync_to_async(Message.objects.get)(pk=done["message"]["id"])
+    step = next(s for s in stored.trace["steps"] if s["stage"] == "faq")
+    assert step["detail"]["faq_id"] == faq.pk and step["detail"]["lone"] is True
+    assert 0.855 <= step["score"] < 1.0

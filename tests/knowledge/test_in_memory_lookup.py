@@ -127,3 +127,28 @@ def test_a_slow_index_answers_from_its_last_copy_while_the_next_one_loads(settin
     after = faq_find(text=QUESTION, locale="en", vector=vector(QUESTION))
     assert after.decision == "no_approved_variant" and not after.answered
     reset_index()
+
+
+def test_an_faq_saved_with_its_question_alone_answers_a_close_rewording(settings):
+    """A store imported as plain question / answer pairs: each FAQ has one phrasing, so it has
+    no support; the lone threshold decides (MiniLM 0.855) instead of only exact repeats."""
+    reset = services.faq_save(question="How do I reset my password?", answer="Use the link.")
+    ship = services.faq_save(question="Do you ship abroad?", answer="Yes, to 40 countries.")
+    services.embeddings_compute(
+        paraphrase_ids=[p.pk for faq in (reset, ship) for p in faq.paraphrases.all()]
+    )
+    found = faq_find(text="reset password", locale="en", vector=vector("reset password"))
+    assert found.answered and found.result.faq_id == reset.pk
+    assert found.result.lone and found.result.score == pytest.approx(0.9, abs=0.01)
+    unsure = "I forgot my password, what now?"
+    assert not faq_find(text=unsure, locale="en", vector=vector(unsure)).answered, (
+        "cosine 0.79: below the lone threshold"
+    )
+    settings.FAQ_MATCH_LONE_THRESHOLD = 1.01
+    declined = faq_find(text="reset password", locale="en", vector=vector("reset password"))
+    assert not declined.answered and declined.decision == "below_threshold"
+    services.paraphrases_add(faq=reset, texts=["reset my password"])
+    services.embeddings_compute(paraphrase_ids=list(reset.paraphrases.values_list("pk", flat=True)))
+    reset_index()  # the next copy, without waiting for the recheck interval
+    supported = faq_find(text="reset password", locale="en", vector=vector("reset password"))
+    assert supported.answered and not supported.result.lone, "two phrasings: support decides"

@@ -12,6 +12,7 @@ from knowledge.matching import (
     MatchPolicy,
     batch_top_k,
     candidate_features,
+    lone_phrasings,
     top_k,
 )
 
@@ -249,3 +250,41 @@ def test_an_faq_question_asked_word_for_word_skips_the_model(monkeypatch, swap_e
     vector = embeddings.embed_one("I forgot my password")
     assert np.array_equal(vector, stored) and inner.calls == []
     assert index.search(vector, locale="en", k=1)[0].faq_id == faq.pk
+
+
+def test_an_faq_with_one_phrasing_answers_on_its_best_cosine_against_the_lone_threshold():
+    ids = np.array([7, 9, 9])
+    scores = np.array([0.9, 0.5, 0.4], dtype=np.float32)
+    lone = np.array([True, False, False])
+    policy = MatchPolicy(threshold=0.8, min_margin=0.1, lone_threshold=0.88)
+    assert policy.decide(ids, scores).decision == BELOW_THRESHOLD, (
+        "unflagged, the K-th score stands in for the missing second phrasing: support 0.65"
+    )
+    result = policy.decide(ids, scores, lone)
+    assert result.decision == ANSWER and result.faq_id == 7
+    assert result.lone and result.score == pytest.approx(0.9)
+    assert result.support == pytest.approx(0.65), "support is still reported as computed"
+    stricter = MatchPolicy(threshold=0.8, min_margin=0.1, lone_threshold=0.91)
+    assert stricter.decide(ids, scores, lone).decision == BELOW_THRESHOLD
+    close_second = np.array([0.9, 0.85, 0.4], dtype=np.float32)
+    assert policy.decide(ids, close_second, lone).decision == AMBIGUOUS, "the margin still applies"
+
+
+def test_the_lone_threshold_applies_only_when_the_best_faq_is_the_lone_one():
+    ids = np.array([[7, 7, 9], [9, 7, 7]])
+    scores = np.array([[0.9, 0.86, 0.5], [0.95, 0.7, 0.68]], dtype=np.float32)
+    lone = np.array([[False, False, True], [True, False, False]])
+    f = candidate_features(ids, scores, lone)
+    assert f.best_lone.tolist() == [False, True]
+    policy = MatchPolicy(threshold=0.85, min_margin=0.1, lone_threshold=0.97)
+    assert policy.accept(f).tolist() == [True, False]
+    assert MatchPolicy(0.85, 0.1, lone_threshold=0.94).accept(f).tolist() == [True, True]
+    assert MatchPolicy(0.85, 0.1).accept(f).tolist() == [True, False], (
+        "by default a lone FAQ never reaches its threshold"
+    )
+
+
+def test_lone_phrasings_marks_the_rows_whose_faq_has_no_other():
+    assert lone_phrasings(np.array([3, 5, 3, 8, 3])).tolist() == [False, True, False, True, False]
+    with pytest.raises(ValueError):
+        candidate_features(np.array([[1, 2]]), np.array([[0.9, 0.8]]), np.array([[True]]))

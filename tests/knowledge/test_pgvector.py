@@ -81,7 +81,7 @@ def test_a_search_is_one_query_with_the_vector_sent_once(store):
     sql = sent[0]["sql"]
     assert "ef_search" not in sql
     assert sql.count("$1") == 1 and "$4" not in sql, "vector, locale and limit, each once"
-    assert len(sql) < 500, "the vector is a bound parameter, not 384 floats spelled out"
+    assert len(sql) < 1000, "the vector is a bound parameter, not 384 floats (3,000+ characters)"
 
 
 def test_unembedded_paraphrases_are_never_neighbours(store, monkeypatch):
@@ -202,3 +202,12 @@ def test_two_models_of_two_dimensions_share_the_column_each_through_its_own_inde
     with connection.cursor() as cursor:
         cursor.execute("SELECT DISTINCT vector_dims(embedding_vec) FROM knowledge_paraphrase")
         assert cursor.fetchall() == [(512,)]
+
+
+def test_pgvector_marks_the_faqs_with_one_phrasing_as_the_exact_search_does(store):
+    gift = services.faq_save(question="Do you sell gift cards?", answer="Yes, from 10 euros.")
+    query = get_embedder().embed(["can I buy a gift card"])[0]
+    from_pg = PgVectorIndex().search(query, locale="en", k=10)
+    exact = InMemoryIndex().search(query, locale="en", k=10)
+    assert [(n.faq_id, n.lone) for n in from_pg] == [(n.faq_id, n.lone) for n in exact]
+    assert from_pg[0].faq_id == gift.pk and {n.faq_id for n in from_pg if n.lone} == {gift.pk}

@@ -56,6 +56,7 @@ def test_overlapping_faqs_and_unrecognised_phrasings_are_listed():
 @pytest.mark.django_db
 def test_the_page_needs_the_permission_to_view_faqs(client):
     services.faq_save(question="退款多久到账？", answer="3到5个工作日。", locale="zh-hans")
+    services.faq_save(question="When is my refund paid?", answer="In 3 to 5 working days.")
     staff = User.objects.create_user("editor", password="pw-3817", is_staff=True)
     client.force_login(staff)
     assert client.get("/admin/matching-quality/").status_code == 403
@@ -66,5 +67,19 @@ def test_the_page_needs_the_permission_to_view_faqs(client):
     assert 'data-locale="zh-hans"' in page
     assert "use-multilingual-v3" in page
     assert escape(MEASURED["use-multilingual-v3"].measured) in page
+    zh, en = page.split('data-locale="zh-hans"')[1], page.split('data-locale="en"')[1]
+    single = "an FAQ with a single phrasing "
+    assert (single + "only when asked in its exact wording") in zh.split("</section>")[0]
+    assert (single + "from a similarity of 0.855") in en.split("</section>")[0]
     client.logout()
     assert client.get("/admin/matching-quality/").status_code == 302
+
+
+def test_leave_one_out_counts_an_faq_left_with_one_phrasing_as_lone():
+    vectors = unit([1, 0.1, 0], [1, 0, 0.1], [0, 1, 0.05], [0.05, 1, 0], [0.02, 1, 0.02])
+    faq_ids = np.array([0, 0, 1, 1, 1])
+    lone = leave_one_out(vectors, faq_ids, MatchPolicy(0.9, 0.05, lone_threshold=0.95), k=5)[0]
+    assert lone[:2].tolist() == [0, 0], "the other phrasing alone, at cosine 0.99, answers"
+    without = leave_one_out(vectors, faq_ids, MatchPolicy(0.9, 0.05), k=5)[0]
+    assert without[:2].tolist() == [-1, -1], "no lone threshold: no support, no answer"
+    assert lone[2:].tolist() == without[2:].tolist() == [1, 1, 1]
