@@ -34,7 +34,8 @@ class CandidateFeatures:
 
     `support` is the mean similarity of the best FAQ's two nearest paraphrases; when only one of
     them is among the K neighbours, the K-th score stands in for the second (an upper bound of
-    it), and likewise `runner_up` is the K-th score when every neighbour is of the best FAQ.
+    it), and likewise `runner_up` is the K-th score when every neighbour is of the best FAQ (0
+    when the neighbours are the whole store: there is no other FAQ).
     `best_lone`: the best FAQ has a single phrasing, so it has no second one at all.
     """
 
@@ -49,10 +50,15 @@ class CandidateFeatures:
 
 
 def candidate_features(
-    faq_ids: np.ndarray, scores: np.ndarray, lone: np.ndarray | None = None
+    faq_ids: np.ndarray,
+    scores: np.ndarray,
+    lone: np.ndarray | None = None,
+    exhaustive: bool = False,
 ) -> CandidateFeatures:
     """Features of n queries' K neighbours: `faq_ids`, `scores` of shape (n, K), best first;
-    `lone` (same shape, default all False) marks neighbours that are their FAQ's only phrasing."""
+    `lone` (same shape, default all False) marks neighbours that are their FAQ's only phrasing;
+    `exhaustive`: the neighbours are the whole store (it has fewer than K phrasings), so an FAQ
+    missing from them does not exist and cannot be a runner-up (margin = best)."""
     faq_ids = np.atleast_2d(faq_ids)
     scores = np.atleast_2d(np.asarray(scores, dtype=np.float32))
     if faq_ids.shape != scores.shape or faq_ids.shape[1] == 0:
@@ -71,7 +77,8 @@ def candidate_features(
     other = ~same
     has_runner_up = other.any(axis=1)
     first_other = np.argmax(other, axis=1)
-    runner_up = np.where(has_runner_up, scores[rows, first_other], last)
+    unseen = np.float32(0.0) if exhaustive else last
+    runner_up = np.where(has_runner_up, scores[rows, first_other], unseen)
     runner_up_faq = np.where(has_runner_up, faq_ids[rows, first_other], best_faq)
 
     if scores.shape[1] > 1:
@@ -142,16 +149,21 @@ class MatchPolicy:
         )
 
     def decide(
-        self, faq_ids: np.ndarray, scores: np.ndarray, lone: np.ndarray | None = None
+        self,
+        faq_ids: np.ndarray,
+        scores: np.ndarray,
+        lone: np.ndarray | None = None,
+        exhaustive: bool = False,
     ) -> MatchResult:
         """Decision for one query from its top-K neighbours (FAQ ids and cosines, best first,
-        and whether each is its FAQ's only phrasing)."""
+        whether each is its FAQ's only phrasing, and whether they are the whole store)."""
         if len(faq_ids) == 0:
             return _no_candidates()
         features = candidate_features(
             np.asarray(faq_ids)[None, :],
             np.asarray(scores)[None, :],
             None if lone is None else np.asarray(lone)[None, :],
+            exhaustive,
         )
         score = float(self._score(features)[0])
         if score < float(self._threshold(features)[0]):

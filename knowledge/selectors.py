@@ -112,7 +112,10 @@ def _decide(text: str, locale: str, neighbours: list[Neighbour]) -> tuple[MatchR
     ids = np.array([n.faq_id for n in neighbours], dtype=np.int64)
     scores = np.array([n.score for n in neighbours], dtype=np.float32)
     lone = np.array([n.lone for n in neighbours], dtype=bool)
-    result = match_policy(locale).decide(ids, scores, lone)
+    # Fewer than K from the exact in-memory search: the store has no more. pgvector's HNSW scan
+    # may return fewer for other reasons (drafts and other locales filtered after the scan).
+    exhaustive = isinstance(get_index(), InMemoryIndex) and len(neighbours) < settings.FAQ_MATCH_K
+    result = match_policy(locale).decide(ids, scores, lone, exhaustive)
     decision = result.decision
     exact = _exact_faq(text, neighbours)
     if exact is not None and not result.answered:

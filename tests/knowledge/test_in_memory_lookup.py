@@ -152,3 +152,13 @@ def test_an_faq_saved_with_its_question_alone_answers_a_close_rewording(settings
     reset_index()  # the next copy, without waiting for the recheck interval
     supported = faq_find(text="reset password", locale="en", vector=vector("reset password"))
     assert supported.answered and not supported.result.lone, "two phrasings: support decides"
+
+
+def test_a_store_of_one_faq_answers_a_rewording_of_it():
+    """A new store's first FAQ, tried in the widget: the search returns the whole store, so no
+    other FAQ can be the runner-up (before, the FAQ's own last phrasing stood in for one)."""
+    faq = services.faq_save(question="How do I reset my password?", answer="Use the link.")
+    services.embeddings_compute(paraphrase_ids=list(faq.paraphrases.values_list("pk", flat=True)))
+    found = faq_find(text="reset password", locale="en", vector=vector("reset password"))
+    assert found.answered and found.result.faq_id == faq.pk
+    assert found.result.runner_up_faq_id is None

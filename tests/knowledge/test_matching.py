@@ -288,3 +288,17 @@ def test_lone_phrasings_marks_the_rows_whose_faq_has_no_other():
     assert lone_phrasings(np.array([3, 5, 3, 8, 3])).tolist() == [False, True, False, True, False]
     with pytest.raises(ValueError):
         candidate_features(np.array([[1, 2]]), np.array([[0.9, 0.8]]), np.array([[True]]))
+
+
+def test_when_the_neighbours_are_the_whole_store_a_missing_runner_up_does_not_exist():
+    ids, scores = np.array([7, 7, 7]), np.array([0.9, 0.88, 0.86], dtype=np.float32)
+    policy = MatchPolicy(threshold=0.8, min_margin=0.08)
+    assert policy.decide(ids, scores).decision == AMBIGUOUS, (
+        "K neighbours of a larger store: another FAQ may sit just below the K-th"
+    )
+    whole = policy.decide(ids, scores, exhaustive=True)
+    assert whole.decision == ANSWER and whole.runner_up_faq_id is None
+    assert whole.margin == pytest.approx(0.9)
+    assert policy.decide(np.array([7, 9]), np.array([0.9, 0.85]), exhaustive=True).decision == (
+        AMBIGUOUS
+    ), "a runner-up that is there still counts"
