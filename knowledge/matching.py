@@ -99,10 +99,15 @@ def candidate_features(
     )
 
 
+def phrasing_counts(faq_ids: np.ndarray) -> np.ndarray:
+    """For each row, how many phrasings its FAQ has among the rows."""
+    _, inverse, counts = np.unique(faq_ids, return_inverse=True, return_counts=True)
+    return counts[inverse]
+
+
 def lone_phrasings(faq_ids: np.ndarray) -> np.ndarray:
     """Which rows are the only phrasing of their FAQ (MatchPolicy.lone_threshold applies)."""
-    _, inverse, counts = np.unique(faq_ids, return_inverse=True, return_counts=True)
-    return counts[inverse] == 1
+    return phrasing_counts(faq_ids) == 1
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """The decision thresholds measured for each embedding model (the FAQ stage's MatchPolicy point,
 the semantic cache's rule); `operating_point` applies the settings FAQ_MATCH_THRESHOLD,
 FAQ_MATCH_MIN_MARGIN, FAQ_MATCH_LONE_THRESHOLD, ANSWER_CACHE_THRESHOLD and ANSWER_CACHE_SUPPORT
-when set. Why per model and
-how each was tuned: docs/faq-format.md, "One model per locale, and its operating point"."""
+when set. Why per model and how each was tuned: docs/faq-format.md, "One model per locale, and
+its operating point"."""
 
 from dataclasses import dataclass, replace
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from knowledge.embeddings import get_embedder
-from knowledge.matching import MatchPolicy, candidate_features
+from knowledge.matching import MatchPolicy, candidate_features, phrasing_counts
 from knowledge.models import FAQ, Paraphrase
 from knowledge.operating_points import OperatingPoint, operating_point
 
@@ -54,8 +54,7 @@ def leave_one_out(
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each row asked against all others: (answered FAQ or -1, nearest other-FAQ row)."""
     n = len(faq_ids)
-    _, inverse, counts = np.unique(faq_ids, return_inverse=True, return_counts=True)
-    phrasings = counts[inverse]
+    phrasings = phrasing_counts(faq_ids)
     answered = np.full(n, -1, dtype=np.int64)
     nearest_other = np.full(n, -1, dtype=np.int64)
     for start in range(0, n, CHUNK):
@@ -71,7 +70,8 @@ def leave_one_out(
         top, scores = np.take_along_axis(top, order, axis=1), np.take_along_axis(scores, order, 1)
         # With the row left out, its own FAQ has one phrasing fewer.
         own = faq_ids[top] == faq_ids[rows][:, None]
-        features = candidate_features(faq_ids[top], scores, phrasings[top] - own == 1)
+        # As in the app: fewer than k others means they are the whole store.
+        features = candidate_features(faq_ids[top], scores, phrasings[top] - own == 1, kk < k)
         answered[rows] = np.where(policy.accept(features), features.best_faq, -1)
         other = np.where(faq_ids[None, :] == faq_ids[rows][:, None], -np.inf, sims)
         nearest_other[rows] = np.argmax(other, axis=1)
