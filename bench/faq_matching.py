@@ -31,7 +31,7 @@ from knowledge.matching import (
     MatchPolicy,
     batch_top_k,
     candidate_features,
-    lone_phrasings,
+    lone_neighbours,
 )
 from knowledge.operating_points import MEASURED
 
@@ -139,20 +139,20 @@ def split_for(
     """Store of the `chosen` intents (each with its first `phrasings[intent]` phrasings, default
     all 5), queried with `split` and its oos counterpart."""
     index = {intent: i for i, intent in enumerate(chosen)}
-    kept: dict[str, int] = {}
-    keep = []
+    seen: dict[str, int] = {}
+    keep, faq_ids = [], []
     for _, intent in rows["store"]:
-        kept[intent] = kept.get(intent, 0) + 1
-        wanted = (phrasings or {}).get(intent, PHRASINGS_PER_FAQ)
-        keep.append(intent in index and kept[intent] <= wanted)
-    keep = np.array(keep)
-    stored = [intent for _, intent in rows["store"]]
-    faq_ids = np.array([index[intent] for intent, k in zip(stored, keep, strict=True) if k])
+        seen[intent] = seen.get(intent, 0) + 1
+        kept = intent in index and seen[intent] <= (phrasings or {}).get(intent, PHRASINGS_PER_FAQ)
+        keep.append(kept)
+        if kept:
+            faq_ids.append(index[intent])
+    faq_ids = np.array(faq_ids)
     oos = "oos_" + split
     queries = np.vstack([vectors[split], vectors[oos]])
     labels = [intent for _, intent in rows[split] + rows[oos]]
-    ids, scores = batch_top_k(vectors["store"][keep], faq_ids, queries, DEFAULT_K)
-    lone = np.isin(ids, faq_ids[lone_phrasings(faq_ids)])
+    ids, scores = batch_top_k(vectors["store"][np.array(keep)], faq_ids, queries, DEFAULT_K)
+    lone = lone_neighbours(ids, faq_ids)
     truth = np.array([index.get(label, -1) for label in labels])
     group = np.array([0 if label in index else 2 if label == "oos" else 1 for label in labels])
     return Split(candidate_features(ids, scores, lone), truth, group)

@@ -35,7 +35,7 @@ from knowledge.matching import (  # noqa: E402
     MatchPolicy,
     batch_top_k,
     candidate_features,
-    lone_phrasings,
+    lone_neighbours,
 )
 from knowledge.operating_points import operating_point  # noqa: E402
 
@@ -70,7 +70,7 @@ def splits(path: Path, embedder: Embedder, phrasings: int | None = None) -> dict
         queries = [q for q in data["queries"] if q["split"] == split]
         vectors = embedder.embed([strip_greetings(q["text"]) for q in queries])
         top_ids, top_scores = batch_top_k(matrix, ids, vectors, DEFAULT_K)
-        lone = np.isin(top_ids, ids[lone_phrasings(ids)])
+        lone = lone_neighbours(top_ids, ids)
         truth = np.array([faq_index[q["faq"]] if q["kind"] == "in_store" else -1 for q in queries])
         out[split] = Split(
             candidate_features(top_ids, top_scores, lone), truth, [q["kind"] for q in queries]

@@ -110,6 +110,11 @@ def lone_phrasings(faq_ids: np.ndarray) -> np.ndarray:
     return phrasing_counts(faq_ids) == 1
 
 
+def lone_neighbours(neighbour_faq_ids: np.ndarray, faq_ids: np.ndarray) -> np.ndarray:
+    """`candidate_features`' `lone` for `batch_top_k`'s FAQ ids over a store of `faq_ids`."""
+    return np.isin(neighbour_faq_ids, faq_ids[lone_phrasings(faq_ids)])
+
+
 @dataclass(frozen=True)
 class MatchResult:
     """The decision for one query and the numbers it was based on (for logs and traces)."""
