@@ -11,6 +11,10 @@ Streams (all-MiniLM-L6-v2; the zh-hans shop set with USE, the model that locale 
 - `stress`: a banking-like stream that mimics the held-out failure: the 50 CLINC intents whose
   nearest other intent (centroid cosine over train) is closest, with 20% out-of-scope questions.
   Tuned on draws from their val + train questions, reported on test.
+- `domains`: single-business streams, one per CLINC150 domain (banking, credit cards, travel,
+  ... : 15 sibling intents each, as a customer's store is one business), 30 questions per intent
+  and 20% out-of-scope, each its own cache. Tuned on draws from val + train, reported on test,
+  pooled over the ten domains.
 - `shop_en`, `shop_zh`: the queries of bench/data/{en,zh}_faq_eval.json (in-store, near-miss,
   out-of-scope) as streams, val for tuning, test for reporting; small (235 questions each).
 
@@ -25,9 +29,9 @@ whose *answer* differs (answers compared by their embeddings); support (at least
 the query whose answers agree with the best one's); the FAQ store's paraphrases as known-distinct
 neighbours (the query's nearest FAQ differs from the entry's nearest FAQ and is clearly nearer);
 combinations. Parameters are tuned on three test-shaped draws per kind from val + train (30
-questions per intent, the test stream's out-of-scope share) for <= 1% wrong per hit on clinc and
-stress pooled draws at once, maximising the smaller hit rate, then reported on every test stream
-with the Clopper-Pearson 95% upper bound of wrong per hit.
+questions per intent, the test stream's out-of-scope share) for <= 1% wrong per hit on the
+clinc, stress and domains pooled draws at once, maximising the smallest hit rate, then reported
+on every test stream with the Clopper-Pearson 95% upper bound of wrong per hit.
 
     python -m bench.cache_rules [--out bench/results/cache_rules.json] [--cache-dir var/bench]
 """
@@ -51,6 +55,7 @@ from bench.faq_matching import closest_intents
 
 ROOT = Path(__file__).resolve().parent.parent
 CLINC = Path(os.environ.get("SHARED_DIR", "/work/shared")) / "datasets/clinc150/data_full.json"
+CLINC_DOMAINS = CLINC.with_name("domains.json")
 SHOP = {
     "shop_en": ROOT / "bench/data/en_faq_eval.json",
     "shop_zh": ROOT / "bench/data/zh_faq_eval.json",
@@ -60,6 +65,7 @@ NEIGHBOURS = 32  # earlier questions kept per question; the stored ones among th
 FAQ_PHRASINGS = 5  # CLINC FAQ store: the first 5 train phrasings per intent (as bench.faq_matching)
 STRESS_INTENTS = 50
 STRESS_OOS_SHARE = 0.2
+DOMAIN_OOS_SHARE = 0.2
 TUNE_DRAWS = 3  # test-shaped tuning streams per kind, drawn from val + train
 MAX_WRONG = 0.01
 TUNE_LIMIT = MAX_WRONG  # on the pooled test-shaped tuning draws of each kind
@@ -247,18 +253,24 @@ def build_streams(cache_dir: Path) -> tuple[dict[str, Stream], dict]:
         if text in vec:
             train_vectors.setdefault(intent, []).append(vec[text])
     stressed = set(stress_intents(data, {i: np.stack(v) for i, v in train_vectors.items()}))
-    in_stress = [r for r in pool if r[1] in stressed]
-    parts["stress_test"] = test_like(
-        [r for r in data["test"] if r[1] in stressed],
-        data["oos_test"],
-        per_intent,
-        STRESS_OOS_SHARE,
-        SEED,
-    )
-    for draw in range(TUNE_DRAWS):
-        parts[f"stress_tune{draw}"] = test_like(
-            in_stress, oos_pool, per_intent, STRESS_OOS_SHARE, SEED + draw
+
+    def of_intents(kind: str, intents: set[str], oos_share: float, suffix: str = "") -> None:
+        """A kind's test stream and tuning draws restricted to `intents`."""
+        parts[f"{kind}_test{suffix}"] = test_like(
+            [r for r in data["test"] if r[1] in intents],
+            data["oos_test"],
+            per_intent,
+            oos_share,
+            SEED,
         )
+        for draw in range(TUNE_DRAWS):
+            parts[f"{kind}_tune{draw}{suffix}"] = test_like(
+                [r for r in pool if r[1] in intents], oos_pool, per_intent, oos_share, SEED + draw
+            )
+
+    of_intents("stress", stressed, STRESS_OOS_SHARE)
+    for domain, members in sorted(json.loads(CLINC_DOMAINS.read_text()).items()):
+        of_intents("domains", set(members), DOMAIN_OOS_SHARE, suffix=f"_{domain}")
 
     store = np.stack([vec[t] for t, _ in faq_rows])
     owner = np.array([intents.index(i) for _, i in faq_rows])
@@ -467,7 +479,9 @@ def tune(
     safest: tuple[float, Rule, dict] | None = None
     for rule in rules:
         results = {
-            kind: pooled([replay(streams[f"{kind}_tune{d}"], rule) for d in range(TUNE_DRAWS)])
+            kind: pooled(
+                [replay(streams[name], rule) for name in streams_of(streams, f"{kind}_tune")]
+            )
             for kind in TUNE_KINDS
         }
         worst_wrong = max(r["wrong_per_hit"] for r in results.values())
@@ -481,8 +495,18 @@ def tune(
     return chosen[1], chosen[2]
 
 
-TUNE_KINDS = ["clinc", "stress"]
-TEST_STREAMS = ["clinc_test", "stress_test", "shop_en_test", "shop_zh_test"]
+def streams_of(streams: dict[str, Stream], prefix: str) -> list[str]:
+    """The streams a kind's tuning draws or test are made of (one per domain for `domains`)."""
+    return sorted(name for name in streams if name.startswith(prefix))
+
+
+def test_result(streams: dict[str, Stream], name: str, rule: Rule) -> dict:
+    """A test stream's replay; the domains' streams pooled, each replayed as its own cache."""
+    return pooled([replay(streams[n], rule) for n in streams_of(streams, name)])
+
+
+TUNE_KINDS = ["clinc", "stress", "domains"]
+TEST_STREAMS = ["clinc_test", "stress_test", "domains_test", "shop_en_test", "shop_zh_test"]
 
 
 def run(cache_dir: Path) -> dict:
@@ -492,7 +516,9 @@ def run(cache_dir: Path) -> dict:
     for family, rules in candidate_rules().items():
         started = time.perf_counter()
         rule, tuned = tune(minilm, rules)
-        tested = {name: replay(streams[name], rule) for name in TEST_STREAMS if "zh" not in name}
+        tested = {
+            name: test_result(streams, name, rule) for name in TEST_STREAMS if "zh" not in name
+        }
         report["families"][family] = {"rule": asdict(rule), "tune": tuned, "test": tested}
         print(
             f"{family}: {rule.name} ({time.perf_counter() - started:.0f}s)",

@@ -117,6 +117,9 @@ def test_routing_sends_exactly_the_hard_questions_to_strong_and_saves_at_least_h
     assert words(cost_verdicts(cost_figures(12, 0.49))) == ["PASS", "FAIL"]
 
 
+CACHE_STREAMS = ("clinc_test", "stress_test", "domains_test")
+
+
 def cache_figures(**changes: dict) -> dict:
     good = {"wrong_per_hit": 0.0077, "wrong_hits": 4, "hits": 520, "hit_rate": 0.31}
     figures = {
@@ -125,7 +128,7 @@ def cache_figures(**changes: dict) -> dict:
                 "support": good | {"wrong_per_hit_upper95": 0.02},
                 "today": good | changes.pop(f"{stream}_today", {}),
             }
-            for stream in ("clinc_test", "stress_test")
+            for stream in CACHE_STREAMS
         },
         "end_to_end": {
             "hits": 12,
@@ -136,7 +139,7 @@ def cache_figures(**changes: dict) -> dict:
         "stampede": {"visitors": 50, "upstream_calls": 1},
         "latency": {"entries": 100_000, "lookup_p50_ms": 5.98},
     }
-    for stream in ("clinc_test", "stress_test"):
+    for stream in CACHE_STREAMS:
         figures["rules"][stream]["support"] |= changes.pop(stream, {})
     for part, values in changes.items():
         figures[part] = figures[part] | values
@@ -146,7 +149,7 @@ def cache_figures(**changes: dict) -> dict:
 def test_cache_verdicts_follow_each_figure():
     """Per stream: the shipped rule's wrong budget, its hit target, today's hit target; then
     end to end, stampede, latency."""
-    assert words(cache_verdicts(cache_figures())) == ["PASS"] * 9
+    assert words(cache_verdicts(cache_figures())) == ["PASS"] * 12
     over_budget = cache_figures(stress_test={"wrong_per_hit": 0.0263})
     assert words(cache_verdicts(over_budget))[3:6] == ["FAIL", "FAIL", "PASS"], (
         "hits beyond the wrong budget do not count"
@@ -154,13 +157,16 @@ def test_cache_verdicts_follow_each_figure():
     failing = {
         1: cache_figures(clinc_test={"hit_rate": 0.211}),
         2: cache_figures(clinc_test_today={"wrong_per_hit": 0.0198}),
-        6: cache_figures(end_to_end={"hits": 11}),
-        7: cache_figures(stampede={"upstream_calls": 2}),
-        8: cache_figures(latency={"lookup_p50_ms": 10.5}),
+        6: cache_figures(domains_test={"wrong_per_hit": 0.0117}),
+        9: cache_figures(end_to_end={"hits": 11}),
+        10: cache_figures(stampede={"upstream_calls": 2}),
+        11: cache_figures(latency={"lookup_p50_ms": 10.5}),
     }
     for which, figures in failing.items():
-        expected = ["PASS"] * 9
+        expected = ["PASS"] * 12
         expected[which] = "FAIL"
+        if which == 6:
+            expected[7] = "FAIL"  # over the budget: its hits do not count either
         assert words(cache_verdicts(figures)) == expected
 
 

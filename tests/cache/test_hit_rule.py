@@ -71,15 +71,42 @@ def test_a_query_between_two_entries_with_different_answers_is_declined():
     assert found.detail["support"] == 1
 
 
-def test_a_query_near_two_entries_that_agree_is_served():
+def agreeing_entries(count: int) -> list[CachedAnswer]:
+    """`count` entries at cosines 0.914, 0.899, 0.883, ... to the query `unit(1)` (above the
+    threshold minus its slack, below `cache_alone`; the first nearest), each off towards an axis
+    of its own, their answers within 0.95 of each other."""
+    point = operating_point("en")
+    assert point.cache_threshold <= 0.914 < point.cache_alone
+    assert point.cache_threshold - point.cache_support_slack < np.cos(np.radians(22 + 2 * count))
     answer = unit(0, 0, 1)
-    first = entry(at(24), answer, "When will my card arrive?")  # 0.914
-    entry(at(-27), towards(answer, unit(0, 0, 0, 1), 0.95), "card still not here")  # 0.891
+    rows = []
+    for i in range(count):
+        angle = np.radians(24 + 2 * i)
+        question = np.zeros(DIM, dtype=np.float32)
+        question[0], question[1 + i] = np.cos(angle), np.sin(angle)
+        agreeing = answer if i == 0 else towards(answer, unit(0, 0, 0, 1), 0.95)
+        rows.append(entry(question, agreeing, f"card question {i}"))
+    return rows
 
-    found = find(at(0))
 
-    assert found.decision == HIT and found.entry_id == first.pk
-    assert found.detail["support"] == 2
+def test_a_query_near_enough_entries_that_agree_is_served():
+    needed = operating_point("en").cache_support
+    entries = agreeing_entries(needed)
+
+    found = find(unit(1))
+
+    assert found.decision == HIT and found.entry_id == entries[0].pk
+    assert found.detail["support"] == needed
+
+
+def test_one_agreeing_entry_short_of_the_support_is_declined():
+    needed = operating_point("en").cache_support
+    agreeing_entries(needed - 1)
+
+    found = find(unit(1))
+
+    assert found.decision == UNSUPPORTED and not found.hit
+    assert found.detail["support"] == needed - 1
 
 
 def test_one_entry_serves_alone_only_when_near_certain():
