@@ -54,6 +54,12 @@ CLOSE_INTENTS = 50  # the held-out banking store's size: 50 FAQs x 5 phrasings
 # Stores whose FAQs (all, or a share) keep only their first phrasing: a store imported as plain
 # question / answer pairs, or new FAQs before their paraphrases are approved.
 LONE_SHARES = (1.0, 0.2)
+# Single-business stores: CLINC150's domains have 15 intents each; 10 become FAQs, the other 5
+# are the same business's questions the store lacks.
+DOMAIN_FAQS = 10
+DOMAIN_OOS = 100  # out-of-scope questions per store (oos_val has 100)
+DOMAIN_SEEDS = range(5)
+DOMAIN_SEED = 1000
 
 
 @dataclass
@@ -134,10 +140,17 @@ def close_intents(rows, vectors, n_intents: int = CLOSE_INTENTS) -> list[str]:
 
 
 def split_for(
-    rows, vectors, chosen: list[str], split: str, phrasings: Mapping[str, int] | None = None
+    rows,
+    vectors,
+    chosen: list[str],
+    split: str,
+    phrasings: Mapping[str, int] | None = None,
+    asked: np.ndarray | None = None,
+    asked_oos: np.ndarray | None = None,
 ) -> Split:
     """Store of the `chosen` intents (each with its first `phrasings[intent]` phrasings, default
-    all 5), queried with `split` and its oos counterpart."""
+    all 5), queried with `split` and its oos counterpart (the rows `asked` / `asked_oos` of
+    them when given)."""
     index = {intent: i for i, intent in enumerate(chosen)}
     seen: dict[str, int] = {}
     keep, faq_ids = [], []
@@ -149,13 +162,62 @@ def split_for(
             faq_ids.append(index[intent])
     faq_ids = np.array(faq_ids)
     oos = "oos_" + split
-    queries = np.vstack([vectors[split], vectors[oos]])
-    labels = [intent for _, intent in rows[split] + rows[oos]]
+    asked = np.arange(len(rows[split])) if asked is None else asked
+    asked_oos = np.arange(len(rows[oos])) if asked_oos is None else asked_oos
+    queries = np.vstack([vectors[split][asked], vectors[oos][asked_oos]])
+    labels = [rows[split][k][1] for k in asked] + [rows[oos][k][1] for k in asked_oos]
     ids, scores = batch_top_k(vectors["store"][np.array(keep)], faq_ids, queries, DEFAULT_K)
     lone = lone_neighbours(ids, faq_ids)
     truth = np.array([index.get(label, -1) for label in labels])
     group = np.array([0 if label in index else 2 if label == "oos" else 1 for label in labels])
     return Split(candidate_features(ids, scores, lone), truth, group)
+
+
+def domain_stores(
+    rows, vectors, domains: Mapping[str, list[str]], split: str, seeds
+) -> dict[str, Split]:
+    """Single-business stores: per CLINC150 domain and seed, DOMAIN_FAQS of its 15 intents as
+    the FAQs, asked with all of the domain's `split` questions (the other intents are the same
+    business's questions the store lacks, the hard ones to decline) and DOMAIN_OOS out-of-scope
+    ones."""
+    out = {}
+    for domain, members in sorted(domains.items()):
+        asked = np.array([k for k, (_, i) in enumerate(rows[split]) if i in set(members)])
+        for seed in seeds:
+            rng = np.random.default_rng(DOMAIN_SEED + seed)
+            chosen = sorted(str(i) for i in rng.choice(sorted(members), DOMAIN_FAQS, replace=False))
+            oos = rng.choice(len(rows["oos_" + split]), DOMAIN_OOS, replace=False)
+            out[f"{domain}:{seed}"] = split_for(
+                rows, vectors, chosen, split, asked=asked, asked_oos=oos
+            )
+    return out
+
+
+def domain_report(rows, vectors, policies: Mapping[str, object], seeds) -> dict:
+    """The policies on single-business stores, pooled, with the stores within 1% on test."""
+    domains = json.loads(DATA.with_name("domains.json").read_text())
+    stores = {
+        split: list(domain_stores(rows, vectors, domains, split, seeds).values())
+        for split in ("val", "test")
+    }
+    report: dict = {"domains": sorted(domains), "seeds": list(seeds), "faqs": DOMAIN_FAQS}
+    print(f"\nsingle-business stores: {DOMAIN_FAQS} of a domain's intents as FAQs, seeds {seeds}")
+    for name, policy in policies.items():
+        if policy is None:
+            continue
+        entry: dict = {}
+        for split, by_store in stores.items():
+            pooled_split = pool(by_store)
+            entry[split] = evaluate(policy.accept(pooled_split.features), pooled_split)
+        entry["stores_within"] = sum(
+            evaluate(policy.accept(store.features), store)["wrong_per_answered"] <= MAX_WRONG
+            for store in stores["test"]
+        )
+        entry["stores"] = len(stores["test"])
+        report[name] = entry
+        within = f"within 1%: {entry['stores_within']}/{entry['stores']}"
+        print(fmt(name, within, entry["val"], entry["test"]))
+    return report
 
 
 def pool(splits: list[Split]) -> Split:
@@ -392,6 +454,7 @@ def main() -> None:
         print(f"  {name:9s} " + "  ".join(f"<= {k}: {v:.3f}" for k, v in covers.items()))
 
     report["lone"] = lone_report(rows, vectors, args.tune_seeds, args.intents, args.robustness)
+    report["domains"] = domain_report(rows, vectors, policies, DOMAIN_SEEDS)
 
     latency = decision_latency_ms(chosen or shipped_policy())
     report["latency"] = latency

@@ -209,8 +209,56 @@ def faq_quality_verdicts(report: dict) -> list[Verdict]:
             within and test["coverage"] >= TARGET_FAQ_COVERAGE,
         ),
         *close_intents_verdicts(report),
+        *domain_verdicts(report),
         *lone_verdicts(report),
     ]
+
+
+def domain_verdicts(report: dict) -> list[Verdict]:
+    """The shipped point on single-business stores (one CLINC150 domain's intents as FAQs)."""
+    domains = report.get("domains", {})
+    if "default" not in domains:
+        return []
+    test = domains["default"]["test"]
+    return [
+        Verdict(
+            f"settings default on single-business stores ({domains['faqs']} of a CLINC150 "
+            f"domain's 15 intents as FAQs), test: wrong/answered <= {_pct(MAX_WRONG)}",
+            f"{test['wrong']}/{test['answered']} ({_pct(test['wrong_per_answered'])}), coverage "
+            f"{_pct(test['coverage'])}; {domains['default']['stores_within']} of "
+            f"{domains['default']['stores']} stores within 1%",
+            test["wrong_per_answered"] <= MAX_WRONG,
+        )
+    ]
+
+
+def domain_markdown(report: dict, label: dict[str, str]) -> list[str]:
+    """Rows for the single-business stores."""
+    domains = report.get("domains", {})
+    rows = [
+        [label[name], split, _pct(r["coverage"]), _pct(r["wrong_per_answered"]),
+         f"{r['wrong']}/{r['answered']}/{r['queries']}",
+         f"{domains[name]['stores_within']}/{domains[name]['stores']}" if split == "test" else ""]
+        for name in label
+        if name in domains
+        for split, r in ((s, domains[name][s]) for s in ("val", "test"))
+    ]  # fmt: skip
+    if not rows:
+        return []
+    return [
+        "",
+        f"Single-business stores, as a customer's store is one business: per CLINC150 domain "
+        f"(banking, credit cards, travel, work, ...: 15 sibling intents each) and seed "
+        f"{domains['seeds']}, {domains['faqs']} of its intents are the FAQs (5 phrasings each); "
+        "asked with all of the domain's questions (its other intents are the same business's "
+        "questions the store lacks) and 100 out-of-scope ones; the same parameters:",
+        "",
+        table(
+            ["policy", "split", "coverage", "wrong/answered", "wrong/answered/queries",
+             "stores within 1% (test)"],
+            rows,
+        ),
+    ]  # fmt: skip
 
 
 def lone_verdicts(report: dict) -> list[Verdict]:
@@ -418,6 +466,7 @@ def section_faq_quality(ctx: Context) -> Section:
             table(["policy", "split", "coverage", "wrong/answered", "wrong/answered/queries"],
                   close_rows),
         ]  # fmt: skip
+    md += domain_markdown(report, label)
     md += lone_markdown(report)
     checked = faq_quality_verdicts(report)
     md += ["", f"Command: `{shlex.join(['python', *cmd[1:]])}`", "", verdicts.markdown(checked)]

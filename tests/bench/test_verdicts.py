@@ -74,6 +74,18 @@ def test_the_shipped_point_is_judged_on_the_store_of_look_alike_intents_too():
     assert "2/150" in faq_quality_verdicts(close(2, 150))[2].measured
 
 
+def test_the_shipped_point_is_judged_on_single_business_stores_too():
+    def single_business(wrong: int, answered: int) -> dict:
+        test = {"wrong": wrong, "answered": answered, "wrong_per_answered": wrong / answered,
+                "coverage": 0.09}  # fmt: skip
+        default = {"test": test, "stores_within": 46, "stores": 50}
+        return quality_report(0.0045, 0.0002, 0.31) | {"domains": {"faqs": 10, "default": default}}
+
+    assert words(faq_quality_verdicts(single_business(4, 1332))) == ["PASS"] * 3
+    assert words(faq_quality_verdicts(single_business(14, 1332))) == ["PASS", "PASS", "FAIL"]
+    assert "46 of 50 stores" in faq_quality_verdicts(single_business(4, 1332))[2].measured
+
+
 def loadtest_run(*, lost: int = 0, faq_p99: float = 17.9, cache_p99: float | None = 16.6) -> dict:
     by_source = {"faq": {"ttft_ms": {"p99": faq_p99}}, "llm": {"ttft_ms": {"p99": 900.0}}}
     if cache_p99 is not None:
