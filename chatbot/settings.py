@@ -11,7 +11,11 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# Variables the environment does not set come from this file: `make run` keeps its random
+# SECRET_KEY in .env; ENV_FILE names another (a deployment's secrets file), or none when empty.
+ENV_FILE = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
+if ENV_FILE:
+    environ.Env.read_env(ENV_FILE, overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 # Never a key in the source: `make run` writes a random one to .env (mode 600).

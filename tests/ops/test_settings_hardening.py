@@ -22,9 +22,22 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 
 def test_debug_has_no_built_in_secret_key(tmp_path):
-    result = _run({"DEBUG": "1", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}, "check")
+    """Not from the checkout's .env either (`make run` writes one there)."""
+    database = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    result = _run({"DEBUG": "1", "DATABASE_URL": database, "ENV_FILE": ""}, "check")
     assert result.returncode != 0
     assert "Set the SECRET_KEY environment variable" in result.stderr
+
+
+def test_the_secret_key_can_come_from_the_file_env_file_names(tmp_path):
+    secrets = tmp_path / "chatbot.env"
+    secrets.write_text("SECRET_KEY=from-a-file-of-its-own-0123456789\n")
+    database = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    found = _run({"DATABASE_URL": database, "ENV_FILE": str(secrets)}, "check")
+    missing = _run({"DATABASE_URL": database, "ENV_FILE": str(tmp_path / "absent.env")}, "check")
+    assert found.returncode == 0, found.stderr
+    assert missing.returncode != 0
+    assert "Set the SECRET_KEY environment variable" in missing.stderr
 
 
 def test_check_deploy_is_clean_with_the_documented_production_settings(tmp_path):
