@@ -51,11 +51,10 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import beta
 
-from bench.faq_matching import closest_intents
+from bench.faq_matching import clinc_domains, closest_intents
 
 ROOT = Path(__file__).resolve().parent.parent
 CLINC = Path(os.environ.get("SHARED_DIR", "/work/shared")) / "datasets/clinc150/data_full.json"
-CLINC_DOMAINS = CLINC.with_name("domains.json")
 SHOP = {
     "shop_en": ROOT / "bench/data/en_faq_eval.json",
     "shop_zh": ROOT / "bench/data/zh_faq_eval.json",
@@ -269,7 +268,7 @@ def build_streams(cache_dir: Path) -> tuple[dict[str, Stream], dict]:
             )
 
     of_intents("stress", stressed, STRESS_OOS_SHARE)
-    for domain, members in sorted(json.loads(CLINC_DOMAINS.read_text()).items()):
+    for domain, members in sorted(clinc_domains().items()):
         of_intents("domains", set(members), DOMAIN_OOS_SHARE, suffix=f"_{domain}")
 
     store = np.stack([vec[t] for t, _ in faq_rows])
