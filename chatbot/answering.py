@@ -99,11 +99,14 @@ async def hand_over_running_answers() -> int:
     releases their claims and drops their partial text, so the process a visitor resumes on
     answers again at once (announced by `restarted`) instead of once the claim has lapsed
     (`ANSWER_CLAIM_TTL_S`). The visitors' sockets close right after; nothing is stored half."""
-    tasks = list(_running)
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    return len(tasks)
+    handed = 0
+    while _running:  # answers a socket started while the others were being stopped go too
+        tasks = list(_running)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        handed += len(tasks)
+    return handed
 
 
 def hold_may_have_changed(public_id: str) -> None:

@@ -186,7 +186,14 @@ async def claim_held(
     answer, unless `fail_open`."""
     state = shared_state()
     holder = uuid.uuid4().hex
-    if not await state.claim(key, ttl_s, fail_open=fail_open, holder=holder):
+    try:
+        claimed = await state.claim(key, ttl_s, fail_open=fail_open, holder=holder)
+    except asyncio.CancelledError:
+        # Cancelled (a shutdown's hand-over) while the claim was on its way: Redis may have
+        # taken it, and nothing would release it before it lapses. Only this holder's goes.
+        await state.release(key, holder)
+        raise
+    if not claimed:
         yield False
         return
     renewing = asyncio.create_task(_renew(state, key, holder, ttl_s))

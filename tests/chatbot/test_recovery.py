@@ -13,8 +13,9 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from chatbot import answering, recovery, services
+from chatbot import shared_state as shared_state_module
 from chatbot.models import Conversation, Message
-from chatbot.shared_state import claim_held, reset_shared_state, shared_state
+from chatbot.shared_state import MemoryState, claim_held, reset_shared_state, shared_state
 from tests.conftest import chat_socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("settle")]
@@ -88,6 +89,63 @@ async def test_claim_held_says_no_while_another_holds_it_and_frees_it_after(stat
         assert (first, second) == (True, False)
     async with claim_held("answering:2", 5) as again:
         assert again, "released when the block ended"
+
+
+class SlowToAnswerClaims(MemoryState):
+    """Claims as the process's memory does, then waits, as a claim whose reply is still on its
+    way from Redis: a task cancelled meanwhile holds a claim it never saw."""
+
+    async def claim(self, key: str, ttl_s: float, *, fail_open: bool = False, holder: str = "1"):
+        taken = self.claim_now(key, ttl_s, holder)
+        await asyncio.sleep(5)
+        return taken
+
+
+async def test_a_claim_taken_as_its_task_is_cancelled_is_released_not_left_to_lapse(settings):
+    """A shutdown's hand-over cancels the answers being written; one still waiting for its
+    claim's reply must not leave the claim behind for the next process to wait out."""
+    settings.REDIS_URL = ""
+    state = SlowToAnswerClaims()
+    shared_state_module._state = state
+    try:
+        started = asyncio.Event()
+
+        async def answer() -> None:
+            started.set()
+            async with claim_held("answering:8", 60):
+                await asyncio.sleep(60)
+
+        task = asyncio.create_task(answer())
+        await started.wait()
+        await asyncio.sleep(0.05)
+        assert not state.claim_now("answering:8", 60, "other"), "the claim is taken meanwhile"
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert state.claim_now("answering:8", 60, "other"), "released at the cancel"
+    finally:
+        reset_shared_state()
+
+
+async def test_the_hand_over_also_stops_answers_started_while_it_stops_the_others():
+    later: list[asyncio.Task[None]] = []
+
+    def track(task: asyncio.Task[None]) -> asyncio.Task[None]:
+        answering._running.add(task)
+        task.add_done_callback(answering._running.discard)
+        return task
+
+    async def writing() -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:  # a socket starts another answer while this one is being stopped
+            later.append(track(asyncio.create_task(asyncio.sleep(60))))
+
+    track(asyncio.create_task(writing()))
+    await asyncio.sleep(0)
+
+    assert await answering.hand_over_running_answers() == 2
+    assert not answering._running and later[0].cancelled()
 
 
 async def test_the_keys_dropped_with_a_claim_go_when_it_is_released_not_before(state_backend):
