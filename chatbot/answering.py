@@ -44,6 +44,8 @@ PARTIAL_TTL_S = 300.0
 RETRY_SKIPPED_STAGES = frozenset({Source.FAQ, Source.CACHE})
 _conversation_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 _running: set[asyncio.Task[None]] = set()
+# Set when the process starts handing its answers over (SIGTERM): it starts no more.
+_handing_over = False
 # Per conversation, the events of this process's answers to set when a handoff frame reaches
 # the conversation's socket: the answer then checks the database before it goes on.
 _hold_hints: dict[str, set[asyncio.Event]] = {}
@@ -83,6 +85,10 @@ def start_answer(
             fail_open=fail_open,
         )
     )
+    if _handing_over:  # stopped before its first step: no claim taken, the next process answers
+        task.cancel()
+        logger.info("message %s left to the process the visitor resumes on", message_id)
+        return task
     _running.add(task)
     task.add_done_callback(_running.discard)
     return task
@@ -99,6 +105,8 @@ async def hand_over_running_answers() -> int:
     releases their claims and drops their partial text, so the process a visitor resumes on
     answers again at once (announced by `restarted`) instead of once the claim has lapsed
     (`ANSWER_CLAIM_TTL_S`). The visitors' sockets close right after; nothing is stored half."""
+    global _handing_over
+    _handing_over = True
     handed = 0
     while _running:  # answers a socket started while the others were being stopped go too
         tasks = list(_running)

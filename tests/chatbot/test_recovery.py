@@ -127,7 +127,8 @@ async def test_a_claim_taken_as_its_task_is_cancelled_is_released_not_left_to_la
         reset_shared_state()
 
 
-async def test_the_hand_over_also_stops_answers_started_while_it_stops_the_others():
+async def test_the_hand_over_also_stops_answers_started_while_it_stops_the_others(monkeypatch):
+    monkeypatch.setattr(answering, "_handing_over", False)  # the process goes on after the test
     later: list[asyncio.Task[None]] = []
 
     def track(task: asyncio.Task[None]) -> asyncio.Task[None]:
@@ -146,6 +147,22 @@ async def test_the_hand_over_also_stops_answers_started_while_it_stops_the_other
 
     assert await answering.hand_over_running_answers() == 2
     assert not answering._running and later[0].cancelled()
+
+
+async def test_a_process_handing_over_starts_no_answer_and_takes_no_claim(monkeypatch):
+    """A message stored while the process stops is left, unclaimed, to the process the
+    visitor resumes on, which answers it at once instead of after a lapsed claim."""
+    monkeypatch.setattr(answering, "_handing_over", False)
+    message = await orphan()
+    await answering.hand_over_running_answers()
+
+    task = answering.start_answer(message.id, message.conversation.public_id, "en")
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert not answering._running
+    assert await shared_state().claim(answering.answering_key(message.id), 5), "never claimed"
+    assert await replies(message.id) == []
 
 
 async def test_the_keys_dropped_with_a_claim_go_when_it_is_released_not_before(state_backend):
