@@ -13,6 +13,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs the app registry)
 
 from chatbot.answering import hand_over_running_answers  # noqa: E402
+from chatbot.llm.client import clients_close  # noqa: E402
 from chatbot.ops.warmup import warm_up_in_background  # noqa: E402
 from chatbot.routing import websocket_urlpatterns  # noqa: E402
 from chatbot.security.origins import chat_origin_validator  # noqa: E402
@@ -24,7 +25,8 @@ logger = logging.getLogger(__name__)
 def hand_over_on_daphne_shutdown() -> None:
     """On SIGTERM daphne cancels its consumers and stops; the answers being written run as
     tasks of their own and would die with the process, their claims left to lapse. This
-    stops them first, releasing the claims (docs/operations.md, "Rolling restarts"). Only
+    stops them first, releasing the claims (docs/operations.md, "Rolling restarts"), then
+    closes the model clients' connections (left open, aiohttp logs an error for each). Only
     under daphne: its Twisted reactor runs the "before shutdown" triggers on the event loop."""
     if "daphne.server" not in sys.modules:
         return
@@ -34,6 +36,7 @@ def hand_over_on_daphne_shutdown() -> None:
         async def run() -> None:
             handed = await hand_over_running_answers()
             logger.info("shutdown: %d answers being written handed over", handed)
+            await clients_close()
 
         return defer.Deferred.fromFuture(asyncio.ensure_future(run()))
 

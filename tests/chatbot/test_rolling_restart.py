@@ -213,6 +213,8 @@ def test_rolling_restart_of_two_processes_loses_and_doubles_nothing(tmp_path):
     assert sum(c.stalls for c in chatters) == 0, "no visitor waited 30 s for a frame"
     moved = sum(c.reconnects for c in chatters)
     assert moved >= VISITORS, "every visitor was moved at least once"
+    for log in (tmp_path / "a.log", tmp_path / "b.log"):
+        assert "Unclosed client session" not in log.read_text(), "model clients closed at exit"
     print(
         f"\n{VISITORS} visitors, {questions} questions, {moved} reconnects, "
         f"{len(waits)} answers restarted (at most {max(waits):.1f} s after the visitor "
