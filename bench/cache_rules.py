@@ -476,12 +476,11 @@ def tune(
     qualifies."""
     best: tuple[float, Rule, dict] | None = None
     safest: tuple[float, Rule, dict] | None = None
+    draws = {kind: streams_of(streams, f"{kind}_tune") for kind in TUNE_KINDS}
     for rule in rules:
         results = {
-            kind: pooled(
-                [replay(streams[name], rule) for name in streams_of(streams, f"{kind}_tune")]
-            )
-            for kind in TUNE_KINDS
+            kind: pooled([replay(streams[name], rule) for name in names])
+            for kind, names in draws.items()
         }
         worst_wrong = max(r["wrong_per_hit"] for r in results.values())
         least_hits = min(r["hit_rate"] for r in results.values())
