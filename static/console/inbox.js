@@ -214,9 +214,13 @@
         return "conversation=" + encodeURIComponent(id);
       })
       .join("&");
+    var asked = Date.now();
     api("GET", "labels/?" + q).then(function (res) {
       if (!res.ok) return;
       ids.forEach(function (id) {
+        // An agent's own change answered meanwhile is newer than this reply: keep it.
+        var known = labelCache[id];
+        if (known && known.at >= asked) return;
         showListLabels(id, res.data.labels[id] || []);
       });
     });
