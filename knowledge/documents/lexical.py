@@ -26,6 +26,9 @@ from bm25s.stopwords import STOPWORDS_EN_PLUS
 from knowledge.process_copy import PausingList, pausing
 
 jieba.setLogLevel(logging.WARNING)  # it logs its dictionary load at INFO, once per process
+# bm25s sets its logger to DEBUG when imported, which overrides LOG_LEVEL: every index build
+# logged "Building index from IDs" at DEBUG.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 TOKEN = re.compile(rf"(?P<cjk>[{CJK}]+)|(?P<word>[^\W_{CJK}]+)")

@@ -1,6 +1,7 @@
 """The shared tokenizer and the in-process BM25 index, in English and Chinese."""
 
 import itertools
+import logging
 import string
 
 import pytest
@@ -153,3 +154,11 @@ def test_spelling_leaves_known_short_digit_and_chinese_tokens_alone() -> None:
 def test_of_two_words_one_edit_away_the_one_more_chunks_hold_wins() -> None:
     index = LexicalIndex([1, 2, 3], ["the card", "a card", "one cart"])
     assert index.spelled("carx") == "card"
+
+
+def test_building_an_index_logs_nothing_below_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """bm25s sets its own logger to DEBUG on import; a handler that takes every level (as
+    the settings' console handler does) must still get nothing from it at LOG_LEVEL=INFO."""
+    caplog.handler.setLevel(logging.NOTSET)
+    LexicalIndex([1, 2], ["how to return an item", "退货地址是什么"])
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("bm25s")] == []
