@@ -2,7 +2,9 @@
 beside today's fixed threshold (0.88) and a GPTCache-style 0.80, on CLINC150 replayed as a stream
 of questions and on the banking-like stress stream (bench/cache_rules.py builds both, with
 simulated answers); lookup latency of both rules at 10k entries and of the shipped one at 100k;
-upstream calls for 50 concurrent identical questions. `benchmark()` returns (markdown, figures).
+upstream calls for 50 concurrent identical questions; the zh-hans model's (USE) point on the
+same streams embedded by USE and on the Chinese shop set as a dense stream. `benchmark()`
+returns (markdown, figures).
 
 Stream protocol: every question of a split (in-scope + out-of-scope, shuffled with a seed) asks
 the cache; a miss goes to an upstream that answers by intent and the answer is stored, a hit is
@@ -46,6 +48,12 @@ RULE_STREAMS = {
     "clinc_test": "CLINC150 test",
     "stress_test": "stress (50 closest intents)",
     "domains_test": "single-business (one CLINC150 domain each)",
+}
+
+USE_MODEL = "use-multilingual-v3"  # the zh-hans model; its point is tuned on the same streams
+USE_STREAMS = {
+    **RULE_STREAMS,
+    "shop_zh_dense": "Chinese shop set, dense (every phrasing and question, 5 orders)",
 }
 
 
@@ -181,12 +189,12 @@ def _pipeline_settings(simulator: Any) -> Any:
     )
 
 
-def shipped_rule() -> Any:
-    """The MiniLM operating point as a bench.cache_rules rule (what the app applies)."""
+def shipped_rule(model: str = "all-MiniLM-L6-v2") -> Any:
+    """A model's operating point as a bench.cache_rules rule (what the app applies)."""
     from bench.cache_rules import Rule
     from knowledge.operating_points import MEASURED
 
-    point = MEASURED["all-MiniLM-L6-v2"]
+    point = MEASURED[model]
     return Rule(
         point.cache_threshold,
         same_answer=point.cache_same_answer,
@@ -480,6 +488,11 @@ def benchmark(embeddings: Path | None = None, end_to_end_questions: int = 300) -
             for stream in RULE_STREAMS
         }
     }
+    use_streams, _ = cache_rules.build_streams(cache_dir, "use")
+    figures["use_rules"] = {
+        stream: cache_rules.test_result(use_streams, stream, shipped_rule(USE_MODEL))
+        for stream in USE_STREAMS
+    }
     streams = load_streams(embeddings)
     with django_database():
         started = time.perf_counter()
@@ -522,6 +535,16 @@ def cache_verdicts(f: dict[str, Any]) -> list[Verdict]:
                     within and r["hit_rate"] >= TARGET_HIT_RATE,
                 )
             )
+    for stream, title in USE_STREAMS.items():
+        r = f["use_rules"][stream]
+        verdicts.append(
+            Verdict(
+                f"USE (zh-hans) point on the {title} stream: wrong/hit <= {MAX_WRONG:.0%}",
+                f"wrong/hit {r['wrong_per_hit']:.2%} ({r['wrong_hits']} of {r['hits']}; 95% "
+                f"upper bound {r['wrong_per_hit_upper95']:.2%}) at hit rate {r['hit_rate']:.2%}",
+                r["wrong_per_hit"] <= MAX_WRONG,
+            )
+        )
     return [
         *verdicts,
         Verdict(
@@ -560,6 +583,12 @@ def markdown(f: dict[str, Any]) -> str:
         for stream, by_rule in f["rules"].items()
         for name, r in by_rule.items()
     ]
+    use_rows = [
+        f"| {USE_STREAMS[stream]} | {r['hit_rate']:.1%} "
+        f"| {r['wrong_per_hit']:.2%} ({r['wrong_hits']}/{r['hits']}) "
+        f"| {r['wrong_per_hit_upper95']:.2%} |"
+        for stream, r in f["use_rules"].items()
+    ]
     timing = [
         f"| {names[name]} | {rl[name]['search_p50_ms']} | {rl[name]['search_p99_ms']} "
         f"| {rl[name]['hits']}/{rl[name]['queries']} |"
@@ -580,6 +609,16 @@ def markdown(f: dict[str, Any]) -> str:
             "| strict wrong / hit (oos→oos counted) |",
             "|---|---|---|---|---|---|",
             *rows,
+            "",
+            "The zh-hans model's point (USE multilingual v3, shipped: "
+            f"{shipped_rule(USE_MODEL).name}) on the same streams embedded by USE, and on the "
+            "Chinese shop set as one dense stream (bench/data/zh_faq_eval.json: 45 FAQs, every "
+            "phrasing and question once, near-miss and out-of-scope questions right only with "
+            "an entry of their own words):",
+            "",
+            "| stream | hit rate | wrong / hit | 95% upper (Clopper-Pearson) |",
+            "|---|---|---|---|",
+            *use_rows,
             "",
             f"Lookup at {rl['entries']:,} entries, unseen questions: index search + rule + row "
             "fetch in ms (the question's embedding, the same for both, left out):",

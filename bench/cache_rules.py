@@ -17,6 +17,14 @@ Streams (all-MiniLM-L6-v2; the zh-hans shop set with USE, the model that locale 
   pooled over the ten domains.
 - `shop_en`, `shop_zh`: the queries of bench/data/{en,zh}_faq_eval.json (in-store, near-miss,
   out-of-scope) as streams, val for tuning, test for reporting; small (235 questions each).
+  `*_dense`: every FAQ phrasing and every question of the set as one stream (785 questions,
+  about 13 per FAQ), in five orders, reported only; a near-miss or out-of-scope question is
+  right only with an entry of its own words.
+
+`--model use` embeds the CLINC150 kinds with USE multilingual v3, the model Chinese is served
+with: its operating point is tuned on the same English streams (it carried over from CLINC150 to
+the Chinese shop set for the FAQ stage, docs/embedding-candidates.md) and reported on the
+Chinese shop streams too.
 
 A miss is answered by the upstream and stored. The answer is simulated as text: per intent three
 phrasings, one picked at random per question (a model never answers twice in the same words);
@@ -34,6 +42,7 @@ clinc, stress and domains pooled draws at once, maximising the smallest hit rate
 on every test stream with the Clopper-Pearson 95% upper bound of wrong per hit.
 
     python -m bench.cache_rules [--out bench/results/cache_rules.json] [--cache-dir var/bench]
+        [--model minilm|use] [--family PREFIX ...]
 """
 
 from __future__ import annotations
@@ -66,6 +75,7 @@ STRESS_INTENTS = 50
 STRESS_OOS_SHARE = 0.2
 DOMAIN_OOS_SHARE = 0.2
 TUNE_DRAWS = 3  # test-shaped tuning streams per kind, drawn from val + train
+DENSE_SHUFFLES = 5  # orders of a shop set's dense stream (every phrasing and question once)
 MAX_WRONG = 0.01
 TUNE_LIMIT = MAX_WRONG  # on the pooled test-shaped tuning draws of each kind
 OOS = "oos"
@@ -220,7 +230,9 @@ def stress_intents(data: dict, vectors_of: dict[str, np.ndarray]) -> list[str]:
     return closest_intents(vectors_of, STRESS_INTENTS)
 
 
-def build_streams(cache_dir: Path) -> tuple[dict[str, Stream], dict]:
+def build_streams(cache_dir: Path, model: str = "minilm") -> tuple[dict[str, Stream], dict]:
+    """The CLINC150 kinds embedded by `model` (`minilm`, or `use`: the model Chinese is served
+    with, whose operating point is tuned on the same English streams) and the shop streams."""
     from chatbot.cache.pii import is_personal
 
     data = json.loads(CLINC.read_text())
@@ -244,8 +256,8 @@ def build_streams(cache_dir: Path) -> tuple[dict[str, Stream], dict]:
     all_texts = list(dict.fromkeys(t for rows in data.values() for t, _ in rows))
     answer_texts = sorted({a for v in variants.values() for a in v})
     started = time.perf_counter()
-    vec = dict(zip(all_texts, embed(all_texts, "minilm", cache_dir), strict=True))
-    answer_vec = dict(zip(answer_texts, embed(answer_texts, "minilm", cache_dir), strict=True))
+    vec = dict(zip(all_texts, embed(all_texts, model, cache_dir), strict=True))
+    answer_vec = dict(zip(answer_texts, embed(answer_texts, model, cache_dir), strict=True))
     print(f"embedded clinc in {time.perf_counter() - started:.0f}s", file=sys.stderr, flush=True)
     train_vectors: dict[str, list[np.ndarray]] = {}
     for text, intent in data["train"]:
@@ -278,7 +290,7 @@ def build_streams(cache_dir: Path) -> tuple[dict[str, Stream], dict]:
     oos_answers = [
         f"About '{t}': that is outside what I can help with here, sorry." for t in oos_texts
     ]
-    answer_vec.update(zip(oos_answers, embed(oos_answers, "minilm", cache_dir), strict=True))
+    answer_vec.update(zip(oos_answers, embed(oos_answers, model, cache_dir), strict=True))
     for name, rows in parts.items():
         rows = _shuffle([(t, i) for t, i in rows], SEED)
         texts = [t for t, _ in rows]
@@ -326,6 +338,19 @@ def shop_streams(key: str, path: Path, cache_dir: Path) -> dict[str, Stream]:
     store = embed([p for p, _ in paraphrases], model, cache_dir)
     owner = np.array([ids.index(i) for _, i in paraphrases])
     out = {}
+
+    def add(name: str, texts: list[str], labels: list[str], answers: list[str]) -> None:
+        vectors = embed(texts, model, cache_dir)
+        out[name] = Stream(
+            name,
+            texts,
+            np.array(labels),
+            vectors,
+            embed(answers, model, cache_dir),
+            faq_scores(vectors, store, owner, len(ids)),
+            np.array([is_personal(t) for t in texts]),
+        )
+
     for split, suffix in (("val", "tune"), ("test", "test")):
         rows = _shuffle(
             [
@@ -346,17 +371,28 @@ def shop_streams(key: str, path: Path, cache_dir: Path) -> dict[str, Stream]:
                 )
                 for a in answers
             ]
-        vectors = embed(texts, model, cache_dir)
-        out[f"{key}_{suffix}"] = Stream(
-            f"{key}_{suffix}",
-            texts,
-            np.array(labels),
-            vectors,
-            embed(answers, model, cache_dir),
-            faq_scores(vectors, store, owner, len(ids)),
-            np.array([is_personal(t) for t in texts]),
-        )
+        add(f"{key}_{suffix}", texts, labels, answers)
+    dense = [(p, i) for p, i in paraphrases] + [
+        (q["text"], q["faq"] if q["kind"] == "in_store" else f"{OOS}:{q['text']}")
+        for q in data["queries"]
+    ]
+    for shuffle in range(DENSE_SHUFFLES):
+        rows = _shuffle(dense, SEED + shuffle)
+        texts = [t for t, _ in rows]
+        labels = [i for _, i in rows]
+        answers = [
+            variants[label][(SEED + n) % 3] if label in variants else _own_answer(text, zh)
+            for n, (text, label) in enumerate(rows)
+        ]
+        add(f"{key}_dense_{shuffle}", texts, labels, answers)
     return out
+
+
+def _own_answer(text: str, zh: bool) -> str:
+    """The answer a near-miss or out-of-scope question gets: its own, about it."""
+    if zh:
+        return f"关于“{text}”：这个我这里帮不上忙，抱歉。"
+    return f"About '{text}': that is outside what I can help with here, sorry."
 
 
 def replay(stream: Stream, rule: Rule) -> dict:
@@ -504,19 +540,22 @@ def test_result(streams: dict[str, Stream], name: str, rule: Rule) -> dict:
 
 
 TUNE_KINDS = ["clinc", "stress", "domains"]
-TEST_STREAMS = ["clinc_test", "stress_test", "domains_test", "shop_en_test", "shop_zh_test"]
+KIND_TESTS = ["clinc_test", "stress_test", "domains_test"]
+SERVED_SHOP = {"minilm": "shop_en", "use": "shop_zh"}  # the shop set each model serves
 
 
-def run(cache_dir: Path) -> dict:
-    streams, info = build_streams(cache_dir)
-    minilm = {k: v for k, v in streams.items() if not k.startswith("shop_zh")}
-    report: dict = {"info": info, "families": {}}
+def run(cache_dir: Path, model: str = "minilm", families: list[str] | None = None) -> dict:
+    streams, info = build_streams(cache_dir, model)
+    shop = SERVED_SHOP[model]
+    tuning = {k: v for k, v in streams.items() if not k.startswith("shop")}
+    tests = [*KIND_TESTS, f"{shop}_test", f"{shop}_dense"]
+    report: dict = {"model": model, "info": info, "families": {}}
     for family, rules in candidate_rules().items():
+        if families and not any(family.startswith(prefix) for prefix in families):
+            continue
         started = time.perf_counter()
-        rule, tuned = tune(minilm, rules)
-        tested = {
-            name: test_result(streams, name, rule) for name in TEST_STREAMS if "zh" not in name
-        }
+        rule, tuned = tune(tuning, rules)
+        tested = {name: test_result(streams, name, rule) for name in tests}
         report["families"][family] = {"rule": asdict(rule), "tune": tuned, "test": tested}
         print(
             f"{family}: {rule.name} ({time.perf_counter() - started:.0f}s)",
@@ -545,8 +584,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("bench/results/cache_rules.json"))
     parser.add_argument("--cache-dir", type=Path, default=ROOT / "var" / "bench")
+    parser.add_argument("--model", choices=sorted(SERVED_SHOP), default="minilm")
+    parser.add_argument(
+        "--family", action="append", help="tune only the rule families named so (a prefix)"
+    )
     args = parser.parse_args()
-    report = run(args.cache_dir)
+    report = run(args.cache_dir, args.model, args.family)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=float) + "\n")
     print(markdown(report))

@@ -52,11 +52,12 @@ MEASURED = {
     "use-multilingual-v3": OperatingPoint(
         faq_threshold=0.8275,
         faq_min_margin=0.08,
-        cache_threshold=0.92,  # support rule not measured on USE: MiniLM's counts, stricter
+        # Tuned as MiniLM's, on the same CLINC150 streams embedded by USE (docs/cache.md).
+        cache_threshold=0.91,
         cache_support=3,
         cache_support_slack=0.10,
         cache_same_answer=0.90,
-        cache_alone=0.98,
+        cache_alone=0.97,
         measured="0 of 11 answers wrong on the zh-hans shop store's test split (too few "
         "answers to bound the rate below 1%); FAQs with one phrasing answer exact repeats only "
         "(no threshold for them held on CLINC150 test)",

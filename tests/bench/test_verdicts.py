@@ -150,6 +150,10 @@ def cache_figures(**changes: dict) -> dict:
         },
         "stampede": {"visitors": 50, "upstream_calls": 1},
         "latency": {"entries": 100_000, "lookup_p50_ms": 5.98},
+        "use_rules": {
+            stream: good | {"wrong_per_hit_upper95": 0.02} | changes.pop(f"{stream}_use", {})
+            for stream in (*CACHE_STREAMS, "shop_zh_dense")
+        },
     }
     for stream in CACHE_STREAMS:
         figures["rules"][stream]["support"] |= changes.pop(stream, {})
@@ -159,9 +163,9 @@ def cache_figures(**changes: dict) -> dict:
 
 
 def test_cache_verdicts_follow_each_figure():
-    """Per stream: the shipped rule's wrong budget, its hit target, today's hit target; then
-    end to end, stampede, latency."""
-    assert words(cache_verdicts(cache_figures())) == ["PASS"] * 12
+    """Per stream: the shipped rule's wrong budget, its hit target, today's hit target; the
+    zh-hans point's wrong budget per stream; then end to end, stampede, latency."""
+    assert words(cache_verdicts(cache_figures())) == ["PASS"] * 16
     over_budget = cache_figures(stress_test={"wrong_per_hit": 0.0263})
     assert words(cache_verdicts(over_budget))[3:6] == ["FAIL", "FAIL", "PASS"], (
         "hits beyond the wrong budget do not count"
@@ -170,12 +174,14 @@ def test_cache_verdicts_follow_each_figure():
         1: cache_figures(clinc_test={"hit_rate": 0.211}),
         2: cache_figures(clinc_test_today={"wrong_per_hit": 0.0198}),
         6: cache_figures(domains_test={"wrong_per_hit": 0.0117}),
-        9: cache_figures(end_to_end={"hits": 11}),
-        10: cache_figures(stampede={"upstream_calls": 2}),
-        11: cache_figures(latency={"lookup_p50_ms": 10.5}),
+        10: cache_figures(stress_test_use={"wrong_per_hit": 0.0213}),
+        12: cache_figures(shop_zh_dense_use={"wrong_per_hit": 0.0417}),
+        13: cache_figures(end_to_end={"hits": 11}),
+        14: cache_figures(stampede={"upstream_calls": 2}),
+        15: cache_figures(latency={"lookup_p50_ms": 10.5}),
     }
     for which, figures in failing.items():
-        expected = ["PASS"] * 12
+        expected = ["PASS"] * 16
         expected[which] = "FAIL"
         if which == 6:
             expected[7] = "FAIL"  # over the budget: its hits do not count either
