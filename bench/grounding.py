@@ -54,7 +54,11 @@ from chatbot.llm.simulator import Faults, UpstreamSimulator  # noqa: E402
 from chatbot.llm.tiers import parse_tiers  # noqa: E402
 from chatbot.pipeline.base import DoneEvent, Turn  # noqa: E402
 from chatbot.pipeline.fallback_stage import FallbackStage  # noqa: E402
-from chatbot.pipeline.grounding import UngroundedPolicy, sources_prompt  # noqa: E402
+from chatbot.pipeline.grounding import (  # noqa: E402
+    UngroundedPolicy,
+    sources_prompt,
+    suggested_articles,
+)
 from chatbot.pipeline.llm_stage import LLMStage  # noqa: E402
 from chatbot.pipeline.orchestrator import run_pipeline  # noqa: E402
 from chatbot.pipeline.registry import help_centre_retriever  # noqa: E402
@@ -164,6 +168,39 @@ async def _source_tokens(questions: Sequence[dict[str, Any]]) -> dict[str, float
     return {"p50": float(p50), "p99": float(p99), "answers": len(counts)}
 
 
+def _shows(text: str, evidence: str) -> bool:
+    return " ".join(evidence.split()).lower() in " ".join(text.split()).lower()
+
+
+async def _suggestion_excerpts(questions: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What LLM_UNGROUNDED=suggest shows: per answerable question whose retrieval clears the
+    floor, whether its labelled article is among the suggested ones, and whether an excerpt shows
+    the answer's evidence, for the excerpt nearest the question (shipped) beside each article's
+    opening lines (baseline)."""
+    from knowledge.models import Document
+
+    stems = {d.pk: Path(d.source_key).stem for d in await _all_documents(Document)}
+    retrieve = help_centre_retriever(top_k=5)
+    counts: Counter[str] = Counter()
+    for question in questions:
+        found = await retrieve(Turn("bench", 1, question["question"], question["locale"]))
+        if found is None or not found.relevant:
+            continue
+        counts["suggested"] += 1
+        evidence = question["evidence"]
+        for name, asked in (("nearest", question["question"]), ("opening", "")):
+            citations = suggested_articles(found.passages, asked)
+            gold = [c for c in citations if stems.get(c.document_id) == question["document"]]
+            counts["article"] += name == "nearest" and bool(gold)
+            counts[f"{name}_gold_shows"] += any(_shows(c.excerpt, evidence) for c in gold)
+            counts[f"{name}_any_shows"] += any(_shows(c.excerpt, evidence) for c in citations)
+    return dict(counts)
+
+
+async def _all_documents(model: Any) -> list[Any]:
+    return [d async for d in model.objects.only("source_key")]
+
+
 def _local_model_run(questions: Sequence[dict[str, Any]], sample: int) -> dict[str, Any] | None:
     from chatbot.ops import localmodel
     from tests.servers import free_port
@@ -222,6 +259,7 @@ def run(*, local_model: bool, local_sample: int) -> dict[str, Any]:
         scope["model_calls"] = simulator.stats.requests - before
         figures["out_of_scope"] = scope
         figures["source_tokens"] = asyncio.run(_source_tokens(answerable))
+        figures["suggestions"] = asyncio.run(_suggestion_excerpts(answerable))
     finally:
         simulator.stop()
     # An even spread over both languages and all articles: every other question.
@@ -241,6 +279,16 @@ def verdicts(figures: dict[str, Any]) -> list[Verdict]:
             cite["grounded_share"] >= TARGET_CITE_GROUNDED,
         )
     ]
+    hints = figures["suggestions"]
+    checks.append(
+        Verdict(
+            "suggested articles: the excerpt nearest the question shows the answer's evidence "
+            "at least as often as the articles' opening lines",
+            f"{hints['nearest_any_shows']} against {hints['opening_any_shows']} of "
+            f"{hints['suggested']}",
+            hints["nearest_any_shows"] >= hints["opening_any_shows"],
+        )
+    )
     for mode in ("ignore", "misquote", "invalid"):
         sent = modes[mode]["send"]
         for policy in ("replace", "suggest"):
@@ -297,6 +345,27 @@ def markdown(figures: dict[str, Any]) -> str:
         "",
         f"Prompt tokens the sources add (estimated, {tokens['answers']} answers): p50 "
         f"{tokens['p50']:.0f}, p99 {tokens['p99']:.0f} (budget {SOURCES_BUDGET}).",
+    ]
+    hints = figures["suggestions"]
+    n = hints["suggested"]
+    lines += [
+        "",
+        f"Suggested articles (LLM_UNGROUNDED=suggest) for the {n} answerable questions whose "
+        f"retrieval clears the floor: the labelled article is among the (at most three) "
+        f"suggested for {hints['article']} ({hints['article'] / n:.1%}). An excerpt shows the "
+        "answer's labelled evidence:",
+        "",
+        "| excerpt under each link | the labelled article's excerpt shows it | any excerpt "
+        "shows it |",
+        "|---|---|---|",
+        *(
+            f"| {label} | {hints[f'{key}_gold_shows']} ({hints[f'{key}_gold_shows'] / n:.1%}) | "
+            f"{hints[f'{key}_any_shows']} ({hints[f'{key}_any_shows'] / n:.1%}) |"
+            for key, label in (
+                ("nearest", "the passage's sentences nearest the question (shipped)"),
+                ("opening", "the passage's opening sentences (baseline)"),
+            )
+        ),
     ]
     if figures.get("local_model") is None and figures.get("local_sample"):
         lines += ["", "**The local model did not run** (see the command's stderr)."]

@@ -50,9 +50,17 @@ class Citation:
     document_id: int
     document_version: int
     chunk_id: int | None = None  # None: the whole document (an FAQ answer's linked article)
+    # A suggested article (LLM_UNGROUNDED=suggest): the answer was not given, the article may
+    # have it; `excerpt` is its passage nearest the question, shown under the link.
+    suggested: bool = False
+    excerpt: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The frame's and the stored message's form; a cited source has no suggestion fields."""
+        data = asdict(self)
+        if not self.suggested:
+            del data["suggested"], data["excerpt"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Citation":

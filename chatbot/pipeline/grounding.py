@@ -4,8 +4,9 @@ out with it. When a citation is valid and a sentence supported: docs/knowledge-b
 file to a cited answer"."""
 
 import re
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from chatbot.llm.prompt import estimate_tokens
@@ -15,8 +16,15 @@ from knowledge.documents.types import DocumentLink, Passage
 
 # A cited sentence is supported when at least this share of its words is in its sources.
 SUPPORT_MIN_SHARE = 0.5
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*(?![\[【\s])")
+# After a full stop: Western ones need a space after them (not "$19.95", "example.com").
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?![\[【\s])|(?<=[。！？])\s*(?![\[【\s])")
 _NUMBER = re.compile(r"^\d+(?:[.,]\d+)?$")
+# A suggested article's excerpt (`excerpt`): at most this wide (a Chinese character is two).
+EXCERPT_MAX_WIDTH = 200
+_LIST_MARKER = re.compile(r"^(?:[-*+]\s+|\d{1,3}[.)]\s+|>\s*)+")
+_TABLE_RULE = re.compile(r"\|?[\s:|-]*-{3,}[\s:|-]*\|?")
+_EMPHASIS = re.compile(r"\*\*|__|`")
+_CJK_CHAR = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
 
 GROUNDING_INSTRUCTIONS = (
     "Answer the customer's question using only the numbered help-centre sources below. "
@@ -135,13 +143,81 @@ def unsupported_sentences(text: str, passages: Sequence[Passage]) -> tuple[str, 
     return tuple(unsupported)
 
 
-def suggested_articles(passages: Sequence[Passage], *, limit: int = 3) -> tuple[Citation, ...]:
-    """One link per article among the best passages, best first, numbered from 1."""
+def suggested_articles(
+    passages: Sequence[Passage], question: str = "", *, limit: int = 3
+) -> tuple[Citation, ...]:
+    """One link per article among the best passages, best first, numbered from 1, each with the
+    excerpt of its best passage that is nearest the question (`excerpt`; its other passages
+    were measured to pick worse sentences, docs/knowledge-base.md)."""
     seen: dict[int, Passage] = {}
     for passage in passages:
         if passage.document_id not in seen and len(seen) < limit:
             seen[passage.document_id] = passage
-    return tuple(citation_for(n, p) for n, p in enumerate(seen.values(), start=1))
+    return tuple(
+        replace(citation_for(n, p), excerpt=excerpt(p.text, question), suggested=True)
+        for n, p in enumerate(seen.values(), start=1)
+    )
+
+
+def excerpt(text: str, question: str, *, max_width: int = EXCERPT_MAX_WIDTH) -> str:
+    """The passage's sentence sharing the most of the question's words (its first when none
+    does), followed by the next ones while they fit in `max_width` (a Chinese character counts
+    two). Shown under a suggested article, it lets the visitor see whether the article has the
+    answer without opening it. Headings (the link names them) and Markdown markers are dropped:
+    the widget shows plain text."""
+    units = [
+        sentence.strip()
+        for line in text.splitlines()
+        if (plain := _plain_line(line))
+        for sentence in _SENTENCE_END.split(plain)
+        if sentence.strip()
+    ]
+    if not units:
+        return ""
+    wanted = set(content_tokens(question))
+    words = [wanted & set(content_tokens(unit)) for unit in units]
+    # A question word found in few of the sentences says more than one found in all of them.
+    spread = Counter(word for found in words for word in found)
+    shared = [sum(1 / spread[word] for word in found) for found in words]
+    start = max(range(len(units)), key=lambda i: (shared[i], -i))
+    chosen = units[start]
+    for unit in units[start + 1 :]:
+        joined = _join(chosen, unit)
+        if _width(joined) > max_width:
+            break
+        chosen = joined
+    if _width(chosen) <= max_width:
+        return chosen
+    cut = chosen
+    while _width(cut) > max_width - 1:
+        cut = cut[:-1]
+    if not _CJK_CHAR.match(cut[-1]) and " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:，；：·") + "…"
+
+
+def _plain_line(line: str) -> str:
+    """A Markdown line as text: no heading (dropped), list or quote marker, table rule or pipes,
+    or emphasis."""
+    line = line.strip()
+    if line.startswith("#") or _TABLE_RULE.fullmatch(line):
+        return ""
+    line = _LIST_MARKER.sub("", line)
+    if line.startswith("|"):
+        line = " · ".join(cell.strip() for cell in line.strip("|").split("|"))
+    return " ".join(_EMPHASIS.sub("", line).split())
+
+
+def _join(first: str, then: str) -> str:
+    """Two units of an excerpt: a sentence's end stands, a list item or table row gets a `;`."""
+    cjk = bool(_CJK_CHAR.match(first[-1]))
+    if first[-1] in ".!?。！？":
+        return first + ("" if cjk else " ") + then
+    return first + ("；" if cjk else "; ") + then
+
+
+def _width(text: str) -> int:
+    return len(text) + sum(1 for char in text if _CJK_CHAR.match(char))
 
 
 def _headings_below_title(passage: Passage) -> tuple[str, ...]:

@@ -201,7 +201,7 @@ class LLMStage:
             replacement = visitor_copy.render(visitor_copy.NOT_FOUND_ANSWER, turn.locale)
         elif sources and self.ungrounded == UngroundedPolicy.SUGGEST:
             replacement = visitor_copy.render(visitor_copy.SUGGEST_ARTICLES, turn.locale)
-            replacement_citations = suggested_articles(sources)
+            replacement_citations = suggested_articles(sources, turn.text)
         if check is not None and sources:
             check = replace(check, sources_text="\n".join(p.text for p in sources))
         return Answer(

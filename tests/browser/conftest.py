@@ -84,20 +84,29 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def grounded_demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The demo store (FAQs and help centre, `manage.py load_demo`) with the upstream simulator
-    as its model: it answers from the sources it is given and cites them."""
+def grounded_simulator() -> Iterator[object]:
+    """The upstream simulator `grounded_demo_server` answers with; a test that scripts it
+    (`reset(Faults(...))`) resets it after itself."""
     from chatbot.llm.simulator import UpstreamSimulator
 
     simulator = UpstreamSimulator().start()
-    tmp = tmp_path_factory.mktemp("grounded-demo-server")
-    env = server_env(tmp / "db.sqlite3", LOCAL_LLM_BASE_URL=simulator.base_url)
-    demo_loaded(env)
     try:
-        with daphne(env, tmp / "daphne.log") as base:
-            yield base
+        yield simulator
     finally:
         simulator.stop()
+
+
+@pytest.fixture(scope="session")
+def grounded_demo_server(
+    tmp_path_factory: pytest.TempPathFactory, grounded_simulator: object
+) -> Iterator[str]:
+    """The demo store (FAQs and help centre, `manage.py load_demo`) with the upstream simulator
+    as its model: by default it answers from the sources it is given and cites them."""
+    tmp = tmp_path_factory.mktemp("grounded-demo-server")
+    env = server_env(tmp / "db.sqlite3", LOCAL_LLM_BASE_URL=grounded_simulator.base_url)
+    demo_loaded(env)
+    with daphne(env, tmp / "daphne.log") as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

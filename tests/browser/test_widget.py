@@ -3,6 +3,7 @@
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -384,26 +385,36 @@ def test_scripted_server_offsets_errors_and_reconnect(desktop: Page, daphne_serv
     )
 
 
+@contextmanager
+def _answered(browser: Browser, server: str, question: str, height: int) -> Iterator[Page]:
+    """A fresh visitor on `server` who asked `question` and got the whole answer."""
+    context = _context(browser, viewport={"width": 1280, "height": height})
+    page = context.new_page()
+    try:
+        page.goto(server + "/")
+        widget = page.locator("chatbot-widget")
+        widget.get_by_role("button", name="Open chat").click()
+        page.wait_for_function(READY)
+        textarea = widget.get_by_role("textbox", name="Message")
+        textarea.fill(question)
+        textarea.press("Enter")
+        page.wait_for_function(ANSWERED)
+        yield page
+    finally:
+        context.close()
+
+
 def test_a_model_answer_shows_its_help_centre_sources_as_links(
     browser: Browser, grounded_demo_server: str, screenshot_dir: Path
 ) -> None:
     """A question the FAQ store does not answer goes to the model with the demo help centre's
     passages; the answer cites them and the widget links each source under the bubble."""
-    context = _context(browser, viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    try:
-        page.goto(grounded_demo_server + "/")
-        widget = page.locator("chatbot-widget")
-        widget.get_by_role("button", name="Open chat").click()
-        page.wait_for_function(READY)
-        textarea = widget.get_by_role("textbox", name="Message")
-        textarea.fill("If I order after 2 pm on a working day, when does my parcel ship?")
-        textarea.press("Enter")
-        page.wait_for_function(ANSWERED)
+    question = "If I order after 2 pm on a working day, when does my parcel ship?"
+    with _answered(browser, grounded_demo_server, question, 800) as page:
         [done] = frames(page, "done")
         assert done["source"] == "llm", done
         assert done["message"]["citations"], done
-        link = widget.locator(".row.bot:not(.welcome) .cites a").first
+        link = page.locator("chatbot-widget").locator(".row.bot:not(.welcome) .cites a").first
         expect(link).to_be_visible()
         citation = done["message"]["citations"][0]
         assert link.inner_text().startswith(f"[{citation['number']}] {citation['title']}")
@@ -413,8 +424,36 @@ def test_a_model_answer_shows_its_help_centre_sources_as_links(
         article = page.request.get(href)
         assert article.status == 200 and citation["title"] in article.text()
         page.screenshot(path=str(screenshot_dir / "widget-citations.png"))
+
+
+def test_an_answer_it_could_not_ground_shows_articles_with_the_lines_nearest_the_question(
+    browser: Browser, grounded_demo_server: str, grounded_simulator, screenshot_dir: Path
+) -> None:
+    """A model that ignores its sources (as the local model does) is replaced by suggested
+    articles (LLM_UNGROUNDED=suggest): labelled as an automatic reply, not as an answer, each
+    link with the excerpt of its passage nearest the question, scrolled into view."""
+    from chatbot.llm.simulator import Faults
+
+    grounded_simulator.reset(Faults(sources="ignore"))
+    try:
+        question = "What are your opening hours on Sunday?"
+        with _answered(browser, grounded_demo_server, question, 700) as page:
+            [done] = frames(page, "done")
+            citations = done["message"]["citations"]
+            assert citations and all(c["suggested"] for c in citations), done
+            answer = page.locator("chatbot-widget").locator(".row.bot:not(.welcome)")
+            expect(answer.locator(".who")).to_have_text(re.compile(r"Automatic reply$"))
+            box = answer.locator(".cites.suggested")
+            expect(box).to_contain_text("Articles that may help:")
+            hours = citations[0]
+            assert "Sunday ·" in hours["excerpt"], "the opening-hours table's rows, not a heading"
+            shown = box.locator(".suggestion").first
+            expect(shown.locator("a")).to_contain_text(hours["title"])
+            expect(shown.locator(".excerpt")).to_have_text(hours["excerpt"])
+            expect(answer.locator(".fb")).to_be_in_viewport()
+            page.screenshot(path=str(screenshot_dir / "widget-suggested-articles.png"))
     finally:
-        context.close()
+        grounded_simulator.reset()
 
 
 def test_with_nobody_online_the_queue_promises_no_wait(desktop: Page, daphne_server: str) -> None:

@@ -15,8 +15,10 @@ from chatbot.pipeline.grounding import (
     UngroundedPolicy,
     WithoutSources,
     citation_numbers,
+    excerpt,
     ground,
     sources_prompt,
+    suggested_articles,
 )
 from chatbot.pipeline.llm_stage import LLMStage
 from chatbot.pipeline.orchestrator import run_pipeline
@@ -197,6 +199,64 @@ def test_a_cited_sentence_must_be_borne_out_by_its_source():
     chinese = Passage(**{**RETURNS.__dict__, "text": "您可以在收货后30天内退回未穿过的商品。"})
     assert ground("收货后30天内可以退回未穿过的商品【1】。", [chinese]).grounded
     assert not ground("收货后60天内可以退回商品【1】。", [chinese]).grounded
+
+
+def test_a_price_with_decimals_is_one_claim_checked_whole():
+    """ "$14.95" once split a sentence in two: "$19." then "95 [1]", which the check passed."""
+    fee = Passage(**{**SHIPPING.__dict__, "text": "Express delivery costs $14.95 per order."})
+    assert ground("Express delivery costs $14.95 per order [1].", [fee]).grounded
+    misquoted = ground("Express delivery costs $19.95 per order [1].", [fee])
+    assert misquoted.unsupported == ("Express delivery costs $19.95 per order [1].",)
+
+
+HOURS = """## Opening hours
+
+| Day | Hours |
+|---|---|
+| Monday to Saturday | 9am-7pm |
+| Sunday | 10am-5pm |
+
+- Our **flagship store** is at 12 Harbour Road, open since 1987.
+- Parking is free for customers. Bike racks are next to the door."""
+
+
+def test_an_excerpt_starts_at_the_sentence_sharing_the_questions_rarest_words():
+    assert excerpt(HOURS, "Is there parking?") == (
+        "Parking is free for customers. Bike racks are next to the door."
+    )
+    assert excerpt(HOURS, "what time do you close on sunday").startswith("Sunday · 10am-5pm; Our")
+    assert excerpt(HOURS, "nothing in common").startswith("Day · Hours; Monday to Saturday")
+    policy = (
+        "Returns are free for 30 days. Sale items are free to return too. "
+        "Exchanges go through the exchange form."
+    )
+    # "free" is in two sentences, "exchanges" in one: the one with the rarer word comes first.
+    assert excerpt(policy, "are exchanges free").startswith("Exchanges go through")
+
+
+def test_an_excerpt_is_plain_text_within_its_width_in_english_and_chinese():
+    assert excerpt("# Title\n\n1. **Open** `My orders`.\n> Quoted line", "") == (
+        "Open My orders. Quoted line"
+    )
+    long = "Returns are free within thirty days of delivery, " * 8
+    cut = excerpt(long, "returns", max_width=60)
+    assert cut.endswith("…") and len(cut) <= 60 and not cut[:-1].endswith(" ")
+    chinese = "退货需在签收后30天内申请。商品需未使用、吊牌完好。审核通过后，请在7天内寄回。"
+    tags = excerpt(chinese, "吊牌剪了还能退吗")
+    assert tags == "商品需未使用、吊牌完好。审核通过后，请在7天内寄回。"
+    narrow = excerpt(chinese, "", max_width=20)
+    assert narrow == "退货需在签收后30天…", "a Chinese character is two wide"
+
+
+def test_suggested_articles_are_one_per_article_marked_with_their_excerpt():
+    more_returns = Passage(**{**RETURNS.__dict__, "chunk_id": 13, "text": "Refunds take 5 days."})
+    suggested = suggested_articles([RETURNS, more_returns, SHIPPING], "when is my refund paid")
+    assert [(c.number, c.document_id, c.suggested) for c in suggested] == [
+        (1, 3, True),
+        (2, 4, True),
+    ]
+    assert suggested[0].excerpt == "Refunds take 5 days.", "the article's best passage, its line"
+    assert suggested[0].to_dict()["excerpt"] == "Refunds take 5 days."
 
 
 async def test_a_misquoted_source_is_not_grounded(sims):

@@ -99,11 +99,18 @@
       .join("");
   }
 
+  function isSuggestion(citations) {
+    return citations.every(function (c) {
+      return c && c.suggested === true;
+    });
+  }
+
   function sourceLabel(message) {
     if (message.source === "faq") return T.fromFaq;
     if (message.source === "fallback") return T.automatic;
     if (message.source === "llm" || message.source === "cache") {
       var cited = Array.isArray(message.citations) && message.citations.length;
+      if (cited && isSuggestion(message.citations)) return T.automatic; // no answer was given
       return cited ? T.fromHelpCentre : T.aiGenerated;
     }
     return "";

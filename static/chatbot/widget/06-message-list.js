@@ -491,6 +491,8 @@
     if (r.done && r.messageId === message.id) return;
     r.done = true;
     r.messageId = message.id;
+    // Read before the final text, sources and buttons make the row taller than "near" allows.
+    var stick = nearBottom();
     var row = becomeBubble(r);
     var err = row.querySelector(".err");
     if (err) err.parentNode.removeChild(err);
@@ -505,16 +507,19 @@
     markSeen(message.id);
     // Under its question, where it streamed: not below a question asked while it was written.
     place(row, replyTo + 0.5);
+    if (stick) scrollToBottom();
     if (!isOpen && ready) wrap.classList.add("unread");
   }
 
   // The help-centre sources an answer cites, as links under it (http(s) and same-site paths only).
+  // Suggested articles (the answer was not given) come with the excerpt nearest the question.
   function addCitations(row, citations) {
     var old = row.querySelector(".cites");
     if (old) old.parentNode.removeChild(old);
     if (!Array.isArray(citations) || !citations.length) return;
-    var box = el("div", "cites");
-    box.appendChild(document.createTextNode(T.sources + ":"));
+    var suggested = isSuggestion(citations);
+    var box = el("div", suggested ? "cites suggested" : "cites");
+    box.appendChild(document.createTextNode((suggested ? T.suggestedArticles : T.sources) + ":"));
     citations.forEach(function (c) {
       if (!c || typeof c.title !== "string") return;
       var label = "[" + String(c.number) + "] " + c.title + (c.heading ? " — " + c.heading : "");
@@ -522,6 +527,12 @@
       var href = webHref(url);
       var item = href ? link(href, label) : el("span", null, label);
       if (href) item.rel = "noopener noreferrer"; // a citation is our own source: followable
+      if (suggested && typeof c.excerpt === "string" && c.excerpt) {
+        var entry = el("div", "suggestion");
+        entry.appendChild(item);
+        entry.appendChild(el("span", "excerpt", c.excerpt));
+        item = entry;
+      }
       box.appendChild(item);
     });
     var fb = row.querySelector(".fb");
