@@ -179,7 +179,7 @@ async def _suggestion_excerpts(questions: Sequence[dict[str, Any]]) -> dict[str,
     opening lines (baseline)."""
     from knowledge.models import Document
 
-    stems = {d.pk: Path(d.source_key).stem for d in await _all_documents(Document)}
+    stems = {d.pk: Path(d.source_key).stem async for d in Document.objects.only("source_key")}
     retrieve = help_centre_retriever(top_k=5)
     counts: Counter[str] = Counter()
     for question in questions:
@@ -195,10 +195,6 @@ async def _suggestion_excerpts(questions: Sequence[dict[str, Any]]) -> dict[str,
             counts[f"{name}_gold_shows"] += any(_shows(c.excerpt, evidence) for c in gold)
             counts[f"{name}_any_shows"] += any(_shows(c.excerpt, evidence) for c in citations)
     return dict(counts)
-
-
-async def _all_documents(model: Any) -> list[Any]:
-    return [d async for d in model.objects.only("source_key")]
 
 
 def _local_model_run(questions: Sequence[dict[str, Any]], sample: int) -> dict[str, Any] | None:

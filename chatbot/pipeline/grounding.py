@@ -188,10 +188,12 @@ def excerpt(text: str, question: str, *, max_width: int = EXCERPT_MAX_WIDTH) -> 
         chosen = joined
     if _width(chosen) <= max_width:
         return chosen
-    cut = chosen
-    while _width(cut) > max_width - 1:
-        cut = cut[:-1]
-    if not _CJK_CHAR.match(cut[-1]) and " " in cut:
+    width, end = 0, 0
+    while end < len(chosen) and width + _width(chosen[end]) <= max_width - 1:  # "…" is 1 wide
+        width += _width(chosen[end])
+        end += 1
+    cut = chosen[:end]
+    if cut and not _CJK_CHAR.match(cut[-1]) and " " in cut:
         cut = cut.rsplit(" ", 1)[0]
     return cut.rstrip(" ,;:，；：·") + "…"
 
