@@ -30,6 +30,8 @@ from typing import Any
 
 _DB_DIR = tempfile.mkdtemp(prefix="bench-grounding-")
 os.environ["DATABASE_URL"] = f"sqlite:///{_DB_DIR}/db.sqlite3"
+# load_demo makes this database an admin: its password is not `make run`'s (var/).
+os.environ["DEMO_ADMIN_PASSWORD_FILE"] = f"{_DB_DIR}/admin-password.txt"
 # The benchmark measures the model tiers and stages, not the spend brake (docs/security.md).
 os.environ.setdefault("LLM_MODEL_CALLS_PER_MINUTE", "0")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")

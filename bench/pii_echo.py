@@ -22,6 +22,8 @@ from pathlib import Path
 
 _DB_DIR = tempfile.mkdtemp(prefix="bench-pii-echo-")
 os.environ["DATABASE_URL"] = f"sqlite:///{_DB_DIR}/db.sqlite3"
+# load_demo makes this database an admin: its password is not `make run`'s (var/).
+os.environ["DEMO_ADMIN_PASSWORD_FILE"] = f"{_DB_DIR}/admin-password.txt"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
 os.environ.setdefault("SECRET_KEY", "bench-only")
 os.environ["REDIS_URL"] = ""
