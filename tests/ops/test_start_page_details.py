@@ -1,6 +1,11 @@
 """What a new user sees first: the lines `make run` ends with, and no 404 for the favicon."""
 
+import pytest
+from django.contrib.auth import get_user_model
+
+from chatbot.handoff.selectors import is_agent
 from chatbot.management.commands import serve
+from chatbot.management.commands.load_demo import Command as LoadDemo
 from chatbot.management.commands.load_demo import admin_password_file
 
 
@@ -14,7 +19,27 @@ def test_the_ready_banner_names_every_page_and_the_login(tmp_path, settings) -> 
     admin_password_file().write_text("secret-pw\n")
     banner = serve._ready_banner("http://127.0.0.1:8000/")
     assert f"login: admin, password in {tmp_path}/var/admin-password.txt" in banner
+    assert "console/   (the same login)" in banner
     assert "secret-pw" not in banner
+
+
+@pytest.mark.django_db
+def test_the_demo_admin_opens_the_console_too(tmp_path, settings) -> None:
+    """The banner's console link once answered the demo login with "this account is not an
+    agent"."""
+    settings.BASE_DIR = tmp_path
+    password_file = LoadDemo().demo_admin()
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.check_password(password_file.read_text().strip())
+    assert is_agent(admin)
+
+
+@pytest.mark.django_db
+def test_an_admin_someone_else_made_is_not_made_an_agent(tmp_path, settings) -> None:
+    settings.BASE_DIR = tmp_path
+    get_user_model().objects.create_superuser("admin", "owner@shop.example", "their-password")
+    assert not LoadDemo().demo_admin().exists()
+    assert not is_agent(get_user_model().objects.get(username="admin"))
 
 
 def test_the_favicon_is_served(client) -> None:

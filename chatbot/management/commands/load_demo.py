@@ -1,6 +1,7 @@
 """Demo data for `make run`: an admin account (its password written to var/admin-password.txt),
-the demo FAQs, the demo help centre (indexed here, so the first question finds it) and whatever
-demo content the installed apps provide. Safe to run again."""
+which is an agent too (the banner's console link opens with the same login), the demo FAQs, the
+demo help centre (indexed here, so the first question finds it) and whatever demo content the
+installed apps provide. Safe to run again."""
 
 import json
 import secrets
@@ -8,14 +9,17 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from chatbot.handoff.selectors import AGENTS_GROUP
 from chatbot.models import PageGreeting
 from knowledge.importing import import_faqs
 from knowledge.models import DocumentImport
 from knowledge.services import documents_import
 
+DEMO_ADMIN_EMAIL = "admin@example.com"
 DEMO_FAQS = Path(settings.BASE_DIR) / "knowledge" / "fixtures" / "demo_faqs.json"
 HELP_CENTRE = Path(settings.BASE_DIR) / "knowledge" / "fixtures" / "helpcentre"
 # The demo store's proactive greeting: (locale, greeting, suggested questions).
@@ -49,15 +53,7 @@ class Command(BaseCommand):
     help = "Load the demo store's data (idempotent)."
 
     def handle(self, *args, **options) -> None:
-        password_file = admin_password_file()
-        user_model = get_user_model()
-        if not user_model.objects.filter(username="admin").exists():
-            password = secrets.token_urlsafe(12)
-            user_model.objects.create_superuser("admin", "admin@example.com", password)
-            password_file.parent.mkdir(parents=True, exist_ok=True)
-            password_file.touch(mode=0o600)
-            password_file.chmod(0o600)  # only its owner reads it
-            password_file.write_text(password + "\n")
+        password_file = self.demo_admin()
         result = import_faqs(json.loads(DEMO_FAQS.read_text(encoding="utf-8")), created_by="demo")
         self.stdout.write(f"Demo FAQs: {result.created} new, {result.updated} updated.")
         self.load_help_centre(HELP_CENTRE)
@@ -70,6 +66,23 @@ class Command(BaseCommand):
         if password_file.exists():  # the path, not the password: terminals and CI logs keep it
             self.stdout.write(f"Admin login: admin, password in {password_file}")
         call_command("seed_analytics_demo", stdout=self.stdout)
+
+    def demo_admin(self) -> Path:
+        """Creates the `admin` superuser unless there is one, its password in the returned file,
+        and makes the demo's admin an agent too; an `admin` someone else made is left as it is."""
+        password_file = admin_password_file()
+        user_model = get_user_model()
+        if not user_model.objects.filter(username="admin").exists():
+            password = secrets.token_urlsafe(12)
+            user_model.objects.create_superuser("admin", DEMO_ADMIN_EMAIL, password)
+            password_file.parent.mkdir(parents=True, exist_ok=True)
+            password_file.touch(mode=0o600)
+            password_file.chmod(0o600)  # only its owner reads it
+            password_file.write_text(password + "\n")
+        demo = user_model.objects.filter(username="admin", email=DEMO_ADMIN_EMAIL).first()
+        if demo is not None:
+            demo.groups.add(Group.objects.get_or_create(name=AGENTS_GROUP)[0])
+        return password_file
 
     def load_help_centre(self, root: Path) -> None:
         """Each locale's folder of articles, imported and indexed in this process."""

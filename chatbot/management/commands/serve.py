@@ -383,11 +383,13 @@ def _ready_banner(url: str, password: Path | None = None) -> str:
     and how to log in (`password`: the demo admin's file, by default `load_demo`'s), so nobody
     scrolls back for them."""
     password = password or admin_password_file()
-    login = f"admin, password in {password}" if password.exists() else "your superuser"
+    demo = password.exists()
+    login = f"admin, password in {password}" if demo else "your superuser"
+    agent = "the same login" if demo else "a staff user in the agents group"
     return (
         f"\nDemo store with the chat widget: {url}\n"
         f"The same store in Chinese:       {url}?locale=zh-hans\n"
         f"Admin:                           {url}admin/   (login: {login})\n"
-        f"Agent console:                   {url}console/\n"
+        f"Agent console:                   {url}console/   ({agent})\n"
         "Ctrl-C stops everything.\n"
     )
