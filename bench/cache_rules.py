@@ -174,14 +174,21 @@ def clinc_answer_texts(data: dict) -> dict[str, list[str]]:
     return out
 
 
+def own_answer(text: str, zh: bool) -> str:
+    """The answer a near-miss or out-of-scope question gets: its own, about it."""
+    if zh:
+        return f"关于“{text}”：这个我这里帮不上忙，抱歉。"
+    return f"About '{text}': that is outside what I can help with here, sorry."
+
+
 def simulated_answers(
-    labels: list[str], texts: list[str], variants: dict[str, list[str]]
+    labels: list[str], texts: list[str], variants: dict[str, list[str]], zh: bool = False
 ) -> list[str]:
     rng = np.random.default_rng(SEED)
     out = []
     for label, text in zip(labels, texts, strict=True):
         if label == OOS:
-            out.append(f"About '{text}': that is outside what I can help with here, sorry.")
+            out.append(own_answer(text, zh))
         else:
             options = variants[label]
             out.append(options[int(rng.integers(len(options)))])
@@ -287,9 +294,7 @@ def build_streams(cache_dir: Path, model: str = "minilm") -> tuple[dict[str, Str
     owner = np.array([intents.index(i) for _, i in faq_rows])
     streams: dict[str, Stream] = {}
     oos_texts = sorted({t for rows in parts.values() for t, i in rows if i == OOS})
-    oos_answers = [
-        f"About '{t}': that is outside what I can help with here, sorry." for t in oos_texts
-    ]
+    oos_answers = [own_answer(t, zh=False) for t in oos_texts]
     answer_vec.update(zip(oos_answers, embed(oos_answers, model, cache_dir), strict=True))
     for name, rows in parts.items():
         rows = _shuffle([(t, i) for t, i in rows], SEED)
@@ -362,16 +367,7 @@ def shop_streams(key: str, path: Path, cache_dir: Path) -> dict[str, Stream]:
         )
         texts = [t for t, _ in rows]
         labels = [i for _, i in rows]
-        answers = simulated_answers(labels, texts, variants)
-        if zh:
-            answers = [
-                a.replace("About '", "关于“").replace(
-                    "': that is outside what I can help with here, sorry.",
-                    "”：这个我这里帮不上忙，抱歉。",
-                )
-                for a in answers
-            ]
-        add(f"{key}_{suffix}", texts, labels, answers)
+        add(f"{key}_{suffix}", texts, labels, simulated_answers(labels, texts, variants, zh))
     dense = [(p, i) for p, i in paraphrases] + [
         (q["text"], q["faq"] if q["kind"] == "in_store" else f"{OOS}:{q['text']}")
         for q in data["queries"]
@@ -381,18 +377,11 @@ def shop_streams(key: str, path: Path, cache_dir: Path) -> dict[str, Stream]:
         texts = [t for t, _ in rows]
         labels = [i for _, i in rows]
         answers = [
-            variants[label][(SEED + n) % 3] if label in variants else _own_answer(text, zh)
+            variants[label][(SEED + n) % 3] if label in variants else own_answer(text, zh)
             for n, (text, label) in enumerate(rows)
         ]
         add(f"{key}_dense_{shuffle}", texts, labels, answers)
     return out
-
-
-def _own_answer(text: str, zh: bool) -> str:
-    """The answer a near-miss or out-of-scope question gets: its own, about it."""
-    if zh:
-        return f"关于“{text}”：这个我这里帮不上忙，抱歉。"
-    return f"About '{text}': that is outside what I can help with here, sorry."
 
 
 def replay(stream: Stream, rule: Rule) -> dict:
