@@ -54,6 +54,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -237,10 +238,33 @@ def stress_intents(data: dict, vectors_of: dict[str, np.ndarray]) -> list[str]:
     return closest_intents(vectors_of, STRESS_INTENTS)
 
 
+def stream_of(
+    name: str,
+    texts: list[str],
+    labels: list[str],
+    vectors: np.ndarray,
+    answers: np.ndarray,
+    *,
+    scores_of: Callable[[np.ndarray], np.ndarray],
+) -> Stream:
+    """A stream of questions (embedded as `vectors`) with their upstream answers' embeddings;
+    `scores_of` gives each question's best cosine to each FAQ of the store (`faq_scores`)."""
+    from chatbot.cache.pii import is_personal
+
+    return Stream(
+        name,
+        texts,
+        np.array(labels),
+        vectors,
+        answers,
+        scores_of(vectors),
+        np.array([is_personal(t) for t in texts]),
+    )
+
+
 def build_streams(cache_dir: Path, model: str = "minilm") -> tuple[dict[str, Stream], dict]:
     """The CLINC150 kinds embedded by `model` (`minilm`, or `use`: the model Chinese is served
     with, whose operating point is tuned on the same English streams) and the shop streams."""
-    from chatbot.cache.pii import is_personal
 
     data = json.loads(CLINC.read_text())
     variants = clinc_answer_texts(data)
@@ -300,16 +324,14 @@ def build_streams(cache_dir: Path, model: str = "minilm") -> tuple[dict[str, Str
         rows = _shuffle([(t, i) for t, i in rows], SEED)
         texts = [t for t, _ in rows]
         labels = [i for _, i in rows]
-        vectors = np.stack([vec[t] for t in texts])
         answers = simulated_answers(labels, texts, variants)
-        streams[name] = Stream(
+        streams[name] = stream_of(
             name,
             texts,
-            np.array(labels),
-            vectors,
+            labels,
+            np.stack([vec[t] for t in texts]),
             np.stack([answer_vec[a] for a in answers]),
-            faq_scores(vectors, store, owner, len(intents)),
-            np.array([is_personal(t) for t in texts]),
+            scores_of=lambda vectors: faq_scores(vectors, store, owner, len(intents)),
         )
     info = {"stress_intents": sorted(stressed)}
     for key, path in SHOP.items():
@@ -320,7 +342,6 @@ def build_streams(cache_dir: Path, model: str = "minilm") -> tuple[dict[str, Str
 def shop_streams(key: str, path: Path, cache_dir: Path) -> dict[str, Stream]:
     """The shop set's val and test queries as two streams; the FAQ answer (three phrasings of it)
     answers in-store questions, near-miss and out-of-scope questions get answers of their own."""
-    from chatbot.cache.pii import is_personal
 
     data = json.loads(path.read_text())
     model = "use" if key == "shop_zh" else "minilm"
@@ -345,15 +366,13 @@ def shop_streams(key: str, path: Path, cache_dir: Path) -> dict[str, Stream]:
     out = {}
 
     def add(name: str, texts: list[str], labels: list[str], answers: list[str]) -> None:
-        vectors = embed(texts, model, cache_dir)
-        out[name] = Stream(
+        out[name] = stream_of(
             name,
             texts,
-            np.array(labels),
-            vectors,
+            labels,
+            embed(texts, model, cache_dir),
             embed(answers, model, cache_dir),
-            faq_scores(vectors, store, owner, len(ids)),
-            np.array([is_personal(t) for t in texts]),
+            scores_of=lambda vectors: faq_scores(vectors, store, owner, len(ids)),
         )
 
     for split, suffix in (("val", "tune"), ("test", "test")):
