@@ -83,6 +83,25 @@ async def test_chinese_questions_get_chinese_sources(upstream):
     assert [c["title"] for c in done["message"]["citations"]] == ["退货与退款"]
 
 
+async def test_an_answer_citing_nothing_becomes_suggested_articles_with_their_lines(upstream):
+    """A model that ignores its sources (as the local one does): the visitor gets the article,
+    marked as a suggestion, with its lines nearest the question, and so does a reload."""
+    from chatbot.llm.simulator import Faults
+
+    document = await upsert("zh-hans/returns.md", RETURNS_ZH, "zh-hans")
+    upstream.reset(Faults(sources="ignore"))
+    async with chat_socket("?locale=zh-hans") as client:
+        frames = await client.say("买了鞋子多少天内可以退货？", "g9")
+    done = frames[-1]
+    assert done["source"] == "llm"
+    suggestion = visitor_copy.render(visitor_copy.SUGGEST_ARTICLES, "zh-hans")
+    assert done["message"]["text"] == suggestion
+    (citation,) = done["message"]["citations"]
+    assert (citation["document_id"], citation["suggested"]) == (document.pk, True)
+    assert citation["excerpt"].startswith("收到商品后30天内，未穿过的商品都可以退货。")
+    assert await stored_citations(done["message"]["id"]) == [citation]
+
+
 @pytest.mark.usefixtures("no_faq_or_fallback_handoff")
 @pytest.mark.parametrize("locale", ["en", "zh-hans"])
 async def test_nothing_relevant_says_so_and_asks_no_model(upstream, locale):
