@@ -46,6 +46,7 @@ import numpy as np  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from bench import verdicts as bench_verdicts  # noqa: E402
+from bench.retrieval import normalised  # noqa: E402
 from bench.verdicts import Verdict  # noqa: E402
 from chatbot.answer_trace import Trace  # noqa: E402
 from chatbot.llm.client import clients_close  # noqa: E402
@@ -171,7 +172,7 @@ async def _source_tokens(questions: Sequence[dict[str, Any]]) -> dict[str, float
 
 
 def _shows(text: str, evidence: str) -> bool:
-    return " ".join(evidence.split()).lower() in " ".join(text.split()).lower()
+    return normalised(evidence).lower() in normalised(text).lower()
 
 
 async def _suggestion_excerpts(questions: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from chatbot.llm.prompt import estimate_tokens
 from chatbot.pipeline.base import Citation
-from knowledge.documents.lexical import content_tokens
+from knowledge.documents.lexical import CJK, content_tokens
 from knowledge.documents.types import DocumentLink, Passage
 
 # A cited sentence is supported when at least this share of its words is in its sources.
@@ -24,7 +24,8 @@ EXCERPT_MAX_WIDTH = 200
 _LIST_MARKER = re.compile(r"^(?:[-*+]\s+|\d{1,3}[.)]\s+|>\s*)+")
 _TABLE_RULE = re.compile(r"\|?[\s:|-]*-{3,}[\s:|-]*\|?")
 _EMPHASIS = re.compile(r"\*\*|__|`")
-_CJK_CHAR = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
+# A character two columns wide: a Chinese one, Chinese punctuation or a full-width form.
+_CJK_CHAR = re.compile(rf"[{CJK}\u3000-\u303f\uff00-\uffef]")
 
 GROUNDING_INSTRUCTIONS = (
     "Answer the customer's question using only the numbered help-centre sources below. "
