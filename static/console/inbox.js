@@ -109,9 +109,13 @@
         return encodeURIComponent(k) + "=" + encodeURIComponent(f[k]);
       })
       .join("&");
+    var asked = ++labelsAsked; // the results carry labels: as new as a label read sent now
     api("GET", "search/?" + q).then(function (res) {
-      if (res.ok) C.searchResults(res.data.items);
-      else C.notice(T("searchFailed"));
+      if (!res.ok) return C.notice(T("searchFailed"));
+      res.data.items.forEach(function (item) {
+        item.labelsAsked = asked;
+      });
+      C.searchResults(res.data.items);
     });
   }
 
@@ -171,13 +175,21 @@
   // that come over the socket have no labels: they are read in one request per list render
   // and kept LABELS_FRESH_MS (an agent's own changes update them at once).
   var LABELS_FRESH_MS = 30000;
-  var labelCache = {}; // public id -> { labels, at }
+  var labelCache = {}; // public id -> { labels, at, asked }
+  // Label requests are numbered: a reply never overwrites what the reply to a later request
+  // showed (an agent's add answered before the list's or the pane's read that went out first).
+  var labelsAsked = 0;
   var wanted = {};
   var labelsTimer = null;
 
   C.hooks.item = function (button, item) {
     if (item.match) button.appendChild(el("span", "match", "“" + item.match + "”"));
-    if (item.labels) labelCache[item.conversation] = { labels: item.labels, at: Date.now() };
+    // The list is drawn again on every queue change, with the labels its search found: an
+    // agent's change answered since is newer.
+    var asked = item.labelsAsked || 0;
+    if (item.labels && !overtaken(item.conversation, asked)) {
+      labelCache[item.conversation] = { labels: item.labels, at: Date.now(), asked: asked };
+    }
     var box = el("span", "labels");
     box.setAttribute("data-labels-for", item.conversation);
     button.appendChild(box);
@@ -198,8 +210,13 @@
     box.hidden = !labels.length;
   }
 
-  function showListLabels(id, labels) {
-    labelCache[id] = { labels: labels, at: Date.now() };
+  function overtaken(id, asked) {
+    var known = labelCache[id];
+    return !!known && known.asked > asked;
+  }
+
+  function showListLabels(id, labels, asked) {
+    labelCache[id] = { labels: labels, at: Date.now(), asked: asked };
     document.querySelectorAll("#list [data-labels-for]").forEach(function (box) {
       if (box.getAttribute("data-labels-for") === id) renderChips(box, labels);
     });
@@ -214,14 +231,11 @@
         return "conversation=" + encodeURIComponent(id);
       })
       .join("&");
-    var asked = Date.now();
+    var asked = ++labelsAsked;
     api("GET", "labels/?" + q).then(function (res) {
       if (!res.ok) return;
       ids.forEach(function (id) {
-        // An agent's own change answered meanwhile is newer than this reply: keep it.
-        var known = labelCache[id];
-        if (known && known.at >= asked) return;
-        showListLabels(id, res.data.labels[id] || []);
+        if (!overtaken(id, asked)) showListLabels(id, res.data.labels[id] || [], asked);
       });
     });
   }
@@ -257,7 +271,7 @@
     labelsShown.forEach(function (l) {
       box.appendChild(
         chip(l, function () {
-          api("DELETE", labelsPath() + l.id + "/").then(setLabels);
+          labelsRequest("DELETE", labelsPath() + l.id + "/");
         })
       );
     });
@@ -273,26 +287,32 @@
     $("label-add").hidden = !inbox.labels.length;
   }
 
-  function setLabels(res) {
-    if (!res.ok) return C.notice(T("labelFailed"));
-    showListLabels(res.data.conversation, res.data.labels);
-    if (current() && res.data.conversation === current().conversation) {
-      labelsShown = res.data.labels;
-      renderLabels();
-    }
+  // The open conversation's labels: read, added or removed; the reply shows them everywhere.
+  function labelsRequest(method, path, body) {
+    var asked = ++labelsAsked;
+    api(method, path, body).then(function (res) {
+      if (!res.ok) return C.notice(T("labelFailed"));
+      var id = res.data.conversation;
+      if (overtaken(id, asked)) return;
+      showListLabels(id, res.data.labels, asked);
+      if (current() && id === current().conversation) {
+        labelsShown = res.data.labels;
+        renderLabels();
+      }
+    });
   }
 
   $("label-add").addEventListener("change", function () {
     var id = Number($("label-add").value);
     $("label-add").value = "";
-    if (id && current()) api("POST", labelsPath(), { label: id }).then(setLabels);
+    if (id && current()) labelsRequest("POST", labelsPath(), { label: id });
   });
 
   C.hooks.transcript = function (t) {
     labelsShown = [];
     renderLabels();
     $("transcript-link").href = "/console/conversations/" + encodeURIComponent(t.conversation) + "/transcript/";
-    api("GET", labelsPath()).then(setLabels);
+    labelsRequest("GET", labelsPath());
     readVisitor(t.conversation);
     hideShortcuts();
   };

@@ -279,3 +279,36 @@ def test_canned_replies_library_shortcut_and_variables(
     team_row = page.locator("#team-report tbody tr")
     expect(team_row).to_have_count(1)
     expect(team_row.locator("th")).to_have_text("Billing")
+
+
+def test_a_label_added_before_the_pane_read_the_labels_stays(browser: Browser, inbox_server: str):
+    """A clean-clone CI run lost the agent's new label: the pane's read of the conversation's
+    labels, sent when it opened, was answered after the add and showed none. Here that read is
+    held and answered with what it found, after the add."""
+    page = _signed_in(browser, inbox_server)
+    held = []
+
+    def hold_reads(route) -> None:
+        if route.request.method == "GET":
+            held.append((route, route.fetch()))
+        else:
+            route.continue_()
+
+    page.route("**/conversations/en-parcel/labels/", hold_reads)
+    page.get_by_role("tab", name="Search").click()
+    page.get_by_label("Search conversations").fill("parcel")
+    page.get_by_role("button", name="Search", exact=True).click()
+    item = page.locator('#list .item[data-conversation="en-parcel"]')
+    item.locator("button.open").click()
+    expect(page.locator("#conv-title")).to_have_text("Conversation en-parcel")
+    page.get_by_label("Add a label").select_option(label="vip")
+    chip = page.locator("#conv-label-list .label-chip")
+    expect(chip).to_contain_text("vip")
+    expect(item.locator(".label-chip")).to_have_text("vip")
+
+    route, before_the_add = held[0]
+    assert before_the_add.json()["labels"] == []
+    route.fulfill(response=before_the_add)
+    page.wait_for_timeout(500)
+    expect(chip).to_contain_text("vip")
+    expect(item.locator(".label-chip")).to_have_text("vip")
