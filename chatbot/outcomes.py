@@ -10,6 +10,7 @@ from enum import StrEnum
 class Source(StrEnum):
     """A stage's name, and a bot message's `source` (the stage that answered)."""
 
+    SMALL_TALK = "small_talk"  # a greeting, thanks or goodbye, answered by a set phrase
     FAQ = "faq"
     CACHE = "cache"
     LLM = "llm"
@@ -36,6 +37,8 @@ class Decision(StrEnum):
     ANSWERED = "answered"
     INTERRUPTED = "interrupted"  # broke off mid-answer
     CONTINUED = "continued"  # another tier finished an answer that broke off
+    # The small-talk stage.
+    SMALL_TALK = "small_talk"
     # The fallback stage.
     RULE_TEMPLATE = "rule_template"
     NOT_FOUND = "not_found"

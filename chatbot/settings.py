@@ -289,7 +289,9 @@ CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=16384)
 # ignored.
 CHAT_IDENTITY_SECRET = env.str("CHAT_IDENTITY_SECRET", default="")
 # Answer pipeline stages, cheapest first; each answers or passes. Later stages plug in here.
-CHAT_PIPELINE_STAGES = env.list("CHAT_PIPELINE_STAGES", default=["faq", "cache", "llm", "fallback"])
+CHAT_PIPELINE_STAGES = env.list(
+    "CHAT_PIPELINE_STAGES", default=["small_talk", "faq", "cache", "llm", "fallback"]
+)
 
 # A stored answer (FAQ, cache, template) goes out whole; a pause per word paces it like a live one.
 CHAT_STORED_ANSWER_TOKEN_DELAY_S = env.float("CHAT_STORED_ANSWER_TOKEN_DELAY_S", default=0.0)
@@ -636,7 +638,10 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "chatbot.observability.logs.ContextFilter"}},
+    "filters": {
+        "context": {"()": "chatbot.observability.logs.ContextFilter"},
+        "task_arguments": {"()": "chatbot.observability.logs.TaskArgumentsFilter"},
+    },
     "formatters": {
         "json": {"()": "chatbot.observability.logs.JsonFormatter"},
         "text": {
@@ -650,7 +655,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["context"],
+            "filters": ["context", "task_arguments"],
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},

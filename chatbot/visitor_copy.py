@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from chatbot.outcomes import Source
 
 STAGE_STATUS = {
+    Source.SMALL_TALK: _("Checking our help centre…"),
     Source.FAQ: _("Checking our help centre…"),
     Source.CACHE: _("Checking our help centre…"),
     Source.LLM: _("Thinking…"),
@@ -32,6 +33,10 @@ BLOCKED_ANSWER = _(
     "team can help you."
 )
 
+# Answers that end by asking whether the visitor wants a person: a plain "yes" to one of them
+# hands the conversation over (chatbot.handoff).
+PERSON_OFFERS = (NOT_FOUND_ANSWER, BLOCKED_ANSWER)
+
 INTERRUPTED_NOTE = _("(Sorry, my answer was cut off. Please ask again if you need more.)")
 
 # The process writing an answer stopped (a crash, a restart): another one starts it over.
@@ -40,6 +45,14 @@ ANSWER_RESTARTED = _("My answer was interrupted; starting it again…")
 # Said by the model stage while no token has arrived yet, by the `detail` of its status frame.
 STATUS_DETAILS = {
     "failover": _("This is taking longer than usual, trying another way…"),
+}
+
+# The small-talk stage's replies, by what the visitor said (knowledge.greetings.SmallTalk).
+SMALL_TALK_REPLIES = {
+    "greeting": _("Hello! What can I help you with today?"),
+    "thanks": _("You're welcome! Is there anything else I can help you with?"),
+    "goodbye": _("Thanks for chatting with us. Have a great day!"),
+    "acknowledgement": _("All right. Is there anything else I can help you with?"),
 }
 
 # Appended to a rule template's answer.
@@ -68,3 +81,10 @@ def interrupted_note(shown: str, locale: str) -> str:
     """The note that ends an answer cut off mid-way, spaced after what was already shown."""
     note = render(INTERRUPTED_NOTE, locale)
     return note if not shown or shown[-1].isspace() else " " + note
+
+
+def offers_a_person(text: str) -> bool:
+    """Whether a bot answer asked the visitor if they want a person, in any language."""
+    return any(
+        render(offer, locale) in text for offer in PERSON_OFFERS for locale in SUPPORTED_LOCALES
+    )

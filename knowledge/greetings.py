@@ -4,6 +4,7 @@ nothing but greetings is kept whole. The visitor's text is stored as written. Li
 figures: docs/faq-format.md, "Greetings and filler"."""
 
 import re
+from enum import StrEnum
 
 _PUNCTUATION = r",.!?;:~\-–—…，。！？；：、～"
 _SEPARATOR = rf"[\s{_PUNCTUATION}]*"
@@ -60,3 +61,101 @@ def strip_greetings(text: str) -> str:
             break
         core = shorter
     return core if any(ch.isalnum() for ch in core) else text
+
+
+class SmallTalk(StrEnum):
+    """What a message that asks nothing says (docs/faq-format.md, "Small talk")."""
+
+    GREETING = "greeting"
+    THANKS = "thanks"
+    GOODBYE = "goodbye"
+    ACKNOWLEDGEMENT = "acknowledgement"
+
+
+_AFFIRMATIVE_EN = (
+    r"yes|yeah|yea|yep|yup|ya|sure|sure thing|ok|okay|k|please|please do|yes please"
+    r"|yes i would|yes i do|i would|i'd like that|i would like that|go ahead|absolutely"
+    r"|definitely|of course|that would be great|that'd be great"
+)
+_AFFIRMATIVE_ZH = (
+    r"麻烦你了|麻烦您了|麻烦了|可以的|是的|对的|好的|好啊|好呀|嗯嗯|可以|需要|是|对|好|行|要|嗯"
+)
+# A regex alternation takes the first form that matches: longer Chinese forms come first (a
+# Latin form must end at a word's end, so a shorter one gives way by itself).
+_SMALL_TALK_PHRASES = {
+    SmallTalk.THANKS: (
+        r"thank you (?:so |very )?much|thank you|thank u|thanks (?:a lot|a bunch|so much|a million)"
+        r"|thanks|thanx|thx|thnx|tysm|ty|cheers|many thanks|much appreciated"
+        r"|(?:i )?appreciate (?:it|that|your help|the help)"
+        r"|(?:谢谢|感谢)(?:你|您)?的帮助|非常感谢|太感谢了|感谢(?:你|您)?|谢谢(?:你|您|啦|了)?|多谢|谢啦|辛苦了"
+    ),
+    SmallTalk.GOODBYE: (
+        r"bye bye|bye|goodbye|good bye|see you(?: later| soon)?|see ya|cya|take care|good night"
+        r"|have a (?:nice|good|great|lovely) (?:day|evening|weekend|one)"
+        r"|that'?s all|that is all|that'?s it|nothing else|no more questions|i'?m done|all good"
+        r"|再见|拜拜|没有了|没事了|没问题了|就这些|没有其他问题了|晚安"
+    ),
+    SmallTalk.GREETING: (
+        r"(?:hi|hello|hey|heya|hiya|howdy|hallo|yo|greetings|good (?:morning|afternoon|evening|day)"
+        r"|morning|evening)(?: (?:there|team|all|everyone|folks|guys|again|bot|assistant"
+        r"|support team|support))?"
+        r"|(?:is )?(?:any ?one|any ?body|some ?one|some ?body) (?:there|here|around)"
+        r"|are you there|you there|how are you(?: doing)?|how'?s it going"
+        r"|(?:客服)?(?:你好|您好)[啊呀呢哈]?|嗨|哈喽|哈啰|早上好|上午好|中午好|下午好|晚上好|早安"
+        r"|(?:客服|亲)?在吗|在不在|有人吗|有人在吗|亲"
+    ),
+    SmallTalk.ACKNOWLEDGEMENT: (
+        r"no thanks|no thank you|no that'?s fine|no need|nope|no|got it|understood|i see"
+        r"|alright|all right|cool|great|perfect|nice|awesome|noted|fine|sounds good|that helps"
+        r"|that helped|"
+        + _AFFIRMATIVE_EN
+        + r"|不用了|不用|不需要了?|不了|知道了|明白了|了解了?|懂了|收到|哦|噢|好吧|"
+        + _AFFIRMATIVE_ZH
+    ),
+}
+# A Latin phrase ends at a word's end ("hi" is not the start of "high"); a Chinese one anywhere.
+_PHRASE_END = r"(?:(?<=[a-z0-9'])(?![a-z0-9])|(?<![a-z0-9']))"
+_SMALL_TALK_PIECE = re.compile(
+    "|".join(
+        f"(?P<{kind.value}>{phrases}){_PHRASE_END}" for kind, phrases in _SMALL_TALK_PHRASES.items()
+    ),
+    re.IGNORECASE,
+)
+_AFFIRMATIVE = re.compile(
+    rf"(?:(?:{_AFFIRMATIVE_EN}|{_AFFIRMATIVE_ZH}){_PHRASE_END} ?)+", re.IGNORECASE
+)
+_FILLER = re.compile(rf"[\s{_PUNCTUATION}\"()]+|[\U0001F300-\U0001FAFF\u2600-\u27BF]+")
+# Thanks outrank a goodbye ("thanks, bye"), which outranks a greeting or an acknowledgement.
+_RANK = (SmallTalk.THANKS, SmallTalk.GOODBYE, SmallTalk.GREETING, SmallTalk.ACKNOWLEDGEMENT)
+_MAX_SMALL_TALK_CHARS = 60
+
+
+def _without_filler(text: str) -> str:
+    """Lower case, punctuation and emoji as single spaces, one kind of apostrophe."""
+    return _FILLER.sub(" ", text.replace("\u2019", "'")).strip().lower()
+
+
+def small_talk(text: str) -> SmallTalk | None:
+    """What `text` says when it is nothing but greetings, thanks, goodbyes or an acknowledgement
+    ("hi", "thanks, bye!", "好的谢谢"); None when it holds anything else ("hi, where is my
+    order?"), which the answer pipeline must see whole."""
+    core = _without_filler(text)
+    if not core or len(core) > _MAX_SMALL_TALK_CHARS:
+        return None
+    found: set[SmallTalk] = set()
+    position = 0
+    while position < len(core):
+        if core[position] == " ":
+            position += 1
+            continue
+        piece = _SMALL_TALK_PIECE.match(core, position)
+        if piece is None or piece.lastgroup is None:
+            return None
+        found.add(SmallTalk(piece.lastgroup))
+        position = piece.end()
+    return next(kind for kind in _RANK if kind in found)
+
+
+def is_affirmative(text: str) -> bool:
+    """A plain yes ("yes please", "ok", "好的", "可以"): a reply to the offer of a person."""
+    return _AFFIRMATIVE.fullmatch(_without_filler(text)) is not None

@@ -18,6 +18,7 @@ from chatbot.handoff.services import Reason
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
 COLORS = {
+    "small_talk": "#65a30d",
     "faq": "#16a34a",
     "cache": "#0891b2",
     "llm": "#4f46e5",

@@ -16,6 +16,7 @@ from chatbot.models import Conversation, Message
 from chatbot.outcomes import Source
 from chatbot.services import message_payload
 from chatbot.services import user_display_name as agent_name
+from chatbot.visitor_copy import offers_a_person
 from knowledge.models import AnswerVariant
 
 AGENTS_GROUP = "agents"
@@ -378,6 +379,19 @@ def fallback_streak(*, conversation_id: int, limit: int) -> int:
             break
         streak += 1
     return streak
+
+
+def person_offered(*, conversation_id: int) -> bool:
+    """Whether the latest reply is a bot answer that asked the visitor if they want a person."""
+    latest = (
+        Message.objects.filter(
+            conversation_id=conversation_id, role__in=[Message.Role.BOT, Message.Role.AGENT]
+        )
+        .order_by("-id")
+        .values_list("role", "text")
+        .first()
+    )
+    return latest is not None and latest[0] == Message.Role.BOT and offers_a_person(latest[1])
 
 
 def conversation_owner_id(*, public_id: str) -> int | None:

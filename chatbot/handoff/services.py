@@ -32,6 +32,7 @@ from chatbot.services import (
 )
 from chatbot.visitor_copy import render
 from knowledge import services as knowledge
+from knowledge.greetings import is_affirmative
 from knowledge.models import FAQ, AnswerVariant, Origin
 
 Status = Conversation.Status
@@ -139,8 +140,8 @@ def conversation_reopen(*, conversation_id: int, text: str) -> bool:
 
 def visitor_message_route(*, conversation_id: int, text: str) -> bool:
     """Called for each new visitor message: records when the visitor last wrote, hands the
-    conversation off when they ask for a person, and reopens a closed one. True when the bot
-    should answer it.
+    conversation off when they ask for a person (in words, or with a plain "yes" to the bot's
+    offer of one), and reopens a closed one. True when the bot should answer it.
 
     While the bot holds the conversation (nearly always) this is a single UPDATE."""
     now = timezone.now()
@@ -162,7 +163,9 @@ def visitor_message_route(*, conversation_id: int, text: str) -> bool:
         return conversation_reopen(conversation_id=conversation_id, text=text)
     if status != Status.BOT:
         return False
-    if selectors.asks_for_human(text):
+    if selectors.asks_for_human(text) or (
+        is_affirmative(text) and selectors.person_offered(conversation_id=conversation_id)
+    ):
         conversation_handoff(conversation_id=conversation_id, reason=Reason.VISITOR_WORDS)
         return False
     return True

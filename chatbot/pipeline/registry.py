@@ -18,6 +18,7 @@ from chatbot.pipeline.faq_stage import FAQStage
 from chatbot.pipeline.grounding import UngroundedPolicy, WithoutSources
 from chatbot.pipeline.llm_stage import LLMStage, OutputPolicy, Retrieve, publish_status
 from chatbot.pipeline.output_filter import OutputCheck
+from chatbot.pipeline.small_talk_stage import SmallTalkStage
 from knowledge.documents.types import Retrieval
 from knowledge.embeddings import embed_one_async
 from knowledge.greetings import strip_greetings
@@ -112,6 +113,7 @@ def _llm_stage() -> Stage:
 
 
 STAGE_FACTORIES: dict[str, Callable[[], Stage]] = {
+    "small_talk": SmallTalkStage,
     "faq": FAQStage,
     "cache": CacheStage,
     "llm": _llm_stage,

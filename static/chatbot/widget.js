@@ -499,7 +499,7 @@
 
   function sourceLabel(message) {
     if (message.source === "faq") return T.fromFaq;
-    if (message.source === "fallback") return T.automatic;
+    if (message.source === "fallback" || message.source === "small_talk") return T.automatic;
     if (message.source === "llm" || message.source === "cache") {
       var cited = Array.isArray(message.citations) && message.citations.length;
       if (cited && isSuggestion(message.citations)) return T.automatic; // no answer was given

@@ -213,8 +213,22 @@ def test_a_handed_off_conversation_is_not_deflected_even_with_faq_answers():
 def test_source_mix_per_day_includes_agents_and_empty_days(scope):
     mix = figures.source_mix(scope)
     assert [m.day for m in mix] == [DAY1, DAY2]
-    assert mix[0].counts == {"faq": 2, "cache": 1, "llm": 2, "fallback": 1, "agent": 2}
-    assert mix[1].counts == {"faq": 0, "cache": 0, "llm": 0, "fallback": 1, "agent": 0}
+    assert mix[0].counts == {
+        "small_talk": 0,
+        "faq": 2,
+        "cache": 1,
+        "llm": 2,
+        "fallback": 1,
+        "agent": 2,
+    }
+    assert mix[1].counts == {
+        "small_talk": 0,
+        "faq": 0,
+        "cache": 0,
+        "llm": 0,
+        "fallback": 1,
+        "agent": 0,
+    }
 
 
 def test_percentile_is_nearest_rank():

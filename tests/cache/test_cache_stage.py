@@ -77,7 +77,7 @@ async def test_a_paraphrase_of_answered_questions_is_served_from_the_cache(upstr
     frames = await ask(REWORDING)
     done = frames[-1]
     assert done["source"] == "cache"
-    assert statuses(frames) == ["faq", "cache"]
+    assert statuses(frames) == ["small_talk", "faq", "cache"]
     assert sum(f["type"] == "token" for f in frames) > 3, "streams like a live answer"
     assert done["message"]["text"] == first["message"]["text"]
     assert done["trace"]["score"] >= operating_point("en").cache_threshold

@@ -305,10 +305,10 @@ async def test_feedback_is_stored_for_own_bot_messages_only(upstream):
 async def test_fallback_answers_when_no_model_is_reachable(upstream_down, settings):
     settings.CHAT_STATUS_DELAY_S = 0  # every stage's status as it starts
     async with chat_socket() as client:
-        frames = await client.say("Is anyone there?", "down-1")
+        frames = await client.say("Do you sell gift cards?", "down-1")
     done = frames[-1]
     assert done["source"] == "fallback"
-    stages = ["faq", "cache", "llm", "fallback"]
+    stages = ["small_talk", "faq", "cache", "llm", "fallback"]
     assert [f["stage"] for f in frames if f["type"] == "status"] == stages
     tokens = [f["text"] for f in frames if f["type"] == "token"]
     assert tokens == [done["message"]["text"]], "a stored answer goes out whole, in one frame"

@@ -194,3 +194,18 @@ async def test_an_faq_answer_without_a_public_linked_document_cites_nothing(upst
         done = (await client.say("What is your return window?", "f3"))[-1]
     assert done["source"] == "faq"
     assert done["message"]["citations"] == []
+
+
+@pytest.mark.usefixtures("no_faq_or_fallback_handoff")
+@pytest.mark.parametrize(("locale", "yes"), [("en", "Yes please"), ("zh-hans", "好的")])
+async def test_a_yes_to_the_offer_of_a_person_hands_over(upstream, locale, yes):
+    await upsert("en/returns.md", RETURNS, "en")
+    await upsert("zh-hans/returns.md", RETURNS_ZH, "zh-hans")
+    question = "Do you sell garden furniture?" if locale == "en" else "你们卖花园家具吗？"
+    async with chat_socket(f"?locale={locale}") as client:
+        offer = (await client.say(question, "y1"))[-1]["message"]["text"]
+        assert offer == visitor_copy.render(visitor_copy.NOT_FOUND_ANSWER, locale)
+        await client.send({"type": "message", "client_id": "y2", "text": yes})
+        frames = await client.recv_until("handoff")
+    assert frames[-1]["reason"] == "visitor_words"
+    assert not {f["type"] for f in frames} & {"token", "done"}, "the bot does not answer the yes"

@@ -86,7 +86,7 @@ async def test_a_question_queued_before_redis_restarted_is_answered_on_the_next_
         own_redis.start()  # empty: it keeps nothing on disk
         assert await queued_flag.marked() is None
         settings.LOCAL_LLM_BASE_URL = upstream.base_url
-        assert (await client.say("Hello again", "q2"))[-1]["source"] == "llm"
+        assert (await client.say("What about Denmark?", "q2"))[-1]["source"] == "llm"
         pushed = [f for f in await client.recv_until("message") if f["type"] == "message"][-1]
         await tasks.wait_for_drains()
     assert pushed["message"]["text"].startswith(f"About your earlier question “{QUESTION}”")

@@ -111,9 +111,19 @@ async def test_fallbacks_in_a_row_queue(upstream_down, settings):
         first = await client.say("Where is my order?", "f1")
         assert first[-1]["source"] == "fallback"
         assert not [f for f in await nothing_more(client, 0.3) if f["type"] == "handoff"]
-        await client.say("Hello?", "f2")
+        await client.say("And my refund?", "f2")
         handoff = await until(client, "handoff")
     assert handoff["reason"] == "bot_unsure"
+
+
+async def test_a_yes_to_anything_else_is_not_a_request_for_a_person(upstream):
+    async with chat_socket() as client:
+        assert (await client.say("hi", "y1"))[-1]["source"] == "small_talk"
+        done = (await client.say("yes", "y2"))[-1]
+        frames = await nothing_more(client)
+    assert done["source"] == "small_talk"
+    assert not [f for f in frames if f["type"] == "handoff"]
+    assert (await conversation(client.hello["conversation"])).status == "bot"
 
 
 async def test_every_model_down_queues_at_once_when_an_agent_is_online(upstream_down):
@@ -122,7 +132,7 @@ async def test_every_model_down_queues_at_once_when_an_agent_is_online(upstream_
         user=agent, status=AgentPresence.Status.ONLINE, last_seen_at=timezone.now()
     )
     async with chat_socket() as client:
-        frames = await client.say("Is anyone there?", "d1")
+        frames = await client.say("Where is my parcel?", "d1")
         handoff = await until(client, "handoff")
     assert frames[-1]["source"] == "fallback"
     assert handoff["reason"] == "models_down"
@@ -131,7 +141,7 @@ async def test_every_model_down_queues_at_once_when_an_agent_is_online(upstream_
 async def test_every_model_down_with_nobody_online_stays_with_the_bot(upstream_down):
     """The fallback promised to answer the kept question here once a model is back."""
     async with chat_socket() as client:
-        frames = await client.say("Is anyone there?", "d2")
+        frames = await client.say("Where is my parcel?", "d2")
         assert not [f for f in await nothing_more(client, 0.3) if f["type"] == "handoff"]
     assert frames[-1]["source"] == "fallback"
     assert (await conversation(client.hello["conversation"])).status == "bot"

@@ -85,7 +85,12 @@ async def test_an_unrelated_question_goes_to_the_model(upstream, settings):
     async with chat_socket() as client:
         frames = await client.say("What is the capital of France?", "x1")
     assert frames[-1]["source"] == "llm"
-    assert [f["stage"] for f in frames if f["type"] == "status"] == ["faq", "cache", "llm"]
+    assert [f["stage"] for f in frames if f["type"] == "status"] == [
+        "small_talk",
+        "faq",
+        "cache",
+        "llm",
+    ]
     assert upstream.stats.requests == 1
 
 

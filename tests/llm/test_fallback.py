@@ -101,7 +101,7 @@ async def test_a_queued_question_is_answered_here_once_the_model_is_back(upstrea
         assert "answer it here as soon as I can" in done["message"]["text"]
 
         settings.LOCAL_LLM_BASE_URL = upstream.base_url  # back: the next answer kicks the queue
-        await client.say("Hello again", "q2")
+        await client.say("What about Denmark?", "q2")
         pushed = [f for f in await client.recv_until("message") if f["type"] == "message"][-1]
         await tasks.wait_for_drains()
         conversation = client.hello["conversation"]

@@ -12,7 +12,12 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chatbot.models import Message
-from chatbot.observability.logs import ContextFilter, JsonFormatter, describe_error
+from chatbot.observability.logs import (
+    ContextFilter,
+    JsonFormatter,
+    TaskArgumentsFilter,
+    describe_error,
+)
 from tests.conftest import chat_socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("settle")]
@@ -93,3 +98,24 @@ def test_upstream_error_bodies_are_redacted_unless_enabled(settings):
     settings.LOG_MESSAGE_TEXT = True
     assert QUESTION in describe_error(exc)
     assert describe_error(TimeoutError("no token in 15s")) == "TimeoutError('no token in 15s')"
+
+
+def test_a_tasks_long_arguments_are_shortened_in_its_log_lines(settings):
+    from knowledge.task_queue import enqueue_after_commit
+
+    assert "task_arguments" in settings.LOGGING["handlers"]["console"]["filters"]
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(TaskArgumentsFilter())
+    trace_logger = logging.getLogger("celery.app.trace")
+    trace_logger.addHandler(handler)
+    try:
+        enqueue_after_commit("embed_paraphrases", list(range(100_000, 100_300)))  # no transaction
+    finally:
+        trace_logger.removeHandler(handler)
+    (line,) = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert "succeeded" in line["message"]
+    assert line["data"]["args"].startswith("[[100000, 100001, ")
+    assert line["data"]["args"].endswith("… (2,402 chars)")
+    assert len(line["data"]["args"]) < 150
