@@ -151,6 +151,7 @@ def per_conversation(scope: Scope) -> QuerySet[Conversation]:
             role=visitor, reply__source__in=DEFLECTING_SOURCES, reply__llm_called=False
         ),
         bot_messages=count(role=bot),
+        real_answers=count(role=bot, source__in=ANSWER_SOURCES),
         agent_messages=count(role=Message.Role.AGENT),
         thumbs_up=count(role=bot, feedback__value=Feedback.Value.UP),
         thumbs_down=count(role=bot, feedback__value=Feedback.Value.DOWN),
@@ -643,8 +644,8 @@ def recontacted(scope: Scope) -> set[int]:
 def resolution(scope: Scope) -> Resolution:
     """One outcome per conversation the bot answered, first that applies: re-contact (the
     visitor came back about the same thing, even after a thumbs-up), confirmed (a thumbs-up or
-    a rating of 4-5), handed off, assumed (the conversation ends on a real bot answer, with no
-    thumbs-down or low rating), else unresolved."""
+    a rating of 4-5), handed off, assumed (the conversation ends on a real bot answer, or on a
+    small-talk reply after one, with no thumbs-down or low rating), else unresolved."""
     last = (
         Message.objects.filter(conversation=OuterRef("pk"), created_at__lt=scope.horizon)
         .exclude(role=Message.Role.SYSTEM)
@@ -655,7 +656,13 @@ def resolution(scope: Scope) -> Resolution:
         When(Q(thumbs_up__gt=0) | Q(rating__gte=4), then=Value("confirmed")),
         When(~Q(handoff_reason="") | Q(agent_messages__gt=0), then=Value("handed_off")),
         When(
-            Q(last_role=Message.Role.BOT, last_source__in=ANSWER_SOURCES) & ~unhappy,
+            Q(last_role=Message.Role.BOT)
+            & (
+                Q(last_source__in=ANSWER_SOURCES)
+                # "thanks" → "You're welcome!" after a real answer ends the talk well.
+                | Q(last_source=Source.SMALL_TALK, real_answers__gt=0)
+            )
+            & ~unhappy,
             then=Value("assumed"),
         ),
         default=Value("unresolved"),

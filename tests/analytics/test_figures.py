@@ -372,6 +372,17 @@ def test_a_rating_confirms_and_a_follow_up_question_is_not_assumed():
     assert (r.confirmed, r.assumed, r.unresolved) == (1, 0, 1)
 
 
+def test_thanks_after_an_answer_is_assumed_resolved_but_small_talk_alone_is_not():
+    b = Builder()
+    thanked = b.conversation("A", T0)
+    b.turn(thanked, T0, "Where is my parcel?", "faq", trace("faq", 1, faq(0.9)))
+    b.turn(thanked, T0 + dt.timedelta(seconds=20), "thanks!", "small_talk", trace("small_talk", 1))
+    greeted = b.conversation("B", T0)
+    b.turn(greeted, T0, "hi", "small_talk", trace("small_talk", 1))
+    r = figures.resolution(b.store())
+    assert (r.conversations, r.assumed, r.unresolved) == (2, 1, 1)
+
+
 NOTHING = {"stage": "llm", "decision": "nothing_relevant", "detail": {"vector_score": 0.1}}
 NOT_FOUND = {"stage": "fallback", "decision": "not_found"}
 
