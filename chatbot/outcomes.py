@@ -42,4 +42,5 @@ class Decision(StrEnum):
     # The fallback stage.
     RULE_TEMPLATE = "rule_template"
     NOT_FOUND = "not_found"
+    SUGGESTED_ARTICLES = "suggested_articles"  # no model answered: the articles it was given
     CANNED_ANSWER = "canned_answer"

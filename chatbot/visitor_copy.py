@@ -28,6 +28,12 @@ SUGGEST_ARTICLES = _(
     "or ask to talk to a person."
 )
 
+# No model answered (down, too slow, over a limit), but the help centre had articles on it.
+SUGGEST_WITHOUT_MODEL = _(
+    "I can't answer that myself right now. These help-centre articles may help; "
+    "you can also ask to talk to a person."
+)
+
 BLOCKED_ANSWER = _(
     "Sorry, I can't help with that here. Would you like to talk to a person? Someone from our "
     "team can help you."

@@ -1,6 +1,7 @@
 """Last stage: always answers, politely, without any model: the best matching rule template
-(knowledge.models.RuleTemplate) or the generic answer, an offer of a person, and, when a model
-was tried and failed, the promise of an answer here later (chatbot.tasks keeps it)."""
+(knowledge.models.RuleTemplate), the help-centre articles the model stage found for a question
+no model answered, or the generic answer; an offer of a person, and, when a model was tried and
+failed, the promise of an answer here later (chatbot.tasks keeps it)."""
 
 import asyncio
 import logging
@@ -18,8 +19,10 @@ from chatbot.llm import queued_flag
 from chatbot.llm.queued_flag import QUEUED_FLAG
 from chatbot.observability.logs import describe_error
 from chatbot.outcomes import Decision, Source
-from chatbot.pipeline.base import Answer, Turn
+from chatbot.pipeline.base import Answer, Citation, Turn
+from chatbot.pipeline.grounding import suggested_articles
 from chatbot.security.ratelimit import LIMITED_DECISIONS
+from knowledge.documents.types import Retrieval
 from knowledge.models import RuleTemplate
 
 logger = logging.getLogger(__name__)
@@ -130,11 +133,35 @@ class FallbackStage:
         templates: Callable[[str], Awaitable[list[Template]]] | None = None,
         *,
         queue_unanswered: bool | None = None,
+        retrieve: Callable[[Turn], Awaitable[Retrieval | None]] | None = None,
     ) -> None:
         self.templates = templates or database_sync_to_async(active_templates)
         self.queue_unanswered = (
             settings.LLM_QUEUE_UNANSWERED if queue_unanswered is None else queue_unanswered
         )
+        # The model stage's retrieval: its passages become suggested articles when it found
+        # some but no model answered (down, too slow, over a limit).
+        self.retrieve = retrieve
+
+    async def _suggestions(self, turn: Turn, trace: Trace) -> tuple[Citation, ...]:
+        """Links to the articles the model stage retrieved for this turn (the same search again:
+        its question vector is cached), without the passages it withheld; none when it found
+        nothing relevant or the search fails now."""
+        step = next(
+            (s for s in trace.steps if s.stage == Source.LLM and s.decision == Decision.RETRIEVED),
+            None,
+        )
+        if step is None or self.retrieve is None:
+            return ()
+        given = {p["chunk_id"] for p in step.detail.get("passages", ())}
+        given -= set(step.detail.get("withheld_passages", ()))
+        try:
+            found = await self.retrieve(turn)
+        except Exception as exc:
+            logger.warning("no articles to suggest: %s", describe_error(exc))
+            return ()
+        passages = [p for p in found.passages if p.chunk_id in given] if found else []
+        return suggested_articles(passages, turn.text)
 
     async def attempt(self, turn: Turn, trace: Trace) -> Answer:
         """Never raises: without its templates (the database failed) it gives the generic
@@ -167,27 +194,32 @@ class FallbackStage:
             except Exception as exc:
                 logger.warning("could not queue the question for later: %s", describe_error(exc))
                 queued = False
+        suggestions = () if template or not_found else await self._suggestions(turn, trace)
         if template is not None:
             parts = [template.text, visitor_copy.render(visitor_copy.HUMAN_OFFER, turn.locale)]
         elif not_found:
             parts = [visitor_copy.render(visitor_copy.NOT_FOUND_ANSWER, turn.locale)]
+        elif suggestions:
+            parts = [visitor_copy.render(visitor_copy.SUGGEST_WITHOUT_MODEL, turn.locale)]
         else:
             parts = [visitor_copy.render(visitor_copy.FALLBACK_ANSWER, turn.locale)]
         if queued:
             parts.append(visitor_copy.render(visitor_copy.QUEUED_PROMISE, turn.locale))
         separator = "" if visitor_copy.normalise_locale(turn.locale) == "zh-hans" else " "
+        if template:
+            decision = Decision.RULE_TEMPLATE
+        elif not_found:
+            decision = Decision.NOT_FOUND
+        else:
+            decision = Decision.SUGGESTED_ARTICLES if suggestions else Decision.CANNED_ANSWER
+        detail = {
+            "template": template.name if template else "default",
+            "template_id": template.id if template else None,
+            QUEUED_FLAG: queued,
+        }
+        if suggestions:
+            detail["suggested_documents"] = [c.document_id for c in suggestions]
         trace.add(
-            TraceStep(
-                self.name,
-                Decision.RULE_TEMPLATE
-                if template
-                else (Decision.NOT_FOUND if not_found else Decision.CANNED_ANSWER),
-                round(trace.elapsed_ms() - started, 2),
-                detail={
-                    "template": template.name if template else "default",
-                    "template_id": template.id if template else None,
-                    QUEUED_FLAG: queued,
-                },
-            )
+            TraceStep(self.name, decision, round(trace.elapsed_ms() - started, 2), detail=detail)
         )
-        return stored_answer(self.name, separator.join(parts))
+        return stored_answer(self.name, separator.join(parts), citations=suggestions)

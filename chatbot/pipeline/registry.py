@@ -112,12 +112,16 @@ def _llm_stage() -> Stage:
     )
 
 
+def _fallback_stage() -> Stage:
+    return FallbackStage(retrieve=help_centre_retriever(top_k=settings.LLM_RETRIEVAL_TOP_K))
+
+
 STAGE_FACTORIES: dict[str, Callable[[], Stage]] = {
     "small_talk": SmallTalkStage,
     "faq": FAQStage,
     "cache": CacheStage,
     "llm": _llm_stage,
-    "fallback": FallbackStage,
+    "fallback": _fallback_stage,
 }
 
 

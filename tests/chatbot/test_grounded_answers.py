@@ -209,3 +209,28 @@ async def test_a_yes_to_the_offer_of_a_person_hands_over(upstream, locale, yes):
         frames = await client.recv_until("handoff")
     assert frames[-1]["reason"] == "visitor_words"
     assert not {f["type"] for f in frames} & {"token", "done"}, "the bot does not answer the yes"
+
+
+@pytest.mark.usefixtures("no_faq_or_fallback_handoff")
+@pytest.mark.parametrize("locale", ["en", "zh-hans"])
+async def test_with_no_model_the_articles_it_found_are_suggested(upstream_down, locale):
+    document = await upsert(
+        f"{locale}/returns.md", RETURNS if locale == "en" else RETURNS_ZH, locale
+    )
+    question = "How do I return an item?" if locale == "en" else "怎么退货？"
+    async with chat_socket(f"?locale={locale}") as client:
+        done = (await client.say(question, "d1"))[-1]
+    assert done["source"] == "fallback"
+    text = done["message"]["text"]
+    assert text.startswith(visitor_copy.render(visitor_copy.SUGGEST_WITHOUT_MODEL, locale))
+    assert visitor_copy.render(visitor_copy.QUEUED_PROMISE, locale) in text
+    (citation,) = done["message"]["citations"]
+    assert (citation["document_id"], citation["suggested"]) == (document.pk, True)
+    assert citation["excerpt"]
+    assert await stored_citations(done["message"]["id"]) == [citation]
+    step = (await database_sync_to_async(Message.objects.get)(pk=done["message"]["id"])).trace
+    fallback = step["steps"][-1]
+    assert (fallback["decision"], fallback["detail"]["suggested_documents"]) == (
+        "suggested_articles",
+        [document.pk],
+    )
