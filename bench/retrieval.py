@@ -19,7 +19,6 @@ import gc
 import hashlib
 import json
 import math
-import os
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import django_for_bench
 from bench.verdicts import Verdict, dump
 from knowledge.documents.chunking import chunk_document, chunk_search_text
 from knowledge.documents.document_index import DocumentIndex
@@ -885,12 +885,7 @@ def _question(entry: dict[str, Any]) -> Question:
 
 
 def main() -> None:
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
-    os.environ.setdefault("SECRET_KEY", "bench-only")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    django.setup()
+    django_for_bench()
     from knowledge.embeddings import get_embedder
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

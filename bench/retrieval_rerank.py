@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 import time
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import django_for_bench
 from bench.retrieval import (
     CACHE_DIR,
     MRR_DEPTH,
@@ -356,12 +356,7 @@ def misses(study: Study, asked: list[Asked]) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
-    os.environ.setdefault("SECRET_KEY", "bench-only")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    django.setup()
+    django_for_bench()
     from knowledge.embeddings import get_embedder
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
