@@ -11,12 +11,19 @@ _SEPARATOR = rf"[\s{_PUNCTUATION}]*"
 # A hyphen joins words ("Hi-fi"): after a greeting it counts only with a space before it.
 _AFTER_GREETING = r"(?=[\s,.!?;:~–—…，。！？；：、～])"
 _BEFORE_PUNCTUATION = rf"(?=\s*[{_PUNCTUATION}])"
+# The greetings both the front-stripping below and `small_talk` know.
+_EN_GREETING = r"hi|hello|hey|hiya|howdy|greetings|yo|good (?:morning|afternoon|evening|day)|dear"
+_EN_ADDRESSEE = r"there|team|all|everyone|folks|guys|support team|support|sir|madam"
+_ZH_GREETING = (
+    r"(?:客服)?(?:你好|您好)|嗨|哈喽|哈啰|喂|早上好|上午好|中午好|下午好|晚上好|早安|晚安"
+    r"|在吗|在不在|有人吗"
+)
+_ZH_GREETING_ENDING = r"[啊呀呢哈]?"
 # English: a greeting needs a space or punctuation after it, a "question" punctuation ("quick
 # question: …", not "question about refunds").
 _EN = re.compile(
     r"^(?:"
-    r"(?:hi|hello|hey|hiya|howdy|greetings|yo|good (?:morning|afternoon|evening|day)|dear)"
-    r"(?: (?:there|team|all|everyone|folks|guys|support team|support|sir|madam))?"
+    rf"(?:{_EN_GREETING})(?: (?:{_EN_ADDRESSEE}))?"
     + _AFTER_GREETING
     + r"|(?:i (?:have|had|got) )?(?:just )?(?:a |one )?(?:quick |small |simple )?question"
     r"(?: for you)?"
@@ -36,8 +43,7 @@ _EN = re.compile(
 # (请问下单后…, 咨询下单…) only before punctuation.
 _ZH = re.compile(
     r"^(?:"
-    r"(?:(?:客服)?(?:你好|您好)|嗨|哈喽|哈啰|喂|早上好|上午好|中午好|下午好|晚上好|早安|晚安"
-    r"|在吗|在不在|有人吗)[啊呀呢哈]?"
+    rf"(?:{_ZH_GREETING}){_ZH_GREETING_ENDING}"
     r"|(?:亲爱的|亲亲|亲|客服|客服小姐姐|小姐姐|美女|老板|掌柜的?)"
     + _BEFORE_PUNCTUATION
     + r"|(?:请问|(?:我)?想问|问|咨询)下"
@@ -96,13 +102,11 @@ _SMALL_TALK_PHRASES = {
         r"|再见|拜拜|没有了|没事了|没问题了|就这些|没有其他问题了|晚安"
     ),
     SmallTalk.GREETING: (
-        r"(?:hi|hello|hey|heya|hiya|howdy|hallo|yo|greetings|good (?:morning|afternoon|evening|day)"
-        r"|morning|evening)(?: (?:there|team|all|everyone|folks|guys|again|bot|assistant"
-        r"|support team|support))?"
+        rf"(?:{_EN_GREETING}|heya|hallo|morning|evening)"
+        rf"(?: (?:{_EN_ADDRESSEE}|again|bot|assistant))?"
         r"|(?:is )?(?:any ?one|any ?body|some ?one|some ?body) (?:there|here|around)"
         r"|are you there|you there|how are you(?: doing)?|how'?s it going"
-        r"|(?:客服)?(?:你好|您好)[啊呀呢哈]?|嗨|哈喽|哈啰|早上好|上午好|中午好|下午好|晚上好|早安"
-        r"|(?:客服|亲)?在吗|在不在|有人吗|有人在吗|亲"
+        rf"|(?:{_ZH_GREETING}|(?:客服|亲)在吗|有人在吗){_ZH_GREETING_ENDING}|亲"
     ),
     SmallTalk.ACKNOWLEDGEMENT: (
         r"no thanks|no thank you|no that'?s fine|no need|nope|no|got it|understood|i see"
