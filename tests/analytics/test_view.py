@@ -185,3 +185,10 @@ def test_demo_data_is_left_out_once_real_conversations_exist(staff_client):
     assert '<option value="exclude" selected>' in default.content.decode()
     both = staff_client.get(URL, {"demo": "include"}).context["board"]
     assert both.include_demo and both.conversations == demo + 1
+
+
+def test_the_admin_index_reports_are_in_the_admin_users_language(admin_client):
+    page = admin_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "报表" in page
+    assert f'<a href="{reverse("admin-analytics")}">数据分析</a>' in page
+    assert "FAQ 匹配质量" in page
