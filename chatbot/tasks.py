@@ -25,11 +25,14 @@ from chatbot.llm.signals import model_recovered
 from chatbot.models import Conversation, Message, QueuedQuestion
 from chatbot.ops.reembedding import embeddings_reembed
 from chatbot.outcomes import Source
-from chatbot.pipeline.base import Turn
+from chatbot.pipeline.base import DoneEvent, Turn
+from chatbot.pipeline.fallback_stage import help_centre_has_nothing
 from chatbot.pipeline.llm_stage import LLMStage
+from chatbot.pipeline.orchestrator import NoStageAnswered, run_pipeline
 from chatbot.pipeline.registry import queued_answers_stage
 from chatbot.realtime import publish
 from chatbot.shared_state import claim_held
+from knowledge import services as knowledge_services
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +74,9 @@ def _turn(message_id: int) -> Turn:
 
 
 @transaction.atomic
-def _store(*, visitor_id: int, text: str, trace: dict) -> Message | None:
+def _store(
+    *, visitor_id: int, text: str, source: str, trace: dict, citations: list[dict]
+) -> Message | None:
     """Stores the answer only while the bot holds the conversation (the conditional update
     locks the row first, as chatbot.handoff does) and the question is still queued (taking it
     off the queue in the same transaction answers it once); None otherwise."""
@@ -88,10 +93,33 @@ def _store(*, visitor_id: int, text: str, trace: dict) -> Message | None:
         conversation_id=visitor.conversation_id,
         role=Message.Role.BOT,
         text=text,
-        source=Source.LLM,
+        source=source,
         trace={**trace, "queued_reply_to": visitor_id},
+        citations=citations,
         created_at=timezone.now(),
     )
+
+
+async def _queued_answer(stage: LLMStage, turn: Turn) -> DoneEvent | None:
+    """The answer finished as a live one is (output filter, grounding, citations; an answer
+    citing nothing of its sources replaced as the stage says), or None while no model answers.
+    A question the help centre has nothing on (any more) gets the not-found answer: waiting for
+    a model would not change it, and would hold up the questions queued after it."""
+    trace = Trace()
+    done = None
+    try:
+        async for event in run_pipeline(turn, [stage], trace):
+            if isinstance(event, DoneEvent):
+                done = event
+    except NoStageAnswered:
+        pass
+    if done is not None:
+        return done
+    if help_centre_has_nothing(trace):
+        trace.finish(Source.FALLBACK)
+        not_found = visitor_copy.render(visitor_copy.NOT_FOUND_ANSWER, turn.locale)
+        return DoneEvent(Source.FALLBACK, not_found, trace)
+    return None
 
 
 async def answer_queued_questions(*, stage: LLMStage | None = None, limit: int = 20) -> int:
@@ -117,22 +145,30 @@ async def _drain(stage: LLMStage | None, limit: int) -> int:
     stage = stage or queued_answers_stage()
     for index, (message_id, public_id) in enumerate(questions):
         turn = await database_sync_to_async(_turn)(message_id)
-        trace = Trace()
-        answer = await stage.attempt(turn, trace)
-        if answer is None:
+        done = await _queued_answer(stage, turn)
+        if done is None:
             await queued_flag.mark()  # still no model: these wait for the next recovery
             logger.info("%d queued questions still wait for a model", len(questions) - index)
             break
-        text = "".join([piece async for piece in answer.tokens])
-        trace.finish(Source.LLM)
         prefix = visitor_copy.render(visitor_copy.QUEUED_ANSWER_PREFIX, turn.locale) % {
             "question": _short(turn.text)
         }
         message = await database_sync_to_async(_store)(
-            visitor_id=message_id, text=prefix + text, trace=trace.to_dict()
+            visitor_id=message_id,
+            text=prefix + done.text,
+            source=done.source,
+            trace=done.trace.to_dict(),
+            citations=[citation.to_dict() for citation in done.citations],
         )
         if message is None:
             continue
+        if done.citations:
+            await database_sync_to_async(knowledge_services.document_cited)(
+                citations=[(c.document_id, c.document_version) for c in done.citations],
+                question=turn.text,
+                conversation_id=message.conversation_id,
+                message_id=message.pk,
+            )
         await publish(public_id, {"type": "message", "message": services.message_payload(message)})
         answered += 1
     else:

@@ -315,3 +315,23 @@ def swap_embedder(monkeypatch):
         monkeypatch.setitem(embeddings._embedders, embeddings.backend_name(locale), embedder)
 
     return swap
+
+
+def queued_question_store(text: str, locale: str = "en") -> int:
+    """A visitor question answered with the fallback's promise of a later answer, as when every
+    model was down (stored as the fallback stores it); returns the visitor message's id."""
+    from chatbot import services
+    from chatbot.pipeline.fallback_stage import QUEUED_FLAG
+
+    conversation = services.conversation_start(locale=locale)
+    visitor, _ = services.visitor_message_store(
+        conversation=conversation, client_id="q1", text=text
+    )
+    services.bot_message_store(
+        conversation_id=conversation.pk,
+        reply_to_id=visitor.pk,
+        text="I'll answer it here as soon as I can.",
+        source="fallback",
+        trace={"steps": [{"stage": "fallback", "detail": {QUEUED_FLAG: True}}]},
+    )
+    return visitor.pk

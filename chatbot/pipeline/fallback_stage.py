@@ -112,6 +112,17 @@ def best_template(text: str, templates: Sequence[Template]) -> Template | None:
     return None
 
 
+def help_centre_has_nothing(trace: Trace) -> bool:
+    """The model stage found nothing relevant in the help centre and was not to answer
+    without it: only "not found" is honest, now or later."""
+    return any(
+        step.stage == Source.LLM
+        and step.decision in (Decision.NOTHING_RELEVANT, Decision.NO_DOCUMENTS)
+        and not step.detail.get("answer_without_sources")
+        for step in trace.steps
+    )
+
+
 def active_templates(locale: str) -> list[Template]:
     return [
         Template(
@@ -174,12 +185,7 @@ class FallbackStage:
             template = None
         # The help centre has nothing on it: say so rather than let anything guess, and do not
         # promise a model's answer later.
-        not_found = any(
-            step.stage == Source.LLM
-            and step.decision in (Decision.NOTHING_RELEVANT, Decision.NO_DOCUMENTS)
-            and not step.detail.get("answer_without_sources")
-            for step in trace.steps
-        )
+        not_found = help_centre_has_nothing(trace)
         # The model stage ran and passed: it could not answer, so a model should answer later
         # (not when a limit kept it from asking: a later answer would be the call refused).
         queued = (

@@ -16,7 +16,7 @@ from chatbot.pipeline.cache_stage import CacheStage
 from chatbot.pipeline.fallback_stage import FallbackStage
 from chatbot.pipeline.faq_stage import FAQStage
 from chatbot.pipeline.grounding import UngroundedPolicy, WithoutSources
-from chatbot.pipeline.llm_stage import LLMStage, OutputPolicy, Retrieve, publish_status
+from chatbot.pipeline.llm_stage import LLMStage, Notify, OutputPolicy, Retrieve, publish_status
 from chatbot.pipeline.output_filter import OutputCheck
 from chatbot.pipeline.small_talk_stage import SmallTalkStage
 from knowledge.documents.types import Retrieval
@@ -87,21 +87,22 @@ def configured_router() -> Router:
 
 
 def queued_answers_stage() -> LLMStage:
-    """The model stage that answers queued questions: nobody waits on a socket for its status,
-    and the question is answered from the model alone, as when it was queued."""
-    return LLMStage(
-        configured_router(),
-        system_prompt=settings.LLM_SYSTEM_PROMPT,
-        history_budget=settings.LLM_HISTORY_TOKEN_BUDGET,
-    )
+    """The model stage that answers queued questions: the live stage's sources, grounding and
+    output checks (a later answer is held to the same rules), with nobody on a socket waiting
+    for its status."""
+    return _model_stage(notify=None)
 
 
 def _llm_stage() -> Stage:
+    return _model_stage(notify=publish_status)
+
+
+def _model_stage(*, notify: Notify | None) -> LLMStage:
     return LLMStage(
         configured_router(),
         system_prompt=settings.LLM_SYSTEM_PROMPT,
         history_budget=settings.LLM_HISTORY_TOKEN_BUDGET,
-        notify=publish_status,
+        notify=notify,
         retrieve=help_centre_retriever(top_k=settings.LLM_RETRIEVAL_TOP_K),
         without_sources=WithoutSources(settings.LLM_ANSWER_WITHOUT_SOURCES),
         sources_budget=settings.LLM_SOURCES_TOKEN_BUDGET,

@@ -12,7 +12,7 @@ from chatbot.models import Message
 from knowledge import content_version, services
 from knowledge.documents.parsing import parse_document
 from knowledge.models import FAQ, Document, DocumentCitation, Visibility
-from tests.conftest import chat_socket
+from tests.conftest import chat_socket, queued_question_store
 
 # `settle`: an answer's bookkeeping (the cache entry, the document's cited count) runs on after
 # its `done` frame; the test's database must not be flushed under it (on PostgreSQL the flush's
@@ -234,3 +234,78 @@ async def test_with_no_model_the_articles_it_found_are_suggested(upstream_down, 
         "suggested_articles",
         [document.pk],
     )
+
+
+queued_question = database_sync_to_async(queued_question_store)
+
+
+@database_sync_to_async
+def later_answer(visitor_id: int) -> Message:
+    return Message.objects.get(trace__queued_reply_to=visitor_id)
+
+
+@pytest.mark.parametrize("locale", ["en", "zh-hans"])
+async def test_a_queued_question_is_answered_later_from_the_help_centre_with_citations(
+    upstream, locale
+):
+    from chatbot import tasks
+
+    document = await upsert(
+        f"{locale}/returns.md", RETURNS if locale == "en" else RETURNS_ZH, locale
+    )
+    question = "How do I return an item?" if locale == "en" else "怎么退货？"
+    visitor_id = await queued_question(question, locale)
+
+    assert await tasks.answer_queued_questions() == 1
+
+    later = await later_answer(visitor_id)
+    assert later.source == "llm"
+    assert later.text.endswith("[1]")
+    assert ("30 days" if locale == "en" else "30天内") in later.text
+    (citation,) = later.citations
+    assert (citation["document_id"], citation["url"]) == (document.pk, f"/help/{document.pk}/")
+    assert later.trace["grounded"] is True
+    assert upstream.stats.questions[-1] == question
+    assert await cited_count(document.pk) == 1
+
+
+async def test_a_queued_answer_citing_nothing_is_replaced_as_a_live_one_is(upstream):
+    """Seen in a `make run` walk: the local model, asked later without the help centre, wrote
+    back the agent's greeting from the history, and it went out as the bot's answer."""
+    from chatbot import tasks
+    from chatbot.llm.simulator import Faults
+
+    document = await upsert("en/returns.md", RETURNS, "en")
+    upstream.reset(Faults(sources="ignore"))
+    visitor_id = await queued_question("How do I return an item?", "en")
+
+    assert await tasks.answer_queued_questions() == 1
+
+    later = await later_answer(visitor_id)
+    suggestion = visitor_copy.render(visitor_copy.SUGGEST_ARTICLES, "en")
+    assert later.text == f"About your earlier question “How do I return an item?”: {suggestion}"
+    (citation,) = later.citations
+    assert (citation["document_id"], citation["suggested"]) == (document.pk, True)
+    answered = later.trace["steps"][-1]
+    assert (answered["detail"]["grounded"], answered["detail"]["replaced"]) == (False, True)
+
+
+async def test_a_queued_question_the_help_centre_no_longer_covers_gets_not_found(upstream):
+    """Its article was deleted while it waited: "not found" now, no model asked, and the
+    questions queued after it are not held up behind it."""
+    from chatbot import tasks
+
+    document = await upsert("en/returns.md", RETURNS, "en")
+    await upsert("en/shipping.md", "# Shipping\nWe ship parcels to 30 countries.\n", "en")
+    first = await queued_question("How do I return an item?", "en")
+    second = await queued_question("Which countries do you ship parcels to?", "en")
+    await database_sync_to_async(services.document_delete)(document=document)
+    before = upstream.stats.requests
+
+    assert await tasks.answer_queued_questions() == 2
+
+    not_found = await later_answer(first)
+    assert not_found.source == "fallback"
+    assert not_found.text.endswith(visitor_copy.render(visitor_copy.NOT_FOUND_ANSWER, "en"))
+    assert (await later_answer(second)).source == "llm"
+    assert upstream.stats.requests == before + 1

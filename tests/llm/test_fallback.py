@@ -9,16 +9,16 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from chatbot import services, tasks
+from chatbot import tasks
 from chatbot.answer_trace import Trace, TraceStep
 from chatbot.handoff.models import AgentPresence
 from chatbot.llm import queued_flag
 from chatbot.llm.simulator import default_answer
 from chatbot.models import Message
 from chatbot.pipeline.base import Turn
-from chatbot.pipeline.fallback_stage import QUEUED_FLAG, FallbackStage, Template, best_template
+from chatbot.pipeline.fallback_stage import FallbackStage, Template, best_template
 from knowledge.models import RuleTemplate
-from tests.conftest import chat_socket
+from tests.conftest import chat_socket, queued_question_store
 
 SHIPPING = Template(1, "shipping", ("ship", "delivery", "/\\bpost(age|al)\\b/"), 0, "We ship.")
 REFUNDS = Template(2, "refunds", ("refund", "/money\\s+back/"), 5, "Refunds take 5 days.")
@@ -148,17 +148,7 @@ def test_the_celery_task_closes_the_model_clients_of_its_own_event_loop(upstream
     """A worker runs each task call on an event loop of its own (async_to_sync): a client left
     open there stays open for good (it refers to its loop, so nothing collects either), with its
     connection, and is reported unclosed at exit."""
-    conversation = services.conversation_start(locale="en")
-    visitor, _ = services.visitor_message_store(
-        conversation=conversation, client_id="q1", text="Do you ship to Norway?"
-    )
-    services.bot_message_store(
-        conversation_id=conversation.pk,
-        reply_to_id=visitor.pk,
-        text="We ship. I've kept your question.",
-        source="fallback",
-        trace={"steps": [{"stage": "fallback", "detail": {QUEUED_FLAG: True}}]},
-    )
+    queued_question_store("Do you ship to Norway?")
     before = open_model_sessions()
 
     assert tasks.answer_queued() == 1
