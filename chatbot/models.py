@@ -34,6 +34,10 @@ class Conversation(models.Model):
     # Handoff to a person (chatbot.handoff); the timestamps belong to the latest handoff.
     handoff_reason = models.CharField(max_length=32, blank=True, default="")
     queued_at = models.DateTimeField(null=True, blank=True)
+    # When the bot last took the conversation back (from the queue, a person, or closed):
+    # visitor messages before it were written to a person, and are never the bot's to answer
+    # later (chatbot.recovery).
+    bot_since = models.DateTimeField(null=True, blank=True)
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

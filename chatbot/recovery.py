@@ -12,7 +12,7 @@ import logging
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from chatbot import answering
@@ -30,10 +30,11 @@ def orphaned_messages(
     *, max_age_s: float, min_age_s: float = 0.0, conversation_id: int | None = None, limit: int = 50
 ) -> list[tuple[int, str, str]]:
     """(message id, conversation public id, locale) of visitor messages the bot should have
-    answered and has not, oldest first: no reply, the bot holds the conversation, no agent or
-    system line came after it (a person answered, or the conversation was closed and reopened),
-    it does not ask for a person nor carry a file, and it was asked between `max_age_s` and
-    `min_age_s` ago.
+    answered and has not, oldest first: no reply, the bot holds the conversation and held it
+    when the message came (one written while queued or to an agent was the person's, even once
+    the bot has it back), no agent or system line came after it (a person answered, or the
+    conversation was closed and reopened), it does not ask for a person nor carry a file, and
+    it was asked between `max_age_s` and `min_age_s` ago.
     Whether an answer to it is being written right now is the claim's to say, not this."""
     now = timezone.now()
     person_after = Message.objects.filter(
@@ -48,7 +49,7 @@ def orphaned_messages(
         conversation__status=Conversation.Status.BOT,
         created_at__gte=now - dt.timedelta(seconds=max_age_s),
         created_at__lte=now - dt.timedelta(seconds=min_age_s),
-    ).exclude(Exists(person_after))
+    ).exclude(Exists(person_after) | Q(conversation__bot_since__gt=F("created_at")))
     if conversation_id is not None:
         rows = rows.filter(conversation_id=conversation_id)
     found = rows.order_by("id").values_list(

@@ -103,7 +103,7 @@ def conversation_handoff_cancel(*, conversation_id: int) -> bool:
     claimed it meanwhile, or it was never queued): the caller reports the current state."""
     now = timezone.now()
     moved = Conversation.objects.filter(pk=conversation_id, status=Status.QUEUED).update(
-        status=Status.BOT, handoff_reason="", queued_at=None, updated_at=now
+        status=Status.BOT, handoff_reason="", queued_at=None, bot_since=now, updated_at=now
     )
     if moved:
         public_id = Conversation.objects.values_list("public_id", flat=True).get(pk=conversation_id)
@@ -120,7 +120,7 @@ def conversation_reopen(*, conversation_id: int, text: str) -> bool:
     that stored the message."""
     now = timezone.now()
     if not Conversation.objects.filter(pk=conversation_id, status=Status.CLOSED).update(
-        status=Status.BOT, assigned_to=None, updated_at=now
+        status=Status.BOT, assigned_to=None, bot_since=now, updated_at=now
     ):
         return False  # reopened by another message meanwhile; that one said so
     to_person = selectors.asks_for_human(text)
@@ -401,7 +401,7 @@ def conversation_return_to_bot(*, public_id: str, agent: AbstractBaseUser) -> No
     now = timezone.now()
     if not Conversation.objects.filter(
         pk=conversation.pk, status=Status.AGENT, assigned_to=agent
-    ).update(status=Status.BOT, assigned_to=None, updated_at=now):
+    ).update(status=Status.BOT, assigned_to=None, bot_since=now, updated_at=now):
         _require_owner(conversation, agent)
     audit_record(action=AuditAction.RETURN_TO_BOT, actor=agent, conversation=public_id)
     _tell_visitor(conversation, {"type": "conversation", "status": Status.BOT.value})

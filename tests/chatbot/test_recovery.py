@@ -359,3 +359,42 @@ async def test_an_orphan_is_found_with_its_conversation_and_locale():
     message = await orphan(age_s=30, locale="zh-hans")
     found = await database_sync_to_async(recovery.orphaned_messages)(max_age_s=3600)
     assert found == [(message.id, message.conversation.public_id, "zh-hans")]
+
+
+@database_sync_to_async
+def written_while_a_person_had_it(back_to_bot: str) -> tuple[Message, Message]:
+    """A visitor writes while queued or to the agent who claimed the conversation; the
+    conversation then comes back to the bot (the visitor cancels, or the agent returns it) and
+    the visitor asks the bot something."""
+    from django.contrib.auth.models import User
+
+    from chatbot.handoff import services as handoff
+
+    conversation = Conversation.objects.create()
+    handoff.conversation_handoff(conversation_id=conversation.pk, reason="visitor_words")
+    if back_to_bot == "agent-returns-it":
+        agent = User.objects.create_user("ann", is_staff=True)
+        handoff.conversation_claim(public_id=conversation.public_id, agent=agent)
+    to_person = Message.objects.create(
+        conversation=conversation, role=Message.Role.VISITOR, text="My order has not arrived"
+    )
+    if back_to_bot == "agent-returns-it":
+        handoff.conversation_return_to_bot(public_id=conversation.public_id, agent=agent)
+    else:
+        assert handoff.conversation_handoff_cancel(conversation_id=conversation.pk)
+    to_bot = Message.objects.create(
+        conversation=conversation, role=Message.Role.VISITOR, text="Can I pay with PayPal?"
+    )
+    return to_person, to_bot
+
+
+@pytest.mark.parametrize("back_to_bot", ["agent-returns-it", "visitor-cancels-the-queue"])
+async def test_a_message_written_to_a_person_is_not_the_bots_once_it_has_the_chat_back(
+    back_to_bot,
+):
+    """Seen in a `make run` walk: the agent returned the conversation without answering "My
+    order has not arrived", and the bot answered it on its own later, after newer questions."""
+    to_person, to_bot = await written_while_a_person_had_it(back_to_bot)
+    found = await database_sync_to_async(recovery.orphaned_messages)(max_age_s=3600)
+    assert to_person.id < to_bot.id
+    assert [message_id for message_id, _, _ in found] == [to_bot.id]
