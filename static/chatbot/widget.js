@@ -1459,13 +1459,25 @@
     sendFrame({ type: "read", up_to: newestAgentId });
   }
 
-  function showNotice(text, action) {
+  // A notice of something that just happened (`happened`: a person joined, the assistant is
+  // back) stays where it happened, above what is said after it; any other is the conversation's
+  // state (in the queue, closed) and stays last.
+  function showNotice(text, action, happened) {
     var row = makeRow("notice");
     row.querySelector(".bubble").textContent = text;
     row.setAttribute("role", "status");
     if (action) row.appendChild(action);
-    place(row, Infinity);
+    place(row, happened ? newestKey() + 0.01 : Infinity);
     return row;
+  }
+
+  function newestKey() {
+    var newest = 0;
+    for (var i = 0; i < log.children.length; i++) {
+      var k = sortKeyOf(log.children[i]);
+      if (k !== Infinity && k > newest) newest = k;
+    }
+    return newest;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1848,9 +1860,13 @@
     }
     if (status === "queued") statusNotice = showNotice(T.queued, leaveQueueButton());
     else if (status === "agent")
-      statusNotice = showNotice(agentName ? fmt(T.agentJoined, { name: agentName }) : T.withAgent);
+      statusNotice = showNotice(
+        agentName ? fmt(T.agentJoined, { name: agentName }) : T.withAgent,
+        null,
+        true
+      );
     else if (status === "bot" && (previous === "queued" || previous === "agent"))
-      statusNotice = showNotice(T.backToBot);
+      statusNotice = showNotice(T.backToBot, null, true);
     else if (status === "closed") {
       var again = button("link-btn", null, T.newConversation);
       again.addEventListener("click", function () {

@@ -109,6 +109,8 @@ def test_visitor_to_agent_and_back_to_the_bot(
     reply.press("Enter")
     bubble = widget.locator(".row.agent .bubble")
     expect(bubble).to_have_text("Hi, I'm Ann. How can I help?")
+    # "ann has joined" stays where she joined, above what she says.
+    expect(widget.locator(".row").last).to_have_class(re.compile(r"\bagent\b"))
     expect(widget.locator(".row.agent .who")).to_have_text("ann")  # by name, with initials
     expect(widget.locator(".row.agent .who .avatar")).to_have_attribute("data-initials", "A")
     delay_ms = visitor.evaluate("window.__agentSeenAt") - sent_at
@@ -141,6 +143,7 @@ def test_visitor_to_agent_and_back_to_the_bot(
     expect(widget.locator(".row.bot:not(.welcome) .who")).to_have_text(
         re.compile(r"^Assistant\s*· AI-generated answer$")
     )
+    expect(widget.locator(".row").last).to_have_class(re.compile(r"\bbot\b"))  # below the notice
     expect(agent.locator("#transcript .msg.bot .trace")).to_contain_text("model sim-model")
     visitor.screenshot(path=str(screenshot_dir / "handoff-visitor-back-to-bot.png"))
     agent.screenshot(path=str(screenshot_dir / "handoff-console-after-return.png"))

@@ -774,12 +774,24 @@
     sendFrame({ type: "read", up_to: newestAgentId });
   }
 
-  function showNotice(text, action) {
+  // A notice of something that just happened (`happened`: a person joined, the assistant is
+  // back) stays where it happened, above what is said after it; any other is the conversation's
+  // state (in the queue, closed) and stays last.
+  function showNotice(text, action, happened) {
     var row = makeRow("notice");
     row.querySelector(".bubble").textContent = text;
     row.setAttribute("role", "status");
     if (action) row.appendChild(action);
-    place(row, Infinity);
+    place(row, happened ? newestKey() + 0.01 : Infinity);
     return row;
+  }
+
+  function newestKey() {
+    var newest = 0;
+    for (var i = 0; i < log.children.length; i++) {
+      var k = sortKeyOf(log.children[i]);
+      if (k !== Infinity && k > newest) newest = k;
+    }
+    return newest;
   }
 

@@ -378,9 +378,13 @@
     }
     if (status === "queued") statusNotice = showNotice(T.queued, leaveQueueButton());
     else if (status === "agent")
-      statusNotice = showNotice(agentName ? fmt(T.agentJoined, { name: agentName }) : T.withAgent);
+      statusNotice = showNotice(
+        agentName ? fmt(T.agentJoined, { name: agentName }) : T.withAgent,
+        null,
+        true
+      );
     else if (status === "bot" && (previous === "queued" || previous === "agent"))
-      statusNotice = showNotice(T.backToBot);
+      statusNotice = showNotice(T.backToBot, null, true);
     else if (status === "closed") {
       var again = button("link-btn", null, T.newConversation);
       again.addEventListener("click", function () {
