@@ -1188,7 +1188,9 @@
     setTime(row, message.created);
     r.chars = Array.from(String(message.text || ""));
     addCitations(row, message.citations);
-    if (message.role === "bot") addFeedback(row, message.id, replyTo);
+    if (message.role === "bot" && message.source !== "small_talk") {
+      addFeedback(row, message.id, replyTo);
+    }
     markSeen(message.id);
     // Under its question, where it streamed: not below a question asked while it was written.
     place(row, replyTo + 0.5);
@@ -1224,6 +1226,7 @@
     row.insertBefore(box, fb || null);
   }
 
+  // Thumbs on answers; a reply to "hi" or "thanks" is not one (nor counted as one).
   function addFeedback(row, messageId, replyTo) {
     if (row.querySelector(".fb")) return;
     var fb = el("div", "fb");
@@ -1442,7 +1445,7 @@
       setTime(row, m.created);
     }
     if (kind === "bot") addCitations(row, m.citations);
-    if (kind === "bot") addFeedback(row, m.id, m.reply_to);
+    if (kind === "bot" && m.source !== "small_talk") addFeedback(row, m.id, m.reply_to);
     markSeen(m.id);
     place(row, m.id);
     if (!isOpen && ready) wrap.classList.add("unread");

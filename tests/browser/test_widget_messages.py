@@ -147,6 +147,14 @@ def test_answers_are_labelled_ordered_under_their_question_and_busy_while_stream
     expect(widget.locator(".row.bot:not(.welcome) .who").last).to_have_text(
         re.compile(r"^Assistant\s*· Answer from our FAQ$")
     )
+    expect(widget.locator(".row.bot:not(.welcome)").last.locator(".fb button")).to_have_count(2)
+
+    # A reply to small talk is no answer to rate: no thumbs under it.
+    ask("thanks!", 23)
+    thanks = message(id=24, role="bot", text="You're welcome!", reply_to=23, source="small_talk")
+    server({"type": "done", "reply_to": 23, "message": thanks, "source": "small_talk", "trace": {}})
+    expect(widget.locator(".row.bot:not(.welcome) .bubble").last).to_have_text("You're welcome!")
+    expect(widget.locator(".row.bot:not(.welcome)").last.locator(".fb")).to_have_count(0)
 
     # Closed panel: an answer that arrives lights the launcher's badge.
     widget.locator("button.launcher").click()
