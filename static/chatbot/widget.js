@@ -61,6 +61,7 @@
       tryAgain: "Try again",
       welcome: "Hi! How can we help you today?",
       queued: "We're connecting you with a member of our team…",
+      queuedNobodyOnline: "You're in the queue: the first person from our team to come online will see your conversation.",
       withAgent: "You're now chatting with our team.",
       closed: "This conversation has ended.",
       newConversation: "Start a new conversation",
@@ -140,6 +141,7 @@
       tryAgain: "再试一次",
       welcome: "您好！请问有什么可以帮您？",
       queued: "正在为您转接人工客服…",
+      queuedNobodyOnline: "您已进入人工客服排队，客服上线后会第一时间看到您的对话。",
       withAgent: "您正在与人工客服对话。",
       closed: "本次对话已结束。",
       newConversation: "开始新的对话",
@@ -1932,8 +1934,9 @@
     if (f.status !== "queued") return;
     setConversationStatus("queued");
     if (!statusNotice) return;
-    var text = T.queued;
-    // No wait estimate when nobody is online: the leave-a-message form says what happens.
+    // Nobody online: no "connecting you" and no wait estimate; the leave-a-message offer says
+    // what happens next.
+    var text = f.agents_online === 0 ? T.queuedNobodyOnline : T.queued;
     if (typeof f.position === "number" && f.agents_online !== 0)
       text += " " + fmt(T.queuePlace, { position: f.position, wait: waitText(f.estimated_wait_s) });
     statusNotice.querySelector(".bubble").textContent = text;

@@ -458,7 +458,8 @@ def test_an_answer_it_could_not_ground_shows_articles_with_the_lines_nearest_the
 
 def test_with_nobody_online_the_queue_promises_no_wait(desktop: Page, daphne_server: str) -> None:
     """Issue [13]: "Estimated wait: about 4 min" was shown above "No one from our team is
-    online right now"; with nobody online only the leave-a-message offer is shown."""
+    online right now"; with nobody online only the leave-a-message offer is shown, and the
+    notice no longer says "We're connecting you" above "No one is online"."""
     page = desktop
     page.goto(daphne_server + "/")
     widget = page.locator("chatbot-widget")
@@ -466,10 +467,28 @@ def test_with_nobody_online_the_queue_promises_no_wait(desktop: Page, daphne_ser
     page.wait_for_function(READY)
     widget.get_by_role("button", name="Talk to a person").click()
     notice = widget.locator(".row.notice").last
-    expect(notice).to_contain_text("We're connecting you with a member of our team")
+    expect(notice).to_contain_text(
+        "You're in the queue: the first person from our team to come online will see"
+    )
     expect(widget.get_by_text("No one from our team is online right now")).to_be_visible()
     assert "Estimated wait" not in notice.inner_text()
-    assert "in the queue" not in notice.inner_text()
+    assert "connecting you" not in notice.inner_text()
+
+
+def test_with_nobody_online_the_queue_says_so_in_chinese(browser: Browser, daphne_server: str):
+    page = _context(browser, viewport={"width": 1280, "height": 800}, locale="zh-CN").new_page()
+    try:
+        page.goto(daphne_server + "/?locale=zh-hans")
+        widget = page.locator("chatbot-widget")
+        widget.locator("button.launcher").click()
+        page.wait_for_function(READY)
+        widget.get_by_role("button", name="转人工客服").click()
+        notice = widget.locator(".row.notice").last
+        expect(notice).to_contain_text("您已进入人工客服排队，客服上线后会第一时间看到您的对话。")
+        expect(notice).to_contain_text("目前没有客服在线。")
+        assert "正在为您转接" not in notice.inner_text()
+    finally:
+        page.context.close()
 
 
 def _english_page(browser: Browser) -> Page:
@@ -523,7 +542,7 @@ def test_a_thumbs_down_asks_and_a_queued_visitor_can_go_back_to_the_bot(
         latest.get_by_role("button", name="Not helpful").click()
         latest.get_by_role("button", name="Talk to a person").click()
         notice = widget.locator(".row.notice").last
-        expect(notice).to_contain_text("We're connecting you with a member of our team")
+        expect(notice).to_contain_text("You're in the queue")  # nobody online in this test
         assert frames(page, "handoff")[0]["reason"] == "negative_feedback"
         page.screenshot(path=str(screenshot_dir / "widget-queue-with-way-back.png"))
 

@@ -447,8 +447,9 @@
     if (f.status !== "queued") return;
     setConversationStatus("queued");
     if (!statusNotice) return;
-    var text = T.queued;
-    // No wait estimate when nobody is online: the leave-a-message form says what happens.
+    // Nobody online: no "connecting you" and no wait estimate; the leave-a-message offer says
+    // what happens next.
+    var text = f.agents_online === 0 ? T.queuedNobodyOnline : T.queued;
     if (typeof f.position === "number" && f.agents_online !== 0)
       text += " " + fmt(T.queuePlace, { position: f.position, wait: waitText(f.estimated_wait_s) });
     statusNotice.querySelector(".bubble").textContent = text;
