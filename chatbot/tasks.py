@@ -89,6 +89,8 @@ def _store(
     if not QueuedQuestion.objects.filter(message_id=visitor_id).delete()[0]:
         transaction.set_rollback(True)
         return None  # answered already
+    if _repeats_the_suggestions(visitor_id, citations):
+        return None  # off the queue: the visitor has these articles already
     return message_sql.message_store(
         conversation_id=visitor.conversation_id,
         role=Message.Role.BOT,
@@ -98,6 +100,16 @@ def _store(
         citations=citations,
         created_at=timezone.now(),
     )
+
+
+def _repeats_the_suggestions(visitor_id: int, citations: list[dict]) -> bool:
+    """The later answer is only the articles the first reply suggested, again (the model still
+    cites nothing of them, as the local one rarely does): a second copy says nothing new."""
+    if not citations or not all(citation.get("suggested") for citation in citations):
+        return False
+    first = Message.objects.filter(reply_to_id=visitor_id).values_list("citations", flat=True)
+    suggested = {c.get("document_id") for c in first.first() or () if c.get("suggested")}
+    return {citation.get("document_id") for citation in citations} <= suggested
 
 
 async def _queued_answer(stage: LLMStage, turn: Turn) -> DoneEvent | None:

@@ -317,10 +317,12 @@ def swap_embedder(monkeypatch):
     return swap
 
 
-def queued_question_store(text: str, locale: str = "en") -> int:
+def queued_question_store(text: str, locale: str = "en", citations: list | None = None) -> int:
     """A visitor question answered with the fallback's promise of a later answer, as when every
-    model was down (stored as the fallback stores it); returns the visitor message's id."""
+    model was down (stored as the fallback stores it, with `citations` when it suggested
+    articles); returns the visitor message's id."""
     from chatbot import services
+    from chatbot.models import Message
     from chatbot.pipeline.fallback_stage import QUEUED_FLAG
 
     conversation = services.conversation_start(locale=locale)
@@ -334,4 +336,6 @@ def queued_question_store(text: str, locale: str = "en") -> int:
         source="fallback",
         trace={"steps": [{"stage": "fallback", "detail": {QUEUED_FLAG: True}}]},
     )
+    if citations:
+        Message.objects.filter(reply_to=visitor).update(citations=citations)
     return visitor.pk

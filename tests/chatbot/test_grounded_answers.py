@@ -290,6 +290,26 @@ async def test_a_queued_answer_citing_nothing_is_replaced_as_a_live_one_is(upstr
     assert (answered["detail"]["grounded"], answered["detail"]["replaced"]) == (False, True)
 
 
+async def test_a_queued_answer_that_would_only_repeat_the_suggested_articles_is_not_sent(upstream):
+    """The first reply already suggested the returns article (no model answered in time); the
+    model, asked later, still cites nothing: the question leaves the queue, no second copy."""
+    from chatbot import tasks
+    from chatbot.llm.simulator import Faults
+
+    document = await upsert("en/returns.md", RETURNS, "en")
+    upstream.reset(Faults(sources="ignore"))
+    suggested = [{"number": 1, "document_id": document.pk, "suggested": True}]
+    visitor_id = await queued_question("How do I return an item?", "en", suggested)
+
+    assert await tasks.answer_queued_questions() == 0
+
+    assert await database_sync_to_async(tasks.queued_questions)(max_age_h=1) == []
+    replies = await database_sync_to_async(
+        lambda: Message.objects.filter(trace__queued_reply_to=visitor_id).count()
+    )()
+    assert replies == 0
+
+
 async def test_a_queued_question_the_help_centre_no_longer_covers_gets_not_found(upstream):
     """Its article was deleted while it waited: "not found" now, no model asked, and the
     questions queued after it are not held up behind it."""
