@@ -357,7 +357,7 @@ class WidgetAppearance(models.Model):
     )
     locale = models.CharField(
         max_length=16,
-        choices=[("", "The visitor's browser"), *settings.LANGUAGES],
+        choices=[("", _("The visitor's browser")), *settings.LANGUAGES],
         blank=True,
         help_text=_("The widget's language; the answers follow what the visitor writes anyway."),
         verbose_name=_("locale"),
