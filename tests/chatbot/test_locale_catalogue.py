@@ -12,10 +12,13 @@ PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%%|\{\w*\}")
 
 
 def entries(text: str) -> list[tuple[str, str]]:
-    """(msgid, msgstr) of each entry, the header left out; strings joined over their lines."""
-    found, msgid, msgstr, field = [], None, None, None
+    """(msgid, msgstr) of each entry, the header left out; strings joined over their lines. An
+    msgid with a context (msgctxt) reads "context\x04msgid", as gettext keys it."""
+    found, context, msgid, msgstr, field = [], "", None, None, None
     for line in [*text.splitlines(), ""]:
-        if line.startswith("msgid "):
+        if line.startswith("msgctxt "):
+            context = ast.literal_eval(line[8:]) + "\x04"
+        elif line.startswith("msgid "):
             msgid, field = ast.literal_eval(line[6:]), "msgid"
         elif line.startswith("msgstr "):
             msgstr, field = ast.literal_eval(line[7:]), "msgstr"
@@ -25,8 +28,8 @@ def entries(text: str) -> list[tuple[str, str]]:
             msgstr += ast.literal_eval(line)
         elif not line.strip() and msgid is not None:
             if msgid:
-                found.append((msgid, msgstr))
-            msgid, msgstr, field = None, None, None
+                found.append((context + msgid, msgstr))
+            context, msgid, msgstr, field = "", None, None, None
     return found
 
 
@@ -35,6 +38,7 @@ def test_the_parser_reads_continued_strings_and_skips_the_header():
         'msgid ""\nmsgstr "Language: zh\\n"\n\n#: a.py\nmsgid ""\n"Two "\n"lines"\nmsgstr "两行"\n'
     )
     assert entries(text) == [("Two lines", "两行")]
+    assert entries('msgctxt "x"\nmsgid "a"\nmsgstr "甲"\n') == [("x\x04a", "甲")]
 
 
 def test_every_entry_is_translated_once_with_its_placeholders():
