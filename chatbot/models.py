@@ -343,7 +343,7 @@ class WidgetAppearance(models.Model):
     color = models.CharField(
         max_length=7,
         default="#4f46e5",
-        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour such as #4f46e5.")],
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", _("A colour such as #4f46e5."))],
         verbose_name=_("color"),
     )
     position = models.CharField(
@@ -367,7 +367,7 @@ class WidgetAppearance(models.Model):
     logo_url = models.CharField(
         max_length=500,
         blank=True,
-        validators=[RegexValidator(r"^(https://\S+|/\S*)$", "An https:// address or a /path.")],
+        validators=[RegexValidator(r"^(https://\S+|/\S*)$", _("An https:// address or a /path."))],
         help_text=_("An image shown in the header (https:// or a path on this server)."),
         verbose_name=_("logo url"),
     )

@@ -17,7 +17,7 @@ class Label(models.Model):
     color = models.CharField(
         max_length=7,
         default="#64748b",
-        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour as #rrggbb.")],
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", _("A colour as #rrggbb."))],
         verbose_name=_("color"),
     )
     description = models.CharField(
@@ -99,7 +99,7 @@ class CannedReply(models.Model):
     shortcut = models.CharField(
         max_length=40,
         validators=[
-            RegexValidator(r"^[\w-]+$", "Letters, digits, - and _ only (typed after a /).")
+            RegexValidator(r"^[\w-]+$", _("Letters, digits, - and _ only (typed after a /)."))
         ],
         verbose_name=_("shortcut"),
     )
