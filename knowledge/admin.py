@@ -280,7 +280,12 @@ class FAQAdmin(ContentAdmin):
                 "answers": job.answers_created,
                 "paraphrases": job.paraphrases_created,
             }
-        return job.status
+        shown = {
+            GenerationJob.Status.QUEUED: gettext("queued"),
+            GenerationJob.Status.RUNNING: gettext("running"),
+            GenerationJob.Status.FAILED: gettext("failed"),
+        }
+        return shown.get(job.status, job.status)
 
     @admin.action(description=_("Generate answer variants and paraphrases (drafts)"))
     def generate_variants(self, request: HttpRequest, queryset) -> None:
