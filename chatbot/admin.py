@@ -18,6 +18,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from chatbot import answer_facts
 from chatbot.attachments import files
@@ -186,7 +188,7 @@ class ConversationAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None) -> tuple[str, ...]:
         return (*super().get_readonly_fields(request, obj), "transcript")
 
-    @admin.action(description="Export the visitors' data (JSON)", permissions=["view"])
+    @admin.action(description=_("Export the visitors' data (JSON)"), permissions=["view"])
     def visitor_export(self, request: HttpRequest, queryset) -> HttpResponse:
         """GDPR access: everything about the selected conversations' visitors, as a download."""
         found = privacy.visitor_conversations_of(conversations=list(queryset))
@@ -199,17 +201,17 @@ class ConversationAdmin(admin.ModelAdmin):
         response["Content-Disposition"] = 'attachment; filename="visitor-data.json"'
         return response
 
-    @admin.action(description="Erase the visitors' data", permissions=["delete"])
+    @admin.action(description=_("Erase the visitors' data"), permissions=["delete"])
     def visitor_erase(self, request: HttpRequest, queryset) -> HttpResponse | None:
         """GDPR erasure, after a page listing what goes."""
         found = privacy.visitor_conversations_of(conversations=list(queryset))
         if request.POST.get("confirm_erase") != "yes":
             context = {
                 **self.admin_site.each_context(request),
-                "title": "Erase the visitors' data",
+                "title": gettext("Erase the visitors' data"),
                 "opts": self.model._meta,
                 "conversations": found,
-                "submit_label": f"Erase {len(found)} conversation(s)",
+                "submit_label": gettext("Erase %(count)s conversation(s)") % {"count": len(found)},
                 "selected_ids": [str(pk) for pk in queryset.values_list("pk", flat=True)],
                 "action": request.POST.get("action", ""),
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
@@ -220,10 +222,10 @@ class ConversationAdmin(admin.ModelAdmin):
         erased = privacy.visitor_data_erase(
             conversations=found, actor=request.user, found_by="admin"
         )
-        self.message_user(request, f"{erased} conversation(s) erased.")
+        self.message_user(request, gettext("%(count)s conversation(s) erased.") % {"count": erased})
         return None
 
-    @admin.display(description="transcript")
+    @admin.display(description=_("transcript"))
     def transcript(self, obj: Conversation) -> SafeString:
         return transcript_html(obj) if obj.pk else SafeString("")
 
@@ -247,7 +249,7 @@ class MessageAdmin(admin.ModelAdmin):
     )
     exclude = ("trace", "citations")
 
-    @admin.display(description="trace")
+    @admin.display(description=_("trace"))
     def trace_readable(self, obj: Message) -> SafeString:
         """The summary and the stages as on the conversation's page, then the stored JSON
         indented (for what the table leaves out)."""
@@ -264,7 +266,7 @@ class MessageAdmin(admin.ModelAdmin):
             raw,
         )
 
-    @admin.display(description="text")
+    @admin.display(description=_("text"))
     def short_text(self, obj: Message) -> str:
         return obj.text[:80]
 
@@ -291,13 +293,13 @@ class AgentProfileForm(forms.ModelForm):
         if not isinstance(avatar, UploadedFile):
             return avatar  # unchanged, or cleared
         if avatar.size > AVATAR_MAX_BYTES:
-            raise forms.ValidationError("The photo is over 2 MB.")
+            raise forms.ValidationError(gettext("The photo is over 2 MB."))
         data = avatar.read()
         small = None
         if files.sniff(data) in Attachment.IMAGE_TYPES:
             small = files.image_thumbnail(data, AVATAR_SIZE)
         if small is None:
-            raise forms.ValidationError("Not a PNG, JPEG, GIF or WebP image.")
+            raise forms.ValidationError(gettext("Not a PNG, JPEG, GIF or WebP image."))
         return ContentFile(small.data, name=f"{uuid.uuid4().hex}{small.extension}")
 
 

@@ -16,6 +16,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from knowledge import services
 from knowledge.content_version import knowledge_version_bump
@@ -66,7 +68,17 @@ def _fact_check_label(variant: AnswerVariant) -> str:
     if not variant.pk or not variant.faq_id:
         return ""
     check = _variant_check(variant)
-    return "ok" if check.ok else "flagged: " + check.summary()
+    return gettext("ok") if check.ok else gettext("flagged: ") + check.summary()
+
+
+def _status_message(count: int, status: str) -> str:
+    """The bulk status change's confirmation, e.g. "3 variant(s) rejected."."""
+    messages_by_status = {
+        AnswerVariant.Status.APPROVED: gettext("%(count)s variant(s) approved."),
+        AnswerVariant.Status.REJECTED: gettext("%(count)s variant(s) rejected."),
+    }
+    fallback = gettext("%(count)s variant(s) %(status)s.")
+    return messages_by_status.get(status, fallback) % {"count": count, "status": status}
 
 
 def approve_after_review(
@@ -82,11 +94,15 @@ def approve_after_review(
     if request.POST.get("confirm_approval") != "yes":
         context = {
             **model_admin.admin_site.each_context(request),
-            "title": "Approve answer variants",
+            "title": gettext("Approve answer variants"),
             "opts": model_admin.model._meta,
             "rows": checked,
-            "submit_label": f"Approve {approvable} variant(s)"
-            + (f", leave {flagged_count} flagged" if flagged_count else ""),
+            "submit_label": gettext("Approve %(count)s variant(s)") % {"count": approvable}
+            + (
+                gettext(", leave %(count)s flagged") % {"count": flagged_count}
+                if flagged_count
+                else ""
+            ),
             "selected_ids": [str(pk) for pk in selected.values_list("pk", flat=True)],
             "action": request.POST.get("action", ""),
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
@@ -98,13 +114,16 @@ def approve_after_review(
     )
     for variant in clean:  # bulk actions leave no admin history by themselves
         model_admin.log_change(request, variant, "Approved (bulk, after review).")
-    model_admin.message_user(request, f"{count} variant(s) approved.")
+    model_admin.message_user(request, gettext("%(count)s variant(s) approved.") % {"count": count})
     flagged = [variant for variant, check in checked if not check.ok]
     if flagged:
         model_admin.message_user(
             request,
-            f"{len(flagged)} flagged variant(s) left as they were: open each one, read it and "
-            "approve it there if it is right.",
+            gettext(
+                "%(count)s flagged variant(s) left as they were: open each one, read it and "
+                "approve it there if it is right."
+            )
+            % {"count": len(flagged)},
             level=messages.WARNING,
         )
     return None
@@ -125,7 +144,7 @@ class ParaphraseInline(_FittingText, admin.TabularInline):
     fields = ("text", "origin", "approved", "has_embedding")
     readonly_fields = ("has_embedding",)
 
-    @admin.display(boolean=True, description="embedded")
+    @admin.display(boolean=True, description=_("embedded"))
     def has_embedding(self, obj: Paraphrase) -> bool:
         return bool(obj.embedding)
 
@@ -136,7 +155,7 @@ class AnswerVariantInline(_FittingText, admin.TabularInline):
     fields = ("text", "status", "fact_check", "origin", "created_by", "served_count")
     readonly_fields = ("fact_check", "served_count")
 
-    @admin.display(description="fact check")
+    @admin.display(description=_("fact check"))
     def fact_check(self, obj: AnswerVariant) -> str:
         return _fact_check_label(obj)
 
@@ -146,11 +165,12 @@ class FAQForm(forms.ModelForm):
     languages the site speaks; both were raw text boxes (a JSON list, a free locale code)."""
 
     tags = forms.CharField(
+        label=_("Tags"),
         required=False,
-        help_text="Separated by commas, e.g. shipping, returns.",
+        help_text=_("Separated by commas, e.g. shipping, returns."),
         widget=forms.TextInput(attrs={"size": 60}),
     )
-    locale = forms.ChoiceField(choices=settings.LANGUAGES)
+    locale = forms.ChoiceField(label=_("Locale"), choices=settings.LANGUAGES)
 
     class Meta:
         model = FAQ
@@ -172,7 +192,9 @@ class FAQForm(forms.ModelForm):
         for tag in self.cleaned_data["tags"].split(","):
             tag = tag.strip()
             if len(tag) > 50:
-                raise forms.ValidationError(f"A tag is at most 50 characters: {tag[:50]}…")
+                raise forms.ValidationError(
+                    gettext("A tag is at most 50 characters: %(tag)s…") % {"tag": tag[:50]}
+                )
             if tag and tag not in seen:
                 seen.append(tag)
         return seen
@@ -183,15 +205,19 @@ class FAQForm(forms.ModelForm):
         if document is not None and data.get("locale") and document.locale != data["locale"]:
             self.add_error(
                 "source_document",
-                f"This document is in {document.locale}; the FAQ is in {data['locale']}.",
+                gettext("This document is in %(document)s; the FAQ is in %(faq)s.")
+                % {"document": document.locale, "faq": data["locale"]},
             )
         return data
 
 
 class ImportForm(forms.Form):
     file = forms.FileField(
-        help_text="A JSON file in the format of docs/faq-format.md, or a CSV file (.csv) with "
-        "the columns question, answer, locale, tags, active, paraphrases, variants."
+        label=_("File"),
+        help_text=_(
+            "A JSON file in the format of docs/faq-format.md, or a CSV file (.csv) with "
+            "the columns question, answer, locale, tags, active, paraphrases, variants."
+        ),
     )
 
 
@@ -236,24 +262,32 @@ class FAQAdmin(ContentAdmin):
     class Media:
         css = {"all": ("knowledge/faq-admin.css",)}
 
-    @admin.display(description="approved variants")
+    @admin.display(description=_("approved variants"))
     def approved_variants(self, obj: FAQ) -> int:
         return obj.variants.filter(status=AnswerVariant.Status.APPROVED).count()
 
-    @admin.display(description="drafts")
+    @admin.display(description=_("drafts"))
     def draft_variants(self, obj: FAQ) -> int:
         return obj.variants.filter(status=AnswerVariant.Status.DRAFT).count()
 
-    @admin.display(description="generation")
+    @admin.display(description=_("generation"))
     def last_generation(self, obj: FAQ) -> str:
         job = obj.generation_jobs.first()
         if job is None:
             return "—"
         if job.status == GenerationJob.Status.DONE:
-            return f"done: {job.answers_created} answers, {job.paraphrases_created} paraphrases"
-        return job.status
+            return gettext("done: %(answers)s answers, %(paraphrases)s paraphrases") % {
+                "answers": job.answers_created,
+                "paraphrases": job.paraphrases_created,
+            }
+        shown = {
+            GenerationJob.Status.QUEUED: gettext("queued"),
+            GenerationJob.Status.RUNNING: gettext("running"),
+            GenerationJob.Status.FAILED: gettext("failed"),
+        }
+        return shown.get(job.status, job.status)
 
-    @admin.action(description="Generate answer variants and paraphrases (drafts)")
+    @admin.action(description=_("Generate answer variants and paraphrases (drafts)"))
     def generate_variants(self, request: HttpRequest, queryset) -> None:
         jobs = jobs_create(
             faq_ids=list(queryset.values_list("pk", flat=True)),
@@ -263,8 +297,11 @@ class FAQAdmin(ContentAdmin):
         )
         self.message_user(
             request,
-            f"Generating variants for {len(jobs)} FAQ(s); progress in the generation column "
-            "and under Generation jobs.",
+            gettext(
+                "Generating variants for %(count)s FAQ(s); progress in the generation column "
+                "and under Generation jobs."
+            )
+            % {"count": len(jobs)},
         )
 
     def save_model(self, request: HttpRequest, obj: FAQ, form, change: bool) -> None:
@@ -286,10 +323,10 @@ class FAQAdmin(ContentAdmin):
             faq__in=queryset, status=AnswerVariant.Status.DRAFT
         ).values_list("pk", flat=True)
         count = services.variants_set_status(variant_ids=list(ids), status=status)
-        self.message_user(request, f"{count} variant(s) {status}.")
+        self.message_user(request, _status_message(count, status))
 
     @admin.action(
-        description="Approve draft answer variants of the selected FAQs (after review)",
+        description=_("Approve draft answer variants of the selected FAQs (after review)"),
         permissions=["change"],
     )
     def approve_draft_variants(self, request: HttpRequest, queryset) -> HttpResponse | None:
@@ -297,12 +334,12 @@ class FAQAdmin(ContentAdmin):
         return approve_after_review(self, request, queryset, drafts)
 
     @admin.action(
-        description="Reject draft answer variants of the selected FAQs", permissions=["change"]
+        description=_("Reject draft answer variants of the selected FAQs"), permissions=["change"]
     )
     def reject_draft_variants(self, request: HttpRequest, queryset) -> None:
         self._set_draft_variants(request, queryset, AnswerVariant.Status.REJECTED)
 
-    @admin.action(description="Export the selected FAQs as JSON")
+    @admin.action(description=_("Export the selected FAQs as JSON"))
     def export_selected(self, request: HttpRequest, queryset) -> HttpResponse:
         response = HttpResponse(
             json.dumps(export_faqs(queryset), ensure_ascii=False, indent=2),
@@ -335,13 +372,15 @@ class FAQAdmin(ContentAdmin):
                     messages.error(request, error)
             else:
                 messages.success(
-                    request, f"Imported: {result.created} new, {result.updated} updated."
+                    request,
+                    gettext("Imported: %(created)s new, %(updated)s updated.")
+                    % {"created": result.created, "updated": result.updated},
                 )
                 return redirect("admin:knowledge_faq_changelist")
         context = {
             **self.admin_site.each_context(request),
             "form": form,
-            "title": "Import FAQs",
+            "title": gettext("Import FAQs"),
             "opts": self.model._meta,
         }
         return render(request, "admin/knowledge/faq/import.html", context)
@@ -356,24 +395,24 @@ class AnswerVariantAdmin(ContentAdmin):
     readonly_fields = ("canonical_answer", "fact_check")
     actions = ["approve", "reject"]
 
-    @admin.display(description="canonical answer")
+    @admin.display(description=_("canonical answer"))
     def canonical_answer(self, obj: AnswerVariant) -> str:
         return obj.faq.answer if obj.faq_id else ""
 
-    @admin.display(description="fact check")
+    @admin.display(description=_("fact check"))
     def fact_check(self, obj: AnswerVariant) -> str:
         return _fact_check_label(obj)
 
     def _set_status(self, request: HttpRequest, queryset, status: str) -> None:
         ids = list(queryset.values_list("pk", flat=True))
         count = services.variants_set_status(variant_ids=ids, status=status)
-        self.message_user(request, f"{count} variant(s) {status}.")
+        self.message_user(request, _status_message(count, status))
 
-    @admin.action(description="Approve selected variants (after review)", permissions=["change"])
+    @admin.action(description=_("Approve selected variants (after review)"), permissions=["change"])
     def approve(self, request: HttpRequest, queryset) -> HttpResponse | None:
         return approve_after_review(self, request, queryset, queryset)
 
-    @admin.action(description="Reject selected variants", permissions=["change"])
+    @admin.action(description=_("Reject selected variants"), permissions=["change"])
     def reject(self, request: HttpRequest, queryset) -> None:
         self._set_status(request, queryset, AnswerVariant.Status.REJECTED)
 
@@ -426,7 +465,7 @@ class ChunkInline(admin.TabularInline):
     fields = ("position", "headings", "text", "token_count", "embedding_model")
     readonly_fields = fields
 
-    @admin.display(description="heading path")
+    @admin.display(description=_("heading path"))
     def headings(self, obj: Chunk) -> str:
         return " › ".join(obj.heading_path)
 
@@ -487,7 +526,7 @@ class DocumentAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).annotate(_chunks=Count("chunks"))
 
-    @admin.display(description="chunks", ordering="_chunks")
+    @admin.display(description=_("chunks"), ordering="_chunks")
     def chunk_count(self, obj: Document) -> int:
         return obj._chunks
 
@@ -505,12 +544,13 @@ class DocumentAdmin(admin.ModelAdmin):
         for document in queryset:
             services.document_delete(document=document)
 
-    @admin.display(description="questions answered from this")
+    @admin.display(description=_("questions answered from this"))
     def questions_answered(self, obj: Document) -> str:
         if not obj.pk:
             return "-"
         url = reverse("admin:knowledge_document_questions", args=[obj.pk])
-        return format_html('<a href="{}">{} question(s)</a>', url, obj.citations.count())
+        label = gettext("%(count)s question(s)") % {"count": obj.citations.count()}
+        return format_html('<a href="{}">{}</a>', url, label)
 
     def get_urls(self):
         return [
@@ -537,25 +577,29 @@ class DocumentAdmin(admin.ModelAdmin):
         )
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Questions answered from “{document.title}”",
+            "title": gettext("Questions answered from “%(title)s”") % {"title": document.title},
             "document": document,
             "page": page,
             "opts": self.model._meta,
         }
         return render(request, "admin/knowledge/document/questions.html", context)
 
-    @admin.action(description="Re-index the selected documents", permissions=["change"])
+    @admin.action(description=_("Re-index the selected documents"), permissions=["change"])
     def reindex(self, request: HttpRequest, queryset) -> None:
         count = services.documents_reindex(document_ids=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"Re-indexing {count} document(s).")
+        self.message_user(request, gettext("Re-indexing %(count)s document(s).") % {"count": count})
 
 
 class DocumentOptionsForm(forms.Form):
     locale = forms.ChoiceField(
-        choices=[("", "Guess from the text"), *settings.LANGUAGES], required=False
+        label=_("Locale"),
+        choices=[("", _("Guess from the text")), *settings.LANGUAGES],
+        required=False,
     )
-    visibility = forms.ChoiceField(choices=Visibility.choices, initial=Visibility.PUBLIC)
-    tags = forms.CharField(required=False, help_text="Comma-separated.")
+    visibility = forms.ChoiceField(
+        label=_("Visibility"), choices=Visibility.choices, initial=Visibility.PUBLIC
+    )
+    tags = forms.CharField(label=_("Tags"), required=False, help_text=_("Comma-separated."))
 
     def options(self) -> dict:
         data = self.cleaned_data
@@ -564,24 +608,30 @@ class DocumentOptionsForm(forms.Form):
 
 
 class DocumentUploadForm(DocumentOptionsForm):
-    file = forms.FileField(help_text="Markdown, HTML, plain text or PDF; or a zip of them.")
+    file = forms.FileField(
+        label=_("File"), help_text=_("Markdown, HTML, plain text or PDF; or a zip of them.")
+    )
     field_order = ["file"]
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
         if upload.size > settings.KNOWLEDGE_MAX_UPLOAD_BYTES:
             limit = settings.KNOWLEDGE_MAX_UPLOAD_BYTES // (1024 * 1024)
-            raise forms.ValidationError(f"The file is larger than {limit} MB.")
+            raise forms.ValidationError(
+                gettext("The file is larger than %(limit)s MB.") % {"limit": limit}
+            )
         return upload
 
 
 class CrawlForm(DocumentOptionsForm):
     start_url = forms.URLField(
-        assume_scheme="https", help_text="Pages on this host under this address are crawled."
+        label=_("Start URL"),
+        assume_scheme="https",
+        help_text=_("Pages on this host under this address are crawled."),
     )
-    max_pages = forms.IntegerField(min_value=1, max_value=10000)
-    max_depth = forms.IntegerField(min_value=0, max_value=50)
-    max_seconds = forms.FloatField(min_value=1, max_value=3600)
+    max_pages = forms.IntegerField(label=_("Max pages"), min_value=1, max_value=10000)
+    max_depth = forms.IntegerField(label=_("Max depth"), min_value=0, max_value=50)
+    max_seconds = forms.FloatField(label=_("Max seconds"), min_value=1, max_value=3600)
     field_order = ["start_url"]
 
     def options(self) -> dict:
@@ -628,7 +678,7 @@ class DocumentImportAdmin(admin.ModelAdmin):
     change_list_template = "admin/knowledge/documentimport/change_list.html"
     change_form_template = "admin/knowledge/documentimport/change_form.html"  # reloads if running
 
-    @admin.display(description="errors")
+    @admin.display(description=_("errors"))
     def error_list(self, obj: DocumentImport) -> str:
         if not obj.errors:
             return "—"
@@ -638,8 +688,10 @@ class DocumentImportAdmin(admin.ModelAdmin):
             ((e.get("name", ""), e.get("code", ""), e.get("message", "")) for e in obj.errors),
         )
         return format_html(
-            '<table class="import-errors"><tr><th>file or page</th><th>code</th>'
-            "<th>error</th></tr>{}</table>",
+            '<table class="import-errors"><tr><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>',
+            gettext("file or page"),
+            gettext("code"),
+            gettext("error"),
             rows,
         )
 
@@ -690,14 +742,14 @@ class DocumentImportAdmin(admin.ModelAdmin):
                 upload=upload.read(),
                 created_by=request.user,
             )
-            messages.success(request, f"Import of {upload.name} queued.")
+            messages.success(request, gettext("Import of %(name)s queued.") % {"name": upload.name})
             return redirect("admin:knowledge_documentimport_change", document_import.pk)
-        intro = (
+        intro = gettext(
             "Each file becomes a document; a file that cannot be read imports nothing and is "
             "listed with its error, the others are imported. Files imported before under the "
             "same name are updated, and only re-embedded when their content changed."
         )
-        return self._start_page(request, form, "Import documents", intro)
+        return self._start_page(request, form, gettext("Import documents"), intro)
 
     def crawl_view(self, request: HttpRequest) -> HttpResponse:
         """Crawl a site from a start URL within limits: queued, then redirected to its page."""
@@ -718,14 +770,14 @@ class DocumentImportAdmin(admin.ModelAdmin):
                 options=form.options(),
                 created_by=request.user,
             )
-            messages.success(request, "Crawl queued.")
+            messages.success(request, gettext("Crawl queued."))
             return redirect("admin:knowledge_documentimport_change", document_import.pk)
-        intro = (
+        intro = gettext(
             "Follows the site's sitemap.xml, or the links under the start URL, on the same host "
             "only and as robots.txt allows. Pages crawled before are fetched again only when "
             "they changed; a page that is gone is reported, its document kept until you delete it."
         )
-        return self._start_page(request, form, "Crawl a site", intro)
+        return self._start_page(request, form, gettext("Crawl a site"), intro)
 
 
 @admin.register(Paraphrase)
@@ -750,13 +802,18 @@ class ParaphraseAdmin(ContentAdmin):
         )
         for paraphrase in rows:  # bulk actions leave no admin history by themselves
             self.log_change(request, paraphrase, "Approved." if approved else "Held.")
-        self.message_user(request, f"{count} paraphrase(s) {'approved' if approved else 'held'}.")
+        message = (
+            gettext("%(count)s paraphrase(s) approved.")
+            if approved
+            else gettext("%(count)s paraphrase(s) held.")
+        )
+        self.message_user(request, message % {"count": count})
 
-    @admin.action(description="Approve selected paraphrases", permissions=["change"])
+    @admin.action(description=_("Approve selected paraphrases"), permissions=["change"])
     def approve(self, request: HttpRequest, queryset) -> None:
         self._set_approved(request, queryset, True)
 
-    @admin.action(description="Stop matching selected paraphrases", permissions=["change"])
+    @admin.action(description=_("Stop matching selected paraphrases"), permissions=["change"])
     def unapprove(self, request: HttpRequest, queryset) -> None:
         self._set_approved(request, queryset, False)
 
@@ -775,14 +832,19 @@ class NegativeExampleAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Confirm: the question is not this FAQ", permissions=["change"])
+    @admin.action(description=_("Confirm: the question is not this FAQ"), permissions=["change"])
     def confirm(self, request: HttpRequest, queryset) -> None:
         ids = list(queryset.values_list("pk", flat=True))
         count = negatives_confirm(negative_ids=ids)
-        self.message_user(request, f"{count} negative example(s) confirmed and embedded.")
+        self.message_user(
+            request,
+            gettext("%(count)s negative example(s) confirmed and embedded.") % {"count": count},
+        )
 
-    @admin.action(description="Dismiss: the answer was right", permissions=["change"])
+    @admin.action(description=_("Dismiss: the answer was right"), permissions=["change"])
     def dismiss(self, request: HttpRequest, queryset) -> None:
         ids = list(queryset.values_list("pk", flat=True))
         count = negatives_dismiss(negative_ids=ids)
-        self.message_user(request, f"{count} negative example(s) dismissed.")
+        self.message_user(
+            request, gettext("%(count)s negative example(s) dismissed.") % {"count": count}
+        )

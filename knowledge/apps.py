@@ -1,12 +1,13 @@
 from django.apps import AppConfig
 from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class KnowledgeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "knowledge"
-    verbose_name = "Knowledge base"
+    verbose_name = _("Knowledge base")
 
     def ready(self) -> None:
         import knowledge.tasks  # noqa: F401 - registered with Celery before a service enqueues

@@ -8,6 +8,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext
 
 from knowledge.documents.types import BlockKind
 from knowledge.models import FAQ, Document, Visibility
@@ -24,7 +25,7 @@ def matching_quality(request: HttpRequest) -> HttpResponse:
     reports = [(names.get(locale, locale), locale_quality(locale=locale)) for locale in locales]
     context = {
         **admin.site.each_context(request),
-        "title": "FAQ matching quality",
+        "title": gettext("FAQ matching quality"),
         "reports": reports,
         "max_phrasings": MAX_PHRASINGS,
     }

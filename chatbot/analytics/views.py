@@ -11,6 +11,8 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from chatbot.analytics import figures
 from chatbot.handoff.services import Reason
@@ -32,17 +34,17 @@ COLORS = {
     "bar": "#4f46e5",
 }
 REASONS = {
-    Reason.VISITOR_REQUEST: "Visitor pressed “talk to a person”",
-    Reason.VISITOR_WORDS: "Visitor asked for a person in words",
-    Reason.BOT_UNSURE: "Bot fell back repeatedly",
-    Reason.NEGATIVE_FEEDBACK: "Thumbs-down on an answer",
-    Reason.MODELS_DOWN: "Every model down",
+    Reason.VISITOR_REQUEST: _("Visitor pressed “talk to a person”"),
+    Reason.VISITOR_WORDS: _("Visitor asked for a person in words"),
+    Reason.BOT_UNSURE: _("Bot fell back repeatedly"),
+    Reason.NEGATIVE_FEEDBACK: _("Thumbs-down on an answer"),
+    Reason.MODELS_DOWN: _("Every model down"),
 }
 
 
 class RangeForm(forms.Form):
-    start = forms.DateField(required=False)
-    end = forms.DateField(required=False)
+    start = forms.DateField(label=_("From"), required=False)
+    end = forms.DateField(label=_("to"), required=False)
 
     def clean(self) -> dict:
         data = super().clean()
@@ -51,9 +53,11 @@ class RangeForm(forms.Form):
         end = data.get("end") or timezone.localdate()
         start = data.get("start") or end - dt.timedelta(days=DEFAULT_DAYS - 1)
         if start > end:
-            raise forms.ValidationError("The start date must not be after the end date.")
+            raise forms.ValidationError(gettext("The start date must not be after the end date."))
         if (end - start).days >= MAX_DAYS:
-            raise forms.ValidationError(f"Choose a range of at most {MAX_DAYS} days.")
+            raise forms.ValidationError(
+                gettext("Choose a range of at most %(days)s days.") % {"days": MAX_DAYS}
+            )
         return {**data, "start": start, "end": end}
 
 
@@ -166,7 +170,7 @@ def _charts(board: figures.Dashboard) -> dict[str, Chart]:
         ),
         "ttft": bar_chart(latency_rows),
         "handoffs": bar_chart(
-            [(REASONS.get(r, r), n, str(n)) for r, n in board.handoffs.by_reason],
+            [(str(REASONS.get(r, r)), n, str(n)) for r, n in board.handoffs.by_reason],
             COLORS["agent"],
         ),
         "csat": bar_chart([(f"{r} ★", n, str(n)) for r, n in board.csat.distribution]),
@@ -174,11 +178,11 @@ def _charts(board: figures.Dashboard) -> dict[str, Chart]:
             [
                 (name, getattr(res, key), f"{getattr(res, key)} ({res.share(key):.0%})")
                 for key, name in (
-                    ("confirmed", "Confirmed"),
-                    ("assumed", "Assumed"),
-                    ("recontact", "Re-contact"),
-                    ("handed_off", "Handed off"),
-                    ("unresolved", "Unresolved"),
+                    ("confirmed", gettext("Confirmed")),
+                    ("assumed", gettext("Assumed")),
+                    ("recontact", gettext("Re-contact")),
+                    ("handed_off", gettext("Handed off")),
+                    ("unresolved", gettext("Unresolved")),
                 )
             ],
             COLORS["faq"],
@@ -203,7 +207,7 @@ def analytics_dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         "real_data": real,
         **admin.site.each_context(request),
-        "title": "Analytics",
+        "title": gettext("Analytics"),
         "form": form,
         "board": board,
         "charts": _charts(board),

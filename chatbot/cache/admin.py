@@ -6,6 +6,8 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from chatbot.cache import services
 from chatbot.cache.models import CachedAnswer
@@ -48,18 +50,18 @@ class CachedAnswerAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.display(description="question")
+    @admin.display(description=_("question"))
     def short_question(self, obj: CachedAnswer) -> str:
         return obj.question[:80]
 
-    @admin.display(description="FAQ")
+    @admin.display(description=_("FAQ"))
     def promote_link(self, obj: CachedAnswer) -> str:
         url = reverse("admin:answer_cache_cachedanswer_promote", args=[obj.pk])
         # Posts the changelist's own form (it carries the CSRF token): one click, no GET write.
         return format_html(
-            '<button type="submit" class="button" formaction="{}" formmethod="post">'
-            "Promote to FAQ</button>",
+            '<button type="submit" class="button" formaction="{}" formmethod="post">{}</button>',
             url,
+            gettext("Promote to FAQ"),
         )
 
     def get_urls(self):  # type: ignore[no-untyped-def]
@@ -75,7 +77,11 @@ class CachedAnswerAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:answer_cache_cachedanswer_changelist"))
         entry = get_object_or_404(CachedAnswer, pk=entry_id)
         faq = services.entry_promote(entry=entry, created_by=request.user.get_username())
-        self.message_user(request, f"Promoted to FAQ “{faq.question}”.", messages.SUCCESS)
+        self.message_user(
+            request,
+            gettext("Promoted to FAQ “%(question)s”.") % {"question": faq.question},
+            messages.SUCCESS,
+        )
         return HttpResponseRedirect(reverse("admin:knowledge_faq_change", args=[faq.pk]))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[CachedAnswer]) -> None:
@@ -84,12 +90,14 @@ class CachedAnswerAdmin(admin.ModelAdmin):
     def delete_model(self, request: HttpRequest, obj: CachedAnswer) -> None:
         services.entries_purge(entry_ids=[obj.pk])
 
-    @admin.action(description="Purge selected entries from the cache")
+    @admin.action(description=_("Purge selected entries from the cache"))
     def purge_selected(self, request: HttpRequest, queryset: QuerySet[CachedAnswer]) -> None:
         removed = services.entries_purge(entry_ids=list(queryset.values_list("id", flat=True)))
-        self.message_user(request, f"Purged {removed} entries.", messages.SUCCESS)
+        self.message_user(
+            request, gettext("Purged %(count)s entries.") % {"count": removed}, messages.SUCCESS
+        )
 
-    @admin.action(description="Promote selected entries to FAQs")
+    @admin.action(description=_("Promote selected entries to FAQs"))
     def promote_selected(self, request: HttpRequest, queryset: QuerySet[CachedAnswer]) -> None:
         promoted = 0
         for entry_id in list(queryset.values_list("id", flat=True)):
@@ -97,4 +105,8 @@ class CachedAnswerAdmin(admin.ModelAdmin):
             if entry is not None:  # an earlier promotion may have taken it as a paraphrase
                 services.entry_promote(entry=entry, created_by=request.user.get_username())
                 promoted += 1
-        self.message_user(request, f"Promoted {promoted} entries to FAQs.", messages.SUCCESS)
+        self.message_user(
+            request,
+            gettext("Promoted %(count)s entries to FAQs.") % {"count": promoted},
+            messages.SUCCESS,
+        )

@@ -1,8 +1,9 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class HandoffConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "chatbot.handoff"
     label = "handoff"
-    verbose_name = "Handoff to agents"
+    verbose_name = _("Handoff to agents")

@@ -16,12 +16,18 @@ from chatbot.models import Conversation, Message
 class AgentNote(models.Model):
     """A private note on a conversation: agents see it, the visitor never does."""
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
-    text = models.TextField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="notes", verbose_name=_("conversation")
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, verbose_name=_("author")
+    )
+    text = models.TextField(verbose_name=_("text"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("agent note")
+        verbose_name_plural = _("agent notes")
         db_table = "chatbot_agentnote"
         ordering = ["id"]
 
@@ -33,25 +39,42 @@ class LeftMessage(models.Model):
     """What a visitor left for the team when no agent was online."""
 
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="left_messages"
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="left_messages",
+        verbose_name=_("conversation"),
     )
-    email = models.EmailField()
-    text = models.TextField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    email = models.EmailField(verbose_name=_("email"))
+    text = models.TextField(verbose_name=_("text"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     # The acknowledgement email went out (chatbot.handoff.mail).
-    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True, verbose_name=_("acknowledged at"))
     # An agent answered it from the console's inbox: their reply is an agent message of the
     # conversation, and was emailed to the visitor at reply_emailed_at.
-    answered_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("answered at"))
     answered_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("answered by"),
     )
     reply = models.OneToOneField(
-        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="left_message"
+        Message,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="left_message",
+        verbose_name=_("reply"),
     )
-    reply_emailed_at = models.DateTimeField(null=True, blank=True)
+    reply_emailed_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("reply emailed at")
+    )
 
     class Meta:
+        verbose_name = _("left message")
+        verbose_name_plural = _("left messages")
         db_table = "chatbot_leftmessage"
         ordering = ["id"]
         indexes = [models.Index(fields=["answered_at", "id"], name="left_message_inbox_idx")]
@@ -64,13 +87,18 @@ class TranscriptEmail(models.Model):
     """A visitor asked for the conversation's transcript by email (chatbot.handoff.mail)."""
 
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="transcript_emails"
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="transcript_emails",
+        verbose_name=_("conversation"),
     )
-    email = models.EmailField()
-    created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    email = models.EmailField(verbose_name=_("email"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent at"))
 
     class Meta:
+        verbose_name = _("transcript email")
+        verbose_name_plural = _("transcript emails")
         db_table = "chatbot_transcriptemail"
         ordering = ["id"]
 
@@ -91,14 +119,15 @@ class OpeningHours(models.Model):
         SATURDAY = 5, _("Saturday")
         SUNDAY = 6, _("Sunday")
 
-    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
-    opens = models.TimeField()
-    closes = models.TimeField()
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices, verbose_name=_("weekday"))
+    opens = models.TimeField(verbose_name=_("opens"))
+    closes = models.TimeField(verbose_name=_("closes"))
 
     class Meta:
+        verbose_name = _("opening hours")
         db_table = "chatbot_openinghours"
         ordering = ["weekday", "opens"]
-        verbose_name_plural = "opening hours"
+        verbose_name_plural = _("opening hours")
         constraints = [
             models.CheckConstraint(condition=Q(closes__gt=F("opens")), name="opening_hours_order")
         ]
@@ -110,10 +139,14 @@ class OpeningHours(models.Model):
 class AwayMessage(models.Model):
     """What visitors asking for a person read outside opening hours, per locale."""
 
-    locale = models.CharField(max_length=16, choices=settings.LANGUAGES, unique=True)
-    text = models.TextField(max_length=1000)
+    locale = models.CharField(
+        max_length=16, choices=settings.LANGUAGES, unique=True, verbose_name=_("locale")
+    )
+    text = models.TextField(max_length=1000, verbose_name=_("text"))
 
     class Meta:
+        verbose_name = _("away message")
+        verbose_name_plural = _("away messages")
         db_table = "chatbot_awaymessage"
 
     def __str__(self) -> str:
@@ -124,16 +157,23 @@ class AgentPresence(models.Model):
     """An agent's availability. Online means status online and a console heartbeat recently."""
 
     class Status(models.TextChoices):
-        ONLINE = "online", "Online"
-        AWAY = "away", "Away"
+        ONLINE = "online", _("Online")
+        AWAY = "away", _("Away")
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_presence"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="agent_presence",
+        verbose_name=_("user"),
     )
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ONLINE)
-    last_seen_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=8, choices=Status.choices, default=Status.ONLINE, verbose_name=_("status")
+    )
+    last_seen_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last seen at"))
 
     class Meta:
+        verbose_name = _("agent presence")
+        verbose_name_plural = _("agent presences")
         db_table = "chatbot_agentpresence"
 
     def __str__(self) -> str:
@@ -144,11 +184,15 @@ class Team(models.Model):
     """An inbox of agents (billing, returns): a conversation given to a team waits in the queue
     for its members, and auto-assignment picks among them (docs/console.md, "Assignment")."""
 
-    name = models.CharField(max_length=80, unique=True)
-    members = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="teams", blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    name = models.CharField(max_length=80, unique=True, verbose_name=_("name"))
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="teams", blank=True, verbose_name=_("members")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
         db_table = "chatbot_team"
         ordering = ["name"]
 
@@ -161,24 +205,34 @@ class AgentProfile(models.Model):
     how their console tells them of new work. The console creates it on first use."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_profile"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="agent_profile",
+        verbose_name=_("user"),
     )
     # None: HANDOFF_AGENT_CAPACITY.
     capacity = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
-        help_text="Most open conversations auto-assigned at once; empty: the site's default.",
+        help_text=_("Most open conversations auto-assigned at once; empty: the site's default."),
+        verbose_name=_("capacity"),
     )
     # Round robin: the online agent with room who was auto-assigned least recently goes next.
-    last_assigned_at = models.DateTimeField(null=True, blank=True)
+    last_assigned_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("last assigned at")
+    )
     # Shown to visitors beside the agent's messages (initials without one); stored re-encoded
     # as a small PNG or JPEG by the admin's form, never as uploaded.
-    avatar = models.ImageField(upload_to="avatars/", blank=True)
-    notify_sound = models.BooleanField(default=True)
-    notify_desktop = models.BooleanField(default=False)  # needs the browser's permission too
-    notify_title = models.BooleanField(default=True)
+    avatar = models.ImageField(upload_to="avatars/", blank=True, verbose_name=_("avatar"))
+    notify_sound = models.BooleanField(default=True, verbose_name=_("notify sound"))
+    notify_desktop = models.BooleanField(
+        default=False, verbose_name=_("notify desktop")
+    )  # needs the browser's permission too
+    notify_title = models.BooleanField(default=True, verbose_name=_("notify title"))
 
     class Meta:
+        verbose_name = _("agent profile")
+        verbose_name_plural = _("agent profiles")
         db_table = "chatbot_agentprofile"
 
     def __str__(self) -> str:
@@ -190,28 +244,47 @@ class AssignmentEvent(models.Model):
     visitor). actor None is the system (auto-assignment, the claim timeout)."""
 
     class Kind(models.TextChoices):
-        AGENT = "agent", "To an agent"
-        TEAM = "team", "To a team"
-        AUTO = "auto", "Auto-assigned"
-        EXPIRED = "expired", "Claim timed out"
+        AGENT = "agent", _("To an agent")
+        TEAM = "team", _("To a team")
+        AUTO = "auto", _("Auto-assigned")
+        EXPIRED = "expired", _("Claim timed out")
 
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="assignment_events"
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="assignment_events",
+        verbose_name=_("conversation"),
     )
-    kind = models.CharField(max_length=8, choices=Kind.choices)
+    kind = models.CharField(max_length=8, choices=Kind.choices, verbose_name=_("kind"))
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("actor"),
     )
     from_agent = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("from agent"),
     )
     to_agent = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("to agent"),
     )
-    to_team = models.ForeignKey(Team, null=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    to_team = models.ForeignKey(
+        Team, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("to team")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("assignment event")
+        verbose_name_plural = _("assignment events")
         db_table = "chatbot_assignmentevent"
         ordering = ["id"]
 

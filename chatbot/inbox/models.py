@@ -4,6 +4,7 @@ replies, and (on PostgreSQL) the transcripts' full-text index. docs/console.md, 
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from chatbot.handoff.models import Team
 from chatbot.models import Conversation, Message
@@ -12,15 +13,20 @@ from chatbot.models import Conversation, Message
 class Label(models.Model):
     """A label admins create (Django admin) and agents put on conversations."""
 
-    name = models.CharField(max_length=50, unique=True)
+    name = models.CharField(max_length=50, unique=True, verbose_name=_("name"))
     color = models.CharField(
         max_length=7,
         default="#64748b",
-        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour as #rrggbb.")],
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", _("A colour as #rrggbb."))],
+        verbose_name=_("color"),
     )
-    description = models.CharField(max_length=200, blank=True, default="")
+    description = models.CharField(
+        max_length=200, blank=True, default="", verbose_name=_("description")
+    )
 
     class Meta:
+        verbose_name = _("label")
+        verbose_name_plural = _("labels")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -29,15 +35,27 @@ class Label(models.Model):
 
 class ConversationLabel(models.Model):
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="inbox_labels"
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="inbox_labels",
+        verbose_name=_("conversation"),
     )
-    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="conversations")
+    label = models.ForeignKey(
+        Label, on_delete=models.CASCADE, related_name="conversations", verbose_name=_("label")
+    )
     added_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("added by"),
     )
-    added_at = models.DateTimeField(auto_now_add=True)
+    added_at = models.DateTimeField(auto_now_add=True, verbose_name=_("added at"))
 
     class Meta:
+        verbose_name = _("conversation label")
+        verbose_name_plural = _("conversation labels")
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
@@ -53,13 +71,18 @@ class SavedView(models.Model):
     """An agent's named set of inbox filters (inbox.search.Filters as a dict); theirs only."""
 
     agent = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="inbox_views"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="inbox_views",
+        verbose_name=_("agent"),
     )
-    name = models.CharField(max_length=60)
-    filters = models.JSONField(default=dict)
-    created_at = models.DateTimeField(auto_now_add=True)
+    name = models.CharField(max_length=60, verbose_name=_("name"))
+    filters = models.JSONField(default=dict, verbose_name=_("filters"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("saved view")
+        verbose_name_plural = _("saved views")
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["agent", "name"], name="unique_view_name_per_agent")
@@ -76,31 +99,50 @@ class CannedReply(models.Model):
     shortcut = models.CharField(
         max_length=40,
         validators=[
-            RegexValidator(r"^[\w-]+$", "Letters, digits, - and _ only (typed after a /).")
+            RegexValidator(r"^[\w-]+$", _("Letters, digits, - and _ only (typed after a /)."))
         ],
+        verbose_name=_("shortcut"),
     )
     # The conversations' language it is for; empty: any. A shortcut may have one reply per
     # language, and the console offers the one in the conversation's language first.
-    locale = models.CharField(max_length=16, blank=True, default="", choices=settings.LANGUAGES)
+    locale = models.CharField(
+        max_length=16, blank=True, default="", choices=settings.LANGUAGES, verbose_name=_("locale")
+    )
     # The team whose members see it; empty: every agent. A team's `/refund` may say something
     # else than everyone's (billing's refunds are not returns'): the console offers the team's
     # reply first (docs/console.md, "Canned replies").
     team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.CASCADE, related_name="canned_replies"
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="canned_replies",
+        verbose_name=_("team"),
     )
-    title = models.CharField(max_length=100)
-    text = models.TextField()
+    title = models.CharField(max_length=100, verbose_name=_("title"))
+    text = models.TextField(verbose_name=_("text"))
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("updated by"),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("canned reply")
         ordering = ["shortcut", "locale"]
-        verbose_name_plural = "canned replies"
+        verbose_name_plural = _("canned replies")
         constraints = [
             models.UniqueConstraint(
                 fields=["shortcut", "locale"],
@@ -148,26 +190,43 @@ class VisitorContext(models.Model):
     links the conversations of one browser. chatbot.inbox.visitor; docs/console.md."""
 
     conversation = models.OneToOneField(
-        Conversation, on_delete=models.CASCADE, related_name="visitor_context"
+        Conversation,
+        on_delete=models.CASCADE,
+        related_name="visitor_context",
+        verbose_name=_("conversation"),
     )
     # The widget's random id kept in the browser's localStorage (across "new conversation").
-    visitor_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
-    page_url = models.CharField(max_length=1000, blank=True, default="")
-    referrer = models.CharField(max_length=1000, blank=True, default="")
-    user_agent = models.CharField(max_length=500, blank=True, default="")
-    browser = models.CharField(max_length=60, blank=True, default="")
-    os = models.CharField(max_length=30, blank=True, default="")
-    device = models.CharField(max_length=10, blank=True, default="")
-    time_zone = models.CharField(max_length=64, blank=True, default="")
+    visitor_id = models.CharField(
+        max_length=64, blank=True, default="", db_index=True, verbose_name=_("visitor id")
+    )
+    page_url = models.CharField(max_length=1000, blank=True, default="", verbose_name=_("page url"))
+    referrer = models.CharField(max_length=1000, blank=True, default="", verbose_name=_("referrer"))
+    user_agent = models.CharField(
+        max_length=500, blank=True, default="", verbose_name=_("user agent")
+    )
+    browser = models.CharField(max_length=60, blank=True, default="", verbose_name=_("browser"))
+    os = models.CharField(max_length=30, blank=True, default="", verbose_name=_("os"))
+    device = models.CharField(max_length=10, blank=True, default="", verbose_name=_("device"))
+    time_zone = models.CharField(max_length=64, blank=True, default="", verbose_name=_("time zone"))
     # A JSON object of strings, as text: shown with textContent only, never as HTML.
-    attributes = models.TextField(blank=True, default="{}")
+    attributes = models.TextField(blank=True, default="{}", verbose_name=_("attributes"))
     # The embedding site's user, only when its signature matched (chatbot.security.identity):
     # their conversations open on any device. The name and email only when the signature covered
     # them.
-    verified_user_id = models.CharField(max_length=128, blank=True, default="", db_index=True)
-    verified_name = models.CharField(max_length=100, blank=True, default="")
-    verified_email = models.CharField(max_length=254, blank=True, default="")
-    updated_at = models.DateTimeField(auto_now=True)
+    verified_user_id = models.CharField(
+        max_length=128, blank=True, default="", db_index=True, verbose_name=_("verified user id")
+    )
+    verified_name = models.CharField(
+        max_length=100, blank=True, default="", verbose_name=_("verified name")
+    )
+    verified_email = models.CharField(
+        max_length=254, blank=True, default="", verbose_name=_("verified email")
+    )
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    class Meta:
+        verbose_name = _("visitor context")
+        verbose_name_plural = _("visitor contexts")
 
     def __str__(self) -> str:
         return f"{self.conversation_id}: {self.visitor_id or '-'}"

@@ -9,18 +9,22 @@ from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.template import engines
+from django.utils.translation import gettext
 
 from chatbot.llm import spend
 from chatbot.llm.breaker import breaker_states
 from chatbot.llm.costs import cost_report
 
 _PAGE = engines["django"].from_string(
-    """{% extends "admin/base_site.html" %}
+    """{% extends "admin/base_site.html" %}{% load i18n %}
 {% block content %}
-<h2>Circuit breakers</h2>
+<h2>{% translate "Circuit breakers" %}</h2>
 <table>
-<tr><th>breaker</th><th>state</th><th>failure rate</th><th>calls in window</th>
-<th>throttled</th><th>next probe</th><th>opened</th><th>closed</th></tr>
+<tr><th>{% translate "breaker" %}</th><th>{% translate "state" %}</th>
+<th>{% translate "failure rate" %}</th><th>{% translate "calls in window" %}</th>
+<th>{% translate "throttled" %}</th><th>{% translate "next probe" %}</th>
+<th>{% translate "opened" context "breaker transitions" %}</th>
+<th>{% translate "closed" context "breaker transitions" %}</th></tr>
 {% for b in breakers %}
 <tr><td>{{ b.name }}</td><td><strong>{{ b.state }}</strong></td>
 <td>{% widthratio b.failure_rate 1 100 %}%</td><td>{{ b.calls }}</td>
@@ -28,18 +32,26 @@ _PAGE = engines["django"].from_string(
 <td>{{ b.next_probe|default:"-" }}</td><td>{{ b.opens }}</td><td>{{ b.closes }}</td></tr>
 {% endfor %}
 </table>
-<h2>Spend</h2>
-<p>Today: ${{ spent|floatformat:4 }}{% if budget %} of ${{ budget|floatformat:2 }} daily budget
-{% if spent >= budget %}<strong>(spent: routing to cheaper tiers)</strong>{% endif %}
-{% else %} (no daily budget){% endif %}</p>
-<h3>Per day (last 7 days)</h3>
-<table><tr><th>day</th><th>cost (USD)</th><th>bot answers</th></tr>
+<h2>{% translate "Spend" %}</h2>
+<p>{% blocktranslate trimmed with spent=spent|floatformat:4 %}
+Today: ${{ spent }}
+{% endblocktranslate %}{% if budget %}
+{% blocktranslate trimmed with budget=budget|floatformat:2 %}
+of ${{ budget }} daily budget
+{% endblocktranslate %}
+{% if spent >= budget %}
+<strong>{% translate "(spent: routing to cheaper tiers)" %}</strong>{% endif %}
+{% else %} {% translate "(no daily budget)" %}{% endif %}</p>
+<h3>{% translate "Per day (last 7 days)" %}</h3>
+<table><tr><th>{% translate "day" %}</th><th>{% translate "cost (USD)" %}</th>
+<th>{% translate "bot answers" %}</th></tr>
 {% for day, cost, count in report.by_day %}
 <tr><td>{{ day }}</td><td>{{ cost|floatformat:6 }}</td><td>{{ count }}</td></tr>
-{% empty %}<tr><td colspan="3">No answers yet.</td></tr>{% endfor %}
+{% empty %}<tr><td colspan="3">{% translate "No answers yet." %}</td></tr>{% endfor %}
 </table>
-<h3>Costliest conversations (last 7 days)</h3>
-<table><tr><th>conversation</th><th>cost (USD)</th><th>bot answers</th></tr>
+<h3>{% translate "Costliest conversations (last 7 days)" %}</h3>
+<table><tr><th>{% translate "conversation" %}</th><th>{% translate "cost (USD)" %}</th>
+<th>{% translate "bot answers" %}</th></tr>
 {% for public_id, cost, count in report.top_conversations %}
 <tr><td>{{ public_id }}</td><td>{{ cost|floatformat:6 }}</td><td>{{ count }}</td></tr>
 {% endfor %}
@@ -49,7 +61,7 @@ _PAGE = engines["django"].from_string(
 
 
 def _render(request: HttpRequest, context: dict) -> HttpResponse:
-    context = {**admin.site.each_context(request), "title": "Model router", **context}
+    context = {**admin.site.each_context(request), "title": gettext("Model router"), **context}
     return HttpResponse(_PAGE.render(context, request))
 
 

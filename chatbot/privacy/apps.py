@@ -1,8 +1,9 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PrivacyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "chatbot.privacy"
     label = "privacy"
-    verbose_name = "Privacy"
+    verbose_name = _("Privacy")

@@ -1,0 +1,119 @@
+"""The admin in the admin user's language: what the project added to Django's admin (app and
+model names, field labels and help texts, columns, filters, actions and their messages, the
+analytics and matching quality pages) is Chinese for a zh-hans browser and English otherwise."""
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from knowledge import services
+from knowledge.models import AnswerVariant
+
+pytestmark = pytest.mark.django_db
+
+ZH = {"HTTP_ACCEPT_LANGUAGE": "zh-hans"}
+EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
+
+
+@pytest.fixture
+def faq():
+    return services.faq_save(
+        question="How long does a refund take?", answer="Refunds are paid in 3 to 5 working days."
+    )
+
+
+def _inline_headings(page: str) -> list[str]:
+    return re.findall(r'class="inline-heading">\s*(.*?)\s*</h2>', page)
+
+
+def _page(client, url: str, headers: dict) -> str:
+    response = client.get(url, **headers)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_the_index_names_apps_and_models_in_the_users_language(admin_client):
+    zh = _page(admin_client, "/admin/", ZH)
+    for name in ("知识库", "答案缓存", "转人工", "客服收件箱", "在线聊天"):
+        assert name in zh, name
+    for name in ("常见问题（FAQ）", "答案变体", "问法", "缓存答案", "快捷回复", "服务时间"):
+        assert f">{name}</a>" in zh, name
+    en = _page(admin_client, "/admin/", EN)
+    for name in ("Knowledge base", "Answer cache", "Handoff to agents", "Agent inbox"):
+        assert name in en, name
+    for name in ("FAQs", "Answer variants", "Paraphrases", "Cached answers", "Canned replies"):
+        assert f">{name}</a>" in en, name
+    assert "知识库" not in en
+
+
+def test_the_faq_list_has_its_columns_filters_and_actions_in_the_users_language(admin_client, faq):
+    url = reverse("admin:knowledge_faq_changelist")
+    zh = _page(admin_client, url, ZH)
+    for column in ("命中次数", "最近命中时间", "来源文档", "已通过的变体", "草稿", "生成"):
+        assert f">{column}</a>" in zh or f">{column}</span>" in zh, column
+    assert "启用" in zh and "语言" in zh, "the filters"
+    assert "生成答案变体和问法（草稿）" in zh
+    assert "导入 JSON 或 CSV" in zh
+    en = _page(admin_client, url, EN)
+    assert ">Hit count</a>" in en and ">Approved variants</span>" in en
+    assert "Generate answer variants and paraphrases (drafts)" in en
+    assert "生成答案变体" not in en
+
+
+def test_the_faq_form_has_its_labels_help_and_inlines_in_the_users_language(admin_client, faq):
+    url = reverse("admin:knowledge_faq_change", args=[faq.pk])
+    zh = _page(admin_client, url, ZH)
+    assert ">问题:</label>" in zh or ">问题：</label>" in zh
+    assert "标准答案（审核通过后始终可用于回复）。" in zh
+    assert "用逗号分隔，例如：配送, 退货。" in zh
+    assert _inline_headings(zh) == ["问法", "答案变体"]
+    assert "已向量化" in zh and "事实核查" in zh, "the inlines' computed columns"
+    assert ">人工编写</option>" in zh, "the origin choices"
+    en = _page(admin_client, url, EN)
+    assert "The canonical answer (always served once approved)." in en
+    assert _inline_headings(en) == ["Paraphrases", "Answer variants"]
+    assert ">Written by a person</option>" in en
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"), [(ZH, "已拒绝 1 个答案变体。"), (EN, "1 variant(s) rejected.")]
+)
+def test_an_actions_message_is_in_the_users_language(admin_client, faq, headers, message):
+    AnswerVariant.objects.create(faq=faq, text="Refunds take 3 to 5 working days.")
+    response = admin_client.post(
+        reverse("admin:knowledge_faq_changelist"),
+        {"action": "reject_draft_variants", "_selected_action": [faq.pk]},
+        follow=True,
+        **headers,
+    )
+    assert message in response.content.decode()
+    assert faq.variants.filter(status=AnswerVariant.Status.REJECTED).count() == 1
+
+
+def test_the_analytics_dashboard_is_in_the_users_language(admin_client):
+    zh = _page(admin_client, reverse("admin-analytics"), ZH)
+    for heading in ("<h2>自助解决</h2>", "<h2>每日各来源的回答数</h2>", "<h2>首字延迟</h2>"):
+        assert heading in zh, heading
+    assert "<h2>反馈与评分</h2>" in zh and "<h2>未回答问题排行</h2>" in zh
+    assert '<div class="name">会话</div>' in zh
+    assert "回答的赞踩（0% 为赞）" in zh, "a literal percent sign inside a translated phrase"
+    en = _page(admin_client, reverse("admin-analytics"), EN)
+    assert "<h2>Deflection</h2>" in en and "<h2>Top unanswered questions</h2>" in en
+    assert "thumbs on answers (0% up)" in en
+
+
+def test_the_matching_quality_page_is_in_the_users_language(admin_client, faq):
+    zh = _page(admin_client, reverse("matching-quality"), ZH)
+    assert "<title>FAQ 匹配质量" in zh
+    for heading in ("向量模型", "判定阈值", "预期错误率", "已审核的问法", "各 FAQ 的问法识别情况"):
+        assert heading in zh, heading
+    en = _page(admin_client, reverse("matching-quality"), EN)
+    assert "Operating point" in en and "Phrasings recognised, per FAQ" in en
+
+
+def test_the_model_router_page_is_in_the_users_language(admin_client):
+    zh = _page(admin_client, reverse("llm-router-status"), ZH)
+    assert "<h2>熔断器</h2>" in zh and "<th>关闭次数</th>" in zh and "（未设每日预算）" in zh
+    en = _page(admin_client, reverse("llm-router-status"), EN)
+    assert "<h2>Circuit breakers</h2>" in en and "<th>closed</th>" in en
