@@ -113,6 +113,14 @@ CONSOLE_TEXT = {
     "faqSaveDraft": _("Save draft"),
     "faqCancel": _("Cancel"),
     "faqPersonal": _("Remove the personal details first: {kinds}"),
+    # A bot answer's trace line under it in the transcript.
+    "traceSource": _("source {source}"),
+    "traceScore": _("score {score}"),
+    "traceModel": _("model {model}"),
+    "traceTokens": _("tokens {prompt}+{completion}"),
+    "traceCost": _("cost ${cost}"),
+    "traceLatency": _("latency {ms} ms"),
+    "traceUngrounded": _("ungrounded: cites no source"),
     # What "Save as FAQ draft" took out or still finds (chatbot.handoff.faq_draft kinds).
     "faqKind_greeting": _("greeting"),
     "faqKind_name": _("name"),

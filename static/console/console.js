@@ -617,13 +617,15 @@
     else li.appendChild(el("div", "text", m.text));
     if (m.role === "bot" && m.trace) {
       var t = m.trace;
-      var parts = ["source " + (t.source || m.source)];
-      if (t.score != null) parts.push("score " + Number(t.score).toFixed(2));
-      if (t.model) parts.push("model " + t.model);
-      if (t.prompt_tokens != null || t.completion_tokens != null) parts.push("tokens " + (t.prompt_tokens || 0) + "+" + (t.completion_tokens || 0));
-      if (t.cost != null) parts.push("cost $" + Number(t.cost).toFixed(5));
-      if (t.total_ms != null) parts.push("latency " + Math.round(t.total_ms) + " ms");
-      if (t.grounded === false) parts.push("ungrounded: cites no source");
+      var parts = [fmt(CT.traceSource, { source: t.source || m.source })];
+      if (t.score != null) parts.push(fmt(CT.traceScore, { score: Number(t.score).toFixed(2) }));
+      if (t.model) parts.push(fmt(CT.traceModel, { model: t.model }));
+      if (t.prompt_tokens != null || t.completion_tokens != null) {
+        parts.push(fmt(CT.traceTokens, { prompt: t.prompt_tokens || 0, completion: t.completion_tokens || 0 }));
+      }
+      if (t.cost != null) parts.push(fmt(CT.traceCost, { cost: Number(t.cost).toFixed(5) }));
+      if (t.total_ms != null) parts.push(fmt(CT.traceLatency, { ms: Math.round(t.total_ms) }));
+      if (t.grounded === false) parts.push(CT.traceUngrounded);
       li.appendChild(el("div", "trace", parts.join(" · ")));
     }
     if (m.role === "bot" && Array.isArray(m.citations) && m.citations.length) {

@@ -122,3 +122,15 @@ def test_the_console_and_its_pages_speak_chinese(agents):
     assert "您已登录为 <strong>eve</strong>，但此账号不是客服" in refused
     login = Client().get("/console/login/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert ">用户名</label>" in login and ">登录</button>" in login
+
+
+def test_every_console_script_text_has_its_chinese(agents):
+    """The console's script words (a bot answer's trace line among them) come translated: none
+    is left as its English in a zh-hans console."""
+    english = signed_in(agents["ann"]).get("/console/").context["console_text"]
+    chinese = signed_in(agents["ann"]).get("/console/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    words = chinese.context["console_text"]
+    assert words["traceLatency"] == "耗时 {ms} 毫秒"
+    assert words["traceUngrounded"] == "无依据：未引用任何来源"
+    untranslated = [key for key, text in words.items() if text == english[key]]
+    assert untranslated == []
