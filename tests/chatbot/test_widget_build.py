@@ -1,5 +1,6 @@
 """The widget is built from its parts (static/chatbot/widget/) into the committed widget.js."""
 
+import re
 import shutil
 
 import pytest
@@ -50,3 +51,14 @@ def test_parts_go_in_by_their_numbers(parts_copy):
     text = built.read_text()
     assert text.startswith("// first\n")
     assert text.index("function boot()") < text.index(" * Customer-service chat widget")
+
+
+def test_every_widget_text_is_written_in_both_languages():
+    """A text missing from one language shows "undefined" to its visitors."""
+    copy = (build_widget.PARTS / "01-copy.js").read_text(encoding="utf-8")
+    english = copy[copy.index("    en: {") : copy.index('    "zh-hans": {')]
+    chinese = copy[copy.index('    "zh-hans": {') : copy.index("\n  };")]
+    keys = re.compile(r"^      ([A-Za-z_]\w*):", re.MULTILINE)
+    assert len(keys.findall(english)) > 70
+    assert set(keys.findall(english)) == set(keys.findall(chinese))
+    assert not re.search(r"[\u4e00-\u9fff]", english), "Chinese in the English copy"
