@@ -43,25 +43,30 @@ def _value(value: Any) -> str:
 
 
 def trace_summary(trace: dict[str, Any]) -> list[str]:
-    """A bot answer's trace in a line: source, score, model, tokens, cost, timings."""
+    """A bot answer's trace in a line: source, score, model, tokens, cost, timings (labels in
+    the admin user's language, the same words as the console's trace line)."""
     parts = []
     if trace.get("source"):
-        parts.append(f"source {trace['source']}")
+        parts.append(gettext("source {source}").format(source=trace["source"]))
     if trace.get("score") is not None:
-        parts.append(f"score {float(trace['score']):.3f}")
+        parts.append(gettext("score {score}").format(score=f"{float(trace['score']):.3f}"))
     if trace.get("model"):
-        parts.append(f"model {trace['model']}")
+        parts.append(gettext("model {model}").format(model=trace["model"]))
     if trace.get("prompt_tokens") is not None or trace.get("completion_tokens") is not None:
-        tokens = f"{trace.get('prompt_tokens') or 0}+{trace.get('completion_tokens') or 0}"
-        parts.append(f"tokens {tokens}")
+        parts.append(
+            gettext("tokens {prompt}+{completion}").format(
+                prompt=trace.get("prompt_tokens") or 0,
+                completion=trace.get("completion_tokens") or 0,
+            )
+        )
     if trace.get("cost") is not None:
-        parts.append(f"cost ${float(trace['cost']):.5f}")
+        parts.append(gettext("cost ${cost}").format(cost=f"{float(trace['cost']):.5f}"))
     if trace.get("ttft_ms") is not None:
-        parts.append(f"first token {round(trace['ttft_ms'])} ms")
+        parts.append(gettext("first token {ms} ms").format(ms=round(trace["ttft_ms"])))
     if trace.get("total_ms") is not None:
-        parts.append(f"total {round(trace['total_ms'])} ms")
+        parts.append(gettext("total {ms} ms").format(ms=round(trace["total_ms"])))
     if trace.get("grounded") is False:
-        parts.append("ungrounded")
+        parts.append(gettext("ungrounded"))
     return parts
 
 

@@ -52,3 +52,15 @@ def test_conversation_page_renders_the_transcript_and_trace():
     assert message_page.status_code == 200
     body = message_page.content.decode()
     assert "<td>answered</td>" in body and "<summary>JSON</summary>" in body
+
+
+def test_the_transcripts_trace_speaks_the_admin_users_language():
+    admin_user = User.objects.create_superuser("root", password="pw-root")
+    c = Conversation.objects.create()
+    Message.objects.create(conversation=c, role="bot", text="答案。", source="faq", trace=TRACE)
+    client = Client()
+    client.force_login(admin_user)
+    url = f"/admin/chatbot/conversation/{c.pk}/change/"
+    html = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "来源 faq · 分数 0.912 · 首字 12 毫秒 · 总计 40 毫秒" in html
+    assert "<th>阶段</th><th>判定</th>" in html
