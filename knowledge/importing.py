@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from knowledge import services
 from knowledge.models import FAQ, AnswerVariant, Origin
@@ -45,12 +46,18 @@ def _csv_rows(text: str) -> dict[str, Any]:
     if missing or unknown:
         problems = []
         if missing:
-            problems.append("missing " + ", ".join(missing))
+            problems.append(gettext("missing %(columns)s") % {"columns": ", ".join(missing)})
         if unknown:
-            problems.append("unknown " + ", ".join(unknown))
+            problems.append(gettext("unknown %(columns)s") % {"columns": ", ".join(unknown)})
         raise ImportError_([
-            "The CSV's first line must name its columns, from: " + ", ".join(CSV_COLUMNS)
-            + f" ({'; '.join(problems)}; found: {', '.join(header) or 'nothing'})."
+            gettext(
+                "The CSV's first line must name its columns, from: %(columns)s "
+                "(%(problems)s; found: %(found)s)."
+            ) % {
+                "columns": ", ".join(CSV_COLUMNS),
+                "problems": "; ".join(problems),
+                "found": ", ".join(header) or gettext("nothing"),
+            }
         ])  # fmt: skip
     faqs: list[Any] = []
     for raw in reader:
@@ -80,15 +87,17 @@ def parse_upload(name: str, content: bytes) -> Any:
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ImportError_(["The file is not UTF-8 text (save it as UTF-8)."]) from None
+        raise ImportError_([gettext("The file is not UTF-8 text (save it as UTF-8).")]) from None
     if name.lower().endswith(".csv"):
         return _csv_rows(text)
     try:
         return json.loads(text)
     except ValueError as exc:
         raise ImportError_([
-            f"Not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}). A CSV file "
-            "needs a name ending in .csv."
+            gettext(
+                "Not valid JSON (line %(line)s, column %(column)s: %(problem)s). A CSV file "
+                "needs a name ending in .csv."
+            ) % {"line": exc.lineno, "column": exc.colno, "problem": exc.msg}
         ]) from None  # fmt: skip
 
 
@@ -105,49 +114,57 @@ def _variant(raw: Any) -> dict[str, str] | None:
 def validate(data: Any) -> list[dict[str, Any]]:
     """Returns clean rows or raises ImportError_ listing every problem with its row number."""
     if not isinstance(data, dict) or not isinstance(data.get("faqs"), list):
-        raise ImportError_(['The file must be a JSON object with a "faqs" list.'])
+        raise ImportError_([gettext('The file must be a JSON object with a "faqs" list.')])
     if data.get("version", FORMAT_VERSION) != FORMAT_VERSION:
-        raise ImportError_([f"Unsupported format version {data.get('version')!r}."])
+        raise ImportError_([
+            gettext("Unsupported format version %(version)r.") % {"version": data.get("version")}
+        ])  # fmt: skip
     rows, errors, seen = [], [], set()
     for number, raw in enumerate(data["faqs"], start=1):
         problems = []
         if not isinstance(raw, dict):
-            errors.append(f"Row {number}: must be an object.")
+            errors.append(gettext("Row %(number)s: must be an object.") % {"number": number})
             continue
         if "_extra" in raw:
-            errors.append(f"Row {number}: more cells than the header has columns.")
+            errors.append(
+                gettext("Row %(number)s: more cells than the header has columns.")
+                % {"number": number}
+            )
             continue
         if not isinstance(raw.get("active", True), bool):
-            problems.append('"active" must be true or false')
+            problems.append(gettext('"active" must be true or false'))
         question, answer = raw.get("question"), raw.get("answer")
         if not isinstance(question, str) or not question.strip():
-            problems.append('"question" must be a non-empty string')
+            problems.append(gettext('"question" must be a non-empty string'))
         elif len(question) > 500:
-            problems.append('"question" is longer than 500 characters')
+            problems.append(gettext('"question" is longer than 500 characters'))
         if not isinstance(answer, str) or not answer.strip():
-            problems.append('"answer" must be a non-empty string')
+            problems.append(gettext('"answer" must be a non-empty string'))
         locale = raw.get("locale", "en")
         if locale not in ("en", "zh-hans"):
-            problems.append('"locale" must be "en" or "zh-hans"')
+            problems.append(gettext('"locale" must be "en" or "zh-hans"'))
         paraphrases = raw.get("paraphrases", [])
         if not isinstance(paraphrases, list) or not all(isinstance(p, str) for p in paraphrases):
-            problems.append('"paraphrases" must be a list of strings')
+            problems.append(gettext('"paraphrases" must be a list of strings'))
         tags = raw.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            problems.append('"tags" must be a list of strings')
+            problems.append(gettext('"tags" must be a list of strings'))
         variants = (
             [_variant(v) for v in raw.get("variants", [])]
             if isinstance(raw.get("variants", []), list)
             else [None]
         )
         if any(v is None for v in variants):
-            problems.append('"variants" must be strings or {"text", "status"} objects')
+            problems.append(gettext('"variants" must be strings or {"text", "status"} objects'))
         key = (locale, question.strip() if isinstance(question, str) else None)
         if key in seen:
-            problems.append("the same question appears twice in this file")
+            problems.append(gettext("the same question appears twice in this file"))
         seen.add(key)
         if problems:
-            errors.append(f"Row {number}: " + "; ".join(problems) + ".")
+            errors.append(
+                gettext("Row %(number)s: %(problems)s.")
+                % {"number": number, "problems": gettext("; ").join(problems)}
+            )
             continue
         rows.append({
             "question": question.strip(),

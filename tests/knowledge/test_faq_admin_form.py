@@ -67,9 +67,11 @@ def test_tags_are_a_comma_list_the_locale_a_choice_and_hits_read_only(admin_clie
     assert refused.status_code == 200 and "Select a valid choice" in refused.content.decode()
 
 
-def _import(client: Client, name: str, content: str) -> str:
+def _import(client: Client, name: str, content: str, **headers: str) -> str:
     upload = SimpleUploadedFile(name, content.encode())
-    response = client.post("/admin/knowledge/faq/import/", {"file": upload}, follow=True)
+    response = client.post(
+        "/admin/knowledge/faq/import/", {"file": upload}, follow=True, headers=headers
+    )
     return response.content.decode()
 
 
@@ -79,6 +81,18 @@ def test_schema_errors_are_reported_as_such(admin_client):
     assert "Not a JSON file" not in page
     page = _import(admin_client, "faqs.json", '{"faqs": [')
     assert "Not valid JSON (line 1, column" in page
+    assert not FAQ.objects.exists()
+
+
+def test_import_errors_are_in_the_admin_users_language(admin_client):
+    chinese = {"accept-language": "zh-hans"}
+    page = _import(admin_client, "faqs.csv", "question,answer,locale\n,A,en\nQ?,A,fr\n", **chinese)
+    assert "第 1 行：&quot;question&quot;（问题）不能为空。" in page
+    assert (
+        "第 2 行：&quot;locale&quot;（语言）必须是 &quot;en&quot; 或 &quot;zh-hans&quot;。" in page
+    )
+    page = _import(admin_client, "faqs.json", '{"faqs": [', **chinese)
+    assert "不是有效的 JSON（第 1 行第" in page
     assert not FAQ.objects.exists()
 
 
