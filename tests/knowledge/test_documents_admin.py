@@ -84,6 +84,10 @@ def test_uploading_a_zip_imports_its_good_files_and_lists_the_bad_one(client):
     assert document_import.errors[0]["message"] in page.replace("&#x27;", "'")
     DocumentImport.objects.filter(pk=document_import.pk).update(status="running")
     assert 'http-equiv="refresh"' in client.get(response["Location"]).content.decode()
+    # In Chinese, what the error means; the stored English, with its specifics, in the tooltip.
+    chinese = client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert ">PDF 文件已损坏或并非 PDF，无法读取。</td>" in chinese
+    assert f'title="{document_import.errors[0]["message"]}"' in chinese.replace("&#x27;", "'")
 
 
 def test_a_document_page_shows_its_chunks_and_the_reindex_action_embeds_again(
