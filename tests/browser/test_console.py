@@ -128,6 +128,15 @@ def test_visitor_to_agent_and_back_to_the_bot(
     visitor.screenshot(path=str(screenshot_dir / "handoff-visitor-with-agent.png"))
     agent.screenshot(path=str(screenshot_dir / "handoff-console-chat.png"))
 
+    # A reload restores that state: who has the chat is said after the history, not above it.
+    visitor.reload()
+    widget.locator("button.launcher").click()
+    expect(widget.locator(".row.agent .bubble")).to_have_text("Hi, I'm Ann. How can I help?")
+    expect(widget.locator(".row.visitor .bubble").last).to_have_text(
+        "My parcel is late, order 1234."
+    )
+    expect(widget.locator(".row").last).to_have_class(re.compile(r"\bnotice\b"))
+
     # Back to the bot: the visitor is told, and the bot answers the next question.
     agent.get_by_role("button", name="Return to bot").click()
     expect(widget.locator(".row.notice").last).to_have_text(

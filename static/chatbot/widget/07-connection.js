@@ -357,7 +357,9 @@
     showNotice(text);
   }
 
-  function setConversationStatus(status, agentName) {
+  // `live`: the change happened just now (a `conversation` frame), so its notice stays where it
+  // happened; from `hello` it is the state the history that follows already led to.
+  function setConversationStatus(status, agentName, live) {
     // Same status, unless another agent took the conversation over (a transfer).
     var transferred = status === "agent" && agentName && convAgent && agentName !== convAgent;
     if (status === convStatus && !transferred) return;
@@ -381,10 +383,10 @@
       statusNotice = showNotice(
         agentName ? fmt(T.agentJoined, { name: agentName }) : T.withAgent,
         null,
-        true
+        live
       );
     else if (status === "bot" && (previous === "queued" || previous === "agent"))
-      statusNotice = showNotice(T.backToBot, null, true);
+      statusNotice = showNotice(T.backToBot, null, live);
     else if (status === "closed") {
       var again = button("link-btn", null, T.newConversation);
       again.addEventListener("click", function () {
@@ -563,7 +565,7 @@
   }
 
   function onConversation(f) {
-    setConversationStatus(f.status, typeof f.agent === "string" ? f.agent : "");
+    setConversationStatus(f.status, typeof f.agent === "string" ? f.agent : "", true);
     if (f.status === "closed" && f.ask_rating) showRating();
   }
 
