@@ -55,7 +55,7 @@ def _csv_rows(text: str) -> dict[str, Any]:
                 "(%(problems)s; found: %(found)s)."
             ) % {
                 "columns": ", ".join(CSV_COLUMNS),
-                "problems": "; ".join(problems),
+                "problems": gettext("; ").join(problems),
                 "found": ", ".join(header) or gettext("nothing"),
             }
         ])  # fmt: skip
