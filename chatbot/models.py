@@ -18,6 +18,21 @@ def new_visitor_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+class HandoffReason(models.TextChoices):
+    """Why a conversation went to the queue; labelled as the dashboard and reports word it."""
+
+    VISITOR_REQUEST = "visitor_request", _("Visitor pressed “talk to a person”")
+    VISITOR_WORDS = "visitor_words", _("Visitor asked for a person in words")
+    BOT_UNSURE = "bot_unsure", _("Bot fell back repeatedly")
+    NEGATIVE_FEEDBACK = "negative_feedback", _("Thumbs-down on an answer")
+    MODELS_DOWN = "models_down", _("Every model down")
+
+    @classmethod
+    def label_of(cls, code: str) -> str:
+        """A stored code's label; the code itself when it is no longer one of these."""
+        return str(cls(code).label) if code in cls.values else code
+
+
 class Conversation(models.Model):
     class Status(models.TextChoices):
         BOT = "bot", _("Bot")
@@ -43,7 +58,11 @@ class Conversation(models.Model):
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
     # Handoff to a person (chatbot.handoff); the timestamps belong to the latest handoff.
     handoff_reason = models.CharField(
-        max_length=32, blank=True, default="", verbose_name=_("handoff reason")
+        max_length=32,
+        choices=HandoffReason.choices,
+        blank=True,
+        default="",
+        verbose_name=_("handoff reason"),
     )
     queued_at = models.DateTimeField(null=True, blank=True, verbose_name=_("queued at"))
     # When the bot last took the conversation back (from the queue, a person, or closed):

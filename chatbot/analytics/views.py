@@ -15,7 +15,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from chatbot.analytics import figures
-from chatbot.handoff.services import Reason
+from chatbot.models import HandoffReason
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -32,13 +32,6 @@ COLORS = {
     "p50": "#0891b2",
     "p99": "#4f46e5",
     "bar": "#4f46e5",
-}
-REASONS = {
-    Reason.VISITOR_REQUEST: _("Visitor pressed “talk to a person”"),
-    Reason.VISITOR_WORDS: _("Visitor asked for a person in words"),
-    Reason.BOT_UNSURE: _("Bot fell back repeatedly"),
-    Reason.NEGATIVE_FEEDBACK: _("Thumbs-down on an answer"),
-    Reason.MODELS_DOWN: _("Every model down"),
 }
 
 
@@ -170,7 +163,7 @@ def _charts(board: figures.Dashboard) -> dict[str, Chart]:
         ),
         "ttft": bar_chart(latency_rows),
         "handoffs": bar_chart(
-            [(str(REASONS.get(r, r)), n, str(n)) for r, n in board.handoffs.by_reason],
+            [(HandoffReason.label_of(r), n, str(n)) for r, n in board.handoffs.by_reason],
             COLORS["agent"],
         ),
         "csat": bar_chart([(f"{r} ★", n, str(n)) for r, n in board.csat.distribution]),

@@ -20,7 +20,7 @@ from chatbot.audit.services import audit_record
 from chatbot.handoff import assignment, faq_draft, notify, phrasings, selectors, tasks
 from chatbot.handoff.errors import HandoffError
 from chatbot.handoff.models import AgentNote, AgentPresence, LeftMessage, TranscriptEmail
-from chatbot.models import Attachment, Conversation, Message
+from chatbot.models import Attachment, Conversation, HandoffReason, Message
 from chatbot.outcomes import Source
 from chatbot.services import (
     AnswerTurn,
@@ -40,16 +40,6 @@ Status = Conversation.Status
 # The system line a visitor sees when writing to a closed conversation reopens it.
 REOPENED_TO_BOT = _("This conversation is open again. Our assistant will answer you.")
 REOPENED_TO_QUEUE = _("This conversation is open again. We're connecting you with our team.")
-
-
-class Reason:
-    """Why a conversation went to the queue (shown to agents)."""
-
-    VISITOR_REQUEST = "visitor_request"
-    VISITOR_WORDS = "visitor_words"
-    BOT_UNSURE = "bot_unsure"
-    NEGATIVE_FEEDBACK = "negative_feedback"
-    MODELS_DOWN = "models_down"
 
 
 @dataclass(frozen=True)
@@ -125,7 +115,7 @@ def conversation_reopen(*, conversation_id: int, text: str) -> bool:
         return False  # reopened by another message meanwhile; that one said so
     to_person = selectors.asks_for_human(text)
     if to_person:
-        conversation_handoff(conversation_id=conversation_id, reason=Reason.VISITOR_WORDS)
+        conversation_handoff(conversation_id=conversation_id, reason=HandoffReason.VISITOR_WORDS)
     conversation = Conversation.objects.get(pk=conversation_id)
     line = Message.objects.create(
         conversation=conversation,
@@ -166,7 +156,7 @@ def visitor_message_route(*, conversation_id: int, text: str) -> bool:
     if selectors.asks_for_human(text) or (
         is_affirmative(text) and selectors.person_offered(conversation_id=conversation_id)
     ):
-        conversation_handoff(conversation_id=conversation_id, reason=Reason.VISITOR_WORDS)
+        conversation_handoff(conversation_id=conversation_id, reason=HandoffReason.VISITOR_WORDS)
         return False
     return True
 
@@ -184,13 +174,17 @@ def handoff_after_bot_answer(*, answer: Message) -> bool:
         return False
     conversation_id = answer.conversation_id
     if settings.HANDOFF_WHEN_MODELS_DOWN and answer.models_down and selectors.agents_online():
-        return conversation_handoff(conversation_id=conversation_id, reason=Reason.MODELS_DOWN)
+        return conversation_handoff(
+            conversation_id=conversation_id, reason=HandoffReason.MODELS_DOWN
+        )
     streak = settings.HANDOFF_FALLBACK_STREAK
     if (
         streak
         and selectors.fallback_streak(conversation_id=conversation_id, limit=streak) >= streak
     ):
-        return conversation_handoff(conversation_id=conversation_id, reason=Reason.BOT_UNSURE)
+        return conversation_handoff(
+            conversation_id=conversation_id, reason=HandoffReason.BOT_UNSURE
+        )
     return False
 
 

@@ -18,25 +18,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
-from django.utils.translation import gettext_lazy as _
 
 from chatbot.analytics.figures import day_range
 from chatbot.handoff.models import Team
 from chatbot.handoff.selectors import agent_name
-from chatbot.handoff.services import Reason
-from chatbot.models import Conversation, Message
+from chatbot.models import Conversation, HandoffReason, Message
 
 ALL_AGENTS = "(all agents)"
 ALL_TEAMS = "(all teams)"
 NO_TEAM = "(no team)"
-# As the analytics dashboard words them (chatbot.analytics.views.REASONS), translated.
-REASON_LABELS = {
-    Reason.VISITOR_REQUEST: _("Visitor pressed “talk to a person”"),
-    Reason.VISITOR_WORDS: _("Visitor asked for a person in words"),
-    Reason.BOT_UNSURE: _("Bot fell back repeatedly"),
-    Reason.NEGATIVE_FEEDBACK: _("Thumbs-down on an answer"),
-    Reason.MODELS_DOWN: _("Every model down"),
-}
 
 
 @dataclass
@@ -71,7 +61,7 @@ class Figures:
     def reason_counts(self) -> list[tuple[str, int]]:
         """(reason as agents read it, conversations), commonest first."""
         return [
-            (str(REASON_LABELS.get(reason, reason)), n)
+            (HandoffReason.label_of(reason), n)
             for reason, n in sorted(self.reasons.items(), key=lambda item: (-item[1], item[0]))
         ]
 

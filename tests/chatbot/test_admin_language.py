@@ -7,6 +7,9 @@ import re
 import pytest
 from django.urls import reverse
 
+from chatbot import services as chat
+from chatbot.handoff import services as handoff
+from chatbot.models import HandoffReason
 from knowledge import services
 from knowledge.models import AnswerVariant
 
@@ -117,3 +120,18 @@ def test_the_model_router_page_is_in_the_users_language(admin_client):
     assert "<h2>熔断器</h2>" in zh and "<th>关闭次数</th>" in zh and "（未设每日预算）" in zh
     en = _page(admin_client, reverse("llm-router-status"), EN)
     assert "<h2>Circuit breakers</h2>" in en and "<th>closed</th>" in en
+
+
+def test_the_conversation_list_names_handoff_reasons_in_the_users_language(admin_client):
+    """The column and its filter show what the reason means, never the stored code, and the
+    filter has no nameless link for conversations that were never handed over."""
+    handed = chat.conversation_start(locale="en")
+    handoff.conversation_handoff(conversation_id=handed.pk, reason=HandoffReason.BOT_UNSURE)
+    chat.conversation_start(locale="en")
+    url = reverse("admin:chatbot_conversation_changelist")
+    zh = _page(admin_client, url, ZH)
+    assert "机器人多次无法回答" in zh and "所有模型均不可用" in zh
+    assert ">bot_unsure<" not in zh
+    assert not re.search(r'<a href="\?handoff_reason=">\s*</a>', zh)
+    en = _page(admin_client, url, EN)
+    assert "Bot fell back repeatedly" in en and ">bot_unsure<" not in en

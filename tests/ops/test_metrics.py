@@ -13,7 +13,7 @@ from chatbot import answering, services
 from chatbot.handoff import services as handoff
 from chatbot.llm.breaker import Breakers, breaker_policy, tier_breaker
 from chatbot.llm.simulator import Faults
-from chatbot.models import Conversation
+from chatbot.models import Conversation, HandoffReason
 from tests.conftest import chat_socket
 from tests.handoff.conftest import agent_socket, make_agent
 from tests.ops.conftest import AUTH, samples, value
@@ -156,7 +156,7 @@ async def test_breaker_state_per_configured_tier(async_client, metrics_token, se
 def queue_a_conversation() -> str:
     conversation = services.conversation_start(locale="en")
     assert handoff.conversation_handoff(
-        conversation_id=conversation.pk, reason=handoff.Reason.VISITOR_REQUEST
+        conversation_id=conversation.pk, reason=HandoffReason.VISITOR_REQUEST
     )
     return conversation.public_id
 

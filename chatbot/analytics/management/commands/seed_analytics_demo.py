@@ -15,9 +15,8 @@ from django.utils import timezone
 
 from chatbot.analytics.figures import DEMO_VISITOR_PREFIX
 from chatbot.answer_facts import message_facts
-from chatbot.handoff.services import Reason
 from chatbot.llm.queued_flag import QUEUED_FLAG
-from chatbot.models import Conversation, Feedback, Message
+from chatbot.models import Conversation, Feedback, HandoffReason, Message
 from chatbot.outcomes import Decision, Source
 
 DAYS = 14
@@ -154,10 +153,10 @@ class Demo:
                 ("visitor", "I want to talk to a human", "", {}, None),
                 ("agent", "Hi, this is Sam from the store team. Let me check that.", "", {}, None),
             ]
-            script.handoff_reason = Reason.VISITOR_WORDS
+            script.handoff_reason = HandoffReason.VISITOR_WORDS
             script.rating = rng.choice([3, 4, 5, 5])
         elif kind == "gap" and feedback == "down":
-            script.handoff_reason = Reason.NEGATIVE_FEEDBACK
+            script.handoff_reason = HandoffReason.NEGATIVE_FEEDBACK
             script.lines.append(("agent", "Sorry about that, I can help.", "", {}, None))
         elif kind in ("faq", "llm") and rng.random() < 0.3:
             script.rating = rng.choice([2, 4, 5])
