@@ -340,10 +340,10 @@
     var attrs = $("visitor-attributes");
     var past = $("visitor-past");
     facts.textContent = attrs.textContent = past.textContent = "";
-    if (!v || !v.known) {
-      facts.appendChild(el("dd", null, T("unknownVisitor")));
-      return;
-    }
+    // An empty list says so through CSS (`dl:empty::before`): a <dl> holds only dt/dd pairs.
+    facts.setAttribute("data-empty", T("unknownVisitor"));
+    attrs.setAttribute("data-empty", T("none"));
+    if (!v || !v.known) return;
     // Only what the site's signature vouched for reaches here (chatbot.security.identity).
     if (v.identity && v.identity.verified) {
       fact(facts, T("verifiedUser"), v.identity.user_id);
@@ -358,7 +358,6 @@
       fact(facts, T("localTime"), v.local_time.time + " (" + v.time_zone + ", " + v.local_time.utc_offset + ")");
     }
     var keys = Object.keys(v.attributes || {});
-    if (!keys.length) attrs.appendChild(el("dd", null, T("none")));
     keys.forEach(function (k) {
       fact(attrs, k, String(v.attributes[k]));
     });

@@ -50,6 +50,9 @@ Message.objects.bulk_create(
 """
 
 
+EMPTY_LIST_TEXT = "id => getComputedStyle(document.getElementById(id), '::before').content"
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("visitor-server")
@@ -132,6 +135,14 @@ def test_the_console_shows_who_the_visitor_is_and_where_they_are(
     past.click()
     expect(page.locator("#conv-title")).to_have_text("Conversation earlier-one")
     expect(page.locator("#visitor-past a")).to_have_text(conversation)
+    # Nothing from the site on the earlier conversation: the list says so and stays a valid
+    # <dl> (only dt/dd pairs; a lone "None" <dd> was one before, found by axe-core).
+    expect(attributes.locator(":scope > *")).to_have_count(0)
+    assert page.evaluate(EMPTY_LIST_TEXT, "visitor-attributes") == '"None"'
+    assert page.evaluate(
+        "() => [...document.querySelectorAll('#visitor-context dl > *')]"
+        ".every(e => e.tagName === 'DT' || e.tagName === 'DD')"
+    )
     page.context.close()
 
 
