@@ -231,6 +231,27 @@ def test_phone_layout_keyboard_and_chinese(
     expect(launcher).to_be_visible()
 
 
+def test_a_short_window_keeps_the_header_and_composer_in_view(
+    browser: Browser, daphne_server: str
+) -> None:
+    """A phone on its side (640 x 320): the panel used to keep its 320 px minimum above the
+    launcher, so its header and close button were off the top of the screen."""
+    context = _context(browser, viewport={"width": 640, "height": 320}, locale="en-US")
+    page = context.new_page()
+    page.goto(daphne_server + "/")
+    widget = page.locator("chatbot-widget")
+    widget.get_by_role("button", name="Open chat").click()
+    box = widget.locator(".panel").bounding_box()
+    assert box is not None
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 320, box
+    close = widget.locator(".panel").get_by_role("button", name="Close chat")
+    expect(close).to_be_in_viewport()
+    expect(widget.get_by_role("textbox", name="Message")).to_be_in_viewport()
+    close.click()
+    expect(widget.locator(".panel")).to_be_hidden()
+    context.close()
+
+
 @pytest.mark.parametrize(
     ("question", "fact"),
     [
