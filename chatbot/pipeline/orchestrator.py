@@ -134,7 +134,8 @@ async def _run_stages(turn: Turn, stages: Sequence[Stage], trace: Trace) -> Asyn
             blocked = answer.output_check.blocked(text)
         trace.finish(answer.source)
         if blocked is not None:
-            yield DoneEvent(answer.source, _block(answer, blocked, trace), trace)
+            instead, citations = _block(answer, blocked, trace)
+            yield DoneEvent(answer.source, instead, trace, citations)
             return
         cited, citations = _cite(text, answer, trace)
         if cited == text and len(text) > shown:  # not replaced: the rest goes out now
@@ -175,15 +176,26 @@ class _GroundingGate:
         return self._released
 
 
-def _block(answer: Answer, reason: str, trace: Trace) -> str:
+# Blocks for something the model made up (a link or an amount its sources never give), not for
+# what the business refuses to discuss: the question may well be answerable, so the visitor gets
+# what an ungrounded answer gets (suggested articles, LLM_UNGROUNDED) rather than a refusal.
+INVENTED = ("unknown_link", "unknown_price")
+
+
+def _block(answer: Answer, reason: str, trace: Trace) -> tuple[str, tuple[Citation, ...]]:
     """Records why the answer was stopped (the cache never keeps it) and returns what the
-    visitor gets instead."""
+    visitor gets instead, with its citations."""
+    kind = reason.split(":", 1)[0]
     step = trace.answering_step()
     if step is not None:
         step.detail["blocked"] = reason
-    metrics.OUTPUT_BLOCKED.labels(reason.split(":", 1)[0]).inc()
-    logger.info("answer blocked by the output filter: %s", reason.split(":", 1)[0])
-    return answer.replace_blocked or ""
+    metrics.OUTPUT_BLOCKED.labels(kind).inc()
+    logger.info("answer blocked by the output filter: %s", kind)
+    if kind in INVENTED and answer.replace_ungrounded is not None:
+        if step is not None:
+            step.detail["replaced"] = True
+        return answer.replace_ungrounded, answer.replacement_citations
+    return answer.replace_blocked or "", ()
 
 
 def _cite(text: str, answer: Answer, trace: Trace) -> tuple[str, tuple[Citation, ...]]:

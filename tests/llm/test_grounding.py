@@ -22,7 +22,10 @@ from chatbot.pipeline.grounding import (
 )
 from chatbot.pipeline.llm_stage import LLMStage
 from chatbot.pipeline.orchestrator import run_pipeline
+from chatbot.pipeline.output_filter import OutputCheck
 from knowledge.documents.types import Passage, Retrieval
+from knowledge.models import OutputRule
+from knowledge.output_rules import OutputKnowledge, compile_rule
 from tests.llm.conftest import tier_config
 
 RETURNS = Passage(
@@ -265,3 +268,43 @@ async def test_a_misquoted_source_is_not_grounded(sims):
     step = done.trace.answering_step()
     assert step.detail["cited"] == [1] and step.detail["unsupported_sentences"] == 1
     assert step.detail["grounded"] is False and done.citations == ()
+
+
+def _policy(*rules: OutputRule):
+    async def policy(turn: Turn, sources_text: str) -> OutputCheck:
+        compiled = tuple(compile_rule(r) for r in rules)
+        return OutputCheck(
+            knowledge=OutputKnowledge(rules=compiled), locale=turn.locale, question=turn.text
+        )
+
+    return policy
+
+
+@pytest.mark.parametrize("locale", ["en", "zh-hans"])
+async def test_an_invented_link_gets_the_suggested_articles_a_refused_topic_the_refusal(
+    sims, locale
+):
+    """Seen in a walk: "Can I pay with bitcoin?" made the local model write "bitcoin.com"; the
+    output filter stopped it and the visitor read "Sorry, I can't help with that here" about a
+    question the help centre answers. A made-up link or price is the model's failure, not a
+    topic the business refuses: the visitor gets the articles, as for an ungrounded answer."""
+    question = "Can I pay with bitcoin?"
+    invented = "Yes, pay at https://bitcoin.example/pay [1]."
+    sims["local"].reset(Faults(obey={question: invented}))
+    done = await _run(
+        [_stage(sims, _retrieval(RETURNS), output_policy=_policy())], question, locale
+    )
+    assert done.text == visitor_copy.render(visitor_copy.SUGGEST_ARTICLES, locale)
+    assert [c.title for c in done.citations] == ["Returns and refunds"]
+    step = done.trace.answering_step()
+    assert step.detail["blocked"] == "unknown_link:bitcoin.example"
+    assert step.detail["replaced"] is True
+
+    sims["local"].reset(Faults(obey={question: "Yes, we take bitcoin and crypto [1]."}))
+    refuse = OutputRule(name="no crypto", kind=OutputRule.Kind.TERM, lines="crypto")
+    done = await _run(
+        [_stage(sims, _retrieval(RETURNS), output_policy=_policy(refuse))], question, locale
+    )
+    assert done.text == visitor_copy.render(visitor_copy.BLOCKED_ANSWER, locale)
+    assert done.citations == ()
+    assert done.trace.answering_step().detail["blocked"] == "term:no crypto"
