@@ -14,6 +14,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs
 
 from chatbot.answering import hand_over_running_answers  # noqa: E402
 from chatbot.llm.client import clients_close  # noqa: E402
+from chatbot.ops.knowledge_follow import follow_in_background  # noqa: E402
 from chatbot.ops.warmup import warm_up_in_background  # noqa: E402
 from chatbot.routing import websocket_urlpatterns  # noqa: E402
 from chatbot.security.origins import chat_origin_validator  # noqa: E402
@@ -44,6 +45,7 @@ def hand_over_on_daphne_shutdown() -> None:
 
 
 warm_up_in_background()
+follow_in_background()
 hand_over_on_daphne_shutdown()
 
 application = ForwardedClientMiddleware(

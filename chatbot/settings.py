@@ -381,6 +381,10 @@ KNOWLEDGE_DOCUMENT_WEIGHT = env.float("KNOWLEDGE_DOCUMENT_WEIGHT", default=0.5)
 # it keeps serving; faster ones reload at once. Under the FAQ stage's p99 budget (25 ms), since a
 # load in the caller is paid by a lookup (docs/retrieval.md, "Content changes").
 KNOWLEDGE_COPY_BACKGROUND_LOAD_MS = env.float("KNOWLEDGE_COPY_BACKGROUND_LOAD_MS", default=10.0)
+# A serving process compares its copies with the knowledge version this often, on a thread of
+# its own, so they start reloading before the first question after a change (0: only questions
+# notice; chatbot/ops/knowledge_follow.py).
+KNOWLEDGE_FOLLOW_S = env.float("KNOWLEDGE_FOLLOW_S", default=1.0)
 # Default bounds of a crawl (the admin's crawl form can lower or raise them per crawl).
 KNOWLEDGE_CRAWL_MAX_PAGES = env.int("KNOWLEDGE_CRAWL_MAX_PAGES", default=200)
 KNOWLEDGE_CRAWL_MAX_DEPTH = env.int("KNOWLEDGE_CRAWL_MAX_DEPTH", default=5)

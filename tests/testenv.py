@@ -17,6 +17,8 @@ os.environ.setdefault("WARM_UP_RETRIEVAL", "0")
 # A copy that loads slowly on a busy machine would load in the background and answer the next
 # question from the content before an edit; the tests of that path set the limit to 0.
 os.environ.setdefault("KNOWLEDGE_COPY_BACKGROUND_LOAD_MS", "600000")
+# Nor may a thread reload copies behind the tests' backs (the test of the follower runs it).
+os.environ.setdefault("KNOWLEDGE_FOLLOW_S", "0")
 
 if os.environ.get("CHATBOT_TEST_POSTGRES") == "1":
     import logging

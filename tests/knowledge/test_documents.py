@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 
 from chatbot.management.commands.load_demo import Command as LoadDemo
+from chatbot.ops import knowledge_follow
 from chatbot.ops.reembedding import embeddings_reembed
 from knowledge import content_version, selectors, services, tasks
 from knowledge.documents.indexing import (
@@ -371,6 +372,63 @@ def test_after_an_edit_a_slow_copy_serves_until_its_successor_has_loaded(help_ce
     after = selectors.passages_retrieve(text=question, locale="en")
     assert not after.stale
     assert "45 days" in after.passages[0].text
+
+
+def test_the_follower_reloads_a_slow_copy_before_the_first_question_after_an_edit(
+    help_centre, settings
+):
+    """Without it the first question after an edit is answered by the copy from before it (the
+    test above); the follower notices the change first, so that question gets the new text."""
+    settings.KNOWLEDGE_COPY_BACKGROUND_LOAD_MS = 0  # every copy counts as slow
+    settings.KNOWLEDGE_FOLLOW_S = 0.02
+    question = "How many days do I have to return an item?"
+    assert "30 days" in selectors.passages_retrieve(text=question, locale="en").passages[0].text
+    index = get_chunk_index()
+    copy = getattr(index, "_words", index)  # PostgreSQL keeps only the words in process
+    loads: list[float] = []
+    load = copy._load
+
+    def counted_load() -> None:
+        load()
+        loads.append(time.monotonic())
+
+    copy._load = counted_load
+    stop = knowledge_follow.follow_in_background()
+    try:
+        text = ARTICLES["en/returns.md"].replace("within 30 days", "within 45 days")
+        write_articles(help_centre, {"en/returns.md": text})
+        assert import_folder(help_centre / "en").updated == 1
+        deadline = time.monotonic() + 30
+        while not loads or index.stale:
+            assert time.monotonic() < deadline, "the follower never reloaded the copy"
+            time.sleep(0.02)
+    finally:
+        stop.set()
+    first = selectors.passages_retrieve(text=question, locale="en")
+    assert not first.stale
+    assert "45 days" in first.passages[0].text
+
+
+def test_the_follower_is_off_at_zero_and_keeps_going_after_a_failure(settings, monkeypatch):
+    settings.KNOWLEDGE_FOLLOW_S = 0
+    assert knowledge_follow.follow_in_background() is None
+    settings.KNOWLEDGE_FOLLOW_S = 0.01
+    calls: list[int] = []
+
+    def follow_once() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("database down")
+
+    monkeypatch.setattr(knowledge_follow, "follow_once", follow_once)
+    stop = knowledge_follow.follow_in_background()
+    try:
+        deadline = time.monotonic() + 10
+        while len(calls) < 3:
+            assert time.monotonic() < deadline, calls
+            time.sleep(0.01)
+    finally:
+        stop.set()
 
 
 def test_a_copy_swapped_in_right_after_the_search_still_marks_the_retrieval_stale(
