@@ -98,6 +98,7 @@
       automatic: "Automatic reply",
       subtitleTeam: "Instant answers · our team replies in {wait}",
       subtitleAway: "Instant answers · our team is back {when}",
+      subtitleNobody: "Instant answers · no one from our team is online right now",
       dismiss: "Dismiss",
       suggested: "Suggested questions",
       attach: "Attach a file",
@@ -178,6 +179,7 @@
       automatic: "自动回复",
       subtitleTeam: "智能助手即时回复 · 人工客服预计{wait}回复",
       subtitleAway: "智能助手即时回复 · 人工客服{when}回来",
+      subtitleNobody: "智能助手即时回复 · 人工客服暂时不在线",
       dismiss: "关闭",
       suggested: "推荐问题",
       attach: "添加附件",
@@ -1731,8 +1733,8 @@
     pastRow = row;
   }
 
-  // The subtitle says when a person would reply: in how long while the team is in, or when it
-  // is back; the assistant answers at once either way.
+  // The subtitle says when a person would reply: in how long while the team is in, when it is
+  // back, or that nobody is online now; the assistant answers at once either way.
   function showTeam(t) {
     if (!t || typeof t !== "object") return;
     team = t;
@@ -1743,6 +1745,8 @@
       sub.textContent = fmt(T.subtitleAway, { when: when.toLocaleString(locale === "zh-hans" ? "zh-CN" : undefined, options) });
     } else if (t.open && t.agents_online > 0 && typeof t.reply_wait_s === "number") {
       sub.textContent = fmt(T.subtitleTeam, { wait: waitText(t.reply_wait_s) });
+    } else if (t.agents_online === 0) {
+      sub.textContent = T.subtitleNobody;
     } else {
       sub.textContent = T.subtitle;
     }
@@ -1934,6 +1938,8 @@
 
   function onHandoff(f) {
     if (f.status !== "queued") return;
+    // The subtitle follows who is online now, not at connect time.
+    if (team && typeof f.agents_online === "number") showTeam(Object.assign({}, team, { agents_online: f.agents_online }));
     setConversationStatus("queued");
     if (!statusNotice) return;
     // Nobody online: no "connecting you" and no wait estimate; the leave-a-message offer says

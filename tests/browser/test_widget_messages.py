@@ -282,6 +282,26 @@ def test_within_hours_the_subtitle_gives_the_teams_reply_time(
     )
 
 
+def test_within_hours_with_nobody_online_the_subtitle_promises_no_person(
+    page: Page, daphne_server: str
+) -> None:
+    """It said "We usually answer right away" above "No one from our team is online"."""
+    team = {"open": True, "opens_at": None, "agents_online": 0, "reply_wait_s": 30, "away": ""}
+    scripted = ScriptedServer(page, team=team)
+    widget = opened(page, daphne_server)
+    expect(widget.locator(".header .sub")).to_have_text(
+        "Instant answers · no one from our team is online right now"
+    )
+    # Someone came online since: the queue frame says so, and the subtitle follows.
+    widget.get_by_role("button", name="Talk to a person").click()
+    scripted.wait_sent("handoff", 1)
+    queued = {"type": "handoff", "status": "queued", "reason": "visitor_request"}
+    scripted.send({**queued, "position": 1, "estimated_wait_s": 60, "agents_online": 1})
+    expect(widget.locator(".header .sub")).to_have_text(
+        "Instant answers · our team replies in less than a minute"
+    )
+
+
 def test_a_proactive_greeting_and_suggested_questions_from_the_page_rule(
     page: Page, demo_server: str, screenshot_dir: Path
 ) -> None:

@@ -244,8 +244,8 @@
     pastRow = row;
   }
 
-  // The subtitle says when a person would reply: in how long while the team is in, or when it
-  // is back; the assistant answers at once either way.
+  // The subtitle says when a person would reply: in how long while the team is in, when it is
+  // back, or that nobody is online now; the assistant answers at once either way.
   function showTeam(t) {
     if (!t || typeof t !== "object") return;
     team = t;
@@ -256,6 +256,8 @@
       sub.textContent = fmt(T.subtitleAway, { when: when.toLocaleString(locale === "zh-hans" ? "zh-CN" : undefined, options) });
     } else if (t.open && t.agents_online > 0 && typeof t.reply_wait_s === "number") {
       sub.textContent = fmt(T.subtitleTeam, { wait: waitText(t.reply_wait_s) });
+    } else if (t.agents_online === 0) {
+      sub.textContent = T.subtitleNobody;
     } else {
       sub.textContent = T.subtitle;
     }
@@ -447,6 +449,8 @@
 
   function onHandoff(f) {
     if (f.status !== "queued") return;
+    // The subtitle follows who is online now, not at connect time.
+    if (team && typeof f.agents_online === "number") showTeam(Object.assign({}, team, { agents_online: f.agents_online }));
     setConversationStatus("queued");
     if (!statusNotice) return;
     // Nobody online: no "connecting you" and no wait estimate; the leave-a-message offer says
