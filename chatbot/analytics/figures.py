@@ -499,6 +499,10 @@ class Grounding:
     def ungrounded_share(self) -> float:
         return _share(self.ungrounded_sent + self.ungrounded_replaced, self.with_sources)
 
+    @property
+    def ungrounded_percent(self) -> float:
+        return 100 * self.ungrounded_share
+
 
 def grounding(scope: Scope) -> Grounding:
     answers = scope.answers()

@@ -164,6 +164,17 @@ def test_columns_stack_to_the_peak_and_bars_scale_to_the_longest():
     assert column_chart([(days[0], {})], ["faq"]).empty
 
 
+def test_bar_labels_get_room_for_chinese_characters():
+    from chatbot.analytics.views import bar_chart
+
+    english = bar_chart([("Every model down", 1, "1")])
+    chinese = bar_chart([("访客点击了“转人工”", 1, "1")])
+    # The bars start right of their labels, which are drawn right-aligned just before them:
+    # nine wide characters need about as much room as eighteen Latin ones, not nine.
+    assert english.rects[0].x == pytest.approx(12 + 6 * len("Every model down"))
+    assert chinese.rects[0].x >= 12 + 6 * 2 * 8
+
+
 def test_demo_data_is_left_out_once_real_conversations_exist(staff_client):
     """The seeded demo shows on an empty site; with a real conversation the default is the
     site's own figures, and either can be asked for."""
@@ -192,3 +203,14 @@ def test_the_admin_index_reports_are_in_the_admin_users_language(admin_client):
     assert "报表" in page
     assert f'<a href="{reverse("admin-analytics")}">数据分析</a>' in page
     assert "FAQ 匹配质量" in page
+
+
+def test_the_ungrounded_share_is_shown_as_a_percentage(staff_client, monkeypatch):
+    """Ten of ten answers replaced read "(1.0%)" once: the share is a fraction."""
+    from chatbot.analytics import figures
+
+    monkeypatch.setattr(figures, "grounding", lambda scope: figures.Grounding(10, 0, 0, 10, 1))
+    page = staff_client.get("/admin/analytics/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "(together 100% of the answers given sources)" in page
+    zh = staff_client.get("/admin/analytics/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "两者合计占提供了资料的回答的 100%" in zh
