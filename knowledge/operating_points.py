@@ -7,6 +7,7 @@ its operating point"."""
 from dataclasses import dataclass, replace
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from knowledge.embeddings import get_embedder
 from knowledge.matching import MatchPolicy
@@ -17,7 +18,7 @@ class OperatingPoint:
     faq_threshold: float  # support: mean cosine of the best FAQ's two nearest paraphrases
     faq_min_margin: float  # lead of the best FAQ's support over the next FAQ's
     cache_threshold: float  # cosine of the nearest cached question
-    measured: str = ""  # the FAQ point's wrong-answer rate where it was measured
+    measured: str = ""  # the FAQ point's wrong-answer rate where it was measured (translated)
     # An FAQ with one phrasing has no support: its best cosine must reach this (> 1: only exact
     # repeats of it are answered).
     faq_lone_threshold: float = 1.01
@@ -44,10 +45,12 @@ MEASURED = {
         cache_same_answer=0.90,
         cache_alone=0.93,
         faq_lone_threshold=0.855,
-        measured="0.20% of answers wrong on CLINC150 test (75-FAQ stores, 5 phrasings each; "
-        "0 of 16 stores above 1%), 0 of 24 on the English shop store; FAQs with one phrasing: "
-        "0.93% (6 of 644, all from one mislabelled phrasing), 0 of 15 on the shop store's "
-        "questions alone",
+        measured=_(
+            "0.20% of answers wrong on CLINC150 test (75-FAQ stores, 5 phrasings each; "
+            "0 of 16 stores above 1%), 0 of 24 on the English shop store; FAQs with one "
+            "phrasing: 0.93% (6 of 644, all from one mislabelled phrasing), 0 of 15 on the shop "
+            "store's questions alone"
+        ),
     ),
     "use-multilingual-v3": OperatingPoint(
         faq_threshold=0.8275,
@@ -58,9 +61,11 @@ MEASURED = {
         cache_support_slack=0.10,
         cache_same_answer=0.90,
         cache_alone=0.97,
-        measured="0 of 11 answers wrong on the zh-hans shop store's test split (too few "
-        "answers to bound the rate below 1%); FAQs with one phrasing answer exact repeats only "
-        "(no threshold for them held on CLINC150 test)",
+        measured=_(
+            "0 of 11 answers wrong on the zh-hans shop store's test split (too few answers to "
+            "bound the rate below 1%); FAQs with one phrasing answer exact repeats only (no "
+            "threshold for them held on CLINC150 test)"
+        ),
     ),
 }
 # A model never measured here (an OpenAI embedding model): MiniLM's point, to be retuned.

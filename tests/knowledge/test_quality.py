@@ -66,7 +66,7 @@ def test_the_page_needs_the_permission_to_view_faqs(client):
     page = response.content.decode()
     assert 'data-locale="zh-hans"' in page
     assert "use-multilingual-v3" in page
-    assert escape(MEASURED["use-multilingual-v3"].measured) in page
+    assert escape(str(MEASURED["use-multilingual-v3"].measured)) in page
     zh, en = page.split('data-locale="zh-hans"')[1], page.split('data-locale="en"')[1]
     single = "an FAQ with a single phrasing "
     assert (single + "only when asked in its exact wording") in zh.split("</section>")[0]
@@ -83,3 +83,16 @@ def test_leave_one_out_counts_an_faq_left_with_one_phrasing_as_lone():
     without = leave_one_out(vectors, faq_ids, MatchPolicy(0.9, 0.05), k=5)[0]
     assert without[:2].tolist() == [-1, -1], "no lone threshold: no support, no answer"
     assert lone[2:].tolist() == without[2:].tolist() == [1, 1, 1]
+
+
+@pytest.mark.django_db
+def test_the_expected_wrong_rate_reads_in_the_admin_users_language(admin_client):
+    services.faq_save(question="退款多久到账？", answer="3到5个工作日。", locale="zh-hans")
+    services.faq_save(question="When is my refund paid?", answer="In 3 to 5 working days.")
+    zh = admin_client.get("/admin/matching-quality/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    page = zh.content.decode()
+    assert "CLINC150 测试集上 0.20% 的回答有误" in page
+    assert "中文商店评测集测试部分的 11 个回答中 0 个有误" in page
+    assert "answers wrong on" not in page
+    en = admin_client.get("/admin/matching-quality/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "0.20% of answers wrong on CLINC150 test" in en
