@@ -10,6 +10,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.template import engines
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from chatbot.llm import spend
 from chatbot.llm.breaker import breaker_states
@@ -26,7 +27,7 @@ _PAGE = engines["django"].from_string(
 <th>{% translate "opened" context "breaker transitions" %}</th>
 <th>{% translate "closed" context "breaker transitions" %}</th></tr>
 {% for b in breakers %}
-<tr><td>{{ b.name }}</td><td><strong>{{ b.state }}</strong></td>
+<tr><td>{{ b.name }}</td><td><strong>{{ b.state_label }}</strong></td>
 <td>{% widthratio b.failure_rate 1 100 %}%</td><td>{{ b.calls }}</td>
 <td>{% widthratio b.throttle 1 100 %}%</td>
 <td>{{ b.next_probe|default:"-" }}</td><td>{{ b.opens }}</td><td>{{ b.closes }}</td></tr>
@@ -60,6 +61,14 @@ of ${{ budget }} daily budget
 )
 
 
+# A breaker's state as an admin reads it (the codes are the breaker's, chatbot/llm/breaker.py).
+STATE_LABELS = {
+    "closed": _("closed (calls go through)"),
+    "open": _("open (calls skipped)"),
+    "half_open": _("half-open (trial calls)"),
+}
+
+
 def _render(request: HttpRequest, context: dict) -> HttpResponse:
     context = {**admin.site.each_context(request), "title": gettext("Model router"), **context}
     return HttpResponse(_PAGE.render(context, request))
@@ -70,6 +79,7 @@ async def router_status(request: HttpRequest) -> HttpResponse:
     breakers = [
         {
             **vars(state),
+            "state_label": STATE_LABELS.get(state.state, state.state),
             "next_probe": (
                 dt.datetime.fromtimestamp(state.next_probe_at, dt.UTC).strftime("%H:%M:%S UTC")
                 if state.next_probe_at

@@ -118,6 +118,7 @@ def test_the_matching_quality_page_is_in_the_users_language(admin_client, faq):
 def test_the_model_router_page_is_in_the_users_language(admin_client):
     zh = _page(admin_client, reverse("llm-router-status"), ZH)
     assert "<h2>熔断器</h2>" in zh and "<th>关闭次数</th>" in zh and "（未设每日预算）" in zh
+    assert "<strong>闭合（正常调用）</strong>" in zh, "a breaker's state, not its code"
     en = _page(admin_client, reverse("llm-router-status"), EN)
     assert "<h2>Circuit breakers</h2>" in en and "<th>closed</th>" in en
 
