@@ -491,7 +491,12 @@ def test_with_nobody_online_the_queue_promises_no_wait(desktop: Page, daphne_ser
     expect(notice).to_contain_text(
         "You're in the queue: the first person from our team to come online will see"
     )
-    expect(widget.get_by_text("No one from our team is online right now")).to_be_visible()
+    expect(widget.locator(".leave-offer")).to_contain_text(
+        "No one from our team is online right now"
+    )
+    expect(widget.locator(".header .sub")).to_have_text(
+        "Instant answers · no one from our team is online right now"
+    )
     assert "Estimated wait" not in notice.inner_text()
     assert "connecting you" not in notice.inner_text()
 
@@ -507,6 +512,7 @@ def test_with_nobody_online_the_queue_says_so_in_chinese(browser: Browser, daphn
         notice = widget.locator(".row.notice").last
         expect(notice).to_contain_text("您已进入人工客服排队，客服上线后会第一时间看到您的对话。")
         expect(notice).to_contain_text("目前没有客服在线。")
+        expect(widget.locator(".header .sub")).to_have_text("智能助手即时回复 · 人工客服暂时不在线")
         assert "正在为您转接" not in notice.inner_text()
     finally:
         page.context.close()
