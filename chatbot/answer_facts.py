@@ -85,6 +85,22 @@ def _grounding(detail: dict[str, Any]) -> Grounding:
     return Grounding.REPLACED if detail.get("replaced") else Grounding.UNGROUNDED
 
 
+def model_words_replaced(trace: dict[str, Any]) -> bool:
+    """A model-stage answer whose text is the product's own copy, not the model's words: the
+    refusal (a refused topic, an answer the output filter stopped) or what replaced an
+    ungrounded answer (suggested articles, the not-found answer). Clients label it an automatic
+    reply, not an AI-generated one."""
+    answering = _answering_step(trace)
+    if answering.get("stage") != Source.LLM:
+        return False
+    detail = answering.get("detail") or {}
+    return bool(
+        answering.get("decision") == Decision.REFUSED
+        or detail.get("replaced")
+        or detail.get("blocked")
+    )
+
+
 def answer_facts(trace: dict[str, Any]) -> AnswerFacts:
     """The stored trace (`Trace.to_dict()`) of a bot answer, reduced to its facts."""
     steps = trace.get("steps", ())

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from chatbot import message_sql
+from chatbot.answer_facts import model_words_replaced
 from chatbot.attachment_links import attachment_payload
 from chatbot.cache.services import entries_evict_for_feedback
 from chatbot.history import HistoryItem
@@ -267,6 +268,8 @@ def message_payload(message: Message) -> dict[str, Any]:
         "citations": message.citations or [],
         "created": message.created_at.isoformat(),
     }
+    if message.role == Message.Role.BOT and model_words_replaced(message.trace or {}):
+        payload["automatic"] = True
     if message.role == Message.Role.AGENT and message.author_id is not None:
         author = {"name": user_display_name(message.author)}
         if avatar := agent_avatar_url(message.author):

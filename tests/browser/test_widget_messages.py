@@ -156,6 +156,15 @@ def test_answers_are_labelled_ordered_under_their_question_and_busy_while_stream
     expect(widget.locator(".row.bot:not(.welcome) .bubble").last).to_have_text("You're welcome!")
     expect(widget.locator(".row.bot:not(.welcome)").last.locator(".fb")).to_have_count(0)
 
+    # A model-stage reply in the product's own words (a refusal): not labelled AI-generated.
+    ask("Tell me about crypto", 25)
+    refusal = message(id=26, role="bot", text="Sorry, I can't help with that.", reply_to=25)
+    refusal = {**refusal, "source": "llm", "automatic": True}
+    server({"type": "done", "reply_to": 25, "message": refusal, "source": "llm", "trace": {}})
+    expect(widget.locator(".row.bot:not(.welcome) .who").last).to_have_text(
+        re.compile(r"^Assistant\s*· Automatic reply$")
+    )
+
     # Closed panel: an answer that arrives lights the launcher's badge.
     widget.locator("button.launcher").click()
     expect(widget.locator(".wrap")).not_to_have_class(re.compile(r"\bunread\b"))

@@ -7,8 +7,14 @@ import pytest
 from django.apps import apps
 from django.utils import timezone
 
-from chatbot import message_sql
-from chatbot.answer_facts import NO_FACTS, AnswerFacts, Grounding, answer_facts
+from chatbot import message_sql, services
+from chatbot.answer_facts import (
+    NO_FACTS,
+    AnswerFacts,
+    Grounding,
+    answer_facts,
+    model_words_replaced,
+)
 from chatbot.answer_trace import Trace, TraceStep
 from chatbot.llm.queued_flag import QUEUED_FLAG
 from chatbot.models import Conversation, Message
@@ -135,3 +141,34 @@ def test_the_migration_fills_in_the_facts_of_answers_stored_before_it():
         assert (bot.llm_tier, bot.faq_id, bot.grounding) == ("local", 12, Grounding.GROUNDED)
         assert bot.tier_events == [["cloud", "tier_skipped"], ["local", "tier_failed"]]
     assert Message.objects.get(role=Message.Role.VISITOR).cost_usd == 0.0
+
+
+def _refused_trace() -> dict:
+    trace = Trace()
+    trace.add(TraceStep(Source.LLM, Decision.REFUSED, 0.0, detail={"blocked": "topic:crypto"}))
+    trace.finish(Source.LLM)
+    return trace.to_dict()
+
+
+def _blocked_trace() -> dict:
+    trace = model_answer_trace()
+    trace["steps"][-1]["detail"]["blocked"] = "term:no crypto"
+    return trace
+
+
+@pytest.mark.parametrize(
+    ("trace", "automatic"),
+    [
+        (model_answer_trace(grounded=True), False),
+        (model_answer_trace(grounded=False), False),  # sent as the model wrote it
+        (model_answer_trace(grounded=False, replaced=True), True),
+        (_refused_trace(), True),
+        (_blocked_trace(), True),
+    ],
+)
+def test_a_reply_in_the_products_own_words_is_marked_automatic_for_clients(trace, automatic):
+    """ "AI-generated answer" stood over "Sorry, I can't help with that here": the refusal and
+    the texts that replace an ungrounded answer are our copy, not the model's words."""
+    assert model_words_replaced(trace) is automatic
+    bot = Message(id=7, role="bot", text="…", source="llm", trace=trace, created_at=timezone.now())
+    assert services.message_payload(bot).get("automatic", False) is automatic

@@ -109,6 +109,7 @@
     if (message.source === "faq") return T.fromFaq;
     if (message.source === "fallback" || message.source === "small_talk") return T.automatic;
     if (message.source === "llm" || message.source === "cache") {
+      if (message.automatic === true) return T.automatic; // our own copy, not the model's words
       var cited = Array.isArray(message.citations) && message.citations.length;
       if (cited && isSuggestion(message.citations)) return T.automatic; // no answer was given
       return cited ? T.fromHelpCentre : T.aiGenerated;
