@@ -22,7 +22,7 @@ class Grounding(StrEnum):
     NONE = ""  # no sources given (or not a model answer)
     GROUNDED = "grounded"
     UNGROUNDED = "ungrounded"  # sent to the visitor all the same
-    REPLACED = "replaced"  # replaced by the not-found answer
+    REPLACED = "replaced"  # replaced by suggested articles or the not-found answer (LLM_UNGROUNDED)
 
 
 @dataclass(frozen=True)
