@@ -192,10 +192,18 @@ def _block(answer: Answer, reason: str, trace: Trace) -> tuple[str, tuple[Citati
     metrics.OUTPUT_BLOCKED.labels(kind).inc()
     logger.info("answer blocked by the output filter: %s", kind)
     if kind in INVENTED and answer.replace_ungrounded is not None:
-        if step is not None:
-            step.detail["replaced"] = True
-        return answer.replace_ungrounded, answer.replacement_citations
+        return _replaced(answer.replace_ungrounded, answer, step)
     return answer.replace_blocked or "", ()
+
+
+def _replaced(
+    replacement: str, answer: Answer, step: TraceStep | None
+) -> tuple[str, tuple[Citation, ...]]:
+    """The stage's replacement for the model's text (suggested articles or the not-found
+    answer, LLM_UNGROUNDED) with its citations, marked as such in the answering step."""
+    if step is not None:
+        step.detail["replaced"] = True
+    return replacement, answer.replacement_citations
 
 
 def _cite(text: str, answer: Answer, trace: Trace) -> tuple[str, tuple[Citation, ...]]:
@@ -218,8 +226,6 @@ def _cite(text: str, answer: Answer, trace: Trace) -> tuple[str, tuple[Citation,
             "replaced" if answer.replace_ungrounded is not None else "sent"
         ).inc()
         if answer.replace_ungrounded is not None:
-            if step is not None:
-                step.detail["replaced"] = True
-            return answer.replace_ungrounded, answer.replacement_citations
+            return _replaced(answer.replace_ungrounded, answer, step)
         return text, ()  # no link under a claim its sources do not bear out
     return text, grounding.citations
