@@ -53,8 +53,10 @@ of ${{ budget }} daily budget
 <h3>{% translate "Costliest conversations (last 7 days)" %}</h3>
 <table><tr><th>{% translate "conversation" %}</th><th>{% translate "cost (USD)" %}</th>
 <th>{% translate "bot answers" %}</th></tr>
+{% url 'admin:chatbot_conversation_changelist' as conversations %}
 {% for public_id, cost, count in report.top_conversations %}
-<tr><td>{{ public_id }}</td><td>{{ cost|floatformat:6 }}</td><td>{{ count }}</td></tr>
+<tr><td><a href="{{ conversations }}?q={{ public_id|urlencode }}">{{ public_id }}</a></td>
+<td>{{ cost|floatformat:6 }}</td><td>{{ count }}</td></tr>
 {% endfor %}
 </table>
 {% endblock %}"""

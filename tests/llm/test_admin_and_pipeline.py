@@ -12,6 +12,7 @@ from chatbot.llm.retry import RetryPolicy
 from chatbot.llm.router import Router, RouterPolicy
 from chatbot.llm.simulator import Faults, default_answer
 from chatbot.llm.tiers import parse_tiers
+from chatbot.models import Conversation, Message
 from chatbot.pipeline.base import Turn
 from chatbot.pipeline.llm_stage import LLMStage
 from tests.conftest import chat_socket
@@ -28,6 +29,19 @@ def test_the_router_page_is_for_staff_only(client, admin_client, settings):
     html = page.content.decode()
     assert "tier:local" in html and "key:local/none" in html and "closed" in html
     assert "no daily budget" in html
+
+
+@pytest.mark.django_db
+def test_the_costliest_conversations_link_to_them_in_the_admin(admin_client):
+    conversation = Conversation.objects.create(public_id="costly-one")
+    Message.objects.create(
+        conversation=conversation, role="bot", text="x", source="llm", cost_usd=0.02
+    )
+    html = admin_client.get(reverse("llm-router-status")).content.decode()
+    link = reverse("admin:chatbot_conversation_changelist") + "?q=costly-one"
+    assert f'<a href="{link}">costly-one</a>' in html
+    found = admin_client.get(link).content.decode()
+    assert reverse("admin:chatbot_conversation_change", args=[conversation.pk]) in found
 
 
 async def test_breaker_states_lists_every_tier_and_key(settings):
