@@ -162,18 +162,21 @@ def visitor_message_route(*, conversation_id: int, text: str) -> bool:
 
 
 def handoff_after_bot_answer(*, answer: Message) -> bool:
-    """After a stored bot answer: queue when no model could answer and an agent is online to
-    take it, or when the bot has fallen back several times in a row.
+    """After a stored bot answer: queue when no model could answer, or when the bot has fallen
+    back several times in a row, and an agent is online to take it.
 
-    With every model down and nobody online, the conversation stays with the bot: the fallback
-    answer promised to answer the kept question here, and the queued-answer task (which never
-    writes into a conversation a person holds) does so once a breaker closes.
+    With nobody online the conversation stays with the bot: the queue would silence it for as
+    long as nobody comes (the bot does not answer a queued conversation) and the fallback
+    answers already offer a person, whom the visitor can still ask for (then the queue offers
+    to leave a message). With every model down, the fallback answer promised to answer the
+    kept question here, and the queued-answer task (which never writes into a conversation a
+    person holds) does so once a breaker closes.
 
     Both cases need this answer to be a fallback; any other answer ends the streak."""
-    if answer.source != Source.FALLBACK:
+    if answer.source != Source.FALLBACK or not selectors.agents_online():
         return False
     conversation_id = answer.conversation_id
-    if settings.HANDOFF_WHEN_MODELS_DOWN and answer.models_down and selectors.agents_online():
+    if settings.HANDOFF_WHEN_MODELS_DOWN and answer.models_down:
         return conversation_handoff(
             conversation_id=conversation_id, reason=HandoffReason.MODELS_DOWN
         )

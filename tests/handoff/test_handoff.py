@@ -104,9 +104,17 @@ def test_words_that_do_not_ask_for_a_person():
     assert asks_for_human("Could I chat with a real person")
 
 
-async def test_fallbacks_in_a_row_queue(upstream_down, settings):
+async def online_agent(name: str) -> None:
+    agent = await database_sync_to_async(make_agent)(name)
+    await database_sync_to_async(AgentPresence.objects.create)(
+        user=agent, status=AgentPresence.Status.ONLINE, last_seen_at=timezone.now()
+    )
+
+
+async def test_fallbacks_in_a_row_queue_when_an_agent_is_online(upstream_down, settings):
     settings.HANDOFF_WHEN_MODELS_DOWN = False
     settings.HANDOFF_FALLBACK_STREAK = 2
+    await online_agent("online-bo")
     async with chat_socket() as client:
         first = await client.say("Where is my order?", "f1")
         assert first[-1]["source"] == "fallback"
@@ -114,6 +122,20 @@ async def test_fallbacks_in_a_row_queue(upstream_down, settings):
         await client.say("And my refund?", "f2")
         handoff = await until(client, "handoff")
     assert handoff["reason"] == "bot_unsure"
+
+
+async def test_fallbacks_in_a_row_with_nobody_online_stay_with_the_bot(upstream_down, settings):
+    """Queued, the bot would go silent until someone came online; the visitor can still ask for
+    a person (and is then offered to leave a message)."""
+    settings.HANDOFF_WHEN_MODELS_DOWN = False
+    settings.HANDOFF_FALLBACK_STREAK = 2
+    async with chat_socket() as client:
+        await client.say("Where is my order?", "f3")
+        await client.say("And my refund?", "f4")
+        third = await client.say("And my parcel?", "f5")
+        assert not [f for f in await nothing_more(client, 0.3) if f["type"] == "handoff"]
+    assert third[-1]["source"] == "fallback", "the bot still answers"
+    assert (await conversation(client.hello["conversation"])).status == "bot"
 
 
 async def test_a_yes_to_anything_else_is_not_a_request_for_a_person(upstream):
@@ -127,10 +149,7 @@ async def test_a_yes_to_anything_else_is_not_a_request_for_a_person(upstream):
 
 
 async def test_every_model_down_queues_at_once_when_an_agent_is_online(upstream_down):
-    agent = await database_sync_to_async(make_agent)("online-ann")
-    await database_sync_to_async(AgentPresence.objects.create)(
-        user=agent, status=AgentPresence.Status.ONLINE, last_seen_at=timezone.now()
-    )
+    await online_agent("online-ann")
     async with chat_socket() as client:
         frames = await client.say("Where is my parcel?", "d1")
         handoff = await until(client, "handoff")
