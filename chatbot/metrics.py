@@ -82,6 +82,12 @@ RETRIEVALS = Counter(
     "no_documents).",
     ["outcome"],
 )
+TIERS_NOT_GROUNDING = Counter(
+    "chatbot_tiers_not_grounding",
+    "Model tiers left out of a question with help-centre sources because their latest answers "
+    "given sources were all ungrounded (their answer would have been replaced), by tier.",
+    ["tier"],
+)
 MODEL_CALLS_REFUSED = Counter(
     "chatbot_model_calls_refused",
     "Model calls a limit refused (the rule templates answered), by limit.",

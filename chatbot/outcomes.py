@@ -34,6 +34,8 @@ class Decision(StrEnum):
     ROUTED = "routed"
     TIER_SKIPPED = "tier_skipped"  # its breaker was open: not tried
     TIER_FAILED = "tier_failed"  # failed before its first token (the kind is in the detail)
+    # Left out of a question with sources: its latest such answers were all ungrounded.
+    NOT_GROUNDING = "not_grounding"
     ANSWERED = "answered"
     INTERRUPTED = "interrupted"  # broke off mid-answer
     CONTINUED = "continued"  # another tier finished an answer that broke off

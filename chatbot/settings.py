@@ -448,6 +448,12 @@ LLM_ANSWER_WITHOUT_SOURCES = env.str("LLM_ANSWER_WITHOUT_SOURCES", default="when
 # articles may help" with links to the retrieved articles: the default, as the local model
 # rarely cites), "replace" (replaced by the not-found answer) or "send" (goes out as written).
 LLM_UNGROUNDED = env.str("LLM_UNGROUNDED", default="suggest")
+# Under "suggest" or "replace", a tier (per model) whose last LLM_UNGROUNDED_SKIP_AFTER answers
+# given sources were all ungrounded is not asked questions with sources (the visitor gets the
+# replacement at once instead of after the model's wait); one such question every
+# LLM_UNGROUNDED_PROBE_S still asks it, and a grounded answer ends the skipping. 0 turns it off.
+LLM_UNGROUNDED_SKIP_AFTER = env.int("LLM_UNGROUNDED_SKIP_AFTER", default=8)
+LLM_UNGROUNDED_PROBE_S = env.float("LLM_UNGROUNDED_PROBE_S", default=600.0)
 
 SHARED_STATE_PREFIX = env.str("SHARED_STATE_PREFIX", default="chatbot:state")
 

@@ -13,8 +13,10 @@ from chatbot import metrics, visitor_copy
 from chatbot.answer_trace import Trace, TraceStep
 from chatbot.llm.prompt import build_messages
 from chatbot.llm.router import Router
+from chatbot.llm.tiers import Tier
 from chatbot.outcomes import Decision, Source
-from chatbot.pipeline.base import Answer, Turn
+from chatbot.pipeline.base import Answer, DoneEvent, Turn
+from chatbot.pipeline.fallback_stage import stored_answer
 from chatbot.pipeline.grounding import (
     UngroundedPolicy,
     WithoutSources,
@@ -22,6 +24,7 @@ from chatbot.pipeline.grounding import (
     suggested_articles,
 )
 from chatbot.pipeline.output_filter import OutputCheck
+from chatbot.pipeline.ungrounded_tiers import UngroundedTiers
 from chatbot.realtime import publish
 from chatbot.security import ratelimit
 from knowledge.documents.instructions import looks_like_instructions
@@ -82,6 +85,7 @@ class LLMStage:
         output_policy: OutputPolicy | None = None,
         withhold_instructions: bool = True,
         hold_ungrounded: bool = True,
+        ungrounded_tiers: UngroundedTiers | None = None,
     ) -> None:
         self.router = router
         self.system_prompt = system_prompt
@@ -94,6 +98,8 @@ class LLMStage:
         self.output_policy = output_policy
         self.withhold_instructions = withhold_instructions
         self.hold_ungrounded = hold_ungrounded
+        # None: every tier of the route is asked, whatever its record (tests, benches).
+        self.ungrounded_tiers = ungrounded_tiers
 
     async def _sources(self, turn: Turn, trace: Trace) -> tuple[Passage, ...] | None:
         """The passages to answer from; None when the model must not answer without them."""
@@ -181,6 +187,17 @@ class LLMStage:
             sources = sources[:count]
             system_prompt = f"{system_prompt}\n\n{grounding}"
             history_budget = max(200, history_budget - self.sources_budget)
+        replacement, replacement_citations = None, ()
+        if sources and self.ungrounded == UngroundedPolicy.REPLACE:
+            replacement = visitor_copy.render(visitor_copy.NOT_FOUND_ANSWER, turn.locale)
+        elif sources and self.ungrounded == UngroundedPolicy.SUGGEST:
+            replacement = visitor_copy.render(visitor_copy.SUGGEST_ARTICLES, turn.locale)
+            replacement_citations = suggested_articles(sources, turn.text)
+        if replacement is not None and self.ungrounded_tiers is not None:
+            kept = await self._tiers_that_may_ground(route.tiers, trace)
+            if not kept:
+                return stored_answer(self.name, replacement, citations=replacement_citations)
+            route = replace(route, tiers=kept)
         messages = build_messages(
             system_prompt=system_prompt,
             history=turn.history,
@@ -196,12 +213,6 @@ class LLMStage:
         opened = await self.router.open(route.tiers, messages, trace, retries, on_failover=failover)
         if opened is None:
             return None
-        replacement, replacement_citations = None, ()
-        if sources and self.ungrounded == UngroundedPolicy.REPLACE:
-            replacement = visitor_copy.render(visitor_copy.NOT_FOUND_ANSWER, turn.locale)
-        elif sources and self.ungrounded == UngroundedPolicy.SUGGEST:
-            replacement = visitor_copy.render(visitor_copy.SUGGEST_ARTICLES, turn.locale)
-            replacement_citations = suggested_articles(sources, turn.text)
         if check is not None and sources:
             check = replace(check, sources_text="\n".join(p.text for p in sources))
         return Answer(
@@ -214,6 +225,44 @@ class LLMStage:
             replace_blocked=visitor_copy.render(visitor_copy.BLOCKED_ANSWER, turn.locale),
             hold_ungrounded=self.hold_ungrounded and replacement is not None,
         )
+
+    async def _tiers_that_may_ground(
+        self, tiers: tuple[Tier, ...], trace: Trace
+    ) -> tuple[Tier, ...]:
+        """The route without the tiers whose latest answers given sources were all ungrounded.
+        When none is left, the step recording it is the answer's: the replacement, marked
+        ungrounded and replaced as a thrown-away answer is (never cached, counted)."""
+        assert self.ungrounded_tiers is not None
+        left_out = [tier for tier in tiers if await self.ungrounded_tiers.left_out(tier)]
+        if not left_out:
+            return tiers
+        for tier in left_out:
+            metrics.TIERS_NOT_GROUNDING.labels(tier.name).inc()
+        kept = tuple(tier for tier in tiers if tier.name not in {t.name for t in left_out})
+        detail: dict[str, object] = {
+            "left_out": [tier.name for tier in left_out],
+            "ungrounded_in_a_row": self.ungrounded_tiers.after,
+        }
+        if not kept:
+            detail |= {"grounded": False, "replaced": True}
+        trace.add(TraceStep(self.name, Decision.NOT_GROUNDING, 0.0, detail=detail))
+        return kept
+
+    async def after_answer(self, turn: Turn, done: DoneEvent | None) -> None:
+        """Records how the answering tier's answer stood up to the citation check (answers
+        given sources only: the check's verdict is in the step then)."""
+        if self.ungrounded_tiers is None or done is None or done.source != self.name:
+            return
+        step = done.trace.answering_step()
+        if (
+            step is not None
+            and step.decision in (Decision.ANSWERED, Decision.CONTINUED)
+            and "grounded" in step.detail
+            and step.model
+        ):
+            self.ungrounded_tiers.record(
+                str(step.detail.get("tier")), step.model, bool(step.detail["grounded"])
+            )
 
     def _refuse(self, turn: Turn, trace: Trace, reason: str) -> Answer:
         """A topic the business refuses: answered with the refusal, no model asked."""

@@ -3,14 +3,20 @@ passes them their hooks (status frames, the recovery signal). The order is data
 (CHAT_PIPELINE_STAGES), so new stages slot in here without touching the consumer."""
 
 from collections.abc import Callable
+from datetime import timedelta
 from urllib.parse import urlsplit
 
+from channels.db import database_sync_to_async
 from django.conf import settings
+from django.utils import timezone
 
+from chatbot.answer_facts import Grounding
 from chatbot.database_lanes import on_lookup_lane, on_retrieval_lane
+from chatbot.llm import router_state
 from chatbot.llm.router import Router, process_retry_budget, router_policy
 from chatbot.llm.signals import model_recovered
 from chatbot.llm.tiers import configured_tiers
+from chatbot.models import Message
 from chatbot.pipeline.base import Stage, Turn
 from chatbot.pipeline.cache_stage import CacheStage
 from chatbot.pipeline.fallback_stage import FallbackStage
@@ -19,6 +25,7 @@ from chatbot.pipeline.grounding import UngroundedPolicy, WithoutSources
 from chatbot.pipeline.llm_stage import LLMStage, Notify, OutputPolicy, Retrieve, publish_status
 from chatbot.pipeline.output_filter import OutputCheck
 from chatbot.pipeline.small_talk_stage import SmallTalkStage
+from chatbot.pipeline.ungrounded_tiers import UngroundedTiers
 from knowledge.documents.types import Retrieval
 from knowledge.embeddings import embed_one_async
 from knowledge.greetings import strip_greetings
@@ -86,6 +93,37 @@ def configured_router() -> Router:
     )
 
 
+# How far back the stored answers seed a process's record of tiers that do not ground.
+GROUNDING_HISTORY_DAYS = 7
+
+
+def stored_groundings(tier: str, model: str, limit: int) -> list[bool]:
+    """The latest answers of the tier's model given sources, newest first: grounded or not."""
+    since = timezone.now() - timedelta(days=GROUNDING_HISTORY_DAYS)
+    groundings = (
+        Message.objects.filter(
+            role=Message.Role.BOT, created_at__gte=since, llm_tier=tier, llm_model=model
+        )
+        .exclude(grounding=Grounding.NONE)
+        .order_by("-created_at", "-id")
+        .values_list("grounding", flat=True)[:limit]
+    )
+    return [grounding == Grounding.GROUNDED for grounding in groundings]
+
+
+def process_ungrounded_tiers() -> UngroundedTiers:
+    """This process's record (it lives as long as the rest of its router state)."""
+    memory = router_state.memory("ungrounded_tiers")
+    record = memory.get("record")
+    if record is None:
+        record = memory["record"] = UngroundedTiers(
+            settings.LLM_UNGROUNDED_SKIP_AFTER,
+            settings.LLM_UNGROUNDED_PROBE_S,
+            history=database_sync_to_async(stored_groundings),
+        )
+    return record
+
+
 def queued_answers_stage() -> LLMStage:
     """The model stage that answers queued questions: the live stage's sources, grounding and
     output checks (a later answer is held to the same rules), with nobody on a socket waiting
@@ -110,6 +148,7 @@ def _model_stage(*, notify: Notify | None) -> LLMStage:
         output_policy=knowledge_output_policy() if settings.OUTPUT_FILTER else None,
         withhold_instructions=settings.LLM_WITHHOLD_INSTRUCTIONS,
         hold_ungrounded=settings.LLM_HOLD_UNGROUNDED,
+        ungrounded_tiers=process_ungrounded_tiers(),
     )
 
 

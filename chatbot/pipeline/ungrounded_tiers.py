@@ -1,0 +1,89 @@
+"""Which model tiers have lately written nothing but ungrounded answers to questions with
+help-centre sources, so that the LLM stage stops asking them such questions for a while.
+
+Under LLM_UNGROUNDED `suggest` or `replace` an ungrounded answer is thrown away, so asking a model
+that never cites only makes the visitor wait for text nobody will see: the local SmolLM2-135M
+cites practically never (docs/knowledge-base.md), and every question the FAQs do not cover waited
+4-12 s of "Thinking…" for suggested articles that were ready at once. A tier (per model of it)
+whose last `after` answers given sources were all ungrounded is left out of such questions; one
+question every `probe_s` still asks it (a grounded answer ends the skipping), and questions
+without sources always reach it.
+
+The record is per process, seeded from the stored answers (their `grounding`, tier and model
+columns), so a restart or another process does not have to relearn what the database knows."""
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from chatbot.llm.tiers import Tier
+
+# The latest groundings (True: grounded) of a tier's model, newest first, at most `limit`.
+History = Callable[[str, str, int], Awaitable[Sequence[bool]]]
+
+
+@dataclass
+class _Record:
+    outcomes: deque[bool]
+    asked_at: float = -math.inf
+    loaded: bool = False
+    loading: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class UngroundedTiers:
+    def __init__(
+        self,
+        after: int,
+        probe_s: float,
+        *,
+        history: History | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.after = after
+        self.probe_s = probe_s
+        self.history = history
+        self.clock = clock
+        self._records: dict[tuple[str, str], _Record] = {}
+
+    def _record(self, tier: str, model: str) -> _Record:
+        key = (tier, model)
+        record = self._records.get(key)
+        if record is None:
+            record = self._records[key] = _Record(deque(maxlen=max(self.after, 1)))
+        return record
+
+    async def _loaded(self, tier: str, model: str) -> _Record:
+        record = self._record(tier, model)
+        if record.loaded or self.history is None:
+            return record
+        async with record.loading:
+            if not record.loaded:
+                stored = await self.history(tier, model, self.after)
+                live = list(record.outcomes)  # answers recorded while the history was read
+                record.outcomes.clear()
+                record.outcomes.extend(reversed(stored))
+                record.outcomes.extend(live)
+                record.loaded = True
+        return record
+
+    def record(self, tier: str, model: str, grounded: bool) -> None:
+        """How an answer of the tier's model given sources stood up to the citation check."""
+        self._record(tier, model).outcomes.append(grounded)
+
+    async def left_out(self, tier: Tier) -> bool:
+        """True when every model of the tier wrote only ungrounded answers lately and no probe
+        is due. Asking counts as the probe: concurrent questions do not all probe at once."""
+        if self.after <= 0:
+            return False
+        records = [await self._loaded(tier.name, p.model) for p in tier.providers]
+        now = self.clock()
+        failing = all(
+            len(r.outcomes) >= self.after and not any(r.outcomes) for r in records
+        ) and any(now - r.asked_at < self.probe_s for r in records)
+        if not failing:
+            for record in records:
+                record.asked_at = now
+        return failing

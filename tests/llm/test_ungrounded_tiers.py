@@ -1,0 +1,212 @@
+"""A tier whose latest answers given help-centre sources were all ungrounded (and so thrown away
+under LLM_UNGROUNDED `suggest` or `replace`) is not asked such questions for a while: the visitor
+gets the suggested articles at once instead of after the model's wait. One question per probe
+interval still asks it, and a grounded answer ends the skipping."""
+
+from datetime import timedelta
+
+import pytest
+from channels.db import database_sync_to_async
+from django.utils import timezone
+
+from chatbot import visitor_copy
+from chatbot.answer_facts import Grounding, answer_facts, model_words_replaced
+from chatbot.answer_trace import Trace
+from chatbot.llm.retry import RetryPolicy
+from chatbot.llm.router import Router, RouterPolicy
+from chatbot.llm.simulator import Faults
+from chatbot.llm.tiers import parse_tiers
+from chatbot.models import Conversation, Message
+from chatbot.outcomes import Decision
+from chatbot.pipeline.base import DoneEvent, Turn
+from chatbot.pipeline.cache_stage import reusable
+from chatbot.pipeline.grounding import UngroundedPolicy
+from chatbot.pipeline.llm_stage import LLMStage
+from chatbot.pipeline.orchestrator import run_pipeline
+from chatbot.pipeline.registry import (
+    configured_stages,
+    process_ungrounded_tiers,
+    stored_groundings,
+)
+from chatbot.pipeline.ungrounded_tiers import UngroundedTiers
+from tests.llm.conftest import tier_config
+from tests.llm.test_grounding import RETURNS, SHIPPING, _retrieval, _retrieve
+
+AFTER, PROBE_S = 3, 600.0
+
+
+def _tiers(sims, *names: str):
+    return tuple(t for t in parse_tiers(tier_config(sims)) if t.name in names)
+
+
+def _stage(sims, record: UngroundedTiers, *names: str, **options) -> LLMStage:
+    router = Router(_tiers(sims, *names), RouterPolicy(retry=RetryPolicy(max_per_message=0)))
+    return LLMStage(
+        router,
+        system_prompt="You are a shop assistant.",
+        history_budget=600,
+        retrieve=_retrieve(_retrieval(RETURNS, SHIPPING)),
+        ungrounded_tiers=record,
+        **options,
+    )
+
+
+async def _ask(stage: LLMStage, text: str = "How long do I have to return shoes?") -> DoneEvent:
+    events = [e async for e in run_pipeline(Turn("c", 1, text, "en"), [stage], Trace())]
+    assert isinstance(events[-1], DoneEvent)
+    return events[-1]
+
+
+async def test_a_tier_that_never_cites_is_left_out_until_its_probe_is_due(sims, clock):
+    sims["local"].reset(Faults(sources="ignore"))
+    record = UngroundedTiers(AFTER, PROBE_S, clock=clock)
+    stage = _stage(sims, record, "local")
+    suggest = visitor_copy.render(visitor_copy.SUGGEST_ARTICLES, "en")
+    for asked in range(1, AFTER + 1):
+        done = await _ask(stage)
+        assert done.text == suggest
+        assert sims["local"].stats.requests == asked, "asked while it may still ground"
+
+    skipped = await _ask(stage)
+    assert sims["local"].stats.requests == AFTER, "not asked: its answer would be replaced"
+    assert skipped.text == suggest
+    assert [c.title for c in skipped.citations] == ["Returns and refunds", "Shipping"]
+    assert all(c.suggested for c in skipped.citations)
+    step = skipped.trace.answering_step()
+    assert step.decision == Decision.NOT_GROUNDING
+    assert step.detail["left_out"] == ["local"]
+    trace = skipped.trace.to_dict()
+    assert answer_facts(trace).grounding == Grounding.REPLACED, "counted as a replaced answer"
+    assert model_words_replaced(trace), "labelled an automatic reply"
+    assert not reusable(skipped), "never cached"
+
+    clock.advance(PROBE_S)
+    sims["local"].reset()  # the model cites now: the probe finds out
+    probed = await _ask(stage)
+    assert sims["local"].stats.requests == 1
+    assert probed.trace.answering_step().detail["grounded"] is True
+    assert probed.citations and not probed.citations[0].suggested
+    again = await _ask(stage)
+    assert sims["local"].stats.requests == 2, "a grounded answer ends the skipping"
+    assert again.trace.answering_step().decision == Decision.ANSWERED
+
+
+async def test_a_probe_that_is_still_ungrounded_keeps_the_tier_out(sims, clock):
+    sims["local"].reset(Faults(sources="ignore"))
+    stage = _stage(sims, UngroundedTiers(AFTER, PROBE_S, clock=clock), "local")
+    for _ in range(AFTER + 1):
+        await _ask(stage)
+    clock.advance(PROBE_S - 1)
+    await _ask(stage)
+    assert sims["local"].stats.requests == AFTER
+    clock.advance(1)
+    await _ask(stage)
+    await _ask(stage)
+    assert sims["local"].stats.requests == AFTER + 1, "one probe per interval, not one per question"
+
+
+async def test_the_next_tier_answers_when_the_first_never_cites(sims, clock):
+    sims["cheap"].reset(Faults(sources="ignore"))
+    stage = _stage(sims, UngroundedTiers(AFTER, PROBE_S, clock=clock), "cheap", "local")
+    for _ in range(AFTER):
+        done = await _ask(stage)
+        assert done.trace.answering_step().detail["tier"] == "cheap"
+    done = await _ask(stage)
+    assert sims["cheap"].stats.requests == AFTER
+    assert done.trace.answering_step().detail["tier"] == "local"
+    assert done.trace.answering_step().detail["grounded"] is True
+    assert [c.title for c in done.citations] == ["Returns and refunds"]
+    note = next(s for s in done.trace.steps if s.decision == Decision.NOT_GROUNDING)
+    assert note.detail["left_out"] == ["cheap"] and "grounded" not in note.detail
+
+
+@pytest.mark.parametrize("policy", [UngroundedPolicy.SEND])
+async def test_when_ungrounded_answers_go_out_every_question_asks_the_model(sims, clock, policy):
+    sims["local"].reset(Faults(sources="ignore"))
+    stage = _stage(sims, UngroundedTiers(AFTER, PROBE_S, clock=clock), "local", ungrounded=policy)
+    for _ in range(AFTER + 2):
+        await _ask(stage)
+    assert sims["local"].stats.requests == AFTER + 2
+
+
+async def test_questions_without_sources_always_reach_the_tier(sims, clock):
+    sims["local"].reset(Faults(sources="ignore"))
+    record = UngroundedTiers(AFTER, PROBE_S, clock=clock)
+    stage = _stage(sims, record, "local")
+    for _ in range(AFTER + 1):
+        await _ask(stage)
+    stage.retrieve = _retrieve(None)  # a locale without a help centre: answered as before
+    done = await _ask(stage)
+    assert sims["local"].stats.requests == AFTER + 1
+    assert done.trace.answering_step().decision == Decision.ANSWERED
+
+
+async def test_the_record_is_per_model_and_zero_turns_it_off(sims, clock):
+    (local,) = _tiers(sims, "local")
+    record = UngroundedTiers(2, PROBE_S, clock=clock)
+    for grounded in (False, False):
+        assert not await record.left_out(local)
+        record.record("local", "other-model", grounded)
+    assert not await record.left_out(local), "another model's answers say nothing of this one"
+    for _ in range(2):
+        record.record("local", "local-model", False)
+    assert await record.left_out(local)
+    off = UngroundedTiers(0, PROBE_S, clock=clock)
+    for _ in range(5):
+        off.record("local", "local-model", False)
+    assert not await off.left_out(local)
+
+
+async def test_a_new_process_starts_from_the_stored_answers(sims, clock):
+    (local,) = _tiers(sims, "local")
+    reads: list[tuple[str, str, int]] = []
+
+    async def history(tier: str, model: str, limit: int) -> list[bool]:
+        reads.append((tier, model, limit))
+        return [False] * limit
+
+    record = UngroundedTiers(AFTER, PROBE_S, history=history, clock=clock)
+    assert not await record.left_out(local), "the first question after a start probes"
+    assert await record.left_out(local)
+    assert reads == [("local", "local-model", AFTER)], "read once per model"
+
+
+def _stored_answer(grounding: str, *, model: str = "m", tier: str = "local") -> Message:
+    conversation = Conversation.objects.first() or Conversation.objects.create()
+    return Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.BOT,
+        text="…",
+        source="llm",
+        llm_tier=tier,
+        llm_model=model,
+        grounding=grounding,
+    )
+
+
+@pytest.mark.django_db
+def test_stored_groundings_are_the_models_latest_answers_given_sources():
+    answer = _stored_answer
+
+    old = answer(Grounding.GROUNDED)
+    Message.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=8))
+    answer(Grounding.GROUNDED)
+    answer(Grounding.NONE)  # no sources given: says nothing about citing
+    answer(Grounding.REPLACED)
+    answer(Grounding.UNGROUNDED, model="other")
+    answer(Grounding.UNGROUNDED, tier="cheap")
+    answer(Grounding.UNGROUNDED)
+    assert stored_groundings("local", "m", 10) == [False, False, True]
+    assert stored_groundings("local", "m", 2) == [False, False]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_live_pipeline_shares_one_record_read_from_the_database(sims, settings):
+    settings.LLM_UNGROUNDED_SKIP_AFTER = 2
+    (local,) = _tiers(sims, "local")
+    for _ in range(2):
+        await database_sync_to_async(_stored_answer)(Grounding.REPLACED, model="local-model")
+    llm = next(stage for stage in configured_stages() if stage.name == "llm")
+    assert llm.ungrounded_tiers is process_ungrounded_tiers(), "one record per process"
+    assert not await llm.ungrounded_tiers.left_out(local), "the first question probes"
+    assert await llm.ungrounded_tiers.left_out(local), "then the stored answers keep it out"
