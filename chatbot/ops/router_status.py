@@ -1,5 +1,6 @@
-"""Staff-only admin page for the model router: breaker states, today's spend against the daily
-budget, model cost per day and per conversation."""
+"""Staff-only admin page for the model router: breaker states, how each model's answers given
+help-centre sources stood up to the citation check, today's spend against the daily budget,
+model cost per day and per conversation."""
 
 import datetime as dt
 
@@ -15,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from chatbot.llm import spend
 from chatbot.llm.breaker import breaker_states
 from chatbot.llm.costs import cost_report
+from chatbot.pipeline.grounding_report import grounding_by_model
 
 _PAGE = engines["django"].from_string(
     """{% extends "admin/base_site.html" %}{% load i18n %}
@@ -31,6 +33,29 @@ _PAGE = engines["django"].from_string(
 <td>{% widthratio b.failure_rate 1 100 %}%</td><td>{{ b.calls }}</td>
 <td>{% widthratio b.throttle 1 100 %}%</td>
 <td>{{ b.next_probe|default:"-" }}</td><td>{{ b.opens }}</td><td>{{ b.closes }}</td></tr>
+{% endfor %}
+</table>
+<h2>{% translate "Answers given help-centre sources (last 7 days)" %}</h2>
+<p>{% blocktranslate trimmed count count=skip_after with minutes=probe_minutes %}
+A model whose latest answer given sources was ungrounded is not asked such questions: the
+visitor gets the suggested articles at once. One question every {{ minutes }} minutes still
+asks it.
+{% plural %}
+A model whose latest {{ count }} answers given sources were all ungrounded is not asked such
+questions: the visitor gets the suggested articles at once. One question every {{ minutes }}
+minutes still asks it.
+{% endblocktranslate %}</p>
+<table><tr><th>{% translate "tier" %}</th><th>{% translate "model" %}</th>
+<th>{% translate "answers" %}</th><th>{% translate "grounded" %}</th>
+<th>{% translate "ungrounded, sent" %}</th><th>{% translate "ungrounded, replaced" %}</th>
+<th>{% translate "questions with sources" %}</th></tr>
+{% for m in grounding %}
+<tr><td>{{ m.tier }}</td><td>{{ m.model }}</td><td>{{ m.answers }}</td>
+<td>{{ m.grounded }} ({{ m.grounded_percent|floatformat:0 }}%)</td>
+<td>{{ m.sent_ungrounded }}</td><td>{{ m.replaced }}</td>
+<td>{% if m.latest_all_ungrounded %}<strong>{% translate "not asked" %}</strong>
+{% else %}{% translate "asked as usual" %}{% endif %}</td></tr>
+{% empty %}<tr><td colspan="7">{% translate "No model answer was given sources yet." %}</td></tr>
 {% endfor %}
 </table>
 <h2>{% translate "Spend" %}</h2>
@@ -95,5 +120,10 @@ async def router_status(request: HttpRequest) -> HttpResponse:
         "spent": await spend.spent(),
         "budget": settings.LLM_DAILY_BUDGET_USD,
         "report": await sync_to_async(cost_report)(days=7),
+        "grounding": await sync_to_async(grounding_by_model)(
+            skip_after=settings.LLM_UNGROUNDED_SKIP_AFTER
+        ),
+        "skip_after": settings.LLM_UNGROUNDED_SKIP_AFTER,
+        "probe_minutes": round(settings.LLM_UNGROUNDED_PROBE_S / 60),
     }
     return await sync_to_async(_render)(request, context)

@@ -3,25 +3,22 @@ passes them their hooks (status frames, the recovery signal). The order is data
 (CHAT_PIPELINE_STAGES), so new stages slot in here without touching the consumer."""
 
 from collections.abc import Callable
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.utils import timezone
 
-from chatbot.answer_facts import Grounding
 from chatbot.database_lanes import on_lookup_lane, on_retrieval_lane
 from chatbot.llm import router_state
 from chatbot.llm.router import Router, process_retry_budget, router_policy
 from chatbot.llm.signals import model_recovered
 from chatbot.llm.tiers import configured_tiers
-from chatbot.models import Message
 from chatbot.pipeline.base import Stage, Turn
 from chatbot.pipeline.cache_stage import CacheStage
 from chatbot.pipeline.fallback_stage import FallbackStage
 from chatbot.pipeline.faq_stage import FAQStage
 from chatbot.pipeline.grounding import UngroundedPolicy, WithoutSources
+from chatbot.pipeline.grounding_report import stored_groundings
 from chatbot.pipeline.llm_stage import LLMStage, Notify, OutputPolicy, Retrieve, publish_status
 from chatbot.pipeline.output_filter import OutputCheck
 from chatbot.pipeline.small_talk_stage import SmallTalkStage
@@ -91,24 +88,6 @@ def configured_router() -> Router:
         retry_budget=process_retry_budget(policy.retry),
         on_recovery=_announce_recovery,
     )
-
-
-# How far back the stored answers seed a process's record of tiers that do not ground.
-GROUNDING_HISTORY_DAYS = 7
-
-
-def stored_groundings(tier: str, model: str, limit: int) -> list[bool]:
-    """The latest answers of the tier's model given sources, newest first: grounded or not."""
-    since = timezone.now() - timedelta(days=GROUNDING_HISTORY_DAYS)
-    groundings = (
-        Message.objects.filter(
-            role=Message.Role.BOT, created_at__gte=since, llm_tier=tier, llm_model=model
-        )
-        .exclude(grounding=Grounding.NONE)
-        .order_by("-created_at", "-id")
-        .values_list("grounding", flat=True)[:limit]
-    )
-    return [grounding == Grounding.GROUNDED for grounding in groundings]
 
 
 def process_ungrounded_tiers() -> UngroundedTiers:

@@ -119,6 +119,9 @@ def test_the_model_router_page_is_in_the_users_language(admin_client):
     zh = _page(admin_client, reverse("llm-router-status"), ZH)
     assert "<h2>熔断器</h2>" in zh and "<th>关闭次数</th>" in zh and "（未设每日预算）" in zh
     assert "<strong>闭合（正常调用）</strong>" in zh, "a breaker's state, not its code"
+    assert (
+        "<h2>基于帮助中心来源的回答（最近 7 天）</h2>" in zh and "<th>未注明来源，已替换</th>" in zh
+    )
     en = _page(admin_client, reverse("llm-router-status"), EN)
     assert "<h2>Circuit breakers</h2>" in en and "<th>closed</th>" in en
 

@@ -3,10 +3,12 @@ under LLM_UNGROUNDED `suggest` or `replace`) is not asked such questions for a w
 gets the suggested articles at once instead of after the model's wait. One question per probe
 interval still asks it, and a grounded answer ends the skipping."""
 
+import re
 from datetime import timedelta
 
 import pytest
 from channels.db import database_sync_to_async
+from django.urls import reverse
 from django.utils import timezone
 
 from chatbot import visitor_copy
@@ -21,13 +23,10 @@ from chatbot.outcomes import Decision
 from chatbot.pipeline.base import DoneEvent, Turn
 from chatbot.pipeline.cache_stage import reusable
 from chatbot.pipeline.grounding import UngroundedPolicy
+from chatbot.pipeline.grounding_report import grounding_by_model, stored_groundings
 from chatbot.pipeline.llm_stage import LLMStage
 from chatbot.pipeline.orchestrator import run_pipeline
-from chatbot.pipeline.registry import (
-    configured_stages,
-    process_ungrounded_tiers,
-    stored_groundings,
-)
+from chatbot.pipeline.registry import configured_stages, process_ungrounded_tiers
 from chatbot.pipeline.ungrounded_tiers import UngroundedTiers
 from tests.llm.conftest import tier_config
 from tests.llm.test_grounding import RETURNS, SHIPPING, _retrieval, _retrieve
@@ -210,3 +209,26 @@ async def test_the_live_pipeline_shares_one_record_read_from_the_database(sims, 
     assert llm.ungrounded_tiers is process_ungrounded_tiers(), "one record per process"
     assert not await llm.ungrounded_tiers.left_out(local), "the first question probes"
     assert await llm.ungrounded_tiers.left_out(local), "then the stored answers keep it out"
+
+
+@pytest.mark.django_db
+def test_the_router_page_shows_which_models_are_not_asked_questions_with_sources(
+    admin_client, settings
+):
+    settings.LLM_UNGROUNDED_SKIP_AFTER = 3
+    for _ in range(3):
+        _stored_answer(Grounding.REPLACED, model="small-model")
+    _stored_answer(Grounding.GROUNDED, model="big-model", tier="strong")
+    _stored_answer(Grounding.UNGROUNDED, model="big-model", tier="strong")
+    report = grounding_by_model(skip_after=3)
+    assert [(r.tier, r.model, r.answers, r.latest_all_ungrounded) for r in report] == [
+        ("local", "small-model", 3, True),
+        ("strong", "big-model", 2, False),
+    ]
+    html = admin_client.get(reverse("llm-router-status")).content.decode()
+    rows = re.findall(r"<tr><td>(\w+)</td><td>([\w-]+)</td>.*?</tr>", html, re.S)
+    assert rows == [("local", "small-model"), ("strong", "big-model")]
+    small, big = re.findall(r"<tr><td>\w+</td><td>[\w-]+</td>(.*?)</tr>", html, re.S)
+    assert "<td>0 (0%)</td>" in small and "<strong>not asked</strong>" in small
+    assert "<td>1 (50%)</td>" in big and "not asked" not in big
+    assert "latest 3 answers given sources were all ungrounded" in html

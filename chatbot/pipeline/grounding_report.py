@@ -1,0 +1,81 @@
+"""How each model's answers given help-centre sources stood up to the citation check, read from
+the stored answers: what seeds a process's record of models that do not ground
+(chatbot.pipeline.ungrounded_tiers) and what the model router page shows."""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from chatbot.answer_facts import Grounding
+from chatbot.models import Message
+
+# How far back the stored answers count.
+HISTORY_DAYS = 7
+
+
+def _answers_given_sources(days: int):
+    since = timezone.now() - dt.timedelta(days=days)
+    return Message.objects.filter(role=Message.Role.BOT, created_at__gte=since).exclude(
+        grounding=Grounding.NONE
+    )
+
+
+def stored_groundings(tier: str, model: str, limit: int) -> list[bool]:
+    """The latest answers of the tier's model given sources, newest first: grounded or not."""
+    groundings = (
+        _answers_given_sources(HISTORY_DAYS)
+        .filter(llm_tier=tier, llm_model=model)
+        .order_by("-created_at", "-id")
+        .values_list("grounding", flat=True)[:limit]
+    )
+    return [grounding == Grounding.GROUNDED for grounding in groundings]
+
+
+@dataclass(frozen=True)
+class ModelGrounding:
+    tier: str
+    model: str
+    grounded: int
+    sent_ungrounded: int
+    replaced: int
+    latest_all_ungrounded: (
+        bool  # its latest `skip_after` answers: what keeps it out of such questions
+    )
+
+    @property
+    def answers(self) -> int:
+        return self.grounded + self.sent_ungrounded + self.replaced
+
+    @property
+    def grounded_percent(self) -> float:
+        return 100 * self.grounded / self.answers if self.answers else 0.0
+
+
+def grounding_by_model(*, skip_after: int, days: int = HISTORY_DAYS) -> list[ModelGrounding]:
+    """Per tier and model, its answers given sources over the last `days`, most answers first."""
+    rows = (
+        _answers_given_sources(days)
+        .exclude(llm_model="")
+        .values("llm_tier", "llm_model")
+        .annotate(
+            grounded=Count("id", filter=Q(grounding=Grounding.GROUNDED)),
+            sent=Count("id", filter=Q(grounding=Grounding.UNGROUNDED)),
+            replaced=Count("id", filter=Q(grounding=Grounding.REPLACED)),
+        )
+    )
+    report = []
+    for row in rows:
+        latest = stored_groundings(row["llm_tier"], row["llm_model"], skip_after)
+        report.append(
+            ModelGrounding(
+                row["llm_tier"],
+                row["llm_model"],
+                row["grounded"],
+                row["sent"],
+                row["replaced"],
+                skip_after > 0 and len(latest) >= skip_after and not any(latest),
+            )
+        )
+    return sorted(report, key=lambda r: (-r.answers, r.tier, r.model))
