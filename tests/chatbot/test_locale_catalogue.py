@@ -13,15 +13,19 @@ PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%%|\{\w*\}")
 
 def entries(text: str) -> list[tuple[str, str]]:
     """(msgid, msgstr) of each entry, the header left out; strings joined over their lines. An
-    msgid with a context (msgctxt) reads "context\x04msgid", as gettext keys it."""
+    msgid with a context (msgctxt) reads "context\x04msgid", as gettext keys it. A plural entry
+    (Chinese has one form, `msgstr[0]`) reads as its plural msgid and that form, whose
+    placeholders must agree."""
     found, context, msgid, msgstr, field = [], "", None, None, None
     for line in [*text.splitlines(), ""]:
         if line.startswith("msgctxt "):
             context = ast.literal_eval(line[8:]) + "\x04"
         elif line.startswith("msgid "):
             msgid, field = ast.literal_eval(line[6:]), "msgid"
-        elif line.startswith("msgstr "):
-            msgstr, field = ast.literal_eval(line[7:]), "msgstr"
+        elif line.startswith("msgid_plural "):
+            msgid, field = ast.literal_eval(line[13:]), "msgid"
+        elif line.startswith(("msgstr ", "msgstr[0] ")):
+            msgstr, field = ast.literal_eval(line.split(" ", 1)[1]), "msgstr"
         elif line.startswith('"') and field == "msgid":
             msgid += ast.literal_eval(line)
         elif line.startswith('"') and field == "msgstr":
@@ -39,6 +43,8 @@ def test_the_parser_reads_continued_strings_and_skips_the_header():
     )
     assert entries(text) == [("Two lines", "两行")]
     assert entries('msgctxt "x"\nmsgid "a"\nmsgstr "甲"\n') == [("x\x04a", "甲")]
+    plural = 'msgid "%(n)s day"\nmsgid_plural "%(n)s days"\nmsgstr[0] "%(n)s 天"\n'
+    assert entries(plural) == [("%(n)s days", "%(n)s 天")]
 
 
 def test_every_entry_is_translated_once_with_its_placeholders():
