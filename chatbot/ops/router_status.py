@@ -37,25 +37,26 @@ _PAGE = engines["django"].from_string(
 </table>
 <h2>{% translate "Answers given help-centre sources (last 7 days)" %}</h2>
 <p>{% blocktranslate trimmed count count=skip_after with minutes=probe_minutes %}
-A model whose latest answer given sources was ungrounded is not asked such questions: the
-visitor gets the suggested articles at once. One question every {{ minutes }} minutes still
-asks it.
+A model whose latest answer given sources in a language was ungrounded is not asked such
+questions in that language: the visitor gets the suggested articles at once. One question every
+{{ minutes }} minutes still asks it.
 {% plural %}
-A model whose latest {{ count }} answers given sources were all ungrounded is not asked such
-questions: the visitor gets the suggested articles at once. One question every {{ minutes }}
-minutes still asks it.
+A model whose latest {{ count }} answers given sources in a language were all ungrounded is not
+asked such questions in that language: the visitor gets the suggested articles at once. One
+question every {{ minutes }} minutes still asks it.
 {% endblocktranslate %}</p>
 <table><tr><th>{% translate "tier" %}</th><th>{% translate "model" %}</th>
-<th>{% translate "answers" %}</th><th>{% translate "grounded" %}</th>
+<th>{% translate "language" %}</th><th>{% translate "answers" %}</th>
+<th>{% translate "grounded" %}</th>
 <th>{% translate "ungrounded, sent" %}</th><th>{% translate "ungrounded, replaced" %}</th>
 <th>{% translate "questions with sources" %}</th></tr>
 {% for m in grounding %}
-<tr><td>{{ m.tier }}</td><td>{{ m.model }}</td><td>{{ m.answers }}</td>
+<tr><td>{{ m.tier }}</td><td>{{ m.model }}</td><td>{{ m.locale }}</td><td>{{ m.answers }}</td>
 <td>{{ m.grounded }} ({{ m.grounded_percent|floatformat:0 }}%)</td>
 <td>{{ m.sent_ungrounded }}</td><td>{{ m.replaced }}</td>
 <td>{% if m.latest_all_ungrounded %}<strong>{% translate "not asked" %}</strong>
 {% else %}{% translate "asked as usual" %}{% endif %}</td></tr>
-{% empty %}<tr><td colspan="7">{% translate "No model answer was given sources yet." %}</td></tr>
+{% empty %}<tr><td colspan="8">{% translate "No model answer was given sources yet." %}</td></tr>
 {% endfor %}
 </table>
 <h2>{% translate "Spend" %}</h2>

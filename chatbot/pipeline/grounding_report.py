@@ -22,11 +22,12 @@ def _answers_given_sources(days: int):
     )
 
 
-def stored_groundings(tier: str, model: str, limit: int) -> list[bool]:
-    """The latest answers of the tier's model given sources, newest first: grounded or not."""
+def stored_groundings(tier: str, model: str, locale: str, limit: int) -> list[bool]:
+    """The latest answers of the tier's model given sources in conversations in `locale`,
+    newest first: grounded or not."""
     groundings = (
         _answers_given_sources(HISTORY_DAYS)
-        .filter(llm_tier=tier, llm_model=model)
+        .filter(llm_tier=tier, llm_model=model, conversation__locale=locale)
         .order_by("-created_at", "-id")
         .values_list("grounding", flat=True)[:limit]
     )
@@ -37,6 +38,7 @@ def stored_groundings(tier: str, model: str, limit: int) -> list[bool]:
 class ModelGrounding:
     tier: str
     model: str
+    locale: str
     grounded: int
     sent_ungrounded: int
     replaced: int
@@ -54,11 +56,12 @@ class ModelGrounding:
 
 
 def grounding_by_model(*, skip_after: int, days: int = HISTORY_DAYS) -> list[ModelGrounding]:
-    """Per tier and model, its answers given sources over the last `days`, most answers first."""
+    """Per tier, model and language, its answers given sources over the last `days`, most
+    answers first."""
     rows = (
         _answers_given_sources(days)
         .exclude(llm_model="")
-        .values("llm_tier", "llm_model")
+        .values("llm_tier", "llm_model", "conversation__locale")
         .annotate(
             grounded=Count("id", filter=Q(grounding=Grounding.GROUNDED)),
             sent=Count("id", filter=Q(grounding=Grounding.UNGROUNDED)),
@@ -67,15 +70,17 @@ def grounding_by_model(*, skip_after: int, days: int = HISTORY_DAYS) -> list[Mod
     )
     report = []
     for row in rows:
-        latest = stored_groundings(row["llm_tier"], row["llm_model"], skip_after)
+        locale = row["conversation__locale"]
+        latest = stored_groundings(row["llm_tier"], row["llm_model"], locale, skip_after)
         report.append(
             ModelGrounding(
                 row["llm_tier"],
                 row["llm_model"],
+                locale,
                 row["grounded"],
                 row["sent"],
                 row["replaced"],
                 skip_after > 0 and len(latest) >= skip_after and not any(latest),
             )
         )
-    return sorted(report, key=lambda r: (-r.answers, r.tier, r.model))
+    return sorted(report, key=lambda r: (-r.answers, r.tier, r.model, r.locale))

@@ -194,7 +194,8 @@ class LLMStage:
             replacement = visitor_copy.render(visitor_copy.SUGGEST_ARTICLES, turn.locale)
             replacement_citations = suggested_articles(sources, turn.text)
         if replacement is not None and self.ungrounded_tiers is not None:
-            kept = await self._tiers_that_may_ground(route.tiers, trace)
+            locale = visitor_copy.normalise_locale(turn.locale)
+            kept = await self._tiers_that_may_ground(route.tiers, locale, trace)
             if not kept:
                 return stored_answer(self.name, replacement, citations=replacement_citations)
             route = replace(route, tiers=kept)
@@ -227,13 +228,13 @@ class LLMStage:
         )
 
     async def _tiers_that_may_ground(
-        self, tiers: tuple[Tier, ...], trace: Trace
+        self, tiers: tuple[Tier, ...], locale: str, trace: Trace
     ) -> tuple[Tier, ...]:
         """The route without the tiers whose latest answers given sources were all ungrounded.
         When none is left, the step recording it is the answer's: the replacement, marked
         ungrounded and replaced as a thrown-away answer is (never cached, counted)."""
         assert self.ungrounded_tiers is not None
-        left_out = [tier for tier in tiers if await self.ungrounded_tiers.left_out(tier)]
+        left_out = [tier for tier in tiers if await self.ungrounded_tiers.left_out(tier, locale)]
         if not left_out:
             return tiers
         for tier in left_out:
@@ -261,7 +262,10 @@ class LLMStage:
             and step.model
         ):
             self.ungrounded_tiers.record(
-                str(step.detail.get("tier")), step.model, bool(step.detail["grounded"])
+                str(step.detail.get("tier")),
+                step.model,
+                visitor_copy.normalise_locale(turn.locale),
+                bool(step.detail["grounded"]),
             )
 
     def _refuse(self, turn: Turn, trace: Trace, reason: str) -> Answer:

@@ -5,12 +5,15 @@ Under LLM_UNGROUNDED `suggest` or `replace` an ungrounded answer is thrown away,
 that never cites only makes the visitor wait for text nobody will see: the local SmolLM2-135M
 cites practically never (docs/knowledge-base.md), and every question the FAQs do not cover waited
 4-12 s of "Thinking…" for suggested articles that were ready at once. A tier (per model of it)
-whose last `after` answers given sources were all ungrounded is left out of such questions; one
+whose last `after` answers given sources (in the question's language) were all ungrounded is
+left out of such questions; one
 question every `probe_s` still asks it (a grounded answer ends the skipping), and questions
 without sources always reach it.
 
-The record is per process, seeded from the stored answers (their `grounding`, tier and model
-columns), so a restart or another process does not have to relearn what the database knows."""
+The record is per process, model and language (a small model may cite in English and never in
+Chinese), seeded from the stored answers (their `grounding`, tier and model columns and their
+conversation's locale), so a restart or another process does not have to relearn what the
+database knows."""
 
 import asyncio
 import math
@@ -21,8 +24,9 @@ from dataclasses import dataclass, field
 
 from chatbot.llm.tiers import Tier
 
-# The latest groundings (True: grounded) of a tier's model, newest first, at most `limit`.
-History = Callable[[str, str, int], Awaitable[Sequence[bool]]]
+# The latest groundings (True: grounded) of a tier's model in a locale, newest first, at most
+# `limit`: (tier, model, locale, limit).
+History = Callable[[str, str, str, int], Awaitable[Sequence[bool]]]
 
 
 @dataclass
@@ -46,22 +50,22 @@ class UngroundedTiers:
         self.probe_s = probe_s
         self.history = history
         self.clock = clock
-        self._records: dict[tuple[str, str], _Record] = {}
+        self._records: dict[tuple[str, str, str], _Record] = {}
 
-    def _record(self, tier: str, model: str) -> _Record:
-        key = (tier, model)
+    def _record(self, tier: str, model: str, locale: str) -> _Record:
+        key = (tier, model, locale)
         record = self._records.get(key)
         if record is None:
             record = self._records[key] = _Record(deque(maxlen=max(self.after, 1)))
         return record
 
-    async def _loaded(self, tier: str, model: str) -> _Record:
-        record = self._record(tier, model)
+    async def _loaded(self, tier: str, model: str, locale: str) -> _Record:
+        record = self._record(tier, model, locale)
         if record.loaded or self.history is None:
             return record
         async with record.loading:
             if not record.loaded:
-                stored = await self.history(tier, model, self.after)
+                stored = await self.history(tier, model, locale, self.after)
                 live = list(record.outcomes)  # answers recorded while the history was read
                 record.outcomes.clear()
                 record.outcomes.extend(reversed(stored))
@@ -69,16 +73,17 @@ class UngroundedTiers:
                 record.loaded = True
         return record
 
-    def record(self, tier: str, model: str, grounded: bool) -> None:
+    def record(self, tier: str, model: str, locale: str, grounded: bool) -> None:
         """How an answer of the tier's model given sources stood up to the citation check."""
-        self._record(tier, model).outcomes.append(grounded)
+        self._record(tier, model, locale).outcomes.append(grounded)
 
-    async def left_out(self, tier: Tier) -> bool:
-        """True when every model of the tier wrote only ungrounded answers lately and no probe
-        is due. Asking counts as the probe: concurrent questions do not all probe at once."""
+    async def left_out(self, tier: Tier, locale: str) -> bool:
+        """True when every model of the tier wrote only ungrounded answers lately in this
+        locale and no probe is due. Asking counts as the probe: concurrent questions do not all
+        probe at once."""
         if self.after <= 0:
             return False
-        records = [await self._loaded(tier.name, p.model) for p in tier.providers]
+        records = [await self._loaded(tier.name, p.model, locale) for p in tier.providers]
         now = self.clock()
         failing = all(
             len(r.outcomes) >= self.after and not any(r.outcomes) for r in records

@@ -144,34 +144,39 @@ async def test_the_record_is_per_model_and_zero_turns_it_off(sims, clock):
     (local,) = _tiers(sims, "local")
     record = UngroundedTiers(2, PROBE_S, clock=clock)
     for grounded in (False, False):
-        assert not await record.left_out(local)
-        record.record("local", "other-model", grounded)
-    assert not await record.left_out(local), "another model's answers say nothing of this one"
+        assert not await record.left_out(local, "en")
+        record.record("local", "other-model", "en", grounded)
+    assert not await record.left_out(local, "en"), "another model's answers say nothing of this"
     for _ in range(2):
-        record.record("local", "local-model", False)
-    assert await record.left_out(local)
+        record.record("local", "local-model", "zh-hans", False)
+    assert not await record.left_out(local, "zh-hans"), "never asked here yet: this one probes"
+    assert await record.left_out(local, "zh-hans")
+    assert not await record.left_out(local, "en"), "it may still cite in another language"
     off = UngroundedTiers(0, PROBE_S, clock=clock)
     for _ in range(5):
-        off.record("local", "local-model", False)
-    assert not await off.left_out(local)
+        off.record("local", "local-model", "en", False)
+    assert not await off.left_out(local, "en")
 
 
 async def test_a_new_process_starts_from_the_stored_answers(sims, clock):
     (local,) = _tiers(sims, "local")
-    reads: list[tuple[str, str, int]] = []
+    reads: list[tuple[str, str, str, int]] = []
 
-    async def history(tier: str, model: str, limit: int) -> list[bool]:
-        reads.append((tier, model, limit))
+    async def history(tier: str, model: str, locale: str, limit: int) -> list[bool]:
+        reads.append((tier, model, locale, limit))
         return [False] * limit
 
     record = UngroundedTiers(AFTER, PROBE_S, history=history, clock=clock)
-    assert not await record.left_out(local), "the first question after a start probes"
-    assert await record.left_out(local)
-    assert reads == [("local", "local-model", AFTER)], "read once per model"
+    assert not await record.left_out(local, "en"), "the first question after a start probes"
+    assert await record.left_out(local, "en")
+    assert reads == [("local", "local-model", "en", AFTER)], "read once per model and language"
 
 
-def _stored_answer(grounding: str, *, model: str = "m", tier: str = "local") -> Message:
-    conversation = Conversation.objects.first() or Conversation.objects.create()
+def _stored_answer(
+    grounding: str, *, model: str = "m", tier: str = "local", locale: str = "en"
+) -> Message:
+    conversation = Conversation.objects.filter(locale=locale).first()
+    conversation = conversation or Conversation.objects.create(locale=locale)
     return Message.objects.create(
         conversation=conversation,
         role=Message.Role.BOT,
@@ -194,9 +199,11 @@ def test_stored_groundings_are_the_models_latest_answers_given_sources():
     answer(Grounding.REPLACED)
     answer(Grounding.UNGROUNDED, model="other")
     answer(Grounding.UNGROUNDED, tier="cheap")
+    answer(Grounding.GROUNDED, locale="zh-hans")
     answer(Grounding.UNGROUNDED)
-    assert stored_groundings("local", "m", 10) == [False, False, True]
-    assert stored_groundings("local", "m", 2) == [False, False]
+    assert stored_groundings("local", "m", "en", 10) == [False, False, True]
+    assert stored_groundings("local", "m", "en", 2) == [False, False]
+    assert stored_groundings("local", "m", "zh-hans", 10) == [True]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -207,8 +214,9 @@ async def test_the_live_pipeline_shares_one_record_read_from_the_database(sims, 
         await database_sync_to_async(_stored_answer)(Grounding.REPLACED, model="local-model")
     llm = next(stage for stage in configured_stages() if stage.name == "llm")
     assert llm.ungrounded_tiers is process_ungrounded_tiers(), "one record per process"
-    assert not await llm.ungrounded_tiers.left_out(local), "the first question probes"
-    assert await llm.ungrounded_tiers.left_out(local), "then the stored answers keep it out"
+    assert not await llm.ungrounded_tiers.left_out(local, "en"), "the first question probes"
+    assert await llm.ungrounded_tiers.left_out(local, "en"), "the stored answers keep it out"
+    assert not await llm.ungrounded_tiers.left_out(local, "zh-hans"), "nothing stored in zh"
 
 
 @pytest.mark.django_db
@@ -220,15 +228,23 @@ def test_the_router_page_shows_which_models_are_not_asked_questions_with_sources
         _stored_answer(Grounding.REPLACED, model="small-model")
     _stored_answer(Grounding.GROUNDED, model="big-model", tier="strong")
     _stored_answer(Grounding.UNGROUNDED, model="big-model", tier="strong")
+    _stored_answer(Grounding.GROUNDED, model="small-model", locale="zh-hans")
     report = grounding_by_model(skip_after=3)
-    assert [(r.tier, r.model, r.answers, r.latest_all_ungrounded) for r in report] == [
-        ("local", "small-model", 3, True),
-        ("strong", "big-model", 2, False),
+    assert [(r.tier, r.model, r.locale, r.answers, r.latest_all_ungrounded) for r in report] == [
+        ("local", "small-model", "en", 3, True),
+        ("strong", "big-model", "en", 2, False),
+        ("local", "small-model", "zh-hans", 1, False),
     ]
     html = admin_client.get(reverse("llm-router-status")).content.decode()
-    rows = re.findall(r"<tr><td>(\w+)</td><td>([\w-]+)</td>.*?</tr>", html, re.S)
-    assert rows == [("local", "small-model"), ("strong", "big-model")]
-    small, big = re.findall(r"<tr><td>\w+</td><td>[\w-]+</td>(.*?)</tr>", html, re.S)
+    row = r"<tr><td>(\w+)</td><td>([\w-]+)</td><td>([\w-]+)</td>(.*?)</tr>"
+    rows = re.findall(row, html, re.S)
+    assert [r[:3] for r in rows] == [
+        ("local", "small-model", "en"),
+        ("strong", "big-model", "en"),
+        ("local", "small-model", "zh-hans"),
+    ]
+    small, big, small_zh = (r[3] for r in rows)
+    assert "not asked" not in small_zh
     assert "<td>0 (0%)</td>" in small and "<strong>not asked</strong>" in small
     assert "<td>1 (50%)</td>" in big and "not asked" not in big
-    assert "latest 3 answers given sources were all ungrounded" in html
+    assert "latest 3 answers given sources in a language were all ungrounded" in html
