@@ -51,7 +51,9 @@ question every {{ minutes }} minutes still asks it.
 <th>{% translate "ungrounded, sent" %}</th><th>{% translate "ungrounded, replaced" %}</th>
 <th>{% translate "questions with sources" %}</th></tr>
 {% for m in grounding %}
-<tr><td>{{ m.tier }}</td><td>{{ m.model }}</td><td>{{ m.locale }}</td><td>{{ m.answers }}</td>
+{% get_language_info for m.locale as language %}
+<tr><td>{{ m.tier }}</td><td>{{ m.model }}</td><td>{{ language.name_translated }}</td>
+<td>{{ m.answers }}</td>
 <td>{{ m.grounded }} ({{ m.grounded_percent|floatformat:0 }}%)</td>
 <td>{{ m.sent_ungrounded }}</td><td>{{ m.replaced }}</td>
 <td>{% if m.latest_all_ungrounded %}<strong>{% translate "not asked" %}</strong>

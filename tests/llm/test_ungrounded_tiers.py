@@ -236,12 +236,12 @@ def test_the_router_page_shows_which_models_are_not_asked_questions_with_sources
         ("local", "small-model", "zh-hans", 1, False),
     ]
     html = admin_client.get(reverse("llm-router-status")).content.decode()
-    row = r"<tr><td>(\w+)</td><td>([\w-]+)</td><td>([\w-]+)</td>(.*?)</tr>"
+    row = r"<tr><td>(\w+)</td><td>([\w-]+)</td><td>([\w ]+)</td>(.*?)</tr>"
     rows = re.findall(row, html, re.S)
     assert [r[:3] for r in rows] == [
-        ("local", "small-model", "en"),
-        ("strong", "big-model", "en"),
-        ("local", "small-model", "zh-hans"),
+        ("local", "small-model", "English"),
+        ("strong", "big-model", "English"),
+        ("local", "small-model", "Simplified Chinese"),
     ]
     small, big, small_zh = (r[3] for r in rows)
     assert "not asked" not in small_zh
