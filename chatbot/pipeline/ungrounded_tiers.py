@@ -4,9 +4,8 @@ help-centre sources, so that the LLM stage stops asking them such questions for 
 Under LLM_UNGROUNDED `suggest` or `replace` an ungrounded answer is thrown away, so asking a model
 that never cites only makes the visitor wait for text nobody will see: the local SmolLM2-135M
 cites practically never (docs/knowledge-base.md), and every question the FAQs do not cover waited
-4-12 s of "Thinking…" for suggested articles that were ready at once. A tier (per model of it)
-whose last `after` answers given sources (in the question's language) were all ungrounded is
-left out of such questions; one
+3-11 s for suggested articles that were ready at once. A tier whose models' last `after` answers
+given sources in the question's language were all ungrounded is left out of such questions; one
 question every `probe_s` still asks it (a grounded answer ends the skipping), and questions
 without sources always reach it.
 
