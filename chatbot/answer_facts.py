@@ -23,6 +23,9 @@ class Grounding(StrEnum):
     GROUNDED = "grounded"
     UNGROUNDED = "ungrounded"  # sent to the visitor all the same
     REPLACED = "replaced"  # replaced by suggested articles or the not-found answer (LLM_UNGROUNDED)
+    # No model asked: every tier's latest answers given sources were ungrounded, so the
+    # replacement went out at once (chatbot.pipeline.ungrounded_tiers).
+    NOT_ASKED = "not_asked"
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,10 @@ def _answering_step(trace: dict[str, Any]) -> dict[str, Any]:
     return next((s for s in reversed(trace.get("steps", ())) if s.get("stage") == source), {})
 
 
-def _grounding(detail: dict[str, Any]) -> Grounding:
+def _grounding(answering: dict[str, Any]) -> Grounding:
+    detail = answering.get("detail") or {}
+    if answering.get("decision") == Decision.NOT_GROUNDING:
+        return Grounding.NOT_ASKED
     grounded = detail.get("grounded")
     if grounded is None:
         return Grounding.NONE
@@ -124,7 +130,7 @@ def answer_facts(trace: dict[str, Any]) -> AnswerFacts:
         faq_id=faq_id if isinstance(faq_id, int) else None,
         faq_score=faq.get("score"),
         faq_decision=str(faq.get("decision") or ""),
-        grounding=_grounding(detail) if answering.get("stage") == Source.LLM else Grounding.NONE,
+        grounding=_grounding(answering) if answering.get("stage") == Source.LLM else Grounding.NONE,
         nothing_relevant=any(s.get("decision") == Decision.NOTHING_RELEVANT for s in llm_steps),
         models_down=models_were_down(trace),
         answer_promised=promised(trace),

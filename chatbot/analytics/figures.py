@@ -494,6 +494,9 @@ class Grounding:
     ungrounded_sent: int
     ungrounded_replaced: int
     nothing_relevant: int
+    # Questions with sources answered with the suggestions at once: no model was asked, every
+    # tier having lately cited nothing (not among the model answers above).
+    not_asked: int
 
     @property
     def ungrounded_share(self) -> float:
@@ -512,12 +515,14 @@ def grounding(scope: Scope) -> Grounding:
         .annotate(n=Count("id"))
         .values_list("grounding", "n")
     )
+    not_asked = checked.pop(Check.NOT_ASKED, 0)
     return Grounding(
         with_sources=sum(checked.values()),
         grounded=checked.get(Check.GROUNDED, 0),
         ungrounded_sent=checked.get(Check.UNGROUNDED, 0),
         ungrounded_replaced=checked.get(Check.REPLACED, 0),
         nothing_relevant=answers.filter(nothing_relevant=True).count(),
+        not_asked=not_asked,
     )
 
 

@@ -17,8 +17,10 @@ HISTORY_DAYS = 7
 
 def _answers_given_sources(days: int):
     since = timezone.now() - dt.timedelta(days=days)
-    return Message.objects.filter(role=Message.Role.BOT, created_at__gte=since).exclude(
-        grounding=Grounding.NONE
+    return Message.objects.filter(
+        role=Message.Role.BOT,
+        created_at__gte=since,
+        grounding__in=(Grounding.GROUNDED, Grounding.UNGROUNDED, Grounding.REPLACED),
     )
 
 

@@ -385,6 +385,11 @@ def test_thanks_after_an_answer_is_assumed_resolved_but_small_talk_alone_is_not(
 
 NOTHING = {"stage": "llm", "decision": "nothing_relevant", "detail": {"vector_score": 0.1}}
 NOT_FOUND = {"stage": "fallback", "decision": "not_found"}
+NOT_ASKED = {
+    "stage": "llm",
+    "decision": "not_grounding",
+    "detail": {"left_out": ["local"], "grounded": False, "replaced": True},
+}
 
 
 def grounded_answer(grounded: bool, replaced: bool = False) -> dict[str, Any]:
@@ -405,10 +410,16 @@ def test_grounding_counts_cited_ungrounded_and_nothing_relevant():
         c, T0 + 3 * m, "garden furniture?", "fallback", trace("fallback", 20, NOTHING, NOT_FOUND)
     )
     b.turn(c, T0 + 4 * m, "hello", "llm", trace("llm", 500, llm_answer(0.0)))  # no sources
+    b.turn(c, T0 + 5 * m, "gift wrap?", "llm", trace("llm", 20, NOT_ASKED))
     grounding = figures.grounding(b.store())
     assert grounding == figures.Grounding(
-        with_sources=3, grounded=1, ungrounded_sent=1, ungrounded_replaced=1, nothing_relevant=1
-    )
+        with_sources=3,
+        grounded=1,
+        ungrounded_sent=1,
+        ungrounded_replaced=1,
+        nothing_relevant=1,
+        not_asked=1,
+    ), "a question no model was asked is not among the model answers"
     assert grounding.ungrounded_share == pytest.approx(2 / 3)
 
 

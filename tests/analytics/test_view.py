@@ -209,8 +209,14 @@ def test_the_ungrounded_share_is_shown_as_a_percentage(staff_client, monkeypatch
     """Ten of ten answers replaced read "(1.0%)" once: the share is a fraction."""
     from chatbot.analytics import figures
 
-    monkeypatch.setattr(figures, "grounding", lambda scope: figures.Grounding(10, 0, 0, 10, 1))
+    monkeypatch.setattr(
+        figures, "grounding", lambda scope: figures.Grounding(10, 0, 0, 10, 1, not_asked=3)
+    )
     page = staff_client.get("/admin/analytics/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "(together 100% of the answers given sources)" in page
+    assert "got the suggested articles at once, without a model: 3" in page
+    router = reverse("llm-router-status")
+    assert f'<a href="{router}">model router</a>' in page
     zh = staff_client.get("/admin/analytics/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "两者合计占提供了资料的回答的 100%" in zh
+    assert "未经模型而立即收到推荐文章的问题：3 个" in zh

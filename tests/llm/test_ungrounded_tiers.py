@@ -75,7 +75,7 @@ async def test_a_tier_that_never_cites_is_left_out_until_its_probe_is_due(sims, 
     assert step.decision == Decision.NOT_GROUNDING
     assert step.detail["left_out"] == ["local"]
     trace = skipped.trace.to_dict()
-    assert answer_facts(trace).grounding == Grounding.REPLACED, "counted as a replaced answer"
+    assert answer_facts(trace).grounding == Grounding.NOT_ASKED, "not counted as a model answer"
     assert model_words_replaced(trace), "labelled an automatic reply"
     assert not reusable(skipped), "never cached"
 
@@ -196,6 +196,7 @@ def test_stored_groundings_are_the_models_latest_answers_given_sources():
     Message.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=8))
     answer(Grounding.GROUNDED)
     answer(Grounding.NONE)  # no sources given: says nothing about citing
+    answer(Grounding.NOT_ASKED)  # not asked (its tier and model are empty in the app anyway)
     answer(Grounding.REPLACED)
     answer(Grounding.UNGROUNDED, model="other")
     answer(Grounding.UNGROUNDED, tier="cheap")
