@@ -72,7 +72,8 @@ def start_answer(
 ) -> asyncio.Task[None]:
     """Schedules the answer; keeps a reference so the task is not garbage-collected mid-way.
     `turn`: what the answer needs, when the caller read it already; `client`: who asked;
-    `skip`: stages not to try; `again` and `fail_open`: see answer_message."""
+    `skip`: stages not to try, given for a retry only (the turn is marked so); `again` and
+    `fail_open`: see answer_message."""
     task = asyncio.create_task(
         answer_message(
             message_id,
@@ -202,10 +203,11 @@ async def _answer_claimed(
                 if again:
                     await state.delete(partial_key(message_id))  # a dead writer's text
                     await publish(public_id, restarted_frame(message_id, loaded.turn.locale))
-                if client:
-                    loaded = dataclasses.replace(
-                        loaded, turn=dataclasses.replace(loaded.turn, client=client)
+                if client or skip:
+                    asked = dataclasses.replace(
+                        loaded.turn, client=client or loaded.turn.client, retry=bool(skip)
                     )
+                    loaded = dataclasses.replace(loaded, turn=asked)
                 stages = stages if stages is not None else configured_stages()
                 if skip:
                     stages = [stage for stage in stages if stage.name not in skip]

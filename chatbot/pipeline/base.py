@@ -24,6 +24,9 @@ class Turn:
     # Who asked (chatbot.security.ratelimit.client_ip), for per-client model limits; "" when
     # unknown.
     client: str = ""
+    # The visitor asked for another answer ("Try again" after a thumbs-down): the model stage
+    # asks a model even when every tier lately cited nothing (chatbot.pipeline.ungrounded_tiers).
+    retry: bool = False
 
 
 @dataclass(frozen=True)

@@ -193,7 +193,7 @@ class LLMStage:
         elif sources and self.ungrounded == UngroundedPolicy.SUGGEST:
             replacement = visitor_copy.render(visitor_copy.SUGGEST_ARTICLES, turn.locale)
             replacement_citations = suggested_articles(sources, turn.text)
-        if replacement is not None and self.ungrounded_tiers is not None:
+        if replacement is not None and self.ungrounded_tiers is not None and not turn.retry:
             locale = visitor_copy.normalise_locale(turn.locale)
             kept = await self._tiers_that_may_ground(route.tiers, locale, trace)
             if not kept:

@@ -8,6 +8,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
+from chatbot import answering
 from chatbot.analytics import figures
 from chatbot.handoff.services import REOPENED_TO_BOT, REOPENED_TO_QUEUE
 from chatbot.models import Conversation, Message
@@ -90,6 +91,30 @@ async def test_try_again_answers_the_question_again_past_the_disliked_faq_answer
     scope = figures.Scope.of_days(today, today)
     assert (await database_sync_to_async(figures.deflection)(scope)).visitor_messages == 1
     assert await database_sync_to_async(figures.top_unanswered)(scope) == []
+
+
+class TurnSpy:
+    """A first stage that passes, noting the turns the pipeline gets."""
+
+    name = "spy"
+
+    def __init__(self) -> None:
+        self.turns: list[tuple[str, bool]] = []
+
+    async def attempt(self, turn, trace) -> None:
+        self.turns.append((turn.text, turn.retry))
+
+
+async def test_try_again_reaches_the_stages_as_a_retry(upstream, settings, monkeypatch):
+    """So the model stage asks a model even when every tier lately cited nothing."""
+    settings.CHAT_STORED_ANSWER_TOKEN_DELAY_S = 0
+    spy, configured = TurnSpy(), answering.configured_stages
+    monkeypatch.setattr(answering, "configured_stages", lambda: [spy, *configured()])
+    async with chat_socket() as client:
+        done = await faq_answered(client)
+        await client.send({"type": "retry", "client_id": "r1", "message_id": done["message"]["id"]})
+        assert (await client.recv_until("done"))[-1]["source"] == "llm"
+    assert spy.turns == [(QUESTION, False), (QUESTION, True)]
 
 
 async def test_a_person_after_a_thumbs_down_queues_with_that_reason(upstream, settings):

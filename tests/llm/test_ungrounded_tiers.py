@@ -90,6 +90,18 @@ async def test_a_tier_that_never_cites_is_left_out_until_its_probe_is_due(sims, 
     assert again.trace.answering_step().decision == Decision.ANSWERED
 
 
+async def test_try_again_asks_the_model_even_when_it_lately_cited_nothing(sims, clock):
+    sims["local"].reset(Faults(sources="ignore"))
+    stage = _stage(sims, UngroundedTiers(AFTER, PROBE_S, clock=clock), "local")
+    for _ in range(AFTER + 1):
+        await _ask(stage)
+    assert sims["local"].stats.requests == AFTER
+    retry = Turn("c", 2, "How long do I have to return shoes?", "en", retry=True)
+    events = [e async for e in run_pipeline(retry, [stage], Trace())]
+    assert sims["local"].stats.requests == AFTER + 1, "the visitor asked for another answer"
+    assert events[-1].trace.answering_step().decision == Decision.ANSWERED
+
+
 async def test_a_probe_that_is_still_ungrounded_keeps_the_tier_out(sims, clock):
     sims["local"].reset(Faults(sources="ignore"))
     stage = _stage(sims, UngroundedTiers(AFTER, PROBE_S, clock=clock), "local")
