@@ -24,16 +24,22 @@ def _answers_given_sources(days: int):
     )
 
 
-def stored_groundings(tier: str, model: str, locale: str, limit: int) -> list[bool]:
-    """The latest answers of the tier's model given sources in conversations in `locale`,
-    newest first: grounded or not."""
-    groundings = (
+@dataclass(frozen=True)
+class StoredGroundings:
+    outcomes: list[bool]  # newest first: grounded or not
+    newest_age_s: float | None  # how long ago the newest was answered (the model last asked)
+
+
+def stored_groundings(tier: str, model: str, locale: str, limit: int) -> StoredGroundings:
+    """The latest answers of the tier's model given sources in conversations in `locale`."""
+    rows = list(
         _answers_given_sources(HISTORY_DAYS)
         .filter(llm_tier=tier, llm_model=model, conversation__locale=locale)
         .order_by("-created_at", "-id")
-        .values_list("grounding", flat=True)[:limit]
+        .values_list("grounding", "created_at")[:limit]
     )
-    return [grounding == Grounding.GROUNDED for grounding in groundings]
+    age = (timezone.now() - rows[0][1]).total_seconds() if rows else None
+    return StoredGroundings([grounding == Grounding.GROUNDED for grounding, _ in rows], age)
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,7 @@ def grounding_by_model(*, skip_after: int, days: int = HISTORY_DAYS) -> list[Mod
     report = []
     for row in rows:
         locale = row["conversation__locale"]
-        latest = stored_groundings(row["llm_tier"], row["llm_model"], locale, skip_after)
+        latest = stored_groundings(row["llm_tier"], row["llm_model"], locale, skip_after).outcomes
         report.append(
             ModelGrounding(
                 row["llm_tier"],

@@ -90,6 +90,13 @@ def configured_router() -> Router:
     )
 
 
+async def _stored_history(
+    tier: str, model: str, locale: str, limit: int
+) -> tuple[list[bool], float | None]:
+    stored = await database_sync_to_async(stored_groundings)(tier, model, locale, limit)
+    return stored.outcomes, stored.newest_age_s
+
+
 def process_ungrounded_tiers() -> UngroundedTiers:
     """This process's record (it lives as long as the rest of its router state)."""
     memory = router_state.memory("ungrounded_tiers")
@@ -98,7 +105,7 @@ def process_ungrounded_tiers() -> UngroundedTiers:
         record = memory["record"] = UngroundedTiers(
             settings.LLM_UNGROUNDED_SKIP_AFTER,
             settings.LLM_UNGROUNDED_PROBE_S,
-            history=database_sync_to_async(stored_groundings),
+            history=_stored_history,
         )
     return record
 

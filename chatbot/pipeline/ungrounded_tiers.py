@@ -11,8 +11,8 @@ without sources always reach it.
 
 The record is per process, model and language (a small model may cite in English and never in
 Chinese), seeded from the stored answers (their `grounding`, tier and model columns and their
-conversation's locale), so a restart or another process does not have to relearn what the
-database knows."""
+conversation's locale, and when the newest was written, from which the next probe is due), so a
+restart or another process does not have to relearn what the database knows."""
 
 import asyncio
 import math
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from chatbot.llm.tiers import Tier
 
 # The latest groundings (True: grounded) of a tier's model in a locale, newest first, at most
-# `limit`: (tier, model, locale, limit).
-History = Callable[[str, str, str, int], Awaitable[Sequence[bool]]]
+# `limit`, and how many seconds ago the newest was written: (tier, model, locale, limit).
+History = Callable[[str, str, str, int], Awaitable[tuple[Sequence[bool], float | None]]]
 
 
 @dataclass
@@ -64,11 +64,13 @@ class UngroundedTiers:
             return record
         async with record.loading:
             if not record.loaded:
-                stored = await self.history(tier, model, locale, self.after)
+                stored, age_s = await self.history(tier, model, locale, self.after)
                 live = list(record.outcomes)  # answers recorded while the history was read
                 record.outcomes.clear()
                 record.outcomes.extend(reversed(stored))
                 record.outcomes.extend(live)
+                if age_s is not None and not live:  # the model was last asked then
+                    record.asked_at = max(record.asked_at, self.clock() - age_s)
                 record.loaded = True
         return record
 

@@ -23,7 +23,11 @@ from chatbot.outcomes import Decision
 from chatbot.pipeline.base import DoneEvent, Turn
 from chatbot.pipeline.cache_stage import reusable
 from chatbot.pipeline.grounding import UngroundedPolicy
-from chatbot.pipeline.grounding_report import grounding_by_model, stored_groundings
+from chatbot.pipeline.grounding_report import (
+    StoredGroundings,
+    grounding_by_model,
+    stored_groundings,
+)
 from chatbot.pipeline.llm_stage import LLMStage
 from chatbot.pipeline.orchestrator import run_pipeline
 from chatbot.pipeline.registry import configured_stages, process_ungrounded_tiers
@@ -174,14 +178,22 @@ async def test_a_new_process_starts_from_the_stored_answers(sims, clock):
     (local,) = _tiers(sims, "local")
     reads: list[tuple[str, str, str, int]] = []
 
-    async def history(tier: str, model: str, locale: str, limit: int) -> list[bool]:
+    async def history(tier: str, model: str, locale: str, limit: int):
         reads.append((tier, model, locale, limit))
-        return [False] * limit
+        if locale == "zh-hans":
+            return [False] * limit, 60.0  # the newest a minute ago: its probe is not due
+        return [False] * limit, PROBE_S + 1
 
     record = UngroundedTiers(AFTER, PROBE_S, history=history, clock=clock)
-    assert not await record.left_out(local, "en"), "the first question after a start probes"
+    assert not await record.left_out(local, "en"), "asked over a probe interval ago: probes"
     assert await record.left_out(local, "en")
-    assert reads == [("local", "local-model", "en", AFTER)], "read once per model and language"
+    assert await record.left_out(local, "zh-hans"), "asked a minute ago: not before its probe"
+    clock.advance(PROBE_S - 60)
+    assert not await record.left_out(local, "zh-hans"), "a probe interval after that answer"
+    assert reads == [
+        ("local", "local-model", "en", AFTER),
+        ("local", "local-model", "zh-hans", AFTER),
+    ], "read once per model and language"
 
 
 def _stored_answer(
@@ -214,9 +226,12 @@ def test_stored_groundings_are_the_models_latest_answers_given_sources():
     answer(Grounding.UNGROUNDED, tier="cheap")
     answer(Grounding.GROUNDED, locale="zh-hans")
     answer(Grounding.UNGROUNDED)
-    assert stored_groundings("local", "m", "en", 10) == [False, False, True]
-    assert stored_groundings("local", "m", "en", 2) == [False, False]
-    assert stored_groundings("local", "m", "zh-hans", 10) == [True]
+    stored = stored_groundings("local", "m", "en", 10)
+    assert stored.outcomes == [False, False, True]
+    assert 0 <= stored.newest_age_s < 60
+    assert stored_groundings("local", "m", "en", 2).outcomes == [False, False]
+    assert stored_groundings("local", "m", "zh-hans", 10).outcomes == [True]
+    assert stored_groundings("local", "other", "zh-hans", 10) == StoredGroundings([], None)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -227,7 +242,6 @@ async def test_the_live_pipeline_shares_one_record_read_from_the_database(sims, 
         await database_sync_to_async(_stored_answer)(Grounding.REPLACED, model="local-model")
     llm = next(stage for stage in configured_stages() if stage.name == "llm")
     assert llm.ungrounded_tiers is process_ungrounded_tiers(), "one record per process"
-    assert not await llm.ungrounded_tiers.left_out(local, "en"), "the first question probes"
     assert await llm.ungrounded_tiers.left_out(local, "en"), "the stored answers keep it out"
     assert not await llm.ungrounded_tiers.left_out(local, "zh-hans"), "nothing stored in zh"
 
