@@ -50,9 +50,8 @@ class ModelGrounding:
     grounded: int
     sent_ungrounded: int
     replaced: int
-    latest_all_ungrounded: (
-        bool  # its latest `skip_after` answers: what keeps it out of such questions
-    )
+    # Its latest `skip_after` answers were all ungrounded: what keeps it out of such questions.
+    latest_all_ungrounded: bool
 
     @property
     def answers(self) -> int:
