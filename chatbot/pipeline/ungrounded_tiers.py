@@ -15,6 +15,7 @@ conversation's locale, and when the newest was written, from which the next prob
 restart or another process does not have to relearn what the database knows."""
 
 import asyncio
+import logging
 import math
 import time
 from collections import deque
@@ -22,6 +23,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from chatbot.llm.tiers import Tier
+from chatbot.observability.logs import describe_error
+
+logger = logging.getLogger(__name__)
 
 # The latest groundings (True: grounded) of a tier's model in a locale, newest first, at most
 # `limit`, and how many seconds ago the newest was written: (tier, model, locale, limit).
@@ -64,7 +68,11 @@ class UngroundedTiers:
             return record
         async with record.loading:
             if not record.loaded:
-                stored, age_s = await self.history(tier, model, locale, self.after)
+                try:
+                    stored, age_s = await self.history(tier, model, locale, self.after)
+                except Exception as exc:  # the model is asked as before; a later question reads
+                    logger.warning("stored groundings unavailable: %s", describe_error(exc))
+                    return record
                 live = list(record.outcomes)  # answers recorded while the history was read
                 record.outcomes.clear()
                 record.outcomes.extend(reversed(stored))

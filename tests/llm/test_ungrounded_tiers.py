@@ -212,6 +212,22 @@ def _stored_answer(
     )
 
 
+async def test_without_the_stored_answers_the_model_is_asked_and_they_are_read_later(sims, clock):
+    (local,) = _tiers(sims, "local")
+    reads = []
+
+    async def history(tier: str, model: str, locale: str, limit: int):
+        reads.append(locale)
+        if len(reads) == 1:
+            raise ConnectionError("database is restarting")
+        return [False] * limit, 60.0
+
+    record = UngroundedTiers(AFTER, PROBE_S, history=history, clock=clock)
+    assert not await record.left_out(local, "en"), "a failed read leaves the model asked"
+    assert await record.left_out(local, "en"), "the next question reads them"
+    assert reads == ["en", "en"]
+
+
 @pytest.mark.django_db
 def test_stored_groundings_are_the_models_latest_answers_given_sources():
     answer = _stored_answer
