@@ -9,10 +9,11 @@ given sources in the question's language were all ungrounded is left out of such
 question every `probe_s` still asks it (a grounded answer ends the skipping), and questions
 without sources always reach it.
 
-The record is per process, model and language (a small model may cite in English and never in
-Chinese), seeded from the stored answers (their `grounding`, tier and model columns and their
-conversation's locale, and when the newest was written, from which the next probe is due), so a
-restart or another process does not have to relearn what the database knows."""
+The record is per model and language (a small model may cite in English and never in Chinese),
+kept in each process and read again from the stored answers every `reread_s` (their `grounding`,
+tier and model columns, their conversation's locale, and when the newest was written, from which
+the next probe is due), so a restart or another process does not have to relearn what the
+database knows."""
 
 import asyncio
 import logging
@@ -36,8 +37,8 @@ History = Callable[[str, str, str, int], Awaitable[tuple[Sequence[bool], float |
 class _Record:
     outcomes: deque[bool]
     asked_at: float = -math.inf
-    loaded: bool = False
-    loading: asyncio.Lock = field(default_factory=asyncio.Lock)
+    read_at: float = -math.inf  # when the stored answers were last read (or tried)
+    reading: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class UngroundedTiers:
@@ -47,11 +48,13 @@ class UngroundedTiers:
         probe_s: float,
         *,
         history: History | None = None,
+        reread_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.after = after
         self.probe_s = probe_s
         self.history = history
+        self.reread_s = reread_s
         self.clock = clock
         self._records: dict[tuple[str, str, str], _Record] = {}
 
@@ -62,24 +65,26 @@ class UngroundedTiers:
             record = self._records[key] = _Record(deque(maxlen=max(self.after, 1)))
         return record
 
-    async def _loaded(self, tier: str, model: str, locale: str) -> _Record:
+    async def _read(self, tier: str, model: str, locale: str) -> _Record:
+        """The record, from the stored answers once every `reread_s`: they hold every process's
+        answers (each is stored before it is recorded here), so the processes agree within that
+        time instead of each asking the model `after` times of its own."""
         record = self._record(tier, model, locale)
-        if record.loaded or self.history is None:
+        if self.history is None or self.clock() - record.read_at < self.reread_s:
             return record
-        async with record.loading:
-            if not record.loaded:
-                try:
-                    stored, age_s = await self.history(tier, model, locale, self.after)
-                except Exception as exc:  # the model is asked as before; a later question reads
-                    logger.warning("stored groundings unavailable: %s", describe_error(exc))
-                    return record
-                live = list(record.outcomes)  # answers recorded while the history was read
-                record.outcomes.clear()
-                record.outcomes.extend(reversed(stored))
-                record.outcomes.extend(live)
-                if age_s is not None and not live:  # the model was last asked then
-                    record.asked_at = max(record.asked_at, self.clock() - age_s)
-                record.loaded = True
+        async with record.reading:
+            if self.clock() - record.read_at < self.reread_s:
+                return record
+            record.read_at = self.clock()
+            try:
+                stored, age_s = await self.history(tier, model, locale, self.after)
+            except Exception as exc:  # the record stays as it was until the next read
+                logger.warning("stored groundings unavailable: %s", describe_error(exc))
+                return record
+            record.outcomes.clear()
+            record.outcomes.extend(reversed(stored))
+            if age_s is not None:  # the model was last asked then
+                record.asked_at = max(record.asked_at, self.clock() - age_s)
         return record
 
     def record(self, tier: str, model: str, locale: str, grounded: bool) -> None:
@@ -92,7 +97,7 @@ class UngroundedTiers:
         probe at once."""
         if self.after <= 0:
             return False
-        records = [await self._loaded(tier.name, p.model, locale) for p in tier.providers]
+        records = [await self._read(tier.name, p.model, locale) for p in tier.providers]
         now = self.clock()
         failing = all(
             len(r.outcomes) >= self.after and not any(r.outcomes) for r in records

@@ -174,26 +174,31 @@ async def test_the_record_is_per_model_and_zero_turns_it_off(sims, clock):
     assert not await off.left_out(local, "en")
 
 
-async def test_a_new_process_starts_from_the_stored_answers(sims, clock):
+async def test_a_process_follows_the_stored_answers_of_every_process(sims, clock):
     (local,) = _tiers(sims, "local")
     reads: list[tuple[str, str, str, int]] = []
+    newest = {"en": clock() - PROBE_S - 1, "zh-hans": clock() - 60}  # when last answered
+    stored = {"en": [False] * AFTER, "zh-hans": [False] * AFTER}
 
     async def history(tier: str, model: str, locale: str, limit: int):
         reads.append((tier, model, locale, limit))
-        if locale == "zh-hans":
-            return [False] * limit, 60.0  # the newest a minute ago: its probe is not due
-        return [False] * limit, PROBE_S + 1
+        return stored[locale][:limit], clock() - newest[locale]
 
-    record = UngroundedTiers(AFTER, PROBE_S, history=history, clock=clock)
+    record = UngroundedTiers(AFTER, PROBE_S, history=history, reread_s=30, clock=clock)
     assert not await record.left_out(local, "en"), "asked over a probe interval ago: probes"
     assert await record.left_out(local, "en")
     assert await record.left_out(local, "zh-hans"), "asked a minute ago: not before its probe"
-    clock.advance(PROBE_S - 60)
-    assert not await record.left_out(local, "zh-hans"), "a probe interval after that answer"
     assert reads == [
         ("local", "local-model", "en", AFTER),
         ("local", "local-model", "zh-hans", AFTER),
-    ], "read once per model and language"
+    ]
+    stored["en"] = [True, *stored["en"]]  # another process's probe was grounded
+    assert await record.left_out(local, "en"), "read again only once reread_s has passed"
+    clock.advance(30)
+    assert not await record.left_out(local, "en"), "that grounded answer ends the skipping here"
+    clock.advance(PROBE_S - 90)
+    assert not await record.left_out(local, "zh-hans"), "a probe interval after its last answer"
+    assert [locale for _, _, locale, _ in reads] == ["en", "zh-hans", "en", "zh-hans"]
 
 
 def _stored_answer(
@@ -212,7 +217,7 @@ def _stored_answer(
     )
 
 
-async def test_without_the_stored_answers_the_model_is_asked_and_they_are_read_later(sims, clock):
+async def test_without_the_stored_answers_the_model_is_asked_until_they_are_read(sims, clock):
     (local,) = _tiers(sims, "local")
     reads = []
 
@@ -222,9 +227,11 @@ async def test_without_the_stored_answers_the_model_is_asked_and_they_are_read_l
             raise ConnectionError("database is restarting")
         return [False] * limit, 60.0
 
-    record = UngroundedTiers(AFTER, PROBE_S, history=history, clock=clock)
+    record = UngroundedTiers(AFTER, PROBE_S, history=history, reread_s=30, clock=clock)
     assert not await record.left_out(local, "en"), "a failed read leaves the model asked"
-    assert await record.left_out(local, "en"), "the next question reads them"
+    assert not await record.left_out(local, "en")
+    clock.advance(30)
+    assert await record.left_out(local, "en"), "read again after reread_s"
     assert reads == ["en", "en"]
 
 
