@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from chatbot.answer_facts import Grounding
 from chatbot.models import Message
+from chatbot.pipeline.ungrounded_tiers import all_ungrounded
 
 # How far back the stored answers count.
 HISTORY_DAYS = 7
@@ -87,7 +88,7 @@ def grounding_by_model(*, skip_after: int, days: int = HISTORY_DAYS) -> list[Mod
                 row["grounded"],
                 row["sent"],
                 row["replaced"],
-                skip_after > 0 and len(latest) >= skip_after and not any(latest),
+                all_ungrounded(latest, skip_after),
             )
         )
     return sorted(report, key=lambda r: (-r.answers, r.tier, r.model, r.locale))

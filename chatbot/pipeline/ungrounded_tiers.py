@@ -33,6 +33,12 @@ logger = logging.getLogger(__name__)
 History = Callable[[str, str, str, int], Awaitable[tuple[Sequence[bool], float | None]]]
 
 
+def all_ungrounded(latest: Sequence[bool], after: int) -> bool:
+    """The rule: `after` answers (or more) given sources, none of them grounded; never with
+    `after` 0 (turned off)."""
+    return after > 0 and len(latest) >= after and not any(latest)
+
+
 @dataclass
 class _Record:
     outcomes: deque[bool]
@@ -99,9 +105,9 @@ class UngroundedTiers:
             return False
         records = [await self._read(tier.name, p.model, locale) for p in tier.providers]
         now = self.clock()
-        failing = all(
-            len(r.outcomes) >= self.after and not any(r.outcomes) for r in records
-        ) and any(now - r.asked_at < self.probe_s for r in records)
+        failing = all(all_ungrounded(r.outcomes, self.after) for r in records) and any(
+            now - r.asked_at < self.probe_s for r in records
+        )
         if not failing:
             for record in records:
                 record.asked_at = now
