@@ -3,9 +3,28 @@ answers stored before them."""
 
 from django.db import migrations, models
 
-from chatbot.answer_facts import COLUMNS, answer_facts
+from chatbot.answer_facts import answer_facts
 
 BATCH = 1000
+# The columns this migration adds, frozen: a fact added to AnswerFacts later is added (and filled)
+# by its own migration, and this one must not write a column its historical model lacks.
+COLUMNS = (
+    "first_token_ms",
+    "cost_usd",
+    "llm_model",
+    "llm_tier",
+    "llm_called",
+    "faq_id",
+    "faq_score",
+    "faq_decision",
+    "grounding",
+    "nothing_relevant",
+    "models_down",
+    "answer_promised",
+    "tiers_skipped",
+    "tiers_failed",
+    "tier_events",
+)
 
 
 def facts_fill(apps, schema_editor, batch: int = BATCH) -> None:
@@ -15,8 +34,9 @@ def facts_fill(apps, schema_editor, batch: int = BATCH) -> None:
     last = 0
     while rows := list(answers.filter(id__gt=last).only("id", "trace")[:batch]):
         for row in rows:
-            for name, value in answer_facts(row.trace or {}).columns().items():
-                setattr(row, name, value)
+            facts = answer_facts(row.trace or {}).columns()
+            for name in COLUMNS:
+                setattr(row, name, facts[name])
         message_model.objects.bulk_update(rows, list(COLUMNS))
         last = rows[-1].id
 

@@ -5,6 +5,7 @@ import importlib
 
 import pytest
 from django.apps import apps
+from django.db.migrations import AddField
 from django.utils import timezone
 
 from chatbot import message_sql, services
@@ -20,6 +21,7 @@ from chatbot.llm.queued_flag import QUEUED_FLAG
 from chatbot.models import Conversation, Message
 from chatbot.outcomes import Decision, Source
 from knowledge.matching import BELOW_THRESHOLD
+from tests.migration_steps import state_apps
 
 
 def model_answer_trace(*, grounded: bool | None = None, replaced: bool = False) -> dict:
@@ -141,6 +143,29 @@ def test_the_migration_fills_in_the_facts_of_answers_stored_before_it():
         assert (bot.llm_tier, bot.faq_id, bot.grounding) == ("local", 12, Grounding.GROUNDED)
         assert bot.tier_events == [["cloud", "tier_skipped"], ["local", "tier_failed"]]
     assert Message.objects.get(role=Message.Role.VISITOR).cost_usd == 0.0
+
+
+@pytest.mark.django_db
+def test_the_migration_writes_only_the_columns_it_adds_on_its_own_historical_model():
+    """A fact added to AnswerFacts later must not make 0016 write a column its model lacks."""
+    migration = importlib.import_module("chatbot.migrations.0016_answer_facts")
+    added = {
+        operation.name
+        for operation in migration.Migration.operations
+        if isinstance(operation, AddField)
+    }
+    assert set(migration.COLUMNS) == added
+    conversation = Conversation.objects.create()
+    Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.BOT,
+        text="a",
+        source="llm",
+        trace=model_answer_trace(grounded=False),
+    )
+    migration.facts_fill(state_apps("chatbot", "0016_answer_facts"), None)
+    bot = Message.objects.get()
+    assert (bot.llm_tier, bot.grounding, bot.tiers_failed) == ("local", Grounding.UNGROUNDED, 1)
 
 
 def _refused_trace() -> dict:
