@@ -457,7 +457,7 @@ def test_an_answer_it_could_not_ground_shows_articles_with_the_lines_nearest_the
 
     grounded_simulator.reset(Faults(sources="ignore"))
     try:
-        question = "What are your opening hours on Sunday?"
+        question = "Are you open on public holidays?"  # the help centre's, not an FAQ's
         with _answered(browser, grounded_demo_server, question, 700) as page:
             [done] = frames(page, "done")
             citations = done["message"]["citations"]
@@ -467,7 +467,7 @@ def test_an_answer_it_could_not_ground_shows_articles_with_the_lines_nearest_the
             box = answer.locator(".cites.suggested")
             expect(box).to_contain_text("Articles that may help:")
             hours = citations[0]
-            assert "Sunday ·" in hours["excerpt"], "the opening-hours table's rows, not a heading"
+            assert "Public holidays ·" in hours["excerpt"], "the hours table's rows, not a heading"
             shown = box.locator(".suggestion").first
             expect(shown.locator("a")).to_contain_text(hours["title"])
             expect(shown.locator(".excerpt")).to_have_text(hours["excerpt"])

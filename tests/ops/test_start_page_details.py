@@ -5,8 +5,9 @@ from django.contrib.auth import get_user_model
 
 from chatbot.handoff.selectors import is_agent
 from chatbot.management.commands import serve
+from chatbot.management.commands.load_demo import RETIRED_DEMO_FAQS, admin_password_file
 from chatbot.management.commands.load_demo import Command as LoadDemo
-from chatbot.management.commands.load_demo import admin_password_file
+from knowledge.models import FAQ
 
 
 def test_the_ready_banner_names_every_page_and_the_login(tmp_path, settings) -> None:
@@ -46,3 +47,15 @@ def test_the_favicon_is_served(client) -> None:
     response = client.get("/favicon.ico", follow=True)
     assert response.status_code == 200
     assert response.redirect_chain[0][0].endswith("/static/favicon.svg")
+
+
+@pytest.mark.django_db
+def test_a_retired_demo_faq_leaves_a_demo_database_unless_an_admin_edited_it() -> None:
+    """The bundled store-hours-and-contact FAQ, still as loaded, would compete with the two FAQs
+    that replace it (their margin over it is nothing); an edited one is the admin's."""
+    (locale, question, answer), (zh_locale, zh_question, _) = RETIRED_DEMO_FAQS
+    FAQ.objects.create(locale=locale, question=question, answer=answer)
+    edited = FAQ.objects.create(locale=zh_locale, question=zh_question, answer="我们自己的答案")
+    assert LoadDemo().retire_demo_faqs() == 1
+    assert list(FAQ.objects.all()) == [edited]
+    assert LoadDemo().retire_demo_faqs() == 0

@@ -12,11 +12,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import transaction
 
 from chatbot.handoff.selectors import AGENTS_GROUP
 from chatbot.models import PageGreeting
+from knowledge.content_version import knowledge_version_bump
 from knowledge.importing import import_faqs
-from knowledge.models import DocumentImport
+from knowledge.models import FAQ, DocumentImport
 from knowledge.services import documents_import
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
@@ -40,6 +42,27 @@ DEMO_GREETINGS = [
     ),
 ]
 
+# Demo FAQs of earlier releases, (locale, question, answer), taken out of a demo database that
+# still holds them as loaded: each bundled the store's hours with its contact details, whose
+# phrasings split its support and kept both kinds of question unmatched; two FAQs replace each.
+# One an admin has edited since (another answer) is theirs and stays.
+RETIRED_DEMO_FAQS = [
+    (
+        "en",
+        "What are your store hours and how can I contact you?",
+        "Our Portland store is open Monday-Saturday 9am-7pm and Sunday 10am-5pm. Customer service "
+        "is available by live chat or on 1-800-555-0142 Monday-Friday 8am-8pm PT, or email "
+        "help@northwindoutfitters.example and we'll reply within 24 hours.",
+    ),
+    (
+        "zh-hans",
+        "怎么联系客服？",
+        "您可以通过在线客服或拨打 1-800-555-0142 联系我们，服务时间为太平洋时间周一至周五"
+        "8:00-20:00；也可以发邮件到 help@northwindoutfitters.example，我们会在24小时内回复。"
+        "波特兰门店的营业时间是周一至周六9:00-19:00、周日10:00-17:00。",
+    ),
+]
+
 
 def admin_password_file() -> Path:
     """Where the demo admin's generated password is kept (mode 600); `serve` names it too.
@@ -54,6 +77,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         password_file = self.demo_admin()
+        self.retire_demo_faqs()
         result = import_faqs(json.loads(DEMO_FAQS.read_text(encoding="utf-8")), created_by="demo")
         self.stdout.write(f"Demo FAQs: {result.created} new, {result.updated} updated.")
         self.load_help_centre(HELP_CENTRE)
@@ -83,6 +107,20 @@ class Command(BaseCommand):
         if demo is not None:
             demo.groups.add(Group.objects.get_or_create(name=AGENTS_GROUP)[0])
         return password_file
+
+    def retire_demo_faqs(self) -> int:
+        """Deletes the retired demo FAQs that are still as the demo loaded them."""
+        retired = [
+            pk
+            for locale, question, answer in RETIRED_DEMO_FAQS
+            for pk in FAQ.objects.filter(
+                locale=locale, question=question, answer=answer
+            ).values_list("pk", flat=True)
+        ]
+        if retired:
+            FAQ.objects.filter(pk__in=retired).delete()
+            transaction.on_commit(knowledge_version_bump)
+        return len(retired)
 
     def load_help_centre(self, root: Path) -> None:
         """Each locale's folder of articles, imported and indexed in this process."""
