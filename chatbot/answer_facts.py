@@ -107,6 +107,23 @@ def model_words_replaced(trace: dict[str, Any]) -> bool:
     )
 
 
+def related_questions(trace: dict[str, Any]) -> list[dict[str, Any]]:
+    """The FAQs the FAQ stage found near a question it declined, offered as "Did you mean"
+    questions when the reply answers nothing: the rule template, or a model-stage reply that is
+    the suggested articles or the not-found answer. Never under an answer (an FAQ, a cached or a
+    model answer, which the offer would contradict), nor under a refusal."""
+    answering = _answering_step(trace)
+    no_answer = trace.get("source") == Source.FALLBACK or (
+        answering.get("stage") == Source.LLM
+        and _grounding(answering) in (Grounding.REPLACED, Grounding.NOT_ASKED)
+    )
+    if not no_answer:
+        return []
+    faq = next(iter(_steps(trace, Source.FAQ)), {})
+    related = (faq.get("detail") or {}).get("related") or ()
+    return [{"faq_id": faq_id, "question": question} for faq_id, question in related]
+
+
 def answer_facts(trace: dict[str, Any]) -> AnswerFacts:
     """The stored trace (`Trace.to_dict()`) of a bot answer, reduced to its facts."""
     steps = trace.get("steps", ())

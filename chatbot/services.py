@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from chatbot import message_sql
-from chatbot.answer_facts import model_words_replaced
+from chatbot.answer_facts import model_words_replaced, related_questions
 from chatbot.attachment_links import attachment_payload
 from chatbot.cache.services import entries_evict_for_feedback
 from chatbot.history import HistoryItem
@@ -270,6 +270,8 @@ def message_payload(message: Message) -> dict[str, Any]:
     }
     if message.role == Message.Role.BOT and model_words_replaced(message.trace or {}):
         payload["automatic"] = True
+    if message.role == Message.Role.BOT and (related := related_questions(message.trace or {})):
+        payload["related"] = related
     if message.role == Message.Role.AGENT and message.author_id is not None:
         author = {"name": user_display_name(message.author)}
         if avatar := agent_avatar_url(message.author):

@@ -328,6 +328,10 @@ FAQ_MATCH_MIN_MARGIN = env.float("FAQ_MATCH_MIN_MARGIN", default=None)
 # An FAQ with a single phrasing has no second one to take support from: its nearest phrasing's
 # similarity must reach this instead (above 1: only its exact wording is answered).
 FAQ_MATCH_LONE_THRESHOLD = env.float("FAQ_MATCH_LONE_THRESHOLD", default=None)
+# "Did you mean" questions under a reply that answers nothing: FAQs whose best phrasing's cosine
+# reaches this (unset: the embedding model's measured floor; above 1: none offered).
+FAQ_RELATED_FLOOR = env.float("FAQ_RELATED_FLOOR", default=None)
+FAQ_RELATED_MAX = env.int("FAQ_RELATED_MAX", default=3)
 OPENAI_EMBEDDING_DIMENSION = env.int("OPENAI_EMBEDDING_DIMENSION", default=1536)
 FAQ_MATCH_K = env.int("FAQ_MATCH_K", default=20)
 # A confirmed negative example of an FAQ (a thumbed-down question, knowledge/negatives.py) keeps

@@ -99,6 +99,18 @@ def candidate_features(
     )
 
 
+def related_faqs(faq_ids: np.ndarray, scores: np.ndarray, floor: float, limit: int) -> list[int]:
+    """The distinct FAQs of one query's neighbours (best first) whose nearest phrasing's cosine
+    reaches `floor`, at most `limit`: questions to offer a visitor the stage did not answer."""
+    related: list[int] = []
+    for faq_id, score in zip(faq_ids.tolist(), scores.tolist(), strict=True):
+        if score < floor or len(related) == limit:
+            break
+        if faq_id not in related:
+            related.append(faq_id)
+    return related
+
+
 def phrasing_counts(faq_ids: np.ndarray) -> np.ndarray:
     """For each row, how many phrasings its FAQ has among the rows."""
     _, inverse, counts = np.unique(faq_ids, return_inverse=True, return_counts=True)

@@ -30,6 +30,10 @@ class OperatingPoint:
     cache_support_slack: float = 0.0
     cache_same_answer: float = 1.0
     cache_alone: float = 1.01
+    # A declined question is offered the FAQs whose best phrasing's cosine reaches this as
+    # "Did you mean" questions when the bot has no answer for it (> 1: never); an offer, not an
+    # answer: the visitor picks one or none (bench/related_questions.py, docs/faq-format.md).
+    faq_related_floor: float = 1.01
 
     def match_policy(self) -> MatchPolicy:
         return MatchPolicy(self.faq_threshold, self.faq_min_margin, self.faq_lone_threshold)
@@ -45,6 +49,7 @@ MEASURED = {
         cache_same_answer=0.90,
         cache_alone=0.93,
         faq_lone_threshold=0.855,
+        faq_related_floor=0.60,
         measured=_(
             "0.20% of answers wrong on CLINC150 test (75-FAQ stores, 5 phrasings each; "
             "0 of 16 stores above 1%), 0 of 24 on the English shop store; FAQs with one "
@@ -61,6 +66,7 @@ MEASURED = {
         cache_support_slack=0.10,
         cache_same_answer=0.90,
         cache_alone=0.97,
+        faq_related_floor=0.60,
         measured=_(
             "0 of 11 answers wrong on the zh-hans shop store's test split (too few answers to "
             "bound the rate below 1%); FAQs with one phrasing answer exact repeats only (no "
@@ -82,5 +88,6 @@ def operating_point(locale: str | None = None) -> OperatingPoint:
         "faq_lone_threshold": settings.FAQ_MATCH_LONE_THRESHOLD,
         "cache_threshold": settings.ANSWER_CACHE_THRESHOLD,
         "cache_support": settings.ANSWER_CACHE_SUPPORT,
+        "faq_related_floor": settings.FAQ_RELATED_FLOOR,
     }
     return replace(point, **{k: v for k, v in overrides.items() if v is not None})

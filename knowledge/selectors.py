@@ -3,7 +3,7 @@ of the knowledge base a grounded answer cites."""
 
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,8 +18,8 @@ from knowledge.documents.types import DocumentLink, Passage, Retrieval, document
 from knowledge.embeddings import get_embedder
 from knowledge.greetings import strip_greetings
 from knowledge.index import InMemoryIndex, faq_sources, get_index
-from knowledge.matching import ANSWER, MatchPolicy, MatchResult, Neighbour
-from knowledge.models import AnswerVariant, Document
+from knowledge.matching import ANSWER, MatchPolicy, MatchResult, Neighbour, related_faqs
+from knowledge.models import FAQ, AnswerVariant, Document
 from knowledge.negative_store import negative_store
 from knowledge.negatives import NEGATIVE_EXAMPLE, NegativeHit
 from knowledge.operating_points import operating_point
@@ -36,6 +36,8 @@ class FaqLookup:
     timings_ms: dict[str, float] = field(default_factory=dict)
     negative: NegativeHit | None = None  # the confirmed negative that declined the match
     source: DocumentLink | None = None  # the FAQ's linked document, cited with the answer
+    # Declined: the FAQs near enough to offer as "Did you mean" questions, best first.
+    related: tuple[int, ...] = ()
 
     @property
     def answered(self) -> bool:
@@ -66,14 +68,15 @@ def faq_match(
     """(the policy's result, the decision incl. exact repeats and negative vetoes, timings) for
     one question; pass `vector` when the question was embedded already (without its leading
     greetings, as here)."""
-    result, decision, timings, _ = _match(text=text, locale=locale, vector=vector)
+    result, decision, timings, _, _ = _match(text=text, locale=locale, vector=vector)
     return result, decision, timings
 
 
 def _match(
     *, text: str, locale: str, vector: np.ndarray | None
-) -> tuple[MatchResult, str, dict[str, float], NegativeHit | None]:
-    """`faq_match` and the confirmed negative that declined the match, if one did."""
+) -> tuple[MatchResult, str, dict[str, float], NegativeHit | None, list[Neighbour]]:
+    """`faq_match`, the confirmed negative that declined the match, if one did, and the
+    neighbours it was decided on."""
     started = time.perf_counter()
     if vector is None:
         vector = get_embedder(locale).embed([strip_greetings(text)])[0]
@@ -88,7 +91,7 @@ def _match(
         "search_ms": round((searched - embedded) * 1000, 2),
         "decide_ms": round((time.perf_counter() - searched) * 1000, 2),
     }
-    return result, decision, timings, negative
+    return result, decision, timings, negative, neighbours
 
 
 def _negative_veto(
@@ -138,9 +141,15 @@ def variant_pick(*, faq_id: int) -> AnswerVariant | None:
 def faq_find(*, text: str, locale: str, vector: np.ndarray | None = None) -> FaqLookup:
     """The confident match and the variant to serve, without writing anything: the answer
     pipeline records the hit after the answer went out (`faq_record_hit`)."""
-    result, decision, timings, negative = _match(text=text, locale=locale, vector=vector)
-    return _with_variant(
-        FaqLookup(result=result, decision=decision, timings_ms=timings, negative=negative)
+    result, decision, timings, negative, neighbours = _match(
+        text=text, locale=locale, vector=vector
+    )
+    return _with_related(
+        _with_variant(
+            FaqLookup(result=result, decision=decision, timings_ms=timings, negative=negative)
+        ),
+        neighbours,
+        locale,
     )
 
 
@@ -170,8 +179,33 @@ def faq_find_in_memory(*, text: str, locale: str, vector: np.ndarray) -> FaqLook
         "search_ms": round((searched - started) * 1000, 2),
         "decide_ms": round((time.perf_counter() - searched) * 1000, 2),
     }
-    return _with_variant(
-        FaqLookup(result=result, decision=decision, timings_ms=timings, negative=negative)
+    return _with_related(
+        _with_variant(
+            FaqLookup(result=result, decision=decision, timings_ms=timings, negative=negative)
+        ),
+        neighbours,
+        locale,
+    )
+
+
+def _with_related(lookup: FaqLookup, neighbours: list[Neighbour], locale: str) -> FaqLookup:
+    if lookup.answered or not neighbours:
+        return lookup
+    lookup.related = tuple(
+        related_faqs(
+            np.array([n.faq_id for n in neighbours], dtype=np.int64),
+            np.array([n.score for n in neighbours], dtype=np.float32),
+            operating_point(locale).faq_related_floor,
+            settings.FAQ_RELATED_MAX,
+        )
+    )
+    return lookup
+
+
+def faq_questions(*, faq_ids: Sequence[int], locale: str) -> dict[int, str]:
+    """The questions of the active FAQs among `faq_ids` in `locale` (offered to a visitor)."""
+    return dict(
+        FAQ.objects.filter(pk__in=faq_ids, locale=locale, active=True).values_list("pk", "question")
     )
 
 

@@ -9,7 +9,7 @@ from chatbot.pipeline.fallback_stage import stored_answer
 from chatbot.pipeline.grounding import document_citation
 from knowledge.embeddings import embed_one_async
 from knowledge.greetings import strip_greetings
-from knowledge.selectors import FaqLookup, faq_find, faq_find_in_memory
+from knowledge.selectors import FaqLookup, faq_find, faq_find_in_memory, faq_questions
 from knowledge.services import faq_record_hit
 
 Lookup = Callable[..., Awaitable[FaqLookup]]
@@ -49,6 +49,12 @@ class FAQStage:
             detail["lone"] = True
         if found.source is not None:
             detail["source_document_id"] = found.source.document_id
+        if not found.answered and found.related:
+            # Offered under the reply only if the bot has no answer either (answer_facts).
+            questions = await on_lookup_lane(faq_questions)(
+                faq_ids=found.related, locale=turn.locale
+            )
+            detail["related"] = [[i, questions[i]] for i in found.related if i in questions]
         if found.negative is not None:  # a confirmed negative example declined the match
             detail["negative_id"] = found.negative.negative_id
             detail["negative_similarity"] = round(found.negative.similarity, 4)

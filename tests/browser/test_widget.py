@@ -477,6 +477,36 @@ def test_an_answer_it_could_not_ground_shows_articles_with_the_lines_nearest_the
         grounded_simulator.reset()
 
 
+def test_a_near_faq_is_offered_under_the_suggested_articles_and_a_click_answers_it(
+    browser: Browser, grounded_demo_server: str, grounded_simulator, screenshot_dir: Path
+) -> None:
+    """ "Did you mean": the FAQ store declined the question, its nearest FAQ is offered under
+    the reply that answered nothing; a click asks it, and the FAQ answers."""
+    from chatbot.llm.simulator import Faults
+
+    grounded_simulator.reset(Faults(sources="ignore"))
+    try:
+        with _answered(
+            browser, grounded_demo_server, "Are you open on public holidays?", 800
+        ) as page:
+            widget = page.locator("chatbot-widget")
+            [done] = frames(page, "done")
+            offered = [r["question"] for r in done["message"]["related"]]
+            assert "What are your store's opening hours?" in offered, done
+            related = widget.locator(".row.bot:not(.welcome) .related")
+            expect(related).to_contain_text("Did you mean:")
+            page.screenshot(path=str(screenshot_dir / "widget-did-you-mean.png"))
+            related.get_by_role("button", name="What are your store's opening hours?").click()
+            page.wait_for_function(
+                "() => window.__frames.filter((f) => f.type === 'done').length == 2"
+            )
+            picked = frames(page, "done")[-1]
+            assert picked["source"] == "faq", picked
+            expect(widget.locator(".row.bot:not(.welcome)").last).to_contain_text("Portland")
+    finally:
+        grounded_simulator.reset()
+
+
 def test_with_nobody_online_the_queue_promises_no_wait(desktop: Page, daphne_server: str) -> None:
     """Issue [13]: "Estimated wait: about 4 min" was shown above "No one from our team is
     online right now"; with nobody online only the leave-a-message offer is shown, and the

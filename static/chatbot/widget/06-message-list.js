@@ -503,6 +503,7 @@
     setTime(row, message.created);
     r.chars = Array.from(String(message.text || ""));
     addCitations(row, message.citations);
+    addRelated(row, message.related);
     if (message.role === "bot" && message.source !== "small_talk") {
       addFeedback(row, message.id, replyTo);
     }
@@ -537,6 +538,34 @@
       }
       box.appendChild(item);
     });
+    var fb = row.querySelector(".fb");
+    row.insertBefore(box, fb || null);
+  }
+
+  // FAQs near a question the bot had no answer for ("Did you mean"): a click asks that question,
+  // which the FAQ store then answers as written.
+  function addRelated(row, related) {
+    var old = row.querySelector(".related");
+    if (old) old.parentNode.removeChild(old);
+    if (!Array.isArray(related)) return;
+    var items = related.filter(function (r) {
+      return r && typeof r.question === "string" && r.question.trim();
+    });
+    if (!items.length) return;
+    var box = el("div", "related");
+    box.appendChild(el("span", "label", T.didYouMean + ":"));
+    var list = el("ul", "suggest");
+    list.setAttribute("aria-label", T.didYouMean);
+    items.forEach(function (r) {
+      var li = el("li");
+      var b = button(null, null, r.question);
+      b.addEventListener("click", function () {
+        sendVisitor(newClientId(), r.question);
+      });
+      li.appendChild(b);
+      list.appendChild(li);
+    });
+    box.appendChild(list);
     var fb = row.querySelector(".fb");
     row.insertBefore(box, fb || null);
   }
@@ -759,7 +788,10 @@
       else renderRich(row.querySelector(".bubble"), String(m.text || ""));
       setTime(row, m.created);
     }
-    if (kind === "bot") addCitations(row, m.citations);
+    if (kind === "bot") {
+      addCitations(row, m.citations);
+      addRelated(row, m.related);
+    }
     if (kind === "bot" && m.source !== "small_talk") addFeedback(row, m.id, m.reply_to);
     markSeen(m.id);
     place(row, m.id);

@@ -1,0 +1,144 @@
+""" "Did you mean": a question the FAQ store declined, near one of its FAQs, gets that FAQ's
+question offered under a reply that answers nothing (the suggested articles, the not-found
+answer, the rule template), never under an answer; asking it as written gets the FAQ's answer.
+Runs on SQLite and in the PostgreSQL pass."""
+
+import numpy as np
+import pytest
+from channels.db import database_sync_to_async
+
+from chatbot import services as chat_services
+from chatbot import visitor_copy
+from chatbot.answer_facts import related_questions
+from chatbot.answer_trace import Trace, TraceStep
+from chatbot.models import Message
+from chatbot.outcomes import Decision, Source
+from knowledge import services
+from knowledge.documents.parsing import parse_document
+from knowledge.matching import ANSWER, BELOW_THRESHOLD, related_faqs
+from knowledge.models import FAQ
+from tests.conftest import chat_socket
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("settle")]
+
+STORE = {
+    "en": (
+        ("How long does delivery take?", "Standard delivery takes 3-5 working days."),
+        ["When will my order arrive?", "how many days for shipping", "delivery time"],
+        ("Can I pay with PayPal?", "Yes, we accept PayPal."),
+        ["is paypal accepted", "paying via paypal"],
+    ),
+    "zh-hans": (
+        ("多久能收到货？", "标准配送需要3-5个工作日。"),
+        ["几天能到", "发货要多久", "配送时间"],
+        ("可以用支付宝吗？", "可以，我们支持支付宝。"),
+        ["支持支付宝付款吗", "能不能用支付宝"],
+    ),
+}
+ARTICLE = {
+    "en": "# Delivery\n## Delivery times\nStandard delivery takes 3-5 working days. We also "
+    "deliver on Saturdays, but not on Sundays.\n",
+    "zh-hans": "# 配送\n## 配送时间\n标准配送需要3-5个工作日。周六也配送，周日不配送。\n",
+}
+# Near the delivery FAQ (MiniLM 0.71 / USE 0.63 to its nearest phrasing), not one of its
+# phrasings: declined by the FAQ store.
+NEAR = {"en": "does delivery take long on weekends", "zh-hans": "周末也发货吗"}
+
+
+@database_sync_to_async
+def make_store(locale: str) -> FAQ:
+    (question, answer), paraphrases, (other_q, other_a), other_paraphrases = STORE[locale]
+    faq = services.faq_save(question=question, answer=answer, locale=locale)
+    services.paraphrases_add(faq=faq, texts=paraphrases)
+    other = services.faq_save(question=other_q, answer=other_a, locale=locale)
+    services.paraphrases_add(faq=other, texts=other_paraphrases)
+    parsed = parse_document(ARTICLE[locale].encode(), filename="delivery.md", locale=locale)
+    services.document_upsert(parsed=parsed, source_key=f"{locale}/delivery.md", index_inline=True)
+    return faq
+
+
+@database_sync_to_async
+def replayed(message_id: int) -> dict:
+    return chat_services.message_payload(Message.objects.get(pk=message_id))
+
+
+@pytest.mark.parametrize("locale", ["en", "zh-hans"])
+async def test_a_near_faq_is_offered_under_the_suggested_articles_and_answers_when_asked(
+    upstream, locale
+):
+    from chatbot.llm.simulator import Faults
+
+    faq = await make_store(locale)
+    upstream.reset(Faults(sources="ignore"))  # the local model's way: the articles are suggested
+    async with chat_socket(f"?locale={locale}") as client:
+        done = (await client.say(NEAR[locale], "r1"))[-1]
+        assert done["message"]["text"] == visitor_copy.render(visitor_copy.SUGGEST_ARTICLES, locale)
+        assert done["message"]["related"] == [{"faq_id": faq.pk, "question": faq.question}]
+        assert (await replayed(done["message"]["id"]))["related"] == done["message"]["related"]
+        picked = (await client.say(faq.question, "r2"))[-1]
+    assert picked["source"] == "faq"
+    assert picked["message"]["text"] == faq.answer
+    assert "related" not in picked["message"]
+
+
+async def test_a_grounded_model_answer_offers_nothing(upstream):
+    await make_store("en")
+    async with chat_socket() as client:
+        done = (await client.say(NEAR["en"], "r3"))[-1]
+    assert done["source"] == "llm" and done["message"]["citations"]
+    assert "related" not in done["message"]
+
+
+async def test_the_rule_template_offers_a_near_faq_and_a_far_question_gets_none(
+    upstream_down, settings
+):
+    settings.HANDOFF_FALLBACK_STREAK = 0
+    settings.HANDOFF_WHEN_MODELS_DOWN = False
+    faq = await make_store("en")
+    async with chat_socket() as client:
+        near = (await client.say(NEAR["en"], "r4"))[-1]
+        far = (await client.say("what's the weather like", "r5"))[-1]
+    assert near["source"] == far["source"] == "fallback"
+    assert near["message"]["related"] == [{"faq_id": faq.pk, "question": faq.question}]
+    assert "related" not in far["message"]
+
+
+def test_related_faqs_are_distinct_best_first_above_the_floor_and_at_most_the_limit():
+    ids = np.array([7, 7, 3, 9, 3, 5])
+    scores = np.array([0.9, 0.8, 0.7, 0.65, 0.6, 0.5], dtype=np.float32)
+    assert related_faqs(ids, scores, 0.6, 3) == [7, 3, 9]
+    assert related_faqs(ids, scores, 0.6, 2) == [7, 3]
+    assert related_faqs(ids, scores, 0.75, 3) == [7]
+    assert related_faqs(ids, scores, 1.01, 3) == []
+
+
+def _trace(final: TraceStep | None, source: str) -> dict:
+    trace = Trace()
+    faq_detail = {"faq_id": 4, "related": [[4, "How long does delivery take?"]]}
+    trace.add(TraceStep(Source.FAQ, BELOW_THRESHOLD, 1.0, score=0.7, detail=faq_detail))
+    if final is not None:
+        trace.add(final)
+    trace.finish(source)
+    return trace.to_dict()
+
+
+def _llm(decision: str, **detail: object) -> TraceStep:
+    return TraceStep(Source.LLM, decision, 5.0, detail=detail)
+
+
+@pytest.mark.parametrize(
+    ("final", "source", "offered"),
+    [
+        (None, Source.FALLBACK, True),
+        (_llm(Decision.ANSWERED, grounded=False, replaced=True), Source.LLM, True),
+        (_llm(Decision.NOT_GROUNDING, grounded=False, replaced=True), Source.LLM, True),
+        (_llm(Decision.ANSWERED, grounded=True), Source.LLM, False),
+        (_llm(Decision.ANSWERED, grounded=False), Source.LLM, False),
+        (_llm(Decision.REFUSED, blocked="topic:x"), Source.LLM, False),
+        (TraceStep(Source.CACHE, ANSWER, 1.0), Source.CACHE, False),
+    ],
+    ids=["template", "suggested", "not-asked", "grounded", "ungrounded-sent", "refused", "cache"],
+)
+def test_only_a_reply_that_answers_nothing_offers_the_related_questions(final, source, offered):
+    expected = [{"faq_id": 4, "question": "How long does delivery take?"}]
+    assert related_questions(_trace(final, source)) == (expected if offered else [])
