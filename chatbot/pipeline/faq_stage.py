@@ -7,6 +7,7 @@ from chatbot.database_lanes import on_bookkeeping_lane, on_lookup_lane
 from chatbot.pipeline.base import Answer, DoneEvent, Turn
 from chatbot.pipeline.fallback_stage import stored_answer
 from chatbot.pipeline.grounding import document_citation
+from chatbot.pipeline.offers import offer_taken
 from knowledge.embeddings import embed_one_async
 from knowledge.greetings import strip_greetings
 from knowledge.selectors import FaqLookup, faq_find, faq_find_in_memory, faq_questions
@@ -75,7 +76,12 @@ class FAQStage:
         return stored_answer(self.name, found.text, citations=citations)
 
     async def after_answer(self, turn: Turn, done: DoneEvent | None) -> None:
-        """Counts the hit once the answer went out, off the path to its first word."""
+        """Counts the hit once the answer went out, off the path to its first word, and keeps
+        the question before it as a draft phrasing when this one took its "Did you mean"
+        offer."""
         served = self._served.pop(turn.message_id, None)
         if served is not None and done is not None and done.source == self.name:
             await on_bookkeeping_lane(faq_record_hit)(faq_id=served[0], variant_id=served[1])
+            await on_bookkeeping_lane(offer_taken)(
+                message_id=turn.message_id, faq_id=served[0], text=turn.text
+            )

@@ -1,14 +1,15 @@
 """ "Did you mean": a question the FAQ store declined, near one of its FAQs, gets that FAQ's
 question offered under a reply that answers nothing (the suggested articles, the not-found
-answer, the rule template), never under an answer; asking it as written gets the FAQ's answer.
-Runs on SQLite and in the PostgreSQL pass."""
+answer, the rule template), never under an answer; asking it as written gets the FAQ's answer,
+and the question before it becomes a draft phrasing of that FAQ. Runs on SQLite and in the
+PostgreSQL pass."""
 
 import numpy as np
 import pytest
 from channels.db import database_sync_to_async
 
+from chatbot import answering, visitor_copy
 from chatbot import services as chat_services
-from chatbot import visitor_copy
 from chatbot.answer_facts import related_questions
 from chatbot.answer_trace import Trace, TraceStep
 from chatbot.models import Message
@@ -16,7 +17,7 @@ from chatbot.outcomes import Decision, Source
 from knowledge import services
 from knowledge.documents.parsing import parse_document
 from knowledge.matching import ANSWER, BELOW_THRESHOLD, related_faqs
-from knowledge.models import FAQ
+from knowledge.models import FAQ, Origin
 from tests.conftest import chat_socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("settle")]
@@ -58,6 +59,15 @@ def make_store(locale: str) -> FAQ:
 
 
 @database_sync_to_async
+def drafts(faq: FAQ) -> list[tuple[str, str, bool]]:
+    return list(
+        faq.paraphrases.exclude(origin__in=[Origin.CANONICAL, Origin.HUMAN]).values_list(
+            "text", "origin", "approved"
+        )
+    )
+
+
+@database_sync_to_async
 def replayed(message_id: int) -> dict:
     return chat_services.message_payload(Message.objects.get(pk=message_id))
 
@@ -79,6 +89,23 @@ async def test_a_near_faq_is_offered_under_the_suggested_articles_and_answers_wh
     assert picked["source"] == "faq"
     assert picked["message"]["text"] == faq.answer
     assert "related" not in picked["message"]
+    await answering.wait_for_running_answers()  # the draft is kept after the answer went out
+    assert await drafts(faq) == [(NEAR[locale], Origin.OFFER, False)]
+
+
+async def test_asking_an_faq_that_was_not_offered_keeps_no_draft(upstream):
+    """The visitor asked another FAQ than the one offered, or one with no offer before it."""
+    from chatbot.llm.simulator import Faults
+
+    faq = await make_store("en")
+    other = await database_sync_to_async(FAQ.objects.get)(question="Can I pay with PayPal?")
+    upstream.reset(Faults(sources="ignore"))
+    async with chat_socket() as client:
+        await client.say("Can I pay with PayPal?", "n1")
+        assert (await client.say(NEAR["en"], "n2"))[-1]["message"]["related"]
+        assert (await client.say("Can I pay with PayPal?", "n3"))[-1]["source"] == "faq"
+    await answering.wait_for_running_answers()
+    assert await drafts(faq) == await drafts(other) == []
 
 
 async def test_a_grounded_model_answer_offers_nothing(upstream):

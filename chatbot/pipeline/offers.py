@@ -1,0 +1,39 @@
+"""A "Did you mean" offer taken: the visitor asked Q, the reply answered nothing and offered FAQ
+X (chatbot.answer_facts.related_questions), and the visitor then asked X's question as offered (a
+click, or typed). Q is another way visitors ask X, confirmed by the visitor: it becomes a draft
+paraphrase of X (origin `offer`) for a person to approve in the admin, as a handoff's question
+does (chatbot.handoff.phrasings); a draft is never matched before it is approved."""
+
+from chatbot.answer_facts import related_questions
+from chatbot.models import Message
+from chatbot.phrasing_drafts import paraphrase_draft_from_question
+from knowledge.models import Origin, Paraphrase
+from knowledge.selectors import normalise_question
+
+
+def offer_taken(*, message_id: int, faq_id: int, text: str) -> Paraphrase | None:
+    """The draft paraphrase, when the visitor message `message_id` (`text`, answered with FAQ
+    `faq_id`) took the offer of the bot reply before it; None otherwise."""
+    conversation_id = (
+        Message.objects.filter(pk=message_id).values_list("conversation_id", flat=True).first()
+    )
+    offer = (
+        Message.objects.filter(
+            conversation_id=conversation_id, role=Message.Role.BOT, id__lt=message_id
+        )
+        .order_by("-id")
+        .only("trace", "reply_to_id")
+        .first()
+    )
+    if offer is None or offer.reply_to_id is None:
+        return None
+    wanted = normalise_question(text)
+    if not any(
+        related["faq_id"] == faq_id and normalise_question(related["question"]) == wanted
+        for related in related_questions(offer.trace or {})
+    ):
+        return None
+    question = Message.objects.filter(pk=offer.reply_to_id).values_list("text", flat=True).first()
+    if question is None:
+        return None
+    return paraphrase_draft_from_question(faq_id=faq_id, question=question, origin=Origin.OFFER)
