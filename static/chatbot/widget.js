@@ -56,6 +56,7 @@
       sources: "Sources",
       suggestedArticles: "Articles that may help",
       didYouMean: "Did you mean",
+      colon: ":",
       notHelpful: "Not helpful",
       thanks: "Thanks for your feedback!",
       downAsk: "Want a person, or shall I try again?",
@@ -138,6 +139,7 @@
       sources: "来源",
       suggestedArticles: "可能有帮助的文章",
       didYouMean: "您是不是想问",
+      colon: "：",
       notHelpful: "没有帮助",
       thanks: "感谢您的反馈！",
       downAsk: "需要转人工客服，还是让我再试一次？",
@@ -1214,7 +1216,7 @@
     if (!Array.isArray(citations) || !citations.length) return;
     var suggested = isSuggestion(citations);
     var box = el("div", suggested ? "cites suggested" : "cites");
-    box.appendChild(document.createTextNode((suggested ? T.suggestedArticles : T.sources) + ":"));
+    box.appendChild(document.createTextNode((suggested ? T.suggestedArticles : T.sources) + T.colon));
     citations.forEach(function (c) {
       if (!c || typeof c.title !== "string") return;
       var label = "[" + String(c.number) + "] " + c.title + (c.heading ? " — " + c.heading : "");
@@ -1245,7 +1247,7 @@
     });
     if (!items.length) return;
     var box = el("div", "related");
-    box.appendChild(el("span", "label", T.didYouMean + ":"));
+    box.appendChild(el("span", "label", T.didYouMean + T.colon));
     var list = el("ul", "suggest");
     list.setAttribute("aria-label", T.didYouMean);
     items.forEach(function (r) {

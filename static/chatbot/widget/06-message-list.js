@@ -522,7 +522,7 @@
     if (!Array.isArray(citations) || !citations.length) return;
     var suggested = isSuggestion(citations);
     var box = el("div", suggested ? "cites suggested" : "cites");
-    box.appendChild(document.createTextNode((suggested ? T.suggestedArticles : T.sources) + ":"));
+    box.appendChild(document.createTextNode((suggested ? T.suggestedArticles : T.sources) + T.colon));
     citations.forEach(function (c) {
       if (!c || typeof c.title !== "string") return;
       var label = "[" + String(c.number) + "] " + c.title + (c.heading ? " — " + c.heading : "");
@@ -553,7 +553,7 @@
     });
     if (!items.length) return;
     var box = el("div", "related");
-    box.appendChild(el("span", "label", T.didYouMean + ":"));
+    box.appendChild(el("span", "label", T.didYouMean + T.colon));
     var list = el("ul", "suggest");
     list.setAttribute("aria-label", T.didYouMean);
     items.forEach(function (r) {
