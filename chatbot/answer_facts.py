@@ -107,10 +107,10 @@ def model_words_replaced(trace: dict[str, Any]) -> bool:
     )
 
 
-def related_questions(trace: dict[str, Any]) -> list[dict[str, Any]]:
-    """The FAQs the FAQ stage found near a question it declined, offered as "Did you mean"
+def offer_faq_ids(trace: dict[str, Any]) -> list[int]:
+    """The FAQs the FAQ stage found near a question it declined, to offer as "Did you mean"
     questions when the reply answers nothing: the rule template, or a model-stage reply that is
-    the suggested articles or the not-found answer. Never under an answer (an FAQ, a cached or a
+    the suggested articles or the not-found answer. None under an answer (an FAQ, a cached or a
     model answer, which the offer would contradict), nor under a refusal."""
     answering = _answering_step(trace)
     no_answer = trace.get("source") == Source.FALLBACK or (
@@ -120,8 +120,12 @@ def related_questions(trace: dict[str, Any]) -> list[dict[str, Any]]:
     if not no_answer:
         return []
     faq = next(iter(_steps(trace, Source.FAQ)), {})
-    related = (faq.get("detail") or {}).get("related") or ()
-    return [{"faq_id": faq_id, "question": question} for faq_id, question in related]
+    return [int(faq_id) for faq_id in (faq.get("detail") or {}).get("related") or ()]
+
+
+def related_questions(trace: dict[str, Any]) -> list[dict[str, Any]]:
+    """The "Did you mean" questions stored with a reply (`offers`: faq_id and question)."""
+    return list(trace.get("offers") or ())
 
 
 def answer_facts(trace: dict[str, Any]) -> AnswerFacts:

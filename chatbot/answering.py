@@ -18,14 +18,16 @@ from django.conf import settings
 from django.db import IntegrityError
 
 from chatbot import metrics, services, visitor_copy
+from chatbot.answer_facts import offer_faq_ids
 from chatbot.answer_trace import Trace
-from chatbot.database_lanes import on_bookkeeping_lane
+from chatbot.database_lanes import on_bookkeeping_lane, on_lookup_lane
 from chatbot.handoff import selectors as handoff_selectors
 from chatbot.handoff import services as handoff
 from chatbot.models import Conversation
 from chatbot.observability.logs import log_context, new_trace_id, redact
 from chatbot.outcomes import Source
 from chatbot.pipeline.base import DoneEvent, Stage, StatusEvent, TokenEvent, Turn
+from chatbot.pipeline.offers import offers_for
 from chatbot.pipeline.orchestrator import run_pipeline
 from chatbot.pipeline.registry import configured_stages
 from chatbot.protocol import error_frame
@@ -409,6 +411,10 @@ async def _finish(turn: Turn, conversation_id: int, event: DoneEvent, trace_id: 
     """Stores the answer (unless a person took the conversation meanwhile) and sends `done`."""
     public_id, message_id = turn.conversation_public_id, turn.message_id
     stored_trace = {**event.trace.to_dict(), "trace_id": trace_id}
+    if faq_ids := offer_faq_ids(stored_trace):
+        stored_trace["offers"] = await on_lookup_lane(offers_for)(
+            faq_ids=faq_ids, locale=turn.locale
+        )
     try:
         bot_message = await database_sync_to_async(handoff.bot_message_store_if_bot)(
             conversation_id=conversation_id,

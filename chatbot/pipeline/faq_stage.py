@@ -10,7 +10,7 @@ from chatbot.pipeline.grounding import document_citation
 from chatbot.pipeline.offers import offer_taken
 from knowledge.embeddings import embed_one_async
 from knowledge.greetings import strip_greetings
-from knowledge.selectors import FaqLookup, faq_find, faq_find_in_memory, faq_questions
+from knowledge.selectors import FaqLookup, faq_find, faq_find_in_memory
 from knowledge.services import faq_record_hit
 
 Lookup = Callable[..., Awaitable[FaqLookup]]
@@ -52,10 +52,7 @@ class FAQStage:
             detail["source_document_id"] = found.source.document_id
         if not found.answered and found.related:
             # Offered under the reply only if the bot has no answer either (answer_facts).
-            questions = await on_lookup_lane(faq_questions)(
-                faq_ids=found.related, locale=turn.locale
-            )
-            detail["related"] = [[i, questions[i]] for i in found.related if i in questions]
+            detail["related"] = list(found.related)
         if found.negative is not None:  # a confirmed negative example declined the match
             detail["negative_id"] = found.negative.negative_id
             detail["negative_similarity"] = round(found.negative.similarity, 4)

@@ -1,4 +1,6 @@
-"""A "Did you mean" offer taken: the visitor asked Q, the reply answered nothing and offered FAQ
+"""The "Did you mean" offers stored with a reply that answers nothing, and an offer taken.
+
+An offer is taken when the visitor asked Q, the reply answered nothing and offered FAQ
 X (chatbot.answer_facts.related_questions), and the visitor then asked X's question as offered (a
 click, or typed). Q is another way visitors ask X, confirmed by the visitor: it becomes a draft
 paraphrase of X (origin `offer`) for a person to approve in the admin, as a handoff's question
@@ -8,7 +10,14 @@ from chatbot.answer_facts import related_questions
 from chatbot.models import Message
 from chatbot.phrasing_drafts import paraphrase_draft_from_question
 from knowledge.models import Origin, Paraphrase
-from knowledge.selectors import normalise_question
+from knowledge.selectors import faq_questions, normalise_question
+
+
+def offers_for(*, faq_ids: list[int], locale: str) -> list[dict[str, object]]:
+    """The offers of these FAQs, in their order: the active ones of the locale, with their
+    question (read when the reply is stored, not on the way to an answer's first word)."""
+    questions = faq_questions(faq_ids=faq_ids, locale=locale)
+    return [{"faq_id": i, "question": questions[i]} for i in faq_ids if i in questions]
 
 
 def offer_taken(*, message_id: int, faq_id: int, text: str) -> Paraphrase | None:

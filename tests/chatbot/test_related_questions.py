@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 
 from chatbot import answering, visitor_copy
 from chatbot import services as chat_services
-from chatbot.answer_facts import related_questions
+from chatbot.answer_facts import offer_faq_ids
 from chatbot.answer_trace import Trace, TraceStep
 from chatbot.models import Message
 from chatbot.outcomes import Decision, Source
@@ -141,7 +141,7 @@ def test_related_faqs_are_distinct_best_first_above_the_floor_and_at_most_the_li
 
 def _trace(final: TraceStep | None, source: str) -> dict:
     trace = Trace()
-    faq_detail = {"faq_id": 4, "related": [[4, "How long does delivery take?"]]}
+    faq_detail = {"faq_id": 4, "related": [4, 9]}
     trace.add(TraceStep(Source.FAQ, BELOW_THRESHOLD, 1.0, score=0.7, detail=faq_detail))
     if final is not None:
         trace.add(final)
@@ -167,5 +167,4 @@ def _llm(decision: str, **detail: object) -> TraceStep:
     ids=["template", "suggested", "not-asked", "grounded", "ungrounded-sent", "refused", "cache"],
 )
 def test_only_a_reply_that_answers_nothing_offers_the_related_questions(final, source, offered):
-    expected = [{"faq_id": 4, "question": "How long does delivery take?"}]
-    assert related_questions(_trace(final, source)) == (expected if offered else [])
+    assert offer_faq_ids(_trace(final, source)) == ([4, 9] if offered else [])
