@@ -14,6 +14,8 @@ from knowledge.selectors import FaqLookup, faq_find, faq_find_in_memory
 from knowledge.services import faq_record_hit
 
 Lookup = Callable[..., Awaitable[FaqLookup]]
+# The cosine of a question to a stored wording it repeats (the same text embeds the same).
+EXACT_WORDING = 0.999
 
 
 class FAQStage:
@@ -21,7 +23,8 @@ class FAQStage:
 
     def __init__(self, lookup: Lookup | None = None) -> None:
         self.lookup = lookup or on_lookup_lane(faq_find)
-        self._served: dict[int, tuple[int, int]] = {}
+        # (FAQ, variant, asked in one of its wordings exactly) per answered message.
+        self._served: dict[int, tuple[int, int, bool]] = {}
 
     async def attempt(self, turn: Turn, trace: Trace) -> Answer | None:
         started = trace.elapsed_ms()
@@ -68,7 +71,11 @@ class FAQStage:
         if not found.answered:
             return None
         assert result.faq_id is not None and found.variant_id is not None
-        self._served[turn.message_id] = (result.faq_id, found.variant_id)
+        self._served[turn.message_id] = (
+            result.faq_id,
+            found.variant_id,
+            result.best_similarity >= EXACT_WORDING,
+        )
         citations = (document_citation(found.source),) if found.source is not None else ()
         return stored_answer(self.name, found.text, citations=citations)
 
@@ -77,8 +84,11 @@ class FAQStage:
         the question before it as a draft phrasing when this one took its "Did you mean"
         offer."""
         served = self._served.pop(turn.message_id, None)
-        if served is not None and done is not None and done.source == self.name:
-            await on_bookkeeping_lane(faq_record_hit)(faq_id=served[0], variant_id=served[1])
+        if served is None or done is None or done.source != self.name:
+            return
+        faq_id, variant_id, exact_wording = served
+        await on_bookkeeping_lane(faq_record_hit)(faq_id=faq_id, variant_id=variant_id)
+        if exact_wording:  # an offer sends the FAQ's question word for word: only then look
             await on_bookkeeping_lane(offer_taken)(
-                message_id=turn.message_id, faq_id=served[0], text=turn.text
+                message_id=turn.message_id, faq_id=faq_id, text=turn.text
             )
