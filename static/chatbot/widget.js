@@ -847,18 +847,25 @@
       return typeof q === "string" && q.trim();
     });
     if (!items.length) return;
-    suggestRow = el("ul", "row suggest");
-    suggestRow.setAttribute("aria-label", T.suggested);
-    items.forEach(function (q) {
+    suggestRow = questionButtons(items, T.suggested);
+    suggestRow.classList.add("row");
+    place(suggestRow, 0.5);
+  }
+
+  // Questions to ask with one click (the greeting's suggestions, "Did you mean" offers).
+  function questionButtons(questions, label) {
+    var list = el("ul", "suggest");
+    list.setAttribute("aria-label", label);
+    questions.forEach(function (q) {
       var li = el("li");
       var b = button(null, null, q);
       b.addEventListener("click", function () {
         sendVisitor(newClientId(), q);
       });
       li.appendChild(b);
-      suggestRow.appendChild(li);
+      list.appendChild(li);
     });
-    place(suggestRow, 0.5);
+    return list;
   }
 
   function dropSuggestions() {
@@ -1242,24 +1249,17 @@
     var old = row.querySelector(".related");
     if (old) old.parentNode.removeChild(old);
     if (!Array.isArray(related)) return;
-    var items = related.filter(function (r) {
-      return r && typeof r.question === "string" && r.question.trim();
-    });
-    if (!items.length) return;
+    var questions = related
+      .filter(function (r) {
+        return r && typeof r.question === "string" && r.question.trim();
+      })
+      .map(function (r) {
+        return r.question;
+      });
+    if (!questions.length) return;
     var box = el("div", "related");
     box.appendChild(el("span", "label", T.didYouMean + T.colon));
-    var list = el("ul", "suggest");
-    list.setAttribute("aria-label", T.didYouMean);
-    items.forEach(function (r) {
-      var li = el("li");
-      var b = button(null, null, r.question);
-      b.addEventListener("click", function () {
-        sendVisitor(newClientId(), r.question);
-      });
-      li.appendChild(b);
-      list.appendChild(li);
-    });
-    box.appendChild(list);
+    box.appendChild(questionButtons(questions, T.didYouMean));
     var fb = row.querySelector(".fb");
     row.insertBefore(box, fb || null);
   }
