@@ -156,11 +156,20 @@ class InMemoryCacheIndex:
         self._reloaded_at = 0.0
 
     def _load(self, since=None) -> None:
-        rows = CachedAnswer.objects.filter(expires_at__gt=timezone.now())
-        if since is not None:
-            rows = rows.filter(created_at__gte=since - SYNC_SLACK)
-        grouped: dict[str, list[tuple[int, bytes, bytes]]] = {}
+        """All live rows, or (with `since`) the rows of the last look's window this copy lacks.
+        The window's ids come first and only the missing rows' vectors after them: a busy
+        cache adds rows every second, and the window (SYNC_SLACK wide) would otherwise send
+        each look every row of the last half minute again, vectors included."""
         started = timezone.now()
+        rows = CachedAnswer.objects.filter(expires_at__gt=started)
+        if since is not None:
+            window = rows.filter(created_at__gte=since - SYNC_SLACK).values_list("id", flat=True)
+            missing = [entry_id for entry_id in window if entry_id not in self._rows]
+            if not missing:
+                self._synced_until = started
+                return
+            rows = rows.filter(id__in=missing)
+        grouped: dict[str, list[tuple[int, bytes, bytes]]] = {}
         for entry_id, scope_key, embedding, answer in rows.values_list(
             "id", "scope_key", "embedding", "answer_embedding"
         ).iterator(chunk_size=2000):

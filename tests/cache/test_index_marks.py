@@ -3,6 +3,7 @@
 index keeps the copy it has; once Redis answers, the next bump brings every index up to date,
 the rows added meanwhile included (docs/operations.md, "When Redis does not answer")."""
 
+import re
 from datetime import timedelta
 
 import numpy as np
@@ -77,3 +78,30 @@ def test_an_index_keeps_its_copy_while_redis_is_down_and_catches_up_after(
     third = stored(2)
     for copy in (index, other, fresh):
         assert [nearest(copy, i) for i in range(3)] == [first, second, third]
+
+
+def vector_queries(captured) -> list[str]:
+    return [q["sql"] for q in captured.captured_queries if "answer_embedding" in q["sql"]]
+
+
+def test_a_look_after_an_insert_fetches_the_vectors_of_the_new_rows_only(own_redis):
+    """The window of rows a look re-reads is SYNC_SLACK wide; re-sending every row of it with
+    its vectors on every look cost a busy cache most of its lookup time."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    earlier = [stored(i) for i in range(3)]
+    index = InMemoryCacheIndex()
+    assert [nearest(index, i) for i in range(3)] == earlier
+
+    newest = stored(3)
+    with CaptureQueriesContext(connection) as captured:
+        assert nearest(index, 3) == newest
+    [fetched] = vector_queries(captured)
+    [ids] = re.findall(r"IN \(([^)]*)\)", fetched)
+    assert {int(entry_id) for entry_id in ids.split(",")} == {newest}
+
+    bump_inserts()  # another process's insert of a row this copy holds already
+    with CaptureQueriesContext(connection) as captured:
+        assert [nearest(index, i) for i in range(4)] == [*earlier, newest]
+    assert vector_queries(captured) == [], "nothing new: no vectors fetched"
