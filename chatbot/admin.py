@@ -251,6 +251,7 @@ class MessageAdmin(admin.ModelAdmin):
         "trace_readable",
         "created_at",
         *answer_facts.COLUMNS,
+        "offer_taken",
     )
     exclude = ("trace", "citations")
 

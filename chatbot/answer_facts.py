@@ -45,6 +45,7 @@ class AnswerFacts:
     tiers_skipped: int = 0
     tiers_failed: int = 0
     tier_events: tuple[tuple[str, str], ...] = ()  # (tier, decision), in order
+    offers: int = 0  # "Did you mean" questions shown under the reply
 
     def columns(self) -> dict[str, Any]:
         values = asdict(self)
@@ -158,6 +159,7 @@ def answer_facts(trace: dict[str, Any]) -> AnswerFacts:
         tiers_skipped=sum(decision == Decision.TIER_SKIPPED for _, decision in events),
         tiers_failed=sum(decision == Decision.TIER_FAILED for _, decision in events),
         tier_events=events,
+        offers=len(related_questions(trace)),
     )
 
 

@@ -27,6 +27,7 @@ _MESSAGE_COLUMNS = (
     "trace",
     "citations",
     "created_at",
+    "offer_taken",
     *answer_facts.COLUMNS,
 )
 
@@ -78,6 +79,7 @@ def message_store(
         "trace": trace if trace is not None else {},
         "citations": citations or [],
         "created_at": created_at,
+        "offer_taken": False,  # set later, if the visitor's next question takes an offer
         **answer_facts.message_facts(role, trace).columns(),
     }
     statement = "insert_unless_duplicate" if skip_duplicate else "insert"

@@ -243,6 +243,9 @@ class Message(models.Model):
     tiers_skipped = models.PositiveSmallIntegerField(default=0, verbose_name=_("tiers skipped"))
     tiers_failed = models.PositiveSmallIntegerField(default=0, verbose_name=_("tiers failed"))
     tier_events = models.JSONField(default=list, blank=True, verbose_name=_("tier events"))
+    offers = models.PositiveSmallIntegerField(default=0, verbose_name=_("did you mean offers"))
+    # Not a fact of the trace: set when the visitor's next question took one of the offers.
+    offer_taken = models.BooleanField(default=False, verbose_name=_("offer taken"))
 
     class Meta:
         verbose_name = _("message")

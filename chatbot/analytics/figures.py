@@ -482,6 +482,31 @@ def top_unanswered(scope: Scope, limit: int = TOP_UNANSWERED) -> list[Unanswered
     return [Unanswered(wordings[latest], n, fb, best) for _, (n, fb, best, latest) in top]
 
 
+# --- "Did you mean" ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Offers:
+    """Replies that answered nothing but offered the nearest FAQs as "Did you mean" questions,
+    and how many of those offers the visitor took (asked the offered question next)."""
+
+    replies: int
+    taken: int
+
+    @property
+    def taken_percent(self) -> float:
+        return 100 * _share(self.taken, self.replies)
+
+
+def offers(scope: Scope) -> Offers:
+    counted = (
+        scope.answers()
+        .filter(offers__gt=0)
+        .aggregate(replies=Count("id"), taken=Count("id", filter=Q(offer_taken=True)))
+    )
+    return Offers(replies=counted["replies"], taken=counted["taken"])
+
+
 # --- help-centre grounding and content gaps ---------------------------------------------------
 
 
@@ -717,6 +742,7 @@ class Dashboard:
     csat: Csat
     breakers: BreakerEvents
     unanswered: list[Unanswered]
+    offers: Offers
     resolution: Resolution
     grounding: Grounding
     content_gaps: list[ContentGap]
@@ -739,6 +765,7 @@ def dashboard(start_day: dt.date, end_day: dt.date, *, include_demo: bool = True
         csat=csat(scope),
         breakers=breaker_events(scope),
         unanswered=top_unanswered(scope),
+        offers=offers(scope),
         resolution=resolution(scope),
         grounding=grounding(scope),
         content_gaps=content_gaps(scope),

@@ -21,8 +21,9 @@ def offers_for(*, faq_ids: list[int], locale: str) -> list[dict[str, object]]:
 
 
 def offer_taken(*, message_id: int, faq_id: int, text: str) -> Paraphrase | None:
-    """The draft paraphrase, when the visitor message `message_id` (`text`, answered with FAQ
-    `faq_id`) took the offer of the bot reply before it; None otherwise."""
+    """When the visitor message `message_id` (`text`, answered with FAQ `faq_id`) took the
+    offer of the bot reply before it: marks that reply's offer taken (for the dashboard) and
+    returns the draft paraphrase (None when the FAQ has that phrasing already). None otherwise."""
     conversation_id = (
         Message.objects.filter(pk=message_id).values_list("conversation_id", flat=True).first()
     )
@@ -42,6 +43,7 @@ def offer_taken(*, message_id: int, faq_id: int, text: str) -> Paraphrase | None
         for related in related_questions(offer.trace or {})
     ):
         return None
+    Message.objects.filter(pk=offer.pk).update(offer_taken=True)
     question = Message.objects.filter(pk=offer.reply_to_id).values_list("text", flat=True).first()
     if question is None:
         return None

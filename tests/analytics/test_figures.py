@@ -423,6 +423,24 @@ def test_grounding_counts_cited_ungrounded_and_nothing_relevant():
     assert grounding.ungrounded_share == pytest.approx(2 / 3)
 
 
+def test_did_you_mean_counts_the_replies_with_offers_and_the_offers_taken():
+    b = Builder()
+    c = b.conversation("A", T0)
+    m = dt.timedelta(minutes=1)
+    offered = {"offers": [{"faq_id": 1, "question": "How long does delivery take?"}]}
+    for i, text in enumerate(["delivery on weekends?", "shipping slow?", "parcel late?"]):
+        b.turn(c, T0 + 2 * i * m, text, "fallback", {**trace("fallback", 20, FALLBACK), **offered})
+        b.turn(c, T0 + (2 * i + 1) * m, "How long does delivery take?", "faq", trace("faq", 9))
+    b.turn(c, T0 + 9 * m, "gift wrap?", "fallback", trace("fallback", 20, FALLBACK))
+    later = b.conversation("B", T0 + dt.timedelta(days=3))  # outside the range
+    b.turn(later, T0 + dt.timedelta(days=3), "delivery?", "fallback", offered)
+    scope = b.store()
+    first = Message.objects.filter(offers__gt=0).order_by("id").first()
+    Message.objects.filter(pk=first.pk).update(offer_taken=True)
+    assert figures.offers(scope) == figures.Offers(replies=3, taken=1)
+    assert figures.offers(scope).taken_percent == pytest.approx(100 / 3)
+
+
 def test_content_gaps_cluster_questions_by_meaning_per_language():
     b = Builder()
     c = b.conversation("A", T0)

@@ -81,7 +81,7 @@ def test_only_staff_may_see_the_page(client):
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
-def test_the_page_shows_the_figures_for_the_chosen_range(staff_client):
+def test_the_page_shows_the_figures_for_the_chosen_range(staff_client, admin_client):
     day = dt.datetime(2025, 3, 10, 9, tzinfo=dt.UTC)
     deflected = conversation_at(day)
     answered(deflected, day, "faq")
@@ -89,6 +89,8 @@ def test_the_page_shows_the_figures_for_the_chosen_range(staff_client):
     answered(costly, day, "llm", cost=0.25)
     outside = conversation_at(day + dt.timedelta(days=5))
     answered(outside, day + dt.timedelta(days=5), "faq")
+    offering = answered(costly, day + dt.timedelta(hours=1), "fallback")
+    Message.objects.filter(pk=offering.pk).update(offers=2, offer_taken=True)
 
     response = staff_client.get(URL, {"start": "2025-03-09", "end": "2025-03-11"})
 
@@ -107,6 +109,12 @@ def test_the_page_shows_the_figures_for_the_chosen_range(staff_client):
     assert html.count('<svg class="chart"') == 7
     assert "Mar 10 faq: 1" in html, "a bar's tooltip in the source chart"
     assert 'value="2025-03-09"' in html and 'value="2025-03-11"' in html
+    assert "offered the nearest FAQs: 1; the visitor asked an offered question next: 1 (100%)" in (
+        html
+    )
+    drafts = reverse("admin:knowledge_paraphrase_changelist")
+    assert f'href="{drafts}?origin__exact=offer&amp;approved__exact=0"' in html
+    assert admin_client.get(f"{drafts}?origin__exact=offer&approved__exact=0").status_code == 200
 
 
 def test_the_default_range_is_the_last_30_days(staff_client):

@@ -197,3 +197,26 @@ def test_a_reply_in_the_products_own_words_is_marked_automatic_for_clients(trace
     assert model_words_replaced(trace) is automatic
     bot = Message(id=7, role="bot", text="…", source="llm", trace=trace, created_at=timezone.now())
     assert services.message_payload(bot).get("automatic", False) is automatic
+
+
+def test_a_reply_counts_the_did_you_mean_questions_it_offered():
+    offered = [
+        {"faq_id": 3, "question": "How long does delivery take?"},
+        {"faq_id": 5, "question": "Can I pay with PayPal?"},
+    ]
+    assert answer_facts({"source": Source.FALLBACK, "offers": offered}).offers == 2
+    assert answer_facts(model_answer_trace(grounded=True)).offers == 0
+
+
+@pytest.mark.django_db
+def test_the_offers_migration_counts_the_offers_of_replies_stored_before_it():
+    migration = importlib.import_module("chatbot.migrations.0021_did_you_mean_offers")
+    conversation = Conversation.objects.create()
+    offered = [{"faq_id": 3, "question": "q3"}, {"faq_id": 5, "question": "q5"}]
+    for trace in ({"offers": offered}, {"offers": offered[:1]}, {"offers": []}, {}):
+        Message.objects.create(
+            conversation=conversation, role=Message.Role.BOT, text="a", trace=trace
+        )
+    Message.objects.create(conversation=conversation, role=Message.Role.VISITOR, text="q")
+    migration.offers_fill(state_apps("chatbot", "0021_did_you_mean_offers"), None, batch=1)
+    assert list(Message.objects.order_by("id").values_list("offers", flat=True)) == [2, 1, 0, 0, 0]

@@ -68,6 +68,12 @@ def drafts(faq: FAQ) -> list[tuple[str, str, bool]]:
 
 
 @database_sync_to_async
+def offer_columns(message_id: int) -> tuple[int, bool]:
+    """What the dashboard counts of a reply: its offers, and whether the visitor took one."""
+    return Message.objects.values_list("offers", "offer_taken").get(pk=message_id)
+
+
+@database_sync_to_async
 def replayed(message_id: int) -> dict:
     return chat_services.message_payload(Message.objects.get(pk=message_id))
 
@@ -91,6 +97,8 @@ async def test_a_near_faq_is_offered_under_the_suggested_articles_and_answers_wh
     assert "related" not in picked["message"]
     await answering.wait_for_running_answers()  # the draft is kept after the answer went out
     assert await drafts(faq) == [(NEAR[locale], Origin.OFFER, False)]
+    assert await offer_columns(done["message"]["id"]) == (1, True)
+    assert await offer_columns(picked["message"]["id"]) == (0, False)
 
 
 async def test_asking_an_faq_that_was_not_offered_keeps_no_draft(upstream):
@@ -102,10 +110,12 @@ async def test_asking_an_faq_that_was_not_offered_keeps_no_draft(upstream):
     upstream.reset(Faults(sources="ignore"))
     async with chat_socket() as client:
         await client.say("Can I pay with PayPal?", "n1")
-        assert (await client.say(NEAR["en"], "n2"))[-1]["message"]["related"]
+        offering = (await client.say(NEAR["en"], "n2"))[-1]["message"]
+        assert offering["related"]
         assert (await client.say("Can I pay with PayPal?", "n3"))[-1]["source"] == "faq"
     await answering.wait_for_running_answers()
     assert await drafts(faq) == await drafts(other) == []
+    assert await offer_columns(offering["id"]) == (1, False)
 
 
 async def test_a_grounded_model_answer_offers_nothing(upstream):
