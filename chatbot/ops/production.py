@@ -329,6 +329,15 @@ def redis_wait(url_: str, process: subprocess.Popen, timeout_s: float = 20.0) ->
 # --- the app's processes ------------------------------------------------------------------------
 
 
+def daphne_env(env: dict[str, str]) -> dict[str, str]:
+    """The app's environment for a web process: one ONNX Runtime thread for the embedding model
+    unless EMBEDDING_THREADS is set. A web process embeds one short question at a time, where a
+    second thread saves no time (3.1 vs 3.2 ms a question) and costs half as much CPU again
+    (4.5 vs 3.1 ms), taken from the machine's other processes; bulk embedding runs in the
+    Celery worker, which keeps the default (docs/deploy.md)."""
+    return {"EMBEDDING_THREADS": "1", **env}
+
+
 def daphne_command(port: int) -> list[str]:
     return [
         sys.executable, "-m", "daphne",

@@ -115,3 +115,11 @@ def test_the_app_environment_points_at_this_shape_and_trusts_one_proxy(tmp_path)
     assert env["CHAT_TRUSTED_PROXY_COUNT"] == "1"
     assert env["CELERY_TASK_ALWAYS_EAGER"] == "0"
     assert ports.daphnes == [8001, 8002]
+
+
+def test_a_web_process_embeds_on_one_thread_unless_the_operator_says_otherwise():
+    assert production.daphne_env({"SECRET_KEY": "k"}) == {
+        "SECRET_KEY": "k",
+        "EMBEDDING_THREADS": "1",
+    }
+    assert production.daphne_env({"EMBEDDING_THREADS": "4"})["EMBEDDING_THREADS"] == "4"

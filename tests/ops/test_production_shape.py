@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 import websockets
 
@@ -255,3 +256,19 @@ def test_django_takes_address_scheme_and_host_from_nginx_only(shape):
     assert ok.status_code == 200
     refused = httpx.get(url + "/healthz", headers={"Host": "evil.example"})
     assert refused.status_code == 400
+
+
+def test_web_processes_embed_on_one_thread_and_the_worker_on_the_default(shape):
+    """docs/deploy.md, "One embedding thread per web process"."""
+    ports = {int(url.rsplit(":", 1)[1]) for url in shape.daphnes}
+    threads: dict[str, list[str | None]] = {"daphne": [], "worker": []}
+    for process in psutil.process_iter(["cmdline", "environ"]):
+        cmdline, environ = process.info["cmdline"] or [], process.info["environ"] or {}
+        if environ.get("DATABASE_URL") != shape.env["DATABASE_URL"]:
+            continue  # another shape's, or not the app's
+        if "daphne" in cmdline and int(cmdline[cmdline.index("-p") + 1]) in ports:
+            threads["daphne"].append(environ.get("EMBEDDING_THREADS"))
+        elif "celery" in cmdline and "worker" in cmdline:
+            threads["worker"].append(environ.get("EMBEDDING_THREADS"))
+    assert threads["daphne"] == ["1"] * len(ports)
+    assert threads["worker"] and "1" not in threads["worker"]

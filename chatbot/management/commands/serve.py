@@ -229,7 +229,12 @@ class Command(BaseCommand):
             def check(process: subprocess.Popen, name: str = name, readyz: str = readyz) -> None:
                 production.http_wait(readyz, process, name, timeout_s)
 
-            spec = _prod_child(shape, f"daphne-{index}", production.daphne_command(port))
+            spec = _prod_child(
+                shape,
+                f"daphne-{index}",
+                production.daphne_command(port),
+                env=production.daphne_env(shape.env),
+            )
             spec = ChildSpec(name, spec.start, True, spec.log_path, check)
             started.append((spec, app.start(spec)))
         for spec, process in started:
@@ -298,10 +303,15 @@ def _ignore_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _prod_child(shape: production.Shape, name: str, command: list[str]) -> ChildSpec:
+def _prod_child(
+    shape: production.Shape, name: str, command: list[str], env: dict[str, str] | None = None
+) -> ChildSpec:
     """A child of the production shape that is restarted when it dies, logging to its file."""
     return ChildSpec(
-        name, lambda: shape.spawn(name, command), restart=True, log_path=shape.log(name)
+        name,
+        lambda: shape.spawn(name, command, env=env or shape.env),
+        restart=True,
+        log_path=shape.log(name),
     )
 
 
