@@ -111,12 +111,14 @@ def model_words_replaced(trace: dict[str, Any]) -> bool:
 def offer_faq_ids(trace: dict[str, Any]) -> list[int]:
     """The FAQs the FAQ stage found near a question it declined, to offer as "Did you mean"
     questions when the reply answers nothing: the rule template, or a model-stage reply that is
-    the suggested articles or the not-found answer. None under an answer (an FAQ, a cached or a
-    model answer, which the offer would contradict), nor under a refusal."""
+    the suggested articles or the not-found answer (in place of an ungrounded answer, of one the
+    output filter stopped for a made-up link or price, or of the model not asked). None under an
+    answer (an FAQ, a cached or a model answer, which the offer would contradict), nor under a
+    refusal."""
     answering = _answering_step(trace)
     no_answer = trace.get("source") == Source.FALLBACK or (
         answering.get("stage") == Source.LLM
-        and _grounding(answering) in (Grounding.REPLACED, Grounding.NOT_ASKED)
+        and bool((answering.get("detail") or {}).get("replaced"))
     )
     if not no_answer:
         return []

@@ -118,6 +118,19 @@ async def test_asking_an_faq_that_was_not_offered_keeps_no_draft(upstream):
     assert await offer_columns(offering["id"]) == (1, False)
 
 
+async def test_an_answer_stopped_for_a_made_up_link_offers_the_near_faq(upstream):
+    """Seen in a walk: the local model wrote a shop URL of its own; the output filter stopped
+    it and the suggested articles went out, without the FAQ the question was near."""
+    from chatbot.llm.simulator import Faults
+
+    faq = await make_store("en")
+    upstream.reset(Faults(obey={NEAR["en"]: "See https://made-up-shop.example/delivery [1]."}))
+    async with chat_socket() as client:
+        done = (await client.say(NEAR["en"], "r6"))[-1]
+    assert done["message"]["text"] == visitor_copy.render(visitor_copy.SUGGEST_ARTICLES, "en")
+    assert done["message"]["related"] == [{"faq_id": faq.pk, "question": faq.question}]
+
+
 async def test_a_grounded_model_answer_offers_nothing(upstream):
     await make_store("en")
     async with chat_socket() as client:
@@ -172,9 +185,22 @@ def _llm(decision: str, **detail: object) -> TraceStep:
         (_llm(Decision.ANSWERED, grounded=True), Source.LLM, False),
         (_llm(Decision.ANSWERED, grounded=False), Source.LLM, False),
         (_llm(Decision.REFUSED, blocked="topic:x"), Source.LLM, False),
+        # The output filter stopped a made-up link mid-stream: the suggested articles instead.
+        (_llm("routed", blocked="unknown_link:x.example", replaced=True), Source.LLM, True),
+        (_llm("routed", blocked="topic:x"), Source.LLM, False),  # the refusal instead
         (TraceStep(Source.CACHE, ANSWER, 1.0), Source.CACHE, False),
     ],
-    ids=["template", "suggested", "not-asked", "grounded", "ungrounded-sent", "refused", "cache"],
+    ids=[
+        "template",
+        "suggested",
+        "not-asked",
+        "grounded",
+        "ungrounded-sent",
+        "refused",
+        "invented-link-replaced",
+        "blocked-refusal",
+        "cache",
+    ],
 )
 def test_only_a_reply_that_answers_nothing_offers_the_related_questions(final, source, offered):
     assert offer_faq_ids(_trace(final, source)) == ([4, 9] if offered else [])
