@@ -22,7 +22,9 @@ class Grounding(StrEnum):
     NONE = ""  # no sources given (or not a model answer)
     GROUNDED = "grounded"
     UNGROUNDED = "ungrounded"  # sent to the visitor all the same
-    REPLACED = "replaced"  # replaced by suggested articles or the not-found answer (LLM_UNGROUNDED)
+    # Replaced by suggested articles or the not-found answer (LLM_UNGROUNDED), or stopped by the
+    # output filter for a made-up link or price and replaced so.
+    REPLACED = "replaced"
     # No model asked: every tier's latest answers given sources were ungrounded, so the
     # replacement went out at once (chatbot.pipeline.ungrounded_tiers).
     NOT_ASKED = "not_asked"
@@ -86,7 +88,9 @@ def _grounding(answering: dict[str, Any]) -> Grounding:
         return Grounding.NOT_ASKED
     grounded = detail.get("grounded")
     if grounded is None:
-        return Grounding.NONE
+        # Stopped by the output filter for a made-up link or price before the citation check,
+        # and replaced as an ungrounded answer is (chatbot.pipeline.orchestrator._block).
+        return Grounding.REPLACED if detail.get("replaced") else Grounding.NONE
     if grounded:
         return Grounding.GROUNDED
     return Grounding.REPLACED if detail.get("replaced") else Grounding.UNGROUNDED

@@ -73,6 +73,7 @@ def test_a_model_answer_keeps_cost_tier_model_faq_candidate_and_tier_events():
         (True, False, Grounding.GROUNDED),
         (False, False, Grounding.UNGROUNDED),
         (False, True, Grounding.REPLACED),
+        (None, True, Grounding.REPLACED),  # stopped for a made-up link before the check
     ],
 )
 def test_grounding_is_the_answering_steps_check(grounded, replaced, expected):
