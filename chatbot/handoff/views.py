@@ -121,6 +121,8 @@ CONSOLE_TEXT = {
     "traceCost": _("cost ${cost}"),
     "traceLatency": _("latency {ms} ms"),
     "traceUngrounded": _("ungrounded: cites no source"),
+    # The "Did you mean" questions the visitor was offered under a bot reply.
+    "offered": _("Offered to the visitor, “Did you mean”: {questions}"),
     # What "Save as FAQ draft" took out or still finds (chatbot.handoff.faq_draft kinds).
     "faqKind_greeting": _("greeting"),
     "faqKind_name": _("name"),

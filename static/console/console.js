@@ -645,6 +645,10 @@
       });
       li.appendChild(cites);
     }
+    if (m.role === "bot" && Array.isArray(m.related) && m.related.length) {
+      var questions = m.related.map(function (r) { return r.question; }).join(" · ");
+      li.appendChild(el("div", "offers", fmt(CT.offered, { questions: questions })));
+    }
     if (m.feedback) li.appendChild(el("div", "feedback " + m.feedback.value, (m.feedback.value === "up" ? CT.helpful : CT.notHelpful) + (m.feedback.comment ? " — " + m.feedback.comment : "")));
     if (m.role === "agent" && !m.attachment) {
       var save = el("button", "faq", CT.saveFaq);

@@ -42,6 +42,15 @@ visitor.visitor_context_save(
 src = Conversation.objects.create(public_id="faq-source")
 Message.objects.create(conversation=src, role="visitor", text="Hi, I'm Alice. How do I return it?")
 Message.objects.create(conversation=src, role="agent", text="Hi Alice, within 30 days, Alice.")
+offered = Conversation.objects.create(public_id="offered-one")
+asked = Message.objects.create(conversation=offered, role="visitor", text="delivery on weekends?")
+Message.objects.create(
+    conversation=offered, role="bot", source="fallback", reply_to=asked, text="Not sure.",
+    trace={{"source": "fallback", "offers": [
+        {{"faq_id": 1, "question": "How long does delivery take?"}},
+        {{"faq_id": 2, "question": "Do you deliver on Saturdays?"}},
+    ]}},
+)
 # Bot lines: unanswered visitor questions would be answered by the orphan sweep.
 long = Conversation.objects.create(public_id="long-one")
 Message.objects.bulk_create(
@@ -181,4 +190,15 @@ def test_a_long_conversation_opens_at_its_end_and_loads_earlier_pages(
     expect(transcript.locator("li.msg")).to_have_count(250)
     expect(transcript.locator("li.msg").first).to_contain_text("line 000")
     expect(earlier).to_have_count(0)
+    page.context.close()
+
+
+def test_the_agent_sees_the_did_you_mean_questions_the_visitor_was_offered(
+    browser: Browser, server: str
+) -> None:
+    page = _console(browser, server, "offered-one")
+    expect(page.locator("#transcript .msg.bot .offers")).to_have_text(
+        "Offered to the visitor, “Did you mean”: How long does delivery take? · "
+        "Do you deliver on Saturdays?"
+    )
     page.context.close()
