@@ -87,13 +87,13 @@ def _grounding(answering: dict[str, Any]) -> Grounding:
     if answering.get("decision") == Decision.NOT_GROUNDING:
         return Grounding.NOT_ASKED
     grounded = detail.get("grounded")
-    if grounded is None:
-        # Stopped by the output filter for a made-up link or price before the citation check,
-        # and replaced as an ungrounded answer is (chatbot.pipeline.orchestrator._block).
-        return Grounding.REPLACED if detail.get("replaced") else Grounding.NONE
     if grounded:
         return Grounding.GROUNDED
-    return Grounding.REPLACED if detail.get("replaced") else Grounding.UNGROUNDED
+    # Replaced after the citation check, or before it: the output filter stopped a made-up link
+    # or price and the stage's replacement went out (chatbot.pipeline.orchestrator._block).
+    if detail.get("replaced"):
+        return Grounding.REPLACED
+    return Grounding.NONE if grounded is None else Grounding.UNGROUNDED
 
 
 def model_words_replaced(trace: dict[str, Any]) -> bool:
