@@ -3,6 +3,7 @@ view, labels put on and taken off, the canned-reply library managed in the conso
 expanding in the reply box with its variables filled in, a reply with an unfilled {{…}} not
 sent, and the printable transcript and reports pages."""
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -281,6 +282,14 @@ def test_canned_replies_library_shortcut_and_variables(
     expect(team_row.locator("th")).to_have_text("Billing")
 
 
+def _wait_until(page, condition, timeout_s: float = 10.0) -> None:
+    """Route handlers run only while the test waits on the page, so poll through the page."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        page.wait_for_timeout(20)
+
+
 def test_a_label_added_before_the_pane_read_the_labels_stays(browser: Browser, inbox_server: str):
     """A clean-clone CI run lost the agent's new label: the pane's read of the conversation's
     labels, sent when it opened, was answered after the add and showed none. Here that read is
@@ -301,6 +310,7 @@ def test_a_label_added_before_the_pane_read_the_labels_stays(browser: Browser, i
     item = page.locator('#list .item[data-conversation="en-parcel"]')
     item.locator("button.open").click()
     expect(page.locator("#conv-title")).to_have_text("Conversation en-parcel")
+    _wait_until(page, lambda: held)
     page.get_by_label("Add a label").select_option(label="vip")
     chip = page.locator("#conv-label-list .label-chip")
     expect(chip).to_contain_text("vip")
