@@ -438,6 +438,10 @@ LLM_WITHHOLD_INSTRUCTIONS = env.bool("LLM_WITHHOLD_INSTRUCTIONS", default=True)
 # An answer given help-centre sources streams only as far as it is grounded, sentence by
 # sentence, so one that is replaced at the end (LLM_UNGROUNDED) was never shown.
 LLM_HOLD_UNGROUNDED = env.bool("LLM_HOLD_UNGROUNDED", default=True)
+# A held answer is given up, and the replacement sent at once, when a finished cited sentence is
+# not borne out by its source: it can no longer go out, and the model would go on writing what
+# nobody reads.
+LLM_STOP_UNGROUNDED = env.bool("LLM_STOP_UNGROUNDED", default=True)
 
 # Grounded answers (docs/knowledge-base.md): the model answers from the help centre's best
 # passages, sent as numbered sources within this many estimated tokens, and cites them.

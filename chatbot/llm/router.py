@@ -342,7 +342,9 @@ class Router:
     ) -> AsyncIterator[str]:
         """Streams the answer. When the stream breaks, the next tier of the route is asked to
         continue what was shown (a continuation that starts over is trimmed), or the answer
-        ends with a note; either way nothing shown is repeated."""
+        ends with a note; either way nothing shown is repeated. Closed before the end (the
+        pipeline stopped reading: the output filter, an answer that cannot be grounded), the
+        model's step is still recorded, with what it wrote and cost so far."""
         shown: list[str] = []
         cost = 0.0
         current = opened
@@ -386,6 +388,10 @@ class Router:
                 if text:
                     shown.append(text)
                     yield text
+        except GeneratorExit:
+            await self._record(current.tier, current.upstream, None, current.called_at)
+            cost += self._step(trace, current, decision, None)
+            raise
         finally:
             await _close(current.stream)
             await spend.add(cost)

@@ -102,6 +102,8 @@ class Answer:
     replace_blocked: str | None = None
     # Stream an answer given sources only as far as it is grounded (sentence by sentence).
     hold_ungrounded: bool = False
+    # A held answer that can no longer be grounded is given up (LLM_STOP_UNGROUNDED).
+    stop_ungrounded: bool = False
     # `tokens` yields the whole text at once (a stored answer not paced word by word).
     whole: bool = False
 

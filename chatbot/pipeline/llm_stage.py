@@ -85,6 +85,7 @@ class LLMStage:
         output_policy: OutputPolicy | None = None,
         withhold_instructions: bool = True,
         hold_ungrounded: bool = True,
+        stop_ungrounded: bool = True,
         ungrounded_tiers: UngroundedTiers | None = None,
     ) -> None:
         self.router = router
@@ -98,6 +99,7 @@ class LLMStage:
         self.output_policy = output_policy
         self.withhold_instructions = withhold_instructions
         self.hold_ungrounded = hold_ungrounded
+        self.stop_ungrounded = stop_ungrounded
         # None: every tier of the route is asked, whatever its record (tests, benches).
         self.ungrounded_tiers = ungrounded_tiers
 
@@ -225,6 +227,7 @@ class LLMStage:
             output_check=check,
             replace_blocked=visitor_copy.render(visitor_copy.BLOCKED_ANSWER, turn.locale),
             hold_ungrounded=self.hold_ungrounded and replacement is not None,
+            stop_ungrounded=self.stop_ungrounded,
         )
 
     async def _tiers_that_may_ground(

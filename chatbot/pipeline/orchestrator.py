@@ -116,6 +116,8 @@ async def _run_stages(turn: Turn, stages: Sequence[Stage], trace: Trace) -> Asyn
                 if len(ready) > shown:
                     yield TokenEvent(ready[shown:])
                     shown = len(ready)
+                if gate.stopped is not None:
+                    break
         except Exception as exc:
             logger.exception("stage %s broke while streaming", stage.name)
             trace.add(
@@ -129,10 +131,14 @@ async def _run_stages(turn: Turn, stages: Sequence[Stage], trace: Trace) -> Asyn
             if not parts:
                 continue
             parts.append(visitor_copy.interrupted_note("".join(parts), turn.locale))  # sent below
+        if blocked is not None or gate.stopped is not None:
+            await _close(answer.tokens)  # the model's step is recorded as the stream closes
         text = "".join(parts)
         if answer.output_check is not None and blocked is None:
             blocked = answer.output_check.blocked(text)
         trace.finish(answer.source)
+        if gate.stopped is not None and (step := trace.answering_step()) is not None:
+            step.detail["stopped"] = gate.stopped
         if blocked is not None:
             instead, citations = _block(answer, blocked, trace)
             yield DoneEvent(answer.source, instead, trace, citations)
@@ -154,11 +160,18 @@ class _GroundingGate:
     to the last sentence another has followed, checked as the final answer will be (a valid
     citation, no cited sentence its source does not bear out). An answer that cites nothing,
     or whose first claim its source does not support, is never streamed: it is replaced whole
-    at the end instead of being shown and then taken back (docs/security.md)."""
+    at the end instead of being shown and then taken back (docs/security.md).
+
+    With `stop_ungrounded`, `stopped` says the answer cannot go out any more, so the
+    replacement need not wait for the model to finish: a finished cited sentence its source does
+    not bear out stays in the final answer and fails its check. (An answer that has cited
+    nothing yet is not given up: one citation at the end of a paragraph grounds it.)"""
 
     def __init__(self, answer: Answer) -> None:
         self.answer = answer
         self.holding = bool(answer.hold_ungrounded and answer.sources)
+        self.stops = self.holding and answer.stop_ungrounded
+        self.stopped: str | None = None
         self._checked_end = 0
         self._released = ""
 
@@ -167,13 +180,24 @@ class _GroundingGate:
             return text
         end = 0
         for match in _SENTENCE_END.finditer(text):
-            if text[match.end() :].strip():  # another sentence has begun
+            after = text[match.end() :].lstrip()
+            if after and after[0] not in "[【":  # another sentence has begun, not a citation
                 end = match.end()
         if end > self._checked_end:
             self._checked_end = end
-            if ground(text[:end], self.answer.sources).grounded:
+            grounding = ground(text[:end], self.answer.sources)
+            if grounding.grounded:
                 self._released = text[:end]
+            elif self.stops and grounding.unsupported:
+                self.stopped = "unsupported"
         return self._released
+
+
+async def _close(tokens: AsyncIterator[str]) -> None:
+    """Ends a stream the visitor will not see the rest of, so the model stops writing it."""
+    aclose = getattr(tokens, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 # Blocks for something the model made up (a link or an amount its sources never give), not for

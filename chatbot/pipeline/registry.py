@@ -134,6 +134,7 @@ def _model_stage(*, notify: Notify | None) -> LLMStage:
         output_policy=knowledge_output_policy() if settings.OUTPUT_FILTER else None,
         withhold_instructions=settings.LLM_WITHHOLD_INSTRUCTIONS,
         hold_ungrounded=settings.LLM_HOLD_UNGROUNDED,
+        stop_ungrounded=settings.LLM_STOP_UNGROUNDED,
         ungrounded_tiers=process_ungrounded_tiers(),
     )
 

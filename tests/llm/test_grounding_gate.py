@@ -1,38 +1,57 @@
 """An answer given help-centre sources streams only as far as it is grounded: sentence by
 sentence once a cited sentence checks out, and not at all when it would be replaced at the end
-(so a visitor never sees an ungrounded claim and then watches it taken back)."""
+(so a visitor never sees an ungrounded claim and then watches it taken back). With the stop on
+(LLM_STOP_UNGROUNDED), an answer that can no longer be grounded is given up as soon as that is
+known: the visitor gets the replacement without waiting for the rest, and the model stops."""
 
 from collections.abc import AsyncIterator
 
-from chatbot.answer_trace import Trace
+from chatbot.answer_trace import Trace, TraceStep
+from chatbot.outcomes import Decision
 from chatbot.pipeline.base import Answer, DoneEvent, TokenEvent, Turn
 from chatbot.pipeline.orchestrator import run_pipeline
-from tests.llm.test_grounding import RETURNS
+from knowledge.documents.types import Passage
+from tests.llm.test_grounding import RETURNS, SHIPPING
 
 REPLACEMENT = "These help-centre articles may help."
 
 
 class Scripted:
-    """A stage answering with fixed tokens and the RETURNS passage as its source; `sent` counts
-    the tokens the "model" has produced so far."""
+    """A stage answering with fixed tokens from the RETURNS passage (or `sources`); `sent` counts
+    the tokens the "model" has produced so far, `closed` whether its stream was ended early."""
 
     name = "llm"
 
-    def __init__(self, tokens: list[str], *, hold: bool = True) -> None:
-        self.tokens, self.hold, self.sent = tokens, hold, 0
+    def __init__(
+        self,
+        tokens: list[str],
+        *,
+        hold: bool = True,
+        stop: bool = False,
+        sources: tuple[Passage, ...] = (RETURNS,),
+    ) -> None:
+        self.tokens, self.hold, self.stop, self.sources = tokens, hold, stop, sources
+        self.sent, self.closed = 0, False
 
     async def attempt(self, turn: Turn, trace: Trace) -> Answer:
+        trace.add(TraceStep("llm", Decision.ANSWERED, 0.0, model="scripted"))
+
         async def stream() -> AsyncIterator[str]:
-            for token in self.tokens:
-                self.sent += 1
-                yield token
+            try:
+                for token in self.tokens:
+                    self.sent += 1
+                    yield token
+            except GeneratorExit:
+                self.closed = True
+                raise
 
         return Answer(
             "llm",
             stream(),
-            sources=(RETURNS,),
+            sources=self.sources,
             replace_ungrounded=REPLACEMENT,
             hold_ungrounded=self.hold,
+            stop_ungrounded=self.stop,
         )
 
 
@@ -85,3 +104,53 @@ async def test_without_the_hold_the_tokens_stream_as_they_come() -> None:
     shown, done = await run(Scripted(tokens, hold=False))
     assert [text for _, text in shown] == tokens
     assert done.text == REPLACEMENT  # shown, then taken back: what the hold prevents
+
+
+MISQUOTED = ["Refunds take ", "365 days [1]. ", "Thanks ", "for asking. ", "Bye ", "now."]
+
+
+async def test_a_cited_sentence_its_source_does_not_bear_out_stops_the_answer_at_once() -> None:
+    stage = Scripted(MISQUOTED, stop=True)
+    shown, done = await run(stage)
+    assert shown == [] and done.text == REPLACEMENT
+    assert stage.sent == 3, "stopped as soon as the next sentence began"
+    assert stage.closed
+    step = done.trace.answering_step()
+    assert step.detail["stopped"] == "unsupported" and step.detail["replaced"] is True
+
+
+async def test_without_the_stop_the_model_writes_to_the_end_for_the_same_replacement() -> None:
+    stage = Scripted(MISQUOTED, stop=False)
+    shown, done = await run(stage)
+    assert shown == [] and done.text == REPLACEMENT
+    assert stage.sent == len(MISQUOTED) and not stage.closed
+    assert "stopped" not in done.trace.answering_step().detail
+
+
+async def test_a_grounded_sentence_already_shown_is_taken_back_when_a_later_one_fails() -> None:
+    """As without the stop (the final check fails the whole answer), only sooner."""
+    tokens = [*GROUNDED[:3], "Everything ", "is free [1]. ", "More ", "to come."]
+    stage = Scripted(tokens, stop=True)
+    shown, done = await run(stage)
+    assert [text for _, text in shown] == [
+        "You can return unworn items within 30 days of delivery [1]."
+    ]
+    assert done.text == REPLACEMENT and stage.sent == 6
+
+
+async def test_a_second_citation_still_arriving_is_waited_for() -> None:
+    """ "… [1]. [" may become "… [1]. [2]", whose source bears the sentence out."""
+    tokens = ["You can return unworn items within 30 days of delivery [1]. ", "[", "2] "]
+    tokens += ["Thanks ", "for asking."]
+    stage = Scripted(tokens, stop=True, sources=(SHIPPING, RETURNS))
+    _, done = await run(stage)
+    assert done.text == "".join(tokens) and done.citations
+    assert stage.sent == len(tokens) and not stage.closed
+
+
+async def test_an_answer_citing_nothing_yet_is_not_given_up() -> None:
+    """One citation at the end of a paragraph grounds the sentences before it."""
+    tokens = ["Hi there. ", "Good news. ", "Returns are easy. ", *GROUNDED]
+    stage = Scripted(tokens, stop=True)
+    _, done = await run(stage)
+    assert done.text == "".join(tokens) and done.citations and not stage.closed

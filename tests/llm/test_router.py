@@ -236,14 +236,23 @@ async def test_over_the_daily_budget_hard_questions_go_to_the_cheaper_tier(sims)
 
 
 async def test_a_consumer_that_stops_early_closes_the_upstream_stream(sims):
+    """The pipeline stops reading an answer the output filter blocks or that can no longer be
+    grounded: the model stops writing it, and what it wrote so far is still in the trace and
+    the spend (it was paid for)."""
     sims["cheap"].faults = Faults(token_delay_s=0.05)
     stage = LLMStage(make_router(sims), system_prompt="", history_budget=0, notify=None)
-    answer = await stage.attempt(Turn("c", 1, SIMPLE), Trace())
+    trace = Trace()
+    spent_before = await spend.spent()
+    answer = await stage.attempt(Turn("c", 1, SIMPLE), trace)
     first = await anext(answer.tokens)
     await answer.tokens.aclose()
     await asyncio.sleep(0.3)
     assert first == "Thanks "
     assert sims["cheap"].stats.completed == 0
+    answered = trace.steps[-1]
+    assert answered.decision == "answered" and answered.model == "cheap-model"
+    assert answered.completion_tokens >= 1 and answered.cost > 0
+    assert await spend.spent() == pytest.approx(spent_before + answered.cost)
 
 
 async def test_a_tier_that_refuses_connections_is_not_retried_and_its_breakers_open(sims, caplog):
