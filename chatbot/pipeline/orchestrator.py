@@ -216,6 +216,10 @@ def _block(answer: Answer, reason: str, trace: Trace) -> tuple[str, tuple[Citati
     metrics.OUTPUT_BLOCKED.labels(kind).inc()
     logger.info("answer blocked by the output filter: %s", kind)
     if kind in INVENTED and answer.replace_ungrounded is not None:
+        if step is not None and answer.sources:
+            # Not borne out by its sources: it counts against the model as an uncited answer
+            # does (chatbot.pipeline.ungrounded_tiers).
+            step.detail["grounded"] = False
         return _replaced(answer.replace_ungrounded, answer, step)
     return answer.replace_blocked or "", ()
 

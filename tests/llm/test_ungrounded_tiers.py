@@ -30,10 +30,12 @@ from chatbot.pipeline.grounding_report import (
 )
 from chatbot.pipeline.llm_stage import LLMStage
 from chatbot.pipeline.orchestrator import run_pipeline
+from chatbot.pipeline.output_filter import OutputCheck
 from chatbot.pipeline.registry import configured_stages, process_ungrounded_tiers
 from chatbot.pipeline.ungrounded_tiers import UngroundedTiers
 from tests.llm.conftest import tier_config
 from tests.llm.test_grounding import RETURNS, SHIPPING, _retrieval, _retrieve
+from tests.llm.test_output_filter import check as output_check
 
 AFTER, PROBE_S = 3, 600.0
 
@@ -92,6 +94,30 @@ async def test_a_tier_that_never_cites_is_left_out_until_its_probe_is_due(sims, 
     again = await _ask(stage)
     assert sims["local"].stats.requests == 2, "a grounded answer ends the skipping"
     assert again.trace.answering_step().decision == Decision.ANSWERED
+
+
+async def test_a_model_that_makes_up_links_is_left_out_like_one_that_never_cites(sims, clock):
+    """The output filter stops an answer given sources for a link no source gives: the visitor
+    gets the suggested articles, and the model's record counts the answer as ungrounded."""
+    made_up = "Fill in https://returns.made-up.example/form [1]. We refund within a day."
+    sims["local"].reset(Faults(obey={"return shoes": made_up}))
+
+    async def policy(turn: Turn, text: str) -> OutputCheck:
+        return output_check()
+
+    stage = _stage(
+        sims, UngroundedTiers(AFTER, PROBE_S, clock=clock), "local", output_policy=policy
+    )
+    suggest = visitor_copy.render(visitor_copy.SUGGEST_ARTICLES, "en")
+    for _ in range(AFTER):
+        done = await _ask(stage)
+        assert done.text == suggest
+        step = done.trace.answering_step()
+        assert step.detail["blocked"].startswith("unknown_link") and step.model == "local-model"
+        assert step.detail["grounded"] is False
+    left_out = await _ask(stage)
+    assert sims["local"].stats.requests == AFTER, "not asked: its answer would be replaced"
+    assert left_out.trace.answering_step().decision == Decision.NOT_GROUNDING
 
 
 async def test_try_again_asks_the_model_even_when_it_lately_cited_nothing(sims, clock):
