@@ -237,12 +237,17 @@ class LLMStage:
         When none is left, the step recording it is the answer's: the replacement, marked
         ungrounded and replaced as a thrown-away answer is (never cached, counted)."""
         assert self.ungrounded_tiers is not None
-        left_out = [tier for tier in tiers if await self.ungrounded_tiers.left_out(tier, locale)]
+        left_out: list[Tier] = []
+        kept: tuple[Tier, ...] = ()
+        for tier in tiers:
+            if await self.ungrounded_tiers.left_out(tier, locale, asking=not kept):
+                left_out.append(tier)
+            else:
+                kept += (tier,)
         if not left_out:
             return tiers
         for tier in left_out:
             metrics.TIERS_NOT_GROUNDING.labels(tier.name).inc()
-        kept = tuple(tier for tier in tiers if tier.name not in {t.name for t in left_out})
         detail: dict[str, object] = {
             "left_out": [tier.name for tier in left_out],
             "ungrounded_in_a_row": self.ungrounded_tiers.after,

@@ -94,13 +94,18 @@ class UngroundedTiers:
         return record
 
     def record(self, tier: str, model: str, locale: str, grounded: bool) -> None:
-        """How an answer of the tier's model given sources stood up to the citation check."""
-        self._record(tier, model, locale).outcomes.append(grounded)
+        """How an answer of the tier's model given sources stood up to the citation check (it
+        was asked: a probe, if one was due)."""
+        record = self._record(tier, model, locale)
+        record.outcomes.append(grounded)
+        record.asked_at = self.clock()
 
-    async def left_out(self, tier: Tier, locale: str) -> bool:
+    async def left_out(self, tier: Tier, locale: str, *, asking: bool = True) -> bool:
         """True when every model of the tier wrote only ungrounded answers lately in this
-        locale and no probe is due. Asking counts as the probe: concurrent questions do not all
-        probe at once."""
+        locale and no probe is due. With `asking` (the tier is the first of the route left, so
+        the question goes to it), asking counts as the probe: concurrent questions do not all
+        probe at once. A later tier of the route is asked only if those before it fail: its
+        probe stays due until it is."""
         if self.after <= 0:
             return False
         records = [await self._read(tier.name, p.model, locale) for p in tier.providers]
@@ -108,7 +113,7 @@ class UngroundedTiers:
         failing = all(all_ungrounded(r.outcomes, self.after) for r in records) and any(
             now - r.asked_at < self.probe_s for r in records
         )
-        if not failing:
+        if not failing and asking:
             for record in records:
                 record.asked_at = now
         return failing

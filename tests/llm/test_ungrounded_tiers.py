@@ -22,6 +22,7 @@ from chatbot.models import Conversation, Message
 from chatbot.outcomes import Decision
 from chatbot.pipeline.base import DoneEvent, Turn
 from chatbot.pipeline.cache_stage import reusable
+from chatbot.pipeline.fallback_stage import FallbackStage
 from chatbot.pipeline.grounding import UngroundedPolicy
 from chatbot.pipeline.grounding_report import (
     StoredGroundings,
@@ -161,6 +162,33 @@ async def test_the_next_tier_answers_when_the_first_never_cites(sims, clock):
     assert note.detail["left_out"] == ["cheap"] and "grounded" not in note.detail
 
 
+async def test_a_probe_due_for_a_later_tier_waits_until_that_tier_is_asked(sims, clock):
+    """The route is cheap, then local: a question cheap answers does not use up local's probe,
+    so when cheap is down, local is asked (the probe) rather than left out."""
+    sims["local"].reset(Faults(sources="ignore"))
+    record = UngroundedTiers(AFTER, PROBE_S, clock=clock)
+    for _ in range(AFTER):
+        record.record("local", "local-model", "en", False)
+    clock.advance(PROBE_S)  # local's probe is due
+    stage = _stage(sims, record, "cheap", "local")
+    stages = [stage, FallbackStage(queue_unanswered=False)]
+
+    async def ask() -> DoneEvent:
+        turn = Turn("c", 1, "How long do I have to return shoes?", "en")
+        events = [e async for e in run_pipeline(turn, stages, Trace())]
+        return events[-1]
+
+    first = await ask()
+    assert first.trace.answering_step().detail["tier"] == "cheap"
+    assert sims["local"].stats.requests == 0
+    sims["cheap"].reset(Faults(error_rate=1.0))
+    probed = await ask()
+    assert sims["local"].stats.requests == 1, "local's probe was still due"
+    assert probed.trace.answering_step().detail["tier"] == "local"
+    await ask()
+    assert sims["local"].stats.requests == 1, "the probe answered ungrounded: left out again"
+
+
 @pytest.mark.parametrize("policy", [UngroundedPolicy.SEND])
 async def test_when_ungrounded_answers_go_out_every_question_asks_the_model(sims, clock, policy):
     sims["local"].reset(Faults(sources="ignore"))
@@ -191,7 +219,9 @@ async def test_the_record_is_per_model_and_zero_turns_it_off(sims, clock):
     assert not await record.left_out(local, "en"), "another model's answers say nothing of this"
     for _ in range(2):
         record.record("local", "local-model", "zh-hans", False)
-    assert not await record.left_out(local, "zh-hans"), "never asked here yet: this one probes"
+    assert await record.left_out(local, "zh-hans"), "asked just now: no probe due yet"
+    clock.advance(PROBE_S)
+    assert not await record.left_out(local, "zh-hans"), "this one probes"
     assert await record.left_out(local, "zh-hans")
     assert not await record.left_out(local, "en"), "it may still cite in another language"
     off = UngroundedTiers(0, PROBE_S, clock=clock)
