@@ -10,6 +10,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 
@@ -263,7 +264,7 @@ class Router:
             if first is None:
                 raise EmptyAnswer(upstream.id)
         except Exception as exc:
-            await _close(stream)
+            await close_stream(stream)
             await self._record(tier, upstream, classify(exc), called_at)
             raise
         return Opened(
@@ -359,7 +360,7 @@ class Router:
                     logger.warning(
                         "tier %s failed mid-stream: %s", current.upstream.id, describe_error(exc)
                     )
-                    await _close(current.stream)
+                    await close_stream(current.stream)
                     await self._record(current.tier, current.upstream, failure, current.called_at)
                     cost += self._step(trace, current, Decision.INTERRUPTED, failure)
                     so_far = "".join(shown)
@@ -393,7 +394,7 @@ class Router:
             cost += self._step(trace, current, decision, None)
             raise
         finally:
-            await _close(current.stream)
+            await close_stream(current.stream)
             await spend.add(cost)
 
     def _step(
@@ -465,13 +466,15 @@ async def _first_text(stream: AsyncIterator[StreamChunk]) -> StreamChunk | None:
     return None
 
 
-async def _close(stream: AsyncIterator[StreamChunk]) -> None:
+async def close_stream(stream: AsyncIterator[Any]) -> None:
+    """Ends a stream nobody will read further (a failed one, or one the pipeline stopped
+    reading), so the upstream stops writing it; a stream that raises while closing is logged."""
     aclose = getattr(stream, "aclose", None)
     if aclose is not None:
         try:
             await aclose()
         except Exception:
-            logger.debug("closing a failed stream raised", exc_info=True)
+            logger.debug("closing a stream raised", exc_info=True)
 
 
 def process_retry_budget(policy: RetryPolicy) -> RetryBudget:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from chatbot import metrics, visitor_copy
 from chatbot.answer_trace import Trace, TraceStep
+from chatbot.llm.router import close_stream
 from chatbot.observability.logs import describe_error
 from chatbot.outcomes import Decision
 from chatbot.pipeline.base import (
@@ -132,7 +133,7 @@ async def _run_stages(turn: Turn, stages: Sequence[Stage], trace: Trace) -> Asyn
                 continue
             parts.append(visitor_copy.interrupted_note("".join(parts), turn.locale))  # sent below
         if blocked is not None or gate.stopped is not None:
-            await _close(answer.tokens)  # the model's step is recorded as the stream closes
+            await close_stream(answer.tokens)  # the model's step is recorded as it closes
         text = "".join(parts)
         if answer.output_check is not None and blocked is None:
             blocked = answer.output_check.blocked(text)
@@ -191,13 +192,6 @@ class _GroundingGate:
             elif self.stops and grounding.unsupported:
                 self.stopped = "unsupported"
         return self._released
-
-
-async def _close(tokens: AsyncIterator[str]) -> None:
-    """Ends a stream the visitor will not see the rest of, so the model stops writing it."""
-    aclose = getattr(tokens, "aclose", None)
-    if aclose is not None:
-        await aclose()
 
 
 # Blocks for something the model made up (a link or an amount its sources never give), not for
