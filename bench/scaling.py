@@ -280,7 +280,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--answers", type=int, default=100, help="per phase")
     parser.add_argument("--sessions", type=int, default=20, help="visitors at a time")
-    parser.add_argument("--stages", default="faq,cache,llm,fallback")
+    parser.add_argument(
+        "--stages",
+        default="faq,cache,llm,fallback",
+        help="the server's pipeline stages (CHAT_PIPELINE_STAGES), as in bench.loadtest; the "
+        "three phases run whatever it is, so without faq every phase's answers are the model's",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
