@@ -17,8 +17,9 @@ REPLACEMENT = "These help-centre articles may help."
 
 
 class Scripted:
-    """A stage answering with fixed tokens from the RETURNS passage (or `sources`); `sent` counts
-    the tokens the "model" has produced so far, `closed` whether its stream was ended early."""
+    """A stage answering with fixed tokens, given the RETURNS passage (or `sources`) as its
+    sources; `sent` counts the tokens the "model" has produced so far, `closed` whether its
+    stream was ended early."""
 
     name = "llm"
 
