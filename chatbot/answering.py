@@ -25,6 +25,7 @@ from chatbot.handoff import selectors as handoff_selectors
 from chatbot.handoff import services as handoff
 from chatbot.models import Conversation
 from chatbot.observability.logs import log_context, new_trace_id, redact
+from chatbot.ops.shutdown import task_stack
 from chatbot.outcomes import Source
 from chatbot.pipeline.base import DoneEvent, Stage, StatusEvent, TokenEvent, Turn
 from chatbot.pipeline.offers import offers_for
@@ -44,6 +45,8 @@ PARTIAL_TTL_S = 300.0
 # "Try again" after a thumbs-down: the stored answers (an FAQ's, an earlier model answer) would
 # be the disliked one again, so the retry goes to the model (docs/protocol.md, `retry`).
 RETRY_SKIPPED_STAGES = frozenset({Source.FAQ, Source.CACHE})
+# How long SIGTERM waits for this process's answers to stop before it exits without them.
+HAND_OVER_TIMEOUT_S = 10.0
 _conversation_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 _running: set[asyncio.Task[None]] = set()
 # Set when the process starts handing its answers over (SIGTERM): it starts no more.
@@ -103,20 +106,32 @@ async def wait_for_running_answers() -> None:
         await asyncio.gather(*list(_running), return_exceptions=True)
 
 
-async def hand_over_running_answers() -> int:
+async def hand_over_running_answers(timeout_s: float = HAND_OVER_TIMEOUT_S) -> int:
     """Graceful shutdown (daphne on SIGTERM): stops the answers this process is writing, which
     releases their claims and drops their partial text, so the process a visitor resumes on
     answers again at once (announced by `restarted`) instead of once the claim has lapsed
-    (`ANSWER_CLAIM_TTL_S`). The visitors' sockets close right after; nothing is stored half."""
+    (`ANSWER_CLAIM_TTL_S`). The visitors' sockets close right after; nothing is stored half.
+    Bounded: an answer still running after `timeout_s` is logged with where it waits and left
+    to its claim's lapse, so a stuck answer never keeps the process from exiting."""
     global _handing_over
     _handing_over = True
     handed = 0
+    deadline = asyncio.get_running_loop().time() + timeout_s
     while _running:  # answers a socket started while the others were being stopped go too
         tasks = list(_running)
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        handed += len(tasks)
+        left = deadline - asyncio.get_running_loop().time()
+        done, pending = await asyncio.wait(tasks, timeout=max(left, 0.0))
+        handed += len(done)
+        if pending:
+            for task in pending:
+                logger.warning(
+                    "shutdown: an answer did not stop within %.0f s",
+                    timeout_s,
+                    extra={"event": "hand_over_stuck", "stack": task_stack(task)},
+                )
+            break
     return handed
 
 

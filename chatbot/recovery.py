@@ -6,7 +6,6 @@ answer runs and lapsing soon after its process dies, is what says "nobody is at 
 sure only one process starts it again (docs/operations.md, "Crashes and restarts")."""
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 
@@ -134,6 +133,6 @@ async def sweeper_release() -> None:
         tasks, _sweeper = [_sweeper, *_rechecks], None
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # `wait`, not `await task` under a suppress: a cancel of the caller (the socket's
+        # consumer, cancelled by daphne's shutdown) must not be taken for the task's own.
+        await asyncio.wait(tasks)

@@ -4,7 +4,6 @@ reach Redis through `statestore.policy.via_redis`, the one failure policy of sha
 docs/operations.md, "When Redis does not answer"."""
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -201,9 +200,12 @@ async def claim_held(
         yield True
     finally:
         renewing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewing
-        await state.release(key, holder, drop=drop)
+        try:
+            # `wait`, not `await renewing` under a suppress: a cancel of this task arriving
+            # here (a shutdown's hand-over) must not be taken for the renewal's own and lost.
+            await asyncio.wait([renewing])
+        finally:
+            await state.release(key, holder, drop=drop)
 
 
 async def _renew(state: SharedState, key: str, holder: str, ttl_s: float) -> None:

@@ -7,7 +7,6 @@
   processes sweeping at once is safe. (No Celery beat is needed in either way of running.)"""
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 
@@ -71,8 +70,7 @@ async def sweeper_release() -> None:
     if _users == 0 and _sweeper is not None:
         task, _sweeper = _sweeper, None
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await asyncio.wait([task])  # a cancel of the caller is not taken for the task's own
 
 
 async def wait_for_pending() -> None:

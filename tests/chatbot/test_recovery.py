@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from chatbot import answering, recovery, services
 from chatbot import shared_state as shared_state_module
+from chatbot.handoff import background
 from chatbot.models import Conversation, Message
 from chatbot.shared_state import MemoryState, claim_held, reset_shared_state, shared_state
 from tests.conftest import chat_socket
@@ -398,3 +399,64 @@ async def test_a_message_written_to_a_person_is_not_the_bots_once_it_has_the_cha
     found = await database_sync_to_async(recovery.orphaned_messages)(max_age_s=3600)
     assert to_person.id < to_bot.id
     assert [message_id for message_id, _, _ in found] == [to_bot.id]
+
+
+async def test_a_cancel_arriving_as_a_claim_is_released_is_not_lost(state_backend):
+    """The hand-over cancels answers wherever they are; one that lands while the claim's block
+    is ending must still stop the answer (it was taken for the renewal's own and swallowed)."""
+
+    async def holder() -> str:
+        async with claim_held("answering:9", 5):
+            asyncio.current_task().cancel()  # delivered at the block's exit
+        return "went on"
+
+    task = asyncio.create_task(holder())
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await shared_state().claim("answering:9", 5), "released all the same"
+
+
+async def test_the_hand_over_gives_up_on_an_answer_that_does_not_stop(monkeypatch, caplog):
+    """A shutdown waits for the answers only so long: one that ignores its cancel is logged
+    with where it waits, and the process goes on exiting."""
+    monkeypatch.setattr(answering, "_handing_over", False)
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                continue
+
+    task = asyncio.create_task(stubborn())
+    answering._running.add(task)
+    task.add_done_callback(answering._running.discard)
+    await asyncio.sleep(0)
+    try:
+        async with asyncio.timeout(5):
+            assert await answering.hand_over_running_answers(timeout_s=0.2) == 0
+        stuck = [r for r in caplog.records if getattr(r, "event", "") == "hand_over_stuck"]
+        assert len(stuck) == 1 and "stubborn" in stuck[0].stack
+    finally:
+        release.set()
+        await task
+
+
+@pytest.mark.parametrize("module", [recovery, background], ids=["orphan sweep", "handoff sweep"])
+async def test_a_consumer_cancelled_as_its_socket_closes_stops_all_the_same(module):
+    """Daphne's shutdown cancels every consumer; one cancelled while it stops the sweep on its
+    socket's close must stop, not take the cancel for the sweep's own and run on (a consumer
+    that never ends keeps daphne from exiting)."""
+    module.sweeper_acquire()
+    await asyncio.sleep(0)
+
+    async def closing() -> str:
+        asyncio.current_task().cancel()  # delivered inside the release
+        await module.sweeper_release()
+        return "went on"
+
+    task = asyncio.create_task(closing())
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert module._sweeper is None

@@ -175,14 +175,18 @@ def test_rolling_restart_of_two_processes_loses_and_doubles_nothing(tmp_path):
         stop = asyncio.Event()
         chatters = [Chatter(i, [a.base, b.base]) for i in range(VISITORS)]
         tasks = [asyncio.create_task(c.chat(stop)) for c in chatters]
-        for server in (a, b):
-            await asyncio.sleep(4)  # answers mid-stream on both processes
-            stops.append(await asyncio.to_thread(restart, server))
-        await asyncio.sleep(2)
-        stop.set()
-        _, pending = await asyncio.wait(tasks, timeout=40)
-        for task in pending:
-            task.cancel()
+        try:
+            for server in (a, b):
+                await asyncio.sleep(4)  # answers mid-stream on both processes
+                stops.append(await asyncio.to_thread(restart, server))
+            await asyncio.sleep(2)
+        finally:
+            # Also when a restart fails: visitors left chatting would keep the loop (and the
+            # test) from ending, since a cancel can be lost in Python 3.11's `wait_for`.
+            stop.set()
+            _, pending = await asyncio.wait(tasks, timeout=40)
+            for task in pending:
+                task.cancel()
         return chatters
 
     try:
