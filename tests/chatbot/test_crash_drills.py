@@ -8,12 +8,12 @@ import itertools
 import json
 import re
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -153,9 +153,24 @@ def stored_conversations(env: dict[str, str]) -> dict[str, list[tuple[str, int |
 
 
 def run(coro) -> Any:
-    # A thread of its own: Playwright's sync API may hold a running loop in this one.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+    """`asyncio.run` in a thread of its own (Playwright's sync API may hold a running loop in
+    this one), a daemon one: a drill that never ends then fails at the test's timeout, where a
+    pool's thread kept the test worker from exiting (asyncio.run waits for every task it
+    cancels, and Python 3.11's `wait_for` can lose a cancel)."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(coro)
+        except BaseException as error:  # handed to the test's thread below
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, name="drill", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def assert_answered_once(visitor: Visitor, stored: list[tuple[str, int | None]]) -> None:
