@@ -256,9 +256,10 @@ class Router:
         stream = aiter(self.stream_factory(upstream, messages))
         try:
             try:
-                first = await asyncio.wait_for(
-                    _first_text(stream), timeout=provider.first_token_timeout_s
-                )
+                # `timeout`, not `wait_for`: Python 3.11's `wait_for` can lose a cancel (the
+                # shutdown's hand-over) that arrives as the first token does.
+                async with asyncio.timeout(provider.first_token_timeout_s):
+                    first = await _first_text(stream)
             except TimeoutError as exc:
                 raise FirstTokenTimeout(f"no token in {provider.first_token_timeout_s}s") from exc
             if first is None:

@@ -9,6 +9,7 @@ import pytest
 from chatbot.answer_trace import Trace
 from chatbot.llm import spend
 from chatbot.llm.breaker import BreakerPolicy, tier_breaker
+from chatbot.llm.client import stream_chat
 from chatbot.llm.retry import RetryPolicy
 from chatbot.llm.router import Router, RouterPolicy
 from chatbot.llm.simulator import Faults, default_answer
@@ -286,3 +287,25 @@ async def test_a_tier_that_refuses_connections_is_not_retried_and_its_breakers_o
     assert any(s.decision == "tier_failed" and s.detail["tier"] == "cheap" for s in trace.steps), (
         "probed again after the short cooldown"
     )
+
+
+async def test_a_cancel_arriving_with_the_first_token_stops_the_answer(sims):
+    """The shutdown's hand-over cancels answers wherever they are. One landing as the first
+    token arrives must stop the answer: Python 3.11's `wait_for` returned the token instead
+    and the answer was written to its end."""
+    asker: list[asyncio.Task] = []
+
+    async def cancelled_at_the_first_chunk(upstream, messages):
+        async for chunk in stream_chat(upstream, messages):
+            if chunk.text and not asker[0].cancelling():
+                asker[0].cancel()
+            yield chunk
+
+    router = Router(
+        parse_tiers(tier_config(sims)),
+        RouterPolicy(retry=FAST_RETRIES, breaker=NO_TRIPS),
+        stream_factory=cancelled_at_the_first_chunk,
+    )
+    asker.append(asyncio.create_task(ask(router, SIMPLE)))
+    with pytest.raises(asyncio.CancelledError):
+        await asker[0]
