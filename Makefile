@@ -23,9 +23,9 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_AVX=ON 
 	-DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_CURL=OFF
 LLAMA_WHEELS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/helpdesk-chatbot/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | sha1sum | cut -c1-12)
 
-.PHONY: run run-prod test test-fast lint format widget bench bench-embeddings loadtest install messages demo-data clean
+.PHONY: run run-prod test test-fast lint format widget bench bench-embeddings loadtest install lock messages demo-data clean
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first and pinned: pip takes the CPU build that lies on this machine's disk.
 	$(PY) -m pip install --quiet torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
@@ -37,11 +37,18 @@ $(INSTALLED): pyproject.toml
 	    -w $(LLAMA_WHEELS).partial llama-cpp-python==$(LLAMA_CPP_VERSION) && \
 	  mv $(LLAMA_WHEELS).partial $(LLAMA_WHEELS); }
 	$(PY) -m pip install --quiet --no-deps --force-reinstall $(LLAMA_WHEELS)/*.whl
-	$(PY) -m pip install --quiet -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
 	$(PY) -c "import torch, django, channels, llama_cpp, sentence_transformers"
 	touch $@
 
 install: $(INSTALLED)
+
+# constraints.txt from what .venv holds now (after a dependency change and a green `make test`).
+lock: $(INSTALLED)
+	{ grep '^#' constraints.txt; $(PY) -m pip freeze --exclude-editable \
+	  | sed -e 's|^llama_cpp_python @ .*|llama_cpp_python==$(LLAMA_CPP_VERSION)|' \
+	    -e 's|^\(torch==[^+]*\)+cpu$$|\1|'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 .env:
 	(umask 077 && $(PY) -c "import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(50))" > .env)
