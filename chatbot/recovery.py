@@ -15,6 +15,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from chatbot import answering
+from chatbot.cancelling import cancel_and_wait
 from chatbot.handoff.selectors import asks_for_human
 from chatbot.models import Conversation, Message
 
@@ -131,8 +132,4 @@ async def sweeper_release() -> None:
     _users = max(0, _users - 1)
     if _users == 0 and _sweeper is not None:
         tasks, _sweeper = [_sweeper, *_rechecks], None
-        for task in tasks:
-            task.cancel()
-        # `wait`, not `await task` under a suppress: a cancel of the caller (the socket's
-        # consumer, cancelled by daphne's shutdown) must not be taken for the task's own.
-        await asyncio.wait(tasks)
+        await cancel_and_wait(tasks)

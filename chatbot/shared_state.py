@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 from chatbot import lua
+from chatbot.cancelling import cancel_and_wait
 from statestore import policy
 from statestore.policy import via_redis
 
@@ -199,11 +200,8 @@ async def claim_held(
     try:
         yield True
     finally:
-        renewing.cancel()
         try:
-            # `wait`, not `await renewing` under a suppress: a cancel of this task arriving
-            # here (a shutdown's hand-over) must not be taken for the renewal's own and lost.
-            await asyncio.wait([renewing])
+            await cancel_and_wait([renewing])
         finally:
             await state.release(key, holder, drop=drop)
 

@@ -13,6 +13,7 @@ from collections import Counter
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from chatbot.cancelling import cancel_and_wait
 from chatbot.handoff import notify, services
 
 logger = logging.getLogger(__name__)
@@ -69,8 +70,7 @@ async def sweeper_release() -> None:
         notify.bind_loop(None)
     if _users == 0 and _sweeper is not None:
         task, _sweeper = _sweeper, None
-        task.cancel()
-        await asyncio.wait([task])  # a cancel of the caller is not taken for the task's own
+        await cancel_and_wait([task])
 
 
 async def wait_for_pending() -> None:

@@ -1,6 +1,6 @@
 """A SIGTERM'd web process that does not exit: where it waits, and a bounded way out. Daphne
-waits for every consumer and for the answers' hand-over (chatbot/asgi.py) before it stops; one
-task that never ends would keep the process alive, listening but serving nobody, until a
+waits for every consumer and for the answers' hand-over (chatbot/asgi.py) before it stops;
+one task that never ends would keep the process alive, listening but serving nobody, until a
 SIGKILL (seen once in the rolling-restart drill, docs/operations.md, "Rolling restarts")."""
 
 import asyncio
