@@ -25,20 +25,45 @@ SNAPSHOT_LIMIT = 200  # conversations with an agent listed at once (the queue is
 SEARCH_LIMIT = 50
 INBOX_ANSWERED_LIMIT = 50
 
-# "talk to a human", "speak with an agent", "real person please", "转人工", "人工客服", …
+# Who a visitor may ask for, in a sentence ("talk to customer service") and after "I need a …".
+_PERSON = (
+    r"(?:human|agent|person|people|someone|somebody|operator|representative|rep|staff|manager"
+    r"|supervisor|customer\s+(?:service|support|care)|support\s+team)"
+)
+_ONE_PERSON = r"(?:human|agent|person|operator|representative|rep|manager|supervisor)"
+_REAL = r"(?:real\s+|live\s+|actual\s+)?"
+# "talk to a human", "I need a human", "transfer me to an agent", "agent please", a message that
+# is nothing but "agent" or "customer service"; "转人工", "人工客服", "给我转个人工", "客服在吗",
+# a message that is nothing but "人工" or "客服". "人工智能" (AI) and "the agent's number" are not.
 _ASKS_FOR_HUMAN = re.compile(
-    r"\b(talk|speak|chat|connect)\w*\s+(to|with)\s+(a|an|the|some|your)?\s*"
-    r"(real\s+|live\s+)?(human|agent|person|people|someone|operator|representative)\b"
-    r"|\b(real|live)\s+(human|person|agent)\b"
-    r"|\bhuman\s+(agent|please|support)\b"
-    r"|转人工|人工客服|人工服务|真人|找人工|接人工|要人工",
+    r"\b(?:talk|speak|chat|connect|transfer|put\s+me\s+through)\w*\s+(?:me\s+)?(?:to|with)\s+"
+    rf"(?:a|an|the|some|your)?\s*{_REAL}{_PERSON}\b"
+    rf"|\b(?:need|want|get|give|reach)\w*\s+(?:me\s+)?(?:to\s+)?(?:a|an|the|some|your)\s+{_REAL}"
+    rf"{_ONE_PERSON}\b(?!['’]s)"
+    r"|\b(?:real|live|actual)\s+(?:human|person|agent|people)\b"
+    r"|\b(?:human|agent|person|operator|representative)\s+(?:please|pls|plz|support)\b"
+    r"|\bhuman\s+agent\b"
+    r"|^\W*(?:please\s+)?(?:an?\s+)?(?:real\s+|live\s+)?"
+    r"(?:human|agent|operator|representative|customer\s+service)(?:\s+please)?\W*$"
+    r"|转人工|人工客服|人工服务|在线客服|真人|找人工|接人工|要人工"
+    r"|(?:转|接|叫|呼叫)\s*(?:一下|一个|个)?\s*(?:人工|真人|客服)"
+    r"|(?:和|跟|同)\s*(?:人工|真人|客服)(?:人员)?\s*(?:聊|说|谈|沟通|讲|对话|通话)"
+    r"|客服(?:人员)?\s*(?:在吗|在不在|呢)"
+    r"|^\W*(?:人工|客服|真人)\W*$",
     re.IGNORECASE,
 )
+# "找客服" / "要客服" / "联系客服" ask for a person, unless the message asks when one is there
+# ("早上几点可以找客服": the opening hours, an FAQ).
+_WANTS_SERVICE = re.compile(r"(?:找|要|联系)\s*(?:一下|一个|个)?\s*客服")
+_ASKS_WHEN = re.compile(r"几点|什么时候|时间|营业|上班|下班")
 
 
 def asks_for_human(text: str) -> bool:
     """Whether a visitor's message asks for a person (English or Chinese)."""
-    return bool(_ASKS_FOR_HUMAN.search(text))
+    return bool(
+        _ASKS_FOR_HUMAN.search(text)
+        or (_WANTS_SERVICE.search(text) and not _ASKS_WHEN.search(text))
+    )
 
 
 def is_agent(user: AbstractBaseUser | AnonymousUser | None) -> bool:

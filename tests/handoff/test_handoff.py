@@ -83,7 +83,14 @@ async def test_button_queues_and_the_visitor_sees_place_and_wait(upstream):
 
 @pytest.mark.parametrize(
     "text",
-    ["Can I talk to a human?", "I want to speak with an agent please", "转人工", "我要人工客服"],
+    [
+        "Can I talk to a human?",
+        "I want to speak with an agent please",
+        "I need a human",
+        "转人工",
+        "我要人工客服",
+        "人工",
+    ],
 )
 async def test_asking_in_words_queues_without_a_bot_answer(upstream, text):
     async with chat_socket("?locale=zh-hans") as client:
@@ -97,11 +104,50 @@ async def test_asking_in_words_queues_without_a_bot_answer(upstream, text):
     assert await roles(client.hello["conversation"]) == ["visitor"]
 
 
-def test_words_that_do_not_ask_for_a_person():
-    assert not asks_for_human("Is this jacket for humans or dogs?")
-    assert not asks_for_human("My agent number is 12")
-    assert not asks_for_human("人工智能是什么")
-    assert asks_for_human("Could I chat with a real person")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Could I chat with a real person",
+        "I need a human",
+        "can I get a human?",
+        "agent",
+        "Agent please!",
+        "customer service",
+        "representative",
+        "transfer me to an agent",
+        "put me through to a person",
+        "I want to speak to your manager",
+        "i need to speak to customer service regarding my flight",
+        "人工",
+        "客服",
+        "找客服",
+        "我要找客服",
+        "请帮我转客服",
+        "给我转个人工",
+        "我想和客服人员通话",
+        "客服在吗？",
+    ],
+)
+def test_words_that_ask_for_a_person(text):
+    assert asks_for_human(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Is this jacket for humans or dogs?",
+        "My agent number is 12",
+        "Do you have a person who can fit boots in store?",
+        "can I get a person's address changed",
+        "I need a refund",
+        "人工智能是什么",
+        "物流和客服都很差",
+        "客服电话是多少",
+        "早上几点可以找客服",
+    ],
+)
+def test_words_that_do_not_ask_for_a_person(text):
+    assert not asks_for_human(text)
 
 
 async def online_agent(name: str) -> None:
