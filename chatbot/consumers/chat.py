@@ -485,7 +485,10 @@ class ChatConsumer(JsonSocketConsumer):
         if self.conversation is not None and await database_sync_to_async(handoff.rating_record)(
             conversation_id=self.conversation.pk, score=frame.score, comment=frame.comment
         ):
-            await self.send_frame({"type": "rated", "score": frame.score})
+            # To every tab of the conversation: another tab's rating form goes too, so a
+            # second, forgotten form does not replace this rating later.
+            rated = {"type": "rated", "score": frame.score}
+            await self.channel_layer.group_send(self.group, {"type": "chat.frame", "frame": rated})
         else:
             await self.send_frame(error_frame("not_closed", locale=self.locale))
 

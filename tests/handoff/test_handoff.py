@@ -463,6 +463,21 @@ async def test_close_with_reason_and_rating(upstream, agents):
     )
 
 
+async def test_a_rating_reaches_the_visitors_other_tab(upstream, agents):
+    async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
+        public_id, token = client.hello["conversation"], client.hello["token"]
+        async with chat_socket(f"?conversation={public_id}&token={token}") as other_tab:
+            await queued_by_button(client)
+            await claimed(ann, public_id)
+            await ann.send({"type": "close", "conversation": public_id, "reason": "resolved"})
+            await until(
+                other_tab, lambda f: f["type"] == "conversation" and f["status"] == "closed"
+            )
+            await client.send({"type": "rating", "score": 5})
+            assert await until(client, "rated") == {"type": "rated", "score": 5}
+            assert await until(other_tab, "rated") == {"type": "rated", "score": 5}
+
+
 async def test_notes_reach_agents_and_never_the_visitor(upstream, agents):
     async with (
         chat_socket() as client,
