@@ -322,6 +322,7 @@ class AgentConsumer(JsonSocketConsumer):
                 "type": "chat.frame",
                 "frame": {"type": "typing", "role": "agent", "active": frame.active},
                 "exclude": self.channel_name,
+                "typing_agent": self.user.pk,
             },
         )
 
@@ -332,8 +333,8 @@ class AgentConsumer(JsonSocketConsumer):
         frame = event["frame"]
         if event.get("exclude") == self.channel_name or frame.get("type") not in RELAYED:
             return
-        if self.viewing is None:
-            return
+        if self.viewing is None or event.get("typing_agent") == self.user.pk:
+            return  # an agent's own typing in another tab is not "another agent typing"
         await self.send_frame({**frame, "conversation": self.viewing})
 
     async def console_frame(self, event: dict[str, Any]) -> None:

@@ -132,6 +132,8 @@ CONSOLE_TEXT = {
     "faqKind_other": _("personal detail"),
     "visitorTyping": _("Visitor is typing…"),
     "agentTyping": _("Another agent is typing…"),
+    # On an agent's message the visitor has had on screen (the widget's read receipt).
+    "seen": _("Seen"),
     "askedThisFaq": _("The visitor asked this FAQ"),
     "askedThisFaqTitle": _("Save the visitor's last question as a draft phrasing of this FAQ"),
     "uploading": _("Sending {name}…"),

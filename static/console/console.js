@@ -702,7 +702,7 @@
     if (!upTo) return;
     $("transcript").querySelectorAll(".msg.agent").forEach(function (li) {
       if (Number(li.getAttribute("data-id")) > upTo || li.querySelector(".read")) return;
-      li.querySelector(".msg-head").appendChild(el("span", "read", "Seen"));
+      li.querySelector(".msg-head").appendChild(el("span", "read", CT.seen));
     });
   }
 

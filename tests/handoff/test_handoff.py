@@ -463,6 +463,25 @@ async def test_close_with_reason_and_rating(upstream, agents):
     )
 
 
+async def test_an_agents_typing_shows_to_other_agents_not_in_their_own_other_tab(upstream, agents):
+    async with (
+        chat_socket() as client,
+        agent_socket(agents["ann"]) as ann,
+        agent_socket(agents["ann"]) as ann_other_tab,
+        agent_socket(agents["bob"]) as bob,
+    ):
+        public_id = client.hello["conversation"]
+        await queued_by_button(client)
+        await claimed(ann, public_id)
+        for viewer in (ann_other_tab, bob):
+            await viewer.send({"type": "open", "conversation": public_id})
+            await viewer.recv_until("transcript")
+        await ann.send({"type": "typing", "conversation": public_id, "active": True})
+        assert (await until(bob, "typing"))["role"] == "agent"
+        assert (await until(client, "typing"))["role"] == "agent"
+        assert "typing" not in [f["type"] for f in await nothing_more(ann_other_tab)]
+
+
 async def test_a_rating_reaches_the_visitors_other_tab(upstream, agents):
     async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
         public_id, token = client.hello["conversation"], client.hello["token"]
