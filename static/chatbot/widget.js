@@ -701,11 +701,23 @@
   var visitorRows = new Map(); // client_id -> {row, text, id, state}
   var visitorById = new Map(); // message id -> client_id
   var replies = new Map(); // reply_to -> reply state
+  var systemIds = []; // the system lines shown ("open again", "joined"), by message id
   var welcomeShown = false;
   var isOpen = false;
   var team = null; // hello's team: opening hours, agents online, reply time
   var newestAgentId = 0; // the newest agent message shown, for read receipts
   var readSent = 0;
+
+  // Where the reply to question `replyTo` sits: under its question, not below a question asked
+  // while it was written, but below a system line stored between the two (a closed
+  // conversation's "open again" is stored with the question, before the answer).
+  function replyKey(replyTo, messageId) {
+    var key = replyTo + 0.5;
+    systemIds.forEach(function (id) {
+      if (id > replyTo && (typeof messageId !== "number" || id < messageId)) key = Math.max(key, id + 0.5);
+    });
+    return key;
+  }
 
   function sortKeyOf(row) {
     var k = row.getAttribute("data-key");
@@ -881,6 +893,7 @@
       clearReplyTimers(r);
     });
     replies.clear();
+    systemIds = [];
     var keep = [];
     visitorRows.forEach(function (v, cid) {
       if (v.state !== "sent") keep.push([cid, v]);
@@ -1036,7 +1049,7 @@
     r.statusEl = el("div", "status-text");
     row.appendChild(r.statusEl);
     r.row = row;
-    place(row, r.replyTo + 0.5);
+    place(row, replyKey(r.replyTo, r.messageId));
     return row;
   }
 
@@ -1103,13 +1116,13 @@
       if (!row) {
         row = makeRow("bot");
         r.row = row;
-        place(row, r.replyTo + 0.5);
+        place(row, replyKey(r.replyTo, r.messageId));
       }
       return row;
     }
     var fresh = makeRow("bot");
     row.parentNode.replaceChild(fresh, row);
-    fresh.setAttribute("data-key", String(r.replyTo + 0.5));
+    fresh.setAttribute("data-key", String(replyKey(r.replyTo, r.messageId)));
     r.row = fresh;
     r.statusEl = null;
     return fresh;
@@ -1210,7 +1223,7 @@
     }
     markSeen(message.id);
     // Under its question, where it streamed: not below a question asked while it was written.
-    place(row, replyTo + 0.5);
+    place(row, replyKey(replyTo, message.id));
     if (stick) scrollToBottom();
     if (!isOpen && ready) wrap.classList.add("unread");
   }
@@ -1489,11 +1502,22 @@
     if (kind === "bot" && m.source !== "small_talk") addFeedback(row, m.id, m.reply_to);
     markSeen(m.id);
     place(row, m.id);
+    if (kind === "system") placeRepliesAfter(m.id);
     if (!isOpen && ready) wrap.classList.add("unread");
     if (kind === "agent") {
       newestAgentId = Math.max(newestAgentId, m.id);
       reportRead();
     }
+  }
+
+  // A system line stored before an answer that is already on screen goes above it.
+  function placeRepliesAfter(systemId) {
+    systemIds.push(systemId);
+    replies.forEach(function (r) {
+      if (r.row && r.row.parentNode === log && r.replyTo < systemId) {
+        place(r.row, replyKey(r.replyTo, r.messageId));
+      }
+    });
   }
 
   // Tells the agent their messages were seen: only with the panel open on a visible page.
@@ -1712,6 +1736,8 @@
       case "rated":
         if (ratingRow) ratingRow.querySelector(".bubble").textContent = T.rateThanks;
         if (ratingRow && ratingRow.querySelector("form")) ratingRow.removeChild(ratingRow.querySelector("form"));
+        // Stays where it was said, above what is written after it.
+        if (ratingRow && ratingRow.parentNode === log) place(ratingRow, newestKey() + 0.01);
         break;
       case "error":
         onError(f);
@@ -2101,6 +2127,7 @@
 
   function showRating() {
     if (ratingRow) return;
+    var stick = nearBottom();
     ratingRow = showNotice(T.rateTitle);
     var form = el("form", "rating");
     var stars = el("div", "stars");
@@ -2134,6 +2161,7 @@
       if (score) sendFrame({ type: "rating", score: score, comment: comment.value.trim() });
     });
     ratingRow.appendChild(form);
+    if (stick) scrollToBottom(); // the stars, not only the title, in view
   }
 
   function showPeerTyping(on) {

@@ -665,6 +665,95 @@ def test_writing_to_a_closed_conversation_reopens_it_and_says_so(
         page.context.close()
 
 
+REOPENED = "This conversation is open again. Our assistant will answer you."
+
+
+def _stored(id: int, role: str, text: str, reply_to: int | None = None) -> dict:
+    client_id = f"c{id}" if role == "visitor" else None
+    return {"id": id, "role": role, "text": text, "source": "faq" if role == "bot" else ""} | {
+        "client_id": client_id,
+        "reply_to": reply_to,
+        "created": "2025-01-01T00:00:00Z",
+    }
+
+
+def _rows(widget) -> list[str]:
+    return widget.locator(".row:not(.welcome)").evaluate_all(
+        "rows => rows.map(r => r.querySelector('.bubble').textContent.trim())"
+    )
+
+
+def test_a_closed_conversation_in_order_rating_in_view_then_reopened(
+    desktop: Page, daphne_server: str
+) -> None:
+    """Seen in a console walk: the rating form opened below the fold, "Thanks for your rating!"
+    stayed the last row under everything written after it, and the system line "open again"
+    (stored with the question, before its answer) showed under the answer, live and after a
+    reload."""
+    page = desktop
+    history = tuple(
+        _stored(i, "visitor" if i % 2 else "agent", f"Line {i} " + "of a long chat. " * 6)
+        for i in range(1, 13)
+    )
+    scripted = ScriptedServer(page, history)
+    server = scripted.send
+    page.goto(daphne_server + "/")
+    widget = page.locator("chatbot-widget")
+    widget.locator("button.launcher").click()
+    page.wait_for_function(READY)
+    server({"type": "conversation", "status": "closed", "ask_rating": True})
+    send_rating = widget.get_by_role("button", name="Send rating")
+    expect(send_rating).to_be_visible()
+    log, button = widget.locator("[role=log]").bounding_box(), send_rating.bounding_box()
+    assert button["y"] + button["height"] <= log["y"] + log["height"] + 1, (button, log)
+
+    widget.get_by_role("button", name="5 out of 5").click()
+    send_rating.click()
+    server({"type": "rated", "score": 5})
+    expect(widget.get_by_text("Thanks for your rating!")).to_be_visible()
+    widget.get_by_role("textbox", name="Message").fill("One more thing")
+    widget.get_by_role("textbox", name="Message").press("Enter")
+    client_id = scripted.wait_sent("message", 1)[0]["client_id"]
+    server({"type": "ack", "client_id": client_id, "message_id": 13, "duplicate": False})
+    server({"type": "message", "message": _stored(14, "system", REOPENED)})
+    server({"type": "conversation", "status": "bot"})
+    answer = _stored(15, "bot", "Happy to help.", reply_to=13)
+    server({"type": "done", "reply_to": 13, "message": answer, "source": "faq", "trace": {}})
+    expect(widget.locator(".row.bot:not(.welcome) .bubble")).to_have_text("Happy to help.")
+    assert _rows(widget)[-4:] == [
+        "Thanks for your rating!",
+        "One more thing",
+        REOPENED,
+        "Happy to help.",
+    ]
+
+
+def test_a_system_line_before_an_answer_stays_above_it_in_the_history(
+    desktop: Page, daphne_server: str
+) -> None:
+    page = desktop
+    history = (
+        _stored(1, "visitor", "One more thing"),
+        _stored(2, "system", REOPENED),
+        _stored(3, "visitor", "And another"),
+        _stored(4, "bot", "Happy to help.", reply_to=1),
+        _stored(5, "bot", "Sure.", reply_to=3),
+    )
+    ScriptedServer(page, history)
+    page.goto(daphne_server + "/")
+    widget = page.locator("chatbot-widget")
+    widget.locator("button.launcher").click()
+    page.wait_for_function(READY)
+    expect(widget.locator(".row.bot:not(.welcome)")).to_have_count(2)
+    assert _rows(widget) == [
+        "One more thing",
+        REOPENED,
+        "Happy to help.",
+        "And another",
+        "Sure.",
+    ]
+
+
 def test_a_reopened_conversation_drops_the_rating_offer(desktop: Page, daphne_server: str) -> None:
     """Server frames played by hand: the agent closes (a rating is offered), the visitor writes,
     the server reopens the conversation. The bot is shown thinking from the ack on, the system
