@@ -1,7 +1,6 @@
 """Writes and reads of conversations and messages (sync; consumers call them through
 database_sync_to_async)."""
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,7 +10,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from chatbot import message_sql
 from chatbot.answer_facts import model_words_replaced, related_questions
@@ -45,7 +44,7 @@ def pending_conversation_new() -> tuple[str, str]:
 
 
 def pending_token_valid(*, public_id: str, token: str) -> bool:
-    return secrets.compare_digest(_pending_token(public_id), token)
+    return constant_time_compare(_pending_token(public_id), token)
 
 
 def conversation_store_pending(*, public_id: str, token: str, locale: str) -> Conversation | None:
@@ -54,7 +53,7 @@ def conversation_store_pending(*, public_id: str, token: str, locale: str) -> Co
     conversation, _ = Conversation.objects.get_or_create(
         public_id=public_id, defaults={"visitor_token": token, "locale": locale}
     )
-    if not secrets.compare_digest(conversation.visitor_token, token):
+    if not constant_time_compare(conversation.visitor_token, token):
         return None
     return conversation
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import secrets
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +16,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.forms.models import model_to_dict
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from chatbot.inbox.models import VisitorContext
 from chatbot.models import Conversation, Message
@@ -228,7 +228,7 @@ def conversation_open_as(
     if conversation.owner:
         mine = identity is not None and identity.user_id == conversation.owner
         return (conversation if mine else None), True
-    if secrets.compare_digest(conversation.visitor_token, token):
+    if constant_time_compare(conversation.visitor_token, token):
         return conversation, True
     return None, True
 

@@ -1,6 +1,5 @@
 """`/metrics` for Prometheus. Not public: a bearer token (METRICS_TOKEN) or a staff session."""
 
-import hmac
 import logging
 from datetime import datetime
 
@@ -9,6 +8,7 @@ from django.conf import settings
 from django.db.models import Count, Min
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from chatbot import metrics
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 def _token_ok(request: HttpRequest) -> bool:
     token = settings.METRICS_TOKEN
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given, token)
+    return bool(token) and scheme.lower() == "bearer" and constant_time_compare(given, token)
 
 
 def _queue() -> tuple[int, datetime | None]:

@@ -113,6 +113,8 @@ def test_a_wrong_token_is_refused():
     public_id, _token = pending()
     response = upload(b"hello", "a.txt", conversation=public_id, token="x" * 64)
     assert response.status_code == 403 and response.json()["error"] == "forbidden"
+    not_ascii = upload(b"hello", "a.txt", conversation=public_id, token="é")  # was a 500
+    assert not_ascii.status_code == 403 and not_ascii.json()["error"] == "forbidden"
     other_id, other_token = pending()
     upload(b"hello", "a.txt", conversation=other_id, token=other_token)
     stolen = upload(b"hello", "a.txt", conversation=other_id, token=pending()[1])

@@ -267,13 +267,17 @@ async def test_foreign_origin_is_refused():
     await communicator.disconnect()
 
 
-async def test_another_visitors_conversation_is_refused(upstream):
+@pytest.mark.parametrize("token", ["guessed", "%C3%A9", "%E4%B8%AD"], ids=["ascii", "é", "中"])
+@pytest.mark.parametrize("stored", [True, False], ids=["stored", "never-written-to"])
+async def test_another_visitors_conversation_is_refused(upstream, token, stored):
+    """A token with a non-ASCII character closed the socket with 1011 (a server error)."""
     async with chat_socket() as owner:
         conversation = owner.hello["conversation"]
-        await owner.say("my private question", "p1")
+        if stored:
+            await owner.say("my private question", "p1")
     communicator = WebsocketCommunicator(
         application,
-        f"/ws/chat/?conversation={conversation}&token=guessed",
+        f"/ws/chat/?conversation={conversation}&token={token}",
         headers=[(b"origin", b"http://localhost")],
     )
     await communicator.connect()
