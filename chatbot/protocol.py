@@ -101,7 +101,12 @@ def load_frame(raw: str, *, max_bytes: int) -> dict[str, Any]:
         raise ProtocolError("invalid_json") from None
     if not isinstance(data, dict):
         raise ProtocolError("invalid_json")
-    return _storable(data, depth=0)
+    try:
+        return _storable(data, depth=0)
+    except ProtocolError as error:  # named, so the widget can mark that message failed
+        client_id = data.get("client_id")
+        storable = isinstance(client_id, str) and client_id.isascii()
+        raise ProtocolError(error.code, client_id if storable else None) from None
 
 
 def _storable(value: Any, *, depth: int) -> Any:
@@ -136,7 +141,7 @@ def parse_client_frame(raw: str, *, max_bytes: int, max_chars: int) -> ClientFra
 def client_frame_from(data: dict[str, Any], *, max_chars: int) -> ClientFrame:
     """Validates an already loaded frame object (see `load_frame`)."""
     client_id = data.get("client_id") if isinstance(data.get("client_id"), str) else None
-    if "v" in data and data["v"] != PROTOCOL_VERSION:
+    if "v" in data and (isinstance(data["v"], bool) or data["v"] != PROTOCOL_VERSION):  # True == 1
         raise ProtocolError("unsupported_version", client_id)
     if frame_type(data) not in _CLIENT_TYPES:
         raise ProtocolError("unknown_type", client_id)

@@ -177,6 +177,7 @@ async def test_resume_during_an_answer_sends_the_text_so_far_then_the_rest(upstr
         ('{"type": "message", "client_id": "x", "text": "   "}', "empty_message"),
         ('{"type": "message", "client_id": "x", "text": "' + "a" * 4001 + '"}', "too_long"),
         ('{"type": "message", "client_id": "x", "text": "hi", "v": 2}', "unsupported_version"),
+        ('{"type": "message", "client_id": "x", "text": "hi", "v": true}', "unsupported_version"),
         ('{"type": "resume", "after": -1}', "invalid_frame"),
         ('{"type": "resume", "after": "3"}', "invalid_frame"),
         ('{"type": "feedback", "message_id": 1, "value": "meh"}', "invalid_frame"),
@@ -198,6 +199,8 @@ async def test_bad_input_gets_an_error_frame_and_the_socket_stays_usable(upstrea
             await client.recv_until("done")
             return
         assert error["type"] == "error" and error["code"] == code
+        if '"client_id": "x"' in raw and code != "invalid_json":  # the widget marks it failed
+            assert error["client_id"] == "x"
         assert error["text"] and "Traceback" not in error["text"]
         assert await stored(client.hello["conversation"]) == [], "nothing stored half-way"
         frames = await client.say("still there?", "after-error")
