@@ -264,17 +264,25 @@ class ChatConsumer(JsonSocketConsumer):
                 conversation_id=self.conversation.pk, attributes=attributes, page_url=page
             )
 
-    async def _rate_limited(self, client_id: str | None = None) -> bool:
+    async def _rate_limited(self, client_id: str | None = None, *, resend: bool = False) -> bool:
         """Takes from the visitor's budget for stored text (messages and left messages); when it
         is spent, sends `rate_limited` with the wait and says so. Nothing is stored then: the
-        widget keeps the text and lets the visitor resend it once retry_after has passed."""
+        widget keeps the text and lets the visitor resend it once retry_after has passed.
+        With `resend`, a message already stored under `client_id` is let through anyway: it
+        stores nothing new, and its resend is acked as a duplicate, not refused."""
         allowed, retry_after = await visitor_message_allowed(self.public_id, self.client)
+        if not allowed and resend and client_id and await self.stored():
+            allowed = await database_sync_to_async(selectors.visitor_message_stored)(
+                conversation_id=self.conversation.pk, client_id=client_id
+            )
         if not allowed:
             await self.send_limited("rate_limited", ClientAction.MESSAGE, retry_after, client_id)
         return not allowed
 
     async def on_message(self, frame: MessageFrame) -> None:
-        if await self._rate_limited(frame.client_id) or not await self.started(frame.client_id):
+        if await self._rate_limited(frame.client_id, resend=True) or not await self.started(
+            frame.client_id
+        ):
             return
         accepted = await database_sync_to_async(handoff.visitor_message_accept)(
             conversation=self.conversation, client_id=frame.client_id, text=frame.text
@@ -283,7 +291,7 @@ class ChatConsumer(JsonSocketConsumer):
 
     async def on_retry(self, frame: RetryFrame) -> None:
         """A "try again" after a thumbs-down: the question once more, past the stored answers."""
-        if await self._rate_limited(frame.client_id):
+        if await self._rate_limited(frame.client_id, resend=True):
             return
         if not await self.stored():  # nothing stored yet, so no answer to try again
             await self.send_frame(

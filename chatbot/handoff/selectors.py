@@ -77,6 +77,10 @@ def is_agent(user: AbstractBaseUser | AnonymousUser | None) -> bool:
     )
 
 
+def visitor_message_stored(*, conversation_id: int, client_id: str) -> bool:
+    return Message.objects.filter(conversation_id=conversation_id, client_id=client_id).exists()
+
+
 def conversation_status(*, conversation_id: int) -> str | None:
     return Conversation.objects.filter(pk=conversation_id).values_list("status", flat=True).first()
 

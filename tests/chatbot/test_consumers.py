@@ -377,3 +377,23 @@ async def test_too_many_messages_get_rate_limited_and_the_socket_stays_usable(up
         assert texts == ["one", "two"], "a refused message is not stored; the widget keeps it"
         await client.send({"type": "resume", "after": 0})
         assert (await client.recv_until("resumed"))[-1]["type"] == "resumed"
+
+
+async def test_a_resent_stored_message_is_acked_as_a_duplicate_when_the_budget_is_spent(
+    upstream, settings
+):
+    """A client resending after a reconnect was told its stored, answered message had failed."""
+    settings.CHAT_VISITOR_MESSAGE_BURST = 2
+    settings.CHAT_VISITOR_MESSAGES_PER_MINUTE = 6.0
+    async with chat_socket() as client:
+        first = await client.say("one", "rs-1")
+        await client.say("two", "rs-2")
+        await client.send({"type": "message", "client_id": "rs-3", "text": "three"})
+        assert (await client.recv())["code"] == "rate_limited"
+        await client.send({"type": "message", "client_id": "rs-1", "text": "one"})
+        ack = await client.recv()
+        assert ack["type"] == "ack" and ack["duplicate"] is True
+        assert ack["message_id"] == first[0]["message_id"]
+        assert await client.ws.receive_nothing(timeout=0.5), "answered once, not again"
+        await client.send({"type": "message", "client_id": "rs-4", "text": "four"})
+        assert (await client.recv())["code"] == "rate_limited", "a resend does not open the gate"
