@@ -3,6 +3,7 @@ frames built in one place so their shape is defined once."""
 
 import json
 import math
+import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -151,11 +152,15 @@ def client_frame_from(data: dict[str, Any], *, max_chars: int) -> ClientFrame:
         raise ProtocolError("invalid_frame", client_id) from None
     if isinstance(frame, MessageFrame):
         frame.text = frame.text.strip()
-        if not frame.text:
+        if not any(_visible(c) for c in frame.text):  # "" or only zero-width / direction marks
             raise ProtocolError("empty_message", client_id)
         if len(frame.text) > max_chars:
             raise ProtocolError("too_long", client_id)
     return frame
+
+
+def _visible(char: str) -> bool:
+    return not char.isspace() and unicodedata.category(char) != "Cf"
 
 
 def retry_after_s(seconds: float) -> float:

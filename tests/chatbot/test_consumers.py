@@ -175,6 +175,11 @@ async def test_resume_during_an_answer_sends_the_text_so_far_then_the_rest(upstr
         ('{"type": "message", "client_id": "bad id!", "text": "hi"}', "invalid_frame"),
         ('{"type": "message", "client_id": "x", "text": 5}', "invalid_frame"),
         ('{"type": "message", "client_id": "x", "text": "   "}', "empty_message"),
+        (
+            '{"type": "message", "client_id": "x", "text": "\\u200b\\u200f \\ufeff"}',
+            "empty_message",
+        ),
+        ('{"type": "message", "client_id": "x", "text": "\\ud83d\\udc4d\\u200d"}', None),
         ('{"type": "message", "client_id": "x", "text": "' + "a" * 4001 + '"}', "too_long"),
         ('{"type": "message", "client_id": "x", "text": "hi", "v": 2}', "unsupported_version"),
         ('{"type": "message", "client_id": "x", "text": "hi", "v": true}', "unsupported_version"),
