@@ -7,11 +7,23 @@
   var visitorRows = new Map(); // client_id -> {row, text, id, state}
   var visitorById = new Map(); // message id -> client_id
   var replies = new Map(); // reply_to -> reply state
+  var systemIds = []; // the system lines shown ("open again", "joined"), by message id
   var welcomeShown = false;
   var isOpen = false;
   var team = null; // hello's team: opening hours, agents online, reply time
   var newestAgentId = 0; // the newest agent message shown, for read receipts
   var readSent = 0;
+
+  // Where the reply to question `replyTo` sits: under its question, not below a question asked
+  // while it was written, but below a system line stored between the two (a closed
+  // conversation's "open again" is stored with the question, before the answer).
+  function replyKey(replyTo, messageId) {
+    var key = replyTo + 0.5;
+    systemIds.forEach(function (id) {
+      if (id > replyTo && (typeof messageId !== "number" || id < messageId)) key = Math.max(key, id + 0.5);
+    });
+    return key;
+  }
 
   function sortKeyOf(row) {
     var k = row.getAttribute("data-key");
@@ -187,6 +199,7 @@
       clearReplyTimers(r);
     });
     replies.clear();
+    systemIds = [];
     var keep = [];
     visitorRows.forEach(function (v, cid) {
       if (v.state !== "sent") keep.push([cid, v]);
@@ -342,7 +355,7 @@
     r.statusEl = el("div", "status-text");
     row.appendChild(r.statusEl);
     r.row = row;
-    place(row, r.replyTo + 0.5);
+    place(row, replyKey(r.replyTo, r.messageId));
     return row;
   }
 
@@ -409,13 +422,13 @@
       if (!row) {
         row = makeRow("bot");
         r.row = row;
-        place(row, r.replyTo + 0.5);
+        place(row, replyKey(r.replyTo, r.messageId));
       }
       return row;
     }
     var fresh = makeRow("bot");
     row.parentNode.replaceChild(fresh, row);
-    fresh.setAttribute("data-key", String(r.replyTo + 0.5));
+    fresh.setAttribute("data-key", String(replyKey(r.replyTo, r.messageId)));
     r.row = fresh;
     r.statusEl = null;
     return fresh;
@@ -516,7 +529,7 @@
     }
     markSeen(message.id);
     // Under its question, where it streamed: not below a question asked while it was written.
-    place(row, replyTo + 0.5);
+    place(row, replyKey(replyTo, message.id));
     if (stick) scrollToBottom();
     if (!isOpen && ready) wrap.classList.add("unread");
   }
@@ -795,11 +808,22 @@
     if (kind === "bot" && m.source !== "small_talk") addFeedback(row, m.id, m.reply_to);
     markSeen(m.id);
     place(row, m.id);
+    if (kind === "system") placeRepliesAfter(m.id);
     if (!isOpen && ready) wrap.classList.add("unread");
     if (kind === "agent") {
       newestAgentId = Math.max(newestAgentId, m.id);
       reportRead();
     }
+  }
+
+  // A system line stored before an answer that is already on screen goes above it.
+  function placeRepliesAfter(systemId) {
+    systemIds.push(systemId);
+    replies.forEach(function (r) {
+      if (r.row && r.row.parentNode === log && r.replyTo < systemId) {
+        place(r.row, replyKey(r.replyTo, r.messageId));
+      }
+    });
   }
 
   // Tells the agent their messages were seen: only with the panel open on a visible page.

@@ -186,6 +186,8 @@
       case "rated":
         if (ratingRow) ratingRow.querySelector(".bubble").textContent = T.rateThanks;
         if (ratingRow && ratingRow.querySelector("form")) ratingRow.removeChild(ratingRow.querySelector("form"));
+        // Stays where it was said, above what is written after it.
+        if (ratingRow && ratingRow.parentNode === log) place(ratingRow, newestKey() + 0.01);
         break;
       case "error":
         onError(f);
@@ -575,6 +577,7 @@
 
   function showRating() {
     if (ratingRow) return;
+    var stick = nearBottom();
     ratingRow = showNotice(T.rateTitle);
     var form = el("form", "rating");
     var stars = el("div", "stars");
@@ -608,6 +611,7 @@
       if (score) sendFrame({ type: "rating", score: score, comment: comment.value.trim() });
     });
     ratingRow.appendChild(form);
+    if (stick) scrollToBottom(); // the stars, not only the title, in view
   }
 
   function showPeerTyping(on) {
