@@ -405,10 +405,14 @@ def conversation_return_to_bot(*, public_id: str, agent: AbstractBaseUser) -> No
     _on_commit_queue_changed()
 
 
+# The console's "Spam" close reason: nobody to ask "How did we do?".
+SPAM_REASON = "spam"
+
+
 @transaction.atomic
 def conversation_close(*, public_id: str, agent: AbstractBaseUser, reason: str) -> None:
     """The owner closes (or any agent, while it is still queued, e.g. spam); the visitor is
-    asked for a rating."""
+    asked for a rating, unless it was closed as spam."""
     conversation = _conversation(public_id)
     now = timezone.now()
     closed = Conversation.objects.filter(pk=conversation.pk).filter(
@@ -423,7 +427,11 @@ def conversation_close(*, public_id: str, agent: AbstractBaseUser, reason: str) 
     audit_record(action=AuditAction.CLOSE, actor=agent, conversation=public_id)
     _tell_visitor(
         conversation,
-        {"type": "conversation", "status": Status.CLOSED.value, "ask_rating": True},
+        {
+            "type": "conversation",
+            "status": Status.CLOSED.value,
+            "ask_rating": reason != SPAM_REASON,
+        },
     )
     _on_commit_queue_changed()
 

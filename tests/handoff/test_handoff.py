@@ -482,6 +482,18 @@ async def test_an_agents_typing_shows_to_other_agents_not_in_their_own_other_tab
         assert "typing" not in [f["type"] for f in await nothing_more(ann_other_tab)]
 
 
+async def test_a_conversation_closed_as_spam_asks_for_no_rating(upstream, agents):
+    async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
+        public_id = client.hello["conversation"]
+        await queued_by_button(client)
+        await ann.send({"type": "close", "conversation": public_id, "reason": "spam"})
+        told = await until(
+            client, lambda f: f["type"] == "conversation" and f["status"] == "closed"
+        )
+    assert told["ask_rating"] is False
+    assert (await conversation(public_id)).close_reason == "spam"
+
+
 async def test_a_rating_reaches_the_visitors_other_tab(upstream, agents):
     async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
         public_id, token = client.hello["conversation"], client.hello["token"]
