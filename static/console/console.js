@@ -1032,6 +1032,8 @@
     });
     if (agents.children.length) select.appendChild(agents);
     if (teams.children.length) select.appendChild(teams);
+    // Nobody else to hand it to (a one-agent team): no empty list beside a dead button.
+    form.hidden = !select.options.length;
     if (chosen && select.querySelector('option[value="' + chosen + '"]')) select.value = chosen;
     $("assign").textContent = mine ? AT.transfer : AT.assign;
     $("assign").disabled = !select.options.length;

@@ -99,6 +99,7 @@ def test_visitor_to_agent_and_back_to_the_bot(
     agent.get_by_role("button", name="Claim").click()
     expect(agent.locator("#conv-owner")).to_have_text("You own this conversation.")
     expect(agent.locator("#count-mine")).to_have_text("1")
+    expect(agent.locator("#assign-form")).to_be_hidden()  # nobody else to transfer to
     expect(notice).to_contain_text("ann from our team has joined the chat.")
 
     # Agent -> visitor, timed from the keypress to the bubble on the visitor's screen.
