@@ -262,6 +262,28 @@ def test_back_to_the_assistant_works_again_after_a_rate_limit(
     assert len(scripted.wait_sent("handoff_cancel", 2)) == 2
 
 
+def test_a_refused_message_stays_where_it_was_written(page: Page, daphne_server: str) -> None:
+    """Seen in a console walk: a message refused by the rate limit stayed the last row, under
+    every message written after it."""
+    scripted = ScriptedServer(page)
+    widget = opened(page, daphne_server)
+    textarea = widget.get_by_role("textbox", name="Message")
+    textarea.fill("Too fast")
+    textarea.press("Enter")
+    client_id = scripted.wait_sent("message", 1)[0]["client_id"]
+    limited = "You're sending messages too quickly. Please wait a moment."
+    scripted.send(
+        {"type": "error", "code": "rate_limited", "client_id": client_id, "text": limited}
+        | {"retry_after": 30}
+    )
+    expect(widget.locator(".row.visitor.failed")).to_have_count(1)
+    agent = {"id": 7, "role": "agent", "text": "Take your time.", "source": "", "client_id": None}
+    scripted.send({"type": "message", "message": {**agent, "reply_to": None, "created": ""}})
+    expect(widget.locator(".row.agent .bubble")).to_have_text("Take your time.")
+    rows = widget.locator(".row:not(.welcome) .bubble").all_inner_texts()
+    assert rows[-2:] == ["Too fast", "Take your time."], rows
+
+
 def test_the_subtitle_tells_when_a_person_replies_and_the_away_message_shows(
     page: Page, daphne_server: str, screenshot_dir: Path
 ) -> None:

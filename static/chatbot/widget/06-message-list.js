@@ -239,6 +239,8 @@
     if (state === "pending") {
       meta.appendChild(el("span", null, T.sending));
     } else if (state === "failed") {
+      // Stays where it was written: not the last row under every later message.
+      if (v.row.parentNode === log && sortKeyOf(v.row) === Infinity) place(v.row, newestKey() + 0.01);
       meta.appendChild(el("span", null, errorText || T.notSent));
       var r = button("retry", T.retryLabel, T.retry);
       r.addEventListener("click", function () {
