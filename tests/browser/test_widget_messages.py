@@ -262,6 +262,86 @@ def test_back_to_the_assistant_works_again_after_a_rate_limit(
     assert len(scripted.wait_sent("handoff_cancel", 2)) == 2
 
 
+REOPENED = "This conversation is open again. Our assistant will answer you."
+
+
+def _stored(id: int, role: str, text: str, reply_to: int | None = None) -> dict:
+    client_id = f"c{id}" if role == "visitor" else None
+    source = "faq" if role == "bot" else ""
+    return message(
+        id=id, role=role, text=text, source=source, client_id=client_id, reply_to=reply_to
+    )
+
+
+def _rows(widget) -> list[str]:
+    return widget.locator(".row:not(.welcome)").evaluate_all(
+        "rows => rows.map(r => r.querySelector('.bubble').textContent.trim())"
+    )
+
+
+def test_a_closed_conversation_in_order_rating_in_view_then_reopened(
+    page: Page, daphne_server: str
+) -> None:
+    """Seen in a console walk: the rating form opened below the fold, "Thanks for your rating!"
+    stayed the last row under everything written after it, and the system line "open again"
+    (stored with the question, before its answer) showed under the answer, live and after a
+    reload."""
+    history = tuple(
+        _stored(i, "visitor" if i % 2 else "agent", f"Line {i} " + "of a long chat. " * 6)
+        for i in range(1, 13)
+    )
+    scripted = ScriptedServer(page, history)
+    server = scripted.send
+    widget = opened(page, daphne_server)
+    server({"type": "conversation", "status": "closed", "ask_rating": True})
+    send_rating = widget.get_by_role("button", name="Send rating")
+    expect(send_rating).to_be_visible()
+    log, button = widget.locator("[role=log]").bounding_box(), send_rating.bounding_box()
+    assert button["y"] + button["height"] <= log["y"] + log["height"] + 1, (button, log)
+
+    widget.get_by_role("button", name="5 out of 5").click()
+    send_rating.click()
+    server({"type": "rated", "score": 5})
+    expect(widget.get_by_text("Thanks for your rating!")).to_be_visible()
+    widget.get_by_role("textbox", name="Message").fill("One more thing")
+    widget.get_by_role("textbox", name="Message").press("Enter")
+    client_id = scripted.wait_sent("message", 1)[0]["client_id"]
+    server({"type": "ack", "client_id": client_id, "message_id": 13, "duplicate": False})
+    server({"type": "message", "message": _stored(14, "system", REOPENED)})
+    server({"type": "conversation", "status": "bot"})
+    answer = _stored(15, "bot", "Happy to help.", reply_to=13)
+    server({"type": "done", "reply_to": 13, "message": answer, "source": "faq", "trace": {}})
+    expect(widget.locator(".row.bot:not(.welcome) .bubble")).to_have_text("Happy to help.")
+    assert _rows(widget)[-4:] == [
+        "Thanks for your rating!",
+        "One more thing",
+        REOPENED,
+        "Happy to help.",
+    ]
+
+
+def test_a_system_line_before_an_answer_stays_above_it_in_the_history(
+    page: Page, daphne_server: str
+) -> None:
+    history = (
+        _stored(1, "visitor", "One more thing"),
+        _stored(2, "system", REOPENED),
+        _stored(3, "visitor", "And another"),
+        _stored(4, "bot", "Happy to help.", reply_to=1),
+        _stored(5, "bot", "Sure.", reply_to=3),
+    )
+    ScriptedServer(page, history)
+    widget = opened(page, daphne_server)
+    expect(widget.locator(".row.bot:not(.welcome)")).to_have_count(2)
+    assert _rows(widget) == [
+        "One more thing",
+        REOPENED,
+        "Happy to help.",
+        "And another",
+        "Sure.",
+    ]
+
+
 def test_a_refused_message_stays_where_it_was_written(page: Page, daphne_server: str) -> None:
     """Seen in a console walk: a message refused by the rate limit stayed the last row, under
     every message written after it."""
