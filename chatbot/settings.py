@@ -447,6 +447,13 @@ LLM_STOP_UNGROUNDED = env.bool("LLM_STOP_UNGROUNDED", default=True)
 # passages, sent as numbered sources within this many estimated tokens, and cites them.
 LLM_RETRIEVAL_TOP_K = env.int("LLM_RETRIEVAL_TOP_K", default=5)
 LLM_SOURCES_TOKEN_BUDGET = env.int("LLM_SOURCES_TOKEN_BUDGET", default=800)
+# The whole prompt (instructions, sources, history, question) in estimated tokens: what the
+# smallest model context of the tiers leaves for it after the answer (by default the local
+# model's, with room for the estimate's error). A long question takes its room from the history
+# first, then from the sources.
+LLM_PROMPT_TOKEN_BUDGET = env.int(
+    "LLM_PROMPT_TOKEN_BUDGET", default=LOCAL_LLM_CONTEXT - LLM_MAX_TOKENS - 128
+)
 # When nothing in the help centre is relevant: "never" (say so and offer a person), "when_empty"
 # (the model answers without sources only while the locale has no documents at all, as before
 # the help centre existed) or "always" (the model answers from its own knowledge, marked so).

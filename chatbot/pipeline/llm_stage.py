@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from chatbot import metrics, visitor_copy
 from chatbot.answer_trace import Trace, TraceStep
-from chatbot.llm.prompt import build_messages
+from chatbot.llm.prompt import build_messages, estimate_tokens
 from chatbot.llm.router import Router
 from chatbot.llm.tiers import Tier
 from chatbot.outcomes import Decision, Source
@@ -81,6 +81,7 @@ class LLMStage:
         retrieve: Retrieve | None = None,
         without_sources: WithoutSources = WithoutSources.WHEN_EMPTY,
         sources_budget: int = 800,
+        prompt_budget: int | None = None,
         ungrounded: UngroundedPolicy = UngroundedPolicy.SUGGEST,
         output_policy: OutputPolicy | None = None,
         withhold_instructions: bool = True,
@@ -95,6 +96,7 @@ class LLMStage:
         self.retrieve = retrieve
         self.without_sources = without_sources
         self.sources_budget = sources_budget
+        self.prompt_budget = prompt_budget
         self.ungrounded = ungrounded
         self.output_policy = output_policy
         self.withhold_instructions = withhold_instructions
@@ -184,11 +186,24 @@ class LLMStage:
             )
         )
         system_prompt, history_budget = self.system_prompt, self.history_budget
+        # What the prompt may still take besides the system prompt and the question: a long
+        # question (a pasted email) leaves less for the history, then for the sources, so the
+        # request still fits the model's context (the local model refused such requests).
+        room = (
+            self.prompt_budget - estimate_tokens(system_prompt) - estimate_tokens(turn.text)
+            if self.prompt_budget is not None
+            else None
+        )
         if sources:
-            grounding, count = sources_prompt(sources, budget_tokens=self.sources_budget)
+            budget = self.sources_budget if room is None else min(self.sources_budget, room)
+            grounding, count = sources_prompt(sources, budget_tokens=budget)
             sources = sources[:count]
             system_prompt = f"{system_prompt}\n\n{grounding}"
             history_budget = max(200, history_budget - self.sources_budget)
+            if room is not None:
+                room -= estimate_tokens(grounding)
+        if room is not None:
+            history_budget = max(0, min(history_budget, room))
         replacement, replacement_citations = None, ()
         if sources and self.ungrounded == UngroundedPolicy.REPLACE:
             replacement = visitor_copy.render(visitor_copy.NOT_FOUND_ANSWER, turn.locale)

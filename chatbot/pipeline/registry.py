@@ -130,6 +130,7 @@ def _model_stage(*, notify: Notify | None) -> LLMStage:
         retrieve=help_centre_retriever(top_k=settings.LLM_RETRIEVAL_TOP_K),
         without_sources=WithoutSources(settings.LLM_ANSWER_WITHOUT_SOURCES),
         sources_budget=settings.LLM_SOURCES_TOKEN_BUDGET,
+        prompt_budget=settings.LLM_PROMPT_TOKEN_BUDGET,
         ungrounded=UngroundedPolicy(settings.LLM_UNGROUNDED),
         output_policy=knowledge_output_policy() if settings.OUTPUT_FILTER else None,
         withhold_instructions=settings.LLM_WITHHOLD_INSTRUCTIONS,

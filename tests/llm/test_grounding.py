@@ -1,10 +1,13 @@
 """Grounded answers: passages go to a real (simulated) upstream as numbered sources, citations are
 checked against them, and with nothing relevant no model is asked."""
 
+from dataclasses import replace
+
 import pytest
 
 from chatbot import visitor_copy
 from chatbot.answer_trace import Trace
+from chatbot.history import HistoryItem
 from chatbot.llm.retry import RetryPolicy
 from chatbot.llm.router import Router, RouterPolicy
 from chatbot.llm.simulator import Faults, default_answer
@@ -121,6 +124,31 @@ async def test_an_answer_from_the_sources_goes_out_with_its_citations(sims):
     assert step.detail["grounded"] is True and step.detail["cited"] == [1]
     retrieved = next(s for s in done.trace.steps if s.decision == "retrieved")
     assert [p["chunk_id"] for p in retrieved.detail["passages"]] == [11, 12]
+
+
+@pytest.mark.parametrize("question_chars", [40, 1600, 4000])
+async def test_a_long_question_still_fits_the_prompt_budget(sims, question_chars):
+    """A visitor's 4,000-character question with five sources and a long history asked the
+    local model for 2,353 tokens of its 2,048: it refused, and the visitor got the fallback."""
+    sims["local"].reset(Faults(sources="ignore"))
+    long_passages = [
+        replace(RETURNS, chunk_id=20 + n, text=f"Return rule {n}: " + "unworn items only. " * 50)
+        for n in range(5)
+    ]
+    history = tuple(
+        HistoryItem("visitor" if n % 2 else "bot", "An earlier message of the chat. " * 20)
+        for n in range(12)
+    )
+    question = ("Can I return these? " * 250)[:question_chars]
+    budget = 2048 - 256 - 128
+    stage = _stage(sims, _retrieval(*long_passages), prompt_budget=budget)
+    turn = Turn("c", 1, question, "en", history=history)
+    events = [e async for e in run_pipeline(turn, [stage], Trace())]
+    step = events[-1].trace.answering_step()
+    assert step.decision == "answered"
+    assert step.prompt_tokens <= budget + 8  # the simulator counts 4 characters a token too
+    sources = next(s for s in events[-1].trace.steps if s.decision == "retrieved")
+    assert sources.detail["passages"], "at least one source, however long the question"
 
 
 async def test_an_answer_that_ignores_its_sources_is_marked_and_can_be_replaced(sims):
