@@ -139,11 +139,17 @@ def parse_client_frame(raw: str, *, max_bytes: int, max_chars: int) -> ClientFra
     return client_frame_from(load_frame(raw, max_bytes=max_bytes), max_chars=max_chars)
 
 
+def version_check(data: dict[str, Any], client_id: str | None = None) -> None:
+    """ProtocolError `unsupported_version` unless the frame's `v`, when given, is 1 (the number:
+    `true` equals 1 in Python)."""
+    if "v" in data and (isinstance(data["v"], bool) or data["v"] != PROTOCOL_VERSION):
+        raise ProtocolError("unsupported_version", client_id)
+
+
 def client_frame_from(data: dict[str, Any], *, max_chars: int) -> ClientFrame:
     """Validates an already loaded frame object (see `load_frame`)."""
     client_id = data.get("client_id") if isinstance(data.get("client_id"), str) else None
-    if "v" in data and (isinstance(data["v"], bool) or data["v"] != PROTOCOL_VERSION):  # True == 1
-        raise ProtocolError("unsupported_version", client_id)
+    version_check(data, client_id)
     if frame_type(data) not in _CLIENT_TYPES:
         raise ProtocolError("unknown_type", client_id)
     try:

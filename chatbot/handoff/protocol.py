@@ -17,13 +17,13 @@ from pydantic import (
 )
 
 from chatbot.protocol import (
-    PROTOCOL_VERSION,
     ClientFrame,
     ClientId,
     ProtocolError,
     client_frame_from,
     frame_type,
     load_frame,
+    version_check,
 )
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
@@ -115,8 +115,7 @@ _VISITOR_TYPES = {
 
 def _load(raw: str, max_bytes: int) -> dict[str, Any]:
     data = load_frame(raw, max_bytes=max_bytes)
-    if "v" in data and data["v"] != PROTOCOL_VERSION:
-        raise ProtocolError("unsupported_version")
+    version_check(data)
     return data
 
 
@@ -125,8 +124,7 @@ def parse_visitor_frame(raw: str, *, max_bytes: int, max_chars: int) -> ClientFr
     data = load_frame(raw, max_bytes=max_bytes)
     if frame_type(data) not in _VISITOR_TYPES:
         return client_frame_from(data, max_chars=max_chars)
-    if "v" in data and data["v"] != PROTOCOL_VERSION:
-        raise ProtocolError("unsupported_version")
+    version_check(data)
     try:
         frame = _visitor.validate_python(data)
     except ValidationError:

@@ -4,6 +4,7 @@ typed frame or raises ProtocolError with a code the client has copy for, never a
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -86,3 +87,26 @@ def test_what_parses_can_be_stored(frame):
         if isinstance(value, str):
             value.encode("utf-8")
             assert "\x00" not in value
+
+
+@pytest.mark.parametrize("version", [True, 2, "1", 1.5])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "message", "client_id": "x", "text": "hi"},
+        {"type": "handoff"},
+        {"type": "ping"},
+    ],
+    ids=["chat", "handoff", "agent"],
+)
+def test_only_version_1_is_taken_by_every_parser(frame, version):
+    """`"v": true` passed as version 1 (True == 1 in Python)."""
+    parse = (
+        (lambda r: parse_agent_frame(r, max_bytes=MAX_BYTES))
+        if frame["type"] == "ping"
+        else (lambda r: parse_visitor_frame(r, max_bytes=MAX_BYTES, max_chars=4000))
+    )
+    with pytest.raises(ProtocolError) as refused:
+        parse(json.dumps({**frame, "v": version}))
+    assert refused.value.code == "unsupported_version"
+    assert parse(json.dumps({**frame, "v": 1})).type == frame["type"]
