@@ -16,6 +16,7 @@ from chatbot.handoff.protocol import (
     HandoffRequestFrame,
     LeaveMessageFrame,
     RatingFrame,
+    TeamFrame,
     TranscriptEmailFrame,
     VisitorContextFrame,
     VisitorReadFrame,
@@ -111,8 +112,6 @@ class ChatConsumer(JsonSocketConsumer):
             if self.conversation is not None
             else 0
         )
-        # Hours and team read at most every few seconds per process, not on every connect.
-        team = hours.configured_cached() or await database_sync_to_async(hours.configured_load)()
         hello = {
             "type": "hello",
             "v": PROTOCOL_VERSION,
@@ -121,7 +120,7 @@ class ChatConsumer(JsonSocketConsumer):
             "locale": self.locale,
             "status": status,
             "last_id": last_id,
-            "team": hours.team_status(team, locale=self.locale),
+            "team": await self.team_status(),
             "identified": identity is not None,
         }
         if identity is not None:
@@ -247,6 +246,8 @@ class ChatConsumer(JsonSocketConsumer):
             await self.on_transcript_email(frame)
         elif isinstance(frame, VisitorContextFrame):
             await self.on_context(frame)
+        elif isinstance(frame, TeamFrame):
+            await self.send_frame({"type": "team", "team": await self.team_status()})
 
     async def on_context(self, frame: VisitorContextFrame) -> None:
         """New attributes from the site: kept for the row until it is stored, else saved.
@@ -488,6 +489,12 @@ class ChatConsumer(JsonSocketConsumer):
             await self.send_frame(error_frame("transcript_limit", locale=self.locale))
             return
         await self.send_frame({"type": "transcript_email", "email": frame.email})
+
+    async def team_status(self) -> dict[str, Any]:
+        """Hello's `team`: hours and agents online, read at most every few seconds per process,
+        not on every connect."""
+        team = hours.configured_cached() or await database_sync_to_async(hours.configured_load)()
+        return hours.team_status(team, locale=self.locale)
 
     async def on_rating(self, frame: RatingFrame) -> None:
         if self.conversation is not None and await database_sync_to_async(handoff.rating_record)(

@@ -90,6 +90,13 @@ class VisitorContextFrame(_Frame):
     page: Annotated[str, StringConstraints(max_length=2000)] | None = None
 
 
+class TeamFrame(_Frame):
+    """The widget asks again whether anyone is in (hello's `team`): an open panel does, now and
+    then, so "no one is online" does not stay up after an agent signs in."""
+
+    type: Literal["team"]
+
+
 VisitorFrame = (
     HandoffRequestFrame
     | HandoffCancelFrame
@@ -99,6 +106,7 @@ VisitorFrame = (
     | RatingFrame
     | TranscriptEmailFrame
     | VisitorContextFrame
+    | TeamFrame
 )
 _visitor = TypeAdapter(Annotated[VisitorFrame, Field(discriminator="type")])
 _VISITOR_TYPES = {
@@ -110,6 +118,7 @@ _VISITOR_TYPES = {
     "rating",
     "transcript_email",
     "context",
+    "team",
 }
 
 

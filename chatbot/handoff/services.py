@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from chatbot import message_sql, metrics
 from chatbot.audit.services import Action as AuditAction
 from chatbot.audit.services import audit_record
-from chatbot.handoff import assignment, faq_draft, notify, phrasings, selectors, tasks
+from chatbot.handoff import assignment, faq_draft, hours, notify, phrasings, selectors, tasks
 from chatbot.handoff.errors import HandoffError
 from chatbot.handoff.models import AgentNote, AgentPresence, LeftMessage, TranscriptEmail
 from chatbot.models import Attachment, Conversation, HandoffReason, Message
@@ -627,6 +627,7 @@ def presence_update(*, agent: AbstractBaseUser, status: str | None = None, seen:
     changed = selectors.agents_online() != before
     if changed:
         transaction.on_commit(notify.queue_changed)
+        transaction.on_commit(hours.forget)  # this process's next `team` counts them again
     return changed
 
 

@@ -18,6 +18,8 @@
   var MAX_CHARS = 4000;
   var STATUS_DELAY_MS = 600;
   var SLOW_ANSWER_MS = 45000;
+  // An open panel asks again whether anyone from the team is in, at most this often.
+  var TEAM_REFRESH_MS = 60000;
   var BACKOFF_MIN_MS = 500;
   var BACKOFF_MAX_MS = 10000;
   var FORBIDDEN_CLOSE_CODE = 4403;
@@ -705,6 +707,7 @@
   var welcomeShown = false;
   var isOpen = false;
   var team = null; // hello's team: opening hours, agents online, reply time
+  var teamAsked = 0; // when the team was last sent or asked for (Date.now())
   var newestAgentId = 0; // the newest agent message shown, for read receipts
   var readSent = 0;
 
@@ -1735,6 +1738,9 @@
       case "transcript_email":
         onTranscriptEmail(f);
         break;
+      case "team":
+        showTeam(f.team);
+        break;
       case "rated":
         if (ratingRow) ratingRow.querySelector(".bubble").textContent = T.rateThanks;
         if (ratingRow && ratingRow.querySelector("form")) ratingRow.removeChild(ratingRow.querySelector("form"));
@@ -1803,6 +1809,7 @@
   function showTeam(t) {
     if (!t || typeof t !== "object") return;
     team = t;
+    teamAsked = Date.now();
     var when = t.opens_at ? new Date(t.opens_at) : null;
     if (!t.open && when && !isNaN(when.getTime())) {
       var sameDay = when.toDateString() === new Date().toDateString();
@@ -1815,6 +1822,14 @@
     } else {
       sub.textContent = T.subtitle;
     }
+  }
+
+  // "No one is online" should not stay up for a visitor who keeps the panel open while an
+  // agent signs in: an open panel on a visible page asks again now and then.
+  function refreshTeam() {
+    if (!connected || !isOpen || document.hidden || Date.now() - teamAsked < TEAM_REFRESH_MS) return;
+    teamAsked = Date.now();
+    sendFrame({ type: "team" });
   }
 
   function onResumed() {
@@ -2264,10 +2279,15 @@
         input.focus();
       }, 0);
       reportRead();
+      refreshTeam();
     }
   }
 
-  document.addEventListener("visibilitychange", reportRead);
+  document.addEventListener("visibilitychange", function () {
+    reportRead();
+    refreshTeam();
+  });
+  setInterval(refreshTeam, TEAM_REFRESH_MS / 4);
 
   launcher.addEventListener("click", function () {
     setOpen(!isOpen);

@@ -382,6 +382,26 @@ def test_the_subtitle_tells_when_a_person_replies_and_the_away_message_shows(
     page.screenshot(path=str(screenshot_dir / "widget-away.png"))
 
 
+def test_an_open_panel_asks_again_whether_anyone_is_in(page: Page, daphne_server: str) -> None:
+    """Seen in a console walk: the subtitle said no one was online long after an agent signed
+    in, for as long as the panel stayed open."""
+    page.clock.install()
+    team = {"open": True, "opens_at": None, "agents_online": 0, "reply_wait_s": 240, "away": ""}
+    scripted = ScriptedServer(page, team=team)
+    widget = opened(page, daphne_server)
+    subtitle = widget.locator(".header .sub")
+    expect(subtitle).to_have_text("Instant answers · no one from our team is online right now")
+    assert scripted.sent("team") == [], "hello's team is fresh"
+    page.clock.fast_forward(61_000)
+    scripted.wait_sent("team", 1)
+    scripted.send({"type": "team", "team": {**team, "agents_online": 1}})
+    expect(subtitle).to_have_text("Instant answers · our team replies in about 4 min")
+    widget.get_by_role("button", name="Close chat").first.click()
+    page.clock.fast_forward(120_000)
+    page.wait_for_timeout(200)
+    assert len(scripted.sent("team")) == 1, "a closed panel does not ask"
+
+
 def test_within_hours_the_subtitle_gives_the_teams_reply_time(
     page: Page, daphne_server: str
 ) -> None:

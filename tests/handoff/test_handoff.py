@@ -10,6 +10,7 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from chatbot.handoff import hours
 from chatbot.handoff.models import AgentNote, AgentPresence, LeftMessage
 from chatbot.handoff.selectors import asks_for_human
 from chatbot.llm.simulator import Faults
@@ -587,6 +588,19 @@ async def test_presence_counts_and_leave_a_message(upstream, agents):
             await ann.send({"type": "claim", "conversation": public_id})
             assert (await ann.recv_until("error"))["code"] == "away"
     assert await database_sync_to_async(LeftMessage.objects.count)() == 1
+
+
+async def test_the_widget_can_ask_again_whether_anyone_is_in(upstream, agents):
+    """An open widget said "no one from our team is online" long after an agent signed in."""
+    hours.forget()
+    async with chat_socket() as client:
+        assert client.hello["team"]["agents_online"] == 0
+        async with agent_socket(agents["ann"]):
+            await client.send({"type": "team"})
+            team = await until(client, "team")
+        assert team["team"]["agents_online"] == 1
+        assert team["team"].keys() == client.hello["team"].keys()
+    hours.forget()
 
 
 # --- who may connect ------------------------------------------------------------------------

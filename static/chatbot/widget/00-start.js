@@ -18,6 +18,8 @@
   var MAX_CHARS = 4000;
   var STATUS_DELAY_MS = 600;
   var SLOW_ANSWER_MS = 45000;
+  // An open panel asks again whether anyone from the team is in, at most this often.
+  var TEAM_REFRESH_MS = 60000;
   var BACKOFF_MIN_MS = 500;
   var BACKOFF_MAX_MS = 10000;
   var FORBIDDEN_CLOSE_CODE = 4403;

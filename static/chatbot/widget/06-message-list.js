@@ -11,6 +11,7 @@
   var welcomeShown = false;
   var isOpen = false;
   var team = null; // hello's team: opening hours, agents online, reply time
+  var teamAsked = 0; // when the team was last sent or asked for (Date.now())
   var newestAgentId = 0; // the newest agent message shown, for read receipts
   var readSent = 0;
 

@@ -183,6 +183,9 @@
       case "transcript_email":
         onTranscriptEmail(f);
         break;
+      case "team":
+        showTeam(f.team);
+        break;
       case "rated":
         if (ratingRow) ratingRow.querySelector(".bubble").textContent = T.rateThanks;
         if (ratingRow && ratingRow.querySelector("form")) ratingRow.removeChild(ratingRow.querySelector("form"));
@@ -251,6 +254,7 @@
   function showTeam(t) {
     if (!t || typeof t !== "object") return;
     team = t;
+    teamAsked = Date.now();
     var when = t.opens_at ? new Date(t.opens_at) : null;
     if (!t.open && when && !isNaN(when.getTime())) {
       var sameDay = when.toDateString() === new Date().toDateString();
@@ -263,6 +267,14 @@
     } else {
       sub.textContent = T.subtitle;
     }
+  }
+
+  // "No one is online" should not stay up for a visitor who keeps the panel open while an
+  // agent signs in: an open panel on a visible page asks again now and then.
+  function refreshTeam() {
+    if (!connected || !isOpen || document.hidden || Date.now() - teamAsked < TEAM_REFRESH_MS) return;
+    teamAsked = Date.now();
+    sendFrame({ type: "team" });
   }
 
   function onResumed() {

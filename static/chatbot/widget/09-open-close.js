@@ -16,10 +16,15 @@
         input.focus();
       }, 0);
       reportRead();
+      refreshTeam();
     }
   }
 
-  document.addEventListener("visibilitychange", reportRead);
+  document.addEventListener("visibilitychange", function () {
+    reportRead();
+    refreshTeam();
+  });
+  setInterval(refreshTeam, TEAM_REFRESH_MS / 4);
 
   launcher.addEventListener("click", function () {
     setOpen(!isOpen);
