@@ -24,7 +24,7 @@ from knowledge import services
 from knowledge.content_version import knowledge_version_bump
 from knowledge.documents.parsing import ErrorCode
 from knowledge.generation import jobs_create
-from knowledge.importing import ImportError_, export_faqs, import_faqs, parse_upload
+from knowledge.importing import ImportError_, export_faqs, import_faqs, one_line, parse_upload
 from knowledge.models import (
     FAQ,
     AnswerVariant,
@@ -201,8 +201,18 @@ class FAQForm(forms.ModelForm):
                 seen.append(tag)
         return seen
 
+    def clean_question(self) -> str:
+        return one_line(self.cleaned_data["question"])
+
     def clean(self) -> dict:
         data = super().clean()
+        question, locale = data.get("question"), data.get("locale")
+        if question and locale:
+            same = FAQ.objects.filter(locale=locale, question__iexact=question)
+            twin = same.exclude(pk=self.instance.pk).values_list("question", flat=True).first()
+            if twin is not None:  # two FAQs for one question split its matches: neither answers
+                exists = gettext("This FAQ exists already: “%(question)s”.")
+                self.add_error("question", exists % {"question": twin})
         document = data.get("source_document")
         if document is not None and data.get("locale") and document.locale != data["locale"]:
             self.add_error(

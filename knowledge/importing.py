@@ -111,6 +111,11 @@ def _variant(raw: Any) -> dict[str, str] | None:
     return None
 
 
+def one_line(text: str) -> str:
+    """A question as stored: trimmed, every run of whitespace one space."""
+    return " ".join(text.split())
+
+
 def validate(data: Any) -> list[dict[str, Any]]:
     """Returns clean rows or raises ImportError_ listing every problem with its row number."""
     if not isinstance(data, dict) or not isinstance(data.get("faqs"), list):
@@ -156,7 +161,8 @@ def validate(data: Any) -> list[dict[str, Any]]:
         )
         if any(v is None for v in variants):
             problems.append(gettext('"variants" must be strings or {"text", "status"} objects'))
-        key = (locale, question.strip() if isinstance(question, str) else None)
+        question = one_line(question) if isinstance(question, str) else question
+        key = (locale, question.casefold() if isinstance(question, str) else None)
         if key in seen:
             problems.append(gettext("the same question appears twice in this file"))
         seen.add(key)
@@ -167,7 +173,7 @@ def validate(data: Any) -> list[dict[str, Any]]:
             )
             continue
         rows.append({
-            "question": question.strip(),
+            "question": question,
             "answer": answer.strip(),
             "locale": locale,
             "tags": tags,
@@ -186,7 +192,8 @@ def import_faqs(data: Any, *, created_by: str = "import") -> ImportResult:
     rows = validate(data)
     result = ImportResult()
     for row in rows:
-        faq = FAQ.objects.filter(locale=row["locale"], question=row["question"]).first()
+        # The same question in another case is the same FAQ: two would split its matches.
+        faq = FAQ.objects.filter(locale=row["locale"], question__iexact=row["question"]).first()
         if faq is None:
             result.created += 1
         elif (faq.answer, faq.tags, faq.active) != (row["answer"], row["tags"], row["active"]):
@@ -222,7 +229,11 @@ def export_faqs(faqs: Iterable[FAQ]) -> dict[str, Any]:
             "locale": faq.locale,
             "tags": faq.tags,
             "active": faq.active,
-            "paraphrases": [p.text for p in faq.paraphrases.all() if p.origin != Origin.CANONICAL],
+            # Approved ones only: the format has no status for a phrasing, and a draft the
+            # model proposed would come back approved.
+            "paraphrases": [
+                p.text for p in faq.paraphrases.all() if p.origin != Origin.CANONICAL and p.approved
+            ],
             "variants": [
                 {"text": v.text, "status": v.status}
                 for v in faq.variants.all()

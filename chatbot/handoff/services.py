@@ -593,7 +593,8 @@ def faq_draft_from_message(
     locale = message.conversation.locale
     author = agent.get_username()
     with transaction.atomic():
-        existing = FAQ.objects.filter(locale=locale, question=question).first()
+        # Another case of the question is the same FAQ (two would split its matches).
+        existing = FAQ.objects.filter(locale=locale, question__iexact=question).first()
         if existing is None:
             faq = knowledge.faq_save(
                 question=question,

@@ -67,6 +67,24 @@ def test_tags_are_a_comma_list_the_locale_a_choice_and_hits_read_only(admin_clie
     assert refused.status_code == 200 and "Select a valid choice" in refused.content.decode()
 
 
+def test_a_question_in_another_case_or_spacing_is_refused_as_an_existing_faq(admin_client):
+    """Seen in an admin walk: "do you offer gift wrapping? " was saved beside "Do you offer gift
+    wrapping?", and the two FAQs then split the question's matches so that neither answered."""
+    services.faq_save(question="Do you offer gift wrapping?", answer="Yes, for $3.")
+    url = "/admin/knowledge/faq/add/"
+    first, second = _inline_prefixes(admin_client, url)
+    inlines = {f"{first}-TOTAL_FORMS": "0", f"{first}-INITIAL_FORMS": "0"}
+    inlines |= {f"{second}-TOTAL_FORMS": "0", f"{second}-INITIAL_FORMS": "0"}
+    twin = _form(question=" do you  offer GIFT wrapping? ") | inlines
+    refused = admin_client.post(url, twin)
+    assert refused.status_code == 200
+    assert "This FAQ exists already: “Do you offer gift wrapping?”." in refused.content.decode()
+    assert FAQ.objects.count() == 1
+    in_chinese = admin_client.post(url, twin | {"locale": "zh-hans"})
+    assert in_chinese.status_code == 302, "another locale's FAQ may ask the same"
+    assert FAQ.objects.get(locale="zh-hans").question == "do you offer GIFT wrapping?"
+
+
 def _import(client: Client, name: str, content: str, **headers: str) -> str:
     upload = SimpleUploadedFile(name, content.encode())
     response = client.post(

@@ -86,6 +86,35 @@ def test_export_round_trips():
     assert export_faqs(FAQ.objects.order_by("id")) == exported
 
 
+def test_export_leaves_out_phrasings_awaiting_review():
+    """A model-proposed phrasing nobody approved came back approved through export and import."""
+    import_faqs(GOOD)
+    faq = FAQ.objects.get(question="How long does delivery take?")
+    services.paraphrases_add(faq=faq, texts=["delivery to the moon?"], origin="llm", approved=False)
+    exported = export_faqs([faq])
+    assert exported["faqs"][0]["paraphrases"] == ["When will my order arrive?", "shipping time"]
+
+
+def test_a_question_in_another_case_or_spacing_is_the_same_faq():
+    """Two FAQs for "QA3 dup case?" and "qa3 dup case? " split the question's matches, and
+    neither answered it."""
+    twice = {
+        "faqs": [
+            {"question": "Gift wrap?", "answer": "Yes."},
+            {"question": " gift  WRAP? ", "answer": "No."},
+        ]
+    }
+    with pytest.raises(ImportError_) as err:
+        import_faqs(twice)
+    assert err.value.errors == ["Row 2: the same question appears twice in this file."]
+    import_faqs(GOOD)
+    again = {"faqs": [{"question": "how long  does delivery take? ", "answer": "Two days."}]}
+    result = import_faqs(again)
+    assert (result.created, result.updated) == (0, 1)
+    assert FAQ.objects.filter(locale="en").count() == 1
+    assert FAQ.objects.get(locale="en").answer == "Two days."
+
+
 def test_commands_import_and_export(tmp_path, capsys):
     path = tmp_path / "faqs.json"
     path.write_text(json.dumps(GOOD), encoding="utf-8")
