@@ -85,6 +85,14 @@ def test_a_question_in_another_case_or_spacing_is_refused_as_an_existing_faq(adm
     assert FAQ.objects.get(locale="zh-hans").question == "do you offer GIFT wrapping?"
 
 
+@pytest.mark.parametrize(
+    "url", ["/admin/knowledge/faq/import/", "/admin/knowledge/documentimport/crawl/"]
+)
+def test_a_page_says_its_title_once(admin_client, url):
+    page = admin_client.get(url).content.decode()
+    assert page.count("<h1>") == 1, "the admin's own header shows the title already"
+
+
 def _import(client: Client, name: str, content: str, **headers: str) -> str:
     upload = SimpleUploadedFile(name, content.encode())
     response = client.post(
