@@ -162,16 +162,38 @@ class AnswerVariantInline(_FittingText, admin.TabularInline):
         return _fact_check_label(obj)
 
 
+class CommaTagsField(forms.CharField):
+    """Tags typed as a comma list, kept as a list (stored as a JSON list): a raw JSON box
+    answered "shipping, returns" with "Enter a valid JSON"."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("label", _("Tags"))
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", _("Separated by commas, e.g. shipping, returns."))
+        kwargs.setdefault("widget", forms.TextInput(attrs={"size": 60}))
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list | tuple) else value
+
+    def to_python(self, value) -> list[str]:
+        tags: list[str] = []
+        for tag in super().to_python(value).split(","):
+            tag = tag.strip()
+            if len(tag) > 50:
+                raise forms.ValidationError(
+                    gettext("A tag is at most 50 characters: %(tag)s…") % {"tag": tag[:50]}
+                )
+            if tag and tag not in tags:
+                tags.append(tag)
+        return tags
+
+
 class FAQForm(forms.ModelForm):
     """Tags as a comma list (they are stored as a JSON list) and the locale as one of the
     languages the site speaks; both were raw text boxes (a JSON list, a free locale code)."""
 
-    tags = forms.CharField(
-        label=_("Tags"),
-        required=False,
-        help_text=_("Separated by commas, e.g. shipping, returns."),
-        widget=forms.TextInput(attrs={"size": 60}),
-    )
+    tags = CommaTagsField()
     locale = forms.ChoiceField(label=_("Locale"), choices=settings.LANGUAGES)
 
     class Meta:
@@ -180,26 +202,12 @@ class FAQForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            self.initial["tags"] = ", ".join(self.instance.tags or [])
         known = dict(settings.LANGUAGES)
         if self.instance.locale and self.instance.locale not in known:  # an imported oddity
             self.fields["locale"].choices = [
                 *settings.LANGUAGES,
                 (self.instance.locale, self.instance.locale),
             ]
-
-    def clean_tags(self) -> list[str]:
-        seen: list[str] = []
-        for tag in self.cleaned_data["tags"].split(","):
-            tag = tag.strip()
-            if len(tag) > 50:
-                raise forms.ValidationError(
-                    gettext("A tag is at most 50 characters: %(tag)s…") % {"tag": tag[:50]}
-                )
-            if tag and tag not in seen:
-                seen.append(tag)
-        return seen
 
     def clean_question(self) -> str:
         return one_line(self.cleaned_data["question"])
@@ -492,10 +500,20 @@ class ChunkInline(admin.TabularInline):
         return False
 
 
+class DocumentForm(forms.ModelForm):
+    tags = CommaTagsField()
+
+    class Meta:
+        model = Document
+        fields = ("visibility", "tags")
+
+
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
     """Documents come from imports and crawls; here editors see their chunks, change who sees
     them, re-index or delete them (both move the knowledge version)."""
+
+    form = DocumentForm
 
     list_display = (
         "title",
@@ -611,12 +629,11 @@ class DocumentOptionsForm(forms.Form):
     visibility = forms.ChoiceField(
         label=_("Visibility"), choices=Visibility.choices, initial=Visibility.PUBLIC
     )
-    tags = forms.CharField(label=_("Tags"), required=False, help_text=_("Comma-separated."))
+    tags = CommaTagsField(help_text=_("Comma-separated."))
 
     def options(self) -> dict:
         data = self.cleaned_data
-        tags = [t.strip() for t in data["tags"].split(",") if t.strip()]
-        return {"locale": data["locale"], "visibility": data["visibility"], "tags": tags}
+        return {"locale": data["locale"], "visibility": data["visibility"], "tags": data["tags"]}
 
 
 class DocumentUploadForm(DocumentOptionsForm):

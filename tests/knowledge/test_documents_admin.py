@@ -9,6 +9,7 @@ from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from knowledge import content_version, services
+from knowledge.admin import DocumentForm
 from knowledge.documents.indexing import reset_chunk_index
 from knowledge.documents.types import Block, BlockKind, ParsedDocument
 from knowledge.embeddings import get_embedder
@@ -207,3 +208,23 @@ def test_a_document_lists_the_questions_answered_from_it_page_by_page(client):
     second = client.get(url, {"page": 2}).content.decode()
     assert len(re.findall(r'href="/admin/chatbot/conversation/\d+/change/"', second)) == 5
     assert "question &lt;0&gt;" in second
+
+
+def test_a_documents_tags_are_edited_as_a_comma_list():
+    """Seen in an admin walk: "qa3, kayak" in a document's Tags answered "Enter a valid JSON"."""
+    parsed = ParsedDocument(
+        title="Kayaks",
+        blocks=(Block(BlockKind.PARAGRAPH, "Tandem kayaks rent by the day."),),
+        locale="en",
+    )
+    document = services.document_upsert(parsed=parsed, source_key="kayaks.md").document
+    document.tags = ["rentals"]
+    shown = DocumentForm(instance=document)
+    assert 'value="rentals"' in str(shown["tags"])
+    form = DocumentForm(
+        instance=document, data={"visibility": "public", "tags": "qa3, kayak , qa3,"}
+    )
+    assert form.is_valid(), form.errors
+    form.save()
+    document.refresh_from_db()
+    assert document.tags == ["qa3", "kayak"]
