@@ -52,3 +52,8 @@ def test_the_faq_page_fits_its_width(page: Page, admin_server: str) -> None:
         "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
     )
     assert widths[0] <= widths[1], f"the page scrolls sideways: {widths}"
+    # Seen in an admin walk: the Origin choice's longest label sized its column to ~430 px and
+    # left the phrasing's text box ~150 px wide.
+    text = page.locator(".inline-group .tabular td.field-text textarea").first.bounding_box()
+    origin = page.locator(".inline-group .tabular td.field-origin select").first.bounding_box()
+    assert text["width"] > 2 * origin["width"], (text, origin)
