@@ -105,6 +105,7 @@ def approve_after_review(
                 if flagged_count
                 else ""
             ),
+            "nothing_to_submit": approvable == 0,  # "Approve 0 variant(s)" did nothing
             "selected_ids": [str(pk) for pk in selected.values_list("pk", flat=True)],
             "action": request.POST.get("action", ""),
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
@@ -296,7 +297,7 @@ class FAQAdmin(ContentAdmin):
         if job is None:
             return "—"
         if job.status == GenerationJob.Status.DONE:
-            return gettext("done: %(answers)s answers, %(paraphrases)s paraphrases") % {
+            return gettext("done: %(answers)s answer(s), %(paraphrases)s paraphrase(s)") % {
                 "answers": job.answers_created,
                 "paraphrases": job.paraphrases_created,
             }

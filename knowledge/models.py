@@ -252,7 +252,7 @@ class GenerationJob(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.faq} ({self.status})"
+        return f"{self.faq} ({self.get_status_display()})"
 
 
 class Visibility(models.TextChoices):

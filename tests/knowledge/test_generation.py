@@ -4,6 +4,7 @@ from unittest import mock
 
 import pytest
 from django.core.management import call_command
+from django.utils import translation
 
 from chatbot.llm.simulator import Faults
 from knowledge import generation, services
@@ -96,3 +97,12 @@ def test_a_job_run_twice_writes_its_drafts_once(upstream, faq):
     with mock.patch.object(generation, "_complete", finished_meanwhile):
         job_run(job_id=second.pk)
     assert AnswerVariant.objects.filter(faq=faq, origin="generated").count() == 2
+
+
+def test_a_job_names_its_status_in_the_admins_language(faq):
+    """The Chinese delete-confirmation page listed "生成任务: … (done)"."""
+    job = GenerationJob.objects.create(faq=faq, status=GenerationJob.Status.DONE)
+    with translation.override("zh-hans"):
+        assert str(job).endswith("(已完成)")
+    with translation.override("en"):
+        assert str(job).endswith("(Done)")

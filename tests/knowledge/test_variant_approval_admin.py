@@ -43,6 +43,23 @@ def test_bulk_approve_shows_each_text_first_and_changes_nothing(admin_client, dr
     assert _status(good) == _status(bad) == "draft"
 
 
+def test_with_only_flagged_variants_selected_the_approve_button_is_disabled(
+    admin_client, drafts
+) -> None:
+    """Seen in an admin walk: an enabled "Approve 0 variant(s), leave 1 flagged"."""
+    _, good, bad = drafts
+    page = admin_client.post(
+        reverse("admin:knowledge_answervariant_changelist"),
+        {"action": "approve", "_selected_action": [bad.pk]},
+    ).content.decode()
+    assert 'value="Approve 0 variant(s), leave 1 flagged" disabled>' in page
+    both = admin_client.post(
+        reverse("admin:knowledge_answervariant_changelist"),
+        {"action": "approve", "_selected_action": [good.pk, bad.pk]},
+    ).content.decode()
+    assert 'value="Approve 1 variant(s), leave 1 flagged">' in both
+
+
 def test_confirming_approves_only_the_unflagged(
     admin_client, drafts, django_capture_on_commit_callbacks
 ) -> None:
