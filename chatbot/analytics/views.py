@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -114,10 +114,11 @@ def column_chart(
             if value and peak:
                 h = plot_h * value / peak
                 y -= h
-                title = f"{day:%b %d} {name}: {fmt(value)}"
+                title = f"{dateformat.format(day, 'M d')} {name}: {fmt(value)}"
                 rects.append(Rect(x + step * 0.1, y, step * 0.8, h, COLORS[name], title))
         if index % every == 0:
-            labels.append(Label(x + step / 2, height - 4, f"{day:%b %d}", "middle"))
+            # Django's month names follow the admin's language ("%b" was always English).
+            labels.append(Label(x + step / 2, height - 4, dateformat.format(day, "M d"), "middle"))
     legend = [(name, COLORS[name]) for name in series] if len(series) > 1 else []
     return Chart(width, height, rects, labels, legend, empty=not peak)
 

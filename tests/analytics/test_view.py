@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from chatbot.analytics import figures
 from chatbot.answer_facts import answer_facts
@@ -170,6 +170,19 @@ def test_columns_stack_to_the_peak_and_bars_scale_to_the_longest():
     bars = bar_chart([("a", 10, "10"), ("b", 5, "5")])
     assert bars.rects[0].width == pytest.approx(2 * bars.rects[1].width)
     assert column_chart([(days[0], {})], ["faq"]).empty
+
+
+def test_day_labels_follow_the_admins_language():
+    """The Chinese analytics page labelled its days "Nov 07"."""
+    from chatbot.analytics.views import column_chart
+
+    day = dt.date(2025, 11, 7)
+    with translation.override("zh-hans"):
+        chinese = column_chart([(day, {"faq": 1})], ["faq"])
+    with translation.override("en"):
+        english = column_chart([(day, {"faq": 1})], ["faq"])
+    assert english.labels[-1].text == "Nov 07"
+    assert chinese.labels[-1].text == "十一月 07"
 
 
 def test_bar_labels_get_room_for_chinese_characters():
