@@ -93,15 +93,16 @@ def test_create_generate_approve_and_serve(page: Page, server_with_model: str, s
     expect(review).to_contain_text(ANSWER)  # the text is read beside the answer it rewords
     flagged = review.get_attribute("class") == "variant-flagged"
     page.screenshot(path=str(screenshot_dir / "admin-variant-review.png"), full_page=True)
-    page.click("#content form input[type=submit]")
+    submit = page.locator("#content form input[type=submit]")
     if flagged:  # a small model's rewording often drops a fact: approved on its own page
-        expect(page.locator(".messagelist")).to_contain_text("1 flagged variant(s) left")
+        expect(submit).to_be_disabled()  # "Approve 0 variant(s)" would do nothing
         page.goto(f"{base}/admin/knowledge/answervariant/?status__exact=draft")
         page.locator("#result_list tbody tr").first.locator("th a, td a").first.click()
         page.select_option("#id_status", "approved")
         page.click("input[name=_save]")
         expect(page.locator(".messagelist .success")).to_be_visible()
     else:
+        submit.click()
         expect(page.locator(".messagelist")).to_contain_text("1 variant(s) approved")
 
     page.goto(f"{base}/")
