@@ -24,7 +24,7 @@ from knowledge import services
 from knowledge.content_version import knowledge_version_bump
 from knowledge.documents.parsing import ErrorCode
 from knowledge.generation import jobs_create
-from knowledge.importing import ImportError_, export_faqs, import_faqs, one_line, parse_upload
+from knowledge.importing import ImportError_, export_faqs, import_faqs, parse_upload
 from knowledge.models import (
     FAQ,
     AnswerVariant,
@@ -39,6 +39,7 @@ from knowledge.models import (
     Visibility,
 )
 from knowledge.negative_store import negatives_confirm, negatives_dismiss
+from knowledge.selectors import faqs_asking, one_line
 from knowledge.variant_check import VariantCheck, variant_check
 
 
@@ -217,8 +218,8 @@ class FAQForm(forms.ModelForm):
         data = super().clean()
         question, locale = data.get("question"), data.get("locale")
         if question and locale:
-            same = FAQ.objects.filter(locale=locale, question__iexact=question)
-            twin = same.exclude(pk=self.instance.pk).values_list("question", flat=True).first()
+            twins = faqs_asking(locale=locale, question=question).exclude(pk=self.instance.pk)
+            twin = twins.values_list("question", flat=True).first()
             if twin is not None:  # two FAQs for one question split its matches: neither answers
                 exists = gettext("This FAQ exists already: “%(question)s”.")
                 self.add_error("question", exists % {"question": twin})

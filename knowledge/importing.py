@@ -14,6 +14,7 @@ from django.utils.translation import gettext
 
 from knowledge import services
 from knowledge.models import FAQ, AnswerVariant, Origin
+from knowledge.selectors import faqs_asking, one_line
 
 FORMAT_VERSION = 1
 VARIANT_STATUSES = {s.value for s in AnswerVariant.Status}
@@ -111,11 +112,6 @@ def _variant(raw: Any) -> dict[str, str] | None:
     return None
 
 
-def one_line(text: str) -> str:
-    """A question as stored: trimmed, every run of whitespace one space."""
-    return " ".join(text.split())
-
-
 def validate(data: Any) -> list[dict[str, Any]]:
     """Returns clean rows or raises ImportError_ listing every problem with its row number."""
     if not isinstance(data, dict) or not isinstance(data.get("faqs"), list):
@@ -192,8 +188,7 @@ def import_faqs(data: Any, *, created_by: str = "import") -> ImportResult:
     rows = validate(data)
     result = ImportResult()
     for row in rows:
-        # The same question in another case is the same FAQ: two would split its matches.
-        faq = FAQ.objects.filter(locale=row["locale"], question__iexact=row["question"]).first()
+        faq = faqs_asking(locale=row["locale"], question=row["question"]).first()
         if faq is None:
             result.created += 1
         elif (faq.answer, faq.tags, faq.active) != (row["answer"], row["tags"], row["active"]):

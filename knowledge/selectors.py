@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
+from django.db.models import QuerySet
 
 from knowledge import services
 from knowledge.documents.indexing import get_chunk_index, stored_chunks
@@ -25,6 +26,17 @@ from knowledge.negatives import NEGATIVE_EXAMPLE, NegativeHit
 from knowledge.operating_points import operating_point
 
 EXACT = "exact"
+
+
+def one_line(text: str) -> str:
+    """A question as stored: trimmed, every run of whitespace one space."""
+    return " ".join(text.split())
+
+
+def faqs_asking(*, locale: str, question: str) -> QuerySet[FAQ]:
+    """The FAQs of `locale` for `question`, ignoring case and spacing: two such FAQs would split
+    the question's matches, and neither would answer it."""
+    return FAQ.objects.filter(locale=locale, question__iexact=one_line(question))
 
 
 @dataclass

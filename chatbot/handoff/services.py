@@ -34,6 +34,7 @@ from chatbot.visitor_copy import render
 from knowledge import services as knowledge
 from knowledge.greetings import is_affirmative
 from knowledge.models import FAQ, AnswerVariant, Origin
+from knowledge.selectors import faqs_asking
 
 Status = Conversation.Status
 
@@ -593,8 +594,7 @@ def faq_draft_from_message(
     locale = message.conversation.locale
     author = agent.get_username()
     with transaction.atomic():
-        # Another case of the question is the same FAQ (two would split its matches).
-        existing = FAQ.objects.filter(locale=locale, question__iexact=question).first()
+        existing = faqs_asking(locale=locale, question=question).first()
         if existing is None:
             faq = knowledge.faq_save(
                 question=question,

@@ -6,6 +6,7 @@ With nothing relevant in the help centre the stage passes before any model is as
 fallback stage says so and offers a person (LLM_ANSWER_WITHOUT_SOURCES decides otherwise)."""
 
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
@@ -190,20 +191,18 @@ class LLMStage:
         # question (a pasted email) leaves less for the history, then for the sources, so the
         # request still fits the model's context (the local model refused such requests).
         room = (
-            self.prompt_budget - estimate_tokens(system_prompt) - estimate_tokens(turn.text)
-            if self.prompt_budget is not None
-            else None
+            math.inf
+            if self.prompt_budget is None
+            else self.prompt_budget - estimate_tokens(system_prompt) - estimate_tokens(turn.text)
         )
         if sources:
-            budget = self.sources_budget if room is None else min(self.sources_budget, room)
+            budget = min(self.sources_budget, room)
             grounding, count = sources_prompt(sources, budget_tokens=budget)
             sources = sources[:count]
             system_prompt = f"{system_prompt}\n\n{grounding}"
             history_budget = max(200, history_budget - self.sources_budget)
-            if room is not None:
-                room -= estimate_tokens(grounding)
-        if room is not None:
-            history_budget = max(0, min(history_budget, room))
+            room -= estimate_tokens(grounding)
+        history_budget = max(0, min(history_budget, room))
         replacement, replacement_citations = None, ()
         if sources and self.ungrounded == UngroundedPolicy.REPLACE:
             replacement = visitor_copy.render(visitor_copy.NOT_FOUND_ANSWER, turn.locale)
