@@ -65,7 +65,7 @@ SIM_TOKEN_S = 0.005
 ANSWER_TIMEOUT_S = 60.0  # one message's ack-to-done limit
 DRAIN_TIMEOUT_S = 30.0  # after --duration, how long answers still in flight may take
 SERVER_START_TIMEOUT_S = 180.0
-DAPHNE = (sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1")
+DAPHNE = (sys.executable, "-m", "chatbot.ops.daphne_server", "-v", "0", "-b", "127.0.0.1")
 LINGER_S = 0.5  # read on after the last answer, to catch a duplicated `done`
 # After the first message (always new). FAQ questions come word for word (as a suggested
 # question is sent) and reworded (as a visitor types one): a word-for-word FAQ phrasing skips

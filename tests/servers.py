@@ -156,10 +156,10 @@ class DaphneProcess:
 
     def start(self, timeout: float = 90) -> "DaphneProcess":
         """Returns once /readyz answers 200 (the embedding model loaded, not merely listening)."""
-        daphne_bin = Path(sys.executable).parent / "daphne"
         with self.log_path.open("ab") as log:
             self.process = proc = subprocess.Popen(
-                [str(daphne_bin), "-b", "127.0.0.1", "-p", str(self.port),
+                [sys.executable, "-m", "chatbot.ops.daphne_server",
+                 "-b", "127.0.0.1", "-p", str(self.port),
                  "chatbot.asgi:application"],
                 cwd=REPO,
                 env=self.env,

@@ -55,6 +55,9 @@ class ChatConsumer(JsonSocketConsumer):
     # visitor's `hello` names the id and token the row will get: docs/security.md).
     conversation: Conversation | None = None
     opened = False  # the hello went out: frames are taken
+    # The queue place this socket last told the visitor: a queue-wide broadcast repeating it
+    # (the visitor's own handoff already said it) is not sent twice.
+    queue_place_sent: dict[str, Any] | None = None
 
     async def connect(self) -> None:
         query = {k: v[0] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
@@ -515,6 +518,7 @@ class ChatConsumer(JsonSocketConsumer):
             conversation_id=self.conversation.pk
         )
         if frame is not None:
+            self.queue_place_sent = frame
             await self.send_frame(frame)
         return frame is not None
 
@@ -525,4 +529,10 @@ class ChatConsumer(JsonSocketConsumer):
         frame = event["frame"]
         if frame["type"] in HOLD_FRAMES:
             answering.hold_may_have_changed(self.public_id)
+        if frame["type"] == "handoff":
+            if frame == self.queue_place_sent:
+                return
+            self.queue_place_sent = frame
+        elif frame["type"] == "conversation":
+            self.queue_place_sent = None
         await self.send_frame(frame)

@@ -137,13 +137,14 @@ def queue_frames() -> list[tuple[str, dict[str, Any]]]:
 
 
 def _handoff_frame(position: int, online: int, per_place: float, reason: str) -> dict[str, Any]:
-    rounds = math.ceil(position / max(online, 1))
+    """With nobody online there is no wait to estimate: `estimated_wait_s` is None then."""
+    wait = round(per_place * math.ceil(position / online)) if online else None
     return {
         "type": "handoff",
         "status": Conversation.Status.QUEUED.value,
         "reason": reason,
         "position": position,
-        "estimated_wait_s": round(per_place * rounds),
+        "estimated_wait_s": wait,
         "agents_online": online,
     }
 

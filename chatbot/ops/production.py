@@ -340,7 +340,7 @@ def daphne_env(env: dict[str, str]) -> dict[str, str]:
 
 def daphne_command(port: int) -> list[str]:
     return [
-        sys.executable, "-m", "daphne",
+        sys.executable, "-m", "chatbot.ops.daphne_server",
         "-b", "127.0.0.1", "-p", str(port),
         # A stopping process waits this long for its handlers (answers streaming) to finish.
         "--application-close-timeout", "10",
@@ -496,6 +496,11 @@ http {{
     tcp_nodelay on;
     server_tokens off;
     client_max_body_size {site.max_body};
+    # The widget's script and the pages, compressed (widget.js: 99 kB, 28 kB gzipped).
+    gzip on;
+    gzip_vary on;
+    gzip_min_length 1024;
+    gzip_types text/css text/javascript application/json image/svg+xml text/plain;
 
     map $http_upgrade $connection_upgrade {{
         default upgrade;

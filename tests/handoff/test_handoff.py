@@ -70,16 +70,41 @@ async def claimed(agent, public_id: str) -> None:
 # --- triggers -------------------------------------------------------------------------------
 
 
-async def test_button_queues_and_the_visitor_sees_place_and_wait(upstream):
-    async with chat_socket() as first, chat_socket() as second:
+async def test_button_queues_and_the_visitor_sees_place_and_wait(upstream, agents):
+    async with agent_socket(agents["ann"]), chat_socket() as first, chat_socket() as second:
         one = await queued_by_button(first)
         two = await queued_by_button(second)
     assert one["status"] == "queued" and one["reason"] == "visitor_request"
-    assert one["position"] == 1 and one["agents_online"] == 0
+    assert one["position"] == 1 and one["agents_online"] == 1
     assert one["estimated_wait_s"] > 0
     assert two["position"] == 2 and two["estimated_wait_s"] > one["estimated_wait_s"]
     stored = await conversation(first.hello["conversation"])
     assert stored.status == "queued" and stored.queued_at is not None
+
+
+async def test_the_queue_wave_does_not_repeat_the_place_the_visitor_was_just_given(upstream):
+    """The visitor's own handoff frame, then the queue-wide wave with the same place: two
+    identical frames (seen in a walk). A change of place still goes out, and asking again is
+    still answered."""
+    async with chat_socket() as first, chat_socket() as second:
+        await queued_by_button(first)
+        await asyncio.sleep(1.2)  # the wave (HANDOFF_QUEUE_BROADCAST_INTERVAL_S) has gone
+        assert [f for f in await nothing_more(first) if f["type"] == "handoff"] == []
+        assert (await queued_by_button(second))["position"] == 2
+        await first.send({"type": "handoff_cancel"})
+        await until(first, "conversation")
+        assert (await until(second, "handoff"))["position"] == 1
+        assert [f for f in await nothing_more(second, 1.2) if f["type"] == "handoff"] == []
+        await second.send({"type": "handoff"})
+        assert (await until(second, "handoff"))["position"] == 1
+
+
+async def test_with_nobody_online_the_queue_gives_no_wait_estimate(upstream):
+    """A wait computed as if one agent were online promised a reply that nobody would send."""
+    async with chat_socket() as client:
+        queued = await queued_by_button(client)
+    assert queued["position"] == 1 and queued["agents_online"] == 0
+    assert queued["estimated_wait_s"] is None
 
 
 @pytest.mark.parametrize(

@@ -70,6 +70,7 @@ def test_the_widget_and_an_faq_answer_through_nginx(shape):
     assert widget.status_code == 200
     assert widget.text == (REPO / "static" / "chatbot" / "widget.js").read_text()
     assert widget.headers["content-type"] == "text/javascript"
+    assert widget.headers["content-encoding"] == "gzip"  # 28 kB on the wire instead of 99
     # nginx served it from the collected files; no daphne saw the request.
     assert widget.headers["cache-control"] == "public, max-age=3600"
     assert "/static/chatbot/widget.js" not in _daphne_logs(shape)
@@ -90,6 +91,27 @@ def test_the_widget_and_an_faq_answer_through_nginx(shape):
     assert "working days" in done["message"]["text"]
     streamed = "".join(f["text"] for f in frames if f["type"] == "token")
     assert streamed == done["message"]["text"]
+
+
+def test_a_message_over_a_mebibyte_gets_an_error_frame_and_the_socket_goes_on(shape):
+    """daphne (autobahn) dropped such a socket without a close frame (1006): the protocol
+    promises an error frame and a usable socket for every bad frame (docs/protocol.md)."""
+
+    async def oversized() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        async with ws_connect(shape.url, "/ws/chat/", source="127.0.0.13") as ws:
+            visitor = JsonSocket(ws)
+            await visitor.until("hello")
+            errors = []
+            await visitor.send({"type": "message", "client_id": "big", "text": "长" * 700_000})
+            errors.append(await visitor.until("error"))
+            await ws.send(b"\0" * (3 << 20))
+            errors.append(await visitor.until("error"))
+            await visitor.send({"type": "message", "client_id": "q-2", "text": "return policy"})
+            return errors, await visitor.until("done", timeout=30)
+
+    errors, done = _run(oversized())
+    assert [e["code"] for e in errors] == ["too_long", "binary_not_supported"]
+    assert done["message"]["text"]
 
 
 async def _three_processes(shape: ProductionShape, cookie: str) -> dict[str, Any]:
@@ -266,7 +288,10 @@ def test_web_processes_embed_on_one_thread_and_the_worker_on_the_default(shape):
         cmdline, environ = process.info["cmdline"] or [], process.info["environ"] or {}
         if environ.get("DATABASE_URL") != shape.env["DATABASE_URL"]:
             continue  # another shape's, or not the app's
-        if "daphne" in cmdline and int(cmdline[cmdline.index("-p") + 1]) in ports:
+        if (
+            "chatbot.ops.daphne_server" in cmdline
+            and int(cmdline[cmdline.index("-p") + 1]) in ports
+        ):
             threads["daphne"].append(environ.get("EMBEDDING_THREADS"))
         elif "celery" in cmdline and "worker" in cmdline:
             threads["worker"].append(environ.get("EMBEDDING_THREADS"))

@@ -359,7 +359,7 @@ def _daphne(host: str, port: int) -> ChildSpec:
             [
                 sys.executable,
                 "-m",
-                "daphne",
+                "chatbot.ops.daphne_server",
                 "-b",
                 host,
                 "-p",
