@@ -666,6 +666,7 @@ LOGGING = {
     "filters": {
         "context": {"()": "chatbot.observability.logs.ContextFilter"},
         "task_arguments": {"()": "chatbot.observability.logs.TaskArgumentsFilter"},
+        "refused_host": {"()": "chatbot.observability.logs.RefusedHostFilter"},
     },
     "formatters": {
         "json": {"()": "chatbot.observability.logs.JsonFormatter"},
@@ -684,5 +685,9 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "openai": {"level": "WARNING"}},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "openai": {"level": "WARNING"},
+        "django.security.DisallowedHost": {"filters": ["refused_host"]},
+    },
 }

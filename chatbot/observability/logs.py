@@ -81,6 +81,17 @@ class TaskArgumentsFilter(logging.Filter):
         return True
 
 
+class RefusedHostFilter(logging.Filter):
+    """A request for a host not in ALLOWED_HOSTS is a scanner or a misrouted name, refused with
+    400: Django logs it as an ERROR with a full traceback, one screenful per probe. Here it is a
+    one-line WARNING that still names the host."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
 class JsonFormatter(_JsonFormatter):
     """One JSON object per line: timestamp, level, logger, message, the context ids when known,
     and any `extra=` fields."""

@@ -517,6 +517,9 @@ http {{
         listen {listen};
         server_name _;
 {tls}
+        # While no web process answers (a restart, all busy): a page of ours, not nginx's.
+        error_page 502 503 504 /static/errors/unavailable.html;
+
         location /static/ {{
             alias {site.static_root}/;
             add_header Cache-Control "public, max-age=3600";
