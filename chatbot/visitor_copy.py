@@ -39,9 +39,15 @@ BLOCKED_ANSWER = _(
     "team can help you."
 )
 
+# "Are you a bot?", "你是真人吗": answered, not taken as a request for a person.
+IDENTITY_ANSWER = _(
+    "I'm the virtual assistant, not a person. I can answer most questions right away. Would you "
+    "like to talk to a person instead?"
+)
+
 # Answers that end by asking whether the visitor wants a person: a plain "yes" to one of them
 # hands the conversation over (chatbot.handoff).
-PERSON_OFFERS = (NOT_FOUND_ANSWER, BLOCKED_ANSWER)
+PERSON_OFFERS = (NOT_FOUND_ANSWER, BLOCKED_ANSWER, IDENTITY_ANSWER)
 
 INTERRUPTED_NOTE = _("(Sorry, my answer was cut off. Please ask again if you need more.)")
 
@@ -55,6 +61,7 @@ STATUS_DETAILS = {
 
 # The small-talk stage's replies, by what the visitor said (knowledge.greetings.SmallTalk).
 SMALL_TALK_REPLIES = {
+    "identity": IDENTITY_ANSWER,
     "greeting": _("Hello! What can I help you with today?"),
     "thanks": _("You're welcome! Is there anything else I can help you with?"),
     "goodbye": _("Thanks for chatting with us. Have a great day!"),

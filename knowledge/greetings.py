@@ -72,6 +72,7 @@ def strip_greetings(text: str) -> str:
 class SmallTalk(StrEnum):
     """What a message that asks nothing says (docs/faq-format.md, "Small talk")."""
 
+    IDENTITY = "identity"  # "are you a bot?", "你是真人吗": a question about who answers
     GREETING = "greeting"
     THANKS = "thanks"
     GOODBYE = "goodbye"
@@ -86,9 +87,34 @@ _AFFIRMATIVE_EN = (
 _AFFIRMATIVE_ZH = (
     r"麻烦你了|麻烦您了|麻烦了|可以的|是的|对的|好的|好啊|好呀|嗯嗯|可以|需要|是|对|好|行|要|嗯"
 )
+# "Are you a bot?", "I'd like to know if you are a real person or an AI", "is this automated?".
+_WHAT_ANSWERS = (
+    r"(?:bot|robot|chat ?bot|ai|artificial intelligence(?: being)?|machine|computer|program"
+    r"|human(?: being)?|person|automated(?: system| reply| replies| chat)?|real|fake"
+    r"|someone real)"
+)
+_SO = r"(?:(?:real|actual|live|really|actually|even|secretly|just|an?) )*"
+_WHO_ANSWERS = rf"{_SO}{_WHAT_ANSWERS}(?: or (?:are you )?{_SO}{_WHAT_ANSWERS})?(?: right now)?"
+_ASK_WHO = (
+    r"(?:(?:so|now|ok|okay|honestly|seriously|clear something up) )?"
+    r"(?:(?:(?:can|could) you (?:please )?tell me|(?:please )?tell me(?: now)?"
+    r"|i(?: need| want| would like|'d like) to know|i'?m curious(?: to know)?"
+    r"|i am curious(?: to know)?|may i (?:ask|know)|just curious) )"
+)
 # A regex alternation takes the first form that matches: longer Chinese forms come first (a
 # Latin form must end at a word's end, so a shorter one gives way by itself).
 _SMALL_TALK_PHRASES = {
+    SmallTalk.IDENTITY: (
+        rf"{_ASK_WHO}?(?:are|r) (?:you|u) {_WHO_ANSWERS}"
+        rf"|{_ASK_WHO}?(?:if|whether) (?:you are|you'?re|u r) {_WHO_ANSWERS}"
+        rf"|(?:would you say|do you think|would you consider yourself|do you consider yourself)"
+        rf"(?: you are| you'?re| to be)? {_WHO_ANSWERS}"
+        rf"|(?:am i|are we) (?:talking|speaking|chatting) (?:to|with) {_WHO_ANSWERS}"
+        rf"|is (?:this|that|it) {_WHO_ANSWERS}"
+        r"|(?:请问)?(?:你|您)?(?:是不是|是)(?:一个|个)?(?:机器人|真人|人工智能|人工|智能客服|ai|程序|人)"
+        r"(?:还是(?:机器人|真人|人工|人|ai))?(?:吗|么|嘛|吧|呢|啊)?"
+        r"|(?:请问)?(?:真人|人工|人)还是机器人(?:啊|呢|吗)?|机器人(?:吗|么|嘛)"
+    ),
     SmallTalk.THANKS: (
         r"thank you (?:so |very )?much|thank you|thank u|thanks (?:a lot|a bunch|so much|a million)"
         r"|thanks|thanx|thx|thnx|tysm|ty|cheers|many thanks|much appreciated"
@@ -129,8 +155,15 @@ _AFFIRMATIVE = re.compile(
     rf"(?:(?:{_AFFIRMATIVE_EN}|{_AFFIRMATIVE_ZH}){_PHRASE_END} ?)+", re.IGNORECASE
 )
 _FILLER = re.compile(rf"[\s{_PUNCTUATION}\"()]+|[\U0001F300-\U0001FAFF\u2600-\u27BF]+")
-# Thanks outrank a goodbye ("thanks, bye"), which outranks a greeting or an acknowledgement.
-_RANK = (SmallTalk.THANKS, SmallTalk.GOODBYE, SmallTalk.GREETING, SmallTalk.ACKNOWLEDGEMENT)
+# A question about who answers outranks the rest ("hi, are you a bot?"); thanks outrank a
+# goodbye ("thanks, bye"), which outranks a greeting or an acknowledgement.
+_RANK = (
+    SmallTalk.IDENTITY,
+    SmallTalk.THANKS,
+    SmallTalk.GOODBYE,
+    SmallTalk.GREETING,
+    SmallTalk.ACKNOWLEDGEMENT,
+)
 _MAX_SMALL_TALK_CHARS = 60
 
 

@@ -17,6 +17,7 @@ from chatbot.outcomes import Source
 from chatbot.services import message_payload
 from chatbot.services import user_display_name as agent_name
 from chatbot.visitor_copy import offers_a_person
+from knowledge.greetings import SmallTalk, small_talk
 from knowledge.models import AnswerVariant
 
 AGENTS_GROUP = "agents"
@@ -59,7 +60,10 @@ _ASKS_WHEN = re.compile(r"几点|什么时候|时间|营业|上班|下班")
 
 
 def asks_for_human(text: str) -> bool:
-    """Whether a visitor's message asks for a person (English or Chinese)."""
+    """Whether a visitor's message asks for a person (English or Chinese). "Are you a real
+    person?" / "你是真人吗" on its own asks who answers: the bot says so and offers a person."""
+    if small_talk(text) is SmallTalk.IDENTITY:
+        return False
     return bool(
         _ASKS_FOR_HUMAN.search(text)
         or (_WANTS_SERVICE.search(text) and not _ASKS_WHEN.search(text))

@@ -82,14 +82,24 @@ async def test_queue_places_are_coalesced_not_sent_per_handoff(upstream, agents,
         for visitor in others:
             last_places.append((await queued_by_button(visitor))["position"])
         await background.wait_for_pending()  # the wave after the flood
-        to_first = [f for f in await nothing_more(first, 0.3) if f["type"] == "handoff"]
-        to_last = [f for f in await nothing_more(others[-1], 0.3) if f["type"] == "handoff"]
+        # One frame per handoff to every queued visitor made 20 more to the first (O(n^2) in
+        # all); the wave itself repeated each visitor's own place once more.
+        assert [f for f in await nothing_more(first, 0.3) if f["type"] == "handoff"] == []
+        assert [f for f in await nothing_more(others[-1], 0.3) if f["type"] == "handoff"] == []
         lists = [f for f in await nothing_more(ann, 0.3) if f["type"] == "conversations"]
+        # The first leaves: every other place changes, and each visitor hears it once.
+        await first.send({"type": "handoff_cancel"})
+        await until(first, "conversation")
+        await background.wait_for_pending()
+        moved = [
+            [f for f in await nothing_more(visitor, 0.3) if f["type"] == "handoff"]
+            for visitor in (others[0], others[-1])
+        ]
     assert last_places == list(range(2, 22)), "each visitor learns their own place at once"
-    # One frame per handoff to every queued visitor made 20 more here (O(n^2) in all).
-    assert 1 <= len(to_first) <= 3 and to_first[-1]["position"] == 1
-    assert to_first[-1]["agents_online"] == 1
-    assert to_last and to_last[-1]["position"] == 21
+    assert [[(f["position"], f["agents_online"]) for f in frames] for frames in moved] == [
+        [(1, 1)],
+        [(20, 1)],
+    ]
     assert 1 <= len(lists) <= 3 and lists[-1]["counts"]["queued"] == 21
 
 

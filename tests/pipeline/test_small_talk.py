@@ -37,6 +37,13 @@ from tests.conftest import chat_socket
         ("谢谢你的帮助", SmallTalk.THANKS),
         ("再见", SmallTalk.GOODBYE),
         ("嗯嗯好的", SmallTalk.ACKNOWLEDGEMENT),
+        ("Are you a real person?", SmallTalk.IDENTITY),
+        ("hi, are you a bot?", SmallTalk.IDENTITY),  # a question outranks the greeting
+        ("am I talking to a human or a machine?", SmallTalk.IDENTITY),
+        ("I'd like to know if you are a real person or an AI", SmallTalk.IDENTITY),
+        ("is this automated?", SmallTalk.IDENTITY),
+        ("你是机器人吗？", SmallTalk.IDENTITY),
+        ("您好，请问你是真人还是机器人", SmallTalk.IDENTITY),
     ],
 )
 def test_small_talk_is_recognised(text, kind):
@@ -58,6 +65,11 @@ def test_small_talk_is_recognised(text, kind):
         "谢谢，那运费多少？",
         "",
         "hi " * 30,  # longer than small talk ever is
+        "are you open on Sunday?",
+        "is this jacket waterproof?",
+        "are you a bot? I want a real person",
+        "你是真人吗？我要转人工",
+        "人工智能是什么",
     ],
 )
 def test_anything_with_more_in_it_is_not_small_talk(text):
@@ -136,3 +148,29 @@ async def test_a_greeting_in_front_of_a_question_goes_down_the_pipeline(upstream
     assert done["source"] == "llm"
     ((_, trace),) = await stored_answers()
     assert [step["stage"] for step in trace["steps"]][:2] == ["faq", "cache"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("settle")
+@pytest.mark.parametrize(
+    ("locale", "question", "yes", "reply"),
+    [
+        ("en", "Are you a real person?", "yes please", "I'm the virtual assistant, not a person."),
+        ("zh-hans", "你是真人吗？", "好的", "我是智能助手，不是真人。"),
+    ],
+)
+async def test_asking_whether_the_bot_is_a_person_is_answered_and_a_yes_hands_over(
+    upstream, locale, question, yes, reply
+):
+    """Such a question used to queue the conversation for a person at once (the words "real
+    person" / "真人"), with no answer: the visitor asked who answers, not for someone else."""
+    async with chat_socket(f"?locale={locale}") as client:
+        done = (await client.say(question, "i1"))[-1]
+        assert done["source"] == "small_talk"
+        assert done["message"]["text"].startswith(reply)
+        assert await conversation_status(client.hello["conversation"]) == "bot"
+        await client.send({"type": "message", "client_id": "i2", "text": yes})
+        while (await client.recv())["type"] != "handoff":
+            pass
+    assert await conversation_status(client.hello["conversation"]) == "queued"
+    assert upstream.stats.requests == 0
