@@ -35,6 +35,23 @@ COLORS = {
     "bar": "#4f46e5",
 }
 
+# What the charts and tables call each series; the codes are stored `source` values.
+SERIES_NAMES = {
+    "small_talk": _("Small talk"),
+    "faq": _("FAQ"),
+    "cache": _("Cache"),
+    "llm": _("Model"),
+    "fallback": _("Fallback"),
+    "agent": _("Agent"),
+    "skipped": _("Skipped"),
+    "failed": _("Failed"),
+    "cost": _("Cost"),
+}
+
+
+def series_name(code: str) -> str:
+    return str(SERIES_NAMES.get(code, code))
+
 
 class RangeForm(forms.Form):
     start = forms.DateField(label=_("From"), required=False)
@@ -114,12 +131,12 @@ def column_chart(
             if value and peak:
                 h = plot_h * value / peak
                 y -= h
-                title = f"{dateformat.format(day, 'M d')} {name}: {fmt(value)}"
+                title = f"{dateformat.format(day, 'M d')} {series_name(name)}: {fmt(value)}"
                 rects.append(Rect(x + step * 0.1, y, step * 0.8, h, COLORS[name], title))
         if index % every == 0:
             # Django's month names follow the admin's language ("%b" was always English).
             labels.append(Label(x + step / 2, height - 4, dateformat.format(day, "M d"), "middle"))
-    legend = [(name, COLORS[name]) for name in series] if len(series) > 1 else []
+    legend = [(series_name(name), COLORS[name]) for name in series] if len(series) > 1 else []
     return Chart(width, height, rects, labels, legend, empty=not peak)
 
 
@@ -155,8 +172,9 @@ def _ms(value: float | None) -> str:
 def _charts(board: figures.Dashboard) -> dict[str, Chart]:
     latency_rows: list[tuple[str, float, str]] = []
     for row in board.ttft:
-        latency_rows.append((f"{row.source} p50", row.p50 or 0, _ms(row.p50)))
-        latency_rows.append((f"{row.source} p99", row.p99 or 0, _ms(row.p99)))
+        name = series_name(row.source)
+        latency_rows.append((f"{name} p50", row.p50 or 0, _ms(row.p50)))
+        latency_rows.append((f"{name} p99", row.p99 or 0, _ms(row.p99)))
     res = board.resolution
     return {
         "sources": column_chart([(m.day, m.counts) for m in board.source_mix], figures.SOURCES),
@@ -213,6 +231,10 @@ def analytics_dashboard(request: HttpRequest) -> HttpResponse:
         "form": form,
         "board": board,
         "charts": _charts(board),
+        "ttft_rows": [(series_name(row.source), row) for row in board.ttft],
+        "thumbs_rows": [
+            (series_name(source), up, down) for source, up, down in board.thumbs.by_source
+        ],
         "recontact_hours": int(figures.RECONTACT_WINDOW.total_seconds() // 3600),
         "recontact_gap_min": int(figures.RECONTACT_GAP.total_seconds() // 60),
         "same_topic_score": figures.SAME_TOPIC_FAQ_SCORE,

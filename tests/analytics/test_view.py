@@ -1,6 +1,7 @@
 """Loading from the database, and the staff page."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.contrib.auth.models import User
@@ -107,7 +108,7 @@ def test_the_page_shows_the_figures_for_the_chosen_range(staff_client, admin_cli
     assert "$0.1250" in html, "cost per conversation"
     assert "Every model down" in html
     assert html.count('<svg class="chart"') == 7
-    assert "Mar 10 faq: 1" in html, "a bar's tooltip in the source chart"
+    assert "Mar 10 FAQ: 1" in html, "a bar's tooltip in the source chart"
     assert 'value="2025-03-09"' in html and 'value="2025-03-11"' in html
     assert "offered the nearest FAQs: 1; the visitor asked an offered question next: 1 (100%)" in (
         html
@@ -183,6 +184,22 @@ def test_day_labels_follow_the_admins_language():
         english = column_chart([(day, {"faq": 1})], ["faq"])
     assert english.labels[-1].text == "Nov 07"
     assert chinese.labels[-1].text == "十一月 07"
+
+
+def test_sources_are_named_in_the_admins_language(staff_client):
+    """The legend, tooltips and tables said "small_talk", "llm", "fallback" in both languages."""
+    day = timezone.now()
+    answered(conversation_at(day), day, "llm", cost=0.01)
+    answered(conversation_at(day), day, "fallback")
+    zh = staff_client.get(URL, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    legend = re.search(r'<ul class="legend">(.*?)</ul>', zh).group(1)
+    assert re.findall(r"</span>([^<]+)</li>", legend) == [
+        "寒暄", "FAQ", "缓存", "模型", "兜底回复", "客服",
+    ]  # fmt: skip
+    assert "<td>模型</td>" in zh and "模型 p50" in zh
+    assert "<td>llm</td>" not in zh and "llm p50" not in zh
+    en = staff_client.get(URL, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "<td>Model</td>" in en and "Model p99" in en
 
 
 def test_bar_labels_get_room_for_chinese_characters():
