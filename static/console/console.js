@@ -604,6 +604,16 @@
       });
   }
 
+  // Bot and agent messages formatted as the widget shows them (static/console/rich-text.js,
+  // built from the widget's own part); a visitor's and the system's words as written.
+  function messageText(m) {
+    var text = el("div", "text");
+    if ((m.role === "bot" || m.role === "agent") && window.chatRichText) {
+      window.chatRichText(text, String(m.text || ""));
+    } else text.textContent = m.text;
+    return text;
+  }
+
   function addMessage(m) {
     var list = $("transcript");
     if (list.querySelector('[data-id="' + m.id + '"]')) return;
@@ -614,7 +624,7 @@
     head.appendChild(el("time", null, new Date(m.created).toLocaleTimeString()));
     li.appendChild(head);
     if (m.attachment) li.appendChild(attachmentNode(m.attachment));
-    else li.appendChild(el("div", "text", m.text));
+    else li.appendChild(messageText(m));
     if (m.role === "bot" && m.trace) {
       var t = m.trace;
       var parts = [fmt(CT.traceSource, { source: t.source || m.source })];

@@ -138,6 +138,18 @@ def test_visitor_to_agent_and_back_to_the_bot(
     )
     expect(widget.locator(".row").last).to_have_class(re.compile(r"\bnotice\b"))
 
+    # Formatting shows the same on both sides (the console showed the raw "**").
+    reply.fill("Found it: **order 1234** ships today.\n- tracking: https://example.com/t/1234")
+    reply.press("Enter")
+    formatted = agent.locator("#transcript .msg.agent .text").last
+    expect(formatted.locator("strong")).to_have_text("order 1234")
+    expect(formatted.locator("li a")).to_have_attribute("href", "https://example.com/t/1234")
+    expect(formatted).not_to_contain_text("**")
+    expect(widget.locator(".row.agent .bubble").last.locator("strong")).to_have_text("order 1234")
+    expect(agent.locator("#transcript .msg.visitor .text").last).to_have_text(
+        "My parcel is late, order 1234."
+    )
+
     # Back to the bot: the visitor is told, and the bot answers the next question.
     agent.get_by_role("button", name="Return to bot").click()
     expect(widget.locator(".row.notice").last).to_have_text(

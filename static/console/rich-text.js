@@ -1,0 +1,101 @@
+// Built by `make widget` from static/chatbot/widget/05-rich-text.js: edit that.
+// The widget's Markdown subset for the agent console, as window.chatRichText(target, text).
+(function () {
+  "use strict";
+  var serverOrigin = location.origin;
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    return e;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Rich text: a small Markdown subset (paragraphs, line breaks, "-" and "1." lists, **bold**,
+  // [label](https://…), bare links and e-mail addresses), built as DOM nodes whose text is set
+  // with textContent. Nothing is parsed as HTML, so nothing a visitor, an agent or a model
+  // writes can run script; links go to http(s), mailto or this server's own paths only.
+  // ---------------------------------------------------------------------------------------
+  var INLINE_RE =
+    /\*\*([^*\n]+)\*\*|\[([^\]\n]+)\]\(([^)\s]+)\)|(https?:\/\/[A-Za-z0-9\-._~:/?#@!$&*+,;=%]+)|([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})/g;
+  var BULLET_RE = /^\s*[-*•]\s+(.*)$/;
+  var NUMBERED_RE = /^\s*(\d{1,3})[.)、]\s*(.+)$/;
+
+  // A web address or a path on the chat server, as an href; null for anything else.
+  function webHref(url) {
+    if (/^https?:\/\/[^\s]+$/i.test(url)) return url;
+    if (/^\/(?!\/)[^\s]*$/.test(url)) return serverOrigin + url;
+    return null;
+  }
+
+  function safeHref(url) {
+    if (/^mailto:[^\s@]+@[^\s@]+$/i.test(url)) return url;
+    return webHref(url);
+  }
+
+  function link(href, text) {
+    var a = el("a", null, text);
+    a.href = href;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer nofollow";
+    return a;
+  }
+
+  function appendInline(parent, text) {
+    var last = 0;
+    var m;
+    INLINE_RE.lastIndex = 0;
+    while ((m = INLINE_RE.exec(text))) {
+      if (m.index > last) parent.appendChild(document.createTextNode(text.slice(last, m.index)));
+      if (m[1] != null) {
+        parent.appendChild(el("strong", null, m[1]));
+      } else if (m[2] != null) {
+        var href = safeHref(m[3]);
+        parent.appendChild(href ? link(href, m[2]) : document.createTextNode(m[0]));
+      } else if (m[4] != null) {
+        var url = m[4].replace(/[.,;:!?]+$/, "");
+        parent.appendChild(link(url, url));
+        if (url.length < m[4].length) parent.appendChild(document.createTextNode(m[4].slice(url.length)));
+      } else {
+        parent.appendChild(link("mailto:" + m[5], m[5]));
+      }
+      last = INLINE_RE.lastIndex;
+    }
+    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function renderRich(target, text) {
+    while (target.firstChild) target.removeChild(target.firstChild);
+    target.classList.add("rich");
+    var para = null;
+    var list = null;
+    String(text).split(/\r?\n/).forEach(function (line) {
+      var bullet = BULLET_RE.exec(line);
+      var numbered = bullet ? null : NUMBERED_RE.exec(line);
+      if (bullet || numbered) {
+        var kind = bullet ? "ul" : "ol";
+        if (!list || list.tagName.toLowerCase() !== kind) {
+          list = el(kind);
+          if (numbered && numbered[1] !== "1") list.start = Number(numbered[1]);
+          target.appendChild(list);
+        }
+        var item = el("li");
+        appendInline(item, bullet ? bullet[1] : numbered[2]);
+        list.appendChild(item);
+        para = null;
+        return;
+      }
+      list = null;
+      if (!line.trim()) {
+        para = null;
+        return;
+      }
+      if (para) para.appendChild(el("br"));
+      else para = target.appendChild(el("p"));
+      appendInline(para, line);
+    });
+  }
+
+  window.chatRichText = renderRich;
+})();
