@@ -27,6 +27,10 @@ ERROR_TEXTS = {
     "too_many_requests": _(
         "There are too many chats from your network right now. Please wait a moment and try again."
     ),
+    "handoff_limited": _(
+        "You've asked for a person several times in a short while. Please wait a moment and try "
+        "again."
+    ),
     "forbidden": _("This conversation could not be opened. Please reload the page."),
     "internal": _("Something went wrong on our side. Your message is safe; please try again."),
     # The handoff's frames (chatbot.handoff.protocol).

@@ -403,7 +403,7 @@ class ChatConsumer(JsonSocketConsumer):
         """The visitor asked for a person. Already queued: they get their place again."""
         allowed, retry_after = await client_allowed(self.client, ClientAction.HANDOFF)
         if not allowed:
-            await self.send_limited("too_many_requests", ClientAction.HANDOFF, retry_after)
+            await self.send_limited("handoff_limited", ClientAction.HANDOFF, retry_after)
             return
         if not await self.started():
             return

@@ -163,7 +163,9 @@ async def test_handoffs_per_client_are_limited(upstream, limits):
             await client.send({"type": "handoff"})
             frames.append(await client.recv())
     assert [f["type"] for f in frames] == ["handoff", "handoff", "error", "error"]
-    assert frames[2]["code"] == "too_many_requests" and frames[2]["retry_after"] > 0
+    # Its own words: "too many chats from your network" (the socket limit's) misled.
+    assert frames[2]["code"] == "handoff_limited" and frames[2]["retry_after"] > 0
+    assert frames[2]["text"].startswith("You've asked for a person several times")
     queued = await database_sync_to_async(
         Conversation.objects.filter(status=Conversation.Status.QUEUED).count
     )()
