@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from knowledge.faq_words import FaqWords
 from knowledge.matching import (
     DEFAULT_K,
     CandidateFeatures,
@@ -41,6 +42,29 @@ ROOT = Path(__file__).resolve().parent.parent
 def shipped_policy() -> MatchPolicy:
     """The operating point the app ships for MiniLM (knowledge.operating_points)."""
     return MEASURED["all-MiniLM-L6-v2"].match_policy()
+
+
+@dataclass(frozen=True)
+class WordChecked:
+    """A policy with the app's word check after it (knowledge/faq_words.py): what the FAQ
+    stage does with the shipped point. `answered` applies the check; `accept` alone does not."""
+
+    policy: MatchPolicy
+
+    def accept(self, features: CandidateFeatures) -> np.ndarray:
+        return self.policy.accept(features)
+
+
+def answered(policy, split: Split) -> np.ndarray:
+    """The queries `policy` answers on `split`, the word check applied for a WordChecked one."""
+    accepted = policy.accept(split.features)
+    if not isinstance(policy, WordChecked):
+        return accepted
+    return accepted & ~(split.foreign & ~split.features.best_lone)  # as the app: lone unchecked
+
+
+def params_of(policy) -> dict:
+    return asdict(policy.policy if isinstance(policy, WordChecked) else policy)
 
 
 DATA = Path(os.environ.get("SHARED_DIR", "/work/shared")) / "datasets/clinc150/data_full.json"
@@ -69,6 +93,9 @@ class Split:
     features: CandidateFeatures
     truth: np.ndarray  # FAQ index of the query's intent, -1 when not in the store
     group: np.ndarray  # index into GROUPS
+    # The word check would decline the best FAQ (knowledge/faq_words.py: a word of another
+    # nearby FAQ's subject, from the store's phrasings; CLINC150 has no answers).
+    foreign: np.ndarray
 
 
 def embed_all(texts: list[str], cache: Path | None) -> np.ndarray:
@@ -166,11 +193,22 @@ def split_for(
     asked_oos = np.arange(len(rows[oos])) if asked_oos is None else asked_oos
     queries = np.vstack([vectors[split][asked], vectors[oos][asked_oos]])
     labels = [rows[split][k][1] for k in asked] + [rows[oos][k][1] for k in asked_oos]
+    texts = [rows[split][k][0] for k in asked] + [rows[oos][k][0] for k in asked_oos]
     ids, scores = batch_top_k(vectors["store"][np.array(keep)], faq_ids, queries, DEFAULT_K)
     lone = lone_neighbours(ids, faq_ids)
     truth = np.array([index.get(label, -1) for label in labels])
     group = np.array([0 if label in index else 2 if label == "oos" else 1 for label in labels])
-    return Split(candidate_features(ids, scores, lone), truth, group)
+    features = candidate_features(ids, scores, lone)
+    stored = [row[0] for row, kept in zip(rows["store"], keep, strict=True) if kept]
+    words = FaqWords.of(zip(faq_ids.tolist(), stored, strict=True))
+    foreign = np.array(
+        [
+            bool(words.foreign(text, int(best), near.tolist()))
+            for text, best, near in zip(texts, features.best_faq, ids, strict=True)
+        ],
+        dtype=bool,
+    )
+    return Split(features, truth, group, foreign)
 
 
 def domain_stores(
@@ -214,9 +252,9 @@ def domain_report(rows, vectors, policies: Mapping[str, object], seeds) -> dict:
         entry: dict = {}
         for split, by_store in stores.items():
             pooled_split = pool(by_store)
-            entry[split] = evaluate(policy.accept(pooled_split.features), pooled_split)
+            entry[split] = evaluate(answered(policy, pooled_split), pooled_split)
         entry["stores_within"] = sum(
-            evaluate(policy.accept(store.features), store)["wrong_per_answered"] <= MAX_WRONG
+            evaluate(answered(policy, store), store)["wrong_per_answered"] <= MAX_WRONG
             for store in stores["test"]
         )
         entry["stores"] = len(stores["test"])
@@ -235,6 +273,7 @@ def pool(splits: list[Split]) -> Split:
         features,
         np.concatenate([s.truth for s in splits]),
         np.concatenate([s.group for s in splits]),
+        np.concatenate([s.foreign for s in splits]),
     )
 
 
@@ -317,8 +356,8 @@ def decision_latency_ms(policy: MatchPolicy, n_faqs: int = 2000, repeats: int = 
 def lone_report(rows, vectors, seeds, n_intents: int, robustness: list[str]) -> dict:
     """FAQs with one phrasing: the shipped rule beside it without its lone threshold (before:
     only exact repeats), its lone threshold tuned on val, and a fixed threshold tuned on val."""
-    shipped = shipped_policy()
-    before = replace(shipped, lone_threshold=1.01)
+    shipped = WordChecked(shipped_policy())
+    before = WordChecked(replace(shipped.policy, lone_threshold=1.01))
     report: dict = {}
     for share in LONE_SHARES:
         val, test = (
@@ -328,7 +367,7 @@ def lone_report(rows, vectors, seeds, n_intents: int, robustness: list[str]) -> 
         policies = {"default": shipped, "before": before}
         if share == 1.0:
             policies["tuned"] = tune(
-                (replace(shipped, lone_threshold=float(t)) for t in THRESHOLDS), val
+                (replace(shipped.policy, lone_threshold=float(t)) for t in THRESHOLDS), val
             )
             policies["baseline"] = tune((FixedThresholdPolicy(float(t)) for t in THRESHOLDS), val)
         entry: dict = {}
@@ -336,14 +375,14 @@ def lone_report(rows, vectors, seeds, n_intents: int, robustness: list[str]) -> 
             if policy is None:
                 continue
             entry[name] = {
-                "params": asdict(policy),
-                "val": evaluate(policy.accept(val.features), val),
-                "test": evaluate(policy.accept(test.features), test),
+                "params": params_of(policy),
+                "val": evaluate(answered(policy, val), val),
+                "test": evaluate(answered(policy, test), test),
             }
         stores = [spec.split(":") for spec in robustness + [f"{s}:{n_intents}" for s in seeds]]
         splits = (build_split(rows, vectors, int(a), int(b), "test", share) for a, b in stores)
         entry["stores_within"] = sum(
-            evaluate(shipped.accept(split.features), split)["wrong_per_answered"] <= MAX_WRONG
+            evaluate(answered(shipped, split), split)["wrong_per_answered"] <= MAX_WRONG
             for split in splits
         )
         entry["stores"] = len(stores)
@@ -395,7 +434,7 @@ def main() -> None:
         val,
     )
     baseline = tune((FixedThresholdPolicy(float(t)) for t in THRESHOLDS), val)
-    policies = {"chosen": chosen, "baseline": baseline, "default": shipped_policy()}
+    policies = {"chosen": chosen, "baseline": baseline, "default": WordChecked(shipped_policy())}
 
     header = "cov    w/tot   w/ans   wFAQ    other   oos    "
     print(
@@ -408,12 +447,28 @@ def main() -> None:
         if policy is None:
             print(f"{name:10s} no operating point meets the 1% limits on val")
             continue
-        v = evaluate(policy.accept(val.features), val)
-        t = evaluate(policy.accept(test.features), test)
-        params = ", ".join(f"{k}={val_:g}" for k, val_ in asdict(policy).items())
+        v = evaluate(answered(policy, val), val)
+        t = evaluate(answered(policy, test), test)
+        params = ", ".join(f"{k}={val_:g}" for k, val_ in params_of(policy).items())
         print(fmt(name, f"{type(policy).__name__[:5]} {params}", v, t))
-        report[name] = {"policy": type(policy).__name__, "params": asdict(policy)}
+        report[name] = {"policy": type(policy).__name__, "params": params_of(policy)}
         report[name] |= {"val": v, "test": t}
+    # The shipped point with and without the word check, same stores and questions.
+    without = shipped_policy()
+    report["word_check"] = {
+        "without": {
+            "val": evaluate(without.accept(val.features), val),
+            "test": evaluate(without.accept(test.features), test),
+        },
+        "with": {"val": report["default"]["val"], "test": report["default"]["test"]},
+    }
+    print(
+        fmt(
+            "no words",
+            "shipped point without the word check",
+            *report["word_check"]["without"].values(),
+        )
+    )
 
     print("\nrobustness on test (seed:intents), chosen vs baseline, same parameters")
     report["robustness"] = {}
@@ -443,7 +498,7 @@ def main() -> None:
         entry = {}
         for split in ("val", "test"):
             store = split_for(rows, vectors, close, split)
-            entry[split] = evaluate(policy.accept(store.features), store)
+            entry[split] = evaluate(answered(policy, store), store)
         report["close_intents"][name] = entry
         print(fmt(name, "", entry["val"], entry["test"]))
 

@@ -334,6 +334,9 @@ FAQ_RELATED_FLOOR = env.float("FAQ_RELATED_FLOOR", default=None)
 FAQ_RELATED_MAX = env.int("FAQ_RELATED_MAX", default=3)
 OPENAI_EMBEDDING_DIMENSION = env.int("OPENAI_EMBEDDING_DIMENSION", default=1536)
 FAQ_MATCH_K = env.int("FAQ_MATCH_K", default=20)
+# Decline a match when the question uses a word of another nearby FAQ's subject that the matched
+# FAQ never uses (knowledge/faq_words.py; docs/faq-format.md, "The word check").
+FAQ_WORD_CHECK = env.bool("FAQ_WORD_CHECK", default=True)
 # A confirmed negative example of an FAQ (a thumbed-down question, knowledge/negatives.py) keeps
 # the FAQ from answering a query at least this close to it and at least as close as to the FAQ.
 FAQ_NEGATIVE_MIN_SIMILARITY = env.float("FAQ_NEGATIVE_MIN_SIMILARITY", default=0.9)

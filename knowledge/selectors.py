@@ -17,6 +17,8 @@ from knowledge.documents.ranking import DOCUMENT_CANDIDATES, hybrid
 from knowledge.documents.retrieval_points import relevance_floor
 from knowledge.documents.types import DocumentLink, Passage, Retrieval, document_url
 from knowledge.embeddings import get_embedder
+from knowledge.faq_word_store import faq_word_store
+from knowledge.faq_words import OTHER_FAQ_WORDS
 from knowledge.greetings import strip_greetings
 from knowledge.index import InMemoryIndex, faq_sources, get_index
 from knowledge.matching import ANSWER, MatchPolicy, MatchResult, Neighbour, related_faqs
@@ -47,6 +49,8 @@ class FaqLookup:
     text: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
     negative: NegativeHit | None = None  # the confirmed negative that declined the match
+    # The words of other FAQs' subjects that declined the match (knowledge/faq_words.py).
+    foreign_words: tuple[str, ...] = ()
     source: DocumentLink | None = None  # the FAQ's linked document, cited with the answer
     # Declined: the FAQs near enough to offer as "Did you mean" questions, best first.
     related: tuple[int, ...] = ()
@@ -80,15 +84,17 @@ def faq_match(
     """(the policy's result, the decision incl. exact repeats and negative vetoes, timings) for
     one question; pass `vector` when the question was embedded already (without its leading
     greetings, as here)."""
-    result, decision, timings, _, _ = _match(text=text, locale=locale, vector=vector)
+    result, decision, timings, *_ = _match(text=text, locale=locale, vector=vector)
     return result, decision, timings
 
 
 def _match(
     *, text: str, locale: str, vector: np.ndarray | None
-) -> tuple[MatchResult, str, dict[str, float], NegativeHit | None, list[Neighbour]]:
-    """`faq_match`, the confirmed negative that declined the match, if one did, and the
-    neighbours it was decided on."""
+) -> tuple[
+    MatchResult, str, dict[str, float], NegativeHit | None, list[Neighbour], tuple[str, ...]
+]:
+    """`faq_match`, the confirmed negative that declined the match, if one did, the
+    neighbours it was decided on and the other FAQs' words that declined it, if any did."""
     started = time.perf_counter()
     if vector is None:
         vector = get_embedder(locale).embed([strip_greetings(text)])[0]
@@ -96,14 +102,15 @@ def _match(
     neighbours = get_index().search(vector, locale=locale, k=settings.FAQ_MATCH_K)
     searched = time.perf_counter()
     negative_store().refresh()
-    result, decision = _decide(text, locale, neighbours)
+    faq_word_store().refresh()
+    result, decision, foreign = _decide(text, locale, neighbours)
     result, decision, negative = _negative_veto(result, decision, locale, vector)
     timings = {
         "embed_ms": round((embedded - started) * 1000, 2),
         "search_ms": round((searched - embedded) * 1000, 2),
         "decide_ms": round((time.perf_counter() - searched) * 1000, 2),
     }
-    return result, decision, timings, negative, neighbours
+    return result, decision, timings, negative, neighbours, foreign
 
 
 def _negative_veto(
@@ -123,7 +130,9 @@ def _negative_veto(
     return declined, NEGATIVE_EXAMPLE, negative
 
 
-def _decide(text: str, locale: str, neighbours: list[Neighbour]) -> tuple[MatchResult, str]:
+def _decide(
+    text: str, locale: str, neighbours: list[Neighbour]
+) -> tuple[MatchResult, str, tuple[str, ...]]:
     ids = np.array([n.faq_id for n in neighbours], dtype=np.int64)
     scores = np.array([n.score for n in neighbours], dtype=np.float32)
     lone = np.array([n.lone for n in neighbours], dtype=bool)
@@ -132,11 +141,28 @@ def _decide(text: str, locale: str, neighbours: list[Neighbour]) -> tuple[MatchR
     exhaustive = isinstance(get_index(), InMemoryIndex) and len(neighbours) < settings.FAQ_MATCH_K
     result = match_policy(locale).decide(ids, scores, lone, exhaustive)
     decision = result.decision
+    foreign: tuple[str, ...] = ()
+    # An FAQ with a single phrasing has too few words of its own to call another word foreign.
+    checked = decision == ANSWER and result.faq_id is not None and not result.lone
+    if checked and settings.FAQ_WORD_CHECK:
+        foreign = tuple(
+            faq_word_store().foreign(
+                question=strip_greetings(text),
+                locale=locale,
+                faq_id=result.faq_id,
+                near_faq_ids=[n.faq_id for n in neighbours],
+            )
+        )
+        if foreign:
+            result = MatchResult(**{**result.__dict__, "faq_id": None, "decision": OTHER_FAQ_WORDS})
+            decision = OTHER_FAQ_WORDS
+    # A stored wording asked as written is its FAQ's, whatever the words say.
     exact = _exact_faq(text, neighbours)
     if exact is not None and not result.answered:
         result = MatchResult(**{**result.__dict__, "faq_id": exact, "decision": EXACT})
         decision = EXACT
-    return result, decision
+        foreign = ()
+    return result, decision, foreign
 
 
 def variant_pick(*, faq_id: int) -> AnswerVariant | None:
@@ -153,12 +179,18 @@ def variant_pick(*, faq_id: int) -> AnswerVariant | None:
 def faq_find(*, text: str, locale: str, vector: np.ndarray | None = None) -> FaqLookup:
     """The confident match and the variant to serve, without writing anything: the answer
     pipeline records the hit after the answer went out (`faq_record_hit`)."""
-    result, decision, timings, negative, neighbours = _match(
+    result, decision, timings, negative, neighbours, foreign = _match(
         text=text, locale=locale, vector=vector
     )
     return _with_related(
         _with_variant(
-            FaqLookup(result=result, decision=decision, timings_ms=timings, negative=negative)
+            FaqLookup(
+                result=result,
+                decision=decision,
+                timings_ms=timings,
+                negative=negative,
+                foreign_words=foreign,
+            )
         ),
         neighbours,
         locale,
@@ -170,9 +202,11 @@ def faq_find_in_memory(*, text: str, locale: str, vector: np.ndarray) -> FaqLook
     that index was checked against the knowledge version within FAQ_INDEX_RECHECK_S and is
     small enough to search on the event loop; None when `faq_find` must run instead."""
     index = get_index()
-    if not isinstance(index, InMemoryIndex) or not negative_store().is_fresh(
-        settings.FAQ_INDEX_RECHECK_S
-    ):
+    fresh = all(
+        store.is_fresh(settings.FAQ_INDEX_RECHECK_S)
+        for store in (negative_store(), faq_word_store())
+    )
+    if not isinstance(index, InMemoryIndex) or not fresh:
         return None
     started = time.perf_counter()
     neighbours = index.search_fresh(
@@ -185,7 +219,7 @@ def faq_find_in_memory(*, text: str, locale: str, vector: np.ndarray) -> FaqLook
     if neighbours is None:
         return None
     searched = time.perf_counter()
-    result, decision = _decide(text, locale, neighbours)
+    result, decision, foreign = _decide(text, locale, neighbours)
     result, decision, negative = _negative_veto(result, decision, locale, vector)
     timings = {
         "search_ms": round((searched - started) * 1000, 2),
@@ -193,7 +227,13 @@ def faq_find_in_memory(*, text: str, locale: str, vector: np.ndarray) -> FaqLook
     }
     return _with_related(
         _with_variant(
-            FaqLookup(result=result, decision=decision, timings_ms=timings, negative=negative)
+            FaqLookup(
+                result=result,
+                decision=decision,
+                timings_ms=timings,
+                negative=negative,
+                foreign_words=foreign,
+            )
         ),
         neighbours,
         locale,

@@ -199,6 +199,7 @@ def _fresh_shared_state() -> None:
     from chatbot.widget_config import proactive
     from knowledge.content_version import knowledge_version_forget
     from knowledge.documents.indexing import reset_chunk_index
+    from knowledge.faq_word_store import reset_faq_word_store
     from knowledge.index import reset_index as reset_faq_index
     from knowledge.negative_store import reset_negative_store
 
@@ -208,6 +209,7 @@ def _fresh_shared_state() -> None:
     reset_cache_index()
     reset_chunk_index()
     reset_negative_store()
+    reset_faq_word_store()
     proactive.forget()
 
 

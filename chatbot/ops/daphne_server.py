@@ -1,22 +1,25 @@
-"""daphne with one change, run as `python -m chatbot.ops.daphne_server` with daphne's own
-arguments: a websocket message over daphne's size limit (`--websocket-max-message-size`, 1 MiB)
-no longer drops the TCP connection.
+"""daphne with two changes, run as `python -m chatbot.ops.daphne_server` with daphne's own
+arguments. Neither daphne nor autobahn has an option for them, hence the subclasses.
 
-Autobahn fails such a socket by dropping it (`failByDrop`): the client sees close code 1006 and
-nothing else, which breaks the protocol's promise that a bad frame gets an `error` frame and the
-socket stays usable (docs/protocol.md). Here the message is read to its end but only its first
-`limit` bytes are kept; the application gets that head, far over `CHAT_MAX_FRAME_BYTES`, and
-answers with its own `too_long` error in the visitor's language. Memory per socket stays bounded
-by the same limit as before. Neither daphne nor autobahn has an option for this, hence the
-subclasses."""
+- A websocket message over daphne's size limit (`--websocket-max-message-size`, 1 MiB) no
+  longer drops the TCP connection. Autobahn fails such a socket by dropping it (`failByDrop`):
+  the client sees close code 1006 and nothing else, which breaks the protocol's promise that a
+  bad frame gets an `error` frame and the socket stays usable (docs/protocol.md). Here the
+  message is read to its end but only its first `limit` bytes are kept; the application gets
+  that head, far over `CHAT_MAX_FRAME_BYTES`, and answers with its own `too_long` error in the
+  visitor's language. Memory per socket stays bounded by the same limit as before.
+- A close the server started (4403, 4429, a shutdown) ends the TCP connection with FIN, not
+  RST: autobahn aborts it once the client has answered the close, and nginx logged each such
+  socket as an error ("recv() failed (104: Connection reset by peer)")."""
 
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 
 
-class HeadKeepingWebSocketProtocol(WebSocketProtocol):
-    """Keeps at most `maxMessagePayloadSize` bytes of a message and reads past the rest."""
+class ChatWebSocketProtocol(WebSocketProtocol):
+    """Keeps at most `maxMessagePayloadSize` bytes of a message and reads past the rest; closes
+    a cleanly closed connection gently."""
 
     def onMessageBegin(self, isBinary: bool) -> None:
         super().onMessageBegin(isBinary)
@@ -44,10 +47,13 @@ class HeadKeepingWebSocketProtocol(WebSocketProtocol):
             payload = payload.decode("utf-8", "ignore").encode("utf-8")
         super().onMessage(payload, isBinary)
 
+    def dropConnection(self, abort: bool = False) -> None:
+        super().dropConnection(abort=abort and not self.wasClean)
 
-class HeadKeepingServer(Server):
-    """daphne's server, its websocket factory building HeadKeepingWebSocketProtocol. The factory
-    is made inside `Server.run`, so the protocol is set as it is assigned."""
+
+class ChatServer(Server):
+    """daphne's server, its websocket factory building ChatWebSocketProtocol. The factory is
+    made inside `Server.run`, so the protocol is set as it is assigned."""
 
     @property
     def ws_factory(self) -> WebSocketFactory:
@@ -55,13 +61,13 @@ class HeadKeepingServer(Server):
 
     @ws_factory.setter
     def ws_factory(self, factory: WebSocketFactory) -> None:
-        factory.protocol = HeadKeepingWebSocketProtocol
+        factory.protocol = ChatWebSocketProtocol
         self._ws_factory = factory
 
 
-class HeadKeepingCommandLine(CommandLineInterface):
-    server_class = HeadKeepingServer
+class ChatServerCommandLine(CommandLineInterface):
+    server_class = ChatServer
 
 
 if __name__ == "__main__":
-    HeadKeepingCommandLine.entrypoint()
+    ChatServerCommandLine.entrypoint()

@@ -56,6 +56,8 @@ class FAQStage:
         if not found.answered and found.related:
             # Offered under the reply only if the bot has no answer either (answer_facts).
             detail["related"] = list(found.related)
+        if found.foreign_words:  # words of other FAQs' subjects declined the match
+            detail["foreign_words"] = list(found.foreign_words)
         if found.negative is not None:  # a confirmed negative example declined the match
             detail["negative_id"] = found.negative.negative_id
             detail["negative_similarity"] = round(found.negative.similarity, 4)
