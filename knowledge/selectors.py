@@ -84,17 +84,35 @@ def faq_match(
     """(the policy's result, the decision incl. exact repeats and negative vetoes, timings) for
     one question; pass `vector` when the question was embedded already (without its leading
     greetings, as here)."""
-    result, decision, timings, *_ = _match(text=text, locale=locale, vector=vector)
-    return result, decision, timings
+    matched = _match(text=text, locale=locale, vector=vector)
+    return matched.result, matched.decision, matched.timings
 
 
-def _match(
-    *, text: str, locale: str, vector: np.ndarray | None
-) -> tuple[
-    MatchResult, str, dict[str, float], NegativeHit | None, list[Neighbour], tuple[str, ...]
-]:
-    """`faq_match`, the confirmed negative that declined the match, if one did, the
-    neighbours it was decided on and the other FAQs' words that declined it, if any did."""
+@dataclass
+class _Matched:
+    """A question decided against the store: the policy's result and decision after the
+    vetoes, the confirmed negative or the other FAQs' words that declined it, if any, and the
+    neighbours it was decided on."""
+
+    result: MatchResult
+    decision: str
+    timings: dict[str, float]
+    negative: NegativeHit | None
+    neighbours: list[Neighbour]
+    foreign: tuple[str, ...]
+
+    def lookup(self, locale: str) -> FaqLookup:
+        found = FaqLookup(
+            result=self.result,
+            decision=self.decision,
+            timings_ms=self.timings,
+            negative=self.negative,
+            foreign_words=self.foreign,
+        )
+        return _with_related(_with_variant(found), self.neighbours, locale)
+
+
+def _match(*, text: str, locale: str, vector: np.ndarray | None) -> _Matched:
     started = time.perf_counter()
     if vector is None:
         vector = get_embedder(locale).embed([strip_greetings(text)])[0]
@@ -110,7 +128,7 @@ def _match(
         "search_ms": round((searched - embedded) * 1000, 2),
         "decide_ms": round((time.perf_counter() - searched) * 1000, 2),
     }
-    return result, decision, timings, negative, neighbours, foreign
+    return _Matched(result, decision, timings, negative, neighbours, foreign)
 
 
 def _negative_veto(
@@ -179,22 +197,7 @@ def variant_pick(*, faq_id: int) -> AnswerVariant | None:
 def faq_find(*, text: str, locale: str, vector: np.ndarray | None = None) -> FaqLookup:
     """The confident match and the variant to serve, without writing anything: the answer
     pipeline records the hit after the answer went out (`faq_record_hit`)."""
-    result, decision, timings, negative, neighbours, foreign = _match(
-        text=text, locale=locale, vector=vector
-    )
-    return _with_related(
-        _with_variant(
-            FaqLookup(
-                result=result,
-                decision=decision,
-                timings_ms=timings,
-                negative=negative,
-                foreign_words=foreign,
-            )
-        ),
-        neighbours,
-        locale,
-    )
+    return _match(text=text, locale=locale, vector=vector).lookup(locale)
 
 
 def faq_find_in_memory(*, text: str, locale: str, vector: np.ndarray) -> FaqLookup | None:
@@ -225,19 +228,7 @@ def faq_find_in_memory(*, text: str, locale: str, vector: np.ndarray) -> FaqLook
         "search_ms": round((searched - started) * 1000, 2),
         "decide_ms": round((time.perf_counter() - searched) * 1000, 2),
     }
-    return _with_related(
-        _with_variant(
-            FaqLookup(
-                result=result,
-                decision=decision,
-                timings_ms=timings,
-                negative=negative,
-                foreign_words=foreign,
-            )
-        ),
-        neighbours,
-        locale,
-    )
+    return _Matched(result, decision, timings, negative, neighbours, foreign).lookup(locale)
 
 
 def _with_related(lookup: FaqLookup, neighbours: list[Neighbour], locale: str) -> FaqLookup:
