@@ -5,9 +5,13 @@ from django.contrib.auth import get_user_model
 
 from chatbot.handoff.selectors import is_agent
 from chatbot.management.commands import serve
-from chatbot.management.commands.load_demo import RETIRED_DEMO_FAQS, admin_password_file
+from chatbot.management.commands.load_demo import (
+    RETIRED_DEMO_FAQS,
+    RETIRED_DEMO_PHRASINGS,
+    admin_password_file,
+)
 from chatbot.management.commands.load_demo import Command as LoadDemo
-from knowledge.models import FAQ
+from knowledge.models import FAQ, Paraphrase
 
 
 def test_the_ready_banner_names_every_page_and_the_login(tmp_path, settings) -> None:
@@ -59,3 +63,19 @@ def test_a_retired_demo_faq_leaves_a_demo_database_unless_an_admin_edited_it() -
     assert LoadDemo().retire_demo_faqs() == 1
     assert list(FAQ.objects.all()) == [edited]
     assert LoadDemo().retire_demo_faqs() == 0
+
+
+@pytest.mark.django_db
+def test_retired_demo_phrasings_leave_the_faqs_they_contradict() -> None:
+    """Stored under the change-or-cancel FAQ, "add another item to an order" got an answer that
+    says nothing of adding items (the help centre: it cannot be done); re-running load_demo on
+    an existing demo database removes such phrasings and keeps the FAQ's other ones."""
+    locale, question, text = RETIRED_DEMO_PHRASINGS[0]
+    faq = FAQ.objects.create(locale=locale, question=question, answer="Within 1 hour.")
+    Paraphrase.objects.create(faq=faq, text=text, approved=True)
+    kept = Paraphrase.objects.create(faq=faq, text="cancel order", approved=True)
+    other = FAQ.objects.create(locale=locale, question="Something else?", answer="Yes.")
+    theirs = Paraphrase.objects.create(faq=other, text=text, approved=True)
+    assert LoadDemo().retire_demo_phrasings() == 1
+    assert set(Paraphrase.objects.all()) == {kept, theirs}
+    assert LoadDemo().retire_demo_phrasings() == 0
