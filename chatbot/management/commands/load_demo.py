@@ -13,6 +13,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import QuerySet
 
 from chatbot.handoff.selectors import AGENTS_GROUP
 from chatbot.models import PageGreeting
@@ -124,31 +125,23 @@ class Command(BaseCommand):
 
     def retire_demo_faqs(self) -> int:
         """Deletes the retired demo FAQs that are still as the demo loaded them."""
-        retired = [
-            pk
-            for locale, question, answer in RETIRED_DEMO_FAQS
-            for pk in FAQ.objects.filter(
-                locale=locale, question=question, answer=answer
-            ).values_list("pk", flat=True)
-        ]
-        if retired:
-            FAQ.objects.filter(pk__in=retired).delete()
-            transaction.on_commit(knowledge_version_bump)
-        return len(retired)
+        return _delete_matching(
+            FAQ.objects.all(),
+            [
+                {"locale": locale, "question": question, "answer": answer}
+                for locale, question, answer in RETIRED_DEMO_FAQS
+            ],
+        )
 
     def retire_demo_phrasings(self) -> int:
         """Deletes the retired demo phrasings from the FAQs the demo stored them under."""
-        retired = [
-            pk
-            for locale, question, text in RETIRED_DEMO_PHRASINGS
-            for pk in Paraphrase.objects.filter(
-                faq__locale=locale, faq__question=question, text=text
-            ).values_list("pk", flat=True)
-        ]
-        if retired:
-            Paraphrase.objects.filter(pk__in=retired).delete()
-            transaction.on_commit(knowledge_version_bump)
-        return len(retired)
+        return _delete_matching(
+            Paraphrase.objects.all(),
+            [
+                {"faq__locale": locale, "faq__question": question, "text": text}
+                for locale, question, text in RETIRED_DEMO_PHRASINGS
+            ],
+        )
 
     def load_help_centre(self, root: Path) -> None:
         """Each locale's folder of articles, imported and indexed in this process."""
@@ -168,3 +161,12 @@ class Command(BaseCommand):
                 f"Demo help centre ({folder.name}): {result.created} new, {result.updated} "
                 f"updated, {result.unchanged} unchanged, {result.failed} failed."
             )
+
+
+def _delete_matching(rows: QuerySet, matches: list[dict[str, str]]) -> int:
+    """Deletes the rows matching any of `matches`; the knowledge version moves if any went."""
+    retired = [pk for match in matches for pk in rows.filter(**match).values_list("pk", flat=True)]
+    if retired:
+        rows.filter(pk__in=retired).delete()
+        transaction.on_commit(knowledge_version_bump)
+    return len(retired)
