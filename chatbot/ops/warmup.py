@@ -13,6 +13,7 @@ from django.db import connections
 
 from knowledge.documents.indexing import get_chunk_index
 from knowledge.embeddings import configured_embedders
+from knowledge.faq_word_store import faq_word_store
 
 logger = logging.getLogger(__name__)
 embeddings_ready = threading.Event()
@@ -37,10 +38,12 @@ def _warm_up() -> None:
 
 def retrieval_warm_up() -> None:
     """Builds the retrieval copies the first question would otherwise build (0.7-1.4 s for the
-    PostgreSQL manual's 11,395 chunks); a failure (no table yet, database down) is logged and
-    left to that question. Closes this thread's database connections."""
+    PostgreSQL manual's 11,395 chunks) and the FAQ stage's word copy (segmenting every FAQ's
+    texts); a failure (no table yet, database down) is logged and left to that question. Closes
+    this thread's database connections."""
     try:
         get_chunk_index().refresh()
+        faq_word_store().refresh()
     except Exception:
         logger.exception("retrieval warm-up failed")
     finally:

@@ -81,6 +81,7 @@ def test_the_warm_up_builds_the_retrieval_copies_so_the_first_question_does_not(
     PostgreSQL manual; docs/retrieval.md, "Latency")."""
     from chatbot.ops.warmup import warm_up_in_background
     from knowledge.documents.indexing import reset_chunk_index
+    from knowledge.faq_word_store import faq_word_store
     from knowledge.selectors import passages_retrieve
 
     _store_a_page()
@@ -93,6 +94,8 @@ def test_the_warm_up_builds_the_retrieval_copies_so_the_first_question_does_not(
         assert thread is not None
         thread.join(timeout=120)
         assert builds == (["embedding-warm-up"] if warm_up_retrieval else [])
+        # The FAQ stage's word copy too (knowledge/faq_words.py): checked against the version.
+        assert faq_word_store().is_fresh(60) is warm_up_retrieval
 
         found = passages_retrieve(text="Can you wrap my order in paper?", locale="en")
 
