@@ -1,17 +1,19 @@
-"""This process's copy of which FAQs use which words (knowledge/faq_words.py has the check),
-per locale, reloaded when the knowledge version changes, as the negative examples are."""
+"""This process's copy of which FAQs and help-centre articles use which words
+(knowledge/faq_words.py has the check), per locale, reloaded when the knowledge version changes,
+as the negative examples are."""
 
 from collections import defaultdict
 
 from knowledge.faq_words import FaqWords
-from knowledge.models import FAQ, AnswerVariant, Paraphrase
-from knowledge.process_copy import VersionedCopy, pausing
+from knowledge.models import FAQ, AnswerVariant, Chunk, Paraphrase
+from knowledge.process_copy import FETCH_ROWS, VersionedCopy, pausing
 
 
 class FaqWordStore(VersionedCopy):
-    """From every active FAQ's question and answer and its approved phrasings and variants.
-    A store of thousands of FAQs takes seconds to segment, so a reload runs behind while the
-    previous copy serves."""
+    """From every active FAQ's question and answer and its approved phrasings and variants, and
+    each article's words as its chunks store them (segmented once, when indexed). A store of
+    thousands of FAQs takes seconds to segment, so a reload runs behind while the previous copy
+    serves."""
 
     loads_behind = True
 
@@ -32,7 +34,14 @@ class FaqWordStore(VersionedCopy):
         for rows in (phrasings, variants):
             for faq_id, locale, text in rows.values_list("faq_id", "faq__locale", "text"):
                 texts[locale].append((faq_id, text))
-        self._by_locale = {locale: FaqWords.of(pausing(pairs)) for locale, pairs in texts.items()}
+        articles: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+        chunks = Chunk.objects.values_list("document_id", "document__locale", "search_tokens")
+        for document_id, locale, tokens in pausing(chunks.iterator(chunk_size=FETCH_ROWS)):
+            articles[locale][document_id].update(tokens.split())
+        self._by_locale = {
+            locale: FaqWords.of(pausing(pairs), articles[locale].values())
+            for locale, pairs in texts.items()
+        }
 
     def foreign(
         self, *, question: str, locale: str, faq_id: int, near_faq_ids: list[int]
