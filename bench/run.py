@@ -421,6 +421,18 @@ def section_faq_quality(ctx: Context) -> Section:
         "",
         table(["policy", "split", "in-store (wrong FAQ)", "other intent", "out-of-scope"], groups),
     ]
+    word_check = report.get("word_check")
+    if word_check:
+        with_, without = word_check["with"]["test"], word_check["without"]["test"]
+        md += [
+            "",
+            "The settings default includes the FAQ stage's word check (knowledge/faq_words.py; "
+            'docs/faq-format.md, "The word check"). The same point without it, same stores, '
+            f"test: coverage {_pct(without['coverage'])} at wrong/answered "
+            f"{_pct(without['wrong_per_answered'])} ({without['wrong']}/{without['answered']}); "
+            f"with it: {_pct(with_['coverage'])} at {_pct(with_['wrong_per_answered'])} "
+            f"({with_['wrong']}/{with_['answered']}).",
+        ]
     if matched_rows:
         md += [
             "",
