@@ -63,9 +63,9 @@ def test_the_dashboard_draws_the_seeded_figures(browser: Browser, seeded_server,
         # Every source appears as coloured bars in the per-day chart.
         source_bars = page.locator("#sources svg.chart rect")
         assert source_bars.count() > 10
-        for name in ("faq", "cache", "llm", "fallback", "agent"):
+        for name in ("FAQ", "Cache", "Model", "Fallback", "Agent"):  # named, not `llm`
             assert page.locator(f"#sources rect title:text-matches(' {name}: ')").count() > 0
-        expect(page.locator("#ttft table")).to_contain_text("llm")
+        expect(page.locator("#ttft table")).to_contain_text("Model")
         expect(page.locator("#unanswered table")).to_contain_text("gift wrapping")
         expect(page.locator("#resolution")).to_contain_text("Re-contact")
         expect(page.locator("#analytics .empty")).to_have_count(0)
