@@ -58,9 +58,23 @@ class WordChecked:
 def answered(policy, split: Split) -> np.ndarray:
     """The queries `policy` answers on `split`, the word check applied for a WordChecked one."""
     accepted = policy.accept(split.features)
-    if not isinstance(policy, WordChecked):
-        return accepted
-    return accepted & ~(split.foreign & ~split.features.best_lone)  # as the app: lone unchecked
+    return accepted & ~split.foreign if isinstance(policy, WordChecked) else accepted
+
+
+def declined_by_words(
+    words: FaqWords, texts: list[str], features: CandidateFeatures, top_ids: np.ndarray
+) -> np.ndarray:
+    """Per query: the word check declines its best FAQ, as the FAQ stage decides it (an FAQ
+    with a single phrasing is not checked)."""
+    return np.array(
+        [
+            not lone and bool(words.foreign(text, int(best), near.tolist()))
+            for text, best, lone, near in zip(
+                texts, features.best_faq, features.best_lone, top_ids, strict=True
+            )
+        ],
+        dtype=bool,
+    )
 
 
 def params_of(policy) -> dict:
@@ -201,14 +215,7 @@ def split_for(
     features = candidate_features(ids, scores, lone)
     stored = [row[0] for row, kept in zip(rows["store"], keep, strict=True) if kept]
     words = FaqWords.of(zip(faq_ids.tolist(), stored, strict=True))
-    foreign = np.array(
-        [
-            bool(words.foreign(text, int(best), near.tolist()))
-            for text, best, near in zip(texts, features.best_faq, ids, strict=True)
-        ],
-        dtype=bool,
-    )
-    return Split(features, truth, group, foreign)
+    return Split(features, truth, group, declined_by_words(words, texts, features, ids))
 
 
 def domain_stores(

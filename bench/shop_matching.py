@@ -26,6 +26,7 @@ django.setup()
 
 import numpy as np  # noqa: E402
 
+from bench.faq_matching import declined_by_words  # noqa: E402
 from bench.verdicts import Verdict, dump  # noqa: E402
 from knowledge.embeddings import Embedder, MiniLMEmbedder, get_embedder  # noqa: E402
 from knowledge.faq_words import FaqWords  # noqa: E402
@@ -79,21 +80,15 @@ def splits(path: Path, embedder: Embedder, phrasings: int | None = None) -> dict
         lone = lone_neighbours(top_ids, ids)
         truth = np.array([faq_index[q["faq"]] if q["kind"] == "in_store" else -1 for q in queries])
         features = candidate_features(top_ids, top_scores, lone)
-        foreign = np.array(
-            [
-                bool(words.foreign(text, int(best), near.tolist()))
-                for text, best, near in zip(asked, features.best_faq, top_ids, strict=True)
-            ],
-            dtype=bool,
-        )
+        foreign = declined_by_words(words, asked, features, top_ids)
         out[split] = Split(features, truth, [q["kind"] for q in queries], foreign)
     return out
 
 
 def score(policy: Any, split: Split, word_check: bool = False) -> dict[str, Any]:
     answered = policy.accept(split.features)
-    if word_check:  # as the app: an FAQ with one phrasing is not checked
-        answered &= ~(split.foreign & ~split.features.best_lone)
+    if word_check:
+        answered &= ~split.foreign
     right = answered & (split.truth >= 0) & (split.features.best_faq == split.truth)
     wrong = answered & ~right
     in_store = int((split.truth >= 0).sum())
