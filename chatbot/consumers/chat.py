@@ -126,6 +126,10 @@ class ChatConsumer(JsonSocketConsumer):
             "team": await self.team_status(),
             "identified": identity is not None,
         }
+        if status == Conversation.Status.AGENT:
+            hello["agent"] = await database_sync_to_async(selectors.assigned_agent_name)(
+                conversation_id=self.conversation.pk
+            )
         if identity is not None:
             hello["conversations"] = await database_sync_to_async(visitor.identified_conversations)(
                 user_id=identity.user_id
@@ -354,14 +358,25 @@ class ChatConsumer(JsonSocketConsumer):
     async def on_resume(self, frame: ResumeFrame) -> None:
         # Nothing stored yet, so nothing to replay (an upload over HTTP may have stored it).
         if not await self.stored():
-            await self.send_frame({"type": "resumed", "last_id": frame.after})
+            await self.send_frame({"type": "resumed", "last_id": 0})
             return
         messages = await database_sync_to_async(services.messages_after)(
             conversation=self.conversation, after=frame.after
         )
         for message in messages:
             await self.send_frame({"type": "message", "message": services.message_payload(message)})
-        last_id = messages[-1].id if messages else frame.after
+        # A client ahead of the store (it shows ids this conversation never had) is told the
+        # newest id there is, not its own number back.
+        last_id = (
+            messages[-1].id
+            if messages
+            else min(
+                frame.after,
+                await database_sync_to_async(services.last_message_id)(
+                    conversation=self.conversation
+                ),
+            )
+        )
         await self.send_frame({"type": "resumed", "last_id": last_id})
         pending = await database_sync_to_async(services.unanswered_visitor_message_ids)(
             conversation=self.conversation

@@ -89,6 +89,15 @@ def conversation_status(*, conversation_id: int) -> str | None:
     return Conversation.objects.filter(pk=conversation_id).values_list("status", flat=True).first()
 
 
+def assigned_agent_name(*, conversation_id: int) -> str:
+    """Who the visitor is chatting with, for a socket that opens on a conversation a person owns
+    (a reload shows "You're chatting with Ana", not a nameless team)."""
+    conversation = (
+        Conversation.objects.select_related("assigned_to").filter(pk=conversation_id).first()
+    )
+    return agent_name(conversation.assigned_to) if conversation is not None else ""
+
+
 def agents_online(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.HANDOFF_PRESENCE_TTL_S)

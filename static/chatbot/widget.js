@@ -67,6 +67,7 @@
       queued: "We're connecting you with a member of our team…",
       queuedNobodyOnline: "You're in the queue: the first person from our team to come online will see your conversation.",
       withAgent: "You're now chatting with our team.",
+      withAgentNamed: "You're chatting with {name} from our team.",
       closed: "This conversation has ended.",
       newConversation: "Start a new conversation",
       pastConversations: "Your other conversations:",
@@ -150,6 +151,7 @@
       queued: "正在为您转接人工客服…",
       queuedNobodyOnline: "您已进入人工客服排队，客服上线后会第一时间看到您的对话。",
       withAgent: "您正在与人工客服对话。",
+      withAgentNamed: "您正在与客服 {name} 对话。",
       closed: "本次对话已结束。",
       newConversation: "开始新的对话",
       pastConversations: "你的其他对话：",
@@ -1768,7 +1770,7 @@
     everConnected = true;
     attempts = 0;
     setConn("");
-    setConversationStatus(f.status);
+    setConversationStatus(f.status, typeof f.agent === "string" ? f.agent : "");
     showTeam(f.team);
     showPast(f.identified ? f.conversations : null);
     // after 0 on a fresh page: the whole history; after a reconnect: only what we have not shown.
@@ -1952,7 +1954,7 @@
     if (status === "queued") statusNotice = showNotice(T.queued, leaveQueueButton());
     else if (status === "agent")
       statusNotice = showNotice(
-        agentName ? fmt(T.agentJoined, { name: agentName }) : T.withAgent,
+        agentName ? fmt(live ? T.agentJoined : T.withAgentNamed, { name: agentName }) : T.withAgent,
         null,
         live
       );

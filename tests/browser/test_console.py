@@ -137,6 +137,7 @@ def test_visitor_to_agent_and_back_to_the_bot(
         "My parcel is late, order 1234."
     )
     expect(widget.locator(".row").last).to_have_class(re.compile(r"\bnotice\b"))
+    expect(widget.locator(".row").last).to_have_text("You're chatting with ann from our team.")
 
     # Formatting shows the same on both sides (the console showed the raw "**").
     reply.fill("Found it: **order 1234** ships today.\n- tracking: https://example.com/t/1234")

@@ -136,6 +136,17 @@ async def test_resume_replays_an_answer_that_finished_while_disconnected(upstrea
     assert replay[1]["last_id"] == bot["id"]
 
 
+async def test_resume_from_beyond_the_store_is_told_the_newest_stored_id(upstream):
+    """A client that claims ids the conversation never had is not echoed its own number."""
+    async with chat_socket() as client:
+        await client.send({"type": "resume", "after": 500})
+        assert (await client.recv_until("resumed"))[-1]["last_id"] == 0
+        frames = await client.say("Where is my parcel?", "p-1")
+        await client.send({"type": "resume", "after": 10**9})
+        replay = await client.recv_until("resumed")
+    assert replay == [{"type": "resumed", "last_id": frames[-1]["message"]["id"]}]
+
+
 async def test_resume_during_an_answer_sends_the_text_so_far_then_the_rest(upstream):
     upstream.faults = Faults(token_delay_s=0.1)
     async with chat_socket() as client:

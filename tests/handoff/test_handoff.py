@@ -466,6 +466,20 @@ async def test_return_to_the_bot_and_the_bot_answers_again(upstream, agents):
     assert stored.status == "bot" and stored.assigned_to is None
 
 
+async def test_a_socket_opened_on_a_claimed_conversation_is_told_who_has_it(upstream, agents):
+    """A reload names the person, as the live join did; the bot's own hello names nobody."""
+    async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
+        public_id, token = client.hello["conversation"], client.hello["token"]
+        assert "agent" not in client.hello
+        await queued_by_button(client)
+        await claimed(ann, public_id)
+        joined = await until(client, lambda f: f["type"] == "conversation")
+        async with chat_socket(f"?conversation={public_id}&token={token}") as reloaded:
+            hello = reloaded.hello
+    assert joined["agent"] == "ann"
+    assert (hello["status"], hello["agent"]) == ("agent", "ann")
+
+
 async def test_close_with_reason_and_rating(upstream, agents):
     async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
         public_id = client.hello["conversation"]

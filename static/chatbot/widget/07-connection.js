@@ -213,7 +213,7 @@
     everConnected = true;
     attempts = 0;
     setConn("");
-    setConversationStatus(f.status);
+    setConversationStatus(f.status, typeof f.agent === "string" ? f.agent : "");
     showTeam(f.team);
     showPast(f.identified ? f.conversations : null);
     // after 0 on a fresh page: the whole history; after a reconnect: only what we have not shown.
@@ -397,7 +397,7 @@
     if (status === "queued") statusNotice = showNotice(T.queued, leaveQueueButton());
     else if (status === "agent")
       statusNotice = showNotice(
-        agentName ? fmt(T.agentJoined, { name: agentName }) : T.withAgent,
+        agentName ? fmt(live ? T.agentJoined : T.withAgentNamed, { name: agentName }) : T.withAgent,
         null,
         live
       );
