@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from knowledge import services
+from knowledge.documents.parsing import ErrorCode, decode_text
+from knowledge.documents.types import DocumentError
 from knowledge.models import FAQ, AnswerVariant, Origin
 from knowledge.selectors import faqs_asking, one_line
 
@@ -84,11 +86,20 @@ def _csv_rows(text: str) -> dict[str, Any]:
 
 def parse_upload(name: str, content: bytes) -> Any:
     """The data of an uploaded file: CSV when its name ends in .csv, else JSON; raises
-    ImportError_ saying what is wrong with the file itself (encoding, syntax, header)."""
+    ImportError_ saying what is wrong with the file itself (encoding, syntax, header). Read as
+    documents are (UTF-8, GB18030/GBK, UTF-16 with a byte-order mark): Excel in Chinese saves
+    CSV as GBK."""
     try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ImportError_([gettext("The file is not UTF-8 text (save it as UTF-8).")]) from None
+        text = decode_text(content)
+    except DocumentError as exc:
+        raise ImportError_([
+            gettext("The file holds binary data, not text.")
+            if exc.code == ErrorCode.BINARY
+            else gettext(
+                "The file's text encoding is not supported: save it as UTF-8 (GB18030/GBK and "
+                "UTF-16 with a byte-order mark are also read)."
+            )
+        ]) from None  # fmt: skip
     if name.lower().endswith(".csv"):
         return _csv_rows(text)
     try:
@@ -98,8 +109,31 @@ def parse_upload(name: str, content: bytes) -> Any:
             gettext(
                 "Not valid JSON (line %(line)s, column %(column)s: %(problem)s). A CSV file "
                 "needs a name ending in .csv."
-            ) % {"line": exc.lineno, "column": exc.colno, "problem": exc.msg}
+            ) % {"line": exc.lineno, "column": exc.colno, "problem": _json_problem(exc.msg)}
         ]) from None  # fmt: skip
+
+
+# The json module's own words for what it found, in the admin's language (its messages are
+# fixed English strings; an unknown one is shown as it is).
+_JSON_PROBLEMS = {
+    "Expecting value": gettext_lazy("a value was expected"),
+    "Expecting ':' delimiter": gettext_lazy("a colon (:) was expected"),
+    "Expecting ',' delimiter": gettext_lazy("a comma (,) was expected"),
+    "Expecting property name enclosed in double quotes": gettext_lazy(
+        "a name in double quotes was expected (no comma after the last item)"
+    ),
+    "Unterminated string starting at": gettext_lazy("a text in quotes is not closed"),
+    "Extra data": gettext_lazy("more data after the end of the JSON"),
+    "Invalid \\escape": gettext_lazy("an invalid backslash escape"),
+    "Invalid \\uXXXX escape": gettext_lazy("an invalid \\uXXXX escape"),
+    "Invalid control character at": gettext_lazy(
+        "a control character (a tab or line break) inside a text in quotes"
+    ),
+}
+
+
+def _json_problem(message: str) -> str:
+    return str(_JSON_PROBLEMS.get(message, message))
 
 
 def _variant(raw: Any) -> dict[str, str] | None:

@@ -93,8 +93,8 @@ def test_a_page_says_its_title_once(admin_client, url):
     assert page.count("<h1>") == 1, "the admin's own header shows the title already"
 
 
-def _import(client: Client, name: str, content: str, **headers: str) -> str:
-    upload = SimpleUploadedFile(name, content.encode())
+def _import(client: Client, name: str, content: str | bytes, **headers: str) -> str:
+    upload = SimpleUploadedFile(name, content if isinstance(content, bytes) else content.encode())
     response = client.post(
         "/admin/knowledge/faq/import/", {"file": upload}, follow=True, headers=headers
     )
@@ -106,7 +106,7 @@ def test_schema_errors_are_reported_as_such(admin_client):
     assert "Row 1: &quot;answer&quot; must be a non-empty string." in page
     assert "Not a JSON file" not in page
     page = _import(admin_client, "faqs.json", '{"faqs": [')
-    assert "Not valid JSON (line 1, column" in page
+    assert "Not valid JSON (line 1, column 11: a value was expected)" in page
     assert not FAQ.objects.exists()
 
 
@@ -118,7 +118,9 @@ def test_import_errors_are_in_the_admin_users_language(admin_client):
         "第 2 行：&quot;locale&quot;（语言）必须是 &quot;en&quot; 或 &quot;zh-hans&quot;。" in page
     )
     page = _import(admin_client, "faqs.json", '{"faqs": [', **chinese)
-    assert "不是有效的 JSON（第 1 行第" in page
+    assert "不是有效的 JSON（第 1 行第 11 列：此处应有一个值）" in page
+    page = _import(admin_client, "faqs.json", '{"faqs": [],}', **chinese)
+    assert "第 1 行第 13 列：此处应有带双引号的名称（最后一项之后不能有逗号）" in page
     assert not FAQ.objects.exists()
 
 
@@ -155,12 +157,28 @@ def test_csv_header_and_row_errors_name_the_problem():
         'Row 1: "active" must be true or false; "answer" must be a non-empty string.',
         "Row 2: more cells than the header has columns.",
     ]
-    with pytest.raises(ImportError_) as not_utf8:
-        parse_upload("f.csv", "question\n".encode("utf-16"))
-    assert "UTF-8" in not_utf8.value.errors[0]
+    with pytest.raises(ImportError_) as not_text:
+        parse_upload("f.csv", bytes(range(256)) * 4)
+    assert not_text.value.errors == ["The file holds binary data, not text."]
+    with pytest.raises(ImportError_) as unknown_encoding:
+        parse_upload(
+            "f.csv", "question,answer\nq,r\u00e9sum\u00e9 \u00e0 la carte\n".encode("cp1252")
+        )
+    assert "save it as UTF-8" in unknown_encoding.value.errors[0]
     assert parse_upload("f.csv", io.BytesIO("\ufeffquestion,answer\nQ?,A.\n".encode()).read())[
         "faqs"
     ] == [{"question": "Q?", "answer": "A."}]
+
+
+def test_a_csv_saved_by_excel_in_chinese_imports(admin_client):
+    """Excel in Chinese saves "CSV (逗号分隔)" as GBK; UTF-16 with a byte-order mark is read too."""
+    rows = "question,answer,locale\n怎么退货？,三十天内可以退货。,zh-hans\n"
+    assert parse_upload("faqs.csv", rows.encode("gbk"))["faqs"] == [
+        {"question": "怎么退货？", "answer": "三十天内可以退货。", "locale": "zh-hans"}
+    ]
+    assert parse_upload("faqs.csv", rows.encode("utf-16"))["faqs"][0]["question"] == "怎么退货？"
+    assert "Imported: 1 new, 0 updated." in _import(admin_client, "faqs.csv", rows.encode("gbk"))
+    assert FAQ.objects.get(question="怎么退货？").locale == "zh-hans"
 
 
 def test_an_faq_links_a_source_document_of_its_own_language(admin_client):
