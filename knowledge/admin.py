@@ -24,7 +24,13 @@ from knowledge import services
 from knowledge.content_version import knowledge_version_bump
 from knowledge.documents.parsing import ErrorCode
 from knowledge.generation import jobs_create
-from knowledge.importing import ImportError_, export_faqs, import_faqs, parse_upload
+from knowledge.importing import (
+    ImportError_,
+    export_faqs,
+    export_faqs_csv,
+    import_faqs,
+    parse_upload,
+)
 from knowledge.models import (
     FAQ,
     AnswerVariant,
@@ -278,6 +284,7 @@ class FAQAdmin(ContentAdmin):
         "approve_draft_variants",
         "reject_draft_variants",
         "export_selected",
+        "export_selected_csv",
     ]
     change_list_template = "admin/knowledge/faq/change_list.html"
 
@@ -368,6 +375,15 @@ class FAQAdmin(ContentAdmin):
             content_type="application/json",
         )
         response["Content-Disposition"] = 'attachment; filename="faqs.json"'
+        return response
+
+    @admin.action(description=_("Export the selected FAQs as CSV (for Excel)"))
+    def export_selected_csv(self, request: HttpRequest, queryset) -> HttpResponse:
+        response = HttpResponse(
+            export_faqs_csv(queryset.prefetch_related("paraphrases", "variants")),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Content-Disposition"] = 'attachment; filename="faqs.csv"'
         return response
 
     def get_urls(self):

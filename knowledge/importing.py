@@ -5,6 +5,7 @@ changes nothing."""
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,17 @@ class ImportResult:
 CSV_COLUMNS = ("question", "answer", "locale", "tags", "active", "paraphrases", "variants")
 _CSV_LISTS = ("tags", "paraphrases", "variants")
 _TRUE, _FALSE = {"", "1", "true", "yes", "y"}, {"0", "false", "no", "n"}
+_LIST_SEPARATOR = re.compile(r"(?<!\\)\|")
+
+
+def _csv_list(cell: str) -> list[str]:
+    """A list cell's values: separated by `|`; a `|` inside a value is written `\\|`."""
+    parts = (part.replace("\\|", "|").strip() for part in _LIST_SEPARATOR.split(cell))
+    return [part for part in parts if part]
+
+
+def _csv_list_cell(values: Iterable[str]) -> str:
+    return " | ".join(value.replace("|", "\\|") for value in values)
 
 
 def _csv_rows(text: str) -> dict[str, Any]:
@@ -71,7 +83,7 @@ def _csv_rows(text: str) -> dict[str, Any]:
                 continue
             key, cell = key.strip(), (value or "").strip()
             if key in _CSV_LISTS:
-                row[key] = [part.strip() for part in cell.split("|") if part.strip()]
+                row[key] = _csv_list(cell)
             elif key == "active":
                 row[key] = (
                     cell.lower() if cell.lower() not in _TRUE | _FALSE else (cell.lower() in _TRUE)
@@ -270,3 +282,24 @@ def export_faqs(faqs: Iterable[FAQ]) -> dict[str, Any]:
             ],
         })  # fmt: skip
     return {"version": FORMAT_VERSION, "faqs": out}
+
+
+def export_faqs_csv(faqs: Iterable[FAQ]) -> str:
+    """The CSV the import reads back: approved variants only (a CSV variant is imported as
+    approved), with a byte-order mark so that Excel opens Chinese text as UTF-8."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for faq in export_faqs(faqs)["faqs"]:
+        writer.writerow([
+            faq["question"],
+            faq["answer"],
+            faq["locale"],
+            _csv_list_cell(faq["tags"]),
+            "yes" if faq["active"] else "no",
+            _csv_list_cell(faq["paraphrases"]),
+            _csv_list_cell(
+                v["text"] for v in faq["variants"] if v["status"] == AnswerVariant.Status.APPROVED
+            ),
+        ])  # fmt: skip
+    return "\ufeff" + out.getvalue()

@@ -122,6 +122,12 @@ def test_commands_import_and_export(tmp_path, capsys):
     call_command("export_faqs", "--locale", "zh-hans")
     out = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     assert [f["question"] for f in out["faqs"]] == ["退货政策是什么？"]
+    call_command("export_faqs", "--locale", "zh-hans", "--format", "csv")
+    csv_path = tmp_path / "faqs.csv"
+    csv_path.write_text(capsys.readouterr().out, encoding="utf-8")
+    FAQ.objects.filter(locale="zh-hans").delete()
+    call_command("import_faqs", str(csv_path))
+    assert FAQ.objects.filter(locale="zh-hans").get().question == "退货政策是什么？"
     path.write_text("{not json", encoding="utf-8")
     with pytest.raises(CommandError, match="Not valid JSON"):
         call_command("import_faqs", str(path))
