@@ -41,6 +41,20 @@ _TRUE, _FALSE = {"", "1", "true", "yes", "y"}, {"0", "false", "no", "n"}
 _LIST_SEPARATOR = re.compile(r"(?<!\\)\|")
 
 
+# A cell starting with one of these is a formula to Excel and LibreOffice ("CSV injection"),
+# and a Markdown list answer ("- …") would show as #NAME?: the export writes a quote before
+# it, as spreadsheets do themselves, and the import takes that quote off again.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _to_spreadsheet(cell: str) -> str:
+    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
+
+
+def _from_spreadsheet(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA_STARTS) else cell
+
+
 def _csv_list(cell: str) -> list[str]:
     """A list cell's values: separated by `|`; a `|` inside a value is written `\\|`."""
     parts = (part.replace("\\|", "|").strip() for part in _LIST_SEPARATOR.split(cell))
@@ -81,7 +95,7 @@ def _csv_rows(text: str) -> dict[str, Any]:
             if key is None:  # more cells than columns
                 row["_extra"] = value
                 continue
-            key, cell = key.strip(), (value or "").strip()
+            key, cell = key.strip(), _from_spreadsheet((value or "").strip())
             if key in _CSV_LISTS:
                 row[key] = _csv_list(cell)
             elif key == "active":
@@ -291,15 +305,17 @@ def export_faqs_csv(faqs: Iterable[FAQ]) -> str:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for faq in export_faqs(faqs)["faqs"]:
-        writer.writerow([
+        approved = [
+            v["text"] for v in faq["variants"] if v["status"] == AnswerVariant.Status.APPROVED
+        ]
+        cells = [
             faq["question"],
             faq["answer"],
             faq["locale"],
             _csv_list_cell(faq["tags"]),
             "yes" if faq["active"] else "no",
             _csv_list_cell(faq["paraphrases"]),
-            _csv_list_cell(
-                v["text"] for v in faq["variants"] if v["status"] == AnswerVariant.Status.APPROVED
-            ),
-        ])  # fmt: skip
+            _csv_list_cell(approved),
+        ]
+        writer.writerow([_to_spreadsheet(cell) for cell in cells])
     return "\ufeff" + out.getvalue()

@@ -150,7 +150,7 @@ def export_csv(*, start_day: dt.date, end_day: dt.date) -> Iterator[str]:
         return text
 
     writer.writerow(CSV_COLUMNS)
-    yield flush()
+    yield "\ufeff" + flush()  # a byte-order mark: Excel reads the file as UTF-8 (Chinese text)
     for chunk in _chunks(start_day, end_day):
         for c in chunk:
             head = [

@@ -217,4 +217,4 @@ def report_csv(figures: list[Figures], by: str = "agent") -> str:
                 " ".join(f"{r}={n}" for r, n in sorted(f.reasons.items())),
             ]
         )
-    return out.getvalue()
+    return "\ufeff" + out.getvalue()  # a byte-order mark: Excel reads Chinese names as UTF-8

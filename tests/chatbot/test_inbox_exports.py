@@ -64,7 +64,9 @@ def test_bulk_csv_and_json_hold_every_message_of_the_range(stored):
     response = client.get("/console/export.csv", query)
     assert response.status_code == 200
     assert "attachment" in response["Content-Disposition"]
-    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    body = b"".join(response.streaming_content)
+    assert body.startswith("\ufeffconversation,".encode())  # Excel opens it as UTF-8
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
     messages = list(Message.objects.filter(conversation=c).order_by("id"))
     assert [int(r["message_id"]) for r in rows] == [m.id for m in messages]
     # The old one is outside. An id may start with "-", which a spreadsheet would read as a

@@ -131,7 +131,8 @@ def test_report_matches_figures_computed_from_the_rows():
     start = (today - timedelta(days=2)).isoformat()
     response = client.get("/console/reports.csv", {"from": start, "to": today.isoformat()})
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert response.content.startswith("\ufeffagent,".encode())  # Excel opens it as UTF-8
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert [r["agent"] for r in rows] == ["ann", "bob", "cy", "(all agents)"]
     # Every agent together: medians over all their conversations, computed from the rows too.
     since = timezone.localtime(noon).replace(hour=0, minute=0) - timedelta(days=2)
@@ -167,7 +168,7 @@ def test_report_matches_figures_computed_from_the_rows():
     response = client.get(
         "/console/reports.csv", {"by": "team", "from": start, "to": today.isoformat()}
     )
-    team_rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    team_rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert [r["team"] for r in team_rows] == ["Billing", "Returns", "(no team)", "(all teams)"]
     assert [int(r["conversations_handled"]) for r in team_rows[:-1]] == [
         by_team[f.row_id]["handled"] for f in team_figures

@@ -2,6 +2,7 @@
 read-only; an import's schema errors reported as such (they said "Not a JSON file"), bad JSON
 with its line, and CSV files imported like JSON ones."""
 
+import csv
 import io
 import json
 
@@ -158,9 +159,11 @@ def test_a_csv_export_imports_back_as_it_was(admin_client):
             },
             {"question": "怎么退货？", "answer": "三十天内，“退货”页面。", "locale": "zh-hans",
              "active": False, "paraphrases": ["可以退吗"]},
+            {"question": "What can I pay with?", "answer": "- cards\n- PayPal",
+             "paraphrases": ['=HYPERLINK("x")', "@everyone payment?"]},
         ]
     }, ensure_ascii=False)  # fmt: skip
-    assert "Imported: 2 new, 0 updated." in _import(admin_client, "faqs.json", content)
+    assert "Imported: 3 new, 0 updated." in _import(admin_client, "faqs.json", content)
     before = export_faqs(FAQ.objects.order_by("question"))
     every = list(FAQ.objects.values_list("pk", flat=True))
     exported = admin_client.post(
@@ -169,10 +172,14 @@ def test_a_csv_export_imports_back_as_it_was(admin_client):
     assert exported["Content-Type"] == "text/csv; charset=utf-8"
     assert exported.content.startswith("\ufeffquestion,answer,".encode())
     assert b"Not reviewed." not in exported.content  # a CSV variant imports as approved
+    rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    payment = next(row for row in rows if row[0] == "What can I pay with?")
+    # Nothing a spreadsheet would run or show as #NAME?: a quote first, as Excel writes it.
+    assert payment[1] == "'- cards\n- PayPal" and payment[5].startswith("'=HYPERLINK")
 
     FAQ.objects.all().delete()
     page = _import(admin_client, "faqs.csv", exported.content)
-    assert "Imported: 2 new, 0 updated." in page
+    assert "Imported: 3 new, 0 updated." in page
     after = export_faqs(FAQ.objects.order_by("question"))
     for faq in before["faqs"]:
         faq["variants"] = [v for v in faq["variants"] if v["status"] == "approved"]
