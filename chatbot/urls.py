@@ -15,6 +15,7 @@ from knowledge import views as knowledge_views
 urlpatterns = [
     path("", views.demo_store, name="demo-store"),
     path("widget/greeting", views.widget_greeting, name="widget-greeting"),
+    path("widget/origin", views.widget_origin, name="widget-origin"),
     path("agents/<int:user_id>/avatar", views.agent_avatar, name="agent-avatar"),
     path("csp-report/", csp_reports.csp_report, name="csp-report"),
     path("admin/widget-preview/", views.widget_preview, name="widget-preview"),

@@ -3,6 +3,7 @@ to embed the widget; the agent console's socket takes only the site's own exact 
 host and port), since a page elsewhere could use an agent's session cookie through it."""
 
 from typing import Any
+from urllib.parse import urlparse
 
 from channels.security.websocket import OriginValidator, WebsocketDenier
 from django.conf import settings
@@ -15,6 +16,13 @@ def allowed_origins() -> list[str]:
 
 def chat_origin_validator(application):
     return OriginValidator(application, allowed_origins())
+
+
+def chat_origin_allowed(origin: str | None) -> bool:
+    """Whether the chat socket would take a handshake from this Origin (the same validator)."""
+    return OriginValidator(None, allowed_origins()).valid_origin(
+        urlparse(origin) if origin else None
+    )
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:

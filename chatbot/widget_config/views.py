@@ -1,4 +1,5 @@
-"""The widget's HTTP side: the demo store, a page's greeting, the admin's preview, agent photos."""
+"""The widget's HTTP side: the demo store, a page's greeting, the origin check, the admin's
+preview, agent photos."""
 
 from csp.constants import SELF
 from csp.decorators import csp_replace, csp_update
@@ -11,6 +12,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
 
 from chatbot.handoff.models import AgentProfile
+from chatbot.security.origins import chat_origin_allowed
 from chatbot.visitor_copy import normalise_locale
 from chatbot.widget_config.appearance import appearance_from, embed_snippet
 from chatbot.widget_config.proactive import greeting_for
@@ -32,6 +34,18 @@ def widget_greeting(request: HttpRequest) -> JsonResponse:
     payload = greeting_for(path=path, locale=normalise_locale(request.GET.get("locale")))
     response = JsonResponse(payload)
     response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@require_GET
+def widget_origin(request: HttpRequest) -> JsonResponse:
+    """Whether the page asking (its Origin header) may open the chat socket. A refused handshake
+    is only "connection failed" to a browser's script, so the widget asks here to tell the site
+    owner to allow the site, instead of reconnecting for ever. Any site may read it."""
+    origin = request.headers.get("Origin")
+    response = JsonResponse({"origin": origin, "allowed": chat_origin_allowed(origin)})
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Cache-Control"] = "no-store"
     return response
 
 

@@ -43,6 +43,7 @@
       system: "System",
       connecting: "Connecting…",
       reconnecting: "Reconnecting…",
+      siteRefused: "Sorry, chat isn't available on this website.",
       offline: "You are offline. We'll reconnect when you're back online.",
       sending: "Sending…",
       notSent: "Not sent.",
@@ -127,6 +128,7 @@
       system: "系统",
       connecting: "正在连接…",
       reconnecting: "正在重新连接…",
+      siteRefused: "抱歉，本网站暂未开通在线客服。",
       offline: "您已离线，恢复网络后将自动重新连接。",
       sending: "发送中…",
       notSent: "未发送。",
@@ -601,6 +603,10 @@
   if (logoUrl) {
     var logo = el("img", "logo");
     logo.alt = "";
+    // No broken-image icon where the page's policy (img-src) or a wrong address stops it.
+    logo.addEventListener("error", function () {
+      if (logo.parentNode) logo.parentNode.removeChild(logo);
+    });
     logo.src = /^\//.test(logoUrl) ? serverOrigin + logoUrl : logoUrl;
     header.appendChild(logo);
   }
@@ -752,6 +758,18 @@
 
   function scrollToBottom() {
     log.scrollTop = log.scrollHeight;
+  }
+
+  // The list shrinks when a phone's keyboard opens (or the window is resized): a reader who was
+  // at the newest message stays there, instead of it sliding under the text box.
+  var atBottom = true;
+  log.addEventListener("scroll", function () {
+    atBottom = nearBottom();
+  });
+  if (typeof ResizeObserver === "function") {
+    new ResizeObserver(function () {
+      if (atBottom) scrollToBottom();
+    }).observe(log);
   }
 
   function markSeen(id) {
@@ -979,6 +997,7 @@
   function sendVisitor(clientId, text) {
     dropSuggestions();
     var v = renderVisitor(clientId, text, "pending");
+    if (siteRefused) return setVisitorState(v, "failed", T.siteRefused);
     setVisitorState(v, "pending");
     addPending(clientId, text);
     if (ready) sendFrame({ type: "message", client_id: clientId, text: text });
@@ -1569,6 +1588,8 @@
   var statusNotice = null;
   var limitedNotice = null; // "too many chats from your network", shown once
   var limitedWaitMs = 0; // the server's retry_after for the next reconnect
+  var originChecked = false; // asked once whether this site may open the socket at all
+  var siteRefused = false; // it may not (CHAT_ALLOWED_ORIGINS): no more reconnecting
 
   function wsUrl() {
     var u = new URL("/ws/chat/", serverOrigin);
@@ -1604,7 +1625,7 @@
   }
 
   function ensureConnected() {
-    if (ws || reconnectTimer) return;
+    if (ws || reconnectTimer || siteRefused) return;
     connect();
   }
 
@@ -1633,6 +1654,7 @@
     };
     sock.onclose = function (ev) {
       if (sock !== ws) return;
+      var hadHello = connected;
       ws = null;
       connected = false;
       ready = false;
@@ -1640,11 +1662,52 @@
         startOver();
         return;
       }
+      if (!hadHello && !everConnected && !originChecked) {
+        checkOrigin();
+        return;
+      }
       scheduleReconnect();
     };
     sock.onerror = function () {
       /* onclose follows and reconnects */
     };
+  }
+
+  // A handshake the server refused for this site's origin is only "connection failed" to a
+  // script, the same as a server that is down: ask over HTTP once, and if this site is not
+  // allowed, say so (to the visitor, and to the site owner in the console) instead of
+  // reconnecting for ever.
+  function checkOrigin() {
+    originChecked = true;
+    if (typeof fetch !== "function") return scheduleReconnect();
+    fetch(new URL("/widget/origin", serverOrigin).toString(), { credentials: "omit", cache: "no-store" })
+      .then(function (r) {
+        return r.ok ? r.json() : null;
+      })
+      .then(function (o) {
+        if (o && o.allowed === false) refuseSite(String(o.origin || location.origin));
+        else scheduleReconnect();
+      })
+      .catch(function () {
+        scheduleReconnect();
+      });
+  }
+
+  function refuseSite(origin) {
+    siteRefused = true;
+    setConn(T.siteRefused);
+    input.disabled = true;
+    attachBtn.disabled = true;
+    updateComposer();
+    visitorRows.forEach(function (v) {
+      if (v.state === "pending") setVisitorState(v, "failed", T.siteRefused);
+    });
+    if (window.console && console.error) {
+      console.error(
+        "Chat widget: the chat server " + serverOrigin + " does not accept this site (" + origin +
+          "). Add it to CHAT_ALLOWED_ORIGINS in the server's settings (README, \"Embedding the widget\")."
+      );
+    }
   }
 
   function scheduleReconnect() {
@@ -2225,7 +2288,7 @@
     var value = input.value;
     var n = charCount(value);
     var over = n > MAX_CHARS;
-    sendBtn.disabled = !value.trim() || over;
+    sendBtn.disabled = !value.trim() || over || siteRefused;
     counter.classList.toggle("show", n > MAX_CHARS - 500);
     counter.classList.toggle("over", over);
     counter.textContent = over

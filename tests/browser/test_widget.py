@@ -252,6 +252,27 @@ def test_a_short_window_keeps_the_header_and_composer_in_view(
     context.close()
 
 
+def test_the_newest_message_stays_in_view_when_a_phones_keyboard_opens(
+    phone: Page, daphne_server: str
+) -> None:
+    """The list shrinks when the on-screen keyboard opens; it used to keep its scroll position,
+    so the answer just read slid under the text box."""
+    page = phone
+    page.goto(daphne_server + "/")
+    page.locator("chatbot-widget").get_by_role("button", name="Open chat").click()
+    for n in range(1, 5):
+        _ask(page, f"Question number {n}: where is my parcel?", n)
+    log = page.locator("chatbot-widget").locator(".log")
+    newest = page.locator("chatbot-widget").locator(".row").last
+    expect(page.locator("chatbot-widget").locator(".row.visitor")).to_have_count(4)
+    page.set_viewport_size({"width": 360, "height": 380})
+    page.wait_for_timeout(300)
+    log_box, row_box = log.bounding_box(), newest.bounding_box()
+    assert log_box is not None and row_box is not None
+    assert log.evaluate("(l) => l.scrollHeight > l.clientHeight"), "the list must overflow"
+    assert row_box["y"] + row_box["height"] <= log_box["y"] + log_box["height"] + 1
+
+
 @pytest.mark.parametrize(
     ("question", "fact"),
     [

@@ -64,3 +64,23 @@ def test_the_rules_are_read_once_until_one_changes(
     assert greeting(client, "/")["greeting"] == "Hello again"
     rule.delete()
     assert greeting(client, "/")["greeting"] == ""
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("http://localhost:8766", True),  # a host in ALLOWED_HOSTS, any port
+        ("https://shop.example", True),  # listed in CHAT_ALLOWED_ORIGINS
+        ("https://evil.example", False),
+        (None, False),  # no Origin: a browser always sends one across sites
+    ],
+)
+def test_the_origin_check_says_what_the_chat_socket_would(
+    client: Client, settings, origin: str | None, allowed: bool
+) -> None:
+    settings.CHAT_ALLOWED_ORIGINS = ["https://shop.example"]
+    headers = {"Origin": origin} if origin else {}
+    response = client.get("/widget/origin", headers=headers)
+    assert response.json() == {"origin": origin, "allowed": allowed}
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert response["Cache-Control"] == "no-store"

@@ -112,6 +112,10 @@
   if (logoUrl) {
     var logo = el("img", "logo");
     logo.alt = "";
+    // No broken-image icon where the page's policy (img-src) or a wrong address stops it.
+    logo.addEventListener("error", function () {
+      if (logo.parentNode) logo.parentNode.removeChild(logo);
+    });
     logo.src = /^\//.test(logoUrl) ? serverOrigin + logoUrl : logoUrl;
     header.appendChild(logo);
   }

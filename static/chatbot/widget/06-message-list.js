@@ -56,6 +56,18 @@
     log.scrollTop = log.scrollHeight;
   }
 
+  // The list shrinks when a phone's keyboard opens (or the window is resized): a reader who was
+  // at the newest message stays there, instead of it sliding under the text box.
+  var atBottom = true;
+  log.addEventListener("scroll", function () {
+    atBottom = nearBottom();
+  });
+  if (typeof ResizeObserver === "function") {
+    new ResizeObserver(function () {
+      if (atBottom) scrollToBottom();
+    }).observe(log);
+  }
+
   function markSeen(id) {
     if (typeof id !== "number") return;
     rendered.add(id);
@@ -281,6 +293,7 @@
   function sendVisitor(clientId, text) {
     dropSuggestions();
     var v = renderVisitor(clientId, text, "pending");
+    if (siteRefused) return setVisitorState(v, "failed", T.siteRefused);
     setVisitorState(v, "pending");
     addPending(clientId, text);
     if (ready) sendFrame({ type: "message", client_id: clientId, text: text });

@@ -12,6 +12,8 @@
   var statusNotice = null;
   var limitedNotice = null; // "too many chats from your network", shown once
   var limitedWaitMs = 0; // the server's retry_after for the next reconnect
+  var originChecked = false; // asked once whether this site may open the socket at all
+  var siteRefused = false; // it may not (CHAT_ALLOWED_ORIGINS): no more reconnecting
 
   function wsUrl() {
     var u = new URL("/ws/chat/", serverOrigin);
@@ -47,7 +49,7 @@
   }
 
   function ensureConnected() {
-    if (ws || reconnectTimer) return;
+    if (ws || reconnectTimer || siteRefused) return;
     connect();
   }
 
@@ -76,6 +78,7 @@
     };
     sock.onclose = function (ev) {
       if (sock !== ws) return;
+      var hadHello = connected;
       ws = null;
       connected = false;
       ready = false;
@@ -83,11 +86,52 @@
         startOver();
         return;
       }
+      if (!hadHello && !everConnected && !originChecked) {
+        checkOrigin();
+        return;
+      }
       scheduleReconnect();
     };
     sock.onerror = function () {
       /* onclose follows and reconnects */
     };
+  }
+
+  // A handshake the server refused for this site's origin is only "connection failed" to a
+  // script, the same as a server that is down: ask over HTTP once, and if this site is not
+  // allowed, say so (to the visitor, and to the site owner in the console) instead of
+  // reconnecting for ever.
+  function checkOrigin() {
+    originChecked = true;
+    if (typeof fetch !== "function") return scheduleReconnect();
+    fetch(new URL("/widget/origin", serverOrigin).toString(), { credentials: "omit", cache: "no-store" })
+      .then(function (r) {
+        return r.ok ? r.json() : null;
+      })
+      .then(function (o) {
+        if (o && o.allowed === false) refuseSite(String(o.origin || location.origin));
+        else scheduleReconnect();
+      })
+      .catch(function () {
+        scheduleReconnect();
+      });
+  }
+
+  function refuseSite(origin) {
+    siteRefused = true;
+    setConn(T.siteRefused);
+    input.disabled = true;
+    attachBtn.disabled = true;
+    updateComposer();
+    visitorRows.forEach(function (v) {
+      if (v.state === "pending") setVisitorState(v, "failed", T.siteRefused);
+    });
+    if (window.console && console.error) {
+      console.error(
+        "Chat widget: the chat server " + serverOrigin + " does not accept this site (" + origin +
+          "). Add it to CHAT_ALLOWED_ORIGINS in the server's settings (README, \"Embedding the widget\")."
+      );
+    }
   }
 
   function scheduleReconnect() {

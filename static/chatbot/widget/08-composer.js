@@ -5,7 +5,7 @@
     var value = input.value;
     var n = charCount(value);
     var over = n > MAX_CHARS;
-    sendBtn.disabled = !value.trim() || over;
+    sendBtn.disabled = !value.trim() || over || siteRefused;
     counter.classList.toggle("show", n > MAX_CHARS - 500);
     counter.classList.toggle("over", over);
     counter.textContent = over

@@ -1,0 +1,84 @@
+"""The widget on another site, in a real chromium: a site the chat server does not list in
+CHAT_ALLOWED_ORIGINS is told so (the visitor in words, the site owner in the console) instead
+of a "Sending…" that never ends and a socket that reconnects for ever."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.browser.conftest import checked_page, host_site, running_daphne
+from tests.servers import free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
+
+HOST_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Another shop</title>
+</head><body><h1>Shop</h1>
+<script src="{chat}/static/chatbot/widget.js" data-locale="{locale}" defer></script>
+</body></html>"""
+
+
+@pytest.fixture(scope="module")
+def chat_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A chat server that serves 127.0.0.1 only and allows no other site to embed it."""
+    tmp: Path = tmp_path_factory.mktemp("embedding-chat-server")
+    with running_daphne(tmp, ALLOWED_HOSTS="127.0.0.1", CHAT_ALLOWED_ORIGINS="") as chat:
+        yield chat
+
+
+@pytest.mark.parametrize(
+    ("locale", "refused"),
+    [
+        ("en", "Sorry, chat isn't available on this website."),
+        ("zh-hans", "抱歉，本网站暂未开通在线客服。"),
+    ],
+)
+def test_a_site_the_server_does_not_allow_is_told_so(
+    browser: Browser, chat_server: str, locale: str, refused: str
+) -> None:
+    port = free_port()
+    body = HOST_PAGE.format(chat=chat_server, locale=locale)
+    with host_site(port, body) as url, checked_page(browser) as page:
+        console: list[str] = []
+        page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+        sockets: list[str] = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+        page.goto(url.replace("127.0.0.1", "localhost"))  # another origin, not in ALLOWED_HOSTS
+        widget = page.locator("chatbot-widget")
+        widget.locator("button.launcher").click()  # opening connects: refused at once
+        expect(widget.locator(".conn")).to_have_text(refused)
+        expect(widget.locator("textarea")).to_be_disabled()
+        expect(widget.locator("button.send")).to_be_disabled()
+        owner_told = [line for line in console if "CHAT_ALLOWED_ORIGINS" in line]
+        assert owner_told and f"http://localhost:{port}" in owner_told[0]
+        page.wait_for_timeout(3_000)  # longer than the first reconnect's back-off
+        assert len(sockets) == 1, "it gave up instead of reconnecting for ever"
+
+
+def test_a_logo_the_pages_policy_blocks_leaves_no_broken_image(
+    browser: Browser, chat_server: str
+) -> None:
+    port = free_port()
+    body = (
+        '<!doctype html><html><head><meta charset="utf-8"></head><body>'
+        f'<script src="{chat_server}/static/chatbot/widget.js" data-logo="/static/favicon.svg" '
+        "defer></script></body></html>"
+    )
+    chat_ws = chat_server.replace("http://", "ws://", 1)
+    policy = f"default-src 'none'; script-src {chat_server}; connect-src {chat_server} {chat_ws}"
+    with (
+        host_site(port, body, {"Content-Security-Policy": policy}) as url,
+        checked_page(browser) as page,
+    ):
+        page.goto(url)
+        widget = page.locator("chatbot-widget")
+        widget.locator("button.launcher").click()
+        expect(widget.locator(".conn")).to_be_hidden()  # 127.0.0.1 is allowed: it chats
+        expect(widget.locator("img.logo")).to_have_count(0)
+    with host_site(port, body) as url, checked_page(browser) as page:  # no policy: it shows
+        page.goto(url)
+        page.locator("chatbot-widget").locator("button.launcher").click()
+        logo = page.locator("chatbot-widget").locator("img.logo")
+        expect(logo).to_be_visible()
+        assert logo.evaluate("(img) => img.naturalWidth") > 0
