@@ -448,9 +448,11 @@ async def _finish(turn: Turn, conversation_id: int, event: DoneEvent, trace_id: 
         await _cancel(public_id, message_id)
         return
     metrics.answer_stored(event)
-    if event.citations:
+    # An article only suggested ("not sure, these may help") did not answer the question.
+    cited = [(c.document_id, c.document_version) for c in event.citations if not c.suggested]
+    if cited:
         await on_bookkeeping_lane(knowledge_services.document_cited)(
-            citations=[(c.document_id, c.document_version) for c in event.citations],
+            citations=cited,
             question=turn.text,
             conversation_id=conversation_id,
             message_id=bot_message.pk,

@@ -174,9 +174,10 @@ async def _drain(stage: LLMStage | None, limit: int) -> int:
         )
         if message is None:
             continue
-        if done.citations:
+        cited = [(c.document_id, c.document_version) for c in done.citations if not c.suggested]
+        if cited:  # a suggested article did not answer it
             await database_sync_to_async(knowledge_services.document_cited)(
-                citations=[(c.document_id, c.document_version) for c in done.citations],
+                citations=cited,
                 question=turn.text,
                 conversation_id=message.conversation_id,
                 message_id=message.pk,

@@ -3,6 +3,7 @@ import/export, hit counts; and for the knowledge base: documents with their chun
 crawls with their progress and errors."""
 
 import json
+from urllib.parse import urlsplit
 
 from django import forms
 from django.conf import settings
@@ -681,6 +682,28 @@ class CrawlForm(DocumentOptionsForm):
     max_seconds = forms.FloatField(label=_("Max seconds"), min_value=1, max_value=3600)
     field_order = ["start_url"]
 
+    def clean_start_url(self) -> str:
+        """Django's URL field takes ftp:// too, and a port past 65535; the crawler takes
+        neither. A user name and password would be stored and shown as the import's source."""
+        url = self.cleaned_data["start_url"]
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise forms.ValidationError(gettext("Only http:// and https:// sites can be crawled."))
+        if parts.username or parts.password:
+            raise forms.ValidationError(
+                gettext(
+                    "Leave the user name and password out of the address: sites behind a login "
+                    "cannot be crawled."
+                )
+            )
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not one
+        except ValueError:
+            raise forms.ValidationError(
+                gettext("The port must be a number from 1 to 65535.")
+            ) from None
+        return url
+
     def options(self) -> dict:
         data = self.cleaned_data
         limits = {name: data[name] for name in ("max_pages", "max_depth", "max_seconds")}
@@ -730,11 +753,13 @@ class DocumentImportAdmin(admin.ModelAdmin):
         "updated",
         "unchanged",
         "failed",
+        "problem_count",
         "created_by",
         "created_at",
         "finished_at",
     )
     list_filter = ("kind", "status")
+    search_fields = ("source",)
     fields = (
         "kind",
         "source",
@@ -754,6 +779,12 @@ class DocumentImportAdmin(admin.ModelAdmin):
     readonly_fields = fields
     change_list_template = "admin/knowledge/documentimport/change_list.html"
     change_form_template = "admin/knowledge/documentimport/change_form.html"  # reloads if running
+
+    @admin.display(description=_("problems"))
+    def problem_count(self, obj: DocumentImport) -> int:
+        """Failed and skipped together: a skipped page (robots.txt, a private address) is not
+        counted as failed, and the list showed nothing wrong."""
+        return len(obj.errors)
 
     @admin.display(description=_("errors"))
     def error_list(self, obj: DocumentImport) -> str:

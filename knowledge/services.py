@@ -562,6 +562,11 @@ def _import_record(
 
 
 def _import_end(document_import: DocumentImport, status: str, error: str = "") -> None:
+    """A run that stored nothing and reported problems failed: "Done, 0 failed" read as success
+    in the list while every page had been skipped (a private address, robots.txt)."""
+    stored = document_import.created + document_import.updated + document_import.unchanged
+    if status == DocumentImport.Status.DONE and not stored and document_import.errors:
+        status = DocumentImport.Status.FAILED
     if error:
         document_import.errors.append({"name": document_import.source, "code": "failed",
                                        "message": error})  # fmt: skip
@@ -667,6 +672,9 @@ def documents_crawl(*, import_id: int, index_inline: bool = False) -> DocumentIm
         ):
             item, code = _crawl_one(document_import, page, options, known, index_inline)
             _import_record(document_import, item, code)
+    except ValueError as exc:  # not a start URL the crawler takes: nothing to retry
+        _import_end(document_import, DocumentImport.Status.FAILED, f"{exc}")
+        return document_import
     except Exception as exc:
         _import_end(document_import, DocumentImport.Status.FAILED, f"{exc}")
         raise

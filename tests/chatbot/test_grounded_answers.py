@@ -100,6 +100,8 @@ async def test_an_answer_citing_nothing_becomes_suggested_articles_with_their_li
     assert (citation["document_id"], citation["suggested"]) == (document.pk, True)
     assert citation["excerpt"].startswith("收到商品后30天内，未穿过的商品都可以退货。")
     assert await stored_citations(done["message"]["id"]) == [citation]
+    await answering.wait_for_running_answers()
+    assert await cited_count(document.pk) == 0, "suggested, not cited: it answered nothing"
 
 
 @pytest.mark.usefixtures("no_faq_or_fallback_handoff")
@@ -286,6 +288,7 @@ async def test_a_queued_answer_citing_nothing_is_replaced_as_a_live_one_is(upstr
     assert later.text == f"About your earlier question “How do I return an item?”: {suggestion}"
     (citation,) = later.citations
     assert (citation["document_id"], citation["suggested"]) == (document.pk, True)
+    assert await cited_count(document.pk) == 0
     answered = later.trace["steps"][-1]
     assert (answered["detail"]["grounded"], answered["detail"]["replaced"]) == (False, True)
 

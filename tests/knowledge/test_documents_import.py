@@ -180,3 +180,50 @@ def test_the_crawl_page_queues_a_crawl_within_the_limits_given(client, site):
     assert (crawl.kind, crawl.status, crawl.created) == ("crawl", "done", 2), crawl.errors
     assert crawl.options["limits"] == {"max_pages": 2, "max_depth": 1, "max_seconds": 30.0}
     assert set(Document.objects.values_list("visibility", flat=True)) == {Visibility.AGENTS}
+
+
+@pytest.mark.parametrize(
+    ("start_url", "error"),
+    [
+        ("ftp://help.example.com/docs/", "Only http:// and https:// sites can be crawled."),
+        ("http://user:secret@help.example.com/", "Leave the user name and password out"),
+        ("http://help.example.com:99999/help/", "The port must be a number from 1 to 65535."),
+    ],
+)
+def test_a_start_url_the_crawler_cannot_take_is_a_form_error(admin_client, start_url, error):
+    """ftp:// passed Django's URL field and the crawl answered 500; a password was stored and
+    shown as the import's source."""
+    response = admin_client.post(
+        "/admin/knowledge/documentimport/crawl/",
+        {"start_url": start_url, "locale": "en", "visibility": "public", "tags": "",
+         "max_pages": 2, "max_depth": 1, "max_seconds": 30},
+    )  # fmt: skip
+    assert response.status_code == 200 and error in response.content.decode()
+    assert not DocumentImport.objects.exists()
+
+
+def test_a_crawl_that_stored_nothing_is_failed_not_done(settings):
+    """Every page skipped (here the start page's private address) read as "Done, 0 failed"."""
+    settings.KNOWLEDGE_CRAWL_PRIVATE_NETWORKS = False
+    document_import = DocumentImport.objects.create(
+        kind=DocumentImport.Kind.CRAWL, source="http://127.0.0.1:9/help/", options={}
+    )
+    crawled = services.documents_crawl(import_id=document_import.pk)
+    assert (crawled.status, crawled.seen, crawled.failed) == ("failed", 1, 0)
+    assert "private network" in crawled.errors[0]["message"]
+    bad_scheme = DocumentImport.objects.create(
+        kind=DocumentImport.Kind.CRAWL, source="ftp://help.example.com/", options={}
+    )
+    assert services.documents_crawl(import_id=bad_scheme.pk).status == "failed"  # no raise
+
+
+def test_the_imports_list_counts_skipped_pages_as_problems_and_searches_sources(admin_client):
+    DocumentImport.objects.create(
+        kind=DocumentImport.Kind.CRAWL, source="https://help.example.com/", status="done",
+        seen=2, created=1, errors=[{"name": "x", "code": "skipped", "message": "robots.txt"}],
+    )  # fmt: skip
+    DocumentImport.objects.create(kind=DocumentImport.Kind.UPLOAD, source="manual.pdf")
+    listing = admin_client.get("/admin/knowledge/documentimport/").content.decode()
+    assert 'class="field-problem_count">1<' in listing
+    found = admin_client.get("/admin/knowledge/documentimport/", {"q": "manual"}).content
+    assert b"manual.pdf" in found and b"help.example.com" not in found
