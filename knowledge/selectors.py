@@ -321,7 +321,7 @@ def passages_retrieve(
         document_weight=document_weight,
     )
     infos = stored_chunks([ranked.chunk_id for ranked in result.ranked])
-    passages = tuple(
+    passages = _distinct_texts(
         Passage(
             chunk_id=ranked.chunk_id,
             document_id=info.document_id,
@@ -345,6 +345,19 @@ def passages_retrieve(
         elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
         stale=candidates.stale,
     )
+
+
+def _distinct_texts(passages: Iterable[Passage]) -> tuple[Passage, ...]:
+    """The best of passages with the same text: a page imported twice (another file name, a
+    second URL) was suggested twice with the same lines, and took two of the model's sources."""
+    seen: set[str] = set()
+    distinct = []
+    for passage in passages:
+        key = " ".join(passage.text.split())
+        if key not in seen:
+            seen.add(key)
+            distinct.append(passage)
+    return tuple(distinct)
 
 
 def documents_versions(ids: Iterable[int]) -> dict[int, int]:

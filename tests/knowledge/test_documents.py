@@ -216,6 +216,19 @@ def test_retrieval_finds_the_right_chunk(help_centre, locale, question, heading)
     assert best.vector_score > 0
 
 
+def test_a_page_imported_twice_is_one_passage(help_centre):
+    """loyalty.html and loyalty-upper.HTM, same content: the widget suggested "[1] Pelican
+    loyalty points" and "[2] Pelican loyalty points" with the same lines (a QA walk)."""
+    question = "How long until my refund reaches my card?"
+    before = selectors.passages_retrieve(text=question, locale="en")
+    copy = help_centre / "en" / "returns.md"
+    upsert(copy.read_text(encoding="utf-8"), key="returns-copy.md", index_inline=True)
+    after = selectors.passages_retrieve(text=question, locale="en")
+    texts = [" ".join(p.text.split()) for p in after.passages]
+    assert len(texts) == len(set(texts)), "no text twice"
+    assert after.passages[0].text == before.passages[0].text
+
+
 @pytest.mark.parametrize(
     ("locale", "question"),
     [("en", "What is the boiling point of mercury?"), ("zh-hans", "明天北京会下雨吗？")],
