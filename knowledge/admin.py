@@ -16,14 +16,13 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
-from django.utils import translation
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from knowledge import services
 from knowledge.content_version import knowledge_version_bump
-from knowledge.documents.parsing import ErrorCode
+from knowledge.documents.error_text import import_error_text
 from knowledge.generation import jobs_create
 from knowledge.importing import (
     ImportError_,
@@ -710,36 +709,6 @@ class CrawlForm(DocumentOptionsForm):
         return {**super().options(), "limits": limits}
 
 
-# What each file error means, for an admin whose language is not the one the stored message was
-# written in (a Celery task wrote it, with no user's language): the stored English stays in the
-# cell's tooltip, with its specifics (sizes, the zip's own error).
-_FILE_ERRORS = {
-    ErrorCode.EMPTY: _("The file is empty."),
-    ErrorCode.TOO_LARGE: _("The file is larger than the import allows."),
-    ErrorCode.BINARY: _("The file holds binary data, not text."),
-    ErrorCode.ENCODING: _("The file's text encoding could not be read."),
-    ErrorCode.CORRUPT_PDF: _("The PDF is damaged or not a PDF and cannot be read."),
-    ErrorCode.UNSUPPORTED: _("This kind of file cannot be imported (Markdown, HTML, text, PDF)."),
-    ErrorCode.NO_TEXT: _("The file has no text to import."),
-    ErrorCode.NOT_FOUND: _("No such file or folder."),
-    ErrorCode.CORRUPT_ZIP: _("The zip archive or one of its files is damaged."),
-    ErrorCode.ZIP_TOO_MANY_FILES: _("The zip archive holds more files than the import allows."),
-    ErrorCode.ZIP_TOO_LARGE: _("The zip archive unpacks to more than the import allows."),
-    ErrorCode.ZIP_BOMB: _("The zip archive expands suspiciously much and was not unpacked."),
-    ErrorCode.UNSAFE_PATH: _("A file in the zip archive has an unsafe path."),
-    ErrorCode.ENCRYPTED: _("The file is password-protected."),
-}
-
-
-def _error_text(error: dict) -> str:
-    """The stored message, or what its code means in the admin user's language when that is
-    not English."""
-    meaning = _FILE_ERRORS.get(error.get("code", ""))
-    if meaning is None or translation.get_language().startswith("en"):
-        return error.get("message", "")
-    return str(meaning)
-
-
 @admin.register(DocumentImport)
 class DocumentImportAdmin(admin.ModelAdmin):
     """Imports and crawls with their progress and the error of every file or page; the import
@@ -794,7 +763,7 @@ class DocumentImportAdmin(admin.ModelAdmin):
             "",
             '<tr><td>{}</td><td>{}</td><td title="{}">{}</td></tr>',
             (
-                (e.get("name", ""), e.get("code", ""), e.get("message", ""), _error_text(e))
+                (e.get("name", ""), e.get("code", ""), e.get("message", ""), import_error_text(e))
                 for e in obj.errors
             ),
         )
