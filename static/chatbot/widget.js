@@ -12,7 +12,12 @@
 (function () {
   "use strict";
 
-  if (window.__chatbotWidget) return; // embedded twice: keep the first one
+  if (window.__chatbotWidget) {
+    // Embedded twice: keep the first one. A page that replaced its whole body (Turbo and the
+    // like run the tag again) took it out of the page: put it back as it was.
+    if (typeof window.__chatbotWidget.attach === "function") window.__chatbotWidget.attach();
+    return;
+  }
 
   var PROTOCOL_VERSION = 1;
   var MAX_CHARS = 4000;
@@ -666,7 +671,12 @@
   panel.appendChild(log);
   panel.appendChild(composer);
 
-  var launcher = button("launcher", T.launcherOpen);
+  // A launcher with words of its own is named by them (what a voice user says to press it);
+  // aria-expanded tells open from closed.
+  function launcherLabel(open) {
+    return launcherText || (open ? T.launcherClose : T.launcherOpen);
+  }
+  var launcher = button("launcher", launcherLabel(false));
   launcher.setAttribute("aria-expanded", "false");
   launcher.setAttribute("aria-controls", panelId);
   launcher.appendChild(svg("chat"));
@@ -2333,7 +2343,7 @@
     isOpen = open;
     wrap.classList.toggle("open", open);
     launcher.setAttribute("aria-expanded", open ? "true" : "false");
-    launcher.setAttribute("aria-label", open ? T.launcherClose : T.launcherOpen);
+    launcher.setAttribute("aria-label", launcherLabel(open));
     if (open) {
       dropTeaser();
       wrap.classList.remove("unread");
@@ -2383,9 +2393,14 @@
   // ---------------------------------------------------------------------------------------
   // Boot
   // ---------------------------------------------------------------------------------------
-  function boot() {
+  function attach() {
+    if (host.isConnected || !document.body) return;
     if (tabOrderEnd) document.body.appendChild(host);
     else document.body.insertBefore(host, document.body.firstChild);
+  }
+
+  function boot() {
+    attach();
     pickOnAccent();
     showWelcome();
     store.pending.forEach(function (p) {
@@ -2398,6 +2413,7 @@
 
   window.__chatbotWidget = {
     root: root,
+    attach: attach,
     state: function () {
       return {
         conversation: store.conversation,

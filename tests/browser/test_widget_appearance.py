@@ -52,11 +52,14 @@ def test_the_preview_follows_the_form_and_the_snippet_is_saved(
     box, frame = launcher.bounding_box(), page.locator("#widget-preview").bounding_box()
     assert box is not None and frame is not None
     assert box["x"] - frame["x"] < 100, (box, frame)  # bottom left of the page now
+    expect(launcher).to_have_accessible_name("Ask us")  # named by the words it shows
     page.locator("#widget-preview").scroll_into_view_if_needed()
     launcher.click()
     expect(preview.locator("chatbot-widget .row.welcome .bubble")).to_have_text(
         "Hello from Northwind!"
     )
+    expect(launcher).to_have_attribute("aria-expanded", "true")
+    expect(launcher).to_have_accessible_name("Ask us")
     snippet = page.locator("#embed-snippet-text")
     expect(snippet).to_have_value(re.compile(r'data-color="#b45309".*data-position="left".*Ask us'))
     page.screenshot(path=str(screenshot_dir / "admin-widget-appearance.png"), full_page=True)

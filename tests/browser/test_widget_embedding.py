@@ -82,3 +82,33 @@ def test_a_logo_the_pages_policy_blocks_leaves_no_broken_image(
         logo = page.locator("chatbot-widget").locator("img.logo")
         expect(logo).to_be_visible()
         assert logo.evaluate("(img) => img.naturalWidth") > 0
+
+
+def test_a_page_that_replaces_its_body_gets_the_same_widget_back(
+    browser: Browser, chat_server: str
+) -> None:
+    """Turbo-style navigation swaps the whole <body> and runs the new body's scripts: the widget
+    was gone for good, its second tag stopped by the "embedded twice" check."""
+    port = free_port()
+    tag = f'<script src="{chat_server}/static/chatbot/widget.js" defer></script>'
+    page_html = f"<!doctype html><html><body><h1>Shop</h1>{tag}</body></html>"
+    with host_site(port, page_html) as url, checked_page(browser) as page:
+        page.goto(url)
+        widget = page.locator("chatbot-widget")
+        widget.locator("button.launcher").click()
+        page.wait_for_function("() => window.__chatbotWidget.state().ready")
+        page.evaluate(
+            """(src) => {
+              const body = document.createElement("body");
+              body.innerHTML = "<h1>Another page</h1>";
+              document.body.replaceWith(body);
+              const again = document.createElement("script");
+              again.src = src;
+              document.body.appendChild(again);
+            }""",
+            f"{chat_server}/static/chatbot/widget.js",
+        )
+        expect(page.get_by_role("heading", name="Another page")).to_be_visible()
+        expect(widget).to_have_count(1)
+        expect(widget.locator(".panel")).to_be_visible()  # as it was: open, connected
+        assert page.evaluate("() => window.__chatbotWidget.state().ready")

@@ -12,7 +12,12 @@
 (function () {
   "use strict";
 
-  if (window.__chatbotWidget) return; // embedded twice: keep the first one
+  if (window.__chatbotWidget) {
+    // Embedded twice: keep the first one. A page that replaced its whole body (Turbo and the
+    // like run the tag again) took it out of the page: put it back as it was.
+    if (typeof window.__chatbotWidget.attach === "function") window.__chatbotWidget.attach();
+    return;
+  }
 
   var PROTOCOL_VERSION = 1;
   var MAX_CHARS = 4000;

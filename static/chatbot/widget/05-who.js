@@ -175,7 +175,12 @@
   panel.appendChild(log);
   panel.appendChild(composer);
 
-  var launcher = button("launcher", T.launcherOpen);
+  // A launcher with words of its own is named by them (what a voice user says to press it);
+  // aria-expanded tells open from closed.
+  function launcherLabel(open) {
+    return launcherText || (open ? T.launcherClose : T.launcherOpen);
+  }
+  var launcher = button("launcher", launcherLabel(false));
   launcher.setAttribute("aria-expanded", "false");
   launcher.setAttribute("aria-controls", panelId);
   launcher.appendChild(svg("chat"));

@@ -5,7 +5,7 @@
     isOpen = open;
     wrap.classList.toggle("open", open);
     launcher.setAttribute("aria-expanded", open ? "true" : "false");
-    launcher.setAttribute("aria-label", open ? T.launcherClose : T.launcherOpen);
+    launcher.setAttribute("aria-label", launcherLabel(open));
     if (open) {
       dropTeaser();
       wrap.classList.remove("unread");

@@ -1,9 +1,14 @@
   // ---------------------------------------------------------------------------------------
   // Boot
   // ---------------------------------------------------------------------------------------
-  function boot() {
+  function attach() {
+    if (host.isConnected || !document.body) return;
     if (tabOrderEnd) document.body.appendChild(host);
     else document.body.insertBefore(host, document.body.firstChild);
+  }
+
+  function boot() {
+    attach();
     pickOnAccent();
     showWelcome();
     store.pending.forEach(function (p) {
@@ -16,6 +21,7 @@
 
   window.__chatbotWidget = {
     root: root,
+    attach: attach,
     state: function () {
       return {
         conversation: store.conversation,
