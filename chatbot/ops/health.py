@@ -3,12 +3,15 @@
 docs/operations.md, "Health and processes"."""
 
 import logging
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
+from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
+from django.utils.decorators import sync_and_async_middleware
 
 from chatbot.llm.breaker import breaker_states
 from chatbot.ops.warmup import embeddings_ready
@@ -114,3 +117,31 @@ async def readyz_models(request: HttpRequest) -> JsonResponse:
     return _unlogged(
         JsonResponse({"answering": answering, "tiers": tiers}, status=200 if answering else 503)
     )
+
+
+_PROBES = {"/healthz": healthz, "/readyz": readyz, "/readyz/models": readyz_models}
+
+
+@sync_and_async_middleware
+def probes_first(get_response: Callable) -> Callable:
+    """The probes, answered before any other middleware: a container's or load balancer's probe
+    asks by address (`Host: 127.0.0.1:8000`), which ALLOWED_HOSTS refuses with 400, and over
+    plain HTTP, which SECURE_SSL_REDIRECT would answer with a redirect; either kept a Docker web
+    service unhealthy for ever. Nothing in the probes reads the Host."""
+    if iscoroutinefunction(get_response):
+
+        async def middleware(request: HttpRequest) -> HttpResponseBase:
+            probe = _PROBES.get(request.path_info)
+            if probe is not None and request.method in ("GET", "HEAD"):
+                return await probe(request)
+            return await get_response(request)
+
+        return markcoroutinefunction(middleware)
+
+    def sync_middleware(request: HttpRequest) -> HttpResponseBase:
+        probe = _PROBES.get(request.path_info)
+        if probe is not None and request.method in ("GET", "HEAD"):
+            return async_to_sync(probe)(request)
+        return get_response(request)
+
+    return sync_middleware

@@ -40,6 +40,19 @@ def test_healthz_is_alive(client):
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/readyz/models"])
+def test_a_probe_by_address_over_plain_http_is_answered(client, async_client, settings, path):
+    """Docker's and a load balancer's probes ask `http://127.0.0.1:8000/readyz`: with
+    ALLOWED_HOSTS=chat.example.com that was 400 (and with SECURE_SSL_REDIRECT a redirect), so
+    the compose web service never went healthy."""
+    settings.ALLOWED_HOSTS = ["chat.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get(path, HTTP_HOST="127.0.0.1:8000").status_code == 200
+    response = async_to_sync(async_client.get)(path, headers={"Host": "10.0.3.7:8000"})
+    assert response.status_code == 200
+    assert client.get("/", HTTP_HOST="127.0.0.1:8000").status_code == 400  # the rest as ever
+
+
 def test_readyz_reports_each_check_and_the_model_tiers(client, settings):
     response = client.get("/readyz")
     body = response.json()

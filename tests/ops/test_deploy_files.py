@@ -93,6 +93,20 @@ def test_the_example_environment_names_every_required_secret_and_holds_none():
         assert example[name] == "", name
 
 
+def test_every_setting_the_example_names_reaches_the_app(compose):
+    """The example named EMAIL_* settings that compose never passed (port 587 with STARTTLS was
+    silently ignored, the team's left-message email never sent)."""
+    example = [
+        line.split("=", 1)[0]
+        for line in (DEPLOY / "env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    compose_only = {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "HTTP_PORT"}
+    for service in ("web", "worker", "beat"):
+        passed = set(compose["services"][service]["environment"])
+        assert set(example) - compose_only <= passed, (service, set(example) - passed)
+
+
 def test_the_dockerfile_builds_the_stages_compose_asks_for(compose):
     stages = _stages()
     assert set(stages) == {"build", "app", "nginx"}
