@@ -41,8 +41,10 @@ from chatbot.observability.logs import set_conversation
 from chatbot.protocol import PROTOCOL_VERSION, ProtocolError
 
 FORBIDDEN_CLOSE_CODE = 4403
-# Frames of the viewed conversation's chat group an agent needs (not the token stream).
-RELAYED = {"message", "done", "typing", "conversation", "handoff", "cancelled"}
+# Frames of the viewed conversation's chat group an agent needs (not the token stream, nor the
+# visitor's queue place: the console shows the queue from its own list, and each wave repeated
+# the place to every agent viewing).
+RELAYED = {"message", "done", "typing", "conversation", "cancelled"}
 
 
 class AgentConsumer(JsonSocketConsumer):

@@ -466,6 +466,20 @@ async def test_return_to_the_bot_and_the_bot_answers_again(upstream, agents):
     assert stored.status == "bot" and stored.assigned_to is None
 
 
+async def test_an_agent_viewing_a_queued_conversation_is_not_sent_its_queue_place(upstream, agents):
+    """The visitor's `handoff` (their place) reached every agent viewing, twice per queueing
+    (their own, then the queue wave's): the console has no use for it."""
+    async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
+        public_id = client.hello["conversation"]
+        await client.say("Where is my parcel?", "q0")
+        await ann.send({"type": "open", "conversation": public_id})
+        await ann.recv_until("transcript")
+        await queued_by_button(client)
+        await until(ann, "conversations")
+        frames = await nothing_more(ann)
+    assert "handoff" not in [f["type"] for f in frames]
+
+
 async def test_a_socket_opened_on_a_claimed_conversation_is_told_who_has_it(upstream, agents):
     """A reload names the person, as the live join did; the bot's own hello names nobody."""
     async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
