@@ -519,9 +519,12 @@ http {{
 {tls}
         # While no web process answers (a restart, all busy): a page of ours, not nginx's.
         error_page 502 503 504 /static/errors/unavailable.html;
+        # An upload over client_max_body_size: a page saying so, not nginx's bare one.
+        error_page 413 /static/errors/too-large.html;
 
         location /static/ {{
             alias {site.static_root}/;
+            error_page 404 /static/errors/not-found.html;
             add_header Cache-Control "public, max-age=3600";
             add_header Access-Control-Allow-Origin "*";
             access_log off;

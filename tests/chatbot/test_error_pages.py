@@ -3,6 +3,7 @@ in the visitor's language instead of Django's bare English ones, a refused host 
 line instead of a traceback, and nginx's own page while no web process answers."""
 
 import logging
+import socket
 import subprocess
 import time
 
@@ -86,19 +87,49 @@ def test_nginx_shows_its_own_page_while_no_web_process_answers(tmp_path):
     )
     layout.nginx_conf.write_text(production.nginx_config(site))
     process = subprocess.Popen(production.nginx_command(nginx, layout))
+    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 10
         while True:
             try:
-                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                page = httpx.get(f"{base}/", timeout=2)
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+        # Refused on its declared length, before any of the body is sent.
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            raw.sendall(
+                b"POST /admin/knowledge/documentimport/upload/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Length: 209715200\r\nConnection: close\r\n\r\n"
+            )
+            too_large = b"".join(iter(lambda: raw.recv(65536), b"")).decode()
+        missing = httpx.get(f"{base}/static/chatbot/no-such-file.js", timeout=2)
     finally:
         process.terminate()
         process.wait(timeout=10)
     assert page.status_code == 502
     assert "We'll be back in a moment" in page.text and "我们马上回来" in page.text
     assert "<center>nginx</center>" not in page.text  # nginx's bare page
+    assert too_large.startswith("HTTP/1.1 413")
+    assert "That file is too large" in too_large and "文件过大" in too_large
+    assert missing.status_code == 404
+    assert "This file does not exist" in missing.text and "文件不存在" in missing.text
+
+
+@pytest.mark.django_db
+def test_a_form_sent_without_its_csrf_token_gets_the_sites_page():
+    """Through the proxy a stale login form showed Django's own "Forbidden (403) CSRF
+    verification failed" page, title in English under the zh-hans admin."""
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    for language, heading in (("en", "The form expired"), ("zh-hans", "表单已失效")):
+        response = client.post(
+            "/admin/login/", {"username": "a", "password": "b"}, HTTP_ACCEPT_LANGUAGE=language
+        )
+        page = response.content.decode()
+        assert response.status_code == 403
+        assert f"<h1>{heading}</h1>" in page and f"<title>{heading}</title>" in page
+        assert "CSRF verification failed" not in page
