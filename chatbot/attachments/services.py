@@ -100,7 +100,9 @@ def visitor_attachment_store(
                 text=checked.name,
                 attachment=attachment,
             )
-            handoff.visitor_message_route(conversation_id=conversation.pk, text="")
+            handoff.visitor_message_route(
+                conversation_id=conversation.pk, text="", preview="📎 " + checked.name
+            )
             _tell(conversation, message)
     except IntegrityError:  # another request with this client id won
         _attachment_discard(attachment)

@@ -129,10 +129,11 @@ def conversation_reopen(*, conversation_id: int, text: str) -> bool:
     return not to_person
 
 
-def visitor_message_route(*, conversation_id: int, text: str) -> bool:
+def visitor_message_route(*, conversation_id: int, text: str, preview: str | None = None) -> bool:
     """Called for each new visitor message: records when the visitor last wrote, hands the
     conversation off when they ask for a person (in words, or with a plain "yes" to the bot's
-    offer of one), and reopens a closed one. True when the bot should answer it.
+    offer of one), and reopens a closed one. True when the bot should answer it. `preview` is
+    what the owner's alert shows when it is not the text (a file: its name).
 
     While the bot holds the conversation (nearly always) this is a single UPDATE."""
     now = timezone.now()
@@ -148,7 +149,9 @@ def visitor_message_route(*, conversation_id: int, text: str) -> bool:
     if status in selectors.OPEN_STATUSES:
         transaction.on_commit(notify.queue_changed)  # the console's "visitor waiting" timer
         if status == Status.AGENT:
-            assignment.visitor_wrote(conversation_id=conversation_id, text=text)
+            assignment.visitor_wrote(
+                conversation_id=conversation_id, text=text if preview is None else preview
+            )
         return False
     if status == Status.CLOSED:
         return conversation_reopen(conversation_id=conversation_id, text=text)

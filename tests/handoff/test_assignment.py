@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from chatbot.handoff import services
 from chatbot.handoff.models import AgentProfile, AssignmentEvent, Team
 from chatbot.models import Conversation
+from tests.chatbot.test_attachments import image_bytes, upload
 from tests.conftest import chat_socket
 from tests.handoff.conftest import agent_socket, make_agent
 from tests.handoff.test_handoff import claimed, queued_by_button, until
@@ -307,3 +308,19 @@ async def test_the_owner_hears_their_visitor_write_whatever_they_view(upstream, 
         "conversation": public_id,
         "preview": "Are you there?",
     }
+
+
+async def test_the_owner_hears_of_a_file_by_its_name(upstream, agents, settings, tmp_path):
+    """A file's alert had an empty preview (a walk through the production shape)."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
+        public_id, token = client.hello["conversation"], client.hello["token"]
+        await queued_by_button(client)
+        await claimed(ann, public_id)
+        await ann.send({"type": "leave"})
+        sent = await database_sync_to_async(upload)(
+            image_bytes(), "receipt.png", conversation=public_id, token=token, client_id="f-1"
+        )
+        assert sent.status_code == 201, sent.content
+        wrote = await ann.recv_until("visitor_wrote")
+    assert wrote["preview"] == "📎 receipt.png"
