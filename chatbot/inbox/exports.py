@@ -61,7 +61,9 @@ def transcript(*, public_id: str) -> dict[str, Any] | None:
     if conversation is None:
         return None
     messages = list(
-        Message.objects.filter(conversation=conversation).select_related("author").order_by("id")
+        Message.objects.filter(conversation=conversation)
+        .select_related("author", "attachment")
+        .order_by("id")
     )
     return {
         "conversation": conversation,
@@ -76,6 +78,12 @@ def transcript(*, public_id: str) -> dict[str, Any] | None:
                 "created": m.created_at,
                 "text": personal_masked(m.text),
                 "source": m.source,
+                # A file is named, not linked: its signed link expires, a printout does not.
+                "attachment": (
+                    {"name": m.attachment.name, "size": m.attachment.size}
+                    if m.attachment_id
+                    else None
+                ),
             }
             for m in messages
         ],

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from chatbot.inbox import exports
 from chatbot.inbox.models import ConversationLabel, Label
-from chatbot.models import Conversation, Message
+from chatbot.models import Attachment, Conversation, Message
 from tests.handoff.conftest import make_agent
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +49,13 @@ def test_one_transcript_is_a_printable_escaped_page(stored):
     assert "vip" in html and "5/5" in html
     assert "console/inbox.css" in html
     assert client.get("/console/conversations/nope/transcript/").status_code == 404
+
+    photo = Attachment.objects.create(
+        file="attachments/x.png", name="receipt.png", size=120_000, content_type="image/png"
+    )
+    Message.objects.create(conversation=c, role="visitor", text="receipt.png", attachment=photo)
+    html = client.get(f"/console/conversations/{c.public_id}/transcript/").content.decode()
+    assert "📎 File: receipt.png (117.2\xa0KB), in the conversation, not in this transcript" in html
     outsider = make_agent("eve", in_group=False)
     assert (
         signed_in(outsider).get(f"/console/conversations/{c.public_id}/transcript/").status_code
