@@ -42,7 +42,9 @@ def widget_origin(request: HttpRequest) -> JsonResponse:
     """Whether the page asking (its Origin header) may open the chat socket. A refused handshake
     is only "connection failed" to a browser's script, so the widget asks here to tell the site
     owner to allow the site, instead of reconnecting for ever. Any site may read it."""
-    origin = request.headers.get("Origin")
+    # A browser sends Origin with a cross-origin fetch; the page's own word is the fallback
+    # (this answer allows nothing: the socket's handshake checks the Origin header itself).
+    origin = request.headers.get("Origin") or request.GET.get("origin", "")[:300] or None
     response = JsonResponse({"origin": origin, "allowed": chat_origin_allowed(origin)})
     response["Access-Control-Allow-Origin"] = "*"
     response["Cache-Control"] = "no-store"

@@ -84,3 +84,6 @@ def test_the_origin_check_says_what_the_chat_socket_would(
     assert response.json() == {"origin": origin, "allowed": allowed}
     assert response["Access-Control-Allow-Origin"] == "*"
     assert response["Cache-Control"] == "no-store"
+    if origin:  # a same-origin fetch carries no Origin header: the page's word in the query
+        named = client.get("/widget/origin", {"origin": origin}).json()
+        assert named == {"origin": origin, "allowed": allowed}

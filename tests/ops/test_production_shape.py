@@ -277,11 +277,14 @@ def test_django_takes_address_scheme_and_host_from_nginx_only(shape):
     assert _run(console(https_origin, {"X-Forwarded-Proto": "https"})) == 403
 
     # The host: nginx overwrites X-Forwarded-Host with the Host the client asked for, which
-    # Django (USE_X_FORWARDED_HOST) then checks against ALLOWED_HOSTS.
-    ok = httpx.get(url + "/healthz", headers={"X-Forwarded-Host": "evil.example"})
+    # Django (USE_X_FORWARDED_HOST) then checks against ALLOWED_HOSTS (on any page but the
+    # probes, which answer whatever Host a load balancer asks with).
+    page = url + "/widget/greeting?path=/"
+    ok = httpx.get(page, headers={"X-Forwarded-Host": "evil.example"})
     assert ok.status_code == 200
-    refused = httpx.get(url + "/healthz", headers={"Host": "evil.example"})
+    refused = httpx.get(page, headers={"Host": "evil.example"})
     assert refused.status_code == 400
+    assert httpx.get(url + "/healthz", headers={"Host": "10.0.0.5:8000"}).status_code == 200
 
 
 def test_web_processes_embed_on_one_thread_and_the_worker_on_the_default(shape):

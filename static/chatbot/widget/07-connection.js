@@ -103,8 +103,12 @@
   // reconnecting for ever.
   function checkOrigin() {
     originChecked = true;
-    if (typeof fetch !== "function") return scheduleReconnect();
-    fetch(new URL("/widget/origin", serverOrigin).toString(), { credentials: "omit", cache: "no-store" })
+    // The chat server's own pages are always allowed; a browser sends no Origin header with a
+    // same-origin GET, so the page names itself in the query too.
+    if (typeof fetch !== "function" || location.origin === serverOrigin) return scheduleReconnect();
+    var url = new URL("/widget/origin", serverOrigin);
+    url.searchParams.set("origin", location.origin);
+    fetch(url.toString(), { credentials: "omit", cache: "no-store" })
       .then(function (r) {
         return r.ok ? r.json() : null;
       })
