@@ -117,6 +117,7 @@
         else scheduleReconnect();
       })
       .catch(function () {
+        originChecked = false; // the server is down: ask again after the next failed attempt
         scheduleReconnect();
       });
   }
