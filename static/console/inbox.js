@@ -409,7 +409,8 @@
   function slashWord() {
     var box = $("reply");
     var upto = box.value.slice(0, box.selectionStart);
-    var m = /(^|\s)\/([\w-]*)$/.exec(upto);
+    // Any letters, as the server takes them (Python's \w): "/订单" as well as "/refund".
+    var m = /(^|\s)\/([\p{L}\p{N}_-]*)$/u.exec(upto);
     return m ? [upto.length - m[2].length - 1, m[2]] : null;
   }
 

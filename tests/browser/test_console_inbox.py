@@ -233,6 +233,13 @@ def test_canned_replies_library_shortcut_and_variables(
     expect(dialog.locator('.canned-reply[data-team]:not([data-team=""])')).to_contain_text(
         "/refund [Billing] — Card refund"
     )
+    # A Chinese shortcut: the server took it, and the reply box now expands it too.
+    dialog.get_by_label("Shortcut").fill("订单")
+    dialog.locator("#reply-team").select_option("")
+    dialog.get_by_label("Title").fill("订单已发出")
+    dialog.get_by_label("Text").fill("您的订单已发出。")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog.locator(".canned-reply")).to_have_count(5)
     page.screenshot(path=str(screenshot_dir / "inbox-canned-replies.png"))
     dialog.get_by_role("button", name="Close").click()
 
@@ -269,6 +276,11 @@ def test_canned_replies_library_shortcut_and_variables(
     expect(page.locator("#notice")).to_contain_text("Fill in or remove")
     expect(agent_text).to_have_count(1)
     expect(reply).to_have_value("Hello {{visitor.name}}")
+    reply.fill("")
+    reply.press_sequentially("/订")
+    reply.press("Tab")
+    expect(reply).to_have_value("您的订单已发出。")
+    reply.fill("")
 
     # The reports page counts the claimed conversation for ann.
     page.get_by_role("link", name="Reports").click()

@@ -134,3 +134,20 @@ def test_every_console_script_text_has_its_chinese(agents):
     assert words["traceUngrounded"] == "无依据：未引用任何来源"
     untranslated = [key for key, text in words.items() if text == english[key]]
     assert untranslated == []
+
+
+def test_the_admins_canned_reply_form_refuses_a_variable_the_console_cannot_fill(admin_client):
+    """It took `{{order.id}}` and the console then sent "Your order is on its way." (a walk)."""
+    from chatbot.inbox.models import CannedReply
+
+    form = {"shortcut": "ordr", "locale": "", "team": "", "title": "Order", "text": ""}
+    page = admin_client.post(
+        "/admin/inbox/cannedreply/add/", {**form, "text": "Your order {{order.id}} is on its way."}
+    )
+    assert page.status_code == 200
+    assert "These variables cannot be filled in: {{order.id}}" in page.content.decode()
+    assert not CannedReply.objects.exists()
+    saved = admin_client.post(
+        "/admin/inbox/cannedreply/add/", {**form, "text": "Hi {{visitor.name|there}}!"}
+    )
+    assert saved.status_code == 302 and CannedReply.objects.get().shortcut == "ordr"
