@@ -7,7 +7,7 @@ fallback stage says so and offers a person (LLM_ANSWER_WITHOUT_SOURCES decides o
 
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from chatbot import metrics, visitor_copy
@@ -291,11 +291,10 @@ class LLMStage:
             )
 
     def _refuse(self, turn: Turn, trace: Trace, reason: str) -> Answer:
-        """A topic the business refuses: answered with the refusal, no model asked."""
+        """A topic the business refuses: answered with the refusal, no model asked, so a rule's
+        answer (`fallback`: "automatic reply" in the widget, not a model's in analytics)."""
         trace.add(TraceStep(self.name, Decision.REFUSED, 0.0, detail={"blocked": reason}))
         metrics.OUTPUT_BLOCKED.labels("topic").inc()
-
-        async def refusal() -> AsyncIterator[str]:
-            yield visitor_copy.render(visitor_copy.BLOCKED_ANSWER, turn.locale)
-
-        return Answer(self.name, refusal())
+        return stored_answer(
+            Source.FALLBACK, visitor_copy.render(visitor_copy.BLOCKED_ANSWER, turn.locale)
+        )

@@ -336,3 +336,15 @@ async def test_an_invented_link_gets_the_suggested_articles_a_refused_topic_the_
     assert done.text == visitor_copy.render(visitor_copy.BLOCKED_ANSWER, locale)
     assert done.citations == ()
     assert done.trace.answering_step().detail["blocked"] == "term:no crypto"
+    assert done.source == "llm"  # the model wrote it; the filter stopped it
+
+    # A topic refused in the question: no model is asked, and the refusal is a rule's answer
+    # (it was labelled a model answer in the widget, the console's trace and analytics).
+    asked = sims["local"].stats.requests
+    topic = OutputRule(name="no bitcoin", kind=OutputRule.Kind.TOPIC, lines="bitcoin")
+    done = await _run(
+        [_stage(sims, _retrieval(RETURNS), output_policy=_policy(topic))], question, locale
+    )
+    assert done.text == visitor_copy.render(visitor_copy.BLOCKED_ANSWER, locale)
+    assert done.source == "fallback" and sims["local"].stats.requests == asked
+    assert done.trace.steps[-1].decision == "refused"
