@@ -74,3 +74,21 @@ def cache_context(text: str, history: Sequence[HistoryItem]) -> CacheContext:
             return CacheContext(None, None, "context_too_deep")
     key = _fingerprint(list(reversed(chain)))
     return CacheContext(key, key, "follow_up")
+
+
+def question_in_context(text: str, history: Sequence[HistoryItem]) -> str:
+    """What to search the help centre with: a follow-up ("and to Canada?") after the visitor's
+    questions it continues, back to the last standalone one (at most MAX_CHAIN), else the
+    question alone. "and to Canada?" finds nothing; "How long does delivery take? and to
+    Canada?" finds the international shipping article (a walk: every follow-up got "I couldn't
+    find that in our help centre")."""
+    if not depends_on_context(text):
+        return text
+    chain: list[str] = []
+    for item in reversed(history):
+        if item.role != "visitor":
+            continue
+        chain.append(item.text)
+        if not depends_on_context(item.text) or len(chain) >= MAX_CHAIN:
+            break
+    return " ".join([*reversed(chain), text])

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from chatbot.cache.context import question_in_context
 from chatbot.database_lanes import on_lookup_lane, on_retrieval_lane
 from chatbot.llm import router_state
 from chatbot.llm.router import Router, process_retry_budget, router_policy
@@ -34,13 +35,23 @@ def help_centre_retriever(*, top_k: int) -> Retrieve:
     """The help centre's best passages for a turn (public documents of its locale), or None
     when the locale has no indexed documents at all. The question is embedded on the embedding
     thread (the FAQ stage embedded the same text a moment ago: a cache hit), then searched on
-    the retrieval lane."""
+    the retrieval lane. A follow-up whose words alone find nothing relevant is searched again
+    with the questions it continues (`question_in_context`); a short question that changes the
+    subject ("gift cards") finds its own article first and keeps it."""
     search = on_retrieval_lane(passages_retrieve)
+
+    async def find(text: str, locale: str) -> Retrieval:
+        vector = await embed_one_async(text, locale)
+        return await search(text=text, locale=locale, k=top_k, vector=vector)
 
     async def retrieve(turn: Turn) -> Retrieval | None:
         text = strip_greetings(turn.text)
-        vector = await embed_one_async(text, turn.locale)
-        found = await search(text=text, locale=turn.locale, k=top_k, vector=vector)
+        found = await find(text, turn.locale)
+        in_context = question_in_context(text, turn.history)
+        if not found.relevant and in_context != text:
+            # Nothing for the words alone ("and to Canada?"): with the questions they follow.
+            followed = await find(in_context, turn.locale)
+            found = followed if followed.relevant else found
         return found if found.passages else None
 
     return retrieve
