@@ -155,12 +155,13 @@ _AFFIRMATIVE = re.compile(
     rf"(?:(?:{_AFFIRMATIVE_EN}|{_AFFIRMATIVE_ZH}){_PHRASE_END} ?)+", re.IGNORECASE
 )
 _FILLER = re.compile(rf"[\s{_PUNCTUATION}\"()]+|[\U0001F300-\U0001FAFF\u2600-\u27BF]+")
-# A question about who answers outranks the rest ("hi, are you a bot?"); thanks outrank a
-# goodbye ("thanks, bye"), which outranks a greeting or an acknowledgement.
+# A question about who answers outranks the rest ("hi, are you a bot?"); a goodbye outranks
+# thanks ("thanks, that's all" closes the chat: "Is there anything else?" asked again after it,
+# a walk found), which outrank a greeting or an acknowledgement.
 _RANK = (
     SmallTalk.IDENTITY,
-    SmallTalk.THANKS,
     SmallTalk.GOODBYE,
+    SmallTalk.THANKS,
     SmallTalk.GREETING,
     SmallTalk.ACKNOWLEDGEMENT,
 )
@@ -172,12 +173,26 @@ def _without_filler(text: str) -> str:
     return _FILLER.sub(" ", text.replace("\u2019", "'")).strip().lower()
 
 
+# A message of emoji alone says something too ("👋" went to "I couldn't find that in our help
+# centre"); the first of these in it decides.
+_EMOJI_SMALL_TALK = {
+    "👋": SmallTalk.GREETING,
+    "🙏": SmallTalk.THANKS,
+    "👍": SmallTalk.ACKNOWLEDGEMENT,
+    "👌": SmallTalk.ACKNOWLEDGEMENT,
+    "🙂": SmallTalk.ACKNOWLEDGEMENT,
+    "😊": SmallTalk.ACKNOWLEDGEMENT,
+}
+
+
 def small_talk(text: str) -> SmallTalk | None:
     """What `text` says when it is nothing but greetings, thanks, goodbyes or an acknowledgement
-    ("hi", "thanks, bye!", "好的谢谢"); None when it holds anything else ("hi, where is my
-    order?"), which the answer pipeline must see whole."""
+    ("hi", "thanks, bye!", "好的谢谢", "👋"); None when it holds anything else ("hi, where is
+    my order?"), which the answer pipeline must see whole."""
     core = _without_filler(text)
-    if not core or len(core) > _MAX_SMALL_TALK_CHARS:
+    if not core:
+        return next((kind for ch in text if (kind := _EMOJI_SMALL_TALK.get(ch))), None)
+    if len(core) > _MAX_SMALL_TALK_CHARS:
         return None
     found: set[SmallTalk] = set()
     position = 0

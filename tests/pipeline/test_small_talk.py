@@ -22,8 +22,13 @@ from tests.conftest import chat_socket
         ("hello?", SmallTalk.GREETING),
         ("Thank you so much 😊", SmallTalk.THANKS),
         ("ok thanks", SmallTalk.THANKS),
-        ("Thanks!! Bye 👋", SmallTalk.THANKS),  # thanks outrank a goodbye
-        ("That’s all, thanks!", SmallTalk.THANKS),
+        ("Thanks!! Bye 👋", SmallTalk.GOODBYE),  # a goodbye closes: no "anything else?"
+        ("That’s all, thanks!", SmallTalk.GOODBYE),
+        ("thanks, that's all", SmallTalk.GOODBYE),
+        ("谢谢，没有了", SmallTalk.GOODBYE),
+        ("👋", SmallTalk.GREETING),
+        ("👍👍", SmallTalk.ACKNOWLEDGEMENT),
+        ("🙏", SmallTalk.THANKS),
         ("bye", SmallTalk.GOODBYE),
         ("have a nice day", SmallTalk.GOODBYE),
         ("no thanks", SmallTalk.ACKNOWLEDGEMENT),
@@ -70,6 +75,8 @@ def test_small_talk_is_recognised(text, kind):
         "are you a bot? I want a real person",
         "你是真人吗？我要转人工",
         "人工智能是什么",
+        "???",
+        "🤔",
     ],
 )
 def test_anything_with_more_in_it_is_not_small_talk(text):
