@@ -16,6 +16,7 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
+from django.utils import translation
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -291,6 +292,15 @@ class FAQAdmin(ContentAdmin):
     class Media:
         css = {"all": ("knowledge/faq-admin.css",)}
 
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
+        """A new FAQ in the admin user's language: it defaulted to English, and a Chinese
+        question filed as English is matched by the wrong model and never answered."""
+        initial = super().get_changeform_initial_data(request)
+        language = translation.get_language() or ""
+        codes = [code for code, _name in settings.LANGUAGES]
+        initial.setdefault("locale", next((c for c in codes if language.startswith(c[:2])), "en"))
+        return initial
+
     @admin.display(description=_("approved variants"))
     def approved_variants(self, obj: FAQ) -> int:
         return obj.variants.filter(status=AnswerVariant.Status.APPROVED).count()
@@ -455,18 +465,41 @@ class AnswerVariantAdmin(ContentAdmin):
         self._set_status(request, queryset, AnswerVariant.Status.REJECTED)
 
 
+class LocaleChoiceAdmin(ContentAdmin):
+    """The locale as a choice of the site's languages: typed as text, "中文" was saved and
+    matched no conversation (a walk)."""
+
+    any_locale = False  # whether "every language" (empty) is a choice
+
+    def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name != "locale":
+            return super().formfield_for_dbfield(db_field, request, **kwargs)
+        choices = [
+            *([("", gettext("Every language"))] if self.any_locale else []),
+            *settings.LANGUAGES,
+        ]
+        return forms.ChoiceField(
+            choices=choices,
+            required=not self.any_locale,
+            label=db_field.verbose_name,
+            help_text=db_field.help_text,
+            initial=db_field.default if isinstance(db_field.default, str) else "",
+        )
+
+
 @admin.register(OutputRule)
-class OutputRuleAdmin(ContentAdmin):
+class OutputRuleAdmin(LocaleChoiceAdmin):
     """What model-written answers may not say; saving moves the knowledge version, so every
     process reloads the rules and cached answers made under the old ones stop being served."""
 
     list_display = ("name", "kind", "locale", "active", "updated_at")
     list_filter = ("kind", "locale", "active")
     search_fields = ("name", "lines")
+    any_locale = True
 
 
 @admin.register(RuleTemplate)
-class RuleTemplateAdmin(ContentAdmin):
+class RuleTemplateAdmin(LocaleChoiceAdmin):
     list_display = ("name", "locale", "priority", "active", "updated_at")
     list_filter = ("locale", "active")
     search_fields = ("name", "patterns", "text")

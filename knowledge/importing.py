@@ -193,7 +193,7 @@ def validate(data: Any) -> list[dict[str, Any]]:
             )
             continue
         if not isinstance(raw.get("active", True), bool):
-            problems.append(gettext('"active" must be true or false'))
+            problems.append(gettext('"active" must be true or false (yes/no, 1/0)'))
         question, answer = raw.get("question"), raw.get("answer")
         if not isinstance(question, str) or not question.strip():
             problems.append(gettext('"question" must be a non-empty string'))

@@ -6,6 +6,7 @@ They were chatbot's until the handoff became an app of its own (issue 17): each 
 (chatbot/handoff/migrations/0001_initial.py)."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -134,6 +135,14 @@ class OpeningHours(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_weekday_display()} {self.opens:%H:%M}-{self.closes:%H:%M}"
+
+    def clean(self) -> None:
+        """Said in words before the constraint's own message ("Constraint
+        "opening_hours_order" is violated") reaches the admin."""
+        if self.opens is not None and self.closes is not None and self.closes <= self.opens:
+            raise ValidationError(
+                {"closes": _("Closing time must be after opening time (a day ends at 23:59).")}
+            )
 
 
 class AwayMessage(models.Model):

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from chatbot.handoff import selectors
@@ -125,7 +126,7 @@ CONSOLE_TEXT = {
     "offered": _("Offered to the visitor, “Did you mean”: {questions}"),
     # What "Save as FAQ draft" took out or still finds (chatbot.handoff.faq_draft kinds).
     "faqKind_greeting": _("greeting"),
-    "faqKind_name": _("name"),
+    "faqKind_name": pgettext_lazy("a person's", "name"),
     "faqKind_email": _("email address"),
     "faqKind_phone_number": _("phone number"),
     "faqKind_placeholder": _("[…] mark"),

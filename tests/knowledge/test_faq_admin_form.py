@@ -197,7 +197,7 @@ def test_csv_header_and_row_errors_name_the_problem():
     with pytest.raises(ImportError_) as bad_rows:
         validate(data)
     assert bad_rows.value.errors == [
-        'Row 1: "active" must be true or false; "answer" must be a non-empty string.',
+        'Row 1: "active" must be true or false (yes/no, 1/0); "answer" must be a non-empty string.',
         "Row 2: more cells than the header has columns.",
     ]
     with pytest.raises(ImportError_) as not_text:
