@@ -403,7 +403,7 @@ class WidgetAppearance(models.Model):
         verbose_name_plural = _("widget appearance")
 
     def __str__(self) -> str:
-        return "Widget appearance"
+        return str(self._meta.verbose_name).capitalize()
 
     def embed_attributes(self) -> dict[str, str]:
         """The script tag's data-* attributes that differ from the widget's defaults."""

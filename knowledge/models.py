@@ -493,5 +493,8 @@ class OutputRule(models.Model):
             try:
                 re.compile(line.strip())
             except re.error as exc:
-                message = f"Line {number}: not a regular expression ({exc})."
+                message = _("Line %(number)s: not a regular expression (%(error)s).") % {
+                    "number": number,
+                    "error": exc,
+                }
                 raise ValidationError({"lines": message}) from exc

@@ -7,6 +7,8 @@ left out of bulk approval; a person can still approve one after reading it."""
 import re
 from dataclasses import dataclass
 
+from django.utils.translation import gettext, gettext_lazy
+
 from knowledge.documents.parsing import guess_locale
 
 _URL = re.compile(r"https?://[^\s<>\"')\]]+|www\.[^\s<>\"')\]]+", re.IGNORECASE)
@@ -17,6 +19,15 @@ _CAPITALISED = re.compile(r"\b[A-Z][A-Za-z0-9]+\b")
 _IDEOGRAPH = re.compile(r"[\u4e00-\u9fff]")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]+")
 _SENTENCE_END = (".", "!", "?", ":", "。", "！", "？", "：", "\n", "-", "*")
+
+# The problems' codes are their English; what a reader in another language sees.
+_PROBLEMS = {
+    "empty": gettext_lazy("empty"),
+    "ends like a heading": gettext_lazy("ends like a heading"),
+    "much shorter than the answer": gettext_lazy("much shorter than the answer"),
+    "much longer than the answer": gettext_lazy("much longer than the answer"),
+    "in another language": gettext_lazy("in another language"),
+}
 
 MIN_LENGTH_RATIO = 0.4
 MAX_LENGTH_RATIO = 2.5
@@ -36,13 +47,14 @@ class VariantCheck:
         return not (self.missing or self.added or self.problems)
 
     def summary(self) -> str:
+        """In the reader's language (the admin renders it per request)."""
         parts = []
         if self.missing:
-            parts.append("missing " + ", ".join(self.missing))
+            parts.append(gettext("missing %(facts)s") % {"facts": ", ".join(self.missing)})
         if self.added:
-            parts.append("not in the answer: " + ", ".join(self.added))
-        parts.extend(self.problems)
-        return "; ".join(parts)
+            parts.append(gettext("not in the answer: %(facts)s") % {"facts": ", ".join(self.added)})
+        parts.extend(str(_PROBLEMS.get(problem, problem)) for problem in self.problems)
+        return gettext("; ").join(parts)
 
 
 def _numbers(text: str) -> set[str]:

@@ -5,8 +5,10 @@ words, and a team's name is a 名称, not a person's 姓名."""
 import datetime as dt
 
 import pytest
+from django.utils import translation
 
 from chatbot.handoff.models import OpeningHours
+from chatbot.models import WidgetAppearance
 from knowledge.models import OutputRule
 
 pytestmark = pytest.mark.django_db
@@ -44,3 +46,16 @@ def test_a_reversed_opening_time_says_why(admin_client):
 def test_a_teams_name_is_not_a_persons(admin_client):
     page = admin_client.get("/admin/handoff/team/add/", **ZH).content.decode()
     assert "名称" in page and "姓名" not in page
+
+
+def test_the_widget_preview_and_the_appearance_record_speak_chinese(admin_client):
+    preview = admin_client.get("/admin/widget-preview/", **ZH).content.decode()
+    assert "您的网页" in preview and "Your page" not in preview
+    with translation.override("zh-hans"):
+        assert str(WidgetAppearance()) == "聊天窗口外观"
+
+
+def test_a_pattern_rule_that_does_not_compile_says_so_in_chinese(admin_client):
+    form = {"name": "bad", "kind": "pattern", "lines": "(", "locale": "", "active": "on"}
+    page = admin_client.post("/admin/knowledge/outputrule/add/", form, **ZH).content.decode()
+    assert "第 1 行不是有效的正则表达式" in page

@@ -74,3 +74,19 @@ def test_changed_or_invented_facts_are_flagged(canonical: str, variant: str, rea
     check = variant_check(canonical=canonical, variant=variant)
     assert not check.ok
     assert reason in check.summary()
+
+
+def test_the_fact_check_reads_in_the_admins_language():
+    """A Chinese lead read "有疑问：missing 12, 3; much shorter than the answer" (a walk)."""
+    from django.utils import translation
+
+    check = variant_check(
+        canonical="Delivery takes 3 to 5 working days and costs $12.", variant="Fast delivery:"
+    )
+    with translation.override("zh-hans"):
+        summary = check.summary()
+    assert summary == "缺少 12, 3, 5；结尾像标题；比标准答案短得多"
+    with translation.override("en"):
+        assert (
+            check.summary() == "missing 12, 3, 5; ends like a heading; much shorter than the answer"
+        )
