@@ -70,6 +70,25 @@ def asks_for_human(text: str) -> bool:
     )
 
 
+# A queued visitor taking the request back in words, the whole message ("never mind", "算了不用了");
+# "cancel my order" or "不用了，我想退货" say more and are not.
+_TAKES_BACK = re.compile(
+    r"^\W*(?:(?:ok|okay|oh|ah|actually|sorry)\W+)?(?:never\s*mind|nvm|forget\s+it|cancel(?:\s+that)?"
+    r"|no\s+need(?:\s+any\s*more)?|not\s+any\s*more|i\s+don'?t\s+need\s+(?:a|an|the)\s+"
+    rf"{_ONE_PERSON}(?:\s+any\s*more)?|i'?ll\s+ask\s+the\s+bot)(?:\W+thanks?)?\W*$"
+    r"|^\W*(?:算了|不用了|不需要了|取消|不用转人工了|不用人工了|不找人工了|不用客服了)"
+    r"(?:\W*(?:算了|不用了|不需要了|谢谢))*\W*$",
+    re.IGNORECASE,
+)
+
+
+def takes_back_the_request(text: str) -> bool:
+    """Whether a queued visitor's message withdraws their request for a person ("never mind",
+    "算了不用了"): it stayed queued, the bot silent, until someone clicked "Back to the
+    assistant" (a walk)."""
+    return bool(_TAKES_BACK.match(text.strip()))
+
+
 def is_agent(user: AbstractBaseUser | AnonymousUser | None) -> bool:
     """Staff users in the agents group: the only ones who may open the console or its socket."""
     return bool(

@@ -146,6 +146,11 @@ def visitor_message_route(*, conversation_id: int, text: str, preview: str | Non
             last_visitor_message_at=now, updated_at=now
         )
         status = selectors.conversation_status(conversation_id=conversation_id)
+    if status == Status.QUEUED and selectors.takes_back_the_request(text):
+        # "never mind" while waiting: back to the bot, as the widget's button does; its
+        # sockets say "You're chatting with our assistant again", and the bot answers nothing.
+        conversation_handoff_cancel(conversation_id=conversation_id)
+        return False
     if status in selectors.OPEN_STATUSES:
         transaction.on_commit(notify.queue_changed)  # the console's "visitor waiting" timer
         if status == Status.AGENT:

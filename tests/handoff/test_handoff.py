@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from chatbot.handoff import hours
 from chatbot.handoff.models import AgentNote, AgentPresence, LeftMessage
-from chatbot.handoff.selectors import asks_for_human
+from chatbot.handoff.selectors import asks_for_human, takes_back_the_request
 from chatbot.llm.simulator import Faults
 from chatbot.models import Conversation, Message
 from tests.conftest import chat_socket
@@ -208,6 +208,38 @@ async def test_fallbacks_in_a_row_with_nobody_online_stay_with_the_bot(upstream_
         assert not [f for f in await nothing_more(client, 0.3) if f["type"] == "handoff"]
     assert third[-1]["source"] == "fallback", "the bot still answers"
     assert (await conversation(client.hello["conversation"])).status == "bot"
+
+
+@pytest.mark.parametrize("words", ["never mind", "算了不用了"])
+async def test_a_queued_visitor_who_takes_it_back_in_words_is_back_with_the_bot(upstream, words):
+    """ "算了不用了" while queued left the conversation queued and the bot silent (a walk)."""
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        await queued_by_button(client)
+        await client.send({"type": "message", "client_id": "w1", "text": words})
+        back = await until(client, lambda f: f["type"] == "conversation")
+        frames = await nothing_more(client)
+        answered = await client.say("Do you sell gift cards?", "w2")
+    assert back == {"type": "conversation", "status": "bot"}
+    assert "token" not in [f["type"] for f in frames], "the bot does not answer 'never mind'"
+    assert answered[-1]["type"] == "done"
+    assert (await conversation(public_id)).status == "bot"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["never mind", "算了", "不用了，谢谢", "cancel", "I don't need a human anymore", "nvm"],
+)
+def test_words_that_take_back_a_request_for_a_person(text):
+    assert takes_back_the_request(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["cancel my order", "不用了，我想退货", "取消订单", "no", "never mind the jacket, the tent?"],
+)
+def test_words_that_do_not_take_it_back(text):
+    assert not takes_back_the_request(text)
 
 
 async def test_a_yes_to_anything_else_is_not_a_request_for_a_person(upstream):
