@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
@@ -36,6 +36,7 @@ from chatbot.models import (
 )
 from chatbot.privacy import services as privacy
 from chatbot.widget_config.appearance import PREVIEW_FIELDS, embed_snippet
+from chatbot.widget_config.proactive import shadowing_greeting
 
 
 def _value(value: Any) -> str:
@@ -328,6 +329,22 @@ class PageGreetingAdmin(admin.ModelAdmin):
     list_display = ("path_pattern", "locale", "greeting", "delay_s", "order", "active")
     list_editable = ("order", "active")
     list_filter = ("locale", "active")
+
+    def save_model(self, request: HttpRequest, obj: PageGreeting, form, change: bool) -> None:
+        """Says when an earlier rule takes this one's pages: a new rule at the same order as the
+        demo's saved fine and never showed, the older rule winning the tie (a walk)."""
+        super().save_model(request, obj, form, change)
+        first = shadowing_greeting(obj)
+        if first is not None:
+            messages.warning(
+                request,
+                gettext(
+                    "“%(other)s” (order %(order)s) comes first on the pages this rule matches, so "
+                    "its greeting shows there instead. Give this rule a lower order number than "
+                    "that one, or that one a higher number."
+                )
+                % {"other": first, "order": first.order},
+            )
 
 
 @admin.register(WidgetAppearance)

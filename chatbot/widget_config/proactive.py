@@ -52,3 +52,19 @@ def greeting_for(*, path: str, locale: str) -> dict[str, Any]:
                 "delay_s": rule.delay_s,
             }
     return {"greeting": "", "suggestions": [], "delay_s": 0}
+
+
+def shadowing_greeting(rule: PageGreeting) -> PageGreeting | None:
+    """An active rule that comes before `rule` (order, then age) for its locale and matches
+    every page its pattern names (the same pattern, or a wider one such as "*"), so `rule`
+    would never be shown there; None when there is none."""
+    if not rule.active:
+        return None
+    earlier = PageGreeting.objects.filter(active=True).exclude(pk=rule.pk)
+    for other in earlier.order_by("order", "id"):
+        if (other.order, other.pk) > (rule.order, rule.pk):
+            break
+        same_audience = other.locale in ("", rule.locale)
+        if same_audience and fnmatchcase(rule.path_pattern, other.path_pattern):
+            return other
+    return None

@@ -87,3 +87,19 @@ def test_the_origin_check_says_what_the_chat_socket_would(
     if origin:  # a same-origin fetch carries no Origin header: the page's word in the query
         named = client.get("/widget/origin", {"origin": origin}).json()
         assert named == {"origin": origin, "allowed": allowed}
+
+
+def test_saving_a_rule_an_earlier_one_hides_says_so(admin_client) -> None:
+    """A lead's new rule for "/" at order 0 saved fine and never showed: the demo's older rule
+    for the same pages won the tie (a walk)."""
+    PageGreeting.objects.create(path_pattern="*", locale="", greeting="Hello from every page")
+    form = {"path_pattern": "/", "locale": "zh-hans", "greeting": "您好", "suggestions": "",
+            "delay_s": 8, "order": 0, "active": "on"}  # fmt: skip
+    page = admin_client.post("/admin/chatbot/pagegreeting/add/", form, follow=True)
+    assert "comes first on the pages this rule matches" in page.content.decode()
+    assert greeting(Client(), "/", "zh-hans")["greeting"] == "Hello from every page"
+    other = PageGreeting.objects.get(path_pattern="/")
+    PageGreeting.objects.filter(path_pattern="*").update(order=5)  # the lead moves the old one
+    page = admin_client.post(f"/admin/chatbot/pagegreeting/{other.pk}/change/", form, follow=True)
+    assert "comes first" not in page.content.decode()
+    assert greeting(Client(), "/", "zh-hans")["greeting"] == "您好"
