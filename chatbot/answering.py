@@ -448,11 +448,9 @@ async def _finish(turn: Turn, conversation_id: int, event: DoneEvent, trace_id: 
         await _cancel(public_id, message_id)
         return
     metrics.answer_stored(event)
-    # An article only suggested ("not sure, these may help") did not answer the question.
-    cited = [(c.document_id, c.document_version) for c in event.citations if not c.suggested]
-    if cited:
+    if event.answered_from:
         await on_bookkeeping_lane(knowledge_services.document_cited)(
-            citations=cited,
+            citations=event.answered_from,
             question=turn.text,
             conversation_id=conversation_id,
             message_id=bot_message.pk,

@@ -174,10 +174,9 @@ async def _drain(stage: LLMStage | None, limit: int) -> int:
         )
         if message is None:
             continue
-        cited = [(c.document_id, c.document_version) for c in done.citations if not c.suggested]
-        if cited:  # a suggested article did not answer it
+        if done.answered_from:
             await database_sync_to_async(knowledge_services.document_cited)(
-                citations=cited,
+                citations=done.answered_from,
                 question=turn.text,
                 conversation_id=message.conversation_id,
                 message_id=message.pk,

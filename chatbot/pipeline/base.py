@@ -77,6 +77,12 @@ class DoneEvent:
     trace: Trace
     citations: tuple[Citation, ...] = ()
 
+    @property
+    def answered_from(self) -> list[tuple[int, int]]:
+        """(document id, version) of the articles the answer cited: an article only suggested
+        ("not sure, these may help") answered nothing, so it is not counted as cited."""
+        return [(c.document_id, c.document_version) for c in self.citations if not c.suggested]
+
 
 Event = StatusEvent | TokenEvent | DoneEvent
 
