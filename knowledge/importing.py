@@ -47,7 +47,9 @@ _LIST_SEPARATOR = re.compile(r"(?<!\\)\|")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _to_spreadsheet(cell: str) -> str:
+def spreadsheet_safe(cell: str) -> str:
+    """A text cell a spreadsheet will not run: anyone's text may start like a formula (OWASP,
+    "CSV injection")."""
     return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
 
 
@@ -317,5 +319,5 @@ def export_faqs_csv(faqs: Iterable[FAQ]) -> str:
             _csv_list_cell(faq["paraphrases"]),
             _csv_list_cell(approved),
         ]
-        writer.writerow([_to_spreadsheet(cell) for cell in cells])
+        writer.writerow([spreadsheet_safe(cell) for cell in cells])
     return "\ufeff" + out.getvalue()

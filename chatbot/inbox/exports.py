@@ -19,6 +19,7 @@ from chatbot.cache.pii import personal_masked
 from chatbot.handoff.selectors import agent_name
 from chatbot.inbox.search import conversation_labels
 from chatbot.models import Conversation, Message
+from knowledge.importing import spreadsheet_safe
 
 CHUNK = 200  # conversations read at a time
 
@@ -45,11 +46,8 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def _cell(value: Any) -> Any:
-    """A text cell a spreadsheet will not run: visitors write what they like, and a cell that
-    starts with = + - @ is a formula to Excel and LibreOffice (OWASP, "CSV injection")."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    """Visitors write what they like: a text cell gets the quote a spreadsheet needs."""
+    return spreadsheet_safe(value) if isinstance(value, str) else value
 
 
 def transcript(*, public_id: str) -> dict[str, Any] | None:
