@@ -553,10 +553,18 @@ class ChunkInline(admin.TabularInline):
 
 class DocumentForm(forms.ModelForm):
     tags = CommaTagsField()
+    locale = forms.ChoiceField(
+        choices=settings.LANGUAGES,
+        label=_("locale"),
+        help_text=_(
+            "The language its visitors ask in; changing it indexes the document again with "
+            "that language's model (a page read as the wrong language is never found)."
+        ),
+    )
 
     class Meta:
         model = Document
-        fields = ("visibility", "tags")
+        fields = ("locale", "visibility", "tags")
 
 
 @admin.register(Document)
@@ -599,7 +607,7 @@ class DocumentAdmin(admin.ModelAdmin):
         "updated_at",
         "indexed_at",
     )
-    readonly_fields = tuple(f for f in fields if f not in ("visibility", "tags"))
+    readonly_fields = tuple(f for f in fields if f not in ("locale", "visibility", "tags"))
     questions_per_page = 50
     inlines = [ChunkInline]
     actions = ["reindex"]
@@ -616,6 +624,8 @@ class DocumentAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Document, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
+        if "locale" in form.changed_data:  # chunked and embedded for another language
+            services.documents_reindex(document_ids=[obj.pk])
         transaction.on_commit(knowledge_version_bump)  # visibility decides who sees it
 
     def delete_model(self, request: HttpRequest, obj: Document) -> None:

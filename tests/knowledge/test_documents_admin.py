@@ -222,9 +222,35 @@ def test_a_documents_tags_are_edited_as_a_comma_list():
     shown = DocumentForm(instance=document)
     assert 'value="rentals"' in str(shown["tags"])
     form = DocumentForm(
-        instance=document, data={"visibility": "public", "tags": "qa3, kayak , qa3,"}
+        instance=document,
+        data={"locale": "en", "visibility": "public", "tags": "qa3, kayak , qa3,"},
     )
     assert form.is_valid(), form.errors
     form.save()
     document.refresh_from_db()
     assert document.tags == ["qa3", "kayak"]
+
+
+def test_a_documents_locale_is_corrected_in_its_form_and_indexed_again(client):
+    """A page read as the wrong language is never found by its visitors; the locale could only
+    be changed by importing it again with a forced one (a walk)."""
+    parsed = ParsedDocument(
+        title="退货", blocks=(Block(BlockKind.PARAGRAPH, "签收后30天内可以退货。"),), locale="en"
+    )
+    document = services.document_upsert(parsed=parsed, source_key="tuihuo.txt").document
+    assert Chunk.objects.get().embedding_model == get_embedder("en").identity
+    version = content_version.knowledge_version()
+    client.force_login(staff("view_document", "change_document"))
+    chunk = Chunk.objects.get()
+    inline = {"chunks-TOTAL_FORMS": "1", "chunks-INITIAL_FORMS": "1",
+              "chunks-MIN_NUM_FORMS": "0", "chunks-MAX_NUM_FORMS": "1000",
+              "chunks-0-id": str(chunk.pk), "chunks-0-document": str(document.pk)}  # fmt: skip
+    response = client.post(
+        f"/admin/knowledge/document/{document.pk}/change/",
+        {"locale": "zh-hans", "visibility": "public", "tags": "", **inline},
+    )
+    assert response.status_code == 302
+    document.refresh_from_db()
+    assert document.locale == "zh-hans"
+    assert Chunk.objects.get().embedding_model == get_embedder("zh-hans").identity
+    assert content_version.knowledge_version() != version
