@@ -65,15 +65,24 @@ def cache_context(text: str, history: Sequence[HistoryItem]) -> CacheContext:
         return CacheContext(STANDALONE, STANDALONE if first_turn else None, "standalone")
     if first_turn:
         return CacheContext(STANDALONE, STANDALONE, "no_history")
+    chain, complete = _questions_followed(questions)
+    if not complete:
+        return CacheContext(None, None, "context_too_deep")
+    key = _fingerprint([normalise(question) for question in chain])
+    return CacheContext(key, key, "follow_up")
+
+
+def _questions_followed(questions: Sequence[str]) -> tuple[list[str], bool]:
+    """The visitor's questions a follow-up continues, oldest first: back to the last standalone
+    one, at most MAX_CHAIN; False when MAX_CHAIN follow-ups came before any standalone one."""
     chain: list[str] = []
     for question in reversed(questions):
-        chain.append(normalise(question))
+        chain.append(question)
         if not depends_on_context(question):
-            break
+            return chain[::-1], True
         if len(chain) >= MAX_CHAIN:
-            return CacheContext(None, None, "context_too_deep")
-    key = _fingerprint(list(reversed(chain)))
-    return CacheContext(key, key, "follow_up")
+            return chain[::-1], False
+    return chain[::-1], True
 
 
 def question_in_context(text: str, history: Sequence[HistoryItem]) -> str:
@@ -84,11 +93,5 @@ def question_in_context(text: str, history: Sequence[HistoryItem]) -> str:
     find that in our help centre")."""
     if not depends_on_context(text):
         return text
-    chain: list[str] = []
-    for item in reversed(history):
-        if item.role != "visitor":
-            continue
-        chain.append(item.text)
-        if not depends_on_context(item.text) or len(chain) >= MAX_CHAIN:
-            break
-    return " ".join([*reversed(chain), text])
+    chain, _complete = _questions_followed([i.text for i in history if i.role == "visitor"])
+    return " ".join([*chain, text])
