@@ -47,6 +47,11 @@ _LIST_SEPARATOR = re.compile(r"(?<!\\)\|")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+# Written first in every CSV the product gives out: Excel reads the file as UTF-8 only after it
+# (without it, Chinese text shows in the machine's code page).
+SPREADSHEET_BOM = "\ufeff"
+
+
 def spreadsheet_safe(cell: str) -> str:
     """A text cell a spreadsheet will not run: anyone's text may start like a formula (OWASP,
     "CSV injection")."""
@@ -302,7 +307,7 @@ def export_faqs(faqs: Iterable[FAQ]) -> dict[str, Any]:
 
 def export_faqs_csv(faqs: Iterable[FAQ]) -> str:
     """The CSV the import reads back: approved variants only (a CSV variant is imported as
-    approved), with a byte-order mark so that Excel opens Chinese text as UTF-8."""
+    approved)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
@@ -320,4 +325,4 @@ def export_faqs_csv(faqs: Iterable[FAQ]) -> str:
             _csv_list_cell(approved),
         ]
         writer.writerow([spreadsheet_safe(cell) for cell in cells])
-    return "\ufeff" + out.getvalue()
+    return SPREADSHEET_BOM + out.getvalue()

@@ -19,7 +19,7 @@ from chatbot.cache.pii import personal_masked
 from chatbot.handoff.selectors import agent_name
 from chatbot.inbox.search import conversation_labels
 from chatbot.models import Conversation, Message
-from knowledge.importing import spreadsheet_safe
+from knowledge.importing import SPREADSHEET_BOM, spreadsheet_safe
 
 CHUNK = 200  # conversations read at a time
 
@@ -156,7 +156,7 @@ def export_csv(*, start_day: dt.date, end_day: dt.date) -> Iterator[str]:
         return text
 
     writer.writerow(CSV_COLUMNS)
-    yield "\ufeff" + flush()  # a byte-order mark: Excel reads the file as UTF-8 (Chinese text)
+    yield SPREADSHEET_BOM + flush()
     for chunk in _chunks(start_day, end_day):
         for c in chunk:
             head = [

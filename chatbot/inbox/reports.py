@@ -23,6 +23,7 @@ from chatbot.analytics.figures import day_range
 from chatbot.handoff.models import Team
 from chatbot.handoff.selectors import agent_name
 from chatbot.models import Conversation, HandoffReason, Message
+from knowledge.importing import SPREADSHEET_BOM
 
 ALL_AGENTS = "(all agents)"
 ALL_TEAMS = "(all teams)"
@@ -217,4 +218,4 @@ def report_csv(figures: list[Figures], by: str = "agent") -> str:
                 " ".join(f"{r}={n}" for r, n in sorted(f.reasons.items())),
             ]
         )
-    return "\ufeff" + out.getvalue()  # a byte-order mark: Excel reads Chinese names as UTF-8
+    return SPREADSHEET_BOM + out.getvalue()
