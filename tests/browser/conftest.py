@@ -7,8 +7,9 @@ import os
 import shutil
 import subprocess
 import threading
+import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -109,17 +110,56 @@ def grounded_demo_server(
         yield base
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    executable = _ensure_chromium()
-    from playwright.sync_api import sync_playwright
+class Chromium:
+    """One chromium per test process, started again when its Playwright driver has gone: a
+    driver that died (seen once in CI, "Playwright connection closed") would otherwise fail
+    every later browser test of the process, not only the one it died in."""
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    def __init__(self, executable: str) -> None:
+        self.executable = executable
+        self.playwright = None
+        self.browser = None
+
+    def current(self) -> object:
+        if self.browser is not None and self._driver_alive():
+            return self.browser
+        if self.browser is not None:
+            warnings.warn("the Playwright driver had gone; chromium started again", stacklevel=1)
+            self.stop()
+        from playwright.sync_api import sync_playwright
+
+        self.playwright = sync_playwright().start()
+        self.browser = self.playwright.chromium.launch(
+            executable_path=self.executable, args=CHROMIUM_ARGS, headless=True
+        )
+        return self.browser
+
+    def _driver_alive(self) -> bool:
+        """Playwright has no public word for this: its connection knows it has closed, and
+        the fiber running its event loop ends soon after."""
+        closed = self.browser._impl_obj._connection._closed_error is not None
+        return not closed and not self.browser._dispatcher_fiber.dead
+
+    def stop(self) -> None:
+        with suppress(Exception):
+            self.browser.close()
+        with suppress(Exception):
+            self.playwright.stop()
+        self.playwright = self.browser = None
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Chromium]:
+    running = Chromium(_ensure_chromium())
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def browser(chromium: Chromium) -> object:
+    return chromium.current()
 
 
 @contextmanager
