@@ -244,13 +244,34 @@ def _phone_spans(text: str) -> list[tuple[str, int, int]]:
     ]
 
 
+_CARD_NUMBER = re.compile(rf"{_NO_DIGIT_BEFORE}\d(?:[ -]?\d){{12,18}}{_NO_DIGIT_AFTER}")
+
+
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, digit in enumerate(reversed(digits)):
+        value = int(digit) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def _card_spans(text: str) -> list[tuple[str, int, int]]:
+    """Payment card numbers (13-19 digits that pass the Luhn check): the phone and number
+    patterns find them too, but a reader of a masked text should see "[card]"."""
+    return [
+        ("card_number", match.start(), match.end())
+        for match in _CARD_NUMBER.finditer(text)
+        if _luhn_valid(re.sub(r"\D", "", match.group()))
+    ]
+
+
 def personal_spans(text: str) -> list[tuple[str, int, int]]:
     """Where the personal details are: (kind, start, end), not overlapping, first found first
     (for taking them out of a text, as chatbot.handoff.faq_draft does). "account" has no span."""
     found = [(kind, m.start(), m.end()) for kind, p in _PATTERNS.items() for m in p.finditer(text)]
-    found += _phone_spans(text)
+    found += _phone_spans(text) + _card_spans(text)
     spans: list[tuple[str, int, int]] = []
-    for kind, start, end in sorted(found, key=lambda s: (s[1], -s[2])):
+    for kind, start, end in sorted(found, key=lambda s: (s[1], -s[2], s[0] != "card_number")):
         if start >= end or (spans and start < spans[-1][2]):
             continue
         spans.append((kind, start, end))
@@ -260,8 +281,9 @@ def personal_spans(text: str) -> list[tuple[str, int, int]]:
 _MASK_TO_WORD = re.compile(r"[^\s,.;!?，。；！？、]*")
 _MASK_TO_CLAUSE = re.compile(r"[^,.;!?\n，。；！？]*")
 _CLAUSE_KINDS = ("address", "name", "secret", "birth_date")
-# What a reader of a masked text sees for each kind; cards, IBANs, ids and references: "number".
+# What a reader of a masked text sees for each kind; IBANs, ids and references: "number".
 _MASK_LABELS = (
+    ("card_number", "card"),
     ("email", "email"),
     ("phone", "phone"),
     ("address", "address"),
@@ -271,14 +293,22 @@ _MASK_LABELS = (
     ("full_date", "date"),
     ("secret", "secret"),
 )
+# When two readings of one detail overlap, the one that says more names it: "13812345678" is a
+# bare long number and a Chinese mobile number, "4111 1111 1111 1111" a phone-like run and a
+# card. A number with a cue ("order 4111…") stays what the cue says.
+_PHONES = {"phone", "phone_zh", "phone_words", "phone_number"}
+_SAYS_MORE_THAN = {
+    **{bare: {*_PHONES, "card_number", "email"} for bare in ("long_number", "identifier")},
+    **{phone: {"card_number"} for phone in _PHONES},
+}
 
 
 def personal_masked(text: str) -> str:
     """The text with each personal detail replaced by its kind in brackets ("[email]",
-    "[phone]", "[address]", "[name]", "[date]", "[secret]", "[number]"): for what leaves the
-    product (agents' exports, anonymised transcripts); docs/security.md, "Privacy"."""
+    "[phone]", "[card]", "[address]", "[name]", "[date]", "[secret]", "[number]"): for what
+    leaves the product (agents' exports, anonymised transcripts); docs/security.md, "Privacy"."""
     found = [(m.start(), m.end(), kind) for kind, p in _PATTERNS.items() for m in p.finditer(text)]
-    found += [(start, end, kind) for kind, start, end in _phone_spans(text)]
+    found += [(start, end, kind) for kind, start, end in _phone_spans(text) + _card_spans(text)]
     # The detector finds a detail by its cue ("I live at 2…", "my name is john…"): the mask
     # runs to the end of the word, and for these kinds to the end of the clause.
     for i, (start, end, kind) in enumerate(found):
@@ -288,6 +318,8 @@ def personal_masked(text: str) -> str:
     for start, end, kind in sorted(found):
         if merged and start < merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], end)
+            if kind in _SAYS_MORE_THAN.get(merged[-1][2], ()):
+                merged[-1][2] = kind
         elif start < end:
             merged.append([start, end, kind])
     for start, end, kind in reversed(merged):

@@ -51,8 +51,12 @@ ANN_TEXT = "Hi, I'm Ann Lee, email ann.lee@example.com, phone +44 7700 900123"
         ("My name is john smith, where is it?", "[name], where is it?"),
         (
             "我的手机号是13812345678，地址是北京市朝阳区建国路88号",
-            "我的手机号是[number]，[address]",
+            "我的手机号是[phone]，[address]",
         ),
+        ("pay with 4111 1111 1111 1111 please", "pay with [card] please"),
+        ("my card is 4111-1111-1111-1111", "my [number]"),
+        ("用这张卡4111111111111111付款", "用这张卡[card]"),
+        ("order 4111 1111 1111 1112 please", "[number] please"),
         ("card ending 4242, born 3 march 1990", "card [number], [date]"),
         ("How do I reset my password?", "How do I reset my password?"),
     ],
