@@ -23,7 +23,7 @@ from chatbot.analytics.figures import day_range
 from chatbot.handoff.models import Team
 from chatbot.handoff.selectors import agent_name
 from chatbot.models import Conversation, HandoffReason, Message
-from knowledge.importing import SPREADSHEET_BOM
+from knowledge.importing import SPREADSHEET_BOM, spreadsheet_safe
 
 ALL_AGENTS = "(all agents)"
 ALL_TEAMS = "(all teams)"
@@ -200,7 +200,8 @@ def _number(value: float | None, digits: int = 1) -> str:
 
 def report_csv(figures: list[Figures], by: str = "agent") -> str:
     """The report as CSV, one agent (or team) a row, then all together (`ALL_AGENTS`,
-    `ALL_TEAMS`); handoff reasons as `reason=count` pairs."""
+    `ALL_TEAMS`); handoff reasons as `reason=count` pairs. Names are people's own words: a
+    spreadsheet must not run "=HYPERLINK(…)" as a formula (`spreadsheet_safe`)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([by, *CSV_COLUMNS[1:]])
@@ -208,14 +209,14 @@ def report_csv(figures: list[Figures], by: str = "agent") -> str:
     for f in [*figures, figures_total(figures, total)] if figures else []:
         writer.writerow(
             [
-                f.name,
+                spreadsheet_safe(f.name),
                 f.handled,
                 _number(f.first_response_median_s),
                 _number(f.resolution_median_s),
                 len(f.ratings),
                 _number(f.csat, 3),
                 _number(f.rating_mean, 2),
-                " ".join(f"{r}={n}" for r, n in sorted(f.reasons.items())),
+                spreadsheet_safe(" ".join(f"{r}={n}" for r, n in sorted(f.reasons.items()))),
             ]
         )
     return SPREADSHEET_BOM + out.getvalue()

