@@ -534,7 +534,6 @@ class _Crawler:
         max_bytes: int,
         headers: Mapping[str, str] | None = None,
         wanted_types: frozenset[str] | None = None,
-        follow_redirects: bool = False,
     ) -> _Response:
         """GET `url`; the body is read for 2xx answers whose media type is wanted (any when
         `wanted_types` is None). Raises _FetchFailed when no answer came or it is too large."""
@@ -548,7 +547,6 @@ class _Crawler:
                 url,
                 headers=request_headers,
                 timeout=timeout,
-                follow_redirects=follow_redirects,
             ) as response:
                 self._check_peer(response)
                 media_type, content_type = _content_type(response.headers.get("Content-Type"), url)
@@ -596,9 +594,7 @@ class _Crawler:
         what it forbids right now. robots.txt's own redirects are followed (RFC 9309: at least
         five)."""
         try:
-            response = self.get(
-                f"{origin}/robots.txt", max_bytes=ROBOTS_MAX_BYTES, follow_redirects=True
-            )
+            response = self._robots_response(f"{origin}/robots.txt")
         except _FetchFailed as failure:
             return self._disallow_all(f"robots.txt could not be read ({failure.message})")
         if response.status_code >= 500 or response.status_code == 429:
@@ -617,6 +613,27 @@ class _Crawler:
             capped = min(float(crawl_delay), self.limits.max_crawl_delay_seconds)
             self.delay = max(self.delay, capped)
         return None
+
+    def _robots_response(self, url: str) -> _Response:
+        """robots.txt, its redirects followed one by one, to other hosts too (http to https,
+        the bare domain to www.) but never to a private address: httpx's own following would
+        send the request before anything could look where it goes."""
+        for _ in range(MAX_REDIRECTS + 1):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise _FetchFailed(f"redirects to {url}: not followed")
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            private = [] if self.private_networks else _private_addresses(parts.hostname, port)
+            if private:
+                raise _FetchFailed(
+                    f"{parts.hostname} is on a private network ({', '.join(private)}): not crawled"
+                )
+            response = self.get(url, max_bytes=ROBOTS_MAX_BYTES)
+            target = response.headers.get("Location", "")
+            if response.status_code not in REDIRECT_STATUSES or not target:
+                return response
+            url = urljoin(url, target)
+        raise _FetchFailed("too many redirects")
 
     def _disallow_all(self, reason: str) -> str:
         self.robots = Protego.parse("User-agent: *\nDisallow: /")

@@ -735,3 +735,43 @@ def test_an_answer_from_a_private_address_is_not_read(help_site: Site, monkeypat
 
     assert [p.status for p in pages] == [PageStatus.SKIPPED]
     assert "private network address (127.0.0.1)" in pages[0].error
+
+
+def test_robots_txt_redirecting_to_a_private_address_sends_it_nothing(
+    help_site: Site, other: Site, monkeypatch
+) -> None:
+    """A public help centre whose robots.txt redirects to an internal service (a blind SSRF
+    once: httpx followed the redirect before anything looked where it went). Here the help
+    site counts as public and the other site as private, both listening on 127.0.0.1."""
+    private_port = int(other.base.rsplit(":", 1)[1])
+    monkeypatch.setattr(
+        "knowledge.documents.crawler._private_addresses",
+        lambda host, port: ["10.0.0.7"] if port == private_port else [],
+    )
+    monkeypatch.setattr("knowledge.documents.crawler._is_public", lambda address: True)
+    help_site.resources["/robots.txt"] = Resource(
+        status=302, location=f"{other.base}/admin/delete-everything?confirm=1"
+    )
+
+    pages = list(crawl(help_site.base + "/help/", limits=CrawlLimits()))
+
+    assert other.requests == [], "nothing was asked of the private host"
+    assert [p.status for p in pages] == [PageStatus.SKIPPED]
+    assert pages[0].error == (
+        "robots.txt could not be read (127.0.0.1 is on a private network (10.0.0.7): not crawled)"
+    )
+
+
+def test_robots_txt_redirected_to_another_public_host_is_read_there(
+    help_site: Site, other: Site
+) -> None:
+    """RFC 9309 follows robots.txt's redirects (http to https, the bare domain to www.)."""
+    help_site.resources["/robots.txt"] = Resource(status=301, location=f"{other.base}/robots.txt")
+    other.resources["/robots.txt"] = Resource(
+        b"User-agent: *\nDisallow: /help/returns\n", "text/plain"
+    )
+
+    pages = by_path(help_site, run(help_site))
+
+    assert other.paths == ["/robots.txt"]
+    assert pages["/help/returns"].error == "disallowed by robots.txt"
