@@ -110,6 +110,8 @@ class AgentConsumer(JsonSocketConsumer):
             await self.send_error(err.code)
             return
         set_conversation(getattr(frame, "conversation", None))
+        if not await self.still_admitted():
+            return
         try:
             await self.dispatch_frame(frame)
         except handoff.HandoffError as err:
@@ -341,6 +343,25 @@ class AgentConsumer(JsonSocketConsumer):
 
     async def console_frame(self, event: dict[str, Any]) -> None:
         await self.send_frame(event["frame"])
+
+    async def console_access(self, event: dict[str, Any]) -> None:
+        """The agent signed out, or their account changed (chatbot.handoff.access): a socket of
+        the session that signed out closes at once, the others if they lost the right."""
+        ended = event.get("session_key")
+        if ended is not None and ended == self.scope["session"].session_key:
+            await self.close(code=FORBIDDEN_CLOSE_CODE)
+        elif ended is None:
+            await self.still_admitted()
+
+    async def still_admitted(self) -> bool:
+        """Closes the socket when its session is no longer an agent's; checked before every
+        frame (pings included) and on every change to the account."""
+        if await database_sync_to_async(selectors.still_signed_in_agent)(
+            session_key=self.scope["session"].session_key, user_id=self.user.pk
+        ):
+            return True
+        await self.close(code=FORBIDDEN_CLOSE_CODE)
+        return False
 
     async def send_error(self, code: str, **detail: Any) -> None:
         await self.send_frame({"type": "error", "code": code, **detail})

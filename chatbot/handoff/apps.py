@@ -7,3 +7,6 @@ class HandoffConfig(AppConfig):
     name = "chatbot.handoff"
     label = "handoff"
     verbose_name = _("Handoff to agents")
+
+    def ready(self) -> None:
+        from chatbot.handoff import access  # noqa: F401  (its signal receivers)

@@ -4,9 +4,12 @@ import json
 import math
 import re
 from datetime import datetime, timedelta
+from importlib import import_module
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
+from django.contrib import auth
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Avg, Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
@@ -98,6 +101,18 @@ def is_agent(user: AbstractBaseUser | AnonymousUser | None) -> bool:
         and user.is_staff
         and user.groups.filter(name=AGENTS_GROUP).exists()
     )
+
+
+def still_signed_in_agent(*, session_key: str | None, user_id: int) -> bool:
+    """The session a console socket was opened with is still signed in as this agent (not
+    signed out, password unchanged since) and the account still an agent: an open socket keeps
+    no right its HTTP session has lost. Read fresh from the session store, not the copy the
+    socket's scope holds."""
+    if not session_key:
+        return False
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    user = auth.get_user(SimpleNamespace(session=session))
+    return user.pk == user_id and is_agent(user)
 
 
 def visitor_message_stored(*, conversation_id: int, client_id: str) -> bool:

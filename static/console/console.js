@@ -111,6 +111,11 @@
     sock.onclose = function (ev) {
       if (sock !== ws) return;
       ws = null;
+      if (ev.code === 4403) {
+        // Signed out (here or in another tab) or no longer an agent: the page says which.
+        location.reload();
+        return;
+      }
       setConn(attempts > 3 ? CT.disconnected : CT.reconnecting);
       var delay = Math.min(10000, 500 * Math.pow(2, attempts++));
       setTimeout(connect, delay);

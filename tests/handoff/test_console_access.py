@@ -1,0 +1,97 @@
+"""An open console socket keeps no right its session has lost: signing out, a deactivated
+account, losing the agents group or a changed password close it (4403), where before it kept
+reading every conversation and sending as the agent (security walk)."""
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import Group, User
+from django.contrib.sessions.models import Session
+from django.test import Client as HttpClient
+
+from chatbot.asgi import application
+from tests.handoff.conftest import CONSOLE_HEADERS, make_agent
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("settle", "settle_handoffs"),
+]
+
+
+def signed_in(user: User) -> HttpClient:
+    client = HttpClient()
+    client.force_login(user)
+    return client
+
+
+@asynccontextmanager
+async def console(http: HttpClient) -> AsyncIterator[WebsocketCommunicator]:
+    cookie = f"sessionid={http.cookies['sessionid'].value}".encode()
+    socket = WebsocketCommunicator(
+        application, "/ws/console/", headers=[*CONSOLE_HEADERS, (b"cookie", cookie)]
+    )
+    connected, _ = await socket.connect()
+    assert connected
+    assert json.loads(await socket.receive_from(timeout=5))["type"] == "hello"
+    try:
+        yield socket
+    finally:
+        await socket.disconnect()
+
+
+async def closed_with(socket: WebsocketCommunicator) -> int | None:
+    """The close code once the server closes the socket (frames before it are skipped)."""
+    while True:
+        output = await socket.receive_output(timeout=5)
+        if output["type"] == "websocket.close":
+            return output.get("code")
+
+
+async def still_open(socket: WebsocketCommunicator) -> bool:
+    await socket.send_to(text_data=json.dumps({"type": "ping", "v": 1}))
+    return json.loads(await socket.receive_from(timeout=5))["type"] == "presence"
+
+
+async def test_signing_out_closes_that_sessions_console_and_no_other():
+    ann = await database_sync_to_async(make_agent)("ann")
+    laptop, phone = await database_sync_to_async(signed_in)(ann), None
+    phone = await database_sync_to_async(signed_in)(ann)
+    async with console(laptop) as on_laptop, console(phone) as on_phone:
+        response = await database_sync_to_async(laptop.post)("/console/logout/")
+        assert response.status_code == 302
+        assert await closed_with(on_laptop) == 4403
+        assert await still_open(on_phone), "the phone's session is still signed in"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda user: (setattr(user, "is_active", False), user.save()),
+        lambda user: user.groups.remove(Group.objects.get(name="agents")),
+        lambda user: Group.objects.get(name="agents").user_set.remove(user),
+        lambda user: (user.set_password("a-new-one-123"), user.save()),
+    ],
+    ids=["deactivated", "left-the-agents-group", "group-emptied-of-them", "password-changed"],
+)
+async def test_an_account_that_lost_the_right_is_closed_while_only_listening(change):
+    bob = await database_sync_to_async(make_agent)("bob")
+    async with console(await database_sync_to_async(signed_in)(bob)) as socket:
+        await database_sync_to_async(change)(
+            await database_sync_to_async(User.objects.get)(pk=bob.pk)
+        )
+        assert await closed_with(socket) == 4403
+
+
+async def test_a_session_gone_from_the_store_is_refused_at_the_next_frame():
+    """No signal says so (an expired session cleared, a session deleted by hand): the next
+    frame, at the latest the console's 15-second ping, finds out."""
+    cy = await database_sync_to_async(make_agent)("cy")
+    async with console(await database_sync_to_async(signed_in)(cy)) as socket:
+        assert await still_open(socket)
+        await database_sync_to_async(Session.objects.all().delete)()
+        await socket.send_to(text_data=json.dumps({"type": "search", "query": "refund", "v": 1}))
+        assert await closed_with(socket) == 4403
