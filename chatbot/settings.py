@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "csp",
     "channels",
+    "statestore",
     "chatbot",
     "knowledge",
     "chatbot.cache",

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import redis
 from django.conf import settings
 
+from statestore.counters import counter_add
 from statestore.policy import RedisUnavailable, key, memory, via_redis_sync
 
 KNOWLEDGE_VERSION_KEY = "knowledge:version"  # under SHARED_STATE_PREFIX
@@ -74,16 +75,12 @@ def knowledge_version_bump() -> None:
 def _version_add(add: int, instead: Callable[[], None] | None = None) -> int | None:
     """Adds `add` (and any unsent bumps) to the shared counter; returns it.
 
-    A missing counter (a Redis that restarted empty, a new deployment's key, the embedded
-    default's restart) starts at a random point below 2**30, not at 1: cached answers are stored
+    A missing counter (a Redis that restarted empty, a new deployment's key, a new database)
+    starts at a random point below 2**30, not at 1: cached answers are stored
     under the version, so a count from 1 again would reach old entries' versions with other
     content (the column is a 31-bit integer: 2**30 bumps of headroom)."""
-    if not settings.REDIS_URL:
-        with _version_lock:
-            versions = memory("knowledge")
-            versions.setdefault(KNOWLEDGE_VERSION_KEY, _version_start())
-            versions[KNOWLEDGE_VERSION_KEY] += add
-            return versions[KNOWLEDGE_VERSION_KEY]
+    if not settings.REDIS_URL:  # the embedded default: in its database, seen by every process
+        return counter_add(KNOWLEDGE_VERSION_KEY, add, start=_version_start)
 
     def on_redis(client: redis.Redis) -> int:
         waiting = memory("knowledge")
