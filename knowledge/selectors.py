@@ -320,7 +320,9 @@ def passages_retrieve(
         documents=candidates.documents,
         document_weight=document_weight,
     )
-    infos = stored_chunks([ranked.chunk_id for ranked in result.ranked])
+    infos = stored_chunks(
+        [ranked.chunk_id for ranked in result.ranked], include_agents_only=include_agents_only
+    )
     passages = _distinct_texts(
         Passage(
             chunk_id=ranked.chunk_id,
@@ -344,6 +346,7 @@ def passages_retrieve(
         best_lexical_score=result.best_lexical,
         elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
         stale=candidates.stale,
+        searched=bool(candidates.vector or candidates.lexical),
     )
 
 

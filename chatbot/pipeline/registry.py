@@ -33,7 +33,9 @@ from knowledge.selectors import passages_retrieve
 
 def help_centre_retriever(*, top_k: int) -> Retrieve:
     """The help centre's best passages for a turn (public documents of its locale), or None
-    when the locale has no indexed documents at all. The question is embedded on the embedding
+    when the locale has no indexed documents at all (passages all deleted since the search's
+    copy loaded are "nothing relevant", not "no help centre": a content walk saw the model
+    answer without sources right after an import). The question is embedded on the embedding
     thread (the FAQ stage embedded the same text a moment ago: a cache hit), then searched on
     the retrieval lane. A follow-up whose words alone find nothing relevant is searched again
     with the questions it continues (`question_in_context`); a short question that changes the
@@ -52,7 +54,7 @@ def help_centre_retriever(*, top_k: int) -> Retrieve:
             # Nothing for the words alone ("and to Canada?"): with the questions they follow.
             followed = await find(in_context, turn.locale)
             found = followed if followed.relevant else found
-        return found if found.passages else None
+        return found if found.searched else None
 
     return retrieve
 

@@ -92,11 +92,17 @@ _INFO_FIELDS = (
 )
 
 
-def stored_chunks(chunk_ids: Sequence[int]) -> dict[int, ChunkInfo]:
+def stored_chunks(
+    chunk_ids: Sequence[int], *, include_agents_only: bool = False
+) -> dict[int, ChunkInfo]:
     """What citing these chunks needs, from the database (no per-process copy holds it): a
-    chunk deleted or replaced since a copy loaded is left out rather than cited."""
-    rows = Chunk.objects.filter(pk__in=chunk_ids).values_list(*_INFO_FIELDS)
-    return {row[0]: _info(row) for row in rows}
+    chunk deleted or replaced since a copy loaded, or whose document was made agents-only, is
+    left out rather than cited (a content walk saw a copy still loading quote an article to
+    visitors for two seconds after it was made agents-only)."""
+    chunks = Chunk.objects.filter(pk__in=chunk_ids)
+    if not include_agents_only:
+        chunks = chunks.filter(document__visibility=Visibility.PUBLIC)
+    return {row[0]: _info(row) for row in chunks.values_list(*_INFO_FIELDS)}
 
 
 def _info(row: tuple) -> ChunkInfo:

@@ -92,3 +92,6 @@ class Retrieval:
     # Ranked by a copy older than the knowledge version (a newer one was loading): its answer
     # is not cached under the new version.
     stale: bool = False
+    # The locale has searchable documents: without any, the help centre does not exist for it.
+    # With some and no passage (all deleted since the copy loaded), nothing was found.
+    searched: bool = True

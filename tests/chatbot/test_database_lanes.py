@@ -46,6 +46,7 @@ async def test_the_help_centre_retriever_searches_on_the_retrieval_lane(monkeypa
             best_vector_score=0.0,
             best_lexical_score=0.0,
             elapsed_ms=0.0,
+            searched=False,
         )
 
     async def embedded(text: str, locale: str) -> np.ndarray:
@@ -55,5 +56,5 @@ async def test_the_help_centre_retriever_searches_on_the_retrieval_lane(monkeypa
     monkeypatch.setattr(registry, "embed_one_async", embedded)
     retrieve = registry.help_centre_retriever(top_k=3)
     turn = Turn(conversation_public_id="c", message_id=1, text="Where is my parcel?")
-    assert await retrieve(turn) is None, "no passages: nothing to answer from"
+    assert await retrieve(turn) is None, "no help centre: nothing to answer from"
     assert len(threads) == 1 and threads[0].startswith("db-retrieval")

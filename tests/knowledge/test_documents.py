@@ -387,6 +387,67 @@ def test_after_an_edit_a_slow_copy_serves_until_its_successor_has_loaded(help_ce
     assert "45 days" in after.passages[0].text
 
 
+def held_copy() -> threading.Event:
+    """The chunk index's next load waits for the returned event: until then every search runs
+    on the copy loaded before the change, as a busy process's does for a second or two."""
+    index = get_chunk_index()
+    copy = getattr(index, "_words", index)  # PostgreSQL keeps only the words in process
+    gate, load = threading.Event(), copy._load
+
+    def held_load() -> None:
+        assert gate.wait(30)
+        load()
+
+    copy._load = held_load
+    return gate
+
+
+def test_a_document_made_agents_only_is_not_quoted_to_visitors_by_the_old_copy(
+    help_centre, settings
+):
+    """Two seconds of an article visitors must no longer see being cited (a content walk)."""
+    settings.KNOWLEDGE_COPY_BACKGROUND_LOAD_MS = 0
+    question = "How many days do I have to return an item?"
+    before = selectors.passages_retrieve(text=question, locale="en")
+    document = Document.objects.get(pk=before.passages[0].document_id)
+    gate = held_copy()
+    try:
+        Document.objects.filter(pk=document.pk).update(visibility=Visibility.AGENTS)
+        content_version.knowledge_version_bump()  # as the admin's save does
+        during = selectors.passages_retrieve(text=question, locale="en")
+        for_agents = selectors.passages_retrieve(
+            text=question, locale="en", include_agents_only=True
+        )
+    finally:
+        gate.set()
+    assert during.stale
+    assert document.pk not in {p.document_id for p in during.passages}
+    assert document.pk in {p.document_id for p in for_agents.passages}
+
+
+def test_passages_deleted_under_the_old_copy_are_nothing_relevant_not_no_help_centre(
+    help_centre, settings
+):
+    """With every passage found deleted since the copy loaded, the model was asked without
+    sources, as if the locale had no help centre (a content walk)."""
+    settings.KNOWLEDGE_COPY_BACKGROUND_LOAD_MS = 0
+    question = "How many days do I have to return an item?"
+    selectors.passages_retrieve(text=question, locale="en")
+    gate = held_copy()
+    try:
+        Document.objects.filter(locale="en").delete()
+        content_version.knowledge_version_bump()
+        during = selectors.passages_retrieve(text=question, locale="en")
+    finally:
+        gate.set()
+    assert (during.passages, during.relevant, during.searched) == ((), False, True)
+
+
+def test_a_help_centre_without_documents_is_not_searched():
+    retrieval = selectors.passages_retrieve(text="How do returns work?", locale="en")
+    assert (retrieval.passages, retrieval.searched) == ((), False)
+
+
 def test_the_follower_reloads_a_slow_copy_before_the_first_question_after_an_edit(
     help_centre, settings
 ):
