@@ -14,6 +14,17 @@ from chatbot.security.ratelimit import LIMITED_DECISIONS
 # from asking.
 _MODELS_UP = frozenset({Decision.ANSWERED, Decision.INTERRUPTED, *LIMITED_DECISIONS})
 _TIER_EVENTS = (Decision.TIER_SKIPPED, Decision.TIER_FAILED)
+# The model stage's steps that ask no model: its retrieval, and what stops it before the router.
+_NO_MODEL_ASKED = frozenset(
+    {
+        Decision.RETRIEVED,
+        Decision.NOTHING_RELEVANT,
+        Decision.NO_DOCUMENTS,
+        Decision.REFUSED,
+        Decision.NOT_GROUNDING,
+        *LIMITED_DECISIONS,
+    }
+)
 
 
 class Grounding(StrEnum):
@@ -65,11 +76,12 @@ def _steps(trace: dict[str, Any], stage: str) -> list[dict[str, Any]]:
 
 def models_were_down(trace: dict[str, Any]) -> bool:
     """A fallback answer given because every model tier failed (not because one declined: a
-    tier that answered nothing was up)."""
+    tier that answered nothing was up; nor because no model was asked: "nothing relevant in
+    the help centre" once counted as every model down and queued the visitor for a person)."""
     llm_steps = _steps(trace, Source.LLM)
     return (
         trace.get("source") == Source.FALLBACK
-        and bool(llm_steps)
+        and any(s.get("decision") in _TIER_EVENTS for s in llm_steps)
         and not any(
             s.get("decision") in _MODELS_UP or (s.get("detail") or {}).get("kind") == Kind.EMPTY
             for s in llm_steps
@@ -154,7 +166,7 @@ def answer_facts(trace: dict[str, Any]) -> AnswerFacts:
         cost_usd=sum(step.get("cost") or 0.0 for step in steps),
         llm_model=str(answering.get("model") or ""),
         llm_tier=str(detail.get("tier") or "") if answering.get("stage") == Source.LLM else "",
-        llm_called=bool(llm_steps),
+        llm_called=any(s.get("decision") not in _NO_MODEL_ASKED for s in llm_steps),
         faq_id=faq_id if isinstance(faq_id, int) else None,
         faq_score=faq.get("score"),
         faq_decision=str(faq.get("decision") or ""),

@@ -221,3 +221,41 @@ def test_the_offers_migration_counts_the_offers_of_replies_stored_before_it():
     Message.objects.create(conversation=conversation, role=Message.Role.VISITOR, text="q")
     migration.offers_fill(state_apps("chatbot", "0021_did_you_mean_offers"), None, batch=1)
     assert list(Message.objects.order_by("id").values_list("offers", flat=True)) == [2, 1, 0, 0, 0]
+
+
+@pytest.mark.parametrize("decision", [Decision.NOTHING_RELEVANT, Decision.REFUSED])
+def test_a_fallback_that_asked_no_model_is_not_models_down(decision):
+    """"Nothing relevant in the help centre" once counted as every model down: the dashboard
+    said so and the visitor was queued for a person as if the models had failed (an analytics
+    walk)."""
+    trace = Trace()
+    trace.add(TraceStep(Source.LLM, decision, 3.0))
+    trace.add(TraceStep(Source.FALLBACK, Decision.NOT_FOUND, 1.0))
+    trace.mark_first_token()
+    trace.finish(Source.FALLBACK)
+    facts = answer_facts(trace.to_dict())
+    assert not facts.models_down
+    assert not facts.llm_called, "no model was asked"
+
+
+@pytest.mark.django_db
+def test_the_migration_clears_models_down_from_answers_that_asked_no_model():
+    conversation = Conversation.objects.create()
+    trace = Trace()
+    trace.add(TraceStep(Source.LLM, Decision.NOTHING_RELEVANT, 3.0))
+    trace.add(TraceStep(Source.FALLBACK, Decision.NOT_FOUND, 1.0))
+    trace.finish(Source.FALLBACK)
+    wrong = Message.objects.create(
+        conversation=conversation, role=Message.Role.BOT, text="a", source="fallback",
+        trace=trace.to_dict(), models_down=True, llm_called=True,
+    )  # fmt: skip
+    down = Message.objects.create(
+        conversation=conversation, role=Message.Role.BOT, text="b", source="fallback",
+        trace=model_answer_trace(), models_down=True, llm_called=True,
+    )  # fmt: skip
+    migration = importlib.import_module("chatbot.migrations.0022_models_down_needs_a_model_asked")
+    migration.facts_refill(apps, None, batch=1)
+    wrong.refresh_from_db()
+    down.refresh_from_db()
+    assert (wrong.models_down, wrong.llm_called) == (False, False)
+    assert down.llm_called, "a model answer's stay as they were"
