@@ -43,6 +43,9 @@ SOURCES = tuple(Source)
 DEFLECTING_SOURCES = frozenset({Source.FAQ, Source.CACHE})
 # A real answer; the fallback only apologises.
 ANSWER_SOURCES = frozenset({Source.FAQ, Source.CACHE, Source.LLM})
+# A model answer whose text went out replaced ("I'm not sure… these articles may help") answered
+# nothing either: it once counted towards "assumed resolved" (an analytics walk).
+NOT_AN_ANSWER = (Check.REPLACED, Check.NOT_ASKED)
 RECONTACT_WINDOW = dt.timedelta(hours=24)
 RECONTACT_GAP = dt.timedelta(minutes=30)
 # Two questions are "the same thing" when their normalised text is equal, or both were matched
@@ -151,7 +154,12 @@ def per_conversation(scope: Scope) -> QuerySet[Conversation]:
             role=visitor, reply__source__in=DEFLECTING_SOURCES, reply__llm_called=False
         ),
         bot_messages=count(role=bot),
-        real_answers=count(role=bot, source__in=ANSWER_SOURCES),
+        real_answers=Count(
+            "messages",
+            filter=followed
+            & Q(messages__role=bot, messages__source__in=ANSWER_SOURCES)
+            & ~Q(messages__grounding__in=NOT_AN_ANSWER),
+        ),
         agent_messages=count(role=Message.Role.AGENT),
         thumbs_up=count(role=bot, feedback__value=Feedback.Value.UP),
         thumbs_down=count(role=bot, feedback__value=Feedback.Value.DOWN),
@@ -678,8 +686,9 @@ def recontacted(scope: Scope) -> set[int]:
 def resolution(scope: Scope) -> Resolution:
     """One outcome per conversation the bot answered, first that applies: re-contact (the
     visitor came back about the same thing, even after a thumbs-up), confirmed (a thumbs-up or
-    a rating of 4-5), handed off, assumed (the conversation ends on a real bot answer, or on a
-    small-talk reply after one, with no thumbs-down or low rating), else unresolved."""
+    a rating of 4-5), handed off, assumed (the conversation ends on a real bot answer, not one
+    replaced by suggested articles, or on a small-talk reply after one, with no thumbs-down or
+    low rating), else unresolved."""
     last = (
         Message.objects.filter(conversation=OuterRef("pk"), created_at__lt=scope.horizon)
         .exclude(role=Message.Role.SYSTEM)
@@ -692,7 +701,7 @@ def resolution(scope: Scope) -> Resolution:
         When(
             Q(last_role=Message.Role.BOT)
             & (
-                Q(last_source__in=ANSWER_SOURCES)
+                (Q(last_source__in=ANSWER_SOURCES) & ~Q(last_grounding__in=NOT_AN_ANSWER))
                 # "thanks" → "You're welcome!" after a real answer ends the talk well.
                 | Q(last_source=Source.SMALL_TALK, real_answers__gt=0)
             )
@@ -707,6 +716,7 @@ def resolution(scope: Scope) -> Resolution:
         .annotate(
             last_role=Subquery(last.values("role")[:1]),
             last_source=Subquery(last.values("source")[:1]),
+            last_grounding=Subquery(last.values("grounding")[:1]),
             outcome=outcome,
         )
     )

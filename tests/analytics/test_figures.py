@@ -399,6 +399,20 @@ def grounded_answer(grounded: bool, replaced: bool = False) -> dict[str, Any]:
     return {"stage": "llm", "decision": "answered", "detail": detail}
 
 
+def test_an_answer_replaced_by_suggested_articles_is_not_assumed_resolved():
+    """"I'm not sure I can answer that… these articles may help" answered nothing (an
+    analytics walk found such conversations counted as assumed resolved)."""
+    b = Builder()
+    for visitor, answer in (("A", grounded_answer(False, True)), ("B", NOT_ASKED)):
+        c = b.conversation(visitor, T0)
+        b.turn(c, T0, "Can I pre-order?", "llm", trace("llm", 500, answer))
+        b.turn(c, T0 + dt.timedelta(seconds=20), "thanks", "small_talk", trace("small_talk", 1))
+    answered = b.conversation("C", T0)
+    b.turn(answered, T0, "return window?", "llm", trace("llm", 500, grounded_answer(True)))
+    r = figures.resolution(b.store())
+    assert (r.conversations, r.assumed, r.unresolved) == (3, 1, 2)
+
+
 def test_grounding_counts_cited_ungrounded_and_nothing_relevant():
     b = Builder()
     c = b.conversation("A", T0)
