@@ -9,6 +9,7 @@ from unicodedata import east_asian_width
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import dateformat, timezone
@@ -211,7 +212,10 @@ def _charts(board: figures.Dashboard) -> dict[str, Chart]:
 
 
 @staff_member_required
+@permission_required("chatbot.view_conversation", raise_exception=True)
 def analytics_dashboard(request: HttpRequest) -> HttpResponse:
+    """For staff who may read conversations: the page quotes visitors' own words (top
+    unanswered, content gaps); any staff account once read them here, unmasked."""
     form = RangeForm(request.GET)
     start, end = (
         (form.cleaned_data["start"], form.cleaned_data["end"])

@@ -4,7 +4,7 @@ import datetime as dt
 import re
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -69,9 +69,20 @@ def test_figures_count_the_range_and_follow_its_visitors_a_day_past_the_end():
 
 @pytest.fixture
 def staff_client(client):
+    """A support lead: staff who may view conversations."""
     user = User.objects.create_user("staff", password="pw-123456", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_conversation"))
     client.force_login(user)
     return client
+
+
+def test_staff_who_may_not_read_conversations_do_not_see_visitors_words_here(client):
+    """The page quotes visitors (top unanswered, content gaps): a staff account without
+    permissions read a card number there (a security walk)."""
+    user = User.objects.create_user("clerk", password="pw-123456", is_staff=True)
+    client.force_login(user)
+    assert client.get(URL).status_code == 403
+    assert b"admin/analytics/" not in client.get("/admin/").content
 
 
 def test_only_staff_may_see_the_page(client):
