@@ -225,6 +225,9 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 # emails recorded but never sent (`manage.py mail_resend`, daily; chatbot.handoff.tasks). 0
 # leaves one out.
 QUEUED_ANSWERS_EVERY_S = env.float("QUEUED_ANSWERS_EVERY_S", default=60.0)
+# Where no beat runs (Celery eager: the embedded default), the web process kicks that drain
+# itself at the same interval (chatbot.tasks.kick_after_start).
+QUEUED_ANSWERS_IN_PROCESS = env.bool("QUEUED_ANSWERS_IN_PROCESS", default=CELERY_TASK_ALWAYS_EAGER)
 MAIL_RESEND_EVERY_S = env.float("MAIL_RESEND_EVERY_S", default=86400.0)
 # Retention (chatbot.privacy, docs/security.md, "Privacy"): closed and bot-held conversations
 # with nothing new for this many days are anonymised (personal details masked, files and

@@ -23,6 +23,7 @@ from chatbot.llm import queued_flag
 from chatbot.llm.client import clients_close
 from chatbot.llm.signals import model_recovered
 from chatbot.models import Conversation, Message, QueuedQuestion
+from chatbot.observability.logs import describe_error
 from chatbot.ops.reembedding import embeddings_reembed
 from chatbot.outcomes import Source
 from chatbot.pipeline.base import DoneEvent, Turn
@@ -248,9 +249,29 @@ async def on_model_recovered(**_: object) -> None:
 def kick_after_start() -> None:
     """Called when a visitor socket opens: a process's first one kicks a drain, so questions
     queued before a restart are answered even if no model answer comes to kick it. A task of
-    its own, so the socket does not wait for the database."""
+    its own, so the socket does not wait for the database. Where no Celery beat runs (the
+    embedded default), it also starts this process's own kick every QUEUED_ANSWERS_EVERY_S."""
     if queued_flag.first_socket():
-        _track(asyncio.get_running_loop().create_task(kick_queued_answers()))
+        loop = asyncio.get_running_loop()
+        _track(loop.create_task(kick_queued_answers()))
+        every_s = settings.QUEUED_ANSWERS_EVERY_S
+        if settings.QUEUED_ANSWERS_IN_PROCESS and every_s > 0:
+            _periodic.add(loop.create_task(_kick_every(every_s)))
+
+
+async def _kick_every(every_s: float) -> None:
+    """Beat's drain for a process without a worker: a visitor told "I've kept your question,
+    I'll answer it here" waited for a recovery or another question that never came (a walk on
+    `make run` whose model answered nothing for minutes without its breaker opening)."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await kick_queued_answers()
+        except Exception as exc:  # the next interval tries again; one line, not a traceback
+            logger.warning("the queued questions' drain did not start: %s", describe_error(exc))
+
+
+_periodic: set[asyncio.Task[None]] = set()  # this process's own beat (kept from collection)
 
 
 def _track(task: asyncio.Task[Any]) -> None:

@@ -19,6 +19,8 @@ os.environ.setdefault("WARM_UP_RETRIEVAL", "0")
 os.environ.setdefault("KNOWLEDGE_COPY_BACKGROUND_LOAD_MS", "600000")
 # Nor may a thread reload copies behind the tests' backs (the test of the follower runs it).
 os.environ.setdefault("KNOWLEDGE_FOLLOW_S", "0")
+# Nor a process's own beat kick drains between a test's steps (the test of that beat runs it).
+os.environ.setdefault("QUEUED_ANSWERS_IN_PROCESS", "0")
 
 if os.environ.get("CHATBOT_TEST_POSTGRES") == "1":
     import logging

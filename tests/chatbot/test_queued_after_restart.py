@@ -92,3 +92,31 @@ async def test_a_question_queued_before_redis_restarted_is_answered_on_the_next_
     assert pushed["message"]["text"].startswith(f"About your earlier question “{QUESTION}”")
     assert upstream.stats.requests == 2
     assert await queued_flag.marked() is False
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("settle")
+async def test_without_a_beat_the_process_kicks_the_drain_itself(upstream, settings):
+    """The embedded default runs no Celery beat: a visitor whose question was kept while the
+    model did not answer is answered once it does, with no new question, socket or recovery to
+    kick the drain (a walk waited minutes on `make run` for a promised answer)."""
+    settings.REDIS_URL = ""
+    settings.CHAT_STORED_ANSWER_TOKEN_DELAY_S = 0
+    settings.HANDOFF_WHEN_MODELS_DOWN = False
+    settings.HANDOFF_FALLBACK_STREAK = 0
+    settings.QUEUED_ANSWERS_IN_PROCESS = True
+    settings.QUEUED_ANSWERS_EVERY_S = 0.2
+    upstream.answer = default_answer
+    settings.LOCAL_LLM_BASE_URL = "http://127.0.0.1:9/v1"  # the model does not answer
+    try:
+        async with chat_socket() as client:
+            done = (await client.say(QUESTION, "q1"))[-1]
+            assert "answer it here as soon as I can" in done["message"]["text"]
+            await tasks.wait_for_drains()
+            settings.LOCAL_LLM_BASE_URL = upstream.base_url  # it answers again, nobody says so
+            pushed = (await client.recv_until("message", timeout=10))[-1]["message"]
+        assert pushed["text"].startswith(f"About your earlier question “{QUESTION}”: ")
+    finally:
+        for task in tasks._periodic:
+            task.cancel()
+        tasks._periodic.clear()
