@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from knowledge.chinese import simplified
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -287,16 +289,11 @@ class OpenAIEmbedder:
         return vectors
 
 
-class CachingEmbedder:
-    """Remembers the vectors of recently embedded texts. Visitors ask the same few questions
-    over and over, and the model forward pass (~10 ms on 2 CPU cores) is most of the FAQ and
-    cache stages' time; a repeat costs a dictionary lookup instead."""
+class _Wrapping:
+    """An embedder around another: its vectors, dimension and identity."""
 
-    def __init__(self, inner: Embedder, size: int) -> None:
+    def __init__(self, inner: Embedder) -> None:
         self.inner = inner
-        self.size = size
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
 
     @property
     def dimension(self) -> int:
@@ -305,6 +302,27 @@ class CachingEmbedder:
     @property
     def identity(self) -> str:
         return self.inner.identity
+
+
+class SimplifiedChineseEmbedder(_Wrapping):
+    """Embeds traditional Chinese as simplified (knowledge.chinese): the packaged models met
+    far more simplified text, and a store's FAQs are written in one script. Same vectors, same
+    identity, for every other text."""
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self.inner.embed([simplified(text) for text in texts])
+
+
+class CachingEmbedder(_Wrapping):
+    """Remembers the vectors of recently embedded texts. Visitors ask the same few questions
+    over and over, and the model forward pass (~10 ms on 2 CPU cores) is most of the FAQ and
+    cache stages' time; a repeat costs a dictionary lookup instead."""
+
+    def __init__(self, inner: Embedder, size: int) -> None:
+        super().__init__(inner)
+        self.size = size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     def cached(self, text: str) -> np.ndarray | None:
         """The remembered vector, or None; cheap enough to call on the event loop."""
@@ -398,7 +416,7 @@ def _embedder(backend: str) -> Embedder:
 def _build(backend: str) -> Embedder:
     from django.conf import settings
 
-    inner = _backend(settings, backend)
+    inner = SimplifiedChineseEmbedder(_backend(settings, backend))
     size = getattr(settings, "EMBEDDING_CACHE_SIZE", 0)
     return CachingEmbedder(inner, size) if size else inner
 

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from knowledge import services
+from knowledge.chinese import simplified
 from knowledge.documents.indexing import get_chunk_index, stored_chunks
 from knowledge.documents.lexical import tokenize
 from knowledge.documents.ranking import DOCUMENT_CANDIDATES, hybrid
@@ -66,7 +67,7 @@ def match_policy(locale: str | None = None) -> MatchPolicy:
 
 
 def normalise_question(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())
+    return " ".join(re.sub(r"[^\w\s]", " ", simplified(text).casefold()).split())
 
 
 def _exact_faq(query: str, neighbours: list[Neighbour]) -> int | None:

@@ -23,6 +23,7 @@ import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
+from knowledge.chinese import simplified
 from knowledge.process_copy import PausingList, pausing
 
 jieba.setLogLevel(logging.WARNING)  # it logs its dictionary load at INFO, once per process
@@ -91,13 +92,16 @@ class Tokenizer:
             ]
         )
         digest = hashlib.sha256(rules.encode()).hexdigest()[:12]
-        return f"{digest} jieba-{version('jieba')} pystemmer-{version('PyStemmer')}"
+        return (
+            f"{digest} jieba-{version('jieba')} pystemmer-{version('PyStemmer')} "
+            f"opencc-{version('opencc')}"
+        )
 
     def tokenize(self, text: str) -> list[str]:
         tokens: list[str] = []
         for match in TOKEN.finditer(unicodedata.normalize("NFKC", text).lower()):
             if match.lastgroup == "cjk":
-                run = match.group()
+                run = simplified(match.group())
                 words = jieba.lcut_for_search(run) if self.search_mode else jieba.lcut(run)
                 if self.bigrams:
                     words += (

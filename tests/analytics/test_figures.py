@@ -400,7 +400,7 @@ def grounded_answer(grounded: bool, replaced: bool = False) -> dict[str, Any]:
 
 
 def test_an_answer_replaced_by_suggested_articles_is_not_assumed_resolved():
-    """"I'm not sure I can answer that… these articles may help" answered nothing (an
+    """ "I'm not sure I can answer that… these articles may help" answered nothing (an
     analytics walk found such conversations counted as assumed resolved)."""
     b = Builder()
     for visitor, answer in (("A", grounded_answer(False, True)), ("B", NOT_ASKED)):

@@ -225,7 +225,7 @@ def test_the_offers_migration_counts_the_offers_of_replies_stored_before_it():
 
 @pytest.mark.parametrize("decision", [Decision.NOTHING_RELEVANT, Decision.REFUSED])
 def test_a_fallback_that_asked_no_model_is_not_models_down(decision):
-    """"Nothing relevant in the help centre" once counted as every model down: the dashboard
+    """ "Nothing relevant in the help centre" once counted as every model down: the dashboard
     said so and the visitor was queued for a person as if the models had failed (an analytics
     walk)."""
     trace = Trace()
