@@ -53,6 +53,11 @@ urlpatterns = [
         name="console-logout",
     ),
     path(
+        "chat/transcript/<str:token>/",
+        console_views.transcript_confirm,
+        name="transcript-confirm",
+    ),
+    path(
         "console/messages/<int:message_id>/faq-draft/",
         console_views.faq_draft,
         name="console-faq-draft",

@@ -500,13 +500,19 @@ class ChatConsumer(JsonSocketConsumer):
         if not await self.stored():  # nothing written yet, so no transcript
             await self.send_frame(error_frame("transcript_empty", locale=self.locale))
             return
+        identity = self.context.identity
         requested = await database_sync_to_async(handoff.transcript_email_request)(
-            conversation_id=self.conversation.pk, email=frame.email
+            conversation_id=self.conversation.pk,
+            email=frame.email,
+            verified_email=identity.email if identity is not None else "",
         )
         if requested is None:
             await self.send_frame(error_frame("transcript_limit", locale=self.locale))
             return
-        await self.send_frame({"type": "transcript_email", "email": frame.email})
+        confirm = requested.confirmed_at is None  # a link went out first
+        await self.send_frame(
+            {"type": "transcript_email", "email": frame.email, "confirm": confirm}
+        )
 
     async def team_status(self) -> dict[str, Any]:
         """Hello's `team`: hours and agents online, read at most every few seconds per process,

@@ -5,13 +5,15 @@ Django's email API and records it; chatbot.handoff.tasks runs them as Celery tas
 socket, and retries them.
 
 The acknowledgement does not quote what the visitor wrote: anyone can type any address into
-the widget, so the only text we send to an unconfirmed address is our own (a transcript is
-sent because the visitor asked for it, and is capped per conversation and per address)."""
+the widget, so the only text we send to an unconfirmed address is our own. A transcript goes
+to an address only once its owner asked for it through the link we emailed it (or it is the
+verified visitor's own), and is capped per conversation and per address."""
 
 import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core import signing
 from django.core.mail import EmailMessage
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -24,6 +26,8 @@ from chatbot.models import Message
 logger = logging.getLogger(__name__)
 
 EXCERPT_CHARS = 500
+TRANSCRIPT_LINK_SALT = "chatbot.transcript-link"
+TRANSCRIPT_LINK_MAX_AGE_S = 24 * 3600
 TRANSCRIPT_ROLES = (Message.Role.VISITOR, Message.Role.BOT, Message.Role.AGENT)
 
 
@@ -95,6 +99,35 @@ def transcript_email(request: TranscriptEmail, messages: list[Message]) -> Email
         )
         lines = [f"{_role(m)} ({m.created_at:%Y-%m-%d %H:%M} UTC):\n{m.text}" for m in messages]
     body = "\n\n".join([intro, *lines])
+    return EmailMessage(subject, body + "\n", to=[request.email], reply_to=_reply_to())
+
+
+def transcript_link(request: TranscriptEmail) -> str:
+    """The page where the address's owner asks for the transcript (for a day)."""
+    token = signing.dumps(request.pk, salt=TRANSCRIPT_LINK_SALT)
+    return settings.SITE_URL.rstrip("/") + reverse("transcript-confirm", args=[token])
+
+
+def transcript_link_request(token: str) -> TranscriptEmail | None:
+    """The request a link names, while it is valid."""
+    try:
+        pk = signing.loads(token, salt=TRANSCRIPT_LINK_SALT, max_age=TRANSCRIPT_LINK_MAX_AGE_S)
+    except signing.BadSignature:
+        return None
+    return TranscriptEmail.objects.select_related("conversation").filter(pk=pk).first()
+
+
+def transcript_confirmation_email(request: TranscriptEmail) -> EmailMessage:
+    """Only our own words and the link: nothing a visitor typed goes to an address they have
+    not shown to be theirs."""
+    with translation.override(request.conversation.locale):
+        subject = _("Do you want your chat transcript?")
+        body = _(
+            "Hello,\n\n"
+            "Someone asked in the chat on our website for a conversation to be emailed to this "
+            "address. To receive it, open this link within 24 hours:\n\n{link}\n\n"
+            "If that was not you, ignore this email: nothing more will be sent."
+        ).format(link=transcript_link(request))
     return EmailMessage(subject, body + "\n", to=[request.email], reply_to=_reply_to())
 
 
@@ -182,7 +215,7 @@ def transcript_send(*, transcript_email_id: int) -> bool:
         .filter(pk=transcript_email_id)
         .first()
     )
-    if request is None or request.sent_at is not None:
+    if request is None or request.sent_at is not None or request.confirmed_at is None:
         return False
     messages = _last_messages(
         request.conversation_id,
@@ -191,6 +224,19 @@ def transcript_send(*, transcript_email_id: int) -> bool:
     )
     transcript_email(request, messages).send()
     TranscriptEmail.objects.filter(pk=request.pk).update(sent_at=timezone.now())
+    return True
+
+
+def transcript_confirmation_send(*, transcript_email_id: int) -> bool:
+    """Emails the link to ask for the transcript (False when it was asked for already)."""
+    request = (
+        TranscriptEmail.objects.select_related("conversation")
+        .filter(pk=transcript_email_id, confirmed_at__isnull=True)
+        .first()
+    )
+    if request is None:
+        return False
+    transcript_confirmation_email(request).send()
     return True
 
 
@@ -213,8 +259,8 @@ def unsent(*, since: datetime, until: datetime) -> dict[str, list[int]]:
             ).values_list("pk", flat=True)
         ),
         "transcripts": list(
-            TranscriptEmail.objects.filter(sent_at__isnull=True, **window).values_list(
-                "pk", flat=True
-            )
+            TranscriptEmail.objects.filter(
+                sent_at__isnull=True, confirmed_at__isnull=False, **window
+            ).values_list("pk", flat=True)
         ),
     }

@@ -95,6 +95,9 @@ class TranscriptEmail(models.Model):
     )
     email = models.EmailField(verbose_name=_("email"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    # The address's owner asked for it through the link emailed to it, or it is the verified
+    # visitor's own: only then does the transcript (the visitor's own words) go out.
+    confirmed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("confirmed at"))
     sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent at"))
 
     class Meta:

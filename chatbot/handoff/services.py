@@ -681,10 +681,15 @@ def left_message_store(*, conversation_id: int, email: str, text: str) -> LeftMe
     return left
 
 
-def transcript_email_request(*, conversation_id: int, email: str) -> TranscriptEmail | None:
-    """Records the visitor's request and emails the transcript on commit; None once the
-    conversation had EMAIL_TRANSCRIPTS_PER_CONVERSATION, or the address got
-    EMAIL_TRANSCRIPTS_PER_ADDRESS_PER_DAY in the last day (anyone can type any address)."""
+def transcript_email_request(
+    *, conversation_id: int, email: str, verified_email: str = ""
+) -> TranscriptEmail | None:
+    """Records the visitor's request; None once the conversation had
+    EMAIL_TRANSCRIPTS_PER_CONVERSATION, or the address got EMAIL_TRANSCRIPTS_PER_ADDRESS_PER_DAY
+    in the last day (anyone can type any address). The transcript goes out on commit to the
+    verified visitor's own address; any other address is first sent a link to ask for it
+    (`transcript_email_confirm`): a transcript carries the visitor's own words, and a security
+    walk had the business's mail server send a phishing text to strangers that way."""
     with transaction.atomic():
         Conversation.objects.select_for_update().filter(pk=conversation_id).exists()
         asked = TranscriptEmail.objects.filter(conversation_id=conversation_id).count()
@@ -694,9 +699,27 @@ def transcript_email_request(*, conversation_id: int, email: str) -> TranscriptE
         to_address = TranscriptEmail.objects.filter(email__iexact=email, created_at__gte=since)
         if to_address.count() >= settings.EMAIL_TRANSCRIPTS_PER_ADDRESS_PER_DAY:
             return None
-        request = TranscriptEmail.objects.create(conversation_id=conversation_id, email=email)
-        tasks.enqueue_on_commit(tasks.transcript_email, request.pk)
+        verified = bool(verified_email) and verified_email.casefold() == email.casefold()
+        request = TranscriptEmail.objects.create(
+            conversation_id=conversation_id,
+            email=email,
+            confirmed_at=timezone.now() if verified else None,
+        )
+        task = tasks.transcript_email if verified else tasks.transcript_confirmation
+        tasks.enqueue_on_commit(task, request.pk)
     return request
+
+
+def transcript_email_confirm(*, transcript_email_id: int) -> bool:
+    """The address's owner followed the emailed link: the transcript goes out on commit, once.
+    False when it was confirmed already."""
+    with transaction.atomic():
+        confirmed = TranscriptEmail.objects.filter(
+            pk=transcript_email_id, confirmed_at__isnull=True
+        ).update(confirmed_at=timezone.now())
+        if confirmed:
+            tasks.enqueue_on_commit(tasks.transcript_email, transcript_email_id)
+    return bool(confirmed)
 
 
 def rating_record(*, conversation_id: int, score: int, comment: str) -> bool:

@@ -120,6 +120,15 @@ def transcript_email(self: Task, transcript_email_id: int) -> bool:
     )
 
 
+@shared_task(name="chatbot.transcript_confirmation", **_TASK)
+def transcript_confirmation(self: Task, transcript_email_id: int) -> bool:
+    return _send(
+        self,
+        f"transcript link {transcript_email_id}",
+        partial(mail.transcript_confirmation_send, transcript_email_id=transcript_email_id),
+    )
+
+
 def unsent_resend(*, hours: float, settle_minutes: float) -> dict[str, int]:
     """Sends again (or enqueues, with a worker) the emails recorded in the last `hours` and not
     the last `settle_minutes` (whose retries may still run) that never went out; how many of

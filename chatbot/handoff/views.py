@@ -11,11 +11,12 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from chatbot.handoff import selectors
+from chatbot.handoff import mail, selectors
 from chatbot.handoff import services as handoff
 
 
@@ -213,3 +214,25 @@ def faq_draft(request: HttpRequest, message_id: int) -> JsonResponse:
     except handoff.HandoffError as err:
         return JsonResponse({"error": err.code, **err.detail}, status=400)
     return JsonResponse(result, status=201)
+
+
+@require_http_methods(["GET", "POST"])
+def transcript_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """The link emailed to an address a visitor typed: a button asks for the transcript (a GET
+    sends nothing, so a mail scanner that opens links does not ask for it), in the
+    conversation's language."""
+    found = mail.transcript_link_request(token)
+    if found is None:
+        return render(request, "widget/transcript_confirm.html", {"state": "invalid"}, status=400)
+    with translation.override(found.conversation.locale):
+        state = "ask"
+        if request.method == "POST":
+            handoff.transcript_email_confirm(transcript_email_id=found.pk)
+            state = "sent"
+        elif found.confirmed_at is not None:
+            state = "sent"
+        return render(
+            request,
+            "widget/transcript_confirm.html",
+            {"state": state, "email": found.email, "language": found.conversation.locale},
+        )

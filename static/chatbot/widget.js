@@ -95,6 +95,7 @@
       transcriptAsk: "Where should we send this conversation?",
       transcriptSend: "Send it",
       transcriptSent: "We've sent this conversation to {email}.",
+      transcriptConfirm: "We've emailed {email} a link: open it to get this conversation.",
       agentJoined: "{name} from our team has joined the chat.",
       backToBot: "You're chatting with our assistant again.",
       agentTyping: "An agent is typing",
@@ -180,6 +181,7 @@
       transcriptAsk: "要把本次对话发送到哪个邮箱？",
       transcriptSend: "发送",
       transcriptSent: "已将本次对话发送至 {email}。",
+      transcriptConfirm: "我们已向 {email} 发送了一封邮件，打开其中的链接即可收到本次对话。",
       agentJoined: "客服 {name} 已加入对话。",
       backToBot: "您已回到智能助手对话。",
       agentTyping: "客服正在输入",
@@ -2206,7 +2208,8 @@
   }
 
   function onTranscriptEmail(f) {
-    var text = fmt(T.transcriptSent, { email: String(f.email || "") });
+    // An address that is not the verified visitor's own gets a link first (its owner asks).
+    var text = fmt(f.confirm ? T.transcriptConfirm : T.transcriptSent, { email: String(f.email || "") });
     if (!transcriptRow || !transcriptRow.parentNode) {
       showNotice(text);
       return;

@@ -258,9 +258,20 @@ def test_a_left_message_is_acknowledged_answered_from_the_inbox_and_emailed(
             widget.get_by_label("Your email").fill("ada.b@example.com")
             widget.get_by_role("button", name="Send it").click()
             expect(
-                widget.get_by_text("We've sent this conversation to ada.b@example.com.")
+                widget.get_by_text(
+                    "We've emailed ada.b@example.com a link: open it to get this conversation."
+                )
             ).to_be_visible()
             visitor.screenshot(path=str(screenshot_dir / "widget-transcript-emailed.png"))
-            [transcript] = [r for r in smtp.wait_for(4) if "ada.b@example.com" in r.rcpt_tos]
+            [ask] = [r for r in smtp.wait_for(4) if "ada.b@example.com" in r.rcpt_tos]
+            assert ask.message["Subject"] == "Do you want your chat transcript?"
+            (link,) = re.findall(r"https?://\S+/chat/transcript/\S+/", ask.body)
+            mailbox = visitor.context.new_page()
+            mailbox.goto(base + "/chat/transcript/" + link.rsplit("/chat/transcript/", 1)[1])
+            mailbox.get_by_role("button", name="Send me the transcript").click()
+            expect(mailbox.get_by_role("status")).to_contain_text("on its way to ada.b@example.com")
+            [transcript] = [
+                r for r in smtp.wait_for(5) if "ada.b@example.com" in r.rcpt_tos and r is not ask
+            ]
             assert transcript.message["Subject"] == "Your chat transcript"
             assert "Yes: reply with the new address and we'll change it." in transcript.body

@@ -4,8 +4,10 @@ none on permanent ones, the socket never waiting for the mail server, and an age
 the console's inbox, emailed and added to the conversation."""
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 import pytest
 from channels.db import database_sync_to_async
@@ -14,6 +16,7 @@ from chatbot import services
 from chatbot.handoff import tasks
 from chatbot.handoff.models import LeftMessage, TranscriptEmail
 from chatbot.models import Message
+from chatbot.security.identity import identity_signature
 from tests.conftest import chat_socket
 from tests.handoff.conftest import agent_socket
 from tests.servers import MailServer, smtp_server
@@ -372,19 +375,80 @@ async def ask_transcript(client, address: str = "ada@example.com") -> dict:
             return frame
 
 
-async def test_the_visitor_gets_the_transcript_by_email(smtp):
+def follow(link: str, method: str = "get") -> tuple[int, str]:
+    """The emailed link, opened (and its button pressed) in a browser."""
+    from django.test import Client as HttpClient
+
+    path = link.split("://", 1)[-1].split("/", 1)[1]
+    response = getattr(HttpClient(), method)("/" + path)
+    return response.status_code, response.content.decode()
+
+
+def emailed_link(body: str) -> str:
+    (link,) = re.findall(r"https?://\S+/chat/transcript/\S+/", body)
+    return link
+
+
+async def test_the_transcript_goes_out_once_the_address_asks_for_it(smtp):
+    """Anyone can type any address: the first email holds only our words and a link, and the
+    transcript (the visitor's own words) goes out when the address's owner asks for it (a
+    security walk had the mail server send a visitor's phishing text to strangers)."""
     async with chat_socket() as client:
         await earlier_messages(client.hello)
         sent = await ask_transcript(client)
-        assert sent == {"type": "transcript_email", "email": "ada@example.com"}
+        assert sent == {"type": "transcript_email", "email": "ada@example.com", "confirm": True}
     await tasks.wait_for_pending()
-    [mail] = smtp.received
+    [ask] = smtp.received
+    assert ask.rcpt_tos == ["ada@example.com"]
+    assert ask.message["Subject"] == "Do you want your chat transcript?"
+    assert "1042" not in ask.body and "Let me check" not in ask.body
+    link = emailed_link(ask.body)
+
+    status, page = await database_sync_to_async(follow)(link)
+    assert status == 200 and "Send me the transcript" in page and "ada@example.com" in page
+    await tasks.wait_for_pending()
+    assert len(smtp.received) == 1, "opening the link sends nothing (mail scanners open links)"
+
+    status, page = await database_sync_to_async(follow)(link, "post")
+    assert status == 200 and "on its way to ada@example.com" in page
+    await tasks.wait_for_pending()
+    mail = smtp.received[1]
     assert mail.rcpt_tos == ["ada@example.com"]
     assert mail.message["Subject"] == "Your chat transcript"
     assert mail.body.startswith("Here is your conversation with us")
     assert "You (" in mail.body and "):\nIs 1042 shipped?" in mail.body
     assert mail.body.index("Is 1042 shipped?") < mail.body.index("Bot (")
     assert "):\nLet me check that." in mail.body
+
+    await database_sync_to_async(follow)(link, "post")
+    await tasks.wait_for_pending()
+    assert len(smtp.received) == 2, "once"
+    tampered = link[:-2] + ("A" if link[-2] != "A" else "B") + "/"
+    status, page = await database_sync_to_async(follow)(tampered, "post")
+    assert status == 400 and "not valid or has expired" in page
+
+
+async def test_a_verified_visitors_own_address_gets_the_transcript_at_once(smtp, settings):
+    settings.CHAT_IDENTITY_SECRET = "site-secret"
+    signature = identity_signature(
+        secret="site-secret", user_id="u-7", name="Ada", email="ada@example.com"
+    )
+    query = "?" + urlencode(
+        {"user_id": "u-7", "user_name": "Ada", "user_email": "ada@example.com",
+         "user_hash": signature}
+    )  # fmt: skip
+    async with chat_socket(query) as client:
+        await earlier_messages(client.hello)
+        sent = await ask_transcript(client, "ADA@example.com")
+        assert sent["confirm"] is False
+        other = await ask_transcript(client, "eve@example.com")
+        assert other["confirm"] is True
+    await tasks.wait_for_pending()
+    subjects = sorted((r.rcpt_tos[0], r.message["Subject"]) for r in smtp.received)
+    assert subjects == [
+        ("ADA@example.com", "Your chat transcript"),
+        ("eve@example.com", "Do you want your chat transcript?"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -409,7 +473,14 @@ async def test_the_transcript_speaks_the_conversations_language(smtp):
         await earlier_messages(client.hello)
         await ask_transcript(client)
     await tasks.wait_for_pending()
-    [mail] = smtp.received
+    [ask] = smtp.received
+    assert ask.message["Subject"] == "需要您的聊天记录吗？"
+    link = emailed_link(ask.body)
+    status, page = await database_sync_to_async(follow)(link)
+    assert status == 200 and "发送对话记录给我" in page and 'lang="zh-hans"' in page
+    await database_sync_to_async(follow)(link, "post")
+    await tasks.wait_for_pending()
+    mail = smtp.received[1]
     assert mail.message["Subject"] == "您的聊天记录"
     assert mail.body.startswith("以下是您与我们的对话记录")
     assert "您 (" in mail.body and "机器人 (" in mail.body
@@ -464,7 +535,10 @@ def lost_sends(hello: dict, agent) -> None:
         reply=reply,
     )
     LeftMessage.objects.filter(conversation=conversation).update(created_at=an_hour_ago)
-    TranscriptEmail.objects.create(conversation=conversation, email="cy@example.com")
+    TranscriptEmail.objects.create(
+        conversation=conversation, email="cy@example.com", confirmed_at=an_hour_ago
+    )
+    TranscriptEmail.objects.create(conversation=conversation, email="never-asked@example.com")
     TranscriptEmail.objects.filter(conversation=conversation).update(created_at=an_hour_ago)
     # Just now: its own send (or its retries) may still be running.
     LeftMessage.objects.create(conversation=conversation, email="new@example.com", text="Hey")

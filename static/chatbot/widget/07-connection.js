@@ -620,7 +620,8 @@
   }
 
   function onTranscriptEmail(f) {
-    var text = fmt(T.transcriptSent, { email: String(f.email || "") });
+    // An address that is not the verified visitor's own gets a link first (its owner asks).
+    var text = fmt(f.confirm ? T.transcriptConfirm : T.transcriptSent, { email: String(f.email || "") });
     if (!transcriptRow || !transcriptRow.parentNode) {
       showNotice(text);
       return;
