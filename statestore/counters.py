@@ -8,11 +8,13 @@ from collections.abc import Callable
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from statestore.models import SharedCounter
-
 
 def counter_add(name: str, add: int, *, start: Callable[[], int]) -> int:
-    """Adds `add` to the counter `name` (created at `start()` when missing) and returns it."""
+    """Adds `add` to the counter `name` (created at `start()` when missing) and returns it.
+    Sync: from async code, call it on a thread."""
+    # Here, not at the top: scripts import the knowledge modules before django.setup().
+    from statestore.models import SharedCounter
+
     if not SharedCounter.objects.filter(name=name).exists():
         try:
             with transaction.atomic():
