@@ -1,6 +1,7 @@
 """The one settings module. Everything comes from the environment; unset means the embedded
 default (SQLite, in-memory channel layer, local-memory cache, eager Celery, local model)."""
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -87,6 +88,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "csp",
     "channels",
+    "axes",
     "statestore",
     "chatbot",
     "knowledge",
@@ -111,7 +113,22 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "chatbot.security.csp_reports.reporting_endpoints_middleware",
     "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers a locked-out sign-in
 ]
+
+# Sign-in attempts (the console's and the admin's, django-axes): after AXES_FAILURE_LIMIT wrong
+# passwords for one account from one address, that pair waits AXES_COOLOFF_MINUTES; a right
+# password resets the count. A security walk guessed 100 passwords in 48 s and then signed in.
+# The pair, not the account alone: a stranger's wrong guesses must not lock an agent out.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "chatbot.security.sign_in.locked_out"
 
 ROOT_URLCONF = "chatbot.urls"
 ASGI_APPLICATION = "chatbot.asgi.application"

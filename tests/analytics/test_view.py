@@ -88,7 +88,7 @@ def test_staff_who_may_not_read_conversations_do_not_see_visitors_words_here(cli
 def test_only_staff_may_see_the_page(client):
     assert client.get(URL).status_code == 302
     User.objects.create_user("visitor", password="pw-123456")
-    client.login(username="visitor", password="pw-123456")
+    client.force_login(User.objects.get(username="visitor"))
     response = client.get(URL)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
