@@ -520,3 +520,37 @@ def test_an_agents_photo_shows_beside_their_message_and_initials_when_it_fails(
         row = widget.locator(".row.agent").last
         expect(row.locator(".who .avatar")).to_have_attribute("data-initials", shown)
         expect(row.locator("img")).to_have_count(0)
+
+
+def test_a_forms_error_shows_in_the_form_and_goes_with_it_once_sent(
+    page: Page, daphne_server: str
+) -> None:
+    """A walk saw "Please enter a valid email address." stay on screen, apart from the form,
+    under "sent to …"; now the error belongs to the email field (aria-invalid, described by
+    it) and leaves with the form."""
+    scripted = ScriptedServer(page)
+    widget = opened(page, daphne_server)
+    widget.get_by_role("button", name="Email me this conversation").click()
+    email = widget.get_by_label("Your email")
+    email.fill("abc@")
+    widget.get_by_role("button", name="Send it").click()
+    scripted.wait_sent("transcript_email", 1)
+    scripted.send(
+        {"type": "error", "code": "invalid_email", "text": "Please enter a valid email address."}
+    )
+    error = widget.locator("form.transcript .form-error")
+    expect(error).to_have_text("Please enter a valid email address.")
+    expect(email).to_have_attribute("aria-invalid", "true")
+    expect(email).to_have_attribute("aria-describedby", error.get_attribute("id"))
+    expect(email).to_be_focused()
+
+    email.fill("ada@example.com")
+    widget.get_by_role("button", name="Send it").click()
+    scripted.wait_sent("transcript_email", 2)
+    scripted.send({"type": "transcript_email", "email": "ada@example.com", "confirm": True})
+    expect(
+        widget.get_by_text(
+            "We've emailed ada@example.com a link: open it to get this conversation."
+        )
+    ).to_be_visible()
+    expect(widget.get_by_text("Please enter a valid email address.")).to_have_count(0)

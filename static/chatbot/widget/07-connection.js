@@ -419,7 +419,31 @@
       limitedNotice = showNotice(text);
       return;
     }
+    if (FORM_ERRORS.indexOf(f.code) >= 0 && lastForm && lastForm.isConnected) {
+      formError(lastForm, text);
+      return;
+    }
     showNotice(text);
+  }
+
+  // A form's own errors show in the form, tied to its email field, and go with the form once
+  // it is sent (a walk saw "enter a valid email" stay on screen under "sent").
+  var FORM_ERRORS = ["invalid_email", "transcript_limit", "transcript_empty", "left_message_limit"];
+  var lastForm = null; // the form whose frame went out last: the error is its answer
+
+  function formError(form, text) {
+    var note = form.querySelector(".form-error");
+    if (!note) {
+      note = el("p", "form-error");
+      note.id = form.querySelector("input").id + "-error";
+      note.setAttribute("role", "alert");
+      form.appendChild(note);
+    }
+    note.textContent = text;
+    var email = form.querySelector("input");
+    email.setAttribute("aria-invalid", "true");
+    email.setAttribute("aria-describedby", note.id);
+    email.focus();
   }
 
   // `live`: the change happened just now (a `conversation` frame), so its notice stays where it
@@ -573,6 +597,7 @@
       e.preventDefault();
       var value = text.value.trim();
       if (!email.value.trim() || !value) return;
+      lastForm = form;
       sendFrame({ type: "leave_message", email: email.value.trim(), text: value });
     });
     setTimeout(function () {
@@ -611,7 +636,9 @@
     form.appendChild(submitBtn);
     form.addEventListener("submit", function (e) {
       e.preventDefault();
-      if (email.value.trim()) sendFrame({ type: "transcript_email", email: email.value.trim() });
+      if (!email.value.trim()) return;
+      lastForm = form;
+      sendFrame({ type: "transcript_email", email: email.value.trim() });
     });
     transcriptRow = showNotice(T.transcriptAsk, form);
     setTimeout(function () {
