@@ -20,6 +20,14 @@ from chatbot.pipeline.language import message_locale
         ("1234 5678", "en", "en"),
         ("", "zh-hans", "zh-hans"),
         ("Can I pay with 支付宝 or WeChat Pay here", "en", "en"),  # English around a name
+        # Pinyin is Chinese written in Latin letters: a Chinese conversation stays Chinese (a zh
+        # walk got English answers to these); an English one is not switched by it.
+        ("tuihuo zenme ban", "zh-hans", "zh-hans"),
+        ("wo de kuaidi dao na le", "zh-hans", "zh-hans"),
+        ("Fapiao zenme kai?", "zh-hans", "zh-hans"),
+        ("tuihuo zenme ban", "en", "en"),
+        ("where is my order", "zh-hans", "en"),
+        ("I want to change it", "zh-hans", "en"),
     ],
 )
 def test_message_locale(text: str, default: str, expected: str) -> None:
