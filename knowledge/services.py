@@ -628,7 +628,7 @@ def _import_one(
         )
         result = document_upsert(
             parsed=parsed,
-            source_key=options.get("key_prefix", "") + source_file.name,
+            source_key=_file_source_key(options.get("key_prefix", ""), source_file.name, parsed),
             visibility=options.get("visibility", Visibility.PUBLIC),
             tags=options.get("tags", []),
             source_import=document_import,
@@ -637,6 +637,23 @@ def _import_one(
     except DocumentError as exc:
         return ImportedItem(source_file.name, ERROR, exc.message), exc.code
     return ImportedItem(source_file.name, result.outcome), ""
+
+
+def _file_source_key(prefix: str, name: str, parsed: ParsedDocument) -> str:
+    """The key a file is stored under: its path in the import. A lone file (an upload, one
+    file on the command line) whose name is that of exactly one document imported from a
+    folder, in the same language, updates that document: uploading a corrected
+    returns-and-refunds.md once stored a second article beside en/returns-and-refunds.md, and
+    the bot answered from the old and the new (a content walk)."""
+    key = prefix + name
+    if prefix or "/" in name or Document.objects.filter(source_key=key).exists():
+        return key
+    same_name = list(
+        Document.objects.filter(
+            source_key__endswith="/" + name, source_url="", locale=parsed.locale
+        ).values_list("source_key", flat=True)[:2]
+    )
+    return same_name[0] if len(same_name) == 1 else key
 
 
 def documents_crawl(*, import_id: int, index_inline: bool = False) -> DocumentImport:

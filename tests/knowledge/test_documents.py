@@ -686,3 +686,31 @@ def test_on_postgresql_the_full_text_column_goes_and_comes_back_with_its_migrati
     finally:
         migrate(latest())
     assert not has_search_vector()
+
+
+def test_a_lone_file_named_as_one_imported_from_a_folder_updates_that_document(tmp_path):
+    """Uploading a corrected returns.md once stored a second article beside en/returns.md,
+    and the bot answered from both, the old fact and the new (a content walk)."""
+    root = write_articles(tmp_path / "help")
+    whole = DocumentImport.objects.create(
+        kind=DocumentImport.Kind.FILES, source=str(root), options={}
+    )
+    services.documents_import(import_id=whole.pk)
+    assert Document.objects.filter(source_key="en/returns.md").exists()
+    documents = Document.objects.count()
+
+    corrected = tmp_path / "upload" / "returns.md"
+    corrected.parent.mkdir()
+    corrected.write_text(
+        ARTICLES["en/returns.md"].replace("within 30 days", "within 45 days"), encoding="utf-8"
+    )
+    lone = DocumentImport.objects.create(
+        kind=DocumentImport.Kind.FILES, source=str(corrected), options={"locale": "en"}
+    )
+    done = services.documents_import(import_id=lone.pk)
+
+    assert (done.created, done.updated) == (0, 1)
+    assert Document.objects.count() == documents
+    question = "How many days do I have to return an item?"
+    texts = [p.text for p in selectors.passages_retrieve(text=question, locale="en").passages]
+    assert any("45 days" in t for t in texts) and not any("30 days" in t for t in texts)
