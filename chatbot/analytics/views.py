@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import dateformat, timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from chatbot.analytics import figures
@@ -127,16 +127,17 @@ def column_chart(
     for index, (day, values) in enumerate(columns):
         x = left + index * step
         y = top + plot_h
+        # A day as the admin's language writes it: "Dec 06", "12月6日" ("M d" gave "十二月 06").
+        shown_day = dateformat.format(day, pgettext("a chart's day (Django date format)", "M d"))
         for name in series:
             value = values.get(name, 0)
             if value and peak:
                 h = plot_h * value / peak
                 y -= h
-                title = f"{dateformat.format(day, 'M d')} {series_name(name)}: {fmt(value)}"
+                title = f"{shown_day} {series_name(name)}: {fmt(value)}"
                 rects.append(Rect(x + step * 0.1, y, step * 0.8, h, COLORS[name], title))
         if index % every == 0:
-            # Django's month names follow the admin's language ("%b" was always English).
-            labels.append(Label(x + step / 2, height - 4, dateformat.format(day, "M d"), "middle"))
+            labels.append(Label(x + step / 2, height - 4, shown_day, "middle"))
     legend = [(series_name(name), COLORS[name]) for name in series] if len(series) > 1 else []
     return Chart(width, height, rects, labels, legend, empty=not peak)
 
