@@ -269,3 +269,12 @@ def test_the_ungrounded_share_is_shown_as_a_percentage(staff_client, monkeypatch
     zh = staff_client.get("/admin/analytics/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "两者合计占提供了资料的回答的 100%" in zh
     assert "未经模型而立即收到推荐文章的问题：3 个" in zh
+
+
+def test_a_range_with_nothing_in_it_shows_no_rate_rather_than_zero(staff_client):
+    """ "0% deflected (0 of 0)" read as a result (an analytics walk): a rate of nothing is "-"."""
+    page = staff_client.get(URL, {"start": "2025-03-10", "end": "2025-03-10"}).content.decode()
+    for figure in ("deflection", "handoff-rate", "csat"):
+        card = re.search(rf'data-figure="{figure}"><div class="value">([^<]*)<', page).group(1)
+        assert card == "-", (figure, card)
+    assert "thumbs on answers</div>" in page and "% up" not in page
