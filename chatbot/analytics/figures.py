@@ -32,7 +32,7 @@ from django.db.models.functions import Lag, Lower, TruncDate
 from django.utils import timezone
 
 from chatbot.answer_facts import Grounding as Check
-from chatbot.models import Conversation, Feedback, Message
+from chatbot.models import DEMO_VISITOR_PREFIX, Conversation, Feedback, Message
 from chatbot.outcomes import Decision, Source
 from knowledge.documents.parsing import guess_locale
 from knowledge.embeddings import get_embedder
@@ -57,8 +57,6 @@ TOP_UNANSWERED = 20
 GAP_SIMILARITY = 0.6
 MAX_GAP_QUESTIONS = 1000
 TOP_GAPS = 20
-# The demo conversations of `manage.py seed_analytics_demo` are marked by their visitor token.
-DEMO_VISITOR_PREFIX = "analytics-demo-"
 
 
 def day_range(start_day: dt.date, end_day: dt.date) -> tuple[dt.datetime, dt.datetime]:

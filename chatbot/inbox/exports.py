@@ -18,7 +18,7 @@ from chatbot.analytics.figures import day_range
 from chatbot.cache.pii import personal_masked
 from chatbot.handoff.selectors import agent_name
 from chatbot.inbox.search import conversation_labels
-from chatbot.models import Conversation, Message
+from chatbot.models import DEMO_VISITOR_PREFIX, Conversation, Message
 from knowledge.importing import SPREADSHEET_BOM, spreadsheet_safe
 
 CHUNK = 200  # conversations read at a time
@@ -89,9 +89,13 @@ def transcript(*, public_id: str) -> dict[str, Any] | None:
 
 
 def _conversations(start_day: dt.date, end_day: dt.date) -> QuerySet[Conversation]:
+    """The range's conversations with visitors, not the analytics demo's (an analytics walk
+    found 23 demo conversations among 44 exported, with nothing to tell them apart)."""
     start, end = day_range(start_day, end_day)
-    return Conversation.objects.filter(created_at__gte=start, created_at__lt=end).order_by(
-        "created_at", "id"
+    return (
+        Conversation.objects.filter(created_at__gte=start, created_at__lt=end)
+        .exclude(visitor_token__startswith=DEMO_VISITOR_PREFIX)
+        .order_by("created_at", "id")
     )
 
 

@@ -103,3 +103,22 @@ def test_bulk_export_pages_through_more_conversations_than_one_chunk(monkeypatch
     today = timezone.localdate()
     data = json.loads("".join(exports.export_json(start_day=today, end_day=today)))
     assert [d["conversation"] for d in data] == [c.public_id for c in made]
+
+
+def test_the_analytics_demo_is_not_exported_nor_counted_as_spend(stored):
+    """An analytics walk exported 44 conversations, 23 of them the demo's, with nothing to
+    tell them apart, and the spend page listed only demo conversations as the costliest."""
+    from chatbot.llm.costs import cost_report
+    from chatbot.models import DEMO_VISITOR_PREFIX
+
+    demo = Conversation.objects.create(visitor_token=DEMO_VISITOR_PREFIX + "1")
+    Message.objects.create(conversation=demo, role="bot", text="made up", cost_usd=9.0)
+    today = timezone.localdate()
+    query = {"from": (today - timedelta(days=1)).isoformat(), "to": today.isoformat()}
+    client = signed_in(stored["ann"])
+    data = json.loads(b"".join(client.get("/console/export.json", query).streaming_content))
+    assert demo.public_id not in [d["conversation"] for d in data]
+    assert stored["conversation"].public_id in [d["conversation"] for d in data]
+    report = cost_report()
+    assert demo.public_id not in [row[0] for row in report.top_conversations]
+    assert sum(row[1] for row in report.by_day) < 9.0

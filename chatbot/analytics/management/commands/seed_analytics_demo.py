@@ -1,8 +1,8 @@
 """Demo conversations for the analytics page (/admin/analytics/), spread over the last two weeks,
 with traces shaped like real ones. Idempotent: does nothing when the demo conversations exist
-(`--reset` replaces them). They are marked by their visitor token (figures.DEMO_VISITOR_PREFIX:
-the dashboard leaves them out once real conversations exist) and never left in the agent queue
-(handed-off ones are closed)."""
+(`--reset` replaces them). They are marked by their visitor token (DEMO_VISITOR_PREFIX: the
+dashboard leaves them out once real conversations exist, exports and the spend page always) and
+never left in the agent queue (handed-off ones are closed)."""
 
 import datetime as dt
 import random
@@ -13,10 +13,15 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from chatbot.analytics.figures import DEMO_VISITOR_PREFIX
 from chatbot.answer_facts import message_facts
 from chatbot.llm.queued_flag import QUEUED_FLAG
-from chatbot.models import Conversation, Feedback, HandoffReason, Message
+from chatbot.models import (
+    DEMO_VISITOR_PREFIX,
+    Conversation,
+    Feedback,
+    HandoffReason,
+    Message,
+)
 from chatbot.outcomes import Decision, Source
 
 DAYS = 14
