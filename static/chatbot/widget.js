@@ -1824,8 +1824,10 @@
         showTeam(f.team);
         break;
       case "rated":
+        var hadFocus = root.activeElement;
         if (ratingRow) ratingRow.querySelector(".bubble").textContent = T.rateThanks;
         if (ratingRow && ratingRow.querySelector("form")) ratingRow.removeChild(ratingRow.querySelector("form"));
+        refocus(hadFocus);
         // Stays where it was said, above what is written after it.
         if (ratingRow && ratingRow.parentNode === log) place(ratingRow, newestKey() + 0.01);
         break;
@@ -2034,12 +2036,21 @@
     email.focus();
   }
 
+  // The control that had the keyboard focus was hidden or taken away (the handoff button, a
+  // sent form, the rating): the text box takes it, so a keyboard user is not sent back to the
+  // top of the page, where Esc no longer closes the panel (a keyboard walk).
+  function refocus(had) {
+    if (!had || !isOpen) return;
+    if (!had.isConnected || had.disabled || had.closest(".hide")) input.focus();
+  }
+
   // `live`: the change happened just now (a `conversation` frame), so its notice stays where it
   // happened; from `hello` it is the state the history that follows already led to.
   function setConversationStatus(status, agentName, live) {
     // Same status, unless another agent took the conversation over (a transfer).
     var transferred = status === "agent" && agentName && convAgent && agentName !== convAgent;
     if (status === convStatus && !transferred) return;
+    var had = root.activeElement;
     var previous = convStatus;
     convStatus = status;
     convAgent = status === "agent" ? agentName || convAgent : "";
@@ -2072,6 +2083,7 @@
       });
       statusNotice = showNotice(T.closed, again);
     }
+    refocus(had);
   }
 
   // --- a person takes over (docs/protocol.md, handoff) --------------------------------------
@@ -2197,9 +2209,11 @@
   function onLeftMessage(f) {
     leftMessage = true;
     if (!leaveForm) return;
+    var had = root.activeElement;
     var thanks = el("p", null, fmt(T.leftThanks, { email: String(f.email || "") }));
     leaveForm.parentNode.replaceChild(thanks, leaveForm);
     leaveForm = null;
+    refocus(had);
   }
 
   // Email transcript: the visitor types an address; the server sends the conversation so far.
@@ -2241,10 +2255,12 @@
       showNotice(text);
       return;
     }
+    var had = root.activeElement;
     var form = transcriptRow.querySelector("form");
     if (form) transcriptRow.removeChild(form);
     transcriptRow.querySelector(".bubble").textContent = text;
     transcriptRow = null;
+    refocus(had);
   }
 
   function onConversation(f) {

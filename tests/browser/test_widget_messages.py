@@ -554,3 +554,22 @@ def test_a_forms_error_shows_in_the_form_and_goes_with_it_once_sent(
         )
     ).to_be_visible()
     expect(widget.get_by_text("Please enter a valid email address.")).to_have_count(0)
+    expect(widget.locator("textarea")).to_be_focused()  # not the page under the panel
+
+
+def test_the_keyboard_focus_stays_in_the_panel_when_the_handoff_button_goes(
+    page: Page, daphne_server: str
+) -> None:
+    """Enter on "Talk to a person" hid the focused button and dropped the focus to the page,
+    where Esc no longer closed the panel (a keyboard walk)."""
+    scripted = ScriptedServer(page)
+    widget = opened(page, daphne_server)
+    talk = widget.locator("button.handoff-btn")
+    talk.focus()
+    page.keyboard.press("Enter")
+    scripted.wait_sent("handoff", 1)
+    scripted.send({"type": "conversation", "status": "queued"})
+    expect(talk).to_be_hidden()
+    expect(widget.locator("textarea")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(widget.locator(".panel")).to_be_hidden()
