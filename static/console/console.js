@@ -321,6 +321,10 @@
       return !m.answered_at;
     }).length;
     var list = $("list");
+    // The list is drawn again on every change to the queue: a keyboard user's place in it
+    // (the focused conversation) is kept, not dropped to the page (a keyboard walk).
+    var focused = list.contains(document.activeElement) ? document.activeElement.closest("[data-conversation]") : null;
+    var keepFocusOn = focused ? focused.getAttribute("data-conversation") : null;
     while (list.firstChild) list.removeChild(list.firstChild);
     if (state.view === "left") return renderLeftList(list);
     var items = viewItems(state.view);
@@ -356,6 +360,7 @@
       });
       li.appendChild(b);
       list.appendChild(li);
+      if (i.conversation === keepFocusOn) b.focus();
     });
     tick();
   }

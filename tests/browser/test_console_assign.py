@@ -221,6 +221,19 @@ def test_keyboard_shortcuts(browser: Browser, agents_server: str) -> None:
     ann.keyboard.press("Escape")
     ann.locator("body").press("?")
     expect(ann.locator("#shortcuts dl")).to_be_visible()
+    ann.keyboard.press("Escape")
+
+    # A Tab user's place in the list survives the list being drawn again (a visitor queues).
+    item = ann.locator(f'#list li[data-conversation="{queued[1]}"] button.open')
+    item.focus()
+    waiting = int(ann.locator("#count-queue").inner_text())
+    visitor = browser.new_context(locale="en-US").new_page()
+    visitor.goto(base + "/")
+    widget = visitor.locator("chatbot-widget")
+    widget.locator("button.launcher").click()
+    widget.get_by_role("button", name="Talk to a person").click()
+    expect(ann.locator("#count-queue")).to_have_text(str(waiting + 1))
+    expect(item).to_be_focused()
 
 
 def test_the_console_in_chinese(browser: Browser, agents_server: str) -> None:
