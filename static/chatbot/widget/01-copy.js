@@ -131,7 +131,7 @@
       withAgentNamed: "您正在与客服 {name} 对话。",
       closed: "本次对话已结束。",
       newConversation: "开始新的对话",
-      pastConversations: "你的其他对话：",
+      pastConversations: "您的其他对话：",
       noMessages: "（还没有消息）",
       messages: "聊天消息",
       unread: "新消息",
