@@ -57,12 +57,23 @@ def knowledge_version_readable() -> int | None:
         return None
 
 
+_bump_listeners: list[Callable[[], None]] = []
+
+
+def on_bump(listener: Callable[[], None]) -> None:
+    """Calls `listener` whenever this process moves the version (knowledge.process_copy: its
+    copies look at the version again before their next answer)."""
+    _bump_listeners.append(listener)
+
+
 def knowledge_version_bump() -> None:
     """Moves the version on. While Redis does not answer the bump waits in this process and
     goes with its next call that reaches Redis (fails open: the change is committed already;
     other processes see it once Redis answers). One that timed out may have landed too and
     count twice: harmless, a version only has to differ."""
     knowledge_version_forget()
+    for listener in _bump_listeners:
+        listener()
 
     def unsent() -> None:
         with _version_lock:

@@ -77,3 +77,20 @@ def another_process_bumps(n: int) -> None:
     SharedCounter.objects.filter(name=content_version.KNOWLEDGE_VERSION_KEY).update(
         value=F("value") + n
     )
+
+
+def test_a_change_made_in_this_process_is_looked_at_before_the_next_answer(faq, settings):
+    """The event loop's FAQ search skips the version check for FAQ_INDEX_RECHECK_S; a change
+    this process made (a disabled FAQ) answered six more questions in that window (a content
+    walk). Now a bump here makes every copy look again first."""
+    from knowledge.embeddings import embed_one
+    from knowledge.index import get_index
+
+    settings.FAQ_INDEX_RECHECK_S = 60
+    index = get_index()
+    vector = embed_one("Do you ship to Norway?", "en")
+    index.refresh()
+    fresh = {"locale": "en", "k": 3, "max_age_s": 60, "max_rows": 10_000}
+    assert index.search_fresh(vector, **fresh), "served from the copy, without a look"
+    content_version.knowledge_version_bump()
+    assert index.search_fresh(vector, **fresh) is None, "looks at the version first"
