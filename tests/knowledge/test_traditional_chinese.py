@@ -32,6 +32,7 @@ def test_other_text_is_left_as_it_was():
         assert simplified(text) == text
 
 
+@pytest.mark.django_db(transaction=True)  # PostgreSQL builds the model's vector index on commit
 def test_an_faq_answers_its_question_written_in_traditional_characters():
     faq = services.faq_save(
         question="怎么退货？", answer="收到商品30天内可以退货。", locale="zh-hans"
