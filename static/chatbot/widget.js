@@ -726,6 +726,13 @@
   var systemIds = []; // the system lines shown ("open again", "joined"), by message id
   var welcomeShown = false;
   var isOpen = false;
+
+  // A message while the panel is closed: the badge for the eye, and the launcher's name for a
+  // screen reader ("Open chat, New message"; the badge itself is aria-hidden).
+  function markUnread() {
+    wrap.classList.add("unread");
+    launcher.setAttribute("aria-label", launcherLabel(false) + ", " + T.unread);
+  }
   var team = null; // hello's team: opening hours, agents online, reply time
   var teamAsked = 0; // when the team was last sent or asked for (Date.now())
   var newestAgentId = 0; // the newest agent message shown, for read receipts
@@ -1263,7 +1270,7 @@
     // Under its question, where it streamed: not below a question asked while it was written.
     place(row, replyKey(replyTo, message.id));
     if (stick) scrollToBottom();
-    if (!isOpen && ready) wrap.classList.add("unread");
+    if (!isOpen && ready) markUnread();
   }
 
   // The help-centre sources an answer cites, as links under it (http(s) and same-site paths only).
@@ -1541,7 +1548,7 @@
     markSeen(m.id);
     place(row, m.id);
     if (kind === "system") placeRepliesAfter(m.id);
-    if (!isOpen && ready) wrap.classList.add("unread");
+    if (!isOpen && ready) markUnread();
     if (kind === "agent") {
       newestAgentId = Math.max(newestAgentId, m.id);
       reportRead();

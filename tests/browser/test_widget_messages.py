@@ -175,7 +175,10 @@ def test_answers_are_labelled_ordered_under_their_question_and_busy_while_stream
         }
     )
     expect(widget.locator(".wrap")).to_have_class(re.compile(r"\bunread\b"))
+    # The badge is aria-hidden: a screen reader hears it in the launcher's name (a11y walk).
+    expect(widget.locator("button.launcher")).to_have_accessible_name("Open chat, New message")
     widget.locator("button.launcher").click()
+    expect(widget.locator("button.launcher")).to_have_accessible_name("Close chat")
     expect(widget.locator(".row.bot:not(.welcome) .who").last).to_have_text(
         re.compile(r"^Assistant\s*· Automatic reply$")
     )
