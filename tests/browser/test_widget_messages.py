@@ -576,3 +576,25 @@ def test_the_keyboard_focus_stays_in_the_panel_when_the_handoff_button_goes(
     expect(widget.locator("textarea")).to_be_focused()
     page.keyboard.press("Escape")
     expect(widget.locator(".panel")).to_be_hidden()
+
+
+def test_on_a_phone_the_panel_is_a_modal_dialog_that_keeps_the_tab_key(
+    browser: Browser, daphne_server: str
+) -> None:
+    """At 390x844 the panel covers the page; Tab walked onto the links under it, where the
+    focus could not be seen (a keyboard walk)."""
+    with checked_page(browser, viewport={"width": 390, "height": 844}, locale="en-US") as phone:
+        widget = opened(phone, daphne_server)
+        expect(widget.locator(".panel")).to_have_attribute("aria-modal", "true")
+        for _ in range(25):
+            phone.keyboard.press("Tab")
+            inside = phone.evaluate(
+                "() => document.activeElement?.localName === 'chatbot-widget' && "
+                "!!window.__chatbotWidget.root.activeElement?.closest('.panel')"
+            )
+            assert inside, "Tab left the panel"
+        phone.keyboard.press("Shift+Tab")
+        assert phone.evaluate("() => document.activeElement?.localName") == "chatbot-widget"
+    with checked_page(browser, viewport={"width": 1280, "height": 800}) as desktop:
+        widget = opened(desktop, daphne_server)
+        expect(widget.locator(".panel")).to_have_attribute("aria-modal", "false")

@@ -40,7 +40,38 @@
       setOpen(false);
       launcher.focus();
     }
+    if (e.key === "Tab" && isOpen && coversPage.matches) keepTabInPanel(e);
   });
+
+  // On a phone the panel covers the whole page (widget.css, max-width 480px): it is a modal
+  // dialog then, and Tab goes round inside it instead of onto the links under it, where the
+  // focus could not be seen (a keyboard walk at 390x844).
+  var coversPage = window.matchMedia("(max-width: 480px)");
+  function modalWhenCovering() {
+    panel.setAttribute("aria-modal", coversPage.matches ? "true" : "false");
+  }
+  modalWhenCovering();
+  if (coversPage.addEventListener) coversPage.addEventListener("change", modalWhenCovering);
+
+  function keepTabInPanel(e) {
+    var focusable = Array.prototype.filter.call(
+      panel.querySelectorAll("button, input, textarea, select, a[href], [tabindex]:not([tabindex='-1'])"),
+      function (node) {
+        return !node.disabled && node.getClientRects().length > 0;
+      }
+    );
+    if (!focusable.length) return;
+    var first = focusable[0];
+    var last = focusable[focusable.length - 1];
+    var current = root.activeElement;
+    if (e.shiftKey && (current === first || !panel.contains(current))) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && (current === last || !panel.contains(current))) {
+      e.preventDefault();
+      first.focus();
+    }
+  }
 
   window.addEventListener("online", function () {
     if (!ws && (everConnected || isOpen)) {
