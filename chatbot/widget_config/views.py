@@ -21,8 +21,11 @@ MAX_PATH_CHARS = 500
 
 
 def demo_store(request: HttpRequest) -> HttpResponse:
-    """A sample online-store page with the chat widget embedded the way a customer would."""
-    return render(request, "demo/store.html", {"locale": request.GET.get("locale", "")})
+    """A sample online-store page with the chat widget embedded the way a customer would; with
+    `?locale=zh-hans` the page is Chinese too (it was English around a Chinese widget)."""
+    locale = request.GET.get("locale", "")
+    page_language = "zh-hans" if locale and normalise_locale(locale) == "zh-hans" else "en"
+    return render(request, "demo/store.html", {"locale": locale, "page_language": page_language})
 
 
 @require_GET
