@@ -88,6 +88,7 @@ def test_files_both_ways_across_origins(
     widget.locator("input[type=file]").set_input_files(str(exe))
     failed = widget.locator(".row.visitor.failed")
     expect(failed.locator(".meta")).to_contain_text("Only images (PNG, JPEG, GIF, WebP), PDF")
+    expect(failed.locator(".retry")).to_have_count(0)  # sending it again cannot help
 
     # Visitor -> agent: a photo, shown as its thumbnail once the upload (CORS) is read back.
     expect(widget.get_by_role("button", name="Attach a file")).to_be_visible()

@@ -250,7 +250,9 @@
     return v;
   }
 
-  function setVisitorState(v, state, errorText) {
+  // `final`: the server refused it for what it is (a file type or size it does not take):
+  // sending it again cannot help, so no Retry (a walk was offered one for a refused file).
+  function setVisitorState(v, state, errorText, final) {
     v.state = state;
     v.row.classList.toggle("pending", state === "pending");
     v.row.classList.toggle("failed", state === "failed");
@@ -262,6 +264,7 @@
       // Stays where it was written: not the last row under every later message.
       if (v.row.parentNode === log && sortKeyOf(v.row) === Infinity) place(v.row, newestKey() + 0.01);
       meta.appendChild(el("span", null, errorText || T.notSent));
+      if (final) return;
       var r = button("retry", T.retryLabel, T.retry);
       r.addEventListener("click", function () {
         retryVisitor(v.clientId);
@@ -768,7 +771,9 @@
         renderMessage(body.message);
         return;
       }
-      setVisitorState(v, "failed", (body && typeof body.text === "string" && body.text) || T.uploadFailed);
+      var refused = xhr.status >= 400 && xhr.status < 500 && xhr.status !== 408 && xhr.status !== 429;
+      if (refused) uploads.delete(clientId);
+      setVisitorState(v, "failed", (body && typeof body.text === "string" && body.text) || T.uploadFailed, refused);
     };
     xhr.onerror = function () {
       setVisitorState(v, "failed", T.uploadFailed);
