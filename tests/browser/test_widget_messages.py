@@ -409,8 +409,16 @@ def test_within_hours_the_subtitle_gives_the_teams_reply_time(
     page: Page, daphne_server: str
 ) -> None:
     team = {"open": True, "opens_at": None, "agents_online": 2, "reply_wait_s": 240, "away": ""}
-    ScriptedServer(page, team=team)
+    scripted = ScriptedServer(page, team=team)
     widget = opened(page, daphne_server)
+    expect(widget.locator(".header .sub")).to_have_text(
+        "Instant answers · our team replies in about 4 min"
+    )
+    # Once a person has the conversation, the subtitle names them, not a reply time (a zh walk
+    # read "replies in under a minute" while already talking to an agent), and back again.
+    scripted.send({"type": "conversation", "status": "agent", "agent": "Ann"})
+    expect(widget.locator(".header .sub")).to_have_text("You're chatting with Ann from our team.")
+    scripted.send({"type": "conversation", "status": "bot"})
     expect(widget.locator(".header .sub")).to_have_text(
         "Instant answers · our team replies in about 4 min"
     )

@@ -306,6 +306,18 @@
     if (!t || typeof t !== "object") return;
     team = t;
     teamAsked = Date.now();
+    showSubtitle();
+  }
+
+  // Under the title: who the visitor is talking to once a person has the conversation (a reply
+  // time there read as if nobody had come yet; a zh walk), else the team's hours and wait.
+  function showSubtitle() {
+    var t = team;
+    if (convStatus === "agent") {
+      sub.textContent = convAgent ? fmt(T.withAgentNamed, { name: convAgent }) : T.withAgent;
+      return;
+    }
+    if (!t) return;
     var when = t.opens_at ? new Date(t.opens_at) : null;
     if (!t.open && when && !isNaN(when.getTime())) {
       var sameDay = when.toDateString() === new Date().toDateString();
@@ -495,6 +507,7 @@
       });
       statusNotice = showNotice(T.closed, again);
     }
+    showSubtitle();
     refocus(had);
   }
 
