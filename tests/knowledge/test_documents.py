@@ -357,10 +357,9 @@ def test_retrieval_sees_an_edit_at_once(help_centre):
     }
 
 
-def test_after_an_edit_a_slow_copy_serves_until_its_successor_has_loaded(help_centre, settings):
-    settings.KNOWLEDGE_COPY_BACKGROUND_LOAD_MS = 0  # every copy counts as slow
-    question = "How many days do I have to return an item?"
-    assert "30 days" in selectors.passages_retrieve(text=question, locale="en").passages[0].text
+def held_copy() -> threading.Event:
+    """The chunk index's next load waits for the returned event: until then every search runs
+    on the copy loaded before the change, as a busy process's does for a second or two."""
     index = get_chunk_index()
     copy = getattr(index, "_words", index)  # PostgreSQL keeps only the words in process
     gate, load = threading.Event(), copy._load
@@ -370,6 +369,15 @@ def test_after_an_edit_a_slow_copy_serves_until_its_successor_has_loaded(help_ce
         load()
 
     copy._load = held_load
+    return gate
+
+
+def test_after_an_edit_a_slow_copy_serves_until_its_successor_has_loaded(help_centre, settings):
+    settings.KNOWLEDGE_COPY_BACKGROUND_LOAD_MS = 0  # every copy counts as slow
+    question = "How many days do I have to return an item?"
+    assert "30 days" in selectors.passages_retrieve(text=question, locale="en").passages[0].text
+    index = get_chunk_index()
+    gate = held_copy()
     text = ARTICLES["en/returns.md"].replace("within 30 days", "within 45 days")
     write_articles(help_centre, {"en/returns.md": text})
     assert import_folder(help_centre / "en").updated == 1
@@ -385,21 +393,6 @@ def test_after_an_edit_a_slow_copy_serves_until_its_successor_has_loaded(help_ce
     after = selectors.passages_retrieve(text=question, locale="en")
     assert not after.stale
     assert "45 days" in after.passages[0].text
-
-
-def held_copy() -> threading.Event:
-    """The chunk index's next load waits for the returned event: until then every search runs
-    on the copy loaded before the change, as a busy process's does for a second or two."""
-    index = get_chunk_index()
-    copy = getattr(index, "_words", index)  # PostgreSQL keeps only the words in process
-    gate, load = threading.Event(), copy._load
-
-    def held_load() -> None:
-        assert gate.wait(30)
-        load()
-
-    copy._load = held_load
-    return gate
 
 
 def test_a_document_made_agents_only_is_not_quoted_to_visitors_by_the_old_copy(
