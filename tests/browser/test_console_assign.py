@@ -182,17 +182,21 @@ def test_a_transfer_reaches_the_other_agent_in_a_background_tab(
     expect(ann.locator("#list .item .item-meta")).to_contain_text("team Billing")
 
 
+def _visitor_asks_for_a_person(browser: Browser, base: str) -> None:
+    visitor = browser.new_context(locale="en-US").new_page()
+    visitor.goto(base + "/")
+    widget = visitor.locator("chatbot-widget")
+    widget.locator("button.launcher").click()
+    widget.get_by_role("button", name="Talk to a person").click()
+
+
 def test_keyboard_shortcuts(browser: Browser, agents_server: str) -> None:
     base = agents_server
     ann = _signed_in(browser, base, "ann")
     expect(ann.locator("#online")).to_contain_text("online")
     before = int(ann.locator("#count-queue").inner_text())
     for _ in range(2):
-        visitor = browser.new_context(locale="en-US").new_page()
-        visitor.goto(base + "/")
-        widget = visitor.locator("chatbot-widget")
-        widget.locator("button.launcher").click()
-        widget.get_by_role("button", name="Talk to a person").click()
+        _visitor_asks_for_a_person(browser, base)
     expect(ann.locator("#count-queue")).to_have_text(str(before + 2))
     queued = ann.evaluate(
         "window.__console.state().items.filter(i => i.status === 'queued').map(i => i.conversation)"
@@ -227,11 +231,7 @@ def test_keyboard_shortcuts(browser: Browser, agents_server: str) -> None:
     item = ann.locator(f'#list li[data-conversation="{queued[1]}"] button.open')
     item.focus()
     waiting = int(ann.locator("#count-queue").inner_text())
-    visitor = browser.new_context(locale="en-US").new_page()
-    visitor.goto(base + "/")
-    widget = visitor.locator("chatbot-widget")
-    widget.locator("button.launcher").click()
-    widget.get_by_role("button", name="Talk to a person").click()
+    _visitor_asks_for_a_person(browser, base)
     expect(ann.locator("#count-queue")).to_have_text(str(waiting + 1))
     expect(item).to_be_focused()
 
