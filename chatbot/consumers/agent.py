@@ -6,6 +6,7 @@ conversation at a time: its socket joins that conversation's `chat.` group (the 
 visitor sees) and `console.` group (notes, visitor typing, viewers), and always `console.queue`.
 """
 
+import asyncio
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -41,6 +42,7 @@ from chatbot.observability.logs import set_conversation
 from chatbot.protocol import PROTOCOL_VERSION, ProtocolError
 
 FORBIDDEN_CLOSE_CODE = 4403
+ACCOUNT_CHANGE_SETTLE_S = 1.0
 # Frames of the viewed conversation's chat group an agent needs (not the token stream, nor the
 # visitor's queue place: the console shows the queue from its own list, and each wave repeated
 # the place to every agent viewing).
@@ -351,6 +353,9 @@ class AgentConsumer(JsonSocketConsumer):
         if ended is not None and ended == self.scope["session"].session_key:
             await self.close(code=FORBIDDEN_CLOSE_CODE)
         elif ended is None:
+            # A password change is saved just before its own session gets the new hash: a
+            # moment later, that session is still in and the others are out.
+            await asyncio.sleep(ACCOUNT_CHANGE_SETTLE_S)
             await self.still_admitted()
 
     async def still_admitted(self) -> bool:

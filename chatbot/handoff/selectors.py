@@ -5,14 +5,15 @@ import math
 import re
 from datetime import datetime, timedelta
 from importlib import import_module
-from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
 from django.contrib import auth
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Avg, Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from chatbot.handoff.models import AgentNote, AgentPresence, LeftMessage
 from chatbot.models import Conversation, Message
@@ -111,8 +112,17 @@ def still_signed_in_agent(*, session_key: str | None, user_id: int) -> bool:
     if not session_key:
         return False
     session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    user = auth.get_user(SimpleNamespace(session=session))
-    return user.pk == user_id and is_agent(user)
+    if str(session.get(auth.SESSION_KEY)) != str(user_id):
+        return False
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        return False
+    # Read only: django.contrib.auth.get_user would also flush a session whose hash is stale,
+    # and a password change is saved a moment before its own session gets the new hash (a
+    # walk: the console's check signed the agent out of the browser that changed it).
+    stored = session.get(auth.HASH_SESSION_KEY) or ""
+    hashes = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    return any(constant_time_compare(stored, h) for h in hashes) and is_agent(user)
 
 
 def visitor_message_stored(*, conversation_id: int, client_id: str) -> bool:

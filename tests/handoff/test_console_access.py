@@ -95,3 +95,27 @@ async def test_a_session_gone_from_the_store_is_refused_at_the_next_frame():
         await database_sync_to_async(Session.objects.all().delete)()
         await socket.send_to(text_data=json.dumps({"type": "search", "query": "refund", "v": 1}))
         assert await closed_with(socket) == 4403
+
+
+async def test_changing_ones_own_password_keeps_the_browser_that_changed_it_signed_in():
+    """The socket's check once flushed the session it looked at (django.contrib.auth.get_user
+    does, for a stale hash) and signed the agent out of the browser they changed their
+    password in (a walk). The change gives that browser a new session key: its old socket
+    closes, and the console, reloading, is still signed in."""
+    dee = await database_sync_to_async(make_agent)("dee")
+    browser = await database_sync_to_async(signed_in)(dee)
+    async with console(browser) as socket:
+        response = await database_sync_to_async(browser.post)(
+            "/admin/password_change/",
+            {
+                "old_password": "pw-dee",
+                "new_password1": "a-much-newer-one-42",
+                "new_password2": "a-much-newer-one-42",
+            },
+        )
+        assert response.status_code == 302
+        assert await closed_with(socket) == 4403
+    page = await database_sync_to_async(browser.get)("/console/")
+    assert page.status_code == 200, "still signed in"
+    async with console(browser) as again:
+        assert await still_open(again)
