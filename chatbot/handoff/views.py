@@ -220,7 +220,7 @@ def faq_draft(request: HttpRequest, message_id: int) -> JsonResponse:
 def transcript_confirm(request: HttpRequest, token: str) -> HttpResponse:
     """The link emailed to an address a visitor typed: a button asks for the transcript (a GET
     sends nothing, so a mail scanner that opens links does not ask for it), in the
-    conversation's language."""
+    conversation's language; a link that is not valid, in the browser's."""
     found = mail.transcript_link_request(token)
     if found is None:
         return render(request, "widget/transcript_confirm.html", {"state": "invalid"}, status=400)
@@ -234,5 +234,5 @@ def transcript_confirm(request: HttpRequest, token: str) -> HttpResponse:
         return render(
             request,
             "widget/transcript_confirm.html",
-            {"state": state, "email": found.email, "language": found.conversation.locale},
+            {"state": state, "email": found.email},
         )

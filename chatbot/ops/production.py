@@ -176,9 +176,17 @@ def app_env(
         # Not var/admin-password.txt: that is `make run`'s SQLite admin's.
         "DEMO_ADMIN_PASSWORD_FILE": str(layout.admin_password),
         "PYTHONUNBUFFERED": "1",
+        # Links in emails (a transcript's, the team's) lead here unless the caller says where.
+        "SITE_URL": base.get("SITE_URL") or site_url("127.0.0.1", ports.http),
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     return env
+
+
+def site_url(host: str, port: int) -> str:
+    """The address `serve` answers on, for links in emails when SITE_URL is not set: its
+    default (localhost:8000) made a transcript's link dead on any other port (a walk)."""
+    return f"http://{host}:{port}"
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------

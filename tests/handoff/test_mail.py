@@ -384,6 +384,15 @@ def follow(link: str, method: str = "get") -> tuple[int, str]:
     return response.status_code, response.content.decode()
 
 
+def follow_in_chinese(link: str) -> tuple[int, str]:
+    """A link that names no conversation (tampered, expired) speaks the browser's language."""
+    from django.test import Client as HttpClient
+
+    path = link.split("://", 1)[-1].split("/", 1)[1]
+    response = HttpClient(HTTP_ACCEPT_LANGUAGE="zh-hans").get("/" + path)
+    return response.status_code, response.content.decode()
+
+
 def emailed_link(body: str) -> str:
     (link,) = re.findall(r"https?://\S+/chat/transcript/\S+/", body)
     return link
@@ -426,6 +435,8 @@ async def test_the_transcript_goes_out_once_the_address_asks_for_it(smtp):
     tampered = link[:-2] + ("A" if link[-2] != "A" else "B") + "/"
     status, page = await database_sync_to_async(follow)(tampered, "post")
     assert status == 400 and "not valid or has expired" in page
+    zh_status, zh_page = await database_sync_to_async(follow_in_chinese)(tampered)
+    assert zh_status == 400 and "此链接无效或已过期" in zh_page and 'lang="zh-hans"' in zh_page
 
 
 async def test_a_verified_visitors_own_address_gets_the_transcript_at_once(smtp, settings):

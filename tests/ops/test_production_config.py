@@ -115,6 +115,28 @@ def test_the_app_environment_points_at_this_shape_and_trusts_one_proxy(tmp_path)
     assert env["CHAT_TRUSTED_PROXY_COUNT"] == "1"
     assert env["CELERY_TASK_ALWAYS_EAGER"] == "0"
     assert ports.daphnes == [8001, 8002]
+    # Links in emails lead to where the shape answers, unless the operator named the site.
+    assert env["SITE_URL"] == "http://127.0.0.1:8000"
+    named = {"SECRET_KEY": "k", "SITE_URL": "https://chat.example.com"}
+    env = production.app_env(named, secrets_=secrets, ports=ports, layout=layout)
+    assert env["SITE_URL"] == "https://chat.example.com"
+
+
+def test_serve_tells_its_web_process_where_it_answers_for_links_in_emails(monkeypatch):
+    """A transcript's link pointed at localhost:8000 while `serve --port 8170` answered (a
+    walk): the web process gets SITE_URL from the port it serves, unless one is set."""
+    from chatbot.management.commands import serve
+
+    started = []
+    monkeypatch.setattr(serve.subprocess, "Popen", lambda args, env: started.append(env))
+    monkeypatch.delenv("SITE_URL", raising=False)
+    serve._daphne("127.0.0.1", 8170).start()
+    monkeypatch.setenv("SITE_URL", "https://chat.example.com")
+    serve._daphne("127.0.0.1", 8170).start()
+    assert [env["SITE_URL"] for env in started] == [
+        "http://127.0.0.1:8170",
+        "https://chat.example.com",
+    ]
 
 
 def test_a_web_process_embeds_on_one_thread_unless_the_operator_says_otherwise():

@@ -354,6 +354,8 @@ def _celery_worker(log_path: Path) -> ChildSpec:
 
 
 def _daphne(host: str, port: int) -> ChildSpec:
+    env = {**os.environ, "SITE_URL": os.environ.get("SITE_URL") or production.site_url(host, port)}
+
     def start() -> subprocess.Popen:
         return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             [
@@ -366,6 +368,7 @@ def _daphne(host: str, port: int) -> ChildSpec:
                 str(port),
                 "chatbot.asgi:application",
             ],
+            env=env,
         )
 
     return ChildSpec("daphne", start, restart=False)
