@@ -52,6 +52,7 @@ RELAYED = {"message", "done", "typing", "conversation", "cancelled"}
 class AgentConsumer(JsonSocketConsumer):
     viewing: str | None = None
     admitted = False
+    access_check: asyncio.Task[None] | None = None  # a look at the session after a change
 
     async def connect(self) -> None:
         self.user = self.scope.get("user")
@@ -93,6 +94,8 @@ class AgentConsumer(JsonSocketConsumer):
     async def disconnect(self, code: int) -> None:
         if not self.admitted:
             return
+        if self.access_check is not None:
+            self.access_check.cancel()
         metrics.WEBSOCKETS.labels("agent").dec()
         await self.leave_conversation()
         await self.channel_layer.group_discard(realtime.QUEUE_GROUP, self.channel_name)
@@ -352,11 +355,18 @@ class AgentConsumer(JsonSocketConsumer):
         ended = event.get("session_key")
         if ended is not None and ended == self.scope["session"].session_key:
             await self.close(code=FORBIDDEN_CLOSE_CODE)
-        elif ended is None:
+        elif ended is None and self.access_check is None:
             # A password change is saved just before its own session gets the new hash: a
-            # moment later, that session is still in and the others are out.
+            # moment later, that session is still in and the others are out. On a task of its
+            # own: this socket's other frames do not wait that moment.
+            self.access_check = asyncio.get_running_loop().create_task(self._check_soon())
+
+    async def _check_soon(self) -> None:
+        try:
             await asyncio.sleep(ACCOUNT_CHANGE_SETTLE_S)
             await self.still_admitted()
+        finally:
+            self.access_check = None
 
     async def still_admitted(self) -> bool:
         """Closes the socket when its session is no longer an agent's; checked before every

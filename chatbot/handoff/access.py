@@ -29,9 +29,12 @@ def signed_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 
 
 @receiver(post_save, sender=get_user_model(), dispatch_uid="console-access-account")
-def account_changed(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
-    if not created:
-        transaction.on_commit(lambda: _tell_sockets(instance.pk, None))
+def account_changed(
+    sender: Any, instance: Any, created: bool, update_fields: Any = None, **kwargs: Any
+) -> None:
+    if created or (update_fields is not None and set(update_fields) <= {"last_login"}):
+        return  # a new account has no socket; signing in changes no right
+    transaction.on_commit(lambda: _tell_sockets(instance.pk, None))
 
 
 @receiver(m2m_changed, sender=get_user_model().groups.through, dispatch_uid="console-access-groups")
