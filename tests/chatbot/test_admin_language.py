@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from chatbot import services as chat
 from chatbot.handoff import services as handoff
-from chatbot.models import HandoffReason
+from chatbot.models import Conversation, Feedback, HandoffReason, Message
 from knowledge import services
 from knowledge.models import AnswerVariant
 
@@ -95,15 +95,18 @@ def test_an_actions_message_is_in_the_users_language(admin_client, faq, headers,
 
 
 def test_the_analytics_dashboard_is_in_the_users_language(admin_client):
+    conversation = Conversation.objects.create()
+    answer = Message.objects.create(conversation=conversation, role="bot", text="a", source="faq")
+    Feedback.objects.create(message=answer, value=Feedback.Value.UP)
     zh = _page(admin_client, reverse("admin-analytics"), ZH)
     for heading in ("<h2>自助解决</h2>", "<h2>每日各来源的回答数</h2>", "<h2>首字延迟</h2>"):
         assert heading in zh, heading
     assert "<h2>反馈与评分</h2>" in zh and "<h2>未回答问题排行</h2>" in zh
     assert '<div class="name">会话</div>' in zh
-    assert "回答的赞踩（0% 为赞）" in zh, "a literal percent sign inside a translated phrase"
+    assert "回答的赞踩（100% 为赞）" in zh, "a literal percent sign inside a translated phrase"
     en = _page(admin_client, reverse("admin-analytics"), EN)
     assert "<h2>Deflection</h2>" in en and "<h2>Top unanswered questions</h2>" in en
-    assert "thumbs on answers (0% up)" in en
+    assert "thumbs on answers (100% up)" in en
 
 
 def test_the_matching_quality_page_is_in_the_users_language(admin_client, faq):
