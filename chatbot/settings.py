@@ -391,6 +391,10 @@ WARM_UP_RETRIEVAL = env.bool("WARM_UP_RETRIEVAL", default=True)
 GENERATION_ATTEMPTS = env.int("GENERATION_ATTEMPTS", default=3)
 GENERATION_TIMEOUT_S = env.float("GENERATION_TIMEOUT_S", default=60.0)
 GENERATION_BATCH_SIZE = env.int("GENERATION_BATCH_SIZE", default=10)
+# A generated draft with a lower cosine to its FAQ's question (paraphrase) or answer (reworded
+# answer) is dropped before review (docs/faq-format.md, "Generated drafts").
+GENERATION_PARAPHRASE_FLOOR = env.float("GENERATION_PARAPHRASE_FLOOR", default=0.2)
+GENERATION_ANSWER_FLOOR = env.float("GENERATION_ANSWER_FLOOR", default=0.5)
 
 # --- Knowledge base (documents) -------------------------------------------------------------
 # Largest chunk, in the chunker's estimated tokens: the size bench.retrieval measured best

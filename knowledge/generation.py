@@ -14,12 +14,16 @@ from django.utils import timezone
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from knowledge import services
+from knowledge.embeddings import get_embedder
 from knowledge.models import FAQ, AnswerVariant, GenerationJob, Origin
 from knowledge.task_queue import enqueue_after_commit
 
 logger = logging.getLogger(__name__)
 
-_NUMBERING = re.compile(r"^\s*(?:[-*•]|\d+[.)]|[a-z][.)])\s*", re.IGNORECASE)
+_NUMBERING = re.compile(r"^\s*(?:#+\s*)?(?:[-*•]|\d+[.)、]|[a-z][.)])?\s*", re.IGNORECASE)
+_LABEL = re.compile(r"^(?:question|answer|问题|回答|答案)\s*[:：]", re.IGNORECASE)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 @dataclass(frozen=True)
@@ -38,20 +42,57 @@ def generation_model() -> GenerationModel:
     return GenerationModel(settings.LOCAL_LLM_BASE_URL, settings.LOCAL_LLM_MODEL, "local-no-key")
 
 
-def parse_lines(text: str, *, exclude: set[str], limit: int) -> list[str]:
-    """One candidate per line, numbering and quotes stripped, duplicates and echoes dropped."""
+def parse_lines(
+    text: str,
+    *,
+    exclude: set[str],
+    limit: int,
+    locale: str = "",
+    numbers_of: str | None = None,
+) -> list[str]:
+    """One candidate per line, numbering, headings and quotes stripped; dropped: duplicates,
+    echoes, the prompt's own labels, lead-ins ("Here are five ways:"), a line in another
+    language than `locale`'s, and, with `numbers_of`, a line with a number that text lacks (a
+    question asked another way adds no figure; a reworded answer's figures are checked at
+    review instead, knowledge.variant_check). Small local models write all of these, and each
+    dropped line is one a reviewer need not read."""
     seen = {e.casefold().strip() for e in exclude}
+    figures = set(_NUMBER.findall(numbers_of)) if numbers_of is not None else None
     out = []
     for line in text.splitlines():
         candidate = _NUMBERING.sub("", line).strip().strip('"“”').strip()
         key = candidate.casefold()
         if len(candidate) < 3 or len(candidate) > 500 or key in seen:
             continue
+        if _LABEL.match(candidate) or candidate.endswith((":", "：")):
+            continue
+        if locale and not in_language(candidate, locale):
+            continue
+        if figures is not None and not set(_NUMBER.findall(candidate)) <= figures:
+            continue
         seen.add(key)
         out.append(candidate)
         if len(out) == limit:
             break
     return out
+
+
+def near_in_meaning(texts: list[str], source: str, *, locale: str, floor: float) -> list[str]:
+    """The drafts whose cosine to their source (the FAQ's question or answer, by the locale's
+    embedding model) reaches `floor`: a line about something else, or about nothing, is not a
+    rewording (docs/faq-format.md, "Generated drafts")."""
+    if not texts:
+        return []
+    vectors = get_embedder(locale).embed([source, *texts])
+    scores = vectors[1:] @ vectors[0]
+    return [text for text, score in zip(texts, scores, strict=True) if score >= floor]
+
+
+def in_language(text: str, locale: str) -> bool:
+    """Chinese for a zh locale, no Chinese characters for any other: a reply in the wrong
+    language is the commonest failure of a small model asked about a Chinese FAQ."""
+    chinese = locale.lower().startswith("zh")
+    return bool(_CJK.search(text)) == chinese
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -90,17 +131,32 @@ def _complete(model: GenerationModel, prompt: str) -> str:
     return response.choices[0].message.content or ""
 
 
+def _in_english(faq: FAQ) -> str:
+    return ", in English" if faq.locale.lower().startswith("en") else ""
+
+
 def _answer_prompt(faq: FAQ, count: int) -> str:
+    if faq.locale.lower().startswith("zh"):
+        return (
+            f"用 {count} 种不同的说法改写这条客服回答，所有事实和数字保持不变。"
+            "用简体中文，每行写一种，不要写别的内容。\n\n"
+            f"问题：{faq.question}\n回答：{faq.answer}"
+        )
     return (
-        f"Rewrite this customer-support answer in {count} different ways. "
-        "Keep every fact the same. Write one version per line, nothing else.\n\n"
+        f"Rewrite this customer-support answer in {count} different ways{_in_english(faq)}. "
+        "Keep every fact and number the same. Write one version per line, nothing else.\n\n"
         f"Question: {faq.question}\nAnswer: {faq.answer}"
     )
 
 
 def _paraphrase_prompt(faq: FAQ, count: int) -> str:
+    if faq.locale.lower().startswith("zh"):
+        return (
+            f"写出顾客问这个问题的 {count} 种不同问法，用简体中文，每行一种，不要写别的内容。"
+            f"\n\n问题：{faq.question}"
+        )
     return (
-        f"Write {count} different ways a customer might ask this question. "
+        f"Write {count} different ways a customer might ask this question{_in_english(faq)}. "
         f"One per line, nothing else.\n\nQuestion: {faq.question}"
     )
 
@@ -126,15 +182,29 @@ def job_run(*, job_id: int) -> GenerationJob:
             answers = parse_lines(
                 _complete(model, _answer_prompt(faq, job.answers_requested)),
                 exclude=known | {faq.answer},
-                limit=job.answers_requested,
+                limit=3 * job.answers_requested,
+                locale=faq.locale,
             )
+            answers = near_in_meaning(
+                answers, faq.answer, locale=faq.locale, floor=settings.GENERATION_ANSWER_FLOOR
+            )
+            answers = answers[: job.answers_requested]
         if job.paraphrases_requested:
             known = set(faq.paraphrases.values_list("text", flat=True))
             paraphrases = parse_lines(
                 _complete(model, _paraphrase_prompt(faq, job.paraphrases_requested)),
-                exclude=known,
-                limit=job.paraphrases_requested,
+                exclude=known | {faq.question},
+                limit=3 * job.paraphrases_requested,
+                locale=faq.locale,
+                numbers_of=faq.question,
             )
+            paraphrases = near_in_meaning(
+                paraphrases,
+                faq.question,
+                locale=faq.locale,
+                floor=settings.GENERATION_PARAPHRASE_FLOOR,
+            )
+            paraphrases = paraphrases[: job.paraphrases_requested]
     except Exception as exc:
         logger.warning("variant generation for FAQ %s failed: %r", faq.pk, exc)
         job.status, job.error, job.finished_at = (

@@ -38,6 +38,65 @@ def test_parse_lines_strips_numbering_and_drops_echoes():
     ]
 
 
+def test_parse_lines_drops_what_a_small_model_writes_besides_rewordings():
+    """SmolLM2's own output for these prompts (6 December): lead-ins, the prompt's labels,
+    headings, lines in another language, and questions with figures the FAQ never asked."""
+    text = (
+        "Rewrite this customer-support answer in 3 different ways:\n"
+        "Question: How long does delivery take?\n"
+        "### 1. Your parcel arrives in 3-5 working days.\n"
+        "2. The standard delivery takes 6 working days, i.e., 28 hours.\n"
+        "3. 标准配送需要3-5个工作日。\n"
+        "4. Delivery needs 3-5 working days, 5 at most.\n"
+    )
+    assert parse_lines(text, exclude=set(), limit=5, locale="en") == [
+        "Your parcel arrives in 3-5 working days.",
+        "The standard delivery takes 6 working days, i.e., 28 hours.",
+        "Delivery needs 3-5 working days, 5 at most.",
+    ], "a reworded answer's figures are for the review's fact check"
+    asked = "1. how long is shipping\n2. Demonstrative, 5.\n3、怎么退货\n4. when does it arrive?"
+    assert parse_lines(
+        asked, exclude=set(), limit=5, locale="en", numbers_of="How long does delivery take?"
+    ) == ["how long is shipping", "when does it arrive?"]
+    assert parse_lines(asked, exclude=set(), limit=5, locale="zh-hans", numbers_of="") == [
+        "怎么退货"
+    ]
+
+
+def test_drafts_far_from_their_faq_in_meaning_are_dropped_in_either_language(upstream):
+    """Chinese lines SmolLM2 wrote for "怎么退货？" (cosine 0.02-0.09 to it) are not offered
+    for review; real rewordings are (docs/faq-format.md, "Generated drafts")."""
+    faq = services.faq_save(
+        question="怎么退货？", answer="收到商品30天内可以在订单页面申请退货。", locale="zh-hans"
+    )
+
+    def answer(prompt: str) -> str:
+        assert "简体中文" in prompt, "a Chinese FAQ is asked about in Chinese"
+        if prompt.startswith("用"):
+            return (
+                "1. 关于商业收款的确实有关，不过早毫30天。\n"
+                "2. 商品签收后30天内，您可以在订单页面提交退货申请。"
+            )
+        return (
+            "1. 你可能在这里是被诇家争议携制的一种狼，我将会用简监领双方面逗险。\n"
+            "2. 功能欺制编辑，以及实艰的探略和分析。\n"
+            "3. 我想退货，怎么操作？\n"
+            "4. 买错了可以退吗\n"
+            "5. How do I return an item?"
+        )
+
+    upstream.answer = answer
+    (job,) = jobs_create(faq_ids=[faq.pk], answers=2, paraphrases=4, requested_by="t")
+    job.refresh_from_db()
+    assert (job.status, job.answers_created, job.paraphrases_created) == ("done", 1, 2)
+    assert list(
+        AnswerVariant.objects.filter(faq=faq, origin="generated").values_list("text", flat=True)
+    ) == ["商品签收后30天内，您可以在订单页面提交退货申请。"]
+    assert set(
+        Paraphrase.objects.filter(faq=faq, origin="generated").values_list("text", flat=True)
+    ) == {"我想退货，怎么操作？", "买错了可以退吗"}
+
+
 def test_generated_variants_are_stored_as_drafts_and_not_served(upstream, faq):
     upstream.answer = numbered_lines
     call_command("generate_variants", "--faq", str(faq.pk), "--answers", "2", "--paraphrases", "3")
@@ -86,7 +145,7 @@ def test_a_job_run_twice_writes_its_drafts_once(upstream, faq):
 
     (second,) = jobs_create(faq_ids=[faq.pk], answers=2, paraphrases=0, requested_by="t")
     GenerationJob.objects.filter(pk=second.pk).update(status="running")  # left by a dead worker
-    upstream.answer = lambda q: "1. Another wording entirely.\n2. And one more of them."
+    upstream.answer = lambda q: "1. It takes 3-5 working days.\n2. Allow 3-5 working days."
     real_complete = generation._complete
 
     def finished_meanwhile(model, prompt):
