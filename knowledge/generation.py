@@ -21,7 +21,7 @@ from knowledge.task_queue import enqueue_after_commit
 logger = logging.getLogger(__name__)
 
 _NUMBERING = re.compile(r"^\s*(?:#+\s*)?(?:[-*•]|\d+[.)、]|[a-z][.)])?\s*", re.IGNORECASE)
-_LABEL = re.compile(r"^(?:question|answer|问题|回答|答案)\s*[:：]", re.IGNORECASE)
+_LABEL = re.compile(r"^(?:question|answer|问题|回答|答案)\s*[:：]\s*", re.IGNORECASE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
@@ -50,8 +50,8 @@ def parse_lines(
     locale: str = "",
     numbers_of: str | None = None,
 ) -> list[str]:
-    """One candidate per line, numbering, headings and quotes stripped; dropped: duplicates,
-    echoes, the prompt's own labels, lead-ins ("Here are five ways:"), a line in another
+    """One candidate per line, numbering, headings, the prompt's labels ("Answer:") and quotes
+    stripped; dropped: duplicates, echoes, lead-ins ("Here are five ways:"), a line in another
     language than `locale`'s, and, with `numbers_of`, a line with a number that text lacks (a
     question asked another way adds no figure; a reworded answer's figures are checked at
     review instead, knowledge.variant_check). Small local models write all of these, and each
@@ -60,11 +60,12 @@ def parse_lines(
     figures = set(_NUMBER.findall(numbers_of)) if numbers_of is not None else None
     out = []
     for line in text.splitlines():
-        candidate = _NUMBERING.sub("", line).strip().strip('"“”').strip()
+        candidate = _NUMBERING.sub("", line).strip()
+        candidate = _LABEL.sub("", candidate).strip().strip('"“”').strip()
         key = candidate.casefold()
         if len(candidate) < 3 or len(candidate) > 500 or key in seen:
             continue
-        if _LABEL.match(candidate) or candidate.endswith((":", "：")):
+        if candidate.endswith((":", "：")):
             continue
         if locale and not in_language(candidate, locale):
             continue
