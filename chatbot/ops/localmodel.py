@@ -38,6 +38,9 @@ def server_command(
         "--port", str(port),
         "--n_ctx", str(n_ctx),
         "--n_threads", str(max(1, (os.cpu_count() or 2) - 1)),
+        # The server's default stops an answer when another request comes: with two visitors
+        # asking at once one got an empty answer. Requests wait for the model in turn instead.
+        "--interrupt_requests", "False",
     ]  # fmt: skip
 
 

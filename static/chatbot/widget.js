@@ -364,6 +364,31 @@
     }
   }
 
+  // This tab's view of the widget (panel open, an answer not read yet), kept across its page
+  // loads: a visitor browsing the shop mid-chat finds it as they left it. Per tab, so another
+  // tab of the site does not open the panel by itself.
+  var VIEW_KEY = STORAGE_KEY + ":view";
+  function loadView() {
+    try {
+      var view = JSON.parse(sessionStorage.getItem(VIEW_KEY) || "{}");
+      return view && typeof view === "object" ? view : {};
+    } catch (e) {
+      return {};
+    }
+  }
+
+  function saveView(patch) {
+    var view = loadView();
+    Object.keys(patch).forEach(function (k) {
+      view[k] = patch[k];
+    });
+    try {
+      sessionStorage.setItem(VIEW_KEY, JSON.stringify(view));
+    } catch (e) {
+      /* no storage: the view lasts as long as the page */
+    }
+  }
+
   function clearConversation() {
     store.conversation = "";
     store.token = "";
@@ -374,7 +399,7 @@
   // ---------------------------------------------------------------------------------------
   // DOM
   // ---------------------------------------------------------------------------------------
-  var CSS_TEXT = ":host{all:initial !important;}\n*,*::before,*::after{box-sizing:border-box;font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,'Noto Sans','PingFang SC','Microsoft YaHei',sans-serif;}\n.wrap{--accent:__ACCENT__;--on-accent:#fff;--bg:#fff;--fg:#111827;--muted:#6b7280;--line:#e5e7eb;--bubble:#f3f4f6;--danger:#b91c1c;font-size:15px;line-height:1.45;color:var(--fg);-webkit-font-smoothing:antialiased;}\nbutton{font:inherit;color:inherit;cursor:pointer;margin:0;}\nbutton:focus-visible,textarea:focus-visible{outline:3px solid var(--accent);outline-offset:2px;}\n.launcher{position:fixed;right:20px;bottom:20px;z-index:2147483646;width:60px;height:60px;border-radius:50%;border:0;padding:0;background:var(--accent);color:var(--on-accent);box-shadow:0 6px 24px rgba(0,0,0,.25);display:flex;align-items:center;justify-content:center;transition:transform .15s ease;}\n.launcher:hover{transform:scale(1.05);}\n.launcher:focus-visible{outline:3px solid #fff;outline-offset:2px;box-shadow:0 0 0 8px var(--accent),0 6px 24px rgba(0,0,0,.25);}\n.launcher svg{width:28px;height:28px;fill:currentColor;}\n.launcher .ic-close{display:none;}\n.wrap.open .launcher .ic-chat{display:none;}\n.wrap.open .launcher .ic-close{display:block;}\n.badge{position:absolute;top:2px;right:2px;width:14px;height:14px;border-radius:50%;background:#ef4444;border:2px solid #fff;display:none;}\n.wrap.unread .badge{display:block;}\n.panel{position:fixed;right:20px;bottom:92px;z-index:2147483647;width:380px;height:min(620px,calc(100vh - 120px));min-height:320px;background:var(--bg);border-radius:16px;box-shadow:0 12px 48px rgba(0,0,0,.28);display:none;flex-direction:column;overflow:hidden;border:1px solid var(--line);}\n.wrap.open .panel{display:flex;}\n.header{display:flex;align-items:center;gap:10px;padding:14px 14px 14px 18px;background:var(--accent);color:var(--on-accent);flex:none;}\n.header .titles{flex:1;min-width:0;}\n.header h2{margin:0;font-size:16px;font-weight:650;line-height:1.25;color:inherit;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;}\n.header .sub{margin:2px 0 0;font-size:12.5px;opacity:.88;}\n.icon-btn{border:0;background:transparent;color:inherit;width:36px;height:36px;border-radius:8px;display:flex;align-items:center;justify-content:center;padding:0;flex:none;}\n.icon-btn:hover{background:rgba(255,255,255,.18);}\n.icon-btn svg{width:20px;height:20px;fill:currentColor;}\n.header .icon-btn:focus-visible{outline-color:var(--on-accent);outline-offset:-3px;}\n.conn{flex:none;font-size:12.5px;padding:6px 14px;background:#fef3c7;color:#78350f;border-bottom:1px solid #fde68a;display:none;}\n.conn.show{display:block;}\n.log{flex:1;overflow-y:auto;padding:16px 14px 8px;display:flex;flex-direction:column;gap:10px;background:#fafafa;overscroll-behavior:contain;}\n.row{display:flex;flex-direction:column;max-width:85%;}\n.row.visitor{align-self:flex-end;align-items:flex-end;}\n.row.bot,.row.agent,.row.typing{align-self:flex-start;align-items:flex-start;}\n.row.system,.row.notice{align-self:center;max-width:92%;text-align:center;}\n.who{font-size:11.5px;color:var(--muted);margin:0 4px 3px;font-weight:600;letter-spacing:.01em;}\n.row.agent .who{color:#047857;}\n.who{display:flex;align-items:center;gap:6px;}\n.avatar{width:20px;height:20px;border-radius:50%;background:#047857;color:#fff;font-size:10.5px;font-weight:700;display:inline-flex;align-items:center;justify-content:center;flex:none;}\n.avatar::before{content:attr(data-initials);}\nimg.avatar{object-fit:cover;background:#e5e7eb;}\n.label{font-weight:500;color:var(--muted);}\n.bubble.rich{white-space:normal;}\n.bubble p{margin:0;}\n.bubble p+p,.bubble p+ul,.bubble p+ol,.bubble ul+p,.bubble ol+p{margin-top:8px;}\n.bubble ul,.bubble ol{margin:4px 0 0;padding-left:22px;}\n.bubble li+li{margin-top:2px;}\n.bubble a{color:var(--accent);text-decoration:underline;overflow-wrap:anywhere;}\n.row.agent .bubble a{color:#047857;}\ntime{font-size:11px;color:var(--muted);margin:3px 6px 0;}\n.wrap.left .launcher,.wrap.left .panel,.wrap.left .teaser{right:auto;left:20px;}\n.launcher.with-text{width:auto;padding:0 20px 0 16px;border-radius:30px;gap:8px;}\n.launcher-text{font-size:15px;font-weight:600;white-space:nowrap;}\n.wrap.open .launcher-text{display:none;}\n.wrap.open .launcher.with-text{width:60px;padding:0;}\n.header .logo{width:36px;height:36px;border-radius:50%;object-fit:cover;background:#fff;flex:none;}\n.teaser{position:fixed;right:20px;bottom:92px;z-index:2147483646;max-width:300px;background:#fff;color:var(--fg);border:1px solid var(--line);border-radius:14px;box-shadow:0 8px 28px rgba(0,0,0,.2);padding:12px 36px 12px 14px;font-size:14px;cursor:pointer;}\n.teaser .x{position:absolute;top:6px;right:6px;width:24px;height:24px;border:0;background:transparent;border-radius:6px;color:var(--muted);font-size:16px;line-height:1;padding:0;}\n.wrap.open .teaser{display:none;}\n.suggest{display:flex;flex-wrap:wrap;gap:6px;margin:0;padding:0;list-style:none;align-self:stretch;}\n.suggest button{border:1px solid var(--accent);background:#fff;color:var(--accent);border-radius:999px;padding:5px 12px;font-size:13px;text-align:left;}\n.suggest button:hover{background:var(--accent);color:var(--on-accent);}\n.bubble{padding:9px 13px;border-radius:16px;white-space:pre-wrap;word-wrap:break-word;overflow-wrap:anywhere;font-size:15px;}\n.row.visitor .bubble{background:var(--accent);color:var(--on-accent);border-bottom-right-radius:5px;}\n.row.bot .bubble{background:#fff;border:1px solid var(--line);border-bottom-left-radius:5px;}\n.row.agent .bubble{background:#ecfdf5;border:1px solid #a7f3d0;border-bottom-left-radius:5px;}\n.row.system .bubble,.row.notice .bubble{background:transparent;color:var(--muted);font-size:12.5px;padding:2px 8px;}\n.row.notice .bubble{color:var(--fg);}\n.row.past .link-btn{display:block;margin:6px auto 0;max-width:100%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;}\n.row.visitor.pending .bubble{opacity:.7;}\n.bubble.has-file{padding:4px;white-space:normal;}\n.bubble .thumb{display:block;border-radius:12px;overflow:hidden;line-height:0;}\n.bubble .thumb img{display:block;max-width:220px;max-height:220px;width:auto;height:auto;}\n.bubble .file{display:flex;align-items:center;gap:8px;padding:6px 9px;color:inherit;text-decoration:none;min-width:0;}\n.bubble a.file span{text-decoration:underline;}\n.bubble .file span{overflow-wrap:anywhere;min-width:0;}\n.bubble .file svg{width:22px;height:22px;flex:none;fill:currentColor;}\n.bubble .file small{opacity:.8;white-space:nowrap;}\n.attach{border:1px solid #d1d5db;background:#fff;color:var(--muted);border-radius:12px;height:42px;width:42px;padding:0;display:flex;align-items:center;justify-content:center;flex:none;}\n.attach:hover{color:var(--accent);border-color:var(--accent);}\n.attach:disabled{opacity:.45;cursor:not-allowed;}\n.attach svg{width:20px;height:20px;fill:currentColor;}\n.row.visitor.failed .bubble{opacity:.85;box-shadow:0 0 0 2px var(--danger);}\n.meta{font-size:12px;color:var(--muted);margin:4px 4px 0;display:flex;align-items:center;gap:8px;flex-wrap:wrap;}\n.row.failed .meta,.err{color:var(--danger);}\n.err{font-size:13px;margin:6px 4px 0;display:flex;align-items:center;gap:8px;flex-wrap:wrap;}\n.retry{border:1px solid currentColor;background:#fff;color:var(--danger);border-radius:999px;padding:2px 12px;font-size:12.5px;font-weight:600;}\n.retry:hover{background:#fef2f2;}\n.link-btn{border:1px solid var(--accent);background:#fff;color:var(--accent);border-radius:999px;padding:4px 14px;font-size:13px;font-weight:600;margin-top:6px;}\n.typing .bubble{background:#fff;border:1px solid var(--line);border-bottom-left-radius:5px;display:inline-flex;align-items:center;gap:4px;padding:12px 14px;}\n.dot{width:7px;height:7px;border-radius:50%;background:#9ca3af;animation:cbw-bounce 1.2s infinite ease-in-out;}\n.dot:nth-child(2){animation-delay:.15s;}.dot:nth-child(3){animation-delay:.3s;}\n@keyframes cbw-bounce{0%,60%,100%{transform:translateY(0);opacity:.5;}30%{transform:translateY(-4px);opacity:1;}}\n@media (prefers-reduced-motion:reduce){.dot{animation:none;opacity:.8;}.launcher{transition:none;}}\n.status-text{font-size:12.5px;color:var(--muted);margin:4px 4px 0;min-height:0;}\n.status-text:empty{display:none;}\n.cites{margin:4px 2px 0;font-size:12px;color:var(--muted);display:flex;flex-wrap:wrap;gap:2px 8px;}\n.cites a{color:var(--accent);text-decoration:underline;overflow-wrap:anywhere;}\n.cites.suggested{flex-direction:column;gap:6px;}\n.related{margin:6px 2px 0;display:flex;flex-direction:column;gap:4px;font-size:12px;color:var(--muted);}\n.cites .suggestion{display:flex;flex-direction:column;gap:1px;padding-left:8px;border-left:2px solid var(--line);}\n.cites .excerpt{color:var(--fg);font-size:12.5px;line-height:1.4;overflow-wrap:anywhere;}\n.fb{display:flex;gap:4px;margin:4px 2px 0;align-items:center;}\n.fb button{border:1px solid transparent;background:transparent;border-radius:6px;width:30px;height:28px;padding:0;display:flex;align-items:center;justify-content:center;color:var(--muted);}\n.fb button:hover{background:#f3f4f6;color:var(--fg);}\n.fb button[aria-pressed=true]{color:var(--accent);border-color:var(--accent);background:#fff;}\n.fb svg{width:16px;height:16px;fill:currentColor;}\n.fb .thanks{font-size:12px;color:var(--muted);margin-left:4px;}\n.fb-ask{margin:4px 2px 0;font-size:12.5px;color:var(--muted);display:flex;flex-wrap:wrap;align-items:center;gap:0 8px;}\n.fb-ask p{margin:0;flex-basis:100%;}\n.composer{flex:none;border-top:1px solid var(--line);padding:10px 12px 12px;background:#fff;}\n.composer .box{display:flex;align-items:flex-end;gap:8px;}\ntextarea{flex:1;resize:none;border:1px solid #d1d5db;border-radius:12px;padding:9px 12px;font-size:15px;line-height:1.4;max-height:140px;min-height:42px;color:var(--fg);background:#fff;margin:0;}\ntextarea::placeholder{color:#9ca3af;}\ntextarea:focus{border-color:var(--accent);}\n.send{border:0;background:var(--accent);color:var(--on-accent);border-radius:12px;height:42px;min-width:42px;padding:0 14px;font-weight:600;display:flex;align-items:center;gap:6px;}\n.send svg{width:18px;height:18px;fill:currentColor;}\n.send:disabled{opacity:.45;cursor:not-allowed;}\n.counter{font-size:12px;color:var(--muted);margin:6px 2px 0;display:none;}\n.counter.show{display:block;}\n.counter.over{color:var(--danger);font-weight:600;}\n.handoff-bar{display:flex;justify-content:flex-end;margin:0 0 8px;}\n.handoff-bar.hide{display:none;}\n.handoff-btn{border:1px solid var(--line);background:#fff;color:var(--fg);border-radius:999px;padding:3px 12px;font-size:12.5px;font-weight:600;}\n.handoff-btn:hover{border-color:var(--accent);color:var(--accent);}\n.row.notice form{display:flex;flex-direction:column;gap:6px;margin-top:8px;text-align:left;}\n.row.notice label{font-size:12.5px;color:var(--muted);}\n.row.notice input,.row.notice textarea{font:inherit;font-size:14px;border:1px solid #d1d5db;border-radius:8px;padding:6px 9px;min-height:0;max-height:none;}\n.stars{display:flex;gap:4px;justify-content:center;}\n.stars button{border:1px solid var(--line);background:#fff;border-radius:8px;width:36px;height:32px;padding:0;font-size:17px;color:#9ca3af;}\n.stars button[aria-pressed=true]{color:#d97706;border-color:#d97706;}\n.row.peer-typing{align-self:flex-start;align-items:flex-start;}\n.row.peer-typing .who{color:#047857;}\n.row.peer-typing .bubble{background:#ecfdf5;border:1px solid #a7f3d0;border-bottom-left-radius:5px;display:inline-flex;align-items:center;gap:4px;padding:12px 14px;}\n.sr{position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;clip:rect(0,0,0,0);white-space:nowrap;border:0;}\n@media (max-height:480px){\n .panel{top:8px;bottom:8px;height:auto;min-height:0;}\n .wrap.open .launcher{display:none;}\n}\n@media (max-width:480px){\n .panel{right:0;left:0;bottom:0;top:0;width:100%;height:100%;min-height:0;border-radius:0;border:0;}\n .wrap.open .launcher{display:none;}\n .launcher{right:16px;bottom:16px;width:56px;height:56px;}\n .wrap.left .panel{left:0;right:0;}\n .wrap.left .launcher{left:16px;right:auto;}\n .row{max-width:90%;}\n textarea{font-size:16px;}\n}\n.form-error{margin:4px 0 0;color:var(--danger);font-size:13px;}".split("__ACCENT__").join(accent); // widget.css, put in by the build (manage.py build_widget)
+  var CSS_TEXT = ":host{all:initial !important;}\n*,*::before,*::after{box-sizing:border-box;font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,'Noto Sans','PingFang SC','Microsoft YaHei',sans-serif;}\n.wrap{--accent:__ACCENT__;--on-accent:#fff;--bg:#fff;--fg:#111827;--muted:#6b7280;--line:#e5e7eb;--bubble:#f3f4f6;--danger:#b91c1c;font-size:15px;line-height:1.45;color:var(--fg);-webkit-font-smoothing:antialiased;}\nbutton{font:inherit;color:inherit;cursor:pointer;margin:0;}\nbutton:focus-visible,textarea:focus-visible{outline:3px solid var(--accent);outline-offset:2px;}\n.launcher{position:fixed;right:20px;bottom:20px;z-index:2147483647;width:60px;height:60px;border-radius:50%;border:0;padding:0;background:var(--accent);color:var(--on-accent);box-shadow:0 6px 24px rgba(0,0,0,.25);display:flex;align-items:center;justify-content:center;transition:transform .15s ease;}\n.launcher:hover{transform:scale(1.05);}\n.launcher:focus-visible{outline:3px solid #fff;outline-offset:2px;box-shadow:0 0 0 8px var(--accent),0 6px 24px rgba(0,0,0,.25);}\n.launcher svg{width:28px;height:28px;fill:currentColor;}\n.launcher .ic-close{display:none;}\n.wrap.open .launcher .ic-chat{display:none;}\n.wrap.open .launcher .ic-close{display:block;}\n.badge{position:absolute;top:2px;right:2px;width:14px;height:14px;border-radius:50%;background:#ef4444;border:2px solid #fff;display:none;}\n.wrap.unread .badge{display:block;}\n.panel{position:fixed;right:20px;bottom:92px;z-index:2147483647;width:380px;height:min(620px,calc(100vh - 120px));min-height:320px;background:var(--bg);border-radius:16px;box-shadow:0 12px 48px rgba(0,0,0,.28);display:none;flex-direction:column;overflow:hidden;border:1px solid var(--line);}\n.wrap.open .panel{display:flex;}\n.header{display:flex;align-items:center;gap:10px;padding:14px 14px 14px 18px;background:var(--accent);color:var(--on-accent);flex:none;}\n.header .titles{flex:1;min-width:0;}\n.header h2{margin:0;font-size:16px;font-weight:650;line-height:1.25;color:inherit;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;}\n.header .sub{margin:2px 0 0;font-size:12.5px;opacity:.88;}\n.icon-btn{border:0;background:transparent;color:inherit;width:36px;height:36px;border-radius:8px;display:flex;align-items:center;justify-content:center;padding:0;flex:none;}\n.icon-btn:hover{background:rgba(255,255,255,.18);}\n.icon-btn svg{width:20px;height:20px;fill:currentColor;}\n.header .icon-btn:focus-visible{outline-color:var(--on-accent);outline-offset:-3px;}\n.conn{flex:none;font-size:12.5px;padding:6px 14px;background:#fef3c7;color:#78350f;border-bottom:1px solid #fde68a;display:none;}\n.conn.show{display:block;}\n.log{flex:1;overflow-y:auto;padding:16px 14px 8px;display:flex;flex-direction:column;gap:10px;background:#fafafa;overscroll-behavior:contain;}\n.row{display:flex;flex-direction:column;max-width:85%;}\n.row.visitor{align-self:flex-end;align-items:flex-end;}\n.row.bot,.row.agent,.row.typing{align-self:flex-start;align-items:flex-start;}\n.row.system,.row.notice{align-self:center;max-width:92%;text-align:center;}\n.who{font-size:11.5px;color:var(--muted);margin:0 4px 3px;font-weight:600;letter-spacing:.01em;}\n.row.agent .who{color:#047857;}\n.who{display:flex;align-items:center;gap:6px;}\n.avatar{width:20px;height:20px;border-radius:50%;background:#047857;color:#fff;font-size:10.5px;font-weight:700;display:inline-flex;align-items:center;justify-content:center;flex:none;}\n.avatar::before{content:attr(data-initials);}\nimg.avatar{object-fit:cover;background:#e5e7eb;}\n.label{font-weight:500;color:var(--muted);}\n.bubble.rich{white-space:normal;}\n.bubble p{margin:0;}\n.bubble p+p,.bubble p+ul,.bubble p+ol,.bubble ul+p,.bubble ol+p{margin-top:8px;}\n.bubble ul,.bubble ol{margin:4px 0 0;padding-left:22px;}\n.bubble li+li{margin-top:2px;}\n.bubble a{color:var(--accent);text-decoration:underline;overflow-wrap:anywhere;}\n.row.agent .bubble a{color:#047857;}\ntime{font-size:11px;color:var(--muted);margin:3px 6px 0;}\n.wrap.left .launcher,.wrap.left .panel,.wrap.left .teaser{right:auto;left:20px;}\n.launcher.with-text{width:auto;padding:0 20px 0 16px;border-radius:30px;gap:8px;}\n.launcher-text{font-size:15px;font-weight:600;white-space:nowrap;}\n.wrap.open .launcher-text{display:none;}\n.wrap.open .launcher.with-text{width:60px;padding:0;}\n.header .logo{width:36px;height:36px;border-radius:50%;object-fit:cover;background:#fff;flex:none;}\n.teaser{position:fixed;right:20px;bottom:92px;z-index:2147483646;max-width:300px;background:#fff;color:var(--fg);border:1px solid var(--line);border-radius:14px;box-shadow:0 8px 28px rgba(0,0,0,.2);padding:12px 36px 12px 14px;font-size:14px;cursor:pointer;}\n.teaser .x{position:absolute;top:6px;right:6px;width:24px;height:24px;border:0;background:transparent;border-radius:6px;color:var(--muted);font-size:16px;line-height:1;padding:0;}\n.wrap.open .teaser{display:none;}\n.suggest{display:flex;flex-wrap:wrap;gap:6px;margin:0;padding:0;list-style:none;align-self:stretch;}\n.suggest button{border:1px solid var(--accent);background:#fff;color:var(--accent);border-radius:999px;padding:5px 12px;font-size:13px;text-align:left;}\n.suggest button:hover{background:var(--accent);color:var(--on-accent);}\n.bubble{padding:9px 13px;border-radius:16px;white-space:pre-wrap;word-wrap:break-word;overflow-wrap:anywhere;font-size:15px;}\n.row.visitor .bubble{background:var(--accent);color:var(--on-accent);border-bottom-right-radius:5px;}\n.row.bot .bubble{background:#fff;border:1px solid var(--line);border-bottom-left-radius:5px;}\n.row.agent .bubble{background:#ecfdf5;border:1px solid #a7f3d0;border-bottom-left-radius:5px;}\n.row.system .bubble,.row.notice .bubble{background:transparent;color:var(--muted);font-size:12.5px;padding:2px 8px;}\n.row.notice .bubble{color:var(--fg);}\n.row.past .link-btn{display:block;margin:6px auto 0;max-width:100%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;}\n.row.visitor.pending .bubble{opacity:.7;}\n.bubble.has-file{padding:4px;white-space:normal;}\n.bubble .thumb{display:block;border-radius:12px;overflow:hidden;line-height:0;}\n.bubble .thumb img{display:block;max-width:220px;max-height:220px;width:auto;height:auto;}\n.bubble .file{display:flex;align-items:center;gap:8px;padding:6px 9px;color:inherit;text-decoration:none;min-width:0;}\n.bubble a.file span{text-decoration:underline;}\n.bubble .file span{overflow-wrap:anywhere;min-width:0;}\n.bubble .file svg{width:22px;height:22px;flex:none;fill:currentColor;}\n.bubble .file small{opacity:.8;white-space:nowrap;}\n.attach{border:1px solid #d1d5db;background:#fff;color:var(--muted);border-radius:12px;height:42px;width:42px;padding:0;display:flex;align-items:center;justify-content:center;flex:none;}\n.attach:hover{color:var(--accent);border-color:var(--accent);}\n.attach:disabled{opacity:.45;cursor:not-allowed;}\n.attach svg{width:20px;height:20px;fill:currentColor;}\n.row.visitor.failed .bubble{opacity:.85;box-shadow:0 0 0 2px var(--danger);}\n.meta{font-size:12px;color:var(--muted);margin:4px 4px 0;display:flex;align-items:center;gap:8px;flex-wrap:wrap;}\n.row.failed .meta,.err{color:var(--danger);}\n.err{font-size:13px;margin:6px 4px 0;display:flex;align-items:center;gap:8px;flex-wrap:wrap;}\n.retry{border:1px solid currentColor;background:#fff;color:var(--danger);border-radius:999px;padding:2px 12px;font-size:12.5px;font-weight:600;}\n.retry:hover{background:#fef2f2;}\n.retry:disabled{opacity:.45;cursor:not-allowed;background:#fff;}\n.link-btn{border:1px solid var(--accent);background:#fff;color:var(--accent);border-radius:999px;padding:4px 14px;font-size:13px;font-weight:600;margin-top:6px;}\n.typing .bubble{background:#fff;border:1px solid var(--line);border-bottom-left-radius:5px;display:inline-flex;align-items:center;gap:4px;padding:12px 14px;}\n.dot{width:7px;height:7px;border-radius:50%;background:#9ca3af;animation:cbw-bounce 1.2s infinite ease-in-out;}\n.dot:nth-child(2){animation-delay:.15s;}.dot:nth-child(3){animation-delay:.3s;}\n@keyframes cbw-bounce{0%,60%,100%{transform:translateY(0);opacity:.5;}30%{transform:translateY(-4px);opacity:1;}}\n@media (prefers-reduced-motion:reduce){.dot{animation:none;opacity:.8;}.launcher{transition:none;}}\n.status-text{font-size:12.5px;color:var(--muted);margin:4px 4px 0;min-height:0;}\n.status-text:empty{display:none;}\n.cites{margin:4px 2px 0;font-size:12px;color:var(--muted);display:flex;flex-wrap:wrap;gap:2px 8px;}\n.cites a{color:var(--accent);text-decoration:underline;overflow-wrap:anywhere;}\n.cites.suggested{flex-direction:column;gap:6px;}\n.related{margin:6px 2px 0;display:flex;flex-direction:column;gap:4px;font-size:12px;color:var(--muted);}\n.cites .suggestion{display:flex;flex-direction:column;gap:1px;padding-left:8px;border-left:2px solid var(--line);}\n.cites .excerpt{color:var(--fg);font-size:12.5px;line-height:1.4;overflow-wrap:anywhere;}\n.fb{display:flex;gap:4px;margin:4px 2px 0;align-items:center;}\n.fb button{border:1px solid transparent;background:transparent;border-radius:6px;width:30px;height:28px;padding:0;display:flex;align-items:center;justify-content:center;color:var(--muted);}\n.fb button:hover{background:#f3f4f6;color:var(--fg);}\n.fb button[aria-pressed=true]{color:var(--accent);border-color:var(--accent);background:#fff;}\n.fb svg{width:16px;height:16px;fill:currentColor;}\n.fb .thanks{font-size:12px;color:var(--muted);margin-left:4px;}\n.fb-ask{margin:4px 2px 0;font-size:12.5px;color:var(--muted);display:flex;flex-wrap:wrap;align-items:center;gap:0 8px;}\n.fb-ask p{margin:0;flex-basis:100%;}\n.composer{flex:none;border-top:1px solid var(--line);padding:10px 12px 12px;background:#fff;}\n.composer .box{display:flex;align-items:flex-end;gap:8px;}\ntextarea{flex:1;resize:none;border:1px solid #d1d5db;border-radius:12px;padding:9px 12px;font-size:15px;line-height:1.4;max-height:140px;min-height:42px;color:var(--fg);background:#fff;margin:0;}\ntextarea::placeholder{color:#9ca3af;}\ntextarea:focus{border-color:var(--accent);}\n.send{border:0;background:var(--accent);color:var(--on-accent);border-radius:12px;height:42px;min-width:42px;padding:0 14px;font-weight:600;display:flex;align-items:center;gap:6px;}\n.send svg{width:18px;height:18px;fill:currentColor;}\n.send:disabled{opacity:.45;cursor:not-allowed;}\n.counter{font-size:12px;color:var(--muted);margin:6px 2px 0;display:none;}\n.counter.show{display:block;}\n.counter.over{color:var(--danger);font-weight:600;}\n.handoff-bar{display:flex;justify-content:flex-end;margin:0 0 8px;}\n.handoff-bar.hide{display:none;}\n.handoff-btn{border:1px solid var(--line);background:#fff;color:var(--fg);border-radius:999px;padding:3px 12px;font-size:12.5px;font-weight:600;}\n.handoff-btn:hover{border-color:var(--accent);color:var(--accent);}\n.row.notice form{display:flex;flex-direction:column;gap:6px;margin-top:8px;text-align:left;}\n.row.notice label{font-size:12.5px;color:var(--muted);}\n.row.notice input,.row.notice textarea{font:inherit;font-size:14px;border:1px solid #d1d5db;border-radius:8px;padding:6px 9px;min-height:0;max-height:none;}\n.stars{display:flex;gap:4px;justify-content:center;}\n.stars button{border:1px solid var(--line);background:#fff;border-radius:8px;width:36px;height:32px;padding:0;font-size:17px;color:#9ca3af;}\n.stars button[aria-pressed=true]{color:#d97706;border-color:#d97706;}\n.row.peer-typing{align-self:flex-start;align-items:flex-start;}\n.row.peer-typing .who{color:#047857;}\n.row.peer-typing .bubble{background:#ecfdf5;border:1px solid #a7f3d0;border-bottom-left-radius:5px;display:inline-flex;align-items:center;gap:4px;padding:12px 14px;}\n.sr{position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;clip:rect(0,0,0,0);white-space:nowrap;border:0;}\n@media (max-height:480px){\n .panel{top:8px;bottom:8px;height:auto;min-height:0;}\n .wrap.open .launcher{display:none;}\n}\n@media (max-width:480px){\n .panel{right:0;left:0;bottom:0;top:0;width:100%;height:100%;min-height:0;border-radius:0;border:0;}\n .wrap.open .launcher{display:none;}\n .launcher{right:16px;bottom:16px;width:56px;height:56px;}\n .wrap.left .panel{left:0;right:0;}\n .wrap.left .launcher{left:16px;right:auto;}\n .row{max-width:90%;}\n textarea{font-size:16px;}\n}\n.form-error{margin:4px 0 0;color:var(--danger);font-size:13px;}".split("__ACCENT__").join(accent); // widget.css, put in by the build (manage.py build_widget)
 
   var ICONS = {
     chat: '<path d="M12 3C6.5 3 2 6.6 2 11c0 2.2 1.1 4.2 2.9 5.6-.2 1.4-.8 2.8-1.8 3.9-.2.2 0 .6.3.6 2 0 3.8-.8 5-1.7 1.1.3 2.3.5 3.6.5 5.5 0 10-3.6 10-8S17.5 3 12 3z"/>',
@@ -586,6 +611,9 @@
 
   var wrap = el("div", "wrap");
   wrap.setAttribute("lang", locale === "zh-hans" ? "zh-Hans" : "en");
+  // Both of the widget's languages run left to right, on a dir="rtl" page too (`all: initial`
+  // on the host does not reset direction, which is inherited from the page).
+  wrap.setAttribute("dir", "ltr");
   root.appendChild(wrap);
 
   var panelId = "cbw-panel";
@@ -732,6 +760,7 @@
   function markUnread() {
     wrap.classList.add("unread");
     launcher.setAttribute("aria-label", launcherLabel(false) + ", " + T.unread);
+    saveView({ unread: true });
   }
   var team = null; // hello's team: opening hours, agents online, reply time
   var teamAsked = 0; // when the team was last sent or asked for (Date.now())
@@ -1022,8 +1051,10 @@
     if (siteRefused) return setVisitorState(v, "failed", T.siteRefused);
     setVisitorState(v, "pending");
     addPending(clientId, text);
-    if (ready) sendFrame({ type: "message", client_id: clientId, text: text });
-    else ensureConnected();
+    if (ready) {
+      followPage();
+      sendFrame({ type: "message", client_id: clientId, text: text });
+    } else ensureConnected();
   }
 
   function retryVisitor(clientId) {
@@ -1614,6 +1645,15 @@
   var limitedWaitMs = 0; // the server's retry_after for the next reconnect
   var originChecked = false; // asked once whether this site may open the socket at all
   var siteRefused = false; // it may not (CHAT_ALLOWED_ORIGINS): no more reconnecting
+  var pageSent = ""; // the page the server was last told the visitor is on
+
+  // A single-page app changes the address without loading a page (history.pushState): before a
+  // message, the agents are told where the visitor is now.
+  function followPage() {
+    var page = location.href.slice(0, 1000);
+    if (page === pageSent) return;
+    if (sendFrame({ type: "context", attributes: siteAttributes, page: page })) pageSent = page;
+  }
 
   function wsUrl() {
     var u = new URL("/ws/chat/", serverOrigin);
@@ -1624,7 +1664,8 @@
     }
     u.searchParams.set("locale", locale);
     u.searchParams.set("visitor", store.visitor);
-    u.searchParams.set("page", location.href.slice(0, 1000));
+    pageSent = location.href.slice(0, 1000);
+    u.searchParams.set("page", pageSent);
     if (document.referrer) u.searchParams.set("referrer", document.referrer.slice(0, 1000));
     try {
       var tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -1733,8 +1774,12 @@
     });
     if (window.console && console.error) {
       console.error(
-        "Chat widget: the chat server " + serverOrigin + " does not accept this site (" + origin +
-          "). Add it to CHAT_ALLOWED_ORIGINS in the server's settings (README, \"Embedding the widget\")."
+        origin === "null"
+          ? "Chat widget: this page has no origin of its own (a sandboxed iframe without allow-same-origin, " +
+              "or a file: or data: URL), so no chat server can accept it. Load the widget on a page served " +
+              "over http(s), or give the iframe allow-same-origin."
+          : "Chat widget: the chat server " + serverOrigin + " does not accept this site (" + origin +
+              "). Add it to CHAT_ALLOWED_ORIGINS in the server's settings (README, \"Embedding the widget\")."
       );
     }
   }
@@ -1760,20 +1805,56 @@
       store.conversation = conversationId;
       saveStore();
     }
+    showAnotherConversation();
+  }
+
+  // The log emptied and a socket of its own for the conversation now in `store`.
+  function showAnotherConversation() {
     clearLog();
     ratingRow = null;
     leftMessage = false;
     attempts = 0;
-    if (ws) {
-      try {
-        ws.close();
-      } catch (e) {
-        /* already closed */
-      }
-      ws = null;
+    dropSocket();
+    if (!siteRefused) connect();
+  }
+
+  // One conversation per browser: when another tab of it opens one (its first message, "Start a
+  // new conversation", a past conversation), this tab shows that one too. Before, a tab loaded
+  // before the first message started a second conversation on its own first message and wrote
+  // it over the first, which the other tab then lost on its next load.
+  window.addEventListener("storage", function (ev) {
+    if (ev.key !== STORAGE_KEY || !ev.newValue) return;
+    var other;
+    try {
+      other = JSON.parse(ev.newValue);
+    } catch (e) {
+      return;
     }
+    if (!other || typeof other.conversation !== "string" || !other.conversation) return;
+    if (other.conversation === store.conversation) return;
+    if (typeof other.visitor === "string" && /^[\w-]{16,64}$/.test(other.visitor)) store.visitor = other.visitor;
+    followConversation(other.conversation, typeof other.token === "string" ? other.token : "");
+  });
+
+  function followConversation(conversationId, token) {
+    store.conversation = conversationId;
+    store.token = token;
+    store.lastSeenId = 0;
+    showAnotherConversation();
+  }
+
+  // Lets the current socket go without a reconnect from its onclose, which sees that it is no
+  // longer the current one.
+  function dropSocket() {
+    var old = ws;
+    ws = null;
     connected = ready = false;
-    connect();
+    if (!old) return;
+    try {
+      old.close();
+    } catch (e) {
+      /* already closed */
+    }
   }
 
   function sendFrame(frame) {
@@ -2415,20 +2496,25 @@
   // ---------------------------------------------------------------------------------------
   // Open / close
   // ---------------------------------------------------------------------------------------
-  function setOpen(open) {
+  // `restoring`: opened again on a new page load of this tab, where taking the focus from the
+  // page (and, on a phone, raising the keyboard) was not the visitor's doing.
+  function setOpen(open, restoring) {
     isOpen = open;
     wrap.classList.toggle("open", open);
     launcher.setAttribute("aria-expanded", open ? "true" : "false");
     launcher.setAttribute("aria-label", launcherLabel(open));
+    saveView(open ? { open: true, unread: false } : { open: false });
     if (open) {
       dropTeaser();
       wrap.classList.remove("unread");
       showWelcome();
       ensureConnected();
       scrollToBottom();
-      setTimeout(function () {
-        input.focus();
-      }, 0);
+      if (!restoring) {
+        setTimeout(function () {
+          input.focus();
+        }, 0);
+      }
       reportRead();
       refreshTeam();
     }
@@ -2487,14 +2573,19 @@
     }
   }
 
+  // The browser says when the network went; a socket can stay open for a long while after it
+  // (nothing is sent on it until TCP gives up), so the notice does not wait for the socket, and
+  // back online the widget opens a fresh one: the old may be dead, and resume fills any gap.
   window.addEventListener("online", function () {
-    if (!ws && (everConnected || isOpen)) {
+    dropSocket();
+    if (everConnected || isOpen) {
       attempts = 0;
+      setConn(T.reconnecting);
       connect();
-    }
+    } else setConn("");
   });
   window.addEventListener("offline", function () {
-    if (!connected) setConn(T.offline);
+    setConn(T.offline);
   });
 
   // ---------------------------------------------------------------------------------------
@@ -2502,8 +2593,30 @@
   // ---------------------------------------------------------------------------------------
   function attach() {
     if (host.isConnected || !document.body) return;
-    if (tabOrderEnd) document.body.appendChild(host);
+    if (bodyHoldsFixed()) document.documentElement.appendChild(host);
+    else if (tabOrderEnd) document.body.appendChild(host);
     else document.body.insertBefore(host, document.body.firstChild);
+  }
+
+  // A transform, filter, perspective, will-change or paint containment on <body> makes it the
+  // box position:fixed is measured from: inside it the launcher sat at the foot of a long page,
+  // off screen. Such a page gets the widget beside <body> instead (last in the tab order).
+  function bodyHoldsFixed() {
+    var s;
+    try {
+      s = getComputedStyle(document.body);
+    } catch (e) {
+      return false;
+    }
+    var contain = s.contain || "";
+    return (
+      (s.transform && s.transform !== "none") ||
+      (s.filter && s.filter !== "none") ||
+      (s.perspective && s.perspective !== "none") ||
+      (s.backdropFilter && s.backdropFilter !== "none") ||
+      /transform|filter|perspective/.test(s.willChange || "") ||
+      /paint|layout|strict|content/.test(contain)
+    );
   }
 
   function boot() {
@@ -2516,6 +2629,11 @@
     // A conversation already exists: connect now so its history and agent replies show.
     if (store.conversation || store.pending.length) connect();
     else fetchGreeting();
+    // As this tab left it on its last page; not on a phone, where the open panel covers the page
+    // the visitor just went to.
+    var view = loadView();
+    if (view.open && store.conversation && !coversPage.matches) setOpen(true, true);
+    else if (view.unread && store.conversation) markUnread();
   }
 
   window.__chatbotWidget = {
@@ -2546,7 +2664,9 @@
   window.ChatbotWidget = window.ChatbotWidget || {};
   window.ChatbotWidget.setAttributes = function (obj) {
     mergeAttributes(obj);
-    sendFrame({ type: "context", attributes: siteAttributes, page: location.href.slice(0, 1000) });
+    if (sendFrame({ type: "context", attributes: siteAttributes, page: location.href.slice(0, 1000) })) {
+      pageSent = location.href.slice(0, 1000);
+    }
   };
   // The site's user logged in ({id, hash, name, email}) or out (null): the widget reconnects as
   // them, picking up their conversation from any device; after a logout it starts afresh, as a
@@ -2559,14 +2679,7 @@
       return;
     }
     if (ws) {
-      var old = ws;
-      ws = null; // its onclose sees it is not the current socket and stays quiet
-      connected = ready = false;
-      try {
-        old.close();
-      } catch (e) {
-        /* already closed */
-      }
+      dropSocket();
       connect();
     }
   };

@@ -129,9 +129,10 @@ def test_visitor_to_agent_and_back_to_the_bot(
     visitor.screenshot(path=str(screenshot_dir / "handoff-visitor-with-agent.png"))
     agent.screenshot(path=str(screenshot_dir / "handoff-console-chat.png"))
 
-    # A reload restores that state: who has the chat is said after the history, not above it.
+    # A reload restores that state: who has the chat is said after the history, not above it,
+    # and the panel is open as the tab left it.
     visitor.reload()
-    widget.locator("button.launcher").click()
+    expect(widget.locator(".panel")).to_be_visible()
     expect(widget.locator(".row.agent .bubble")).to_have_text("Hi, I'm Ann. How can I help?")
     expect(widget.locator(".row.visitor .bubble").last).to_have_text(
         "My parcel is late, order 1234."

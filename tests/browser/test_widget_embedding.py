@@ -2,6 +2,7 @@
 CHAT_ALLOWED_ORIGINS is told so (the visitor in words, the site owner in the console) instead
 of a "Sending…" that never ends and a socket that reconnects for ever."""
 
+import html
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,3 +113,25 @@ def test_a_page_that_replaces_its_body_gets_the_same_widget_back(
         expect(widget).to_have_count(1)
         expect(widget.locator(".panel")).to_be_visible()  # as it was: open, connected
         assert page.evaluate("() => window.__chatbotWidget.state().ready")
+
+
+def test_a_sandboxed_frame_is_told_it_has_no_origin_that_could_be_allowed(
+    browser: Browser, chat_server: str
+) -> None:
+    """The console told the site owner to add "(null)" to CHAT_ALLOWED_ORIGINS."""
+    tag = f'<script src="{chat_server}/static/chatbot/widget.js" defer></script>'
+    inner = html.escape(f"<!doctype html><html><body>{tag}</body></html>", quote=True)
+    body = (
+        '<!doctype html><html><body><iframe sandbox="allow-scripts" width="800" height="700" '
+        f'srcdoc="{inner}"></iframe></body></html>'
+    )
+    with host_site(free_port(), body) as url, checked_page(browser) as page:
+        console: list[str] = []
+        page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+        page.goto(url)
+        widget = page.frame_locator("iframe").locator("chatbot-widget")
+        widget.locator("button.launcher").click()
+        expect(widget.locator(".conn")).to_have_text("Sorry, chat isn't available on this website.")
+        told = [line for line in console if line.startswith("Chat widget:")]
+        assert told and "no origin of its own" in told[0], console
+        assert "CHAT_ALLOWED_ORIGINS" not in told[0]

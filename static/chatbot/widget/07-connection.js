@@ -14,6 +14,15 @@
   var limitedWaitMs = 0; // the server's retry_after for the next reconnect
   var originChecked = false; // asked once whether this site may open the socket at all
   var siteRefused = false; // it may not (CHAT_ALLOWED_ORIGINS): no more reconnecting
+  var pageSent = ""; // the page the server was last told the visitor is on
+
+  // A single-page app changes the address without loading a page (history.pushState): before a
+  // message, the agents are told where the visitor is now.
+  function followPage() {
+    var page = location.href.slice(0, 1000);
+    if (page === pageSent) return;
+    if (sendFrame({ type: "context", attributes: siteAttributes, page: page })) pageSent = page;
+  }
 
   function wsUrl() {
     var u = new URL("/ws/chat/", serverOrigin);
@@ -24,7 +33,8 @@
     }
     u.searchParams.set("locale", locale);
     u.searchParams.set("visitor", store.visitor);
-    u.searchParams.set("page", location.href.slice(0, 1000));
+    pageSent = location.href.slice(0, 1000);
+    u.searchParams.set("page", pageSent);
     if (document.referrer) u.searchParams.set("referrer", document.referrer.slice(0, 1000));
     try {
       var tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -133,8 +143,12 @@
     });
     if (window.console && console.error) {
       console.error(
-        "Chat widget: the chat server " + serverOrigin + " does not accept this site (" + origin +
-          "). Add it to CHAT_ALLOWED_ORIGINS in the server's settings (README, \"Embedding the widget\")."
+        origin === "null"
+          ? "Chat widget: this page has no origin of its own (a sandboxed iframe without allow-same-origin, " +
+              "or a file: or data: URL), so no chat server can accept it. Load the widget on a page served " +
+              "over http(s), or give the iframe allow-same-origin."
+          : "Chat widget: the chat server " + serverOrigin + " does not accept this site (" + origin +
+              "). Add it to CHAT_ALLOWED_ORIGINS in the server's settings (README, \"Embedding the widget\")."
       );
     }
   }
@@ -160,20 +174,56 @@
       store.conversation = conversationId;
       saveStore();
     }
+    showAnotherConversation();
+  }
+
+  // The log emptied and a socket of its own for the conversation now in `store`.
+  function showAnotherConversation() {
     clearLog();
     ratingRow = null;
     leftMessage = false;
     attempts = 0;
-    if (ws) {
-      try {
-        ws.close();
-      } catch (e) {
-        /* already closed */
-      }
-      ws = null;
+    dropSocket();
+    if (!siteRefused) connect();
+  }
+
+  // One conversation per browser: when another tab of it opens one (its first message, "Start a
+  // new conversation", a past conversation), this tab shows that one too. Before, a tab loaded
+  // before the first message started a second conversation on its own first message and wrote
+  // it over the first, which the other tab then lost on its next load.
+  window.addEventListener("storage", function (ev) {
+    if (ev.key !== STORAGE_KEY || !ev.newValue) return;
+    var other;
+    try {
+      other = JSON.parse(ev.newValue);
+    } catch (e) {
+      return;
     }
+    if (!other || typeof other.conversation !== "string" || !other.conversation) return;
+    if (other.conversation === store.conversation) return;
+    if (typeof other.visitor === "string" && /^[\w-]{16,64}$/.test(other.visitor)) store.visitor = other.visitor;
+    followConversation(other.conversation, typeof other.token === "string" ? other.token : "");
+  });
+
+  function followConversation(conversationId, token) {
+    store.conversation = conversationId;
+    store.token = token;
+    store.lastSeenId = 0;
+    showAnotherConversation();
+  }
+
+  // Lets the current socket go without a reconnect from its onclose, which sees that it is no
+  // longer the current one.
+  function dropSocket() {
+    var old = ws;
+    ws = null;
     connected = ready = false;
-    connect();
+    if (!old) return;
+    try {
+      old.close();
+    } catch (e) {
+      /* already closed */
+    }
   }
 
   function sendFrame(frame) {

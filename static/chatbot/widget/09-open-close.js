@@ -1,20 +1,25 @@
   // ---------------------------------------------------------------------------------------
   // Open / close
   // ---------------------------------------------------------------------------------------
-  function setOpen(open) {
+  // `restoring`: opened again on a new page load of this tab, where taking the focus from the
+  // page (and, on a phone, raising the keyboard) was not the visitor's doing.
+  function setOpen(open, restoring) {
     isOpen = open;
     wrap.classList.toggle("open", open);
     launcher.setAttribute("aria-expanded", open ? "true" : "false");
     launcher.setAttribute("aria-label", launcherLabel(open));
+    saveView(open ? { open: true, unread: false } : { open: false });
     if (open) {
       dropTeaser();
       wrap.classList.remove("unread");
       showWelcome();
       ensureConnected();
       scrollToBottom();
-      setTimeout(function () {
-        input.focus();
-      }, 0);
+      if (!restoring) {
+        setTimeout(function () {
+          input.focus();
+        }, 0);
+      }
       reportRead();
       refreshTeam();
     }
@@ -73,13 +78,18 @@
     }
   }
 
+  // The browser says when the network went; a socket can stay open for a long while after it
+  // (nothing is sent on it until TCP gives up), so the notice does not wait for the socket, and
+  // back online the widget opens a fresh one: the old may be dead, and resume fills any gap.
   window.addEventListener("online", function () {
-    if (!ws && (everConnected || isOpen)) {
+    dropSocket();
+    if (everConnected || isOpen) {
       attempts = 0;
+      setConn(T.reconnecting);
       connect();
-    }
+    } else setConn("");
   });
   window.addEventListener("offline", function () {
-    if (!connected) setConn(T.offline);
+    setConn(T.offline);
   });
 

@@ -3,8 +3,30 @@
   // ---------------------------------------------------------------------------------------
   function attach() {
     if (host.isConnected || !document.body) return;
-    if (tabOrderEnd) document.body.appendChild(host);
+    if (bodyHoldsFixed()) document.documentElement.appendChild(host);
+    else if (tabOrderEnd) document.body.appendChild(host);
     else document.body.insertBefore(host, document.body.firstChild);
+  }
+
+  // A transform, filter, perspective, will-change or paint containment on <body> makes it the
+  // box position:fixed is measured from: inside it the launcher sat at the foot of a long page,
+  // off screen. Such a page gets the widget beside <body> instead (last in the tab order).
+  function bodyHoldsFixed() {
+    var s;
+    try {
+      s = getComputedStyle(document.body);
+    } catch (e) {
+      return false;
+    }
+    var contain = s.contain || "";
+    return (
+      (s.transform && s.transform !== "none") ||
+      (s.filter && s.filter !== "none") ||
+      (s.perspective && s.perspective !== "none") ||
+      (s.backdropFilter && s.backdropFilter !== "none") ||
+      /transform|filter|perspective/.test(s.willChange || "") ||
+      /paint|layout|strict|content/.test(contain)
+    );
   }
 
   function boot() {
@@ -17,6 +39,11 @@
     // A conversation already exists: connect now so its history and agent replies show.
     if (store.conversation || store.pending.length) connect();
     else fetchGreeting();
+    // As this tab left it on its last page; not on a phone, where the open panel covers the page
+    // the visitor just went to.
+    var view = loadView();
+    if (view.open && store.conversation && !coversPage.matches) setOpen(true, true);
+    else if (view.unread && store.conversation) markUnread();
   }
 
   window.__chatbotWidget = {
@@ -47,7 +74,9 @@
   window.ChatbotWidget = window.ChatbotWidget || {};
   window.ChatbotWidget.setAttributes = function (obj) {
     mergeAttributes(obj);
-    sendFrame({ type: "context", attributes: siteAttributes, page: location.href.slice(0, 1000) });
+    if (sendFrame({ type: "context", attributes: siteAttributes, page: location.href.slice(0, 1000) })) {
+      pageSent = location.href.slice(0, 1000);
+    }
   };
   // The site's user logged in ({id, hash, name, email}) or out (null): the widget reconnects as
   // them, picking up their conversation from any device; after a logout it starts afresh, as a
@@ -60,14 +89,7 @@
       return;
     }
     if (ws) {
-      var old = ws;
-      ws = null; // its onclose sees it is not the current socket and stays quiet
-      connected = ready = false;
-      try {
-        old.close();
-      } catch (e) {
-        /* already closed */
-      }
+      dropSocket();
       connect();
     }
   };
