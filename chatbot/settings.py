@@ -529,6 +529,9 @@ HANDOFF_CLAIM_TIMEOUT_S = env.float("HANDOFF_CLAIM_TIMEOUT_S", default=180.0)
 HANDOFF_SWEEP_INTERVAL_S = env.float("HANDOFF_SWEEP_INTERVAL_S", default=5.0)
 # An agent counts as online while their console has sent a heartbeat this recently.
 HANDOFF_PRESENCE_TTL_S = env.float("HANDOFF_PRESENCE_TTL_S", default=45.0)
+# A conversation whose owner has had no console open this long (tab closed, signed out, network
+# gone) goes back to the queue, keeping its place (docs/console.md, "Assignment").
+HANDOFF_OWNER_GONE_S = env.float("HANDOFF_OWNER_GONE_S", default=120.0)
 # The wait estimate per place in the queue until there are recent claims to average.
 HANDOFF_DEFAULT_WAIT_S = env.int("HANDOFF_DEFAULT_WAIT_S", default=120)
 # The time zone of the opening hours set in the admin (chatbot.handoff.models.OpeningHours).

@@ -350,11 +350,11 @@ def queue_auto_assign(*, now: datetime | None = None) -> list[str]:
 # --- hooks the handoff services call --------------------------------------------------------
 
 
-def claim_expired(*, conversation_id: int, owner_id: int | None) -> None:
-    """The audit line for a claim that timed out (call in the transaction that returned it to
-    the queue)."""
+def claim_expired(*, conversation_id: int, owner_id: int | None, kind: str = Kind.EXPIRED) -> None:
+    """The audit line for a claim that timed out or whose owner went offline (`kind`; call in
+    the transaction that returned it to the queue)."""
     event = AssignmentEvent.objects.create(
-        conversation_id=conversation_id, kind=Kind.EXPIRED, from_agent_id=owner_id
+        conversation_id=conversation_id, kind=kind, from_agent_id=owner_id
     )
     event = AssignmentEvent.objects.select_related("from_agent").get(pk=event.pk)
     public_id = Conversation.objects.values_list("public_id", flat=True).get(pk=conversation_id)

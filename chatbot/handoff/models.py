@@ -260,6 +260,7 @@ class AssignmentEvent(models.Model):
         TEAM = "team", _("To a team")
         AUTO = "auto", _("Auto-assigned")
         EXPIRED = "expired", _("Claim timed out")
+        OFFLINE = "offline", _("Owner went offline")
 
     conversation = models.ForeignKey(
         Conversation,

@@ -10,7 +10,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -19,7 +20,13 @@ from chatbot.audit.services import Action as AuditAction
 from chatbot.audit.services import audit_record
 from chatbot.handoff import assignment, faq_draft, hours, notify, phrasings, selectors, tasks
 from chatbot.handoff.errors import HandoffError
-from chatbot.handoff.models import AgentNote, AgentPresence, LeftMessage, TranscriptEmail
+from chatbot.handoff.models import (
+    AgentNote,
+    AgentPresence,
+    AssignmentEvent,
+    LeftMessage,
+    TranscriptEmail,
+)
 from chatbot.models import Attachment, Conversation, HandoffReason, Message
 from chatbot.outcomes import Source
 from chatbot.services import (
@@ -486,6 +493,44 @@ def claims_expire(*, now: datetime | None = None) -> list[str]:
     return expired
 
 
+@transaction.atomic
+def owners_gone_release(*, now: datetime | None = None) -> list[str]:
+    """Conversations whose owner has had no console open for HANDOFF_OWNER_GONE_S (tab closed,
+    signed out, network gone) go back to the queue, keeping their place, for another agent.
+    Before, a conversation the owner had replied in stayed with them for good (a claim expires
+    only unanswered) and nobody else could take it; its visitor could not ask for a person."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.HANDOFF_OWNER_GONE_S)
+    present = AgentPresence.objects.filter(user=OuterRef("assigned_to"), last_seen_at__gte=cutoff)
+    gone = list(
+        Conversation.objects.filter(status=Status.AGENT)
+        .filter(Q(claimed_at__lt=cutoff) | Q(claimed_at__isnull=True))
+        .exclude(Exists(present))
+        .values_list("pk", "public_id", "assigned_to_id")
+    )
+    released = []
+    for pk, public_id, owner_id in gone:
+        if (
+            Conversation.objects.filter(pk=pk, status=Status.AGENT, assigned_to=owner_id)
+            .exclude(Exists(present))
+            .update(
+                status=Status.QUEUED,
+                assigned_to=None,
+                claimed_at=None,
+                expired_owner=owner_id,
+                queued_at=Coalesce(F("queued_at"), Value(now)),
+                updated_at=now,
+            )
+        ):
+            assignment.claim_expired(
+                conversation_id=pk, owner_id=owner_id, kind=AssignmentEvent.Kind.OFFLINE
+            )
+            released.append(public_id)
+    if released:
+        _on_commit_queue_changed()
+    return released
+
+
 ABANDONED = "abandoned"  # close_reason of a queued conversation its visitor left
 _SEEN_CHUNK = 500  # ids per UPDATE, far under SQLite's bound-parameter limit however many sockets
 
@@ -504,7 +549,7 @@ def queue_sweep(*, present_ids: Sequence[int], now: datetime | None = None) -> S
     auto-assigned. Seen before closing, so a visitor still here is never closed by their own
     process's round."""
     now = now or timezone.now()
-    expired = claims_expire(now=now)
+    expired = claims_expire(now=now) + owners_gone_release(now=now)
     ids = list(present_ids)
     for start in range(0, len(ids), _SEEN_CHUNK):
         Conversation.objects.filter(

@@ -152,6 +152,7 @@ ASSIGNMENT_TEXT = {
     "assignedTeam": _("{actor} assigned this conversation to the {team} team."),
     "auto": _("Assigned automatically to {agent}."),
     "expired": _("{agent} did not reply in time: back in the queue."),
+    "ownerOffline": _("{agent} went offline: back in the queue."),
     "assign": _("Assign"),
     "transfer": _("Transfer"),
     "agents": _("Agents"),

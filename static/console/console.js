@@ -988,6 +988,7 @@
     var values = { actor: e.actor || "?", agent: e.to || e.from || "?", team: e.team || "?" };
     if (e.kind === "auto") return fmt(AT.auto, values);
     if (e.kind === "expired") return fmt(AT.expired, values);
+    if (e.kind === "offline") return fmt(AT.ownerOffline, values);
     if (e.kind === "team") return fmt(e.from ? AT.transferredTeam : AT.assignedTeam, values);
     return fmt(e.from ? AT.transferred : AT.assigned, values);
   }

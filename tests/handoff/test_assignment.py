@@ -3,6 +3,8 @@ what each side hears, the audit line), round-robin auto-assignment within capaci
 timeout passing an unanswered conversation on, notification preferences and the owner told
 when their visitor writes."""
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import User
@@ -324,3 +326,44 @@ async def test_the_owner_hears_of_a_file_by_its_name(upstream, agents, settings,
         assert sent.status_code == 201, sent.content
         wrote = await ann.recv_until("visitor_wrote")
     assert wrote["preview"] == "📎 receipt.png"
+
+
+async def test_an_owner_who_went_offline_leaves_the_conversation_to_the_queue(
+    upstream, agents, settings
+):
+    """A QA walk: an agent who had replied closed the tab (or signed out, or lost the network),
+    and the visitor stayed "chatting with" them for good; nobody else could take it over."""
+    settings.HANDOFF_OWNER_GONE_S = 0.3
+    async with chat_socket() as client, agent_socket(agents["bob"]) as bob:
+        public_id = client.hello["conversation"]
+        async with agent_socket(agents["ann"]) as ann:
+            await queued_by_button(client)
+            await claimed(ann, public_id)
+            await ann.send(
+                {"type": "send", "conversation": public_id, "client_id": "a-1", "text": "Hi"}
+            )
+            await ann.recv_until("ack")
+            await asyncio.sleep(0.4)
+            # What the console's heartbeat does every 15 s.
+            await database_sync_to_async(services.presence_update)(agent=agents["ann"], seen=True)
+            assert await database_sync_to_async(services.queue_sweep)(present_ids=[]) == (
+                services.Swept([], [], [])
+            ), "an owner with the console open keeps it, however long ago they replied"
+        await asyncio.sleep(0.4)  # Ann's console is closed
+        swept = await database_sync_to_async(services.queue_sweep)(present_ids=[])
+        back = await until(client, "handoff", timeout=5)
+        await bob.recv_until(
+            lambda f: (
+                f["type"] == "conversations"
+                and any(
+                    i["conversation"] == public_id and i["status"] == "queued" for i in f["items"]
+                )
+            )
+        )
+        await claimed(bob, public_id)
+        taken = await until(client, "conversation")
+    assert swept.claims_expired == [public_id]
+    assert back["position"] == 1 and taken["agent"] == "bob"
+    assert await events(public_id) == [("offline", None, "ann", None)]
+    conversation = await stored(public_id)
+    assert conversation.status == "agent" and conversation.assigned_to.username == "bob"
