@@ -12,7 +12,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chatbot import metrics, realtime
+from chatbot import metrics, realtime, recovery
 from chatbot.consumers.base import JsonSocketConsumer
 from chatbot.handoff import assignment, background, presence, selectors
 from chatbot.handoff import services as handoff
@@ -180,9 +180,10 @@ class AgentConsumer(JsonSocketConsumer):
                 public_id=frame.conversation, agent=self.user, text=frame.text
             )
         elif isinstance(frame, ReturnFrame):
-            await database_sync_to_async(handoff.conversation_return_to_bot)(
+            conversation_id = await database_sync_to_async(handoff.conversation_return_to_bot)(
                 public_id=frame.conversation, agent=self.user
             )
+            await recovery.conversation_resumed(conversation_id)
         elif isinstance(frame, CloseFrame):
             await database_sync_to_async(handoff.conversation_close)(
                 public_id=frame.conversation, agent=self.user, reason=frame.reason

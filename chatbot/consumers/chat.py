@@ -437,9 +437,11 @@ class ChatConsumer(JsonSocketConsumer):
         if not await self.stored():  # never stored, so never queued
             await self.send_frame({"type": "conversation", "status": Conversation.Status.BOT})
             return
-        if not await database_sync_to_async(handoff.conversation_handoff_cancel)(
+        if await database_sync_to_async(handoff.conversation_handoff_cancel)(
             conversation_id=self.conversation.pk
         ):
+            await recovery.conversation_resumed(self.conversation.pk)  # what they asked meanwhile
+        else:
             await self.send_status()
 
     async def send_status(self) -> None:

@@ -94,6 +94,34 @@ def conversation_handoff(*, conversation_id: int, reason: str) -> bool:
     return bool(moved)
 
 
+def _bot_since(conversation_id: int, now: datetime) -> datetime:
+    """When the bot takes the conversation back: the questions the visitor wrote after the last
+    reply (a person's, the bot's or a system line) and nobody answered are asked of the bot too,
+    so its `bot_since` goes back to the first of them and the caller has them answered now (they
+    are the newest messages, so in order). Before, they were never answered: a visitor who asked
+    while queued and then went back to the assistant, or whose agent handed back without a reply,
+    waited for nothing (a support-shift walk)."""
+    last_reply = (
+        Message.objects.filter(conversation_id=conversation_id)
+        .exclude(role=Message.Role.VISITOR)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    first_unanswered = (
+        Message.objects.filter(
+            conversation_id=conversation_id,
+            role=Message.Role.VISITOR,
+            id__gt=last_reply or 0,
+            reply__isnull=True,
+        )
+        .order_by("id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return min(first_unanswered, now) if first_unanswered else now
+
+
 @transaction.atomic
 def conversation_handoff_cancel(*, conversation_id: int) -> bool:
     """The queued visitor goes back to the bot: the conversation leaves the queue (agents see
@@ -101,7 +129,11 @@ def conversation_handoff_cancel(*, conversation_id: int) -> bool:
     claimed it meanwhile, or it was never queued): the caller reports the current state."""
     now = timezone.now()
     moved = Conversation.objects.filter(pk=conversation_id, status=Status.QUEUED).update(
-        status=Status.BOT, handoff_reason="", queued_at=None, bot_since=now, updated_at=now
+        status=Status.BOT,
+        handoff_reason="",
+        queued_at=None,
+        bot_since=_bot_since(conversation_id, now),
+        updated_at=now,
     )
     if moved:
         public_id = Conversation.objects.values_list("public_id", flat=True).get(pk=conversation_id)
@@ -409,16 +441,24 @@ def note_add(*, public_id: str, agent: AbstractBaseUser, text: str) -> AgentNote
 
 
 @transaction.atomic
-def conversation_return_to_bot(*, public_id: str, agent: AbstractBaseUser) -> None:
+def conversation_return_to_bot(*, public_id: str, agent: AbstractBaseUser) -> int:
+    """Returns the conversation's id: its questions nobody answered are the bot's now
+    (`_bot_since`), for the caller to have them answered."""
     conversation = _conversation(public_id)
     now = timezone.now()
     if not Conversation.objects.filter(
         pk=conversation.pk, status=Status.AGENT, assigned_to=agent
-    ).update(status=Status.BOT, assigned_to=None, bot_since=now, updated_at=now):
+    ).update(
+        status=Status.BOT,
+        assigned_to=None,
+        bot_since=_bot_since(conversation.pk, now),
+        updated_at=now,
+    ):
         _require_owner(conversation, agent)
     audit_record(action=AuditAction.RETURN_TO_BOT, actor=agent, conversation=public_id)
     _tell_visitor(conversation, {"type": "conversation", "status": Status.BOT.value})
     _on_commit_queue_changed()
+    return conversation.pk
 
 
 # The console's "Spam" close reason: nobody to ask "How did we do?".

@@ -390,15 +390,41 @@ def written_while_a_person_had_it(back_to_bot: str) -> tuple[Message, Message]:
 
 
 @pytest.mark.parametrize("back_to_bot", ["agent-returns-it", "visitor-cancels-the-queue"])
-async def test_a_message_written_to_a_person_is_not_the_bots_once_it_has_the_chat_back(
-    back_to_bot,
-):
-    """Seen in a `make run` walk: the agent returned the conversation without answering "My
-    order has not arrived", and the bot answered it on its own later, after newer questions."""
+async def test_a_question_nobody_answered_is_the_bots_when_it_gets_the_chat_back(back_to_bot):
+    """A support-shift walk: "My order has not arrived", asked while queued or of the agent who
+    then handed back without a reply, was never answered. It is the bot's from the hand-back
+    (its socket has it answered then, while it is the newest: tests/handoff)."""
     to_person, to_bot = await written_while_a_person_had_it(back_to_bot)
     found = await database_sync_to_async(recovery.orphaned_messages)(max_age_s=3600)
-    assert to_person.id < to_bot.id
-    assert [message_id for message_id, _, _ in found] == [to_bot.id]
+    assert [message_id for message_id, _, _ in found] == [to_person.id, to_bot.id]
+
+
+async def test_a_question_a_person_answered_is_not_the_bots_once_it_has_the_chat_back():
+    """Seen in a `make run` walk: the bot answered on its own, later, what the visitor had
+    asked the agent."""
+    from django.contrib.auth.models import User
+
+    from chatbot.handoff import services as handoff
+
+    conversation = await database_sync_to_async(Conversation.objects.create)()
+    agent = await database_sync_to_async(User.objects.create_user)("ann", is_staff=True)
+
+    def with_the_agent() -> Message:
+        handoff.conversation_handoff(conversation_id=conversation.pk, reason="visitor_words")
+        handoff.conversation_claim(public_id=conversation.public_id, agent=agent)
+        asked = Message.objects.create(
+            conversation=conversation, role=Message.Role.VISITOR, text="My order has not arrived"
+        )
+        Message.objects.create(
+            conversation=conversation, role=Message.Role.AGENT, text="Let me look at it."
+        )
+        handoff.conversation_return_to_bot(public_id=conversation.public_id, agent=agent)
+        return asked
+
+    asked = await database_sync_to_async(with_the_agent)()
+    found = await database_sync_to_async(recovery.orphaned_messages)(max_age_s=3600)
+    assert asked.id not in [message_id for message_id, _, _ in found]
+    assert found == []
 
 
 async def test_a_cancel_arriving_as_a_claim_is_released_is_not_lost(state_backend):

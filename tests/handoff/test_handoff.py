@@ -815,3 +815,34 @@ async def test_left_messages_are_capped_per_conversation_and_rate_limited(upstre
         await client.send(frame)
         limited = await until(client, "error")
     assert limited["code"] == "rate_limited" and limited["retry_after"] > 0
+
+
+async def test_a_question_asked_in_the_queue_is_answered_when_the_visitor_goes_back_to_the_bot(
+    upstream,
+):
+    """A support-shift walk: "How do I find the right size?", asked while queued, was never
+    answered after the visitor pressed "Back to the assistant"."""
+    async with chat_socket() as client:
+        await queued_by_button(client)
+        await client.send({"type": "message", "client_id": "q-1", "text": "Do you ship to Canada?"})
+        asked = await until(client, "ack")
+        await client.send({"type": "handoff_cancel"})
+        back = await until(client, "conversation")
+        done = await until(client, "done", timeout=20)
+    assert back["status"] == "bot"
+    assert done["reply_to"] == asked["message_id"] and done["message"]["text"]
+
+
+async def test_a_question_the_agent_handed_back_unanswered_is_answered_by_the_bot(upstream, agents):
+    async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
+        public_id = client.hello["conversation"]
+        await queued_by_button(client)
+        await claimed(ann, public_id)
+        await client.send({"type": "message", "client_id": "q-1", "text": "Do you ship to Canada?"})
+        asked = await until(client, "ack")
+        await ann.recv_until(lambda f: f["type"] == "message" and f["message"]["role"] == "visitor")
+        await ann.send({"type": "return_to_bot", "conversation": public_id})
+        back = await until(client, "conversation")
+        done = await until(client, "done", timeout=20)
+    assert back["status"] == "bot"
+    assert done["reply_to"] == asked["message_id"] and done["message"]["text"]
