@@ -58,7 +58,7 @@ messages: $(INSTALLED)
 
 run: $(INSTALLED) .env messages
 	$(PY) manage.py migrate --noinput -v 0
-	$(PY) manage.py load_demo
+	$(PY) manage.py load_demo --once
 	mkdir -p staticfiles
 	WHITENOISE_AUTOREFRESH=$${WHITENOISE_AUTOREFRESH:-1} $(PY) manage.py serve --port $(RUN_PORT)
 

@@ -19,8 +19,9 @@ from chatbot.handoff.selectors import AGENTS_GROUP
 from chatbot.models import PageGreeting
 from knowledge.content_version import knowledge_version_bump
 from knowledge.importing import import_faqs
-from knowledge.models import FAQ, DocumentImport, Paraphrase
-from knowledge.services import documents_import
+from knowledge.models import FAQ, Document, DocumentImport, Paraphrase
+from knowledge.services import document_delete, documents_import
+from statestore.counters import counter_add
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
 DEMO_FAQS = Path(settings.BASE_DIR) / "knowledge" / "fixtures" / "demo_faqs.json"
@@ -86,10 +87,41 @@ def admin_password_file() -> Path:
     return Path(settings.BASE_DIR) / "var" / "admin-password.txt"
 
 
+# How many times the demo was loaded into this database (statestore.SharedCounter).
+LOADS_COUNTER = "demo_loads"
+
+
 class Command(BaseCommand):
     help = "Load the demo store's data (idempotent)."
 
-    def handle(self, *args, **options) -> None:
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--once",
+            action="store_true",
+            help="only into a database the demo was never loaded into (make run): a store that "
+            "edited or removed the demo content keeps it as it is",
+        )
+        parser.add_argument(
+            "--remove",
+            action="store_true",
+            help="take the demo content out: its FAQs still as the demo wrote them, its help "
+            "centre, greetings and analytics conversations (your own content stays)",
+        )
+
+    def handle(self, *args, once: bool = False, remove: bool = False, **options) -> None:
+        if remove:
+            self.remove_demo()
+            return
+        loads = counter_add(LOADS_COUNTER, 0, start=int)
+        if once and loads:
+            self.stdout.write(
+                "Demo data: loaded into this database before, not again (your edits and "
+                "removals stay; `manage.py load_demo` loads it again, `--remove` takes it out)."
+            )
+            if admin_password_file().exists():
+                self.stdout.write(f"Admin login: admin, password in {admin_password_file()}")
+            return
+        counter_add(LOADS_COUNTER, 1, start=int)
         password_file = self.demo_admin()
         self.retire_demo_faqs()
         self.retire_demo_phrasings()
@@ -105,6 +137,33 @@ class Command(BaseCommand):
         if password_file.exists():  # the path, not the password: terminals and CI logs keep it
             self.stdout.write(f"Admin login: admin, password in {password_file}")
         call_command("seed_analytics_demo", stdout=self.stdout)
+
+    def remove_demo(self) -> None:
+        """The demo's FAQs whose answer is still the demo's (one edited since is the store's),
+        the help centre it imported, its greetings as it wrote them and its analytics
+        conversations. The admin account stays: it may be the only one."""
+        demo_faqs = json.loads(DEMO_FAQS.read_text(encoding="utf-8"))["faqs"]
+        faqs = _delete_matching(
+            FAQ.objects.all(),
+            [
+                {"locale": f.get("locale", "en"), "question": f["question"], "answer": f["answer"]}
+                for f in demo_faqs
+            ],
+        )
+        documents = list(Document.objects.all())
+        demo_documents = [d for d in documents if "demo" in (d.tags or [])]
+        for document in demo_documents:
+            document_delete(document=document)
+        greetings = 0
+        for locale, greeting, _suggestions in DEMO_GREETINGS:
+            greetings += PageGreeting.objects.filter(
+                path_pattern="/", locale=locale, greeting=greeting
+            ).delete()[0]
+        call_command("seed_analytics_demo", "--remove", stdout=self.stdout)
+        self.stdout.write(
+            f"Demo content removed: {faqs} FAQs, {len(demo_documents)} help-centre articles, "
+            f"{greetings} greetings. `make run` does not load it again into this database."
+        )
 
     def demo_admin(self) -> Path:
         """Creates the `admin` superuser unless there is one, its password in the returned file,

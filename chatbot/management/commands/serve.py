@@ -152,7 +152,7 @@ class Command(BaseCommand):
             step("PostgreSQL and Redis are up")
             shape.manage("migrate", "--noinput", "-v", "0")
             if not no_demo:  # embedded here, not queued for a worker that is not up yet
-                shape.manage("load_demo", CELERY_TASK_ALWAYS_EAGER="1")
+                shape.manage("load_demo", "--once", CELERY_TASK_ALWAYS_EAGER="1")
             shape.manage("collectstatic", "--noinput", "-v", "0")
             step("Migrated" + ("" if no_demo else ", demo data loaded") + ", static collected")
             if not no_local_llm:

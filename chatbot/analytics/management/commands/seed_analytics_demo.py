@@ -227,9 +227,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--reset", action="store_true", help="replace the demo conversations")
+        parser.add_argument("--remove", action="store_true", help="delete the demo conversations")
 
-    def handle(self, *args, reset: bool = False, **options) -> None:
+    def handle(self, *args, reset: bool = False, remove: bool = False, **options) -> None:
         existing = Conversation.objects.filter(visitor_token__startswith=DEMO_VISITOR_PREFIX)
+        if remove:
+            removed = existing.delete()[1].get("chatbot.Conversation", 0)
+            self.stdout.write(f"Analytics demo: {removed} conversations removed.")
+            return
         if reset:
             existing.delete()
         elif existing.exists():
