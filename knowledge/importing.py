@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils.translation import gettext, gettext_lazy
 
 from knowledge import services
-from knowledge.documents.parsing import ErrorCode, decode_text
+from knowledge.documents.parsing import ErrorCode, decode_text, guess_locale
 from knowledge.documents.types import DocumentError
 from knowledge.models import FAQ, AnswerVariant, Origin
 from knowledge.selectors import faqs_asking, one_line
@@ -109,8 +109,8 @@ def _csv_rows(text: str) -> dict[str, Any]:
                 row[key] = (
                     cell.lower() if cell.lower() not in _TRUE | _FALSE else (cell.lower() in _TRUE)
                 )
-            elif key == "locale":
-                row[key] = cell or "en"
+            elif key == "locale" and not cell:
+                continue  # guessed from the text (validate)
             else:
                 row[key] = cell
         faqs.append(row)
@@ -179,6 +179,18 @@ def _variant(raw: Any) -> dict[str, str] | None:
     return None
 
 
+def _locale(given: Any, question: Any, answer: Any) -> str | None:
+    """The row's locale in the store's spelling; when the row has none, the language of its
+    text (a Chinese file without a locale column went in as English, where its own questions
+    asked word for word in Chinese found nothing). None when it names another."""
+    if given is None or given == "":
+        texts = [t for t in (question, answer) if isinstance(t, str)]
+        return guess_locale(texts)
+    if isinstance(given, str) and given.strip().lower() in ("en", "zh-hans"):
+        return given.strip().lower()
+    return None
+
+
 def validate(data: Any) -> list[dict[str, Any]]:
     """Returns clean rows or raises ImportError_ listing every problem with its row number."""
     if not isinstance(data, dict) or not isinstance(data.get("faqs"), list):
@@ -208,9 +220,18 @@ def validate(data: Any) -> list[dict[str, Any]]:
             problems.append(gettext('"question" is longer than 500 characters'))
         if not isinstance(answer, str) or not answer.strip():
             problems.append(gettext('"answer" must be a non-empty string'))
-        locale = raw.get("locale", "en")
-        if locale not in ("en", "zh-hans"):
-            problems.append(gettext('"locale" must be "en" or "zh-hans"'))
+        unknown = sorted(str(k) for k in raw if k not in CSV_COLUMNS)
+        if unknown:  # a misspelt "paraphrase" or "Locale" was dropped without a word
+            problems.append(
+                gettext("unknown fields %(fields)s (the fields are: %(known)s)")
+                % {"fields": ", ".join(unknown), "known": ", ".join(CSV_COLUMNS)}
+            )
+        locale = _locale(raw.get("locale"), question, answer)
+        if locale is None:
+            problems.append(
+                gettext('"locale" must be "en" or "zh-hans", not %(locale)s')
+                % {"locale": json.dumps(raw.get("locale"), ensure_ascii=False)}
+            )
         paraphrases = raw.get("paraphrases", [])
         if not isinstance(paraphrases, list) or not all(isinstance(p, str) for p in paraphrases):
             problems.append(gettext('"paraphrases" must be a list of strings'))

@@ -117,7 +117,8 @@ def test_import_errors_are_in_the_admin_users_language(admin_client):
     page = _import(admin_client, "faqs.csv", "question,answer,locale\n,A,en\nQ?,A,fr\n", **chinese)
     assert "第 1 行：&quot;question&quot;（问题）不能为空。" in page
     assert (
-        "第 2 行：&quot;locale&quot;（语言）必须是 &quot;en&quot; 或 &quot;zh-hans&quot;。" in page
+        "第 2 行：&quot;locale&quot;（语言）必须是 &quot;en&quot; 或 &quot;zh-hans&quot;，"
+        "而不是 &quot;fr&quot;。" in page
     )
     page = _import(admin_client, "faqs.json", '{"faqs": [', **chinese)
     assert "不是有效的 JSON（第 1 行第 11 列：此处应有一个值）" in page

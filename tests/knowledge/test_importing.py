@@ -66,15 +66,38 @@ def test_a_bad_row_imports_nothing_and_every_problem_is_reported():
             GOOD["faqs"][0],
             {"question": "", "answer": "x"},
             {"question": "q", "locale": "fr"},
+            {"question": "q2", "answer": "a", "paraphrase": ["p"], "tag": ["t"], "Locale": "en"},
         ]
     }
     with pytest.raises(ImportError_) as err:
         import_faqs(bad)
     assert err.value.errors == [
         'Row 2: "question" must be a non-empty string.',
-        'Row 3: "answer" must be a non-empty string; "locale" must be "en" or "zh-hans".',
-    ]
+        'Row 3: "answer" must be a non-empty string; "locale" must be "en" or "zh-hans", not "fr".',
+        "Row 4: unknown fields Locale, paraphrase, tag (the fields are: question, answer, locale, "
+        "tags, active, paraphrases, variants).",
+    ], "a misspelt field was dropped without a word (an onboarding walk)"
     assert FAQ.objects.count() == 0
+
+
+def test_a_row_without_a_locale_is_in_the_language_of_its_text():
+    """A Chinese CSV without a locale column went in as English: its own questions asked word
+    for word in Chinese found nothing."""
+    result = import_faqs(
+        {
+            "faqs": [
+                {"question": "支持货到付款吗？", "answer": "暂不支持货到付款。"},
+                {"question": "Do you take PayPal?", "answer": "Yes."},
+                {"question": "灯具保修多久？", "answer": "两年。", "locale": "zh-Hans"},
+            ]
+        }
+    )
+    assert result.created == 3
+    assert dict(FAQ.objects.values_list("question", "locale")) == {
+        "支持货到付款吗？": "zh-hans",
+        "Do you take PayPal?": "en",
+        "灯具保修多久？": "zh-hans",
+    }
 
 
 def test_export_round_trips():
