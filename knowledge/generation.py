@@ -21,7 +21,10 @@ from knowledge.task_queue import enqueue_after_commit
 logger = logging.getLogger(__name__)
 
 _NUMBERING = re.compile(r"^\s*(?:#+\s*)?(?:[-*•]|\d+[.)、]|[a-z][.)])?\s*", re.IGNORECASE)
-_LABEL = re.compile(r"^(?:question|answer|问题|回答|答案)\s*[:：]\s*", re.IGNORECASE)
+_LABEL = re.compile(
+    r"^(?:question|answer|rewrite|customer|version \d+|问题|回答|答案|改写|顾客|客户)\s*[:：]\s*",
+    re.IGNORECASE,
+)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
@@ -182,7 +185,7 @@ def job_run(*, job_id: int) -> GenerationJob:
             known = set(faq.variants.values_list("text", flat=True))
             answers = parse_lines(
                 _complete(model, _answer_prompt(faq, job.answers_requested)),
-                exclude=known | {faq.answer},
+                exclude=known | {faq.answer, faq.question},
                 limit=3 * job.answers_requested,
                 locale=faq.locale,
             )

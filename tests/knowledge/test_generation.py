@@ -45,6 +45,7 @@ def test_parse_lines_drops_what_a_small_model_writes_besides_rewordings():
         "Rewrite this customer-support answer in 3 different ways:\n"
         "Question: How long does delivery take?\n"
         "Answer: Expect it within 3-5 working days.\n"
+        "Customer: Delivery takes 3-5 working days in all.\n"
         "### 1. Your parcel arrives in 3-5 working days.\n"
         "2. The standard delivery takes 6 working days, i.e., 28 hours.\n"
         "3. 标准配送需要3-5个工作日。\n"
@@ -54,6 +55,7 @@ def test_parse_lines_drops_what_a_small_model_writes_besides_rewordings():
         text, exclude={"How long does delivery take?", "3-5 working days."}, limit=5, locale="en"
     ) == [
         "Expect it within 3-5 working days.",
+        "Delivery takes 3-5 working days in all.",
         "Your parcel arrives in 3-5 working days.",
         "The standard delivery takes 6 working days, i.e., 28 hours.",
         "Delivery needs 3-5 working days, 5 at most.",
