@@ -554,9 +554,13 @@
     tick();
   }
 
+  // An agent's message by its author's name: after a transfer, whose words were whose could not
+  // be told apart when every one said "Agent".
   function roleLabel(m) {
     if (m.role === "bot") return CT.roleBot;
-    if (m.role === "agent") return CT.roleAgent;
+    if (m.role === "agent") {
+      return m.author && typeof m.author.name === "string" && m.author.name ? m.author.name : CT.roleAgent;
+    }
     if (m.role === "visitor") return CT.roleVisitor;
     return CT.roleSystem;
   }

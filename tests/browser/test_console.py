@@ -147,6 +147,8 @@ def test_visitor_to_agent_and_back_to_the_bot(
     expect(formatted.locator("strong")).to_have_text("order 1234")
     expect(formatted.locator("li a")).to_have_attribute("href", "https://example.com/t/1234")
     expect(formatted).not_to_contain_text("**")
+    # By its author's name: after a transfer "Agent" could not tell whose words were whose.
+    expect(agent.locator("#transcript .msg.agent .who").last).to_have_text("ann")
     expect(widget.locator(".row.agent .bubble").last.locator("strong")).to_have_text("order 1234")
     expect(agent.locator("#transcript .msg.visitor .text").last).to_have_text(
         "My parcel is late, order 1234."
