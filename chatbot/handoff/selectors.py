@@ -413,7 +413,25 @@ def left_message_payload(left: LeftMessage) -> dict[str, Any]:
         "answered_by": agent_name(left.answered_by) if left.answered_by_id else None,
         "reply": left.reply.text if left.reply_id else None,
         "reply_emailed_at": _iso(left.reply_emailed_at),
+        "replied_live": None if left.answered_at else _replied_live(left),
     }
+
+
+def _replied_live(left: LeftMessage) -> dict[str, Any] | None:
+    """The newest agent message in the chat since the visitor left `left`: who and when."""
+    reply = (
+        Message.objects.filter(
+            conversation_id=left.conversation_id,
+            role=Message.Role.AGENT,
+            created_at__gte=left.created_at,
+        )
+        .select_related("author")
+        .order_by("-id")
+        .first()
+    )
+    if reply is None:
+        return None
+    return {"by": agent_name(reply.author) if reply.author_id else "", "at": _iso(reply.created_at)}
 
 
 def left_messages_inbox() -> list[dict[str, Any]]:

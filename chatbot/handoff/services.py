@@ -400,9 +400,20 @@ def agent_message_send(
     _tell_visitor(conversation, {"type": "message", "message": message_payload(message)})
     if first:
         _on_commit_queue_changed()
+    _left_messages_replied_live(conversation)
     if attachment is None:
         phrasings.paraphrase_draft_from_reply(reply=message, locale=conversation.locale)
     return message, True
+
+
+def _left_messages_replied_live(conversation: Conversation) -> None:
+    """The Left messages tab shows, beside a message still waiting for its email, who replied
+    in the chat since (selectors.left_message_payload): it stayed plain "waiting" after agents
+    had helped the visitor live, and a second agent emailed another answer (a support-shift
+    walk). Whether the live reply answered it, and reached the visitor, is the agent's call:
+    the visitor may have gone before it came."""
+    if LeftMessage.objects.filter(conversation=conversation, answered_at__isnull=True).exists():
+        transaction.on_commit(notify.left_messages_changed)
 
 
 def faq_link_question(

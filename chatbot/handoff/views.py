@@ -52,6 +52,11 @@ LEFT_MESSAGE_TEXT = {
     "send": _("Send by email"),
     "replied": _("Sent: emailed to the visitor and added to the conversation."),
     "alreadyAnswered": _("{name} has already answered this message."),
+    "repliedLive": _("{name} replied in the chat since, {time}."),
+    "repliedLiveHint": _(
+        "{name} replied in the chat since ({time}): read the conversation before you email "
+        "another answer."
+    ),
 }
 
 

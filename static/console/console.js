@@ -426,6 +426,7 @@
       b.appendChild(el("span", "preview", m.text));
       var meta = [m.email];
       if (m.answered_at) meta.push(fmt(LT.answeredBy, { name: m.answered_by || "?", time: new Date(m.answered_at).toLocaleString() }));
+      else if (m.replied_live) meta.push(fmt(LT.repliedLive, liveReply(m)));
       b.appendChild(el("span", "item-meta", meta.join(" · ")));
       b.addEventListener("click", function () {
         openConversation(m.conversation);
@@ -434,6 +435,11 @@
       list.appendChild(li);
     });
     tick();
+  }
+
+  // Who replied in the chat since the visitor left the message, and when (left_messages).
+  function liveReply(m) {
+    return { name: m.replied_live.by || "?", time: new Date(m.replied_live.at).toLocaleString() };
   }
 
   function renderLeftSection() {
@@ -457,6 +463,7 @@
         if (m.reply) li.appendChild(el("div", "text left-reply", m.reply));
         li.appendChild(el("div", "left-meta", m.reply_emailed_at ? LT.emailed : LT.notEmailed));
       } else {
+        if (m.replied_live) li.appendChild(el("div", "left-meta left-live", fmt(LT.repliedLiveHint, liveReply(m))));
         var form = el("form", "left-reply-form");
         var label = el("label", null, fmt(LT.replyLabel, { email: m.email }));
         var text = el("textarea");

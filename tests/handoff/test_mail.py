@@ -570,3 +570,30 @@ async def test_mail_resend_sends_what_a_dead_process_lost_once(smtp, agents):
     ]
     await database_sync_to_async(call_command)("mail_resend")
     assert len(smtp.received) == 3  # recorded as sent: not again
+
+
+async def test_a_left_message_waiting_for_its_email_says_who_replied_in_the_chat_since(
+    smtp, agents
+):
+    """A support-shift walk: a left message stayed plain "waiting" after agents had helped its
+    visitor live, and a second agent emailed another answer. It still waits (the visitor may
+    have gone before the live reply came), and says who replied in the chat, and when."""
+    from tests.handoff.test_handoff import claimed, queued_by_button
+
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        await queued_by_button(client)
+        await leave(client)
+        async with agent_socket(agents["ann"]) as ann:
+            [before] = ann.hello["left_messages"]
+            await claimed(ann, public_id)
+            await ann.send(
+                {"type": "send", "conversation": public_id, "client_id": "a-1", "text": "Shipped!"}
+            )
+            inbox = await ann.recv_until(
+                lambda f: f["type"] == "left_messages" and f["items"][0]["replied_live"]
+            )
+    assert before["replied_live"] is None
+    [item] = inbox["items"]
+    assert item["answered_at"] is None and item["replied_live"]["by"] == "ann"
+    assert item["replied_live"]["at"]
