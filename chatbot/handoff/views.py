@@ -80,7 +80,6 @@ CONSOLE_TEXT = {
         "Not saved: the FAQ has that phrasing already, or the question holds personal details."
     ),
     "alreadyClaimed": _("Already claimed by {owner}."),
-    "anotherAgent": _("another agent"),
     "onlyOwner": _("Only {owner} can do that: they own this conversation."),
     "claimFirst": _("Claim the conversation first."),
     "away": _("You are away: set yourself online to claim."),

@@ -238,7 +238,9 @@
 
   function onError(f) {
     var text = {
-      already_claimed: fmt(CT.alreadyClaimed, { owner: f.owner || CT.anotherAgent }),
+      // No owner: nobody claimed it, it left the queue (the visitor went back to the bot, or it
+      // was closed); "claimed by another agent" was not true.
+      already_claimed: f.owner ? fmt(CT.alreadyClaimed, { owner: f.owner }) : AT.changed,
       not_owner: f.owner ? fmt(CT.onlyOwner, { owner: f.owner }) : CT.claimFirst,
       away: CT.away,
       not_found: CT.notFound,
