@@ -73,6 +73,7 @@ CONSOLE_TEXT = {
     "status_closed": _("closed"),
     "disconnected": _("Disconnected — reload the page (are you still signed in?)"),
     "reconnecting": _("Reconnecting…"),
+    "offline": _("You are offline: nothing is sent until the network is back."),
     "faqLinked": _(
         "Saved the visitor's question as a draft phrasing of the FAQ (awaiting approval)."
     ),

@@ -123,11 +123,31 @@
   }
 
   function send(frame) {
+    if (navigator.onLine === false) {
+      setConn(CT.offline);
+      return false;
+    }
     if (!ws || ws.readyState !== 1) return false;
     frame.v = 1;
     ws.send(JSON.stringify(frame));
     return true;
   }
+
+  // The browser knows the network went before the socket does (it can look open for minutes):
+  // replies typed meanwhile stayed in nobody's hands, the box emptied and nothing said so (a
+  // support-shift walk). Offline, nothing is sent and the box keeps its text; back online, a
+  // fresh socket (its hello brings the conversation up to date).
+  window.addEventListener("offline", function () {
+    setConn(CT.offline);
+  });
+  window.addEventListener("online", function () {
+    var old = ws;
+    ws = null; // its onclose sees it is not the current socket and schedules nothing
+    if (old) old.close();
+    attempts = 0;
+    setConn(CT.reconnecting);
+    connect();
+  });
 
   function setConn(text) {
     $("conn").textContent = text;

@@ -154,6 +154,21 @@ def test_visitor_to_agent_and_back_to_the_bot(
         "My parcel is late, order 1234."
     )
 
+    # Offline (the socket can look open for minutes), a reply stays in the box and the console
+    # says so; it emptied and nothing was sent. Back online, a fresh socket, and it goes.
+    agent.context.set_offline(True)
+    reply.fill("Are you still there?")
+    reply.press("Enter")
+    expect(agent.locator("#conn")).to_have_text(
+        "You are offline: nothing is sent until the network is back."
+    )
+    expect(reply).to_have_value("Are you still there?")
+    agent.context.set_offline(False)
+    expect(agent.locator("#conn")).to_have_text("")
+    reply.press("Enter")
+    expect(agent.locator("#transcript .msg.agent .text").last).to_have_text("Are you still there?")
+    expect(widget.locator(".row.agent .bubble").last).to_have_text("Are you still there?")
+
     # Back to the bot: the visitor is told, and the bot answers the next question.
     agent.get_by_role("button", name="Return to bot").click()
     expect(widget.locator(".row.notice").last).to_have_text(
