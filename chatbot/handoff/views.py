@@ -145,7 +145,7 @@ CONSOLE_TEXT = {
     "askedThisFaqTitle": _("Save the visitor's last question as a draft phrasing of this FAQ"),
     "uploading": _("Sending {name}…"),
     "uploadFailed": _("The file was not sent: {error}"),
-    "fileLink": _("{name} ({size} KB)"),
+    "fileLink": _("{name} ({size})"),
 }
 
 

@@ -594,6 +594,13 @@
     return CT.roleSystem;
   }
 
+  // As the widget shows it to the visitor: a 34-byte file was "1 KB" here and "34 B" there.
+  function sizeText(n) {
+    if (n >= 1048576) return (n / 1048576).toFixed(1) + " MB";
+    if (n >= 1024) return Math.round(n / 1024) + " KB";
+    return n + " B";
+  }
+
   // A file in the transcript: its thumbnail linking to it for images, a download link else.
   // Only this server's signed attachment paths are used.
   function attachmentNode(a) {
@@ -617,7 +624,7 @@
       link.appendChild(img);
     } else {
       link.setAttribute("download", name);
-      link.textContent = fmt(CT.fileLink, { name: name, size: Math.max(1, Math.round((a.size || 0) / 1024)) });
+      link.textContent = fmt(CT.fileLink, { name: name, size: sizeText(a.size || 0) });
     }
     wrap.appendChild(link);
     return wrap;
