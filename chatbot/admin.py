@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.files.base import ContentFile
@@ -375,6 +376,7 @@ class WidgetAppearanceAdmin(admin.ModelAdmin):
         appearance = context.get("original") or WidgetAppearance()
         server = request.build_absolute_uri("/").rstrip("/")
         context["snippet"] = embed_snippet(appearance, server=server)
+        context["allowed_origins"] = ", ".join(settings.CHAT_ALLOWED_ORIGINS)
         context["preview_fields"] = " ".join(PREVIEW_FIELDS)
         context["preview_query"] = urlencode(
             {name: getattr(appearance, name) for name in PREVIEW_FIELDS}

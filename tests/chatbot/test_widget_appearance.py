@@ -44,7 +44,7 @@ def admin_client(*perms: str) -> Client:
     return client
 
 
-def test_the_admin_page_previews_and_gives_the_snippet() -> None:
+def test_the_admin_page_previews_and_gives_the_snippet(settings) -> None:
     client = admin_client(
         "add_widgetappearance", "change_widgetappearance", "view_widgetappearance"
     )
@@ -63,6 +63,14 @@ def test_the_admin_page_previews_and_gives_the_snippet() -> None:
     )
     assert 'data-title="Northwind"' in snippet and 'data-launcher-text="Ask us"' in snippet
     assert "/admin/widget-preview/?" in body and "position=left" in body
+    # The snippet alone does not work on another site (an onboarding walk): the page says what
+    # the server must be told, and what it is told now.
+    told = re.search(r'<p class="help" id="allowed-origins">(.*?)</p>', body, re.S)[1]
+    assert "CHAT_ALLOWED_ORIGINS" in told and "Now: none." in told
+
+    settings.CHAT_ALLOWED_ORIGINS = ["https://www.lumen.example", "https://shop.lumen.example"]
+    again = client.get(change.redirect_chain[-1][0]).content.decode()
+    assert "Now: https://www.lumen.example, https://shop.lumen.example." in again
 
     preview = client.get("/admin/widget-preview/", {"color": "#ff0000", "launcher_text": "Hi"})
     text = preview.content.decode()
