@@ -36,6 +36,8 @@ class ImportResult:
 
 
 CSV_COLUMNS = ("question", "answer", "locale", "tags", "active", "paraphrases", "variants")
+# A row's own key in its file (the benchmark sets carry one): accepted and not stored.
+IGNORED_FIELDS = ("id",)
 _CSV_LISTS = ("tags", "paraphrases", "variants")
 _TRUE, _FALSE = {"", "1", "true", "yes", "y"}, {"0", "false", "no", "n"}
 _LIST_SEPARATOR = re.compile(r"(?<!\\)\|")
@@ -77,7 +79,7 @@ def _csv_rows(text: str) -> dict[str, Any]:
     format's object: list cells are separated by `|`, `active` is true/false/yes/no/1/0."""
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in reader.fieldnames or []]
-    unknown = [h for h in header if h not in CSV_COLUMNS]
+    unknown = [h for h in header if h not in CSV_COLUMNS + IGNORED_FIELDS]
     missing = [c for c in ("question", "answer") if c not in header]
     if missing or unknown:
         problems = []
@@ -220,7 +222,7 @@ def validate(data: Any) -> list[dict[str, Any]]:
             problems.append(gettext('"question" is longer than 500 characters'))
         if not isinstance(answer, str) or not answer.strip():
             problems.append(gettext('"answer" must be a non-empty string'))
-        unknown = sorted(str(k) for k in raw if k not in CSV_COLUMNS)
+        unknown = sorted(str(k) for k in raw if k not in CSV_COLUMNS + IGNORED_FIELDS)
         if unknown:  # a misspelt "paraphrase" or "Locale" was dropped without a word
             problems.append(
                 gettext("unknown fields %(fields)s (the fields are: %(known)s)")

@@ -87,7 +87,7 @@ def test_a_row_without_a_locale_is_in_the_language_of_its_text():
         {
             "faqs": [
                 {"question": "支持货到付款吗？", "answer": "暂不支持货到付款。"},
-                {"question": "Do you take PayPal?", "answer": "Yes."},
+                {"id": "paypal", "question": "Do you take PayPal?", "answer": "Yes."},
                 {"question": "灯具保修多久？", "answer": "两年。", "locale": "zh-Hans"},
             ]
         }
