@@ -29,8 +29,9 @@ FAULTS = {
     "slow_first_token_s": 3.0,
 }
 # Well above a healthy first token on a loaded CI machine (0.5 s was not: both tiers timed out
-# on healthy streams there), well below a slow one.
-FIRST_TOKEN_TIMEOUT_S = 1.5
+# on healthy streams there; 1.5 s was not either on 7 December, 93.5% answered in one CI run of
+# three), well below a slow one (3 s).
+FIRST_TOKEN_TIMEOUT_S = 2.0
 
 
 @pytest.fixture
