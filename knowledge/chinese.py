@@ -17,6 +17,11 @@ def _converter() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
+def has_chinese(text: str) -> bool:
+    """Whether any CJK ideograph is in `text` (the one test the Chinese-aware paths share)."""
+    return _CJK.search(text) is not None
+
+
 def simplified(text: str) -> str:
     """`text` with traditional Chinese written in simplified characters (about 1 µs)."""
-    return _converter().convert(text) if _CJK.search(text) else text
+    return _converter().convert(text) if has_chinese(text) else text

@@ -14,9 +14,11 @@ from django.utils import timezone
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from knowledge import services
+from knowledge.chinese import has_chinese
 from knowledge.embeddings import get_embedder
 from knowledge.models import FAQ, AnswerVariant, GenerationJob, Origin
 from knowledge.task_queue import enqueue_after_commit
+from knowledge.variant_check import NUMBER
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +27,6 @@ _LABEL = re.compile(
     r"^(?:question|answer|rewrite|customer|version \d+|问题|回答|答案|改写|顾客|客户)\s*[:：]\s*",
     re.IGNORECASE,
 )
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def parse_lines(
     review instead, knowledge.variant_check). Small local models write all of these, and each
     dropped line is one a reviewer need not read."""
     seen = {e.casefold().strip() for e in exclude}
-    figures = set(_NUMBER.findall(numbers_of)) if numbers_of is not None else None
+    figures = set(NUMBER.findall(numbers_of)) if numbers_of is not None else None
     out = []
     for line in text.splitlines():
         candidate = _NUMBERING.sub("", line).strip()
@@ -72,7 +72,7 @@ def parse_lines(
             continue
         if locale and not in_language(candidate, locale):
             continue
-        if figures is not None and not set(_NUMBER.findall(candidate)) <= figures:
+        if figures is not None and not set(NUMBER.findall(candidate)) <= figures:
             continue
         seen.add(key)
         out.append(candidate)
@@ -96,7 +96,7 @@ def in_language(text: str, locale: str) -> bool:
     """Chinese for a zh locale, no Chinese characters for any other: a reply in the wrong
     language is the commonest failure of a small model asked about a Chinese FAQ."""
     chinese = locale.lower().startswith("zh")
-    return bool(_CJK.search(text)) == chinese
+    return has_chinese(text) == chinese
 
 
 def _retryable(exc: BaseException) -> bool:

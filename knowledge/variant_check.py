@@ -14,7 +14,7 @@ from knowledge.documents.parsing import guess_locale
 _URL = re.compile(r"https?://[^\s<>\"')\]]+|www\.[^\s<>\"')\]]+", re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # 1,234.50 / 14.95 / 3-5 / 24/7 each count digit by digit group: "3-5 days" keeps 3 and 5.
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _CAPITALISED = re.compile(r"\b[A-Z][A-Za-z0-9]+\b")
 _IDEOGRAPH = re.compile(r"[\u4e00-\u9fff]")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]+")
@@ -60,7 +60,7 @@ class VariantCheck:
 def _numbers(text: str) -> set[str]:
     """Numbers without thousands separators or trailing zeros: "1,000" == "1000", "5.0" == "5"."""
     found = set()
-    for raw in _NUMBER.findall(_prose(text)):
+    for raw in NUMBER.findall(_prose(text)):
         number = raw.replace(",", "") if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", raw) else raw
         number = number.replace(",", ".")
         if "." in number:

@@ -2,7 +2,7 @@
 expected one), so two agents, two processes or an agent and the bot can race safely: exactly
 one wins and the others learn it from the row count. Sockets are told on commit."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q, Value
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -522,26 +522,44 @@ def claims_expire(*, now: datetime | None = None) -> list[str]:
     stale = list(
         Conversation.objects.filter(status=Status.AGENT, claimed_at__lt=cutoff)
         .exclude(replied)
-        .values_list("pk", "public_id", "claimed_at", "assigned_to_id")
+        .values_list("pk", "public_id", "assigned_to_id", "claimed_at")
     )
-    expired = []
-    for pk, public_id, claimed_at, owner_id in stale:
-        if (
-            Conversation.objects.filter(pk=pk, status=Status.AGENT, claimed_at=claimed_at)
-            .exclude(replied)
-            .update(
-                status=Status.QUEUED,
-                assigned_to=None,
-                claimed_at=None,
-                expired_owner=owner_id,
-                updated_at=now,
-            )
+    claimed_at_of = {pk: claimed_at for pk, _, _, claimed_at in stale}
+    return _back_to_queue(
+        [row[:3] for row in stale],
+        lambda pk, _owner_id: Conversation.objects.filter(
+            pk=pk, status=Status.AGENT, claimed_at=claimed_at_of[pk]
+        ).exclude(replied),
+        kind=AssignmentEvent.Kind.EXPIRED,
+        now=now,
+    )
+
+
+def _back_to_queue(
+    candidates: list[tuple[int, str, int | None]],
+    still_due: Callable[[int, int | None], QuerySet[Conversation]],
+    *,
+    kind: str,
+    now: datetime,
+) -> list[str]:
+    """Each candidate (pk, public_id, owner) that `still_due` still selects (checked in its
+    UPDATE, so two sweepers never move one twice) goes back to the queue keeping its place,
+    with its audit line."""
+    moved = []
+    for pk, public_id, owner_id in candidates:
+        if still_due(pk, owner_id).update(
+            status=Status.QUEUED,
+            assigned_to=None,
+            claimed_at=None,
+            expired_owner=owner_id,
+            queued_at=Coalesce(F("queued_at"), Value(now)),
+            updated_at=now,
         ):
-            assignment.claim_expired(conversation_id=pk, owner_id=owner_id)
-            expired.append(public_id)
-    if expired:
+            assignment.claim_expired(conversation_id=pk, owner_id=owner_id, kind=kind)
+            moved.append(public_id)
+    if moved:
         _on_commit_queue_changed()
-    return expired
+    return moved
 
 
 @transaction.atomic
@@ -559,27 +577,14 @@ def owners_gone_release(*, now: datetime | None = None) -> list[str]:
         .exclude(Exists(present))
         .values_list("pk", "public_id", "assigned_to_id")
     )
-    released = []
-    for pk, public_id, owner_id in gone:
-        if (
-            Conversation.objects.filter(pk=pk, status=Status.AGENT, assigned_to=owner_id)
-            .exclude(Exists(present))
-            .update(
-                status=Status.QUEUED,
-                assigned_to=None,
-                claimed_at=None,
-                expired_owner=owner_id,
-                queued_at=Coalesce(F("queued_at"), Value(now)),
-                updated_at=now,
-            )
-        ):
-            assignment.claim_expired(
-                conversation_id=pk, owner_id=owner_id, kind=AssignmentEvent.Kind.OFFLINE
-            )
-            released.append(public_id)
-    if released:
-        _on_commit_queue_changed()
-    return released
+    return _back_to_queue(
+        gone,
+        lambda pk, owner_id: Conversation.objects.filter(
+            pk=pk, status=Status.AGENT, assigned_to=owner_id
+        ).exclude(Exists(present)),
+        kind=AssignmentEvent.Kind.OFFLINE,
+        now=now,
+    )
 
 
 ABANDONED = "abandoned"  # close_reason of a queued conversation its visitor left
