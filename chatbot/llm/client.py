@@ -24,6 +24,7 @@ class StreamChunk:
     text: str = ""
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    finish_reason: str | None = None  # "stop", "length" (max_tokens reached), "content_filter"
 
 
 # One client (and connection pool) per upstream key and event loop: pools belong to their loop.
@@ -99,6 +100,8 @@ async def stream_chat(
                     text = (choice.get("delta") or {}).get("content")
                     if text:
                         yield StreamChunk(text=text)
+                    if choice.get("finish_reason"):
+                        yield StreamChunk(finish_reason=str(choice["finish_reason"]))
         finally:
             await response.aclose()
     except openai.APITimeoutError as exc:

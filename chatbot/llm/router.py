@@ -94,6 +94,7 @@ class Opened:
     parts: list[str] = field(default_factory=list)
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    finish_reason: str | None = None
 
     async def next_text(self) -> str | None:
         """The next piece of text, None at the end; the total timeout bounds each read (not
@@ -109,6 +110,8 @@ class Opened:
             if chunk.prompt_tokens is not None:
                 self.prompt_tokens = chunk.prompt_tokens
                 self.completion_tokens = chunk.completion_tokens
+            if chunk.finish_reason is not None:
+                self.finish_reason = chunk.finish_reason
             if chunk.text:
                 self.parts.append(chunk.text)
                 return chunk.text
@@ -413,6 +416,8 @@ class Router:
             "attempts": opened.attempts,
             "usage_estimated": opened.prompt_tokens is None,
         }
+        if opened.finish_reason is not None:
+            detail["finish_reason"] = opened.finish_reason
         if failure is not None:
             detail |= {"error": failure.error, "kind": failure.kind.value}
         trace.add(
@@ -463,7 +468,8 @@ async def _first_text(stream: AsyncIterator[StreamChunk]) -> StreamChunk | None:
                 chunk.prompt_tokens = usage.prompt_tokens
                 chunk.completion_tokens = usage.completion_tokens
             return chunk
-        usage = chunk
+        if chunk.prompt_tokens is not None:
+            usage = chunk
     return None
 
 

@@ -61,6 +61,7 @@ class Faults:
     # question, as a real model's mostly are; the answer cache declines to store answers that
     # echo a question's words (chatbot.cache.echo), so a load meant to reach the cache needs it.
     restate_question: bool = True
+    report_usage: bool = True  # False: no usage chunk, as some OpenAI-compatible servers
     seed: int | None = None
 
 
@@ -288,6 +289,10 @@ class UpstreamSimulator:
         if mode == "slow":
             self.stats.slow += 1
             await asyncio.sleep(faults.slow_first_token_s)
+        limit = body.get("max_tokens")
+        finish_reason = "stop"
+        if isinstance(limit, int) and 0 < limit < len(tokens):
+            tokens, finish_reason = tokens[:limit], "length"  # as a real server stops
         break_at = self._random.randint(1, max(1, len(tokens) - 1)) if mode != "ok" else None
         for index, token in enumerate(tokens):
             if index == break_at and mode == "cut":
@@ -319,10 +324,10 @@ class UpstreamSimulator:
             "object": "chat.completion.chunk",
             "created": created,
             "model": self.model,
-            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}],
         }
         yield f"data: {json.dumps(final)}\n\n".encode()
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if faults.report_usage and (body.get("stream_options") or {}).get("include_usage"):
             usage = {
                 "id": "chatcmpl-sim",
                 "object": "chat.completion.chunk",

@@ -39,11 +39,17 @@ def complete_model_answer(done: DoneEvent) -> bool:
 
 
 def cut_off(done: DoneEvent) -> bool:
-    """The model stopped because it reached its tier's `max_tokens`: the completion tokens the
-    upstream reported are at that limit (the client records no finish reason; an estimated
-    count says nothing either way)."""
+    """The model stopped before its answer's end: the upstream said so (`finish_reason`
+    "length", its `max_tokens`, or "content_filter"), or, from one that does not say, the
+    completion tokens it reported are at the tier's `max_tokens` (an estimated count says
+    nothing either way)."""
     step = done.trace.answering_step()
-    if step is None or step.completion_tokens is None or step.detail.get("usage_estimated"):
+    if step is None:
+        return False
+    finish_reason = step.detail.get("finish_reason")
+    if finish_reason is not None:
+        return finish_reason in ("length", "content_filter")
+    if step.completion_tokens is None or step.detail.get("usage_estimated"):
         return False
     limits = [
         provider.max_tokens

@@ -51,6 +51,16 @@ def test_an_answer_at_its_token_limit_is_cut_off():
     assert not cut_off(done(elsewhere)), "a provider no longer configured: its limit is unknown"
 
 
+def test_the_upstreams_finish_reason_decides_when_it_gave_one():
+    assert cut_off(
+        done(answered(completion_tokens=7, usage_estimated=True, finish_reason="length"))
+    )
+    assert cut_off(done(answered(completion_tokens=7, finish_reason="content_filter")))
+    assert not cut_off(done(answered(completion_tokens=100, finish_reason="stop"))), (
+        "an answer that ends exactly at the limit is whole when the upstream says it stopped"
+    )
+
+
 def test_interrupted_or_personal_answers_are_not():
     interrupted = TraceStep("llm", "interrupted", 3.0, detail={"tier": "local"})
     assert not reusable(done(interrupted, answered()))

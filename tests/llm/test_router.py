@@ -14,7 +14,8 @@ from chatbot.llm.retry import RetryPolicy
 from chatbot.llm.router import Router, RouterPolicy
 from chatbot.llm.simulator import Faults, default_answer
 from chatbot.llm.tiers import parse_tiers
-from chatbot.pipeline.base import Turn
+from chatbot.pipeline.base import DoneEvent, Turn
+from chatbot.pipeline.cache_stage import cut_off
 from chatbot.pipeline.llm_stage import LLMStage
 from tests.llm.conftest import tier_config
 
@@ -309,3 +310,25 @@ async def test_a_cancel_arriving_with_the_first_token_stops_the_answer(sims):
     asker.append(asyncio.create_task(ask(router, SIMPLE)))
     with pytest.raises(asyncio.CancelledError):
         await asker[0]
+
+
+@pytest.mark.parametrize("report_usage", [True, False])
+async def test_an_answer_stopped_at_max_tokens_is_known_as_cut_off_with_or_without_usage(
+    sims, report_usage
+):
+    sims["cheap"].faults = Faults(report_usage=report_usage)
+    router = make_router(sims, cheap={"max_tokens": 3})
+    text, trace = await ask(router, SIMPLE)
+    answered = trace.steps[-1]
+    assert default_answer(SIMPLE).startswith(text) and len(text) < len(default_answer(SIMPLE))
+    assert answered.detail["finish_reason"] == "length"
+    assert answered.detail["usage_estimated"] is not report_usage
+    trace.finish("llm")
+    assert cut_off(DoneEvent("llm", text, trace))
+
+    router = make_router(sims)
+    text, trace = await ask(router, SIMPLE)
+    assert text == default_answer(SIMPLE)
+    assert trace.steps[-1].detail["finish_reason"] == "stop"
+    trace.finish("llm")
+    assert not cut_off(DoneEvent("llm", text, trace))
