@@ -641,6 +641,11 @@ ROUTER_STATE_PREFIX = env.str("ROUTER_STATE_PREFIX", default="chatbot:router")
 # Per-visitor message rate (chatbot.security.ratelimit): a token bucket per conversation.
 CHAT_VISITOR_MESSAGES_PER_MINUTE = env.float("CHAT_VISITOR_MESSAGES_PER_MINUTE", default=10.0)
 CHAT_VISITOR_MESSAGE_BURST = env.int("CHAT_VISITOR_MESSAGE_BURST", default=5)
+# ... while the conversation is queued or with an agent (a live chat: no model is called).
+CHAT_VISITOR_LIVE_MESSAGES_PER_MINUTE = env.float(
+    "CHAT_VISITOR_LIVE_MESSAGES_PER_MINUTE", default=30.0
+)
+CHAT_VISITOR_LIVE_MESSAGE_BURST = env.int("CHAT_VISITOR_LIVE_MESSAGE_BURST", default=15)
 # Per-client limits (chatbot.security.ratelimit, docs/security.md "Abuse limits"): "per
 # minute/burst" for each action, keyed on the client's IP address. Generous enough for an office
 # behind one NAT.

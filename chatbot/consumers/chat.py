@@ -58,6 +58,15 @@ class ChatConsumer(JsonSocketConsumer):
     # The queue place this socket last told the visitor: a queue-wide broadcast repeating it
     # (the visitor's own handoff already said it) is not sent twice.
     queue_place_sent: dict[str, Any] | None = None
+    # The status this socket last told the visitor (hello, `conversation`, `handoff` frames):
+    # with people in the conversation (queued or with an agent) messages are chat, not model
+    # calls, and a looser limit applies to them.
+    status_told: str = Conversation.Status.BOT.value
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        if frame.get("type") in ("hello", "conversation", "handoff") and "status" in frame:
+            self.status_told = str(frame["status"])
+        await super().send_frame(frame)
 
     async def connect(self) -> None:
         query = {k: v[0] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
@@ -272,13 +281,22 @@ class ChatConsumer(JsonSocketConsumer):
                 conversation_id=self.conversation.pk, attributes=attributes, page_url=page
             )
 
-    async def _rate_limited(self, client_id: str | None = None, *, resend: bool = False) -> bool:
+    async def _rate_limited(
+        self, client_id: str | None = None, *, resend: bool = False, chat: bool = False
+    ) -> bool:
         """Takes from the visitor's budget for stored text (messages and left messages); when it
         is spent, sends `rate_limited` with the wait and says so. Nothing is stored then: the
         widget keeps the text and lets the visitor resend it once retry_after has passed.
         With `resend`, a message already stored under `client_id` is let through anyway: it
-        stores nothing new, and its resend is acked as a duplicate, not refused."""
-        allowed, retry_after = await visitor_message_allowed(self.public_id, self.client)
+        stores nothing new, and its resend is acked as a duplicate, not refused. `chat`: a chat
+        message, under the live-chat limits while people are in the conversation."""
+        with_people = chat and self.status_told in (
+            Conversation.Status.QUEUED,
+            Conversation.Status.AGENT,
+        )
+        allowed, retry_after = await visitor_message_allowed(
+            self.public_id, self.client, with_people=with_people
+        )
         if not allowed and resend and client_id and await self.stored():
             allowed = await database_sync_to_async(selectors.visitor_message_stored)(
                 conversation_id=self.conversation.pk, client_id=client_id
@@ -288,9 +306,9 @@ class ChatConsumer(JsonSocketConsumer):
         return not allowed
 
     async def on_message(self, frame: MessageFrame) -> None:
-        if await self._rate_limited(frame.client_id, resend=True) or not await self.started(
-            frame.client_id
-        ):
+        if await self._rate_limited(
+            frame.client_id, resend=True, chat=True
+        ) or not await self.started(frame.client_id):
             return
         accepted = await database_sync_to_async(handoff.visitor_message_accept)(
             conversation=self.conversation, client_id=frame.client_id, text=frame.text

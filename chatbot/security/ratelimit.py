@@ -74,15 +74,28 @@ async def client_allowed(
 
 
 async def visitor_message_allowed(
-    conversation_public_id: str, client: str = "", *, clock: Clock = time.time
+    conversation_public_id: str,
+    client: str = "",
+    *,
+    with_people: bool = False,
+    clock: Clock = time.time,
 ) -> tuple[bool, float]:
     """(allowed, seconds until the next message would be): the conversation's bucket and, when
-    the client is known, the client's, taken together (a refusal by one spends neither)."""
+    the client is known, the client's, taken together (a refusal by one spends neither).
+    `with_people` (queued, or with an agent): the live-chat limits, since people type in short
+    bursts ("hi" / "my order" / "is late") and no model is called; a support-shift walk saw a
+    visitor told to slow down by the bot's limit in the middle of a chat with an agent."""
+    if with_people:
+        capacity = settings.CHAT_VISITOR_LIVE_MESSAGE_BURST
+        per_minute = settings.CHAT_VISITOR_LIVE_MESSAGES_PER_MINUTE
+    else:
+        capacity = settings.CHAT_VISITOR_MESSAGE_BURST
+        per_minute = settings.CHAT_VISITOR_MESSAGES_PER_MINUTE
     buckets = [
         Bucket(
             f"visitor:{conversation_public_id}",
-            capacity=settings.CHAT_VISITOR_MESSAGE_BURST,
-            refill_per_s=settings.CHAT_VISITOR_MESSAGES_PER_MINUTE / 60.0,
+            capacity=capacity,
+            refill_per_s=per_minute / 60.0,
         )
     ]
     client_bucket = _client_bucket(ClientAction.MESSAGE, client)

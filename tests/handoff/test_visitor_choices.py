@@ -221,3 +221,22 @@ async def test_going_in_and_out_of_the_queue_is_rate_limited(upstream, settings)
         limited = await until(client, "error")
     assert limited["code"] == "rate_limited" and limited["retry_after"] > 0
     assert (await conversation(client.hello["conversation"])).status == "queued"
+
+
+async def test_a_live_chat_has_the_looser_limit_and_the_bot_its_own(upstream, agents, settings):
+    """People type in short bursts: with an agent, the bot's limit (burst 2 here) would tell
+    the visitor to slow down mid-chat; the live-chat limit applies while people are in it."""
+    settings.CHAT_VISITOR_MESSAGE_BURST = 2
+    settings.CHAT_VISITOR_MESSAGES_PER_MINUTE = 1
+    settings.CHAT_VISITOR_LIVE_MESSAGE_BURST = 6
+    settings.CHAT_VISITOR_LIVE_MESSAGES_PER_MINUTE = 1
+    async with agent_socket(agents["ann"]) as ann, chat_socket() as client:
+        await queued_by_button(client)
+        await claimed(ann, client.hello["conversation"])
+        await until(client, lambda f: f["type"] == "conversation" and f["status"] == "agent")
+        replies = []
+        for n in range(7):
+            await client.send({"type": "message", "client_id": f"live-{n}", "text": f"line {n}"})
+            replies.append(await until(client, lambda f: f["type"] in ("ack", "error")))
+    assert [r["type"] for r in replies] == ["ack"] * 6 + ["error"]
+    assert replies[-1]["code"] == "rate_limited"
