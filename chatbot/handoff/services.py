@@ -126,11 +126,12 @@ def _bot_since(conversation_id: int, now: datetime) -> datetime:
 def conversation_handoff_cancel(*, conversation_id: int) -> bool:
     """The queued visitor goes back to the bot: the conversation leaves the queue (agents see
     it go) and its sockets hear `conversation` `bot`. False when it was not queued (an agent
-    claimed it meanwhile, or it was never queued): the caller reports the current state."""
+    claimed it meanwhile, or it was never queued): the caller reports the current state. The
+    handoff reason stays: the visitor asked for a person, so the conversation counts as a
+    handoff, not as one the bot handled alone (analytics' deflection)."""
     now = timezone.now()
     moved = Conversation.objects.filter(pk=conversation_id, status=Status.QUEUED).update(
         status=Status.BOT,
-        handoff_reason="",
         queued_at=None,
         bot_since=_bot_since(conversation_id, now),
         updated_at=now,
