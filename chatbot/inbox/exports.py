@@ -50,6 +50,14 @@ def _cell(value: Any) -> Any:
     return spreadsheet_safe(value) if isinstance(value, str) else value
 
 
+def file_name_masked(name: str) -> str:
+    """A file's name as exports show it: "[file]" and its extension. Names are where people put
+    who they are ("王小明-身份证.jpg", "ann-lee-invoice.pdf", seen in a privacy walk), and no
+    pattern finds a bare name."""
+    stem, dot, extension = name.rpartition(".")
+    return f"[file].{extension.lower()}" if dot and stem and extension.isalnum() else "[file]"
+
+
 def transcript(*, public_id: str) -> dict[str, Any] | None:
     """One conversation for the printable page: its facts, labels and every message with who
     wrote it (agents by name), personal details masked: a printout leaves the product."""
@@ -78,7 +86,7 @@ def transcript(*, public_id: str) -> dict[str, Any] | None:
                 "source": m.source,
                 # A file is named, not linked: its signed link expires, a printout does not.
                 "attachment": (
-                    {"name": m.attachment.name, "size": m.attachment.size}
+                    {"name": file_name_masked(m.attachment.name), "size": m.attachment.size}
                     if m.attachment_id
                     else None
                 ),
@@ -125,7 +133,9 @@ def _chunks(start_day: dt.date, end_day: dt.date) -> Iterator[list[dict[str, Any
                     "role": m.role,
                     "author": agent_name(m.author) if m.author_id else None,
                     "created": _iso(m.created_at),
-                    "text": personal_masked(m.text),
+                    "text": file_name_masked(m.text)
+                    if m.attachment_id
+                    else personal_masked(m.text),
                     "source": m.source,
                 }
             )

@@ -251,6 +251,7 @@ def agent_report(request: HttpRequest) -> HttpResponse:
             "start": start_day,
             "end": end_day,
             "error": error,
+            "may_export": request.user.has_perm(EXPORT_PERMISSION),
         },
         status=400 if error else 200,
     )
@@ -301,10 +302,22 @@ def transcript(request: HttpRequest, public_id: str) -> HttpResponse:
     return render(request, "console/transcript.html", found)
 
 
+# Bulk exports carry every visitor's conversations out of the product: for those who may view
+# conversations in the admin (leads, admins), not every agent (a privacy walk downloaded all
+# of them as an agent without a single permission).
+EXPORT_PERMISSION = "chatbot.view_conversation"
+
+
 @require_GET
 @agent_required
 def conversations_export(request: HttpRequest, fmt: str) -> HttpResponse:
     """Every conversation started in the range: `csv` (a row per message) or `json`."""
+    if not request.user.has_perm(EXPORT_PERMISSION):
+        return HttpResponse(
+            _("Exporting conversations needs the permission to view conversations."),
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
     try:
         start_day, end_day = _date_range(request)
     except ValueError as err:

@@ -5,6 +5,7 @@ the retention period that deletes or anonymises old conversations. Admin actions
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -22,8 +23,9 @@ from chatbot.handoff.models import AgentNote, LeftMessage, TranscriptEmail
 from chatbot.inbox.models import MessageSearch, VisitorContext
 from chatbot.models import Attachment, Conversation, Feedback, Message
 from chatbot.services import user_display_name as agent_name
-from knowledge.models import NegativeExample
+from knowledge.models import DocumentCitation, NegativeExample
 
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 RETENTION_BATCH = 200  # conversations anonymised or deleted per transaction
 ATTACHMENT_REMOVED = "[attachment removed]"
 
@@ -37,12 +39,35 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _address_pattern(email: str) -> re.Pattern[str]:
+    """`email` as a whole address in running text: "ann.lee@example.com" is not in
+    "joann.lee@example.com" nor in "ann.lee@example.com.au" (a privacy walk's access request
+    for Ann exported Joann's conversation, and erasure would have deleted it)."""
+    return re.compile(rf"(?<![\w.+-]){re.escape(email)}(?![\w-]|\.[\w-])", re.IGNORECASE)
+
+
+def looks_like_email(text: str) -> bool:
+    return _EMAIL.fullmatch(text) is not None
+
+
+def _written_in_messages(email: str) -> list[int]:
+    """Conversations where the visitor wrote this address: the database narrows them down by
+    substring, the whole-address test confirms each."""
+    pattern = _address_pattern(email)
+    candidates = Message.objects.filter(
+        role=Message.Role.VISITOR, text__icontains=email
+    ).values_list("conversation_id", "text")
+    return sorted({pk for pk, text in candidates if pattern.search(text)})
+
+
 def visitor_conversations(
     *, public_id: str = "", user_id: str = "", email: str = ""
 ) -> list[Conversation]:
     """Every conversation of one visitor, found by a conversation id, a verified user id, or an
     email address (verified, left with a message, asked a transcript at, or written in a
-    message). Oldest first."""
+    message), with the other conversations of the verified users among them (every device), as
+    the admin's actions take them. Oldest first."""
+    email = email.strip()
     found = Q(pk__in=[])
     if public_id:
         found |= Q(public_id=public_id)
@@ -53,10 +78,10 @@ def visitor_conversations(
             Q(visitor_context__verified_email__iexact=email)
             | Q(left_messages__email__iexact=email)
             | Q(transcript_emails__email__iexact=email)
-            | Q(messages__role=Message.Role.VISITOR, messages__text__icontains=email)
+            | Q(pk__in=_written_in_messages(email))
         )
     ids = Conversation.objects.filter(found).values("pk")
-    return list(Conversation.objects.filter(pk__in=ids).order_by("created_at", "id"))
+    return visitor_conversations_of(conversations=list(Conversation.objects.filter(pk__in=ids)))
 
 
 def visitor_conversations_of(*, conversations: list[Conversation]) -> list[Conversation]:
@@ -134,6 +159,13 @@ def _conversation_data(conversation: Conversation) -> dict[str, Any]:
             {"text": n.text, "created": _iso(n.created_at)}
             for n in conversation.notes.order_by("id")
         ],
+        # The help-centre page "questions answered from this" keeps the question it answered.
+        "documents_cited": [
+            {"document": c.document.title, "question": c.question, "cited": _iso(c.cited_at)}
+            for c in DocumentCitation.objects.filter(conversation_id=conversation.pk)
+            .select_related("document")
+            .order_by("id")
+        ],
     }
 
 
@@ -184,6 +216,8 @@ def _conversations_delete(conversation_ids: list[int]) -> None:
     )
     _attachments_delete(conversation_ids)
     _derived_forget(message_ids)
+    # Plain ids there (knowledge does not depend on the chat app): nothing cascades to them.
+    DocumentCitation.objects.filter(conversation_id__in=conversation_ids).delete()
     Conversation.objects.filter(pk__in=conversation_ids).delete()
 
 
@@ -192,7 +226,8 @@ def visitor_data_erase(
     *, conversations: list[Conversation], actor: AbstractBaseUser | None, found_by: str
 ) -> int:
     """Deletes the conversations and everything hanging off them (messages, files, the visitor
-    context, left messages, notes, feedback, search rows, cached answers to them); returns how
+    context, left messages, notes, feedback, search rows, cached answers to them, the questions
+    kept beside the help-centre documents they cited); returns how
     many. The audit line names the conversations' ids only."""
     ids = [c.pk for c in conversations]
     _conversations_delete(ids)
@@ -231,6 +266,11 @@ def conversations_anonymise(*, conversation_ids: list[int], now: dt.datetime) ->
     VisitorContext.objects.filter(conversation_id__in=conversation_ids).delete()
     MessageSearch.objects.filter(conversation_id__in=conversation_ids).delete()
     _derived_forget(message_ids)
+    _mask_field(
+        DocumentCitation,
+        "question",
+        DocumentCitation.objects.filter(conversation_id__in=conversation_ids),
+    )
     conversations = Conversation.objects.filter(pk__in=conversation_ids)
     _mask_field(Conversation, "rating_comment", conversations)
     _mask_field(Conversation, "close_reason", conversations)

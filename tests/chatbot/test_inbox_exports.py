@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
@@ -22,6 +23,10 @@ def signed_in(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+def may_view_conversations(user) -> None:
+    user.user_permissions.add(Permission.objects.get(codename="view_conversation"))
 
 
 @pytest.fixture
@@ -55,7 +60,8 @@ def test_one_transcript_is_a_printable_escaped_page(stored):
     )
     Message.objects.create(conversation=c, role="visitor", text="receipt.png", attachment=photo)
     html = client.get(f"/console/conversations/{c.public_id}/transcript/").content.decode()
-    assert "📎 File: receipt.png (117.2\xa0KB), in the conversation, not in this transcript" in html
+    assert "📎 File: [file].png (117.2\xa0KB), in the conversation, not in this transcript" in html
+    assert "receipt" not in html, "a file's name is where people put who they are"
     outsider = make_agent("eve", in_group=False)
     assert (
         signed_in(outsider).get(f"/console/conversations/{c.public_id}/transcript/").status_code
@@ -63,9 +69,27 @@ def test_one_transcript_is_a_printable_escaped_page(stored):
     )
 
 
+def test_bulk_exports_need_the_permission_to_view_conversations(stored):
+    """Every visitor's conversations leave the product: not for every agent."""
+    today = timezone.localdate()
+    query = {"from": (today - timedelta(days=1)).isoformat(), "to": today.isoformat()}
+    agent = signed_in(stored["ann"])
+    for path in ("/console/export.csv", "/console/export.json"):
+        refused = agent.get(path, query)
+        assert refused.status_code == 403 and "permission" in refused.content.decode()
+    page = agent.get("/console/reports/").content.decode()
+    assert 'id="export-csv"' not in page and 'id="export-needs-permission"' in page
+    assert agent.get(f"/console/conversations/{stored['conversation'].public_id}/transcript/")
+    may_view_conversations(stored["ann"])
+    lead = signed_in(stored["ann"])
+    assert lead.get("/console/export.csv", query).status_code == 200
+    assert 'id="export-csv"' in lead.get("/console/reports/").content.decode()
+
+
 def test_bulk_csv_and_json_hold_every_message_of_the_range(stored):
     c = stored["conversation"]
     today = timezone.localdate()
+    may_view_conversations(stored["ann"])
     client = signed_in(stored["ann"])
     query = {"from": (today - timedelta(days=1)).isoformat(), "to": today.isoformat()}
     response = client.get("/console/export.csv", query)
@@ -115,6 +139,7 @@ def test_the_analytics_demo_is_not_exported_nor_counted_as_spend(stored):
     Message.objects.create(conversation=demo, role="bot", text="made up", cost_usd=9.0)
     today = timezone.localdate()
     query = {"from": (today - timedelta(days=1)).isoformat(), "to": today.isoformat()}
+    may_view_conversations(stored["ann"])
     client = signed_in(stored["ann"])
     data = json.loads(b"".join(client.get("/console/export.json", query).streaming_content))
     assert demo.public_id not in [d["conversation"] for d in data]
@@ -122,3 +147,16 @@ def test_the_analytics_demo_is_not_exported_nor_counted_as_spend(stored):
     report = cost_report()
     assert demo.public_id not in [row[0] for row in report.top_conversations]
     assert sum(row[1] for row in report.by_day) < 9.0
+
+
+def test_bulk_exports_name_no_file():
+    c = Conversation.objects.create()
+    for name in ("王小明-身份证.JPG", "ann-lee-invoice.pdf", "no extension", ".env"):
+        stored = Attachment.objects.create(
+            file="attachments/x", name=name, size=10, content_type="image/jpeg"
+        )
+        Message.objects.create(conversation=c, role="visitor", text=name, attachment=stored)
+    today = timezone.localdate()
+    data = json.loads("".join(exports.export_json(start_day=today, end_day=today)))
+    shown = [m["text"] for m in data[0]["messages"]]
+    assert shown == ["[file].jpg", "[file].pdf", "[file]", "[file]"]

@@ -29,7 +29,7 @@ from chatbot.models import Attachment, Conversation, Feedback, Message
 from chatbot.privacy import services
 from chatbot.privacy.tasks import retention_run
 from chatbot.security.identity import Identity
-from knowledge.models import FAQ, NegativeExample
+from knowledge.models import FAQ, Document, DocumentCitation, NegativeExample
 from tests.handoff.conftest import make_agent
 
 
@@ -89,8 +89,25 @@ def _visitor_conversation(
     return c
 
 
+def _cited(conversation: Conversation) -> None:
+    """The help-centre page's "questions answered from this" row of the conversation's answer."""
+    document = Document.objects.get_or_create(
+        source_key="returns.md", defaults={"title": "Returns", "content_hash": "x"}
+    )[0]
+    question = Message.objects.filter(conversation=conversation, role="visitor").first()
+    answer = Message.objects.filter(conversation=conversation, role="bot").first()
+    DocumentCitation.objects.create(
+        document=document,
+        question=question.text,
+        conversation_id=conversation.pk,
+        message_id=answer.pk,
+        document_version=1,
+    )
+
+
 def test_agents_exports_mask_personal_details_and_are_audited():
     ann = make_agent("ann")
+    ann.user_permissions.add(Permission.objects.get(codename="view_conversation"))
     c = _visitor_conversation()
     client = Client()
     client.force_login(ann)
@@ -123,15 +140,22 @@ def test_one_visitor_is_found_by_conversation_verified_user_or_email():
     left_only = _visitor_conversation(text="hello", email="ANN@example.com")
     written = _visitor_conversation(text="reply to ann@example.com please")
     other = _visitor_conversation(text="Someone else", user_id="u-77", email="bob@example.com")
-    assert services.visitor_conversations(public_id=phone.public_id) == [phone]
+    lookalikes = _visitor_conversation(text="I am joann@example.com, not ann@example.com.au")
+    ends_a_sentence = _visitor_conversation(text="Write to ANN@example.com.")
+    assert services.visitor_conversations(public_id=phone.public_id) == [mine, phone], (
+        "with the verified user's other conversations, as the admin's actions"
+    )
     assert services.visitor_conversations(user_id="u-42") == [mine, phone]
-    assert services.visitor_conversations(email="ann@example.com") == [mine, left_only, written]
+    found = services.visitor_conversations(email="ann@example.com")
+    assert lookalikes not in found, "another visitor's address that contains Ann's"
+    assert found == [mine, phone, left_only, written, ends_a_sentence]
     assert other not in services.visitor_conversations(user_id="u-42", email="ann@example.com")
     assert services.visitor_conversations() == []
 
 
 def test_the_command_exports_everything_about_the_visitor_as_json(tmp_path):
     mine = _visitor_conversation(user_id="u-42", email="ann@example.com")
+    _cited(mine)
     _visitor_conversation(text="Someone else", user_id="u-77")
     out = tmp_path / "ann.json"
     call_command("visitor_data", "export", "--user-id", "u-42", "--output", str(out))
@@ -144,6 +168,9 @@ def test_the_command_exports_everything_about_the_visitor_as_json(tmp_path):
     assert c["left_messages"][0]["email"] == "ann@example.com"
     assert c["feedback"][0]["comment"] == "write to ann@example.com"
     assert c["agent_notes"][0]["text"].startswith("VIP")
+    assert c["documents_cited"] == [
+        {"document": "Returns", "question": ANN_TEXT, "cited": c["documents_cited"][0]["cited"]}
+    ]
     event = AuditEvent.objects.get(action="visitor_export")
     assert event.detail == {"found_by": "user_id", "conversations": [mine.public_id]}
     assert "ann@example.com" not in json.dumps(event.detail)
@@ -167,6 +194,8 @@ def test_erasure_deletes_the_visitor_and_what_derives_from_them(
     stored_file = tmp_path / attachment.file.name
     assert stored_file.exists()
     bot = Message.objects.filter(conversation=mine, role="bot").get()
+    _cited(mine)
+    _cited(other)
     faq = FAQ.objects.create(question="Where is my order?", answer="Track it.")
     NegativeExample.objects.create(faq=faq, text=ANN_TEXT, score=0.9, message_id=bot.pk)
     CachedAnswer.objects.create(
@@ -193,6 +222,7 @@ def test_erasure_deletes_the_visitor_and_what_derives_from_them(
     assert not Attachment.objects.exists() and not stored_file.exists()
     assert not NegativeExample.objects.exists()
     assert not CachedAnswer.objects.exists()
+    assert list(DocumentCitation.objects.values_list("conversation_id", flat=True)) == [other.pk]
     event = AuditEvent.objects.get(action="visitor_erase")
     assert set(event.detail["conversations"]) == {mine.public_id, phone.public_id}
 
@@ -212,8 +242,10 @@ def test_retention_anonymises_old_closed_and_bot_conversations(settings):
     for c in (old_closed, old_bot, waiting):
         _age(c, 31)
     _age(recent, 29)
+    _cited(old_closed)
 
     assert retention_run() == 2
+    assert DocumentCitation.objects.get().question == personal_masked(ANN_TEXT) != ANN_TEXT
     for c in (old_closed, old_bot):
         c.refresh_from_db()
         assert c.anonymised_at is not None
@@ -294,6 +326,11 @@ def test_admin_actions_export_and_erase_with_their_permissions():
     listed = found.get(changelist, {"q": "u-42"}).content.decode()
     assert mine.public_id in listed and phone.public_id in listed
     assert other.public_id not in listed
+    lookalike = _visitor_conversation(text="mail joann@example.com")
+    listed = found.get(changelist, {"q": " ann@example.com "}).content.decode()
+    assert mine.public_id in listed and phone.public_id in listed, "the verified user's too"
+    assert lookalike.public_id not in listed and other.public_id not in listed
+    Conversation.objects.filter(pk=lookalike.pk).delete()
     export = {"action": "visitor_export", "_selected_action": [mine.pk]}
     # Agents are staff without model permissions: no access to either action.
     assert client.post(changelist, export).status_code == 403
