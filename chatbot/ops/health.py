@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.utils.decorators import sync_and_async_middleware
 
 from chatbot.llm.breaker import breaker_states
+from chatbot.llm.tiers import TierConfigError
 from chatbot.ops.warmup import embeddings_ready
 
 logger = logging.getLogger(__name__)
@@ -70,14 +71,19 @@ async def _checks() -> dict[str, bool]:
     return checks
 
 
-async def _tier_states() -> dict[str, str]:
-    """Each model tier's breaker: closed, half_open, open, or unknown when its store failed."""
+async def _tier_states() -> dict[str, str] | None:
+    """Each model tier's breaker: closed, half_open, open, or unknown when its store failed;
+    None when the tiers cannot be read at all (no model can answer: say so, rather than the
+    empty "all fine" a model-tiers walk saw beside every answer failing)."""
     try:
         states = {
             s.name.removeprefix("tier:"): s.state
             for s in await breaker_states()
             if s.name.startswith("tier:")
         }
+    except TierConfigError as exc:
+        _note("model tiers", exc)
+        return None
     except Exception as exc:
         _note("model tiers", exc)
         return {}
@@ -85,8 +91,8 @@ async def _tier_states() -> dict[str, str]:
     return states
 
 
-def _answerable(tiers: dict[str, str]) -> bool:
-    return not tiers or any(state != "open" for state in tiers.values())
+def _answerable(tiers: dict[str, str] | None) -> bool:
+    return tiers is not None and (not tiers or any(state != "open" for state in tiers.values()))
 
 
 def _unlogged(response: JsonResponse) -> JsonResponse:
@@ -105,7 +111,7 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     body = {
         "status": "ready" if ready else "not_ready",
         "checks": checks,
-        "models": {"answering": _answerable(tiers), "tiers": tiers},
+        "models": {"answering": _answerable(tiers), "tiers": tiers or {}},
     }
     return _unlogged(JsonResponse(body, status=200 if ready else 503))
 
@@ -115,7 +121,9 @@ async def readyz_models(request: HttpRequest) -> JsonResponse:
     tiers = await _tier_states()
     answering = _answerable(tiers)
     return _unlogged(
-        JsonResponse({"answering": answering, "tiers": tiers}, status=200 if answering else 503)
+        JsonResponse(
+            {"answering": answering, "tiers": tiers or {}}, status=200 if answering else 503
+        )
     )
 
 

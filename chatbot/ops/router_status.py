@@ -3,6 +3,7 @@ help-centre sources stood up to the citation check, today's spend against the da
 model cost per day and per conversation."""
 
 import datetime as dt
+import os
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -15,12 +16,34 @@ from django.utils.translation import gettext_lazy as _
 
 from chatbot.llm import spend
 from chatbot.llm.breaker import breaker_states
+from chatbot.llm.config_check import model_configuration_problems
 from chatbot.llm.costs import cost_report
+from chatbot.llm.tiers import Tier, configured_tiers
 from chatbot.pipeline.grounding_report import grounding_by_model
 
 _PAGE = engines["django"].from_string(
     """{% extends "admin/base_site.html" %}{% load i18n %}
 {% block content %}
+{% if problems %}<ul class="messagelist">
+{% for p in problems %}<li class="{% if p.error %}error{% else %}warning{% endif %}">{{ p.text }}
+{% if p.hint %}<br>{{ p.hint }}{% endif %}</li>{% endfor %}
+</ul>{% endif %}
+{% if not unreadable %}
+<h2>{% translate "Configured tiers" %}</h2>
+<table id="tiers">
+<tr><th>{% translate "tier" %}</th><th>{% translate "provider" %}</th>
+<th>{% translate "model" %}</th><th>{% translate "address" %}</th>
+<th>{% translate "price per 1,000 tokens (in / out)" %}</th><th>max_tokens</th>
+<th>{% translate "key variables" %}</th></tr>
+{% for p in providers %}
+<tr><td>{{ p.tier }}</td><td>{{ p.name }}</td><td>{{ p.model }}</td>
+<td>{{ p.base_url|default:_("the SDK's default (api.openai.com)") }}</td>
+<td>${{ p.price_in }} / ${{ p.price_out }}</td><td>{{ p.max_tokens }}</td>
+<td>{% for k in p.keys %}{{ k.name }}: {% if k.set %}{% translate "set" %}{% else %}
+<strong>{% translate "not set" %}</strong>{% endif %}{% if not forloop.last %}, {% endif %}
+{% empty %}{% translate "none needed" %}{% endfor %}</td></tr>
+{% endfor %}
+</table>
 <h2>{% translate "Circuit breakers" %}</h2>
 <table>
 <tr><th>{% translate "breaker" %}</th><th>{% translate "state" %}</th>
@@ -87,6 +110,7 @@ of ${{ budget }} daily budget
 <td>{{ cost|floatformat:6 }}</td><td>{{ count }}</td></tr>
 {% endfor %}
 </table>
+{% endif %}
 {% endblock %}"""
 )
 
@@ -104,8 +128,29 @@ def _render(request: HttpRequest, context: dict) -> HttpResponse:
     return HttpResponse(_PAGE.render(context, request))
 
 
+def _providers(tiers: list[Tier]) -> list[dict[str, object]]:
+    """What each tier calls, so a lead can check it against what they meant to configure."""
+    return [
+        {
+            "tier": tier.name,
+            "name": provider.name,
+            "model": provider.model,
+            "base_url": provider.base_url or "",
+            "price_in": provider.price_in_per_1k,
+            "price_out": provider.price_out_per_1k,
+            "max_tokens": provider.max_tokens,
+            "keys": [{"name": n, "set": bool(os.environ.get(n))} for n in provider.key_envs],
+        }
+        for tier in tiers
+        for provider in tier.providers
+    ]
+
+
 @staff_member_required
 async def router_status(request: HttpRequest) -> HttpResponse:
+    problems = model_configuration_problems()
+    if any(problem.error for problem in problems):
+        return await sync_to_async(_render)(request, {"problems": problems, "unreadable": True})
     breakers = [
         {
             **vars(state),
@@ -119,6 +164,8 @@ async def router_status(request: HttpRequest) -> HttpResponse:
         for state in await breaker_states()
     ]
     context = {
+        "problems": problems,
+        "providers": _providers(configured_tiers()),
         "breakers": breakers,
         "spent": await spend.spent(),
         "budget": settings.LLM_DAILY_BUDGET_USD,

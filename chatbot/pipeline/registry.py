@@ -2,6 +2,7 @@
 passes them their hooks (status frames, the recovery signal). The order is data
 (CHAT_PIPELINE_STAGES), so new stages slot in here without touching the consumer."""
 
+import logging
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -13,7 +14,7 @@ from chatbot.database_lanes import on_lookup_lane, on_retrieval_lane
 from chatbot.llm import router_state
 from chatbot.llm.router import Router, process_retry_budget, router_policy
 from chatbot.llm.signals import model_recovered
-from chatbot.llm.tiers import configured_tiers
+from chatbot.llm.tiers import TierConfigError, configured_tiers
 from chatbot.pipeline.base import Stage, Turn
 from chatbot.pipeline.cache_stage import CacheStage
 from chatbot.pipeline.fallback_stage import FallbackStage
@@ -29,6 +30,8 @@ from knowledge.embeddings import embed_one_async
 from knowledge.greetings import strip_greetings
 from knowledge.output_rules import output_knowledge
 from knowledge.selectors import passages_retrieve
+
+logger = logging.getLogger(__name__)
 
 
 def help_centre_retriever(*, top_k: int) -> Retrieve:
@@ -167,4 +170,13 @@ STAGE_FACTORIES: dict[str, Callable[[], Stage]] = {
 
 
 def configured_stages() -> list[Stage]:
-    return [STAGE_FACTORIES[name]() for name in settings.CHAT_PIPELINE_STAGES]
+    """The stages in their order. A model configuration that cannot be read (the system check
+    stops `serve` on it; a process started another way meets it here) drops the model stage,
+    logged, rather than every answer: the FAQ, the cache and the rule templates still answer."""
+    stages = []
+    for name in settings.CHAT_PIPELINE_STAGES:
+        try:
+            stages.append(STAGE_FACTORIES[name]())
+        except TierConfigError as exc:
+            logger.error("the %s stage is left out: %s", name, exc)
+    return stages

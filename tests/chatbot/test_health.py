@@ -103,3 +103,13 @@ def test_readyz_fails_when_redis_is_unreachable_and_says_so_once(client, setting
     assert [r.getMessage() for r in caplog.records if "passes again" in r.getMessage()] == [
         "readiness: the redis check passes again"
     ]
+
+
+def test_model_tiers_that_cannot_be_read_are_not_reported_as_answering(client, settings):
+    """A model-tiers walk: a typo in a tier field failed every answer while /readyz said 200
+    with `answering: true` and no tiers, so no model alert could fire."""
+    settings.LLM_TIERS_JSON = '[{"name": "a", "providers": [{"model": "m", "price_in": 1}]}]'
+    response = client.get("/readyz")
+    assert response.status_code == 200, "the FAQ, the cache and agents still work"
+    assert response.json()["models"] == {"answering": False, "tiers": {}}
+    assert client.get("/readyz/models").status_code == 503

@@ -1,0 +1,102 @@
+"""What is wrong with the model configuration, said before a visitor meets it. A model-tiers walk
+found each of these silent: a typo in a tier field left every answer failing while `serve`
+printed its ready banner; a tier whose key variable was misspelt looked healthy and failed every
+call; a misspelt `LLM_ROUTE_SIMPLE_FROM` sent every question to the dearest tier; a misspelt
+`OPENAI_BASE_ULR` sent the key to the SDK's default host. Django's system checks report them
+(chatbot.apps): an error stops `serve`, `migrate` and every other command, a warning is printed."""
+
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from chatbot.llm.tiers import Tier, TierConfigError, configured_tiers
+
+# Our own variables' prefixes: a variable under one of them that names no setting is a typo
+# when a setting's name is close to it (others, such as the SDK's OPENAI_ORG_ID, are left be).
+_OWN_PREFIXES = ("LLM_", "OPENAI_", "CHAT_", "ANSWER_CACHE_", "HANDOFF_", "KNOWLEDGE_", "FAQ_")
+_CLOSE = 0.85
+
+
+@dataclass(frozen=True)
+class Problem:
+    error: bool  # an error stops the commands; a warning is printed
+    text: str
+    hint: str = ""
+
+
+def tier_problems(tiers: list[Tier], *, simple_from: str) -> list[Problem]:
+    """Tiers that cannot be called (no key variable set) and a simple-question start that
+    names no tier."""
+    problems = []
+    for tier in tiers:
+        for provider in tier.providers:
+            unset = [name for name in provider.key_envs if not os.environ.get(name)]
+            if provider.key_envs and len(unset) == len(provider.key_envs):
+                problems.append(
+                    Problem(
+                        False,
+                        f"tier {tier.name!r}, provider {provider.name!r}: none of its key "
+                        f"variables is set ({', '.join(unset)}): every call to it fails over",
+                        "Set the variable, or correct api_key_env in the tier configuration.",
+                    )
+                )
+            elif unset:
+                problems.append(
+                    Problem(
+                        False,
+                        f"tier {tier.name!r}, provider {provider.name!r}: key variables not set, "
+                        f"left out of its pool: {', '.join(unset)}",
+                    )
+                )
+    names = [tier.name for tier in tiers]
+    if len(tiers) > 1 and simple_from not in names:
+        problems.append(
+            Problem(
+                False,
+                f"LLM_ROUTE_SIMPLE_FROM is {simple_from!r}, which is not a tier "
+                f"({', '.join(names)}): every question starts at the strongest tier, and "
+                "the daily budget cannot send questions to a cheaper one",
+                "Set LLM_ROUTE_SIMPLE_FROM to the name of the tier simple questions start at.",
+            )
+        )
+    return problems
+
+
+def misspelt_variables(environ: Mapping[str, str], known: set[str]) -> list[Problem]:
+    """Variables under our prefixes that name no setting but are one slip from one."""
+    problems = []
+    for name in sorted(environ):
+        if name in known or not name.startswith(_OWN_PREFIXES):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=_CLOSE)
+        if close:
+            problems.append(
+                Problem(
+                    False,
+                    f"{name} is set but is no setting; did you mean {close[0]}?",
+                    "The app reads only the names in README.md's configuration table.",
+                )
+            )
+    return problems
+
+
+def model_configuration_problems() -> list[Problem]:
+    try:
+        tiers = configured_tiers()
+    except TierConfigError as exc:
+        return [
+            Problem(
+                True,
+                f"the model tiers cannot be read: {exc}",
+                "Correct LLM_TIERS_JSON or LLM_TIERS_FILE (docs/llm.md, the tier format).",
+            )
+        ]
+    known = {name for name in dir(settings) if name.isupper()}
+    known |= {name for tier in tiers for p in tier.providers for name in p.key_envs}
+    return [
+        *tier_problems(tiers, simple_from=settings.LLM_ROUTE_SIMPLE_FROM),
+        *misspelt_variables(os.environ, known),
+    ]

@@ -1,0 +1,111 @@
+"""The model configuration is checked before a visitor meets it (chatbot.llm.config_check, run
+as Django system checks): a model-tiers walk found each of these silent."""
+
+import json
+import re
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.urls import reverse
+
+from chatbot.llm.config_check import misspelt_variables, model_configuration_problems
+from chatbot.pipeline.registry import configured_stages
+from tests.conftest import chat_socket
+
+BROKEN_TIERS = '[{"name": "a", "providers": [{"model": "m", "price_in": 1}]}]'
+
+
+def tiers(*providers: dict) -> str:
+    return json.dumps(
+        [
+            {"name": "strong", "providers": list(providers)},
+            {"name": "cheap", "providers": [{"model": "small"}]},
+        ]
+    )
+
+
+def texts(problems) -> list[str]:
+    return [p.text for p in problems]
+
+
+def test_tiers_that_cannot_be_read_stop_the_commands(settings):
+    settings.LLM_TIERS_JSON = BROKEN_TIERS
+    [problem] = model_configuration_problems()
+    assert problem.error and "unknown provider fields ['price_in']" in problem.text
+    with pytest.raises(SystemCheckError, match=r"chatbot\.E001"):
+        call_command("check")
+
+
+def test_a_provider_without_any_key_set_is_named_with_its_variables(settings, monkeypatch):
+    monkeypatch.setenv("QA_KEY", "sk-1")
+    monkeypatch.delenv("QA_KYE", raising=False)
+    monkeypatch.delenv("QA_KEY_2", raising=False)
+    settings.LLM_TIERS_JSON = tiers({"model": "big", "api_key_env": "QA_KYE"})
+    assert texts(model_configuration_problems()) == [
+        "tier 'strong', provider 'strong-1': none of its key variables is set (QA_KYE): "
+        "every call to it fails over"
+    ]
+    settings.LLM_TIERS_JSON = tiers({"model": "big", "api_key_env": ["QA_KEY", "QA_KEY_2"]})
+    assert texts(model_configuration_problems()) == [
+        "tier 'strong', provider 'strong-1': key variables not set, left out of its pool: QA_KEY_2"
+    ]
+    settings.LLM_TIERS_JSON = tiers({"model": "big", "api_key_env": "QA_KEY"})
+    assert model_configuration_problems() == []
+    call_command("check")  # warnings and errors alike would be raised or printed
+
+
+def test_a_simple_question_start_that_names_no_tier_is_a_warning(settings):
+    settings.LLM_TIERS_JSON = tiers({"model": "big"})
+    settings.LLM_ROUTE_SIMPLE_FROM = "chep"
+    [problem] = model_configuration_problems()
+    assert not problem.error
+    assert problem.text.startswith("LLM_ROUTE_SIMPLE_FROM is 'chep', which is not a tier")
+    settings.LLM_ROUTE_SIMPLE_FROM = "cheap"
+    assert model_configuration_problems() == []
+
+
+def test_a_misspelt_variable_is_named_with_the_setting_it_is_close_to():
+    known = {"OPENAI_BASE_URL", "OPENAI_API_KEY", "LLM_DAILY_BUDGET_USD"}
+    environ = {
+        "OPENAI_BASE_ULR": "http://x",  # the walk's typo
+        "OPENAI_ORG_ID": "org",  # the SDK's own: nothing close among ours
+        "OPENAI_API_KEY": "sk",
+        "LLM_DAILY_BUDGET": "5",
+        "HOME": "/root",
+    }
+    assert texts(misspelt_variables(environ, known)) == [
+        "LLM_DAILY_BUDGET is set but is no setting; did you mean LLM_DAILY_BUDGET_USD?",
+        "OPENAI_BASE_ULR is set but is no setting; did you mean OPENAI_BASE_URL?",
+    ]
+
+
+def test_a_key_variable_of_a_pool_is_not_taken_for_a_typo(settings, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY_2", "sk-2")
+    settings.LLM_TIERS_JSON = tiers({"model": "big", "api_key_env": "OPENAI_API_KEY_2"})
+    assert model_configuration_problems() == []
+
+
+@pytest.mark.django_db
+def test_the_router_page_shows_what_each_tier_calls_and_the_problems(admin_client, settings):
+    settings.LLM_TIERS_JSON = tiers(
+        {"model": "big", "base_url": "http://127.0.0.1:9/v1", "api_key_env": "QA_NOT_SET"}
+    )
+    html = admin_client.get(reverse("llm-router-status")).content.decode()
+    assert "http://127.0.0.1:9/v1" in html and "big" in html
+    assert re.search(r"QA_NOT_SET: \s*<strong>not set</strong>", html)
+    assert "none of its key variables is set (QA_NOT_SET)" in html
+    settings.LLM_TIERS_JSON = BROKEN_TIERS
+    page = admin_client.get(reverse("llm-router-status"))
+    assert page.status_code == 200, "the page names the error instead of failing"
+    assert "unknown provider fields" in page.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("settle")
+async def test_tiers_that_cannot_be_read_leave_the_other_stages_answering(settings, upstream):
+    settings.LLM_TIERS_JSON = BROKEN_TIERS
+    assert "llm" not in [stage.name for stage in configured_stages()]
+    async with chat_socket() as client:
+        done = (await client.say("Can I pay with a cheque from my grandmother?", "c1"))[-1]
+    assert done["type"] == "done" and done["source"] == "fallback", done
