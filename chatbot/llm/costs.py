@@ -17,6 +17,21 @@ class CostReport:
     top_conversations: list[tuple[str, float, int]]  # public id, cost, answers
 
 
+def day_spent(day: dt.date) -> float:
+    """The model cost stored with the site's bot answers of one UTC day (the budget's day)."""
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    total = (
+        Message.objects.filter(
+            role=Message.Role.BOT,
+            created_at__gte=start,
+            created_at__lt=start + dt.timedelta(days=1),
+        )
+        .exclude(conversation__visitor_token__startswith=DEMO_VISITOR_PREFIX)
+        .aggregate(total=Sum("cost_usd"))["total"]
+    )
+    return float(total or 0.0)
+
+
 def cost_report(*, days: int = 7, top: int = 10) -> CostReport:
     since = timezone.now() - dt.timedelta(days=days)
     answers = Message.objects.filter(role=Message.Role.BOT, created_at__gte=since).exclude(

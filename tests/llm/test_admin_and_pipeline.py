@@ -19,7 +19,7 @@ from tests.conftest import chat_socket
 from tests.llm.conftest import tier_config
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_router_page_is_for_staff_only(client, admin_client, settings):
     settings.OPENAI_API_KEY = ""
     url = reverse("llm-router-status")
@@ -31,7 +31,7 @@ def test_the_router_page_is_for_staff_only(client, admin_client, settings):
     assert "no daily budget" in html
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_costliest_conversations_link_to_them_in_the_admin(admin_client):
     conversation = Conversation.objects.create(public_id="costly-one")
     Message.objects.create(

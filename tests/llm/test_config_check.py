@@ -86,7 +86,7 @@ def test_a_key_variable_of_a_pool_is_not_taken_for_a_typo(settings, monkeypatch)
     assert model_configuration_problems() == []
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_router_page_shows_what_each_tier_calls_and_the_problems(admin_client, settings):
     settings.LLM_TIERS_JSON = tiers(
         {"model": "big", "base_url": "http://127.0.0.1:9/v1", "api_key_env": "QA_NOT_SET"}

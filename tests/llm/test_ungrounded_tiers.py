@@ -325,7 +325,7 @@ async def test_the_live_pipeline_shares_one_record_read_from_the_database(sims, 
     assert not await llm.ungrounded_tiers.left_out(local, "zh-hans"), "nothing stored in zh"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_router_page_shows_which_models_are_not_asked_questions_with_sources(
     admin_client, settings
 ):
