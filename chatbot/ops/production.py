@@ -64,6 +64,13 @@ def consecutive_free_ports(count: int) -> int:
     raise NotReady(f"no {count} consecutive free ports")
 
 
+def ports_shared(ports: Ports) -> list[int]:
+    """Ports two parts of the shape would both listen on (nginx on a daphne's port, daphnes
+    over Redis's): an operator walk saw the ready banner, then nginx failing to bind for ever."""
+    every = [ports.http, *ports.daphnes, ports.redis, ports.postgres]
+    return sorted({port for port in every if every.count(port) > 1})
+
+
 def ports_taken(ports: Ports) -> list[int]:
     """The shape's ports something already listens on (another run, say): the readiness checks
     would otherwise take a stranger's PostgreSQL or Redis for ours."""
@@ -159,7 +166,7 @@ def redis_url(secrets_: Secrets, port: int) -> str:
 
 
 def app_env(
-    base: dict[str, str], *, secrets_: Secrets, ports: Ports, layout: Layout
+    base: dict[str, str], *, secrets_: Secrets, ports: Ports, layout: Layout, tls: bool = False
 ) -> dict[str, str]:
     """The environment of the app's processes (daphne, Celery, manage.py): the caller's, with
     the database and Redis of this shape and the proxy headers nginx sets trusted (nginx
@@ -167,6 +174,7 @@ def app_env(
     client's own values never reach Django as the proxy's)."""
     env = {
         **base,
+        **({"SECURE_COOKIES": "1"} if tls else {}),  # HTTPS only: cookies never over plain HTTP
         "DATABASE_URL": database_url(secrets_, ports.postgres),
         "REDIS_URL": redis_url(secrets_, ports.redis),
         "CELERY_TASK_ALWAYS_EAGER": "0",

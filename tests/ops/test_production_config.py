@@ -2,6 +2,7 @@
 itself accepts, the visitor's address behind trusted proxies for every request, and a beat
 schedule that names tasks the worker has (the shape itself: test_production_shape.py)."""
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,35 @@ def test_the_app_environment_points_at_this_shape_and_trusts_one_proxy(tmp_path)
     named = {"SECRET_KEY": "k", "SITE_URL": "https://chat.example.com"}
     env = production.app_env(named, secrets_=secrets, ports=ports, layout=layout)
     assert env["SITE_URL"] == "https://chat.example.com"
+    assert "SECURE_COOKIES" not in env
+    served_over_tls = production.app_env(
+        named, secrets_=secrets, ports=ports, layout=layout, tls=True
+    )
+    assert served_over_tls["SECURE_COOKIES"] == "1", "session cookies never over plain HTTP"
+
+
+def test_serve_prod_refuses_what_cannot_run_before_it_writes_anything(tmp_path):
+    """An operator walk: nginx given a daphne's port got a ready banner and then failed to bind
+    for ever; --log-dir was dropped without a word; a missing certificate was found 15 s in."""
+    from django.core.management import CommandError, call_command
+
+    var_dir = tmp_path / "prod"
+    refused = {
+        "Two parts of the shape would listen on port(s) [18197]": [
+            "--port",
+            "18197",
+            "--daphne-port",
+            "18197",
+        ],
+        "port(s) [18199]": ["--port", "18199", "--daphne-port", "18198", "--processes", "2"],
+        "--log-dir is for the embedded default": ["--log-dir", str(tmp_path / "logs")],
+        "no such file": ["--tls-cert", str(tmp_path / "c.pem"), "--tls-key", str(tmp_path / "k")],
+        "at least 1 daphne process": ["--processes", "0"],
+    }
+    for message, arguments in refused.items():
+        with pytest.raises(CommandError, match=re.escape(message)):
+            call_command("serve", "--prod", "--no-local-llm", "--var-dir", str(var_dir), *arguments)
+    assert not var_dir.exists()
 
 
 def test_serve_tells_its_web_process_where_it_answers_for_links_in_emails(monkeypatch):

@@ -64,6 +64,11 @@ class Command(BaseCommand):
         **options,
     ) -> None:
         if prod:
+            if log_dir is not None:
+                raise CommandError(
+                    "--log-dir is for the embedded default: with --prod every log is in "
+                    "VAR_DIR/log (--var-dir, default var/prod)"
+                )
             self._serve_prod(
                 host=host,
                 port=port,
@@ -121,8 +126,11 @@ class Command(BaseCommand):
             raise CommandError("--prod listens on 127.0.0.1 (docs/deploy.md for the rest)")
         if bool(tls_cert) != bool(tls_key):
             raise CommandError("--tls-cert and --tls-key go together")
-        layout = production.Layout(var_dir or Path(settings.BASE_DIR) / "var" / "prod")
-        layout.create()
+        if processes < 1:
+            raise CommandError("--processes: at least 1 daphne process")
+        for path in (tls_cert, tls_key):
+            if path is not None and not path.is_file():
+                raise CommandError(f"{path}: no such file")
         ports = production.Ports(
             http=port,
             daphne=daphne_port or port + 1,
@@ -130,10 +138,20 @@ class Command(BaseCommand):
             redis=redis_port,
             postgres=postgres_port,
         )
+        if shared := production.ports_shared(ports):
+            raise CommandError(
+                f"Two parts of the shape would listen on port(s) {shared}: nginx on --port, "
+                f"daphnes on --daphne-port and the {processes - 1} after it, Redis on "
+                "--redis-port, PostgreSQL on --postgres-port"
+            )
         if taken := production.ports_taken(ports):
             raise CommandError(f"Something listens on port(s) {taken} already (another run-prod?)")
+        layout = production.Layout(var_dir or Path(settings.BASE_DIR) / "var" / "prod")
+        layout.create()
         secrets_ = production.secrets_load(layout)
-        env = production.app_env(dict(os.environ), secrets_=secrets_, ports=ports, layout=layout)
+        env = production.app_env(
+            dict(os.environ), secrets_=secrets_, ports=ports, layout=layout, tls=bool(tls_cert)
+        )
         # The app's children stop before the database and Redis they write to.
         infra, app = Supervisor(on_event=self._say), Supervisor(on_event=self._say)
 
@@ -154,7 +172,7 @@ class Command(BaseCommand):
             if not no_demo:  # embedded here, not queued for a worker that is not up yet
                 shape.manage("load_demo", "--once", CELERY_TASK_ALWAYS_EAGER="1")
             shape.manage("collectstatic", "--noinput", "-v", "0")
-            step("Migrated" + ("" if no_demo else ", demo data loaded") + ", static collected")
+            step("Migrated" + ("" if no_demo else ", demo data in place") + ", static collected")
             if not no_local_llm:
                 self._start_local_model(app, shape.log("local-llm"))
             for name, command in (
@@ -163,7 +181,7 @@ class Command(BaseCommand):
             ):
                 app.start(_prod_child(shape, name, command))
             self._start_daphnes(shape, app, ready_timeout)
-            step(f"{processes} daphne processes are ready")
+            step(f"{processes} daphne process{'es' if processes > 1 else ''} ready")
             shape.render_nginx()
             nginx = app.start(
                 _prod_child(shape, "nginx", production.nginx_command(shape.nginx, layout))
