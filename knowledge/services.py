@@ -451,7 +451,7 @@ def documents_pending_retokenize() -> list[int]:
     return sorted(set(stale.values_list("document_id", flat=True)))
 
 
-def documents_reindex_retokenized(**_signal: object) -> int:
+def documents_reindex_retokenized() -> int:
     """Re-indexes (in the task, after the commit) the documents whose chunks another tokenizer
     version tokenized; run after every `migrate` (knowledge.apps), so a deploy that upgrades
     jieba or PyStemmer or changes the stop lists re-indexes without anyone asking."""

@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Avg, Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
+from django.utils.translation import gettext_lazy as _
 
 from chatbot.handoff.models import AgentNote, AgentPresence, LeftMessage
 from chatbot.models import Conversation, Message
@@ -25,6 +26,24 @@ from knowledge.greetings import SmallTalk, small_talk
 from knowledge.models import AnswerVariant
 
 AGENTS_GROUP = "agents"
+
+# The console's close reasons and the sweeper's, as people read them (a transcript showed the
+# codes: "— resolved").
+CLOSE_REASONS = {
+    "resolved": _("Resolved"),
+    "no_response": _("Visitor stopped answering"),
+    "duplicate": _("Duplicate"),
+    "spam": _("Spam"),
+    "abandoned": _("Left the queue"),
+}
+
+
+def close_reason_label(reason: str) -> str:
+    """A known reason in the reader's language; any other text as it was written."""
+    label = CLOSE_REASONS.get(reason)
+    return str(label) if label is not None else reason
+
+
 OPEN_STATUSES = (Conversation.Status.QUEUED, Conversation.Status.AGENT)
 SNAPSHOT_LIMIT = 200  # conversations with an agent listed at once (the queue is paged)
 SEARCH_LIMIT = 50

@@ -53,6 +53,8 @@ LEFT_MESSAGE_TEXT = {
     "replied": _("Sent: emailed to the visitor and added to the conversation."),
     "alreadyAnswered": _("{name} has already answered this message."),
     "repliedLive": _("{name} replied in the chat since, {time}."),
+    # {name} of an agent message without an author (written before messages recorded theirs).
+    "someAgent": _("An agent"),
     "repliedLiveHint": _(
         "{name} replied in the chat since ({time}): read the conversation before you email "
         "another answer."
@@ -187,7 +189,10 @@ def console(request: HttpRequest) -> HttpResponse:
             "agent_name": selectors.agent_name(request.user),
             "left_message_text": {k: str(v) for k, v in LEFT_MESSAGE_TEXT.items()},
             "assignment_text": {k: str(v) for k, v in ASSIGNMENT_TEXT.items()},
-            "console_text": {k: str(v) for k, v in CONSOLE_TEXT.items()},
+            "console_text": {
+                **{k: str(v) for k, v in CONSOLE_TEXT.items()},
+                "closeReasons": {k: str(v) for k, v in selectors.CLOSE_REASONS.items()},
+            },
         },
     )
 

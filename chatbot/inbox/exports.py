@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 
 from chatbot.analytics.figures import day_range
 from chatbot.cache.pii import personal_masked
-from chatbot.handoff.selectors import agent_name
+from chatbot.handoff.selectors import agent_name, close_reason_label
 from chatbot.inbox.search import conversation_labels
 from chatbot.models import DEMO_VISITOR_PREFIX, Conversation, Message
 from knowledge.importing import SPREADSHEET_BOM, spreadsheet_safe
@@ -75,7 +75,7 @@ def transcript(*, public_id: str) -> dict[str, Any] | None:
         "conversation": conversation,
         "agent": agent_name(conversation.assigned_to) if conversation.assigned_to_id else "",
         "labels": conversation_labels(public_ids=[public_id]).get(public_id, []),
-        "close_reason": personal_masked(conversation.close_reason),
+        "close_reason": personal_masked(close_reason_label(conversation.close_reason)),
         "rating_comment": personal_masked(conversation.rating_comment),
         "messages": [
             {

@@ -461,7 +461,7 @@
 
   // Who replied in the chat since the visitor left the message, and when (left_messages).
   function liveReply(m) {
-    return { name: m.replied_live.by || "?", time: new Date(m.replied_live.at).toLocaleString() };
+    return { name: m.replied_live.by || LT.someAgent, time: new Date(m.replied_live.at).toLocaleString() };
   }
 
   function renderLeftSection() {
@@ -564,7 +564,7 @@
     var meta = [statusLabel(c.status), c.locale];
     if (c.reason) meta.push(REASONS[c.reason] || c.reason);
     if (c.team && (c.status === "queued" || c.status === "agent")) meta.push(fmt(AT.team, { team: c.team.name }));
-    if (c.status === "closed" && c.close_reason) meta.push(fmt(CT.closedReason, { reason: c.close_reason }));
+    if (c.status === "closed" && c.close_reason) meta.push(fmt(CT.closedReason, { reason: CT.closeReasons[c.close_reason] || c.close_reason }));
     if (c.rating) meta.push(fmt(CT.rated, { rating: c.rating }) + (c.rating_comment ? " — " + c.rating_comment : ""));
     $("conv-meta").textContent = meta.join(" · ");
     var owner = c.owner && c.status === "agent" ? c.owner : null;

@@ -54,6 +54,11 @@ def test_one_transcript_is_a_printable_escaped_page(stored):
     assert "vip" in html and "5/5" in html
     assert "console/inbox.css" in html
     assert client.get("/console/conversations/nope/transcript/").status_code == 404
+    Conversation.objects.filter(pk=c.pk).update(
+        handoff_reason="visitor_request", close_reason="resolved", closed_at=timezone.now()
+    )
+    html = client.get(f"/console/conversations/{c.public_id}/transcript/").content.decode()
+    assert "Visitor pressed “talk to a person”" in html and "— Resolved" in html, "not codes"
 
     photo = Attachment.objects.create(
         file="attachments/x.png", name="receipt.png", size=120_000, content_type="image/png"

@@ -1,6 +1,8 @@
 """The console's pages and reads: who may open it, CSRF on its POSTs, the one-click FAQ draft
 that is not served until approved, canned replies from approved answers, search."""
 
+import json
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
@@ -32,6 +34,28 @@ def test_console_page_is_for_staff_agents_only(agents):
     assert signed_in(not_staff).get("/console/").status_code == 403
     page = signed_in(agents["ann"]).get("/console/")
     assert page.status_code == 200 and b"console/console.js" in page.content
+
+
+def test_the_console_words_close_reasons_and_an_unnamed_agent_in_the_agents_language(agents):
+    """An upgrade walk saw "? replied in the chat since" for agent messages written before they
+    recorded their author, and codes ("resolved") for close reasons."""
+
+    def words(language: str) -> tuple[dict, dict]:
+        page = signed_in(agents["ann"]).get("/console/", HTTP_ACCEPT_LANGUAGE=language)
+        html = page.content.decode()
+
+        def script(name: str) -> dict:
+            start = html.index(f'id="{name}" type="application/json">') + len(name) + 30
+            return json.loads(html[start : html.index("</script>", start)])
+
+        return script("console-text"), script("left-message-text")
+
+    console, left = words("en")
+    assert console["closeReasons"]["resolved"] == "Resolved"
+    assert console["closeReasons"]["abandoned"] == "Left the queue"
+    assert left["someAgent"] == "An agent"
+    console, left = words("zh-hans")
+    assert console["closeReasons"]["resolved"] == "已解决" and left["someAgent"] == "一位客服"
 
 
 def test_login_form_needs_the_csrf_token(agents):

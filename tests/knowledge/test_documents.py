@@ -569,6 +569,17 @@ def test_chunks_of_another_tokenizer_are_indexed_again_after_migrate(help_centre
     assert {c.tokenizer_version for c in refreshed} == {DEFAULT_TOKENIZER.version}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_migrating_back_past_the_tokenizer_column_runs_to_its_end():
+    """An upgrade walk's `migrate knowledge 0003` (a documented way back) ended in "no such
+    table: knowledge_chunk": the re-index after `migrate` read today's models there."""
+    try:
+        call_command("migrate", "knowledge", "0010_document_citations", verbosity=0)
+        call_command("migrate", "knowledge", "0011_chunk_tokenizer_version", verbosity=0)
+    finally:
+        call_command("migrate", verbosity=0)
+
+
 def test_load_demo_imports_each_locale_and_indexes_before_it_returns(tmp_path):
     root = write_articles(
         tmp_path,
