@@ -76,11 +76,20 @@ def _turn(message_id: int) -> Turn:
 
 @transaction.atomic
 def _store(
-    *, visitor_id: int, text: str, source: str, trace: dict, citations: list[dict]
+    *,
+    visitor_id: int,
+    text: str,
+    source: str,
+    trace: dict,
+    citations: list[dict],
+    nothing_more: str,
 ) -> Message | None:
     """Stores the answer only while the bot holds the conversation (the conditional update
     locks the row first, as chatbot.handoff does) and the question is still queued (taking it
-    off the queue in the same transaction answers it once); None otherwise."""
+    off the queue in the same transaction answers it once); None otherwise. An answer that
+    would only repeat the articles the first reply suggested is `nothing_more` instead: the
+    visitor was promised an answer here, and a model-tiers walk saw that promise end in
+    silence when the queue let such an answer go."""
     visitor = Message.objects.get(pk=visitor_id)
     held = Conversation.objects.filter(
         pk=visitor.conversation_id, status=Conversation.Status.BOT
@@ -91,7 +100,7 @@ def _store(
         transaction.set_rollback(True)
         return None  # answered already
     if _repeats_the_suggestions(visitor_id, citations):
-        return None  # off the queue: the visitor has these articles already
+        text, source, citations = nothing_more, Source.FALLBACK, []
     return message_sql.message_store(
         conversation_id=visitor.conversation_id,
         role=Message.Role.BOT,
@@ -172,6 +181,8 @@ async def _drain(stage: LLMStage | None, limit: int) -> int:
             source=done.source,
             trace=done.trace.to_dict(),
             citations=[citation.to_dict() for citation in done.citations],
+            nothing_more=prefix
+            + visitor_copy.render(visitor_copy.QUEUED_NOTHING_MORE, turn.locale),
         )
         if message is None:
             continue

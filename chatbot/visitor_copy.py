@@ -47,7 +47,14 @@ IDENTITY_ANSWER = _(
 
 # Answers that end by asking whether the visitor wants a person: a plain "yes" to one of them
 # hands the conversation over (chatbot.handoff).
-PERSON_OFFERS = (NOT_FOUND_ANSWER, BLOCKED_ANSWER, IDENTITY_ANSWER)
+# A queued question's later answer that would only repeat the articles the first reply
+# suggested: the promise to answer is kept without a second copy of them.
+QUEUED_NOTHING_MORE = _(
+    "I looked again, and the articles I suggested are the best I have on this. "
+    "Would you like to talk to a person? Someone from our team can help you."
+)
+
+PERSON_OFFERS = (NOT_FOUND_ANSWER, BLOCKED_ANSWER, IDENTITY_ANSWER, QUEUED_NOTHING_MORE)
 
 INTERRUPTED_NOTE = _("(Sorry, my answer was cut off. Please ask again if you need more.)")
 

@@ -293,9 +293,12 @@ async def test_a_queued_answer_citing_nothing_is_replaced_as_a_live_one_is(upstr
     assert (answered["detail"]["grounded"], answered["detail"]["replaced"]) == (False, True)
 
 
-async def test_a_queued_answer_that_would_only_repeat_the_suggested_articles_is_not_sent(upstream):
+async def test_a_queued_answer_that_would_only_repeat_the_suggested_articles_keeps_the_promise(
+    upstream,
+):
     """The first reply already suggested the returns article (no model answered in time); the
-    model, asked later, still cites nothing: the question leaves the queue, no second copy."""
+    model, asked later, still cites nothing: no second copy of the articles, but the visitor,
+    promised an answer here, is told so and offered a person (a model-tiers walk saw silence)."""
     from chatbot import tasks
     from chatbot.llm.simulator import Faults
 
@@ -304,13 +307,14 @@ async def test_a_queued_answer_that_would_only_repeat_the_suggested_articles_is_
     suggested = [{"number": 1, "document_id": document.pk, "suggested": True}]
     visitor_id = await queued_question("How do I return an item?", "en", suggested)
 
-    assert await tasks.answer_queued_questions() == 0
+    assert await tasks.answer_queued_questions() == 1
 
     assert await database_sync_to_async(tasks.queued_questions)(max_age_h=1) == []
-    replies = await database_sync_to_async(
-        lambda: Message.objects.filter(trace__queued_reply_to=visitor_id).count()
-    )()
-    assert replies == 0
+    later = await later_answer(visitor_id)
+    nothing_more = visitor_copy.render(visitor_copy.QUEUED_NOTHING_MORE, "en")
+    assert later.text == f"About your earlier question “How do I return an item?”: {nothing_more}"
+    assert later.citations == [] and later.source == "fallback"
+    assert visitor_copy.offers_a_person(later.text)
 
 
 async def test_a_queued_question_the_help_centre_no_longer_covers_gets_not_found(upstream):
