@@ -59,7 +59,7 @@ _PAGE = engines["django"].from_string(
 {% endfor %}
 </table>
 <h2>{% translate "Answers given help-centre sources (last 7 days)" %}</h2>
-<p>{% blocktranslate trimmed count count=skip_after with minutes=probe_minutes %}
+{% if skip_after %}<p>{% blocktranslate trimmed count count=skip_after with minutes=probe_minutes %}
 A model whose latest answer given sources in a language was ungrounded is not asked such
 questions in that language: the visitor gets the suggested articles at once. One question every
 {{ minutes }} minutes still asks it.
@@ -67,7 +67,10 @@ questions in that language: the visitor gets the suggested articles at once. One
 A model whose latest {{ count }} answers given sources in a language were all ungrounded is not
 asked such questions in that language: the visitor gets the suggested articles at once. One
 question every {{ minutes }} minutes still asks it.
-{% endblocktranslate %}</p>
+{% endblocktranslate %}</p>{% else %}<p>{% blocktranslate trimmed %}
+Every model is asked questions with sources however its answers stood up
+(LLM_UNGROUNDED_SKIP_AFTER is 0).
+{% endblocktranslate %}</p>{% endif %}
 <table><tr><th>{% translate "tier" %}</th><th>{% translate "model" %}</th>
 <th>{% translate "language" %}</th><th>{% translate "answers" %}</th>
 <th>{% translate "grounded" %}</th>

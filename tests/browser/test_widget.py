@@ -358,6 +358,16 @@ def test_scripted_server_offsets_errors_and_reconnect(desktop: Page, daphne_serv
     expect(typing.locator(".status-text")).to_be_hidden()  # not before ~600 ms
     page.clock.run_for(700)
     expect(typing.locator(".status-text")).to_have_text("Checking our help centre…")
+    # A stage's own word leaves at once, its plain status after a delay: the plain one that
+    # arrives second does not cover it (a model-tiers walk saw "Thinking…" follow "trying
+    # another way").
+    server(
+        {"type": "status", "reply_to": 2, "stage": "llm", "detail": "failover", "text": "Another"}
+    )
+    expect(typing.locator(".status-text")).to_have_text("Another")
+    server({"type": "status", "reply_to": 2, "stage": "llm", "text": "Thinking…"})
+    page.wait_for_timeout(300)
+    expect(typing.locator(".status-text")).to_have_text("Another")
 
     bubble = widget.locator(".row.bot:not(.welcome) .bubble")
     server({"type": "token", "reply_to": 2, "offset": 0, "text": "Hello "})

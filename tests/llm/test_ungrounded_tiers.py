@@ -354,3 +354,6 @@ def test_the_router_page_shows_which_models_are_not_asked_questions_with_sources
     assert "<td>0 (0%)</td>" in small and "<strong>not asked</strong>" in small
     assert "<td>1 (50%)</td>" in big and "not asked" not in big
     assert "latest 3 answers given sources in a language were all ungrounded" in html
+    settings.LLM_UNGROUNDED_SKIP_AFTER = 0  # the rule off: no "latest 0 answers"
+    html = admin_client.get(reverse("llm-router-status")).content.decode()
+    assert "latest 0" not in html and "LLM_UNGROUNDED_SKIP_AFTER is 0" in html

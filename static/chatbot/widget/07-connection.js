@@ -431,6 +431,10 @@
     if (typeof f.reply_to !== "number") return;
     var r = getReply(f.reply_to);
     if (r.done) return;
+    // A stage's own word ("trying another way") goes out at once, its plain "Thinking…" after
+    // a delay: the plain one must not cover the word the same stage said first.
+    if (!f.detail && r.statusDetailStage === f.stage) return;
+    if (f.detail) r.statusDetailStage = f.stage;
     if (typeof f.text === "string" && f.text) r.statusText = f.text;
     if (!r.row) startThinking(f.reply_to);
     showStatus(r);
