@@ -83,6 +83,30 @@ def misspelt_variables(environ: Mapping[str, str], known: set[str]) -> list[Prob
     return problems
 
 
+def unreadable_numbers(environ: Mapping[str, str], values: Mapping[str, object]) -> list[Problem]:
+    """Numeric settings whose variable is not a plain number: the environment reader takes the
+    digits it finds, so `LLM_DAILY_BUDGET_USD=$2` was a budget of 0 (none) and "5usd" was 5 (a
+    model-tiers walk)."""
+    problems = []
+    for name, value in sorted(values.items()):
+        if name not in environ or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        raw = environ[name].strip()
+        try:
+            number = float(raw)
+            if isinstance(value, int) and not number.is_integer():
+                raise ValueError(raw)
+        except ValueError:
+            problems.append(
+                Problem(
+                    True,
+                    f"{name}={environ[name]!r} is not a plain number (it was read as {value!r})",
+                    "Write the number alone: 2, 2.5, 0.",
+                )
+            )
+    return problems
+
+
 def model_configuration_problems() -> list[Problem]:
     try:
         tiers = configured_tiers()
@@ -96,7 +120,9 @@ def model_configuration_problems() -> list[Problem]:
         ]
     known = {name for name in dir(settings) if name.isupper()}
     known |= {name for tier in tiers for p in tier.providers for name in p.key_envs}
+    values = {name: getattr(settings, name) for name in known if hasattr(settings, name)}
     return [
         *tier_problems(tiers, simple_from=settings.LLM_ROUTE_SIMPLE_FROM),
         *misspelt_variables(os.environ, known),
+        *unreadable_numbers(os.environ, values),
     ]

@@ -9,7 +9,11 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.urls import reverse
 
-from chatbot.llm.config_check import misspelt_variables, model_configuration_problems
+from chatbot.llm.config_check import (
+    misspelt_variables,
+    model_configuration_problems,
+    unreadable_numbers,
+)
 from chatbot.pipeline.registry import configured_stages
 from tests.conftest import chat_socket
 
@@ -78,6 +82,18 @@ def test_a_misspelt_variable_is_named_with_the_setting_it_is_close_to():
         "LLM_DAILY_BUDGET is set but is no setting; did you mean LLM_DAILY_BUDGET_USD?",
         "OPENAI_BASE_ULR is set but is no setting; did you mean OPENAI_BASE_URL?",
     ]
+
+
+def test_a_number_written_with_more_than_a_number_stops_the_commands():
+    """The reader takes the digits it finds: "$2" was a daily budget of 0, i.e. none."""
+    values = {"LLM_DAILY_BUDGET_USD": 0.0, "CHAT_VISITOR_MESSAGE_BURST": 5, "DEBUG": False}
+    environ = {"LLM_DAILY_BUDGET_USD": "$2", "CHAT_VISITOR_MESSAGE_BURST": "5", "DEBUG": "yes"}
+    [problem] = unreadable_numbers(environ, values)
+    assert problem.error
+    assert problem.text == "LLM_DAILY_BUDGET_USD='$2' is not a plain number (it was read as 0.0)"
+    assert unreadable_numbers({"LLM_DAILY_BUDGET_USD": " 2.5 "}, values) == []
+    assert unreadable_numbers({"CHAT_VISITOR_MESSAGE_BURST": "5.0"}, values) == []
+    assert unreadable_numbers({"CHAT_VISITOR_MESSAGE_BURST": "5.5"}, values)
 
 
 def test_a_key_variable_of_a_pool_is_not_taken_for_a_typo(settings, monkeypatch):
