@@ -10,6 +10,8 @@ from pathlib import Path
 
 import httpx
 
+from chatbot.ops.orphan_guard import stopped_with_parent
+
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -69,6 +71,7 @@ def start_server(
         stdout=log,
         stderr=subprocess.STDOUT,
         env=_server_env(),
+        **stopped_with_parent(),
     )
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from chatbot.ops.orphan_guard import stopped_with_parent
+
 REPO = Path(__file__).resolve().parents[2]
 NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/bin/nginx")
 DATABASE_NAME = "chatbot"
@@ -612,7 +614,8 @@ class Shape:
 
     def spawn(self, name: str, command: list[str], **options: Any) -> subprocess.Popen:
         """A child writing to its own log (appended across restarts), in a process group of its
-        own: Ctrl-C reaches `serve` alone, which stops the children in order."""
+        own: Ctrl-C reaches `serve` alone, which stops the children in order; and stopped when
+        `serve` dies anyway (chatbot.ops.orphan_guard)."""
         with self.log(name).open("ab") as log:
             return subprocess.Popen(  # noqa: S603 - our own programs and arguments
                 command,
@@ -621,6 +624,7 @@ class Shape:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 process_group=0,
+                **stopped_with_parent(),
                 **options,
             )
 

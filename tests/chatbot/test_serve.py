@@ -76,6 +76,20 @@ def wait_for(
     raise AssertionError(f"{pattern!r} not in {path}:\n{path.read_text(errors='replace')}")
 
 
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    return [int(child) for child in found.stdout.split()]
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for whoever adopted it to reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
 def run_to_exit(env: dict[str, str], tmp_path: Path) -> tuple[int, str, str]:
     with serving(env, tmp_path) as (process, out, err):
         process.wait(timeout=180)
@@ -185,6 +199,16 @@ def test_a_killed_model_server_is_restarted_while_daphne_keeps_answering(tmp_pat
 
         seen = asyncio.run(conversation(f"http://127.0.0.1:{port}", kill_model, model_back))
         assert process.poll() is None, "serve and daphne kept running"
+        children = _children(process.pid)
+        assert len(children) >= 2, "daphne and the local model server"
+        process.kill()  # an OOM kill or a stray `kill -9`: nobody stops the children in order
+        process.wait()
+        deadline = time.monotonic() + 30
+        while (left := [pid for pid in children if _alive(pid)]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not left, (
+            "the children of a killed serve stop too (an operator walk found them running)"
+        )
     errors = err.read_text()
     assert "the local model server was killed by SIGKILL (signal 9); restarting it in 1 s" in errors
     assert seen["before"]["source"] == "llm"

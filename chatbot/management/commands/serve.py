@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from chatbot.management.commands.load_demo import admin_password_file
 from chatbot.ops import localmodel, production
+from chatbot.ops.orphan_guard import stopped_with_parent
 from chatbot.ops.supervisor import ChildDied, ChildSpec, Supervisor, describe_exit, log_tail
 
 PORTABLE_BUILD_HINT = (
@@ -349,19 +350,9 @@ def _celery_worker(log_path: Path) -> ChildSpec:
     def start() -> subprocess.Popen:
         log = log_path.open("ab")
         try:
-            return subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "chatbot",
-                    "worker",
-                    "-l",
-                    "info",
-                    "-c",
-                    "1",
-                ],
+            worker = [sys.executable, "-m", "celery", "-A", "chatbot", "worker", "-l", "info"]
+            return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+                [*worker, "-c", "1"],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -374,19 +365,13 @@ def _celery_worker(log_path: Path) -> ChildSpec:
 def _daphne(host: str, port: int) -> ChildSpec:
     env = {**os.environ, "SITE_URL": os.environ.get("SITE_URL") or production.site_url(host, port)}
 
+    daphne = [sys.executable, "-m", "chatbot.ops.daphne_server"]
+
     def start() -> subprocess.Popen:
         return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [
-                sys.executable,
-                "-m",
-                "chatbot.ops.daphne_server",
-                "-b",
-                host,
-                "-p",
-                str(port),
-                "chatbot.asgi:application",
-            ],
+            [*daphne, "-b", host, "-p", str(port), "chatbot.asgi:application"],
             env=env,
+            **stopped_with_parent(),
         )
 
     return ChildSpec("daphne", start, restart=False)
