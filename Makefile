@@ -60,7 +60,7 @@ run: $(INSTALLED) .env messages
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py load_demo --once
 	mkdir -p staticfiles
-	WHITENOISE_AUTOREFRESH=$${WHITENOISE_AUTOREFRESH:-1} $(PY) manage.py serve --port $(RUN_PORT)
+	$(PY) manage.py serve --port $(RUN_PORT)
 
 # The production shape on this machine (docs/deploy.md): PostgreSQL + pgvector (pgserver's),
 # Redis, $(PROCESSES) daphne processes, Celery worker and beat, nginx in front on RUN_PORT

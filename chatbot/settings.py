@@ -286,9 +286,9 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve straight from the finders so `make run` needs no collectstatic step.
 WHITENOISE_USE_FINDERS = True
-# Looks a file up again on each request: `make run` turns it on, so a widget rebuilt while it
-# runs is served whole (a process serves the size it saw at start: a grown file went out cut
-# short). Production serves /static/ from nginx; docs/deploy.md.
+# Looks a file up again on each request: the embedded `serve` turns it on, so a widget rebuilt
+# while it runs is served whole (a process serves the size it saw at start: a grown file went
+# out cut short). Production serves /static/ from nginx; docs/deploy.md.
 WHITENOISE_AUTOREFRESH = env.bool("WHITENOISE_AUTOREFRESH", default=DEBUG)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

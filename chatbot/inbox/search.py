@@ -212,8 +212,12 @@ def conversations_find(*, filters: Filters, limit: int = RESULT_LIMIT) -> list[d
     matches: Matches = []
     if filters.query:
         matches = _matching_messages(filters.query)
-        emails = LeftMessage.objects.filter(email__icontains=filters.query)
-        anywhere = Q(public_id__iexact=filters.query) | Q(pk__in=emails.values("conversation_id"))
+        # A left message's email and its words (a support-lead walk looked for "the parcel
+        # that arrived damaged" and found only the address).
+        left = LeftMessage.objects.filter(
+            Q(email__icontains=filters.query) | Q(text__icontains=filters.query)
+        )
+        anywhere = Q(public_id__iexact=filters.query) | Q(pk__in=left.values("conversation_id"))
         for rows, _ in matches:
             anywhere |= Q(pk__in=rows.values("conversation_id"))
         found = found.filter(anywhere)

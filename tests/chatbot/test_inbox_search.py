@@ -86,6 +86,13 @@ def test_matches_carry_the_message_that_matched_and_ids_and_emails_still_work(co
     assert found(query=corpus["shipping"].public_id) == [corpus["shipping"].public_id]
     LeftMessage.objects.create(conversation=corpus["zh"], email="wang@example.cn", text="在吗")
     assert found(query="wang@example") == [corpus["zh"].public_id]
+    LeftMessage.objects.create(
+        conversation=corpus["shipping"],
+        email="maria@example.com",
+        text="我的包裹损坏了. Please call me back, parcel 7781",
+    )
+    for words in ("包裹损坏", "call me back", "7781"):  # a left message's words too
+        assert found(query=words) == [corpus["shipping"].public_id], words
 
 
 def test_filters_by_status_agent_label_and_day(corpus):

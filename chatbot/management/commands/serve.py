@@ -363,7 +363,13 @@ def _celery_worker(log_path: Path) -> ChildSpec:
 
 
 def _daphne(host: str, port: int) -> ChildSpec:
-    env = {**os.environ, "SITE_URL": os.environ.get("SITE_URL") or production.site_url(host, port)}
+    env = {
+        **os.environ,
+        "SITE_URL": os.environ.get("SITE_URL") or production.site_url(host, port),
+        # Static files looked up on each request: one changed while it runs (a rebuilt widget,
+        # a pulled console.js) is served whole, not cut to the size seen at start.
+        "WHITENOISE_AUTOREFRESH": os.environ.get("WHITENOISE_AUTOREFRESH", "1"),
+    }
 
     daphne = [sys.executable, "-m", "chatbot.ops.daphne_server"]
 
