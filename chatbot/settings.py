@@ -653,7 +653,7 @@ _CLIENT_LIMITS_DEFAULT = {
     "connect": "60/30",
     "conversation": "20/10",
     "message": "60/20",
-    "handoff": "6/3",
+    "handoff": "20/10",
     "model": "30/10",
     # Content-Security-Policy violation reports (chatbot.security.csp_reports): a page load may
     # send a few.
