@@ -127,6 +127,21 @@ class Layout:
     def secrets_file(self) -> Path:
         return self.root / "secrets.json"
 
+    def postgres_running(self) -> int | None:
+        """The pid of a PostgreSQL that runs on this layout's data now (another `serve --prod`
+        on the same --var-dir, whatever its ports), from its lock file; None otherwise."""
+        try:
+            pid = int((self.postgres_data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except PermissionError:
+            return pid  # another user's (PostgreSQL runs as the checkout's owner under root)
+        except OSError:
+            return None  # a lock file left by a PostgreSQL that died: it starts over it
+        return pid
+
     def create(self) -> None:
         for folder in (self.logs, self.postgres_data.parent, self.redis_dir, self.nginx_dir):
             folder.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 itself accepts, the visitor's address behind trusted proxies for every request, and a beat
 schedule that names tasks the worker has (the shape itself: test_production_shape.py)."""
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,14 @@ def test_serve_prod_refuses_what_cannot_run_before_it_writes_anything(tmp_path):
             call_command("serve", "--prod", "--no-local-llm", "--var-dir", str(var_dir), *arguments)
     assert not var_dir.exists()
 
+    (var_dir / "postgres").mkdir(parents=True)
+    lock = var_dir / "postgres" / "postmaster.pid"
+    lock.write_text(f"{os.getpid()}\n/somewhere\n")  # a PostgreSQL that runs on this --var-dir
+    with pytest.raises(CommandError, match="is in use: its PostgreSQL runs already"):
+        call_command("serve", "--prod", "--no-local-llm", "--var-dir", str(var_dir))
+    lock.write_text("2147480000\n")  # left by one that died: not in the way
+    assert production.Layout(var_dir).postgres_running() is None
+
 
 def test_serve_tells_its_web_process_where_it_answers_for_links_in_emails(monkeypatch):
     """A transcript's link pointed at localhost:8000 while `serve --port 8170` answered (a
@@ -158,9 +167,7 @@ def test_serve_tells_its_web_process_where_it_answers_for_links_in_emails(monkey
     from chatbot.management.commands import serve
 
     started = []
-    monkeypatch.setattr(
-        serve.subprocess, "Popen", lambda args, env, **options: started.append(env)
-    )
+    monkeypatch.setattr(serve.subprocess, "Popen", lambda args, env, **options: started.append(env))
     monkeypatch.delenv("SITE_URL", raising=False)
     monkeypatch.delenv("WHITENOISE_AUTOREFRESH", raising=False)
     serve._daphne("127.0.0.1", 8170).start()

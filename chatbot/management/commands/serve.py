@@ -148,6 +148,12 @@ class Command(BaseCommand):
         if taken := production.ports_taken(ports):
             raise CommandError(f"Something listens on port(s) {taken} already (another run-prod?)")
         layout = production.Layout(var_dir or Path(settings.BASE_DIR) / "var" / "prod")
+        if (running := layout.postgres_running()) is not None:
+            raise CommandError(
+                f"{layout.root} is in use: its PostgreSQL runs already (pid {running}), "
+                "started by another serve --prod; stop that one, or give this one its own "
+                "--var-dir"
+            )
         layout.create()
         secrets_ = production.secrets_load(layout)
         env = production.app_env(
