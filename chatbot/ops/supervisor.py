@@ -128,13 +128,23 @@ class Supervisor:
                 raise ChildDied(child.spec.name, code, tail)
             if now - child.started_at >= self.backoff.reset_after_s:
                 child.failures = 0
-            child.failures += 1
-            delay = self.backoff.delay_s(child.failures)
+            # Exit 0 or SIGTERM: someone stopped it (a rolling restart), not a failure: an
+            # operator walk read "failure 1 in a row" for a daphne they had restarted.
+            stopped = code in (0, -signal.SIGTERM)
+            if not stopped:
+                child.failures += 1
+            delay = self.backoff.delay_s(max(child.failures, 1))
             child.process, child.restart_at = None, now + delay
-            self.on_event(
-                f"{child.spec.name} {describe_exit(code)}; restarting it in {delay:g} s "
-                f"(failure {child.failures} in a row).{tail}"
-            )
+            if stopped:
+                self.on_event(
+                    f"{child.spec.name} {describe_exit(code)}, stopped from outside; "
+                    f"starting it again in {delay:g} s."
+                )
+            else:
+                self.on_event(
+                    f"{child.spec.name} {describe_exit(code)}; restarting it in {delay:g} s "
+                    f"(failure {child.failures} in a row).{tail}"
+                )
 
     def _restart(self, child: _Running) -> None:
         child.restart_at = None

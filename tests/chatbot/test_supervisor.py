@@ -81,6 +81,25 @@ def test_a_crashed_child_is_restarted_after_its_backoff_and_checked(tmp_path):
     assert restarted.poll() is not None, "stop() ends the children"
 
 
+def test_a_child_stopped_from_outside_is_started_again_without_a_failure(tmp_path):
+    """A rolling restart's SIGTERM (or a clean exit) is not "failure 1 in a row"."""
+    clock, events = FakeClock(), []
+    supervisor = Supervisor(backoff=Backoff(first_s=1), clock=clock, on_event=events.append)
+    spec = ChildSpec("daphne", lambda: python(RUNS), True, None)
+    try:
+        for _ in range(3):
+            process = supervisor.start(spec) if not events else supervisor.processes()["daphne"]
+            process.terminate()
+            process.wait()
+            supervisor.poll()
+            assert events[-1].endswith("stopped from outside; starting it again in 1 s."), events
+            clock.advance(1)
+            supervisor.poll()
+        assert not any("failure" in event for event in events)
+    finally:
+        supervisor.stop()
+
+
 def test_a_child_that_keeps_failing_backs_off_exponentially(tmp_path):
     clock, events = FakeClock(), []
 
