@@ -172,11 +172,13 @@ _PDF_HEADING_TEXT = re.compile(rf"[^\W\d_]|{CJK}")  # has a letter: not a bare n
 _SPACE_BETWEEN_CJK = re.compile(f"(?<={CJK}) (?={CJK})")
 # Titles that PDF producers fill in by themselves: no title at all.
 _GENERATED_PDF_TITLE = re.compile(
-    r"^(?:|untitled.*|microsoft (?:word|powerpoint|excel) - .*|document\d*|.*\.(?:docx?|pptx?|"
-    r"xlsx?|indd|pdf|tex|dvi|html?))$",
+    r"^(?:|untitled.*|about:blank|microsoft (?:word|powerpoint|excel) - .*|document\d*|"
+    r".*\.(?:docx?|pptx?|xlsx?|indd|pdf|tex|dvi|html?))$",
     re.I,
 )
 _DOT_LEADER = re.compile(r"(?:\s*\.){4,}\s*")  # a table of contents' ". . . . 12"
+# What a PDF without its font's character map extracts as: NULs and other control characters.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _CODE_INDENT = ("\t", "    ")
 _SETEXT_UNDERLINE = re.compile(r"^\s*(=+|-+)\s*$")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*(?:\n|\Z)", re.S)
@@ -714,7 +716,9 @@ def _parse_pdf(data: bytes) -> tuple[str | None, list[Block]]:
         raise DocumentError(
             ErrorCode.CORRUPT_PDF, "The PDF is damaged or not a PDF and cannot be read."
         ) from error
-    if not any(line.text for lines in pages for line in lines):
+    if not any(_PDF_HEADING_TEXT.search(line.text) for lines in pages for line in lines):
+        # No letter in any line (a Chinese PDF written without its font's character map came
+        # out as NULs and a bare "90", and was imported as a document).
         raise DocumentError(
             ErrorCode.NO_TEXT,
             "The PDF has no text to extract (a scanned PDF needs OCR before it can be imported).",
@@ -736,7 +740,7 @@ def _pdf_page_lines(page: pypdf.PageObject) -> list[_PdfLine]:
     characters_by_size: Counter[float] = Counter()
 
     def end_line() -> None:
-        text = _DOT_LEADER.sub(" ", "".join(parts)).strip()
+        text = _CONTROL.sub("", _DOT_LEADER.sub(" ", "".join(parts))).strip()
         text = _SPACE_BETWEEN_CJK.sub("", text)
         size = characters_by_size.most_common(1)[0][0] if characters_by_size else 0.0
         if not _PAGE_NUMBER.match(text):

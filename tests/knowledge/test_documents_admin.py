@@ -169,6 +169,10 @@ def test_the_help_page_renders_blocks_with_their_text_escaped(client):
     assert "<h3>Steps</h3>" in page
     assert "<ol>" in page and "<li>Post the &lt;i&gt;parcel&lt;/i&gt;</li>" in page
     assert "<th>Days</th>" in page and "<td>free</td>" in page
+    assert "Version 1 · " in page
+    Document.objects.filter(pk=document.pk).update(locale="zh-hans")
+    page = client.get(f"/help/{document.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "版本 1 · " in page, "in the article's language (a zh shop saw English there)"
 
 
 def test_the_help_page_does_not_show_agents_only_documents(client):

@@ -453,6 +453,17 @@ def test_scanned_pdf_without_text_layer_has_no_text():
     assert error_code(out.getvalue(), "scan.pdf") == "no_text"
 
 
+def test_a_pdf_whose_text_extracts_as_control_characters_has_no_text():
+    """A browser's PDF of a Chinese page without a Chinese font: its text came out as NULs and
+    a bare "90", and was imported as an English document titled "about:blank"."""
+    pdf = minimal_pdf(["\\000\\000\\000\\001", "90"], title="about:blank")
+    assert error_code(pdf, "warranty.pdf") == "no_text"
+    titled = parse_document(
+        minimal_pdf(["Warranty terms apply."], title="about:blank"), filename="help/warranty.pdf"
+    )
+    assert titled.title != "about:blank", "a title the producer filled in is no title"
+
+
 def test_fifty_megabytes_are_rejected_by_size_before_parsing():
     # NUL bytes would be "binary" if anything looked at the content.
     assert error_code(bytes(50 * 1024 * 1024), "huge.txt") == "too_large"
