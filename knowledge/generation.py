@@ -28,6 +28,11 @@ _LABEL = re.compile(
     re.IGNORECASE,
 )
 
+# For questions only: any short label before a colon ("容器: 可以用花呗分期吗？", "性别：…" came
+# from the local model), and characters no customer's question is made of ("汇换＆").
+_ANY_LABEL = re.compile(r"^[^\s:：?？]{1,12}[:：]\s*")
+_NOT_IN_A_QUESTION = re.compile(r"[&＆#＃@*＊_=<>{}\[\]|\\^~]")
+
 
 @dataclass(frozen=True)
 class GenerationModel:
@@ -52,19 +57,25 @@ def parse_lines(
     limit: int,
     locale: str = "",
     numbers_of: str | None = None,
+    questions: bool = False,
 ) -> list[str]:
     """One candidate per line, numbering, headings, the prompt's labels ("Answer:") and quotes
     stripped; dropped: duplicates, echoes, lead-ins ("Here are five ways:"), a line in another
     language than `locale`'s, and, with `numbers_of`, a line with a number that text lacks (a
     question asked another way adds no figure; a reworded answer's figures are checked at
-    review instead, knowledge.variant_check). Small local models write all of these, and each
-    dropped line is one a reviewer need not read."""
+    review instead, knowledge.variant_check). With `questions`, any short label before a colon
+    is stripped and a line with symbols no question is written with is dropped. Small local
+    models write all of these, and each dropped line is one a reviewer need not read."""
     seen = {e.casefold().strip() for e in exclude}
     figures = set(NUMBER.findall(numbers_of)) if numbers_of is not None else None
     out = []
     for line in text.splitlines():
         candidate = _NUMBERING.sub("", line).strip()
         candidate = _LABEL.sub("", candidate).strip().strip('"“”').strip()
+        if questions:
+            candidate = _ANY_LABEL.sub("", candidate).strip()
+            if _NOT_IN_A_QUESTION.search(candidate):
+                continue
         key = candidate.casefold()
         if len(candidate) < 3 or len(candidate) > 500 or key in seen:
             continue
@@ -201,6 +212,7 @@ def job_run(*, job_id: int) -> GenerationJob:
                 limit=3 * job.paraphrases_requested,
                 locale=faq.locale,
                 numbers_of=faq.question,
+                questions=True,
             )
             paraphrases = near_in_meaning(
                 paraphrases,

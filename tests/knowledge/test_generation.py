@@ -67,6 +67,19 @@ def test_parse_lines_drops_what_a_small_model_writes_besides_rewordings():
     assert parse_lines(asked, exclude=set(), limit=5, locale="zh-hans", numbers_of="") == [
         "怎么退货"
     ]
+    # What SmolLM2 wrote as questions for a zh shop's FAQs (a zh-shop walk, 7 December).
+    labelled = "容器: 可以用花呗分期吗？\n性别：花呗能分期付款吗\n汇换＆\n#标签\n花呗支持分期吗"
+    assert parse_lines(
+        labelled,
+        exclude={"可以用花呗分期吗？"},
+        limit=5,
+        locale="zh-hans",
+        numbers_of="",
+        questions=True,
+    ) == ["花呗能分期付款吗", "花呗支持分期吗"], "the label gone, the FAQ's own question an echo"
+    assert "Note: x applies." in parse_lines("Note: x applies.", exclude=set(), limit=5), (
+        "an answer's label-like start is its own"
+    )
 
 
 def test_drafts_far_from_their_faq_in_meaning_are_dropped_in_either_language(upstream):
