@@ -118,6 +118,9 @@ def test_the_matching_quality_page_is_in_the_users_language(admin_client, faq):
     assert "Operating point" in en and "Phrasings recognised, per FAQ" in en
 
 
+# The page reads the day's stored spend through database_sync_to_async, which closes the
+# connection a non-transactional test holds.
+@pytest.mark.django_db(transaction=True)
 def test_the_model_router_page_is_in_the_users_language(admin_client):
     zh = _page(admin_client, reverse("llm-router-status"), ZH)
     assert "<h2>熔断器</h2>" in zh and "<th>关闭次数</th>" in zh and "（未设每日预算）" in zh
