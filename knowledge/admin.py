@@ -333,6 +333,7 @@ class FAQAdmin(ContentAdmin):
             answers=3,
             paraphrases=5,
             requested_by=request.user.get_username(),
+            off_request=True,
         )
         self.message_user(
             request,

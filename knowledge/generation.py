@@ -259,9 +259,15 @@ def job_run(*, job_id: int) -> GenerationJob:
 
 
 def jobs_create(
-    *, faq_ids: list[int], answers: int, paraphrases: int, requested_by: str
+    *,
+    faq_ids: list[int],
+    answers: int,
+    paraphrases: int,
+    requested_by: str,
+    off_request: bool = False,
 ) -> list[GenerationJob]:
-    """Creates queued jobs and enqueues them in batches once the transaction commits."""
+    """Creates queued jobs and enqueues them in batches once the transaction commits
+    (`off_request`: knowledge.task_queue)."""
     jobs = [
         GenerationJob.objects.create(
             faq_id=faq_id,
@@ -274,5 +280,7 @@ def jobs_create(
     ids = [job.pk for job in jobs]
     batch = settings.GENERATION_BATCH_SIZE
     for start in range(0, len(ids), batch):
-        enqueue_after_commit("generate_variants", ids[start : start + batch])
+        enqueue_after_commit(
+            "generate_variants", ids[start : start + batch], off_request=off_request
+        )
     return jobs

@@ -184,3 +184,23 @@ def test_a_job_names_its_status_in_the_admins_language(faq):
         assert str(job).endswith("(已完成)")
     with translation.override("en"):
         assert str(job).endswith("(Done)")
+
+
+def test_the_admins_generation_runs_off_the_request_on_the_embedded_default(upstream, faq):
+    """Eager Celery ran every job inside the admin's request: 26 FAQs held the page for
+    minutes until daphne killed it (a zh-shop walk). Off the request, in a thread."""
+    import time
+
+    upstream.answer = numbered_lines
+    upstream.faults = Faults(latency_s=1.0)
+    (job,) = jobs_create(
+        faq_ids=[faq.pk], answers=2, paraphrases=0, requested_by="t", off_request=True
+    )
+    assert GenerationJob.objects.get(pk=job.pk).status in ("queued", "running"), (
+        "back before the model answered"
+    )
+    deadline = time.monotonic() + 30
+    while GenerationJob.objects.get(pk=job.pk).status != "done":
+        assert time.monotonic() < deadline, GenerationJob.objects.get(pk=job.pk).status
+        time.sleep(0.1)
+    assert AnswerVariant.objects.filter(faq=faq, origin="generated").count() == 2
