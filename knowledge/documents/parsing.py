@@ -177,8 +177,6 @@ _GENERATED_PDF_TITLE = re.compile(
     re.I,
 )
 _DOT_LEADER = re.compile(r"(?:\s*\.){4,}\s*")  # a table of contents' ". . . . 12"
-# What a PDF without its font's character map extracts as: NULs and other control characters.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _CODE_INDENT = ("\t", "    ")
 _SETEXT_UNDERLINE = re.compile(r"^\s*(=+|-+)\s*$")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*(?:\n|\Z)", re.S)
@@ -740,6 +738,7 @@ def _pdf_page_lines(page: pypdf.PageObject) -> list[_PdfLine]:
     characters_by_size: Counter[float] = Counter()
 
     def end_line() -> None:
+        # A PDF without its font's character map extracts as NULs and other control characters.
         text = _CONTROL.sub("", _DOT_LEADER.sub(" ", "".join(parts))).strip()
         text = _SPACE_BETWEEN_CJK.sub("", text)
         size = characters_by_size.most_common(1)[0][0] if characters_by_size else 0.0
