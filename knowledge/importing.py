@@ -39,6 +39,32 @@ CSV_COLUMNS = ("question", "answer", "locale", "tags", "active", "paraphrases", 
 # A row's own key in its file (the benchmark sets carry one): accepted and not stored.
 IGNORED_FIELDS = ("id",)
 _CSV_LISTS = ("tags", "paraphrases", "variants")
+# Column names a Chinese shop's spreadsheet has (a zh-shop walk's 问题,答案 was refused).
+_COLUMN_ALIASES = {
+    "问题": "question",
+    "答案": "answer",
+    "回答": "answer",
+    "语言": "locale",
+    "标签": "tags",
+    "启用": "active",
+    "问法": "paraphrases",
+    "相似问法": "paraphrases",
+    "相似问题": "paraphrases",
+    "答案变体": "variants",
+}
+# Ways a locale is written in a file, in the store's spelling.
+_LOCALE_ALIASES = {
+    **dict.fromkeys(("en", "en-us", "en-gb", "english", "英文", "英语"), "en"),
+    **dict.fromkeys(
+        ("zh-hans", "zh", "zh-cn", "zh-sg", "zh-hans-cn", "chinese", "中文", "简体中文"),
+        "zh-hans",
+    ),
+}
+
+
+def _column(name: str) -> str:
+    name = name.strip()
+    return _COLUMN_ALIASES.get(name, name.lower())
 _TRUE, _FALSE = {"", "1", "true", "yes", "y"}, {"0", "false", "no", "n"}
 _LIST_SEPARATOR = re.compile(r"(?<!\\)\|")
 
@@ -78,7 +104,7 @@ def _csv_rows(text: str) -> dict[str, Any]:
     """A CSV with a header row (CSV_COLUMNS; question and answer required) as the JSON
     format's object: list cells are separated by `|`, `active` is true/false/yes/no/1/0."""
     reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in reader.fieldnames or []]
+    header = [_column(h) for h in reader.fieldnames or []]
     unknown = [h for h in header if h not in CSV_COLUMNS + IGNORED_FIELDS]
     missing = [c for c in ("question", "answer") if c not in header]
     if missing or unknown:
@@ -104,7 +130,7 @@ def _csv_rows(text: str) -> dict[str, Any]:
             if key is None:  # more cells than columns
                 row["_extra"] = value
                 continue
-            key, cell = key.strip(), _from_spreadsheet((value or "").strip())
+            key, cell = _column(key), _from_spreadsheet((value or "").strip())
             if key in _CSV_LISTS:
                 row[key] = _csv_list(cell)
             elif key == "active":
@@ -188,8 +214,8 @@ def _locale(given: Any, question: Any, answer: Any) -> str | None:
     if given is None or given == "":
         texts = [t for t in (question, answer) if isinstance(t, str)]
         return guess_locale(texts)
-    if isinstance(given, str) and given.strip().lower() in ("en", "zh-hans"):
-        return given.strip().lower()
+    if isinstance(given, str):
+        return _LOCALE_ALIASES.get(given.strip().lower().replace("_", "-"))
     return None
 
 

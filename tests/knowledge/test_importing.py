@@ -100,6 +100,28 @@ def test_a_row_without_a_locale_is_in_the_language_of_its_text():
     }
 
 
+def test_a_chinese_shops_spreadsheet_imports_with_its_own_column_names_and_locales():
+    """A zh-shop walk's CSV headed 问题,答案 was refused, and so was the locale "zh-CN"."""
+    from knowledge.importing import parse_upload
+
+    rows = "问题,答案,语言,问法\n怎么开发票？,下单后在订单页申请。,zh-CN,发票怎么开|能开发票吗\n"
+    data = parse_upload("faqs.csv", rows.encode("utf-8"))
+    result = import_faqs(data)
+    assert result.created == 1
+    faq = FAQ.objects.get()
+    assert (faq.question, faq.answer, faq.locale) == (
+        "怎么开发票？",
+        "下单后在订单页申请。",
+        "zh-hans",
+    )
+    assert set(faq.paraphrases.values_list("text", flat=True)) >= {"发票怎么开", "能开发票吗"}
+    english = parse_upload("f.csv", b"Question,Answer,Locale\nQ?,A.,English\n")
+    assert import_faqs(english).created == 1
+    assert FAQ.objects.get(question="Q?").locale == "en"
+    with pytest.raises(ImportError_):
+        import_faqs({"faqs": [{"question": "運費多少", "answer": "十元。", "locale": "zh-TW"}]})
+
+
 def test_export_round_trips():
     import_faqs(GOOD)
     exported = export_faqs(FAQ.objects.order_by("id"))
