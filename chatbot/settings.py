@@ -11,7 +11,23 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+
+class _Env(environ.Env):
+    """A number variable set blank (`LLM_DAILY_BUDGET_USD=` in an env file, a compose file's
+    `${VAR}` of an unset one) is unset: it failed every command with a bare ValueError."""
+
+    def int(self, var: str, default: object = environ.Env.NOTSET) -> int:  # type: ignore[override]
+        if default is not environ.Env.NOTSET and not self.ENVIRON.get(var, "x").strip():
+            return default  # type: ignore[return-value]
+        return super().int(var, default=default)
+
+    def float(self, var: str, default: object = environ.Env.NOTSET) -> float:  # type: ignore[override]
+        if default is not environ.Env.NOTSET and not self.ENVIRON.get(var, "x").strip():
+            return default  # type: ignore[return-value]
+        return super().float(var, default=default)
+
+
+env = _Env()
 # Variables the environment does not set come from this file: `make run` keeps its random
 # SECRET_KEY in .env; ENV_FILE names another (a deployment's secrets file), or none when empty.
 ENV_FILE = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))

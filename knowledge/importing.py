@@ -65,6 +65,8 @@ _LOCALE_ALIASES = {
 def _column(name: str) -> str:
     name = name.strip()
     return _COLUMN_ALIASES.get(name, name.lower())
+
+
 _TRUE, _FALSE = {"", "1", "true", "yes", "y"}, {"0", "false", "no", "n"}
 _LIST_SEPARATOR = re.compile(r"(?<!\\)\|")
 

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import environ
 from django.conf import settings
 
 from chatbot.llm.tiers import Tier, TierConfigError, configured_tiers
@@ -18,6 +19,7 @@ from chatbot.llm.tiers import Tier, TierConfigError, configured_tiers
 # when a setting's name is close to it (others, such as the SDK's OPENAI_ORG_ID, are left be).
 _OWN_PREFIXES = ("LLM_", "OPENAI_", "CHAT_", "ANSWER_CACHE_", "HANDOFF_", "KNOWLEDGE_", "FAQ_")
 _CLOSE = 0.85
+env_reader = environ.Env  # how chatbot.settings reads a variable
 
 
 @dataclass(frozen=True)
@@ -84,23 +86,31 @@ def misspelt_variables(environ: Mapping[str, str], known: set[str]) -> list[Prob
 
 
 def unreadable_numbers(environ: Mapping[str, str], values: Mapping[str, object]) -> list[Problem]:
-    """Numeric settings whose variable is not a plain number: the environment reader takes the
-    digits it finds, so `LLM_DAILY_BUDGET_USD=$2` was a budget of 0 (none) and "5usd" was 5 (a
-    model-tiers walk)."""
+    """Numeric settings (by their value's type in `values`) whose variable is not a plain
+    number: the environment reader keeps what looks like digits, so `LLM_DAILY_BUDGET_USD=$2`
+    was a budget of 2 from "$2", "5usd" was 5 and "1e3" was 13 (model-tiers walks)."""
     problems = []
     for name, value in sorted(values.items()):
         if name not in environ or isinstance(value, bool) or not isinstance(value, int | float):
             continue
         raw = environ[name].strip()
+        if not raw:
+            continue  # blank is unset (chatbot.settings)
+        cast = int if isinstance(value, int) else float
         try:
             number = float(raw)
-            if isinstance(value, int) and not number.is_integer():
+            read = env_reader.parse_value(raw, cast)
+            if read != number:
                 raise ValueError(raw)
         except ValueError:
+            try:
+                shown = f" (it is read as {env_reader.parse_value(raw, cast)!r})"
+            except ValueError:
+                shown = ""
             problems.append(
                 Problem(
                     True,
-                    f"{name}={environ[name]!r} is not a plain number (it was read as {value!r})",
+                    f"{name}={environ[name]!r} is not a plain number{shown}",
                     "Write the number alone: 2, 2.5, 0.",
                 )
             )

@@ -170,6 +170,28 @@ _PROVIDER_FIELDS = {
     "max_tokens",
     "temperature",
 }
+_TEXT_FIELDS = {"name", "base_url", "model"}
+_WHOLE_NUMBER_FIELDS = {"rpm", "tpm", "max_tokens"}
+
+
+def _field_type_errors(raw: dict[str, Any]) -> list[str]:
+    """Fields of the wrong JSON type: `"price_in_per_1k": "0.5"` passed, and the cost of every
+    answer then raised TypeError (a re-walk of the configuration checks)."""
+    wrong = []
+    for name, value in raw.items():
+        if name in _TEXT_FIELDS:
+            ok = isinstance(value, str) or (name == "base_url" and value is None)
+        elif name == "api_key_env":
+            ok = isinstance(value, str) or (
+                isinstance(value, list) and all(isinstance(v, str) for v in value)
+            )
+        elif name in _WHOLE_NUMBER_FIELDS:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok:
+            wrong.append(f"{name}={value!r}")
+    return wrong
 
 
 def _provider(raw: dict[str, Any], tier_name: str, index: int) -> Provider:
@@ -178,6 +200,11 @@ def _provider(raw: dict[str, Any], tier_name: str, index: int) -> Provider:
         raise TierConfigError(f"tier {tier_name!r}: unknown provider fields {sorted(unknown)}")
     if "model" not in raw:
         raise TierConfigError(f"tier {tier_name!r}: every provider needs a model")
+    if wrong := _field_type_errors(raw):
+        raise TierConfigError(
+            f"tier {tier_name!r}: fields of the wrong type {wrong} (numbers unquoted; name, "
+            "base_url and model text; api_key_env text or a list of texts)"
+        )
     values = {**_common(), **raw}
     key_env = values.pop("api_key_env", [])
     values["key_envs"] = (key_env,) if isinstance(key_env, str) else tuple(key_env)

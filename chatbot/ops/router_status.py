@@ -18,7 +18,7 @@ from chatbot.llm import spend
 from chatbot.llm.breaker import breaker_states
 from chatbot.llm.config_check import model_configuration_problems
 from chatbot.llm.costs import cost_report
-from chatbot.llm.tiers import Tier, configured_tiers
+from chatbot.llm.tiers import Tier, TierConfigError, configured_tiers
 from chatbot.pipeline.grounding_report import grounding_by_model
 
 _PAGE = engines["django"].from_string(
@@ -152,7 +152,9 @@ def _providers(tiers: list[Tier]) -> list[dict[str, object]]:
 @staff_member_required
 async def router_status(request: HttpRequest) -> HttpResponse:
     problems = model_configuration_problems()
-    if any(problem.error for problem in problems):
+    try:
+        tiers = configured_tiers()
+    except TierConfigError:  # named among the problems
         return await sync_to_async(_render)(request, {"problems": problems, "unreadable": True})
     breakers = [
         {
@@ -168,7 +170,7 @@ async def router_status(request: HttpRequest) -> HttpResponse:
     ]
     context = {
         "problems": problems,
-        "providers": _providers(configured_tiers()),
+        "providers": _providers(tiers),
         "breakers": breakers,
         "spent": await spend.spent(),
         "budget": settings.LLM_DAILY_BUDGET_USD,

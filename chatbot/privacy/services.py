@@ -43,7 +43,7 @@ def _address_pattern(email: str) -> re.Pattern[str]:
     """`email` as a whole address in running text: "ann.lee@example.com" is not in
     "joann.lee@example.com" nor in "ann.lee@example.com.au" (a privacy walk's access request
     for Ann exported Joann's conversation, and erasure would have deleted it)."""
-    return re.compile(rf"(?<![\w.+-]){re.escape(email)}(?![\w-]|\.[\w-])", re.IGNORECASE)
+    return re.compile(rf"(?<![\w.+@-]){re.escape(email)}(?![\w-]|\.[\w-])", re.IGNORECASE)
 
 
 def looks_like_email(text: str) -> bool:
@@ -66,8 +66,11 @@ def visitor_conversations(
     """Every conversation of one visitor, found by a conversation id, a verified user id, or an
     email address (verified, left with a message, asked a transcript at, or written in a
     message), with the other conversations of the verified users among them (every device), as
-    the admin's actions take them. Oldest first."""
+    the admin's actions take them. Oldest first. An `email` that is not a whole address raises
+    ValueError: "example.com" found every visitor of that domain, ready for one erasure."""
     email = email.strip()
+    if email and not looks_like_email(email):
+        raise ValueError(f"{email!r} is not a whole email address")
     found = Q(pk__in=[])
     if public_id:
         found |= Q(public_id=public_id)

@@ -85,19 +85,17 @@ async def visitor_message_allowed(
     `with_people` (queued, or with an agent): the live-chat limits, since people type in short
     bursts ("hi" / "my order" / "is late") and no model is called; a support-shift walk saw a
     visitor told to slow down by the bot's limit in the middle of a chat with an agent."""
+    # A bucket of its own for the live chat: sharing the bot's, a visitor who had asked the
+    # bot a few questions started the chat with an agent on what was left of 5 (a re-walk).
     if with_people:
+        name = f"visitor-live:{conversation_public_id}"
         capacity = settings.CHAT_VISITOR_LIVE_MESSAGE_BURST
         per_minute = settings.CHAT_VISITOR_LIVE_MESSAGES_PER_MINUTE
     else:
+        name = f"visitor:{conversation_public_id}"
         capacity = settings.CHAT_VISITOR_MESSAGE_BURST
         per_minute = settings.CHAT_VISITOR_MESSAGES_PER_MINUTE
-    buckets = [
-        Bucket(
-            f"visitor:{conversation_public_id}",
-            capacity=capacity,
-            refill_per_s=per_minute / 60.0,
-        )
-    ]
+    buckets = [Bucket(name, capacity=capacity, refill_per_s=per_minute / 60.0)]
     client_bucket = _client_bucket(ClientAction.MESSAGE, client)
     if client_bucket is not None:
         buckets.append(client_bucket)

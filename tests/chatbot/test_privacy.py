@@ -149,6 +149,11 @@ def test_one_visitor_is_found_by_conversation_verified_user_or_email():
     found = services.visitor_conversations(email="ann@example.com")
     assert lookalikes not in found, "another visitor's address that contains Ann's"
     assert found == [mine, phone, left_only, written, ends_a_sentence]
+    for part in ("example.com", "ann", "@example.com"):  # every visitor of the domain, else
+        with pytest.raises(ValueError, match="not a whole email address"):
+            services.visitor_conversations(email=part)
+        with pytest.raises(CommandError, match="whole address"):
+            call_command("visitor_data", "erase", "--email", part)
     assert other not in services.visitor_conversations(user_id="u-42", email="ann@example.com")
     assert services.visitor_conversations() == []
 

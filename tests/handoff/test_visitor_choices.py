@@ -232,6 +232,8 @@ async def test_a_live_chat_has_the_looser_limit_and_the_bot_its_own(upstream, ag
     settings.CHAT_VISITOR_LIVE_MESSAGE_BURST = 6
     settings.CHAT_VISITOR_LIVE_MESSAGES_PER_MINUTE = 1
     async with agent_socket(agents["ann"]) as ann, chat_socket() as client:
+        for n in range(2):  # the bot's whole burst, before asking for a person
+            await client.say(f"question {n}", f"bot-{n}")
         await queued_by_button(client)
         await claimed(ann, client.hello["conversation"])
         await until(client, lambda f: f["type"] == "conversation" and f["status"] == "agent")

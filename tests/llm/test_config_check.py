@@ -85,15 +85,56 @@ def test_a_misspelt_variable_is_named_with_the_setting_it_is_close_to():
 
 
 def test_a_number_written_with_more_than_a_number_stops_the_commands():
-    """The reader takes the digits it finds: "$2" was a daily budget of 0, i.e. none."""
+    """The reader keeps what looks like digits: "$2" is 2, "1e3" is 13."""
     values = {"LLM_DAILY_BUDGET_USD": 0.0, "CHAT_VISITOR_MESSAGE_BURST": 5, "DEBUG": False}
     environ = {"LLM_DAILY_BUDGET_USD": "$2", "CHAT_VISITOR_MESSAGE_BURST": "5", "DEBUG": "yes"}
     [problem] = unreadable_numbers(environ, values)
     assert problem.error
-    assert problem.text == "LLM_DAILY_BUDGET_USD='$2' is not a plain number (it was read as 0.0)"
+    assert problem.text == "LLM_DAILY_BUDGET_USD='$2' is not a plain number (it is read as 2.0)"
     assert unreadable_numbers({"LLM_DAILY_BUDGET_USD": " 2.5 "}, values) == []
-    assert unreadable_numbers({"CHAT_VISITOR_MESSAGE_BURST": "5.0"}, values) == []
+    assert unreadable_numbers({"CHAT_VISITOR_MESSAGE_BURST": " 5 "}, values) == []
     assert unreadable_numbers({"CHAT_VISITOR_MESSAGE_BURST": "5.5"}, values)
+    # The reader took "1e3" for 13: a number that parses but is not what was read is wrong too.
+    [misread] = unreadable_numbers({"LLM_DAILY_BUDGET_USD": "1e3"}, values)
+    assert "it is read as 13.0" in misread.text
+    assert unreadable_numbers({"LLM_DAILY_BUDGET_USD": " "}, values) == [], "blank is unset"
+
+
+def test_a_blank_number_variable_is_unset_not_a_crash():
+    """`LLM_DAILY_BUDGET_USD=` (an env file's empty line) failed every command with a bare
+    ValueError when settings were read."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings as django_settings
+
+    code = "import django; django.setup(); from django.conf import settings as s; "
+    code += "print(s.LLM_DAILY_BUDGET_USD, s.CHAT_VISITOR_MESSAGE_BURST)"
+    env = {**os.environ, "SECRET_KEY": "x", "DJANGO_SETTINGS_MODULE": "chatbot.settings"}
+    env |= {"LLM_DAILY_BUDGET_USD": "", "CHAT_VISITOR_MESSAGE_BURST": " "}
+    read = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=django_settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert read.returncode == 0, read.stderr[-2000:]
+    assert read.stdout.split()[-2:] == ["0.0", "5"]
+
+
+def test_a_tier_field_of_the_wrong_type_is_named(settings):
+    """`"price_in_per_1k": "0.5"` passed, and the cost of every answer raised TypeError."""
+    settings.LLM_TIERS_JSON = tiers({"model": "big", "price_in_per_1k": "0.5", "rpm": True})
+    [problem] = model_configuration_problems()
+    assert problem.error
+    assert "fields of the wrong type [\"price_in_per_1k='0.5'\", 'rpm=True']" in problem.text
+    settings.LLM_TIERS_JSON = tiers(
+        {"model": "big", "price_in_per_1k": 0.5, "rpm": 10, "base_url": None, "api_key_env": []}
+    )
+    assert model_configuration_problems() == []
 
 
 def test_a_key_variable_of_a_pool_is_not_taken_for_a_typo(settings, monkeypatch):

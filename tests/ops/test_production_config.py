@@ -146,6 +146,7 @@ def test_serve_prod_refuses_what_cannot_run_before_it_writes_anything(tmp_path):
         "--log-dir is for the embedded default": ["--log-dir", str(tmp_path / "logs")],
         "no such file": ["--tls-cert", str(tmp_path / "c.pem"), "--tls-key", str(tmp_path / "k")],
         "at least 1 daphne process": ["--processes", "0"],
+        "are not ports (1-65535)": ["--port", "99999"],
     }
     for message, arguments in refused.items():
         with pytest.raises(CommandError, match=re.escape(message)):

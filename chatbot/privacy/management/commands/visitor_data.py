@@ -40,6 +40,11 @@ class Command(BaseCommand):
     ) -> None:
         if not (conversation or user_id or email):
             raise CommandError("Name the visitor: --conversation, --user-id or --email.")
+        if email and not services.looks_like_email(email.strip()):
+            raise CommandError(
+                f"--email {email!r}: give the visitor's whole address (name@example.com); a "
+                "part of one would find other visitors too."
+            )
         found_by = ",".join(
             name
             for name, value in (
