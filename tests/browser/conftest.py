@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -175,6 +176,17 @@ def checked_page(browser, **context_options: object) -> Iterator:
     yield page
     context.close()
     assert errors == [], errors
+
+
+def wait_until(page, expression: str, timeout_s: float = 10.0) -> None:
+    """`page.wait_for_function` for pages whose Content-Security-Policy has no 'unsafe-eval'
+    (the console): Playwright polls a string predicate through eval in the page, which such a
+    page refuses once the first check was false (CI: EvalError in a console test under load);
+    `evaluate` is not subject to the page's policy."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"not true within {timeout_s:g} s: {expression}"
+        page.wait_for_timeout(100)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.conftest import wait_until
 from tests.servers import create_agent, daphne, manage, migrated, server_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -103,7 +104,7 @@ def test_a_transfer_reaches_the_other_agent_in_a_background_tab(
     desktop = bob.get_by_label("Desktop notifications")
     expect(desktop).not_to_be_checked()
     desktop.click()
-    bob.wait_for_function("window.__console.state().prefs.desktop === true")
+    wait_until(bob, "window.__console.state().prefs.desktop === true")
     bob.reload()
     expect(bob.get_by_label("Desktop notifications")).to_be_checked()
     expect(bob.get_by_label("Sound")).to_be_checked()

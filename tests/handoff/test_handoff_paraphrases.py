@@ -123,7 +123,11 @@ def test_drafts_are_approved_in_the_admin_only_with_change_permission():
 
     User.objects.filter(username="editor").delete()
     editor = staff_client(permissions=["view_paraphrase", "change_paraphrase"])
-    assert editor.post(url, form).status_code == 302
+    review = editor.post(url, form)  # each phrasing beside its FAQ first
+    assert review.status_code == 200 and "send back shoes" in review.content.decode()
+    draft.refresh_from_db()
+    assert not draft.approved
+    assert editor.post(url, {**form, "confirm_approval": "yes"}).status_code == 302
     draft.refresh_from_db()
     assert draft.approved and draft.embedding is not None
     assert faq_lookup(text="send back shoes", locale="en").result.faq_id == faq.pk
