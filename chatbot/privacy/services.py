@@ -12,6 +12,8 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -25,7 +27,6 @@ from chatbot.models import Attachment, Conversation, Feedback, Message
 from chatbot.services import user_display_name as agent_name
 from knowledge.models import DocumentCitation, NegativeExample
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 RETENTION_BATCH = 200  # conversations anonymised or deleted per transaction
 ATTACHMENT_REMOVED = "[attachment removed]"
 
@@ -47,7 +48,12 @@ def _address_pattern(email: str) -> re.Pattern[str]:
 
 
 def looks_like_email(text: str) -> bool:
-    return _EMAIL.fullmatch(text) is not None
+    """A whole address, as Django's own validator reads one."""
+    try:
+        validate_email(text)
+    except ValidationError:
+        return False
+    return True
 
 
 def _written_in_messages(email: str) -> list[int]:
