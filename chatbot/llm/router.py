@@ -383,6 +383,12 @@ class Router:
                 if text is None:
                     if restart_guard is not None:
                         restart_guard.finish()
+                    if current.finish_reason == "length" and shown:
+                        # Stopped by max_tokens, mid-sentence as often as not: said, as a
+                        # broken stream is, rather than left to look like the whole answer.
+                        note = visitor_copy.interrupted_note("".join(shown), locale)
+                        shown.append(note)
+                        yield note
                     await self._record(current.tier, current.upstream, None, current.called_at)
                     cost += self._step(trace, current, decision, None)
                     if self.on_recovery is not None:
