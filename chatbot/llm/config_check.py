@@ -19,7 +19,7 @@ from chatbot.llm.tiers import Tier, TierConfigError, configured_tiers
 # when a setting's name is close to it (others, such as the SDK's OPENAI_ORG_ID, are left be).
 _OWN_PREFIXES = ("LLM_", "OPENAI_", "CHAT_", "ANSWER_CACHE_", "HANDOFF_", "KNOWLEDGE_", "FAQ_")
 _CLOSE = 0.85
-env_reader = environ.Env  # how chatbot.settings reads a variable
+_ENV_READER = environ.Env  # how chatbot.settings reads a variable
 
 
 @dataclass(frozen=True)
@@ -99,12 +99,12 @@ def unreadable_numbers(environ: Mapping[str, str], values: Mapping[str, object])
         cast = int if isinstance(value, int) else float
         try:
             number = float(raw)
-            read = env_reader.parse_value(raw, cast)
+            read = _ENV_READER.parse_value(raw, cast)
             if read != number:
                 raise ValueError(raw)
         except ValueError:
             try:
-                shown = f" (it is read as {env_reader.parse_value(raw, cast)!r})"
+                shown = f" (it is read as {_ENV_READER.parse_value(raw, cast)!r})"
             except ValueError:
                 shown = ""
             problems.append(
