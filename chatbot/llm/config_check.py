@@ -35,7 +35,7 @@ def tier_problems(tiers: list[Tier], *, simple_from: str) -> list[Problem]:
     problems = []
     for tier in tiers:
         for provider in tier.providers:
-            unset = [name for name in provider.key_envs if not os.environ.get(name)]
+            unset = provider.key_envs_unset()
             if provider.key_envs and len(unset) == len(provider.key_envs):
                 problems.append(
                     Problem(

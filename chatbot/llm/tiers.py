@@ -47,14 +47,19 @@ class Provider:
             8,
         )
 
+    def key_envs_unset(self) -> list[str]:
+        """The pool's variables the environment leaves unset or empty: keys it does not have."""
+        return [env_name for env_name in self.key_envs if not os.environ.get(env_name)]
+
     def upstreams(self) -> list["Upstream"]:
         """One upstream per key of the pool whose variable is set (keys read at build time)."""
         if not self.key_envs:
             return [Upstream(self, "none", NO_KEY)]
+        unset = self.key_envs_unset()
         return [
             Upstream(self, env_name, os.environ[env_name])
             for env_name in self.key_envs
-            if os.environ.get(env_name)
+            if env_name not in unset
         ]
 
 

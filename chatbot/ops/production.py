@@ -49,6 +49,11 @@ class Ports:
     def daphnes(self) -> list[int]:
         return [self.daphne + index for index in range(self.processes)]
 
+    @property
+    def every(self) -> list[int]:
+        """Each part's port: nginx, the daphnes, Redis, PostgreSQL."""
+        return [self.http, *self.daphnes, self.redis, self.postgres]
+
 
 def consecutive_free_ports(count: int) -> int:
     """The first of `count` consecutive ports free on 127.0.0.1 now (the daphnes' ports)."""
@@ -69,15 +74,14 @@ def consecutive_free_ports(count: int) -> int:
 def ports_shared(ports: Ports) -> list[int]:
     """Ports two parts of the shape would both listen on (nginx on a daphne's port, daphnes
     over Redis's): an operator walk saw the ready banner, then nginx failing to bind for ever."""
-    every = [ports.http, *ports.daphnes, ports.redis, ports.postgres]
-    return sorted({port for port in every if every.count(port) > 1})
+    return sorted({port for port in ports.every if ports.every.count(port) > 1})
 
 
 def ports_taken(ports: Ports) -> list[int]:
     """The shape's ports something already listens on (another run, say): the readiness checks
     would otherwise take a stranger's PostgreSQL or Redis for ours."""
     taken = []
-    for port in (ports.http, *ports.daphnes, ports.redis, ports.postgres):
+    for port in ports.every:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 taken.append(port)

@@ -3,7 +3,6 @@ help-centre sources stood up to the citation check, today's spend against the da
 model cost per day and per conversation."""
 
 import datetime as dt
-import os
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -142,7 +141,10 @@ def _providers(tiers: list[Tier]) -> list[dict[str, object]]:
             "price_in": provider.price_in_per_1k,
             "price_out": provider.price_out_per_1k,
             "max_tokens": provider.max_tokens,
-            "keys": [{"name": n, "set": bool(os.environ.get(n))} for n in provider.key_envs],
+            "keys": [
+                {"name": name, "set": name not in provider.key_envs_unset()}
+                for name in provider.key_envs
+            ],
         }
         for tier in tiers
         for provider in tier.providers

@@ -139,8 +139,7 @@ class Command(BaseCommand):
             redis=redis_port,
             postgres=postgres_port,
         )
-        every_port = [ports.http, *ports.daphnes, ports.redis, ports.postgres]
-        if outside := [port for port in every_port if not 1 <= port <= 65535]:
+        if outside := [port for port in ports.every if not 1 <= port <= 65535]:
             raise CommandError(f"Port(s) {outside} are not ports (1-65535)")
         if shared := production.ports_shared(ports):
             raise CommandError(
