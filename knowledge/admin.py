@@ -91,6 +91,32 @@ def _status_message(count: int, status: str) -> str:
     return messages_by_status.get(status, fallback) % {"count": count, "status": status}
 
 
+def review_context(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    selected,
+    *,
+    title: str,
+    rows: list,
+    submit_label: str,
+    nothing_to_submit: bool = False,
+) -> dict:
+    """The context of a bulk action's review page, whose form
+    (admin/includes/action_confirm_form.html) posts the selection again with
+    `confirm_approval=yes`."""
+    return {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "opts": model_admin.model._meta,
+        "rows": rows,
+        "submit_label": submit_label,
+        "nothing_to_submit": nothing_to_submit,
+        "selected_ids": [str(pk) for pk in selected.values_list("pk", flat=True)],
+        "action": request.POST.get("action", ""),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+    }
+
+
 def approve_after_review(
     model_admin: admin.ModelAdmin, request: HttpRequest, selected, variants
 ) -> HttpResponse | None:
@@ -102,22 +128,18 @@ def approve_after_review(
     flagged_count = sum(not check.ok for _, check in checked)
     approvable = len(checked) - flagged_count
     if request.POST.get("confirm_approval") != "yes":
-        context = {
-            **model_admin.admin_site.each_context(request),
-            "title": gettext("Approve answer variants"),
-            "opts": model_admin.model._meta,
-            "rows": checked,
-            "submit_label": gettext("Approve %(count)s variant(s)") % {"count": approvable}
-            + (
-                gettext(", leave %(count)s flagged") % {"count": flagged_count}
-                if flagged_count
-                else ""
-            ),
-            "nothing_to_submit": approvable == 0,  # "Approve 0 variant(s)" did nothing
-            "selected_ids": [str(pk) for pk in selected.values_list("pk", flat=True)],
-            "action": request.POST.get("action", ""),
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        }
+        submit_label = gettext("Approve %(count)s variant(s)") % {"count": approvable} + (
+            gettext(", leave %(count)s flagged") % {"count": flagged_count} if flagged_count else ""
+        )
+        context = review_context(
+            model_admin,
+            request,
+            selected,
+            title=gettext("Approve answer variants"),
+            rows=checked,
+            submit_label=submit_label,
+            nothing_to_submit=approvable == 0,  # "Approve 0 variant(s)" did nothing
+        )
         return render(request, "admin/knowledge/answervariant/approve_review.html", context)
     clean = [variant for variant, check in checked if check.ok]
     count = services.variants_set_status(
@@ -941,17 +963,15 @@ class ParaphraseAdmin(ContentAdmin):
         approved twelve model-written ones in one click, "汇换＆" and a phrasing saying the
         opposite of its FAQ among them, all matched at once."""
         if request.POST.get("confirm_approval") != "yes":
-            context = {
-                **self.admin_site.each_context(request),
-                "title": gettext("Approve paraphrases"),
-                "opts": self.model._meta,
-                "rows": list(queryset.select_related("faq").order_by("faq_id", "id")),
-                "submit_label": gettext("Approve %(count)s paraphrase(s)")
-                % {"count": queryset.count()},
-                "selected_ids": [str(pk) for pk in queryset.values_list("pk", flat=True)],
-                "action": request.POST.get("action", ""),
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            }
+            rows = list(queryset.select_related("faq").order_by("faq_id", "id"))
+            context = review_context(
+                self,
+                request,
+                queryset,
+                title=gettext("Approve paraphrases"),
+                rows=rows,
+                submit_label=gettext("Approve %(count)s paraphrase(s)") % {"count": len(rows)},
+            )
             return render(request, "admin/knowledge/paraphrase/approve_review.html", context)
         self._set_approved(request, queryset, True)
         return None
