@@ -4,10 +4,11 @@ and Chinese that declines an unrelated question and respects visibility, and the
 index beside the chunks. Runs on SQLite (the in-process index) and in the PostgreSQL pass
 (pgvector, the words and pages in process)."""
 
+import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -357,9 +358,12 @@ def test_retrieval_sees_an_edit_at_once(help_centre):
     }
 
 
-def held_copy() -> threading.Event:
-    """The chunk index's next load waits for the returned event: until then every search runs
-    on the copy loaded before the change, as a busy process's does for a second or two."""
+@contextlib.contextmanager
+def held_copy() -> Iterator[None]:
+    """Inside, the chunk index's next load waits: every search runs on the copy loaded before
+    the change, as a busy process's does for a second or two. On leaving, the load goes on and
+    is waited for, so that its thread does not read tables the test's teardown is emptying (CI
+    saw PostgreSQL's flush fail once)."""
     index = get_chunk_index()
     copy = getattr(index, "_words", index)  # PostgreSQL keeps only the words in process
     gate, load = threading.Event(), copy._load
@@ -369,7 +373,12 @@ def held_copy() -> threading.Event:
         load()
 
     copy._load = held_load
-    return gate
+    try:
+        yield
+    finally:
+        gate.set()
+        assert copy._loading_behind.acquire(timeout=30), "the background load never finished"
+        copy._loading_behind.release()
 
 
 def test_after_an_edit_a_slow_copy_serves_until_its_successor_has_loaded(help_centre, settings):
@@ -377,15 +386,13 @@ def test_after_an_edit_a_slow_copy_serves_until_its_successor_has_loaded(help_ce
     question = "How many days do I have to return an item?"
     assert "30 days" in selectors.passages_retrieve(text=question, locale="en").passages[0].text
     index = get_chunk_index()
-    gate = held_copy()
-    text = ARTICLES["en/returns.md"].replace("within 30 days", "within 45 days")
-    write_articles(help_centre, {"en/returns.md": text})
-    assert import_folder(help_centre / "en").updated == 1
-
-    during = selectors.passages_retrieve(text=question, locale="en")
+    with held_copy():
+        text = ARTICLES["en/returns.md"].replace("within 30 days", "within 45 days")
+        write_articles(help_centre, {"en/returns.md": text})
+        assert import_folder(help_centre / "en").updated == 1
+        during = selectors.passages_retrieve(text=question, locale="en")
     assert during.stale, "answered at once, by the copy it had"
     assert not any("30 days" in p.text for p in during.passages), "replaced chunks are not cited"
-    gate.set()
     deadline = time.monotonic() + 30
     while index.stale:
         assert time.monotonic() < deadline, "the new copy never loaded"
@@ -403,16 +410,13 @@ def test_a_document_made_agents_only_is_not_quoted_to_visitors_by_the_old_copy(
     question = "How many days do I have to return an item?"
     before = selectors.passages_retrieve(text=question, locale="en")
     document = Document.objects.get(pk=before.passages[0].document_id)
-    gate = held_copy()
-    try:
+    with held_copy():
         Document.objects.filter(pk=document.pk).update(visibility=Visibility.AGENTS)
         content_version.knowledge_version_bump()  # as the admin's save does
         during = selectors.passages_retrieve(text=question, locale="en")
         for_agents = selectors.passages_retrieve(
             text=question, locale="en", include_agents_only=True
         )
-    finally:
-        gate.set()
     assert during.stale
     assert document.pk not in {p.document_id for p in during.passages}
     assert document.pk in {p.document_id for p in for_agents.passages}
@@ -426,13 +430,10 @@ def test_passages_deleted_under_the_old_copy_are_nothing_relevant_not_no_help_ce
     settings.KNOWLEDGE_COPY_BACKGROUND_LOAD_MS = 0
     question = "How many days do I have to return an item?"
     selectors.passages_retrieve(text=question, locale="en")
-    gate = held_copy()
-    try:
+    with held_copy():
         Document.objects.filter(locale="en").delete()
         content_version.knowledge_version_bump()
         during = selectors.passages_retrieve(text=question, locale="en")
-    finally:
-        gate.set()
     assert (during.passages, during.relevant, during.searched) == ((), False, True)
 
 
