@@ -381,6 +381,15 @@ def held_copy() -> Iterator[None]:
         copy._loading_behind.release()
 
 
+def stopped(stop: threading.Event) -> None:
+    """Stops the follower and waits for its thread: one reading tables after the test would
+    race the teardown's flush on PostgreSQL."""
+    stop.set()
+    for thread in threading.enumerate():
+        if thread.name == "knowledge-follow":
+            thread.join(30)
+
+
 def test_after_an_edit_a_slow_copy_serves_until_its_successor_has_loaded(help_centre, settings):
     settings.KNOWLEDGE_COPY_BACKGROUND_LOAD_MS = 0  # every copy counts as slow
     question = "How many days do I have to return an item?"
@@ -471,7 +480,7 @@ def test_the_follower_reloads_a_slow_copy_before_the_first_question_after_an_edi
             assert time.monotonic() < deadline, "the follower never reloaded the copy"
             time.sleep(0.02)
     finally:
-        stop.set()
+        stopped(stop)
     first = selectors.passages_retrieve(text=question, locale="en")
     assert not first.stale
     assert "45 days" in first.passages[0].text
