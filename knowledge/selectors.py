@@ -27,8 +27,12 @@ from knowledge.models import FAQ, AnswerVariant, Document
 from knowledge.negative_store import negative_store
 from knowledge.negatives import NEGATIVE_EXAMPLE, NegativeHit
 from knowledge.operating_points import operating_point
+from knowledge.same_wording import same_wording, wording
 
 EXACT = "exact"
+SAME_WORDING = "same_wording"  # a stored phrasing's words moved round (knowledge.same_wording)
+# The decisions that answer with the matched FAQ.
+ANSWERING = (ANSWER, EXACT, SAME_WORDING)
 
 
 def one_line(text: str) -> str:
@@ -70,13 +74,18 @@ def normalise_question(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", simplified(text).casefold()).split())
 
 
-def _exact_faq(query: str, neighbours: list[Neighbour]) -> int | None:
+def _repeated_faq(query: str, neighbours: list[Neighbour]) -> tuple[int, str] | None:
     """The FAQ whose stored wording is exactly the query (ignoring case, punctuation and
-    leading greetings), when only one FAQ has that wording: a repeat of a known question never
-    needs the model."""
-    wanted = normalise_question(strip_greetings(query))
+    leading greetings), EXACT, or else the query in the same words moved round, SAME_WORDING,
+    when only one FAQ has that wording: a repeat of a known question never needs the model."""
+    asked = strip_greetings(query)
+    wanted = normalise_question(asked)
     faqs = {n.faq_id for n in neighbours if normalise_question(strip_greetings(n.text)) == wanted}
-    return faqs.pop() if len(faqs) == 1 else None
+    if faqs:
+        return (faqs.pop(), EXACT) if len(faqs) == 1 else None
+    units = wording(asked)
+    faqs = {n.faq_id for n in neighbours if same_wording(units, wording(strip_greetings(n.text)))}
+    return (faqs.pop(), SAME_WORDING) if len(faqs) == 1 else None
 
 
 def faq_match(
@@ -137,7 +146,8 @@ def _negative_veto(
 ) -> tuple[MatchResult, str, NegativeHit | None]:
     """Declines the match when the query is as close to a confirmed negative of the FAQ as to
     the FAQ itself (knowledge/negatives.py); the best FAQ and its scores stay in the result. A
-    stored wording asked as written (EXACT) is the FAQ's by definition and is never vetoed."""
+    stored wording asked as written (EXACT) or moved round (SAME_WORDING) is the FAQ's by
+    definition and is never vetoed."""
     if decision != ANSWER or result.faq_id is None:
         return result, decision, None
     negative = negative_store().veto(
@@ -175,11 +185,11 @@ def _decide(
         if foreign:
             result = MatchResult(**{**result.__dict__, "faq_id": None, "decision": OTHER_FAQ_WORDS})
             decision = OTHER_FAQ_WORDS
-    # A stored wording asked as written is its FAQ's, whatever the words say.
-    exact = _exact_faq(text, neighbours)
-    if exact is not None and not result.answered:
-        result = MatchResult(**{**result.__dict__, "faq_id": exact, "decision": EXACT})
-        decision = EXACT
+    # A stored wording asked as written, or moved round, is its FAQ's, whatever the words say.
+    repeated = None if result.answered else _repeated_faq(text, neighbours)
+    if repeated is not None:
+        faq_id, decision = repeated
+        result = MatchResult(**{**result.__dict__, "faq_id": faq_id, "decision": decision})
         foreign = ()
     return result, decision, foreign
 
@@ -255,7 +265,7 @@ def faq_questions(*, faq_ids: Sequence[int], locale: str) -> dict[int, str]:
 
 def _with_variant(lookup: FaqLookup) -> FaqLookup:
     faq_id = lookup.result.faq_id
-    if faq_id is None or lookup.decision not in (ANSWER, EXACT):
+    if faq_id is None or lookup.decision not in ANSWERING:
         return lookup
     index = get_index()
     if isinstance(index, InMemoryIndex):

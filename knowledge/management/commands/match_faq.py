@@ -11,9 +11,8 @@ from itertools import pairwise
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from knowledge.matching import ANSWER
 from knowledge.models import FAQ
-from knowledge.selectors import EXACT, faq_match
+from knowledge.selectors import ANSWERING, faq_match
 
 EDGES = [round(0.5 + 0.05 * i, 2) for i in range(10)]  # histogram: < 0.50, 0.50-0.55, …, >= 0.95
 
@@ -66,8 +65,8 @@ class Command(BaseCommand):
 def summary(decisions: list[tuple[str, float]]) -> str:
     """Counts per decision, and the best candidate's score for answered and declined queries:
     percentiles and a histogram (the threshold's neighbourhood is where content edits matter)."""
-    answered = [score for decision, score in decisions if decision in (ANSWER, EXACT)]
-    declined = [score for decision, score in decisions if decision not in (ANSWER, EXACT)]
+    answered = [score for decision, score in decisions if decision in ANSWERING]
+    declined = [score for decision, score in decisions if decision not in ANSWERING]
     counts = Counter(decision for decision, _ in decisions)
     kinds = ", ".join(f"{decision} {count}" for decision, count in sorted(counts.items()))
     lines = [
