@@ -262,7 +262,7 @@ QUEUED_ANSWERS_EVERY_S = env.float("QUEUED_ANSWERS_EVERY_S", default=60.0)
 # itself at the same interval (chatbot.tasks.kick_after_start).
 QUEUED_ANSWERS_IN_PROCESS = env.bool("QUEUED_ANSWERS_IN_PROCESS", default=CELERY_TASK_ALWAYS_EAGER)
 MAIL_RESEND_EVERY_S = env.float("MAIL_RESEND_EVERY_S", default=86400.0)
-# Retention (chatbot.privacy, docs/security.md, "Privacy"): closed and bot-held conversations
+# Retention (chatbot.privacy, docs/security.md, "Privacy"): conversations of any status
 # with nothing new for this many days are anonymised (personal details masked, files and
 # contact details deleted) or deleted; 0 keeps them. Checked by beat every CHAT_RETENTION_EVERY_S.
 CHAT_RETENTION_DAYS = env.int("CHAT_RETENTION_DAYS", default=0)

@@ -293,17 +293,16 @@ class RetentionResult:
 
 
 def retention_apply(*, now: dt.datetime | None = None) -> RetentionResult:
-    """Deletes or anonymises (`CHAT_RETENTION_MODE`) the closed and bot-held conversations with
-    nothing new for `CHAT_RETENTION_DAYS` days (queued and claimed ones wait for a person);
-    nothing when the setting is 0. In batches, each its own transaction; one audit line."""
+    """Deletes or anonymises (`CHAT_RETENTION_MODE`) the conversations with nothing new for
+    `CHAT_RETENTION_DAYS` days, whatever their status: a queued or claimed one left that long
+    was abandoned, and waiting for a person kept a never-answered left message's email for good
+    (a data-protection walk). Nothing when the setting is 0. In batches, each its own
+    transaction; one audit line."""
     days, mode = settings.CHAT_RETENTION_DAYS, settings.CHAT_RETENTION_MODE
     if days <= 0:
         return RetentionResult(mode, 0)
     now = now or timezone.now()
-    due = Conversation.objects.filter(
-        updated_at__lt=now - dt.timedelta(days=days),
-        status__in=[Conversation.Status.CLOSED, Conversation.Status.BOT],
-    )
+    due = Conversation.objects.filter(updated_at__lt=now - dt.timedelta(days=days))
     if mode == RetentionMode.ANONYMISE:
         due = due.filter(anonymised_at__isnull=True)
     done = 0

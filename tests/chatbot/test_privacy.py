@@ -238,20 +238,25 @@ def _age(conversation: Conversation, days: int) -> None:
     )
 
 
-def test_retention_anonymises_old_closed_and_bot_conversations(settings):
+def test_retention_anonymises_old_conversations_whatever_their_status(settings):
+    """A queued one left for the whole period was abandoned: its left message's email went
+    with it (before, queued and claimed ones waited for a person for good)."""
     settings.CHAT_RETENTION_DAYS, settings.CHAT_RETENTION_MODE = 30, "anonymise"
     old_closed = _visitor_conversation(email="ann@example.com")
     old_bot = _visitor_conversation(status="bot", text="my email is bob@example.com")
+    abandoned = _visitor_conversation(status="queued", email="cy@example.com")
     recent = _visitor_conversation()
     waiting = _visitor_conversation(status="queued")
-    for c in (old_closed, old_bot, waiting):
+    for c in (old_closed, old_bot, abandoned):
         _age(c, 31)
-    _age(recent, 29)
+    for c in (recent, waiting):
+        _age(c, 29)
     _cited(old_closed)
 
-    assert retention_run() == 2
+    assert retention_run() == 3
     assert DocumentCitation.objects.get().question == personal_masked(ANN_TEXT) != ANN_TEXT
-    for c in (old_closed, old_bot):
+    assert LeftMessage.objects.get(conversation=abandoned).email == ""
+    for c in (old_closed, old_bot, abandoned):
         c.refresh_from_db()
         assert c.anonymised_at is not None
         texts = list(Message.objects.filter(conversation=c).values_list("text", flat=True))
@@ -269,7 +274,7 @@ def test_retention_anonymises_old_closed_and_bot_conversations(settings):
     assert AuditEvent.objects.get(action="retention").detail == {
         "mode": "anonymise",
         "days": 30,
-        "conversations": 2,
+        "conversations": 3,
     }
 
 
