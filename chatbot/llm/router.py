@@ -206,12 +206,22 @@ class Router:
                 detail["status"] = failure.status
             if failure.retry_after_s is not None:
                 detail["retry_after_s"] = round(failure.retry_after_s, 3)
+            prompt, cost = None, None
+            if isinstance(exc, FirstTokenTimeout) and upstream is not None:
+                # Given up on (a slow tier is not retried), the call had the prompt, and the
+                # upstream may bill it: counted, estimated, rather than recorded at $0.
+                prompt, cost = needed, upstream.provider.cost(needed, 0)
+                detail["usage_estimated"] = True
+                metrics.llm_usage(tier.name, prompt, 0, cost)
+                await spend.add(cost)
             trace.add(
                 TraceStep(
                     Source.LLM,
                     Decision.TIER_FAILED,
                     round(trace.elapsed_ms() - started, 2),
                     model=upstream.provider.model if upstream else None,
+                    prompt_tokens=prompt,
+                    cost=cost,
                     detail=detail,
                 )
             )

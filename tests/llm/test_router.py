@@ -122,8 +122,13 @@ async def test_no_first_token_in_time_fails_over_and_tells_the_visitor(sims):
     assert time.perf_counter() - started < 1.5
     assert text == default_answer(SIMPLE)
     assert notes == ["failover"]
-    assert trace.steps[1].detail["kind"] == "first_token_timeout"
-    assert trace.steps[1].detail["attempts"] == 1, "a slow tier is not retried"
+    given_up, answered = trace.steps[1:]
+    assert given_up.detail["kind"] == "first_token_timeout"
+    assert given_up.detail["attempts"] == 1, "a slow tier is not retried"
+    # The slow tier had the prompt and may bill it: counted, estimated (it was $0).
+    assert given_up.detail["usage_estimated"] and given_up.prompt_tokens > 0
+    assert given_up.cost == pytest.approx(given_up.prompt_tokens / 1000 * 0.00015)
+    assert await spend.spent() == pytest.approx(given_up.cost + answered.cost)
 
 
 async def test_retries_do_not_start_afresh_on_each_tier(sims):
