@@ -248,3 +248,27 @@ def test_an_faq_links_a_source_document_of_its_own_language(admin_client):
     assert faq.source_document == english
     listed = admin_client.get("/admin/knowledge/faq/").content.decode()
     assert "Returns" in listed
+
+
+def test_the_faq_list_marks_faqs_with_few_phrasings_and_filters_them(admin_client):
+    """A Chinese shop's owner never learnt that an FAQ answers only wordings like its phrasings
+    (a walk): the list counts approved phrasings, marks the few, and says why."""
+    few = services.faq_save(question="怎么开发票", answer="在订单页申请。", locale="zh-hans")
+    services.paraphrases_add(faq=few, texts=["发票在哪里开"])
+    enough = services.faq_save(question="How long is delivery?", answer="Three to five days.")
+    services.paraphrases_add(
+        faq=enough, texts=["when will it arrive", "delivery time", "how fast do you ship", "ETA"]
+    )
+    services.paraphrases_add(faq=few, texts=["开票"])
+    few.paraphrases.filter(text="开票").update(approved=False)  # a draft
+    url = "/admin/knowledge/faq/"
+    page = admin_client.get(url).content.decode()
+    assert "give each FAQ at least 5 phrasings" in page
+    assert page.count('class="faq-few-phrasings"') == 1  # the English FAQ has 5
+    assert "2 · few" in page  # the draft is not counted
+    only_few = admin_client.get(url, {"phrasings": "few"}).content.decode()
+    assert "怎么开发票" in only_few and "How long is delivery?" not in only_few
+    only_enough = admin_client.get(url, {"phrasings": "enough"}).content.decode()
+    assert "How long is delivery?" in only_enough and "怎么开发票" not in only_enough
+    chinese = admin_client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "至少准备 5 个问法" in chinese and "偏少" in chinese
