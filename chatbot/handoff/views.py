@@ -148,6 +148,14 @@ CONSOLE_TEXT = {
     "uploading": _("Sending {name}…"),
     "uploadFailed": _("The file was not sent: {error}"),
     "fileLink": _("{name} ({size})"),
+    # Said to a screen reader (console.js announce).
+    "visitorSaid": _("Visitor: {text}"),
+    "resultFound": _("1 conversation found."),
+    "resultsFound": _("{n} conversations found."),
+    "closedAnnounce": _("Conversation closed."),
+    # Approved answers found for the reply (named by their question, not their whole text).
+    "useAnswer": _("Use the answer to: {question}"),
+    "askedThisFaqNamed": _("The visitor asked this FAQ: {question}"),
 }
 
 

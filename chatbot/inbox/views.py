@@ -41,6 +41,9 @@ INBOX_TEXT = {
     "edit": _("Edit"),
     "delete": _("Delete"),
     "confirmDelete": _("Delete the canned reply {shortcut}?"),
+    # Said to a screen reader as the reply box offers canned replies, and when one goes in.
+    "offers": _("{n} canned replies: arrow keys choose, Tab inserts."),
+    "inserted": _("Inserted: {text}"),
     "unknownVariables": _("These variables cannot be filled in:"),
     "shortcutTaken": _("Another canned reply has that shortcut for that language and team."),
     "invalid": _("Check the shortcut (letters, digits, - and _), the title and the text."),

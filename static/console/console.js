@@ -149,6 +149,25 @@
     connect();
   });
 
+  // Said to a screen reader (#announce): what changed without the agent typing it. Emptied
+  // first, so the same words twice are heard twice.
+  function announce(text) {
+    var region = $("announce");
+    region.textContent = "";
+    setTimeout(function () {
+      region.textContent = text;
+    }, 50);
+  }
+
+  // A message's language where it differs from the page's (a Chinese visitor's words in an
+  // English console were read with an English voice, and the other way round).
+  function markLanguage(node, text) {
+    var page = (document.documentElement.lang || "").toLowerCase();
+    var chinese = /[\u3400-\u9fff]/.test(text || "");
+    if (chinese && page.indexOf("zh") !== 0) node.lang = "zh-Hans";
+    else if (!chinese && /[A-Za-z]/.test(text || "") && page.indexOf("zh") === 0) node.lang = "en";
+  }
+
   function setConn(text) {
     $("conn").textContent = text;
     $("conn").classList.toggle("bad", !!text);
@@ -201,7 +220,10 @@
       case "done":
         if (f.type === "done" && f.message) f.message.trace = f.trace; // the summary, live
         if (isCurrent(f) && f.message) addMessage(f.message);
-        if (isCurrent(f) && f.message && f.message.role === "visitor") showVisitorTyping(false);
+        if (isCurrent(f) && f.message && f.message.role === "visitor") {
+          showVisitorTyping(false);
+          if (f.type === "message") announce(fmt(CT.visitorSaid, { text: f.message.text || "" }));
+        }
         break;
       case "typing":
         if (isCurrent(f) && f.role === "visitor") showVisitorTyping(f.active !== false);
@@ -211,6 +233,7 @@
         if (isCurrent(f)) {
           state.current.status = f.status;
           renderHead();
+          if (f.status === "closed" && state.closing === f.conversation) closed();
         }
         break;
       case "note":
@@ -230,12 +253,13 @@
         break;
       case "claimed":
         notice("");
+        announce(CT.youOwn);
+        if (state.current && state.current.status === "agent") renderHead();
         break;
       case "ack":
         break;
       case "search_results":
-        state.searchItems = f.items;
-        renderList();
+        showSearchResults(f.items);
         break;
       case "canned_results":
         renderCanned(f.items);
@@ -271,6 +295,25 @@
     }[f.code] || fmt(CT.failed, { code: f.code });
     notice(text);
     if (state.current) renderLeftSection(); // a refused email reply can be sent again
+  }
+
+  function showSearchResults(items) {
+    state.searchItems = items;
+    renderList();
+    var n = items.length;
+    announce(n === 1 ? CT.resultFound : n ? fmt(CT.resultsFound, { n: n }) : CT.noResults);
+  }
+
+  // The conversation this agent closed is closed: said, and focus, gone with the hidden
+  // button, goes back to the list's tab.
+  function closed() {
+    state.closing = null;
+    announce(CT.closedAnnounce);
+    var active = document.activeElement;
+    if (!active || active === document.body || active.closest("[hidden]")) {
+      var tab = document.querySelector('.tabs [aria-selected="true"]');
+      if (tab) tab.focus();
+    }
   }
 
   function notice(text) {
@@ -514,15 +557,28 @@
     if (status) status.textContent = text;
   }
 
-  document.querySelectorAll(".tabs button").forEach(function (b) {
+  var tabs = Array.prototype.slice.call(document.querySelectorAll(".tabs button"));
+  tabs.forEach(function (b) {
     b.addEventListener("click", function () {
       state.view = b.getAttribute("data-view");
-      document.querySelectorAll(".tabs button").forEach(function (o) {
+      tabs.forEach(function (o) {
         o.setAttribute("aria-selected", o === b ? "true" : "false");
+        o.tabIndex = o === b ? 0 : -1; // one Tab stop for the tabs; arrows move between them
       });
       $("search-form").hidden = state.view !== "search";
       if (state.view === "search") $("search").focus();
       renderList();
+    });
+    // The tabs pattern: Left / Right (and Home / End) pick the neighbouring tab.
+    b.addEventListener("keydown", function (e) {
+      var i = tabs.indexOf(b);
+      var to = { ArrowLeft: i - 1, ArrowRight: i + 1, Home: 0, End: tabs.length - 1 }[e.key];
+      if (to === undefined) return;
+      e.preventDefault();
+      var next = tabs[(to + tabs.length) % tabs.length];
+      next.focus();
+      next.click();
+      if (next.getAttribute("data-view") === "search") next.focus();
     });
   });
 
@@ -580,6 +636,12 @@
     renderAssignForm(c, mine);
     $("composer").hidden = !mine;
     $("canned-form").hidden = !mine;
+    if (mine && state.replyOnceMine) {
+      // Claimed with the button: it is gone, and focus with it; the reply box is next. (The
+      // "c" shortcut leaves focus where it was, for "r".)
+      state.replyOnceMine = false;
+      $("reply").focus();
+    }
     tick();
   }
 
@@ -669,6 +731,7 @@
     if (list.querySelector('[data-id="' + m.id + '"]')) return;
     var li = el("li", "msg " + m.role);
     li.setAttribute("data-id", m.id);
+    markLanguage(li, m.text);
     var head = el("div", "msg-head");
     head.appendChild(el("span", "who", roleLabel(m)));
     head.appendChild(el("time", null, new Date(m.created).toLocaleTimeString()));
@@ -888,6 +951,7 @@
   }
 
   $("claim").addEventListener("click", function () {
+    state.replyOnceMine = document.activeElement === $("claim");
     send({ type: "claim", conversation: state.current.conversation });
   });
   $("return").addEventListener("click", function () {
@@ -895,6 +959,7 @@
   });
   $("close-form").addEventListener("submit", function (e) {
     e.preventDefault();
+    state.closing = state.current.conversation;
     send({ type: "close", conversation: state.current.conversation, reason: $("close-reason").value });
   });
 
@@ -966,6 +1031,8 @@
       b.type = "button";
       b.appendChild(el("b", null, i.question));
       b.appendChild(el("span", null, i.text));
+      // Named by its question: the whole answer was each button's name.
+      b.setAttribute("aria-label", fmt(CT.useAnswer, { question: i.question }));
       b.addEventListener("click", function () {
         $("reply").value = i.text;
         $("reply").focus();
@@ -976,6 +1043,7 @@
       var link = el("button", "canned-link", CT.askedThisFaq);
       link.type = "button";
       link.title = CT.askedThisFaqTitle;
+      link.setAttribute("aria-label", fmt(CT.askedThisFaqNamed, { question: i.question }));
       link.addEventListener("click", function () {
         if (state.current) send({ type: "link_faq", conversation: state.current.conversation, faq: i.faq });
       });
@@ -1345,10 +1413,8 @@
     hooks: hooks,
     notice: notice,
     open: openConversation,
-    searchResults: function (items) {
-      state.searchItems = items;
-      renderList();
-    },
+    searchResults: showSearchResults,
+    announce: announce,
     state: function () {
       return { me: state.me, view: state.view, items: state.items, counts: state.counts, queueOffset: state.queueOffset, current: state.current, connected: !!ws && ws.readyState === 1, alerts: state.alerts, prefs: state.prefs };
     },

@@ -445,6 +445,7 @@
     var box = $("reply");
     var end = box.selectionStart;
     var text = fill(reply.text);
+    C.announce(T("inserted").replace("{text}", text));
     box.value = box.value.slice(0, at) + text + box.value.slice(end);
     var caret = at + text.length;
     box.setSelectionRange(caret, caret);
@@ -461,15 +462,22 @@
     $("canned-offers").hidden = true;
     $("canned-offers").textContent = "";
     offered = [];
+    $("reply").removeAttribute("aria-activedescendant");
+    $("reply").removeAttribute("aria-controls");
   }
 
-  function markActive() {
-    $("canned-offers")
-      .querySelectorAll("button.shortcut")
-      .forEach(function (b, i) {
-        b.classList.toggle("active", i === active);
-        b.setAttribute("aria-selected", i === active ? "true" : "false");
-      });
+  // The reply box points a screen reader at the marked offer, and the offers and each move
+  // are said (they appeared and moved in silence: an accessibility walk).
+  function markActive(say) {
+    var buttons = $("canned-offers").querySelectorAll("button.shortcut");
+    buttons.forEach(function (b, i) {
+      b.classList.toggle("active", i === active);
+      b.setAttribute("aria-selected", i === active ? "true" : "false");
+    });
+    if (!buttons.length) return;
+    $("reply").setAttribute("aria-controls", "canned-offers");
+    $("reply").setAttribute("aria-activedescendant", buttons[active].id);
+    if (say) C.announce(say + " " + buttons[active].textContent);
   }
 
   function showShortcuts() {
@@ -477,6 +485,7 @@
     var list = $("canned-offers");
     list.textContent = "";
     var items = found ? matchingReplies(found[1]).slice(0, 8) : [];
+    var before = offered.length;
     offered = items;
     active = 0;
     moved = false;
@@ -487,6 +496,7 @@
       b.type = "button";
       b.setAttribute("data-shortcut", r.shortcut);
       b.setAttribute("role", "option");
+      b.id = "canned-offer-" + list.children.length;
       b.appendChild(el("b", null, "/" + r.shortcut + " "));
       b.appendChild(el("span", null, r.title));
       b.addEventListener("mousedown", function (e) {
@@ -498,7 +508,8 @@
       list.appendChild(li);
     });
     list.hidden = !items.length;
-    markActive();
+    if (!items.length) hideShortcuts();
+    markActive(items.length && items.length !== before ? T("offers").replace("{n}", items.length) : "");
   }
 
   $("reply").addEventListener("input", showShortcuts);
@@ -517,7 +528,7 @@
         e.stopImmediatePropagation();
         active = (active + (e.key === "ArrowDown" ? 1 : offered.length - 1)) % offered.length;
         moved = true;
-        return markActive();
+        return markActive(" ");
       }
       // Tab or Enter takes the marked reply ("/" alone only once an arrow key chose one);
       // a space takes the reply whose whole shortcut was typed.
@@ -569,11 +580,13 @@
       li.appendChild(el("div", "text", r.text));
       var edit = el("button", "edit", T("edit"));
       edit.type = "button";
+      edit.setAttribute("aria-label", T("edit") + " /" + r.shortcut);
       edit.addEventListener("click", function () {
         editReply(r);
       });
       var del = el("button", "delete", T("delete"));
       del.type = "button";
+      del.setAttribute("aria-label", T("delete") + " /" + r.shortcut);
       del.addEventListener("click", function () {
         if (!window.confirm(T("confirmDelete").replace("{shortcut}", "/" + r.shortcut))) return;
         api("DELETE", "replies/" + r.id + "/").then(function (res) {

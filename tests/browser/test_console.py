@@ -51,8 +51,8 @@ def console_server(tmp_path_factory: pytest.TempPathFactory, _simulator_server) 
         yield base
 
 
-def _page(browser: Browser, **kwargs) -> Page:
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US", **kwargs)
+def _page(browser: Browser, locale: str = "en-US", width: int = 1280, **kwargs) -> Page:
+    context = browser.new_context(viewport={"width": width, "height": 800}, locale=locale, **kwargs)
     context.set_default_timeout(10_000)
     page = context.new_page()
     page.on("pageerror", lambda exc: pytest.fail(f"page error: {exc}"))
@@ -293,3 +293,106 @@ def test_a_left_message_is_acknowledged_answered_from_the_inbox_and_emailed(
             ]
             assert transcript.message["Subject"] == "Your chat transcript"
             assert "Yes: reply with the new address and we'll change it." in transcript.body
+
+
+# The console and the widget for agents and visitors on the keyboard and with a screen reader
+# (an accessibility walk): focus after a claim and a close, what is announced and what is not,
+# the tabs' arrow keys, each message's language, and a narrow window.
+
+
+def _sign_in(agent: Page, base: str) -> None:
+    agent.goto(base + "/console/")
+    agent.get_by_label("Username").fill("ann")
+    agent.get_by_label("Password").fill(PASSWORD)
+    agent.get_by_role("button", name="Sign in").click()
+    expect(agent.locator("#online")).to_have_text("1 agent online")
+
+
+def test_claim_and_close_by_keyboard_move_focus_and_are_announced(
+    browser: Browser, console_server: str, _simulator_server
+) -> None:
+    _simulator_server.reset()
+    base = console_server
+    agent = _page(browser)
+    _sign_in(agent, base)
+    visitor = _page(browser)
+    visitor.goto(base + "/")
+    widget = visitor.locator("chatbot-widget")
+    widget.locator("button.launcher").click()
+    widget.get_by_role("button", name="Talk to a person").click()
+
+    # The tabs are one Tab stop; the arrow keys move between them.
+    tabs = agent.get_by_role("tab")
+    expect(agent.locator('[role="tab"][tabindex="0"]')).to_have_count(1)
+    queue = tabs.filter(has_text="Queue")
+    queue.focus()
+    queue.press("ArrowRight")
+    mine = tabs.filter(has_text="Mine")
+    expect(mine).to_be_focused()
+    expect(mine).to_have_attribute("aria-selected", "true")
+    mine.press("ArrowLeft")
+    expect(queue).to_be_focused()
+    expect(queue).to_have_attribute("tabindex", "0")
+    expect(mine).to_have_attribute("tabindex", "-1")
+
+    item = agent.locator("#list .item button.open")
+    expect(item).to_have_count(1)
+    item.press("Enter")
+    # The transcript is not a live region: opening a conversation read all of it out.
+    expect(agent.locator("#transcript")).not_to_have_attribute("aria-live", "polite")
+    claim = agent.get_by_role("button", name="Claim")
+    claim.focus()
+    claim.press("Enter")
+    expect(agent.get_by_label("Reply")).to_be_focused()  # it fell to <body> with the button
+    expect(agent.locator("#announce")).to_have_text("You own this conversation.")
+
+    # A visitor's new message is announced, in its own language.
+    composer = widget.get_by_role("textbox", name="Message")
+    composer.fill("我的订单在哪里")
+    composer.press("Enter")
+    expect(agent.locator("#announce")).to_have_text("Visitor: 我的订单在哪里")
+    expect(agent.locator("#transcript li.visitor").last).to_have_attribute("lang", "zh-Hans")
+
+    # Search results are announced.
+    search_tab = tabs.filter(has_text="Search")
+    search_tab.click()
+    agent.locator("#search").fill("订单")
+    agent.locator("#search").press("Enter")
+    expect(agent.locator("#announce")).to_have_text("1 conversation found.")
+    queue.click()
+
+    close = agent.locator("#close")
+    close.focus()
+    close.press("Enter")
+    expect(agent.locator("#announce")).to_have_text("Conversation closed.")
+    expect(queue).to_be_focused()
+
+
+def test_a_narrow_window_does_not_scroll_sideways(browser: Browser, console_server: str) -> None:
+    agent = _page(browser, width=640)
+    _sign_in(agent, console_server)
+    assert agent.evaluate("document.documentElement.scrollWidth") <= 640
+    reports = agent.get_by_role("link", name="Reports")
+    header = agent.locator("header.top").bounding_box()
+    link = reports.bounding_box()
+    assert header and link and link["y"] + link["height"] <= header["y"] + header["height"], (
+        "the Reports link left the header's dark background"
+    )
+
+
+def test_the_chinese_widget_marks_english_messages_as_english(
+    browser: Browser, console_server: str, _simulator_server
+) -> None:
+    _simulator_server.reset()
+    visitor = _page(browser, locale="zh-CN")
+    visitor.goto(console_server + "/")
+    widget = visitor.locator("chatbot-widget")
+    widget.locator("button.launcher").click()
+    expect(widget.locator(".wrap")).to_have_attribute("lang", "zh-Hans")
+    composer = widget.locator("textarea")
+    composer.fill("What colours does the travel mug come in?")
+    composer.press("Enter")
+    expect(widget.locator(".row.visitor .bubble").last).to_have_attribute("lang", "en")
+    answer = widget.locator(".row.bot .bubble").last
+    expect(answer).not_to_be_empty()
+    expect(answer).to_have_attribute("lang", "en")

@@ -11,6 +11,16 @@
   var welcomeShown = false;
   var isOpen = false;
 
+  // A message's language where it differs from the widget's: an English answer in the Chinese
+  // widget was read with a Chinese voice (an accessibility walk).
+  function markLanguage(node, text) {
+    var chinese = /[\u3400-\u9fff]/.test(text);
+    var widgetChinese = wrap.getAttribute("lang") === "zh-Hans";
+    if (chinese && !widgetChinese) node.setAttribute("lang", "zh-Hans");
+    else if (!chinese && /[A-Za-z]/.test(text) && widgetChinese) node.setAttribute("lang", "en");
+    else node.removeAttribute("lang");
+  }
+
   // A message while the panel is closed: the badge for the eye, and the launcher's name for a
   // screen reader ("Open chat, New message"; the badge itself is aria-hidden).
   function markUnread() {
@@ -242,6 +252,7 @@
     if (v) return v;
     var row = makeRow("visitor");
     row.querySelector(".bubble").textContent = text;
+    markLanguage(row.querySelector(".bubble"), text);
     var meta = el("div", "meta");
     row.appendChild(meta);
     v = { row: row, text: text, id: null, state: state, meta: meta, clientId: clientId };
@@ -549,6 +560,7 @@
     row.removeAttribute("aria-busy");
     setWho(row, message);
     renderRich(row.querySelector(".bubble"), String(message.text || ""));
+    markLanguage(row.querySelector(".bubble"), String(message.text || ""));
     setTime(row, message.created);
     r.chars = Array.from(String(message.text || ""));
     addCitations(row, message.citations);
@@ -809,7 +821,10 @@
       if (m.attachment) {
         fileIds.add(m.id);
         renderAttachment(v.row.querySelector(".bubble"), m.attachment);
-      } else v.row.querySelector(".bubble").textContent = String(m.text || "");
+      } else {
+        v.row.querySelector(".bubble").textContent = String(m.text || "");
+        markLanguage(v.row.querySelector(".bubble"), String(m.text || ""));
+      }
       setTime(v.row, m.created);
       return;
     }
@@ -824,6 +839,7 @@
     if (rendered.has(m.id)) return;
     var kind = role === "bot" || role === "agent" ? role : "system";
     var row = makeRow(kind);
+    markLanguage(row.querySelector(".bubble"), String(m.text || ""));
     if (kind === "system") {
       row.querySelector(".bubble").textContent = String(m.text || "");
     } else {
