@@ -15,11 +15,13 @@ async def timed(text: str, delay_s: float, frame_s: float) -> list[tuple[float, 
 
 
 async def test_words_go_in_frame_sized_groups_at_the_same_pace():
-    pieces = await timed(TEXT, delay_s=0.01, frame_s=0.03)
+    """Paces of 50 ms, so that "at once" (under half a word's pace) holds on a busy machine:
+    at 10 ms the first word came after 12.6 ms in a loaded CI run."""
+    pieces = await timed(TEXT, delay_s=0.05, frame_s=0.15)
     assert "".join(p for _, p in pieces) == TEXT
-    assert pieces[0] == (pieces[0][0], "Standard ") and pieces[0][0] < 0.005
+    assert pieces[0] == (pieces[0][0], "Standard ") and pieces[0][0] < 0.025
     assert [len(p.split()) for _, p in pieces[1:]] == [3, 3, 3, 2]
-    assert 0.10 <= pieces[-1][0] < 0.2, "eleven words after the first at 10 ms each"
+    assert 0.5 <= pieces[-1][0] < 1.0, "eleven words after the first at 50 ms each"
 
 
 async def test_without_frame_merging_every_word_is_its_own_piece():
@@ -30,7 +32,7 @@ async def test_without_frame_merging_every_word_is_its_own_piece():
 async def test_unpaced_the_answer_is_one_piece_at_once():
     pieces = await timed(TEXT, delay_s=0, frame_s=0.05)
     assert [p for _, p in pieces] == [TEXT]
-    assert pieces[0][0] < 0.005
+    assert pieces[0][0] < 0.025
 
 
 async def test_by_default_a_stored_answer_is_one_piece():
