@@ -839,8 +839,10 @@ def left_message_reply(
 ) -> tuple[Message, bool]:
     """An agent answers a left message from the inbox: the reply becomes an agent message of
     its conversation (relayed to the visitor if they are there), is emailed to the visitor on
-    commit, and the left message is marked answered by them. Whatever the conversation's
-    status: no claim is needed, and the status does not change.
+    commit, and the left message is marked answered by them. No claim is needed. A queued
+    conversation whose left messages are all answered goes back to the bot: it waited for
+    this answer, and it stayed queued for good, its wait timer red, the returning visitor told
+    "you're in the queue" again (a mail walk). One an agent owns stays theirs.
 
     UPDATE … WHERE answered_at IS NULL first: of agents answering at once exactly one wins; the
     others get `already_answered` with the winner's name. Idempotent on client_id."""
@@ -872,6 +874,12 @@ def left_message_reply(
     LeftMessage.objects.filter(pk=left.pk).update(reply=message)
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
     _tell_visitor(conversation, {"type": "message", "message": message_payload(message)})
+    waiting = LeftMessage.objects.filter(conversation=conversation, answered_at__isnull=True)
+    if not waiting.exists() and Conversation.objects.filter(
+        pk=conversation.pk, status=Status.QUEUED
+    ).update(status=Status.BOT, bot_since=_bot_since(conversation.pk, now), updated_at=now):
+        _tell_visitor(conversation, {"type": "conversation", "status": Status.BOT.value})
+        _on_commit_queue_changed()
     tasks.enqueue_on_commit(tasks.left_message_reply_email, left.pk)
     transaction.on_commit(notify.left_messages_changed)
     return message, True

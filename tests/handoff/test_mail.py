@@ -15,7 +15,7 @@ from channels.db import database_sync_to_async
 from chatbot import services
 from chatbot.handoff import tasks
 from chatbot.handoff.models import LeftMessage, TranscriptEmail
-from chatbot.models import Message
+from chatbot.models import Conversation, Message
 from chatbot.security.identity import identity_signature
 from tests.conftest import chat_socket
 from tests.handoff.conftest import agent_socket
@@ -249,6 +249,48 @@ async def test_an_agent_answers_a_left_message_by_email_and_in_the_conversation(
     assert stored.answered_by.username == "ann" and stored.answered_at is not None
     assert stored.reply.role == "agent" and stored.reply.conversation.public_id == public_id
     assert stored.reply_emailed_at is not None
+
+
+@database_sync_to_async
+def set_status(public_id: str, status: str) -> None:
+    Conversation.objects.filter(public_id=public_id).update(status=status)
+
+
+@database_sync_to_async
+def status_of(public_id: str) -> str:
+    return Conversation.objects.get(public_id=public_id).status
+
+
+async def test_a_queued_conversation_answered_by_email_goes_back_to_the_bot(smtp, agents):
+    """It waited for this answer: it stayed queued for good, its wait timer red, and the
+    returning visitor was told "you're in the queue" again (a mail walk)."""
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        await leave(client)
+        await set_status(public_id, "queued")
+        async with agent_socket(agents["ann"]) as ann:
+            left_id = (await left_message(public_id)).pk
+            frame = {"type": "left_reply", "left_message": left_id, "client_id": "r", "text": "Ok."}
+            await ann.send(frame)
+            await ann.recv_until("left_replied")
+        assert await status_of(public_id) == "bot"
+        told = await client.recv_until("conversation")
+        assert told[-1]["status"] == "bot"
+
+
+async def test_a_conversation_an_agent_owns_stays_theirs_when_a_left_message_is_answered(
+    smtp, agents
+):
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        await leave(client)
+    await set_status(public_id, "agent")
+    async with agent_socket(agents["ann"]) as ann:
+        left_id = (await left_message(public_id)).pk
+        frame = {"type": "left_reply", "left_message": left_id, "client_id": "r", "text": "Ok."}
+        await ann.send(frame)
+        await ann.recv_until("left_replied")
+    assert await status_of(public_id) == "agent"
 
 
 async def test_a_reply_to_a_chinese_conversation_is_emailed_in_chinese(smtp, agents):
