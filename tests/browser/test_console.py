@@ -396,3 +396,28 @@ def test_the_chinese_widget_marks_english_messages_as_english(
     answer = widget.locator(".row.bot .bubble").last
     expect(answer).not_to_be_empty()
     expect(answer).to_have_attribute("lang", "en")
+
+
+def test_a_link_to_a_conversation_survives_the_sign_in(
+    browser: Browser, console_server: str
+) -> None:
+    """The team's email links /console/#<id>; signed out, the sign-in dropped the #<id> and
+    the agent landed on the empty console (a mail walk)."""
+    visitor = _page(browser)
+    visitor.goto(console_server + "/")
+    widget = visitor.locator("chatbot-widget")
+    widget.locator("button.launcher").click()
+    widget.get_by_role("button", name="Talk to a person").click()
+    expect(widget.locator(".row.notice").last).to_contain_text("in the queue")
+    agent = _page(browser)
+    _sign_in(agent, console_server)
+    expect(agent.locator("#list .item")).not_to_have_count(0)
+    public_id = agent.evaluate(
+        "window.__console.state().items.filter(i => i.status === 'queued').pop().conversation"
+    )
+    signed_out = _page(browser)
+    signed_out.goto(f"{console_server}/console/#{public_id}")
+    signed_out.get_by_label("Username").fill("ann")
+    signed_out.get_by_label("Password").fill(PASSWORD)
+    signed_out.get_by_role("button", name="Sign in").click()
+    expect(signed_out.locator("#conv-title")).to_have_text(f"Conversation {public_id}")
