@@ -383,6 +383,9 @@ def test_the_subtitle_tells_when_a_person_replies_and_the_away_message_shows(
     scripted.send({**queued, "position": 1, "estimated_wait_s": 120, "agents_online": 0})
     expect(widget.locator(".leave-offer p")).to_have_text(away)
     page.screenshot(path=str(screenshot_dir / "widget-away.png"))
+    # The form takes as much as the server does: 5,000 characters got "could not be read".
+    widget.locator(".leave-offer button").click()
+    expect(widget.locator("form.leave textarea")).to_have_attribute("maxlength", "4000")
 
 
 def test_an_open_panel_asks_again_whether_anyone_is_in(page: Page, daphne_server: str) -> None:
@@ -558,6 +561,9 @@ def test_a_forms_error_shows_in_the_form_and_goes_with_it_once_sent(
     email.fill("ada@example.com")
     widget.get_by_role("button", name="Send it").click()
     scripted.wait_sent("transcript_email", 2)
+    # Sent again, the form no longer says its earlier error while the server answers.
+    expect(error).to_have_count(0)
+    expect(email).not_to_have_attribute("aria-invalid", "true")
     scripted.send({"type": "transcript_email", "email": "ada@example.com", "confirm": True})
     expect(
         widget.get_by_text(

@@ -514,6 +514,16 @@
     email.focus();
   }
 
+  // A form sent again says nothing of its earlier error until the server answers (a mail walk
+  // saw "enter a valid email" stay under a valid address).
+  function clearFormError(form) {
+    var note = form.querySelector(".form-error");
+    if (note) note.parentNode.removeChild(note);
+    var email = form.querySelector("input");
+    email.removeAttribute("aria-invalid");
+    email.removeAttribute("aria-describedby");
+  }
+
   // The control that had the keyboard focus was hidden or taken away (the handoff button, a
   // sent form, the rating): the text box takes it, so a keyboard user is not sent back to the
   // top of the page, where Esc no longer closes the panel (a keyboard walk).
@@ -663,6 +673,8 @@
     var text = el("textarea");
     text.rows = 3;
     text.required = true;
+    // The server takes as much as a chat message; longer got "could not be read" (a mail walk).
+    text.maxLength = MAX_CHARS;
     field(T.emailLabel, email, "cbw-leave-email").forEach(function (n) {
       form.appendChild(n);
     });
@@ -676,6 +688,7 @@
       e.preventDefault();
       var value = text.value.trim();
       if (!email.value.trim() || !value) return;
+      clearFormError(form);
       lastForm = form;
       sendFrame({ type: "leave_message", email: email.value.trim(), text: value });
     });
@@ -718,6 +731,7 @@
     form.addEventListener("submit", function (e) {
       e.preventDefault();
       if (!email.value.trim()) return;
+      clearFormError(form);
       lastForm = form;
       sendFrame({ type: "transcript_email", email: email.value.trim() });
     });
