@@ -240,15 +240,24 @@ def transcript_confirmation_send(*, transcript_email_id: int) -> bool:
     return True
 
 
+def left_message_undeliverable(error: str, *, left_message_id: int) -> None:
+    """An email to the visitor's address was given up (chatbot.handoff.tasks): the inbox says
+    so, and the daily resend leaves it alone."""
+    LeftMessage.objects.filter(pk=left_message_id).update(
+        undeliverable_at=timezone.now(), undeliverable_error=error[:200]
+    )
+    notify.left_messages_changed()
+
+
 def unsent(*, since: datetime, until: datetime) -> dict[str, list[int]]:
     """Rows whose email should have gone out in that window and did not: what a process that
     died with sends pending lost (the team's notifications are not recorded, so not here)."""
     window = {"created_at__gte": since, "created_at__lte": until}
     return {
         "acknowledgements": list(
-            LeftMessage.objects.filter(acknowledged_at__isnull=True, **window).values_list(
-                "pk", flat=True
-            )
+            LeftMessage.objects.filter(
+                acknowledged_at__isnull=True, undeliverable_at__isnull=True, **window
+            ).values_list("pk", flat=True)
         ),
         "replies": list(
             LeftMessage.objects.filter(
@@ -256,6 +265,7 @@ def unsent(*, since: datetime, until: datetime) -> dict[str, list[int]]:
                 answered_at__lte=until,
                 reply__isnull=False,
                 reply_emailed_at__isnull=True,
+                undeliverable_at__isnull=True,
             ).values_list("pk", flat=True)
         ),
         "transcripts": list(

@@ -72,6 +72,16 @@ class LeftMessage(models.Model):
     reply_emailed_at = models.DateTimeField(
         null=True, blank=True, verbose_name=_("reply emailed at")
     )
+    # An email to the visitor's address (the acknowledgement or the reply) was given up: refused
+    # for good (5xx) or after every retry. The reply codes only, never the server's text (it
+    # quotes the address). Agents then know the visitor will not get it (a mail walk: it read
+    # "not emailed yet" for good).
+    undeliverable_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("undeliverable at")
+    )
+    undeliverable_error = models.CharField(
+        max_length=200, blank=True, default="", verbose_name=_("undeliverable error")
+    )
 
     class Meta:
         verbose_name = _("left message")

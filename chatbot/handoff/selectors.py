@@ -432,6 +432,8 @@ def left_message_payload(left: LeftMessage) -> dict[str, Any]:
         "answered_by": agent_name(left.answered_by) if left.answered_by_id else None,
         "reply": left.reply.text if left.reply_id else None,
         "reply_emailed_at": _iso(left.reply_emailed_at),
+        "undeliverable_at": _iso(left.undeliverable_at),
+        "undeliverable_error": left.undeliverable_error,
         "replied_live": None if left.answered_at else _replied_live(left),
     }
 

@@ -63,13 +63,21 @@ def describe(exc: BaseException) -> str:
     return type(exc).__name__ if isinstance(exc, smtplib.SMTPException) else repr(exc)
 
 
-def _send(task: Task, what: str, send: Callable[[], bool]) -> bool:
+def _send(
+    task: Task,
+    what: str,
+    send: Callable[[], bool],
+    given_up: Callable[[str], None] | None = None,
+) -> bool:
+    """`given_up(error)` records a send that will not be tried again."""
     try:
         return send()
     except (smtplib.SMTPException, OSError) as exc:
         retries = task.request.retries or 0
         if not is_transient(exc) or retries >= settings.EMAIL_RETRY_MAX:
             logger.error("%s: not sent, giving up: %s", what, describe(exc))
+            if given_up is not None:
+                given_up(describe(exc))
             return False
         delay = retry_delay_s(retries)
         logger.warning("%s: not sent, retry in %ss: %s", what, delay, describe(exc))
@@ -90,6 +98,7 @@ def left_message_acknowledge(self: Task, left_message_id: int) -> bool:
         self,
         f"left message {left_message_id}",
         partial(mail.acknowledgement_send, left_message_id=left_message_id),
+        partial(mail.left_message_undeliverable, left_message_id=left_message_id),
     )
 
 
@@ -108,6 +117,7 @@ def left_message_reply_email(self: Task, left_message_id: int) -> bool:
         self,
         f"left message {left_message_id}",
         partial(mail.reply_send, left_message_id=left_message_id),
+        partial(mail.left_message_undeliverable, left_message_id=left_message_id),
     )
 
 

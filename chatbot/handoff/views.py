@@ -53,6 +53,12 @@ LEFT_MESSAGE_TEXT = {
     "replied": _("Sent: emailed to the visitor and added to the conversation."),
     "alreadyAnswered": _("{name} has already answered this message."),
     "repliedLive": _("{name} replied in the chat since, {time}."),
+    # An email to the visitor's address was given up (the server's reply codes in {error}).
+    "undeliverable": _("undeliverable"),
+    "undeliverableHint": _(
+        "Our email to this address was not delivered ({error}) and will not be tried again: "
+        "the visitor will not get a reply by email. Check the address in the message."
+    ),
     # {name} of an agent message without an author (written before messages recorded theirs).
     "someAgent": _("An agent"),
     "repliedLiveHint": _(

@@ -481,7 +481,8 @@
       var b = el("button", "open");
       b.type = "button";
       var top = el("span", "item-top");
-      top.appendChild(el("span", "badge " + (m.answered_at ? "agent" : "queued"), m.answered_at ? LT.answered : LT.waiting));
+      if (m.undeliverable_at) top.appendChild(el("span", "badge undeliverable", LT.undeliverable));
+      else top.appendChild(el("span", "badge " + (m.answered_at ? "agent" : "queued"), m.answered_at ? LT.answered : LT.waiting));
       top.appendChild(el("span", "locale", m.locale));
       var wait = el("span", "wait");
       if (!m.answered_at) wait.setAttribute("data-since", m.created);
@@ -523,10 +524,12 @@
       li.appendChild(el("time", null, " " + new Date(m.created).toLocaleString()));
       li.appendChild(el("div", "text", m.text));
       li.appendChild(el("div", "left-meta", m.acknowledged_at ? LT.acknowledged : LT.notAcknowledged));
+      // Given up (refused for good, or after every retry): the visitor will not get it.
+      if (m.undeliverable_at) li.appendChild(el("div", "left-meta left-failed", fmt(LT.undeliverableHint, { error: m.undeliverable_error || "?" })));
       if (m.answered_at) {
         li.appendChild(el("div", "left-answer", fmt(LT.answeredBy, { name: m.answered_by || "?", time: new Date(m.answered_at).toLocaleString() })));
         if (m.reply) li.appendChild(el("div", "text left-reply", m.reply));
-        li.appendChild(el("div", "left-meta", m.reply_emailed_at ? LT.emailed : LT.notEmailed));
+        if (!m.undeliverable_at) li.appendChild(el("div", "left-meta", m.reply_emailed_at ? LT.emailed : LT.notEmailed));
       } else {
         if (m.replied_live) li.appendChild(el("div", "left-meta left-live", fmt(LT.repliedLiveHint, liveReply(m))));
         var form = el("form", "left-reply-form");

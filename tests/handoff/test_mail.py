@@ -4,6 +4,7 @@ none on permanent ones, the socket never waiting for the mail server, and an age
 the console's inbox, emailed and added to the conversation."""
 
 import asyncio
+import datetime as dt
 import re
 import time
 from collections.abc import Iterator
@@ -11,9 +12,10 @@ from urllib.parse import urlencode
 
 import pytest
 from channels.db import database_sync_to_async
+from django.utils import timezone
 
 from chatbot import services
-from chatbot.handoff import tasks
+from chatbot.handoff import mail, tasks
 from chatbot.handoff.models import LeftMessage, TranscriptEmail
 from chatbot.models import Conversation, Message
 from chatbot.security.identity import identity_signature
@@ -134,7 +136,9 @@ async def test_an_address_refused_for_now_holds_up_no_other_email(smtp, settings
     assert sorted(r.rcpt_tos[0] for r in smtp.received) == ["fast@example.com", "slow@example.com"]
 
 
-async def test_a_permanent_refusal_is_not_retried(smtp, settings, caplog):
+async def test_a_permanent_refusal_is_not_retried_and_agents_are_told(
+    smtp, settings, caplog, agents
+):
     settings.EMAIL_TEAM_ADDRESS = ""
     smtp.refuse = ["550 5.1.1 <ada@example.com>: No such mailbox", "250 would have gone through"]
     async with chat_socket() as client:
@@ -142,7 +146,18 @@ async def test_a_permanent_refusal_is_not_retried(smtp, settings, caplog):
         await leave(client)
     await tasks.wait_for_pending()
     assert smtp.attempts == 1 and smtp.received == []
-    assert (await left_message(public_id)).acknowledged_at is None
+    stored = await left_message(public_id)
+    assert stored.acknowledged_at is None
+    # Agents are told it will not arrive (it read "not emailed yet" for good: a mail walk),
+    # by the reply codes only, and the daily resend leaves it alone.
+    assert stored.undeliverable_at is not None
+    assert stored.undeliverable_error == "SMTPDataError 550"
+    since = stored.created_at - dt.timedelta(minutes=1)
+    unsent = await database_sync_to_async(mail.unsent)(since=since, until=timezone.now())
+    assert unsent["acknowledgements"] == []
+    async with agent_socket(agents["ann"]) as ann:
+        [item] = ann.hello["left_messages"]
+        assert item["undeliverable_error"] == "SMTPDataError 550" and item["undeliverable_at"]
     # The server's reply quotes the address; our log lines keep only its code.
     ours = [r for r in caplog.records if r.name.startswith(("chatbot", "celery"))]
     assert any("giving up: SMTPDataError 550" in r.getMessage() for r in ours)
