@@ -18,6 +18,8 @@ from django.core.mail import EmailMessage
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from chatbot.handoff import notify, selectors
 from chatbot.handoff.models import LeftMessage, TranscriptEmail
@@ -79,12 +81,12 @@ def reply_email(left: LeftMessage, excerpt: list[Message]) -> EmailMessage:
             _("{agent} from our team replied to the message you left in our chat:").format(
                 agent=agent
             ),
-            left.reply.text,
+            plain_text(left.reply.text),
             _("Your message:"),
             _quoted(left.text),
         ]
         if excerpt:
-            lines = [f"{_role(m)}: {_short(m.text)}" for m in excerpt]
+            lines = [f"{_role(m)}: {_short(_written(m))}" for m in excerpt]
             parts += [_("The conversation so far:"), _quoted("\n".join(lines))]
     return EmailMessage(subject, "\n\n".join(parts) + "\n", to=[left.email], reply_to=_reply_to())
 
@@ -97,7 +99,9 @@ def transcript_email(request: TranscriptEmail, messages: list[Message]) -> Email
             "Here is your conversation with us, as you asked in the chat on our website. If that "
             "was not you, please ignore this email."
         )
-        lines = [f"{_role(m)} ({m.created_at:%Y-%m-%d %H:%M} UTC):\n{m.text}" for m in messages]
+        lines = [
+            f"{_role(m)} ({m.created_at:%Y-%m-%d %H:%M} UTC):\n{_written(m)}" for m in messages
+        ]
     body = "\n\n".join([intro, *lines])
     return EmailMessage(subject, body + "\n", to=[request.email], reply_to=_reply_to())
 
@@ -129,6 +133,64 @@ def transcript_confirmation_email(request: TranscriptEmail) -> EmailMessage:
             "If that was not you, ignore this email: nothing more will be sent."
         ).format(link=transcript_link(request))
     return EmailMessage(subject, body + "\n", to=[request.email], reply_to=_reply_to())
+
+
+_MARKDOWN = MarkdownIt("commonmark").enable(["strikethrough"])
+
+
+def plain_text(markdown: str) -> str:
+    """Bot and agent text (Markdown, as the widget and console show it) for a plain-text email:
+    links as "text (address)", no emphasis marks, lists and paragraphs as lines. The raw
+    markers reached the visitor ("**refund**", "[our refund policy](https://…)": a mail walk).
+    markdown-it parses it as the help centre's import does; the text is ours to write out."""
+    lines: list[str] = []
+    lists: list[int | None] = []  # per open list: the last number, None for bullets
+    marker = ""
+    for token in _MARKDOWN.parse(markdown):
+        if token.type in ("bullet_list_open", "ordered_list_open"):
+            start = int(token.attrs.get("start", 1)) if token.type == "ordered_list_open" else 1
+            lists.append(None if token.type == "bullet_list_open" else start - 1)
+        elif token.type in ("bullet_list_close", "ordered_list_close"):
+            lists.pop()
+            if not lists:
+                lines.append("")
+        elif token.type == "list_item_open":
+            number = lists[-1]
+            if number is not None:
+                lists[-1] = number = number + 1
+            marker = "  " * (len(lists) - 1) + ("- " if number is None else f"{number}. ")
+        elif token.type == "inline":
+            lines.append(marker + _inline_text(token.children or []))
+            marker = ""
+        elif token.type in ("fence", "code_block", "html_block"):
+            lines.append(token.content.rstrip("\n"))
+        elif token.type in ("paragraph_close", "heading_close") and not lists:
+            lines.append("")
+    return "\n".join(lines).strip()
+
+
+def _inline_text(children: list[Token]) -> str:
+    out: list[str] = []
+    links: list[tuple[str, int]] = []
+    for child in children:
+        if child.type in ("text", "code_inline", "html_inline"):
+            out.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            out.append("\n")
+        elif child.type == "image":
+            out.append(child.content)
+        elif child.type == "link_open":
+            links.append((str(child.attrs.get("href", "")), len(out)))
+        elif child.type == "link_close" and links:
+            href, start = links.pop()
+            if href and href != "".join(out[start:]):
+                out.append(f" ({href})")
+    return "".join(out)
+
+
+def _written(message: Message) -> str:
+    """A message's text as the email shows it: the visitor's as typed, ours without Markdown."""
+    return message.text if message.role == Message.Role.VISITOR else plain_text(message.text)
 
 
 def _role(message: Message) -> str:

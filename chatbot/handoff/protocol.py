@@ -143,7 +143,22 @@ def parse_visitor_frame(raw: str, *, max_bytes: int, max_chars: int) -> ClientFr
             validate_email(frame.email)
         except DjangoValidationError:
             raise ProtocolError("invalid_email") from None
+        frame = frame.model_copy(update={"email": readable_address(frame.email)})
     return frame
+
+
+def readable_address(email: str) -> str:
+    """An address with an internationalised domain as people write it. Browsers hand an
+    <input type=email>'s domain over in punycode (wei@xn--fsqu00a.xn--fiqs8s), which the
+    visitor, the agents and the team's email then showed (a mail walk); Django's mail encodes
+    it again to send."""
+    local, _, domain = email.rpartition("@")
+    if "xn--" not in domain.lower():
+        return email
+    try:
+        return f"{local}@{domain.encode('ascii').decode('idna')}"
+    except UnicodeError:
+        return email
 
 
 # --- the agent console ----------------------------------------------------------------------

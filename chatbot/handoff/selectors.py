@@ -12,6 +12,7 @@ from django.contrib import auth
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Avg, Count, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext_lazy as _
@@ -257,8 +258,12 @@ def _summaries(queryset) -> list[dict[str, Any]]:
         conversation=OuterRef("pk"), role=Message.Role.AGENT
     ).order_by("-id")
     email = LeftMessage.objects.filter(conversation=OuterRef("pk")).order_by("-id")
+    # A visitor who only left a message for the team has written that: the queue said "(no
+    # message yet)" for them (a mail walk).
     rows = queryset.select_related("assigned_to", "team").annotate(
-        preview=Subquery(last_visitor_text.values("text")[:1]),
+        preview=Coalesce(
+            Subquery(last_visitor_text.values("text")[:1]), Subquery(email.values("text")[:1])
+        ),
         last_agent_message_at=Subquery(last_agent_at.values("created_at")[:1]),
         email=Subquery(email.values("email")[:1]),
     )

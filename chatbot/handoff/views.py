@@ -59,6 +59,9 @@ LEFT_MESSAGE_TEXT = {
         "Our email to this address was not delivered ({error}) and will not be tried again: "
         "the visitor will not get a reply by email. Check the address in the message."
     ),
+    # Another agent answered while this one was writing a reply.
+    "draftNotSent": _("{name} answered first: your reply below was not sent."),
+    "yourDraft": _("Your unsent reply"),
     # {name} of an agent message without an author (written before messages recorded theirs).
     "someAgent": _("An agent"),
     "repliedLiveHint": _(

@@ -530,6 +530,19 @@
         li.appendChild(el("div", "left-answer", fmt(LT.answeredBy, { name: m.answered_by || "?", time: new Date(m.answered_at).toLocaleString() })));
         if (m.reply) li.appendChild(el("div", "text left-reply", m.reply));
         if (!m.undeliverable_at) li.appendChild(el("div", "left-meta", m.reply_emailed_at ? LT.emailed : LT.notEmailed));
+        // Another agent answered while this one was writing: their draft stays, said unsent (it
+        // vanished without a word: a mail walk).
+        var draft = (drafts[m.id] || "").trim();
+        if (draft && draft !== (m.reply || "").trim()) {
+          li.appendChild(el("div", "left-meta left-failed", fmt(LT.draftNotSent, { name: m.answered_by || LT.someAgent })));
+          var kept = el("textarea");
+          kept.rows = 3;
+          kept.readOnly = true;
+          kept.value = drafts[m.id];
+          kept.setAttribute("data-left-message", m.id);
+          kept.setAttribute("aria-label", LT.yourDraft);
+          li.appendChild(kept);
+        }
       } else {
         if (m.replied_live) li.appendChild(el("div", "left-meta left-live", fmt(LT.repliedLiveHint, liveReply(m))));
         var form = el("form", "left-reply-form");

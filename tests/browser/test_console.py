@@ -243,10 +243,24 @@ def test_a_left_message_is_acknowledged_answered_from_the_inbox_and_emailed(
             expect(left.locator(".left-meta")).to_have_text(
                 "The visitor was emailed that we got it."
             )
+            # A second console (the team email's link, signed in) is writing another reply.
+            linked = _page(browser, storage_state=agent.context.storage_state())
+            linked.goto(base + link)
+            other = linked.locator("#left .left-message")
+            draft = other.get_by_label("Reply by email to ada@example.com")
+            draft.fill("Draft from the other tab.")
             left.get_by_label("Reply by email to ada@example.com").fill(
                 "Yes: reply with the new address and we'll change it."
             )
             left.get_by_role("button", name="Send by email").click()
+            # Answered first here: the other console keeps its draft and says it was not sent
+            # (it vanished without a word: a mail walk).
+            expect(other.locator(".left-failed")).to_have_text(
+                "ann answered first: your reply below was not sent."
+            )
+            expect(other.get_by_label("Your unsent reply")).to_have_value(
+                "Draft from the other tab."
+            )
             expect(left.locator(".left-answer")).to_contain_text("Answered by ann")
             expect(left.locator(".left-meta").last).to_have_text("Emailed to the visitor.")
             expect(agent.locator("#count-left")).to_have_text("0")
@@ -258,9 +272,7 @@ def test_a_left_message_is_acknowledged_answered_from_the_inbox_and_emailed(
             expect(widget.locator(".row.agent .bubble")).to_have_text(
                 "Yes: reply with the new address and we'll change it."
             )
-            # The team email's link opens the conversation in the console.
-            linked = _page(browser, storage_state=agent.context.storage_state())
-            linked.goto(base + link)
+            # The team email's link opened the conversation in the console.
             expect(linked.locator("#conv-title")).to_have_text(
                 "Conversation " + link.split("#", 1)[1]
             )

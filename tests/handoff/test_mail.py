@@ -216,6 +216,9 @@ def earlier_messages(hello: dict) -> None:
     Message.objects.create(conversation=conversation, role="bot", text="Let me check that.")
 
 
+REPLY = "It **shipped** today; [tracking](https://shop.example/t/1042) follows."
+
+
 async def test_an_agent_answers_a_left_message_by_email_and_in_the_conversation(smtp, agents):
     async with chat_socket() as client:
         public_id = client.hello["conversation"]
@@ -233,7 +236,7 @@ async def test_an_agent_answers_a_left_message_by_email_and_in_the_conversation(
                     "type": "left_reply",
                     "left_message": item["id"],
                     "client_id": "reply-1",
-                    "text": "It shipped today; tracking follows.",
+                    "text": REPLY,
                 }
             )
             replied = await ann.recv_until("left_replied")
@@ -242,11 +245,11 @@ async def test_an_agent_answers_a_left_message_by_email_and_in_the_conversation(
                 lambda f: f["type"] == "left_messages" and f["items"][0]["answered_at"]
             )
             assert inbox["items"][0]["answered_by"] == "ann"
-            assert inbox["items"][0]["reply"] == "It shipped today; tracking follows."
+            assert inbox["items"][0]["reply"] == REPLY
             # The visitor, still on the page, gets the reply in the conversation too.
             shown = await client.recv_until("message")
             assert shown[-1]["message"]["role"] == "agent"
-            assert shown[-1]["message"]["text"] == "It shipped today; tracking follows."
+            assert shown[-1]["message"]["text"] == REPLY
             await tasks.wait_for_pending()
             emailed = await ann.recv_until(
                 lambda f: f["type"] == "left_messages" and f["items"][0]["reply_emailed_at"]
@@ -257,7 +260,8 @@ async def test_an_agent_answers_a_left_message_by_email_and_in_the_conversation(
     assert reply.message["Subject"] == "Our reply to your message"
     body = reply.body
     assert body.startswith("ann from our team replied to the message you left in our chat:")
-    assert "It shipped today; tracking follows." in body
+    # Written out as plain text: the email has no Markdown.
+    assert "It shipped today; tracking (https://shop.example/t/1042) follows." in body
     assert "> Where is order 1042?" in body
     assert "> You: Is 1042 shipped?" in body and "> Bot: Let me check that." in body
     stored = await left_message(public_id)
@@ -284,6 +288,9 @@ async def test_a_queued_conversation_answered_by_email_goes_back_to_the_bot(smtp
         await leave(client)
         await set_status(public_id, "queued")
         async with agent_socket(agents["ann"]) as ann:
+            # The queue shows what they left (it said "(no message yet)": a mail walk).
+            [queued] = [c for c in ann.hello["conversations"] if c["conversation"] == public_id]
+            assert queued["preview"] == "Where is order 1042?"
             left_id = (await left_message(public_id)).pk
             frame = {"type": "left_reply", "left_message": left_id, "client_id": "r", "text": "Ok."}
             await ann.send(frame)
@@ -654,3 +661,35 @@ async def test_a_left_message_waiting_for_its_email_says_who_replied_in_the_chat
     [item] = inbox["items"]
     assert item["answered_at"] is None and item["replied_live"]["by"] == "ann"
     assert item["replied_live"]["at"]
+
+
+def test_bot_and_agent_markdown_is_written_out_as_plain_text_for_email():
+    """The raw markers reached the visitor ("**refund**", "[our refund policy](https://…)")
+    in the reply email (a mail walk)."""
+    text = (
+        "We can issue a **refund**: see [our refund policy](https://shop.example/refunds).\n\n"
+        "1. Pack the item\n2. Print the label\n   - keep the *receipt*\n\n"
+        "Questions? <https://shop.example/help> or `support`."
+    )
+    assert mail.plain_text(text) == (
+        "We can issue a refund: see our refund policy (https://shop.example/refunds).\n\n"
+        "1. Pack the item\n2. Print the label\n  - keep the receipt\n\n"
+        "Questions? https://shop.example/help or support."
+    )
+    chinese = "退款会在 *3-5 个工作日* 内到账 [1]"
+    assert mail.plain_text(chinese) == "退款会在 3-5 个工作日 内到账 [1]"
+    assert mail.plain_text("2 * 3 = 6, a_b_c") == "2 * 3 = 6, a_b_c"
+
+
+async def test_an_international_domain_is_shown_as_written_and_sent_encoded(smtp, settings):
+    """Browsers send an <input type=email>'s domain in punycode, which the visitor, the agents
+    and the team's email then showed (a mail walk)."""
+    settings.EMAIL_TEAM_ADDRESS = ""
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        confirmed = await leave(client, address="wei@xn--fsqu00a.xn--fiqs8s")
+    assert confirmed["email"] == "wei@例子.中国"
+    assert (await left_message(public_id)).email == "wei@例子.中国"
+    await tasks.wait_for_pending()
+    [sent] = smtp.received
+    assert sent.rcpt_tos == ["wei@xn--fsqu00a.xn--fiqs8s"]
