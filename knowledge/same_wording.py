@@ -3,8 +3,8 @@ another particle, is that phrasing's FAQ, as a word-for-word repeat is (knowledg
 
 Seen in a Chinese shop's walk: 25 of its 88 covered questions went unanswered, among them
 near-copies of stored phrasings that the support rule scored below its point: 发票怎么开 against
-怎么开发票, 七天无理由 against 7天无理由, 能货到付款吗 against 有货到付款吗, 咋取消订单啊 against
-怎么取消订单. Chinese fronts the topic freely ("the invoice, how do I get it" is the same question
+怎么开发票, 七天无理由 against 7天无理由, 咋取消订单啊 against 怎么取消订单 (and 能货到付款吗 against
+有货到付款吗, which it leaves: 有 is not filler in 有没有发货, "has it shipped"). Chinese fronts the topic freely ("the invoice, how do I get it" is the same question
 as "how do I get the invoice"), so the rule compares rotations: one part of the question moved
 from the end to the front. It does not compare bags of words: 我要退款不要换货 and 我要换货不要退款
 hold the same characters and ask the opposite thing. Measured before it was adopted:
@@ -16,16 +16,16 @@ import unicodedata
 
 import jieba
 
-from knowledge.chinese import simplified
+from knowledge.chinese import has_chinese, simplified
 from knowledge.documents.lexical import TOKEN
 
 # Words that change nothing a customer-service question asks: particles, politeness, and
-# "can / is there" before the thing asked about (能货到付款吗, 有货到付款吗, 可以货到付款吗).
-# Not 了 (发货了吗 asks whether it shipped, 发货吗 whether they ship) nor 怎么样
-# (开发票怎么样了 asks how it is going).
+# "can" before the thing asked about (能货到付款吗, 可以货到付款吗). Not 了 (发货了吗 asks
+# whether it shipped, 发货吗 whether they ship), nor 有 / 有没有 (有没有发货 asks whether it
+# shipped too: a walk saw it joined with 发货吗), nor 怎么样 (开发票怎么样了 asks how it is going).
 _NOTHING_ZH_WORDS = (
     "的 吗 呢 吧 啊 呀 嘛 么 啦 哦 嗯 哈 呗 请 请问 亲 麻烦 一下 谢谢 您好 你好 "
-    "能 能否 可以 可 有 有没有 是不是"
+    "能 能否 可以 可 是不是"
 )
 _NOTHING_ZH = frozenset(_NOTHING_ZH_WORDS.split())
 _SAME_ZH = {
@@ -37,6 +37,8 @@ _SAME_ZH = {
     "啥": "什么",
     "多长时间": "多久",
 }
+# Last in a question these ask "how about it" (取消订单如何), not "how to": kept as written.
+_HOW_ABOUT = frozenset({"怎样", "如何"})
 _NOTHING_EN = frozenset({"a", "an", "the", "please"})
 _DIGITS = {numeral: str(n) for n, numeral in enumerate("一二三四五六七八九十", 1)} | {"两": "2"}
 # A small count before its measure word: 七天 is 7天, 两件 is 2件 (not 一样, 一定).
@@ -53,14 +55,20 @@ def wording(text: str) -> tuple[str, ...]:
     way. Pass text without its leading greetings (knowledge.greetings)."""
     text = simplified(unicodedata.normalize("NFKC", text)).casefold()
     text = _COUNT.sub(lambda match: _DIGITS[match.group(1)], text)
-    units: list[str] = []
+    words: list[str] = []
     for match in TOKEN.finditer(text):
         if match.lastgroup == "cjk":
-            for word in jieba.lcut(match.group()):
-                if word not in _NOTHING_ZH:
-                    units.extend(_SAME_ZH.get(word, word))
+            words += (word for word in jieba.lcut(match.group()) if word not in _NOTHING_ZH)
         elif match.group() not in _NOTHING_EN:
-            units.append(match.group())
+            words.append(match.group())
+    last = len(words) - 1
+    units: list[str] = []
+    for i, word in enumerate(words):
+        if has_chinese(word):
+            same = word if i == last and word in _HOW_ABOUT else _SAME_ZH.get(word, word)
+            units.extend(same)
+        else:
+            units.append(word)
     return tuple(units)
 
 

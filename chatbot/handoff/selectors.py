@@ -12,7 +12,6 @@ from django.contrib import auth
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Avg, Count, F, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext_lazy as _
@@ -258,12 +257,11 @@ def _summaries(queryset) -> list[dict[str, Any]]:
         conversation=OuterRef("pk"), role=Message.Role.AGENT
     ).order_by("-id")
     email = LeftMessage.objects.filter(conversation=OuterRef("pk")).order_by("-id")
-    # A visitor who only left a message for the team has written that: the queue said "(no
-    # message yet)" for them (a mail walk).
     rows = queryset.select_related("assigned_to", "team").annotate(
-        preview=Coalesce(
-            Subquery(last_visitor_text.values("text")[:1]), Subquery(email.values("text")[:1])
-        ),
+        visitor_text=Subquery(last_visitor_text.values("text")[:1]),
+        visitor_text_at=Subquery(last_visitor_text.values("created_at")[:1]),
+        left_text=Subquery(email.values("text")[:1]),
+        left_at=Subquery(email.values("created_at")[:1]),
         last_agent_message_at=Subquery(last_agent_at.values("created_at")[:1]),
         email=Subquery(email.values("email")[:1]),
     )
@@ -285,13 +283,23 @@ def _summaries(queryset) -> list[dict[str, Any]]:
                 else None
             ),
             "team": {"id": c.team_id, "name": c.team.name} if c.team_id else None,
-            "preview": (c.preview or "")[:140],
+            "preview": _preview(c)[:140],
             "email": c.email or "",
             "closed_at": _iso(c.closed_at),
             "rating": c.rating,
         }
         for c in rows
     ]
+
+
+def _preview(c: Conversation) -> str:
+    """The visitor's newest words: a message left for the team after their last chat message
+    is what they want from it (the queue said "(no message yet)", or showed the question the
+    bot had answered before they left a message: mail walks)."""
+    left_newer = c.left_at is not None and (
+        c.visitor_text_at is None or c.left_at > c.visitor_text_at
+    )
+    return (c.left_text if left_newer else c.visitor_text) or ""
 
 
 def conversation_summaries(queryset) -> list[dict[str, Any]]:

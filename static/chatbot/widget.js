@@ -522,6 +522,16 @@
     });
   }
 
+  // A message's language where it differs from the page's ("zh-Hans" or "en"), else null: an
+  // English answer in the Chinese widget was read with a Chinese voice, and a Chinese visitor's
+  // words in an English console with an English one (an accessibility walk).
+  function otherLanguage(text, chinesePage) {
+    var chinese = /[\u3400-\u9fff]/.test(text);
+    if (chinese && !chinesePage) return "zh-Hans";
+    if (!chinese && /[A-Za-z]/.test(text) && chinesePage) return "en";
+    return null;
+  }
+
   // Who wrote a message, said the way visitors are owed it: answers are labelled as AI and by
   // where they came from; agents by their name, with their photo (a path on the chat server,
   // set in the admin) or, without one or when the host page's policy blocks it, their initials.
@@ -755,13 +765,9 @@
   var welcomeShown = false;
   var isOpen = false;
 
-  // A message's language where it differs from the widget's: an English answer in the Chinese
-  // widget was read with a Chinese voice (an accessibility walk).
   function markLanguage(node, text) {
-    var chinese = /[\u3400-\u9fff]/.test(text);
-    var widgetChinese = wrap.getAttribute("lang") === "zh-Hans";
-    if (chinese && !widgetChinese) node.setAttribute("lang", "zh-Hans");
-    else if (!chinese && /[A-Za-z]/.test(text) && widgetChinese) node.setAttribute("lang", "en");
+    var lang = otherLanguage(text, wrap.getAttribute("lang") === "zh-Hans");
+    if (lang) node.setAttribute("lang", lang);
     else node.removeAttribute("lang");
   }
 

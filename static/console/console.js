@@ -159,13 +159,11 @@
     }, 50);
   }
 
-  // A message's language where it differs from the page's (a Chinese visitor's words in an
-  // English console were read with an English voice, and the other way round).
+  // The widget's rule (static/console/rich-text.js, built from its part).
   function markLanguage(node, text) {
-    var page = (document.documentElement.lang || "").toLowerCase();
-    var chinese = /[\u3400-\u9fff]/.test(text || "");
-    if (chinese && page.indexOf("zh") !== 0) node.lang = "zh-Hans";
-    else if (!chinese && /[A-Za-z]/.test(text || "") && page.indexOf("zh") === 0) node.lang = "en";
+    var chinesePage = (document.documentElement.lang || "").toLowerCase().indexOf("zh") === 0;
+    var lang = window.chatOtherLanguage && window.chatOtherLanguage(String(text || ""), chinesePage);
+    if (lang) node.lang = lang;
   }
 
   function setConn(text) {
@@ -592,9 +590,8 @@
       if (to === undefined) return;
       e.preventDefault();
       var next = tabs[(to + tabs.length) % tabs.length];
-      next.focus();
       next.click();
-      if (next.getAttribute("data-view") === "search") next.focus();
+      next.focus(); // the Search tab's click puts it in the search box
     });
   });
 

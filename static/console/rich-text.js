@@ -1,5 +1,6 @@
 // Built by `make widget` from static/chatbot/widget/05-rich-text.js: edit that.
-// The widget's Markdown subset for the agent console, as window.chatRichText(target, text).
+// The widget's Markdown subset for the agent console, as window.chatRichText(target, text),
+// and its rule for a message's language, as window.chatOtherLanguage(text, chinesePage).
 (function () {
   "use strict";
   var serverOrigin = location.origin;
@@ -97,5 +98,16 @@
     });
   }
 
+  // A message's language where it differs from the page's ("zh-Hans" or "en"), else null: an
+  // English answer in the Chinese widget was read with a Chinese voice, and a Chinese visitor's
+  // words in an English console with an English one (an accessibility walk).
+  function otherLanguage(text, chinesePage) {
+    var chinese = /[\u3400-\u9fff]/.test(text);
+    if (chinese && !chinesePage) return "zh-Hans";
+    if (!chinese && /[A-Za-z]/.test(text) && chinesePage) return "en";
+    return null;
+  }
+
   window.chatRichText = renderRich;
+  window.chatOtherLanguage = otherLanguage;
 })();

@@ -285,10 +285,12 @@ async def test_a_queued_conversation_answered_by_email_goes_back_to_the_bot(smtp
     returning visitor was told "you're in the queue" again (a mail walk)."""
     async with chat_socket() as client:
         public_id = client.hello["conversation"]
+        await earlier_messages(client.hello)
         await leave(client)
         await set_status(public_id, "queued")
         async with agent_socket(agents["ann"]) as ann:
-            # The queue shows what they left (it said "(no message yet)": a mail walk).
+            # The queue shows what they left, newer than their chat question (it said "(no
+            # message yet)" with no chat message, the answered question with one: mail walks).
             [queued] = [c for c in ann.hello["conversations"] if c["conversation"] == public_id]
             assert queued["preview"] == "Where is order 1042?"
             left_id = (await left_message(public_id)).pk

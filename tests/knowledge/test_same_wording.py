@@ -11,7 +11,7 @@ SAME = [
     ("怎么开发票", "发票怎么开"),  # the topic moved to the front
     ("退货运费谁出？", "谁出退货运费"),
     ("七天无理由退货吗", "7天无理由退货"),  # a count in characters or digits
-    ("能货到付款吗", "有货到付款吗"),  # "can" / "is there"
+    ("能货到付款吗", "可以货到付款吗"),  # "can"
     ("咋取消订单啊", "怎么取消订单"),  # question words and particles
     ("請問怎麼開發票", "发票怎么开"),  # traditional characters and politeness
     ("my order how do I cancel", "How do I cancel my order?"),
@@ -23,6 +23,9 @@ DIFFERENT = [
     ("怎么开发票", "开发票怎么样了"),
     ("运费", "费运"),  # too short to say
     ("发货了吗", "发货吗"),  # whether it shipped, whether they ship
+    ("有没有发货", "发货吗"),  # the same (a walk saw them joined)
+    ("有发货吗", "发货吗"),
+    ("取消订单如何", "如何取消订单"),  # "how about cancelling", "how to cancel"
     ("Can I return it after delivery", "Can I return it before delivery"),
 ]
 

@@ -17,7 +17,8 @@ RICH_TEXT_PART = PARTS / "05-rich-text.js"
 CONSOLE_RICH_TEXT = Path(settings.BASE_DIR) / "static" / "console" / "rich-text.js"
 # What the widget's part uses from the widget's other parts, given by the console's page.
 _CONSOLE_HEAD = """// Built by `make widget` from static/chatbot/widget/05-rich-text.js: edit that.
-// The widget's Markdown subset for the agent console, as window.chatRichText(target, text).
+// The widget's Markdown subset for the agent console, as window.chatRichText(target, text),
+// and its rule for a message's language, as window.chatOtherLanguage(text, chinesePage).
 (function () {
   "use strict";
   var serverOrigin = location.origin;
@@ -32,6 +33,7 @@ _CONSOLE_HEAD = """// Built by `make widget` from static/chatbot/widget/05-rich-
 """
 _CONSOLE_TAIL = """
   window.chatRichText = renderRich;
+  window.chatOtherLanguage = otherLanguage;
 })();
 """
 CSS_PLACE = "WIDGET_CSS"

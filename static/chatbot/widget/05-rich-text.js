@@ -83,3 +83,13 @@
       appendInline(para, line);
     });
   }
+
+  // A message's language where it differs from the page's ("zh-Hans" or "en"), else null: an
+  // English answer in the Chinese widget was read with a Chinese voice, and a Chinese visitor's
+  // words in an English console with an English one (an accessibility walk).
+  function otherLanguage(text, chinesePage) {
+    var chinese = /[\u3400-\u9fff]/.test(text);
+    if (chinese && !chinesePage) return "zh-Hans";
+    if (!chinese && /[A-Za-z]/.test(text) && chinesePage) return "en";
+    return null;
+  }

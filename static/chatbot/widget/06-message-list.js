@@ -11,13 +11,9 @@
   var welcomeShown = false;
   var isOpen = false;
 
-  // A message's language where it differs from the widget's: an English answer in the Chinese
-  // widget was read with a Chinese voice (an accessibility walk).
   function markLanguage(node, text) {
-    var chinese = /[\u3400-\u9fff]/.test(text);
-    var widgetChinese = wrap.getAttribute("lang") === "zh-Hans";
-    if (chinese && !widgetChinese) node.setAttribute("lang", "zh-Hans");
-    else if (!chinese && /[A-Za-z]/.test(text) && widgetChinese) node.setAttribute("lang", "en");
+    var lang = otherLanguage(text, wrap.getAttribute("lang") === "zh-Hans");
+    if (lang) node.setAttribute("lang", lang);
     else node.removeAttribute("lang");
   }
 
