@@ -3,11 +3,12 @@ another particle, is that phrasing's FAQ, as a word-for-word repeat is (knowledg
 
 Seen in a Chinese shop's walk: 25 of its 88 covered questions went unanswered, among them
 near-copies of stored phrasings that the support rule scored below its point: 发票怎么开 against
-怎么开发票, 七天无理由 against 7天无理由, 咋取消订单啊 against 怎么取消订单 (and 能货到付款吗 against
-有货到付款吗, which it leaves: 有 is not filler in 有没有发货, "has it shipped"). Chinese fronts the topic freely ("the invoice, how do I get it" is the same question
-as "how do I get the invoice"), so the rule compares rotations: one part of the question moved
-from the end to the front. It does not compare bags of words: 我要退款不要换货 and 我要换货不要退款
-hold the same characters and ask the opposite thing. Measured before it was adopted:
+怎么开发票, 七天无理由 against 7天无理由, 咋取消订单啊 against 怎么取消订单 (and 能货到付款吗
+against 有货到付款吗, which it leaves: 有 is not filler in 有没有发货, "has it shipped").
+Chinese fronts the topic freely ("the invoice, how do I get it" is the same question as "how do
+I get the invoice"), so the rule compares rotations: one part of the question moved from the
+end to the front. It does not compare bags of words: 我要退款不要换货 and 我要换货不要退款 hold
+the same characters and ask the opposite thing. Measured before it was adopted:
 docs/faq-format.md, "Same wording"."""
 
 import functools
