@@ -41,9 +41,20 @@ _SAME_ZH = {
 # Last in a question these ask "how about it" (取消订单如何), not "how to": kept as written.
 _HOW_ABOUT = frozenset({"怎样", "如何"})
 _NOTHING_EN = frozenset({"a", "an", "the", "please"})
-_DIGITS = {numeral: str(n) for n, numeral in enumerate("一二三四五六七八九十", 1)} | {"两": "2"}
-# A small count before its measure word: 七天 is 7天, 两件 is 2件 (not 一样, 一定).
-_COUNT = re.compile(r"(十|[一二两三四五六七八九])(?=[天日个件次周年月元块])")
+_DIGITS = {numeral: n for n, numeral in enumerate("一二三四五六七八九", 1)} | {"两": 2}
+# A count up to 99 before its measure word: 七天 is 7天, 十五天 15天, 两件 2件 (not 一样, 一定).
+_COUNT = re.compile(
+    r"([一二两三四五六七八九]?十[一二三四五六七八九]?|[一二两三四五六七八九])(?=[天日个件次周年月元块])"
+)
+
+
+def _count(numeral: str) -> str:
+    tens, ten, ones = numeral.partition("十")
+    if not ten:
+        return str(_DIGITS[numeral])
+    return str(_DIGITS.get(tens, 1) * 10 + _DIGITS.get(ones, 0))
+
+
 # Fewer units than these say too little to be the same question (运费 / 费运).
 MIN_UNITS = 2
 MIN_UNITS_MOVED = 4
@@ -55,7 +66,7 @@ def wording(text: str) -> tuple[str, ...]:
     the particles and politeness above are dropped and question words and counts written one
     way. Pass text without its leading greetings (knowledge.greetings)."""
     text = simplified(unicodedata.normalize("NFKC", text)).casefold()
-    text = _COUNT.sub(lambda match: _DIGITS[match.group(1)], text)
+    text = _COUNT.sub(lambda match: _count(match.group(1)), text)
     words: list[str] = []
     for match in TOKEN.finditer(text):
         if match.lastgroup == "cjk":

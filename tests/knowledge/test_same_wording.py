@@ -11,6 +11,8 @@ SAME = [
     ("怎么开发票", "发票怎么开"),  # the topic moved to the front
     ("退货运费谁出？", "谁出退货运费"),
     ("七天无理由退货吗", "7天无理由退货"),  # a count in characters or digits
+    ("十五天内可以退吗", "15天内可以退吗"),
+    ("二十天到货吗", "20天到货吗"),
     ("能货到付款吗", "可以货到付款吗"),  # "can"
     ("咋取消订单啊", "怎么取消订单"),  # question words and particles
     ("請問怎麼開發票", "发票怎么开"),  # traditional characters and politeness
@@ -22,6 +24,7 @@ DIFFERENT = [
     ("发票怎么开", "收据怎么开"),
     ("怎么开发票", "开发票怎么样了"),
     ("运费", "费运"),  # too short to say
+    ("三十天", "13天"),
     ("发货了吗", "发货吗"),  # whether it shipped, whether they ship
     ("有没有发货", "发货吗"),  # the same (a walk saw them joined)
     ("有发货吗", "发货吗"),
