@@ -40,8 +40,7 @@ from knowledge.matching import (  # noqa: E402
     lone_neighbours,
 )
 from knowledge.operating_points import operating_point  # noqa: E402
-from knowledge.same_wording import same_wording, wording  # noqa: E402
-from knowledge.selectors import normalise_question  # noqa: E402
+from knowledge.selectors import repeated_faq  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = {"zh-hans": ROOT / "bench/data/zh_faq_eval.json", "en": ROOT / "bench/data/en_faq_eval.json"}
@@ -86,19 +85,16 @@ def splits(path: Path, embedder: Embedder, phrasings: int | None = None) -> dict
         truth = np.array([faq_index[q["faq"]] if q["kind"] == "in_store" else -1 for q in queries])
         features = candidate_features(top_ids, top_scores, lone)
         foreign = declined_by_words(words, asked, features, top_ids)
-        repeats = np.array([repeated_faq(question, stored) for question in asked])
+        phrasings = [(i, text) for text, i in stored]
+        repeats = np.array([_repeated(question, phrasings) for question in asked])
         out[split] = Split(features, truth, [q["kind"] for q in queries], foreign, repeats)
     return out
 
 
-def repeated_faq(question: str, stored: list[tuple[str, int]]) -> int:
-    """As knowledge.selectors answers a stored wording, over every phrasing of the store."""
-    wanted = normalise_question(question)
-    faqs = {i for text, i in stored if normalise_question(text) == wanted}
-    if not faqs:
-        units = wording(question)
-        faqs = {i for text, i in stored if same_wording(units, wording(text))}
-    return faqs.pop() if len(faqs) == 1 else -1
+def _repeated(question: str, phrasings: list[tuple[int, str]]) -> int:
+    """The FAQ the app answers as a stored wording repeated (-1: none), over every phrasing."""
+    found = repeated_faq(question, phrasings)
+    return -1 if found is None else found[0]
 
 
 def score(

@@ -74,17 +74,19 @@ def normalise_question(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", simplified(text).casefold()).split())
 
 
-def _repeated_faq(query: str, neighbours: list[Neighbour]) -> tuple[int, str] | None:
-    """The FAQ whose stored wording is exactly the query (ignoring case, punctuation and
-    leading greetings), EXACT, or else the query in the same words moved round, SAME_WORDING,
-    when only one FAQ has that wording: a repeat of a known question never needs the model."""
+def repeated_faq(query: str, phrasings: Iterable[tuple[int, str]]) -> tuple[int, str] | None:
+    """(FAQ id, decision) for the FAQ among `phrasings` ((FAQ id, text) pairs) whose stored
+    wording is exactly the query (ignoring case, punctuation and leading greetings), EXACT, or
+    else the query in the same words moved round, SAME_WORDING, when only one FAQ has that
+    wording: a repeat of a known question never needs the model."""
     asked = strip_greetings(query)
+    stored = [(faq_id, strip_greetings(text)) for faq_id, text in phrasings]
     wanted = normalise_question(asked)
-    faqs = {n.faq_id for n in neighbours if normalise_question(strip_greetings(n.text)) == wanted}
+    faqs = {faq_id for faq_id, text in stored if normalise_question(text) == wanted}
     if faqs:
         return (faqs.pop(), EXACT) if len(faqs) == 1 else None
     units = wording(asked)
-    faqs = {n.faq_id for n in neighbours if same_wording(units, wording(strip_greetings(n.text)))}
+    faqs = {faq_id for faq_id, text in stored if same_wording(units, wording(text))}
     return (faqs.pop(), SAME_WORDING) if len(faqs) == 1 else None
 
 
@@ -186,7 +188,9 @@ def _decide(
             result = MatchResult(**{**result.__dict__, "faq_id": None, "decision": OTHER_FAQ_WORDS})
             decision = OTHER_FAQ_WORDS
     # A stored wording asked as written, or moved round, is its FAQ's, whatever the words say.
-    repeated = None if result.answered else _repeated_faq(text, neighbours)
+    repeated = (
+        None if result.answered else repeated_faq(text, [(n.faq_id, n.text) for n in neighbours])
+    )
     if repeated is not None:
         faq_id, decision = repeated
         result = MatchResult(**{**result.__dict__, "faq_id": faq_id, "decision": decision})
