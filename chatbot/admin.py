@@ -50,6 +50,8 @@ def trace_summary(trace: dict[str, Any]) -> list[str]:
     parts = []
     if trace.get("source"):
         parts.append(gettext("source {source}").format(source=trace["source"]))
+    if trace.get("decision"):
+        parts.append(gettext("decision {decision}").format(decision=trace["decision"]))
     if trace.get("score") is not None:
         parts.append(gettext("score {score}").format(score=f"{float(trace['score']):.3f}"))
     if trace.get("model"):

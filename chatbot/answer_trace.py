@@ -64,6 +64,9 @@ class Trace:
             "ttft_ms": self.ttft_ms,
             "total_ms": self.total_ms,
             "grounded": step.detail.get("grounded") if step else None,
+            # Which rule answered (`answer`, `exact`, `same_wording`): a same-wording match
+            # carries the search's score, often under the threshold, and read as a mistake.
+            "decision": step.decision if step and step.stage == "faq" else None,
         }
 
     def to_dict(self) -> dict[str, Any]:

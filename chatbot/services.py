@@ -238,9 +238,19 @@ def _negative_from_thumbs_down(message: Message, *, locale: str) -> None:
 
 
 def user_display_name(user: AbstractBaseUser | None) -> str:
+    """How the team names a colleague: the login name when the account has no name."""
     if user is None:
         return ""
     return user.get_full_name() or user.get_username()
+
+
+def visitor_facing_agent_name(user: AbstractBaseUser | None) -> str:
+    """How a visitor names an agent: the account's name or nothing (the widget then says
+    "Agent"). Never the login name, which is half of what signs in to the console; visitors and
+    emails once read "admin from our team replied"."""
+    if user is None:
+        return ""
+    return user.get_full_name()
 
 
 def agent_avatar_url(user: AbstractBaseUser) -> str | None:
@@ -272,7 +282,7 @@ def message_payload(message: Message) -> dict[str, Any]:
     if message.role == Message.Role.BOT and (related := related_questions(message.trace or {})):
         payload["related"] = related
     if message.role == Message.Role.AGENT and message.author_id is not None:
-        author = {"name": user_display_name(message.author)}
+        author = {"name": visitor_facing_agent_name(message.author)}
         if avatar := agent_avatar_url(message.author):
             author["avatar"] = avatar
         payload["author"] = author

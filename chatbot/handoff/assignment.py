@@ -24,6 +24,7 @@ from chatbot.handoff import notify, selectors
 from chatbot.handoff.errors import HandoffError
 from chatbot.handoff.models import AgentPresence, AgentProfile, AssignmentEvent, Team
 from chatbot.models import Conversation
+from chatbot.services import visitor_facing_agent_name
 
 Status = Conversation.Status
 Kind = AssignmentEvent.Kind
@@ -168,7 +169,7 @@ def _announce(
     line = {"type": "assignment", "conversation": public_id, "event": payload}
     transaction.on_commit(lambda: notify.to_viewing_agents(public_id, line))
     if to_agent is not None:
-        owner_id, name = to_agent.pk, selectors.agent_name(to_agent)
+        owner_id, name = to_agent.pk, visitor_facing_agent_name(to_agent)
         assigned = {"type": "assigned", "conversation": public_id, "event": payload}
         joined = {"type": "conversation", "status": Status.AGENT.value, "agent": name}
         transaction.on_commit(lambda: notify.to_agent(owner_id, assigned))

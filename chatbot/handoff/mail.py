@@ -21,9 +21,10 @@ from django.utils.translation import gettext as _
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from chatbot.handoff import notify, selectors
+from chatbot.handoff import notify
 from chatbot.handoff.models import LeftMessage, TranscriptEmail
 from chatbot.models import Message
+from chatbot.services import visitor_facing_agent_name
 
 logger = logging.getLogger(__name__)
 
@@ -76,11 +77,13 @@ def reply_email(left: LeftMessage, excerpt: list[Message]) -> EmailMessage:
     assert left.reply is not None
     with translation.override(left.conversation.locale):
         subject = _("Our reply to your message")
-        agent = selectors.agent_name(left.answered_by) or _("Our team")
+        agent = visitor_facing_agent_name(left.answered_by)
         parts = [
             _("{agent} from our team replied to the message you left in our chat:").format(
                 agent=agent
-            ),
+            )
+            if agent
+            else _("Our team replied to the message you left in our chat:"),
             plain_text(left.reply.text),
             _("Your message:"),
             _quoted(left.text),

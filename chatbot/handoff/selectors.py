@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from chatbot.handoff.models import AgentNote, AgentPresence, LeftMessage
 from chatbot.models import Conversation, Message
 from chatbot.outcomes import Source
-from chatbot.services import message_payload
+from chatbot.services import message_payload, visitor_facing_agent_name
 from chatbot.services import user_display_name as agent_name
 from chatbot.visitor_copy import offers_a_person
 from knowledge.greetings import SmallTalk, small_talk
@@ -158,7 +158,7 @@ def assigned_agent_name(*, conversation_id: int) -> str:
     conversation = (
         Conversation.objects.select_related("assigned_to").filter(pk=conversation_id).first()
     )
-    return agent_name(conversation.assigned_to) if conversation is not None else ""
+    return visitor_facing_agent_name(conversation.assigned_to) if conversation is not None else ""
 
 
 def agents_online(*, now: datetime | None = None) -> int:
@@ -363,7 +363,11 @@ def conversations_search(*, query: str) -> list[dict[str, Any]]:
 
 
 def _message_row(message: Message) -> dict[str, Any]:
+    """The visitor's payload, with the team's name for an agent's message (the login name of an
+    account without one; visitors see "Agent" there)."""
     row = message_payload(message)
+    if "author" in row:
+        row["author"]["name"] = agent_name(message.author)
     if message.role == Message.Role.BOT:
         row["trace"] = message.trace
         feedback = getattr(message, "feedback", None)

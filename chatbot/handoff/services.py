@@ -35,6 +35,7 @@ from chatbot.services import (
     message_has_reply,
     message_payload,
     turn_build,
+    visitor_facing_agent_name,
     visitor_message_insert,
 )
 from chatbot.visitor_copy import render
@@ -360,7 +361,12 @@ def conversation_claim(*, public_id: str, agent: AbstractBaseUser) -> ClaimResul
         name = selectors.agent_name(agent)
         audit_record(action=AuditAction.CLAIM, actor=agent, conversation=public_id)
         _tell_visitor(
-            conversation, {"type": "conversation", "status": Status.AGENT.value, "agent": name}
+            conversation,
+            {
+                "type": "conversation",
+                "status": Status.AGENT.value,
+                "agent": visitor_facing_agent_name(agent),
+            },
         )
         _on_commit_queue_changed()
         if conversation.queued_at is not None:

@@ -133,6 +133,7 @@ CONSOLE_TEXT = {
     "faqPersonal": _("Remove the personal details first: {kinds}"),
     # A bot answer's trace line under it in the transcript.
     "traceSource": _("source {source}"),
+    "traceDecision": _("decision {decision}"),
     "traceScore": _("score {score}"),
     "traceModel": _("model {model}"),
     "traceTokens": _("tokens {prompt}+{completion}"),

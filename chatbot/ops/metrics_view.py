@@ -1,4 +1,5 @@
-"""`/metrics` for Prometheus. Not public: a bearer token (METRICS_TOKEN) or a staff session."""
+"""`/metrics` for Prometheus. Not public: a bearer token (METRICS_TOKEN) or the session of a lead
+(chatbot.ops.access)."""
 
 import logging
 from datetime import datetime
@@ -14,6 +15,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from chatbot import metrics
 from chatbot.llm.breaker import BreakerState, breaker_states
 from chatbot.models import Conversation
+from chatbot.ops.access import may_see_operations
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +42,8 @@ async def _breakers() -> list[BreakerState] | None:
 
 
 async def metrics_view(request: HttpRequest) -> HttpResponse:
-    if not _token_ok(request):
-        user = await request.auser()
-        if not (user.is_active and user.is_staff):
-            return HttpResponseForbidden()
+    if not _token_ok(request) and not await may_see_operations(await request.auser()):
+        return HttpResponseForbidden()
     length, oldest = await database_sync_to_async(_queue)()
     wait_s = (timezone.now() - oldest).total_seconds() if oldest else 0.0
     state = metrics.ScrapeState(await _breakers(), length, max(wait_s, 0.0))

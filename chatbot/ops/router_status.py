@@ -1,6 +1,6 @@
-"""Staff-only admin page for the model router: breaker states, how each model's answers given
-help-centre sources stood up to the citation check, today's spend against the daily budget,
-model cost per day and per conversation."""
+"""Admin page on the model router, for leads (chatbot.ops.access): breaker states, how each
+model's answers given help-centre sources stood up to the citation check, today's spend against
+the daily budget, model cost per day and per conversation."""
 
 import datetime as dt
 
@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.template import engines
 from django.utils.translation import gettext
@@ -18,6 +19,7 @@ from chatbot.llm.breaker import breaker_states
 from chatbot.llm.config_check import model_configuration_problems
 from chatbot.llm.costs import cost_report
 from chatbot.llm.tiers import Tier, TierConfigError, configured_tiers
+from chatbot.ops.access import LEAD_PERMISSION
 from chatbot.pipeline.grounding_report import grounding_by_model
 
 _PAGE = engines["django"].from_string(
@@ -152,6 +154,7 @@ def _providers(tiers: list[Tier]) -> list[dict[str, object]]:
 
 
 @staff_member_required
+@permission_required(LEAD_PERMISSION, raise_exception=True)
 async def router_status(request: HttpRequest) -> HttpResponse:
     problems = model_configuration_problems()
     try:

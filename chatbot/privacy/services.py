@@ -24,7 +24,7 @@ from chatbot.cache.pii import personal_masked
 from chatbot.handoff.models import AgentNote, LeftMessage, TranscriptEmail
 from chatbot.inbox.models import MessageSearch, VisitorContext
 from chatbot.models import Attachment, Conversation, Feedback, Message
-from chatbot.services import user_display_name as agent_name
+from chatbot.services import visitor_facing_agent_name
 from knowledge.models import DocumentCitation, NegativeExample
 
 RETENTION_BATCH = 200  # conversations anonymised or deleted per transaction
@@ -140,7 +140,7 @@ def _conversation_data(conversation: Conversation) -> dict[str, Any]:
             {
                 "id": m.id,
                 "role": m.role,
-                "author": agent_name(m.author) if m.author_id else None,
+                "author": (visitor_facing_agent_name(m.author) or None) if m.author_id else None,
                 "created": _iso(m.created_at),
                 "text": m.text,
                 "attachment": None

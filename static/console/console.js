@@ -754,6 +754,7 @@
     if (m.role === "bot" && m.trace) {
       var t = m.trace;
       var parts = [fmt(CT.traceSource, { source: t.source || m.source })];
+      if (t.decision) parts.push(fmt(CT.traceDecision, { decision: t.decision }));
       if (t.score != null) parts.push(fmt(CT.traceScore, { score: Number(t.score).toFixed(2) }));
       if (t.model) parts.push(fmt(CT.traceModel, { model: t.model }));
       if (t.prompt_tokens != null || t.completion_tokens != null) {

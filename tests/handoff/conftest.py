@@ -35,8 +35,15 @@ class Agent(Socket):
                 return frame
 
 
-def make_agent(username: str, *, staff: bool = True, in_group: bool = True) -> User:
-    user = User.objects.create_user(username, password="pw-" + username, first_name=username)
+def make_agent(
+    username: str, *, staff: bool = True, in_group: bool = True, first_name: str | None = None
+) -> User:
+    """An agent named after their login unless `first_name` says otherwise ("" for none)."""
+    user = User.objects.create_user(
+        username,
+        password="pw-" + username,
+        first_name=username if first_name is None else first_name,
+    )
     user.is_staff = staff
     user.save(update_fields=["is_staff"])
     if in_group:

@@ -526,6 +526,32 @@ async def test_a_socket_opened_on_a_claimed_conversation_is_told_who_has_it(upst
     assert (hello["status"], hello["agent"]) == ("agent", "ann")
 
 
+async def test_visitors_never_read_a_nameless_agents_login_name(upstream):
+    """An account without a name was shown to visitors by its login ("admin from our team has
+    joined"): half of what signs in to the console. Visitors read "Agent"; the team still tells
+    colleagues apart by login in the console."""
+    nameless = await database_sync_to_async(make_agent)("ops-login-7", first_name="")
+    async with chat_socket() as client, agent_socket(nameless) as agent:
+        public_id, token = client.hello["conversation"], client.hello["token"]
+        await queued_by_button(client)
+        await claimed(agent, public_id)
+        joined = await until(client, lambda f: f["type"] == "conversation")
+        await agent.send(
+            {"type": "send", "conversation": public_id, "client_id": "a-1", "text": "Hi"}
+        )
+        said = await until(
+            client, lambda f: f["type"] == "message" and f["message"]["role"] == "agent"
+        )
+        async with chat_socket(f"?conversation={public_id}&token={token}") as reloaded:
+            hello = reloaded.hello
+        await agent.send({"type": "open", "conversation": public_id})
+        transcript = await agent.recv_until("transcript")
+    assert joined["agent"] == "" and hello["agent"] == ""
+    assert said["message"]["author"]["name"] == ""
+    [line] = [m for m in transcript["messages"] if m["role"] == "agent"]
+    assert line["author"]["name"] == "ops-login-7"
+
+
 async def test_close_with_reason_and_rating(upstream, agents):
     async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
         public_id = client.hello["conversation"]

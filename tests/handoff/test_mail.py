@@ -20,7 +20,7 @@ from chatbot.handoff.models import LeftMessage, TranscriptEmail
 from chatbot.models import Conversation, Message
 from chatbot.security.identity import identity_signature
 from tests.conftest import chat_socket
-from tests.handoff.conftest import agent_socket
+from tests.handoff.conftest import agent_socket, make_agent
 from tests.servers import MailServer, smtp_server
 
 pytestmark = [
@@ -695,3 +695,22 @@ async def test_an_international_domain_is_shown_as_written_and_sent_encoded(smtp
     await tasks.wait_for_pending()
     [sent] = smtp.received
     assert sent.rcpt_tos == ["wei@xn--fsqu00a.xn--fiqs8s"]
+
+
+async def test_a_nameless_agents_reply_never_shows_their_login_name(smtp):
+    """An account without a name signed the email with its login ("admin from our team
+    replied"): half of what signs in to the console, told to anyone who leaves a message."""
+    nameless = await database_sync_to_async(make_agent)("ops-login-7", first_name="")
+    async with chat_socket() as client:
+        public_id = client.hello["conversation"]
+        await leave(client)
+    async with agent_socket(nameless) as agent:
+        left_id = (await left_message(public_id)).pk
+        await agent.send(
+            {"type": "left_reply", "left_message": left_id, "client_id": "r", "text": "Shipped."}
+        )
+        await agent.recv_until("left_replied")
+    await tasks.wait_for_pending()
+    [_, reply] = smtp.to("ada@example.com")
+    assert reply.body.startswith("Our team replied to the message you left in our chat:")
+    assert "ops-login-7" not in reply.body

@@ -5,6 +5,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chatbot import answering
+from chatbot.admin import trace_summary
 from chatbot.models import Message
 from knowledge import services
 from knowledge.models import FAQ, AnswerVariant
@@ -136,3 +137,18 @@ async def test_an_faq_with_its_question_alone_answers_a_rewording_marked_lone(up
     step = next(s for s in stored.trace["steps"] if s["stage"] == "faq")
     assert step["detail"]["faq_id"] == faq.pk and step["detail"]["lone"] is True
     assert 0.855 <= step["score"] < 1.0
+
+
+async def test_the_answers_trace_names_the_rule_that_matched(upstream):
+    """A question in a stored phrasing's own words, moved round, is answered by the
+    same-wording rule at the search's score, which can sit under the threshold: the summary
+    the console and the admin show says which rule it was."""
+    save = database_sync_to_async(services.faq_save)
+    faq = await save(question="发票怎么开", answer="在订单详情页申请电子发票。", locale="zh-hans")
+    await database_sync_to_async(services.paraphrases_add)(faq=faq, texts=["怎么申请发票"])
+    async with chat_socket("?locale=zh-hans") as client:
+        reworded = (await client.say("怎么开发票", "q1"))[-1]
+        asked_as_stored = (await client.say("发票怎么开", "q2"))[-1]
+    assert reworded["source"] == "faq" and reworded["trace"]["decision"] == "same_wording"
+    assert asked_as_stored["trace"]["decision"] == "answer"  # the search's own rule
+    assert trace_summary(reworded["trace"])[:2] == ["source faq", "decision same_wording"]

@@ -16,14 +16,18 @@ from chatbot.models import Conversation, Message
 from chatbot.pipeline.base import Turn
 from chatbot.pipeline.llm_stage import LLMStage
 from tests.conftest import chat_socket
+from tests.handoff.conftest import make_agent
 from tests.llm.conftest import tier_config
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_router_page_is_for_staff_only(client, admin_client, settings):
+def test_the_router_page_is_for_leads_only(client, admin_client, settings):
     settings.OPENAI_API_KEY = ""
     url = reverse("llm-router-status")
     assert client.get(url).status_code == 302, "anonymous visitors go to the login page"
+    client.force_login(make_agent("router-agent"))
+    assert client.get(url).status_code == 403, "agents are staff without the lead's permission"
+    assert "llm-router" not in client.get(reverse("admin:index")).content.decode()
     page = admin_client.get(url)
     assert page.status_code == 200
     html = page.content.decode()

@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 from channels.db import database_sync_to_async
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -42,12 +42,15 @@ def test_the_bearer_token_is_accepted(client, metrics_token):
     assert "chatbot_websocket_connections" in response.content.decode()
 
 
-def test_staff_sessions_are_accepted_other_users_are_not(client):
-    staff = User.objects.create_user("ops-staff", password="pw", is_staff=True)
+def test_leads_sessions_are_accepted_agents_and_other_users_are_not(client):
+    lead = User.objects.create_user("ops-lead", password="pw", is_staff=True)
+    lead.user_permissions.add(Permission.objects.get(codename="view_conversation"))
+    agent = make_agent("ops-agent")
     visitor = User.objects.create_user("ops-user", password="pw")
-    client.force_login(visitor)
-    assert client.get("/metrics").status_code == 403
-    client.force_login(staff)
+    for refused in (visitor, agent):
+        client.force_login(refused)
+        assert client.get("/metrics").status_code == 403, refused.username
+    client.force_login(lead)
     assert client.get("/metrics").status_code == 200
 
 
