@@ -21,6 +21,7 @@ from chatbot.models import Conversation, Feedback, Message, QueuedQuestion, new_
 from chatbot.outcomes import Source
 from chatbot.pipeline.base import Turn
 from chatbot.pipeline.language import message_locale
+from chatbot.visitor_copy import ends_cut_off
 from knowledge.negative_store import negative_record
 
 HISTORY_TURNS = 20
@@ -279,6 +280,8 @@ def message_payload(message: Message) -> dict[str, Any]:
     }
     if message.role == Message.Role.BOT and model_words_replaced(message.trace or {}):
         payload["automatic"] = True
+    if message.role == Message.Role.BOT and ends_cut_off(message.text):
+        payload["cut_off"] = True
     if message.role == Message.Role.BOT and (related := related_questions(message.trace or {})):
         payload["related"] = related
     if message.role == Message.Role.AGENT and message.author_id is not None:

@@ -103,6 +103,13 @@ def interrupted_note(shown: str, locale: str) -> str:
     return note if not shown or shown[-1].isspace() else " " + note
 
 
+def ends_cut_off(text: str) -> bool:
+    """Whether a bot answer ends with the cut-off note (in any language): the widget then offers
+    to try again, which "Please ask again" alone left to retyping."""
+    ending = text.rstrip()
+    return any(ending.endswith(render(INTERRUPTED_NOTE, locale)) for locale in SUPPORTED_LOCALES)
+
+
 def offers_a_person(text: str) -> bool:
     """Whether a bot answer asked the visitor if they want a person, in any language."""
     return any(

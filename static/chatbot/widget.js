@@ -1318,6 +1318,8 @@
     if (message.role === "bot" && message.source !== "small_talk") {
       addFeedback(row, message.id, replyTo);
     }
+    if (message.role === "bot") dropTryAgain();
+    if (message.cut_off === true) offerTryAgain(row, message.id, replyTo);
     markSeen(message.id);
     // Under its question, where it streamed: not below a question asked while it was written.
     place(row, replyKey(replyTo, message.id));
@@ -1411,7 +1413,10 @@
   // A thumbs-down asks what the visitor wants instead of queueing them for a person
   // (docs/protocol.md, `retry`).
   function askAfterThumbsDown(row, messageId, replyTo) {
-    if (row.querySelector(".fb-ask") || convStatus !== "bot") return;
+    if (convStatus !== "bot") return;
+    var cut = row.querySelector(".fb-ask.cut"); // the whole question replaces the lone button
+    if (cut) cut.parentNode.removeChild(cut);
+    if (row.querySelector(".fb-ask")) return;
     var ask = el("div", "fb-ask");
     ask.setAttribute("role", "group");
     ask.setAttribute("aria-label", T.downAsk);
@@ -1429,6 +1434,27 @@
     ask.appendChild(again);
     ask.appendChild(person);
     row.appendChild(ask);
+  }
+
+  // An answer that broke off says "please ask again": one button does it, while it is the
+  // newest answer (a later one, the retry's most likely, takes the offer away).
+  function offerTryAgain(row, messageId, replyTo) {
+    if (convStatus !== "bot" || typeof replyTo !== "number") return;
+    if (row.querySelector(".fb-ask")) return;
+    var ask = el("div", "fb-ask cut");
+    var again = button("link-btn", null, T.tryAgain);
+    again.addEventListener("click", function () {
+      dropAsk(row);
+      retryAnswer(messageId, replyTo);
+    });
+    ask.appendChild(again);
+    row.appendChild(ask);
+  }
+
+  function dropTryAgain() {
+    Array.prototype.forEach.call(log.querySelectorAll(".fb-ask.cut"), function (offer) {
+      offer.parentNode.removeChild(offer);
+    });
   }
 
   function dropAsk(row) {

@@ -357,6 +357,7 @@ async def test_a_stream_cut_midway_keeps_what_was_shown_and_ends_with_a_note(ups
     assert "cut off" in shown
     assert done["message"]["text"] == shown, "stored as what the visitor actually saw"
     assert shown.count("Thanks for asking") == 1
+    assert done["message"]["cut_off"] is True, "the widget offers to try again"
 
 
 async def test_messages_in_one_conversation_are_answered_in_order(upstream):

@@ -31,3 +31,12 @@ def test_the_queued_answer_prefix_keeps_the_question_in_both_languages():
     for locale in ("en", "zh-hans"):
         prefix = visitor_copy.render(visitor_copy.QUEUED_ANSWER_PREFIX, locale)
         assert "退货" in prefix % {"question": "退货要多久"}
+
+
+@pytest.mark.parametrize("locale", ["en", "zh-hans"])
+def test_an_answer_ending_with_the_cut_off_note_is_told_apart(locale):
+    shown = "Our warranty covers"
+    cut = shown + visitor_copy.interrupted_note(shown, locale)
+    assert visitor_copy.ends_cut_off(cut) and visitor_copy.ends_cut_off(cut + "\n")
+    assert not visitor_copy.ends_cut_off(shown + ".")
+    assert not visitor_copy.ends_cut_off(cut + " More words after it.")
