@@ -13,9 +13,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.timezone import localtime
+from django.utils.translation import gettext as _
 
 from chatbot.analytics.figures import day_range
 from chatbot.cache.pii import personal_masked
+from chatbot.handoff.models import LeftMessage
 from chatbot.handoff.selectors import agent_name, close_reason_label
 from chatbot.inbox.search import conversation_labels
 from chatbot.models import DEMO_VISITOR_PREFIX, Conversation, Message
@@ -71,28 +74,53 @@ def transcript(*, public_id: str) -> dict[str, Any] | None:
         .select_related("author", "attachment")
         .order_by("id")
     )
+    lines = [
+        {
+            "role": m.role,
+            "author": agent_name(m.author) if m.author_id else "",
+            "created": m.created_at,
+            "text": personal_masked(m.text),
+            "source": m.source,
+            # A file is named, not linked: its signed link expires, a printout does not.
+            "attachment": (
+                {"name": file_name_masked(m.attachment.name), "size": m.attachment.size}
+                if m.attachment_id
+                else None
+            ),
+        }
+        for m in messages
+    ]
+    lines += [_left_line(left) for left in conversation.left_messages.select_related("answered_by")]
     return {
         "conversation": conversation,
         "agent": agent_name(conversation.assigned_to) if conversation.assigned_to_id else "",
         "labels": conversation_labels(public_ids=[public_id]).get(public_id, []),
         "close_reason": personal_masked(close_reason_label(conversation.close_reason)),
         "rating_comment": personal_masked(conversation.rating_comment),
-        "messages": [
-            {
-                "role": m.role,
-                "author": agent_name(m.author) if m.author_id else "",
-                "created": m.created_at,
-                "text": personal_masked(m.text),
-                "source": m.source,
-                # A file is named, not linked: its signed link expires, a printout does not.
-                "attachment": (
-                    {"name": file_name_masked(m.attachment.name), "size": m.attachment.size}
-                    if m.attachment_id
-                    else None
-                ),
-            }
-            for m in messages
-        ],
+        "messages": sorted(lines, key=lambda line: line["created"]),
+    }
+
+
+def _left_line(left: LeftMessage) -> dict[str, Any]:
+    """A message left for the team by email, where it came in: the printout of a conversation
+    queued while nobody was online left out the one thing the visitor asked (a walk)."""
+    if left.answered_at is None:
+        outcome = _("Not answered yet.")
+    else:
+        outcome = _("Answered by email by {agent} on {day}.").format(
+            agent=agent_name(left.answered_by) if left.answered_by_id else _("the team"),
+            day=localtime(left.answered_at).strftime("%Y-%m-%d %H:%M"),
+        )
+        if left.undeliverable_at is not None:
+            outcome += " " + _("The email could not be delivered.")
+    return {
+        "role": "left",
+        "author": "",
+        "created": left.created_at,
+        "text": personal_masked(left.text),
+        "source": "",
+        "attachment": None,
+        "outcome": outcome,
     }
 
 

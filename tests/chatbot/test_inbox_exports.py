@@ -11,6 +11,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
+from chatbot.handoff.models import LeftMessage
 from chatbot.inbox import exports
 from chatbot.inbox.models import ConversationLabel, Label
 from chatbot.models import Attachment, Conversation, Message
@@ -165,3 +166,20 @@ def test_bulk_exports_name_no_file():
     data = json.loads("".join(exports.export_json(start_day=today, end_day=today)))
     shown = [m["text"] for m in data[0]["messages"]]
     assert shown == ["[file].jpg", "[file].pdf", "[file]", "[file]"]
+
+
+def test_the_printable_transcript_shows_messages_left_for_the_team_where_they_came_in(stored):
+    """A conversation queued while nobody was online: its printout left out the one thing the
+    visitor asked, the message they left for an email reply."""
+    c, ann = stored["conversation"], stored["ann"]
+    left = LeftMessage.objects.create(
+        conversation=c, email="ada@example.com", text="Call me on 0612345678 about order 7"
+    )
+    later = Message.objects.create(conversation=c, role="visitor", text="Anyone there?")
+    html = signed_in(ann).get(f"/console/conversations/{c.public_id}/transcript/").content.decode()
+    assert "Visitor, a message left for the team" in html and "Not answered yet." in html
+    assert "0612345678" not in html, "masked like every line of a printout"
+    assert html.index("about order 7") < html.index(later.text)
+    LeftMessage.objects.filter(pk=left.pk).update(answered_at=timezone.now(), answered_by=ann)
+    html = signed_in(ann).get(f"/console/conversations/{c.public_id}/transcript/").content.decode()
+    assert "Answered by email by ann on " in html and "Not answered yet." not in html
