@@ -74,7 +74,11 @@ class AgentConsumer(JsonSocketConsumer):
         return {
             "type": "hello",
             "v": PROTOCOL_VERSION,
-            "agent": {"id": self.user.pk, "name": self.name},
+            "agent": {
+                "id": self.user.pk,
+                "name": self.name,
+                "may_take_over": assignment.may_take_over(self.user),
+            },
             "presence": selectors.agent_presence_status(user=self.user),
             "agents_online": selectors.agents_online(),
             "conversations": snapshot["items"],

@@ -29,6 +29,13 @@ from chatbot.services import visitor_facing_agent_name
 Status = Conversation.Status
 Kind = AssignmentEvent.Kind
 AUTO_ASSIGN_BATCH = 100  # queued conversations one sweep round tries, oldest handoff first
+# Leads may move a conversation another agent owns (to themselves: a take-over), for an agent
+# who is stuck, gone for the day or out of their depth; others only what is theirs or queued.
+TAKE_OVER_PERMISSION = "chatbot.change_conversation"
+
+
+def may_take_over(agent: AbstractBaseUser) -> bool:
+    return agent.has_perm(TAKE_OVER_PERMISSION)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -189,14 +196,16 @@ def conversation_assign(
 ) -> dict[str, Any]:
     """`agent` gives a conversation to another agent (it is theirs at once: the claim timeout
     runs from now) or to a team (back in the queue, keeping its place, for the team's members).
-    Only what `agent` owns, or what is still queued. Returns the audit line."""
+    Only what `agent` owns, or what is still queued, unless they are a lead (`may_take_over`),
+    who may also move what another agent owns, to themselves too. Returns the audit line."""
     conversation = (
         Conversation.objects.select_related("assigned_to").filter(public_id=public_id).first()
     )
     if conversation is None:
         raise HandoffError("not_found")
     owned = conversation.status == Status.AGENT
-    if not (conversation.status == Status.QUEUED or conversation.assigned_to_id == agent.pk):
+    movable = conversation.status == Status.QUEUED or conversation.assigned_to_id == agent.pk
+    if not (movable or (owned and may_take_over(agent))):
         owner = conversation.assigned_to if owned else None
         raise HandoffError("not_owner", owner=selectors.agent_name(owner) if owner else None)
     expected = Conversation.objects.filter(

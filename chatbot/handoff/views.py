@@ -172,6 +172,8 @@ CONSOLE_TEXT = {
 # The console script's words for assignment and notifications ({…} filled in there).
 ASSIGNMENT_TEXT = {
     "transferred": _("{actor} transferred this conversation to {agent}."),
+    "tookOver": _("{actor} took this conversation over from {owner}."),
+    "movedFrom": _("{actor} moved this conversation from {owner} to {agent}."),
     "assigned": _("{actor} assigned this conversation to {agent}."),
     "transferredTeam": _("{actor} transferred this conversation to the {team} team."),
     "assignedTeam": _("{actor} assigned this conversation to the {team} team."),

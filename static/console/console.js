@@ -1107,10 +1107,14 @@
   }
 
   function eventText(e) {
-    var values = { actor: e.actor || "?", agent: e.to || e.from || "?", team: e.team || "?" };
+    var values = { actor: e.actor || "?", agent: e.to || e.from || "?", team: e.team || "?", owner: e.from || "?" };
     if (e.kind === "auto") return fmt(AT.auto, values);
     if (e.kind === "expired") return fmt(AT.expired, values);
     if (e.kind === "offline") return fmt(AT.ownerOffline, values);
+    if (e.kind === "agent" && e.from && e.actor !== e.from) {
+      // A lead moved what another agent owned (chatbot.handoff.assignment.may_take_over).
+      return fmt(e.actor === e.to ? AT.tookOver : AT.movedFrom, values);
+    }
     if (e.kind === "team") return fmt(e.from ? AT.transferredTeam : AT.assignedTeam, values);
     return fmt(e.from ? AT.transferred : AT.assigned, values);
   }
@@ -1151,7 +1155,9 @@
 
   function renderAssignForm(c, mine) {
     var form = $("assign-form");
-    form.hidden = !(mine || c.status === "queued");
+    // A lead may move what another agent owns, to themselves too (a take-over).
+    var leading = c.status === "agent" && !!(state.me && state.me.may_take_over);
+    form.hidden = !(mine || c.status === "queued" || leading);
     if (form.hidden) return;
     var select = $("assign-to");
     var chosen = select.value;

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 from channels.db import database_sync_to_async
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 
 from chatbot.handoff import services
 from chatbot.handoff.models import AgentProfile, AssignmentEvent, Team
@@ -367,3 +367,44 @@ async def test_an_owner_who_went_offline_leaves_the_conversation_to_the_queue(
     assert await events(public_id) == [("offline", None, "ann", None)]
     conversation = await stored(public_id)
     assert conversation.status == "agent" and conversation.assigned_to.username == "bob"
+
+
+async def test_a_lead_takes_over_a_conversation_another_agent_owns(upstream, agents):
+    """No supervisor could step in when an agent was stuck or gone: only the owner could move
+    a claimed conversation. A lead (`chatbot.change_conversation`) may, to themselves too; the
+    hello tells their console so, and the visitor is told who has it now."""
+    lead = await database_sync_to_async(make_agent)("lena")
+    await database_sync_to_async(lead.user_permissions.add)(
+        await database_sync_to_async(Permission.objects.get)(codename="change_conversation")
+    )
+    lead = await database_sync_to_async(User.objects.get)(pk=lead.pk)  # permissions not cached
+    async with (
+        chat_socket() as client,
+        agent_socket(agents["ann"]) as ann,
+        agent_socket(lead) as lena,
+    ):
+        public_id = client.hello["conversation"]
+        assert lena.hello["agent"]["may_take_over"] is True
+        assert ann.hello["agent"]["may_take_over"] is False
+        await queued_by_button(client)
+        await claimed(ann, public_id)
+        await until(client, "conversation")
+        await lena.send({"type": "assign", "conversation": public_id, "agent": lead.pk})
+        done = await lena.recv_until("assign_done")
+        told = await until(client, "conversation")
+        await ann.send(
+            {"type": "send", "conversation": public_id, "client_id": "a-1", "text": "Still me"}
+        )
+        refused = await ann.recv_until("error")
+        await lena.send(
+            {"type": "send", "conversation": public_id, "client_id": "l-1", "text": "Lena here"}
+        )
+        await lena.recv_until("ack")
+    assert (done["event"]["actor"], done["event"]["from"], done["event"]["to"]) == (
+        "lena",
+        "ann",
+        "lena",
+    )
+    assert told == {"type": "conversation", "status": "agent", "agent": "lena"}
+    assert refused["code"] == "not_owner" and refused["owner"] == "lena"
+    assert (await stored(public_id)).assigned_to.username == "lena"
