@@ -18,6 +18,7 @@ from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from chatbot.audit.models import AuditEvent
 from chatbot.audit.services import Action as AuditAction
 from chatbot.audit.services import audit_record
 from chatbot.handoff import notify, selectors
@@ -29,6 +30,8 @@ from chatbot.services import visitor_facing_agent_name
 Status = Conversation.Status
 Kind = AssignmentEvent.Kind
 AUTO_ASSIGN_BATCH = 100  # queued conversations one sweep round tries, oldest handoff first
+# Audit-log lines shown in the console's transcript among the assignment lines.
+TRANSCRIPT_AUDIT_ACTIONS = (AuditAction.CLAIM, AuditAction.RETURN_TO_BOT, AuditAction.CLOSE)
 # Leads may move a conversation another agent owns (to themselves: a take-over), for an agent
 # who is stuck, gone for the day or out of their depth; others only what is theirs or queued.
 TAKE_OVER_PERMISSION = "chatbot.change_conversation"
@@ -60,12 +63,37 @@ def event_payload(event: AssignmentEvent) -> dict[str, Any]:
     }
 
 
+def audit_line_payload(audit: AuditEvent) -> dict[str, Any]:
+    """A claim, a hand-back to the bot or a close, from the audit log, as a line of the
+    console's transcript beside the assignment lines: who took a conversation and who ended it
+    (and why) could not be read there. Call with actor selected (or just created)."""
+    actor = selectors.agent_name(audit.actor) if audit.actor_id else audit.actor_name
+    return {
+        "id": f"audit-{audit.pk}",
+        "kind": audit.action,
+        "actor": actor or None,
+        "reason": audit.detail.get("reason"),
+        "created": _iso(audit.created_at),
+    }
+
+
+def audit_line_announce(public_id: str, audit: AuditEvent) -> None:
+    """On commit, the line to the agents viewing the conversation."""
+    frame = {"type": "assignment", "conversation": public_id, "event": audit_line_payload(audit)}
+    transaction.on_commit(lambda: notify.to_viewing_agents(public_id, frame))
+
+
 def events_for(*, public_id: str) -> list[dict[str, Any]]:
-    """The conversation's assignment lines, oldest first, for its transcript in the console."""
+    """The conversation's assignment, claim and close lines, oldest first, for its transcript in
+    the console."""
     events = AssignmentEvent.objects.filter(conversation__public_id=public_id).select_related(
         "actor", "from_agent", "to_agent", "to_team"
     )
-    return [event_payload(e) for e in events]
+    audits = AuditEvent.objects.filter(
+        conversation=public_id, action__in=TRANSCRIPT_AUDIT_ACTIONS
+    ).select_related("actor")
+    lines = [event_payload(e) for e in events] + [audit_line_payload(a) for a in audits]
+    return sorted(lines, key=lambda line: line["created"])
 
 
 # --- the agent's settings -------------------------------------------------------------------

@@ -359,7 +359,9 @@ def conversation_claim(*, public_id: str, agent: AbstractBaseUser) -> ClaimResul
             owner = conversation.assigned_to if conversation.status == Status.AGENT else None
             return ClaimResult(False, selectors.agent_name(owner) if owner else "")
         name = selectors.agent_name(agent)
-        audit_record(action=AuditAction.CLAIM, actor=agent, conversation=public_id)
+        assignment.audit_line_announce(
+            public_id, audit_record(action=AuditAction.CLAIM, actor=agent, conversation=public_id)
+        )
         _tell_visitor(
             conversation,
             {
@@ -473,7 +475,10 @@ def conversation_return_to_bot(*, public_id: str, agent: AbstractBaseUser) -> in
         updated_at=now,
     ):
         _require_owner(conversation, agent)
-    audit_record(action=AuditAction.RETURN_TO_BOT, actor=agent, conversation=public_id)
+    assignment.audit_line_announce(
+        public_id,
+        audit_record(action=AuditAction.RETURN_TO_BOT, actor=agent, conversation=public_id),
+    )
     _tell_visitor(conversation, {"type": "conversation", "status": Status.BOT.value})
     _on_commit_queue_changed()
     return conversation.pk
@@ -498,7 +503,10 @@ def conversation_close(*, public_id: str, agent: AbstractBaseUser, reason: str) 
     )
     if not closed:
         _require_owner(conversation, agent)
-    audit_record(action=AuditAction.CLOSE, actor=agent, conversation=public_id)
+    closing = audit_record(
+        action=AuditAction.CLOSE, actor=agent, conversation=public_id, detail={"reason": reason}
+    )
+    assignment.audit_line_announce(public_id, closing)
     _tell_visitor(
         conversation,
         {

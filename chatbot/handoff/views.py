@@ -173,6 +173,10 @@ CONSOLE_TEXT = {
 ASSIGNMENT_TEXT = {
     "transferred": _("{actor} transferred this conversation to {agent}."),
     "tookOver": _("{actor} took this conversation over from {owner}."),
+    "claimed": _("{actor} claimed this conversation."),
+    "returnedToBot": _("{actor} handed this conversation back to the bot."),
+    "closed": _("{actor} closed this conversation."),
+    "closedWhy": _("{actor} closed this conversation: {reason}."),
     "movedFrom": _("{actor} moved this conversation from {owner} to {agent}."),
     "assigned": _("{actor} assigned this conversation to {agent}."),
     "transferredTeam": _("{actor} transferred this conversation to the {team} team."),

@@ -1108,6 +1108,12 @@
 
   function eventText(e) {
     var values = { actor: e.actor || "?", agent: e.to || e.from || "?", team: e.team || "?", owner: e.from || "?" };
+    if (e.kind === "claim") return fmt(AT.claimed, values);
+    if (e.kind === "return_to_bot") return fmt(AT.returnedToBot, values);
+    if (e.kind === "close") {
+      var reason = e.reason ? CT.closeReasons[e.reason] || e.reason : "";
+      return reason ? fmt(AT.closedWhy, { actor: values.actor, reason: reason }) : fmt(AT.closed, values);
+    }
     if (e.kind === "auto") return fmt(AT.auto, values);
     if (e.kind === "expired") return fmt(AT.expired, values);
     if (e.kind === "offline") return fmt(AT.ownerOffline, values);

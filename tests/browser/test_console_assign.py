@@ -136,7 +136,8 @@ def test_a_transfer_reaches_the_other_agent_in_a_background_tab(
     assign_to.select_option(label="bob (online, 0 of 3 open)")
     ann.get_by_role("button", name="Transfer").click()
     line = "ann transferred this conversation to bob."
-    expect(ann.locator("#transcript .msg.event .text")).to_have_text(line)
+    lines = ["ann claimed this conversation.", line]
+    expect(ann.locator("#transcript .msg.event .text")).to_have_text(lines)
     expect(ann.locator("#conv-owner")).to_have_text("Owned by bob.")
     expect(ann.locator("#assign-form")).to_be_hidden()
     expect(ann.locator("#composer")).to_be_hidden()
@@ -166,7 +167,7 @@ def test_a_transfer_reaches_the_other_agent_in_a_background_tab(
     bob.get_by_role("tab", name="Mine").click()
     bob.locator("#list .item button").click()
     expect(bob.locator("#conv-owner")).to_have_text("You own this conversation.")
-    expect(bob.locator("#transcript .msg.event .text")).to_have_text(line)
+    expect(bob.locator("#transcript .msg.event .text")).to_have_text(lines)
     events_after = bob.locator("#transcript .msg.event + .msg.visitor .text")
     expect(events_after).to_have_text("Hello Bob, it's about a refund.")
     textarea.fill("Still there?")

@@ -54,14 +54,15 @@ def test_a_lead_takes_over_what_another_agent_owns(
         lena.get_by_role("button", name="Assign").click()
         expect(lena.locator("#conv-owner")).to_have_text("You own this conversation.")
         line = "lena took this conversation over from ann."
-        expect(lena.locator("#transcript .msg.event .text")).to_have_text(line)
+        lines = ["ann claimed this conversation.", line]
+        expect(lena.locator("#transcript .msg.event .text")).to_have_text(lines)
         expect(lena.get_by_label("Reply")).to_be_visible()
         lena.screenshot(path=str(screenshot_dir / "console-take-over.png"))
 
         expect(ann.locator("#conv-owner")).to_have_text("Owned by lena.")
         expect(ann.locator("#assign-form")).to_be_hidden()
         expect(ann.locator("#composer")).to_be_hidden()
-        expect(ann.locator("#transcript .msg.event .text")).to_have_text(line)
+        expect(ann.locator("#transcript .msg.event .text")).to_have_text(lines)
     finally:
         for context in list(browser.contexts):
             context.close()

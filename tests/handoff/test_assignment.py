@@ -104,7 +104,7 @@ async def test_the_owner_transfers_to_another_agent_who_gets_it_live(upstream, a
     )
     assert told == {"type": "conversation", "status": "agent", "agent": "bob"}
     assert listed["items"][0]["status"] == "agent"
-    assert [e["kind"] for e in transcript["events"]] == ["agent"]
+    assert [e["kind"] for e in transcript["events"]] == ["claim", "agent"]
     assert transcript["owner"]["name"] == "bob"
     conversation = await stored(public_id)
     assert conversation.assigned_to.username == "bob" and conversation.status == "agent"
@@ -408,3 +408,26 @@ async def test_a_lead_takes_over_a_conversation_another_agent_owns(upstream, age
     assert told == {"type": "conversation", "status": "agent", "agent": "lena"}
     assert refused["code"] == "not_owner" and refused["owner"] == "lena"
     assert (await stored(public_id)).assigned_to.username == "lena"
+
+
+async def test_claims_and_closes_are_lines_of_the_transcript(upstream, agents):
+    """Who took a conversation and who ended it, and why, could not be read in the console's
+    transcript (only transfers were): the audit log's lines join them, live and on opening."""
+    async with (
+        chat_socket() as client,
+        agent_socket(agents["ann"]) as ann,
+        agent_socket(agents["bob"]) as bob,
+    ):
+        public_id = client.hello["conversation"]
+        await queued_by_button(client)
+        await bob.send({"type": "open", "conversation": public_id})
+        await bob.recv_until("transcript")
+        await claimed(ann, public_id)
+        claim_line = await bob.recv_until("assignment")
+        await ann.send({"type": "close", "conversation": public_id, "reason": "resolved"})
+        close_line = await bob.recv_until("assignment")
+        await bob.send({"type": "open", "conversation": public_id})
+        transcript = await bob.recv_until("transcript")
+    assert (claim_line["event"]["kind"], claim_line["event"]["actor"]) == ("claim", "ann")
+    assert close_line["event"]["kind"] == "close" and close_line["event"]["reason"] == "resolved"
+    assert transcript["events"] == [claim_line["event"], close_line["event"]]
