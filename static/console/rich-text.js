@@ -13,8 +13,8 @@
   }
 
   // ---------------------------------------------------------------------------------------
-  // Rich text: a small Markdown subset (paragraphs, line breaks, "-" and "1." lists, **bold**,
-  // [label](https://…), bare links and e-mail addresses), built as DOM nodes whose text is set
+  // Rich text: a small Markdown subset (paragraphs, line breaks, "-" and "1." lists, tables,
+  // **bold**, [label](https://…), bare links and e-mail addresses), built as DOM nodes whose text is set
   // with textContent. Nothing is parsed as HTML, so nothing a visitor, an agent or a model
   // writes can run script; links go to http(s), mailto or this server's own paths only.
   // ---------------------------------------------------------------------------------------
@@ -66,12 +66,50 @@
     if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
   }
 
+  // A Markdown table: a header row, a "|---|" line, then rows; help-centre articles have them
+  // (opening hours, shipping rates) and answers quoting them read as rows of pipes.
+  var TABLE_ROW_RE = /^\s*\|.*\|\s*$/;
+  var TABLE_RULE_RE = /^\s*\|(\s*:?-{2,}:?\s*\|)+\s*$/;
+
+  function tableCells(line) {
+    return line.trim().replace(/^\|/, "").replace(/\|$/, "").split("|").map(function (cell) {
+      return cell.trim();
+    });
+  }
+
+  function table(rows) {
+    var wrap = el("div", "table-wrap");
+    var t = wrap.appendChild(el("table"));
+    var head = t.appendChild(el("thead")).appendChild(el("tr"));
+    tableCells(rows[0]).forEach(function (cell) {
+      appendInline(head.appendChild(el("th")), cell);
+    });
+    var body = t.appendChild(el("tbody"));
+    rows.slice(2).forEach(function (row) {
+      var tr = body.appendChild(el("tr"));
+      tableCells(row).forEach(function (cell) {
+        appendInline(tr.appendChild(el("td")), cell);
+      });
+    });
+    return wrap;
+  }
+
   function renderRich(target, text) {
     while (target.firstChild) target.removeChild(target.firstChild);
     target.classList.add("rich");
     var para = null;
     var list = null;
-    String(text).split(/\r?\n/).forEach(function (line) {
+    var lines = String(text).split(/\r?\n/);
+    for (var i = 0; i < lines.length; i++) {
+      var line = lines[i];
+      if (TABLE_ROW_RE.test(line) && i + 1 < lines.length && TABLE_RULE_RE.test(lines[i + 1])) {
+        var end = i + 2;
+        while (end < lines.length && TABLE_ROW_RE.test(lines[end])) end++;
+        target.appendChild(table(lines.slice(i, end)));
+        i = end - 1;
+        para = list = null;
+        continue;
+      }
       var bullet = BULLET_RE.exec(line);
       var numbered = bullet ? null : NUMBERED_RE.exec(line);
       if (bullet || numbered) {
@@ -85,17 +123,17 @@
         appendInline(item, bullet ? bullet[1] : numbered[2]);
         list.appendChild(item);
         para = null;
-        return;
+        continue;
       }
       list = null;
       if (!line.trim()) {
         para = null;
-        return;
+        continue;
       }
       if (para) para.appendChild(el("br"));
       else para = target.appendChild(el("p"));
       appendInline(para, line);
-    });
+    }
   }
 
   // A message's language where it differs from the page's ("zh-Hans" or "en"), else null: an

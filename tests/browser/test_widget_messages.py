@@ -93,6 +93,40 @@ def test_rich_text_is_rendered_from_a_safe_subset_and_never_runs_script(
     page.screenshot(path=str(screenshot_dir / "widget-rich-text.png"))
 
 
+TABLE = (
+    "Our opening hours:\n"
+    "| Day | Hours |\n"
+    "|---|:---:|\n"
+    "| Monday–Friday | 9:00–18:00 |\n"
+    "| **Public holidays** | closed, see [hours](https://shop.example/hours) |\n"
+    "Questions? Ask us.\n"
+    "| not | a table without its rule line |"
+)
+
+
+def test_a_markdown_table_is_a_table_built_from_text(
+    page: Page, daphne_server: str, screenshot_dir: Path
+) -> None:
+    """Help-centre articles have tables (opening hours, shipping rates); an answer quoting one
+    read as rows of pipes."""
+    scripted = ScriptedServer(page)
+    widget = opened(page, daphne_server)
+    scripted.send({"type": "message", "message": message(id=1, role="bot", text=TABLE)})
+    bubble = widget.locator(".row.bot:not(.welcome) .bubble")
+    expect(bubble.locator("table th")).to_have_text(["Day", "Hours"])
+    expect(bubble.locator("table tbody tr")).to_have_count(2)
+    expect(bubble.locator("table tbody tr").last.locator("td strong")).to_have_text(
+        "Public holidays"
+    )
+    link = bubble.locator("table a")
+    expect(link).to_have_attribute("href", "https://shop.example/hours")
+    expect(bubble.locator("p")).to_have_text(
+        ["Our opening hours:", "Questions? Ask us.| not | a table without its rule line |"]
+    )
+    assert "|---|" not in bubble.inner_text()
+    page.screenshot(path=str(screenshot_dir / "widget-table.png"))
+
+
 def test_answers_are_labelled_ordered_under_their_question_and_busy_while_streaming(
     page: Page, daphne_server: str, screenshot_dir: Path
 ) -> None:
