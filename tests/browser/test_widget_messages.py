@@ -127,6 +127,28 @@ def test_a_markdown_table_is_a_table_built_from_text(
     page.screenshot(path=str(screenshot_dir / "widget-table.png"))
 
 
+def test_a_message_below_a_reader_scrolled_up_is_cued_not_jumped_to(
+    page: Page, daphne_server: str, screenshot_dir: Path
+) -> None:
+    scripted = ScriptedServer(page)
+    widget = opened(page, daphne_server)
+    for i in range(1, 21):
+        text = f"Line {i} of a long conversation"
+        scripted.send({"type": "message", "message": message(id=i, role="agent", text=text)})
+    log = widget.locator(".log")
+    cue = widget.get_by_role("button", name="New message ↓")
+    expect(log.locator(".row.agent")).to_have_count(20)
+    expect(cue).to_be_hidden()  # at the bottom, new lines just scroll in
+    log.evaluate("(l) => { l.scrollTop = 0; }")
+    scripted.send({"type": "message", "message": message(id=21, role="agent", text="Found it!")})
+    expect(cue).to_be_visible()
+    assert log.evaluate("(l) => l.scrollTop") == 0, "the reader keeps their place"
+    page.screenshot(path=str(screenshot_dir / "widget-new-message-below.png"))
+    cue.click()
+    expect(cue).to_be_hidden()
+    expect(log.locator(".row.agent").last).to_be_in_viewport()
+
+
 def test_answers_are_labelled_ordered_under_their_question_and_busy_while_streaming(
     page: Page, daphne_server: str, screenshot_dir: Path
 ) -> None:

@@ -60,6 +60,7 @@
     }
     log.insertBefore(row, before);
     if (stick) scrollToBottom();
+    else if (!before && !row.classList.contains("visitor")) showNewBelow();
   }
 
   function nearBottom() {
@@ -75,7 +76,23 @@
   var atBottom = true;
   log.addEventListener("scroll", function () {
     atBottom = nearBottom();
+    if (atBottom) newBelow.hidden = true;
   });
+
+  // A message that arrives while the reader is up among older ones: a cue to it, not a jump
+  // that loses their place (they used to miss the agent's reply below).
+  var newBelow = button("new-below", null, T.newBelow);
+  newBelow.hidden = true;
+  panel.appendChild(newBelow);
+  newBelow.addEventListener("click", function () {
+    scrollToBottom();
+    newBelow.hidden = true;
+  });
+
+  function showNewBelow() {
+    newBelow.style.bottom = panel.clientHeight - (log.offsetTop + log.offsetHeight) + 10 + "px";
+    newBelow.hidden = false;
+  }
   if (typeof ResizeObserver === "function") {
     new ResizeObserver(function () {
       if (atBottom) scrollToBottom();
