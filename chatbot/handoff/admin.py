@@ -3,7 +3,13 @@ messages. Agents' profiles (photo, capacity) and the conversation page's notes, 
 and assignment trail are chatbot/admin.py's: they use chatbot.attachments and the conversation
 admin, which import the handoff."""
 
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
 from django.contrib import admin
+from django.http import HttpRequest
+from django.utils import formats, timezone
+from django.utils.translation import gettext
 
 from chatbot.handoff.models import AgentPresence, AwayMessage, LeftMessage, OpeningHours, Team
 
@@ -34,6 +40,25 @@ class OpeningHoursAdmin(admin.ModelAdmin):
 
     list_display = ("weekday", "opens", "closes")
     list_filter = ("weekday",)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        return super().changelist_view(request, {**(extra_context or {}), "subtitle": zone_note()})
+
+    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
+        """The zone beside the times: a Chinese shop's 09:00-18:00 was read as UTC, the team
+        "away" all Beijing afternoon, and nothing on the page said so (a walk)."""
+        form = super().get_form(request, obj, change, **kwargs)
+        for name in ("opens", "closes"):
+            form.base_fields[name].help_text = zone_note()
+        return form
+
+
+def zone_note() -> str:
+    """Which zone the hours are in, and its time now."""
+    now = timezone.now().astimezone(ZoneInfo(settings.SUPPORT_TIME_ZONE))
+    return gettext(
+        "Times in the {zone} time zone (setting SUPPORT_TIME_ZONE); it is {now} there now."
+    ).format(zone=settings.SUPPORT_TIME_ZONE, now=formats.date_format(now, "D H:i"))
 
 
 @admin.register(AwayMessage)

@@ -145,3 +145,27 @@ def test_the_conversation_list_names_handoff_reasons_in_the_users_language(admin
     assert not re.search(r'<a href="\?handoff_reason=">\s*</a>', zh)
     en = _page(admin_client, url, EN)
     assert "Bot fell back repeatedly" in en and ">bot_unsure<" not in en
+
+
+def test_the_header_the_login_protection_and_the_pickers_words_are_chinese(admin_client):
+    """A Chinese lead's walk: "Django 管理" in the header, the login protection's models in
+    English, and the team and permission pickers half English (Django's own catalogue lacks
+    those strings)."""
+    zh = _page(admin_client, "/admin/", ZH)
+    assert "客服机器人管理后台" in zh and "Django" not in zh
+    assert ">访问尝试</a>" in zh and ">访问日志</a>" in zh
+    catalogue = _page(admin_client, "/admin/jsi18n/", ZH)  # JSON: \uXXXX escapes
+    for words in ("选中要选择的%s", "移除全部%s"):
+        assert words.encode("ascii", "backslashreplace").decode() in catalogue, words
+    assert "Helpdesk chatbot admin" in _page(admin_client, "/admin/", EN)
+
+
+def test_the_opening_hours_say_which_time_zone_they_are_in(admin_client, settings):
+    """09:00-18:00 meant in Beijing was read as UTC, the team "away" all afternoon, and nothing
+    on the page said so."""
+    settings.SUPPORT_TIME_ZONE = "Asia/Shanghai"
+    for url in ("/admin/handoff/openinghours/", "/admin/handoff/openinghours/add/"):
+        zh = _page(admin_client, url, ZH)
+        assert "时间按 Asia/Shanghai 时区（设置 SUPPORT_TIME_ZONE）" in zh, url
+    en = _page(admin_client, "/admin/handoff/openinghours/add/", EN)
+    assert "Times in the Asia/Shanghai time zone (setting SUPPORT_TIME_ZONE); it is " in en

@@ -27,7 +27,8 @@ def test_the_router_page_is_for_leads_only(client, admin_client, settings):
     assert client.get(url).status_code == 302, "anonymous visitors go to the login page"
     client.force_login(make_agent("router-agent"))
     assert client.get(url).status_code == 403, "agents are staff without the lead's permission"
-    assert "llm-router" not in client.get(reverse("admin:index")).content.decode()
+    index = client.get(reverse("admin:index")).content.decode()
+    assert "llm-router" not in index and "matching-quality" not in index, "links that 403"
     page = admin_client.get(url)
     assert page.status_code == 200
     html = page.content.decode()
