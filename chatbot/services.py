@@ -21,7 +21,7 @@ from chatbot.models import Conversation, Feedback, Message, QueuedQuestion, new_
 from chatbot.outcomes import Source
 from chatbot.pipeline.base import Turn
 from chatbot.pipeline.language import message_locale
-from chatbot.visitor_copy import ends_cut_off
+from chatbot.visitor_copy import ends_cut_off, offers_a_person
 from knowledge.negative_store import negative_record
 
 HISTORY_TURNS = 20
@@ -282,6 +282,8 @@ def message_payload(message: Message) -> dict[str, Any]:
         payload["automatic"] = True
     if message.role == Message.Role.BOT and ends_cut_off(message.text):
         payload["cut_off"] = True
+    elif message.role == Message.Role.BOT and offers_a_person(message.text):
+        payload["offers_person"] = True
     if message.role == Message.Role.BOT and (related := related_questions(message.trace or {})):
         payload["related"] = related
     if message.role == Message.Role.AGENT and message.author_id is not None:

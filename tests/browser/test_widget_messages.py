@@ -149,6 +149,46 @@ def test_a_message_below_a_reader_scrolled_up_is_cued_not_jumped_to(
     expect(log.locator(".row.agent").last).to_be_in_viewport()
 
 
+def test_an_answer_offering_a_person_has_the_button_under_it_while_it_is_the_newest(
+    page: Page, daphne_server: str
+) -> None:
+    """ "Would you like to talk to a person?" had no button with it: the visitor had to find the
+    small one above the text box (a phone walk)."""
+    scripted = ScriptedServer(page)
+    widget = opened(page, daphne_server)
+    offer = "I couldn't find that. Would you like to talk to a person?"
+    fields = {"role": "bot", "text": offer, "offers_person": True}
+    scripted.send({"type": "message", "message": message(id=1, **fields)})
+    scripted.send({"type": "message", "message": message(id=2, **fields)})
+    rows = widget.locator(".row.bot:not(.welcome)")
+    expect(rows.nth(1).locator(".fb-ask").get_by_role("button")).to_have_text("Talk to a person")
+    expect(rows.nth(0).locator(".fb-ask")).to_have_count(0), "only under the newest answer"
+    rows.nth(1).locator(".fb-ask").get_by_role("button", name="Talk to a person").click()
+    assert "reason" not in scripted.wait_sent("handoff", 1)[0], "the visitor's own request"
+    expect(widget.locator(".fb-ask")).to_have_count(0)
+
+
+def test_on_a_touch_screen_fields_do_not_zoom_and_targets_are_big_enough(
+    browser: Browser, daphne_server: str
+) -> None:
+    """A phone walk: the transcript and rating fields were 14px (iOS zooms into anything under
+    16px on focus), the header's buttons 36px, the votes 30x28, "Talk to a person" 26px high."""
+    phone = {"viewport": {"width": 375, "height": 812}, "is_mobile": True, "has_touch": True}
+    with checked_page(browser, **phone, locale="en-US") as touch:
+        scripted = ScriptedServer(touch)
+        widget = opened(touch, daphne_server)
+        scripted.send({"type": "message", "message": message(id=1, role="bot", text="Hi!")})
+        widget.get_by_role("button", name="Email me this conversation").tap()
+        email = widget.get_by_role("textbox", name="Your email")
+        assert email.evaluate("(e) => getComputedStyle(e).fontSize") == "16px"
+        sizes = {
+            name: widget.get_by_role("button", name=name).first.bounding_box()
+            for name in ("Close chat", "Helpful", "Talk to a person")
+        }
+    assert sizes["Close chat"]["height"] >= 44 and sizes["Helpful"]["height"] >= 40, sizes
+    assert sizes["Talk to a person"]["height"] >= 36, sizes
+
+
 def test_answers_are_labelled_ordered_under_their_question_and_busy_while_streaming(
     page: Page, daphne_server: str, screenshot_dir: Path
 ) -> None:

@@ -118,6 +118,7 @@ async def test_nothing_relevant_says_so_and_asks_no_model(upstream, locale):
     assert done["message"]["text"] == visitor_copy.render(visitor_copy.NOT_FOUND_ANSWER, locale)
     assert done["message"]["citations"] == []
     assert upstream.stats.requests == before
+    assert done["message"]["offers_person"] is True, "the widget puts the button under it"
 
 
 async def test_an_edited_document_stops_the_cache_serving_what_cited_it(upstream):

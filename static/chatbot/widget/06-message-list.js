@@ -581,8 +581,7 @@
     if (message.role === "bot" && message.source !== "small_talk") {
       addFeedback(row, message.id, replyTo);
     }
-    if (message.role === "bot") dropTryAgain();
-    if (message.cut_off === true) offerTryAgain(row, message.id, replyTo);
+    if (message.role === "bot") offerUnder(row, message, replyTo);
     markSeen(message.id);
     // Under its question, where it streamed: not below a question asked while it was written.
     place(row, replyKey(replyTo, message.id));
@@ -677,8 +676,8 @@
   // (docs/protocol.md, `retry`).
   function askAfterThumbsDown(row, messageId, replyTo) {
     if (convStatus !== "bot") return;
-    var cut = row.querySelector(".fb-ask.cut"); // the whole question replaces the lone button
-    if (cut) cut.parentNode.removeChild(cut);
+    var lone = row.querySelector(".fb-ask.latest"); // the whole question replaces it
+    if (lone) lone.parentNode.removeChild(lone);
     if (row.querySelector(".fb-ask")) return;
     var ask = el("div", "fb-ask");
     ask.setAttribute("role", "group");
@@ -697,14 +696,24 @@
     ask.appendChild(again);
     ask.appendChild(person);
     row.appendChild(ask);
+    // Under the fold on a phone it went unseen (a walk): brought into view, the list otherwise
+    // left where the visitor had it.
+    if (ask.scrollIntoView) ask.scrollIntoView({ block: "nearest" });
   }
 
-  // An answer that broke off says "please ask again": one button does it, while it is the
-  // newest answer (a later one, the retry's most likely, takes the offer away).
+  // An answer that broke off says "please ask again", and one that found nothing asks "Would
+  // you like to talk to a person?": one button does it, while it is the newest answer (a later
+  // one takes the offer away), instead of retyping or finding the small button above the box.
+  function offerUnder(row, message, replyTo) {
+    dropLatestOffers();
+    if (message.cut_off === true) offerTryAgain(row, message.id, replyTo);
+    else if (message.offers_person === true) offerPerson(row);
+  }
+
   function offerTryAgain(row, messageId, replyTo) {
     if (convStatus !== "bot" || typeof replyTo !== "number") return;
     if (row.querySelector(".fb-ask")) return;
-    var ask = el("div", "fb-ask cut");
+    var ask = el("div", "fb-ask latest");
     var again = button("link-btn", null, T.tryAgain);
     again.addEventListener("click", function () {
       dropAsk(row);
@@ -714,8 +723,20 @@
     row.appendChild(ask);
   }
 
-  function dropTryAgain() {
-    Array.prototype.forEach.call(log.querySelectorAll(".fb-ask.cut"), function (offer) {
+  function offerPerson(row) {
+    if (convStatus !== "bot" || row.querySelector(".fb-ask")) return;
+    var ask = el("div", "fb-ask latest");
+    var person = button("link-btn", null, T.talkToPerson);
+    person.addEventListener("click", function () {
+      dropAsk(row);
+      requestHandoff();
+    });
+    ask.appendChild(person);
+    row.appendChild(ask);
+  }
+
+  function dropLatestOffers() {
+    Array.prototype.forEach.call(log.querySelectorAll(".fb-ask.latest"), function (offer) {
       offer.parentNode.removeChild(offer);
     });
   }
@@ -892,6 +913,7 @@
       addRelated(row, m.related);
     }
     if (kind === "bot" && m.source !== "small_talk") addFeedback(row, m.id, m.reply_to);
+    if (kind === "bot") offerUnder(row, m, m.reply_to);
     markSeen(m.id);
     place(row, m.id);
     if (kind === "system") placeRepliesAfter(m.id);

@@ -544,6 +544,7 @@
     convAgent = status === "agent" ? agentName || convAgent : "";
     handoffBar.classList.toggle("hide", status !== "bot");
     if (status !== "bot") stopBotThinking();
+    if (status !== "bot") dropLatestOffers();
     if (status !== "agent") showPeerTyping(false);
     if (statusNotice && statusNotice.parentNode) statusNotice.parentNode.removeChild(statusNotice);
     statusNotice = null;
