@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from knowledge import services
 from knowledge.content_version import knowledge_version_bump
 from knowledge.documents.error_text import import_error_text
-from knowledge.generation import jobs_create
+from knowledge.generation import jobs_create, shortfall_text
 from knowledge.importing import (
     ImportError_,
     export_faqs,
@@ -393,10 +393,12 @@ class FAQAdmin(ContentAdmin):
         if job is None:
             return "—"
         if job.status == GenerationJob.Status.DONE:
-            return gettext("done: %(answers)s answer(s), %(paraphrases)s paraphrase(s)") % {
+            done = gettext("done: %(answers)s answer(s), %(paraphrases)s paraphrase(s)") % {
                 "answers": job.answers_created,
                 "paraphrases": job.paraphrases_created,
             }
+            why = shortfall_text(job)
+            return f"{done} ({why})" if why else done
         shown = {
             GenerationJob.Status.QUEUED: gettext("queued"),
             GenerationJob.Status.RUNNING: gettext("running"),
@@ -591,13 +593,21 @@ class GenerationJobAdmin(admin.ModelAdmin):
         "status",
         "answers_created",
         "paraphrases_created",
+        "shortfall",
         "model",
         "error",
         "created_at",
         "finished_at",
     )
     list_filter = ("status",)
-    readonly_fields = [f.name for f in GenerationJob._meta.fields]
+    readonly_fields = [f.name for f in GenerationJob._meta.fields if f.name != "dropped"] + [
+        "shortfall"
+    ]
+    exclude = ("dropped",)
+
+    @admin.display(description=_("why fewer drafts"))
+    def shortfall(self, obj: GenerationJob) -> str:
+        return shortfall_text(obj) or "—"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -11,6 +11,7 @@ import httpx
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from knowledge import services
@@ -179,6 +180,36 @@ def _paraphrase_prompt(faq: FAQ, count: int) -> str:
 FINISHED = (GenerationJob.Status.DONE, GenerationJob.Status.FAILED)
 
 
+def _dropped(written: str, parsed: list[str], kept: list[str]) -> dict[str, int]:
+    """What became of the model's lines: a job that made no drafts said nothing of why (a lead
+    walk); small local models often write nothing usable."""
+    lines = sum(1 for line in written.splitlines() if line.strip())
+    return {
+        "written": lines,
+        "unusable": max(lines - len(parsed), 0),
+        "far": len(parsed) - len(kept),
+    }
+
+
+def shortfall_text(job: GenerationJob) -> str:
+    """Why a finished job made fewer drafts than asked, in the reader's language; "" if none."""
+    parts = []
+    for kind, label, requested, created in (
+        ("answers", gettext("answer variants"), job.answers_requested, job.answers_created),
+        ("paraphrases", gettext("paraphrases"), job.paraphrases_requested, job.paraphrases_created),
+    ):
+        counts = job.dropped.get(kind)
+        if counts is None or created >= requested:
+            continue
+        parts.append(
+            gettext(
+                "{kind}: the model wrote {written} lines, {unusable} unusable (repeats, lead-ins, "
+                "another language, new figures), {far} too far in meaning"
+            ).format(kind=label, **counts)
+        )
+    return "; ".join(parts)
+
+
 def job_run(*, job_id: int) -> GenerationJob:
     """Runs a job that has not finished; one that has is returned as it is. Its task may run
     twice (a worker killed mid-task hands it back: docs/operations.md, "Crashes and restarts"):
@@ -190,24 +221,28 @@ def job_run(*, job_id: int) -> GenerationJob:
     model = generation_model()
     job.status, job.model = GenerationJob.Status.RUNNING, model.model
     job.save(update_fields=["status", "model"])
+    dropped: dict[str, dict[str, int]] = {}
     try:
         answers, paraphrases = [], []
         if job.answers_requested:
             known = set(faq.variants.values_list("text", flat=True))
-            answers = parse_lines(
-                _complete(model, _answer_prompt(faq, job.answers_requested)),
+            written = _complete(model, _answer_prompt(faq, job.answers_requested))
+            parsed = parse_lines(
+                written,
                 exclude=known | {faq.answer, faq.question},
                 limit=3 * job.answers_requested,
                 locale=faq.locale,
             )
             answers = near_in_meaning(
-                answers, faq.answer, locale=faq.locale, floor=settings.GENERATION_ANSWER_FLOOR
+                parsed, faq.answer, locale=faq.locale, floor=settings.GENERATION_ANSWER_FLOOR
             )
+            dropped["answers"] = _dropped(written, parsed, answers)
             answers = answers[: job.answers_requested]
         if job.paraphrases_requested:
             known = set(faq.paraphrases.values_list("text", flat=True))
-            paraphrases = parse_lines(
-                _complete(model, _paraphrase_prompt(faq, job.paraphrases_requested)),
+            written = _complete(model, _paraphrase_prompt(faq, job.paraphrases_requested))
+            parsed = parse_lines(
+                written,
                 exclude=known | {faq.question},
                 limit=3 * job.paraphrases_requested,
                 locale=faq.locale,
@@ -215,11 +250,12 @@ def job_run(*, job_id: int) -> GenerationJob:
                 questions=True,
             )
             paraphrases = near_in_meaning(
-                paraphrases,
+                parsed,
                 faq.question,
                 locale=faq.locale,
                 floor=settings.GENERATION_PARAPHRASE_FLOOR,
             )
+            dropped["paraphrases"] = _dropped(written, parsed, paraphrases)
             paraphrases = paraphrases[: job.paraphrases_requested]
     except Exception as exc:
         logger.warning("variant generation for FAQ %s failed: %r", faq.pk, exc)
@@ -249,12 +285,24 @@ def job_run(*, job_id: int) -> GenerationJob:
         created_paraphrases = services.paraphrases_add(
             faq=faq, texts=paraphrases, origin=Origin.GENERATED, approved=False
         )
-        job.status, job.finished_at = GenerationJob.Status.DONE, timezone.now()
+        job.status, job.finished_at, job.dropped = (
+            GenerationJob.Status.DONE,
+            timezone.now(),
+            dropped,
+        )
         job.answers_created, job.paraphrases_created = (
             len(created_answers),
             len(created_paraphrases),
         )
-        job.save(update_fields=["status", "finished_at", "answers_created", "paraphrases_created"])
+        job.save(
+            update_fields=[
+                "status",
+                "finished_at",
+                "dropped",
+                "answers_created",
+                "paraphrases_created",
+            ]
+        )
     return job
 
 

@@ -240,6 +240,9 @@ class GenerationJob(models.Model):
     )
     model = models.CharField(max_length=100, blank=True, default="", verbose_name=_("model"))
     error = models.TextField(blank=True, default="", verbose_name=_("error"))
+    # Per kind ("answers", "paraphrases"): lines the model wrote, how many were unusable and
+    # how many too far in meaning; a job that made fewer drafts than asked says why.
+    dropped = models.JSONField(default=dict, blank=True, verbose_name=_("dropped lines"))
     requested_by = models.CharField(
         max_length=150, blank=True, default="", verbose_name=_("requested by")
     )

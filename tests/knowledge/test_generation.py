@@ -114,6 +114,17 @@ def test_drafts_far_from_their_faq_in_meaning_are_dropped_in_either_language(ups
     assert set(
         Paraphrase.objects.filter(faq=faq, origin="generated").values_list("text", flat=True)
     ) == {"我想退货，怎么操作？", "买错了可以退吗"}
+    # Fewer than asked, and the job says why (a lead saw "0 answers" and nothing more).
+    assert job.dropped["paraphrases"] == {"written": 5, "unusable": 1, "far": 2}
+    assert job.dropped["answers"] == {"written": 2, "unusable": 0, "far": 1}
+    with translation.override("en"):
+        assert generation.shortfall_text(job) == (
+            "answer variants: the model wrote 2 lines, 0 unusable (repeats, lead-ins, another "
+            "language, new figures), 1 too far in meaning; paraphrases: the model wrote 5 lines, "
+            "1 unusable (repeats, lead-ins, another language, new figures), 2 too far in meaning"
+        )
+    with translation.override("zh-hans"):
+        assert generation.shortfall_text(job).startswith("答案变体：模型写了 2 行")
 
 
 def test_generated_variants_are_stored_as_drafts_and_not_served(upstream, faq):
@@ -204,3 +215,19 @@ def test_the_admins_generation_runs_off_the_request_on_the_embedded_default(upst
         assert time.monotonic() < deadline, GenerationJob.objects.get(pk=job.pk).status
         time.sleep(0.1)
     assert AnswerVariant.objects.filter(faq=faq, origin="generated").count() == 2
+
+
+def test_the_admin_says_why_a_job_made_fewer_drafts(admin_client, faq):
+    job = GenerationJob.objects.create(
+        faq=faq,
+        status=GenerationJob.Status.DONE,
+        answers_requested=2,
+        paraphrases_requested=0,
+        dropped={"answers": {"written": 4, "unusable": 4, "far": 0}},
+    )
+    listed = admin_client.get("/admin/knowledge/generationjob/", HTTP_ACCEPT_LANGUAGE="en")
+    shown = admin_client.get(f"/admin/knowledge/generationjob/{job.pk}/change/")
+    faqs = admin_client.get("/admin/knowledge/faq/", HTTP_ACCEPT_LANGUAGE="en")
+    why = "answer variants: the model wrote 4 lines, 4 unusable"
+    for page in (listed, shown, faqs):
+        assert page.status_code == 200 and why in page.content.decode()
