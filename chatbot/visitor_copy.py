@@ -1,6 +1,9 @@
 """Visitor-facing copy of the server, translated with Django i18n."""
 
+import functools
+
 from django.utils import translation
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from chatbot.outcomes import Source
@@ -103,15 +106,19 @@ def interrupted_note(shown: str, locale: str) -> str:
     return note if not shown or shown[-1].isspace() else " " + note
 
 
+@functools.cache
+def _in_every_language(*texts: Promise) -> tuple[str, ...]:
+    """The texts as each supported language has them, once per process: every bot message's
+    payload asks (`ends_cut_off`, `offers_a_person`)."""
+    return tuple(render(text, locale) for text in texts for locale in SUPPORTED_LOCALES)
+
+
 def ends_cut_off(text: str) -> bool:
     """Whether a bot answer ends with the cut-off note (in any language): the widget then offers
     to try again, which "Please ask again" alone left to retyping."""
-    ending = text.rstrip()
-    return any(ending.endswith(render(INTERRUPTED_NOTE, locale)) for locale in SUPPORTED_LOCALES)
+    return text.rstrip().endswith(_in_every_language(INTERRUPTED_NOTE))
 
 
 def offers_a_person(text: str) -> bool:
     """Whether a bot answer asked the visitor if they want a person, in any language."""
-    return any(
-        render(offer, locale) in text for offer in PERSON_OFFERS for locale in SUPPORTED_LOCALES
-    )
+    return any(offer in text for offer in _in_every_language(*PERSON_OFFERS))
