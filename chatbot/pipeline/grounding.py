@@ -168,7 +168,7 @@ def excerpt(text: str, question: str, *, max_width: int = EXCERPT_MAX_WIDTH) -> 
     the widget shows plain text."""
     units = [
         sentence.strip()
-        for line in text.splitlines()
+        for line in _labelled_table_rows(text.splitlines())
         if (plain := _plain_line(line))
         for sentence in _SENTENCE_END.split(plain)
         if sentence.strip()
@@ -197,6 +197,32 @@ def excerpt(text: str, question: str, *, max_width: int = EXCERPT_MAX_WIDTH) -> 
     if cut and not _CJK_CHAR.match(cut[-1]) and " " in cut:
         cut = cut.rsplit(" ", 1)[0]
     return cut.rstrip(" ,;:，；：·") + "…"
+
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def _labelled_table_rows(lines: list[str]) -> list[str]:
+    """A table's rows with their column names ("Day: Sunday · Hours: 10am-5pm"), its header row
+    dropped: an excerpt of rows read as fragments ("地区 · 一般配送时效 · 承运商", the header
+    itself, was one a phone walk saw)."""
+    out: list[str] = []
+    header: list[str] | None = None
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped.startswith("|"):
+            header = None
+            out.append(line)
+        elif i + 1 < len(lines) and _TABLE_RULE.fullmatch(lines[i + 1].strip()) and not header:
+            header = _cells(stripped)  # the header row: it names the columns of what follows
+        elif header is not None and not _TABLE_RULE.fullmatch(stripped):
+            colon = "：" if _CJK_CHAR.search(stripped) else ": "
+            pairs = zip(header, _cells(stripped), strict=False)
+            out.append(" · ".join(f"{name}{colon}{cell}" if name else cell for name, cell in pairs))
+        else:
+            out.append(line)
+    return out
 
 
 def _plain_line(line: str) -> str:

@@ -255,14 +255,24 @@ def test_an_excerpt_starts_at_the_sentence_sharing_the_questions_rarest_words():
     assert excerpt(HOURS, "Is there parking?") == (
         "Parking is free for customers. Bike racks are next to the door."
     )
-    assert excerpt(HOURS, "what time do you close on sunday").startswith("Sunday · 10am-5pm; Our")
-    assert excerpt(HOURS, "nothing in common").startswith("Day · Hours; Monday to Saturday")
+    assert excerpt(HOURS, "what time do you close on sunday").startswith(
+        "Day: Sunday · Hours: 10am-5pm; Our"
+    )
+    assert excerpt(HOURS, "nothing in common").startswith("Day: Monday to Saturday · Hours")
     policy = (
         "Returns are free for 30 days. Sale items are free to return too. "
         "Exchanges go through the exchange form."
     )
     # "free" is in two sentences, "exchanges" in one: the one with the rarer word comes first.
     assert excerpt(policy, "are exchanges free").startswith("Exchanges go through")
+
+
+def test_a_table_row_in_an_excerpt_says_what_its_cells_are():
+    """A phone walk read "地区 · 一般配送时效 · 承运商" under an article: the header row alone."""
+    rates = "## 配送\n\n| 地区 | 一般配送时效 | 承运商 |\n|---|---|---|\n| 北京 | 2天 | 顺丰 |\n"
+    rates += "| 上海 | 3天 | 中通 |"
+    assert excerpt(rates, "上海几天到") == "地区：上海 · 一般配送时效：3天 · 承运商：中通"
+    assert excerpt(rates, "运费").startswith("地区：北京"), "never the header row alone"
 
 
 def test_an_excerpt_is_plain_text_within_its_width_in_english_and_chinese():
