@@ -141,6 +141,7 @@ def test_the_console_and_its_pages_speak_chinese(agents):
     assert script_words["youOwn"] == "此对话归您处理。"
     assert script_words["agentsOnline"] == "{n} 位客服在线"
     assert chinese.context["assignment_text"]["transferred"] == "{actor} 已将此对话转给 {agent}。"
+    assert "visitor.name|您}}</code> 在值未知时写作“您”" in page, "not an English example"
     outsider = signed_in(make_agent("eve", in_group=False))
     refused = outsider.get("/console/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "您已登录为 <strong>eve</strong>，但此账号不是客服" in refused
