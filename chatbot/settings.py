@@ -293,7 +293,9 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "chatbot" / "locale"]
-TIME_ZONE = "UTC"
+# The business's time zone: the days of the analytics, reports and exports, and the times the
+# admin shows (stored times stay UTC). A Chinese shop's dashboard counted its days in UTC.
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -551,7 +553,7 @@ HANDOFF_OWNER_GONE_S = env.float("HANDOFF_OWNER_GONE_S", default=120.0)
 # The wait estimate per place in the queue until there are recent claims to average.
 HANDOFF_DEFAULT_WAIT_S = env.int("HANDOFF_DEFAULT_WAIT_S", default=120)
 # The time zone of the opening hours set in the admin (chatbot.handoff.models.OpeningHours).
-SUPPORT_TIME_ZONE = env.str("SUPPORT_TIME_ZONE", default="UTC")
+SUPPORT_TIME_ZONE = env.str("SUPPORT_TIME_ZONE", default=TIME_ZONE)
 # Messages a visitor may leave for the team per conversation (each at most 4,000 characters).
 HANDOFF_LEFT_MESSAGES_MAX = env.int("HANDOFF_LEFT_MESSAGES_MAX", default=5)
 # SLA targets the console highlights: waiting in the queue, the first human reply after the
