@@ -1,6 +1,7 @@
 """Writes and reads of conversations and messages (sync; consumers call them through
 database_sync_to_async)."""
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -238,11 +239,24 @@ def _negative_from_thumbs_down(message: Message, *, locale: str) -> None:
     )
 
 
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def full_name(user: AbstractBaseUser) -> str:
+    """First then last name, but a Chinese name family name first and without a space (王小明,
+    not "小明 王" or "王 组长")."""
+    first = (getattr(user, "first_name", "") or "").strip()
+    last = (getattr(user, "last_name", "") or "").strip()
+    if first and last and _CJK.search(first) and _CJK.search(last):
+        return last + first
+    return " ".join(part for part in (first, last) if part)
+
+
 def user_display_name(user: AbstractBaseUser | None) -> str:
     """How the team names a colleague: the login name when the account has no name."""
     if user is None:
         return ""
-    return user.get_full_name() or user.get_username()
+    return full_name(user) or user.get_username()
 
 
 def visitor_facing_agent_name(user: AbstractBaseUser | None) -> str:
@@ -251,7 +265,7 @@ def visitor_facing_agent_name(user: AbstractBaseUser | None) -> str:
     emails once read "admin from our team replied"."""
     if user is None:
         return ""
-    return user.get_full_name()
+    return full_name(user)
 
 
 def agent_avatar_url(user: AbstractBaseUser) -> str | None:

@@ -40,6 +40,7 @@ from chatbot.handoff.protocol import (
 )
 from chatbot.observability.logs import set_conversation
 from chatbot.protocol import PROTOCOL_VERSION, ProtocolError
+from chatbot.services import visitor_facing_agent_name
 
 FORBIDDEN_CLOSE_CODE = 4403
 ACCOUNT_CHANGE_SETTLE_S = 1.0
@@ -77,6 +78,7 @@ class AgentConsumer(JsonSocketConsumer):
             "agent": {
                 "id": self.user.pk,
                 "name": self.name,
+                "visitor_name": visitor_facing_agent_name(self.user),
                 "may_take_over": assignment.may_take_over(self.user),
             },
             "presence": selectors.agent_presence_status(user=self.user),

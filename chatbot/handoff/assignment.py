@@ -207,6 +207,8 @@ def _announce(
         owner_id, name = to_agent.pk, visitor_facing_agent_name(to_agent)
         assigned = {"type": "assigned", "conversation": public_id, "event": payload}
         joined = {"type": "conversation", "status": Status.AGENT.value, "agent": name}
+        if event.from_agent_id is not None:
+            joined["moved"] = True  # from one agent to another: names alone may not tell
         transaction.on_commit(lambda: notify.to_agent(owner_id, assigned))
         transaction.on_commit(lambda: notify.to_visitor(public_id, joined))
     else:

@@ -482,7 +482,12 @@ def nginx_config(site: NginxSite) -> str:
     """nginx.conf for the shape: static files from disk, websockets upgraded and kept open,
     everything else proxied to the daphne processes (least connections: sockets are long and
     uneven), with the X-Forwarded-* headers Django trusts (chatbot.settings)."""
-    servers = "\n".join(f"        server {address};" for address in site.upstreams)
+    # A process that refuses is skipped for 2 s, not nginx's default 10: after every process
+    # was down at once (a full restart) the site stayed "back in a moment" for 10 s after they
+    # were ready (an operator walk).
+    servers = "\n".join(
+        f"        server {address} max_fails=1 fail_timeout=2s;" for address in site.upstreams
+    )
     prefix = site.prefix
     tls = ""
     if site.tls_certificate and site.tls_key:
@@ -500,11 +505,11 @@ def nginx_config(site: NginxSite) -> str:
             proxy_set_header X-Real-IP $remote_addr;"""
     if prefix is None:
         files = "error_log stderr warn;\n"
-        http_files = "    access_log /dev/stdout;\n"
+        http_files = "    access_log /dev/stdout chatbot;\n"
     else:
         files = f"pid {prefix}/nginx.pid;\nerror_log {prefix}/error.log warn;\n"
         http_files = (
-            f"    access_log {prefix}/access.log;\n"
+            f"    access_log {prefix}/access.log chatbot;\n"
             f"    client_body_temp_path {prefix}/temp/body;\n"
             f"    proxy_temp_path {prefix}/temp/proxy;\n"
         )
@@ -529,6 +534,11 @@ http {{
         text/plain txt;
     }}
     default_type application/octet-stream;
+    # Paths without their query strings: the chat socket's carries its conversation's token (a
+    # key to the whole transcript) and the visitor's page address; an operator walk replayed a
+    # conversation from the access log. No referer either (the visitor's page, again).
+    log_format chatbot '$remote_addr [$time_local] "$request_method $uri $server_protocol" '
+                       '$status $body_bytes_sent $request_time "$http_user_agent"';
 {http_files}    sendfile on;
     tcp_nodelay on;
     server_tokens off;

@@ -98,6 +98,7 @@
       transcriptSent: "We've sent this conversation to {email}.",
       transcriptConfirm: "We've emailed {email} a link: open it to get this conversation.",
       agentJoined: "{name} from our team has joined the chat.",
+      agentChanged: "Another person from our team has taken over the chat.",
       backToBot: "You're chatting with our assistant again.",
       agentTyping: "An agent is typing",
       rateTitle: "How did we do?",
@@ -185,6 +186,7 @@
       transcriptSent: "已将本次对话发送至 {email}。",
       transcriptConfirm: "我们已向 {email} 发送了一封邮件，打开其中的链接即可收到本次对话。",
       agentJoined: "客服 {name} 已加入对话。",
+      agentChanged: "已由另一位客服接手对话。",
       backToBot: "您已回到智能助手对话。",
       agentTyping: "客服正在输入",
       rateTitle: "请为本次服务评分",
@@ -2292,9 +2294,11 @@
 
   // `live`: the change happened just now (a `conversation` frame), so its notice stays where it
   // happened; from `hello` it is the state the history that follows already led to.
-  function setConversationStatus(status, agentName, live) {
-    // Same status, unless another agent took the conversation over (a transfer).
-    var transferred = status === "agent" && agentName && convAgent && agentName !== convAgent;
+  function setConversationStatus(status, agentName, live, moved) {
+    // Same status, unless another agent took the conversation over (a transfer): the server
+    // says so (`moved`), since agents without a name (or with the same one) cannot be told apart.
+    var transferred =
+      status === "agent" && (moved || (agentName && convAgent && agentName !== convAgent));
     if (status === convStatus && !transferred) return;
     var had = root.activeElement;
     var previous = convStatus;
@@ -2316,7 +2320,11 @@
     if (status === "queued") statusNotice = showNotice(T.queued, leaveQueueButton());
     else if (status === "agent")
       statusNotice = showNotice(
-        agentName ? fmt(live ? T.agentJoined : T.withAgentNamed, { name: agentName }) : T.withAgent,
+        agentName
+          ? fmt(live ? T.agentJoined : T.withAgentNamed, { name: agentName })
+          : transferred
+            ? T.agentChanged
+            : T.withAgent,
         null,
         live
       );
@@ -2516,7 +2524,7 @@
   }
 
   function onConversation(f) {
-    setConversationStatus(f.status, typeof f.agent === "string" ? f.agent : "", true);
+    setConversationStatus(f.status, typeof f.agent === "string" ? f.agent : "", true, f.moved === true);
     if (f.status === "closed" && f.ask_rating) showRating();
   }
 

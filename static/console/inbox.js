@@ -393,7 +393,8 @@
     var values = {
       "visitor.name": c.visitor_name || (c.visitor && c.visitor.name) || "",
       "visitor.email": c.email || "",
-      "agent.name": me.name || "",
+      // What visitors call the agent (never a login name: an account without a name is "").
+      "agent.name": me.visitor_name || "",
     };
     return text
       .replace(VARIABLE, function (all, name, fallback) {

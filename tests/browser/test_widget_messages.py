@@ -168,6 +168,20 @@ def test_an_answer_offering_a_person_has_the_button_under_it_while_it_is_the_new
     expect(widget.locator(".fb-ask")).to_have_count(0)
 
 
+def test_a_move_between_agents_without_names_is_still_told(page: Page, daphne_server: str) -> None:
+    """A Chinese console walk: a transfer to or from an agent without a name (visitors see
+    "Agent", never the login) said nothing, the widget comparing names to spot one."""
+    scripted = ScriptedServer(page)
+    widget = opened(page, daphne_server)
+    scripted.send({"type": "conversation", "status": "agent", "agent": ""})
+    notices = widget.locator(".row.notice")
+    expect(notices.last).to_have_text("You're now chatting with our team.")
+    scripted.send({"type": "conversation", "status": "agent", "agent": "", "moved": True})
+    expect(notices.last).to_have_text("Another person from our team has taken over the chat.")
+    scripted.send({"type": "conversation", "status": "agent", "agent": "Lena", "moved": True})
+    expect(notices.last).to_have_text("Lena from our team has joined the chat.")
+
+
 def test_on_a_touch_screen_fields_do_not_zoom_and_targets_are_big_enough(
     browser: Browser, daphne_server: str
 ) -> None:

@@ -102,7 +102,7 @@ async def test_the_owner_transfers_to_another_agent_who_gets_it_live(upstream, a
         "ann",
         "bob",
     )
-    assert told == {"type": "conversation", "status": "agent", "agent": "bob"}
+    assert told == {"type": "conversation", "status": "agent", "agent": "bob", "moved": True}
     assert listed["items"][0]["status"] == "agent"
     assert [e["kind"] for e in transcript["events"]] == ["claim", "agent"]
     assert transcript["owner"]["name"] == "bob"
@@ -405,7 +405,7 @@ async def test_a_lead_takes_over_a_conversation_another_agent_owns(upstream, age
         "ann",
         "lena",
     )
-    assert told == {"type": "conversation", "status": "agent", "agent": "lena"}
+    assert told == {"type": "conversation", "status": "agent", "agent": "lena", "moved": True}
     assert refused["code"] == "not_owner" and refused["owner"] == "lena"
     assert (await stored(public_id)).assigned_to.username == "lena"
 

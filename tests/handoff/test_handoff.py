@@ -15,6 +15,7 @@ from chatbot.handoff.models import AgentNote, AgentPresence, LeftMessage
 from chatbot.handoff.selectors import asks_for_human, takes_back_the_request
 from chatbot.llm.simulator import Faults
 from chatbot.models import Conversation, Message
+from chatbot.services import user_display_name, visitor_facing_agent_name
 from tests.conftest import chat_socket
 from tests.handoff.conftest import agent_socket, make_agent, refused
 
@@ -547,9 +548,20 @@ async def test_visitors_never_read_a_nameless_agents_login_name(upstream):
         await agent.send({"type": "open", "conversation": public_id})
         transcript = await agent.recv_until("transcript")
     assert joined["agent"] == "" and hello["agent"] == ""
+    assert agent.hello["agent"]["visitor_name"] == "", "what {{agent.name}} fills in a reply"
     assert said["message"]["author"]["name"] == ""
     [line] = [m for m in transcript["messages"] if m["role"] == "agent"]
     assert line["author"]["name"] == "ops-login-7"
+
+
+def test_a_chinese_name_is_family_name_first_without_a_space(db):
+    """`get_full_name` made 王小明 "小明 王" (and a console walk read "王 组长")."""
+    chinese = User(username="wxm", first_name="小明", last_name="王")
+    english = User(username="al", first_name="Ann", last_name="Lee")
+    assert visitor_facing_agent_name(chinese) == user_display_name(chinese) == "王小明"
+    assert visitor_facing_agent_name(english) == "Ann Lee"
+    assert visitor_facing_agent_name(User(username="ops7")) == ""
+    assert user_display_name(User(username="ops7")) == "ops7"
 
 
 async def test_close_with_reason_and_rating(upstream, agents):

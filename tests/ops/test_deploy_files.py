@@ -155,13 +155,31 @@ def test_deploy_nginx_conf_is_what_production_renders_and_nginx_accepts_it(tmp_p
         pytest.skip(str(missing))
     # `web` resolves only inside compose's network; the rest is checked as written.
     config = tmp_path / "nginx.conf"
-    config.write_text(committed.replace("server web:8000;", "server 127.0.0.1:8000;"))
+    config.write_text(committed.replace("server web:8000 ", "server 127.0.0.1:8000 "))
     done = subprocess.run(
         [nginx, "-t", "-p", str(tmp_path), "-c", str(config), "-e", str(tmp_path / "error.log"),
          "-g", f"pid {tmp_path / 'nginx.pid'};"],
         capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+def test_nginx_logs_no_query_string_and_retries_a_refusing_process_soon():
+    """An operator walk replayed a whole conversation from the access log: the chat socket's
+    query string carries the conversation's token. And after a full restart the site said "back
+    in a moment" for 10 s after the processes were ready (nginx's default fail_timeout)."""
+    for config in (
+        production.nginx_config(production.COMPOSE_NGINX),
+        (DEPLOY / "nginx.conf").read_text(),
+    ):
+        log_format = re.search(r"log_format chatbot (.*?);", config, re.S).group(1)
+        assert "$uri" in log_format
+        for variable in ("$request ", "$request_uri", "$args", "$query_string", "$http_referer"):
+            assert variable not in log_format, variable
+        access = re.findall(r"access_log ([^;]*);", config)
+        assert access and all(a == "off" or a.endswith(" chatbot") for a in access), access
+        servers = re.findall(r"^\s*server (\S+)( [^;]*)?;", config, re.M)
+        assert servers and all("fail_timeout=2s" in options for _, options in servers), servers
 
 
 def test_systemd_units_verify_against_this_checkout(tmp_path):

@@ -534,9 +534,11 @@
 
   // `live`: the change happened just now (a `conversation` frame), so its notice stays where it
   // happened; from `hello` it is the state the history that follows already led to.
-  function setConversationStatus(status, agentName, live) {
-    // Same status, unless another agent took the conversation over (a transfer).
-    var transferred = status === "agent" && agentName && convAgent && agentName !== convAgent;
+  function setConversationStatus(status, agentName, live, moved) {
+    // Same status, unless another agent took the conversation over (a transfer): the server
+    // says so (`moved`), since agents without a name (or with the same one) cannot be told apart.
+    var transferred =
+      status === "agent" && (moved || (agentName && convAgent && agentName !== convAgent));
     if (status === convStatus && !transferred) return;
     var had = root.activeElement;
     var previous = convStatus;
@@ -558,7 +560,11 @@
     if (status === "queued") statusNotice = showNotice(T.queued, leaveQueueButton());
     else if (status === "agent")
       statusNotice = showNotice(
-        agentName ? fmt(live ? T.agentJoined : T.withAgentNamed, { name: agentName }) : T.withAgent,
+        agentName
+          ? fmt(live ? T.agentJoined : T.withAgentNamed, { name: agentName })
+          : transferred
+            ? T.agentChanged
+            : T.withAgent,
         null,
         live
       );
@@ -758,7 +764,7 @@
   }
 
   function onConversation(f) {
-    setConversationStatus(f.status, typeof f.agent === "string" ? f.agent : "", true);
+    setConversationStatus(f.status, typeof f.agent === "string" ? f.agent : "", true, f.moved === true);
     if (f.status === "closed" && f.ask_rating) showRating();
   }
 
