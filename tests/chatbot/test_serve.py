@@ -220,3 +220,32 @@ def test_a_killed_model_server_is_restarted_while_daphne_keeps_answering(tmp_pat
     assert seen["after"][-1]["source"] == "llm", "model answers are back without a restart"
     assert all(a["source"] == "fallback" for a in seen["after"][:-1])
     assert seen["queued"]["text"].startswith("About your earlier question")
+
+
+def test_a_stopped_serve_says_so_with_the_time(tmp_path):
+    """An operator walk could not tell a clean stop from the log (its last line still read
+    "Ctrl-C stops everything.") nor match serve's lines with the children's (no times)."""
+    env = serve_env(tmp_path, TEST_WEB_PORT=str(free_port()))
+    command = [
+        sys.executable,
+        "manage.py",
+        "serve",
+        "--no-local-llm",
+        "--port",
+        env["TEST_WEB_PORT"],
+    ]
+    err = tmp_path / "serve.err"
+    with err.open("wb") as stderr, (tmp_path / "serve.out").open("wb") as stdout:
+        process = subprocess.Popen(
+            [*command, "--log-dir", str(tmp_path)], cwd=REPO, env=env, stdout=stdout, stderr=stderr
+        )
+    try:
+        wait_for(tmp_path / "serve.out", "Demo store with the chat widget", process)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    said = err.read_text()
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d Stopping…$", said, re.M), said
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d Stopped\.$", said, re.M), said

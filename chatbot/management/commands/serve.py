@@ -97,7 +97,9 @@ class Command(BaseCommand):
                 time.sleep(0.5)
         except _Stop:
             _ignore_signals()
+            self._say("Stopping…")
             supervisor.stop()
+            self._say("Stopped.")
         except ChildDied as died:
             supervisor.stop()
             raise CommandError(f"{died}; stopping everything.{died.tail}") from None
@@ -205,8 +207,10 @@ class Command(BaseCommand):
                 time.sleep(0.5)
         except _Stop:
             _ignore_signals()
+            self._say("Stopping the app, then PostgreSQL and Redis…")
             app.stop()
             infra.stop()
+            self._say("Stopped.")
         except (ChildDied, production.NotReady) as failed:
             app.stop()
             infra.stop()
@@ -268,7 +272,8 @@ class Command(BaseCommand):
             spec.check_ready(process)
 
     def _say(self, text: str) -> None:
-        self.stderr.write(text)
+        """With the time, to match against the children's logs (an operator walk could not)."""
+        self.stderr.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}")
 
     def _start_local_model(self, supervisor: Supervisor, log_path: Path) -> None:
         """Starts the server and proves it with a real completion; a failure here stops serve
