@@ -206,10 +206,14 @@ def saved_views(request: HttpRequest, view_id: int | None = None) -> JsonRespons
     return JsonResponse(view, status=201)
 
 
-@require_http_methods(["POST", "DELETE"])
+@require_http_methods(["GET", "POST", "DELETE"])
 @agent_required
 def canned_replies(request: HttpRequest, reply_id: int | None = None) -> JsonResponse:
-    """POST {shortcut, locale, title, text}: create, or edit …/<id>/; DELETE …/<id>/."""
+    """GET: the agent's replies now (a console refreshes them when a shortcut is typed: one a
+    teammate made since it opened was not offered); POST {shortcut, locale, title, text}:
+    create, or edit …/<id>/; DELETE …/<id>/."""
+    if request.method == "GET":
+        return JsonResponse({"replies": services.canned_replies(request.user)})
     try:
         if request.method == "DELETE" and reply_id is not None:
             services.canned_reply_delete(agent=request.user, reply_id=reply_id)

@@ -513,7 +513,27 @@
     markActive(items.length && items.length !== before ? T("offers").replace("{n}", items.length) : "");
   }
 
-  $("reply").addEventListener("input", showShortcuts);
+  // A "/" starts a shortcut: the replies are fetched again if they are older than
+  // REPLIES_FRESH_MS, so one a teammate saved since the console opened is offered too (a walk
+  // typed "/hel", was offered nothing, and sent "/hel" to the visitor).
+  var REPLIES_FRESH_MS = 15000;
+  var repliesAt = Date.now();
+  function refreshReplies() {
+    if (Date.now() - repliesAt < REPLIES_FRESH_MS) return;
+    repliesAt = Date.now();
+    api("GET", "replies/").then(function (res) {
+      if (!res.ok) return;
+      inbox.replies = res.data.replies;
+      renderReplies();
+      if (slashWord()) showShortcuts();
+    });
+  }
+
+  $("reply").addEventListener("input", function () {
+    var found = slashWord();
+    if (found && !found[1]) refreshReplies();
+    showShortcuts();
+  });
   $("reply").addEventListener("blur", function () {
     setTimeout(hideShortcuts, 150);
   });

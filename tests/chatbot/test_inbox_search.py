@@ -356,3 +356,18 @@ def test_a_teams_canned_replies_are_its_members_own():
         {"shortcut": "x", "team": "billing", "title": "t", "text": "x"},
     )
     assert bad.status_code == 400
+
+
+def test_a_console_can_fetch_the_replies_again():
+    """A console refreshes its replies when a shortcut is typed: one a teammate saved after it
+    opened was not offered, and "/hel" went to the visitor as written."""
+    ann, bob = make_agent("ann"), make_agent("bob")
+    post(
+        signed_in(bob),
+        "/console/inbox/replies/",
+        {"shortcut": "hello", "title": "Hi", "text": "Hi!"},
+    )
+    listed = signed_in(ann).get("/console/inbox/replies/")
+    assert listed.status_code == 200
+    assert [r["shortcut"] for r in listed.json()["replies"]] == ["hello"]
+    assert Client().get("/console/inbox/replies/").status_code in (302, 403)
