@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
+from markdown_it import MarkdownIt
 
 from chatbot.analytics.figures import day_range
 from chatbot.cache.pii import personal_masked
@@ -80,6 +82,7 @@ def transcript(*, public_id: str) -> dict[str, Any] | None:
             "author": agent_name(m.author) if m.author_id else "",
             "created": m.created_at,
             "text": personal_masked(m.text),
+            "html": _printed(personal_masked(m.text)) if m.role in _MARKDOWN_ROLES else None,
             "source": m.source,
             # A file is named, not linked: its signed link expires, a printout does not.
             "attachment": (
@@ -99,6 +102,17 @@ def transcript(*, public_id: str) -> dict[str, Any] | None:
         "rating_comment": personal_masked(conversation.rating_comment),
         "messages": sorted(lines, key=lambda line: line["created"]),
     }
+
+
+# Bot and agent text is the Markdown subset the widget and console render (docs/widget.md);
+# printed raw it read "| 地区 | 时效 |", "**今天**", "[配送说明](https://…)" (a console walk). No
+# HTML passes (markdown-it escapes it), and its link check refuses javascript: and the like.
+_MARKDOWN_ROLES = (Message.Role.BOT, Message.Role.AGENT)
+_PRINT_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+
+
+def _printed(text: str) -> SafeString:
+    return mark_safe(_PRINT_MARKDOWN.render(text))  # noqa: S308 - markdown-it escapes the text
 
 
 def _left_line(left: LeftMessage) -> dict[str, Any]:
