@@ -186,20 +186,14 @@ def test_the_printable_transcript_shows_messages_left_for_the_team_where_they_ca
 
 
 def test_the_printable_transcript_renders_bot_and_agent_markdown_and_escapes_the_rest(stored):
-    """A console walk printed "| 地区 | 时效 |", "**今天**" and "[配送说明](https://…)" as written."""
+    """A console walk printed a table's pipes, "**今天**" and a link's brackets as written."""
     c, ann = stored["conversation"], stored["ann"]
-    reply = "**今天**发货\n\n| 地区 | 时效 |\n|---|---|\n| 北京 | 2天 |\n\n[配送说明](https://shop.example/ship)"
+    reply = "**今天**发货\n\n| 地区 | 时效 |\n|---|---|\n| 北京 | 2天 |\n\n[配送说明](https://s.example)"
     Message.objects.create(conversation=c, role="agent", author=ann, text=reply)
     Message.objects.create(conversation=c, role="bot", text="[x](javascript:alert(1)) <b>hi</b>")
     Message.objects.create(conversation=c, role="visitor", text="**not markdown** from a visitor")
     html = signed_in(ann).get(f"/console/conversations/{c.public_id}/transcript/").content.decode()
     assert "<strong>今天</strong>" in html and "<td>北京</td>" in html
-    assert '<a href="https://shop.example/ship">配送说明</a>' in html
-    assert (
-        "javascript:"
-        not in html.split('<ol class="messages">')[1]
-        .split("</ol>")[0]
-        .replace("[x](javascript:alert(1))", "")
-        and "&lt;b&gt;hi&lt;/b&gt;" in html
-    )
+    assert '<a href="https://s.example">配送说明</a>' in html
+    assert 'href="javascript' not in html and "&lt;b&gt;hi&lt;/b&gt;" in html, "no script, no HTML"
     assert "**not markdown** from a visitor" in html, "a visitor's words as written"
