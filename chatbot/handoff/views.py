@@ -113,6 +113,8 @@ CONSOLE_TEXT = {
     "youOwn": _("You own this conversation."),
     "earlier": _("Load earlier messages"),
     "ownedBy": _("Owned by {name}."),
+    "noLongerYours": _("{name} has this conversation now; it is no longer yours."),
+    "draftKept": _("Your reply was not sent: “{text}”"),
     "waitingForAgent": _("Waiting for an agent."),
     "alsoViewing": _("Also viewing: {names}"),
     "roleBot": _("Bot"),

@@ -638,6 +638,16 @@
     $("conv-meta").textContent = meta.join(" · ");
     var owner = c.owner && c.status === "agent" ? c.owner : null;
     var mine = owner && state.me && owner.id === state.me.id;
+    if (state.mineId === c.conversation && !mine && owner) {
+      // Taken over or moved by a lead: the reply box went without a word, a draft with it (a
+      // console walk). Said, and the draft shown to copy.
+      var draft = $("reply").value.trim();
+      var told = fmt(CT.noLongerYours, { name: owner.name });
+      notice(draft ? told + " " + fmt(CT.draftKept, { text: draft }) : told);
+      announce(told);
+      $("reply").value = "";
+    }
+    state.mineId = mine ? c.conversation : null;
     $("conv-owner").textContent = owner ? (mine ? CT.youOwn : fmt(CT.ownedBy, { name: owner.name })) : c.status === "queued" ? CT.waitingForAgent : "";
     var others = (c.viewers || []).filter(function (n) {
       return !state.me || n !== state.me.name;

@@ -45,6 +45,7 @@ def test_a_lead_takes_over_what_another_agent_owns(
         ann.locator("#list .item button").click()
         ann.get_by_role("button", name="Claim").click()
         expect(ann.locator("#conv-owner")).to_have_text("You own this conversation.")
+        ann.get_by_label("Reply").fill("Let me check that for you")
 
         lena.get_by_role("tab", name="All open").click()
         lena.locator("#list .item button").click()
@@ -60,6 +61,10 @@ def test_a_lead_takes_over_what_another_agent_owns(
         lena.screenshot(path=str(screenshot_dir / "console-take-over.png"))
 
         expect(ann.locator("#conv-owner")).to_have_text("Owned by lena.")
+        expect(ann.locator("#notice")).to_have_text(
+            "lena has this conversation now; it is no longer yours. "
+            "Your reply was not sent: “Let me check that for you”"
+        )
         expect(ann.locator("#assign-form")).to_be_hidden()
         expect(ann.locator("#composer")).to_be_hidden()
         expect(ann.locator("#transcript .msg.event .text")).to_have_text(lines)
