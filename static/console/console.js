@@ -79,13 +79,20 @@
     return Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
   }
 
+  // In the agent's language ("1分32秒", not "1m 32s" in a Chinese console: a walk).
   function fmtDuration(s) {
     if (s == null) return "—";
     s = Math.round(s);
-    if (s < 60) return s + "s";
+    if (s < 60) return fmt(CT.durationS, { s: s });
     var m = Math.floor(s / 60);
-    if (m < 60) return m + "m " + (s % 60) + "s";
-    return Math.floor(m / 60) + "h " + (m % 60) + "m";
+    if (m < 60) return fmt(CT.durationMS, { m: m, s: s % 60 });
+    return fmt(CT.durationHM, { h: Math.floor(m / 60), m: m % 60 });
+  }
+
+  // A conversation's language by its own name, not its code ("zh-hans" read as a code).
+  var LANGUAGE_NAMES = { en: "English", "zh-hans": "简体中文" };
+  function languageName(code) {
+    return LANGUAGE_NAMES[code] || code || "";
   }
 
   // ---------------------------------------------------------------------------------------
@@ -404,7 +411,7 @@
       b.type = "button";
       var top = el("span", "item-top");
       top.appendChild(el("span", "badge " + i.status, statusLabel(i.status)));
-      top.appendChild(el("span", "locale", i.locale));
+      top.appendChild(el("span", "locale", languageName(i.locale)));
       var wait = el("span", "wait");
       // Only a conversation waiting for people is timed: one back with the bot or closed has
       // no SLA running (it showed a red, ever-growing wait).
@@ -630,7 +637,7 @@
     var c = state.current;
     if (!c) return;
     $("conv-title").textContent = fmt(CT.conversation, { id: c.conversation });
-    var meta = [statusLabel(c.status), c.locale];
+    var meta = [statusLabel(c.status), languageName(c.locale)];
     if (c.reason) meta.push(REASONS[c.reason] || c.reason);
     if (c.team && (c.status === "queued" || c.status === "agent")) meta.push(fmt(AT.team, { team: c.team.name }));
     if (c.status === "closed" && c.close_reason) meta.push(fmt(CT.closedReason, { reason: CT.closeReasons[c.close_reason] || c.close_reason }));
@@ -1203,6 +1210,12 @@
     $("assign").textContent = mine ? AT.transfer : AT.assign;
     $("assign").disabled = !select.options.length;
   }
+
+  // Each agent's open count as of now, when the list is opened: it went stale after
+  // assignments elsewhere (a walk picked by a count a take-over had changed).
+  $("assign-to").addEventListener("focus", function () {
+    send({ type: "roster" });
+  });
 
   $("assign-form").addEventListener("submit", function (e) {
     e.preventDefault();

@@ -3,6 +3,7 @@ visitor and transfers them to Bob, whose console (in a background tab) gets it l
 desktop notification and a count in the tab's title, as it does for a new queued conversation
 and for the visitor writing; the transfer is a line in both agents' transcripts."""
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -255,3 +256,7 @@ def test_the_console_in_chinese(browser: Browser, agents_server: str) -> None:
     page.locator("#list .item button").first.click()
     expect(page.locator("#conv-title")).to_contain_text("对话 ")
     expect(page.get_by_role("button", name="接入")).to_be_visible()
+    # Times and languages in words a Chinese agent reads (a walk saw "1m 32s" and "zh-hans").
+    expect(page.locator("#conv-meta")).to_contain_text("English")
+    expect(page.locator("#list .item").first).to_contain_text(re.compile(r"\d+(秒|分)"))
+    assert "en" not in page.locator("#list .item .locale").first.inner_text().split()
