@@ -270,6 +270,8 @@ class Command(BaseCommand):
             started.append((spec, app.start(spec)))
         for spec, process in started:
             spec.check_ready(process)
+            # Its pid, for a rolling restart by hand (kill -TERM): the banner gave ports only.
+            self.stdout.write(f"{spec.name} ready, pid {process.pid}")
 
     def _say(self, text: str) -> None:
         """With the time, to match against the children's logs (an operator walk could not)."""
