@@ -29,6 +29,6 @@ def test_it_prints_the_shapes_own_addresses_as_shell_exports(tmp_path):
 
 
 def test_without_a_shape_it_says_how_to_make_one(tmp_path):
-    with pytest.raises(CommandError, match="start it once with `manage.py serve --prod`"):
+    with pytest.raises(CommandError, match=r"start it once with `manage\.py serve --prod`"):
         call_command("prod_env", "--var-dir", str(tmp_path / "none"))
     assert not (tmp_path / "none").exists(), "no passwords made for a shape that is not there"
