@@ -303,7 +303,7 @@ def test_agents_actions_are_audited():
         ("ann", "claim", c.public_id, {}),
         ("ann", "transfer", c.public_id, {"to_agent": "bob"}),
         ("bob", "return_to_bot", c.public_id, {}),
-        ("bob", "close", c.public_id, {}),
+        ("bob", "close", c.public_id, {"reason": "solved"}),  # shown in the transcript
     ]
     # A claim that lost changes nothing and writes no line.
     handoff.conversation_claim(public_id=c.public_id, agent=ann)
