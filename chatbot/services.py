@@ -1,7 +1,6 @@
 """Writes and reads of conversations and messages (sync; consumers call them through
 database_sync_to_async)."""
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +22,7 @@ from chatbot.outcomes import Source
 from chatbot.pipeline.base import Turn
 from chatbot.pipeline.language import message_locale
 from chatbot.visitor_copy import ends_cut_off, offers_a_person
+from knowledge.chinese import has_chinese
 from knowledge.negative_store import negative_record
 
 HISTORY_TURNS = 20
@@ -239,15 +239,12 @@ def _negative_from_thumbs_down(message: Message, *, locale: str) -> None:
     )
 
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-
-
 def full_name(user: AbstractBaseUser) -> str:
     """First then last name, but a Chinese name family name first and without a space (王小明,
     not "小明 王" or "王 组长")."""
     first = (getattr(user, "first_name", "") or "").strip()
     last = (getattr(user, "last_name", "") or "").strip()
-    if first and last and _CJK.search(first) and _CJK.search(last):
+    if first and last and has_chinese(first) and has_chinese(last):
         return last + first
     return " ".join(part for part in (first, last) if part)
 
