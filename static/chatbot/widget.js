@@ -1502,32 +1502,26 @@
   // one takes the offer away), instead of retyping or finding the small button above the box.
   function offerUnder(row, message, replyTo) {
     dropLatestOffers();
-    if (message.cut_off === true) offerTryAgain(row, message.id, replyTo);
-    else if (message.offers_person === true) offerPerson(row);
-  }
-
-  function offerTryAgain(row, messageId, replyTo) {
-    if (convStatus !== "bot" || typeof replyTo !== "number") return;
-    if (row.querySelector(".fb-ask")) return;
-    var ask = el("div", "fb-ask latest");
-    var again = button("link-btn", null, T.tryAgain);
-    again.addEventListener("click", function () {
-      dropAsk(row);
-      retryAnswer(messageId, replyTo);
-    });
-    ask.appendChild(again);
-    row.appendChild(ask);
-  }
-
-  function offerPerson(row) {
     if (convStatus !== "bot" || row.querySelector(".fb-ask")) return;
+    if (message.cut_off === true && typeof replyTo === "number") {
+      offerOne(row, T.tryAgain, function () {
+        retryAnswer(message.id, replyTo);
+      });
+    } else if (message.offers_person === true) {
+      offerOne(row, T.talkToPerson, function () {
+        requestHandoff();
+      });
+    }
+  }
+
+  function offerOne(row, label, action) {
     var ask = el("div", "fb-ask latest");
-    var person = button("link-btn", null, T.talkToPerson);
-    person.addEventListener("click", function () {
+    var b = button("link-btn", null, label);
+    b.addEventListener("click", function () {
       dropAsk(row);
-      requestHandoff();
+      action();
     });
-    ask.appendChild(person);
+    ask.appendChild(b);
     row.appendChild(ask);
   }
 
