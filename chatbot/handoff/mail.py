@@ -18,6 +18,7 @@ from django.core.mail import EmailMessage
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
@@ -200,7 +201,8 @@ def _role(message: Message) -> str:
     """Call inside translation.override."""
     return {
         Message.Role.VISITOR: _("You"),
-        Message.Role.BOT: _("Bot"),
+        # The name the widget gives the bot (its "assistant"), not the console's "Bot".
+        Message.Role.BOT: pgettext("the bot, as visitors read it", "Assistant"),
         Message.Role.AGENT: _("Our team"),
     }[message.role]
 

@@ -839,12 +839,16 @@ def transcript_email_confirm(*, transcript_email_id: int) -> bool:
 
 
 def rating_record(*, conversation_id: int, score: int, comment: str) -> bool:
-    """Stores the visitor's rating of a closed conversation; False while it is open."""
-    return bool(
-        Conversation.objects.filter(pk=conversation_id, status=Status.CLOSED).update(
-            rating=score, rating_comment=comment
-        )
+    """Stores the visitor's rating of a closed conversation and tells the agents viewing it;
+    False while it is open."""
+    rated = Conversation.objects.filter(pk=conversation_id, status=Status.CLOSED).update(
+        rating=score, rating_comment=comment
     )
+    if rated:
+        public_id = Conversation.objects.values_list("public_id", flat=True).get(pk=conversation_id)
+        frame = {"type": "rated", "conversation": public_id, "rating": score, "comment": comment}
+        transaction.on_commit(lambda: notify.to_viewing_agents(public_id, frame))
+    return bool(rated)
 
 
 @transaction.atomic

@@ -1763,6 +1763,7 @@
   var everConnected = false;
   var convStatus = "bot";
   var convAgent = ""; // the agent's name while one has the conversation
+  var queueWaitS = null; // this visitor's own wait while queued (the queue notice's figure)
   var statusNotice = null;
   var limitedNotice = null; // "too many chats from your network", shown once
   var limitedWaitMs = 0; // the server's retry_after for the next reconnect
@@ -2128,7 +2129,10 @@
       var options = sameDay ? { hour: "2-digit", minute: "2-digit" } : { weekday: "short", hour: "2-digit", minute: "2-digit" };
       sub.textContent = fmt(T.subtitleAway, { when: when.toLocaleString(locale === "zh-hans" ? "zh-CN" : undefined, options) });
     } else if (t.open && t.agents_online > 0 && typeof t.reply_wait_s === "number") {
-      sub.textContent = fmt(T.subtitleTeam, { wait: waitText(t.reply_wait_s) });
+      // Queued, the header gives the visitor's own wait, as the queue notice does: the team's
+      // usual reply time beside it read as two answers (约 2 分钟 above, 约 3 分钟 below; a zh walk).
+      var wait = convStatus === "queued" && queueWaitS !== null ? queueWaitS : t.reply_wait_s;
+      sub.textContent = fmt(T.subtitleTeam, { wait: waitText(wait) });
     } else if (t.agents_online === 0) {
       sub.textContent = T.subtitleNobody;
     } else {
@@ -2386,9 +2390,11 @@
 
   function onHandoff(f) {
     if (f.status !== "queued") return;
+    queueWaitS = typeof f.estimated_wait_s === "number" ? f.estimated_wait_s : null;
     // The subtitle follows who is online now, not at connect time.
     if (team && typeof f.agents_online === "number") showTeam(Object.assign({}, team, { agents_online: f.agents_online }));
     setConversationStatus("queued");
+    showSubtitle();
     if (!statusNotice) return;
     // Nobody online: no "connecting you" and no wait estimate; the leave-a-message offer says
     // what happens next.

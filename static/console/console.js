@@ -1105,6 +1105,18 @@
         break;
       case "assignment":
         if (isCurrent(f)) addEvent(f.event);
+        // Closed while open here: the header gives the reason now, not after a reopen.
+        if (isCurrent(f) && f.event && f.event.kind === "close") {
+          state.current.close_reason = f.event.reason || "";
+          renderHead();
+        }
+        break;
+      case "rated":
+        if (isCurrent(f)) {
+          state.current.rating = f.rating;
+          state.current.rating_comment = f.comment || "";
+          renderHead();
+        }
         break;
       case "assign_done":
         notice("");
@@ -1188,7 +1200,11 @@
     var owner = c.owner && c.status === "agent" ? c.owner.id : null;
     var agents = el("optgroup");
     agents.label = AT.agents;
-    (state.roster.agents || []).forEach(function (a) {
+    // Online agents first, each side in the server's order (by name): the first choice was an
+    // offline agent, who would not see the conversation until they came back.
+    var online = (state.roster.agents || []).filter(function (a) { return a.online; });
+    var away = (state.roster.agents || []).filter(function (a) { return !a.online; });
+    online.concat(away).forEach(function (a) {
       if (a.id === owner) return;
       var label = a.name + " (" + (a.online ? AT.online : AT.offline) + ", " + fmt(AT.load, { open: a.open, capacity: a.capacity }) + ")";
       var o = el("option", null, label);

@@ -378,6 +378,14 @@ def test_claim_and_close_by_keyboard_move_focus_and_are_announced(
     close.press("Enter")
     expect(agent.locator("#announce")).to_have_text("Conversation closed.")
     expect(queue).to_be_focused()
+    # The header gives the reason and, once the visitor rates, the rating: a console walk saw
+    # them only after opening the conversation again.
+    meta = agent.locator("#conv-meta")
+    expect(meta).to_contain_text("closed: Resolved")
+    widget.get_by_role("button", name="4 out of 5").click()
+    widget.get_by_role("textbox", name="Anything to add? (optional)").fill("Quick")
+    widget.get_by_role("button", name="Send rating").click()
+    expect(meta).to_contain_text("rated 4/5 — Quick")
 
 
 def test_a_narrow_window_does_not_scroll_sideways(browser: Browser, console_server: str) -> None:

@@ -65,10 +65,11 @@ def close_contexts(browser: Browser) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def agents_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """daphne with two agents, ann and bob, and a team "Billing" of bob."""
+    """daphne with agents ann and bob, aaron who never signs in, and a team "Billing" of bob."""
     tmp = tmp_path_factory.mktemp("assign-server")
     env = server_env(tmp / "db.sqlite3", HANDOFF_CLAIM_TIMEOUT_S="600")
     migrated(env)
+    create_agent(env, "aaron", PASSWORD)
     create_agent(env, "ann", PASSWORD)
     create_agent(env, "bob", PASSWORD)
     manage(env, "shell", "-c", TEAM)
@@ -133,7 +134,10 @@ def test_a_transfer_reaches_the_other_agent_in_a_background_tab(
     ann.get_by_label("Reply").press("Enter")
     expect(ann.locator("#transcript .msg.agent")).to_have_count(1)
     assign_to = ann.get_by_label("Assign to")
-    expect(assign_to.locator("option")).to_have_text(["bob (online, 0 of 3 open)", "Billing"])
+    # Online agents first: the list's first choice was an offline agent (a console walk).
+    expect(assign_to.locator("option")).to_have_text(
+        ["bob (online, 0 of 3 open)", "aaron (offline, 0 of 3 open)", "Billing"]
+    )
     assign_to.select_option(label="bob (online, 0 of 3 open)")
     ann.get_by_role("button", name="Transfer").click()
     line = "ann transferred this conversation to bob."

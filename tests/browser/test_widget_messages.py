@@ -536,6 +536,21 @@ def test_within_hours_the_subtitle_gives_the_teams_reply_time(
         "Instant answers · our team replies in about 4 min"
     )
 
+    # Queued, the header gives the visitor's own wait, the queue notice's figure: the team's
+    # usual reply time above a longer estimate below read as two answers (a zh console walk).
+    widget.get_by_role("button", name="Talk to a person").click()
+    scripted.wait_sent("handoff", 1)
+    queued = {"type": "handoff", "status": "queued", "reason": "visitor_request"}
+    scripted.send({**queued, "position": 3, "estimated_wait_s": 720, "agents_online": 2})
+    expect(widget.locator(".row.notice").last).to_contain_text("Estimated wait: about 12 min.")
+    expect(widget.locator(".header .sub")).to_have_text(
+        "Instant answers · our team replies in about 12 min"
+    )
+    scripted.send({"type": "conversation", "status": "bot"})
+    expect(widget.locator(".header .sub")).to_have_text(
+        "Instant answers · our team replies in about 4 min"
+    )
+
 
 def test_within_hours_with_nobody_online_the_subtitle_promises_no_person(
     page: Page, daphne_server: str
@@ -553,7 +568,7 @@ def test_within_hours_with_nobody_online_the_subtitle_promises_no_person(
     queued = {"type": "handoff", "status": "queued", "reason": "visitor_request"}
     scripted.send({**queued, "position": 1, "estimated_wait_s": 60, "agents_online": 1})
     expect(widget.locator(".header .sub")).to_have_text(
-        "Instant answers · our team replies in less than a minute"
+        "Instant answers · our team replies in about 1 min"
     )
 
 

@@ -577,7 +577,15 @@ async def test_close_with_reason_and_rating(upstream, agents):
         )
         await client.send({"type": "rating", "score": 4, "comment": "Quick, thanks"})
         rated = await until(client, "rated")
+        # The agent viewing it reads the rating in its header now, not after reopening it.
+        seen = await until(ann, "rated")
     assert told["ask_rating"] is True and rated == {"type": "rated", "score": 4}
+    assert seen == {
+        "type": "rated",
+        "conversation": public_id,
+        "rating": 4,
+        "comment": "Quick, thanks",
+    }
     stored = await conversation(public_id)
     assert (stored.status, stored.close_reason, stored.rating, stored.rating_comment) == (
         "closed",

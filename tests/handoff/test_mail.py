@@ -263,7 +263,7 @@ async def test_an_agent_answers_a_left_message_by_email_and_in_the_conversation(
     # Written out as plain text: the email has no Markdown.
     assert "It shipped today; tracking (https://shop.example/t/1042) follows." in body
     assert "> Where is order 1042?" in body
-    assert "> You: Is 1042 shipped?" in body and "> Bot: Let me check that." in body
+    assert "> You: Is 1042 shipped?" in body and "> Assistant: Let me check that." in body
     stored = await left_message(public_id)
     assert stored.answered_by.username == "ann" and stored.answered_at is not None
     assert stored.reply.role == "agent" and stored.reply.conversation.public_id == public_id
@@ -492,7 +492,7 @@ async def test_the_transcript_goes_out_once_the_address_asks_for_it(smtp):
     assert mail.message["Subject"] == "Your chat transcript"
     assert mail.body.startswith("Here is your conversation with us")
     assert "You (" in mail.body and "):\nIs 1042 shipped?" in mail.body
-    assert mail.body.index("Is 1042 shipped?") < mail.body.index("Bot (")
+    assert mail.body.index("Is 1042 shipped?") < mail.body.index("Assistant (")
     assert "):\nLet me check that." in mail.body
 
     await database_sync_to_async(follow)(link, "post")
@@ -560,7 +560,7 @@ async def test_the_transcript_speaks_the_conversations_language(smtp):
     mail = smtp.received[1]
     assert mail.message["Subject"] == "您的聊天记录"
     assert mail.body.startswith("以下是您与我们的对话记录")
-    assert "您 (" in mail.body and "机器人 (" in mail.body
+    assert "您 (" in mail.body and "智能助手 (" in mail.body, "the name the widget uses"
 
 
 async def test_transcripts_are_capped_per_conversation_and_per_address(smtp, settings):

@@ -29,6 +29,14 @@ def test_debug_has_no_built_in_secret_key(tmp_path):
     assert "Set the SECRET_KEY environment variable" in result.stderr
 
 
+def test_a_missing_setting_is_one_clear_message_not_a_traceback(tmp_path):
+    """An operator walk ran `serve --help` without SECRET_KEY and read a 40-line traceback."""
+    result = _run({"ENV_FILE": str(tmp_path / "absent.env")}, "serve", "--help")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Set the SECRET_KEY environment variable.\n")
+    assert "docs/deploy.md" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_the_secret_key_can_come_from_the_file_env_file_names(tmp_path):
     secrets = tmp_path / "chatbot.env"
     secrets.write_text("SECRET_KEY=from-a-file-of-its-own-0123456789\n")
