@@ -78,7 +78,7 @@ OUTPUT_BLOCKED = Counter(
 )
 RETRIEVALS = Counter(
     "chatbot_retrievals",
-    "Help-centre retrievals before a model answer, by outcome (relevant, nothing_relevant, "
+    "Help-centre retrievals before a model answer, by outcome (retrieved, nothing_relevant, "
     "no_documents).",
     ["outcome"],
 )

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import redis
@@ -51,11 +52,26 @@ def test_a_real_worker_embeds_saved_paraphrases(tmp_path):
                 break
             time.sleep(0.3)
         assert counts == [(3, 3)], "the worker embedded every paraphrase"
+        # An operator tells the pool's processes apart in `ps` (setproctitle): each was the
+        # worker's own command line (an operator walk).
+        assert any("ForkPoolWorker" in line for line in _children_command_lines(worker.pid))
     finally:
         worker.terminate()
         worker.wait(timeout=20)
         if os.environ.get("CI_DEBUG"):
             print(worker.stdout.read().decode(errors="replace"))
+
+
+def _children_command_lines(parent: int) -> list[str]:
+    lines = []
+    for proc in Path("/proc").iterdir():
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if proc.name.isdigit() and ppid == parent:
+                lines.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, ValueError, IndexError):
+            continue  # not a process, or gone meanwhile
+    return lines
 
 
 COUNT_MODELS = (

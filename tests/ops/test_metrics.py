@@ -2,11 +2,13 @@
 the handoff queue show up in it."""
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
+from prometheus_client import REGISTRY
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from chatbot import answering, services
@@ -198,3 +200,15 @@ async def test_open_connections_go_up_while_open_and_back_down(upstream):
         assert value("chatbot_websocket_connections", kind="agent") == agents
 
     assert value("chatbot_websocket_connections", kind="visitor") == visitors
+
+
+def test_every_metric_of_the_app_is_in_the_operations_guide():
+    """Three counters (retrievals, ungrounded answers, blocked output) were missing from its
+    table, and its "did not know" query missed model answers replaced by suggested articles."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    ours = {
+        m.name + ("_total" if m.type == "counter" else "")
+        for m in REGISTRY.collect()
+        if m.name.startswith("chatbot_")
+    }
+    assert ours and {name for name in ours if f"`{name}`" not in guide} == set()
