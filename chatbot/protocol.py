@@ -79,9 +79,18 @@ class RetryFrame(_Frame):
     message_id: int = Field(ge=1)
 
 
-ClientFrame = MessageFrame | ResumeFrame | FeedbackFrame | RetryFrame
+class PingFrame(_Frame):
+    """Is this socket still alive? Answered with `pong`. A socket can die without closing (a
+    laptop asleep, a train tunnel, a proxy dropping traffic) and the browser learns it only
+    when TCP gives up, minutes later: the widget asks when it has heard nothing for a while
+    (a network walk's message sat at "Sending…" for 80 s with no word)."""
+
+    type: Literal["ping"]
+
+
+ClientFrame = MessageFrame | ResumeFrame | FeedbackFrame | RetryFrame | PingFrame
 _client_frame = TypeAdapter(Annotated[ClientFrame, Field(discriminator="type")])
-_CLIENT_TYPES = {"message", "resume", "feedback", "retry"}
+_CLIENT_TYPES = {"message", "resume", "feedback", "retry", "ping"}
 
 
 @dataclass

@@ -30,6 +30,7 @@ from chatbot.protocol import (
     PROTOCOL_VERSION,
     FeedbackFrame,
     MessageFrame,
+    PingFrame,
     ProtocolError,
     ResumeFrame,
     RetryFrame,
@@ -246,6 +247,8 @@ class ChatConsumer(JsonSocketConsumer):
             await self.on_feedback(frame)
         elif isinstance(frame, RetryFrame):
             await self.on_retry(frame)
+        elif isinstance(frame, PingFrame):
+            await self.send_frame({"type": "pong"})
         elif isinstance(frame, HandoffRequestFrame):
             await self.on_handoff(frame)
         elif isinstance(frame, HandoffCancelFrame):

@@ -25,6 +25,8 @@ class ScriptedServer:
         def on_message(raw: str | bytes) -> None:
             frame = json.loads(raw)
             self.received.append(frame)
+            if frame["type"] == "ping":
+                ws.send(json.dumps({"type": "pong"}))
             if frame["type"] == "resume":
                 replayed = [m for m in self.history if m["id"] > frame["after"]]
                 for message in replayed:
@@ -36,6 +38,16 @@ class ScriptedServer:
         hello = {"type": "hello", "v": 1, "conversation": "scripted", "token": "t0ken"}
         hello.update(locale="en", status="bot", last_id=self.last_id, **self.hello)
         ws.send(json.dumps(hello))
+
+    def run_for(self, ms: int) -> None:
+        """The page's clock forward `ms`, a few seconds at a time, the frames between let
+        through: in one jump the widget's `ping` and this server's `pong` could not meet, and
+        the widget gave the socket up as dead (docs/protocol.md, `ping`)."""
+        while ms > 0:
+            step = min(ms, 2_000)
+            self.page.clock.run_for(step)
+            self.page.wait_for_timeout(20)
+            ms -= step
 
     def send(self, frame: dict) -> None:
         self.sockets[-1].send(json.dumps(frame))

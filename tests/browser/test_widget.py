@@ -419,8 +419,17 @@ def test_scripted_server_offsets_errors_and_reconnect(desktop: Page, daphne_serv
     server({"type": "ack", "client_id": second, "message_id": 5, "duplicate": True})
     expect(error).to_have_count(0)
 
-    # No answer for 45 s: a friendly notice with Retry, never a raw error.
-    page.clock.run_for(46_000)
+    # No answer for 45 s: a friendly notice with Retry, never a raw error. Retry asks again
+    # (same client_id) and the question, stored already, stays shown as sent: it went back to
+    # "Sending…" (a network walk).
+    scripted.run_for(46_000)
+    expect(widget.locator(".row.typing .err")).to_contain_text("taking longer than usual")
+    widget.locator(".row.typing .err").get_by_role("button").click()
+    wait_sent("message", 4)
+    assert sent("message")[3]["client_id"] == second
+    expect(widget.locator(".row.visitor.pending")).to_have_count(0)
+    server({"type": "ack", "client_id": second, "message_id": 5, "duplicate": True})
+    scripted.run_for(46_000)
     expect(widget.locator(".row.typing .err")).to_contain_text("taking longer than usual")
 
     # The socket drops: "Reconnecting…", then a new socket resumes after the newest id shown.

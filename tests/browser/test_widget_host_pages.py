@@ -3,9 +3,10 @@
 in the middle of a chat, the network going away under an open socket, single-page apps."""
 
 import json
+import re
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, WebSocketRoute, expect
 
 from tests.browser.conftest import checked_page, host_site
 from tests.servers import free_port
@@ -184,6 +185,50 @@ def test_going_offline_under_an_open_socket_says_so_and_coming_back_reconnects(
         expect(widget.locator(".row.visitor .bubble")).to_have_text(["Do you sell gift cards?"])
         expect(widget.locator(".row.bot:not(.welcome) .fb button")).to_have_count(2)
         assert len(sockets) == 2, "back online, a fresh socket: the old one may be dead"
+
+
+class Stalling:
+    """In front of the real server, every chat socket's frames, both ways; while `stalled`
+    they go nowhere and the socket stays open: a laptop asleep, a train tunnel, a proxy
+    dropping traffic."""
+
+    def __init__(self, page: Page) -> None:
+        self.stalled = False
+        self.sockets = 0
+        page.route_web_socket(re.compile(r"/ws/chat/"), self._route)
+
+    def _route(self, ws: WebSocketRoute) -> None:
+        self.sockets += 1
+        server = ws.connect_to_server()
+        ws.on_message(lambda m: None if self.stalled else server.send(m))
+        server.on_message(lambda m: None if self.stalled else ws.send(m))
+
+
+def test_a_socket_gone_quiet_without_closing_is_noticed_and_replaced(
+    browser: Browser, daphne_server: str
+) -> None:
+    """A network walk froze the traffic under an open socket: the question sat at "Sending…"
+    for 80 s with nothing said, since the browser learns of a dead socket only when TCP gives
+    up. Now nothing back within 12 s of a frame that asks for an answer says "Reconnecting…",
+    and a new socket sends the question once the network is back."""
+    with (
+        host_site(free_port(), host_page(daphne_server)) as url,
+        checked_page(browser) as page,
+    ):
+        network = Stalling(page)
+        page.goto(url)
+        widget = page.locator("chatbot-widget")
+        widget.locator("button.launcher").click()
+        page.wait_for_function(READY)
+        network.stalled = True
+        send(page, "Do you sell gift cards?")
+        expect(widget.locator(".row.visitor .meta")).to_have_text("Sending…")
+        expect(widget.locator(".conn")).to_have_text("Reconnecting…", timeout=20_000)
+        network.stalled = False
+        expect(widget.locator(".conn")).to_be_hidden(timeout=20_000)
+        expect(widget.locator(".row.visitor .bubble")).to_have_text(["Do you sell gift cards?"])
+        expect(widget.locator(".row.bot:not(.welcome) .fb button")).to_have_count(2)
+        assert network.sockets >= 2
 
 
 def test_a_single_page_app_tells_the_agents_the_page_the_visitor_is_on_now(

@@ -53,7 +53,7 @@ def test_every_unanswered_question_gets_retry_and_a_restarted_answer_drops_dead_
     # answered, does not.
     typing = widget.locator(".row.typing")
     expect(typing).to_have_count(2)
-    page.clock.run_for(46_000)
+    scripted.run_for(46_000)
     retry = widget.locator(".row.typing .err").get_by_role(
         "button", name="Retry sending this message"
     )

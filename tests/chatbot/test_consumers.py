@@ -223,6 +223,16 @@ async def test_bad_input_gets_an_error_frame_and_the_socket_stays_usable(upstrea
         assert frames[0]["type"] == "ack" and frames[-1]["type"] == "done"
 
 
+async def test_a_ping_is_answered_at_once_and_stores_nothing(upstream):
+    """The widget pings a quiet socket to learn whether it still lives (docs/protocol.md)."""
+    async with chat_socket() as client:
+        await client.send({"type": "ping"})
+        assert await client.recv() == {"type": "pong"}
+        assert await stored(client.hello["conversation"]) == []
+        frames = await client.say("still there?", "after-ping")
+        assert frames[0]["type"] == "ack" and frames[-1]["type"] == "done"
+
+
 async def test_oversized_frame_and_binary_frame_are_refused(upstream):
     async with chat_socket() as client:
         await client.ws.send_to(

@@ -27,5 +27,14 @@
   var TEAM_REFRESH_MS = 60000;
   var BACKOFF_MIN_MS = 500;
   var BACKOFF_MAX_MS = 10000;
+  // A socket can die without closing (docs/protocol.md, `ping`): one that sends nothing back
+  // this long after a frame that asks for an answer (or after opening) is given up ...
+  var LIVENESS_MS = 12000;
+  // ... and one quiet this long is asked, while the panel is open or a person is involved.
+  var PING_IDLE_MS = 25000;
+  // A connection counts as working (the reconnect backoff starts over) once it lasts this long:
+  // a network that drops every second reconnected at full speed into the server's
+  // per-network limit, and a visitor read "too many chats from your network" (a network walk).
+  var STABLE_MS = 5000;
   var FORBIDDEN_CLOSE_CODE = 4403;
 

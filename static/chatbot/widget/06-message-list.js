@@ -349,6 +349,11 @@
       if (r && r.done) return;
       if (r) clearReplyError(r);
       startThinking(v.id);
+      // Stored already: asked again, and still shown as sent (it went back to "Sending…", a
+      // network walk). Without a socket, the next one's resume has it answered.
+      if (ready) sendFrame({ type: "message", client_id: clientId, text: v.text });
+      else ensureConnected();
+      return;
     }
     sendVisitor(clientId, v.text);
   }

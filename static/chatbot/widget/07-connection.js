@@ -16,6 +16,9 @@
   var originChecked = false; // asked once whether this site may open the socket at all
   var siteRefused = false; // it may not (CHAT_ALLOWED_ORIGINS): no more reconnecting
   var pageSent = ""; // the page the server was last told the visitor is on
+  var livenessTimer = null; // runs while a frame that asks for an answer waits for one
+  var lastHeard = 0; // when the current socket last sent a frame
+  var stableTimer = null; // resets the backoff once a connection has lasted STABLE_MS
 
   // A single-page app changes the address without loading a page (history.pushState): before a
   // message, the agents are told where the visitor is now.
@@ -77,8 +80,10 @@
       return;
     }
     ws = sock;
+    expectAnswer(); // its hello
     sock.onmessage = function (ev) {
       if (sock !== ws) return;
+      heard();
       var frame;
       try {
         frame = JSON.parse(ev.data);
@@ -90,6 +95,7 @@
     sock.onclose = function (ev) {
       if (sock !== ws) return;
       var hadHello = connected;
+      stopWatching();
       ws = null;
       connected = false;
       ready = false;
@@ -213,10 +219,47 @@
     showAnotherConversation();
   }
 
+  // --- a socket that died without closing ---------------------------------------------------
+  // The browser learns of it only when TCP gives up, minutes later: a network walk's message sat
+  // at "Sending…" for 80 s with nothing said. Any frame from the server shows the socket lives.
+  function expectAnswer() {
+    if (!livenessTimer) livenessTimer = setTimeout(socketWentQuiet, LIVENESS_MS);
+  }
+
+  function heard() {
+    lastHeard = Date.now();
+    clearTimeout(livenessTimer);
+    livenessTimer = null;
+  }
+
+  function stopWatching() {
+    clearTimeout(livenessTimer);
+    livenessTimer = null;
+    clearTimeout(stableTimer);
+    stableTimer = null;
+  }
+
+  // A new socket resumes where this one stopped and sends the unsent messages again (same
+  // client ids: never answered twice).
+  function socketWentQuiet() {
+    livenessTimer = null;
+    if (!ws) return;
+    dropSocket();
+    scheduleReconnect();
+  }
+
+  function pingIfQuiet() {
+    if (!ready || livenessTimer || document.hidden) return;
+    if (!isOpen && convStatus !== "queued" && convStatus !== "agent") return;
+    if (Date.now() - lastHeard >= PING_IDLE_MS) sendFrame({ type: "ping" });
+  }
+  setInterval(pingIfQuiet, 5000);
+
   // Lets the current socket go without a reconnect from its onclose, which sees that it is no
   // longer the current one.
   function dropSocket() {
     var old = ws;
+    stopWatching();
     ws = null;
     connected = ready = false;
     if (!old) return;
@@ -227,11 +270,15 @@
     }
   }
 
+  // Frames the server answers at once (`ack`, `resumed`, `pong`); the others may get nothing.
+  var ANSWERED_FRAMES = ["message", "resume", "retry", "ping"];
+
   function sendFrame(frame) {
     if (!ws || ws.readyState !== 1) return false;
     frame.v = PROTOCOL_VERSION;
     try {
       ws.send(JSON.stringify(frame));
+      if (ANSWERED_FRAMES.indexOf(frame.type) >= 0) expectAnswer();
       return true;
     } catch (e) {
       return false;
@@ -313,7 +360,10 @@
     saveStore();
     connected = true;
     everConnected = true;
-    attempts = 0;
+    clearTimeout(stableTimer);
+    stableTimer = setTimeout(function () {
+      attempts = 0;
+    }, STABLE_MS);
     setConn("");
     setConversationStatus(f.status, typeof f.agent === "string" ? f.agent : "");
     showTeam(f.team);
