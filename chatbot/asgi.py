@@ -5,10 +5,14 @@ import logging
 import os
 import sys
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatbot.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
+
+from chatbot.ops.http_handler import CycleFreeASGIHandler  # noqa: E402  (needs the settings)
+
+django_asgi_app = CycleFreeASGIHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs the app registry)
 

@@ -16,7 +16,7 @@ urlpatterns = [
     path("", views.demo_store, name="demo-store"),
     path("widget/greeting", views.widget_greeting, name="widget-greeting"),
     path("widget/origin", views.widget_origin, name="widget-origin"),
-    path("agents/<int:user_id>/avatar", views.agent_avatar, name="agent-avatar"),
+    path("agents/<id:user_id>/avatar", views.agent_avatar, name="agent-avatar"),
     path("csp-report/", csp_reports.csp_report, name="csp-report"),
     path("admin/widget-preview/", views.widget_preview, name="widget-preview"),
     # Browsers ask for /favicon.ico on every page that names none (the admin's pages): a 404
@@ -36,7 +36,7 @@ urlpatterns = [
     path("admin/llm-router/", router_status.router_status, name="llm-router-status"),
     path("admin/analytics/", analytics_views.analytics_dashboard, name="admin-analytics"),
     path("admin/matching-quality/", knowledge_views.matching_quality, name="matching-quality"),
-    path("help/<int:pk>/", knowledge_views.help_article, name="help-article"),
+    path("help/<id:pk>/", knowledge_views.help_article, name="help-article"),
     path("admin/", admin.site.urls),
     path("console/", console_views.console, name="console"),
     path("console/", include("chatbot.inbox.urls")),
@@ -58,7 +58,7 @@ urlpatterns = [
         name="transcript-confirm",
     ),
     path(
-        "console/messages/<int:message_id>/faq-draft/",
+        "console/messages/<id:message_id>/faq-draft/",
         console_views.faq_draft,
         name="console-faq-draft",
     ),

@@ -735,7 +735,7 @@ class DocumentAdmin(admin.ModelAdmin):
     def get_urls(self):
         return [
             path(
-                "<int:document_id>/questions/",
+                "<id:document_id>/questions/",
                 self.admin_site.admin_view(self.questions_view),
                 name="knowledge_document_questions",
             ),

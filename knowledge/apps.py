@@ -28,7 +28,10 @@ class KnowledgeConfig(AppConfig):
 
     def ready(self) -> None:
         import knowledge.tasks  # noqa: F401 - registered with Celery before a service enqueues
+        from knowledge import converters
         from knowledge.pgvector_index import configure_connection
+
+        converters.register()  # before any URL pattern is built
 
         connection_created.connect(configure_connection, dispatch_uid="knowledge-pgvector")
         post_migrate.connect(

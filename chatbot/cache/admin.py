@@ -66,7 +66,7 @@ class CachedAnswerAdmin(admin.ModelAdmin):
 
     def get_urls(self):  # type: ignore[no-untyped-def]
         promote = path(
-            "<int:entry_id>/promote/",
+            "<id:entry_id>/promote/",
             self.admin_site.admin_view(self.promote_view),
             name="answer_cache_cachedanswer_promote",
         )

@@ -108,7 +108,12 @@ def transcript(*, public_id: str) -> dict[str, Any] | None:
 # printed raw it read "| 地区 | 时效 |", "**今天**", "[配送说明](https://…)" (a console walk). No
 # HTML passes (markdown-it escapes it), and its link check refuses javascript: and the like.
 _MARKDOWN_ROLES = (Message.Role.BOT, Message.Role.AGENT)
-_PRINT_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+# No images: the widget and the console show none, and a printout must not load an address a
+# message names (a security walk printed an agent's `![x](https://evil.example/p.png)` as
+# <img>; only the page's CSP kept it from loading).
+_PRINT_MARKDOWN = (
+    MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"]).disable("image")
+)
 
 
 def _printed(text: str) -> SafeString:

@@ -36,6 +36,7 @@ INDEX_MAX_PER_SEARCH = 5000
 # the index's high-water mark stays behind it, and the next search looks again.
 INDEX_SETTLE_S = 60
 STATUSES = {s.value for s in Conversation.Status}
+ROW_ID_LIMIT = 2**63
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,11 @@ class Filters:
 
         def number(key: str) -> int | None:
             value = data.get(key)
-            return int(value) if value not in (None, "") else None
+            if value in (None, ""):
+                return None
+            if not 0 < int(value) < ROW_ID_LIMIT:  # the database's integers end there
+                raise ValueError(f"{key} {value!r} is no row id")
+            return int(value)
 
         def day(key: str) -> dt.date | None:
             value = data.get(key)

@@ -424,3 +424,18 @@ async def test_a_resent_stored_message_is_acked_as_a_duplicate_when_the_budget_i
         assert await client.ws.receive_nothing(timeout=0.5), "answered once, not again"
         await client.send({"type": "message", "client_id": "rs-4", "text": "four"})
         assert (await client.recv())["code"] == "rate_limited", "a resend does not open the gate"
+
+
+async def test_frames_without_a_budget_of_their_own_have_one_per_socket(upstream):
+    """A security walk relayed 2,000 `typing` frames to the agents in 0.02 s and stored 1,000
+    feedback comments in 1.7 s. Over the socket's budget, `typing` goes unsaid and `feedback`
+    gets `rate_limited`; a message still goes through (it has its own)."""
+    async with chat_socket() as client:
+        for _ in range(40):
+            await client.send({"type": "typing"})
+        await client.send({"type": "feedback", "message_id": 1, "value": "up"})
+        refused = await client.recv()
+        assert refused["type"] == "error" and refused["code"] == "rate_limited"
+        assert refused["retry_after"] > 0
+        frames = await client.say("still there?", "after-chatter")
+        assert frames[0]["type"] == "ack" and frames[-1]["type"] == "done"

@@ -191,9 +191,13 @@ def test_the_printable_transcript_renders_bot_and_agent_markdown_and_escapes_the
     reply = "**今天**发货\n\n| 地区 | 时效 |\n|---|---|\n| 北京 | 2天 |\n\n[配送说明](https://s.example)"
     Message.objects.create(conversation=c, role="agent", author=ann, text=reply)
     Message.objects.create(conversation=c, role="bot", text="[x](javascript:alert(1)) <b>hi</b>")
+    Message.objects.create(
+        conversation=c, role="agent", author=ann, text="![p](https://e.example/p)"
+    )
     Message.objects.create(conversation=c, role="visitor", text="**not markdown** from a visitor")
     html = signed_in(ann).get(f"/console/conversations/{c.public_id}/transcript/").content.decode()
     assert "<strong>今天</strong>" in html and "<td>北京</td>" in html
     assert '<a href="https://s.example">配送说明</a>' in html
     assert 'href="javascript' not in html and "&lt;b&gt;hi&lt;/b&gt;" in html, "no script, no HTML"
     assert "**not markdown** from a visitor" in html, "a visitor's words as written"
+    assert "<img" not in html, "no address a message names is loaded"

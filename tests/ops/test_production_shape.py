@@ -300,7 +300,8 @@ def test_web_processes_embed_on_one_thread_and_the_worker_on_the_default(shape):
             and int(cmdline[cmdline.index("-p") + 1]) in ports
         ):
             threads["daphne"].append(environ.get("EMBEDDING_THREADS"))
-        elif "celery" in cmdline and "worker" in cmdline:
+        elif "celeryd: " in " ".join(cmdline) and ":MainProcess]" in " ".join(cmdline):
+            # The worker names itself (setproctitle): "[celeryd: celery@host:MainProcess] …".
             threads["worker"].append(environ.get("EMBEDDING_THREADS"))
     assert threads["daphne"] == ["1"] * len(ports)
     assert threads["worker"] and "1" not in threads["worker"]

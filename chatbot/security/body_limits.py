@@ -1,0 +1,30 @@
+"""How large a request body each path may send, checked by the web server before it reads the
+body (chatbot/ops/daphne_server.py; nginx's `client_max_body_size` per location in production).
+
+Daphne reads a whole body (to disk when large) before the application sees the request, so a
+view that refuses a large upload from its Content-Length answered only after the upload ended
+(a 200 MB body: 7.4 s in a security walk). A body is needed only for uploads: the admin's
+imports (a session cookie is required: signed-in users), and chat attachments."""
+
+from django.conf import settings
+
+# Multipart's boundaries and other fields beside a file.
+FORM_OVERHEAD_BYTES = 64 * 1024
+
+
+def body_limit(path: str, *, has_session: bool) -> int:
+    """The largest body, in bytes, that `path` may be sent."""
+    if path.startswith("/admin/") and has_session:
+        return settings.KNOWLEDGE_MAX_UPLOAD_BYTES + FORM_OVERHEAD_BYTES
+    if path.startswith("/chat/attachments/") or (path.startswith("/console/") and has_session):
+        return settings.CHAT_ATTACHMENT_MAX_BYTES + FORM_OVERHEAD_BYTES
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE + FORM_OVERHEAD_BYTES
+
+
+def has_session_cookie(cookie_headers: list[bytes]) -> bool:
+    """Whether a Cookie header names the session cookie (its value is not checked here: the
+    view does; this only keeps anonymous posts small)."""
+    name = settings.SESSION_COOKIE_NAME.encode() + b"="
+    return any(
+        part.strip().startswith(name) for header in cookie_headers for part in header.split(b";")
+    )
