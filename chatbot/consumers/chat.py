@@ -55,8 +55,12 @@ HOLD_FRAMES = frozenset({"handoff", "conversation"})
 # socket: a security walk had 2,000 `typing` frames relayed to every agent viewing in 0.02 s,
 # and 1,000 `feedback` comments stored in 1.7 s. A widget sends a few a minute.
 CHATTER = Bucket("socket-chatter", capacity=30, refill_per_s=1.0)
-# Over it these are dropped unsaid (nothing was asked of the server); the others get
-# `rate_limited`.
+# Over it `typing` and `read` are dropped unsaid (nothing was asked of the server), a site's
+# `context` is kept in memory and written with the next message (a page calling setAttributes
+# in a loop had the visitor read "You are sending messages quickly" six times, and the latest
+# attributes were the ones lost), the others get `rate_limited`. Not counted: the frames with
+# budgets of their own, and `resume` and `ping`, which a socket cannot do without.
+UNCOUNTED = (MessageFrame, RetryFrame, HandoffRequestFrame, ResumeFrame, PingFrame)
 QUIET_CHATTER = (VisitorTypingFrame, VisitorReadFrame)
 
 
@@ -80,6 +84,8 @@ class ChatConsumer(JsonSocketConsumer):
 
     async def connect(self) -> None:
         self.chatter: dict[str, tuple[float, float]] = {}  # CHATTER's level on this socket
+        # The site's attributes not written to the conversation yet: (attributes, page).
+        self.attributes_unsaved: tuple[dict[str, Any], str] | None = None
         query = {k: v[0] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
         self.locale = visitor_copy.normalise_locale(query.get("locale"))
         self.client = client_ip(self.scope)
@@ -249,10 +255,12 @@ class ChatConsumer(JsonSocketConsumer):
                 error_frame(err.code, locale=self.locale, client_id=err.client_id)
             )
             return
-        if not isinstance(frame, MessageFrame | RetryFrame | HandoffRequestFrame):
+        if not isinstance(frame, UNCOUNTED):
             verdict = take_in_memory(self.chatter, [CHATTER], time.monotonic())
             if not verdict.allowed:
-                if not isinstance(frame, QUIET_CHATTER):
+                if isinstance(frame, VisitorContextFrame):
+                    self.attributes_unsaved = self.context_take(frame)
+                elif not isinstance(frame, QUIET_CHATTER):
                     await self.send_frame(
                         error_frame(
                             "rate_limited", locale=self.locale, retry_after=verdict.retry_after_s
@@ -288,9 +296,8 @@ class ChatConsumer(JsonSocketConsumer):
         elif isinstance(frame, TeamFrame):
             await self.send_frame({"type": "team", "team": await self.team_status()})
 
-    async def on_context(self, frame: VisitorContextFrame) -> None:
-        """New attributes from the site: kept for the row until it is stored, else saved.
-        Answered with nothing."""
+    def context_take(self, frame: VisitorContextFrame) -> tuple[dict[str, Any], str]:
+        """The site's new attributes (and page) into this socket's context; returns them."""
         attributes = visitor.attributes_clean(frame.attributes)
         page = visitor.context_from_query({"page": frame.page or ""}, user_agent="").page_url
         self.context = replace(
@@ -299,10 +306,23 @@ class ChatConsumer(JsonSocketConsumer):
             has_attributes=True,
             page_url=page or self.context.page_url,
         )
-        if await self.stored():
-            await database_sync_to_async(visitor.visitor_attributes_set)(
-                conversation_id=self.conversation.pk, attributes=attributes, page_url=page
-            )
+        return attributes, page
+
+    async def on_context(self, frame: VisitorContextFrame) -> None:
+        """New attributes from the site: kept for the row until it is stored, else saved.
+        Answered with nothing."""
+        self.attributes_unsaved = self.context_take(frame)
+        await self.attributes_save()
+
+    async def attributes_save(self) -> None:
+        """The site's latest attributes onto the stored conversation, if not written yet."""
+        if self.attributes_unsaved is None or not await self.stored():
+            return
+        attributes, page = self.attributes_unsaved
+        self.attributes_unsaved = None
+        await database_sync_to_async(visitor.visitor_attributes_set)(
+            conversation_id=self.conversation.pk, attributes=attributes, page_url=page
+        )
 
     async def _rate_limited(
         self, client_id: str | None = None, *, resend: bool = False, chat: bool = False
@@ -329,6 +349,7 @@ class ChatConsumer(JsonSocketConsumer):
         return not allowed
 
     async def on_message(self, frame: MessageFrame) -> None:
+        await self.attributes_save()  # any the socket's budget held back
         if await self._rate_limited(
             frame.client_id, resend=True, chat=True
         ) or not await self.started(frame.client_id):

@@ -162,6 +162,7 @@ CONSOLE_TEXT = {
     "askedThisFaqTitle": _("Save the visitor's last question as a draft phrasing of this FAQ"),
     "uploading": _("Sending {name}…"),
     "uploadFailed": _("The file was not sent: {error}"),
+    "fileTooLarge": _("That file is too large to send."),
     "fileLink": _("{name} ({size})"),
     # Said to a screen reader (console.js announce).
     "visitorSaid": _("Visitor: {text}"),

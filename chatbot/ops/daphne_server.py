@@ -15,10 +15,13 @@ arguments. Neither daphne nor autobahn has an option for them, hence the subclas
   it read each multipart or urlencoded body whole into memory, twice (the bytes and the parsed
   fields), and the request kept them until the interpreter's rare full collection. A security
   walk grew a process by 1.1 GB with anonymous 50 MB posts answered 403.
-- A request body over its path's limit (chatbot.security.body_limits) is answered 413 at once
-  and the rest of it is read and dropped, never stored: daphne read every body whole before the
-  application could refuse it."""
+- A request body over its path's limit (chatbot.security.body_limits) is read and dropped,
+  never stored: daphne read every body whole before the application could refuse it. The
+  uploads' views then get the request without its body and answer from its Content-Length;
+  any other path gets 413 at once, with the page nginx shows for it (static/errors)."""
 
+import logging
+from pathlib import Path
 from typing import Any
 
 from daphne.cli import CommandLineInterface
@@ -27,13 +30,16 @@ from daphne.server import Server
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from twisted.web import http
 
-from chatbot.security.body_limits import body_limit, has_session_cookie
+from chatbot.security.body_limits import body_limit, has_session_cookie, view_answers_too_large
 
-TOO_LARGE_BODY = b"The request is too large.\n"
+logger = logging.getLogger(__name__)
+TOO_LARGE_PAGE = (Path(__file__).resolve().parents[2] / "static/errors/too-large.html").read_bytes()
 
 
 class _Dropped:
-    """Where the body of a refused request goes."""
+    """Where a body over the limit goes."""
+
+    closed = False
 
     def write(self, data: bytes) -> None:
         pass
@@ -44,6 +50,9 @@ class _Dropped:
     def tell(self) -> int:
         return 0
 
+    def read(self, size: int = -1) -> bytes:
+        return b""
+
     def close(self) -> None:
         pass
 
@@ -51,37 +60,48 @@ class _Dropped:
 class BoundedWebRequest(WebRequest):
     """daphne's request, refusing a body over its path's limit before storing any of it."""
 
-    refused = False
+    refused = False  # answered 413 here
+    dropped = False  # the body goes nowhere (refused, or the view answers)
     _parsePOSTFormSubmission = False  # Twisted's own form parsing, for `args` (see above)
 
     def gotLength(self, length: int | None) -> None:
-        path = (self.channel._path or b"/").split(b"?", 1)[0].decode("latin-1")
+        self.body_path = (self.channel._path or b"/").split(b"?", 1)[0].decode("latin-1")
         cookies = self.requestHeaders.getRawHeaders(b"cookie") or []
-        self.body_limit = body_limit(path, has_session=has_session_cookie(cookies))
+        self.body_limit = body_limit(self.body_path, has_session=has_session_cookie(cookies))
         self.body_seen = 0
         if length is not None and length > self.body_limit:
-            self._refuse()
+            self._drop()
             return
         super().gotLength(length)
 
     def handleContentChunk(self, data: bytes) -> None:
         self.body_seen += len(data)
-        if not self.refused and self.body_seen > self.body_limit:  # chunked, no length given
+        if not self.dropped and self.body_seen > self.body_limit:  # chunked, no length given
             self.content.close()
-            self._refuse()
-        if not self.refused:
+            self._drop()
+        if not self.dropped:
             super().handleContentChunk(data)
+
+    def _drop(self) -> None:
+        logger.warning(
+            "request body over the %d bytes %s may send: dropped unread",
+            self.body_limit,
+            self.body_path,
+        )
+        self.dropped = True
+        self.content = _Dropped()
+        if not view_answers_too_large(self.body_path):
+            self._refuse()
 
     def _refuse(self) -> None:
         """413 now; the connection closes once the client has sent its body (closed earlier, a
         client still writing gets a reset instead of the answer)."""
         self.refused = True
-        self.content = _Dropped()
         self.channel.persistent = False
         self.channel.transport.write(
-            b"HTTP/1.1 413 Payload Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            b"HTTP/1.1 413 Payload Too Large\r\nContent-Type: text/html; charset=utf-8\r\n"
             b"Connection: close\r\nContent-Length: %d\r\n\r\n%s"
-            % (len(TOO_LARGE_BODY), TOO_LARGE_BODY)
+            % (len(TOO_LARGE_PAGE), TOO_LARGE_PAGE)
         )
 
     def process(self) -> None:

@@ -6,10 +6,20 @@ view that refuses a large upload from its Content-Length answered only after the
 (a 200 MB body: 7.4 s in a security walk). A body is needed only for uploads: the admin's
 imports (a session cookie is required: signed-in users), and chat attachments."""
 
+import re
+
 from django.conf import settings
 
 # Multipart's boundaries and other fields beside a file.
 FORM_OVERHEAD_BYTES = 64 * 1024
+# Uploads whose views refuse a body over the limit themselves, from its Content-Length, in the
+# JSON the widget and the console read (in the visitor's language, readable from the site that
+# embeds the widget): the server drops such a body unread and hands them the request without
+# it. Its own plain 413 was an error the widget could not read ("the file could not be
+# uploaded") and the console showed as a JSON parse error (a re-walk).
+ANSWERED_BY_THE_VIEW = re.compile(
+    r"^/(chat/attachments/|console/conversations/[^/]+/attachments/)$"
+)
 
 
 def body_limit(path: str, *, has_session: bool) -> int:
@@ -28,3 +38,7 @@ def has_session_cookie(cookie_headers: list[bytes]) -> bool:
     return any(
         part.strip().startswith(name) for header in cookie_headers for part in header.split(b";")
     )
+
+
+def view_answers_too_large(path: str) -> bool:
+    return ANSWERED_BY_THE_VIEW.match(path) is not None

@@ -127,6 +127,7 @@
       attach: "Attach a file",
       uploading: "Uploading… {pct}%",
       uploadFailed: "Not sent: the file could not be uploaded.",
+      fileTooLarge: "That file is too large to send.",
       attachmentImage: "Image: {name}",
       fileSize: "{size}",
     },
@@ -215,6 +216,7 @@
       attach: "添加附件",
       uploading: "正在上传… {pct}%",
       uploadFailed: "未发送：文件上传失败。",
+      fileTooLarge: "文件太大，无法发送。",
       attachmentImage: "图片：{name}",
       fileSize: "{size}",
     },
@@ -1652,7 +1654,9 @@
       }
       var refused = xhr.status >= 400 && xhr.status < 500 && xhr.status !== 408 && xhr.status !== 429;
       if (refused) uploads.delete(clientId);
-      setVisitorState(v, "failed", (body && typeof body.text === "string" && body.text) || T.uploadFailed, refused);
+      // A proxy's own 413 (nginx's page, not our JSON) still says why.
+      var why = xhr.status === 413 ? T.fileTooLarge : T.uploadFailed;
+      setVisitorState(v, "failed", (body && typeof body.text === "string" && body.text) || why, refused);
     };
     xhr.onerror = function () {
       setVisitorState(v, "failed", T.uploadFailed);

@@ -732,7 +732,14 @@
     var url = attachmentUrl.replace("CONVERSATION", encodeURIComponent(state.current.conversation));
     fetch(url, { method: "POST", body: form, headers: { "X-CSRFToken": csrf }, credentials: "same-origin" })
       .then(function (r) {
-        return r.json().then(function (data) {
+        // Not always our JSON: a proxy's 413 is a page (a re-walk read "Unexpected token").
+        return r.text().then(function (raw) {
+          var data = {};
+          try {
+            data = JSON.parse(raw);
+          } catch (e) {
+            data = { text: r.status === 413 ? CT.fileTooLarge : r.status + " " + r.statusText };
+          }
           return { ok: r.ok, data: data };
         });
       })

@@ -1,6 +1,7 @@
 """Protocol and persistence over a real websocket stack (channels' WebsocketCommunicator)."""
 
 import asyncio
+import json
 
 import pytest
 from channels.db import database_sync_to_async
@@ -8,6 +9,7 @@ from channels.testing import WebsocketCommunicator
 
 from chatbot import answering
 from chatbot.asgi import application
+from chatbot.inbox.models import VisitorContext
 from chatbot.llm.simulator import Faults
 from chatbot.models import Conversation, Feedback, Message
 from tests.conftest import chat_socket
@@ -439,3 +441,15 @@ async def test_frames_without_a_budget_of_their_own_have_one_per_socket(upstream
         assert refused["retry_after"] > 0
         frames = await client.say("still there?", "after-chatter")
         assert frames[0]["type"] == "ack" and frames[-1]["type"] == "done"
+        # A site calling setAttributes in a loop: nothing said to the visitor, and the latest
+        # attributes are the ones the agents see (over the budget they wait for the next
+        # message); a ping is never refused.
+        for n in range(40):
+            await client.send({"type": "context", "attributes": {"cart_items": str(n)}})
+        await client.send({"type": "ping"})
+        assert await client.recv() == {"type": "pong"}
+        await client.say("and now?", "after-attributes")
+    row = await database_sync_to_async(
+        lambda: VisitorContext.objects.get(conversation__public_id=client.hello["conversation"])
+    )()
+    assert json.loads(row.attributes) == {"cart_items": "39"}

@@ -847,7 +847,9 @@
       }
       var refused = xhr.status >= 400 && xhr.status < 500 && xhr.status !== 408 && xhr.status !== 429;
       if (refused) uploads.delete(clientId);
-      setVisitorState(v, "failed", (body && typeof body.text === "string" && body.text) || T.uploadFailed, refused);
+      // A proxy's own 413 (nginx's page, not our JSON) still says why.
+      var why = xhr.status === 413 ? T.fileTooLarge : T.uploadFailed;
+      setVisitorState(v, "failed", (body && typeof body.text === "string" && body.text) || why, refused);
     };
     xhr.onerror = function () {
       setVisitorState(v, "failed", T.uploadFailed);
