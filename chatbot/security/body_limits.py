@@ -1,5 +1,6 @@
 """How large a request body each path may send, checked by the web server before it reads the
-body (chatbot/ops/daphne_server.py; nginx's `client_max_body_size` per location in production).
+body (chatbot/ops/daphne_server.py); in production nginx's one `client_max_body_size` (100 MB)
+is only the outer bound.
 
 Daphne reads a whole body (to disk when large) before the application sees the request, so a
 view that refuses a large upload from its Content-Length answered only after the upload ended
