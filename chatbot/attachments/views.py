@@ -28,6 +28,7 @@ from chatbot.handoff.views import agent_required
 from chatbot.inbox import visitor
 from chatbot.models import Attachment
 from chatbot.protocol import retry_after_s
+from chatbot.security.body_limits import FORM_OVERHEAD_BYTES
 from chatbot.security.origins import allowed_origins
 from chatbot.security.ratelimit import (
     ClientAction,
@@ -37,8 +38,6 @@ from chatbot.security.ratelimit import (
 )
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# Room for the multipart framing and the other fields around the file.
-MULTIPART_OVERHEAD = 64 * 1024
 
 ERROR_TEXTS = {
     "too_large": _("That file is too large to send."),
@@ -77,7 +76,7 @@ def _too_long(request: HttpRequest) -> bool:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return True
-    return length > settings.CHAT_ATTACHMENT_MAX_BYTES + MULTIPART_OVERHEAD
+    return length > settings.CHAT_ATTACHMENT_MAX_BYTES + FORM_OVERHEAD_BYTES
 
 
 @csrf_exempt
