@@ -126,7 +126,10 @@ class AgentConsumer(JsonSocketConsumer):
         try:
             await self.dispatch_frame(frame)
         except handoff.HandoffError as err:
-            await self.send_error(err.code, **err.detail)
+            # A reply names its client id: the console keeps a reply until it is acked or
+            # refused, and sends it again on a new socket.
+            named = {"client_id": frame.client_id} if isinstance(frame, SendFrame) else {}
+            await self.send_error(err.code, **err.detail, **named)
 
     async def dispatch_frame(self, frame: Any) -> None:
         if isinstance(frame, PingFrame | PresenceFrame):

@@ -7,6 +7,9 @@
   "use strict";
 
   var HEARTBEAT_MS = 15000;
+  // A socket can die without closing (a laptop asleep, a VPN dropping): a `send` or `ping` with
+  // nothing back this long drops it for a new one (as the widget does, docs/protocol.md).
+  var LIVENESS_MS = 12000;
   var TYPING_IDLE_MS = 3000;
 
   var $ = function (id) {
@@ -98,15 +101,52 @@
   // ---------------------------------------------------------------------------------------
   // Socket
   // ---------------------------------------------------------------------------------------
+  // Replies sent and not acked yet, by client id: sent again on the next socket (the server
+  // keeps one per client id). A reply sent on a socket that had died without closing was lost
+  // with nothing said, its box already emptied (a network walk of the widget found the same).
+  var unacked = new Map();
+  var livenessTimer = null;
+
+  function expectAnswer() {
+    if (!livenessTimer) livenessTimer = setTimeout(socketWentQuiet, LIVENESS_MS);
+  }
+
+  function stopWatching() {
+    clearTimeout(livenessTimer);
+    livenessTimer = null;
+  }
+
+  function socketWentQuiet() {
+    livenessTimer = null;
+    var old = ws;
+    if (!old) return;
+    ws = null; // its onclose sees it is not the current socket and schedules nothing
+    try {
+      old.close();
+    } catch (e) {
+      /* closed already */
+    }
+    retryLater();
+  }
+
+  function retryLater() {
+    setConn(attempts > 3 ? CT.disconnected : CT.reconnecting);
+    var delay = Math.min(10000, 500 * Math.pow(2, attempts++));
+    setTimeout(connect, delay);
+  }
+
   function connect() {
     var u = new URL("/ws/console/", location.href);
     u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
     var sock = new WebSocket(u.toString());
     ws = sock;
+    expectAnswer(); // its hello
     sock.onopen = function () {
       attempts = 0;
     };
     sock.onmessage = function (ev) {
+      if (sock !== ws) return;
+      stopWatching();
       var f;
       try {
         f = JSON.parse(ev.data);
@@ -118,14 +158,13 @@
     sock.onclose = function (ev) {
       if (sock !== ws) return;
       ws = null;
+      stopWatching();
       if (ev.code === 4403) {
         // Signed out (here or in another tab) or no longer an agent: the page says which.
         location.reload();
         return;
       }
-      setConn(attempts > 3 ? CT.disconnected : CT.reconnecting);
-      var delay = Math.min(10000, 500 * Math.pow(2, attempts++));
-      setTimeout(connect, delay);
+      retryLater();
     };
   }
 
@@ -137,6 +176,8 @@
     if (!ws || ws.readyState !== 1) return false;
     frame.v = 1;
     ws.send(JSON.stringify(frame));
+    if (frame.type === "send") unacked.set(frame.client_id, frame);
+    if (frame.type === "send" || frame.type === "ping") expectAnswer(); // `ack`, `presence`
     return true;
   }
 
@@ -150,6 +191,7 @@
   window.addEventListener("online", function () {
     var old = ws;
     ws = null; // its onclose sees it is not the current socket and schedules nothing
+    stopWatching();
     if (old) old.close();
     attempts = 0;
     setConn(CT.reconnecting);
@@ -192,6 +234,7 @@
         setConn("");
         if (state.current) send({ type: "open", conversation: state.current.conversation });
         else if (location.hash.length > 1) openConversation(decodeURIComponent(location.hash.slice(1)));
+        unacked.forEach(send);
         break;
       case "left_messages":
         setLeft(f.items);
@@ -262,6 +305,7 @@
         if (state.current && state.current.status === "agent") renderHead();
         break;
       case "ack":
+        unacked.delete(f.client_id);
         break;
       case "search_results":
         showSearchResults(f.items);
@@ -286,6 +330,7 @@
   }
 
   function onError(f) {
+    if (f.client_id) unacked.delete(f.client_id); // refused: sending it again would not help
     var text = {
       // No owner: nobody claimed it, it left the queue (the visitor went back to the bot, or it
       // was closed); "claimed by another agent" was not true.

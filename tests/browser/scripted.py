@@ -1,5 +1,6 @@
-"""The chat server played by hand in the browser: the widget's websocket is routed to the test,
-which answers `hello` and `resume` and sends whatever frames the test scripts."""
+"""Sockets routed through the test: the chat server played by hand (the widget's socket answered
+`hello`, `resume` and `ping` and sent whatever frames the test scripts), or the real server's
+traffic held up (Stalling)."""
 
 import json
 import re
@@ -61,3 +62,20 @@ class ScriptedServer:
                 return self.sent(kind)
             self.page.wait_for_timeout(50)
         raise AssertionError(f"the widget never sent {count} {kind} frame(s): {self.received}")
+
+
+class Stalling:
+    """In front of the real server, every socket whose path holds `path`, its frames both ways;
+    while `stalled` they go nowhere and the socket stays open: a laptop asleep, a train tunnel,
+    a proxy dropping traffic."""
+
+    def __init__(self, page: Page, path: str) -> None:
+        self.stalled = False
+        self.sockets = 0
+        page.route_web_socket(re.compile(re.escape(path)), self._route)
+
+    def _route(self, ws: WebSocketRoute) -> None:
+        self.sockets += 1
+        server = ws.connect_to_server()
+        ws.on_message(lambda m: None if self.stalled else server.send(m))
+        server.on_message(lambda m: None if self.stalled else ws.send(m))

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
+from tests.browser.scripted import Stalling
 from tests.servers import create_agent, daphne, migrated, server_env, smtp_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -320,6 +321,16 @@ def _sign_in(agent: Page, base: str) -> None:
     expect(agent.locator("#online")).to_have_text("1 agent online")
 
 
+def _asking_for_a_person(browser: Browser, base: str) -> Locator:
+    """A new visitor's widget, open, after "Talk to a person"."""
+    visitor = _page(browser)
+    visitor.goto(base + "/")
+    widget = visitor.locator("chatbot-widget")
+    widget.locator("button.launcher").click()
+    widget.get_by_role("button", name="Talk to a person").click()
+    return widget
+
+
 def test_claim_and_close_by_keyboard_move_focus_and_are_announced(
     browser: Browser, console_server: str, _simulator_server
 ) -> None:
@@ -327,11 +338,7 @@ def test_claim_and_close_by_keyboard_move_focus_and_are_announced(
     base = console_server
     agent = _page(browser)
     _sign_in(agent, base)
-    visitor = _page(browser)
-    visitor.goto(base + "/")
-    widget = visitor.locator("chatbot-widget")
-    widget.locator("button.launcher").click()
-    widget.get_by_role("button", name="Talk to a person").click()
+    widget = _asking_for_a_person(browser, base)
 
     # The tabs are one Tab stop; the arrow keys move between them.
     tabs = agent.get_by_role("tab")
@@ -441,3 +448,34 @@ def test_a_link_to_a_conversation_survives_the_sign_in(
     signed_out.get_by_label("Password").fill(PASSWORD)
     signed_out.get_by_role("button", name="Sign in").click()
     expect(signed_out.locator("#conv-title")).to_have_text(f"Conversation {public_id}")
+
+
+def test_a_reply_on_a_socket_gone_quiet_is_sent_again_on_a_new_one(
+    browser: Browser, console_server: str, _simulator_server
+) -> None:
+    """The console sent a reply on a socket that had died without closing (a laptop asleep, a
+    VPN dropping): the box emptied, nothing arrived and nothing said so. Now a `send` with no
+    `ack` within 12 s drops the socket, and the new one sends the reply again, once."""
+    _simulator_server.reset()
+    agent = _page(browser)
+    network = Stalling(agent, "/ws/console/")
+    _sign_in(agent, console_server)
+    widget = _asking_for_a_person(browser, console_server)
+    expect(widget.locator(".row.notice").last).to_contain_text("in the queue")
+    conversation = widget.page.evaluate("window.__chatbotWidget.state().conversation")
+    agent.evaluate("id => window.__console.open(id)", conversation)
+    agent.get_by_role("button", name="Claim").click()
+    expect(agent.locator("#conv-owner")).to_have_text("You own this conversation.")
+
+    network.stalled = True
+    agent.get_by_label("Reply").fill("Back in a second with your tracking number.")
+    agent.get_by_label("Reply").press("Enter")
+    expect(agent.locator("#conn")).to_have_text("Reconnecting…", timeout=20_000)
+    network.stalled = False
+    expect(agent.locator("#conn")).to_have_text("", timeout=20_000)
+    said = widget.locator(".row.agent .bubble")
+    expect(said).to_have_text(["Back in a second with your tracking number."])
+    expect(agent.locator("#transcript .msg.agent")).to_have_count(1)
+    assert network.sockets >= 2
+    agent.locator("#close").click()
+    expect(agent.locator("#announce")).to_have_text("Conversation closed.")

@@ -3,12 +3,12 @@
 in the middle of a chat, the network going away under an open socket, single-page apps."""
 
 import json
-import re
 
 import pytest
-from playwright.sync_api import Browser, Page, WebSocketRoute, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import checked_page, host_site
+from tests.browser.scripted import Stalling
 from tests.servers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(120)]
@@ -187,23 +187,6 @@ def test_going_offline_under_an_open_socket_says_so_and_coming_back_reconnects(
         assert len(sockets) == 2, "back online, a fresh socket: the old one may be dead"
 
 
-class Stalling:
-    """In front of the real server, every chat socket's frames, both ways; while `stalled`
-    they go nowhere and the socket stays open: a laptop asleep, a train tunnel, a proxy
-    dropping traffic."""
-
-    def __init__(self, page: Page) -> None:
-        self.stalled = False
-        self.sockets = 0
-        page.route_web_socket(re.compile(r"/ws/chat/"), self._route)
-
-    def _route(self, ws: WebSocketRoute) -> None:
-        self.sockets += 1
-        server = ws.connect_to_server()
-        ws.on_message(lambda m: None if self.stalled else server.send(m))
-        server.on_message(lambda m: None if self.stalled else ws.send(m))
-
-
 def test_a_socket_gone_quiet_without_closing_is_noticed_and_replaced(
     browser: Browser, daphne_server: str
 ) -> None:
@@ -215,7 +198,7 @@ def test_a_socket_gone_quiet_without_closing_is_noticed_and_replaced(
         host_site(free_port(), host_page(daphne_server)) as url,
         checked_page(browser) as page,
     ):
-        network = Stalling(page)
+        network = Stalling(page, "/ws/chat/")
         page.goto(url)
         widget = page.locator("chatbot-widget")
         widget.locator("button.launcher").click()

@@ -479,6 +479,8 @@ async def test_only_the_owner_replies_and_others_see_who_owns_and_views(upstream
             errors.append(await bob.recv_until("error"))
         assert [e["code"] for e in errors] == ["not_owner"] * 3
         assert errors[0]["owner"] == "ann"
+        # A refused reply names itself: the console keeps replies until acked or refused.
+        assert errors[0]["client_id"] == "b-1" and "client_id" not in errors[1]
         assert not [
             f for f in await nothing_more(client, 0.3) if f["type"] in ("message", "typing")
         ]
