@@ -85,6 +85,13 @@ CONSOLE_TEXT = {
     "disconnected": _("Disconnected — reload the page (are you still signed in?)"),
     "reconnecting": _("Reconnecting…"),
     "offline": _("You are offline: nothing is sent until the network is back."),
+    "actionUnconfirmed": _(
+        "The connection dropped before your last action was confirmed: check the conversation "
+        "and do it again if it did not happen."
+    ),
+    "notConnected": _(
+        "Not connected yet: your text stays in the box. Send it again once the connection is back."
+    ),
     "faqLinked": _(
         "Saved the visitor's question as a draft phrasing of the FAQ (awaiting approval)."
     ),

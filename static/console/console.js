@@ -106,6 +106,11 @@
   // with nothing said, its box already emptied (a network walk of the widget found the same).
   var unacked = new Map();
   var livenessTimer = null;
+  // A claim, close, hand-back, transfer or note sent and not answered yet by any frame: if the
+  // socket goes first, the agent is told to check (they were lost without a word; a walk).
+  var unanswered = null;
+  var unconfirmed = null; // such an action whose socket went: said once the next one is up
+  var ACTIONS = ["claim", "close", "return_to_bot", "assign", "note"];
 
   function expectAnswer() {
     if (!livenessTimer) livenessTimer = setTimeout(socketWentQuiet, LIVENESS_MS);
@@ -116,10 +121,16 @@
     livenessTimer = null;
   }
 
+  function socketLost() {
+    if (unanswered) unconfirmed = unanswered;
+    unanswered = null;
+  }
+
   function socketWentQuiet() {
     livenessTimer = null;
     var old = ws;
     if (!old) return;
+    socketLost();
     ws = null; // its onclose sees it is not the current socket and schedules nothing
     try {
       old.close();
@@ -147,6 +158,7 @@
     sock.onmessage = function (ev) {
       if (sock !== ws) return;
       stopWatching();
+      unanswered = null;
       var f;
       try {
         f = JSON.parse(ev.data);
@@ -159,6 +171,7 @@
       if (sock !== ws) return;
       ws = null;
       stopWatching();
+      socketLost();
       if (ev.code === 4403) {
         // Signed out (here or in another tab) or no longer an agent: the page says which.
         location.reload();
@@ -177,7 +190,9 @@
     frame.v = 1;
     ws.send(JSON.stringify(frame));
     if (frame.type === "send") unacked.set(frame.client_id, frame);
-    if (frame.type === "send" || frame.type === "ping") expectAnswer(); // `ack`, `presence`
+    if (ACTIONS.indexOf(frame.type) >= 0) unanswered = frame;
+    // `ack`, `presence`; each action is answered too (`claimed`, `conversation`, `note`, …)
+    if (frame.type === "send" || frame.type === "ping" || unanswered === frame) expectAnswer();
     return true;
   }
 
@@ -235,6 +250,13 @@
         if (state.current) send({ type: "open", conversation: state.current.conversation });
         else if (location.hash.length > 1) openConversation(decodeURIComponent(location.hash.slice(1)));
         unacked.forEach(send);
+        if ($("notice").textContent === CT.notConnected) notice("");
+        if (unconfirmed) {
+          if (unconfirmed.type === "note" && !$("note").value) $("note").value = unconfirmed.text;
+          notice(CT.actionUnconfirmed);
+          announce(CT.actionUnconfirmed);
+          unconfirmed = null;
+        }
         break;
       case "left_messages":
         setLeft(f.items);
@@ -1052,7 +1074,7 @@
     if (send({ type: "send", conversation: state.current.conversation, client_id: newId(), text: text })) {
       $("reply").value = "";
       stopTyping();
-    }
+    } else if (navigator.onLine !== false) notice(CT.notConnected); // Enter did nothing, unsaid
   }
 
   $("attach").addEventListener("change", function () {

@@ -450,7 +450,7 @@ def test_a_link_to_a_conversation_survives_the_sign_in(
     expect(signed_out.locator("#conv-title")).to_have_text(f"Conversation {public_id}")
 
 
-def test_a_reply_on_a_socket_gone_quiet_is_sent_again_on_a_new_one(
+def test_a_reply_on_a_socket_gone_quiet_is_sent_again_and_a_lost_note_is_said(
     browser: Browser, console_server: str, _simulator_server
 ) -> None:
     """The console sent a reply on a socket that had died without closing (a laptop asleep, a
@@ -477,5 +477,20 @@ def test_a_reply_on_a_socket_gone_quiet_is_sent_again_on_a_new_one(
     expect(said).to_have_text(["Back in a second with your tracking number."])
     expect(agent.locator("#transcript .msg.agent")).to_have_count(1)
     assert network.sockets >= 2
+
+    # A note (like a claim or a close) lost with its socket was lost without a word: now the
+    # agent is told to check, and the note is back in its box.
+    network.stalled = True
+    agent.get_by_label("New note").fill("Wants a refund, not a replacement.")
+    agent.get_by_role("button", name="Add note").click()
+    expect(agent.get_by_label("New note")).to_have_value("")
+    expect(agent.locator("#conn")).to_have_text("Reconnecting…", timeout=20_000)
+    network.stalled = False
+    expect(agent.locator("#notice")).to_have_text(
+        "The connection dropped before your last action was confirmed: check the conversation"
+        " and do it again if it did not happen.",
+        timeout=20_000,
+    )
+    expect(agent.get_by_label("New note")).to_have_value("Wants a refund, not a replacement.")
     agent.locator("#close").click()
     expect(agent.locator("#announce")).to_have_text("Conversation closed.")
