@@ -54,6 +54,11 @@ class AgentConsumer(JsonSocketConsumer):
     viewing: str | None = None
     admitted = False
     access_check: asyncio.Task[None] | None = None  # a look at the session after a change
+    access_watch: asyncio.Task[None] | None = None
+    # A socket that sends nothing is looked at this often: a change no signal reports (a
+    # session deleted, an account changed from another process without Redis) left one that
+    # only listened reading every conversation for as long as it stayed open.
+    ACCESS_RECHECK_S = 60.0
 
     async def connect(self) -> None:
         self.user = self.scope.get("user")
@@ -63,6 +68,7 @@ class AgentConsumer(JsonSocketConsumer):
         self.admitted = True
         self.name = selectors.agent_name(self.user)
         await self.accept()
+        self.access_watch = asyncio.get_running_loop().create_task(self._watch_access())
         metrics.WEBSOCKETS.labels("agent").inc()
         await self.channel_layer.group_add(realtime.QUEUE_GROUP, self.channel_name)
         await self.channel_layer.group_add(realtime.agent_group(self.user.pk), self.channel_name)
@@ -100,8 +106,9 @@ class AgentConsumer(JsonSocketConsumer):
     async def disconnect(self, code: int) -> None:
         if not self.admitted:
             return
-        if self.access_check is not None:
-            self.access_check.cancel()
+        for task in (self.access_check, self.access_watch):
+            if task is not None:
+                task.cancel()
         metrics.WEBSOCKETS.labels("agent").dec()
         await self.leave_conversation()
         await self.channel_layer.group_discard(realtime.QUEUE_GROUP, self.channel_name)
@@ -354,6 +361,12 @@ class AgentConsumer(JsonSocketConsumer):
             return
         if self.viewing is None or event.get("typing_agent") == self.user.pk:
             return  # an agent's own typing in another tab is not "another agent typing"
+        if (team_author := event.get("team_author")) and "author" in frame.get("message", {}):
+            message = frame["message"]
+            frame = {
+                **frame,
+                "message": {**message, "author": {**message["author"], "name": team_author}},
+            }
         await self.send_frame({**frame, "conversation": self.viewing})
 
     async def console_frame(self, event: dict[str, Any]) -> None:
@@ -378,9 +391,15 @@ class AgentConsumer(JsonSocketConsumer):
         finally:
             self.access_check = None
 
+    async def _watch_access(self) -> None:
+        while True:
+            await asyncio.sleep(self.ACCESS_RECHECK_S)
+            if not await self.still_admitted():
+                return
+
     async def still_admitted(self) -> bool:
         """Closes the socket when its session is no longer an agent's; checked before every
-        frame (pings included) and on every change to the account."""
+        frame (pings included), on every change to the account and every ACCESS_RECHECK_S."""
         if await database_sync_to_async(selectors.still_signed_in_agent)(
             session_key=self.scope["session"].session_key, user_id=self.user.pk
         ):

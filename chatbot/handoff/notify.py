@@ -24,9 +24,14 @@ def _send(group: str, event: dict[str, Any]) -> None:
     async_to_sync(get_channel_layer().group_send)(group, event)
 
 
-def to_visitor(public_id: str, frame: dict[str, Any]) -> None:
-    """A frame for the conversation's sockets (the visitor's, and agents viewing it)."""
-    _send(conversation_group(public_id), {"type": "chat.frame", "frame": frame})
+def to_visitor(public_id: str, frame: dict[str, Any], *, team_author: str = "") -> None:
+    """A frame for the conversation's sockets (the visitor's, and agents viewing it).
+    `team_author`: the team's name for the author of an agent message, beside the frame (never
+    in it: visitors must not read a login name), for the consoles viewing."""
+    event = {"type": "chat.frame", "frame": frame}
+    if team_author:
+        event["team_author"] = team_author
+    _send(conversation_group(public_id), event)
 
 
 def to_viewing_agents(public_id: str, frame: dict[str, Any]) -> None:

@@ -66,6 +66,15 @@ def _tell_visitor(conversation: Conversation, frame: dict[str, Any]) -> None:
     transaction.on_commit(lambda: notify.to_visitor(public_id, frame))
 
 
+def _tell_agent_message(conversation: Conversation, message: Message) -> None:
+    """An agent's message to the visitor; the consoles viewing read its author by the name the
+    team knows them by, as after a reload (live it said "Agent" for an account without a name)."""
+    public_id = conversation.public_id
+    frame = {"type": "message", "message": message_payload(message)}
+    team_author = selectors.agent_name(message.author)
+    transaction.on_commit(lambda: notify.to_visitor(public_id, frame, team_author=team_author))
+
+
 # --- into the queue -------------------------------------------------------------------------
 
 
@@ -406,7 +415,7 @@ def agent_message_send(
     first = Conversation.objects.filter(
         pk=conversation.pk, first_agent_reply_at__isnull=True
     ).update(first_agent_reply_at=message.created_at)
-    _tell_visitor(conversation, {"type": "message", "message": message_payload(message)})
+    _tell_agent_message(conversation, message)
     if first:
         _on_commit_queue_changed()
     _left_messages_replied_live(conversation)
@@ -891,7 +900,7 @@ def left_message_reply(
         raise HandoffError("duplicate_client_id") from None
     LeftMessage.objects.filter(pk=left.pk).update(reply=message)
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
-    _tell_visitor(conversation, {"type": "message", "message": message_payload(message)})
+    _tell_agent_message(conversation, message)
     waiting = LeftMessage.objects.filter(conversation=conversation, answered_at__isnull=True)
     if not waiting.exists() and Conversation.objects.filter(
         pk=conversation.pk, status=Status.QUEUED

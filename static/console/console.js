@@ -104,7 +104,25 @@
   // Replies sent and not acked yet, by client id: sent again on the next socket (the server
   // keeps one per client id). A reply sent on a socket that had died without closing was lost
   // with nothing said, its box already emptied (a network walk of the widget found the same).
+  // Kept in the tab's session storage too, so a reload before the ack does not lose them.
+  var UNACKED_KEY = "chatbot-console-unacked";
   var unacked = new Map();
+  try {
+    (JSON.parse(sessionStorage.getItem(UNACKED_KEY)) || []).forEach(function (frame) {
+      if (frame && frame.type === "send" && frame.client_id) unacked.set(frame.client_id, frame);
+    });
+  } catch (e) {
+    /* storage blocked or garbled: nothing kept */
+  }
+
+  function keepUnacked() {
+    try {
+      if (unacked.size) sessionStorage.setItem(UNACKED_KEY, JSON.stringify(Array.from(unacked.values())));
+      else sessionStorage.removeItem(UNACKED_KEY);
+    } catch (e) {
+      /* storage blocked or full: kept in memory only */
+    }
+  }
   var livenessTimer = null;
   // A claim, close, hand-back, transfer or note sent and not answered yet by any frame: if the
   // socket goes first, the agent is told to check (they were lost without a word; a walk).
@@ -126,17 +144,25 @@
     unanswered = null;
   }
 
-  function socketWentQuiet() {
-    livenessTimer = null;
+  // The current socket given up: its onclose sees it is not the current one and schedules
+  // nothing, and an action it carried unanswered is said on the next one.
+  function dropSocket() {
     var old = ws;
-    if (!old) return;
+    ws = null;
+    stopWatching();
     socketLost();
-    ws = null; // its onclose sees it is not the current socket and schedules nothing
+    if (!old) return;
     try {
       old.close();
     } catch (e) {
       /* closed already */
     }
+  }
+
+  function socketWentQuiet() {
+    livenessTimer = null;
+    if (!ws) return;
+    dropSocket();
     retryLater();
   }
 
@@ -152,9 +178,6 @@
     var sock = new WebSocket(u.toString());
     ws = sock;
     expectAnswer(); // its hello
-    sock.onopen = function () {
-      attempts = 0;
-    };
     sock.onmessage = function (ev) {
       if (sock !== ws) return;
       stopWatching();
@@ -189,7 +212,10 @@
     if (!ws || ws.readyState !== 1) return false;
     frame.v = 1;
     ws.send(JSON.stringify(frame));
-    if (frame.type === "send") unacked.set(frame.client_id, frame);
+    if (frame.type === "send") {
+      unacked.set(frame.client_id, frame);
+      keepUnacked();
+    }
     if (ACTIONS.indexOf(frame.type) >= 0) unanswered = frame;
     // `ack`, `presence`; each action is answered too (`claimed`, `conversation`, `note`, …)
     if (frame.type === "send" || frame.type === "ping" || unanswered === frame) expectAnswer();
@@ -204,10 +230,7 @@
     setConn(CT.offline);
   });
   window.addEventListener("online", function () {
-    var old = ws;
-    ws = null; // its onclose sees it is not the current socket and schedules nothing
-    stopWatching();
-    if (old) old.close();
+    dropSocket();
     attempts = 0;
     setConn(CT.reconnecting);
     connect();
@@ -238,6 +261,9 @@
   function handle(f) {
     switch (f.type) {
       case "hello":
+        // The backoff starts over only here: a proxy that opened sockets and closed them at
+        // once had the console reconnecting twice a second for as long as it lasted.
+        attempts = 0;
         state.me = f.agent;
         state.sla = f.sla || state.sla;
         $("presence").value = f.presence;
@@ -328,6 +354,7 @@
         break;
       case "ack":
         unacked.delete(f.client_id);
+        keepUnacked();
         break;
       case "search_results":
         showSearchResults(f.items);
@@ -352,7 +379,11 @@
   }
 
   function onError(f) {
-    if (f.client_id) unacked.delete(f.client_id); // refused: sending it again would not help
+    var refused = f.client_id && unacked.get(f.client_id);
+    if (refused) {
+      unacked.delete(f.client_id); // sending it again would not help
+      keepUnacked();
+    }
     var text = {
       // No owner: nobody claimed it, it left the queue (the visitor went back to the bot, or it
       // was closed); "claimed by another agent" was not true.
@@ -365,6 +396,10 @@
       already_owner: AT.alreadyOwner,
       changed: AT.changed,
     }[f.code] || fmt(CT.failed, { code: f.code });
+    // A refused reply's box was emptied when it went: its words come back, into the box while
+    // the conversation is still the agent's, else in the notice (as on a take-over).
+    if (refused && state.mineId === refused.conversation && !$("reply").value) $("reply").value = refused.text;
+    else if (refused) text += " " + fmt(CT.draftKept, { text: refused.text });
     notice(text);
     if (state.current) renderLeftSection(); // a refused email reply can be sent again
   }

@@ -71,11 +71,15 @@ class Stalling:
 
     def __init__(self, page: Page, path: str) -> None:
         self.stalled = False
+        self.refusing = False  # new sockets are closed at once: a server down behind its proxy
         self.sockets = 0
         page.route_web_socket(re.compile(re.escape(path)), self._route)
 
     def _route(self, ws: WebSocketRoute) -> None:
         self.sockets += 1
+        if self.refusing:
+            ws.close(code=1011)
+            return
         server = ws.connect_to_server()
         ws.on_message(lambda m: None if self.stalled else server.send(m))
         server.on_message(lambda m: None if self.stalled else ws.send(m))

@@ -450,6 +450,22 @@ def test_a_link_to_a_conversation_survives_the_sign_in(
     expect(signed_out.locator("#conv-title")).to_have_text(f"Conversation {public_id}")
 
 
+def _claimed_behind_a_stalling_network(
+    browser: Browser, base: str
+) -> tuple[Page, Stalling, Locator, str]:
+    """ann's console, its socket behind `Stalling`, owning a new visitor's conversation."""
+    agent = _page(browser)
+    network = Stalling(agent, "/ws/console/")
+    _sign_in(agent, base)
+    widget = _asking_for_a_person(browser, base)
+    expect(widget.locator(".row.notice").last).to_contain_text("in the queue")
+    conversation = widget.page.evaluate("window.__chatbotWidget.state().conversation")
+    agent.evaluate("id => window.__console.open(id)", conversation)
+    agent.get_by_role("button", name="Claim").click()
+    expect(agent.locator("#conv-owner")).to_have_text("You own this conversation.")
+    return agent, network, widget, conversation
+
+
 def test_a_reply_on_a_socket_gone_quiet_is_sent_again_and_a_lost_note_is_said(
     browser: Browser, console_server: str, _simulator_server
 ) -> None:
@@ -457,15 +473,7 @@ def test_a_reply_on_a_socket_gone_quiet_is_sent_again_and_a_lost_note_is_said(
     VPN dropping): the box emptied, nothing arrived and nothing said so. Now a `send` with no
     `ack` within 12 s drops the socket, and the new one sends the reply again, once."""
     _simulator_server.reset()
-    agent = _page(browser)
-    network = Stalling(agent, "/ws/console/")
-    _sign_in(agent, console_server)
-    widget = _asking_for_a_person(browser, console_server)
-    expect(widget.locator(".row.notice").last).to_contain_text("in the queue")
-    conversation = widget.page.evaluate("window.__chatbotWidget.state().conversation")
-    agent.evaluate("id => window.__console.open(id)", conversation)
-    agent.get_by_role("button", name="Claim").click()
-    expect(agent.locator("#conv-owner")).to_have_text("You own this conversation.")
+    agent, network, widget, _ = _claimed_behind_a_stalling_network(browser, console_server)
 
     network.stalled = True
     agent.get_by_label("Reply").fill("Back in a second with your tracking number.")
@@ -492,5 +500,78 @@ def test_a_reply_on_a_socket_gone_quiet_is_sent_again_and_a_lost_note_is_said(
         timeout=20_000,
     )
     expect(agent.get_by_label("New note")).to_have_value("Wants a refund, not a replacement.")
+
+    # The browser's `online` event replaces the socket too; a note it carried unanswered went
+    # without a word there.
+    agent.get_by_label("New note").fill("Call back on Tuesday.")
+    network.stalled = True
+    agent.get_by_role("button", name="Add note").click()
+    expect(agent.get_by_label("New note")).to_have_value("")
+    agent.evaluate("window.dispatchEvent(new Event('online'))")
+    network.stalled = False
+    expect(agent.get_by_label("New note")).to_have_value("Call back on Tuesday.", timeout=20_000)
+
+    # With no socket (the server refusing them), Enter did nothing and said nothing.
+    network.refusing = True
+    agent.evaluate("window.dispatchEvent(new Event('online'))")
+    expect(agent.locator("#conn")).to_have_text(
+        "Disconnected — reload the page (are you still signed in?)", timeout=20_000
+    )
+    agent.get_by_label("Reply").fill("Your parcel left the depot this morning.")
+    agent.get_by_label("Reply").press("Enter")
+    expect(agent.locator("#notice")).to_have_text(
+        "Not connected yet: your text stays in the box. Send it again once the connection is back."
+    )
+    network.refusing = False
+    expect(agent.locator("#conn")).to_have_text("", timeout=20_000)
+    expect(agent.locator("#notice")).to_have_text("")
+    agent.get_by_label("Reply").press("Enter")
+    expect(said).to_have_text(
+        ["Back in a second with your tracking number.", "Your parcel left the depot this morning."]
+    )
     agent.locator("#close").click()
     expect(agent.locator("#announce")).to_have_text("Conversation closed.")
+
+
+def test_a_reload_keeps_a_reply_not_acked_and_a_refused_reply_comes_back_to_its_box(
+    browser: Browser, console_server: str, _simulator_server
+) -> None:
+    """Replies not acked lived in the page's memory: a reload within the 12 s lost them. And a
+    reply the server refused (the conversation was no longer the agent's) emptied its box for
+    good, with only a notice saying why."""
+    _simulator_server.reset()
+    agent, network, widget, conversation = _claimed_behind_a_stalling_network(
+        browser, console_server
+    )
+
+    network.stalled = True
+    agent.get_by_label("Reply").fill("Your refund went out this morning.")
+    agent.get_by_label("Reply").press("Enter")
+    expect(agent.get_by_label("Reply")).to_have_value("")
+    network.stalled = False
+    agent.reload()
+    said = widget.locator(".row.agent .bubble")
+    expect(said).to_have_text(["Your refund went out this morning."], timeout=20_000)
+
+    # Handed back to the bot from another tab while this one's socket is frozen: its reply
+    # is refused when it gets through, and its words are given back.
+    agent.evaluate("id => window.__console.open(id)", conversation)
+    expect(agent.locator("#conv-owner")).to_have_text("You own this conversation.")
+    other = agent.context.new_page()
+    other.goto(f"{console_server}/console/#{conversation}")
+    network.stalled = True
+    other.get_by_role("button", name="Return to bot").click()
+    expect(widget.locator(".row.notice").last).to_have_text(
+        "You're chatting with our assistant again."
+    )
+    agent.get_by_label("Reply").fill("And the receipt is in your inbox.")
+    agent.get_by_label("Reply").press("Enter")
+    expect(agent.get_by_label("Reply")).to_have_value("")
+    expect(agent.locator("#conn")).to_have_text("Reconnecting…", timeout=20_000)
+    network.stalled = False
+    expect(agent.locator("#notice")).to_have_text(
+        "Claim the conversation first. Your reply was not sent: “And the receipt is in your"
+        " inbox.”",
+        timeout=20_000,
+    )
+    expect(said).to_have_text(["Your refund went out this morning."])

@@ -14,6 +14,7 @@ from django.contrib.sessions.models import Session
 from django.test import Client as HttpClient
 
 from chatbot.asgi import application
+from chatbot.consumers.agent import AgentConsumer
 from tests.handoff.conftest import CONSOLE_HEADERS, make_agent
 
 pytestmark = [
@@ -94,6 +95,16 @@ async def test_a_session_gone_from_the_store_is_refused_at_the_next_frame():
         assert await still_open(socket)
         await database_sync_to_async(Session.objects.all().delete)()
         await socket.send_to(text_data=json.dumps({"type": "search", "query": "refund", "v": 1}))
+        assert await closed_with(socket) == 4403
+
+
+async def test_a_socket_that_only_listens_is_looked_at_without_any_frame(monkeypatch):
+    """A client that never pings (a script, not the console) kept reading every conversation
+    after its session went, for as long as the socket stayed open."""
+    monkeypatch.setattr(AgentConsumer, "ACCESS_RECHECK_S", 0.2)
+    eve = await database_sync_to_async(make_agent)("eve")
+    async with console(await database_sync_to_async(signed_in)(eve)) as socket:
+        await database_sync_to_async(Session.objects.all().delete)()
         assert await closed_with(socket) == 4403
 
 

@@ -545,6 +545,9 @@ async def test_visitors_never_read_a_nameless_agents_login_name(upstream):
         said = await until(
             client, lambda f: f["type"] == "message" and f["message"]["role"] == "agent"
         )
+        live = await agent.recv_until(
+            lambda f: f["type"] == "message" and f["message"]["role"] == "agent"
+        )
         async with chat_socket(f"?conversation={public_id}&token={token}") as reloaded:
             hello = reloaded.hello
         await agent.send({"type": "open", "conversation": public_id})
@@ -554,6 +557,8 @@ async def test_visitors_never_read_a_nameless_agents_login_name(upstream):
     assert said["message"]["author"]["name"] == ""
     [line] = [m for m in transcript["messages"] if m["role"] == "agent"]
     assert line["author"]["name"] == "ops-login-7"
+    # Live, the console named its own reply "Agent", and its login after a reload.
+    assert live["message"]["author"]["name"] == "ops-login-7"
 
 
 def test_a_chinese_name_is_family_name_first_without_a_space(db):
