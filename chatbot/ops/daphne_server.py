@@ -18,7 +18,10 @@ arguments. Neither daphne nor autobahn has an option for them, hence the subclas
 - A request body over its path's limit (chatbot.security.body_limits) is read and dropped,
   never stored: daphne read every body whole before the application could refuse it. The
   uploads' views then get the request without its body and answer from its Content-Length;
-  any other path gets 413 at once, with the page nginx shows for it (static/errors)."""
+  any other path gets 413 at once, with the page nginx shows for it (static/errors).
+- The access log is the app's own log lines (logger `chatbot.access`, JSON by default), not
+  daphne's NCSA text on stdout between them, and without query strings (the page a visitor was
+  on rode in `/widget/greeting?path=…`), as nginx's log is; health probes at DEBUG."""
 
 import logging
 from pathlib import Path
@@ -33,6 +36,9 @@ from twisted.web import http
 from chatbot.security.body_limits import body_limit, has_session_cookie, view_answers_too_large
 
 logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("chatbot.access")
+PROBE_PATHS = ("/healthz", "/readyz")  # a balancer asks every few seconds: not news
+WEBSOCKET_ACTIONS = ("rejected", "connected", "disconnected")
 TOO_LARGE_PAGE = (Path(__file__).resolve().parents[2] / "static/errors/too-large.html").read_bytes()
 
 
@@ -152,10 +158,35 @@ class ChatWebSocketProtocol(WebSocketProtocol):
         super().dropConnection(abort=abort and not self.wasClean)
 
 
+def access_line(protocol: str, action: str, details: dict[str, Any]) -> None:
+    """daphne's action logger: one log line per HTTP response and per websocket's connect,
+    rejection and disconnect."""
+    path = str(details.get("path") or "").split("?", 1)[0]
+    fields = {"protocol": protocol, "client": details.get("client"), "path": path}
+    if protocol == "http" and action == "complete":
+        fields.update(
+            method=details["method"],
+            status=details["status"],
+            bytes=details.get("size"),
+            duration_ms=round(details["time_taken"] * 1000, 1),
+        )
+        level = logging.DEBUG if path in PROBE_PATHS else logging.INFO
+        access_logger.log(
+            level, "%s %s %s", details["method"], path, details["status"], extra=fields
+        )
+    elif protocol == "websocket" and action in WEBSOCKET_ACTIONS:
+        access_logger.info("websocket %s %s", action, path, extra={**fields, "action": action})
+
+
 class ChatServer(Server):
     """daphne's server, its websocket factory building ChatWebSocketProtocol and its HTTP
     factory BoundedWebRequest. The factories are made inside `Server.run`, so they are set as
     they are assigned."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("action_logger") is not None:  # daphne's NCSA lines on stdout
+            kwargs["action_logger"] = access_line
+        super().__init__(*args, **kwargs)
 
     @property
     def http_factory(self) -> HTTPFactory:
