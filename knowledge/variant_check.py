@@ -1,8 +1,9 @@
 """Checks a model-written answer variant against its FAQ's canonical answer before a person
 approves it. A rewording must keep the canonical answer's facts (numbers, amounts, links,
-emails, names) and add none, and must read as an answer: a small model once turned a warranty
-answer into "Sewage Repair Services:", and one bulk click put it live. Flagged variants are
-left out of bulk approval; a person can still approve one after reading it."""
+emails, names) and add none, say no or not where it does, and must read as an answer: a small
+model once turned a warranty answer into "Sewage Repair Services:", and one bulk click put it
+live. Flagged variants are left out of bulk approval; a person can still approve one after
+reading it."""
 
 import re
 from dataclasses import dataclass
@@ -27,7 +28,24 @@ _PROBLEMS = {
     "much shorter than the answer": gettext_lazy("much shorter than the answer"),
     "much longer than the answer": gettext_lazy("much longer than the answer"),
     "in another language": gettext_lazy("in another language"),
+    "may say the opposite": gettext_lazy("may say the opposite (yes / no, not)"),
 }
+
+# A statement turned round. A small model rewrote "Yes, carbon hiking poles from $35" as "No,
+# carbon hiking poles from $35": every fact kept, the answer reversed, and served once approved
+# (an owner's walk). A rewording says no or not where its answer does (not as often: "No, we
+# don't" may well become "we do not"), and does not open with yes where it opens with no.
+_ENGLISH_WORD = re.compile(r"[a-z]+(?:['’][a-z]+)?")
+_ENGLISH_NEGATIONS = frozenset(
+    {"no", "not", "never", "neither", "nor", "cannot", "unable", "dont", "cant", "wont"}
+    | {"isnt", "arent", "doesnt", "didnt"}
+)
+_YES, _NO = frozenset({"yes", "yeah", "yep", "sure"}), frozenset({"no", "nope"})
+# One character each in Chinese; the words they open that negate nothing are taken out first.
+_CHINESE_NEGATION = re.compile(r"[不没无未别非否]")
+_CHINESE_NOT_NEGATING = re.compile(
+    "不错|不过|不仅|不管|不断|不久|无论|非常|除非|别的|别人|否则|未来|无线|毫无疑问"
+)
 
 MIN_LENGTH_RATIO = 0.4
 MAX_LENGTH_RATIO = 2.5
@@ -99,6 +117,29 @@ def _names(text: str) -> set[str]:
     }
 
 
+def says_no(text: str) -> bool:
+    """Whether the text says no or not anywhere, in English or Chinese."""
+    plain = _prose(text).lower()
+    if any(
+        word in _ENGLISH_NEGATIONS or word.endswith(("n't", "n’t"))
+        for word in _ENGLISH_WORD.findall(plain)
+    ):
+        return True
+    return bool(_CHINESE_NEGATION.search(_CHINESE_NOT_NEGATING.sub(" ", plain)))
+
+
+def _opening(text: str) -> str:
+    """ "yes" or "no" when the text opens with one, else ""."""
+    words = _ENGLISH_WORD.findall(_prose(text).lower()[:20])
+    first = words[0] if words else ""
+    return "yes" if first in _YES else "no" if first in _NO else ""
+
+
+def _reversed(canonical: str, variant: str) -> bool:
+    openings = {_opening(canonical), _opening(variant)}
+    return says_no(canonical) != says_no(variant) or openings == {"yes", "no"}
+
+
 def variant_check(*, canonical: str, variant: str) -> VariantCheck:
     """Compares facts case-insensitively; a name the canonical answer opens a sentence with
     still counts when the variant uses it anywhere."""
@@ -115,6 +156,8 @@ def variant_check(*, canonical: str, variant: str) -> VariantCheck:
         problems.append("much longer than the answer")
     if bool(_IDEOGRAPH.search(text)) != bool(_IDEOGRAPH.search(canonical)):
         problems.append("in another language")
+    if _reversed(canonical, text):
+        problems.append("may say the opposite")
 
     canonical_lower, variant_lower = _prose(canonical).lower(), _prose(text).lower()
     missing: list[str] = []

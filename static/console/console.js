@@ -316,6 +316,10 @@
       case "done":
         if (f.type === "done" && f.message) f.message.trace = f.trace; // the summary, live
         if (isCurrent(f) && f.message) addMessage(f.message);
+        // The SLA timers read these; the list's broadcast brought them for the first reply only,
+        // and "Visitor waiting" went on counting, then red, after every later one.
+        if (isCurrent(f) && f.message && f.message.role === "agent") state.current.last_agent_message_at = f.message.created;
+        if (isCurrent(f) && f.message && f.message.role === "visitor") state.current.last_visitor_message_at = f.message.created;
         if (isCurrent(f) && f.message && f.message.role === "visitor") {
           showVisitorTyping(false);
           if (f.type === "message") announce(fmt(CT.visitorSaid, { text: f.message.text || "" }));
@@ -743,7 +747,9 @@
     if (c.reason) meta.push(REASONS[c.reason] || c.reason);
     if (c.team && (c.status === "queued" || c.status === "agent")) meta.push(fmt(AT.team, { team: c.team.name }));
     if (c.status === "closed" && c.close_reason) meta.push(fmt(CT.closedReason, { reason: CT.closeReasons[c.close_reason] || c.close_reason }));
-    if (c.rating) meta.push(fmt(CT.rated, { rating: c.rating }) + (c.rating_comment ? " — " + c.rating_comment : ""));
+    // A conversation has one rating, the visitor's latest: shown while it is closed, so a
+    // reopened one does not read as rated already.
+    if (c.rating && c.status === "closed") meta.push(fmt(CT.rated, { rating: c.rating }) + (c.rating_comment ? " — " + c.rating_comment : ""));
     $("conv-meta").textContent = meta.join(" · ");
     var owner = c.owner && c.status === "agent" ? c.owner : null;
     var mine = owner && state.me && owner.id === state.me.id;

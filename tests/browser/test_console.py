@@ -393,6 +393,12 @@ def test_claim_and_close_by_keyboard_move_focus_and_are_announced(
     widget.get_by_role("textbox", name="Anything to add? (optional)").fill("Quick")
     widget.get_by_role("button", name="Send rating").click()
     expect(meta).to_contain_text("rated 4/5 — Quick")
+    # The visitor writes again: the conversation is open, and its header no longer reads as
+    # rated (a walk took the earlier rating for the new session's).
+    composer.fill("One more thing: do you gift wrap?")
+    composer.press("Enter")
+    expect(meta).not_to_contain_text("closed")
+    expect(meta).not_to_contain_text("rated")
 
 
 def test_a_narrow_window_does_not_scroll_sideways(browser: Browser, console_server: str) -> None:
@@ -552,11 +558,22 @@ def test_a_reload_keeps_a_reply_not_acked_and_a_refused_reply_comes_back_to_its_
     agent.reload()
     said = widget.locator(".row.agent .bubble")
     expect(said).to_have_text(["Your refund went out this morning."], timeout=20_000)
+    agent.evaluate("id => window.__console.open(id)", conversation)
+    expect(agent.locator("#conv-owner")).to_have_text("You own this conversation.")
+
+    # "Visitor waiting" stops at every reply, not only the first (it went on counting, red).
+    waiting = agent.locator('[data-timer="visitor_waiting"]')
+    composer = widget.get_by_role("textbox", name="Message")
+    composer.fill("Thanks! And the shipping fee?")
+    composer.press("Enter")
+    expect(waiting).to_be_visible()
+    agent.get_by_label("Reply").fill("Refunded too.")
+    agent.get_by_label("Reply").press("Enter")
+    expect(said).to_have_text(["Your refund went out this morning.", "Refunded too."])
+    expect(waiting).to_be_hidden()
 
     # Handed back to the bot from another tab while this one's socket is frozen: its reply
     # is refused when it gets through, and its words are given back.
-    agent.evaluate("id => window.__console.open(id)", conversation)
-    expect(agent.locator("#conv-owner")).to_have_text("You own this conversation.")
     other = agent.context.new_page()
     other.goto(f"{console_server}/console/#{conversation}")
     network.stalled = True
@@ -574,4 +591,4 @@ def test_a_reload_keeps_a_reply_not_acked_and_a_refused_reply_comes_back_to_its_
         " inbox.”",
         timeout=20_000,
     )
-    expect(said).to_have_text(["Your refund went out this morning."])
+    expect(said).to_have_text(["Your refund went out this morning.", "Refunded too."])

@@ -24,6 +24,10 @@ WARRANTY = "All Acme products come with a 2-year warranty. Claims: support@acme.
         ("满50元包邮，加急快递14.95元。", "订单满50元免运费，加急配送收费14.95元。"),
         ("我们支持PayPal和支付宝付款。", "可以用PayPal或支付宝支付。"),
         ("Orders over 1,000 units get 5.0% off.", "Buy 1000 units or more for 5% off."),
+        ("No, we don't ship to PO boxes.", "Sorry, PO boxes are not a delivery address we use."),
+        ("Yes, gift wrap is free.", "Gift wrapping costs nothing, yes."),
+        ("不支持货到付款，非常抱歉。", "很抱歉，我们没有货到付款。"),
+        ("无论订单大小，都可以开发票。", "任何订单都能开发票。"),
     ],
 )
 def test_rewordings_that_keep_the_facts_pass(canonical: str, variant: str) -> None:
@@ -68,6 +72,19 @@ def test_rewordings_that_keep_the_facts_pass(canonical: str, variant: str) -> No
             "much shorter",
         ),
         ("Yes.", "", "empty"),
+        (
+            "Yes, carbon hiking poles from $35 in the Gear section (winter sale).",
+            "No, carbon hiking poles from $35 in the Gear section (winter sale).",
+            "may say the opposite",
+        ),
+        ("Returns are free.", "Returns aren't free.", "may say the opposite"),
+        (
+            "We cannot change an order once it has shipped.",
+            "We can change an order once it has shipped.",
+            "may say the opposite",
+        ),
+        ("可以开发票。", "不可以开发票。", "may say the opposite"),
+        ("没有门店自提。", "有门店自提。", "may say the opposite"),
     ],
 )
 def test_changed_or_invented_facts_are_flagged(canonical: str, variant: str, reason: str) -> None:
