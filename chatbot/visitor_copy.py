@@ -1,6 +1,7 @@
 """Visitor-facing copy of the server, translated with Django i18n."""
 
 import functools
+import re
 
 from django.utils import translation
 from django.utils.functional import Promise
@@ -86,6 +87,30 @@ QUEUED_PROMISE = _("I've kept your question and will answer it here as soon as I
 QUEUED_ANSWER_PREFIX = _("About your earlier question “%(question)s”: ")
 
 SUPPORTED_LOCALES = ("en", "zh-hans")
+
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def spaced_format(template: str, **values: str) -> str:
+    """`str.format` for copy in either language: Chinese meets a Latin name or a number with a
+    space between (我们团队的 ann 回复了) and a Chinese one without (我们团队的李娜回复了; it read
+    "我们团队的 李娜 回复了", a walk). Templates are written without spaces around a value; the
+    widget's `fmt` follows the same rule."""
+
+    def fill(match: re.Match[str]) -> str:
+        value = str(values[match.group(1)])
+        if not value:
+            return value
+        before = template[match.start() - 1 : match.start()]
+        after = template[match.end() : match.end() + 1]
+        if before and _CJK.match(before) and not _CJK.match(value[0]):
+            value = " " + value
+        if after and _CJK.match(after) and not _CJK.match(value[-1]):
+            value += " "
+        return value
+
+    return re.sub(r"\{(\w+)\}", fill, template)
 
 
 def normalise_locale(value: str | None) -> str:

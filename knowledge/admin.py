@@ -24,9 +24,10 @@ from django.utils.translation import gettext_lazy as _
 from knowledge import services
 from knowledge.content_version import knowledge_version_bump
 from knowledge.documents.error_text import import_error_text
-from knowledge.generation import jobs_create, shortfall_text
+from knowledge.generation import faqs_being_generated, jobs_create, shortfall_text
 from knowledge.importing import (
     ImportError_,
+    example_csv,
     export_faqs,
     export_faqs_csv,
     import_faqs,
@@ -408,21 +409,31 @@ class FAQAdmin(ContentAdmin):
 
     @admin.action(description=_("Generate answer variants and paraphrases (drafts)"))
     def generate_variants(self, request: HttpRequest, queryset) -> None:
+        selected = list(queryset.values_list("pk", flat=True))
+        busy = faqs_being_generated(selected)
         jobs = jobs_create(
-            faq_ids=list(queryset.values_list("pk", flat=True)),
+            faq_ids=[pk for pk in selected if pk not in busy],
             answers=3,
             paraphrases=5,
             requested_by=request.user.get_username(),
             off_request=True,
         )
-        self.message_user(
-            request,
-            gettext(
-                "Generating variants for %(count)s FAQ(s); progress in the generation column "
-                "and under Generation jobs."
+        if jobs:
+            self.message_user(
+                request,
+                gettext(
+                    "Generating variants for %(count)s FAQ(s); progress in the generation column "
+                    "and under Generation jobs."
+                )
+                % {"count": len(jobs)},
             )
-            % {"count": len(jobs)},
-        )
+        if busy:
+            self.message_user(
+                request,
+                gettext("Already generating for %(count)s FAQ(s): no second job was started.")
+                % {"count": len(busy)},
+                messages.WARNING,
+            )
 
     def save_model(self, request: HttpRequest, obj: FAQ, form, change: bool) -> None:
         answer_changed = not change or "answer" in form.changed_data
@@ -482,8 +493,20 @@ class FAQAdmin(ContentAdmin):
             path(
                 "import/", self.admin_site.admin_view(self.import_view), name="knowledge_faq_import"
             ),
+            path(
+                "import/example.csv",
+                self.admin_site.admin_view(self.import_example_view),
+                name="knowledge_faq_import_example",
+            ),
             *super().get_urls(),
         ]
+
+    def import_example_view(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perms(["knowledge.add_faq", "knowledge.change_faq"]):
+            raise PermissionDenied  # the import page's own permissions
+        response = HttpResponse(example_csv(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="faqs-example.csv"'
+        return response
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
         """Creates and rewrites FAQs and their live answers: the model permissions it changes

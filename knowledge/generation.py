@@ -306,6 +306,17 @@ def job_run(*, job_id: int) -> GenerationJob:
     return job
 
 
+def faqs_being_generated(faq_ids: list[int]) -> set[int]:
+    """Those of the FAQs with a job queued or running: a second click started a second job for
+    the same FAQ, both running, each adding its drafts (an owner's walk)."""
+    return set(
+        GenerationJob.objects.filter(
+            faq_id__in=faq_ids,
+            status__in=(GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING),
+        ).values_list("faq_id", flat=True)
+    )
+
+
 def jobs_create(
     *,
     faq_ids: list[int],

@@ -356,6 +356,38 @@ def export_faqs(faqs: Iterable[FAQ]) -> dict[str, Any]:
     return {"version": FORMAT_VERSION, "faqs": out}
 
 
+# The import page's example file: one FAQ per language, every column filled in as the import
+# reads it (an owner's walk found only a pointer to docs/faq-format.md, a file they cannot see).
+EXAMPLE_ROWS = (
+    (
+        "How long does delivery take?",
+        "Delivery takes 3-5 working days within the country.",
+        "en",
+        "shipping",
+        "yes",
+        "When will my order arrive?|How many days is shipping?",
+        "Your parcel arrives 3-5 working days after you order, within the country.",
+    ),
+    (
+        "怎么开发票？",
+        "下单时在“发票”一栏填写抬头和税号即可，电子发票会发到您的邮箱。",
+        "zh-hans",
+        "发票",
+        "yes",
+        "发票怎么开？|可以开发票吗？",
+        "",
+    ),
+)
+
+
+def example_csv() -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(EXAMPLE_ROWS)
+    return SPREADSHEET_BOM + out.getvalue()
+
+
 def export_faqs_csv(faqs: Iterable[FAQ]) -> str:
     """The CSV the import reads back: approved variants only (a CSV variant is imported as
     approved)."""

@@ -556,7 +556,7 @@ class ChatConsumer(JsonSocketConsumer):
         if stored is None:
             await self.send_frame(error_frame("left_message_limit", locale=self.locale))
             return
-        await self.send_frame({"type": "left_message", "email": frame.email})
+        await self.send_frame({"type": "left_message", "email": frame.email, "text": frame.text})
 
     async def on_transcript_email(self, frame: TranscriptEmailFrame) -> None:
         if await self._rate_limited():

@@ -26,6 +26,7 @@ from chatbot.handoff import notify
 from chatbot.handoff.models import LeftMessage, TranscriptEmail
 from chatbot.models import Message
 from chatbot.services import visitor_facing_agent_name
+from chatbot.visitor_copy import spaced_format
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +81,9 @@ def reply_email(left: LeftMessage, excerpt: list[Message]) -> EmailMessage:
         subject = _("Our reply to your message")
         agent = visitor_facing_agent_name(left.answered_by)
         parts = [
-            _("{agent} from our team replied to the message you left in our chat:").format(
-                agent=agent
+            spaced_format(
+                _("{agent} from our team replied to the message you left in our chat:"),
+                agent=agent,
             )
             if agent
             else _("Our team replied to the message you left in our chat:"),

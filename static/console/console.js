@@ -594,7 +594,7 @@
       var top = el("span", "item-top");
       if (m.undeliverable_at) top.appendChild(el("span", "badge undeliverable", LT.undeliverable));
       else top.appendChild(el("span", "badge " + (m.answered_at ? "agent" : "queued"), m.answered_at ? LT.answered : LT.waiting));
-      top.appendChild(el("span", "locale", m.locale));
+      top.appendChild(el("span", "locale", languageName(m.locale)));
       var wait = el("span", "wait");
       if (!m.answered_at) wait.setAttribute("data-since", m.created);
       else wait.textContent = new Date(m.created).toLocaleString();

@@ -218,7 +218,10 @@ def test_a_left_message_is_acknowledged_answered_from_the_inbox_and_emailed(
             widget.get_by_label("Your email").fill("ada@example.com")
             widget.get_by_label("Your message").fill("Can I still change my order 1042?")
             widget.get_by_role("button", name="Send message").click()
-            expect(widget.get_by_text("Thanks! We'll reply to ada@example.com.")).to_be_visible()
+            thanks = widget.locator(".row.notice", has_text="Thanks! We'll reply to")
+            expect(thanks).to_have_text(
+                "Thanks! We'll reply to ada@example.com.Can I still change my order 1042?"
+            )
             received = smtp.wait_for(2)
             assert sorted(r.message["Subject"] for r in received) == [
                 "New message left by ada@example.com",
@@ -238,6 +241,7 @@ def test_a_left_message_is_acknowledged_answered_from_the_inbox_and_emailed(
             expect(item).to_have_count(1)
             expect(item.locator(".preview")).to_have_text("Can I still change my order 1042?")
             expect(item.locator(".item-meta")).to_have_text("ada@example.com")
+            expect(item.locator(".locale")).to_have_text("English")  # was "en" (a walk)
             agent.screenshot(path=str(screenshot_dir / "console-left-messages.png"))
             item.locator("button").click()
             left = agent.locator("#left .left-message")
@@ -272,6 +276,14 @@ def test_a_left_message_is_acknowledged_answered_from_the_inbox_and_emailed(
 
             expect(widget.locator(".row.agent .bubble")).to_have_text(
                 "Yes: reply with the new address and we'll change it."
+            )
+            # The reply comes under the visitor's own words, which stay (they went with the
+            # queue notice, and the reply sat under no question: a walk).
+            expect(widget.locator(".row.notice").first).to_contain_text(
+                "Can I still change my order 1042?"
+            )
+            expect(widget.locator(".row:not(.welcome)").nth(-2)).to_have_class(
+                re.compile(r"\bagent\b")
             )
             # The team email's link opened the conversation in the console.
             expect(linked.locator("#conv-title")).to_have_text(
@@ -578,8 +590,10 @@ def test_a_reload_keeps_a_reply_not_acked_and_a_refused_reply_comes_back_to_its_
     other.goto(f"{console_server}/console/#{conversation}")
     network.stalled = True
     other.get_by_role("button", name="Return to bot").click()
-    expect(widget.locator(".row.notice").last).to_have_text(
-        "You're chatting with our assistant again."
+    # "ann has joined" stays where it happened (it went at the hand-back, and ann's whole chat
+    # sat under nothing: a walk).
+    expect(widget.locator(".row.notice")).to_have_text(
+        ["ann from our team has joined the chat.", "You're chatting with our assistant again."]
     )
     agent.get_by_label("Reply").fill("And the receipt is in your inbox.")
     agent.get_by_label("Reply").press("Enter")

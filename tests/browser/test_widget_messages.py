@@ -498,6 +498,19 @@ def test_the_subtitle_tells_when_a_person_replies_and_the_away_message_shows(
     expect(widget.locator("form.leave textarea")).to_have_attribute("maxlength", "4000")
 
 
+def test_outside_the_hours_agents_online_give_the_teams_reply_time(
+    page: Page, daphne_server: str
+) -> None:
+    """The header said "our team is back Tue 09:00" above a queue notice saying "you're number 2,
+    less than a minute" (a walk): agents online outside the hours are answering."""
+    team = {"open": False, "agents_online": 2, "reply_wait_s": 240, "away": "Closed."}
+    ScriptedServer(page, team={**team, "opens_at": "2031-03-04T09:00:00+08:00"})
+    widget = opened(page, daphne_server)
+    expect(widget.locator(".header .sub")).to_have_text(
+        "Instant answers · our team replies in about 4 min"
+    )
+
+
 def test_an_open_panel_asks_again_whether_anyone_is_in(page: Page, daphne_server: str) -> None:
     """Seen in a console walk: the subtitle said no one was online long after an agent signed
     in, for as long as the panel stayed open."""

@@ -5,6 +5,7 @@ import pytest
 from django.utils.functional import Promise
 
 from chatbot import visitor_copy
+from chatbot.visitor_copy import spaced_format
 
 
 def _copy() -> dict[str, Promise]:
@@ -40,3 +41,19 @@ def test_an_answer_ending_with_the_cut_off_note_is_told_apart(locale):
     assert visitor_copy.ends_cut_off(cut) and visitor_copy.ends_cut_off(cut + "\n")
     assert not visitor_copy.ends_cut_off(shown + ".")
     assert not visitor_copy.ends_cut_off(cut + " More words after it.")
+
+
+@pytest.mark.parametrize(
+    ("template", "values", "expected"),
+    [
+        ("我们团队的{agent}回复了：", {"agent": "李娜"}, "我们团队的李娜回复了："),
+        ("我们团队的{agent}回复了：", {"agent": "ann"}, "我们团队的 ann 回复了："),
+        ("客服{name}已加入对话。", {"name": "Ann Lee"}, "客服 Ann Lee 已加入对话。"),
+        ("{agent} from our team replied:", {"agent": "Ann"}, "Ann from our team replied:"),
+        ("第 {n} 位", {"n": "2"}, "第 2 位"),
+    ],
+)
+def test_chinese_meets_a_latin_value_with_a_space_and_a_chinese_one_without(
+    template, values, expected
+):
+    assert spaced_format(template, **values) == expected

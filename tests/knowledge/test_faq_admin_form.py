@@ -14,7 +14,7 @@ from django.test import Client
 from knowledge import services
 from knowledge.documents.parsing import parse_document
 from knowledge.importing import ImportError_, export_faqs, parse_upload
-from knowledge.models import FAQ, Document
+from knowledge.models import FAQ, AnswerVariant, Document
 
 pytestmark = pytest.mark.django_db
 
@@ -101,6 +101,20 @@ def _import(client: Client, name: str, content: str | bytes, **headers: str) -> 
         "/admin/knowledge/faq/import/", {"file": upload}, follow=True, headers=headers
     )
     return response.content.decode()
+
+
+def test_the_example_file_imports_as_it_is(admin_client):
+    """The import page pointed an owner to docs/faq-format.md, a file they cannot see (a walk):
+    it now names the columns and offers an example file, which imports as downloaded."""
+    page = admin_client.get("/admin/knowledge/faq/import/").content.decode()
+    assert 'href="/admin/knowledge/faq/import/example.csv"' in page and "相似问法" in page
+    example = admin_client.get("/admin/knowledge/faq/import/example.csv")
+    assert example["Content-Disposition"] == 'attachment; filename="faqs-example.csv"'
+    _import(admin_client, "faqs-example.csv", example.content)
+    english, chinese = FAQ.objects.order_by("locale")
+    assert english.question == "How long does delivery take?" and english.paraphrases.count() == 3
+    assert english.variants.filter(status=AnswerVariant.Status.APPROVED).count() == 2
+    assert chinese.locale == "zh-hans" and chinese.paraphrases.count() == 3
 
 
 def test_schema_errors_are_reported_as_such(admin_client):

@@ -231,3 +231,19 @@ def test_the_admin_says_why_a_job_made_fewer_drafts(admin_client, faq):
     why = "answer variants: the model wrote 4 lines, 4 unusable"
     for page in (listed, shown, faqs):
         assert page.status_code == 200 and why in page.content.decode()
+
+
+def test_a_second_click_starts_no_second_job_for_an_faq_being_generated(admin_client, faq):
+    """An owner clicked "Generate" twice: two jobs ran for the one FAQ, each adding drafts."""
+    other = services.faq_save(question="Do you gift wrap?", answer="Yes, for $3.")
+    action = {"action": "generate_variants", "_selected_action": [faq.pk]}
+    with mock.patch.object(generation, "enqueue_after_commit"):
+        admin_client.post("/admin/knowledge/faq/", action)
+        page = admin_client.post(
+            "/admin/knowledge/faq/", {**action, "_selected_action": [faq.pk, other.pk]}, follow=True
+        ).content.decode()
+    assert sorted(GenerationJob.objects.values_list("faq_id", flat=True)) == sorted(
+        [faq.pk, other.pk]
+    )
+    assert "Already generating for 1 FAQ(s): no second job was started." in page
+    assert "Generating variants for 1 FAQ(s)" in page

@@ -33,9 +33,19 @@
   var accent = attr("data-color") || "#4f46e5";
   if (!(window.CSS && CSS.supports && CSS.supports("color", accent))) accent = "#4f46e5";
 
+  // Chinese meets a Latin name or a number with a space between (客服 ann 已加入) and a Chinese
+  // name without (客服李娜已加入; it read "客服 李娜 已加入", a walk): templates are written
+  // without spaces around a value, and get them where the value needs them.
+  var CJK = /[\u3400-\u9fff\uf900-\ufaff]/;
   function fmt(s, values) {
-    return s.replace(/\{(\w+)\}/g, function (_, k) {
-      return values[k] != null ? String(values[k]) : "";
+    return s.replace(/\{(\w+)\}/g, function (placeholder, k, at) {
+      var v = values[k] != null ? String(values[k]) : "";
+      if (!v) return v;
+      var before = s.charAt(at - 1);
+      var after = s.charAt(at + placeholder.length);
+      if (before && CJK.test(before) && !CJK.test(v.charAt(0))) v = " " + v;
+      if (after && CJK.test(after) && !CJK.test(v.charAt(v.length - 1))) v += " ";
+      return v;
     });
   }
 

@@ -420,11 +420,14 @@
     }
     if (!t) return;
     var when = t.opens_at ? new Date(t.opens_at) : null;
-    if (!t.open && when && !isNaN(when.getTime())) {
+    // Agents online outside the hours are answering: "back on Tuesday" above "you're number 2,
+    // less than a minute" read as two answers (a walk); the queue follows who is online.
+    var online = t.agents_online > 0;
+    if (!t.open && !online && when && !isNaN(when.getTime())) {
       var sameDay = when.toDateString() === new Date().toDateString();
       var options = sameDay ? { hour: "2-digit", minute: "2-digit" } : { weekday: "short", hour: "2-digit", minute: "2-digit" };
       sub.textContent = fmt(T.subtitleAway, { when: when.toLocaleString(locale === "zh-hans" ? "zh-CN" : undefined, options) });
-    } else if (t.open && t.agents_online > 0 && typeof t.reply_wait_s === "number") {
+    } else if (online && typeof t.reply_wait_s === "number") {
       // Queued, the header gives the visitor's own wait, as the queue notice does: the team's
       // usual reply time beside it read as two answers (约 2 分钟 above, 约 3 分钟 below; a zh walk).
       var wait = convStatus === "queued" && queueWaitS !== null ? queueWaitS : t.reply_wait_s;
@@ -602,7 +605,11 @@
     if (status !== "bot") stopBotThinking();
     if (status !== "bot") dropLatestOffers();
     if (status !== "agent") showPeerTyping(false);
-    if (statusNotice && statusNotice.parentNode) statusNotice.parentNode.removeChild(statusNotice);
+    // A notice of what happened ("ann has joined", "with the assistant again") stays where it
+    // happened when the status moves on: it went, and ann's whole chat sat under nothing (a
+    // walk). The state's notices (the queue, the close, and "with ann" after a reload) go.
+    if (statusNotice && statusNotice.parentNode && sortKeyOf(statusNotice) === Infinity)
+      statusNotice.parentNode.removeChild(statusNotice);
     statusNotice = null;
     leaveForm = null;
     if (previous === "closed" && ratingRow) {
@@ -761,13 +768,20 @@
     return form;
   }
 
+  // The thanks stays where it happened, with the visitor's own words: it sat in the queue
+  // notice and went with it, so an agent's answer later came under no question at all (a walk).
   function onLeftMessage(f) {
     leftMessage = true;
     if (!leaveForm) return;
     var had = root.activeElement;
-    var thanks = el("p", null, fmt(T.leftThanks, { email: String(f.email || "") }));
-    leaveForm.parentNode.replaceChild(thanks, leaveForm);
+    leaveForm.parentNode.removeChild(leaveForm);
     leaveForm = null;
+    var row = showNotice(fmt(T.leftThanks, { email: String(f.email || "") }), null, true);
+    if (typeof f.text === "string" && f.text) {
+      var words = el("p", "left-text", f.text);
+      markLanguage(words, f.text);
+      row.appendChild(words);
+    }
     refocus(had);
   }
 
