@@ -894,7 +894,7 @@ class DocumentImportAdmin(admin.ModelAdmin):
         "unchanged",
         "failed",
         "error_list",
-        "options",
+        "options_text",
         "created_by",
         "created_at",
         "started_at",
@@ -909,6 +909,25 @@ class DocumentImportAdmin(admin.ModelAdmin):
         """Failed and skipped together: a skipped page (robots.txt, a private address) is not
         counted as failed, and the list showed nothing wrong."""
         return len(obj.errors)
+
+    @admin.display(description=_("options"))
+    def options_text(self, obj: DocumentImport) -> str:
+        """As the import's form asked for them, by its labels (an owner read the stored JSON,
+        `{"locale": "", "visibility": "public", "tags": []}`, in either language)."""
+        options = obj.options or {}
+        locale = options.get("locale")
+        lines = [
+            (_("Locale"), dict(settings.LANGUAGES).get(locale, gettext("Guess from the text"))),
+            (_("Visibility"), Visibility(options.get("visibility", Visibility.PUBLIC)).label),
+            (_("Tags"), ", ".join(options.get("tags") or ()) or "—"),
+        ]
+        limits = options.get("limits") or {}
+        lines += [
+            (CrawlForm.base_fields[name].label, limits[name])
+            for name in ("max_pages", "max_depth", "max_seconds")
+            if name in limits
+        ]
+        return format_html_join(format_html("<br>"), "{}: {}", lines)
 
     @admin.display(description=_("errors"))
     def error_list(self, obj: DocumentImport) -> str:

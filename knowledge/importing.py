@@ -104,8 +104,24 @@ def _csv_list_cell(values: Iterable[str]) -> str:
 
 def _csv_rows(text: str) -> dict[str, Any]:
     """A CSV with a header row (CSV_COLUMNS; question and answer required) as the JSON
-    format's object: list cells are separated by `|`, `active` is true/false/yes/no/1/0."""
-    reader = csv.DictReader(io.StringIO(text))
+    format's object: list cells are separated by `|`, `active` is true/false/yes/no/1/0. Read
+    strictly: a quote left open took the rest of the file into one cell, and the owner read
+    "answer must not be empty" for a row whose answer was there (a walk)."""
+    reader = csv.DictReader(io.StringIO(text), strict=True)
+    try:
+        return _csv_read(reader)
+    except csv.Error as exc:
+        raise ImportError_([
+            gettext("A quoted cell is never closed: a \" opens it and no \" ends it.")
+            if "end of data" in str(exc)
+            else gettext(
+                "Line %(line)s is not valid CSV: a \" inside a quoted cell must be written twice "
+                "(\"\")."
+            ) % {"line": reader.line_num + 1}  # the line being read is not counted yet
+        ]) from None  # fmt: skip
+
+
+def _csv_read(reader: csv.DictReader) -> dict[str, Any]:
     header = [_column(h) for h in reader.fieldnames or []]
     unknown = [h for h in header if h not in CSV_COLUMNS + IGNORED_FIELDS]
     missing = [c for c in ("question", "answer") if c not in header]

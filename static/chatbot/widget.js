@@ -81,6 +81,7 @@
       tryAgain: "Try again",
       welcome: "Hi! How can we help you today?",
       queued: "We're connecting you with a member of our team…",
+      queuedForYou: "Our assistant couldn't answer, so we're passing your question to a member of our team…",
       queuedNobodyOnline: "You're in the queue: the first person from our team to come online will see your conversation.",
       withAgent: "You're now chatting with our team.",
       withAgentNamed: "You're chatting with {name} from our team.",
@@ -170,6 +171,7 @@
       tryAgain: "再试一次",
       welcome: "您好！请问有什么可以帮您？",
       queued: "正在为您转接人工客服…",
+      queuedForYou: "智能助手暂时无法回答，正在把您的问题转给人工客服…",
       queuedNobodyOnline: "您已进入人工客服排队，客服上线后会第一时间看到您的对话。",
       withAgent: "您正在与人工客服对话。",
       withAgentNamed: "您正在与客服{name}对话。",
@@ -841,6 +843,20 @@
     launcher.setAttribute("aria-label", launcherLabel(false) + ", " + T.unread);
     saveView({ unread: true });
   }
+  // Replies newer than anything a tab of this site had shown when this page loaded: sent while
+  // no tab was open, they came with the history, and the launcher stayed plain (a walk). The
+  // badge lights once the history is in, as for a reply while the panel is closed.
+  var seenAtBoot = store.lastSeenId;
+  var missedWhileAway = false;
+
+  function arrived(id, kind) {
+    if (ready) {
+      if (!isOpen) markUnread();
+    } else if (kind !== "visitor" && seenAtBoot > 0 && typeof id === "number" && id > seenAtBoot) {
+      missedWhileAway = true;
+    }
+  }
+
   var team = null; // hello's team: opening hours, agents online, reply time
   var teamAsked = 0; // when the team was last sent or asked for (Date.now())
   var newestAgentId = 0; // the newest agent message shown, for read receipts
@@ -1408,7 +1424,7 @@
     // Under its question, where it streamed: not below a question asked while it was written.
     place(row, replyKey(replyTo, message.id));
     if (stick) scrollToBottom();
-    if (!isOpen && ready) markUnread();
+    arrived(message.id, "bot");
   }
 
   // The help-centre sources an answer cites, as links under it (http(s) and same-site paths only).
@@ -1735,7 +1751,7 @@
     markSeen(m.id);
     place(row, m.id);
     if (kind === "system") placeRepliesAfter(m.id);
-    if (!isOpen && ready) markUnread();
+    arrived(m.id, kind);
     if (kind === "agent") {
       newestAgentId = Math.max(newestAgentId, m.id);
       reportRead();
@@ -2231,6 +2247,8 @@
 
   function onResumed() {
     ready = true;
+    if (missedWhileAway && !isOpen) markUnread();
+    missedWhileAway = false;
     reportRead();
     // Questions with no answer since a person last wrote are being answered (or their answer
     // was lost with its server, and is being answered again): show the bot thinking on each;
@@ -2483,7 +2501,11 @@
     if (!statusNotice) return;
     // Nobody online: no "connecting you" and no wait estimate; the leave-a-message offer says
     // what happens next.
-    var text = f.agents_online === 0 ? T.queuedNobodyOnline : T.queued;
+    // Queued by the server after answers it could not give (every model down, or several
+    // fallbacks in a row): the reason is said, or "connecting you with a member of our team"
+    // under "ask to talk to a person" read as if the visitor had asked (a walk).
+    var byServer = f.reason === "models_down" || f.reason === "bot_unsure";
+    var text = f.agents_online === 0 ? T.queuedNobodyOnline : byServer ? T.queuedForYou : T.queued;
     if (typeof f.position === "number" && f.agents_online !== 0)
       text += " " + fmt(T.queuePlace, { position: f.position, wait: waitText(f.estimated_wait_s) });
     statusNotice.querySelector(".bubble").textContent = text;

@@ -511,6 +511,19 @@ def test_outside_the_hours_agents_online_give_the_teams_reply_time(
     )
 
 
+def test_a_queue_the_server_chose_says_why(page: Page, daphne_server: str) -> None:
+    """With every model down the server queues the visitor itself: "We're connecting you with a
+    member of our team" under "you can ask to talk to a person" read as if they had asked."""
+    scripted = ScriptedServer(page)
+    widget = opened(page, daphne_server)
+    queued = {"type": "handoff", "status": "queued", "reason": "models_down"}
+    scripted.send({**queued, "position": 1, "estimated_wait_s": 30, "agents_online": 1})
+    expect(widget.locator(".row.notice").last).to_contain_text(
+        "Our assistant couldn't answer, so we're passing your question to a member of our team…"
+        " You're number 1 in the queue."
+    )
+
+
 def test_an_open_panel_asks_again_whether_anyone_is_in(page: Page, daphne_server: str) -> None:
     """Seen in a console walk: the subtitle said no one was online long after an agent signed
     in, for as long as the panel stayed open."""

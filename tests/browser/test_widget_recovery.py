@@ -2,6 +2,8 @@
 unanswered question gets the thinking row and, if nothing comes, Retry; a `restarted` answer
 drops the dead text (docs/operations.md, "Crashes and restarts")."""
 
+import json
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -78,3 +80,29 @@ def test_every_unanswered_question_gets_retry_and_a_restarted_answer_drops_dead_
     assert scripted.wait_sent("message", 1) == [
         {"type": "message", "client_id": "c6", "text": "Where is parcel 6?", "v": 1}
     ]
+
+
+def test_a_reply_sent_while_no_tab_was_open_lights_the_badge(
+    desktop: Page,  # noqa: F811
+    daphne_server: str,
+) -> None:
+    """The visitor closed every tab; an agent replied; a new tab showed the reply in the history
+    and a plain launcher, "Open chat" (a walk). A reply newer than anything a tab had shown
+    lights the badge, as one that comes while the panel is closed does."""
+    page = desktop
+    ScriptedServer(page, history=tuple(HISTORY[:4]))
+    seen = json.dumps({"conversation": "scripted", "token": "t0ken", "lastSeenId": 3})
+    key = "'chatbot:v1:' + location.origin"
+    page.add_init_script(
+        f"if (!localStorage.getItem({key})) localStorage.setItem({key}, {json.dumps(seen)})"
+    )
+    page.goto(daphne_server + "/")
+    page.wait_for_function(READY)
+    launcher = page.locator("chatbot-widget").locator("button.launcher")
+    expect(launcher).to_have_attribute("aria-label", "Open chat, New message")
+
+    # Everything shown before: no badge.
+    page.evaluate("sessionStorage.clear()")
+    page.reload()
+    page.wait_for_function(READY)
+    expect(launcher).to_have_attribute("aria-label", "Open chat")

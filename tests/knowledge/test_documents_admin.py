@@ -83,11 +83,15 @@ def test_uploading_a_zip_imports_its_good_files_and_lists_the_bad_one(client):
     assert 'http-equiv="refresh"' not in page, "a finished import's page stays put"
     assert "broken/manual.pdf" in page
     assert document_import.errors[0]["message"] in page.replace("&#x27;", "'")
+    # The options as the form asked for them, not the stored JSON (an owner's walk).
+    assert "Locale: English<br>Visibility: Public<br>Tags: returns, demo" in page
+    assert "&quot;visibility&quot;" not in page
     DocumentImport.objects.filter(pk=document_import.pk).update(status="running")
     assert 'http-equiv="refresh"' in client.get(response["Location"]).content.decode()
     # In Chinese, what the error means; the stored English, with its specifics, in the tooltip.
     chinese = client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert ">PDF 文件已损坏或并非 PDF，无法读取。</td>" in chinese
+    assert "可见范围: 公开" in chinese
     assert f'title="{document_import.errors[0]["message"]}"' in chinese.replace("&#x27;", "'")
 
 

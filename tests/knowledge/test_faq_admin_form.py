@@ -228,6 +228,21 @@ def test_csv_header_and_row_errors_name_the_problem():
     ] == [{"question": "Q?", "answer": "A."}]
 
 
+def test_a_quote_left_open_is_named_not_taken_for_an_empty_answer():
+    """An unclosed quote took the rest of the file into one cell: "answer must not be empty"
+    for a row whose answer was there (an owner's walk)."""
+    with pytest.raises(ImportError_) as unclosed:
+        parse_upload("f.csv", b'question,answer\n"Do you ship abroad?,Yes.\nQ2?,A2.\n')
+    assert unclosed.value.errors == [
+        'A quoted cell is never closed: a " opens it and no " ends it.'
+    ]
+    with pytest.raises(ImportError_) as stray:
+        parse_upload("f.csv", b'question,answer\nQ1?,A1.\nQ2?,"A "big" one"\n')
+    assert stray.value.errors == [
+        'Line 3 is not valid CSV: a " inside a quoted cell must be written twice ("").'
+    ]
+
+
 def test_a_csv_saved_by_excel_in_chinese_imports(admin_client):
     """Excel in Chinese saves "CSV (逗号分隔)" as GBK; UTF-16 with a byte-order mark is read too."""
     rows = "question,answer,locale\n怎么退货？,三十天内可以退货。,zh-hans\n"

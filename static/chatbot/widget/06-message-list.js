@@ -24,6 +24,20 @@
     launcher.setAttribute("aria-label", launcherLabel(false) + ", " + T.unread);
     saveView({ unread: true });
   }
+  // Replies newer than anything a tab of this site had shown when this page loaded: sent while
+  // no tab was open, they came with the history, and the launcher stayed plain (a walk). The
+  // badge lights once the history is in, as for a reply while the panel is closed.
+  var seenAtBoot = store.lastSeenId;
+  var missedWhileAway = false;
+
+  function arrived(id, kind) {
+    if (ready) {
+      if (!isOpen) markUnread();
+    } else if (kind !== "visitor" && seenAtBoot > 0 && typeof id === "number" && id > seenAtBoot) {
+      missedWhileAway = true;
+    }
+  }
+
   var team = null; // hello's team: opening hours, agents online, reply time
   var teamAsked = 0; // when the team was last sent or asked for (Date.now())
   var newestAgentId = 0; // the newest agent message shown, for read receipts
@@ -591,7 +605,7 @@
     // Under its question, where it streamed: not below a question asked while it was written.
     place(row, replyKey(replyTo, message.id));
     if (stick) scrollToBottom();
-    if (!isOpen && ready) markUnread();
+    arrived(message.id, "bot");
   }
 
   // The help-centre sources an answer cites, as links under it (http(s) and same-site paths only).
@@ -918,7 +932,7 @@
     markSeen(m.id);
     place(row, m.id);
     if (kind === "system") placeRepliesAfter(m.id);
-    if (!isOpen && ready) markUnread();
+    arrived(m.id, kind);
     if (kind === "agent") {
       newestAgentId = Math.max(newestAgentId, m.id);
       reportRead();

@@ -449,6 +449,8 @@
 
   function onResumed() {
     ready = true;
+    if (missedWhileAway && !isOpen) markUnread();
+    missedWhileAway = false;
     reportRead();
     // Questions with no answer since a person last wrote are being answered (or their answer
     // was lost with its server, and is being answered again): show the bot thinking on each;
@@ -701,7 +703,11 @@
     if (!statusNotice) return;
     // Nobody online: no "connecting you" and no wait estimate; the leave-a-message offer says
     // what happens next.
-    var text = f.agents_online === 0 ? T.queuedNobodyOnline : T.queued;
+    // Queued by the server after answers it could not give (every model down, or several
+    // fallbacks in a row): the reason is said, or "connecting you with a member of our team"
+    // under "ask to talk to a person" read as if the visitor had asked (a walk).
+    var byServer = f.reason === "models_down" || f.reason === "bot_unsure";
+    var text = f.agents_online === 0 ? T.queuedNobodyOnline : byServer ? T.queuedForYou : T.queued;
     if (typeof f.position === "number" && f.agents_online !== 0)
       text += " " + fmt(T.queuePlace, { position: f.position, wait: waitText(f.estimated_wait_s) });
     statusNotice.querySelector(".bubble").textContent = text;
