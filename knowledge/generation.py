@@ -11,7 +11,7 @@ import httpx
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from knowledge import services
@@ -202,12 +202,15 @@ def shortfall_text(job: GenerationJob) -> str:
         if counts is None or created >= requested:
             continue
         parts.append(
-            gettext(
+            ngettext(
+                "{kind}: the model wrote {written} line, {unusable} unusable (repeats, lead-ins, "
+                "another language, new figures), {far} too far in meaning",
                 "{kind}: the model wrote {written} lines, {unusable} unusable (repeats, lead-ins, "
-                "another language, new figures), {far} too far in meaning"
+                "another language, new figures), {far} too far in meaning",
+                counts["written"],
             ).format(kind=label, **counts)
         )
-    return "; ".join(parts)
+    return gettext("; ").join(parts)
 
 
 def job_run(*, job_id: int) -> GenerationJob:

@@ -125,6 +125,10 @@ def test_drafts_far_from_their_faq_in_meaning_are_dropped_in_either_language(ups
         )
     with translation.override("zh-hans"):
         assert generation.shortfall_text(job).startswith("答案变体：模型写了 2 行")
+        assert "太远；问法：" in generation.shortfall_text(job), "joined the Chinese way"
+    job.dropped["answers"]["written"] = 1
+    with translation.override("en"):
+        assert generation.shortfall_text(job).startswith("answer variants: the model wrote 1 line,")
 
 
 def test_generated_variants_are_stored_as_drafts_and_not_served(upstream, faq):
