@@ -528,6 +528,15 @@ class FAQAdmin(ContentAdmin):
                     gettext("Imported: %(created)s new, %(updated)s updated.")
                     % {"created": result.created, "updated": result.updated},
                 )
+                if result.held_back:
+                    messages.warning(
+                        request,
+                        gettext(
+                            "%(count)s answer variant(s) the fact check flagged were kept as "
+                            "drafts, not approved: read them under Answer variants."
+                        )
+                        % {"count": result.held_back},
+                    )
                 return redirect("admin:knowledge_faq_changelist")
         context = {
             **self.admin_site.each_context(request),

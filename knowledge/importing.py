@@ -18,6 +18,7 @@ from knowledge.documents.parsing import ErrorCode, decode_text, guess_locale
 from knowledge.documents.types import DocumentError
 from knowledge.models import FAQ, AnswerVariant, Origin
 from knowledge.selectors import faqs_asking, one_line
+from knowledge.variant_check import variant_check
 
 FORMAT_VERSION = 1
 VARIANT_STATUSES = {s.value for s in AnswerVariant.Status}
@@ -33,6 +34,10 @@ class ImportError_(ValueError):
 class ImportResult:
     created: int = 0
     updated: int = 0
+    # New answer variants the file gave as approved that the fact check flagged: kept as drafts
+    # for a person to read (a re-walk imported "No, we engrave watches" for "Yes, we engrave
+    # watches", and the widget served it).
+    held_back: int = 0
 
 
 CSV_COLUMNS = ("question", "answer", "locale", "tags", "active", "paraphrases", "variants")
@@ -337,12 +342,21 @@ def import_faqs(data: Any, *, created_by: str = "import") -> ImportResult:
             created_by=created_by,
         )
         services.paraphrases_add(faq=faq, texts=row["paraphrases"])
-        for status in VARIANT_STATUSES:
-            texts = [
-                v["text"]
-                for v in row["variants"]
-                if v["status"] == status and v["text"] != row["answer"]
-            ]
+        existing = set(faq.variants.values_list("text", flat=True))
+        by_status: dict[str, list[str]] = {status: [] for status in VARIANT_STATUSES}
+        for variant in row["variants"]:
+            text, status = variant["text"], variant["status"]
+            if text == row["answer"]:
+                continue
+            if (
+                status == AnswerVariant.Status.APPROVED
+                and text.strip() not in existing
+                and not variant_check(canonical=row["answer"], variant=text).ok
+            ):
+                status = AnswerVariant.Status.DRAFT
+                result.held_back += 1
+            by_status[status].append(text)
+        for status, texts in by_status.items():
             services.variants_add(
                 faq=faq, texts=texts, origin=Origin.HUMAN, status=status, created_by=created_by
             )

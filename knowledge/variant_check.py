@@ -44,7 +44,7 @@ _YES, _NO = frozenset({"yes", "yeah", "yep", "sure"}), frozenset({"no", "nope"})
 # One character each in Chinese; the words they open that negate nothing are taken out first.
 _CHINESE_NEGATION = re.compile(r"[不没无未别非否]")
 _CHINESE_NOT_NEGATING = re.compile(
-    "不错|不过|不仅|不管|不断|不久|无论|非常|除非|别的|别人|否则|未来|无线|毫无疑问"
+    "不错|不过|不仅|不管|不断|不久|无论|非常|除非|别的|别人|否则|未来|无线|毫无疑问|没问题|不限|无限"
 )
 
 MIN_LENGTH_RATIO = 0.4

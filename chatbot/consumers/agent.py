@@ -336,12 +336,15 @@ class AgentConsumer(JsonSocketConsumer):
         )
 
     async def relay_typing(self, frame: AgentTypingFrame) -> None:
-        """Only the owner's typing reaches the visitor (and the other agents viewing)."""
+        """Only the owner's typing reaches the visitor (and the other agents viewing). Anyone
+        else's is dropped without an error: the "stopped typing" that goes with a refused reply
+        answered `not_owner` too, and its notice replaced the one giving the reply's words back
+        (a re-walk)."""
         owner = await database_sync_to_async(selectors.conversation_owner_id)(
             public_id=frame.conversation
         )
         if owner != self.user.pk:
-            raise handoff.HandoffError("not_owner")
+            return
         await self.channel_layer.group_send(
             realtime.conversation_group(frame.conversation),
             {

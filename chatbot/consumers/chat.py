@@ -156,6 +156,10 @@ class ChatConsumer(JsonSocketConsumer):
             hello["agent"] = await database_sync_to_async(selectors.assigned_agent_name)(
                 conversation_id=self.conversation.pk
             )
+        if self.conversation is not None:
+            hello["left_messages"] = await database_sync_to_async(selectors.visitor_left_messages)(
+                conversation_id=self.conversation.pk
+            )
         if identity is not None:
             hello["conversations"] = await database_sync_to_async(visitor.identified_conversations)(
                 user_id=identity.user_id

@@ -186,6 +186,33 @@ def average_claim_wait_s(*, now: datetime | None = None) -> float:
     return max(seconds, 1.0)
 
 
+def visitor_left_messages(*, conversation_id: int, limit: int = 5) -> list[dict[str, Any]]:
+    """The visitor's messages left for the team, for `hello`: after a reload the widget showed
+    neither their words nor that they had left one, offered the form again, and an answer by
+    email came under no question (a re-walk). Each names the newest message before it, where
+    the widget places it."""
+    lefts = list(
+        LeftMessage.objects.filter(conversation_id=conversation_id).order_by("-id")[:limit]
+    )
+    rows = []
+    for left in reversed(lefts):
+        after = (
+            Message.objects.filter(conversation_id=conversation_id, created_at__lte=left.created_at)
+            .order_by("-id")
+            .values_list("id", flat=True)
+            .first()
+        )
+        rows.append(
+            {
+                "email": left.email,
+                "text": left.text,
+                "after_id": after or 0,
+                "answered": left.answered_at is not None,
+            }
+        )
+    return rows
+
+
 def queued_ids() -> list[int]:
     """Queued conversations, oldest handoff first (the order agents should take them)."""
     return list(

@@ -2166,6 +2166,7 @@
     setConversationStatus(f.status, typeof f.agent === "string" ? f.agent : "");
     showTeam(f.team);
     showPast(f.identified ? f.conversations : null);
+    showLeftMessages(f.left_messages);
     // after 0 on a fresh page: the whole history; after a reconnect: only what we have not shown.
     sendFrame({ type: "resume", after: maxRenderedId() });
   }
@@ -2574,19 +2575,38 @@
 
   // The thanks stays where it happened, with the visitor's own words: it sat in the queue
   // notice and went with it, so an agent's answer later came under no question at all (a walk).
+  var leftShown = false; // this page shows the messages left (hello's come once per page)
+  function leftNotice(email, text, key) {
+    var row = showNotice(fmt(T.leftThanks, { email: String(email || "") }), null, true);
+    if (typeof text === "string" && text) {
+      var words = el("p", "left-text", text);
+      markLanguage(words, text);
+      row.appendChild(words);
+    }
+    if (typeof key === "number") place(row, key);
+    return row;
+  }
+
   function onLeftMessage(f) {
     leftMessage = true;
+    leftShown = true;
     if (!leaveForm) return;
     var had = root.activeElement;
     leaveForm.parentNode.removeChild(leaveForm);
     leaveForm = null;
-    var row = showNotice(fmt(T.leftThanks, { email: String(f.email || "") }), null, true);
-    if (typeof f.text === "string" && f.text) {
-      var words = el("p", "left-text", f.text);
-      markLanguage(words, f.text);
-      row.appendChild(words);
-    }
+    leftNotice(f.email, f.text);
     refocus(had);
+  }
+
+  // After a reload: each where it was left, and no form offered again while one waits.
+  function showLeftMessages(list) {
+    if (leftShown || !Array.isArray(list)) return;
+    leftShown = true;
+    list.forEach(function (m) {
+      if (!m || typeof m.after_id !== "number") return;
+      leftNotice(m.email, m.text, m.after_id + 0.02);
+      if (!m.answered) leftMessage = true;
+    });
   }
 
   // Email transcript: the visitor types an address; the server sends the conversation so far.

@@ -222,6 +222,14 @@ def test_a_left_message_is_acknowledged_answered_from_the_inbox_and_emailed(
             expect(thanks).to_have_text(
                 "Thanks! We'll reply to ada@example.com.Can I still change my order 1042?"
             )
+            # A reload kept neither the words nor that a message was left, and offered the
+            # form again: a re-walk left the same message twice.
+            visitor.reload()
+            expect(thanks).to_have_text(
+                "Thanks! We'll reply to ada@example.com.Can I still change my order 1042?"
+            )
+            expect(widget.locator(".row.notice").last).to_contain_text("You're in the queue")
+            expect(widget.get_by_role("button", name="Leave a message")).to_have_count(0)
             received = smtp.wait_for(2)
             assert sorted(r.message["Subject"] for r in received) == [
                 "New message left by ada@example.com",
@@ -285,6 +293,13 @@ def test_a_left_message_is_acknowledged_answered_from_the_inbox_and_emailed(
             expect(widget.locator(".row:not(.welcome)").nth(-2)).to_have_class(
                 re.compile(r"\bagent\b")
             )
+            visitor.reload()  # after a reload too, the words above the reply
+            expect(widget.locator(".row.agent .bubble")).to_have_text(
+                "Yes: reply with the new address and we'll change it."
+            )
+            rows = widget.locator(".row:not(.welcome)")
+            expect(rows.nth(0)).to_contain_text("Can I still change my order 1042?")
+            expect(rows.nth(1)).to_have_class(re.compile(r"\bagent\b"))
             # The team email's link opened the conversation in the console.
             expect(linked.locator("#conv-title")).to_have_text(
                 "Conversation " + link.split("#", 1)[1]

@@ -228,6 +228,28 @@ def test_csv_header_and_row_errors_name_the_problem():
     ] == [{"question": "Q?", "answer": "A."}]
 
 
+def test_an_imported_variant_the_fact_check_flags_comes_in_as_a_draft(admin_client):
+    """A re-walk imported "No, we engrave watches for $10." as an approved variant of "Yes, we
+    engrave watches for $10.", and the widget served it to two visitors in four."""
+    csv = (
+        "question,answer,variants\n"
+        '"Do you engrave watches?","Yes, we engrave watches for $10.",'
+        '"No, we engrave watches for $10.|We engrave watches, yes: $10."\n'
+    )
+    page = _import(admin_client, "faqs.csv", csv)
+    assert "1 answer variant(s) the fact check flagged were kept as drafts" in page
+    statuses = dict(AnswerVariant.objects.values_list("text", "status"))
+    assert statuses["No, we engrave watches for $10."] == AnswerVariant.Status.DRAFT
+    assert statuses["We engrave watches, yes: $10."] == AnswerVariant.Status.APPROVED
+    # A person who approves it keeps it approved when the same file comes again.
+    AnswerVariant.objects.filter(text__startswith="No,").update(
+        status=AnswerVariant.Status.APPROVED
+    )
+    page = _import(admin_client, "faqs.csv", csv)
+    assert "kept as drafts" not in page
+    assert AnswerVariant.objects.get(text__startswith="No,").status == "approved"
+
+
 def test_a_quote_left_open_is_named_not_taken_for_an_empty_answer():
     """An unclosed quote took the rest of the file into one cell: "answer must not be empty"
     for a row whose answer was there (an owner's walk)."""

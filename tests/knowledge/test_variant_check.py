@@ -28,6 +28,7 @@ WARRANTY = "All Acme products come with a 2-year warranty. Claims: support@acme.
         ("Yes, gift wrap is free.", "Gift wrapping costs nothing, yes."),
         ("不支持货到付款，非常抱歉。", "很抱歉，我们没有货到付款。"),
         ("无论订单大小，都可以开发票。", "任何订单都能开发票。"),
+        ("可以，礼品包装收费3元。", "没问题，礼品包装收费3元，订单金额不限。"),
     ],
 )
 def test_rewordings_that_keep_the_facts_pass(canonical: str, variant: str) -> None:

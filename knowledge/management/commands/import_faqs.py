@@ -21,3 +21,7 @@ class Command(BaseCommand):
         except ImportError_ as exc:
             raise CommandError("Nothing was imported:\n  " + "\n  ".join(exc.errors)) from exc
         self.stdout.write(f"Imported {file}: {result.created} new, {result.updated} updated.")
+        if result.held_back:
+            self.stdout.write(
+                f"{result.held_back} answer variant(s) the fact check flagged were kept as drafts."
+            )
