@@ -191,26 +191,23 @@ def visitor_left_messages(*, conversation_id: int, limit: int = 5) -> list[dict[
     neither their words nor that they had left one, offered the form again, and an answer by
     email came under no question (a re-walk). Each names the newest message before it, where
     the widget places it."""
-    lefts = list(
-        LeftMessage.objects.filter(conversation_id=conversation_id).order_by("-id")[:limit]
+    newest_before = Message.objects.filter(
+        conversation_id=conversation_id, created_at__lte=OuterRef("created_at")
+    ).order_by("-id")
+    lefts = (
+        LeftMessage.objects.filter(conversation_id=conversation_id)
+        .annotate(after_id=Subquery(newest_before.values("id")[:1]))
+        .order_by("-id")[:limit]
     )
-    rows = []
-    for left in reversed(lefts):
-        after = (
-            Message.objects.filter(conversation_id=conversation_id, created_at__lte=left.created_at)
-            .order_by("-id")
-            .values_list("id", flat=True)
-            .first()
-        )
-        rows.append(
-            {
-                "email": left.email,
-                "text": left.text,
-                "after_id": after or 0,
-                "answered": left.answered_at is not None,
-            }
-        )
-    return rows
+    return [
+        {
+            "email": left.email,
+            "text": left.text,
+            "after_id": left.after_id or 0,
+            "answered": left.answered_at is not None,
+        }
+        for left in reversed(list(lefts))
+    ]
 
 
 def queued_ids() -> list[int]:

@@ -713,10 +713,21 @@ async def test_presence_counts_and_leave_a_message(upstream, agents):
         assert nobody["agents_online"] == 0
         await client.send({"type": "leave_message", "email": "not-an-email", "text": "hi"})
         assert (await until(client, "error"))["code"] == "invalid_email"
+        await client.send({"type": "message", "client_id": "q1", "text": "Anyone there?"})
+        asked = (await until(client, "ack"))["message_id"]
         await client.send(
             {"type": "leave_message", "email": "ada@example.com", "text": "Call me back"}
         )
-        assert (await until(client, "left_message"))["email"] == "ada@example.com"
+        left = await until(client, "left_message")
+        assert (left["email"], left["text"]) == ("ada@example.com", "Call me back")
+        token = client.hello["token"]
+        # A reload: the visitor's words and that one waits (the widget showed neither, and
+        # offered the form again: a re-walk).
+        async with chat_socket(f"?conversation={public_id}&token={token}") as reloaded:
+            assert reloaded.hello["left_messages"] == [
+                {"email": "ada@example.com", "text": "Call me back", "after_id": asked,
+                 "answered": False}
+            ]  # fmt: skip
         async with agent_socket(agents["ann"]) as ann:
             await until(client, lambda f: f["type"] == "handoff" and f["agents_online"] == 1)
             assert ann.hello["conversations"][0]["email"] == "ada@example.com"
