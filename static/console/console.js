@@ -115,6 +115,11 @@
     /* storage blocked or garbled: nothing kept */
   }
 
+  function forgetUnacked(clientId) {
+    unacked.delete(clientId);
+    keepUnacked();
+  }
+
   function keepUnacked() {
     try {
       if (unacked.size) sessionStorage.setItem(UNACKED_KEY, JSON.stringify(Array.from(unacked.values())));
@@ -319,8 +324,8 @@
         // The SLA timers read these; the list's broadcast brought them for the first reply only,
         // and "Visitor waiting" went on counting, then red, after every later one.
         if (isCurrent(f) && f.message && f.message.role === "agent") state.current.last_agent_message_at = f.message.created;
-        if (isCurrent(f) && f.message && f.message.role === "visitor") state.current.last_visitor_message_at = f.message.created;
         if (isCurrent(f) && f.message && f.message.role === "visitor") {
+          state.current.last_visitor_message_at = f.message.created;
           showVisitorTyping(false);
           if (f.type === "message") announce(fmt(CT.visitorSaid, { text: f.message.text || "" }));
         }
@@ -357,8 +362,7 @@
         if (state.current && state.current.status === "agent") renderHead();
         break;
       case "ack":
-        unacked.delete(f.client_id);
-        keepUnacked();
+        forgetUnacked(f.client_id);
         break;
       case "search_results":
         showSearchResults(f.items);
@@ -384,10 +388,7 @@
 
   function onError(f) {
     var refused = f.client_id && unacked.get(f.client_id);
-    if (refused) {
-      unacked.delete(f.client_id); // sending it again would not help
-      keepUnacked();
-    }
+    if (refused) forgetUnacked(f.client_id); // sending it again would not help
     var text = {
       // No owner: nobody claimed it, it left the queue (the visitor went back to the bot, or it
       // was closed); "claimed by another agent" was not true.
