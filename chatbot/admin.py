@@ -36,6 +36,7 @@ from chatbot.models import (
     WidgetAppearance,
 )
 from chatbot.privacy import services as privacy
+from chatbot.trace_labels import faq_decision_name, source_name
 from chatbot.widget_config.appearance import PREVIEW_FIELDS, embed_snippet
 from chatbot.widget_config.proactive import shadowing_greeting
 
@@ -49,9 +50,10 @@ def trace_summary(trace: dict[str, Any]) -> list[str]:
     the admin user's language, the same words as the console's trace line)."""
     parts = []
     if trace.get("source"):
-        parts.append(gettext("source {source}").format(source=trace["source"]))
+        parts.append(gettext("source {source}").format(source=source_name(trace["source"])))
     if trace.get("decision"):
-        parts.append(gettext("decision {decision}").format(decision=trace["decision"]))
+        decision = faq_decision_name(trace["decision"])
+        parts.append(gettext("decision {decision}").format(decision=decision))
     if trace.get("score") is not None:
         parts.append(gettext("score {score}").format(score=f"{float(trace['score']):.3f}"))
     if trace.get("model"):

@@ -18,7 +18,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import translation
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from knowledge import services
@@ -936,7 +937,8 @@ class DocumentImportAdmin(admin.ModelAdmin):
             for name in ("max_pages", "max_depth", "max_seconds")
             if name in limits
         ]
-        return format_html_join(format_html("<br>"), "{}: {}", lines)
+        label_and_value = pgettext("a label and its value", "{}: {}")  # Chinese: a full-width colon
+        return format_html_join(mark_safe("<br>"), label_and_value, lines)
 
     @admin.display(description=_("errors"))
     def error_list(self, obj: DocumentImport) -> str:

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from chatbot.analytics import figures
 from chatbot.models import HandoffReason
+from chatbot.trace_labels import SOURCE_NAMES
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -38,12 +39,7 @@ COLORS = {
 
 # What the charts and tables call each series; the codes are stored `source` values.
 SERIES_NAMES = {
-    "small_talk": _("Small talk"),
-    "faq": _("FAQ"),
-    "cache": _("Cache"),
-    "llm": _("Model"),
-    "fallback": _("Fallback"),
-    "agent": _("Agent"),
+    **SOURCE_NAMES,
     "skipped": _("Skipped"),
     "failed": _("Failed"),
     "cost": _("Cost"),

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods
 
 from chatbot.handoff import mail, selectors
 from chatbot.handoff import services as handoff
+from chatbot.trace_labels import FAQ_DECISION_NAMES, SOURCE_NAMES
 
 
 def agent_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -229,6 +230,8 @@ def console(request: HttpRequest) -> HttpResponse:
             "console_text": {
                 **{k: str(v) for k, v in CONSOLE_TEXT.items()},
                 "closeReasons": {k: str(v) for k, v in selectors.CLOSE_REASONS.items()},
+                "sourceNames": {k: str(v) for k, v in SOURCE_NAMES.items()},
+                "faqDecisionNames": {k: str(v) for k, v in FAQ_DECISION_NAMES.items()},
             },
         },
     )

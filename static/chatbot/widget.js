@@ -250,7 +250,9 @@
   }
   var locale = normaliseLocale(attr("data-locale") || navigator.language || "en");
   var T = STRINGS[locale];
-  var title = attr("data-title") || T.title;
+  // A title per locale first: a site serving both languages from one page (the demo store
+  // without ?locale) showed its English title above a Chinese widget.
+  var title = attr("data-title-" + locale) || attr("data-title") || T.title;
   // The owner's look (README, "Embedding the widget"; the admin's Widget appearance page writes
   // the tag): launcher side and text, welcome per locale, a logo in the header.
   var onLeft = attr("data-position") === "left";
@@ -2223,9 +2225,7 @@
     // less than a minute" read as two answers (a walk); the queue follows who is online.
     var online = t.agents_online > 0;
     if (!t.open && !online && when && !isNaN(when.getTime())) {
-      var sameDay = when.toDateString() === new Date().toDateString();
-      var options = sameDay ? { hour: "2-digit", minute: "2-digit" } : { weekday: "short", hour: "2-digit", minute: "2-digit" };
-      sub.textContent = fmt(T.subtitleAway, { when: when.toLocaleString(locale === "zh-hans" ? "zh-CN" : undefined, options) });
+      sub.textContent = fmt(T.subtitleAway, { when: backAt(when) });
     } else if (online && typeof t.reply_wait_s === "number") {
       // Queued, the header gives the visitor's own wait, as the queue notice does: the team's
       // usual reply time beside it read as two answers (约 2 分钟 above, 约 3 分钟 below; a zh walk).
@@ -2236,6 +2236,22 @@
     } else {
       sub.textContent = T.subtitle;
     }
+  }
+
+  // When the team is back, in the visitor's own clock: the time alone today, with the weekday
+  // within the week, with the date beyond it or on this weekday next week. "2-digit" hours read
+  // "Mon 01:00 AM", and "Mon" said on a Monday meant next week's (a walk).
+  function backAt(when) {
+    var now = new Date();
+    var options = { hour: "numeric", minute: "2-digit" };
+    if (when.toDateString() !== now.toDateString()) {
+      options.weekday = "short";
+      if (when - now > 6 * 86400000 || when.getDay() === now.getDay()) {
+        options.month = "short";
+        options.day = "numeric";
+      }
+    }
+    return when.toLocaleString(locale === "zh-hans" ? "zh-CN" : undefined, options);
   }
 
   // "No one is online" should not stay up for a visitor who keeps the panel open while an

@@ -434,8 +434,13 @@
     n.hidden = !text;
   }
 
+  // Another agent came online or went: the transfer list's "(offline)" beside them went stale
+  // until it was opened again (a walk), so an open conversation asks for the roster again.
+  var onlineCount = null;
   function setOnline(n) {
     $("online").textContent = fmt(n === 1 ? CT.agentOnline : CT.agentsOnline, { n: n });
+    if (onlineCount !== null && n !== onlineCount && state.current) send({ type: "roster" });
+    onlineCount = n;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -886,8 +891,11 @@
     else li.appendChild(messageText(m));
     if (m.role === "bot" && m.trace) {
       var t = m.trace;
-      var parts = [fmt(CT.traceSource, { source: t.source || m.source })];
-      if (t.decision) parts.push(fmt(CT.traceDecision, { decision: t.decision }));
+      var source = t.source || m.source;
+      var parts = [fmt(CT.traceSource, { source: CT.sourceNames[source] || source })];
+      if (t.decision) {
+        parts.push(fmt(CT.traceDecision, { decision: CT.faqDecisionNames[t.decision] || t.decision }));
+      }
       if (t.score != null) parts.push(fmt(CT.traceScore, { score: Number(t.score).toFixed(2) }));
       if (t.model) parts.push(fmt(CT.traceModel, { model: t.model }));
       if (t.prompt_tokens != null || t.completion_tokens != null) {

@@ -186,7 +186,9 @@ def test_visitor_to_agent_and_back_to_the_bot(
         re.compile(r"^Assistant\s*· AI-generated answer$")
     )
     expect(widget.locator(".row").last).to_have_class(re.compile(r"\bbot\b"))  # below the notice
-    expect(agent.locator("#transcript .msg.bot .trace")).to_contain_text("model sim-model")
+    trace = agent.locator("#transcript .msg.bot .trace")
+    expect(trace).to_contain_text("model sim-model")
+    expect(trace).to_contain_text("source Model")  # the source's name, not its code "llm"
     visitor.screenshot(path=str(screenshot_dir / "handoff-visitor-back-to-bot.png"))
     agent.screenshot(path=str(screenshot_dir / "handoff-console-after-return.png"))
 

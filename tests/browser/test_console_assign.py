@@ -138,6 +138,11 @@ def test_a_transfer_reaches_the_other_agent_in_a_background_tab(
     expect(assign_to.locator("option")).to_have_text(
         ["bob (online, 0 of 3 open)", "aaron (offline, 0 of 3 open)", "Billing"]
     )
+    # Aaron signs in: the list says so without being opened again (it said "offline", a walk).
+    _signed_in(browser, base, "aaron")
+    expect(assign_to.locator("option", has_text="aaron")).to_have_text(
+        "aaron (online, 0 of 3 open)"
+    )
     assign_to.select_option(label="bob (online, 0 of 3 open)")
     ann.get_by_role("button", name="Transfer").click()
     line = "ann transferred this conversation to bob."

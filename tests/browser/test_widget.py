@@ -273,6 +273,22 @@ def test_the_newest_message_stays_in_view_when_a_phones_keyboard_opens(
     assert row_box["y"] + row_box["height"] <= log_box["y"] + log_box["height"] + 1
 
 
+def test_a_chinese_browser_on_the_store_page_gets_the_chinese_title(
+    browser: Browser, daphne_server: str
+) -> None:
+    """The demo store without ?locale, in a Chinese browser: the widget speaks Chinese and its
+    title is the store's Chinese one (`data-title-zh-hans`), not "Northwind Help" (a walk)."""
+    context = _context(browser, locale="zh-CN")
+    page = context.new_page()
+    try:
+        page.goto(daphne_server + "/")
+        widget = page.locator("chatbot-widget")
+        widget.get_by_role("button", name="打开聊天").click()
+        expect(widget.locator("#cbw-title")).to_have_text("Northwind 客服")
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize(
     ("question", "fact"),
     [

@@ -485,7 +485,8 @@ def test_the_subtitle_tells_when_a_person_replies_and_the_away_message_shows(
     scripted = ScriptedServer(page, team={**team, "opens_at": "2031-03-03T09:00:00+08:00"})
     widget = opened(page, daphne_server)
     expect(widget.locator(".header .sub")).to_have_text(
-        re.compile(r"^Instant answers · our team is back Mon.*\d{2}:00")
+        # The date too, more than a week away; "1:00 AM", not "01:00 AM" (a walk).
+        re.compile(r"^Instant answers · our team is back Mon, Mar 3, 1:00\sAM$")
     )
     widget.get_by_role("button", name="Talk to a person").click()
     scripted.wait_sent("handoff", 1)

@@ -44,7 +44,7 @@ def test_conversation_page_renders_the_transcript_and_trace():
     assert page.status_code == 200
     html = page.content.decode()
     assert "&lt;b&gt;bold&lt;/b&gt; question" in html
-    assert "source faq · score 0.912 · first token 12 ms · total 40 ms" in html
+    assert "source FAQ · score 0.912 · first token 12 ms · total 40 ms" in html
     assert "<td>answered</td>" in html and "<code>faq_id</code>: 7" in html
     assert "Agent: Ann" in html and "Not helpful — too short" in html
     assert '"steps"' not in html and "&quot;steps&quot;" not in html  # no raw JSON
@@ -62,5 +62,5 @@ def test_the_transcripts_trace_speaks_the_admin_users_language():
     client.force_login(admin_user)
     url = f"/admin/chatbot/conversation/{c.pk}/change/"
     html = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
-    assert "来源 faq · 分数 0.912 · 首字 12 毫秒 · 总计 40 毫秒" in html
+    assert "来源：FAQ · 分数 0.912 · 首字 12 毫秒 · 总计 40 毫秒" in html
     assert "<th>阶段</th><th>判定</th>" in html

@@ -91,7 +91,7 @@ def test_uploading_a_zip_imports_its_good_files_and_lists_the_bad_one(client):
     # In Chinese, what the error means; the stored English, with its specifics, in the tooltip.
     chinese = client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert ">PDF 文件已损坏或并非 PDF，无法读取。</td>" in chinese
-    assert "可见范围: 公开" in chinese
+    assert "可见范围：公开" in chinese
     assert f'title="{document_import.errors[0]["message"]}"' in chinese.replace("&#x27;", "'")
 
 

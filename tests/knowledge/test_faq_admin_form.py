@@ -218,6 +218,13 @@ def test_csv_header_and_row_errors_name_the_problem():
     with pytest.raises(ImportError_) as not_text:
         parse_upload("f.csv", bytes(range(256)) * 4)
     assert not_text.value.errors == ["The file holds binary data, not text."]
+    # Bytes that decode as GB18030 into rare characters only (GBK's lead bytes 0x81-0xA0):
+    # a walk's binary .csv read as columns of such noise.
+    noise = bytes(b for i in range(400) for b in (0x81 + i % 32, 0x40 + i * 7 % 63, 0x2C))
+    assert noise.decode("gb18030")
+    with pytest.raises(ImportError_) as rare_characters:
+        parse_upload("f.csv", noise)
+    assert rare_characters.value.errors == ["The file holds binary data, not text."]
     with pytest.raises(ImportError_) as unknown_encoding:
         parse_upload(
             "f.csv", "question,answer\nq,r\u00e9sum\u00e9 \u00e0 la carte\n".encode("cp1252")

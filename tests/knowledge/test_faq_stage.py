@@ -151,4 +151,7 @@ async def test_the_answers_trace_names_the_rule_that_matched(upstream):
         asked_as_stored = (await client.say("发票怎么开", "q2"))[-1]
     assert reworded["source"] == "faq" and reworded["trace"]["decision"] == "same_wording"
     assert asked_as_stored["trace"]["decision"] == "answer"  # the search's own rule
-    assert trace_summary(reworded["trace"])[:2] == ["source faq", "decision same_wording"]
+    assert trace_summary(reworded["trace"])[:2] == [
+        "source FAQ",
+        "decision the same words reordered",
+    ]

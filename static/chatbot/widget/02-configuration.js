@@ -19,7 +19,9 @@
   }
   var locale = normaliseLocale(attr("data-locale") || navigator.language || "en");
   var T = STRINGS[locale];
-  var title = attr("data-title") || T.title;
+  // A title per locale first: a site serving both languages from one page (the demo store
+  // without ?locale) showed its English title above a Chinese widget.
+  var title = attr("data-title-" + locale) || attr("data-title") || T.title;
   // The owner's look (README, "Embedding the widget"; the admin's Widget appearance page writes
   // the tag): launcher side and text, welcome per locale, a logo in the header.
   var onLeft = attr("data-position") === "left";

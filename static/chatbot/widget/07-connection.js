@@ -425,9 +425,7 @@
     // less than a minute" read as two answers (a walk); the queue follows who is online.
     var online = t.agents_online > 0;
     if (!t.open && !online && when && !isNaN(when.getTime())) {
-      var sameDay = when.toDateString() === new Date().toDateString();
-      var options = sameDay ? { hour: "2-digit", minute: "2-digit" } : { weekday: "short", hour: "2-digit", minute: "2-digit" };
-      sub.textContent = fmt(T.subtitleAway, { when: when.toLocaleString(locale === "zh-hans" ? "zh-CN" : undefined, options) });
+      sub.textContent = fmt(T.subtitleAway, { when: backAt(when) });
     } else if (online && typeof t.reply_wait_s === "number") {
       // Queued, the header gives the visitor's own wait, as the queue notice does: the team's
       // usual reply time beside it read as two answers (约 2 分钟 above, 约 3 分钟 below; a zh walk).
@@ -438,6 +436,22 @@
     } else {
       sub.textContent = T.subtitle;
     }
+  }
+
+  // When the team is back, in the visitor's own clock: the time alone today, with the weekday
+  // within the week, with the date beyond it or on this weekday next week. "2-digit" hours read
+  // "Mon 01:00 AM", and "Mon" said on a Monday meant next week's (a walk).
+  function backAt(when) {
+    var now = new Date();
+    var options = { hour: "numeric", minute: "2-digit" };
+    if (when.toDateString() !== now.toDateString()) {
+      options.weekday = "short";
+      if (when - now > 6 * 86400000 || when.getDay() === now.getDay()) {
+        options.month = "short";
+        options.day = "numeric";
+      }
+    }
+    return when.toLocaleString(locale === "zh-hans" ? "zh-CN" : undefined, options);
   }
 
   // "No one is online" should not stay up for a visitor who keeps the panel open while an
