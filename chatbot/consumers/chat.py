@@ -157,8 +157,10 @@ class ChatConsumer(JsonSocketConsumer):
                 conversation_id=self.conversation.pk
             )
         if self.conversation is not None:
-            hello["left_messages"] = await database_sync_to_async(selectors.visitor_left_messages)(
-                conversation_id=self.conversation.pk
+            hello.update(
+                await database_sync_to_async(selectors.visitor_past)(
+                    conversation_id=self.conversation.pk, public_id=self.public_id
+                )
             )
         if identity is not None:
             hello["conversations"] = await database_sync_to_async(visitor.identified_conversations)(

@@ -16,7 +16,8 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext_lazy as _
 
-from chatbot.handoff.models import AgentNote, AgentPresence, LeftMessage
+from chatbot.audit.models import AuditEvent
+from chatbot.handoff.models import AgentNote, AgentPresence, AssignmentEvent, LeftMessage
 from chatbot.models import Conversation, Message
 from chatbot.outcomes import Source
 from chatbot.services import message_payload, visitor_facing_agent_name
@@ -207,6 +208,68 @@ def visitor_left_messages(*, conversation_id: int, limit: int = 5) -> list[dict[
             "answered": left.answered_at is not None,
         }
         for left in reversed(list(lefts))
+    ]
+
+
+def visitor_past(*, conversation_id: int, public_id: str) -> dict[str, Any]:
+    """What `hello` gives a stored conversation besides its messages, in one database call."""
+    return {
+        "left_messages": visitor_left_messages(conversation_id=conversation_id),
+        "notices": visitor_notices(conversation_id=conversation_id, public_id=public_id),
+    }
+
+
+def visitor_notices(
+    *, conversation_id: int, public_id: str, limit: int = 10
+) -> list[dict[str, Any]]:
+    """What the widget said when a person joined or handed the chat back to the assistant, for
+    `hello`: those notices were not stored, so after a reload an agent's whole chat sat under no
+    "Ana has joined the chat" (a walk). Read from the assignment and audit lines the console
+    shows; each names the newest message before it, where the widget places it."""
+    newest_before = (
+        Message.objects.filter(
+            conversation_id=conversation_id, created_at__lte=OuterRef("created_at")
+        )
+        .order_by("-id")
+        .values("id")[:1]
+    )
+    joins = (
+        AssignmentEvent.objects.filter(
+            conversation_id=conversation_id,
+            kind__in=(AssignmentEvent.Kind.AGENT, AssignmentEvent.Kind.AUTO),
+            to_agent__isnull=False,
+        )
+        .annotate(after_id=Subquery(newest_before))
+        .select_related("to_agent")
+        .order_by("-id")[:limit]
+    )
+    audits = (
+        AuditEvent.objects.filter(
+            conversation=public_id,
+            action__in=(AuditEvent.Action.CLAIM, AuditEvent.Action.RETURN_TO_BOT),
+        )
+        .annotate(after_id=Subquery(newest_before))
+        .select_related("actor")
+        .order_by("-id")[:limit]
+    )
+    notices = [
+        (join.created_at, "joined", visitor_facing_agent_name(join.to_agent), join.after_id)
+        for join in joins
+    ] + [
+        (
+            audit.created_at,
+            "joined" if audit.action == AuditEvent.Action.CLAIM else "bot",
+            visitor_facing_agent_name(audit.actor)
+            if audit.action == AuditEvent.Action.CLAIM
+            else "",
+            audit.after_id,
+        )
+        for audit in audits
+    ]
+    notices.sort(key=lambda notice: notice[0])
+    return [
+        {"kind": kind, "name": name, "after_id": after_id or 0}
+        for _, kind, name, after_id in notices[-limit:]
     ]
 
 

@@ -140,6 +140,12 @@ def test_visitor_to_agent_and_back_to_the_bot(
     )
     expect(widget.locator(".row").last).to_have_class(re.compile(r"\bnotice\b"))
     expect(widget.locator(".row").last).to_have_text("You're chatting with ann from our team.")
+    # And where she joined, above her words (that notice was not stored: a walk).
+    joined = widget.locator(".row.notice", has_text="ann from our team has joined the chat.")
+    expect(joined).to_have_count(1)
+    expect(widget.locator(".row.notice + .row.agent .bubble").first).to_have_text(
+        "Hi, I'm Ann. How can I help?"
+    )
 
     # Formatting shows the same on both sides (the console showed the raw "**").
     reply.fill("Found it: **order 1234** ships today.\n- tracking: https://example.com/t/1234")

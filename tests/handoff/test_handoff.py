@@ -531,6 +531,46 @@ async def test_a_socket_opened_on_a_claimed_conversation_is_told_who_has_it(upst
     assert (hello["status"], hello["agent"]) == ("agent", "ann")
 
 
+async def test_a_reload_gets_the_join_and_hand_back_notices_where_they_happened(upstream, agents):
+    """ "ann has joined the chat" was said live and never stored: after a reload the agents'
+    whole chat sat under no notice (a walk). hello's `notices` name each join and hand-back
+    with the newest message before it."""
+    async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
+        public_id, token = client.hello["conversation"], client.hello["token"]
+        await client.say("Where is my parcel?", "q1")
+        async with chat_socket(f"?conversation={public_id}&token={token}") as before:
+            assert before.hello["notices"] == []
+        await queued_by_button(client)
+        await claimed(ann, public_id)
+        await until(client, "conversation")
+        await ann.send(
+            {"type": "send", "conversation": public_id, "client_id": "a-1", "text": "Hi"}
+        )
+        said_by_ann = (await ann.recv_until("ack"))["message_id"]
+        await ann.send({"type": "assign", "conversation": public_id, "agent": agents["bob"].pk})
+        await ann.recv_until("assign_done")
+        await until(client, lambda f: f["type"] == "conversation" and f.get("agent") == "bob")
+        async with agent_socket(agents["bob"]) as bob:
+            await bob.send(
+                {"type": "send", "conversation": public_id, "client_id": "b-1", "text": "Bob here"}
+            )
+            said_by_bob = (await bob.recv_until("ack"))["message_id"]
+            await bob.send({"type": "return_to_bot", "conversation": public_id})
+            await until(client, lambda f: f["type"] == "conversation" and f["status"] == "bot")
+        async with chat_socket(f"?conversation={public_id}&token={token}") as reloaded:
+            notices = reloaded.hello["notices"]
+    bot_answer = await database_sync_to_async(
+        lambda: (
+            Message.objects.filter(conversation__public_id=public_id, role="bot").latest("id").id
+        )
+    )()
+    assert notices == [
+        {"kind": "joined", "name": "ann", "after_id": bot_answer},
+        {"kind": "joined", "name": "bob", "after_id": said_by_ann},
+        {"kind": "bot", "name": "", "after_id": said_by_bob},
+    ]
+
+
 async def test_visitors_never_read_a_nameless_agents_login_name(upstream):
     """An account without a name was shown to visitors by its login ("admin from our team has
     joined"): half of what signs in to the console. Visitors read "Agent"; the team still tells

@@ -189,6 +189,8 @@
     clearLog();
     ratingRow = null;
     leftMessage = false;
+    leftShown = false;
+    noticesShown = false;
     attempts = 0;
     dropSocket();
     if (!siteRefused) connect();
@@ -353,7 +355,11 @@
     if (limitedNotice && limitedNotice.parentNode) limitedNotice.parentNode.removeChild(limitedNotice);
     limitedNotice = null;
     if (typeof f.conversation === "string" && f.conversation !== store.conversation) {
-      if (store.conversation) clearLog(); // a different conversation than the one shown
+      if (store.conversation) {
+        clearLog(); // a different conversation than the one shown
+        leftShown = false;
+        noticesShown = false;
+      }
       store.conversation = f.conversation;
     }
     if (typeof f.token === "string") store.token = f.token;
@@ -369,6 +375,7 @@
     showTeam(f.team);
     showPast(f.identified ? f.conversations : null);
     showLeftMessages(f.left_messages);
+    showPastNotices(f.notices);
     // after 0 on a fresh page: the whole history; after a reconnect: only what we have not shown.
     sendFrame({ type: "resume", after: maxRenderedId() });
   }
@@ -822,6 +829,24 @@
       if (!m || typeof m.after_id !== "number") return;
       leftNotice(m.email, m.text, m.after_id + 0.02);
       if (!m.answered) leftMessage = true;
+    });
+  }
+
+  // After a reload: "Ana has joined the chat" and "with our assistant again" where they were
+  // said (the page showed them live; hello's come once per page and conversation). Not read out
+  // to a screen reader: they are history, as the messages around them are.
+  var noticesShown = false;
+  function showPastNotices(list) {
+    if (noticesShown) return;
+    noticesShown = true;
+    (Array.isArray(list) ? list : []).forEach(function (n, i) {
+      if (!n || typeof n.after_id !== "number") return;
+      var name = typeof n.name === "string" ? n.name : "";
+      var text = n.kind === "joined" ? (name ? fmt(T.agentJoined, { name: name }) : T.withAgent) : n.kind === "bot" ? T.backToBot : "";
+      if (!text) return;
+      var row = makeRow("notice");
+      row.querySelector(".bubble").textContent = text;
+      place(row, n.after_id + 0.01 + i * 0.0001);
     });
   }
 
