@@ -371,6 +371,12 @@ class WidgetAppearance(models.Model):
     title = models.CharField(
         max_length=60, blank=True, help_text=_("Empty: “Chat with us”."), verbose_name=_("title")
     )
+    title_zh_hans = models.CharField(
+        _("title (简体中文)"),
+        max_length=60,
+        blank=True,
+        help_text=_("For a widget in Chinese; empty: the title above, else “在线客服”."),
+    )
     color = models.CharField(
         max_length=7,
         default="#4f46e5",
@@ -414,6 +420,7 @@ class WidgetAppearance(models.Model):
         """The script tag's data-* attributes that differ from the widget's defaults."""
         attrs = {
             "data-title": self.title,
+            "data-title-zh-hans": self.title_zh_hans,
             "data-color": self.color,
             "data-position": "left" if self.position == self.Position.LEFT else "",
             "data-launcher-text": self.launcher_text,

@@ -11,6 +11,7 @@ from chatbot.models import WidgetAppearance
 # The form fields a preview may set, each the model field of the same name.
 PREVIEW_FIELDS = (
     "title",
+    "title_zh_hans",
     "color",
     "position",
     "launcher_text",

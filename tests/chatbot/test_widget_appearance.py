@@ -16,7 +16,11 @@ pytestmark = pytest.mark.django_db
 
 def test_the_snippet_carries_only_what_differs_from_the_defaults_escaped() -> None:
     appearance = WidgetAppearance(
-        title='Help "now"', color="#2f5d3a", position="left", welcome_zh_hans="您好<b>"
+        title='Help "now"',
+        title_zh_hans="帮助",
+        color="#2f5d3a",
+        position="left",
+        welcome_zh_hans="您好<b>",
     )
     snippet = embed_snippet(appearance, server="https://chat.example.com")
     assert snippet.startswith(
@@ -24,6 +28,7 @@ def test_the_snippet_carries_only_what_differs_from_the_defaults_escaped() -> No
         'data-server="https://chat.example.com" data-title="Help &quot;now&quot;" '
     )
     assert 'data-position="left"' in snippet and 'data-welcome-zh-hans="您好&lt;b&gt;"' in snippet
+    assert 'data-title-zh-hans="帮助"' in snippet  # a Chinese widget's own title
     assert "data-launcher-text" not in snippet and "data-logo" not in snippet
     assert snippet.endswith(" defer></script>")
 
