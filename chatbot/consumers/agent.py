@@ -11,6 +11,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.utils import timezone
 
 from chatbot import metrics, realtime, recovery
 from chatbot.consumers.base import JsonSocketConsumer
@@ -106,6 +107,7 @@ class AgentConsumer(JsonSocketConsumer):
     async def disconnect(self, code: int) -> None:
         if not self.admitted:
             return
+        closed_at = timezone.now()  # before any wait: a reconnect may be recorded first
         for task in (self.access_check, self.access_watch):
             if task is not None:
                 task.cancel()
@@ -115,7 +117,9 @@ class AgentConsumer(JsonSocketConsumer):
         await self.channel_layer.group_discard(
             realtime.agent_group(self.user.pk), self.channel_name
         )
-        await database_sync_to_async(handoff.presence_update)(agent=self.user, seen=False)
+        await database_sync_to_async(handoff.presence_update)(
+            agent=self.user, seen=False, at=closed_at
+        )
         await background.sweeper_release()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

@@ -192,6 +192,11 @@ class AgentPresence(models.Model):
         max_length=8, choices=Status.choices, default=Status.ONLINE, verbose_name=_("status")
     )
     last_seen_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last seen at"))
+    # When their last console socket closed: they keep their conversations for
+    # HANDOFF_OWNER_GONE_S from then (a reload, a network blip, a database stall).
+    console_closed_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("console closed at")
+    )
 
     class Meta:
         verbose_name = _("agent presence")

@@ -594,7 +594,9 @@ def owners_gone_release(*, now: datetime | None = None) -> list[str]:
     only unanswered) and nobody else could take it; its visitor could not ask for a person."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.HANDOFF_OWNER_GONE_S)
-    present = AgentPresence.objects.filter(user=OuterRef("assigned_to"), last_seen_at__gte=cutoff)
+    present = AgentPresence.objects.filter(
+        Q(last_seen_at__gte=cutoff) | Q(console_closed_at__gte=cutoff), user=OuterRef("assigned_to")
+    )
     gone = list(
         Conversation.objects.filter(status=Status.AGENT)
         .filter(Q(claimed_at__lt=cutoff) | Q(claimed_at__isnull=True))
@@ -750,14 +752,31 @@ def faq_draft_from_message(
 # --- presence -------------------------------------------------------------------------------
 
 
-def presence_update(*, agent: AbstractBaseUser, status: str | None = None, seen: bool) -> bool:
-    """Records a heartbeat (seen) or a disconnect (not seen) and optionally a new status.
-    True when the number of agents online changed (queued visitors are then told)."""
+def presence_update(
+    *,
+    agent: AbstractBaseUser,
+    status: str | None = None,
+    seen: bool,
+    at: datetime | None = None,
+) -> bool:
+    """Records a heartbeat (seen) or a console socket that closed `at` (not seen), and
+    optionally a new status. True when the number of agents online changed (queued visitors are
+    then told).
+
+    A close is recorded only if no socket of theirs was seen after it: after a database stall
+    the reconnected console's heartbeat was written before the old socket's close, which then
+    marked the agent offline and gave their live chat back to the queue (a walk)."""
     before = selectors.agents_online()
-    defaults: dict[str, Any] = {"last_seen_at": timezone.now() if seen else None}
-    if status is not None:
-        defaults["status"] = status
-    AgentPresence.objects.update_or_create(user=agent, defaults=defaults)
+    now = at or timezone.now()
+    changes: dict[str, Any] = {"status": status} if status is not None else {}
+    if seen:
+        AgentPresence.objects.update_or_create(
+            user=agent, defaults={"last_seen_at": now, **changes}
+        )
+    else:
+        AgentPresence.objects.filter(user=agent).exclude(last_seen_at__gt=now).update(
+            last_seen_at=None, console_closed_at=now, **changes
+        )
     changed = selectors.agents_online() != before
     if changed:
         transaction.on_commit(notify.queue_changed)

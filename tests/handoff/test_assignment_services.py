@@ -2,6 +2,7 @@
 once, and teams, capacities and the audit trail in the admin."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
@@ -65,3 +66,46 @@ def test_the_admin_shows_teams_profiles_and_the_audit_trail(agents):
     assert client.get(f"/admin/handoff/team/{team.pk}/change/").status_code == 200
     profiles = client.get("/admin/handoff/agentprofile/")
     assert profiles.status_code == 200 and b"bob" in profiles.content
+
+
+@pytest.mark.django_db
+def test_a_consoles_close_written_after_its_reconnect_leaves_the_agent_online_and_owning(agents):
+    """A database stall (a walk): the console's socket closed, it reconnected, and the new
+    socket's heartbeat was written before the old socket's close, which then marked the agent
+    offline; the next sweep gave their live chat back to the queue."""
+    from chatbot.handoff import selectors, services
+
+    ann = agents["ann"]
+    claimed_long_ago = timezone.now() - timedelta(hours=1)
+    conversation = Conversation.objects.create(
+        status="agent", assigned_to=ann, claimed_at=claimed_long_ago
+    )
+    closed_at = timezone.now()
+    services.presence_update(agent=ann, seen=True)  # the reconnected socket's, written first
+    services.presence_update(agent=ann, seen=False, at=closed_at)  # the old socket's, late
+    assert selectors.agents_online() == 1
+    assert services.owners_gone_release() == []
+    conversation.refresh_from_db()
+    assert (conversation.status, conversation.assigned_to) == ("agent", ann)
+
+
+@pytest.mark.django_db
+def test_an_owner_keeps_their_conversations_for_the_grace_after_their_console_closes(
+    agents, settings
+):
+    """HANDOFF_OWNER_GONE_S counts from the console's close (docs/console.md): the close set
+    "not seen" and the next sweep released at once, a reload or a network blip included."""
+    from chatbot.handoff import selectors, services
+
+    settings.HANDOFF_OWNER_GONE_S = 120
+    ann = agents["ann"]
+    now = timezone.now()
+    conversation = Conversation.objects.create(
+        status="agent", assigned_to=ann, claimed_at=now - timedelta(hours=1)
+    )
+    services.presence_update(agent=ann, seen=True, at=now - timedelta(seconds=5))
+    services.presence_update(agent=ann, seen=False, at=now)
+    assert selectors.agents_online() == 0, "a closed console is not online"
+    assert services.owners_gone_release(now=now + timedelta(seconds=60)) == []
+    released = services.owners_gone_release(now=now + timedelta(seconds=121))
+    assert released == [conversation.public_id]
