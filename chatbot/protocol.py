@@ -33,6 +33,8 @@ ERROR_TEXTS = {
     ),
     "forbidden": _("This conversation could not be opened. Please reload the page."),
     "internal": _("Something went wrong on our side. Your message is safe; please try again."),
+    # The message itself could not be stored (the database restarting): the widget offers Retry.
+    "not_stored": _("We couldn't save your message just now. Please send it again."),
     # The handoff's frames (chatbot.handoff.protocol).
     "invalid_email": _("Please enter a valid email address."),
     "not_closed": _("You can rate the conversation once it has ended."),

@@ -7,10 +7,12 @@ visitor sees) and `console.` group (notes, visitor typing, viewers), and always 
 """
 
 import asyncio
+import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from chatbot import metrics, realtime, recovery
@@ -43,7 +45,12 @@ from chatbot.observability.logs import set_conversation
 from chatbot.protocol import PROTOCOL_VERSION, ProtocolError
 from chatbot.services import visitor_facing_agent_name
 
+logger = logging.getLogger(__name__)
+
 FORBIDDEN_CLOSE_CODE = 4403
+# Frames whose database failure the agent is not told of: sent again anyway (a keystroke, the
+# next heartbeat; a ping left unanswered makes the console reconnect).
+UNNOTICED_FRAMES = (AgentTypingFrame, PingFrame)
 ACCOUNT_CHANGE_SETTLE_S = 1.0
 # Frames of the viewed conversation's chat group an agent needs (not the token stream, nor the
 # visitor's queue place: the console shows the queue from its own list, and each wave repeated
@@ -136,6 +143,13 @@ class AgentConsumer(JsonSocketConsumer):
             return
         try:
             await self.dispatch_frame(frame)
+        except DatabaseError:
+            if not isinstance(frame, UNNOTICED_FRAMES):
+                raise
+            # Typing and read marks are sent again with the next keystroke or look: an error
+            # notice for one ("That did not work (internal)" after a database restart, when
+            # the agent's reply a moment later went) told the agent of a failure of nothing.
+            logger.warning("a %s frame failed on the database", frame.type)
         except handoff.HandoffError as err:
             # A reply names its client id: the console keeps a reply until it is acked or
             # refused, and sends it again on a new socket.

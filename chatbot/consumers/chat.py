@@ -1,12 +1,17 @@
 """The visitor's chat socket: parse and validate, persist, start the answer, relay events."""
 
+import asyncio
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import DatabaseError
 
 from chatbot import answering, metrics, realtime, recovery, services, tasks, visitor_copy
 from chatbot.consumers.base import JsonSocketConsumer
@@ -46,7 +51,12 @@ from chatbot.security.ratelimit import (
 )
 from chatbot.shared_state import shared_state
 
+logger = logging.getLogger(__name__)
+
 FORBIDDEN_CLOSE_CODE = 4403
+# A database restarting refuses connections for a second or two ("the database system is
+# starting up"): one more try after this long before the visitor is asked to send it again.
+STORE_RETRY_DELAY_S = 1.0
 RATE_LIMITED_CLOSE_CODE = 4429
 # Frames telling the visitor who holds the conversation now (queued, an agent, closed, back to
 # the bot): an answer this process is writing must look again before it goes on.
@@ -360,10 +370,36 @@ class ChatConsumer(JsonSocketConsumer):
             frame.client_id, resend=True, chat=True
         ) or not await self.started(frame.client_id):
             return
-        accepted = await database_sync_to_async(handoff.visitor_message_accept)(
-            conversation=self.conversation, client_id=frame.client_id, text=frame.text
+        accepted = await self._stored_or_refused(
+            frame.client_id,
+            partial(
+                handoff.visitor_message_accept,
+                conversation=self.conversation,
+                client_id=frame.client_id,
+                text=frame.text,
+            ),
         )
-        await self._accepted(frame.client_id, accepted)
+        if accepted is not None:
+            await self._accepted(frame.client_id, accepted)
+
+    async def _stored_or_refused(
+        self, client_id: str, accept: Callable[[], handoff.Accepted]
+    ) -> handoff.Accepted | None:
+        """`accept` (which stores the visitor's message), tried again once a moment later when
+        the database fails; then `not_stored` with the client id, so the widget marks that
+        message Not sent with its Retry. After a PostgreSQL restart the first write on a
+        process's old connection failed, and the widget, told "internal" without the id, left
+        the message at "Sending…" (a walk). A retry is safe: the failed write was rolled back,
+        and a stored client id is never stored or answered twice."""
+        for attempt in range(2):
+            try:
+                return await database_sync_to_async(accept)()
+            except DatabaseError:
+                logger.warning("storing a visitor message failed (attempt %d)", attempt + 1)
+                if attempt == 0:
+                    await asyncio.sleep(STORE_RETRY_DELAY_S)
+        await self.send_frame(error_frame("not_stored", locale=self.locale, client_id=client_id))
+        return None
 
     async def on_retry(self, frame: RetryFrame) -> None:
         """A "try again" after a thumbs-down: the question once more, past the stored answers."""
@@ -374,9 +410,18 @@ class ChatConsumer(JsonSocketConsumer):
                 error_frame("not_found", locale=self.locale, client_id=frame.client_id)
             )
             return
-        accepted = await database_sync_to_async(handoff.visitor_retry_accept)(
-            conversation=self.conversation, client_id=frame.client_id, message_id=frame.message_id
-        )
+        try:
+            accepted = await database_sync_to_async(handoff.visitor_retry_accept)(
+                conversation=self.conversation,
+                client_id=frame.client_id,
+                message_id=frame.message_id,
+            )
+        except DatabaseError:
+            logger.warning("storing a visitor's try-again failed", exc_info=True)
+            await self.send_frame(
+                error_frame("not_stored", locale=self.locale, client_id=frame.client_id)
+            )
+            return
         if accepted is None:
             await self.send_frame(
                 error_frame("not_found", locale=self.locale, client_id=frame.client_id)

@@ -266,6 +266,45 @@ async def test_a_frame_that_breaks_its_handler_gets_an_error_and_the_socket_stay
         assert (await client.say("still there?", "after-bug"))[-1]["type"] == "done"
 
 
+async def test_a_message_the_database_fails_to_store_is_tried_again_then_refused_by_id(
+    upstream, monkeypatch
+):
+    """After a PostgreSQL restart the first write failed ("the database system is starting
+    up"): the visitor was told "internal, your message is safe" without its client id, and the
+    widget left it at "Sending…", never stored (a walk). One failure is tried again a moment
+    later; two are refused by the message's id, which the widget marks Not sent with Retry."""
+    from django.db import OperationalError
+
+    from chatbot.consumers import chat
+    from chatbot.handoff import services as handoff
+
+    monkeypatch.setattr(chat, "STORE_RETRY_DELAY_S", 0.05)
+    real_accept = handoff.visitor_message_accept
+    failures = {"left": 1}
+
+    def accept_after_failures(**kwargs):
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise OperationalError("the database system is starting up")
+        return real_accept(**kwargs)
+
+    monkeypatch.setattr(handoff, "visitor_message_accept", accept_after_failures)
+    async with chat_socket() as client:
+        frames = await client.say("where is my parcel", "once")
+        assert frames[0]["type"] == "ack" and frames[-1]["type"] == "done"
+        failures["left"] = 2
+        await client.send({"type": "message", "client_id": "twice", "text": "still there?"})
+        refused = (await client.recv_until("error"))[-1]
+        assert (refused["code"], refused["client_id"]) == ("not_stored", "twice")
+        assert refused["text"] == "We couldn't save your message just now. Please send it again."
+        frames = await client.say("still there?", "twice")  # the widget's Retry
+        assert frames[0]["type"] == "ack" and frames[-1]["type"] == "done"
+    assert [m.text for m in await stored(client.hello["conversation"]) if m.role == "visitor"] == [
+        "where is my parcel",
+        "still there?",
+    ]
+
+
 async def test_nul_characters_are_dropped_before_storing(upstream):
     async with chat_socket() as client:
         frames = await client.say("where\x00 is my\x00 parcel", "nul")

@@ -404,6 +404,40 @@ async def test_chat_both_ways_with_typing(upstream, agents):
     assert await roles(public_id) == ["agent", "visitor"]
 
 
+async def test_typing_the_database_fails_on_is_dropped_without_an_error(
+    upstream, agents, monkeypatch
+):
+    """After a PostgreSQL restart the console said "That did not work (internal)" for a
+    typing frame, when the reply sent a moment later went (a walk)."""
+    from django.db import OperationalError
+
+    from chatbot.handoff import selectors as handoff_selectors
+
+    async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
+        public_id = client.hello["conversation"]
+        await queued_by_button(client)
+        await claimed(ann, public_id)
+        await until(client, "conversation")
+        real_owner = handoff_selectors.conversation_owner_id
+        failed = []
+
+        def restarting_once(**kwargs):
+            if not failed:
+                failed.append(kwargs)
+                raise OperationalError("the database system is starting up")
+            return real_owner(**kwargs)
+
+        monkeypatch.setattr(handoff_selectors, "conversation_owner_id", restarting_once)
+        await ann.send({"type": "typing", "conversation": public_id, "active": True})
+        await ann.send(
+            {"type": "send", "conversation": public_id, "client_id": "a-1", "text": "Hi"}
+        )
+        frames = []
+        await ann.recv_until(lambda f: frames.append(f) or f["type"] == "ack")
+    assert failed, "the typing frame met the failing database"
+    assert "error" not in [f["type"] for f in frames]
+
+
 async def test_read_receipts_reach_the_agent_once_and_only_for_their_own_messages(upstream, agents):
     async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
         public_id = client.hello["conversation"]
