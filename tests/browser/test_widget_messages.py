@@ -477,6 +477,34 @@ def test_a_refused_message_stays_where_it_was_written(page: Page, daphne_server:
     assert rows[-2:] == ["Too fast", "Take your time."], rows
 
 
+def test_a_message_not_stored_offers_retry_and_an_error_notice_stays_where_it_happened(
+    page: Page, daphne_server: str
+) -> None:
+    """After a PostgreSQL restart (a walk) a message sat at "Sending…", and the error notice
+    stayed pinned under every later message for the rest of the session."""
+    scripted = ScriptedServer(page)
+    widget = opened(page, daphne_server)
+    textarea = widget.get_by_role("textbox", name="Message")
+    textarea.fill("Is my order shipped?")
+    textarea.press("Enter")
+    client_id = scripted.wait_sent("message", 1)[0]["client_id"]
+    not_stored = "We couldn't save your message just now. Please send it again."
+    scripted.send(
+        {"type": "error", "code": "not_stored", "client_id": client_id, "text": not_stored}
+    )
+    failed = widget.locator(".row.visitor.failed")
+    expect(failed).to_contain_text(not_stored)
+    failed.get_by_role("button", name="Retry sending this message").click()
+    assert scripted.wait_sent("message", 2)[1]["client_id"] == client_id
+
+    oops = "Something went wrong on our side. Your message is safe; please try again."
+    scripted.send({"type": "error", "code": "internal", "text": oops})
+    expect(widget.locator(".row.notice", has_text=oops)).to_have_count(1)
+    agent = {"id": 7, "role": "agent", "text": "Checking now.", "source": "", "client_id": None}
+    scripted.send({"type": "message", "message": {**agent, "reply_to": None, "created": ""}})
+    expect(widget.locator(".row").last).to_have_text(re.compile("Checking now."))
+
+
 def test_the_subtitle_tells_when_a_person_replies_and_the_away_message_shows(
     page: Page, daphne_server: str, screenshot_dir: Path
 ) -> None:

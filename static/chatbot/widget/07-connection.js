@@ -572,7 +572,9 @@
       formError(lastForm, text);
       return;
     }
-    showNotice(text);
+    // Where it happened: pinned last, it stayed under every later message for the rest of the
+    // session (a walk).
+    showNotice(text, null, true);
   }
 
   // A form's own errors show in the form, tied to its email field, and go with the form once
