@@ -482,12 +482,12 @@ def nginx_config(site: NginxSite) -> str:
     """nginx.conf for the shape: static files from disk, websockets upgraded and kept open,
     everything else proxied to the daphne processes (least connections: sockets are long and
     uneven), with the X-Forwarded-* headers Django trusts (chatbot.settings)."""
-    # A process that refuses is skipped for 2 s, not nginx's default 10: after every process
-    # was down at once (a full restart) the site stayed "back in a moment" for 10 s after they
-    # were ready (an operator walk).
-    servers = "\n".join(
-        f"        server {address} max_fails=1 fail_timeout=2s;" for address in site.upstreams
-    )
+    # No process is ever marked down (max_fails=0): a refused connection goes straight to the
+    # next process, and each new one tries them all again. Marked down for a while (max_fails=1),
+    # a process that had only carried websockets since its restart stayed down, since a socket
+    # "succeeds" only when it ends, and a socket ending in an error marked the healthy one down
+    # too: "no live upstreams" and 10-15 s of "Reconnecting…" after a kill (an operator walk).
+    servers = "\n".join(f"        server {address} max_fails=0;" for address in site.upstreams)
     prefix = site.prefix
     tls = ""
     if site.tls_certificate and site.tls_key:
@@ -504,10 +504,12 @@ def nginx_config(site: NginxSite) -> str:
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Real-IP $remote_addr;"""
     if prefix is None:
+        error_log = "stderr"
         files = "error_log stderr warn;\n"
         http_files = "    access_log /dev/stdout chatbot;\n"
     else:
-        files = f"pid {prefix}/nginx.pid;\nerror_log {prefix}/error.log warn;\n"
+        error_log = f"{prefix}/error.log"
+        files = f"pid {prefix}/nginx.pid;\nerror_log {error_log} warn;\n"
         http_files = (
             f"    access_log {prefix}/access.log chatbot;\n"
             f"    client_body_temp_path {prefix}/temp/body;\n"
@@ -578,6 +580,10 @@ http {{
         }}
 
         location /ws/ {{
+            # nginx's error lines carry the request line, query string and all: the chat
+            # socket's is its conversation's token (an operator walk found 44 in error.log
+            # after a few restarts). A socket's upstream failures show in the access log (502).
+            error_log {error_log} crit;
             proxy_pass http://chatbot;
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;

@@ -39,7 +39,7 @@ def test_nginx_accepts_the_rendered_configuration(tmp_path, nginx):
     layout.nginx_conf.write_text(config)
     production.nginx_check(nginx, layout)  # raises with nginx's words when refused
     for port in (8001, 8002, 8003):
-        assert f"server 127.0.0.1:{port} max_fails=1 fail_timeout=2s;" in config
+        assert f"server 127.0.0.1:{port} max_fails=0;" in config
     assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in config
     assert "proxy_set_header X-Forwarded-Proto $scheme;" in config
     assert "proxy_read_timeout 3600s;" in config  # websockets outlive any answer
