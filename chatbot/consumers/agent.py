@@ -298,9 +298,10 @@ class AgentConsumer(JsonSocketConsumer):
         return detail
 
     async def open_conversation(self, public_id: str) -> None:
-        detail = await database_sync_to_async(self._detail)(public_id)
-        if detail is None:
-            raise handoff.HandoffError("not_found", conversation=public_id)
+        """Joins the conversation's groups, then reads its transcript: what is published
+        meanwhile comes live after it (the console drops what it has by id). Read first, the
+        messages stored between the read and the join were in neither: after a Redis outage a
+        reconnected console missed two visitor messages for good (a walk)."""
         if self.viewing != public_id:
             await self.leave_conversation()
             self.viewing = public_id
@@ -308,6 +309,10 @@ class AgentConsumer(JsonSocketConsumer):
                 realtime.conversation_group(public_id), self.channel_name
             )
             await self.channel_layer.group_add(realtime.console_group(public_id), self.channel_name)
+        detail = await database_sync_to_async(self._detail)(public_id)
+        if detail is None:
+            await self.leave_conversation()
+            raise handoff.HandoffError("not_found", conversation=public_id)
         await self.send_frame({"type": "transcript", **detail})
         await self.publish_viewers(
             await presence.viewers_touch(public_id=public_id, user_id=self.user.pk, name=self.name)

@@ -537,6 +537,39 @@ async def test_return_to_the_bot_and_the_bot_answers_again(upstream, agents):
     assert stored.status == "bot" and stored.assigned_to is None
 
 
+async def test_a_message_published_just_after_the_transcript_is_read_still_reaches_the_console(
+    upstream, agents, monkeypatch
+):
+    """After a Redis outage a reconnected console missed two visitor messages for good (a
+    walk): it read the transcript, then joined the conversation's group, and what was
+    published between the two was in neither. The group is joined first now."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from chatbot import realtime
+    from chatbot.consumers.agent import AgentConsumer
+
+    real_detail = AgentConsumer._detail
+    late = {"id": 10_000_001, "role": "visitor", "text": "Hello?", "created": ""}
+
+    def read_then_a_message_is_published(public_id):
+        detail = real_detail(public_id)
+        async_to_sync(get_channel_layer().group_send)(
+            realtime.conversation_group(public_id),
+            {"type": "chat.frame", "frame": {"type": "message", "message": late}},
+        )
+        return detail
+
+    monkeypatch.setattr(AgentConsumer, "_detail", staticmethod(read_then_a_message_is_published))
+    async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
+        public_id = client.hello["conversation"]
+        await client.say("Where is my parcel?", "q0")
+        await ann.send({"type": "open", "conversation": public_id})
+        await ann.recv_until("transcript")
+        arrived = await ann.recv_until(lambda f: f["type"] == "message", timeout=3)
+    assert arrived["message"] == late and arrived["conversation"] == public_id
+
+
 async def test_an_agent_viewing_a_queued_conversation_is_not_sent_its_queue_place(upstream, agents):
     """The visitor's `handoff` (their place) reached every agent viewing, twice per queueing
     (their own, then the queue wave's): the console has no use for it."""
