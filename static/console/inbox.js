@@ -288,9 +288,20 @@
   }
 
   // The open conversation's labels: read, added or removed; the reply shows them everywhere.
-  function labelsRequest(method, path, body) {
+  // A read that fails is asked again, quietly: after a restart its proxy error page read "The
+  // label was not changed." to an agent who had changed nothing (a walk).
+  var LABELS_READ_RETRY_MS = 3000;
+  function labelsRequest(method, path, body, retries) {
     var asked = ++labelsAsked;
     api(method, path, body).then(function (res) {
+      if (!res.ok && method === "GET") {
+        if ((retries || 0) < 3) {
+          setTimeout(function () {
+            if (asked === labelsAsked && current() && path === labelsPath()) labelsRequest(method, path, body, (retries || 0) + 1);
+          }, LABELS_READ_RETRY_MS);
+        }
+        return;
+      }
       if (!res.ok) return C.notice(T("labelFailed"));
       var id = res.data.conversation;
       if (overtaken(id, asked)) return;

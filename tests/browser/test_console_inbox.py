@@ -143,11 +143,29 @@ def test_search_filters_views_and_labels(
     expect(page.locator("#conv-title")).to_have_text("Conversation back-with-bot")
     expect(page.locator("#timers .timer.over")).to_have_count(0)
     expect(page.locator("#timers .timer:visible")).to_have_count(0)
+    # Its labels read answered by a proxy's error page once (a restart): asked again quietly,
+    # not "The label was not changed." to an agent who changed nothing (a walk).
+    label_reads = []
+
+    def a_proxy_error_first(route):
+        label_reads.append(route.request.url)
+        if len(label_reads) == 1:
+            route.fulfill(status=502, content_type="text/html", body="<h1>502 Bad Gateway</h1>")
+        else:
+            route.continue_()
+
+    page.route("**/conversations/zh-refund/labels/", a_proxy_error_first)
     page.get_by_label("Search conversations").fill("退款")
     page.get_by_role("button", name="Search", exact=True).click()
     expect(items.first).to_have_attribute("data-conversation", "zh-refund")
     items.first.locator("button.open").click()
     expect(page.locator("#conv-title")).to_have_text("Conversation zh-refund")
+    deadline = time.monotonic() + 10
+    while len(label_reads) < 2:
+        assert time.monotonic() < deadline, "the labels were not read again"
+        page.wait_for_timeout(100)
+    expect(page.locator("#notice")).not_to_contain_text("label")
+    page.unroute("**/conversations/zh-refund/labels/")
 
     # The live lists show labels too: put one on the queued conversation, then reload.
     page.get_by_role("tab", name="Queue").click()
