@@ -408,6 +408,9 @@ WARM_UP_RETRIEVAL = env.bool("WARM_UP_RETRIEVAL", default=True)
 # "Generate variants": drafts from the OpenAI model when configured, else the local model.
 GENERATION_ATTEMPTS = env.int("GENERATION_ATTEMPTS", default=3)
 GENERATION_TIMEOUT_S = env.float("GENERATION_TIMEOUT_S", default=60.0)
+# A job running this long has lost its worker (its attempts and timeouts end far sooner): it no
+# longer keeps the FAQ from a new job, and is marked failed when one starts.
+GENERATION_JOB_STALE_S = env.float("GENERATION_JOB_STALE_S", default=600.0)
 GENERATION_BATCH_SIZE = env.int("GENERATION_BATCH_SIZE", default=10)
 # A generated draft with a lower cosine to its FAQ's question (paraphrase) or answer (reworded
 # answer) is dropped before review (docs/faq-format.md, "Generated drafts").

@@ -25,7 +25,12 @@ from django.utils.translation import gettext_lazy as _
 from knowledge import services
 from knowledge.content_version import knowledge_version_bump
 from knowledge.documents.error_text import import_error_text
-from knowledge.generation import faqs_being_generated, jobs_create, shortfall_text
+from knowledge.generation import (
+    faqs_being_generated,
+    job_error_text,
+    jobs_create,
+    shortfall_text,
+)
 from knowledge.importing import (
     ImportError_,
     example_csv,
@@ -401,10 +406,11 @@ class FAQAdmin(ContentAdmin):
             }
             why = shortfall_text(job)
             return f"{done} ({why})" if why else done
+        if job.status == GenerationJob.Status.FAILED:
+            return gettext("failed: %(why)s") % {"why": job_error_text(job.error)}
         shown = {
             GenerationJob.Status.QUEUED: gettext("queued"),
             GenerationJob.Status.RUNNING: gettext("running"),
-            GenerationJob.Status.FAILED: gettext("failed"),
         }
         return shown.get(job.status, job.status)
 
@@ -628,15 +634,20 @@ class GenerationJobAdmin(admin.ModelAdmin):
         "paraphrases_created",
         "shortfall",
         "model",
-        "error",
+        "error_reading",
         "created_at",
         "finished_at",
     )
     list_filter = ("status",)
     readonly_fields = [f.name for f in GenerationJob._meta.fields if f.name != "dropped"] + [
-        "shortfall"
+        "shortfall",
+        "error_reading",
     ]
     exclude = ("dropped",)
+
+    @admin.display(description=_("what went wrong"))
+    def error_reading(self, obj: GenerationJob) -> str:
+        return job_error_text(obj.error) if obj.error else "—"
 
     @admin.display(description=_("why fewer drafts"))
     def shortfall(self, obj: GenerationJob) -> str:

@@ -6,6 +6,7 @@ one FAQ is written in one transaction after the model answered, so a failure wri
 import logging
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 from django.conf import settings
@@ -222,8 +223,12 @@ def job_run(*, job_id: int) -> GenerationJob:
         return job
     faq = job.faq
     model = generation_model()
-    job.status, job.model = GenerationJob.Status.RUNNING, model.model
-    job.save(update_fields=["status", "model"])
+    job.status, job.model, job.started_at = (
+        GenerationJob.Status.RUNNING,
+        model.model,
+        timezone.now(),
+    )
+    job.save(update_fields=["status", "model", "started_at"])
     dropped: dict[str, dict[str, int]] = {}
     try:
         answers, paraphrases = [], []
@@ -311,13 +316,36 @@ def job_run(*, job_id: int) -> GenerationJob:
 
 def faqs_being_generated(faq_ids: list[int]) -> set[int]:
     """Those of the FAQs with a job queued or running: a second click started a second job for
-    the same FAQ, both running, each adding its drafts (an owner's walk)."""
+    the same FAQ, both running, each adding its drafts (an owner's walk). A job running longer
+    than GENERATION_JOB_STALE_S lost its worker (killed mid-task, the job stayed "running" and
+    the FAQ refused new jobs for the broker's hour: a walk); it is marked failed here."""
+    stale_before = timezone.now() - timedelta(seconds=settings.GENERATION_JOB_STALE_S)
+    running = GenerationJob.objects.filter(faq_id__in=faq_ids, status=GenerationJob.Status.RUNNING)
+    running.filter(started_at__lt=stale_before).update(
+        status=GenerationJob.Status.FAILED, error=WORKER_LOST, finished_at=timezone.now()
+    )
     return set(
         GenerationJob.objects.filter(
             faq_id__in=faq_ids,
             status__in=(GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING),
         ).values_list("faq_id", flat=True)
     )
+
+
+WORKER_LOST = "worker_lost: it ran longer than GENERATION_JOB_STALE_S; its worker stopped"
+
+
+def job_error_text(error: str) -> str:
+    """A failed job's error as the admin reads it: what happened, in their language; the stored
+    text keeps the exception (an owner read "APIConnectionError: Connection error.")."""
+    kind = error.split(":", 1)[0]
+    if kind in ("APIConnectionError", "APITimeoutError", "ConnectError", "ConnectTimeout"):
+        return gettext("The model could not be reached. Try again once it is up.")
+    if kind == "RateLimitError":
+        return gettext("The model refused: too many requests. Try again in a while.")
+    if kind == "worker_lost":
+        return gettext("The job stopped with its worker (a restart). Start it again.")
+    return gettext("The model failed (%(error)s).") % {"error": error[:200]}
 
 
 def jobs_create(

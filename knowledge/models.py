@@ -247,6 +247,7 @@ class GenerationJob(models.Model):
         max_length=150, blank=True, default="", verbose_name=_("requested by")
     )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("started at"))
     finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
 
     class Meta:

@@ -1,5 +1,6 @@
 """Generating answer variants and paraphrases as drafts, against the upstream simulator."""
 
+from datetime import timedelta
 from unittest import mock
 
 import pytest
@@ -251,3 +252,44 @@ def test_a_second_click_starts_no_second_job_for_an_faq_being_generated(admin_cl
     )
     assert "Already generating for 1 FAQ(s): no second job was started." in page
     assert "Generating variants for 1 FAQ(s)" in page
+
+
+def test_a_job_whose_worker_died_stops_holding_its_faq_and_says_why(admin_client, faq, settings):
+    """A worker killed mid-generation left the job "running", and the admin refused a new job
+    for the broker's hour (a walk). Past GENERATION_JOB_STALE_S it is marked failed, saying
+    why, and a new job starts. A model that cannot be reached reads as that, not as
+    "APIConnectionError: Connection error."."""
+    settings.GENERATION_JOB_STALE_S = 600
+    from django.utils import timezone
+
+    stuck = GenerationJob.objects.create(
+        faq=faq,
+        status=GenerationJob.Status.RUNNING,
+        started_at=timezone.now() - timedelta(seconds=601),
+    )
+    action = {"action": "generate_variants", "_selected_action": [faq.pk]}
+    with mock.patch.object(generation, "enqueue_after_commit"):
+        page = admin_client.post(
+            "/admin/knowledge/faq/", action, follow=True, HTTP_ACCEPT_LANGUAGE="en"
+        ).content.decode()
+    assert "Generating variants for 1 FAQ(s)" in page
+    stuck.refresh_from_db()
+    assert stuck.status == GenerationJob.Status.FAILED
+    listed = admin_client.get("/admin/knowledge/generationjob/", HTTP_ACCEPT_LANGUAGE="en")
+    assert "The job stopped with its worker (a restart). Start it again." in listed.content.decode()
+
+    GenerationJob.objects.filter(faq=faq).update(
+        status=GenerationJob.Status.FAILED, error="APIConnectionError: Connection error."
+    )
+    faqs = admin_client.get("/admin/knowledge/faq/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert "失败：无法连接模型。请在模型恢复后重试。" in faqs.content.decode()
+
+
+def test_a_running_job_within_the_bound_still_holds_its_faq(faq, settings):
+    settings.GENERATION_JOB_STALE_S = 600
+    from django.utils import timezone
+
+    GenerationJob.objects.create(
+        faq=faq, status=GenerationJob.Status.RUNNING, started_at=timezone.now()
+    )
+    assert generation.faqs_being_generated([faq.pk]) == {faq.pk}
