@@ -188,7 +188,13 @@ def test_a_killed_model_server_is_restarted_while_daphne_keeps_answering(tmp_pat
         HANDOFF_FALLBACK_STREAK="0",
     )
     with serving(env, tmp_path) as (process, out, err):
-        pid = int(wait_for(out, r"The local model answers \(pid (\d+)\)", process).group(1))
+        pid = int(
+            wait_for(
+                out,
+                r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d The local model answers \(pid (\d+)\)",
+                process,
+            ).group(1)
+        )
         wait_for(out, "Demo store with the chat widget", process)
 
         def kill_model() -> None:

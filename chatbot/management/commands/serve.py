@@ -171,7 +171,7 @@ class Command(BaseCommand):
             started = time.monotonic()
 
             def step(done: str) -> None:
-                self.stdout.write(f"{done} ({time.monotonic() - started:.0f} s)")
+                self._progress(f"{done} ({time.monotonic() - started:.0f} s)")
 
             tls = (tls_cert.resolve(), tls_key.resolve()) if tls_cert and tls_key else None
             shape = production.Shape(
@@ -226,7 +226,7 @@ class Command(BaseCommand):
         layout, ports = shape.layout, shape.ports
         owner = production.postgres_owner(layout)
         if production.postgres_init(layout, shape.secrets):
-            self.stdout.write(f"Created the PostgreSQL cluster in {layout.postgres_data}")
+            self._progress(f"Created the PostgreSQL cluster in {layout.postgres_data}")
         database = production.database_url(shape.secrets, ports.postgres)
         postgres = production.postgres_command(layout, ports.postgres)
         spec = ChildSpec(
@@ -271,7 +271,12 @@ class Command(BaseCommand):
         for spec, process in started:
             spec.check_ready(process)
             # Its pid, for a rolling restart by hand (kill -TERM): the banner gave ports only.
-            self.stdout.write(f"{spec.name} ready, pid {process.pid}")
+            self._progress(f"{spec.name} ready, pid {process.pid}")
+
+    def _progress(self, text: str) -> None:
+        """A start-up step, with the time as `_say`'s lines have it (docs/deploy.md said every
+        line of serve's carried it; the start-up steps did not: an operator walk)."""
+        self.stdout.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}")
 
     def _say(self, text: str) -> None:
         """With the time, to match against the children's logs (an operator walk could not)."""
@@ -295,7 +300,7 @@ class Command(BaseCommand):
         def check_ready(process: subprocess.Popen) -> str:
             return localmodel.wait_until_answering(base_url, model, process=process)
 
-        self.stdout.write(f"Starting the local model on {base_url} …")
+        self._progress(f"Starting the local model on {base_url} …")
         spec = ChildSpec("the local model server", start, True, log_path, check_ready)
         process = start()
         try:
@@ -312,7 +317,7 @@ class Command(BaseCommand):
                 f"it {status}.{tail}\n{PORTABLE_BUILD_HINT}"
             ) from None
         supervisor.adopt(spec, process)
-        self.stdout.write(f"The local model answers (pid {process.pid}): {answer.strip()!r}")
+        self._progress(f"The local model answers (pid {process.pid}): {answer.strip()!r}")
 
 
 class _Stop(BaseException):
