@@ -47,6 +47,9 @@ PARTIAL_TTL_S = 300.0
 RETRY_SKIPPED_STAGES = frozenset({Source.FAQ, Source.CACHE})
 # How long SIGTERM waits for this process's answers to stop before it exits without them.
 HAND_OVER_TIMEOUT_S = 10.0
+# Whether a person would take a conversation no model could answer (the fallback promises no
+# answer of its own then).
+AGENTS_ONLINE = database_sync_to_async(handoff_selectors.agents_online)
 _conversation_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 _running: set[asyncio.Task[None]] = set()
 # Set when the process starts handing its answers over (SIGTERM): it starts no more.
@@ -225,7 +228,9 @@ async def _answer_claimed(
                         loaded.turn, client=client or loaded.turn.client, retry=bool(skip)
                     )
                     loaded = dataclasses.replace(loaded, turn=asked)
-                stages = stages if stages is not None else configured_stages()
+                stages = (
+                    stages if stages is not None else configured_stages(agents_online=AGENTS_ONLINE)
+                )
                 if skip:
                     stages = [stage for stage in stages if stage.name not in skip]
                 await _answer(loaded, stages, trace_id, hint)

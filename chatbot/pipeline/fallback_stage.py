@@ -14,6 +14,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chatbot import visitor_copy
+from chatbot.answer_facts import models_were_down
 from chatbot.answer_trace import Trace, TraceStep
 from chatbot.llm import queued_flag
 from chatbot.llm.queued_flag import QUEUED_FLAG
@@ -145,6 +146,7 @@ class FallbackStage:
         *,
         queue_unanswered: bool | None = None,
         retrieve: Callable[[Turn], Awaitable[Retrieval | None]] | None = None,
+        agents_online: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self.templates = templates or database_sync_to_async(active_templates)
         self.queue_unanswered = (
@@ -153,6 +155,9 @@ class FallbackStage:
         # The model stage's retrieval: its passages become suggested articles when it found
         # some but no model answered (down, too slow, over a limit).
         self.retrieve = retrieve
+        # With every model down and an agent online, a person takes the conversation after
+        # this answer (chatbot.handoff.services.handoff_after_bot_answer).
+        self.agents_online = agents_online
 
     async def _suggestions(self, turn: Turn, trace: Trace) -> tuple[Citation, ...]:
         """Links to the articles the model stage retrieved for this turn (the same search again:
@@ -174,6 +179,21 @@ class FallbackStage:
         passages = [p for p in found.passages if p.chunk_id in given] if found else []
         return suggested_articles(passages, turn.text)
 
+    async def _a_person_takes_it(self, trace: Trace) -> bool:
+        """Whether the queue takes the conversation after this answer: then a person answers
+        the question, and the bot, which never writes into a queued conversation, promises no
+        answer of its own. A walk read "I've kept your question and will answer it here" above
+        "we're passing your question to a member of our team", and the promise was never kept."""
+        if self.agents_online is None or not settings.HANDOFF_WHEN_MODELS_DOWN:
+            return False
+        if not models_were_down({**trace.to_dict(), "source": Source.FALLBACK}):
+            return False
+        try:
+            return await self.agents_online() > 0
+        except Exception as exc:
+            logger.warning("agents online unknown: %s", describe_error(exc))
+            return False
+
     async def attempt(self, turn: Turn, trace: Trace) -> Answer:
         """Never raises: without its templates (the database failed) it gives the generic
         answer, and without the shared queued flag (Redis failed) it promises no later answer."""
@@ -194,6 +214,8 @@ class FallbackStage:
             and any(step.stage == Source.LLM for step in trace.steps)
             and not any(step.decision in LIMITED_DECISIONS for step in trace.steps)
         )
+        if queued and await self._a_person_takes_it(trace):
+            queued = False
         if queued:
             try:
                 await queued_flag.mark()

@@ -3,7 +3,7 @@ passes them their hooks (status frames, the recovery signal). The order is data
 (CHAT_PIPELINE_STAGES), so new stages slot in here without touching the consumer."""
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from channels.db import database_sync_to_async
@@ -169,14 +169,19 @@ STAGE_FACTORIES: dict[str, Callable[[], Stage]] = {
 }
 
 
-def configured_stages() -> list[Stage]:
+def configured_stages(*, agents_online: Callable[[], Awaitable[int]] | None = None) -> list[Stage]:
     """The stages in their order. A model configuration that cannot be read (the system check
     stops `serve` on it; a process started another way meets it here) drops the model stage,
-    logged, rather than every answer: the FAQ, the cache and the rule templates still answer."""
+    logged, rather than every answer: the FAQ, the cache and the rule templates still answer.
+    `agents_online` tells the fallback whether a person takes a conversation no model could
+    answer (given by the caller: the handoff app sits above the pipeline)."""
     stages = []
     for name in settings.CHAT_PIPELINE_STAGES:
         try:
             stages.append(STAGE_FACTORIES[name]())
         except TierConfigError as exc:
             logger.error("the %s stage is left out: %s", name, exc)
+    for stage in stages:
+        if isinstance(stage, FallbackStage):
+            stage.agents_online = agents_online
     return stages

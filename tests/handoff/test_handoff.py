@@ -14,7 +14,7 @@ from chatbot.handoff import hours
 from chatbot.handoff.models import AgentNote, AgentPresence, LeftMessage
 from chatbot.handoff.selectors import asks_for_human, takes_back_the_request
 from chatbot.llm.simulator import Faults
-from chatbot.models import Conversation, Message
+from chatbot.models import Conversation, Message, QueuedQuestion
 from chatbot.services import user_display_name, visitor_facing_agent_name
 from tests.conftest import chat_socket
 from tests.handoff.conftest import agent_socket, make_agent, refused
@@ -253,13 +253,21 @@ async def test_a_yes_to_anything_else_is_not_a_request_for_a_person(upstream):
     assert (await conversation(client.hello["conversation"])).status == "bot"
 
 
+KEPT = "I've kept your question and will answer it here as soon as I can."
+
+
 async def test_every_model_down_queues_at_once_when_an_agent_is_online(upstream_down):
+    """A person answers it, so the bot promises no answer of its own: a walk read "I've kept
+    your question and will answer it here" above "we're passing your question to a member of
+    our team", and the bot, which never writes into a queued conversation, never did."""
     await online_agent("online-ann")
     async with chat_socket() as client:
         frames = await client.say("Where is my parcel?", "d1")
         handoff = await until(client, "handoff")
     assert frames[-1]["source"] == "fallback"
+    assert KEPT not in frames[-1]["message"]["text"]
     assert handoff["reason"] == "models_down"
+    assert not await database_sync_to_async(QueuedQuestion.objects.exists)()
 
 
 async def test_every_model_down_with_nobody_online_stays_with_the_bot(upstream_down):
@@ -268,7 +276,9 @@ async def test_every_model_down_with_nobody_online_stays_with_the_bot(upstream_d
         frames = await client.say("Where is my parcel?", "d2")
         assert not [f for f in await nothing_more(client, 0.3) if f["type"] == "handoff"]
     assert frames[-1]["source"] == "fallback"
+    assert KEPT in frames[-1]["message"]["text"]
     assert (await conversation(client.hello["conversation"])).status == "bot"
+    assert await database_sync_to_async(QueuedQuestion.objects.count)() == 1
 
 
 # --- the bot stays silent -------------------------------------------------------------------
