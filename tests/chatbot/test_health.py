@@ -105,6 +105,17 @@ def test_readyz_fails_when_redis_is_unreachable_and_says_so_once(client, setting
     ]
 
 
+def test_half_open_tiers_are_not_answering(client, settings):
+    """After its cooldown an open breaker reads half-open (a trial call may go): counted as
+    answering, /readyz/models said 200 through a whole outage of the model server but for the
+    2 s each breaker stayed open (a model-tiers walk)."""
+    settings.LLM_BREAKER_COOLDOWN_S = 0.0
+    _open_every_tier_breaker()
+    models = client.get("/readyz/models")
+    assert models.json() == {"answering": False, "tiers": {"local": "half_open"}}
+    assert models.status_code == 503
+
+
 def test_model_tiers_that_cannot_be_read_are_not_reported_as_answering(client, settings):
     """A model-tiers walk: a typo in a tier field failed every answer while /readyz said 200
     with `answering: true` and no tiers, so no model alert could fire."""
