@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from chatbot import metrics, visitor_copy
 from chatbot.answer_trace import Trace, TraceStep
+from chatbot.llm.failure_kind import Kind
 from chatbot.llm.prompt import build_messages, estimate_tokens
 from chatbot.llm.router import Router
 from chatbot.llm.tiers import Tier
@@ -33,6 +34,8 @@ from knowledge.documents.types import Passage, Retrieval
 
 logger = logging.getLogger(__name__)
 
+# A tier failing faster than this since the question is passed over without telling the visitor.
+FAILOVER_NOTICE_AFTER_MS = 3000.0
 # Tells the visitor what is happening while no token has arrived yet (e.g. "failover").
 Notify = Callable[[Turn, str], Awaitable[None]]
 # The help-centre passages for a turn; None when its locale has no documents at all.
@@ -224,7 +227,13 @@ class LLMStage:
         retries = self.router.retries()
 
         async def failover() -> None:
-            if self.notify is not None:
+            """ "Taking longer than usual" only when it is: a tier given up for its first token,
+            or after a while. A tier refusing at once (connection refused, a 500) is passed
+            over in milliseconds, and the line showed from the first second to the answer (a
+            model-tiers walk)."""
+            given_up = trace.steps[-1].detail.get("kind") if trace.steps else None
+            slow = trace.elapsed_ms() >= FAILOVER_NOTICE_AFTER_MS
+            if self.notify is not None and (given_up == Kind.FIRST_TOKEN_TIMEOUT or slow):
                 await self.notify(turn, "failover")
 
         opened = await self.router.open(route.tiers, messages, trace, retries, on_failover=failover)

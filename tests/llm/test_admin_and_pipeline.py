@@ -75,6 +75,22 @@ async def test_the_widget_is_told_when_a_slow_tier_is_given_up(sims, settings):
     assert frames[-1]["message"]["text"] == default_answer("Where is my parcel?")
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("settle")
+async def test_a_tier_failing_at_once_is_passed_over_without_taking_longer_than_usual(
+    sims, settings
+):
+    """A tier answering 500s is given up in milliseconds: "This is taking longer than usual"
+    showed from the first second to the answer (a model-tiers walk)."""
+    settings.LLM_TIERS_JSON = json.dumps(tier_config(sims)[1:])
+    sims["cheap"].faults = Faults(error_rate=1.0, error_status=500)
+    async with chat_socket() as client:
+        frames = await client.say("Where is my parcel?", "fast-1")
+    assert [f for f in frames if f.get("detail") == "failover"] == []
+    assert frames[-1]["source"] == "llm"
+    assert frames[-1]["message"]["text"] == default_answer("Where is my parcel?")
+
+
 async def test_a_closing_breaker_kicks_the_queued_answers(sims):
     kicks = []
 
