@@ -175,7 +175,18 @@ _PROVIDER_FIELDS = {
     "max_tokens",
     "temperature",
 }
+_TIER_FIELDS = {"name", "providers"}
 _TEXT_FIELDS = {"name", "base_url", "model"}
+# Zero is allowed (a free model; rpm and tpm 0: unlimited); below it is a typo that would
+# count negative costs or never pick the provider.
+_NOT_NEGATIVE_FIELDS = {"price_in_per_1k", "price_out_per_1k", "temperature", "rpm", "tpm"}
+_POSITIVE_FIELDS = {
+    "connect_timeout_s",
+    "first_token_timeout_s",
+    "total_timeout_s",
+    "weight",
+    "max_tokens",
+}
 _WHOLE_NUMBER_FIELDS = {"rpm", "tpm", "max_tokens"}
 
 
@@ -196,6 +207,10 @@ def _field_type_errors(raw: dict[str, Any]) -> list[str]:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
         if not ok:
             wrong.append(f"{name}={value!r}")
+        elif name in _NOT_NEGATIVE_FIELDS and value < 0:
+            wrong.append(f"{name}={value!r} (must not be negative)")
+        elif name in _POSITIVE_FIELDS and value <= 0:
+            wrong.append(f"{name}={value!r} (must be above 0)")
     return wrong
 
 
@@ -207,8 +222,8 @@ def _provider(raw: dict[str, Any], tier_name: str, index: int) -> Provider:
         raise TierConfigError(f"tier {tier_name!r}: every provider needs a model")
     if wrong := _field_type_errors(raw):
         raise TierConfigError(
-            f"tier {tier_name!r}: fields of the wrong type {wrong} (numbers unquoted; name, "
-            "base_url and model text; api_key_env text or a list of texts)"
+            f"tier {tier_name!r}: fields of the wrong type or value {wrong} (numbers unquoted; "
+            "name, base_url and model text; api_key_env text or a list of texts)"
         )
     values = {**_common(), **raw}
     key_env = values.pop("api_key_env", [])
@@ -228,6 +243,13 @@ def parse_tiers(raw: Any) -> list[Tier]:
     for entry in raw:
         if not isinstance(entry, dict) or not entry.get("name") or not entry.get("providers"):
             raise TierConfigError(f"each tier needs a name and providers: {entry!r}")
+        if unknown := set(entry) - _TIER_FIELDS:
+            # A provider's field one level up (`"price_in_per_1k"` beside `providers`) was
+            # dropped without a word, and every answer cost $0 (a model-tiers walk).
+            raise TierConfigError(
+                f"tier {entry['name']!r}: unknown tier fields {sorted(unknown)} (a tier has a "
+                "name and providers; prices, limits and timeouts go on each provider)"
+            )
         providers = tuple(
             _provider(p, entry["name"], i) for i, p in enumerate(entry["providers"], 1)
         )
@@ -240,6 +262,9 @@ def parse_tiers(raw: Any) -> list[Tier]:
 
 def configured_tiers() -> list[Tier]:
     """The tiers from LLM_TIERS_JSON, else LLM_TIERS_FILE, else the defaults."""
+    if settings.LLM_TIERS_JSON and settings.LLM_TIERS_FILE:
+        # One was ignored without a word, even a file that did not exist (a model-tiers walk).
+        raise TierConfigError("set LLM_TIERS_JSON or LLM_TIERS_FILE, not both")
     if settings.LLM_TIERS_JSON:
         try:
             return parse_tiers(json.loads(settings.LLM_TIERS_JSON))

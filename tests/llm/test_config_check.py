@@ -130,7 +130,9 @@ def test_a_tier_field_of_the_wrong_type_is_named(settings):
     settings.LLM_TIERS_JSON = tiers({"model": "big", "price_in_per_1k": "0.5", "rpm": True})
     [problem] = model_configuration_problems()
     assert problem.error
-    assert "fields of the wrong type [\"price_in_per_1k='0.5'\", 'rpm=True']" in problem.text
+    assert (
+        "fields of the wrong type or value [\"price_in_per_1k='0.5'\", 'rpm=True']" in problem.text
+    )
     settings.LLM_TIERS_JSON = tiers(
         {"model": "big", "price_in_per_1k": 0.5, "rpm": 10, "base_url": None, "api_key_env": []}
     )

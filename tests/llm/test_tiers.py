@@ -91,9 +91,30 @@ def test_json_from_a_file(settings, tmp_path):
         json.dumps([{"name": "x", "providers": [{"model": "m", "colour": "red"}]}]),
         json.dumps([{"name": "x", "providers": [{"base_url": "http://x"}]}]),
         json.dumps([{"name": "x", "providers": [{"model": "m"}]}] * 2),
+        # A provider's field on the tier: dropped without a word, every answer cost $0 (a walk).
+        json.dumps([{"name": "x", "providers": [{"model": "m"}], "price_in_per_1k": 0.5}]),
+        json.dumps([{"name": "x", "providers": [{"model": "m", "price_in_per_1k": -1}]}]),
+        json.dumps([{"name": "x", "providers": [{"model": "m", "weight": 0}]}]),
+        json.dumps([{"name": "x", "providers": [{"model": "m", "first_token_timeout_s": 0}]}]),
     ],
 )
 def test_bad_configuration_is_refused_loudly(settings, bad):
     settings.LLM_TIERS_JSON = bad
     with pytest.raises(TierConfigError):
         configured_tiers()
+
+
+def test_both_tier_settings_at_once_are_refused(settings, tmp_path):
+    """LLM_TIERS_FILE was ignored without a word beside LLM_TIERS_JSON, even one that did not
+    exist (a model-tiers walk)."""
+    settings.LLM_TIERS_JSON = json.dumps([{"name": "x", "providers": [{"model": "m"}]}])
+    settings.LLM_TIERS_FILE = str(tmp_path / "tiers.json")
+    with pytest.raises(TierConfigError, match="not both"):
+        configured_tiers()
+
+
+def test_a_free_model_is_a_price_of_zero(settings):
+    settings.LLM_TIERS_JSON = json.dumps(
+        [{"name": "x", "providers": [{"model": "m", "price_in_per_1k": 0, "rpm": 0, "tpm": 0}]}]
+    )
+    assert configured_tiers()[0].providers[0].price_in_per_1k == 0
