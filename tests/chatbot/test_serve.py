@@ -96,6 +96,16 @@ def run_to_exit(env: dict[str, str], tmp_path: Path) -> tuple[int, str, str]:
         return process.returncode, out.read_text(), err.read_text()
 
 
+def test_a_database_behind_the_code_stops_serve_saying_to_migrate(tmp_path):
+    """A pull with a new migration: serve started, then a background job failed every 5 s
+    ("no such column") until someone ran migrate (a model-tiers walk)."""
+    env = server_env(tmp_path / "db.sqlite3", TEST_WEB_PORT=str(free_port()))
+    code, out, err = run_to_exit(env, tmp_path)
+    assert code != 0
+    assert "Demo store" not in out
+    assert "migration(s) not applied" in err and "manage.py migrate" in err
+
+
 def test_a_model_that_fails_its_test_completion_stops_serve_with_the_reason(tmp_path):
     """A context too small for any prompt: the server starts and lists its model, then every
     completion fails, as a build for another CPU's failed on its first one."""

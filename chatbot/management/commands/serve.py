@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
 
 from chatbot.management.commands.load_demo import admin_password_file
 from chatbot.ops import localmodel, production
@@ -78,6 +80,7 @@ class Command(BaseCommand):
                 **options,
             )
             return
+        _refuse_unapplied_migrations()
         logs = log_dir or Path(settings.BASE_DIR) / "var" / "log"
         logs.mkdir(parents=True, exist_ok=True)
         supervisor = Supervisor(on_event=self._say)
@@ -329,6 +332,21 @@ class _Stop(BaseException):
 
 def _raise_stop(*_: object) -> None:
     raise _Stop
+
+
+def _refuse_unapplied_migrations() -> None:
+    """A schema behind the code started, then failed a background job every 5 s ("no such
+    column") until someone ran `migrate` (a model-tiers walk after a pull). `make run` migrates
+    first; `serve --prod` migrates as one of its steps."""
+    executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+    pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if pending:
+        names = ", ".join(f"{m.app_label}.{m.name}" for m, _ in pending[:5])
+        more = f" and {len(pending) - 5} more" if len(pending) > 5 else ""
+        raise CommandError(
+            f"{len(pending)} migration(s) not applied ({names}{more}): run "
+            "`manage.py migrate` first (`make run` does)."
+        )
 
 
 def _stop_on_signals() -> None:
