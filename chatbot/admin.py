@@ -67,6 +67,11 @@ def trace_summary(trace: dict[str, Any]) -> list[str]:
         )
     if trace.get("cost") is not None:
         parts.append(gettext("cost ${cost}").format(cost=f"{float(trace['cost']):.5f}"))
+        # The answering call's cost; attempts given up cost too (a walk read $0.00746 beside a
+        # "Cost usd" of 0.35346 on the same page).
+        spent = sum(float(step.get("cost") or 0.0) for step in trace.get("steps", ()))
+        if spent > float(trace["cost"]) + 5e-6:
+            parts.append(gettext("all attempts ${cost}").format(cost=f"{spent:.5f}"))
     if trace.get("ttft_ms") is not None:
         parts.append(gettext("first token {ms} ms").format(ms=round(trace["ttft_ms"])))
     if trace.get("total_ms") is not None:

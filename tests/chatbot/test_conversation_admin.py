@@ -64,3 +64,22 @@ def test_the_transcripts_trace_speaks_the_admin_users_language():
     html = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "来源：FAQ · 分数 0.912 · 首字 12 毫秒 · 总计 40 毫秒" in html
     assert "<th>阶段</th><th>判定</th>" in html
+
+
+def test_the_trace_line_counts_the_attempts_given_up_beside_the_answers_cost():
+    """A walk read "cost $0.00746" while the same page's "Cost usd" said 0.35346: a tier given
+    up at its first-token timeout cost its estimated prompt too."""
+    from chatbot.admin import trace_summary
+
+    trace = {
+        "source": "llm",
+        "model": "small",
+        "cost": 0.00746,
+        "steps": [
+            {"stage": "llm", "decision": "tier_failed", "cost": 0.346},
+            {"stage": "llm", "decision": "answered", "cost": 0.00746},
+        ],
+    }
+    assert trace_summary(trace)[-2:] == ["cost $0.00746", "all attempts $0.35346"]
+    one_call = {**trace, "steps": trace["steps"][1:]}
+    assert trace_summary(one_call)[-1] == "cost $0.00746"
