@@ -2,6 +2,7 @@
 visitor, shared through Redis when REDIS_URL is set (chatbot.llm.limits); they fail open when
 Redis does not answer. The limits and their settings: docs/security.md, "Abuse limits"."""
 
+import logging
 import time
 from enum import StrEnum
 from typing import Any
@@ -12,6 +13,8 @@ from python_ipware import IpWare
 
 from chatbot.llm.limits import Bucket, Clock, per_minute, take
 from chatbot.outcomes import Decision
+
+logger = logging.getLogger(__name__)
 
 # Trace decisions of the LLM stage when a limit, not the models, kept it from answering: the
 # fallback then promises no later model answer, and no one is handed a person for it.
@@ -113,5 +116,22 @@ async def model_call_allowed(client: str = "", *, clock: Clock = time.time) -> D
     if settings.LLM_MODEL_CALLS_PER_MINUTE > 0:
         brake = per_minute("model-brake", settings.LLM_MODEL_CALLS_PER_MINUTE)
         if not (await take([brake], clock=clock)).allowed:
+            _brake_noted(clock())
             return Decision.MODEL_BRAKE
     return None
+
+
+_brake_noted_at = float("-inf")
+
+
+def _brake_noted(now: float) -> None:
+    """A warning at most once a minute per process: an operator saw answers turn into articles
+    and could find why only in each message's trace (a model-tiers walk)."""
+    global _brake_noted_at
+    if now - _brake_noted_at >= 60.0:
+        _brake_noted_at = now
+        logger.warning(
+            "LLM_MODEL_CALLS_PER_MINUTE (%s) reached: questions get the fallback answers until "
+            "the minute's allowance refills",
+            settings.LLM_MODEL_CALLS_PER_MINUTE,
+        )

@@ -1,5 +1,7 @@
 """Token buckets (per upstream key, per visitor) with a fake clock, in memory and in Redis."""
 
+import logging
+
 import pytest
 
 from chatbot.llm.limits import Bucket, per_minute, take
@@ -68,7 +70,13 @@ async def test_a_clients_message_limit_spans_its_conversations(backend, clock, s
     assert (await client_allowed("", ClientAction.MESSAGE, clock=clock)) == (True, 0.0)
 
 
-async def test_the_model_brake_and_a_clients_model_calls(backend, clock, settings):
+async def test_the_model_brake_and_a_clients_model_calls(
+    backend, clock, settings, caplog, monkeypatch
+):
+    from chatbot.security import ratelimit
+
+    monkeypatch.setattr(ratelimit, "_brake_noted_at", float("-inf"))
+    caplog.set_level(logging.WARNING, logger="chatbot.security.ratelimit")
     settings.LLM_MODEL_CALLS_PER_MINUTE = 3
     settings.CHAT_CLIENT_LIMITS = {"model": (60.0, 2.0)}
     assert await model_call_allowed("a", clock=clock) is None
@@ -79,3 +87,6 @@ async def test_the_model_brake_and_a_clients_model_calls(backend, clock, setting
     clock.advance(20.0)  # a third of a minute: one call back
     assert await model_call_allowed("c", clock=clock) is None
     assert await model_call_allowed("d", clock=clock) == Decision.MODEL_BRAKE
+    # The operator is told in the log, once a minute, not once per refusal.
+    noted = [r for r in caplog.records if "LLM_MODEL_CALLS_PER_MINUTE (3) reached" in r.message]
+    assert len(noted) == 1
