@@ -99,14 +99,18 @@ def _store(
     if not QueuedQuestion.objects.filter(message_id=visitor_id).delete()[0]:
         transaction.set_rollback(True)
         return None  # answered already
+    stored_trace = {**trace, "queued_reply_to": visitor_id}
     if _repeats_the_suggestions(visitor_id, citations):
         text, source, citations = nothing_more, Source.FALLBACK, []
+        # The trace names what was sent, as the message does (a walk read `fallback` on the
+        # message and `llm` in its trace); the model's call stays in its steps.
+        stored_trace["source"] = Source.FALLBACK
     return message_sql.message_store(
         conversation_id=visitor.conversation_id,
         role=Message.Role.BOT,
         text=text,
         source=source,
-        trace={**trace, "queued_reply_to": visitor_id},
+        trace=stored_trace,
         citations=citations,
         created_at=timezone.now(),
     )

@@ -315,6 +315,7 @@ async def test_a_queued_answer_that_would_only_repeat_the_suggested_articles_kee
     nothing_more = visitor_copy.render(visitor_copy.QUEUED_NOTHING_MORE, "en")
     assert later.text == f"About your earlier question “How do I return an item?”: {nothing_more}"
     assert later.citations == [] and later.source == "fallback"
+    assert later.trace["source"] == "fallback", "the trace names what was sent"
     assert visitor_copy.offers_a_person(later.text)
 
 
