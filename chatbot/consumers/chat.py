@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import InterfaceError, OperationalError
 
 from chatbot import answering, metrics, realtime, recovery, services, tasks, visitor_copy
 from chatbot.consumers.base import JsonSocketConsumer
@@ -57,6 +57,8 @@ FORBIDDEN_CLOSE_CODE = 4403
 # A database restarting refuses connections for a second or two ("the database system is
 # starting up"): one more try after this long before the visitor is asked to send it again.
 STORE_RETRY_DELAY_S = 1.0
+# The database out of reach (restarting, a dropped connection), not a bug in the write.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 RATE_LIMITED_CLOSE_CODE = 4429
 # Frames telling the visitor who holds the conversation now (queued, an agent, closed, back to
 # the bot): an answer this process is writing must look again before it goes on.
@@ -394,7 +396,7 @@ class ChatConsumer(JsonSocketConsumer):
         for attempt in range(2):
             try:
                 return await database_sync_to_async(accept)()
-            except DatabaseError:
+            except DATABASE_UNAVAILABLE:
                 logger.warning("storing a visitor message failed (attempt %d)", attempt + 1)
                 if attempt == 0:
                     await asyncio.sleep(STORE_RETRY_DELAY_S)
@@ -416,7 +418,7 @@ class ChatConsumer(JsonSocketConsumer):
                 client_id=frame.client_id,
                 message_id=frame.message_id,
             )
-        except DatabaseError:
+        except DATABASE_UNAVAILABLE:
             logger.warning("storing a visitor's try-again failed", exc_info=True)
             await self.send_frame(
                 error_frame("not_stored", locale=self.locale, client_id=frame.client_id)
