@@ -8,6 +8,7 @@ visitor sees) and `console.` group (notes, visitor typing, viewers), and always 
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -61,6 +62,7 @@ RELAYED = {"message", "done", "typing", "conversation", "cancelled"}
 class AgentConsumer(JsonSocketConsumer):
     viewing: str | None = None
     admitted = False
+    seen_at: datetime | None = None  # this socket's last heartbeat, as written
     access_check: asyncio.Task[None] | None = None  # a look at the session after a change
     access_watch: asyncio.Task[None] | None = None
     # A socket that sends nothing is looked at this often: a change no signal reports (a
@@ -81,7 +83,10 @@ class AgentConsumer(JsonSocketConsumer):
         await self.channel_layer.group_add(realtime.QUEUE_GROUP, self.channel_name)
         await self.channel_layer.group_add(realtime.agent_group(self.user.pk), self.channel_name)
         background.sweeper_acquire()
-        await database_sync_to_async(handoff.presence_update)(agent=self.user, seen=True)
+        self.seen_at = timezone.now()
+        await database_sync_to_async(handoff.presence_update)(
+            agent=self.user, seen=True, at=self.seen_at
+        )
         await self.send_frame(await database_sync_to_async(self._hello)())
 
     def _hello(self) -> dict[str, Any]:
@@ -125,7 +130,7 @@ class AgentConsumer(JsonSocketConsumer):
             realtime.agent_group(self.user.pk), self.channel_name
         )
         await database_sync_to_async(handoff.presence_update)(
-            agent=self.user, seen=False, at=closed_at
+            agent=self.user, seen=False, at=closed_at, seen_before=self.seen_at
         )
         await background.sweeper_release()
 
@@ -139,9 +144,9 @@ class AgentConsumer(JsonSocketConsumer):
             await self.send_error(err.code)
             return
         set_conversation(getattr(frame, "conversation", None))
-        if not await self.still_admitted():
-            return
         try:
+            if not await self.still_admitted():
+                return
             await self.dispatch_frame(frame)
         except DatabaseError:
             if not isinstance(frame, UNNOTICED_FRAMES):
@@ -159,8 +164,9 @@ class AgentConsumer(JsonSocketConsumer):
     async def dispatch_frame(self, frame: Any) -> None:
         if isinstance(frame, PingFrame | PresenceFrame):
             status = frame.status if isinstance(frame, PresenceFrame) else None
+            self.seen_at = timezone.now()
             await database_sync_to_async(handoff.presence_update)(
-                agent=self.user, status=status, seen=True
+                agent=self.user, status=status, seen=True, at=self.seen_at
             )
             if self.viewing:
                 await self.publish_viewers(

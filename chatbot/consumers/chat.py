@@ -3,7 +3,7 @@
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -368,34 +368,34 @@ class ChatConsumer(JsonSocketConsumer):
 
     async def on_message(self, frame: MessageFrame) -> None:
         await self.attributes_save()  # any the socket's budget held back
-        if await self._rate_limited(
-            frame.client_id, resend=True, chat=True
-        ) or not await self.started(frame.client_id):
+        if await self._rate_limited(frame.client_id, resend=True, chat=True):
             return
-        accepted = await self._stored_or_refused(
-            frame.client_id,
-            partial(
-                handoff.visitor_message_accept,
-                conversation=self.conversation,
-                client_id=frame.client_id,
-                text=frame.text,
-            ),
-        )
-        if accepted is not None:
+        accepted = await self._stored_or_refused(frame.client_id, partial(self._store, frame))
+        if accepted:
             await self._accepted(frame.client_id, accepted)
 
+    async def _store(self, frame: MessageFrame) -> handoff.Accepted | None:
+        """The conversation (a new visitor's first message stores it), then the message; None
+        when the conversation may not be stored (its error frame is sent)."""
+        if not await self.started(frame.client_id):
+            return None
+        return await database_sync_to_async(handoff.visitor_message_accept)(
+            conversation=self.conversation, client_id=frame.client_id, text=frame.text
+        )
+
     async def _stored_or_refused(
-        self, client_id: str, accept: Callable[[], handoff.Accepted]
+        self, client_id: str, store: Callable[[], Awaitable[handoff.Accepted | None]]
     ) -> handoff.Accepted | None:
-        """`accept` (which stores the visitor's message), tried again once a moment later when
-        the database fails; then `not_stored` with the client id, so the widget marks that
-        message Not sent with its Retry. After a PostgreSQL restart the first write on a
-        process's old connection failed, and the widget, told "internal" without the id, left
-        the message at "Sending…" (a walk). A retry is safe: the failed write was rolled back,
-        and a stored client id is never stored or answered twice."""
+        """`store`, tried again once a moment later when the database is out of reach; then
+        `not_stored` with the client id, so the widget marks that message Not sent with its
+        Retry. After a PostgreSQL restart the first write on a process's old connection failed,
+        and the widget, told "internal" without the id, left the message at "Sending…" (a
+        walk; a new visitor's first message too, whose conversation is stored first). A retry
+        is safe: the failed write was rolled back, and a stored client id is never stored or
+        answered twice."""
         for attempt in range(2):
             try:
-                return await database_sync_to_async(accept)()
+                return await store()
             except DATABASE_UNAVAILABLE:
                 logger.warning("storing a visitor message failed (attempt %d)", attempt + 1)
                 if attempt == 0:

@@ -758,14 +758,17 @@ def presence_update(
     status: str | None = None,
     seen: bool,
     at: datetime | None = None,
+    seen_before: datetime | None = None,
 ) -> bool:
     """Records a heartbeat (seen) or a console socket that closed `at` (not seen), and
     optionally a new status. True when the number of agents online changed (queued visitors are
     then told).
 
-    A close is recorded only if no socket of theirs was seen after it: after a database stall
-    the reconnected console's heartbeat was written before the old socket's close, which then
-    marked the agent offline and gave their live chat back to the queue (a walk)."""
+    A close is recorded only if no other socket of theirs was seen since the closing socket's
+    last heartbeat (`seen_before`; else since `at`). After a database stall the reconnected
+    console's heartbeat was written before the old socket's close, which then marked the agent
+    offline and gave their live chat back to the queue (a walk); the close, delivered only
+    once the stall ended, still marked them offline until the next heartbeat (a re-walk)."""
     before = selectors.agents_online()
     now = at or timezone.now()
     changes: dict[str, Any] = {"status": status} if status is not None else {}
@@ -774,9 +777,9 @@ def presence_update(
             user=agent, defaults={"last_seen_at": now, **changes}
         )
     else:
-        AgentPresence.objects.filter(user=agent).exclude(last_seen_at__gt=now).update(
-            last_seen_at=None, console_closed_at=now, **changes
-        )
+        AgentPresence.objects.filter(user=agent).exclude(
+            last_seen_at__gt=seen_before or now
+        ).update(last_seen_at=None, console_closed_at=now, **changes)
     changed = selectors.agents_online() != before
     if changed:
         transaction.on_commit(notify.queue_changed)

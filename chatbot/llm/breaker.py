@@ -58,6 +58,7 @@ class BreakerState:
     next_probe_at: float | None
     opens: int
     closes: int
+    probes_ok: int = 0  # trial calls that answered since it went half-open
 
 
 _ALLOW = lua.Script("breaker_window", "breaker_allow")
@@ -188,6 +189,7 @@ def describe(
         next_probe_at=next_probe,
         opens=int(_num(fields, "opens")),
         closes=int(_num(fields, "closes")),
+        probes_ok=int(_num(fields, "probe_ok")) if state == "half_open" else 0,
     )
 
 

@@ -77,7 +77,7 @@ async def _tier_states() -> dict[str, str] | None:
     empty "all fine" a model-tiers walk saw beside every answer failing)."""
     try:
         states = {
-            s.name.removeprefix("tier:"): s.state
+            s.name.removeprefix("tier:"): _answered_trial(s.state, s.probes_ok)
             for s in await breaker_states()
             if s.name.startswith("tier:")
         }
@@ -91,11 +91,22 @@ async def _tier_states() -> dict[str, str] | None:
     return states
 
 
+# A half-open tier one of whose trial calls answered: up again, though its breaker waits for
+# more trials before it closes.
+HALF_OPEN_ANSWERING = "half_open_answering"
+
+
+def _answered_trial(state: str, probes_ok: int) -> str:
+    return HALF_OPEN_ANSWERING if state == "half_open" and probes_ok > 0 else state
+
+
 def _answerable(tiers: dict[str, str] | None) -> bool:
-    """A tier answers when its breaker is closed. Half-open is a tier that failed and has not
-    been proven since (a trial call is let through): counted as answering, `/readyz/models`
-    said 200 through a whole outage but for the 2 s each breaker stayed open (a walk)."""
-    return tiers is not None and (not tiers or any(state == "closed" for state in tiers.values()))
+    """A tier answers when its breaker is closed, or half-open with a trial call answered.
+    Half-open alone is a tier that failed and has not been proven since: counted as answering,
+    `/readyz/models` said 200 through a whole outage but for the 2 s each breaker stayed open
+    (a walk); and 503 after the first answer until the breaker's second trial (a re-walk)."""
+    up = ("closed", HALF_OPEN_ANSWERING)
+    return tiers is not None and (not tiers or any(state in up for state in tiers.values()))
 
 
 def _unlogged(response: JsonResponse) -> JsonResponse:

@@ -114,6 +114,14 @@ def test_half_open_tiers_are_not_answering(client, settings):
     models = client.get("/readyz/models")
     assert models.json() == {"answering": False, "tiers": {"local": "half_open"}}
     assert models.status_code == 503
+    # One trial call answers: answering again, though the breaker waits for its second trial
+    # to close (a re-walk read 503 beside answers being served).
+    breakers = Breakers(breaker_policy())
+    assert async_to_sync(breakers.allow)(tier_breaker("local")).allowed
+    async_to_sync(breakers.record)(tier_breaker("local"), True)
+    models = client.get("/readyz/models")
+    assert models.json() == {"answering": True, "tiers": {"local": "half_open_answering"}}
+    assert models.status_code == 200
 
 
 def test_model_tiers_that_cannot_be_read_are_not_reported_as_answering(client, settings):

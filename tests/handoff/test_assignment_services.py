@@ -109,3 +109,22 @@ def test_an_owner_keeps_their_conversations_for_the_grace_after_their_console_cl
     assert services.owners_gone_release(now=now + timedelta(seconds=60)) == []
     released = services.owners_gone_release(now=now + timedelta(seconds=121))
     assert released == [conversation.public_id]
+
+
+@pytest.mark.django_db
+def test_a_close_delivered_after_the_stall_leaves_a_reconnected_agent_online(agents):
+    """A re-walk: the old socket's close reaches the consumer only once the stall ends, after
+    the new socket's heartbeat; compared with its own close time it still marked the agent
+    offline until the next heartbeat. It is compared with the closing socket's last
+    heartbeat."""
+    from chatbot.handoff import selectors, services
+
+    ann = agents["ann"]
+    now = timezone.now()
+    old_socket_seen = now - timedelta(seconds=20)
+    services.presence_update(agent=ann, seen=True, at=old_socket_seen)
+    services.presence_update(agent=ann, seen=True, at=now - timedelta(seconds=5))  # the new one
+    services.presence_update(agent=ann, seen=False, at=now, seen_before=old_socket_seen)
+    assert selectors.agents_online() == 1
+    services.presence_update(agent=ann, seen=False, at=now, seen_before=now - timedelta(seconds=5))
+    assert selectors.agents_online() == 0, "the last socket's close is recorded"

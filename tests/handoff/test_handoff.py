@@ -448,6 +448,39 @@ async def test_typing_the_database_fails_on_is_dropped_without_an_error(
     assert "error" not in [f["type"] for f in frames]
 
 
+async def test_the_session_check_the_database_fails_on_for_typing_gives_no_error(
+    upstream, agents, monkeypatch
+):
+    """Every frame's session check runs first; after a PostgreSQL restart it failed a typing
+    frame, and the console said "That did not work (internal)" (a re-walk)."""
+    from django.db import OperationalError
+
+    from chatbot.handoff import selectors as handoff_selectors
+
+    async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
+        public_id = client.hello["conversation"]
+        await queued_by_button(client)
+        await claimed(ann, public_id)
+        await until(client, "conversation")
+        real_check = handoff_selectors.still_signed_in_agent
+        failed = []
+
+        def restarting_once(**kwargs):
+            if not failed:
+                failed.append(kwargs)
+                raise OperationalError("terminating connection due to unexpected postmaster exit")
+            return real_check(**kwargs)
+
+        monkeypatch.setattr(handoff_selectors, "still_signed_in_agent", restarting_once)
+        await ann.send({"type": "typing", "conversation": public_id, "active": True})
+        await ann.send(
+            {"type": "send", "conversation": public_id, "client_id": "a-2", "text": "Hi"}
+        )
+        frames = []
+        await ann.recv_until(lambda f: frames.append(f) or f["type"] == "ack")
+    assert failed and "error" not in [f["type"] for f in frames]
+
+
 async def test_read_receipts_reach_the_agent_once_and_only_for_their_own_messages(upstream, agents):
     async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
         public_id = client.hello["conversation"]

@@ -109,7 +109,9 @@ async def test_try_again_reaches_the_stages_as_a_retry(upstream, settings, monke
     """So the model stage asks a model even when every tier lately cited nothing."""
     settings.CHAT_STORED_ANSWER_TOKEN_DELAY_S = 0
     spy, configured = TurnSpy(), answering.configured_stages
-    monkeypatch.setattr(answering, "configured_stages", lambda: [spy, *configured()])
+    monkeypatch.setattr(
+        answering, "configured_stages", lambda **kwargs: [spy, *configured(**kwargs)]
+    )
     async with chat_socket() as client:
         done = await faq_answered(client)
         await client.send({"type": "retry", "client_id": "r1", "message_id": done["message"]["id"]})

@@ -168,3 +168,16 @@ async def test_tiers_that_cannot_be_read_leave_the_other_stages_answering(settin
     async with chat_socket() as client:
         done = (await client.say("Can I pay with a cheque from my grandmother?", "c1"))[-1]
     assert done["type"] == "done" and done["source"] == "fallback", done
+
+
+def test_an_answer_policy_setting_of_an_unknown_word_stops_the_commands(settings):
+    """LLM_UNGROUNDED=ignore started serve, healthy, and every model answer then failed
+    ("'ignore' is not a valid UngroundedPolicy", a re-walk)."""
+    from chatbot.checks import model_configuration
+
+    settings.LLM_UNGROUNDED = "ignore"
+    [error] = [m for m in model_configuration() if "LLM_UNGROUNDED" in m.msg]
+    assert error.id == "chatbot.E001"
+    assert "'ignore' is none of send, replace, suggest" in error.msg
+    settings.LLM_UNGROUNDED = "replace"
+    assert not [m for m in model_configuration() if "LLM_UNGROUNDED" in m.msg]
