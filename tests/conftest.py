@@ -341,3 +341,18 @@ def queued_question_store(text: str, locale: str = "en", citations: list | None 
     if citations:
         Message.objects.filter(reply_to=visitor).update(citations=citations)
     return visitor.pk
+
+
+class FailingFirst:
+    """`real`, raising `error` on its first `times` calls: a database restarting, in front of
+    the real function (fault injection, not a fake)."""
+
+    def __init__(self, real: Any, error: Exception, times: int = 1) -> None:
+        self.real, self.error, self.left, self.failed = real, error, times, 0
+
+    def __call__(self, **kwargs: Any) -> Any:
+        if self.left > 0:
+            self.left -= 1
+            self.failed += 1
+            raise self.error
+        return self.real(**kwargs)

@@ -12,7 +12,7 @@ from chatbot.asgi import application
 from chatbot.inbox.models import VisitorContext
 from chatbot.llm.simulator import Faults
 from chatbot.models import Conversation, Feedback, Message
-from tests.conftest import chat_socket
+from tests.conftest import FailingFirst, chat_socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("settle")]
 
@@ -279,20 +279,14 @@ async def test_a_message_the_database_fails_to_store_is_tried_again_then_refused
     from chatbot.handoff import services as handoff
 
     monkeypatch.setattr(chat, "STORE_RETRY_DELAY_S", 0.05)
-    real_accept = handoff.visitor_message_accept
-    failures = {"left": 1}
-
-    def accept_after_failures(**kwargs):
-        if failures["left"] > 0:
-            failures["left"] -= 1
-            raise OperationalError("the database system is starting up")
-        return real_accept(**kwargs)
-
-    monkeypatch.setattr(handoff, "visitor_message_accept", accept_after_failures)
+    restarting = FailingFirst(
+        handoff.visitor_message_accept, OperationalError("the database system is starting up")
+    )
+    monkeypatch.setattr(handoff, "visitor_message_accept", restarting)
     async with chat_socket() as client:
         frames = await client.say("where is my parcel", "once")
         assert frames[0]["type"] == "ack" and frames[-1]["type"] == "done"
-        failures["left"] = 2
+        restarting.left = 2
         await client.send({"type": "message", "client_id": "twice", "text": "still there?"})
         refused = (await client.recv_until("error"))[-1]
         assert (refused["code"], refused["client_id"]) == ("not_stored", "twice")
@@ -308,20 +302,12 @@ async def test_a_message_the_database_fails_to_store_is_tried_again_then_refused
     # re-walk found it outside the retry, stuck at "Sending…" under "internal").
     from chatbot import services
 
-    real_store_pending = services.conversation_store_pending
-    pending_failures = {"left": 1}
-
-    def store_pending_after_a_failure(**kwargs):
-        if pending_failures["left"] > 0:
-            pending_failures["left"] -= 1
-            raise OperationalError("connection refused")
-        return real_store_pending(**kwargs)
-
-    monkeypatch.setattr(services, "conversation_store_pending", store_pending_after_a_failure)
+    refused = FailingFirst(services.conversation_store_pending, OperationalError("refused"))
+    monkeypatch.setattr(services, "conversation_store_pending", refused)
     async with chat_socket() as fresh:
         frames = await fresh.say("first words", "first")
         assert frames[0]["type"] == "ack" and frames[-1]["type"] == "done"
-    assert pending_failures["left"] == 0
+    assert refused.failed == 1
 
 
 async def test_nul_characters_are_dropped_before_storing(upstream):

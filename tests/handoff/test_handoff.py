@@ -16,7 +16,7 @@ from chatbot.handoff.selectors import asks_for_human, takes_back_the_request
 from chatbot.llm.simulator import Faults
 from chatbot.models import Conversation, Message, QueuedQuestion
 from chatbot.services import user_display_name, visitor_facing_agent_name
-from tests.conftest import chat_socket
+from tests.conftest import FailingFirst, chat_socket
 from tests.handoff.conftest import agent_socket, make_agent, refused
 
 pytestmark = [
@@ -428,23 +428,18 @@ async def test_typing_the_database_fails_on_is_dropped_without_an_error(
         await queued_by_button(client)
         await claimed(ann, public_id)
         await until(client, "conversation")
-        real_owner = handoff_selectors.conversation_owner_id
-        failed = []
-
-        def restarting_once(**kwargs):
-            if not failed:
-                failed.append(kwargs)
-                raise OperationalError("the database system is starting up")
-            return real_owner(**kwargs)
-
-        monkeypatch.setattr(handoff_selectors, "conversation_owner_id", restarting_once)
+        restarting = FailingFirst(
+            handoff_selectors.conversation_owner_id,
+            OperationalError("the database system is starting up"),
+        )
+        monkeypatch.setattr(handoff_selectors, "conversation_owner_id", restarting)
         await ann.send({"type": "typing", "conversation": public_id, "active": True})
         await ann.send(
             {"type": "send", "conversation": public_id, "client_id": "a-1", "text": "Hi"}
         )
         frames = []
         await ann.recv_until(lambda f: frames.append(f) or f["type"] == "ack")
-    assert failed, "the typing frame met the failing database"
+    assert restarting.failed, "the typing frame met the failing database"
     assert "error" not in [f["type"] for f in frames]
 
 
@@ -462,23 +457,18 @@ async def test_the_session_check_the_database_fails_on_for_typing_gives_no_error
         await queued_by_button(client)
         await claimed(ann, public_id)
         await until(client, "conversation")
-        real_check = handoff_selectors.still_signed_in_agent
-        failed = []
-
-        def restarting_once(**kwargs):
-            if not failed:
-                failed.append(kwargs)
-                raise OperationalError("terminating connection due to unexpected postmaster exit")
-            return real_check(**kwargs)
-
-        monkeypatch.setattr(handoff_selectors, "still_signed_in_agent", restarting_once)
+        restarting = FailingFirst(
+            handoff_selectors.still_signed_in_agent,
+            OperationalError("terminating connection due to unexpected postmaster exit"),
+        )
+        monkeypatch.setattr(handoff_selectors, "still_signed_in_agent", restarting)
         await ann.send({"type": "typing", "conversation": public_id, "active": True})
         await ann.send(
             {"type": "send", "conversation": public_id, "client_id": "a-2", "text": "Hi"}
         )
         frames = []
         await ann.recv_until(lambda f: frames.append(f) or f["type"] == "ack")
-    assert failed and "error" not in [f["type"] for f in frames]
+    assert restarting.failed and "error" not in [f["type"] for f in frames]
 
 
 async def test_read_receipts_reach_the_agent_once_and_only_for_their_own_messages(upstream, agents):
