@@ -414,11 +414,20 @@ async def test_chat_both_ways_with_typing(upstream, agents):
     assert await roles(public_id) == ["agent", "visitor"]
 
 
+@pytest.mark.parametrize(
+    "failing",
+    [
+        # What the typing frame asks: who owns the conversation (a walk).
+        "conversation_owner_id",
+        # The session check every frame runs first (a re-walk).
+        "still_signed_in_agent",
+    ],
+)
 async def test_typing_the_database_fails_on_is_dropped_without_an_error(
-    upstream, agents, monkeypatch
+    upstream, agents, monkeypatch, failing
 ):
     """After a PostgreSQL restart the console said "That did not work (internal)" for a
-    typing frame, when the reply sent a moment later went (a walk)."""
+    typing frame, when the reply sent a moment later went."""
     from django.db import OperationalError
 
     from chatbot.handoff import selectors as handoff_selectors
@@ -429,10 +438,10 @@ async def test_typing_the_database_fails_on_is_dropped_without_an_error(
         await claimed(ann, public_id)
         await until(client, "conversation")
         restarting = FailingFirst(
-            handoff_selectors.conversation_owner_id,
-            OperationalError("the database system is starting up"),
+            getattr(handoff_selectors, failing),
+            OperationalError("terminating connection due to unexpected postmaster exit"),
         )
-        monkeypatch.setattr(handoff_selectors, "conversation_owner_id", restarting)
+        monkeypatch.setattr(handoff_selectors, failing, restarting)
         await ann.send({"type": "typing", "conversation": public_id, "active": True})
         await ann.send(
             {"type": "send", "conversation": public_id, "client_id": "a-1", "text": "Hi"}
@@ -441,34 +450,6 @@ async def test_typing_the_database_fails_on_is_dropped_without_an_error(
         await ann.recv_until(lambda f: frames.append(f) or f["type"] == "ack")
     assert restarting.failed, "the typing frame met the failing database"
     assert "error" not in [f["type"] for f in frames]
-
-
-async def test_the_session_check_the_database_fails_on_for_typing_gives_no_error(
-    upstream, agents, monkeypatch
-):
-    """Every frame's session check runs first; after a PostgreSQL restart it failed a typing
-    frame, and the console said "That did not work (internal)" (a re-walk)."""
-    from django.db import OperationalError
-
-    from chatbot.handoff import selectors as handoff_selectors
-
-    async with chat_socket() as client, agent_socket(agents["ann"]) as ann:
-        public_id = client.hello["conversation"]
-        await queued_by_button(client)
-        await claimed(ann, public_id)
-        await until(client, "conversation")
-        restarting = FailingFirst(
-            handoff_selectors.still_signed_in_agent,
-            OperationalError("terminating connection due to unexpected postmaster exit"),
-        )
-        monkeypatch.setattr(handoff_selectors, "still_signed_in_agent", restarting)
-        await ann.send({"type": "typing", "conversation": public_id, "active": True})
-        await ann.send(
-            {"type": "send", "conversation": public_id, "client_id": "a-2", "text": "Hi"}
-        )
-        frames = []
-        await ann.recv_until(lambda f: frames.append(f) or f["type"] == "ack")
-    assert restarting.failed and "error" not in [f["type"] for f in frames]
 
 
 async def test_read_receipts_reach_the_agent_once_and_only_for_their_own_messages(upstream, agents):
