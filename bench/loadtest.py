@@ -30,7 +30,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,8 @@ from urllib.parse import urlsplit
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from chatbot.ops.production import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_FAQS = ROOT / "knowledge" / "fixtures" / "demo_faqs.json"
@@ -549,12 +550,6 @@ def report_text(figures: dict) -> str:
 
 
 # --- a server of its own ----------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -15,7 +15,6 @@ import argparse
 import io
 import json
 import os
-import socket
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -38,7 +37,7 @@ from django.core.management import call_command  # noqa: E402
 
 from chatbot.cache.echo import private_echoes  # noqa: E402
 from chatbot.cache.pii import answer_is_personal, is_personal  # noqa: E402
-from chatbot.ops import localmodel  # noqa: E402
+from chatbot.ops import localmodel, production  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "cache" / "data" / "personal_questions.jsonl"
@@ -67,9 +66,7 @@ def run(max_tokens: int) -> dict:
     call_command("migrate", "--noinput", verbosity=0)
     call_command("load_demo", verbosity=0, stdout=io.StringIO())
     rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = production.free_port()
     process = localmodel.start_server(host="127.0.0.1", port=port, model_alias=MODEL)
     base_url = f"http://127.0.0.1:{port}/v1"
     counts: Counter[tuple[str, str, str]] = Counter()

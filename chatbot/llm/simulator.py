@@ -74,6 +74,7 @@ class Stats:
     slow: int = 0
     continuations: int = 0
     questions: list[str] = field(default_factory=list)
+    slowed: list[str] = field(default_factory=list)  # the questions of the `slow` streams
     keys: list[str] = field(default_factory=list)
     obeyed: int = 0  # requests answered with a `Faults.obey` output
 
@@ -237,6 +238,8 @@ class UpstreamSimulator:
                 mode = name
                 break
             roll -= rate
+        if mode == "slow":
+            self.stats.slowed.append(question)
         return StreamingResponse(self._stream(tokens, body, mode), media_type="text/event-stream")
 
     def _reply(self, messages: list[dict[str, Any]]) -> tuple[str, str]:

@@ -11,6 +11,7 @@ ours rather than pgserver's background server, so that it starts and stops with 
 import importlib.util
 import json
 import os
+import random
 import secrets
 import shutil
 import socket
@@ -55,12 +56,25 @@ class Ports:
         return [self.http, *self.daphnes, self.redis, self.postgres]
 
 
+def _ephemeral_ports() -> range:
+    """The kernel's range for outgoing connections and port-0 binds."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
 def consecutive_free_ports(count: int) -> int:
-    """The first of `count` consecutive ports free on 127.0.0.1 now (the daphnes' ports)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = probe.getsockname()[1]
+    """The first of `count` consecutive ports free on 127.0.0.1 now, from outside the kernel's
+    ephemeral range: a port picked by binding port 0 lies inside it, where any outgoing
+    connection may take it before the server binds it (a CI run lost a daphne so, "exited with
+    code 1", while the suite's other workers were connecting)."""
+    ephemeral = _ephemeral_ports()
+    below, above = range(10_000, ephemeral.start - count), range(ephemeral.stop, 65_536 - count)
+    candidates = below if len(below) >= len(above) else above
+    for _ in range(200):
+        first = random.choice(candidates)
         try:
             for port in range(first, first + count):
                 with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -69,6 +83,11 @@ def consecutive_free_ports(count: int) -> int:
         except OSError:
             continue
     raise NotReady(f"no {count} consecutive free ports")
+
+
+def free_port() -> int:
+    """One port free now, outside the ephemeral range (see `consecutive_free_ports`)."""
+    return consecutive_free_ports(1)
 
 
 def ports_shared(ports: Ports) -> list[int]:

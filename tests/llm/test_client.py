@@ -11,6 +11,7 @@ import pytest
 from chatbot.llm.client import StreamChunk, _event_data, stream_chat
 from chatbot.llm.simulator import Faults, UpstreamSimulator
 from chatbot.llm.tiers import Provider
+from chatbot.ops.production import free_port
 
 MESSAGES = [{"role": "user", "content": "Where is my parcel?"}]
 
@@ -61,9 +62,7 @@ async def test_an_error_status_raises_the_sdks_status_error(sim):
 
 
 async def test_a_refused_connection_is_a_connection_error_not_a_timeout():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # nothing listens here once the socket is closed
+    port = free_port()  # nothing listens here
     [upstream] = Provider("down", f"http://127.0.0.1:{port}/v1", "m").upstreams()
     with pytest.raises(openai.APIConnectionError) as raised:
         [chunk async for chunk in stream_chat(upstream, MESSAGES)]

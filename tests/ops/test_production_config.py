@@ -4,6 +4,7 @@ schedule that names tasks the worker has (the shape itself: test_production_shap
 
 import os
 import re
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -190,3 +191,23 @@ def test_a_web_process_embeds_on_one_thread_unless_the_operator_says_otherwise()
         "EMBEDDING_THREADS": "1",
     }
     assert production.daphne_env({"EMBEDDING_THREADS": "4"})["EMBEDDING_THREADS"] == "4"
+
+
+def test_free_ports_for_the_shape_lie_outside_the_range_outgoing_connections_take():
+    """A port picked inside the kernel's ephemeral range can be taken by any outgoing connection
+    before its server binds it (a CI run lost a daphne so)."""
+    ephemeral = production._ephemeral_ports()
+    for _ in range(20):
+        first = production.consecutive_free_ports(4)
+        assert all(port not in ephemeral for port in range(first, first + 4))
+        for port in range(first, first + 4):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.bind(("127.0.0.1", port))
+
+
+def test_a_taken_port_is_not_offered(monkeypatch):
+    with socket.create_server(("127.0.0.1", production.free_port())) as taken:
+        port = taken.getsockname()[1]
+        offers = iter([port, port - 1])
+        monkeypatch.setattr(production.random, "choice", lambda candidates: next(offers))
+        assert production.free_port() == port - 1
