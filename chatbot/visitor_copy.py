@@ -22,6 +22,9 @@ FALLBACK_ANSWER = _(
     "or ask to talk to a person and someone from our team will help you."
 )
 
+# Every model down and a person takes the conversation next: the queue's own notice says so.
+PERSON_NEXT_ANSWER = _("Sorry, I can't answer that myself right now.")
+
 NOT_FOUND_ANSWER = _(
     "I couldn't find that in our help centre, and I'd rather not guess. "
     "Would you like to talk to a person? Someone from our team can help you."
@@ -36,6 +39,10 @@ SUGGEST_ARTICLES = _(
 SUGGEST_WITHOUT_MODEL = _(
     "I can't answer that myself right now. These help-centre articles may help; "
     "you can also ask to talk to a person."
+)
+
+SUGGEST_BEFORE_PERSON = _(
+    "I can't answer that myself right now. These help-centre articles may help in the meantime."
 )
 
 BLOCKED_ANSWER = _(

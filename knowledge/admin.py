@@ -26,6 +26,7 @@ from knowledge import services
 from knowledge.content_version import knowledge_version_bump
 from knowledge.documents.error_text import import_error_text
 from knowledge.generation import (
+    fail_stale_jobs,
     faqs_being_generated,
     job_error_text,
     jobs_create,
@@ -357,9 +358,14 @@ class FAQAdmin(ContentAdmin):
         return initial
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        fail_stale_jobs()  # the "generation" column tells a lost job from a running one
         return super().changelist_view(
             request, {"few_phrasings": FEW_PHRASINGS, **(extra_context or {})}
         )
+
+    def change_view(self, request: HttpRequest, object_id: str, *args, **kwargs):
+        fail_stale_jobs()
+        return super().change_view(request, object_id, *args, **kwargs)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[FAQ]:
         approved = Q(paraphrases__approved=True)
@@ -645,6 +651,14 @@ class GenerationJobAdmin(admin.ModelAdmin):
     ]
     exclude = ("dropped",)
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        fail_stale_jobs()
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request: HttpRequest, object_id: str, *args, **kwargs):
+        fail_stale_jobs()
+        return super().change_view(request, object_id, *args, **kwargs)
+
     @admin.display(description=_("what went wrong"))
     def error_reading(self, obj: GenerationJob) -> str:
         return job_error_text(obj.error) if obj.error else "—"
@@ -899,6 +913,7 @@ class DocumentImportAdmin(admin.ModelAdmin):
         "unchanged",
         "failed",
         "problem_count",
+        "waiting",
         "created_by",
         "created_at",
         "finished_at",
@@ -914,6 +929,7 @@ class DocumentImportAdmin(admin.ModelAdmin):
         "updated",
         "unchanged",
         "failed",
+        "waiting",
         "error_list",
         "options_text",
         "created_by",
@@ -924,6 +940,19 @@ class DocumentImportAdmin(admin.ModelAdmin):
     readonly_fields = fields
     change_list_template = "admin/knowledge/documentimport/change_list.html"
     change_form_template = "admin/knowledge/documentimport/change_form.html"  # reloads if running
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DocumentImport]:
+        pending = Q(documents__status=Document.Status.PENDING)
+        return (
+            super().get_queryset(request).annotate(waiting_count=Count("documents", filter=pending))
+        )
+
+    @admin.display(description=_("waiting to be indexed"), ordering="waiting_count")
+    def waiting(self, obj: DocumentImport) -> int:
+        """An import is done once it has read its files; its documents are searchable once
+        indexed, in tasks of their own. An owner read "Done" while a document waited for a task
+        its killed worker had taken (redelivered after the broker's hour; Re-index does it now)."""
+        return obj.waiting_count
 
     @admin.display(description=_("problems"))
     def problem_count(self, obj: DocumentImport) -> int:

@@ -316,19 +316,25 @@ def job_run(*, job_id: int) -> GenerationJob:
 
 def faqs_being_generated(faq_ids: list[int]) -> set[int]:
     """Those of the FAQs with a job queued or running: a second click started a second job for
-    the same FAQ, both running, each adding its drafts (an owner's walk). A job running longer
-    than GENERATION_JOB_STALE_S lost its worker (killed mid-task, the job stayed "running" and
-    the FAQ refused new jobs for the broker's hour: a walk); it is marked failed here."""
-    stale_before = timezone.now() - timedelta(seconds=settings.GENERATION_JOB_STALE_S)
-    running = GenerationJob.objects.filter(faq_id__in=faq_ids, status=GenerationJob.Status.RUNNING)
-    running.filter(started_at__lt=stale_before).update(
-        status=GenerationJob.Status.FAILED, error=WORKER_LOST, finished_at=timezone.now()
-    )
+    the same FAQ, both running, each adding its drafts (an owner's walk)."""
+    fail_stale_jobs()
     return set(
         GenerationJob.objects.filter(
             faq_id__in=faq_ids,
             status__in=(GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING),
         ).values_list("faq_id", flat=True)
+    )
+
+
+def fail_stale_jobs() -> int:
+    """Marks failed the jobs running longer than GENERATION_JOB_STALE_S: their worker stopped
+    (killed mid-task, a job stayed "running", the FAQ refused new jobs for the broker's hour and
+    the admin showed "running" until someone clicked Generate again: walks). Called before the
+    admin shows jobs and before it starts new ones."""
+    stale_before = timezone.now() - timedelta(seconds=settings.GENERATION_JOB_STALE_S)
+    running = GenerationJob.objects.filter(status=GenerationJob.Status.RUNNING)
+    return running.filter(started_at__lt=stale_before).update(
+        status=GenerationJob.Status.FAILED, error=WORKER_LOST, finished_at=timezone.now()
     )
 
 

@@ -214,7 +214,11 @@ class FallbackStage:
             and any(step.stage == Source.LLM for step in trace.steps)
             and not any(step.decision in LIMITED_DECISIONS for step in trace.steps)
         )
-        if queued and await self._a_person_takes_it(trace):
+        # A person takes the conversation after this answer: the bot promises no answer of its
+        # own and offers no person (a walk read "ask to talk to a person" above the queue's
+        # "we're passing your question to a member of our team").
+        person_next = await self._a_person_takes_it(trace)
+        if person_next:
             queued = False
         if queued:
             try:
@@ -224,13 +228,21 @@ class FallbackStage:
                 queued = False
         suggestions = () if template or not_found else await self._suggestions(turn, trace)
         if template is not None:
-            parts = [template.text, visitor_copy.render(visitor_copy.HUMAN_OFFER, turn.locale)]
+            parts = [template.text]
+            if not person_next:
+                parts.append(visitor_copy.render(visitor_copy.HUMAN_OFFER, turn.locale))
         elif not_found:
             parts = [visitor_copy.render(visitor_copy.NOT_FOUND_ANSWER, turn.locale)]
         elif suggestions:
-            parts = [visitor_copy.render(visitor_copy.SUGGEST_WITHOUT_MODEL, turn.locale)]
+            copy = (
+                visitor_copy.SUGGEST_BEFORE_PERSON
+                if person_next
+                else visitor_copy.SUGGEST_WITHOUT_MODEL
+            )
+            parts = [visitor_copy.render(copy, turn.locale)]
         else:
-            parts = [visitor_copy.render(visitor_copy.FALLBACK_ANSWER, turn.locale)]
+            copy = visitor_copy.PERSON_NEXT_ANSWER if person_next else visitor_copy.FALLBACK_ANSWER
+            parts = [visitor_copy.render(copy, turn.locale)]
         if queued:
             parts.append(visitor_copy.render(visitor_copy.QUEUED_PROMISE, turn.locale))
         separator = "" if visitor_copy.normalise_locale(turn.locale) == "zh-hans" else " "

@@ -13,6 +13,7 @@ from knowledge import content_version, services
 from knowledge.documents.parsing import parse_document
 from knowledge.models import FAQ, Document, DocumentCitation, Visibility
 from tests.conftest import chat_socket, queued_question_store
+from tests.handoff.conftest import online_agent
 
 # `settle`: an answer's bookkeeping (the cache entry, the document's cited count) runs on after
 # its `done` frame; the test's database must not be flushed under it (on PostgreSQL the flush's
@@ -215,18 +216,29 @@ async def test_a_yes_to_the_offer_of_a_person_hands_over(upstream, locale, yes):
 
 
 @pytest.mark.usefixtures("no_faq_or_fallback_handoff")
-@pytest.mark.parametrize("locale", ["en", "zh-hans"])
-async def test_with_no_model_the_articles_it_found_are_suggested(upstream_down, locale):
+@pytest.mark.parametrize(
+    ("locale", "agent_online"), [("en", False), ("zh-hans", False), ("en", True), ("zh-hans", True)]
+)
+async def test_with_no_model_the_articles_it_found_are_suggested(
+    upstream_down, locale, agent_online
+):
+    """With an agent online the queue takes the conversation next: the answer offers no person
+    and promises nothing."""
     document = await upsert(
         f"{locale}/returns.md", RETURNS if locale == "en" else RETURNS_ZH, locale
     )
+    if agent_online:
+        await online_agent("online-ann")
     question = "How do I return an item?" if locale == "en" else "怎么退货？"
     async with chat_socket(f"?locale={locale}") as client:
         done = (await client.say(question, "d1"))[-1]
     assert done["source"] == "fallback"
     text = done["message"]["text"]
-    assert text.startswith(visitor_copy.render(visitor_copy.SUGGEST_WITHOUT_MODEL, locale))
-    assert visitor_copy.render(visitor_copy.QUEUED_PROMISE, locale) in text
+    if agent_online:
+        assert text == visitor_copy.render(visitor_copy.SUGGEST_BEFORE_PERSON, locale)
+    else:
+        assert text.startswith(visitor_copy.render(visitor_copy.SUGGEST_WITHOUT_MODEL, locale))
+        assert visitor_copy.render(visitor_copy.QUEUED_PROMISE, locale) in text
     (citation,) = done["message"]["citations"]
     assert (citation["document_id"], citation["suggested"]) == (document.pk, True)
     assert citation["excerpt"]

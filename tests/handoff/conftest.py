@@ -10,11 +10,13 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group, User
 from django.test import Client as HttpClient
+from django.utils import timezone
 
 from chatbot import tasks
 from chatbot.asgi import application
 from chatbot.handoff import background
 from chatbot.handoff import tasks as mail_tasks
+from chatbot.handoff.models import AgentPresence
 from tests.conftest import ORIGIN, Socket
 
 # The console's socket takes only the site's own origin: the page's Host header is sent too.
@@ -49,6 +51,14 @@ def make_agent(
     if in_group:
         user.groups.add(Group.objects.get_or_create(name="agents")[0])
     return user
+
+
+async def online_agent(name: str) -> None:
+    """An agent whose console is open now (agents online: 1 more)."""
+    agent = await database_sync_to_async(make_agent)(name)
+    await database_sync_to_async(AgentPresence.objects.create)(
+        user=agent, status=AgentPresence.Status.ONLINE, last_seen_at=timezone.now()
+    )
 
 
 def session_cookie(user: User) -> str:

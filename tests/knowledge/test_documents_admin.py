@@ -262,3 +262,20 @@ def test_a_documents_locale_is_corrected_in_its_form_and_indexed_again(client):
     assert document.locale == "zh-hans"
     assert Chunk.objects.get().embedding_model == get_embedder("zh-hans").identity
     assert content_version.knowledge_version() != version
+
+
+def test_an_import_lists_how_many_of_its_documents_still_wait_to_be_indexed(admin_client):
+    """An owner read "Done" while the import's document waited for an index task its killed
+    worker had taken: the list and the page count the documents not yet searchable."""
+    done = DocumentImport.objects.create(kind="files", source="/help", status="done")
+    for key, status in (("a.md", "pending"), ("b.md", "indexed"), ("c.md", "pending")):
+        Document.objects.create(
+            title=key, source_key=key, content_hash=key, status=status, source_import=done
+        )
+    DocumentImport.objects.create(kind="files", source="/other", status="done")
+
+    listed = admin_client.get("/admin/knowledge/documentimport/", HTTP_ACCEPT_LANGUAGE="en")
+    cells = re.findall(r'<td class="field-waiting">(\d+)</td>', listed.content.decode())
+    assert sorted(cells) == ["0", "2"]
+    page = admin_client.get(f"/admin/knowledge/documentimport/{done.pk}/change/").content.decode()
+    assert re.search(r"Waiting to be indexed:</label>\s*<div class=\"readonly\">2</div>", page)

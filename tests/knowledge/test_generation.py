@@ -285,6 +285,27 @@ def test_a_job_whose_worker_died_stops_holding_its_faq_and_says_why(admin_client
     assert "失败：无法连接模型。请在模型恢复后重试。" in faqs.content.decode()
 
 
+@pytest.mark.parametrize("page", ["/admin/knowledge/faq/", "/admin/knowledge/generationjob/"])
+def test_the_admin_shows_a_lost_job_as_stopped_before_anyone_generates_again(
+    admin_client, faq, settings, page
+):
+    """The list read "running" for a job whose worker was killed until someone clicked Generate
+    again (a walk)."""
+    settings.GENERATION_JOB_STALE_S = 600
+    from django.utils import timezone
+
+    started = timezone.now() - timedelta(seconds=601)
+    lost = GenerationJob.objects.create(
+        faq=faq, status=GenerationJob.Status.RUNNING, started_at=started
+    )
+    shown = admin_client.get(page, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "The job stopped with its worker (a restart). Start it again." in shown
+    lost.refresh_from_db()
+    assert lost.status == GenerationJob.Status.FAILED
+    detail = admin_client.get(f"/admin/knowledge/faq/{faq.pk}/change/")
+    assert detail.status_code == 200
+
+
 def test_a_running_job_within_the_bound_still_holds_its_faq(faq, settings):
     settings.GENERATION_JOB_STALE_S = 600
     from django.utils import timezone

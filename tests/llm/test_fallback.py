@@ -68,6 +68,36 @@ async def test_a_template_answer_offers_a_person_and_queues_when_a_model_failed(
     assert await queued_flag.is_marked()
 
 
+async def _one_online() -> int:
+    return 1
+
+
+def every_tier_failed() -> Trace:
+    trace = Trace()
+    trace.add(TraceStep("llm", "tier_failed", 0.0, detail={"tier": "local", "kind": "transient"}))
+    return trace
+
+
+@pytest.mark.parametrize(
+    ("locale", "text", "expected"),
+    [
+        ("en", "Do you ship?", "We ship."),
+        ("en", "Hello", "Sorry, I can't answer that myself right now."),
+        ("zh-hans", "你好", "抱歉，我现在无法亲自回答这个问题。"),
+    ],
+)
+async def test_with_a_person_coming_the_answer_neither_offers_one_nor_promises(
+    settings, locale, text, expected
+):
+    """Every model down and an agent online: the queue takes the conversation after this answer
+    and says so; a re-walk read "ask to talk to a person" above it."""
+    settings.CHAT_STORED_ANSWER_TOKEN_DELAY_S = 0
+    settings.HANDOFF_WHEN_MODELS_DOWN = True
+    stage = FallbackStage(_templates, agents_online=_one_online)
+    assert await answer_text(stage, Turn("c", 1, text, locale), every_tier_failed()) == expected
+    assert not await queued_flag.is_marked()
+
+
 async def test_no_template_keeps_the_generic_answer_and_no_model_means_no_queue(settings):
     settings.CHAT_STORED_ANSWER_TOKEN_DELAY_S = 0
     trace = Trace()
