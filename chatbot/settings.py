@@ -104,7 +104,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "csp",
     "channels",
-    "axes",
+    "chatbot.security.axes_app.SignInProtectionConfig",
     "statestore",
     "chatbot",
     "knowledge",
@@ -749,6 +749,7 @@ LOGGING = {
     "loggers": {
         "httpx": {"level": "WARNING"},
         "openai": {"level": "WARNING"},
+        "axes.apps": {"level": "WARNING"},  # its version banner, in every command's output
         "django.security.DisallowedHost": {"filters": ["refused_host"]},
     },
 }

@@ -170,9 +170,15 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
     "name_capitalised": re.compile(rf"\b(?i:i\s*am|i'm|im)\s+(?!(?i:{_NOT_A_NAME})\b)[A-Z][a-z]+"),
     "name_zh": re.compile(
         rf"我叫|我的名字|我姓|(?:收件人|收货人|联系人)[^，。？！]{{0,4}}?[:：是]\s*[{SURNAMES}]"
-        rf"|(?:我是|本人)\s*[{SURNAMES}][\u4e00-\u9fff]{{1,2}}(?:[，,。！!]|$|申请|想|要)"
+    ),
+    # "我是李华，…": the match is the name itself, masked with nothing after it (an agent's
+    # "我是李华，请提供一下订单号。" read "[name]。" in a transcript: the request went too).
+    "name_zh_self": re.compile(
+        rf"(?:我是|本人)\s*[{SURNAMES}][\u4e00-\u9fff]{{1,2}}(?=[，,。！!]|$|申请|想|要)"
     ),
 }
+# Kinds whose match is the whole detail: masked as found, not to the end of a word or clause.
+_WHOLE_MATCH_KINDS = frozenset({"name_zh_self"})
 
 
 def _account_specific(text: str) -> bool:
@@ -312,6 +318,8 @@ def personal_masked(text: str) -> str:
     # The detector finds a detail by its cue ("I live at 2…", "my name is john…"): the mask
     # runs to the end of the word, and for these kinds to the end of the clause.
     for i, (start, end, kind) in enumerate(found):
+        if kind in _WHOLE_MATCH_KINDS:
+            continue
         stop = _MASK_TO_CLAUSE if kind.startswith(_CLAUSE_KINDS) else _MASK_TO_WORD
         found[i] = (start, end + stop.match(text, end).end() - end, kind)
     merged: list[list[Any]] = []  # overlapping details are one: the widest reading wins

@@ -15,7 +15,7 @@ from knowledge.greetings import strip_greetings
 # are worded, not a personal detail.
 KEPT_KINDS = frozenset({"account"})
 PLACEHOLDER = "[…]"
-_NAME_KINDS = frozenset({"name", "name_capitalised", "name_zh"})
+_NAME_KINDS = frozenset({"name", "name_capitalised", "name_zh", "name_zh_self"})
 _SEP = r"[\s,.!?;:，。！？；：、~～]*"
 _TITLE = r"(?:(?:mr|mrs|ms|miss|dr)\.?\s+)?"
 # "Hi Alice,", "Hello Mr Brown!", "Dear Ann Lee:", "Good morning Sam -" (the name capitalised).

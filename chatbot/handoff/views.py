@@ -205,6 +205,8 @@ ASSIGNMENT_TEXT = {
     "online": _("online"),
     "offline": _("offline"),
     "load": _("{open} of {capacity} open"),
+    # An agent in the transfer list: "Ann (online, 1 of 3 open)".
+    "agentChoice": _("{name} ({status}, {load})"),
     "team": _("team {team}"),
     "newQueued": _("New conversation in the queue"),
     "assignedToYou": _("A conversation was assigned to you"),

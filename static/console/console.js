@@ -1330,7 +1330,11 @@
     var away = (state.roster.agents || []).filter(function (a) { return !a.online; });
     online.concat(away).forEach(function (a) {
       if (a.id === owner) return;
-      var label = a.name + " (" + (a.online ? AT.online : AT.offline) + ", " + fmt(AT.load, { open: a.open, capacity: a.capacity }) + ")";
+      var label = fmt(AT.agentChoice, {
+        name: a.name,
+        status: a.online ? AT.online : AT.offline,
+        load: fmt(AT.load, { open: a.open, capacity: a.capacity })
+      });
       var o = el("option", null, label);
       o.value = "agent:" + a.id;
       agents.appendChild(o);

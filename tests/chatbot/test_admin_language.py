@@ -154,6 +154,9 @@ def test_the_header_the_login_protection_and_the_pickers_words_are_chinese(admin
     zh = _page(admin_client, "/admin/", ZH)
     assert "客服机器人管理后台" in zh and "Django" not in zh
     assert ">访问尝试</a>" in zh and ">访问日志</a>" in zh
+    # Its section too: "AXES", untranslated, headed the Chinese sidebar.
+    assert "登录保护" in zh and "Axes" not in zh and "AXES" not in zh
+    assert "Sign-in protection" in _page(admin_client, "/admin/", EN)
     catalogue = _page(admin_client, "/admin/jsi18n/", ZH)  # JSON: \uXXXX escapes
     for words in ("选中要选择的%s", "移除全部%s"):
         assert words.encode("ascii", "backslashreplace").decode() in catalogue, words

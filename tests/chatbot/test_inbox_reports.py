@@ -5,6 +5,7 @@ and the page."""
 import csv
 import io
 import random
+import re
 from datetime import timedelta
 
 import pytest
@@ -230,3 +231,29 @@ def test_a_range_that_cannot_be_read_shows_the_default_report_with_the_reason(qu
     assert f'value="{today.isoformat()}"' in page.content.decode(), "the default range"
     csv_answer = client.get("/console/reports.csv", query, HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert (csv_answer.status_code, csv_answer.content.decode()) == (400, reason)
+
+
+def test_the_chinese_page_writes_seconds_and_lists_as_chinese_does():
+    """A Chinese team read "7 s" beside the console's "12秒", and reasons joined by ", "."""
+    agent = make_agent("ann")
+    queued = timezone.now() - timedelta(hours=1)
+    for reason in ("visitor_request", "models_down"):
+        c = Conversation.objects.create(locale="zh-hans")
+        Conversation.objects.filter(pk=c.pk).update(
+            status="closed",
+            assigned_to=agent,
+            queued_at=queued,
+            claimed_at=queued + timedelta(seconds=3),
+            first_agent_reply_at=queued + timedelta(seconds=12),
+            closed_at=queued + timedelta(seconds=70),
+            handoff_reason=reason,
+        )
+    client = Client()
+    client.force_login(agent)
+    page = client.get("/console/reports/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert '<td class="first-response">12秒</td>' in page
+    assert '<td class="resolution">70秒</td>' in page
+    reasons = re.search(r'<td class="reasons">([^<]*)</td>', page).group(1)
+    assert "、" in reasons and ", " not in reasons
+    english = client.get("/console/reports/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<td class="first-response">12 s</td>' in english

@@ -59,6 +59,10 @@ ANN_TEXT = "Hi, I'm Ann Lee, email ann.lee@example.com, phone +44 7700 900123"
         ("order 4111 1111 1111 1112 please", "[number] please"),
         ("card ending 4242, born 3 march 1990", "card [number], [date]"),
         ("How do I reset my password?", "How do I reset my password?"),
+        # The name, not the request after it (a transcript read "您好，[name]。").
+        ("您好，我是李华，请提供一下订单号。", "您好，[name]，请提供一下订单号。"),
+        ("本人李明申请退款", "[name]申请退款"),
+        ("我叫张三，想问一下退货", "[name]，想问一下退货"),
     ],
 )
 def test_personal_details_are_masked_by_kind(text, masked):

@@ -83,7 +83,7 @@ def every_tier_failed() -> Trace:
     [
         ("en", "Do you ship?", "We ship."),
         ("en", "Hello", "Sorry, I can't answer that myself right now."),
-        ("zh-hans", "你好", "抱歉，我现在无法亲自回答这个问题。"),
+        ("zh-hans", "你好", "抱歉，我暂时无法回答这个问题。"),
     ],
 )
 async def test_with_a_person_coming_the_answer_neither_offers_one_nor_promises(
