@@ -36,9 +36,10 @@ from chatbot.models import (
     WidgetAppearance,
 )
 from chatbot.privacy import services as privacy
-from chatbot.trace_labels import faq_decision_name, source_name
+from chatbot.trace_labels import decision_name, faq_decision_name, source_name
 from chatbot.widget_config.appearance import PREVIEW_FIELDS, embed_snippet
 from chatbot.widget_config.proactive import shadowing_greeting
+from knowledge.admin_languages import LanguageFilter, language_column
 
 
 def _value(value: Any) -> str:
@@ -91,7 +92,9 @@ def trace_steps(trace: dict[str, Any]) -> list[dict[str, Any]]:
             tokens = f"{step.get('prompt_tokens') or 0}+{step.get('completion_tokens') or 0}"
         steps.append(
             {
-                **{k: step.get(k) for k in ("stage", "decision", "elapsed_ms", "model", "cost")},
+                **{k: step.get(k) for k in ("elapsed_ms", "model", "cost")},
+                "stage": source_name(step.get("stage") or ""),
+                "decision": decision_name(step.get("decision") or ""),
                 "score": round(step["score"], 3)
                 if isinstance(step.get("score"), float)
                 else step.get("score"),
@@ -113,7 +116,7 @@ def _message_display(m: Message) -> dict[str, Any]:
         "role": m.role,
         "who": who,
         "created": m.created_at,
-        "source": m.source,
+        "source": source_name(m.source) if m.source else "",
         "text": m.text,
         "summary": trace_summary(trace) if m.role == Message.Role.BOT else [],
         "steps": trace_steps(trace) if m.role == Message.Role.BOT else [],
@@ -170,14 +173,14 @@ class ConversationAdmin(admin.ModelAdmin):
     list_display = (
         "public_id",
         "status",
-        "locale",
+        language_column,
         "handoff_reason",
         "assigned_to",
         "rating",
         "created_at",
         "updated_at",
     )
-    list_filter = ("status", "locale", "handoff_reason", "team", "rating")
+    list_filter = ("status", LanguageFilter, "handoff_reason", "team", "rating")
     # A visitor to export or erase is found by a conversation id, an email or a verified user id.
     search_fields = (
         "public_id",

@@ -7,6 +7,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -269,7 +270,11 @@ class Message(models.Model):
         indexes = [models.Index(fields=["role", "created_at"], name="message_role_created_idx")]
 
     def __str__(self) -> str:
-        return f"{self.role}: {self.text[:40]}"
+        # In pickers and lists of the admin, in its user's language ("bot: …" read in Chinese).
+        return gettext("%(role)s: %(text)s") % {
+            "role": self.get_role_display(),
+            "text": self.text[:40],
+        }
 
 
 class QueuedQuestion(models.Model):

@@ -23,6 +23,7 @@ from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from knowledge import services
+from knowledge.admin_languages import LanguageFilter, language_column
 from knowledge.content_version import knowledge_version_bump
 from knowledge.documents.error_text import import_error_text
 from knowledge.generation import (
@@ -309,7 +310,7 @@ class PhrasingsFilter(admin.SimpleListFilter):
 class FAQAdmin(ContentAdmin):
     list_display = (
         "question",
-        "locale",
+        language_column,
         "active",
         "phrasings",
         "source_document",
@@ -319,7 +320,7 @@ class FAQAdmin(ContentAdmin):
         "draft_variants",
         "last_generation",
     )
-    list_filter = ("locale", "active", PhrasingsFilter)
+    list_filter = (LanguageFilter, "active", PhrasingsFilter)
     list_select_related = ("source_document",)
     search_fields = ("question", "answer", "paraphrases__text")
     form = FAQForm
@@ -723,7 +724,7 @@ class DocumentAdmin(admin.ModelAdmin):
 
     list_display = (
         "title",
-        "locale",
+        language_column,
         "visibility",
         "status",
         "version",
@@ -731,7 +732,7 @@ class DocumentAdmin(admin.ModelAdmin):
         "cited_count",
         "updated_at",
     )
-    list_filter = ("locale", "visibility", "status")
+    list_filter = (LanguageFilter, "visibility", "status")
     search_fields = ("title", "source_key", "tags")
     fields = (
         "title",

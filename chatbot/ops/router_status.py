@@ -34,7 +34,8 @@ _PAGE = engines["django"].from_string(
 <table id="tiers">
 <tr><th>{% translate "tier" %}</th><th>{% translate "provider" %}</th>
 <th>{% translate "model" %}</th><th>{% translate "address" %}</th>
-<th>{% translate "price per 1,000 tokens (in / out)" %}</th><th>max_tokens</th>
+<th>{% translate "price per 1,000 tokens (in / out)" %}</th>
+<th>{% translate "longest answer (tokens)" %}</th>
 <th>{% translate "key variables" %}</th></tr>
 {% for p in providers %}
 <tr><td>{{ p.tier }}</td><td>{{ p.name }}</td><td>{{ p.model }}</td>

@@ -64,6 +64,28 @@ def test_the_faq_list_has_its_columns_filters_and_actions_in_the_users_language(
     assert "生成答案变体" not in en
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "admin:knowledge_faq_changelist",
+        "admin:chatbot_conversation_changelist",
+        "admin:knowledge_document_changelist",
+    ],
+)
+def test_lists_name_each_language_rather_than_its_code(admin_client, faq, url):
+    """A Chinese lead read `zh-hans` and `en` in every list, its filter included."""
+    services.faq_save(question="怎么退货？", answer="30天内可退货。", locale="zh-hans")
+    chat.conversation_start(locale="zh-hans")
+    zh = _page(admin_client, reverse(url), ZH)
+    assert ">zh-hans<" not in zh and ">en<" not in zh
+    if url == "admin:knowledge_faq_changelist":
+        assert '<td class="field-language_column">简体中文</td>' in zh
+        assert '<td class="field-language_column">英语</td>' in zh
+        assert 'href="?locale=zh-hans"' in zh, "the filter keeps its parameter"
+    english = _page(admin_client, reverse(url) + "?locale=zh-hans", EN)
+    assert "How long does a refund take?" not in english
+
+
 def test_the_faq_form_has_its_labels_help_and_inlines_in_the_users_language(admin_client, faq):
     url = reverse("admin:knowledge_faq_change", args=[faq.pk])
     zh = _page(admin_client, url, ZH)
@@ -128,8 +150,20 @@ def test_the_model_router_page_is_in_the_users_language(admin_client):
     assert (
         "<h2>基于帮助中心来源的回答（最近 7 天）</h2>" in zh and "<th>未注明来源，已替换</th>" in zh
     )
+    assert "<th>最长回答（词元）</th>" in zh and "max_tokens" not in zh
     en = _page(admin_client, reverse("llm-router-status"), EN)
     assert "<h2>Circuit breakers</h2>" in en and "<th>closed</th>" in en
+
+
+def test_a_message_in_the_admins_pickers_names_its_role_in_the_users_language():
+    """The feedback list and the message pickers read "bot: …" in a Chinese admin."""
+    from django.utils import translation
+
+    message = Message(role=Message.Role.BOT, text="Refunds take 3 to 5 days.")
+    with translation.override("zh-hans"):
+        assert str(message) == "机器人：Refunds take 3 to 5 days."
+    with translation.override("en"):
+        assert str(message) == "Bot: Refunds take 3 to 5 days."
 
 
 def test_the_conversation_list_names_handoff_reasons_in_the_users_language(admin_client):

@@ -63,7 +63,23 @@ def test_the_transcripts_trace_speaks_the_admin_users_language():
     url = f"/admin/chatbot/conversation/{c.pk}/change/"
     html = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "来源：FAQ · 分数 0.912 · 首字 12 毫秒 · 总计 40 毫秒" in html
-    assert "<th>阶段</th><th>判定</th>" in html
+    assert "<th>阶段</th><th>判定</th><th>毫秒</th>" in html
+    # Each step's stage and decision too, not their codes (a Chinese lead's walk).
+    assert "<td>FAQ</td><td>已回复</td>" in html
+    assert " · FAQ</span>" in html and " · faq</span>" not in html
+
+
+def test_every_decision_a_trace_can_hold_has_words_in_both_languages():
+    from django.utils import translation
+
+    from chatbot.outcomes import Decision
+    from chatbot.trace_labels import DECISION_NAMES, decision_name
+
+    assert set(Decision) <= set(DECISION_NAMES)
+    with translation.override("zh-hans"):
+        assert decision_name("tier_failed") == "层级失败"
+        assert decision_name("below_threshold") == "低于阈值"
+        assert decision_name("a_code_from_a_newer_version") == "a_code_from_a_newer_version"
 
 
 def test_the_trace_line_counts_the_attempts_given_up_beside_the_answers_cost():
