@@ -728,6 +728,7 @@ LOGGING = {
         "context": {"()": "chatbot.observability.logs.ContextFilter"},
         "task_arguments": {"()": "chatbot.observability.logs.TaskArgumentsFilter"},
         "refused_host": {"()": "chatbot.observability.logs.RefusedHostFilter"},
+        "channel_layer_outage": {"()": "chatbot.observability.logs.ChannelLayerOutageFilter"},
     },
     "formatters": {
         "json": {"()": "chatbot.observability.logs.JsonFormatter"},
@@ -751,5 +752,6 @@ LOGGING = {
         "openai": {"level": "WARNING"},
         "axes.apps": {"level": "WARNING"},  # its version banner, in every command's output
         "django.security.DisallowedHost": {"filters": ["refused_host"]},
+        "channels_redis.pubsub": {"filters": ["channel_layer_outage"]},
     },
 }

@@ -29,9 +29,11 @@ class Problem:
     hint: str = ""
 
 
-def tier_problems(tiers: list[Tier], *, simple_from: str) -> list[Problem]:
-    """Tiers that cannot be called (no key variable set) and a simple-question start that
-    names no tier."""
+def tier_problems(
+    tiers: list[Tier], *, simple_from: str, daily_budget_usd: float = 0.0
+) -> list[Problem]:
+    """Tiers that cannot be called (no key variable set), a simple-question start that names
+    no tier, and a daily budget that cannot change anything."""
     problems = []
     for tier in tiers:
         for provider in tier.providers:
@@ -62,6 +64,19 @@ def tier_problems(tiers: list[Tier], *, simple_from: str) -> list[Problem]:
                 f"({', '.join(names)}): every question starts at the strongest tier, and "
                 "the daily budget cannot send questions to a cheaper one",
                 "Set LLM_ROUTE_SIMPLE_FROM to the name of the tier simple questions start at.",
+            )
+        )
+    elif daily_budget_usd > 0 and names and (simple_from not in names or names[0] == simple_from):
+        # A spent budget sends every question to where simple ones start; here that is the
+        # first tier already, and an operator's walk saw the budget pass with no effect.
+        problems.append(
+            Problem(
+                False,
+                f"LLM_DAILY_BUDGET_USD is {daily_budget_usd:g}, but simple questions already "
+                f"start at the first tier ({names[0]!r}): once the budget is spent, nothing "
+                "changes and every question still goes to it",
+                "Name a cheaper, later tier in LLM_ROUTE_SIMPLE_FROM, or set "
+                "LLM_DAILY_BUDGET_USD=0.",
             )
         )
     return problems
@@ -132,7 +147,11 @@ def model_configuration_problems() -> list[Problem]:
     known |= {name for tier in tiers for p in tier.providers for name in p.key_envs}
     values = {name: getattr(settings, name) for name in known if hasattr(settings, name)}
     return [
-        *tier_problems(tiers, simple_from=settings.LLM_ROUTE_SIMPLE_FROM),
+        *tier_problems(
+            tiers,
+            simple_from=settings.LLM_ROUTE_SIMPLE_FROM,
+            daily_budget_usd=settings.LLM_DAILY_BUDGET_USD,
+        ),
         *misspelt_variables(os.environ, known),
         *unreadable_numbers(os.environ, values),
     ]

@@ -13,6 +13,8 @@ from typing import Any
 
 from django.conf import settings
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
+from redis.exceptions import ConnectionError as _RedisConnectionError
+from redis.exceptions import TimeoutError as _RedisTimeoutError
 
 conversation_id: ContextVar[str | None] = ContextVar("conversation_id", default=None)
 trace_id: ContextVar[str | None] = ContextVar("trace_id", default=None)
@@ -87,6 +89,40 @@ class RefusedHostFilter(logging.Filter):
     one-line WARNING that still names the host."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+class ChannelLayerOutageFilter(logging.Filter):
+    """channels_redis's receive loop logs "Unexpected exception in receive task" with a full
+    traceback each second Redis is unreachable (an operator's walk: screenfuls per process per
+    outage). A connection failure is one WARNING line naming it, once per REPEAT_S per process;
+    anything else stays the library's ERROR with its traceback."""
+
+    REPEAT_S = 60.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last_shown = -float("inf")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(
+            error,
+            (ConnectionError, TimeoutError, OSError, _RedisConnectionError, _RedisTimeoutError),
+        ):
+            return True
+        if record.created - self._last_shown < self.REPEAT_S:
+            return False
+        self._last_shown = record.created
+        record.msg, record.args = (
+            "channel layer: Redis unreachable (%s: %s); retrying",
+            (
+                type(error).__name__,
+                error,
+            ),
+        )
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         record.exc_info, record.exc_text = None, None
         return True

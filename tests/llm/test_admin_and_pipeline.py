@@ -49,6 +49,20 @@ def test_the_costliest_conversations_link_to_them_in_the_admin(admin_client):
     assert reverse("admin:chatbot_conversation_change", args=[conversation.pk]) in found
 
 
+def test_a_probe_already_due_reads_as_the_next_question_not_a_past_time():
+    """An operator read a time minutes ago as a half-open breaker's "next probe"."""
+    from django.utils import translation
+
+    from chatbot.ops.router_status import _next_probe
+
+    now = 1_800_000_000.0
+    assert _next_probe(None, now=now) is None
+    assert _next_probe(now + 30, now=now) == "08:00:30 UTC"
+    assert _next_probe(now - 120, now=now) == "with the next question"
+    with translation.override("zh-hans"):
+        assert _next_probe(now, now=now) == "下一个问题时"
+
+
 async def test_breaker_states_lists_every_tier_and_key(settings):
     settings.OPENAI_API_KEY = ""
     states = await breaker_states()

@@ -69,6 +69,23 @@ def test_a_simple_question_start_that_names_no_tier_is_a_warning(settings):
     assert model_configuration_problems() == []
 
 
+def test_a_daily_budget_that_cannot_reroute_anything_is_a_warning(settings):
+    """An operator's walk: a spent budget sends questions to where simple ones start, and
+    that was the first tier already."""
+    settings.LLM_TIERS_JSON = tiers({"model": "big"})
+    settings.LLM_DAILY_BUDGET_USD = 5.0
+    settings.LLM_ROUTE_SIMPLE_FROM = "cheap"
+    assert model_configuration_problems() == []
+    settings.LLM_ROUTE_SIMPLE_FROM = "strong"
+    [problem] = model_configuration_problems()
+    assert not problem.error
+    assert problem.text.startswith(
+        "LLM_DAILY_BUDGET_USD is 5, but simple questions already start at the first tier"
+    )
+    settings.LLM_DAILY_BUDGET_USD = 0.0
+    assert model_configuration_problems() == []
+
+
 def test_a_misspelt_variable_is_named_with_the_setting_it_is_close_to():
     known = {"OPENAI_BASE_URL", "OPENAI_API_KEY", "LLM_DAILY_BUDGET_USD"}
     environ = {

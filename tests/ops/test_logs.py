@@ -119,3 +119,33 @@ def test_a_tasks_long_arguments_are_shortened_in_its_log_lines(settings):
     assert line["data"]["args"].startswith("[[100000, 100001, ")
     assert line["data"]["args"].endswith("… (2,402 chars)")
     assert len(line["data"]["args"]) < 150
+
+
+def test_a_channel_layer_outage_is_one_warning_a_minute_not_a_traceback_a_second(caplog):
+    """channels_redis's receive loop logs each second Redis is down, with a traceback (an
+    operator's walk); other errors keep theirs."""
+    import redis
+
+    library = logging.getLogger("channels_redis.pubsub")
+    for outage_filter in library.filters:
+        outage_filter._last_shown = -float("inf")  # another test's outage in this process
+
+    def receive_fails(error: BaseException) -> None:
+        try:
+            raise error
+        except BaseException:
+            library.exception("Unexpected exception in receive task")  # as the library does
+
+    with caplog.at_level(logging.INFO, logger="channels_redis.pubsub"):
+        for _ in range(5):
+            receive_fails(redis.ConnectionError("Error 111 connecting to 127.0.0.1:6393."))
+        receive_fails(KeyError("a bug"))
+    records = [r for r in caplog.records if r.name == "channels_redis.pubsub"]
+    assert [(r.levelname, r.exc_info is None) for r in records] == [
+        ("WARNING", True),
+        ("ERROR", False),
+    ]
+    assert records[0].getMessage() == (
+        "channel layer: Redis unreachable (ConnectionError: Error 111 connecting to "
+        "127.0.0.1:6393.); retrying"
+    )
