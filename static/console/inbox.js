@@ -37,16 +37,23 @@
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
-    return fetch(base + path, init).then(function (r) {
-      return r.json().then(
-        function (data) {
-          return { ok: r.ok, data: data };
-        },
-        function () {
-          return { ok: false, data: { error: "http_" + r.status } };
-        }
-      );
-    });
+    // A request that never got an answer (the network, a restart) fails as an error answer
+    // does: it was an unhandled rejection, and a labels read was not asked again (a walk).
+    return fetch(base + path, init).then(
+      function (r) {
+        return r.json().then(
+          function (data) {
+            return { ok: r.ok, data: data };
+          },
+          function () {
+            return { ok: false, data: { error: "http_" + r.status } };
+          }
+        );
+      },
+      function () {
+        return { ok: false, data: { error: "network" } };
+      }
+    );
   }
 
   function load() {
