@@ -1934,9 +1934,32 @@
         else scheduleReconnect();
       })
       .catch(function () {
-        originChecked = false; // the server is down: ask again after the next failed attempt
-        scheduleReconnect();
+        // The violation event comes after the rejection: wait for it before deciding.
+        setTimeout(function () {
+          if (checkBlockedByPolicy) tellCheckBlocked();
+          else originChecked = false; // the server is down: ask again after the next failure
+          scheduleReconnect();
+        }, 50);
       });
+  }
+
+  // A page whose Content-Security-Policy lets the socket through but not the HTTP check cannot
+  // tell a refused site from a server that is down: the widget asked again on every attempt,
+  // each blocked, and the developer read nothing of ours in the console (an integrator's walk).
+  var checkBlockedByPolicy = false;
+  document.addEventListener("securitypolicyviolation", function (e) {
+    if (String(e.blockedURI || "").indexOf(serverOrigin) === 0) checkBlockedByPolicy = true;
+  });
+
+  function tellCheckBlocked() {
+    if (window.console && console.error) {
+      console.error(
+        "Chat widget: the chat server " + serverOrigin + " refused this page's connection or is " +
+          "down, and this page's Content-Security-Policy blocks asking which (connect-src needs " +
+          serverOrigin + " as well as its ws(s) address). If the server does not accept this site (" +
+          location.origin + "), add it to CHAT_ALLOWED_ORIGINS (README, \"Embedding the widget\")."
+      );
+    }
   }
 
   function refuseSite(origin) {
@@ -2481,8 +2504,10 @@
   function requestHandoff(reason) {
     var frame = { type: "handoff" };
     if (reason) frame.reason = reason;
-    if (ready) sendFrame(frame);
-    else {
+    if (ready) {
+      followPage(); // agents see the page the visitor asks from (a single-page app's, too)
+      sendFrame(frame);
+    } else {
       handoffWanted = frame;
       ensureConnected();
     }
@@ -2590,6 +2615,7 @@
       if (!email.value.trim() || !value) return;
       clearFormError(form);
       lastForm = form;
+      followPage();
       sendFrame({ type: "leave_message", email: email.value.trim(), text: value });
     });
     setTimeout(function () {
@@ -2991,8 +3017,17 @@
     },
   };
 
-  // The embedding site's API (README, "Embedding the widget").
+  // The embedding site's API (README, "Embedding the widget"; docs/widget.md, "The page's
+  // JavaScript API"). Calls a page made before this deferred script ran wait in
+  // `ChatbotWidget.q` as [name, argument] pairs and run below, in order.
+  var earlyCalls = (window.ChatbotWidget && window.ChatbotWidget.q) || [];
   window.ChatbotWidget = window.ChatbotWidget || {};
+  window.ChatbotWidget.open = function () {
+    setOpen(true);
+  };
+  window.ChatbotWidget.close = function () {
+    setOpen(false);
+  };
   window.ChatbotWidget.setAttributes = function (obj) {
     mergeAttributes(obj);
     if (sendFrame({ type: "context", attributes: siteAttributes, page: location.href.slice(0, 1000) })) {
@@ -3012,9 +3047,27 @@
     if (ws) {
       dropSocket();
       connect();
+    } else if (identity) {
+      connect(); // their conversation from another device, and its unread replies, at once
     }
   };
 
-  if (document.body) boot();
-  else document.addEventListener("DOMContentLoaded", boot);
+  function runEarlyCalls() {
+    window.ChatbotWidget.q = {
+      push: function (call) {
+        var method = call && window.ChatbotWidget[call[0]];
+        if (typeof method === "function" && call[0] !== "q") method(call[1]);
+      },
+    };
+    for (var i = 0; i < earlyCalls.length; i++) window.ChatbotWidget.q.push(earlyCalls[i]);
+    window.dispatchEvent(new CustomEvent("chatbotwidget:ready"));
+  }
+
+  function start() {
+    boot();
+    runEarlyCalls();
+  }
+
+  if (document.body) start();
+  else document.addEventListener("DOMContentLoaded", start);
 })();

@@ -3,6 +3,7 @@ CHAT_ALLOWED_ORIGINS is told so (the visitor in words, the site owner in the con
 of a "Sending…" that never ends and a socket that reconnects for ever."""
 
 import html
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,6 +56,37 @@ def test_a_site_the_server_does_not_allow_is_told_so(
         assert owner_told and f"http://localhost:{port}" in owner_told[0]
         page.wait_for_timeout(3_000)  # longer than the first reconnect's back-off
         assert len(sockets) == 1, "it gave up instead of reconnecting for ever"
+
+
+def test_a_refused_site_whose_policy_blocks_the_check_is_told_once_in_the_console(
+    browser: Browser, chat_server: str
+) -> None:
+    """A site the server does not accept, whose policy lets the socket through but not the
+    HTTP check: the widget asked again on every reconnect, each blocked, and the developer read
+    nothing of ours (an integrator's walk)."""
+    chat_ws = chat_server.replace("http://", "ws://", 1)
+    policy = f"default-src 'none'; script-src {chat_server}; connect-src {chat_ws}"
+    body = HOST_PAGE.format(chat=chat_server, locale="en")
+    with (
+        host_site(free_port(), body, {"Content-Security-Policy": policy}) as url,
+        checked_page(browser) as page,
+    ):
+        page.add_init_script(
+            "window.__checks = 0; document.addEventListener('securitypolicyviolation', (e) => {"
+            " if (e.blockedURI.includes('/widget/origin')) window.__checks++; }, true);"
+        )
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(url.replace("127.0.0.1", "localhost"))  # another origin, not allowed
+        page.locator("chatbot-widget").locator("button.launcher").click()  # connects: refused
+        deadline = time.monotonic() + 10
+        while not any("blocks asking which" in e for e in errors):
+            assert time.monotonic() < deadline, errors
+            page.wait_for_timeout(100)
+        page.wait_for_timeout(6_000)  # reconnects go on meanwhile (about 1, 2, 4 s apart)
+        assert page.evaluate("window.__checks") == 1, "asked once, not on every reconnect"
+        told = [e for e in errors if "blocks asking which" in e]
+        assert len(told) == 1 and "CHAT_ALLOWED_ORIGINS" in told[0]
 
 
 def test_a_logo_the_pages_policy_blocks_leaves_no_broken_image(

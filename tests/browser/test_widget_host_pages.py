@@ -3,6 +3,8 @@
 in the middle of a chat, the network going away under an open socket, single-page apps."""
 
 import json
+import time
+from urllib.parse import unquote
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -242,3 +244,47 @@ def test_a_single_page_app_tells_the_agents_the_page_the_visitor_is_on_now(
             ("context", url + "checkout?step=2"),
             ("message", ""),
         ], kinds
+        # Asking for a person after another navigation: the agents see that page too (the
+        # handoff showed the old one to an integrator).
+        page.evaluate("() => history.pushState({}, '', '/returns')")
+        widget.get_by_role("button", name="Talk to a person").click()
+        page.wait_for_function("() => window.__chatbotWidget.state().open")
+        deadline = time.monotonic() + 10
+        while not any(f["type"] == "handoff" for f in sent):
+            assert time.monotonic() < deadline, "no handoff frame"
+            page.wait_for_timeout(50)
+        last = [(f["type"], f.get("page", "")) for f in sent if f["type"] != "ping"][-2:]
+        assert last == [("context", url + "returns"), ("handoff", "")], last
+
+
+def test_calls_a_page_makes_before_the_deferred_script_runs_wait_for_it(
+    browser: Browser, daphne_server: str
+) -> None:
+    """The documented API threw in an inline script (the widget's script is deferred), and a
+    site had no way to open the panel from its own "Chat with us" link (an integrator)."""
+    early = (
+        "<body><script>"
+        "window.ChatbotWidget = window.ChatbotWidget || { q: [] };"
+        "ChatbotWidget.q.push(['setAttributes', { order_id: 'A-78' }]);"
+        "ChatbotWidget.q.push(['open']);"
+        "window.addEventListener('chatbotwidget:ready', function () {"
+        "  window.widgetReady = true;"
+        "});"
+        "</script>"
+    )
+    with (
+        host_site(free_port(), host_page(daphne_server, body=early)) as url,
+        checked_page(browser) as page,
+    ):
+        sockets: list[str] = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+        page.goto(url)
+        page.wait_for_function("() => window.widgetReady === true")
+        assert page.evaluate("window.__chatbotWidget.state().open")
+        send(page, "Do you sell gift cards?")
+        page.wait_for_function(READY)
+        assert "A-78" in unquote(sockets[0]), "the early attributes went with the connection"
+        page.evaluate("window.ChatbotWidget.close()")
+        assert not page.evaluate("window.__chatbotWidget.state().open")
+        page.evaluate("window.ChatbotWidget.q.push(['open'])")  # after the start: at once
+        assert page.evaluate("window.__chatbotWidget.state().open")

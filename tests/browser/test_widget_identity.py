@@ -51,6 +51,19 @@ def _identify(page, *, signed_with: str = SECRET) -> None:
     page.evaluate("(user) => window.ChatbotWidget.identify(user)", user)
 
 
+def test_identify_connects_at_once_so_a_waiting_reply_shows_before_the_panel_opens(
+    browser: Browser, server: str
+) -> None:
+    """`identify` waited for the launcher (an integrator's walk); `data-user-*` connected at
+    page load."""
+    with checked_page(browser, locale="en-US") as page:
+        page.goto(server + "/")
+        assert not page.evaluate("window.__chatbotWidget.state().connected")
+        _identify(page)
+        page.wait_for_function("() => window.__chatbotWidget.state().connected")
+        assert not page.evaluate("window.__chatbotWidget.state().open")
+
+
 def test_a_logged_in_visitor_finds_their_conversation_on_another_device(
     browser: Browser, server: str
 ) -> None:

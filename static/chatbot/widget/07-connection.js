@@ -134,9 +134,32 @@
         else scheduleReconnect();
       })
       .catch(function () {
-        originChecked = false; // the server is down: ask again after the next failed attempt
-        scheduleReconnect();
+        // The violation event comes after the rejection: wait for it before deciding.
+        setTimeout(function () {
+          if (checkBlockedByPolicy) tellCheckBlocked();
+          else originChecked = false; // the server is down: ask again after the next failure
+          scheduleReconnect();
+        }, 50);
       });
+  }
+
+  // A page whose Content-Security-Policy lets the socket through but not the HTTP check cannot
+  // tell a refused site from a server that is down: the widget asked again on every attempt,
+  // each blocked, and the developer read nothing of ours in the console (an integrator's walk).
+  var checkBlockedByPolicy = false;
+  document.addEventListener("securitypolicyviolation", function (e) {
+    if (String(e.blockedURI || "").indexOf(serverOrigin) === 0) checkBlockedByPolicy = true;
+  });
+
+  function tellCheckBlocked() {
+    if (window.console && console.error) {
+      console.error(
+        "Chat widget: the chat server " + serverOrigin + " refused this page's connection or is " +
+          "down, and this page's Content-Security-Policy blocks asking which (connect-src needs " +
+          serverOrigin + " as well as its ws(s) address). If the server does not accept this site (" +
+          location.origin + "), add it to CHAT_ALLOWED_ORIGINS (README, \"Embedding the widget\")."
+      );
+    }
   }
 
   function refuseSite(origin) {
@@ -681,8 +704,10 @@
   function requestHandoff(reason) {
     var frame = { type: "handoff" };
     if (reason) frame.reason = reason;
-    if (ready) sendFrame(frame);
-    else {
+    if (ready) {
+      followPage(); // agents see the page the visitor asks from (a single-page app's, too)
+      sendFrame(frame);
+    } else {
       handoffWanted = frame;
       ensureConnected();
     }
@@ -790,6 +815,7 @@
       if (!email.value.trim() || !value) return;
       clearFormError(form);
       lastForm = form;
+      followPage();
       sendFrame({ type: "leave_message", email: email.value.trim(), text: value });
     });
     setTimeout(function () {

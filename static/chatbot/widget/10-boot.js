@@ -70,8 +70,17 @@
     },
   };
 
-  // The embedding site's API (README, "Embedding the widget").
+  // The embedding site's API (README, "Embedding the widget"; docs/widget.md, "The page's
+  // JavaScript API"). Calls a page made before this deferred script ran wait in
+  // `ChatbotWidget.q` as [name, argument] pairs and run below, in order.
+  var earlyCalls = (window.ChatbotWidget && window.ChatbotWidget.q) || [];
   window.ChatbotWidget = window.ChatbotWidget || {};
+  window.ChatbotWidget.open = function () {
+    setOpen(true);
+  };
+  window.ChatbotWidget.close = function () {
+    setOpen(false);
+  };
   window.ChatbotWidget.setAttributes = function (obj) {
     mergeAttributes(obj);
     if (sendFrame({ type: "context", attributes: siteAttributes, page: location.href.slice(0, 1000) })) {
@@ -91,9 +100,27 @@
     if (ws) {
       dropSocket();
       connect();
+    } else if (identity) {
+      connect(); // their conversation from another device, and its unread replies, at once
     }
   };
 
-  if (document.body) boot();
-  else document.addEventListener("DOMContentLoaded", boot);
+  function runEarlyCalls() {
+    window.ChatbotWidget.q = {
+      push: function (call) {
+        var method = call && window.ChatbotWidget[call[0]];
+        if (typeof method === "function" && call[0] !== "q") method(call[1]);
+      },
+    };
+    for (var i = 0; i < earlyCalls.length; i++) window.ChatbotWidget.q.push(earlyCalls[i]);
+    window.dispatchEvent(new CustomEvent("chatbotwidget:ready"));
+  }
+
+  function start() {
+    boot();
+    runEarlyCalls();
+  }
+
+  if (document.body) start();
+  else document.addEventListener("DOMContentLoaded", start);
 })();
