@@ -456,6 +456,24 @@ class FAQAdmin(ContentAdmin):
             faq=obj, answer_changed=answer_changed, created_by=request.user.get_username()
         )
 
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        faq = form.instance
+        count = faq.paraphrases.filter(approved=True).count() if faq.active else FEW_PHRASINGS
+        if count < FEW_PHRASINGS:
+            # A lead activated an agent's draft, its question its only phrasing, and the next
+            # customer's wording of it went to the model: the list's mark was all that said so.
+            self.message_user(
+                request,
+                gettext(
+                    "“%(question)s” has %(count)s phrasing(s): questions worded unlike them go to "
+                    "the model, and with one only near-repeats of it are answered. Add at least "
+                    "%(few)s, or generate drafts and approve them."
+                )
+                % {"question": faq.question, "count": count, "few": FEW_PHRASINGS},
+                messages.WARNING,
+            )
+
     def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
         instances = formset.save()
         new_paraphrases = [i.pk for i in instances if isinstance(i, Paraphrase)]

@@ -38,6 +38,9 @@ _SAME_ZH = {
     "啥": "什么",
     "多长时间": "多久",
 }
+# Last in a question, 不 asks as 吗 does (能用微信付款不, a lead's walk: declined, while
+# 能用微信付款吗 was stored); within one it is the negation it reads as (我要退款不要换货).
+_ASKING_NOT = "不"
 # Last in a question these ask "how about it" (取消订单如何), not "how to": kept as written.
 _HOW_ABOUT = frozenset({"怎样", "如何"})
 _NOTHING_EN = frozenset({"a", "an", "the", "please"})
@@ -73,6 +76,8 @@ def wording(text: str) -> tuple[str, ...]:
             words += (word for word in jieba.lcut(match.group()) if word not in _NOTHING_ZH)
         elif match.group() not in _NOTHING_EN:
             words.append(match.group())
+    if len(words) > 1 and words[-1] == _ASKING_NOT:
+        words.pop()
     last = len(words) - 1
     units: list[str] = []
     for i, word in enumerate(words):

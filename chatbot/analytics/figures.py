@@ -37,6 +37,7 @@ from chatbot.outcomes import Decision, Source
 from knowledge.documents.parsing import guess_locale
 from knowledge.embeddings import get_embedder
 from knowledge.matching import BELOW_THRESHOLD
+from knowledge.models import FAQ
 from knowledge.selectors import normalise_question
 
 SOURCES = tuple(Source)
@@ -448,6 +449,12 @@ class Unanswered:
     count: int
     fallback: int  # of which the fallback answered
     best_score: float | None  # the highest FAQ support seen for it
+    # The latest asking's conversation (its trace), and the FAQ the matcher found nearest for
+    # it with that FAQ's question: a lead worked out which FAQ a question nearly matched from
+    # the score alone (a walk).
+    conversation_id: int | None = None
+    faq_id: int | None = None
+    faq_question: str = ""
 
 
 def top_unanswered(scope: Scope, limit: int = TOP_UNANSWERED) -> list[Unanswered]:
@@ -482,10 +489,24 @@ def top_unanswered(scope: Scope, limit: int = TOP_UNANSWERED) -> list[Unanswered
             row[2] = best if row[2] is None else max(row[2], best)
         row[3] = max(row[3], latest)
     top = sorted(merged.items(), key=lambda item: (-item[1][0], -item[1][1], item[0]))[:limit]
-    wordings = dict(
-        Message.objects.filter(id__in=[row[3] for _, row in top]).values_list("id", "text")
+    latest_asked = {
+        pk: (text, conversation_id, faq_id)
+        for pk, text, conversation_id, faq_id in Message.objects.filter(
+            id__in=[row[3] for _, row in top]
+        ).values_list("id", "text", "conversation_id", "reply__faq_id")
+    }
+    questions = dict(
+        FAQ.objects.filter(id__in={faq for _, _, faq in latest_asked.values() if faq}).values_list(
+            "id", "question"
+        )
     )
-    return [Unanswered(wordings[latest], n, fb, best) for _, (n, fb, best, latest) in top]
+    rows = []
+    for _, (n, fb, best, latest) in top:
+        text, conversation_id, faq_id = latest_asked[latest]
+        faq_id = faq_id if faq_id in questions else None
+        question = questions.get(faq_id, "")
+        rows.append(Unanswered(text, n, fb, best, conversation_id, faq_id, question))
+    return rows
 
 
 # --- "Did you mean" ----------------------------------------------------------------------------

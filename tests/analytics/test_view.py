@@ -278,3 +278,46 @@ def test_a_range_with_nothing_in_it_shows_no_rate_rather_than_zero(staff_client)
         card = re.search(rf'data-figure="{figure}"><div class="value">([^<]*)<', page).group(1)
         assert card == "-", (figure, card)
     assert "thumbs on answers</div>" in page and "% up" not in page
+
+
+def test_an_unanswered_question_links_its_trace_and_its_nearest_faq_to_add_it_to(admin_client):
+    """A lead worked out which FAQ "refund?" nearly matched from its score alone, with no link
+    to the conversation or a way to add the wording (a walk)."""
+    from knowledge import services
+
+    refunds = services.faq_save(question="When will I get my refund?", answer="In 5 days.")
+    at = timezone.now() - dt.timedelta(hours=1)
+    conversation = conversation_at(at, visitor_token="t9")
+    question = message_at(conversation, at, role="visitor", text="refund?")
+    trace = {
+        "source": "fallback",
+        "ttft_ms": 12.0,
+        "steps": [
+            {
+                "stage": "faq",
+                "decision": "below_threshold",
+                "score": 0.76,
+                "detail": {"faq_id": refunds.pk},
+            },
+            {"stage": "fallback", "decision": "canned_answer"},
+        ],
+    }
+    message_at(
+        conversation,
+        at + dt.timedelta(seconds=1),
+        role="bot",
+        text="Sorry…",
+        source="fallback",
+        reply_to=question,
+        trace=trace,
+        **answer_facts(trace).columns(),
+    )
+    page = admin_client.get(URL, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    conversation_link = reverse("admin:chatbot_conversation_change", args=[conversation.pk])
+    assert f'<a href="{conversation_link}">refund?</a>' in page
+    faq_link = reverse("admin:knowledge_faq_change", args=[refunds.pk])
+    assert f'<a href="{faq_link}">When will I get my refund?</a>' in page
+    add = re.search(r'class="add-phrasing" href="([^"]+)"', page).group(1).replace("&amp;", "&")
+    form = admin_client.get(add).content.decode()
+    assert 'value="refund?"' in form or ">refund?</textarea>" in form
+    assert f'<option value="{refunds.pk}" selected>' in form

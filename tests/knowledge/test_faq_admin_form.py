@@ -330,3 +330,19 @@ def test_the_faq_list_marks_faqs_with_few_phrasings_and_filters_them(admin_clien
     assert "How long is delivery?" in only_enough and "怎么开发票" not in only_enough
     chinese = admin_client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "至少准备 5 个问法" in chinese and "偏少" in chinese
+
+
+def test_saving_an_active_faq_with_few_phrasings_says_what_that_means(admin_client):
+    """A lead activated an agent's draft, its question its only phrasing, and the next
+    customer's wording went to the model: only the list's mark said so (a walk)."""
+    url = "/admin/knowledge/faq/add/"
+    first, second = _inline_prefixes(admin_client, url)
+    inlines = {f"{first}-TOTAL_FORMS": "0", f"{first}-INITIAL_FORMS": "0"}
+    inlines |= {f"{second}-TOTAL_FORMS": "0", f"{second}-INITIAL_FORMS": "0"}
+    page = admin_client.post(url, _form() | inlines, follow=True).content.decode()
+    assert "“How long is delivery?” has 1 phrasing(s)" in page
+    assert "only near-repeats of it are answered" in page
+    inactive = {k: v for k, v in (_form(question="Do you gift wrap?") | inlines).items()}
+    inactive.pop("active")
+    page = admin_client.post(url, inactive, follow=True).content.decode()
+    assert "phrasing(s)" not in page, "a draft answers nothing yet"

@@ -15,11 +15,14 @@ SAME = [
     ("二十天到货吗", "20天到货吗"),
     ("能货到付款吗", "可以货到付款吗"),  # "can"
     ("咋取消订单啊", "怎么取消订单"),  # question words and particles
+    ("能用微信付款不", "能用微信付款吗"),  # a final 不 asks as 吗 does
     ("請問怎麼開發票", "发票怎么开"),  # traditional characters and politeness
     ("my order how do I cancel", "How do I cancel my order?"),
 ]
 DIFFERENT = [
     ("我要退款不要换货", "我要换货不要退款"),  # the same characters, the opposite request
+    ("能不能退款", "能退款"),  # 不 within the question stays
+    ("退款不", "退款不了"),
     ("从北京寄到上海", "从上海寄到北京"),
     ("发票怎么开", "收据怎么开"),
     ("怎么开发票", "开发票怎么样了"),
