@@ -306,8 +306,21 @@ class PhrasingsFilter(admin.SimpleListFilter):
         return queryset
 
 
+class StaleJobsFailed:
+    """Pages that show generation jobs mark those whose worker died failed first: the FAQ list
+    read "running" for one until someone clicked Generate (a walk)."""
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        fail_stale_jobs()
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request: HttpRequest, object_id: str, *args, **kwargs):
+        fail_stale_jobs()
+        return super().change_view(request, object_id, *args, **kwargs)
+
+
 @admin.register(FAQ)
-class FAQAdmin(ContentAdmin):
+class FAQAdmin(StaleJobsFailed, ContentAdmin):
     list_display = (
         "question",
         language_column,
@@ -359,14 +372,9 @@ class FAQAdmin(ContentAdmin):
         return initial
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
-        fail_stale_jobs()  # the "generation" column tells a lost job from a running one
         return super().changelist_view(
             request, {"few_phrasings": FEW_PHRASINGS, **(extra_context or {})}
         )
-
-    def change_view(self, request: HttpRequest, object_id: str, *args, **kwargs):
-        fail_stale_jobs()
-        return super().change_view(request, object_id, *args, **kwargs)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[FAQ]:
         approved = Q(paraphrases__approved=True)
@@ -651,7 +659,7 @@ class RuleTemplateAdmin(LocaleChoiceAdmin):
 
 
 @admin.register(GenerationJob)
-class GenerationJobAdmin(admin.ModelAdmin):
+class GenerationJobAdmin(StaleJobsFailed, admin.ModelAdmin):
     list_display = (
         "faq",
         "status",
@@ -669,14 +677,6 @@ class GenerationJobAdmin(admin.ModelAdmin):
         "error_reading",
     ]
     exclude = ("dropped",)
-
-    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
-        fail_stale_jobs()
-        return super().changelist_view(request, extra_context)
-
-    def change_view(self, request: HttpRequest, object_id: str, *args, **kwargs):
-        fail_stale_jobs()
-        return super().change_view(request, object_id, *args, **kwargs)
 
     @admin.display(description=_("what went wrong"))
     def error_reading(self, obj: GenerationJob) -> str:
