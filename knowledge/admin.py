@@ -23,7 +23,7 @@ from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from knowledge import services
-from knowledge.admin_languages import LanguageFilter, language_column
+from knowledge.admin_languages import LanguageFilter, language_column, language_name
 from knowledge.content_version import knowledge_version_bump
 from knowledge.documents.error_text import import_error_text
 from knowledge.generation import (
@@ -1104,6 +1104,17 @@ class DocumentImportAdmin(admin.ModelAdmin):
         return self._start_page(request, form, gettext("Crawl a site"), intro)
 
 
+class FAQChoiceField(forms.ModelChoiceField):
+    """An FAQ to pick with its language, and marked when inactive: the paraphrase form listed
+    43 questions of both languages and the drafts alike (a lead's walk)."""
+
+    def label_from_instance(self, obj: FAQ) -> str:
+        parts = [obj.question, language_name(obj.locale)]
+        if not obj.active:
+            parts.append(gettext("inactive"))
+        return " · ".join(parts)
+
+
 @admin.register(Paraphrase)
 class ParaphraseAdmin(ContentAdmin):
     """Proposed phrasings (a model's, or visitors' questions agents answered with an FAQ) await
@@ -1113,6 +1124,12 @@ class ParaphraseAdmin(ContentAdmin):
     list_filter = ("approved", "origin", "faq__locale")
     search_fields = ("text", "faq__question")
     actions = ["approve", "unapprove"]
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "faq":
+            kwargs["form_class"] = FAQChoiceField
+            kwargs["queryset"] = FAQ.objects.order_by("locale", "-active", "question")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Paraphrase, form, change: bool) -> None:
         super().save_model(request, obj, form, change)

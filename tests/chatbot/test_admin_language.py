@@ -206,3 +206,20 @@ def test_the_opening_hours_say_which_time_zone_they_are_in(admin_client, setting
         assert "时间按 Asia/Shanghai 时区（设置 SUPPORT_TIME_ZONE）" in zh, url
     en = _page(admin_client, "/admin/handoff/openinghours/add/", EN)
     assert "Times in the Asia/Shanghai time zone (setting SUPPORT_TIME_ZONE); it is " in en
+
+
+def test_the_paraphrase_form_lists_each_faq_with_its_language_and_whether_it_is_active(
+    admin_client, faq
+):
+    """A lead picked among 43 questions of both languages and the drafts alike (a walk)."""
+    services.faq_save(question="怎么退货？", answer="30天内可退货。", locale="zh-hans")
+    draft = services.faq_save(question="Do you gift wrap?", answer="Yes.")
+    draft.active = False
+    draft.save()
+    form = _page(admin_client, reverse("admin:knowledge_paraphrase_add"), ZH)
+    options = re.findall(r'<option value="\d+">([^<]+)</option>', form)
+    assert options == [
+        "How long does a refund take? · 英语",
+        "Do you gift wrap? · 英语 · 未启用",
+        "怎么退货？ · 简体中文",
+    ]
