@@ -109,6 +109,18 @@ def timeouts(trace: dict) -> int:
     )
 
 
+TIER_OUTCOMES = ("tier_failed", "tier_skipped")
+
+
+def throttled(trace: dict) -> bool:
+    """A tier or all its keys refused by their own breaker's throttle, before any call."""
+    return any(
+        s["decision"] == "tier_skipped"
+        or (s["decision"] == "tier_failed" and s["detail"]["kind"] == "keys_unavailable")
+        for s in trace["steps"]
+    )
+
+
 def slowed(sims, question: str) -> int:
     """The simulators' slow streams for this question (word for word: "order 1" is not in
     "order 10")."""
@@ -150,24 +162,28 @@ async def test_models_keep_answering_in_time_without_repeats_or_call_storms(chao
     fallbacks = await fallback_traces()
     assert len(fallbacks) == sources.count("fallback")
     for question, trace in fallbacks.items():
-        failed = {s["detail"]["tier"] for s in trace["steps"] if s["decision"] == "tier_failed"}
-        assert failed == {"cheap", "local"}, f"{question}: a template only after both tiers"
-    # A healthy stream timed out (more first-token timeouts than the simulators made slow
-    # streams for that question) is this machine falling behind, not a simulated fault.
-    behind = {q for q, trace in fallbacks.items() if timeouts(trace) > slowed(sims, q)}
-    assert len(behind) <= 0.1 * len(results), f"the machine fell behind on {len(behind)} answers"
-    answered = sources.count("llm") / (len(results) - len(behind))
+        tried = {s["detail"]["tier"] for s in trace["steps"] if s["decision"] in TIER_OUTCOMES}
+        assert tried == {"cheap", "local"}, f"{question}: a template only after both tiers"
+    # Not a simulated fault: a healthy stream timed out (more first-token timeouts than the
+    # simulators made slow streams for that question: this machine fell behind), or a closed
+    # breaker's throttle shed the call at this failure rate, as designed (docs/llm.md). A CI
+    # machine's run had both.
+    excused = {
+        q for q, trace in fallbacks.items() if timeouts(trace) > slowed(sims, q) or throttled(trace)
+    }
+    assert len(excused) <= 0.1 * len(results), f"{len(excused)} templates not the faults'"
+    answered = sources.count("llm") / (len(results) - len(excused))
     kinds = Counter(
-        f"{s['detail']['tier']}: {s['detail']['kind']}"
+        f"{s['detail']['tier']}: {s['detail'].get('kind') or s['detail'].get('reason')}"
         for trace in fallbacks.values()
         for s in trace["steps"]
-        if s["decision"] == "tier_failed"
+        if s["decision"] in TIER_OUTCOMES
     )
     assert answered >= 0.95, f"the models answered {answered:.1%}; templates after {kinds}"
 
     print(
         f"\nchaos: {sources.count('llm')} model answers, {sources.count('fallback')} templates "
-        f"({len(behind)} after a healthy stream timed out), "
+        f"({len(excused)} after a timeout of a healthy stream or a throttled tier), "
         f"{calls / len(results):.2f} calls/message, slowest {slowest:.2f} s, "
         + ", ".join(f"{s.name} opened {s.opens}x closed {s.closes}x" for s in states)
     )
