@@ -116,13 +116,8 @@ class ChannelLayerOutageFilter(logging.Filter):
         if record.created - self._last_shown < self.REPEAT_S:
             return False
         self._last_shown = record.created
-        record.msg, record.args = (
-            "channel layer: Redis unreachable (%s: %s); retrying",
-            (
-                type(error).__name__,
-                error,
-            ),
-        )
+        record.msg = "channel layer: Redis unreachable (%s: %s); retrying"
+        record.args = (type(error).__name__, error)
         record.levelno, record.levelname = logging.WARNING, "WARNING"
         record.exc_info, record.exc_text = None, None
         return True

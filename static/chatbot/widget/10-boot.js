@@ -75,12 +75,8 @@
   // `ChatbotWidget.q` as [name, argument] pairs and run below, in order.
   var earlyCalls = (window.ChatbotWidget && window.ChatbotWidget.q) || [];
   window.ChatbotWidget = window.ChatbotWidget || {};
-  window.ChatbotWidget.open = function () {
-    setOpen(true);
-  };
-  window.ChatbotWidget.close = function () {
-    setOpen(false);
-  };
+  window.ChatbotWidget.open = window.__chatbotWidget.open;
+  window.ChatbotWidget.close = window.__chatbotWidget.close;
   window.ChatbotWidget.setAttributes = function (obj) {
     mergeAttributes(obj);
     if (sendFrame({ type: "context", attributes: siteAttributes, page: location.href.slice(0, 1000) })) {
@@ -109,7 +105,7 @@
     window.ChatbotWidget.q = {
       push: function (call) {
         var method = call && window.ChatbotWidget[call[0]];
-        if (typeof method === "function" && call[0] !== "q") method(call[1]);
+        if (typeof method === "function") method(call[1]);
       },
     };
     for (var i = 0; i < earlyCalls.length; i++) window.ChatbotWidget.q.push(earlyCalls[i]);
