@@ -986,7 +986,7 @@ class DocumentImportAdmin(admin.ModelAdmin):
         options = obj.options or {}
         locale = options.get("locale")
         lines = [
-            (_("Locale"), dict(settings.LANGUAGES).get(locale, gettext("Guess from the text"))),
+            (_("Locale"), language_name(locale) if locale else gettext("Guess from the text")),
             (_("Visibility"), Visibility(options.get("visibility", Visibility.PUBLIC)).label),
             (_("Tags"), ", ".join(options.get("tags") or ()) or "—"),
         ]

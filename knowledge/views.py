@@ -2,7 +2,6 @@
 
 import re
 
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
@@ -10,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext
 
+from knowledge.admin_languages import language_name
 from knowledge.documents.types import BlockKind
 from knowledge.models import FAQ, Document, Visibility
 from knowledge.quality import MAX_PHRASINGS, locale_quality
@@ -21,8 +21,7 @@ def matching_quality(request: HttpRequest) -> HttpResponse:
     """Per locale: the model and its operating point with the wrong rate measured for it, the
     FAQs whose own phrasings the matcher does not recognise, and FAQs that overlap."""
     locales = sorted(set(FAQ.objects.filter(active=True).values_list("locale", flat=True)))
-    names = dict(settings.LANGUAGES)
-    reports = [(names.get(locale, locale), locale_quality(locale=locale)) for locale in locales]
+    reports = [(language_name(locale), locale_quality(locale=locale)) for locale in locales]
     context = {
         **admin.site.each_context(request),
         "title": gettext("FAQ matching quality"),

@@ -288,3 +288,31 @@ def test_calls_a_page_makes_before_the_deferred_script_runs_wait_for_it(
         assert not page.evaluate("window.__chatbotWidget.state().open")
         page.evaluate("window.ChatbotWidget.q.push(['open'])")  # after the start: at once
         assert page.evaluate("window.__chatbotWidget.state().open")
+
+
+def test_attributes_the_server_would_drop_are_named_in_the_console(
+    browser: Browser, daphne_server: str
+) -> None:
+    """An integrator's attribute went missing from the agents' visitor panel with nothing
+    saying why: a key with a space, an object value, a 21st key were dropped silently."""
+    tag_attributes = json.dumps({"plan": "pro", "order id": "A-1"}).replace('"', "&quot;")
+    page_html = host_page(daphne_server).replace(
+        'widget.js" defer>', f'widget.js" defer data-attributes="{tag_attributes}">'
+    )
+    with host_site(free_port(), page_html) as url, checked_page(browser) as page:
+        warnings: list[str] = []
+        page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+        page.goto(url)
+        page.wait_for_function("() => window.__chatbotWidget")
+        page.evaluate(
+            "() => { const many = {cart: {items: 2}, ok: 1};"
+            " for (let i = 0; i < 20; i++) many['k' + i] = i;"
+            " window.ChatbotWidget.setAttributes(many); }"
+        )
+        kept = page.evaluate("() => window.__chatbotWidget.state().attributes")
+        page.wait_for_timeout(200)
+    assert "Chat widget: attributes dropped, keys are 1-40 letters" in warnings[0]
+    assert warnings[0].endswith(": order id")
+    assert warnings[1].endswith("values are strings, numbers or booleans: cart")
+    assert "at most 20 are kept: k18, k19" in warnings[2]
+    assert len(kept) == 20 and kept["plan"] == "pro" and "cart" not in kept

@@ -136,8 +136,10 @@ def test_the_matching_quality_page_is_in_the_users_language(admin_client, faq):
     assert "<title>FAQ 匹配质量" in zh
     for heading in ("向量模型", "判定阈值", "预期错误率", "已审核的问法", "各 FAQ 的问法识别情况"):
         assert heading in zh, heading
+    assert "<h2>英语 (en)</h2>" in zh, "each locale by its name in the reader's language"
     en = _page(admin_client, reverse("matching-quality"), EN)
     assert "Operating point" in en and "Phrasings recognised, per FAQ" in en
+    assert "<h2>English (en)</h2>" in en
 
 
 # The page reads the day's stored spend through database_sync_to_async, which closes the

@@ -279,3 +279,18 @@ def test_an_import_lists_how_many_of_its_documents_still_wait_to_be_indexed(admi
     assert sorted(cells) == ["0", "2"]
     page = admin_client.get(f"/admin/knowledge/documentimport/{done.pk}/change/").content.decode()
     assert re.search(r"Waiting to be indexed:</label>\s*<div class=\"readonly\">2</div>", page)
+
+
+def test_an_imports_options_name_its_language_in_the_readers_language(admin_client):
+    """The import page read "Locale: English" in a Chinese admin, where its lists say 英语."""
+    forced = DocumentImport.objects.create(
+        kind="files", source="/help", status="done", options={"locale": "en"}
+    )
+    guessed = DocumentImport.objects.create(kind="files", source="/help", status="done")
+    url = "/admin/knowledge/documentimport/{}/change/"
+    zh = admin_client.get(url.format(forced.pk), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "英语" in zh and "English" not in zh
+    en = admin_client.get(url.format(forced.pk), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Locale: English" in en
+    unset = admin_client.get(url.format(guessed.pk), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Locale: Guess from the text" in unset

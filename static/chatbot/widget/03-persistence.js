@@ -38,22 +38,45 @@
 
   // What the embedding site says about its visitor (plan, order id): the tag's
   // data-attributes JSON, then window.ChatbotWidget.setAttributes({...}). Only strings,
-  // numbers and booleans, at most 20 keys; the server keeps them as text.
+  // numbers and booleans under keys of letters, digits and _ . - (40 at most), at most 20 keys;
+  // the server keeps them as text, values cut to 200 characters (chatbot.inbox.visitor). What
+  // it would drop is named in the console: a developer saw an attribute missing from the
+  // console's visitor panel and nothing saying why.
+  var ATTRIBUTE_KEY = /^[A-Za-z0-9_.-]{1,40}$/;
+  var ATTRIBUTES_MAX_KEYS = 20;
   var siteAttributes = {};
+  function warnAttributes(problem, keys) {
+    if (keys.length && window.console && console.warn) {
+      console.warn("Chat widget: attributes " + problem + ": " + keys.join(", "));
+    }
+  }
   function mergeAttributes(obj) {
-    if (!obj || typeof obj !== "object" || Array.isArray(obj)) return;
+    if (!obj || typeof obj !== "object" || Array.isArray(obj)) {
+      if (obj != null) warnAttributes("must be an object, not", [JSON.stringify(obj)]);
+      return;
+    }
+    var badKeys = [];
+    var badValues = [];
     Object.keys(obj).forEach(function (k) {
       var v = obj[k];
       if (v === null || v === undefined) delete siteAttributes[k];
+      else if (!ATTRIBUTE_KEY.test(k)) badKeys.push(k);
       else if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") {
         siteAttributes[k] = v;
-      }
+      } else badValues.push(k);
     });
+    warnAttributes("dropped, keys are 1-40 letters, digits and _ . -", badKeys);
+    warnAttributes("dropped, values are strings, numbers or booleans", badValues);
+    var over = Object.keys(siteAttributes).slice(ATTRIBUTES_MAX_KEYS);
+    over.forEach(function (k) {
+      delete siteAttributes[k];
+    });
+    warnAttributes("dropped, at most " + ATTRIBUTES_MAX_KEYS + " are kept", over);
   }
   try {
     mergeAttributes(JSON.parse(attr("data-attributes") || "{}"));
   } catch (e) {
-    /* not JSON: no attributes */
+    warnAttributes("ignored, data-attributes is not JSON", [attr("data-attributes")]);
   }
 
   // A logged-in visitor, as the embedding site signed them (docs/widget.md, "Logged-in

@@ -60,6 +60,7 @@
         server: serverOrigin,
         pending: store.pending.length,
         greeting: greeting, // the page's greeting rule once fetched, else null
+        attributes: JSON.parse(JSON.stringify(siteAttributes)),
       };
     },
     open: function () {
