@@ -225,3 +225,13 @@ def test_the_paraphrase_form_lists_each_faq_with_its_language_and_whether_it_is_
         "Do you gift wrap? · 英语 · 未启用",
         "怎么退货？ · 简体中文",
     ]
+
+
+def test_every_admin_page_names_the_time_zone_its_times_are_in(admin_client, settings):
+    """A Chinese team read 13:05 in the admin for a message their console showed at 21:05:
+    with TIME_ZONE unset the admin shows UTC, and no page said so."""
+    zh = _page(admin_client, "/admin/chatbot/conversation/", ZH)
+    assert '<span class="time-zone"' in zh and "时间：UTC" in zh
+    settings.TIME_ZONE = "Asia/Shanghai"
+    en = _page(admin_client, reverse("admin-analytics"), EN)
+    assert "Times in Asia/Shanghai" in en
