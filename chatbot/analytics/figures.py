@@ -53,6 +53,9 @@ RECONTACT_GAP = dt.timedelta(minutes=30)
 # to the same FAQ with at least this support (a weak match is not a shared topic).
 SAME_TOPIC_FAQ_SCORE = 0.6
 TOP_UNANSWERED = 20
+# "Show all" on the dashboard: a lead working through a month's questions read the 20 most asked
+# and had no way to the rest.
+ALL_UNANSWERED = 500
 # Content gaps: questions whose nearest neighbour in a cluster is at least this similar ask about
 # one missing topic; the newest this many are clustered.
 GAP_SIMILARITY = 0.6
@@ -771,6 +774,7 @@ class Dashboard:
     csat: Csat
     breakers: BreakerEvents
     unanswered: list[Unanswered]
+    unanswered_more: bool  # more questions than shown (the page shows all on request)
     offers: Offers
     resolution: Resolution
     grounding: Grounding
@@ -778,8 +782,16 @@ class Dashboard:
     include_demo: bool = True
 
 
-def dashboard(start_day: dt.date, end_day: dt.date, *, include_demo: bool = True) -> Dashboard:
+def dashboard(
+    start_day: dt.date,
+    end_day: dt.date,
+    *,
+    include_demo: bool = True,
+    all_unanswered: bool = False,
+) -> Dashboard:
     scope = Scope.of_days(start_day, end_day, include_demo=include_demo)
+    shown = ALL_UNANSWERED if all_unanswered else TOP_UNANSWERED
+    unanswered = top_unanswered(scope, limit=shown + 1)
     return Dashboard(
         include_demo=include_demo,
         start=start_day,
@@ -793,7 +805,8 @@ def dashboard(start_day: dt.date, end_day: dt.date, *, include_demo: bool = True
         thumbs=thumbs(scope),
         csat=csat(scope),
         breakers=breaker_events(scope),
-        unanswered=top_unanswered(scope),
+        unanswered=unanswered[:shown],
+        unanswered_more=len(unanswered) > shown,
         offers=offers(scope),
         resolution=resolution(scope),
         grounding=grounding(scope),

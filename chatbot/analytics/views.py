@@ -224,13 +224,16 @@ def analytics_dashboard(request: HttpRequest) -> HttpResponse:
     real = figures.real_data_exists()
     choice = request.GET.get("demo")
     include_demo = choice == "include" if choice in ("include", "exclude") else not real
-    board = figures.dashboard(start, end, include_demo=include_demo)
+    all_unanswered = request.GET.get("unanswered") == "all"
+    board = figures.dashboard(start, end, include_demo=include_demo, all_unanswered=all_unanswered)
     context = {
         "real_data": real,
         **admin.site.each_context(request),
         "title": gettext("Analytics"),
         "form": form,
         "board": board,
+        "all_unanswered": all_unanswered,
+        "shown_unanswered": figures.ALL_UNANSWERED if all_unanswered else figures.TOP_UNANSWERED,
         "charts": _charts(board),
         "ttft_rows": [(series_name(row.source), row) for row in board.ttft],
         "thumbs_rows": [

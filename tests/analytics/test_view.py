@@ -321,3 +321,27 @@ def test_an_unanswered_question_links_its_trace_and_its_nearest_faq_to_add_it_to
     form = admin_client.get(add).content.decode()
     assert 'value="refund?"' in form or ">refund?</textarea>" in form
     assert f'<option value="{refunds.pk}" selected>' in form
+
+
+def test_the_unanswered_questions_past_the_top_20_are_a_click_away(admin_client, monkeypatch):
+    """A lead working through a month's questions read the 20 most asked and had no way to
+    the rest."""
+    monkeypatch.setattr(figures, "TOP_UNANSWERED", 3)
+    at = timezone.now() - dt.timedelta(hours=1)
+    for n in range(5):
+        conversation = conversation_at(at, visitor_token=f"t{n}")
+        question = message_at(conversation, at, role="visitor", text=f"question number {n}?")
+        message_at(
+            conversation, at, role="bot", text="Sorry…", source="fallback", reply_to=question
+        )
+
+    def rows(page: str) -> list[str]:
+        section = page.split('<section id="unanswered">')[1].split("</table>")[0]
+        return re.findall(r">(question number \d\?)</a>", section)
+
+    top = admin_client.get(URL + "?demo=exclude", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert len(rows(top)) == 3 and "the 3 most asked" in top
+    link = re.search(r'class="show-all" href="([^"]+)"', top).group(1).replace("&amp;", "&")
+    assert link == "?demo=exclude&unanswered=all#unanswered"
+    everything = admin_client.get(URL + link.split("#")[0]).content.decode()
+    assert len(rows(everything)) == 5 and 'class="show-all"' not in everything
