@@ -1099,7 +1099,8 @@ class DocumentImportAdmin(admin.ModelAdmin):
         intro = gettext(
             "Follows the site's sitemap.xml, or the links under the start URL, on the same host "
             "only and as robots.txt allows. Pages crawled before are fetched again only when "
-            "they changed; a page that is gone is reported, its document kept until you delete it."
+            "they changed; a page that is gone is reported and no longer cited, its document kept "
+            "until you delete it (cited again if the page comes back)."
         )
         return self._start_page(request, form, gettext("Crawl a site"), intro)
 

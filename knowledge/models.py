@@ -329,6 +329,9 @@ class Document(models.Model):
         PENDING = "pending", _("Waiting to be indexed")
         INDEXED = "indexed", _("Indexed")
         FAILED = "failed", _("Indexing failed")
+        # A crawled page that now answers 404 or 410: kept for the editor to delete (or to
+        # come back on a later crawl), never cited meanwhile: visitors followed its dead link.
+        GONE = "gone", _("Gone from its site")
 
     title = models.CharField(max_length=500, verbose_name=_("title"))
     # The page URL, or the file's path relative to the imported folder (or the upload's name).

@@ -379,6 +379,8 @@ def _distinct_texts(passages: Iterable[Passage]) -> tuple[Passage, ...]:
 
 
 def documents_versions(ids: Iterable[int]) -> dict[int, int]:
-    """Current version of each existing document among `ids` (a deleted one is absent): the
-    answer cache refuses an entry whose cited document moved on."""
-    return dict(Document.objects.filter(pk__in=set(ids)).values_list("pk", "version"))
+    """Current version of each existing document among `ids` (a deleted one, or a crawled page
+    gone from its site, is absent): the answer cache refuses an entry whose cited document moved
+    on."""
+    documents = Document.objects.filter(pk__in=set(ids)).exclude(status=Document.Status.GONE)
+    return dict(documents.values_list("pk", "version"))

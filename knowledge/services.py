@@ -661,8 +661,8 @@ def documents_crawl(*, import_id: int, index_inline: bool = False) -> DocumentIm
     Last-Modified and links, so an unchanged page costs a 304 and the crawl still goes on past
     it. Pages are parsed and stored one transaction each; page errors are recorded. A page an
     earlier crawl stored that now answers 404 or 410 is reported (code "gone") and its document
-    marked with the error, not deleted: taking content out of answers stays an editor's
-    decision, made in the admin."""
+    marked gone with the error: never cited while gone (its link is dead), but not deleted, so
+    a page back on a later crawl is cited again and deleting stays an editor's decision."""
     document_import = _import_begin(import_id)
     options = document_import.options
     origin = _origin(document_import.source)
@@ -718,6 +718,7 @@ def _crawl_one(
     if page.status == PageStatus.NOT_MODIFIED:
         if document is not None:
             Document.objects.filter(pk=document.pk).update(error="")
+            _back_from_gone(document)
         return ImportedItem(page.url, UpsertOutcome.UNCHANGED), ""
     if page.status == PageStatus.SKIPPED:
         return ImportedItem(page.url, SKIPPED, page.error or ""), "skipped"
@@ -725,7 +726,11 @@ def _crawl_one(
         message = page.error or "The page could not be fetched."
         if document is not None and page.http_status in GONE:
             message = f"{message}: its document is kept; delete it if the page was retired."
-            Document.objects.filter(pk=document.pk).update(error=message)
+            Document.objects.filter(pk=document.pk).update(
+                error=message, status=Document.Status.GONE
+            )
+            if document.status != Document.Status.GONE:
+                transaction.on_commit(knowledge_version_bump)
             return ImportedItem(page.url, ERROR, message), "gone"
         return ImportedItem(page.url, ERROR, message), "fetch"
     try:
@@ -752,4 +757,15 @@ def _crawl_one(
         return ImportedItem(page.url, ERROR, exc.message), exc.code
     if document is not None and document.error:
         Document.objects.filter(pk=document.pk).update(error="")
+    if document is not None and result.outcome == UpsertOutcome.UNCHANGED:
+        _back_from_gone(document)
     return ImportedItem(page.url, result.outcome), ""
+
+
+def _back_from_gone(document: Document) -> None:
+    """A page that answered 404 on an earlier crawl and is back, unchanged: cited again."""
+    if document.status == Document.Status.GONE:
+        Document.objects.filter(pk=document.pk, status=Document.Status.GONE).update(
+            status=Document.Status.INDEXED
+        )
+        transaction.on_commit(knowledge_version_bump)

@@ -18,7 +18,7 @@ from knowledge.documents.document_index import DocumentIndex
 from knowledge.documents.lexical import LexicalIndex
 from knowledge.documents.ranking import DocumentEvidence
 from knowledge.embeddings import get_embedder
-from knowledge.models import Chunk, Visibility
+from knowledge.models import Chunk, Document, Visibility
 from knowledge.pgvector_index import vector_cursor
 from knowledge.process_copy import FETCH_ROWS, VersionedCopy, pausing, stored_vectors
 
@@ -98,8 +98,9 @@ def stored_chunks(
     """What citing these chunks needs, from the database (no per-process copy holds it): a
     chunk deleted or replaced since a copy loaded, or whose document was made agents-only, is
     left out rather than cited (a content walk saw a copy still loading quote an article to
-    visitors for two seconds after it was made agents-only)."""
-    chunks = Chunk.objects.filter(pk__in=chunk_ids)
+    visitors for two seconds after it was made agents-only); so is a crawled page gone from its
+    site (its link is dead)."""
+    chunks = Chunk.objects.filter(pk__in=chunk_ids).exclude(document__status=Document.Status.GONE)
     if not include_agents_only:
         chunks = chunks.filter(document__visibility=Visibility.PUBLIC)
     return {row[0]: _info(row) for row in chunks.values_list(*_INFO_FIELDS)}

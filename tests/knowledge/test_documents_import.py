@@ -14,8 +14,10 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 
-from knowledge import services
+from knowledge import content_version, services
+from knowledge.documents.indexing import stored_chunks
 from knowledge.models import Chunk, Document, DocumentImport, Visibility
+from knowledge.selectors import documents_versions
 from tests.knowledge.test_documents import ARTICLES, write_articles
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -227,3 +229,31 @@ def test_the_imports_list_counts_skipped_pages_as_problems_and_searches_sources(
     assert 'class="field-problem_count">1<' in listing
     found = admin_client.get("/admin/knowledge/documentimport/", {"q": "manual"}).content
     assert b"manual.pdf" in found and b"help.example.com" not in found
+
+
+def test_a_page_gone_from_its_site_is_not_cited_until_it_comes_back(site):
+    """A writer deleted a page and re-crawled: the import said "gone", but the document stayed
+    "Indexed" and visitors were still sent to its dead link."""
+    site.crawl()
+    returns = Document.objects.get(source_url=site.url + "returns")
+    chunk_ids = list(returns.chunks.values_list("pk", flat=True))
+    assert stored_chunks(chunk_ids) and documents_versions([returns.pk])
+    page = site.pages.pop("/help/returns")
+    version = content_version.knowledge_version()
+
+    site.crawl()
+    returns.refresh_from_db()
+    assert returns.status == Document.Status.GONE and returns.chunks.exists()
+    assert (
+        stored_chunks(chunk_ids) == {} and stored_chunks(chunk_ids, include_agents_only=True) == {}
+    )
+    assert documents_versions([returns.pk]) == {}, "cached answers citing it are refused"
+    assert content_version.knowledge_version() != version
+
+    site.pages["/help/returns"] = page  # back, unchanged: a 304
+    site.requests.clear()
+    site.crawl()
+    assert ("/help/returns", 304) in site.requests
+    returns.refresh_from_db()
+    assert (returns.status, returns.error) == (Document.Status.INDEXED, "")
+    assert set(stored_chunks(chunk_ids)) == set(chunk_ids)
