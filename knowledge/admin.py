@@ -26,6 +26,7 @@ from knowledge import services
 from knowledge.admin_languages import LanguageFilter, language_column, language_name
 from knowledge.content_version import knowledge_version_bump
 from knowledge.documents.error_text import import_error_text
+from knowledge.documents.types import document_url
 from knowledge.generation import (
     fail_stale_jobs,
     faqs_being_generated,
@@ -721,7 +722,7 @@ class DocumentForm(forms.ModelForm):
     tags = CommaTagsField()
     locale = forms.ChoiceField(
         choices=settings.LANGUAGES,
-        label=_("locale"),
+        label=_("Locale"),
         help_text=_(
             "The language its visitors ask in; changing it indexes the document again with "
             "that language's model (a page read as the wrong language is never found)."
@@ -787,6 +788,13 @@ class DocumentAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def view_on_site(self, obj: Document) -> str | None:
+        """The page its citations link to (a writer found no way from the admin to the
+        article visitors see); none for an agents-only file, whose help page is not public."""
+        if not obj.source_url and obj.visibility != Visibility.PUBLIC:
+            return None
+        return document_url(document_id=obj.pk, source_url=obj.source_url)
 
     def save_model(self, request: HttpRequest, obj: Document, form, change: bool) -> None:
         super().save_model(request, obj, form, change)

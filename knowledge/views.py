@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext
 
 from knowledge.admin_languages import language_name
-from knowledge.documents.types import BlockKind
+from knowledge.documents.types import BlockKind, heading_anchor
 from knowledge.models import FAQ, Document, Visibility
 from knowledge.quality import MAX_PHRASINGS, locale_quality
 
@@ -48,13 +48,28 @@ def _table_rows(text: str) -> tuple[list[str], list[list[str]]]:
 def article_parts(document: Document) -> list[dict]:
     """The document's blocks as the help page's template shows them (all text is escaped
     there): headings, paragraphs, lists, tables and code."""
+
+    def is_title(block: dict) -> bool:
+        level = int(block.get("level", 0))
+        return level <= 1 and block["text"].strip() == document.title.strip()
+
+    headings = [b for b in document.blocks if b["kind"] == BlockKind.HEADING and not is_title(b)]
+    # The top heading level under the title is h2, whatever the source used: "##" sections of
+    # an article with one "#" title were h3 under the h1, skipping h2.
+    top = min((int(b.get("level", 0)) for b in headings), default=1)
     parts = []
+    anchors: set[str] = set()
     for block in document.blocks:
         kind, text, level = block["kind"], block["text"], int(block.get("level", 0))
         if kind == BlockKind.HEADING:
-            if level <= 1 and text.strip() == document.title.strip():
+            if is_title(block):
                 continue  # the page's own title
-            parts.append({"kind": kind, "text": text, "level": min(max(level + 1, 2), 6)})
+            anchor = heading_anchor(text)
+            if anchor in anchors:  # a citation links to the first heading of that name
+                anchor = ""
+            anchors.add(anchor)
+            level = min(max(level - top + 2, 2), 6)
+            parts.append({"kind": kind, "text": text, "level": level, "anchor": anchor})
         elif kind == BlockKind.LIST:
             lines = [line for line in text.splitlines() if line.strip()]
             ordered = bool(lines) and bool(_ORDERED_MARKER.match(lines[0]))

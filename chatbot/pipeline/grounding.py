@@ -12,7 +12,7 @@ from enum import StrEnum
 from chatbot.llm.prompt import estimate_tokens
 from chatbot.pipeline.base import Citation
 from knowledge.documents.lexical import CJK, content_tokens
-from knowledge.documents.types import DocumentLink, Passage
+from knowledge.documents.types import DocumentLink, Passage, heading_url
 
 # A cited sentence is supported when at least this share of its words is in its sources.
 SUPPORT_MIN_SHARE = 0.5
@@ -256,11 +256,12 @@ def _headings_below_title(passage: Passage) -> tuple[str, ...]:
 
 
 def citation_for(number: int, passage: Passage) -> Citation:
+    headings = _headings_below_title(passage)
     return Citation(
         number=number,
         title=passage.title,
-        url=passage.url,
-        heading=" > ".join(_headings_below_title(passage)),
+        url=heading_url(passage.url, headings[-1] if headings else ""),
+        heading=" > ".join(headings),
         document_id=passage.document_id,
         document_version=passage.document_version,
         chunk_id=passage.chunk_id,

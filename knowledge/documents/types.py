@@ -2,8 +2,10 @@
 
 from dataclasses import dataclass
 from enum import StrEnum
+from urllib.parse import quote
 
 from django.urls import reverse
+from django.utils.text import slugify
 
 
 class BlockKind(StrEnum):
@@ -68,6 +70,23 @@ class Passage:
 def document_url(*, document_id: int, source_url: str) -> str:
     """The page a citation links to: the crawled page, else the help view of a file's document."""
     return source_url or reverse("help-article", args=[document_id])
+
+
+def heading_anchor(heading: str) -> str:
+    """The id of a heading on the help view (`/help/<id>/`), from its text, Chinese kept."""
+    return slugify(heading, allow_unicode=True) or "section"
+
+
+def heading_url(url: str, heading: str) -> str:
+    """A citation's link to the heading its passage sits under, not the top of the page (a
+    writer's walk: every citation landed at the top). The help view's headings have ids; a
+    crawled page's ids are unknown, so its link carries a text fragment (`#:~:text=`), which
+    browsers without support ignore. A URL with a fragment of its own is kept as it is."""
+    if not heading or "#" in url:
+        return url
+    if url.startswith("/"):
+        return f"{url}#{heading_anchor(heading)}"
+    return f"{url}#:~:text={quote(heading, safe='').replace('-', '%2D')}"
 
 
 @dataclass(frozen=True)

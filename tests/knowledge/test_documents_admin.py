@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from knowledge import content_version, services
 from knowledge.admin import DocumentForm
 from knowledge.documents.indexing import reset_chunk_index
-from knowledge.documents.types import Block, BlockKind, ParsedDocument
+from knowledge.documents.types import Block, BlockKind, ParsedDocument, heading_url
 from knowledge.embeddings import get_embedder
 from knowledge.models import Chunk, Document, DocumentImport, Visibility
 from tests.knowledge.test_documents import ARTICLES, CountingEmbedder
@@ -170,7 +170,7 @@ def test_the_help_page_renders_blocks_with_their_text_escaped(client):
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<h1>Returns &lt;b&gt;now&lt;/b&gt;</h1>" in page
     assert page.count("Returns &lt;b&gt;now") == 2, "<title> and <h1>; the repeated heading dropped"
-    assert "<h3>Steps</h3>" in page
+    assert '<h2 id="steps">Steps</h2>' in page, "the top heading under the title is h2, with an id"
     assert "<ol>" in page and "<li>Post the &lt;i&gt;parcel&lt;/i&gt;</li>" in page
     assert "<th>Days</th>" in page and "<td>free</td>" in page
     assert "Version 1 · " in page
@@ -294,3 +294,56 @@ def test_an_imports_options_name_its_language_in_the_readers_language(admin_clie
     assert "Locale: English" in en
     unset = admin_client.get(url.format(guessed.pk), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Locale: Guess from the text" in unset
+
+
+def test_the_help_pages_headings_keep_their_levels_and_ids_a_citation_links_to(client):
+    """A writer's walk: "##" sections came out as h3 and "####" as h5 (h2 and h4 skipped), and a
+    citation landed at the top of the article whatever heading it quoted."""
+    document = Document.objects.create(
+        title="退货与退款",
+        source_key="tuihuo.md",
+        content_hash="x",
+        locale="zh-hans",
+        blocks=[
+            {"kind": "heading", "text": "退货与退款", "level": 1},
+            {"kind": "heading", "text": "如何退货", "level": 2},
+            {"kind": "heading", "text": "运费", "level": 3},
+            {"kind": "heading", "text": "如何退货", "level": 2},
+        ],
+    )
+    page = client.get(f"/help/{document.pk}/").content.decode()
+    assert '<h2 id="如何退货">如何退货</h2>' in page and '<h3 id="运费">运费</h3>' in page
+    assert page.count('id="如何退货"') == 1, "a repeated heading gets no second id"
+    assert heading_url(f"/help/{document.pk}/", "如何退货") == f"/help/{document.pk}/#如何退货"
+
+
+def test_a_citation_of_a_crawled_page_points_at_its_heading_by_text():
+    url = "https://shop.example/help/returns"
+    assert heading_url(url, "Drop-off & fees") == url + "#:~:text=Drop%2Doff%20%26%20fees"
+    assert heading_url(url, "") == url
+    assert heading_url(url + "#top", "Fees") == url + "#top", "the page's own fragment kept"
+
+
+def test_a_documents_page_links_to_the_article_its_visitors_see(admin_client):
+    """A writer found no way from the admin to the public article (nor a "View on site")."""
+    uploaded = Document.objects.create(
+        title="Gift wrapping", source_key="gift.md", content_hash="x"
+    )
+    crawled = Document.objects.create(
+        title="Points", source_key="p", content_hash="y", source_url="https://shop.example/points"
+    )
+    hidden = Document.objects.create(
+        title="Escalation", source_key="esc.md", content_hash="z", visibility=Visibility.AGENTS
+    )
+    change = "/admin/knowledge/document/{}/change/"
+
+    def view_on_site(document: Document) -> str | None:
+        page = admin_client.get(change.format(document.pk), HTTP_ACCEPT_LANGUAGE="en")
+        found = re.search(r'<a href="([^"]+)" class="viewsitelink">', page.content.decode())
+        return None if found is None else found.group(1)
+
+    assert view_on_site(uploaded) == f"/help/{uploaded.pk}/"
+    assert view_on_site(crawled) == "https://shop.example/points"
+    assert view_on_site(hidden) is None
+    page = admin_client.get(change.format(uploaded.pk), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Locale:</label>" in page, "capitalised as every other label"

@@ -119,7 +119,7 @@ def test_a_document_cannot_close_its_source_tag_or_overflow_the_budget():
 async def test_an_answer_from_the_sources_goes_out_with_its_citations(sims):
     done = await _run([_stage(sims, _retrieval(RETURNS, SHIPPING))])
     assert done.text == "You can return unworn items within 30 days of delivery. [1]"
-    assert [c.to_dict()["url"] for c in done.citations] == ["/help/3/"]
+    assert [c.to_dict()["url"] for c in done.citations] == ["/help/3/#return-window"]
     step = done.trace.answering_step()
     assert step.detail["grounded"] is True and step.detail["cited"] == [1]
     retrieved = next(s for s in done.trace.steps if s.decision == "retrieved")
