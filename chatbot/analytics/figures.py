@@ -38,6 +38,7 @@ from knowledge.documents.parsing import guess_locale
 from knowledge.embeddings import get_embedder
 from knowledge.matching import BELOW_THRESHOLD
 from knowledge.models import FAQ
+from knowledge.operating_points import operating_point
 from knowledge.selectors import normalise_question
 
 SOURCES = tuple(Source)
@@ -506,7 +507,11 @@ def top_unanswered(scope: Scope, limit: int = TOP_UNANSWERED) -> list[Unanswered
     rows = []
     for _, (n, fb, best, latest) in top:
         text, conversation_id, faq_id = latest_asked[latest]
-        faq_id = faq_id if faq_id in questions else None
+        # Named only as near as "Did you mean" offers go: a writer was offered "add as its
+        # phrasing" of "Do you ship internationally?" for "Can I rent a bike?" (0.33).
+        floor = operating_point(guess_locale([text])).faq_related_floor
+        near = best is not None and best >= floor
+        faq_id = faq_id if faq_id in questions and near else None
         question = questions.get(faq_id, "")
         rows.append(Unanswered(text, n, fb, best, conversation_id, faq_id, question))
     return rows

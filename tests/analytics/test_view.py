@@ -345,3 +345,29 @@ def test_the_unanswered_questions_past_the_top_20_are_a_click_away(admin_client,
     assert link == "?demo=exclude&unanswered=all#unanswered"
     everything = admin_client.get(URL + link.split("#")[0]).content.decode()
     assert len(rows(everything)) == 5 and 'class="show-all"' not in everything
+
+
+def test_an_unanswered_question_names_no_faq_that_is_not_near_it(admin_client):
+    """A writer was offered "add as its phrasing" of "Do you ship internationally?" for "Can I
+    rent a bike from you?" (score 0.33): a one-click wrong phrasing."""
+    from knowledge import services
+
+    shipping = services.faq_save(question="Do you ship internationally?", answer="Yes.")
+    at = timezone.now() - dt.timedelta(hours=1)
+    conversation = conversation_at(at, visitor_token="t8")
+    question = message_at(conversation, at, role="visitor", text="Can I rent a bike from you?")
+    trace = {
+        "source": "fallback",
+        "steps": [
+            {"stage": "faq", "decision": "below_threshold", "score": 0.33,
+             "detail": {"faq_id": shipping.pk}},
+            {"stage": "fallback", "decision": "canned_answer"},
+        ],
+    }  # fmt: skip
+    message_at(
+        conversation, at, role="bot", text="Sorry…", source="fallback", reply_to=question,
+        trace=trace, **answer_facts(trace).columns(),
+    )  # fmt: skip
+    page = admin_client.get(URL, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert ">Can I rent a bike from you?</a>" in page
+    assert "Do you ship internationally?" not in page and 'class="add-phrasing"' not in page
