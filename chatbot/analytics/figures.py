@@ -9,7 +9,7 @@ import datetime as dt
 import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from django.db.models import (
@@ -39,7 +39,7 @@ from knowledge.embeddings import get_embedder
 from knowledge.matching import BELOW_THRESHOLD
 from knowledge.models import FAQ
 from knowledge.operating_points import operating_point
-from knowledge.selectors import normalise_question
+from knowledge.selectors import normalise_question, passages_retrieve
 
 SOURCES = tuple(Source)
 DEFLECTING_SOURCES = frozenset({Source.FAQ, Source.CACHE})
@@ -593,6 +593,11 @@ class ContentGap:
     example: str  # the wording closest to the others
     count: int
     questions: tuple[str, ...]  # up to five other wordings
+    # The latest asking's conversation (its trace), and the article the help centre finds for
+    # the example now: a writer published one and the gap stayed listed as if open.
+    conversation_id: int | None = None
+    found_title: str = ""
+    found_url: str = ""
 
 
 def cluster_questions(vectors: np.ndarray, similarity: float) -> list[list[int]]:
@@ -623,22 +628,33 @@ def content_gaps(scope: Scope, limit: int = TOP_GAPS) -> list[ContentGap]:
         scope.questions()
         .filter(reply__nothing_relevant=True)
         .order_by("-created_at", "-id")
-        .values_list("text", flat=True)[:MAX_GAP_QUESTIONS]
+        .values_list("text", "conversation_id")[:MAX_GAP_QUESTIONS]
     )
     asked = list(reversed(newest))
-    by_locale: dict[str, list[str]] = defaultdict(list)
-    for text in asked:
-        by_locale[guess_locale([text])].append(text)
+    by_locale: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for text, conversation_id in asked:
+        by_locale[guess_locale([text])].append((text, conversation_id))
     gaps = []
-    for locale, texts in by_locale.items():
+    for locale, rows in by_locale.items():
+        texts = [text for text, _ in rows]
         vectors = get_embedder(locale).embed(texts)
         for members in cluster_questions(vectors, GAP_SIMILARITY):
             centre = vectors[members].mean(axis=0)
             ordered = sorted(members, key=lambda i: -float(vectors[i] @ centre))
             wordings = list(dict.fromkeys(texts[i] for i in ordered))
-            gaps.append(ContentGap(wordings[0], len(members), tuple(wordings[1:6])))
-    gaps.sort(key=lambda g: (-g.count, g.example))
-    return gaps[:limit]
+            gap = ContentGap(wordings[0], len(members), tuple(wordings[1:6]), rows[max(members)][1])
+            gaps.append((gap, locale, vectors[ordered[0]]))
+    gaps.sort(key=lambda g: (-g[0].count, g[0].example))
+    return [_found_now(gap, locale, vector) for gap, locale, vector in gaps[:limit]]
+
+
+def _found_now(gap: ContentGap, locale: str, vector: np.ndarray) -> ContentGap:
+    """The gap with the article the help centre finds for its example today, if any."""
+    retrieval = passages_retrieve(text=gap.example, locale=locale, k=1, vector=vector)
+    if not (retrieval.relevant and retrieval.passages):
+        return gap
+    best = retrieval.passages[0]
+    return replace(gap, found_title=best.title, found_url=best.url)
 
 
 # --- resolution ------------------------------------------------------------------------------

@@ -512,3 +512,37 @@ def test_the_per_conversation_figures_are_a_few_queries_whatever_the_rows(figure
     few, many = visitors(3, DAY1), visitors(30, DAY2 + dt.timedelta(days=5))
     assert _queries(figure, few) == _queries(figure, many)
     assert seen(figure(many)) == in_many
+
+
+def test_a_content_gap_links_its_conversation_and_names_the_article_that_covers_it_now():
+    """A writer published "Garden furniture" and the gap stayed listed as if still open, with
+    no link to the conversations that asked."""
+    from knowledge import services
+    from knowledge.documents.indexing import reset_chunk_index
+    from knowledge.documents.types import Block, BlockKind, ParsedDocument
+
+    b = Builder()
+    c = b.conversation("A", T0)
+    gap = trace("fallback", 20, NOTHING, NOT_FOUND)
+    for i, text in enumerate(["Do you sell garden furniture?", "Do you ship to Antarctica?"]):
+        b.turn(c, T0 + dt.timedelta(minutes=i), text, "fallback", gap)
+    scope = b.store()
+    asked_in = Message.objects.get(text="Do you sell garden furniture?").conversation_id
+    before = figures.content_gaps(scope)
+    assert all(g.found_url == "" and g.conversation_id == asked_in for g in before), before
+
+    reset_chunk_index()
+    article = ParsedDocument(
+        title="Garden furniture",
+        blocks=(
+            Block(BlockKind.PARAGRAPH, "We sell garden furniture: tables, chairs and benches."),
+        ),
+        locale="en",
+    )
+    document = services.document_upsert(
+        parsed=article, source_key="garden.md", index_inline=True
+    ).document
+    found = {g.example: (g.found_title, g.found_url) for g in figures.content_gaps(scope)}
+    reset_chunk_index()
+    assert found["Do you sell garden furniture?"] == ("Garden furniture", f"/help/{document.pk}/")
+    assert found["Do you ship to Antarctica?"] == ("", "")
