@@ -9,8 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chatbot.cache.services import entries_drop_other_models
+from knowledge.content_version import knowledge_version_bump
 from knowledge.negative_store import negatives_reembed
 from knowledge.services import ReembedProgress, documents_reembed, paraphrases_reembed
+from knowledge.vector_columns import vectors_fill_missing
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,8 @@ class ReembedResult:
     paraphrases_reembedded: int
     documents_reindexed: int = 0
     negatives_reembedded: int = 0
+    paraphrase_columns_filled: int = 0
+    chunk_columns_filled: int = 0
 
 
 def embeddings_reembed(
@@ -27,7 +31,11 @@ def embeddings_reembed(
     """Drops other models' cache entries, then re-embeds the paraphrases of other models (or of
     none), `batch_size` per forward pass, calling `on_batch` after each, then the confirmed
     negative examples likewise and the documents' chunks. Safe to run again: what is on the
-    configured model already is skipped."""
+    configured model already is skipped. First, on PostgreSQL, the pgvector columns empty
+    beside a stored vector are filled (rows `loaddata` wrote: docs/deploy.md, "Moving from the
+    embedded default"); last, the knowledge version moves, so running processes load what
+    changed under them (they had served the FAQ store from before a `loaddata`)."""
+    filled = vectors_fill_missing()
     dropped = entries_drop_other_models()
     done = 0
     for progress in paraphrases_reembed(batch_size=batch_size):
@@ -38,9 +46,12 @@ def embeddings_reembed(
     for progress in negatives_reembed(batch_size=batch_size):
         negatives = progress.done
     documents = sum(1 for _ in documents_reembed())
+    knowledge_version_bump()
     return ReembedResult(
         cache_entries_dropped=dropped,
         paraphrases_reembedded=done,
         documents_reindexed=documents,
         negatives_reembedded=negatives,
+        paraphrase_columns_filled=filled.paraphrases,
+        chunk_columns_filled=filled.chunks,
     )

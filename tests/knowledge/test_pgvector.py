@@ -1,5 +1,6 @@
 """The pgvector path: runs in the PostgreSQL pass of `make test` (CHATBOT_TEST_POSTGRES=1)."""
 
+import io
 import zlib
 
 import numpy as np
@@ -211,3 +212,58 @@ def test_pgvector_marks_the_faqs_with_one_phrasing_as_the_exact_search_does(stor
     exact = InMemoryIndex().search(query, locale="en", k=10)
     assert [(n.faq_id, n.lone) for n in from_pg] == [(n.faq_id, n.lone) for n in exact]
     assert from_pg[0].faq_id == gift.pk and {n.faq_id for n in from_pg if n.lone} == {gift.pk}
+
+
+def test_a_store_moved_with_dumpdata_and_loaddata_is_searched_after_reembed(store, tmp_path):
+    """A move walk: the pilot's data went from SQLite to PostgreSQL with `dumpdata` /
+    `loaddata`; every row came, but the pgvector columns stayed empty, so the help centre found
+    nothing and pgvector FAQ search nothing, and the running processes kept the FAQ store from
+    before the load. `reembed` (the documented step after it) fills them and moves the version."""
+    from django.core.management import call_command
+
+    from knowledge import content_version
+    from knowledge.documents.indexing import reset_chunk_index
+    from knowledge.documents.types import Block, BlockKind, ParsedDocument
+    from knowledge.models import FAQ, Chunk, Document
+    from knowledge.selectors import passages_retrieve
+
+    article = ParsedDocument(
+        title="Kettle care",
+        blocks=(Block(BlockKind.PARAGRAPH, "Descale the Zephyr kettle every six weeks."),),
+        locale="en",
+    )
+    services.document_upsert(parsed=article, source_key="kettle.md", index_inline=True)
+    dump = tmp_path / "pilot.json"
+    call_command("dumpdata", "knowledge.faq", "knowledge.paraphrase", "knowledge.document",
+                 "knowledge.chunk", output=str(dump), verbosity=0)  # fmt: skip
+    Document.objects.all().delete()
+    FAQ.objects.all().delete()
+    call_command("loaddata", str(dump), verbosity=0)
+
+    def empty_columns() -> tuple[int, int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT (SELECT count(*) FROM knowledge_paraphrase WHERE embedding_vec IS NULL),"
+                " (SELECT count(*) FROM knowledge_chunk WHERE embedding_vec IS NULL)"
+            )
+            return cursor.fetchone()
+
+    assert empty_columns() == (Paraphrase.objects.count(), Chunk.objects.count())
+    reset_chunk_index()
+    question = "How often should I descale the kettle?"
+    before = passages_retrieve(text=question, locale="en")
+    assert (before.relevant, before.best_vector_score) == (False, 0.0), "no vector found it"
+    version = content_version.knowledge_version()
+
+    out = io.StringIO()
+    call_command("reembed", stdout=out)
+
+    assert empty_columns() == (0, 0)
+    assert f"of {Paraphrase.objects.count()} paraphrases and 1 chunks" in out.getvalue()
+    assert content_version.knowledge_version() != version, "running processes reload"
+    reset_chunk_index()
+    found = passages_retrieve(text=question, locale="en")
+    assert found.relevant and found.passages[0].title == "Kettle care"
+    assert faq_lookup(text="I forgot my password, what now?", locale="en").result.faq_id
+    call_command("reembed", stdout=io.StringIO())
+    assert empty_columns() == (0, 0), "a second run has nothing to fill"

@@ -5,7 +5,9 @@ change of model: until then the FAQ stage searches only what that model embedded
 
 Paraphrases are embedded `--batch-size` at a time, with a progress line per batch; a run that
 stops halfway is resumed by running it again (rows on the configured model are skipped). Cached
-answers of another model are dropped, not re-embedded (chatbot.cache.services says why)."""
+answers of another model are dropped, not re-embedded (chatbot.cache.services says why). Also
+the step after `loaddata` (docs/deploy.md, "Moving from the embedded default"): on PostgreSQL
+it fills the pgvector columns from the stored vectors, and running processes reload the store."""
 
 import time
 
@@ -19,7 +21,11 @@ from knowledge.services import ReembedProgress
 
 
 class Command(BaseCommand):
-    help = "Re-embed paraphrases another embedding model embedded; drop such cache entries."
+    help = (
+        "Re-embed paraphrases another embedding model embedded; drop such cache entries; fill "
+        "empty pgvector columns from the stored vectors (after loaddata); running processes "
+        "reload the store."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--batch-size", type=int, default=settings.EMBEDDING_BATCH_SIZE)
@@ -49,6 +55,11 @@ class Command(BaseCommand):
             )
 
         result = embeddings_reembed(batch_size=batch_size, on_batch=report)
+        if result.paraphrase_columns_filled or result.chunk_columns_filled:
+            self.stdout.write(
+                f"Filled the PostgreSQL vector column of {result.paraphrase_columns_filled} "
+                f"paraphrases and {result.chunk_columns_filled} chunks from their stored vectors."
+            )
         self.stdout.write(
             f"Dropped {result.cache_entries_dropped} cached answers of another embedding model; "
             f"re-embedded {result.paraphrases_reembedded} paraphrases and the chunks of "
