@@ -12,6 +12,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
 
 from chatbot.handoff.models import AgentProfile
+from chatbot.models import WidgetAppearance
 from chatbot.security.origins import chat_origin_allowed
 from chatbot.visitor_copy import normalise_locale
 from chatbot.widget_config.appearance import appearance_from, embed_snippet
@@ -20,12 +21,27 @@ from chatbot.widget_config.proactive import greeting_for
 MAX_PATH_CHARS = 500
 
 
+# The demo store's own look until the admin's Widget appearance is saved.
+DEMO_STORE_LOOK = {
+    "data-title": "Northwind Help",
+    "data-title-zh-hans": "Northwind 客服",
+    "data-color": "#2f5d3a",
+}
+
+
 def demo_store(request: HttpRequest) -> HttpResponse:
     """A sample online-store page with the chat widget embedded the way a customer would; with
-    `?locale=zh-hans` the page is Chinese too (it was English around a Chinese widget)."""
+    `?locale=zh-hans` the page is Chinese too (it was English around a Chinese widget). Its tag
+    carries the admin's saved Widget appearance: a pilot's operator saved a title and colour
+    and judged them on this page, which kept its own."""
     locale = request.GET.get("locale", "")
     page_language = "zh-hans" if locale and normalise_locale(locale) == "zh-hans" else "en"
-    return render(request, "demo/store.html", {"locale": locale, "page_language": page_language})
+    saved = WidgetAppearance.objects.first()
+    attributes = saved.embed_attributes() if saved else dict(DEMO_STORE_LOOK)
+    if locale:
+        attributes["data-locale"] = locale
+    context = {"page_language": page_language, "widget_attributes": attributes}
+    return render(request, "demo/store.html", context)
 
 
 @require_GET

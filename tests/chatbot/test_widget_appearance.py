@@ -86,3 +86,16 @@ def test_the_admin_page_previews_and_gives_the_snippet(settings) -> None:
 
 def test_staff_without_the_permission_cannot_open_the_preview() -> None:
     assert admin_client().get("/admin/widget-preview/").status_code == 403
+
+
+def test_the_demo_store_embeds_the_widget_as_the_admin_saved_it(client) -> None:
+    """A pilot's operator saved "Acme Pilot Help" in #e11d48 and judged it on the demo store,
+    whose tag kept "Northwind Help" in green: nothing seemed to happen."""
+    tag = re.compile(r'<script src="[^"]*widget\.js"([^>]*)>')
+    before = tag.search(client.get("/").content.decode()).group(1)
+    assert 'data-title="Northwind Help"' in before and 'data-color="#2f5d3a"' in before
+    WidgetAppearance.objects.create(title="Acme Pilot Help", color="#e11d48", welcome_en="Hi!")
+    after = tag.search(client.get("/?locale=zh-hans").content.decode()).group(1)
+    assert 'data-title="Acme Pilot Help"' in after and 'data-color="#e11d48"' in after
+    assert 'data-welcome-en="Hi!"' in after and 'data-locale="zh-hans"' in after
+    assert "Northwind" not in after
