@@ -271,17 +271,36 @@ class DocumentUpsert:
 def content_hash(parsed: ParsedDocument) -> str:
     """sha256 of the title and the blocks, Unicode-normalised (NFKC) with whitespace collapsed:
     a re-export that only re-wraps lines is not a change, and is not embedded again."""
-    parts = [parsed.title, *(f"{b.kind}:{b.level}:{b.text}" for b in parsed.blocks)]
+    parts = [parsed.title, *(_block_key(b) for b in parsed.blocks)]
     normalised = "\n".join(" ".join(unicodedata.normalize("NFKC", p).split()) for p in parts)
     return hashlib.sha256(normalised.encode()).hexdigest()
 
 
+def _block_key(block: Block) -> str:
+    """A block as hashed; its links only when it has some, so a document without links keeps
+    the hash it had before blocks kept them (and is not embedded again)."""
+    key = f"{block.kind}:{block.level}:{block.text}"
+    return key + "".join(f":{text}<{url}>" for text, url in block.links)
+
+
 def blocks_to_json(blocks: Sequence[Block]) -> list[dict[str, Any]]:
-    return [{"kind": str(b.kind), "text": b.text, "level": b.level} for b in blocks]
+    return [
+        {"kind": str(b.kind), "text": b.text, "level": b.level}
+        | ({"links": [list(link) for link in b.links]} if b.links else {})
+        for b in blocks
+    ]
 
 
 def blocks_from_json(data: Sequence[dict[str, Any]]) -> tuple[Block, ...]:
-    return tuple(Block(BlockKind(b["kind"]), b["text"], int(b.get("level", 0))) for b in data)
+    return tuple(
+        Block(
+            BlockKind(b["kind"]),
+            b["text"],
+            int(b.get("level", 0)),
+            tuple((text, url) for text, url in b.get("links", ())),
+        )
+        for b in data
+    )
 
 
 def document_upsert(

@@ -1,12 +1,15 @@
 """Staff pages of the FAQ store outside the model admin, and the public page of a help article."""
 
 import re
+from collections.abc import Iterable, Sequence
 
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 
 from knowledge.admin_languages import language_name
@@ -72,15 +75,61 @@ def article_parts(document: Document) -> list[dict]:
             parts.append({"kind": kind, "text": text, "level": level, "anchor": anchor})
         elif kind == BlockKind.LIST:
             lines = [line for line in text.splitlines() if line.strip()]
-            ordered = bool(lines) and bool(_ORDERED_MARKER.match(lines[0]))
-            items = [_LIST_MARKER.sub("", line, count=1) for line in lines]
-            parts.append({"kind": kind, "items": items, "ordered": ordered})
+            links = _Links(block.get("links", ()))
+            parts.append({"kind": kind, "html": _list_html(lines, links)})
         elif kind == BlockKind.TABLE:
             header, rows = _table_rows(text)
             parts.append({"kind": kind, "header": header, "rows": rows})
+        elif kind == BlockKind.PARAGRAPH:
+            html = _Links(block.get("links", ())).linked(text)
+            parts.append({"kind": kind, "html": mark_safe(html.replace("\n", "<br>"))})  # noqa: S308 - _Links escaped it
         else:
             parts.append({"kind": kind, "text": text})
     return parts
+
+
+class _Links:
+    """A block's links, in document order, put back on their text: each link text is linked at
+    its first place after the previous link's, the rest of the text escaped."""
+
+    def __init__(self, links: Iterable[Sequence[str]]) -> None:
+        self.pending = [(text, url) for text, url in links]
+
+    def linked(self, text: str) -> str:
+        out, at = [], 0
+        while self.pending:
+            label, url = self.pending[0]
+            found = text.find(label, at)
+            if found < 0:
+                break  # in a later line of the list
+            out += [escape(text[at:found]), format_html('<a href="{}">{}</a>', url, label)]
+            at = found + len(label)
+            self.pending.pop(0)
+        out.append(escape(text[at:]))
+        return "".join(out)
+
+
+def _list_html(lines: list[str], links: _Links) -> str:
+    """A Markdown-like list as nested <ul>/<ol>: two spaces of indent a level (a writer's
+    sub-item under "Weekdays" came out as a rule of its own)."""
+
+    def depth(line: str) -> int:
+        return (len(line) - len(line.lstrip(" "))) // 2
+
+    def level(start: int, at_depth: int) -> tuple[str, int]:
+        ordered = bool(_ORDERED_MARKER.match(lines[start]))
+        items, i = [], start
+        while i < len(lines) and depth(lines[i]) >= at_depth:
+            if depth(lines[i]) > at_depth:
+                nested, i = level(i, depth(lines[i]))
+                items[-1] = items[-1] + nested if items else nested
+                continue
+            items.append(links.linked(_LIST_MARKER.sub("", lines[i], count=1)))
+            i += 1
+        tag = "ol" if ordered else "ul"
+        return f"<{tag}>" + "".join(f"<li>{item}</li>" for item in items) + f"</{tag}>", i
+
+    return mark_safe(level(0, depth(lines[0]))[0]) if lines else ""  # noqa: S308 - _Links escaped it
 
 
 def help_article(request: HttpRequest, pk: int) -> HttpResponse:

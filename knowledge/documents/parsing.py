@@ -382,9 +382,10 @@ def _markdown_blocks(nodes: Iterable[SyntaxTreeNode]) -> Iterator[Block]:
         if node.type == "heading":
             yield Block(BlockKind.HEADING, _markdown_inline(node), level=int(node.tag[1]))
         elif node.type == "paragraph":
-            yield Block(BlockKind.PARAGRAPH, _markdown_inline(node))
+            yield Block(BlockKind.PARAGRAPH, _markdown_inline(node), links=_markdown_links(node))
         elif node.type in ("bullet_list", "ordered_list"):
-            yield Block(BlockKind.LIST, "\n".join(_markdown_list_lines(node, depth=0)))
+            lines = "\n".join(_markdown_list_lines(node, depth=0))
+            yield Block(BlockKind.LIST, lines, links=_markdown_links(node))
         elif node.type == "table":
             yield Block(BlockKind.TABLE, _markdown_table(node))
         elif node.type in ("fence", "code_block"):
@@ -403,6 +404,20 @@ def _markdown_inline(node: SyntaxTreeNode) -> str:
         elif child.type in ("softbreak", "hardbreak"):
             parts.append("\n")
     return clean_text("".join(parts))
+
+
+def _markdown_links(node: SyntaxTreeNode) -> tuple[tuple[str, str], ...]:
+    links = []
+    for child in _walk(node):
+        if child.type == "link":
+            text, url = _markdown_inline(child), str(child.attrs.get("href", ""))
+            if text and _LINK_URL.match(url):
+                links.append((text, url))
+    return tuple(links)
+
+
+# What a help page may link to: the web and mail, nothing a browser would run.
+_LINK_URL = re.compile(r"^(?:https?://\S+|mailto:[^\s@]+@\S+)$", re.IGNORECASE)
 
 
 def _walk(node: SyntaxTreeNode) -> Iterator[SyntaxTreeNode]:
@@ -531,6 +546,7 @@ def _is_chrome(tag: Tag, *, keep_header: bool) -> bool:
 
 def _html_element_blocks(element: Tag) -> Iterator[Block]:
     inline: list[str] = []
+    inline_links: list[tuple[str, str]] = []
     for child in element.children:
         if isinstance(child, NavigableString):
             if type(child) is NavigableString:  # not a comment, doctype or CDATA
@@ -540,17 +556,19 @@ def _html_element_blocks(element: Tag) -> Iterator[Block]:
             continue
         if child.name not in _HTML_BLOCK_TAGS and not child.find(_HTML_BLOCK_TAGS):
             inline.append(child.get_text())
+            inline_links.extend(_html_links(child))
             continue
-        yield from _paragraph_from(inline)
-        inline = []
+        yield from _paragraph_from(inline, inline_links)
+        inline, inline_links = [], []
         if child.name in _HEADING_TAGS:
             yield Block(
                 BlockKind.HEADING, clean_text(child.get_text()), level=_HEADING_TAGS[child.name]
             )
         elif child.name == "p":
-            yield from _paragraph_from([child.get_text()])
+            yield from _paragraph_from([child.get_text()], _html_links(child))
         elif child.name in ("ul", "ol"):
-            yield Block(BlockKind.LIST, "\n".join(_html_list_lines(child, depth=0)))
+            links = tuple(_html_links(child))
+            yield Block(BlockKind.LIST, "\n".join(_html_list_lines(child, depth=0)), links=links)
         elif child.name == "dl":
             yield Block(BlockKind.LIST, "\n".join(_html_definition_lines(child)))
         elif (
@@ -566,13 +584,25 @@ def _html_element_blocks(element: Tag) -> Iterator[Block]:
             yield Block(BlockKind.CODE, child.get_text().strip("\n"))
         else:
             yield from _html_element_blocks(child)
-    yield from _paragraph_from(inline)
+    yield from _paragraph_from(inline, inline_links)
 
 
-def _paragraph_from(parts: list[str]) -> Iterator[Block]:
+def _paragraph_from(parts: list[str], links: Iterable[tuple[str, str]] = ()) -> Iterator[Block]:
     text = clean_text("".join(parts))
     if text:
-        yield Block(BlockKind.PARAGRAPH, text)
+        yield Block(BlockKind.PARAGRAPH, text, links=tuple(links))
+
+
+def _html_links(tag: Tag) -> list[tuple[str, str]]:
+    """The element's absolute web and mail links (a relative one has no page to resolve it
+    against here), with their text."""
+    anchors = [tag] if tag.name == "a" else tag.find_all("a", href=True)
+    links = []
+    for anchor in anchors:
+        text, url = clean_text(anchor.get_text()), str(anchor.get("href") or "").strip()
+        if text and _LINK_URL.match(url):
+            links.append((text, url))
+    return links
 
 
 def _html_list_lines(list_tag: Tag, *, depth: int) -> Iterator[str]:

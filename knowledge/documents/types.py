@@ -24,6 +24,9 @@ class Block:
     kind: BlockKind
     text: str
     level: int = 0  # 1-6 for headings
+    # (link text, http(s) or mailto URL) in the order they appear: the help page links them
+    # (a writer's "See our store page" came out as plain text); the text itself stays plain.
+    links: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

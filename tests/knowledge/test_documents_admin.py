@@ -2,6 +2,7 @@
 staff user without it gets 403), the import's page lists each file's error, documents show
 their chunks and are re-indexed by an action; and the public help page escapes HTML."""
 
+import hashlib
 import re
 
 import pytest
@@ -11,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from knowledge import content_version, services
 from knowledge.admin import DocumentForm
 from knowledge.documents.indexing import reset_chunk_index
+from knowledge.documents.parsing import parse_document
 from knowledge.documents.types import Block, BlockKind, ParsedDocument, heading_url
 from knowledge.embeddings import get_embedder
 from knowledge.models import Chunk, Document, DocumentImport, Visibility
@@ -347,3 +349,50 @@ def test_a_documents_page_links_to_the_article_its_visitors_see(admin_client):
     assert view_on_site(hidden) is None
     page = admin_client.get(change.format(uploaded.pk), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Locale:</label>" in page, "capitalised as every other label"
+
+
+CLICK_AND_COLLECT = """# Click and collect
+
+See [our store page](https://northwind.example/store) for opening hours, or
+[write to us](mailto:help@northwind.example). Never [this](javascript:alert(1)).
+
+- Weekdays: ready in two hours
+  - Orders with a pre-order item: when the item arrives
+- Weekends: ready the next day, [see the map](https://northwind.example/map)
+"""
+
+
+def test_the_help_page_keeps_an_articles_links_and_nested_lists(client):
+    """A writer's Markdown article lost its links ("See our store page" in plain text) and its
+    sub-item under "Weekdays" became a rule of its own."""
+    parsed = parse_document(CLICK_AND_COLLECT.encode(), filename="collect.md", locale="en")
+    document = services.document_upsert(parsed=parsed, source_key="collect.md").document
+    page = client.get(f"/help/{document.pk}/").content.decode()
+
+    assert 'See <a href="https://northwind.example/store">our store page</a> for' in page
+    assert '<a href="mailto:help@northwind.example">write to us</a>' in page
+    assert 'href="javascript' not in page, "never a link a browser would run"
+    nested = re.sub(r"\s+", " ", page.split("<ul>", 1)[1])
+    assert nested.startswith(
+        "<li>Weekdays: ready in two hours<ul><li>Orders with a pre-order item: when the item "
+        "arrives</li></ul></li><li>Weekends: ready the next day, "
+        '<a href="https://northwind.example/map">see the map</a></li></ul>'
+    )
+    chunk_text = " ".join(document.chunks.values_list("text", flat=True))
+    assert "northwind.example" not in chunk_text, "the indexed text stays the words alone"
+
+
+def test_a_document_without_links_keeps_its_content_hash():
+    """Blocks keep their links now; a document with none must not look changed (and be embedded
+    again) on its next import."""
+    plain = ParsedDocument(
+        title="Returns", blocks=(Block(BlockKind.PARAGRAPH, "30 days."),), locale="en"
+    )
+    linked = ParsedDocument(
+        title="Returns",
+        blocks=(Block(BlockKind.PARAGRAPH, "30 days.", links=(("30 days", "https://x.example"),)),),
+        locale="en",
+    )
+    before_links = hashlib.sha256(b"Returns\nparagraph:0:30 days.").hexdigest()
+    assert services.content_hash(plain) == before_links
+    assert services.content_hash(linked) != before_links

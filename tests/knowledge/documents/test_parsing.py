@@ -468,3 +468,21 @@ def test_fifty_megabytes_are_rejected_by_size_before_parsing():
     # NUL bytes would be "binary" if anything looked at the content.
     assert error_code(bytes(50 * 1024 * 1024), "huge.txt") == "too_large"
     assert error_code(b"a" * 11, "small.txt", max_bytes=10) == "too_large"
+
+
+def test_html_blocks_keep_their_absolute_web_and_mail_links():
+    page = (
+        b"<html><body><h1>Stores</h1><p>See <a href='https://x.example/map'>the map</a> or "
+        b"<a href='mailto:a@x.example'>mail us</a>.</p><ul><li>Go <a href='/rel'>here</a></li>"
+        b"<li><a href='javascript:alert(1)'>run</a></li></ul>Loose <a href='https://x.example/'>"
+        b"home</a> text</body></html>"
+    )
+    blocks = parse_document(page, filename="stores.html", locale="en").blocks
+    paragraph, the_list, loose = (b for b in blocks if b.kind != BlockKind.HEADING)
+    assert paragraph.text == "See the map or mail us."
+    assert paragraph.links == (
+        ("the map", "https://x.example/map"),
+        ("mail us", "mailto:a@x.example"),
+    )
+    assert the_list.links == (), "a relative link has no page to resolve it; javascript: never"
+    assert loose.links == (("home", "https://x.example/"),)
