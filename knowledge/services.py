@@ -574,6 +574,10 @@ def _import_record(
     else:
         counter = UpsertOutcome(item.outcome).value  # the field of the same name
         setattr(document_import, counter, getattr(document_import, counter) + 1)
+        if item.message:  # stored, with a notice for the editor (SAME_TITLE)
+            document_import.errors.append(
+                {"name": item.name, "code": code, "message": item.message}
+            )
     document_import.save(
         update_fields=["seen", "created", "updated", "unchanged", "failed", "errors"]
     )
@@ -655,7 +659,33 @@ def _import_one(
         )
     except DocumentError as exc:
         return ImportedItem(source_file.name, ERROR, exc.message), exc.code
+    if result.outcome == UpsertOutcome.CREATED:
+        twin = _same_title(result.document)
+        if twin is not None:
+            message = (
+                f"Imported, with the same title as {twin.source_key}: visitors are shown both; "
+                "delete one if this replaces it."
+            )
+            return ImportedItem(source_file.name, result.outcome, message), SAME_TITLE
     return ImportedItem(source_file.name, result.outcome), ""
+
+
+SAME_TITLE = "same_title"
+
+
+def _same_title(document: Document) -> Document | None:
+    """Another visitor-facing document of the same title and language. A writer saved a new
+    version of an article under a new file name; both prices were cited side by side."""
+    return (
+        Document.objects.filter(
+            title__iexact=document.title.strip(),
+            locale=document.locale,
+            visibility=Visibility.PUBLIC,
+        )
+        .exclude(pk=document.pk)
+        .order_by("pk")
+        .first()
+    )
 
 
 def _file_source_key(prefix: str, name: str, parsed: ParsedDocument) -> str:

@@ -75,6 +75,14 @@ _MESSAGES: tuple[tuple[re.Pattern[str], Promise], ...] = tuple(
         (r"timed out after (?P<seconds>\S+) s", _("No answer within %(seconds)s s.")),
         (r"network error: (?P<detail>.*)", _("Network error: %(detail)s")),
         (r"too large: .*", _("The page is larger than the crawl allows.")),
+        (
+            r"Imported, with the same title as (?P<other>.+): visitors are shown both; delete "
+            r"one if this replaces it\.",
+            _(
+                "Imported, with the same title as %(other)s: visitors are shown both; delete "
+                "one if this replaces it."
+            ),
+        ),
     )
 )
 

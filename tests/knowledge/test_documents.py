@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
+from django.utils import translation
 
 from chatbot.management.commands.load_demo import Command as LoadDemo
 from chatbot.ops import knowledge_follow
 from chatbot.ops.reembedding import embeddings_reembed
 from knowledge import content_version, selectors, services, tasks
+from knowledge.documents.error_text import import_error_text
 from knowledge.documents.indexing import (
     chunk_model_index_name,
     get_chunk_index,
@@ -728,3 +730,29 @@ def test_a_lone_file_named_as_one_imported_from_a_folder_updates_that_document(t
     question = "How many days do I have to return an item?"
     texts = [p.text for p in selectors.passages_retrieve(text=question, locale="en").passages]
     assert any("45 days" in t for t in texts) and not any("30 days" in t for t in texts)
+
+
+def test_a_new_file_with_an_existing_articles_title_is_imported_with_a_notice(tmp_path):
+    """A writer saved a new version of "Gift wrapping" as gift-wrapping-2026.md: the import said
+    "Created: 1" and visitors were cited both prices, nothing telling which was current."""
+    first = tmp_path / "gift-wrapping.md"
+    first.write_text("# Gift wrapping\n\nGift wrapping costs $3.00 per item.\n", encoding="utf-8")
+    renamed = tmp_path / "v2" / "gift-wrapping-2026.md"
+    renamed.parent.mkdir()
+    renamed.write_text("# Gift Wrapping\n\nGift wrapping costs $5.00 per item.\n", encoding="utf-8")
+    other_language = tmp_path / "zh" / "lipin-baozhuang.md"
+    other_language.parent.mkdir()
+    other_language.write_text("# Gift wrapping\n\n礼品包装每件 5 元。\n", encoding="utf-8")
+
+    def imported(path) -> DocumentImport:
+        run = DocumentImport.objects.create(kind=DocumentImport.Kind.FILES, source=str(path))
+        return services.documents_import(import_id=run.pk)
+
+    assert imported(first).errors == []
+    second = imported(renamed)
+    assert (second.created, second.failed) == (1, 0)
+    (notice,) = second.errors
+    assert notice["code"] == "same_title" and "same title as gift-wrapping.md" in notice["message"]
+    assert imported(other_language).errors == [], "another language's article is no twin"
+    with translation.override("zh-hans"):
+        assert import_error_text(notice).startswith("已导入，但与 gift-wrapping.md 标题相同")
