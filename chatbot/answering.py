@@ -453,13 +453,15 @@ async def _finish(turn: Turn, conversation_id: int, event: DoneEvent, trace_id: 
         await _cancel(public_id, message_id)
         return
     metrics.answer_stored(event)
-    if event.answered_from:
-        await on_bookkeeping_lane(knowledge_services.document_cited)(
-            citations=event.answered_from,
-            question=turn.text,
-            conversation_id=conversation_id,
-            message_id=bot_message.pk,
-        )
+    for citations, suggested in ((event.answered_from, False), (event.suggested_from, True)):
+        if citations:
+            await on_bookkeeping_lane(knowledge_services.document_cited)(
+                citations=citations,
+                question=turn.text,
+                conversation_id=conversation_id,
+                message_id=bot_message.pk,
+                suggested=suggested,
+            )
     logger.info(
         "answered message %s from %s",
         message_id,

@@ -190,13 +190,15 @@ async def _drain(stage: LLMStage | None, limit: int) -> int:
         )
         if message is None:
             continue
-        if done.answered_from:
-            await database_sync_to_async(knowledge_services.document_cited)(
-                citations=done.answered_from,
-                question=turn.text,
-                conversation_id=message.conversation_id,
-                message_id=message.pk,
-            )
+        for citations, suggested in ((done.answered_from, False), (done.suggested_from, True)):
+            if citations:
+                await database_sync_to_async(knowledge_services.document_cited)(
+                    citations=citations,
+                    question=turn.text,
+                    conversation_id=message.conversation_id,
+                    message_id=message.pk,
+                    suggested=suggested,
+                )
         await publish(public_id, {"type": "message", "message": services.message_payload(message)})
         answered += 1
     else:

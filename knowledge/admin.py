@@ -749,6 +749,7 @@ class DocumentAdmin(admin.ModelAdmin):
         "version",
         "chunk_count",
         "cited_count",
+        "suggested_count",
         "updated_at",
     )
     list_filter = (LanguageFilter, "visibility", "status")
@@ -768,6 +769,7 @@ class DocumentAdmin(admin.ModelAdmin):
         "last_modified",
         "source_import",
         "cited_count",
+        "suggested_count",
         "questions_answered",
         "last_cited_at",
         "created_at",

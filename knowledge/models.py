@@ -372,6 +372,9 @@ class Document(models.Model):
         verbose_name=_("source import"),
     )
     cited_count = models.PositiveIntegerField(default=0, verbose_name=_("cited count"))
+    # Shown under a "not sure, these may help" reply without being cited: with a model that
+    # rarely cites (the local one), a writer read 0 for an article suggested to many visitors.
+    suggested_count = models.PositiveIntegerField(default=0, verbose_name=_("suggested count"))
     last_cited_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last cited at"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
@@ -400,6 +403,11 @@ class DocumentCitation(models.Model):
         help_text=_("The bot answer that cited the document."), verbose_name=_("message id")
     )
     document_version = models.PositiveIntegerField(verbose_name=_("document version"))
+    suggested = models.BooleanField(
+        default=False,
+        help_text=_("Suggested as an article that may help; the answer did not cite it."),
+        verbose_name=_("only suggested"),
+    )
     cited_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("cited at"))
 
     class Meta:

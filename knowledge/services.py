@@ -494,14 +494,19 @@ def document_cited(
     question: str,
     conversation_id: int,
     message_id: int,
+    suggested: bool = False,
 ) -> None:
     """Counts an answer that cited these (document id, version) pairs, each document once per
-    answer, and keeps the question it answered for the document's admin page."""
+    answer, and keeps the question it answered for the document's admin page; `suggested`:
+    the answer only offered them as articles that may help."""
     versions = dict(citations)
     existing = set(Document.objects.filter(pk__in=versions).values_list("pk", flat=True))
-    Document.objects.filter(pk__in=existing).update(
-        cited_count=F("cited_count") + 1, last_cited_at=timezone.now()
+    counted = (
+        {"suggested_count": F("suggested_count") + 1}
+        if suggested
+        else {"cited_count": F("cited_count") + 1, "last_cited_at": timezone.now()}
     )
+    Document.objects.filter(pk__in=existing).update(**counted)
     DocumentCitation.objects.bulk_create(
         [
             DocumentCitation(
@@ -510,6 +515,7 @@ def document_cited(
                 conversation_id=conversation_id,
                 message_id=message_id,
                 document_version=versions[document_id],
+                suggested=suggested,
             )
             for document_id in sorted(existing)
         ],

@@ -83,6 +83,11 @@ class DoneEvent:
         ("not sure, these may help") answered nothing, so it is not counted as cited."""
         return [(c.document_id, c.document_version) for c in self.citations if not c.suggested]
 
+    @property
+    def suggested_from(self) -> list[tuple[int, int]]:
+        """(document id, version) of the articles only suggested, counted apart for writers."""
+        return [(c.document_id, c.document_version) for c in self.citations if c.suggested]
+
 
 Event = StatusEvent | TokenEvent | DoneEvent
 

@@ -49,6 +49,13 @@ def cited_count(document_id: int) -> int:
     return Document.objects.get(pk=document_id).cited_count
 
 
+@database_sync_to_async
+def suggested_questions(document_id: int) -> tuple[int, list[str]]:
+    document = Document.objects.get(pk=document_id)
+    asked = document.citations.filter(suggested=True).values_list("question", flat=True)
+    return document.suggested_count, list(asked)
+
+
 @pytest.fixture
 def no_faq_or_fallback_handoff(settings):
     settings.HANDOFF_FALLBACK_STREAK = 0
@@ -103,6 +110,9 @@ async def test_an_answer_citing_nothing_becomes_suggested_articles_with_their_li
     assert await stored_citations(done["message"]["id"]) == [citation]
     await answering.wait_for_running_answers()
     assert await cited_count(document.pk) == 0, "suggested, not cited: it answered nothing"
+    assert await suggested_questions(document.pk) == (1, ["买了鞋子多少天内可以退货？"]), (
+        "counted apart: a writer read 0 for an article suggested to many visitors"
+    )
 
 
 @pytest.mark.usefixtures("no_faq_or_fallback_handoff")

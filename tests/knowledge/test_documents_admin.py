@@ -218,6 +218,18 @@ def test_a_document_lists_the_questions_answered_from_it_page_by_page(client):
     second = client.get(url, {"page": 2}).content.decode()
     assert len(re.findall(r'href="/admin/chatbot/conversation/\d+/change/"', second)) == 5
     assert "question &lt;0&gt;" in second
+    services.document_cited(
+        citations=[(document.pk, 1)],
+        question="only suggested",
+        conversation_id=2000,
+        message_id=999,
+        suggested=True,
+    )
+    document.refresh_from_db()
+    assert (document.cited_count, document.suggested_count) == (55, 1)
+    newest = re.sub(r"\s+", " ", client.get(url).content.decode())
+    assert "<td>only suggested</td> <td>1</td> <td>suggested</td>" in newest
+    assert "<td>question &lt;54&gt;</td> <td>1</td> <td>cited</td>" in newest
 
 
 def test_a_documents_tags_are_edited_as_a_comma_list():
