@@ -40,7 +40,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--ready-timeout", type=float, default=120.0, help="seconds for daphne to be ready"
         )
-        parser.add_argument("--log-dir", type=Path, help="child logs (default: var/log)")
+        parser.add_argument(
+            "--log-dir",
+            type=Path,
+            help="the local model's and the Celery worker's logs (default: var/log); the app's "
+            "own log is this command's output",
+        )
         prod = parser.add_argument_group("the production shape (docs/deploy.md)")
         prod.add_argument(
             "--prod", action="store_true", help="PostgreSQL, Redis, daphnes, Celery, nginx"
