@@ -9,7 +9,7 @@ import time
 import warnings
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
@@ -292,6 +292,17 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+PRIVATE_NETWORK_HINT = "set KNOWLEDGE_CRAWL_PRIVATE_NETWORKS=1 to crawl an intranet site"
+
+
+def private_network_refusal(host: str, addresses: Sequence[str]) -> str:
+    """Why a host was not crawled, with the setting that allows it; its addresses only when
+    they are not the host itself (a walk read "127.0.0.1 is on a private network
+    (127.0.0.1)" and nothing on how to crawl an intranet)."""
+    shown = "" if list(addresses) == [host] else f" ({', '.join(addresses)})"
+    return f"{host} is on a private network{shown}: not crawled ({PRIVATE_NETWORK_HINT})"
+
+
 def _private_addresses(host: str, port: int) -> list[str]:
     """The addresses `host` resolves to that are not public; empty when it does not resolve
     (the request then fails as a network error)."""
@@ -369,7 +380,7 @@ class _Crawler:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         private = _private_addresses(parts.hostname or "", port)
         if private:
-            return f"{parts.hostname} is on a private network ({', '.join(private)}): not crawled"
+            return private_network_refusal(parts.hostname or "", private)
         return None
 
     def _check_peer(self, response: httpx.Response) -> None:
@@ -625,9 +636,7 @@ class _Crawler:
             port = parts.port or (443 if parts.scheme == "https" else 80)
             private = [] if self.private_networks else _private_addresses(parts.hostname, port)
             if private:
-                raise _FetchFailed(
-                    f"{parts.hostname} is on a private network ({', '.join(private)}): not crawled"
-                )
+                raise _FetchFailed(private_network_refusal(parts.hostname, private))
             response = self.get(url, max_bytes=ROBOTS_MAX_BYTES)
             target = response.headers.get("Location", "")
             if response.status_code not in REDIRECT_STATUSES or not target:

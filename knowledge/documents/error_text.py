@@ -39,6 +39,22 @@ _MESSAGES: tuple[tuple[re.Pattern[str], Promise], ...] = tuple(
             _("The file is %(size)s; files up to %(limit)s can be imported."),
         ),
         (
+            r"(?P<host>\S+) is on a private network: not crawled \(set "
+            r"KNOWLEDGE_CRAWL_PRIVATE_NETWORKS=1 to crawl an intranet site\)",
+            _(
+                "%(host)s is on a private network: not crawled (set "
+                "KNOWLEDGE_CRAWL_PRIVATE_NETWORKS=1 to crawl an intranet site)."
+            ),
+        ),
+        (
+            r"(?P<host>\S+) is on a private network \((?P<addresses>[^)]*)\): not crawled "
+            r"\(set KNOWLEDGE_CRAWL_PRIVATE_NETWORKS=1 to crawl an intranet site\)",
+            _(
+                "%(host)s is on a private network (%(addresses)s): not crawled (set "
+                "KNOWLEDGE_CRAWL_PRIVATE_NETWORKS=1 to crawl an intranet site)."
+            ),
+        ),
+        (  # as imports before 7 December stored it
             r"(?P<host>\S+) is on a private network \((?P<addresses>[^)]*)\): not crawled",
             _("%(host)s is on a private network (%(addresses)s): not crawled."),
         ),

@@ -24,6 +24,24 @@ CASES = [
     (
         {
             "code": "skipped",
+            "message": "127.0.0.1 is on a private network: not crawled (set "
+            "KNOWLEDGE_CRAWL_PRIVATE_NETWORKS=1 to crawl an intranet site)",
+        },
+        "127.0.0.1 位于内网，未抓取（如需抓取内网网站，请设置 "
+        "KNOWLEDGE_CRAWL_PRIVATE_NETWORKS=1）。",
+    ),
+    (
+        {
+            "code": "skipped",
+            "message": "help.intra is on a private network (10.0.0.7): not crawled (set "
+            "KNOWLEDGE_CRAWL_PRIVATE_NETWORKS=1 to crawl an intranet site)",
+        },
+        "help.intra 位于内网（10.0.0.7），未抓取（如需抓取内网网站，请设置 "
+        "KNOWLEDGE_CRAWL_PRIVATE_NETWORKS=1）。",
+    ),
+    (
+        {
+            "code": "skipped",
             "message": "robots.txt could not be read (network error: [Errno -2] "
             "Name or service not known)",
         },

@@ -758,7 +758,8 @@ def test_robots_txt_redirecting_to_a_private_address_sends_it_nothing(
     assert other.requests == [], "nothing was asked of the private host"
     assert [p.status for p in pages] == [PageStatus.SKIPPED]
     assert pages[0].error == (
-        "robots.txt could not be read (127.0.0.1 is on a private network (10.0.0.7): not crawled)"
+        "robots.txt could not be read (127.0.0.1 is on a private network (10.0.0.7): not crawled"
+        " (set KNOWLEDGE_CRAWL_PRIVATE_NETWORKS=1 to crawl an intranet site))"
     )
 
 
