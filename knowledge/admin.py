@@ -26,7 +26,7 @@ from knowledge import services
 from knowledge.admin_languages import LanguageFilter, language_column, language_name
 from knowledge.content_version import knowledge_version_bump
 from knowledge.documents.error_text import import_error_text
-from knowledge.documents.types import document_url
+from knowledge.documents.types import DocumentError, document_url
 from knowledge.generation import (
     fail_stale_jobs,
     faqs_being_generated,
@@ -58,6 +58,13 @@ from knowledge.models import (
 from knowledge.negative_store import negatives_confirm, negatives_dismiss
 from knowledge.selectors import faqs_asking, one_line
 from knowledge.variant_check import VariantCheck, variant_check
+
+
+def _admin_locale() -> str:
+    """The site language of the admin user's language, for what they create."""
+    language = translation.get_language() or ""
+    codes = [code for code, _name in settings.LANGUAGES]
+    return next((c for c in codes if language.startswith(c[:2])), "en")
 
 
 class ContentAdmin(admin.ModelAdmin):
@@ -367,9 +374,7 @@ class FAQAdmin(StaleJobsFailed, ContentAdmin):
         """A new FAQ in the admin user's language: it defaulted to English, and a Chinese
         question filed as English is matched by the wrong model and never answered."""
         initial = super().get_changeform_initial_data(request)
-        language = translation.get_language() or ""
-        codes = [code for code, _name in settings.LANGUAGES]
-        initial.setdefault("locale", next((c for c in codes if language.startswith(c[:2])), "en"))
+        initial.setdefault("locale", _admin_locale())
         return initial
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
@@ -768,6 +773,7 @@ class DocumentAdmin(admin.ModelAdmin):
         "etag",
         "last_modified",
         "source_import",
+        "edit_text",
         "cited_count",
         "suggested_count",
         "questions_answered",
@@ -826,8 +832,87 @@ class DocumentAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.questions_view),
                 name="knowledge_document_questions",
             ),
+            path(
+                "write/",
+                self.admin_site.admin_view(self.write_view),
+                name="knowledge_document_write",
+            ),
+            path(
+                "<id:document_id>/write/",
+                self.admin_site.admin_view(self.write_view),
+                name="knowledge_document_rewrite",
+            ),
             *super().get_urls(),
         ]
+
+    @admin.display(description=_("text"))
+    def edit_text(self, obj: Document) -> str:
+        if obj.pk and obj.source_key.startswith(services.WRITTEN_PREFIX):
+            url = reverse("admin:knowledge_document_rewrite", args=[obj.pk])
+            return format_html('<a href="{}">{}</a>', url, gettext("Edit the text"))
+        return gettext("Imported: change its file or page and import or crawl it again.")
+
+    def write_view(self, request: HttpRequest, document_id: int | None = None) -> HttpResponse:
+        """An article written here in Markdown, or one written here edited; imported documents
+        are changed at their source."""
+        document = None
+        if document_id is not None:
+            document = get_object_or_404(
+                Document, pk=document_id, source_key__startswith=services.WRITTEN_PREFIX
+            )
+        if not request.user.has_perm(
+            "knowledge.change_document" if document else "knowledge.add_document"
+        ):
+            raise PermissionDenied
+        initial = {"locale": _admin_locale()}
+        if document is not None:
+            initial = {
+                "title": document.title,
+                "text": document.written_text,
+                "locale": document.locale,
+                "visibility": document.visibility,
+                "tags": ", ".join(document.tags),
+            }
+        form = DocumentWriteForm(request.POST or None, initial=initial)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                result = services.document_write(
+                    title=data["title"],
+                    text=data["text"],
+                    locale=data["locale"],
+                    visibility=data["visibility"],
+                    tags=data["tags"],
+                    document=document,
+                )
+            except DocumentError as exc:
+                form.add_error("text", exc.message)
+            else:
+                written = result.document
+                messages.success(
+                    request, gettext("Saved: visitors get it once it is indexed, in seconds.")
+                )
+                twin = services.document_same_title(written)
+                if twin is not None and written.visibility == Visibility.PUBLIC:
+                    messages.warning(
+                        request,
+                        gettext(
+                            "“%(title)s” has the same title as another article of its "
+                            "language: visitors are shown both; delete one if this replaces it."
+                        )
+                        % {"title": written.title},
+                    )
+                return redirect("admin:knowledge_document_change", written.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "title": gettext("Edit “%(title)s”") % {"title": document.title}
+            if document
+            else gettext("Write an article"),
+            "document": document,
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/knowledge/document/write.html", context)
 
     def questions_view(self, request: HttpRequest, document_id: int) -> HttpResponse:
         """The visitors' questions whose answers cited the document, newest first, each linked
@@ -871,6 +956,19 @@ class DocumentOptionsForm(forms.Form):
     def options(self) -> dict:
         data = self.cleaned_data
         return {"locale": data["locale"], "visibility": data["visibility"], "tags": data["tags"]}
+
+
+class DocumentWriteForm(DocumentOptionsForm):
+    title = forms.CharField(label=_("Title"), max_length=500)
+    text = forms.CharField(
+        label=_("Text"),
+        widget=forms.Textarea(attrs={"rows": 24, "cols": 100}),
+        help_text=_(
+            "Markdown: ## a section heading, - a list item (two spaces more for a sub-item), "
+            "[words](https://…) a link, | a table row."
+        ),
+    )
+    field_order = ["title", "text", "locale", "visibility", "tags"]
 
 
 class DocumentUploadForm(DocumentOptionsForm):

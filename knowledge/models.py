@@ -349,6 +349,9 @@ class Document(models.Model):
     )
     version = models.PositiveIntegerField(default=1, verbose_name=_("version"))
     content_hash = models.CharField(max_length=64, editable=False, verbose_name=_("content hash"))
+    # The Markdown of an article written in the admin (its source key is "written/…"), for
+    # editing it there; empty for imported and crawled documents.
+    written_text = models.TextField(blank=True, default="", verbose_name=_("written text"))
     # The parsed blocks ({"kind", "text", "level"}), so re-chunking needs no re-fetch.
     blocks = models.JSONField(default=list, editable=False, verbose_name=_("blocks"))
     status = models.CharField(

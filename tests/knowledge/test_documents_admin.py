@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from knowledge import content_version, services
+from knowledge import content_version, selectors, services
 from knowledge.admin import DocumentForm
 from knowledge.documents.indexing import reset_chunk_index
 from knowledge.documents.parsing import parse_document
@@ -408,3 +408,73 @@ def test_a_document_without_links_keeps_its_content_hash():
     before_links = hashlib.sha256(b"Returns\nparagraph:0:30 days.").hexdigest()
     assert services.content_hash(plain) == before_links
     assert services.content_hash(linked) != before_links
+
+
+def test_a_writer_writes_an_article_in_the_admin_and_edits_it_there(client):
+    """A help-centre writer could only import files: to change one number in an article they
+    had to find its original file and upload it under exactly the same name."""
+    writer = staff("view_document", "add_document", "change_document")
+    client.force_login(writer)
+    listed = client.get("/admin/knowledge/document/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'href="/admin/knowledge/document/write/"' in listed and "Write an article" in listed
+
+    body = "## Prices\n\nGift wrapping costs $3.00 per item.\n\n- Paper: red or gold\n"
+    response = client.post(
+        "/admin/knowledge/document/write/",
+        {"title": "Gift wrapping", "text": body, "locale": "en", "visibility": "public",
+         "tags": "gifts"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )  # fmt: skip
+    document = Document.objects.get(title="Gift wrapping")
+    assert response.status_code == 302 and response["Location"].endswith(f"/{document.pk}/change/")
+    assert document.source_key.startswith("written/") and document.written_text == body.strip()
+    assert (document.status, document.tags, document.version) == ("indexed", ["gifts"], 1)
+    question = "How much is gift wrapping?"
+    assert "$3.00" in selectors.passages_retrieve(text=question, locale="en").passages[0].text
+
+    change = client.get(f"/admin/knowledge/document/{document.pk}/change/").content.decode()
+    rewrite = f"/admin/knowledge/document/{document.pk}/write/"
+    assert f'<a href="{rewrite}">Edit the text</a>' in change
+    form = client.get(rewrite, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Gift wrapping costs $3.00 per item." in form and 'value="Gift wrapping"' in form
+    client.post(
+        rewrite,
+        {"title": "Gift wrapping", "text": body.replace("3.00", "4.50"), "locale": "en",
+         "visibility": "public", "tags": "gifts"},
+    )  # fmt: skip
+    document.refresh_from_db()
+    assert (document.version, Document.objects.count()) == (2, 1)
+    texts = [p.text for p in selectors.passages_retrieve(text=question, locale="en").passages]
+    assert any("$4.50" in t for t in texts) and not any("$3.00" in t for t in texts)
+
+    again = client.post(
+        "/admin/knowledge/document/write/",
+        {"title": "gift wrapping", "text": "Wrapping is free in December.", "locale": "en",
+         "visibility": "public", "tags": ""},
+        HTTP_ACCEPT_LANGUAGE="en",
+        follow=True,
+    )  # fmt: skip
+    assert "same title as another article of its language" in again.content.decode()
+
+
+def test_only_articles_written_in_the_admin_are_edited_there_and_by_whom_may(client):
+    imported = services.document_upsert(
+        parsed=ParsedDocument(
+            title="Returns", blocks=(Block(BlockKind.PARAGRAPH, "30 days."),), locale="en"
+        ),
+        source_key="en/returns.md",
+    ).document
+    client.force_login(staff("view_document", "change_document"))
+    assert client.get(f"/admin/knowledge/document/{imported.pk}/write/").status_code == 404
+    change = client.get(
+        f"/admin/knowledge/document/{imported.pk}/change/", HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert "Imported: change its file or page and import or crawl it again." in change
+    assert client.get("/admin/knowledge/document/write/").status_code == 403, "add permission"
+    User.objects.all().delete()
+    client.force_login(staff("view_document", "add_document"))
+    refused = client.post(
+        "/admin/knowledge/document/write/",
+        {"title": "Empty", "text": "   ", "locale": "en", "visibility": "public"},
+    )
+    assert refused.status_code == 200 and not Document.objects.filter(title="Empty").exists()
