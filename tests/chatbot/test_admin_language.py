@@ -235,3 +235,10 @@ def test_every_admin_page_names_the_time_zone_its_times_are_in(admin_client, set
     settings.TIME_ZONE = "Asia/Shanghai"
     en = _page(admin_client, reverse("admin-analytics"), EN)
     assert "Times in Asia/Shanghai" in en
+
+
+def test_the_article_writing_page_and_its_way_in_are_in_the_users_language(admin_client):
+    zh = _page(admin_client, "/admin/knowledge/document/write/", ZH)
+    assert "<h1>撰写文章</h1>" in zh and "Markdown 格式" in zh
+    board = _page(admin_client, reverse("admin-analytics"), ZH)
+    assert "撰写文章</a>或" in board and "现已找到" in board
