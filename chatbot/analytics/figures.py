@@ -39,7 +39,7 @@ from knowledge.embeddings import get_embedder
 from knowledge.matching import BELOW_THRESHOLD
 from knowledge.models import FAQ
 from knowledge.operating_points import operating_point
-from knowledge.selectors import normalise_question, passages_retrieve
+from knowledge.selectors import faq_find, normalise_question, passages_retrieve
 
 SOURCES = tuple(Source)
 DEFLECTING_SOURCES = frozenset({Source.FAQ, Source.CACHE})
@@ -598,6 +598,10 @@ class ContentGap:
     conversation_id: int | None = None
     found_title: str = ""
     found_url: str = ""
+    # The FAQ that answers the example now (a lead's gap list held "wat r ur opening hrs" after
+    # its phrasing was added to the opening-hours FAQ).
+    faq_id: int | None = None
+    faq_question: str = ""
 
 
 def cluster_questions(vectors: np.ndarray, similarity: float) -> list[list[int]]:
@@ -649,7 +653,12 @@ def content_gaps(scope: Scope, limit: int = TOP_GAPS) -> list[ContentGap]:
 
 
 def _found_now(gap: ContentGap, locale: str, vector: np.ndarray) -> ContentGap:
-    """The gap with the article the help centre finds for its example today, if any."""
+    """The gap with the FAQ that answers its example today, else the article the help centre
+    finds for it, if any."""
+    lookup = faq_find(text=gap.example, locale=locale)
+    if lookup.answered and lookup.result.faq_id is not None:
+        question = FAQ.objects.filter(pk=lookup.result.faq_id).values_list("question", flat=True)
+        return replace(gap, faq_id=lookup.result.faq_id, faq_question=question.first() or "")
     retrieval = passages_retrieve(text=gap.example, locale=locale, k=1, vector=vector)
     if not (retrieval.relevant and retrieval.passages):
         return gap

@@ -520,6 +520,7 @@ def test_a_content_gap_links_its_conversation_and_names_the_article_that_covers_
     from knowledge import services
     from knowledge.documents.indexing import reset_chunk_index
     from knowledge.documents.types import Block, BlockKind, ParsedDocument
+    from knowledge.index import reset_index
 
     b = Builder()
     c = b.conversation("A", T0)
@@ -546,3 +547,19 @@ def test_a_content_gap_links_its_conversation_and_names_the_article_that_covers_
     reset_chunk_index()
     assert found["Do you sell garden furniture?"] == ("Garden furniture", f"/help/{document.pk}/")
     assert found["Do you ship to Antarctica?"] == ("", "")
+
+    antarctica = services.faq_save(question="Do you ship to Antarctica?", answer="Sadly, no.")
+    # The test's transaction never commits: no embedding task runs, no version bump reloads.
+    services.embeddings_compute(
+        paraphrase_ids=list(antarctica.paraphrases.values_list("pk", flat=True))
+    )
+    reset_index()
+    gaps = {g.example: g for g in figures.content_gaps(scope)}
+    assert (
+        gaps["Do you ship to Antarctica?"].faq_id,
+        gaps["Do you ship to Antarctica?"].faq_question,
+    ) == (
+        antarctica.pk,
+        "Do you ship to Antarctica?",
+    ), "a lead's gap list held questions an FAQ answered by then"
+    assert gaps["Do you sell garden furniture?"].faq_id is None
