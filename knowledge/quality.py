@@ -36,6 +36,9 @@ class Recognition:
     recognised: int  # answered with their own FAQ when asked with themselves left out
     elsewhere: int  # answered with another FAQ
     declined: int
+    # Its phrasings not answered with it, as written (a lead read "0 recognised" and could not
+    # tell which wordings the matcher missed).
+    missed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ def locale_quality(*, locale: str, k: int = 20, limit: int = 30) -> LocaleQualit
                 int((answered[mine] == faq_id).sum()),
                 int(((answered[mine] >= 0) & (answered[mine] != faq_id)).sum()),
                 int((answered[mine] < 0).sum()),
+                tuple(texts[i] for i in np.flatnonzero(mine & (answered != faq_id))),
             )
         )
     recognition.sort(key=lambda r: (r.recognised / r.phrasings, r.faq_id))

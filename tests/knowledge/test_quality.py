@@ -51,6 +51,10 @@ def test_overlapping_faqs_and_unrecognised_phrasings_are_listed():
     assert by_faq[ship.pk].recognised == 3, "a distinct FAQ recognises its phrasings"
     assert by_faq[forgot.pk].recognised < 3, "too close to the reset FAQ: ambiguous"
     assert report.recognition[0].faq_id == forgot.pk, "least recognised first"
+    forgot_texts = {"I forgot my password", "forgot password", "I can't remember my password"}
+    missed = set(by_faq[forgot.pk].missed)
+    assert missed and missed <= forgot_texts, "names which of its own phrasings it missed"
+    assert len(missed) == 3 - by_faq[forgot.pk].recognised and by_faq[ship.pk].missed == ()
 
 
 @pytest.mark.django_db
