@@ -58,8 +58,9 @@ _PERSON = (
 _ONE_PERSON = r"(?:human|agent|person|operator|representative|rep|manager|supervisor)"
 _REAL = r"(?:real\s+|live\s+|actual\s+)?"
 # "talk to a human", "I need a human", "transfer me to an agent", "agent please", a message that
-# is nothing but "agent" or "customer service"; "转人工", "人工客服", "给我转个人工", "客服在吗",
-# a message that is nothing but "人工" or "客服". "人工智能" (AI) and "the agent's number" are not.
+# is nothing but "agent" or "customer service"; "转人工", "人工客服", "给我转个人工", a message
+# that is nothing but "人工" or "客服" ("客服在吗": _WANTS_SERVICE). "人工智能" (AI) and "the
+# agent's number" are not.
 _ASKS_FOR_HUMAN = re.compile(
     r"\b(?:talk|speak|chat|connect|transfer|put\s+me\s+through)\w*\s+(?:me\s+)?(?:to|with)\s+"
     rf"(?:a|an|the|some|your)?\s*{_REAL}{_PERSON}\b"
@@ -73,14 +74,19 @@ _ASKS_FOR_HUMAN = re.compile(
     r"|转人工|人工客服|人工服务|在线客服|真人|找人工|接人工|要人工"
     r"|(?:转|接|叫|呼叫)\s*(?:一下|一个|个)?\s*(?:人工|真人|客服)"
     r"|(?:和|跟|同)\s*(?:人工|真人|客服)(?:人员)?\s*(?:聊|说|谈|沟通|讲|对话|通话)"
-    r"|客服(?:人员)?\s*(?:在吗|在不在|呢)"
     r"|^\W*(?:人工|客服|真人)\W*$",
     re.IGNORECASE,
 )
-# "找客服" / "要客服" / "联系客服" ask for a person, unless the message asks when one is there
-# ("早上几点可以找客服": the opening hours, an FAQ).
-_WANTS_SERVICE = re.compile(r"(?:找|要|联系)\s*(?:一下|一个|个)?\s*客服")
-_ASKS_WHEN = re.compile(r"几点|什么时候|时间|营业|上班|下班")
+# "找客服" / "要客服" / "联系客服" / "客服在吗" ask for a person, unless the message asks when one
+# is there ("早上几点可以找客服", "周日客服在吗": the opening hours, an FAQ; a walk's Sunday
+# question was queued for a person instead of answered).
+_WANTS_SERVICE = re.compile(
+    r"(?:找|要|联系)\s*(?:一下|一个|个)?\s*客服|客服(?:人员)?\s*(?:在吗|在不在|呢)"
+)
+_ASKS_WHEN = re.compile(
+    r"几点|什么时候|时间|营业|上班|下班|周[一二三四五六日天末]|星期|礼拜|节假日|假期|过年|春节"
+    r"|国庆|晚上|夜里|凌晨|早上|中午"
+)
 
 
 def asks_for_human(text: str) -> bool:

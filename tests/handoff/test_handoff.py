@@ -153,6 +153,8 @@ async def test_asking_in_words_queues_without_a_bot_answer(upstream, text):
         "给我转个人工",
         "我想和客服人员通话",
         "客服在吗？",
+        "客服在不在",
+        "现在客服在吗",
     ],
 )
 def test_words_that_ask_for_a_person(text):
@@ -171,6 +173,10 @@ def test_words_that_ask_for_a_person(text):
         "物流和客服都很差",
         "客服电话是多少",
         "早上几点可以找客服",
+        "周日客服在吗",  # the opening hours (a walk's question was queued for a person)
+        "星期六客服在不在",
+        "节假日客服在吗？",
+        "周末可以联系客服吗",
     ],
 )
 def test_words_that_do_not_ask_for_a_person(text):
