@@ -433,7 +433,7 @@ async def _finish(turn: Turn, conversation_id: int, event: DoneEvent, trace_id: 
     stored_trace = {**event.trace.to_dict(), "trace_id": trace_id}
     if faq_ids := offer_faq_ids(stored_trace):
         stored_trace["offers"] = await on_lookup_lane(offers_for)(
-            faq_ids=faq_ids, locale=turn.locale
+            faq_ids=faq_ids, locale=turn.locale, asked=turn.text
         )
     try:
         bot_message = await database_sync_to_async(handoff.bot_message_store_if_bot)(

@@ -204,3 +204,28 @@ def _llm(decision: str, **detail: object) -> TraceStep:
 )
 def test_only_a_reply_that_answers_nothing_offers_the_related_questions(final, source, offered):
     assert offer_faq_ids(_trace(final, source)) == ([4, 9] if offered else [])
+
+
+@pytest.mark.parametrize(
+    ("asked", "refused", "kept"),
+    [
+        (
+            "I don't want a refund, I want an exchange",
+            "When will I get my refund?",
+            "Can I exchange an item for another size?",
+        ),
+        ("我不要退款，我想换货", "退款多久能到账？", "尺码不合适可以换吗？"),
+    ],
+)
+def test_a_did_you_mean_offer_is_never_what_the_visitor_said_they_do_not_want(asked, refused, kept):
+    """A walk: "I don't want a refund, I want an exchange" was offered "When will I get my
+    refund?", one click from the answer the visitor had just refused."""
+    from chatbot.pipeline.offers import offers_for, refused_subjects
+
+    locale = "zh-hans" if "退" in asked else "en"
+    unwanted = services.faq_save(question=refused, answer="-", locale=locale)
+    wanted = services.faq_save(question=kept, answer="-", locale=locale)
+    offered = offers_for(faq_ids=[unwanted.pk, wanted.pk], locale=locale, asked=asked)
+    assert [o["faq_id"] for o in offered] == [wanted.pk]
+    assert len(offers_for(faq_ids=[unwanted.pk, wanted.pk], locale=locale, asked=refused)) == 2
+    assert refused_subjects("I don't have my order number") == set(), "only what follows"
