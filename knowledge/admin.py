@@ -56,7 +56,7 @@ from knowledge.models import (
     Visibility,
 )
 from knowledge.negative_store import negatives_confirm, negatives_dismiss
-from knowledge.selectors import faqs_asking, one_line
+from knowledge.selectors import faqs_asking, faqs_on_document, one_line
 from knowledge.variant_check import VariantCheck, variant_check
 
 
@@ -774,6 +774,7 @@ class DocumentAdmin(admin.ModelAdmin):
         "last_modified",
         "source_import",
         "edit_text",
+        "faqs_to_review",
         "cited_count",
         "suggested_count",
         "questions_answered",
@@ -844,6 +845,22 @@ class DocumentAdmin(admin.ModelAdmin):
             ),
             *super().get_urls(),
         ]
+
+    @admin.display(description=_("FAQs on the same topic"))
+    def faqs_to_review(self, obj: Document) -> str:
+        """The FAQs to review when the article changes (they answer before it does)."""
+        if not obj.pk:
+            return "-"
+        faqs = faqs_on_document(obj)
+        if not faqs:
+            return gettext("None of the active FAQs.")
+        links = format_html_join(
+            mark_safe("<br>"),
+            '<a href="{}">{}</a>',
+            ((reverse("admin:knowledge_faq_change", args=[f.pk]), f.question) for f in faqs),
+        )
+        note = gettext("They answer before the article does: check them when you change it.")
+        return format_html('{}<div class="help">{}</div>', links, note)
 
     @admin.display(description=_("text"))
     def edit_text(self, obj: Document) -> str:

@@ -384,3 +384,28 @@ def documents_versions(ids: Iterable[int]) -> dict[int, int]:
     on."""
     documents = Document.objects.filter(pk__in=set(ids)).exclude(status=Document.Status.GONE)
     return dict(documents.values_list("pk", "version"))
+
+
+# FAQs checked against a document at most (an admin page waits for them: ~5 ms each).
+FAQS_ON_DOCUMENT_MAX = 300
+
+
+def faqs_on_document(document: Document) -> list[FAQ]:
+    """Active FAQs of the document's language whose question the help centre answers from
+    this document (a relevant passage of it among the top 3), linked ones first: what to review
+    when the article changes. A writer changed "30 days" to "45 days" in the returns article
+    while the returns FAQ went on answering "30 days", and nothing pointed at it."""
+    faqs = list(
+        FAQ.objects.filter(active=True, locale=document.locale).order_by("pk")[
+            :FAQS_ON_DOCUMENT_MAX
+        ]
+    )
+    near = []
+    for faq in faqs:
+        if faq.source_document_id == document.pk:
+            near.append(faq)
+            continue
+        found = passages_retrieve(text=faq.question, locale=document.locale, k=3)
+        if found.relevant and any(p.document_id == document.pk for p in found.passages):
+            near.append(faq)
+    return sorted(near, key=lambda f: (f.source_document_id != document.pk, f.pk))

@@ -478,3 +478,27 @@ def test_only_articles_written_in_the_admin_are_edited_there_and_by_whom_may(cli
         {"title": "Empty", "text": "   ", "locale": "en", "visibility": "public"},
     )
     assert refused.status_code == 200 and not Document.objects.filter(title="Empty").exists()
+
+
+def test_a_documents_page_lists_the_faqs_on_its_topic_to_review_when_it_changes(admin_client):
+    """A writer changed "30 days" to "45 days" in the returns article; the returns FAQ went on
+    answering "30 days" first, and nothing pointed at it."""
+    article = parse_document(
+        b"# Returns and refunds\n\n## How to return an item\n\nReturn unworn items within 30 "
+        b"days of delivery for a full refund. Print the label from your account.\n",
+        filename="returns.md",
+        locale="en",
+    )
+    document = services.document_upsert(
+        parsed=article, source_key="returns.md", index_inline=True
+    ).document
+    returns = services.faq_save(question="How do I return an item?", answer="Within 30 days.")
+    services.faq_save(question="Do you sell gift cards?", answer="Yes, from $10.")
+    assert [f.pk for f in selectors.faqs_on_document(document)] == [returns.pk]
+
+    page = admin_client.get(
+        f"/admin/knowledge/document/{document.pk}/change/", HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    faq_link = f'<a href="/admin/knowledge/faq/{returns.pk}/change/">How do I return an item?</a>'
+    assert faq_link in page and "check them when you change it" in page
+    assert "Do you sell gift cards?" not in page
