@@ -2,7 +2,10 @@
 Chinese store) was English words under a Chinese widget, read by a screen reader in a Chinese
 voice (a zh walk)."""
 
+import pytest
 from django.test import Client
+
+pytestmark = pytest.mark.django_db  # the widget's tag carries the saved Widget appearance
 
 
 def test_the_chinese_store_is_written_in_chinese():
