@@ -881,7 +881,9 @@ class DocumentAdmin(admin.ModelAdmin):
             "knowledge.change_document" if document else "knowledge.add_document"
         ):
             raise PermissionDenied
-        initial = {"locale": _admin_locale()}
+        # The language is guessed from the text unless chosen: a Chinese admin's English
+        # article, saved under the admin's language, never reached English visitors (a walk).
+        initial = {}
         if document is not None:
             initial = {
                 "title": document.title,

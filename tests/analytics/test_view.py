@@ -347,9 +347,11 @@ def test_the_unanswered_questions_past_the_top_20_are_a_click_away(admin_client,
     assert len(rows(everything)) == 5 and 'class="show-all"' not in everything
 
 
-def test_an_unanswered_question_names_no_faq_that_is_not_near_it(admin_client):
+@pytest.mark.parametrize("score", [0.33, 0.66])
+def test_an_unanswered_question_names_no_faq_that_is_not_near_it(admin_client, score):
     """A writer was offered "add as its phrasing" of "Do you ship internationally?" for "Can I
-    rent a bike from you?" (score 0.33): a one-click wrong phrasing."""
+    rent a bike from you?" (score 0.33): a one-click wrong phrasing; a second walk still got
+    "Is there a senior discount?" for the student-discount FAQ at 0.66."""
     from knowledge import services
 
     shipping = services.faq_save(question="Do you ship internationally?", answer="Yes.")
@@ -359,7 +361,7 @@ def test_an_unanswered_question_names_no_faq_that_is_not_near_it(admin_client):
     trace = {
         "source": "fallback",
         "steps": [
-            {"stage": "faq", "decision": "below_threshold", "score": 0.33,
+            {"stage": "faq", "decision": "below_threshold", "score": score,
              "detail": {"faq_id": shipping.pk}},
             {"stage": "fallback", "decision": "canned_answer"},
         ],

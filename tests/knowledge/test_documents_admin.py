@@ -502,3 +502,19 @@ def test_a_documents_page_lists_the_faqs_on_its_topic_to_review_when_it_changes(
     faq_link = f'<a href="/admin/knowledge/faq/{returns.pk}/change/">How do I return an item?</a>'
     assert faq_link in page and "check them when you change it" in page
     assert "Do you sell gift cards?" not in page
+
+
+def test_an_article_written_in_the_chinese_admin_takes_the_language_of_its_text(admin_client):
+    """A Chinese admin's English article was saved as 简体中文 (the form's default followed the
+    admin's language) and never reached English visitors."""
+    form = admin_client.get(
+        "/admin/knowledge/document/write/", HTTP_ACCEPT_LANGUAGE="zh-hans"
+    ).content.decode()
+    assert '<option value="" selected>根据文本自动识别</option>' in form
+    admin_client.post(
+        "/admin/knowledge/document/write/",
+        {"title": "Store pickup", "text": "Orders placed before noon can be picked up today. "
+         "Bring your order number and photo ID.", "locale": "", "visibility": "public"},
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )  # fmt: skip
+    assert Document.objects.get(title="Store pickup").locale == "en"
