@@ -770,6 +770,7 @@ def documents_crawl(*, import_id: int, index_inline: bool = False) -> DocumentIm
         for url, d in known.items()
     }
     limits = CrawlLimits(**options.get("limits", {}))
+    stored_here: dict[str, str] = {}  # content hash -> the URL this crawl stored it from
     try:
         for page in crawl(
             document_import.source,
@@ -777,7 +778,9 @@ def documents_crawl(*, import_id: int, index_inline: bool = False) -> DocumentIm
             previous=previous,
             private_networks=settings.KNOWLEDGE_CRAWL_PRIVATE_NETWORKS,
         ):
-            item, code = _crawl_one(document_import, page, options, known, index_inline)
+            item, code = _crawl_one(
+                document_import, page, options, known, index_inline, stored_here
+            )
             _import_record(document_import, item, code)
     except ValueError as exc:  # not a start URL the crawler takes: nothing to retry
         _import_end(document_import, DocumentImport.Status.FAILED, f"{exc}")
@@ -803,6 +806,7 @@ def _crawl_one(
     options: dict[str, Any],
     known: dict[str, Document],
     index_inline: bool,
+    stored_here: dict[str, str],
 ) -> tuple[ImportedItem, str]:
     document = known.get(page.url)
     if page.status == PageStatus.NOT_MODIFIED:
@@ -831,6 +835,13 @@ def _crawl_one(
             locale=options.get("locale") or None,
             max_bytes=settings.KNOWLEDGE_MAX_FILE_BYTES,
         )
+        digest = content_hash(parsed)
+        if document is None and digest in stored_here:
+            # One page under two addresses (`/help/` and `/help/index.html`): a walk's crawl
+            # stored it twice, and both were suggested side by side.
+            message = f"same content as {stored_here[digest]}: not stored again"
+            return ImportedItem(page.url, SKIPPED, message), "duplicate"
+        stored_here.setdefault(digest, page.url)
         result = document_upsert(
             parsed=parsed,
             source_key=page.url,

@@ -92,6 +92,10 @@ _MESSAGES: tuple[tuple[re.Pattern[str], Promise], ...] = tuple(
         (r"network error: (?P<detail>.*)", _("Network error: %(detail)s")),
         (r"too large: .*", _("The page is larger than the crawl allows.")),
         (
+            r"same content as (?P<other>\S+): not stored again",
+            _("The same page as %(other)s: not stored again."),
+        ),
+        (
             r"Imported, with the same title as (?P<other>.+): visitors are shown both; delete "
             r"one if this replaces it\.",
             _(

@@ -13,8 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
+from django.utils import translation
 
 from knowledge import content_version, services
+from knowledge.documents.error_text import import_error_text
 from knowledge.documents.indexing import stored_chunks
 from knowledge.models import Chunk, Document, DocumentImport, Visibility
 from knowledge.selectors import documents_versions
@@ -260,3 +262,20 @@ def test_a_page_gone_from_its_site_is_not_cited_until_it_comes_back(site):
     returns.refresh_from_db()
     assert (returns.status, returns.error) == (Document.Status.INDEXED, "")
     assert set(stored_chunks(chunk_ids)) == set(chunk_ids)
+
+
+def test_a_page_under_two_addresses_is_stored_once(site):
+    """A writer's crawl stored /help/ and /help/index.html as two "Outlet help" documents, both
+    suggested side by side."""
+    site.pages["/help/index.html"] = site.pages["/help/"]
+    site.pages["/help/returns"] = site.pages["/help/returns"].replace(
+        "</p>", '</p><a href="/help/index.html">Help home</a>'
+    )
+    crawled = site.crawl()
+    assert (crawled.created, crawled.failed) == (3, 0)
+    (duplicate,) = crawled.errors
+    assert (duplicate["name"], duplicate["code"]) == (site.url + "index.html", "duplicate")
+    assert duplicate["message"] == f"same content as {site.url}: not stored again"
+    assert Document.objects.filter(title="Help").count() == 1
+    with translation.override("zh-hans"):
+        assert import_error_text(duplicate) == f"与 {site.url} 是同一页面：不再重复保存。"
