@@ -748,6 +748,7 @@ class DocumentAdmin(admin.ModelAdmin):
 
     list_display = (
         "title",
+        "source",
         language_column,
         "visibility",
         "status",
@@ -846,6 +847,13 @@ class DocumentAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    @admin.display(description=_("source"), ordering="source_key")
+    def source(self, obj: Document) -> str:
+        """Tells documents of one title apart (a walk's list had three "Gift wrapping")."""
+        if obj.source_key.startswith(services.WRITTEN_PREFIX):
+            return gettext("written in the admin")
+        return obj.source_url or obj.source_key
+
     @admin.display(description=_("FAQs on the same topic"))
     def faqs_to_review(self, obj: Document) -> str:
         """The FAQs to review when the article changes (they answer before it does)."""
@@ -913,13 +921,19 @@ class DocumentAdmin(admin.ModelAdmin):
                 )
                 twin = services.document_same_title(written)
                 if twin is not None and written.visibility == Visibility.PUBLIC:
+                    other = reverse("admin:knowledge_document_change", args=[twin.pk])
+                    warning = gettext(
+                        '“%(title)s” has the same title as <a href="%(other)s">another '
+                        "article of its language</a>: visitors are shown both; delete one if "
+                        "this replaces it."
+                    )
                     messages.warning(
                         request,
-                        gettext(
-                            "“%(title)s” has the same title as another article of its "
-                            "language: visitors are shown both; delete one if this replaces it."
-                        )
-                        % {"title": written.title},
+                        format_html(
+                            warning.replace("%(title)s", "{}").replace("%(other)s", "{}"),
+                            written.title,
+                            other,
+                        ),
                     )
                 return redirect("admin:knowledge_document_change", written.pk)
         context = {

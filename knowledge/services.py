@@ -704,14 +704,22 @@ def _import_one(
         twin = document_same_title(result.document)
         if twin is not None:
             message = (
-                f"Imported, with the same title as {twin.source_key}: visitors are shown both; "
-                "delete one if this replaces it."
+                f"Imported, with the same title as {document_source(twin)}: visitors are shown "
+                "both; delete one if this replaces it."
             )
             return ImportedItem(source_file.name, result.outcome, message), SAME_TITLE
     return ImportedItem(source_file.name, result.outcome), ""
 
 
 SAME_TITLE = "same_title"
+
+
+def document_source(document: Document) -> str:
+    """Where a document comes from, as an editor tells two of one title apart: its page, its
+    file, or its number when written in the admin (a notice named "written/7d50….md")."""
+    if document.source_key.startswith(WRITTEN_PREFIX):
+        return f"document {document.pk}, written in the admin"
+    return document.source_url or document.source_key
 
 
 def document_same_title(document: Document) -> Document | None:

@@ -454,7 +454,20 @@ def test_a_writer_writes_an_article_in_the_admin_and_edits_it_there(client):
         HTTP_ACCEPT_LANGUAGE="en",
         follow=True,
     )  # fmt: skip
-    assert "same title as another article of its language" in again.content.decode()
+    warned = again.content.decode()
+    other = f'<a href="/admin/knowledge/document/{document.pk}/change/">another article of its'
+    assert other in warned, "the warning links the article it clashes with"
+    listed = client.get("/admin/knowledge/document/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert listed.count('<td class="field-source">written in the admin</td>') == 2
+    upload = DocumentImport.objects.create(
+        kind=DocumentImport.Kind.UPLOAD,
+        source="gift.md",
+        options={"locale": "en"},
+        upload=b"# Gift wrapping\n\nFree in December.\n",
+    )
+    (notice,) = services.documents_import(import_id=upload.pk).errors
+    assert notice["code"] == "same_title"
+    assert f"same title as document {document.pk}, written in the admin" in notice["message"]
 
 
 def test_only_articles_written_in_the_admin_are_edited_there_and_by_whom_may(client):
