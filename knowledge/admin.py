@@ -23,7 +23,12 @@ from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from knowledge import services
-from knowledge.admin_languages import LanguageFilter, language_column, language_name
+from knowledge.admin_languages import (
+    LanguageFilter,
+    language_choices,
+    language_column,
+    language_name,
+)
 from knowledge.content_version import knowledge_version_bump
 from knowledge.documents.error_text import import_error_text
 from knowledge.documents.types import DocumentError, document_url
@@ -242,7 +247,7 @@ class FAQForm(forms.ModelForm):
     languages the site speaks; both were raw text boxes (a JSON list, a free locale code)."""
 
     tags = CommaTagsField()
-    locale = forms.ChoiceField(label=_("Locale"), choices=settings.LANGUAGES)
+    locale = forms.ChoiceField(label=_("Locale"), choices=language_choices())
 
     class Meta:
         model = FAQ
@@ -253,7 +258,7 @@ class FAQForm(forms.ModelForm):
         known = dict(settings.LANGUAGES)
         if self.instance.locale and self.instance.locale not in known:  # an imported oddity
             self.fields["locale"].choices = [
-                *settings.LANGUAGES,
+                *language_choices(),
                 (self.instance.locale, self.instance.locale),
             ]
 
@@ -635,7 +640,7 @@ class LocaleChoiceAdmin(ContentAdmin):
             return super().formfield_for_dbfield(db_field, request, **kwargs)
         choices = [
             *([("", gettext("Every language"))] if self.any_locale else []),
-            *settings.LANGUAGES,
+            *language_choices(),
         ]
         return forms.ChoiceField(
             choices=choices,
@@ -726,7 +731,7 @@ class ChunkInline(admin.TabularInline):
 class DocumentForm(forms.ModelForm):
     tags = CommaTagsField()
     locale = forms.ChoiceField(
-        choices=settings.LANGUAGES,
+        choices=language_choices(),
         label=_("Locale"),
         help_text=_(
             "The language its visitors ask in; changing it indexes the document again with "
@@ -819,12 +824,16 @@ class DocumentAdmin(admin.ModelAdmin):
         for document in queryset:
             services.document_delete(document=document)
 
-    @admin.display(description=_("questions answered from this"))
+    @admin.display(description=_("questions answered or suggested from this"))
     def questions_answered(self, obj: Document) -> str:
         if not obj.pk:
             return "-"
         url = reverse("admin:knowledge_document_questions", args=[obj.pk])
-        label = gettext("%(count)s question(s)") % {"count": obj.citations.count()}
+        counts = obj.citations.aggregate(
+            cited=Count("id", filter=Q(suggested=False)),
+            suggested=Count("id", filter=Q(suggested=True)),
+        )
+        label = gettext("%(cited)s cited it, %(suggested)s suggested it") % counts
         return format_html('<a href="{}">{}</a>', url, label)
 
     def get_urls(self):
@@ -962,7 +971,8 @@ class DocumentAdmin(admin.ModelAdmin):
         )
         context = {
             **self.admin_site.each_context(request),
-            "title": gettext("Questions answered from “%(title)s”") % {"title": document.title},
+            "title": gettext("Questions answered or suggested from “%(title)s”")
+            % {"title": document.title},
             "document": document,
             "page": page,
             "opts": self.model._meta,
@@ -978,7 +988,7 @@ class DocumentAdmin(admin.ModelAdmin):
 class DocumentOptionsForm(forms.Form):
     locale = forms.ChoiceField(
         label=_("Locale"),
-        choices=[("", _("Guess from the text")), *settings.LANGUAGES],
+        choices=[("", _("Guess from the text")), *language_choices()],
         required=False,
     )
     visibility = forms.ChoiceField(
@@ -1140,23 +1150,29 @@ class DocumentImportAdmin(admin.ModelAdmin):
         label_and_value = pgettext("a label and its value", "{}: {}")  # Chinese: a full-width colon
         return format_html_join(mark_safe("<br>"), label_and_value, lines)
 
-    @admin.display(description=_("errors"))
+    @admin.display(description=_("problems and notices"))
     def error_list(self, obj: DocumentImport) -> str:
+        """Each file or page with what happened to it, in the reader's language; the stored
+        code and English in the tooltip, for support (a Chinese writer read `same_title`,
+        `gone` in a column of their own)."""
         if not obj.errors:
             return "—"
         rows = format_html_join(
             "",
-            '<tr><td>{}</td><td>{}</td><td title="{}">{}</td></tr>',
+            '<tr><td>{}</td><td title="{}">{}</td></tr>',
             (
-                (e.get("name", ""), e.get("code", ""), e.get("message", ""), import_error_text(e))
+                (
+                    e.get("name", ""),
+                    f"{e.get('code', '')}: {e.get('message', '')}",
+                    import_error_text(e),
+                )
                 for e in obj.errors
             ),
         )
         return format_html(
-            '<table class="import-errors"><tr><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>',
+            '<table class="import-errors"><tr><th>{}</th><th>{}</th></tr>{}</table>',
             gettext("file or page"),
-            gettext("code"),
-            gettext("error"),
+            gettext("what happened"),
             rows,
         )
 

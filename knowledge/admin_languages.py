@@ -12,6 +12,12 @@ from django.utils.translation import gettext_lazy as _
 LANGUAGE_NAMES = {"en": _("English"), "zh-hans": _("Simplified Chinese")}
 
 
+def language_choices() -> list[tuple[str, object]]:
+    """settings.LANGUAGES for the admin's forms, each named in the reader's language (a Chinese
+    writer read "English" in the dropdowns and 英语 in the lists)."""
+    return [(code, LANGUAGE_NAMES.get(code, name)) for code, name in settings.LANGUAGES]
+
+
 def language_name(code: str) -> str:
     if not code:
         return "—"

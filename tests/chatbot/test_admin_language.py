@@ -242,3 +242,11 @@ def test_the_article_writing_page_and_its_way_in_are_in_the_users_language(admin
     assert "<h1>撰写文章</h1>" in zh and "Markdown 格式" in zh
     board = _page(admin_client, reverse("admin-analytics"), ZH)
     assert "撰写文章</a>或" in board and "现已找到" in board
+
+
+def test_the_admins_language_dropdowns_name_languages_in_the_users_language(admin_client):
+    """A Chinese writer read "English" in the dropdowns and 英语 in the lists."""
+    zh = _page(admin_client, "/admin/knowledge/document/write/", ZH)
+    assert '<option value="en">英语</option>' in zh and ">English<" not in zh
+    faq = _page(admin_client, "/admin/knowledge/faq/add/", ZH)
+    assert '<option value="zh-hans" selected>简体中文</option>' in faq

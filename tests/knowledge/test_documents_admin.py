@@ -94,7 +94,10 @@ def test_uploading_a_zip_imports_its_good_files_and_lists_the_bad_one(client):
     chinese = client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert ">PDF 文件已损坏或并非 PDF，无法读取。</td>" in chinese
     assert "可见范围：公开" in chinese
-    assert f'title="{document_import.errors[0]["message"]}"' in chinese.replace("&#x27;", "'")
+    error = document_import.errors[0]
+    tooltip = f'title="{error["code"]}: {error["message"]}"'
+    assert tooltip in chinese.replace("&#x27;", "'"), "the stored code and English, for support"
+    assert "<th>处理情况</th>" in chinese and ">corrupt_pdf<" not in chinese, "no raw code column"
 
 
 def test_a_document_page_shows_its_chunks_and_the_reindex_action_embeds_again(
@@ -209,7 +212,7 @@ def test_a_document_lists_the_questions_answered_from_it_page_by_page(client):
     User.objects.all().delete()
     client.force_login(staff("view_document", "view_conversation"))
     change = client.get(f"/admin/knowledge/document/{document.pk}/change/").content.decode()
-    assert f'<a href="{url}">55 question(s)</a>' in change
+    assert f'<a href="{url}">55 cited it, 0 suggested it</a>' in change
     first = client.get(url).content.decode()
     assert len(re.findall(r'href="/admin/chatbot/conversation/\d+/change/"', first)) == 50
     assert first.index("question &lt;54&gt;") < first.index("question &lt;53&gt;"), "newest first"
