@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import translation
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
@@ -859,7 +859,7 @@ class DocumentAdmin(admin.ModelAdmin):
     @admin.display(description=_("source"), ordering="source_key")
     def source(self, obj: Document) -> str:
         """Tells documents of one title apart (a walk's list had three "Gift wrapping")."""
-        if obj.source_key.startswith(services.WRITTEN_PREFIX):
+        if obj.written_in_admin:
             return gettext("written in the admin")
         return obj.source_url or obj.source_key
 
@@ -881,7 +881,7 @@ class DocumentAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("text"))
     def edit_text(self, obj: Document) -> str:
-        if obj.pk and obj.source_key.startswith(services.WRITTEN_PREFIX):
+        if obj.pk and obj.written_in_admin:
             url = reverse("admin:knowledge_document_rewrite", args=[obj.pk])
             return format_html('<a href="{}">{}</a>', url, gettext("Edit the text"))
         return gettext("Imported: change its file or page and import or crawl it again.")
@@ -892,7 +892,7 @@ class DocumentAdmin(admin.ModelAdmin):
         document = None
         if document_id is not None:
             document = get_object_or_404(
-                Document, pk=document_id, source_key__startswith=services.WRITTEN_PREFIX
+                Document, pk=document_id, source_key__startswith=Document.WRITTEN_PREFIX
             )
         if not request.user.has_perm(
             "knowledge.change_document" if document else "knowledge.add_document"
@@ -935,15 +935,9 @@ class DocumentAdmin(admin.ModelAdmin):
                         '“%(title)s” has the same title as <a href="%(other)s">another '
                         "article of its language</a>: visitors are shown both; delete one if "
                         "this replaces it."
-                    )
-                    messages.warning(
-                        request,
-                        format_html(
-                            warning.replace("%(title)s", "{}").replace("%(other)s", "{}"),
-                            written.title,
-                            other,
-                        ),
-                    )
+                    )  # the catalogue's markup, the values escaped (as blocktranslate does)
+                    values = {"title": escape(written.title), "other": escape(other)}
+                    messages.warning(request, mark_safe(warning % values))  # noqa: S308
                 return redirect("admin:knowledge_document_change", written.pk)
         context = {
             **self.admin_site.each_context(request),

@@ -325,6 +325,8 @@ class Document(models.Model):
     searches. `version` moves with every content change; the answer cache uses it to refuse an
     answer that cites an older version."""
 
+    WRITTEN_PREFIX = "written/"  # the source keys of articles written in the admin
+
     class Status(models.TextChoices):
         PENDING = "pending", _("Waiting to be indexed")
         INDEXED = "indexed", _("Indexed")
@@ -349,8 +351,8 @@ class Document(models.Model):
     )
     version = models.PositiveIntegerField(default=1, verbose_name=_("version"))
     content_hash = models.CharField(max_length=64, editable=False, verbose_name=_("content hash"))
-    # The Markdown of an article written in the admin (its source key is "written/…"), for
-    # editing it there; empty for imported and crawled documents.
+    # The Markdown of an article written in the admin (its source key starts WRITTEN_PREFIX),
+    # for editing it there; empty for imported and crawled documents.
     written_text = models.TextField(blank=True, default="", verbose_name=_("written text"))
     # The parsed blocks ({"kind", "text", "level"}), so re-chunking needs no re-fetch.
     blocks = models.JSONField(default=list, editable=False, verbose_name=_("blocks"))
@@ -390,6 +392,10 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def written_in_admin(self) -> bool:
+        return self.source_key.startswith(self.WRITTEN_PREFIX)
 
 
 class DocumentCitation(models.Model):

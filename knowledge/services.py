@@ -357,9 +357,6 @@ def document_upsert(
     return DocumentUpsert(document=document, outcome=outcome)
 
 
-WRITTEN_PREFIX = "written/"
-
-
 def document_write(
     *,
     title: str,
@@ -374,7 +371,11 @@ def document_write(
     edited, indexed like an imported file's. A help-centre writer could only import files: to
     change one number they had to find the original file and upload it under the same name."""
     markdown = f"# {' '.join(title.split())}\n\n{text.strip()}\n"
-    key = document.source_key if document is not None else f"{WRITTEN_PREFIX}{uuid.uuid4().hex}.md"
+    key = (
+        document.source_key
+        if document is not None
+        else f"{Document.WRITTEN_PREFIX}{uuid.uuid4().hex}.md"
+    )
     parsed = parse_document(
         markdown.encode(), filename=key.rsplit("/", 1)[-1], locale=locale or None
     )
@@ -717,7 +718,7 @@ SAME_TITLE = "same_title"
 def document_source(document: Document) -> str:
     """Where a document comes from, as an editor tells two of one title apart: its page, its
     file, or its number when written in the admin (a notice named "written/7d50….md")."""
-    if document.source_key.startswith(WRITTEN_PREFIX):
+    if document.written_in_admin:
         return f"document {document.pk}, written in the admin"
     return document.source_url or document.source_key
 
