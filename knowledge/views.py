@@ -99,11 +99,17 @@ class _Links:
         out, at = [], 0
         while self.pending:
             label, url = self.pending[0]
-            found = text.find(label, at)
-            if found < 0:
+            # Whole words: "here" is not linked inside "where" before it.
+            found = re.compile(rf"(?<![A-Za-z0-9]){re.escape(label)}(?![A-Za-z0-9])").search(
+                text, at
+            )
+            if found is None:
                 break  # in a later line of the list
-            out += [escape(text[at:found]), format_html('<a href="{}">{}</a>', url, label)]
-            at = found + len(label)
+            out += [
+                escape(text[at : found.start()]),
+                format_html('<a href="{}">{}</a>', url, label),
+            ]
+            at = found.end()
             self.pending.pop(0)
         out.append(escape(text[at:]))
         return "".join(out)

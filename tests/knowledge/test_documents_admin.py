@@ -369,7 +369,8 @@ def test_a_documents_page_links_to_the_article_its_visitors_see(admin_client):
 CLICK_AND_COLLECT = """# Click and collect
 
 See [our store page](https://northwind.example/store) for opening hours, or
-[write to us](mailto:help@northwind.example). Never [this](javascript:alert(1)).
+[write to us](mailto:help@northwind.example). Never [this](javascript:alert(1)). Ask where to
+park [here](https://northwind.example/parking).
 
 - Weekdays: ready in two hours
   - Orders with a pre-order item: when the item arrives
@@ -386,6 +387,9 @@ def test_the_help_page_keeps_an_articles_links_and_nested_lists(client):
 
     assert 'See <a href="https://northwind.example/store">our store page</a> for' in page
     assert '<a href="mailto:help@northwind.example">write to us</a>' in page
+    assert 'where to park <a href="https://northwind.example/parking">here</a>' in page, (
+        "whole words"
+    )
     assert 'href="javascript' not in page, "never a link a browser would run"
     nested = re.sub(r"\s+", " ", page.split("<ul>", 1)[1])
     assert nested.startswith(
