@@ -804,11 +804,9 @@ class DocumentAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def view_on_site(self, obj: Document) -> str | None:
+    def view_on_site(self, obj: Document) -> str:
         """The page its citations link to (a writer found no way from the admin to the
-        article visitors see); none for an agents-only file, whose help page is not public."""
-        if not obj.source_url and obj.visibility != Visibility.PUBLIC:
-            return None
+        article visitors see); an agents-only file's help page opens for staff only."""
         return document_url(document_id=obj.pk, source_url=obj.source_url)
 
     def save_model(self, request: HttpRequest, obj: Document, form, change: bool) -> None:
@@ -925,9 +923,15 @@ class DocumentAdmin(admin.ModelAdmin):
                 form.add_error("text", exc.message)
             else:
                 written = result.document
-                messages.success(
-                    request, gettext("Saved: visitors get it once it is indexed, in seconds.")
+                saved = (
+                    gettext("Saved: visitors get it once it is indexed, in seconds.")
+                    if written.visibility == Visibility.PUBLIC
+                    else gettext(
+                        "Saved for agents only: they find it in the console once it is indexed, "
+                        "in seconds; visitors and the bot's answers never show it."
+                    )
                 )
+                messages.success(request, saved)
                 twin = services.document_same_title(written)
                 if twin is not None and written.visibility == Visibility.PUBLIC:
                     other = reverse("admin:knowledge_document_change", args=[twin.pk])

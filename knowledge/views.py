@@ -139,8 +139,19 @@ def _list_html(lines: list[str], links: _Links) -> str:
 
 
 def help_article(request: HttpRequest, pk: int) -> HttpResponse:
-    """A public document as a page, so a citation of an imported file has somewhere to link;
-    agents-only documents are not found here."""
-    document = get_object_or_404(Document, pk=pk, visibility=Visibility.PUBLIC)
-    context = {"document": document, "parts": article_parts(document)}
-    return render(request, "knowledge/help_article.html", context)
+    """A public document as a page, so a citation of an imported file has somewhere to link.
+    Agents-only documents are not found here, but by staff (agents read internal procedures
+    here from the console; a walk's agent could not read them anywhere)."""
+    documents = Document.objects.all()
+    if not (request.user.is_active and request.user.is_staff):
+        documents = documents.filter(visibility=Visibility.PUBLIC)
+    document = get_object_or_404(documents, pk=pk)
+    context = {
+        "document": document,
+        "parts": article_parts(document),
+        "agents_only": document.visibility == Visibility.AGENTS,
+    }
+    response = render(request, "knowledge/help_article.html", context)
+    if context["agents_only"]:
+        response["Cache-Control"] = "private, no-store"
+    return response

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from chatbot import metrics, realtime, recovery
 from chatbot.consumers.base import JsonSocketConsumer
+from chatbot.database_lanes import on_retrieval_lane
 from chatbot.handoff import assignment, background, presence, selectors
 from chatbot.handoff import services as handoff
 from chatbot.handoff.protocol import (
@@ -240,7 +241,17 @@ class AgentConsumer(JsonSocketConsumer):
             items = await database_sync_to_async(selectors.canned_replies)(
                 query=frame.query, locale=frame.locale
             )
-            await self.send_frame({"type": "canned_results", "query": frame.query, "items": items})
+            articles = await on_retrieval_lane(selectors.help_articles)(
+                query=frame.query, locale=frame.locale
+            )
+            await self.send_frame(
+                {
+                    "type": "canned_results",
+                    "query": frame.query,
+                    "items": items,
+                    "articles": articles,
+                }
+            )
         elif isinstance(frame, LinkFaqFrame):
             linked = await database_sync_to_async(handoff.faq_link_question)(
                 public_id=frame.conversation, faq_id=frame.faq, message_id=frame.message

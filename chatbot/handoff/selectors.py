@@ -20,11 +20,14 @@ from chatbot.audit.models import AuditEvent
 from chatbot.handoff.models import AgentNote, AgentPresence, AssignmentEvent, LeftMessage
 from chatbot.models import Conversation, Message
 from chatbot.outcomes import Source
+from chatbot.pipeline.grounding import suggested_articles
 from chatbot.services import message_payload, visitor_facing_agent_name
 from chatbot.services import user_display_name as agent_name
 from chatbot.visitor_copy import offers_a_person
+from knowledge.documents.parsing import guess_locale
 from knowledge.greetings import SmallTalk, small_talk
-from knowledge.models import AnswerVariant
+from knowledge.models import AnswerVariant, Document, Visibility
+from knowledge.selectors import passages_retrieve
 
 AGENTS_GROUP = "agents"
 
@@ -597,6 +600,31 @@ def canned_replies(*, query: str, locale: str = "", limit: int = 10) -> list[dic
     return [
         {"id": v.id, "faq": v.faq_id, "question": v.faq.question, "text": v.text}
         for v in variants.order_by("-faq__hit_count", "id")[:limit]
+    ]
+
+
+def help_articles(*, query: str, locale: str = "", limit: int = 5) -> list[dict[str, Any]]:
+    """Help-centre articles for the words an agent typed, agents-only ones included (marked),
+    each at the heading of its best passage with the lines nearest the words. A walk's agent
+    had no way from the console to any article, nor to the internal procedures at all."""
+    locale = locale or guess_locale([query])
+    retrieval = passages_retrieve(text=query, locale=locale, k=limit * 2, include_agents_only=True)
+    passages = [p for p in retrieval.passages if retrieval.relevant or p.lexical_score > 0]
+    citations = suggested_articles(passages, query, limit=limit)
+    agents_only = set(
+        Document.objects.filter(
+            pk__in=[c.document_id for c in citations], visibility=Visibility.AGENTS
+        ).values_list("pk", flat=True)
+    )
+    return [
+        {
+            "title": c.title,
+            "heading": c.heading,
+            "url": c.url,
+            "excerpt": c.excerpt,
+            "agents_only": c.document_id in agents_only,
+        }
+        for c in citations
     ]
 
 

@@ -180,6 +180,11 @@ CONSOLE_TEXT = {
     # Approved answers found for the reply (named by their question, not their whole text).
     "useAnswer": _("Use the answer to: {question}"),
     "askedThisFaqNamed": _("The visitor asked this FAQ: {question}"),
+    # Help-centre articles found for the words typed there (agents-only ones marked).
+    "articlesFound": _("Help-centre articles"),
+    "agentsOnly": _("agents only"),
+    "insertLink": _("Insert link"),
+    "insertLinkNamed": _("Insert the link to: {title}"),
 }
 
 

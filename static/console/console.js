@@ -368,7 +368,7 @@
         showSearchResults(f.items);
         break;
       case "canned_results":
-        renderCanned(f.items);
+        renderCanned(f.items, f.articles || []);
         break;
       case "faq_linked":
         notice(f.paraphrase ? CT.faqLinked : CT.faqNotLinked);
@@ -1170,14 +1170,14 @@
     cannedTimer = setTimeout(function () {
       var q = $("canned").value.trim();
       if (q) send({ type: "canned", query: q, locale: state.current ? state.current.locale : "" });
-      else renderCanned([]);
+      else renderCanned([], []);
     }, 200);
   });
   $("canned-form").addEventListener("submit", function (e) {
     e.preventDefault();
   });
 
-  function renderCanned(items) {
+  function renderCanned(items, articles) {
     var list = $("canned-results");
     list.textContent = "";
     items.forEach(function (i) {
@@ -1203,6 +1203,32 @@
         if (state.current) send({ type: "link_faq", conversation: state.current.conversation, faq: i.faq });
       });
       li.appendChild(link);
+      list.appendChild(li);
+    });
+    if (articles.length) list.appendChild(el("li", "canned-heading", CT.articlesFound));
+    articles.forEach(function (a) {
+      // The help centre, agents-only articles included: read it, or give the visitor the link
+      // of a public one (an agent had no way from the console to any article).
+      var li = el("li", "canned-article");
+      var href = /^\//.test(a.url) ? location.origin + a.url : a.url;
+      var open = el("a", null, a.heading ? a.title + " — " + a.heading : a.title);
+      open.href = href;
+      open.target = "_blank";
+      open.rel = "noopener noreferrer";
+      li.appendChild(open);
+      if (a.agents_only) li.appendChild(el("span", "agents-only", CT.agentsOnly));
+      if (a.excerpt) li.appendChild(el("span", "excerpt", a.excerpt));
+      if (!a.agents_only) {
+        var insert = el("button", "canned-link", CT.insertLink);
+        insert.type = "button";
+        insert.setAttribute("aria-label", fmt(CT.insertLinkNamed, { title: a.title }));
+        insert.addEventListener("click", function () {
+          var reply = $("reply");
+          reply.value = (reply.value ? reply.value.replace(/\s*$/, " ") : "") + href;
+          reply.focus();
+        });
+        li.appendChild(insert);
+      }
       list.appendChild(li);
     });
   }

@@ -42,18 +42,32 @@ back = Conversation.objects.create(
     first_agent_reply_at=hour_ago + timedelta(minutes=20), handoff_reason="visitor_request",
 )
 Message.objects.create(conversation=back, role="visitor", text="Thanks, my invoice is fixed")
+from knowledge import services
+services.document_write(
+    title="Refund override procedure", locale="en", visibility="agents", index_inline=True,
+    text="## Steps\\n\\nAgents approve refund overrides up to $50 with code RF-OVR-7731.",
+)
+services.document_write(
+    title="Refunds", locale="en", index_inline=True,
+    text="## Timing\\n\\nRefunds and refund overrides reach your card within 5 working days.",
+)
 """
 
 
 @pytest.fixture(scope="module")
-def inbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def inbox_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
     tmp = tmp_path_factory.mktemp("inbox-server")
     env = server_env(tmp / "db.sqlite3", HANDOFF_CLAIM_TIMEOUT_S="600")
     migrated(env)
     create_agent(env, "ann", PASSWORD)
     manage(env, "shell", "-c", SEED)
     with daphne(env, tmp / "daphne.log") as base:
-        yield base
+        yield base, env
+
+
+@pytest.fixture(scope="module")
+def inbox_server(inbox_stack: tuple[str, dict]) -> str:
+    return inbox_stack[0]
 
 
 def _signed_in(browser: Browser, base: str) -> Page:
@@ -355,3 +369,53 @@ def test_a_label_added_before_the_pane_read_the_labels_stays(browser: Browser, i
     page.wait_for_timeout(500)
     expect(chip).to_contain_text("vip")
     expect(item.locator(".label-chip")).to_have_text("vip")
+
+
+# A conversation ann owns already, made by the one test that needs it (the others count the
+# queue).
+ASKS_OVERRIDE = """
+from django.contrib.auth.models import User
+from django.utils import timezone
+from chatbot.models import Conversation, Message
+asks = Conversation.objects.create(
+    public_id="asks-override", status="agent", queued_at=timezone.now(),
+    claimed_at=timezone.now(), handoff_reason="visitor_request",
+    assigned_to=User.objects.get(username="ann"),
+)
+Message.objects.create(conversation=asks, role="visitor", text="Can you override my refund?")
+"""
+
+
+def test_an_agent_finds_articles_agents_only_ones_marked_and_links_a_public_one(
+    browser: Browser, inbox_stack: tuple[str, dict], screenshot_dir: Path
+) -> None:
+    """A walk's agent had no way from the console to any article, nor to the agents-only
+    procedures at all."""
+    inbox_server, env = inbox_stack
+    manage(env, "shell", "-c", ASKS_OVERRIDE)
+    page = _signed_in(browser, inbox_server)
+    # Every tab in view (the walk's English console cut "Left messages" and "Search" off).
+    bar = page.locator("nav.tabs").bounding_box()
+    for tab in page.get_by_role("tab").all():
+        box = tab.bounding_box()
+        assert box and box["x"] + box["width"] <= bar["x"] + bar["width"] + 0.5, tab.inner_text()
+    page.get_by_role("tab", name="Mine").click()
+    page.locator('#list .item[data-conversation="asks-override"] button.open').click()
+    page.get_by_placeholder("Search approved answers and articles").fill("refund override")
+    articles = page.locator("#canned-results .canned-article")
+    internal = articles.filter(has_text="Refund override procedure")
+    expect(internal.locator(".agents-only")).to_have_text("agents only")
+    expect(internal.locator(".excerpt")).to_contain_text("RF-OVR-7731")
+    expect(internal.get_by_role("button")).to_have_count(0)  # never a link for the visitor
+    public = articles.filter(has_text="Refunds — Timing")
+    public.get_by_role("button", name="Insert the link to: Refunds").click()
+    reply = page.get_by_label("Reply", exact=True)
+    expect(reply).to_have_value(inbox_server + "/help/" + reply.input_value().split("/help/")[1])
+    assert reply.input_value().endswith("/#timing")
+    href = internal.get_by_role("link").get_attribute("href")
+    opened = page.context.new_page()
+    opened.goto(href)
+    expect(opened.locator("body")).to_contain_text(
+        "For agents only: visitors cannot see this page."
+    )
+    page.screenshot(path=str(screenshot_dir / "console-articles.png"))

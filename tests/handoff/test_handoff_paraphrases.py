@@ -131,3 +131,51 @@ def test_drafts_are_approved_in_the_admin_only_with_change_permission():
     draft.refresh_from_db()
     assert draft.approved and draft.embedding is not None
     assert faq_lookup(text="send back shoes", locale="en").result.faq_id == faq.pk
+
+
+async def test_an_agent_finds_help_centre_articles_agents_only_ones_marked(upstream, agents):
+    """A walk's agent had no way from the console to any article, nor to the internal
+    procedures at all: "agents only" meant superuser only."""
+
+    def write() -> tuple[int, int]:
+        internal = services.document_write(
+            title="Refund override procedure",
+            text="## Steps\n\nAgents approve refund overrides up to $50 with code RF-OVR-7731.",
+            locale="en",
+            visibility="agents",
+            index_inline=True,
+        ).document
+        public = services.document_write(
+            title="Refunds",
+            text="## Timing\n\nRefunds reach your card within 5 working days.",
+            locale="en",
+            index_inline=True,
+        ).document
+        return internal.pk, public.pk
+
+    internal, public = await database_sync_to_async(write)()
+    async with agent_socket(agents["ann"]) as ann:
+        await ann.send({"type": "canned", "query": "refund override code", "locale": "en"})
+        found = await ann.recv_until("canned_results")
+    by_title = {a["title"]: a for a in found["articles"]}
+    override = by_title["Refund override procedure"]
+    assert override["agents_only"] is True and "RF-OVR-7731" in override["excerpt"]
+    assert override["url"] == f"/help/{internal}/#steps", "at its heading"
+    async with agent_socket(agents["ann"]) as ann:
+        await ann.send({"type": "canned", "query": "refunds card working days", "locale": "en"})
+        found = await ann.recv_until("canned_results")
+    assert found["articles"][0]["url"] == f"/help/{public}/#timing"
+    assert found["articles"][0]["agents_only"] is False
+
+
+def test_staff_read_an_agents_only_help_page_that_visitors_cannot(client):
+    internal = services.document_write(
+        title="退款特批流程", text="客服可直接批准 50 元以内的退款，代码 TK-TP-8842。",
+        locale="zh-hans", visibility="agents",
+    ).document  # fmt: skip
+    assert client.get(f"/help/{internal.pk}/").status_code == 404
+    client.force_login(User.objects.create_user("agent-z", password="pw", is_staff=True))
+    page = client.get(f"/help/{internal.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert page.status_code == 200 and page["Cache-Control"] == "private, no-store"
+    text = page.content.decode()
+    assert "TK-TP-8842" in text and "仅客服可见：访客无法查看此页面。" in text

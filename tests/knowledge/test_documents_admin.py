@@ -361,7 +361,7 @@ def test_a_documents_page_links_to_the_article_its_visitors_see(admin_client):
 
     assert view_on_site(uploaded) == f"/help/{uploaded.pk}/"
     assert view_on_site(crawled) == "https://shop.example/points"
-    assert view_on_site(hidden) is None
+    assert view_on_site(hidden) == f"/help/{hidden.pk}/", "readable by staff (agents)"
     page = admin_client.get(change.format(uploaded.pk), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Locale:</label>" in page, "capitalised as every other label"
 
