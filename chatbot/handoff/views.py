@@ -182,6 +182,7 @@ CONSOLE_TEXT = {
     "askedThisFaqNamed": _("The visitor asked this FAQ: {question}"),
     # Help-centre articles found for the words typed there (agents-only ones marked).
     "articlesFound": _("Help-centre articles"),
+    "suggestedShown": _("Suggested to the visitor as articles that may help (cited by no answer):"),
     "agentsOnly": _("agents only"),
     "insertLink": _("Insert link"),
     "insertLinkNamed": _("Insert the link to: {title}"),

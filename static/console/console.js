@@ -908,6 +908,11 @@
     }
     if (m.role === "bot" && Array.isArray(m.citations) && m.citations.length) {
       var cites = el("div", "cites");
+      // A reply of suggested articles cites nothing: say so, or the agent reads them as the
+      // model's sources (an agent's walk).
+      if (m.citations.some(function (c) { return c.suggested; })) {
+        cites.appendChild(el("span", "suggested-label", CT.suggestedShown));
+      }
       m.citations.forEach(function (c) {
         var label = "[" + c.number + "] " + c.title + (c.heading ? " — " + c.heading : "");
         var url = String(c.url || "");

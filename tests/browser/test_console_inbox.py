@@ -383,6 +383,12 @@ asks = Conversation.objects.create(
     assigned_to=User.objects.get(username="ann"),
 )
 Message.objects.create(conversation=asks, role="visitor", text="Can you override my refund?")
+Message.objects.create(
+    conversation=asks, role="bot", source="llm", text="I'm not sure; these may help.",
+    trace={"source": "llm", "grounded": False},
+    citations=[{"number": 1, "title": "Refunds", "heading": "Timing", "url": "/help/2/",
+                "suggested": True, "document_id": 2, "document_version": 1}],
+)
 """
 
 
@@ -401,6 +407,10 @@ def test_an_agent_finds_articles_agents_only_ones_marked_and_links_a_public_one(
         assert box and box["x"] + box["width"] <= bar["x"] + bar["width"] + 0.5, tab.inner_text()
     page.get_by_role("tab", name="Mine").click()
     page.locator('#list .item[data-conversation="asks-override"] button.open').click()
+    suggested = page.locator("#transcript .msg.bot .cites")
+    expect(suggested.locator(".suggested-label")).to_have_text(
+        "Suggested to the visitor as articles that may help (cited by no answer):"
+    )
     page.get_by_placeholder("Search approved answers and articles").fill("refund override")
     articles = page.locator("#canned-results .canned-article")
     internal = articles.filter(has_text="Refund override procedure")
