@@ -275,6 +275,13 @@ class FAQForm(forms.ModelForm):
                 exists = gettext("This FAQ exists already: “%(question)s”.")
                 self.add_error("question", exists % {"question": twin})
         document = data.get("source_document")
+        if document is not None and document.visibility != Visibility.PUBLIC:
+            # Its link would never show: a visitor is not sent to an agents-only page (an
+            # agent's walk linked one without a word from the form).
+            self.add_error(
+                "source_document",
+                gettext("This document is for agents only: visitors would never see its link."),
+            )
         if document is not None and data.get("locale") and document.locale != data["locale"]:
             self.add_error(
                 "source_document",

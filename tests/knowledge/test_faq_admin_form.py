@@ -346,3 +346,21 @@ def test_saving_an_active_faq_with_few_phrasings_says_what_that_means(admin_clie
     inactive.pop("active")
     page = admin_client.post(url, inactive, follow=True).content.decode()
     assert "phrasing(s)" not in page, "a draft answers nothing yet"
+
+
+def test_an_faq_does_not_link_an_agents_only_document(admin_client):
+    """An agent's walk linked an internal procedure to an FAQ without a word from the form; its
+    link could never show to a visitor."""
+    parsed = parse_document(b"# Override\nCode RF-1.", filename="o.md", locale="en")
+    internal = services.document_upsert(
+        parsed=parsed, source_key="override.md", visibility="agents"
+    ).document
+    faq = services.faq_save(question="Can you override a refund?", answer="We can check.")
+    url = f"/admin/knowledge/faq/{faq.pk}/change/"
+    first, second = _inline_prefixes(admin_client, url)
+    inlines = {f"{p}-{n}": "0" for p in (first, second) for n in ("TOTAL_FORMS", "INITIAL_FORMS")}
+    refused = admin_client.post(url, _form(source_document=str(internal.pk)) | inlines)
+    assert refused.status_code == 200
+    assert "This document is for agents only" in refused.content.decode()
+    faq.refresh_from_db()
+    assert faq.source_document is None
