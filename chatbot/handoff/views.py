@@ -182,6 +182,8 @@ CONSOLE_TEXT = {
     "askedThisFaqNamed": _("The visitor asked this FAQ: {question}"),
     # Help-centre articles found for the words typed there (agents-only ones marked).
     "articlesFound": _("Help-centre articles"),
+    # A handoff's reason on a conversation back with the bot.
+    "reasonEarlier": _("earlier: {reason}"),
     "suggestedShown": _("Suggested to the visitor as articles that may help (cited by no answer):"),
     "agentsOnly": _("agents only"),
     "insertLink": _("Insert link"),

@@ -531,7 +531,7 @@
       top.appendChild(wait);
       b.appendChild(top);
       b.appendChild(el("span", "preview", i.preview || CT.noMessage));
-      var meta = [REASONS[i.reason] || i.reason || ""];
+      var meta = [reasonLabel(i)];
       if (i.owner) meta.push(fmt(CT.withAgent, { name: i.owner.name }));
       if (i.team) meta.push(fmt(AT.team, { team: i.team.name }));
       if (i.email) meta.push(i.email);
@@ -745,12 +745,20 @@
     if (hooks.transcript) hooks.transcript(t); // labels, transcript link (inbox.js)
   }
 
+  // Why the conversation was handed to people; once it is back with the bot that is history
+  // (an agent read "asked for a person" after Return to bot as still waiting).
+  function reasonLabel(c) {
+    if (!c.reason) return "";
+    var reason = REASONS[c.reason] || c.reason;
+    return c.status === "bot" ? fmt(CT.reasonEarlier, { reason: reason }) : reason;
+  }
+
   function renderHead() {
     var c = state.current;
     if (!c) return;
     $("conv-title").textContent = fmt(CT.conversation, { id: c.conversation });
     var meta = [statusLabel(c.status), languageName(c.locale)];
-    if (c.reason) meta.push(REASONS[c.reason] || c.reason);
+    if (c.reason) meta.push(reasonLabel(c));
     if (c.team && (c.status === "queued" || c.status === "agent")) meta.push(fmt(AT.team, { team: c.team.name }));
     if (c.status === "closed" && c.close_reason) meta.push(fmt(CT.closedReason, { reason: CT.closeReasons[c.close_reason] || c.close_reason }));
     // A conversation has one rating, the visitor's latest: shown while it is closed, so a

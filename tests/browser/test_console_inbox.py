@@ -153,8 +153,11 @@ def test_search_filters_views_and_labels(
     expect(items.first).to_have_attribute("data-conversation", "back-with-bot")
     expect(items.first.locator(".wait")).to_have_text("")
     expect(page.locator("#list .over")).to_have_count(0)
+    # Its handoff's reason is history now (it read as still waiting for a person).
+    expect(items.first.locator(".item-meta")).to_have_text("earlier: asked for a person")
     items.first.locator("button.open").click()
     expect(page.locator("#conv-title")).to_have_text("Conversation back-with-bot")
+    expect(page.locator("#conv-meta")).to_contain_text("earlier: asked for a person")
     expect(page.locator("#timers .timer.over")).to_have_count(0)
     expect(page.locator("#timers .timer:visible")).to_have_count(0)
     # Its labels read lost on the network, then answered by a proxy's error page (a restart):
