@@ -39,12 +39,13 @@ def _form(**fields: str) -> dict[str, str]:
     return data | fields
 
 
-def _inline_prefixes(client: Client, url: str) -> tuple[str, str]:
+def _empty_inlines(client: Client, url: str) -> dict[str, str]:
+    """The management fields of the change page's two inlines, with no rows."""
     html = client.get(url).content.decode()
     found = [p for p in ("paraphrases", "variants", "paraphrase_set", "answervariant_set") if
              f'name="{p}-TOTAL_FORMS"' in html]  # fmt: skip
     assert len(found) == 2, found
-    return found[0], found[1]
+    return {f"{p}-{n}": "0" for p in found for n in ("TOTAL_FORMS", "INITIAL_FORMS")}
 
 
 def test_tags_are_a_comma_list_the_locale_a_choice_and_hits_read_only(admin_client):
@@ -55,9 +56,7 @@ def test_tags_are_a_comma_list_the_locale_a_choice_and_hits_read_only(admin_clie
     assert 'value="shipping, time"' in page
     assert '<select name="locale"' in page and 'value="zh-hans"' in page
     assert 'name="hit_count"' not in page  # shown, not a field
-    first, second = _inline_prefixes(admin_client, url)
-    inlines = {f"{first}-TOTAL_FORMS": "0", f"{first}-INITIAL_FORMS": "0"}
-    inlines |= {f"{second}-TOTAL_FORMS": "0", f"{second}-INITIAL_FORMS": "0"}
+    inlines = _empty_inlines(admin_client, url)
     data = _form(tags="returns,  shipping , returns,", hit_count="999") | inlines
     data = {k: v for k, v in data.items() if not k.startswith(("paraphrases-", "variants-"))}
     data |= inlines
@@ -74,9 +73,7 @@ def test_a_question_in_another_case_or_spacing_is_refused_as_an_existing_faq(adm
     wrapping?", and the two FAQs then split the question's matches so that neither answered."""
     services.faq_save(question="Do you offer gift wrapping?", answer="Yes, for $3.")
     url = "/admin/knowledge/faq/add/"
-    first, second = _inline_prefixes(admin_client, url)
-    inlines = {f"{first}-TOTAL_FORMS": "0", f"{first}-INITIAL_FORMS": "0"}
-    inlines |= {f"{second}-TOTAL_FORMS": "0", f"{second}-INITIAL_FORMS": "0"}
+    inlines = _empty_inlines(admin_client, url)
     twin = _form(question=" do you  offer GIFT wrapping? ") | inlines
     refused = admin_client.post(url, twin)
     assert refused.status_code == 200
@@ -291,8 +288,7 @@ def test_an_faq_links_a_source_document_of_its_own_language(admin_client):
     english, chinese = document("returns", "en"), document("returns-zh", "zh-hans")
     faq = services.faq_save(question="How long is delivery?", answer="Three to five days.")
     url = f"/admin/knowledge/faq/{faq.pk}/change/"
-    first, second = _inline_prefixes(admin_client, url)
-    inlines = {f"{p}-{n}": "0" for p in (first, second) for n in ("TOTAL_FORMS", "INITIAL_FORMS")}
+    inlines = _empty_inlines(admin_client, url)
 
     refused = admin_client.post(url, _form(source_document=str(chinese.pk)) | inlines)
     assert refused.status_code == 200
@@ -336,9 +332,7 @@ def test_saving_an_active_faq_with_few_phrasings_says_what_that_means(admin_clie
     """A lead activated an agent's draft, its question its only phrasing, and the next
     customer's wording went to the model: only the list's mark said so (a walk)."""
     url = "/admin/knowledge/faq/add/"
-    first, second = _inline_prefixes(admin_client, url)
-    inlines = {f"{first}-TOTAL_FORMS": "0", f"{first}-INITIAL_FORMS": "0"}
-    inlines |= {f"{second}-TOTAL_FORMS": "0", f"{second}-INITIAL_FORMS": "0"}
+    inlines = _empty_inlines(admin_client, url)
     page = admin_client.post(url, _form() | inlines, follow=True).content.decode()
     assert "“How long is delivery?” has 1 phrasing(s)" in page
     assert "only near-repeats of it are answered" in page
@@ -357,8 +351,7 @@ def test_an_faq_does_not_link_an_agents_only_document(admin_client):
     ).document
     faq = services.faq_save(question="Can you override a refund?", answer="We can check.")
     url = f"/admin/knowledge/faq/{faq.pk}/change/"
-    first, second = _inline_prefixes(admin_client, url)
-    inlines = {f"{p}-{n}": "0" for p in (first, second) for n in ("TOTAL_FORMS", "INITIAL_FORMS")}
+    inlines = _empty_inlines(admin_client, url)
     refused = admin_client.post(url, _form(source_document=str(internal.pk)) | inlines)
     assert refused.status_code == 200
     assert "This document is for agents only" in refused.content.decode()
