@@ -88,7 +88,16 @@ def ensure_model_index(*, identity: str, dimension: int) -> None:
         (exists,) = cursor.fetchone()
         if not exists:
             cursor.execute(model_index_sql(identity=identity, dimension=dimension))
-    _INDEXED.add(identity)
+    remember_index(_INDEXED, identity)
+
+
+def remember_index(made: set[str], identity: str) -> None:
+    """Records the model's index as made, unless a transaction around this could still roll
+    its CREATE INDEX back: then the next call looks again. A rolled-back test transaction once
+    left a process sure of an index its database did not have, and a later import's vectors
+    went unindexed (a CI run)."""
+    if not connection.in_atomic_block:
+        made.add(identity)
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from knowledge.documents.lexical import LexicalIndex
 from knowledge.documents.ranking import DocumentEvidence
 from knowledge.embeddings import get_embedder
 from knowledge.models import Chunk, Document, Visibility
-from knowledge.pgvector_index import vector_cursor
+from knowledge.pgvector_index import remember_index, vector_cursor
 from knowledge.process_copy import FETCH_ROWS, VersionedCopy, pausing, stored_vectors
 
 T = TypeVar("T")
@@ -394,7 +394,7 @@ def ensure_chunk_model_index(*, identity: str, dimension: int) -> None:
                 )
                 .as_string(None)
             )
-    _INDEXED.add(identity)
+    remember_index(_INDEXED, identity)
 
 
 def store_chunk_vectors(*, rows: Iterable[tuple[int, np.ndarray]]) -> None:

@@ -267,3 +267,36 @@ def test_a_store_moved_with_dumpdata_and_loaddata_is_searched_after_reembed(stor
     assert faq_lookup(text="I forgot my password, what now?", locale="en").result.faq_id
     call_command("reembed", stdout=io.StringIO())
     assert empty_columns() == (0, 0), "a second run has nothing to fill"
+
+
+def test_an_index_made_in_a_transaction_that_rolled_back_is_made_again():
+    """A test's rolled-back transaction left a process sure of a chunk index its database did
+    not have: a later module's import went unindexed (CI, twice)."""
+    from django.db import transaction
+
+    from knowledge import pgvector_index
+    from knowledge.documents import indexing
+
+    identity = "rollback-test/8"
+    made = (
+        (indexing._INDEXED, indexing.ensure_chunk_model_index, indexing.chunk_model_index_name),
+        (pgvector_index._INDEXED, pgvector_index.ensure_model_index, model_index_name),
+    )
+
+    def exists(name: str) -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+            return cursor.fetchone()[0]
+
+    for record, ensure, index_name in made:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            ensure(identity=identity, dimension=8)
+            raise RuntimeError("the transaction rolls back")
+        assert not exists(index_name(identity))
+        try:
+            ensure(identity=identity, dimension=8)
+            assert exists(index_name(identity)), "made again, not taken as made"
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute(f'DROP INDEX IF EXISTS "{index_name(identity)}"')
+            record.discard(identity)
